@@ -1,0 +1,391 @@
+#include "dataplane/api/ctl.h"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <set>
+#include <tuple>
+
+namespace rondo::api {
+namespace {
+
+// Bodies are written field by field (never as raw structs) so that padding and
+// bool representation never reach the wire.
+class Writer {
+ public:
+  void u8(uint8_t v) { buf_.push_back(v); }
+  void u16(uint16_t v) { raw(&v, 2); }
+  void u32(uint32_t v) { raw(&v, 4); }
+  void u64(uint64_t v) { raw(&v, 8); }
+  void str(const std::string& s) {
+    u32(static_cast<uint32_t>(s.size()));
+    raw(s.data(), s.size());
+  }
+  void raw(const void* p, size_t n) {
+    auto b = static_cast<const uint8_t*>(p);
+    buf_.insert(buf_.end(), b, b + n);
+  }
+  std::vector<uint8_t> take() { return std::move(buf_); }
+
+ private:
+  std::vector<uint8_t> buf_;
+};
+
+class Reader {
+ public:
+  explicit Reader(std::span<const uint8_t> p) : p_(p) {}
+  bool u8(uint8_t* v) { return raw(v, 1); }
+  bool u16(uint16_t* v) { return raw(v, 2); }
+  bool u32(uint32_t* v) { return raw(v, 4); }
+  bool u64(uint64_t* v) { return raw(v, 8); }
+  bool boolean(bool* v) {
+    uint8_t b;
+    if (!u8(&b) || b > 1) return false;
+    *v = b == 1;
+    return true;
+  }
+  bool str(std::string* s) {
+    uint32_t n;
+    if (!u32(&n) || n > remaining()) return false;
+    s->assign(reinterpret_cast<const char*>(p_.data() + off_), n);
+    off_ += n;
+    return true;
+  }
+  // A count is plausible only if every element could still fit in what is left;
+  // this bounds allocations made on behalf of a hostile length field.
+  bool count(uint32_t* n, size_t min_elem_size) {
+    return u32(n) && static_cast<uint64_t>(*n) * min_elem_size <= remaining();
+  }
+  bool raw(void* v, size_t n) {
+    if (n > remaining()) return false;
+    std::memcpy(v, p_.data() + off_, n);
+    off_ += n;
+    return true;
+  }
+  size_t remaining() const { return p_.size() - off_; }
+  bool done() const { return off_ == p_.size(); }
+
+ private:
+  std::span<const uint8_t> p_;
+  size_t off_ = 0;
+};
+
+template <typename T>
+std::optional<T> fail(std::string* err, const char* what) {
+  if (err) *err = what;
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::vector<uint8_t> frame(MsgType type, uint32_t seq, std::span<const uint8_t> payload) {
+  MsgHeader h{kMagic, kVersion, static_cast<uint16_t>(type),
+              static_cast<uint32_t>(payload.size()), seq};
+  std::vector<uint8_t> out(sizeof h + payload.size());
+  std::memcpy(out.data(), &h, sizeof h);
+  if (!payload.empty()) std::memcpy(out.data() + sizeof h, payload.data(), payload.size());
+  return out;
+}
+
+std::string check_header(const MsgHeader& h) {
+  if (h.magic != kMagic) return "bad magic";
+  if (h.version != kVersion)
+    return "unsupported protocol version " + std::to_string(h.version) + " (want " +
+           std::to_string(kVersion) + ")";
+  if (h.length > kMaxPayload) return "payload too large: " + std::to_string(h.length);
+  if (h.type < static_cast<uint16_t>(MsgType::kHello) ||
+      h.type > static_cast<uint16_t>(MsgType::kError))
+    return "unknown message type " + std::to_string(h.type);
+  return {};
+}
+
+std::vector<uint8_t> encode_state(const State& s) {
+  Writer w;
+  w.u64(s.generation);
+  w.u32(s.timeouts.tcp_syn_ms);
+  w.u32(s.timeouts.tcp_established_ms);
+  w.u32(s.timeouts.tcp_closing_ms);
+  w.u32(s.timeouts.udp_ms);
+  w.u32(static_cast<uint32_t>(s.vips.size()));
+  for (const auto& v : s.vips) {
+    w.u32(v.id);
+    w.u32(v.ip);
+    w.u16(v.port);
+    w.u8(static_cast<uint8_t>(v.proto));
+    w.u8(static_cast<uint8_t>(v.mode));
+    w.u8(static_cast<uint8_t>(v.sched));
+    w.u32(static_cast<uint32_t>(v.backends.size()));
+    for (const auto& b : v.backends) {
+      w.u32(b.id);
+      w.u32(b.ip);
+      w.u16(b.port);
+      w.u16(b.weight);
+      w.u8(b.drained);
+      w.u8(b.down);
+    }
+  }
+  w.u32(static_cast<uint32_t>(s.local_ips.size()));
+  for (auto ip : s.local_ips) w.u32(ip);
+  w.u32(static_cast<uint32_t>(s.routes.size()));
+  for (const auto& r : s.routes) {
+    w.u32(r.prefix);
+    w.u8(r.prefix_len);
+    w.u16(r.port_id);
+    w.u32(r.via);
+  }
+  w.u32(static_cast<uint32_t>(s.neighbours.size()));
+  for (const auto& n : s.neighbours) {
+    w.u32(n.ip);
+    w.raw(n.mac, 6);
+    w.u16(n.port_id);
+  }
+  return w.take();
+}
+
+std::optional<State> decode_state(std::span<const uint8_t> p, std::string* err) {
+  Reader r(p);
+  State s;
+  uint32_t n;
+  if (!r.u64(&s.generation) || !r.u32(&s.timeouts.tcp_syn_ms) ||
+      !r.u32(&s.timeouts.tcp_established_ms) || !r.u32(&s.timeouts.tcp_closing_ms) ||
+      !r.u32(&s.timeouts.udp_ms))
+    return fail<State>(err, "state: truncated header");
+  constexpr size_t kVipWire = 4 + 4 + 2 + 3 + 4, kBackendWire = 4 + 4 + 2 + 2 + 2;
+  if (!r.count(&n, kVipWire)) return fail<State>(err, "state: bad vip count");
+  s.vips.resize(n);
+  for (auto& v : s.vips) {
+    uint8_t proto, mode, sched;
+    uint32_t nb;
+    if (!r.u32(&v.id) || !r.u32(&v.ip) || !r.u16(&v.port) || !r.u8(&proto) || !r.u8(&mode) ||
+        !r.u8(&sched) || !r.count(&nb, kBackendWire))
+      return fail<State>(err, "state: truncated vip");
+    if (proto != 6 && proto != 17) return fail<State>(err, "state: vip protocol must be tcp or udp");
+    if (mode != static_cast<uint8_t>(Mode::kFullNat)) return fail<State>(err, "state: unknown vip mode");
+    if (sched != static_cast<uint8_t>(Sched::kRoundRobin))
+      return fail<State>(err, "state: unknown scheduler");
+    v.proto = static_cast<Proto>(proto);
+    v.mode = static_cast<Mode>(mode);
+    v.sched = static_cast<Sched>(sched);
+    v.backends.resize(nb);
+    for (auto& b : v.backends) {
+      if (!r.u32(&b.id) || !r.u32(&b.ip) || !r.u16(&b.port) || !r.u16(&b.weight) ||
+          !r.boolean(&b.drained) || !r.boolean(&b.down))
+        return fail<State>(err, "state: truncated backend");
+    }
+  }
+  if (!r.count(&n, 4)) return fail<State>(err, "state: bad local ip count");
+  s.local_ips.resize(n);
+  for (auto& ip : s.local_ips)
+    if (!r.u32(&ip)) return fail<State>(err, "state: truncated local ip");
+  if (!r.count(&n, 11)) return fail<State>(err, "state: bad route count");
+  s.routes.resize(n);
+  for (auto& rt : s.routes)
+    if (!r.u32(&rt.prefix) || !r.u8(&rt.prefix_len) || !r.u16(&rt.port_id) || !r.u32(&rt.via))
+      return fail<State>(err, "state: truncated route");
+  if (!r.count(&n, 12)) return fail<State>(err, "state: bad neighbour count");
+  s.neighbours.resize(n);
+  for (auto& nb : s.neighbours)
+    if (!r.u32(&nb.ip) || !r.raw(nb.mac, 6) || !r.u16(&nb.port_id))
+      return fail<State>(err, "state: truncated neighbour");
+  if (!r.done()) return fail<State>(err, "state: trailing bytes");
+  return s;
+}
+
+std::string validate_state(const State& s) {
+  std::set<uint32_t> vip_ids, backend_ids;
+  std::set<std::tuple<uint32_t, uint16_t, uint8_t>> vip_keys;
+  for (const auto& v : s.vips) {
+    const std::string where = "vip " + format_ipv4(v.ip) + ":" + std::to_string(v.port);
+    if (v.id > kMaxVipId) return where + ": id " + std::to_string(v.id) + " out of range";
+    if (!vip_ids.insert(v.id).second) return where + ": duplicate vip id " + std::to_string(v.id);
+    if (v.ip == 0 || v.port == 0) return where + ": address and port must be non-zero";
+    if (!vip_keys.insert({v.ip, v.port, static_cast<uint8_t>(v.proto)}).second)
+      return where + ": duplicate vip";
+    for (const auto& b : v.backends) {
+      const std::string bw = where + " backend " + format_ipv4(b.ip) + ":" + std::to_string(b.port);
+      if (b.id > kMaxBackendId) return bw + ": id out of range";
+      if (!backend_ids.insert(b.id).second) return bw + ": duplicate backend id " + std::to_string(b.id);
+      if (b.ip == 0 || b.port == 0) return bw + ": address and port must be non-zero";
+    }
+  }
+  if (!s.vips.empty() && s.local_ips.empty()) return "full-NAT needs at least one local ip";
+  for (const auto& r : s.routes)
+    if (r.prefix_len > 32) return "route " + format_ipv4(r.prefix) + ": prefix length > 32";
+  const auto& t = s.timeouts;
+  if (!t.tcp_syn_ms || !t.tcp_established_ms || !t.tcp_closing_ms || !t.udp_ms)
+    return "timeouts must be non-zero";
+  return {};
+}
+
+std::vector<uint8_t> encode_info(const DataplaneInfo& i) {
+  Writer w;
+  w.u32(i.pid);
+  w.u32(i.n_workers);
+  w.u32(i.n_ports);
+  w.u32(i.n_drop_reasons);
+  w.u64(i.instance);
+  w.u64(i.generation);
+  return w.take();
+}
+
+std::optional<DataplaneInfo> decode_info(std::span<const uint8_t> p, std::string* err) {
+  Reader r(p);
+  DataplaneInfo i;
+  if (!r.u32(&i.pid) || !r.u32(&i.n_workers) || !r.u32(&i.n_ports) || !r.u32(&i.n_drop_reasons) ||
+      !r.u64(&i.instance) || !r.u64(&i.generation) || !r.done())
+    return fail<DataplaneInfo>(err, "info: bad length");
+  return i;
+}
+
+std::vector<uint8_t> encode_ack(const Ack& a) {
+  Writer w;
+  w.u8(a.ok);
+  w.u64(a.generation);
+  w.str(a.message);
+  return w.take();
+}
+
+std::optional<Ack> decode_ack(std::span<const uint8_t> p, std::string* err) {
+  Reader r(p);
+  Ack a;
+  if (!r.boolean(&a.ok) || !r.u64(&a.generation) || !r.str(&a.message) || !r.done())
+    return fail<Ack>(err, "ack: bad length");
+  return a;
+}
+
+std::vector<uint8_t> encode_stats(const Stats& s) {
+  Writer w;
+  w.u64(s.generation);
+  w.u32(static_cast<uint32_t>(s.drop_names.size()));
+  for (const auto& n : s.drop_names) w.str(n);
+  w.u32(static_cast<uint32_t>(s.lcores.size()));
+  for (const auto& l : s.lcores) {
+    w.u32(l.lcore_id);
+    for (uint64_t v : {l.rx_packets, l.tx_packets, l.rx_bytes, l.tx_bytes, l.busy_cycles,
+                       l.idle_cycles, l.flows_active, l.flow_capacity})
+      w.u64(v);
+    w.u32(static_cast<uint32_t>(l.drops.size()));
+    for (auto d : l.drops) w.u64(d);
+  }
+  w.u32(static_cast<uint32_t>(s.backends.size()));
+  for (const auto& b : s.backends) {
+    w.u32(b.id);
+    for (uint64_t v : {b.packets, b.bytes, b.connections, b.active_flows}) w.u64(v);
+  }
+  w.u32(static_cast<uint32_t>(s.ports.size()));
+  for (const auto& p : s.ports) {
+    w.u16(p.port_id);
+    w.str(p.name);
+    for (uint64_t v : {p.ipackets, p.opackets, p.ibytes, p.obytes, p.imissed, p.ierrors,
+                       p.oerrors, p.rx_nombuf})
+      w.u64(v);
+  }
+  return w.take();
+}
+
+std::optional<Stats> decode_stats(std::span<const uint8_t> p, std::string* err) {
+  Reader r(p);
+  Stats s;
+  uint32_t n;
+  if (!r.u64(&s.generation) || !r.count(&n, 4)) return fail<Stats>(err, "stats: truncated");
+  s.drop_names.resize(n);
+  for (auto& name : s.drop_names)
+    if (!r.str(&name)) return fail<Stats>(err, "stats: truncated drop name");
+  if (!r.count(&n, 4 + 8 * 8 + 4)) return fail<Stats>(err, "stats: bad lcore count");
+  s.lcores.resize(n);
+  for (auto& l : s.lcores) {
+    uint32_t nd;
+    if (!r.u32(&l.lcore_id)) return fail<Stats>(err, "stats: truncated lcore");
+    for (uint64_t* v : {&l.rx_packets, &l.tx_packets, &l.rx_bytes, &l.tx_bytes, &l.busy_cycles,
+                        &l.idle_cycles, &l.flows_active, &l.flow_capacity})
+      if (!r.u64(v)) return fail<Stats>(err, "stats: truncated lcore");
+    if (!r.count(&nd, 8)) return fail<Stats>(err, "stats: bad drop count");
+    l.drops.resize(nd);
+    for (auto& d : l.drops)
+      if (!r.u64(&d)) return fail<Stats>(err, "stats: truncated drops");
+  }
+  if (!r.count(&n, 4 + 4 * 8)) return fail<Stats>(err, "stats: bad backend count");
+  s.backends.resize(n);
+  for (auto& b : s.backends) {
+    if (!r.u32(&b.id)) return fail<Stats>(err, "stats: truncated backend");
+    for (uint64_t* v : {&b.packets, &b.bytes, &b.connections, &b.active_flows})
+      if (!r.u64(v)) return fail<Stats>(err, "stats: truncated backend");
+  }
+  if (!r.count(&n, 2 + 4 + 8 * 8)) return fail<Stats>(err, "stats: bad port count");
+  s.ports.resize(n);
+  for (auto& pt : s.ports) {
+    if (!r.u16(&pt.port_id) || !r.str(&pt.name)) return fail<Stats>(err, "stats: truncated port");
+    for (uint64_t* v : {&pt.ipackets, &pt.opackets, &pt.ibytes, &pt.obytes, &pt.imissed,
+                        &pt.ierrors, &pt.oerrors, &pt.rx_nombuf})
+      if (!r.u64(v)) return fail<Stats>(err, "stats: truncated port");
+  }
+  if (!r.done()) return fail<Stats>(err, "stats: trailing bytes");
+  return s;
+}
+
+namespace {
+
+bool write_all(int fd, const uint8_t* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+bool read_all(int fd, uint8_t* p, size_t n) {
+  while (n > 0) {
+    ssize_t r = ::recv(fd, p, n, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return false;
+    p += r;
+    n -= static_cast<size_t>(r);
+  }
+  return true;
+}
+
+}  // namespace
+
+bool send_msg(int fd, MsgType type, uint32_t seq, std::span<const uint8_t> payload) {
+  auto f = frame(type, seq, payload);
+  return write_all(fd, f.data(), f.size());
+}
+
+bool recv_msg(int fd, MsgHeader* h, std::vector<uint8_t>* payload, std::string* err) {
+  if (!read_all(fd, reinterpret_cast<uint8_t*>(h), sizeof *h)) {
+    if (err) *err = "connection closed";
+    return false;
+  }
+  if (auto e = check_header(*h); !e.empty()) {
+    if (err) *err = e;
+    return false;
+  }
+  payload->resize(h->length);
+  if (!read_all(fd, payload->data(), h->length)) {
+    if (err) *err = "connection closed mid-message";
+    return false;
+  }
+  return true;
+}
+
+std::string format_ipv4(uint32_t ip) {
+  char buf[INET_ADDRSTRLEN];
+  uint32_t n = htonl(ip);
+  inet_ntop(AF_INET, &n, buf, sizeof buf);
+  return buf;
+}
+
+bool parse_ipv4(const std::string& s, uint32_t* ip) {
+  in_addr a{};
+  if (inet_pton(AF_INET, s.c_str(), &a) != 1) return false;
+  *ip = ntohl(a.s_addr);
+  return true;
+}
+
+}  // namespace rondo::api

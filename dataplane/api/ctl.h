@@ -1,0 +1,193 @@
+// rondo control protocol: the messages between rondo-controlplane (client) and
+// rondo-dataplane (server) over a local unix stream socket.
+//
+// Wire format (all integers little-endian, as both ends run on the same host):
+//   frame   = MsgHeader | payload[header.length]
+//   payload = a message body encoded by the encode_* functions below.
+// Every decode_* function validates counts and lengths against the payload size and
+// returns std::nullopt with a reason instead of reading past the end: a malformed
+// message is answered with kError and changes nothing.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace rondo::api {
+
+inline constexpr uint32_t kMagic = 0x4f444e52;  // "RNDO" read as little-endian bytes
+inline constexpr uint16_t kVersion = 1;
+inline constexpr uint32_t kMaxPayload = 16u << 20;
+inline constexpr uint32_t kMaxBackendId = 65535;  // ids index per-lcore counter arrays
+inline constexpr uint32_t kMaxVipId = 4095;
+
+enum class MsgType : uint16_t {
+  kHello = 1,       // cp -> dp: empty body
+  kHelloReply = 2,  // dp -> cp: DataplaneInfo
+  kSetState = 3,    // cp -> dp: State (the whole desired state, replaces the previous one)
+  kSetStateReply = 4,  // dp -> cp: Ack
+  kGetStats = 5,    // cp -> dp: empty body
+  kStatsReply = 6,  // dp -> cp: Stats
+  kError = 7,       // dp -> cp: Ack with ok = false
+};
+
+#pragma pack(push, 1)
+struct MsgHeader {
+  uint32_t magic;
+  uint16_t version;
+  uint16_t type;    // MsgType
+  uint32_t length;  // payload bytes after this header
+  uint32_t seq;     // echoed in the reply
+};
+#pragma pack(pop)
+static_assert(sizeof(MsgHeader) == 16);
+
+enum class Proto : uint8_t { kTcp = 6, kUdp = 17 };
+enum class Mode : uint8_t { kFullNat = 1 };
+enum class Sched : uint8_t { kRoundRobin = 1 };
+
+// Addresses are IPv4 in host byte order in this model; ports in host order.
+struct Backend {
+  uint32_t id = 0;  // stable across snapshots; flows and counters refer to it
+  uint32_t ip = 0;
+  uint16_t port = 0;
+  uint16_t weight = 1;
+  bool drained = false;  // no new flows; existing flows keep going
+  bool down = false;     // failed health check: no new flows
+  bool operator==(const Backend&) const = default;
+};
+
+struct Vip {
+  uint32_t id = 0;  // stable across snapshots; per-lcore scheduler state refers to it
+  uint32_t ip = 0;
+  uint16_t port = 0;
+  Proto proto = Proto::kTcp;
+  Mode mode = Mode::kFullNat;
+  Sched sched = Sched::kRoundRobin;
+  std::vector<Backend> backends;
+  bool operator==(const Vip&) const = default;
+};
+
+struct Route {
+  uint32_t prefix = 0;
+  uint8_t prefix_len = 0;
+  uint16_t port_id = 0;
+  uint32_t via = 0;  // 0: destinations are on-link
+  bool operator==(const Route&) const = default;
+};
+
+struct Neighbour {
+  uint32_t ip = 0;
+  uint8_t mac[6] = {};
+  uint16_t port_id = 0;
+  bool operator==(const Neighbour&) const = default;
+};
+
+struct Timeouts {
+  uint32_t tcp_syn_ms = 10'000;          // SYN seen, handshake not finished
+  uint32_t tcp_established_ms = 900'000;
+  uint32_t tcp_closing_ms = 10'000;      // FIN or RST seen
+  uint32_t udp_ms = 30'000;
+  bool operator==(const Timeouts&) const = default;
+};
+
+struct State {
+  uint64_t generation = 0;
+  std::vector<Vip> vips;
+  std::vector<uint32_t> local_ips;  // full-NAT source addresses owned by the dataplane
+  std::vector<Route> routes;        // empty: everything is on-link on port 0
+  std::vector<Neighbour> neighbours;  // static entries; the rest is learned by ARP
+  Timeouts timeouts;
+  bool operator==(const State&) const = default;
+};
+
+struct DataplaneInfo {
+  uint32_t pid = 0;
+  uint32_t n_workers = 0;
+  uint32_t n_ports = 0;
+  uint32_t n_drop_reasons = 0;
+  uint64_t instance = 0;  // random per process start: a new value means the dataplane restarted
+  uint64_t generation = 0;  // generation of the state it forwards with (0: none yet)
+  bool operator==(const DataplaneInfo&) const = default;
+};
+
+struct Ack {
+  bool ok = true;
+  uint64_t generation = 0;
+  std::string message;
+  bool operator==(const Ack&) const = default;
+};
+
+struct LcoreStats {
+  uint32_t lcore_id = 0;
+  uint64_t rx_packets = 0;
+  uint64_t tx_packets = 0;
+  uint64_t rx_bytes = 0;
+  uint64_t tx_bytes = 0;
+  uint64_t busy_cycles = 0;
+  uint64_t idle_cycles = 0;
+  uint64_t flows_active = 0;
+  uint64_t flow_capacity = 0;
+  std::vector<uint64_t> drops;  // indexed by rondo::dp::DropReason
+  bool operator==(const LcoreStats&) const = default;
+};
+
+struct BackendStats {
+  uint32_t id = 0;
+  uint64_t packets = 0;  // both directions
+  uint64_t bytes = 0;
+  uint64_t connections = 0;  // new flows scheduled to it
+  uint64_t active_flows = 0;
+  bool operator==(const BackendStats&) const = default;
+};
+
+struct PortStats {
+  uint16_t port_id = 0;
+  std::string name;
+  uint64_t ipackets = 0, opackets = 0, ibytes = 0, obytes = 0;
+  uint64_t imissed = 0, ierrors = 0, oerrors = 0, rx_nombuf = 0;
+  bool operator==(const PortStats&) const = default;
+};
+
+struct Stats {
+  uint64_t generation = 0;
+  std::vector<std::string> drop_names;  // names of LcoreStats::drops, in order
+  std::vector<LcoreStats> lcores;
+  std::vector<BackendStats> backends;  // summed over lcores, only ids that were seen
+  std::vector<PortStats> ports;
+  bool operator==(const Stats&) const = default;
+};
+
+/// Build a frame: header (with magic, version, type, seq) followed by the payload.
+std::vector<uint8_t> frame(MsgType type, uint32_t seq, std::span<const uint8_t> payload);
+/// Check a received header; returns an error text, or empty if it is acceptable.
+std::string check_header(const MsgHeader& h);
+
+std::vector<uint8_t> encode_state(const State& s);
+std::optional<State> decode_state(std::span<const uint8_t> p, std::string* err);
+/// Semantic checks a decoded State must pass before the dataplane applies it
+/// (ids in range and unique, backend ports non-zero, ...). Returns "" if valid.
+std::string validate_state(const State& s);
+
+std::vector<uint8_t> encode_info(const DataplaneInfo& i);
+std::optional<DataplaneInfo> decode_info(std::span<const uint8_t> p, std::string* err);
+
+std::vector<uint8_t> encode_ack(const Ack& a);
+std::optional<Ack> decode_ack(std::span<const uint8_t> p, std::string* err);
+
+std::vector<uint8_t> encode_stats(const Stats& s);
+std::optional<Stats> decode_stats(std::span<const uint8_t> p, std::string* err);
+
+/// Blocking helpers on a connected stream socket. They return false on EOF or error.
+bool send_msg(int fd, MsgType type, uint32_t seq, std::span<const uint8_t> payload);
+/// Read one frame. On a bad header, *err is set and false is returned.
+bool recv_msg(int fd, MsgHeader* h, std::vector<uint8_t>* payload, std::string* err);
+
+std::string format_ipv4(uint32_t ip_host_order);
+/// Parse dotted quad into host order; false on anything else.
+bool parse_ipv4(const std::string& s, uint32_t* ip_host_order);
+
+}  // namespace rondo::api

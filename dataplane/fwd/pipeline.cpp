@@ -1,0 +1,338 @@
+#include "dataplane/fwd/pipeline.h"
+
+#include <rte_arp.h>
+#include <rte_byteorder.h>
+#include <rte_ether.h>
+#include <rte_icmp.h>
+#include <rte_ip.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "dataplane/fwd/fullnat.h"
+#include "dataplane/pkt/csum.h"
+
+namespace rondo::dp {
+namespace {
+
+constexpr uint8_t kIcmpEchoReply = 0, kIcmpEchoRequest = 8;
+constexpr uint8_t kDefaultTtl = 64;
+constexpr uint32_t kArpQueueMax = 64;    // ARP requests per loop at most
+constexpr uint64_t kNeighRefreshS = 60;  // re-request a learned MAC after this long
+
+inline Action drop(LcoreCounters& c, DropReason r) {
+  c.drop(r);
+  return Action{Action::Kind::kDrop, r, 0};
+}
+
+inline uint64_t ms_to_ticks(uint32_t ms, uint64_t hz) { return ms * hz / 1000; }
+
+}  // namespace
+
+Pipeline::Pipeline(const PipelineParams& p)
+    : params_(p),
+      flows_(p.flow_capacity, &Pipeline::on_release, this),
+      backends_(new BackendCounters[kBackendSlots]()) {
+  arp_out_.reserve(kArpQueueMax);
+}
+
+void Pipeline::on_release(void* ctx, const Flow& f) {
+  auto* self = static_cast<Pipeline*>(ctx);
+  --self->backends_[f.backend_id].active_flows;
+  for (auto& l : self->local_)
+    if (l.ip == f.rev.dst_ip) l.pool.put(rte_be_to_cpu_16(f.rev.dst_port));
+}
+
+void Pipeline::on_snapshot(const Snapshot& s, uint64_t now) {
+  t_syn_ = ms_to_ticks(s.timeouts.tcp_syn_ms, params_.hz);
+  t_est_ = ms_to_ticks(s.timeouts.tcp_established_ms, params_.hz);
+  t_closing_ = ms_to_ticks(s.timeouts.tcp_closing_ms, params_.hz);
+  t_udp_ = ms_to_ticks(s.timeouts.udp_ms, params_.hz);
+
+  // A pool per local ip, created the first time the ip appears; a pool whose ip left
+  // the configuration stays, so its flows can still return their ports.
+  // (Allocation happens here, on a configuration change, never per packet.)
+  for (uint32_t ip : s.local_ips) {
+    auto it = std::find_if(local_.begin(), local_.end(), [ip](const LocalIp& l) { return l.ip == ip; });
+    if (it == local_.end()) local_.push_back(LocalIp{ip, PortPool(params_.lport_lo, params_.lport_hi)});
+  }
+
+  std::vector<std::pair<uint32_t, Neigh>> statics;
+  for (const auto& n : s.neighbours) {
+    Neigh e;
+    std::memcpy(e.mac, n.mac, 6);
+    e.port_id = n.port_id;
+    statics.emplace_back(n.ip, e);
+  }
+  neigh_.set_static(statics);
+  resolve_backends(s, now);
+}
+
+void Pipeline::resolve_backends(const Snapshot& s, uint64_t now) {
+  if (s.local_ips.empty()) return;
+  for (const auto& b : s.backends) {
+    uint16_t port;
+    uint32_t nh;
+    if (!s.route(b.ip, &port, &nh)) continue;
+    const Neigh* n = neigh_.find(nh);
+    const bool stale = n && n->state == Neigh::State::kReachable &&
+                       now - n->updated > kNeighRefreshS * params_.hz;
+    if ((n && n->has_mac() && !stale) || arp_out_.size() >= kArpQueueMax) continue;
+    if (neigh_.want_request(nh, port, now, params_.hz))
+      arp_out_.push_back(ArpRequest{port, nh, s.local_ips.front()});
+  }
+}
+
+void Pipeline::tick(const Snapshot* s, uint64_t now, uint32_t budget) {
+  flows_.age(now, budget);
+  counters_.flows_active = flows_.size();
+  if (s && now >= next_resolve_) {
+    next_resolve_ = now + params_.hz;
+    resolve_backends(*s, now);
+  }
+}
+
+int64_t Pipeline::free_local_ports(uint32_t ip) const {
+  for (const auto& l : local_)
+    if (l.ip == ip) return l.pool.available();
+  return -1;
+}
+
+Action Pipeline::process(const Snapshot* s, uint8_t* f, uint32_t len, uint16_t in_port,
+                         uint64_t now) {
+  ++counters_.rx_packets;
+  counters_.rx_bytes += len;
+
+  Parsed p;
+  DropReason why;
+  if (!parse_frame(f, len, &p, &why)) return drop(counters_, why);
+  // Unicast frames for another MAC reach us on devices that see the whole segment.
+  if (!(f[0] & 1) && in_port < params_.port_macs.size() &&
+      std::memcmp(f, params_.port_macs[in_port].data(), 6) != 0)
+    return drop(counters_, DropReason::kNotOurMac);
+  if (!s) return drop(counters_, DropReason::kNoState);
+  if (p.kind == PktKind::kArp) return handle_arp(*s, f, p, in_port, now);
+
+  const uint32_t dst = p.key.dst_ip;
+  if (p.kind == PktKind::kIpv4Tcp || p.kind == PktKind::kIpv4Udp) {
+    if (const VipConf* vip = s->find_vip(dst, p.key.dst_port, p.key.proto))
+      return handle_client(*s, *vip, f, len, p, now);
+    if (s->is_local_ip(dst)) return handle_reply(*s, f, len, p, now);
+    return drop(counters_, s->is_vip_ip(dst) ? DropReason::kNoService : DropReason::kNotForVip);
+  }
+  if (!s->is_vip_ip(dst) && !s->is_local_ip(dst)) return drop(counters_, DropReason::kNotForVip);
+  if (p.kind == PktKind::kIpv4Icmp) return handle_icmp(*s, f, p, in_port);
+  return drop(counters_, DropReason::kUnsupportedL4);
+}
+
+Action Pipeline::handle_arp(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t in_port,
+                            uint64_t now) {
+  auto* arp = reinterpret_cast<rte_arp_hdr*>(f + p.l3_off);
+  const uint32_t sip = arp->arp_data.arp_sip;
+  const uint32_t tip = arp->arp_data.arp_tip;
+  const bool ours = s.is_vip_ip(tip) || s.is_local_ip(tip);
+  const uint8_t* smac = arp->arp_data.arp_sha.addr_bytes;
+
+  if (!ours) {
+    // Keep an entry we already have up to date (e.g. a gratuitous ARP), never add one.
+    if (sip) neigh_.learn(sip, smac, in_port, now, false);
+    return drop(counters_, DropReason::kArpNotForUs);
+  }
+  // Requests aimed at us create an entry (the sender is about to talk to us); replies
+  // only complete an entry we asked for.
+  const bool request = arp->arp_opcode == RTE_BE16(RTE_ARP_OP_REQUEST);
+  if (sip) neigh_.learn(sip, smac, in_port, now, request);
+  if (!request) {
+    ++counters_.consumed;
+    return Action{Action::Kind::kConsumed, DropReason::kCount, 0};
+  }
+
+  const MacAddr& mine = params_.port_macs[in_port];
+  auto* eth = reinterpret_cast<rte_ether_hdr*>(f);
+  std::memcpy(eth->dst_addr.addr_bytes, eth->src_addr.addr_bytes, 6);
+  std::memcpy(eth->src_addr.addr_bytes, mine.data(), 6);
+  arp->arp_opcode = RTE_BE16(RTE_ARP_OP_REPLY);
+  std::memcpy(arp->arp_data.arp_tha.addr_bytes, smac, 6);  // before sha is overwritten
+  std::memcpy(arp->arp_data.arp_sha.addr_bytes, mine.data(), 6);
+  arp->arp_data.arp_tip = sip;
+  arp->arp_data.arp_sip = tip;
+  return Action{Action::Kind::kTx, DropReason::kCount, in_port};
+}
+
+Action Pipeline::handle_icmp(const Snapshot&, uint8_t* f, const Parsed& p, uint16_t in_port) {
+  uint8_t* icmp = f + p.l4_off;
+  if (icmp[0] != kIcmpEchoRequest || icmp[1] != 0)
+    return drop(counters_, DropReason::kIcmpUnsupported);
+  // Echo reply straight back to the sender: swap addresses (the checksum does not change
+  // when the same words swap places), reset TTL, flip the type.
+  auto* ip = reinterpret_cast<rte_ipv4_hdr*>(f + p.l3_off);
+  uint32_t a = ip->src_addr;
+  ip->src_addr = ip->dst_addr;
+  ip->dst_addr = a;
+  uint16_t old_word, new_word;
+  std::memcpy(&old_word, &ip->time_to_live, 2);
+  ip->time_to_live = kDefaultTtl;
+  std::memcpy(&new_word, &ip->time_to_live, 2);
+  ip->hdr_checksum = csum_replace16(ip->hdr_checksum, old_word, new_word);
+
+  std::memcpy(&old_word, icmp, 2);
+  icmp[0] = kIcmpEchoReply;
+  std::memcpy(&new_word, icmp, 2);
+  uint16_t c;
+  std::memcpy(&c, icmp + 2, 2);
+  c = csum_replace16(c, old_word, new_word);
+  std::memcpy(icmp + 2, &c, 2);
+
+  auto* eth = reinterpret_cast<rte_ether_hdr*>(f);
+  std::memcpy(eth->dst_addr.addr_bytes, eth->src_addr.addr_bytes, 6);
+  std::memcpy(eth->src_addr.addr_bytes, params_.port_macs[in_port].data(), 6);
+  return Action{Action::Kind::kTx, DropReason::kCount, in_port};
+}
+
+bool Pipeline::alloc_local(const Snapshot& s, uint32_t* ip, uint16_t* port) {
+  const uint32_t n = static_cast<uint32_t>(s.local_ips.size());
+  for (uint32_t i = 0; i < n; ++i) {
+    const uint32_t want = s.local_ips[(local_cursor_ + i) % n];
+    for (auto& l : local_) {
+      uint16_t p;
+      if (l.ip == want && l.pool.get(&p)) {
+        local_cursor_ = (local_cursor_ + i + 1) % n;
+        *ip = want;
+        *port = rte_cpu_to_be_16(p);
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+void Pipeline::track_tcp(uint32_t idx, FlowDir dir, uint8_t flags, uint64_t now) {
+  Flow& fl = flows_.at(idx);
+  FlowState st = fl.state;
+  uint64_t timeout = 0;
+  if (flags & (kTcpRst | kTcpFin)) {
+    st = FlowState::kClosing;
+  } else if (dir == FlowDir::kReverse && (flags & kTcpSyn) && (flags & kTcpAck) &&
+             st == FlowState::kSynSent) {
+    st = FlowState::kSynRecv;
+  } else if (dir == FlowDir::kForward && (flags & kTcpSyn) && !(flags & kTcpAck) &&
+             st == FlowState::kClosing) {
+    st = FlowState::kSynSent;  // the client reuses its port: same flow, same backend
+  } else if (dir == FlowDir::kForward && (flags & kTcpAck) && !(flags & kTcpSyn) &&
+             st == FlowState::kSynRecv) {
+    st = FlowState::kEstablished;
+  }
+  switch (st) {
+    case FlowState::kSynSent:
+    case FlowState::kSynRecv: timeout = t_syn_; break;
+    case FlowState::kEstablished: timeout = t_est_; break;
+    default: timeout = t_closing_; break;
+  }
+  flows_.update(idx, st, now + timeout);
+}
+
+Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f, uint32_t len,
+                               const Parsed& p, uint64_t now) {
+  if (p.ttl <= 1) return drop(counters_, DropReason::kTtlExceeded);
+  const uint32_t h = flow_hash(p.key);
+  FlowTable::Hit hit = flows_.lookup(p.key, h, now);
+  const bool tcp = p.kind == PktKind::kIpv4Tcp;
+  if (hit.found() && hit.dir != FlowDir::kForward) return drop(counters_, DropReason::kReplyNoFlow);
+
+  if (!hit.found()) {
+    if (tcp && (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) != kTcpSyn)
+      return drop(counters_, DropReason::kTcpNoFlow);
+    const uint32_t pick = sched_pick(vip, &sched_, p.key, h);
+    if (pick == kNoPick) return drop(counters_, DropReason::kNoBackend);
+    const BackendConf& b = s.eligible_backend(vip, pick);
+    FlowKey rev;
+    rev.src_ip = b.ip;
+    rev.src_port = b.port;
+    rev.proto = p.key.proto;
+    if (!alloc_local(s, &rev.dst_ip, &rev.dst_port)) return drop(counters_, DropReason::kNoLocalPort);
+    const FlowState st = tcp ? FlowState::kSynSent : FlowState::kUdp;
+    auto r = flows_.insert(p.key, rev, st, now + (tcp ? t_syn_ : t_udp_), now);
+    if (r.status != FlowTable::InsertStatus::kOk) {
+      for (auto& l : local_)
+        if (l.ip == rev.dst_ip) l.pool.put(rte_be_to_cpu_16(rev.dst_port));
+      return drop(counters_, DropReason::kTableFull);
+    }
+    Flow& fl = flows_.at(r.idx);
+    fl.backend_id = b.id;
+    fl.vip_id = static_cast<uint16_t>(vip.id);
+    BackendCounters& bc = backends_[b.id];
+    ++bc.connections;
+    ++bc.active_flows;
+    hit.idx = r.idx;
+  } else if (tcp) {
+    track_tcp(hit.idx, FlowDir::kForward, p.tcp_flags, now);
+  } else {
+    flows_.update(hit.idx, FlowState::kUdp, now + t_udp_);
+  }
+
+  const Flow& fl = flows_.at(hit.idx);
+  BackendCounters& bc = backends_[fl.backend_id];
+  ++bc.packets;
+  bc.bytes += len;
+  FullNat::rewrite(f + p.l3_off, f + p.l4_off, p.key.proto, fl.rev.dst_ip, fl.rev.src_ip,
+                   fl.rev.dst_port, fl.rev.src_port);
+  return output(s, f, fl.rev.src_ip, now);
+}
+
+Action Pipeline::handle_reply(const Snapshot& s, uint8_t* f, uint32_t len, const Parsed& p,
+                              uint64_t now) {
+  if (p.ttl <= 1) return drop(counters_, DropReason::kTtlExceeded);
+  const uint32_t h = flow_hash(p.key);
+  FlowTable::Hit hit = flows_.lookup(p.key, h, now);
+  if (!hit.found() || hit.dir != FlowDir::kReverse) return drop(counters_, DropReason::kReplyNoFlow);
+  if (p.kind == PktKind::kIpv4Tcp)
+    track_tcp(hit.idx, FlowDir::kReverse, p.tcp_flags, now);
+  else
+    flows_.update(hit.idx, FlowState::kUdp, now + t_udp_);
+
+  const Flow& fl = flows_.at(hit.idx);
+  BackendCounters& bc = backends_[fl.backend_id];
+  ++bc.packets;
+  bc.bytes += len;
+  FullNat::rewrite(f + p.l3_off, f + p.l4_off, p.key.proto, fl.fwd.dst_ip, fl.fwd.src_ip,
+                   fl.fwd.dst_port, fl.fwd.src_port);
+  return output(s, f, fl.fwd.src_ip, now);
+}
+
+Action Pipeline::output(const Snapshot& s, uint8_t* f, uint32_t dst_ip, uint64_t now) {
+  uint16_t port;
+  uint32_t nh;
+  if (!s.route(dst_ip, &port, &nh) || port >= params_.port_macs.size())
+    return drop(counters_, DropReason::kNoRoute);
+  const Neigh* n = neigh_.find(nh);
+  if (!n || !n->has_mac()) {
+    if (!s.local_ips.empty() && arp_out_.size() < kArpQueueMax &&
+        neigh_.want_request(nh, port, now, params_.hz))
+      arp_out_.push_back(ArpRequest{port, nh, s.local_ips.front()});
+    return drop(counters_, DropReason::kNeighUnresolved);
+  }
+  auto* eth = reinterpret_cast<rte_ether_hdr*>(f);
+  std::memcpy(eth->dst_addr.addr_bytes, n->mac, 6);
+  std::memcpy(eth->src_addr.addr_bytes, params_.port_macs[port].data(), 6);
+  return Action{Action::Kind::kTx, DropReason::kCount, port};
+}
+
+uint32_t Pipeline::build_arp_request(const ArpRequest& r, uint8_t* buf) const {
+  auto* eth = reinterpret_cast<rte_ether_hdr*>(buf);
+  std::memset(eth->dst_addr.addr_bytes, 0xff, 6);
+  std::memcpy(eth->src_addr.addr_bytes, params_.port_macs[r.port_id].data(), 6);
+  eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_ARP);
+  auto* arp = reinterpret_cast<rte_arp_hdr*>(eth + 1);
+  arp->arp_hardware = RTE_BE16(RTE_ARP_HRD_ETHER);
+  arp->arp_protocol = RTE_BE16(RTE_ETHER_TYPE_IPV4);
+  arp->arp_hlen = RTE_ETHER_ADDR_LEN;
+  arp->arp_plen = 4;
+  arp->arp_opcode = RTE_BE16(RTE_ARP_OP_REQUEST);
+  std::memcpy(arp->arp_data.arp_sha.addr_bytes, params_.port_macs[r.port_id].data(), 6);
+  arp->arp_data.arp_sip = r.sender_ip;
+  std::memset(arp->arp_data.arp_tha.addr_bytes, 0, 6);
+  arp->arp_data.arp_tip = r.target_ip;
+  return sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr);
+}
+
+}  // namespace rondo::dp

@@ -1,0 +1,117 @@
+// The per-packet pipeline of one worker lcore: parse -> ARP / ICMP echo / VIP lookup ->
+// flow lookup or schedule+insert -> rewrite -> next hop. It owns everything the lcore
+// keeps between packets (flow table, local ports, neighbours, scheduler cursors,
+// counters) and works on plain frame bytes, so unit tests and fuzzers drive it without
+// DPDK running; the worker loop (runtime/worker.cpp) feeds it mbufs.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "dataplane/flow/port_pool.h"
+#include "dataplane/flow/table.h"
+#include "dataplane/neigh/neigh.h"
+#include "dataplane/pkt/parse.h"
+#include "dataplane/sched/sched.h"
+#include "dataplane/state/snapshot.h"
+#include "dataplane/stats/counters.h"
+
+namespace rondo::dp {
+
+using MacAddr = std::array<uint8_t, 6>;
+
+struct PipelineParams {
+  uint32_t flow_capacity = 1u << 20;
+  uint16_t lport_lo = 1024;  // this lcore's slice of local ports (host order, inclusive)
+  uint16_t lport_hi = 65535;
+  uint64_t hz = 1000;  // ticks per second of the `now` values passed in
+  std::vector<MacAddr> port_macs;  // indexed by port id
+};
+
+struct Action {
+  enum class Kind : uint8_t { kDrop, kTx, kConsumed };
+  Kind kind = Kind::kDrop;
+  DropReason reason = DropReason::kCount;
+  uint16_t port = 0;  // kTx: output port
+};
+
+struct ArpRequest {
+  uint16_t port_id;
+  uint32_t target_ip;  // network order
+  uint32_t sender_ip;  // network order
+};
+
+class Pipeline {
+ public:
+  explicit Pipeline(const PipelineParams& p);
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  /// Take in a newly published snapshot: static neighbours, local port pools, and ARP
+  /// requests for next hops not resolved yet.
+  void on_snapshot(const Snapshot& s, uint64_t now);
+
+  /// Process one frame in place (rewritten for output on kTx). s may be null before the
+  /// first configuration arrives. Counts rx, drops and consumed frames.
+  Action process(const Snapshot* s, uint8_t* frame, uint32_t len, uint16_t in_port, uint64_t now);
+
+  /// Housekeeping, called about once per loop: ages `budget` flow records and, once a
+  /// second, re-resolves next hops.
+  void tick(const Snapshot* s, uint64_t now, uint32_t budget = 64);
+
+  /// ARP requests to transmit; the caller builds the frames and then clears the list.
+  std::vector<ArpRequest>& arp_requests() { return arp_out_; }
+
+  /// Count a frame that left on the wire (the pipeline does not see TX completions).
+  void count_tx(uint32_t bytes) {
+    ++counters_.tx_packets;
+    counters_.tx_bytes += bytes;
+  }
+  void count_drop(DropReason r) { counters_.drop(r); }
+
+  const LcoreCounters& counters() const { return counters_; }
+  LcoreCounters& counters() { return counters_; }
+  const BackendCounters* backend_counters() const { return backends_.get(); }
+  FlowTable& flows() { return flows_; }
+  const FlowTable& flows() const { return flows_; }
+  NeighTable& neighbours() { return neigh_; }
+  /// Free local ports of a local ip (network order); -1 if the ip has no pool.
+  int64_t free_local_ports(uint32_t ip) const;
+
+  /// Build a broadcast ARP request frame into buf (>= 42 bytes); returns its length.
+  uint32_t build_arp_request(const ArpRequest& r, uint8_t* buf) const;
+
+ private:
+  struct LocalIp {
+    uint32_t ip;  // network order
+    PortPool pool;
+  };
+
+  Action handle_arp(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t in_port, uint64_t now);
+  Action handle_icmp(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t in_port);
+  Action handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f, uint32_t len,
+                       const Parsed& p, uint64_t now);
+  Action handle_reply(const Snapshot& s, uint8_t* f, uint32_t len, const Parsed& p, uint64_t now);
+  Action output(const Snapshot& s, uint8_t* f, uint32_t dst_ip, uint64_t now);
+  void track_tcp(uint32_t idx, FlowDir dir, uint8_t flags, uint64_t now);
+  bool alloc_local(const Snapshot& s, uint32_t* ip, uint16_t* port);
+  void resolve_backends(const Snapshot& s, uint64_t now);
+  static void on_release(void* ctx, const Flow& f);
+
+  PipelineParams params_;
+  LcoreCounters counters_;
+  FlowTable flows_;
+  NeighTable neigh_;
+  SchedState sched_;
+  std::unique_ptr<BackendCounters[]> backends_;  // indexed by backend id
+  std::vector<LocalIp> local_;
+  uint32_t local_cursor_ = 0;
+  std::vector<ArpRequest> arp_out_;
+  // Timeouts of the current snapshot, in ticks.
+  uint64_t t_syn_ = 0, t_est_ = 0, t_closing_ = 0, t_udp_ = 0;
+  uint64_t next_resolve_ = 0;
+};
+
+}  // namespace rondo::dp

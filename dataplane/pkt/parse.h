@@ -1,0 +1,39 @@
+// Frame parser: Ethernet (+ one 802.1Q tag), ARP, IPv4, TCP, UDP, ICMP.
+// Works on plain bytes so that it runs the same in unit tests, fuzzers and the worker.
+// Every length is checked before it is read; a frame that fails a check is reported with
+// the DropReason to count.
+#pragma once
+
+#include <cstdint>
+
+#include "dataplane/flow/key.h"
+#include "dataplane/stats/drop_reason.h"
+
+namespace rondo::dp {
+
+enum class PktKind : uint8_t {
+  kArp,
+  kIpv4Tcp,
+  kIpv4Udp,
+  kIpv4Icmp,
+  kIpv4Other,  // well-formed IPv4 with another protocol
+};
+
+struct Parsed {
+  PktKind kind = PktKind::kIpv4Other;
+  bool vlan = false;
+  uint16_t l3_off = 0;     // offset of the ARP or IPv4 header
+  uint16_t l4_off = 0;     // offset of the TCP/UDP/ICMP header
+  uint16_t ip_len = 0;     // IPv4 total length (host order)
+  uint8_t tcp_flags = 0;
+  uint8_t ttl = 0;
+  FlowKey key;             // 5-tuple (network order); ports 0 for ICMP
+};
+
+// TCP flag bits (RFC 9293 3.1).
+inline constexpr uint8_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kTcpAck = 0x10;
+
+/// Parse a frame of `len` bytes. Returns true and fills `*p`, or false with `*why` set.
+bool parse_frame(const uint8_t* frame, uint32_t len, Parsed* p, DropReason* why);
+
+}  // namespace rondo::dp

@@ -1,0 +1,195 @@
+#include "dataplane/runtime/control_agent.h"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <rte_lcore.h>
+#include <rte_log.h>
+
+#include <cstring>
+#include <random>
+
+#include "dataplane/stats/counters.h"
+
+namespace rondo::dp {
+namespace {
+
+constexpr int kMaxClients = 16;
+
+api::Ack error_ack(const std::string& msg, uint64_t gen) { return api::Ack{false, gen, msg}; }
+
+}  // namespace
+
+ControlAgent::ControlAgent(std::string socket_path, Publisher* publisher,
+                           std::vector<Worker*> workers, std::vector<PortInfo> ports)
+    : path_(std::move(socket_path)),
+      publisher_(publisher),
+      workers_(std::move(workers)),
+      ports_(std::move(ports)) {
+  std::random_device rd;
+  instance_ = (static_cast<uint64_t>(rd()) << 32) | rd();
+}
+
+ControlAgent::~ControlAgent() {
+  for (int fd : clients_) close(fd);
+  if (listen_fd_ >= 0) {
+    close(listen_fd_);
+    unlink(path_.c_str());
+  }
+}
+
+bool ControlAgent::listen(std::string* err) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path_.size() >= sizeof addr.sun_path) {
+    *err = "control socket path too long: " + path_;
+    return false;
+  }
+  std::strcpy(addr.sun_path, path_.c_str());
+  listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  unlink(path_.c_str());
+  if (listen_fd_ < 0 || bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(listen_fd_, 8) != 0) {
+    *err = "control socket " + path_ + ": " + std::strerror(errno);
+    return false;
+  }
+  // Who may talk to the dataplane is decided by the file mode: owner and group only.
+  chmod(path_.c_str(), 0660);
+  return true;
+}
+
+void ControlAgent::run(const std::atomic<bool>& stop) {
+  while (!stop.load(std::memory_order_relaxed)) {
+    std::vector<pollfd> fds;
+    fds.push_back({listen_fd_, POLLIN, 0});
+    for (int fd : clients_) fds.push_back({fd, POLLIN, 0});
+    if (poll(fds.data(), fds.size(), 200) <= 0) continue;
+
+    if (fds[0].revents & POLLIN) {
+      int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd >= 0 && static_cast<int>(clients_.size()) >= kMaxClients) {
+        close(fd);
+      } else if (fd >= 0) {
+        // A client that stops mid-message must not stall the agent for long.
+        timeval tv{1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        clients_.push_back(fd);
+      }
+    }
+    std::vector<int> keep;
+    for (size_t i = 1; i < fds.size(); ++i) {
+      const int fd = fds[i].fd;
+      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+        keep.push_back(fd);
+        continue;
+      }
+      api::MsgHeader h;
+      std::vector<uint8_t> payload, reply;
+      std::string err;
+      if (!api::recv_msg(fd, &h, &payload, &err)) {
+        if (err != "connection closed") {
+          RTE_LOG(WARNING, USER1, "control: dropping client: %s\n", err.c_str());
+          auto body = api::encode_ack(error_ack(err, generation_));
+          api::send_msg(fd, api::MsgType::kError, 0, body);
+        }
+        close(fd);
+        continue;
+      }
+      const api::MsgType type = handle(h, payload, &reply);
+      if (api::send_msg(fd, type, h.seq, reply))
+        keep.push_back(fd);
+      else
+        close(fd);
+    }
+    clients_ = std::move(keep);
+  }
+}
+
+api::MsgType ControlAgent::handle(const api::MsgHeader& h, const std::vector<uint8_t>& payload,
+                                  std::vector<uint8_t>* reply) {
+  switch (static_cast<api::MsgType>(h.type)) {
+    case api::MsgType::kHello: {
+      api::DataplaneInfo info;
+      info.pid = static_cast<uint32_t>(getpid());
+      info.n_workers = static_cast<uint32_t>(workers_.size());
+      info.n_ports = static_cast<uint32_t>(ports_.size());
+      info.n_drop_reasons = kDropReasonCount;
+      info.instance = instance_;
+      info.generation = generation_;
+      *reply = api::encode_info(info);
+      return api::MsgType::kHelloReply;
+    }
+    case api::MsgType::kSetState: {
+      std::string err;
+      auto state = api::decode_state(payload, &err);
+      if (state && (err = api::validate_state(*state)).empty()) {
+        for (const auto& r : state->routes)
+          if (r.port_id >= ports_.size()) err = "route uses port " + std::to_string(r.port_id) + ", which does not exist";
+        for (const auto& n : state->neighbours)
+          if (n.port_id >= ports_.size()) err = "neighbour uses port " + std::to_string(n.port_id) + ", which does not exist";
+      }
+      if (!state || !err.empty()) {
+        RTE_LOG(WARNING, USER1, "control: rejected state: %s\n", err.c_str());
+        *reply = api::encode_ack(error_ack(err, generation_));
+        return api::MsgType::kError;
+      }
+      publisher_->publish(build_snapshot(*state));
+      generation_ = state->generation;
+      size_t n_backends = 0;
+      for (const auto& v : state->vips) n_backends += v.backends.size();
+      RTE_LOG(INFO, USER1, "control: applied generation %lu (%zu vips, %zu backends)\n",
+              static_cast<unsigned long>(generation_), state->vips.size(), n_backends);
+      *reply = api::encode_ack(api::Ack{true, generation_, "applied"});
+      return api::MsgType::kSetStateReply;
+    }
+    case api::MsgType::kGetStats:
+      *reply = api::encode_stats(collect_stats());
+      return api::MsgType::kStatsReply;
+    default:
+      *reply = api::encode_ack(error_ack("unexpected message type " + std::to_string(h.type), generation_));
+      return api::MsgType::kError;
+  }
+}
+
+api::Stats ControlAgent::collect_stats() const {
+  api::Stats s;
+  s.generation = generation_;
+  for (uint32_t r = 0; r < kDropReasonCount; ++r)
+    s.drop_names.emplace_back(drop_reason_name(static_cast<DropReason>(r)));
+  std::vector<api::BackendStats> sum(kBackendSlots);
+  for (const Worker* w : workers_) {
+    const LcoreCounters& c = w->pipeline.counters();
+    api::LcoreStats l;
+    l.lcore_id = w->setup.index;
+    l.rx_packets = read_counter(c.rx_packets);
+    l.tx_packets = read_counter(c.tx_packets);
+    l.rx_bytes = read_counter(c.rx_bytes);
+    l.tx_bytes = read_counter(c.tx_bytes);
+    l.busy_cycles = read_counter(c.busy_cycles);
+    l.idle_cycles = read_counter(c.idle_cycles);
+    l.flows_active = read_counter(c.flows_active);
+    l.flow_capacity = w->pipeline.flows().capacity();
+    for (const auto& d : c.drops) l.drops.push_back(read_counter(d));
+    s.lcores.push_back(std::move(l));
+    const BackendCounters* b = w->pipeline.backend_counters();
+    for (uint32_t id = 0; id < kBackendSlots; ++id) {
+      sum[id].packets += read_counter(b[id].packets);
+      sum[id].bytes += read_counter(b[id].bytes);
+      sum[id].connections += read_counter(b[id].connections);
+      sum[id].active_flows += read_counter(b[id].active_flows);
+    }
+  }
+  for (uint32_t id = 0; id < kBackendSlots; ++id) {
+    if (sum[id].connections == 0 && sum[id].packets == 0) continue;
+    sum[id].id = id;
+    s.backends.push_back(sum[id]);
+  }
+  for (const auto& p : ports_) s.ports.push_back(port_stats(p));
+  return s;
+}
+
+}  // namespace rondo::dp

@@ -1,0 +1,44 @@
+// The control agent runs on the main lcore (which never polls ports). It serves the
+// control socket: applies a new desired state by building a snapshot and publishing it
+// (RCU), and answers hello and stats requests by summing the per-lcore counters.
+#pragma once
+
+#include <atomic>
+#include <string>
+#include <vector>
+
+#include "dataplane/api/ctl.h"
+#include "dataplane/port/port.h"
+#include "dataplane/runtime/worker.h"
+#include "dataplane/state/publisher.h"
+
+namespace rondo::dp {
+
+class ControlAgent {
+ public:
+  ControlAgent(std::string socket_path, Publisher* publisher, std::vector<Worker*> workers,
+               std::vector<PortInfo> ports);
+  ~ControlAgent();
+
+  /// Create the listening socket (a stale socket file is replaced). false with *err.
+  bool listen(std::string* err);
+  /// Serve until *stop; wakes at least every 200 ms to check it.
+  void run(const std::atomic<bool>& stop);
+
+  /// Handle one request; returns the reply frame's type and fills *reply. Public for tests.
+  api::MsgType handle(const api::MsgHeader& h, const std::vector<uint8_t>& payload,
+                      std::vector<uint8_t>* reply);
+  api::Stats collect_stats() const;
+
+ private:
+  std::string path_;
+  Publisher* publisher_;
+  std::vector<Worker*> workers_;
+  std::vector<PortInfo> ports_;
+  int listen_fd_ = -1;
+  std::vector<int> clients_;
+  uint64_t instance_;
+  uint64_t generation_ = 0;
+};
+
+}  // namespace rondo::dp

@@ -1,0 +1,39 @@
+// rondo-dataplane assembled: EAL is up; this creates the mempool, starts the ports,
+// builds one Worker per worker lcore, launches them, and serves the control socket on
+// the main lcore until asked to stop.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dataplane/port/port.h"
+#include "dataplane/runtime/control_agent.h"
+#include "dataplane/runtime/options.h"
+#include "dataplane/runtime/worker.h"
+#include "dataplane/state/publisher.h"
+
+namespace rondo::dp {
+
+class Dataplane {
+ public:
+  explicit Dataplane(const Options& o) : opts_(o) {}
+  ~Dataplane();
+
+  /// Set everything up; false with *err (naming the device or resource) on failure.
+  bool init(std::string* err);
+  /// Launch the workers and serve control requests until stop is set.
+  void run(std::atomic<bool>* stop);
+
+ private:
+  Options opts_;
+  rte_mempool* pool_ = nullptr;
+  std::vector<PortInfo> ports_;
+  std::unique_ptr<Publisher> publisher_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<unsigned> worker_lcores_;
+  std::unique_ptr<ControlAgent> agent_;
+};
+
+}  // namespace rondo::dp

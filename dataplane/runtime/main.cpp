@@ -1,0 +1,51 @@
+// rondo-dataplane: EAL arguments, then "--", then rondo's own options (--help).
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_log.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+
+#include "dataplane/runtime/dataplane.h"
+#include "dataplane/runtime/options.h"
+
+namespace {
+
+std::atomic<bool> g_stop{false};  // set from the signal handler only
+
+void on_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int eal_args = rte_eal_init(argc, argv);
+  if (eal_args < 0) {
+    std::fprintf(stderr, "rondo-dataplane: EAL init failed: %s\n", rte_strerror(rte_errno));
+    return 1;
+  }
+  argv[eal_args] = argv[0];
+  int code = 0;
+  auto opts = rondo::dp::parse_options(argc - eal_args, argv + eal_args, &code);
+  if (!opts) {
+    rte_eal_cleanup();
+    return code;
+  }
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+
+  int rc = 0;
+  {
+    rondo::dp::Dataplane dp(*opts);
+    std::string err;
+    if (!dp.init(&err)) {
+      std::fprintf(stderr, "rondo-dataplane: %s\n", err.c_str());
+      rc = 1;
+    } else {
+      dp.run(&g_stop);
+      RTE_LOG(NOTICE, USER1, "stopping\n");
+    }
+  }
+  rte_eal_cleanup();
+  return rc;
+}

@@ -1,0 +1,65 @@
+#include "dataplane/runtime/options.h"
+
+#include <boost/program_options.hpp>
+
+#include <iostream>
+#include <sstream>
+
+namespace po = boost::program_options;
+
+namespace rondo::dp {
+
+std::optional<Options> parse_options(int argc, char** argv, int* exit_code) {
+  Options o;
+  std::string lports = "1024-65535";
+  po::options_description desc(
+      "Usage: rondo-dataplane [EAL options] -- [options]\n"
+      "Ports are every ethdev the EAL options create (PCI devices, --vdev=net_af_packet0,...);\n"
+      "workers are every worker lcore (-l). The main lcore serves the control socket.\n\n"
+      "Options");
+  desc.add_options()
+      ("help,h", "print this help")
+      ("ctl-socket", po::value(&o.ctl_socket)->default_value(o.ctl_socket),
+       "unix socket the control plane connects to")
+      ("flows-per-worker", po::value(&o.flows_per_worker)->default_value(o.flows_per_worker),
+       "flow table capacity of each worker (allocated at start)")
+      ("idle-sleep-us", po::value(&o.idle_sleep_us)->default_value(o.idle_sleep_us),
+       "sleep this long when a worker finds no packets (0: busy-poll, for dedicated cores)")
+      ("mbufs", po::value(&o.mbufs)->default_value(o.mbufs), "mbufs in the pool (0: automatic)")
+      ("local-ports", po::value(&lports)->default_value(lports),
+       "range of full-NAT local ports, split between workers")
+      ("rx-desc", po::value(&o.rx_desc)->default_value(o.rx_desc), "RX descriptors per queue")
+      ("tx-desc", po::value(&o.tx_desc)->default_value(o.tx_desc), "TX descriptors per queue");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "rondo-dataplane: " << e.what() << "\n";
+    *exit_code = 2;
+    return std::nullopt;
+  }
+  if (vm.count("help")) {
+    std::cout << desc << "\n";
+    *exit_code = 0;
+    return std::nullopt;
+  }
+  unsigned lo = 0, hi = 0;
+  char dash = 0;
+  std::istringstream in(lports);
+  if (!(in >> lo >> dash >> hi) || dash != '-' || !in.eof() || lo < 1 || hi > 65535 || lo > hi) {
+    std::cerr << "rondo-dataplane: --local-ports: '" << lports << "' is not a range LO-HI within 1-65535\n";
+    *exit_code = 2;
+    return std::nullopt;
+  }
+  o.lport_lo = static_cast<uint16_t>(lo);
+  o.lport_hi = static_cast<uint16_t>(hi);
+  if (o.flows_per_worker < 64) {
+    std::cerr << "rondo-dataplane: --flows-per-worker must be at least 64\n";
+    *exit_code = 2;
+    return std::nullopt;
+  }
+  return o;
+}
+
+}  // namespace rondo::dp

@@ -1,0 +1,25 @@
+// rondo-dataplane options (after the EAL arguments and "--").
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace rondo::dp {
+
+struct Options {
+  std::string ctl_socket = "/run/rondo/dataplane.sock";
+  uint32_t flows_per_worker = 1u << 20;
+  uint32_t idle_sleep_us = 0;
+  uint32_t mbufs = 0;  // 0: sized from ports, queues and descriptors
+  uint16_t lport_lo = 1024;
+  uint16_t lport_hi = 65535;
+  uint16_t rx_desc = 1024;
+  uint16_t tx_desc = 1024;
+};
+
+/// Parse the application arguments. On error or --help, returns nullopt and sets
+/// *exit_code (0 for --help) after printing to stdout/stderr.
+std::optional<Options> parse_options(int argc, char** argv, int* exit_code);
+
+}  // namespace rondo::dp

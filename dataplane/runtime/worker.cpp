@@ -1,0 +1,149 @@
+#include "dataplane/runtime/worker.h"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_prefetch.h>
+#include <rte_rcu_qsbr.h>
+
+namespace rondo::dp {
+namespace {
+
+constexpr uint64_t kDrainUs = 100;      // TX buffers never wait longer than this
+constexpr uint32_t kIdleBeforeSleep = 16;  // empty polls before the idle backoff kicks in
+
+void flush_port(Worker* w, uint16_t port) {
+  const uint16_t n = w->tx_len[port];
+  if (n == 0) return;
+  auto& buf = w->tx[port];
+  uint32_t bytes[kBurst];
+  for (uint16_t i = 0; i < n; ++i) bytes[i] = rte_pktmbuf_pkt_len(buf[i]);
+  const uint16_t sent = rte_eth_tx_burst(port, static_cast<uint16_t>(w->setup.index), buf.data(), n);
+  for (uint16_t i = 0; i < sent; ++i) w->pipeline.count_tx(bytes[i]);
+  for (uint16_t i = sent; i < n; ++i) {
+    w->pipeline.count_drop(DropReason::kTxFull);
+    rte_pktmbuf_free(buf[i]);
+  }
+  w->tx_len[port] = 0;
+}
+
+inline void enqueue_tx(Worker* w, uint16_t port, rte_mbuf* m) {
+  w->tx[port][w->tx_len[port]++] = m;
+  if (w->tx_len[port] == kBurst) flush_port(w, port);
+}
+
+void send_arp_requests(Worker* w) {
+  auto& reqs = w->pipeline.arp_requests();
+  for (const auto& r : reqs) {
+    if (r.port_id >= w->setup.n_ports) continue;
+    rte_mbuf* m = rte_pktmbuf_alloc(w->setup.pool);
+    if (!m) break;
+    auto* data = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, 60));
+    std::memset(data, 0, 60);  // minimum frame, zero padded
+    w->pipeline.build_arp_request(r, data);
+    enqueue_tx(w, r.port_id, m);
+  }
+  reqs.clear();
+}
+
+void process_burst(Worker* w, uint16_t in_port, rte_mbuf** pkts, uint16_t n, uint64_t now) {
+  for (uint16_t i = 0; i < n; ++i) {
+    if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
+    rte_mbuf* m = pkts[i];
+    if (m->nb_segs != 1) {
+      w->pipeline.counters().rx_packets++;
+      w->pipeline.count_drop(DropReason::kMultiSegment);
+      rte_pktmbuf_free(m);
+      continue;
+    }
+    const Action a = w->pipeline.process(w->snapshot, rte_pktmbuf_mtod(m, uint8_t*),
+                                         rte_pktmbuf_data_len(m), in_port, now);
+    if (a.kind == Action::Kind::kTx && a.port < w->setup.n_ports)
+      enqueue_tx(w, a.port, m);
+    else
+      rte_pktmbuf_free(m);
+  }
+}
+
+}  // namespace
+
+Worker::Worker(const WorkerSetup& s) : setup(s), pipeline(s.pipeline) {
+  drain_tsc = (rte_get_tsc_hz() + 999'999) / 1'000'000 * kDrainUs;
+}
+
+void worker_online(Worker* w) {
+  rte_rcu_qsbr* qs = w->setup.publisher->qsbr();
+  rte_rcu_qsbr_thread_register(qs, w->setup.index);
+  rte_rcu_qsbr_thread_online(qs, w->setup.index);
+}
+
+void worker_offline(Worker* w) {
+  rte_rcu_qsbr* qs = w->setup.publisher->qsbr();
+  rte_rcu_qsbr_thread_offline(qs, w->setup.index);
+  rte_rcu_qsbr_thread_unregister(qs, w->setup.index);
+}
+
+void worker_flush(Worker* w) {
+  for (uint16_t p = 0; p < w->setup.n_ports; ++p) flush_port(w, p);
+}
+
+uint32_t worker_poll(Worker* w) {
+  const uint64_t start = rte_rdtsc();
+  w->snapshot = w->setup.publisher->current();
+  if (w->snapshot && w->snapshot->epoch != w->applied_epoch) {
+    w->pipeline.on_snapshot(*w->snapshot, start);
+    w->applied_epoch = w->snapshot->epoch;
+  }
+
+  uint32_t received = 0;
+  rte_mbuf* pkts[kBurst];
+  for (const RxQueue& q : w->setup.rx) {
+    const uint16_t n = rte_eth_rx_burst(q.port, q.queue, pkts, kBurst);
+    if (n == 0) continue;
+    received += n;
+    process_burst(w, q.port, pkts, n, start);
+  }
+  w->pipeline.tick(w->snapshot, start);
+  if (!w->pipeline.arp_requests().empty()) send_arp_requests(w);
+
+  const uint64_t end = rte_rdtsc();
+  if (end - w->last_drain >= w->drain_tsc) {
+    worker_flush(w);
+    w->last_drain = end;
+  }
+  // The snapshot pointer is not used past this point in this iteration.
+  w->snapshot = nullptr;
+  rte_rcu_qsbr_quiescent(w->setup.publisher->qsbr(), w->setup.index);
+
+  LcoreCounters& c = w->pipeline.counters();
+  if (received) {
+    c.busy_cycles += end - start;
+    w->idle_polls = 0;
+  } else {
+    c.idle_cycles += end - start;
+    ++w->idle_polls;
+  }
+  return received;
+}
+
+int worker_main(void* arg) {
+  auto* w = static_cast<Worker*>(arg);
+  worker_online(w);
+  rte_rcu_qsbr* qs = w->setup.publisher->qsbr();
+  while (!w->stop->load(std::memory_order_relaxed)) {
+    worker_poll(w);
+    if (w->setup.idle_sleep_us && w->idle_polls > kIdleBeforeSleep) {
+      // Offline while asleep, so a config publish does not wait for us to wake up.
+      const uint64_t t0 = rte_rdtsc();
+      worker_flush(w);
+      rte_rcu_qsbr_thread_offline(qs, w->setup.index);
+      rte_delay_us_sleep(w->setup.idle_sleep_us);
+      rte_rcu_qsbr_thread_online(qs, w->setup.index);
+      w->pipeline.counters().idle_cycles += rte_rdtsc() - t0;
+    }
+  }
+  worker_flush(w);
+  worker_offline(w);
+  return 0;
+}
+
+}  // namespace rondo::dp

@@ -1,0 +1,66 @@
+// The worker loop: one per worker lcore, run to completion, sharing nothing.
+// Each iteration: take the current config snapshot, RX a burst from each owned queue,
+// run the pipeline on every packet (prefetching the next), buffer TX per port, drain the
+// TX buffers when full or when the TSC drain timer fires, age some flows, report an RCU
+// quiescent state, and back off (sleep) when idle if asked to.
+#pragma once
+
+#include <rte_mbuf.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "dataplane/fwd/pipeline.h"
+#include "dataplane/state/publisher.h"
+
+namespace rondo::dp {
+
+inline constexpr uint16_t kBurst = 32;
+inline constexpr uint16_t kMaxPorts = 8;
+
+struct RxQueue {
+  uint16_t port;
+  uint16_t queue;
+};
+
+struct WorkerSetup {
+  uint32_t index = 0;      // worker number: RCU thread id and TX queue on every port
+  uint16_t n_ports = 1;
+  std::vector<RxQueue> rx;
+  rte_mempool* pool = nullptr;  // for frames the worker creates (ARP requests)
+  Publisher* publisher = nullptr;
+  uint32_t idle_sleep_us = 0;   // 0: busy-poll (production); >0: sleep when idle
+  PipelineParams pipeline;
+};
+
+/// Per-lcore state, one cache-aligned object per worker, passed by pointer.
+struct alignas(64) Worker {
+  explicit Worker(const WorkerSetup& s);
+
+  WorkerSetup setup;
+  Pipeline pipeline;
+  const Snapshot* snapshot = nullptr;  // valid only inside one loop iteration
+  uint64_t applied_epoch = 0;          // snapshot epoch the pipeline has taken in
+  uint64_t drain_tsc = 0;              // TX drain period in TSC ticks
+  uint64_t last_drain = 0;
+  uint32_t idle_polls = 0;
+  uint64_t loop_tsc = 0;
+  std::array<std::array<rte_mbuf*, kBurst>, kMaxPorts> tx{};
+  std::array<uint16_t, kMaxPorts> tx_len{};
+  std::atomic<bool>* stop = nullptr;  // read once per loop, relaxed
+};
+
+/// Register w as an RCU reader (call on the worker's own thread before polling).
+void worker_online(Worker* w);
+void worker_offline(Worker* w);
+/// One iteration of the loop; returns the number of packets received.
+uint32_t worker_poll(Worker* w);
+/// Flush every TX buffer now.
+void worker_flush(Worker* w);
+/// lcore entry point for rte_eal_remote_launch (arg: Worker*). Loops until *stop.
+int worker_main(void* arg);
+
+}  // namespace rondo::dp

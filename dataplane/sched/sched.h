@@ -1,0 +1,25 @@
+// Schedulers: choose the backend of a new flow. One file per algorithm (rr.h, ...),
+// dispatched here on the VIP's scheduler kind. Per-lcore state lives in SchedState and
+// is indexed by the VIP's stable id, so it survives config snapshots.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "dataplane/api/ctl.h"
+#include "dataplane/flow/key.h"
+#include "dataplane/state/snapshot.h"
+
+namespace rondo::dp {
+
+inline constexpr uint32_t kNoPick = UINT32_MAX;
+
+struct SchedState {
+  std::vector<uint32_t> rr_cursor = std::vector<uint32_t>(api::kMaxVipId + 1, 0);
+};
+
+/// The eligible-backend index (see Snapshot::eligible_backend) for a new flow of VIP v,
+/// or kNoPick when the VIP has no eligible backend.
+uint32_t sched_pick(const VipConf& v, SchedState* st, const FlowKey& k, uint32_t hash);
+
+}  // namespace rondo::dp

@@ -1,0 +1,112 @@
+#include "dataplane/state/snapshot.h"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cstring>
+
+namespace rondo::dp {
+namespace {
+
+inline uint32_t vip_slot(uint32_t ip, uint16_t port, uint8_t proto, uint32_t mask) {
+  uint32_t h = ip * 0x9e3779b1u ^ (static_cast<uint32_t>(port) << 8 | proto) * 0x85ebca6bu;
+  return (h ^ (h >> 15)) & mask;
+}
+
+}  // namespace
+
+const VipConf* Snapshot::find_vip(uint32_t ip, uint16_t port, uint8_t proto) const {
+  if (vip_index.empty()) return nullptr;
+  const uint32_t mask = static_cast<uint32_t>(vip_index.size() - 1);
+  for (uint32_t i = vip_slot(ip, port, proto, mask);; i = (i + 1) & mask) {
+    const int32_t v = vip_index[i];
+    if (v < 0) return nullptr;
+    const VipConf& c = vips[static_cast<uint32_t>(v)];
+    if (c.ip == ip && c.port == port && c.proto == proto) return &c;
+  }
+}
+
+bool Snapshot::is_vip_ip(uint32_t ip) const {
+  return std::binary_search(vip_ips.begin(), vip_ips.end(), ip);
+}
+
+bool Snapshot::is_local_ip(uint32_t ip) const {
+  return std::find(local_ips.begin(), local_ips.end(), ip) != local_ips.end();
+}
+
+bool Snapshot::route(uint32_t dst, uint16_t* port_id, uint32_t* nexthop) const {
+  if (routes.empty()) {  // no routes configured: everything is on-link on port 0
+    *port_id = 0;
+    *nexthop = dst;
+    return true;
+  }
+  for (const auto& r : routes) {  // sorted longest prefix first
+    if ((dst & r.mask) == r.prefix) {
+      *port_id = r.port_id;
+      *nexthop = r.via ? r.via : dst;
+      return true;
+    }
+  }
+  return false;
+}
+
+std::unique_ptr<Snapshot> build_snapshot(const api::State& s) {
+  auto snap = std::make_unique<Snapshot>();
+  snap->generation = s.generation;
+  snap->timeouts = s.timeouts;
+  for (const auto& v : s.vips) {
+    VipConf vc;
+    vc.id = v.id;
+    vc.ip = htonl(v.ip);
+    vc.port = htons(v.port);
+    vc.proto = static_cast<uint8_t>(v.proto);
+    vc.mode = v.mode;
+    vc.sched = v.sched;
+    vc.eligible_first = static_cast<uint32_t>(snap->eligible.size());
+    for (const auto& b : v.backends) {
+      BackendConf bc{b.id, htonl(b.ip), htons(b.port), b.weight, b.drained, b.down};
+      if (b.weight > 0 && !b.drained && !b.down)
+        snap->eligible.push_back(static_cast<uint32_t>(snap->backends.size()));
+      snap->backends.push_back(bc);
+    }
+    vc.eligible_count = static_cast<uint32_t>(snap->eligible.size()) - vc.eligible_first;
+    snap->vips.push_back(vc);
+    snap->vip_ips.push_back(vc.ip);
+  }
+  std::sort(snap->vip_ips.begin(), snap->vip_ips.end());
+  snap->vip_ips.erase(std::unique(snap->vip_ips.begin(), snap->vip_ips.end()), snap->vip_ips.end());
+
+  size_t size = 8;
+  while (size < snap->vips.size() * 2) size <<= 1;
+  snap->vip_index.assign(size, -1);
+  const uint32_t mask = static_cast<uint32_t>(size - 1);
+  for (size_t i = 0; i < snap->vips.size(); ++i) {
+    const auto& v = snap->vips[i];
+    uint32_t slot = vip_slot(v.ip, v.port, v.proto, mask);
+    while (snap->vip_index[slot] >= 0) slot = (slot + 1) & mask;
+    snap->vip_index[slot] = static_cast<int32_t>(i);
+  }
+
+  for (auto ip : s.local_ips) snap->local_ips.push_back(htonl(ip));
+  for (const auto& r : s.routes) {
+    RouteConf rc;
+    rc.len = r.prefix_len;
+    rc.mask = r.prefix_len ? htonl(~0u << (32 - r.prefix_len)) : 0;
+    rc.prefix = htonl(r.prefix) & rc.mask;
+    rc.port_id = r.port_id;
+    rc.via = htonl(r.via);
+    snap->routes.push_back(rc);
+  }
+  std::stable_sort(snap->routes.begin(), snap->routes.end(),
+                   [](const RouteConf& a, const RouteConf& b) { return a.len > b.len; });
+  for (const auto& n : s.neighbours) {
+    NeighConf nc;
+    nc.ip = htonl(n.ip);
+    std::memcpy(nc.mac, n.mac, 6);
+    nc.port_id = n.port_id;
+    snap->neighbours.push_back(nc);
+  }
+  return snap;
+}
+
+}  // namespace rondo::dp

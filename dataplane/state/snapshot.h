@@ -1,0 +1,81 @@
+// The dataplane's configuration as the workers see it: an immutable object built by the
+// control agent from an api::State and published by pointer (see publisher.h). Workers
+// never see a half-applied change: they see the old snapshot or the new one.
+// Addresses and ports are kept in network order, as they are compared with packet bytes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dataplane/api/ctl.h"
+
+namespace rondo::dp {
+
+struct BackendConf {
+  uint32_t id = 0;
+  uint32_t ip = 0;    // network order
+  uint16_t port = 0;  // network order
+  uint16_t weight = 1;
+  bool drained = false;
+  bool down = false;
+};
+
+struct VipConf {
+  uint32_t id = 0;
+  uint32_t ip = 0;    // network order
+  uint16_t port = 0;  // network order
+  uint8_t proto = 0;
+  api::Mode mode = api::Mode::kFullNat;
+  api::Sched sched = api::Sched::kRoundRobin;
+  // Backends that may take new flows (weight > 0, not drained, not down), as indices
+  // into Snapshot::backends: [eligible_first, eligible_first + eligible_count).
+  uint32_t eligible_first = 0;
+  uint32_t eligible_count = 0;
+};
+
+struct RouteConf {
+  uint32_t prefix = 0;  // network order
+  uint32_t mask = 0;    // network order
+  uint8_t len = 0;
+  uint16_t port_id = 0;
+  uint32_t via = 0;  // network order, 0 = on-link
+};
+
+struct NeighConf {
+  uint32_t ip = 0;  // network order
+  uint8_t mac[6] = {};
+  uint16_t port_id = 0;
+};
+
+struct Snapshot {
+  uint64_t generation = 0;  // from the control plane
+  uint64_t epoch = 0;       // set by the Publisher: distinct for every published snapshot
+  std::vector<VipConf> vips;
+  std::vector<BackendConf> backends;
+  std::vector<uint32_t> eligible;   // indices into backends, grouped per VIP
+  std::vector<uint32_t> vip_ips;    // distinct VIP addresses (network order), sorted
+  std::vector<uint32_t> local_ips;  // network order, in configured order
+  std::vector<RouteConf> routes;    // longest prefix first
+  std::vector<NeighConf> neighbours;
+  api::Timeouts timeouts;
+
+  /// The VIP for (dst ip, dst port, proto), all in network order; nullptr if none.
+  const VipConf* find_vip(uint32_t ip, uint16_t port, uint8_t proto) const;
+  bool is_vip_ip(uint32_t ip) const;
+  bool is_local_ip(uint32_t ip) const;
+  /// Next hop for dst (network order): fills port and the on-link address to resolve.
+  bool route(uint32_t dst, uint16_t* port_id, uint32_t* nexthop) const;
+  const BackendConf& eligible_backend(const VipConf& v, uint32_t i) const {
+    return backends[eligible[v.eligible_first + i]];
+  }
+
+  // Open-addressed index over vips (built once; power-of-two size, linear probing).
+  std::vector<int32_t> vip_index;
+};
+
+/// Build a snapshot from a validated state (see api::validate_state).
+std::unique_ptr<Snapshot> build_snapshot(const api::State& s);
+
+}  // namespace rondo::dp

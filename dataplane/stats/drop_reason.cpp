@@ -1,0 +1,23 @@
+#include "dataplane/stats/drop_reason.h"
+
+#include <array>
+
+namespace rondo::dp {
+namespace {
+
+constexpr std::array<std::string_view, kDropReasonCount> kNames = {
+    "malformed_l2",     "malformed_arp",  "malformed_l3", "malformed_l4",  "unsupported_l3",
+    "unsupported_l4",   "ip_fragment",    "ttl_exceeded", "not_for_vip",   "no_service",
+    "icmp_unsupported", "arp_not_for_us", "no_state",     "no_backend",    "no_local_port",
+    "table_full",       "tcp_no_flow",    "reply_no_flow", "neigh_unresolved", "no_route",
+    "tx_full",          "multi_segment",    "not_our_mac",
+};
+
+}  // namespace
+
+std::string_view drop_reason_name(DropReason r) {
+  auto i = static_cast<uint32_t>(r);
+  return i < kNames.size() ? kNames[i] : "unknown";
+}
+
+}  // namespace rondo::dp

@@ -1,0 +1,42 @@
+// Why a packet was not forwarded. Each reason is a per-lcore counter and a Prometheus
+// label value; the names are part of the metrics API: append, never renumber or rename.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace rondo::dp {
+
+enum class DropReason : uint8_t {
+  kMalformedL2 = 0,   // shorter than an Ethernet (+VLAN) header
+  kMalformedArp,      // truncated ARP, or not Ethernet/IPv4 ARP
+  kMalformedL3,       // truncated IPv4 header, bad version, IHL < 5, bad total length
+  kMalformedL4,       // truncated TCP/UDP/ICMP header, TCP data offset < 5, bad UDP length
+  kUnsupportedL3,     // not IPv4 or ARP (IPv6 is not handled yet)
+  kUnsupportedL4,     // IP protocol other than TCP/UDP/ICMP towards a VIP
+  kIpFragment,        // fragments are not reassembled
+  kTtlExceeded,
+  kNotForVip,         // destination is neither a VIP nor a local address
+  kNoService,         // VIP address, but no VIP on that port/protocol
+  kIcmpUnsupported,   // ICMP other than echo request
+  kArpNotForUs,       // ARP for an address we do not own
+  kNoState,           // no configuration received yet
+  kNoBackend,         // VIP has no eligible backend
+  kNoLocalPort,       // every local port of every local ip is in use
+  kTableFull,         // flow table full and nothing evictable
+  kTcpNoFlow,         // non-SYN TCP segment for an unknown flow
+  kReplyNoFlow,       // packet to a local ip:port that belongs to no flow
+  kNeighUnresolved,   // next hop MAC not known yet (ARP request sent)
+  kNoRoute,
+  kTxFull,            // TX queue did not take the packet
+  kMultiSegment,      // chained mbufs (jumbo frames are not enabled)
+  kNotOurMac,         // unicast frame for another MAC (shared segment, af_packet)
+  kCount
+};
+
+inline constexpr uint32_t kDropReasonCount = static_cast<uint32_t>(DropReason::kCount);
+
+/// snake_case name of a reason, as used in metrics and rondo-dpstat output.
+std::string_view drop_reason_name(DropReason r);
+
+}  // namespace rondo::dp
