@@ -1,0 +1,625 @@
+#include "controlplane/config.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <functional>
+#include <initializer_list>
+#include <map>
+#include <optional>
+#include <tuple>
+
+namespace rondo::cp {
+namespace {
+
+// Timeouts travel as u32 milliseconds.
+constexpr uint64_t kMaxTimeoutSeconds = UINT32_MAX / 1000;
+// Names become metric label values and CLI arguments: keep them short and shell-safe.
+constexpr size_t kMaxNameLength = 64;
+
+// A value in the document and where it is: its path for messages and its line.
+struct Item {
+  YAML::Node node;
+  std::string path;
+  int line = 0;
+};
+
+// The fields of a YAML map by key, each with its own line.
+struct MapView {
+  std::string path;
+  int line = 0;
+  std::map<std::string, Item, std::less<>> fields;
+
+  const Item* get(std::string_view key) const {
+    auto it = fields.find(key);
+    return it == fields.end() ? nullptr : &it->second;
+  }
+};
+
+std::string child_path(const std::string& parent, std::string_view key) {
+  return parent.empty() ? std::string(key) : parent + "." + std::string(key);
+}
+
+std::string index_path(const std::string& parent, size_t i) {
+  return parent + "[" + std::to_string(i) + "]";
+}
+
+// yaml-cpp marks are 0-based and -1 when unknown (e.g. an empty document).
+int line_of(const YAML::Node& n, int fallback) {
+  const int line = n.Mark().line;
+  return line >= 0 ? line + 1 : fallback;
+}
+
+std::string describe(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Map: return "a map";
+    case YAML::NodeType::Scalar: return "\"" + n.Scalar() + "\"";
+    default: return "nothing";
+  }
+}
+
+std::string join(std::initializer_list<std::string_view> words) {
+  std::string out;
+  for (auto w : words) {
+    if (!out.empty()) out += ", ";
+    out += w;
+  }
+  return out;
+}
+
+// Why an address cannot be a vip, backend, local ip, neighbour or gateway; "" if it can.
+std::string unusable_reason(uint32_t ip) {
+  if ((ip >> 24) == 0) return "is in 0.0.0.0/8, not a host address";
+  if ((ip >> 24) == 127) return "is a loopback address";
+  if ((ip >> 28) == 0xe) return "is a multicast address";
+  if (ip == 0xffffffff) return "is the broadcast address";
+  return {};
+}
+
+bool parse_mac(const std::string& s, uint8_t mac[6]) {
+  if (s.size() != 17) return false;
+  for (size_t i = 0; i < 6; ++i) {
+    if (i > 0 && s[i * 3 - 1] != ':') return false;
+    const char* b = s.data() + i * 3;
+    auto [end, ec] = std::from_chars(b, b + 2, mac[i], 16);
+    if (ec != std::errc{} || end != b + 2) return false;
+  }
+  return true;
+}
+
+class Parser {
+ public:
+  explicit Parser(std::string_view file) : file_(file) {}
+
+  ConfigResult parse(std::string_view text) {
+    YAML::Node root;
+    try {
+      root = YAML::Load(std::string(text));
+    } catch (const YAML::Exception& e) {
+      error(e.mark.line >= 0 ? e.mark.line + 1 : 0, "", "YAML syntax error: " + e.msg);
+      return errors_;
+    }
+    try {
+      parse_root(root);
+    } catch (const YAML::Exception& e) {
+      // Not expected: every lookup above checks the node type first. Still a config error,
+      // never a crash of the control plane.
+      error(line_of_mark(e.mark), "", std::string("cannot read config: ") + e.what());
+    }
+    if (errors_.empty()) {
+      if (auto e = api::validate_state(state_); !e.empty()) error(0, "", e);
+    }
+    if (!errors_.empty()) {
+      std::stable_sort(errors_.begin(), errors_.end(),
+                       [](const ConfigError& a, const ConfigError& b) { return a.line < b.line; });
+      return errors_;
+    }
+    return state_;
+  }
+
+ private:
+  static int line_of_mark(const YAML::Mark& m) { return m.line >= 0 ? m.line + 1 : 0; }
+
+  void error(int line, std::string field, std::string message) {
+    errors_.push_back({file_, line, std::move(field), std::move(message)});
+  }
+  void error(const Item& it, std::string message) { error(it.line, it.path, std::move(message)); }
+
+  // A map whose keys are all in `allowed`, each at most once. A null value (a key with
+  // nothing after it) is read as an empty map.
+  std::optional<MapView> map(const Item& it, std::initializer_list<std::string_view> allowed) {
+    MapView m{it.path, it.line, {}};
+    if (it.node.IsNull()) return m;
+    if (!it.node.IsMap()) {
+      error(it, "expected a map, got " + describe(it.node));
+      return std::nullopt;
+    }
+    for (auto kv = it.node.begin(); kv != it.node.end(); ++kv) {
+      // Copies: the iterator's operator-> returns a temporary proxy.
+      const YAML::Node key = kv->first;
+      const YAML::Node value = kv->second;
+      const int key_line = line_of(key, it.line);
+      const std::string name = key.IsScalar() ? key.Scalar() : describe(key);
+      const std::string path = child_path(it.path, name);
+      if (!key.IsScalar() ||
+          std::find(allowed.begin(), allowed.end(), std::string_view(name)) == allowed.end()) {
+        error(key_line, path, "unknown field (expected one of: " + join(allowed) + ")");
+        continue;
+      }
+      if (auto* first = m.get(name)) {
+        error(key_line, path, "duplicate key (first at line " + std::to_string(first->line) + ")");
+        continue;
+      }
+      // yaml-cpp places a null value at the start of the next token, often the next line:
+      // the key's line is where the reader looks.
+      const int value_line = value.IsNull() ? key_line : line_of(value, key_line);
+      m.fields.emplace(name, Item{value, path, value_line});
+    }
+    return m;
+  }
+
+  const Item* required(const MapView& m, std::string_view key) {
+    if (auto* it = m.get(key)) return it;
+    error(m.line, child_path(m.path, key), "required field is missing");
+    return nullptr;
+  }
+
+  // A list; a null value is read as an empty list (every entry commented out).
+  std::optional<std::vector<Item>> list(const Item& it) {
+    std::vector<Item> out;
+    if (it.node.IsNull()) return out;
+    if (!it.node.IsSequence()) {
+      error(it, "expected a list, got " + describe(it.node));
+      return std::nullopt;
+    }
+    for (size_t i = 0; i < it.node.size(); ++i) {
+      const YAML::Node e = it.node[i];
+      out.push_back({e, index_path(it.path, i), e.IsNull() ? it.line : line_of(e, it.line)});
+    }
+    return out;
+  }
+
+  std::optional<std::string> scalar(const Item& it, std::string_view what) {
+    if (!it.node.IsScalar()) {
+      error(it, "expected " + std::string(what) + ", got " + describe(it.node));
+      return std::nullopt;
+    }
+    return it.node.Scalar();
+  }
+
+  // An unsigned decimal in [lo, hi]; `what` reads like "a port (1-65535)".
+  std::optional<uint64_t> number(const Item& it, uint64_t lo, uint64_t hi, std::string_view what) {
+    auto s = scalar(it, what);
+    if (!s) return std::nullopt;
+    uint64_t v = 0;
+    auto [end, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
+    if (ec != std::errc{} || end != s->data() + s->size() || s->empty() || v < lo || v > hi) {
+      error(it, *s + " is not " + std::string(what));
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  // A host address: a unicast IPv4 address a packet can be sent to or from.
+  std::optional<uint32_t> address(const Item& it) {
+    auto s = scalar(it, "an IPv4 address");
+    if (!s) return std::nullopt;
+    uint32_t ip = 0;
+    if (!api::parse_ipv4(*s, &ip)) {
+      error(it, *s + (s->find(':') != std::string::npos
+                          ? " is not an IPv4 address (IPv6 is not supported yet)"
+                          : " is not an IPv4 address"));
+      return std::nullopt;
+    }
+    if (auto why = unusable_reason(ip); !why.empty()) {
+      error(it, *s + " " + why);
+      return std::nullopt;
+    }
+    return ip;
+  }
+
+  template <typename T>
+  std::optional<T> one_of(const Item& it, std::string_view what,
+                          std::initializer_list<std::pair<std::string_view, T>> choices) {
+    auto s = scalar(it, what);
+    if (!s) return std::nullopt;
+    std::string names;
+    for (const auto& [name, value] : choices) {
+      if (*s == name) return value;
+      names += names.empty() ? "" : ", ";
+      names += name;
+    }
+    error(it, *s + " is not a supported " + std::string(what) + " (" + names + ")");
+    return std::nullopt;
+  }
+
+  void parse_root(const YAML::Node& root) {
+    if (root.IsNull()) {
+      error(0, "", "the file is empty (expected at least a vips: list)");
+      return;
+    }
+    auto m = map(Item{root, "", line_of(root, 1)},
+                 {"timeouts", "local_ips", "routes", "neighbours", "vips"});
+    if (!m) return;
+    if (auto* t = m->get("timeouts")) parse_timeouts(*t);
+    if (auto* l = m->get("local_ips")) parse_local_ips(*l);
+    if (auto* r = m->get("routes")) parse_routes(*r);
+    if (auto* n = m->get("neighbours")) parse_neighbours(*n);
+    if (auto* v = required(*m, "vips")) {
+      parse_vips(*v);
+      if (!state_.vips.empty() && state_.local_ips.empty() && local_ips_ok_) {
+        if (auto* l = m->get("local_ips"))
+          error(*l, "at least one local ip is needed: full-NAT uses it as the source address");
+        else
+          error(v->line, "local_ips",
+                "required when there are vips: full-NAT uses it as the source address");
+      }
+    }
+  }
+
+  void parse_timeouts(const Item& it) {
+    auto m = map(it, {"tcp_syn", "tcp_established", "tcp_closing", "udp"});
+    if (!m) return;
+    const std::string what = "a timeout in seconds (1-" + std::to_string(kMaxTimeoutSeconds) + ")";
+    auto& t = state_.timeouts;
+    for (auto [key, ms] : {std::pair{"tcp_syn", &t.tcp_syn_ms},
+                           std::pair{"tcp_established", &t.tcp_established_ms},
+                           std::pair{"tcp_closing", &t.tcp_closing_ms}, std::pair{"udp", &t.udp_ms}}) {
+      if (auto* f = m->get(key))
+        if (auto s = number(*f, 1, kMaxTimeoutSeconds, what)) *ms = static_cast<uint32_t>(*s * 1000);
+    }
+  }
+
+  void parse_local_ips(const Item& it) {
+    auto items = list(it);
+    if (!items) {
+      local_ips_ok_ = false;
+      return;
+    }
+    for (const auto& e : *items) {
+      auto ip = address(e);
+      if (!ip) {
+        local_ips_ok_ = false;
+        continue;
+      }
+      if (auto [first, fresh] = local_ip_lines_.emplace(*ip, e.line); !fresh) {
+        error(e, api::format_ipv4(*ip) + " is listed twice (first at line " +
+                     std::to_string(first->second) + ")");
+        continue;
+      }
+      state_.local_ips.push_back(*ip);
+    }
+  }
+
+  void parse_routes(const Item& it) {
+    auto items = list(it);
+    if (!items) return;
+    std::map<std::pair<uint32_t, uint8_t>, int> seen;
+    for (const auto& e : *items) {
+      auto m = map(e, {"prefix", "via", "port"});
+      if (!m) continue;
+      api::Route r;
+      bool ok = true;
+      if (auto* p = required(*m, "prefix")) {
+        ok &= parse_prefix(*p, &r);
+      } else {
+        ok = false;
+      }
+      if (auto* v = m->get("via")) {
+        auto ip = address(*v);
+        ok &= ip.has_value();
+        r.via = ip.value_or(0);
+      }
+      if (auto* p = m->get("port")) {
+        auto id = number(*p, 0, UINT16_MAX, "a port id (0-65535)");
+        ok &= id.has_value();
+        r.port_id = static_cast<uint16_t>(id.value_or(0));
+      }
+      if (!ok) continue;
+      if (auto [first, fresh] = seen.emplace(std::pair{r.prefix, r.prefix_len}, e.line); !fresh) {
+        error(*m->get("prefix"), "duplicate route (first at line " + std::to_string(first->second) + ")");
+        continue;
+      }
+      state_.routes.push_back(r);
+    }
+  }
+
+  bool parse_prefix(const Item& it, api::Route* r) {
+    auto s = scalar(it, "a prefix (a.b.c.d/len)");
+    if (!s) return false;
+    const auto slash = s->find('/');
+    uint32_t ip = 0;
+    uint64_t len = 0;
+    if (slash == std::string::npos || !api::parse_ipv4(s->substr(0, slash), &ip)) {
+      error(it, *s + " is not an IPv4 prefix (a.b.c.d/len)");
+      return false;
+    }
+    const char* b = s->data() + slash + 1;
+    const char* e = s->data() + s->size();
+    auto [end, ec] = std::from_chars(b, e, len);
+    if (b == e || ec != std::errc{} || end != e || len > 32) {
+      error(it, *s + ": prefix length must be 0-32");
+      return false;
+    }
+    const uint32_t mask = len == 0 ? 0 : ~uint32_t{0} << (32 - len);
+    if ((ip & ~mask) != 0) {
+      error(it, *s + " has host bits set (did you mean " + api::format_ipv4(ip & mask) + "/" +
+                    std::to_string(len) + "?)");
+      return false;
+    }
+    r->prefix = ip;
+    r->prefix_len = static_cast<uint8_t>(len);
+    return true;
+  }
+
+  void parse_neighbours(const Item& it) {
+    auto items = list(it);
+    if (!items) return;
+    std::map<uint32_t, int> seen;
+    for (const auto& e : *items) {
+      auto m = map(e, {"ip", "mac", "port"});
+      if (!m) continue;
+      api::Neighbour n;
+      bool ok = true;
+      const Item* ip_item = required(*m, "ip");
+      if (ip_item) {
+        auto ip = address(*ip_item);
+        ok &= ip.has_value();
+        n.ip = ip.value_or(0);
+      } else {
+        ok = false;
+      }
+      if (auto* mac = required(*m, "mac")) {
+        ok &= parse_neighbour_mac(*mac, n.mac);
+      } else {
+        ok = false;
+      }
+      if (auto* p = m->get("port")) {
+        auto id = number(*p, 0, UINT16_MAX, "a port id (0-65535)");
+        ok &= id.has_value();
+        n.port_id = static_cast<uint16_t>(id.value_or(0));
+      }
+      if (!ok) continue;
+      if (auto [first, fresh] = seen.emplace(n.ip, ip_item->line); !fresh) {
+        error(*ip_item, api::format_ipv4(n.ip) + " already has an entry (line " +
+                            std::to_string(first->second) + ")");
+        continue;
+      }
+      state_.neighbours.push_back(n);
+    }
+  }
+
+  bool parse_neighbour_mac(const Item& it, uint8_t mac[6]) {
+    auto s = scalar(it, "a MAC address (xx:xx:xx:xx:xx:xx)");
+    if (!s) return false;
+    if (!parse_mac(*s, mac)) {
+      error(it, *s + " is not a MAC address (xx:xx:xx:xx:xx:xx)");
+      return false;
+    }
+    if (mac[0] & 1) {
+      error(it, *s + " is a multicast address, not a host's");
+      return false;
+    }
+    if (std::all_of(mac, mac + 6, [](uint8_t b) { return b == 0; })) {
+      error(it, *s + " is the all-zero address");
+      return false;
+    }
+    return true;
+  }
+
+  void parse_vips(const Item& it) {
+    auto items = list(it);
+    if (!items) return;
+    std::map<std::string, int> names;
+    std::map<std::tuple<uint32_t, uint16_t, api::Proto>, int> keys;
+    bool reported_too_many = false;
+    for (size_t i = 0; i < items->size(); ++i) {
+      const Item& e = (*items)[i];
+      if (i > api::kMaxVipId && !reported_too_many) {
+        error(e, "too many vips (at most " + std::to_string(api::kMaxVipId + 1) + ")");
+        reported_too_many = true;
+      }
+      auto m = map(e, {"name", "address", "port", "protocol", "mode", "scheduler", "backends"});
+      if (!m) continue;
+      api::Vip v;
+      v.id = static_cast<uint32_t>(i);
+      bool ok = true;
+
+      if (auto* f = required(*m, "name")) {
+        if (auto name = vip_name(*f)) {
+          if (auto [first, fresh] = names.emplace(*name, f->line); !fresh) {
+            error(*f, *name + " is already the name of another vip (line " +
+                          std::to_string(first->second) + ")");
+            ok = false;
+          }
+        } else {
+          ok = false;
+        }
+      } else {
+        ok = false;
+      }
+      const Item* addr = required(*m, "address");
+      if (addr) {
+        auto ip = address(*addr);
+        if (ip && local_ip_lines_.count(*ip)) {
+          error(*addr, api::format_ipv4(*ip) + " is also a local ip (line " +
+                           std::to_string(local_ip_lines_[*ip]) +
+                           "): return traffic and vip traffic would collide");
+          ip.reset();
+        }
+        ok &= ip.has_value();
+        v.ip = ip.value_or(0);
+      } else {
+        ok = false;
+      }
+      if (auto* f = required(*m, "port")) {
+        auto port = number(*f, 1, UINT16_MAX, "a port (1-65535)");
+        ok &= port.has_value();
+        v.port = static_cast<uint16_t>(port.value_or(0));
+      } else {
+        ok = false;
+      }
+      if (auto* f = m->get("protocol")) {
+        auto p = one_of<api::Proto>(*f, "protocol", {{"tcp", api::Proto::kTcp}, {"udp", api::Proto::kUdp}});
+        ok &= p.has_value();
+        v.proto = p.value_or(api::Proto::kTcp);
+      }
+      if (auto* f = m->get("mode")) {
+        auto p = one_of<api::Mode>(*f, "mode", {{"fullnat", api::Mode::kFullNat}});
+        ok &= p.has_value();
+      }
+      if (auto* f = m->get("scheduler")) {
+        auto p = one_of<api::Sched>(*f, "scheduler", {{"rr", api::Sched::kRoundRobin}});
+        ok &= p.has_value();
+      }
+      if (auto* f = required(*m, "backends")) {
+        ok &= parse_backends(*f, &v);
+      } else {
+        ok = false;
+      }
+      if (ok && addr) {
+        const auto key = std::tuple{v.ip, v.port, v.proto};
+        if (auto [first, fresh] = keys.emplace(key, addr->line); !fresh) {
+          error(*addr, api::format_ipv4(v.ip) + ":" + std::to_string(v.port) + "/" +
+                           (v.proto == api::Proto::kTcp ? "tcp" : "udp") +
+                           " is already served by another vip (line " +
+                           std::to_string(first->second) + ")");
+          ok = false;
+        }
+      }
+      if (ok) state_.vips.push_back(std::move(v));
+    }
+  }
+
+  std::optional<std::string> vip_name(const Item& it) {
+    auto s = scalar(it, "a name");
+    if (!s) return std::nullopt;
+    const bool valid = !s->empty() && s->size() <= kMaxNameLength &&
+                       std::all_of(s->begin(), s->end(), [](char c) {
+                         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+                       });
+    if (!valid) {
+      error(it, "\"" + *s + "\" is not a valid name (1-" + std::to_string(kMaxNameLength) +
+                    " characters from A-Z a-z 0-9 _ - .)");
+      return std::nullopt;
+    }
+    return s;
+  }
+
+  // Returns false if any backend is invalid; the valid ones are still checked for
+  // duplicates so that one run reports as much as possible.
+  bool parse_backends(const Item& it, api::Vip* v) {
+    auto items = list(it);
+    if (!items) return false;
+    bool all_ok = true;
+    std::map<std::pair<uint32_t, uint16_t>, int> seen;
+    for (const auto& e : *items) {
+      // Ids run over all backends in file order, whether or not this one is valid, so
+      // that fixing one entry never renumbers the others.
+      const uint32_t id = next_backend_id_++;
+      if (id == api::kMaxBackendId + 1)
+        error(e, "too many backends (at most " + std::to_string(api::kMaxBackendId + 1) +
+                     " over all vips)");
+      auto m = map(e, {"address", "port", "weight"});
+      if (!m) {
+        all_ok = false;
+        continue;
+      }
+      api::Backend b;
+      b.id = id;
+      bool ok = id <= api::kMaxBackendId;
+      const Item* addr = required(*m, "address");
+      if (addr) {
+        auto ip = address(*addr);
+        ok &= ip.has_value();
+        b.ip = ip.value_or(0);
+      } else {
+        ok = false;
+      }
+      if (auto* f = required(*m, "port")) {
+        auto port = number(*f, 1, UINT16_MAX, "a port (1-65535)");
+        ok &= port.has_value();
+        b.port = static_cast<uint16_t>(port.value_or(0));
+      } else {
+        ok = false;
+      }
+      if (auto* f = m->get("weight")) {
+        auto w = number(*f, 0, UINT16_MAX, "a weight (0-65535)");
+        ok &= w.has_value();
+        b.weight = static_cast<uint16_t>(w.value_or(1));
+      }
+      if (ok) {
+        if (auto [first, fresh] = seen.emplace(std::pair{b.ip, b.port}, addr->line); !fresh) {
+          error(*addr, api::format_ipv4(b.ip) + ":" + std::to_string(b.port) +
+                           " is already a backend of this vip (line " +
+                           std::to_string(first->second) + ")");
+          ok = false;
+        }
+      }
+      if (ok) v->backends.push_back(b);
+      all_ok &= ok;
+    }
+    return all_ok;
+  }
+
+  std::string file_;
+  std::vector<ConfigError> errors_;
+  api::State state_;
+  std::map<uint32_t, int> local_ip_lines_;  // local ip -> line, to point duplicates back
+  bool local_ips_ok_ = true;  // false: local_ips had errors, don't also call it "missing"
+  uint32_t next_backend_id_ = 0;
+};
+
+}  // namespace
+
+std::string ConfigError::to_string() const {
+  std::string out = file;
+  if (line > 0) out += ":" + std::to_string(line);
+  out += ": ";
+  if (!field.empty()) out += field + ": ";
+  out += message;
+  return out;
+}
+
+ConfigResult parse_config(std::string_view text, std::string_view name) {
+  return Parser(name).parse(text);
+}
+
+ConfigResult load_config(const std::string& path) {
+  // POSIX I/O rather than ifstream: it reports why a read failed (EISDIR, EACCES, ...).
+  auto failed = [&](const char* what) {
+    return std::vector<ConfigError>{{path, 0, "", std::string(what) + ": " + std::strerror(errno)}};
+  };
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return failed("cannot open");
+  std::string text;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      auto errors = failed("cannot read");
+      ::close(fd);
+      return errors;
+    }
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  return parse_config(text, path);
+}
+
+size_t count_backends(const api::State& s) {
+  size_t n = 0;
+  for (const auto& v : s.vips) n += v.backends.size();
+  return n;
+}
+
+}  // namespace rondo::cp

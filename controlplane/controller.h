@@ -1,0 +1,78 @@
+// Controller: keeps rondo-dataplane forwarding with the desired state.
+//
+// It owns the desired state (the single source of truth; the dataplane is told, never
+// asked to remember) and reconciles on every tick(): connect if needed, say hello, and push
+// the full state whenever the dataplane may not have it: after every (re)connect, when the
+// dataplane restarted (new instance id), or when it reports another generation.
+// Failures never end the control plane: the connection is dropped and retried with
+// exponential backoff, and each change of condition is logged once.
+//
+// Single-threaded: call set_state() and tick() from the same thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "controlplane/dataplane_client.h"
+#include "dataplane/api/ctl.h"
+
+namespace rondo::cp {
+
+struct ControllerOptions {
+  std::chrono::milliseconds min_backoff{250};  // first retry after a failure
+  std::chrono::milliseconds max_backoff{5000};  // retries never get rarer than this
+};
+
+class Controller {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  /// `desired` must pass api::validate_state; it becomes generation 1.
+  Controller(std::unique_ptr<DataplaneClient> client, api::State desired,
+             ControllerOptions options = {});
+
+  /// Replace the desired state (its generation field is ignored). If it differs from the
+  /// current one, the generation is incremented and the next tick() pushes it.
+  /// Returns whether it differed.
+  bool set_state(api::State desired);
+  /// The desired state, with its current generation.
+  const api::State& state() const { return state_; }
+  uint64_t generation() const { return state_.generation; }
+
+  /// One reconciliation step; call it periodically. It blocks at most for the client's
+  /// timeouts and does nothing while waiting out a backoff.
+  void tick(Clock::time_point now = Clock::now());
+
+  /// True when connected and the dataplane acknowledged the current generation.
+  bool in_sync() const;
+  /// The dataplane's last hello, if one was seen since the last (re)connect.
+  const std::optional<api::DataplaneInfo>& dataplane() const { return info_; }
+  /// Delay before the next connection attempt after the latest failure.
+  std::chrono::milliseconds backoff() const { return backoff_; }
+
+ private:
+  enum class Link { kUnknown, kUp, kDown };
+
+  // Drop the connection, schedule a retry, and log `why` unless it is already known.
+  void fail(Clock::time_point now, const std::string& why, bool is_error);
+  bool push(Clock::time_point now);
+
+  std::unique_ptr<DataplaneClient> client_;
+  ControllerOptions options_;
+  api::State state_;
+
+  Link link_ = Link::kUnknown;
+  std::string last_failure_;
+  std::chrono::milliseconds backoff_;
+  Clock::time_point next_attempt_{};
+  bool need_push_ = true;
+  bool announced_ = false;  // "connected to dataplane" logged for the current link
+  std::optional<uint64_t> instance_;  // last dataplane instance seen; survives reconnects
+  std::optional<api::DataplaneInfo> info_;
+  uint64_t acked_generation_ = 0;  // 0: nothing acknowledged on this connection
+};
+
+}  // namespace rondo::cp

@@ -1,0 +1,529 @@
+// Config loading: a good file gives exactly the expected State; each kind of mistake gives
+// an error naming the file, line and field, and no State at all.
+#include "controlplane/config.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace rondo::cp {
+namespace {
+
+uint32_t ip(const char* s) {
+  uint32_t v = 0;
+  EXPECT_TRUE(api::parse_ipv4(s, &v)) << s;
+  return v;
+}
+
+// The errors parse_config reports for `text`, as printed; empty if it loaded.
+std::vector<std::string> errors_of(std::string_view text) {
+  auto r = parse_config(text, "rondo.yaml");
+  std::vector<std::string> out;
+  if (auto* errors = std::get_if<std::vector<ConfigError>>(&r))
+    for (const auto& e : *errors) out.push_back(e.to_string());
+  return out;
+}
+
+api::State state_of(std::string_view text) {
+  auto r = parse_config(text, "rondo.yaml");
+  if (auto* errors = std::get_if<std::vector<ConfigError>>(&r)) {
+    for (const auto& e : *errors) ADD_FAILURE() << e.to_string();
+    return {};
+  }
+  return std::get<api::State>(r);
+}
+
+TEST(Config, GoodFileGivesExactState) {
+  auto r = load_config("data/good.yaml");
+  ASSERT_TRUE(std::holds_alternative<api::State>(r))
+      << std::get<std::vector<ConfigError>>(r)[0].to_string();
+  const auto& s = std::get<api::State>(r);
+
+  api::State want;
+  want.generation = 0;
+  want.timeouts = {5'000, 3'600'000, 20'000, 60'000};
+  want.local_ips = {ip("198.51.100.100"), ip("198.51.100.101")};
+  want.routes = {{.prefix = 0, .prefix_len = 0, .port_id = 0, .via = ip("198.51.100.1")},
+                 {.prefix = ip("10.1.0.0"), .prefix_len = 16, .port_id = 1, .via = 0}};
+  want.neighbours = {{.ip = ip("198.51.100.3"), .mac = {0x02, 0, 0, 0, 0, 0x03}, .port_id = 0},
+                     {.ip = ip("10.1.2.3"), .mac = {0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee}, .port_id = 1}};
+  api::Vip web{.id = 0, .ip = ip("203.0.113.10"), .port = 80, .proto = api::Proto::kTcp,
+               .mode = api::Mode::kFullNat, .sched = api::Sched::kRoundRobin};
+  web.backends = {{.id = 0, .ip = ip("198.51.100.3"), .port = 3000, .weight = 1},
+                  {.id = 1, .ip = ip("198.51.100.3"), .port = 3001, .weight = 0},
+                  {.id = 2, .ip = ip("198.51.100.4"), .port = 3000, .weight = 65535}};
+  api::Vip dns{.id = 1, .ip = ip("203.0.113.10"), .port = 53, .proto = api::Proto::kUdp};
+  dns.backends = {{.id = 3, .ip = ip("198.51.100.5"), .port = 53, .weight = 1}};
+  api::Vip web_udp{.id = 2, .ip = ip("203.0.113.10"), .port = 80, .proto = api::Proto::kUdp};
+  want.vips = {web, dns, web_udp};
+
+  EXPECT_EQ(s, want);
+  EXPECT_EQ(count_backends(s), 4u);
+}
+
+TEST(Config, DeployExampleLoads) {
+  auto r = load_config("../../deploy/rondo.yaml");
+  ASSERT_TRUE(std::holds_alternative<api::State>(r))
+      << std::get<std::vector<ConfigError>>(r)[0].to_string();
+  const auto& s = std::get<api::State>(r);
+  EXPECT_EQ(s.vips.size(), 2u);
+  EXPECT_EQ(count_backends(s), 6u);
+  EXPECT_EQ(s.timeouts, api::Timeouts{});  // the example documents the defaults
+}
+
+TEST(Config, OptionalPartsTakeDefaults) {
+  const auto s = state_of(R"(local_ips: [198.51.100.100]
+routes:
+neighbours:
+vips:
+  - name: web
+    address: 203.0.113.10
+    port: 80
+    backends:
+      - address: 198.51.100.3
+        port: 3000
+)");
+  EXPECT_EQ(s.timeouts, api::Timeouts{});
+  EXPECT_TRUE(s.routes.empty());
+  EXPECT_TRUE(s.neighbours.empty());
+  ASSERT_EQ(s.vips.size(), 1u);
+  EXPECT_EQ(s.vips[0].proto, api::Proto::kTcp);
+  EXPECT_EQ(s.vips[0].mode, api::Mode::kFullNat);
+  EXPECT_EQ(s.vips[0].sched, api::Sched::kRoundRobin);
+  ASSERT_EQ(s.vips[0].backends.size(), 1u);
+  EXPECT_EQ(s.vips[0].backends[0].weight, 1);
+}
+
+TEST(Config, NoVipsNeedsNoLocalIp) {
+  const auto s = state_of("vips: []\n");
+  EXPECT_TRUE(s.vips.empty());
+  EXPECT_TRUE(s.local_ips.empty());
+}
+
+TEST(Config, MissingFileIsAnError) {
+  auto r = load_config("data/no-such-file.yaml");
+  ASSERT_TRUE(std::holds_alternative<std::vector<ConfigError>>(r));
+  EXPECT_EQ(std::get<std::vector<ConfigError>>(r).at(0).to_string(),
+            "data/no-such-file.yaml: cannot open: No such file or directory");
+}
+
+TEST(Config, DirectoryIsAnError) {
+  auto r = load_config("data");
+  ASSERT_TRUE(std::holds_alternative<std::vector<ConfigError>>(r));
+  EXPECT_EQ(std::get<std::vector<ConfigError>>(r).at(0).to_string(),
+            "data: cannot read: Is a directory");
+}
+
+struct BadCase {
+  const char* what;
+  const char* text;
+  std::vector<std::string> errors;
+};
+
+void PrintTo(const BadCase& c, std::ostream* os) { *os << c.what; }
+
+class BadConfig : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(BadConfig, ReportsFileLineAndField) {
+  EXPECT_EQ(errors_of(GetParam().text), GetParam().errors);
+}
+
+// Every case is a complete file; line numbers count from the first line of `text`.
+const BadCase kBadCases[] = {
+    {"port out of range", R"(local_ips: [198.51.100.100]
+vips:
+  - name: web
+    address: 203.0.113.10
+    port: 80
+    protocol: tcp
+    backends:
+      - address: 198.51.100.3
+        port: 3000
+      - address: 198.51.100.3
+        port: 3001
+      - address: 198.51.100.4
+        weight: 2
+        port: 70000
+)",
+     {"rondo.yaml:14: vips[0].backends[2].port: 70000 is not a port (1-65535)"}},
+
+    {"yaml syntax", R"(vips:
+  - name: web
+    port: [80,
+)",
+     {"rondo.yaml:4: YAML syntax error: end of sequence flow not found"}},
+
+    {"tab indentation", "vips:\n\t- name: web\n",
+     {"rondo.yaml:2: YAML syntax error: illegal block entry"}},
+
+    {"empty file", "# nothing but a comment\n",
+     {"rondo.yaml: the file is empty (expected at least a vips: list)"}},
+
+    {"top level is a list", "- vips\n", {"rondo.yaml:1: expected a map, got a list"}},
+
+    {"unknown top-level key (typo)", R"(local_ips: [198.51.100.100]
+vip: []
+)",
+     {"rondo.yaml:1: vips: required field is missing",
+      "rondo.yaml:2: vip: unknown field (expected one of: timeouts, local_ips, routes, "
+      "neighbours, vips)"}},
+
+    {"unknown vip key", R"(local_ips: [198.51.100.100]
+vips:
+  - name: web
+    address: 203.0.113.10
+    port: 80
+    protcol: udp
+    backends: []
+)",
+     {"rondo.yaml:6: vips[0].protcol: unknown field (expected one of: name, address, port, "
+      "protocol, mode, scheduler, backends)"}},
+
+    {"unknown backend key", R"(local_ips: [198.51.100.100]
+vips:
+  - name: web
+    address: 203.0.113.10
+    port: 80
+    backends:
+      - address: 198.51.100.3
+        port: 3000
+        wieght: 3
+)",
+     {"rondo.yaml:9: vips[0].backends[0].wieght: unknown field (expected one of: address, port, "
+      "weight)"}},
+
+    {"duplicate yaml key", R"(local_ips: [198.51.100.100]
+vips:
+  - name: web
+    address: 203.0.113.10
+    port: 80
+    port: 81
+    backends: []
+)",
+     {"rondo.yaml:6: vips[0].port: duplicate key (first at line 5)"}},
+
+    {"missing required fields", R"(local_ips: [198.51.100.100]
+vips:
+  - name: web
+    port: 80
+    backends:
+      - address: 198.51.100.3
+)",
+     {"rondo.yaml:3: vips[0].address: required field is missing",
+      "rondo.yaml:6: vips[0].backends[0].port: required field is missing"}},
+
+    {"field without a value", R"(local_ips: [198.51.100.100]
+vips:
+  - name: web
+    address:
+    port: 80
+    backends: []
+)",
+     {"rondo.yaml:4: vips[0].address: expected an IPv4 address, got nothing"}},
+
+    {"bad addresses", R"(local_ips: [198.51.100.256]
+vips:
+  - name: web
+    address: 2001:db8::10
+    port: 80
+    backends:
+      - address: backend-1.example
+        port: 3000
+      - address: 127.0.0.1
+        port: 3000
+      - address: 224.0.0.1
+        port: 3000
+      - address: 0.0.0.0
+        port: 3000
+      - address: 255.255.255.255
+        port: 3000
+)",
+     {"rondo.yaml:1: local_ips[0]: 198.51.100.256 is not an IPv4 address",
+      "rondo.yaml:4: vips[0].address: 2001:db8::10 is not an IPv4 address (IPv6 is not "
+      "supported yet)",
+      "rondo.yaml:7: vips[0].backends[0].address: backend-1.example is not an IPv4 address",
+      "rondo.yaml:9: vips[0].backends[1].address: 127.0.0.1 is a loopback address",
+      "rondo.yaml:11: vips[0].backends[2].address: 224.0.0.1 is a multicast address",
+      "rondo.yaml:13: vips[0].backends[3].address: 0.0.0.0 is in 0.0.0.0/8, not a host address",
+      "rondo.yaml:15: vips[0].backends[4].address: 255.255.255.255 is the broadcast address"}},
+
+    {"bad ports and weights", R"(local_ips: [198.51.100.100]
+vips:
+  - name: web
+    address: 203.0.113.10
+    port: 0
+    backends:
+      - address: 198.51.100.3
+        port: -1
+      - address: 198.51.100.3
+        port: http
+      - address: 198.51.100.3
+        port: 80.5
+      - address: 198.51.100.3
+        port: 3000
+        weight: 65536
+)",
+     {"rondo.yaml:5: vips[0].port: 0 is not a port (1-65535)",
+      "rondo.yaml:8: vips[0].backends[0].port: -1 is not a port (1-65535)",
+      "rondo.yaml:10: vips[0].backends[1].port: http is not a port (1-65535)",
+      "rondo.yaml:12: vips[0].backends[2].port: 80.5 is not a port (1-65535)",
+      "rondo.yaml:15: vips[0].backends[3].weight: 65536 is not a weight (0-65535)"}},
+
+    {"wrong types", R"(timeouts: [10]
+local_ips: 198.51.100.100
+vips:
+  - name: [web]
+    address: {ip: 203.0.113.10}
+    port: [80]
+    backends:
+      address: 198.51.100.3
+  - web
+)",
+     {"rondo.yaml:1: timeouts: expected a map, got a list",
+      "rondo.yaml:2: local_ips: expected a list, got \"198.51.100.100\"",
+      "rondo.yaml:4: vips[0].name: expected a name, got a list",
+      "rondo.yaml:5: vips[0].address: expected an IPv4 address, got a map",
+      "rondo.yaml:6: vips[0].port: expected a port (1-65535), got a list",
+      "rondo.yaml:8: vips[0].backends: expected a list, got a map",
+      "rondo.yaml:9: vips[1]: expected a map, got \"web\""}},
+
+    {"unsupported protocol, mode, scheduler", R"(local_ips: [198.51.100.100]
+vips:
+  - name: web
+    address: 203.0.113.10
+    port: 80
+    protocol: sctp
+    mode: dsr
+    scheduler: maglev
+    backends: []
+)",
+     {"rondo.yaml:6: vips[0].protocol: sctp is not a supported protocol (tcp, udp)",
+      "rondo.yaml:7: vips[0].mode: dsr is not a supported mode (fullnat)",
+      "rondo.yaml:8: vips[0].scheduler: maglev is not a supported scheduler (rr)"}},
+
+    {"bad names", R"(local_ips: [198.51.100.100]
+vips:
+  - name: web site
+    address: 203.0.113.10
+    port: 80
+    backends: []
+  - name: ""
+    address: 203.0.113.10
+    port: 81
+    backends: []
+)",
+     {"rondo.yaml:3: vips[0].name: \"web site\" is not a valid name (1-64 characters from A-Z "
+      "a-z 0-9 _ - .)",
+      "rondo.yaml:7: vips[1].name: \"\" is not a valid name (1-64 characters from A-Z a-z 0-9 _ "
+      "- .)"}},
+
+    {"duplicate vip name", R"(local_ips: [198.51.100.100]
+vips:
+  - name: web
+    address: 203.0.113.10
+    port: 80
+    backends: []
+  - name: web
+    address: 203.0.113.10
+    port: 8080
+    backends: []
+)",
+     {"rondo.yaml:7: vips[1].name: web is already the name of another vip (line 3)"}},
+
+    {"duplicate vip address, port and protocol", R"(local_ips: [198.51.100.100]
+vips:
+  - name: web
+    address: 203.0.113.10
+    port: 80
+    backends: []
+  - name: web-udp
+    address: 203.0.113.10
+    port: 80
+    protocol: udp
+    backends: []
+  - name: web2
+    address: 203.0.113.10
+    port: 80
+    protocol: tcp
+    backends: []
+)",
+     {"rondo.yaml:13: vips[2].address: 203.0.113.10:80/tcp is already served by another vip "
+      "(line 4)"}},
+
+    {"duplicate backend", R"(local_ips: [198.51.100.100]
+vips:
+  - name: web
+    address: 203.0.113.10
+    port: 80
+    backends:
+      - address: 198.51.100.3
+        port: 3000
+      - address: 198.51.100.3
+        port: 3001
+      - address: 198.51.100.3
+        port: 3000
+  - name: other
+    address: 203.0.113.11
+    port: 80
+    backends:
+      - address: 198.51.100.3
+        port: 3000
+)",
+     {"rondo.yaml:11: vips[0].backends[2].address: 198.51.100.3:3000 is already a backend of "
+      "this vip (line 7)"}},
+
+    {"local ips", R"(local_ips: [198.51.100.100, 198.51.100.101, 198.51.100.100]
+vips:
+  - name: web
+    address: 198.51.100.101
+    port: 80
+    backends: []
+)",
+     {"rondo.yaml:1: local_ips[2]: 198.51.100.100 is listed twice (first at line 1)",
+      "rondo.yaml:4: vips[0].address: 198.51.100.101 is also a local ip (line 1): return traffic "
+      "and vip traffic would collide"}},
+
+    {"vips without local ips", R"(vips:
+  - name: web
+    address: 203.0.113.10
+    port: 80
+    backends: []
+)",
+     {"rondo.yaml:2: local_ips: required when there are vips: full-NAT uses it as the source "
+      "address"}},
+
+    {"empty local ips", R"(local_ips: []
+vips:
+  - name: web
+    address: 203.0.113.10
+    port: 80
+    backends: []
+)",
+     {"rondo.yaml:1: local_ips: at least one local ip is needed: full-NAT uses it as the source "
+      "address"}},
+
+    {"bad routes", R"(routes:
+  - prefix: 10.0.0.0/33
+  - prefix: 10.0.0.1/8
+  - prefix: 10.0.0.0
+    via: 10.0.0.1
+  - prefix: 10.0.0.0/8
+    via: 10.0.0.256
+    port: 65536
+  - prefix: 0.0.0.0/0
+  - via: 10.0.0.1
+  - prefix: 0.0.0.0/0
+    gateway: 10.0.0.1
+vips: []
+)",
+     {"rondo.yaml:2: routes[0].prefix: 10.0.0.0/33: prefix length must be 0-32",
+      "rondo.yaml:3: routes[1].prefix: 10.0.0.1/8 has host bits set (did you mean 10.0.0.0/8?)",
+      "rondo.yaml:4: routes[2].prefix: 10.0.0.0 is not an IPv4 prefix (a.b.c.d/len)",
+      "rondo.yaml:7: routes[3].via: 10.0.0.256 is not an IPv4 address",
+      "rondo.yaml:8: routes[3].port: 65536 is not a port id (0-65535)",
+      "rondo.yaml:10: routes[5].prefix: required field is missing",
+      "rondo.yaml:11: routes[6].prefix: duplicate route (first at line 9)",
+      "rondo.yaml:12: routes[6].gateway: unknown field (expected one of: prefix, via, port)"}},
+
+    {"bad neighbours", R"(neighbours:
+  - ip: 198.51.100.3
+    mac: 02:00:00:00:00
+  - ip: 198.51.100.4
+    mac: 01:00:5e:00:00:01
+  - ip: 198.51.100.5
+    mac: "00:00:00:00:00:00"
+  - ip: 198.51.100.6
+    mac: 02-00-00-00-00-06
+  - ip: 198.51.100.7
+    mac: 02:00:00:00:00:07
+  - ip: 198.51.100.7
+    mac: 02:00:00:00:00:08
+  - mac: 02:00:00:00:00:09
+vips: []
+)",
+     {"rondo.yaml:3: neighbours[0].mac: 02:00:00:00:00 is not a MAC address (xx:xx:xx:xx:xx:xx)",
+      "rondo.yaml:5: neighbours[1].mac: 01:00:5e:00:00:01 is a multicast address, not a host's",
+      "rondo.yaml:7: neighbours[2].mac: 00:00:00:00:00:00 is the all-zero address",
+      "rondo.yaml:9: neighbours[3].mac: 02-00-00-00-00-06 is not a MAC address "
+      "(xx:xx:xx:xx:xx:xx)",
+      "rondo.yaml:12: neighbours[5].ip: 198.51.100.7 already has an entry (line 10)",
+      "rondo.yaml:14: neighbours[6].ip: required field is missing"}},
+
+    {"bad timeouts", R"(timeouts:
+  tcp_syn: 0
+  tcp_established: 4294968
+  udp: 1.5
+  tcp_fin: 10
+vips: []
+)",
+     {"rondo.yaml:2: timeouts.tcp_syn: 0 is not a timeout in seconds (1-4294967)",
+      "rondo.yaml:3: timeouts.tcp_established: 4294968 is not a timeout in seconds (1-4294967)",
+      "rondo.yaml:4: timeouts.udp: 1.5 is not a timeout in seconds (1-4294967)",
+      "rondo.yaml:5: timeouts.tcp_fin: unknown field (expected one of: tcp_syn, tcp_established, "
+      "tcp_closing, udp)"}},
+};
+
+INSTANTIATE_TEST_SUITE_P(Cases, BadConfig, ::testing::ValuesIn(kBadCases),
+                         [](const ::testing::TestParamInfo<BadCase>& info) {
+                           std::string name = info.param.what;
+                           for (char& c : name)
+                             if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+                           return name;
+                         });
+
+TEST(Config, TooManyVips) {
+  std::string text = "local_ips: [198.51.100.100]\nvips:\n";
+  for (uint32_t i = 0; i <= api::kMaxVipId + 1; ++i)
+    text += "  - {name: v" + std::to_string(i) + ", address: 203.0.113.10, port: " +
+            std::to_string(i + 1) + ", backends: []}\n";
+  // Line 3 is vips[0]; vips[4096] is the first that does not fit.
+  EXPECT_EQ(errors_of(text),
+            std::vector<std::string>{"rondo.yaml:" + std::to_string(3 + api::kMaxVipId + 1) +
+                                     ": vips[4096]: too many vips (at most 4096)"});
+}
+
+TEST(Config, TooManyBackends) {
+  // Backend ids run over all vips: two vips of 32768 backends fit, one more does not.
+  std::string text = "local_ips: [198.51.100.100]\nvips:\n";
+  int line = 3;
+  int error_line = 0;
+  uint32_t id = 0;
+  for (int v = 0; v < 2; ++v) {
+    text += "  - name: v" + std::to_string(v) + "\n    address: 203.0.113.10\n    port: " +
+            std::to_string(80 + v) + "\n    backends:\n";
+    line += 4;
+    const uint32_t n = v == 0 ? 32768 : 32769;
+    for (uint32_t i = 0; i < n; ++i, ++id, ++line) {
+      if (id == api::kMaxBackendId + 1) error_line = line;
+      text += "      - {address: 10." + std::to_string(i >> 8 & 255) + "." + std::to_string(i & 255) +
+              ".1, port: " + std::to_string(1 + (i >> 16)) + "}\n";
+    }
+  }
+  EXPECT_EQ(errors_of(text),
+            std::vector<std::string>{"rondo.yaml:" + std::to_string(error_line) +
+                                     ": vips[1].backends[32768]: too many backends (at most "
+                                     "65536 over all vips)"});
+}
+
+TEST(Config, LastIdsStillFit) {
+  // Exactly kMaxBackendId + 1 backends load, and the last one gets id kMaxBackendId.
+  std::string text = "local_ips: [198.51.100.100]\nvips:\n  - name: v\n    address: 203.0.113.10\n"
+                     "    port: 80\n    backends:\n";
+  for (uint32_t i = 0; i <= api::kMaxBackendId; ++i)
+    text += "      - {address: 10." + std::to_string(i >> 8 & 255) + "." + std::to_string(i & 255) +
+            ".1, port: 1}\n";
+  const auto s = state_of(text);
+  ASSERT_EQ(s.vips.size(), 1u);
+  ASSERT_EQ(s.vips[0].backends.size(), api::kMaxBackendId + 1);
+  EXPECT_EQ(s.vips[0].backends.back().id, api::kMaxBackendId);
+}
+
+TEST(Config, ErrorWithoutLineOmitsIt) {
+  EXPECT_EQ((ConfigError{"a.yaml", 0, "", "boom"}).to_string(), "a.yaml: boom");
+  EXPECT_EQ((ConfigError{"a.yaml", 3, "vips", "boom"}).to_string(), "a.yaml:3: vips: boom");
+}
+
+}  // namespace
+}  // namespace rondo::cp

@@ -1,0 +1,360 @@
+// The control protocol codec (dataplane/api/ctl.h): every message round-trips, and no
+// malformed input (truncated, oversized counts, trailing bytes, bad headers) is accepted.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "dataplane/api/ctl.h"
+
+namespace rondo::api {
+namespace {
+
+uint32_t ip(const char* s) {
+  uint32_t v = 0;
+  EXPECT_TRUE(parse_ipv4(s, &v)) << s;
+  return v;
+}
+
+State sample_state() {
+  State s;
+  s.generation = 42;
+  s.timeouts = {1000, 2000, 3000, 4000};
+  Vip web{.id = 0, .ip = ip("203.0.113.10"), .port = 80, .proto = Proto::kTcp};
+  web.backends = {{.id = 0, .ip = ip("198.51.100.3"), .port = 3000, .weight = 1},
+                  {.id = 1, .ip = ip("198.51.100.3"), .port = 3001, .weight = 7, .drained = true},
+                  {.id = 2, .ip = ip("198.51.100.4"), .port = 3000, .weight = 0, .down = true}};
+  Vip dns{.id = 1, .ip = ip("203.0.113.10"), .port = 53, .proto = Proto::kUdp};
+  dns.backends = {{.id = 3, .ip = ip("198.51.100.5"), .port = 53}};
+  Vip empty{.id = 2, .ip = ip("203.0.113.11"), .port = 443};
+  s.vips = {web, dns, empty};
+  s.local_ips = {ip("198.51.100.100"), ip("198.51.100.101")};
+  s.routes = {{.prefix = 0, .prefix_len = 0, .port_id = 0, .via = ip("198.51.100.1")},
+              {.prefix = ip("10.0.0.0"), .prefix_len = 8, .port_id = 1, .via = 0}};
+  s.neighbours = {{.ip = ip("198.51.100.3"), .mac = {2, 0, 0, 0, 0, 3}, .port_id = 0}};
+  return s;
+}
+
+Stats sample_stats() {
+  Stats s;
+  s.generation = 7;
+  s.drop_names = {"not_for_vip", "malformed_l3", "no_backend"};
+  s.lcores = {{.lcore_id = 1, .rx_packets = 10, .tx_packets = 9, .rx_bytes = 1000, .tx_bytes = 900,
+               .busy_cycles = 123, .idle_cycles = 456, .flows_active = 3, .flow_capacity = 1024,
+               .drops = {1, 0, 0}},
+              {.lcore_id = 2, .flow_capacity = 1024, .drops = {0, 0, 5}}};
+  s.backends = {{.id = 0, .packets = 5, .bytes = 500, .connections = 1, .active_flows = 1},
+                {.id = 65535, .packets = UINT64_MAX}};
+  s.ports = {{.port_id = 0, .name = "net_ring0", .ipackets = 1, .opackets = 2, .ibytes = 3,
+              .obytes = 4, .imissed = 5, .ierrors = 6, .oerrors = 7, .rx_nombuf = 8},
+             {.port_id = 1, .name = ""}};
+  return s;
+}
+
+TEST(CtlCodec, StateRoundTrips) {
+  const State s = sample_state();
+  std::string err;
+  auto d = decode_state(encode_state(s), &err);
+  ASSERT_TRUE(d) << err;
+  EXPECT_EQ(*d, s);
+}
+
+TEST(CtlCodec, EmptyStateRoundTrips) {
+  const State s;
+  std::string err;
+  auto d = decode_state(encode_state(s), &err);
+  ASSERT_TRUE(d) << err;
+  EXPECT_EQ(*d, s);
+}
+
+TEST(CtlCodec, InfoRoundTrips) {
+  const DataplaneInfo i{.pid = 1234, .n_workers = 2, .n_ports = 3, .n_drop_reasons = 9,
+                        .instance = 0xfeedfacecafebeefull, .generation = 17};
+  std::string err;
+  auto d = decode_info(encode_info(i), &err);
+  ASSERT_TRUE(d) << err;
+  EXPECT_EQ(*d, i);
+}
+
+TEST(CtlCodec, AckRoundTrips) {
+  for (const Ack& a : {Ack{true, 3, "applied"}, Ack{false, 0, ""},
+                       Ack{false, 9, std::string("with\0nul", 8)}}) {
+    std::string err;
+    auto d = decode_ack(encode_ack(a), &err);
+    ASSERT_TRUE(d) << err;
+    EXPECT_EQ(*d, a);
+  }
+}
+
+TEST(CtlCodec, StatsRoundTrips) {
+  for (const Stats& s : {sample_stats(), Stats{}}) {
+    std::string err;
+    auto d = decode_stats(encode_stats(s), &err);
+    ASSERT_TRUE(d) << err;
+    EXPECT_EQ(*d, s);
+  }
+}
+
+TEST(CtlCodec, EveryTruncatedStateIsRejected) {
+  const auto bytes = encode_state(sample_state());
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    // A copy of exactly n bytes, so that a read past the end is an ASan error, not luck.
+    const std::vector<uint8_t> prefix(bytes.begin(), bytes.begin() + n);
+    std::string err;
+    EXPECT_FALSE(decode_state(prefix, &err)) << "prefix of " << n << " bytes accepted";
+    EXPECT_FALSE(err.empty());
+  }
+}
+
+TEST(CtlCodec, EveryTruncatedStatsIsRejected) {
+  const auto bytes = encode_stats(sample_stats());
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    const std::vector<uint8_t> prefix(bytes.begin(), bytes.begin() + n);
+    std::string err;
+    EXPECT_FALSE(decode_stats(prefix, &err)) << "prefix of " << n << " bytes accepted";
+  }
+}
+
+TEST(CtlCodec, EveryTruncatedInfoAndAckIsRejected) {
+  const auto info = encode_info(DataplaneInfo{.pid = 1});
+  for (size_t n = 0; n < info.size(); ++n)
+    EXPECT_FALSE(decode_info(std::vector<uint8_t>(info.begin(), info.begin() + n), nullptr));
+  const auto ack = encode_ack(Ack{true, 1, "applied"});
+  for (size_t n = 0; n < ack.size(); ++n)
+    EXPECT_FALSE(decode_ack(std::vector<uint8_t>(ack.begin(), ack.begin() + n), nullptr));
+}
+
+// generation + 4 timeouts, the fixed head of a state body.
+constexpr size_t kStateHead = 8 + 4 * 4;
+
+void put_u32(std::vector<uint8_t>* b, size_t off, uint32_t v) { std::memcpy(b->data() + off, &v, 4); }
+
+TEST(CtlCodec, HugeCountIsRejectedWithoutAllocating) {
+  auto bytes = encode_state(State{});
+  put_u32(&bytes, kStateHead, 0xffffffffu);  // vip count
+  std::string err;
+  EXPECT_FALSE(decode_state(bytes, &err));
+  EXPECT_EQ(err, "state: bad vip count");
+
+  auto stats = encode_stats(Stats{});
+  put_u32(&stats, 8, 0xfffffff0u);  // drop name count
+  EXPECT_FALSE(decode_stats(stats, &err));
+
+  // A string length larger than what is left.
+  auto ack = encode_ack(Ack{false, 1, "x"});
+  put_u32(&ack, 1 + 8, 0x7fffffffu);
+  EXPECT_FALSE(decode_ack(ack, &err));
+}
+
+TEST(CtlCodec, HugeBackendCountInsideAVipIsRejected) {
+  State s;
+  s.vips = {Vip{.id = 0, .ip = 1, .port = 1}};
+  auto bytes = encode_state(s);
+  // vip count, then id, ip, port, proto, mode, sched, then the backend count.
+  put_u32(&bytes, kStateHead + 4 + 4 + 4 + 2 + 3, 1u << 30);
+  std::string err;
+  EXPECT_FALSE(decode_state(bytes, &err));
+}
+
+TEST(CtlCodec, TrailingBytesAreRejected) {
+  std::string err;
+  auto state = encode_state(sample_state());
+  state.push_back(0);
+  EXPECT_FALSE(decode_state(state, &err));
+  EXPECT_EQ(err, "state: trailing bytes");
+
+  auto stats = encode_stats(sample_stats());
+  stats.push_back(0);
+  EXPECT_FALSE(decode_stats(stats, &err));
+  auto info = encode_info(DataplaneInfo{});
+  info.push_back(0);
+  EXPECT_FALSE(decode_info(info, &err));
+  auto ack = encode_ack(Ack{});
+  ack.push_back(0);
+  EXPECT_FALSE(decode_ack(ack, &err));
+}
+
+TEST(CtlCodec, BadEnumsAndBoolsAreRejected) {
+  State s;
+  s.vips = {Vip{.id = 0, .ip = 1, .port = 1}};
+  s.vips[0].backends = {Backend{.id = 0, .ip = 2, .port = 2}};
+  const auto good = encode_state(s);
+  const size_t proto_off = kStateHead + 4 + 4 + 4 + 2;
+  const size_t drained_off = proto_off + 3 + 4 + 4 + 4 + 2 + 2;
+  ASSERT_TRUE(decode_state(good, nullptr));
+  struct Case {
+    size_t off;
+    uint8_t value;
+  };
+  for (auto [off, value] : {Case{proto_off, 1}, Case{proto_off + 1, 2}, Case{proto_off + 2, 0},
+                            Case{drained_off, 2}, Case{drained_off + 1, 0xff}}) {
+    auto bad = good;
+    bad[off] = value;
+    EXPECT_FALSE(decode_state(bad, nullptr)) << "byte " << off << " = " << int(value);
+  }
+  auto ack = encode_ack(Ack{});
+  ack[0] = 2;
+  EXPECT_FALSE(decode_ack(ack, nullptr));
+}
+
+TEST(CtlCodec, FrameCarriesHeaderAndPayload) {
+  const std::vector<uint8_t> payload{1, 2, 3};
+  auto f = frame(MsgType::kSetState, 99, payload);
+  ASSERT_EQ(f.size(), sizeof(MsgHeader) + 3);
+  MsgHeader h;
+  std::memcpy(&h, f.data(), sizeof h);
+  EXPECT_EQ(h.magic, kMagic);
+  EXPECT_EQ(h.version, kVersion);
+  EXPECT_EQ(h.type, static_cast<uint16_t>(MsgType::kSetState));
+  EXPECT_EQ(h.length, 3u);
+  EXPECT_EQ(h.seq, 99u);
+  EXPECT_EQ(check_header(h), "");
+  EXPECT_EQ(std::vector<uint8_t>(f.begin() + sizeof h, f.end()), payload);
+  // "RNDO" on the wire.
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(f.data()), 4), "RNDO");
+}
+
+TEST(CtlCodec, CheckHeaderRejectsBadHeaders) {
+  const MsgHeader good{kMagic, kVersion, static_cast<uint16_t>(MsgType::kHello), 0, 1};
+  EXPECT_EQ(check_header(good), "");
+  auto h = good;
+  h.magic = 0x12345678;
+  EXPECT_EQ(check_header(h), "bad magic");
+  h = good;
+  h.version = kVersion + 1;
+  EXPECT_EQ(check_header(h), "unsupported protocol version 2 (want 1)");
+  h = good;
+  h.type = 0;
+  EXPECT_EQ(check_header(h), "unknown message type 0");
+  h.type = static_cast<uint16_t>(MsgType::kError) + 1;
+  EXPECT_EQ(check_header(h), "unknown message type 8");
+  h = good;
+  h.length = kMaxPayload;
+  EXPECT_EQ(check_header(h), "");
+  h.length = kMaxPayload + 1;
+  EXPECT_EQ(check_header(h), "payload too large: " + std::to_string(kMaxPayload + 1));
+}
+
+class SocketPair : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds_), 0); }
+  void TearDown() override {
+    for (int fd : fds_)
+      if (fd >= 0) close(fd);
+  }
+  int fds_[2] = {-1, -1};
+};
+
+TEST_F(SocketPair, SendAndReceiveAMessage) {
+  const auto body = encode_state(sample_state());
+  ASSERT_TRUE(send_msg(fds_[0], MsgType::kSetState, 5, body));
+  MsgHeader h;
+  std::vector<uint8_t> payload;
+  std::string err;
+  ASSERT_TRUE(recv_msg(fds_[1], &h, &payload, &err)) << err;
+  EXPECT_EQ(h.type, static_cast<uint16_t>(MsgType::kSetState));
+  EXPECT_EQ(h.seq, 5u);
+  EXPECT_EQ(payload, body);
+}
+
+TEST_F(SocketPair, ReceiveRejectsABadHeader) {
+  MsgHeader h{0xdeadbeef, kVersion, 1, 0, 0};
+  ASSERT_EQ(write(fds_[0], &h, sizeof h), static_cast<ssize_t>(sizeof h));
+  std::vector<uint8_t> payload;
+  std::string err;
+  EXPECT_FALSE(recv_msg(fds_[1], &h, &payload, &err));
+  EXPECT_EQ(err, "bad magic");
+}
+
+TEST_F(SocketPair, ReceiveReportsEofMidMessage) {
+  auto f = frame(MsgType::kHello, 1, std::vector<uint8_t>(10, 0));
+  ASSERT_EQ(write(fds_[0], f.data(), f.size() - 1), static_cast<ssize_t>(f.size() - 1));
+  close(fds_[0]);
+  fds_[0] = -1;
+  MsgHeader h;
+  std::vector<uint8_t> payload;
+  std::string err;
+  EXPECT_FALSE(recv_msg(fds_[1], &h, &payload, &err));
+  EXPECT_EQ(err, "connection closed mid-message");
+  EXPECT_FALSE(recv_msg(fds_[1], &h, &payload, &err));
+  EXPECT_EQ(err, "connection closed");
+}
+
+TEST(ValidateState, SampleIsValid) { EXPECT_EQ(validate_state(sample_state()), ""); }
+
+TEST(ValidateState, CatchesDuplicateVipIds) {
+  auto s = sample_state();
+  s.vips[1].id = s.vips[0].id;
+  EXPECT_EQ(validate_state(s), "vip 203.0.113.10:53: duplicate vip id 0");
+}
+
+TEST(ValidateState, CatchesDuplicateBackendIdsAcrossVips) {
+  auto s = sample_state();
+  s.vips[1].backends[0].id = 1;
+  EXPECT_EQ(validate_state(s), "vip 203.0.113.10:53 backend 198.51.100.5:53: duplicate backend id 1");
+}
+
+TEST(ValidateState, CatchesOutOfRangeIds) {
+  auto s = sample_state();
+  s.vips[2].id = kMaxVipId + 1;
+  EXPECT_EQ(validate_state(s), "vip 203.0.113.11:443: id 4096 out of range");
+  s = sample_state();
+  s.vips[2].id = kMaxVipId;
+  EXPECT_EQ(validate_state(s), "");
+  s.vips[1].backends[0].id = kMaxBackendId + 1;
+  EXPECT_EQ(validate_state(s), "vip 203.0.113.10:53 backend 198.51.100.5:53: id out of range");
+  s.vips[1].backends[0].id = kMaxBackendId;
+  EXPECT_EQ(validate_state(s), "");
+}
+
+TEST(ValidateState, CatchesZeroPortsAndAddresses) {
+  auto s = sample_state();
+  s.vips[0].port = 0;
+  EXPECT_EQ(validate_state(s), "vip 203.0.113.10:0: address and port must be non-zero");
+  s = sample_state();
+  s.vips[0].ip = 0;
+  EXPECT_EQ(validate_state(s), "vip 0.0.0.0:80: address and port must be non-zero");
+  s = sample_state();
+  s.vips[0].backends[1].port = 0;
+  EXPECT_EQ(validate_state(s),
+            "vip 203.0.113.10:80 backend 198.51.100.3:0: address and port must be non-zero");
+}
+
+TEST(ValidateState, CatchesDuplicateVips) {
+  auto s = sample_state();
+  s.vips[2].ip = s.vips[0].ip;
+  s.vips[2].port = s.vips[0].port;
+  EXPECT_EQ(validate_state(s), "vip 203.0.113.10:80: duplicate vip");
+  s.vips[2].proto = Proto::kUdp;  // same address and port, other protocol: a different vip
+  EXPECT_EQ(validate_state(s), "");
+}
+
+TEST(ValidateState, CatchesMissingLocalIp) {
+  auto s = sample_state();
+  s.local_ips.clear();
+  EXPECT_EQ(validate_state(s), "full-NAT needs at least one local ip");
+  s.vips.clear();
+  EXPECT_EQ(validate_state(s), "");
+}
+
+TEST(ValidateState, CatchesBadRoutesAndTimeouts) {
+  auto s = sample_state();
+  s.routes[1].prefix_len = 33;
+  EXPECT_EQ(validate_state(s), "route 10.0.0.0: prefix length > 32");
+  s = sample_state();
+  s.timeouts.udp_ms = 0;
+  EXPECT_EQ(validate_state(s), "timeouts must be non-zero");
+}
+
+TEST(Ipv4, ParsesAndFormats) {
+  uint32_t v = 0;
+  ASSERT_TRUE(parse_ipv4("203.0.113.10", &v));
+  EXPECT_EQ(v, 0xcb00710au);
+  EXPECT_EQ(format_ipv4(v), "203.0.113.10");
+  for (const char* bad : {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "a.b.c.d", "1.2.3.4 ", "::1"})
+    EXPECT_FALSE(parse_ipv4(bad, &v)) << bad;
+}
+
+}  // namespace
+}  // namespace rondo::api
