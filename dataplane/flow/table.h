@@ -71,7 +71,8 @@ class FlowTable {
     uint32_t idx;  // valid when kOk
   };
 
-  /// capacity: number of flows (each flow has two keys). Allocates everything now.
+  /// capacity: number of flows (each flow has two keys). Allocates and touches everything now,
+  /// so construct it on the worker's NUMA node. Throws std::invalid_argument for capacity 0.
   FlowTable(uint32_t capacity, ReleaseFn release, void* release_ctx);
   ~FlowTable();
   FlowTable(const FlowTable&) = delete;

@@ -1,0 +1,353 @@
+// Per-lcore flow table; see table.h for the layout and the ageing rules.
+#include "dataplane/flow/table.h"
+
+#include <bit>
+#include <cassert>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+
+#include <sys/mman.h>
+
+#if defined(__x86_64__) && defined(__SSE4_2__)
+#include <nmmintrin.h>
+#else
+#include <rte_hash_crc.h>
+#endif
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+namespace rondo::dp {
+
+namespace {
+
+constexpr uint32_t kHashSeed = 0xdeadbeef;
+// Seed for the second bucket choice: one more CRC round over the hash, so the second bucket
+// depends on all 32 bits of it, not only on the low bits that picked the first.
+constexpr uint32_t kAltSeed = 0x9e3779b9;
+constexpr uint32_t kSlots = 8;
+constexpr uint32_t kEmpty = 0;  // signature of an unused slot; flow_hash() never returns it
+// A slot ref is idx * 2 + dir, so it must fit 32 bits.
+constexpr uint32_t kMaxCapacity = UINT32_MAX / 2;
+
+uint32_t crc32c_u32(uint32_t data, uint32_t seed) {
+#if defined(__x86_64__) && defined(__SSE4_2__)
+  return _mm_crc32_u32(seed, data);
+#else
+  return rte_hash_crc_4byte(data, seed);
+#endif
+}
+
+constexpr size_t kHugePage = size_t{2} << 20;
+
+// Zeroed, cache-line aligned. Arrays of a huge page or more are huge-page aligned and marked
+// for transparent huge pages: lookups land on random lines of a table that can be 100s of MB,
+// and with 4 KiB pages nearly every one would also miss the TLB.
+template <typename T>
+T* alloc_lines(size_t n) {
+  size_t bytes = (n * sizeof(T) + 63) & ~size_t{63};
+  size_t align = bytes >= kHugePage ? kHugePage : 64;
+  // posix_memalign, unlike aligned_alloc, takes any size: no rounding up to a whole huge page.
+  void* p = nullptr;
+  if (posix_memalign(&p, align, bytes) != 0) throw std::bad_alloc();
+  // Advice only: where THP is off this fails harmlessly and the table still works.
+  if (align == kHugePage) (void)madvise(p, bytes, MADV_HUGEPAGE);
+  // Writing every page now means the fast path never takes a first-touch page fault, and puts
+  // the pages on the NUMA node of the constructing thread.
+  std::memset(p, 0, bytes);
+  return static_cast<T*>(p);
+}
+
+}  // namespace
+
+uint32_t flow_hash(const FlowKey& k) {
+  // CRC32-C over the 16 key bytes. With SSE4.2 known at compile time (DPDK builds with
+  // -march=corei7) the instruction is used directly: rte_hash_crc() gives the same value but
+  // would branch on a runtime flag per call and drag librte_eal into every binary that links
+  // the table (its RTE_INIT probe calls rte_cpu_get_flag_enabled), unit tests included.
+#if defined(__x86_64__) && defined(__SSE4_2__)
+  uint64_t w[2];
+  std::memcpy(w, &k, sizeof w);
+  uint64_t h = _mm_crc32_u64(kHashSeed, w[0]);
+  h = _mm_crc32_u64(h, w[1]);
+  auto h32 = static_cast<uint32_t>(h);
+#else
+  uint32_t h32 = rte_hash_crc(&k, sizeof k, kHashSeed);
+#endif
+  return h32 != kEmpty ? h32 : 1;
+}
+
+// One cache line: signatures first so a probe reads a single 32-byte run, then the refs.
+struct alignas(64) FlowTable::Bucket {
+  uint32_t sig[kSlots];
+  uint32_t ref[kSlots];  // record index * 2 + direction
+};
+
+namespace {
+
+// Bit i set when b.sig[i] == sig.
+template <typename B>
+uint32_t sig_match(const B& b, uint32_t sig) {
+#if defined(__SSE2__)
+  __m128i s = _mm_set1_epi32(static_cast<int>(sig));
+  __m128i lo = _mm_cmpeq_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(&b.sig[0])), s);
+  __m128i hi = _mm_cmpeq_epi32(_mm_load_si128(reinterpret_cast<const __m128i*>(&b.sig[4])), s);
+  // Narrow 8 x 32-bit all-ones/zero lanes to 8 bytes, one mask bit each.
+  __m128i bytes = _mm_packs_epi16(_mm_packs_epi32(lo, hi), _mm_setzero_si128());
+  return static_cast<uint32_t>(_mm_movemask_epi8(bytes));
+#else
+  uint32_t m = 0;
+  for (uint32_t i = 0; i < kSlots; i++) m |= static_cast<uint32_t>(b.sig[i] == sig) << i;
+  return m;
+#endif
+}
+
+}  // namespace
+
+FlowTable::FlowTable(uint32_t capacity, ReleaseFn release, void* release_ctx)
+    : capacity_(capacity), release_fn_(release), release_ctx_(release_ctx) {
+  static_assert(sizeof(Bucket) == 64);
+  if (capacity == 0 || capacity > kMaxCapacity)
+    throw std::invalid_argument("flow table capacity out of range");
+  // Two keys per flow over 8-slot buckets: aim for a mean of at most 4 used slots per bucket
+  // when full, where two-choice placement makes a full bucket pair practically impossible.
+  uint64_t want = (uint64_t{capacity} * 2 + 3) / 4;
+  n_buckets_ = static_cast<uint32_t>(std::bit_ceil(want < 2 ? uint64_t{2} : want));
+  bucket_mask_ = n_buckets_ - 1;
+
+  flows_ = alloc_lines<Flow>(capacity_);
+  try {
+    buckets_ = alloc_lines<Bucket>(n_buckets_);
+    free_ = alloc_lines<uint32_t>(capacity_);
+  } catch (...) {
+    std::free(buckets_);
+    std::free(flows_);
+    throw;
+  }
+  // Lowest indices on top, so a lightly loaded table stays in the first few pages.
+  for (uint32_t i = 0; i < capacity_; i++) free_[i] = capacity_ - 1 - i;
+  free_top_ = capacity_;
+}
+
+FlowTable::~FlowTable() {
+  std::free(free_);
+  std::free(buckets_);
+  std::free(flows_);
+}
+
+uint32_t FlowTable::bucket1(uint32_t hash) const { return hash & bucket_mask_; }
+
+uint32_t FlowTable::bucket2(uint32_t hash) const {
+  uint32_t b1 = hash & bucket_mask_;
+  uint32_t b2 = crc32c_u32(hash, kAltSeed) & bucket_mask_;
+  // Two choices must be two buckets; n_buckets_ >= 2 so flipping bit 0 stays in range.
+  return b2 != b1 ? b2 : b1 ^ 1;
+}
+
+void FlowTable::prefetch(uint32_t hash) const {
+  __builtin_prefetch(&buckets_[bucket1(hash)], 0, 3);
+  __builtin_prefetch(&buckets_[bucket2(hash)], 0, 3);
+}
+
+bool FlowTable::bucket_find(const FlowKey& k, uint32_t hash, uint32_t* slot_ref) const {
+  const uint32_t b[2] = {bucket1(hash), bucket2(hash)};
+  for (uint32_t bi : b) {
+    const Bucket& bk = buckets_[bi];
+    for (uint32_t m = sig_match(bk, hash); m != 0; m &= m - 1) {
+      uint32_t ref = bk.ref[std::countr_zero(m)];
+      const Flow& f = flows_[ref >> 1];
+      if ((ref & 1 ? f.rev : f.fwd) == k) {
+        *slot_ref = ref;
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+FlowTable::Hit FlowTable::lookup(const FlowKey& k, uint32_t hash, uint64_t now) {
+  uint32_t ref;
+  if (!bucket_find(k, hash, &ref)) return {};
+  uint32_t idx = ref >> 1;
+  if (flows_[idx].expires <= now) {
+    release(idx);
+    return {};
+  }
+  return {idx, static_cast<FlowDir>(ref & 1)};
+}
+
+uint32_t FlowTable::reclaim_expired(uint32_t bucket, uint64_t now, uint32_t keep) {
+  Bucket& bk = buckets_[bucket];
+  uint32_t n = 0;
+  for (uint32_t s = 0; s < kSlots; s++) {
+    if (bk.sig[s] == kEmpty) continue;
+    uint32_t idx = bk.ref[s] >> 1;
+    if (idx == keep || flows_[idx].expires > now) continue;
+    // Erasing clears this slot (and the flow's other key, possibly elsewhere).
+    release(idx);
+    n++;
+  }
+  return n;
+}
+
+bool FlowTable::bucket_add(uint32_t hash, uint32_t ref, uint64_t now) {
+  const uint32_t b1 = bucket1(hash), b2 = bucket2(hash);
+  for (int attempt = 0; attempt < 2; attempt++) {
+    uint32_t e1 = sig_match(buckets_[b1], kEmpty);
+    uint32_t e2 = sig_match(buckets_[b2], kEmpty);
+    if (e1 != 0 || e2 != 0) {
+      // The emptier bucket; ties go to the first choice so lookups usually stop early.
+      bool first = std::popcount(e1) >= std::popcount(e2);
+      Bucket& bk = buckets_[first ? b1 : b2];
+      uint32_t s = std::countr_zero(first ? e1 : e2);
+      bk.sig[s] = hash;
+      bk.ref[s] = ref;
+      return true;
+    }
+    // Both full: make room from flows that are dead but not yet reclaimed. Never the record
+    // being inserted: its first key may sit here, and the caller may have made it due already.
+    if (attempt == 0 &&
+        reclaim_expired(b1, now, ref >> 1) + reclaim_expired(b2, now, ref >> 1) == 0)
+      break;
+  }
+  return false;
+}
+
+void FlowTable::bucket_del(uint32_t hash, uint32_t ref) {
+  const uint32_t b[2] = {bucket1(hash), bucket2(hash)};
+  for (uint32_t bi : b) {
+    Bucket& bk = buckets_[bi];
+    for (uint32_t m = sig_match(bk, hash); m != 0; m &= m - 1) {
+      uint32_t s = std::countr_zero(m);
+      if (bk.ref[s] == ref) {
+        bk.sig[s] = kEmpty;
+        bk.ref[s] = 0;
+        return;
+      }
+    }
+  }
+  assert(!"flow key missing from its buckets");
+}
+
+void FlowTable::lru_push(uint32_t idx) {
+  Flow& f = flows_[idx];
+  f.lru_prev = lru_tail_;
+  f.lru_next = kNone;
+  if (lru_tail_ != kNone)
+    flows_[lru_tail_].lru_next = idx;
+  else
+    lru_head_ = idx;
+  lru_tail_ = idx;
+  embryonic_count_++;
+}
+
+void FlowTable::lru_unlink(uint32_t idx) {
+  Flow& f = flows_[idx];
+  if (f.lru_prev != kNone)
+    flows_[f.lru_prev].lru_next = f.lru_next;
+  else
+    lru_head_ = f.lru_next;
+  if (f.lru_next != kNone)
+    flows_[f.lru_next].lru_prev = f.lru_prev;
+  else
+    lru_tail_ = f.lru_prev;
+  f.lru_prev = f.lru_next = kNone;
+  embryonic_count_--;
+}
+
+void FlowTable::release(uint32_t idx) {
+  if (release_fn_ != nullptr) release_fn_(release_ctx_, flows_[idx]);
+  erase(idx);
+}
+
+FlowTable::InsertResult FlowTable::insert(const FlowKey& fwd, const FlowKey& rev,
+                                          FlowState state, uint64_t expires, uint64_t now) {
+  assert(state != FlowState::kFree);
+  // A flow whose two keys are equal could never be told apart by direction.
+  if (fwd == rev) return {InsertStatus::kExists, kNone};
+  const uint32_t hf = flow_hash(fwd), hr = flow_hash(rev);
+  // lookup() also clears out an expired holder of either key, so the key can be reused.
+  if (lookup(fwd, hf, now).found() || lookup(rev, hr, now).found())
+    return {InsertStatus::kExists, kNone};
+
+  if (free_top_ == 0) {
+    // If the buckets then turn out full too, this victim went for nothing; at our load that
+    // needs 16 live keys in one bucket pair, which is not worth checking for up front.
+    if (lru_head_ == kNone) return {InsertStatus::kFull, kNone};
+    release(lru_head_);
+  }
+  const uint32_t idx = free_[--free_top_];
+  Flow& f = flows_[idx];
+  f = Flow{};
+  f.fwd = fwd;
+  f.rev = rev;
+  f.expires = expires;
+  f.state = state;
+  f.lru_prev = f.lru_next = kNone;
+
+  if (!bucket_add(hf, idx * 2 + uint32_t(FlowDir::kForward), now)) {
+    f.state = FlowState::kFree;
+    free_[free_top_++] = idx;
+    return {InsertStatus::kFull, kNone};
+  }
+  if (!bucket_add(hr, idx * 2 + uint32_t(FlowDir::kReverse), now)) {
+    bucket_del(hf, idx * 2 + uint32_t(FlowDir::kForward));
+    f.state = FlowState::kFree;
+    free_[free_top_++] = idx;
+    return {InsertStatus::kFull, kNone};
+  }
+  used_++;
+  if (flow_embryonic(state)) lru_push(idx);
+  return {InsertStatus::kOk, idx};
+}
+
+void FlowTable::update(uint32_t idx, FlowState state, uint64_t expires) {
+  Flow& f = flows_[idx];
+  assert(f.state != FlowState::kFree && state != FlowState::kFree);
+  bool was = flow_embryonic(f.state), now_embryonic = flow_embryonic(state);
+  // SynSent -> SynRecv keeps its place: eviction order is by when the handshake started.
+  if (was && !now_embryonic) lru_unlink(idx);
+  if (!was && now_embryonic) lru_push(idx);
+  f.state = state;
+  f.expires = expires;
+}
+
+void FlowTable::erase(uint32_t idx) {
+  Flow& f = flows_[idx];
+  // A second erase would push the index twice onto the free stack and hand one record to two
+  // flows; refuse it even in release builds.
+  if (f.state == FlowState::kFree) {
+    assert(!"erase of a free flow");
+    return;
+  }
+  bucket_del(flow_hash(f.fwd), idx * 2 + uint32_t(FlowDir::kForward));
+  bucket_del(flow_hash(f.rev), idx * 2 + uint32_t(FlowDir::kReverse));
+  if (flow_embryonic(f.state)) lru_unlink(idx);
+  f.state = FlowState::kFree;
+  free_[free_top_++] = idx;
+  used_--;
+}
+
+uint32_t FlowTable::age(uint64_t now, uint32_t budget) {
+  if (budget > capacity_) budget = capacity_;
+  uint32_t reclaimed = 0;
+  for (uint32_t i = 0; i < budget; i++) {
+    uint32_t idx = hand_;
+    hand_ = hand_ + 1 == capacity_ ? 0 : hand_ + 1;
+    const Flow& f = flows_[idx];
+    if (f.state != FlowState::kFree && f.expires <= now) {
+      release(idx);
+      reclaimed++;
+    }
+  }
+  return reclaimed;
+}
+
+size_t FlowTable::memory_bytes() const {
+  return size_t{capacity_} * sizeof(Flow) + size_t{n_buckets_} * sizeof(Bucket) +
+         size_t{capacity_} * sizeof(uint32_t);
+}
+
+}  // namespace rondo::dp

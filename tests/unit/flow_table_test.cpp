@@ -1,0 +1,523 @@
+// FlowTable and flow_hash: lookups in both directions, expiry, ageing, eviction order,
+// bucket overflow. Time is a plain number passed in, so nothing here sleeps.
+#include "dataplane/flow/table.h"
+
+#include <gtest/gtest.h>
+
+#include <array>
+#include <cstring>
+#include <random>
+#include <stdexcept>
+#include <unordered_set>
+#include <vector>
+
+namespace rondo::dp {
+namespace {
+
+using Status = FlowTable::InsertStatus;
+
+// Client side of flow i: client -> VIP:80.
+FlowKey client_key(uint32_t i) {
+  FlowKey k;
+  k.src_ip = 0x0a000000 + i;
+  k.dst_ip = 0xc0000201;
+  k.src_port = static_cast<uint16_t>(1024 + i % 60000);
+  k.dst_port = 80;
+  k.proto = 6;
+  return k;
+}
+
+// Backend side of flow i: backend:80 -> local ip:port.
+FlowKey backend_key(uint32_t i) {
+  FlowKey k;
+  k.src_ip = 0x0a010001;
+  k.dst_ip = 0x0a020000 + i;
+  k.src_port = 80;
+  k.dst_port = static_cast<uint16_t>(i);
+  k.proto = 6;
+  return k;
+}
+
+// Records every flow the table releases by itself.
+struct Released {
+  std::vector<FlowKey> fwd;
+  static void hook(void* ctx, const Flow& f) { static_cast<Released*>(ctx)->fwd.push_back(f.fwd); }
+};
+
+FlowTable::Hit find(FlowTable& t, const FlowKey& k, uint64_t now) {
+  t.prefetch(flow_hash(k));
+  return t.lookup(k, flow_hash(k), now);
+}
+
+FlowTable::InsertResult add(FlowTable& t, uint32_t i, FlowState s, uint64_t expires,
+                            uint64_t now = 0) {
+  return t.insert(client_key(i), backend_key(i), s, expires, now);
+}
+
+// CRC32-C is affine over GF(2): two keys hash alike when their XOR lies in the kernel of the
+// linear part. Solve for kernel vectors over the 13 meaningful key bytes and return keys that
+// all share base's hash, to fill one bucket pair on purpose.
+std::vector<FlowKey> same_hash_keys(const FlowKey& base, size_t n) {
+  using Bytes = std::array<uint8_t, 16>;
+  constexpr int kBits = 13 * 8;  // the pad bytes must stay zero
+  const uint32_t h0 = flow_hash(FlowKey{});
+  struct Row {
+    uint32_t v = 0;
+    Bytes comb{};
+  };
+  std::array<Row, 32> basis{};  // basis[b] has highest set bit b, or v == 0
+  std::vector<Bytes> kernel;
+  for (int i = 0; i < kBits && kernel.size() < n; i++) {
+    Row r;
+    r.comb[i / 8] = static_cast<uint8_t>(1u << (i % 8));
+    FlowKey e;
+    std::memcpy(&e, r.comb.data(), sizeof e);
+    r.v = flow_hash(e) ^ h0;
+    for (int b = 31; b >= 0 && r.v != 0; b--) {
+      if (!(r.v >> b & 1)) continue;
+      if (basis[b].v == 0) {
+        basis[b] = r;
+        break;
+      }
+      r.v ^= basis[b].v;
+      for (int j = 0; j < 16; j++) r.comb[j] ^= basis[b].comb[j];
+    }
+    if (r.v == 0) kernel.push_back(r.comb);
+  }
+  std::vector<FlowKey> out;
+  for (const Bytes& d : kernel) {
+    Bytes kb;
+    std::memcpy(kb.data(), &base, sizeof base);
+    for (int j = 0; j < 16; j++) kb[j] ^= d[j];
+    FlowKey k;
+    std::memcpy(&k, kb.data(), sizeof k);
+    out.push_back(k);
+  }
+  return out;
+}
+
+TEST(FlowHash, NeverZeroAndSpreadsLowBits) {
+  // The low bits pick the first bucket: a hash that clumps them would overflow buckets.
+  constexpr uint32_t kKeys = 1 << 16, kBins = 1024;
+  std::vector<uint32_t> bins(kBins);
+  std::unordered_set<uint32_t> seen;
+  for (uint32_t i = 0; i < kKeys; i++) {
+    uint32_t h = flow_hash(client_key(i));
+    ASSERT_NE(h, 0u);
+    bins[h % kBins]++;
+    seen.insert(h);
+  }
+  EXPECT_GE(seen.size(), kKeys - 8);
+  for (uint32_t c : bins) {
+    EXPECT_GT(c, kKeys / kBins / 2);
+    EXPECT_LT(c, kKeys / kBins * 2);
+  }
+}
+
+TEST(FlowHash, SameHashKeysHelperWorks) {
+  // The overflow test below relies on this generator; check it rather than trust it.
+  auto keys = same_hash_keys(client_key(7), 20);
+  ASSERT_EQ(keys.size(), 20u);
+  std::unordered_set<uint64_t> distinct;
+  for (const FlowKey& k : keys) {
+    EXPECT_EQ(flow_hash(k), flow_hash(keys[0]));
+    EXPECT_EQ(k.pad[0] | k.pad[1] | k.pad[2], 0);
+    uint64_t w[2];
+    std::memcpy(w, &k, sizeof w);
+    distinct.insert(w[0] * 31 + w[1]);
+  }
+  EXPECT_EQ(distinct.size(), keys.size());
+}
+
+TEST(FlowTable, InsertThenLookupBothDirections) {
+  FlowTable t(16, nullptr, nullptr);
+  auto r = add(t, 1, FlowState::kSynSent, 100);
+  ASSERT_EQ(r.status, Status::kOk);
+  EXPECT_EQ(t.size(), 1u);
+
+  auto f = find(t, client_key(1), 0);
+  ASSERT_TRUE(f.found());
+  EXPECT_EQ(f.idx, r.idx);
+  EXPECT_EQ(f.dir, FlowDir::kForward);
+
+  auto b = find(t, backend_key(1), 0);
+  ASSERT_TRUE(b.found());
+  EXPECT_EQ(b.idx, r.idx);
+  EXPECT_EQ(b.dir, FlowDir::kReverse);
+
+  const Flow& flow = t.at(r.idx);
+  EXPECT_EQ(flow.fwd, client_key(1));
+  EXPECT_EQ(flow.rev, backend_key(1));
+  EXPECT_EQ(flow.state, FlowState::kSynSent);
+  EXPECT_EQ(flow.expires, 100u);
+}
+
+TEST(FlowTable, UnknownKeyMisses) {
+  FlowTable t(16, nullptr, nullptr);
+  EXPECT_FALSE(find(t, client_key(1), 0).found());
+  ASSERT_EQ(add(t, 1, FlowState::kEstablished, 100).status, Status::kOk);
+  EXPECT_FALSE(find(t, client_key(2), 0).found());
+  EXPECT_FALSE(find(t, backend_key(2), 0).found());
+  // Same addresses, other protocol: a different flow.
+  FlowKey udp = client_key(1);
+  udp.proto = 17;
+  EXPECT_FALSE(find(t, udp, 0).found());
+}
+
+TEST(FlowTable, ExpiredFlowMissesAndIsReleasedOnce) {
+  Released rel;
+  FlowTable t(16, Released::hook, &rel);
+  ASSERT_EQ(add(t, 1, FlowState::kEstablished, 100).status, Status::kOk);
+
+  EXPECT_TRUE(find(t, client_key(1), 99).found());
+  EXPECT_TRUE(rel.fwd.empty());
+
+  // expires is the first tick at which the flow is dead.
+  EXPECT_FALSE(find(t, backend_key(1), 100).found());
+  ASSERT_EQ(rel.fwd.size(), 1u);
+  EXPECT_EQ(rel.fwd[0], client_key(1));
+  EXPECT_EQ(t.size(), 0u);
+
+  // Both keys went with it, and nothing is released twice.
+  EXPECT_FALSE(find(t, client_key(1), 100).found());
+  EXPECT_FALSE(find(t, backend_key(1), 100).found());
+  EXPECT_EQ(t.age(1000, 16), 0u);
+  EXPECT_EQ(rel.fwd.size(), 1u);
+
+  EXPECT_EQ(add(t, 1, FlowState::kEstablished, 300, 200).status, Status::kOk);
+  EXPECT_TRUE(find(t, client_key(1), 200).found());
+}
+
+TEST(FlowTable, UpdateChangesExpiry) {
+  Released rel;
+  FlowTable t(16, Released::hook, &rel);
+  auto r = add(t, 1, FlowState::kSynSent, 10);
+  t.update(r.idx, FlowState::kEstablished, 1000);
+  EXPECT_TRUE(find(t, client_key(1), 500).found());
+  EXPECT_EQ(t.at(r.idx).state, FlowState::kEstablished);
+  EXPECT_TRUE(rel.fwd.empty());
+}
+
+TEST(FlowTable, AgeReclaimsExpiredAndOnlyThose) {
+  Released rel;
+  constexpr uint32_t kCap = 100;
+  FlowTable t(kCap, Released::hook, &rel);
+  for (uint32_t i = 0; i < kCap; i++)
+    ASSERT_EQ(add(t, i, FlowState::kEstablished, 10 + i).status, Status::kOk);
+
+  // Flows 0..40 expire at or before 50.
+  EXPECT_EQ(t.age(50, kCap), 41u);
+  EXPECT_EQ(t.size(), kCap - 41);
+  ASSERT_EQ(rel.fwd.size(), 41u);
+  std::unordered_set<uint32_t> gone;
+  for (const FlowKey& k : rel.fwd) gone.insert(k.src_ip - 0x0a000000);
+  for (uint32_t i = 0; i < kCap; i++) {
+    EXPECT_EQ(gone.count(i) == 1, i <= 40) << i;
+    // Look up at 0 so the lookup itself cannot reclaim anything.
+    EXPECT_EQ(find(t, client_key(i), 0).found(), i > 40) << i;
+  }
+
+  // A second pass at the same time finds nothing new.
+  EXPECT_EQ(t.age(50, kCap), 0u);
+  EXPECT_EQ(rel.fwd.size(), 41u);
+}
+
+TEST(FlowTable, AgeExaminesOnlyItsBudgetAndRotates) {
+  Released rel;
+  constexpr uint32_t kCap = 100;
+  FlowTable t(kCap, Released::hook, &rel);
+  for (uint32_t i = 0; i < kCap; i++)
+    ASSERT_EQ(add(t, i, FlowState::kEstablished, 10).status, Status::kOk);
+
+  // Every record is expired, so each call reclaims exactly what it looks at.
+  for (uint32_t pass = 1; pass <= 10; pass++) {
+    EXPECT_EQ(t.age(20, 10), 10u);
+    EXPECT_EQ(t.size(), kCap - pass * 10);
+  }
+  EXPECT_EQ(rel.fwd.size(), kCap);
+  // The hand went round once and visited every record exactly once.
+  std::unordered_set<uint32_t> gone;
+  for (const FlowKey& k : rel.fwd) gone.insert(k.src_ip);
+  EXPECT_EQ(gone.size(), kCap);
+  // Nothing left to find, however large the budget.
+  EXPECT_EQ(t.age(20, 10 * kCap), 0u);
+  EXPECT_EQ(rel.fwd.size(), kCap);
+}
+
+TEST(FlowTable, FullOfEstablishedFlowsRejectsAndEvictsNothing) {
+  Released rel;
+  constexpr uint32_t kCap = 64;
+  FlowTable t(kCap, Released::hook, &rel);
+  for (uint32_t i = 0; i < kCap; i++)
+    ASSERT_EQ(add(t, i, FlowState::kEstablished, 1000).status, Status::kOk) << i;
+  EXPECT_EQ(t.size(), kCap);
+
+  EXPECT_EQ(add(t, kCap, FlowState::kSynSent, 1000).status, Status::kFull);
+  EXPECT_EQ(add(t, kCap + 1, FlowState::kEstablished, 1000).status, Status::kFull);
+  EXPECT_TRUE(rel.fwd.empty());
+  EXPECT_EQ(t.size(), kCap);
+  for (uint32_t i = 0; i < kCap; i++) EXPECT_TRUE(find(t, backend_key(i), 0).found()) << i;
+  EXPECT_FALSE(find(t, client_key(kCap), 0).found());
+}
+
+TEST(FlowTable, FullTableEvictsOldestEmbryonicFirst) {
+  Released rel;
+  FlowTable t(8, Released::hook, &rel);
+  // Insertion order; the embryonic ones, oldest first, are 1, 3, 4, 6.
+  const FlowState states[8] = {FlowState::kEstablished, FlowState::kSynSent,
+                               FlowState::kEstablished, FlowState::kSynRecv,
+                               FlowState::kSynSent,     FlowState::kEstablished,
+                               FlowState::kSynRecv,     FlowState::kUdp};
+  for (uint32_t i = 0; i < 8; i++)
+    ASSERT_EQ(add(t, i, states[i], 1000).status, Status::kOk);
+  EXPECT_EQ(t.embryonic(), 4u);
+
+  // A new embryonic flow takes the place of the oldest, and joins the back of the queue.
+  ASSERT_EQ(add(t, 100, FlowState::kSynSent, 1000).status, Status::kOk);
+  ASSERT_EQ(rel.fwd.size(), 1u);
+  EXPECT_EQ(rel.fwd.back(), client_key(1));
+  EXPECT_FALSE(find(t, client_key(1), 0).found());
+  EXPECT_FALSE(find(t, backend_key(1), 0).found());
+  EXPECT_TRUE(find(t, client_key(100), 0).found());
+  EXPECT_EQ(t.embryonic(), 4u);
+
+  const uint32_t expect_evicted[] = {3, 4, 6, 100};
+  for (uint32_t n = 0; n < 4; n++) {
+    ASSERT_EQ(add(t, 200 + n, FlowState::kEstablished, 1000).status, Status::kOk) << n;
+    ASSERT_EQ(rel.fwd.size(), 2 + n);
+    EXPECT_EQ(rel.fwd.back(), client_key(expect_evicted[n])) << n;
+  }
+  EXPECT_EQ(t.embryonic(), 0u);
+  EXPECT_EQ(t.size(), 8u);
+
+  // Only established flows left: nothing more may go.
+  EXPECT_EQ(add(t, 300, FlowState::kSynSent, 1000).status, Status::kFull);
+  EXPECT_EQ(rel.fwd.size(), 5u);
+  for (uint32_t i : {0u, 2u, 5u, 7u, 200u, 201u, 202u, 203u})
+    EXPECT_TRUE(find(t, client_key(i), 0).found()) << i;
+}
+
+TEST(FlowTable, LeavingEmbryonicStateProtectsFromEviction) {
+  Released rel;
+  FlowTable t(3, Released::hook, &rel);
+  auto a = add(t, 1, FlowState::kSynSent, 1000);
+  auto b = add(t, 2, FlowState::kSynSent, 1000);
+  auto c = add(t, 3, FlowState::kSynRecv, 1000);
+  ASSERT_EQ(c.status, Status::kOk);
+  EXPECT_EQ(t.embryonic(), 3u);
+
+  t.update(a.idx, FlowState::kEstablished, 1000);
+  EXPECT_EQ(t.embryonic(), 2u);
+  // SynSent -> SynRecv stays embryonic and keeps its (oldest) place.
+  t.update(b.idx, FlowState::kSynRecv, 1000);
+  EXPECT_EQ(t.embryonic(), 2u);
+
+  ASSERT_EQ(add(t, 4, FlowState::kEstablished, 1000).status, Status::kOk);
+  ASSERT_EQ(rel.fwd.size(), 1u);
+  EXPECT_EQ(rel.fwd[0], client_key(2));  // b, though a is older
+  EXPECT_TRUE(find(t, client_key(1), 0).found());
+
+  t.update(c.idx, FlowState::kClosing, 1000);
+  EXPECT_EQ(t.embryonic(), 0u);
+  EXPECT_EQ(add(t, 5, FlowState::kSynSent, 1000).status, Status::kFull);
+
+  // Going back to an embryonic state makes a flow evictable again.
+  t.update(a.idx, FlowState::kSynRecv, 1000);
+  EXPECT_EQ(t.embryonic(), 1u);
+  ASSERT_EQ(add(t, 5, FlowState::kSynSent, 1000).status, Status::kOk);
+  EXPECT_EQ(rel.fwd.back(), client_key(1));
+  EXPECT_EQ(t.embryonic(), 1u);
+}
+
+TEST(FlowTable, DuplicateKeysAreRejected) {
+  Released rel;
+  FlowTable t(16, Released::hook, &rel);
+  ASSERT_EQ(add(t, 1, FlowState::kEstablished, 100).status, Status::kOk);
+
+  EXPECT_EQ(t.insert(client_key(1), backend_key(2), FlowState::kSynSent, 100, 0).status,
+            Status::kExists);
+  EXPECT_EQ(t.insert(client_key(2), backend_key(1), FlowState::kSynSent, 100, 0).status,
+            Status::kExists);
+  // A key already known in the other direction is just as taken.
+  EXPECT_EQ(t.insert(backend_key(1), client_key(2), FlowState::kSynSent, 100, 0).status,
+            Status::kExists);
+  // Both directions with one key could never be told apart.
+  EXPECT_EQ(t.insert(client_key(3), client_key(3), FlowState::kSynSent, 100, 0).status,
+            Status::kExists);
+  EXPECT_EQ(t.size(), 1u);
+  EXPECT_FALSE(find(t, client_key(2), 0).found());
+  EXPECT_FALSE(find(t, backend_key(2), 0).found());
+  EXPECT_TRUE(rel.fwd.empty());
+
+  // Once the holder has expired the key is free: the old flow is released, the new one wins.
+  auto r = t.insert(client_key(1), backend_key(2), FlowState::kSynSent, 300, 100);
+  ASSERT_EQ(r.status, Status::kOk);
+  ASSERT_EQ(rel.fwd.size(), 1u);
+  EXPECT_EQ(t.size(), 1u);
+  EXPECT_FALSE(find(t, backend_key(1), 100).found());
+  EXPECT_EQ(find(t, client_key(1), 100).idx, r.idx);
+}
+
+TEST(FlowTable, EraseThenReinsert) {
+  Released rel;
+  FlowTable t(4, Released::hook, &rel);
+  auto r = add(t, 1, FlowState::kSynSent, 100);
+  ASSERT_EQ(r.status, Status::kOk);
+  EXPECT_EQ(t.embryonic(), 1u);
+  t.at(r.idx).backend_id = 7;
+  t.at(r.idx).vip_id = 3;
+  t.at(r.idx).user = 1;
+
+  t.erase(r.idx);
+  EXPECT_TRUE(rel.fwd.empty());  // the caller owns what it erases
+  EXPECT_EQ(t.size(), 0u);
+  EXPECT_EQ(t.embryonic(), 0u);
+  EXPECT_EQ(t.at(r.idx).state, FlowState::kFree);
+  EXPECT_FALSE(find(t, client_key(1), 0).found());
+  EXPECT_FALSE(find(t, backend_key(1), 0).found());
+
+  auto again = add(t, 1, FlowState::kEstablished, 100);
+  ASSERT_EQ(again.status, Status::kOk);
+  EXPECT_EQ(find(t, backend_key(1), 0).idx, again.idx);
+  // The reused record (the same one: the free list is a stack) starts clean.
+  EXPECT_EQ(again.idx, r.idx);
+  EXPECT_EQ(t.at(again.idx).backend_id, 0u);
+  EXPECT_EQ(t.at(again.idx).vip_id, 0u);
+  EXPECT_EQ(t.at(again.idx).user, 0u);
+  EXPECT_EQ(t.size(), 1u);
+}
+
+TEST(FlowTable, FullBucketPairRejectsAndUndoes) {
+  Released rel;
+  FlowTable t(1 << 16, Released::hook, &rel);
+  // 17 keys with one hash, hence one bucket pair of 2 x 8 slots.
+  auto same = same_hash_keys(client_key(5), 17);
+  ASSERT_EQ(same.size(), 17u);
+  for (uint32_t i = 0; i < 16; i++) {
+    uint64_t expires = i == 3 ? 10 : 100;
+    ASSERT_EQ(t.insert(same[i], backend_key(i), FlowState::kEstablished, expires, 0).status,
+              Status::kOk)
+        << i;
+  }
+
+  // Forward key cannot be placed.
+  EXPECT_EQ(t.insert(same[16], backend_key(16), FlowState::kEstablished, 100, 5).status,
+            Status::kFull);
+  // Reverse key cannot be placed: the forward key, already added, must be taken out again.
+  EXPECT_EQ(t.insert(client_key(16), same[16], FlowState::kEstablished, 100, 5).status,
+            Status::kFull);
+  EXPECT_FALSE(find(t, client_key(16), 5).found());
+  EXPECT_FALSE(find(t, backend_key(16), 5).found());
+  EXPECT_EQ(t.size(), 16u);
+  EXPECT_TRUE(rel.fwd.empty());
+  for (uint32_t i = 0; i < 16; i++) {
+    auto h = find(t, same[i], 5);
+    ASSERT_TRUE(h.found()) << i;
+    EXPECT_EQ(h.dir, FlowDir::kForward);
+  }
+
+  // Once flow 3 has expired, its slot is reclaimed to make room.
+  auto r = t.insert(client_key(16), same[16], FlowState::kEstablished, 100, 20);
+  ASSERT_EQ(r.status, Status::kOk);
+  ASSERT_EQ(rel.fwd.size(), 1u);
+  EXPECT_EQ(rel.fwd[0], same[3]);
+  EXPECT_EQ(find(t, same[16], 20).dir, FlowDir::kReverse);
+  EXPECT_EQ(find(t, client_key(16), 20).idx, r.idx);
+  EXPECT_EQ(t.size(), 16u);
+}
+
+TEST(FlowTable, FlowDeadOnArrivalDoesNotReclaimItself) {
+  Released rel;
+  FlowTable t(1 << 16, Released::hook, &rel);
+  auto same = same_hash_keys(client_key(9), 17);
+  ASSERT_EQ(same.size(), 17u);
+  // 15 of the pair's 16 slots taken by live flows.
+  for (uint32_t i = 0; i < 15; i++)
+    ASSERT_EQ(t.insert(same[i], backend_key(i), FlowState::kEstablished, 100, 0).status,
+              Status::kOk)
+        << i;
+  // Both keys of the new flow need that pair. The forward key takes the last slot; making
+  // room for the reverse key must not reclaim the new flow itself, even though it is already
+  // due (expires == now).
+  EXPECT_EQ(t.insert(same[15], same[16], FlowState::kEstablished, 50, 50).status, Status::kFull);
+  EXPECT_TRUE(rel.fwd.empty());
+  EXPECT_EQ(t.size(), 15u);
+  EXPECT_FALSE(find(t, same[15], 0).found());
+  for (uint32_t i = 0; i < 15; i++) EXPECT_TRUE(find(t, same[i], 50).found()) << i;
+}
+
+TEST(FlowTable, RandomizedFillEraseRefill) {
+  constexpr uint32_t kCap = 100000;
+  Released rel;
+  FlowTable t(kCap, Released::hook, &rel);
+  std::mt19937 rng(12345);
+  // Random keys, made unique by a bijection of the index in one field, and kept apart
+  // between directions by protocol.
+  std::vector<FlowKey> fwd(kCap), rev(kCap);
+  for (uint32_t i = 0; i < kCap; i++) {
+    fwd[i].src_ip = i * 2654435761u;
+    fwd[i].dst_ip = rng();
+    fwd[i].src_port = static_cast<uint16_t>(rng());
+    fwd[i].dst_port = static_cast<uint16_t>(rng());
+    fwd[i].proto = 6;
+    rev[i].src_ip = rng();
+    rev[i].dst_ip = (i * 2654435761u) ^ 0x5a5a5a5a;
+    rev[i].src_port = static_cast<uint16_t>(rng());
+    rev[i].dst_port = static_cast<uint16_t>(rng());
+    rev[i].proto = 17;
+  }
+
+  std::vector<uint32_t> idx(kCap);
+  for (uint32_t i = 0; i < kCap; i++) {
+    auto r = t.insert(fwd[i], rev[i], FlowState::kEstablished, 1000, 0);
+    ASSERT_EQ(r.status, Status::kOk) << i;
+    idx[i] = r.idx;
+  }
+  EXPECT_EQ(t.size(), kCap);
+  for (uint32_t i = 0; i < kCap; i++) {
+    auto f = find(t, fwd[i], 1);
+    auto b = find(t, rev[i], 1);
+    ASSERT_TRUE(f.found() && b.found()) << i;
+    EXPECT_EQ(f.idx, idx[i]);
+    EXPECT_EQ(b.idx, idx[i]);
+    EXPECT_EQ(f.dir, FlowDir::kForward);
+    EXPECT_EQ(b.dir, FlowDir::kReverse);
+  }
+
+  for (uint32_t i = 0; i < kCap; i += 2) t.erase(idx[i]);
+  EXPECT_EQ(t.size(), kCap / 2);
+  for (uint32_t i = 0; i < kCap; i++) {
+    bool kept = i % 2 == 1;
+    ASSERT_EQ(find(t, fwd[i], 1).found(), kept) << i;
+    ASSERT_EQ(find(t, rev[i], 1).found(), kept) << i;
+    if (kept) {
+      EXPECT_EQ(find(t, rev[i], 1).idx, idx[i]);
+    }
+  }
+
+  for (uint32_t i = 0; i < kCap; i += 2) {
+    auto r = t.insert(fwd[i], rev[i], FlowState::kEstablished, 1000, 2);
+    ASSERT_EQ(r.status, Status::kOk) << i;
+    idx[i] = r.idx;
+  }
+  EXPECT_EQ(t.size(), kCap);
+  for (uint32_t i = 0; i < kCap; i++) ASSERT_EQ(find(t, rev[i], 3).idx, idx[i]) << i;
+  EXPECT_TRUE(rel.fwd.empty());
+}
+
+TEST(FlowTable, MemoryIsFixedAndModest) {
+  constexpr uint32_t kCap = 100000;
+  FlowTable t(kCap, nullptr, nullptr);
+  size_t per_flow = t.memory_bytes() / kCap;
+  // A record, a free-stack entry, and at most a bucket line per flow (two 4-byte slots).
+  EXPECT_GE(per_flow, sizeof(Flow) + sizeof(uint32_t));
+  EXPECT_LE(per_flow, sizeof(Flow) + sizeof(uint32_t) + 64);
+  EXPECT_EQ(t.capacity(), kCap);
+}
+
+TEST(FlowTable, RejectsZeroCapacity) {
+  EXPECT_THROW(FlowTable(0, nullptr, nullptr), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace rondo::dp
