@@ -131,6 +131,9 @@ struct LcoreStats {
   uint64_t idle_cycles = 0;
   uint64_t flows_active = 0;
   uint64_t flow_capacity = 0;
+  uint64_t consumed = 0;     // taken by the dataplane itself (ARP replies)
+  uint64_t steered_out = 0;  // handed to the worker that owns the flow
+  uint64_t steered_in = 0;   // received from another worker
   std::vector<uint64_t> drops;  // indexed by rondo::dp::DropReason
   bool operator==(const LcoreStats&) const = default;
 };

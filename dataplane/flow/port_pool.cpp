@@ -14,6 +14,21 @@ PortPool::PortPool(uint16_t lo, uint16_t hi) : lo_(lo), hi_(hi) {
   count_ = n;
 }
 
+PortPool::PortPool(uint16_t lo, uint16_t hi, const PortOwnership& own, uint32_t worker)
+    : PortPool(lo, hi) {
+  // Keep only this worker's ports, in ascending order.
+  uint32_t kept = 0;
+  for (uint32_t i = 0; i < count_; ++i) {
+    const uint16_t p = ring_[i];
+    if (own.owner(p) == worker)
+      ring_[kept++] = p;
+    else
+      in_pool_[p - lo_] = 2;  // another worker's: never taken, never put back here
+  }
+  count_ = kept;
+  ring_.resize(std::max<uint32_t>(kept, 1));
+}
+
 bool PortPool::get(uint16_t* port) {
   if (count_ == 0) return false;
   uint16_t p = ring_[head_];
@@ -35,21 +50,11 @@ bool PortPool::put(uint16_t port) {
   return true;
 }
 
-void port_slice(uint16_t lo, uint16_t hi, uint32_t index, uint32_t n, uint16_t* slice_lo,
-                uint16_t* slice_hi) {
-  uint32_t total = lo <= hi ? uint32_t{hi} - lo + 1 : 0;
-  uint32_t base = n != 0 ? total / n : 0;
-  uint32_t extra = n != 0 ? total % n : 0;  // the first `extra` slices get one more port
-  uint32_t size = index < n ? base + (index < extra ? 1 : 0) : 0;
-  if (size == 0) {
-    // Empty (more workers than ports, or a bad index): lo > hi, which PortPool reads as empty.
-    *slice_lo = 1;
-    *slice_hi = 0;
-    return;
-  }
-  uint32_t start = lo + index * base + std::min(index, extra);
-  *slice_lo = static_cast<uint16_t>(start);
-  *slice_hi = static_cast<uint16_t>(start + size - 1);
+PortOwnership::PortOwnership(uint32_t n_workers) : n_(std::clamp<uint32_t>(n_workers, 1, kMaxWorkers)) {
+  uint32_t span = 1;
+  while (span < n_) span <<= 1;
+  mask_ = static_cast<uint16_t>(span - 1);
+  for (uint32_t r = 0; r < span; ++r) owner_[r] = static_cast<uint8_t>(r % n_);
 }
 
 }  // namespace rondo::dp

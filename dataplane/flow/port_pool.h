@@ -8,10 +8,14 @@
 
 namespace rondo::dp {
 
+class PortOwnership;
+
 class PortPool {
  public:
   /// All ports in [lo, hi] (host order, inclusive) start free.
   PortPool(uint16_t lo, uint16_t hi);
+  /// The ports in [lo, hi] that `worker` owns under `own`.
+  PortPool(uint16_t lo, uint16_t hi, const PortOwnership& own, uint32_t worker);
 
   /// Take the port freed longest ago. false if none is free.
   bool get(uint16_t* port);
@@ -25,13 +29,26 @@ class PortPool {
  private:
   uint16_t lo_, hi_;
   std::vector<uint16_t> ring_;
-  std::vector<uint8_t> in_pool_;  // per port offset: 1 if free (guards double put)
+  std::vector<uint8_t> in_pool_;  // per port offset: 1 free, 0 taken, 2 another worker's
   uint32_t head_ = 0, count_ = 0;
 };
 
-/// The slice of [lo, hi] owned by worker `index` of `n` (contiguous, sizes differ by at most 1).
-/// A worker left without ports (n larger than the range) gets an empty slice, slice_lo > slice_hi.
-void port_slice(uint16_t lo, uint16_t hi, uint32_t index, uint32_t n, uint16_t* slice_lo,
-                uint16_t* slice_hi);
+/// Which worker owns a local port: decided by the port's low bits (port & mask), so that
+/// a NIC can steer every worker's replies to its queue with one masked match per residue
+/// (rte_flow), and so that software steering needs one table lookup. mask + 1 is the
+/// smallest power of two >= the number of workers; residues are dealt round-robin.
+class PortOwnership {
+ public:
+  static constexpr uint32_t kMaxWorkers = 64;
+  explicit PortOwnership(uint32_t n_workers);
+  uint32_t owner(uint16_t port) const { return owner_[port & mask_]; }
+  uint16_t mask() const { return mask_; }
+  uint32_t workers() const { return n_; }
+
+ private:
+  uint32_t n_;
+  uint16_t mask_ = 0;
+  uint8_t owner_[kMaxWorkers] = {};
+};
 
 }  // namespace rondo::dp

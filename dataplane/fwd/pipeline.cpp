@@ -31,6 +31,7 @@ inline uint64_t ms_to_ticks(uint32_t ms, uint64_t hz) { return ms * hz / 1000; }
 
 Pipeline::Pipeline(const PipelineParams& p)
     : params_(p),
+      ownership_(p.n_workers),
       flows_(p.flow_capacity, &Pipeline::on_release, this),
       backends_(new BackendCounters[kBackendSlots]()) {
   arp_out_.reserve(kArpQueueMax);
@@ -54,7 +55,8 @@ void Pipeline::on_snapshot(const Snapshot& s, uint64_t now) {
   // (Allocation happens here, on a configuration change, never per packet.)
   for (uint32_t ip : s.local_ips) {
     auto it = std::find_if(local_.begin(), local_.end(), [ip](const LocalIp& l) { return l.ip == ip; });
-    if (it == local_.end()) local_.push_back(LocalIp{ip, PortPool(params_.lport_lo, params_.lport_hi)});
+    if (it == local_.end()) local_.push_back(
+          LocalIp{ip, PortPool(params_.lport_lo, params_.lport_hi, ownership_, params_.worker)});
   }
 
   std::vector<std::pair<uint32_t, Neigh>> statics;
@@ -99,9 +101,13 @@ int64_t Pipeline::free_local_ports(uint32_t ip) const {
 }
 
 Action Pipeline::process(const Snapshot* s, uint8_t* f, uint32_t len, uint16_t in_port,
-                         uint64_t now) {
-  ++counters_.rx_packets;
-  counters_.rx_bytes += len;
+                         uint64_t now, bool steered) {
+  if (steered) {
+    ++counters_.steered_in;
+  } else {
+    ++counters_.rx_packets;
+    counters_.rx_bytes += len;
+  }
 
   Parsed p;
   DropReason why;
@@ -117,7 +123,16 @@ Action Pipeline::process(const Snapshot* s, uint8_t* f, uint32_t len, uint16_t i
   if (p.kind == PktKind::kIpv4Tcp || p.kind == PktKind::kIpv4Udp) {
     if (const VipConf* vip = s->find_vip(dst, p.key.dst_port, p.key.proto))
       return handle_client(*s, *vip, f, len, p, now);
-    if (s->is_local_ip(dst)) return handle_reply(*s, f, len, p, now);
+    if (s->is_local_ip(dst)) {
+      // Replies come back to the worker that owns the local port; one that lands
+      // elsewhere (no NIC steering) is handed over.
+      const uint32_t owner = ownership_.owner(rte_be_to_cpu_16(p.key.dst_port));
+      if (owner != params_.worker && !steered) {
+        ++counters_.steered_out;
+        return Action{Action::Kind::kSteer, DropReason::kCount, static_cast<uint16_t>(owner)};
+      }
+      return handle_reply(*s, f, len, p, now);
+    }
     return drop(counters_, s->is_vip_ip(dst) ? DropReason::kNoService : DropReason::kNotForVip);
   }
   if (!s->is_vip_ip(dst) && !s->is_local_ip(dst)) return drop(counters_, DropReason::kNotForVip);
@@ -130,18 +145,9 @@ Action Pipeline::handle_arp(const Snapshot& s, uint8_t* f, const Parsed& p, uint
   auto* arp = reinterpret_cast<rte_arp_hdr*>(f + p.l3_off);
   const uint32_t sip = arp->arp_data.arp_sip;
   const uint32_t tip = arp->arp_data.arp_tip;
-  const bool ours = s.is_vip_ip(tip) || s.is_local_ip(tip);
   const uint8_t* smac = arp->arp_data.arp_sha.addr_bytes;
-
-  if (!ours) {
-    // Keep an entry we already have up to date (e.g. a gratuitous ARP), never add one.
-    if (sip) neigh_.learn(sip, smac, in_port, now, false);
-    return drop(counters_, DropReason::kArpNotForUs);
-  }
-  // Requests aimed at us create an entry (the sender is about to talk to us); replies
-  // only complete an entry we asked for.
   const bool request = arp->arp_opcode == RTE_BE16(RTE_ARP_OP_REQUEST);
-  if (sip) neigh_.learn(sip, smac, in_port, now, request);
+  if (!learn_from_arp(s, f, p, in_port, now)) return drop(counters_, DropReason::kArpNotForUs);
   if (!request) {
     ++counters_.consumed;
     return Action{Action::Kind::kConsumed, DropReason::kCount, 0};
@@ -157,6 +163,32 @@ Action Pipeline::handle_arp(const Snapshot& s, uint8_t* f, const Parsed& p, uint
   arp->arp_data.arp_tip = sip;
   arp->arp_data.arp_sip = tip;
   return Action{Action::Kind::kTx, DropReason::kCount, in_port};
+}
+
+bool Pipeline::learn_from_arp(const Snapshot& s, const uint8_t* f, const Parsed& p,
+                              uint16_t in_port, uint64_t now) {
+  const auto* arp = reinterpret_cast<const rte_arp_hdr*>(f + p.l3_off);
+  const uint32_t sip = arp->arp_data.arp_sip;
+  const uint32_t tip = arp->arp_data.arp_tip;
+  const uint8_t* smac = arp->arp_data.arp_sha.addr_bytes;
+  if (!s.is_vip_ip(tip) && !s.is_local_ip(tip)) {
+    // Keep an entry we already have up to date (e.g. a gratuitous ARP), never add one.
+    if (sip) neigh_.learn(sip, smac, in_port, now, false);
+    return false;
+  }
+  // Requests aimed at us create an entry (the sender is about to talk to us); replies
+  // only complete an entry we asked for (or another worker asked for: see learn_arp).
+  const bool request = arp->arp_opcode == RTE_BE16(RTE_ARP_OP_REQUEST);
+  if (sip) neigh_.learn(sip, smac, in_port, now, request || params_.n_workers > 1);
+  return true;
+}
+
+void Pipeline::learn_arp(const Snapshot* s, const uint8_t* f, uint32_t len, uint16_t in_port,
+                         uint64_t now) {
+  Parsed p;
+  DropReason why;
+  if (s && parse_frame(f, len, &p, &why) && p.kind == PktKind::kArp)
+    learn_from_arp(*s, f, p, in_port, now);
 }
 
 Action Pipeline::handle_icmp(const Snapshot&, uint8_t* f, const Parsed& p, uint16_t in_port) {

@@ -24,17 +24,21 @@ using MacAddr = std::array<uint8_t, 6>;
 
 struct PipelineParams {
   uint32_t flow_capacity = 1u << 20;
-  uint16_t lport_lo = 1024;  // this lcore's slice of local ports (host order, inclusive)
-  uint16_t lport_hi = 65535;
+  uint16_t lport_lo = 1024;  // local port range (host order, inclusive), shared by all workers;
+  uint16_t lport_hi = 65535;  // this worker uses the ports PortOwnership gives it
+  uint32_t worker = 0;
+  uint32_t n_workers = 1;
   uint64_t hz = 1000;  // ticks per second of the `now` values passed in
   std::vector<MacAddr> port_macs;  // indexed by port id
 };
 
 struct Action {
-  enum class Kind : uint8_t { kDrop, kTx, kConsumed };
+  // kSteer: the frame belongs to a flow another worker owns (a full-NAT reply whose
+  // local port is in that worker's share); hand it over untouched.
+  enum class Kind : uint8_t { kDrop, kTx, kConsumed, kSteer };
   Kind kind = Kind::kDrop;
   DropReason reason = DropReason::kCount;
-  uint16_t port = 0;  // kTx: output port
+  uint16_t port = 0;  // kTx: output port; kSteer: the owning worker
 };
 
 struct ArpRequest {
@@ -54,8 +58,18 @@ class Pipeline {
   void on_snapshot(const Snapshot& s, uint64_t now);
 
   /// Process one frame in place (rewritten for output on kTx). s may be null before the
-  /// first configuration arrives. Counts rx, drops and consumed frames.
-  Action process(const Snapshot* s, uint8_t* frame, uint32_t len, uint16_t in_port, uint64_t now);
+  /// first configuration arrives. Counts rx (or steered_in when `steered`: the frame came
+  /// from another worker), drops, consumed and steered_out frames.
+  Action process(const Snapshot* s, uint8_t* frame, uint32_t len, uint16_t in_port, uint64_t now,
+                 bool steered = false);
+
+  /// Learn from an ARP frame another worker received (neighbour tables are per worker;
+  /// the worker that receives ARP shares it). Never replies, counts nothing.
+  void learn_arp(const Snapshot* s, const uint8_t* frame, uint32_t len, uint16_t in_port,
+                 uint64_t now);
+
+  /// The worker that owns a full-NAT local port (host order).
+  uint32_t port_owner(uint16_t lport) const { return ownership_.owner(lport); }
 
   /// Housekeeping, called about once per loop: ages `budget` flow records and, once a
   /// second, re-resolves next hops.
@@ -90,6 +104,8 @@ class Pipeline {
   };
 
   Action handle_arp(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t in_port, uint64_t now);
+  bool learn_from_arp(const Snapshot& s, const uint8_t* f, const Parsed& p, uint16_t in_port,
+                      uint64_t now);
   Action handle_icmp(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t in_port);
   Action handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f, uint32_t len,
                        const Parsed& p, uint64_t now);
@@ -101,6 +117,7 @@ class Pipeline {
   static void on_release(void* ctx, const Flow& f);
 
   PipelineParams params_;
+  PortOwnership ownership_;
   LcoreCounters counters_;
   FlowTable flows_;
   NeighTable neigh_;

@@ -173,6 +173,9 @@ api::Stats ControlAgent::collect_stats() const {
     l.idle_cycles = read_counter(c.idle_cycles);
     l.flows_active = read_counter(c.flows_active);
     l.flow_capacity = w->pipeline.flows().capacity();
+    l.consumed = read_counter(c.consumed);
+    l.steered_out = read_counter(c.steered_out);
+    l.steered_in = read_counter(c.steered_in);
     for (const auto& d : c.drops) l.drops.push_back(read_counter(d));
     s.lcores.push_back(std::move(l));
     const BackendCounters* b = w->pipeline.backend_counters();

@@ -6,6 +6,8 @@
 #include <rte_lcore.h>
 #include <rte_log.h>
 #include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_errno.h>
 
 #include "dataplane/flow/port_pool.h"
 
@@ -15,6 +17,7 @@ Dataplane::~Dataplane() {
   agent_.reset();
   workers_.clear();
   port_stop_all(ports_);
+  for (rte_ring* r : rings_) rte_ring_free(r);
   publisher_.reset();
   if (pool_) rte_mempool_free(pool_);
 }
@@ -65,6 +68,23 @@ bool Dataplane::init(std::string* err) {
   }
 
   publisher_ = std::make_unique<Publisher>(n_workers);
+  // Software steering rings, one per ordered pair of workers (see WorkerSetup).
+  std::vector<std::vector<rte_ring*>> rings(n_workers, std::vector<rte_ring*>(n_workers, nullptr));
+  if (n_workers > 1) {
+    for (uint16_t from = 0; from < n_workers; ++from)
+      for (uint16_t to = 0; to < n_workers; ++to) {
+        if (from == to) continue;
+        const std::string name = "rondo_steer_" + std::to_string(from) + "_" + std::to_string(to);
+        rte_ring* r = rte_ring_create(name.c_str(), kSteerRingSize, static_cast<int>(rte_socket_id()),
+                                      RING_F_SP_ENQ | RING_F_SC_DEQ);
+        if (!r) {
+          *err = "cannot create steering ring " + name + ": " + rte_strerror(rte_errno);
+          return false;
+        }
+        rings[from][to] = r;
+        rings_.push_back(r);
+      }
+  }
   std::vector<Worker*> raw;
   for (uint16_t i = 0; i < n_workers; ++i) {
     WorkerSetup ws;
@@ -74,20 +94,25 @@ bool Dataplane::init(std::string* err) {
     ws.pool = pool_;
     ws.publisher = publisher_.get();
     ws.idle_sleep_us = opts_.idle_sleep_us;
+    if (n_workers > 1) {
+      ws.steer_out = rings[i];
+      for (uint16_t from = 0; from < n_workers; ++from) ws.steer_in.push_back(rings[from][i]);
+    }
     ws.pipeline.flow_capacity = opts_.flows_per_worker;
     ws.pipeline.hz = rte_get_tsc_hz();
-    port_slice(opts_.lport_lo, opts_.lport_hi, i, n_workers, &ws.pipeline.lport_lo,
-               &ws.pipeline.lport_hi);
+    ws.pipeline.lport_lo = opts_.lport_lo;
+    ws.pipeline.lport_hi = opts_.lport_hi;
+    ws.pipeline.worker = i;
+    ws.pipeline.n_workers = n_workers;
     for (const auto& p : ports_) ws.pipeline.port_macs.push_back(p.mac);
     workers_.push_back(std::make_unique<Worker>(ws));
     raw.push_back(workers_.back().get());
-    RTE_LOG(NOTICE, USER1, "worker %u on lcore %u: %u flows, local ports %u-%u\n", i,
-            worker_lcores_[i], opts_.flows_per_worker, ws.pipeline.lport_lo, ws.pipeline.lport_hi);
+    RTE_LOG(NOTICE, USER1, "worker %u on lcore %u: %u flows, local ports %u-%u with (port & %u) owned\n",
+            i, worker_lcores_[i], opts_.flows_per_worker, ws.pipeline.lport_lo, ws.pipeline.lport_hi,
+            PortOwnership(n_workers).mask());
   }
   if (n_workers > 1)
-    RTE_LOG(WARNING, USER1,
-            "%u workers: reply steering to the owning worker is not implemented yet; "
-            "full-NAT needs a single worker for now\n", n_workers);
+    RTE_LOG(NOTICE, USER1, "steering: software (replies handed to the owning worker over rings)\n");
 
   agent_ = std::make_unique<ControlAgent>(opts_.ctl_socket, publisher_.get(), raw, ports_);
   return agent_->listen(err);

@@ -33,6 +33,8 @@ class Dataplane {
   std::unique_ptr<Publisher> publisher_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<unsigned> worker_lcores_;
+  std::vector<rte_ring*> rings_;
+  static constexpr unsigned kSteerRingSize = 4096;
   std::unique_ptr<ControlAgent> agent_;
 };
 

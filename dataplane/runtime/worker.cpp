@@ -45,7 +45,61 @@ void send_arp_requests(Worker* w) {
   reqs.clear();
 }
 
+// Marks a frame handed to another worker only to learn from (ARP), not to process.
+constexpr uint32_t kLearnOnly = 0x4c524e31;
+
+void flush_steer(Worker* w) {
+  for (size_t t = 0; t < w->steer_len.size(); ++t) {
+    const uint16_t n = w->steer_len[t];
+    if (n == 0) continue;
+    const unsigned done =
+        rte_ring_sp_enqueue_burst(w->setup.steer_out[t], reinterpret_cast<void**>(w->steer[t].data()), n, nullptr);
+    for (unsigned i = done; i < n; ++i) {
+      w->pipeline.count_drop(DropReason::kSteerFull);
+      rte_pktmbuf_free(w->steer[t][i]);
+    }
+    w->steer_len[t] = 0;
+  }
+}
+
+inline void enqueue_steer(Worker* w, uint32_t target, rte_mbuf* m) {
+  w->steer[target][w->steer_len[target]++] = m;
+  if (w->steer_len[target] == kBurst) flush_steer(w);
+}
+
+inline bool is_arp(const uint8_t* f, uint32_t len) {
+  if (len < 14) return false;
+  if (f[12] == 0x81 && f[13] == 0x00) return len >= 18 && f[16] == 0x08 && f[17] == 0x06;
+  return f[12] == 0x08 && f[13] == 0x06;
+}
+
+// Every worker keeps its own neighbour table: share what one of them hears.
+void share_arp(Worker* w, rte_mbuf* m) {
+  for (uint32_t t = 0; t < w->setup.steer_out.size(); ++t) {
+    if (!w->setup.steer_out[t]) continue;
+    rte_mbuf* c = rte_pktmbuf_copy(m, w->setup.pool, 0, UINT32_MAX);
+    if (!c) return;
+    c->hash.usr = kLearnOnly;
+    enqueue_steer(w, t, c);
+  }
+}
+
+void handle(Worker* w, rte_mbuf* m, uint16_t in_port, uint64_t now, bool steered) {
+  const Action a = w->pipeline.process(w->snapshot, rte_pktmbuf_mtod(m, uint8_t*),
+                                       rte_pktmbuf_data_len(m), in_port, now, steered);
+  if (a.kind == Action::Kind::kTx && a.port < w->setup.n_ports) {
+    enqueue_tx(w, a.port, m);
+  } else if (a.kind == Action::Kind::kSteer && a.port < w->setup.steer_out.size() &&
+             w->setup.steer_out[a.port]) {
+    m->hash.usr = 0;
+    enqueue_steer(w, a.port, m);
+  } else {
+    rte_pktmbuf_free(m);
+  }
+}
+
 void process_burst(Worker* w, uint16_t in_port, rte_mbuf** pkts, uint16_t n, uint64_t now) {
+  const bool shared = !w->setup.steer_out.empty();
   for (uint16_t i = 0; i < n; ++i) {
     if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
     rte_mbuf* m = pkts[i];
@@ -55,18 +109,38 @@ void process_burst(Worker* w, uint16_t in_port, rte_mbuf** pkts, uint16_t n, uin
       rte_pktmbuf_free(m);
       continue;
     }
-    const Action a = w->pipeline.process(w->snapshot, rte_pktmbuf_mtod(m, uint8_t*),
-                                         rte_pktmbuf_data_len(m), in_port, now);
-    if (a.kind == Action::Kind::kTx && a.port < w->setup.n_ports)
-      enqueue_tx(w, a.port, m);
-    else
-      rte_pktmbuf_free(m);
+    if (shared && is_arp(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m))) share_arp(w, m);
+    handle(w, m, in_port, now, false);
   }
+  if (shared) flush_steer(w);
+}
+
+uint32_t drain_steered(Worker* w, uint64_t now) {
+  uint32_t total = 0;
+  rte_mbuf* pkts[kBurst];
+  for (rte_ring* r : w->setup.steer_in) {
+    if (!r) continue;
+    const unsigned n = rte_ring_sc_dequeue_burst(r, reinterpret_cast<void**>(pkts), kBurst, nullptr);
+    total += n;
+    for (unsigned i = 0; i < n; ++i) {
+      rte_mbuf* m = pkts[i];
+      if (m->hash.usr == kLearnOnly) {
+        w->pipeline.learn_arp(w->snapshot, rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m),
+                              m->port, now);
+        rte_pktmbuf_free(m);
+      } else {
+        handle(w, m, m->port, now, true);
+      }
+    }
+  }
+  return total;
 }
 
 }  // namespace
 
 Worker::Worker(const WorkerSetup& s) : setup(s), pipeline(s.pipeline) {
+  steer.resize(s.steer_out.size());
+  steer_len.assign(s.steer_out.size(), 0);
   drain_tsc = (rte_get_tsc_hz() + 999'999) / 1'000'000 * kDrainUs;
 }
 
@@ -102,6 +176,7 @@ uint32_t worker_poll(Worker* w) {
     received += n;
     process_burst(w, q.port, pkts, n, start);
   }
+  if (!w->setup.steer_in.empty()) received += drain_steered(w, start);
   w->pipeline.tick(w->snapshot, start);
   if (!w->pipeline.arp_requests().empty()) send_arp_requests(w);
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <rte_mbuf.h>
+#include <rte_ring.h>
 
 #include <array>
 #include <atomic>
@@ -34,6 +35,11 @@ struct WorkerSetup {
   Publisher* publisher = nullptr;
   uint32_t idle_sleep_us = 0;   // 0: busy-poll (production); >0: sleep when idle
   PipelineParams pipeline;
+  // Software steering: one single-producer/single-consumer ring per (from, to) pair of
+  // workers, so a hand-over costs no atomic read-modify-write. Indexed by worker; the
+  // entry for this worker itself is null.
+  std::vector<rte_ring*> steer_out;  // to worker j
+  std::vector<rte_ring*> steer_in;   // from worker j
 };
 
 /// Per-lcore state, one cache-aligned object per worker, passed by pointer.
@@ -50,6 +56,8 @@ struct alignas(64) Worker {
   uint64_t loop_tsc = 0;
   std::array<std::array<rte_mbuf*, kBurst>, kMaxPorts> tx{};
   std::array<uint16_t, kMaxPorts> tx_len{};
+  std::vector<std::array<rte_mbuf*, kBurst>> steer;  // per target worker, flushed per burst
+  std::vector<uint16_t> steer_len;
   std::atomic<bool>* stop = nullptr;  // read once per loop, relaxed
 };
 

@@ -18,6 +18,8 @@ struct alignas(64) LcoreCounters {
   uint64_t tx_packets = 0;
   uint64_t tx_bytes = 0;
   uint64_t consumed = 0;  // ARP replies and the like: taken by the dataplane itself
+  uint64_t steered_out = 0;  // handed to the owning worker (counted in rx here)
+  uint64_t steered_in = 0;   // from another worker (not counted in rx here)
   uint64_t busy_cycles = 0;
   uint64_t idle_cycles = 0;
   uint64_t flows_active = 0;

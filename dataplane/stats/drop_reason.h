@@ -31,6 +31,7 @@ enum class DropReason : uint8_t {
   kTxFull,            // TX queue did not take the packet
   kMultiSegment,      // chained mbufs (jumbo frames are not enabled)
   kNotOurMac,         // unicast frame for another MAC (shared segment, af_packet)
+  kSteerFull,         // the owning worker's hand-over ring was full
   kCount
 };
 

@@ -1,4 +1,4 @@
-// PortPool (FIFO reuse, guards on put) and port_slice (per-worker split of a port range).
+// PortPool (FIFO reuse, guards on put) and PortOwnership (which worker owns a local port).
 #include "dataplane/flow/port_pool.h"
 
 #include <gtest/gtest.h>
@@ -123,44 +123,47 @@ TEST(PortPool, EmptyRange) {
   EXPECT_FALSE(p.put(1));
 }
 
-// Slices of [lo, hi] for every worker must tile the range in order.
-void check_slices(uint16_t lo, uint16_t hi, uint32_t n) {
-  SCOPED_TRACE(testing::Message() << "[" << lo << "," << hi << "] n=" << n);
-  uint32_t total = uint32_t{hi} - lo + 1;
-  uint32_t next = lo, min_size = UINT32_MAX, max_size = 0;
-  for (uint32_t i = 0; i < n; i++) {
-    uint16_t s_lo, s_hi;
-    port_slice(lo, hi, i, n, &s_lo, &s_hi);
-    uint32_t size = s_lo <= s_hi ? uint32_t{s_hi} - s_lo + 1 : 0;
-    if (size > 0) {
-      EXPECT_EQ(s_lo, next) << i;  // contiguous, no gap, no overlap
-      next = uint32_t{s_hi} + 1;
-    }
-    min_size = std::min(min_size, size);
-    max_size = std::max(max_size, size);
-    // PortPool agrees on the size, empty slices included.
-    EXPECT_EQ(PortPool(s_lo, s_hi).available(), size) << i;
-  }
-  EXPECT_EQ(next, uint32_t{hi} + 1);  // covered to the end
-  EXPECT_LE(max_size - min_size, 1u);
-  EXPECT_EQ(min_size, total / n);
-}
-
-TEST(PortSlice, TilesTheRange) {
+// Every port of the range belongs to exactly one worker's pool, by its low bits, and the
+// pools differ in size by at most the residues one worker holds more than another.
+TEST(PortOwnership, PoolsPartitionTheRange) {
   for (uint32_t n = 1; n <= 8; n++) {
-    check_slices(1024, 65535, n);
-    check_slices(0, 65535, n);
-    check_slices(10000, 10006, n);  // 7 ports: some n leave remainders, n=8 an empty slice
-    check_slices(5, 5, n);
+    SCOPED_TRACE(testing::Message() << "n=" << n);
+    PortOwnership own(n);
+    EXPECT_GE(uint32_t{own.mask()} + 1, n);
+    EXPECT_LT(uint32_t{own.mask()} + 1, 2 * n);
+    std::vector<int> seen(65536, 0);
+    uint32_t total = 0;
+    for (uint32_t w = 0; w < n; w++) {
+      PortPool pool(1024, 65535, own, w);
+      total += pool.available();
+      uint16_t p;
+      while (pool.get(&p)) {
+        EXPECT_EQ(own.owner(p), w) << p;
+        EXPECT_EQ(p & own.mask(), p & own.mask());
+        seen[p]++;
+      }
+    }
+    EXPECT_EQ(total, 65535u - 1024 + 1);
+    for (uint32_t p = 1024; p <= 65535; p++) ASSERT_EQ(seen[p], 1) << p;
   }
 }
 
-TEST(PortSlice, BadIndexOrCountIsEmpty) {
-  uint16_t s_lo, s_hi;
-  port_slice(1000, 2000, 4, 4, &s_lo, &s_hi);
-  EXPECT_GT(s_lo, s_hi);
-  port_slice(1000, 2000, 0, 0, &s_lo, &s_hi);
-  EXPECT_GT(s_lo, s_hi);
+TEST(PortOwnership, ForeignPortIsNeverPutBack) {
+  PortOwnership own(2);
+  PortPool even(40000, 40009, own, 0);
+  EXPECT_EQ(even.available(), 5u);
+  EXPECT_FALSE(even.put(40001));  // worker 1's port
+  uint16_t p;
+  ASSERT_TRUE(even.get(&p));
+  EXPECT_EQ(p, 40000);
+  EXPECT_TRUE(even.put(40000));
+  EXPECT_FALSE(even.put(40000));
+}
+
+TEST(PortOwnership, SingleWorkerOwnsEverything) {
+  PortOwnership own(1);
+  EXPECT_EQ(own.mask(), 0);
+  for (uint32_t p = 0; p < 65536; p += 997) EXPECT_EQ(own.owner(static_cast<uint16_t>(p)), 0u);
 }
 
 }  // namespace
