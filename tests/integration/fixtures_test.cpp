@@ -4,24 +4,12 @@
 // opened by one case is used by the next). After every case the mempool is back at its
 // baseline: nothing leaked.
 #include <gtest/gtest.h>
-#include <rte_eal.h>
-#include <rte_eth_ring.h>
-#include <rte_ethdev.h>
-#include <rte_mbuf.h>
-#include <rte_rcu_qsbr.h>
-#include <rte_ring.h>
-#include <unistd.h>
 
-#include <memory>
 #include <string>
 #include <vector>
 
-#include "dataplane/api/ctl.h"
-#include "dataplane/port/port.h"
-#include "dataplane/runtime/control_agent.h"
-#include "dataplane/runtime/worker.h"
-#include "dataplane/state/publisher.h"
 #include "tests/common/packet_builder.h"
+#include "tests/common/ring_dataplane.h"
 
 namespace rondo {
 namespace {
@@ -58,61 +46,10 @@ struct Case {
 class Fixture : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    std::string prefix = "rondo-fix-" + std::to_string(getpid());
-    std::vector<std::string> args = {"fixtures_test", "--no-huge", "-m", "256", "--no-pci",
-                                     "--no-shconf", "-l", "0", "--file-prefix", prefix,
-                                     "--log-level", "*:error"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    ASSERT_GE(rte_eal_init(static_cast<int>(argv.size()), argv.data()), 0);
-
-    pool_ = rte_pktmbuf_pool_create("fix_pool", 1023, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
-    ASSERT_NE(pool_, nullptr);
-    rx_ = rte_ring_create("fix_rx", 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-    tx_ = rte_ring_create("fix_tx", 256, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
-    ASSERT_NE(rx_, nullptr);
-    ASSERT_NE(tx_, nullptr);
-    const int port = rte_eth_from_rings("fix_port", &rx_, 1, &tx_, 1, 0);
-    ASSERT_GE(port, 0);
-    port_id_ = static_cast<uint16_t>(port);
-
-    dp::PortSetup ps;
-    ps.pool = pool_;
-    ps.rx_desc = ps.tx_desc = 128;
-    std::string err;
-    ASSERT_TRUE(dp::port_start(port_id_, ps, &port_info_, &err)) << err;
-
-    publisher_ = new dp::Publisher(1);
-    dp::WorkerSetup ws;
-    ws.index = 0;
-    ws.n_ports = 1;
-    ws.rx.push_back({port_id_, 0});
-    ws.pool = pool_;
-    ws.publisher = publisher_;
-    ws.pipeline.flow_capacity = 1024;
-    ws.pipeline.lport_lo = kLportLo;
-    ws.pipeline.lport_hi = kLportLo + 99;
-    ws.pipeline.hz = rte_get_tsc_hz();
-    ws.pipeline.port_macs.push_back(port_info_.mac);
-    worker_ = new dp::Worker(ws);
-    // The worker is polled from this thread; it stays registered but goes offline while
-    // the test publishes, so rte_rcu_qsbr_synchronize() does not wait for itself.
-    dp::worker_online(worker_);
-    agent_ = new dp::ControlAgent("/tmp/rondo-fix-" + std::to_string(getpid()) + ".sock",
-                                  publisher_, {worker_}, {port_info_});
+    ASSERT_TRUE(test::init_eal());
+    dp_ = new test::RingDataplane("fix", 1, kLportLo, 100);
   }
-
-  static void TearDownTestSuite() {
-    delete agent_;
-    if (worker_) dp::worker_offline(worker_);
-    delete worker_;
-    delete publisher_;
-    dp::port_stop_all({port_info_});
-    rte_ring_free(rx_);
-    rte_ring_free(tx_);
-    rte_mempool_free(pool_);
-    rte_eal_cleanup();
-  }
+  static void TearDownTestSuite() { delete dp_; }
 
   static api::State seed_state() {
     api::State s;
@@ -142,48 +79,25 @@ class Fixture : public ::testing::Test {
     return s;
   }
 
-  // Send a request to the agent as the control plane would (framing included).
   static api::MsgType control(api::MsgType type, const std::vector<uint8_t>& body,
                               std::vector<uint8_t>* reply) {
-    api::MsgHeader h{api::kMagic, api::kVersion, static_cast<uint16_t>(type),
-                     static_cast<uint32_t>(body.size()), 1};
-    rte_rcu_qsbr_thread_offline(publisher_->qsbr(), 0);
-    auto t = agent_->handle(h, body, reply);
-    rte_rcu_qsbr_thread_online(publisher_->qsbr(), 0);
-    return t;
+    return dp_->control(type, body, reply);
   }
-
-  static void push(const api::State& s) {
-    std::vector<uint8_t> reply;
-    ASSERT_EQ(control(api::MsgType::kSetState, api::encode_state(s), &reply),
-              api::MsgType::kSetStateReply);
-  }
+  static void push(const api::State& s) { dp_->push(s); }
 
   // Inject one frame, run the worker once, collect what it transmitted.
   static std::vector<Frame> run(const Frame& in) {
-    rte_mbuf* m = rte_pktmbuf_alloc(pool_);
-    EXPECT_NE(m, nullptr);
-    std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(in.size())), in.data(), in.size());
-    EXPECT_EQ(rte_ring_enqueue(rx_, m), 0);
-    dp::worker_poll(worker_);
-    dp::worker_flush(worker_);
-    std::vector<Frame> out;
-    void* obj;
-    while (rte_ring_dequeue(tx_, &obj) == 0) {
-      auto* o = static_cast<rte_mbuf*>(obj);
-      auto* d = rte_pktmbuf_mtod(o, uint8_t*);
-      out.emplace_back(d, d + rte_pktmbuf_data_len(o));
-      rte_pktmbuf_free(o);
-    }
-    return out;
+    dp_->inject(0, in);
+    dp_->poll(0);
+    return dp_->sent(0);
   }
 
   static void check(const Case& c) {
     SCOPED_TRACE(c.description);
-    const auto before = worker_->pipeline.counters();
-    const unsigned baseline = rte_mempool_in_use_count(pool_);
+    const auto before = dp_->worker(0).pipeline.counters();
+    const unsigned baseline = rte_mempool_in_use_count(dp_->pool());
     const auto out = run(c.input);
-    const auto& after = worker_->pipeline.counters();
+    const auto& after = dp_->worker(0).pipeline.counters();
 
     EXPECT_EQ(after.rx_packets, before.rx_packets + 1);
     uint64_t dropped = 0;
@@ -208,23 +122,12 @@ class Fixture : public ::testing::Test {
       EXPECT_TRUE(out[i] == c.output[i]) << "frame " << i << " got\n"
                                      << test::hex(out[i]) << "\nwant\n"
                                      << test::hex(c.output[i]);
-    EXPECT_EQ(rte_mempool_in_use_count(pool_), baseline) << "mbuf leak";
+    EXPECT_EQ(rte_mempool_in_use_count(dp_->pool()), baseline) << "mbuf leak";
   }
 
-  static Mac mac() {
-    Mac m;
-    std::memcpy(m.data(), port_info_.mac.data(), 6);
-    return m;
-  }
+  static Mac mac() { return dp_->mac(); }
 
-  static inline rte_mempool* pool_ = nullptr;
-  static inline rte_ring* rx_ = nullptr;
-  static inline rte_ring* tx_ = nullptr;
-  static inline uint16_t port_id_ = 0;
-  static inline dp::PortInfo port_info_;
-  static inline dp::Publisher* publisher_ = nullptr;
-  static inline dp::Worker* worker_ = nullptr;
-  static inline dp::ControlAgent* agent_ = nullptr;
+  static inline test::RingDataplane* dp_ = nullptr;
 };
 
 // A client packet as sent to the VIP, and the same segment as it must leave rondo.
@@ -287,17 +190,11 @@ TEST_F(Fixture, SeedScenarioPackets) {
   push(seed_state());
   {
     // Taking in the snapshot asks for the one backend MAC that is not static.
-    dp::worker_poll(worker_);
-    dp::worker_flush(worker_);
-    void* obj;
-    ASSERT_EQ(rte_ring_dequeue(tx_, &obj), 0) << "no ARP request for the late backend";
-    auto* m = static_cast<rte_mbuf*>(obj);
-    auto* d = rte_pktmbuf_mtod(m, uint8_t*);
-    Frame got(d, d + rte_pktmbuf_data_len(m));
-    rte_pktmbuf_free(m);
+    dp_->poll(0);
+    const auto got = dp_->sent(0);
+    ASSERT_EQ(got.size(), 1u) << "want exactly one ARP request, for the late backend";
     Arp want{me, kBroadcast, {}, 1, me, {}, kLocal, kLateBackend, 60};
-    EXPECT_EQ(got, test::build(want)) << test::hex(got);
-    EXPECT_NE(rte_ring_dequeue(tx_, &obj), 0) << "more than one frame";
+    EXPECT_TRUE(got[0] == test::build(want)) << test::hex(got[0]);
   }
   constexpr uint8_t SYN = 0x02, ACK = 0x10, FIN = 0x01, RST = 0x04, PSH = 0x08;
 
@@ -514,7 +411,7 @@ TEST_F(Fixture, RejectsBadStateAndKeepsForwarding) {
   EXPECT_NE(ack->message.find("duplicate backend id"), std::string::npos) << ack->message;
 
   // Still forwarding with generation 1's state.
-  EXPECT_EQ(publisher_->current()->generation, 1u);
+  EXPECT_EQ(dp_->publisher().current()->generation, 1u);
   auto syn = client_to_vip(52000, 0x02);
   syn.dst_mac = me;
   const auto out = run(test::build(syn));
@@ -526,7 +423,7 @@ TEST_F(Fixture, RejectsBadStateAndKeepsForwarding) {
   ASSERT_TRUE(st.has_value()) << err;
   ASSERT_EQ(st->lcores.size(), 1u);
   EXPECT_EQ(st->drop_names.size(), dp::kDropReasonCount);
-  EXPECT_EQ(st->lcores[0].rx_packets, worker_->pipeline.counters().rx_packets);
+  EXPECT_EQ(st->lcores[0].rx_packets, dp_->worker(0).pipeline.counters().rx_packets);
   ASSERT_EQ(st->ports.size(), 1u);
   EXPECT_GT(st->ports[0].ipackets, 0u);
 }
