@@ -1,5 +1,6 @@
 #include "dataplane/runtime/control_agent.h"
 
+#include <arpa/inet.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -136,6 +137,16 @@ api::MsgType ControlAgent::handle(const api::MsgHeader& h, const std::vector<uin
         RTE_LOG(WARNING, USER1, "control: rejected state: %s\n", err.c_str());
         *reply = api::encode_ack(error_ack(err, generation_));
         return api::MsgType::kError;
+      }
+      // Rules first: a reply that arrives before its worker sees the new snapshot is
+      // still handled (the software path covers the gap).
+      for (auto& nic : nic_steering_) {
+        std::vector<uint32_t> ips;
+        for (uint32_t ip : state->local_ips) ips.push_back(htonl(ip));
+        std::string rule_err;
+        if (!nic->apply(ips, PortOwnership(n_workers_), &rule_err))
+          RTE_LOG(WARNING, USER1, "control: NIC steering rules: %s (software steering covers it)\n",
+                  rule_err.c_str());
       }
       publisher_->publish(build_snapshot(*state));
       generation_ = state->generation;

@@ -4,11 +4,13 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "dataplane/api/ctl.h"
 #include "dataplane/port/port.h"
+#include "dataplane/port/steering.h"
 #include "dataplane/runtime/worker.h"
 #include "dataplane/state/publisher.h"
 
@@ -30,6 +32,12 @@ class ControlAgent {
                       std::vector<uint8_t>* reply);
   api::Stats collect_stats() const;
 
+  /// Steer replies on the NIC: rules follow the local ips of every applied state.
+  void use_nic_steering(std::vector<std::unique_ptr<NicSteering>> ports, uint32_t n_workers) {
+    nic_steering_ = std::move(ports);
+    n_workers_ = n_workers;
+  }
+
  private:
   std::string path_;
   Publisher* publisher_;
@@ -39,6 +47,8 @@ class ControlAgent {
   std::vector<int> clients_;
   uint64_t instance_;
   uint64_t generation_ = 0;
+  std::vector<std::unique_ptr<NicSteering>> nic_steering_;
+  uint32_t n_workers_ = 1;
 };
 
 }  // namespace rondo::dp

@@ -111,10 +111,29 @@ bool Dataplane::init(std::string* err) {
             i, worker_lcores_[i], opts_.flows_per_worker, ws.pipeline.lport_lo, ws.pipeline.lport_hi,
             PortOwnership(n_workers).mask());
   }
-  if (n_workers > 1)
-    RTE_LOG(NOTICE, USER1, "steering: software (replies handed to the owning worker over rings)\n");
-
   agent_ = std::make_unique<ControlAgent>(opts_.ctl_socket, publisher_.get(), raw, ports_);
+  if (n_workers > 1) {
+    // NIC steering only if every port can do it; otherwise the software path does it all.
+    std::vector<std::unique_ptr<NicSteering>> nic;
+    std::string why;
+    for (const auto& p : ports_) {
+      auto s = std::make_unique<NicSteering>(p.id);
+      if (!s->probe(n_workers, &why)) {
+        why = p.name + ": " + why;
+        nic.clear();
+        break;
+      }
+      nic.push_back(std::move(s));
+    }
+    if (!nic.empty()) {
+      agent_->use_nic_steering(std::move(nic), n_workers);
+      RTE_LOG(NOTICE, USER1, "steering: NIC (rte_flow rules per local ip and port residue)\n");
+    } else {
+      RTE_LOG(NOTICE, USER1,
+              "steering: software (replies handed to the owning worker over rings; %s)\n",
+              why.c_str());
+    }
+  }
   return agent_->listen(err);
 }
 
