@@ -80,6 +80,8 @@ class FlowTable {
 
   /// Prefetch the buckets that lookup(k, hash) will read.
   void prefetch(uint32_t hash) const;
+  /// Prefetch the records whose signature matches (read the buckets: prefetch them first).
+  void prefetch_record(uint32_t hash) const;
 
   /// Find a key (either direction). hash must be flow_hash(k).
   /// An expired record is released and reported as not found.
@@ -124,8 +126,7 @@ class FlowTable {
   void release(uint32_t idx);
 
   uint32_t capacity_;
-  uint32_t n_buckets_;  // power of two
-  uint32_t bucket_mask_;
+  uint32_t n_buckets_;
   Flow* flows_ = nullptr;
   Bucket* buckets_ = nullptr;
   uint32_t* free_ = nullptr;  // stack of free record indices

@@ -102,42 +102,104 @@ int64_t Pipeline::free_local_ports(uint32_t ip) const {
 
 Action Pipeline::process(const Snapshot* s, uint8_t* f, uint32_t len, uint16_t in_port,
                          uint64_t now, bool steered) {
+  Action a;
+  process_burst(s, &f, &len, 1, in_port, now, steered, &a);
+  return a;
+}
+
+// Stage 1 for one frame: count it, parse it, decide what it is, and for flow traffic hash
+// its key and start fetching the two buckets it will be looked up in.
+void Pipeline::classify(const Snapshot* s, const uint8_t* f, uint32_t len, uint16_t in_port,
+                        bool steered, Pending* pd) {
   if (steered) {
     ++counters_.steered_in;
   } else {
     ++counters_.rx_packets;
     counters_.rx_bytes += len;
   }
-
-  Parsed p;
-  DropReason why;
-  if (!parse_frame(f, len, &p, &why)) return drop(counters_, why);
+  pd->cls = Pending::Cls::kDrop;
+  Parsed& p = pd->p;
+  if (!parse_frame(f, len, &p, &pd->why)) return;
   // Unicast frames for another MAC reach us on devices that see the whole segment.
   if (!(f[0] & 1) && in_port < params_.port_macs.size() &&
-      std::memcmp(f, params_.port_macs[in_port].data(), 6) != 0)
-    return drop(counters_, DropReason::kNotOurMac);
-  if (!s) return drop(counters_, DropReason::kNoState);
-  if (p.kind == PktKind::kArp) return handle_arp(*s, f, p, in_port, now);
-
+      std::memcmp(f, params_.port_macs[in_port].data(), 6) != 0) {
+    pd->why = DropReason::kNotOurMac;
+    return;
+  }
+  if (!s) {
+    pd->why = DropReason::kNoState;
+    return;
+  }
+  if (p.kind == PktKind::kArp) {
+    pd->cls = Pending::Cls::kArp;
+    return;
+  }
   const uint32_t dst = p.key.dst_ip;
   if (p.kind == PktKind::kIpv4Tcp || p.kind == PktKind::kIpv4Udp) {
-    if (const VipConf* vip = s->find_vip(dst, p.key.dst_port, p.key.proto))
-      return handle_client(*s, *vip, f, len, p, now);
-    if (s->is_local_ip(dst)) {
+    if ((pd->vip = s->find_vip(dst, p.key.dst_port, p.key.proto))) {
+      pd->cls = Pending::Cls::kClient;
+    } else if (s->is_local_ip(dst)) {
       // Replies come back to the worker that owns the local port; one that lands
       // elsewhere (no NIC steering) is handed over.
       const uint32_t owner = ownership_.owner(rte_be_to_cpu_16(p.key.dst_port));
       if (owner != params_.worker && !steered) {
-        ++counters_.steered_out;
-        return Action{Action::Kind::kSteer, DropReason::kCount, static_cast<uint16_t>(owner)};
+        pd->cls = Pending::Cls::kSteer;
+        pd->steer_to = static_cast<uint16_t>(owner);
+        return;
       }
-      return handle_reply(*s, f, len, p, now);
+      pd->cls = Pending::Cls::kReply;
+    } else {
+      pd->why = s->is_vip_ip(dst) ? DropReason::kNoService : DropReason::kNotForVip;
+      return;
     }
-    return drop(counters_, s->is_vip_ip(dst) ? DropReason::kNoService : DropReason::kNotForVip);
+    pd->hash = flow_hash(p.key);
+    flows_.prefetch(pd->hash);
+    return;
   }
-  if (!s->is_vip_ip(dst) && !s->is_local_ip(dst)) return drop(counters_, DropReason::kNotForVip);
-  if (p.kind == PktKind::kIpv4Icmp) return handle_icmp(*s, f, p, in_port);
-  return drop(counters_, DropReason::kUnsupportedL4);
+  if (!s->is_vip_ip(dst) && !s->is_local_ip(dst)) {
+    pd->why = DropReason::kNotForVip;
+    return;
+  }
+  if (p.kind == PktKind::kIpv4Icmp) {
+    pd->cls = Pending::Cls::kIcmp;
+    return;
+  }
+  pd->why = DropReason::kUnsupportedL4;
+}
+
+void Pipeline::process_burst(const Snapshot* s, uint8_t* const* frames, const uint32_t* lens,
+                             uint32_t n, uint16_t in_port, uint64_t now, bool steered, Action* out) {
+  // Three passes over the burst so that memory latency overlaps: (1) parse, hash, prefetch
+  // buckets; (2) read the buckets, prefetch the flow records they point at; (3) do the work.
+  Pending pd[kMaxBurst];
+  for (uint32_t base = 0; base < n; base += kMaxBurst) {
+    const uint32_t m = std::min(n - base, kMaxBurst);
+    for (uint32_t i = 0; i < m; ++i) {
+      if (i + 1 < m) __builtin_prefetch(frames[base + i + 1], 1, 3);
+      classify(s, frames[base + i], lens[base + i], in_port, steered, &pd[i]);
+    }
+    for (uint32_t i = 0; i < m; ++i)
+      if (pd[i].cls == Pending::Cls::kClient || pd[i].cls == Pending::Cls::kReply)
+        flows_.prefetch_record(pd[i].hash);
+    for (uint32_t i = 0; i < m; ++i) {
+      uint8_t* f = frames[base + i];
+      const uint32_t len = lens[base + i];
+      Action& a = out[base + i];
+      switch (pd[i].cls) {
+        case Pending::Cls::kDrop: a = drop(counters_, pd[i].why); break;
+        case Pending::Cls::kArp: a = handle_arp(*s, f, pd[i].p, in_port, now); break;
+        case Pending::Cls::kIcmp: a = handle_icmp(*s, f, pd[i].p, in_port); break;
+        case Pending::Cls::kClient:
+          a = handle_client(*s, *pd[i].vip, f, len, pd[i].p, pd[i].hash, now);
+          break;
+        case Pending::Cls::kReply: a = handle_reply(*s, f, len, pd[i].p, pd[i].hash, now); break;
+        case Pending::Cls::kSteer:
+          ++counters_.steered_out;
+          a = Action{Action::Kind::kSteer, DropReason::kCount, pd[i].steer_to};
+          break;
+      }
+    }
+  }
 }
 
 Action Pipeline::handle_arp(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t in_port,
@@ -264,9 +326,8 @@ void Pipeline::track_tcp(uint32_t idx, FlowDir dir, uint8_t flags, uint64_t now)
 }
 
 Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f, uint32_t len,
-                               const Parsed& p, uint64_t now) {
+                               const Parsed& p, uint32_t h, uint64_t now) {
   if (p.ttl <= 1) return drop(counters_, DropReason::kTtlExceeded);
-  const uint32_t h = flow_hash(p.key);
   FlowTable::Hit hit = flows_.lookup(p.key, h, now);
   const bool tcp = p.kind == PktKind::kIpv4Tcp;
   if (hit.found() && hit.dir != FlowDir::kForward) return drop(counters_, DropReason::kReplyNoFlow);
@@ -312,9 +373,8 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
 }
 
 Action Pipeline::handle_reply(const Snapshot& s, uint8_t* f, uint32_t len, const Parsed& p,
-                              uint64_t now) {
+                              uint32_t h, uint64_t now) {
   if (p.ttl <= 1) return drop(counters_, DropReason::kTtlExceeded);
-  const uint32_t h = flow_hash(p.key);
   FlowTable::Hit hit = flows_.lookup(p.key, h, now);
   if (!hit.found() || hit.dir != FlowDir::kReverse) return drop(counters_, DropReason::kReplyNoFlow);
   if (p.kind == PktKind::kIpv4Tcp)

@@ -63,6 +63,11 @@ class Pipeline {
   Action process(const Snapshot* s, uint8_t* frame, uint32_t len, uint16_t in_port, uint64_t now,
                  bool steered = false);
 
+  /// The same for n frames received together (a burst): parsing, hashing and the memory
+  /// fetches of the flow lookups are overlapped across the burst. out[i] is frame i's action.
+  void process_burst(const Snapshot* s, uint8_t* const* frames, const uint32_t* lens, uint32_t n,
+                     uint16_t in_port, uint64_t now, bool steered, Action* out);
+
   /// Learn from an ARP frame another worker received (neighbour tables are per worker;
   /// the worker that receives ARP shares it). Never replies, counts nothing.
   void learn_arp(const Snapshot* s, const uint8_t* frame, uint32_t len, uint16_t in_port,
@@ -107,9 +112,24 @@ class Pipeline {
   bool learn_from_arp(const Snapshot& s, const uint8_t* f, const Parsed& p, uint16_t in_port,
                       uint64_t now);
   Action handle_icmp(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t in_port);
+  // What stage 1 of process_burst learned about one frame.
+  struct Pending {
+    enum class Cls : uint8_t { kDrop, kArp, kIcmp, kClient, kReply, kSteer };
+    Cls cls;
+    DropReason why;
+    uint16_t steer_to;
+    uint32_t hash;
+    const VipConf* vip;
+    Parsed p;
+  };
+  static constexpr uint32_t kMaxBurst = 64;
+
+  void classify(const Snapshot* s, const uint8_t* f, uint32_t len, uint16_t in_port, bool steered,
+                Pending* pd);
   Action handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f, uint32_t len,
-                       const Parsed& p, uint64_t now);
-  Action handle_reply(const Snapshot& s, uint8_t* f, uint32_t len, const Parsed& p, uint64_t now);
+                       const Parsed& p, uint32_t hash, uint64_t now);
+  Action handle_reply(const Snapshot& s, uint8_t* f, uint32_t len, const Parsed& p, uint32_t hash,
+                      uint64_t now);
   Action output(const Snapshot& s, uint8_t* f, uint32_t dst_ip, uint64_t now);
   void track_tcp(uint32_t idx, FlowDir dir, uint8_t flags, uint64_t now);
   bool alloc_local(const Snapshot& s, uint32_t* ip, uint16_t* port);

@@ -84,9 +84,7 @@ void share_arp(Worker* w, rte_mbuf* m) {
   }
 }
 
-void handle(Worker* w, rte_mbuf* m, uint16_t in_port, uint64_t now, bool steered) {
-  const Action a = w->pipeline.process(w->snapshot, rte_pktmbuf_mtod(m, uint8_t*),
-                                       rte_pktmbuf_data_len(m), in_port, now, steered);
+void dispatch(Worker* w, rte_mbuf* m, const Action& a) {
   if (a.kind == Action::Kind::kTx && a.port < w->setup.n_ports) {
     enqueue_tx(w, a.port, m);
   } else if (a.kind == Action::Kind::kSteer && a.port < w->setup.steer_out.size() &&
@@ -98,20 +96,30 @@ void handle(Worker* w, rte_mbuf* m, uint16_t in_port, uint64_t now, bool steered
   }
 }
 
-void process_burst(Worker* w, uint16_t in_port, rte_mbuf** pkts, uint16_t n, uint64_t now) {
+// Run a burst through the pipeline and send each frame where its action says.
+void run_burst(Worker* w, rte_mbuf** pkts, uint16_t n, uint16_t in_port, uint64_t now, bool steered) {
+  uint8_t* frames[kBurst];
+  uint32_t lens[kBurst];
+  Action actions[kBurst];
+  rte_mbuf* ok[kBurst];
+  uint16_t k = 0;
   const bool shared = !w->setup.steer_out.empty();
   for (uint16_t i = 0; i < n; ++i) {
-    if (i + 1 < n) rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void*));
     rte_mbuf* m = pkts[i];
     if (m->nb_segs != 1) {
-      w->pipeline.counters().rx_packets++;
+      if (!steered) w->pipeline.counters().rx_packets++;
       w->pipeline.count_drop(DropReason::kMultiSegment);
       rte_pktmbuf_free(m);
       continue;
     }
-    if (shared && is_arp(rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m))) share_arp(w, m);
-    handle(w, m, in_port, now, false);
+    frames[k] = rte_pktmbuf_mtod(m, uint8_t*);
+    lens[k] = rte_pktmbuf_data_len(m);
+    // Before the pipeline rewrites it in place (an ARP request becomes our reply).
+    if (shared && !steered && is_arp(frames[k], lens[k])) share_arp(w, m);
+    ok[k++] = m;
   }
+  w->pipeline.process_burst(w->snapshot, frames, lens, k, in_port, now, steered, actions);
+  for (uint16_t i = 0; i < k; ++i) dispatch(w, ok[i], actions[i]);
   if (shared) flush_steer(w);
 }
 
@@ -122,16 +130,25 @@ uint32_t drain_steered(Worker* w, uint64_t now) {
     if (!r) continue;
     const unsigned n = rte_ring_sc_dequeue_burst(r, reinterpret_cast<void**>(pkts), kBurst, nullptr);
     total += n;
+    // Frames to learn from are consumed here; the rest runs as bursts, grouped by the
+    // port they came in on.
+    rte_mbuf* work[kBurst];
+    uint16_t k = 0;
     for (unsigned i = 0; i < n; ++i) {
       rte_mbuf* m = pkts[i];
       if (m->hash.usr == kLearnOnly) {
         w->pipeline.learn_arp(w->snapshot, rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m),
                               m->port, now);
         rte_pktmbuf_free(m);
-      } else {
-        handle(w, m, m->port, now, true);
+        continue;
       }
+      if (k > 0 && work[0]->port != m->port) {
+        run_burst(w, work, k, work[0]->port, now, true);
+        k = 0;
+      }
+      work[k++] = m;
     }
+    if (k > 0) run_burst(w, work, k, work[0]->port, now, true);
   }
   return total;
 }
@@ -174,7 +191,7 @@ uint32_t worker_poll(Worker* w) {
     const uint16_t n = rte_eth_rx_burst(q.port, q.queue, pkts, kBurst);
     if (n == 0) continue;
     received += n;
-    process_burst(w, q.port, pkts, n, start);
+    run_burst(w, pkts, n, q.port, start, false);
   }
   if (!w->setup.steer_in.empty()) received += drain_steered(w, start);
   w->pipeline.tick(w->snapshot, start);
