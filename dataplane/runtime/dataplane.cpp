@@ -30,6 +30,16 @@ bool Dataplane::init(std::string* err) {
     *err = "no worker lcore: give at least two lcores (e.g. -l 0,1); the main lcore only serves control";
     return false;
   }
+  // A virtual device the driver refused leaves no port behind (EAL goes on without it):
+  // name it here, with the driver's reason, rather than run without it.
+  for (const auto& v : opts_.vdevs) {
+    const std::string name = v.substr(0, v.find(','));
+    uint16_t id;
+    if (rte_eth_dev_get_port_by_name(name.c_str(), &id) != 0) {
+      *err = "port " + name + " (" + v + ") failed to start: its driver refused it (the reason is in the log line above)";
+      return false;
+    }
+  }
   const uint16_t n_ports = rte_eth_dev_count_avail();
   if (n_ports == 0) {
     *err = "no ports: add a device (PCI, or e.g. --vdev=net_af_packet0,iface=eth1)";

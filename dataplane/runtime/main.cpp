@@ -19,6 +19,7 @@ void on_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
 }  // namespace
 
 int main(int argc, char** argv) {
+  const auto vdevs = rondo::dp::vdev_args(argc, argv);
   const int eal_args = rte_eal_init(argc, argv);
   if (eal_args < 0) {
     std::fprintf(stderr, "rondo-dataplane: EAL init failed: %s\n", rte_strerror(rte_errno));
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
     rte_eal_cleanup();
     return code;
   }
+  opts->vdevs = vdevs;
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
 

@@ -9,6 +9,19 @@ namespace po = boost::program_options;
 
 namespace rondo::dp {
 
+std::vector<std::string> vdev_args(int argc, char** argv) {
+  std::vector<std::string> out;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--") break;
+    if (a == "--vdev" && i + 1 < argc)
+      out.push_back(argv[++i]);
+    else if (a.rfind("--vdev=", 0) == 0)
+      out.push_back(a.substr(7));
+  }
+  return out;
+}
+
 std::optional<Options> parse_options(int argc, char** argv, int* exit_code) {
   Options o;
   std::string lports = "1024-65535";

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace rondo::dp {
 
@@ -16,7 +17,11 @@ struct Options {
   uint16_t lport_hi = 65535;
   uint16_t rx_desc = 1024;
   uint16_t tx_desc = 1024;
+  std::vector<std::string> vdevs;  // the EAL --vdev arguments, to name a device that failed
 };
+
+/// The --vdev arguments among the EAL arguments (call before rte_eal_init reorders argv).
+std::vector<std::string> vdev_args(int argc, char** argv);
 
 /// Parse the application arguments. On error or --help, returns nullopt and sets
 /// *exit_code (0 for --help) after printing to stdout/stderr.
