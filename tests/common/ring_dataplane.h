@@ -13,6 +13,8 @@
 #include <rte_ring.h>
 #include <unistd.h>
 
+#include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,6 +36,10 @@ inline bool init_eal() {
                                      "--log-level", "*:error"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
+    // EAL leaves its runtime directory behind; remove it when the test process ends.
+    std::atexit([] {
+      std::filesystem::remove_all("/var/run/dpdk/rondo-it-" + std::to_string(getpid()));
+    });
     return rte_eal_init(static_cast<int>(argv.size()), argv.data()) >= 0;
   }();
   return done;
