@@ -309,9 +309,6 @@ void Pipeline::track_tcp(uint32_t idx, FlowDir dir, uint8_t flags, uint64_t now)
   } else if (dir == FlowDir::kReverse && (flags & kTcpSyn) && (flags & kTcpAck) &&
              st == FlowState::kSynSent) {
     st = FlowState::kSynRecv;
-  } else if (dir == FlowDir::kForward && (flags & kTcpSyn) && !(flags & kTcpAck) &&
-             st == FlowState::kClosing) {
-    st = FlowState::kSynSent;  // the client reuses its port: same flow, same backend
   } else if (dir == FlowDir::kForward && (flags & kTcpAck) && !(flags & kTcpSyn) &&
              st == FlowState::kSynRecv) {
     st = FlowState::kEstablished;
@@ -331,6 +328,14 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
   FlowTable::Hit hit = flows_.lookup(p.key, h, now);
   const bool tcp = p.kind == PktKind::kIpv4Tcp;
   if (hit.found() && hit.dir != FlowDir::kForward) return drop(counters_, DropReason::kReplyNoFlow);
+  // A SYN on a closing flow is the client reusing its port for a new connection: it is
+  // scheduled afresh (and counted) like any new connection, not glued to the old backend.
+  if (hit.found() && tcp && (p.tcp_flags & (kTcpSyn | kTcpAck)) == kTcpSyn &&
+      flows_.at(hit.idx).state == FlowState::kClosing) {
+    on_release(this, flows_.at(hit.idx));
+    flows_.erase(hit.idx);
+    hit = FlowTable::Hit{};
+  }
 
   if (!hit.found()) {
     if (tcp && (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) != kTcpSyn)

@@ -69,6 +69,8 @@ void ControlAgent::run(const std::atomic<bool>& stop) {
     for (int fd : clients_) fds.push_back({fd, POLLIN, 0});
     if (poll(fds.data(), fds.size(), 200) <= 0) continue;
 
+    // Clients that stay: the new one (if any) and every one served without error.
+    std::vector<int> keep;
     if (fds[0].revents & POLLIN) {
       int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (fd >= 0 && static_cast<int>(clients_.size()) >= kMaxClients) {
@@ -78,10 +80,9 @@ void ControlAgent::run(const std::atomic<bool>& stop) {
         timeval tv{1, 0};
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        clients_.push_back(fd);
+        keep.push_back(fd);
       }
     }
-    std::vector<int> keep;
     for (size_t i = 1; i < fds.size(); ++i) {
       const int fd = fds[i].fd;
       if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) {

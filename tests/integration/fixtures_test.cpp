@@ -320,6 +320,16 @@ TEST_F(Fixture, SeedScenarioPackets) {
     cases.push_back({"retransmitted SYN now goes out", test::build(s), Verdict::kTx, {test::build(out)}});
   }
 
+  // --- a client reusing the port of a closing connection opens a new one ------------------
+  {
+    auto again = client_to_vip(50000, SYN);
+    again.dst_mac = me;
+    again.seq = 777;
+    cases.push_back({"SYN from the port of a closing flow is a new connection on the next backend",
+                     test::build(again), Verdict::kTx,
+                     {test::build(nat_to_backend(again, me, kLportLo + 6, 3003))}});
+  }
+
   // --- not for us, no flow --------------------------------------------------------------
   {
     Pkt p = client_to_vip(50010, SYN);
