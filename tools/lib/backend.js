@@ -1,0 +1,109 @@
+#!/usr/bin/env node
+// SPDX-License-Identifier: BSD-3-Clause
+//
+// A test backend for the demo and the e2e tests: the "Node.js instance on port 300x"
+// that rondo balances over. Node's standard library only (Node >= 18).
+//
+//   node backend.js [--http-port 3001] [--udp-port 4001] [--host 0.0.0.0]
+//
+// HTTP: any GET answers "hello from backend :<http-port>\n" (keep-alive capable);
+//       GET /slow?ms=N waits N ms first (a connection held open for N ms).
+// UDP:  each datagram is answered with "udp from backend :<udp-port> <payload>".
+// Prints "listening http :PORT" / "listening udp :PORT" once bound; exits 0 on
+// SIGTERM/SIGINT.
+'use strict';
+
+const http = require('http');
+const dgram = require('dgram');
+
+const kMaxSlowMs = 600000;
+
+function parseArgs(argv) {
+  const opts = { httpPort: 0, udpPort: 0, host: '0.0.0.0' };
+  for (let i = 0; i < argv.length; i++) {
+    const value = argv[i + 1];
+    switch (argv[i]) {
+      case '--http-port': opts.httpPort = Number(value); i++; break;
+      case '--udp-port': opts.udpPort = Number(value); i++; break;
+      case '--host': opts.host = value; i++; break;
+      default:
+        console.error(`usage: backend.js [--http-port N] [--udp-port N] [--host ADDR] (got ${argv[i]})`);
+        process.exit(2);
+    }
+  }
+  for (const p of [opts.httpPort, opts.udpPort]) {
+    if (!Number.isInteger(p) || p < 0 || p > 65535) {
+      console.error(`backend.js: bad port ${p}`);
+      process.exit(2);
+    }
+  }
+  if (!opts.httpPort && !opts.udpPort) {
+    console.error('backend.js: give --http-port and/or --udp-port');
+    process.exit(2);
+  }
+  return opts;
+}
+
+function startHttp(port, host) {
+  const body = `hello from backend :${port}\n`;
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url, 'http://backend');
+    let delay = 0;
+    if (url.pathname === '/slow') {
+      delay = Math.min(Math.max(Number(url.searchParams.get('ms')) || 0, 0), kMaxSlowMs);
+    }
+    const answer = () => {
+      res.writeHead(200, {
+        'Content-Type': 'text/plain',
+        'Content-Length': Buffer.byteLength(body),
+      });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    };
+    // Drain any request body before answering, so keep-alive framing stays right.
+    req.resume();
+    req.on('end', () => (delay ? setTimeout(answer, delay) : answer()));
+  });
+  // A long-lived keep-alive connection must not be closed by the server's idle timer
+  // (Node's default is 5 s) while a test holds it; /slow must outlive requestTimeout.
+  server.keepAliveTimeout = 10 * 60 * 1000;
+  server.headersTimeout = server.keepAliveTimeout + 1000;
+  server.requestTimeout = kMaxSlowMs + 60 * 1000;
+  server.on('error', (err) => {
+    console.error(`backend.js: http :${port}: ${err.message}`);
+    process.exit(1);
+  });
+  server.listen(port, host, () => console.log(`listening http :${port}`));
+  return server;
+}
+
+function startUdp(port, host) {
+  const sock = dgram.createSocket('udp4');
+  sock.on('message', (msg, rinfo) => {
+    const reply = Buffer.concat([Buffer.from(`udp from backend :${port} `), msg]);
+    sock.send(reply, rinfo.port, rinfo.address);
+  });
+  sock.on('error', (err) => {
+    console.error(`backend.js: udp :${port}: ${err.message}`);
+    process.exit(1);
+  });
+  sock.bind(port, host, () => console.log(`listening udp :${port}`));
+  return sock;
+}
+
+function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const servers = [];
+  if (opts.httpPort) servers.push(startHttp(opts.httpPort, opts.host));
+  if (opts.udpPort) servers.push(startUdp(opts.udpPort, opts.host));
+  const stop = () => {
+    for (const s of servers) {
+      if (s.closeAllConnections) s.closeAllConnections();
+      s.close();
+    }
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+main();

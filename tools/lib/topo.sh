@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# The network-namespace topology of the demo and the e2e tests.
+#
+#   topo.sh up TAG     build it (a leftover with the same TAG is removed first;
+#                      a failure part-way removes what was built)
+#   topo.sh down TAG   remove everything with that TAG; idempotent, also after a
+#                      half-built "up"
+#
+#   rd-TAG-cl (client)             rd-TAG-lb (the load balancer host)           rd-TAG-be (backends)
+#   eth0 198.51.100.2/24 ── clp ─┐                                        ┌─ bep ── eth0 198.51.100.3/24
+#   203.0.113.0/24 dev eth0      ├── br0 198.51.100.1/24 ── dp0p ── dp0   │         :3000-3003 tcp
+#                                └────────────────────────────────────────┘         :4000-4003 udp
+#
+# dp0 is the dataplane's port (DPDK net_af_packet); it has no address and no IPv6,
+# so the lb namespace's kernel never answers or sends on it: rondo answers ARP for
+# the VIP 203.0.113.10 and the local (full-NAT source) IP 198.51.100.100 itself.
+# The client reaches the VIP "on-link": it ARPs for 203.0.113.10 and rondo replies.
+# br0's address stands for the LB host's own kernel address (health checks,
+# management); rondo never uses it.
+#
+# Nothing is created in the caller's namespace: every link lives in one of the three
+# namespaces, so deleting them removes all of it.
+#
+# Offloads are off on every veth end: kernel TCP over veth otherwise leaves partial
+# checksums (CHECKSUM_PARTIAL) and GSO super-frames, which an af_packet reader sees
+# unfinished.
+set -euo pipefail
+
+usage() {
+	echo "usage: $0 up|down TAG   (TAG: 1-12 of [a-z0-9])" >&2
+	exit 2
+}
+
+[ $# -eq 2 ] || usage
+cmd=$1
+tag=$2
+[[ $tag =~ ^[a-z0-9]{1,12}$ ]] || usage
+if [ "$(id -u)" -ne 0 ]; then
+	echo "topo.sh: must run as root" >&2
+	exit 1
+fi
+
+ns_lb=rd-$tag-lb
+ns_cl=rd-$tag-cl
+ns_be=rd-$tag-be
+
+ns_exists() {
+	ip netns list | awk '{print $1}' | grep -qxF -- "$1"
+}
+
+# netns_add NS: a namespace with loopback up and IPv6 off (nothing here speaks it,
+# and router solicitations/MLD would only show up as drops in rondo's counters).
+netns_add() {
+	local ns=$1
+	ip netns add "$ns"
+	ip -n "$ns" link set lo up
+	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+	ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
+}
+
+offloads_off() {
+	local ns=$1 ifname=$2
+	ip netns exec "$ns" ethtool -K "$ifname" tx off rx off tso off gso off gro off >/dev/null
+}
+
+# host_add NS ADDR/LEN PEER: a host namespace whose eth0 is cabled to br0 in the lb
+# namespace through PEER.
+host_add() {
+	local ns=$1 addr=$2 peer=$3
+	netns_add "$ns"
+	ip -n "$ns_lb" link add name "$peer" type veth peer name eth0 netns "$ns"
+	offloads_off "$ns_lb" "$peer"
+	offloads_off "$ns" eth0
+	ip -n "$ns_lb" link set "$peer" master br0 up
+	ip -n "$ns" addr add "$addr" dev eth0
+	ip -n "$ns" link set eth0 up
+}
+
+topo_up() {
+	netns_add "$ns_lb"
+	ip -n "$ns_lb" link add name br0 type bridge stp_state 0 forward_delay 0
+	ip -n "$ns_lb" addr add 198.51.100.1/24 dev br0
+	ip -n "$ns_lb" link set br0 up
+
+	ip -n "$ns_lb" link add name dp0 type veth peer name dp0p
+	offloads_off "$ns_lb" dp0
+	offloads_off "$ns_lb" dp0p
+	ip -n "$ns_lb" link set dp0p master br0 up
+	ip -n "$ns_lb" link set dp0 up
+
+	host_add "$ns_cl" 198.51.100.2/24 clp
+	# The VIP prefix is on-link for the client: it ARPs for 203.0.113.10 itself.
+	ip -n "$ns_cl" route add 203.0.113.0/24 dev eth0
+
+	host_add "$ns_be" 198.51.100.3/24 bep
+}
+
+# kill_ns_pids NS: end what still runs inside one of this tag's namespaces (the
+# dataplane, backends, clients the caller started there), by pid.
+kill_ns_pids() {
+	local ns=$1 pids i
+	pids=$(ip netns pids "$ns" 2>/dev/null || true)
+	[ -n "$pids" ] || return 0
+	# shellcheck disable=SC2086  # a list of pids
+	kill -TERM $pids 2>/dev/null || true
+	for ((i = 0; i < 50; i++)); do
+		pids=$(ip netns pids "$ns" 2>/dev/null || true)
+		[ -n "$pids" ] || return 0
+		sleep 0.1
+	done
+	echo "topo.sh: killing what still runs in $ns: $pids" >&2
+	# shellcheck disable=SC2086
+	kill -KILL $pids 2>/dev/null || true
+}
+
+topo_down() {
+	local ns
+	for ns in "$ns_cl" "$ns_be" "$ns_lb"; do
+		ns_exists "$ns" || continue
+		kill_ns_pids "$ns"
+		# Deleting the namespace destroys its links; a veth pair dies with either end.
+		ip netns del "$ns"
+	done
+	# DPDK's runtime directory and hugepage files for --file-prefix rondo-TAG
+	# (none with --no-huge, but a run with hugepages leaves them behind on a crash).
+	rm -rf -- "/var/run/dpdk/rondo-$tag"
+	rm -f -- /dev/hugepages/"rondo-${tag}"map_* 2>/dev/null || true
+}
+
+# EXIT trap of "up": a failure or a signal part-way leaves nothing behind.
+undo_failed_up() {
+	local rc=$?
+	if [ "$rc" -ne 0 ]; then
+		echo "topo.sh: up $tag failed, removing it" >&2
+		topo_down
+	fi
+}
+
+case $cmd in
+up)
+	topo_down
+	trap undo_failed_up EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	topo_up
+	trap - EXIT INT TERM
+	;;
+down)
+	topo_down
+	;;
+*)
+	usage
+	;;
+esac
