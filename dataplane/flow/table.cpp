@@ -315,6 +315,12 @@ FlowTable::InsertResult FlowTable::insert(const FlowKey& fwd, const FlowKey& rev
   return {InsertStatus::kOk, idx};
 }
 
+bool FlowTable::evict_embryonic() {
+  if (lru_head_ == kNone) return false;
+  release(lru_head_);
+  return true;
+}
+
 void FlowTable::update(uint32_t idx, FlowState state, uint64_t expires) {
   Flow& f = flows_[idx];
   assert(f.state != FlowState::kFree && state != FlowState::kFree);

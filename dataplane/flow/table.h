@@ -99,6 +99,10 @@ class FlowTable {
   /// Change a flow's state and expiry, keeping the embryonic list right.
   void update(uint32_t idx, FlowState state, uint64_t expires);
 
+  /// Release (hook included) and remove the oldest embryonic flow; false if there is none.
+  /// For resources other than records running out first (e.g. local ports under a SYN flood).
+  bool evict_embryonic();
+
   /// Remove a flow (both keys). Does not call the release hook: the caller owns it.
   void erase(uint32_t idx);
 

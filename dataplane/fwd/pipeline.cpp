@@ -130,6 +130,10 @@ void Pipeline::classify(const Snapshot* s, const uint8_t* f, uint32_t len, uint1
     pd->why = DropReason::kNoState;
     return;
   }
+  if (in_port >= params_.port_macs.size()) {  // not a port this pipeline was set up with
+    pd->why = DropReason::kNoRoute;
+    return;
+  }
   if (p.kind == PktKind::kArp) {
     pd->cls = Pending::Cls::kArp;
     return;
@@ -347,7 +351,11 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
     rev.src_ip = b.ip;
     rev.src_port = b.port;
     rev.proto = p.key.proto;
-    if (!alloc_local(s, &rev.dst_ip, &rev.dst_port)) return drop(counters_, DropReason::kNoLocalPort);
+    // Out of local ports: as with table space, a half-open flow gives its port up first
+    // (a SYN flood must not lock out real clients until the SYN timeout).
+    bool have_port = alloc_local(s, &rev.dst_ip, &rev.dst_port);
+    if (!have_port && tcp && flows_.evict_embryonic()) have_port = alloc_local(s, &rev.dst_ip, &rev.dst_port);
+    if (!have_port) return drop(counters_, DropReason::kNoLocalPort);
     const FlowState st = tcp ? FlowState::kSynSent : FlowState::kUdp;
     auto r = flows_.insert(p.key, rev, st, now + (tcp ? t_syn_ : t_udp_), now);
     if (r.status != FlowTable::InsertStatus::kOk) {

@@ -49,6 +49,10 @@ struct Pkt {
   uint16_t icmp_id = 7, icmp_seq = 1;
   bool udp_zero_csum = false;
   std::string payload;
+  // Less common shapes (the defaults give a plain DF datagram without options or padding).
+  std::vector<uint8_t> ip_options;  // appended to the IPv4 header; size a multiple of 4
+  uint16_t frag = 0x4000;           // flags and fragment offset word (0x4000: DF)
+  size_t pad_to = 0;                // Ethernet padding (zeros) up to this frame length
 };
 
 inline void put16(Frame& f, size_t off, uint16_t v) {
@@ -78,24 +82,26 @@ inline size_t put_eth(Frame& f, const Mac& dst, const Mac& src, std::optional<ui
 inline Frame build(const Pkt& p) {
   Frame f;
   const size_t l3 = put_eth(f, p.dst_mac, p.src_mac, p.vlan, 0x0800);
+  const size_t ihl = 20 + p.ip_options.size();
   size_t l4len = 0;
   if (p.proto == 6) l4len = 20;
   else if (p.proto == 17) l4len = 8;
   else if (p.proto == 1) l4len = 8;
-  const size_t total = 20 + l4len + p.payload.size();
+  const size_t total = ihl + l4len + p.payload.size();
   f.resize(l3 + total);
-  f[l3] = 0x45;
+  f[l3] = static_cast<uint8_t>(0x40 | ihl / 4);
   put16(f, l3 + 2, static_cast<uint16_t>(total));
   put16(f, l3 + 4, p.ip_id);
-  put16(f, l3 + 6, 0x4000);  // DF
+  put16(f, l3 + 6, p.frag);
   f[l3 + 8] = p.ttl;
   f[l3 + 9] = p.proto;
   put32(f, l3 + 12, p.src_ip);
   put32(f, l3 + 16, p.dst_ip);
-  put16(f, l3 + 10, fold(sum16(&f[l3], 20)));
+  if (!p.ip_options.empty()) std::memcpy(&f[l3 + 20], p.ip_options.data(), p.ip_options.size());
+  put16(f, l3 + 10, fold(sum16(&f[l3], ihl)));
 
-  const size_t l4 = l3 + 20;
-  std::memcpy(&f[l4 + l4len], p.payload.data(), p.payload.size());
+  const size_t l4 = l3 + ihl;
+  if (!p.payload.empty()) std::memcpy(&f[l4 + l4len], p.payload.data(), p.payload.size());
   const size_t seglen = l4len + p.payload.size();
   auto pseudo = [&]() {
     uint32_t s = sum16(&f[l3 + 12], 8);
@@ -125,6 +131,7 @@ inline Frame build(const Pkt& p) {
     put16(f, l4 + 6, p.icmp_seq);
     put16(f, l4 + 2, fold(sum16(&f[l4], seglen)));
   }
+  if (f.size() < p.pad_to) f.resize(p.pad_to, 0);
   return f;
 }
 

@@ -1,0 +1,964 @@
+// Pipeline on plain bytes, no EAL: the seed setup (VIP 203.0.113.10:80/tcp in front of
+// 198.51.100.3:3000-3003, plus a UDP VIP :53), ten local ports, a small flow table.
+// hz = 1000, so `now` is in milliseconds; nothing sleeps. Every frame goes through run(),
+// which counts the verdicts, and TearDown checks them against the pipeline's counters.
+#include "dataplane/fwd/pipeline.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+#include <array>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "tests/common/packet_builder.h"
+
+namespace rondo::dp {
+namespace {
+
+using test::Arp;
+using test::Frame;
+using test::Mac;
+using test::Pkt;
+using test::ip4;
+
+const Mac kOurMac{0x02, 0, 0, 0, 0, 0x01};      // builder's default destination
+const Mac kClientMac{0x02, 0, 0, 0, 0, 0x02};   // builder's default source
+const Mac kBackendMac{0x02, 0, 0, 0, 0, 0x03};
+const Mac kBackend4Mac{0x02, 0, 0, 0, 0, 0x04};
+const Mac kBroadcast{0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+
+const uint32_t kVip = ip4("203.0.113.10");
+const uint32_t kClient = ip4("198.51.100.2");
+const uint32_t kBackend = ip4("198.51.100.3");
+const uint32_t kBackend4 = ip4("198.51.100.4");  // not a static neighbour
+const uint32_t kLocal = ip4("198.51.100.100");
+
+constexpr uint16_t kLportLo = 40000, kLportHi = 40009;  // ten local ports
+constexpr uint32_t kPorts = kLportHi - kLportLo + 1;
+constexpr uint32_t kTcpBackendIds[4] = {10, 11, 12, 13};  // :3000..:3003
+constexpr uint32_t kUdpBackendId = 20;                     // :5353
+constexpr uint32_t kBackend4Id = 40;
+
+// Timeouts of the test state, in ms (= ticks).
+constexpr uint64_t kSynMs = 1000, kEstMs = 60000, kClosingMs = 2000, kUdpMs = 5000;
+
+constexpr uint8_t kSyn = kTcpSyn, kAck = kTcpAck, kFin = kTcpFin, kRst = kTcpRst;
+constexpr uint8_t kSynAck = kTcpSyn | kTcpAck, kFinAck = kTcpFin | kTcpAck, kPsh = 0x08;
+
+api::State base_state() {
+  api::State st;
+  st.generation = 1;
+  st.timeouts.tcp_syn_ms = kSynMs;
+  st.timeouts.tcp_established_ms = kEstMs;
+  st.timeouts.tcp_closing_ms = kClosingMs;
+  st.timeouts.udp_ms = kUdpMs;
+  api::Vip web;
+  web.id = 1;
+  web.ip = kVip;
+  web.port = 80;
+  web.proto = api::Proto::kTcp;
+  for (uint16_t i = 0; i < 4; ++i) {
+    api::Backend b;
+    b.id = kTcpBackendIds[i];
+    b.ip = kBackend;
+    b.port = static_cast<uint16_t>(3000 + i);
+    web.backends.push_back(b);
+  }
+  api::Vip dns;
+  dns.id = 2;
+  dns.ip = kVip;
+  dns.port = 53;
+  dns.proto = api::Proto::kUdp;
+  api::Backend d;
+  d.id = kUdpBackendId;
+  d.ip = kBackend;
+  d.port = 5353;
+  dns.backends.push_back(d);
+  st.vips = {web, dns};
+  st.local_ips = {kLocal};
+  api::Neighbour nc, nb;
+  nc.ip = kClient;
+  std::memcpy(nc.mac, kClientMac.data(), 6);
+  nb.ip = kBackend;
+  std::memcpy(nb.mac, kBackendMac.data(), 6);
+  st.neighbours = {nc, nb};
+  return st;
+}
+
+// ---- packets ----
+
+Pkt client_pkt(uint16_t cport, uint8_t flags, const std::string& payload = "",
+               uint32_t client = kClient) {
+  Pkt p;
+  p.src_mac = kClientMac;
+  p.dst_mac = kOurMac;
+  p.src_ip = client;
+  p.dst_ip = kVip;
+  p.proto = 6;
+  p.sport = cport;
+  p.dport = 80;
+  p.tcp_flags = flags;
+  p.seq = 1000u + cport;
+  p.payload = payload;
+  return p;
+}
+
+Pkt client_udp(uint16_t cport, const std::string& payload) {
+  Pkt p = client_pkt(cport, 0, payload);
+  p.proto = 17;
+  p.dport = 53;
+  return p;
+}
+
+// What the pipeline sends to the backend for a client packet.
+Pkt to_backend(Pkt p, uint16_t lport, uint16_t bport, uint32_t bip = kBackend,
+               const Mac& bmac = kBackendMac) {
+  p.src_mac = kOurMac;
+  p.dst_mac = bmac;
+  p.src_ip = kLocal;
+  p.dst_ip = bip;
+  p.sport = lport;
+  p.dport = bport;
+  p.ttl = static_cast<uint8_t>(p.ttl - 1);
+  return p;
+}
+
+Pkt backend_pkt(uint16_t bport, uint16_t lport, uint8_t flags, const std::string& payload = "",
+                uint8_t proto = 6) {
+  Pkt p;
+  p.src_mac = kBackendMac;
+  p.dst_mac = kOurMac;
+  p.src_ip = kBackend;
+  p.dst_ip = kLocal;
+  p.proto = proto;
+  p.sport = bport;
+  p.dport = lport;
+  p.tcp_flags = flags;
+  p.seq = 7000u + lport;
+  p.ttl = 64;
+  p.payload = payload;
+  return p;
+}
+
+// What the pipeline sends to the client for a backend packet.
+Pkt to_client(Pkt p, uint16_t vport, uint16_t cport, uint32_t client = kClient,
+              const Mac& cmac = kClientMac) {
+  p.src_mac = kOurMac;
+  p.dst_mac = cmac;
+  p.src_ip = kVip;
+  p.dst_ip = client;
+  p.sport = vport;
+  p.dport = cport;
+  p.ttl = static_cast<uint8_t>(p.ttl - 1);
+  return p;
+}
+
+uint16_t be16(const Frame& f, size_t off) { return static_cast<uint16_t>(f[off] << 8 | f[off + 1]); }
+uint16_t out_sport(const Frame& f) { return be16(f, 34); }
+uint16_t out_dport(const Frame& f) { return be16(f, 36); }
+
+// One client connection as the pipeline set it up.
+struct Conn {
+  uint16_t cport = 0;
+  uint16_t lport = 0;  // local port towards the backend
+  uint16_t bport = 0;  // backend port chosen
+};
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override { start(16); }
+  void TearDown() override { check_counters(); }
+
+  // A fresh pipeline (flow capacity `capacity`) configured with `st` at time 0.
+  void start(uint32_t capacity, const api::State& st = base_state(), bool configure = true) {
+    if (pl_) check_counters();
+    PipelineParams pp;
+    pp.flow_capacity = capacity;
+    pp.lport_lo = kLportLo;
+    pp.lport_hi = kLportHi;
+    pp.hz = 1000;
+    pp.port_macs = {kOurMac};
+    pl_ = std::make_unique<Pipeline>(pp);
+    tx_ = consumed_ = steered_ = rx_bytes_ = 0;
+    drops_.fill(0);
+    snap_ = nullptr;
+    if (configure) apply(st, 0);
+  }
+
+  // Publish a new snapshot. Old ones stay alive, as they would until RCU frees them.
+  void apply(const api::State& st, uint64_t now) {
+    snaps_.push_back(build_snapshot(st));
+    snap_ = snaps_.back().get();
+    pl_->on_snapshot(*snap_, now);
+  }
+
+  Action run(Frame& f, uint64_t now) {
+    const Action a = pl_->process(snap_, f.data(), static_cast<uint32_t>(f.size()), 0, now);
+    rx_bytes_ += f.size();
+    switch (a.kind) {
+      case Action::Kind::kTx: ++tx_; break;
+      case Action::Kind::kConsumed: ++consumed_; break;
+      case Action::Kind::kSteer: ++steered_; break;
+      case Action::Kind::kDrop: ++drops_.at(static_cast<uint32_t>(a.reason)); break;
+    }
+    return a;
+  }
+
+  void check_counters() {
+    const LcoreCounters& c = pl_->counters();
+    uint64_t drops = 0;
+    for (uint32_t r = 0; r < kDropReasonCount; ++r) {
+      drops += c.drops[r];
+      EXPECT_EQ(c.drops[r], drops_[r]) << drop_reason_name(static_cast<DropReason>(r));
+    }
+    EXPECT_EQ(c.consumed, consumed_);
+    EXPECT_EQ(c.steered_out, steered_);
+    EXPECT_EQ(c.rx_packets, tx_ + drops + c.consumed + c.steered_out);
+    EXPECT_EQ(c.rx_bytes, rx_bytes_);
+  }
+
+  // Send a frame that must be dropped for `why`; the frame must come back unchanged
+  // apart from what the pipeline may legitimately have touched (nothing, for a drop
+  // before any rewrite).
+  void expect_drop(Frame f, uint64_t now, DropReason why) {
+    const Action a = run(f, now);
+    EXPECT_EQ(a.kind, Action::Kind::kDrop);
+    EXPECT_EQ(a.reason, why) << "got " << drop_reason_name(a.reason) << ", want "
+                             << drop_reason_name(why);
+  }
+
+  // Client SYN for a new flow: forwarded to some backend from some local port; checks the
+  // whole output frame against one built from scratch and returns what was chosen.
+  Conn open(uint16_t cport, uint64_t now) {
+    const Pkt in = client_pkt(cport, kSyn);
+    Frame f = test::build(in);
+    const Action a = run(f, now);
+    EXPECT_EQ(a.kind, Action::Kind::kTx) << "SYN from " << cport << ": "
+                                         << drop_reason_name(a.reason);
+    EXPECT_EQ(a.port, 0);
+    Conn c{cport, out_sport(f), out_dport(f)};
+    EXPECT_GE(c.lport, kLportLo);
+    EXPECT_LE(c.lport, kLportHi);
+    EXPECT_EQ(f, test::build(to_backend(in, c.lport, c.bport))) << test::hex(f);
+    return c;
+  }
+
+  // A client packet of an existing flow goes to its backend from its local port.
+  void forward(const Conn& c, uint8_t flags, const std::string& payload, uint64_t now) {
+    const Pkt in = client_pkt(c.cport, flags, payload);
+    Frame f = test::build(in);
+    const Action a = run(f, now);
+    ASSERT_EQ(a.kind, Action::Kind::kTx) << "client " << c.cport << " flags " << int(flags)
+                                         << ": " << drop_reason_name(a.reason);
+    EXPECT_EQ(f, test::build(to_backend(in, c.lport, c.bport))) << test::hex(f);
+  }
+
+  // A backend packet of an existing flow goes back to the client, from VIP:80.
+  void reply(const Conn& c, uint8_t flags, const std::string& payload, uint64_t now) {
+    const Pkt in = backend_pkt(c.bport, c.lport, flags, payload);
+    Frame f = test::build(in);
+    const Action a = run(f, now);
+    ASSERT_EQ(a.kind, Action::Kind::kTx) << "backend :" << c.bport << " -> :" << c.lport << ": "
+                                         << drop_reason_name(a.reason);
+    EXPECT_EQ(f, test::build(to_client(in, 80, c.cport))) << test::hex(f);
+  }
+
+  // SYN, SYN-ACK, ACK.
+  Conn establish(uint16_t cport, uint64_t now) {
+    const Conn c = open(cport, now);
+    reply(c, kSynAck, "", now);
+    forward(c, kAck, "", now);
+    return c;
+  }
+
+  const BackendCounters& bc(uint32_t id) const { return pl_->backend_counters()[id]; }
+  int64_t free_ports() const { return pl_->free_local_ports(htonl(kLocal)); }
+
+  std::unique_ptr<Pipeline> pl_;
+  std::vector<std::unique_ptr<Snapshot>> snaps_;
+  const Snapshot* snap_ = nullptr;
+  uint64_t tx_ = 0, consumed_ = 0, steered_ = 0, rx_bytes_ = 0;
+  std::array<uint64_t, kDropReasonCount> drops_{};
+};
+
+// ---- scheduling and stickiness ----
+
+TEST_F(PipelineTest, NewFlowsTakeTheBackendsInTurn) {
+  EXPECT_TRUE(pl_->arp_requests().empty());  // every next hop is a static neighbour
+  std::vector<uint16_t> bports;
+  std::set<uint16_t> lports;
+  for (uint16_t i = 0; i < 8; ++i) {
+    const Conn c = open(static_cast<uint16_t>(50000 + i), 1 + i);
+    bports.push_back(c.bport);
+    lports.insert(c.lport);
+  }
+  EXPECT_EQ(bports, (std::vector<uint16_t>{3000, 3001, 3002, 3003, 3000, 3001, 3002, 3003}));
+  EXPECT_EQ(lports.size(), 8u);  // one local port per flow
+  EXPECT_EQ(free_ports(), kPorts - 8);
+  EXPECT_EQ(pl_->flows().size(), 8u);
+  const uint64_t syn_len = test::build(client_pkt(1, kSyn)).size();
+  for (uint32_t id : kTcpBackendIds) {
+    EXPECT_EQ(bc(id).connections, 2u) << id;
+    EXPECT_EQ(bc(id).active_flows, 2u) << id;
+    EXPECT_EQ(bc(id).packets, 2u) << id;
+    EXPECT_EQ(bc(id).bytes, 2 * syn_len) << id;
+  }
+}
+
+TEST_F(PipelineTest, EveryLaterPacketGoesToTheSameBackend) {
+  std::vector<Conn> conns;
+  for (uint16_t i = 0; i < 4; ++i) conns.push_back(open(static_cast<uint16_t>(51000 + i), 10));
+  // Interleave the flows' packets so a mix-up between them would show.
+  uint64_t t = 20;
+  for (const Conn& c : conns) reply(c, kSynAck, "", t++);
+  for (const Conn& c : conns) forward(c, kAck, "", t++);
+  for (const Conn& c : conns) forward(c, kPsh | kAck, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", t++);
+  for (const Conn& c : conns) reply(c, kPsh | kAck, "HTTP/1.1 200 OK\r\n\r\nhello", t++);
+  for (const Conn& c : conns) forward(c, kAck, "", t++);
+  for (const Conn& c : conns) forward(c, kFinAck, "", t++);
+  for (const Conn& c : conns) reply(c, kFinAck, "", t++);
+  for (const Conn& c : conns) forward(c, kAck, "", t++);
+  for (uint32_t id : kTcpBackendIds) {
+    EXPECT_EQ(bc(id).connections, 1u) << id;
+    EXPECT_EQ(bc(id).packets, 9u) << id;  // 5 forward + 3 back + the SYN
+  }
+  // Later packets did not move the round-robin cursor: the next new flow takes :3000.
+  EXPECT_EQ(open(52000, t).bport, 3000);
+}
+
+TEST_F(PipelineTest, SynRetransmitKeepsTheBackend) {
+  const Conn a = open(53000, 1);
+  const Conn b = open(53001, 2);
+  ASSERT_NE(a.bport, b.bport);
+  forward(a, kSyn, "", 3);  // retransmitted SYN: same flow, no new pick
+  reply(a, kSynAck, "", 4);
+  forward(a, kSyn, "", 5);  // even after the SYN-ACK was seen
+  forward(a, kAck, "", 6);
+  EXPECT_EQ(bc(kTcpBackendIds[0]).connections, 1u);
+  EXPECT_EQ(bc(kTcpBackendIds[1]).connections, 1u);
+  EXPECT_EQ(bc(kTcpBackendIds[2]).connections, 0u);
+  EXPECT_EQ(open(53002, 7).bport, 3002);  // the cursor did not move for the retransmits
+}
+
+// A SYN on a flow that saw FIN or RST is the client reusing its port for a new
+// connection: it is scheduled afresh and counted, and the old flow's local port is freed.
+TEST_F(PipelineTest, SynOnAClosingFlowIsANewConnection) {
+  const Conn old = establish(53100, 1);
+  ASSERT_EQ(old.bport, 3000);
+  forward(old, kRst, "", 2);
+  EXPECT_EQ(free_ports(), kPorts - 1);
+
+  const Conn again = open(53100, 3);
+  EXPECT_EQ(again.bport, 3001);
+  EXPECT_EQ(bc(kTcpBackendIds[0]).connections, 1u);
+  EXPECT_EQ(bc(kTcpBackendIds[0]).active_flows, 0u);
+  EXPECT_EQ(bc(kTcpBackendIds[1]).connections, 1u);
+  EXPECT_EQ(bc(kTcpBackendIds[1]).active_flows, 1u);
+  EXPECT_EQ(pl_->flows().size(), 1u);
+  EXPECT_EQ(free_ports(), kPorts - 1);
+  EXPECT_NE(again.lport, old.lport);  // FIFO: the port just freed is handed out last
+
+  // The old backend's late segment belongs to nothing any more; the new flow works.
+  expect_drop(test::build(backend_pkt(old.bport, old.lport, kAck)), 4, DropReason::kReplyNoFlow);
+  reply(again, kSynAck, "", 5);
+  forward(again, kAck, "", 6);
+}
+
+TEST_F(PipelineTest, DrainedBackendKeepsItsFlowsButGetsNoNewOnes) {
+  const Conn old = establish(54000, 1);
+  ASSERT_EQ(old.bport, 3000);
+
+  api::State st = base_state();
+  st.generation = 2;
+  st.vips[0].backends[0].drained = true;
+  apply(st, 10);
+
+  std::map<uint16_t, int> per_port;
+  for (uint16_t i = 0; i < 6; ++i) ++per_port[open(static_cast<uint16_t>(54100 + i), 11 + i).bport];
+  EXPECT_EQ(per_port, (std::map<uint16_t, int>{{3001, 2}, {3002, 2}, {3003, 2}}));
+
+  // The drained backend's flow still goes both ways, to :3000 from its local port.
+  forward(old, kPsh | kAck, "still here", 20);
+  reply(old, kPsh | kAck, "yes", 21);
+  forward(old, kFinAck, "", 22);
+  reply(old, kFinAck, "", 23);
+  EXPECT_EQ(bc(kTcpBackendIds[0]).connections, 1u);
+  EXPECT_EQ(bc(kTcpBackendIds[0]).active_flows, 1u);
+}
+
+TEST_F(PipelineTest, NoEligibleBackend) {
+  api::State st = base_state();
+  st.vips[0].backends[0].drained = true;
+  st.vips[0].backends[1].down = true;
+  st.vips[0].backends[2].weight = 0;
+  st.vips[0].backends[3].drained = true;
+  st.vips[1].backends.clear();
+  apply(st, 0);
+  expect_drop(test::build(client_pkt(55000, kSyn)), 1, DropReason::kNoBackend);
+  expect_drop(test::build(client_udp(55001, "q")), 2, DropReason::kNoBackend);
+  EXPECT_EQ(pl_->flows().size(), 0u);
+  EXPECT_EQ(free_ports(), kPorts);  // no local port taken for a flow that was not made
+  for (uint32_t id : kTcpBackendIds) EXPECT_EQ(bc(id).connections, 0u);
+
+  // One backend back up: new flows go there.
+  st.vips[0].backends[1].down = false;
+  apply(st, 3);
+  EXPECT_EQ(open(55002, 4).bport, 3001);
+}
+
+TEST_F(PipelineTest, NonSynForAnUnknownFlow) {
+  for (uint8_t flags : {kAck, uint8_t(kPsh | kAck), kFinAck, kRst, kSynAck, uint8_t(kSyn | kRst),
+                        uint8_t{0}}) {
+    expect_drop(test::build(client_pkt(56000, flags, "x")), 1, DropReason::kTcpNoFlow);
+  }
+  // Backend traffic to a local port that belongs to no flow.
+  expect_drop(test::build(backend_pkt(3000, 40003, kSynAck)), 2, DropReason::kReplyNoFlow);
+  expect_drop(test::build(backend_pkt(5353, 40003, 0, "r", 17)), 2, DropReason::kReplyNoFlow);
+  EXPECT_EQ(pl_->flows().size(), 0u);
+  EXPECT_EQ(free_ports(), kPorts);
+}
+
+// ---- local ports ----
+
+TEST_F(PipelineTest, LocalPortExhaustionAndReturn) {
+  // Every local port held by an established flow: a new client gets no_local_port.
+  std::set<uint16_t> lports;
+  for (uint16_t i = 0; i < kPorts; ++i) lports.insert(establish(static_cast<uint16_t>(57000 + i), 100).lport);
+  EXPECT_EQ(lports.size(), kPorts);
+  EXPECT_EQ(*lports.begin(), kLportLo);
+  EXPECT_EQ(*lports.rbegin(), kLportHi);
+  EXPECT_EQ(free_ports(), 0);
+
+  expect_drop(test::build(client_pkt(57100, kSyn)), 101, DropReason::kNoLocalPort);
+  EXPECT_EQ(pl_->flows().size(), kPorts);
+
+  // One tick before the established timeout nothing has expired, however much is aged.
+  const uint64_t expiry = 100 + kEstMs;
+  pl_->tick(snap_, expiry - 1, 1000);
+  EXPECT_EQ(free_ports(), 0);
+  expect_drop(test::build(client_pkt(57100, kSyn)), expiry - 1, DropReason::kNoLocalPort);
+  uint64_t active = 0;
+  for (uint32_t id : kTcpBackendIds) active += bc(id).active_flows;
+  EXPECT_EQ(active, kPorts);
+
+  // At the expiry, a packet of an expired flow finds nothing, and its port comes back.
+  const uint64_t a0 = bc(kTcpBackendIds[0]).active_flows;
+  expect_drop(test::build(client_pkt(57000, kAck)), expiry, DropReason::kTcpNoFlow);
+  EXPECT_EQ(free_ports(), 1);
+  EXPECT_EQ(bc(kTcpBackendIds[0]).active_flows, a0 - 1);  // 57000 had gone to :3000
+  const Conn n = open(57100, expiry);  // now there is a port for the 11th client
+  EXPECT_GE(n.lport, kLportLo);
+
+  // tick() ages the other nine.
+  pl_->tick(snap_, expiry, 1000);
+  EXPECT_EQ(free_ports(), kPorts - 1);
+  EXPECT_EQ(pl_->flows().size(), 1u);
+  EXPECT_EQ(pl_->counters().flows_active, 1u);
+  active = 0;
+  uint64_t conns = 0;
+  for (uint32_t id : kTcpBackendIds) {
+    active += bc(id).active_flows;
+    conns += bc(id).connections;
+  }
+  EXPECT_EQ(active, 1u);
+  EXPECT_EQ(conns, kPorts + 1);
+}
+
+TEST_F(PipelineTest, HalfOpenFlowsGiveUpTheirPortsFirst) {
+  // A SYN flood holds every local port with half-open flows...
+  for (uint16_t i = 0; i < kPorts; ++i) open(static_cast<uint16_t>(57000 + i), 100 + i);
+  EXPECT_EQ(free_ports(), 0);
+  const uint64_t a0 = bc(kTcpBackendIds[0]).active_flows;
+  // ...and a new client still gets in: the oldest half-open flow gives its port up.
+  const Conn n = open(57100, 200);
+  EXPECT_EQ(n.lport, kLportLo);
+  EXPECT_EQ(bc(kTcpBackendIds[0]).active_flows, a0 - 1);  // 57000 (on :3000) was evicted
+  EXPECT_EQ(pl_->flows().size(), kPorts);
+  expect_drop(test::build(client_pkt(57000, kAck)), 201, DropReason::kTcpNoFlow);
+}
+
+// ---- flow table limits ----
+
+TEST_F(PipelineTest, TableFullKeepsTheEstablishedFlows) {
+  start(4);
+  std::vector<Conn> conns;
+  for (uint16_t i = 0; i < 4; ++i) conns.push_back(establish(static_cast<uint16_t>(58000 + i), 10 + i));
+  expect_drop(test::build(client_pkt(58100, kSyn)), 20, DropReason::kTableFull);
+  expect_drop(test::build(client_udp(58101, "q")), 21, DropReason::kTableFull);
+  EXPECT_EQ(free_ports(), kPorts - 4);  // the port taken for the refused flows went back
+  EXPECT_EQ(pl_->flows().size(), 4u);
+  uint64_t t = 30;
+  for (const Conn& c : conns) {
+    forward(c, kPsh | kAck, "data", t++);
+    reply(c, kPsh | kAck, "more data", t++);
+  }
+  uint64_t conns_total = 0;
+  for (uint32_t id : kTcpBackendIds) conns_total += bc(id).connections;
+  EXPECT_EQ(conns_total, 4u);
+  EXPECT_EQ(bc(kUdpBackendId).connections, 0u);
+}
+
+TEST_F(PipelineTest, SynOnlyFlowsAreEvictedFirst) {
+  start(4);
+  const Conn e1 = establish(59000, 10);  // :3000
+  const Conn e2 = establish(59001, 11);  // :3001
+  const Conn s1 = open(59002, 20);       // :3002, SYN only
+  const Conn s2 = open(59003, 30);       // :3003
+  reply(s2, kSynAck, "", 31);            // still embryonic (SYN-RECEIVED)
+  EXPECT_EQ(pl_->flows().size(), 4u);
+  EXPECT_EQ(pl_->flows().embryonic(), 2u);
+
+  // Full: the oldest embryonic flow (s1) makes room.
+  const Conn n1 = open(59004, 40);
+  EXPECT_EQ(bc(kTcpBackendIds[2]).active_flows, 0u);  // s1's backend
+  expect_drop(test::build(client_pkt(s1.cport, kAck)), 41, DropReason::kTcpNoFlow);
+  expect_drop(test::build(backend_pkt(s1.bport, s1.lport, kSynAck)), 41, DropReason::kReplyNoFlow);
+  reply(s2, kSynAck, "", 42);  // s2 is still there (its SYN-ACK retransmitted)
+  EXPECT_EQ(free_ports(), kPorts - 4);
+
+  // Next: s2 (older than n1), even though it got further in the handshake.
+  const Conn n2 = open(59005, 50);
+  EXPECT_EQ(bc(kTcpBackendIds[3]).active_flows, 0u);
+  expect_drop(test::build(client_pkt(s2.cport, kAck)), 51, DropReason::kTcpNoFlow);
+  reply(n1, kSynAck, "", 52);
+
+  // Complete n1 and n2: four established flows, nothing to evict.
+  forward(n1, kAck, "", 53);
+  reply(n2, kSynAck, "", 54);
+  forward(n2, kAck, "", 55);
+  EXPECT_EQ(pl_->flows().embryonic(), 0u);
+  expect_drop(test::build(client_pkt(59006, kSyn)), 60, DropReason::kTableFull);
+  for (const Conn& c : {e1, e2, n1, n2}) {
+    forward(c, kPsh | kAck, "x", 61);
+    reply(c, kPsh | kAck, "y", 62);
+  }
+  EXPECT_EQ(bc(kTcpBackendIds[0]).active_flows, 2u);  // e1, n1
+  EXPECT_EQ(bc(kTcpBackendIds[1]).active_flows, 2u);  // e2, n2
+  EXPECT_EQ(bc(kTcpBackendIds[2]).connections, 1u);
+  EXPECT_EQ(bc(kTcpBackendIds[3]).connections, 1u);
+  EXPECT_EQ(free_ports(), kPorts - 4);
+}
+
+// ---- TCP timeouts ----
+
+TEST_F(PipelineTest, TcpTimeoutsFollowTheHandshake) {
+  const Conn syn_only = open(60000, 0);          // expires at kSynMs
+  const Conn est = establish(60001, 0);          // expires at kEstMs
+  const Conn closing = establish(60002, 0);
+  forward(closing, kFinAck, "", 0);              // expires at kClosingMs
+  pl_->tick(snap_, kSynMs - 1, 100);
+  EXPECT_EQ(pl_->flows().size(), 3u);
+  pl_->tick(snap_, kSynMs, 100);
+  EXPECT_EQ(pl_->flows().size(), 2u);
+  expect_drop(test::build(client_pkt(syn_only.cport, kAck)), kSynMs, DropReason::kTcpNoFlow);
+  pl_->tick(snap_, kClosingMs - 1, 100);
+  EXPECT_EQ(pl_->flows().size(), 2u);
+  pl_->tick(snap_, kClosingMs, 100);
+  EXPECT_EQ(pl_->flows().size(), 1u);
+  expect_drop(test::build(backend_pkt(closing.bport, closing.lport, kAck)), kClosingMs,
+              DropReason::kReplyNoFlow);
+  reply(est, kAck, "", kEstMs - 1);  // any packet refreshes the established timeout
+  pl_->tick(snap_, 2 * kEstMs - 2, 100);
+  EXPECT_EQ(pl_->flows().size(), 1u);
+  pl_->tick(snap_, 2 * kEstMs - 1, 100);
+  EXPECT_EQ(pl_->flows().size(), 0u);
+  EXPECT_EQ(free_ports(), kPorts);
+  for (uint32_t id : kTcpBackendIds) EXPECT_EQ(bc(id).active_flows, 0u) << id;
+}
+
+// ---- UDP ----
+
+TEST_F(PipelineTest, UdpBothWaysAndTimeout) {
+  const Pkt q = client_udp(5000, "query");
+  Frame f = test::build(q);
+  Action a = run(f, 0);
+  ASSERT_EQ(a.kind, Action::Kind::kTx) << drop_reason_name(a.reason);
+  const Conn c{5000, out_sport(f), 5353};
+  EXPECT_EQ(f, test::build(to_backend(q, c.lport, 5353))) << test::hex(f);
+
+  auto answer = [&](uint64_t now) {
+    const Pkt r = backend_pkt(5353, c.lport, 0, "answer!", 17);
+    Frame g = test::build(r);
+    const Action b = run(g, now);
+    EXPECT_EQ(b.kind, Action::Kind::kTx) << drop_reason_name(b.reason);
+    EXPECT_EQ(g, test::build(to_client(r, 53, 5000))) << test::hex(g);
+  };
+  answer(kUdpMs - 1);  // refreshes: expires at 2 * kUdpMs - 1
+
+  Frame f2 = test::build(client_udp(5000, "again"));
+  a = run(f2, 2 * kUdpMs - 2);
+  ASSERT_EQ(a.kind, Action::Kind::kTx);
+  EXPECT_EQ(out_sport(f2), c.lport);  // same flow, same local port
+  EXPECT_EQ(bc(kUdpBackendId).connections, 1u);
+  EXPECT_EQ(bc(kUdpBackendId).packets, 3u);
+
+  // Quiet for the whole timeout: the answer finds no flow.
+  const uint64_t expiry = 2 * kUdpMs - 2 + kUdpMs;
+  expect_drop(test::build(backend_pkt(5353, c.lport, 0, "late", 17)), expiry,
+              DropReason::kReplyNoFlow);
+  EXPECT_EQ(bc(kUdpBackendId).active_flows, 0u);
+  EXPECT_EQ(free_ports(), kPorts);
+
+  // A new datagram makes a new flow, which tick() ages out.
+  Frame f3 = test::build(client_udp(5000, "new"));
+  ASSERT_EQ(run(f3, expiry + 1).kind, Action::Kind::kTx);
+  EXPECT_EQ(bc(kUdpBackendId).connections, 2u);
+  EXPECT_EQ(bc(kUdpBackendId).active_flows, 1u);
+  pl_->tick(snap_, expiry + 1 + kUdpMs - 1, 100);
+  EXPECT_EQ(bc(kUdpBackendId).active_flows, 1u);
+  pl_->tick(snap_, expiry + 1 + kUdpMs, 100);
+  EXPECT_EQ(bc(kUdpBackendId).active_flows, 0u);
+  EXPECT_EQ(pl_->flows().size(), 0u);
+  EXPECT_EQ(pl_->counters().flows_active, 0u);
+}
+
+TEST_F(PipelineTest, UdpWithoutChecksumKeepsNone) {
+  Pkt q = client_udp(5001, "odd");
+  q.udp_zero_csum = true;
+  Frame f = test::build(q);
+  ASSERT_EQ(run(f, 0).kind, Action::Kind::kTx);
+  const uint16_t lport = out_sport(f);
+  EXPECT_EQ(f, test::build(to_backend(q, lport, 5353))) << test::hex(f);
+  Pkt r = backend_pkt(5353, lport, 0, "", 17);
+  r.udp_zero_csum = true;
+  Frame g = test::build(r);
+  ASSERT_EQ(run(g, 1).kind, Action::Kind::kTx);
+  EXPECT_EQ(g, test::build(to_client(r, 53, 5001))) << test::hex(g);
+}
+
+// ---- ARP ----
+
+Arp arp_request(uint32_t sip, const Mac& smac, uint32_t tip) {
+  Arp a;
+  a.eth_src = smac;
+  a.eth_dst = kBroadcast;
+  a.op = 1;
+  a.sha = smac;
+  a.sip = sip;
+  a.tip = tip;
+  a.pad_to = 60;
+  return a;
+}
+
+TEST_F(PipelineTest, ArpRequestForTheVipOrLocalIpIsAnswered) {
+  for (uint32_t ours : {kVip, kLocal}) {
+    Frame f = test::build(arp_request(kClient, kClientMac, ours));
+    const Action a = run(f, 1);
+    ASSERT_EQ(a.kind, Action::Kind::kTx) << drop_reason_name(a.reason);
+    EXPECT_EQ(a.port, 0);
+    Arp want;
+    want.eth_src = kOurMac;
+    want.eth_dst = kClientMac;
+    want.op = 2;
+    want.sha = kOurMac;
+    want.sip = ours;
+    want.tha = kClientMac;
+    want.tip = kClient;
+    want.pad_to = 60;
+    EXPECT_EQ(f, test::build(want)) << test::hex(f);
+  }
+  // Someone else's address: not answered.
+  expect_drop(test::build(arp_request(kClient, kClientMac, ip4("198.51.100.77"))), 2,
+              DropReason::kArpNotForUs);
+  // A reply to us is taken in (it may complete a neighbour entry), never forwarded.
+  Arp rep = arp_request(kBackend, kBackendMac, kLocal);
+  rep.op = 2;
+  rep.eth_dst = kOurMac;
+  Frame f = test::build(rep);
+  EXPECT_EQ(run(f, 3).kind, Action::Kind::kConsumed);
+}
+
+TEST_F(PipelineTest, ArpRequestForUsTeachesTheSender) {
+  const uint32_t host7 = ip4("198.51.100.7"), host8 = ip4("198.51.100.8");
+  const Mac mac7{0x02, 0, 0, 0, 0, 0x07}, mac8{0x02, 0, 0, 0, 0, 0x08};
+  Frame f = test::build(arp_request(host7, mac7, kVip));
+  ASSERT_EQ(run(f, 1).kind, Action::Kind::kTx);
+  // host8 asks for somebody else: it must not get an entry from that.
+  expect_drop(test::build(arp_request(host8, mac8, ip4("198.51.100.77"))), 1,
+              DropReason::kArpNotForUs);
+
+  for (auto [host, mac] : {std::pair{host7, mac7}, std::pair{host8, mac8}}) {
+    Pkt syn = client_pkt(61000, kSyn, "", host);
+    syn.src_mac = mac;
+    Frame s = test::build(syn);
+    ASSERT_EQ(run(s, 2).kind, Action::Kind::kTx);
+    const Pkt back = backend_pkt(out_dport(s), out_sport(s), kSynAck);
+    Frame b = test::build(back);
+    const Action a = run(b, 3);
+    if (host == host7) {
+      ASSERT_EQ(a.kind, Action::Kind::kTx) << drop_reason_name(a.reason);
+      EXPECT_EQ(b, test::build(to_client(back, 80, 61000, host7, mac7))) << test::hex(b);
+    } else {
+      EXPECT_EQ(a.kind, Action::Kind::kDrop);
+      EXPECT_EQ(a.reason, DropReason::kNeighUnresolved);
+    }
+  }
+}
+
+TEST_F(PipelineTest, UnresolvedNextHopIsAskedForOnceThenLearned) {
+  api::State st = base_state();
+  api::Vip v;
+  v.id = 3;
+  v.ip = ip4("203.0.113.20");
+  v.port = 80;
+  api::Backend b;
+  b.id = kBackend4Id;
+  b.ip = kBackend4;
+  b.port = 3000;
+  v.backends = {b};
+  st.vips.push_back(v);
+  start(16, st);
+
+  // The new snapshot already asks for the backend without a static entry, and only for it.
+  auto& reqs = pl_->arp_requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].port_id, 0);
+  EXPECT_EQ(reqs[0].target_ip, htonl(kBackend4));
+  EXPECT_EQ(reqs[0].sender_ip, htonl(kLocal));
+  std::vector<uint8_t> buf(64, 0xaa);
+  const uint32_t n = pl_->build_arp_request(reqs[0], buf.data());
+  Arp want;
+  want.eth_src = kOurMac;
+  want.eth_dst = kBroadcast;
+  want.op = 1;
+  want.sha = kOurMac;
+  want.sip = kLocal;
+  want.tip = kBackend4;
+  ASSERT_EQ(n, 42u);
+  EXPECT_EQ(Frame(buf.begin(), buf.begin() + n), test::build(want));
+  reqs.clear();
+
+  Pkt syn = client_pkt(62000, kSyn);
+  syn.dst_ip = ip4("203.0.113.20");
+  expect_drop(test::build(syn), 5000, DropReason::kNeighUnresolved);
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].target_ip, htonl(kBackend4));
+  EXPECT_EQ(reqs[0].sender_ip, htonl(kLocal));
+  reqs.clear();
+  // The client retransmits right away: still unresolved, and no second request yet.
+  expect_drop(test::build(syn), 5001, DropReason::kNeighUnresolved);
+  EXPECT_TRUE(reqs.empty());
+
+  // The backend answers our request.
+  Arp rep;
+  rep.eth_src = kBackend4Mac;
+  rep.eth_dst = kOurMac;
+  rep.op = 2;
+  rep.sha = kBackend4Mac;
+  rep.sip = kBackend4;
+  rep.tha = kOurMac;
+  rep.tip = kLocal;
+  Frame r = test::build(rep);
+  EXPECT_EQ(run(r, 5002).kind, Action::Kind::kConsumed);
+
+  // The next retransmission goes out, on the flow the first SYN created.
+  Frame f = test::build(syn);
+  const Action a = run(f, 5003);
+  ASSERT_EQ(a.kind, Action::Kind::kTx) << drop_reason_name(a.reason);
+  const uint16_t lport = out_sport(f);
+  EXPECT_EQ(f, test::build(to_backend(syn, lport, 3000, kBackend4, kBackend4Mac))) << test::hex(f);
+  EXPECT_EQ(bc(kBackend4Id).connections, 1u);
+  EXPECT_EQ(bc(kBackend4Id).packets, 3u);
+  EXPECT_TRUE(reqs.empty());
+}
+
+// ---- bursts ----
+
+bool same_arp_requests(const std::vector<ArpRequest>& x, const std::vector<ArpRequest>& y) {
+  if (x.size() != y.size()) return false;
+  for (size_t i = 0; i < x.size(); ++i)
+    if (x[i].port_id != y[i].port_id || x[i].target_ip != y[i].target_ip ||
+        x[i].sender_ip != y[i].sender_ip)
+      return false;
+  return true;
+}
+
+// process_burst() overlaps the stages of up to 64 frames; the result must be the one of
+// process() on each frame in turn: same actions, same bytes, same counters. A burst
+// longer than 64, and frames that depend on earlier frames of the same burst (SYN then
+// its retransmit, ARP reply then the SYN that needed it).
+TEST_F(PipelineTest, BurstGivesTheSameResultsAsOneByOne) {
+  api::State st = base_state();
+  api::Vip v;
+  v.id = 3;
+  v.ip = ip4("203.0.113.20");
+  v.port = 80;
+  api::Backend b4;
+  b4.id = kBackend4Id;
+  b4.ip = kBackend4;
+  b4.port = 3000;
+  v.backends = {b4};
+  st.vips.push_back(v);
+  start(16, st);
+  PipelineParams pp;
+  pp.flow_capacity = 16;
+  pp.lport_lo = kLportLo;
+  pp.lport_hi = kLportHi;
+  pp.hz = 1000;
+  pp.port_macs = {kOurMac};
+  Pipeline burst(pp);
+  burst.on_snapshot(*snap_, 0);
+  pl_->arp_requests().clear();
+  burst.arp_requests().clear();
+
+  // Runs `frames` through the fixture's pipeline one by one and through `burst` at once.
+  auto both = [&](const std::vector<Frame>& frames, uint64_t now) {
+    std::vector<Frame> one = frames, many = frames;
+    std::vector<Action> want;
+    for (Frame& f : one) want.push_back(run(f, now));
+    std::vector<uint8_t*> ptrs;
+    std::vector<uint32_t> lens;
+    for (Frame& f : many) {
+      ptrs.push_back(f.data());
+      lens.push_back(static_cast<uint32_t>(f.size()));
+    }
+    std::vector<Action> got(frames.size());
+    burst.process_burst(snap_, ptrs.data(), lens.data(), static_cast<uint32_t>(frames.size()), 0,
+                        now, false, got.data());
+    for (size_t i = 0; i < frames.size(); ++i) {
+      EXPECT_EQ(got[i].kind, want[i].kind) << "frame " << i;
+      EXPECT_EQ(got[i].reason, want[i].reason) << "frame " << i;
+      EXPECT_EQ(got[i].port, want[i].port) << "frame " << i;
+      EXPECT_EQ(many[i], one[i]) << "frame " << i;
+    }
+    return one;  // the outputs
+  };
+
+  Pkt far_syn = client_pkt(47000, kSyn);
+  far_syn.dst_ip = ip4("203.0.113.20");
+  Arp far_arp;
+  far_arp.eth_src = kBackend4Mac;
+  far_arp.eth_dst = kOurMac;
+  far_arp.op = 2;
+  far_arp.sha = kBackend4Mac;
+  far_arp.sip = kBackend4;
+  far_arp.tip = kLocal;
+
+  std::vector<Frame> first;
+  for (uint16_t i = 0; i < 8; ++i) first.push_back(test::build(client_pkt(46000 + i, kSyn)));
+  first.push_back(test::build(client_pkt(46000, kSyn)));    // retransmit inside the burst
+  first.push_back(test::build(client_udp(46100, "q")));
+  first.push_back(test::build(far_syn));                     // neigh_unresolved, ARP asked
+  first.push_back(test::build(far_arp));                     // the answer
+  first.push_back(test::build(far_syn));                     // now forwarded
+  first.push_back(test::build(arp_request(kClient, kClientMac, kVip)));
+  for (uint16_t i = 0; first.size() < 70; ++i) {             // more than one inner batch
+    first.push_back(test::build(client_pkt(46200 + i, kAck)));  // tcp_no_flow
+    Frame cut = test::build(client_pkt(46300, kSyn));
+    cut.resize(20 + i % 30);
+    first.push_back(cut);                                    // malformed
+  }
+  const std::vector<Frame> out = both(first, 5000);
+  EXPECT_TRUE(same_arp_requests(pl_->arp_requests(), burst.arp_requests()));
+  EXPECT_EQ(pl_->arp_requests().size(), 1u);
+
+  // Second burst: the backends' SYN-ACKs, the clients' ACKs and data, all together.
+  std::vector<Frame> second;
+  for (uint16_t i = 0; i < 8; ++i) {
+    const uint16_t lport = out_sport(out[i]), bport = out_dport(out[i]);
+    second.push_back(test::build(backend_pkt(bport, lport, kSynAck)));
+    second.push_back(test::build(client_pkt(46000 + i, kAck)));
+    second.push_back(test::build(client_pkt(46000 + i, kPsh | kAck, "GET /")));
+    second.push_back(test::build(backend_pkt(bport, lport, kPsh | kAck, "200 OK")));
+  }
+  both(second, 5001);
+
+  const LcoreCounters& x = pl_->counters();
+  const LcoreCounters& y = burst.counters();
+  EXPECT_EQ(x.rx_packets, y.rx_packets);
+  EXPECT_EQ(x.rx_bytes, y.rx_bytes);
+  EXPECT_EQ(x.consumed, y.consumed);
+  EXPECT_EQ(x.drops, y.drops);
+  EXPECT_EQ(pl_->flows().size(), burst.flows().size());
+  EXPECT_EQ(pl_->free_local_ports(htonl(kLocal)), burst.free_local_ports(htonl(kLocal)));
+  for (uint32_t id : {10u, 11u, 12u, 13u, kUdpBackendId, kBackend4Id}) {
+    EXPECT_EQ(bc(id).connections, burst.backend_counters()[id].connections) << id;
+    EXPECT_EQ(bc(id).packets, burst.backend_counters()[id].packets) << id;
+  }
+  // :3000 has flows 46000 and 46004: two SYNs and a retransmit, then four packets each.
+  EXPECT_EQ(bc(kTcpBackendIds[0]).packets, 3u + 2 * 4);
+}
+
+// ---- other drops and ICMP ----
+
+TEST_F(PipelineTest, FramesForAnotherMacAreDropped) {
+  Pkt p = client_pkt(63000, kSyn);
+  p.dst_mac = {0x02, 0, 0, 0, 0, 0x99};
+  expect_drop(test::build(p), 1, DropReason::kNotOurMac);
+  Arp a = arp_request(kClient, kClientMac, kVip);
+  a.eth_dst = {0x02, 0, 0, 0, 0, 0x99};
+  expect_drop(test::build(a), 1, DropReason::kNotOurMac);
+  EXPECT_EQ(pl_->flows().size(), 0u);
+}
+
+TEST_F(PipelineTest, NoStateBeforeTheFirstSnapshot) {
+  start(16, base_state(), /*configure=*/false);
+  ASSERT_EQ(snap_, nullptr);
+  expect_drop(test::build(client_pkt(64000, kSyn)), 1, DropReason::kNoState);
+  expect_drop(test::build(arp_request(kClient, kClientMac, kVip)), 1, DropReason::kNoState);
+  pl_->tick(nullptr, 2);  // housekeeping without a configuration is harmless
+  apply(base_state(), 3);
+  open(64000, 4);
+}
+
+TEST_F(PipelineTest, OtherDropReasons) {
+  Pkt p = client_pkt(65000, kSyn);
+  p.ttl = 1;
+  expect_drop(test::build(p), 1, DropReason::kTtlExceeded);
+  p.ttl = 0;
+  expect_drop(test::build(p), 1, DropReason::kTtlExceeded);
+  p = client_pkt(65000, kSyn);
+  p.dst_ip = ip4("192.0.2.1");
+  expect_drop(test::build(p), 1, DropReason::kNotForVip);
+  p = client_pkt(65000, kSyn);
+  p.dport = 81;
+  expect_drop(test::build(p), 1, DropReason::kNoService);
+  p = client_udp(65000, "x");
+  p.dport = 80;
+  expect_drop(test::build(p), 1, DropReason::kNoService);
+  p = client_pkt(65000, 0);
+  p.proto = 47;
+  expect_drop(test::build(p), 1, DropReason::kUnsupportedL4);
+  Frame cut = test::build(client_pkt(65000, kSyn));
+  cut.resize(40);
+  expect_drop(cut, 1, DropReason::kMalformedL3);
+  p = client_pkt(65000, kSyn);
+  p.frag = 0x2000;
+  expect_drop(test::build(p), 1, DropReason::kIpFragment);
+  // A backend reply with TTL 1 is dropped too, and the flow stays.
+  const Conn c = open(65001, 2);
+  Pkt r = backend_pkt(c.bport, c.lport, kSynAck);
+  r.ttl = 1;
+  expect_drop(test::build(r), 3, DropReason::kTtlExceeded);
+  reply(c, kSynAck, "", 4);
+  EXPECT_EQ(pl_->flows().size(), 1u);
+}
+
+TEST_F(PipelineTest, IcmpEchoToTheVipIsAnswered) {
+  Pkt echo = client_pkt(0, 0);
+  echo.proto = 1;
+  echo.icmp_type = 8;
+  echo.ttl = 9;
+  echo.payload = "ping payload, odd";
+  Frame f = test::build(echo);
+  const Action a = run(f, 1);
+  ASSERT_EQ(a.kind, Action::Kind::kTx) << drop_reason_name(a.reason);
+  Pkt want = echo;
+  want.icmp_type = 0;
+  want.src_ip = kVip;
+  want.dst_ip = kClient;
+  want.src_mac = kOurMac;
+  want.dst_mac = kClientMac;
+  want.ttl = 64;
+  EXPECT_EQ(f, test::build(want)) << test::hex(f);
+
+  echo.icmp_type = 3;  // unreachable: not answered
+  expect_drop(test::build(echo), 2, DropReason::kIcmpUnsupported);
+}
+
+}  // namespace
+}  // namespace rondo::dp
