@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <initializer_list>
@@ -19,8 +20,8 @@ namespace {
 
 // Timeouts travel as u32 milliseconds.
 constexpr uint64_t kMaxTimeoutSeconds = UINT32_MAX / 1000;
-// Names become metric label values and CLI arguments: keep them short and shell-safe.
-constexpr size_t kMaxNameLength = 64;
+// Health-check periods, in milliseconds: at least 10 ms, at most an hour.
+constexpr uint64_t kMinCheckMs = 10, kMaxCheckMs = 3'600'000;
 
 // A value in the document and where it is: its path for messages and its line.
 struct Item {
@@ -73,15 +74,6 @@ std::string join(std::initializer_list<std::string_view> words) {
   return out;
 }
 
-// Why an address cannot be a vip, backend, local ip, neighbour or gateway; "" if it can.
-std::string unusable_reason(uint32_t ip) {
-  if ((ip >> 24) == 0) return "is in 0.0.0.0/8, not a host address";
-  if ((ip >> 24) == 127) return "is a loopback address";
-  if ((ip >> 28) == 0xe) return "is a multicast address";
-  if (ip == 0xffffffff) return "is the broadcast address";
-  return {};
-}
-
 bool parse_mac(const std::string& s, uint8_t mac[6]) {
   if (s.size() != 17) return false;
   for (size_t i = 0; i < 6; ++i) {
@@ -97,7 +89,7 @@ class Parser {
  public:
   explicit Parser(std::string_view file) : file_(file) {}
 
-  ConfigResult parse(std::string_view text) {
+  ModelResult parse(std::string_view text) {
     YAML::Node root;
     try {
       root = YAML::Load(std::string(text));
@@ -113,7 +105,10 @@ class Parser {
       error(line_of_mark(e.mark), "", std::string("cannot read config: ") + e.what());
     }
     if (errors_.empty()) {
-      if (auto e = api::validate_state(state_); !e.empty()) error(0, "", e);
+      // Ids as a first start would give them, only to run the dataplane's own checks.
+      DesiredState numbered = state_;
+      assign_fresh_ids(&numbered);
+      if (auto e = api::validate_state(to_api(numbered)); !e.empty()) error(0, "", e);
     }
     if (!errors_.empty()) {
       std::stable_sort(errors_.begin(), errors_.end(),
@@ -217,7 +212,7 @@ class Parser {
                           : " is not an IPv4 address"));
       return std::nullopt;
     }
-    if (auto why = unusable_reason(ip); !why.empty()) {
+    if (auto why = unusable_address_reason(ip); !why.empty()) {
       error(it, *s + " " + why);
       return std::nullopt;
     }
@@ -425,14 +420,15 @@ class Parser {
         error(e, "too many vips (at most " + std::to_string(api::kMaxVipId + 1) + ")");
         reported_too_many = true;
       }
-      auto m = map(e, {"name", "address", "port", "protocol", "mode", "scheduler", "backends"});
+      auto m = map(e, {"name", "address", "port", "protocol", "mode", "scheduler",
+                       "health_check", "backends"});
       if (!m) continue;
-      api::Vip v;
-      v.id = static_cast<uint32_t>(i);
+      VipSpec v;
       bool ok = true;
 
       if (auto* f = required(*m, "name")) {
         if (auto name = vip_name(*f)) {
+          v.name = *name;
           if (auto [first, fresh] = names.emplace(*name, f->line); !fresh) {
             error(*f, *name + " is already the name of another vip (line " +
                           std::to_string(first->second) + ")");
@@ -473,11 +469,14 @@ class Parser {
       if (auto* f = m->get("mode")) {
         auto p = one_of<api::Mode>(*f, "mode", {{"fullnat", api::Mode::kFullNat}});
         ok &= p.has_value();
+        v.mode = p.value_or(api::Mode::kFullNat);
       }
       if (auto* f = m->get("scheduler")) {
         auto p = one_of<api::Sched>(*f, "scheduler", {{"rr", api::Sched::kRoundRobin}});
         ok &= p.has_value();
+        v.sched = p.value_or(api::Sched::kRoundRobin);
       }
+      if (auto* f = m->get("health_check")) ok &= parse_health_check(*f, &v.health_check);
       if (auto* f = required(*m, "backends")) {
         ok &= parse_backends(*f, &v);
       } else {
@@ -500,31 +499,94 @@ class Parser {
   std::optional<std::string> vip_name(const Item& it) {
     auto s = scalar(it, "a name");
     if (!s) return std::nullopt;
-    const bool valid = !s->empty() && s->size() <= kMaxNameLength &&
-                       std::all_of(s->begin(), s->end(), [](char c) {
-                         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                                (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
-                       });
-    if (!valid) {
-      error(it, "\"" + *s + "\" is not a valid name (1-" + std::to_string(kMaxNameLength) +
-                    " characters from A-Z a-z 0-9 _ - .)");
+    if (auto why = check_name(*s); !why.empty()) {
+      error(it, why);
       return std::nullopt;
     }
     return s;
   }
 
+  bool parse_health_check(const Item& it, HealthCheck* hc) {
+    auto m = map(it, {"type", "port", "path", "status", "interval_ms", "timeout_ms", "rise", "fall"});
+    if (!m) return false;
+    bool ok = true;
+    if (auto* f = required(*m, "type")) {
+      auto t = one_of<HealthCheck::Type>(*f, "health check type",
+                                         {{"none", HealthCheck::Type::kNone},
+                                          {"tcp", HealthCheck::Type::kTcp},
+                                          {"http", HealthCheck::Type::kHttp}});
+      ok &= t.has_value();
+      hc->type = t.value_or(HealthCheck::Type::kNone);
+    } else {
+      ok = false;
+    }
+    if (auto* f = m->get("port")) {
+      auto port = number(*f, 1, UINT16_MAX, "a port (1-65535)");
+      ok &= port.has_value();
+      hc->port = static_cast<uint16_t>(port.value_or(0));
+    }
+    if (auto* f = m->get("path")) {
+      auto path = scalar(*f, "an HTTP path");
+      if (path && (path->empty() || (*path)[0] != '/' ||
+                   std::any_of(path->begin(), path->end(),
+                               [](char c) { return c <= ' ' || c == 0x7f; }))) {
+        error(*f, "\"" + *path + "\" is not an HTTP path (starts with /, no spaces)");
+        path.reset();
+      } else if (path && hc->type != HealthCheck::Type::kHttp && ok) {
+        error(*f, "path is only used by type: http");
+        path.reset();
+      }
+      ok &= path.has_value();
+      if (path) hc->path = *path;
+    }
+    if (auto* f = m->get("status")) {
+      auto st = number(*f, 100, 599, "an HTTP status (100-599)");
+      if (st && hc->type != HealthCheck::Type::kHttp && ok) {
+        error(*f, "status is only used by type: http");
+        st.reset();
+      }
+      ok &= st.has_value();
+      if (st) hc->http_status = static_cast<uint16_t>(*st);
+    }
+    const std::string period = "a period in milliseconds (" + std::to_string(kMinCheckMs) + "-" +
+                               std::to_string(kMaxCheckMs) + ")";
+    for (auto [key, ms] : {std::pair{"interval_ms", &hc->interval_ms},
+                           std::pair{"timeout_ms", &hc->timeout_ms}}) {
+      if (auto* f = m->get(key)) {
+        auto v = number(*f, kMinCheckMs, kMaxCheckMs, period);
+        ok &= v.has_value();
+        if (v) *ms = static_cast<uint32_t>(*v);
+      }
+    }
+    for (auto [key, n] : {std::pair{"rise", &hc->rise}, std::pair{"fall", &hc->fall}}) {
+      if (auto* f = m->get(key)) {
+        auto v = number(*f, 1, 100, "a count (1-100)");
+        ok &= v.has_value();
+        if (v) *n = static_cast<uint32_t>(*v);
+      }
+    }
+    if (ok && hc->timeout_ms > hc->interval_ms) {
+      const Item* at = m->get("timeout_ms") ? m->get("timeout_ms") : m->get("interval_ms");
+      error(at ? *at : it,
+            "timeout_ms (" + std::to_string(hc->timeout_ms) + ") must not exceed interval_ms (" +
+                std::to_string(hc->interval_ms) + ")");
+      ok = false;
+    }
+    return ok;
+  }
+
   // Returns false if any backend is invalid; the valid ones are still checked for
   // duplicates so that one run reports as much as possible.
-  bool parse_backends(const Item& it, api::Vip* v) {
+  bool parse_backends(const Item& it, VipSpec* v) {
     auto items = list(it);
     if (!items) return false;
     bool all_ok = true;
     std::map<std::pair<uint32_t, uint16_t>, int> seen;
     for (const auto& e : *items) {
-      // Ids run over all backends in file order, whether or not this one is valid, so
-      // that fixing one entry never renumbers the others.
-      const uint32_t id = next_backend_id_++;
-      if (id == api::kMaxBackendId + 1)
+      // Counted over all backends, valid or not: ids are allocated later, by key, and
+      // there is one id space for all vips.
+      const uint32_t index = backend_count_++;
+      if (index == api::kMaxBackendId + 1)
         error(e, "too many backends (at most " + std::to_string(api::kMaxBackendId + 1) +
                      " over all vips)");
       auto m = map(e, {"address", "port", "weight"});
@@ -532,9 +594,8 @@ class Parser {
         all_ok = false;
         continue;
       }
-      api::Backend b;
-      b.id = id;
-      bool ok = id <= api::kMaxBackendId;
+      BackendSpec b;
+      bool ok = index <= api::kMaxBackendId;
       const Item* addr = required(*m, "address");
       if (addr) {
         auto ip = address(*addr);
@@ -571,10 +632,10 @@ class Parser {
 
   std::string file_;
   std::vector<ConfigError> errors_;
-  api::State state_;
+  DesiredState state_;
   std::map<uint32_t, int> local_ip_lines_;  // local ip -> line, to point duplicates back
   bool local_ips_ok_ = true;  // false: local_ips had errors, don't also call it "missing"
-  uint32_t next_backend_id_ = 0;
+  uint32_t backend_count_ = 0;
 };
 
 }  // namespace
@@ -588,32 +649,66 @@ std::string ConfigError::to_string() const {
   return out;
 }
 
-ConfigResult parse_config(std::string_view text, std::string_view name) {
+ModelResult parse_config_model(std::string_view text, std::string_view name) {
   return Parser(name).parse(text);
 }
 
-ConfigResult load_config(const std::string& path) {
+ConfigResult parse_config(std::string_view text, std::string_view name) {
+  auto r = parse_config_model(text, name);
+  if (auto* errors = std::get_if<std::vector<ConfigError>>(&r)) return std::move(*errors);
+  auto& d = std::get<DesiredState>(r);
+  assign_fresh_ids(&d);
+  return to_api(d);
+}
+
+std::optional<ConfigError> read_config_file(const std::string& path, std::string* text) {
   // POSIX I/O rather than ifstream: it reports why a read failed (EISDIR, EACCES, ...).
   auto failed = [&](const char* what) {
-    return std::vector<ConfigError>{{path, 0, "", std::string(what) + ": " + std::strerror(errno)}};
+    return ConfigError{path, 0, "", std::string(what) + ": " + std::strerror(errno)};
   };
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return failed("cannot open");
-  std::string text;
+  text->clear();
   char buf[65536];
   for (;;) {
     const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      auto errors = failed("cannot read");
+      auto e = failed("cannot read");
       ::close(fd);
-      return errors;
+      return e;
     }
     if (n == 0) break;
-    text.append(buf, static_cast<size_t>(n));
+    text->append(buf, static_cast<size_t>(n));
   }
   ::close(fd);
+  return std::nullopt;
+}
+
+ModelResult load_config_model(const std::string& path, std::string* digest) {
+  std::string text;
+  if (auto e = read_config_file(path, &text)) return std::vector<ConfigError>{*e};
+  if (digest) *digest = config_digest(text);
+  return parse_config_model(text, path);
+}
+
+ConfigResult load_config(const std::string& path) {
+  std::string text;
+  if (auto e = read_config_file(path, &text)) return std::vector<ConfigError>{*e};
   return parse_config(text, path);
+}
+
+std::string config_digest(std::string_view text) {
+  // FNV-1a 64: stable across builds and machines, unlike std::hash; collisions only matter
+  // as "a changed file looks unchanged", and only for accidental changes.
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 0x100000001b3ull;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "fnv1a64:%016llx", static_cast<unsigned long long>(h));
+  return buf;
 }
 
 size_t count_backends(const api::State& s) {

@@ -97,9 +97,18 @@ void Controller::tick(Clock::time_point now) {
   backoff_ = options_.min_backoff;
 }
 
+std::optional<api::Stats> Controller::fetch_stats(Clock::time_point now) {
+  if (!client_->connected()) return std::nullopt;
+  auto stats = client_->stats();
+  if (!stats && !client_->connected())
+    fail(now, "dataplane stats failed: " + client_->last_error(), false);
+  return stats;
+}
+
 bool Controller::push(Clock::time_point now) {
   const api::Ack ack = client_->push(state_);
   const std::string gen = "generation " + std::to_string(state_.generation);
+  if (!client_->connected() || !ack.ok || ack.generation != state_.generation) ++push_failures_;
   if (!client_->connected()) {
     fail(now, "pushing " + gen + " failed: " + client_->last_error(), false);
     return false;
@@ -117,6 +126,7 @@ bool Controller::push(Clock::time_point now) {
   }
   acked_generation_ = ack.generation;
   need_push_ = false;
+  ++pushes_;
   if (info_) info_->generation = ack.generation;
   log_info("pushed " + gen + " to dataplane (" + std::to_string(state_.vips.size()) + " vips, " +
            std::to_string(count_backends(state_)) + " backends)");

@@ -7,7 +7,8 @@
 // Failures never end the control plane: the connection is dropped and retried with
 // exponential backoff, and each change of condition is logged once.
 //
-// Single-threaded: call set_state() and tick() from the same thread.
+// Single-threaded: call set_state(), tick() and fetch_stats() from the same thread (the
+// daemon's controller thread; ControlPlane shares what it learns under its own lock).
 #pragma once
 
 #include <chrono>
@@ -52,6 +53,16 @@ class Controller {
   const std::optional<api::DataplaneInfo>& dataplane() const { return info_; }
   /// Delay before the next connection attempt after the latest failure.
   std::chrono::milliseconds backoff() const { return backoff_; }
+  /// True while connected to the dataplane.
+  bool connected() const { return client_->connected(); }
+
+  /// Fetch the dataplane's counters on the current connection; nullopt when not connected
+  /// or on failure (a transport failure drops the connection, as in tick()).
+  std::optional<api::Stats> fetch_stats(Clock::time_point now = Clock::now());
+
+  /// Pushes acknowledged, and pushes that failed (refused, or the connection broke).
+  uint64_t pushes() const { return pushes_; }
+  uint64_t push_failures() const { return push_failures_; }
 
  private:
   enum class Link { kUnknown, kUp, kDown };
@@ -73,6 +84,8 @@ class Controller {
   std::optional<uint64_t> instance_;  // last dataplane instance seen; survives reconnects
   std::optional<api::DataplaneInfo> info_;
   uint64_t acked_generation_ = 0;  // 0: nothing acknowledged on this connection
+  uint64_t pushes_ = 0;
+  uint64_t push_failures_ = 0;
 };
 
 }  // namespace rondo::cp

@@ -1,30 +1,45 @@
-// rondo-controlplane: load the config, then keep the dataplane in sync with it until
-// SIGINT/SIGTERM. The dataplane being absent or restarting is normal, never fatal.
+// rondo-controlplane: own the desired state (state file, seeded from the config file),
+// serve the local API (rondoctl), and keep the dataplane in sync with the state until
+// SIGINT/SIGTERM; SIGHUP reloads the config file. The dataplane being absent or
+// restarting is normal, never fatal; when this process stops, the dataplane keeps
+// forwarding with the last state it was given.
 #include <signal.h>
 
 #include <boost/program_options.hpp>
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <variant>
 
+#include "controlplane/api_server.h"
+#include "controlplane/cli.h"
 #include "controlplane/config.h"
-#include "controlplane/controller.h"
+#include "controlplane/control_plane.h"
 #include "controlplane/dataplane_client.h"
+#include "controlplane/health.h"
 #include "controlplane/log.h"
+#include "controlplane/metrics.h"
+#include "controlplane/rpc.h"
 
 namespace po = boost::program_options;
 using namespace rondo;
 
 namespace {
 
-constexpr const char* kDefaultSocket = "/run/rondo/dataplane.sock";
+constexpr const char* kDefaultDataplaneSocket = "/run/rondo/dataplane.sock";
+constexpr const char* kDefaultStateFile = "/var/lib/rondo/state.json";
 
 struct Options {
   std::string config;
-  std::string socket;
+  std::string state_file;
+  std::string dataplane_socket;
+  std::string api_socket;
+  std::string api_group;
+  std::string metrics_listen;
   bool check = false;
   int sync_interval_ms = 500;
+  int apply_timeout_ms = 3000;
 };
 
 // Returns the exit code to stop with, or -1 to run.
@@ -32,33 +47,58 @@ int parse_options(int argc, char** argv, Options* o) {
   po::options_description desc("Usage: rondo-controlplane --config FILE [options]\nOptions");
   desc.add_options()
       ("help,h", "show this help")
-      ("config,c", po::value(&o->config)->value_name("FILE"), "YAML config file (required)")
-      ("dataplane-socket", po::value(&o->socket)->default_value(kDefaultSocket)->value_name("PATH"),
+      ("config,c", po::value(&o->config)->value_name("FILE"),
+       "YAML config file: seeds the state on first start, re-read by reload (SIGHUP, rondoctl reload)")
+      ("state-file", po::value(&o->state_file)->default_value(kDefaultStateFile)->value_name("PATH"),
+       "where the desired state (with API changes and ids) is kept across restarts")
+      ("dataplane-socket",
+       po::value(&o->dataplane_socket)->default_value(kDefaultDataplaneSocket)->value_name("PATH"),
        "rondo-dataplane's control socket")
-      ("check", po::bool_switch(&o->check), "validate the config, print a summary and exit")
+      ("api-socket", po::value(&o->api_socket)->default_value(cp::kDefaultApiSocket)->value_name("PATH"),
+       "the API socket rondoctl talks to (mode 0660)")
+      ("api-group", po::value(&o->api_group)->value_name("GROUP"),
+       "group owning the API socket: its members may use rondoctl (default: the daemon's group)")
+      ("metrics-listen",
+       po::value(&o->metrics_listen)->default_value(cp::MetricsServer::kDefaultListen)->value_name("ADDR:PORT"),
+       "serve Prometheus /metrics here (\"none\": off)")
+      ("check", po::bool_switch(&o->check), "validate the config file, print a summary and exit")
       ("sync-interval-ms", po::value(&o->sync_interval_ms)->default_value(500)->value_name("MS"),
-       "how often to check on the dataplane");
+       "how often to check on the dataplane and poll its counters")
+      ("apply-timeout-ms", po::value(&o->apply_timeout_ms)->default_value(3000)->value_name("MS"),
+       "how long an API change waits for the dataplane's acknowledgement before answering");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
     po::notify(vm);
   } catch (const po::error& e) {
-    std::cerr << "rondo-controlplane: " << e.what() << "\n" << desc;
+    std::cerr << "rondo-controlplane: " << e.what() << "\n";
     return 2;
   }
   if (vm.count("help")) {
     std::cout << desc;
     return 0;
   }
-  if (o->config.empty()) {
-    std::cerr << "rondo-controlplane: --config is required\n" << desc;
+  if (o->config.empty() && (o->check || o->state_file.empty())) {
+    std::cerr << "rondo-controlplane: --config is required\n";
     return 2;
   }
-  if (o->sync_interval_ms <= 0) {
-    std::cerr << "rondo-controlplane: --sync-interval-ms must be positive\n";
+  if (o->sync_interval_ms <= 0 || o->apply_timeout_ms < 0) {
+    std::cerr << "rondo-controlplane: --sync-interval-ms must be positive, --apply-timeout-ms "
+                 "not negative\n";
     return 2;
   }
   return -1;
+}
+
+int check_config(const std::string& path) {
+  auto loaded = cp::load_config_model(path);
+  if (auto* errors = std::get_if<std::vector<cp::ConfigError>>(&loaded)) {
+    for (const auto& e : *errors) std::cerr << e.to_string() << "\n";
+    return 1;
+  }
+  const auto& d = std::get<cp::DesiredState>(loaded);
+  std::cout << "config OK: " << d.vips.size() << " vips, " << d.backend_count() << " backends\n";
+  return 0;
 }
 
 }  // namespace
@@ -66,43 +106,90 @@ int parse_options(int argc, char** argv, Options* o) {
 int main(int argc, char** argv) {
   Options opt;
   if (int rc = parse_options(argc, argv, &opt); rc >= 0) return rc;
+  if (opt.check) return check_config(opt.config);
 
-  auto loaded = cp::load_config(opt.config);
-  if (auto* errors = std::get_if<std::vector<cp::ConfigError>>(&loaded)) {
-    for (const auto& e : *errors) {
-      if (opt.check) std::cerr << e.to_string() << "\n";
-      else cp::log_error(e.to_string());
-    }
-    if (!opt.check) cp::log_error("invalid config, nothing pushed to the dataplane");
+  // Signals are taken synchronously by the main thread (sigwait): no handler, no global
+  // flag. Blocked before any thread starts, so every thread inherits the mask.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+  cp::ControlPlaneOptions cpo;
+  cpo.config_path = opt.config;
+  cpo.state_path = opt.state_file;
+  cpo.sync_interval = std::chrono::milliseconds(opt.sync_interval_ms);
+  cpo.apply_timeout = std::chrono::milliseconds(opt.apply_timeout_ms);
+  cp::ControlPlane control(std::make_unique<cp::UnixDataplaneClient>(opt.dataplane_socket), cpo);
+  if (auto started = control.start(); !started.ok) {
+    for (const auto& e : started.errors) cp::log_error(e);
+    cp::log_error("not started: nothing pushed to the dataplane");
     return 1;
   }
-  auto& state = std::get<api::State>(loaded);
-  const std::string summary = std::to_string(state.vips.size()) + " vips, " +
-                              std::to_string(cp::count_backends(state)) + " backends";
-  if (opt.check) {
-    std::cout << "config OK: " << summary << "\n";
-    return 0;
+
+  // Health checks: each change of a backend's health goes into the desired state (and to
+  // the dataplane as `down`); each change of the desired state retargets the checks.
+  std::unique_ptr<cp::HealthChecker> health;
+  try {
+    health = std::make_unique<cp::HealthChecker>(
+        // The checker logs each change itself.
+        [&](uint32_t backend_id, bool up, const std::string&) {
+          control.set_health(backend_id, up ? cp::Health::kUp : cp::Health::kDown);
+        });
+    health->set_targets(cp::health_targets(control.view().desired));
+    control.set_observer(
+        [&](const cp::DesiredState& d) { health->set_targets(cp::health_targets(d)); });
+    health->start();
+  } catch (const std::exception& e) {
+    cp::log_error(std::string("health checker: ") + e.what());
+    return 1;
   }
 
-  // Signals are taken synchronously in the sleep between ticks: no handler, no global
-  // flag, and a signal arriving mid-tick simply ends the next sleep at once.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
-
-  cp::log_info("loaded " + opt.config + ": " + summary + "; dataplane socket " + opt.socket);
-  cp::Controller controller(std::make_unique<cp::UnixDataplaneClient>(opt.socket),
-                            std::move(state));
-  const timespec interval{opt.sync_interval_ms / 1000, (opt.sync_interval_ms % 1000) * 1'000'000L};
-  for (;;) {
-    controller.tick();
-    int sig = sigtimedwait(&stop, nullptr, &interval);
-    if (sig == SIGINT || sig == SIGTERM) {
-      cp::log_info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
-                   ", exiting (the dataplane keeps forwarding)");
-      return 0;
+  std::unique_ptr<cp::MetricsServer> metrics;
+  if (opt.metrics_listen != "none" && !opt.metrics_listen.empty()) {
+    try {
+      metrics = std::make_unique<cp::MetricsServer>([&] { return control.view(); },
+                                                    opt.metrics_listen);
+      cp::log_info("metrics on http://" + opt.metrics_listen + "/metrics");
+    } catch (const std::exception& e) {
+      cp::log_error(e.what());
+      return 1;
     }
   }
+
+  cp::ApiServer api({.path = opt.api_socket, .group = opt.api_group},
+                    [&](std::string_view line, const std::string& origin) {
+                      return cp::handle_request(control, line, origin);
+                    });
+  if (auto err = api.start(); !err.empty()) {
+    cp::log_error("api socket: " + err);
+    return 1;
+  }
+  cp::log_info("api socket " + opt.api_socket + " (mode 0660" +
+               (opt.api_group.empty() ? "" : ", group " + opt.api_group) + "); dataplane socket " +
+               opt.dataplane_socket + "; state file " + opt.state_file);
+
+  std::jthread controller([&](std::stop_token stop) { control.run(stop); });
+
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&sigs, &sig) != 0) continue;
+    if (sig == SIGHUP) {
+      control.reload("SIGHUP");
+      continue;
+    }
+    cp::log_info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+                 ", exiting (the dataplane keeps forwarding with its last state)");
+    break;
+  }
+  // Stop the sources of changes first, then the controller; nothing is sent to the
+  // dataplane on the way out, so it keeps forwarding with the last state.
+  api.stop();
+  health->stop();
+  metrics.reset();
+  controller.request_stop();
+  controller.join();
+  return 0;
 }

@@ -179,7 +179,7 @@ vips:
     backends: []
 )",
      {"rondo.yaml:6: vips[0].protcol: unknown field (expected one of: name, address, port, "
-      "protocol, mode, scheduler, backends)"}},
+      "protocol, mode, scheduler, health_check, backends)"}},
 
     {"unknown backend key", R"(local_ips: [198.51.100.100]
 vips:

@@ -1,0 +1,641 @@
+#include "controlplane/cli.h"
+
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <ctime>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "controlplane/model.h"
+
+namespace rondo::cp {
+namespace {
+
+namespace po = boost::program_options;
+using json = nlohmann::json;
+
+constexpr const char* kUsage = R"(Usage: rondoctl [--socket PATH] [--json] COMMAND [ARGS] [OPTIONS]
+
+Commands:
+  vip add NAME ADDRESS:PORT [--proto tcp|udp] [--scheduler rr]
+  vip remove NAME [--force]
+  vip list
+  backend add VIP ADDRESS:PORT [--weight N]
+  backend remove VIP ADDRESS:PORT [--force]
+  backend drain VIP ADDRESS:PORT [--wait] [--timeout SECONDS]
+  backend undrain VIP ADDRESS:PORT
+  backend weight VIP ADDRESS:PORT N
+  show [VIP]     vips and backends: weight, health, drain state, active flows,
+                 new connections/s, packets, bytes
+  stats          dataplane counters: per lcore, drops by reason, per backend, per port
+  status         control plane: generation, dataplane connection, last push
+  reload         re-read the config file and apply it as a diff (a bad file changes nothing)
+
+Options (anywhere on the line):
+  --socket PATH  the control plane's API socket (default /run/rondo/controlplane.sock)
+  --json         print the control plane's answer as JSON
+  -h, --help     this text
+
+  --force        vip/backend remove: remove even with active flows
+  --wait         backend drain: return once the backend has no active flows,
+                 printing the count as it falls
+  --timeout S    with --wait: give up after S seconds (exit 1)
+  --weight N     backend add: weight 0-65535 (default 1; 0 takes no new connections)
+  --proto P      vip add: tcp (default) or udp
+  --scheduler S  vip add: rr (default)
+
+Exit codes: 0 done; 1 failed or refused (unknown vip or backend, exists already,
+needs --force, bad config file, timeout, control plane unreachable); 2 usage error.
+)";
+
+struct Usage {
+  std::string text;
+};
+
+[[noreturn]] void usage_error(const std::string& text) { throw Usage{text}; }
+
+uint16_t parse_weight(const std::string& s) {
+  uint32_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc{} || end != s.data() + s.size() || v > 65535)
+    usage_error(s + " is not a weight (0-65535)");
+  return static_cast<uint16_t>(v);
+}
+
+double parse_seconds(const std::string& s) {
+  double v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc{} || end != s.data() + s.size() || !(v > 0) || !std::isfinite(v))
+    usage_error("--timeout: " + s + " is not a number of seconds (> 0)");
+  return v;
+}
+
+std::string checked_name(const std::string& s, const char* what) {
+  if (auto why = check_name(s); !why.empty()) usage_error(std::string(what) + " " + why);
+  return s;
+}
+
+std::pair<uint32_t, uint16_t> checked_endpoint(const std::string& s) {
+  std::string why;
+  auto ep = parse_endpoint(s, &why);
+  if (!ep) usage_error(why);
+  return *ep;
+}
+
+// The positional arguments of a command, checked for number.
+std::vector<std::string> positionals(const po::variables_map& vm, size_t min, size_t max,
+                                     const char* shape) {
+  std::vector<std::string> args;
+  if (vm.count("arg")) args = vm["arg"].as<std::vector<std::string>>();
+  if (args.size() < min) usage_error(std::string("missing arguments: expected ") + shape);
+  if (args.size() > max) usage_error("unexpected argument \"" + args[max] + "\" (expected " + shape + ")");
+  return args;
+}
+
+json backend_request(const char* cmd, const std::string& vip, const std::string& endpoint) {
+  const auto [ip, port] = checked_endpoint(endpoint);
+  return {{"cmd", cmd}, {"vip", checked_name(vip, "vip name")}, {"address", api::format_ipv4(ip)},
+          {"port", port}};
+}
+
+std::string pad(const std::string& s, size_t w, bool right) {
+  if (s.size() >= w) return s;
+  return right ? std::string(w - s.size(), ' ') + s : s + std::string(w - s.size(), ' ');
+}
+
+// A text table: columns sized to their widest cell; numbers right-aligned.
+class Table {
+ public:
+  explicit Table(std::vector<std::string> header, std::vector<bool> right)
+      : right_(std::move(right)) {
+    rows_.push_back(std::move(header));
+  }
+  void add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+  std::string str() const {
+    std::vector<size_t> w(rows_[0].size(), 0);
+    for (const auto& r : rows_)
+      for (size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], r[i].size());
+    std::string out;
+    for (const auto& r : rows_) {
+      std::string line;
+      for (size_t i = 0; i < r.size(); ++i) {
+        if (i) line += "  ";
+        line += pad(r[i], w[i], right_[i]);
+      }
+      while (!line.empty() && line.back() == ' ') line.pop_back();
+      out += line + "\n";
+    }
+    return out;
+  }
+
+ private:
+  std::vector<bool> right_;
+  std::vector<std::vector<std::string>> rows_;
+};
+
+std::string num(const json& v) {
+  if (v.is_null()) return "-";
+  if (v.is_number_unsigned() || v.is_number_integer()) return std::to_string(v.get<int64_t>());
+  return v.dump();
+}
+
+std::string rate(const json& v) {
+  if (v.is_null()) return "-";
+  char buf[32];
+  const double d = v.get<double>();
+  std::snprintf(buf, sizeof buf, d >= 100 ? "%.0f" : "%.1f", d);
+  return buf;
+}
+
+std::string bytes_cell(const json& v) { return v.is_null() ? "-" : format_bytes(v.get<double>()); }
+
+std::string age(const json& t) {
+  if (t.is_null()) return "never";
+  const double now = std::chrono::duration<double>(
+                         std::chrono::system_clock::now().time_since_epoch()).count();
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f s ago", std::max(0.0, now - t.get<double>()));
+  return buf;
+}
+
+std::string status_line(const json& s) {
+  std::string out = "generation " + num(s["generation"]) + ", ";
+  if (s["dataplane_connected"].get<bool>()) {
+    const json& dp = s["dataplane"];
+    out += "dataplane connected";
+    if (dp.is_object())
+      out += " (pid " + num(dp["pid"]) + ", " + num(dp["workers"]) + " workers)";
+    out += s["in_sync"].get<bool>() ? ", in sync" : ", NOT in sync yet";
+    out += ", counters " + age(s["stats_time"]);
+  } else {
+    out += "dataplane NOT connected (it forwards with the last state it got); counters unavailable";
+  }
+  return out + "\n";
+}
+
+int exit_code_for(const json& answer) {
+  return answer.value("code", "") == "invalid" ? kExitUsage : kExitFailed;
+}
+
+void print_failure(const json& answer, const CliInvocation& inv, std::ostream& out,
+                   std::ostream& err) {
+  if (inv.json) out << answer.dump() << "\n";
+  if (answer.contains("details"))
+    for (const auto& d : answer["details"]) err << d.get<std::string>() << "\n";
+  err << "rondoctl: " << inv.command << ": " << answer.value("error", "failed") << "\n";
+}
+
+void print_changes(const json& answer, std::ostream& out, std::ostream& err) {
+  const auto& changes = answer["changes"];
+  for (const auto& c : changes) out << c.get<std::string>() << "\n";
+  if (answer.contains("note")) {
+    err << "rondoctl: note: " << answer["note"].get<std::string>() << "\n";
+  } else if (changes.empty()) {
+    out << "no change\n";
+  }
+}
+
+int wait_drained(ApiClient& client, const CliInvocation& inv, std::ostream& out,
+                 std::ostream& err, std::chrono::milliseconds poll) {
+  using Clock = std::chrono::steady_clock;
+  json get = inv.request;
+  get["cmd"] = "backend.get";
+  const std::string who = "backend " + inv.request["vip"].get<std::string>() + " " +
+                          inv.request["address"].get<std::string>() + ":" +
+                          std::to_string(inv.request["port"].get<int>());
+  const auto start = Clock::now();
+  std::optional<uint64_t> last;
+  bool said_unknown = false;
+  for (;;) {
+    auto answer = client.call(get);
+    if (!answer) {
+      err << "rondoctl: lost the control plane while waiting: " << client.error() << "\n";
+      return kExitFailed;
+    }
+    if (!answer->value("ok", false)) {
+      print_failure(*answer, inv, out, err);
+      return kExitFailed;
+    }
+    const json& flows = (*answer)["backend"]["active_flows"];
+    if (flows.is_null()) {
+      if (!said_unknown) {
+        if (inv.json) out << json{{"active_flows", nullptr}}.dump() << "\n";
+        else out << who << ": active flows unknown (the dataplane is not connected); waiting\n";
+        out.flush();
+      }
+      said_unknown = true;
+    } else {
+      said_unknown = false;
+      const uint64_t n = flows.get<uint64_t>();
+      if (!last || *last != n) {
+        if (inv.json) out << json{{"active_flows", n}}.dump() << "\n";
+        else out << who << ": " << n << (n == 1 ? " active flow\n" : " active flows\n");
+        out.flush();
+        last = n;
+      }
+      if (n == 0) {
+        if (!inv.json) out << who << " is drained: no active flows left\n";
+        return kExitOk;
+      }
+    }
+    const double waited = std::chrono::duration<double>(Clock::now() - start).count();
+    if (inv.timeout_s && waited >= *inv.timeout_s) {
+      err << "rondoctl: backend drain: timeout after " << *inv.timeout_s << " s: " << who
+          << (last ? " still has " + std::to_string(*last) + (*last == 1 ? " active flow" : " active flows")
+                   : ": active flows unknown")
+          << "\n";
+      return kExitFailed;
+    }
+    auto sleep = poll;
+    if (inv.timeout_s) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::duration<double>(*inv.timeout_s - waited));
+      sleep = std::min(sleep, std::max(left, std::chrono::milliseconds(1)));
+    }
+    std::this_thread::sleep_for(sleep);
+  }
+}
+
+}  // namespace
+
+std::string cli_usage() { return kUsage; }
+
+std::string format_bytes(double b) {
+  static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  size_t u = 0;
+  while (b >= 1024 && u + 1 < std::size(units)) {
+    b /= 1024;
+    ++u;
+  }
+  char buf[32];
+  if (u == 0) std::snprintf(buf, sizeof buf, "%.0f B", b);
+  else std::snprintf(buf, sizeof buf, "%.1f %s", b, units[u]);
+  return buf;
+}
+
+std::variant<CliInvocation, CliExit> parse_cli(const std::vector<std::string>& args) {
+  CliInvocation inv;
+  try {
+    // Options common to every command, accepted before and after the command words.
+    po::options_description common("Options");
+    common.add_options()("help,h", "help")("json", "json")(
+        "socket", po::value<std::string>()->value_name("PATH"), "socket");
+    // Read after each of the two parses below (before and after the command words).
+    auto take_common = [&](const po::variables_map& vm) {
+      if (vm.count("json")) inv.json = true;
+      if (vm.count("socket")) inv.socket = vm["socket"].as<std::string>();
+      if (inv.socket.empty()) usage_error("--socket: empty path");
+    };
+    const int style = po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
+
+    // Everything before the first word that is not an option (or --socket's value).
+    size_t i = 0;
+    while (i < args.size() && args[i].size() > 1 && args[i][0] == '-') {
+      if (args[i] == "--socket" && i + 1 < args.size()) ++i;
+      ++i;
+    }
+    {
+      po::variables_map vm;
+      po::store(po::command_line_parser(std::vector<std::string>(args.begin(), args.begin() + i))
+                    .options(common)
+                    .style(style)
+                    .run(),
+                vm);
+      po::notify(vm);
+      if (vm.count("help")) return CliExit{kExitOk, kUsage};
+      take_common(vm);
+    }
+    if (i == args.size()) usage_error("missing command (rondoctl --help lists them)");
+
+    std::string word = args[i++];
+    if (word == "vip" || word == "backend") {
+      if (i == args.size())
+        usage_error(word + ": missing subcommand (" +
+                    (word == "vip" ? "add, remove, list" : "add, remove, drain, undrain, weight") + ")");
+      word += " " + args[i++];
+    }
+    inv.command = word;
+
+    // The command's own options, then its positional arguments.
+    std::string proto = "tcp", sched = "rr", weight = "1", timeout;
+    bool force = false;
+    po::options_description own;
+    own.add(common);
+    const bool is_remove = word == "vip remove" || word == "backend remove";
+    if (is_remove) own.add_options()("force", po::bool_switch(&force), "");
+    if (word == "vip add")
+      own.add_options()("proto", po::value(&proto), "")("scheduler", po::value(&sched), "");
+    if (word == "backend add") own.add_options()("weight", po::value(&weight), "");
+    if (word == "backend drain")
+      own.add_options()("wait", po::bool_switch(&inv.wait), "")("timeout", po::value(&timeout), "");
+    own.add_options()("arg", po::value<std::vector<std::string>>(), "");
+    po::positional_options_description pos;
+    pos.add("arg", -1);
+
+    std::vector<std::string> rest(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+    for (const auto& a : rest) {
+      // "-1" would read as an unknown short option; say what it is instead.
+      if (a.size() > 1 && a[0] == '-' && std::isdigit(static_cast<unsigned char>(a[1])))
+        usage_error(word + ": " + a + ": negative numbers are not valid here");
+    }
+    po::variables_map vm;
+    po::store(po::command_line_parser(rest).options(own).positional(pos).style(style).run(), vm);
+    po::notify(vm);
+    if (vm.count("help")) return CliExit{kExitOk, kUsage};
+    take_common(vm);
+
+    try {
+      if (word == "vip add") {
+        auto a = positionals(vm, 2, 2, "NAME ADDRESS:PORT");
+        const auto [ip, port] = checked_endpoint(a[1]);
+        if (!parse_proto(proto)) usage_error("--proto: " + proto + " is not a protocol (tcp, udp)");
+        if (!parse_sched(sched)) usage_error("--scheduler: " + sched + " is not a scheduler (rr)");
+        inv.request = {{"cmd", "vip.add"}, {"name", checked_name(a[0], "vip name")},
+                       {"address", api::format_ipv4(ip)}, {"port", port},
+                       {"protocol", proto}, {"scheduler", sched}};
+      } else if (word == "vip remove") {
+        auto a = positionals(vm, 1, 1, "NAME");
+        inv.request = {{"cmd", "vip.remove"}, {"name", checked_name(a[0], "vip name")},
+                       {"force", force}};
+      } else if (word == "vip list") {
+        positionals(vm, 0, 0, "no arguments");
+        inv.request = {{"cmd", "vip.list"}};
+      } else if (word == "backend add") {
+        auto a = positionals(vm, 2, 2, "VIP ADDRESS:PORT");
+        inv.request = backend_request("backend.add", a[0], a[1]);
+        inv.request["weight"] = parse_weight(weight);
+      } else if (word == "backend remove") {
+        auto a = positionals(vm, 2, 2, "VIP ADDRESS:PORT");
+        inv.request = backend_request("backend.remove", a[0], a[1]);
+        inv.request["force"] = force;
+      } else if (word == "backend drain" || word == "backend undrain") {
+        auto a = positionals(vm, 2, 2, "VIP ADDRESS:PORT");
+        inv.request = backend_request(word == "backend drain" ? "backend.drain" : "backend.undrain",
+                                      a[0], a[1]);
+        if (!timeout.empty()) {
+          if (!inv.wait) usage_error("--timeout only applies with --wait");
+          inv.timeout_s = parse_seconds(timeout);
+        }
+      } else if (word == "backend weight") {
+        auto a = positionals(vm, 3, 3, "VIP ADDRESS:PORT WEIGHT");
+        inv.request = backend_request("backend.weight", a[0], a[1]);
+        inv.request["weight"] = parse_weight(a[2]);
+      } else if (word == "show") {
+        auto a = positionals(vm, 0, 1, "[VIP]");
+        inv.request = {{"cmd", "show"}};
+        if (!a.empty()) inv.request["vip"] = checked_name(a[0], "vip name");
+      } else if (word == "stats" || word == "status" || word == "reload") {
+        positionals(vm, 0, 0, "no arguments");
+        inv.request = {{"cmd", word}};
+      } else {
+        usage_error("unknown command \"" + word + "\" (rondoctl --help lists them)");
+      }
+    } catch (const Usage& u) {
+      throw Usage{word + ": " + u.text};
+    }
+  } catch (const Usage& u) {
+    return CliExit{kExitUsage, "rondoctl: " + u.text};
+  } catch (const po::error& e) {
+    return CliExit{kExitUsage, std::string("rondoctl: ") +
+                                   (inv.command.empty() ? "" : inv.command + ": ") + e.what()};
+  }
+  return inv;
+}
+
+// ---------------------------------------------------------------------------------------
+// Client
+
+ApiClient::ApiClient(std::string path, std::chrono::milliseconds timeout)
+    : path_(std::move(path)), timeout_(timeout) {}
+
+ApiClient::~ApiClient() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+bool ApiClient::connect() {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path_.size() >= sizeof addr.sun_path) {
+    error_ = "socket path too long: " + path_;
+    return false;
+  }
+  std::memcpy(addr.sun_path, path_.c_str(), path_.size() + 1);
+  fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) {
+    error_ = std::string("socket: ") + std::strerror(errno);
+    return false;
+  }
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(timeout_.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((timeout_.count() % 1000) * 1000);
+  ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  if (::connect(fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
+    const int e = errno;
+    error_ = path_ + ": " + std::strerror(e);
+    if (e == EACCES) error_ += " (the socket's group decides who may use it)";
+    if (e == ENOENT || e == ECONNREFUSED) error_ += " (is rondo-controlplane running?)";
+    ::close(fd_);
+    fd_ = -1;
+    return false;
+  }
+  return true;
+}
+
+std::optional<json> ApiClient::call(const json& request) {
+  if (fd_ < 0) {
+    error_ = "not connected";
+    return std::nullopt;
+  }
+  const std::string line = request.dump() + "\n";
+  for (size_t off = 0; off < line.size();) {
+    const ssize_t w = ::send(fd_, line.data() + off, line.size() - off, MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      error_ = std::string("send: ") + std::strerror(errno);
+      return std::nullopt;
+    }
+    off += static_cast<size_t>(w);
+  }
+  for (;;) {
+    if (auto nl = buf_.find('\n'); nl != std::string::npos) {
+      std::string answer = buf_.substr(0, nl);
+      buf_.erase(0, nl + 1);
+      try {
+        return json::parse(answer);
+      } catch (const json::exception& e) {
+        error_ = std::string("unreadable answer: ") + e.what();
+        return std::nullopt;
+      }
+    }
+    char chunk[65536];
+    const ssize_t r = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      error_ = errno == EAGAIN || errno == EWOULDBLOCK
+                   ? "no answer within " + std::to_string(timeout_.count() / 1000) + " s"
+                   : std::string("recv: ") + std::strerror(errno);
+      return std::nullopt;
+    }
+    if (r == 0) {
+      error_ = "the control plane closed the connection";
+      return std::nullopt;
+    }
+    buf_.append(chunk, static_cast<size_t>(r));
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Output
+
+std::string format_show(const json& a) {
+  std::string out = status_line(a["status"]);
+  Table t({"VIP", "BACKEND", "WEIGHT", "HEALTH", "STATE", "FLOWS", "CONN/S", "PACKETS", "BYTES"},
+          {false, false, true, false, false, true, true, true, true});
+  for (const auto& v : a["vips"]) {
+    const std::string vip = v["name"].get<std::string>() + " " + v["address"].get<std::string>() +
+                            ":" + num(v["port"]) + "/" + v["protocol"].get<std::string>();
+    if (v["backends"].empty()) t.add({vip, "(no backends)", "", "", "", "", "", "", ""});
+    for (const auto& b : v["backends"]) {
+      std::string state = "active";
+      if (b["drained"].get<bool>()) {
+        const auto& f = b["active_flows"];
+        state = f.is_null() ? "drained" : f.get<uint64_t>() > 0 ? "draining" : "drained";
+      }
+      t.add({vip, b["address"].get<std::string>() + ":" + num(b["port"]), num(b["weight"]),
+             b["health"].get<std::string>(), state, num(b["active_flows"]),
+             rate(b["connections_per_s"]), num(b["packets"]), bytes_cell(b["bytes"])});
+    }
+  }
+  if (a["vips"].empty()) return out + "no vips\n";
+  return out + t.str();
+}
+
+std::string format_vip_list(const json& a) {
+  if (a["vips"].empty()) return "no vips\n";
+  Table t({"NAME", "ADDRESS", "PROTO", "SCHED", "MODE", "BACKENDS", "HEALTH_CHECK", "ID"},
+          {false, false, false, false, false, true, false, true});
+  for (const auto& v : a["vips"])
+    t.add({v["name"].get<std::string>(), v["address"].get<std::string>() + ":" + num(v["port"]),
+           v["protocol"].get<std::string>(), v["scheduler"].get<std::string>(),
+           v["mode"].get<std::string>(), num(v["backends"]), v["health_check"].get<std::string>(),
+           num(v["id"])});
+  return t.str();
+}
+
+std::string format_stats(const json& a) {
+  std::string out = status_line(a["status"]);
+  Table lc({"LCORE", "RX_PKTS", "RX_BYTES", "TX_PKTS", "TX_BYTES", "BUSY%", "FLOWS", "CAPACITY",
+            "CONSUMED", "STEERED_OUT", "STEERED_IN"},
+           {false, true, true, true, true, true, true, true, true, true, true});
+  std::vector<std::string> lcore_ids;
+  for (const auto& l : a["lcores"]) {
+    const double busy = l["busy_cycles"].get<double>(), idle = l["idle_cycles"].get<double>();
+    char b[16] = "-";
+    if (busy + idle > 0) std::snprintf(b, sizeof b, "%.1f", 100.0 * busy / (busy + idle));
+    lc.add({num(l["lcore_id"]), num(l["rx_packets"]), format_bytes(l["rx_bytes"].get<double>()),
+            num(l["tx_packets"]), format_bytes(l["tx_bytes"].get<double>()), b,
+            num(l["flows_active"]), num(l["flow_capacity"]), num(l["consumed"]),
+            num(l["steered_out"]), num(l["steered_in"])});
+    lcore_ids.push_back("LCORE " + num(l["lcore_id"]));
+  }
+  out += "\n" + lc.str();
+
+  std::vector<std::string> head = {"DROP REASON", "TOTAL"};
+  head.insert(head.end(), lcore_ids.begin(), lcore_ids.end());
+  std::vector<bool> right(head.size(), true);
+  right[0] = false;
+  Table dr(head, right);
+  bool any = false;
+  for (const auto& [reason, total] : a["drops"].items()) {
+    if (total.get<uint64_t>() == 0) continue;
+    any = true;
+    std::vector<std::string> row = {reason, num(total)};
+    for (const auto& l : a["lcores"])
+      row.push_back(l["drops"].contains(reason) ? num(l["drops"][reason]) : "0");
+    dr.add(row);
+  }
+  out += "\n" + (any ? dr.str() : std::string("drops: none\n"));
+
+  Table be({"VIP", "BACKEND", "ID", "FLOWS", "CONNECTIONS", "PACKETS", "BYTES"},
+           {false, false, true, true, true, true, true});
+  for (const auto& b : a["backends"])
+    be.add({b["vip"].is_null() ? "(removed)" : b["vip"].get<std::string>(),
+            b["backend"].is_null() ? "-" : b["backend"].get<std::string>(), num(b["id"]),
+            num(b["active_flows"]), num(b["connections"]), num(b["packets"]),
+            format_bytes(b["bytes"].get<double>())});
+  out += "\n" + (a["backends"].empty() ? std::string("backends: no traffic yet\n") : be.str());
+
+  Table pt({"PORT", "NAME", "IPACKETS", "OPACKETS", "IBYTES", "OBYTES", "IMISSED", "IERRORS",
+            "OERRORS", "RX_NOMBUF"},
+           {false, false, true, true, true, true, true, true, true, true});
+  for (const auto& p : a["ports"])
+    pt.add({num(p["port_id"]), p["name"].get<std::string>(), num(p["ipackets"]),
+            num(p["opackets"]), format_bytes(p["ibytes"].get<double>()),
+            format_bytes(p["obytes"].get<double>()), num(p["imissed"]), num(p["ierrors"]),
+            num(p["oerrors"]), num(p["rx_nombuf"])});
+  out += "\n" + pt.str();
+  return out;
+}
+
+std::string format_status(const json& a) {
+  const json& s = a["status"];
+  std::ostringstream o;
+  o << status_line(s);
+  o << "config file:   " << (s["config"].get<std::string>().empty() ? "-" : s["config"].get<std::string>()) << "\n";
+  o << "state file:    " << (s["state_file"].get<std::string>().empty() ? "-" : s["state_file"].get<std::string>()) << "\n";
+  o << "vips:          " << num(s["vips"]) << ", backends: " << num(s["backends"]) << "\n";
+  o << "last push:     " << age(s["last_push"]) << " (" << num(s["pushes"]) << " pushes, "
+    << num(s["push_failures"]) << " failed)\n";
+  o << "reloads:       " << num(s["reloads"]) << " (" << num(s["reload_failures"]) << " refused)\n";
+  return o.str();
+}
+
+int run_cli(const CliInvocation& inv, std::ostream& out, std::ostream& err,
+            std::chrono::milliseconds poll_interval) {
+  ApiClient client(inv.socket);
+  if (!client.connect()) {
+    err << "rondoctl: cannot reach the control plane at " << client.error() << "\n";
+    return kExitFailed;
+  }
+  auto answer = client.call(inv.request);
+  if (!answer) {
+    err << "rondoctl: " << inv.command << ": " << client.error() << "\n";
+    return kExitFailed;
+  }
+  if (!answer->is_object() || !answer->value("ok", false)) {
+    print_failure(*answer, inv, out, err);
+    return exit_code_for(*answer);
+  }
+  try {
+    if (inv.json && !inv.wait) {
+      out << answer->dump() << "\n";
+      return kExitOk;
+    }
+    const std::string& c = inv.command;
+    if (c == "show") out << format_show(*answer);
+    else if (c == "vip list") out << format_vip_list(*answer);
+    else if (c == "stats") out << format_stats(*answer);
+    else if (c == "status") out << format_status(*answer);
+    else if (inv.json) out << answer->dump() << "\n";
+    else print_changes(*answer, out, err);
+    if (inv.wait) return wait_drained(client, inv, out, err, poll_interval);
+  } catch (const json::exception& e) {
+    err << "rondoctl: " << inv.command << ": unexpected answer from the control plane: " << e.what()
+        << "\n";
+    return kExitFailed;
+  }
+  return kExitOk;
+}
+
+}  // namespace rondo::cp

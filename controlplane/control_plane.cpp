@@ -1,0 +1,660 @@
+#include "controlplane/control_plane.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <set>
+
+#include "controlplane/config.h"
+#include "controlplane/diff.h"
+#include "controlplane/log.h"
+
+namespace rondo::cp {
+namespace {
+
+IdAllocator::Seconds wall_now() { return IdAllocator::to_seconds(std::chrono::system_clock::now()); }
+
+std::set<uint32_t> vip_ids(const DesiredState& d) {
+  std::set<uint32_t> ids;
+  for (const auto& v : d.vips) ids.insert(v.id);
+  return ids;
+}
+
+std::set<uint32_t> backend_ids(const DesiredState& d) {
+  std::set<uint32_t> ids;
+  for (const auto& v : d.vips)
+    for (const auto& b : v.backends) ids.insert(b.id);
+  return ids;
+}
+
+// Retire every id of `from` that `to` no longer uses.
+void retire_removed(const DesiredState& from, const DesiredState& to, PersistedState* s,
+                    IdAllocator::Seconds now) {
+  const auto vips = vip_ids(to);
+  const auto backends = backend_ids(to);
+  for (const auto& v : from.vips) {
+    if (!vips.count(v.id)) s->vip_ids.retire(v.id, now);
+    for (const auto& b : v.backends)
+      if (!backends.count(b.id)) s->backend_ids.retire(b.id, now);
+  }
+}
+
+// Create the state file's directory if it is missing (one level, like systemd's
+// StateDirectory=); an existing one is left as it is.
+std::string ensure_parent_dir(const std::string& path) {
+  const auto slash = path.rfind('/');
+  if (slash == std::string::npos || slash == 0) return {};
+  const std::string dir = path.substr(0, slash);
+  if (::mkdir(dir.c_str(), 0750) == 0 || errno == EEXIST) return {};
+  return "cannot create " + dir + ": " + std::strerror(errno);
+}
+
+std::string backend_name(const std::string& vip, uint32_t ip, uint16_t port) {
+  return "backend " + vip + " " + format_endpoint(ip, port);
+}
+
+}  // namespace
+
+std::string_view status_name(Status s) {
+  switch (s) {
+    case Status::kOk: return "ok";
+    case Status::kInvalid: return "invalid";
+    case Status::kBadConfig: return "bad_config";
+    case Status::kNotFound: return "not_found";
+    case Status::kConflict: return "conflict";
+    case Status::kNeedsForce: return "needs_force";
+    case Status::kUnavailable: return "unavailable";
+    case Status::kFailed: return "failed";
+  }
+  return "failed";
+}
+
+ControlPlane::ControlPlane(std::unique_ptr<DataplaneClient> client, ControlPlaneOptions options)
+    : options_(std::move(options)), client_(std::move(client)) {}
+
+ControlPlane::~ControlPlane() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
+}
+
+StartResult ControlPlane::start() {
+  StartResult r = start_impl();
+  if (!r.ok && lock_fd_ >= 0) {
+    ::close(lock_fd_);  // a control plane that did not start owns nothing
+    lock_fd_ = -1;
+  }
+  return r;
+}
+
+StartResult ControlPlane::start_impl() {
+  StartResult result;
+  std::optional<PersistedState> saved;
+  if (!options_.state_path.empty()) {
+    // One owner per state file: a second control plane must not touch it.
+    if (auto err = ensure_parent_dir(options_.state_path); !err.empty()) {
+      result.errors.push_back(err);
+      return result;
+    }
+    const std::string lock = options_.state_path + ".lock";
+    lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (lock_fd_ < 0 || ::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+      result.errors.push_back(errno == EWOULDBLOCK
+                                  ? "another control plane is running with " + options_.state_path
+                                  : "cannot lock " + lock + ": " + std::strerror(errno));
+      return result;
+    }
+    std::string error;
+    if (!read_state_file(options_.state_path, &saved, &error)) {
+      result.errors.push_back(error + " (fix or remove it: the config file then seeds a new one)");
+      return result;
+    }
+  }
+
+  std::optional<DesiredState> file;
+  std::string digest;
+  if (!options_.config_path.empty()) {
+    auto loaded = load_config_model(options_.config_path, &digest);
+    if (auto* errors = std::get_if<std::vector<ConfigError>>(&loaded)) {
+      for (const auto& e : *errors) result.errors.push_back(e.to_string());
+    } else {
+      file = std::move(std::get<DesiredState>(loaded));
+    }
+  }
+
+  PersistedState state;
+  const auto now = wall_now();
+  bool save = false;
+  if (saved) {
+    state = std::move(*saved);
+    log_info("loaded state file " + options_.state_path + ": " +
+             std::to_string(state.desired.vips.size()) + " vips, " +
+             std::to_string(state.desired.backend_count()) + " backends");
+    if (!result.errors.empty()) {
+      for (const auto& e : result.errors) log_error(e);
+      log_warn("config file " + options_.config_path +
+               " is invalid: running with the saved state; fix it and reload");
+      result.errors.clear();
+    } else if (file && digest != state.config_digest) {
+      // Edited while the control plane was stopped: apply it as `reload` would.
+      DesiredState next = std::move(*file);
+      auto in_vips = vip_ids(state.desired);
+      auto in_backends = backend_ids(state.desired);
+      const auto q = quarantine_locked(state.desired);
+      auto err = adopt_identity(
+          state.desired, &next,
+          [&] {
+            auto id = state.vip_ids.allocate(in_vips, now, q, nullptr);
+            if (id) in_vips.insert(*id);
+            return id;
+          },
+          [&] {
+            auto id = state.backend_ids.allocate(in_backends, now, q, nullptr);
+            if (id) in_backends.insert(*id);
+            return id;
+          });
+      if (!err.empty()) {
+        result.errors.push_back(options_.config_path + ": " + err);
+        return result;
+      }
+      const auto changes = diff_states(state.desired, next);
+      log_info("config file " + options_.config_path + " changed since it was last applied: " +
+               (changes.empty() ? "no change to the state" : "applying " +
+                                      std::to_string(changes.size()) + " changes"));
+      for (const auto& c : changes) log_info("start: " + c);
+      retire_removed(state.desired, next, &state, now);
+      state.desired = std::move(next);
+      state.config_digest = digest;
+      save = true;
+    }
+  } else {
+    if (options_.config_path.empty() && result.errors.empty())
+      result.errors.push_back("no state file and no config file: nothing to start from");
+    if (!result.errors.empty()) return result;
+    state.desired = std::move(*file);
+    // A first start: ids in file order, like the dataplane saw them before ids were
+    // persisted, and nothing to keep.
+    assign_fresh_ids(&state.desired);
+    for (const auto& v : state.desired.vips) {
+      state.vip_ids.reserve(v.id);
+      for (const auto& b : v.backends) state.backend_ids.reserve(b.id);
+    }
+    state.config_digest = digest;
+    save = true;
+    log_info("loaded " + options_.config_path + ": " + std::to_string(state.desired.vips.size()) +
+             " vips, " + std::to_string(state.desired.backend_count()) + " backends");
+  }
+
+  if (save && !options_.state_path.empty()) {
+    if (auto err = write_state_file(options_.state_path, state); !err.empty()) {
+      result.errors.push_back("cannot save the state: " + err);
+      return result;
+    }
+  }
+
+  std::lock_guard lk(mu_);
+  state_ = std::move(state);
+  controller_ = std::make_unique<Controller>(std::move(client_), to_api(state_.desired),
+                                             options_.controller);
+  generation_ = controller_->generation();
+  result.ok = true;
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------
+// Controller thread
+
+void ControlPlane::sync(Clock::time_point now) {
+  api::State desired;
+  uint64_t version;
+  {
+    std::lock_guard lk(mu_);
+    desired = to_api(state_.desired);
+    version = version_;
+    picked_version_ = version;
+  }
+  controller_->set_state(std::move(desired));
+  controller_->tick(now);
+  std::shared_ptr<const api::Stats> stats;
+  if (controller_->in_sync()) {
+    if (auto s = controller_->fetch_stats(now)) stats = std::make_shared<const api::Stats>(std::move(*s));
+  }
+
+  std::lock_guard lk(mu_);
+  generation_ = controller_->generation();
+  connected_ = controller_->connected();
+  in_sync_ = controller_->in_sync();
+  info_ = controller_->dataplane();
+  if (controller_->pushes() != pushes_) last_push_ = WallClock::now();
+  pushes_ = controller_->pushes();
+  push_failures_ = controller_->push_failures();
+  if (in_sync_) synced_version_ = version;
+  if (stats) record_stats_locked(std::move(stats), now);
+  if (!connected_) {
+    // A disconnected dataplane has no live counters; rates restart with the next one.
+    rate_base_.reset();
+    rates_.clear();
+  }
+  applied_.notify_all();
+}
+
+void ControlPlane::run(std::stop_token stop) {
+  std::stop_callback wake_on_stop(stop, [this] {
+    std::lock_guard lk(mu_);
+    wake_.notify_all();
+  });
+  while (!stop.stop_requested()) {
+    sync(Clock::now());
+    std::unique_lock lk(mu_);
+    wake_.wait_for(lk, options_.sync_interval,
+                   [&] { return stop.stop_requested() || version_ != picked_version_; });
+  }
+}
+
+void ControlPlane::record_stats_locked(std::shared_ptr<const api::Stats> stats,
+                                       Clock::time_point now) {
+  stats_ = stats;
+  stats_time_ = WallClock::now();
+  const uint64_t instance = info_ ? info_->instance : 0;
+  if (!rate_base_ || instance != rate_base_instance_) {
+    rate_base_ = stats;
+    rate_base_time_ = now;
+    rate_base_instance_ = instance;
+    rates_.clear();
+    return;
+  }
+  const auto span = now - rate_base_time_;
+  if (span < options_.rate_window) return;
+  const double seconds = std::chrono::duration<double>(span).count();
+  std::map<uint32_t, const api::BackendStats*> base;
+  for (const auto& b : rate_base_->backends) base[b.id] = &b;
+  // Counters only grow within one dataplane instance; a smaller value means the counter
+  // was reset (the id was reused), and the rate restarts from it.
+  auto per_second = [&](uint64_t cur, uint64_t old) {
+    return cur >= old ? static_cast<double>(cur - old) / seconds : 0.0;
+  };
+  rates_.clear();
+  for (const auto& b : stats->backends) {
+    const auto it = base.find(b.id);
+    const api::BackendStats zero{};
+    const api::BackendStats& o = it == base.end() ? zero : *it->second;
+    rates_[b.id] = {per_second(b.connections, o.connections), per_second(b.packets, o.packets),
+                    per_second(b.bytes, o.bytes)};
+  }
+  rate_base_ = stats;
+  rate_base_time_ = now;
+}
+
+// ---------------------------------------------------------------------------------------
+// Reads
+
+ControlPlaneView ControlPlane::view() const {
+  std::lock_guard lk(mu_);
+  ControlPlaneView v;
+  v.desired = state_.desired;
+  v.generation = generation_;
+  v.dataplane_connected = connected_;
+  v.in_sync = in_sync_;
+  v.dataplane = info_;
+  v.last_push = last_push_;
+  v.pushes = pushes_;
+  v.push_failures = push_failures_;
+  v.reloads = reloads_;
+  v.reload_failures = reload_failures_;
+  v.stats = stats_;
+  v.stats_time = stats_time_;
+  return v;
+}
+
+std::map<uint32_t, Rates> ControlPlane::rates() const {
+  std::lock_guard lk(mu_);
+  return rates_;
+}
+
+std::optional<uint64_t> ControlPlane::active_flows(uint32_t backend_id) const {
+  std::lock_guard lk(mu_);
+  return active_flows_locked(backend_id);
+}
+
+std::optional<uint64_t> ControlPlane::active_flows_locked(uint32_t backend_id) const {
+  if (!connected_ || !stats_) return std::nullopt;
+  for (const auto& b : stats_->backends)
+    if (b.id == backend_id) return b.active_flows;
+  return 0;
+}
+
+void ControlPlane::set_health(uint32_t backend_id, Health health) {
+  std::lock_guard lk(mu_);
+  for (auto& v : state_.desired.vips) {
+    for (auto& b : v.backends) {
+      if (b.id != backend_id) continue;
+      if (b.health == health) return;
+      const bool was_down = b.health == Health::kDown;
+      b.health = health;
+      // Only down/not-down reaches the dataplane; unknown <-> up needs no push.
+      if (was_down != (health == Health::kDown)) {
+        ++version_;
+        wake_.notify_all();
+      }
+      return;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Changes
+
+IdAllocator::Seconds ControlPlane::quarantine_locked(const DesiredState& d) const {
+  const auto& t = d.timeouts;
+  const uint32_t longest = std::max({t.tcp_syn_ms, t.tcp_established_ms, t.tcp_closing_ms, t.udp_ms});
+  // A flow can outlive its timeout by one ageing sweep; a minute covers it.
+  return longest / 1000 + 60;
+}
+
+std::function<bool(uint32_t)> ControlPlane::may_have_flows_locked() const {
+  // Unknown counters (no dataplane) leave the decision to the quarantine alone.
+  auto stats = stats_;
+  return [stats](uint32_t id) {
+    if (!stats) return false;
+    for (const auto& b : stats->backends)
+      if (b.id == id) return b.active_flows > 0;
+    return false;
+  };
+}
+
+void ControlPlane::set_observer(std::function<void(const DesiredState&)> observer) {
+  observer_ = std::move(observer);
+}
+
+OpResult ControlPlane::change(const Edit& edit, const std::string& origin) {
+  uint64_t version;
+  OpResult r;
+  DesiredState installed;
+  {
+    std::unique_lock lk(mu_);
+    if (!controller_) return OpResult::fail(Status::kFailed, "the control plane is not started");
+    PersistedState next = state_;
+    const auto now = wall_now();
+    r = edit(next, now);
+    if (!r.ok()) return r;
+    // Health is only known where it is checked: a vip whose checks were turned off must
+    // not keep a backend down forever.
+    for (auto& v : next.desired.vips)
+      if (v.health_check.type == HealthCheck::Type::kNone)
+        for (auto& b : v.backends) b.health = Health::kUnknown;
+    if (auto e = api::validate_state(to_api(next.desired)); !e.empty())
+      return OpResult::fail(Status::kInvalid, e);
+    auto changes = diff_states(state_.desired, next.desired);
+    r.changes.insert(r.changes.end(), changes.begin(), changes.end());
+    if (next == state_) {
+      r.generation = generation_;
+      r.applied = in_sync_ && synced_version_ == version_;
+      return r;
+    }
+    retire_removed(state_.desired, next.desired, &next, now);
+    if (!options_.state_path.empty()) {
+      if (auto e = write_state_file(options_.state_path, next); !e.empty()) {
+        log_error(origin + " refused: cannot save the state: " + e);
+        return OpResult::fail(Status::kFailed, "cannot save the state: " + e);
+      }
+    }
+    state_ = std::move(next);
+    version = ++version_;
+    for (const auto& c : r.changes) log_info(origin + ": " + c);
+    wake_.notify_all();
+    installed = state_.desired;
+  }
+  // Outside the lock: observers (the health checker) may call back into us.
+  if (observer_) observer_(installed);
+  return wait_applied(std::move(r), version);
+}
+
+OpResult ControlPlane::wait_applied(OpResult r, uint64_t version) {
+  std::unique_lock lk(mu_);
+  if (!connected_) {
+    r.note = "saved; the dataplane is not connected and gets it when it connects";
+  } else if (options_.apply_timeout.count() > 0) {
+    // Wake when the controller has pushed this version, or lost the dataplane.
+    const bool done = applied_.wait_for(lk, options_.apply_timeout, [&] {
+      return synced_version_ >= version || !connected_;
+    });
+    r.applied = synced_version_ >= version;
+    if (!r.applied)
+      r.note = done ? "saved; the dataplane went away and gets it when it reconnects"
+                    : "saved; the dataplane has not acknowledged it yet";
+  }
+  r.generation = generation_;
+  return r;
+}
+
+OpResult ControlPlane::find_backend(const PersistedState& s, const std::string& vip, uint32_t ip,
+                                    uint16_t port, BackendSpec** out) const {
+  auto* v = const_cast<PersistedState&>(s).desired.find_vip(vip);
+  if (!v) return OpResult::fail(Status::kNotFound, "no vip named " + vip);
+  *out = v->find_backend(ip, port);
+  if (!*out)
+    return OpResult::fail(Status::kNotFound,
+                          "vip " + vip + " has no backend " + format_endpoint(ip, port));
+  return {};
+}
+
+OpResult ControlPlane::add_vip(VipSpec spec, const std::string& origin) {
+  return change(
+      [&](PersistedState& s, IdAllocator::Seconds now) {
+        if (auto why = check_name(spec.name); !why.empty())
+          return OpResult::fail(Status::kInvalid, why);
+        if (auto why = unusable_address_reason(spec.ip); !why.empty())
+          return OpResult::fail(Status::kInvalid, api::format_ipv4(spec.ip) + " " + why);
+        if (spec.port == 0) return OpResult::fail(Status::kInvalid, "0 is not a port (1-65535)");
+        if (s.desired.find_vip(spec.name))
+          return OpResult::fail(Status::kConflict, "vip " + spec.name + " already exists");
+        if (auto* other = s.desired.find_vip(spec.ip, spec.port, spec.proto))
+          return OpResult::fail(Status::kConflict, format_vip_address(spec) +
+                                                       " is already served by vip " + other->name);
+        if (std::count(s.desired.local_ips.begin(), s.desired.local_ips.end(), spec.ip))
+          return OpResult::fail(Status::kInvalid,
+                                api::format_ipv4(spec.ip) +
+                                    " is a local ip: return traffic and vip traffic would collide");
+        std::set<std::pair<uint32_t, uint16_t>> seen;
+        for (const auto& b : spec.backends) {
+          if (auto why = unusable_address_reason(b.ip); !why.empty())
+            return OpResult::fail(Status::kInvalid, api::format_ipv4(b.ip) + " " + why);
+          if (b.port == 0) return OpResult::fail(Status::kInvalid, "0 is not a port (1-65535)");
+          if (!seen.insert({b.ip, b.port}).second)
+            return OpResult::fail(Status::kConflict, format_endpoint(b.ip, b.port) +
+                                                         " is listed twice");
+        }
+        const auto q = quarantine_locked(s.desired);
+        auto id = s.vip_ids.allocate(vip_ids(s.desired), now, q, nullptr);
+        if (!id)
+          return OpResult::fail(Status::kFailed, "no free vip id (at most " +
+                                                     std::to_string(api::kMaxVipId + 1) + " vips)");
+        spec.id = *id;
+        auto in_use = backend_ids(s.desired);
+        for (auto& b : spec.backends) {
+          auto bid = s.backend_ids.allocate(in_use, now, q, may_have_flows_locked());
+          if (!bid) return OpResult::fail(Status::kFailed, "no free backend id");
+          in_use.insert(*bid);
+          b.id = *bid;
+          b.health = Health::kUnknown;
+        }
+        s.desired.vips.push_back(std::move(spec));
+        return OpResult{};
+      },
+      "change by " + origin);
+}
+
+OpResult ControlPlane::remove_vip(const std::string& name, bool force, const std::string& origin) {
+  return change(
+      [&](PersistedState& s, IdAllocator::Seconds) {
+        auto it = std::find_if(s.desired.vips.begin(), s.desired.vips.end(),
+                               [&](const VipSpec& v) { return v.name == name; });
+        if (it == s.desired.vips.end()) return OpResult::fail(Status::kNotFound, "no vip named " + name);
+        if (!force) {
+          uint64_t total = 0;
+          for (const auto& b : it->backends) {
+            auto n = active_flows_locked(b.id);
+            if (!n)
+              return OpResult::fail(Status::kNeedsForce,
+                                    "active flows of vip " + name +
+                                        " are unknown (dataplane not connected); use --force "
+                                        "to remove it anyway");
+            total += *n;
+          }
+          if (total > 0)
+            return OpResult::fail(Status::kNeedsForce,
+                                  "vip " + name + " still has " + std::to_string(total) +
+                                      " active flows; drain its backends first, or use --force");
+        }
+        s.desired.vips.erase(it);
+        return OpResult{};
+      },
+      "change by " + origin);
+}
+
+OpResult ControlPlane::add_backend(const std::string& vip, uint32_t ip, uint16_t port,
+                                   uint16_t weight, const std::string& origin) {
+  return change(
+      [&](PersistedState& s, IdAllocator::Seconds now) {
+        auto* v = s.desired.find_vip(vip);
+        if (!v) return OpResult::fail(Status::kNotFound, "no vip named " + vip);
+        if (auto why = unusable_address_reason(ip); !why.empty())
+          return OpResult::fail(Status::kInvalid, api::format_ipv4(ip) + " " + why);
+        if (port == 0) return OpResult::fail(Status::kInvalid, "0 is not a port (1-65535)");
+        if (v->find_backend(ip, port))
+          return OpResult::fail(Status::kConflict, format_endpoint(ip, port) +
+                                                       " is already a backend of vip " + vip);
+        auto id = s.backend_ids.allocate(backend_ids(s.desired), now,
+                                         quarantine_locked(s.desired), may_have_flows_locked());
+        if (!id)
+          return OpResult::fail(Status::kFailed,
+                                "no free backend id (at most " +
+                                    std::to_string(api::kMaxBackendId + 1) +
+                                    " backends; retired ids are reused once their flows are gone)");
+        v->backends.push_back({.id = *id, .ip = ip, .port = port, .weight = weight});
+        return OpResult{};
+      },
+      "change by " + origin);
+}
+
+OpResult ControlPlane::remove_backend(const std::string& vip, uint32_t ip, uint16_t port,
+                                      bool force, const std::string& origin) {
+  return change(
+      [&](PersistedState& s, IdAllocator::Seconds) {
+        BackendSpec* b = nullptr;
+        if (auto r = find_backend(s, vip, ip, port, &b); !r.ok()) return r;
+        if (!force) {
+          const auto n = active_flows_locked(b->id);
+          if (!n)
+            return OpResult::fail(Status::kNeedsForce,
+                                  "active flows of " + backend_name(vip, ip, port) +
+                                      " are unknown (dataplane not connected); use --force to "
+                                      "remove it anyway");
+          if (*n > 0)
+            return OpResult::fail(
+                Status::kNeedsForce,
+                backend_name(vip, ip, port) + " still has " + std::to_string(*n) +
+                    " active flows; drain it first (rondoctl backend drain " + vip + " " +
+                    format_endpoint(ip, port) + " --wait) or use --force");
+        }
+        auto* v = s.desired.find_vip(vip);
+        std::erase_if(v->backends, [&](const BackendSpec& x) { return x.ip == ip && x.port == port; });
+        return OpResult{};
+      },
+      "change by " + origin);
+}
+
+OpResult ControlPlane::set_drained(const std::string& vip, uint32_t ip, uint16_t port,
+                                   bool drained, const std::string& origin) {
+  return change(
+      [&](PersistedState& s, IdAllocator::Seconds) {
+        BackendSpec* b = nullptr;
+        if (auto r = find_backend(s, vip, ip, port, &b); !r.ok()) return r;
+        OpResult r;
+        if (b->drained == drained)
+          r.note = backend_name(vip, ip, port) + (drained ? " is already drained" : " is not drained");
+        b->drained = drained;
+        return r;
+      },
+      "change by " + origin);
+}
+
+OpResult ControlPlane::set_weight(const std::string& vip, uint32_t ip, uint16_t port,
+                                  uint16_t weight, const std::string& origin) {
+  return change(
+      [&](PersistedState& s, IdAllocator::Seconds) {
+        BackendSpec* b = nullptr;
+        if (auto r = find_backend(s, vip, ip, port, &b); !r.ok()) return r;
+        OpResult r;
+        if (b->weight == weight)
+          r.note = backend_name(vip, ip, port) + " already has weight " + std::to_string(weight);
+        b->weight = weight;
+        return r;
+      },
+      "change by " + origin);
+}
+
+OpResult ControlPlane::reload(const std::string& origin) {
+  if (options_.config_path.empty())
+    return OpResult::fail(Status::kFailed, "no config file to reload (started without --config)");
+  std::string digest;
+  auto loaded = load_config_model(options_.config_path, &digest);
+  if (auto* errors = std::get_if<std::vector<ConfigError>>(&loaded)) {
+    OpResult r = OpResult::fail(Status::kBadConfig,
+                                options_.config_path + " is invalid (" +
+                                    std::to_string(errors->size()) +
+                                    (errors->size() == 1 ? " error" : " errors") +
+                                    "); nothing changed");
+    for (const auto& e : *errors) {
+      r.details.push_back(e.to_string());
+      log_error("reload by " + origin + ": " + e.to_string());
+    }
+    log_error("reload by " + origin + " refused: " + r.error);
+    std::lock_guard lk(mu_);
+    ++reload_failures_;
+    return r;
+  }
+  auto file = std::move(std::get<DesiredState>(loaded));
+  OpResult r = change(
+      [&](PersistedState& s, IdAllocator::Seconds now) {
+        auto in_vips = vip_ids(s.desired);
+        auto in_backends = backend_ids(s.desired);
+        const auto q = std::max(quarantine_locked(s.desired), quarantine_locked(file));
+        const auto busy = may_have_flows_locked();
+        DesiredState next = file;
+        auto err = adopt_identity(
+            s.desired, &next,
+            [&] {
+              auto id = s.vip_ids.allocate(in_vips, now, q, nullptr);
+              if (id) in_vips.insert(*id);
+              return id;
+            },
+            [&] {
+              auto id = s.backend_ids.allocate(in_backends, now, q, busy);
+              if (id) in_backends.insert(*id);
+              return id;
+            });
+        if (!err.empty()) return OpResult::fail(Status::kFailed, err + "; nothing changed");
+        s.desired = std::move(next);
+        s.config_digest = digest;
+        return OpResult{};
+      },
+      "reload by " + origin);
+  std::lock_guard lk(mu_);
+  if (r.ok()) {
+    ++reloads_;
+    log_info("reload by " + origin + ": " +
+             (r.changes.empty() ? "no change"
+                                : std::to_string(r.changes.size()) +
+                                      (r.changes.size() == 1 ? " change applied" : " changes applied")));
+  } else {
+    ++reload_failures_;
+    log_error("reload by " + origin + " refused: " + r.error);
+  }
+  return r;
+}
+
+}  // namespace rondo::cp

@@ -1,0 +1,162 @@
+#include "controlplane/diff.h"
+
+#include <cstdio>
+
+namespace rondo::cp {
+namespace {
+
+std::string join_ips(const std::vector<uint32_t>& ips) {
+  std::string out = "[";
+  for (size_t i = 0; i < ips.size(); ++i) out += (i ? ", " : "") + api::format_ipv4(ips[i]);
+  return out + "]";
+}
+
+std::string format_route(const api::Route& r) {
+  std::string out = api::format_ipv4(r.prefix) + "/" + std::to_string(r.prefix_len);
+  out += r.via ? " via " + api::format_ipv4(r.via) : " on-link";
+  return out + " port " + std::to_string(r.port_id);
+}
+
+std::string format_neighbour(const api::Neighbour& n) {
+  char mac[18];
+  std::snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", n.mac[0], n.mac[1], n.mac[2],
+                n.mac[3], n.mac[4], n.mac[5]);
+  return api::format_ipv4(n.ip) + " " + mac + " port " + std::to_string(n.port_id);
+}
+
+template <typename T, typename F>
+std::string join(const std::vector<T>& items, F format) {
+  std::string out = "[";
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + format(items[i]);
+  return out + "]";
+}
+
+std::string backend_line(char op, const VipSpec& v, const BackendSpec& b) {
+  std::string line = std::string(1, op) + " backend " + v.name + " " + format_endpoint(b.ip, b.port);
+  if (op == '+') {
+    line += " weight " + std::to_string(b.weight);
+    if (b.drained) line += " drained";
+  }
+  return line;
+}
+
+void diff_vip(const VipSpec& a, const VipSpec& b, std::vector<std::string>* out) {
+  const std::string head = "~ vip " + b.name + " ";
+  if (a.ip != b.ip || a.port != b.port || a.proto != b.proto)
+    out->push_back(head + "address " + format_vip_address(a) + " -> " + format_vip_address(b));
+  if (a.mode != b.mode)
+    out->push_back(head + "mode " + std::string(mode_name(a.mode)) + " -> " +
+                   std::string(mode_name(b.mode)));
+  if (a.sched != b.sched)
+    out->push_back(head + "scheduler " + std::string(sched_name(a.sched)) + " -> " +
+                   std::string(sched_name(b.sched)));
+  if (a.health_check != b.health_check)
+    out->push_back(head + "health_check " + format_health_check(a.health_check) + " -> " +
+                   format_health_check(b.health_check));
+  for (const auto& nb : b.backends) {
+    const BackendSpec* ob = a.find_backend(nb.ip, nb.port);
+    if (!ob) {
+      out->push_back(backend_line('+', b, nb));
+      continue;
+    }
+    const std::string bhead = "~ backend " + b.name + " " + format_endpoint(nb.ip, nb.port) + " ";
+    if (ob->weight != nb.weight)
+      out->push_back(bhead + "weight " + std::to_string(ob->weight) + " -> " +
+                     std::to_string(nb.weight));
+    if (ob->drained != nb.drained) out->push_back(bhead + (nb.drained ? "drained" : "undrained"));
+  }
+  for (const auto& ob : a.backends)
+    if (!b.find_backend(ob.ip, ob.port)) out->push_back(backend_line('-', a, ob));
+}
+
+}  // namespace
+
+std::string format_vip_address(const VipSpec& v) {
+  return format_endpoint(v.ip, v.port) + "/" + std::string(proto_name(v.proto));
+}
+
+std::string format_health_check(const HealthCheck& hc) {
+  if (hc.type == HealthCheck::Type::kNone) return "none";
+  std::string out(health_check_type_name(hc.type));
+  if (hc.port) out += " port " + std::to_string(hc.port);
+  if (hc.type == HealthCheck::Type::kHttp)
+    out += " " + hc.path + " expect " + std::to_string(hc.http_status);
+  out += " every " + std::to_string(hc.interval_ms) + " ms timeout " +
+         std::to_string(hc.timeout_ms) + " ms rise " + std::to_string(hc.rise) + " fall " +
+         std::to_string(hc.fall);
+  return out;
+}
+
+std::vector<std::string> diff_states(const DesiredState& from, const DesiredState& to) {
+  std::vector<std::string> out;
+  for (const auto& v : to.vips) {
+    const VipSpec* old = from.find_vip(v.name);
+    if (!old) {
+      out.push_back("+ vip " + v.name + " " + format_vip_address(v));
+      for (const auto& b : v.backends) out.push_back(backend_line('+', v, b));
+      continue;
+    }
+    diff_vip(*old, v, &out);
+  }
+  for (const auto& v : from.vips) {
+    if (to.find_vip(v.name)) continue;
+    out.push_back("- vip " + v.name + " " + format_vip_address(v));
+    for (const auto& b : v.backends) out.push_back(backend_line('-', v, b));
+  }
+  if (from.local_ips != to.local_ips)
+    out.push_back("~ local_ips " + join_ips(from.local_ips) + " -> " + join_ips(to.local_ips));
+  if (from.routes != to.routes)
+    out.push_back("~ routes " + join(from.routes, format_route) + " -> " +
+                  join(to.routes, format_route));
+  if (from.neighbours != to.neighbours)
+    out.push_back("~ neighbours " + join(from.neighbours, format_neighbour) + " -> " +
+                  join(to.neighbours, format_neighbour));
+  const auto& ta = from.timeouts;
+  const auto& tb = to.timeouts;
+  for (auto [name, a, b] : {std::tuple{"tcp_syn", ta.tcp_syn_ms, tb.tcp_syn_ms},
+                            std::tuple{"tcp_established", ta.tcp_established_ms, tb.tcp_established_ms},
+                            std::tuple{"tcp_closing", ta.tcp_closing_ms, tb.tcp_closing_ms},
+                            std::tuple{"udp", ta.udp_ms, tb.udp_ms}}) {
+    if (a != b)
+      out.push_back(std::string("~ timeouts ") + name + " " + std::to_string(a / 1000) + " s -> " +
+                    std::to_string(b / 1000) + " s");
+  }
+  return out;
+}
+
+std::string adopt_identity(const DesiredState& current, DesiredState* next,
+                           const std::function<std::optional<uint32_t>()>& new_vip_id,
+                           const std::function<std::optional<uint32_t>()>& new_backend_id) {
+  // Kept ids first, so that the allocators know every id the result uses before handing
+  // out new ones (the callers' in-use sets are built from `current`).
+  for (auto& v : next->vips) {
+    const VipSpec* old = current.find_vip(v.name);
+    if (old) v.id = old->id;
+    for (auto& b : v.backends) {
+      const BackendSpec* ob = old ? old->find_backend(b.ip, b.port) : nullptr;
+      if (!ob) continue;
+      b.id = ob->id;
+      b.drained = ob->drained;
+      b.health = ob->health;
+    }
+  }
+  for (auto& v : next->vips) {
+    const VipSpec* old = current.find_vip(v.name);
+    if (!old) {
+      auto id = new_vip_id();
+      if (!id) return "no free vip id (at most " + std::to_string(api::kMaxVipId + 1) + " vips)";
+      v.id = *id;
+    }
+    for (auto& b : v.backends) {
+      if (old && old->find_backend(b.ip, b.port)) continue;
+      auto id = new_backend_id();
+      if (!id)
+        return "no free backend id (at most " + std::to_string(api::kMaxBackendId + 1) +
+               " backends, and retired ids are reused only once their flows are gone)";
+      b.id = *id;
+    }
+  }
+  return {};
+}
+
+}  // namespace rondo::cp

@@ -1,0 +1,175 @@
+#include "controlplane/model.h"
+
+#include <algorithm>
+#include <charconv>
+
+namespace rondo::cp {
+
+std::string_view health_name(Health h) {
+  switch (h) {
+    case Health::kUnknown: return "unknown";
+    case Health::kUp: return "up";
+    case Health::kDown: return "down";
+  }
+  return "unknown";
+}
+
+std::string_view health_check_type_name(HealthCheck::Type t) {
+  switch (t) {
+    case HealthCheck::Type::kNone: return "none";
+    case HealthCheck::Type::kTcp: return "tcp";
+    case HealthCheck::Type::kHttp: return "http";
+  }
+  return "none";
+}
+
+BackendSpec* VipSpec::find_backend(uint32_t ip, uint16_t port) {
+  auto it = std::find_if(backends.begin(), backends.end(),
+                         [&](const BackendSpec& b) { return b.ip == ip && b.port == port; });
+  return it == backends.end() ? nullptr : &*it;
+}
+
+const BackendSpec* VipSpec::find_backend(uint32_t ip, uint16_t port) const {
+  return const_cast<VipSpec*>(this)->find_backend(ip, port);
+}
+
+VipSpec* DesiredState::find_vip(std::string_view name) {
+  auto it = std::find_if(vips.begin(), vips.end(), [&](const VipSpec& v) { return v.name == name; });
+  return it == vips.end() ? nullptr : &*it;
+}
+
+const VipSpec* DesiredState::find_vip(std::string_view name) const {
+  return const_cast<DesiredState*>(this)->find_vip(name);
+}
+
+const VipSpec* DesiredState::find_vip(uint32_t ip, uint16_t port, api::Proto proto) const {
+  auto it = std::find_if(vips.begin(), vips.end(), [&](const VipSpec& v) {
+    return v.ip == ip && v.port == port && v.proto == proto;
+  });
+  return it == vips.end() ? nullptr : &*it;
+}
+
+size_t DesiredState::backend_count() const {
+  size_t n = 0;
+  for (const auto& v : vips) n += v.backends.size();
+  return n;
+}
+
+api::State to_api(const DesiredState& d) {
+  api::State s;
+  s.local_ips = d.local_ips;
+  s.routes = d.routes;
+  s.neighbours = d.neighbours;
+  s.timeouts = d.timeouts;
+  s.vips.reserve(d.vips.size());
+  for (const auto& v : d.vips) {
+    api::Vip av{.id = v.id, .ip = v.ip, .port = v.port, .proto = v.proto, .mode = v.mode,
+                .sched = v.sched};
+    av.backends.reserve(v.backends.size());
+    for (const auto& b : v.backends)
+      av.backends.push_back({.id = b.id, .ip = b.ip, .port = b.port, .weight = b.weight,
+                             .drained = b.drained, .down = b.health == Health::kDown});
+    s.vips.push_back(std::move(av));
+  }
+  return s;
+}
+
+void assign_fresh_ids(DesiredState* d) {
+  uint32_t vip_id = 0, backend_id = 0;
+  for (auto& v : d->vips) {
+    v.id = vip_id++;
+    for (auto& b : v.backends) b.id = backend_id++;
+  }
+}
+
+std::string_view proto_name(api::Proto p) { return p == api::Proto::kUdp ? "udp" : "tcp"; }
+
+std::optional<api::Proto> parse_proto(std::string_view s) {
+  if (s == "tcp") return api::Proto::kTcp;
+  if (s == "udp") return api::Proto::kUdp;
+  return std::nullopt;
+}
+
+std::string_view sched_name(api::Sched) { return "rr"; }
+
+std::optional<api::Sched> parse_sched(std::string_view s) {
+  if (s == "rr") return api::Sched::kRoundRobin;
+  return std::nullopt;
+}
+
+std::string_view mode_name(api::Mode) { return "fullnat"; }
+
+std::optional<api::Mode> parse_mode(std::string_view s) {
+  if (s == "fullnat") return api::Mode::kFullNat;
+  return std::nullopt;
+}
+
+std::string check_name(std::string_view s) {
+  const bool valid = !s.empty() && s.size() <= kMaxNameLength &&
+                     std::all_of(s.begin(), s.end(), [](char c) {
+                       return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                              (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.';
+                     });
+  if (valid) return {};
+  std::string why = "\"";
+  why.append(s).append("\" is not a valid name (1-").append(std::to_string(kMaxNameLength));
+  why.append(" characters from A-Z a-z 0-9 _ - .)");
+  return why;
+}
+
+std::string unusable_address_reason(uint32_t ip) {
+  if ((ip >> 24) == 0) return "is in 0.0.0.0/8, not a host address";
+  if ((ip >> 24) == 127) return "is a loopback address";
+  if ((ip >> 28) == 0xe) return "is a multicast address";
+  if (ip == 0xffffffff) return "is the broadcast address";
+  return {};
+}
+
+std::optional<uint32_t> parse_host_address(std::string_view s, std::string* why) {
+  uint32_t ip = 0;
+  if (!api::parse_ipv4(std::string(s), &ip)) {
+    *why = std::string(s) + (s.find(':') != std::string_view::npos
+                                 ? " is not an IPv4 address (IPv6 is not supported yet)"
+                                 : " is not an IPv4 address");
+    return std::nullopt;
+  }
+  if (auto r = unusable_address_reason(ip); !r.empty()) {
+    *why = std::string(s) + " " + r;
+    return std::nullopt;
+  }
+  return ip;
+}
+
+std::optional<uint16_t> parse_port(std::string_view s, std::string* why) {
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc{} || end != s.data() + s.size() || v < 1 || v > 65535) {
+    *why = std::string(s) + " is not a port (1-65535)";
+    return std::nullopt;
+  }
+  return static_cast<uint16_t>(v);
+}
+
+std::optional<std::pair<uint32_t, uint16_t>> parse_endpoint(std::string_view s, std::string* why) {
+  const auto colon = s.rfind(':');
+  if (colon == std::string_view::npos) {
+    *why = std::string(s) + " is not ADDRESS:PORT (e.g. 198.51.100.3:3000)";
+    return std::nullopt;
+  }
+  // "2001:db8::1:80" has a colon too: say it is IPv6 rather than a bad port.
+  if (s.substr(0, colon).find(':') != std::string_view::npos) {
+    *why = std::string(s) + " is not an IPv4 ADDRESS:PORT (IPv6 is not supported yet)";
+    return std::nullopt;
+  }
+  auto ip = parse_host_address(s.substr(0, colon), why);
+  if (!ip) return std::nullopt;
+  auto port = parse_port(s.substr(colon + 1), why);
+  if (!port) return std::nullopt;
+  return std::pair{*ip, *port};
+}
+
+std::string format_endpoint(uint32_t ip, uint16_t port) {
+  return api::format_ipv4(ip) + ":" + std::to_string(port);
+}
+
+}  // namespace rondo::cp

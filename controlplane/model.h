@@ -1,0 +1,124 @@
+// The control plane's desired-state model: what the operator wants, by name.
+//
+// api::State is what the dataplane needs (ids, addresses); this model adds what people and
+// tools use: vip names, drain and health flags, health-check settings. VIPs are keyed by
+// name (and, separately, by address:port/protocol), backends by (vip, address:port). Every
+// vip and backend carries a stable id, allocated by key (never by position in a file) and
+// kept for as long as the entry exists: the dataplane's flows and counters refer to it.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dataplane/api/ctl.h"
+
+namespace rondo::cp {
+
+/// Health of a backend as the health checker last saw it. Runtime only: never in the
+/// config file nor in the state file; every backend starts kUnknown.
+enum class Health : uint8_t {
+  kUnknown,  // not checked (yet, or no checks configured): new flows allowed
+  kUp,
+  kDown,     // new flows not allowed (api::Backend::down)
+};
+
+/// "unknown", "up", "down".
+std::string_view health_name(Health h);
+
+/// Per-vip health-check settings, from the config file (`health_check:` of a vip).
+struct HealthCheck {
+  enum class Type : uint8_t { kNone, kTcp, kHttp };
+  Type type = Type::kNone;  // kNone: no checks, every backend stays kUnknown
+  uint16_t port = 0;        // 0: the backend's own port
+  std::string path = "/";   // kHttp: the request path
+  uint16_t http_status = 200;  // kHttp: the status that counts as success
+  uint32_t interval_ms = 2000;
+  uint32_t timeout_ms = 1000;
+  uint32_t rise = 2;  // consecutive successes to go up
+  uint32_t fall = 3;  // consecutive failures to go down
+  bool operator==(const HealthCheck&) const = default;
+};
+
+/// "none", "tcp", "http".
+std::string_view health_check_type_name(HealthCheck::Type t);
+
+struct BackendSpec {
+  uint32_t id = 0;  // stable; <= api::kMaxBackendId
+  uint32_t ip = 0;  // IPv4, host order
+  uint16_t port = 0;
+  uint16_t weight = 1;
+  bool drained = false;  // operator's drain: no new flows, existing flows continue
+  Health health = Health::kUnknown;
+  bool operator==(const BackendSpec&) const = default;
+};
+
+struct VipSpec {
+  std::string name;  // unique; 1-64 characters from A-Z a-z 0-9 _ - .
+  uint32_t id = 0;   // stable; <= api::kMaxVipId
+  uint32_t ip = 0;
+  uint16_t port = 0;
+  api::Proto proto = api::Proto::kTcp;
+  api::Mode mode = api::Mode::kFullNat;
+  api::Sched sched = api::Sched::kRoundRobin;
+  HealthCheck health_check;
+  std::vector<BackendSpec> backends;
+  bool operator==(const VipSpec&) const = default;
+
+  BackendSpec* find_backend(uint32_t ip, uint16_t port);
+  const BackendSpec* find_backend(uint32_t ip, uint16_t port) const;
+};
+
+struct DesiredState {
+  std::vector<VipSpec> vips;
+  std::vector<uint32_t> local_ips;
+  std::vector<api::Route> routes;
+  std::vector<api::Neighbour> neighbours;
+  api::Timeouts timeouts;
+  bool operator==(const DesiredState&) const = default;
+
+  VipSpec* find_vip(std::string_view name);
+  const VipSpec* find_vip(std::string_view name) const;
+  /// The vip serving ip:port/proto, if any.
+  const VipSpec* find_vip(uint32_t ip, uint16_t port, api::Proto proto) const;
+  size_t backend_count() const;
+};
+
+/// What the dataplane is told: ids, addresses, weights; drained as is; down when the
+/// health is kDown (kUnknown forwards, so a vip without checks works).
+api::State to_api(const DesiredState& d);
+
+/// Give ids in order of appearance (vips 0, 1, ...; backends 0, 1, ... over all vips), as
+/// a first start does. Used for a state with no history.
+void assign_fresh_ids(DesiredState* d);
+
+// ---- small shared helpers (config loader, API server and rondoctl agree on them) ----
+
+/// "tcp" / "udp".
+std::string_view proto_name(api::Proto p);
+std::optional<api::Proto> parse_proto(std::string_view s);
+/// "rr".
+std::string_view sched_name(api::Sched s);
+std::optional<api::Sched> parse_sched(std::string_view s);
+/// "fullnat".
+std::string_view mode_name(api::Mode m);
+std::optional<api::Mode> parse_mode(std::string_view s);
+
+/// Why `name` cannot name a vip, or "" if it can.
+std::string check_name(std::string_view name);
+/// Why a host-order IPv4 address cannot be a vip, backend or local address, or "".
+std::string unusable_address_reason(uint32_t ip);
+/// Parse "a.b.c.d" into a usable host address; on failure *why says what is wrong.
+std::optional<uint32_t> parse_host_address(std::string_view s, std::string* why);
+/// Parse a decimal port 1-65535; on failure *why says what is wrong.
+std::optional<uint16_t> parse_port(std::string_view s, std::string* why);
+/// Parse "a.b.c.d:port" (both parts checked as above).
+std::optional<std::pair<uint32_t, uint16_t>> parse_endpoint(std::string_view s, std::string* why);
+/// "a.b.c.d:port".
+std::string format_endpoint(uint32_t ip, uint16_t port);
+
+inline constexpr size_t kMaxNameLength = 64;
+
+}  // namespace rondo::cp

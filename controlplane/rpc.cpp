@@ -1,0 +1,398 @@
+#include "controlplane/rpc.h"
+
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "controlplane/diff.h"
+
+namespace rondo::cp {
+namespace {
+
+using json = nlohmann::json;
+
+// A request that cannot be served as asked; becomes {"ok": false, ...}.
+struct Refused {
+  Status status;
+  std::string error;
+};
+
+double unix_seconds(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
+}
+
+json optional_time(const std::optional<std::chrono::system_clock::time_point>& t) {
+  return t ? json(unix_seconds(*t)) : json(nullptr);
+}
+
+// The fields of one request, each taken at most once and typed; leftovers are errors.
+class Args {
+ public:
+  Args(const json& req, std::string cmd) : req_(req), cmd_(std::move(cmd)) {}
+
+  std::string str(const char* key) {
+    const json& v = need(key);
+    if (!v.is_string()) throw Refused{Status::kInvalid, field(key) + " must be a string"};
+    return v.get<std::string>();
+  }
+  uint64_t uint(const char* key, uint64_t lo, uint64_t hi, const char* what) {
+    return uint_of(need(key), key, lo, hi, what);
+  }
+  uint64_t uint_or(const char* key, uint64_t lo, uint64_t hi, const char* what, uint64_t dflt) {
+    const json* v = get(key);
+    return v ? uint_of(*v, key, lo, hi, what) : dflt;
+  }
+  bool flag(const char* key) {
+    const json* v = get(key);
+    if (!v) return false;
+    if (!v->is_boolean()) throw Refused{Status::kInvalid, field(key) + " must be true or false"};
+    return v->get<bool>();
+  }
+  std::optional<std::string> str_opt(const char* key) {
+    const json* v = get(key);
+    if (!v) return std::nullopt;
+    if (!v->is_string()) throw Refused{Status::kInvalid, field(key) + " must be a string"};
+    return v->get<std::string>();
+  }
+  uint32_t address(const char* key) {
+    std::string why;
+    auto ip = parse_host_address(str(key), &why);
+    if (!ip) throw Refused{Status::kInvalid, why};
+    return *ip;
+  }
+  /// Throws if the request has fields no one asked for.
+  void done() const {
+    for (const auto& [key, value] : req_.items()) {
+      if (key != "cmd" && !used_.count(key))
+        throw Refused{Status::kInvalid, "unknown field \"" + key + "\" for " + cmd_};
+    }
+  }
+
+ private:
+  std::string field(const char* key) const { return cmd_ + ": field \"" + key + "\""; }
+  const json* get(const char* key) {
+    used_.insert(key);
+    auto it = req_.find(key);
+    return it == req_.end() ? nullptr : &*it;
+  }
+  const json& need(const char* key) {
+    const json* v = get(key);
+    if (!v) throw Refused{Status::kInvalid, field(key) + " is missing"};
+    return *v;
+  }
+  uint64_t uint_of(const json& v, const char* key, uint64_t lo, uint64_t hi, const char* what) {
+    if (v.is_number_unsigned() && v.get<uint64_t>() >= lo && v.get<uint64_t>() <= hi)
+      return v.get<uint64_t>();
+    throw Refused{Status::kInvalid, v.dump() + " is not " + what + " (" + field(key) + ")"};
+  }
+
+  const json& req_;
+  std::string cmd_;
+  std::set<std::string> used_;
+};
+
+json result_json(const OpResult& r) {
+  if (!r.ok()) {
+    json out = {{"ok", false}, {"code", status_name(r.status)}, {"error", r.error}};
+    if (!r.details.empty()) out["details"] = r.details;
+    return out;
+  }
+  json out = {{"ok", true},
+              {"changes", r.changes},
+              {"generation", r.generation},
+              {"applied", r.applied}};
+  if (!r.note.empty()) out["note"] = r.note;
+  return out;
+}
+
+json status_json(const ControlPlaneView& v, const ControlPlane& cp) {
+  json dp = nullptr;
+  if (v.dataplane)
+    dp = {{"pid", v.dataplane->pid},
+          {"instance", v.dataplane->instance},
+          {"workers", v.dataplane->n_workers},
+          {"ports", v.dataplane->n_ports},
+          {"generation", v.dataplane->generation}};
+  return {{"generation", v.generation},
+          {"dataplane_connected", v.dataplane_connected},
+          {"in_sync", v.in_sync},
+          {"dataplane", dp},
+          {"last_push", optional_time(v.last_push)},
+          {"stats_time", optional_time(v.stats_time)},
+          {"pushes", v.pushes},
+          {"push_failures", v.push_failures},
+          {"reloads", v.reloads},
+          {"reload_failures", v.reload_failures},
+          {"config", cp.options().config_path},
+          {"state_file", cp.options().state_path},
+          {"vips", v.desired.vips.size()},
+          {"backends", v.desired.backend_count()}};
+}
+
+json vip_json(const VipSpec& v) {
+  return {{"name", v.name},
+          {"id", v.id},
+          {"address", api::format_ipv4(v.ip)},
+          {"port", v.port},
+          {"protocol", proto_name(v.proto)},
+          {"mode", mode_name(v.mode)},
+          {"scheduler", sched_name(v.sched)},
+          {"health_check", format_health_check(v.health_check)},
+          {"backends", v.backends.size()}};
+}
+
+const api::BackendStats* find_stats(const ControlPlaneView& v, uint32_t id) {
+  if (!v.stats || !v.dataplane_connected) return nullptr;
+  for (const auto& b : v.stats->backends)
+    if (b.id == id) return &b;
+  return nullptr;
+}
+
+// One backend row of `show`: desired state, health, and the dataplane's view of it.
+json backend_json(const ControlPlaneView& v, const std::map<uint32_t, Rates>& rates,
+                  const VipSpec& vip, const BackendSpec& b) {
+  json row = {{"vip", vip.name},
+              {"id", b.id},
+              {"address", api::format_ipv4(b.ip)},
+              {"port", b.port},
+              {"weight", b.weight},
+              {"health", health_name(b.health)},
+              {"drained", b.drained}};
+  // Counters are known only while connected to a dataplane that answered a poll; absent
+  // from its reply means nothing was counted yet.
+  const bool known = v.stats && v.dataplane_connected;
+  const api::BackendStats zero{.id = b.id};
+  const api::BackendStats* s = known ? find_stats(v, b.id) : nullptr;
+  if (known && !s) s = &zero;
+  row["active_flows"] = s ? json(s->active_flows) : json(nullptr);
+  row["connections"] = s ? json(s->connections) : json(nullptr);
+  row["packets"] = s ? json(s->packets) : json(nullptr);
+  row["bytes"] = s ? json(s->bytes) : json(nullptr);
+  auto r = rates.find(b.id);
+  const bool rated = known && !rates.empty();
+  const Rates none{};
+  const Rates& rr = r == rates.end() ? none : r->second;
+  row["connections_per_s"] = rated ? json(rr.connections) : json(nullptr);
+  row["packets_per_s"] = rated ? json(rr.packets) : json(nullptr);
+  row["bytes_per_s"] = rated ? json(rr.bytes) : json(nullptr);
+  return row;
+}
+
+struct BackendRef {
+  std::string vip;
+  uint32_t ip;
+  uint16_t port;
+};
+
+BackendRef backend_ref(Args& a) {
+  BackendRef r;
+  r.vip = a.str("vip");
+  r.ip = a.address("address");
+  r.port = static_cast<uint16_t>(a.uint("port", 1, 65535, "a port (1-65535)"));
+  return r;
+}
+
+json dispatch(ControlPlane& cp, const std::string& cmd, Args& a, const std::string& origin) {
+  if (cmd == "vip.add") {
+    VipSpec v;
+    v.name = a.str("name");
+    if (auto why = check_name(v.name); !why.empty()) throw Refused{Status::kInvalid, why};
+    v.ip = a.address("address");
+    v.port = static_cast<uint16_t>(a.uint("port", 1, 65535, "a port (1-65535)"));
+    if (auto p = a.str_opt("protocol")) {
+      auto proto = parse_proto(*p);
+      if (!proto) throw Refused{Status::kInvalid, *p + " is not a supported protocol (tcp, udp)"};
+      v.proto = *proto;
+    }
+    if (auto s = a.str_opt("scheduler")) {
+      auto sched = parse_sched(*s);
+      if (!sched) throw Refused{Status::kInvalid, *s + " is not a supported scheduler (rr)"};
+      v.sched = *sched;
+    }
+    if (auto m = a.str_opt("mode")) {
+      auto mode = parse_mode(*m);
+      if (!mode) throw Refused{Status::kInvalid, *m + " is not a supported mode (fullnat)"};
+      v.mode = *mode;
+    }
+    a.done();
+    return result_json(cp.add_vip(std::move(v), origin));
+  }
+  if (cmd == "vip.remove") {
+    const auto name = a.str("name");
+    const bool force = a.flag("force");
+    a.done();
+    return result_json(cp.remove_vip(name, force, origin));
+  }
+  if (cmd == "vip.list") {
+    a.done();
+    const auto v = cp.view();
+    json vips = json::array();
+    for (const auto& vip : v.desired.vips) vips.push_back(vip_json(vip));
+    return {{"ok", true}, {"vips", vips}};
+  }
+  if (cmd == "backend.add") {
+    auto b = backend_ref(a);
+    const auto weight = static_cast<uint16_t>(a.uint_or("weight", 0, 65535, "a weight (0-65535)", 1));
+    a.done();
+    return result_json(cp.add_backend(b.vip, b.ip, b.port, weight, origin));
+  }
+  if (cmd == "backend.remove") {
+    auto b = backend_ref(a);
+    const bool force = a.flag("force");
+    a.done();
+    return result_json(cp.remove_backend(b.vip, b.ip, b.port, force, origin));
+  }
+  if (cmd == "backend.drain" || cmd == "backend.undrain") {
+    auto b = backend_ref(a);
+    a.done();
+    return result_json(cp.set_drained(b.vip, b.ip, b.port, cmd == "backend.drain", origin));
+  }
+  if (cmd == "backend.weight") {
+    auto b = backend_ref(a);
+    const auto weight = static_cast<uint16_t>(a.uint("weight", 0, 65535, "a weight (0-65535)"));
+    a.done();
+    return result_json(cp.set_weight(b.vip, b.ip, b.port, weight, origin));
+  }
+  if (cmd == "backend.get") {
+    auto ref = backend_ref(a);
+    a.done();
+    const auto v = cp.view();
+    const VipSpec* vip = v.desired.find_vip(ref.vip);
+    if (!vip) throw Refused{Status::kNotFound, "no vip named " + ref.vip};
+    const BackendSpec* b = vip->find_backend(ref.ip, ref.port);
+    if (!b)
+      throw Refused{Status::kNotFound,
+                    "vip " + ref.vip + " has no backend " + format_endpoint(ref.ip, ref.port)};
+    return {{"ok", true}, {"backend", backend_json(v, cp.rates(), *vip, *b)}};
+  }
+  if (cmd == "show") {
+    const auto only = a.str_opt("vip");
+    a.done();
+    const auto v = cp.view();
+    const auto rates = cp.rates();
+    if (only && !v.desired.find_vip(*only)) throw Refused{Status::kNotFound, "no vip named " + *only};
+    json vips = json::array();
+    for (const auto& vip : v.desired.vips) {
+      if (only && vip.name != *only) continue;
+      json row = vip_json(vip);
+      json backends = json::array();
+      for (const auto& b : vip.backends) backends.push_back(backend_json(v, rates, vip, b));
+      row["backends"] = backends;
+      vips.push_back(row);
+    }
+    return {{"ok", true}, {"status", status_json(v, cp)}, {"vips", vips}};
+  }
+  if (cmd == "status") {
+    a.done();
+    return {{"ok", true}, {"status", status_json(cp.view(), cp)}};
+  }
+  if (cmd == "stats") {
+    a.done();
+    const auto v = cp.view();
+    if (!v.stats || !v.dataplane_connected)
+      throw Refused{Status::kUnavailable,
+                    "no dataplane counters: the dataplane is not connected"};
+    const api::Stats& s = *v.stats;
+    auto drop_name = [&](size_t i) {
+      return i < s.drop_names.size() ? s.drop_names[i] : "reason_" + std::to_string(i);
+    };
+    json lcores = json::array();
+    std::map<std::string, uint64_t> drop_totals;
+    for (size_t i = 0; i < s.drop_names.size(); ++i) drop_totals[s.drop_names[i]] = 0;
+    for (const auto& l : s.lcores) {
+      json drops = json::object();
+      for (size_t i = 0; i < l.drops.size(); ++i) {
+        drops[drop_name(i)] = l.drops[i];
+        drop_totals[drop_name(i)] += l.drops[i];
+      }
+      lcores.push_back({{"lcore_id", l.lcore_id},
+                        {"rx_packets", l.rx_packets},
+                        {"rx_bytes", l.rx_bytes},
+                        {"tx_packets", l.tx_packets},
+                        {"tx_bytes", l.tx_bytes},
+                        {"busy_cycles", l.busy_cycles},
+                        {"idle_cycles", l.idle_cycles},
+                        {"flows_active", l.flows_active},
+                        {"flow_capacity", l.flow_capacity},
+                        {"consumed", l.consumed},
+                        {"steered_out", l.steered_out},
+                        {"steered_in", l.steered_in},
+                        {"drops", drops}});
+    }
+    // Backend counters with the names people use; ids the state no longer has (removed
+    // backends whose flows live on) are listed by id.
+    std::map<uint32_t, std::pair<const VipSpec*, const BackendSpec*>> by_id;
+    for (const auto& vip : v.desired.vips)
+      for (const auto& b : vip.backends) by_id[b.id] = {&vip, &b};
+    json backends = json::array();
+    for (const auto& b : s.backends) {
+      json row = {{"id", b.id},
+                  {"packets", b.packets},
+                  {"bytes", b.bytes},
+                  {"connections", b.connections},
+                  {"active_flows", b.active_flows}};
+      if (auto it = by_id.find(b.id); it != by_id.end()) {
+        row["vip"] = it->second.first->name;
+        row["backend"] = format_endpoint(it->second.second->ip, it->second.second->port);
+      } else {
+        row["vip"] = nullptr;
+        row["backend"] = nullptr;
+      }
+      backends.push_back(row);
+    }
+    json ports = json::array();
+    for (const auto& p : s.ports)
+      ports.push_back({{"port_id", p.port_id},
+                       {"name", p.name},
+                       {"ipackets", p.ipackets},
+                       {"opackets", p.opackets},
+                       {"ibytes", p.ibytes},
+                       {"obytes", p.obytes},
+                       {"imissed", p.imissed},
+                       {"ierrors", p.ierrors},
+                       {"oerrors", p.oerrors},
+                       {"rx_nombuf", p.rx_nombuf}});
+    return {{"ok", true},
+            {"status", status_json(v, cp)},
+            {"dataplane_generation", s.generation},
+            {"drops", drop_totals},
+            {"lcores", lcores},
+            {"backends", backends},
+            {"ports", ports}};
+  }
+  if (cmd == "reload") {
+    a.done();
+    return result_json(cp.reload(origin));
+  }
+  throw Refused{Status::kInvalid, "unknown command \"" + cmd + "\""};
+}
+
+}  // namespace
+
+std::string handle_request(ControlPlane& cp, std::string_view line, const std::string& origin) {
+  json out;
+  try {
+    json req;
+    try {
+      req = json::parse(line);
+    } catch (const json::parse_error& e) {
+      throw Refused{Status::kInvalid, std::string("malformed request (not JSON): ") + e.what()};
+    }
+    if (!req.is_object()) throw Refused{Status::kInvalid, "malformed request: expected a JSON object"};
+    auto cmd = req.find("cmd");
+    if (cmd == req.end() || !cmd->is_string())
+      throw Refused{Status::kInvalid, "malformed request: \"cmd\" (a string) is missing"};
+    Args args(req, cmd->get<std::string>());
+    out = dispatch(cp, cmd->get<std::string>(), args, origin);
+  } catch (const Refused& r) {
+    out = {{"ok", false}, {"code", status_name(r.status)}, {"error", r.error}};
+  } catch (const json::exception& e) {
+    // Not expected (every access above is typed first); still an answer, never a crash.
+    out = {{"ok", false}, {"code", status_name(Status::kFailed)}, {"error", e.what()}};
+  }
+  // Invalid UTF-8 in a name we echo must not make dump() throw.
+  return out.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace rondo::cp

@@ -1,0 +1,335 @@
+#include "controlplane/state_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "controlplane/config.h"
+
+namespace rondo::cp {
+namespace {
+
+using json = nlohmann::json;
+
+// Thrown by the readers below; caught in decode_state_file and returned as text.
+struct Bad {
+  std::string why;
+};
+
+std::string mac_text(const uint8_t mac[6]) {
+  char buf[18];
+  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
+                mac[4], mac[5]);
+  return buf;
+}
+
+json encode_ids(const IdAllocator& a) {
+  json retired = json::array();
+  for (const auto& [id, at] : a.retired()) retired.push_back({{"id", id}, {"retired_at", at}});
+  return {{"next", a.next()}, {"retired", retired}};
+}
+
+// ---- typed readers: each names the field it could not use ----
+
+const json& field(const json& o, const char* key, const std::string& where) {
+  if (!o.is_object()) throw Bad{(where.empty() ? "document" : where) + ": expected an object"};
+  auto it = o.find(key);
+  if (it == o.end()) throw Bad{(where.empty() ? "" : where + ".") + key + ": missing"};
+  return *it;
+}
+
+uint64_t uint_of(const json& v, const std::string& where, uint64_t max) {
+  if (!v.is_number_unsigned() || v.get<uint64_t>() > max)
+    throw Bad{where + ": expected an integer 0-" + std::to_string(max)};
+  return v.get<uint64_t>();
+}
+
+int64_t int_of(const json& v, const std::string& where) {
+  if (!v.is_number_integer()) throw Bad{where + ": expected an integer"};
+  return v.get<int64_t>();
+}
+
+std::string string_of(const json& v, const std::string& where) {
+  if (!v.is_string()) throw Bad{where + ": expected a string"};
+  return v.get<std::string>();
+}
+
+bool bool_of(const json& v, const std::string& where) {
+  if (!v.is_boolean()) throw Bad{where + ": expected true or false"};
+  return v.get<bool>();
+}
+
+const json& array_of(const json& v, const std::string& where) {
+  if (!v.is_array()) throw Bad{where + ": expected a list"};
+  return v;
+}
+
+uint32_t ip_of(const json& v, const std::string& where) {
+  uint32_t ip = 0;
+  if (!v.is_string() || !api::parse_ipv4(v.get<std::string>(), &ip))
+    throw Bad{where + ": expected an IPv4 address"};
+  return ip;
+}
+
+uint64_t uint_field(const json& o, const char* key, const std::string& where, uint64_t max) {
+  return uint_of(field(o, key, where), where + "." + key, max);
+}
+
+void read_ids(const json& o, const std::string& where, IdAllocator* a) {
+  const uint32_t next = static_cast<uint32_t>(uint_field(o, "next", where, a->max_id() + 1ull));
+  std::map<uint32_t, IdAllocator::Seconds> retired;
+  const std::string rw = where + ".retired";
+  for (const auto& r : array_of(field(o, "retired", where), rw)) {
+    const auto id = static_cast<uint32_t>(uint_field(r, "id", rw, a->max_id()));
+    retired[id] = int_of(field(r, "retired_at", rw), rw + ".retired_at");
+  }
+  a->restore(next, std::move(retired));
+}
+
+HealthCheck read_health_check(const json& o, const std::string& w) {
+  HealthCheck hc;
+  const std::string type = string_of(field(o, "type", w), w + ".type");
+  if (type == "none") hc.type = HealthCheck::Type::kNone;
+  else if (type == "tcp") hc.type = HealthCheck::Type::kTcp;
+  else if (type == "http") hc.type = HealthCheck::Type::kHttp;
+  else throw Bad{w + ".type: " + type + " is not none, tcp or http"};
+  hc.port = static_cast<uint16_t>(uint_field(o, "port", w, UINT16_MAX));
+  hc.path = string_of(field(o, "path", w), w + ".path");
+  hc.http_status = static_cast<uint16_t>(uint_field(o, "http_status", w, 599));
+  hc.interval_ms = static_cast<uint32_t>(uint_field(o, "interval_ms", w, UINT32_MAX));
+  hc.timeout_ms = static_cast<uint32_t>(uint_field(o, "timeout_ms", w, UINT32_MAX));
+  hc.rise = static_cast<uint32_t>(uint_field(o, "rise", w, UINT32_MAX));
+  hc.fall = static_cast<uint32_t>(uint_field(o, "fall", w, UINT32_MAX));
+  return hc;
+}
+
+PersistedState decode(const json& root) {
+  if (!root.is_object()) throw Bad{"expected a JSON object"};
+  const std::string format = string_of(field(root, "format", ""), "format");
+  if (format != kStateFormat) throw Bad{"format: " + format + " is not " + kStateFormat};
+
+  PersistedState s;
+  s.config_digest = string_of(field(root, "config_digest", ""), "config_digest");
+  read_ids(field(root, "vip_ids", ""), "vip_ids", &s.vip_ids);
+  read_ids(field(root, "backend_ids", ""), "backend_ids", &s.backend_ids);
+  DesiredState& d = s.desired;
+
+  const json& t = field(root, "timeouts", "");
+  d.timeouts.tcp_syn_ms = static_cast<uint32_t>(uint_field(t, "tcp_syn_ms", "timeouts", UINT32_MAX));
+  d.timeouts.tcp_established_ms =
+      static_cast<uint32_t>(uint_field(t, "tcp_established_ms", "timeouts", UINT32_MAX));
+  d.timeouts.tcp_closing_ms =
+      static_cast<uint32_t>(uint_field(t, "tcp_closing_ms", "timeouts", UINT32_MAX));
+  d.timeouts.udp_ms = static_cast<uint32_t>(uint_field(t, "udp_ms", "timeouts", UINT32_MAX));
+
+  for (const auto& ip : array_of(field(root, "local_ips", ""), "local_ips"))
+    d.local_ips.push_back(ip_of(ip, "local_ips[]"));
+  for (const auto& r : array_of(field(root, "routes", ""), "routes")) {
+    api::Route rt;
+    rt.prefix = ip_of(field(r, "prefix", "routes[]"), "routes[].prefix");
+    rt.prefix_len = static_cast<uint8_t>(uint_field(r, "prefix_len", "routes[]", 32));
+    rt.via = ip_of(field(r, "via", "routes[]"), "routes[].via");
+    rt.port_id = static_cast<uint16_t>(uint_field(r, "port", "routes[]", UINT16_MAX));
+    d.routes.push_back(rt);
+  }
+  for (const auto& n : array_of(field(root, "neighbours", ""), "neighbours")) {
+    api::Neighbour nb;
+    nb.ip = ip_of(field(n, "ip", "neighbours[]"), "neighbours[].ip");
+    const std::string mac = string_of(field(n, "mac", "neighbours[]"), "neighbours[].mac");
+    unsigned m[6];
+    char tail;
+    if (std::sscanf(mac.c_str(), "%2x:%2x:%2x:%2x:%2x:%2x%c", &m[0], &m[1], &m[2], &m[3], &m[4],
+                    &m[5], &tail) != 6)
+      throw Bad{"neighbours[].mac: " + mac + " is not a MAC address"};
+    for (int i = 0; i < 6; ++i) nb.mac[i] = static_cast<uint8_t>(m[i]);
+    nb.port_id = static_cast<uint16_t>(uint_field(n, "port", "neighbours[]", UINT16_MAX));
+    d.neighbours.push_back(nb);
+  }
+
+  std::set<uint32_t> backend_ids;
+  for (const auto& jv : array_of(field(root, "vips", ""), "vips")) {
+    VipSpec v;
+    v.name = string_of(field(jv, "name", "vips[]"), "vips[].name");
+    const std::string w = "vips[" + v.name + "]";
+    if (auto why = check_name(v.name); !why.empty()) throw Bad{w + ": " + why};
+    if (d.find_vip(v.name)) throw Bad{w + ": duplicate vip name"};
+    v.id = static_cast<uint32_t>(uint_field(jv, "id", w, api::kMaxVipId));
+    v.ip = ip_of(field(jv, "address", w), w + ".address");
+    v.port = static_cast<uint16_t>(uint_field(jv, "port", w, UINT16_MAX));
+    auto proto = parse_proto(string_of(field(jv, "protocol", w), w + ".protocol"));
+    auto mode = parse_mode(string_of(field(jv, "mode", w), w + ".mode"));
+    auto sched = parse_sched(string_of(field(jv, "scheduler", w), w + ".scheduler"));
+    if (!proto || !mode || !sched) throw Bad{w + ": unsupported protocol, mode or scheduler"};
+    v.proto = *proto;
+    v.mode = *mode;
+    v.sched = *sched;
+    v.health_check = read_health_check(field(jv, "health_check", w), w + ".health_check");
+    for (const auto& jb : array_of(field(jv, "backends", w), w + ".backends")) {
+      BackendSpec b;
+      const std::string bw = w + ".backends[]";
+      b.id = static_cast<uint32_t>(uint_field(jb, "id", bw, api::kMaxBackendId));
+      b.ip = ip_of(field(jb, "address", bw), bw + ".address");
+      b.port = static_cast<uint16_t>(uint_field(jb, "port", bw, UINT16_MAX));
+      b.weight = static_cast<uint16_t>(uint_field(jb, "weight", bw, UINT16_MAX));
+      b.drained = bool_of(field(jb, "drained", bw), bw + ".drained");
+      if (v.find_backend(b.ip, b.port))
+        throw Bad{w + ": backend " + format_endpoint(b.ip, b.port) + " is listed twice"};
+      v.backends.push_back(b);
+      s.backend_ids.reserve(b.id);
+    }
+    s.vip_ids.reserve(v.id);
+    d.vips.push_back(std::move(v));
+  }
+  if (auto e = api::validate_state(to_api(d)); !e.empty()) throw Bad{e};
+  return s;
+}
+
+bool write_all(int fd, const std::string& text) {
+  const char* p = text.data();
+  size_t n = text.size();
+  while (n > 0) {
+    const ssize_t w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string encode_state_file(const PersistedState& s) {
+  const DesiredState& d = s.desired;
+  json root;
+  root["format"] = kStateFormat;
+  root["config_digest"] = s.config_digest;
+  root["vip_ids"] = encode_ids(s.vip_ids);
+  root["backend_ids"] = encode_ids(s.backend_ids);
+  root["timeouts"] = {{"tcp_syn_ms", d.timeouts.tcp_syn_ms},
+                      {"tcp_established_ms", d.timeouts.tcp_established_ms},
+                      {"tcp_closing_ms", d.timeouts.tcp_closing_ms},
+                      {"udp_ms", d.timeouts.udp_ms}};
+  json ips = json::array();
+  for (auto ip : d.local_ips) ips.push_back(api::format_ipv4(ip));
+  root["local_ips"] = ips;
+  json routes = json::array();
+  for (const auto& r : d.routes)
+    routes.push_back({{"prefix", api::format_ipv4(r.prefix)},
+                      {"prefix_len", r.prefix_len},
+                      {"via", api::format_ipv4(r.via)},
+                      {"port", r.port_id}});
+  root["routes"] = routes;
+  json neigh = json::array();
+  for (const auto& n : d.neighbours)
+    neigh.push_back({{"ip", api::format_ipv4(n.ip)}, {"mac", mac_text(n.mac)}, {"port", n.port_id}});
+  root["neighbours"] = neigh;
+  json vips = json::array();
+  for (const auto& v : d.vips) {
+    json backends = json::array();
+    for (const auto& b : v.backends)
+      backends.push_back({{"id", b.id},
+                          {"address", api::format_ipv4(b.ip)},
+                          {"port", b.port},
+                          {"weight", b.weight},
+                          {"drained", b.drained}});
+    const auto& hc = v.health_check;
+    vips.push_back({{"name", v.name},
+                    {"id", v.id},
+                    {"address", api::format_ipv4(v.ip)},
+                    {"port", v.port},
+                    {"protocol", proto_name(v.proto)},
+                    {"mode", mode_name(v.mode)},
+                    {"scheduler", sched_name(v.sched)},
+                    {"health_check",
+                     {{"type", health_check_type_name(hc.type)},
+                      {"port", hc.port},
+                      {"path", hc.path},
+                      {"http_status", hc.http_status},
+                      {"interval_ms", hc.interval_ms},
+                      {"timeout_ms", hc.timeout_ms},
+                      {"rise", hc.rise},
+                      {"fall", hc.fall}}},
+                    {"backends", backends}});
+  }
+  root["vips"] = vips;
+  return root.dump(2) + "\n";
+}
+
+std::variant<PersistedState, std::string> decode_state_file(std::string_view text) {
+  json root;
+  try {
+    root = json::parse(text);
+  } catch (const json::exception& e) {
+    return std::string("not JSON: ") + e.what();
+  }
+  try {
+    return decode(root);
+  } catch (const Bad& b) {
+    return b.why;
+  } catch (const json::exception& e) {
+    return std::string("cannot read: ") + e.what();
+  }
+}
+
+std::string write_state_file(const std::string& path, const PersistedState& s) {
+  const std::string text = encode_state_file(s);
+  const std::string tmp = path + ".tmp";
+  const auto slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  auto failed = [&](const std::string& what) {
+    return what + ": " + std::strerror(errno);
+  };
+  // 0640: the state names every backend; nobody outside root and the group needs it.
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+  if (fd < 0) return failed("cannot create " + tmp);
+  if (!write_all(fd, text) || ::fsync(fd) != 0) {
+    auto e = failed("cannot write " + tmp);
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return e;
+  }
+  if (::close(fd) != 0) {
+    auto e = failed("cannot write " + tmp);
+    ::unlink(tmp.c_str());
+    return e;
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    auto e = failed("cannot rename " + tmp + " to " + path);
+    ::unlink(tmp.c_str());
+    return e;
+  }
+  // The rename is durable only once the directory entry is.
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return {};
+}
+
+bool read_state_file(const std::string& path, std::optional<PersistedState>* result,
+                     std::string* error) {
+  result->reset();
+  if (::access(path.c_str(), F_OK) != 0 && errno == ENOENT) return true;
+  std::string text;
+  if (auto e = read_config_file(path, &text)) {
+    *error = e->to_string();
+    return false;
+  }
+  auto decoded = decode_state_file(text);
+  if (auto* why = std::get_if<std::string>(&decoded)) {
+    *error = path + ": " + *why;
+    return false;
+  }
+  *result = std::move(std::get<PersistedState>(decoded));
+  return true;
+}
+
+}  // namespace rondo::cp

@@ -1,0 +1,66 @@
+// What the rest of the daemon (health checker, metrics exporter) may see of the control
+// plane, and the one thing it may change (health). Stable interface: code against it.
+//
+//   ControlPlaneView v = handle.view();        // a consistent copy, taken under the lock
+//   for (const auto& vip : v.desired.vips) ... // names, ids, addresses, drain, health
+//   if (v.stats) ... v.stats->backends ...     // latest dataplane counters (shared, read-only)
+//   handle.set_health(backend_id, Health::kDown);
+//
+// All calls are thread-safe and cheap (no dataplane I/O): the snapshot is refreshed by the
+// controller thread every sync interval.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "controlplane/model.h"
+#include "dataplane/api/ctl.h"
+
+namespace rondo::cp {
+
+struct ControlPlaneView {
+  using WallClock = std::chrono::system_clock;
+
+  /// The desired state: vips by name with ids, backends with ids, weight, drain and
+  /// health, health-check settings per vip.
+  DesiredState desired;
+
+  /// Generation of the desired state (1 at start, +1 per change pushed).
+  uint64_t generation = 0;
+  /// True while the controller holds a working connection to rondo-dataplane.
+  bool dataplane_connected = false;
+  /// True when connected and the dataplane acknowledged `generation`.
+  bool in_sync = false;
+  /// The dataplane's last hello (pid, instance, workers, ports); nullopt while not connected.
+  std::optional<api::DataplaneInfo> dataplane;
+  /// When a push was last acknowledged by the dataplane; nullopt if never.
+  std::optional<WallClock::time_point> last_push;
+  /// Pushes acknowledged / failed (rejected or transport error) since start.
+  uint64_t pushes = 0;
+  uint64_t push_failures = 0;
+  /// Config reloads applied / refused (bad file) since start.
+  uint64_t reloads = 0;
+  uint64_t reload_failures = 0;
+
+  /// Latest dataplane counters (summed per backend over lcores, per lcore, per port) and
+  /// when they were fetched; null / nullopt until the first successful poll. Counters
+  /// restart from 0 when the dataplane restarts (instance changes).
+  std::shared_ptr<const api::Stats> stats;
+  std::optional<WallClock::time_point> stats_time;
+};
+
+/// The daemon's side of the interface (implemented by ControlPlane; fakes in tests).
+class ControlPlaneHandle {
+ public:
+  virtual ~ControlPlaneHandle() = default;
+
+  /// A consistent copy of the current view.
+  virtual ControlPlaneView view() const = 0;
+  /// Report a backend's health. A change of up/down is pushed to the dataplane at once
+  /// (kDown sets api::Backend::down); unknown ids (a backend removed meanwhile) are ignored.
+  virtual void set_health(uint32_t backend_id, Health health) = 0;
+};
+
+}  // namespace rondo::cp

@@ -1,0 +1,648 @@
+// ControlPlane against a fake dataplane and a temporary directory: start-up (seed, state
+// file, edited config), API changes (validated, persisted, pushed), reload as a diff, drain
+// and forced removal, health, rates, and the JSON API on top.
+#include "controlplane/control_plane.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "controlplane/rpc.h"
+#include "fake_dataplane.h"
+
+namespace rondo::cp {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+using testing::FakeDataplane;
+using testing::FakeDataplaneClient;
+
+uint32_t ip(const char* s) {
+  uint32_t v = 0;
+  EXPECT_TRUE(api::parse_ipv4(s, &v)) << s;
+  return v;
+}
+
+// Built field by field: a designated initializer here trips GCC 12's
+// -Wmaybe-uninitialized on HealthCheck::path.
+VipSpec vip(const char* name, const char* address, uint16_t port,
+            api::Proto proto = api::Proto::kTcp) {
+  VipSpec v;
+  v.name = name;
+  v.ip = ip(address);
+  v.port = port;
+  v.proto = proto;
+  return v;
+}
+
+constexpr const char* kConfig = R"(local_ips: [198.51.100.100]
+vips:
+  - name: web
+    address: 203.0.113.10
+    port: 80
+    backends:
+      - {address: 198.51.100.3, port: 3000}
+      - {address: 198.51.100.3, port: 3001}
+      - {address: 198.51.100.4, port: 3000}
+  - name: dns
+    address: 203.0.113.10
+    port: 53
+    protocol: udp
+    backends:
+      - {address: 198.51.100.5, port: 53}
+)";
+
+class TempDir {
+ public:
+  TempDir() {
+    char t[] = "/tmp/rondo-cp-XXXXXX";
+    path_ = mkdtemp(t);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  void write(const std::string& name, const std::string& text) const {
+    std::ofstream(file(name)) << text;
+  }
+
+ private:
+  std::string path_;
+};
+
+class ControlPlaneTest : public ::testing::Test {
+ protected:
+  ControlPlaneTest() {
+    dir_.write("rondo.yaml", kConfig);
+    options_.config_path = dir_.file("rondo.yaml");
+    options_.state_path = dir_.file("state.json");
+    options_.apply_timeout = 0ms;  // no controller thread: sync() is called by the test
+    options_.rate_window = 1000ms;
+  }
+
+  // A control plane as the daemon makes one; `dp_` stays the same "process".
+  std::unique_ptr<ControlPlane> make() {
+    auto cp = std::make_unique<ControlPlane>(std::make_unique<FakeDataplaneClient>(dp_), options_);
+    auto started = cp->start();
+    EXPECT_TRUE(started.ok) << (started.errors.empty() ? "" : started.errors[0]);
+    return cp;
+  }
+
+  void sync(ControlPlane& cp, std::chrono::milliseconds dt = 500ms) {
+    now_ += dt;
+    cp.sync(now_);
+  }
+
+  const BackendSpec* backend(const ControlPlane& cp, const char* vip, const char* addr,
+                             uint16_t port) {
+    static thread_local ControlPlaneView v;
+    v = cp.view();
+    const VipSpec* vs = v.desired.find_vip(vip);
+    return vs ? vs->find_backend(ip(addr), port) : nullptr;
+  }
+
+  TempDir dir_;
+  ControlPlaneOptions options_;
+  std::shared_ptr<FakeDataplane> dp_ = std::make_shared<FakeDataplane>();
+  ControlPlane::Clock::time_point now_{};
+};
+
+// ---- start-up ----
+
+TEST_F(ControlPlaneTest, FirstStartSeedsFromTheConfigAndSavesTheState) {
+  auto cp = make();
+  EXPECT_TRUE(std::filesystem::exists(options_.state_path));
+  sync(*cp);
+  ASSERT_EQ(dp_->pushes.size(), 1u);
+  const auto& s = dp_->last();
+  ASSERT_EQ(s.vips.size(), 2u);
+  EXPECT_EQ(s.vips[0].id, 0u);
+  EXPECT_EQ(s.vips[1].id, 1u);
+  EXPECT_EQ(s.vips[1].backends[0].id, 3u);
+  const auto v = cp->view();
+  EXPECT_TRUE(v.dataplane_connected);
+  EXPECT_TRUE(v.in_sync);
+  EXPECT_EQ(v.generation, 1u);
+  EXPECT_TRUE(v.last_push);
+  EXPECT_EQ(v.pushes, 1u);
+  ASSERT_TRUE(v.stats);
+}
+
+TEST_F(ControlPlaneTest, ApiChangesSurviveARestart) {
+  {
+    auto cp = make();
+    ASSERT_TRUE(cp->add_backend("web", ip("198.51.100.3"), 3004, 2, "test").ok());
+    ASSERT_TRUE(cp->set_drained("web", ip("198.51.100.3"), 3001, true, "test").ok());
+  }
+  auto cp = make();
+  const auto* added = backend(*cp, "web", "198.51.100.3", 3004);
+  ASSERT_TRUE(added);
+  EXPECT_EQ(added->id, 4u);
+  EXPECT_EQ(added->weight, 2);
+  EXPECT_TRUE(backend(*cp, "web", "198.51.100.3", 3001)->drained);
+  sync(*cp);
+  EXPECT_TRUE(dp_->backend(1)->drained);
+  EXPECT_EQ(dp_->backend(4)->port, 3004);
+}
+
+TEST_F(ControlPlaneTest, AConfigEditedWhileStoppedIsAppliedAtStartKeepingIds) {
+  {
+    auto cp = make();
+    ASSERT_TRUE(cp->set_drained("web", ip("198.51.100.3"), 3001, true, "test").ok());
+    ASSERT_TRUE(cp->remove_backend("web", ip("198.51.100.4"), 3000, true, "test").ok());
+  }
+  // dns moves first, web loses 3000 and gains 3005; 198.51.100.4:3000 comes back.
+  dir_.write("rondo.yaml", R"(local_ips: [198.51.100.100]
+vips:
+  - name: dns
+    address: 203.0.113.10
+    port: 53
+    protocol: udp
+    backends:
+      - {address: 198.51.100.5, port: 53}
+  - name: web
+    address: 203.0.113.10
+    port: 80
+    backends:
+      - {address: 198.51.100.3, port: 3001}
+      - {address: 198.51.100.3, port: 3005}
+      - {address: 198.51.100.4, port: 3000}
+)");
+  auto cp = make();
+  EXPECT_EQ(cp->view().desired.find_vip("dns")->id, 1u);
+  EXPECT_FALSE(backend(*cp, "web", "198.51.100.3", 3000));
+  const auto* kept = backend(*cp, "web", "198.51.100.3", 3001);
+  EXPECT_EQ(kept->id, 1u);
+  EXPECT_TRUE(kept->drained);  // the file says nothing about drain
+  // New entries get ids never used before (2 was 198.51.100.4:3000's, removed earlier).
+  EXPECT_EQ(backend(*cp, "web", "198.51.100.3", 3005)->id, 4u);
+  EXPECT_EQ(backend(*cp, "web", "198.51.100.4", 3000)->id, 5u);
+}
+
+TEST_F(ControlPlaneTest, AnUnchangedConfigDoesNotUndoApiChangesAtStart) {
+  { ASSERT_TRUE(make()->add_backend("web", ip("198.51.100.3"), 3004, 1, "test").ok()); }
+  auto cp = make();
+  EXPECT_TRUE(backend(*cp, "web", "198.51.100.3", 3004));
+}
+
+TEST_F(ControlPlaneTest, ABadConfigAtStartKeepsTheSavedState) {
+  { ASSERT_TRUE(make()->add_backend("web", ip("198.51.100.3"), 3004, 1, "test").ok()); }
+  dir_.write("rondo.yaml", "vips: [\n");
+  auto cp = make();
+  EXPECT_TRUE(backend(*cp, "web", "198.51.100.3", 3004));
+}
+
+TEST_F(ControlPlaneTest, StartFailsWithoutAUsableSource) {
+  dir_.write("rondo.yaml", "vips: [\n");
+  ControlPlane bad_config(std::make_unique<FakeDataplaneClient>(dp_), options_);
+  auto r = bad_config.start();
+  EXPECT_FALSE(r.ok);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].rfind(options_.config_path + ":2: YAML syntax error", 0), 0u) << r.errors[0];
+  EXPECT_FALSE(std::filesystem::exists(options_.state_path));
+
+  dir_.write("state.json", "{\"format\": \"rondo-state/1\"}");
+  dir_.write("rondo.yaml", kConfig);
+  ControlPlane bad_state(std::make_unique<FakeDataplaneClient>(dp_), options_);
+  r = bad_state.start();
+  EXPECT_FALSE(r.ok);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_NE(r.errors[0].find("config_digest: missing"), std::string::npos) << r.errors[0];
+}
+
+TEST_F(ControlPlaneTest, OneControlPlanePerStateFile) {
+  auto first = make();
+  ControlPlane second(std::make_unique<FakeDataplaneClient>(dp_), options_);
+  auto r = second.start();
+  EXPECT_FALSE(r.ok);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0], "another control plane is running with " + options_.state_path);
+  first.reset();
+  ControlPlane third(std::make_unique<FakeDataplaneClient>(dp_), options_);
+  EXPECT_TRUE(third.start().ok);
+}
+
+// ---- reload ----
+
+TEST_F(ControlPlaneTest, ReloadAppliesTheFileAsADiff) {
+  auto cp = make();
+  sync(*cp);
+  ASSERT_TRUE(cp->add_backend("web", ip("198.51.100.3"), 3009, 1, "test").ok());
+  ASSERT_TRUE(cp->set_drained("web", ip("198.51.100.3"), 3000, true, "test").ok());
+  dir_.write("rondo.yaml", R"(local_ips: [198.51.100.100]
+vips:
+  - name: web
+    address: 203.0.113.10
+    port: 80
+    backends:
+      - {address: 198.51.100.3, port: 3000}
+      - {address: 198.51.100.3, port: 3001, weight: 3}
+      - {address: 198.51.100.3, port: 3004}
+)");
+  auto r = cp->reload("test");
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.changes, (std::vector<std::string>{
+                           "~ backend web 198.51.100.3:3001 weight 1 -> 3",
+                           "+ backend web 198.51.100.3:3004 weight 1",
+                           "- backend web 198.51.100.4:3000",
+                           "- backend web 198.51.100.3:3009",
+                           "- vip dns 203.0.113.10:53/udp",
+                           "- backend dns 198.51.100.5:53",
+                       }));
+  const auto* b3000 = backend(*cp, "web", "198.51.100.3", 3000);
+  EXPECT_EQ(b3000->id, 0u);
+  EXPECT_TRUE(b3000->drained);
+  EXPECT_EQ(backend(*cp, "web", "198.51.100.3", 3004)->id, 5u);  // 4 went to :3009
+  sync(*cp);
+  EXPECT_EQ(dp_->last().vips.size(), 1u);
+  EXPECT_EQ(cp->view().reloads, 1u);
+
+  // Same file again: nothing to do.
+  r = cp->reload("test");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r.changes.empty());
+}
+
+TEST_F(ControlPlaneTest, ABadFileOnReloadChangesNothing) {
+  auto cp = make();
+  sync(*cp);
+  const auto before = cp->view().desired;
+  const auto pushes = dp_->pushes.size();
+  dir_.write("rondo.yaml", R"(local_ips: [198.51.100.100]
+vips:
+  - name: web
+    address: 203.0.113.10
+    port: 80
+    backends:
+      - {address: 198.51.100.3, port: 70000}
+)");
+  auto r = cp->reload("test");
+  EXPECT_EQ(r.status, Status::kBadConfig);
+  EXPECT_EQ(r.error, options_.config_path + " is invalid (1 error); nothing changed");
+  EXPECT_EQ(r.details, (std::vector<std::string>{
+                           options_.config_path +
+                           ":7: vips[0].backends[0].port: 70000 is not a port (1-65535)"}));
+  EXPECT_EQ(cp->view().desired, before);
+  sync(*cp);
+  EXPECT_EQ(dp_->pushes.size(), pushes);
+  EXPECT_EQ(cp->view().reload_failures, 1u);
+
+  std::filesystem::remove(options_.config_path);
+  r = cp->reload("test");
+  EXPECT_EQ(r.status, Status::kBadConfig);
+  EXPECT_EQ(r.details[0], options_.config_path + ": cannot open: No such file or directory");
+}
+
+TEST_F(ControlPlaneTest, ReorderedFileReloadsWithoutRenumbering) {
+  auto cp = make();
+  dir_.write("rondo.yaml", R"(local_ips: [198.51.100.100]
+vips:
+  - name: dns
+    address: 203.0.113.10
+    port: 53
+    protocol: udp
+    backends:
+      - {address: 198.51.100.5, port: 53}
+  - name: web
+    address: 203.0.113.10
+    port: 80
+    backends:
+      - {address: 198.51.100.4, port: 3000}
+      - {address: 198.51.100.3, port: 3001}
+      - {address: 198.51.100.3, port: 3000}
+)");
+  auto r = cp->reload("test");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r.changes.empty());
+  sync(*cp);
+  const auto& s = dp_->last();
+  EXPECT_EQ(s.vips[0].id, 1u);  // dns
+  EXPECT_EQ(s.vips[1].backends[0].id, 2u);
+  EXPECT_EQ(s.vips[1].backends[2].id, 0u);
+}
+
+// ---- API changes ----
+
+TEST_F(ControlPlaneTest, ChangesArePushedWithANewGeneration) {
+  auto cp = make();
+  sync(*cp);
+  auto r = cp->set_drained("web", ip("198.51.100.3"), 3001, true, "test");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.changes, std::vector<std::string>{"~ backend web 198.51.100.3:3001 drained"});
+  sync(*cp);
+  EXPECT_EQ(dp_->last().generation, 2u);
+  EXPECT_TRUE(dp_->backend(1)->drained);
+
+  // Idempotent: no change, a note, no push.
+  r = cp->set_drained("web", ip("198.51.100.3"), 3001, true, "test");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r.changes.empty());
+  EXPECT_EQ(r.note, "backend web 198.51.100.3:3001 is already drained");
+  sync(*cp);
+  EXPECT_EQ(dp_->pushes.size(), 2u);
+
+  ASSERT_TRUE(cp->set_weight("web", ip("198.51.100.3"), 3001, 7, "test").ok());
+  ASSERT_TRUE(cp->set_drained("web", ip("198.51.100.3"), 3001, false, "test").ok());
+  sync(*cp);
+  EXPECT_FALSE(dp_->backend(1)->drained);
+  EXPECT_EQ(dp_->backend(1)->weight, 7);
+}
+
+TEST_F(ControlPlaneTest, BadRequestsAreRefusedAndChangeNothing) {
+  auto cp = make();
+  const auto before = cp->view().desired;
+  struct Case {
+    OpResult r;
+    Status status;
+    std::string error;
+  };
+  const Case cases[] = {
+      {cp->add_backend("wbe", ip("198.51.100.3"), 3004, 1, "t"), Status::kNotFound, "no vip named wbe"},
+      {cp->add_backend("web", ip("198.51.100.3"), 3000, 1, "t"), Status::kConflict,
+       "198.51.100.3:3000 is already a backend of vip web"},
+      {cp->add_backend("web", ip("127.0.0.1"), 3000, 1, "t"), Status::kInvalid,
+       "127.0.0.1 is a loopback address"},
+      {cp->add_backend("web", ip("198.51.100.3"), 0, 1, "t"), Status::kInvalid, "0 is not a port (1-65535)"},
+      {cp->remove_backend("web", ip("198.51.100.9"), 1, true, "t"), Status::kNotFound,
+       "vip web has no backend 198.51.100.9:1"},
+      {cp->set_weight("dns", ip("198.51.100.3"), 3000, 1, "t"), Status::kNotFound,
+       "vip dns has no backend 198.51.100.3:3000"},
+      {cp->add_vip(vip("web", "203.0.113.11", 80), "t"), Status::kConflict,
+       "vip web already exists"},
+      {cp->add_vip(vip("web2", "203.0.113.10", 53, api::Proto::kUdp), "t"),
+       Status::kConflict, "203.0.113.10:53/udp is already served by vip dns"},
+      {cp->add_vip(vip("x", "198.51.100.100", 80), "t"), Status::kInvalid,
+       "198.51.100.100 is a local ip: return traffic and vip traffic would collide"},
+      {cp->add_vip(vip("bad name", "203.0.113.11", 80), "t"), Status::kInvalid,
+       "\"bad name\" is not a valid name (1-64 characters from A-Z a-z 0-9 _ - .)"},
+      {cp->remove_vip("nope", true, "t"), Status::kNotFound, "no vip named nope"},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(c.r.status, c.status) << c.error;
+    EXPECT_EQ(c.r.error, c.error);
+  }
+  EXPECT_EQ(cp->view().desired, before);
+}
+
+TEST_F(ControlPlaneTest, AddAndRemoveVips) {
+  auto cp = make();
+  VipSpec api = vip("api", "203.0.113.11", 443);
+  api.backends = {{.ip = ip("198.51.100.9"), .port = 8443, .weight = 2}};
+  auto r = cp->add_vip(api, "t");
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.changes, (std::vector<std::string>{"+ vip api 203.0.113.11:443/tcp",
+                                                  "+ backend api 198.51.100.9:8443 weight 2"}));
+  EXPECT_EQ(cp->view().desired.find_vip("api")->id, 2u);
+  EXPECT_EQ(cp->view().desired.find_vip("api")->backends[0].id, 4u);
+  sync(*cp);
+  dp_->set_backend(4, 3);
+  sync(*cp);
+  r = cp->remove_vip("api", false, "t");
+  EXPECT_EQ(r.status, Status::kNeedsForce);
+  EXPECT_EQ(r.error, "vip api still has 3 active flows; drain its backends first, or use --force");
+  r = cp->remove_vip("api", true, "t");
+  ASSERT_TRUE(r.ok());
+  // Ids are not reused: a new vip gets 3, not 2.
+  ASSERT_TRUE(cp->add_vip(vip("api", "203.0.113.11", 443), "t").ok());
+  EXPECT_EQ(cp->view().desired.find_vip("api")->id, 3u);
+}
+
+TEST_F(ControlPlaneTest, RemovingABackendWithFlowsNeedsForce) {
+  auto cp = make();
+  // Not connected: flows unknown.
+  auto r = cp->remove_backend("web", ip("198.51.100.3"), 3001, false, "t");
+  EXPECT_EQ(r.status, Status::kNeedsForce);
+  EXPECT_EQ(r.error, "active flows of backend web 198.51.100.3:3001 are unknown (dataplane not "
+                     "connected); use --force to remove it anyway");
+  sync(*cp);
+  dp_->set_backend(1, 5);
+  sync(*cp);
+  EXPECT_EQ(cp->active_flows(1), 5u);
+  r = cp->remove_backend("web", ip("198.51.100.3"), 3001, false, "t");
+  EXPECT_EQ(r.status, Status::kNeedsForce);
+  EXPECT_EQ(r.error, "backend web 198.51.100.3:3001 still has 5 active flows; drain it first "
+                     "(rondoctl backend drain web 198.51.100.3:3001 --wait) or use --force");
+  EXPECT_TRUE(backend(*cp, "web", "198.51.100.3", 3001));
+
+  // Drain: flows fall to 0, then it goes without force.
+  ASSERT_TRUE(cp->set_drained("web", ip("198.51.100.3"), 3001, true, "t").ok());
+  dp_->set_backend(1, 0);
+  sync(*cp);
+  r = cp->remove_backend("web", ip("198.51.100.3"), 3001, false, "t");
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.changes, std::vector<std::string>{"- backend web 198.51.100.3:3001"});
+
+  // A backend the dataplane never reported has no flows.
+  EXPECT_TRUE(cp->remove_backend("web", ip("198.51.100.4"), 3000, false, "t").ok());
+  // Re-adding gets a new id: old flows may still count under 1.
+  ASSERT_TRUE(cp->add_backend("web", ip("198.51.100.3"), 3001, 1, "t").ok());
+  EXPECT_EQ(backend(*cp, "web", "198.51.100.3", 3001)->id, 4u);
+}
+
+TEST_F(ControlPlaneTest, UnsavableChangesAreRefused) {
+  options_.state_path = dir_.file("state.json");
+  auto cp = make();
+  // Make the directory unwritable by replacing the state file's place with a directory
+  // the temporary file cannot be created in.
+  std::filesystem::create_directory(dir_.file("state.json.tmp"));
+  auto r = cp->add_backend("web", ip("198.51.100.3"), 3004, 1, "t");
+  EXPECT_EQ(r.status, Status::kFailed);
+  EXPECT_EQ(r.error.rfind("cannot save the state: cannot create " + options_.state_path + ".tmp", 0), 0u)
+      << r.error;
+  EXPECT_FALSE(backend(*cp, "web", "198.51.100.3", 3004));
+}
+
+// ---- health, rates, reconnects ----
+
+TEST_F(ControlPlaneTest, HealthDownIsPushedAsDown) {
+  auto cp = make();
+  sync(*cp);
+  cp->set_health(2, Health::kUp);  // unknown -> up: nothing for the dataplane
+  sync(*cp);
+  EXPECT_EQ(dp_->pushes.size(), 1u);
+  cp->set_health(2, Health::kDown);
+  sync(*cp);
+  ASSERT_EQ(dp_->pushes.size(), 2u);
+  EXPECT_TRUE(dp_->backend(2)->down);
+  EXPECT_EQ(cp->view().desired.find_vip("web")->backends[2].health, Health::kDown);
+  cp->set_health(99, Health::kDown);  // unknown id: ignored
+  cp->set_health(2, Health::kUp);
+  sync(*cp);
+  EXPECT_FALSE(dp_->backend(2)->down);
+}
+
+TEST_F(ControlPlaneTest, ObserverSeesEveryChange) {
+  auto cp = make();
+  int calls = 0;
+  size_t backends = 0;
+  cp->set_observer([&](const DesiredState& d) {
+    ++calls;
+    backends = d.backend_count();
+  });
+  ASSERT_TRUE(cp->add_backend("web", ip("198.51.100.3"), 3004, 1, "t").ok());
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(backends, 5u);
+  cp->set_drained("web", ip("198.51.100.3"), 3004, false, "t");  // no change
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(ControlPlaneTest, RatesComeFromTwoSamplesAtLeastAWindowApart) {
+  auto cp = make();
+  dp_->set_backend(0, 4, 100, 1000, 100000);
+  sync(*cp, 0ms);
+  EXPECT_TRUE(cp->rates().empty());
+  dp_->set_backend(0, 4, 150, 1500, 150000);
+  sync(*cp, 500ms);  // too soon
+  EXPECT_TRUE(cp->rates().empty());
+  dp_->set_backend(0, 4, 300, 3000, 300000);
+  sync(*cp, 1500ms);  // 2 s after the first sample
+  auto rates = cp->rates();
+  ASSERT_TRUE(rates.count(0));
+  EXPECT_DOUBLE_EQ(rates[0].connections, 100.0);
+  EXPECT_DOUBLE_EQ(rates[0].packets, 1000.0);
+  EXPECT_DOUBLE_EQ(rates[0].bytes, 100000.0);
+}
+
+TEST_F(ControlPlaneTest, DataplaneRestartGetsTheFullStateAgain) {
+  auto cp = make();
+  sync(*cp);
+  ASSERT_TRUE(cp->set_drained("web", ip("198.51.100.3"), 3001, true, "t").ok());
+  sync(*cp);
+  dp_->listening = false;  // dies
+  sync(*cp);
+  EXPECT_FALSE(cp->view().dataplane_connected);
+  dp_->listening = true;  // a new process
+  dp_->instance = 2;
+  dp_->generation = 0;
+  sync(*cp, 6000ms);
+  EXPECT_TRUE(cp->view().in_sync);
+  EXPECT_EQ(dp_->last().generation, 2u);
+  EXPECT_TRUE(dp_->backend(1)->drained);
+}
+
+TEST_F(ControlPlaneTest, ChangesWaitForTheDataplaneWhenAControllerRuns) {
+  options_.apply_timeout = 2000ms;
+  options_.sync_interval = 50ms;
+  auto cp = make();
+  std::jthread controller([&](std::stop_token stop) { cp->run(stop); });
+  // Wait for the first push.
+  for (int i = 0; i < 200 && !cp->view().in_sync; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(cp->view().in_sync);
+  auto r = cp->add_backend("web", ip("198.51.100.3"), 3004, 1, "t");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r.applied);
+  EXPECT_EQ(r.generation, 2u);
+  controller.request_stop();
+}
+
+TEST_F(ControlPlaneTest, ChangesWhileDisconnectedSaySo) {
+  dp_->listening = false;
+  auto cp = make();
+  sync(*cp);
+  auto r = cp->add_backend("web", ip("198.51.100.3"), 3004, 1, "t");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r.applied);
+  EXPECT_EQ(r.note, "saved; the dataplane is not connected and gets it when it connects");
+}
+
+// ---- the JSON API ----
+
+class RpcTest : public ControlPlaneTest {
+ protected:
+  json call(ControlPlane& cp, const std::string& line) {
+    return json::parse(handle_request(cp, line, "test"));
+  }
+};
+
+TEST_F(RpcTest, MalformedRequestsGetAnErrorAndChangeNothing) {
+  auto cp = make();
+  const auto before = cp->view().desired;
+  const std::pair<std::string, std::string> cases[] = {
+      {"not json", "malformed request (not JSON): "},
+      {"[1,2]", "malformed request: expected a JSON object"},
+      {"{}", "malformed request: \"cmd\" (a string) is missing"},
+      {R"({"cmd": 7})", "malformed request: \"cmd\" (a string) is missing"},
+      {R"({"cmd": "vip.explode"})", "unknown command \"vip.explode\""},
+      {R"({"cmd": "backend.add", "vip": "web", "address": "198.51.100.3"})",
+       "backend.add: field \"port\" is missing"},
+      {R"({"cmd": "backend.add", "vip": "web", "address": "198.51.100.3", "port": 70000})",
+       "70000 is not a port (1-65535) (backend.add: field \"port\")"},
+      {R"({"cmd": "backend.add", "vip": "web", "address": "198.51.100.3", "port": "80"})",
+       "\"80\" is not a port (1-65535) (backend.add: field \"port\")"},
+      {R"({"cmd": "backend.add", "vip": "web", "address": "198.51.100.3", "port": -1})",
+       "-1 is not a port (1-65535) (backend.add: field \"port\")"},
+      {R"({"cmd": "backend.add", "vip": "web", "address": "198.51.100.300", "port": 80})",
+       "198.51.100.300 is not an IPv4 address"},
+      {R"({"cmd": "backend.add", "vip": "web", "address": "198.51.100.3", "port": 80, "weight": 65536})",
+       "65536 is not a weight (0-65535) (backend.add: field \"weight\")"},
+      {R"({"cmd": "backend.add", "vip": "web", "address": "198.51.100.3", "port": 80, "wieght": 2})",
+       "unknown field \"wieght\" for backend.add"},
+      {R"({"cmd": "backend.remove", "vip": "web", "address": "198.51.100.3", "port": 3000, "force": "yes"})",
+       "backend.remove: field \"force\" must be true or false"},
+      {R"({"cmd": "vip.add", "name": "x", "address": "203.0.113.11", "port": 80, "protocol": "sctp"})",
+       "sctp is not a supported protocol (tcp, udp)"},
+      {R"({"cmd": "vip.add", "name": 5, "address": "203.0.113.11", "port": 80})",
+       "vip.add: field \"name\" must be a string"},
+  };
+  for (const auto& [line, error] : cases) {
+    const auto a = call(*cp, line);
+    EXPECT_FALSE(a["ok"].get<bool>()) << line;
+    EXPECT_EQ(a["code"], "invalid") << line;
+    EXPECT_EQ(a["error"].get<std::string>().rfind(error, 0), 0u) << line << " -> " << a["error"];
+  }
+  EXPECT_EQ(cp->view().desired, before);
+}
+
+TEST_F(RpcTest, ChangesAndReads) {
+  auto cp = make();
+  sync(*cp);
+  auto a = call(*cp, R"({"cmd": "backend.add", "vip": "web", "address": "198.51.100.3", "port": 3004, "weight": 2})");
+  ASSERT_TRUE(a["ok"].get<bool>()) << a;
+  EXPECT_EQ(a["changes"], json::array({"+ backend web 198.51.100.3:3004 weight 2"}));
+  a = call(*cp, R"({"cmd": "backend.remove", "vip": "nope", "address": "198.51.100.3", "port": 3004})");
+  EXPECT_EQ(a["code"], "not_found");
+
+  dp_->set_backend(0, 7, 10, 100, 1000);
+  sync(*cp);
+  a = call(*cp, R"({"cmd": "show"})");
+  ASSERT_TRUE(a["ok"].get<bool>());
+  EXPECT_TRUE(a["status"]["dataplane_connected"].get<bool>());
+  const auto& row = a["vips"][0]["backends"][0];
+  EXPECT_EQ(row["address"], "198.51.100.3");
+  EXPECT_EQ(row["active_flows"], 7);
+  EXPECT_EQ(row["packets"], 100);
+  EXPECT_EQ(row["health"], "unknown");
+  EXPECT_EQ(a["vips"][0]["backends"][3]["active_flows"], 0);  // not reported: none
+
+  a = call(*cp, R"({"cmd": "backend.get", "vip": "web", "address": "198.51.100.3", "port": 3000})");
+  EXPECT_EQ(a["backend"]["active_flows"], 7);
+  a = call(*cp, R"({"cmd": "show", "vip": "dns"})");
+  EXPECT_EQ(a["vips"].size(), 1u);
+  a = call(*cp, R"({"cmd": "vip.list"})");
+  EXPECT_EQ(a["vips"][1]["name"], "dns");
+  a = call(*cp, R"({"cmd": "stats"})");
+  ASSERT_TRUE(a["ok"].get<bool>()) << a;
+  EXPECT_EQ(a["backends"][0]["vip"], "web");
+  EXPECT_EQ(a["backends"][0]["backend"], "198.51.100.3:3000");
+  a = call(*cp, R"({"cmd": "status"})");
+  EXPECT_EQ(a["status"]["vips"], 2);
+  a = call(*cp, R"({"cmd": "reload"})");
+  EXPECT_TRUE(a["ok"].get<bool>());
+  EXPECT_EQ(a["changes"], json::array({"- backend web 198.51.100.3:3004"}));
+}
+
+TEST_F(RpcTest, StatsNeedADataplane) {
+  dp_->listening = false;
+  auto cp = make();
+  sync(*cp);
+  auto a = call(*cp, R"({"cmd": "stats"})");
+  EXPECT_EQ(a["code"], "unavailable");
+  a = call(*cp, R"({"cmd": "show"})");
+  EXPECT_TRUE(a["vips"][0]["backends"][0]["active_flows"].is_null());
+}
+
+}  // namespace
+}  // namespace rondo::cp

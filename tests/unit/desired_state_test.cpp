@@ -1,0 +1,487 @@
+// The desired-state model: config files as named state (ids by key, health checks),
+// diffing, keeping identity across reloads, the id allocator, and the state file.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "controlplane/config.h"
+#include "controlplane/diff.h"
+#include "controlplane/ids.h"
+#include "controlplane/model.h"
+#include "controlplane/state_file.h"
+
+namespace rondo::cp {
+namespace {
+
+uint32_t ip(const char* s) {
+  uint32_t v = 0;
+  EXPECT_TRUE(api::parse_ipv4(s, &v)) << s;
+  return v;
+}
+
+// Built field by field: a designated initializer of VipSpec trips GCC 12's
+// -Wmaybe-uninitialized on HealthCheck::path.
+VipSpec vip(const char* name, uint32_t id, const char* address, uint16_t port) {
+  VipSpec v;
+  v.name = name;
+  v.id = id;
+  v.ip = ip(address);
+  v.port = port;
+  return v;
+}
+
+DesiredState model_of(std::string_view text) {
+  auto r = parse_config_model(text, "rondo.yaml");
+  if (auto* errors = std::get_if<std::vector<ConfigError>>(&r)) {
+    for (const auto& e : *errors) ADD_FAILURE() << e.to_string();
+    return {};
+  }
+  return std::get<DesiredState>(r);
+}
+
+std::vector<std::string> errors_of(std::string_view text) {
+  auto r = parse_config_model(text, "rondo.yaml");
+  std::vector<std::string> out;
+  if (auto* errors = std::get_if<std::vector<ConfigError>>(&r))
+    for (const auto& e : *errors) out.push_back(e.to_string());
+  return out;
+}
+
+constexpr const char* kWeb = R"(local_ips: [198.51.100.100]
+vips:
+  - name: web
+    address: 203.0.113.10
+    port: 80
+    backends:
+      - {address: 198.51.100.3, port: 3000}
+      - {address: 198.51.100.3, port: 3001}
+      - {address: 198.51.100.4, port: 3000}
+  - name: dns
+    address: 203.0.113.10
+    port: 53
+    protocol: udp
+    backends:
+      - {address: 198.51.100.5, port: 53}
+)";
+
+// ---- config file -> model ----
+
+TEST(ConfigModel, KeepsNamesAndLeavesIdsToTheStore) {
+  const auto d = model_of(kWeb);
+  ASSERT_EQ(d.vips.size(), 2u);
+  EXPECT_EQ(d.vips[0].name, "web");
+  EXPECT_EQ(d.vips[1].name, "dns");
+  for (const auto& v : d.vips) {
+    EXPECT_EQ(v.id, 0u);
+    EXPECT_EQ(v.health_check.type, HealthCheck::Type::kNone);
+    for (const auto& b : v.backends) {
+      EXPECT_EQ(b.id, 0u);
+      EXPECT_FALSE(b.drained);
+      EXPECT_EQ(b.health, Health::kUnknown);
+    }
+  }
+}
+
+TEST(ConfigModel, HealthCheckIsParsed) {
+  const auto d = model_of(R"(local_ips: [198.51.100.100]
+vips:
+  - name: web
+    address: 203.0.113.10
+    port: 80
+    health_check:
+      type: http
+      port: 8080
+      path: /healthz
+      status: 204
+      interval_ms: 1500
+      timeout_ms: 500
+      rise: 1
+      fall: 5
+    backends: []
+  - name: tcp
+    address: 203.0.113.10
+    port: 81
+    health_check: {type: tcp}
+    backends: []
+)");
+  ASSERT_EQ(d.vips.size(), 2u);
+  EXPECT_EQ(d.vips[0].health_check,
+            (HealthCheck{.type = HealthCheck::Type::kHttp, .port = 8080, .path = "/healthz",
+                         .http_status = 204, .interval_ms = 1500, .timeout_ms = 500, .rise = 1,
+                         .fall = 5}));
+  EXPECT_EQ(d.vips[1].health_check, (HealthCheck{.type = HealthCheck::Type::kTcp}));
+}
+
+TEST(ConfigModel, BadHealthChecksNameLineAndField) {
+  EXPECT_EQ(errors_of(R"(local_ips: [198.51.100.100]
+vips:
+  - name: a
+    address: 203.0.113.10
+    port: 80
+    health_check: {type: icmp}
+    backends: []
+  - name: b
+    address: 203.0.113.10
+    port: 81
+    health_check:
+      type: tcp
+      path: /x
+    backends: []
+  - name: c
+    address: 203.0.113.10
+    port: 82
+    health_check:
+      type: http
+      path: healthz
+      status: 700
+      interval_ms: 5
+      rise: 0
+      every: 3
+    backends: []
+  - name: d
+    address: 203.0.113.10
+    port: 83
+    health_check:
+      type: http
+      interval_ms: 1000
+      timeout_ms: 2000
+    backends: []
+  - name: e
+    address: 203.0.113.10
+    port: 84
+    health_check: {port: 80}
+    backends: []
+)"),
+            (std::vector<std::string>{
+                "rondo.yaml:6: vips[0].health_check.type: icmp is not a supported health check "
+                "type (none, tcp, http)",
+                "rondo.yaml:13: vips[1].health_check.path: path is only used by type: http",
+                "rondo.yaml:20: vips[2].health_check.path: \"healthz\" is not an HTTP path "
+                "(starts with /, no spaces)",
+                "rondo.yaml:21: vips[2].health_check.status: 700 is not an HTTP status (100-599)",
+                "rondo.yaml:22: vips[2].health_check.interval_ms: 5 is not a period in "
+                "milliseconds (10-3600000)",
+                "rondo.yaml:23: vips[2].health_check.rise: 0 is not a count (1-100)",
+                "rondo.yaml:24: vips[2].health_check.every: unknown field (expected one of: "
+                "type, port, path, status, interval_ms, timeout_ms, rise, fall)",
+                "rondo.yaml:32: vips[3].health_check.timeout_ms: timeout_ms (2000) must not "
+                "exceed interval_ms (1000)",
+                "rondo.yaml:37: vips[4].health_check.type: required field is missing",
+            }));
+}
+
+TEST(ConfigModel, FirstStartIdsAreFileOrder) {
+  // parse_config (the dataplane's view of a first start) numbers as assign_fresh_ids does.
+  auto r = parse_config(kWeb, "rondo.yaml");
+  ASSERT_TRUE(std::holds_alternative<api::State>(r));
+  const auto& s = std::get<api::State>(r);
+  EXPECT_EQ(s.vips[0].id, 0u);
+  EXPECT_EQ(s.vips[1].id, 1u);
+  EXPECT_EQ(s.vips[0].backends[2].id, 2u);
+  EXPECT_EQ(s.vips[1].backends[0].id, 3u);
+}
+
+TEST(ConfigModel, DigestIsStableAndSensitive) {
+  EXPECT_EQ(config_digest("vips: []\n"), config_digest("vips: []\n"));
+  EXPECT_NE(config_digest("vips: []\n"), config_digest("vips: [] \n"));
+  EXPECT_EQ(config_digest(""), "fnv1a64:cbf29ce484222325");
+}
+
+TEST(ConfigModel, DeployExampleLoadsWithHealthChecks) {
+  auto r = load_config_model("../../deploy/rondo.yaml");
+  ASSERT_TRUE(std::holds_alternative<DesiredState>(r))
+      << std::get<std::vector<ConfigError>>(r)[0].to_string();
+}
+
+// ---- identity across changes ----
+
+// adopt_identity with counters as allocators, as the store does on a reload.
+DesiredState adopt(const DesiredState& current, DesiredState next, uint32_t* vip_next,
+                   uint32_t* backend_next) {
+  auto err = adopt_identity(
+      current, &next, [&]() -> std::optional<uint32_t> { return (*vip_next)++; },
+      [&]() -> std::optional<uint32_t> { return (*backend_next)++; });
+  EXPECT_EQ(err, "");
+  return next;
+}
+
+TEST(Identity, ReorderingTheFileRenumbersNothing) {
+  DesiredState current = model_of(kWeb);
+  assign_fresh_ids(&current);
+  const auto reordered = model_of(R"(local_ips: [198.51.100.100]
+vips:
+  - name: dns
+    address: 203.0.113.10
+    port: 53
+    protocol: udp
+    backends:
+      - {address: 198.51.100.5, port: 53}
+  - name: web
+    address: 203.0.113.10
+    port: 80
+    backends:
+      - {address: 198.51.100.4, port: 3000}
+      - {address: 198.51.100.3, port: 3001}
+      - {address: 198.51.100.3, port: 3000}
+)");
+  uint32_t vn = 100, bn = 100;
+  const auto next = adopt(current, reordered, &vn, &bn);
+  EXPECT_EQ(vn, 100u);  // nothing new allocated
+  EXPECT_EQ(bn, 100u);
+  EXPECT_EQ(next.find_vip("web")->id, 0u);
+  EXPECT_EQ(next.find_vip("dns")->id, 1u);
+  EXPECT_EQ(next.find_vip("web")->find_backend(ip("198.51.100.4"), 3000)->id, 2u);
+  EXPECT_EQ(next.find_vip("web")->find_backend(ip("198.51.100.3"), 3000)->id, 0u);
+  EXPECT_EQ(next.find_vip("dns")->find_backend(ip("198.51.100.5"), 53)->id, 3u);
+  EXPECT_TRUE(diff_states(current, next).empty());
+}
+
+TEST(Identity, NewEntriesGetNewIdsAndKeptOnesKeepDrainAndHealth) {
+  DesiredState current = model_of(kWeb);
+  assign_fresh_ids(&current);
+  current.vips[0].backends[1].drained = true;
+  current.vips[0].backends[1].health = Health::kDown;
+  auto file = model_of(kWeb);
+  file.vips[0].backends.push_back({.ip = ip("198.51.100.3"), .port = 3004});
+  file.vips[0].backends[1].weight = 3;
+  file.vips.push_back(vip("api", 0, "203.0.113.11", 443));
+  file.vips.back().backends = {{.ip = ip("198.51.100.9"), .port = 8443}};
+  uint32_t vn = 2, bn = 4;
+  const auto next = adopt(current, file, &vn, &bn);
+  const auto& b1 = *next.find_vip("web")->find_backend(ip("198.51.100.3"), 3001);
+  EXPECT_EQ(b1.id, 1u);
+  EXPECT_TRUE(b1.drained);
+  EXPECT_EQ(b1.health, Health::kDown);
+  EXPECT_EQ(b1.weight, 3);
+  EXPECT_EQ(next.find_vip("web")->find_backend(ip("198.51.100.3"), 3004)->id, 4u);
+  EXPECT_EQ(next.find_vip("api")->id, 2u);
+  EXPECT_EQ(next.find_vip("api")->backends[0].id, 5u);
+}
+
+TEST(Identity, RunningOutOfIdsIsAnError) {
+  DesiredState current;
+  DesiredState next = model_of(kWeb);
+  auto err = adopt_identity(
+      current, &next, []() -> std::optional<uint32_t> { return 0; },
+      []() -> std::optional<uint32_t> { return std::nullopt; });
+  EXPECT_NE(err.find("no free backend id"), std::string::npos) << err;
+}
+
+// ---- diff ----
+
+TEST(Diff, ListsAddedChangedAndRemovedEntries) {
+  DesiredState a = model_of(kWeb);
+  assign_fresh_ids(&a);
+  DesiredState b = a;
+  auto& web = *b.find_vip("web");
+  web.backends.push_back({.id = 9, .ip = ip("198.51.100.3"), .port = 3004});
+  web.backends[1].weight = 3;
+  web.backends[2].drained = true;
+  std::erase_if(web.backends, [](const BackendSpec& x) { return x.port == 3000 && x.ip == 0xc6336403; });
+  web.port = 8080;
+  web.health_check = {.type = HealthCheck::Type::kTcp};
+  b.vips.erase(b.vips.begin() + 1);  // dns
+  b.vips.push_back(vip("api", 5, "203.0.113.11", 443));
+  b.vips.back().backends = {{.id = 10, .ip = ip("198.51.100.9"), .port = 8443, .weight = 2}};
+  b.local_ips.push_back(ip("198.51.100.101"));
+  b.timeouts.tcp_syn_ms = 5000;
+  EXPECT_EQ(diff_states(a, b),
+            (std::vector<std::string>{
+                "~ vip web address 203.0.113.10:80/tcp -> 203.0.113.10:8080/tcp",
+                "~ vip web health_check none -> tcp every 2000 ms timeout 1000 ms rise 2 fall 3",
+                "~ backend web 198.51.100.3:3001 weight 1 -> 3",
+                "~ backend web 198.51.100.4:3000 drained",
+                "+ backend web 198.51.100.3:3004 weight 1",
+                "- backend web 198.51.100.3:3000",
+                "+ vip api 203.0.113.11:443/tcp",
+                "+ backend api 198.51.100.9:8443 weight 2",
+                "- vip dns 203.0.113.10:53/udp",
+                "- backend dns 198.51.100.5:53",
+                "~ local_ips [198.51.100.100] -> [198.51.100.100, 198.51.100.101]",
+                "~ timeouts tcp_syn 10 s -> 5 s",
+            }));
+}
+
+TEST(Diff, HealthAndOrderAreNotChanges) {
+  DesiredState a = model_of(kWeb);
+  DesiredState b = a;
+  b.vips[0].backends[0].health = Health::kDown;
+  std::swap(b.vips[0], b.vips[1]);
+  EXPECT_TRUE(diff_states(a, b).empty());
+}
+
+// ---- id allocator ----
+
+TEST(IdAllocator, HandsOutIncreasingIdsAndNeverReusesBeforeWrapping) {
+  IdAllocator a(7);
+  std::set<uint32_t> in_use;
+  for (uint32_t want = 0; want <= 5; ++want) {
+    auto id = a.allocate(in_use, 1000, 60, nullptr);
+    ASSERT_TRUE(id);
+    EXPECT_EQ(*id, want);
+    in_use.insert(*id);
+  }
+  // Remove 1 and 3: the next ids are still fresh ones.
+  in_use.erase(1);
+  a.retire(1, 1000);
+  in_use.erase(3);
+  a.retire(3, 1000);
+  EXPECT_EQ(a.allocate(in_use, 1000, 60, nullptr), 6u);
+  in_use.insert(6);
+  EXPECT_EQ(a.allocate(in_use, 1000, 60, nullptr), 7u);
+  in_use.insert(7);
+  // All used once; 1 and 3 are still in quarantine.
+  EXPECT_EQ(a.allocate(in_use, 1030, 60, nullptr), std::nullopt);
+  // After the quarantine, the lowest idle one is reused...
+  EXPECT_EQ(a.allocate(in_use, 1061, 60, [](uint32_t id) { return id == 1; }), 3u);
+  in_use.insert(3);
+  // ... and never one the dataplane still has flows for.
+  EXPECT_EQ(a.allocate(in_use, 1061, 60, [](uint32_t id) { return id == 1; }), std::nullopt);
+  EXPECT_EQ(a.allocate(in_use, 1061, 60, nullptr), 1u);
+}
+
+TEST(IdAllocator, SkipsIdsInUseAndReserves) {
+  IdAllocator a(100);
+  a.reserve(9);
+  EXPECT_EQ(a.next(), 10u);
+  EXPECT_EQ(a.allocate({10, 11}, 0, 60, nullptr), 12u);
+}
+
+TEST(IdAllocator, RestoreClampsNext) {
+  IdAllocator a(10);
+  a.restore(1000, {{3, 5}});
+  EXPECT_EQ(a.next(), 11u);
+  EXPECT_EQ(a.retired().at(3), 5);
+}
+
+// ---- state file ----
+
+PersistedState sample_state() {
+  PersistedState s;
+  s.desired = model_of(R"(timeouts: {tcp_syn: 5}
+local_ips: [198.51.100.100]
+routes:
+  - {prefix: 0.0.0.0/0, via: 198.51.100.1}
+neighbours:
+  - {ip: 198.51.100.3, mac: "02:00:00:00:00:03", port: 0}
+vips:
+  - name: web
+    address: 203.0.113.10
+    port: 80
+    health_check: {type: http, path: /healthz, status: 204}
+    backends:
+      - {address: 198.51.100.3, port: 3000, weight: 4}
+      - {address: 198.51.100.3, port: 3001}
+)");
+  s.desired.vips[0].id = 7;
+  s.desired.vips[0].backends[0].id = 12;
+  s.desired.vips[0].backends[1].id = 40;
+  s.desired.vips[0].backends[1].drained = true;
+  s.vip_ids.restore(8, {{2, 1700000000}});
+  s.backend_ids.restore(41, {{13, 1700000001}, {14, 1700000002}});
+  s.config_digest = "fnv1a64:0123456789abcdef";
+  return s;
+}
+
+TEST(StateFile, RoundTrips) {
+  const auto s = sample_state();
+  auto back = decode_state_file(encode_state_file(s));
+  ASSERT_TRUE(std::holds_alternative<PersistedState>(back)) << std::get<std::string>(back);
+  EXPECT_EQ(std::get<PersistedState>(back), s);
+}
+
+TEST(StateFile, HealthIsNotPersisted) {
+  auto s = sample_state();
+  s.desired.vips[0].backends[0].health = Health::kDown;
+  auto back = std::get<PersistedState>(decode_state_file(encode_state_file(s)));
+  EXPECT_EQ(back.desired.vips[0].backends[0].health, Health::kUnknown);
+}
+
+TEST(StateFile, WritesAtomicallyAndReadsBack) {
+  char dir[] = "/tmp/rondo-state-XXXXXX";
+  ASSERT_TRUE(mkdtemp(dir));
+  const std::string path = std::string(dir) + "/state.json";
+  std::optional<PersistedState> got;
+  std::string err;
+  EXPECT_TRUE(read_state_file(path, &got, &err));  // absent is fine
+  EXPECT_FALSE(got);
+  ASSERT_EQ(write_state_file(path, sample_state()), "");
+  ASSERT_TRUE(read_state_file(path, &got, &err)) << err;
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, sample_state());
+  EXPECT_NE(access((path + ".tmp").c_str(), F_OK), 0);  // no temporary left behind
+  std::remove(path.c_str());
+  rmdir(dir);
+}
+
+TEST(StateFile, UnwritableDirectoryIsReported) {
+  const auto err = write_state_file("/nonexistent-dir/state.json", sample_state());
+  EXPECT_NE(err.find("cannot create /nonexistent-dir/state.json.tmp"), std::string::npos) << err;
+}
+
+struct BadStateCase {
+  const char* what;
+  std::string from;  // text to replace in a good file
+  std::string to;
+  std::string error;  // expected start of the error
+};
+
+TEST(StateFile, CorruptFilesAreRefusedWithAReason) {
+  const std::string good = encode_state_file(sample_state());
+  const BadStateCase cases[] = {
+      {"not json", "{", "[", "not JSON"},
+      {"wrong format", "rondo-state/1", "rondo-state/9", "format: rondo-state/9 is not rondo-state/1"},
+      {"id out of range", "\"id\": 40", "\"id\": 70000", "vips[web].backends[].id: expected an integer 0-65535"},
+      {"duplicate backend id", "\"id\": 40", "\"id\": 12", "vip 203.0.113.10:80 backend 198.51.100.3:3001: duplicate backend id 12"},
+      {"bad address", "\"address\": \"198.51.100.3\"", "\"address\": \"198.51.100.333\"",
+       "vips[web].backends[].address: expected an IPv4 address"},
+      {"bad name", "\"web\"", "\"we b\"", "vips[we b]: \"we b\" is not a valid name"},
+      {"missing field", "\"drained\": true", "\"draind\": true", "vips[web].backends[].drained: missing"},
+      {"wrong type", "\"weight\": 4", "\"weight\": \"4\"", "vips[web].backends[].weight: expected an integer"},
+  };
+  for (const auto& c : cases) {
+    std::string text = good;
+    const auto at = text.find(c.from);
+    ASSERT_NE(at, std::string::npos) << c.what;
+    text.replace(at, c.from.size(), c.to);
+    auto r = decode_state_file(text);
+    ASSERT_TRUE(std::holds_alternative<std::string>(r)) << c.what;
+    EXPECT_EQ(std::get<std::string>(r).rfind(c.error, 0), 0u)
+        << c.what << ": " << std::get<std::string>(r);
+  }
+}
+
+TEST(StateFile, AllocatorsArePushedPastIdsInUse) {
+  auto s = sample_state();
+  s.backend_ids.restore(0, {});  // an edited file claiming nothing was ever allocated
+  auto back = std::get<PersistedState>(decode_state_file(encode_state_file(s)));
+  EXPECT_EQ(back.backend_ids.next(), 41u);
+}
+
+// ---- shared argument helpers ----
+
+TEST(Helpers, EndpointsAndNames) {
+  std::string why;
+  EXPECT_EQ(parse_endpoint("198.51.100.3:3000", &why), (std::pair{ip("198.51.100.3"), uint16_t{3000}}));
+  EXPECT_FALSE(parse_endpoint("198.51.100.3", &why));
+  EXPECT_EQ(why, "198.51.100.3 is not ADDRESS:PORT (e.g. 198.51.100.3:3000)");
+  EXPECT_FALSE(parse_endpoint("198.51.100.3:0", &why));
+  EXPECT_EQ(why, "0 is not a port (1-65535)");
+  EXPECT_FALSE(parse_endpoint("198.51.100.3:65536", &why));
+  EXPECT_EQ(why, "65536 is not a port (1-65535)");
+  EXPECT_FALSE(parse_endpoint("127.0.0.1:80", &why));
+  EXPECT_EQ(why, "127.0.0.1 is a loopback address");
+  EXPECT_FALSE(parse_endpoint("2001:db8::1:80", &why));
+  EXPECT_EQ(why, "2001:db8::1:80 is not an IPv4 ADDRESS:PORT (IPv6 is not supported yet)");
+  EXPECT_EQ(check_name("web-1.a_b"), "");
+  EXPECT_NE(check_name("web site"), "");
+  EXPECT_NE(check_name(std::string(65, 'a')), "");
+}
+
+}  // namespace
+}  // namespace rondo::cp

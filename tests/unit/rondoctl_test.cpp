@@ -1,0 +1,354 @@
+// rondoctl: every bad argument is a one-line usage error (exit 2) and sends nothing; good
+// command lines become exact API requests; and the whole path (rondoctl -> API socket ->
+// control plane -> fake dataplane) gives the documented output and exit codes.
+#include "controlplane/cli.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "controlplane/api_server.h"
+#include "controlplane/control_plane.h"
+#include "controlplane/rpc.h"
+#include "fake_dataplane.h"
+
+namespace rondo::cp {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+
+std::vector<std::string> words(const std::string& line) {
+  std::istringstream in(line);
+  std::vector<std::string> out;
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+struct UsageCase {
+  const char* line;
+  const char* error;
+};
+
+void PrintTo(const UsageCase& c, std::ostream* os) { *os << c.line; }
+
+class CliUsage : public ::testing::TestWithParam<UsageCase> {};
+
+TEST_P(CliUsage, IsOneLineAndExitTwo) {
+  auto r = parse_cli(words(GetParam().line));
+  ASSERT_TRUE(std::holds_alternative<CliExit>(r)) << GetParam().line;
+  const auto& e = std::get<CliExit>(r);
+  EXPECT_EQ(e.code, kExitUsage);
+  EXPECT_EQ(e.text, GetParam().error);
+  EXPECT_EQ(e.text.find('\n'), std::string::npos);
+}
+
+const UsageCase kUsageCases[] = {
+    {"", "rondoctl: missing command (rondoctl --help lists them)"},
+    {"frobnicate", "rondoctl: frobnicate: unknown command \"frobnicate\" (rondoctl --help lists them)"},
+    {"vip", "rondoctl: vip: missing subcommand (add, remove, list)"},
+    {"backend", "rondoctl: backend: missing subcommand (add, remove, drain, undrain, weight)"},
+    {"vip explode web", "rondoctl: vip explode: unknown command \"vip explode\" (rondoctl --help lists them)"},
+    {"--bogus show", "rondoctl: unrecognised option '--bogus'"},
+    {"--socket", "rondoctl: the required argument for option '--socket' is missing"},
+    {"vip add web", "rondoctl: vip add: missing arguments: expected NAME ADDRESS:PORT"},
+    {"vip add web 203.0.113.10", "rondoctl: vip add: 203.0.113.10 is not ADDRESS:PORT (e.g. 198.51.100.3:3000)"},
+    {"vip add web 203.0.113.300:80", "rondoctl: vip add: 203.0.113.300 is not an IPv4 address"},
+    {"vip add web 203.0.113.10:0", "rondoctl: vip add: 0 is not a port (1-65535)"},
+    {"vip add web 203.0.113.10:65536", "rondoctl: vip add: 65536 is not a port (1-65535)"},
+    {"vip add web 203.0.113.10:http", "rondoctl: vip add: http is not a port (1-65535)"},
+    {"vip add web 127.0.0.1:80", "rondoctl: vip add: 127.0.0.1 is a loopback address"},
+    {"vip add web 2001:db8::1:80", "rondoctl: vip add: 2001:db8::1:80 is not an IPv4 ADDRESS:PORT (IPv6 is not supported yet)"},
+    {"vip add we/b 203.0.113.10:80", "rondoctl: vip add: vip name \"we/b\" is not a valid name (1-64 characters from A-Z a-z 0-9 _ - .)"},
+    {"vip add web 203.0.113.10:80 --proto sctp", "rondoctl: vip add: --proto: sctp is not a protocol (tcp, udp)"},
+    {"vip add web 203.0.113.10:80 --scheduler maglev", "rondoctl: vip add: --scheduler: maglev is not a scheduler (rr)"},
+    {"vip add web 203.0.113.10:80 extra", "rondoctl: vip add: unexpected argument \"extra\" (expected NAME ADDRESS:PORT)"},
+    {"vip remove", "rondoctl: vip remove: missing arguments: expected NAME"},
+    {"vip list web", "rondoctl: vip list: unexpected argument \"web\" (expected no arguments)"},
+    {"backend add web", "rondoctl: backend add: missing arguments: expected VIP ADDRESS:PORT"},
+    {"backend add web 198.51.100.3:3004 --weight 70000", "rondoctl: backend add: 70000 is not a weight (0-65535)"},
+    {"backend add web 198.51.100.3:3004 --weight x", "rondoctl: backend add: x is not a weight (0-65535)"},
+    {"backend add web 198.51.100.3:3004 --weight -1", "rondoctl: backend add: -1: negative numbers are not valid here"},
+    {"backend add web 198.51.100.3:3004 --wieght 2", "rondoctl: backend add: unrecognised option '--wieght'"},
+    {"backend add web 198.51.100.3:3004 --force", "rondoctl: backend add: unrecognised option '--force'"},
+    {"backend drain web 198.51.100.3:3001 --timeout 5", "rondoctl: backend drain: --timeout only applies with --wait"},
+    {"backend drain web 198.51.100.3:3001 --wait --timeout 0", "rondoctl: backend drain: --timeout: 0 is not a number of seconds (> 0)"},
+    {"backend drain web 198.51.100.3:3001 --wait --timeout soon", "rondoctl: backend drain: --timeout: soon is not a number of seconds (> 0)"},
+    {"backend drain web 198.51.100.3:99999", "rondoctl: backend drain: 99999 is not a port (1-65535)"},
+    {"backend undrain web", "rondoctl: backend undrain: missing arguments: expected VIP ADDRESS:PORT"},
+    {"backend weight web 198.51.100.3:3001", "rondoctl: backend weight: missing arguments: expected VIP ADDRESS:PORT WEIGHT"},
+    {"backend weight web 198.51.100.3:3001 3 4", "rondoctl: backend weight: unexpected argument \"4\" (expected VIP ADDRESS:PORT WEIGHT)"},
+    {"backend weight web 198.51.100.3:3001 heavy", "rondoctl: backend weight: heavy is not a weight (0-65535)"},
+    {"backend remove web 198.51.100.3.1:3001", "rondoctl: backend remove: 198.51.100.3.1 is not an IPv4 address"},
+    {"show web dns", "rondoctl: show: unexpected argument \"dns\" (expected [VIP])"},
+    {"stats now", "rondoctl: stats: unexpected argument \"now\" (expected no arguments)"},
+    {"reload --force", "rondoctl: reload: unrecognised option '--force'"},
+};
+
+INSTANTIATE_TEST_SUITE_P(Cases, CliUsage, ::testing::ValuesIn(kUsageCases),
+                         [](const ::testing::TestParamInfo<UsageCase>& info) {
+                           std::string name = std::to_string(info.index) + "_" + info.param.line;
+                           for (char& c : name)
+                             if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+                           return name;
+                         });
+
+CliInvocation parsed(const std::string& line) {
+  auto r = parse_cli(words(line));
+  if (auto* e = std::get_if<CliExit>(&r)) {
+    ADD_FAILURE() << line << ": " << e->text;
+    return {};
+  }
+  return std::get<CliInvocation>(r);
+}
+
+TEST(Cli, GoodLinesBecomeExactRequests) {
+  auto i = parsed("vip add web 203.0.113.10:80 --proto udp");
+  EXPECT_EQ(i.request, json::parse(R"({"cmd": "vip.add", "name": "web", "address": "203.0.113.10",
+      "port": 80, "protocol": "udp", "scheduler": "rr"})"));
+  EXPECT_EQ(i.socket, kDefaultApiSocket);
+  EXPECT_FALSE(i.json);
+
+  i = parsed("--socket /tmp/x.sock backend add web 198.51.100.3:3004 --weight 0 --json");
+  EXPECT_EQ(i.request, json::parse(R"({"cmd": "backend.add", "vip": "web",
+      "address": "198.51.100.3", "port": 3004, "weight": 0})"));
+  EXPECT_EQ(i.socket, "/tmp/x.sock");
+  EXPECT_TRUE(i.json);
+
+  i = parsed("--json backend drain web 198.51.100.3:3001 --wait --timeout 2.5");
+  EXPECT_EQ(i.request["cmd"], "backend.drain");
+  EXPECT_TRUE(i.json);
+  EXPECT_TRUE(i.wait);
+  EXPECT_EQ(i.timeout_s, 2.5);
+
+  EXPECT_EQ(parsed("backend remove web 198.51.100.3:3001 --force").request["force"], true);
+  EXPECT_EQ(parsed("backend remove web 198.51.100.3:3001").request["force"], false);
+  EXPECT_EQ(parsed("vip remove web --force").request,
+            json::parse(R"({"cmd": "vip.remove", "name": "web", "force": true})"));
+  EXPECT_EQ(parsed("backend weight web 198.51.100.3:3001 65535").request["weight"], 65535);
+  EXPECT_EQ(parsed("backend undrain web 198.51.100.3:3001").request["cmd"], "backend.undrain");
+  EXPECT_EQ(parsed("show web").request, json::parse(R"({"cmd": "show", "vip": "web"})"));
+  EXPECT_EQ(parsed("show").request, json::parse(R"({"cmd": "show"})"));
+  EXPECT_EQ(parsed("stats").request, json::parse(R"({"cmd": "stats"})"));
+  EXPECT_EQ(parsed("--socket=/s reload").socket, "/s");
+  EXPECT_EQ(parsed("vip list").request, json::parse(R"({"cmd": "vip.list"})"));
+  EXPECT_FALSE(parsed("backend drain web 198.51.100.3:3001").timeout_s);
+}
+
+TEST(Cli, HelpExitsZero) {
+  for (const char* line : {"--help", "-h", "show --help", "backend add --help"}) {
+    auto r = parse_cli(words(line));
+    ASSERT_TRUE(std::holds_alternative<CliExit>(r)) << line;
+    EXPECT_EQ(std::get<CliExit>(r).code, kExitOk);
+    EXPECT_NE(std::get<CliExit>(r).text.find("Exit codes:"), std::string::npos);
+  }
+}
+
+TEST(Cli, FormatsBytes) {
+  EXPECT_EQ(format_bytes(0), "0 B");
+  EXPECT_EQ(format_bytes(1023), "1023 B");
+  EXPECT_EQ(format_bytes(1536), "1.5 KiB");
+  EXPECT_EQ(format_bytes(5.0 * 1024 * 1024 * 1024), "5.0 GiB");
+}
+
+TEST(Cli, UnreachableControlPlaneExitsOne) {
+  auto inv = parsed("--socket /nonexistent/rondo.sock show");
+  std::ostringstream out, err;
+  EXPECT_EQ(run_cli(inv, out, err), kExitFailed);
+  EXPECT_EQ(err.str(),
+            "rondoctl: cannot reach the control plane at /nonexistent/rondo.sock: No such file or "
+            "directory (is rondo-controlplane running?)\n");
+}
+
+// ---- the whole path, over a real socket ----
+
+constexpr const char* kConfig = R"(local_ips: [198.51.100.100]
+vips:
+  - name: web
+    address: 203.0.113.10
+    port: 80
+    backends:
+      - {address: 198.51.100.3, port: 3000}
+      - {address: 198.51.100.3, port: 3001}
+)";
+
+class CliEndToEnd : public ::testing::Test {
+ protected:
+  CliEndToEnd() {
+    char t[] = "/tmp/rondoctl-XXXXXX";
+    dir_ = mkdtemp(t);
+    std::ofstream(dir_ + "/rondo.yaml") << kConfig;
+    ControlPlaneOptions o;
+    o.config_path = dir_ + "/rondo.yaml";
+    o.state_path = dir_ + "/state.json";
+    o.apply_timeout = 0ms;
+    cp_ = std::make_unique<ControlPlane>(std::make_unique<testing::FakeDataplaneClient>(dp_), o);
+    EXPECT_TRUE(cp_->start().ok);
+    server_ = std::make_unique<ApiServer>(
+        ApiServerOptions{.path = dir_ + "/api.sock"},
+        [this](std::string_view line, const std::string& origin) {
+          return handle_request(*cp_, line, origin);
+        });
+    EXPECT_EQ(server_->start(), "");
+    cp_->sync(now_);  // connect and push
+  }
+  ~CliEndToEnd() override {
+    if (dataplane_.joinable()) {
+      stop_ = true;
+      dataplane_.join();
+    }
+    server_->stop();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // Run rondoctl with `line`; returns the exit code, output in out_ / err_.
+  int run(const std::string& line) {
+    out_.str("");
+    err_.str("");
+    auto r = parse_cli(words("--socket " + dir_ + "/api.sock " + line));
+    if (auto* e = std::get_if<CliExit>(&r)) {
+      err_ << e->text;
+      return e->code;
+    }
+    return run_cli(std::get<CliInvocation>(r), out_, err_, 20ms);
+  }
+
+  std::string dir_;
+  std::shared_ptr<testing::FakeDataplane> dp_ = std::make_shared<testing::FakeDataplane>();
+  std::unique_ptr<ControlPlane> cp_;
+  std::unique_ptr<ApiServer> server_;
+  ControlPlane::Clock::time_point now_{};
+  std::thread dataplane_;
+  std::atomic<bool> stop_{false};
+  std::ostringstream out_, err_;
+};
+
+TEST_F(CliEndToEnd, ChangesPrintTheirDiffAndExitZero) {
+  EXPECT_EQ(run("backend add web 198.51.100.3:3004 --weight 2"), kExitOk);
+  EXPECT_EQ(out_.str(), "+ backend web 198.51.100.3:3004 weight 2\n");
+  EXPECT_EQ(run("backend weight web 198.51.100.3:3004 5"), kExitOk);
+  EXPECT_EQ(out_.str(), "~ backend web 198.51.100.3:3004 weight 2 -> 5\n");
+  EXPECT_EQ(run("backend weight web 198.51.100.3:3004 5"), kExitOk);
+  EXPECT_EQ(err_.str(), "rondoctl: note: backend web 198.51.100.3:3004 already has weight 5\n");
+  EXPECT_EQ(run("vip add api 203.0.113.11:443"), kExitOk);
+  EXPECT_EQ(out_.str(), "+ vip api 203.0.113.11:443/tcp\n");
+  EXPECT_EQ(run("--json vip list"), kExitOk);
+  auto j = json::parse(out_.str());
+  EXPECT_EQ(j["vips"].size(), 2u);
+}
+
+TEST_F(CliEndToEnd, RefusalsExitOneWithOneLine) {
+  EXPECT_EQ(run("backend add wbe 198.51.100.3:3004"), kExitFailed);
+  EXPECT_EQ(err_.str(), "rondoctl: backend add: no vip named wbe\n");
+  EXPECT_EQ(run("backend add web 198.51.100.3:3000"), kExitFailed);
+  EXPECT_EQ(err_.str(), "rondoctl: backend add: 198.51.100.3:3000 is already a backend of vip web\n");
+  EXPECT_EQ(run("vip add web 203.0.113.12:80"), kExitFailed);
+  EXPECT_EQ(err_.str(), "rondoctl: vip add: vip web already exists\n");
+  dp_->set_backend(1, 2);
+  cp_->sync(now_ += 500ms);
+  EXPECT_EQ(run("backend remove web 198.51.100.3:3001"), kExitFailed);
+  EXPECT_EQ(err_.str(),
+            "rondoctl: backend remove: backend web 198.51.100.3:3001 still has 2 active flows; "
+            "drain it first (rondoctl backend drain web 198.51.100.3:3001 --wait) or use --force\n");
+  EXPECT_EQ(run("backend remove web 198.51.100.3:3001 --force"), kExitOk);
+  EXPECT_EQ(out_.str(), "- backend web 198.51.100.3:3001\n");
+  // Usage errors never reach the server.
+  EXPECT_EQ(run("backend add web 198.51.100.3:70000"), kExitUsage);
+}
+
+TEST_F(CliEndToEnd, ReloadOfABadFileExitsOneAndListsTheErrors) {
+  std::ofstream(dir_ + "/rondo.yaml") << "vips:\n  - name: web\n    port: 99999\n";
+  EXPECT_EQ(run("reload"), kExitFailed);
+  EXPECT_EQ(err_.str(), dir_ + "/rondo.yaml:2: vips[0].address: required field is missing\n" +
+                            dir_ + "/rondo.yaml:2: vips[0].backends: required field is missing\n" +
+                            dir_ + "/rondo.yaml:3: vips[0].port: 99999 is not a port (1-65535)\n" +
+                            "rondoctl: reload: " + dir_ +
+                            "/rondo.yaml is invalid (3 errors); nothing changed\n");
+}
+
+TEST_F(CliEndToEnd, ShowIsATable) {
+  dp_->set_backend(0, 3, 40, 400, 4096);
+  cp_->sync(now_ += 500ms);
+  EXPECT_EQ(run("backend drain web 198.51.100.3:3001"), kExitOk);
+  cp_->sync(now_ += 500ms);
+  EXPECT_EQ(run("show"), kExitOk);
+  const std::string text = out_.str();
+  EXPECT_NE(text.find("generation 2, dataplane connected (pid 42, 2 workers), in sync"), std::string::npos) << text;
+  EXPECT_NE(text.find("VIP                      BACKEND            WEIGHT  HEALTH   STATE    FLOWS  CONN/S  PACKETS    BYTES"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("web 203.0.113.10:80/tcp  198.51.100.3:3000       1  unknown  active       3"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("198.51.100.3:3001       1  unknown  drained      0"), std::string::npos) << text;
+  EXPECT_EQ(run("stats"), kExitOk);
+  EXPECT_NE(out_.str().find("web  198.51.100.3:3000   0      3"), std::string::npos) << out_.str();
+  EXPECT_EQ(run("status"), kExitOk);
+  EXPECT_NE(out_.str().find("state file:    " + dir_ + "/state.json"), std::string::npos);
+}
+
+TEST_F(CliEndToEnd, DrainWaitPrintsTheCountAsItFalls) {
+  dp_->set_backend(1, 3);
+  cp_->sync(now_ += 500ms);
+  // The "dataplane": one flow ends every 150 ms; the control plane polls it as its
+  // controller thread would. Only this thread touches dp_ from here on.
+  dataplane_ = std::thread([this] {
+    uint64_t flows = 3;
+    auto t = now_;
+    while (!stop_) {
+      std::this_thread::sleep_for(150ms);
+      if (flows > 0) dp_->set_backend(1, --flows);
+      cp_->sync(t += 500ms);
+    }
+  });
+  EXPECT_EQ(run("backend drain web 198.51.100.3:3001 --wait --timeout 10"), kExitOk);
+  EXPECT_EQ(out_.str(),
+            "~ backend web 198.51.100.3:3001 drained\n"
+            "backend web 198.51.100.3:3001: 3 active flows\n"
+            "backend web 198.51.100.3:3001: 2 active flows\n"
+            "backend web 198.51.100.3:3001: 1 active flow\n"
+            "backend web 198.51.100.3:3001: 0 active flows\n"
+            "backend web 198.51.100.3:3001 is drained: no active flows left\n");
+}
+
+TEST_F(CliEndToEnd, DrainWaitTimesOut) {
+  dp_->set_backend(1, 4);
+  cp_->sync(now_ += 500ms);
+  EXPECT_EQ(run("backend drain web 198.51.100.3:3001 --wait --timeout 0.2"), kExitFailed);
+  EXPECT_EQ(out_.str(),
+            "~ backend web 198.51.100.3:3001 drained\n"
+            "backend web 198.51.100.3:3001: 4 active flows\n");
+  EXPECT_EQ(err_.str(),
+            "rondoctl: backend drain: timeout after 0.2 s: backend web 198.51.100.3:3001 still "
+            "has 4 active flows\n");
+}
+
+TEST_F(CliEndToEnd, SocketIsGroupOnly) {
+  struct stat st {};
+  ASSERT_EQ(::stat((dir_ + "/api.sock").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0660u);
+  // A second server on the same path refuses to start; the first keeps serving.
+  ApiServer second(ApiServerOptions{.path = dir_ + "/api.sock"},
+                   [](std::string_view, const std::string&) { return std::string("{}"); });
+  EXPECT_EQ(second.start(), "another control plane is already listening on " + dir_ + "/api.sock");
+  EXPECT_EQ(run("status"), kExitOk);
+}
+
+TEST_F(CliEndToEnd, GarbageOnTheSocketGetsAnErrorLine) {
+  ApiClient c(dir_ + "/api.sock");
+  ASSERT_TRUE(c.connect());
+  // Not via call(): send raw bytes that are not JSON.
+  auto a = c.call(json("just a string"));
+  ASSERT_TRUE(a);
+  EXPECT_EQ((*a)["ok"], false);
+  EXPECT_EQ((*a)["error"], "malformed request: expected a JSON object");
+}
+
+}  // namespace
+}  // namespace rondo::cp
