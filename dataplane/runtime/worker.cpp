@@ -74,22 +74,24 @@ inline bool is_arp(const uint8_t* f, uint32_t len) {
 }
 
 // Every worker keeps its own neighbour table: share what one of them hears.
-void share_arp(Worker* w, rte_mbuf* m) {
+void share_arp(Worker* w, rte_mbuf* m, uint16_t in_port) {
   for (uint32_t t = 0; t < w->setup.steer_out.size(); ++t) {
     if (!w->setup.steer_out[t]) continue;
     rte_mbuf* c = rte_pktmbuf_copy(m, w->setup.pool, 0, UINT32_MAX);
     if (!c) return;
     c->hash.usr = kLearnOnly;
+    c->port = in_port;
     enqueue_steer(w, t, c);
   }
 }
 
-void dispatch(Worker* w, rte_mbuf* m, const Action& a) {
+void dispatch(Worker* w, rte_mbuf* m, const Action& a, uint16_t in_port) {
   if (a.kind == Action::Kind::kTx && a.port < w->setup.n_ports) {
     enqueue_tx(w, a.port, m);
   } else if (a.kind == Action::Kind::kSteer && a.port < w->setup.steer_out.size() &&
              w->setup.steer_out[a.port]) {
     m->hash.usr = 0;
+    m->port = in_port;  // not every PMD fills it in; the owner needs it (ARP, MAC checks)
     enqueue_steer(w, a.port, m);
   } else {
     rte_pktmbuf_free(m);
@@ -115,11 +117,11 @@ void run_burst(Worker* w, rte_mbuf** pkts, uint16_t n, uint16_t in_port, uint64_
     frames[k] = rte_pktmbuf_mtod(m, uint8_t*);
     lens[k] = rte_pktmbuf_data_len(m);
     // Before the pipeline rewrites it in place (an ARP request becomes our reply).
-    if (shared && !steered && is_arp(frames[k], lens[k])) share_arp(w, m);
+    if (shared && !steered && is_arp(frames[k], lens[k])) share_arp(w, m, in_port);
     ok[k++] = m;
   }
   w->pipeline.process_burst(w->snapshot, frames, lens, k, in_port, now, steered, actions);
-  for (uint16_t i = 0; i < k; ++i) dispatch(w, ok[i], actions[i]);
+  for (uint16_t i = 0; i < k; ++i) dispatch(w, ok[i], actions[i], in_port);
   if (shared) flush_steer(w);
 }
 
