@@ -62,28 +62,15 @@ T* alloc_lines(size_t n) {
 
 }  // namespace
 
+#if !(defined(__x86_64__) && defined(__SSE4_2__))
 uint32_t flow_hash(const FlowKey& k) {
-  // CRC32-C over the 16 key bytes. With SSE4.2 known at compile time (DPDK builds with
-  // -march=corei7) the instruction is used directly: rte_hash_crc() gives the same value but
-  // would branch on a runtime flag per call and drag librte_eal into every binary that links
-  // the table (its RTE_INIT probe calls rte_cpu_get_flag_enabled), unit tests included.
-#if defined(__x86_64__) && defined(__SSE4_2__)
-  uint64_t w[2];
-  std::memcpy(w, &k, sizeof w);
-  uint64_t h = _mm_crc32_u64(kHashSeed, w[0]);
-  h = _mm_crc32_u64(h, w[1]);
-  auto h32 = static_cast<uint32_t>(h);
-#else
-  uint32_t h32 = rte_hash_crc(&k, sizeof k, kHashSeed);
-#endif
+  const uint32_t h32 = rte_hash_crc(&k, sizeof k, kHashSeed);
   return h32 != kEmpty ? h32 : 1;
 }
 
-// One cache line: signatures first so a probe reads a single 32-byte run, then the refs.
-struct alignas(64) FlowTable::Bucket {
-  uint32_t sig[kSlots];
-  uint32_t ref[kSlots];  // record index * 2 + direction
-};
+uint32_t flow_rehash(uint32_t hash) { return crc32c_u32(hash, kAltSeed); }
+#endif
+
 
 namespace {
 
@@ -138,33 +125,17 @@ FlowTable::~FlowTable() {
   std::free(flows_);
 }
 
-// hash * n / 2^32 maps a 32-bit hash onto [0, n) without a division (Lemire's fastrange).
-uint32_t FlowTable::bucket1(uint32_t hash) const {
-  return static_cast<uint32_t>((uint64_t{hash} * n_buckets_) >> 32);
-}
-
-uint32_t FlowTable::bucket2(uint32_t hash) const {
-  const uint32_t b1 = bucket1(hash);
-  const uint32_t b2 = static_cast<uint32_t>((uint64_t{crc32c_u32(hash, kAltSeed)} * n_buckets_) >> 32);
-  // Two choices must be two buckets; n_buckets_ >= 2.
-  return b2 != b1 ? b2 : (b1 + 1 == n_buckets_ ? 0 : b1 + 1);
-}
-
-void FlowTable::prefetch(uint32_t hash) const {
-  __builtin_prefetch(&buckets_[bucket1(hash)], 0, 3);
-  __builtin_prefetch(&buckets_[bucket2(hash)], 0, 3);
-}
-
-void FlowTable::prefetch_record(uint32_t hash) const {
-  for (uint32_t bi : {bucket1(hash), bucket2(hash)}) {
+void FlowTable::prefetch_record(const Probe& p) const {
+  for (uint32_t bi : {p.b1, p.b2}) {
     const Bucket& bk = buckets_[bi];
-    for (uint32_t m = sig_match(bk, hash); m != 0; m &= m - 1)
+    for (uint32_t m = sig_match(bk, p.hash); m != 0; m &= m - 1)
       __builtin_prefetch(&flows_[bk.ref[std::countr_zero(m)] >> 1], 0, 3);
   }
 }
 
-bool FlowTable::bucket_find(const FlowKey& k, uint32_t hash, uint32_t* slot_ref) const {
-  const uint32_t b[2] = {bucket1(hash), bucket2(hash)};
+bool FlowTable::bucket_find(const FlowKey& k, const Probe& p, uint32_t* slot_ref) const {
+  const uint32_t hash = p.hash;
+  const uint32_t b[2] = {p.b1, p.b2};
   for (uint32_t bi : b) {
     const Bucket& bk = buckets_[bi];
     for (uint32_t m = sig_match(bk, hash); m != 0; m &= m - 1) {
@@ -179,9 +150,9 @@ bool FlowTable::bucket_find(const FlowKey& k, uint32_t hash, uint32_t* slot_ref)
   return false;
 }
 
-FlowTable::Hit FlowTable::lookup(const FlowKey& k, uint32_t hash, uint64_t now) {
+FlowTable::Hit FlowTable::lookup(const FlowKey& k, const Probe& p, uint64_t now) {
   uint32_t ref;
-  if (!bucket_find(k, hash, &ref)) return {};
+  if (!bucket_find(k, p, &ref)) return {};
   uint32_t idx = ref >> 1;
   if (flows_[idx].expires <= now) {
     release(idx);

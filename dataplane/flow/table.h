@@ -78,14 +78,27 @@ class FlowTable {
   FlowTable(const FlowTable&) = delete;
   FlowTable& operator=(const FlowTable&) = delete;
 
-  /// Prefetch the buckets that lookup(k, hash) will read.
-  void prefetch(uint32_t hash) const;
+  /// A key's hash and its two buckets, computed once and reused by the burst stages.
+  struct Probe {
+    uint32_t hash;
+    uint32_t b1, b2;
+  };
+  Probe probe(uint32_t hash) const { return Probe{hash, bucket1(hash), bucket2(hash)}; }
+
+  /// Prefetch the buckets that lookup() will read.
+  void prefetch(const Probe& p) const {
+    __builtin_prefetch(&buckets_[p.b1], 0, 3);
+    __builtin_prefetch(&buckets_[p.b2], 0, 3);
+  }
+  void prefetch(uint32_t hash) const { prefetch(probe(hash)); }
   /// Prefetch the records whose signature matches (read the buckets: prefetch them first).
-  void prefetch_record(uint32_t hash) const;
+  void prefetch_record(const Probe& p) const;
+  void prefetch_record(uint32_t hash) const { prefetch_record(probe(hash)); }
 
   /// Find a key (either direction). hash must be flow_hash(k).
   /// An expired record is released and reported as not found.
-  Hit lookup(const FlowKey& k, uint32_t hash, uint64_t now);
+  Hit lookup(const FlowKey& k, const Probe& p, uint64_t now);
+  Hit lookup(const FlowKey& k, uint32_t hash, uint64_t now) { return lookup(k, probe(hash), now); }
 
   /// Create a flow reachable by both keys, in state `state`, expiring at `expires`.
   /// kFull: no free record and no embryonic record to evict, or a key's buckets are full.
@@ -117,11 +130,24 @@ class FlowTable {
   size_t memory_bytes() const;
 
  private:
-  struct Bucket;
+  // One cache line: signatures first so a probe reads a single 32-byte run, then the refs.
+  struct alignas(64) Bucket {
+    uint32_t sig[8];
+    uint32_t ref[8];  // record index * 2 + direction
+  };
   // (implementation detail, see table.cpp)
-  uint32_t bucket1(uint32_t hash) const;
-  uint32_t bucket2(uint32_t hash) const;
-  bool bucket_find(const FlowKey& k, uint32_t hash, uint32_t* slot_ref) const;
+  // hash * n / 2^32 maps a 32-bit hash onto [0, n) without a division (Lemire's fastrange).
+  uint32_t bucket1(uint32_t hash) const {
+    return static_cast<uint32_t>((uint64_t{hash} * n_buckets_) >> 32);
+  }
+  // The second choice: one more CRC round over the hash, so it depends on all 32 bits.
+  uint32_t bucket2(uint32_t hash) const {
+    const uint32_t b1 = bucket1(hash);
+    const uint32_t b2 = static_cast<uint32_t>((uint64_t{flow_rehash(hash)} * n_buckets_) >> 32);
+    // Two choices must be two buckets; n_buckets_ >= 2.
+    return b2 != b1 ? b2 : (b1 + 1 == n_buckets_ ? 0 : b1 + 1);
+  }
+  bool bucket_find(const FlowKey& k, const Probe& p, uint32_t* slot_ref) const;
   bool bucket_add(uint32_t hash, uint32_t ref, uint64_t now);
   void bucket_del(uint32_t hash, uint32_t ref);
   uint32_t reclaim_expired(uint32_t bucket, uint64_t now, uint32_t keep);

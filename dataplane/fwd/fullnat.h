@@ -30,11 +30,10 @@ struct FullNat {
     h->time_to_live--;
     std::memcpy(&new_ttl_word, &h->time_to_live, 2);
 
-    uint16_t c = h->hdr_checksum;
-    c = csum_replace32(c, old_src, src);
-    c = csum_replace32(c, old_dst, dst);
-    c = csum_replace16(c, old_ttl_word, new_ttl_word);
-    h->hdr_checksum = c;
+    // The addresses are in both checksums (the L4 one through the pseudo-header): sum
+    // their change once, fold once per checksum.
+    const uint64_t addrs = csum_delta32(old_src, src) + csum_delta32(old_dst, dst);
+    h->hdr_checksum = csum_apply(h->hdr_checksum, addrs + csum_delta16(old_ttl_word, new_ttl_word));
     std::memcpy(&h->src_addr, &src, 4);
     std::memcpy(&h->dst_addr, &dst, 4);
 
@@ -49,10 +48,7 @@ struct FullNat {
     uint16_t l4c;
     std::memcpy(&l4c, csum_at, 2);
     if (proto == IPPROTO_UDP && l4c == 0) return;
-    l4c = csum_replace32(l4c, old_src, src);
-    l4c = csum_replace32(l4c, old_dst, dst);
-    l4c = csum_replace16(l4c, old_sport, sport);
-    l4c = csum_replace16(l4c, old_dport, dport);
+    l4c = csum_apply(l4c, addrs + csum_delta16(old_sport, sport) + csum_delta16(old_dport, dport));
     if (proto == IPPROTO_UDP && l4c == 0) l4c = 0xffff;
     std::memcpy(csum_at, &l4c, 2);
   }

@@ -156,8 +156,8 @@ void Pipeline::classify(const Snapshot* s, const uint8_t* f, uint32_t len, uint1
       pd->why = s->is_vip_ip(dst) ? DropReason::kNoService : DropReason::kNotForVip;
       return;
     }
-    pd->hash = flow_hash(p.key);
-    flows_.prefetch(pd->hash);
+    pd->probe = flows_.probe(flow_hash(p.key));
+    flows_.prefetch(pd->probe);
     return;
   }
   if (!s->is_vip_ip(dst) && !s->is_local_ip(dst)) {
@@ -184,7 +184,7 @@ void Pipeline::process_burst(const Snapshot* s, uint8_t* const* frames, const ui
     }
     for (uint32_t i = 0; i < m; ++i)
       if (pd[i].cls == Pending::Cls::kClient || pd[i].cls == Pending::Cls::kReply)
-        flows_.prefetch_record(pd[i].hash);
+        flows_.prefetch_record(pd[i].probe);
     for (uint32_t i = 0; i < m; ++i) {
       uint8_t* f = frames[base + i];
       const uint32_t len = lens[base + i];
@@ -194,9 +194,9 @@ void Pipeline::process_burst(const Snapshot* s, uint8_t* const* frames, const ui
         case Pending::Cls::kArp: a = handle_arp(*s, f, pd[i].p, in_port, now); break;
         case Pending::Cls::kIcmp: a = handle_icmp(*s, f, pd[i].p, in_port); break;
         case Pending::Cls::kClient:
-          a = handle_client(*s, *pd[i].vip, f, len, pd[i].p, pd[i].hash, now);
+          a = handle_client(*s, *pd[i].vip, f, len, pd[i].p, pd[i].probe, now);
           break;
-        case Pending::Cls::kReply: a = handle_reply(*s, f, len, pd[i].p, pd[i].hash, now); break;
+        case Pending::Cls::kReply: a = handle_reply(*s, f, len, pd[i].p, pd[i].probe, now); break;
         case Pending::Cls::kSteer:
           ++counters_.steered_out;
           a = Action{Action::Kind::kSteer, DropReason::kCount, pd[i].steer_to};
@@ -327,9 +327,9 @@ void Pipeline::track_tcp(uint32_t idx, FlowDir dir, uint8_t flags, uint64_t now)
 }
 
 Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f, uint32_t len,
-                               const Parsed& p, uint32_t h, uint64_t now) {
+                               const Parsed& p, const FlowTable::Probe& probe, uint64_t now) {
   if (p.ttl <= 1) return drop(counters_, DropReason::kTtlExceeded);
-  FlowTable::Hit hit = flows_.lookup(p.key, h, now);
+  FlowTable::Hit hit = flows_.lookup(p.key, probe, now);
   const bool tcp = p.kind == PktKind::kIpv4Tcp;
   if (hit.found() && hit.dir != FlowDir::kForward) return drop(counters_, DropReason::kReplyNoFlow);
   // A SYN on a closing flow is the client reusing its port for a new connection: it is
@@ -344,7 +344,7 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
   if (!hit.found()) {
     if (tcp && (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) != kTcpSyn)
       return drop(counters_, DropReason::kTcpNoFlow);
-    const uint32_t pick = sched_pick(vip, &sched_, p.key, h);
+    const uint32_t pick = sched_pick(vip, &sched_, p.key, probe.hash);
     if (pick == kNoPick) return drop(counters_, DropReason::kNoBackend);
     const BackendConf& b = s.eligible_backend(vip, pick);
     FlowKey rev;
@@ -386,9 +386,9 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
 }
 
 Action Pipeline::handle_reply(const Snapshot& s, uint8_t* f, uint32_t len, const Parsed& p,
-                              uint32_t h, uint64_t now) {
+                              const FlowTable::Probe& probe, uint64_t now) {
   if (p.ttl <= 1) return drop(counters_, DropReason::kTtlExceeded);
-  FlowTable::Hit hit = flows_.lookup(p.key, h, now);
+  FlowTable::Hit hit = flows_.lookup(p.key, probe, now);
   if (!hit.found() || hit.dir != FlowDir::kReverse) return drop(counters_, DropReason::kReplyNoFlow);
   if (p.kind == PktKind::kIpv4Tcp)
     track_tcp(hit.idx, FlowDir::kReverse, p.tcp_flags, now);

@@ -118,7 +118,7 @@ class Pipeline {
     Cls cls;
     DropReason why;
     uint16_t steer_to;
-    uint32_t hash;
+    FlowTable::Probe probe;
     const VipConf* vip;
     Parsed p;
   };
@@ -127,9 +127,9 @@ class Pipeline {
   void classify(const Snapshot* s, const uint8_t* f, uint32_t len, uint16_t in_port, bool steered,
                 Pending* pd);
   Action handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f, uint32_t len,
-                       const Parsed& p, uint32_t hash, uint64_t now);
-  Action handle_reply(const Snapshot& s, uint8_t* f, uint32_t len, const Parsed& p, uint32_t hash,
-                      uint64_t now);
+                       const Parsed& p, const FlowTable::Probe& probe, uint64_t now);
+  Action handle_reply(const Snapshot& s, uint8_t* f, uint32_t len, const Parsed& p,
+                      const FlowTable::Probe& probe, uint64_t now);
   Action output(const Snapshot& s, uint8_t* f, uint32_t dst_ip, uint64_t now);
   void track_tcp(uint32_t idx, FlowDir dir, uint8_t flags, uint64_t now);
   bool alloc_local(const Snapshot& s, uint32_t* ip, uint16_t* port);

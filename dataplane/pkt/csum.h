@@ -13,6 +13,24 @@ inline uint16_t csum_fold(uint32_t sum) {
   return static_cast<uint16_t>(sum);
 }
 
+/// Fold a 64-bit one's complement accumulator (of 16- or 32-bit words) to 16 bits.
+inline uint16_t csum_fold64(uint64_t sum) {
+  sum = (sum & 0xffffffff) + (sum >> 32);
+  sum = (sum & 0xffffffff) + (sum >> 32);
+  return csum_fold(static_cast<uint32_t>(sum & 0xffff) + static_cast<uint32_t>(sum >> 16));
+}
+
+/// The accumulated change of a 32-bit field from `from` to `to`: add several of these,
+/// then apply them at once with csum_apply (RFC 1624 eqn. 3, for many fields).
+inline uint64_t csum_delta32(uint32_t from, uint32_t to) { return uint64_t{~from} + to; }
+inline uint64_t csum_delta16(uint16_t from, uint16_t to) {
+  return uint64_t{static_cast<uint16_t>(~from)} + to;
+}
+/// Checksum after the changes summed in `delta`.
+inline uint16_t csum_apply(uint16_t csum, uint64_t delta) {
+  return static_cast<uint16_t>(~csum_fold64(uint64_t{static_cast<uint16_t>(~csum)} + delta));
+}
+
 /// Checksum after one 16-bit field changed from `from` to `to`.
 inline uint16_t csum_replace16(uint16_t csum, uint16_t from, uint16_t to) {
   uint32_t sum = static_cast<uint16_t>(~csum);
