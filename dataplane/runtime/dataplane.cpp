@@ -12,6 +12,26 @@
 #include "dataplane/flow/port_pool.h"
 
 namespace rondo::dp {
+namespace {
+
+struct BuildArgs {
+  const WorkerSetup* setup;
+  std::unique_ptr<Worker> worker;
+  std::string error;
+};
+
+int build_worker(void* arg) {
+  auto* a = static_cast<BuildArgs*>(arg);
+  try {
+    a->worker = std::make_unique<Worker>(*a->setup);
+  } catch (const std::exception& e) {
+    a->error = std::string("cannot allocate its flow table: ") + e.what() +
+               " (lower --flows-per-worker)";
+  }
+  return 0;
+}
+
+}  // namespace
 
 Dataplane::~Dataplane() {
   agent_.reset();
@@ -115,7 +135,16 @@ bool Dataplane::init(std::string* err) {
     ws.pipeline.worker = i;
     ws.pipeline.n_workers = n_workers;
     for (const auto& p : ports_) ws.pipeline.port_macs.push_back(p.mac);
-    workers_.push_back(std::make_unique<Worker>(ws));
+    // Built on its own lcore: the flow table's pages are touched (zeroed) by the thread
+    // that builds it, so they land on that lcore's NUMA node.
+    BuildArgs args{&ws, nullptr, {}};
+    rte_eal_remote_launch(build_worker, &args, worker_lcores_[i]);
+    rte_eal_wait_lcore(worker_lcores_[i]);
+    if (!args.worker) {
+      *err = "worker " + std::to_string(i) + ": " + args.error;
+      return false;
+    }
+    workers_.push_back(std::move(args.worker));
     raw.push_back(workers_.back().get());
     RTE_LOG(NOTICE, USER1, "worker %u on lcore %u: %u flows, local ports %u-%u with (port & %u) owned\n",
             i, worker_lcores_[i], opts_.flows_per_worker, ws.pipeline.lport_lo, ws.pipeline.lport_hi,
