@@ -10,6 +10,7 @@
 
 #include "tests/common/packet_builder.h"
 #include "tests/common/ring_dataplane.h"
+#include "tests/common/seed_topology.h"
 
 namespace rondo {
 namespace {
@@ -21,16 +22,7 @@ using test::ip4;
 using test::Mac;
 using test::Pkt;
 
-const Mac kClientMac{0x02, 0xc1, 0, 0, 0, 0x02};
-const Mac kBackendMac{0x02, 0xbe, 0, 0, 0, 0x03};
-const Mac kLateMac{0x02, 0xbe, 0, 0, 0, 0x09};
-const Mac kBroadcast{0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-const uint32_t kClient = ip4("198.51.100.2");
-const uint32_t kBackend = ip4("198.51.100.3");
-const uint32_t kLateBackend = ip4("198.51.100.9");  // not a static neighbour: needs ARP
-const uint32_t kLocal = ip4("198.51.100.100");
-const uint32_t kVip = ip4("203.0.113.10");
-const uint32_t kVip2 = ip4("203.0.113.20");
+using namespace test::seed;  // addresses and the state of the seed scenario
 constexpr uint16_t kLportLo = 40000;
 
 enum class Verdict { kTx, kDrop, kConsumed };
@@ -51,33 +43,7 @@ class Fixture : public ::testing::Test {
   }
   static void TearDownTestSuite() { delete dp_; }
 
-  static api::State seed_state() {
-    api::State s;
-    s.generation = 1;
-    api::Vip web;
-    web.id = 0;
-    web.ip = kVip;
-    web.port = 80;
-    for (uint16_t i = 0; i < 4; ++i) web.backends.push_back({i, kBackend, uint16_t(3000 + i), 1});
-    api::Vip dns;
-    dns.id = 1;
-    dns.ip = kVip;
-    dns.port = 53;
-    dns.proto = api::Proto::kUdp;
-    for (uint16_t i = 0; i < 4; ++i) dns.backends.push_back({uint32_t(4 + i), kBackend, uint16_t(4000 + i), 1});
-    api::Vip late;  // its only backend has no static neighbour entry
-    late.id = 2;
-    late.ip = kVip2;
-    late.port = 80;
-    late.backends.push_back({8, kLateBackend, 8080, 1});
-    s.vips = {web, dns, late};
-    s.local_ips = {kLocal};
-    api::Neighbour c{kClient, {}, 0}, b{kBackend, {}, 0};
-    std::memcpy(c.mac, kClientMac.data(), 6);
-    std::memcpy(b.mac, kBackendMac.data(), 6);
-    s.neighbours = {c, b};
-    return s;
-  }
+  static api::State seed_state() { return test::seed::state(); }
 
   static api::MsgType control(api::MsgType type, const std::vector<uint8_t>& body,
                               std::vector<uint8_t>* reply) {

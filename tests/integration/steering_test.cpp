@@ -9,6 +9,7 @@
 
 #include "tests/common/packet_builder.h"
 #include "tests/common/ring_dataplane.h"
+#include "tests/common/seed_topology.h"
 
 namespace rondo {
 namespace {
@@ -19,39 +20,11 @@ using test::ip4;
 using test::Mac;
 using test::Pkt;
 
-const Mac kClientMac{0x02, 0xc1, 0, 0, 0, 0x02};
-const Mac kBackendMac{0x02, 0xbe, 0, 0, 0, 0x03};
-const Mac kLateMac{0x02, 0xbe, 0, 0, 0, 0x09};
-const uint32_t kClient = ip4("198.51.100.2");
-const uint32_t kBackend = ip4("198.51.100.3");
-const uint32_t kLateBackend = ip4("198.51.100.9");
-const uint32_t kLocal = ip4("198.51.100.100");
-const uint32_t kVip = ip4("203.0.113.10");
-const uint32_t kVip2 = ip4("203.0.113.20");
+using namespace test::seed;  // addresses of the seed scenario
 constexpr uint16_t kLportLo = 40000;
 constexpr int kFlows = 40;
 
-api::State state() {
-  api::State s;
-  s.generation = 1;
-  api::Vip web;
-  web.id = 0;
-  web.ip = kVip;
-  web.port = 80;
-  for (uint16_t i = 0; i < 4; ++i) web.backends.push_back({i, kBackend, uint16_t(3000 + i), 1});
-  api::Vip late;
-  late.id = 1;
-  late.ip = kVip2;
-  late.port = 80;
-  late.backends.push_back({9, kLateBackend, 8080, 1});
-  s.vips = {web, late};
-  s.local_ips = {kLocal};
-  api::Neighbour c{kClient, {}, 0}, b{kBackend, {}, 0};
-  std::memcpy(c.mac, kClientMac.data(), 6);
-  std::memcpy(b.mac, kBackendMac.data(), 6);
-  s.neighbours = {c, b};
-  return s;
-}
+api::State state() { return test::seed::state(/*with_dns=*/false); }
 
 uint16_t be16_at(const Frame& f, size_t off) { return static_cast<uint16_t>(f[off] << 8 | f[off + 1]); }
 uint32_t be32_at(const Frame& f, size_t off) {

@@ -1,0 +1,59 @@
+// The seed scenario's addresses, as the in-process tests use them: one client, one backend
+// host with HTTP on 3000-3003 and UDP on 4000-4003 behind VIP 203.0.113.10, a second VIP
+// whose only backend has no static neighbour entry (it must be resolved by ARP), and
+// rondo's local (full-NAT source) address.
+#pragma once
+
+#include <cstring>
+
+#include "dataplane/api/ctl.h"
+#include "tests/common/packet_builder.h"
+
+namespace rondo::test::seed {
+
+inline const Mac kClientMac{0x02, 0xc1, 0, 0, 0, 0x02};
+inline const Mac kBackendMac{0x02, 0xbe, 0, 0, 0, 0x03};
+inline const Mac kLateMac{0x02, 0xbe, 0, 0, 0, 0x09};
+inline const Mac kBroadcast{0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+inline const uint32_t kClient = ip4("198.51.100.2");
+inline const uint32_t kBackend = ip4("198.51.100.3");
+inline const uint32_t kLateBackend = ip4("198.51.100.9");  // not a static neighbour
+inline const uint32_t kLocal = ip4("198.51.100.100");
+inline const uint32_t kVip = ip4("203.0.113.10");
+inline const uint32_t kVip2 = ip4("203.0.113.20");
+
+/// web: VIP:80/tcp -> backend :3000-3003 (ids 0-3); dns: VIP:53/udp -> :4000-4003 (ids
+/// 4-7), unless `with_dns` is false; late: VIP2:80/tcp -> late backend :8080 (id 9).
+inline api::State state(bool with_dns = true) {
+  api::State s;
+  s.generation = 1;
+  api::Vip web;
+  web.id = 0;
+  web.ip = kVip;
+  web.port = 80;
+  for (uint16_t i = 0; i < 4; ++i) web.backends.push_back({i, kBackend, uint16_t(3000 + i), 1});
+  s.vips.push_back(web);
+  if (with_dns) {
+    api::Vip dns;
+    dns.id = 1;
+    dns.ip = kVip;
+    dns.port = 53;
+    dns.proto = api::Proto::kUdp;
+    for (uint16_t i = 0; i < 4; ++i) dns.backends.push_back({uint32_t(4 + i), kBackend, uint16_t(4000 + i), 1});
+    s.vips.push_back(dns);
+  }
+  api::Vip late;
+  late.id = 2;
+  late.ip = kVip2;
+  late.port = 80;
+  late.backends.push_back({9, kLateBackend, 8080, 1});
+  s.vips.push_back(late);
+  s.local_ips = {kLocal};
+  api::Neighbour c{kClient, {}, 0}, b{kBackend, {}, 0};
+  std::memcpy(c.mac, kClientMac.data(), 6);
+  std::memcpy(b.mac, kBackendMac.data(), 6);
+  s.neighbours = {c, b};
+  return s;
+}
+
+}  // namespace rondo::test::seed
