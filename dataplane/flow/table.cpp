@@ -32,6 +32,7 @@ constexpr uint32_t kEmpty = 0;  // signature of an unused slot; flow_hash() neve
 // A slot ref is idx * 2 + dir, so it must fit 32 bits.
 constexpr uint32_t kMaxCapacity = UINT32_MAX / 2;
 
+#if !(defined(__x86_64__) && defined(__SSE4_2__))
 uint32_t crc32c_u32(uint32_t data, uint32_t seed) {
 #if defined(__x86_64__) && defined(__SSE4_2__)
   return _mm_crc32_u32(seed, data);
@@ -39,6 +40,7 @@ uint32_t crc32c_u32(uint32_t data, uint32_t seed) {
   return rte_hash_crc_4byte(data, seed);
 #endif
 }
+#endif
 
 constexpr size_t kHugePage = size_t{2} << 20;
 

@@ -25,6 +25,7 @@ bool port_start(uint16_t port_id, const PortSetup& setup, PortInfo* info, std::s
   if (int rc = rte_eth_dev_info_get(port_id, &dev); rc != 0)
     return fail(err, info->name, "cannot read device info", rc);
   info->driver = dev.driver_name ? dev.driver_name : "?";
+  info->if_index = dev.if_index;
   if (setup.n_queues > dev.max_rx_queues || setup.n_queues > dev.max_tx_queues) {
     *err = "port " + info->name + ": needs " + std::to_string(setup.n_queues) +
            " rx/tx queues (one per worker), device has " + std::to_string(dev.max_rx_queues) +

@@ -27,6 +27,7 @@ struct PortInfo {
   MacAddr mac{};
   uint16_t n_queues = 0;
   bool rss = false;    // flows spread over queues by the NIC's RSS
+  uint32_t if_index = 0;  // kernel interface behind the port (af_xdp, af_packet, tap), or 0
 };
 
 /// Configure and start one port; false with *err naming the device and the reason.

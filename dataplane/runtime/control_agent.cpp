@@ -149,6 +149,16 @@ api::MsgType ControlAgent::handle(const api::MsgHeader& h, const std::vector<uin
           RTE_LOG(WARNING, USER1, "control: NIC steering rules: %s (software steering covers it)\n",
                   rule_err.c_str());
       }
+      if (!xdp_filters_.empty()) {
+        std::vector<uint32_t> ours;
+        for (uint32_t ip : state->local_ips) ours.push_back(htonl(ip));
+        for (const auto& v : state->vips) ours.push_back(htonl(v.ip));
+        for (auto& f : xdp_filters_) {
+          std::string xdp_err;
+          if (!f->apply(ours, &xdp_err))
+            RTE_LOG(WARNING, USER1, "control: XDP address filter: %s\n", xdp_err.c_str());
+        }
+      }
       publisher_->publish(build_snapshot(*state));
       generation_ = state->generation;
       size_t n_backends = 0;

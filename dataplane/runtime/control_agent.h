@@ -11,6 +11,7 @@
 #include "dataplane/api/ctl.h"
 #include "dataplane/port/port.h"
 #include "dataplane/port/steering.h"
+#include "dataplane/port/xdp_filter.h"
 #include "dataplane/runtime/worker.h"
 #include "dataplane/state/publisher.h"
 
@@ -32,6 +33,12 @@ class ControlAgent {
                       std::vector<uint8_t>* reply);
   api::Stats collect_stats() const;
 
+  /// AF_XDP ports shared with the host: keep their XDP programs' address maps equal to
+  /// the VIPs and local ips of every applied state.
+  void use_xdp_filters(std::vector<std::unique_ptr<XdpAddressFilter>> filters) {
+    xdp_filters_ = std::move(filters);
+  }
+
   /// Steer replies on the NIC: rules follow the local ips of every applied state.
   void use_nic_steering(std::vector<std::unique_ptr<NicSteering>> ports, uint32_t n_workers) {
     nic_steering_ = std::move(ports);
@@ -49,6 +56,7 @@ class ControlAgent {
   uint64_t generation_ = 0;
   std::vector<std::unique_ptr<NicSteering>> nic_steering_;
   uint32_t n_workers_ = 1;
+  std::vector<std::unique_ptr<XdpAddressFilter>> xdp_filters_;
 };
 
 }  // namespace rondo::dp

@@ -151,6 +151,19 @@ bool Dataplane::init(std::string* err) {
             PortOwnership(n_workers).mask());
   }
   agent_ = std::make_unique<ControlAgent>(opts_.ctl_socket, publisher_.get(), raw, ports_);
+  // AF_XDP ports running bpf/rondo_xdp.bpf.o share the interface with the host kernel.
+  std::vector<std::unique_ptr<XdpAddressFilter>> filters;
+  for (const auto& p : ports_) {
+    if (p.driver != "net_af_xdp") continue;
+    std::string why;
+    if (auto f = XdpAddressFilter::attach(p.if_index, &why)) {
+      RTE_LOG(NOTICE, USER1, "port %u: XDP program shares the interface: rondo's addresses to AF_XDP, the rest to the kernel\n", p.id);
+      filters.push_back(std::move(f));
+    } else {
+      RTE_LOG(NOTICE, USER1, "port %u: %s\n", p.id, why.c_str());
+    }
+  }
+  agent_->use_xdp_filters(std::move(filters));
   if (n_workers > 1) {
     // NIC steering only if every port can do it; otherwise the software path does it all.
     std::vector<std::unique_ptr<NicSteering>> nic;
