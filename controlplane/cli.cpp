@@ -536,8 +536,8 @@ std::string format_vip_list(const json& a) {
 std::string format_stats(const json& a) {
   std::string out = status_line(a["status"]);
   Table lc({"LCORE", "RX_PKTS", "RX_BYTES", "TX_PKTS", "TX_BYTES", "BUSY%", "FLOWS", "CAPACITY",
-            "CONSUMED", "STEERED_OUT", "STEERED_IN"},
-           {false, true, true, true, true, true, true, true, true, true, true});
+            "CONSUMED", "STEERED_OUT", "STEERED_IN", "ORIGINATED"},
+           {false, true, true, true, true, true, true, true, true, true, true, true});
   std::vector<std::string> lcore_ids;
   for (const auto& l : a["lcores"]) {
     const double busy = l["busy_cycles"].get<double>(), idle = l["idle_cycles"].get<double>();
@@ -546,7 +546,7 @@ std::string format_stats(const json& a) {
     lc.add({num(l["lcore_id"]), num(l["rx_packets"]), format_bytes(l["rx_bytes"].get<double>()),
             num(l["tx_packets"]), format_bytes(l["tx_bytes"].get<double>()), b,
             num(l["flows_active"]), num(l["flow_capacity"]), num(l["consumed"]),
-            num(l["steered_out"]), num(l["steered_in"])});
+            num(l["steered_out"]), num(l["steered_in"]), num(l["originated"])});
     lcore_ids.push_back("LCORE " + num(l["lcore_id"]));
   }
   out += "\n" + lc.str();

@@ -507,7 +507,8 @@ OpResult ControlPlane::remove_vip(const std::string& name, bool force, const std
           if (total > 0)
             return OpResult::fail(Status::kNeedsForce,
                                   "vip " + name + " still has " + std::to_string(total) +
-                                      " active flows; drain its backends first, or use --force");
+                                      (total == 1 ? " active flow" : " active flows") +
+                                      "; drain its backends first, or use --force");
         }
         s.desired.vips.erase(it);
         return OpResult{};
@@ -557,7 +558,8 @@ OpResult ControlPlane::remove_backend(const std::string& vip, uint32_t ip, uint1
             return OpResult::fail(
                 Status::kNeedsForce,
                 backend_name(vip, ip, port) + " still has " + std::to_string(*n) +
-                    " active flows; drain it first (rondoctl backend drain " + vip + " " +
+                    (*n == 1 ? " active flow" : " active flows") +
+                    "; drain it first (rondoctl backend drain " + vip + " " +
                     format_endpoint(ip, port) + " --wait) or use --force");
         }
         auto* v = s.desired.find_vip(vip);

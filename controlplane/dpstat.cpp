@@ -33,17 +33,19 @@ void print_text(const api::DataplaneInfo& info, const api::Stats& s) {
               ", %" PRIu32 " workers, %" PRIu32 " ports\n",
               info.pid, info.instance, s.generation, info.n_workers, info.n_ports);
 
-  std::printf("\n%-6s %14s %16s %14s %16s %6s %16s %16s %10s %10s\n", "LCORE", "RX_PKTS",
-              "RX_BYTES", "TX_PKTS", "TX_BYTES", "BUSY%", "BUSY_CYCLES", "IDLE_CYCLES", "FLOWS",
-              "CAPACITY");
+  std::printf("\n%-6s %14s %16s %14s %16s %6s %16s %16s %10s %10s %9s %9s %9s %9s\n", "LCORE",
+              "RX_PKTS", "RX_BYTES", "TX_PKTS", "TX_BYTES", "BUSY%", "BUSY_CYCLES", "IDLE_CYCLES",
+              "FLOWS", "CAPACITY", "CONSUMED", "STEER_OUT", "STEER_IN", "ORIGIN");
   for (const auto& l : s.lcores) {
     const double busy = busy_percent(l);
     char busy_text[16] = "-";
     if (busy >= 0) std::snprintf(busy_text, sizeof busy_text, "%.1f", busy);
     std::printf("%-6" PRIu32 " %14" PRIu64 " %16" PRIu64 " %14" PRIu64 " %16" PRIu64
-                " %6s %16" PRIu64 " %16" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n",
+                " %6s %16" PRIu64 " %16" PRIu64 " %10" PRIu64 " %10" PRIu64 " %9" PRIu64
+                " %9" PRIu64 " %9" PRIu64 " %9" PRIu64 "\n",
                 l.lcore_id, l.rx_packets, l.rx_bytes, l.tx_packets, l.tx_bytes, busy_text,
-                l.busy_cycles, l.idle_cycles, l.flows_active, l.flow_capacity);
+                l.busy_cycles, l.idle_cycles, l.flows_active, l.flow_capacity, l.consumed,
+                l.steered_out, l.steered_in, l.originated);
   }
   bool any_drop = false;
   for (const auto& l : s.lcores) {
@@ -139,6 +141,10 @@ void print_json(const api::DataplaneInfo& info, const api::Stats& s) {
         .field("idle_cycles", l.idle_cycles)
         .field("flows_active", l.flows_active)
         .field("flow_capacity", l.flow_capacity)
+        .field("consumed", l.consumed)
+        .field("steered_out", l.steered_out)
+        .field("steered_in", l.steered_in)
+        .field("originated", l.originated)
         .raw("drops", drops.str());
     lcores.push_back(o.str());
   }

@@ -254,6 +254,14 @@ std::vector<MetricFamily> MetricsCollector::collect(const ControlPlaneView& view
         fams.counter("rondo_lcore_idle_cycles_total",
                      "TSC cycles the worker spent on loop iterations that found no packet, idle "
                      "sleeps included.");
+    auto& consumed = fams.counter("rondo_lcore_consumed_packets_total",
+                                  "Packets the worker took for itself (ARP replies to its requests).");
+    auto& steered_out = fams.counter("rondo_lcore_steered_out_packets_total",
+                                     "Packets handed to the worker that owns their flow (software steering).");
+    auto& steered_in = fams.counter("rondo_lcore_steered_in_packets_total",
+                                    "Packets received from another worker (software steering).");
+    auto& originated = fams.counter("rondo_lcore_originated_packets_total",
+                                    "Packets the worker made itself (ARP requests).");
     auto& flows = fams.gauge("rondo_lcore_active_flows", "Flows in the worker's flow table.");
     auto& capacity =
         fams.gauge("rondo_lcore_flow_capacity", "Size of the worker's flow table, in flows.");
@@ -273,6 +281,10 @@ std::vector<MetricFamily> MetricsCollector::collect(const ControlPlaneView& view
       sample(idle, {lcore}, num(l.idle_cycles));
       sample(flows, {lcore}, num(l.flows_active));
       sample(capacity, {lcore}, num(l.flow_capacity));
+      sample(consumed, {lcore}, num(l.consumed));
+      sample(steered_out, {lcore}, num(l.steered_out));
+      sample(steered_in, {lcore}, num(l.steered_in));
+      sample(originated, {lcore}, num(l.originated));
     }
 
     // ---- ports ---------------------------------------------------------------------------

@@ -318,6 +318,7 @@ json dispatch(ControlPlane& cp, const std::string& cmd, Args& a, const std::stri
                         {"consumed", l.consumed},
                         {"steered_out", l.steered_out},
                         {"steered_in", l.steered_in},
+                        {"originated", l.originated},
                         {"drops", drops}});
     }
     // Backend counters with the names people use; ids the state no longer has (removed

@@ -266,7 +266,7 @@ std::vector<uint8_t> encode_stats(const Stats& s) {
     w.u32(l.lcore_id);
     for (uint64_t v : {l.rx_packets, l.tx_packets, l.rx_bytes, l.tx_bytes, l.busy_cycles,
                        l.idle_cycles, l.flows_active, l.flow_capacity, l.consumed, l.steered_out,
-                       l.steered_in})
+                       l.steered_in, l.originated})
       w.u64(v);
     w.u32(static_cast<uint32_t>(l.drops.size()));
     for (auto d : l.drops) w.u64(d);
@@ -295,14 +295,14 @@ std::optional<Stats> decode_stats(std::span<const uint8_t> p, std::string* err) 
   s.drop_names.resize(n);
   for (auto& name : s.drop_names)
     if (!r.str(&name)) return fail<Stats>(err, "stats: truncated drop name");
-  if (!r.count(&n, 4 + 11 * 8 + 4)) return fail<Stats>(err, "stats: bad lcore count");
+  if (!r.count(&n, 4 + 12 * 8 + 4)) return fail<Stats>(err, "stats: bad lcore count");
   s.lcores.resize(n);
   for (auto& l : s.lcores) {
     uint32_t nd;
     if (!r.u32(&l.lcore_id)) return fail<Stats>(err, "stats: truncated lcore");
     for (uint64_t* v : {&l.rx_packets, &l.tx_packets, &l.rx_bytes, &l.tx_bytes, &l.busy_cycles,
                         &l.idle_cycles, &l.flows_active, &l.flow_capacity, &l.consumed,
-                        &l.steered_out, &l.steered_in})
+                        &l.steered_out, &l.steered_in, &l.originated})
       if (!r.u64(v)) return fail<Stats>(err, "stats: truncated lcore");
     if (!r.count(&nd, 8)) return fail<Stats>(err, "stats: bad drop count");
     l.drops.resize(nd);

@@ -19,7 +19,7 @@
 namespace rondo::api {
 
 inline constexpr uint32_t kMagic = 0x4f444e52;  // "RNDO" read as little-endian bytes
-inline constexpr uint16_t kVersion = 2;  // 2: per-lcore consumed/steered counters
+inline constexpr uint16_t kVersion = 3;  // 2: consumed/steered counters; 3: originated
 inline constexpr uint32_t kMaxPayload = 16u << 20;
 inline constexpr uint32_t kMaxBackendId = 65535;  // ids index per-lcore counter arrays
 inline constexpr uint32_t kMaxVipId = 4095;
@@ -134,6 +134,7 @@ struct LcoreStats {
   uint64_t consumed = 0;     // taken by the dataplane itself (ARP replies)
   uint64_t steered_out = 0;  // handed to the worker that owns the flow
   uint64_t steered_in = 0;   // received from another worker
+  uint64_t originated = 0;   // made by the dataplane (ARP requests)
   std::vector<uint64_t> drops;  // indexed by rondo::dp::DropReason
   bool operator==(const LcoreStats&) const = default;
 };

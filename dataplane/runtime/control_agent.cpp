@@ -186,7 +186,7 @@ api::Stats ControlAgent::collect_stats() const {
   for (const Worker* w : workers_) {
     const LcoreCounters& c = w->pipeline.counters();
     api::LcoreStats l;
-    l.lcore_id = w->setup.index;
+    l.lcore_id = w->setup.lcore;
     l.rx_packets = read_counter(c.rx_packets);
     l.tx_packets = read_counter(c.tx_packets);
     l.rx_bytes = read_counter(c.rx_bytes);
@@ -198,6 +198,7 @@ api::Stats ControlAgent::collect_stats() const {
     l.consumed = read_counter(c.consumed);
     l.steered_out = read_counter(c.steered_out);
     l.steered_in = read_counter(c.steered_in);
+    l.originated = read_counter(c.originated);
     for (const auto& d : c.drops) l.drops.push_back(read_counter(d));
     s.lcores.push_back(std::move(l));
     const BackendCounters* b = w->pipeline.backend_counters();

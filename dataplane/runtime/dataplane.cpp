@@ -119,6 +119,7 @@ bool Dataplane::init(std::string* err) {
   for (uint16_t i = 0; i < n_workers; ++i) {
     WorkerSetup ws;
     ws.index = i;
+    ws.lcore = worker_lcores_[i];
     ws.n_ports = n_ports;
     for (const auto& p : ports_) ws.rx.push_back(RxQueue{p.id, i});
     ws.pool = pool_;

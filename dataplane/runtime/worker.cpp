@@ -40,6 +40,7 @@ void send_arp_requests(Worker* w) {
     auto* data = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, 60));
     std::memset(data, 0, 60);  // minimum frame, zero padded
     w->pipeline.build_arp_request(r, data);
+    ++w->pipeline.counters().originated;
     enqueue_tx(w, r.port_id, m);
   }
   reqs.clear();
@@ -55,8 +56,14 @@ void flush_steer(Worker* w) {
     const unsigned done =
         rte_ring_sp_enqueue_burst(w->setup.steer_out[t], reinterpret_cast<void**>(w->steer[t].data()), n, nullptr);
     for (unsigned i = done; i < n; ++i) {
-      w->pipeline.count_drop(DropReason::kSteerFull);
-      rte_pktmbuf_free(w->steer[t][i]);
+      rte_mbuf* m = w->steer[t][i];
+      // A copy made to share ARP was never counted; a handed-over frame was counted as
+      // steered_out, and is a drop instead.
+      if (m->hash.usr != kLearnOnly) {
+        --w->pipeline.counters().steered_out;
+        w->pipeline.count_drop(DropReason::kSteerFull);
+      }
+      rte_pktmbuf_free(m);
     }
     w->steer_len[t] = 0;
   }

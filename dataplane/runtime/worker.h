@@ -29,6 +29,7 @@ struct RxQueue {
 
 struct WorkerSetup {
   uint32_t index = 0;      // worker number: RCU thread id and TX queue on every port
+  uint32_t lcore = 0;      // the EAL lcore it runs on (what stats and metrics report)
   uint16_t n_ports = 1;
   std::vector<RxQueue> rx;
   rte_mempool* pool = nullptr;  // for frames the worker creates (ARP requests)

@@ -20,6 +20,9 @@ struct alignas(64) LcoreCounters {
   uint64_t consumed = 0;  // ARP replies and the like: taken by the dataplane itself
   uint64_t steered_out = 0;  // handed to the owning worker (counted in rx here)
   uint64_t steered_in = 0;   // from another worker (not counted in rx here)
+  uint64_t originated = 0;   // frames the worker made itself (ARP requests)
+  // Every frame is counted once on the way in and once on the way out:
+  //   rx + steered_in + originated == tx + drops + consumed + steered_out
   uint64_t busy_cycles = 0;
   uint64_t idle_cycles = 0;
   uint64_t flows_active = 0;

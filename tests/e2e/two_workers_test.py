@@ -1,0 +1,349 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""End-to-end: the seed scenario with two worker lcores on a two-queue veth (issue 4).
+
+The dataplane gets three lcores on the machine's two cores: `--lcores 0@0,1@1,2@1`
+(EAL syntax lcore@cpu: main lcore 0 on cpu 0, workers 1 and 2 share cpu 1, and
+--idle-sleep-us lets them take turns), and two queue pairs on dp0
+(net_af_packet qpairs=2: the kernel fans frames out over the two sockets by flow hash).
+A full-NAT reply that lands on the worker that does not own its local port is handed to
+the owner over a ring (software steering: af_packet has no rte_flow).
+
+Scenarios, in order:
+  s. the dataplane runs 2 workers and reports "steering: software"
+  a. 400 sequential HTTP connections: all answered, each backend >= 80, balanced per worker
+  b. 50 concurrent connections: all answered, balanced per worker
+  c. a keep-alive connection stays on its backend while 100 others come and go
+  d. 20 UDP datagrams from 20 source ports: all answered, balanced per worker
+  e. kill -9 the control plane during a request loop, restart it: no request fails
+     (the seed's scenario e, as is)
+  g. connections one after the other from one client port are each a new connection
+  f. counters: both workers received packets, replies were steered between them, and
+     every packet is accounted for (see scenario_f_counters)
+
+"Balanced per worker": round-robin cursors are per worker (and per vip), so each worker
+gives every backend floor(n_w/4) or ceil(n_w/4) of its n_w connections; summed over
+the 2 workers, backend counts differ by at most 2, whatever the split between workers.
+
+A sniffer on dp0p (dp0's peer, in the lb namespace) counts what the dataplane sends for
+scenario f. Needs root (exit 77 = skipped otherwise). Env: RONDO_BUILD, RONDO_SRC.
+"""
+
+import json
+import os
+import socket
+import struct
+import sys
+from collections import Counter
+
+import harness
+from harness import (HTTP_BACKENDS, UDP_BACKENDS, check_no_errors, fmt_counts, log,
+                     reuse_note, tail, wait_until)
+# The seed's control-plane kill/restart scenario asserts nothing a second worker changes.
+from seed_test import scenario_e_controlplane_restart
+
+WORKERS = 2
+# Main lcore 0 on cpu 0 (control socket), workers 1 and 2 both on cpu 1.
+EAL = ["--lcores", "0@0,1@1,2@1", "--main-lcore", "0"]
+QPAIRS = 2
+SKEW = WORKERS  # most that two backends' counts may differ by (see the docstring)
+
+
+# --------------------------------------------------------------------------------------
+# Client mode "sniff": count the frames the dataplane sends, from dp0's peer.
+# --------------------------------------------------------------------------------------
+
+ETH_P_ALL = 0x0003
+PACKET_OUTGOING = 4
+SOL_PACKET = 263
+PACKET_STATISTICS = 6
+SO_RCVBUFFORCE = 33  # not in Python's socket module
+
+
+def client_sniff(args):
+    """Count frames on dp0p (in the lb namespace) until the stop file appears. Frames
+    dp0p receives came from dp0, i.e. from the dataplane ("from_dp"); frames it sends
+    (PACKET_OUTGOING) go to dp0 ("to_dp"). Writes the counts to args.out (atomically)
+    whenever they change, so the harness can read them while the dataplane runs."""
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+    s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 32 << 20)
+    s.bind((args.iface, 0))
+    s.settimeout(0.05)
+    counts = {"from_dp": 0, "from_dp_arp_requests": 0, "to_dp": 0, "kernel_drops": 0}
+
+    def save():
+        # Reading PACKET_STATISTICS resets it: accumulate.
+        _, drops = struct.unpack("II", s.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8))
+        counts["kernel_drops"] += drops
+        with open(args.out + ".tmp", "w") as f:
+            json.dump(counts, f)
+        os.rename(args.out + ".tmp", args.out)
+
+    save()  # "ready": the socket is bound
+    dirty = False
+    while not os.path.exists(args.stop_file):
+        try:
+            frame, addr = s.recvfrom(65535)
+        except socket.timeout:
+            if dirty:
+                save()
+                dirty = False
+            continue
+        dirty = True
+        if addr[2] == PACKET_OUTGOING:
+            counts["to_dp"] += 1
+            continue
+        counts["from_dp"] += 1
+        # Ethernet type ARP (no VLAN here), opcode 1 = request.
+        if len(frame) >= 22 and frame[12:14] == b"\x08\x06" and frame[20:22] == b"\x00\x01":
+            counts["from_dp_arp_requests"] += 1
+    save()
+    return counts
+
+
+def _args_sniff(p):
+    p.add_argument("--iface", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--stop-file", required=True)
+
+
+CLIENT_MODES = {"sniff": (client_sniff, _args_sniff)}
+
+
+# --------------------------------------------------------------------------------------
+# Set-up and scenarios.
+# --------------------------------------------------------------------------------------
+
+def setup(env):
+    env.topology_up()
+    # Before the dataplane starts, so that every frame it ever sends is counted.
+    env.sniff_out = os.path.join(env.tmp, "sniff.json")
+    env.sniff_stop = os.path.join(env.tmp, "sniff.stop")
+    env.sniffer = env.client_popen("sniff", "--iface", "dp0p", "--out", env.sniff_out,
+                                   "--stop-file", env.sniff_stop, ns=env.ns_lb)
+    wait_until("the sniffer on dp0p to start", 10, lambda: os.path.exists(env.sniff_out),
+               alive=[("sniffer", env.sniffer)])
+    env.start_backends()
+    env.start_dataplane(eal=EAL, qpairs=QPAIRS)
+    env.write_config()
+    log("control plane")
+    env.start_controlplane()
+    env.wait_vip()
+    # TCP connections counted so far (the probe's): scenario f counts from here.
+    env.base_tcp = tcp_connections(env)
+
+
+def tcp_connections(env):
+    # Backend ids are positions in the config (harness.SEED_VIPS): web's are 0-3.
+    return sum(int(b["connections"]) for b in env.dpstat_json().get("backends", [])
+               if int(b["id"]) < 4)
+
+
+def check_balanced(ports, backends, what, note=""):
+    c = Counter(ports)
+    assert set(c) == set(backends), f"{what}: backends seen: {fmt_counts(ports)}{note}"
+    spread = max(c.values()) - min(c.values())
+    assert spread <= SKEW, (f"{what} not balanced per worker: {fmt_counts(ports)} (counts differ "
+                            f"by {spread}; per-worker round robin allows {SKEW}){note}")
+    return spread
+
+
+def scenario_s_startup(env, totals):
+    text = tail(env.logs["dataplane"], 1000)
+    assert "steering: software" in text, \
+        "the dataplane log has no 'steering: software' line (af_packet has no rte_flow)"
+    assert f"{WORKERS} workers" in text, f"the dataplane log does not report {WORKERS} workers"
+    info = env.dpstat_json()["dataplane"]
+    assert int(info["workers"]) == WORKERS, f"dpstat reports {info['workers']} workers"
+    # EAL names the worker lcores' threads (rte-worker-N in DPDK 22.11): both on cpu 1.
+    pid = env.procs["dataplane"].pid  # ip netns exec execs the dataplane: same pid
+    cpus = {}
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/comm") as f:
+            comm = f.read().strip()
+        with open(f"/proc/{pid}/task/{task}/status") as f:
+            allowed = next(l.split(":")[1].strip() for l in f if l.startswith("Cpus_allowed_list"))
+        if "worker" in comm:
+            cpus[comm] = allowed
+    assert len(cpus) == WORKERS and set(cpus.values()) == {"1"}, \
+        f"worker threads and their cpus: {cpus} (want {WORKERS}, all on cpu 1)"
+    line = next(l for l in text.splitlines() if "steering:" in l)
+    return (f"{info['workers']} workers, threads {' '.join(f'{k}@cpu{v}' for k, v in sorted(cpus.items()))}; "
+            f"{line.split('USER1: ')[-1].strip()}")
+
+
+def scenario_a_sequential(env, totals):
+    res = env.in_client("seq", "--count", 400)
+    check_no_errors(res, "sequential connections")
+    note = reuse_note(env, res, totals)
+    totals["tcp"] += len(res["ports"])
+    ports = res["ports"]
+    assert len(ports) == 400, f"{len(ports)} answers for 400 connections"
+    c = Counter(ports)
+    low = [p for p in HTTP_BACKENDS if c[p] < 80]
+    assert not low, f"backends below 80 of 400: {fmt_counts(ports)}{note}"
+    spread = check_balanced(ports, HTTP_BACKENDS, "400 sequential connections", note)
+    return f"400/400 sequential connections answered, {fmt_counts(ports)} (spread {spread}){note}"
+
+
+def scenario_b_concurrent(env, totals):
+    res = env.in_client("concurrent", "--count", 50)
+    check_no_errors(res, "concurrent connections")
+    note = reuse_note(env, res, totals)
+    totals["tcp"] += len(res["ports"])
+    assert res["open_at_once"] == 50, f"only {res['open_at_once']} of 50 connections opened"
+    assert len(res["ports"]) == 50, f"{len(res['ports'])} answers for 50 connections"
+    spread = check_balanced(res["ports"], HTTP_BACKENDS, "50 concurrent connections", note)
+    return (f"50/50 concurrent connections (all open at once) answered, "
+            f"{fmt_counts(res['ports'])} (spread {spread}){note}")
+
+
+def scenario_c_longlived(env, totals):
+    res = env.in_client("longlived", "--short", 100, "--every", 10, "--slow-ms", 2500)
+    check_no_errors(res, "long-lived scenario")
+    note = reuse_note(env, res, totals)
+    totals["tcp"] += len(res["short_ports"]) + 2
+    ka = res["ka_ports"]
+    assert len(ka) == 12, f"{len(ka)} answers on the keep-alive connection, want 12"
+    assert len(set(ka)) == 1, f"keep-alive connection moved between backends: {ka}"
+    assert len(res["short_ports"]) == 100, f"{len(res['short_ports'])} answers for 100 short"
+    check_balanced(res["short_ports"], HTTP_BACKENDS, "100 short connections", note)
+    assert res["slow_port"] in HTTP_BACKENDS, f"/slow request answered by {res['slow_port']}"
+    return (f"keep-alive connection: 12/12 requests (before, 10 during, after) all on :{ka[0]}; "
+            f"/slow connection held 2.5s on :{res['slow_port']}; "
+            f"100 short connections {fmt_counts(res['short_ports'])}{note}")
+
+
+def scenario_d_udp(env, totals):
+    res = env.in_client("udp", "--count", 20)
+    check_no_errors(res, "UDP datagrams")
+    totals["udp"] += len(res["ports"])
+    assert len(res["ports"]) == 20, f"{len(res['ports'])} UDP answers for 20 datagrams"
+    assert len(set(res["src_ports"])) == 20, "datagrams did not use 20 source ports"
+    spread = check_balanced(res["ports"], UDP_BACKENDS, "20 UDP flows")
+    return (f"20/20 UDP datagrams from 20 source ports answered ({res['retries']} retries), "
+            f"{fmt_counts(res['ports'])} (spread {spread})")
+
+
+def scenario_g_port_reuse(env, totals):
+    # One 5-tuple always hashes to the same queue, so all four land on one worker and
+    # take four consecutive turns of its rotation: the seed's strictness applies.
+    before = tcp_connections(env)
+    res = env.in_client("sameport", "--count", 4, "--port", harness.SAME_PORT)
+    check_no_errors(res, "connections from one source port")
+    totals["tcp"] += len(res["ports"])
+    counted = tcp_connections(env) - before
+    assert len(set(res["ports"])) == 4 and counted == 4, (
+        f"4 connections one after the other from client port {harness.SAME_PORT} went to "
+        f"{' '.join(f':{p}' for p in res['ports'])} and the dataplane counted {counted} new "
+        f"connection(s): each must be a new flow, on the next backend in turn")
+    return (f"4 connections from one client source port (reused at once) went to "
+            f"{' '.join(f':{p}' for p in res['ports'])}; dataplane counted {counted} new")
+
+
+def read_sniff(env):
+    with open(env.sniff_out) as f:
+        return json.load(f)
+
+
+def lcore_sums(stats):
+    keys = ("rx_packets", "tx_packets", "consumed", "steered_out", "steered_in", "originated")
+    sums = {k: sum(int(l[k]) for l in stats["lcores"]) for k in keys}
+    drops = Counter()
+    for l in stats["lcores"]:
+        drops.update({k: int(v) for k, v in l["drops"].items()})
+    sums["drops"] = sum(drops.values())
+    return sums, drops
+
+
+def quiet_counters(env):
+    """Counters at rest: `rondoctl stats` (the control plane's poll of the dataplane, every
+    500 ms) twice in a row with different fetch times and the same lcore counters, and the
+    sniffer's counts unchanged over the same time. Returns (stats, sniff)."""
+    prev = {}
+
+    def settled():
+        stats = env.rondoctl_json("stats")
+        sniff = read_sniff(env)
+        # Packet counters only: the cycle counters move all the time.
+        key = json.dumps([{k: v for k, v in l.items() if not k.endswith("_cycles")}
+                          for l in stats["lcores"]], sort_keys=True) + json.dumps(sniff, sort_keys=True)
+        when = stats["status"]["stats_time"]
+        if prev and prev["key"] == key and prev["when"] != when:
+            return stats, sniff
+        prev.update(key=key, when=when)
+        return None
+    return wait_until("the dataplane's counters to come to rest", 20, settled, interval=0.3)
+
+
+def scenario_f_counters(env, totals):
+    # rondo-dpstat --json (straight from the dataplane): per-lcore rx, per-backend counts.
+    dp = env.dpstat_json()
+    rx = {int(l["lcore_id"]): int(l["rx_packets"]) for l in dp["lcores"]}
+    assert len(rx) == WORKERS and all(v > 0 for v in rx.values()), \
+        f"not every worker received packets: rx per lcore {rx}"
+    by_id = {int(b["id"]): b for b in dp.get("backends", [])}
+    conns = {i: int(by_id[i]["connections"]) if i in by_id else 0 for i in range(8)}
+    tcp = sum(conns[i] for i in range(4))
+    udp = sum(conns[i] for i in range(4, 8))
+    # Exact: every connection a client made is one new flow on the worker its SYN landed
+    # on (a reused source port meets a closing flow, which counts as new too).
+    assert tcp - env.base_tcp == totals["tcp"], (
+        f"dataplane counted {tcp - env.base_tcp} tcp connections, clients made {totals['tcp']}")
+    assert udp == totals["udp"], f"dataplane counted {udp} udp flows, clients made {totals['udp']}"
+
+    stats, sniff = quiet_counters(env)
+    s, drops = lcore_sums(stats)
+    per_lcore = "; ".join(
+        f"lcore {l['lcore_id']}: rx {l['rx_packets']} tx {l['tx_packets']} "
+        f"steered out {l['steered_out']} in {l['steered_in']} consumed {l['consumed']}"
+        for l in stats["lcores"])
+    assert any(int(l["steered_out"]) > 0 for l in stats["lcores"]), \
+        f"no reply was handed to the other worker (software steering unused?): {per_lcore}"
+    assert sniff["kernel_drops"] == 0, f"the sniffer on dp0p lost {sniff['kernel_drops']} frames"
+    assert drops["steer_full"] == 0, f"hand-over ring full: {drops['steer_full']} drops"
+    # With two workers, what one hands over is what the other takes over.
+    lc = stats["lcores"]
+    assert int(lc[0]["steered_out"]) == int(lc[1]["steered_in"]) and \
+        int(lc[1]["steered_out"]) == int(lc[0]["steered_in"]), \
+        f"frames handed over != frames taken over: {per_lcore}"
+    # Everything the workers sent is on the wire, and the only frames they send without
+    # having received them are the ARP requests they originate: the workers count them
+    # (originated), and the sniffer on the wire must agree.
+    arp = s["originated"]
+    assert arp == sniff["from_dp_arp_requests"], \
+        f"workers counted {arp} ARP requests made, dp0p saw {sniff['from_dp_arp_requests']}"
+    assert s["tx_packets"] == sniff["from_dp"], \
+        f"workers counted {s['tx_packets']} frames sent, dp0p received {sniff['from_dp']} from dp0"
+    # Every frame a worker receives (rx) or takes over (steered_in) ends exactly one way:
+    # sent (tx), dropped (drops, by reason), consumed (an ARP reply for us), or handed over
+    # (steered_out; the taker counts it again in steered_in and then ends it). The ARP
+    # copies workers share with each other (share_arp) are counted nowhere, which is right
+    # as long as none is lost: a lost one would show as steer_full, checked 0 above.
+    lhs = s["rx_packets"] + s["steered_in"] + arp
+    rhs = s["tx_packets"] + s["drops"] + s["consumed"] + s["steered_out"]
+    drop_text = " ".join(f"{k}={v}" for k, v in sorted(drops.items()) if v) or "none"
+    assert lhs == rhs, (
+        f"packets unaccounted for: rx {s['rx_packets']} + steered_in {s['steered_in']} + "
+        f"originated {arp} = {lhs} != tx {s['tx_packets']} + drops {s['drops']} + "
+        f"consumed {s['consumed']} + steered_out {s['steered_out']} = {rhs} "
+        f"(drops: {drop_text}; {per_lcore})")
+    return (f"rx per lcore {rx}; {per_lcore}; drops: {drop_text}; originated (ARP requests) {arp}; "
+            f"rx+steered_in+originated = tx+drops+consumed+steered_out = {lhs}; "
+            f"tcp connections {tcp - env.base_tcp} (+{env.base_tcp} at set-up) = made by the "
+            f"clients, udp flows {udp}")
+
+
+SCENARIOS = [
+    ("s", "two workers, software steering", scenario_s_startup),
+    ("a", "sequential connections", scenario_a_sequential),
+    ("b", "concurrent connections", scenario_b_concurrent),
+    ("c", "long-lived connection", scenario_c_longlived),
+    ("d", "udp", scenario_d_udp),
+    ("e", "control plane kill -9/restart", scenario_e_controlplane_restart),
+    ("g", "new connection on a just-used client port", scenario_g_port_reuse),
+    ("f", "counters and steering", scenario_f_counters),  # last: it counts all of the above
+]
+
+if __name__ == "__main__":
+    sys.exit(harness.run("two-workers", __file__, SCENARIOS, setup, client_modes=CLIENT_MODES))
