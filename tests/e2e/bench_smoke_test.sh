@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# Smoke run of tools/bench: every scenario for ~2 seconds with small flow counts, over
+# memif, against rondo and (if installed) dpdk-testpmd. Asserts only that numbers came
+# out (Mpps > 0 for every scenario and middle box), never a rate: benchmarks do not fail
+# on timing. Root only (hugepages); exit 77 (skipped) otherwise.
+#
+# Env: RONDO_BUILD (build dir), RONDO_SRC (source dir), as meson test sets them.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "bench smoke: needs root, skipped"
+	exit 77
+fi
+src=${RONDO_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+build=${RONDO_BUILD:-$src/build}
+tmp=$(mktemp -d /tmp/rondo-bench-smoke.XXXXXX)
+trap 'rm -rf -- "$tmp"' EXIT
+
+RONDO_BUILD_DIR=$build "$src/tools/bench" --smoke --no-build --json "$tmp/results.json"
+
+python3 - "$tmp/results.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+bad = []
+for s in r["scenarios"]:
+    for side in ("rondo", "testpmd"):
+        v = s.get(side)
+        if side == "testpmd" and v is None:
+            continue  # dpdk-testpmd not installed: no ceiling, not a failure
+        if not v or not v.get("mpps", 0) > 0:
+            bad.append(f"{s['scenario']}/{side}")
+if not r["scenarios"]:
+    bad.append("no scenario ran")
+if bad:
+    print("bench smoke: no numbers for " + ", ".join(bad))
+    sys.exit(1)
+print(f"bench smoke: {len(r['scenarios'])} scenarios produced numbers")
+PY
