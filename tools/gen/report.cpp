@@ -162,7 +162,10 @@ void print_json(const Options& o, const RunResult& r, const PortSummary& p) {
     counters += json_string(ctr_name(static_cast<Ctr>(i))) + ":" + std::to_string(r.window.v[i]);
   }
   std::string warnings;
-  for (size_t i = 0; i < r.warnings.size(); ++i) warnings += (i ? "," : "") + json_string(r.warnings[i]);
+  for (size_t i = 0; i < r.warnings.size(); ++i) {
+    if (i) warnings += ',';
+    warnings += json_string(r.warnings[i]);
+  }
   std::string out = "{";
   out += "\"mode\":" + json_string(mode_name(o.mode));
   out += ",\"flows\":" + std::to_string(o.flows);
