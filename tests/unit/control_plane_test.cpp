@@ -1,6 +1,7 @@
 // ControlPlane against a fake dataplane and a temporary directory: start-up (seed, state
 // file, edited config), API changes (validated, persisted, pushed), reload as a diff, drain
 // and forced removal, health, rates, and the JSON API on top.
+#include "tests/unit/cp_fixtures.h"
 #include "controlplane/control_plane.h"
 
 #include <gtest/gtest.h>
@@ -40,22 +41,7 @@ VipSpec vip(const char* name, const char* address, uint16_t port,
   return v;
 }
 
-constexpr const char* kConfig = R"(local_ips: [198.51.100.100]
-vips:
-  - name: web
-    address: 203.0.113.10
-    port: 80
-    backends:
-      - {address: 198.51.100.3, port: 3000}
-      - {address: 198.51.100.3, port: 3001}
-      - {address: 198.51.100.4, port: 3000}
-  - name: dns
-    address: 203.0.113.10
-    port: 53
-    protocol: udp
-    backends:
-      - {address: 198.51.100.5, port: 53}
-)";
+constexpr const char* kConfig = test::kTwoVipsConfig;
 
 class TempDir {
  public:

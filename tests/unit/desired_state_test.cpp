@@ -9,6 +9,7 @@
 #include <variant>
 #include <vector>
 
+#include "tests/unit/cp_fixtures.h"
 #include "controlplane/config.h"
 #include "controlplane/diff.h"
 #include "controlplane/ids.h"
@@ -52,22 +53,7 @@ std::vector<std::string> errors_of(std::string_view text) {
   return out;
 }
 
-constexpr const char* kWeb = R"(local_ips: [198.51.100.100]
-vips:
-  - name: web
-    address: 203.0.113.10
-    port: 80
-    backends:
-      - {address: 198.51.100.3, port: 3000}
-      - {address: 198.51.100.3, port: 3001}
-      - {address: 198.51.100.4, port: 3000}
-  - name: dns
-    address: 203.0.113.10
-    port: 53
-    protocol: udp
-    backends:
-      - {address: 198.51.100.5, port: 53}
-)";
+constexpr const char* kWeb = test::kTwoVipsConfig;
 
 // ---- config file -> model ----
 
