@@ -755,6 +755,17 @@ def fmt_counts(ports):
     return " ".join(f":{p}={c[p]}" for p in sorted(c))
 
 
+def check_balanced(ports, backends, what, max_spread, note=""):
+    """Every backend got some of `ports`, and no two backends' counts differ by more than
+    max_spread (0: exact round robin). Returns the spread."""
+    c = Counter(ports)
+    assert set(c) == set(backends), f"{what}: backends seen: {fmt_counts(ports)}{note}"
+    spread = max(c.values()) - min(c.values())
+    assert spread <= max_spread, (f"{what} not balanced: {fmt_counts(ports)} (counts differ "
+                                  f"by {spread}; round robin allows {max_spread}){note}")
+    return spread
+
+
 def reuse_note(env, res, totals):
     """Say so if the client kernel reused source ports while rondo may still have held
     the old flows: such a SYN meets an existing (closing) flow, which explains an uneven

@@ -28,7 +28,8 @@ import time
 from collections import Counter
 
 import harness
-from harness import HTTP_BACKENDS, UDP_BACKENDS, check_no_errors, fmt_counts, reuse_note
+from harness import (HTTP_BACKENDS, UDP_BACKENDS, check_balanced, check_no_errors, fmt_counts,
+                     reuse_note)
 
 
 # --------------------------------------------------------------------------------------
@@ -54,6 +55,19 @@ def scenario_a_sequential(env, totals):
     return f"400/400 sequential connections answered, {fmt_counts(order)}, strict rotation{note}"
 
 
+def skew(env):
+    """How far apart two backends' counts may be beyond the exact share: 0 with one worker
+    (round robin is exact); a test with several workers sets env.skew (each worker rotates
+    on its own)."""
+    return getattr(env, "skew", 0)
+
+
+def tcp_connections(env):
+    # Backend ids are positions in the config (harness.SEED_VIPS): web's are 0-3.
+    return sum(int(b["connections"]) for b in env.dpstat_json().get("backends", [])
+               if int(b["id"]) < 4)
+
+
 def scenario_b_concurrent(env, totals):
     res = env.in_client("concurrent", "--count", 50)
     check_no_errors(res, "concurrent connections")
@@ -61,11 +75,11 @@ def scenario_b_concurrent(env, totals):
     totals["tcp"] += len(res["ports"])
     assert res["open_at_once"] == 50, f"only {res['open_at_once']} of 50 connections opened"
     assert len(res["ports"]) == 50, f"{len(res['ports'])} answers for 50 connections"
-    c = Counter(res["ports"])
-    assert set(c) == set(HTTP_BACKENDS) and max(c.values()) - min(c.values()) <= 1, \
-        f"50 concurrent connections not balanced: {fmt_counts(res['ports'])}{note}"
+    # 50 over 4 backends cannot be exact: 12 or 13 each.
+    spread = check_balanced(res["ports"], HTTP_BACKENDS, "50 concurrent connections",
+                            max(1, skew(env)), note)
     return (f"50/50 concurrent connections (all open at once) answered, "
-            f"{fmt_counts(res['ports'])}{note}")
+            f"{fmt_counts(res['ports'])} (spread {spread}){note}")
 
 
 def scenario_c_longlived(env, totals):
@@ -76,9 +90,8 @@ def scenario_c_longlived(env, totals):
     ka = res["ka_ports"]
     assert len(ka) == 12, f"{len(ka)} answers on the keep-alive connection, want 12"
     assert len(set(ka)) == 1, f"keep-alive connection moved between backends: {ka}"
-    c = Counter(res["short_ports"])
-    assert len(res["short_ports"]) == 100 and all(c[p] == 25 for p in HTTP_BACKENDS), \
-        f"short connections not round robin: {fmt_counts(res['short_ports'])}{note}"
+    assert len(res["short_ports"]) == 100, f"{len(res['short_ports'])} answers for 100 short"
+    check_balanced(res["short_ports"], HTTP_BACKENDS, "100 short connections", skew(env), note)
     assert res["slow_port"] in HTTP_BACKENDS, f"/slow request answered by {res['slow_port']}"
     return (f"keep-alive connection: 12/12 requests (before, 10 during, after) all on :{ka[0]}; "
             f"/slow connection held 2.5s on :{res['slow_port']}; "
@@ -89,13 +102,11 @@ def scenario_d_udp(env, totals):
     res = env.in_client("udp", "--count", 20)
     check_no_errors(res, "UDP datagrams")
     totals["udp"] += len(res["ports"])
-    c = Counter(res["ports"])
     assert len(res["ports"]) == 20, f"{len(res['ports'])} UDP answers for 20 datagrams"
     assert len(set(res["src_ports"])) == 20, "datagrams did not use 20 source ports"
-    assert set(c) == set(UDP_BACKENDS) and all(c[p] == 5 for p in UDP_BACKENDS), \
-        f"UDP flows not round robin: {fmt_counts(res['ports'])} (want 5 each)"
+    spread = check_balanced(res["ports"], UDP_BACKENDS, "20 UDP flows", skew(env))
     return (f"20/20 UDP datagrams from 20 source ports answered ({res['retries']} retries), "
-            f"{fmt_counts(res['ports'])}")
+            f"{fmt_counts(res['ports'])} (spread {spread})")
 
 
 def dataplane_generation(env):
@@ -179,13 +190,13 @@ def scenario_f_dpstat(env, totals):
 
 
 def scenario_g_port_reuse(env, totals):
-    def tcp_connections():
-        return sum(int(b["connections"]) for b in env.dpstat_json().get("backends", [])
-                   if int(b["id"]) < 4)
-    before = tcp_connections()
+    # With several workers one 5-tuple always lands on one worker and takes four
+    # consecutive turns of its rotation: the same strictness applies.
+    before = tcp_connections(env)
     res = env.in_client("sameport", "--count", 4, "--port", harness.SAME_PORT)
     check_no_errors(res, "connections from one source port")
-    counted = tcp_connections() - before
+    totals["tcp"] += len(res["ports"])
+    counted = tcp_connections(env) - before
     assert len(set(res["ports"])) == 4 and counted == 4, (
         f"4 connections one after the other from client port {harness.SAME_PORT} went to "
         f"{' '.join(f':{p}' for p in res['ports'])} and the dataplane counted {counted} new "

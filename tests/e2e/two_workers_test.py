@@ -37,10 +37,11 @@ import sys
 from collections import Counter
 
 import harness
-from harness import (HTTP_BACKENDS, UDP_BACKENDS, check_no_errors, fmt_counts, log,
+from harness import (HTTP_BACKENDS, check_balanced, check_no_errors, fmt_counts, log,
                      reuse_note, tail, wait_until)
-# The seed's control-plane kill/restart scenario asserts nothing a second worker changes.
-from seed_test import scenario_e_controlplane_restart
+# The seed's scenarios, with the balance slack of per-worker round robin (env.skew).
+from seed_test import (scenario_b_concurrent, scenario_c_longlived, scenario_d_udp,
+                       scenario_e_controlplane_restart, scenario_g_port_reuse, tcp_connections)
 
 WORKERS = 2
 # Main lcore 0 on cpu 0 (control socket), workers 1 and 2 both on cpu 1.
@@ -115,6 +116,7 @@ CLIENT_MODES = {"sniff": (client_sniff, _args_sniff)}
 # --------------------------------------------------------------------------------------
 
 def setup(env):
+    env.skew = SKEW  # the seed's scenarios allow per-worker round robin's spread
     env.topology_up()
     # Before the dataplane starts, so that every frame it ever sends is counted.
     env.sniff_out = os.path.join(env.tmp, "sniff.json")
@@ -131,21 +133,6 @@ def setup(env):
     env.wait_vip()
     # TCP connections counted so far (the probe's): scenario f counts from here.
     env.base_tcp = tcp_connections(env)
-
-
-def tcp_connections(env):
-    # Backend ids are positions in the config (harness.SEED_VIPS): web's are 0-3.
-    return sum(int(b["connections"]) for b in env.dpstat_json().get("backends", [])
-               if int(b["id"]) < 4)
-
-
-def check_balanced(ports, backends, what, note=""):
-    c = Counter(ports)
-    assert set(c) == set(backends), f"{what}: backends seen: {fmt_counts(ports)}{note}"
-    spread = max(c.values()) - min(c.values())
-    assert spread <= SKEW, (f"{what} not balanced per worker: {fmt_counts(ports)} (counts differ "
-                            f"by {spread}; per-worker round robin allows {SKEW}){note}")
-    return spread
 
 
 def scenario_s_startup(env, totals):
@@ -182,63 +169,8 @@ def scenario_a_sequential(env, totals):
     c = Counter(ports)
     low = [p for p in HTTP_BACKENDS if c[p] < 80]
     assert not low, f"backends below 80 of 400: {fmt_counts(ports)}{note}"
-    spread = check_balanced(ports, HTTP_BACKENDS, "400 sequential connections", note)
+    spread = check_balanced(ports, HTTP_BACKENDS, "400 sequential connections", SKEW, note)
     return f"400/400 sequential connections answered, {fmt_counts(ports)} (spread {spread}){note}"
-
-
-def scenario_b_concurrent(env, totals):
-    res = env.in_client("concurrent", "--count", 50)
-    check_no_errors(res, "concurrent connections")
-    note = reuse_note(env, res, totals)
-    totals["tcp"] += len(res["ports"])
-    assert res["open_at_once"] == 50, f"only {res['open_at_once']} of 50 connections opened"
-    assert len(res["ports"]) == 50, f"{len(res['ports'])} answers for 50 connections"
-    spread = check_balanced(res["ports"], HTTP_BACKENDS, "50 concurrent connections", note)
-    return (f"50/50 concurrent connections (all open at once) answered, "
-            f"{fmt_counts(res['ports'])} (spread {spread}){note}")
-
-
-def scenario_c_longlived(env, totals):
-    res = env.in_client("longlived", "--short", 100, "--every", 10, "--slow-ms", 2500)
-    check_no_errors(res, "long-lived scenario")
-    note = reuse_note(env, res, totals)
-    totals["tcp"] += len(res["short_ports"]) + 2
-    ka = res["ka_ports"]
-    assert len(ka) == 12, f"{len(ka)} answers on the keep-alive connection, want 12"
-    assert len(set(ka)) == 1, f"keep-alive connection moved between backends: {ka}"
-    assert len(res["short_ports"]) == 100, f"{len(res['short_ports'])} answers for 100 short"
-    check_balanced(res["short_ports"], HTTP_BACKENDS, "100 short connections", note)
-    assert res["slow_port"] in HTTP_BACKENDS, f"/slow request answered by {res['slow_port']}"
-    return (f"keep-alive connection: 12/12 requests (before, 10 during, after) all on :{ka[0]}; "
-            f"/slow connection held 2.5s on :{res['slow_port']}; "
-            f"100 short connections {fmt_counts(res['short_ports'])}{note}")
-
-
-def scenario_d_udp(env, totals):
-    res = env.in_client("udp", "--count", 20)
-    check_no_errors(res, "UDP datagrams")
-    totals["udp"] += len(res["ports"])
-    assert len(res["ports"]) == 20, f"{len(res['ports'])} UDP answers for 20 datagrams"
-    assert len(set(res["src_ports"])) == 20, "datagrams did not use 20 source ports"
-    spread = check_balanced(res["ports"], UDP_BACKENDS, "20 UDP flows")
-    return (f"20/20 UDP datagrams from 20 source ports answered ({res['retries']} retries), "
-            f"{fmt_counts(res['ports'])} (spread {spread})")
-
-
-def scenario_g_port_reuse(env, totals):
-    # One 5-tuple always hashes to the same queue, so all four land on one worker and
-    # take four consecutive turns of its rotation: the seed's strictness applies.
-    before = tcp_connections(env)
-    res = env.in_client("sameport", "--count", 4, "--port", harness.SAME_PORT)
-    check_no_errors(res, "connections from one source port")
-    totals["tcp"] += len(res["ports"])
-    counted = tcp_connections(env) - before
-    assert len(set(res["ports"])) == 4 and counted == 4, (
-        f"4 connections one after the other from client port {harness.SAME_PORT} went to "
-        f"{' '.join(f':{p}' for p in res['ports'])} and the dataplane counted {counted} new "
-        f"connection(s): each must be a new flow, on the next backend in turn")
-    return (f"4 connections from one client source port (reused at once) went to "
-            f"{' '.join(f':{p}' for p in res['ports'])}; dataplane counted {counted} new")
 
 
 def read_sniff(env):
