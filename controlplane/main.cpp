@@ -12,15 +12,15 @@
 #include <thread>
 #include <variant>
 
-#include "controlplane/api_server.h"
-#include "controlplane/cli.h"
-#include "controlplane/config.h"
-#include "controlplane/control_plane.h"
-#include "controlplane/dataplane_client.h"
-#include "controlplane/health.h"
+#include "controlplane/api/api_server.h"
+#include "controlplane/cli/cli.h"
+#include "controlplane/config/config.h"
+#include "controlplane/state/control_plane.h"
+#include "controlplane/dataplane/dataplane_client.h"
+#include "controlplane/health/health.h"
 #include "controlplane/log.h"
-#include "controlplane/metrics.h"
-#include "controlplane/rpc.h"
+#include "controlplane/metrics/metrics.h"
+#include "controlplane/api/rpc.h"
 
 namespace po = boost::program_options;
 using namespace rondo;

@@ -1,6 +1,6 @@
 // Config loading: a good file gives exactly the expected State; each kind of mistake gives
 // an error naming the file, line and field, and no State at all.
-#include "controlplane/config.h"
+#include "controlplane/config/config.h"
 
 #include <gtest/gtest.h>
 

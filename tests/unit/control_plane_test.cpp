@@ -2,7 +2,7 @@
 // file, edited config), API changes (validated, persisted, pushed), reload as a diff, drain
 // and forced removal, health, rates, and the JSON API on top.
 #include "tests/unit/cp_fixtures.h"
-#include "controlplane/control_plane.h"
+#include "controlplane/state/control_plane.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "controlplane/rpc.h"
+#include "controlplane/api/rpc.h"
 #include "fake_dataplane.h"
 
 namespace rondo::cp {

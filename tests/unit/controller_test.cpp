@@ -1,6 +1,6 @@
 // Controller against a fake dataplane: the state is pushed when the dataplane may lack it
 // (first connect, reconnect, restart, other generation) and only then; failures back off.
-#include "controlplane/controller.h"
+#include "controlplane/dataplane/controller.h"
 
 #include <gtest/gtest.h>
 

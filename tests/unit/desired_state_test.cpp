@@ -10,11 +10,11 @@
 #include <vector>
 
 #include "tests/unit/cp_fixtures.h"
-#include "controlplane/config.h"
-#include "controlplane/diff.h"
-#include "controlplane/ids.h"
-#include "controlplane/model.h"
-#include "controlplane/state_file.h"
+#include "controlplane/config/config.h"
+#include "controlplane/state/diff.h"
+#include "controlplane/state/ids.h"
+#include "controlplane/state/model.h"
+#include "controlplane/state/state_file.h"
 
 namespace rondo::cp {
 namespace {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "controlplane/dataplane_client.h"
+#include "controlplane/dataplane/dataplane_client.h"
 
 namespace rondo::cp::testing {
 

@@ -1,7 +1,7 @@
 // Health checks: the rise/fall state machine, then HealthChecker against real loopback
 // servers made here (127.0.0.1, ephemeral ports). Waits poll for a condition with a
 // deadline; nothing sleeps for a fixed time to "let things happen".
-#include "controlplane/health.h"
+#include "controlplane/health/health.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,6 +1,6 @@
 // Metrics exporter: a hand-built ControlPlaneView serialized as Prometheus text, checked line
 // by line, by `promtool check metrics` when it is installed, and over HTTP.
-#include "controlplane/metrics.h"
+#include "controlplane/metrics/metrics.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,7 +1,7 @@
 // rondoctl: every bad argument is a one-line usage error (exit 2) and sends nothing; good
 // command lines become exact API requests; and the whole path (rondoctl -> API socket ->
 // control plane -> fake dataplane) gives the documented output and exit codes.
-#include "controlplane/cli.h"
+#include "controlplane/cli/cli.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -12,9 +12,9 @@
 #include <sstream>
 #include <thread>
 
-#include "controlplane/api_server.h"
-#include "controlplane/control_plane.h"
-#include "controlplane/rpc.h"
+#include "controlplane/api/api_server.h"
+#include "controlplane/state/control_plane.h"
+#include "controlplane/api/rpc.h"
 #include "fake_dataplane.h"
 
 namespace rondo::cp {

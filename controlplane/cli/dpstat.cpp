@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "controlplane/dataplane_client.h"
+#include "controlplane/dataplane/dataplane_client.h"
 
 namespace po = boost::program_options;
 using namespace rondo;

@@ -37,7 +37,7 @@
 #include <prometheus/collectable.h>
 #include <prometheus/metric_family.h>
 
-#include "controlplane/view.h"
+#include "controlplane/state/view.h"
 
 namespace prometheus {
 class Exposer;

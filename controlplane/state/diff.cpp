@@ -1,4 +1,4 @@
-#include "controlplane/diff.h"
+#include "controlplane/state/diff.h"
 
 #include <cstdio>
 

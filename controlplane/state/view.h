@@ -15,7 +15,7 @@
 #include <memory>
 #include <optional>
 
-#include "controlplane/model.h"
+#include "controlplane/state/model.h"
 #include "dataplane/api/ctl.h"
 
 namespace rondo::cp {

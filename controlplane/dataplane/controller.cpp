@@ -1,9 +1,9 @@
-#include "controlplane/controller.h"
+#include "controlplane/dataplane/controller.h"
 
 #include <algorithm>
 #include <cstdio>
 
-#include "controlplane/config.h"
+#include "controlplane/config/config.h"
 #include "controlplane/log.h"
 
 namespace rondo::cp {

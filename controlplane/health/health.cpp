@@ -1,4 +1,4 @@
-#include "controlplane/health.h"
+#include "controlplane/health/health.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,4 +1,4 @@
-#include "controlplane/control_plane.h"
+#include "controlplane/state/control_plane.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -10,8 +10,8 @@
 #include <cstring>
 #include <set>
 
-#include "controlplane/config.h"
-#include "controlplane/diff.h"
+#include "controlplane/config/config.h"
+#include "controlplane/state/diff.h"
 #include "controlplane/log.h"
 
 namespace rondo::cp {

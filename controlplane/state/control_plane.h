@@ -31,10 +31,10 @@
 #include <string>
 #include <vector>
 
-#include "controlplane/controller.h"
-#include "controlplane/dataplane_client.h"
-#include "controlplane/state_file.h"
-#include "controlplane/view.h"
+#include "controlplane/dataplane/controller.h"
+#include "controlplane/dataplane/dataplane_client.h"
+#include "controlplane/state/state_file.h"
+#include "controlplane/state/view.h"
 
 namespace rondo::cp {
 

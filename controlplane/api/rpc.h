@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-#include "controlplane/control_plane.h"
+#include "controlplane/state/control_plane.h"
 
 namespace rondo::cp {
 

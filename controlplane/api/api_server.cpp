@@ -1,4 +1,4 @@
-#include "controlplane/api_server.h"
+#include "controlplane/api/api_server.h"
 
 #include <grp.h>
 #include <poll.h>

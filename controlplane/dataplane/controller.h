@@ -17,7 +17,7 @@
 #include <optional>
 #include <string>
 
-#include "controlplane/dataplane_client.h"
+#include "controlplane/dataplane/dataplane_client.h"
 #include "dataplane/api/ctl.h"
 
 namespace rondo::cp {

@@ -1,11 +1,11 @@
-#include "controlplane/rpc.h"
+#include "controlplane/api/rpc.h"
 
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "controlplane/diff.h"
+#include "controlplane/state/diff.h"
 
 namespace rondo::cp {
 namespace {

@@ -1,4 +1,4 @@
-#include "controlplane/state_file.h"
+#include "controlplane/state/state_file.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "controlplane/config.h"
+#include "controlplane/config/config.h"
 
 namespace rondo::cp {
 namespace {

@@ -1,4 +1,4 @@
-#include "controlplane/dataplane_client.h"
+#include "controlplane/dataplane/dataplane_client.h"
 
 #include <sys/socket.h>
 #include <sys/time.h>

@@ -1,4 +1,4 @@
-#include "controlplane/ids.h"
+#include "controlplane/state/ids.h"
 
 #include <algorithm>
 

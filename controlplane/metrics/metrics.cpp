@@ -1,4 +1,4 @@
-#include "controlplane/metrics.h"
+#include "controlplane/metrics/metrics.h"
 
 #include <prometheus/client_metric.h>
 #include <prometheus/exposer.h>

@@ -1,4 +1,4 @@
-#include "controlplane/cli.h"
+#include "controlplane/cli/cli.h"
 
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -16,7 +16,7 @@
 #include <sstream>
 #include <thread>
 
-#include "controlplane/model.h"
+#include "controlplane/state/model.h"
 
 namespace rondo::cp {
 namespace {

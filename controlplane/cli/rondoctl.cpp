@@ -5,7 +5,7 @@
 #include <variant>
 #include <vector>
 
-#include "controlplane/cli.h"
+#include "controlplane/cli/cli.h"
 
 int main(int argc, char** argv) {
   using namespace rondo::cp;

@@ -1,4 +1,4 @@
-#include "controlplane/model.h"
+#include "controlplane/state/model.h"
 
 #include <algorithm>
 #include <charconv>

@@ -1,4 +1,4 @@
-#include "controlplane/config.h"
+#include "controlplane/config/config.h"
 
 #include <fcntl.h>
 #include <unistd.h>

@@ -15,8 +15,8 @@
 #include <string>
 #include <variant>
 
-#include "controlplane/ids.h"
-#include "controlplane/model.h"
+#include "controlplane/state/ids.h"
+#include "controlplane/state/model.h"
 
 namespace rondo::cp {
 

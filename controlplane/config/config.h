@@ -15,7 +15,7 @@
 #include <variant>
 #include <vector>
 
-#include "controlplane/model.h"
+#include "controlplane/state/model.h"
 #include "dataplane/api/ctl.h"
 
 namespace rondo::cp {

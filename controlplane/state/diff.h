@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "controlplane/model.h"
+#include "controlplane/state/model.h"
 
 namespace rondo::cp {
 
