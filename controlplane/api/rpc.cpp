@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "controlplane/json_input.h"
 #include "controlplane/state/diff.h"
 
 namespace rondo::cp {
@@ -84,7 +85,8 @@ class Args {
   uint64_t uint_of(const json& v, const char* key, uint64_t lo, uint64_t hi, const char* what) {
     if (v.is_number_unsigned() && v.get<uint64_t>() >= lo && v.get<uint64_t>() <= hi)
       return v.get<uint64_t>();
-    throw Refused{Status::kInvalid, v.dump() + " is not " + what + " (" + field(key) + ")"};
+    // Never dump() the value: it is the client's, of any size and depth.
+    throw Refused{Status::kInvalid, describe_json(v) + " is not " + what + " (" + field(key) + ")"};
   }
 
   const json& req_;
@@ -193,180 +195,223 @@ BackendRef backend_ref(Args& a) {
   return r;
 }
 
-json dispatch(ControlPlane& cp, const std::string& cmd, Args& a, const std::string& origin) {
-  if (cmd == "vip.add") {
-    VipSpec v;
-    v.name = a.str("name");
-    if (auto why = check_name(v.name); !why.empty()) throw Refused{Status::kInvalid, why};
-    v.ip = a.address("address");
-    v.port = static_cast<uint16_t>(a.uint("port", 1, 65535, "a port (1-65535)"));
-    if (auto p = a.str_opt("protocol")) {
-      auto proto = parse_proto(*p);
-      if (!proto) throw Refused{Status::kInvalid, *p + " is not a supported protocol (tcp, udp)"};
-      v.proto = *proto;
-    }
-    if (auto s = a.str_opt("scheduler")) {
-      auto sched = parse_sched(*s);
-      if (!sched) throw Refused{Status::kInvalid, *s + " is not a supported scheduler (rr)"};
-      v.sched = *sched;
-    }
-    if (auto m = a.str_opt("mode")) {
-      auto mode = parse_mode(*m);
-      if (!mode) throw Refused{Status::kInvalid, *m + " is not a supported mode (fullnat)"};
-      v.mode = *mode;
-    }
-    a.done();
-    return result_json(cp.add_vip(std::move(v), origin));
+json cmd_vip_add(ControlPlane& cp, Args& a, const std::string& origin) {
+  VipSpec v;
+  v.name = a.str("name");
+  if (auto why = check_name(v.name); !why.empty()) throw Refused{Status::kInvalid, why};
+  v.ip = a.address("address");
+  v.port = static_cast<uint16_t>(a.uint("port", 1, 65535, "a port (1-65535)"));
+  if (auto p = a.str_opt("protocol")) {
+    auto proto = parse_proto(*p);
+    if (!proto) throw Refused{Status::kInvalid, *p + " is not a supported protocol (tcp, udp)"};
+    v.proto = *proto;
   }
-  if (cmd == "vip.remove") {
-    const auto name = a.str("name");
-    const bool force = a.flag("force");
-    a.done();
-    return result_json(cp.remove_vip(name, force, origin));
+  if (auto s = a.str_opt("scheduler")) {
+    auto sched = parse_sched(*s);
+    if (!sched) throw Refused{Status::kInvalid, *s + " is not a supported scheduler (rr)"};
+    v.sched = *sched;
   }
-  if (cmd == "vip.list") {
-    a.done();
-    const auto v = cp.view();
-    json vips = json::array();
-    for (const auto& vip : v.desired.vips) vips.push_back(vip_json(vip));
-    return {{"ok", true}, {"vips", vips}};
+  if (auto m = a.str_opt("mode")) {
+    auto mode = parse_mode(*m);
+    if (!mode) throw Refused{Status::kInvalid, *m + " is not a supported mode (fullnat)"};
+    v.mode = *mode;
   }
-  if (cmd == "backend.add") {
-    auto b = backend_ref(a);
-    const auto weight = static_cast<uint16_t>(a.uint_or("weight", 0, 65535, "a weight (0-65535)", 1));
-    a.done();
-    return result_json(cp.add_backend(b.vip, b.ip, b.port, weight, origin));
-  }
-  if (cmd == "backend.remove") {
-    auto b = backend_ref(a);
-    const bool force = a.flag("force");
-    a.done();
-    return result_json(cp.remove_backend(b.vip, b.ip, b.port, force, origin));
-  }
-  if (cmd == "backend.drain" || cmd == "backend.undrain") {
-    auto b = backend_ref(a);
-    a.done();
-    return result_json(cp.set_drained(b.vip, b.ip, b.port, cmd == "backend.drain", origin));
-  }
-  if (cmd == "backend.weight") {
-    auto b = backend_ref(a);
-    const auto weight = static_cast<uint16_t>(a.uint("weight", 0, 65535, "a weight (0-65535)"));
-    a.done();
-    return result_json(cp.set_weight(b.vip, b.ip, b.port, weight, origin));
-  }
-  if (cmd == "backend.get") {
-    auto ref = backend_ref(a);
-    a.done();
-    const auto v = cp.view();
-    const VipSpec* vip = v.desired.find_vip(ref.vip);
-    if (!vip) throw Refused{Status::kNotFound, "no vip named " + ref.vip};
-    const BackendSpec* b = vip->find_backend(ref.ip, ref.port);
-    if (!b)
-      throw Refused{Status::kNotFound,
-                    "vip " + ref.vip + " has no backend " + format_endpoint(ref.ip, ref.port)};
-    return {{"ok", true}, {"backend", backend_json(v, cp.rates(), *vip, *b)}};
-  }
-  if (cmd == "show") {
-    const auto only = a.str_opt("vip");
-    a.done();
-    const auto v = cp.view();
-    const auto rates = cp.rates();
-    if (only && !v.desired.find_vip(*only)) throw Refused{Status::kNotFound, "no vip named " + *only};
-    json vips = json::array();
-    for (const auto& vip : v.desired.vips) {
-      if (only && vip.name != *only) continue;
-      json row = vip_json(vip);
-      json backends = json::array();
-      for (const auto& b : vip.backends) backends.push_back(backend_json(v, rates, vip, b));
-      row["backends"] = backends;
-      vips.push_back(row);
-    }
-    return {{"ok", true}, {"status", status_json(v, cp)}, {"vips", vips}};
-  }
-  if (cmd == "status") {
-    a.done();
-    return {{"ok", true}, {"status", status_json(cp.view(), cp)}};
-  }
-  if (cmd == "stats") {
-    a.done();
-    const auto v = cp.view();
-    if (!v.stats || !v.dataplane_connected)
-      throw Refused{Status::kUnavailable,
-                    "no dataplane counters: the dataplane is not connected"};
-    const api::Stats& s = *v.stats;
-    auto drop_name = [&](size_t i) {
-      return i < s.drop_names.size() ? s.drop_names[i] : "reason_" + std::to_string(i);
-    };
-    json lcores = json::array();
-    std::map<std::string, uint64_t> drop_totals;
-    for (size_t i = 0; i < s.drop_names.size(); ++i) drop_totals[s.drop_names[i]] = 0;
-    for (const auto& l : s.lcores) {
-      json drops = json::object();
-      for (size_t i = 0; i < l.drops.size(); ++i) {
-        drops[drop_name(i)] = l.drops[i];
-        drop_totals[drop_name(i)] += l.drops[i];
-      }
-      lcores.push_back({{"lcore_id", l.lcore_id},
-                        {"rx_packets", l.rx_packets},
-                        {"rx_bytes", l.rx_bytes},
-                        {"tx_packets", l.tx_packets},
-                        {"tx_bytes", l.tx_bytes},
-                        {"busy_cycles", l.busy_cycles},
-                        {"idle_cycles", l.idle_cycles},
-                        {"flows_active", l.flows_active},
-                        {"flow_capacity", l.flow_capacity},
-                        {"consumed", l.consumed},
-                        {"steered_out", l.steered_out},
-                        {"steered_in", l.steered_in},
-                        {"originated", l.originated},
-                        {"drops", drops}});
-    }
-    // Backend counters with the names people use; ids the state no longer has (removed
-    // backends whose flows live on) are listed by id.
-    std::map<uint32_t, std::pair<const VipSpec*, const BackendSpec*>> by_id;
-    for (const auto& vip : v.desired.vips)
-      for (const auto& b : vip.backends) by_id[b.id] = {&vip, &b};
+  a.done();
+  return result_json(cp.add_vip(std::move(v), origin));
+}
+
+json cmd_vip_remove(ControlPlane& cp, Args& a, const std::string& origin) {
+  const auto name = a.str("name");
+  const bool force = a.flag("force");
+  a.done();
+  return result_json(cp.remove_vip(name, force, origin));
+}
+
+json cmd_vip_list(ControlPlane& cp, Args& a, const std::string& /*origin*/) {
+  a.done();
+  const auto v = cp.view();
+  json vips = json::array();
+  for (const auto& vip : v.desired.vips) vips.push_back(vip_json(vip));
+  return {{"ok", true}, {"vips", vips}};
+}
+
+json cmd_backend_add(ControlPlane& cp, Args& a, const std::string& origin) {
+  auto b = backend_ref(a);
+  const auto weight = static_cast<uint16_t>(a.uint_or("weight", 0, 65535, "a weight (0-65535)", 1));
+  a.done();
+  return result_json(cp.add_backend(b.vip, b.ip, b.port, weight, origin));
+}
+
+json cmd_backend_remove(ControlPlane& cp, Args& a, const std::string& origin) {
+  auto b = backend_ref(a);
+  const bool force = a.flag("force");
+  a.done();
+  return result_json(cp.remove_backend(b.vip, b.ip, b.port, force, origin));
+}
+
+json cmd_backend_drain(ControlPlane& cp, Args& a, const std::string& origin) {
+  auto b = backend_ref(a);
+  a.done();
+  return result_json(cp.set_drained(b.vip, b.ip, b.port, true, origin));
+}
+
+json cmd_backend_undrain(ControlPlane& cp, Args& a, const std::string& origin) {
+  auto b = backend_ref(a);
+  a.done();
+  return result_json(cp.set_drained(b.vip, b.ip, b.port, false, origin));
+}
+
+json cmd_backend_weight(ControlPlane& cp, Args& a, const std::string& origin) {
+  auto b = backend_ref(a);
+  const auto weight = static_cast<uint16_t>(a.uint("weight", 0, 65535, "a weight (0-65535)"));
+  a.done();
+  return result_json(cp.set_weight(b.vip, b.ip, b.port, weight, origin));
+}
+
+json cmd_backend_get(ControlPlane& cp, Args& a, const std::string& /*origin*/) {
+  auto ref = backend_ref(a);
+  a.done();
+  const auto v = cp.view();
+  const VipSpec* vip = v.desired.find_vip(ref.vip);
+  if (!vip) throw Refused{Status::kNotFound, "no vip named " + ref.vip};
+  const BackendSpec* b = vip->find_backend(ref.ip, ref.port);
+  if (!b)
+    throw Refused{Status::kNotFound,
+                  "vip " + ref.vip + " has no backend " + format_endpoint(ref.ip, ref.port)};
+  return {{"ok", true}, {"backend", backend_json(v, cp.rates(), *vip, *b)}};
+}
+
+json cmd_show(ControlPlane& cp, Args& a, const std::string& /*origin*/) {
+  const auto only = a.str_opt("vip");
+  a.done();
+  const auto v = cp.view();
+  const auto rates = cp.rates();
+  if (only && !v.desired.find_vip(*only)) throw Refused{Status::kNotFound, "no vip named " + *only};
+  json vips = json::array();
+  for (const auto& vip : v.desired.vips) {
+    if (only && vip.name != *only) continue;
+    json row = vip_json(vip);
     json backends = json::array();
-    for (const auto& b : s.backends) {
-      json row = {{"id", b.id},
-                  {"packets", b.packets},
-                  {"bytes", b.bytes},
-                  {"connections", b.connections},
-                  {"active_flows", b.active_flows}};
-      if (auto it = by_id.find(b.id); it != by_id.end()) {
-        row["vip"] = it->second.first->name;
-        row["backend"] = format_endpoint(it->second.second->ip, it->second.second->port);
-      } else {
-        row["vip"] = nullptr;
-        row["backend"] = nullptr;
-      }
-      backends.push_back(row);
+    for (const auto& b : vip.backends) backends.push_back(backend_json(v, rates, vip, b));
+    row["backends"] = backends;
+    vips.push_back(row);
+  }
+  return {{"ok", true}, {"status", status_json(v, cp)}, {"vips", vips}};
+}
+
+json cmd_status(ControlPlane& cp, Args& a, const std::string& /*origin*/) {
+  a.done();
+  return {{"ok", true}, {"status", status_json(cp.view(), cp)}};
+}
+
+json cmd_stats(ControlPlane& cp, Args& a, const std::string& /*origin*/) {
+  a.done();
+  const auto v = cp.view();
+  if (!v.stats || !v.dataplane_connected)
+    throw Refused{Status::kUnavailable,
+                  "no dataplane counters: the dataplane is not connected"};
+  const api::Stats& s = *v.stats;
+  auto drop_name = [&](size_t i) {
+    return i < s.drop_names.size() ? s.drop_names[i] : "reason_" + std::to_string(i);
+  };
+  json lcores = json::array();
+  std::map<std::string, uint64_t> drop_totals;
+  for (size_t i = 0; i < s.drop_names.size(); ++i) drop_totals[s.drop_names[i]] = 0;
+  for (const auto& l : s.lcores) {
+    json drops = json::object();
+    for (size_t i = 0; i < l.drops.size(); ++i) {
+      drops[drop_name(i)] = l.drops[i];
+      drop_totals[drop_name(i)] += l.drops[i];
     }
-    json ports = json::array();
-    for (const auto& p : s.ports)
-      ports.push_back({{"port_id", p.port_id},
-                       {"name", p.name},
-                       {"ipackets", p.ipackets},
-                       {"opackets", p.opackets},
-                       {"ibytes", p.ibytes},
-                       {"obytes", p.obytes},
-                       {"imissed", p.imissed},
-                       {"ierrors", p.ierrors},
-                       {"oerrors", p.oerrors},
-                       {"rx_nombuf", p.rx_nombuf}});
-    return {{"ok", true},
-            {"status", status_json(v, cp)},
-            {"dataplane_generation", s.generation},
-            {"drops", drop_totals},
-            {"lcores", lcores},
-            {"backends", backends},
-            {"ports", ports}};
+    lcores.push_back({{"lcore_id", l.lcore_id},
+                      {"rx_packets", l.rx_packets},
+                      {"rx_bytes", l.rx_bytes},
+                      {"tx_packets", l.tx_packets},
+                      {"tx_bytes", l.tx_bytes},
+                      {"busy_cycles", l.busy_cycles},
+                      {"idle_cycles", l.idle_cycles},
+                      {"flows_active", l.flows_active},
+                      {"flow_capacity", l.flow_capacity},
+                      {"consumed", l.consumed},
+                      {"steered_out", l.steered_out},
+                      {"steered_in", l.steered_in},
+                      {"originated", l.originated},
+                      {"drops", drops}});
   }
-  if (cmd == "reload") {
-    a.done();
-    return result_json(cp.reload(origin));
+  // Backend counters with the names people use; ids the state no longer has (removed
+  // backends whose flows live on) are listed by id.
+  std::map<uint32_t, std::pair<const VipSpec*, const BackendSpec*>> by_id;
+  for (const auto& vip : v.desired.vips)
+    for (const auto& b : vip.backends) by_id[b.id] = {&vip, &b};
+  json backends = json::array();
+  for (const auto& b : s.backends) {
+    json row = {{"id", b.id},
+                {"packets", b.packets},
+                {"bytes", b.bytes},
+                {"connections", b.connections},
+                {"active_flows", b.active_flows}};
+    if (auto it = by_id.find(b.id); it != by_id.end()) {
+      row["vip"] = it->second.first->name;
+      row["backend"] = format_endpoint(it->second.second->ip, it->second.second->port);
+    } else {
+      row["vip"] = nullptr;
+      row["backend"] = nullptr;
+    }
+    backends.push_back(row);
   }
-  throw Refused{Status::kInvalid, "unknown command \"" + cmd + "\""};
+  json ports = json::array();
+  for (const auto& p : s.ports)
+    ports.push_back({{"port_id", p.port_id},
+                     {"name", p.name},
+                     {"ipackets", p.ipackets},
+                     {"opackets", p.opackets},
+                     {"ibytes", p.ibytes},
+                     {"obytes", p.obytes},
+                     {"imissed", p.imissed},
+                     {"ierrors", p.ierrors},
+                     {"oerrors", p.oerrors},
+                     {"rx_nombuf", p.rx_nombuf}});
+  return {{"ok", true},
+          {"status", status_json(v, cp)},
+          {"dataplane_generation", s.generation},
+          {"drops", drop_totals},
+          {"lcores", lcores},
+          {"backends", backends},
+          {"ports", ports}};
+}
+
+json cmd_reload(ControlPlane& cp, Args& a, const std::string& origin) {
+  a.done();
+  return result_json(cp.reload(origin));
+}
+
+// The API's commands: name -> handler. A handler reads its fields through Args (typed,
+// each at most once, leftovers refused by a.done()) and returns the reply object.
+using Handler = json (*)(ControlPlane& cp, Args& a, const std::string& origin);
+struct Command {
+  std::string_view name;
+  Handler run;
+};
+constexpr Command kCommands[] = {
+    {"vip.add", cmd_vip_add},
+    {"vip.remove", cmd_vip_remove},
+    {"vip.list", cmd_vip_list},
+    {"backend.add", cmd_backend_add},
+    {"backend.remove", cmd_backend_remove},
+    {"backend.drain", cmd_backend_drain},
+    {"backend.undrain", cmd_backend_undrain},
+    {"backend.weight", cmd_backend_weight},
+    {"backend.get", cmd_backend_get},
+    {"show", cmd_show},
+    {"status", cmd_status},
+    {"stats", cmd_stats},
+    {"reload", cmd_reload},
+};
+
+const Command* find_command(std::string_view name) {
+  for (const auto& c : kCommands)
+    if (c.name == name) return &c;
+  return nullptr;
 }
 
 }  // namespace
@@ -374,6 +419,8 @@ json dispatch(ControlPlane& cp, const std::string& cmd, Args& a, const std::stri
 std::string handle_request(ControlPlane& cp, std::string_view line, const std::string& origin) {
   json out;
   try {
+    if (auto why = check_json_depth(line); !why.empty())
+      throw Refused{Status::kInvalid, "malformed request: " + why};
     json req;
     try {
       req = json::parse(line);
@@ -384,8 +431,11 @@ std::string handle_request(ControlPlane& cp, std::string_view line, const std::s
     auto cmd = req.find("cmd");
     if (cmd == req.end() || !cmd->is_string())
       throw Refused{Status::kInvalid, "malformed request: \"cmd\" (a string) is missing"};
-    Args args(req, cmd->get<std::string>());
-    out = dispatch(cp, cmd->get<std::string>(), args, origin);
+    const auto name = cmd->get<std::string>();
+    const Command* command = find_command(name);
+    if (!command) throw Refused{Status::kInvalid, "unknown command \"" + name + "\""};
+    Args args(req, name);
+    out = command->run(cp, args, origin);
   } catch (const Refused& r) {
     out = {{"ok", false}, {"code", status_name(r.status)}, {"error", r.error}};
   } catch (const json::exception& e) {

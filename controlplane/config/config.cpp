@@ -1,5 +1,7 @@
 #include "controlplane/config/config.h"
 
+#include "controlplane/state/validate.h"
+
 #include <fcntl.h>
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
@@ -13,15 +15,13 @@
 #include <initializer_list>
 #include <map>
 #include <optional>
+#include <set>
 #include <tuple>
 
 namespace rondo::cp {
 namespace {
 
-// Timeouts travel as u32 milliseconds.
-constexpr uint64_t kMaxTimeoutSeconds = UINT32_MAX / 1000;
-// Health-check periods, in milliseconds: at least 10 ms, at most an hour.
-constexpr uint64_t kMinCheckMs = 10, kMaxCheckMs = 3'600'000;
+using api::kMaxTimeoutSeconds;
 
 // A value in the document and where it is: its path for messages and its line.
 struct Item {
@@ -104,11 +104,27 @@ class Parser {
       // never a crash of the control plane.
       error(line_of_mark(e.mark), "", std::string("cannot read config: ") + e.what());
     }
-    if (errors_.empty()) {
-      // Ids as a first start would give them, only to run the dataplane's own checks.
-      DesiredState numbered = state_;
-      assign_fresh_ids(&numbered);
-      if (auto e = api::validate_state(to_api(numbered)); !e.empty()) error(0, "", e);
+    // The one validation every source goes through, with ids as a first start would give
+    // them; each problem is pointed back at the line of its field. It runs even when some
+    // fields could not be read (entries stay in place with defaults), so one run reports
+    // as much as it can; problems about a field that already has an error are left out.
+    DesiredState numbered = state_;
+    assign_fresh_ids(&numbered);
+    const std::set<std::string> unread = std::move(bad_);
+    auto unread_at = [&](std::string path) {
+      for (; !path.empty(); path.resize(std::min(path.size(), path.find_last_of(".[")))) {
+        if (unread.count(path)) return true;
+        if (path.find_last_of(".[") == std::string::npos) break;
+      }
+      return false;
+    };
+    for (const auto& p : validate(numbered)) {
+      // Ids are given here, not written in the file; "too many" is reported while reading.
+      if (p.field == "vips" || p.field.ends_with(".id")) continue;
+      if (unread_at(p.field) || unread_at(p.related)) continue;
+      std::string message = p.message;
+      if (!p.related.empty()) message += " (line " + std::to_string(line_of_field(p.related)) + ")";
+      error(line_of_field(p.field), p.field, std::move(message));
     }
     if (!errors_.empty()) {
       std::stable_sort(errors_.begin(), errors_.end(),
@@ -121,7 +137,19 @@ class Parser {
  private:
   static int line_of_mark(const YAML::Mark& m) { return m.line >= 0 ? m.line + 1 : 0; }
 
+  // The line of a field path, or of its nearest parent that has one (a field left to its
+  // default has no line of its own). Paths are those of api::Problem: vips[0].port.
+  int line_of_field(std::string path) const {
+    while (!path.empty()) {
+      if (auto it = lines_.find(path); it != lines_.end()) return it->second;
+      const auto cut = path.find_last_of(".[");
+      path.resize(cut == std::string::npos ? 0 : cut);
+    }
+    return 0;
+  }
+
   void error(int line, std::string field, std::string message) {
+    if (!field.empty()) bad_.insert(field);
     errors_.push_back({file_, line, std::move(field), std::move(message)});
   }
   void error(const Item& it, std::string message) { error(it.line, it.path, std::move(message)); }
@@ -155,6 +183,7 @@ class Parser {
       // the key's line is where the reader looks.
       const int value_line = value.IsNull() ? key_line : line_of(value, key_line);
       m.fields.emplace(name, Item{value, path, value_line});
+      lines_[path] = value_line;
     }
     return m;
   }
@@ -176,6 +205,7 @@ class Parser {
     for (size_t i = 0; i < it.node.size(); ++i) {
       const YAML::Node e = it.node[i];
       out.push_back({e, index_path(it.path, i), e.IsNull() ? it.line : line_of(e, it.line)});
+      lines_[out.back().path] = out.back().line;
     }
     return out;
   }
@@ -212,10 +242,6 @@ class Parser {
                           : " is not an IPv4 address"));
       return std::nullopt;
     }
-    if (auto why = unusable_address_reason(ip); !why.empty()) {
-      error(it, *s + " " + why);
-      return std::nullopt;
-    }
     return ip;
   }
 
@@ -246,16 +272,7 @@ class Parser {
     if (auto* l = m->get("local_ips")) parse_local_ips(*l);
     if (auto* r = m->get("routes")) parse_routes(*r);
     if (auto* n = m->get("neighbours")) parse_neighbours(*n);
-    if (auto* v = required(*m, "vips")) {
-      parse_vips(*v);
-      if (!state_.vips.empty() && state_.local_ips.empty() && local_ips_ok_) {
-        if (auto* l = m->get("local_ips"))
-          error(*l, "at least one local ip is needed: full-NAT uses it as the source address");
-        else
-          error(v->line, "local_ips",
-                "required when there are vips: full-NAT uses it as the source address");
-      }
-    }
+    if (auto* v = required(*m, "vips")) parse_vips(*v);
   }
 
   void parse_timeouts(const Item& it) {
@@ -267,38 +284,26 @@ class Parser {
                            std::pair{"tcp_established", &t.tcp_established_ms},
                            std::pair{"tcp_closing", &t.tcp_closing_ms}, std::pair{"udp", &t.udp_ms}}) {
       if (auto* f = m->get(key))
-        if (auto s = number(*f, 1, kMaxTimeoutSeconds, what)) *ms = static_cast<uint32_t>(*s * 1000);
+        if (auto s = number(*f, 0, kMaxTimeoutSeconds, what)) *ms = static_cast<uint32_t>(*s * 1000);
     }
   }
 
   void parse_local_ips(const Item& it) {
     auto items = list(it);
-    if (!items) {
-      local_ips_ok_ = false;
-      return;
-    }
-    for (const auto& e : *items) {
-      auto ip = address(e);
-      if (!ip) {
-        local_ips_ok_ = false;
-        continue;
-      }
-      if (auto [first, fresh] = local_ip_lines_.emplace(*ip, e.line); !fresh) {
-        error(e, api::format_ipv4(*ip) + " is listed twice (first at line " +
-                     std::to_string(first->second) + ")");
-        continue;
-      }
-      state_.local_ips.push_back(*ip);
-    }
+    if (!items) return;
+    for (const auto& e : *items)
+      state_.local_ips.push_back(address(e).value_or(0));  // kept in place, see parse()
   }
 
   void parse_routes(const Item& it) {
     auto items = list(it);
     if (!items) return;
-    std::map<std::pair<uint32_t, uint8_t>, int> seen;
     for (const auto& e : *items) {
       auto m = map(e, {"prefix", "via", "port"});
-      if (!m) continue;
+      if (!m) {
+        state_.routes.emplace_back();
+        continue;
+      }
       api::Route r;
       bool ok = true;
       if (auto* p = required(*m, "prefix")) {
@@ -315,11 +320,6 @@ class Parser {
         auto id = number(*p, 0, UINT16_MAX, "a port id (0-65535)");
         ok &= id.has_value();
         r.port_id = static_cast<uint16_t>(id.value_or(0));
-      }
-      if (!ok) continue;
-      if (auto [first, fresh] = seen.emplace(std::pair{r.prefix, r.prefix_len}, e.line); !fresh) {
-        error(*m->get("prefix"), "duplicate route (first at line " + std::to_string(first->second) + ")");
-        continue;
       }
       state_.routes.push_back(r);
     }
@@ -342,12 +342,6 @@ class Parser {
       error(it, *s + ": prefix length must be 0-32");
       return false;
     }
-    const uint32_t mask = len == 0 ? 0 : ~uint32_t{0} << (32 - len);
-    if ((ip & ~mask) != 0) {
-      error(it, *s + " has host bits set (did you mean " + api::format_ipv4(ip & mask) + "/" +
-                    std::to_string(len) + "?)");
-      return false;
-    }
     r->prefix = ip;
     r->prefix_len = static_cast<uint8_t>(len);
     return true;
@@ -356,10 +350,12 @@ class Parser {
   void parse_neighbours(const Item& it) {
     auto items = list(it);
     if (!items) return;
-    std::map<uint32_t, int> seen;
     for (const auto& e : *items) {
       auto m = map(e, {"ip", "mac", "port"});
-      if (!m) continue;
+      if (!m) {
+        state_.neighbours.emplace_back();
+        continue;
+      }
       api::Neighbour n;
       bool ok = true;
       const Item* ip_item = required(*m, "ip");
@@ -380,12 +376,6 @@ class Parser {
         ok &= id.has_value();
         n.port_id = static_cast<uint16_t>(id.value_or(0));
       }
-      if (!ok) continue;
-      if (auto [first, fresh] = seen.emplace(n.ip, ip_item->line); !fresh) {
-        error(*ip_item, api::format_ipv4(n.ip) + " already has an entry (line " +
-                            std::to_string(first->second) + ")");
-        continue;
-      }
       state_.neighbours.push_back(n);
     }
   }
@@ -397,22 +387,12 @@ class Parser {
       error(it, *s + " is not a MAC address (xx:xx:xx:xx:xx:xx)");
       return false;
     }
-    if (mac[0] & 1) {
-      error(it, *s + " is a multicast address, not a host's");
-      return false;
-    }
-    if (std::all_of(mac, mac + 6, [](uint8_t b) { return b == 0; })) {
-      error(it, *s + " is the all-zero address");
-      return false;
-    }
     return true;
   }
 
   void parse_vips(const Item& it) {
     auto items = list(it);
     if (!items) return;
-    std::map<std::string, int> names;
-    std::map<std::tuple<uint32_t, uint16_t, api::Proto>, int> keys;
     bool reported_too_many = false;
     for (size_t i = 0; i < items->size(); ++i) {
       const Item& e = (*items)[i];
@@ -422,40 +402,29 @@ class Parser {
       }
       auto m = map(e, {"name", "address", "port", "protocol", "mode", "scheduler",
                        "health_check", "backends"});
-      if (!m) continue;
+      if (!m) {
+        state_.vips.emplace_back();
+        continue;
+      }
       VipSpec v;
       bool ok = true;
 
       if (auto* f = required(*m, "name")) {
-        if (auto name = vip_name(*f)) {
-          v.name = *name;
-          if (auto [first, fresh] = names.emplace(*name, f->line); !fresh) {
-            error(*f, *name + " is already the name of another vip (line " +
-                          std::to_string(first->second) + ")");
-            ok = false;
-          }
-        } else {
-          ok = false;
-        }
+        auto name = scalar(*f, "a name");
+        ok &= name.has_value();
+        v.name = name.value_or("");
       } else {
         ok = false;
       }
-      const Item* addr = required(*m, "address");
-      if (addr) {
+      if (auto* addr = required(*m, "address")) {
         auto ip = address(*addr);
-        if (ip && local_ip_lines_.count(*ip)) {
-          error(*addr, api::format_ipv4(*ip) + " is also a local ip (line " +
-                           std::to_string(local_ip_lines_[*ip]) +
-                           "): return traffic and vip traffic would collide");
-          ip.reset();
-        }
         ok &= ip.has_value();
         v.ip = ip.value_or(0);
       } else {
         ok = false;
       }
       if (auto* f = required(*m, "port")) {
-        auto port = number(*f, 1, UINT16_MAX, "a port (1-65535)");
+        auto port = number(*f, 0, UINT16_MAX, "a port (1-65535)");
         ok &= port.has_value();
         v.port = static_cast<uint16_t>(port.value_or(0));
       } else {
@@ -482,28 +451,8 @@ class Parser {
       } else {
         ok = false;
       }
-      if (ok && addr) {
-        const auto key = std::tuple{v.ip, v.port, v.proto};
-        if (auto [first, fresh] = keys.emplace(key, addr->line); !fresh) {
-          error(*addr, api::format_ipv4(v.ip) + ":" + std::to_string(v.port) + "/" +
-                           (v.proto == api::Proto::kTcp ? "tcp" : "udp") +
-                           " is already served by another vip (line " +
-                           std::to_string(first->second) + ")");
-          ok = false;
-        }
-      }
-      if (ok) state_.vips.push_back(std::move(v));
+      state_.vips.push_back(std::move(v));
     }
-  }
-
-  std::optional<std::string> vip_name(const Item& it) {
-    auto s = scalar(it, "a name");
-    if (!s) return std::nullopt;
-    if (auto why = check_name(*s); !why.empty()) {
-      error(it, why);
-      return std::nullopt;
-    }
-    return s;
   }
 
   bool parse_health_check(const Item& it, HealthCheck* hc) {
@@ -521,18 +470,13 @@ class Parser {
       ok = false;
     }
     if (auto* f = m->get("port")) {
-      auto port = number(*f, 1, UINT16_MAX, "a port (1-65535)");
+      auto port = number(*f, 0, UINT16_MAX, "a port (1-65535)");
       ok &= port.has_value();
       hc->port = static_cast<uint16_t>(port.value_or(0));
     }
     if (auto* f = m->get("path")) {
       auto path = scalar(*f, "an HTTP path");
-      if (path && (path->empty() || (*path)[0] != '/' ||
-                   std::any_of(path->begin(), path->end(),
-                               [](char c) { return c <= ' ' || c == 0x7f; }))) {
-        error(*f, "\"" + *path + "\" is not an HTTP path (starts with /, no spaces)");
-        path.reset();
-      } else if (path && hc->type != HealthCheck::Type::kHttp && ok) {
+      if (path && hc->type != HealthCheck::Type::kHttp && ok) {
         error(*f, "path is only used by type: http");
         path.reset();
       }
@@ -540,7 +484,7 @@ class Parser {
       if (path) hc->path = *path;
     }
     if (auto* f = m->get("status")) {
-      auto st = number(*f, 100, 599, "an HTTP status (100-599)");
+      auto st = number(*f, 0, UINT16_MAX, "an HTTP status (100-599)");
       if (st && hc->type != HealthCheck::Type::kHttp && ok) {
         error(*f, "status is only used by type: http");
         st.reset();
@@ -550,27 +494,21 @@ class Parser {
     }
     const std::string period = "a period in milliseconds (" + std::to_string(kMinCheckMs) + "-" +
                                std::to_string(kMaxCheckMs) + ")";
+    // Ranges are validate()'s; here only what fits the field.
     for (auto [key, ms] : {std::pair{"interval_ms", &hc->interval_ms},
                            std::pair{"timeout_ms", &hc->timeout_ms}}) {
       if (auto* f = m->get(key)) {
-        auto v = number(*f, kMinCheckMs, kMaxCheckMs, period);
+        auto v = number(*f, 0, UINT32_MAX, period);
         ok &= v.has_value();
         if (v) *ms = static_cast<uint32_t>(*v);
       }
     }
     for (auto [key, n] : {std::pair{"rise", &hc->rise}, std::pair{"fall", &hc->fall}}) {
       if (auto* f = m->get(key)) {
-        auto v = number(*f, 1, 100, "a count (1-100)");
+        auto v = number(*f, 0, UINT32_MAX, "a count (1-" + std::to_string(kMaxCheckCount) + ")");
         ok &= v.has_value();
         if (v) *n = static_cast<uint32_t>(*v);
       }
-    }
-    if (ok && hc->timeout_ms > hc->interval_ms) {
-      const Item* at = m->get("timeout_ms") ? m->get("timeout_ms") : m->get("interval_ms");
-      error(at ? *at : it,
-            "timeout_ms (" + std::to_string(hc->timeout_ms) + ") must not exceed interval_ms (" +
-                std::to_string(hc->interval_ms) + ")");
-      ok = false;
     }
     return ok;
   }
@@ -581,7 +519,6 @@ class Parser {
     auto items = list(it);
     if (!items) return false;
     bool all_ok = true;
-    std::map<std::pair<uint32_t, uint16_t>, int> seen;
     for (const auto& e : *items) {
       // Counted over all backends, valid or not: ids are allocated later, by key, and
       // there is one id space for all vips.
@@ -592,12 +529,12 @@ class Parser {
       auto m = map(e, {"address", "port", "weight"});
       if (!m) {
         all_ok = false;
+        v->backends.emplace_back();
         continue;
       }
       BackendSpec b;
       bool ok = index <= api::kMaxBackendId;
-      const Item* addr = required(*m, "address");
-      if (addr) {
+      if (auto* addr = required(*m, "address")) {
         auto ip = address(*addr);
         ok &= ip.has_value();
         b.ip = ip.value_or(0);
@@ -605,7 +542,7 @@ class Parser {
         ok = false;
       }
       if (auto* f = required(*m, "port")) {
-        auto port = number(*f, 1, UINT16_MAX, "a port (1-65535)");
+        auto port = number(*f, 0, UINT16_MAX, "a port (1-65535)");
         ok &= port.has_value();
         b.port = static_cast<uint16_t>(port.value_or(0));
       } else {
@@ -616,15 +553,7 @@ class Parser {
         ok &= w.has_value();
         b.weight = static_cast<uint16_t>(w.value_or(1));
       }
-      if (ok) {
-        if (auto [first, fresh] = seen.emplace(std::pair{b.ip, b.port}, addr->line); !fresh) {
-          error(*addr, api::format_ipv4(b.ip) + ":" + std::to_string(b.port) +
-                           " is already a backend of this vip (line " +
-                           std::to_string(first->second) + ")");
-          ok = false;
-        }
-      }
-      if (ok) v->backends.push_back(b);
+      v->backends.push_back(b);
       all_ok &= ok;
     }
     return all_ok;
@@ -633,8 +562,8 @@ class Parser {
   std::string file_;
   std::vector<ConfigError> errors_;
   DesiredState state_;
-  std::map<uint32_t, int> local_ip_lines_;  // local ip -> line, to point duplicates back
-  bool local_ips_ok_ = true;  // false: local_ips had errors, don't also call it "missing"
+  std::map<std::string, int, std::less<>> lines_;  // field path -> its line
+  std::set<std::string> bad_;  // field paths with an error of their own
   uint32_t backend_count_ = 0;
 };
 

@@ -12,6 +12,7 @@
 
 #include "controlplane/config/config.h"
 #include "controlplane/state/diff.h"
+#include "controlplane/state/validate.h"
 #include "controlplane/log.h"
 
 namespace rondo::cp {
@@ -385,8 +386,8 @@ OpResult ControlPlane::change(const Edit& edit, const std::string& origin) {
     for (auto& v : next.desired.vips)
       if (v.health_check.type == HealthCheck::Type::kNone)
         for (auto& b : v.backends) b.health = Health::kUnknown;
-    if (auto e = api::validate_state(to_api(next.desired)); !e.empty())
-      return OpResult::fail(Status::kInvalid, e);
+    if (auto problems = validate(next.desired); !problems.empty())
+      return OpResult::fail(Status::kInvalid, problems.front().to_string());
     auto changes = diff_states(state_.desired, next.desired);
     r.changes.insert(r.changes.end(), changes.begin(), changes.end());
     if (next == state_) {
@@ -444,29 +445,12 @@ OpResult ControlPlane::find_backend(const PersistedState& s, const std::string& 
 OpResult ControlPlane::add_vip(VipSpec spec, const std::string& origin) {
   return change(
       [&](PersistedState& s, IdAllocator::Seconds now) {
-        if (auto why = check_name(spec.name); !why.empty())
-          return OpResult::fail(Status::kInvalid, why);
-        if (auto why = unusable_address_reason(spec.ip); !why.empty())
-          return OpResult::fail(Status::kInvalid, api::format_ipv4(spec.ip) + " " + why);
-        if (spec.port == 0) return OpResult::fail(Status::kInvalid, "0 is not a port (1-65535)");
+        // Everything else about the new vip is validate()'s, in change().
         if (s.desired.find_vip(spec.name))
           return OpResult::fail(Status::kConflict, "vip " + spec.name + " already exists");
         if (auto* other = s.desired.find_vip(spec.ip, spec.port, spec.proto))
           return OpResult::fail(Status::kConflict, format_vip_address(spec) +
                                                        " is already served by vip " + other->name);
-        if (std::count(s.desired.local_ips.begin(), s.desired.local_ips.end(), spec.ip))
-          return OpResult::fail(Status::kInvalid,
-                                api::format_ipv4(spec.ip) +
-                                    " is a local ip: return traffic and vip traffic would collide");
-        std::set<std::pair<uint32_t, uint16_t>> seen;
-        for (const auto& b : spec.backends) {
-          if (auto why = unusable_address_reason(b.ip); !why.empty())
-            return OpResult::fail(Status::kInvalid, api::format_ipv4(b.ip) + " " + why);
-          if (b.port == 0) return OpResult::fail(Status::kInvalid, "0 is not a port (1-65535)");
-          if (!seen.insert({b.ip, b.port}).second)
-            return OpResult::fail(Status::kConflict, format_endpoint(b.ip, b.port) +
-                                                         " is listed twice");
-        }
         const auto q = quarantine_locked(s.desired);
         auto id = s.vip_ids.allocate(vip_ids(s.desired), now, q, nullptr);
         if (!id)
@@ -522,9 +506,6 @@ OpResult ControlPlane::add_backend(const std::string& vip, uint32_t ip, uint16_t
       [&](PersistedState& s, IdAllocator::Seconds now) {
         auto* v = s.desired.find_vip(vip);
         if (!v) return OpResult::fail(Status::kNotFound, "no vip named " + vip);
-        if (auto why = unusable_address_reason(ip); !why.empty())
-          return OpResult::fail(Status::kInvalid, api::format_ipv4(ip) + " " + why);
-        if (port == 0) return OpResult::fail(Status::kInvalid, "0 is not a port (1-65535)");
         if (v->find_backend(ip, port))
           return OpResult::fail(Status::kConflict, format_endpoint(ip, port) +
                                                        " is already a backend of vip " + vip);

@@ -117,14 +117,6 @@ std::string check_name(std::string_view s) {
   return why;
 }
 
-std::string unusable_address_reason(uint32_t ip) {
-  if ((ip >> 24) == 0) return "is in 0.0.0.0/8, not a host address";
-  if ((ip >> 24) == 127) return "is a loopback address";
-  if ((ip >> 28) == 0xe) return "is a multicast address";
-  if (ip == 0xffffffff) return "is the broadcast address";
-  return {};
-}
-
 std::optional<uint32_t> parse_host_address(std::string_view s, std::string* why) {
   uint32_t ip = 0;
   if (!api::parse_ipv4(std::string(s), &ip)) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "dataplane/api/ctl.h"
+#include "dataplane/api/validate.h"
 
 namespace rondo::cp {
 
@@ -109,7 +110,7 @@ std::optional<api::Mode> parse_mode(std::string_view s);
 /// Why `name` cannot name a vip, or "" if it can.
 std::string check_name(std::string_view name);
 /// Why a host-order IPv4 address cannot be a vip, backend or local address, or "".
-std::string unusable_address_reason(uint32_t ip);
+using api::unusable_address_reason;
 /// Parse "a.b.c.d" into a usable host address; on failure *why says what is wrong.
 std::optional<uint32_t> parse_host_address(std::string_view s, std::string* why);
 /// Parse a decimal port 1-65535; on failure *why says what is wrong.

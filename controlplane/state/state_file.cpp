@@ -11,6 +11,8 @@
 #include <set>
 
 #include "controlplane/config/config.h"
+#include "controlplane/json_input.h"
+#include "controlplane/state/validate.h"
 
 namespace rondo::cp {
 namespace {
@@ -156,9 +158,7 @@ PersistedState decode(const json& root) {
   for (const auto& jv : array_of(field(root, "vips", ""), "vips")) {
     VipSpec v;
     v.name = string_of(field(jv, "name", "vips[]"), "vips[].name");
-    const std::string w = "vips[" + v.name + "]";
-    if (auto why = check_name(v.name); !why.empty()) throw Bad{w + ": " + why};
-    if (d.find_vip(v.name)) throw Bad{w + ": duplicate vip name"};
+    const std::string w = "vips[" + std::to_string(d.vips.size()) + "]";
     v.id = static_cast<uint32_t>(uint_field(jv, "id", w, api::kMaxVipId));
     v.ip = ip_of(field(jv, "address", w), w + ".address");
     v.port = static_cast<uint16_t>(uint_field(jv, "port", w, UINT16_MAX));
@@ -172,21 +172,20 @@ PersistedState decode(const json& root) {
     v.health_check = read_health_check(field(jv, "health_check", w), w + ".health_check");
     for (const auto& jb : array_of(field(jv, "backends", w), w + ".backends")) {
       BackendSpec b;
-      const std::string bw = w + ".backends[]";
+      const std::string bw = w + ".backends[" + std::to_string(v.backends.size()) + "]";
       b.id = static_cast<uint32_t>(uint_field(jb, "id", bw, api::kMaxBackendId));
       b.ip = ip_of(field(jb, "address", bw), bw + ".address");
       b.port = static_cast<uint16_t>(uint_field(jb, "port", bw, UINT16_MAX));
       b.weight = static_cast<uint16_t>(uint_field(jb, "weight", bw, UINT16_MAX));
       b.drained = bool_of(field(jb, "drained", bw), bw + ".drained");
-      if (v.find_backend(b.ip, b.port))
-        throw Bad{w + ": backend " + format_endpoint(b.ip, b.port) + " is listed twice"};
       v.backends.push_back(b);
       s.backend_ids.reserve(b.id);
     }
     s.vip_ids.reserve(v.id);
     d.vips.push_back(std::move(v));
   }
-  if (auto e = api::validate_state(to_api(d)); !e.empty()) throw Bad{e};
+  // The same rules as the config file and the API: a hand-edited state file is input too.
+  if (auto problems = validate(d); !problems.empty()) throw Bad{problems.front().to_string()};
   return s;
 }
 
@@ -263,6 +262,7 @@ std::string encode_state_file(const PersistedState& s) {
 }
 
 std::variant<PersistedState, std::string> decode_state_file(std::string_view text) {
+  if (auto why = check_json_depth(text); !why.empty()) return "not a state file: " + why;
   json root;
   try {
     root = json::parse(text);

@@ -6,8 +6,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <set>
-#include <tuple>
 
 namespace rondo::api {
 namespace {
@@ -192,32 +190,6 @@ std::optional<State> decode_state(std::span<const uint8_t> p, std::string* err) 
       return fail<State>(err, "state: truncated neighbour");
   if (!r.done()) return fail<State>(err, "state: trailing bytes");
   return s;
-}
-
-std::string validate_state(const State& s) {
-  std::set<uint32_t> vip_ids, backend_ids;
-  std::set<std::tuple<uint32_t, uint16_t, uint8_t>> vip_keys;
-  for (const auto& v : s.vips) {
-    const std::string where = "vip " + format_ipv4(v.ip) + ":" + std::to_string(v.port);
-    if (v.id > kMaxVipId) return where + ": id " + std::to_string(v.id) + " out of range";
-    if (!vip_ids.insert(v.id).second) return where + ": duplicate vip id " + std::to_string(v.id);
-    if (v.ip == 0 || v.port == 0) return where + ": address and port must be non-zero";
-    if (!vip_keys.insert({v.ip, v.port, static_cast<uint8_t>(v.proto)}).second)
-      return where + ": duplicate vip";
-    for (const auto& b : v.backends) {
-      const std::string bw = where + " backend " + format_ipv4(b.ip) + ":" + std::to_string(b.port);
-      if (b.id > kMaxBackendId) return bw + ": id out of range";
-      if (!backend_ids.insert(b.id).second) return bw + ": duplicate backend id " + std::to_string(b.id);
-      if (b.ip == 0 || b.port == 0) return bw + ": address and port must be non-zero";
-    }
-  }
-  if (!s.vips.empty() && s.local_ips.empty()) return "full-NAT needs at least one local ip";
-  for (const auto& r : s.routes)
-    if (r.prefix_len > 32) return "route " + format_ipv4(r.prefix) + ": prefix length > 32";
-  const auto& t = s.timeouts;
-  if (!t.tcp_syn_ms || !t.tcp_established_ms || !t.tcp_closing_ms || !t.udp_ms)
-    return "timeouts must be non-zero";
-  return {};
 }
 
 std::vector<uint8_t> encode_info(const DataplaneInfo& i) {

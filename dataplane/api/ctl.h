@@ -172,9 +172,7 @@ std::string check_header(const MsgHeader& h);
 
 std::vector<uint8_t> encode_state(const State& s);
 std::optional<State> decode_state(std::span<const uint8_t> p, std::string* err);
-/// Semantic checks a decoded State must pass before the dataplane applies it
-/// (ids in range and unique, backend ports non-zero, ...). Returns "" if valid.
-std::string validate_state(const State& s);
+// The semantic checks a decoded State must pass are in validate.h (check_state).
 
 std::vector<uint8_t> encode_info(const DataplaneInfo& i);
 std::optional<DataplaneInfo> decode_info(std::span<const uint8_t> p, std::string* err);

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <random>
 
+#include "dataplane/api/validate.h"
 #include "dataplane/stats/counters.h"
 
 namespace rondo::dp {

@@ -350,8 +350,8 @@ TEST_F(ControlPlaneTest, BadRequestsAreRefusedAndChangeNothing) {
       {cp->add_backend("web", ip("198.51.100.3"), 3000, 1, "t"), Status::kConflict,
        "198.51.100.3:3000 is already a backend of vip web"},
       {cp->add_backend("web", ip("127.0.0.1"), 3000, 1, "t"), Status::kInvalid,
-       "127.0.0.1 is a loopback address"},
-      {cp->add_backend("web", ip("198.51.100.3"), 0, 1, "t"), Status::kInvalid, "0 is not a port (1-65535)"},
+       "vips[0].backends[3].address: 127.0.0.1 is a loopback address"},
+      {cp->add_backend("web", ip("198.51.100.3"), 0, 1, "t"), Status::kInvalid, "vips[0].backends[3].port: 0 is not a port (1-65535)"},
       {cp->remove_backend("web", ip("198.51.100.9"), 1, true, "t"), Status::kNotFound,
        "vip web has no backend 198.51.100.9:1"},
       {cp->set_weight("dns", ip("198.51.100.3"), 3000, 1, "t"), Status::kNotFound,
@@ -361,9 +361,9 @@ TEST_F(ControlPlaneTest, BadRequestsAreRefusedAndChangeNothing) {
       {cp->add_vip(vip("web2", "203.0.113.10", 53, api::Proto::kUdp), "t"),
        Status::kConflict, "203.0.113.10:53/udp is already served by vip dns"},
       {cp->add_vip(vip("x", "198.51.100.100", 80), "t"), Status::kInvalid,
-       "198.51.100.100 is a local ip: return traffic and vip traffic would collide"},
+       "vips[2].address: 198.51.100.100 is also a local ip: return traffic and vip traffic would collide (see local_ips[0])"},
       {cp->add_vip(vip("bad name", "203.0.113.11", 80), "t"), Status::kInvalid,
-       "\"bad name\" is not a valid name (1-64 characters from A-Z a-z 0-9 _ - .)"},
+       "vips[2].name: \"bad name\" is not a valid name (1-64 characters from A-Z a-z 0-9 _ - .)"},
       {cp->remove_vip("nope", true, "t"), Status::kNotFound, "no vip named nope"},
   };
   for (const auto& c : cases) {

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "dataplane/api/ctl.h"
+#include "dataplane/api/validate.h"
 
 namespace rondo::api {
 namespace {
@@ -287,24 +288,24 @@ TEST(ValidateState, SampleIsValid) { EXPECT_EQ(validate_state(sample_state()), "
 TEST(ValidateState, CatchesDuplicateVipIds) {
   auto s = sample_state();
   s.vips[1].id = s.vips[0].id;
-  EXPECT_EQ(validate_state(s), "vip 203.0.113.10:53: duplicate vip id 0");
+  EXPECT_EQ(validate_state(s), "vips[1].id: vip id 0 is used twice (see vips[0].id)");
 }
 
 TEST(ValidateState, CatchesDuplicateBackendIdsAcrossVips) {
   auto s = sample_state();
   s.vips[1].backends[0].id = 1;
-  EXPECT_EQ(validate_state(s), "vip 203.0.113.10:53 backend 198.51.100.5:53: duplicate backend id 1");
+  EXPECT_EQ(validate_state(s), "vips[1].backends[0].id: backend id 1 is used twice (see vips[0].backends[1].id)");
 }
 
 TEST(ValidateState, CatchesOutOfRangeIds) {
   auto s = sample_state();
   s.vips[2].id = kMaxVipId + 1;
-  EXPECT_EQ(validate_state(s), "vip 203.0.113.11:443: id 4096 out of range");
+  EXPECT_EQ(validate_state(s), "vips[2].id: 4096 is not a vip id (0-4095)");
   s = sample_state();
   s.vips[2].id = kMaxVipId;
   EXPECT_EQ(validate_state(s), "");
   s.vips[1].backends[0].id = kMaxBackendId + 1;
-  EXPECT_EQ(validate_state(s), "vip 203.0.113.10:53 backend 198.51.100.5:53: id out of range");
+  EXPECT_EQ(validate_state(s), "vips[1].backends[0].id: 65536 is not a backend id (0-65535)");
   s.vips[1].backends[0].id = kMaxBackendId;
   EXPECT_EQ(validate_state(s), "");
 }
@@ -312,21 +313,21 @@ TEST(ValidateState, CatchesOutOfRangeIds) {
 TEST(ValidateState, CatchesZeroPortsAndAddresses) {
   auto s = sample_state();
   s.vips[0].port = 0;
-  EXPECT_EQ(validate_state(s), "vip 203.0.113.10:0: address and port must be non-zero");
+  EXPECT_EQ(validate_state(s), "vips[0].port: 0 is not a port (1-65535)");
   s = sample_state();
   s.vips[0].ip = 0;
-  EXPECT_EQ(validate_state(s), "vip 0.0.0.0:80: address and port must be non-zero");
+  EXPECT_EQ(validate_state(s), "vips[0].address: 0.0.0.0 is in 0.0.0.0/8, not a host address");
   s = sample_state();
   s.vips[0].backends[1].port = 0;
   EXPECT_EQ(validate_state(s),
-            "vip 203.0.113.10:80 backend 198.51.100.3:0: address and port must be non-zero");
+            "vips[0].backends[1].port: 0 is not a port (1-65535)");
 }
 
 TEST(ValidateState, CatchesDuplicateVips) {
   auto s = sample_state();
   s.vips[2].ip = s.vips[0].ip;
   s.vips[2].port = s.vips[0].port;
-  EXPECT_EQ(validate_state(s), "vip 203.0.113.10:80: duplicate vip");
+  EXPECT_EQ(validate_state(s), "vips[2].address: 203.0.113.10:80/tcp is already served by another vip (see vips[0].address)");
   s.vips[2].proto = Proto::kUdp;  // same address and port, other protocol: a different vip
   EXPECT_EQ(validate_state(s), "");
 }
@@ -334,7 +335,7 @@ TEST(ValidateState, CatchesDuplicateVips) {
 TEST(ValidateState, CatchesMissingLocalIp) {
   auto s = sample_state();
   s.local_ips.clear();
-  EXPECT_EQ(validate_state(s), "full-NAT needs at least one local ip");
+  EXPECT_EQ(validate_state(s), "local_ips: at least one local ip is needed: full-NAT uses it as the source address");
   s.vips.clear();
   EXPECT_EQ(validate_state(s), "");
 }
@@ -342,10 +343,10 @@ TEST(ValidateState, CatchesMissingLocalIp) {
 TEST(ValidateState, CatchesBadRoutesAndTimeouts) {
   auto s = sample_state();
   s.routes[1].prefix_len = 33;
-  EXPECT_EQ(validate_state(s), "route 10.0.0.0: prefix length > 32");
+  EXPECT_EQ(validate_state(s), "routes[1].prefix: 10.0.0.0/33: prefix length must be 0-32");
   s = sample_state();
   s.timeouts.udp_ms = 0;
-  EXPECT_EQ(validate_state(s), "timeouts must be non-zero");
+  EXPECT_EQ(validate_state(s), "timeouts.udp: 0 is not a timeout in seconds (1-4294967)");
 }
 
 TEST(Ipv4, ParsesAndFormats) {

@@ -148,7 +148,7 @@ vips:
                 "type (none, tcp, http)",
                 "rondo.yaml:13: vips[1].health_check.path: path is only used by type: http",
                 "rondo.yaml:20: vips[2].health_check.path: \"healthz\" is not an HTTP path "
-                "(starts with /, no spaces)",
+                "(starts with /, no spaces or control characters, at most 1024 bytes)",
                 "rondo.yaml:21: vips[2].health_check.status: 700 is not an HTTP status (100-599)",
                 "rondo.yaml:22: vips[2].health_check.interval_ms: 5 is not a period in "
                 "milliseconds (10-3600000)",
@@ -422,13 +422,13 @@ TEST(StateFile, CorruptFilesAreRefusedWithAReason) {
   const BadStateCase cases[] = {
       {"not json", "{", "[", "not JSON"},
       {"wrong format", "rondo-state/1", "rondo-state/9", "format: rondo-state/9 is not rondo-state/1"},
-      {"id out of range", "\"id\": 40", "\"id\": 70000", "vips[web].backends[].id: expected an integer 0-65535"},
-      {"duplicate backend id", "\"id\": 40", "\"id\": 12", "vip 203.0.113.10:80 backend 198.51.100.3:3001: duplicate backend id 12"},
+      {"id out of range", "\"id\": 40", "\"id\": 70000", "vips[0].backends[1].id: expected an integer 0-65535"},
+      {"duplicate backend id", "\"id\": 40", "\"id\": 12", "vips[0].backends[1].id: backend id 12 is used twice (see vips[0].backends[0].id)"},
       {"bad address", "\"address\": \"198.51.100.3\"", "\"address\": \"198.51.100.333\"",
-       "vips[web].backends[].address: expected an IPv4 address"},
-      {"bad name", "\"web\"", "\"we b\"", "vips[we b]: \"we b\" is not a valid name"},
-      {"missing field", "\"drained\": true", "\"draind\": true", "vips[web].backends[].drained: missing"},
-      {"wrong type", "\"weight\": 4", "\"weight\": \"4\"", "vips[web].backends[].weight: expected an integer"},
+       "vips[0].backends[0].address: expected an IPv4 address"},
+      {"bad name", "\"web\"", "\"we b\"", "vips[0].name: \"we b\" is not a valid name"},
+      {"missing field", "\"drained\": true", "\"draind\": true", "vips[0].backends[1].drained: missing"},
+      {"wrong type", "\"weight\": 4", "\"weight\": \"4\"", "vips[0].backends[0].weight: expected an integer"},
   };
   for (const auto& c : cases) {
     std::string text = good;

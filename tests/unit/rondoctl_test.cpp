@@ -262,11 +262,12 @@ TEST_F(CliEndToEnd, RefusalsExitOneWithOneLine) {
 }
 
 TEST_F(CliEndToEnd, ReloadOfABadFileExitsOneAndListsTheErrors) {
-  std::ofstream(dir_ + "/rondo.yaml") << "vips:\n  - name: web\n    port: 99999\n";
+  std::ofstream(dir_ + "/rondo.yaml")
+      << "local_ips: [198.51.100.100]\nvips:\n  - name: web\n    port: 99999\n";
   EXPECT_EQ(run("reload"), kExitFailed);
-  EXPECT_EQ(err_.str(), dir_ + "/rondo.yaml:2: vips[0].address: required field is missing\n" +
-                            dir_ + "/rondo.yaml:2: vips[0].backends: required field is missing\n" +
-                            dir_ + "/rondo.yaml:3: vips[0].port: 99999 is not a port (1-65535)\n" +
+  EXPECT_EQ(err_.str(), dir_ + "/rondo.yaml:3: vips[0].address: required field is missing\n" +
+                            dir_ + "/rondo.yaml:3: vips[0].backends: required field is missing\n" +
+                            dir_ + "/rondo.yaml:4: vips[0].port: 99999 is not a port (1-65535)\n" +
                             "rondoctl: reload: " + dir_ +
                             "/rondo.yaml is invalid (3 errors); nothing changed\n");
 }
@@ -336,7 +337,7 @@ TEST_F(CliEndToEnd, SocketIsGroupOnly) {
   // A second server on the same path refuses to start; the first keeps serving.
   ApiServer second(ApiServerOptions{.path = dir_ + "/api.sock"},
                    [](std::string_view, const std::string&) { return std::string("{}"); });
-  EXPECT_EQ(second.start(), "another control plane is already listening on " + dir_ + "/api.sock");
+  EXPECT_EQ(second.start().rfind("another control plane is already listening on " + dir_ + "/api.sock", 0), 0u);
   EXPECT_EQ(run("status"), kExitOk);
 }
 

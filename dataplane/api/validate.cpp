@@ -1,0 +1,209 @@
+#include "dataplane/api/validate.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <set>
+#include <tuple>
+
+namespace rondo::api {
+namespace {
+
+std::string at(std::string_view list, size_t i) {
+  return std::string(list) + "[" + std::to_string(i) + "]";
+}
+
+std::string format_mac(const uint8_t mac[6]) {
+  char buf[18];
+  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
+                mac[4], mac[5]);
+  return buf;
+}
+
+std::string endpoint(uint32_t ip, uint16_t port) {
+  return format_ipv4(ip) + ":" + std::to_string(port);
+}
+
+class Checker {
+ public:
+  explicit Checker(const State& s) : s_(s) {}
+
+  std::vector<Problem> run() {
+    local_ips();
+    timeouts();
+    routes();
+    neighbours();
+    vips();
+    return std::move(problems_);
+  }
+
+ private:
+  void add(std::string field, std::string message, std::string related = {}) {
+    problems_.push_back({std::move(field), std::move(message), std::move(related)});
+  }
+
+  bool usable(const std::string& field, uint32_t ip) {
+    auto why = unusable_address_reason(ip);
+    if (!why.empty()) add(field, format_ipv4(ip) + " " + why);
+    return why.empty();
+  }
+
+  void local_ips() {
+    for (size_t i = 0; i < s_.local_ips.size(); ++i) {
+      const uint32_t ip = s_.local_ips[i];
+      const std::string f = at("local_ips", i);
+      if (!usable(f, ip)) continue;
+      if (auto [first, fresh] = local_.emplace(ip, f); !fresh)
+        add(f, format_ipv4(ip) + " is listed twice", first->second);
+    }
+    if (!s_.vips.empty() && s_.local_ips.empty())
+      add("local_ips", "at least one local ip is needed: full-NAT uses it as the source address");
+  }
+
+  void timeouts() {
+    const auto& t = s_.timeouts;
+    for (auto [name, ms] : {std::pair{"tcp_syn", t.tcp_syn_ms},
+                            std::pair{"tcp_established", t.tcp_established_ms},
+                            std::pair{"tcp_closing", t.tcp_closing_ms}, std::pair{"udp", t.udp_ms}}) {
+      const std::string range = " (1-" + std::to_string(kMaxTimeoutSeconds) + ")";
+      if (ms % 1000 != 0)
+        add(std::string("timeouts.") + name, std::to_string(ms) + " ms is not a whole number of seconds");
+      else if (ms == 0)
+        add(std::string("timeouts.") + name, "0 is not a timeout in seconds" + range);
+    }
+  }
+
+  void routes() {
+    std::map<std::pair<uint32_t, uint8_t>, std::string> seen;
+    for (size_t i = 0; i < s_.routes.size(); ++i) {
+      const Route& r = s_.routes[i];
+      const std::string f = at("routes", i);
+      const std::string text = format_ipv4(r.prefix) + "/" + std::to_string(r.prefix_len);
+      if (r.prefix_len > 32) {
+        add(f + ".prefix", text + ": prefix length must be 0-32");
+        continue;
+      }
+      const uint32_t mask = r.prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - r.prefix_len);
+      if ((r.prefix & ~mask) != 0) {
+        add(f + ".prefix", text + " has host bits set (did you mean " +
+                               format_ipv4(r.prefix & mask) + "/" + std::to_string(r.prefix_len) +
+                               "?)");
+        continue;
+      }
+      if (r.via != 0) usable(f + ".via", r.via);
+      if (auto [first, fresh] = seen.emplace(std::pair{r.prefix, r.prefix_len}, f + ".prefix"); !fresh)
+        add(f + ".prefix", text + " is a duplicate route", first->second);
+    }
+  }
+
+  void neighbours() {
+    std::map<uint32_t, std::string> seen;
+    for (size_t i = 0; i < s_.neighbours.size(); ++i) {
+      const Neighbour& n = s_.neighbours[i];
+      const std::string f = at("neighbours", i);
+      if (usable(f + ".ip", n.ip)) {
+        if (auto [first, fresh] = seen.emplace(n.ip, f + ".ip"); !fresh)
+          add(f + ".ip", format_ipv4(n.ip) + " already has an entry", first->second);
+      }
+      if (n.mac[0] & 1)
+        add(f + ".mac", format_mac(n.mac) + " is a multicast address, not a host's");
+      else if (std::all_of(n.mac, n.mac + 6, [](uint8_t b) { return b == 0; }))
+        add(f + ".mac", format_mac(n.mac) + " is the all-zero address");
+    }
+  }
+
+  void vips() {
+    if (s_.vips.size() > kMaxVipId + 1)
+      add("vips", "too many vips (at most " + std::to_string(kMaxVipId + 1) + ")");
+    std::set<uint32_t> vip_ips;
+    for (const auto& v : s_.vips) vip_ips.insert(v.ip);
+    std::map<uint32_t, std::string> vip_ids, backend_ids;
+    std::map<std::tuple<uint32_t, uint16_t, Proto>, std::string> keys;
+    size_t n_backends = 0;
+    for (size_t i = 0; i < s_.vips.size(); ++i) {
+      const Vip& v = s_.vips[i];
+      const std::string f = at("vips", i);
+      if (v.id > kMaxVipId)
+        add(f + ".id", std::to_string(v.id) + " is not a vip id (0-" + std::to_string(kMaxVipId) + ")");
+      else if (auto [first, fresh] = vip_ids.emplace(v.id, f + ".id"); !fresh)
+        add(f + ".id", "vip id " + std::to_string(v.id) + " is used twice", first->second);
+      bool addressed = usable(f + ".address", v.ip);
+      if (addressed && local_.count(v.ip)) {
+        add(f + ".address",
+            format_ipv4(v.ip) + " is also a local ip: return traffic and vip traffic would collide",
+            local_.at(v.ip));
+        addressed = false;
+      }
+      if (v.port == 0) {
+        add(f + ".port", "0 is not a port (1-65535)");
+        addressed = false;
+      }
+      if (addressed) {
+        const std::string text = endpoint(v.ip, v.port) + (v.proto == Proto::kUdp ? "/udp" : "/tcp");
+        if (auto [first, fresh] = keys.emplace(std::tuple{v.ip, v.port, v.proto}, f + ".address"); !fresh)
+          add(f + ".address", text + " is already served by another vip", first->second);
+      }
+      std::map<std::pair<uint32_t, uint16_t>, std::string> seen;
+      for (size_t j = 0; j < v.backends.size(); ++j) {
+        const Backend& b = v.backends[j];
+        const std::string bf = f + "." + at("backends", j);
+        ++n_backends;
+        if (b.id > kMaxBackendId)
+          add(bf + ".id", std::to_string(b.id) + " is not a backend id (0-" +
+                              std::to_string(kMaxBackendId) + ")");
+        else if (auto [first, fresh] = backend_ids.emplace(b.id, bf + ".id"); !fresh)
+          add(bf + ".id", "backend id " + std::to_string(b.id) + " is used twice", first->second);
+        bool ok = usable(bf + ".address", b.ip);
+        if (ok && vip_ips.count(b.ip)) {
+          add(bf + ".address", format_ipv4(b.ip) + " is a vip address: rondo would forward to itself");
+          ok = false;
+        } else if (ok && local_.count(b.ip)) {
+          add(bf + ".address",
+              format_ipv4(b.ip) + " is a local ip: rondo would forward to itself", local_.at(b.ip));
+          ok = false;
+        }
+        if (b.port == 0) {
+          add(bf + ".port", "0 is not a port (1-65535)");
+          ok = false;
+        }
+        if (ok) {
+          if (auto [first, fresh] = seen.emplace(std::pair{b.ip, b.port}, bf + ".address"); !fresh)
+            add(bf + ".address", endpoint(b.ip, b.port) + " is already a backend of this vip",
+                first->second);
+        }
+      }
+    }
+    if (n_backends > kMaxBackendId + 1)
+      add("vips", "too many backends (at most " + std::to_string(kMaxBackendId + 1) +
+                      " over all vips)");
+  }
+
+  const State& s_;
+  std::map<uint32_t, std::string> local_;  // local ip -> its field
+  std::vector<Problem> problems_;
+};
+
+}  // namespace
+
+std::string Problem::to_string() const {
+  std::string out = field.empty() ? message : field + ": " + message;
+  if (!related.empty()) out += " (see " + related + ")";
+  return out;
+}
+
+std::string unusable_address_reason(uint32_t ip) {
+  if ((ip >> 24) == 0) return "is in 0.0.0.0/8, not a host address";
+  if ((ip >> 24) == 127) return "is a loopback address";
+  if ((ip >> 28) == 0xe) return "is a multicast address";
+  if ((ip >> 28) == 0xf) return ip == 0xffffffff ? "is the broadcast address" : "is in 240.0.0.0/4, not a host address";
+  return {};
+}
+
+std::vector<Problem> check_state(const State& s) { return Checker(s).run(); }
+
+std::string validate_state(const State& s) {
+  auto problems = check_state(s);
+  return problems.empty() ? std::string() : problems.front().to_string();
+}
+
+}  // namespace rondo::api

@@ -1,0 +1,44 @@
+// The rules every desired state obeys, whatever its source.
+//
+// One function holds them: the control plane runs check_state (through cp::validate,
+// which adds names and health checks) on the config file, on every API change and on the
+// state file; the dataplane runs it on every state it is pushed. A problem names the field
+// it is about by its path in the state ("vips[1].backends[0].address", indices as in the
+// lists), so each source can point at it in its own terms (a config file line, an API
+// error, a state-file field), and every source reports the same message.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dataplane/api/ctl.h"
+
+namespace rondo::api {
+
+/// One broken rule.
+struct Problem {
+  std::string field;    // path of the offending value, e.g. "vips[0].port"; "" for the whole
+  std::string message;  // what is wrong, e.g. "0 is not a port (1-65535)"
+  std::string related;  // path of the entry it clashes with ("local_ips[0]"), or ""
+  /// "field: message (see related)".
+  std::string to_string() const;
+  bool operator==(const Problem&) const = default;
+};
+
+/// Timeouts travel as u32 milliseconds and are set in whole seconds.
+inline constexpr uint32_t kMaxTimeoutSeconds = UINT32_MAX / 1000;
+
+/// Why a host-order IPv4 address cannot be a vip, backend, local address or next hop, or "".
+std::string unusable_address_reason(uint32_t ip);
+
+/// Every problem of `s`, in field order: addresses usable and not shared between roles (a
+/// vip is not a local ip, a backend is neither), uniqueness (local ips, vips by address,
+/// port and protocol, backends per vip, routes, neighbours), ids unique and in range, ports
+/// non-zero, timeouts in range, routes without host bits, neighbour MACs unicast.
+std::vector<Problem> check_state(const State& s);
+
+/// The first problem of check_state as text, or "" if there is none.
+std::string validate_state(const State& s);
+
+}  // namespace rondo::api
