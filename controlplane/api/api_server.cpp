@@ -4,10 +4,9 @@
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -17,33 +16,29 @@
 namespace rondo::cp {
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
 std::string errno_text() { return std::strerror(errno); }
 
-bool make_addr(const std::string& path, sockaddr_un* addr) {
-  *addr = {};
-  addr->sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr->sun_path) return false;
-  std::memcpy(addr->sun_path, path.c_str(), path.size() + 1);
-  return true;
+// Milliseconds left until `t` for poll(): at least 0, at most a day.
+int ms_until(Clock::time_point t) {
+  const auto left = std::chrono::ceil<std::chrono::milliseconds>(t - Clock::now()).count();
+  return static_cast<int>(std::clamp<long long>(left, 0, 86'400'000));
 }
 
-// Is a server answering on `path`? (A socket file left by a crashed daemon refuses.)
-bool someone_listens(const std::string& path) {
-  sockaddr_un addr;
-  if (!make_addr(path, &addr)) return false;
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  const bool up = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return up;
-}
-
-bool send_all(int fd, const std::string& s) {
+// Send all of `s` by `deadline`: a peer that does not read cannot hold the thread longer.
+bool send_all(int fd, const std::string& s, Clock::time_point deadline) {
   const char* p = s.data();
   size_t n = s.size();
   while (n > 0) {
-    const ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
+    const ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      pollfd pfd{fd, POLLOUT, 0};
+      const int timeout = ms_until(deadline);
+      if (timeout == 0 || ::poll(&pfd, 1, timeout) == 0) return false;
+      continue;
+    }
     if (w <= 0) return false;
     p += w;
     n -= static_cast<size_t>(w);
@@ -65,25 +60,6 @@ ApiServer::ApiServer(ApiServerOptions options, Handler handler)
 ApiServer::~ApiServer() { stop(); }
 
 std::string ApiServer::start() {
-  const std::string& path = options_.path;
-  sockaddr_un addr;
-  const std::string tmp = path + ".new." + std::to_string(::getpid());
-  if (!make_addr(tmp, &addr)) return "api socket path too long: " + path;
-
-  // The directory (e.g. /run/rondo) may not exist yet after a reboot.
-  if (auto slash = path.rfind('/'); slash != std::string::npos && slash > 0) {
-    const std::string dir = path.substr(0, slash);
-    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
-      return "cannot create " + dir + ": " + errno_text();
-  }
-  struct stat st{};
-  if (::lstat(path.c_str(), &st) == 0) {
-    if (!S_ISSOCK(st.st_mode)) return path + " exists and is not a socket";
-    if (someone_listens(path))
-      return "another control plane is already listening on " + path;
-    ::unlink(path.c_str());  // left by a daemon that died
-  }
-
   gid_t gid = static_cast<gid_t>(-1);
   if (!options_.group.empty()) {
     std::vector<char> buf(16384);
@@ -93,33 +69,17 @@ std::string ApiServer::start() {
     if (rc != 0 || !found) return "no group named " + options_.group + " (--api-group)";
     gid = found->gr_gid;
   }
-
   stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (stop_fd_ < 0) return "eventfd: " + errno_text();
-  listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (listen_fd_ < 0) return "socket: " + errno_text();
-  ::unlink(tmp.c_str());
-  std::string err;
-  if (::bind(listen_fd_, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) {
-    err = "bind " + tmp + ": " + errno_text();
-  } else if (::chmod(tmp.c_str(), options_.mode) != 0) {
-    err = "chmod " + tmp + ": " + errno_text();
-  } else if (gid != static_cast<gid_t>(-1) && ::chown(tmp.c_str(), static_cast<uid_t>(-1), gid) != 0) {
-    err = "chown " + tmp + " to group " + options_.group + ": " + errno_text();
-  } else if (::listen(listen_fd_, 16) != 0) {
-    err = "listen: " + errno_text();
-  } else if (::lstat(tmp.c_str(), &st) != 0) {
-    err = "stat " + tmp + ": " + errno_text();
-  } else if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    err = "rename " + tmp + " to " + path + ": " + errno_text();
-  }
-  if (!err.empty()) {
-    ::unlink(tmp.c_str());
-    ::close(listen_fd_);
-    listen_fd_ = -1;
+  if (auto err = listener_.open({.path = options_.path,
+                                 .mode = options_.mode,
+                                 .gid = gid,
+                                 .who = "another control plane"});
+      !err.empty()) {
+    ::close(stop_fd_);
+    stop_fd_ = -1;
     return err;
   }
-  inode_ = st.st_ino;
   acceptor_ = std::thread([this] { accept_loop(); });
   return {};
 }
@@ -131,13 +91,7 @@ void ApiServer::stop() {
   }
   if (acceptor_.joinable()) acceptor_.join();
   reap(true);
-  if (listen_fd_ >= 0) {
-    struct stat st{};
-    // Remove the file only if it is still ours: a newer daemon may have replaced it.
-    if (::lstat(options_.path.c_str(), &st) == 0 && st.st_ino == inode_) ::unlink(options_.path.c_str());
-    ::close(listen_fd_);
-    listen_fd_ = -1;
-  }
+  listener_.close();
   if (stop_fd_ >= 0) {
     ::close(stop_fd_);
     stop_fd_ = -1;
@@ -145,20 +99,45 @@ void ApiServer::stop() {
 }
 
 void ApiServer::reap(bool all) {
-  std::lock_guard lk(conns_mu_);
+  std::unique_lock lk(conns_mu_);
   for (auto it = conns_.begin(); it != conns_.end();) {
     if (all || (*it)->done) {
-      if ((*it)->thread.joinable()) (*it)->thread.join();
+      std::thread t = std::move((*it)->thread);
       it = conns_.erase(it);
+      // serve() takes conns_mu_ on its way out: join without holding it.
+      lk.unlock();
+      if (t.joinable()) t.join();
+      lk.lock();
     } else {
       ++it;
     }
   }
 }
 
+bool ApiServer::make_room(int fd) {
+  size_t live = 0;
+  Conn* idlest = nullptr;
+  for (const auto& c : conns_) {
+    if (c->fd < 0 || c->evicted) continue;
+    ++live;
+    // A connection waiting for its answer is never cut.
+    if (!c->busy && (!idlest || c->last_active < idlest->last_active)) idlest = c.get();
+  }
+  if (live < options_.max_clients) return true;
+  if (!api::peer_is_privileged(fd) || !idlest) return false;
+  // Its thread sees EOF and ends; it still counts until then, so there may briefly be
+  // max_clients + 1 threads.
+  ::shutdown(idlest->fd, SHUT_RDWR);
+  idlest->evicted = true;
+  log_warn("api socket: all " + std::to_string(options_.max_clients) +
+           " slots in use: closed the longest-idle connection for a privileged client");
+  return true;
+}
+
 void ApiServer::accept_loop() {
+  const int listen_fd = listener_.fd();
   for (;;) {
-    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+    pollfd fds[2] = {{listen_fd, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
     const int n = ::poll(fds, 2, 1000);
     if (n < 0 && errno != EINTR) {
       log_error("api socket: poll: " + errno_text());
@@ -167,24 +146,25 @@ void ApiServer::accept_loop() {
     if (fds[1].revents) return;
     reap(false);
     if (n <= 0 || !(fds[0].revents & POLLIN)) continue;
-    const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+    const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) {
       if (errno != EINTR && errno != EAGAIN && errno != ECONNABORTED)
         log_warn("api socket: accept: " + errno_text());
       continue;
     }
-    // A client that stops reading must not hold a connection thread forever.
-    timeval tv{5, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     std::lock_guard lk(conns_mu_);
-    if (conns_.size() >= options_.max_clients) {
-      send_all(fd, refusal("too many api clients (" + std::to_string(options_.max_clients) +
-                           "); try again"));
+    if (!make_room(fd)) {
+      log_warn("api socket: refused a client: all " + std::to_string(options_.max_clients) +
+               " slots in use");
+      send_all(fd, refusal("too many api clients (" + std::to_string(options_.max_clients) + "); try again"),
+               Clock::now());
       ::close(fd);
       continue;
     }
     auto conn = std::make_unique<Conn>();
     Conn* c = conn.get();
+    c->fd = fd;
+    c->last_active = Clock::now();
     conns_.push_back(std::move(conn));
     c->thread = std::thread([this, fd, c] { serve(fd, c); });
   }
@@ -197,32 +177,54 @@ void ApiServer::serve(int fd, Conn* conn) {
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
     origin = "uid " + std::to_string(cred.uid) + " pid " + std::to_string(cred.pid);
 
+  const auto touch = [&](bool busy) {
+    std::lock_guard lk(conns_mu_);
+    conn->busy = busy;
+    conn->last_active = Clock::now();
+  };
   std::string buf;
   char chunk[65536];
+  Clock::time_point idle_end = Clock::now() + options_.idle_timeout;
+  Clock::time_point line_end{};  // the request line in `buf` must be complete by then
   bool open = true;
   while (open) {
     pollfd fds[2] = {{fd, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
-    const int n = ::poll(fds, 2, options_.idle_timeout_s * 1000);
+    const int n = ::poll(fds, 2, ms_until(buf.empty() ? idle_end : line_end));
     if (n < 0 && errno == EINTR) continue;
+    if (n == 0 && !buf.empty()) {
+      log_warn("api socket: " + origin + ": request not complete within " +
+               std::to_string(options_.request_deadline.count()) + " ms: connection closed");
+      break;
+    }
     if (n <= 0 || fds[1].revents) break;  // error, idle, or stopping
     const ssize_t r = ::recv(fd, chunk, sizeof chunk, 0);
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) break;
+    if (buf.empty()) line_end = Clock::now() + options_.request_deadline;
     buf.append(chunk, static_cast<size_t>(r));
     size_t start = 0;
     for (size_t nl; open && (nl = buf.find('\n', start)) != std::string::npos; start = nl + 1) {
       std::string_view line(buf.data() + start, nl - start);
       if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
       if (line.empty()) continue;
-      open = send_all(fd, handler_(line, origin) + "\n");
+      touch(true);
+      const std::string answer = handler_(line, origin) + "\n";
+      open = send_all(fd, answer, Clock::now() + options_.request_deadline);
+      touch(false);
     }
     buf.erase(0, start);
     if (buf.size() > options_.max_line) {
-      send_all(fd, refusal("request longer than " + std::to_string(options_.max_line) + " bytes"));
+      send_all(fd, refusal("request longer than " + std::to_string(options_.max_line) + " bytes"),
+               Clock::now() + options_.request_deadline);
       break;
     }
+    // Bytes of the next request already here: its clock starts now.
+    if (start > 0 && !buf.empty()) line_end = Clock::now() + options_.request_deadline;
+    idle_end = Clock::now() + options_.idle_timeout;
   }
+  std::lock_guard lk(conns_mu_);
   ::close(fd);
+  conn->fd = -1;
   conn->done = true;
 }
 

@@ -1,10 +1,6 @@
 #include "dataplane/runtime/control_agent.h"
 
 #include <arpa/inet.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <rte_lcore.h>
@@ -19,97 +15,30 @@
 namespace rondo::dp {
 namespace {
 
-constexpr int kMaxClients = 16;
-
 api::Ack error_ack(const std::string& msg, uint64_t gen) { return api::Ack{false, gen, msg}; }
 
 }  // namespace
 
 ControlAgent::ControlAgent(std::string socket_path, Publisher* publisher,
                            std::vector<Worker*> workers, std::vector<PortInfo> ports)
-    : path_(std::move(socket_path)),
-      publisher_(publisher),
+    : publisher_(publisher),
       workers_(std::move(workers)),
-      ports_(std::move(ports)) {
+      ports_(std::move(ports)),
+      server_(
+          ControlServerOptions{.path = std::move(socket_path)},
+          [this](const api::MsgHeader& h, const std::vector<uint8_t>& payload,
+                 std::vector<uint8_t>* reply) { return handle(h, payload, reply); },
+          [this](const std::string& why) { return api::encode_ack(error_ack(why, generation_)); }) {
   std::random_device rd;
   instance_ = (static_cast<uint64_t>(rd()) << 32) | rd();
 }
 
-ControlAgent::~ControlAgent() {
-  for (int fd : clients_) close(fd);
-  if (listen_fd_ >= 0) {
-    close(listen_fd_);
-    unlink(path_.c_str());
-  }
-}
+ControlAgent::~ControlAgent() = default;
 
-bool ControlAgent::listen(std::string* err) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path_.size() >= sizeof addr.sun_path) {
-    *err = "control socket path too long: " + path_;
-    return false;
-  }
-  std::strcpy(addr.sun_path, path_.c_str());
-  listen_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  unlink(path_.c_str());
-  if (listen_fd_ < 0 || bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::listen(listen_fd_, 8) != 0) {
-    *err = "control socket " + path_ + ": " + std::strerror(errno);
-    return false;
-  }
-  // Who may talk to the dataplane is decided by the file mode: owner and group only.
-  chmod(path_.c_str(), 0660);
-  return true;
-}
+bool ControlAgent::listen(std::string* err) { return server_.listen(err); }
 
 void ControlAgent::run(const std::atomic<bool>& stop) {
-  while (!stop.load(std::memory_order_relaxed)) {
-    std::vector<pollfd> fds;
-    fds.push_back({listen_fd_, POLLIN, 0});
-    for (int fd : clients_) fds.push_back({fd, POLLIN, 0});
-    if (poll(fds.data(), fds.size(), 200) <= 0) continue;
-
-    // Clients that stay: the new one (if any) and every one served without error.
-    std::vector<int> keep;
-    if (fds[0].revents & POLLIN) {
-      int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
-      if (fd >= 0 && static_cast<int>(clients_.size()) >= kMaxClients) {
-        close(fd);
-      } else if (fd >= 0) {
-        // A client that stops mid-message must not stall the agent for long.
-        timeval tv{1, 0};
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        keep.push_back(fd);
-      }
-    }
-    for (size_t i = 1; i < fds.size(); ++i) {
-      const int fd = fds[i].fd;
-      if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) {
-        keep.push_back(fd);
-        continue;
-      }
-      api::MsgHeader h;
-      std::vector<uint8_t> payload, reply;
-      std::string err;
-      if (!api::recv_msg(fd, &h, &payload, &err)) {
-        if (err != "connection closed") {
-          RTE_LOG(WARNING, USER1, "control: dropping client: %s\n", err.c_str());
-          auto body = api::encode_ack(error_ack(err, generation_));
-          api::send_msg(fd, api::MsgType::kError, 0, body);
-        }
-        close(fd);
-        continue;
-      }
-      const api::MsgType type = handle(h, payload, &reply);
-      if (api::send_msg(fd, type, h.seq, reply))
-        keep.push_back(fd);
-      else
-        close(fd);
-    }
-    clients_ = std::move(keep);
-  }
+  while (!stop.load(std::memory_order_relaxed)) server_.poll_once(std::chrono::milliseconds(200));
 }
 
 api::MsgType ControlAgent::handle(const api::MsgHeader& h, const std::vector<uint8_t>& payload,

@@ -12,6 +12,7 @@
 #include "dataplane/port/port.h"
 #include "dataplane/port/steering.h"
 #include "dataplane/port/xdp_filter.h"
+#include "dataplane/runtime/control_server.h"
 #include "dataplane/runtime/worker.h"
 #include "dataplane/state/publisher.h"
 
@@ -23,7 +24,8 @@ class ControlAgent {
                std::vector<PortInfo> ports);
   ~ControlAgent();
 
-  /// Create the listening socket (a stale socket file is replaced). false with *err.
+  /// Create the listening socket (ControlServer: one dataplane per path, a stale socket
+  /// file is replaced, mode 0660 before it listens). false with *err.
   bool listen(std::string* err);
   /// Serve until *stop; wakes at least every 200 ms to check it.
   void run(const std::atomic<bool>& stop);
@@ -46,17 +48,15 @@ class ControlAgent {
   }
 
  private:
-  std::string path_;
   Publisher* publisher_;
   std::vector<Worker*> workers_;
   std::vector<PortInfo> ports_;
-  int listen_fd_ = -1;
-  std::vector<int> clients_;
   uint64_t instance_;
   uint64_t generation_ = 0;
   std::vector<std::unique_ptr<NicSteering>> nic_steering_;
   uint32_t n_workers_ = 1;
   std::vector<std::unique_ptr<XdpAddressFilter>> xdp_filters_;
+  ControlServer server_;  // last: its handler calls handle()
 };
 
 }  // namespace rondo::dp
