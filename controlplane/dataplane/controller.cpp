@@ -24,16 +24,13 @@ Controller::Controller(std::unique_ptr<DataplaneClient> client, api::State desir
       state_(std::move(desired)),
       backoff_(options.min_backoff) {
   // Generation 0 means "no state" to the dataplane, so ours start at 1.
-  state_.generation = 1;
+  if (state_.generation == 0) state_.generation = 1;
 }
 
-bool Controller::set_state(api::State desired) {
-  desired.generation = state_.generation;
-  if (desired == state_) return false;
-  desired.generation = state_.generation + 1;
+void Controller::set_state(api::State desired) {
+  if (desired.generation == 0) desired.generation = state_.generation + 1;
   state_ = std::move(desired);
   need_push_ = true;
-  return true;
 }
 
 bool Controller::in_sync() const {

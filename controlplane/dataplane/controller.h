@@ -31,14 +31,14 @@ class Controller {
  public:
   using Clock = std::chrono::steady_clock;
 
-  /// `desired` must pass api::validate_state; it becomes generation 1.
+  /// `desired` must pass api::validate_state; its generation is kept (0 is taken as 1:
+  /// generation 0 means "no state" to the dataplane).
   Controller(std::unique_ptr<DataplaneClient> client, api::State desired,
              ControllerOptions options = {});
 
-  /// Replace the desired state (its generation field is ignored). If it differs from the
-  /// current one, the generation is incremented and the next tick() pushes it.
-  /// Returns whether it differed.
-  bool set_state(api::State desired);
+  /// A new desired state, with a new generation (its owner's): the next tick() pushes it.
+  /// The controller does not compare states; its owner tells it when one changed.
+  void set_state(api::State desired);
   /// The desired state, with its current generation.
   const api::State& state() const { return state_; }
   uint64_t generation() const { return state_.generation; }

@@ -198,9 +198,10 @@ StartResult ControlPlane::start_impl() {
 
   std::lock_guard lk(mu_);
   state_ = std::move(state);
-  controller_ = std::make_unique<Controller>(std::move(client_), to_api(state_.desired),
-                                             options_.controller);
-  generation_ = controller_->generation();
+  generation_ = 1;
+  publish_locked();
+  picked_generation_ = generation_;
+  controller_ = std::make_unique<Controller>(std::move(client_), *published_, options_.controller);
   result.ok = true;
   return result;
 }
@@ -208,16 +209,25 @@ StartResult ControlPlane::start_impl() {
 // ---------------------------------------------------------------------------------------
 // Controller thread
 
+void ControlPlane::publish_locked() {
+  auto s = std::make_shared<api::State>(to_api(state_.desired));
+  s->generation = generation_;
+  published_ = std::move(s);
+  wake_.notify_all();
+}
+
 void ControlPlane::sync(Clock::time_point now) {
-  api::State desired;
-  uint64_t version;
+  // The controller is told about a change (a new immutable state, by generation); nothing
+  // is rebuilt or compared when nothing changed.
+  std::shared_ptr<const api::State> changed;
+  uint64_t generation;
   {
     std::lock_guard lk(mu_);
-    desired = to_api(state_.desired);
-    version = version_;
-    picked_version_ = version;
+    generation = generation_;
+    if (picked_generation_ != generation) changed = published_;
+    picked_generation_ = generation;
   }
-  controller_->set_state(std::move(desired));
+  if (changed) controller_->set_state(*changed);
   controller_->tick(now);
   std::shared_ptr<const api::Stats> stats;
   if (controller_->in_sync()) {
@@ -225,14 +235,13 @@ void ControlPlane::sync(Clock::time_point now) {
   }
 
   std::lock_guard lk(mu_);
-  generation_ = controller_->generation();
   connected_ = controller_->connected();
   in_sync_ = controller_->in_sync();
   info_ = controller_->dataplane();
   if (controller_->pushes() != pushes_) last_push_ = WallClock::now();
   pushes_ = controller_->pushes();
   push_failures_ = controller_->push_failures();
-  if (in_sync_) synced_version_ = version;
+  if (in_sync_) acked_generation_ = generation;
   if (stats) record_stats_locked(std::move(stats), now);
   if (!connected_) {
     // A disconnected dataplane has no live counters; rates restart with the next one.
@@ -251,7 +260,7 @@ void ControlPlane::run(std::stop_token stop) {
     sync(Clock::now());
     std::unique_lock lk(mu_);
     wake_.wait_for(lk, options_.sync_interval,
-                   [&] { return stop.stop_requested() || version_ != picked_version_; });
+                   [&] { return stop.stop_requested() || generation_ != picked_generation_; });
   }
 }
 
@@ -337,8 +346,8 @@ void ControlPlane::set_health(uint32_t backend_id, Health health) {
       b.health = health;
       // Only down/not-down reaches the dataplane; unknown <-> up needs no push.
       if (was_down != (health == Health::kDown)) {
-        ++version_;
-        wake_.notify_all();
+        ++generation_;
+        publish_locked();
       }
       return;
     }
@@ -371,7 +380,7 @@ void ControlPlane::set_observer(std::function<void(const DesiredState&)> observe
 }
 
 OpResult ControlPlane::change(const Edit& edit, const std::string& origin) {
-  uint64_t version;
+  uint64_t generation;
   OpResult r;
   DesiredState installed;
   {
@@ -392,7 +401,7 @@ OpResult ControlPlane::change(const Edit& edit, const std::string& origin) {
     r.changes.insert(r.changes.end(), changes.begin(), changes.end());
     if (next == state_) {
       r.generation = generation_;
-      r.applied = in_sync_ && synced_version_ == version_;
+      r.applied = in_sync_ && acked_generation_ == generation_;
       return r;
     }
     retire_removed(state_.desired, next.desired, &next, now);
@@ -403,26 +412,26 @@ OpResult ControlPlane::change(const Edit& edit, const std::string& origin) {
       }
     }
     state_ = std::move(next);
-    version = ++version_;
+    generation = ++generation_;
+    publish_locked();
     for (const auto& c : r.changes) log_info(origin + ": " + c);
-    wake_.notify_all();
     installed = state_.desired;
   }
   // Outside the lock: observers (the health checker) may call back into us.
   if (observer_) observer_(installed);
-  return wait_applied(std::move(r), version);
+  return wait_applied(std::move(r), generation);
 }
 
-OpResult ControlPlane::wait_applied(OpResult r, uint64_t version) {
+OpResult ControlPlane::wait_applied(OpResult r, uint64_t generation) {
   std::unique_lock lk(mu_);
   if (!connected_) {
     r.note = "saved; the dataplane is not connected and gets it when it connects";
   } else if (options_.apply_timeout.count() > 0) {
-    // Wake when the controller has pushed this version, or lost the dataplane.
+    // Wake when the controller has pushed this generation, or lost the dataplane.
     const bool done = applied_.wait_for(lk, options_.apply_timeout, [&] {
-      return synced_version_ >= version || !connected_;
+      return acked_generation_ >= generation || !connected_;
     });
-    r.applied = synced_version_ >= version;
+    r.applied = acked_generation_ >= generation;
     if (!r.applied)
       r.note = done ? "saved; the dataplane went away and gets it when it reconnects"
                     : "saved; the dataplane has not acknowledged it yet";

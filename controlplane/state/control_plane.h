@@ -152,7 +152,7 @@ class ControlPlane final : public ControlPlaneHandle {
   // Copy the state, let `edit` change the copy, validate, diff, save, install, then wait
   // (outside the lock) for the dataplane to acknowledge it.
   OpResult change(const Edit& edit, const std::string& origin);
-  OpResult wait_applied(OpResult r, uint64_t version);
+  OpResult wait_applied(OpResult r, uint64_t generation);
   // Lookups that produce the error text the API returns.
   OpResult find_backend(const PersistedState& s, const std::string& vip, uint32_t ip,
                         uint16_t port, BackendSpec** out) const;
@@ -160,6 +160,8 @@ class ControlPlane final : public ControlPlaneHandle {
   std::optional<uint64_t> active_flows_locked(uint32_t backend_id) const;
   IdAllocator::Seconds quarantine_locked(const DesiredState& d) const;
   std::function<bool(uint32_t)> may_have_flows_locked() const;
+  // After a change of state_ and ++generation_: build published_, wake the controller.
+  void publish_locked();
   void record_stats_locked(std::shared_ptr<const api::Stats> stats, Clock::time_point now);
 
   ControlPlaneOptions options_;
@@ -172,11 +174,14 @@ class ControlPlane final : public ControlPlaneHandle {
   std::condition_variable wake_;     // controller thread: a change is waiting
   std::condition_variable applied_;  // API threads: the controller published progress
   PersistedState state_;
-  uint64_t version_ = 1;         // +1 per installed change (health included)
-  uint64_t picked_version_ = 0;  // version the controller last took
-  uint64_t synced_version_ = 0;  // version the dataplane last acknowledged
-  // What the controller learned, for view().
+  // One counter for one thing: the generation of the desired state, 1 at start, +1 per
+  // installed change (health included). published_ is that state as the dataplane gets it,
+  // immutable; the controller thread takes it when picked_generation_ falls behind.
   uint64_t generation_ = 0;
+  std::shared_ptr<const api::State> published_;
+  uint64_t picked_generation_ = 0;  // generation the controller last took
+  uint64_t acked_generation_ = 0;   // generation the dataplane last acknowledged
+  // What the controller learned, for view().
   bool connected_ = false;
   bool in_sync_ = false;
   std::optional<api::DataplaneInfo> info_;

@@ -337,6 +337,28 @@ TEST_F(ControlPlaneTest, ChangesArePushedWithANewGeneration) {
   EXPECT_EQ(dp_->backend(1)->weight, 7);
 }
 
+TEST_F(ControlPlaneTest, OneGenerationPerInstalledChangeAndNoPushWithoutOne) {
+  auto cp = make();
+  sync(*cp);
+  EXPECT_EQ(cp->view().generation, 1u);
+  for (int i = 0; i < 5; ++i) sync(*cp);  // nothing changed: nothing rebuilt, nothing pushed
+  EXPECT_EQ(dp_->pushes.size(), 1u);
+  EXPECT_EQ(cp->view().generation, 1u);
+  // A health change that reaches the dataplane is a change like any other.
+  cp->set_health(1, Health::kDown);
+  EXPECT_EQ(cp->view().generation, 2u);
+  sync(*cp);
+  ASSERT_EQ(dp_->pushes.size(), 2u);
+  EXPECT_EQ(dp_->last().generation, 2u);
+  EXPECT_TRUE(dp_->backend(1)->down);
+  cp->set_health(1, Health::kDown);  // the same again: no new generation
+  cp->set_health(2, Health::kUp);    // unknown -> up: nothing the dataplane sees
+  sync(*cp);
+  EXPECT_EQ(cp->view().generation, 2u);
+  EXPECT_EQ(dp_->pushes.size(), 2u);
+  EXPECT_TRUE(cp->view().in_sync);
+}
+
 TEST_F(ControlPlaneTest, BadRequestsAreRefusedAndChangeNothing) {
   auto cp = make();
   const auto before = cp->view().desired;
