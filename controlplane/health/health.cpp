@@ -17,6 +17,7 @@
 #include <system_error>
 #include <thread>
 
+#include "controlplane/health/http_status.h"
 #include "controlplane/log.h"
 #include "dataplane/api/ctl.h"
 
@@ -79,18 +80,6 @@ std::string endpoint(uint32_t ip, uint16_t port) {
 bool is_local_error(int e) {
   return e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM || e == EADDRNOTAVAIL ||
          e == EAGAIN;
-}
-
-// Parse "HTTP/1.x NNN[ reason]" (RFC 9112 section 4). Returns the status or -1.
-int parse_status_line(std::string_view line) {
-  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-  if (line.size() < 12 || line.substr(0, 5) != "HTTP/") return -1;
-  // HTTP-version is "HTTP/" DIGIT "." DIGIT, then one space and a 3-digit status.
-  auto digit = [](char c) { return c >= '0' && c <= '9'; };
-  if (!digit(line[5]) || line[6] != '.' || !digit(line[7]) || line[8] != ' ') return -1;
-  if (!digit(line[9]) || !digit(line[10]) || !digit(line[11])) return -1;
-  if (line.size() > 12 && line[12] != ' ') return -1;
-  return (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
 }
 
 // A short, printable excerpt of what a peer sent, for an error message.
@@ -232,7 +221,9 @@ void HealthChecker::Impl::begin_probe(Entry& e, Clock::time_point now,
     local_failure(e, "socket: " + errno_text(errno), now);
     return;
   }
-  e.probe.emplace();
+  // Not emplace(): clang 14 decides whether a nested class with default member initializers
+  // is default-constructible before the enclosing class is complete, and says no.
+  e.probe = Probe{};
   Probe& p = *e.probe;
   p.fd = fd;
   p.serial = next_serial++;

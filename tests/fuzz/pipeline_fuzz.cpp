@@ -35,19 +35,12 @@
 #include "dataplane/pkt/parse.h"
 #include "dataplane/state/snapshot.h"
 #include "tests/common/packet_builder.h"
+#include "tests/fuzz/fuzz_check.h"
 
 namespace {
 
 using namespace rondo::dp;
 namespace test = rondo::test;
-
-#define FUZZ_CHECK(cond)                                                    \
-  do {                                                                      \
-    if (!(cond)) {                                                          \
-      std::fprintf(stderr, "check failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__); \
-      std::abort();                                                         \
-    }                                                                       \
-  } while (0)
 
 const test::Mac kMac0{0x02, 0, 0, 0, 0, 0x01};
 const test::Mac kMac1{0x02, 0, 0, 0, 0, 0x11};

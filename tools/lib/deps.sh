@@ -13,6 +13,8 @@ packages=(
 	libdpdk-dev dpdk libbpf-dev libxdp-dev clang llvm
 	prometheus-cpp-dev libboost-program-options-dev libyaml-cpp-dev nlohmann-json3-dev
 	libgtest-dev libbenchmark-dev
+	# tools/fuzz: clang's libFuzzer and sanitizer runtimes (tools/test --sanitize uses g++'s)
+	libclang-rt-14-dev
 	# tools/bench: dpdk-testpmd (the io-forwarding ceiling) and perf (profiles)
 	dpdk-dev linux-perf
 	# e2e tests and the demo: namespaces, veth offloads, clients, backends
