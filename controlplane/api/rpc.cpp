@@ -315,6 +315,8 @@ json cmd_stats(ControlPlane& cp, Args& a, const std::string& /*origin*/) {
     return i < s.drop_names.size() ? s.drop_names[i] : "reason_" + std::to_string(i);
   };
   json lcores = json::array();
+  json counter_names = json::array();  // the lcore counters' names, in the dataplane's order
+  for (const auto& c : s.counters) counter_names.push_back(c.name);
   std::map<std::string, uint64_t> drop_totals;
   for (size_t i = 0; i < s.drop_names.size(); ++i) drop_totals[s.drop_names[i]] = 0;
   for (const auto& l : s.lcores) {
@@ -323,20 +325,11 @@ json cmd_stats(ControlPlane& cp, Args& a, const std::string& /*origin*/) {
       drops[drop_name(i)] = l.drops[i];
       drop_totals[drop_name(i)] += l.drops[i];
     }
-    lcores.push_back({{"lcore_id", l.lcore_id},
-                      {"rx_packets", l.rx_packets},
-                      {"rx_bytes", l.rx_bytes},
-                      {"tx_packets", l.tx_packets},
-                      {"tx_bytes", l.tx_bytes},
-                      {"busy_cycles", l.busy_cycles},
-                      {"idle_cycles", l.idle_cycles},
-                      {"flows_active", l.flows_active},
-                      {"flow_capacity", l.flow_capacity},
-                      {"consumed", l.consumed},
-                      {"steered_out", l.steered_out},
-                      {"steered_in", l.steered_in},
-                      {"originated", l.originated},
-                      {"drops", drops}});
+    json row = {{"lcore_id", l.lcore_id}};
+    for (size_t i = 0; i < s.counters.size() && i < l.counters.size(); ++i)
+      row[s.counters[i].name] = l.counters[i];
+    row["drops"] = drops;
+    lcores.push_back(std::move(row));
   }
   // Backend counters with the names people use; ids the state no longer has (removed
   // backends whose flows live on) are listed by id.
@@ -374,6 +367,7 @@ json cmd_stats(ControlPlane& cp, Args& a, const std::string& /*origin*/) {
   return {{"ok", true},
           {"status", status_json(v, cp)},
           {"dataplane_generation", s.generation},
+          {"counters", counter_names},
           {"drops", drop_totals},
           {"lcores", lcores},
           {"backends", backends},

@@ -535,25 +535,38 @@ std::string format_vip_list(const json& a) {
 
 std::string format_stats(const json& a) {
   std::string out = status_line(a["status"]);
-  Table lc({"LCORE", "RX_PKTS", "RX_BYTES", "TX_PKTS", "TX_BYTES", "BUSY%", "FLOWS", "CAPACITY",
-            "CONSUMED", "STEERED_OUT", "STEERED_IN", "ORIGINATED"},
-           {false, true, true, true, true, true, true, true, true, true, true, true});
+  // One column per lcore counter, in the dataplane's order ("counters"), then BUSY%.
+  std::vector<std::string> names;
+  for (const auto& n : a.value("counters", json::array())) names.push_back(n.get<std::string>());
+  std::vector<std::string> head = {"LCORE"};
+  for (const auto& n : names) {
+    std::string h = n;
+    for (char& c : h) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    head.push_back(h);
+  }
+  head.push_back("BUSY%");
+  std::vector<bool> right(head.size(), true);
+  right[0] = false;
+  Table lc(head, right);
   std::vector<std::string> lcore_ids;
   for (const auto& l : a["lcores"]) {
-    const double busy = l["busy_cycles"].get<double>(), idle = l["idle_cycles"].get<double>();
+    std::vector<std::string> row = {num(l["lcore_id"])};
+    for (const auto& n : names) {
+      const json& v = l.contains(n) ? l[n] : json(0);
+      row.push_back(n.ends_with("_bytes") ? format_bytes(v.get<double>()) : num(v));
+    }
+    const double busy = l.value("busy_cycles", 0.0), idle = l.value("idle_cycles", 0.0);
     char b[16] = "-";
     if (busy + idle > 0) std::snprintf(b, sizeof b, "%.1f", 100.0 * busy / (busy + idle));
-    lc.add({num(l["lcore_id"]), num(l["rx_packets"]), format_bytes(l["rx_bytes"].get<double>()),
-            num(l["tx_packets"]), format_bytes(l["tx_bytes"].get<double>()), b,
-            num(l["flows_active"]), num(l["flow_capacity"]), num(l["consumed"]),
-            num(l["steered_out"]), num(l["steered_in"]), num(l["originated"])});
+    row.push_back(b);
+    lc.add(row);
     lcore_ids.push_back("LCORE " + num(l["lcore_id"]));
   }
   out += "\n" + lc.str();
 
-  std::vector<std::string> head = {"DROP REASON", "TOTAL"};
+  head = {"DROP REASON", "TOTAL"};
   head.insert(head.end(), lcore_ids.begin(), lcore_ids.end());
-  std::vector<bool> right(head.size(), true);
+  right.assign(head.size(), true);
   right[0] = false;
   Table dr(head, right);
   bool any = false;

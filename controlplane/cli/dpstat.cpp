@@ -1,6 +1,8 @@
 // rondo-dpstat: ask rondo-dataplane for its counters directly (kGetStats) and print them,
 // as a table or as one JSON object. A debugging tool: it does not need the control plane.
 #include <boost/program_options.hpp>
+#include <algorithm>
+#include <cctype>
 #include <cinttypes>
 #include <cstdio>
 #include <iostream>
@@ -21,9 +23,17 @@ std::string drop_name(const api::Stats& s, size_t i) {
 }
 
 // Share of cycles spent on packets; -1 when nothing was measured yet.
-double busy_percent(const api::LcoreStats& l) {
-  const uint64_t total = l.busy_cycles + l.idle_cycles;
-  return total ? 100.0 * static_cast<double>(l.busy_cycles) / static_cast<double>(total) : -1;
+double busy_percent(const api::Stats& s, const api::LcoreStats& l) {
+  const uint64_t busy = s.value(l, "busy_cycles");
+  const uint64_t total = busy + s.value(l, "idle_cycles");
+  return total ? 100.0 * static_cast<double>(busy) / static_cast<double>(total) : -1;
+}
+
+// Column heading of a counter: its name in capitals.
+std::string heading(const std::string& name) {
+  std::string h = name;
+  for (char& c : h) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return h;
 }
 
 // ---- text ----
@@ -33,19 +43,19 @@ void print_text(const api::DataplaneInfo& info, const api::Stats& s) {
               ", %" PRIu32 " workers, %" PRIu32 " ports\n",
               info.pid, info.instance, s.generation, info.n_workers, info.n_ports);
 
-  std::printf("\n%-6s %14s %16s %14s %16s %6s %16s %16s %10s %10s %9s %9s %9s %9s\n", "LCORE",
-              "RX_PKTS", "RX_BYTES", "TX_PKTS", "TX_BYTES", "BUSY%", "BUSY_CYCLES", "IDLE_CYCLES",
-              "FLOWS", "CAPACITY", "CONSUMED", "STEER_OUT", "STEER_IN", "ORIGIN");
+  // One column per counter the dataplane describes, in its order; BUSY% after them.
+  std::printf("\n%-6s", "LCORE");
+  for (const auto& c : s.counters) std::printf(" %*s", static_cast<int>(std::max<size_t>(c.name.size(), 9)), heading(c.name).c_str());
+  std::printf(" %6s\n", "BUSY%");
   for (const auto& l : s.lcores) {
-    const double busy = busy_percent(l);
+    std::printf("%-6" PRIu32, l.lcore_id);
+    for (size_t i = 0; i < s.counters.size(); ++i)
+      std::printf(" %*" PRIu64, static_cast<int>(std::max<size_t>(s.counters[i].name.size(), 9)),
+                  i < l.counters.size() ? l.counters[i] : 0);
+    const double busy = busy_percent(s, l);
     char busy_text[16] = "-";
     if (busy >= 0) std::snprintf(busy_text, sizeof busy_text, "%.1f", busy);
-    std::printf("%-6" PRIu32 " %14" PRIu64 " %16" PRIu64 " %14" PRIu64 " %16" PRIu64
-                " %6s %16" PRIu64 " %16" PRIu64 " %10" PRIu64 " %10" PRIu64 " %9" PRIu64
-                " %9" PRIu64 " %9" PRIu64 " %9" PRIu64 "\n",
-                l.lcore_id, l.rx_packets, l.rx_bytes, l.tx_packets, l.tx_bytes, busy_text,
-                l.busy_cycles, l.idle_cycles, l.flows_active, l.flow_capacity, l.consumed,
-                l.steered_out, l.steered_in, l.originated);
+    std::printf(" %6s\n", busy_text);
   }
   bool any_drop = false;
   for (const auto& l : s.lcores) {
@@ -132,20 +142,10 @@ void print_json(const api::DataplaneInfo& info, const api::Stats& s) {
     for (size_t i = 0; i < l.drops.size(); ++i)
       if (l.drops[i]) drops.field(drop_name(s, i), l.drops[i]);
     JsonObject o;
-    o.field("lcore_id", l.lcore_id)
-        .field("rx_packets", l.rx_packets)
-        .field("rx_bytes", l.rx_bytes)
-        .field("tx_packets", l.tx_packets)
-        .field("tx_bytes", l.tx_bytes)
-        .field("busy_cycles", l.busy_cycles)
-        .field("idle_cycles", l.idle_cycles)
-        .field("flows_active", l.flows_active)
-        .field("flow_capacity", l.flow_capacity)
-        .field("consumed", l.consumed)
-        .field("steered_out", l.steered_out)
-        .field("steered_in", l.steered_in)
-        .field("originated", l.originated)
-        .raw("drops", drops.str());
+    o.field("lcore_id", l.lcore_id);
+    for (size_t i = 0; i < s.counters.size() && i < l.counters.size(); ++i)
+      o.field(s.counters[i].name, l.counters[i]);
+    o.raw("drops", drops.str());
     lcores.push_back(o.str());
   }
   for (const auto& b : s.backends) {

@@ -239,52 +239,23 @@ std::vector<MetricFamily> MetricsCollector::collect(const ControlPlaneView& view
 
   // ---- worker lcores ---------------------------------------------------------------------
   if (stats) {
-    auto& rx_packets =
-        fams.counter("rondo_lcore_rx_packets_total", "Packets received by the worker.");
-    auto& tx_packets = fams.counter("rondo_lcore_tx_packets_total", "Packets sent by the worker.");
-    auto& rx_bytes = fams.counter("rondo_lcore_rx_bytes_total", "Bytes received by the worker.");
-    auto& tx_bytes = fams.counter("rondo_lcore_tx_bytes_total", "Bytes sent by the worker.");
+    // Every lcore counter the dataplane describes (its table: dataplane/stats/counters.h),
+    // then the drops by reason.
+    std::vector<MetricFamily*> lcore_fams;
+    for (const auto& c : stats->counters)
+      lcore_fams.push_back(c.gauge ? &fams.gauge(c.metric, c.help) : &fams.counter(c.metric, c.help));
     auto& dropped = fams.counter("rondo_lcore_dropped_packets_total",
                                  "Packets the worker did not forward, by reason.");
-    auto& busy =
-        fams.counter("rondo_lcore_busy_cycles_total",
-                     "TSC cycles the worker spent on loop iterations that handled packets; "
-                     "busy ratio = rate(busy) / (rate(busy) + rate(idle)).");
-    auto& idle =
-        fams.counter("rondo_lcore_idle_cycles_total",
-                     "TSC cycles the worker spent on loop iterations that found no packet, idle "
-                     "sleeps included.");
-    auto& consumed = fams.counter("rondo_lcore_consumed_packets_total",
-                                  "Packets the worker took for itself (ARP replies to its requests).");
-    auto& steered_out = fams.counter("rondo_lcore_steered_out_packets_total",
-                                     "Packets handed to the worker that owns their flow (software steering).");
-    auto& steered_in = fams.counter("rondo_lcore_steered_in_packets_total",
-                                    "Packets received from another worker (software steering).");
-    auto& originated = fams.counter("rondo_lcore_originated_packets_total",
-                                    "Packets the worker made itself (ARP requests).");
-    auto& flows = fams.gauge("rondo_lcore_active_flows", "Flows in the worker's flow table.");
-    auto& capacity =
-        fams.gauge("rondo_lcore_flow_capacity", "Size of the worker's flow table, in flows.");
     for (const auto& l : stats->lcores) {
       const ClientMetric::Label lcore{"lcore", std::to_string(l.lcore_id)};
-      sample(rx_packets, {lcore}, num(l.rx_packets));
-      sample(tx_packets, {lcore}, num(l.tx_packets));
-      sample(rx_bytes, {lcore}, num(l.rx_bytes));
-      sample(tx_bytes, {lcore}, num(l.tx_bytes));
+      for (size_t i = 0; i < lcore_fams.size() && i < l.counters.size(); ++i)
+        sample(*lcore_fams[i], {lcore}, num(l.counters[i]));
       // Every reason, zeros included, so that rate() has a series from the start.
       for (size_t r = 0; r < l.drops.size(); ++r) {
         std::string reason =
             r < stats->drop_names.size() ? stats->drop_names[r] : "reason_" + std::to_string(r);
         sample(dropped, {lcore, {"reason", std::move(reason)}}, num(l.drops[r]));
       }
-      sample(busy, {lcore}, num(l.busy_cycles));
-      sample(idle, {lcore}, num(l.idle_cycles));
-      sample(flows, {lcore}, num(l.flows_active));
-      sample(capacity, {lcore}, num(l.flow_capacity));
-      sample(consumed, {lcore}, num(l.consumed));
-      sample(steered_out, {lcore}, num(l.steered_out));
-      sample(steered_in, {lcore}, num(l.steered_in));
-      sample(originated, {lcore}, num(l.originated));
     }
 
     // ---- ports ---------------------------------------------------------------------------

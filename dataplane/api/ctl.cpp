@@ -228,18 +228,29 @@ std::optional<Ack> decode_ack(std::span<const uint8_t> p, std::string* err) {
   return a;
 }
 
+uint64_t Stats::value(const LcoreStats& l, std::string_view name) const {
+  for (size_t i = 0; i < counters.size() && i < l.counters.size(); ++i)
+    if (counters[i].name == name) return l.counters[i];
+  return 0;
+}
+
 std::vector<uint8_t> encode_stats(const Stats& s) {
   Writer w;
   w.u64(s.generation);
+  w.u32(static_cast<uint32_t>(s.counters.size()));
+  for (const auto& c : s.counters) {
+    w.str(c.name);
+    w.str(c.metric);
+    w.str(c.help);
+    w.u8(c.gauge);
+  }
   w.u32(static_cast<uint32_t>(s.drop_names.size()));
   for (const auto& n : s.drop_names) w.str(n);
   w.u32(static_cast<uint32_t>(s.lcores.size()));
   for (const auto& l : s.lcores) {
     w.u32(l.lcore_id);
-    for (uint64_t v : {l.rx_packets, l.tx_packets, l.rx_bytes, l.tx_bytes, l.busy_cycles,
-                       l.idle_cycles, l.flows_active, l.flow_capacity, l.consumed, l.steered_out,
-                       l.steered_in, l.originated})
-      w.u64(v);
+    w.u32(static_cast<uint32_t>(l.counters.size()));
+    for (auto v : l.counters) w.u64(v);
     w.u32(static_cast<uint32_t>(l.drops.size()));
     for (auto d : l.drops) w.u64(d);
   }
@@ -263,19 +274,27 @@ std::optional<Stats> decode_stats(std::span<const uint8_t> p, std::string* err) 
   Reader r(p);
   Stats s;
   uint32_t n;
-  if (!r.u64(&s.generation) || !r.count(&n, 4)) return fail<Stats>(err, "stats: truncated");
+  if (!r.u64(&s.generation) || !r.count(&n, 4 * 3 + 1))
+    return fail<Stats>(err, "stats: bad counter count");
+  s.counters.resize(n);
+  for (auto& c : s.counters)
+    if (!r.str(&c.name) || !r.str(&c.metric) || !r.str(&c.help) || !r.boolean(&c.gauge))
+      return fail<Stats>(err, "stats: truncated counter description");
+  if (!r.count(&n, 4)) return fail<Stats>(err, "stats: truncated");
   s.drop_names.resize(n);
   for (auto& name : s.drop_names)
     if (!r.str(&name)) return fail<Stats>(err, "stats: truncated drop name");
-  if (!r.count(&n, 4 + 12 * 8 + 4)) return fail<Stats>(err, "stats: bad lcore count");
+  if (!r.count(&n, 4 + 4 + 4)) return fail<Stats>(err, "stats: bad lcore count");
   s.lcores.resize(n);
   for (auto& l : s.lcores) {
-    uint32_t nd;
+    uint32_t nc, nd;
     if (!r.u32(&l.lcore_id)) return fail<Stats>(err, "stats: truncated lcore");
-    for (uint64_t* v : {&l.rx_packets, &l.tx_packets, &l.rx_bytes, &l.tx_bytes, &l.busy_cycles,
-                        &l.idle_cycles, &l.flows_active, &l.flow_capacity, &l.consumed,
-                        &l.steered_out, &l.steered_in, &l.originated})
-      if (!r.u64(v)) return fail<Stats>(err, "stats: truncated lcore");
+    // Exactly one value per described counter: readers index one by the other.
+    if (!r.count(&nc, 8) || nc != s.counters.size())
+      return fail<Stats>(err, "stats: lcore counters do not match their descriptions");
+    l.counters.resize(nc);
+    for (auto& v : l.counters)
+      if (!r.u64(&v)) return fail<Stats>(err, "stats: truncated lcore");
     if (!r.count(&nd, 8)) return fail<Stats>(err, "stats: bad drop count");
     l.drops.resize(nd);
     for (auto& d : l.drops)

@@ -14,12 +14,14 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace rondo::api {
 
 inline constexpr uint32_t kMagic = 0x4f444e52;  // "RNDO" read as little-endian bytes
-inline constexpr uint16_t kVersion = 3;  // 2: consumed/steered counters; 3: originated
+// 2: consumed/steered counters; 3: originated; 4: lcore counters described on the wire
+inline constexpr uint16_t kVersion = 4;
 inline constexpr uint32_t kMaxPayload = 16u << 20;
 inline constexpr uint32_t kMaxBackendId = 65535;  // ids index per-lcore counter arrays
 inline constexpr uint32_t kMaxVipId = 4095;
@@ -121,21 +123,20 @@ struct Ack {
   bool operator==(const Ack&) const = default;
 };
 
+/// A per-lcore counter as the dataplane describes it (its table: dataplane/stats/counters.h).
+/// Readers render every counter from its description, so adding one is one line there.
+struct CounterDesc {
+  std::string name;    // key in JSON and text output, e.g. "rx_packets"
+  std::string metric;  // Prometheus family, e.g. "rondo_lcore_rx_packets_total"
+  std::string help;
+  bool gauge = false;  // false: a counter (only grows)
+  bool operator==(const CounterDesc&) const = default;
+};
+
 struct LcoreStats {
   uint32_t lcore_id = 0;
-  uint64_t rx_packets = 0;
-  uint64_t tx_packets = 0;
-  uint64_t rx_bytes = 0;
-  uint64_t tx_bytes = 0;
-  uint64_t busy_cycles = 0;
-  uint64_t idle_cycles = 0;
-  uint64_t flows_active = 0;
-  uint64_t flow_capacity = 0;
-  uint64_t consumed = 0;     // taken by the dataplane itself (ARP replies)
-  uint64_t steered_out = 0;  // handed to the worker that owns the flow
-  uint64_t steered_in = 0;   // received from another worker
-  uint64_t originated = 0;   // made by the dataplane (ARP requests)
-  std::vector<uint64_t> drops;  // indexed by rondo::dp::DropReason
+  std::vector<uint64_t> counters;  // indexed like Stats::counters
+  std::vector<uint64_t> drops;     // indexed by rondo::dp::DropReason (Stats::drop_names)
   bool operator==(const LcoreStats&) const = default;
 };
 
@@ -158,11 +159,15 @@ struct PortStats {
 
 struct Stats {
   uint64_t generation = 0;
+  std::vector<CounterDesc> counters;    // what LcoreStats::counters hold, in order
   std::vector<std::string> drop_names;  // names of LcoreStats::drops, in order
   std::vector<LcoreStats> lcores;
   std::vector<BackendStats> backends;  // summed over lcores, only ids that were seen
   std::vector<PortStats> ports;
   bool operator==(const Stats&) const = default;
+
+  /// The value of lcore counter `name` in `l`; 0 if this dataplane has no such counter.
+  uint64_t value(const LcoreStats& l, std::string_view name) const;
 };
 
 /// Build a frame: header (with magic, version, type, seq) followed by the payload.

@@ -35,6 +35,7 @@ Pipeline::Pipeline(const PipelineParams& p)
       flows_(p.flow_capacity, &Pipeline::on_release, this),
       backends_(new BackendCounters[kBackendSlots]()) {
   arp_out_.reserve(kArpQueueMax);
+  counters_.flow_capacity = flows_.capacity();
 }
 
 void Pipeline::on_release(void* ctx, const Flow& f) {

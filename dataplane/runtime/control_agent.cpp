@@ -110,6 +110,8 @@ api::MsgType ControlAgent::handle(const api::MsgHeader& h, const std::vector<uin
 api::Stats ControlAgent::collect_stats() const {
   api::Stats s;
   s.generation = generation_;
+  for (const auto& def : kLcoreCounterTable)
+    s.counters.push_back({def.name, def.metric, def.help, def.gauge});
   for (uint32_t r = 0; r < kDropReasonCount; ++r)
     s.drop_names.emplace_back(drop_reason_name(static_cast<DropReason>(r)));
   std::vector<api::BackendStats> sum(kBackendSlots);
@@ -117,18 +119,7 @@ api::Stats ControlAgent::collect_stats() const {
     const LcoreCounters& c = w->pipeline.counters();
     api::LcoreStats l;
     l.lcore_id = w->setup.lcore;
-    l.rx_packets = read_counter(c.rx_packets);
-    l.tx_packets = read_counter(c.tx_packets);
-    l.rx_bytes = read_counter(c.rx_bytes);
-    l.tx_bytes = read_counter(c.tx_bytes);
-    l.busy_cycles = read_counter(c.busy_cycles);
-    l.idle_cycles = read_counter(c.idle_cycles);
-    l.flows_active = read_counter(c.flows_active);
-    l.flow_capacity = w->pipeline.flows().capacity();
-    l.consumed = read_counter(c.consumed);
-    l.steered_out = read_counter(c.steered_out);
-    l.steered_in = read_counter(c.steered_in);
-    l.originated = read_counter(c.originated);
+    for (const auto& def : kLcoreCounterTable) l.counters.push_back(read_counter(c.*def.member));
     for (const auto& d : c.drops) l.drops.push_back(read_counter(d));
     s.lcores.push_back(std::move(l));
     const BackendCounters* b = w->pipeline.backend_counters();

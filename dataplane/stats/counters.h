@@ -12,6 +12,9 @@
 
 namespace rondo::dp {
 
+// A new per-lcore counter is one member here and one line in kLcoreCounterTable below: the
+// control socket, rondo-dpstat, the API's JSON, rondoctl and the Prometheus exporter all
+// render the table as the dataplane sends it (api::CounterDesc).
 struct alignas(64) LcoreCounters {
   uint64_t rx_packets = 0;
   uint64_t rx_bytes = 0;
@@ -26,6 +29,7 @@ struct alignas(64) LcoreCounters {
   uint64_t busy_cycles = 0;
   uint64_t idle_cycles = 0;
   uint64_t flows_active = 0;
+  uint64_t flow_capacity = 0;  // set once, when the worker's table is built
   std::array<uint64_t, kDropReasonCount> drops{};
 
   void drop(DropReason r) { ++drops[static_cast<uint32_t>(r)]; }
@@ -39,6 +43,51 @@ struct BackendCounters {
 };
 
 inline constexpr uint32_t kBackendSlots = api::kMaxBackendId + 1;
+
+/// One row of the counter table: how a member of LcoreCounters is named and explained.
+struct LcoreCounterDef {
+  const char* name;    // key in JSON and text output
+  const char* metric;  // Prometheus family (labelled by lcore)
+  const char* help;
+  bool gauge;          // false: only grows
+  uint64_t LcoreCounters::*member;
+};
+
+/// Every per-lcore counter but the drops (which are per reason, see drop_reason.h). Order is
+/// the order of output; append freely, the wire carries the names.
+inline constexpr LcoreCounterDef kLcoreCounterTable[] = {
+    {"rx_packets", "rondo_lcore_rx_packets_total", "Packets received by the worker.", false,
+     &LcoreCounters::rx_packets},
+    {"tx_packets", "rondo_lcore_tx_packets_total", "Packets sent by the worker.", false,
+     &LcoreCounters::tx_packets},
+    {"rx_bytes", "rondo_lcore_rx_bytes_total", "Bytes received by the worker.", false,
+     &LcoreCounters::rx_bytes},
+    {"tx_bytes", "rondo_lcore_tx_bytes_total", "Bytes sent by the worker.", false,
+     &LcoreCounters::tx_bytes},
+    {"busy_cycles", "rondo_lcore_busy_cycles_total",
+     "TSC cycles the worker spent on loop iterations that handled packets; busy ratio = "
+     "rate(busy) / (rate(busy) + rate(idle)).",
+     false, &LcoreCounters::busy_cycles},
+    {"idle_cycles", "rondo_lcore_idle_cycles_total",
+     "TSC cycles the worker spent on loop iterations that found no packet, idle sleeps "
+     "included.",
+     false, &LcoreCounters::idle_cycles},
+    {"flows_active", "rondo_lcore_active_flows", "Flows in the worker's flow table.", true,
+     &LcoreCounters::flows_active},
+    {"flow_capacity", "rondo_lcore_flow_capacity", "Size of the worker's flow table, in flows.",
+     true, &LcoreCounters::flow_capacity},
+    {"consumed", "rondo_lcore_consumed_packets_total",
+     "Packets the worker took for itself (ARP replies to its requests).", false,
+     &LcoreCounters::consumed},
+    {"steered_out", "rondo_lcore_steered_out_packets_total",
+     "Packets handed to the worker that owns their flow (software steering).", false,
+     &LcoreCounters::steered_out},
+    {"steered_in", "rondo_lcore_steered_in_packets_total",
+     "Packets received from another worker (software steering).", false,
+     &LcoreCounters::steered_in},
+    {"originated", "rondo_lcore_originated_packets_total",
+     "Packets the worker made itself (ARP requests).", false, &LcoreCounters::originated},
+};
 
 /// Read a counter another lcore writes (see the file comment).
 inline uint64_t read_counter(const uint64_t& c) { return __atomic_load_n(&c, __ATOMIC_RELAXED); }

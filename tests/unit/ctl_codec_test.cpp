@@ -8,6 +8,7 @@
 
 #include "dataplane/api/ctl.h"
 #include "dataplane/api/validate.h"
+#include "tests/common/lcore_stats.h"
 
 namespace rondo::api {
 namespace {
@@ -41,10 +42,13 @@ Stats sample_stats() {
   Stats s;
   s.generation = 7;
   s.drop_names = {"not_for_vip", "malformed_l3", "no_backend"};
-  s.lcores = {{.lcore_id = 1, .rx_packets = 10, .tx_packets = 9, .rx_bytes = 1000, .tx_bytes = 900,
-               .busy_cycles = 123, .idle_cycles = 456, .flows_active = 3, .flow_capacity = 1024,
-               .drops = {1, 0, 0}},
-              {.lcore_id = 2, .flow_capacity = 1024, .drops = {0, 0, 5}}};
+  s.counters = test::lcore_counter_descs();
+  s.lcores = {test::lcore_stats(1,
+                                {{"rx_packets", 10}, {"tx_packets", 9}, {"rx_bytes", 1000},
+                                 {"tx_bytes", 900}, {"busy_cycles", 123}, {"idle_cycles", 456},
+                                 {"flows_active", 3}, {"flow_capacity", 1024}},
+                                {1, 0, 0}),
+              test::lcore_stats(2, {{"flow_capacity", 1024}}, {0, 0, 5})};
   s.backends = {{.id = 0, .packets = 5, .bytes = 500, .connections = 1, .active_flows = 1},
                 {.id = 65535, .packets = UINT64_MAX}};
   s.ports = {{.port_id = 0, .name = "net_ring0", .ipackets = 1, .opackets = 2, .ibytes = 3,

@@ -1,6 +1,7 @@
 // Metrics exporter: a hand-built ControlPlaneView serialized as Prometheus text, checked line
 // by line, by `promtool check metrics` when it is installed, and over HTTP.
 #include "controlplane/metrics/metrics.h"
+#include "tests/common/lcore_stats.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -66,27 +67,19 @@ ControlPlaneView sample_view() {
   auto s = std::make_shared<api::Stats>();
   s->generation = 7;
   s->drop_names = {"malformed_l2", "no_backend"};
+  s->counters = test::lcore_counter_descs();
   s->lcores = {
-      {.lcore_id = 1,
-       .rx_packets = 1000,
-       .tx_packets = 990,
-       .rx_bytes = 64000,
-       .tx_bytes = 63000,
-       .busy_cycles = 5'000'000,
-       .idle_cycles = 15'000'000,
-       .flows_active = 7,
-       .flow_capacity = 65536,
-       .drops = {0, 5}},
-      {.lcore_id = 2,
-       .rx_packets = 10,
-       .tx_packets = 10,
-       .rx_bytes = 640,
-       .tx_bytes = 640,
-       .busy_cycles = 1,
-       .idle_cycles = 2,
-       .flows_active = 0,
-       .flow_capacity = 65536,
-       .drops = {3, 0}},
+      test::lcore_stats(1,
+                        {{"rx_packets", 1000}, {"tx_packets", 990}, {"rx_bytes", 64000},
+                         {"tx_bytes", 63000}, {"busy_cycles", 5'000'000},
+                         {"idle_cycles", 15'000'000}, {"flows_active", 7},
+                         {"flow_capacity", 65536}},
+                        {0, 5}),
+      test::lcore_stats(2,
+                        {{"rx_packets", 10}, {"tx_packets", 10}, {"rx_bytes", 640},
+                         {"tx_bytes", 640}, {"busy_cycles", 1}, {"idle_cycles", 2},
+                         {"flows_active", 0}, {"flow_capacity", 65536}},
+                        {3, 0}),
   };
   s->backends = {
       {.id = 0, .packets = 1500, .bytes = 1ull << 40, .connections = 10, .active_flows = 2},
