@@ -345,6 +345,12 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
   if (!hit.found()) {
     if (tcp && (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) != kTcpSyn)
       return drop(counters_, DropReason::kTcpNoFlow);
+    // Before a packet takes a flow and a port: it is not from one of our own addresses
+    // (land), and its L4 checksum verifies (corrupt or forged junk never holds state).
+    if (s.is_vip_ip(p.key.src_ip) || s.is_local_ip(p.key.src_ip))
+      return drop(counters_, DropReason::kMartianSource);
+    if (!l4_csum_ok(f + p.l3_off, f + p.l4_off, p.ip_len - (p.l4_off - p.l3_off), p.key.proto))
+      return drop(counters_, DropReason::kBadL4Checksum);
     const uint32_t pick = sched_pick(vip, &sched_, p.key, probe.hash);
     if (pick == kNoPick) return drop(counters_, DropReason::kNoBackend);
     const BackendConf& b = s.eligible_backend(vip, pick);

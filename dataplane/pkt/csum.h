@@ -49,4 +49,26 @@ inline uint16_t csum_replace32(uint16_t csum, uint32_t from, uint32_t to) {
   return static_cast<uint16_t>(~csum_fold(sum));
 }
 
+/// One's complement sum of `len` bytes (an odd last byte padded with zero), unfolded.
+inline uint64_t csum_sum(const uint8_t* p, uint32_t len) {
+  uint64_t sum = 0;
+  for (; len >= 2; p += 2, len -= 2) sum += static_cast<uint32_t>(p[0] << 8 | p[1]);
+  if (len) sum += static_cast<uint32_t>(p[0] << 8);
+  return sum;
+}
+
+/// True if an IPv4 header of `ihl` bytes (checksum field included) verifies.
+inline bool ipv4_header_csum_ok(const uint8_t* ip, uint32_t ihl) {
+  return csum_fold64(csum_sum(ip, ihl)) == 0xffff;
+}
+
+/// True if the TCP or UDP checksum of a segment verifies (RFC 9293 3.1, RFC 768): the
+/// pseudo-header (addresses, protocol, length) plus the segment, checksum field included.
+/// A UDP checksum of 0 means "none sent" and passes.
+inline bool l4_csum_ok(const uint8_t* ip, const uint8_t* l4, uint32_t l4_len, uint8_t proto) {
+  if (proto == 17 && l4_len >= 8 && l4[6] == 0 && l4[7] == 0) return true;
+  uint64_t sum = csum_sum(ip + 12, 8) + proto + l4_len + csum_sum(l4, l4_len);
+  return csum_fold64(sum) == 0xffff;
+}
+
 }  // namespace rondo::dp

@@ -10,6 +10,8 @@
 
 #include <cstring>
 
+#include "dataplane/pkt/csum.h"
+
 namespace rondo::dp {
 namespace {
 
@@ -56,6 +58,10 @@ bool parse_frame(const uint8_t* f, uint32_t len, Parsed* p, DropReason* why) {
   // The frame may carry Ethernet padding after the datagram, never less than it claims.
   if (version != 4 || ihl < sizeof(rte_ipv4_hdr) || total < ihl || off + total > len)
     return fail(why, DropReason::kMalformedL3);
+  if (!ipv4_header_csum_ok(ip, ihl)) return fail(why, DropReason::kBadIpChecksum);
+  // No host sends from these (RFC 1122 3.2.1.3, RFC 5735): spoofed or broken, never a flow.
+  const uint8_t src_net = ip[12];
+  if (src_net == 0 || src_net == 127 || src_net >= 224) return fail(why, DropReason::kMartianSource);
   const uint16_t frag = load_be16(ip + 6);
   if (frag & (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK))
     return fail(why, DropReason::kIpFragment);
@@ -78,7 +84,9 @@ bool parse_frame(const uint8_t* f, uint32_t len, Parsed* p, DropReason* why) {
       if (doff < sizeof(rte_tcp_hdr) || doff > l4_len) return fail(why, DropReason::kMalformedL4);
       std::memcpy(&p->key.src_port, l4, 2);
       std::memcpy(&p->key.dst_port, l4 + 2, 2);
+      if (!p->key.src_port || !p->key.dst_port) return fail(why, DropReason::kPortZero);
       p->tcp_flags = l4[13];
+      if (!tcp_flags_sane(p->tcp_flags)) return fail(why, DropReason::kBadTcpFlags);
       p->kind = PktKind::kIpv4Tcp;
       return true;
     }
@@ -88,6 +96,7 @@ bool parse_frame(const uint8_t* f, uint32_t len, Parsed* p, DropReason* why) {
       if (ulen < sizeof(rte_udp_hdr) || ulen > l4_len) return fail(why, DropReason::kMalformedL4);
       std::memcpy(&p->key.src_port, l4, 2);
       std::memcpy(&p->key.dst_port, l4 + 2, 2);
+      if (!p->key.src_port || !p->key.dst_port) return fail(why, DropReason::kPortZero);
       p->kind = PktKind::kIpv4Udp;
       return true;
     }

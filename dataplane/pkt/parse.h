@@ -33,7 +33,17 @@ struct Parsed {
 // TCP flag bits (RFC 9293 3.1).
 inline constexpr uint8_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kTcpAck = 0x10;
 
+/// False for flag sets no conforming stack sends: SYN with FIN or RST, and segments with
+/// none of SYN, ACK or RST (null and FIN/PSH/URG scans: after the SYN every segment
+/// carries ACK, RFC 9293 3.10.7). Such segments are scans or forgeries and are dropped.
+inline bool tcp_flags_sane(uint8_t f) {
+  if ((f & kTcpSyn) && (f & (kTcpFin | kTcpRst))) return false;
+  return (f & (kTcpSyn | kTcpAck | kTcpRst)) != 0;
+}
+
 /// Parse a frame of `len` bytes. Returns true and fills `*p`, or false with `*why` set.
+/// Besides lengths it checks what must hold before any lookup: the IPv4 header checksum,
+/// a source that can be a host's, TCP/UDP ports non-zero, TCP flags that make sense.
 bool parse_frame(const uint8_t* frame, uint32_t len, Parsed* p, DropReason* why);
 
 }  // namespace rondo::dp

@@ -11,7 +11,8 @@ constexpr std::array<std::string_view, kDropReasonCount> kNames = {
     "icmp_unsupported", "arp_not_for_us", "no_state",     "no_backend",    "no_local_port",
     "table_full",       "tcp_no_flow",    "reply_no_flow", "neigh_unresolved", "no_route",
     "tx_full",          "multi_segment",    "not_our_mac",
-    "steer_full",
+    "steer_full",       "bad_ip_checksum",  "martian_source", "port_zero",
+    "bad_tcp_flags",    "bad_l4_checksum",
 };
 
 }  // namespace

@@ -32,6 +32,13 @@ enum class DropReason : uint8_t {
   kMultiSegment,      // chained mbufs (jumbo frames are not enabled)
   kNotOurMac,         // unicast frame for another MAC (shared segment, af_packet)
   kSteerFull,         // the owning worker's hand-over ring was full
+  // Sanity before state (docs/security.md): checked before any lookup, or (L4 checksum,
+  // land) before a packet may create a flow.
+  kBadIpChecksum,     // IPv4 header checksum does not verify
+  kMartianSource,     // source is 0/8, loopback, multicast, 240/4 or broadcast, or ours (land)
+  kPortZero,          // TCP/UDP source or destination port 0
+  kBadTcpFlags,       // SYN+FIN, SYN+RST, or none of SYN/ACK/RST
+  kBadL4Checksum,     // a SYN or first UDP datagram whose TCP/UDP checksum does not verify
   kCount
 };
 

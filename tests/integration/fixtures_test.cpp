@@ -58,6 +58,16 @@ class Fixture : public ::testing::Test {
     return dp_->sent(0);
   }
 
+  // The reasons whose counters moved between two samples, for failure messages.
+  static std::string counted_reasons(const dp::LcoreCounters& before, const dp::LcoreCounters& after) {
+    std::string out;
+    for (uint32_t r = 0; r < dp::kDropReasonCount; ++r)
+      if (after.drops[r] != before.drops[r])
+        out += std::string(out.empty() ? "" : ", ") +
+               std::string(dp::drop_reason_name(static_cast<dp::DropReason>(r)));
+    return out.empty() ? "none" : out;
+  }
+
   static void check(const Case& c) {
     SCOPED_TRACE(c.description);
     const auto before = dp_->worker(0).pipeline.counters();
@@ -75,7 +85,8 @@ class Fixture : public ::testing::Test {
       case Verdict::kDrop:
         EXPECT_EQ(after.drops[static_cast<uint32_t>(c.reason)],
                   before.drops[static_cast<uint32_t>(c.reason)] + 1)
-            << "expected drop reason " << dp::drop_reason_name(c.reason);
+            << "expected drop reason " << dp::drop_reason_name(c.reason) << ", counted "
+            << counted_reasons(before, after);
         EXPECT_EQ(dropped, 1u);
         break;
       case Verdict::kConsumed:
@@ -148,6 +159,15 @@ Pkt nat_to_client(const Pkt& in, const Mac& ours, uint16_t vport, uint16_t cport
 
 Frame mutate(Frame f, size_t off, uint8_t v) {
   f[off] = v;
+  return f;
+}
+
+// The same, then the IPv4 header checksum made right again (untagged frames): the case is
+// about the field, not about the checksum.
+Frame mutate_ip(Frame f, size_t off, uint8_t v) {
+  f[off] = v;
+  test::put16(f, 24, 0);
+  test::put16(f, 24, test::fold(test::sum16(&f[14], (f[14] & 0x0f) * 4u)));
   return f;
 }
 
@@ -338,7 +358,7 @@ TEST_F(Fixture, SeedScenarioPackets) {
     Frame trunc_tcp = g;
     trunc_tcp.resize(14 + 20 + 10);
     trunc_tcp[16] = 0;
-    trunc_tcp[17] = 30;  // total length says 30: 10 bytes of TCP
+    trunc_tcp = mutate_ip(trunc_tcp, 17, 30);  // total length says 30: 10 bytes of TCP
     cases.push_back({"truncated TCP header", trunc_tcp, Verdict::kDrop, {}, DropReason::kMalformedL4});
     Pkt u;
     u.dst_mac = me;
@@ -349,7 +369,25 @@ TEST_F(Fixture, SeedScenarioPackets) {
     u.dport = 53;
     cases.push_back({"UDP length 4", mutate(test::build(u), 14 + 20 + 5, 4), Verdict::kDrop, {},
                      DropReason::kMalformedL4});
-    cases.push_back({"fragment", mutate(g, 14 + 6, 0x20), Verdict::kDrop, {}, DropReason::kIpFragment});
+    cases.push_back({"fragment", mutate_ip(g, 14 + 6, 0x20), Verdict::kDrop, {}, DropReason::kIpFragment});
+
+    // Sanity before state: refused before any lookup, or before a flow is made.
+    cases.push_back({"bad IPv4 header checksum", mutate(g, 14 + 10, g[14 + 10] ^ 0xff), Verdict::kDrop,
+                     {}, DropReason::kBadIpChecksum});
+    cases.push_back({"broadcast source", mutate_ip(mutate_ip(mutate_ip(mutate_ip(g, 26, 255), 27, 255), 28, 255), 29, 255),
+                     Verdict::kDrop, {}, DropReason::kMartianSource});
+    Pkt zero_port = good;
+    zero_port.sport = 0;
+    cases.push_back({"TCP source port 0", test::build(zero_port), Verdict::kDrop, {}, DropReason::kPortZero});
+    Pkt synfin = good;
+    synfin.tcp_flags = SYN | 0x01;
+    cases.push_back({"SYN+FIN", test::build(synfin), Verdict::kDrop, {}, DropReason::kBadTcpFlags});
+    cases.push_back({"SYN with a bad TCP checksum", mutate(g, 14 + 20 + 16, g[14 + 20 + 16] ^ 0x01),
+                     Verdict::kDrop, {}, DropReason::kBadL4Checksum});
+    Pkt land = good;
+    land.src_ip = kVip;
+    cases.push_back({"land: a SYN from the VIP to itself", test::build(land), Verdict::kDrop, {},
+                     DropReason::kMartianSource});
     Frame v6 = g;
     v6[12] = 0x86;
     v6[13] = 0xdd;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/pkt/csum.h"
 #include "tests/common/packet_builder.h"
 
 namespace rondo::dp {
@@ -40,6 +41,12 @@ Result parse(const Frame& f, size_t n) {
   return r;
 }
 Result parse(const Frame& f) { return parse(f, f.size()); }
+
+// Recompute the IPv4 header checksum of an untagged frame after a test edited the header.
+void fix_ip_csum(Frame& f) {
+  put16(f, 24, 0);
+  put16(f, 24, test::fold(test::sum16(&f[14], (f[14] & 0x0f) * 4u)));
+}
 
 Pkt tcp(const std::string& payload = "") {
   Pkt p;
@@ -92,7 +99,7 @@ TEST(ParseTest, TcpSegment) {
 }
 
 TEST(ParseTest, TcpFlagsAreTheWholeFlagsByte) {
-  for (uint8_t flags : {uint8_t{0}, kTcpFin, kTcpRst, uint8_t{0x18}, uint8_t{0xff}}) {
+  for (uint8_t flags : {kTcpRst, uint8_t{0x18}, uint8_t{0x11}, uint8_t{0xd0}, uint8_t{0xfa}}) {
     Pkt pk = tcp();
     pk.tcp_flags = flags;
     const Result r = parse(test::build(pk));
@@ -278,6 +285,7 @@ TEST(ParseTest, ShortL4HeaderInsideAConsistentDatagram) {
     for (size_t k = 0; k < c.hdr; ++k) {
       Frame f(full.begin(), full.begin() + 34 + k);
       put16(f, 16, static_cast<uint16_t>(20 + k));
+      fix_ip_csum(f);
       const Result r = parse(f);
       ASSERT_FALSE(r.ok) << "proto " << int(c.proto) << " l4 bytes " << k;
       EXPECT_EQ(r.why, DropReason::kMalformedL4) << "proto " << int(c.proto) << " l4 bytes " << k;
@@ -480,6 +488,95 @@ TEST(ParseTest, TruncatedVlanTag) {
     ASSERT_FALSE(r.ok) << n;
     EXPECT_EQ(r.why, DropReason::kMalformedL2) << n;
   }
+}
+
+}  // namespace
+}  // namespace rondo::dp
+
+namespace rondo::dp {
+namespace {
+
+// ---- sanity before state: what no lookup may ever see ----
+
+TEST(ParseSanity, BadIpv4HeaderChecksumIsDropped) {
+  Frame f = test::build(tcp());
+  ASSERT_TRUE(parse(f).ok);
+  f[24] ^= 0x01;
+  const Result r = parse(f);
+  ASSERT_FALSE(r.ok);
+  EXPECT_EQ(r.why, DropReason::kBadIpChecksum);
+  // With options too: the whole header counts.
+  Pkt pk = tcp();
+  pk.ip_options = {1, 1, 1, 0};  // NOP NOP NOP EOL
+  f = test::build(pk);
+  ASSERT_TRUE(parse(f).ok);
+  f[14 + 22] ^= 0x80;
+  EXPECT_EQ(parse(f).why, DropReason::kBadIpChecksum);
+}
+
+TEST(ParseSanity, MartianSourcesAreDropped) {
+  for (const char* src : {"0.0.0.0", "0.1.2.3", "127.0.0.1", "224.0.0.1", "239.255.255.250",
+                          "240.0.0.1", "255.255.255.255"}) {
+    for (Pkt pk : {tcp(), udp("x")}) {
+      pk.src_ip = test::ip4(src);
+      const Result r = parse(test::build(pk));
+      ASSERT_FALSE(r.ok) << src;
+      EXPECT_EQ(r.why, DropReason::kMartianSource) << src;
+    }
+  }
+  for (const char* src : {"1.0.0.1", "126.255.255.255", "128.0.0.1", "223.255.255.254"}) {
+    Pkt pk = tcp();
+    pk.src_ip = test::ip4(src);
+    EXPECT_TRUE(parse(test::build(pk)).ok) << src;
+  }
+}
+
+TEST(ParseSanity, PortZeroIsDropped) {
+  for (Pkt pk : {tcp(), udp("x")}) {
+    for (int which = 0; which < 2; ++which) {
+      Pkt q = pk;
+      (which ? q.sport : q.dport) = 0;
+      const Result r = parse(test::build(q));
+      ASSERT_FALSE(r.ok);
+      EXPECT_EQ(r.why, DropReason::kPortZero);
+    }
+  }
+}
+
+TEST(ParseSanity, NonsenseTcpFlagsAreDropped) {
+  // SYN+FIN, SYN+RST, SYN+FIN+ACK, no flags, FIN alone, FIN+PSH+URG (xmas), PSH alone.
+  for (uint8_t flags : {uint8_t{0x03}, uint8_t{0x06}, uint8_t{0x13}, uint8_t{0x00},
+                        kTcpFin, uint8_t{0x29}, uint8_t{0x08}, uint8_t{0xff}}) {
+    Pkt pk = tcp();
+    pk.tcp_flags = flags;
+    const Result r = parse(test::build(pk));
+    ASSERT_FALSE(r.ok) << std::hex << int(flags);
+    EXPECT_EQ(r.why, DropReason::kBadTcpFlags) << std::hex << int(flags);
+  }
+  for (uint8_t flags : {kTcpSyn, uint8_t{kTcpSyn | kTcpAck}, kTcpAck, kTcpRst,
+                        uint8_t{kTcpRst | kTcpAck}, uint8_t{kTcpFin | kTcpAck}}) {
+    Pkt pk = tcp();
+    pk.tcp_flags = flags;
+    EXPECT_TRUE(parse(test::build(pk)).ok) << std::hex << int(flags);
+  }
+}
+
+TEST(ParseSanity, L4ChecksumVerification) {
+  for (Pkt pk : {tcp("hello"), udp("query"), udp("odd")}) {
+    Frame f = test::build(pk);
+    const uint8_t* ip = &f[14];
+    const uint32_t l4_len = static_cast<uint32_t>(f.size() - 34);
+    EXPECT_TRUE(l4_csum_ok(ip, ip + 20, l4_len, pk.proto));
+    f.back() ^= 0x40;  // one payload bit
+    EXPECT_FALSE(l4_csum_ok(ip, ip + 20, l4_len, pk.proto));
+    f.back() ^= 0x40;
+    f[14 + 12] ^= 0x01;  // the pseudo-header's source address
+    EXPECT_FALSE(l4_csum_ok(ip, ip + 20, l4_len, pk.proto));
+  }
+  Pkt pk = udp("none");
+  pk.udp_zero_csum = true;  // IPv4 UDP may send no checksum
+  Frame f = test::build(pk);
+  EXPECT_TRUE(l4_csum_ok(&f[14], &f[34], static_cast<uint32_t>(f.size() - 34), 17));
 }
 
 }  // namespace
