@@ -23,23 +23,19 @@ namespace rondo::dp {
 
 namespace {
 
-constexpr uint32_t kHashSeed = 0xdeadbeef;
-// Seed for the second bucket choice: one more CRC round over the hash, so the second bucket
-// depends on all 32 bits of it, not only on the low bits that picked the first.
-constexpr uint32_t kAltSeed = 0x9e3779b9;
 constexpr uint32_t kSlots = 8;
 constexpr uint32_t kEmpty = 0;  // signature of an unused slot; flow_hash() never returns it
 // A slot ref is idx * 2 + dir, so it must fit 32 bits.
 constexpr uint32_t kMaxCapacity = UINT32_MAX / 2;
 
 #if !(defined(__x86_64__) && defined(__SSE4_2__))
-uint32_t crc32c_u32(uint32_t data, uint32_t seed) {
-#if defined(__x86_64__) && defined(__SSE4_2__)
-  return _mm_crc32_u32(seed, data);
-#else
-  return rte_hash_crc_4byte(data, seed);
-#endif
-}
+// The portable flow_hash(); with SSE4.2 key.h has it inline, with the same seeds.
+constexpr uint32_t kHashSeed = 0xdeadbeef;
+// Seed for the second bucket choice: one more CRC round over the hash, so the second bucket
+// depends on all 32 bits of it, not only on the low bits that picked the first.
+constexpr uint32_t kAltSeed = 0x9e3779b9;
+
+uint32_t crc32c_u32(uint32_t data, uint32_t seed) { return rte_hash_crc_4byte(data, seed); }
 #endif
 
 constexpr size_t kHugePage = size_t{2} << 20;
@@ -216,30 +212,34 @@ void FlowTable::bucket_del(uint32_t hash, uint32_t ref) {
   assert(!"flow key missing from its buckets");
 }
 
-void FlowTable::lru_push(uint32_t idx) {
+void FlowTable::lru_push(Reclaim c, uint32_t idx) {
+  if (c == Reclaim::kNone) return;
+  List& l = lists_[static_cast<uint32_t>(c)];
   Flow& f = flows_[idx];
-  f.lru_prev = lru_tail_;
+  f.lru_prev = l.tail;
   f.lru_next = kNone;
-  if (lru_tail_ != kNone)
-    flows_[lru_tail_].lru_next = idx;
+  if (l.tail != kNone)
+    flows_[l.tail].lru_next = idx;
   else
-    lru_head_ = idx;
-  lru_tail_ = idx;
-  embryonic_count_++;
+    l.head = idx;
+  l.tail = idx;
+  l.count++;
 }
 
-void FlowTable::lru_unlink(uint32_t idx) {
+void FlowTable::lru_unlink(Reclaim c, uint32_t idx) {
+  if (c == Reclaim::kNone) return;
+  List& l = lists_[static_cast<uint32_t>(c)];
   Flow& f = flows_[idx];
   if (f.lru_prev != kNone)
     flows_[f.lru_prev].lru_next = f.lru_next;
   else
-    lru_head_ = f.lru_next;
+    l.head = f.lru_next;
   if (f.lru_next != kNone)
     flows_[f.lru_next].lru_prev = f.lru_prev;
   else
-    lru_tail_ = f.lru_prev;
+    l.tail = f.lru_prev;
   f.lru_prev = f.lru_next = kNone;
-  embryonic_count_--;
+  l.count--;
 }
 
 void FlowTable::release(uint32_t idx) {
@@ -257,12 +257,10 @@ FlowTable::InsertResult FlowTable::insert(const FlowKey& fwd, const FlowKey& rev
   if (lookup(fwd, hf, now).found() || lookup(rev, hr, now).found())
     return {InsertStatus::kExists, kNone};
 
-  if (free_top_ == 0) {
-    // If the buckets then turn out full too, this victim went for nothing; at our load that
-    // needs 16 live keys in one bucket pair, which is not worth checking for up front.
-    if (lru_head_ == kNone) return {InsertStatus::kFull, kNone};
-    release(lru_head_);
-  }
+  Reclaim reclaimed = Reclaim::kNone;
+  // If the buckets then turn out full too, this victim went for nothing; at our load that
+  // needs 16 live keys in one bucket pair, which is not worth checking for up front.
+  if (free_top_ == 0 && !reclaim_one(&reclaimed)) return {InsertStatus::kFull, kNone};
   const uint32_t idx = free_[--free_top_];
   Flow& f = flows_[idx];
   f = Flow{};
@@ -275,34 +273,62 @@ FlowTable::InsertResult FlowTable::insert(const FlowKey& fwd, const FlowKey& rev
   if (!bucket_add(hf, idx * 2 + uint32_t(FlowDir::kForward), now)) {
     f.state = FlowState::kFree;
     free_[free_top_++] = idx;
-    return {InsertStatus::kFull, kNone};
+    return {InsertStatus::kFull, kNone, reclaimed};
   }
   if (!bucket_add(hr, idx * 2 + uint32_t(FlowDir::kReverse), now)) {
     bucket_del(hf, idx * 2 + uint32_t(FlowDir::kForward));
     f.state = FlowState::kFree;
     free_[free_top_++] = idx;
-    return {InsertStatus::kFull, kNone};
+    return {InsertStatus::kFull, kNone, reclaimed};
   }
   used_++;
-  if (flow_embryonic(state)) lru_push(idx);
-  return {InsertStatus::kOk, idx};
+  lru_push(flow_reclaim_class(state), idx);
+  return {InsertStatus::kOk, idx, reclaimed};
 }
 
-bool FlowTable::evict_embryonic() {
-  if (lru_head_ == kNone) return false;
-  release(lru_head_);
-  return true;
+bool FlowTable::reclaim_one(Reclaim* kind) {
+  for (uint32_t c = 0; c < kReclaimClasses; c++) {
+    if (lists_[c].head == kNone) continue;
+    release(lists_[c].head);
+    if (kind != nullptr) *kind = static_cast<Reclaim>(c);
+    return true;
+  }
+  return false;
 }
 
 void FlowTable::update(uint32_t idx, FlowState state, uint64_t expires) {
   Flow& f = flows_[idx];
   assert(f.state != FlowState::kFree && state != FlowState::kFree);
-  bool was = flow_embryonic(f.state), now_embryonic = flow_embryonic(state);
-  // SynSent -> SynRecv keeps its place: eviction order is by when the handshake started.
-  if (was && !now_embryonic) lru_unlink(idx);
-  if (!was && now_embryonic) lru_push(idx);
+  const Reclaim was = flow_reclaim_class(f.state), now_in = flow_reclaim_class(state);
+  // Within a class a flow keeps its place (SynSent -> SynRecv: eviction order is by when
+  // the handshake started), so an update touches no other record's line.
+  if (was != now_in) {
+    lru_unlink(was, idx);
+    lru_push(now_in, idx);
+  }
   f.state = state;
   f.expires = expires;
+}
+
+// Moving a record to the tail of its list writes up to three other records' lines (its two
+// neighbours and the old tail), each likely a cache miss in a large table. Doing that for
+// every datagram of a busy UDP flow would cost more than the lookup. So the list is kept in
+// order of the last *move*, and a flow moves only when its expiry no longer covers
+// `timeout` from now; the move grants timeout/kIdleSlackDiv extra, so the next move comes
+// after that much traffic at the earliest (Linux conntrack skips timeout refreshes smaller
+// than a second for the same reason). Error bound: a flow last moved at P saw its last
+// packet in [P, P + slack]; the head has the smallest P, so its last packet is at most
+// `slack` later than that of the flow truly idle longest.
+void FlowTable::touch_idle(uint32_t idx, uint64_t now, uint64_t timeout) {
+  Flow& f = flows_[idx];
+  const uint64_t want = now + timeout;
+  if (f.expires >= want) return;
+  f.expires = want + timeout / kIdleSlackDiv;
+  const Reclaim c = flow_reclaim_class(f.state);
+  assert(c == Reclaim::kIdleUdp);
+  if (f.lru_next == kNone) return;  // already last
+  lru_unlink(c, idx);
+  lru_push(c, idx);
 }
 
 void FlowTable::erase(uint32_t idx) {
@@ -315,7 +341,7 @@ void FlowTable::erase(uint32_t idx) {
   }
   bucket_del(flow_hash(f.fwd), idx * 2 + uint32_t(FlowDir::kForward));
   bucket_del(flow_hash(f.rev), idx * 2 + uint32_t(FlowDir::kReverse));
-  if (flow_embryonic(f.state)) lru_unlink(idx);
+  lru_unlink(flow_reclaim_class(f.state), idx);
   f.state = FlowState::kFree;
   free_[free_top_++] = idx;
   used_--;

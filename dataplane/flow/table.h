@@ -8,9 +8,16 @@
 // lookup touches at most two lines and overflow is vanishingly rare at the default load.
 //
 // Ageing: every record carries an expiry time (caller-defined ticks). An expired record is
-// treated as absent by lookup() and reclaimed by lookup() or age(). When no record is free,
-// insert() evicts the oldest embryonic flow (SYN seen, handshake unfinished); established
-// flows are never evicted to make room.
+// treated as absent by lookup() and reclaimed by lookup() or age().
+//
+// Reclaim under pressure (docs/security.md): when no record is free, insert() takes the
+// place of one reclaimable flow, and the owner does the same when another resource (local
+// ports) runs short, both through reclaim_one(). The order is by class, then oldest first
+// within the class:
+//   1. embryonic (kSynSent, kSynRecv): handshakes never completed, by when they started;
+//   2. closed (kClosing; reset and time-wait states belong here too): by when they closed;
+//   3. idle UDP (kUdp): the one idle longest, within the bound given at touch_idle().
+// An established TCP flow is never reclaimed to make room: it only leaves by expiry.
 #pragma once
 
 #include <cstddef>
@@ -30,10 +37,28 @@ enum class FlowState : uint8_t {
   kUdp,
 };
 
-/// True for states that may be evicted to make room for a new flow.
-inline bool flow_embryonic(FlowState s) {
-  return s == FlowState::kSynSent || s == FlowState::kSynRecv;
+/// Classes of flows that may be reclaimed to make room for a new one, in reclaim order.
+enum class Reclaim : uint8_t {
+  kEmbryonic = 0,  // handshake never completed
+  kClosed,         // FIN or RST seen (reset and time-wait states, when tracked, belong here)
+  kIdleUdp,        // UDP, reclaimed idle longest first
+  kNone,           // never reclaimed (established TCP)
+};
+inline constexpr uint32_t kReclaimClasses = static_cast<uint32_t>(Reclaim::kNone);
+
+/// The reclaim class of a state: the one place that decides what may make room.
+inline Reclaim flow_reclaim_class(FlowState s) {
+  switch (s) {
+    case FlowState::kSynSent:
+    case FlowState::kSynRecv: return Reclaim::kEmbryonic;
+    case FlowState::kClosing: return Reclaim::kClosed;
+    case FlowState::kUdp: return Reclaim::kIdleUdp;
+    default: return Reclaim::kNone;
+  }
 }
+
+/// True for handshakes never completed (the first class to be reclaimed).
+inline bool flow_embryonic(FlowState s) { return flow_reclaim_class(s) == Reclaim::kEmbryonic; }
 
 enum class FlowDir : uint8_t { kForward = 0, kReverse = 1 };
 
@@ -45,8 +70,11 @@ struct alignas(64) Flow {
   uint16_t vip_id = 0;
   FlowState state = FlowState::kFree;
   uint8_t user = 0;  // free for the pipeline
-  uint32_t lru_prev = 0;  // embryonic list links (internal)
+  // Links of the reclaim list of the flow's class (internal): a flow is on at most one.
+  uint32_t lru_prev = 0;
   uint32_t lru_next = 0;
+  // 8 bytes of tail padding stay free for later work: the UDP idle order keeps no stamp of
+  // its own (see touch_idle()).
 };
 static_assert(sizeof(Flow) == 64);
 
@@ -69,6 +97,7 @@ class FlowTable {
   struct InsertResult {
     InsertStatus status;
     uint32_t idx;  // valid when kOk
+    Reclaim reclaimed = Reclaim::kNone;  // the class of the flow that made room, if one did
   };
 
   /// capacity: number of flows (each flow has two keys). Allocates and touches everything now,
@@ -100,8 +129,9 @@ class FlowTable {
   Hit lookup(const FlowKey& k, const Probe& p, uint64_t now);
   Hit lookup(const FlowKey& k, uint32_t hash, uint64_t now) { return lookup(k, probe(hash), now); }
 
-  /// Create a flow reachable by both keys, in state `state`, expiring at `expires`.
-  /// kFull: no free record and no embryonic record to evict, or a key's buckets are full.
+  /// Create a flow reachable by both keys, in state `state`, expiring at `expires`. With no
+  /// record free, one flow is reclaimed first (reclaim_one; its class in `reclaimed`).
+  /// kFull: no free record and nothing reclaimable, or a key's buckets are full.
   /// kExists: one of the keys is already present (and not expired).
   InsertResult insert(const FlowKey& fwd, const FlowKey& rev, FlowState state, uint64_t expires,
                       uint64_t now);
@@ -109,12 +139,25 @@ class FlowTable {
   Flow& at(uint32_t idx) { return flows_[idx]; }
   const Flow& at(uint32_t idx) const { return flows_[idx]; }
 
-  /// Change a flow's state and expiry, keeping the embryonic list right.
+  /// Change a flow's state and expiry, moving it between reclaim lists when its class
+  /// changes. Within a class it keeps its place (embryonic: by handshake start; closed: by
+  /// close), so a UDP flow's traffic goes through touch_idle() instead.
   void update(uint32_t idx, FlowState state, uint64_t expires);
 
-  /// Release (hook included) and remove the oldest embryonic flow; false if there is none.
-  /// For resources other than records running out first (e.g. local ports under a SYN flood).
-  bool evict_embryonic();
+  /// Traffic on an idle-ordered (UDP) flow at `now`: keep it at least `timeout` more ticks.
+  /// Writes nothing while the expiry already covers that; otherwise sets it to
+  /// now + timeout + timeout / kIdleSlackDiv and moves the flow to the back of its list.
+  /// So a flow lives between `timeout` and timeout * 9/8 after its last packet, is moved at
+  /// most once per timeout/8 of traffic, and the flow reclaim_one() picks as idle longest
+  /// saw its last packet at most timeout/8 after the one that truly did (fixed timeout).
+  void touch_idle(uint32_t idx, uint64_t now, uint64_t timeout);
+  static constexpr uint64_t kIdleSlackDiv = 8;
+
+  /// Release (hook included) and remove one flow to make room: the oldest embryonic, else
+  /// the oldest closed, else the UDP flow idle longest. false if none is left (only
+  /// established TCP flows, or nothing). *kind (optional) says which class went. For
+  /// insert() with the table full, and for other resources running out first (local ports).
+  bool reclaim_one(Reclaim* kind = nullptr);
 
   /// Remove a flow (both keys). Does not call the release hook: the caller owns it.
   void erase(uint32_t idx);
@@ -125,7 +168,9 @@ class FlowTable {
 
   uint32_t size() const { return used_; }
   uint32_t capacity() const { return capacity_; }
-  uint32_t embryonic() const { return embryonic_count_; }
+  /// Flows in a reclaim class right now.
+  uint32_t reclaimable(Reclaim c) const { return lists_[static_cast<uint32_t>(c)].count; }
+  uint32_t embryonic() const { return reclaimable(Reclaim::kEmbryonic); }
   /// Bytes allocated for this table (records + buckets + free stack).
   size_t memory_bytes() const;
 
@@ -151,8 +196,14 @@ class FlowTable {
   bool bucket_add(uint32_t hash, uint32_t ref, uint64_t now);
   void bucket_del(uint32_t hash, uint32_t ref);
   uint32_t reclaim_expired(uint32_t bucket, uint64_t now, uint32_t keep);
-  void lru_push(uint32_t idx);
-  void lru_unlink(uint32_t idx);
+  // One reclaim list per class, oldest at the head.
+  struct List {
+    uint32_t head = kNone;
+    uint32_t tail = kNone;
+    uint32_t count = 0;
+  };
+  void lru_push(Reclaim c, uint32_t idx);
+  void lru_unlink(Reclaim c, uint32_t idx);
   void release(uint32_t idx);
 
   uint32_t capacity_;
@@ -162,9 +213,7 @@ class FlowTable {
   uint32_t* free_ = nullptr;  // stack of free record indices
   uint32_t free_top_ = 0;
   uint32_t used_ = 0;
-  uint32_t embryonic_count_ = 0;
-  uint32_t lru_head_ = kNone;  // oldest embryonic
-  uint32_t lru_tail_ = kNone;
+  List lists_[kReclaimClasses];
   uint32_t hand_ = 0;
   ReleaseFn release_fn_;
   void* release_ctx_;

@@ -30,6 +30,11 @@ struct alignas(64) LcoreCounters {
   uint64_t idle_cycles = 0;
   uint64_t flows_active = 0;
   uint64_t flow_capacity = 0;  // set once, when the worker's table is built
+  // Flows removed to make room for a new one (table or local ports short), by class, in
+  // the order they are taken (docs/security.md).
+  uint64_t reclaimed_embryonic = 0;
+  uint64_t reclaimed_closed = 0;
+  uint64_t reclaimed_udp = 0;
   std::array<uint64_t, kDropReasonCount> drops{};
 
   void drop(DropReason r) { ++drops[static_cast<uint32_t>(r)]; }
@@ -87,6 +92,18 @@ inline constexpr LcoreCounterDef kLcoreCounterTable[] = {
      &LcoreCounters::steered_in},
     {"originated", "rondo_lcore_originated_packets_total",
      "Packets the worker made itself (ARP requests).", false, &LcoreCounters::originated},
+    {"reclaimed_embryonic", "rondo_lcore_reclaimed_embryonic_flows_total",
+     "Half-open TCP flows (handshake never completed) removed to make room for a new flow "
+     "when the flow table or a local-port pool was full; reclaimed first.",
+     false, &LcoreCounters::reclaimed_embryonic},
+    {"reclaimed_closed", "rondo_lcore_reclaimed_closed_flows_total",
+     "TCP flows that had seen FIN or RST removed to make room for a new flow when the flow "
+     "table or a local-port pool was full; reclaimed when no half-open flow is left.",
+     false, &LcoreCounters::reclaimed_closed},
+    {"reclaimed_udp", "rondo_lcore_reclaimed_udp_flows_total",
+     "UDP flows, idle longest first, removed to make room for a new flow when the flow table "
+     "or a local-port pool was full; reclaimed when no half-open or closed flow is left.",
+     false, &LcoreCounters::reclaimed_udp},
 };
 
 /// Read a counter another lcore writes (see the file comment).

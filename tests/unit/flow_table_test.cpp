@@ -290,10 +290,14 @@ TEST(FlowTable, FullTableEvictsOldestEmbryonicFirst) {
   EXPECT_EQ(t.embryonic(), 0u);
   EXPECT_EQ(t.size(), 8u);
 
-  // Only established flows left: nothing more may go.
-  EXPECT_EQ(add(t, 300, FlowState::kSynSent, 1000).status, Status::kFull);
-  EXPECT_EQ(rel.fwd.size(), 5u);
-  for (uint32_t i : {0u, 2u, 5u, 7u, 200u, 201u, 202u, 203u})
+  // Then the UDP flow; after it only established flows are left, and nothing more may go.
+  auto u = add(t, 300, FlowState::kEstablished, 1000);
+  ASSERT_EQ(u.status, Status::kOk);
+  EXPECT_EQ(u.reclaimed, Reclaim::kIdleUdp);
+  EXPECT_EQ(rel.fwd.back(), client_key(7));
+  EXPECT_EQ(add(t, 301, FlowState::kSynSent, 1000).status, Status::kFull);
+  EXPECT_EQ(rel.fwd.size(), 6u);
+  for (uint32_t i : {0u, 2u, 5u, 200u, 201u, 202u, 203u, 300u})
     EXPECT_TRUE(find(t, client_key(i), 0).found()) << i;
 }
 
@@ -317,7 +321,7 @@ TEST(FlowTable, LeavingEmbryonicStateProtectsFromEviction) {
   EXPECT_EQ(rel.fwd[0], client_key(2));  // b, though a is older
   EXPECT_TRUE(find(t, client_key(1), 0).found());
 
-  t.update(c.idx, FlowState::kClosing, 1000);
+  t.update(c.idx, FlowState::kEstablished, 1000);
   EXPECT_EQ(t.embryonic(), 0u);
   EXPECT_EQ(add(t, 5, FlowState::kSynSent, 1000).status, Status::kFull);
 
@@ -327,6 +331,133 @@ TEST(FlowTable, LeavingEmbryonicStateProtectsFromEviction) {
   ASSERT_EQ(add(t, 5, FlowState::kSynSent, 1000).status, Status::kOk);
   EXPECT_EQ(rel.fwd.back(), client_key(1));
   EXPECT_EQ(t.embryonic(), 1u);
+}
+
+// The reclaim order of table.h: every embryonic flow, then every closed one, then UDP by
+// idleness; an established flow never. Inserted in a mixed order, so that insertion order
+// alone could not pass.
+TEST(FlowTable, ReclaimOrderIsEmbryonicThenClosedThenIdlestUdp) {
+  Released rel;
+  FlowTable t(6, Released::hook, &rel);
+  constexpr uint64_t kUdpTimeout = 100;
+  const uint32_t u1 = add(t, 1, FlowState::kUdp, kUdpTimeout, 0).idx;
+  const uint32_t c1 = add(t, 2, FlowState::kEstablished, 1000, 1).idx;
+  ASSERT_EQ(add(t, 3, FlowState::kUdp, 2 + kUdpTimeout, 2).status, Status::kOk);
+  ASSERT_EQ(add(t, 4, FlowState::kSynSent, 1000, 3).status, Status::kOk);
+  ASSERT_EQ(add(t, 5, FlowState::kEstablished, 1000, 4).status, Status::kOk);
+  const uint32_t c2 = add(t, 6, FlowState::kEstablished, 1000, 5).idx;
+  // Flow 6 closes before flow 2: closed flows go by when they closed.
+  t.update(c2, FlowState::kClosing, 1000);
+  t.update(c1, FlowState::kClosing, 1000);
+  // Traffic on flow 1 at 50: flow 3 (last seen at 2) is now the UDP flow idle longest.
+  t.touch_idle(u1, 50, kUdpTimeout);
+  EXPECT_EQ(t.size(), 6u);
+  EXPECT_EQ(t.reclaimable(Reclaim::kEmbryonic), 1u);
+  EXPECT_EQ(t.reclaimable(Reclaim::kClosed), 2u);
+  EXPECT_EQ(t.reclaimable(Reclaim::kIdleUdp), 2u);
+
+  const std::pair<uint32_t, Reclaim> expect[] = {{4, Reclaim::kEmbryonic},
+                                                 {6, Reclaim::kClosed},
+                                                 {2, Reclaim::kClosed},
+                                                 {3, Reclaim::kIdleUdp},
+                                                 {1, Reclaim::kIdleUdp}};
+  uint32_t next = 100;
+  for (const auto& [victim, kind] : expect) {
+    auto r = add(t, next, FlowState::kEstablished, 1000, 60);
+    ASSERT_EQ(r.status, Status::kOk) << next;
+    EXPECT_EQ(r.reclaimed, kind) << next;
+    EXPECT_EQ(rel.fwd.back(), client_key(victim)) << next;
+    EXPECT_FALSE(find(t, client_key(victim), 60).found()) << victim;
+    EXPECT_FALSE(find(t, backend_key(victim), 60).found()) << victim;
+    ++next;
+  }
+  EXPECT_EQ(rel.fwd.size(), 5u);
+  for (uint32_t c = 0; c < kReclaimClasses; c++) EXPECT_EQ(t.reclaimable(Reclaim(c)), 0u) << c;
+
+  // Only established flows left: refused, and nobody goes.
+  auto full = add(t, next, FlowState::kSynSent, 1000, 60);
+  EXPECT_EQ(full.status, Status::kFull);
+  EXPECT_EQ(full.reclaimed, Reclaim::kNone);
+  Reclaim kind = Reclaim::kNone;
+  EXPECT_FALSE(t.reclaim_one(&kind));
+  EXPECT_EQ(kind, Reclaim::kNone);
+  EXPECT_EQ(rel.fwd.size(), 5u);
+  EXPECT_EQ(t.size(), 6u);
+  EXPECT_TRUE(find(t, client_key(5), 60).found());
+  for (uint32_t i = 100; i < next; i++) EXPECT_TRUE(find(t, client_key(i), 60).found()) << i;
+}
+
+// reclaim_one() on its own (the pipeline's path when local ports run out) takes the same
+// order, and a flow that changes class moves to its new class's list.
+TEST(FlowTable, ReclaimOneFollowsClassChanges) {
+  Released rel;
+  FlowTable t(8, Released::hook, &rel);
+  const uint32_t a = add(t, 1, FlowState::kSynSent, 1000).idx;
+  const uint32_t b = add(t, 2, FlowState::kSynSent, 1000).idx;
+  add(t, 3, FlowState::kUdp, 1000);
+  // a completes its handshake (no longer reclaimable), b is reset during it (closed).
+  t.update(a, FlowState::kEstablished, 1000);
+  t.update(b, FlowState::kClosing, 1000);
+  EXPECT_EQ(t.reclaimable(Reclaim::kEmbryonic), 0u);
+  EXPECT_EQ(t.reclaimable(Reclaim::kClosed), 1u);
+  Reclaim kind = Reclaim::kNone;
+  ASSERT_TRUE(t.reclaim_one(&kind));
+  EXPECT_EQ(kind, Reclaim::kClosed);
+  EXPECT_EQ(rel.fwd.back(), client_key(2));
+  ASSERT_TRUE(t.reclaim_one(&kind));
+  EXPECT_EQ(kind, Reclaim::kIdleUdp);
+  EXPECT_EQ(rel.fwd.back(), client_key(3));
+  // The established flow then closes: reclaimable again.
+  EXPECT_FALSE(t.reclaim_one(&kind));
+  t.update(a, FlowState::kClosing, 1000);
+  ASSERT_TRUE(t.reclaim_one(nullptr));
+  EXPECT_EQ(rel.fwd.back(), client_key(1));
+  EXPECT_EQ(t.size(), 0u);
+}
+
+// touch_idle() writes nothing while the expiry still covers the timeout, and otherwise
+// grants an eighth extra and moves the flow to the back: so the idle order may be wrong
+// by at most timeout/8, never more.
+TEST(FlowTable, TouchIdleMovesRarelyAndBoundsTheOrderError) {
+  Released rel;
+  FlowTable t(8, Released::hook, &rel);
+  constexpr uint64_t kTo = 800, kSlack = kTo / FlowTable::kIdleSlackDiv;
+  const uint32_t u1 = add(t, 1, FlowState::kUdp, kTo, 0).idx;
+  const uint32_t u2 = add(t, 2, FlowState::kUdp, 1 + kTo, 1).idx;
+
+  t.touch_idle(u1, 0, kTo);  // covered: nothing changes
+  EXPECT_EQ(t.at(u1).expires, kTo);
+  t.touch_idle(u1, 10, kTo);  // runs short: extended by the slack, moved behind u2
+  EXPECT_EQ(t.at(u1).expires, 10 + kTo + kSlack);
+  t.touch_idle(u2, 20, kTo);  // the same for u2, now behind u1
+  EXPECT_EQ(t.at(u2).expires, 20 + kTo + kSlack);
+  // u1's packet at 30 is covered: no write, no move. So u1 stays ahead of u2 although u2
+  // (last packet at 20) is the idler: wrong by 10 ticks, within the slack.
+  t.touch_idle(u1, 30, kTo);
+  EXPECT_EQ(t.at(u1).expires, 10 + kTo + kSlack);
+
+  Reclaim kind = Reclaim::kNone;
+  ASSERT_TRUE(t.reclaim_one(&kind));
+  EXPECT_EQ(kind, Reclaim::kIdleUdp);
+  EXPECT_EQ(rel.fwd.back(), client_key(1));
+  ASSERT_TRUE(t.reclaim_one(&kind));
+  EXPECT_EQ(rel.fwd.back(), client_key(2));
+
+  // A flow always lives at least the timeout after its last packet.
+  const uint32_t u3 = add(t, 3, FlowState::kUdp, 100 + kTo, 100).idx;
+  for (uint64_t now = 100; now < 2000; now += 37) {
+    t.touch_idle(u3, now, kTo);
+    EXPECT_GE(t.at(u3).expires, now + kTo) << now;
+    EXPECT_LE(t.at(u3).expires, now + kTo + kSlack) << now;
+  }
+  t.erase(u3);
+
+  // And a flow that is moved goes behind one that is not.
+  const uint32_t v1 = add(t, 4, FlowState::kUdp, 3000 + kTo, 3000).idx;
+  add(t, 5, FlowState::kUdp, 3001 + kTo, 3001);
+  t.touch_idle(v1, 3002, kTo);
+  ASSERT_TRUE(t.reclaim_one(&kind));
+  EXPECT_EQ(rel.fwd.back(), client_key(5));
 }
 
 TEST(FlowTable, DuplicateKeysAreRejected) {
