@@ -25,7 +25,8 @@ inline Action drop(LcoreCounters& c, DropReason r) {
   return Action{Action::Kind::kDrop, r, 0};
 }
 
-inline uint64_t ms_to_ticks(uint32_t ms, uint64_t hz) { return ms * hz / 1000; }
+// Whole seconds first: ms * hz overflows 64 bits for long timeouts on fast TSCs.
+inline uint64_t ms_to_ticks(uint32_t ms, uint64_t hz) { return ms / 1000 * hz + ms % 1000 * hz / 1000; }
 
 }  // namespace
 
@@ -33,7 +34,8 @@ Pipeline::Pipeline(const PipelineParams& p)
     : params_(p),
       ownership_(p.n_workers),
       flows_(p.flow_capacity, &Pipeline::on_release, this),
-      backends_(new BackendCounters[kBackendSlots]()) {
+      backends_(new BackendCounters[kBackendSlots]()),
+      replies_(p.reply_rate, p.reply_burst, p.hz) {
   arp_out_.reserve(kArpQueueMax);
   counters_.flow_capacity = flows_.capacity();
 }
@@ -43,6 +45,15 @@ void Pipeline::on_release(void* ctx, const Flow& f) {
   --self->backends_[f.backend_id].active_flows;
   for (auto& l : self->local_)
     if (l.ip == f.rev.dst_ip) l.pool.put(rte_be_to_cpu_16(f.rev.dst_port));
+}
+
+void Pipeline::count_reclaim(Reclaim kind) {
+  switch (kind) {
+    case Reclaim::kEmbryonic: ++counters_.reclaimed_embryonic; break;
+    case Reclaim::kClosed: ++counters_.reclaimed_closed; break;
+    case Reclaim::kIdleUdp: ++counters_.reclaimed_udp; break;
+    case Reclaim::kNone: break;
+  }
 }
 
 void Pipeline::on_snapshot(const Snapshot& s, uint64_t now) {
@@ -193,7 +204,7 @@ void Pipeline::process_burst(const Snapshot* s, uint8_t* const* frames, const ui
       switch (pd[i].cls) {
         case Pending::Cls::kDrop: a = drop(counters_, pd[i].why); break;
         case Pending::Cls::kArp: a = handle_arp(*s, f, pd[i].p, in_port, now); break;
-        case Pending::Cls::kIcmp: a = handle_icmp(*s, f, pd[i].p, in_port); break;
+        case Pending::Cls::kIcmp: a = handle_icmp(*s, f, pd[i].p, in_port, now); break;
         case Pending::Cls::kClient:
           a = handle_client(*s, *pd[i].vip, f, len, pd[i].p, pd[i].probe, now);
           break;
@@ -219,6 +230,7 @@ Action Pipeline::handle_arp(const Snapshot& s, uint8_t* f, const Parsed& p, uint
     ++counters_.consumed;
     return Action{Action::Kind::kConsumed, DropReason::kCount, 0};
   }
+  if (!replies_.take(now)) return drop(counters_, DropReason::kRateLimited);
 
   const MacAddr& mine = params_.port_macs[in_port];
   auto* eth = reinterpret_cast<rte_ether_hdr*>(f);
@@ -258,10 +270,12 @@ void Pipeline::learn_arp(const Snapshot* s, const uint8_t* f, uint32_t len, uint
     learn_from_arp(*s, f, p, in_port, now);
 }
 
-Action Pipeline::handle_icmp(const Snapshot&, uint8_t* f, const Parsed& p, uint16_t in_port) {
+Action Pipeline::handle_icmp(const Snapshot&, uint8_t* f, const Parsed& p, uint16_t in_port,
+                             uint64_t now) {
   uint8_t* icmp = f + p.l4_off;
   if (icmp[0] != kIcmpEchoRequest || icmp[1] != 0)
     return drop(counters_, DropReason::kIcmpUnsupported);
+  if (!replies_.take(now)) return drop(counters_, DropReason::kRateLimited);
   // Echo reply straight back to the sender: swap addresses (the checksum does not change
   // when the same words swap places), reset TTL, flip the type.
   auto* ip = reinterpret_cast<rte_ipv4_hdr*>(f + p.l3_off);
@@ -358,13 +372,19 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
     rev.src_ip = b.ip;
     rev.src_port = b.port;
     rev.proto = p.key.proto;
-    // Out of local ports: as with table space, a half-open flow gives its port up first
-    // (a SYN flood must not lock out real clients until the SYN timeout).
+    // Out of local ports: as with table space, one flow gives its port up, in the table's
+    // reclaim order (half-open, closed, idle UDP; never established), so neither a SYN
+    // flood nor spoofed SYN+FIN pairs nor random-port UDP lock out real clients.
     bool have_port = alloc_local(s, &rev.dst_ip, &rev.dst_port);
-    if (!have_port && tcp && flows_.evict_embryonic()) have_port = alloc_local(s, &rev.dst_ip, &rev.dst_port);
+    Reclaim freed = Reclaim::kNone;
+    if (!have_port && flows_.reclaim_one(&freed)) {
+      count_reclaim(freed);
+      have_port = alloc_local(s, &rev.dst_ip, &rev.dst_port);
+    }
     if (!have_port) return drop(counters_, DropReason::kNoLocalPort);
     const FlowState st = tcp ? FlowState::kSynSent : FlowState::kUdp;
     auto r = flows_.insert(p.key, rev, st, now + (tcp ? t_syn_ : t_udp_), now);
+    count_reclaim(r.reclaimed);
     if (r.status != FlowTable::InsertStatus::kOk) {
       for (auto& l : local_)
         if (l.ip == rev.dst_ip) l.pool.put(rte_be_to_cpu_16(rev.dst_port));
@@ -380,7 +400,7 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
   } else if (tcp) {
     track_tcp(hit.idx, FlowDir::kForward, p.tcp_flags, now);
   } else {
-    flows_.update(hit.idx, FlowState::kUdp, now + t_udp_);
+    flows_.touch_idle(hit.idx, now, t_udp_);
   }
 
   const Flow& fl = flows_.at(hit.idx);
@@ -400,7 +420,7 @@ Action Pipeline::handle_reply(const Snapshot& s, uint8_t* f, uint32_t len, const
   if (p.kind == PktKind::kIpv4Tcp)
     track_tcp(hit.idx, FlowDir::kReverse, p.tcp_flags, now);
   else
-    flows_.update(hit.idx, FlowState::kUdp, now + t_udp_);
+    flows_.touch_idle(hit.idx, now, t_udp_);
 
   const Flow& fl = flows_.at(hit.idx);
   BackendCounters& bc = backends_[fl.backend_id];

@@ -12,6 +12,7 @@
 
 #include "dataplane/flow/port_pool.h"
 #include "dataplane/flow/table.h"
+#include "dataplane/fwd/token_bucket.h"
 #include "dataplane/neigh/neigh.h"
 #include "dataplane/pkt/parse.h"
 #include "dataplane/sched/sched.h"
@@ -30,6 +31,10 @@ struct PipelineParams {
   uint32_t n_workers = 1;
   uint64_t hz = 1000;  // ticks per second of the `now` values passed in
   std::vector<MacAddr> port_macs;  // indexed by port id
+  // Replies rondo makes itself (ARP, ICMP echo), per worker: a flood of requests must
+  // not turn rondo into an amplifier or eat its TX queues.
+  uint32_t reply_rate = 1000;  // per second
+  uint32_t reply_burst = 64;
 };
 
 struct Action {
@@ -111,7 +116,7 @@ class Pipeline {
   Action handle_arp(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t in_port, uint64_t now);
   bool learn_from_arp(const Snapshot& s, const uint8_t* f, const Parsed& p, uint16_t in_port,
                       uint64_t now);
-  Action handle_icmp(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t in_port);
+  Action handle_icmp(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t in_port, uint64_t now);
   // What stage 1 of process_burst learned about one frame.
   struct Pending {
     enum class Cls : uint8_t { kDrop, kArp, kIcmp, kClient, kReply, kSteer };
@@ -135,6 +140,8 @@ class Pipeline {
   bool alloc_local(const Snapshot& s, uint32_t* ip, uint16_t* port);
   void resolve_backends(const Snapshot& s, uint64_t now);
   static void on_release(void* ctx, const Flow& f);
+  // Count a flow reclaimed to make room for a new one (FlowTable::reclaim_one), by class.
+  void count_reclaim(Reclaim kind);
 
   PipelineParams params_;
   PortOwnership ownership_;
@@ -149,6 +156,7 @@ class Pipeline {
   // Timeouts of the current snapshot, in ticks.
   uint64_t t_syn_ = 0, t_est_ = 0, t_closing_ = 0, t_udp_ = 0;
   uint64_t next_resolve_ = 0;
+  TokenBucket replies_;  // ARP and ICMP echo replies
 };
 
 }  // namespace rondo::dp

@@ -26,6 +26,8 @@ inline uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] 
 
 bool parse_frame(const uint8_t* f, uint32_t len, Parsed* p, DropReason* why) {
   if (len < sizeof(rte_ether_hdr)) return fail(why, DropReason::kMalformedL2);
+  // No station sends from a group address: answering one would broadcast the answer.
+  if (f[6] & 1) return fail(why, DropReason::kBadSourceMac);
   uint32_t off = sizeof(rte_ether_hdr);
   uint16_t ethertype = load_be16(f + 12);
   p->vlan = false;

@@ -70,10 +70,24 @@ bool Dataplane::init(std::string* err) {
     return false;
   }
 
+  // Everything that can hold an mbuf at once: every RX and TX descriptor ring full, every
+  // worker's bursts in flight (rx, tx, steering buffers), every steering ring full, and
+  // the mempool's per-lcore caches; then slack. Too few and RX starves under load.
+  const uint32_t n_lcores = rte_lcore_count();
+  const uint32_t in_rings = n_ports * n_workers * (opts_.rx_desc + opts_.tx_desc);
+  const uint32_t in_bursts = n_workers * (n_ports + n_workers + 2u) * kBurst;
+  const uint32_t in_steering = n_workers > 1 ? n_workers * (n_workers - 1u) * (kSteerRingSize - 1u) : 0;
+  const uint32_t in_caches = n_lcores * kMbufCache;
   uint32_t mbufs = opts_.mbufs;
-  if (mbufs == 0)  // every RX/TX ring full, plus every worker's bursts in flight, plus slack
-    mbufs = n_ports * n_workers * (opts_.rx_desc + opts_.tx_desc + 4u * kBurst) + 4096;
-  pool_ = rte_pktmbuf_pool_create("rondo_mbufs", mbufs, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+  if (mbufs == 0) mbufs = in_rings + in_bursts + in_steering + in_caches + 4096;
+  RTE_LOG(NOTICE, USER1,
+          "mbufs: %u (%s; descriptor rings %u, bursts %u, steering rings %u, lcore caches %u, "
+          "slack 4096)\n",
+          mbufs, opts_.mbufs ? "--mbufs" : "sized", in_rings, in_bursts, in_steering, in_caches);
+  if (opts_.mbufs && opts_.mbufs < in_rings + in_bursts + in_steering + in_caches)
+    RTE_LOG(WARNING, USER1, "mbufs: --mbufs %u is below what can be held at once (%u): RX may starve\n",
+            opts_.mbufs, in_rings + in_bursts + in_steering + in_caches);
+  pool_ = rte_pktmbuf_pool_create("rondo_mbufs", mbufs, kMbufCache, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
                                   static_cast<int>(rte_socket_id()));
   if (!pool_) {
     *err = "cannot create mbuf pool of " + std::to_string(mbufs) + " mbufs: " + rte_strerror(rte_errno) +
@@ -134,8 +148,13 @@ bool Dataplane::init(std::string* err) {
     ws.pipeline.lport_lo = opts_.lport_lo;
     ws.pipeline.lport_hi = opts_.lport_hi;
     ws.pipeline.worker = i;
+    ws.pipeline.reply_rate = opts_.reply_rate;
     ws.pipeline.n_workers = n_workers;
-    for (const auto& p : ports_) ws.pipeline.port_macs.push_back(p.mac);
+    // Indexed by port id, which need not be dense (a port may have failed to probe).
+    for (const auto& p : ports_) {
+      if (ws.pipeline.port_macs.size() <= p.id) ws.pipeline.port_macs.resize(p.id + 1u);
+      ws.pipeline.port_macs[p.id] = p.mac;
+    }
     // Built on its own lcore: the flow table's pages are touched (zeroed) by the thread
     // that builds it, so they land on that lcore's NUMA node.
     BuildArgs args{&ws, nullptr, {}};

@@ -35,6 +35,7 @@ class Dataplane {
   std::vector<unsigned> worker_lcores_;
   std::vector<rte_ring*> rings_;
   static constexpr unsigned kSteerRingSize = 4096;
+  static constexpr unsigned kMbufCache = 256;  // per-lcore mempool cache
   std::unique_ptr<ControlAgent> agent_;
 };
 

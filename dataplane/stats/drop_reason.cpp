@@ -12,7 +12,7 @@ constexpr std::array<std::string_view, kDropReasonCount> kNames = {
     "table_full",       "tcp_no_flow",    "reply_no_flow", "neigh_unresolved", "no_route",
     "tx_full",          "multi_segment",    "not_our_mac",
     "steer_full",       "bad_ip_checksum",  "martian_source", "port_zero",
-    "bad_tcp_flags",    "bad_l4_checksum",
+    "bad_tcp_flags",    "bad_l4_checksum",  "bad_source_mac", "rate_limited",
 };
 
 }  // namespace

@@ -39,6 +39,8 @@ enum class DropReason : uint8_t {
   kPortZero,          // TCP/UDP source or destination port 0
   kBadTcpFlags,       // SYN+FIN, SYN+RST, or none of SYN/ACK/RST
   kBadL4Checksum,     // a SYN or first UDP datagram whose TCP/UDP checksum does not verify
+  kBadSourceMac,      // Ethernet source is a multicast or broadcast address
+  kRateLimited,       // an ARP or ICMP echo reply over the worker's reply budget
   kCount
 };
 

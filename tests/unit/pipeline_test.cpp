@@ -500,6 +500,110 @@ TEST_F(PipelineTest, HalfOpenFlowsGiveUpTheirPortsFirst) {
   expect_drop(test::build(client_pkt(57000, kAck)), 201, DropReason::kTcpNoFlow);
 }
 
+// Issue 8, item 1: an off-path sender holds every local port with spoofed SYN+FIN pairs
+// (flows in closing state) and random-port UDP. A real client still gets in: closed flows
+// give their ports up first, then UDP flows idle longest first; the established flow that
+// saw traffic stays, and once only established flows are left a new client is refused.
+TEST_F(PipelineTest, SpoofedClosingAndUdpFlowsGiveUpTheirPorts) {
+  const Conn est = establish(61000, 1);
+  std::vector<Conn> closing;
+  for (uint16_t i = 0; i < 5; ++i) {
+    const Conn c = open(static_cast<uint16_t>(62000 + 17 * i), 10 + i);
+    forward(c, kFinAck, "", 10 + i);  // the spoofed FIN: never a SYN-ACK, never an ACK
+    closing.push_back(c);
+  }
+  std::vector<Conn> udp;
+  for (uint16_t i = 0; i < 4; ++i) {
+    const uint16_t cport = static_cast<uint16_t>(63000 + 101 * i);
+    Frame f = test::build(client_udp(cport, "x"));
+    ASSERT_EQ(run(f, 20 + i).kind, Action::Kind::kTx);
+    udp.push_back(Conn{cport, out_sport(f), 5353});
+  }
+  // The first UDP flow sees traffic again: the second is now the one idle longest.
+  Frame again = test::build(client_udp(udp[0].cport, "y"));
+  ASSERT_EQ(run(again, 30).kind, Action::Kind::kTx);
+  EXPECT_EQ(free_ports(), 0);
+  EXPECT_EQ(pl_->flows().reclaimable(Reclaim::kClosed), 5u);
+  EXPECT_EQ(pl_->flows().reclaimable(Reclaim::kIdleUdp), 4u);
+  forward(est, kPsh | kAck, "GET /", 40);
+
+  // Five real clients take the five closed flows' ports, oldest closed first.
+  const LcoreCounters& c = pl_->counters();
+  std::vector<Conn> fresh;
+  for (uint16_t i = 0; i < 5; ++i) {
+    fresh.push_back(establish(static_cast<uint16_t>(64000 + i), 100 + i));
+    EXPECT_EQ(fresh.back().lport, closing[i].lport) << i;
+    EXPECT_EQ(c.reclaimed_closed, i + 1u);
+  }
+  EXPECT_EQ(c.reclaimed_embryonic, 0u);
+  EXPECT_EQ(c.reclaimed_udp, 0u);
+  expect_drop(test::build(backend_pkt(closing[0].bport, closing[0].lport, kAck)), 110,
+              DropReason::kReplyNoFlow);
+
+  // The next one takes the UDP flow idle longest (the second), not the busier first.
+  fresh.push_back(establish(64005, 120));
+  EXPECT_EQ(fresh.back().lport, udp[1].lport);
+  EXPECT_EQ(c.reclaimed_udp, 1u);
+  expect_drop(test::build(backend_pkt(5353, udp[1].lport, 0, "late", 17)), 121,
+              DropReason::kReplyNoFlow);
+  Frame busy = test::build(client_udp(udp[0].cport, "z"));
+  ASSERT_EQ(run(busy, 122).kind, Action::Kind::kTx);
+  EXPECT_EQ(out_sport(busy), udp[0].lport);  // still its flow, on its port
+
+  // Then the other UDP flows (third, fourth, then the first, touched last).
+  for (uint16_t i : {2, 3, 0}) {
+    fresh.push_back(establish(static_cast<uint16_t>(64006 + i), 130 + i));
+    EXPECT_EQ(fresh.back().lport, udp[i].lport) << i;
+  }
+  EXPECT_EQ(c.reclaimed_udp, 4u);
+  EXPECT_EQ(c.reclaimed_closed, 5u);
+  EXPECT_EQ(c.reclaimed_embryonic, 0u);
+
+  // Only established flows now: a new client is refused, and nobody is reclaimed.
+  expect_drop(test::build(client_pkt(64100, kSyn)), 140, DropReason::kNoLocalPort);
+  expect_drop(test::build(client_udp(64101, "q")), 141, DropReason::kNoLocalPort);
+  EXPECT_EQ(c.reclaimed_udp + c.reclaimed_closed + c.reclaimed_embryonic, 9u);
+  EXPECT_EQ(pl_->flows().size(), kPorts);
+  forward(est, kPsh | kAck, "more", 150);
+  reply(est, kPsh | kAck, "200 OK", 151);
+  for (const Conn& f : fresh) reply(f, kPsh | kAck, "hi", 152);
+}
+
+// The same attack against the flow table rather than the ports: the table fills first,
+// and insert() reclaims in the same order (closed, then UDP), counted the same way.
+TEST_F(PipelineTest, SpoofedClosingAndUdpFlowsGiveUpTheirTableRecords) {
+  start(6);
+  const Conn est = establish(61000, 1);
+  const Conn spoofed = open(62000, 10);
+  forward(spoofed, kFinAck, "", 11);
+  std::vector<uint16_t> udp_lports;
+  for (uint16_t i = 0; i < 4; ++i) {
+    Frame f = test::build(client_udp(static_cast<uint16_t>(63000 + i), "x"));
+    ASSERT_EQ(run(f, 20 + i).kind, Action::Kind::kTx);
+    udp_lports.push_back(out_sport(f));
+  }
+  EXPECT_EQ(pl_->flows().size(), 6u);
+  EXPECT_EQ(free_ports(), kPorts - 6);
+
+  const LcoreCounters& c = pl_->counters();
+  const Conn a = establish(64000, 100);
+  EXPECT_EQ(c.reclaimed_closed, 1u);
+  EXPECT_EQ(c.reclaimed_udp, 0u);
+  expect_drop(test::build(backend_pkt(spoofed.bport, spoofed.lport, kAck)), 101,
+              DropReason::kReplyNoFlow);
+  const Conn b = establish(64001, 110);
+  EXPECT_EQ(c.reclaimed_udp, 1u);
+  expect_drop(test::build(backend_pkt(5353, udp_lports[0], 0, "late", 17)), 111,
+              DropReason::kReplyNoFlow);
+  EXPECT_EQ(c.reclaimed_embryonic, 0u);
+  EXPECT_EQ(pl_->flows().size(), 6u);
+  EXPECT_EQ(free_ports(), kPorts - 6);  // every reclaimed flow gave its port back
+  for (const Conn& x : {est, a, b}) {
+    forward(x, kPsh | kAck, "data", 120);
+    reply(x, kPsh | kAck, "more", 121);
+  }
+}
+
 // ---- flow table limits ----
 
 TEST_F(PipelineTest, TableFullKeepsTheEstablishedFlows) {
@@ -606,7 +710,9 @@ TEST_F(PipelineTest, UdpBothWaysAndTimeout) {
     EXPECT_EQ(b.kind, Action::Kind::kTx) << drop_reason_name(b.reason);
     EXPECT_EQ(g, test::build(to_client(r, 53, 5000))) << test::hex(g);
   };
-  answer(kUdpMs - 1);  // refreshes: expires at 2 * kUdpMs - 1
+  // Traffic keeps the flow at least kUdpMs more, and a refresh grants an eighth extra
+  // (FlowTable::touch_idle: it is moved in the idle order at most that often).
+  answer(kUdpMs - 1);  // refreshes: expires at 2 * kUdpMs - 1 + kUdpMs / 8
 
   Frame f2 = test::build(client_udp(5000, "again"));
   a = run(f2, 2 * kUdpMs - 2);
@@ -615,8 +721,10 @@ TEST_F(PipelineTest, UdpBothWaysAndTimeout) {
   EXPECT_EQ(bc(kUdpBackendId).connections, 1u);
   EXPECT_EQ(bc(kUdpBackendId).packets, 3u);
 
-  // Quiet for the whole timeout: the answer finds no flow.
-  const uint64_t expiry = 2 * kUdpMs - 2 + kUdpMs;
+  // Quiet for the whole timeout (and the slack): the answer finds no flow.
+  const uint64_t expiry = 2 * kUdpMs - 2 + kUdpMs + kUdpMs / 8;
+  pl_->tick(snap_, expiry - 1, 100);
+  EXPECT_EQ(pl_->flows().size(), 1u);
   expect_drop(test::build(backend_pkt(5353, c.lport, 0, "late", 17)), expiry,
               DropReason::kReplyNoFlow);
   EXPECT_EQ(bc(kUdpBackendId).active_flows, 0u);
@@ -977,6 +1085,45 @@ TEST_F(PipelineTest, IcmpEchoToTheVipIsAnswered) {
 
   echo.icmp_type = 3;  // unreachable: not answered
   expect_drop(test::build(echo), 2, DropReason::kIcmpUnsupported);
+}
+
+// Replies rondo makes itself are budgeted per worker (reply_rate 1000/s, burst 64): a
+// request flood gets 64 answers at once, then one per millisecond, the rest counted.
+TEST_F(PipelineTest, EchoAndArpFloodsAreRateLimited) {
+  Pkt echo = client_pkt(0, 0);
+  echo.proto = 1;
+  echo.icmp_type = 8;
+  const Frame ping = test::build(echo);
+  const Frame who_has = test::build(arp_request(kClient, kClientMac, kVip));
+  uint32_t answered = 0, limited = 0;
+  for (int i = 0; i < 200; ++i) {
+    Frame f = i % 2 ? ping : who_has;
+    const Action a = run(f, 10);  // all at the same instant
+    if (a.kind == Action::Kind::kTx) ++answered;
+    if (a.kind == Action::Kind::kDrop && a.reason == DropReason::kRateLimited) ++limited;
+  }
+  EXPECT_EQ(answered, 64u);
+  EXPECT_EQ(limited, 136u);
+  // The budget comes back at the sustained rate: 5 more after 5 ms.
+  answered = 0;
+  for (int i = 0; i < 20; ++i) {
+    Frame f = ping;
+    answered += run(f, 10 + 5).kind == Action::Kind::kTx;
+  }
+  EXPECT_GE(answered, 5u);
+  EXPECT_LE(answered, 6u);
+}
+
+// A group address as the Ethernet source: an ARP or ping answered to it would be broadcast.
+TEST_F(PipelineTest, MulticastSourceMacIsDropped) {
+  Pkt echo = client_pkt(0, 0);
+  echo.proto = 1;
+  echo.icmp_type = 8;
+  echo.src_mac = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  expect_drop(test::build(echo), 1, DropReason::kBadSourceMac);
+  Pkt syn = client_pkt(56000, kSyn);
+  syn.src_mac = {0x01, 0x00, 0x5e, 0x00, 0x00, 0x01};
+  expect_drop(test::build(syn), 1, DropReason::kBadSourceMac);
 }
 
 }  // namespace
