@@ -19,6 +19,8 @@ constexpr uint8_t kIcmpEchoReply = 0, kIcmpEchoRequest = 8;
 constexpr uint8_t kDefaultTtl = 64;
 constexpr uint32_t kArpQueueMax = 64;    // ARP requests per loop at most
 constexpr uint64_t kNeighRefreshS = 60;  // re-request a learned MAC after this long
+constexpr uint32_t kNeighCapacity = 4096;
+constexpr uint64_t kNeighIncompleteS = 3;  // an unanswered request may be evicted after this
 
 inline Action drop(LcoreCounters& c, DropReason r) {
   c.drop(r);
@@ -28,12 +30,22 @@ inline Action drop(LcoreCounters& c, DropReason r) {
 // Whole seconds first: ms * hz overflows 64 bits for long timeouts on fast TSCs.
 inline uint64_t ms_to_ticks(uint32_t ms, uint64_t hz) { return ms / 1000 * hz + ms % 1000 * hz / 1000; }
 
+// A sender that cannot be a host's (group or zero MAC), or that claims a MAC other than
+// the one it sends from, is neither learned nor answered.
+bool arp_sender_ok(const uint8_t* f, const Parsed& p) {
+  const auto* arp = reinterpret_cast<const rte_arp_hdr*>(f + p.l3_off);
+  const uint8_t* sha = arp->arp_data.arp_sha.addr_bytes;
+  static constexpr uint8_t kZero[6] = {};
+  return !(sha[0] & 1) && std::memcmp(sha, kZero, 6) != 0 && std::memcmp(sha, f + 6, 6) == 0;
+}
+
 }  // namespace
 
 Pipeline::Pipeline(const PipelineParams& p)
     : params_(p),
       ownership_(p.n_workers),
       flows_(p.flow_capacity, &Pipeline::on_release, this),
+      neigh_(kNeighCapacity, kNeighIncompleteS * p.hz, 2 * kNeighRefreshS * p.hz),
       backends_(new BackendCounters[kBackendSlots]()),
       replies_(p.reply_rate, p.reply_burst, p.hz) {
   arp_out_.reserve(kArpQueueMax);
@@ -225,6 +237,7 @@ Action Pipeline::handle_arp(const Snapshot& s, uint8_t* f, const Parsed& p, uint
   const uint32_t tip = arp->arp_data.arp_tip;
   const uint8_t* smac = arp->arp_data.arp_sha.addr_bytes;
   const bool request = arp->arp_opcode == RTE_BE16(RTE_ARP_OP_REQUEST);
+  if (!arp_sender_ok(f, p)) return drop(counters_, DropReason::kArpBadSender);
   if (!learn_from_arp(s, f, p, in_port, now)) return drop(counters_, DropReason::kArpNotForUs);
   if (!request) {
     ++counters_.consumed;
@@ -248,25 +261,18 @@ bool Pipeline::learn_from_arp(const Snapshot& s, const uint8_t* f, const Parsed&
                               uint16_t in_port, uint64_t now) {
   const auto* arp = reinterpret_cast<const rte_arp_hdr*>(f + p.l3_off);
   const uint32_t sip = arp->arp_data.arp_sip;
+  // Only entries rondo asked for are filled, and an unsolicited frame never changes a
+  // known MAC (neigh.h); whether the frame is for us decides only whether it is answered.
+  if (sip) neigh_.learn(sip, arp->arp_data.arp_sha.addr_bytes, in_port, now);
   const uint32_t tip = arp->arp_data.arp_tip;
-  const uint8_t* smac = arp->arp_data.arp_sha.addr_bytes;
-  if (!s.is_vip_ip(tip) && !s.is_local_ip(tip)) {
-    // Keep an entry we already have up to date (e.g. a gratuitous ARP), never add one.
-    if (sip) neigh_.learn(sip, smac, in_port, now, false);
-    return false;
-  }
-  // Requests aimed at us create an entry (the sender is about to talk to us); replies
-  // only complete an entry we asked for (or another worker asked for: see learn_arp).
-  const bool request = arp->arp_opcode == RTE_BE16(RTE_ARP_OP_REQUEST);
-  if (sip) neigh_.learn(sip, smac, in_port, now, request || params_.n_workers > 1);
-  return true;
+  return s.is_vip_ip(tip) || s.is_local_ip(tip);
 }
 
 void Pipeline::learn_arp(const Snapshot* s, const uint8_t* f, uint32_t len, uint16_t in_port,
                          uint64_t now) {
   Parsed p;
   DropReason why;
-  if (s && parse_frame(f, len, &p, &why) && p.kind == PktKind::kArp)
+  if (s && parse_frame(f, len, &p, &why) && p.kind == PktKind::kArp && arp_sender_ok(f, p))
     learn_from_arp(*s, f, p, in_port, now);
 }
 

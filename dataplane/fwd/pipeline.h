@@ -96,6 +96,7 @@ class Pipeline {
   void count_drop(DropReason r) { counters_.drop(r); }
 
   const LcoreCounters& counters() const { return counters_; }
+  const NeighTable& neigh() const { return neigh_; }
   LcoreCounters& counters() { return counters_; }
   const BackendCounters* backend_counters() const { return backends_.get(); }
   FlowTable& flows() { return flows_; }

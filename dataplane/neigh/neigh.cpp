@@ -3,49 +3,107 @@
 #include <cstring>
 
 namespace rondo::dp {
+namespace {
 
-NeighTable::NeighTable(uint32_t capacity) : capacity_(capacity) {
+// How many slots one eviction looks at: bounded work on a full table, and the oldest
+// evictable entry among them goes.
+constexpr uint32_t kEvictScan = 64;
+
+}  // namespace
+
+NeighTable::NeighTable(uint32_t capacity, uint64_t stale_incomplete, uint64_t stale_reachable)
+    : capacity_(capacity), stale_incomplete_(stale_incomplete), stale_reachable_(stale_reachable) {
   uint32_t size = 16;
   while (size < capacity * 2) size <<= 1;  // keep probing chains short
   slots_.resize(size);
   mask_ = size - 1;
 }
 
-Neigh* NeighTable::slot(uint32_t ip, bool create) {
-  for (uint32_t i = (ip * 0x9e3779b1u) >> 7 & mask_;; i = (i + 1) & mask_) {
+Neigh* NeighTable::find_slot(uint32_t ip) {
+  for (uint32_t i = home(ip);; i = (i + 1) & mask_) {
     Neigh& n = slots_[i];
-    if (n.state == Neigh::State::kEmpty) {
-      if (!create || used_ >= capacity_) return nullptr;
-      ++used_;
-      n.ip = ip;
-      n.state = Neigh::State::kIncomplete;
-      return &n;
-    }
+    if (n.state == Neigh::State::kEmpty) return nullptr;
     if (n.ip == ip) return &n;
   }
 }
 
 const Neigh* NeighTable::find(uint32_t ip) const {
-  return const_cast<NeighTable*>(this)->slot(ip, false);
+  return const_cast<NeighTable*>(this)->find_slot(ip);
 }
 
-void NeighTable::learn(uint32_t ip, const uint8_t mac[6], uint16_t port_id, uint64_t now,
-                       bool create) {
-  Neigh* n = slot(ip, create);
-  if (!n || n->state == Neigh::State::kStatic) return;
+Neigh* NeighTable::insert(uint32_t ip, uint64_t now, bool may_evict) {
+  if (Neigh* n = find_slot(ip)) return n;
+  if (used_ >= capacity_ && !(may_evict && evict_one(now))) return nullptr;
+  for (uint32_t i = home(ip);; i = (i + 1) & mask_) {
+    Neigh& n = slots_[i];
+    if (n.state != Neigh::State::kEmpty) continue;
+    ++used_;
+    n = Neigh{};
+    n.ip = ip;
+    n.state = Neigh::State::kIncomplete;
+    return &n;
+  }
+}
+
+bool NeighTable::evict_one(uint64_t now) {
+  uint32_t victim = UINT32_MAX;
+  uint64_t oldest = UINT64_MAX;
+  for (uint32_t k = 0; k < kEvictScan; ++k) {
+    const uint32_t i = (hand_ + k) & mask_;
+    const Neigh& n = slots_[i];
+    if (n.state == Neigh::State::kEmpty || n.state == Neigh::State::kStatic) continue;
+    // The last time this entry was of use: confirmed, or asked for.
+    const uint64_t seen = n.updated > n.last_request ? n.updated : n.last_request;
+    const uint64_t stale = n.state == Neigh::State::kIncomplete ? stale_incomplete_ : stale_reachable_;
+    if (now - seen < stale || seen >= oldest) continue;
+    oldest = seen;
+    victim = i;
+  }
+  hand_ = (hand_ + kEvictScan) & mask_;
+  if (victim == UINT32_MAX) return false;
+  erase(victim);
+  ++evictions_;
+  return true;
+}
+
+// Linear probing without tombstones: close the gap by moving back every later entry of the
+// run whose home is not between the gap and itself (Knuth 6.4, algorithm R).
+void NeighTable::erase(uint32_t i) {
+  slots_[i] = Neigh{};
+  --used_;
+  for (uint32_t j = (i + 1) & mask_; slots_[j].state != Neigh::State::kEmpty; j = (j + 1) & mask_) {
+    const uint32_t h = home(slots_[j].ip);
+    // Does h lie cyclically in (i, j]? Then j stays.
+    const bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
+    if (stays) continue;
+    slots_[i] = slots_[j];
+    slots_[j] = Neigh{};
+    i = j;
+  }
+}
+
+NeighTable::Learned NeighTable::learn(uint32_t ip, const uint8_t mac[6], uint16_t port_id,
+                                      uint64_t now) {
+  Neigh* n = find_slot(ip);
+  if (!n || n->state == Neigh::State::kStatic) return Learned::kIgnored;
+  const bool same = n->state == Neigh::State::kReachable && std::memcmp(n->mac, mac, 6) == 0;
+  if (!same && !n->requested && n->state == Neigh::State::kReachable) return Learned::kRefused;
+  if (!same && n->state == Neigh::State::kIncomplete && !n->requested) return Learned::kIgnored;
   std::memcpy(n->mac, mac, 6);
   n->port_id = port_id;
   n->state = Neigh::State::kReachable;
   n->updated = now;
+  n->requested = false;
+  return same ? Learned::kRefreshed : Learned::kFilled;
 }
 
 void NeighTable::set_static(const std::vector<std::pair<uint32_t, Neigh>>& entries) {
-  // Entries are never deleted (open addressing without tombstones): a static entry that
-  // left the configuration becomes an incomplete one and is resolved by ARP again.
+  // A static entry that left the configuration becomes an incomplete one and is resolved
+  // by ARP again.
   for (auto& n : slots_)
     if (n.state == Neigh::State::kStatic) n.state = Neigh::State::kIncomplete;
   for (const auto& [ip, e] : entries) {
-    Neigh* n = slot(ip, true);
+    Neigh* n = insert(ip, 0, false);
     if (!n) return;
     std::memcpy(n->mac, e.mac, 6);
     n->port_id = e.port_id;
@@ -54,7 +112,7 @@ void NeighTable::set_static(const std::vector<std::pair<uint32_t, Neigh>>& entri
 }
 
 bool NeighTable::want_request(uint32_t ip, uint16_t port_id, uint64_t now, uint64_t interval) {
-  Neigh* n = slot(ip, true);
+  Neigh* n = insert(ip, now, true);
   if (!n || n->state == Neigh::State::kStatic) return false;
   if (n->requested && now - n->last_request < interval) return false;
   n->requested = true;

@@ -1,7 +1,16 @@
 // Per-lcore neighbour (ARP) table: IPv4 next hop -> MAC and port.
-// Entries are learned from ARP (replies to our requests, and requests aimed at our own
-// addresses, as Linux does), or installed statically from the configuration. An entry
-// older than the refresh interval is still used while a new request is sent for it.
+//
+// What it learns, and from whom (docs/security.md):
+//   - Entries are created only for addresses rondo is about to send to (want_request: a
+//     backend's next hop, a client on the link) or from the configuration (static). An ARP
+//     frame never creates an entry: a flood of requests from random senders cannot fill it.
+//   - An ARP frame fills an entry rondo asked for (incomplete, or a request outstanding to
+//     re-check a reachable one). Unasked for, it may refresh an entry with the same MAC but
+//     never change it: an unsolicited (gratuitous, forged) ARP cannot redirect a backend.
+//     A MAC that really changed is picked up when the entry goes stale and is re-requested.
+//   - The caller checks the sender (unicast, non-zero, equal to the Ethernet source).
+//   - Bounded: when full, an entry that is neither static nor in use (an unanswered
+//     request, or a MAC not confirmed for a while) is evicted to make room.
 #pragma once
 
 #include <cstdint>
@@ -17,35 +26,59 @@ struct Neigh {
   State state = State::kEmpty;
   uint64_t updated = 0;       // when the MAC was last confirmed
   uint64_t last_request = 0;  // when we last sent a request for it
-  bool requested = false;
+  bool requested = false;     // a request is outstanding: the next answer is solicited
   bool has_mac() const { return state == State::kReachable || state == State::kStatic; }
 };
 
 class NeighTable {
  public:
-  explicit NeighTable(uint32_t capacity = 4096);
+  enum class Learned : uint8_t {
+    kFilled,     // an entry we asked for got its MAC (or a changed one)
+    kRefreshed,  // same MAC, confirmed again
+    kIgnored,    // no entry for it, or a static one
+    kRefused,    // unsolicited, and it would change a known MAC
+  };
+
+  /// capacity: entries at most. When the table is full, an incomplete entry whose request
+  /// went unanswered for `stale_incomplete` ticks, or a reachable one not confirmed for
+  /// `stale_reachable` ticks, may be evicted (the oldest of those looked at).
+  explicit NeighTable(uint32_t capacity = 4096, uint64_t stale_incomplete = 0,
+                      uint64_t stale_reachable = 0);
 
   /// The entry for ip (network order), or nullptr.
   const Neigh* find(uint32_t ip) const;
 
-  /// Record ip -> mac. Creates the entry only if `create`; never overrides a static one.
-  void learn(uint32_t ip, const uint8_t mac[6], uint16_t port_id, uint64_t now, bool create);
+  /// An ARP frame says ip is at mac (see the file comment for what is taken).
+  Learned learn(uint32_t ip, const uint8_t mac[6], uint16_t port_id, uint64_t now);
 
   /// Replace all static entries (configuration change). Learned entries are kept.
   void set_static(const std::vector<std::pair<uint32_t, Neigh>>& entries);
 
   /// Should a request for ip go out now? True at most once per `interval` per address;
-  /// creates an incomplete entry to remember the request. False when the table is full.
+  /// creates an incomplete entry to remember the request (evicting a stale one if the
+  /// table is full). False when nothing can be evicted.
   bool want_request(uint32_t ip, uint16_t port_id, uint64_t now, uint64_t interval);
 
   uint32_t size() const { return used_; }
+  uint32_t capacity() const { return capacity_; }
+  /// Entries evicted to make room since start.
+  uint64_t evictions() const { return evictions_; }
 
  private:
-  Neigh* slot(uint32_t ip, bool create);
-  std::vector<Neigh> slots_;  // open addressing, power-of-two size, never shrinks
+  uint32_t home(uint32_t ip) const { return (ip * 0x9e3779b1u) >> 7 & mask_; }
+  Neigh* find_slot(uint32_t ip);
+  Neigh* insert(uint32_t ip, uint64_t now, bool may_evict);
+  bool evict_one(uint64_t now);
+  void erase(uint32_t i);
+
+  std::vector<Neigh> slots_;  // open addressing (linear probing), power-of-two size
   uint32_t mask_;
   uint32_t used_ = 0;
   uint32_t capacity_;
+  uint64_t stale_incomplete_;
+  uint64_t stale_reachable_;
+  uint32_t hand_ = 0;  // where the next eviction scan starts
+  uint64_t evictions_ = 0;
 };
 
 }  // namespace rondo::dp

@@ -41,6 +41,7 @@ enum class DropReason : uint8_t {
   kBadL4Checksum,     // a SYN or first UDP datagram whose TCP/UDP checksum does not verify
   kBadSourceMac,      // Ethernet source is a multicast or broadcast address
   kRateLimited,       // an ARP or ICMP echo reply over the worker's reply budget
+  kArpBadSender,      // ARP sender MAC multicast, zero, or not the Ethernet source
   kCount
 };
 

@@ -799,31 +799,70 @@ TEST_F(PipelineTest, ArpRequestForTheVipOrLocalIpIsAnswered) {
   EXPECT_EQ(run(f, 3).kind, Action::Kind::kConsumed);
 }
 
-TEST_F(PipelineTest, ArpRequestForUsTeachesTheSender) {
-  const uint32_t host7 = ip4("198.51.100.7"), host8 = ip4("198.51.100.8");
-  const Mac mac7{0x02, 0, 0, 0, 0, 0x07}, mac8{0x02, 0, 0, 0, 0, 0x08};
+// An ARP frame never creates a neighbour entry (a request storm from random senders
+// must not fill the table): a client that asked for the VIP is still resolved by
+// rondo's own request when a reply has to go to it.
+TEST_F(PipelineTest, ArpFramesNeverCreateEntries) {
+  const uint32_t host7 = ip4("198.51.100.7");
+  const Mac mac7{0x02, 0, 0, 0, 0, 0x07};
   Frame f = test::build(arp_request(host7, mac7, kVip));
-  ASSERT_EQ(run(f, 1).kind, Action::Kind::kTx);
-  // host8 asks for somebody else: it must not get an entry from that.
-  expect_drop(test::build(arp_request(host8, mac8, ip4("198.51.100.77"))), 1,
-              DropReason::kArpNotForUs);
+  ASSERT_EQ(run(f, 1).kind, Action::Kind::kTx);  // answered...
+  EXPECT_EQ(pl_->neigh().find(htonl(host7)), nullptr);  // ...not learned
 
-  for (auto [host, mac] : {std::pair{host7, mac7}, std::pair{host8, mac8}}) {
-    Pkt syn = client_pkt(61000, kSyn, "", host);
-    syn.src_mac = mac;
-    Frame s = test::build(syn);
-    ASSERT_EQ(run(s, 2).kind, Action::Kind::kTx);
-    const Pkt back = backend_pkt(out_dport(s), out_sport(s), kSynAck);
-    Frame b = test::build(back);
-    const Action a = run(b, 3);
-    if (host == host7) {
-      ASSERT_EQ(a.kind, Action::Kind::kTx) << drop_reason_name(a.reason);
-      EXPECT_EQ(b, test::build(to_client(back, 80, 61000, host7, mac7))) << test::hex(b);
-    } else {
-      EXPECT_EQ(a.kind, Action::Kind::kDrop);
-      EXPECT_EQ(a.reason, DropReason::kNeighUnresolved);
-    }
+  Pkt syn = client_pkt(61000, kSyn, "", host7);
+  syn.src_mac = mac7;
+  Frame s = test::build(syn);
+  ASSERT_EQ(run(s, 2).kind, Action::Kind::kTx);
+  const Pkt back = backend_pkt(out_dport(s), out_sport(s), kSynAck);
+  Frame b = test::build(back);
+  const Action a = run(b, 3);
+  EXPECT_EQ(a.kind, Action::Kind::kDrop);
+  EXPECT_EQ(a.reason, DropReason::kNeighUnresolved);
+  // Now rondo asked: the answer fills the entry, and the retransmitted SYN-ACK goes out.
+  ASSERT_NE(pl_->neigh().find(htonl(host7)), nullptr);
+  Arp rep = arp_request(host7, mac7, kLocal);
+  rep.op = 2;
+  rep.eth_dst = kOurMac;
+  Frame r = test::build(rep);
+  EXPECT_EQ(run(r, 4).kind, Action::Kind::kConsumed);
+  b = test::build(back);
+  const Action again = run(b, 5);
+  ASSERT_EQ(again.kind, Action::Kind::kTx) << drop_reason_name(again.reason);
+  EXPECT_EQ(b, test::build(to_client(back, 80, 61000, host7, mac7))) << test::hex(b);
+}
+
+// ARP poisoning (issue 8, item 4): a sender MAC that is not a host's, or not the frame's
+// own source, is neither answered nor learned; a gratuitous ARP does not move a backend.
+TEST_F(PipelineTest, ArpPoisoningIsRefused) {
+  const Mac evil{0x02, 0xee, 0xee, 0xee, 0xee, 0xee};
+  const Mac bcast{0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+  // The backend's entry (static in the base state; learned entries: neigh_test).
+  const Neigh* n = pl_->neigh().find(htonl(kBackend));
+  ASSERT_NE(n, nullptr);
+  ASSERT_TRUE(n->has_mac());
+  const Mac before{n->mac[0], n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5]};
+
+  // Sender MAC broadcast (Ethernet source unicast), zero, or different from the source.
+  for (const Mac& sha : {bcast, Mac{}, evil}) {
+    Arp g = arp_request(kBackend, kBackendMac, kVip);
+    g.sha = sha;
+    expect_drop(test::build(g), 10, DropReason::kArpBadSender);
   }
+  // A well-formed gratuitous ARP (request or reply) moving the backend to another MAC.
+  for (uint16_t op : {uint16_t{1}, uint16_t{2}}) {
+    Arp g = arp_request(kBackend, evil, kBackend);
+    g.op = op;
+    g.eth_src = evil;
+    Frame f = test::build(g);
+    run(f, 11);
+  }
+  n = pl_->neigh().find(htonl(kBackend));
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(0, std::memcmp(n->mac, before.data(), 6));
+  // Traffic still goes to the real backend.
+  Frame syn = test::build(client_pkt(61001, kSyn));
+  ASSERT_EQ(run(syn, 12).kind, Action::Kind::kTx);
+  EXPECT_EQ(0, std::memcmp(syn.data(), before.data(), 6));
 }
 
 TEST_F(PipelineTest, UnresolvedNextHopIsAskedForOnceThenLearned) {
