@@ -33,8 +33,9 @@ enum class FlowState : uint8_t {
   kSynSent,      // client SYN forwarded (embryonic)
   kSynRecv,      // backend SYN-ACK seen (embryonic)
   kEstablished,  // handshake complete
-  kClosing,      // FIN or RST seen
+  kClosing,      // RST, FINs from both sides, or a FIN before the handshake completed
   kUdp,
+  kHalfClosed,   // established, then a FIN from one side: the other may still send (alive)
 };
 
 /// Classes of flows that may be reclaimed to make room for a new one, in reclaim order.

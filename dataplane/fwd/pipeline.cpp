@@ -21,6 +21,8 @@ constexpr uint32_t kArpQueueMax = 64;    // ARP requests per loop at most
 constexpr uint64_t kNeighRefreshS = 60;  // re-request a learned MAC after this long
 constexpr uint32_t kNeighCapacity = 4096;
 constexpr uint64_t kNeighIncompleteS = 3;  // an unanswered request may be evicted after this
+// Flow::user bits: which side has sent a FIN.
+constexpr uint8_t kFinFromClient = 0x01, kFinFromBackend = 0x02;
 
 inline Action drop(LcoreCounters& c, DropReason r) {
   c.drop(r);
@@ -329,8 +331,17 @@ void Pipeline::track_tcp(uint32_t idx, FlowDir dir, uint8_t flags, uint64_t now)
   Flow& fl = flows_.at(idx);
   FlowState st = fl.state;
   uint64_t timeout = 0;
-  if (flags & (kTcpRst | kTcpFin)) {
+  if (flags & kTcpRst) {
     st = FlowState::kClosing;
+  } else if (flags & kTcpFin) {
+    // Half-close (RFC 9293 3.6): after one side's FIN the other may go on sending for as
+    // long as it likes, so the flow stays alive (established timeout, never reclaimed)
+    // until the second FIN. A FIN before the handshake completed ends the flow.
+    fl.user |= dir == FlowDir::kForward ? kFinFromClient : kFinFromBackend;
+    const bool both = (fl.user & (kFinFromClient | kFinFromBackend)) ==
+                      (kFinFromClient | kFinFromBackend);
+    if (both || flow_embryonic(st)) st = FlowState::kClosing;
+    else if (st == FlowState::kEstablished) st = FlowState::kHalfClosed;
   } else if (dir == FlowDir::kReverse && (flags & kTcpSyn) && (flags & kTcpAck) &&
              st == FlowState::kSynSent) {
     st = FlowState::kSynRecv;
@@ -341,7 +352,8 @@ void Pipeline::track_tcp(uint32_t idx, FlowDir dir, uint8_t flags, uint64_t now)
   switch (st) {
     case FlowState::kSynSent:
     case FlowState::kSynRecv: timeout = t_syn_; break;
-    case FlowState::kEstablished: timeout = t_est_; break;
+    case FlowState::kEstablished:
+    case FlowState::kHalfClosed: timeout = t_est_; break;
     default: timeout = t_closing_; break;
   }
   flows_.update(idx, st, now + timeout);

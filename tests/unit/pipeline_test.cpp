@@ -672,7 +672,8 @@ TEST_F(PipelineTest, TcpTimeoutsFollowTheHandshake) {
   const Conn syn_only = open(60000, 0);          // expires at kSynMs
   const Conn est = establish(60001, 0);          // expires at kEstMs
   const Conn closing = establish(60002, 0);
-  forward(closing, kFinAck, "", 0);              // expires at kClosingMs
+  forward(closing, kFinAck, "", 0);              // half-closed: still alive
+  reply(closing, kFinAck, "", 0);                // both FINs: expires at kClosingMs
   pl_->tick(snap_, kSynMs - 1, 100);
   EXPECT_EQ(pl_->flows().size(), 3u);
   pl_->tick(snap_, kSynMs, 100);
@@ -691,6 +692,37 @@ TEST_F(PipelineTest, TcpTimeoutsFollowTheHandshake) {
   EXPECT_EQ(pl_->flows().size(), 0u);
   EXPECT_EQ(free_ports(), kPorts);
   for (uint32_t id : kTcpBackendIds) EXPECT_EQ(bc(id).active_flows, 0u) << id;
+}
+
+// Issue 8, item 6: a FIN from the client is a half-close, not a close. The server may go
+// on streaming for longer than tcp_closing (main at 0f445ba cut it off after 2 s here,
+// reply_no_flow); the flow ends only after both FINs, or an RST.
+TEST_F(PipelineTest, HalfCloseKeepsTheFlowUntilBothFins) {
+  const Conn c = establish(60100, 0);
+  forward(c, kFinAck, "", 10);  // the client is done sending
+  for (uint64_t t = 1000; t <= 5 * kClosingMs; t += 1000) {
+    pl_->tick(snap_, t, 100);
+    reply(c, kPsh | kAck, "more data", t);  // forwarded (reply() checks the output frame)
+    forward(c, kAck, "", t);                // the client still acknowledges
+  }
+  EXPECT_EQ(pl_->flows().size(), 1u);
+  // A half-closed flow is alive: never reclaimed to make room.
+  reply(c, kFinAck, "", 6 * kClosingMs);  // the server is done too
+  forward(c, kAck, "", 6 * kClosingMs);
+  pl_->tick(snap_, 7 * kClosingMs - 1, 100);
+  EXPECT_EQ(pl_->flows().size(), 1u);
+  pl_->tick(snap_, 7 * kClosingMs, 100);
+  EXPECT_EQ(pl_->flows().size(), 0u);
+  EXPECT_EQ(free_ports(), kPorts);
+}
+
+// A FIN before the handshake completed (a spoofed SYN+FIN pair) still ends the flow: it
+// must stay reclaimable, not turn into a half-closed flow.
+TEST_F(PipelineTest, FinBeforeTheHandshakeCloses) {
+  const Conn c = open(60200, 0);
+  forward(c, kFinAck, "", 1);
+  pl_->tick(snap_, 1 + kClosingMs, 100);
+  EXPECT_EQ(pl_->flows().size(), 0u);
 }
 
 // ---- UDP ----
