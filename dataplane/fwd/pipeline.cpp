@@ -365,10 +365,13 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
   FlowTable::Hit hit = flows_.lookup(p.key, probe, now);
   const bool tcp = p.kind == PktKind::kIpv4Tcp;
   if (hit.found() && hit.dir != FlowDir::kForward) return drop(counters_, DropReason::kReplyNoFlow);
-  // A SYN on a closing flow is the client reusing its port for a new connection: it is
-  // scheduled afresh (and counted) like any new connection, not glued to the old backend.
+  // A SYN on a closing flow, or on one the client has half-closed, is the client reusing
+  // its port for a new connection: it is scheduled afresh (and counted) like any new
+  // connection, not glued to the old backend.
   if (hit.found() && tcp && (p.tcp_flags & (kTcpSyn | kTcpAck)) == kTcpSyn &&
-      flows_.at(hit.idx).state == FlowState::kClosing) {
+      (flows_.at(hit.idx).state == FlowState::kClosing ||
+       (flows_.at(hit.idx).state == FlowState::kHalfClosed &&
+        (flows_.at(hit.idx).user & kFinFromClient)))) {
     on_release(this, flows_.at(hit.idx));
     flows_.erase(hit.idx);
     hit = FlowTable::Hit{};
