@@ -57,6 +57,20 @@ Stats sample_stats() {
   return s;
 }
 
+// Lcore counters travel with their descriptions; values that do not match them are a
+// malformed message, never an out-of-range read on the control plane's side.
+TEST(CtlCodec, LcoreCountersMustMatchTheirDescriptions) {
+  Stats s = sample_stats();
+  std::string err;
+  auto ok = decode_stats(encode_stats(s), &err);
+  ASSERT_TRUE(ok) << err;
+  EXPECT_EQ(ok->value(ok->lcores[0], "rx_packets"), 10u);
+  EXPECT_EQ(ok->value(ok->lcores[0], "no_such_counter"), 0u);
+  s.lcores[1].counters.pop_back();
+  EXPECT_FALSE(decode_stats(encode_stats(s), &err));
+  EXPECT_EQ(err, "stats: lcore counters do not match their descriptions");
+}
+
 TEST(CtlCodec, StateRoundTrips) {
   const State s = sample_state();
   std::string err;

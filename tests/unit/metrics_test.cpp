@@ -202,6 +202,30 @@ TEST(Metrics, LcoreAndPortSeries) {
   EXPECT_LINE(t, "rondo_port_rx_mbuf_allocation_failures_total" + port + " 3");
 }
 
+// The exporter renders whatever lcore counters the dataplane describes: a counter added
+// to the dataplane's table (and so to the wire) is exported with no change here.
+TEST(Metrics, EveryDescribedLcoreCounterIsExported) {
+  MetricsCollector c([] {
+    auto v = sample_view();
+    auto s = std::make_shared<api::Stats>(*v.stats);
+    s->counters.push_back({"widgets", "rondo_lcore_widgets_total", "Widgets seen.", false});
+    s->counters.push_back({"gizmos", "rondo_lcore_gizmos", "Gizmos held.", true});
+    for (auto& l : s->lcores) {
+      l.counters.push_back(40 + l.lcore_id);
+      l.counters.push_back(7);
+    }
+    v.stats = s;
+    return v;
+  });
+  const std::string t = text(c.Collect());
+  EXPECT_LINE(t, "# TYPE rondo_lcore_widgets_total counter");
+  EXPECT_LINE(t, "# HELP rondo_lcore_widgets_total Widgets seen.");
+  EXPECT_LINE(t, R"(rondo_lcore_widgets_total{lcore="1"} 41)");
+  EXPECT_LINE(t, R"(rondo_lcore_widgets_total{lcore="2"} 42)");
+  EXPECT_LINE(t, "# TYPE rondo_lcore_gizmos gauge");
+  EXPECT_LINE(t, R"(rondo_lcore_gizmos{lcore="2"} 7)");
+}
+
 TEST(Metrics, ControlPlaneSeries) {
   MetricsCollector c([] { return sample_view(); });
   const std::string t = text(c.Collect());
