@@ -2,6 +2,7 @@
 // servers made here (127.0.0.1, ephemeral ports). Waits poll for a condition with a
 // deadline; nothing sleeps for a fixed time to "let things happen".
 #include "controlplane/health/health.h"
+#include "controlplane/health/http_status.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -188,6 +189,30 @@ TEST(HealthCheckSpec, Validate) {
               s.http_path = "";
             }),
             "");
+}
+
+// ---- the status line of an HTTP check's answer -----------------------------------------
+
+TEST(HttpStatusLine, ParsesVersionAndThreeDigits) {
+  const struct {
+    std::string_view line;
+    int status;
+  } cases[] = {
+      {"HTTP/1.1 200 OK", 200},
+      {"HTTP/1.1 200 OK\r", 200},
+      {"HTTP/1.0 503", 503},
+      {"HTTP/1.0 503\r", 503},
+      {"HTTP/9.9 999 anything at all", 999},
+      {"HTTP/1.1 200OK", -1},      // the reason is after a space
+      {"HTTP/1.1 20", -1},         // too short
+      {"HTTP/1.1 2x0 OK", -1},     // not three digits
+      {"HTTP/11 200 OK", -1},      // version is DIGIT "." DIGIT
+      {"HTTP/2 200", -1},
+      {"http/1.1 200 OK", -1},     // case-sensitive (RFC 9112 section 2.3)
+      {"HTTP/1.1  200 OK", -1},    // one space
+      {"", -1},
+  };
+  for (const auto& c : cases) EXPECT_EQ(parse_status_line(c.line), c.status) << c.line;
 }
 
 TEST(HealthTargets, FromDesiredState) {
