@@ -1,12 +1,11 @@
-// Flow keys: the 5-tuple of a packet as it is received, in network byte order.
+// Flow keys: the 5-tuple of a packet as it is received, in network byte order, and their
+// keyed hash.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
 
-#if defined(__x86_64__) && defined(__SSE4_2__)
-#include <nmmintrin.h>
-#endif
+#include "dataplane/flow/siphash.h"
 
 namespace rondo::dp {
 
@@ -16,33 +15,32 @@ struct FlowKey {
   uint16_t src_port = 0;  // network order
   uint16_t dst_port = 0;
   uint8_t proto = 0;
-  uint8_t pad[3] = {};  // always zero, so keys compare and hash as 16 plain bytes
+  uint8_t pad[3] = {};  // always zero, so keys compare as 16 plain bytes
 
   bool operator==(const FlowKey& o) const { return std::memcmp(this, &o, sizeof o) == 0; }
 };
 static_assert(sizeof(FlowKey) == 16);
 
-#if defined(__x86_64__) && defined(__SSE4_2__)
-// CRC32-C over the 16 key bytes. With SSE4.2 known at compile time (DPDK builds with
-// -march=corei7) the instruction is used inline: rte_hash_crc() gives the same value but
-// branches on a runtime flag per call and drags librte_eal into every binary that links
-// the table (its RTE_INIT probe), unit tests included.
+/// Bytes of a FlowKey that carry the tuple (the rest is padding).
+inline constexpr size_t kFlowKeyBytes = 13;
 
-/// 32-bit hash of a key. Never returns 0: 0 marks an empty slot in the table.
-inline uint32_t flow_hash(const FlowKey& k) {
+/// 64-bit keyed hash of a flow key: SipHash-1-3 of its 13 tuple bytes, equal to
+/// siphash<1, 3>(key, &k, 13). Two message blocks (bytes 0-7; bytes 8-12 with the length in
+/// the top byte) and three finishing rounds: five SipRounds (the padded 16 bytes would take
+/// six). The flow table takes its two bucket choices from the two
+/// 32-bit halves (docs/security.md, "Keyed hashing").
+inline uint64_t flow_hash(const FlowKey& k, const HashKey& key) {
   uint64_t w[2];
   std::memcpy(w, &k, sizeof w);
-  uint64_t h = _mm_crc32_u64(0xdeadbeef, w[0]);
-  h = _mm_crc32_u64(h, w[1]);
-  const auto h32 = static_cast<uint32_t>(h);
-  return h32 != 0 ? h32 : 1;
+  sip::State s = sip::init(key);
+  if constexpr (std::endian::native == std::endian::big) {
+    w[0] = __builtin_bswap64(w[0]);
+    w[1] = __builtin_bswap64(w[1]);
+  }
+  sip::absorb<1>(s, w[0]);
+  // Bytes 13-15 are padding: masked off (not trusted to be zero), then the length byte.
+  sip::absorb<1>(s, (w[1] & 0x000000ffffffffffull) | uint64_t{kFlowKeyBytes} << 56);
+  return sip::finish<3>(s);
 }
-
-/// A second hash derived from a flow hash (picks the table's second bucket).
-inline uint32_t flow_rehash(uint32_t hash) { return _mm_crc32_u32(0x9e3779b9, hash); }
-#else
-uint32_t flow_hash(const FlowKey& k);
-uint32_t flow_rehash(uint32_t hash);
-#endif
 
 }  // namespace rondo::dp

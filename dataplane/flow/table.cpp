@@ -10,11 +10,6 @@
 
 #include <sys/mman.h>
 
-#if defined(__x86_64__) && defined(__SSE4_2__)
-#include <nmmintrin.h>
-#else
-#include <rte_hash_crc.h>
-#endif
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -24,19 +19,9 @@ namespace rondo::dp {
 namespace {
 
 constexpr uint32_t kSlots = 8;
-constexpr uint32_t kEmpty = 0;  // signature of an unused slot; flow_hash() never returns it
+constexpr uint32_t kEmpty = 0;  // signature of an unused slot; probe_of() never makes it
 // A slot ref is idx * 2 + dir, so it must fit 32 bits.
 constexpr uint32_t kMaxCapacity = UINT32_MAX / 2;
-
-#if !(defined(__x86_64__) && defined(__SSE4_2__))
-// The portable flow_hash(); with SSE4.2 key.h has it inline, with the same seeds.
-constexpr uint32_t kHashSeed = 0xdeadbeef;
-// Seed for the second bucket choice: one more CRC round over the hash, so the second bucket
-// depends on all 32 bits of it, not only on the low bits that picked the first.
-constexpr uint32_t kAltSeed = 0x9e3779b9;
-
-uint32_t crc32c_u32(uint32_t data, uint32_t seed) { return rte_hash_crc_4byte(data, seed); }
-#endif
 
 constexpr size_t kHugePage = size_t{2} << 20;
 
@@ -60,16 +45,6 @@ T* alloc_lines(size_t n) {
 
 }  // namespace
 
-#if !(defined(__x86_64__) && defined(__SSE4_2__))
-uint32_t flow_hash(const FlowKey& k) {
-  const uint32_t h32 = rte_hash_crc(&k, sizeof k, kHashSeed);
-  return h32 != kEmpty ? h32 : 1;
-}
-
-uint32_t flow_rehash(uint32_t hash) { return crc32c_u32(hash, kAltSeed); }
-#endif
-
-
 namespace {
 
 // Bit i set when b.sig[i] == sig.
@@ -91,8 +66,8 @@ uint32_t sig_match(const B& b, uint32_t sig) {
 
 }  // namespace
 
-FlowTable::FlowTable(uint32_t capacity, ReleaseFn release, void* release_ctx)
-    : capacity_(capacity), release_fn_(release), release_ctx_(release_ctx) {
+FlowTable::FlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release, void* release_ctx)
+    : capacity_(capacity), key_(key), release_fn_(release), release_ctx_(release_ctx) {
   static_assert(sizeof(Bucket) == 64);
   if (capacity == 0 || capacity > kMaxCapacity)
     throw std::invalid_argument("flow table capacity out of range");
@@ -173,8 +148,8 @@ uint32_t FlowTable::reclaim_expired(uint32_t bucket, uint64_t now, uint32_t keep
   return n;
 }
 
-bool FlowTable::bucket_add(uint32_t hash, uint32_t ref, uint64_t now) {
-  const uint32_t b1 = bucket1(hash), b2 = bucket2(hash);
+bool FlowTable::bucket_add(const Probe& p, uint32_t ref, uint64_t now) {
+  const uint32_t b1 = p.b1, b2 = p.b2;
   for (int attempt = 0; attempt < 2; attempt++) {
     uint32_t e1 = sig_match(buckets_[b1], kEmpty);
     uint32_t e2 = sig_match(buckets_[b2], kEmpty);
@@ -183,7 +158,7 @@ bool FlowTable::bucket_add(uint32_t hash, uint32_t ref, uint64_t now) {
       bool first = std::popcount(e1) >= std::popcount(e2);
       Bucket& bk = buckets_[first ? b1 : b2];
       uint32_t s = std::countr_zero(first ? e1 : e2);
-      bk.sig[s] = hash;
+      bk.sig[s] = p.hash;
       bk.ref[s] = ref;
       return true;
     }
@@ -196,11 +171,11 @@ bool FlowTable::bucket_add(uint32_t hash, uint32_t ref, uint64_t now) {
   return false;
 }
 
-void FlowTable::bucket_del(uint32_t hash, uint32_t ref) {
-  const uint32_t b[2] = {bucket1(hash), bucket2(hash)};
+void FlowTable::bucket_del(const Probe& p, uint32_t ref) {
+  const uint32_t b[2] = {p.b1, p.b2};
   for (uint32_t bi : b) {
     Bucket& bk = buckets_[bi];
-    for (uint32_t m = sig_match(bk, hash); m != 0; m &= m - 1) {
+    for (uint32_t m = sig_match(bk, p.hash); m != 0; m &= m - 1) {
       uint32_t s = std::countr_zero(m);
       if (bk.ref[s] == ref) {
         bk.sig[s] = kEmpty;
@@ -252,7 +227,7 @@ FlowTable::InsertResult FlowTable::insert(const FlowKey& fwd, const FlowKey& rev
   assert(state != FlowState::kFree);
   // A flow whose two keys are equal could never be told apart by direction.
   if (fwd == rev) return {InsertStatus::kExists, kNone};
-  const uint32_t hf = flow_hash(fwd), hr = flow_hash(rev);
+  const Probe hf = probe(fwd), hr = probe(rev);
   // lookup() also clears out an expired holder of either key, so the key can be reused.
   if (lookup(fwd, hf, now).found() || lookup(rev, hr, now).found())
     return {InsertStatus::kExists, kNone};
@@ -339,8 +314,8 @@ void FlowTable::erase(uint32_t idx) {
     assert(!"erase of a free flow");
     return;
   }
-  bucket_del(flow_hash(f.fwd), idx * 2 + uint32_t(FlowDir::kForward));
-  bucket_del(flow_hash(f.rev), idx * 2 + uint32_t(FlowDir::kReverse));
+  bucket_del(probe(f.fwd), idx * 2 + uint32_t(FlowDir::kForward));
+  bucket_del(probe(f.rev), idx * 2 + uint32_t(FlowDir::kReverse));
   lru_unlink(flow_reclaim_class(f.state), idx);
   f.state = FlowState::kFree;
   free_[free_top_++] = idx;

@@ -7,6 +7,12 @@
 // two buckets chosen from its hash ("two choices"), inserted into the emptier one, so a
 // lookup touches at most two lines and overflow is vanishingly rare at the default load.
 //
+// Hashing (docs/security.md, "Keyed hashing"): flow_hash() is SipHash-1-3 under a secret
+// key given at construction, 64 bits. Bucket 1 comes from the low 32 bits, bucket 2 from
+// the high 32 (two independent choices, not one 32-bit value hashed again), and the
+// signature is their XOR. Without the key a sender cannot find tuples that share a bucket
+// pair; with a linear hash (CRC32-C, even with a secret seed) it can.
+//
 // Ageing: every record carries an expiry time (caller-defined ticks). An expired record is
 // treated as absent by lookup() and reclaimed by lookup() or age().
 //
@@ -101,34 +107,36 @@ class FlowTable {
     Reclaim reclaimed = Reclaim::kNone;  // the class of the flow that made room, if one did
   };
 
-  /// capacity: number of flows (each flow has two keys). Allocates and touches everything now,
-  /// so construct it on the worker's NUMA node. Throws std::invalid_argument for capacity 0.
-  FlowTable(uint32_t capacity, ReleaseFn release, void* release_ctx);
+  /// capacity: number of flows (each flow has two keys). key: the hash key (the dataplane
+  /// derives it from its secret, HashUse::kFlowTable; a restarted process needs the same key
+  /// to find flows it adopts). Allocates and touches everything now, so construct it on the
+  /// worker's NUMA node. Throws std::invalid_argument for capacity 0.
+  FlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release, void* release_ctx);
   ~FlowTable();
   FlowTable(const FlowTable&) = delete;
   FlowTable& operator=(const FlowTable&) = delete;
 
-  /// A key's hash and its two buckets, computed once and reused by the burst stages.
+  /// A key's signature and its two buckets, computed once (one hash) and reused by the
+  /// burst stages.
   struct Probe {
-    uint32_t hash;
+    uint32_t hash;  // the signature kept in the bucket: never 0 (0 marks an empty slot)
     uint32_t b1, b2;
   };
-  Probe probe(uint32_t hash) const { return Probe{hash, bucket1(hash), bucket2(hash)}; }
+  /// Hash a key under the table's key.
+  Probe probe(const FlowKey& k) const { return probe_of(flow_hash(k, key_)); }
 
   /// Prefetch the buckets that lookup() will read.
   void prefetch(const Probe& p) const {
     __builtin_prefetch(&buckets_[p.b1], 0, 3);
     __builtin_prefetch(&buckets_[p.b2], 0, 3);
   }
-  void prefetch(uint32_t hash) const { prefetch(probe(hash)); }
   /// Prefetch the records whose signature matches (read the buckets: prefetch them first).
   void prefetch_record(const Probe& p) const;
-  void prefetch_record(uint32_t hash) const { prefetch_record(probe(hash)); }
 
-  /// Find a key (either direction). hash must be flow_hash(k).
+  /// Find a key (either direction). p must be probe(k).
   /// An expired record is released and reported as not found.
   Hit lookup(const FlowKey& k, const Probe& p, uint64_t now);
-  Hit lookup(const FlowKey& k, uint32_t hash, uint64_t now) { return lookup(k, probe(hash), now); }
+  Hit lookup(const FlowKey& k, uint64_t now) { return lookup(k, probe(k), now); }
 
   /// Create a flow reachable by both keys, in state `state`, expiring at `expires`. With no
   /// record free, one flow is reclaimed first (reclaim_one; its class in `reclaimed`).
@@ -182,20 +190,26 @@ class FlowTable {
     uint32_t ref[8];  // record index * 2 + direction
   };
   // (implementation detail, see table.cpp)
-  // hash * n / 2^32 maps a 32-bit hash onto [0, n) without a division (Lemire's fastrange).
-  uint32_t bucket1(uint32_t hash) const {
-    return static_cast<uint32_t>((uint64_t{hash} * n_buckets_) >> 32);
+  // x * n / 2^32 maps 32 hash bits onto [0, n) without a division (Lemire's fastrange).
+  uint32_t fastrange(uint32_t x) const {
+    return static_cast<uint32_t>((uint64_t{x} * n_buckets_) >> 32);
   }
-  // The second choice: one more CRC round over the hash, so it depends on all 32 bits.
-  uint32_t bucket2(uint32_t hash) const {
-    const uint32_t b1 = bucket1(hash);
-    const uint32_t b2 = static_cast<uint32_t>((uint64_t{flow_rehash(hash)} * n_buckets_) >> 32);
+  // Bucket 1 from the low half, bucket 2 from the high half: two independent choices. The
+  // signature is lo ^ hi: whichever half picked the bucket a key sits in, the other half is
+  // independent of it, so signatures in a bucket are uniform over 32 bits (a signature made
+  // of one half would share its top bits with every key that half put in the same bucket).
+  Probe probe_of(uint64_t h) const {
+    const auto lo = static_cast<uint32_t>(h), hi = static_cast<uint32_t>(h >> 32);
+    const uint32_t b1 = fastrange(lo);
+    uint32_t b2 = fastrange(hi);
     // Two choices must be two buckets; n_buckets_ >= 2.
-    return b2 != b1 ? b2 : (b1 + 1 == n_buckets_ ? 0 : b1 + 1);
+    if (b2 == b1) b2 = b1 + 1 == n_buckets_ ? 0 : b1 + 1;
+    const uint32_t sig = lo ^ hi;
+    return Probe{sig != 0 ? sig : 1, b1, b2};
   }
   bool bucket_find(const FlowKey& k, const Probe& p, uint32_t* slot_ref) const;
-  bool bucket_add(uint32_t hash, uint32_t ref, uint64_t now);
-  void bucket_del(uint32_t hash, uint32_t ref);
+  bool bucket_add(const Probe& p, uint32_t ref, uint64_t now);
+  void bucket_del(const Probe& p, uint32_t ref);
   uint32_t reclaim_expired(uint32_t bucket, uint64_t now, uint32_t keep);
   // One reclaim list per class, oldest at the head.
   struct List {
@@ -209,6 +223,7 @@ class FlowTable {
 
   uint32_t capacity_;
   uint32_t n_buckets_;
+  HashKey key_;
   Flow* flows_ = nullptr;
   Bucket* buckets_ = nullptr;
   uint32_t* free_ = nullptr;  // stack of free record indices

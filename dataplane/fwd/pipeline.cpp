@@ -46,8 +46,10 @@ bool arp_sender_ok(const uint8_t* f, const Parsed& p) {
 Pipeline::Pipeline(const PipelineParams& p)
     : params_(p),
       ownership_(p.n_workers),
-      flows_(p.flow_capacity, &Pipeline::on_release, this),
-      neigh_(kNeighCapacity, kNeighIncompleteS * p.hz, 2 * kNeighRefreshS * p.hz),
+      flows_(p.flow_capacity, derive_hash_key(p.hash_key, HashUse::kFlowTable),
+             &Pipeline::on_release, this),
+      neigh_(kNeighCapacity, kNeighIncompleteS * p.hz, 2 * kNeighRefreshS * p.hz,
+             derive_hash_key(p.hash_key, HashUse::kNeighbours)),
       backends_(new BackendCounters[kBackendSlots]()),
       replies_(p.reply_rate, p.reply_burst, p.hz) {
   arp_out_.reserve(kArpQueueMax);
@@ -182,7 +184,7 @@ void Pipeline::classify(const Snapshot* s, const uint8_t* f, uint32_t len, uint1
       pd->why = s->is_vip_ip(dst) ? DropReason::kNoService : DropReason::kNotForVip;
       return;
     }
-    pd->probe = flows_.probe(flow_hash(p.key));
+    pd->probe = flows_.probe(p.key);
     flows_.prefetch(pd->probe);
     return;
   }

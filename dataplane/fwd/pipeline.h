@@ -35,6 +35,10 @@ struct PipelineParams {
   // not turn rondo into an amplifier or eat its TX queues.
   uint32_t reply_rate = 1000;  // per second
   uint32_t reply_burst = 64;
+  // The deployment's secret (--state-dir/hash.key). The flow and neighbour tables' hash keys
+  // are derived from it (derive_hash_key), so every worker and every restart of the same
+  // deployment place keys alike. The dataplane always sets it; tests may keep this fixed one.
+  HashKey hash_key{};
 };
 
 struct Action {

@@ -11,8 +11,10 @@ constexpr uint32_t kEvictScan = 64;
 
 }  // namespace
 
-NeighTable::NeighTable(uint32_t capacity, uint64_t stale_incomplete, uint64_t stale_reachable)
-    : capacity_(capacity), stale_incomplete_(stale_incomplete), stale_reachable_(stale_reachable) {
+NeighTable::NeighTable(uint32_t capacity, uint64_t stale_incomplete, uint64_t stale_reachable,
+                       const HashKey& key)
+    : capacity_(capacity), stale_incomplete_(stale_incomplete), stale_reachable_(stale_reachable),
+      key_(key) {
   uint32_t size = 16;
   while (size < capacity * 2) size <<= 1;  // keep probing chains short
   slots_.resize(size);

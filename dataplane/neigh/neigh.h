@@ -16,6 +16,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "dataplane/flow/siphash.h"
+
 namespace rondo::dp {
 
 struct Neigh {
@@ -41,9 +43,11 @@ class NeighTable {
 
   /// capacity: entries at most. When the table is full, an incomplete entry whose request
   /// went unanswered for `stale_incomplete` ticks, or a reachable one not confirmed for
-  /// `stale_reachable` ticks, may be evicted (the oldest of those looked at).
+  /// `stale_reachable` ticks, may be evicted (the oldest of those looked at). key keys the
+  /// slot hash (the dataplane derives it from its secret, HashUse::kNeighbours), so nobody
+  /// can pick addresses that pile onto one probing chain.
   explicit NeighTable(uint32_t capacity = 4096, uint64_t stale_incomplete = 0,
-                      uint64_t stale_reachable = 0);
+                      uint64_t stale_reachable = 0, const HashKey& key = {});
 
   /// The entry for ip (network order), or nullptr.
   const Neigh* find(uint32_t ip) const;
@@ -65,7 +69,7 @@ class NeighTable {
   uint64_t evictions() const { return evictions_; }
 
  private:
-  uint32_t home(uint32_t ip) const { return (ip * 0x9e3779b1u) >> 7 & mask_; }
+  uint32_t home(uint32_t ip) const { return static_cast<uint32_t>(siphash13_u32(key_, ip)) & mask_; }
   Neigh* find_slot(uint32_t ip);
   Neigh* insert(uint32_t ip, uint64_t now, bool may_evict);
   bool evict_one(uint64_t now);
@@ -78,6 +82,7 @@ class NeighTable {
   uint64_t stale_incomplete_;
   uint64_t stale_reachable_;
   uint32_t hand_ = 0;  // where the next eviction scan starts
+  HashKey key_;
   uint64_t evictions_ = 0;
 };
 

@@ -10,6 +10,7 @@
 #include <rte_errno.h>
 
 #include "dataplane/flow/port_pool.h"
+#include "dataplane/runtime/state_dir.h"
 
 namespace rondo::dp {
 namespace {
@@ -59,6 +60,17 @@ bool Dataplane::init(std::string* err) {
       *err = "port " + name + " (" + v + ") failed to start: its driver refused it (the reason is in the log line above)";
       return false;
     }
+  }
+  // The secret first: a refused key file must stop the start before anything is allocated.
+  HashKey secret;
+  try {
+    bool created = false;
+    secret = load_or_create_hash_key(opts_.state_dir, &created);
+    RTE_LOG(NOTICE, USER1, "hash secret: %s %s/%s\n", created ? "made" : "read",
+            opts_.state_dir.c_str(), kHashKeyFile);
+  } catch (const StateDirError& e) {
+    *err = std::string("--state-dir: ") + e.what();
+    return false;
   }
   const uint16_t n_ports = rte_eth_dev_count_avail();
   if (n_ports == 0) {
@@ -150,6 +162,7 @@ bool Dataplane::init(std::string* err) {
     ws.pipeline.worker = i;
     ws.pipeline.reply_rate = opts_.reply_rate;
     ws.pipeline.n_workers = n_workers;
+    ws.pipeline.hash_key = secret;
     // Indexed by port id, which need not be dense (a port may have failed to probe).
     for (const auto& p : ports_) {
       if (ws.pipeline.port_macs.size() <= p.id) ws.pipeline.port_macs.resize(p.id + 1u);

@@ -35,8 +35,9 @@ int main(int argc, char** argv) {
   opts->vdevs = vdevs;
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
-  // The dataplane reads no file: there is nothing to reload, and a hangup (a closed
-  // terminal, a stray kill -HUP meant for the control plane) must not kill it.
+  // The dataplane reads no configuration file (only its hash secret, once at start): there
+  // is nothing to reload, and a hangup (a closed terminal, a stray kill -HUP meant for the
+  // control plane) must not kill it.
   std::signal(SIGHUP, SIG_IGN);
 
   int rc = 0;

@@ -34,6 +34,10 @@ std::optional<Options> parse_options(int argc, char** argv, int* exit_code) {
       ("help,h", "print this help")
       ("ctl-socket", po::value(&o.ctl_socket)->default_value(o.ctl_socket),
        "unix socket the control plane connects to")
+      ("state-dir", po::value(&o.state_dir)->default_value(o.state_dir),
+       "directory kept across restarts: hash.key, the secret keying the flow and neighbour "
+       "hashes (made at first start, mode 0600; a restarted dataplane needs the same one to "
+       "find its flows; a file that is damaged or readable by others stops the start)")
       ("flows-per-worker", po::value(&o.flows_per_worker)->default_value(o.flows_per_worker),
        "flow table capacity of each worker (allocated at start)")
       ("reply-rate", po::value(&o.reply_rate)->default_value(o.reply_rate),

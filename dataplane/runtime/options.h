@@ -10,6 +10,7 @@ namespace rondo::dp {
 
 struct Options {
   std::string ctl_socket = "/run/rondo/dataplane.sock";
+  std::string state_dir = "/var/lib/rondo";  // hash.key: the secret of the keyed hashes
   uint32_t flows_per_worker = 1u << 20;
   uint32_t idle_sleep_us = 0;
   uint32_t reply_rate = 1000;  // ARP and ICMP echo replies per second, per worker

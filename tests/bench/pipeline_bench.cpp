@@ -191,7 +191,7 @@ BENCHMARK(BM_Copy)->Unit(benchmark::kNanosecond);
 void BM_FlowMemory(benchmark::State& state) {
   const auto n = static_cast<uint32_t>(state.range(0));
   for (auto _ : state) {
-    FlowTable t(n, [](void*, const Flow&) {}, nullptr);
+    FlowTable t(n, HashKey{1, 2}, [](void*, const Flow&) {}, nullptr);
     state.counters["bytes_per_flow"] = static_cast<double>(t.memory_bytes()) / n;
     state.counters["MiB"] = static_cast<double>(t.memory_bytes()) / (1 << 20);
   }

@@ -4,7 +4,8 @@
 # Bad input at the edges of the processes: each case must fail with a clear one-line
 # message that names what is wrong, with the documented exit code, and change nothing.
 #   - rondo-dataplane: a port whose device cannot start (no such interface) -> 1, names it;
-#     an unknown option -> 2; a bad --local-ports range -> 2
+#     an unknown option -> 2; a bad --local-ports range -> 2; a hash secret others can
+#     read (--state-dir) -> 1, names the file and the fix
 #   - rondo-controlplane --check: a config with an error -> 1, file:line: field
 #   - rondo-controlplane: a bad config at start -> 1, nothing pushed (no dataplane needed)
 #   - rondoctl: a bad address -> 2 (nothing sent)
@@ -43,11 +44,15 @@ eal=(-l 0,1 --no-huge -m 256 --no-pci --file-prefix "$prefix" --log-level='*:not
 expect "dataplane: port that cannot start" 1 \
 	"port net_af_packet0 (net_af_packet0,iface=rondo-nosuch0) failed to start" \
 	timeout 60 "$build/dataplane/rondo-dataplane" "${eal[@]}" --vdev=net_af_packet0,iface=rondo-nosuch0 \
-	-- --ctl-socket "$tmp/dp.sock"
+	-- --ctl-socket "$tmp/dp.sock" --state-dir "$tmp/state"
 expect "dataplane: unknown option" 2 "unrecognised option '--bogus'" \
 	timeout 60 "$build/dataplane/rondo-dataplane" "${eal[@]}" --vdev=net_null0 -- --bogus
 expect "dataplane: bad local port range" 2 "--local-ports: '70000-1' is not a range" \
 	timeout 60 "$build/dataplane/rondo-dataplane" "${eal[@]}" --vdev=net_null0 -- --local-ports 70000-1
+mkdir -m 0700 "$tmp/leaky" && head -c 16 /dev/urandom >"$tmp/leaky/hash.key" && chmod 0644 "$tmp/leaky/hash.key"
+expect "dataplane: hash secret readable by others" 1 "hash.key: mode 0644 lets group or others at the flow-hash secret" \
+	timeout 60 "$build/dataplane/rondo-dataplane" "${eal[@]}" --vdev=net_null0 \
+	-- --ctl-socket "$tmp/dp.sock" --state-dir "$tmp/leaky"
 [ -e "$tmp/dp.sock" ] && { echo "FAIL: a refused dataplane left its control socket"; failed=$((failed + 1)); }
 
 cat >"$tmp/bad.yaml" <<'YAML'

@@ -648,7 +648,8 @@ class Env:
             self.dataplane, *eal, "--no-huge", "-m", "512", "--no-pci",
             "--file-prefix", f"rondo-{self.tag}",
             f"--vdev=net_af_packet0,iface=dp0,qpairs={qpairs}", "--log-level=*:notice",
-            "--", "--ctl-socket", self.sock, "--idle-sleep-us", str(idle_sleep_us)])
+            "--", "--ctl-socket", self.sock, "--state-dir", os.path.join(self.tmp, "state"),
+            "--idle-sleep-us", str(idle_sleep_us)])
         wait_until("the dataplane to print 'ready'", 30,
                    lambda: "ready" in tail(self.logs["dataplane"], 1000), interval=0.2,
                    alive=[("rondo-dataplane", dp)])

@@ -77,7 +77,7 @@ echo "rondo here" >"$tmp/index.html"
 LIBXDP_SKIP_DISPATCHER=1 ip netns exec "$lb" "$build/dataplane/rondo-dataplane" \
 	-l 0,1 --no-huge -m 512 --no-pci --file-prefix "$prefix" --log-level='*:notice' \
 	--vdev="net_af_xdp0,iface=dp0,start_queue=0,queue_count=1,xdp_prog=$build/bpf/rondo_xdp.bpf.o" \
-	-- --ctl-socket "$tmp/dp.sock" --idle-sleep-us 50 >"$tmp/dataplane.log" 2>&1 &
+	-- --ctl-socket "$tmp/dp.sock" --state-dir "$tmp/state" --idle-sleep-us 50 >"$tmp/dataplane.log" 2>&1 &
 dp=$!
 pids+=("$dp")
 wait_for 30 "the dataplane to be ready" grep -q ready "$tmp/dataplane.log"

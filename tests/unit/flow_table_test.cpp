@@ -1,20 +1,25 @@
-// FlowTable and flow_hash: lookups in both directions, expiry, ageing, eviction order,
-// bucket overflow. Time is a plain number passed in, so nothing here sleeps.
+// FlowTable and its bucket choice: lookups in both directions, expiry, ageing, eviction
+// order, bucket overflow. (The keyed hash itself, and hash flooding: flow_hash_test.cpp.) Time is a plain number passed in, so nothing here sleeps.
 #include "dataplane/flow/table.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <random>
 #include <stdexcept>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 namespace rondo::dp {
 namespace {
 
 using Status = FlowTable::InsertStatus;
+
+// Any fixed key: these tests are about the table, not the secret.
+constexpr HashKey kKey{0x0123456789abcdefull, 0xfedcba9876543210ull};
 
 // Client side of flow i: client -> VIP:80.
 FlowKey client_key(uint32_t i) {
@@ -45,8 +50,9 @@ struct Released {
 };
 
 FlowTable::Hit find(FlowTable& t, const FlowKey& k, uint64_t now) {
-  t.prefetch(flow_hash(k));
-  return t.lookup(k, flow_hash(k), now);
+  const FlowTable::Probe p = t.probe(k);
+  t.prefetch(p);
+  return t.lookup(k, p, now);
 }
 
 FlowTable::InsertResult add(FlowTable& t, uint32_t i, FlowState s, uint64_t expires,
@@ -54,73 +60,79 @@ FlowTable::InsertResult add(FlowTable& t, uint32_t i, FlowState s, uint64_t expi
   return t.insert(client_key(i), backend_key(i), s, expires, now);
 }
 
-// CRC32-C is affine over GF(2): two keys hash alike when their XOR lies in the kernel of the
-// linear part. Solve for kernel vectors over the 13 meaningful key bytes and return keys that
-// all share base's hash, to fill one bucket pair on purpose.
-std::vector<FlowKey> same_hash_keys(const FlowKey& base, size_t n) {
-  using Bytes = std::array<uint8_t, 16>;
-  constexpr int kBits = 13 * 8;  // the pad bytes must stay zero
-  const uint32_t h0 = flow_hash(FlowKey{});
-  struct Row {
-    uint32_t v = 0;
-    Bytes comb{};
-  };
-  std::array<Row, 32> basis{};  // basis[b] has highest set bit b, or v == 0
-  std::vector<Bytes> kernel;
-  for (int i = 0; i < kBits && kernel.size() < n; i++) {
-    Row r;
-    r.comb[i / 8] = static_cast<uint8_t>(1u << (i % 8));
-    FlowKey e;
-    std::memcpy(&e, r.comb.data(), sizeof e);
-    r.v = flow_hash(e) ^ h0;
-    for (int b = 31; b >= 0 && r.v != 0; b--) {
-      if (!(r.v >> b & 1)) continue;
-      if (basis[b].v == 0) {
-        basis[b] = r;
-        break;
-      }
-      r.v ^= basis[b].v;
-      for (int j = 0; j < 16; j++) r.comb[j] ^= basis[b].comb[j];
-    }
-    if (r.v == 0) kernel.push_back(r.comb);
-  }
-  std::vector<FlowKey> out;
-  for (const Bytes& d : kernel) {
-    Bytes kb;
-    std::memcpy(kb.data(), &base, sizeof base);
-    for (int j = 0; j < 16; j++) kb[j] ^= d[j];
-    FlowKey k;
-    std::memcpy(&k, kb.data(), sizeof k);
-    out.push_back(k);
+// The two buckets of a key in t, smallest first.
+std::pair<uint32_t, uint32_t> pair_of(const FlowTable& t, const FlowKey& k) {
+  const FlowTable::Probe p = t.probe(k);
+  return {std::min(p.b1, p.b2), std::max(p.b1, p.b2)};
+}
+
+// n keys (base first) whose two buckets in t are base's two, found by trying source
+// addresses and ports as an attacker who knew t's key would: to fill one bucket pair on
+// purpose. Feasible only for small tables (about buckets^2 / 2 tries per key).
+std::vector<FlowKey> same_pair_keys(const FlowTable& t, const FlowKey& base, size_t n) {
+  const auto want = pair_of(t, base);
+  std::vector<FlowKey> out{base};
+  for (uint32_t i = 1; out.size() < n && i < (1u << 24); i++) {
+    FlowKey k = base;
+    k.src_ip = base.src_ip + (i >> 16);
+    k.src_port = static_cast<uint16_t>(base.src_port + i);
+    if (!(k == base) && pair_of(t, k) == want) out.push_back(k);
   }
   return out;
 }
 
-TEST(FlowHash, NeverZeroAndSpreadsLowBits) {
-  // The low bits pick the first bucket: a hash that clumps them would overflow buckets.
-  constexpr uint32_t kKeys = 1 << 16, kBins = 1024;
-  std::vector<uint32_t> bins(kBins);
-  std::unordered_set<uint32_t> seen;
-  for (uint32_t i = 0; i < kKeys; i++) {
-    uint32_t h = flow_hash(client_key(i));
-    ASSERT_NE(h, 0u);
-    bins[h % kBins]++;
-    seen.insert(h);
+// n keys made by make(0), make(1), ... that touch neither bucket of the pair.
+template <typename Make>
+std::vector<FlowKey> keys_outside(const FlowTable& t, std::pair<uint32_t, uint32_t> pair, size_t n,
+                                  Make make) {
+  std::vector<FlowKey> out;
+  for (uint32_t i = 0; out.size() < n; i++) {
+    const FlowTable::Probe p = t.probe(make(i));
+    if (p.b1 != pair.first && p.b1 != pair.second && p.b2 != pair.first && p.b2 != pair.second)
+      out.push_back(make(i));
   }
-  EXPECT_GE(seen.size(), kKeys - 8);
-  for (uint32_t c : bins) {
-    EXPECT_GT(c, kKeys / kBins / 2);
-    EXPECT_LT(c, kKeys / kBins * 2);
+  return out;
+}
+
+TEST(FlowTableHash, SignatureNeverZeroAndBothChoicesSpread) {
+  // Each choice must spread on its own (a clumped one overflows buckets), and the two must
+  // be independent of each other (keys sharing one bucket must not share the other).
+  FlowTable t(2048, kKey, nullptr, nullptr);  // 1024 buckets
+  constexpr uint32_t kKeys = 1 << 16, kBuckets = 1024;
+  std::vector<uint32_t> b1(kBuckets), b2(kBuckets), joint(32 * 32);
+  std::unordered_set<uint32_t> sigs;
+  for (uint32_t i = 0; i < kKeys; i++) {
+    const FlowTable::Probe p = t.probe(client_key(i));
+    ASSERT_NE(p.hash, 0u);
+    ASSERT_LT(p.b1, kBuckets);
+    ASSERT_LT(p.b2, kBuckets);
+    ASSERT_NE(p.b1, p.b2);
+    b1[p.b1]++;
+    b2[p.b2]++;
+    joint[p.b1 % 32 * 32 + p.b2 % 32]++;
+    sigs.insert(p.hash);
+  }
+  EXPECT_GE(sigs.size(), kKeys - 8);
+  for (uint32_t b = 0; b < kBuckets; b++) {
+    EXPECT_GT(b1[b], kKeys / kBuckets / 2) << b;
+    EXPECT_LT(b1[b], kKeys / kBuckets * 2) << b;
+    EXPECT_GT(b2[b], kKeys / kBuckets / 2) << b;
+    EXPECT_LT(b2[b], kKeys / kBuckets * 2) << b;
+  }
+  for (uint32_t c : joint) {
+    EXPECT_GT(c, 20u);
+    EXPECT_LT(c, 128u);
   }
 }
 
-TEST(FlowHash, SameHashKeysHelperWorks) {
-  // The overflow test below relies on this generator; check it rather than trust it.
-  auto keys = same_hash_keys(client_key(7), 20);
+TEST(FlowTableHash, SamePairKeysHelperWorks) {
+  // The overflow tests below rely on this generator; check it rather than trust it.
+  FlowTable t(64, kKey, nullptr, nullptr);
+  auto keys = same_pair_keys(t, client_key(7), 20);
   ASSERT_EQ(keys.size(), 20u);
   std::unordered_set<uint64_t> distinct;
   for (const FlowKey& k : keys) {
-    EXPECT_EQ(flow_hash(k), flow_hash(keys[0]));
+    EXPECT_EQ(pair_of(t, k), pair_of(t, keys[0]));
     EXPECT_EQ(k.pad[0] | k.pad[1] | k.pad[2], 0);
     uint64_t w[2];
     std::memcpy(w, &k, sizeof w);
@@ -130,7 +142,7 @@ TEST(FlowHash, SameHashKeysHelperWorks) {
 }
 
 TEST(FlowTable, InsertThenLookupBothDirections) {
-  FlowTable t(16, nullptr, nullptr);
+  FlowTable t(16, kKey, nullptr, nullptr);
   auto r = add(t, 1, FlowState::kSynSent, 100);
   ASSERT_EQ(r.status, Status::kOk);
   EXPECT_EQ(t.size(), 1u);
@@ -153,7 +165,7 @@ TEST(FlowTable, InsertThenLookupBothDirections) {
 }
 
 TEST(FlowTable, UnknownKeyMisses) {
-  FlowTable t(16, nullptr, nullptr);
+  FlowTable t(16, kKey, nullptr, nullptr);
   EXPECT_FALSE(find(t, client_key(1), 0).found());
   ASSERT_EQ(add(t, 1, FlowState::kEstablished, 100).status, Status::kOk);
   EXPECT_FALSE(find(t, client_key(2), 0).found());
@@ -166,7 +178,7 @@ TEST(FlowTable, UnknownKeyMisses) {
 
 TEST(FlowTable, ExpiredFlowMissesAndIsReleasedOnce) {
   Released rel;
-  FlowTable t(16, Released::hook, &rel);
+  FlowTable t(16, kKey, Released::hook, &rel);
   ASSERT_EQ(add(t, 1, FlowState::kEstablished, 100).status, Status::kOk);
 
   EXPECT_TRUE(find(t, client_key(1), 99).found());
@@ -190,7 +202,7 @@ TEST(FlowTable, ExpiredFlowMissesAndIsReleasedOnce) {
 
 TEST(FlowTable, UpdateChangesExpiry) {
   Released rel;
-  FlowTable t(16, Released::hook, &rel);
+  FlowTable t(16, kKey, Released::hook, &rel);
   auto r = add(t, 1, FlowState::kSynSent, 10);
   t.update(r.idx, FlowState::kEstablished, 1000);
   EXPECT_TRUE(find(t, client_key(1), 500).found());
@@ -201,7 +213,7 @@ TEST(FlowTable, UpdateChangesExpiry) {
 TEST(FlowTable, AgeReclaimsExpiredAndOnlyThose) {
   Released rel;
   constexpr uint32_t kCap = 100;
-  FlowTable t(kCap, Released::hook, &rel);
+  FlowTable t(kCap, kKey, Released::hook, &rel);
   for (uint32_t i = 0; i < kCap; i++)
     ASSERT_EQ(add(t, i, FlowState::kEstablished, 10 + i).status, Status::kOk);
 
@@ -225,7 +237,7 @@ TEST(FlowTable, AgeReclaimsExpiredAndOnlyThose) {
 TEST(FlowTable, AgeExaminesOnlyItsBudgetAndRotates) {
   Released rel;
   constexpr uint32_t kCap = 100;
-  FlowTable t(kCap, Released::hook, &rel);
+  FlowTable t(kCap, kKey, Released::hook, &rel);
   for (uint32_t i = 0; i < kCap; i++)
     ASSERT_EQ(add(t, i, FlowState::kEstablished, 10).status, Status::kOk);
 
@@ -247,7 +259,7 @@ TEST(FlowTable, AgeExaminesOnlyItsBudgetAndRotates) {
 TEST(FlowTable, FullOfEstablishedFlowsRejectsAndEvictsNothing) {
   Released rel;
   constexpr uint32_t kCap = 64;
-  FlowTable t(kCap, Released::hook, &rel);
+  FlowTable t(kCap, kKey, Released::hook, &rel);
   for (uint32_t i = 0; i < kCap; i++)
     ASSERT_EQ(add(t, i, FlowState::kEstablished, 1000).status, Status::kOk) << i;
   EXPECT_EQ(t.size(), kCap);
@@ -262,7 +274,7 @@ TEST(FlowTable, FullOfEstablishedFlowsRejectsAndEvictsNothing) {
 
 TEST(FlowTable, FullTableEvictsOldestEmbryonicFirst) {
   Released rel;
-  FlowTable t(8, Released::hook, &rel);
+  FlowTable t(8, kKey, Released::hook, &rel);
   // Insertion order; the embryonic ones, oldest first, are 1, 3, 4, 6.
   const FlowState states[8] = {FlowState::kEstablished, FlowState::kSynSent,
                                FlowState::kEstablished, FlowState::kSynRecv,
@@ -303,7 +315,7 @@ TEST(FlowTable, FullTableEvictsOldestEmbryonicFirst) {
 
 TEST(FlowTable, LeavingEmbryonicStateProtectsFromEviction) {
   Released rel;
-  FlowTable t(3, Released::hook, &rel);
+  FlowTable t(3, kKey, Released::hook, &rel);
   auto a = add(t, 1, FlowState::kSynSent, 1000);
   auto b = add(t, 2, FlowState::kSynSent, 1000);
   auto c = add(t, 3, FlowState::kSynRecv, 1000);
@@ -338,7 +350,7 @@ TEST(FlowTable, LeavingEmbryonicStateProtectsFromEviction) {
 // alone could not pass.
 TEST(FlowTable, ReclaimOrderIsEmbryonicThenClosedThenIdlestUdp) {
   Released rel;
-  FlowTable t(6, Released::hook, &rel);
+  FlowTable t(6, kKey, Released::hook, &rel);
   constexpr uint64_t kUdpTimeout = 100;
   const uint32_t u1 = add(t, 1, FlowState::kUdp, kUdpTimeout, 0).idx;
   const uint32_t c1 = add(t, 2, FlowState::kEstablished, 1000, 1).idx;
@@ -391,7 +403,7 @@ TEST(FlowTable, ReclaimOrderIsEmbryonicThenClosedThenIdlestUdp) {
 // order, and a flow that changes class moves to its new class's list.
 TEST(FlowTable, ReclaimOneFollowsClassChanges) {
   Released rel;
-  FlowTable t(8, Released::hook, &rel);
+  FlowTable t(8, kKey, Released::hook, &rel);
   const uint32_t a = add(t, 1, FlowState::kSynSent, 1000).idx;
   const uint32_t b = add(t, 2, FlowState::kSynSent, 1000).idx;
   add(t, 3, FlowState::kUdp, 1000);
@@ -420,7 +432,7 @@ TEST(FlowTable, ReclaimOneFollowsClassChanges) {
 // by at most timeout/8, never more.
 TEST(FlowTable, TouchIdleMovesRarelyAndBoundsTheOrderError) {
   Released rel;
-  FlowTable t(8, Released::hook, &rel);
+  FlowTable t(8, kKey, Released::hook, &rel);
   constexpr uint64_t kTo = 800, kSlack = kTo / FlowTable::kIdleSlackDiv;
   const uint32_t u1 = add(t, 1, FlowState::kUdp, kTo, 0).idx;
   const uint32_t u2 = add(t, 2, FlowState::kUdp, 1 + kTo, 1).idx;
@@ -462,7 +474,7 @@ TEST(FlowTable, TouchIdleMovesRarelyAndBoundsTheOrderError) {
 
 TEST(FlowTable, DuplicateKeysAreRejected) {
   Released rel;
-  FlowTable t(16, Released::hook, &rel);
+  FlowTable t(16, kKey, Released::hook, &rel);
   ASSERT_EQ(add(t, 1, FlowState::kEstablished, 100).status, Status::kOk);
 
   EXPECT_EQ(t.insert(client_key(1), backend_key(2), FlowState::kSynSent, 100, 0).status,
@@ -491,7 +503,7 @@ TEST(FlowTable, DuplicateKeysAreRejected) {
 
 TEST(FlowTable, EraseThenReinsert) {
   Released rel;
-  FlowTable t(4, Released::hook, &rel);
+  FlowTable t(4, kKey, Released::hook, &rel);
   auto r = add(t, 1, FlowState::kSynSent, 100);
   ASSERT_EQ(r.status, Status::kOk);
   EXPECT_EQ(t.embryonic(), 1u);
@@ -520,25 +532,28 @@ TEST(FlowTable, EraseThenReinsert) {
 
 TEST(FlowTable, FullBucketPairRejectsAndUndoes) {
   Released rel;
-  FlowTable t(1 << 16, Released::hook, &rel);
-  // 17 keys with one hash, hence one bucket pair of 2 x 8 slots.
-  auto same = same_hash_keys(client_key(5), 17);
+  FlowTable t(64, kKey, Released::hook, &rel);
+  // 17 keys sharing one bucket pair of 2 x 8 slots; every other key lives elsewhere.
+  auto same = same_pair_keys(t, client_key(5), 17);
   ASSERT_EQ(same.size(), 17u);
+  const auto others = keys_outside(t, pair_of(t, same[0]), 18, backend_key);
+  const auto rev_key = [&others](uint32_t i) { return others[i]; };
+  const FlowKey client16 = others[17];
   for (uint32_t i = 0; i < 16; i++) {
     uint64_t expires = i == 3 ? 10 : 100;
-    ASSERT_EQ(t.insert(same[i], backend_key(i), FlowState::kEstablished, expires, 0).status,
+    ASSERT_EQ(t.insert(same[i], rev_key(i), FlowState::kEstablished, expires, 0).status,
               Status::kOk)
         << i;
   }
 
   // Forward key cannot be placed.
-  EXPECT_EQ(t.insert(same[16], backend_key(16), FlowState::kEstablished, 100, 5).status,
+  EXPECT_EQ(t.insert(same[16], rev_key(16), FlowState::kEstablished, 100, 5).status,
             Status::kFull);
   // Reverse key cannot be placed: the forward key, already added, must be taken out again.
-  EXPECT_EQ(t.insert(client_key(16), same[16], FlowState::kEstablished, 100, 5).status,
+  EXPECT_EQ(t.insert(client16, same[16], FlowState::kEstablished, 100, 5).status,
             Status::kFull);
-  EXPECT_FALSE(find(t, client_key(16), 5).found());
-  EXPECT_FALSE(find(t, backend_key(16), 5).found());
+  EXPECT_FALSE(find(t, client16, 5).found());
+  EXPECT_FALSE(find(t, rev_key(16), 5).found());
   EXPECT_EQ(t.size(), 16u);
   EXPECT_TRUE(rel.fwd.empty());
   for (uint32_t i = 0; i < 16; i++) {
@@ -548,23 +563,25 @@ TEST(FlowTable, FullBucketPairRejectsAndUndoes) {
   }
 
   // Once flow 3 has expired, its slot is reclaimed to make room.
-  auto r = t.insert(client_key(16), same[16], FlowState::kEstablished, 100, 20);
+  auto r = t.insert(client16, same[16], FlowState::kEstablished, 100, 20);
   ASSERT_EQ(r.status, Status::kOk);
   ASSERT_EQ(rel.fwd.size(), 1u);
   EXPECT_EQ(rel.fwd[0], same[3]);
   EXPECT_EQ(find(t, same[16], 20).dir, FlowDir::kReverse);
-  EXPECT_EQ(find(t, client_key(16), 20).idx, r.idx);
+  EXPECT_EQ(find(t, client16, 20).idx, r.idx);
   EXPECT_EQ(t.size(), 16u);
 }
 
 TEST(FlowTable, FlowDeadOnArrivalDoesNotReclaimItself) {
   Released rel;
-  FlowTable t(1 << 16, Released::hook, &rel);
-  auto same = same_hash_keys(client_key(9), 17);
+  FlowTable t(64, kKey, Released::hook, &rel);
+  auto same = same_pair_keys(t, client_key(9), 17);
   ASSERT_EQ(same.size(), 17u);
+  const auto others = keys_outside(t, pair_of(t, same[0]), 15, backend_key);
+  const auto rev_key = [&others](uint32_t i) { return others[i]; };
   // 15 of the pair's 16 slots taken by live flows.
   for (uint32_t i = 0; i < 15; i++)
-    ASSERT_EQ(t.insert(same[i], backend_key(i), FlowState::kEstablished, 100, 0).status,
+    ASSERT_EQ(t.insert(same[i], rev_key(i), FlowState::kEstablished, 100, 0).status,
               Status::kOk)
         << i;
   // Both keys of the new flow need that pair. The forward key takes the last slot; making
@@ -580,7 +597,7 @@ TEST(FlowTable, FlowDeadOnArrivalDoesNotReclaimItself) {
 TEST(FlowTable, RandomizedFillEraseRefill) {
   constexpr uint32_t kCap = 100000;
   Released rel;
-  FlowTable t(kCap, Released::hook, &rel);
+  FlowTable t(kCap, kKey, Released::hook, &rel);
   std::mt19937 rng(12345);
   // Random keys, made unique by a bijection of the index in one field, and kept apart
   // between directions by protocol.
@@ -638,7 +655,7 @@ TEST(FlowTable, RandomizedFillEraseRefill) {
 
 TEST(FlowTable, MemoryIsFixedAndModest) {
   constexpr uint32_t kCap = 100000;
-  FlowTable t(kCap, nullptr, nullptr);
+  FlowTable t(kCap, kKey, nullptr, nullptr);
   size_t per_flow = t.memory_bytes() / kCap;
   // A record, a free-stack entry, and at most a bucket line per flow (two 4-byte slots).
   EXPECT_GE(per_flow, sizeof(Flow) + sizeof(uint32_t));
@@ -647,7 +664,7 @@ TEST(FlowTable, MemoryIsFixedAndModest) {
 }
 
 TEST(FlowTable, RejectsZeroCapacity) {
-  EXPECT_THROW(FlowTable(0, nullptr, nullptr), std::invalid_argument);
+  EXPECT_THROW(FlowTable(0, kKey, nullptr, nullptr), std::invalid_argument);
 }
 
 }  // namespace

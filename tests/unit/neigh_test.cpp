@@ -82,9 +82,12 @@ TEST(NeighTable, FullTableEvictsStaleEntriesNeverStaticOrFresh) {
 }
 
 // Eviction closes the gap in the probe run: every entry left is still found, against a
-// reference model, over many random inserts and evictions.
-TEST(NeighTable, EvictionKeepsEveryOtherEntryFindable) {
-  NeighTable t(64, 1, 1);
+// reference model, over many random inserts and evictions; with the default key and with a
+// secret one (the slot hash is keyed: docs/security.md).
+class NeighKeyed : public ::testing::TestWithParam<HashKey> {};
+
+TEST_P(NeighKeyed, EvictionKeepsEveryOtherEntryFindable) {
+  NeighTable t(64, 1, 1, GetParam());
   std::map<uint32_t, uint64_t> model;  // ip -> when requested
   std::mt19937 rng(7);
   for (uint64_t now = 10; now < 5000; ++now) {
@@ -102,6 +105,8 @@ TEST(NeighTable, EvictionKeepsEveryOtherEntryFindable) {
   }
   EXPECT_GT(t.evictions(), 1000u);
 }
+INSTANTIATE_TEST_SUITE_P(Keys, NeighKeyed,
+                         ::testing::Values(HashKey{}, HashKey{0x243f6a8885a308d3ull, 0x13198a2e03707344ull}));
 
 }  // namespace
 }  // namespace rondo::dp

@@ -1,0 +1,143 @@
+// The state directory's hash secret: made once (mode 0600), read back on every later start,
+// and refused with a message naming the file when it is damaged or others can read it.
+#include "dataplane/runtime/state_dir.h"
+
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "tests/unit/socket_test_util.h"
+
+namespace rondo::dp {
+namespace {
+
+// A fresh directory (removed afterwards) and the key file's path in it.
+struct TempDir : rondo::testing::TempDir {
+  std::string key() const { return path() + "/hash.key"; }
+};
+
+void write_file(const std::string& path, const std::string& bytes, mode_t mode) {
+  {
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    f << bytes;
+  }
+  ASSERT_EQ(::chmod(path.c_str(), mode), 0);
+}
+
+// The StateDirError message of loading dir's key ("" if it loaded).
+std::string refusal(const std::string& dir) {
+  try {
+    load_or_create_hash_key(dir);
+  } catch (const StateDirError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(StateDir, FirstStartCreatesTheKeyPrivateSecondStartReadsTheSame) {
+  TempDir d;
+  bool created = false;
+  const HashKey first = load_or_create_hash_key(d.path(), &created);
+  EXPECT_TRUE(created);
+  struct stat st{};
+  ASSERT_EQ(::stat(d.key().c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_EQ(st.st_size, 16);
+  EXPECT_NE(first, HashKey{});
+  // Nothing else is left behind (no temporary file).
+  size_t files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(d.path())) files += e.is_regular_file();
+  EXPECT_EQ(files, 1u);
+
+  // A restarted process finds the same secret, so the same buckets for its flows.
+  const HashKey again = load_or_create_hash_key(d.path(), &created);
+  EXPECT_FALSE(created);
+  EXPECT_EQ(again, first);
+}
+
+TEST(StateDir, TwoStateDirsGetTwoSecrets) {
+  TempDir a, b;
+  EXPECT_NE(load_or_create_hash_key(a.path()), load_or_create_hash_key(b.path()));
+}
+
+TEST(StateDir, MissingDirectoryIsCreatedPrivate) {
+  TempDir d;
+  const std::string sub = d.path() + "/state";
+  bool created = false;
+  load_or_create_hash_key(sub, &created);
+  EXPECT_TRUE(created);
+  struct stat st{};
+  ASSERT_EQ(::stat(sub.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 077, 0u);
+}
+
+TEST(StateDir, KeyFileBytesAreTheKey) {
+  TempDir d;
+  std::string bytes;
+  for (int i = 0; i < 16; i++) bytes.push_back(static_cast<char>(i));
+  write_file(d.key(), bytes, 0600);
+  const HashKey k = load_or_create_hash_key(d.path());
+  EXPECT_EQ(k, (HashKey{0x0706050403020100ull, 0x0f0e0d0c0b0a0908ull}));
+}
+
+TEST(StateDir, ShortOrLongFileIsRefusedAndLeftAlone) {
+  for (size_t n : {0u, 15u, 17u, 32u}) {
+    TempDir d;
+    write_file(d.key(), std::string(n, 'x'), 0600);
+    const std::string why = refusal(d.path());
+    EXPECT_NE(why.find(d.key()), std::string::npos) << why;
+    EXPECT_NE(why.find(std::to_string(n) + " bytes, a hash key is exactly 16"), std::string::npos)
+        << why;
+    EXPECT_EQ(std::filesystem::file_size(d.key()), n);  // not replaced
+  }
+}
+
+TEST(StateDir, AllZeroFileIsRefused) {
+  TempDir d;
+  write_file(d.key(), std::string(16, '\0'), 0600);
+  EXPECT_NE(refusal(d.path()).find("all zero"), std::string::npos);
+}
+
+TEST(StateDir, FileOthersCanReadIsRefused) {
+  for (mode_t mode : {0644, 0640, 0604, 0660, 0602}) {
+    TempDir d;
+    write_file(d.key(), std::string(16, 'k'), mode);
+    const std::string why = refusal(d.path());
+    EXPECT_NE(why.find(d.key()), std::string::npos) << why;
+    EXPECT_NE(why.find("lets group or others at the flow-hash secret"), std::string::npos) << why;
+    EXPECT_NE(why.find("chmod 600"), std::string::npos) << why;
+  }
+  // The owner's own bits are fine (0400: read-only).
+  TempDir ro;
+  write_file(ro.key(), std::string(16, 'k'), 0400);
+  EXPECT_EQ(refusal(ro.path()), "");
+}
+
+TEST(StateDir, SymlinkOrDirectoryInsteadOfAFileIsRefused) {
+  TempDir d;
+  TempDir elsewhere;
+  write_file(elsewhere.key(), std::string(16, 'k'), 0600);
+  ASSERT_EQ(::symlink(elsewhere.key().c_str(), d.key().c_str()), 0);
+  EXPECT_NE(refusal(d.path()).find("symbolic link"), std::string::npos);
+
+  TempDir d2;
+  ASSERT_EQ(::mkdir(d2.key().c_str(), 0700), 0);
+  EXPECT_NE(refusal(d2.path()).find("not a regular file"), std::string::npos);
+}
+
+TEST(StateDir, StateDirThatIsAFileIsRefused) {
+  TempDir d;
+  const std::string f = d.path() + "/file";
+  write_file(f, "x", 0600);
+  EXPECT_NE(refusal(f).find("is not a directory"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace rondo::dp
