@@ -39,7 +39,8 @@ struct Fd {
 
 // Read and check an existing key file. false (errno ENOENT) if there is none.
 bool read_key(const std::string& path, HashKey* out) {
-  Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)};
+  // O_NONBLOCK: a FIFO planted under the name must not hang the start (refused below).
+  Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)};
   if (f.fd < 0) {
     if (errno == ENOENT) return false;
     if (errno == ELOOP) fail(path + ": is a symbolic link; the hash secret must be a regular file");
@@ -48,6 +49,11 @@ bool read_key(const std::string& path, HashKey* out) {
   struct stat st{};
   if (::fstat(f.fd, &st) != 0) fail("cannot stat " + path + ": " + errno_text(errno));
   if (!S_ISREG(st.st_mode)) fail(path + ": not a regular file");
+  // Whoever owns the file chose or can read the key (a world-writable state directory
+  // would let any user plant one).
+  if (st.st_uid != ::geteuid())
+    fail(path + ": owned by uid " + std::to_string(st.st_uid) + ", not by this process (uid " +
+         std::to_string(::geteuid()) + "); the owner may know the flow-hash secret");
   if ((st.st_mode & 077) != 0)
     fail(path + ": mode " + octal(st.st_mode) +
          " lets group or others at the flow-hash secret (anyone who reads it can fill the flow "

@@ -24,8 +24,8 @@ inline constexpr const char* kHashKeyFile = "hash.key";
 /// 0700) if missing, 16 bytes from getrandom() go to a temporary file (O_EXCL, mode 0600),
 /// fsync, then it is linked into place (never over a file another process just made: that
 /// one's key is read instead) and the directory is fsynced. A file that is not a regular
-/// file, not exactly 16 bytes, all zero, or readable or writable by group or others is
-/// refused (StateDirError) and left as it is: the caller must not start with a secret
+/// file, not owned by this process's user, not exactly 16 bytes, all zero, or readable or
+/// writable by group or others is refused (StateDirError) and left as it is: the caller must not start with a secret
 /// others may know, nor replace one that flows depend on without being told.
 /// *created (optional) says whether this call made the file.
 HashKey load_or_create_hash_key(const std::string& dir, bool* created = nullptr);

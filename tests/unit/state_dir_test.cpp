@@ -132,6 +132,19 @@ TEST(StateDir, SymlinkOrDirectoryInsteadOfAFileIsRefused) {
   EXPECT_NE(refusal(d2.path()).find("not a regular file"), std::string::npos);
 }
 
+TEST(StateDir, FileOwnedBySomeoneElseOrAFifoIsRefused) {
+  TempDir d;
+  write_file(d.key(), std::string(16, 'k'), 0600);
+  if (::geteuid() == 0) {  // only root can give a file away
+    ASSERT_EQ(::chown(d.key().c_str(), 65534, 65534), 0);
+    const std::string why = refusal(d.path());
+    EXPECT_NE(why.find("owned by uid 65534"), std::string::npos) << why;
+  }
+  TempDir f;
+  ASSERT_EQ(::mkfifo(f.key().c_str(), 0600), 0);
+  EXPECT_NE(refusal(f.path()).find("not a regular file"), std::string::npos);  // and no hang
+}
+
 TEST(StateDir, StateDirThatIsAFileIsRefused) {
   TempDir d;
   const std::string f = d.path() + "/file";
