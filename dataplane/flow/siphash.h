@@ -78,7 +78,7 @@ inline uint64_t finish(State& s) {
 /// n (<= 8) bytes at p as a little-endian number.
 inline uint64_t load_le(const void* p, size_t n) {
   uint8_t b[8] = {};
-  std::memcpy(b, p, n);
+  if (n != 0) std::memcpy(b, p, n);  // p may be null for an empty message
   uint64_t w;
   std::memcpy(&w, b, 8);
   if constexpr (std::endian::native == std::endian::big) w = __builtin_bswap64(w);
