@@ -102,11 +102,14 @@ void ApiServer::reap(bool all) {
   std::unique_lock lk(conns_mu_);
   for (auto it = conns_.begin(); it != conns_.end();) {
     if (all || (*it)->done) {
-      std::thread t = std::move((*it)->thread);
+      // The connection's thread may still touch its Conn until it returns: keep the Conn
+      // alive until the join, and destroy it after. serve() takes conns_mu_ on its way
+      // out, so join without holding it.
+      std::unique_ptr<Conn> conn = std::move(*it);
       it = conns_.erase(it);
-      // serve() takes conns_mu_ on its way out: join without holding it.
       lk.unlock();
-      if (t.joinable()) t.join();
+      if (conn->thread.joinable()) conn->thread.join();
+      conn.reset();
       lk.lock();
     } else {
       ++it;

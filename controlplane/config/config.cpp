@@ -150,7 +150,33 @@ class Parser {
 
   void error(int line, std::string field, std::string message) {
     if (!field.empty()) bad_.insert(field);
-    errors_.push_back({file_, line, std::move(field), std::move(message)});
+    // Messages repeat what the file says (values, keys, yaml-cpp's own text): one error
+    // stays one line, bounded, whatever the file holds (no forged log lines).
+    errors_.push_back({file_, line, one_line(field, 200), one_line(message, 400)});
+  }
+
+  // `s` with control bytes escaped (\n, \xHH) and cut at `max` bytes (marked "...").
+  static std::string one_line(const std::string& s, size_t max) {
+    std::string out;
+    for (unsigned char c : s) {
+      if (out.size() >= max) {
+        out += "...";
+        break;
+      }
+      if (c == '\n') {
+        out += "\\n";
+      } else if (c == '\r') {
+        out += "\\r";
+      } else if (c < 0x20 || c == 0x7f) {
+        static constexpr char kHex[] = "0123456789abcdef";
+        out += "\\x";
+        out += kHex[c >> 4];
+        out += kHex[c & 15];
+      } else {
+        out += static_cast<char>(c);
+      }
+    }
+    return out;
   }
   void error(const Item& it, std::string message) { error(it.line, it.path, std::move(message)); }
 

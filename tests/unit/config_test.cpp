@@ -526,3 +526,31 @@ TEST(Config, ErrorWithoutLineOmitsIt) {
 
 }  // namespace
 }  // namespace rondo::cp
+
+namespace rondo::cp {
+namespace {
+
+// An error repeats what the file says; it must stay one bounded line whatever the file
+// holds (a newline in a value or a key must not forge a second log line).
+TEST(Config, ErrorsAreOneBoundedLine) {
+  const std::string long_name(5000, 'a');
+  for (const std::string& text :
+       {std::string("\"a\\nb\""), std::string("\"x\\ny\": 1\nvips: []\n"),
+        std::string("local_ips: [\"1.2.3.4\\nX\"]\nvips: []\n"), std::string("\xff\x00\x0a", 3),
+        "vips:\n  - name: " + long_name + "\n"}) {
+    auto r = parse_config_model(text, "rondo.yaml");
+    ASSERT_TRUE(std::holds_alternative<std::vector<ConfigError>>(r)) << text;
+    for (const auto& e : std::get<std::vector<ConfigError>>(r)) {
+      const std::string line = e.to_string();
+      EXPECT_EQ(line.find('\n'), std::string::npos) << line;
+      EXPECT_EQ(line.find('\r'), std::string::npos) << line;
+      EXPECT_LT(line.size(), 1000u) << line.substr(0, 200);
+    }
+  }
+  auto r = parse_config_model("\"x\\ny\": 1\nvips: []\n", "rondo.yaml");
+  EXPECT_NE(std::get<std::vector<ConfigError>>(r).at(0).to_string().find("x\\ny"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace rondo::cp
