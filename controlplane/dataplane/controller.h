@@ -1,7 +1,8 @@
 // Controller: keeps rondo-dataplane forwarding with the desired state.
 //
-// It owns the desired state (the single source of truth; the dataplane is told, never
-// asked to remember) and reconciles on every tick(): connect if needed, say hello, and push
+// It holds a copy of the last state ControlPlane (the one owner of desired state) handed
+// it, by generation; the dataplane is told, never asked to remember. It reconciles on
+// every tick(): connect if needed, say hello, and push
 // the full state whenever the dataplane may not have it: after every (re)connect, when the
 // dataplane restarted (new instance id), or when it reports another generation.
 // Failures never end the control plane: the connection is dropped and retried with
