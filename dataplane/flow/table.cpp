@@ -222,12 +222,14 @@ void FlowTable::release(uint32_t idx) {
   erase(idx);
 }
 
-FlowTable::InsertResult FlowTable::insert(const FlowKey& fwd, const FlowKey& rev,
-                                          FlowState state, uint64_t expires, uint64_t now) {
+FlowTable::InsertResult FlowTable::insert(const FlowKey& fwd, const Probe& fwd_probe,
+                                          const FlowKey& rev, FlowState state, uint64_t expires,
+                                          uint64_t now) {
   assert(state != FlowState::kFree);
   // A flow whose two keys are equal could never be told apart by direction.
   if (fwd == rev) return {InsertStatus::kExists, kNone};
-  const Probe hf = probe(fwd), hr = probe(rev);
+  const Probe& hf = fwd_probe;
+  const Probe hr = probe(rev);
   // lookup() also clears out an expired holder of either key, so the key can be reused.
   if (lookup(fwd, hf, now).found() || lookup(rev, hr, now).found())
     return {InsertStatus::kExists, kNone};

@@ -143,7 +143,13 @@ class FlowTable {
   /// kFull: no free record and nothing reclaimable, or a key's buckets are full.
   /// kExists: one of the keys is already present (and not expired).
   InsertResult insert(const FlowKey& fwd, const FlowKey& rev, FlowState state, uint64_t expires,
-                      uint64_t now);
+                      uint64_t now) {
+    return insert(fwd, probe(fwd), rev, state, expires, now);
+  }
+  /// The same, with fwd's probe already computed (the pipeline hashed it for its lookup:
+  /// a keyed hash per key is not free, so a new flow is not hashed twice).
+  InsertResult insert(const FlowKey& fwd, const Probe& fwd_probe, const FlowKey& rev,
+                      FlowState state, uint64_t expires, uint64_t now);
 
   Flow& at(uint32_t idx) { return flows_[idx]; }
   const Flow& at(uint32_t idx) const { return flows_[idx]; }

@@ -406,7 +406,7 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
     }
     if (!have_port) return drop(counters_, DropReason::kNoLocalPort);
     const FlowState st = tcp ? FlowState::kSynSent : FlowState::kUdp;
-    auto r = flows_.insert(p.key, rev, st, now + (tcp ? t_syn_ : t_udp_), now);
+    auto r = flows_.insert(p.key, probe, rev, st, now + (tcp ? t_syn_ : t_udp_), now);
     count_reclaim(r.reclaimed);
     if (r.status != FlowTable::InsertStatus::kOk) {
       for (auto& l : local_)
