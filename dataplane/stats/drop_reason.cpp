@@ -13,7 +13,7 @@ constexpr std::array<std::string_view, kDropReasonCount> kNames = {
     "tx_full",          "multi_segment",    "not_our_mac",
     "steer_full",       "bad_ip_checksum",  "martian_source", "port_zero",
     "bad_tcp_flags",    "bad_l4_checksum",  "bad_source_mac", "rate_limited",
-    "arp_bad_sender",
+    "arp_bad_sender",   "tcp_out_of_window", "vlan_mismatch", "syncookie_invalid",
 };
 
 }  // namespace

@@ -42,6 +42,9 @@ enum class DropReason : uint8_t {
   kBadSourceMac,      // Ethernet source is a multicast or broadcast address
   kRateLimited,       // an ARP or ICMP echo reply over the worker's reply budget
   kArpBadSender,      // ARP sender MAC multicast, zero, or not the Ethernet source
+  kTcpOutOfWindow,    // a TCP segment (RST, FIN, data) outside the tracked window of its flow
+  kVlanMismatch,      // 802.1Q tag on a port configured without one, or another port's tag
+  kSynCookieInvalid,  // an ACK with no flow whose SYN cookie does not verify (cookies on)
   kCount
 };
 
