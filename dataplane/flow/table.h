@@ -80,8 +80,12 @@ struct alignas(64) Flow {
   // Links of the reclaim list of the flow's class (internal): a flow is on at most one.
   uint32_t lru_prev = 0;
   uint32_t lru_next = 0;
-  // 8 bytes of tail padding stay free for later work: the UDP idle order keeps no stamp of
-  // its own (see touch_idle()).
+  // Sequence translation (SYN cookies, and later anything that inserts bytes at the start of
+  // a stream): added to the backend's sequence numbers on the way to the client and taken
+  // from the client's acknowledgements on the way to the backend. 0: none.
+  uint32_t seq_delta = 0;
+  // Reserved for hot restart: a consistency word that lets a new process adopt the record.
+  uint32_t reserved = 0;
 };
 static_assert(sizeof(Flow) == 64);
 
