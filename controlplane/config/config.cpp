@@ -16,6 +16,8 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
+#include <string_view>
 #include <tuple>
 
 namespace rondo::cp {
@@ -65,7 +67,7 @@ std::string describe(const YAML::Node& n) {
   }
 }
 
-std::string join(std::initializer_list<std::string_view> words) {
+std::string join(std::span<const std::string_view> words) {
   std::string out;
   for (auto w : words) {
     if (!out.empty()) out += ", ";
@@ -183,6 +185,9 @@ class Parser {
   // A map whose keys are all in `allowed`, each at most once. A null value (a key with
   // nothing after it) is read as an empty map.
   std::optional<MapView> map(const Item& it, std::initializer_list<std::string_view> allowed) {
+    return map(it, std::span<const std::string_view>(allowed.begin(), allowed.size()));
+  }
+  std::optional<MapView> map(const Item& it, std::span<const std::string_view> allowed) {
     MapView m{it.path, it.line, {}};
     if (it.node.IsNull()) return m;
     if (!it.node.IsMap()) {
@@ -302,14 +307,15 @@ class Parser {
   }
 
   void parse_timeouts(const Item& it) {
-    auto m = map(it, {"tcp_syn", "tcp_established", "tcp_closing", "udp"});
+    std::vector<std::string_view> names;
+    for (const auto& f : api::kTimeoutFields) names.emplace_back(f.name);
+    auto m = map(it, names);
     if (!m) return;
     const std::string what = "a timeout in seconds (1-" + std::to_string(kMaxTimeoutSeconds) + ")";
     auto& t = state_.timeouts;
-    for (auto [key, ms] : {std::pair{"tcp_syn", &t.tcp_syn_ms},
-                           std::pair{"tcp_established", &t.tcp_established_ms},
-                           std::pair{"tcp_closing", &t.tcp_closing_ms}, std::pair{"udp", &t.udp_ms}}) {
-      if (auto* f = m->get(key))
+    for (const auto& field : api::kTimeoutFields) {
+      uint32_t* ms = &(t.*field.ms);
+      if (auto* f = m->get(field.name))
         if (auto s = number(*f, 0, kMaxTimeoutSeconds, what)) *ms = static_cast<uint32_t>(*s * 1000);
     }
   }

@@ -359,7 +359,8 @@ void ControlPlane::set_health(uint32_t backend_id, Health health) {
 
 IdAllocator::Seconds ControlPlane::quarantine_locked(const DesiredState& d) const {
   const auto& t = d.timeouts;
-  const uint32_t longest = std::max({t.tcp_syn_ms, t.tcp_established_ms, t.tcp_closing_ms, t.udp_ms});
+  uint32_t longest = 0;
+  for (const auto& f : api::kTimeoutFields) longest = std::max(longest, t.*f.ms);
   // A flow can outlive its timeout by one ageing sweep; a minute covers it.
   return longest / 1000 + 60;
 }

@@ -113,10 +113,9 @@ std::vector<std::string> diff_states(const DesiredState& from, const DesiredStat
                   join(to.neighbours, format_neighbour));
   const auto& ta = from.timeouts;
   const auto& tb = to.timeouts;
-  for (auto [name, a, b] : {std::tuple{"tcp_syn", ta.tcp_syn_ms, tb.tcp_syn_ms},
-                            std::tuple{"tcp_established", ta.tcp_established_ms, tb.tcp_established_ms},
-                            std::tuple{"tcp_closing", ta.tcp_closing_ms, tb.tcp_closing_ms},
-                            std::tuple{"udp", ta.udp_ms, tb.udp_ms}}) {
+  for (const auto& f : api::kTimeoutFields) {
+    const char* name = f.name;
+    const uint32_t a = ta.*f.ms, b = tb.*f.ms;
     if (a != b)
       out.push_back(std::string("~ timeouts ") + name + " " + std::to_string(a / 1000) + " s -> " +
                     std::to_string(b / 1000) + " s");

@@ -123,12 +123,12 @@ PersistedState decode(const json& root) {
   DesiredState& d = s.desired;
 
   const json& t = field(root, "timeouts", "");
-  d.timeouts.tcp_syn_ms = static_cast<uint32_t>(uint_field(t, "tcp_syn_ms", "timeouts", UINT32_MAX));
-  d.timeouts.tcp_established_ms =
-      static_cast<uint32_t>(uint_field(t, "tcp_established_ms", "timeouts", UINT32_MAX));
-  d.timeouts.tcp_closing_ms =
-      static_cast<uint32_t>(uint_field(t, "tcp_closing_ms", "timeouts", UINT32_MAX));
-  d.timeouts.udp_ms = static_cast<uint32_t>(uint_field(t, "udp_ms", "timeouts", UINT32_MAX));
+  for (const auto& f : api::kTimeoutFields) {
+    const std::string key = std::string(f.name) + "_ms";
+    // A timeout added after the file was written keeps its default.
+    if (t.is_object() && !t.contains(key)) continue;
+    d.timeouts.*f.ms = static_cast<uint32_t>(uint_field(t, key.c_str(), "timeouts", UINT32_MAX));
+  }
 
   for (const auto& ip : array_of(field(root, "local_ips", ""), "local_ips"))
     d.local_ips.push_back(ip_of(ip, "local_ips[]"));
@@ -211,10 +211,9 @@ std::string encode_state_file(const PersistedState& s) {
   root["config_digest"] = s.config_digest;
   root["vip_ids"] = encode_ids(s.vip_ids);
   root["backend_ids"] = encode_ids(s.backend_ids);
-  root["timeouts"] = {{"tcp_syn_ms", d.timeouts.tcp_syn_ms},
-                      {"tcp_established_ms", d.timeouts.tcp_established_ms},
-                      {"tcp_closing_ms", d.timeouts.tcp_closing_ms},
-                      {"udp_ms", d.timeouts.udp_ms}};
+  json timeouts = json::object();
+  for (const auto& f : api::kTimeoutFields) timeouts[std::string(f.name) + "_ms"] = d.timeouts.*f.ms;
+  root["timeouts"] = timeouts;
   json ips = json::array();
   for (auto ip : d.local_ips) ips.push_back(api::format_ipv4(ip));
   root["local_ips"] = ips;

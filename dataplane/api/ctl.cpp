@@ -103,10 +103,7 @@ std::string check_header(const MsgHeader& h) {
 std::vector<uint8_t> encode_state(const State& s) {
   Writer w;
   w.u64(s.generation);
-  w.u32(s.timeouts.tcp_syn_ms);
-  w.u32(s.timeouts.tcp_established_ms);
-  w.u32(s.timeouts.tcp_closing_ms);
-  w.u32(s.timeouts.udp_ms);
+  for (const auto& t : kTimeoutFields) w.u32(s.timeouts.*t.ms);
   w.u32(static_cast<uint32_t>(s.vips.size()));
   for (const auto& v : s.vips) {
     w.u32(v.id);
@@ -147,10 +144,9 @@ std::optional<State> decode_state(std::span<const uint8_t> p, std::string* err) 
   Reader r(p);
   State s;
   uint32_t n;
-  if (!r.u64(&s.generation) || !r.u32(&s.timeouts.tcp_syn_ms) ||
-      !r.u32(&s.timeouts.tcp_established_ms) || !r.u32(&s.timeouts.tcp_closing_ms) ||
-      !r.u32(&s.timeouts.udp_ms))
-    return fail<State>(err, "state: truncated header");
+  if (!r.u64(&s.generation)) return fail<State>(err, "state: truncated header");
+  for (const auto& t : kTimeoutFields)
+    if (!r.u32(&(s.timeouts.*t.ms))) return fail<State>(err, "state: truncated header");
   constexpr size_t kVipWire = 4 + 4 + 2 + 3 + 4, kBackendWire = 4 + 4 + 2 + 2 + 2;
   if (!r.count(&n, kVipWire)) return fail<State>(err, "state: bad vip count");
   s.vips.resize(n);

@@ -21,7 +21,7 @@ namespace rondo::api {
 
 inline constexpr uint32_t kMagic = 0x4f444e52;  // "RNDO" read as little-endian bytes
 // 2: consumed/steered counters; 3: originated; 4: lcore counters described on the wire
-inline constexpr uint16_t kVersion = 4;
+inline constexpr uint16_t kVersion = 5;
 inline constexpr uint32_t kMaxPayload = 16u << 20;
 inline constexpr uint32_t kMaxBackendId = 65535;  // ids index per-lcore counter arrays
 inline constexpr uint32_t kMaxVipId = 4095;
@@ -91,9 +91,27 @@ struct Neighbour {
 struct Timeouts {
   uint32_t tcp_syn_ms = 10'000;          // SYN seen, handshake not finished
   uint32_t tcp_established_ms = 900'000;
-  uint32_t tcp_closing_ms = 10'000;      // FIN or RST seen
+  uint32_t tcp_closing_ms = 10'000;      // FINs from both sides, not both acknowledged
   uint32_t udp_ms = 30'000;
+  uint32_t tcp_time_wait_ms = 10'000;    // both FINs acknowledged (late retransmissions)
+  uint32_t tcp_reset_ms = 2'000;         // an RST with exactly the expected sequence number
   bool operator==(const Timeouts&) const = default;
+};
+
+/// Every timeout, by its config name (the state file and the API add "_ms"). The one list
+/// the codec, validation, the config parser, the state file and diffs walk: a new timeout is
+/// a member above and a row here.
+struct TimeoutField {
+  const char* name;
+  uint32_t Timeouts::*ms;
+};
+inline constexpr TimeoutField kTimeoutFields[] = {
+    {"tcp_syn", &Timeouts::tcp_syn_ms},
+    {"tcp_established", &Timeouts::tcp_established_ms},
+    {"tcp_closing", &Timeouts::tcp_closing_ms},
+    {"tcp_time_wait", &Timeouts::tcp_time_wait_ms},
+    {"tcp_reset", &Timeouts::tcp_reset_ms},
+    {"udp", &Timeouts::udp_ms},
 };
 
 struct State {

@@ -62,9 +62,9 @@ class Checker {
 
   void timeouts() {
     const auto& t = s_.timeouts;
-    for (auto [name, ms] : {std::pair{"tcp_syn", t.tcp_syn_ms},
-                            std::pair{"tcp_established", t.tcp_established_ms},
-                            std::pair{"tcp_closing", t.tcp_closing_ms}, std::pair{"udp", t.udp_ms}}) {
+    for (const auto& field : kTimeoutFields) {
+      const char* name = field.name;
+      const uint32_t ms = t.*field.ms;
       const std::string range = " (1-" + std::to_string(kMaxTimeoutSeconds) + ")";
       if (ms % 1000 != 0)
         add(std::string("timeouts.") + name, std::to_string(ms) + " ms is not a whole number of seconds");

@@ -144,8 +144,8 @@ TEST(CtlCodec, EveryTruncatedInfoAndAckIsRejected) {
     EXPECT_FALSE(decode_ack(std::vector<uint8_t>(ack.begin(), ack.begin() + n), nullptr));
 }
 
-// generation + 4 timeouts, the fixed head of a state body.
-constexpr size_t kStateHead = 8 + 4 * 4;
+// generation + the timeouts, the fixed head of a state body.
+constexpr size_t kStateHead = 8 + 4 * std::size(kTimeoutFields);
 
 void put_u32(std::vector<uint8_t>* b, size_t off, uint32_t v) { std::memcpy(b->data() + off, &v, 4); }
 
