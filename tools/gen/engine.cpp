@@ -33,6 +33,7 @@ constexpr const char* kCtrNames[] = {
     "arp_rx",           "arp_tx",           "unknown_rx",      "handshakes",
     "syn_timeouts",     "conns_closed",     "tx_dropped",      "window_resets",
     "busy_cycles",      "idle_cycles",      "loops",           "blocked_loops",
+    "backend_fin_tx",   "client_fin_rx",
 };
 static_assert(std::size(kCtrNames) == kCtrCount);
 
@@ -262,7 +263,11 @@ void Engine::on_backend(rte_mbuf* m, Rx& rx, uint64_t now) {
   if (stamped) {
     ++c_[Ctr::kBackendDataRx];
     hist_.one_way.add(stamp_age(rx.payload, now));
-    if (flags & kTcpFin) ++c_[Ctr::kBackendFinRx];
+    if ((flags & (kTcpFin | kTcpRst)) == kTcpFin) {
+      ++c_[Ctr::kBackendFinRx];
+      close_backend_side(m, rx, now);
+      return;
+    }
     if (opts_.echo && !(flags & (kTcpFin | kTcpRst))) {
       const uint32_t ack = load_be32(rx.l4 + offsetof(rte_tcp_hdr, recv_ack));
       tcp_reply(m, &rx, own_mac_, peer_mac_, rte_cpu_to_be_32(ack),
@@ -275,7 +280,25 @@ void Engine::on_backend(rte_mbuf* m, Rx& rx, uint64_t now) {
     return;
   }
   ++c_[flags & (kTcpFin | kTcpRst) ? Ctr::kBackendFinRx : Ctr::kBackendAckRx];
+  if ((flags & (kTcpFin | kTcpRst)) == kTcpFin) {
+    close_backend_side(m, rx, now);
+    return;
+  }
   free_later(m);
+}
+
+// A server closes its side when the client closes: FIN+ACK for the client's FIN, as a real
+// backend does. Without it the middle box would hold every connection half-closed (alive,
+// on the established timeout) and run out of local ports. The answer is outside the
+// measured window: the client only counts it.
+void Engine::close_backend_side(rte_mbuf* m, Rx& rx, uint64_t now) {
+  const uint32_t seq = load_be32(rx.l4 + offsetof(rte_tcp_hdr, sent_seq));
+  const uint32_t ack = load_be32(rx.l4 + offsetof(rte_tcp_hdr, recv_ack));
+  tcp_reply(m, &rx, own_mac_, peer_mac_, rte_cpu_to_be_32(ack),
+            rte_cpu_to_be_32(seq + rx.payload_len + 1), kTcpFin | kTcpAck, false);
+  ++c_[Ctr::kBackendFinTx];
+  if (opts_.dsr) on_client(m, rx, now);
+  else queue_tx(m, Track::kNone);
 }
 
 void Engine::on_client(rte_mbuf* m, Rx& rx, uint64_t now) {
@@ -289,6 +312,11 @@ void Engine::on_client(rte_mbuf* m, Rx& rx, uint64_t now) {
   if (rx.ip_id == kStampMark && rx.payload_len >= kStampLen) {
     ++c_[Ctr::kClientEchoRx];
     hist_.rtt.add(stamp_age(rx.payload, now));
+    free_later(m);
+    return;
+  }
+  if (rx.proto == IPPROTO_TCP && (rx.tcp_flags & (kTcpFin | kTcpSyn)) == kTcpFin) {
+    ++c_[Ctr::kClientFinRx];
     free_later(m);
     return;
   }

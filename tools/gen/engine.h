@@ -60,6 +60,8 @@ enum class Ctr : uint8_t {
   kIdleCycles,
   kLoops,
   kBlockedLoops,    // loops that wanted to send but the window or TX ring was full
+  kBackendFinTx,    // backend side: a client's FIN answered with FIN+ACK (the server closes too)
+  kClientFinRx,     // client side: the backend's FIN+ACK
   kCount
 };
 inline constexpr size_t kCtrCount = static_cast<size_t>(Ctr::kCount);
@@ -177,6 +179,7 @@ class Engine {
   void handle(rte_mbuf* m, uint64_t now);
   void on_backend(rte_mbuf* m, Rx& rx, uint64_t now);
   void on_client(rte_mbuf* m, Rx& rx, uint64_t now);
+  void close_backend_side(rte_mbuf* m, Rx& rx, uint64_t now);
   void respond(rte_mbuf* m, Rx& rx, uint64_t now);
   uint32_t send(uint64_t now, Traffic t);
   uint32_t send_syns(uint64_t now, uint32_t max);
