@@ -81,28 +81,32 @@ FlowTable::FlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release, v
   flows_ = alloc_lines<Flow>(capacity_);
   try {
     buckets_ = alloc_lines<Bucket>(n_buckets_);
-    free_ = alloc_lines<uint32_t>(capacity_);
+    tcp_ = alloc_lines<TcpTrack>(capacity_);
   } catch (...) {
     std::free(buckets_);
     std::free(flows_);
     throw;
   }
-  // Lowest indices on top, so a lightly loaded table stays in the first few pages.
-  for (uint32_t i = 0; i < capacity_; i++) free_[i] = capacity_ - 1 - i;
-  free_top_ = capacity_;
+  // Free records are chained through lru_next (a free record is on no reclaim list), lowest
+  // index first, so a lightly loaded table stays in the first few pages.
+  for (uint32_t i = 0; i < capacity_; i++) flows_[i].lru_next = i + 1 < capacity_ ? i + 1 : kNone;
+  free_head_ = 0;
 }
 
 FlowTable::~FlowTable() {
-  std::free(free_);
+  std::free(tcp_);
   std::free(buckets_);
   std::free(flows_);
 }
 
-void FlowTable::prefetch_record(const Probe& p) const {
+void FlowTable::prefetch_record(const Probe& p, bool tcp) const {
   for (uint32_t bi : {p.b1, p.b2}) {
     const Bucket& bk = buckets_[bi];
-    for (uint32_t m = sig_match(bk, p.hash); m != 0; m &= m - 1)
-      __builtin_prefetch(&flows_[bk.ref[std::countr_zero(m)] >> 1], 0, 3);
+    for (uint32_t m = sig_match(bk, p.hash); m != 0; m &= m - 1) {
+      const uint32_t idx = bk.ref[std::countr_zero(m)] >> 1;
+      __builtin_prefetch(&flows_[idx], 0, 3);
+      if (tcp) __builtin_prefetch(&tcp_[idx], 1, 3);
+    }
   }
 }
 
@@ -237,8 +241,9 @@ FlowTable::InsertResult FlowTable::insert(const FlowKey& fwd, const Probe& fwd_p
   Reclaim reclaimed = Reclaim::kNone;
   // If the buckets then turn out full too, this victim went for nothing; at our load that
   // needs 16 live keys in one bucket pair, which is not worth checking for up front.
-  if (free_top_ == 0 && !reclaim_one(&reclaimed)) return {InsertStatus::kFull, kNone};
-  const uint32_t idx = free_[--free_top_];
+  if (free_head_ == kNone && !reclaim_one(&reclaimed)) return {InsertStatus::kFull, kNone};
+  const uint32_t idx = free_head_;
+  free_head_ = flows_[idx].lru_next;
   Flow& f = flows_[idx];
   f = Flow{};
   f.fwd = fwd;
@@ -248,14 +253,12 @@ FlowTable::InsertResult FlowTable::insert(const FlowKey& fwd, const Probe& fwd_p
   f.lru_prev = f.lru_next = kNone;
 
   if (!bucket_add(hf, idx * 2 + uint32_t(FlowDir::kForward), now)) {
-    f.state = FlowState::kFree;
-    free_[free_top_++] = idx;
+    push_free(idx);
     return {InsertStatus::kFull, kNone, reclaimed};
   }
   if (!bucket_add(hr, idx * 2 + uint32_t(FlowDir::kReverse), now)) {
     bucket_del(hf, idx * 2 + uint32_t(FlowDir::kForward));
-    f.state = FlowState::kFree;
-    free_[free_top_++] = idx;
+    push_free(idx);
     return {InsertStatus::kFull, kNone, reclaimed};
   }
   used_++;
@@ -319,8 +322,7 @@ void FlowTable::erase(uint32_t idx) {
   bucket_del(probe(f.fwd), idx * 2 + uint32_t(FlowDir::kForward));
   bucket_del(probe(f.rev), idx * 2 + uint32_t(FlowDir::kReverse));
   lru_unlink(flow_reclaim_class(f.state), idx);
-  f.state = FlowState::kFree;
-  free_[free_top_++] = idx;
+  push_free(idx);
   used_--;
 }
 
@@ -340,8 +342,14 @@ uint32_t FlowTable::age(uint64_t now, uint32_t budget) {
 }
 
 size_t FlowTable::memory_bytes() const {
-  return size_t{capacity_} * sizeof(Flow) + size_t{n_buckets_} * sizeof(Bucket) +
-         size_t{capacity_} * sizeof(uint32_t);
+  return size_t{capacity_} * (sizeof(Flow) + sizeof(TcpTrack)) + size_t{n_buckets_} * sizeof(Bucket);
+}
+
+void FlowTable::push_free(uint32_t idx) {
+  Flow& f = flows_[idx];
+  f.state = FlowState::kFree;
+  f.lru_next = free_head_;
+  free_head_ = idx;
 }
 
 }  // namespace rondo::dp

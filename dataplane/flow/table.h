@@ -21,7 +21,7 @@
 // ports) runs short, both through reclaim_one(). The order is by class, then oldest first
 // within the class:
 //   1. embryonic (kSynSent, kSynRecv): handshakes never completed, by when they started;
-//   2. closed (kClosing; reset and time-wait states belong here too): by when they closed;
+//   2. closed (kClosing, kTimeWait, kReset): by when they closed;
 //   3. idle UDP (kUdp): the one idle longest, within the bound given at touch_idle().
 // An established TCP flow is never reclaimed to make room: it only leaves by expiry.
 #pragma once
@@ -39,15 +39,18 @@ enum class FlowState : uint8_t {
   kSynSent,      // client SYN forwarded (embryonic)
   kSynRecv,      // backend SYN-ACK seen (embryonic)
   kEstablished,  // handshake complete
-  kClosing,      // RST, FINs from both sides, or a FIN before the handshake completed
+  kClosing,      // FINs from both sides, not both acknowledged yet (or a FIN before the
+                 // handshake completed)
   kUdp,
   kHalfClosed,   // established, then a FIN from one side: the other may still send (alive)
+  kTimeWait,     // both FINs sent and acknowledged: kept for late retransmissions
+  kReset,        // an RST with exactly the expected sequence number
 };
 
 /// Classes of flows that may be reclaimed to make room for a new one, in reclaim order.
 enum class Reclaim : uint8_t {
   kEmbryonic = 0,  // handshake never completed
-  kClosed,         // FIN or RST seen (reset and time-wait states, when tracked, belong here)
+  kClosed,         // both FINs, time-wait, or reset
   kIdleUdp,        // UDP, reclaimed idle longest first
   kNone,           // never reclaimed (established TCP)
 };
@@ -58,7 +61,9 @@ inline Reclaim flow_reclaim_class(FlowState s) {
   switch (s) {
     case FlowState::kSynSent:
     case FlowState::kSynRecv: return Reclaim::kEmbryonic;
-    case FlowState::kClosing: return Reclaim::kClosed;
+    case FlowState::kClosing:
+    case FlowState::kTimeWait:
+    case FlowState::kReset: return Reclaim::kClosed;
     case FlowState::kUdp: return Reclaim::kIdleUdp;
     default: return Reclaim::kNone;
   }
@@ -76,7 +81,7 @@ struct alignas(64) Flow {
   uint32_t backend_id = 0;
   uint16_t vip_id = 0;
   FlowState state = FlowState::kFree;
-  uint8_t user = 0;  // free for the pipeline
+  uint8_t user = 0;  // free for the pipeline (unused today)
   // Links of the reclaim list of the flow's class (internal): a flow is on at most one.
   uint32_t lru_prev = 0;
   uint32_t lru_next = 0;
@@ -88,6 +93,32 @@ struct alignas(64) Flow {
   uint32_t reserved = 0;
 };
 static_assert(sizeof(Flow) == 64);
+
+/// One direction of a tracked connection.
+struct TcpDir {
+  uint32_t end = 0;     // highest sequence number sent, + 1 (SYN and FIN count)
+  uint32_t maxend = 0;  // right edge this side may send to (the peer's ack + window)
+  uint32_t maxwin = 0;  // largest window this side advertised, scaled; 0: nothing seen yet
+  uint8_t scale = 0;    // shift applied to this side's windows (0 unless both SYNs offered it)
+  uint8_t flags = 0;    // kFin, kFinAcked, kWscale
+  uint16_t pad = 0;
+  static constexpr uint8_t kFin = 0x01;       // this side sent a FIN
+  static constexpr uint8_t kFinAcked = 0x02;  // and the peer acknowledged it
+  static constexpr uint8_t kWscale = 0x04;    // this side's SYN offered window scaling
+};
+
+/// The side-table entry of a TCP flow (tcp_state.h keeps it): [0] the client's direction,
+/// [1] the backend's. 32 bytes, half a cache line.
+///
+/// Memory per flow, all in: the record (64) + this entry (32) + its share of the buckets (two
+/// keys, 8-byte slots, buckets sized for half load: 32) = 128 bytes, 1.25 GiB for 10M flows.
+/// Free records are chained through the record itself, so there is no free stack. Room left
+/// for later work: Flow::reserved (hot restart's consistency word) and Flow::user; IPv6 keys
+/// do not fit 16-byte FlowKeys and will live in a key arena the keys point into.
+struct alignas(32) TcpTrack {
+  TcpDir dir[2];
+};
+static_assert(sizeof(TcpTrack) == 32);
 
 class FlowTable {
  public:
@@ -134,8 +165,9 @@ class FlowTable {
     __builtin_prefetch(&buckets_[p.b1], 0, 3);
     __builtin_prefetch(&buckets_[p.b2], 0, 3);
   }
-  /// Prefetch the records whose signature matches (read the buckets: prefetch them first).
-  void prefetch_record(const Probe& p) const;
+  /// Prefetch the records whose signature matches (read the buckets: prefetch them first),
+  /// and for a TCP key their tracker entries too.
+  void prefetch_record(const Probe& p, bool tcp = false) const;
 
   /// Find a key (either direction). p must be probe(k).
   /// An expired record is released and reported as not found.
@@ -157,6 +189,10 @@ class FlowTable {
 
   Flow& at(uint32_t idx) { return flows_[idx]; }
   const Flow& at(uint32_t idx) const { return flows_[idx]; }
+  /// The TCP tracker of a flow (side table; meaningful for TCP flows only, and only after the
+  /// owner has initialised it with tcp_track_syn: insert() does not clear it).
+  TcpTrack& tcp(uint32_t idx) { return tcp_[idx]; }
+  const TcpTrack& tcp(uint32_t idx) const { return tcp_[idx]; }
 
   /// Change a flow's state and expiry, moving it between reclaim lists when its class
   /// changes. Within a class it keeps its place (embryonic: by handshake start; closed: by
@@ -190,7 +226,7 @@ class FlowTable {
   /// Flows in a reclaim class right now.
   uint32_t reclaimable(Reclaim c) const { return lists_[static_cast<uint32_t>(c)].count; }
   uint32_t embryonic() const { return reclaimable(Reclaim::kEmbryonic); }
-  /// Bytes allocated for this table (records + buckets + free stack).
+  /// Bytes allocated for this table (records, TCP side table, buckets): 128 per flow.
   size_t memory_bytes() const;
 
  private:
@@ -230,14 +266,15 @@ class FlowTable {
   void lru_push(Reclaim c, uint32_t idx);
   void lru_unlink(Reclaim c, uint32_t idx);
   void release(uint32_t idx);
+  void push_free(uint32_t idx);
 
   uint32_t capacity_;
   uint32_t n_buckets_;
   HashKey key_;
   Flow* flows_ = nullptr;
   Bucket* buckets_ = nullptr;
-  uint32_t* free_ = nullptr;  // stack of free record indices
-  uint32_t free_top_ = 0;
+  TcpTrack* tcp_ = nullptr;       // side table, indexed like flows_
+  uint32_t free_head_ = kNone;     // free records, chained through lru_next
   uint32_t used_ = 0;
   List lists_[kReclaimClasses];
   uint32_t hand_ = 0;

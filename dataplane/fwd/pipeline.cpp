@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "dataplane/flow/tcp_state.h"
 #include "dataplane/fwd/fullnat.h"
 #include "dataplane/pkt/csum.h"
 
@@ -21,8 +22,6 @@ constexpr uint32_t kArpQueueMax = 64;    // ARP requests per loop at most
 constexpr uint64_t kNeighRefreshS = 60;  // re-request a learned MAC after this long
 constexpr uint32_t kNeighCapacity = 4096;
 constexpr uint64_t kNeighIncompleteS = 3;  // an unanswered request may be evicted after this
-// Flow::user bits: which side has sent a FIN.
-constexpr uint8_t kFinFromClient = 0x01, kFinFromBackend = 0x02;
 
 inline Action drop(LcoreCounters& c, DropReason r) {
   c.drop(r);
@@ -76,6 +75,8 @@ void Pipeline::on_snapshot(const Snapshot& s, uint64_t now) {
   t_syn_ = ms_to_ticks(s.timeouts.tcp_syn_ms, params_.hz);
   t_est_ = ms_to_ticks(s.timeouts.tcp_established_ms, params_.hz);
   t_closing_ = ms_to_ticks(s.timeouts.tcp_closing_ms, params_.hz);
+  t_time_wait_ = ms_to_ticks(s.timeouts.tcp_time_wait_ms, params_.hz);
+  t_reset_ = ms_to_ticks(s.timeouts.tcp_reset_ms, params_.hz);
   t_udp_ = ms_to_ticks(s.timeouts.udp_ms, params_.hz);
 
   // A pool per local ip, created the first time the ip appears; a pool whose ip left
@@ -148,6 +149,12 @@ void Pipeline::classify(const Snapshot* s, const uint8_t* f, uint32_t len, uint1
   pd->cls = Pending::Cls::kDrop;
   Parsed& p = pd->p;
   if (!parse_frame(f, len, &p, &pd->why)) return;
+  // No port is configured with a VLAN: a tagged frame is for a network rondo is not on, and
+  // forwarding it would carry the client's tag to the backend (and answer ARP untagged).
+  if (p.vlan) {
+    pd->why = DropReason::kVlanMismatch;
+    return;
+  }
   // Unicast frames for another MAC reach us on devices that see the whole segment.
   if (!(f[0] & 1) && in_port < params_.port_macs.size() &&
       std::memcmp(f, params_.port_macs[in_port].data(), 6) != 0) {
@@ -212,7 +219,7 @@ void Pipeline::process_burst(const Snapshot* s, uint8_t* const* frames, const ui
     }
     for (uint32_t i = 0; i < m; ++i)
       if (pd[i].cls == Pending::Cls::kClient || pd[i].cls == Pending::Cls::kReply)
-        flows_.prefetch_record(pd[i].probe);
+        flows_.prefetch_record(pd[i].probe, pd[i].p.kind == PktKind::kIpv4Tcp);
     for (uint32_t i = 0; i < m; ++i) {
       uint8_t* f = frames[base + i];
       const uint32_t len = lens[base + i];
@@ -329,36 +336,29 @@ bool Pipeline::alloc_local(const Snapshot& s, uint32_t* ip, uint16_t* port) {
   return false;
 }
 
-void Pipeline::track_tcp(uint32_t idx, FlowDir dir, uint8_t flags, uint64_t now) {
-  Flow& fl = flows_.at(idx);
-  FlowState st = fl.state;
-  uint64_t timeout = 0;
-  if (flags & kTcpRst) {
-    st = FlowState::kClosing;
-  } else if (flags & kTcpFin) {
-    // Half-close (RFC 9293 3.6): after one side's FIN the other may go on sending for as
-    // long as it likes, so the flow stays alive (established timeout, never reclaimed)
-    // until the second FIN. A FIN before the handshake completed ends the flow.
-    fl.user |= dir == FlowDir::kForward ? kFinFromClient : kFinFromBackend;
-    const bool both = (fl.user & (kFinFromClient | kFinFromBackend)) ==
-                      (kFinFromClient | kFinFromBackend);
-    if (both || flow_embryonic(st)) st = FlowState::kClosing;
-    else if (st == FlowState::kEstablished) st = FlowState::kHalfClosed;
-  } else if (dir == FlowDir::kReverse && (flags & kTcpSyn) && (flags & kTcpAck) &&
-             st == FlowState::kSynSent) {
-    st = FlowState::kSynRecv;
-  } else if (dir == FlowDir::kForward && (flags & kTcpAck) && !(flags & kTcpSyn) &&
-             st == FlowState::kSynRecv) {
-    st = FlowState::kEstablished;
-  }
+uint64_t Pipeline::tcp_timeout(FlowState st) const {
   switch (st) {
     case FlowState::kSynSent:
-    case FlowState::kSynRecv: timeout = t_syn_; break;
+    case FlowState::kSynRecv: return t_syn_;
     case FlowState::kEstablished:
-    case FlowState::kHalfClosed: timeout = t_est_; break;
-    default: timeout = t_closing_; break;
+    case FlowState::kHalfClosed: return t_est_;
+    case FlowState::kTimeWait: return t_time_wait_;
+    case FlowState::kReset: return t_reset_;
+    default: return t_closing_;
   }
-  flows_.update(idx, st, now + timeout);
+}
+
+bool Pipeline::track_tcp(uint32_t idx, FlowDir dir, const uint8_t* f, const Parsed& p,
+                         uint64_t now) {
+  const TcpSegment seg = read_tcp_segment(f + p.l4_off, p.ip_len - (p.l4_off - p.l3_off));
+  FlowState st = flows_.at(idx).state;
+  switch (tcp_track(flows_.tcp(idx), &st, dir, seg)) {
+    case TcpVerdict::kDrop: return false;
+    case TcpVerdict::kPass: return true;  // forwarded, but it moves nothing (not even expiry)
+    case TcpVerdict::kOk: break;
+  }
+  flows_.update(idx, st, now + tcp_timeout(st));
+  return true;
 }
 
 Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f, uint32_t len,
@@ -367,13 +367,11 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
   FlowTable::Hit hit = flows_.lookup(p.key, probe, now);
   const bool tcp = p.kind == PktKind::kIpv4Tcp;
   if (hit.found() && hit.dir != FlowDir::kForward) return drop(counters_, DropReason::kReplyNoFlow);
-  // A SYN on a closing flow, or on one the client has half-closed, is the client reusing
-  // its port for a new connection: it is scheduled afresh (and counted) like any new
-  // connection, not glued to the old backend.
+  // A SYN on a flow that is over (reset, closed, time-wait), or on one the client has
+  // half-closed, is the client reusing its port for a new connection: it is scheduled afresh
+  // (and counted) like any new connection, not glued to the old backend.
   if (hit.found() && tcp && (p.tcp_flags & (kTcpSyn | kTcpAck)) == kTcpSyn &&
-      (flows_.at(hit.idx).state == FlowState::kClosing ||
-       (flows_.at(hit.idx).state == FlowState::kHalfClosed &&
-        (flows_.at(hit.idx).user & kFinFromClient)))) {
+      tcp_syn_reopens(flows_.tcp(hit.idx), flows_.at(hit.idx).state)) {
     on_release(this, flows_.at(hit.idx));
     flows_.erase(hit.idx);
     hit = FlowTable::Hit{};
@@ -414,6 +412,7 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
       return drop(counters_, DropReason::kTableFull);
     }
     Flow& fl = flows_.at(r.idx);
+    if (tcp) tcp_track_syn(flows_.tcp(r.idx), read_tcp_segment(f + p.l4_off, p.ip_len - (p.l4_off - p.l3_off)));
     fl.backend_id = b.id;
     fl.vip_id = static_cast<uint16_t>(vip.id);
     BackendCounters& bc = backends_[b.id];
@@ -421,7 +420,8 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
     ++bc.active_flows;
     hit.idx = r.idx;
   } else if (tcp) {
-    track_tcp(hit.idx, FlowDir::kForward, p.tcp_flags, now);
+    if (!track_tcp(hit.idx, FlowDir::kForward, f, p, now))
+      return drop(counters_, DropReason::kTcpOutOfWindow);
   } else {
     flows_.touch_idle(hit.idx, now, t_udp_);
   }
@@ -440,9 +440,10 @@ Action Pipeline::handle_reply(const Snapshot& s, uint8_t* f, uint32_t len, const
   if (p.ttl <= 1) return drop(counters_, DropReason::kTtlExceeded);
   FlowTable::Hit hit = flows_.lookup(p.key, probe, now);
   if (!hit.found() || hit.dir != FlowDir::kReverse) return drop(counters_, DropReason::kReplyNoFlow);
-  if (p.kind == PktKind::kIpv4Tcp)
-    track_tcp(hit.idx, FlowDir::kReverse, p.tcp_flags, now);
-  else
+  if (p.kind == PktKind::kIpv4Tcp) {
+    if (!track_tcp(hit.idx, FlowDir::kReverse, f, p, now))
+      return drop(counters_, DropReason::kTcpOutOfWindow);
+  } else
     flows_.touch_idle(hit.idx, now, t_udp_);
 
   const Flow& fl = flows_.at(hit.idx);

@@ -141,7 +141,10 @@ class Pipeline {
   Action handle_reply(const Snapshot& s, uint8_t* f, uint32_t len, const Parsed& p,
                       const FlowTable::Probe& probe, uint64_t now);
   Action output(const Snapshot& s, uint8_t* f, uint32_t dst_ip, uint64_t now);
-  void track_tcp(uint32_t idx, FlowDir dir, uint8_t flags, uint64_t now);
+  // Run a segment of an existing TCP flow through its tracker (flow/tcp_state.h) and move
+  // the flow's state and expiry. false: the segment is out of the window, drop it.
+  bool track_tcp(uint32_t idx, FlowDir dir, const uint8_t* f, const Parsed& p, uint64_t now);
+  uint64_t tcp_timeout(FlowState st) const;
   bool alloc_local(const Snapshot& s, uint32_t* ip, uint16_t* port);
   void resolve_backends(const Snapshot& s, uint64_t now);
   static void on_release(void* ctx, const Flow& f);
@@ -159,7 +162,7 @@ class Pipeline {
   uint32_t local_cursor_ = 0;
   std::vector<ArpRequest> arp_out_;
   // Timeouts of the current snapshot, in ticks.
-  uint64_t t_syn_ = 0, t_est_ = 0, t_closing_ = 0, t_udp_ = 0;
+  uint64_t t_syn_ = 0, t_est_ = 0, t_closing_ = 0, t_time_wait_ = 0, t_reset_ = 0, t_udp_ = 0;
   uint64_t next_resolve_ = 0;
   TokenBucket replies_;  // ARP and ICMP echo replies
 };

@@ -223,20 +223,29 @@ TEST_F(Fixture, SeedScenarioPackets) {
   syn.dst_mac = me;
   cases.push_back({"client SYN to VIP:80 goes to backend :3000 from local :40000", test::build(syn),
                    Verdict::kTx, {test::build(nat_to_backend(syn, me, kLportLo, 3000))}});
+  // Sequence numbers as real endpoints send them (the tracker checks them): both ISNs are
+  // the builder's 1000.
   auto synack = backend_to_local(3000, kLportLo, SYN | ACK);
   synack.dst_mac = me;
+  synack.ack = syn.seq + 1;
   cases.push_back({"backend SYN-ACK goes back to the client from VIP:80", test::build(synack),
                    Verdict::kTx, {test::build(nat_to_client(synack, me, 80, 50000))}});
   auto ack = client_to_vip(50000, ACK | PSH, "GET / HTTP/1.1\r\n\r\n");
   ack.dst_mac = me;
+  ack.seq = syn.seq + 1;
+  ack.ack = synack.seq + 1;
   cases.push_back({"client data follows the flow", test::build(ack), Verdict::kTx,
                    {test::build(nat_to_backend(ack, me, kLportLo, 3000))}});
   auto data = backend_to_local(3000, kLportLo, ACK | PSH, "hello from backend :3000\n");
   data.dst_mac = me;
+  data.seq = synack.seq + 1;
+  data.ack = ack.seq + static_cast<uint32_t>(ack.payload.size());
   cases.push_back({"backend data goes back", test::build(data), Verdict::kTx,
                    {test::build(nat_to_client(data, me, 80, 50000))}});
   auto fin = client_to_vip(50000, FIN | ACK);
   fin.dst_mac = me;
+  fin.seq = data.ack;
+  fin.ack = data.seq + static_cast<uint32_t>(data.payload.size());
   cases.push_back({"client FIN follows the flow", test::build(fin), Verdict::kTx,
                    {test::build(nat_to_backend(fin, me, kLportLo, 3000))}});
 
@@ -247,13 +256,17 @@ TEST_F(Fixture, SeedScenarioPackets) {
                    {test::build(nat_to_backend(syn2, me, kLportLo + 1, 3001))}});
   auto rst2 = client_to_vip(50001, RST);
   rst2.dst_mac = me;
+  rst2.seq = syn2.seq + 1;  // the client gives up on its SYN
   cases.push_back({"client RST follows the flow", test::build(rst2), Verdict::kTx,
                    {test::build(nat_to_backend(rst2, me, kLportLo + 1, 3001))}});
   auto syn3 = client_to_vip(50002, SYN);
   syn3.dst_mac = me;
-  syn3.vlan = 100;
-  cases.push_back({"VLAN-tagged SYN keeps its tag and goes to backend :3002", test::build(syn3),
-                   Verdict::kTx, {test::build(nat_to_backend(syn3, me, kLportLo + 2, 3002))}});
+  auto tagged = syn3;
+  tagged.vlan = 100;
+  cases.push_back({"VLAN-tagged SYN on a port without a VLAN", test::build(tagged), Verdict::kDrop,
+                   {}, DropReason::kVlanMismatch});
+  cases.push_back({"third connection goes to backend :3002", test::build(syn3), Verdict::kTx,
+                   {test::build(nat_to_backend(syn3, me, kLportLo + 2, 3002))}});
 
   // --- UDP both ways --------------------------------------------------------------------
   {

@@ -95,6 +95,7 @@ TEST_F(Steering, EveryReplyReachesTheWorkerThatOwnsItsFlow) {
     sa.dport = lport;
     sa.tcp_flags = 0x12;
     sa.seq = lport;  // marks which flow the reply belongs to
+    sa.ack = 1000 + 1;  // acknowledges the client's SYN (builder's ISN): the tracker checks
     dp.inject(static_cast<uint16_t>(1 - fs.owner), test::build(sa));
   }
   dp.settle();

@@ -45,6 +45,7 @@ constexpr uint32_t kBackend4Id = 40;
 
 // Timeouts of the test state, in ms (= ticks).
 constexpr uint64_t kSynMs = 1000, kEstMs = 60000, kClosingMs = 2000, kUdpMs = 5000;
+constexpr uint64_t kTimeWaitMs = 3000, kResetMs = 500;
 
 constexpr uint8_t kSyn = kTcpSyn, kAck = kTcpAck, kFin = kTcpFin, kRst = kTcpRst;
 constexpr uint8_t kSynAck = kTcpSyn | kTcpAck, kFinAck = kTcpFin | kTcpAck, kPsh = 0x08;
@@ -55,6 +56,8 @@ api::State base_state() {
   st.timeouts.tcp_syn_ms = kSynMs;
   st.timeouts.tcp_established_ms = kEstMs;
   st.timeouts.tcp_closing_ms = kClosingMs;
+  st.timeouts.tcp_time_wait_ms = kTimeWaitMs;
+  st.timeouts.tcp_reset_ms = kResetMs;
   st.timeouts.udp_ms = kUdpMs;
   api::Vip web;
   web.id = 1;
@@ -235,6 +238,7 @@ class PipelineTest : public ::testing::Test {
   // whole output frame against one built from scratch and returns what was chosen.
   Conn open(uint16_t cport, uint64_t now) {
     const Pkt in = client_pkt(cport, kSyn);
+    seq_[cport] = Seq{in.seq + 1, 0};
     Frame f = test::build(in);
     const Action a = run(f, now);
     EXPECT_EQ(a.kind, Action::Kind::kTx) << "SYN from " << cport << ": "
@@ -249,7 +253,8 @@ class PipelineTest : public ::testing::Test {
 
   // A client packet of an existing flow goes to its backend from its local port.
   void forward(const Conn& c, uint8_t flags, const std::string& payload, uint64_t now) {
-    const Pkt in = client_pkt(c.cport, flags, payload);
+    Pkt in = client_pkt(c.cport, flags, payload);
+    number(&in, c, true);
     Frame f = test::build(in);
     const Action a = run(f, now);
     ASSERT_EQ(a.kind, Action::Kind::kTx) << "client " << c.cport << " flags " << int(flags)
@@ -259,7 +264,8 @@ class PipelineTest : public ::testing::Test {
 
   // A backend packet of an existing flow goes back to the client, from VIP:80.
   void reply(const Conn& c, uint8_t flags, const std::string& payload, uint64_t now) {
-    const Pkt in = backend_pkt(c.bport, c.lport, flags, payload);
+    Pkt in = backend_pkt(c.bport, c.lport, flags, payload);
+    number(&in, c, false);
     Frame f = test::build(in);
     const Action a = run(f, now);
     ASSERT_EQ(a.kind, Action::Kind::kTx) << "backend :" << c.bport << " -> :" << c.lport << ": "
@@ -274,6 +280,30 @@ class PipelineTest : public ::testing::Test {
     forward(c, kAck, "", now);
     return c;
   }
+
+  // Sequence numbers of the connections forward() and reply() send on, by client port: each
+  // side's next sequence number, so that segments are what real endpoints would send (the
+  // tracker checks them, flow/tcp_state.h).
+  struct Seq {
+    uint32_t client = 0, backend = 0;
+  };
+  void number(Pkt* p, const Conn& c, bool from_client) {
+    Seq& q = seq_[c.cport];
+    uint32_t& mine = from_client ? q.client : q.backend;
+    const uint32_t theirs = from_client ? q.backend : q.client;
+    if (p->tcp_flags & kSyn) {
+      if (!from_client) mine = p->seq;  // the backend's ISN: builder's default
+      else p->seq = mine - 1;
+    } else {
+      p->seq = mine;
+    }
+    if (p->tcp_flags & kAck) p->ack = theirs;
+    const uint32_t len = static_cast<uint32_t>(p->payload.size()) + ((p->tcp_flags & kSyn) ? 1 : 0) +
+                         ((p->tcp_flags & kFin) ? 1 : 0);
+    if (p->tcp_flags & kSyn) mine = p->seq + len;
+    else mine += len;
+  }
+  std::map<uint16_t, Seq> seq_;
 
   const BackendCounters& bc(uint32_t id) const { return pl_->backend_counters()[id]; }
   int64_t free_ports() const { return pl_->free_local_ports(htonl(kLocal)); }
@@ -708,12 +738,72 @@ TEST_F(PipelineTest, HalfCloseKeepsTheFlowUntilBothFins) {
   EXPECT_EQ(pl_->flows().size(), 1u);
   // A half-closed flow is alive: never reclaimed to make room.
   reply(c, kFinAck, "", 6 * kClosingMs);  // the server is done too
-  forward(c, kAck, "", 6 * kClosingMs);
-  pl_->tick(snap_, 7 * kClosingMs - 1, 100);
+  forward(c, kAck, "", 6 * kClosingMs);   // both FINs acknowledged: time-wait
+  pl_->tick(snap_, 6 * kClosingMs + kTimeWaitMs - 1, 100);
   EXPECT_EQ(pl_->flows().size(), 1u);
-  pl_->tick(snap_, 7 * kClosingMs, 100);
+  pl_->tick(snap_, 6 * kClosingMs + kTimeWaitMs, 100);
   EXPECT_EQ(pl_->flows().size(), 0u);
   EXPECT_EQ(free_ports(), kPorts);
+}
+
+// Issue 8, item 5: a forged RST or FIN with a guessable tuple but not the sequence numbers
+// (main at 0f445ba cut the flow's timeout from 900 s to 10 s on any RST) is dropped as
+// tcp_out_of_window, from either side, and the flow keeps its state and expiry. An RST
+// inside the window goes to the endpoint (RFC 5961 is its job) and changes nothing either;
+// only the exact one resets the flow.
+TEST_F(PipelineTest, ForgedRstAndFinAreDroppedAndTheFlowLives) {
+  const Conn c = establish(60300, 0);
+  const Seq q = seq_[c.cport];
+  auto forged_client = [&](uint8_t flags, uint32_t seq) {
+    Pkt p = client_pkt(c.cport, flags);
+    p.seq = seq;
+    p.ack = (flags & kAck) ? q.backend : 0;
+    return test::build(p);
+  };
+  auto forged_backend = [&](uint8_t flags, uint32_t seq) {
+    Pkt p = backend_pkt(c.bport, c.lport, flags);
+    p.seq = seq;
+    p.ack = (flags & kAck) ? q.client : 0;
+    return test::build(p);
+  };
+  for (uint32_t off : {0x40000000u, 0x80000000u, 0xc0000000u, 70000u}) {
+    expect_drop(forged_client(kRst, q.client + off), 10, DropReason::kTcpOutOfWindow);
+    expect_drop(forged_backend(kRst, q.backend + off), 10, DropReason::kTcpOutOfWindow);
+    expect_drop(forged_client(kFinAck, q.client + off), 10, DropReason::kTcpOutOfWindow);
+    expect_drop(forged_backend(kFinAck, q.backend + off), 10, DropReason::kTcpOutOfWindow);
+  }
+  // In the window but not exact: forwarded, the flow is still established (it outlives
+  // the reset timeout and takes data).
+  Frame near = forged_client(kRst, q.client + 100);
+  EXPECT_EQ(run(near, 20).kind, Action::Kind::kTx);
+  pl_->tick(snap_, 20 + kResetMs + kClosingMs, 100);
+  EXPECT_EQ(pl_->flows().size(), 1u);
+  forward(c, kPsh | kAck, "still here", 30);
+  reply(c, kPsh | kAck, "and here", 31);
+  EXPECT_EQ(pl_->flows().size(), 1u);
+  // The exact one (what the endpoint itself would accept) resets: gone after tcp_reset.
+  reply(c, kRst, "", 40);
+  pl_->tick(snap_, 40 + kResetMs - 1, 100);
+  EXPECT_EQ(pl_->flows().size(), 1u);
+  pl_->tick(snap_, 40 + kResetMs, 100);
+  EXPECT_EQ(pl_->flows().size(), 0u);
+  EXPECT_EQ(free_ports(), kPorts);
+}
+
+// The backend refusing the connection (RST+ACK acknowledging the SYN) ends the flow; an RST
+// that does not acknowledge the SYN is not the backend's answer and is dropped.
+TEST_F(PipelineTest, BackendRefusalEndsTheFlow) {
+  const Conn c = open(60400, 0);
+  Pkt bad = backend_pkt(c.bport, c.lport, kRst | kAck);
+  bad.seq = 0;
+  bad.ack = 12345;
+  expect_drop(test::build(bad), 1, DropReason::kTcpOutOfWindow);
+  Pkt refuse = bad;
+  refuse.ack = client_pkt(c.cport, kSyn).seq + 1;
+  Frame f = test::build(refuse);
+  EXPECT_EQ(run(f, 2).kind, Action::Kind::kTx);  // the client learns it, too
+  pl_->tick(snap_, 2 + kResetMs, 100);
+  EXPECT_EQ(pl_->flows().size(), 0u);
 }
 
 // A FIN before the handshake completed (a spoofed SYN+FIN pair) still ends the flow: it
@@ -845,7 +935,8 @@ TEST_F(PipelineTest, ArpFramesNeverCreateEntries) {
   syn.src_mac = mac7;
   Frame s = test::build(syn);
   ASSERT_EQ(run(s, 2).kind, Action::Kind::kTx);
-  const Pkt back = backend_pkt(out_dport(s), out_sport(s), kSynAck);
+  Pkt back = backend_pkt(out_dport(s), out_sport(s), kSynAck);
+  back.ack = syn.seq + 1;  // it answers the SYN (the tracker checks)
   Frame b = test::build(back);
   const Action a = run(b, 3);
   EXPECT_EQ(a.kind, Action::Kind::kDrop);
@@ -1058,10 +1149,18 @@ TEST_F(PipelineTest, BurstGivesTheSameResultsAsOneByOne) {
   std::vector<Frame> second;
   for (uint16_t i = 0; i < 8; ++i) {
     const uint16_t lport = out_sport(out[i]), bport = out_dport(out[i]);
-    second.push_back(test::build(backend_pkt(bport, lport, kSynAck)));
-    second.push_back(test::build(client_pkt(46000 + i, kAck)));
-    second.push_back(test::build(client_pkt(46000 + i, kPsh | kAck, "GET /")));
-    second.push_back(test::build(backend_pkt(bport, lport, kPsh | kAck, "200 OK")));
+    // Sequence numbers as the endpoints would send them: the tracker checks them.
+    Pkt synack = backend_pkt(bport, lport, kSynAck);
+    const uint32_t c_next = client_pkt(46000 + i, kSyn).seq + 1, b_next = synack.seq + 1;
+    synack.ack = c_next;
+    Pkt ack = client_pkt(46000 + i, kAck);
+    Pkt get = client_pkt(46000 + i, kPsh | kAck, "GET /");
+    ack.seq = get.seq = c_next;
+    ack.ack = get.ack = b_next;
+    Pkt ok = backend_pkt(bport, lport, kPsh | kAck, "200 OK");
+    ok.seq = b_next;
+    ok.ack = c_next + 5;
+    for (const Pkt* q : {&synack, &ack, &get, &ok}) second.push_back(test::build(*q));
   }
   both(second, 5001);
 
