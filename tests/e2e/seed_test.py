@@ -185,6 +185,9 @@ def scenario_f_dpstat(env, totals):
     for lc in stats.get("lcores", []):
         drops.update({k: int(v) for k, v in lc.get("drops", {}).items()})
     drop_text = " ".join(f"{k}={v}" for k, v in sorted(drops.items()) if v) or "none"
+    # Kernel clients and servers (window scaling, SACK, timestamps, delayed ACKs): the TCP
+    # tracker must find every one of their segments in the window.
+    assert drops["tcp_out_of_window"] == 0, f"real TCP traffic dropped as out of window: {drop_text}"
     return (f"dpstat ({workers} worker(s)): tcp connections {tcp} (clients made >= {totals['tcp']}), "
             f"udp flows {udp}; per backend {shown}; drops: {drop_text}")
 
