@@ -152,9 +152,9 @@ TcpVerdict tcp_track(TcpTrack& t, FlowState* state, FlowDir dir, const TcpSegmen
     if ((r.flags & TcpDir::kFin) && ack == r.end) r.flags |= TcpDir::kFinAcked;
   }
 
-  // The client's third ACK completes the handshake.
-  if (*state == FlowState::kSynRecv && dir == FlowDir::kForward && (seg.flags & kAck) &&
-      ack == r.end)
+  // The client's third ACK completes the handshake, and so does any later segment of the
+  // client's that is in the window (the third ACK may be lost and data carry the ack).
+  if (*state == FlowState::kSynRecv && dir == FlowDir::kForward && (seg.flags & kAck))
     *state = FlowState::kEstablished;
 
   if (seg.flags & kFin) {

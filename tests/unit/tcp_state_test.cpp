@@ -180,6 +180,19 @@ TEST(TcpState, BackendMayOnlyAcceptOrRefuseTheSyn) {
   EXPECT_EQ(st, FlowState::kReset);
 }
 
+// The third ACK lost, and the server speaks first (SMTP): the client's next segment
+// acknowledges the banner too, and completes the handshake all the same.
+TEST(TcpState, HandshakeCompletesWithoutTheThirdAck) {
+  TcpTrack t;
+  tcp_track_syn(t, seg(kSyn, 100, 0, 65535));
+  FlowState st = FlowState::kSynSent;
+  EXPECT_EQ(tcp_track(t, &st, FlowDir::kReverse, seg(kSyn | kAck, 500, 101, 65535)), TcpVerdict::kOk);
+  EXPECT_EQ(tcp_track(t, &st, FlowDir::kReverse, seg(kPsh | kAck, 501, 101, 65535, 40)), TcpVerdict::kOk);
+  EXPECT_EQ(st, FlowState::kSynRecv);
+  EXPECT_EQ(tcp_track(t, &st, FlowDir::kForward, seg(kPsh | kAck, 101, 541, 65535, 10)), TcpVerdict::kOk);
+  EXPECT_EQ(st, FlowState::kEstablished);
+}
+
 TEST(TcpState, FinBeforeTheHandshakeCompletesCloses) {
   TcpTrack t;
   tcp_track_syn(t, seg(kSyn, 100, 0, 65535));
