@@ -79,6 +79,10 @@ Pkt client(uint32_t i, uint8_t flags) {
   p.dport = 80;
   p.tcp_flags = flags;
   p.payload = std::string(6, 'x');  // 64-byte frame with 4-byte FCS
+  // Sequence numbers the tracker accepts: the client's ISN is 1000, the backend's 5000; every
+  // later segment resends the first bytes (a retransmission, in the window).
+  p.seq = flags & 0x02 ? 1000 : 1001;
+  p.ack = flags & 0x10 ? 5001 : 0;
   return p;
 }
 
@@ -96,6 +100,8 @@ void establish(Bench& b, uint32_t i) {
   sa.sport = static_cast<uint16_t>(syn[36] << 8 | syn[37]);
   sa.dport = static_cast<uint16_t>(syn[34] << 8 | syn[35]);
   sa.tcp_flags = 0x12;
+  sa.seq = 5000;
+  sa.ack = 1000 + 1 + 6;  // the SYN and its 6 bytes
   Frame f = test::build(sa);
   if (b.pipe->process(b.snap.get(), f.data(), static_cast<uint32_t>(f.size()), 0, 3).kind !=
       Action::Kind::kTx)
