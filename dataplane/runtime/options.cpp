@@ -28,7 +28,8 @@ std::optional<Options> parse_options(int argc, char** argv, int* exit_code) {
   po::options_description desc(
       "Usage: rondo-dataplane [EAL options] -- [options]\n"
       "Ports are every ethdev the EAL options create (PCI devices, --vdev=net_af_packet0,...);\n"
-      "workers are every worker lcore (-l). The main lcore serves the control socket.\n\n"
+      "workers are every worker lcore (-l). The main lcore serves the control socket and ARP\n"
+      "(the neighbour table).\n\n"
       "Options");
   desc.add_options()
       ("help,h", "print this help")
