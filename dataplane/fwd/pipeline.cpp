@@ -18,10 +18,7 @@ namespace {
 
 constexpr uint8_t kIcmpEchoReply = 0, kIcmpEchoRequest = 8;
 constexpr uint8_t kDefaultTtl = 64;
-constexpr uint32_t kArpQueueMax = 64;    // ARP requests per loop at most
-constexpr uint64_t kNeighRefreshS = 60;  // re-request a learned MAC after this long
-constexpr uint32_t kNeighCapacity = 4096;
-constexpr uint64_t kNeighIncompleteS = 3;  // an unanswered request may be evicted after this
+constexpr uint32_t kAsksMax = 64;  // next hops asked for per loop at most
 
 inline Action drop(LcoreCounters& c, DropReason r) {
   c.drop(r);
@@ -31,15 +28,6 @@ inline Action drop(LcoreCounters& c, DropReason r) {
 // Whole seconds first: ms * hz overflows 64 bits for long timeouts on fast TSCs.
 inline uint64_t ms_to_ticks(uint32_t ms, uint64_t hz) { return ms / 1000 * hz + ms % 1000 * hz / 1000; }
 
-// A sender that cannot be a host's (group or zero MAC), or that claims a MAC other than
-// the one it sends from, is neither learned nor answered.
-bool arp_sender_ok(const uint8_t* f, const Parsed& p) {
-  const auto* arp = reinterpret_cast<const rte_arp_hdr*>(f + p.l3_off);
-  const uint8_t* sha = arp->arp_data.arp_sha.addr_bytes;
-  static constexpr uint8_t kZero[6] = {};
-  return !(sha[0] & 1) && std::memcmp(sha, kZero, 6) != 0 && std::memcmp(sha, f + 6, 6) == 0;
-}
-
 }  // namespace
 
 Pipeline::Pipeline(const PipelineParams& p)
@@ -47,11 +35,9 @@ Pipeline::Pipeline(const PipelineParams& p)
       ownership_(p.n_workers),
       flows_(p.flow_capacity, derive_hash_key(p.hash_key, HashUse::kFlowTable),
              &Pipeline::on_release, this),
-      neigh_(kNeighCapacity, kNeighIncompleteS * p.hz, 2 * kNeighRefreshS * p.hz,
-             derive_hash_key(p.hash_key, HashUse::kNeighbours)),
       backends_(new BackendCounters[kBackendSlots]()),
       replies_(p.reply_rate, p.reply_burst, p.hz) {
-  arp_out_.reserve(kArpQueueMax);
+  asks_.reserve(kAsksMax);
   counters_.flow_capacity = flows_.capacity();
 }
 
@@ -71,7 +57,7 @@ void Pipeline::count_reclaim(Reclaim kind) {
   }
 }
 
-void Pipeline::on_snapshot(const Snapshot& s, uint64_t now) {
+void Pipeline::on_snapshot(const Snapshot& s, uint64_t /*now*/) {
   t_syn_ = ms_to_ticks(s.timeouts.tcp_syn_ms, params_.hz);
   t_est_ = ms_to_ticks(s.timeouts.tcp_established_ms, params_.hz);
   t_closing_ = ms_to_ticks(s.timeouts.tcp_closing_ms, params_.hz);
@@ -87,40 +73,11 @@ void Pipeline::on_snapshot(const Snapshot& s, uint64_t now) {
     if (it == local_.end()) local_.push_back(
           LocalIp{ip, PortPool(params_.lport_lo, params_.lport_hi, ownership_, params_.worker)});
   }
-
-  std::vector<std::pair<uint32_t, Neigh>> statics;
-  for (const auto& n : s.neighbours) {
-    Neigh e;
-    std::memcpy(e.mac, n.mac, 6);
-    e.port_id = n.port_id;
-    statics.emplace_back(n.ip, e);
-  }
-  neigh_.set_static(statics);
-  resolve_backends(s, now);
 }
 
-void Pipeline::resolve_backends(const Snapshot& s, uint64_t now) {
-  if (s.local_ips.empty()) return;
-  for (const auto& b : s.backends) {
-    uint16_t port;
-    uint32_t nh;
-    if (!s.route(b.ip, &port, &nh)) continue;
-    const Neigh* n = neigh_.find(nh);
-    const bool stale = n && n->state == Neigh::State::kReachable &&
-                       now - n->updated > kNeighRefreshS * params_.hz;
-    if ((n && n->has_mac() && !stale) || arp_out_.size() >= kArpQueueMax) continue;
-    if (neigh_.want_request(nh, port, now, params_.hz))
-      arp_out_.push_back(ArpRequest{port, nh, s.local_ips.front()});
-  }
-}
-
-void Pipeline::tick(const Snapshot* s, uint64_t now, uint32_t budget) {
+void Pipeline::tick(const Snapshot*, uint64_t now, uint32_t budget) {
   flows_.age(now, budget);
   counters_.flows_active = flows_.size();
-  if (s && now >= next_resolve_) {
-    next_resolve_ = now + params_.hz;
-    resolve_backends(*s, now);
-  }
 }
 
 int64_t Pipeline::free_local_ports(uint32_t ip) const {
@@ -170,7 +127,14 @@ void Pipeline::classify(const Snapshot* s, const uint8_t* f, uint32_t len, uint1
     return;
   }
   if (p.kind == PktKind::kArp) {
-    pd->cls = Pending::Cls::kArp;
+    // Classification only: an ARP frame about one of our addresses goes to the main lcore,
+    // which checks the sender, learns and answers (neigh/manager.h). The rest is not ours.
+    const auto* arp = reinterpret_cast<const rte_arp_hdr*>(f + p.l3_off);
+    const uint32_t tip = arp->arp_data.arp_tip;
+    if (s->is_vip_ip(tip) || s->is_local_ip(tip))
+      pd->cls = Pending::Cls::kArp;
+    else
+      pd->why = DropReason::kArpNotForUs;
     return;
   }
   const uint32_t dst = p.key.dst_ip;
@@ -226,7 +190,10 @@ void Pipeline::process_burst(const Snapshot* s, uint8_t* const* frames, const ui
       Action& a = out[base + i];
       switch (pd[i].cls) {
         case Pending::Cls::kDrop: a = drop(counters_, pd[i].why); break;
-        case Pending::Cls::kArp: a = handle_arp(*s, f, pd[i].p, in_port, now); break;
+        case Pending::Cls::kArp:
+          ++counters_.steered_out;
+          a = Action{Action::Kind::kToMain, DropReason::kCount, 0};
+          break;
         case Pending::Cls::kIcmp: a = handle_icmp(*s, f, pd[i].p, in_port, now); break;
         case Pending::Cls::kClient:
           a = handle_client(*s, *pd[i].vip, f, len, pd[i].p, pd[i].probe, now);
@@ -239,52 +206,6 @@ void Pipeline::process_burst(const Snapshot* s, uint8_t* const* frames, const ui
       }
     }
   }
-}
-
-Action Pipeline::handle_arp(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t in_port,
-                            uint64_t now) {
-  auto* arp = reinterpret_cast<rte_arp_hdr*>(f + p.l3_off);
-  const uint32_t sip = arp->arp_data.arp_sip;
-  const uint32_t tip = arp->arp_data.arp_tip;
-  const uint8_t* smac = arp->arp_data.arp_sha.addr_bytes;
-  const bool request = arp->arp_opcode == RTE_BE16(RTE_ARP_OP_REQUEST);
-  if (!arp_sender_ok(f, p)) return drop(counters_, DropReason::kArpBadSender);
-  if (!learn_from_arp(s, f, p, in_port, now)) return drop(counters_, DropReason::kArpNotForUs);
-  if (!request) {
-    ++counters_.consumed;
-    return Action{Action::Kind::kConsumed, DropReason::kCount, 0};
-  }
-  if (!replies_.take(now)) return drop(counters_, DropReason::kRateLimited);
-
-  const MacAddr& mine = params_.port_macs[in_port];
-  auto* eth = reinterpret_cast<rte_ether_hdr*>(f);
-  std::memcpy(eth->dst_addr.addr_bytes, eth->src_addr.addr_bytes, 6);
-  std::memcpy(eth->src_addr.addr_bytes, mine.data(), 6);
-  arp->arp_opcode = RTE_BE16(RTE_ARP_OP_REPLY);
-  std::memcpy(arp->arp_data.arp_tha.addr_bytes, smac, 6);  // before sha is overwritten
-  std::memcpy(arp->arp_data.arp_sha.addr_bytes, mine.data(), 6);
-  arp->arp_data.arp_tip = sip;
-  arp->arp_data.arp_sip = tip;
-  return Action{Action::Kind::kTx, DropReason::kCount, in_port};
-}
-
-bool Pipeline::learn_from_arp(const Snapshot& s, const uint8_t* f, const Parsed& p,
-                              uint16_t in_port, uint64_t now) {
-  const auto* arp = reinterpret_cast<const rte_arp_hdr*>(f + p.l3_off);
-  const uint32_t sip = arp->arp_data.arp_sip;
-  // Only entries rondo asked for are filled, and an unsolicited frame never changes a
-  // known MAC (neigh.h); whether the frame is for us decides only whether it is answered.
-  if (sip) neigh_.learn(sip, arp->arp_data.arp_sha.addr_bytes, in_port, now);
-  const uint32_t tip = arp->arp_data.arp_tip;
-  return s.is_vip_ip(tip) || s.is_local_ip(tip);
-}
-
-void Pipeline::learn_arp(const Snapshot* s, const uint8_t* f, uint32_t len, uint16_t in_port,
-                         uint64_t now) {
-  Parsed p;
-  DropReason why;
-  if (s && parse_frame(f, len, &p, &why) && p.kind == PktKind::kArp && arp_sender_ok(f, p))
-    learn_from_arp(*s, f, p, in_port, now);
 }
 
 Action Pipeline::handle_icmp(const Snapshot&, uint8_t* f, const Parsed& p, uint16_t in_port,
@@ -460,11 +381,9 @@ Action Pipeline::output(const Snapshot& s, uint8_t* f, uint32_t dst_ip, uint64_t
   uint32_t nh;
   if (!s.route(dst_ip, &port, &nh) || port >= params_.port_macs.size())
     return drop(counters_, DropReason::kNoRoute);
-  const Neigh* n = neigh_.find(nh);
-  if (!n || !n->has_mac()) {
-    if (!s.local_ips.empty() && arp_out_.size() < kArpQueueMax &&
-        neigh_.want_request(nh, port, now, params_.hz))
-      arp_out_.push_back(ArpRequest{port, nh, s.local_ips.front()});
+  const NextHop* n = next_hops_ ? next_hops_->find(nh) : nullptr;
+  if (!n) {
+    ask_neigh(nh, port, now);
     return drop(counters_, DropReason::kNeighUnresolved);
   }
   auto* eth = reinterpret_cast<rte_ether_hdr*>(f);
@@ -473,22 +392,13 @@ Action Pipeline::output(const Snapshot& s, uint8_t* f, uint32_t dst_ip, uint64_t
   return Action{Action::Kind::kTx, DropReason::kCount, port};
 }
 
-uint32_t Pipeline::build_arp_request(const ArpRequest& r, uint8_t* buf) const {
-  auto* eth = reinterpret_cast<rte_ether_hdr*>(buf);
-  std::memset(eth->dst_addr.addr_bytes, 0xff, 6);
-  std::memcpy(eth->src_addr.addr_bytes, params_.port_macs[r.port_id].data(), 6);
-  eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_ARP);
-  auto* arp = reinterpret_cast<rte_arp_hdr*>(eth + 1);
-  arp->arp_hardware = RTE_BE16(RTE_ARP_HRD_ETHER);
-  arp->arp_protocol = RTE_BE16(RTE_ETHER_TYPE_IPV4);
-  arp->arp_hlen = RTE_ETHER_ADDR_LEN;
-  arp->arp_plen = 4;
-  arp->arp_opcode = RTE_BE16(RTE_ARP_OP_REQUEST);
-  std::memcpy(arp->arp_data.arp_sha.addr_bytes, params_.port_macs[r.port_id].data(), 6);
-  arp->arp_data.arp_sip = r.sender_ip;
-  std::memset(arp->arp_data.arp_tha.addr_bytes, 0, 6);
-  arp->arp_data.arp_tip = r.target_ip;
-  return sizeof(rte_ether_hdr) + sizeof(rte_arp_hdr);
+void Pipeline::ask_neigh(uint32_t ip, uint16_t port, uint64_t now) {
+  Asked& a = asked_[(ip * 0x9e3779b1u) >> 24];
+  if (a.ip == ip && now - a.at < params_.hz) return;
+  if (asks_.size() >= kAsksMax) return;
+  a.ip = ip;
+  a.at = now;
+  asks_.push_back(NeighAsk{ip, port});
 }
 
 }  // namespace rondo::dp

@@ -1,7 +1,8 @@
-// The per-packet pipeline of one worker lcore: parse -> ARP / ICMP echo / VIP lookup ->
+// The per-packet pipeline of one worker lcore: parse -> ICMP echo / VIP lookup ->
 // flow lookup or schedule+insert -> rewrite -> next hop. It owns everything the lcore
-// keeps between packets (flow table, local ports, neighbours, scheduler cursors,
-// counters) and works on plain frame bytes, so unit tests and fuzzers drive it without
+// keeps between packets (flow table, local ports, scheduler cursors, counters). ARP and
+// the neighbour table are the main lcore's (neigh/manager.h): ARP frames are handed to it
+// (kToMain), next hops are looked up in the NextHopMap it publishes, read-only and works on plain frame bytes, so unit tests and fuzzers drive it without
 // DPDK running; the worker loop (runtime/worker.cpp) feeds it mbufs.
 #pragma once
 
@@ -13,7 +14,7 @@
 #include "dataplane/flow/port_pool.h"
 #include "dataplane/flow/table.h"
 #include "dataplane/fwd/token_bucket.h"
-#include "dataplane/neigh/neigh.h"
+#include "dataplane/neigh/next_hops.h"
 #include "dataplane/pkt/parse.h"
 #include "dataplane/sched/sched.h"
 #include "dataplane/state/snapshot.h"
@@ -31,11 +32,11 @@ struct PipelineParams {
   uint32_t n_workers = 1;
   uint64_t hz = 1000;  // ticks per second of the `now` values passed in
   std::vector<MacAddr> port_macs;  // indexed by port id
-  // Replies rondo makes itself (ARP, ICMP echo), per worker: a flood of requests must
-  // not turn rondo into an amplifier or eat its TX queues.
+  // ICMP echo replies, per worker: a flood of requests must not turn rondo into an
+  // amplifier or eat its TX queues. (ARP replies: the main lcore's budget, manager.h.)
   uint32_t reply_rate = 1000;  // per second
   uint32_t reply_burst = 64;
-  // The deployment's secret (--state-dir/hash.key). The flow and neighbour tables' hash keys
+  // The deployment's secret (--state-dir/hash.key). The flow table's hash key
   // are derived from it (derive_hash_key), so every worker and every restart of the same
   // deployment place keys alike. The dataplane always sets it; tests may keep this fixed one.
   HashKey hash_key{};
@@ -43,17 +44,12 @@ struct PipelineParams {
 
 struct Action {
   // kSteer: the frame belongs to a flow another worker owns (a full-NAT reply whose
-  // local port is in that worker's share); hand it over untouched.
-  enum class Kind : uint8_t { kDrop, kTx, kConsumed, kSteer };
+  // local port is in that worker's share); hand it over untouched. kToMain: an ARP frame
+  // for one of our addresses; hand it to the main lcore (neighbour manager) untouched.
+  enum class Kind : uint8_t { kDrop, kTx, kConsumed, kSteer, kToMain };
   Kind kind = Kind::kDrop;
   DropReason reason = DropReason::kCount;
   uint16_t port = 0;  // kTx: output port; kSteer: the owning worker
-};
-
-struct ArpRequest {
-  uint16_t port_id;
-  uint32_t target_ip;  // network order
-  uint32_t sender_ip;  // network order
 };
 
 class Pipeline {
@@ -62,8 +58,7 @@ class Pipeline {
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
 
-  /// Take in a newly published snapshot: static neighbours, local port pools, and ARP
-  /// requests for next hops not resolved yet.
+  /// Take in a newly published snapshot: timeouts and local port pools.
   void on_snapshot(const Snapshot& s, uint64_t now);
 
   /// Process one frame in place (rewritten for output on kTx). s may be null before the
@@ -77,20 +72,19 @@ class Pipeline {
   void process_burst(const Snapshot* s, uint8_t* const* frames, const uint32_t* lens, uint32_t n,
                      uint16_t in_port, uint64_t now, bool steered, Action* out);
 
-  /// Learn from an ARP frame another worker received (neighbour tables are per worker;
-  /// the worker that receives ARP shares it). Never replies, counts nothing.
-  void learn_arp(const Snapshot* s, const uint8_t* frame, uint32_t len, uint16_t in_port,
-                 uint64_t now);
+  /// The next hops to use from now on (the main lcore's NextHopMap, read once per loop);
+  /// null: nothing is resolved.
+  void set_next_hops(const NextHopMap* m) { next_hops_ = m; }
 
   /// The worker that owns a full-NAT local port (host order).
   uint32_t port_owner(uint16_t lport) const { return ownership_.owner(lport); }
 
-  /// Housekeeping, called about once per loop: ages `budget` flow records and, once a
-  /// second, re-resolves next hops.
+  /// Housekeeping, called about once per loop: ages `budget` flow records.
   void tick(const Snapshot* s, uint64_t now, uint32_t budget = 64);
 
-  /// ARP requests to transmit; the caller builds the frames and then clears the list.
-  std::vector<ArpRequest>& arp_requests() { return arp_out_; }
+  /// Next hops to ask the main lcore for (each at most once a second, as far as this
+  /// worker remembers); the caller passes them on and clears the list.
+  std::vector<NeighAsk>& neigh_asks() { return asks_; }
 
   /// Count a frame that left on the wire (the pipeline does not see TX completions).
   void count_tx(uint32_t bytes) {
@@ -100,17 +94,12 @@ class Pipeline {
   void count_drop(DropReason r) { counters_.drop(r); }
 
   const LcoreCounters& counters() const { return counters_; }
-  const NeighTable& neigh() const { return neigh_; }
   LcoreCounters& counters() { return counters_; }
   const BackendCounters* backend_counters() const { return backends_.get(); }
   FlowTable& flows() { return flows_; }
   const FlowTable& flows() const { return flows_; }
-  NeighTable& neighbours() { return neigh_; }
   /// Free local ports of a local ip (network order); -1 if the ip has no pool.
   int64_t free_local_ports(uint32_t ip) const;
-
-  /// Build a broadcast ARP request frame into buf (>= 42 bytes); returns its length.
-  uint32_t build_arp_request(const ArpRequest& r, uint8_t* buf) const;
 
  private:
   struct LocalIp {
@@ -118,9 +107,6 @@ class Pipeline {
     PortPool pool;
   };
 
-  Action handle_arp(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t in_port, uint64_t now);
-  bool learn_from_arp(const Snapshot& s, const uint8_t* f, const Parsed& p, uint16_t in_port,
-                      uint64_t now);
   Action handle_icmp(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t in_port, uint64_t now);
   // What stage 1 of process_burst learned about one frame.
   struct Pending {
@@ -146,7 +132,7 @@ class Pipeline {
   bool track_tcp(uint32_t idx, FlowDir dir, const uint8_t* f, const Parsed& p, uint64_t now);
   uint64_t tcp_timeout(FlowState st) const;
   bool alloc_local(const Snapshot& s, uint32_t* ip, uint16_t* port);
-  void resolve_backends(const Snapshot& s, uint64_t now);
+  void ask_neigh(uint32_t ip, uint16_t port, uint64_t now);
   static void on_release(void* ctx, const Flow& f);
   // Count a flow reclaimed to make room for a new one (FlowTable::reclaim_one), by class.
   void count_reclaim(Reclaim kind);
@@ -155,16 +141,22 @@ class Pipeline {
   PortOwnership ownership_;
   LcoreCounters counters_;
   FlowTable flows_;
-  NeighTable neigh_;
   SchedState sched_;
   std::unique_ptr<BackendCounters[]> backends_;  // indexed by backend id
   std::vector<LocalIp> local_;
   uint32_t local_cursor_ = 0;
-  std::vector<ArpRequest> arp_out_;
+  const NextHopMap* next_hops_ = nullptr;
+  std::vector<NeighAsk> asks_;
+  // Next hops asked for lately (direct-mapped; a collision only costs one more ask, which
+  // the manager deduplicates): a flood towards an unresolved next hop asks once a second.
+  struct Asked {
+    uint32_t ip = 0;
+    uint64_t at = 0;
+  };
+  std::array<Asked, 256> asked_{};
   // Timeouts of the current snapshot, in ticks.
   uint64_t t_syn_ = 0, t_est_ = 0, t_closing_ = 0, t_time_wait_ = 0, t_reset_ = 0, t_udp_ = 0;
-  uint64_t next_resolve_ = 0;
-  TokenBucket replies_;  // ARP and ICMP echo replies
+  TokenBucket replies_;  // ICMP echo replies
 };
 
 }  // namespace rondo::dp

@@ -71,6 +71,7 @@ bool NeighTable::evict_one(uint64_t now) {
 // Linear probing without tombstones: close the gap by moving back every later entry of the
 // run whose home is not between the gap and itself (Knuth 6.4, algorithm R).
 void NeighTable::erase(uint32_t i) {
+  if (slots_[i].has_mac()) ++version_;
   slots_[i] = Neigh{};
   --used_;
   for (uint32_t j = (i + 1) & mask_; slots_[j].state != Neigh::State::kEmpty; j = (j + 1) & mask_) {
@@ -91,6 +92,7 @@ NeighTable::Learned NeighTable::learn(uint32_t ip, const uint8_t mac[6], uint16_
   const bool same = n->state == Neigh::State::kReachable && std::memcmp(n->mac, mac, 6) == 0;
   if (!same && !n->requested && n->state == Neigh::State::kReachable) return Learned::kRefused;
   if (!same && n->state == Neigh::State::kIncomplete && !n->requested) return Learned::kIgnored;
+  if (!same || n->port_id != port_id) ++version_;
   std::memcpy(n->mac, mac, 6);
   n->port_id = port_id;
   n->state = Neigh::State::kReachable;
@@ -102,6 +104,7 @@ NeighTable::Learned NeighTable::learn(uint32_t ip, const uint8_t mac[6], uint16_
 void NeighTable::set_static(const std::vector<std::pair<uint32_t, Neigh>>& entries) {
   // A static entry that left the configuration becomes an incomplete one and is resolved
   // by ARP again.
+  ++version_;
   for (auto& n : slots_)
     if (n.state == Neigh::State::kStatic) n.state = Neigh::State::kIncomplete;
   for (const auto& [ip, e] : entries) {

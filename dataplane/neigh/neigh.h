@@ -1,4 +1,6 @@
-// Per-lcore neighbour (ARP) table: IPv4 next hop -> MAC and port.
+// The neighbour (ARP) table: IPv4 next hop -> MAC and port. There is one, owned by the
+// neighbour manager on the main lcore (manager.h); workers read a copy of its resolved
+// entries published with RCU (next_hops.h).
 //
 // What it learns, and from whom (docs/security.md):
 //   - Entries are created only for addresses rondo is about to send to (want_request: a
@@ -63,6 +65,17 @@ class NeighTable {
   /// table is full). False when nothing can be evicted.
   bool want_request(uint32_t ip, uint16_t port_id, uint64_t now, uint64_t interval);
 
+  /// Visit every entry (any state) in slot order.
+  template <class F>
+  void for_each(F&& f) const {
+    for (const Neigh& n : slots_)
+      if (n.state != Neigh::State::kEmpty) f(n);
+  }
+
+  /// Grows whenever what a resolved entry says changes (filled, MAC or port moved, static
+  /// entries replaced, one evicted): the manager republishes when it moved.
+  uint64_t version() const { return version_; }
+
   uint32_t size() const { return used_; }
   uint32_t capacity() const { return capacity_; }
   /// Entries evicted to make room since start.
@@ -84,6 +97,7 @@ class NeighTable {
   uint32_t hand_ = 0;  // where the next eviction scan starts
   HashKey key_;
   uint64_t evictions_ = 0;
+  uint64_t version_ = 0;
 };
 
 }  // namespace rondo::dp

@@ -115,13 +115,15 @@ api::Stats ControlAgent::collect_stats() const {
   for (uint32_t r = 0; r < kDropReasonCount; ++r)
     s.drop_names.emplace_back(drop_reason_name(static_cast<DropReason>(r)));
   std::vector<api::BackendStats> sum(kBackendSlots);
-  for (const Worker* w : workers_) {
-    const LcoreCounters& c = w->pipeline.counters();
+  auto row = [&s](const LcoreCounters& c, uint32_t lcore) {
     api::LcoreStats l;
-    l.lcore_id = w->setup.lcore;
+    l.lcore_id = lcore;
     for (const auto& def : kLcoreCounterTable) l.counters.push_back(read_counter(c.*def.member));
     for (const auto& d : c.drops) l.drops.push_back(read_counter(d));
     s.lcores.push_back(std::move(l));
+  };
+  for (const Worker* w : workers_) {
+    row(w->pipeline.counters(), w->setup.lcore);
     const BackendCounters* b = w->pipeline.backend_counters();
     for (uint32_t id = 0; id < kBackendSlots; ++id) {
       sum[id].packets += read_counter(b[id].packets);
@@ -130,6 +132,8 @@ api::Stats ControlAgent::collect_stats() const {
       sum[id].active_flows += read_counter(b[id].active_flows);
     }
   }
+  // The main lcore's row last (the workers' come first, in worker order).
+  if (main_counters_) row(*main_counters_, main_lcore_);
   for (uint32_t id = 0; id < kBackendSlots; ++id) {
     if (sum[id].connections == 0 && sum[id].packets == 0) continue;
     sum[id].id = id;

@@ -1,6 +1,7 @@
-// The control agent runs on the main lcore (which never polls ports). It serves the
-// control socket: applies a new desired state by building a snapshot and publishing it
-// (RCU), and answers hello and stats requests by summing the per-lcore counters.
+// The control agent runs on the main lcore (which never polls ports), beside the neighbour
+// manager (neigh/service.h). It serves the control socket: applies a new desired state by
+// building a snapshot and publishing it (RCU), and answers hello and stats requests with
+// the per-lcore counters (the workers', and the main lcore's: neighbours and ARP).
 #pragma once
 
 #include <atomic>
@@ -14,6 +15,7 @@
 #include "dataplane/port/xdp_filter.h"
 #include "dataplane/runtime/control_server.h"
 #include "dataplane/runtime/worker.h"
+#include "dataplane/stats/counters.h"
 #include "dataplane/state/publisher.h"
 
 namespace rondo::dp {
@@ -29,6 +31,14 @@ class ControlAgent {
   bool listen(std::string* err);
   /// Serve until *stop; wakes at least every 200 ms to check it.
   void run(const std::atomic<bool>& stop);
+  /// Serve what is pending, waiting at most `timeout` for it (the main lcore's loop).
+  void poll_once(std::chrono::milliseconds timeout) { server_.poll_once(timeout); }
+
+  /// The main lcore's counters (the neighbour manager's), reported as lcore `lcore`.
+  void use_main_counters(const LcoreCounters* c, uint32_t lcore) {
+    main_counters_ = c;
+    main_lcore_ = lcore;
+  }
 
   /// Handle one request; returns the reply frame's type and fills *reply. Public for tests.
   api::MsgType handle(const api::MsgHeader& h, const std::vector<uint8_t>& payload,
@@ -56,6 +66,8 @@ class ControlAgent {
   std::vector<std::unique_ptr<NicSteering>> nic_steering_;
   uint32_t n_workers_ = 1;
   std::vector<std::unique_ptr<XdpAddressFilter>> xdp_filters_;
+  const LcoreCounters* main_counters_ = nullptr;
+  uint32_t main_lcore_ = 0;
   ControlServer server_;  // last: its handler calls handle()
 };
 

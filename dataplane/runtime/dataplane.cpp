@@ -38,6 +38,7 @@ Dataplane::~Dataplane() {
   agent_.reset();
   workers_.clear();
   port_stop_all(ports_);
+  neigh_.reset();
   for (rte_ring* r : rings_) rte_ring_free(r);
   publisher_.reset();
   if (pool_) rte_mempool_free(pool_);
@@ -90,15 +91,18 @@ bool Dataplane::init(std::string* err) {
   const uint32_t in_bursts = n_workers * (n_ports + n_workers + 2u) * kBurst;
   const uint32_t in_steering = n_workers > 1 ? n_workers * (n_workers - 1u) * (kSteerRingSize - 1u) : 0;
   const uint32_t in_caches = n_lcores * kMbufCache;
+  // The neighbour manager's rings: ARP frames from each worker, its frames to worker 0.
+  const uint32_t in_neigh = n_workers * (NeighService::kArpRingSize - 1u) + NeighService::kTxRingSize - 1u;
   uint32_t mbufs = opts_.mbufs;
-  if (mbufs == 0) mbufs = in_rings + in_bursts + in_steering + in_caches + 4096;
+  if (mbufs == 0) mbufs = in_rings + in_bursts + in_steering + in_neigh + in_caches + 4096;
   RTE_LOG(NOTICE, USER1,
-          "mbufs: %u (%s; descriptor rings %u, bursts %u, steering rings %u, lcore caches %u, "
-          "slack 4096)\n",
-          mbufs, opts_.mbufs ? "--mbufs" : "sized", in_rings, in_bursts, in_steering, in_caches);
-  if (opts_.mbufs && opts_.mbufs < in_rings + in_bursts + in_steering + in_caches)
+          "mbufs: %u (%s; descriptor rings %u, bursts %u, steering rings %u, neighbour rings %u, "
+          "lcore caches %u, slack 4096)\n",
+          mbufs, opts_.mbufs ? "--mbufs" : "sized", in_rings, in_bursts, in_steering, in_neigh,
+          in_caches);
+  if (opts_.mbufs && opts_.mbufs < in_rings + in_bursts + in_steering + in_neigh + in_caches)
     RTE_LOG(WARNING, USER1, "mbufs: --mbufs %u is below what can be held at once (%u): RX may starve\n",
-            opts_.mbufs, in_rings + in_bursts + in_steering + in_caches);
+            opts_.mbufs, in_rings + in_bursts + in_steering + in_neigh + in_caches);
   pool_ = rte_pktmbuf_pool_create("rondo_mbufs", mbufs, kMbufCache, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
                                   static_cast<int>(rte_socket_id()));
   if (!pool_) {
@@ -124,6 +128,18 @@ bool Dataplane::init(std::string* err) {
   }
 
   publisher_ = std::make_unique<Publisher>(n_workers);
+  {
+    NeighManagerParams np;
+    np.hz = rte_get_tsc_hz();
+    np.reply_rate = opts_.reply_rate;
+    np.hash_key = secret;
+    for (const auto& p : ports_) {  // indexed by port id, which need not be dense
+      if (np.port_macs.size() <= p.id) np.port_macs.resize(p.id + 1u);
+      np.port_macs[p.id] = p.mac;
+    }
+    neigh_ = std::make_unique<NeighService>("rondo_neigh", n_workers, pool_, publisher_->qsbr(), np);
+    if (!neigh_->ok(err)) return false;
+  }
   // Software steering rings, one per ordered pair of workers (see WorkerSetup).
   std::vector<std::vector<rte_ring*>> rings(n_workers, std::vector<rte_ring*>(n_workers, nullptr));
   if (n_workers > 1) {
@@ -148,8 +164,11 @@ bool Dataplane::init(std::string* err) {
     ws.lcore = worker_lcores_[i];
     ws.n_ports = n_ports;
     for (const auto& p : ports_) ws.rx.push_back(RxQueue{p.id, i});
-    ws.pool = pool_;
     ws.publisher = publisher_.get();
+    ws.arp_to_main = neigh_->arp_ring(i);
+    ws.ask_to_main = neigh_->ask_ring(i);
+    ws.from_main = neigh_->tx_ring(i);
+    ws.next_hops = neigh_->next_hops();
     ws.idle_sleep_us = opts_.idle_sleep_us;
     if (n_workers > 1) {
       ws.steer_out = rings[i];
@@ -160,7 +179,7 @@ bool Dataplane::init(std::string* err) {
     ws.pipeline.lport_lo = opts_.lport_lo;
     ws.pipeline.lport_hi = opts_.lport_hi;
     ws.pipeline.worker = i;
-    ws.pipeline.reply_rate = opts_.reply_rate;
+    ws.pipeline.reply_rate = opts_.reply_rate;  // ICMP echo, per worker
     ws.pipeline.n_workers = n_workers;
     ws.pipeline.hash_key = secret;
     // Indexed by port id, which need not be dense (a port may have failed to probe).
@@ -184,6 +203,7 @@ bool Dataplane::init(std::string* err) {
             PortOwnership(n_workers).mask());
   }
   agent_ = std::make_unique<ControlAgent>(opts_.ctl_socket, publisher_.get(), raw, ports_);
+  agent_->use_main_counters(&neigh_->counters(), rte_get_main_lcore());
   // AF_XDP ports running bpf/rondo_xdp.bpf.o share the interface with the host kernel.
   std::vector<std::unique_ptr<XdpAddressFilter>> filters;
   for (const auto& p : ports_) {
@@ -229,7 +249,12 @@ void Dataplane::run(std::atomic<bool>* stop) {
   }
   RTE_LOG(NOTICE, USER1, "ready: %zu ports, %zu workers, control socket %s\n", ports_.size(),
           workers_.size(), opts_.ctl_socket.c_str());
-  agent_->run(*stop);
+  // The main lcore's loop: control requests, and the neighbour manager at least every
+  // millisecond (ARP answers and next hops wait no longer than that).
+  while (!stop->load(std::memory_order_relaxed)) {
+    agent_->poll_once(std::chrono::milliseconds(1));
+    neigh_->poll(publisher_->current(), rte_rdtsc());
+  }
   rte_eal_mp_wait_lcore();
 }
 

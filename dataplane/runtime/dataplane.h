@@ -1,6 +1,6 @@
 // rondo-dataplane assembled: EAL is up; this creates the mempool, starts the ports,
-// builds one Worker per worker lcore, launches them, and serves the control socket on
-// the main lcore until asked to stop.
+// builds one Worker per worker lcore, launches them, and runs the main lcore's loop (the
+// control socket and the neighbour manager) until asked to stop.
 #pragma once
 
 #include <atomic>
@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/neigh/service.h"
 #include "dataplane/port/port.h"
 #include "dataplane/runtime/control_agent.h"
 #include "dataplane/runtime/options.h"
@@ -31,6 +32,7 @@ class Dataplane {
   rte_mempool* pool_ = nullptr;
   std::vector<PortInfo> ports_;
   std::unique_ptr<Publisher> publisher_;
+  std::unique_ptr<NeighService> neigh_;  // before the workers: they hold its rings
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<unsigned> worker_lcores_;
   std::vector<rte_ring*> rings_;

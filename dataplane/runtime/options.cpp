@@ -28,7 +28,8 @@ std::optional<Options> parse_options(int argc, char** argv, int* exit_code) {
   po::options_description desc(
       "Usage: rondo-dataplane [EAL options] -- [options]\n"
       "Ports are every ethdev the EAL options create (PCI devices, --vdev=net_af_packet0,...);\n"
-      "workers are every worker lcore (-l). The main lcore serves the control socket.\n\n"
+      "workers are every worker lcore (-l). The main lcore serves the control socket and ARP\n"
+      "(the neighbour table).\n\n"
       "Options");
   desc.add_options()
       ("help,h", "print this help")
@@ -41,7 +42,8 @@ std::optional<Options> parse_options(int argc, char** argv, int* exit_code) {
       ("flows-per-worker", po::value(&o.flows_per_worker)->default_value(o.flows_per_worker),
        "flow table capacity of each worker (allocated at start)")
       ("reply-rate", po::value(&o.reply_rate)->default_value(o.reply_rate),
-       "ARP and ICMP echo replies each worker may send per second (bursts of 64); "
+       "ARP replies the dataplane may send per second (the main lcore answers ARP for "
+       "every port), and ICMP echo replies each worker may send per second; bursts of 64; "
        "requests beyond it are dropped as rate_limited")
       ("idle-sleep-us", po::value(&o.idle_sleep_us)->default_value(o.idle_sleep_us),
        "sleep this long when a worker finds no packets (0: busy-poll, for dedicated cores)")

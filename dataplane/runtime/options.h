@@ -13,7 +13,7 @@ struct Options {
   std::string state_dir = "/var/lib/rondo";  // hash.key: the secret of the keyed hashes
   uint32_t flows_per_worker = 1u << 20;
   uint32_t idle_sleep_us = 0;
-  uint32_t reply_rate = 1000;  // ARP and ICMP echo replies per second, per worker
+  uint32_t reply_rate = 1000;  // ARP replies per second (main lcore); ICMP echo, per worker
   uint32_t mbufs = 0;  // 0: sized from ports, queues and descriptors
   uint16_t lport_lo = 1024;
   uint16_t lport_hi = 65535;

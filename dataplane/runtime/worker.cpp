@@ -1,5 +1,7 @@
 #include "dataplane/runtime/worker.h"
 
+#include "dataplane/neigh/service.h"
+
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
 #include <rte_prefetch.h>
@@ -31,23 +33,26 @@ inline void enqueue_tx(Worker* w, uint16_t port, rte_mbuf* m) {
   if (w->tx_len[port] == kBurst) flush_port(w, port);
 }
 
-void send_arp_requests(Worker* w) {
-  auto& reqs = w->pipeline.arp_requests();
-  for (const auto& r : reqs) {
-    if (r.port_id >= w->setup.n_ports) continue;
-    rte_mbuf* m = rte_pktmbuf_alloc(w->setup.pool);
-    if (!m) break;
-    auto* data = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, 60));
-    std::memset(data, 0, 60);  // minimum frame, zero padded
-    w->pipeline.build_arp_request(r, data);
-    ++w->pipeline.counters().originated;
-    enqueue_tx(w, r.port_id, m);
-  }
-  reqs.clear();
+// Next hops the pipeline found unresolved, to the main lcore. A question that finds the
+// ring full is lost; the pipeline asks again after a second if the next hop is still needed.
+void send_asks(Worker* w) {
+  auto& asks = w->pipeline.neigh_asks();
+  if (w->setup.ask_to_main)
+    for (const NeighAsk& a : asks)
+      if (rte_ring_sp_enqueue(w->setup.ask_to_main, encode_ask(a)) != 0) break;
+  asks.clear();
 }
 
-// Marks a frame handed to another worker only to learn from (ARP), not to process.
-constexpr uint32_t kLearnOnly = 0x4c524e31;
+// An ARP frame for one of our addresses, to the neighbour manager (counted steered_out by
+// the pipeline).
+void to_main(Worker* w, rte_mbuf* m, uint16_t in_port) {
+  m->port = in_port;  // not every PMD fills it in; the manager needs it
+  if (!w->setup.arp_to_main || rte_ring_sp_enqueue(w->setup.arp_to_main, m) != 0) {
+    --w->pipeline.counters().steered_out;
+    w->pipeline.count_drop(DropReason::kArpQueueFull);
+    rte_pktmbuf_free(m);
+  }
+}
 
 void flush_steer(Worker* w) {
   for (size_t t = 0; t < w->steer_len.size(); ++t) {
@@ -56,14 +61,10 @@ void flush_steer(Worker* w) {
     const unsigned done =
         rte_ring_sp_enqueue_burst(w->setup.steer_out[t], reinterpret_cast<void**>(w->steer[t].data()), n, nullptr);
     for (unsigned i = done; i < n; ++i) {
-      rte_mbuf* m = w->steer[t][i];
-      // A copy made to share ARP was never counted; a handed-over frame was counted as
-      // steered_out, and is a drop instead.
-      if (m->hash.usr != kLearnOnly) {
-        --w->pipeline.counters().steered_out;
-        w->pipeline.count_drop(DropReason::kSteerFull);
-      }
-      rte_pktmbuf_free(m);
+      // Counted as steered_out, and is a drop instead.
+      --w->pipeline.counters().steered_out;
+      w->pipeline.count_drop(DropReason::kSteerFull);
+      rte_pktmbuf_free(w->steer[t][i]);
     }
     w->steer_len[t] = 0;
   }
@@ -74,32 +75,15 @@ inline void enqueue_steer(Worker* w, uint32_t target, rte_mbuf* m) {
   if (w->steer_len[target] == kBurst) flush_steer(w);
 }
 
-inline bool is_arp(const uint8_t* f, uint32_t len) {
-  if (len < 14) return false;
-  if (f[12] == 0x81 && f[13] == 0x00) return len >= 18 && f[16] == 0x08 && f[17] == 0x06;
-  return f[12] == 0x08 && f[13] == 0x06;
-}
-
-// Every worker keeps its own neighbour table: share what one of them hears.
-void share_arp(Worker* w, rte_mbuf* m, uint16_t in_port) {
-  for (uint32_t t = 0; t < w->setup.steer_out.size(); ++t) {
-    if (!w->setup.steer_out[t]) continue;
-    rte_mbuf* c = rte_pktmbuf_copy(m, w->setup.pool, 0, UINT32_MAX);
-    if (!c) return;
-    c->hash.usr = kLearnOnly;
-    c->port = in_port;
-    enqueue_steer(w, t, c);
-  }
-}
-
 void dispatch(Worker* w, rte_mbuf* m, const Action& a, uint16_t in_port) {
   if (a.kind == Action::Kind::kTx && a.port < w->setup.n_ports) {
     enqueue_tx(w, a.port, m);
   } else if (a.kind == Action::Kind::kSteer && a.port < w->setup.steer_out.size() &&
              w->setup.steer_out[a.port]) {
-    m->hash.usr = 0;
     m->port = in_port;  // not every PMD fills it in; the owner needs it (ARP, MAC checks)
     enqueue_steer(w, a.port, m);
+  } else if (a.kind == Action::Kind::kToMain) {
+    to_main(w, m, in_port);
   } else {
     rte_pktmbuf_free(m);
   }
@@ -112,7 +96,7 @@ void run_burst(Worker* w, rte_mbuf** pkts, uint16_t n, uint16_t in_port, uint64_
   Action actions[kBurst];
   rte_mbuf* ok[kBurst];
   uint16_t k = 0;
-  const bool shared = !w->setup.steer_out.empty();
+  const bool steering = !w->setup.steer_out.empty();
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
     if (m->nb_segs != 1) {
@@ -123,13 +107,11 @@ void run_burst(Worker* w, rte_mbuf** pkts, uint16_t n, uint16_t in_port, uint64_
     }
     frames[k] = rte_pktmbuf_mtod(m, uint8_t*);
     lens[k] = rte_pktmbuf_data_len(m);
-    // Before the pipeline rewrites it in place (an ARP request becomes our reply).
-    if (shared && !steered && is_arp(frames[k], lens[k])) share_arp(w, m, in_port);
     ok[k++] = m;
   }
   w->pipeline.process_burst(w->snapshot, frames, lens, k, in_port, now, steered, actions);
   for (uint16_t i = 0; i < k; ++i) dispatch(w, ok[i], actions[i], in_port);
-  if (shared) flush_steer(w);
+  if (steering) flush_steer(w);
 }
 
 uint32_t drain_steered(Worker* w, uint64_t now) {
@@ -139,18 +121,11 @@ uint32_t drain_steered(Worker* w, uint64_t now) {
     if (!r) continue;
     const unsigned n = rte_ring_sc_dequeue_burst(r, reinterpret_cast<void**>(pkts), kBurst, nullptr);
     total += n;
-    // Frames to learn from are consumed here; the rest runs as bursts, grouped by the
-    // port they came in on.
+    // Run as bursts, grouped by the port they came in on.
     rte_mbuf* work[kBurst];
     uint16_t k = 0;
     for (unsigned i = 0; i < n; ++i) {
       rte_mbuf* m = pkts[i];
-      if (m->hash.usr == kLearnOnly) {
-        w->pipeline.learn_arp(w->snapshot, rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m),
-                              m->port, now);
-        rte_pktmbuf_free(m);
-        continue;
-      }
       if (k > 0 && work[0]->port != m->port) {
         run_burst(w, work, k, work[0]->port, now, true);
         k = 0;
@@ -160,6 +135,24 @@ uint32_t drain_steered(Worker* w, uint64_t now) {
     if (k > 0) run_burst(w, work, k, work[0]->port, now, true);
   }
   return total;
+}
+
+// Frames the main lcore made (ARP replies and requests): this worker owns a TX queue on
+// every port, so it sends them, counted as taken over (steered_in) and then sent.
+void drain_from_main(Worker* w) {
+  rte_mbuf* pkts[kBurst];
+  const unsigned n = rte_ring_sc_dequeue_burst(w->setup.from_main, reinterpret_cast<void**>(pkts),
+                                               kBurst, nullptr);
+  for (unsigned i = 0; i < n; ++i) {
+    rte_mbuf* m = pkts[i];
+    ++w->pipeline.counters().steered_in;
+    if (m->port < w->setup.n_ports) {
+      enqueue_tx(w, m->port, m);
+    } else {
+      w->pipeline.count_drop(DropReason::kNoRoute);
+      rte_pktmbuf_free(m);
+    }
+  }
 }
 
 }  // namespace
@@ -189,6 +182,8 @@ void worker_flush(Worker* w) {
 uint32_t worker_poll(Worker* w) {
   const uint64_t start = rte_rdtsc();
   w->snapshot = w->setup.publisher->current();
+  // Read once per loop, like the snapshot; no longer used after the quiescent report.
+  if (w->setup.next_hops) w->pipeline.set_next_hops(w->setup.next_hops->current());
   if (w->snapshot && w->snapshot->epoch != w->applied_epoch) {
     w->pipeline.on_snapshot(*w->snapshot, start);
     w->applied_epoch = w->snapshot->epoch;
@@ -203,8 +198,9 @@ uint32_t worker_poll(Worker* w) {
     run_burst(w, pkts, n, q.port, start, false);
   }
   if (!w->setup.steer_in.empty()) received += drain_steered(w, start);
+  if (w->setup.from_main) drain_from_main(w);
   w->pipeline.tick(w->snapshot, start);
-  if (!w->pipeline.arp_requests().empty()) send_arp_requests(w);
+  if (!w->pipeline.neigh_asks().empty()) send_asks(w);
 
   const uint64_t end = rte_rdtsc();
   if (end - w->last_drain >= w->drain_tsc) {
@@ -213,6 +209,7 @@ uint32_t worker_poll(Worker* w) {
   }
   // The snapshot pointer is not used past this point in this iteration.
   w->snapshot = nullptr;
+  w->pipeline.set_next_hops(nullptr);
   rte_rcu_qsbr_quiescent(w->setup.publisher->qsbr(), w->setup.index);
 
   LcoreCounters& c = w->pipeline.counters();

@@ -1,5 +1,5 @@
 // The worker loop: one per worker lcore, run to completion, sharing nothing.
-// Each iteration: take the current config snapshot, RX a burst from each owned queue,
+// Each iteration: take the current config snapshot and next hops, RX a burst from each owned queue,
 // run the pipeline on every packet (prefetching the next), buffer TX per port, drain the
 // TX buffers when full or when the TSC drain timer fires, age some flows, report an RCU
 // quiescent state, and back off (sleep) when idle if asked to.
@@ -15,7 +15,9 @@
 #include <vector>
 
 #include "dataplane/fwd/pipeline.h"
+#include "dataplane/neigh/next_hops.h"
 #include "dataplane/state/publisher.h"
+#include "dataplane/state/rcu_slot.h"
 
 namespace rondo::dp {
 
@@ -32,7 +34,6 @@ struct WorkerSetup {
   uint32_t lcore = 0;      // the EAL lcore it runs on (what stats and metrics report)
   uint16_t n_ports = 1;
   std::vector<RxQueue> rx;
-  rte_mempool* pool = nullptr;  // for frames the worker creates (ARP requests)
   Publisher* publisher = nullptr;
   uint32_t idle_sleep_us = 0;   // 0: busy-poll (production); >0: sleep when idle
   PipelineParams pipeline;
@@ -41,6 +42,13 @@ struct WorkerSetup {
   // entry for this worker itself is null.
   std::vector<rte_ring*> steer_out;  // to worker j
   std::vector<rte_ring*> steer_in;   // from worker j
+  // The main lcore's neighbour manager (neigh/service.h): ARP frames and next hops to
+  // resolve go to it; frames it made come back for this worker to send (worker 0 only).
+  // All single-producer/single-consumer. Null: none (tests of the worker alone).
+  rte_ring* arp_to_main = nullptr;
+  rte_ring* ask_to_main = nullptr;
+  rte_ring* from_main = nullptr;
+  const RcuSlot<NextHopMap>* next_hops = nullptr;
 };
 
 /// Per-lcore state, one cache-aligned object per worker, passed by pointer.

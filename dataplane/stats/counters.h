@@ -20,10 +20,12 @@ struct alignas(64) LcoreCounters {
   uint64_t rx_bytes = 0;
   uint64_t tx_packets = 0;
   uint64_t tx_bytes = 0;
-  uint64_t consumed = 0;  // ARP replies and the like: taken by the dataplane itself
-  uint64_t steered_out = 0;  // handed to the owning worker (counted in rx here)
-  uint64_t steered_in = 0;   // from another worker (not counted in rx here)
-  uint64_t originated = 0;   // frames the worker made itself (ARP requests)
+  uint64_t consumed = 0;  // ARP replies to our requests: taken by the dataplane itself
+  // Hand-overs between lcores: to the worker that owns a flow (software steering), ARP
+  // frames to the main lcore, and the main lcore's ARP frames to a worker for TX.
+  uint64_t steered_out = 0;  // handed to another lcore (counted in rx here)
+  uint64_t steered_in = 0;   // from another lcore (not counted in rx here)
+  uint64_t originated = 0;   // frames the lcore made itself (ARP requests, main lcore)
   // Every frame is counted once on the way in and once on the way out:
   //   rx + steered_in + originated == tx + drops + consumed + steered_out
   uint64_t busy_cycles = 0;
@@ -35,6 +37,12 @@ struct alignas(64) LcoreCounters {
   uint64_t reclaimed_embryonic = 0;
   uint64_t reclaimed_closed = 0;
   uint64_t reclaimed_udp = 0;
+  // The neighbour manager's (main lcore only; 0 on workers).
+  uint64_t neigh_entries = 0;
+  uint64_t neigh_capacity = 0;
+  uint64_t neigh_evictions = 0;
+  uint64_t arp_requests = 0;
+  uint64_t arp_replies = 0;
   std::array<uint64_t, kDropReasonCount> drops{};
 
   void drop(DropReason r) { ++drops[static_cast<uint32_t>(r)]; }
@@ -82,16 +90,18 @@ inline constexpr LcoreCounterDef kLcoreCounterTable[] = {
     {"flow_capacity", "rondo_lcore_flow_capacity", "Size of the worker's flow table, in flows.",
      true, &LcoreCounters::flow_capacity},
     {"consumed", "rondo_lcore_consumed_packets_total",
-     "Packets the worker took for itself (ARP replies to its requests).", false,
-     &LcoreCounters::consumed},
+     "Packets the dataplane took for itself (ARP replies to its requests, on the main lcore).",
+     false, &LcoreCounters::consumed},
     {"steered_out", "rondo_lcore_steered_out_packets_total",
-     "Packets handed to the worker that owns their flow (software steering).", false,
-     &LcoreCounters::steered_out},
+     "Packets handed to another lcore: to the worker that owns their flow (software "
+     "steering), ARP frames to the main lcore, the main lcore's ARP frames to a worker for TX.",
+     false, &LcoreCounters::steered_out},
     {"steered_in", "rondo_lcore_steered_in_packets_total",
-     "Packets received from another worker (software steering).", false,
+     "Packets received from another lcore (see steered_out).", false,
      &LcoreCounters::steered_in},
     {"originated", "rondo_lcore_originated_packets_total",
-     "Packets the worker made itself (ARP requests).", false, &LcoreCounters::originated},
+     "Packets the lcore made itself (ARP requests, on the main lcore).", false,
+     &LcoreCounters::originated},
     {"reclaimed_embryonic", "rondo_lcore_reclaimed_embryonic_flows_total",
      "Half-open TCP flows (handshake never completed) removed to make room for a new flow "
      "when the flow table or a local-port pool was full; reclaimed first.",
@@ -104,6 +114,21 @@ inline constexpr LcoreCounterDef kLcoreCounterTable[] = {
      "UDP flows, idle longest first, removed to make room for a new flow when the flow table "
      "or a local-port pool was full; reclaimed when no half-open or closed flow is left.",
      false, &LcoreCounters::reclaimed_udp},
+    {"neigh_entries", "rondo_lcore_neighbour_entries",
+     "Entries in the neighbour table (main lcore: the one table; docs/security.md).", true,
+     &LcoreCounters::neigh_entries},
+    {"neigh_capacity", "rondo_lcore_neighbour_capacity",
+     "Size of the neighbour table, in entries (main lcore).", true,
+     &LcoreCounters::neigh_capacity},
+    {"neigh_evictions", "rondo_lcore_neighbour_evictions_total",
+     "Stale neighbour entries evicted to make room for a new one (main lcore).", false,
+     &LcoreCounters::neigh_evictions},
+    {"arp_requests", "rondo_lcore_arp_requests_total",
+     "ARP requests the dataplane made for next hops (main lcore).", false,
+     &LcoreCounters::arp_requests},
+    {"arp_replies", "rondo_lcore_arp_replies_total",
+     "ARP replies the dataplane made for its VIPs and local ips (main lcore).", false,
+     &LcoreCounters::arp_replies},
 };
 
 /// Read a counter another lcore writes (see the file comment).

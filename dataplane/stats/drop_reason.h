@@ -45,6 +45,7 @@ enum class DropReason : uint8_t {
   kTcpOutOfWindow,    // a TCP segment (RST, FIN, data) outside the tracked window of its flow
   kVlanMismatch,      // 802.1Q tag on a port configured without one, or another port's tag
   kSynCookieInvalid,  // an ACK with no flow whose SYN cookie does not verify (cookies on)
+  kArpQueueFull,      // an ARP frame between a worker and the main lcore found its ring full
   kCount
 };
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "dataplane/fwd/pipeline.h"
+#include "dataplane/neigh/manager.h"
 #include "tests/common/packet_builder.h"
 
 namespace rondo::dp {
@@ -56,6 +57,7 @@ api::State bench_state(uint32_t n_local_ips) {
 struct Bench {
   std::unique_ptr<Snapshot> snap;
   std::unique_ptr<Pipeline> pipe;
+  std::unique_ptr<NextHopMap> next_hops;  // as the main lcore's manager publishes them
 
   Bench(uint32_t capacity, uint32_t n_local_ips) {
     PipelineParams p;
@@ -65,7 +67,13 @@ struct Bench {
     snap = build_snapshot(bench_state(n_local_ips));
     pipe = std::make_unique<Pipeline>(p);
     pipe->on_snapshot(*snap, 1);
-    pipe->arp_requests().clear();
+    NeighManagerParams np;
+    np.hz = kHz;
+    np.port_macs = {kOurMac};
+    NeighManager nm(np);
+    nm.on_snapshot(*snap, 1);
+    next_hops = nm.next_hops_if_changed();
+    pipe->set_next_hops(next_hops.get());
   }
 };
 

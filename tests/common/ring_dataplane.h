@@ -1,11 +1,14 @@
 // An in-process dataplane for integration tests: EAL with --no-huge, one ethdev made of
 // rte_rings (one RX and one TX ring per worker), the real Worker/Publisher/ControlAgent.
-// The test thread plays every worker in turn (worker_poll), so each test is
-// deterministic; workers go RCU-offline while the test publishes a state.
+// The test thread plays every worker in turn (worker_poll) and the main lcore's neighbour
+// manager (main_poll), so each test is deterministic; workers go RCU-offline while the test
+// publishes a state or next hops.
 #pragma once
 
 #include <gtest/gtest.h>
+#include <rte_cycles.h>
 #include <rte_eal.h>
+#include <rte_lcore.h>
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
@@ -20,6 +23,7 @@
 #include <vector>
 
 #include "dataplane/api/ctl.h"
+#include "dataplane/neigh/service.h"
 #include "dataplane/port/port.h"
 #include "dataplane/runtime/control_agent.h"
 #include "dataplane/runtime/worker.h"
@@ -69,6 +73,12 @@ class RingDataplane {
     EXPECT_TRUE(dp::port_start(static_cast<uint16_t>(port), ps, &info_, &err)) << err;
 
     publisher_ = std::make_unique<dp::Publisher>(n_);
+    dp::NeighManagerParams np;
+    np.hz = rte_get_tsc_hz();
+    np.port_macs.push_back(info_.mac);
+    neigh_ = std::make_unique<dp::NeighService>(name + "_n", n_, pool_, publisher_->qsbr(), np);
+    std::string nerr;
+    EXPECT_TRUE(neigh_->ok(&nerr)) << nerr;
     std::vector<std::vector<rte_ring*>> steer(n_, std::vector<rte_ring*>(n_, nullptr));
     if (n_ > 1)
       for (uint16_t a = 0; a < n_; ++a)
@@ -83,8 +93,11 @@ class RingDataplane {
       ws.index = i;
       ws.n_ports = 1;
       ws.rx.push_back({info_.id, i});
-      ws.pool = pool_;
       ws.publisher = publisher_.get();
+      ws.arp_to_main = neigh_->arp_ring(i);
+      ws.ask_to_main = neigh_->ask_ring(i);
+      ws.from_main = neigh_->tx_ring(i);
+      ws.next_hops = neigh_->next_hops();
       ws.pipeline.flow_capacity = flows;
       ws.pipeline.lport_lo = lport_lo;
       ws.pipeline.lport_hi = static_cast<uint16_t>(lport_lo + n_lports - 1);
@@ -102,6 +115,7 @@ class RingDataplane {
     }
     agent_ = std::make_unique<dp::ControlAgent>("/tmp/" + name + "-" + std::to_string(getpid()) + ".sock",
                                                 publisher_.get(), raw, std::vector<dp::PortInfo>{info_});
+    agent_->use_main_counters(&neigh_->counters(), rte_get_main_lcore());
   }
 
   ~RingDataplane() {
@@ -109,6 +123,7 @@ class RingDataplane {
     for (auto& w : workers_) dp::worker_offline(w.get());
     workers_.clear();
     dp::port_stop_all({info_});
+    neigh_.reset();
     for (auto* r : steer_rings_) rte_ring_free(r);
     for (auto* r : rx_) rte_ring_free(r);
     for (auto* r : tx_) rte_ring_free(r);
@@ -145,10 +160,21 @@ class RingDataplane {
     dp::worker_flush(workers_[i].get());
   }
 
-  /// Poll every worker until nothing moves any more.
+  /// One turn of the main lcore's neighbour manager (workers offline meanwhile: it may
+  /// publish next hops, which waits for them).
+  void main_poll() {
+    for (uint16_t i = 0; i < n_; ++i) rte_rcu_qsbr_thread_offline(publisher_->qsbr(), i);
+    neigh_->poll(publisher_->current(), rte_rdtsc());
+    for (uint16_t i = 0; i < n_; ++i) rte_rcu_qsbr_thread_online(publisher_->qsbr(), i);
+  }
+
+  /// Poll every worker and the main lcore until nothing moves any more.
   void settle() {
-    for (int round = 0; round < 8; ++round)
+    for (int round = 0; round < 8; ++round) {
       for (uint16_t i = 0; i < n_; ++i) poll(i);
+      main_poll();
+    }
+    for (uint16_t i = 0; i < n_; ++i) poll(i);
   }
 
   /// Frames worker i transmitted (its TX queue), oldest first.
@@ -172,6 +198,7 @@ class RingDataplane {
   dp::Worker& worker(uint16_t i) { return *workers_[i]; }
   dp::Publisher& publisher() { return *publisher_; }
   dp::ControlAgent& agent() { return *agent_; }
+  dp::NeighService& neigh() { return *neigh_; }
   rte_mempool* pool() { return pool_; }
   uint16_t workers() const { return n_; }
 
@@ -181,6 +208,7 @@ class RingDataplane {
   std::vector<rte_ring*> rx_, tx_, steer_rings_;
   dp::PortInfo info_;
   std::unique_ptr<dp::Publisher> publisher_;
+  std::unique_ptr<dp::NeighService> neigh_;
   std::vector<std::unique_ptr<dp::Worker>> workers_;
   std::unique_ptr<dp::ControlAgent> agent_;
 };

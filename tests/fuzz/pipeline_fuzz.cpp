@@ -9,18 +9,21 @@
 // whether the frame came from another worker, and what the frame is: raw bytes, a valid
 // template (client TCP/UDP, backend reply to a live flow, ARP, ICMP) with a few bytes
 // flipped and the length changed, so the fuzzer reaches the flow paths without guessing
-// addresses and checksums, or a control record (new snapshot, tick, shared ARP).
+// addresses and checksums, or a control record (new snapshot, tick, the main lcore's turn:
+// a NeighManager takes the ARP frames handed to it and the workers' questions, and its
+// published next hops are what both pipelines use).
 //
 // Besides "no crash, no out-of-bounds access", it checks:
 //   - process() one frame at a time and process_burst() over runs of frames give the same
-//     actions, output bytes, counters and ARP requests (two pipelines side by side);
+//     actions, output bytes, counters and next-hop questions (two pipelines side by side);
 //   - parse_frame's offsets stay inside the frame and agree with the header lengths;
 //   - every frame is accounted for: rx + steered_in = tx + drops + consumed + steered_out;
 //   - a transmitted frame parses again, as the same kind;
 //   - a forwarded TCP/UDP/ICMP frame whose checksums were right still has right checksums
 //     (the incremental updates are exact);
-//   - a steered frame is handed over unchanged;
-//   - ARP requests the pipeline queues build into valid ARP frames.
+//   - a steered frame, or an ARP frame handed to the main lcore, is handed over unchanged;
+//   - ARP requests the manager queues build into valid ARP frames, and every frame the
+//     manager took or made is accounted for.
 #include <arpa/inet.h>
 #include <malloc.h>
 
@@ -32,6 +35,7 @@
 #include <vector>
 
 #include "dataplane/fwd/pipeline.h"
+#include "dataplane/neigh/manager.h"
 #include "dataplane/pkt/parse.h"
 #include "dataplane/state/snapshot.h"
 #include "tests/common/packet_builder.h"
@@ -332,12 +336,10 @@ bool same(const LcoreCounters& x, const LcoreCounters& y) {
          x.steered_out == y.steered_out && x.steered_in == y.steered_in && x.drops == y.drops;
 }
 
-bool same(const std::vector<ArpRequest>& x, const std::vector<ArpRequest>& y) {
+bool same(const std::vector<NeighAsk>& x, const std::vector<NeighAsk>& y) {
   if (x.size() != y.size()) return false;
   for (size_t i = 0; i < x.size(); ++i)
-    if (x[i].port_id != y[i].port_id || x[i].target_ip != y[i].target_ip ||
-        x[i].sender_ip != y[i].sender_ip)
-      return false;
+    if (x[i].port_id != y[i].port_id || x[i].ip != y[i].ip) return false;
   return true;
 }
 
@@ -360,6 +362,10 @@ void check_action(const Action& a, const test::Frame& orig, const uint8_t* out,
       }
       break;
     }
+    case Action::Kind::kToMain:
+      FUZZ_CHECK(parsed && before.kind == PktKind::kArp);
+      FUZZ_CHECK(len == orig.size() && (len == 0 || std::memcmp(out, orig.data(), len) == 0));
+      break;
     case Action::Kind::kSteer:
       FUZZ_CHECK(!steered);
       FUZZ_CHECK(a.port == 1);  // the other worker
@@ -377,12 +383,20 @@ void run_session(const uint8_t* data, size_t size) {
   const Env& e = env();
   const PipelineParams pp = fuzz_params();
   Pipeline pa(pp), pb(pp);
+  NeighManagerParams np;
+  np.hz = pp.hz;
+  np.port_macs = pp.port_macs;
+  NeighManager nm(np);
+  std::vector<std::unique_ptr<NextHopMap>> maps;  // kept alive, as RCU would
+  maps.push_back(nm.next_hops_if_changed());
+  pa.set_next_hops(maps.back().get());
+  pb.set_next_hops(maps.back().get());
 
   Reader in{data, size};
   uint64_t now = in.u8();
   const Snapshot* s = nullptr;  // no configuration until the first control record
   uint64_t tx = 0;
-  std::vector<uint8_t> arp_buf(64);
+  std::vector<uint8_t> arp_buf(60);
   test::Frame last_arp;
 
   struct Queued {
@@ -415,9 +429,10 @@ void run_session(const uint8_t* data, size_t size) {
       }
       burst.clear();
     }
-    FUZZ_CHECK(same(pa.arp_requests(), pb.arp_requests()));
-    pa.arp_requests().clear();
-    pb.arp_requests().clear();
+    FUZZ_CHECK(same(pa.neigh_asks(), pb.neigh_asks()));
+    for (const NeighAsk& k : pa.neigh_asks()) nm.want(s, k.ip, k.port_id, now);
+    pa.neigh_asks().clear();
+    pb.neigh_asks().clear();
     FUZZ_CHECK(same(pa.counters(), pb.counters()));
     FUZZ_CHECK(pa.flows().size() == pb.flows().size());
   };
@@ -439,20 +454,47 @@ void run_session(const uint8_t* data, size_t size) {
         s = e.snap[(c >> 1) & 1].get();
         pa.on_snapshot(*s, now);
         pb.on_snapshot(*s, now);
+        nm.on_snapshot(*s, now);
       }
       if (c & 4) {
         pa.tick(s, now, c >> 3);
         pb.tick(s, now, c >> 3);
       }
       if (c & 8) s = nullptr;  // as before the first configuration
-      if ((c & 0x10) && !last_arp.empty()) {
-        // Another worker's ARP, shared for learning: never writes to the frame.
-        test::Frame ca(last_arp), cb(last_arp);
-        pa.learn_arp(s, ca.data(), static_cast<uint32_t>(ca.size()), in_port, now);
-        pb.learn_arp(s, cb.data(), static_cast<uint32_t>(cb.size()), in_port, now);
-        FUZZ_CHECK(ca == last_arp && cb == last_arp);
-      }
       flush();
+      if ((c & 0x10) && !last_arp.empty()) {
+        // The main lcore's turn: the last ARP frame, then what the workers asked.
+        test::Frame ca(last_arp);
+        const auto v = nm.handle_arp(s, ca.data(), static_cast<uint32_t>(ca.size()), in_port, now);
+        if (v.kind == NeighManager::Verdict::Kind::kReply) {
+          Parsed ap;
+          FUZZ_CHECK(v.port == in_port);
+          FUZZ_CHECK(parse_frame(ca.data(), static_cast<uint32_t>(ca.size()), &ap, &why) &&
+                     ap.kind == PktKind::kArp);
+        }
+      }
+      nm.tick(s, now);
+      for (const ArpRequest& r : nm.requests()) {
+        FUZZ_CHECK(r.port_id < pp.port_macs.size());
+        const uint32_t n = nm.build_request(r, arp_buf.data());
+        Parsed ap;
+        FUZZ_CHECK(n <= arp_buf.size());
+        FUZZ_CHECK(parse_frame(arp_buf.data(), n, &ap, &why) && ap.kind == PktKind::kArp);
+      }
+      FUZZ_CHECK(nm.requests().size() <= 64);
+      nm.requests().clear();
+      if (auto m = nm.next_hops_if_changed()) {
+        maps.push_back(std::move(m));
+        pa.set_next_hops(maps.back().get());
+        pb.set_next_hops(maps.back().get());
+      }
+      {
+        const LcoreCounters& mc = nm.counters();
+        uint64_t drops = 0;
+        for (uint64_t d : mc.drops) drops += d;
+        FUZZ_CHECK(mc.steered_in + mc.originated == mc.consumed + drops + mc.steered_out);
+        FUZZ_CHECK(nm.table().size() <= nm.table().capacity());
+      }
       continue;
     }
 
@@ -484,14 +526,7 @@ void run_session(const uint8_t* data, size_t size) {
     }
     burst.push_back(Queued{f, test::Frame(buf.get(), buf.get() + len), a});
 
-    for (const ArpRequest& r : pa.arp_requests()) {
-      FUZZ_CHECK(r.port_id < pp.port_macs.size());
-      const uint32_t n = pa.build_arp_request(r, arp_buf.data());
-      Parsed ap;
-      FUZZ_CHECK(n <= arp_buf.size());
-      FUZZ_CHECK(parse_frame(arp_buf.data(), n, &ap, &why) && ap.kind == PktKind::kArp);
-    }
-    FUZZ_CHECK(pa.arp_requests().size() <= 64);
+    FUZZ_CHECK(pa.neigh_asks().size() <= 64);
 
     const LcoreCounters& c = pa.counters();
     uint64_t drops = 0;

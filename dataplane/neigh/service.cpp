@@ -1,0 +1,90 @@
+#include "dataplane/neigh/service.h"
+
+#include <rte_errno.h>
+#include <rte_lcore.h>
+
+namespace rondo::dp {
+
+NeighService::NeighService(const std::string& name, uint32_t n_workers, rte_mempool* pool,
+                           rte_rcu_qsbr* qsbr, const NeighManagerParams& params)
+    : mgr_(params), pool_(pool), slot_(qsbr) {
+  auto make = [&](const std::string& n, unsigned size) -> rte_ring* {
+    rte_ring* r = rte_ring_create(n.c_str(), size, static_cast<int>(rte_socket_id()),
+                                  RING_F_SP_ENQ | RING_F_SC_DEQ);
+    if (!r && error_.empty()) error_ = "cannot create ring " + n + ": " + rte_strerror(rte_errno);
+    return r;
+  };
+  for (uint32_t w = 0; w < n_workers; ++w) {
+    arp_.push_back(make(name + "_arp_" + std::to_string(w), kArpRingSize));
+    ask_.push_back(make(name + "_ask_" + std::to_string(w), kAskRingSize));
+  }
+  tx_ = make(name + "_arp_tx", kTxRingSize);
+  // Workers start with an empty map rather than none.
+  slot_.publish(mgr_.next_hops_if_changed());
+}
+
+NeighService::~NeighService() {
+  auto drain = [](rte_ring* r) {
+    if (!r) return;
+    void* m;
+    while (rte_ring_dequeue(r, &m) == 0) rte_pktmbuf_free(static_cast<rte_mbuf*>(m));
+    rte_ring_free(r);
+  };
+  for (rte_ring* r : arp_) drain(r);
+  for (rte_ring* r : ask_) rte_ring_free(r);  // words, not mbufs
+  drain(tx_);
+}
+
+bool NeighService::ok(std::string* err) const {
+  if (error_.empty()) return true;
+  *err = error_;
+  return false;
+}
+
+void NeighService::hand_to_worker(rte_mbuf* m, uint16_t port) {
+  m->port = port;  // the port to send it out of
+  if (rte_ring_sp_enqueue(tx_, m) != 0) {
+    mgr_.handover_failed();
+    rte_pktmbuf_free(m);
+  }
+}
+
+void NeighService::poll(const Snapshot* s, uint64_t now) {
+  if (s && s->epoch != applied_epoch_) {
+    mgr_.on_snapshot(*s, now);
+    applied_epoch_ = s->epoch;
+  }
+  rte_mbuf* pkts[kBurst];
+  for (rte_ring* r : arp_) {
+    const unsigned n = rte_ring_sc_dequeue_burst(r, reinterpret_cast<void**>(pkts), kBurst, nullptr);
+    for (unsigned i = 0; i < n; ++i) {
+      rte_mbuf* m = pkts[i];
+      const auto v = mgr_.handle_arp(s, rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m),
+                                     m->port, now);
+      if (v.kind == NeighManager::Verdict::Kind::kReply)
+        hand_to_worker(m, v.port);
+      else
+        rte_pktmbuf_free(m);
+    }
+  }
+  void* asks[kBurst];
+  for (rte_ring* r : ask_) {
+    const unsigned n = rte_ring_sc_dequeue_burst(r, asks, kBurst, nullptr);
+    for (unsigned i = 0; i < n; ++i) {
+      const NeighAsk a = decode_ask(asks[i]);
+      mgr_.want(s, a.ip, a.port_id, now);
+    }
+  }
+  mgr_.tick(s, now);
+  for (const ArpRequest& req : mgr_.requests()) {
+    rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+    if (!m) break;  // asked again within a second
+    auto* data = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, 60));
+    mgr_.build_request(req, data);
+    hand_to_worker(m, req.port_id);
+  }
+  mgr_.requests().clear();
+  if (auto map = mgr_.next_hops_if_changed()) slot_.publish(std::move(map));
+}
+
+}  // namespace rondo::dp

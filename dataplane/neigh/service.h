@@ -1,0 +1,76 @@
+// The neighbour manager at work on the main lcore: the rings that carry ARP frames and
+// next-hop questions from the workers to it, the ring that carries its frames (ARP replies
+// and requests) to worker 0 for TX (workers own the TX queues; af_xdp has one per device),
+// and the RCU slot that publishes its NextHopMap. Owned by the Dataplane; poll() is called
+// from the main lcore's loop, between control requests.
+//
+// Every ring is single-producer/single-consumer and bounded: a full ring drops the frame as
+// arp_queue_full (counted by whoever found it full) and loses a question (asked again after
+// a second).
+#pragma once
+
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dataplane/neigh/manager.h"
+#include "dataplane/state/rcu_slot.h"
+
+namespace rondo::dp {
+
+/// A next-hop question as it travels in a ring (one pointer-sized word: ip, port).
+inline void* encode_ask(const NeighAsk& a) {
+  return reinterpret_cast<void*>(static_cast<uintptr_t>(a.ip) << 16 | a.port_id);
+}
+inline NeighAsk decode_ask(void* p) {
+  const auto v = reinterpret_cast<uintptr_t>(p);
+  return NeighAsk{static_cast<uint32_t>(v >> 16), static_cast<uint16_t>(v & 0xffff)};
+}
+
+class NeighService {
+ public:
+  static constexpr unsigned kArpRingSize = 512;   // ARP frames, per worker
+  static constexpr unsigned kAskRingSize = 256;   // next-hop questions, per worker
+  static constexpr unsigned kTxRingSize = 512;    // the manager's frames, to worker 0
+  static constexpr unsigned kBurst = 32;
+
+  /// name: prefix of the rings' names. qsbr: the Publisher's (workers report to it).
+  NeighService(const std::string& name, uint32_t n_workers, rte_mempool* pool, rte_rcu_qsbr* qsbr,
+               const NeighManagerParams& params);
+  ~NeighService();
+  NeighService(const NeighService&) = delete;
+  NeighService& operator=(const NeighService&) = delete;
+
+  /// false with *err if a ring could not be created.
+  bool ok(std::string* err) const;
+
+  rte_ring* arp_ring(uint32_t worker) const { return arp_[worker]; }
+  rte_ring* ask_ring(uint32_t worker) const { return ask_[worker]; }
+  /// Frames for worker `worker` to send (only worker 0 has one; null for the others).
+  rte_ring* tx_ring(uint32_t worker) const { return worker == 0 ? tx_ : nullptr; }
+  const RcuSlot<NextHopMap>* next_hops() const { return &slot_; }
+
+  /// One turn on the main lcore: take in a new snapshot, the workers' ARP frames and
+  /// questions, send what the manager made, publish the next hops if they changed (this
+  /// waits for the workers' quiescent states). s: the current snapshot (writer's view).
+  void poll(const Snapshot* s, uint64_t now);
+
+  const NeighManager& manager() const { return mgr_; }
+  const LcoreCounters& counters() const { return mgr_.counters(); }
+
+ private:
+  void hand_to_worker(rte_mbuf* m, uint16_t port);
+
+  NeighManager mgr_;
+  rte_mempool* pool_;
+  std::vector<rte_ring*> arp_, ask_;
+  rte_ring* tx_ = nullptr;
+  RcuSlot<NextHopMap> slot_;
+  uint64_t applied_epoch_ = 0;
+  std::string error_;
+};
+
+}  // namespace rondo::dp
