@@ -468,6 +468,7 @@ void run_session(const uint8_t* data, size_t size) {
         const auto v = nm.handle_arp(s, ca.data(), static_cast<uint32_t>(ca.size()), in_port, now);
         if (v.kind == NeighManager::Verdict::Kind::kReply) {
           Parsed ap;
+          DropReason why;
           FUZZ_CHECK(v.port == in_port);
           FUZZ_CHECK(parse_frame(ca.data(), static_cast<uint32_t>(ca.size()), &ap, &why) &&
                      ap.kind == PktKind::kArp);
@@ -478,6 +479,7 @@ void run_session(const uint8_t* data, size_t size) {
         FUZZ_CHECK(r.port_id < pp.port_macs.size());
         const uint32_t n = nm.build_request(r, arp_buf.data());
         Parsed ap;
+        DropReason why;
         FUZZ_CHECK(n <= arp_buf.size());
         FUZZ_CHECK(parse_frame(arp_buf.data(), n, &ap, &why) && ap.kind == PktKind::kArp);
       }
