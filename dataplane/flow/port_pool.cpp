@@ -90,7 +90,7 @@ PortPicker::PortPicker(uint16_t lo, uint16_t hi, const PortOwnership& own, uint3
   uint64_t x = seed;
   for (auto& c : perturb_) {
     x = x * 6364136223846793005ull + 1442695040888963407ull;  // LCG: spreads one seed
-    c = static_cast<uint16_t>(x >> 48);
+    c = range_ ? static_cast<uint32_t>(x >> 32) % range_ : 0;
   }
 }
 

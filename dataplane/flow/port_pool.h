@@ -116,6 +116,11 @@ class PortPicker {
 
   /// Ports this worker may hand out per (local ip, backend).
   uint32_t share() const { return share_; }
+  /// Where the search stands, to go on from there in a restarted process (state_dir.h).
+  const std::array<uint32_t, 256>& counters() const { return perturb_; }
+  void set_counters(const std::array<uint32_t, 256>& c) {
+    for (size_t i = 0; i < c.size(); ++i) perturb_[i] = range_ ? c[i] % range_ : 0;
+  }
 
  private:
   uint16_t lo_;
@@ -125,7 +130,9 @@ class PortPicker {
   uint32_t worker_;
   PortOwnership own_;
   HashKey key_;
-  std::array<uint16_t, 256> perturb_{};
+  // Counters, kept modulo the range: a counter that wrapped at 2^16 instead would jump the
+  // search back onto the ports it handed out last (all of them quarantined).
+  std::array<uint32_t, 256> perturb_{};
 };
 
 template <typename Taken>
@@ -134,8 +141,8 @@ bool PortPicker::pick(uint32_t local_ip, uint32_t backend_ip, uint16_t backend_p
   if (share_ == 0) return false;
   const uint32_t in[3] = {local_ip, backend_ip, backend_port};
   const uint64_t h = siphash<1, 3>(key_, in, 10);
-  uint16_t& ctr = perturb_[(h >> 32) & 0xff];
-  const uint32_t base = static_cast<uint32_t>(h) + ctr;
+  uint32_t& ctr = perturb_[(h >> 32) & 0xff];
+  const uint32_t base = static_cast<uint32_t>(h) % range_ + ctr;  // < 2 * range_
   // Consecutive candidates of the pair: the whole range in a keyed rotation. Ports of other
   // workers are stepped over (they cost no try).
   uint32_t tries = 0;
@@ -145,11 +152,11 @@ bool PortPicker::pick(uint32_t local_ip, uint32_t backend_ip, uint16_t backend_p
     ++tries;
     const uint16_t be = std::endian::native == std::endian::little ? __builtin_bswap16(p) : p;
     if (taken(be)) continue;
-    ctr = static_cast<uint16_t>(ctr + i + 1);
+    ctr = (ctr + i + 1) % range_;
     *port = be;
     return true;
   }
-  ctr = static_cast<uint16_t>(ctr + 1);
+  ctr = (ctr + 1) % range_;
   return false;
 }
 

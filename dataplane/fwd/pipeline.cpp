@@ -352,7 +352,12 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
     // whose connection had completed goes to the quarantine instead, never to a new client.
     bool have_port = alloc_local(s, &rev, now);
     Reclaim freed = Reclaim::kNone;
-    if (!have_port && flows_.reclaim_matching(rev, kReclaimScan, &freed)) {
+    // A half-open flow gives its tuple up only after a quiet second: a real handshake takes
+    // a round trip, and reusing a tuple the backend still has in SYN_RECV or ESTABLISHED is
+    // a collision (its answer is not a SYN-ACK). A flood's flows are quiet between the
+    // backend's SYN-ACK retransmissions.
+    const uint64_t quiet = now + t_syn_ > params_.hz ? now + t_syn_ - params_.hz : 0;
+    if (!have_port && flows_.reclaim_matching(rev, kReclaimScan, quiet, &freed)) {
       count_reclaim(freed);
       have_port = alloc_local(s, &rev, now);
     }

@@ -107,6 +107,7 @@ class Pipeline {
   const Quarantine& quarantine() const { return quarantine_; }
   /// Local ports this worker may hand out per (local ip, backend).
   uint32_t port_share() const { return ports_.share(); }
+  PortPicker& ports() { return ports_; }
 
  private:
   Action handle_icmp(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t in_port, uint64_t now);

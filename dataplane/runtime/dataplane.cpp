@@ -210,6 +210,20 @@ bool Dataplane::init(std::string* err) {
             ws.pipeline.lport_hi, PortOwnership(n_workers).mask(), workers_.back()->pipeline.port_share(),
             workers_.back()->pipeline.quarantine().capacity());
   }
+  // A clean stop of the previous process left where its port searches stood: go on from
+  // there (its recent ports are behind, possibly in the backends' TIME_WAIT).
+  if (auto order = take_port_order(opts_.state_dir)) {
+    if (order->lo == opts_.lport_lo && order->hi == opts_.lport_hi &&
+        order->workers.size() == workers_.size()) {
+      for (size_t i = 0; i < workers_.size(); ++i)
+        workers_[i]->pipeline.ports().set_counters(order->workers[i]);
+      RTE_LOG(NOTICE, USER1, "local ports: going on where the previous process stopped (%s/%s)\n",
+              opts_.state_dir.c_str(), kPortOrderFile);
+    } else {
+      RTE_LOG(NOTICE, USER1, "local ports: %s/%s is for another port range or worker count; "
+              "starting at random\n", opts_.state_dir.c_str(), kPortOrderFile);
+    }
+  }
   agent_ = std::make_unique<ControlAgent>(opts_.ctl_socket, publisher_.get(), raw, ports_);
   agent_->use_main_counters(&neigh_->counters(), rte_get_main_lcore());
   // AF_XDP ports running bpf/rondo_xdp.bpf.o share the interface with the host kernel.
@@ -264,6 +278,12 @@ void Dataplane::run(std::atomic<bool>* stop) {
     neigh_->poll(publisher_->current(), rte_rdtsc());
   }
   rte_eal_mp_wait_lcore();
+  // The workers are stopped: their port searches can be read and kept for the next process.
+  PortOrder order{opts_.lport_lo, opts_.lport_hi, {}};
+  for (const auto& w : workers_) order.workers.push_back(w->pipeline.ports().counters());
+  std::string err;
+  if (!save_port_order(opts_.state_dir, order, &err))
+    RTE_LOG(WARNING, USER1, "local ports: %s (the next process starts at random)\n", err.c_str());
 }
 
 }  // namespace rondo::dp

@@ -153,4 +153,49 @@ HashKey load_or_create_hash_key(const std::string& dir, bool* created) {
   fail(path + ": appeared and vanished while starting; is another dataplane using this state directory?");
 }
 
+// ports.order: text, one line "rondo-ports/1 LO HI WORKERS", then one line of 256
+// counters per worker.
+bool save_port_order(const std::string& dir, const PortOrder& o, std::string* err) {
+  const std::string path = dir + "/" + kPortOrderFile, tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "w");
+  if (!f) {
+    *err = "cannot write " + tmp + ": " + errno_text(errno);
+    return false;
+  }
+  std::fprintf(f, "rondo-ports/1 %u %u %zu\n", o.lo, o.hi, o.workers.size());
+  for (const auto& w : o.workers) {
+    for (size_t i = 0; i < w.size(); ++i) std::fprintf(f, i ? " %u" : "%u", w[i]);
+    std::fputc('\n', f);
+  }
+  const bool ok = std::fflush(f) == 0 && ::fsync(fileno(f)) == 0;
+  std::fclose(f);
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    *err = "cannot write " + path + ": " + errno_text(errno);
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  return true;
+}
+
+std::optional<PortOrder> take_port_order(const std::string& dir) {
+  const std::string path = dir + "/" + kPortOrderFile;
+  FILE* f = std::fopen(path.c_str(), "r");
+  if (!f) return std::nullopt;
+  PortOrder o;
+  unsigned lo = 0, hi = 0;
+  size_t n = 0;
+  bool ok = std::fscanf(f, "rondo-ports/1 %u %u %zu", &lo, &hi, &n) == 3 && lo <= 65535 &&
+            hi <= 65535 && n <= 64;
+  o.lo = static_cast<uint16_t>(lo);
+  o.hi = static_cast<uint16_t>(hi);
+  for (size_t w = 0; ok && w < n; ++w) {
+    auto& c = o.workers.emplace_back();
+    for (auto& x : c) ok = ok && std::fscanf(f, "%u", &x) == 1;
+  }
+  std::fclose(f);
+  ::unlink(path.c_str());
+  if (!ok) return std::nullopt;
+  return o;
+}
+
 }  // namespace rondo::dp

@@ -642,14 +642,14 @@ class Env:
         for h, u in pairs:
             self.wait_backend(h, u)
 
-    def start_dataplane(self, eal=ONE_WORKER_EAL, qpairs=1, idle_sleep_us=50):
+    def start_dataplane(self, eal=ONE_WORKER_EAL, qpairs=1, idle_sleep_us=50, extra=()):
         log(f"dataplane ({' '.join(eal)}, {qpairs} queue pair(s) on dp0)")
         dp = self.spawn("dataplane", self.ns_lb, [
             self.dataplane, *eal, "--no-huge", "-m", "512", "--no-pci",
             "--file-prefix", f"rondo-{self.tag}",
             f"--vdev=net_af_packet0,iface=dp0,qpairs={qpairs}", "--log-level=*:notice",
             "--", "--ctl-socket", self.sock, "--state-dir", os.path.join(self.tmp, "state"),
-            "--idle-sleep-us", str(idle_sleep_us)])
+            "--idle-sleep-us", str(idle_sleep_us), *extra])
         wait_until("the dataplane to print 'ready'", 30,
                    lambda: "ready" in tail(self.logs["dataplane"], 1000), interval=0.2,
                    alive=[("rondo-dataplane", dp)])

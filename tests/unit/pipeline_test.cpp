@@ -622,18 +622,25 @@ TEST_F(PipelineTest, BackendCountersResetWhenTheIdIsReused) {
 }
 
 TEST_F(PipelineTest, HalfOpenFlowsGiveUpTheirPortsFirst) {
-  start(16, one_backend_state());
+  api::State st = one_backend_state();
+  st.timeouts.tcp_syn_ms = 5000;
+  start(16, st);
   // A SYN flood holds every local port with half-open flows...
   std::vector<Conn> flood;
   for (uint16_t i = 0; i < kPorts; ++i) flood.push_back(open(static_cast<uint16_t>(57000 + i), 100 + i));
-  // ...and a new client still gets in: the oldest half-open flow gives its tuple up, at once
-  // (it never reached the backend's accept queue, so it is not quarantined).
-  const Conn n = open(57100, 200);
+  // ...which might be real handshakes while they are fresh: their tuples are live at the
+  // backend, so a new client is refused rather than given one (a collision)...
+  expect_drop(test::build(client_pkt(57100, kSyn)), 200, DropReason::kNoLocalPort);
+  EXPECT_EQ(pl_->counters().reclaimed_embryonic, 0u);
+  // ...and once they have been quiet for a second, it gets in: the oldest half-open flow
+  // gives its tuple up at once (it never reached the backend's accept queue, so it is not
+  // quarantined).
+  const Conn n = open(57100, 1200);
   EXPECT_EQ(n.lport, flood[0].lport);
   EXPECT_EQ(pl_->counters().reclaimed_embryonic, 1u);
   EXPECT_EQ(pl_->quarantine().size(), 0u);
   EXPECT_EQ(pl_->flows().size(), kPorts);
-  expect_drop(test::build(client_pkt(57000, kAck)), 201, DropReason::kTcpNoFlow);
+  expect_drop(test::build(client_pkt(57000, kAck)), 1201, DropReason::kTcpNoFlow);
 }
 
 // Issue 8, item 1: an off-path sender holds every local port towards a backend with

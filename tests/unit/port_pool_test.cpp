@@ -180,3 +180,26 @@ TEST(Quarantine, IndexStaysExactUnderChurn) {
 
 }  // namespace
 }  // namespace rondo::dp
+
+namespace rondo::dp {
+namespace {
+
+// A pair's search walks the range without ever jumping back: after a full quarantine
+// period of ports handed out one by one (each then held), the next is still found. (With a
+// 16-bit counter that wrapped, the search jumped 1,024 ports back, onto held ones.)
+TEST(PortPicker, LongRunsNeverRevisitRecentPorts) {
+  PortOwnership own(1);
+  for (uint64_t seed : {0ull, 1ull, 0xfffeull, 0xffffffffull, 12345ull}) {
+    PortPicker p(1024, 65535, own, 0, kKey, seed);
+    std::vector<uint8_t> held(65536, 0);
+    for (int n = 0; n < 60000; ++n) {
+      uint16_t port = 0;
+      ASSERT_TRUE(p.pick(kLip, kB1, kBport, [&](uint16_t c) { return held[ntohs(c)] != 0; }, &port))
+          << "seed " << seed << " pick " << n;
+      held[ntohs(port)] = 1;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace rondo::dp

@@ -62,6 +62,27 @@ TEST(StateDir, FirstStartCreatesTheKeyPrivateSecondStartReadsTheSame) {
   EXPECT_EQ(again, first);
 }
 
+// A clean stop keeps where each worker's port search stood; the next start takes it once.
+TEST(StateDir, PortOrderRoundTripsAndIsTakenOnce) {
+  TempDir d;
+  EXPECT_FALSE(take_port_order(d.path()).has_value());
+  PortOrder o{1024, 65535, {}};
+  for (uint32_t w = 0; w < 2; ++w) {
+    auto& c = o.workers.emplace_back();
+    for (uint32_t i = 0; i < c.size(); ++i) c[i] = w * 1000 + i * 7;
+  }
+  std::string err;
+  ASSERT_TRUE(save_port_order(d.path(), o, &err)) << err;
+  auto back = take_port_order(d.path());
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->lo, 1024);
+  EXPECT_EQ(back->hi, 65535);
+  EXPECT_EQ(back->workers, o.workers);
+  EXPECT_FALSE(take_port_order(d.path()).has_value());  // gone: it described one process
+  write_file(d.path() + "/ports.order", "rondo-ports/1 1024 65535 2\n1 2 3\n", 0600);
+  EXPECT_FALSE(take_port_order(d.path()).has_value());  // truncated: ignored
+}
+
 TEST(StateDir, TwoStateDirsGetTwoSecrets) {
   TempDir a, b;
   EXPECT_NE(load_or_create_hash_key(a.path()), load_or_create_hash_key(b.path()));
