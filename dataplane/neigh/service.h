@@ -60,6 +60,7 @@ class NeighService {
 
   const NeighManager& manager() const { return mgr_; }
   const LcoreCounters& counters() const { return mgr_.counters(); }
+  LcoreCounters& counters() { return mgr_.counters(); }
 
  private:
   void hand_to_worker(rte_mbuf* m, uint16_t port);

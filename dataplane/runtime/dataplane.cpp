@@ -276,6 +276,9 @@ void Dataplane::run(std::atomic<bool>* stop) {
   while (!stop->load(std::memory_order_relaxed)) {
     agent_->poll_once(std::chrono::milliseconds(1));
     neigh_->poll(publisher_->current(), rte_rdtsc());
+    LcoreCounters& mc = neigh_->counters();
+    mc.mbufs_in_use = rte_mempool_in_use_count(pool_);
+    mc.mbufs_total = pool_->size;
   }
   rte_eal_mp_wait_lcore();
   // The workers are stopped: their port searches can be read and kept for the next process.

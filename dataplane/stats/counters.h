@@ -44,6 +44,11 @@ struct alignas(64) LcoreCounters {
   // The neighbour manager's (main lcore only; 0 on workers).
   uint64_t neigh_entries = 0;
   uint64_t neigh_capacity = 0;
+  // The mbuf pool (main lcore's row): mbufs out of the pool now (in rings, queues, bursts,
+  // lcore caches), and its size. After a burst of traffic in-use returns to its baseline,
+  // or something holds mbufs it should not.
+  uint64_t mbufs_in_use = 0;
+  uint64_t mbufs_total = 0;
   uint64_t neigh_evictions = 0;
   uint64_t arp_requests = 0;
   uint64_t arp_replies = 0;
@@ -130,6 +135,12 @@ inline constexpr LcoreCounterDef kLcoreCounterTable[] = {
     {"neigh_entries", "rondo_lcore_neighbour_entries",
      "Entries in the neighbour table (main lcore: the one table; docs/security.md).", true,
      &LcoreCounters::neigh_entries},
+    {"mbufs_in_use", "rondo_lcore_mbufs_in_use",
+     "Mbufs out of the packet pool (main lcore's row: the one pool). Returns to its baseline "
+     "after traffic stops, or mbufs leak.",
+     true, &LcoreCounters::mbufs_in_use},
+    {"mbufs_total", "rondo_lcore_mbufs", "Size of the packet pool, in mbufs (main lcore's row).",
+     true, &LcoreCounters::mbufs_total},
     {"neigh_capacity", "rondo_lcore_neighbour_capacity",
      "Size of the neighbour table, in entries (main lcore).", true,
      &LcoreCounters::neigh_capacity},
