@@ -168,6 +168,17 @@ json backend_json(const ControlPlaneView& v, const std::map<uint32_t, Rates>& ra
   const api::BackendStats* s = known ? find_stats(v, b.id) : nullptr;
   if (known && !s) s = &zero;
   row["active_flows"] = s ? json(s->active_flows) : json(nullptr);
+  row["quarantined"] = s ? json(s->quarantined) : json(nullptr);
+  // Local ports it can still get (docs/security.md, "Local ports"): known once the backend
+  // has had a connection (the dataplane reports capacity with its counters).
+  if (s && s->port_capacity) {
+    const uint64_t used = s->active_flows + s->quarantined;
+    row["local_ports_free"] = used < s->port_capacity ? s->port_capacity - used : 0;
+    row["local_ports"] = s->port_capacity;
+  } else {
+    row["local_ports_free"] = nullptr;
+    row["local_ports"] = nullptr;
+  }
   row["connections"] = s ? json(s->connections) : json(nullptr);
   row["packets"] = s ? json(s->packets) : json(nullptr);
   row["bytes"] = s ? json(s->bytes) : json(nullptr);
@@ -342,7 +353,9 @@ json cmd_stats(ControlPlane& cp, Args& a, const std::string& /*origin*/) {
                 {"packets", b.packets},
                 {"bytes", b.bytes},
                 {"connections", b.connections},
-                {"active_flows", b.active_flows}};
+                {"active_flows", b.active_flows},
+                {"quarantined", b.quarantined},
+                {"port_capacity", b.port_capacity}};
     if (auto it = by_id.find(b.id); it != by_id.end()) {
       row["vip"] = it->second.first->name;
       row["backend"] = format_endpoint(it->second.second->ip, it->second.second->port);

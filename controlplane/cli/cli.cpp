@@ -518,7 +518,22 @@ std::string format_show(const json& a) {
     }
   }
   if (a["vips"].empty()) return out + "no vips\n";
-  return out + t.str();
+  // A backend short of local ports refuses new connections (no_local_port): say so before
+  // it happens (docs/security.md, "Local ports").
+  std::string warnings;
+  for (const auto& v : a["vips"])
+    for (const auto& b : v["backends"]) {
+      const auto& free = b.value("local_ports_free", json());
+      const auto& all = b.value("local_ports", json());
+      if (!free.is_number() || !all.is_number() || all.get<uint64_t>() == 0) continue;
+      if (free.get<uint64_t>() * 10 >= all.get<uint64_t>()) continue;
+      warnings += "warning: " + v["name"].get<std::string>() + " backend " +
+                  b["address"].get<std::string>() + ":" + num(b["port"]) + ": " +
+                  num(free) + " of " + num(all) +
+                  " local ports free (in use or quarantined); add local ips, widen the port "
+                  "range or shorten port_quarantine\n";
+    }
+  return out + t.str() + warnings;
 }
 
 std::string format_vip_list(const json& a) {

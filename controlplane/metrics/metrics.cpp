@@ -174,6 +174,10 @@ std::vector<MetricFamily> MetricsCollector::collect(const ControlPlaneView& view
       fams.counter("rondo_backend_connections_total", "New flows scheduled to the backend.");
   auto& be_flows =
       fams.gauge("rondo_backend_active_flows", "Flows of the backend in the flow tables.");
+  auto& be_ports_free = fams.gauge(
+      "rondo_backend_local_ports_free",
+      "(local ip, local port) pairs the backend can still get: capacity minus its flows and "
+      "its quarantined tuples. Near 0, new connections to it are refused (no_local_port).");
   auto& be_up = fams.gauge("rondo_backend_up",
                            "0 when health checks took the backend down (no new flows), else 1 "
                            "(up, or not checked yet or at all).");
@@ -222,6 +226,10 @@ std::vector<MetricFamily> MetricsCollector::collect(const ControlPlaneView& view
         sample(be_bytes, labels, num(s.bytes));
         sample(be_conns, labels, num(s.connections));
         sample(be_flows, labels, num(s.active_flows));
+        if (s.port_capacity) {
+          const uint64_t used = s.active_flows + s.quarantined;
+          sample(be_ports_free, labels, num(used < s.port_capacity ? s.port_capacity - used : 0));
+        }
         vip_active += s.active_flows;
       }
     }

@@ -21,8 +21,8 @@ namespace rondo::api {
 
 inline constexpr uint32_t kMagic = 0x4f444e52;  // "RNDO" read as little-endian bytes
 // 2: consumed/steered counters; 3: originated; 4: lcore counters described on the wire;
-// 6: per-VIP syncookies
-inline constexpr uint16_t kVersion = 6;
+// 7: per-VIP syncookies
+inline constexpr uint16_t kVersion = 7;
 inline constexpr uint32_t kMaxPayload = 16u << 20;
 inline constexpr uint32_t kMaxBackendId = 65535;  // ids index per-lcore counter arrays
 inline constexpr uint32_t kMaxVipId = 4095;
@@ -100,6 +100,9 @@ struct Timeouts {
   uint32_t udp_ms = 30'000;
   uint32_t tcp_time_wait_ms = 10'000;    // both FINs acknowledged (late retransmissions)
   uint32_t tcp_reset_ms = 2'000;         // an RST with exactly the expected sequence number
+  // Not a flow timeout: how long a (local ip:port, backend ip:port) tuple is not reused after
+  // its connection ended. Longer than the backends' TIME_WAIT (60 s on Linux).
+  uint32_t port_quarantine_ms = 60'000;
   bool operator==(const Timeouts&) const = default;
 };
 
@@ -117,6 +120,7 @@ inline constexpr TimeoutField kTimeoutFields[] = {
     {"tcp_time_wait", &Timeouts::tcp_time_wait_ms},
     {"tcp_reset", &Timeouts::tcp_reset_ms},
     {"udp", &Timeouts::udp_ms},
+    {"port_quarantine", &Timeouts::port_quarantine_ms},
 };
 
 struct State {
@@ -169,6 +173,8 @@ struct BackendStats {
   uint64_t bytes = 0;
   uint64_t connections = 0;  // new flows scheduled to it
   uint64_t active_flows = 0;
+  uint64_t quarantined = 0;    // tuples of its ended connections not reusable yet
+  uint64_t port_capacity = 0;  // (local ip, local port) pairs it may have at once, all workers
   bool operator==(const BackendStats&) const = default;
 };
 

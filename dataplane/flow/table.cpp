@@ -276,6 +276,21 @@ bool FlowTable::reclaim_one(Reclaim* kind) {
   return false;
 }
 
+bool FlowTable::reclaim_matching(const FlowKey& rev_like, uint32_t scan, Reclaim* kind) {
+  for (uint32_t c = 0; c < kReclaimClasses; c++) {
+    uint32_t idx = lists_[c].head;
+    for (uint32_t n = 0; idx != kNone && n < scan; ++n, idx = flows_[idx].lru_next) {
+      const FlowKey& r = flows_[idx].rev;
+      if (r.src_ip != rev_like.src_ip || r.src_port != rev_like.src_port || r.proto != rev_like.proto)
+        continue;
+      release(idx);
+      if (kind != nullptr) *kind = static_cast<Reclaim>(c);
+      return true;
+    }
+  }
+  return false;
+}
+
 void FlowTable::update(uint32_t idx, FlowState state, uint64_t expires) {
   Flow& f = flows_[idx];
   assert(f.state != FlowState::kFree && state != FlowState::kFree);

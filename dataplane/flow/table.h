@@ -105,6 +105,7 @@ struct TcpDir {
   static constexpr uint8_t kFin = 0x01;       // this side sent a FIN
   static constexpr uint8_t kFinAcked = 0x02;  // and the peer acknowledged it
   static constexpr uint8_t kWscale = 0x04;    // this side's SYN offered window scaling
+  static constexpr uint8_t kEstablished = 0x08;  // (client side) the handshake completed once
 };
 
 /// The side-table entry of a TCP flow (tcp_state.h keeps it): [0] the client's direction,
@@ -213,6 +214,12 @@ class FlowTable {
   /// established TCP flows, or nothing). *kind (optional) says which class went. For
   /// insert() with the table full, and for other resources running out first (local ports).
   bool reclaim_one(Reclaim* kind = nullptr);
+
+  /// The same, but only a flow towards the same backend (rev_like's source ip, port and
+  /// protocol), looking at most `scan` flows into each class: the flow that makes room for a
+  /// connection to a backend whose local ports are all taken must free one of that backend's
+  /// tuples, or it goes for nothing.
+  bool reclaim_matching(const FlowKey& rev_like, uint32_t scan, Reclaim* kind = nullptr);
 
   /// Remove a flow (both keys). Does not call the release hook: the caller owns it.
   void erase(uint32_t idx);

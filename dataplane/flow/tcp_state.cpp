@@ -154,8 +154,10 @@ TcpVerdict tcp_track(TcpTrack& t, FlowState* state, FlowDir dir, const TcpSegmen
 
   // The client's third ACK completes the handshake, and so does any later segment of the
   // client's that is in the window (the third ACK may be lost and data carry the ack).
-  if (*state == FlowState::kSynRecv && dir == FlowDir::kForward && (seg.flags & kAck))
+  if (*state == FlowState::kSynRecv && dir == FlowDir::kForward && (seg.flags & kAck)) {
     *state = FlowState::kEstablished;
+    t.dir[0].flags |= TcpDir::kEstablished;
+  }
 
   if (seg.flags & kFin) {
     s.flags |= TcpDir::kFin;

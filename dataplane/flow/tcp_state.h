@@ -68,6 +68,10 @@ void tcp_track_syn(TcpTrack& t, const TcpSegment& syn);
 /// A SYN from the client on a flow that is over (see tcp_syn_reopens) is the caller's job.
 TcpVerdict tcp_track(TcpTrack& t, FlowState* state, FlowDir dir, const TcpSegment& seg);
 
+/// True once the handshake completed: the backend has (had) a full connection, so its
+/// tuple may sit in the backend's TIME_WAIT after the flow ends.
+inline bool tcp_was_established(const TcpTrack& t) { return (t.dir[0].flags & TcpDir::kEstablished) != 0; }
+
 /// True when a client SYN on a flow in `state` starts a new connection on the same tuple
 /// (the old one is reset, closed or in time-wait, or the client has half-closed it: a
 /// client that sent FIN can send no more on that connection).

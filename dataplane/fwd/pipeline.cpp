@@ -19,6 +19,9 @@ namespace {
 constexpr uint8_t kIcmpEchoReply = 0, kIcmpEchoRequest = 8;
 constexpr uint8_t kDefaultTtl = 64;
 constexpr uint32_t kAsksMax = 64;  // next hops asked for per loop at most
+// Flows looked at per reclaim class when a backend's local ports run out (the one freed must
+// be that backend's): a bound on the work per refused connection.
+constexpr uint32_t kReclaimScan = 64;
 
 inline Action drop(LcoreCounters& c, DropReason r) {
   c.drop(r);
@@ -36,6 +39,13 @@ Pipeline::Pipeline(const PipelineParams& p)
       flows_(p.flow_capacity, derive_hash_key(p.hash_key, HashUse::kFlowTable),
              &Pipeline::on_release, this),
       backends_(new BackendCounters[kBackendSlots]()),
+      ports_(p.lport_lo, p.lport_hi, ownership_, p.worker,
+             derive_hash_key(p.hash_key, HashUse::kLocalPort), p.port_seed),
+      quarantine_(p.quarantine_capacity ? p.quarantine_capacity
+                                        : std::max<uint32_t>(p.flow_capacity / 4, 1024),
+                  derive_hash_key(p.hash_key, HashUse::kLocalPort), &Pipeline::on_quarantine_leave,
+                  this),
+      backend_ident_(new uint64_t[kBackendSlots]()),
       replies_(p.reply_rate, p.reply_burst, p.hz),
       cookie_key_(derive_hash_key(p.hash_key, HashUse::kSynCookie)),
       syn_guard_(p.syncookie_embryonic_on, p.syncookie_syn_rate_on, p.hz) {
@@ -46,8 +56,19 @@ Pipeline::Pipeline(const PipelineParams& p)
 void Pipeline::on_release(void* ctx, const Flow& f) {
   auto* self = static_cast<Pipeline*>(ctx);
   --self->backends_[f.backend_id].active_flows;
-  for (auto& l : self->local_)
-    if (l.ip == f.rev.dst_ip) l.pool.put(rte_be_to_cpu_16(f.rev.dst_port));
+  // A connection the backend accepted may leave its tuple in the backend's TIME_WAIT: the
+  // tuple is not handed out again for the quarantine. One that never completed is free at
+  // once (so reclaiming half-open flows gives their tuples to real clients).
+  const auto idx = static_cast<uint32_t>(&f - &self->flows_.at(0));
+  if (f.rev.proto == IPPROTO_TCP && tcp_was_established(self->flows_.tcp(idx))) {
+    ++self->backends_[f.backend_id].quarantined;
+    self->quarantine_.add(PortTuple{f.rev.dst_ip, f.rev.src_ip, f.rev.dst_port, f.rev.src_port},
+                          f.backend_id, self->now_ + self->t_quarantine_, self->now_);
+  }
+}
+
+void Pipeline::on_quarantine_leave(void* ctx, uint32_t backend_id) {
+  --static_cast<Pipeline*>(ctx)->backends_[backend_id].quarantined;
 }
 
 void Pipeline::count_reclaim(Reclaim kind) {
@@ -66,19 +87,28 @@ void Pipeline::on_snapshot(const Snapshot& s, uint64_t /*now*/) {
   t_time_wait_ = ms_to_ticks(s.timeouts.tcp_time_wait_ms, params_.hz);
   t_reset_ = ms_to_ticks(s.timeouts.tcp_reset_ms, params_.hz);
   t_udp_ = ms_to_ticks(s.timeouts.udp_ms, params_.hz);
+  t_quarantine_ = ms_to_ticks(s.timeouts.port_quarantine_ms, params_.hz);
 
-  // A pool per local ip, created the first time the ip appears; a pool whose ip left
-  // the configuration stays, so its flows can still return their ports.
-  // (Allocation happens here, on a configuration change, never per packet.)
-  for (uint32_t ip : s.local_ips) {
-    auto it = std::find_if(local_.begin(), local_.end(), [ip](const LocalIp& l) { return l.ip == ip; });
-    if (it == local_.end()) local_.push_back(
-          LocalIp{ip, PortPool(params_.lport_lo, params_.lport_hi, ownership_, params_.worker)});
+  // An id the control plane hands to another backend (after its own quarantine) starts
+  // with fresh counters; flows and quarantined tuples of the old one are long gone, and the
+  // gauges that track live state stay as they are.
+  for (const auto& b : s.backends) {
+    const uint64_t ident = uint64_t{1} << 48 | uint64_t{b.ip} << 16 | b.port;
+    uint64_t& known = backend_ident_[b.id];
+    if (known != ident && known != 0) {
+      BackendCounters& c = backends_[b.id];
+      c.packets = c.bytes = c.connections = 0;
+    }
+    known = ident;
   }
 }
 
 void Pipeline::tick(const Snapshot*, uint64_t now, uint32_t budget) {
+  now_ = now;
   flows_.age(now, budget);
+  quarantine_.expire(now);
+  counters_.quarantined_tuples = quarantine_.size();
+  counters_.quarantine_released_early = quarantine_.released_early();
   counters_.flows_active = flows_.size();
   syn_guard_.update(now, flows_.embryonic());
   counters_.syncookies_active = syn_guard_.active();
@@ -108,12 +138,6 @@ bool Pipeline::cookies_checked(const VipConf& vip, uint64_t now) const {
       return sent_cookie_ && now - last_cookie_ < 2 * SynCookie::kSlotSeconds * params_.hz;
   }
   return false;
-}
-
-int64_t Pipeline::free_local_ports(uint32_t ip) const {
-  for (const auto& l : local_)
-    if (l.ip == ip) return l.pool.available();
-  return -1;
 }
 
 Action Pipeline::process(const Snapshot* s, uint8_t* f, uint32_t len, uint16_t in_port,
@@ -202,6 +226,7 @@ void Pipeline::classify(const Snapshot* s, const uint8_t* f, uint32_t len, uint1
 
 void Pipeline::process_burst(const Snapshot* s, uint8_t* const* frames, const uint32_t* lens,
                              uint32_t n, uint16_t in_port, uint64_t now, bool steered, Action* out) {
+  now_ = now;
   // Three passes over the burst so that memory latency overlaps: (1) parse, hash, prefetch
   // buckets; (2) read the buckets, prefetch the flow records they point at; (3) do the work.
   Pending pd[kMaxBurst];
@@ -270,18 +295,25 @@ Action Pipeline::handle_icmp(const Snapshot&, uint8_t* f, const Parsed& p, uint1
   return Action{Action::Kind::kTx, DropReason::kCount, in_port};
 }
 
-bool Pipeline::alloc_local(const Snapshot& s, uint32_t* ip, uint16_t* port) {
+bool Pipeline::alloc_local(const Snapshot& s, FlowKey* rev, uint64_t now) {
   const uint32_t n = static_cast<uint32_t>(s.local_ips.size());
+  const bool tcp = rev->proto == IPPROTO_TCP;
   for (uint32_t i = 0; i < n; ++i) {
-    const uint32_t want = s.local_ips[(local_cursor_ + i) % n];
-    for (auto& l : local_) {
-      uint16_t p;
-      if (l.ip == want && l.pool.get(&p)) {
-        local_cursor_ = (local_cursor_ + i + 1) % n;
-        *ip = want;
-        *port = rte_cpu_to_be_16(p);
-        return true;
-      }
+    const uint32_t lip = s.local_ips[(local_cursor_ + i) % n];
+    // Taken: a live flow has the tuple (its reverse key), or (TCP) it is quarantined.
+    auto taken = [&](uint16_t lport) {
+      FlowKey k = *rev;
+      k.dst_ip = lip;
+      k.dst_port = lport;
+      if (flows_.lookup(k, now).found()) return true;
+      return tcp && quarantine_.holds(PortTuple{lip, rev->src_ip, lport, rev->src_port}, now);
+    };
+    uint16_t lport;
+    if (ports_.pick(lip, rev->src_ip, rev->src_port, taken, &lport)) {
+      local_cursor_ = (local_cursor_ + i + 1) % n;
+      rev->dst_ip = lip;
+      rev->dst_port = lport;
+      return true;
     }
   }
   return false;
@@ -364,24 +396,21 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
     rev.src_ip = b.ip;
     rev.src_port = b.port;
     rev.proto = p.key.proto;
-    // Out of local ports: as with table space, one flow gives its port up, in the table's
+    // Out of local ports: as with table space, one flow gives its tuple up, in the table's
     // reclaim order (half-open, closed, idle UDP; never established), so neither a SYN
-    // flood nor spoofed SYN+FIN pairs nor random-port UDP lock out real clients.
-    bool have_port = alloc_local(s, &rev.dst_ip, &rev.dst_port);
+    // flood nor spoofed SYN+FIN pairs nor random-port UDP lock out real clients. A tuple
+    // whose connection had completed goes to the quarantine instead, never to a new client.
+    bool have_port = alloc_local(s, &rev, now);
     Reclaim freed = Reclaim::kNone;
-    if (!have_port && flows_.reclaim_one(&freed)) {
+    if (!have_port && flows_.reclaim_matching(rev, kReclaimScan, &freed)) {
       count_reclaim(freed);
-      have_port = alloc_local(s, &rev.dst_ip, &rev.dst_port);
+      have_port = alloc_local(s, &rev, now);
     }
     if (!have_port) return drop(counters_, DropReason::kNoLocalPort);
     const FlowState st = tcp ? FlowState::kSynSent : FlowState::kUdp;
     auto r = flows_.insert(p.key, probe, rev, st, now + (tcp ? t_syn_ : t_udp_), now);
     count_reclaim(r.reclaimed);
-    if (r.status != FlowTable::InsertStatus::kOk) {
-      for (auto& l : local_)
-        if (l.ip == rev.dst_ip) l.pool.put(rte_be_to_cpu_16(rev.dst_port));
-      return drop(counters_, DropReason::kTableFull);
-    }
+    if (r.status != FlowTable::InsertStatus::kOk) return drop(counters_, DropReason::kTableFull);
     Flow& fl = flows_.at(r.idx);
     if (cookie_ack) {
       // The flow stays kSynSent until the backend's SYN-ACK is absorbed (handle_reply).

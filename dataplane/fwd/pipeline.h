@@ -29,6 +29,12 @@ struct PipelineParams {
   uint32_t flow_capacity = 1u << 20;
   uint16_t lport_lo = 1024;  // local port range (host order, inclusive), shared by all workers;
   uint16_t lport_hi = 65535;  // this worker uses the ports PortOwnership gives it
+  // Tuples held in the local-port quarantine at most (0: a quarter of the flows, at least
+  // 1024): beyond it the oldest is released early (counted). Each takes 40 bytes.
+  uint32_t quarantine_capacity = 0;
+  // Where the local-port search order starts (port_pool.h). The dataplane draws it at random
+  // at every start, so a restarted process does not replay its predecessor's ports.
+  uint64_t port_seed = 0;
   uint32_t worker = 0;
   uint32_t n_workers = 1;
   uint64_t hz = 1000;  // ticks per second of the `now` values passed in
@@ -107,15 +113,11 @@ class Pipeline {
   const BackendCounters* backend_counters() const { return backends_.get(); }
   FlowTable& flows() { return flows_; }
   const FlowTable& flows() const { return flows_; }
-  /// Free local ports of a local ip (network order); -1 if the ip has no pool.
-  int64_t free_local_ports(uint32_t ip) const;
+  const Quarantine& quarantine() const { return quarantine_; }
+  /// Local ports this worker may hand out per (local ip, backend).
+  uint32_t port_share() const { return ports_.share(); }
 
  private:
-  struct LocalIp {
-    uint32_t ip;  // network order
-    PortPool pool;
-  };
-
   Action handle_icmp(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t in_port, uint64_t now);
   // What stage 1 of process_burst learned about one frame.
   struct Pending {
@@ -140,7 +142,9 @@ class Pipeline {
   // the flow's state and expiry. false: the segment is out of the window, drop it.
   bool track_tcp(uint32_t idx, FlowDir dir, const uint8_t* f, const Parsed& p, uint64_t now);
   uint64_t tcp_timeout(FlowState st) const;
-  bool alloc_local(const Snapshot& s, uint32_t* ip, uint16_t* port);
+  // A local ip and port for a connection to backend b (addresses and ports in rev).
+  bool alloc_local(const Snapshot& s, FlowKey* rev, uint64_t now);
+  static void on_quarantine_leave(void* ctx, uint32_t backend_id);
   void ask_neigh(uint32_t ip, uint16_t port, uint64_t now);
   static void on_release(void* ctx, const Flow& f);
   // SYN cookies (synproxy.h): whether a SYN to `vip` is answered with a cookie now, and
@@ -156,8 +160,13 @@ class Pipeline {
   FlowTable flows_;
   SchedState sched_;
   std::unique_ptr<BackendCounters[]> backends_;  // indexed by backend id
-  std::vector<LocalIp> local_;
+  PortPicker ports_;
+  Quarantine quarantine_;
   uint32_t local_cursor_ = 0;
+  uint64_t now_ = 0;  // of the frame or tick being handled (release hooks have no clock)
+  // What each backend id stood for (ip << 16 | port, with bit 48 set once known): an id the
+  // control plane reuses for another backend starts with fresh counters.
+  std::unique_ptr<uint64_t[]> backend_ident_;
   const NextHopMap* next_hops_ = nullptr;
   std::vector<NeighAsk> asks_;
   // Next hops asked for lately (direct-mapped; a collision only costs one more ask, which
@@ -169,6 +178,7 @@ class Pipeline {
   std::array<Asked, 256> asked_{};
   // Timeouts of the current snapshot, in ticks.
   uint64_t t_syn_ = 0, t_est_ = 0, t_closing_ = 0, t_time_wait_ = 0, t_reset_ = 0, t_udp_ = 0;
+  uint64_t t_quarantine_ = 0;
   TokenBucket replies_;  // ICMP echo replies
   HashKey cookie_key_;   // derived from the secret: HashUse::kSynCookie
   SynGuard syn_guard_;   // the `auto` switch

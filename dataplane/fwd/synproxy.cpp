@@ -158,6 +158,10 @@ void SynProxy::track_init(TcpTrack& t, const uint8_t* f, const Parsed& p, const 
   FlowState st = FlowState::kSynSent;
   tcp_track(t, &st, FlowDir::kReverse, sa);
   tcp_track(t, &st, FlowDir::kForward, ack);
+  // The handshake the tracker saw is the client's with rondo; the backend's connection is
+  // complete only when its SYN-ACK is absorbed (absorb). Until then its tuple is free again
+  // the moment the flow ends (no port quarantine).
+  t.dir[0].flags &= static_cast<uint8_t>(~TcpDir::kEstablished);
 }
 
 uint32_t SynProxy::open_backend(uint8_t* f, const Parsed& p, const Flow& fl, const TcpTrack& t,
@@ -178,7 +182,7 @@ uint32_t SynProxy::open_backend(uint8_t* f, const Parsed& p, const Flow& fl, con
   return write(f, p.l3_off, s);
 }
 
-SynProxy::Absorb SynProxy::absorb(uint8_t* f, const Parsed& p, Flow& fl, const TcpTrack& t,
+SynProxy::Absorb SynProxy::absorb(uint8_t* f, const Parsed& p, Flow& fl, TcpTrack& t,
                                   uint32_t* len) {
   uint8_t* tcp = f + p.l4_off;
   const TcpSegment seg = read_tcp_segment(tcp, seg_len(p));
@@ -193,6 +197,7 @@ SynProxy::Absorb SynProxy::absorb(uint8_t* f, const Parsed& p, Flow& fl, const T
   }
   if (!(seg.flags & kTcpSyn)) return Absorb::kDrop;
   fl.seq_delta = seg.seq - (cookie1 - 1);
+  t.dir[0].flags |= TcpDir::kEstablished;
   fl.user = kProxied;
   if (seg.wscale != TcpSegment::kNoWscale)
     fl.user |= kBackendWs | (seg.wscale > 14 ? 14 : seg.wscale);

@@ -97,7 +97,7 @@ struct SynProxy {
   };
   /// The backend's answer on a proxied flow still in kSynSent. kAck sets fl.seq_delta and the
   /// backend's window scale in fl.user, and *len.
-  static Absorb absorb(uint8_t* f, const Parsed& p, Flow& fl, const TcpTrack& t, uint32_t* len);
+  static Absorb absorb(uint8_t* f, const Parsed& p, Flow& fl, TcpTrack& t, uint32_t* len);
 
   /// Translate a backend -> client segment of a proxied flow (before tracking it): sequence
   /// number, and the window when the backend's scale is not the one the client was told.

@@ -122,6 +122,12 @@ api::Stats ControlAgent::collect_stats() const {
     for (const auto& d : c.drops) l.drops.push_back(read_counter(d));
     s.lcores.push_back(std::move(l));
   };
+  // Every backend may have each (local ip, local port) pair once: the workers' shares of
+  // the port range, times the local ips of the state in force.
+  const Snapshot* snap = publisher_->current();
+  uint64_t capacity = 0;
+  for (const Worker* w : workers_) capacity += w->pipeline.port_share();
+  capacity *= snap ? snap->local_ips.size() : 0;
   for (const Worker* w : workers_) {
     row(w->pipeline.counters(), w->setup.lcore);
     const BackendCounters* b = w->pipeline.backend_counters();
@@ -130,6 +136,7 @@ api::Stats ControlAgent::collect_stats() const {
       sum[id].bytes += read_counter(b[id].bytes);
       sum[id].connections += read_counter(b[id].connections);
       sum[id].active_flows += read_counter(b[id].active_flows);
+      sum[id].quarantined += read_counter(b[id].quarantined);
     }
   }
   // The main lcore's row last (the workers' come first, in worker order).
@@ -137,6 +144,7 @@ api::Stats ControlAgent::collect_stats() const {
   for (uint32_t id = 0; id < kBackendSlots; ++id) {
     if (sum[id].connections == 0 && sum[id].packets == 0) continue;
     sum[id].id = id;
+    sum[id].port_capacity = capacity;
     s.backends.push_back(sum[id]);
   }
   for (const auto& p : ports_) s.ports.push_back(port_stats(p));

@@ -9,6 +9,8 @@
 #include <rte_ring.h>
 #include <rte_errno.h>
 
+#include <random>
+
 #include "dataplane/flow/port_pool.h"
 #include "dataplane/runtime/state_dir.h"
 
@@ -182,6 +184,8 @@ bool Dataplane::init(std::string* err) {
     ws.pipeline.reply_rate = opts_.reply_rate;  // ICMP echo, per worker
     ws.pipeline.n_workers = n_workers;
     ws.pipeline.hash_key = secret;
+    // A fresh start of the local-port search order in every process (port_pool.h).
+    ws.pipeline.port_seed = std::random_device{}() ^ uint64_t{std::random_device{}()} << 32 ^ rte_rdtsc();
     // Indexed by port id, which need not be dense (a port may have failed to probe).
     for (const auto& p : ports_) {
       if (ws.pipeline.port_macs.size() <= p.id) ws.pipeline.port_macs.resize(p.id + 1u);
@@ -198,9 +202,13 @@ bool Dataplane::init(std::string* err) {
     }
     workers_.push_back(std::move(args.worker));
     raw.push_back(workers_.back().get());
-    RTE_LOG(NOTICE, USER1, "worker %u on lcore %u: %u flows, local ports %u-%u with (port & %u) owned\n",
-            i, worker_lcores_[i], opts_.flows_per_worker, ws.pipeline.lport_lo, ws.pipeline.lport_hi,
-            PortOwnership(n_workers).mask());
+    RTE_LOG(NOTICE, USER1,
+            "worker %u on lcore %u: %u flows (%zu MiB, 128 B each), local ports %u-%u with (port & %u) "
+            "owned: %u per (local ip, backend); port quarantine %u tuples\n",
+            i, worker_lcores_[i], opts_.flows_per_worker,
+            workers_.back()->pipeline.flows().memory_bytes() >> 20, ws.pipeline.lport_lo,
+            ws.pipeline.lport_hi, PortOwnership(n_workers).mask(), workers_.back()->pipeline.port_share(),
+            workers_.back()->pipeline.quarantine().capacity());
   }
   agent_ = std::make_unique<ControlAgent>(opts_.ctl_socket, publisher_.get(), raw, ports_);
   agent_->use_main_counters(&neigh_->counters(), rte_get_main_lcore());

@@ -37,6 +37,10 @@ struct alignas(64) LcoreCounters {
   uint64_t reclaimed_embryonic = 0;
   uint64_t reclaimed_closed = 0;
   uint64_t reclaimed_udp = 0;
+  // Local-port quarantine (docs/security.md, "Local ports"): tuples held now, and tuples let
+  // go before their time because it was full.
+  uint64_t quarantined_tuples = 0;
+  uint64_t quarantine_released_early = 0;
   // The neighbour manager's (main lcore only; 0 on workers).
   uint64_t neigh_entries = 0;
   uint64_t neigh_capacity = 0;
@@ -58,6 +62,7 @@ struct BackendCounters {
   uint64_t bytes = 0;
   uint64_t connections = 0;
   uint64_t active_flows = 0;  // incremented on flow creation, decremented on removal
+  uint64_t quarantined = 0;   // tuples of the backend's ended connections not reusable yet
 };
 
 inline constexpr uint32_t kBackendSlots = api::kMaxBackendId + 1;
@@ -119,6 +124,14 @@ inline constexpr LcoreCounterDef kLcoreCounterTable[] = {
      "UDP flows, idle longest first, removed to make room for a new flow when the flow table "
      "or a local-port pool was full; reclaimed when no half-open or closed flow is left.",
      false, &LcoreCounters::reclaimed_udp},
+    {"quarantined_tuples", "rondo_lcore_quarantined_tuples",
+     "(local ip:port, backend) tuples of ended connections the worker will not hand out "
+     "again before port_quarantine has passed.",
+     true, &LcoreCounters::quarantined_tuples},
+    {"quarantine_released_early", "rondo_lcore_quarantine_released_early_total",
+     "Quarantined tuples let go before their time because the quarantine was full (more "
+     "connections ended within port_quarantine than it holds).",
+     false, &LcoreCounters::quarantine_released_early},
     {"neigh_entries", "rondo_lcore_neighbour_entries",
      "Entries in the neighbour table (main lcore: the one table; docs/security.md).", true,
      &LcoreCounters::neigh_entries},

@@ -468,6 +468,7 @@ void run_session(const uint8_t* data, size_t size) {
         const auto v = nm.handle_arp(s, ca.data(), static_cast<uint32_t>(ca.size()), in_port, now);
         if (v.kind == NeighManager::Verdict::Kind::kReply) {
           Parsed ap;
+          DropReason why;
           FUZZ_CHECK(v.port == in_port);
           FUZZ_CHECK(parse_frame(ca.data(), static_cast<uint32_t>(ca.size()), &ap, &why) &&
                      ap.kind == PktKind::kArp);
@@ -478,6 +479,7 @@ void run_session(const uint8_t* data, size_t size) {
         FUZZ_CHECK(r.port_id < pp.port_macs.size());
         const uint32_t n = nm.build_request(r, arp_buf.data());
         Parsed ap;
+        DropReason why;
         FUZZ_CHECK(n <= arp_buf.size());
         FUZZ_CHECK(parse_frame(arp_buf.data(), n, &ap, &why) && ap.kind == PktKind::kArp);
       }
@@ -534,21 +536,22 @@ void run_session(const uint8_t* data, size_t size) {
     FUZZ_CHECK(c.rx_packets + c.steered_in == tx + drops + c.consumed + c.steered_out);
     FUZZ_CHECK(c.tx_packets == tx);
     FUZZ_CHECK(pa.flows().size() <= pa.flows().capacity());
-    FUZZ_CHECK(pa.free_local_ports(htonl(kLocal)) <= 8);  // worker 0 owns the even half
+    FUZZ_CHECK(pa.port_share() == 8);  // worker 0 owns the even half
+    FUZZ_CHECK(pa.quarantine().size() <= pa.quarantine().capacity());
   }
   flush();
 
-  // Everything ages out in the end, and every local port comes back.
+  // Everything ages out in the end, and the quarantine lets every tuple go.
   now += 24u * 3600 * 1000;
   for (Pipeline* pl : {&pa, &pb}) {
     pl->tick(s, now, pp.flow_capacity);
     FUZZ_CHECK(pl->flows().size() == 0);
-    for (uint32_t ip : {kLocal, kLocal2}) {
-      const int64_t n = pl->free_local_ports(htonl(ip));
-      FUZZ_CHECK(n == -1 || n == 8);
-    }
-    for (uint32_t id : {10u, 11u, 12u, 13u, 20u, 40u, 41u})
+    pl->tick(s, now + 24u * 3600 * 1000, 1);  // the tuples those flows left in quarantine
+    FUZZ_CHECK(pl->quarantine().size() == 0);
+    for (uint32_t id : {10u, 11u, 12u, 13u, 20u, 40u, 41u}) {
       FUZZ_CHECK(pl->backend_counters()[id].active_flows == 0);
+      FUZZ_CHECK(pl->backend_counters()[id].quarantined == 0);
+    }
   }
 }
 

@@ -54,7 +54,7 @@ TEST_F(Steering, EveryReplyReachesTheWorkerThatOwnsItsFlow) {
   const unsigned baseline = rte_mempool_in_use_count(dp.pool());
 
   // 1. SYNs, spread over both queues.
-  std::map<uint16_t, FlowSeen> flows;  // by client port
+  std::map<uint32_t, FlowSeen> flows;  // by local port << 16 | backend port
   std::map<uint16_t, int> per_backend;
   for (int k = 0; k < kFlows; ++k) {
     Pkt syn;
@@ -77,17 +77,19 @@ TEST_F(Steering, EveryReplyReachesTheWorkerThatOwnsItsFlow) {
       // The worker that created the flow took a local port it owns.
       EXPECT_EQ(dp.worker(w).pipeline.port_owner(lport), w) << lport;
       // Which client is it? The payload-free SYN keeps its sequence number; use the
-      // local port map instead: each lport is unique.
-      flows[lport] = FlowSeen{w, lport, bport};
+      // (local port, backend port) map instead: each pair is unique (a local port is unique
+      // per backend).
+      flows[uint32_t{lport} << 16 | bport] = FlowSeen{w, lport, bport};
       per_backend[bport]++;
     }
   }
-  ASSERT_EQ(flows.size(), static_cast<size_t>(kFlows)) << "every SYN forwarded once, distinct local ports";
+  ASSERT_EQ(flows.size(), static_cast<size_t>(kFlows)) << "every SYN forwarded once, distinct (local port, backend) pairs";
   // Round-robin per worker: 20 flows each over 4 backends → 5 + 5 per backend.
   for (uint16_t b = 3000; b < 3004; ++b) EXPECT_EQ(per_backend[b], kFlows / 4) << "backend " << b;
 
   // 2. SYN-ACKs, each on the queue of the worker that does NOT own the flow.
-  for (const auto& [lport, fs] : flows) {
+  for (const auto& [key, fs] : flows) {
+    const uint16_t lport = fs.lport;
     Pkt sa;
     sa.src_mac = kBackendMac;
     sa.dst_mac = me;
@@ -96,7 +98,7 @@ TEST_F(Steering, EveryReplyReachesTheWorkerThatOwnsItsFlow) {
     sa.sport = fs.bport;
     sa.dport = lport;
     sa.tcp_flags = 0x12;
-    sa.seq = lport;  // marks which flow the reply belongs to
+    sa.seq = key;  // marks which flow the reply belongs to
     sa.ack = 1000 + 1;  // acknowledges the client's SYN (builder's ISN): the tracker checks
     dp.inject(static_cast<uint16_t>(1 - fs.owner), test::build(sa));
   }
@@ -105,9 +107,10 @@ TEST_F(Steering, EveryReplyReachesTheWorkerThatOwnsItsFlow) {
   for (uint16_t w = 0; w < 2; ++w) {
     for (const Frame& f : dp.sent(w)) {
       ASSERT_EQ(f.size(), 14u + 40u);
-      const uint16_t lport = static_cast<uint16_t>(be32_at(f, 38));  // the seq we set
-      ASSERT_TRUE(flows.count(lport));
-      EXPECT_EQ(flows[lport].owner, w) << "reply for local port " << lport << " left from worker " << w;
+      const uint32_t key = be32_at(f, 38);  // the seq we set
+      const uint16_t lport = static_cast<uint16_t>(key >> 16);
+      ASSERT_TRUE(flows.count(key));
+      EXPECT_EQ(flows[key].owner, w) << "reply for local port " << lport << " left from worker " << w;
       EXPECT_EQ(be32_at(f, 14 + 12), kVip);
       EXPECT_EQ(be32_at(f, 14 + 16), kClient);
       EXPECT_EQ(be16_at(f, 34), 80);

@@ -482,7 +482,7 @@ vips: []
       "rondo.yaml:3: timeouts.tcp_established: 4294968 is not a timeout in seconds (1-4294967)",
       "rondo.yaml:4: timeouts.udp: 1.5 is not a timeout in seconds (1-4294967)",
       "rondo.yaml:5: timeouts.tcp_fin: unknown field (expected one of: tcp_syn, tcp_established, "
-      "tcp_closing, tcp_time_wait, tcp_reset, udp)"}},
+      "tcp_closing, tcp_time_wait, tcp_reset, udp, port_quarantine)"}},
 };
 
 INSTANTIATE_TEST_SUITE_P(Cases, BadConfig, ::testing::ValuesIn(kBadCases),

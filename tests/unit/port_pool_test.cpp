@@ -1,6 +1,8 @@
-// PortPool (FIFO reuse, guards on put) and PortOwnership (which worker owns a local port).
+// Local ports (flow/port_pool.h): PortOwnership (which worker owns a port), PortPicker (the
+// keyed search order) and Quarantine (tuples not reused before a deadline).
 #include "dataplane/flow/port_pool.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,122 +12,26 @@
 namespace rondo::dp {
 namespace {
 
-std::vector<uint16_t> drain(PortPool& p) {
+const HashKey kKey{0x0123456789abcdefull, 0xfedcba9876543210ull};
+const HashKey kOtherKey{1, 2};
+const uint32_t kLip = htonl(0xc6336464), kB1 = htonl(0xc6336403), kB2 = htonl(0xc6336404);
+const uint16_t kBport = htons(3000);
+
+// Every port a picker hands out for one (local ip, backend), until it says no.
+std::vector<uint16_t> drain(PortPicker& p, uint32_t lip, uint32_t bip, uint16_t bport,
+                            std::set<uint16_t>& used) {
   std::vector<uint16_t> out;
   uint16_t port;
-  while (p.get(&port)) out.push_back(port);
+  while (p.pick(lip, bip, bport, [&](uint16_t c) { return used.count(ntohs(c)) > 0; }, &port)) {
+    used.insert(ntohs(port));
+    out.push_back(ntohs(port));
+  }
   return out;
 }
 
-TEST(PortPool, StartsWithWholeRangeInOrder) {
-  PortPool p(1000, 1009);
-  EXPECT_EQ(p.available(), 10u);
-  EXPECT_EQ(p.lo(), 1000);
-  EXPECT_EQ(p.hi(), 1009);
-  auto ports = drain(p);
-  ASSERT_EQ(ports.size(), 10u);
-  for (uint16_t i = 0; i < 10; i++) EXPECT_EQ(ports[i], 1000 + i);
-}
-
-TEST(PortPool, ExhaustedPoolSaysSo) {
-  PortPool p(7, 9);
-  uint16_t port = 0;
-  for (int i = 0; i < 3; i++) ASSERT_TRUE(p.get(&port));
-  EXPECT_EQ(p.available(), 0u);
-  port = 12345;
-  EXPECT_FALSE(p.get(&port));
-  EXPECT_EQ(port, 12345);  // untouched on failure
-  EXPECT_TRUE(p.put(8));
-  EXPECT_TRUE(p.get(&port));
-  EXPECT_EQ(port, 8);
-}
-
-TEST(PortPool, ReturnedPortComesBackLast) {
-  PortPool p(100, 109);
-  uint16_t first;
-  ASSERT_TRUE(p.get(&first));
-  ASSERT_TRUE(p.put(first));
-  // All nine ports that were never used go out before the one just returned.
-  for (int i = 0; i < 9; i++) {
-    uint16_t port;
-    ASSERT_TRUE(p.get(&port));
-    EXPECT_NE(port, first) << i;
-  }
-  uint16_t last;
-  ASSERT_TRUE(p.get(&last));
-  EXPECT_EQ(last, first);
-}
-
-TEST(PortPool, ReturnOrderIsReuseOrder) {
-  PortPool p(0, 4);
-  drain(p);
-  for (uint16_t port : {3, 0, 4, 1}) ASSERT_TRUE(p.put(port));
-  EXPECT_EQ(drain(p), (std::vector<uint16_t>{3, 0, 4, 1}));
-}
-
-TEST(PortPool, WrapsAroundTheRingManyTimes) {
-  PortPool p(50, 56);
-  uint16_t a, b;
-  ASSERT_TRUE(p.get(&a));
-  ASSERT_TRUE(p.get(&b));
-  // Hold two ports, cycle the rest; FIFO means a steady rotation through the free ones.
-  uint16_t expect = 52;
-  for (int i = 0; i < 100; i++) {
-    uint16_t port;
-    ASSERT_TRUE(p.get(&port));
-    EXPECT_EQ(port, expect);
-    ASSERT_TRUE(p.put(port));
-    expect = expect == 56 ? 52 : expect + 1;
-  }
-  EXPECT_EQ(p.available(), 5u);
-}
-
-TEST(PortPool, DoublePutIsIgnored) {
-  PortPool p(200, 204);
-  uint16_t port;
-  ASSERT_TRUE(p.get(&port));
-  EXPECT_TRUE(p.put(port));
-  EXPECT_FALSE(p.put(port));
-  EXPECT_EQ(p.available(), 5u);
-  // A port that was never taken is free already.
-  EXPECT_FALSE(p.put(202));
-  EXPECT_EQ(p.available(), 5u);
-  auto ports = drain(p);
-  EXPECT_EQ(ports.size(), 5u);
-  EXPECT_EQ(std::set<uint16_t>(ports.begin(), ports.end()).size(), 5u);
-}
-
-TEST(PortPool, OutOfRangePutIsIgnored) {
-  PortPool p(200, 204);
-  drain(p);
-  for (uint16_t port : {0, 199, 205, 65535}) EXPECT_FALSE(p.put(port)) << port;
-  EXPECT_EQ(p.available(), 0u);
-}
-
-TEST(PortPool, FullPortRange) {
-  PortPool p(0, 65535);
-  EXPECT_EQ(p.available(), 65536u);
-  auto ports = drain(p);
-  ASSERT_EQ(ports.size(), 65536u);
-  EXPECT_EQ(ports.front(), 0);
-  EXPECT_EQ(ports.back(), 65535);
-  EXPECT_TRUE(p.put(65535));
-  EXPECT_TRUE(p.put(0));
-  EXPECT_EQ(drain(p), (std::vector<uint16_t>{65535, 0}));
-}
-
-TEST(PortPool, EmptyRange) {
-  PortPool p(1, 0);
-  EXPECT_EQ(p.available(), 0u);
-  uint16_t port;
-  EXPECT_FALSE(p.get(&port));
-  EXPECT_FALSE(p.put(0));
-  EXPECT_FALSE(p.put(1));
-}
-
-// Every port of the range belongs to exactly one worker's pool, by its low bits, and the
-// pools differ in size by at most the residues one worker holds more than another.
-TEST(PortOwnership, PoolsPartitionTheRange) {
+// Every port of the range belongs to exactly one worker, by its low bits, and each worker's
+// picker hands out exactly its own.
+TEST(PortOwnership, PickersPartitionTheRange) {
   for (uint32_t n = 1; n <= 8; n++) {
     SCOPED_TRACE(testing::Message() << "n=" << n);
     PortOwnership own(n);
@@ -134,36 +40,142 @@ TEST(PortOwnership, PoolsPartitionTheRange) {
     std::vector<int> seen(65536, 0);
     uint32_t total = 0;
     for (uint32_t w = 0; w < n; w++) {
-      PortPool pool(1024, 65535, own, w);
-      total += pool.available();
-      uint16_t p;
-      while (pool.get(&p)) {
-        EXPECT_EQ(own.owner(p), w) << p;
-        EXPECT_EQ(p & own.mask(), p & own.mask());
-        seen[p]++;
-      }
+      PortPicker picker(60000, 60999, own, w, kKey, w);
+      total += picker.share();
+      std::set<uint16_t> used;
+      // Drained a few candidates at a time: kMaxTries bounds one search, not the range.
+      for (int round = 0; round < 64; ++round)
+        for (uint16_t p : drain(picker, kLip, kB1, kBport, used)) {
+          EXPECT_EQ(own.owner(p), w) << p;
+          seen[p]++;
+        }
     }
-    EXPECT_EQ(total, 65535u - 1024 + 1);
-    for (uint32_t p = 1024; p <= 65535; p++) ASSERT_EQ(seen[p], 1) << p;
+    EXPECT_EQ(total, 1000u);
+    for (uint32_t p = 60000; p <= 60999; p++) ASSERT_EQ(seen[p], 1) << p;
   }
-}
-
-TEST(PortOwnership, ForeignPortIsNeverPutBack) {
-  PortOwnership own(2);
-  PortPool even(40000, 40009, own, 0);
-  EXPECT_EQ(even.available(), 5u);
-  EXPECT_FALSE(even.put(40001));  // worker 1's port
-  uint16_t p;
-  ASSERT_TRUE(even.get(&p));
-  EXPECT_EQ(p, 40000);
-  EXPECT_TRUE(even.put(40000));
-  EXPECT_FALSE(even.put(40000));
 }
 
 TEST(PortOwnership, SingleWorkerOwnsEverything) {
   PortOwnership own(1);
   EXPECT_EQ(own.mask(), 0);
   for (uint32_t p = 0; p < 65536; p += 997) EXPECT_EQ(own.owner(static_cast<uint16_t>(p)), 0u);
+}
+
+// Issue 8, item 10: ports were handed out from 1024 upwards in FIFO order, the same in every
+// process. Now the order depends on the secret, the backend and the process's seed.
+TEST(PortPicker, OrderIsKeyedPerBackendAndPerProcess) {
+  PortOwnership own(1);
+  auto first = [&](const HashKey& key, uint64_t seed, uint32_t bip) {
+    PortPicker p(1024, 65535, own, 0, key, seed);
+    std::set<uint16_t> used;
+    std::vector<uint16_t> out;
+    for (int i = 0; i < 16; ++i) {
+      uint16_t port = 0;
+      EXPECT_TRUE(p.pick(kLip, bip, kBport, [&](uint16_t c) { return used.count(c) > 0; }, &port));
+      used.insert(port);
+      out.push_back(ntohs(port));
+    }
+    return out;
+  };
+  const auto a = first(kKey, 1, kB1);
+  EXPECT_EQ(a, first(kKey, 1, kB1));        // deterministic for the same inputs
+  EXPECT_NE(a, first(kOtherKey, 1, kB1));   // another deployment
+  EXPECT_NE(a, first(kKey, 2, kB1));        // another process of the same deployment
+  EXPECT_NE(a, first(kKey, 1, kB2));        // another backend
+  // Not the old sequential order.
+  std::vector<uint16_t> sequential(16);
+  for (int i = 0; i < 16; ++i) sequential[i] = static_cast<uint16_t>(1024 + i);
+  EXPECT_NE(a, sequential);
+}
+
+// A local port is unique per (local ip, backend), not per local ip: two backends each get the
+// whole range.
+TEST(PortPicker, EachBackendHasTheWholeRange) {
+  PortOwnership own(1);
+  PortPicker p(40000, 40009, own, 0, kKey, 7);
+  std::set<uint16_t> used1, used2;
+  std::vector<uint16_t> b1, b2;
+  for (int round = 0; round < 4; ++round) {
+    for (uint16_t x : drain(p, kLip, kB1, kBport, used1)) b1.push_back(x);
+    for (uint16_t x : drain(p, kLip, kB2, kBport, used2)) b2.push_back(x);
+  }
+  EXPECT_EQ(b1.size(), 10u);
+  EXPECT_EQ(b2.size(), 10u);
+  EXPECT_EQ(std::set<uint16_t>(b1.begin(), b1.end()), std::set<uint16_t>(b2.begin(), b2.end()));
+}
+
+TEST(PortPicker, SearchIsBounded) {
+  PortOwnership own(1);
+  PortPicker p(1024, 65535, own, 0, kKey, 1);
+  uint32_t asked = 0;
+  uint16_t port = 0;
+  EXPECT_FALSE(p.pick(kLip, kB1, kBport, [&](uint16_t) { return ++asked, true; }, &port));
+  EXPECT_EQ(asked, PortPicker::kMaxTries);
+  PortPicker empty(2000, 1999, own, 0, kKey, 1);
+  EXPECT_EQ(empty.share(), 0u);
+  EXPECT_FALSE(empty.pick(kLip, kB1, kBport, [](uint16_t) { return false; }, &port));
+}
+
+// ---- Quarantine ----
+
+struct Left {
+  std::vector<uint32_t> ids;
+  static void fn(void* ctx, uint32_t id) { static_cast<Left*>(ctx)->ids.push_back(id); }
+};
+
+PortTuple tuple(uint16_t lport, uint32_t bip = kB1) { return PortTuple{kLip, bip, htons(lport), kBport}; }
+
+TEST(Quarantine, HoldsUntilTheDeadlineThenLetsGo) {
+  Left left;
+  Quarantine q(8, kKey, &Left::fn, &left);
+  q.add(tuple(1000), 5, 60, 0);
+  q.add(tuple(1001), 6, 61, 1);
+  EXPECT_TRUE(q.holds(tuple(1000), 59));
+  EXPECT_FALSE(q.holds(tuple(1000, kB2), 59));  // the same port for another backend is free
+  EXPECT_FALSE(q.holds(tuple(1002), 59));
+  EXPECT_EQ(q.size(), 2u);
+  EXPECT_FALSE(q.holds(tuple(1000), 60));
+  EXPECT_TRUE(q.holds(tuple(1001), 60));
+  EXPECT_EQ(left.ids, std::vector<uint32_t>{5});
+  q.expire(61);
+  EXPECT_EQ(q.size(), 0u);
+  EXPECT_EQ(left.ids, (std::vector<uint32_t>{5, 6}));
+  EXPECT_EQ(q.released_early(), 0u);
+}
+
+TEST(Quarantine, FullReleasesTheOldestEarlyAndCountsIt) {
+  Left left;
+  Quarantine q(4, kKey, &Left::fn, &left);
+  for (uint16_t i = 0; i < 6; ++i) q.add(tuple(2000 + i), i, 100 + i, i);
+  EXPECT_EQ(q.size(), 4u);
+  EXPECT_EQ(q.released_early(), 2u);
+  EXPECT_FALSE(q.holds(tuple(2000), 10));
+  EXPECT_FALSE(q.holds(tuple(2001), 10));
+  for (uint16_t i = 2; i < 6; ++i) EXPECT_TRUE(q.holds(tuple(2000 + i), 10)) << i;
+}
+
+// Many adds and expiries through a small ring: the index stays exact (backward-shift
+// deletion keeps every live entry findable), against a plain model.
+TEST(Quarantine, IndexStaysExactUnderChurn) {
+  Quarantine q(64, kKey, nullptr, nullptr);
+  std::vector<std::pair<PortTuple, uint64_t>> model;
+  uint64_t now = 0;
+  uint32_t x = 12345;
+  for (int step = 0; step < 20000; ++step) {
+    x = x * 1103515245 + 12345;
+    now += x >> 30;  // 0-3 ticks per step
+    const PortTuple t = tuple(static_cast<uint16_t>(1024 + (x >> 8) % 512), (x & 1) ? kB1 : kB2);
+    const bool held = std::any_of(model.begin(), model.end(),
+                                  [&](const auto& e) { return e.first == t && e.second > now; });
+    ASSERT_EQ(q.holds(t, now), held) << step;
+    std::erase_if(model, [&](const auto& e) { return e.second <= now; });
+    if (!held) {
+      q.add(t, 0, now + 50, now);
+      model.emplace_back(t, now + 50);
+      if (model.size() > 64) model.erase(model.begin());
+    }
+    ASSERT_EQ(q.size(), model.size()) << step;
+  }
 }
 
 }  // namespace

@@ -353,3 +353,32 @@ TEST_F(CliEndToEnd, GarbageOnTheSocketGetsAnErrorLine) {
 
 }  // namespace
 }  // namespace rondo::cp
+
+namespace rondo::cp {
+namespace {
+
+// `rondoctl show` warns when a backend is short of local ports (issue 8: under 10% free), and
+// only then.
+TEST(Cli, ShowWarnsWhenABackendRunsShortOfLocalPorts) {
+  auto answer = [](uint64_t free, uint64_t all) {
+    nlohmann::json b = {{"address", "198.51.100.3"}, {"port", 3000},     {"weight", 1},
+                        {"health", "up"},             {"drained", false}, {"active_flows", all - free},
+                        {"connections_per_s", 0.0},   {"packets", 0},     {"bytes", 0},
+                        {"local_ports_free", free},   {"local_ports", all}};
+    return nlohmann::json{{"status", {{"generation", 1}, {"dataplane_connected", false}}},
+                          {"vips",
+                           {{{"name", "web"},
+                             {"address", "203.0.113.10"},
+                             {"port", 80},
+                             {"protocol", "tcp"},
+                             {"backends", {b}}}}}};
+  };
+  const std::string low = format_show(answer(6000, 64512));
+  EXPECT_NE(low.find("warning: web backend 198.51.100.3:3000: 6000 of 64512 local ports free"),
+            std::string::npos)
+      << low;
+  EXPECT_EQ(format_show(answer(6452, 64512)).find("warning"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace rondo::cp
