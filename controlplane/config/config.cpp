@@ -433,7 +433,7 @@ class Parser {
         reported_too_many = true;
       }
       auto m = map(e, {"name", "address", "port", "protocol", "mode", "scheduler",
-                       "health_check", "backends"});
+                       "syncookies", "health_check", "backends"});
       if (!m) {
         state_.vips.emplace_back();
         continue;
@@ -476,6 +476,14 @@ class Parser {
         auto p = one_of<api::Sched>(*f, "scheduler", {{"rr", api::Sched::kRoundRobin}});
         ok &= p.has_value();
         v.sched = p.value_or(api::Sched::kRoundRobin);
+      }
+      if (auto* f = m->get("syncookies")) {
+        auto p = one_of<api::SynCookies>(*f, "syncookies",
+                                         {{"off", api::SynCookies::kOff},
+                                          {"on", api::SynCookies::kOn},
+                                          {"auto", api::SynCookies::kAuto}});
+        ok &= p.has_value();
+        v.syncookies = p.value_or(api::SynCookies::kOff);
       }
       if (auto* f = m->get("health_check")) ok &= parse_health_check(*f, &v.health_check);
       if (auto* f = required(*m, "backends")) {

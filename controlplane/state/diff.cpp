@@ -50,6 +50,9 @@ void diff_vip(const VipSpec& a, const VipSpec& b, std::vector<std::string>* out)
   if (a.sched != b.sched)
     out->push_back(head + "scheduler " + std::string(sched_name(a.sched)) + " -> " +
                    std::string(sched_name(b.sched)));
+  if (a.syncookies != b.syncookies)
+    out->push_back(head + "syncookies " + std::string(syncookies_name(a.syncookies)) + " -> " +
+                   std::string(syncookies_name(b.syncookies)));
   if (a.health_check != b.health_check)
     out->push_back(head + "health_check " + format_health_check(a.health_check) + " -> " +
                    format_health_check(b.health_check));

@@ -64,7 +64,7 @@ api::State to_api(const DesiredState& d) {
   s.vips.reserve(d.vips.size());
   for (const auto& v : d.vips) {
     api::Vip av{.id = v.id, .ip = v.ip, .port = v.port, .proto = v.proto, .mode = v.mode,
-                .sched = v.sched};
+                .sched = v.sched, .syncookies = v.syncookies};
     av.backends.reserve(v.backends.size());
     for (const auto& b : v.backends)
       av.backends.push_back({.id = b.id, .ip = b.ip, .port = b.port, .weight = b.weight,
@@ -98,6 +98,22 @@ std::optional<api::Sched> parse_sched(std::string_view s) {
 }
 
 std::string_view mode_name(api::Mode) { return "fullnat"; }
+
+std::string_view syncookies_name(api::SynCookies c) {
+  switch (c) {
+    case api::SynCookies::kOn: return "on";
+    case api::SynCookies::kAuto: return "auto";
+    case api::SynCookies::kOff: break;
+  }
+  return "off";
+}
+
+std::optional<api::SynCookies> parse_syncookies(std::string_view s) {
+  if (s == "off") return api::SynCookies::kOff;
+  if (s == "on") return api::SynCookies::kOn;
+  if (s == "auto") return api::SynCookies::kAuto;
+  return std::nullopt;
+}
 
 std::optional<api::Mode> parse_mode(std::string_view s) {
   if (s == "fullnat") return api::Mode::kFullNat;

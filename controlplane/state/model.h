@@ -64,6 +64,7 @@ struct VipSpec {
   api::Proto proto = api::Proto::kTcp;
   api::Mode mode = api::Mode::kFullNat;
   api::Sched sched = api::Sched::kRoundRobin;
+  api::SynCookies syncookies = api::SynCookies::kOff;
   HealthCheck health_check;
   std::vector<BackendSpec> backends;
   bool operator==(const VipSpec&) const = default;
@@ -106,6 +107,9 @@ std::optional<api::Sched> parse_sched(std::string_view s);
 /// "fullnat".
 std::string_view mode_name(api::Mode m);
 std::optional<api::Mode> parse_mode(std::string_view s);
+/// "off" / "on" / "auto".
+std::string_view syncookies_name(api::SynCookies c);
+std::optional<api::SynCookies> parse_syncookies(std::string_view s);
 
 /// Why `name` cannot name a vip, or "" if it can.
 std::string check_name(std::string_view name);

@@ -169,6 +169,12 @@ PersistedState decode(const json& root) {
     v.proto = *proto;
     v.mode = *mode;
     v.sched = *sched;
+    // Absent in state files written before SYN cookies: off, as they ran.
+    if (jv.is_object() && jv.contains("syncookies")) {
+      auto c = parse_syncookies(string_of(jv.at("syncookies"), w + ".syncookies"));
+      if (!c) throw Bad{w + ".syncookies: not off, on or auto"};
+      v.syncookies = *c;
+    }
     v.health_check = read_health_check(field(jv, "health_check", w), w + ".health_check");
     for (const auto& jb : array_of(field(jv, "backends", w), w + ".backends")) {
       BackendSpec b;
@@ -245,6 +251,7 @@ std::string encode_state_file(const PersistedState& s) {
                     {"protocol", proto_name(v.proto)},
                     {"mode", mode_name(v.mode)},
                     {"scheduler", sched_name(v.sched)},
+                    {"syncookies", syncookies_name(v.syncookies)},
                     {"health_check",
                      {{"type", health_check_type_name(hc.type)},
                       {"port", hc.port},

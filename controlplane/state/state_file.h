@@ -6,7 +6,7 @@
 // Format (docs/controlplane.md has an example):
 //   {"format": "rondo-state/1", "config_digest": "...", "vip_ids": {...}, "backend_ids":
 //    {...}, "timeouts": {...}, "local_ips": [...], "routes": [...], "neighbours": [...],
-//    "vips": [{"name", "id", "address", "port", "protocol", "mode", "scheduler",
+//    "vips": [{"name", "id", "address", "port", "protocol", "mode", "scheduler", "syncookies",
 //              "health_check", "backends": [{"id", "address", "port", "weight", "drained"}]}]}
 // Health is runtime only and not stored.
 #pragma once

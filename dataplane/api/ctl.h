@@ -20,8 +20,9 @@
 namespace rondo::api {
 
 inline constexpr uint32_t kMagic = 0x4f444e52;  // "RNDO" read as little-endian bytes
-// 2: consumed/steered counters; 3: originated; 4: lcore counters described on the wire
-inline constexpr uint16_t kVersion = 6;
+// 2: consumed/steered counters; 3: originated; 4: lcore counters described on the wire;
+// 7: per-VIP syncookies
+inline constexpr uint16_t kVersion = 7;
 inline constexpr uint32_t kMaxPayload = 16u << 20;
 inline constexpr uint32_t kMaxBackendId = 65535;  // ids index per-lcore counter arrays
 inline constexpr uint32_t kMaxVipId = 4095;
@@ -50,6 +51,9 @@ static_assert(sizeof(MsgHeader) == 16);
 enum class Proto : uint8_t { kTcp = 6, kUdp = 17 };
 enum class Mode : uint8_t { kFullNat = 1 };
 enum class Sched : uint8_t { kRoundRobin = 1 };
+// SYN cookies for a TCP VIP (docs/security.md, "SYN cookies"): never, always, or when the
+// worker sees a SYN flood.
+enum class SynCookies : uint8_t { kOff = 0, kOn = 1, kAuto = 2 };
 
 // Addresses are IPv4 in host byte order in this model; ports in host order.
 struct Backend {
@@ -69,6 +73,7 @@ struct Vip {
   Proto proto = Proto::kTcp;
   Mode mode = Mode::kFullNat;
   Sched sched = Sched::kRoundRobin;
+  SynCookies syncookies = SynCookies::kOff;
   std::vector<Backend> backends;
   bool operator==(const Vip&) const = default;
 };

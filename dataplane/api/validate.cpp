@@ -143,6 +143,9 @@ class Checker {
         if (auto [first, fresh] = keys.emplace(std::tuple{v.ip, v.port, v.proto}, f + ".address"); !fresh)
           add(f + ".address", text + " is already served by another vip", first->second);
       }
+      // A SYN cookie answers a TCP handshake; UDP has none.
+      if (v.proto == Proto::kUdp && v.syncookies != SynCookies::kOff)
+        add(f + ".syncookies", "SYN cookies apply to tcp vips only");
       std::map<std::pair<uint32_t, uint16_t>, std::string> seen;
       for (size_t j = 0; j < v.backends.size(); ++j) {
         const Backend& b = v.backends[j];

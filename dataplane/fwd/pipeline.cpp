@@ -46,7 +46,9 @@ Pipeline::Pipeline(const PipelineParams& p)
                   derive_hash_key(p.hash_key, HashUse::kLocalPort), &Pipeline::on_quarantine_leave,
                   this),
       backend_ident_(new uint64_t[kBackendSlots]()),
-      replies_(p.reply_rate, p.reply_burst, p.hz) {
+      replies_(p.reply_rate, p.reply_burst, p.hz),
+      cookie_key_(derive_hash_key(p.hash_key, HashUse::kSynCookie)),
+      syn_guard_(p.syncookie_embryonic_on, p.syncookie_syn_rate_on, p.hz) {
   asks_.reserve(kAsksMax);
   counters_.flow_capacity = flows_.capacity();
 }
@@ -108,6 +110,34 @@ void Pipeline::tick(const Snapshot*, uint64_t now, uint32_t budget) {
   counters_.quarantined_tuples = quarantine_.size();
   counters_.quarantine_released_early = quarantine_.released_early();
   counters_.flows_active = flows_.size();
+  syn_guard_.update(now, flows_.embryonic());
+  counters_.syncookies_active = syn_guard_.active();
+}
+
+bool Pipeline::cookies_for_syn(const VipConf& vip, uint64_t now) {
+  switch (vip.syncookies) {
+    case api::SynCookies::kOff: return false;
+    case api::SynCookies::kOn: break;
+    case api::SynCookies::kAuto:
+      if (!syn_guard_.on_syn(now, flows_.embryonic())) return false;
+      counters_.syncookies_active = 1;
+      break;
+  }
+  last_cookie_ = now;
+  sent_cookie_ = true;
+  return true;
+}
+
+bool Pipeline::cookies_checked(const VipConf& vip, uint64_t now) const {
+  switch (vip.syncookies) {
+    case api::SynCookies::kOff: return false;
+    case api::SynCookies::kOn: return true;
+    case api::SynCookies::kAuto:
+      // A cookie lives two slots at most: after that no ACK can be one of ours, and a stray
+      // ACK is tcp_no_flow as without cookies.
+      return sent_cookie_ && now - last_cookie_ < 2 * SynCookie::kSlotSeconds * params_.hz;
+  }
+  return false;
 }
 
 Action Pipeline::process(const Snapshot* s, uint8_t* f, uint32_t len, uint16_t in_port,
@@ -331,14 +361,34 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
   }
 
   if (!hit.found()) {
-    if (tcp && (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) != kTcpSyn)
-      return drop(counters_, DropReason::kTcpNoFlow);
+    // SYN proxy hook: on a VIP with SYN cookies a bare ACK without a flow may return one.
+    bool cookie_ack = false;
+    if (tcp && (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) != kTcpSyn) {
+      if ((p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst | kTcpFin)) != kTcpAck ||
+          !cookies_checked(vip, now))
+        return drop(counters_, DropReason::kTcpNoFlow);
+      cookie_ack = true;
+    }
     // Before a packet takes a flow and a port: it is not from one of our own addresses
     // (land), and its L4 checksum verifies (corrupt or forged junk never holds state).
     if (s.is_vip_ip(p.key.src_ip) || s.is_local_ip(p.key.src_ip))
       return drop(counters_, DropReason::kMartianSource);
     if (!l4_csum_ok(f + p.l3_off, f + p.l4_off, p.ip_len - (p.l4_off - p.l3_off), p.key.proto))
       return drop(counters_, DropReason::kBadL4Checksum);
+    // SYN proxy hook: a SYN under cookies is answered here and keeps nothing; an ACK opens a
+    // flow only with a valid cookie.
+    SynOpts cookie_opts;
+    if (cookie_ack) {
+      if (!SynProxy::check_ack(f, p, cookie_key_, SynCookie::slot(now, params_.hz), &cookie_opts))
+        return drop(counters_, DropReason::kSynCookieInvalid);
+      ++counters_.syncookies_ok;
+    } else if (tcp && cookies_for_syn(vip, now)) {
+      ++counters_.syncookies_sent;
+      const uint32_t n = SynProxy::answer_syn(f, p, cookie_key_, SynCookie::slot(now, params_.hz));
+      Action a = output(s, f, p.key.src_ip, now);
+      a.len = n;
+      return a;
+    }
     const uint32_t pick = sched_pick(vip, &sched_, p.key, probe.hash);
     if (pick == kNoPick) return drop(counters_, DropReason::kNoBackend);
     const BackendConf& b = s.eligible_backend(vip, pick);
@@ -367,16 +417,36 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
     count_reclaim(r.reclaimed);
     if (r.status != FlowTable::InsertStatus::kOk) return drop(counters_, DropReason::kTableFull);
     Flow& fl = flows_.at(r.idx);
-    if (tcp) tcp_track_syn(flows_.tcp(r.idx), read_tcp_segment(f + p.l4_off, p.ip_len - (p.l4_off - p.l3_off)));
+    if (cookie_ack) {
+      // The flow stays kSynSent until the backend's SYN-ACK is absorbed (handle_reply).
+      fl.user = SynProxy::kProxied;
+      SynProxy::track_init(flows_.tcp(r.idx), f, p, cookie_opts);
+    } else if (tcp) {
+      tcp_track_syn(flows_.tcp(r.idx), read_tcp_segment(f + p.l4_off, p.ip_len - (p.l4_off - p.l3_off)));
+    }
     fl.backend_id = b.id;
     fl.vip_id = static_cast<uint16_t>(vip.id);
     BackendCounters& bc = backends_[b.id];
     ++bc.connections;
     ++bc.active_flows;
     hit.idx = r.idx;
+    if (cookie_ack) {  // the ACK becomes the SYN to the backend
+      ++bc.packets;
+      bc.bytes += len;
+      const uint32_t n = SynProxy::open_backend(f, p, fl, flows_.tcp(r.idx), cookie_opts);
+      Action a = output(s, f, fl.rev.src_ip, now);
+      a.len = n;
+      return a;
+    }
   } else if (tcp) {
+    // SYN proxy hook: nothing of the client's but an RST goes to a backend that has not
+    // answered yet (the client retransmits its data once the connection is up).
+    const bool proxied = SynProxy::proxied(flows_.at(hit.idx).user);
+    if (proxied && flows_.at(hit.idx).state == FlowState::kSynSent && !(p.tcp_flags & kTcpRst))
+      return drop(counters_, DropReason::kTcpNoFlow);
     if (!track_tcp(hit.idx, FlowDir::kForward, f, p, now))
       return drop(counters_, DropReason::kTcpOutOfWindow);
+    if (proxied) SynProxy::to_backend(f, p, flows_.at(hit.idx), flows_.tcp(hit.idx));
   } else {
     flows_.touch_idle(hit.idx, now, t_udp_);
   }
@@ -396,6 +466,26 @@ Action Pipeline::handle_reply(const Snapshot& s, uint8_t* f, uint32_t len, const
   FlowTable::Hit hit = flows_.lookup(p.key, probe, now);
   if (!hit.found() || hit.dir != FlowDir::kReverse) return drop(counters_, DropReason::kReplyNoFlow);
   if (p.kind == PktKind::kIpv4Tcp) {
+    // SYN proxy hook: the backend's answer to the proxy's SYN is absorbed; later segments
+    // are translated into the client's sequence space before they are tracked.
+    Flow& pf = flows_.at(hit.idx);
+    if (SynProxy::proxied(pf.user)) {
+      if (pf.state == FlowState::kSynSent) {
+        uint32_t n = 0;
+        switch (SynProxy::absorb(f, p, pf, flows_.tcp(hit.idx), &n)) {
+          case SynProxy::Absorb::kDrop: return drop(counters_, DropReason::kTcpOutOfWindow);
+          case SynProxy::Absorb::kAck: {
+            flows_.update(hit.idx, FlowState::kEstablished, now + t_est_);
+            Action a = output(s, f, pf.rev.src_ip, now);
+            a.len = n;
+            return a;
+          }
+          case SynProxy::Absorb::kReset: break;
+        }
+      } else {
+        SynProxy::to_client(f, p, pf, flows_.tcp(hit.idx));
+      }
+    }
     if (!track_tcp(hit.idx, FlowDir::kReverse, f, p, now))
       return drop(counters_, DropReason::kTcpOutOfWindow);
   } else

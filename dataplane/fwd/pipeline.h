@@ -13,6 +13,7 @@
 
 #include "dataplane/flow/port_pool.h"
 #include "dataplane/flow/table.h"
+#include "dataplane/fwd/synproxy.h"
 #include "dataplane/fwd/token_bucket.h"
 #include "dataplane/neigh/next_hops.h"
 #include "dataplane/pkt/parse.h"
@@ -46,6 +47,10 @@ struct PipelineParams {
   // are derived from it (derive_hash_key), so every worker and every restart of the same
   // deployment place keys alike. The dataplane always sets it; tests may keep this fixed one.
   HashKey hash_key{};
+  // SYN cookies for `auto` VIPs go on when the worker holds this many half-open flows or sees
+  // this many SYNs a second, and off below half of both (SynGuard, docs/security.md).
+  uint32_t syncookie_embryonic_on = 8192;
+  uint32_t syncookie_syn_rate_on = 100000;
 };
 
 struct Action {
@@ -56,6 +61,10 @@ struct Action {
   Kind kind = Kind::kDrop;
   DropReason reason = DropReason::kCount;
   uint16_t port = 0;  // kTx: output port; kSteer: the owning worker
+  // kTx: the frame's new length when the pipeline changed it (a SYN cookie handshake
+  // rewrites SYNs and ACKs into other segments), 0: unchanged. It never grows a frame past
+  // SynProxy::kMaxHandshakeFrame bytes: every frame buffer must have room for that many.
+  uint32_t len = 0;
 };
 
 class Pipeline {
@@ -139,6 +148,10 @@ class Pipeline {
   static void on_quarantine_leave(void* ctx, uint32_t backend_id);
   void ask_neigh(uint32_t ip, uint16_t port, uint64_t now);
   static void on_release(void* ctx, const Flow& f);
+  // SYN cookies (synproxy.h): whether a SYN to `vip` is answered with a cookie now, and
+  // whether an ACK without a flow may carry one.
+  bool cookies_for_syn(const VipConf& vip, uint64_t now);
+  bool cookies_checked(const VipConf& vip, uint64_t now) const;
   // Count a flow reclaimed to make room for a new one (FlowTable::reclaim_one), by class.
   void count_reclaim(Reclaim kind);
 
@@ -168,6 +181,10 @@ class Pipeline {
   uint64_t t_syn_ = 0, t_est_ = 0, t_closing_ = 0, t_time_wait_ = 0, t_reset_ = 0, t_udp_ = 0;
   uint64_t t_quarantine_ = 0;
   TokenBucket replies_;  // ICMP echo replies
+  HashKey cookie_key_;   // derived from the secret: HashUse::kSynCookie
+  SynGuard syn_guard_;   // the `auto` switch
+  uint64_t last_cookie_ = 0;  // when this worker last sent a cookie (`auto` VIPs check ACKs
+  bool sent_cookie_ = false;  // only while cookies it sent may still come back)
 };
 
 }  // namespace rondo::dp

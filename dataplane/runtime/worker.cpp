@@ -75,8 +75,16 @@ inline void enqueue_steer(Worker* w, uint32_t target, rte_mbuf* m) {
   if (w->steer_len[target] == kBurst) flush_steer(w);
 }
 
+static_assert(RTE_MBUF_DEFAULT_DATAROOM >= SynProxy::kMaxHandshakeFrame);
+
 void dispatch(Worker* w, rte_mbuf* m, const Action& a, uint16_t in_port) {
   if (a.kind == Action::Kind::kTx && a.port < w->setup.n_ports) {
+    // A SYN cookie handshake rewrote the frame into another segment (Action::len); the
+    // pool's buffers (RTE_MBUF_DEFAULT_BUF_SIZE) always have room for one.
+    if (a.len != 0) {
+      m->data_len = static_cast<uint16_t>(a.len);
+      m->pkt_len = a.len;
+    }
     enqueue_tx(w, a.port, m);
   } else if (a.kind == Action::Kind::kSteer && a.port < w->setup.steer_out.size() &&
              w->setup.steer_out[a.port]) {

@@ -62,6 +62,7 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s) {
     vc.proto = static_cast<uint8_t>(v.proto);
     vc.mode = v.mode;
     vc.sched = v.sched;
+    vc.syncookies = v.syncookies;
     vc.eligible_first = static_cast<uint32_t>(snap->eligible.size());
     for (const auto& b : v.backends) {
       BackendConf bc{b.id, htonl(b.ip), htons(b.port), b.weight, b.drained, b.down};

@@ -29,6 +29,7 @@ struct VipConf {
   uint8_t proto = 0;
   api::Mode mode = api::Mode::kFullNat;
   api::Sched sched = api::Sched::kRoundRobin;
+  api::SynCookies syncookies = api::SynCookies::kOff;  // TCP VIPs only (validated)
   // Backends that may take new flows (weight > 0, not drained, not down), as indices
   // into Snapshot::backends: [eligible_first, eligible_first + eligible_count).
   uint32_t eligible_first = 0;

@@ -52,6 +52,11 @@ struct alignas(64) LcoreCounters {
   uint64_t neigh_evictions = 0;
   uint64_t arp_requests = 0;
   uint64_t arp_replies = 0;
+  // SYN cookies (docs/security.md): cookie SYN-ACKs sent, valid cookie ACKs (flows opened),
+  // and whether the worker's `auto` switch is on (0/1).
+  uint64_t syncookies_sent = 0;
+  uint64_t syncookies_ok = 0;
+  uint64_t syncookies_active = 0;
   std::array<uint64_t, kDropReasonCount> drops{};
 
   void drop(DropReason r) { ++drops[static_cast<uint32_t>(r)]; }

@@ -53,6 +53,8 @@ struct Pkt {
   std::vector<uint8_t> ip_options;  // appended to the IPv4 header; size a multiple of 4
   uint16_t frag = 0x4000;           // flags and fragment offset word (0x4000: DF)
   size_t pad_to = 0;                // Ethernet padding (zeros) up to this frame length
+  std::vector<uint8_t> tcp_options;  // appended to the TCP header; size a multiple of 4
+  uint16_t window = 65535;           // TCP window field
 };
 
 inline void put16(Frame& f, size_t off, uint16_t v) {
@@ -84,7 +86,7 @@ inline Frame build(const Pkt& p) {
   const size_t l3 = put_eth(f, p.dst_mac, p.src_mac, p.vlan, 0x0800);
   const size_t ihl = 20 + p.ip_options.size();
   size_t l4len = 0;
-  if (p.proto == 6) l4len = 20;
+  if (p.proto == 6) l4len = 20 + p.tcp_options.size();
   else if (p.proto == 17) l4len = 8;
   else if (p.proto == 1) l4len = 8;
   const size_t total = ihl + l4len + p.payload.size();
@@ -114,9 +116,10 @@ inline Frame build(const Pkt& p) {
     put16(f, l4 + 2, p.dport);
     put32(f, l4 + 4, p.seq);
     put32(f, l4 + 8, p.ack);
-    f[l4 + 12] = 5 << 4;
+    f[l4 + 12] = static_cast<uint8_t>(l4len / 4 << 4);
     f[l4 + 13] = p.tcp_flags;
-    put16(f, l4 + 14, 65535);
+    put16(f, l4 + 14, p.window);
+    if (!p.tcp_options.empty()) std::memcpy(&f[l4 + 20], p.tcp_options.data(), p.tcp_options.size());
     put16(f, l4 + 16, fold(sum16(&f[l4], seglen, pseudo())));
   } else if (p.proto == 17) {
     put16(f, l4, p.sport);

@@ -92,8 +92,27 @@ vips:
   EXPECT_EQ(s.vips[0].proto, api::Proto::kTcp);
   EXPECT_EQ(s.vips[0].mode, api::Mode::kFullNat);
   EXPECT_EQ(s.vips[0].sched, api::Sched::kRoundRobin);
+  EXPECT_EQ(s.vips[0].syncookies, api::SynCookies::kOff);
   ASSERT_EQ(s.vips[0].backends.size(), 1u);
   EXPECT_EQ(s.vips[0].backends[0].weight, 1);
+}
+
+TEST(Config, SynCookiesPerVip) {
+  for (auto [text, want] : {std::pair{"off", api::SynCookies::kOff}, {"on", api::SynCookies::kOn},
+                            {"auto", api::SynCookies::kAuto}}) {
+    const auto s = state_of(std::string(R"(local_ips: [198.51.100.100]
+vips:
+  - name: web
+    address: 203.0.113.10
+    port: 80
+    syncookies: )") + text + R"(
+    backends:
+      - address: 198.51.100.3
+        port: 3000
+)");
+    ASSERT_EQ(s.vips.size(), 1u);
+    EXPECT_EQ(s.vips[0].syncookies, want) << text;
+  }
 }
 
 TEST(Config, NoVipsNeedsNoLocalIp) {
@@ -179,7 +198,7 @@ vips:
     backends: []
 )",
      {"rondo.yaml:6: vips[0].protcol: unknown field (expected one of: name, address, port, "
-      "protocol, mode, scheduler, health_check, backends)"}},
+      "protocol, mode, scheduler, syncookies, health_check, backends)"}},
 
     {"unknown backend key", R"(local_ips: [198.51.100.100]
 vips:
@@ -297,11 +316,13 @@ vips:
     protocol: sctp
     mode: dsr
     scheduler: maglev
+    syncookies: always
     backends: []
 )",
      {"rondo.yaml:6: vips[0].protocol: sctp is not a supported protocol (tcp, udp)",
       "rondo.yaml:7: vips[0].mode: dsr is not a supported mode (fullnat)",
-      "rondo.yaml:8: vips[0].scheduler: maglev is not a supported scheduler (rr)"}},
+      "rondo.yaml:8: vips[0].scheduler: maglev is not a supported scheduler (rr)",
+      "rondo.yaml:9: vips[0].syncookies: always is not a supported syncookies (off, on, auto)"}},
 
     {"bad names", R"(local_ips: [198.51.100.100]
 vips:

@@ -30,6 +30,7 @@ State sample_state() {
   Vip dns{.id = 1, .ip = ip("203.0.113.10"), .port = 53, .proto = Proto::kUdp};
   dns.backends = {{.id = 3, .ip = ip("198.51.100.5"), .port = 53}};
   Vip empty{.id = 2, .ip = ip("203.0.113.11"), .port = 443};
+  web.syncookies = SynCookies::kAuto;
   s.vips = {web, dns, empty};
   s.local_ips = {ip("198.51.100.100"), ip("198.51.100.101")};
   s.routes = {{.prefix = 0, .prefix_len = 0, .port_id = 0, .via = ip("198.51.100.1")},
@@ -170,8 +171,8 @@ TEST(CtlCodec, HugeBackendCountInsideAVipIsRejected) {
   State s;
   s.vips = {Vip{.id = 0, .ip = 1, .port = 1}};
   auto bytes = encode_state(s);
-  // vip count, then id, ip, port, proto, mode, sched, then the backend count.
-  put_u32(&bytes, kStateHead + 4 + 4 + 4 + 2 + 3, 1u << 30);
+  // vip count, then id, ip, port, proto, mode, sched, syncookies, then the backend count.
+  put_u32(&bytes, kStateHead + 4 + 4 + 4 + 2 + 4, 1u << 30);
   std::string err;
   EXPECT_FALSE(decode_state(bytes, &err));
 }
@@ -200,13 +201,14 @@ TEST(CtlCodec, BadEnumsAndBoolsAreRejected) {
   s.vips[0].backends = {Backend{.id = 0, .ip = 2, .port = 2}};
   const auto good = encode_state(s);
   const size_t proto_off = kStateHead + 4 + 4 + 4 + 2;
-  const size_t drained_off = proto_off + 3 + 4 + 4 + 4 + 2 + 2;
+  const size_t drained_off = proto_off + 4 + 4 + 4 + 4 + 2 + 2;
   ASSERT_TRUE(decode_state(good, nullptr));
   struct Case {
     size_t off;
     uint8_t value;
   };
   for (auto [off, value] : {Case{proto_off, 1}, Case{proto_off + 1, 2}, Case{proto_off + 2, 0},
+                            Case{proto_off + 3, 3},
                             Case{drained_off, 2}, Case{drained_off + 1, 0xff}}) {
     auto bad = good;
     bad[off] = value;
@@ -347,6 +349,14 @@ TEST(ValidateState, CatchesDuplicateVips) {
   s.vips[2].port = s.vips[0].port;
   EXPECT_EQ(validate_state(s), "vips[2].address: 203.0.113.10:80/tcp is already served by another vip (see vips[0].address)");
   s.vips[2].proto = Proto::kUdp;  // same address and port, other protocol: a different vip
+  EXPECT_EQ(validate_state(s), "");
+}
+
+TEST(ValidateState, CatchesSynCookiesOnUdp) {
+  auto s = sample_state();
+  s.vips[1].syncookies = SynCookies::kOn;
+  EXPECT_EQ(validate_state(s), "vips[1].syncookies: SYN cookies apply to tcp vips only");
+  s.vips[1].syncookies = SynCookies::kOff;
   EXPECT_EQ(validate_state(s), "");
 }
 

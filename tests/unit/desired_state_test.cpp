@@ -2,6 +2,8 @@
 // diffing, keeping identity across reloads, the id allocator, and the state file.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -271,6 +273,7 @@ TEST(Diff, ListsAddedChangedAndRemovedEntries) {
   std::erase_if(web.backends, [](const BackendSpec& x) { return x.port == 3000 && x.ip == 0xc6336403; });
   web.port = 8080;
   web.health_check = {.type = HealthCheck::Type::kTcp};
+  web.syncookies = api::SynCookies::kOn;
   b.vips.erase(b.vips.begin() + 1);  // dns
   b.vips.push_back(vip("api", 5, "203.0.113.11", 443));
   b.vips.back().backends = {{.id = 10, .ip = ip("198.51.100.9"), .port = 8443, .weight = 2}};
@@ -279,6 +282,7 @@ TEST(Diff, ListsAddedChangedAndRemovedEntries) {
   EXPECT_EQ(diff_states(a, b),
             (std::vector<std::string>{
                 "~ vip web address 203.0.113.10:80/tcp -> 203.0.113.10:8080/tcp",
+                "~ vip web syncookies off -> on",
                 "~ vip web health_check none -> tcp every 2000 ms timeout 1000 ms rise 2 fall 3",
                 "~ backend web 198.51.100.3:3001 weight 1 -> 3",
                 "~ backend web 198.51.100.4:3000 drained",
@@ -368,6 +372,7 @@ vips:
   s.desired.vips[0].backends[0].id = 12;
   s.desired.vips[0].backends[1].id = 40;
   s.desired.vips[0].backends[1].drained = true;
+  s.desired.vips[0].syncookies = api::SynCookies::kAuto;
   s.vip_ids.restore(8, {{2, 1700000000}});
   s.backend_ids.restore(41, {{13, 1700000001}, {14, 1700000002}});
   s.config_digest = "fnv1a64:0123456789abcdef";
@@ -379,6 +384,18 @@ TEST(StateFile, RoundTrips) {
   auto back = decode_state_file(encode_state_file(s));
   ASSERT_TRUE(std::holds_alternative<PersistedState>(back)) << std::get<std::string>(back);
   EXPECT_EQ(std::get<PersistedState>(back), s);
+}
+
+TEST(StateFile, WithoutSyncookiesTheyAreOff) {
+  // A state file written before SYN cookies existed has no "syncookies": off, as it ran.
+  auto s = sample_state();
+  auto j = nlohmann::json::parse(encode_state_file(s));
+  j["vips"][0].erase("syncookies");
+  auto back = decode_state_file(j.dump());
+  ASSERT_TRUE(std::holds_alternative<PersistedState>(back)) << std::get<std::string>(back);
+  EXPECT_EQ(std::get<PersistedState>(back).desired.vips[0].syncookies, api::SynCookies::kOff);
+  j["vips"][0]["syncookies"] = "sometimes";
+  EXPECT_TRUE(std::holds_alternative<std::string>(decode_state_file(j.dump())));
 }
 
 TEST(StateFile, HealthIsNotPersisted) {

@@ -1,0 +1,235 @@
+// SYN proxy packet surgery: see synproxy.h.
+#include "dataplane/fwd/synproxy.h"
+
+#include <cstring>
+
+#include "dataplane/fwd/seq_xlate.h"
+#include "dataplane/pkt/csum.h"
+
+namespace rondo::dp {
+namespace {
+
+constexpr uint8_t kOptEnd = 0, kOptNop = 1, kOptMss = 2, kOptWscale = 3, kOptSackPerm = 4;
+constexpr uint8_t kTtl = 64;
+
+inline void wr16(uint8_t* p, uint16_t v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+inline void wr32(uint8_t* p, uint32_t v) {
+  wr16(p, static_cast<uint16_t>(v >> 16));
+  wr16(p + 2, static_cast<uint16_t>(v));
+}
+inline uint32_t rd32(const uint8_t* p) {
+  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
+}
+inline uint16_t rd16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+inline uint32_t tcp_hlen(const uint8_t* tcp) { return static_cast<uint32_t>(tcp[12] >> 4) * 4; }
+inline uint32_t seg_len(const Parsed& p) { return p.ip_len - (p.l4_off - p.l3_off); }
+
+// The scale the backend uses for its windows (0 when it refused scaling).
+inline uint8_t backend_scale(const Flow& fl) {
+  return (fl.user & SynProxy::kBackendWs) ? (fl.user & 0x0f) : 0;
+}
+
+}  // namespace
+
+SynOpts SynProxy::read_options(const uint8_t* tcp, uint32_t hlen) {
+  SynOpts o;
+  for (uint32_t i = 20; i < hlen;) {
+    const uint8_t kind = tcp[i];
+    if (kind == kOptEnd) break;
+    if (kind == kOptNop) {
+      ++i;
+      continue;
+    }
+    if (i + 1 >= hlen) break;
+    const uint8_t len = tcp[i + 1];
+    if (len < 2 || i + len > hlen) break;
+    if (kind == kOptMss && len == 4) o.mss = static_cast<uint16_t>(tcp[i + 2] << 8 | tcp[i + 3]);
+    else if (kind == kOptWscale && len == 3) o.wscale = tcp[i + 2];
+    else if (kind == kOptSackPerm && len == 2) o.sack = true;
+    i += len;
+  }
+  return o;
+}
+
+uint32_t SynProxy::write(uint8_t* frame, uint32_t l3_off, const Segment& s) {
+  // Options first (their size sets the header length), each padded with NOPs to 32 bits.
+  uint8_t opt[12];
+  uint32_t ol = 0;
+  if (s.mss != 0) {
+    opt[ol++] = kOptMss;
+    opt[ol++] = 4;
+    wr16(opt + ol, s.mss);
+    ol += 2;
+  }
+  if (s.wscale != SynOpts::kNoWscale) {
+    opt[ol++] = kOptNop;
+    opt[ol++] = kOptWscale;
+    opt[ol++] = 3;
+    opt[ol++] = s.wscale;
+  }
+  if (s.sack) {
+    opt[ol++] = kOptNop;
+    opt[ol++] = kOptNop;
+    opt[ol++] = kOptSackPerm;
+    opt[ol++] = 2;
+  }
+  const uint32_t thl = 20 + ol;
+
+  uint8_t* ip = frame + l3_off;
+  ip[0] = 0x45;
+  ip[1] = 0;
+  wr16(ip + 2, static_cast<uint16_t>(20 + thl));
+  wr16(ip + 4, 0);       // ID: DF is set, nothing will be reassembled (RFC 6864)
+  wr16(ip + 6, 0x4000);  // DF
+  ip[8] = kTtl;
+  ip[9] = 6;
+  wr16(ip + 10, 0);
+  std::memcpy(ip + 12, &s.src_ip, 4);
+  std::memcpy(ip + 16, &s.dst_ip, 4);
+  wr16(ip + 10, static_cast<uint16_t>(~csum_fold64(csum_sum(ip, 20))));
+
+  uint8_t* t = ip + 20;
+  std::memcpy(t, &s.src_port, 2);
+  std::memcpy(t + 2, &s.dst_port, 2);
+  wr32(t + 4, s.seq);
+  wr32(t + 8, s.ack);
+  t[12] = static_cast<uint8_t>(thl / 4 << 4);
+  t[13] = s.flags;
+  wr16(t + 14, s.win);
+  wr16(t + 16, 0);
+  wr16(t + 18, 0);
+  std::memcpy(t + 20, opt, ol);
+  const uint64_t sum = csum_sum(ip + 12, 8) + 6 + thl + csum_sum(t, thl);
+  wr16(t + 16, static_cast<uint16_t>(~csum_fold64(sum)));
+  return l3_off + 20 + thl;
+}
+
+}  // namespace rondo::dp
+
+namespace rondo::dp {
+
+uint32_t SynProxy::answer_syn(uint8_t* f, const Parsed& p, const HashKey& key, uint32_t slot) {
+  const uint8_t* tcp = f + p.l4_off;
+  const SynOpts o = read_options(tcp, tcp_hlen(tcp));
+  const uint32_t isn = rd32(tcp + 4);
+  Segment s;
+  s.src_ip = p.key.dst_ip;
+  s.dst_ip = p.key.src_ip;
+  s.src_port = p.key.dst_port;
+  s.dst_port = p.key.src_port;
+  s.seq = SynCookie::make(key, p.key, isn, slot, o);
+  s.ack = isn + 1;
+  s.flags = kTcpSyn | kTcpAck;
+  s.win = kWindow;
+  s.mss = kMss;
+  // Scaling and SACK only if the client offered them (RFC 7323 1.3, RFC 2018 2).
+  s.wscale = o.wscale != SynOpts::kNoWscale ? kWscale : SynOpts::kNoWscale;
+  s.sack = o.sack;
+  return write(f, p.l3_off, s);
+}
+
+bool SynProxy::check_ack(const uint8_t* f, const Parsed& p, const HashKey& key, uint32_t slot,
+                         SynOpts* o) {
+  const uint8_t* tcp = f + p.l4_off;
+  return SynCookie::check(key, p.key, rd32(tcp + 4) - 1, rd32(tcp + 8) - 1, slot, o);
+}
+
+void SynProxy::track_init(TcpTrack& t, const uint8_t* f, const Parsed& p, const SynOpts& o) {
+  TcpSegment ack = read_tcp_segment(f + p.l4_off, seg_len(p));
+  ack.len = 0;
+  ack.flags = kTcpAck;
+  // The client's SYN: its ISN and scale are in the cookie; its window is not (the ACK's,
+  // which is no smaller once scaled, stands in for it).
+  TcpSegment syn;
+  syn.seq = ack.seq - 1;
+  syn.win = ack.win;
+  syn.flags = kTcpSyn;
+  syn.wscale = o.wscale;
+  tcp_track_syn(t, syn);
+  TcpSegment sa;
+  sa.seq = ack.ack - 1;
+  sa.ack = ack.seq;
+  sa.win = kWindow;
+  sa.flags = kTcpSyn | kTcpAck;
+  sa.wscale = o.wscale != SynOpts::kNoWscale ? kWscale : TcpSegment::kNoWscale;
+  FlowState st = FlowState::kSynSent;
+  tcp_track(t, &st, FlowDir::kReverse, sa);
+  tcp_track(t, &st, FlowDir::kForward, ack);
+  // The handshake the tracker saw is the client's with rondo; the backend's connection is
+  // complete only when its SYN-ACK is absorbed (absorb). Until then its tuple is free again
+  // the moment the flow ends (no port quarantine).
+  t.dir[0].flags &= static_cast<uint8_t>(~TcpDir::kEstablished);
+}
+
+uint32_t SynProxy::open_backend(uint8_t* f, const Parsed& p, const Flow& fl, const TcpTrack& t,
+                                const SynOpts& o) {
+  const uint8_t* tcp = f + p.l4_off;
+  Segment s;
+  s.src_ip = fl.rev.dst_ip;
+  s.dst_ip = fl.rev.src_ip;
+  s.src_port = fl.rev.dst_port;
+  s.dst_port = fl.rev.src_port;
+  s.seq = rd32(tcp + 4) - 1;
+  s.flags = kTcpSyn;
+  // A SYN's window is never scaled: the client's window in bytes, as far as 16 bits go.
+  s.win = rescale(rd16(tcp + 14), t.dir[0].scale, 0);
+  s.mss = o.mss;
+  s.wscale = o.wscale;
+  s.sack = o.sack;
+  return write(f, p.l3_off, s);
+}
+
+SynProxy::Absorb SynProxy::absorb(uint8_t* f, const Parsed& p, Flow& fl, TcpTrack& t,
+                                  uint32_t* len) {
+  uint8_t* tcp = f + p.l4_off;
+  const TcpSegment seg = read_tcp_segment(tcp, seg_len(p));
+  const uint32_t isn1 = t.dir[0].end;      // the client's ISN + 1
+  const uint32_t cookie1 = t.dir[1].end;   // the cookie + 1
+  if (!(seg.flags & kTcpAck) || seg.ack != isn1) return Absorb::kDrop;
+  if (seg.flags & kTcpRst) {
+    // The backend refused: the client, which believes the connection is up, takes the RST
+    // only at the sequence number it expects.
+    tcp_seq_shift(tcp, tcp_hlen(tcp), cookie1 - seg.seq, 0);
+    return Absorb::kReset;
+  }
+  if (!(seg.flags & kTcpSyn)) return Absorb::kDrop;
+  fl.seq_delta = seg.seq - (cookie1 - 1);
+  t.dir[0].flags |= TcpDir::kEstablished;
+  fl.user = kProxied;
+  if (seg.wscale != TcpSegment::kNoWscale)
+    fl.user |= kBackendWs | (seg.wscale > 14 ? 14 : seg.wscale);
+  Segment s;
+  s.src_ip = fl.rev.dst_ip;
+  s.dst_ip = fl.rev.src_ip;
+  s.src_port = fl.rev.dst_port;
+  s.dst_port = fl.rev.src_port;
+  s.seq = isn1;
+  s.ack = seg.seq + 1;
+  s.flags = kTcpAck;
+  // The client's largest window so far, in the scale the backend reads it with.
+  const uint8_t shift = (fl.user & kBackendWs) ? t.dir[0].scale : 0;
+  const uint32_t w = t.dir[0].maxwin >> shift;
+  s.win = w > 0xffff ? 0xffff : static_cast<uint16_t>(w);
+  *len = write(f, p.l3_off, s);
+  return Absorb::kAck;
+}
+
+void SynProxy::to_client(uint8_t* f, const Parsed& p, const Flow& fl, const TcpTrack& t) {
+  uint8_t* tcp = f + p.l4_off;
+  if (fl.seq_delta != 0) tcp_seq_shift(tcp, tcp_hlen(tcp), 0u - fl.seq_delta, 0);
+  const uint8_t from = backend_scale(fl), to = t.dir[1].scale;
+  if (from != to && !(tcp[13] & kTcpSyn)) tcp_set_window(tcp, rescale(rd16(tcp + 14), from, to));
+}
+
+void SynProxy::to_backend(uint8_t* f, const Parsed& p, const Flow& fl, const TcpTrack& t) {
+  uint8_t* tcp = f + p.l4_off;
+  if (fl.seq_delta != 0) tcp_seq_shift(tcp, tcp_hlen(tcp), 0, fl.seq_delta);
+  // The backend reads the client's windows with the client's scale, unless it refused scaling.
+  const uint8_t from = t.dir[0].scale, to = (fl.user & kBackendWs) ? from : 0;
+  if (from != to && !(tcp[13] & kTcpSyn)) tcp_set_window(tcp, rescale(rd16(tcp + 14), from, to));
+}
+
+}  // namespace rondo::dp
