@@ -86,8 +86,9 @@ struct alignas(64) Flow {
   uint32_t lru_prev = 0;
   uint32_t lru_next = 0;
   // Sequence translation (SYN cookies, and later anything that inserts bytes at the start of
-  // a stream): added to the backend's sequence numbers on the way to the client and taken
-  // from the client's acknowledgements on the way to the backend. 0: none.
+  // a stream; fwd/seq_xlate.h): backend ISN - the ISN the client was given. Taken from the
+  // backend's sequence numbers on the way to the client, added to the client's
+  // acknowledgements (and SACK blocks) on the way to the backend. 0: none.
   uint32_t seq_delta = 0;
   // Reserved for hot restart: a consistency word that lets a new process adopt the record.
   uint32_t reserved = 0;
