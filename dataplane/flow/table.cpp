@@ -269,11 +269,22 @@ FlowTable::InsertResult FlowTable::insert(const FlowKey& fwd, const Probe& fwd_p
 bool FlowTable::reclaim_one(Reclaim* kind) {
   for (uint32_t c = 0; c < kReclaimClasses; c++) {
     if (lists_[c].head == kNone) continue;
+    // The oldest handshake is still in progress (not quiet): more likely a real client's
+    // than a flood's. Closed and UDP flows go before it; it goes last (below).
+    if (c == static_cast<uint32_t>(Reclaim::kEmbryonic) &&
+        flows_[lists_[c].head].expires > embryonic_bound_)
+      continue;
     release(lists_[c].head);
     if (kind != nullptr) *kind = static_cast<Reclaim>(c);
     return true;
   }
-  return false;
+  // Only handshakes in progress and established flows: a table full of a flood's fresh SYNs.
+  // The oldest goes, so a real handshake (the newest) still has table / flood rate seconds.
+  const uint32_t e = lists_[static_cast<uint32_t>(Reclaim::kEmbryonic)].head;
+  if (e == kNone) return false;
+  release(e);
+  if (kind != nullptr) *kind = Reclaim::kEmbryonic;
+  return true;
 }
 
 bool FlowTable::reclaim_matching(const FlowKey& rev_like, uint32_t scan, uint64_t idle_embryonic,

@@ -17,10 +17,11 @@
 // treated as absent by lookup() and reclaimed by lookup() or age().
 //
 // Reclaim under pressure (docs/security.md): when no record is free, insert() takes the
-// place of one reclaimable flow, and the owner does the same when another resource (local
-// ports) runs short, both through reclaim_one(). The order is by class, then oldest first
-// within the class:
-//   1. embryonic (kSynSent, kSynRecv): handshakes never completed, by when they started;
+// place of one reclaimable flow (reclaim_one()), and the owner does the same for one
+// backend's flows when that backend's local ports run short (reclaim_matching()). The order
+// is by class, then oldest first within the class:
+//   1. embryonic (kSynSent, kSynRecv): handshakes never completed, by when they started, if
+//      quiet (set_embryonic_bound; a handshake in progress goes after classes 2 and 3);
 //   2. closed (kClosing, kTimeWait, kReset): by when they closed;
 //   3. idle UDP (kUdp): the one idle longest, within the bound given at touch_idle().
 // An established TCP flow is never reclaimed to make room: it only leaves by expiry.
@@ -216,6 +217,12 @@ class FlowTable {
   /// insert() with the table full, and for other resources running out first (local ports).
   bool reclaim_one(Reclaim* kind = nullptr);
 
+  /// Embryonic flows whose expiry is later than `bound` (not quiet: a handshake in progress)
+  /// are reclaimed by reclaim_one (and insert() through it) only after the closed and UDP
+  /// classes: the owner says, before each new flow, what "quiet long enough to be a flood's"
+  /// means now. Default: no bound (the plain class order).
+  void set_embryonic_bound(uint64_t bound) { embryonic_bound_ = bound; }
+
   /// The same, but only a flow towards the same backend (rev_like's source ip, port and
   /// protocol), looking at most `scan` flows into each class: the flow that makes room for a
   /// connection to a backend whose local ports are all taken must free one of that backend's
@@ -286,6 +293,7 @@ class FlowTable {
   Bucket* buckets_ = nullptr;
   TcpTrack* tcp_ = nullptr;       // side table, indexed like flows_
   uint32_t free_head_ = kNone;     // free records, chained through lru_next
+  uint64_t embryonic_bound_ = UINT64_MAX;
   uint32_t used_ = 0;
   List lists_[kReclaimClasses];
   uint32_t hand_ = 0;

@@ -407,6 +407,7 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
     // a collision (its answer is not a SYN-ACK). A flood's flows are quiet between the
     // backend's SYN-ACK retransmissions.
     const uint64_t quiet = now + t_syn_ > params_.hz ? now + t_syn_ - params_.hz : 0;
+    flows_.set_embryonic_bound(quiet);  // the same rule when the table is full
     if (!have_port && flows_.reclaim_matching(rev, kReclaimScan, quiet, &freed)) {
       count_reclaim(freed);
       have_port = alloc_local(s, &rev, now);
