@@ -364,8 +364,9 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
     // SYN proxy hook: on a VIP with SYN cookies a bare ACK without a flow may return one.
     bool cookie_ack = false;
     if (tcp && (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) != kTcpSyn) {
-      if ((p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst | kTcpFin)) != kTcpAck ||
-          !cookies_checked(vip, now))
+      // (A FIN on that ACK, a client that closes at once, is no reason to refuse it: like
+      // data on it, the FIN is not carried, and the client sends it again.)
+      if ((p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) != kTcpAck || !cookies_checked(vip, now))
         return drop(counters_, DropReason::kTcpNoFlow);
       cookie_ack = true;
     }

@@ -310,14 +310,6 @@ TEST_F(SynProxyTest, HandshakeAndTranslationByteForByte) {
   EXPECT_EQ(pl_->counters().flows_active, 0u);
   EXPECT_EQ(pl_->counters().syncookies_sent, 1u);
 
-  // Data before the handshake's ACK has no flow.
-  {
-    Pkt in = from_client(cport, kTcpAck | kTcpFin, isn + 1, cookie + 1);
-    Frame f = test::build(in);
-    const Action a = run(f, 150);
-    EXPECT_EQ(a.reason, DropReason::kTcpNoFlow);
-  }
-
   // The client's ACK opens the flow: SYN to the backend with the cookie's options; its
   // payload is not carried.
   Pkt ack = from_client(cport, kTcpAck, isn + 1, cookie + 1);
@@ -423,6 +415,21 @@ TEST_F(SynProxyTest, HandshakeAndTranslationByteForByte) {
   Pkt rst = from_backend(lport, kTcpRst | kTcpAck, bisn + 1 + 0x40000000u, isn + 19);
   f = test::build(rst);
   EXPECT_EQ(run(f, 530).reason, DropReason::kTcpOutOfWindow);
+}
+
+// A client that closes at once sends FIN on the handshake's ACK: the cookie still opens the
+// flow (the FIN is not carried; the client sends it again).
+TEST_F(SynProxyTest, CookieAckWithFinOpensTheFlow) {
+  start(api::SynCookies::kOn);
+  const uint16_t cport = 51500;
+  const uint32_t isn = 777;
+  const uint32_t cookie = syn(cport, isn, 100);
+  Frame f = test::build(from_client(cport, kTcpAck | kTcpFin, isn + 1, cookie + 1));
+  const Action a = run(f, 150);
+  ASSERT_EQ(a.kind, Action::Kind::kTx) << drop_reason_name(a.reason);
+  EXPECT_EQ(pl_->counters().syncookies_ok, 1u);
+  EXPECT_EQ(pl_->flows().size(), 1u);
+  EXPECT_EQ(f[14 + 20 + 13], kTcpSyn);  // what left is the SYN to the backend, FIN-less
 }
 
 TEST_F(SynProxyTest, BadCookieIsDropped) {

@@ -104,7 +104,7 @@ Engine::Engine(const Options& o, rte_mempool* pool, const Mac& own_mac, uint64_t
       peer_mac_(o.dst_mac),
       hz_(hz),
       open_flows_((o.mode == Mode::kTcp || o.mode == Mode::kMixed) && o.data_per_conn < 0),
-      connections_(o.mode == Mode::kTcp && o.data_per_conn >= 0),
+      connections_((o.mode == Mode::kTcp || o.mode == Mode::kMixed) && o.data_per_conn >= 0),
       flows_(o),
       to_open_(o.flows),
       syn_timeout_ticks_(static_cast<uint64_t>(o.syn_timeout_ms * static_cast<double>(hz) / 1000)),

@@ -57,7 +57,7 @@ Summary summarize(const Options& o, const RunResult& r) {
     s.offered_what = "flood SYNs";
     sent = c[Ctr::kFloodTx];
     arrived = c[Ctr::kBackendFloodRx];
-  } else if (o.mode == Mode::kTcp && o.data_per_conn >= 0) {
+  } else if ((o.mode == Mode::kTcp || o.mode == Mode::kMixed) && o.data_per_conn >= 0) {
     s.offered_what = "connections (SYNs)";
     sent = c[Ctr::kSynTx];
     arrived = c[Ctr::kBackendSynRx];
