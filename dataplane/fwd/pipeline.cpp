@@ -421,7 +421,7 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
     Flow& fl = flows_.at(r.idx);
     if (cookie_ack) {
       // The flow stays kSynSent until the backend's SYN-ACK is absorbed (handle_reply).
-      fl.user = SynProxy::kProxied;
+      fl.user = SynProxy::kProxied | ((p.tcp_flags & kTcpFin) ? SynProxy::kFinPending : 0);
       SynProxy::track_init(flows_.tcp(r.idx), f, p, cookie_opts);
     } else if (tcp) {
       tcp_track_syn(flows_.tcp(r.idx), read_tcp_segment(f + p.l4_off, p.ip_len - (p.l4_off - p.l3_off)));
@@ -477,7 +477,10 @@ Action Pipeline::handle_reply(const Snapshot& s, uint8_t* f, uint32_t len, const
         switch (SynProxy::absorb(f, p, pf, flows_.tcp(hit.idx), &n)) {
           case SynProxy::Absorb::kDrop: return drop(counters_, DropReason::kTcpOutOfWindow);
           case SynProxy::Absorb::kAck: {
-            flows_.update(hit.idx, FlowState::kEstablished, now + t_est_);
+            // Established, or half-closed when the client's FIN went with the ACK.
+            const bool fin = (flows_.tcp(hit.idx).dir[0].flags & TcpDir::kFin) != 0;
+            flows_.update(hit.idx, fin ? FlowState::kHalfClosed : FlowState::kEstablished,
+                          now + t_est_);
             Action a = output(s, f, pf.rev.src_ip, now);
             a.len = n;
             return a;

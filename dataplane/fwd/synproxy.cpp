@@ -198,6 +198,7 @@ SynProxy::Absorb SynProxy::absorb(uint8_t* f, const Parsed& p, Flow& fl, TcpTrac
   if (!(seg.flags & kTcpSyn)) return Absorb::kDrop;
   fl.seq_delta = seg.seq - (cookie1 - 1);
   t.dir[0].flags |= TcpDir::kEstablished;
+  const bool fin = (fl.user & kFinPending) != 0;
   fl.user = kProxied;
   if (seg.wscale != TcpSegment::kNoWscale)
     fl.user |= kBackendWs | (seg.wscale > 14 ? 14 : seg.wscale);
@@ -209,6 +210,12 @@ SynProxy::Absorb SynProxy::absorb(uint8_t* f, const Parsed& p, Flow& fl, TcpTrac
   s.seq = isn1;
   s.ack = seg.seq + 1;
   s.flags = kTcpAck;
+  if (fin) {
+    // The client's FIN, held since its cookie ACK: sent now, and tracked as sent.
+    s.flags |= kTcpFin;
+    t.dir[0].end = isn1 + 1;
+    t.dir[0].flags |= TcpDir::kFin;
+  }
   // The client's largest window so far, in the scale the backend reads it with.
   const uint8_t shift = (fl.user & kBackendWs) ? t.dir[0].scale : 0;
   const uint32_t w = t.dir[0].maxwin >> shift;

@@ -44,6 +44,9 @@ struct SynProxy {
   // window scaling, and in the low 4 bits the scale it offered.
   static constexpr uint8_t kProxied = 0x80;
   static constexpr uint8_t kBackendWs = 0x40;
+  // The cookie ACK carried a FIN (a client that closes at once): the ACK that completes the
+  // backend's handshake carries it on, so the connection does not wait for a retransmission.
+  static constexpr uint8_t kFinPending = 0x20;
   static bool proxied(uint8_t user) { return (user & kProxied) != 0; }
 
   /// A handshake segment to write.

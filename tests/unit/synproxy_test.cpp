@@ -430,6 +430,14 @@ TEST_F(SynProxyTest, CookieAckWithFinOpensTheFlow) {
   EXPECT_EQ(pl_->counters().syncookies_ok, 1u);
   EXPECT_EQ(pl_->flows().size(), 1u);
   EXPECT_EQ(f[14 + 20 + 13], kTcpSyn);  // what left is the SYN to the backend, FIN-less
+  // The backend's SYN-ACK is answered with ACK+FIN: the client's FIN goes on at once.
+  const uint16_t lport = static_cast<uint16_t>(f[34] << 8 | f[35]);
+  Pkt sa = from_backend(lport, kTcpSyn | kTcpAck, 5000, isn + 1);
+  Frame g = test::build(sa);
+  const Action b = run(g, 151);
+  ASSERT_EQ(b.kind, Action::Kind::kTx) << drop_reason_name(b.reason);
+  EXPECT_EQ(g[14 + 20 + 13], kTcpAck | kTcpFin);
+  EXPECT_EQ(pl_->flows().at(0).state, FlowState::kHalfClosed);
 }
 
 TEST_F(SynProxyTest, BadCookieIsDropped) {
