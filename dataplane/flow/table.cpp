@@ -287,15 +287,15 @@ bool FlowTable::reclaim_one(Reclaim* kind) {
   return true;
 }
 
-bool FlowTable::reclaim_matching(const FlowKey& rev_like, uint32_t scan, uint64_t idle_embryonic,
-                                 Reclaim* kind) {
+bool FlowTable::reclaim_matching(const FlowKey& rev_like, uint32_t scan, Reclaim* kind) {
   for (uint32_t c = 0; c < kReclaimClasses; c++) {
     uint32_t idx = lists_[c].head;
     for (uint32_t n = 0; idx != kNone && n < scan; ++n, idx = flows_[idx].lru_next) {
       const FlowKey& r = flows_[idx].rev;
       if (r.src_ip != rev_like.src_ip || r.src_port != rev_like.src_port || r.proto != rev_like.proto)
         continue;
-      if (c == static_cast<uint32_t>(Reclaim::kEmbryonic) && flows_[idx].expires > idle_embryonic)
+      // A handshake in progress holds a tuple live at the backend: never reused for it.
+      if (c == static_cast<uint32_t>(Reclaim::kEmbryonic) && flows_[idx].expires > embryonic_bound_)
         continue;
       release(idx);
       if (kind != nullptr) *kind = static_cast<Reclaim>(c);

@@ -226,11 +226,9 @@ class FlowTable {
   /// The same, but only a flow towards the same backend (rev_like's source ip, port and
   /// protocol), looking at most `scan` flows into each class: the flow that makes room for a
   /// connection to a backend whose local ports are all taken must free one of that backend's
-  /// tuples, or it goes for nothing. An embryonic flow qualifies only if its expiry is at
-  /// most `idle_embryonic` (the caller's way of saying "quiet for a while"): a handshake in
-  /// progress is a real client's, and its tuple is live at the backend.
-  bool reclaim_matching(const FlowKey& rev_like, uint32_t scan, uint64_t idle_embryonic,
-                        Reclaim* kind = nullptr);
+  /// tuples, or it goes for nothing. An embryonic flow that is not quiet (set_embryonic_bound)
+  /// never qualifies here: its tuple is live at the backend.
+  bool reclaim_matching(const FlowKey& rev_like, uint32_t scan, Reclaim* kind = nullptr);
 
   /// Remove a flow (both keys). Does not call the release hook: the caller owns it.
   void erase(uint32_t idx);

@@ -3,17 +3,13 @@
 
 #include <algorithm>
 
+#include "dataplane/pkt/tcp_opts.h"
+
 namespace rondo::dp {
 namespace {
 
 constexpr uint8_t kFin = 0x01, kSyn = 0x02, kRst = 0x04, kAck = 0x10;
-constexpr uint8_t kOptEnd = 0, kOptNop = 1, kOptWscale = 3;
 constexpr uint8_t kMaxWscale = 14;  // RFC 7323 2.3: larger values are taken as 14
-
-inline uint32_t rd32(const uint8_t* p) {
-  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
-}
-inline uint16_t rd16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 
 // Sequence space the segment occupies: its payload, and one each for SYN and FIN.
 inline uint32_t seg_end(const TcpSegment& s) {
@@ -53,28 +49,16 @@ TcpVerdict take_syn_ack(TcpTrack& t, FlowState* state, const TcpSegment& seg) {
 
 TcpSegment read_tcp_segment(const uint8_t* tcp, uint32_t seg_len) {
   TcpSegment s;
-  s.seq = rd32(tcp + 4);
-  s.ack = rd32(tcp + 8);
-  const uint32_t hlen = static_cast<uint32_t>(tcp[12] >> 4) * 4;
+  s.seq = tcp_rd32(tcp + 4);
+  s.ack = tcp_rd32(tcp + 8);
+  const uint32_t hlen = tcp_hlen(tcp);
   s.flags = tcp[13];
-  s.win = rd16(tcp + 14);
+  s.win = tcp_rd16(tcp + 14);
   s.len = seg_len > hlen ? seg_len - hlen : 0;
   if (!(s.flags & kSyn)) return s;
-  // Options: kind, length, value; NOP is one byte, END stops. A length that runs past the
-  // header ends the walk (the rest is ignored, as an endpoint ignores it).
-  for (uint32_t i = 20; i < hlen && i < seg_len;) {
-    const uint8_t kind = tcp[i];
-    if (kind == kOptEnd) break;
-    if (kind == kOptNop) {
-      ++i;
-      continue;
-    }
-    if (i + 1 >= hlen) break;
-    const uint8_t olen = tcp[i + 1];
-    if (olen < 2 || i + olen > hlen) break;
-    if (kind == kOptWscale && olen == 3) s.wscale = tcp[i + 2];
-    i += olen;
-  }
+  tcp_for_each_option(tcp, hlen < seg_len ? hlen : seg_len, [&](uint8_t kind, uint32_t i, uint8_t len) {
+    if (kind == kTcpOptWscale && len == 3) s.wscale = tcp[i + 2];
+  });
   return s;
 }
 

@@ -333,7 +333,7 @@ uint64_t Pipeline::tcp_timeout(FlowState st) const {
 
 bool Pipeline::track_tcp(uint32_t idx, FlowDir dir, const uint8_t* f, const Parsed& p,
                          uint64_t now) {
-  const TcpSegment seg = read_tcp_segment(f + p.l4_off, p.ip_len - (p.l4_off - p.l3_off));
+  const TcpSegment seg = read_tcp_segment(f + p.l4_off, p.l4_len());
   FlowState st = flows_.at(idx).state;
   switch (tcp_track(flows_.tcp(idx), &st, dir, seg)) {
     case TcpVerdict::kDrop: return false;
@@ -374,7 +374,7 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
     // (land), and its L4 checksum verifies (corrupt or forged junk never holds state).
     if (s.is_vip_ip(p.key.src_ip) || s.is_local_ip(p.key.src_ip))
       return drop(counters_, DropReason::kMartianSource);
-    if (!l4_csum_ok(f + p.l3_off, f + p.l4_off, p.ip_len - (p.l4_off - p.l3_off), p.key.proto))
+    if (!l4_csum_ok(f + p.l3_off, f + p.l4_off, p.l4_len(), p.key.proto))
       return drop(counters_, DropReason::kBadL4Checksum);
     // SYN proxy hook: a SYN under cookies is answered here and keeps nothing; an ACK opens a
     // flow only with a valid cookie.
@@ -408,8 +408,8 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
     // a collision (its answer is not a SYN-ACK). A flood's flows are quiet between the
     // backend's SYN-ACK retransmissions.
     const uint64_t quiet = now + t_syn_ > params_.hz ? now + t_syn_ - params_.hz : 0;
-    flows_.set_embryonic_bound(quiet);  // the same rule when the table is full
-    if (!have_port && flows_.reclaim_matching(rev, kReclaimScan, quiet, &freed)) {
+    flows_.set_embryonic_bound(quiet);  // for the port shortage here and a full table below
+    if (!have_port && flows_.reclaim_matching(rev, kReclaimScan, &freed)) {
       count_reclaim(freed);
       have_port = alloc_local(s, &rev, now);
     }
@@ -424,7 +424,7 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
       fl.user = SynProxy::kProxied | ((p.tcp_flags & kTcpFin) ? SynProxy::kFinPending : 0);
       SynProxy::track_init(flows_.tcp(r.idx), f, p, cookie_opts);
     } else if (tcp) {
-      tcp_track_syn(flows_.tcp(r.idx), read_tcp_segment(f + p.l4_off, p.ip_len - (p.l4_off - p.l3_off)));
+      tcp_track_syn(flows_.tcp(r.idx), read_tcp_segment(f + p.l4_off, p.l4_len()));
     }
     fl.backend_id = b.id;
     fl.vip_id = static_cast<uint16_t>(vip.id);

@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "dataplane/pkt/csum.h"
+#include "dataplane/pkt/tcp_opts.h"
 
 namespace rondo::dp {
 
@@ -38,7 +39,7 @@ inline uint32_t be_add(uint32_t stored, uint32_t add) {
 /// (the data offset in bytes, checked by the parser). ack_add applies only when ACK is set
 /// (otherwise the field means nothing and is left alone).
 inline void tcp_seq_shift(uint8_t* tcp, uint32_t hlen, uint32_t seq_add, uint32_t ack_add) {
-  constexpr uint8_t kAckFlag = 0x10, kOptEnd = 0, kOptNop = 1, kOptSack = 5;
+  constexpr uint8_t kAckFlag = 0x10;
   uint64_t d = 0;
   if (seq_add != 0) {
     const uint32_t o = seqx::ld32(tcp + 4), n = seqx::be_add(o, seq_add);
@@ -49,27 +50,15 @@ inline void tcp_seq_shift(uint8_t* tcp, uint32_t hlen, uint32_t seq_add, uint32_
     const uint32_t o = seqx::ld32(tcp + 8), n = seqx::be_add(o, ack_add);
     std::memcpy(tcp + 8, &n, 4);
     d += csum_delta32(o, n);
-    // SACK blocks: pairs of 32-bit edges. A malformed option ends the walk (the endpoint
-    // ignores what follows just the same).
-    for (uint32_t i = 20; i < hlen;) {
-      const uint8_t kind = tcp[i];
-      if (kind == kOptEnd) break;
-      if (kind == kOptNop) {
-        ++i;
-        continue;
+    // SACK blocks: pairs of 32-bit edges.
+    tcp_for_each_option(tcp, hlen, [&](uint8_t kind, uint32_t i, uint8_t len) {
+      if (kind != kTcpOptSack || len < 10 || (len - 2) % 8 != 0) return;
+      for (uint32_t e = i + 2; e + 4 <= i + len; e += 4) {
+        const uint32_t eo = seqx::ld32(tcp + e), en = seqx::be_add(eo, ack_add);
+        std::memcpy(tcp + e, &en, 4);
+        d += csum_delta32(eo, en);
       }
-      if (i + 1 >= hlen) break;
-      const uint8_t len = tcp[i + 1];
-      if (len < 2 || i + len > hlen) break;
-      if (kind == kOptSack && len >= 10 && (len - 2) % 8 == 0) {
-        for (uint32_t e = i + 2; e + 4 <= i + len; e += 4) {
-          const uint32_t eo = seqx::ld32(tcp + e), en = seqx::be_add(eo, ack_add);
-          std::memcpy(tcp + e, &en, 4);
-          d += csum_delta32(eo, en);
-        }
-      }
-      i += len;
-    }
+    });
   }
   if (d == 0) return;
   uint16_t c;

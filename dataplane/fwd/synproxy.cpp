@@ -9,7 +9,6 @@
 namespace rondo::dp {
 namespace {
 
-constexpr uint8_t kOptEnd = 0, kOptNop = 1, kOptMss = 2, kOptWscale = 3, kOptSackPerm = 4;
 constexpr uint8_t kTtl = 64;
 
 inline void wr16(uint8_t* p, uint16_t v) {
@@ -20,12 +19,6 @@ inline void wr32(uint8_t* p, uint32_t v) {
   wr16(p, static_cast<uint16_t>(v >> 16));
   wr16(p + 2, static_cast<uint16_t>(v));
 }
-inline uint32_t rd32(const uint8_t* p) {
-  return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | p[3];
-}
-inline uint16_t rd16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-inline uint32_t tcp_hlen(const uint8_t* tcp) { return static_cast<uint32_t>(tcp[12] >> 4) * 4; }
-inline uint32_t seg_len(const Parsed& p) { return p.ip_len - (p.l4_off - p.l3_off); }
 
 // The scale the backend uses for its windows (0 when it refused scaling).
 inline uint8_t backend_scale(const Flow& fl) {
@@ -36,21 +29,11 @@ inline uint8_t backend_scale(const Flow& fl) {
 
 SynOpts SynProxy::read_options(const uint8_t* tcp, uint32_t hlen) {
   SynOpts o;
-  for (uint32_t i = 20; i < hlen;) {
-    const uint8_t kind = tcp[i];
-    if (kind == kOptEnd) break;
-    if (kind == kOptNop) {
-      ++i;
-      continue;
-    }
-    if (i + 1 >= hlen) break;
-    const uint8_t len = tcp[i + 1];
-    if (len < 2 || i + len > hlen) break;
-    if (kind == kOptMss && len == 4) o.mss = static_cast<uint16_t>(tcp[i + 2] << 8 | tcp[i + 3]);
-    else if (kind == kOptWscale && len == 3) o.wscale = tcp[i + 2];
-    else if (kind == kOptSackPerm && len == 2) o.sack = true;
-    i += len;
-  }
+  tcp_for_each_option(tcp, hlen, [&](uint8_t kind, uint32_t i, uint8_t len) {
+    if (kind == kTcpOptMss && len == 4) o.mss = tcp_rd16(tcp + i + 2);
+    else if (kind == kTcpOptWscale && len == 3) o.wscale = tcp[i + 2];
+    else if (kind == kTcpOptSackPerm && len == 2) o.sack = true;
+  });
   return o;
 }
 
@@ -59,21 +42,21 @@ uint32_t SynProxy::write(uint8_t* frame, uint32_t l3_off, const Segment& s) {
   uint8_t opt[12];
   uint32_t ol = 0;
   if (s.mss != 0) {
-    opt[ol++] = kOptMss;
+    opt[ol++] = kTcpOptMss;
     opt[ol++] = 4;
     wr16(opt + ol, s.mss);
     ol += 2;
   }
   if (s.wscale != SynOpts::kNoWscale) {
-    opt[ol++] = kOptNop;
-    opt[ol++] = kOptWscale;
+    opt[ol++] = kTcpOptNop;
+    opt[ol++] = kTcpOptWscale;
     opt[ol++] = 3;
     opt[ol++] = s.wscale;
   }
   if (s.sack) {
-    opt[ol++] = kOptNop;
-    opt[ol++] = kOptNop;
-    opt[ol++] = kOptSackPerm;
+    opt[ol++] = kTcpOptNop;
+    opt[ol++] = kTcpOptNop;
+    opt[ol++] = kTcpOptSackPerm;
     opt[ol++] = 2;
   }
   const uint32_t thl = 20 + ol;
@@ -114,7 +97,7 @@ namespace rondo::dp {
 uint32_t SynProxy::answer_syn(uint8_t* f, const Parsed& p, const HashKey& key, uint32_t slot) {
   const uint8_t* tcp = f + p.l4_off;
   const SynOpts o = read_options(tcp, tcp_hlen(tcp));
-  const uint32_t isn = rd32(tcp + 4);
+  const uint32_t isn = tcp_rd32(tcp + 4);
   Segment s;
   s.src_ip = p.key.dst_ip;
   s.dst_ip = p.key.src_ip;
@@ -134,11 +117,11 @@ uint32_t SynProxy::answer_syn(uint8_t* f, const Parsed& p, const HashKey& key, u
 bool SynProxy::check_ack(const uint8_t* f, const Parsed& p, const HashKey& key, uint32_t slot,
                          SynOpts* o) {
   const uint8_t* tcp = f + p.l4_off;
-  return SynCookie::check(key, p.key, rd32(tcp + 4) - 1, rd32(tcp + 8) - 1, slot, o);
+  return SynCookie::check(key, p.key, tcp_rd32(tcp + 4) - 1, tcp_rd32(tcp + 8) - 1, slot, o);
 }
 
 void SynProxy::track_init(TcpTrack& t, const uint8_t* f, const Parsed& p, const SynOpts& o) {
-  TcpSegment ack = read_tcp_segment(f + p.l4_off, seg_len(p));
+  TcpSegment ack = read_tcp_segment(f + p.l4_off, p.l4_len());
   ack.len = 0;
   ack.flags = kTcpAck;
   // The client's SYN: its ISN and scale are in the cookie; its window is not (the ACK's,
@@ -172,10 +155,10 @@ uint32_t SynProxy::open_backend(uint8_t* f, const Parsed& p, const Flow& fl, con
   s.dst_ip = fl.rev.src_ip;
   s.src_port = fl.rev.dst_port;
   s.dst_port = fl.rev.src_port;
-  s.seq = rd32(tcp + 4) - 1;
+  s.seq = tcp_rd32(tcp + 4) - 1;
   s.flags = kTcpSyn;
   // A SYN's window is never scaled: the client's window in bytes, as far as 16 bits go.
-  s.win = rescale(rd16(tcp + 14), t.dir[0].scale, 0);
+  s.win = rescale(tcp_rd16(tcp + 14), t.dir[0].scale, 0);
   s.mss = o.mss;
   s.wscale = o.wscale;
   s.sack = o.sack;
@@ -185,7 +168,7 @@ uint32_t SynProxy::open_backend(uint8_t* f, const Parsed& p, const Flow& fl, con
 SynProxy::Absorb SynProxy::absorb(uint8_t* f, const Parsed& p, Flow& fl, TcpTrack& t,
                                   uint32_t* len) {
   uint8_t* tcp = f + p.l4_off;
-  const TcpSegment seg = read_tcp_segment(tcp, seg_len(p));
+  const TcpSegment seg = read_tcp_segment(tcp, p.l4_len());
   const uint32_t isn1 = t.dir[0].end;      // the client's ISN + 1
   const uint32_t cookie1 = t.dir[1].end;   // the cookie + 1
   if (!(seg.flags & kTcpAck) || seg.ack != isn1) return Absorb::kDrop;
@@ -228,7 +211,7 @@ void SynProxy::to_client(uint8_t* f, const Parsed& p, const Flow& fl, const TcpT
   uint8_t* tcp = f + p.l4_off;
   if (fl.seq_delta != 0) tcp_seq_shift(tcp, tcp_hlen(tcp), 0u - fl.seq_delta, 0);
   const uint8_t from = backend_scale(fl), to = t.dir[1].scale;
-  if (from != to && !(tcp[13] & kTcpSyn)) tcp_set_window(tcp, rescale(rd16(tcp + 14), from, to));
+  if (from != to && !(tcp[13] & kTcpSyn)) tcp_set_window(tcp, rescale(tcp_rd16(tcp + 14), from, to));
 }
 
 void SynProxy::to_backend(uint8_t* f, const Parsed& p, const Flow& fl, const TcpTrack& t) {
@@ -236,7 +219,7 @@ void SynProxy::to_backend(uint8_t* f, const Parsed& p, const Flow& fl, const Tcp
   if (fl.seq_delta != 0) tcp_seq_shift(tcp, tcp_hlen(tcp), 0, fl.seq_delta);
   // The backend reads the client's windows with the client's scale, unless it refused scaling.
   const uint8_t from = t.dir[0].scale, to = (fl.user & kBackendWs) ? from : 0;
-  if (from != to && !(tcp[13] & kTcpSyn)) tcp_set_window(tcp, rescale(rd16(tcp + 14), from, to));
+  if (from != to && !(tcp[13] & kTcpSyn)) tcp_set_window(tcp, rescale(tcp_rd16(tcp + 14), from, to));
 }
 
 }  // namespace rondo::dp

@@ -28,6 +28,9 @@ struct Parsed {
   uint8_t tcp_flags = 0;
   uint8_t ttl = 0;
   FlowKey key;             // 5-tuple (network order); ports 0 for ICMP
+
+  /// Bytes from the L4 header to the end of the IPv4 payload (TCP header + data).
+  uint32_t l4_len() const { return ip_len - (l4_off - l3_off); }
 };
 
 // TCP flag bits (RFC 9293 3.1).
