@@ -364,8 +364,8 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
     // SYN proxy hook: on a VIP with SYN cookies a bare ACK without a flow may return one.
     bool cookie_ack = false;
     if (tcp && (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) != kTcpSyn) {
-      // (A FIN on that ACK, a client that closes at once, is no reason to refuse it: like
-      // data on it, the FIN is not carried, and the client sends it again.)
+      // (A FIN on that ACK, a client that closes at once, is no reason to refuse it: the FIN
+      // goes on with the backend's handshake, unless data came before it: SynProxy::user_for_ack.)
       if ((p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) != kTcpAck || !cookies_checked(vip, now))
         return drop(counters_, DropReason::kTcpNoFlow);
       cookie_ack = true;
@@ -421,7 +421,7 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
     Flow& fl = flows_.at(r.idx);
     if (cookie_ack) {
       // The flow stays kSynSent until the backend's SYN-ACK is absorbed (handle_reply).
-      fl.user = SynProxy::kProxied | ((p.tcp_flags & kTcpFin) ? SynProxy::kFinPending : 0);
+      fl.user = SynProxy::user_for_ack(f, p);
       SynProxy::track_init(flows_.tcp(r.idx), f, p, cookie_opts);
     } else if (tcp) {
       tcp_track_syn(flows_.tcp(r.idx), read_tcp_segment(f + p.l4_off, p.ip_len - (p.l4_off - p.l3_off)));
