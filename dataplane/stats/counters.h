@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 
 #include "dataplane/api/ctl.h"
@@ -158,7 +159,22 @@ inline constexpr LcoreCounterDef kLcoreCounterTable[] = {
     {"arp_replies", "rondo_lcore_arp_replies_total",
      "ARP replies the dataplane made for its VIPs and local ips (main lcore).", false,
      &LcoreCounters::arp_replies},
+    {"syncookies_sent", "rondo_lcore_syncookies_sent_total",
+     "SYNs the worker answered with a SYN cookie (no flow, no local port; docs/security.md).",
+     false, &LcoreCounters::syncookies_sent},
+    {"syncookies_ok", "rondo_lcore_syncookies_ok_total",
+     "ACKs that returned a valid SYN cookie: flows opened and backend connections started.",
+     false, &LcoreCounters::syncookies_ok},
+    {"syncookies_active", "rondo_lcore_syncookies_active",
+     "1 while the worker's `auto` SYN-cookie switch is on, else 0.", true,
+     &LcoreCounters::syncookies_active},
 };
+
+// Every member before `drops` has its row: a counter without one is counted and never seen
+// (the SYN-cookie counters were, for a while).
+static_assert(sizeof(kLcoreCounterTable) / sizeof(kLcoreCounterTable[0]) ==
+                  offsetof(LcoreCounters, drops) / sizeof(uint64_t),
+              "every LcoreCounters member needs a row in kLcoreCounterTable");
 
 /// Read a counter another lcore writes (see the file comment).
 inline uint64_t read_counter(const uint64_t& c) { return __atomic_load_n(&c, __ATOMIC_RELAXED); }
