@@ -88,6 +88,11 @@ void Pipeline::on_snapshot(const Snapshot& s, uint64_t /*now*/) {
   t_reset_ = ms_to_ticks(s.timeouts.tcp_reset_ms, params_.hz);
   t_udp_ = ms_to_ticks(s.timeouts.udp_ms, params_.hz);
   t_quarantine_ = ms_to_ticks(s.timeouts.port_quarantine_ms, params_.hz);
+  vip_cookies_on_ = vip_cookies_auto_ = false;
+  for (const VipConf& v : s.vips) {
+    vip_cookies_on_ |= v.syncookies == api::SynCookies::kOn;
+    vip_cookies_auto_ |= v.syncookies == api::SynCookies::kAuto;
+  }
 
   // An id the control plane hands to another backend (after its own quarantine) starts
   // with fresh counters; flows and quarantined tuples of the old one are long gone, and the
@@ -111,7 +116,9 @@ void Pipeline::tick(const Snapshot*, uint64_t now, uint32_t budget) {
   counters_.quarantine_released_early = quarantine_.released_early();
   counters_.flows_active = flows_.size();
   syn_guard_.update(now, flows_.embryonic());
-  counters_.syncookies_active = syn_guard_.active();
+  // 1 while SYNs to some VIP are answered with cookies: an `on` VIP, or an `auto` one with
+  // the switch on (the switch alone says nothing when no VIP follows it).
+  counters_.syncookies_active = vip_cookies_on_ || (vip_cookies_auto_ && syn_guard_.active());
 }
 
 bool Pipeline::cookies_for_syn(const VipConf& vip, uint64_t now) {

@@ -54,7 +54,7 @@ struct alignas(64) LcoreCounters {
   uint64_t arp_requests = 0;
   uint64_t arp_replies = 0;
   // SYN cookies (docs/security.md): cookie SYN-ACKs sent, valid cookie ACKs (flows opened),
-  // and whether the worker's `auto` switch is on (0/1).
+  // and whether the worker answers some VIP's SYNs with cookies now (0/1).
   uint64_t syncookies_sent = 0;
   uint64_t syncookies_ok = 0;
   uint64_t syncookies_active = 0;
@@ -166,7 +166,9 @@ inline constexpr LcoreCounterDef kLcoreCounterTable[] = {
      "ACKs that returned a valid SYN cookie: flows opened and backend connections started.",
      false, &LcoreCounters::syncookies_ok},
     {"syncookies_active", "rondo_lcore_syncookies_active",
-     "1 while the worker's `auto` SYN-cookie switch is on, else 0.", true,
+     "1 while the worker answers SYNs to some VIP with cookies (a VIP is `on`, or `auto` with "
+     "the worker's switch on), else 0.",
+     true,
      &LcoreCounters::syncookies_active},
 };
 

@@ -9,7 +9,7 @@ echoes until the client closes).
 
   a. HTTP through the cookie VIP: 40 one-connection requests, every one answered, in
      rotation; rondo counted a cookie sent and a cookie ACK accepted for each connection
-     and no invalid cookie. The time per request next to the plain VIP's shows the cost
+     and no invalid cookie, and says cookies are active. The time per request next to the plain VIP's shows the cost
      (the client's first data segment reaches rondo before the backend's SYN-ACK does and
      is dropped; the client resends it after its retransmission timeout).
   b. A server that speaks first and 4 MiB each way, byte for byte: the greeting crosses
@@ -215,6 +215,7 @@ def scenario_http(env, totals):
     early = delta(before, after, "drop:tcp_no_flow")
     assert sent >= n and ok == n, f"{n} connections: syncookies_sent +{sent}, syncookies_ok +{ok}"
     assert bad == 0, f"syncookie_invalid +{bad} for {n} real clients"
+    assert after.get("syncookies_active") == 1, f"syncookies_active {after.get('syncookies_active')}"
     return (f"{n} requests, cookies sent +{sent}, ok +{ok}, invalid +{bad}; client segments "
             f"dropped before the backend answered +{early}; median per request: plain "
             f"{ms(statistics.median(plain['secs']))}, cookies {ms(statistics.median(res['secs']))} "

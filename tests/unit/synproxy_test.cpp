@@ -592,6 +592,29 @@ TEST_F(SynProxyTest, AutoGoesOnUnderAFloodAndOffAfter) {
   EXPECT_EQ(pl_->flows().size(), 1u);
 }
 
+// syncookies_active: 1 while some VIP answers SYNs with cookies. An `on` VIP always does;
+// the `auto` switch counts only when a VIP follows it.
+TEST_F(SynProxyTest, ActiveGaugeSaysWhetherAnyVipAnswersWithCookies) {
+  start(api::SynCookies::kOn);
+  pl_->tick(snap_.get(), 10, 64);
+  EXPECT_EQ(pl_->counters().syncookies_active, 1u);
+
+  start(api::SynCookies::kOff, /*embryonic_on=*/2, /*rate_on=*/1000);
+  for (uint16_t i = 0; i < 4; ++i) {
+    Frame f = test::build(from_client(static_cast<uint16_t>(59000 + i), kTcpSyn, 1, 0));
+    ASSERT_EQ(run(f, 20).kind, Action::Kind::kTx);
+  }
+  pl_->tick(snap_.get(), 1500, 0);  // the switch sees 4 half-open flows: on, for no VIP
+  EXPECT_EQ(pl_->counters().syncookies_active, 0u);
+  EXPECT_EQ(pl_->counters().syncookies_sent, 0u);
+
+  // The same set-up with the VIP on `auto`: the switch is what the gauge shows.
+  snap_ = build_snapshot(cookie_state(api::SynCookies::kAuto));
+  pl_->on_snapshot(*snap_, 1600);
+  pl_->tick(snap_.get(), 1600, 0);
+  EXPECT_EQ(pl_->counters().syncookies_active, 1u);
+}
+
 TEST_F(SynProxyTest, AutoGoesOnAtTheSynRate) {
   start(api::SynCookies::kAuto, /*embryonic_on=*/1000000, /*rate_on=*/8);
   Frame f;
