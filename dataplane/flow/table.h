@@ -82,7 +82,7 @@ struct alignas(64) Flow {
   uint32_t backend_id = 0;
   uint16_t vip_id = 0;
   FlowState state = FlowState::kFree;
-  uint8_t user = 0;  // free for the pipeline (unused today)
+  uint8_t user = 0;  // the pipeline's: a SYN-proxied flow's flags (fwd/synproxy.h)
   // Links of the reclaim list of the flow's class (internal): a flow is on at most one.
   uint32_t lru_prev = 0;
   uint32_t lru_next = 0;

@@ -88,6 +88,11 @@ void Pipeline::on_snapshot(const Snapshot& s, uint64_t /*now*/) {
   t_reset_ = ms_to_ticks(s.timeouts.tcp_reset_ms, params_.hz);
   t_udp_ = ms_to_ticks(s.timeouts.udp_ms, params_.hz);
   t_quarantine_ = ms_to_ticks(s.timeouts.port_quarantine_ms, params_.hz);
+  vip_cookies_on_ = vip_cookies_auto_ = false;
+  for (const VipConf& v : s.vips) {
+    vip_cookies_on_ |= v.syncookies == api::SynCookies::kOn;
+    vip_cookies_auto_ |= v.syncookies == api::SynCookies::kAuto;
+  }
 
   // An id the control plane hands to another backend (after its own quarantine) starts
   // with fresh counters; flows and quarantined tuples of the old one are long gone, and the
@@ -111,7 +116,9 @@ void Pipeline::tick(const Snapshot*, uint64_t now, uint32_t budget) {
   counters_.quarantine_released_early = quarantine_.released_early();
   counters_.flows_active = flows_.size();
   syn_guard_.update(now, flows_.embryonic());
-  counters_.syncookies_active = syn_guard_.active();
+  // 1 while SYNs to some VIP are answered with cookies: an `on` VIP, or an `auto` one with
+  // the switch on (the switch alone says nothing when no VIP follows it).
+  counters_.syncookies_active = vip_cookies_on_ || (vip_cookies_auto_ && syn_guard_.active());
 }
 
 bool Pipeline::cookies_for_syn(const VipConf& vip, uint64_t now) {
@@ -364,8 +371,8 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
     // SYN proxy hook: on a VIP with SYN cookies a bare ACK without a flow may return one.
     bool cookie_ack = false;
     if (tcp && (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) != kTcpSyn) {
-      // (A FIN on that ACK, a client that closes at once, is no reason to refuse it: like
-      // data on it, the FIN is not carried, and the client sends it again.)
+      // (A FIN on that ACK, a client that closes at once, is no reason to refuse it: the FIN
+      // goes on with the backend's handshake, unless data came before it: SynProxy::user_for_ack.)
       if ((p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) != kTcpAck || !cookies_checked(vip, now))
         return drop(counters_, DropReason::kTcpNoFlow);
       cookie_ack = true;
@@ -421,7 +428,7 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
     Flow& fl = flows_.at(r.idx);
     if (cookie_ack) {
       // The flow stays kSynSent until the backend's SYN-ACK is absorbed (handle_reply).
-      fl.user = SynProxy::kProxied | ((p.tcp_flags & kTcpFin) ? SynProxy::kFinPending : 0);
+      fl.user = SynProxy::user_for_ack(f, p);
       SynProxy::track_init(flows_.tcp(r.idx), f, p, cookie_opts);
     } else if (tcp) {
       tcp_track_syn(flows_.tcp(r.idx), read_tcp_segment(f + p.l4_off, p.l4_len()));

@@ -185,6 +185,8 @@ class Pipeline {
   SynGuard syn_guard_;   // the `auto` switch
   uint64_t last_cookie_ = 0;  // when this worker last sent a cookie (`auto` VIPs check ACKs
   bool sent_cookie_ = false;  // only while cookies it sent may still come back)
+  bool vip_cookies_on_ = false;    // the snapshot has a VIP with `syncookies: on`
+  bool vip_cookies_auto_ = false;  // ... with `auto` (syncookies_active: either answers now)
 };
 
 }  // namespace rondo::dp

@@ -114,6 +114,12 @@ uint32_t SynProxy::answer_syn(uint8_t* f, const Parsed& p, const HashKey& key, u
   return write(f, p.l3_off, s);
 }
 
+uint8_t SynProxy::user_for_ack(const uint8_t* f, const Parsed& p) {
+  const uint8_t* tcp = f + p.l4_off;
+  const bool fin = (tcp[13] & kTcpFin) != 0 && seg_len(p) == tcp_hlen(tcp);
+  return static_cast<uint8_t>(kProxied | (fin ? kFinPending : 0));
+}
+
 bool SynProxy::check_ack(const uint8_t* f, const Parsed& p, const HashKey& key, uint32_t slot,
                          SynOpts* o) {
   const uint8_t* tcp = f + p.l4_off;

@@ -49,6 +49,12 @@ struct SynProxy {
   static constexpr uint8_t kFinPending = 0x20;
   static bool proxied(uint8_t user) { return (user & kProxied) != 0; }
 
+  /// Flow::user of the flow a cookie ACK opens: kProxied, and kFinPending when the ACK
+  /// carried a FIN and no data. A FIN behind data sits after that data in sequence space;
+  /// the data is not carried, so neither is that FIN (sent at the ACK's sequence number it
+  /// would let the backend acknowledge a byte it never got): the client resends both.
+  static uint8_t user_for_ack(const uint8_t* f, const Parsed& p);
+
   /// A handshake segment to write.
   struct Segment {
     uint32_t src_ip = 0, dst_ip = 0;      // network order

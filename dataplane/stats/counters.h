@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 
 #include "dataplane/api/ctl.h"
@@ -53,7 +54,7 @@ struct alignas(64) LcoreCounters {
   uint64_t arp_requests = 0;
   uint64_t arp_replies = 0;
   // SYN cookies (docs/security.md): cookie SYN-ACKs sent, valid cookie ACKs (flows opened),
-  // and whether the worker's `auto` switch is on (0/1).
+  // and whether the worker answers some VIP's SYNs with cookies now (0/1).
   uint64_t syncookies_sent = 0;
   uint64_t syncookies_ok = 0;
   uint64_t syncookies_active = 0;
@@ -158,7 +159,24 @@ inline constexpr LcoreCounterDef kLcoreCounterTable[] = {
     {"arp_replies", "rondo_lcore_arp_replies_total",
      "ARP replies the dataplane made for its VIPs and local ips (main lcore).", false,
      &LcoreCounters::arp_replies},
+    {"syncookies_sent", "rondo_lcore_syncookies_sent_total",
+     "SYNs the worker answered with a SYN cookie (no flow, no local port; docs/security.md).",
+     false, &LcoreCounters::syncookies_sent},
+    {"syncookies_ok", "rondo_lcore_syncookies_ok_total",
+     "ACKs that returned a valid SYN cookie: flows opened and backend connections started.",
+     false, &LcoreCounters::syncookies_ok},
+    {"syncookies_active", "rondo_lcore_syncookies_active",
+     "1 while the worker answers SYNs to some VIP with cookies (a VIP is `on`, or `auto` with "
+     "the worker's switch on), else 0.",
+     true,
+     &LcoreCounters::syncookies_active},
 };
+
+// Every member before `drops` has its row: a counter without one is counted and never seen
+// (the SYN-cookie counters were, for a while).
+static_assert(sizeof(kLcoreCounterTable) / sizeof(kLcoreCounterTable[0]) ==
+                  offsetof(LcoreCounters, drops) / sizeof(uint64_t),
+              "every LcoreCounters member needs a row in kLcoreCounterTable");
 
 /// Read a counter another lcore writes (see the file comment).
 inline uint64_t read_counter(const uint64_t& c) { return __atomic_load_n(&c, __ATOMIC_RELAXED); }

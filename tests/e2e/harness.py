@@ -452,7 +452,7 @@ def sweep_stale(topo):
 def yaml_config(vips, local_ips=(LOCAL_IP,), timeouts=None, comment="e2e topology"):
     """A control-plane config file (deploy/rondo.yaml's format). vips: dicts with name,
     port, protocol, backends (ports on BACKEND_IP) and optionally health_check (a dict
-    of the health_check keys). timeouts: seconds, overriding the defaults below."""
+    of the health_check keys) and syncookies (off | on | auto). timeouts: seconds, overriding the defaults below."""
     t = {"tcp_syn": 10, "tcp_established": 900, "tcp_closing": 10, "udp": 30}
     t.update(timeouts or {})
     out = [f"# {comment} (tools/lib/topo.sh): everything on-link on dp0.", "timeouts:"]
@@ -463,6 +463,8 @@ def yaml_config(vips, local_ips=(LOCAL_IP,), timeouts=None, comment="e2e topolog
         out += [f"  - name: {v['name']}", f"    address: {VIP}", f"    port: {v['port']}",
                 f"    protocol: {v.get('protocol', 'tcp')}", "    mode: fullnat",
                 "    scheduler: rr"]
+        if v.get("syncookies"):
+            out.append(f"    syncookies: {v['syncookies']}")
         if v.get("health_check"):
             out.append("    health_check:")
             out += [f"      {k}: {val}" for k, val in v["health_check"].items()]

@@ -3,13 +3,14 @@
 //
 // Each input is one short session against fresh Pipelines (so a crash reproduces from
 // its input alone), configured with the seed setup: VIP 203.0.113.10:80/tcp -> four
-// backends, a UDP VIP :53, a VIP whose only backend has no static neighbour, two ports,
-// two workers (so replies for the other worker's local ports are steered). The input is a
+// backends, a UDP VIP :53, a VIP whose only backend has no static neighbour, a VIP :81 with
+// SYN cookies (`on`; `auto` in the second snapshot, with thresholds low enough to cross),
+// two ports, two workers (so replies for the other worker's local ports are steered). The input is a
 // list of records; each record's first byte picks the input port, how far time advances,
 // whether the frame came from another worker, and what the frame is: raw bytes, a valid
 // template (client TCP/UDP, backend reply to a live flow, ARP, ICMP) with a few bytes
 // flipped and the length changed, so the fuzzer reaches the flow paths without guessing
-// addresses and checksums, or a control record (new snapshot, tick, the main lcore's turn:
+// addresses, checksums, SYN cookies and sequence numbers, or a control record (new snapshot, tick, the main lcore's turn:
 // a NeighManager takes the ARP frames handed to it and the workers' questions, and its
 // published next hops are what both pipelines use).
 //
@@ -20,7 +21,8 @@
 //   - every frame is accounted for: rx + steered_in = tx + drops + consumed + steered_out;
 //   - a transmitted frame parses again, as the same kind;
 //   - a forwarded TCP/UDP/ICMP frame whose checksums were right still has right checksums
-//     (the incremental updates are exact);
+//     (the incremental updates are exact), and so has a handshake segment the SYN proxy
+//     wrote in its place, whose length (Action::len) stays within the frame's room;
 //   - a steered frame, or an ARP frame handed to the main lcore, is handed over unchanged;
 //   - ARP requests the manager queues build into valid ARP frames, and every frame the
 //     manager took or made is accounted for.
@@ -35,6 +37,7 @@
 #include <vector>
 
 #include "dataplane/fwd/pipeline.h"
+#include "dataplane/fwd/syncookie.h"
 #include "dataplane/neigh/manager.h"
 #include "dataplane/pkt/parse.h"
 #include "dataplane/state/snapshot.h"
@@ -104,7 +107,19 @@ rondo::api::State make_state(bool variant) {
   far_vip.port = 80;
   far.id = 41;
   far_vip.backends.push_back(far);
-  st.vips = {web, dns, far_vip};
+  // The same pool behind SYN cookies: the client SYNs to :81 are answered by rondo, and a
+  // template ACK returning the cookie opens a proxied flow.
+  rondo::api::Vip cookie_vip;
+  cookie_vip.id = 4;
+  cookie_vip.ip = kVip;
+  cookie_vip.port = 81;
+  cookie_vip.syncookies = variant ? rondo::api::SynCookies::kAuto : rondo::api::SynCookies::kOn;
+  rondo::api::Backend cb;
+  cb.id = 50;
+  cb.ip = kBackend;
+  cb.port = 3004;
+  cookie_vip.backends.push_back(cb);
+  st.vips = {web, dns, far_vip, cookie_vip};
   st.local_ips = variant ? std::vector<uint32_t>{kLocal2, kLocal} : std::vector<uint32_t>{kLocal};
   rondo::api::Neighbour nc, nb;
   nc.ip = kClient;
@@ -213,13 +228,22 @@ void check_parse_invariants(const uint8_t* f, uint32_t len, const Parsed& p) {
   }
 }
 
+PipelineParams fuzz_params();
+
+// The SYN cookies' key the pipelines derive from fuzz_params' secret.
+const HashKey& cookie_key() {
+  static const HashKey k = derive_hash_key(fuzz_params().hash_key, HashUse::kSynCookie);
+  return k;
+}
+
 // A valid frame to start from, chosen by the fuzzer. Three bytes steer it:
 //   a: bit 7 sent to port 1's MAC, bit 6 VLAN tag, bit 5 variant, bit 4 UDP / ARP reply,
 //      bits 0-3 payload length;
 //   b: TCP flags (ICMP type);
 //   c: bits 0-3 client or local port index, bit 4 second VIP / other client, bit 5 TTL 1,
-//      bits 6-7 ARP target.
-test::Frame make_template(uint8_t kind, Reader& in, const Pipeline& pl) {
+//      bits 6-7 ARP target; TCP to the cookie VIP: bit 6 ack returns the cookie, bit 7
+//      SYN options; backend TCP reply: bit 6 seq and ack where the flow's tracker has them.
+test::Frame make_template(uint8_t kind, Reader& in, const Pipeline& pl, uint64_t now) {
   const uint8_t a = in.u8(), b = in.u8(), c = in.u8();
   test::Pkt p;
   p.dst_mac = (a & 0x80) ? kMac1 : kMac0;
@@ -237,6 +261,34 @@ test::Frame make_template(uint8_t kind, Reader& in, const Pipeline& pl) {
       p.sport = static_cast<uint16_t>(50000 + (c & 0x07));
       p.dport = kind == 0 ? ((a & 0x20) ? 81 : 80) : 53;
       p.udp_zero_csum = kind == 1 && (a & 0x20);
+      if (kind == 0 && p.dport == 81 && p.dst_ip == kVip) {
+        // The cookie VIP: a Linux client's SYN options (MSS, SACK-permitted, timestamps,
+        // window scale) or on other segments a SACK block, and an ack returning the cookie
+        // of the SYN with the default seq.
+        if ((c & 0x80) && (b & kTcpSyn))
+          p.tcp_options = {2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7};
+        else if (c & 0x80)
+          p.tcp_options = {1, 1, 5, 10, 0, 0, 0, 0, 0, 0, 0, 0};
+        if (c & 0x40) {
+          FlowKey k;
+          k.src_ip = htonl(p.src_ip);
+          k.dst_ip = htonl(p.dst_ip);
+          k.src_port = htons(p.sport);
+          k.dst_port = htons(p.dport);
+          k.proto = 6;
+          const uint32_t isn = p.seq;
+          SynOpts o;
+          if (c & 0x80) o = SynOpts{1460, 7, true};
+          p.seq = isn + 1;
+          p.ack = SynCookie::make(cookie_key(), k, isn, SynCookie::slot(now, 1000), o) + 1;
+        }
+        if (p.tcp_options.size() == 12 && p.tcp_options[2] == 5) {
+          for (int i = 0; i < 4; ++i) {  // one block, a little beyond the ack
+            p.tcp_options[4 + i] = static_cast<uint8_t>((p.ack + 100) >> (24 - 8 * i));
+            p.tcp_options[8 + i] = static_cast<uint8_t>((p.ack + 200) >> (24 - 8 * i));
+          }
+        }
+      }
       break;
     case 2: {  // backend reply TCP / UDP to a local port
       p.src_mac = kBackendMac;
@@ -252,7 +304,15 @@ test::Frame make_template(uint8_t kind, Reader& in, const Pipeline& pl) {
       for (uint32_t i = 0; i < pl.flows().capacity(); ++i)
         if (pl.flows().at(i).state != FlowState::kFree) live.push_back(&pl.flows().at(i));
       if (live.empty()) break;
-      const FlowKey& k = live[(c & 7) % live.size()]->rev;
+      const Flow& fl = *live[(c & 7) % live.size()];
+      const FlowKey& k = fl.rev;
+      if ((c & 0x40) && k.proto == 6) {
+        // In the backend's sequence space: what the tracker saw, shifted by the flow's delta
+        // (a proxied flow in syn_sent: the ack its SYN-ACK must carry).
+        const TcpTrack& t = pl.flows().tcp(static_cast<uint32_t>(&fl - &pl.flows().at(0)));
+        p.seq = t.dir[1].end + fl.seq_delta;
+        p.ack = t.dir[0].end;
+      }
       p.src_ip = ntohl(k.src_ip);
       p.dst_ip = ntohl(k.dst_ip);
       p.sport = ntohs(k.src_port);
@@ -286,7 +346,7 @@ test::Frame make_template(uint8_t kind, Reader& in, const Pipeline& pl) {
   return test::build(p);
 }
 
-test::Frame next_frame(uint8_t kind, Reader& in, const Pipeline& pl) {
+test::Frame next_frame(uint8_t kind, Reader& in, const Pipeline& pl, uint64_t now) {
   test::Frame f;
   if (kind < 2) {  // raw bytes
     const size_t want = in.u8() | static_cast<size_t>(in.u8() & 0x07) << 8;
@@ -295,7 +355,7 @@ test::Frame next_frame(uint8_t kind, Reader& in, const Pipeline& pl) {
     f.assign(p, p + k);
     return f;
   }
-  f = make_template(static_cast<uint8_t>(kind - 2), in, pl);
+  f = make_template(static_cast<uint8_t>(kind - 2), in, pl, now);
   // A few flipped bytes, then a length change (cut or zero padding).
   const uint8_t flips = in.u8() & 0x07;
   for (uint8_t i = 0; i < flips; ++i) {
@@ -323,11 +383,31 @@ PipelineParams fuzz_params() {
   pp.worker = 0;
   pp.n_workers = 2;
   pp.port_macs = {kMac0, kMac1};
+  pp.syncookie_embryonic_on = 2;  // `auto` crosses its thresholds within a session
+  pp.syncookie_syn_rate_on = 4;
   return pp;
 }
 
 bool same(const Action& x, const Action& y) {
-  return x.kind == y.kind && x.reason == y.reason && x.port == y.port;
+  return x.kind == y.kind && x.reason == y.reason && x.port == y.port && x.len == y.len;
+}
+
+// Bytes a frame's buffer holds: the frame, and for TCP to the cookie VIP the room a SYN
+// proxy rewrite may grow it into (the pipeline's contract, Action::len). Every other frame
+// gets a heap block of exactly its length, so reading past it is caught.
+uint32_t room_for(const test::Frame& f) {
+  const auto len = static_cast<uint32_t>(f.size());
+  Parsed p;
+  DropReason why;
+  if (len < SynProxy::kMaxHandshakeFrame && parse_frame(f.data(), len, &p, &why) &&
+      p.kind == PktKind::kIpv4Tcp && p.key.dst_port == htons(81))
+    return SynProxy::kMaxHandshakeFrame;
+  return len;
+}
+
+// The frame's length after the action (a SYN proxy rewrite sets a new one).
+uint32_t out_len(const Action& a, uint32_t len) {
+  return a.kind == Action::Kind::kTx && a.len != 0 ? a.len : len;
 }
 
 bool same(const LcoreCounters& x, const LcoreCounters& y) {
@@ -352,6 +432,8 @@ void check_action(const Action& a, const test::Frame& orig, const uint8_t* out,
     case Action::Kind::kTx: {
       FUZZ_CHECK(parsed);
       FUZZ_CHECK(a.port < 2);
+      FUZZ_CHECK(a.len == 0 || (before.kind == PktKind::kIpv4Tcp && a.len <= room_for(orig) &&
+                                a.len <= SynProxy::kMaxHandshakeFrame));
       Parsed after;
       FUZZ_CHECK(parse_frame(out, len, &after, &why));
       FUZZ_CHECK(after.kind == before.kind);
@@ -414,7 +496,8 @@ void run_session(const uint8_t* data, size_t size) {
       std::vector<uint8_t*> ptrs;
       std::vector<uint32_t> lens;
       for (const Queued& q : burst) {
-        bufs.emplace_back(new uint8_t[q.in.size() ? q.in.size() : 1]);
+        const uint32_t room = room_for(q.in);
+        bufs.emplace_back(new uint8_t[room ? room : 1]);
         if (!q.in.empty()) std::memcpy(bufs.back().get(), q.in.data(), q.in.size());
         ptrs.push_back(bufs.back().get());
         lens.push_back(static_cast<uint32_t>(q.in.size()));
@@ -424,8 +507,10 @@ void run_session(const uint8_t* data, size_t size) {
                        burst_port, now, burst_steered, out.data());
       for (size_t i = 0; i < burst.size(); ++i) {
         FUZZ_CHECK(same(out[i], burst[i].a));
-        FUZZ_CHECK(lens[i] == 0 || std::memcmp(ptrs[i], burst[i].out.data(), lens[i]) == 0);
-        if (out[i].kind == Action::Kind::kTx) pb.count_tx(lens[i]);
+        const uint32_t n = out_len(out[i], lens[i]);
+        FUZZ_CHECK(n == burst[i].out.size());
+        FUZZ_CHECK(n == 0 || std::memcmp(ptrs[i], burst[i].out.data(), n) == 0);
+        if (out[i].kind == Action::Kind::kTx) pb.count_tx(n);
       }
       burst.clear();
     }
@@ -500,10 +585,10 @@ void run_session(const uint8_t* data, size_t size) {
       continue;
     }
 
-    test::Frame f = next_frame(kind, in, pa);
-    // A heap block of exactly the frame's length, so reading past it is caught.
+    test::Frame f = next_frame(kind, in, pa, now);
     const uint32_t len = static_cast<uint32_t>(f.size());
-    std::unique_ptr<uint8_t[]> buf(new uint8_t[len ? len : 1]);
+    const uint32_t room = room_for(f);
+    std::unique_ptr<uint8_t[]> buf(new uint8_t[room ? room : 1]);
     if (len) std::memcpy(buf.get(), f.data(), len);
 
     Parsed before;
@@ -521,12 +606,13 @@ void run_session(const uint8_t* data, size_t size) {
     }
 
     const Action a = pa.process(s, buf.get(), len, in_port, now, steered);
-    check_action(a, f, buf.get(), len, steered, parsed, before, ip_ok, l4_ok);
+    const uint32_t n = out_len(a, len);
+    check_action(a, f, buf.get(), n, steered, parsed, before, ip_ok, l4_ok);
     if (a.kind == Action::Kind::kTx) {
       ++tx;
-      pa.count_tx(len);
+      pa.count_tx(n);
     }
-    burst.push_back(Queued{f, test::Frame(buf.get(), buf.get() + len), a});
+    burst.push_back(Queued{f, test::Frame(buf.get(), buf.get() + n), a});
 
     FUZZ_CHECK(pa.neigh_asks().size() <= 64);
 
@@ -548,7 +634,7 @@ void run_session(const uint8_t* data, size_t size) {
     FUZZ_CHECK(pl->flows().size() == 0);
     pl->tick(s, now + 24u * 3600 * 1000, 1);  // the tuples those flows left in quarantine
     FUZZ_CHECK(pl->quarantine().size() == 0);
-    for (uint32_t id : {10u, 11u, 12u, 13u, 20u, 40u, 41u}) {
+    for (uint32_t id : {10u, 11u, 12u, 13u, 20u, 40u, 41u, 50u}) {
       FUZZ_CHECK(pl->backend_counters()[id].active_flows == 0);
       FUZZ_CHECK(pl->backend_counters()[id].quarantined == 0);
     }

@@ -418,7 +418,7 @@ TEST_F(SynProxyTest, HandshakeAndTranslationByteForByte) {
 }
 
 // A client that closes at once sends FIN on the handshake's ACK: the cookie still opens the
-// flow (the FIN is not carried; the client sends it again).
+// flow, and the FIN goes on with the ACK that completes the backend's handshake.
 TEST_F(SynProxyTest, CookieAckWithFinOpensTheFlow) {
   start(api::SynCookies::kOn);
   const uint16_t cport = 51500;
@@ -438,6 +438,46 @@ TEST_F(SynProxyTest, CookieAckWithFinOpensTheFlow) {
   ASSERT_EQ(b.kind, Action::Kind::kTx) << drop_reason_name(b.reason);
   EXPECT_EQ(g[14 + 20 + 13], kTcpAck | kTcpFin);
   EXPECT_EQ(pl_->flows().at(0).state, FlowState::kHalfClosed);
+}
+
+// Data and FIN on the cookie ACK (the ACK was lost and the client's next segment, a short
+// request and its close, stands in for it): the data is not carried, so neither is the FIN.
+// Sent at the ACK's sequence number it would make the backend acknowledge the request's
+// first byte, which it never got. The client resends both.
+TEST_F(SynProxyTest, FinBehindDataOnTheCookieAckWaitsForTheClient) {
+  start(api::SynCookies::kOn);
+  const uint16_t cport = 51600;
+  const uint32_t isn = 4242;
+  const uint32_t cookie = syn(cport, isn, 100);
+  Pkt req = from_client(cport, kPshAck | kTcpFin, isn + 1, cookie + 1);
+  req.window = 502;
+  req.payload = "PING\r\n";
+  Frame f = test::build(req);
+  Action a = run(f, 150);
+  ASSERT_EQ(a.kind, Action::Kind::kTx) << drop_reason_name(a.reason);
+  EXPECT_EQ(pl_->counters().syncookies_ok, 1u);
+  EXPECT_EQ(f[14 + 20 + 13], kTcpSyn);
+  const uint16_t lport = static_cast<uint16_t>(f[34] << 8 | f[35]);
+  const uint32_t bisn = 90000;
+  Pkt sa = from_backend(lport, kSynAck, bisn, isn + 1);
+  sa.tcp_options = {1, 3, 3, 7};
+  Frame g = test::build(sa);
+  a = run(g, 151);
+  ASSERT_EQ(a.kind, Action::Kind::kTx) << drop_reason_name(a.reason);
+  Pkt want = made(false, cport, lport, kTcpAck, isn + 1, bisn + 1);
+  want.window = 502;
+  EXPECT_EQ(g, test::build(want)) << test::hex(g);  // a plain ACK: no FIN at isn + 1
+  const FlowTable::Hit h = pl_->flows().lookup(key_of(kClient, cport, kVip, 80), 151);
+  ASSERT_TRUE(h.found());
+  EXPECT_EQ(pl_->flows().at(h.idx).state, FlowState::kEstablished);
+  // The client's retransmission, request and FIN, goes through translated.
+  Frame r = test::build(req);
+  a = run(r, 400);
+  ASSERT_EQ(a.kind, Action::Kind::kTx) << drop_reason_name(a.reason);
+  Pkt fwd = forwarded(req, false, cport, lport);
+  fwd.ack = bisn + 1;
+  EXPECT_EQ(r, test::build(fwd)) << test::hex(r);
+  EXPECT_EQ(pl_->flows().at(h.idx).state, FlowState::kHalfClosed);
 }
 
 TEST_F(SynProxyTest, BadCookieIsDropped) {
@@ -550,6 +590,29 @@ TEST_F(SynProxyTest, AutoGoesOnUnderAFloodAndOffAfter) {
   ASSERT_EQ(run(f, 11700).kind, Action::Kind::kTx);
   EXPECT_EQ(f[47], kTcpSyn);  // forwarded to the backend again
   EXPECT_EQ(pl_->flows().size(), 1u);
+}
+
+// syncookies_active: 1 while some VIP answers SYNs with cookies. An `on` VIP always does;
+// the `auto` switch counts only when a VIP follows it.
+TEST_F(SynProxyTest, ActiveGaugeSaysWhetherAnyVipAnswersWithCookies) {
+  start(api::SynCookies::kOn);
+  pl_->tick(snap_.get(), 10, 64);
+  EXPECT_EQ(pl_->counters().syncookies_active, 1u);
+
+  start(api::SynCookies::kOff, /*embryonic_on=*/2, /*rate_on=*/1000);
+  for (uint16_t i = 0; i < 4; ++i) {
+    Frame f = test::build(from_client(static_cast<uint16_t>(59000 + i), kTcpSyn, 1, 0));
+    ASSERT_EQ(run(f, 20).kind, Action::Kind::kTx);
+  }
+  pl_->tick(snap_.get(), 1500, 0);  // the switch sees 4 half-open flows: on, for no VIP
+  EXPECT_EQ(pl_->counters().syncookies_active, 0u);
+  EXPECT_EQ(pl_->counters().syncookies_sent, 0u);
+
+  // The same set-up with the VIP on `auto`: the switch is what the gauge shows.
+  snap_ = build_snapshot(cookie_state(api::SynCookies::kAuto));
+  pl_->on_snapshot(*snap_, 1600);
+  pl_->tick(snap_.get(), 1600, 0);
+  EXPECT_EQ(pl_->counters().syncookies_active, 1u);
 }
 
 TEST_F(SynProxyTest, AutoGoesOnAtTheSynRate) {
