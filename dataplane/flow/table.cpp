@@ -288,7 +288,7 @@ bool FlowTable::reclaim_one(Reclaim* kind) {
 }
 
 bool FlowTable::reclaim_matching(const FlowKey& rev_like, uint32_t scan, uint64_t idle_embryonic,
-                                 Reclaim* kind) {
+                                 HeldAfterFn held_after, Reclaim* kind) {
   for (uint32_t c = 0; c < kReclaimClasses; c++) {
     uint32_t idx = lists_[c].head;
     for (uint32_t n = 0; idx != kNone && n < scan; ++n, idx = flows_[idx].lru_next) {
@@ -297,6 +297,7 @@ bool FlowTable::reclaim_matching(const FlowKey& rev_like, uint32_t scan, uint64_
         continue;
       if (c == static_cast<uint32_t>(Reclaim::kEmbryonic) && flows_[idx].expires > idle_embryonic)
         continue;
+      if (held_after != nullptr && held_after(*this, idx)) continue;
       release(idx);
       if (kind != nullptr) *kind = static_cast<Reclaim>(c);
       return true;

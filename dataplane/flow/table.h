@@ -228,9 +228,12 @@ class FlowTable {
   /// connection to a backend whose local ports are all taken must free one of that backend's
   /// tuples, or it goes for nothing. An embryonic flow qualifies only if its expiry is at
   /// most `idle_embryonic` (the caller's way of saying "quiet for a while"): a handshake in
-  /// progress is a real client's, and its tuple is live at the backend.
+  /// progress is a real client's, and its tuple is live at the backend. A flow for which
+  /// `held_after(table, idx)` is true (the owner keeps its tuple out of use once it ends:
+  /// the local-port quarantine) frees nothing usable and is passed over.
+  using HeldAfterFn = bool (*)(const FlowTable& table, uint32_t idx);
   bool reclaim_matching(const FlowKey& rev_like, uint32_t scan, uint64_t idle_embryonic,
-                        Reclaim* kind = nullptr);
+                        HeldAfterFn held_after, Reclaim* kind = nullptr);
 
   /// Remove a flow (both keys). Does not call the release hook: the caller owns it.
   void erase(uint32_t idx);
