@@ -287,7 +287,8 @@ bool FlowTable::reclaim_one(Reclaim* kind) {
   return true;
 }
 
-bool FlowTable::reclaim_matching(const FlowKey& rev_like, uint32_t scan, Reclaim* kind) {
+bool FlowTable::reclaim_matching(const FlowKey& rev_like, uint32_t scan, HeldAfterFn held_after,
+                                 Reclaim* kind) {
   for (uint32_t c = 0; c < kReclaimClasses; c++) {
     uint32_t idx = lists_[c].head;
     for (uint32_t n = 0; idx != kNone && n < scan; ++n, idx = flows_[idx].lru_next) {
@@ -297,6 +298,7 @@ bool FlowTable::reclaim_matching(const FlowKey& rev_like, uint32_t scan, Reclaim
       // A handshake in progress holds a tuple live at the backend: never reused for it.
       if (c == static_cast<uint32_t>(Reclaim::kEmbryonic) && flows_[idx].expires > embryonic_bound_)
         continue;
+      if (held_after != nullptr && held_after(*this, idx)) continue;
       release(idx);
       if (kind != nullptr) *kind = static_cast<Reclaim>(c);
       return true;

@@ -227,8 +227,12 @@ class FlowTable {
   /// protocol), looking at most `scan` flows into each class: the flow that makes room for a
   /// connection to a backend whose local ports are all taken must free one of that backend's
   /// tuples, or it goes for nothing. An embryonic flow that is not quiet (set_embryonic_bound)
-  /// never qualifies here: its tuple is live at the backend.
-  bool reclaim_matching(const FlowKey& rev_like, uint32_t scan, Reclaim* kind = nullptr);
+  /// never qualifies here: its tuple is live at the backend. A flow for which
+  /// `held_after(table, idx)` is true (the owner keeps its tuple out of use once it ends:
+  /// the local-port quarantine) frees nothing usable and is passed over.
+  using HeldAfterFn = bool (*)(const FlowTable& table, uint32_t idx);
+  bool reclaim_matching(const FlowKey& rev_like, uint32_t scan, HeldAfterFn held_after,
+                        Reclaim* kind = nullptr);
 
   /// Remove a flow (both keys). Does not call the release hook: the caller owns it.
   void erase(uint32_t idx);

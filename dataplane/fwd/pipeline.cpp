@@ -28,6 +28,14 @@ inline Action drop(LcoreCounters& c, DropReason r) {
   return Action{Action::Kind::kDrop, r, 0};
 }
 
+// A flow whose end leaves its tuple in the quarantine: a TCP connection the backend
+// accepted, which may leave the tuple in the backend's TIME_WAIT (or LAST_ACK). One that
+// never completed is free at once (so reclaiming half-open flows gives their tuples to real
+// clients); reclaiming one that did would free nothing usable (handle_client).
+inline bool quarantined_after(const FlowTable& t, uint32_t idx) {
+  return t.at(idx).rev.proto == IPPROTO_TCP && tcp_was_established(t.tcp(idx));
+}
+
 // Whole seconds first: ms * hz overflows 64 bits for long timeouts on fast TSCs.
 inline uint64_t ms_to_ticks(uint32_t ms, uint64_t hz) { return ms / 1000 * hz + ms % 1000 * hz / 1000; }
 
@@ -56,11 +64,9 @@ Pipeline::Pipeline(const PipelineParams& p)
 void Pipeline::on_release(void* ctx, const Flow& f) {
   auto* self = static_cast<Pipeline*>(ctx);
   --self->backends_[f.backend_id].active_flows;
-  // A connection the backend accepted may leave its tuple in the backend's TIME_WAIT: the
-  // tuple is not handed out again for the quarantine. One that never completed is free at
-  // once (so reclaiming half-open flows gives their tuples to real clients).
+  // The tuple is not handed out again for the quarantine (see quarantined_after).
   const auto idx = static_cast<uint32_t>(&f - &self->flows_.at(0));
-  if (f.rev.proto == IPPROTO_TCP && tcp_was_established(self->flows_.tcp(idx))) {
+  if (quarantined_after(self->flows_, idx)) {
     ++self->backends_[f.backend_id].quarantined;
     self->quarantine_.add(PortTuple{f.rev.dst_ip, f.rev.src_ip, f.rev.dst_port, f.rev.src_port},
                           f.backend_id, self->now_ + self->t_quarantine_, self->now_);
@@ -406,8 +412,9 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
     rev.proto = p.key.proto;
     // Out of local ports: as with table space, one flow gives its tuple up, in the table's
     // reclaim order (half-open, closed, idle UDP; never established), so neither a SYN
-    // flood nor spoofed SYN+FIN pairs nor random-port UDP lock out real clients. A tuple
-    // whose connection had completed goes to the quarantine instead, never to a new client.
+    // flood nor spoofed SYN+FIN pairs nor random-port UDP lock out real clients. A flow
+    // whose connection had completed is passed over: its tuple would go to the quarantine,
+    // never to a new client.
     bool have_port = alloc_local(s, &rev, now);
     Reclaim freed = Reclaim::kNone;
     // A half-open flow gives its tuple up only after a quiet second: a real handshake takes
@@ -416,7 +423,7 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
     // backend's SYN-ACK retransmissions.
     const uint64_t quiet = now + t_syn_ > params_.hz ? now + t_syn_ - params_.hz : 0;
     flows_.set_embryonic_bound(quiet);  // for the port shortage here and a full table below
-    if (!have_port && flows_.reclaim_matching(rev, kReclaimScan, &freed)) {
+    if (!have_port && flows_.reclaim_matching(rev, kReclaimScan, &quarantined_after, &freed)) {
       count_reclaim(freed);
       have_port = alloc_local(s, &rev, now);
     }

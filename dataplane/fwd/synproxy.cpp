@@ -116,7 +116,7 @@ uint32_t SynProxy::answer_syn(uint8_t* f, const Parsed& p, const HashKey& key, u
 
 uint8_t SynProxy::user_for_ack(const uint8_t* f, const Parsed& p) {
   const uint8_t* tcp = f + p.l4_off;
-  const bool fin = (tcp[13] & kTcpFin) != 0 && seg_len(p) == tcp_hlen(tcp);
+  const bool fin = (tcp[13] & kTcpFin) != 0 && p.l4_len() == tcp_hlen(tcp);
   return static_cast<uint8_t>(kProxied | (fin ? kFinPending : 0));
 }
 

@@ -189,6 +189,8 @@ def scenario_b_narrow_range(env, totals):
         f"TIME_WAIT collisions: {drops['tcp_out_of_window']} backend answers dropped"
     bad = {k: v for k, v in res["errors"].items() if k != "timeout"}
     assert not bad, f"clients saw failures other than timeouts (refused SYNs): {bad}"
+    # A refused SYN takes no flow: every connection rondo counted is a request answered.
+    assert counted == res["ok"], f"rondo counted {counted} connections for {res['ok']} requests"
     # The control plane polls counters every second or so: wait for the warning.
     show = {}
 
@@ -198,7 +200,8 @@ def scenario_b_narrow_range(env, totals):
 
     harness.wait_until("rondoctl show to warn about local ports", 15, warned, interval=0.5)
     line = next(l for l in show["text"].splitlines() if "local ports free" in l)
-    return (f"{res['ok']} connections completed (<= 4 backends x 64 tuples), {refused} SYNs "
+    return (f"{res['ok']} connections completed (<= 4 backends x 64 tuples, rondo counted "
+            f"{counted}), {refused} SYNs "
             f"refused as no_local_port, client errors {res['errors']}, 0 tcp_out_of_window, "
             f"{tcp.get('TcpOutRsts', 0)} client RSTs; rondoctl show: '{line}'")
 

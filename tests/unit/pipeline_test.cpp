@@ -601,6 +601,27 @@ TEST_F(PipelineTest, ClosedTupleIsQuarantinedForItsBackendOnly) {
   EXPECT_EQ(pl_->quarantine().size(), 0u);
 }
 
+// A closed flow gives its tuple up to a new client only if its handshake never completed:
+// the tuple of one that did goes from the flow to the quarantine, so reclaiming it would
+// free nothing usable and only cut the old connection's last FIN/ACK exchange short (the
+// backend, left in LAST_ACK, could then outlive the quarantine on that tuple).
+TEST_F(PipelineTest, ClosedFlowsOfCompletedConnectionsAreNotReclaimedForPorts) {
+  start(64, one_backend_state());
+  std::vector<Conn> done;
+  for (uint16_t i = 0; i < kPorts; ++i) {
+    const Conn c = establish(static_cast<uint16_t>(57000 + i), 10);
+    forward(c, kFinAck, "", 20);
+    reply(c, kFinAck, "", 21);  // closing: the client's last ACK is still to come
+    done.push_back(c);
+  }
+  EXPECT_EQ(pl_->flows().reclaimable(Reclaim::kClosed), kPorts);
+  expect_drop(test::build(client_pkt(57100, kSyn)), 30, DropReason::kNoLocalPort);
+  EXPECT_EQ(pl_->counters().reclaimed_closed, 0u);
+  EXPECT_EQ(pl_->flows().size(), kPorts);
+  EXPECT_EQ(pl_->quarantine().size(), 0u);
+  for (const Conn& c : done) forward(c, kAck, "", 31);  // every connection ends in full
+}
+
 // Issue 8, item 12: an id the control plane hands to another backend starts with fresh
 // counters; a new state that keeps the backend keeps them.
 TEST_F(PipelineTest, BackendCountersResetWhenTheIdIsReused) {
