@@ -66,7 +66,8 @@ uint32_t sig_match(const B& b, uint32_t sig) {
 
 }  // namespace
 
-FlowTable::FlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release, void* release_ctx)
+FlowTable::FlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release, void* release_ctx,
+                     bool meters)
     : capacity_(capacity), key_(key), release_fn_(release), release_ctx_(release_ctx) {
   static_assert(sizeof(Bucket) == 64);
   if (capacity == 0 || capacity > kMaxCapacity)
@@ -82,7 +83,9 @@ FlowTable::FlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release, v
   try {
     buckets_ = alloc_lines<Bucket>(n_buckets_);
     tcp_ = alloc_lines<TcpTrack>(capacity_);
+    if (meters) meters_ = alloc_lines<FlowMeter>(capacity_);
   } catch (...) {
+    std::free(tcp_);
     std::free(buckets_);
     std::free(flows_);
     throw;
@@ -94,6 +97,7 @@ FlowTable::FlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release, v
 }
 
 FlowTable::~FlowTable() {
+  std::free(meters_);
   std::free(tcp_);
   std::free(buckets_);
   std::free(flows_);
@@ -136,6 +140,12 @@ FlowTable::Hit FlowTable::lookup(const FlowKey& k, const Probe& p, uint64_t now)
     return {};
   }
   return {idx, static_cast<FlowDir>(ref & 1)};
+}
+
+FlowTable::Hit FlowTable::find(const FlowKey& k, uint64_t now) const {
+  uint32_t ref;
+  if (!bucket_find(k, probe(k), &ref) || flows_[ref >> 1].expires <= now) return {};
+  return {ref >> 1, static_cast<FlowDir>(ref & 1)};
 }
 
 uint32_t FlowTable::reclaim_expired(uint32_t bucket, uint64_t now, uint32_t keep) {
@@ -263,6 +273,7 @@ FlowTable::InsertResult FlowTable::insert(const FlowKey& fwd, const Probe& fwd_p
   }
   used_++;
   lru_push(flow_reclaim_class(state), idx);
+  if (meters_ != nullptr) meters_[idx] = FlowMeter{.created = now};
   return {InsertStatus::kOk, idx, reclaimed};
 }
 
@@ -373,7 +384,8 @@ uint32_t FlowTable::age(uint64_t now, uint32_t budget) {
 }
 
 size_t FlowTable::memory_bytes() const {
-  return size_t{capacity_} * (sizeof(Flow) + sizeof(TcpTrack)) + size_t{n_buckets_} * sizeof(Bucket);
+  return size_t{capacity_} * (sizeof(Flow) + sizeof(TcpTrack) + (meters_ ? sizeof(FlowMeter) : 0)) +
+         size_t{n_buckets_} * sizeof(Bucket);
 }
 
 void FlowTable::push_free(uint32_t idx) {

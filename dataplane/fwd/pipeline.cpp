@@ -45,7 +45,7 @@ Pipeline::Pipeline(const PipelineParams& p)
     : params_(p),
       ownership_(p.n_workers),
       flows_(p.flow_capacity, derive_hash_key(p.hash_key, HashUse::kFlowTable),
-             &Pipeline::on_release, this),
+             &Pipeline::on_release, this, p.flow_meters),
       backends_(new BackendCounters[kBackendSlots]()),
       ports_(p.lport_lo, p.lport_hi, ownership_, p.worker,
              derive_hash_key(p.hash_key, HashUse::kLocalPort), p.port_seed),
@@ -449,6 +449,7 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
     if (cookie_ack) {  // the ACK becomes the SYN to the backend
       ++bc.packets;
       bc.bytes += len;
+      flows_.count(r.idx, FlowDir::kForward, len);
       const uint32_t n = SynProxy::open_backend(f, p, fl, flows_.tcp(r.idx), cookie_opts);
       Action a = output(s, f, fl.rev.src_ip, now);
       a.len = n;
@@ -471,6 +472,7 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
   BackendCounters& bc = backends_[fl.backend_id];
   ++bc.packets;
   bc.bytes += len;
+  flows_.count(hit.idx, FlowDir::kForward, len);
   FullNat::rewrite(f + p.l3_off, f + p.l4_off, p.key.proto, fl.rev.dst_ip, fl.rev.src_ip,
                    fl.rev.dst_port, fl.rev.src_port);
   return output(s, f, fl.rev.src_ip, now);
@@ -514,6 +516,7 @@ Action Pipeline::handle_reply(const Snapshot& s, uint8_t* f, uint32_t len, const
   BackendCounters& bc = backends_[fl.backend_id];
   ++bc.packets;
   bc.bytes += len;
+  flows_.count(hit.idx, FlowDir::kReverse, len);
   FullNat::rewrite(f + p.l3_off, f + p.l4_off, p.key.proto, fl.fwd.dst_ip, fl.fwd.src_ip,
                    fl.fwd.dst_port, fl.fwd.src_port);
   return output(s, f, fl.fwd.src_ip, now);

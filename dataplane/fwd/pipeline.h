@@ -27,6 +27,7 @@ using MacAddr = std::array<uint8_t, 6>;
 
 struct PipelineParams {
   uint32_t flow_capacity = 1u << 20;
+  bool flow_meters = false;  // keep each flow's age and traffic (FlowMeter)
   uint16_t lport_lo = 1024;  // local port range (host order, inclusive), shared by all workers;
   uint16_t lport_hi = 65535;  // this worker uses the ports PortOwnership gives it
   // Tuples held in the local-port quarantine at most (0: a quarter of the flows, at least
@@ -107,6 +108,12 @@ class Pipeline {
     counters_.tx_bytes += bytes;
   }
   void count_drop(DropReason r) { counters_.drop(r); }
+
+  /// Remove a flow as expiry would (its local port, counters): an operator's delete.
+  void remove_flow(uint32_t idx, uint64_t now) {
+    now_ = now;
+    flows_.remove(idx);
+  }
 
   const LcoreCounters& counters() const { return counters_; }
   LcoreCounters& counters() { return counters_; }

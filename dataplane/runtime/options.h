@@ -12,6 +12,7 @@ struct Options {
   std::string ctl_socket = "/run/rondo/dataplane.sock";
   std::string state_dir = "/var/lib/rondo";  // hash.key: the secret of the keyed hashes
   uint32_t flows_per_worker = 1u << 20;
+  bool flow_meters = true;  // per-flow age, packets and bytes (32 bytes more a flow)
   uint32_t idle_sleep_us = 0;
   uint32_t reply_rate = 1000;  // ARP replies per second (main lcore); ICMP echo, per worker
   uint32_t mbufs = 0;  // 0: sized from ports, queues and descriptors
