@@ -95,7 +95,7 @@ std::string check_header(const MsgHeader& h) {
            std::to_string(kVersion) + ")";
   if (h.length > kMaxPayload) return "payload too large: " + std::to_string(h.length);
   if (h.type < static_cast<uint16_t>(MsgType::kHello) ||
-      h.type > static_cast<uint16_t>(MsgType::kError))
+      h.type > static_cast<uint16_t>(MsgType::kInspectReply))
     return "unknown message type " + std::to_string(h.type);
   return {};
 }
@@ -225,6 +225,142 @@ std::optional<Ack> decode_ack(std::span<const uint8_t> p, std::string* err) {
   Ack a;
   if (!r.boolean(&a.ok) || !r.u64(&a.generation) || !r.str(&a.message) || !r.done())
     return fail<Ack>(err, "ack: bad length");
+  return a;
+}
+
+namespace {
+
+void put_filter(Writer& w, const FlowFilter& f) {
+  w.u32(f.client_ip);
+  w.u16(f.client_port);
+  w.u32(f.vip_ip);
+  w.u16(f.vip_port);
+  w.u8(f.proto);
+  w.u32(f.backend_ip);
+  w.u16(f.backend_port);
+  w.u32(f.local_ip);
+  w.u16(f.local_port);
+}
+
+bool get_filter(Reader& r, FlowFilter* f) {
+  return r.u32(&f->client_ip) && r.u16(&f->client_port) && r.u32(&f->vip_ip) &&
+         r.u16(&f->vip_port) && r.u8(&f->proto) && r.u32(&f->backend_ip) &&
+         r.u16(&f->backend_port) && r.u32(&f->local_ip) && r.u16(&f->local_port);
+}
+
+}  // namespace
+
+std::vector<uint8_t> encode_inspect_request(const InspectRequest& q) {
+  Writer w;
+  w.u8(static_cast<uint8_t>(q.op));
+  put_filter(w, q.filter);
+  w.u32(q.limit);
+  w.u64(q.cursor);
+  w.u32(q.seconds);
+  w.u32(q.reason);
+  return w.take();
+}
+
+std::optional<InspectRequest> decode_inspect_request(std::span<const uint8_t> p, std::string* err) {
+  Reader r(p);
+  InspectRequest q;
+  uint8_t op;
+  if (!r.u8(&op) || !get_filter(r, &q.filter) || !r.u32(&q.limit) || !r.u64(&q.cursor) ||
+      !r.u32(&q.seconds) || !r.u32(&q.reason) || !r.done())
+    return fail<InspectRequest>(err, "inspect: bad length");
+  if (op < static_cast<uint8_t>(InspectOp::kFlows) || op > static_cast<uint8_t>(InspectOp::kDrops))
+    return fail<InspectRequest>(err, "inspect: unknown operation");
+  q.op = static_cast<InspectOp>(op);
+  const FlowFilter& f = q.filter;
+  if (f.proto != 0 && f.proto != 6 && f.proto != 17)
+    return fail<InspectRequest>(err, "inspect: protocol must be tcp, udp or any");
+  const bool flows = q.op == InspectOp::kFlows || q.op == InspectOp::kFlowDelete;
+  if (flows && (q.limit == 0 || q.limit > kMaxFlowPage))
+    return fail<InspectRequest>(err, "inspect: a page holds 1 to 1000 flows");
+  if (q.op == InspectOp::kTraceStart &&
+      (q.limit == 0 || q.limit > kMaxTracePackets || q.seconds == 0 || q.seconds > kMaxTraceSeconds))
+    return fail<InspectRequest>(err, "inspect: a trace takes 1 to 10000 packets for 1 to 3600 seconds");
+  return q;
+}
+
+std::vector<uint8_t> encode_inspect_reply(const InspectReply& a) {
+  Writer w;
+  w.u64(a.next_cursor);
+  w.u64(a.scanned);
+  w.u64(a.deleted);
+  w.u8(a.armed);
+  w.u32(static_cast<uint32_t>(a.flows.size()));
+  for (const auto& f : a.flows) {
+    w.u32(f.lcore);
+    w.u8(f.proto);
+    for (uint32_t ip : {f.client_ip, f.vip_ip, f.backend_ip, f.local_ip}) w.u32(ip);
+    for (uint16_t port : {f.client_port, f.vip_port, f.backend_port, f.local_port}) w.u16(port);
+    w.u32(f.backend_id);
+    w.u32(f.vip_id);
+    w.str(f.state);
+    w.u64(f.age_ms);
+    w.u64(f.expires_ms);
+    w.u8(f.metered);
+    for (uint64_t v : {f.packets_in, f.bytes_in, f.packets_out, f.bytes_out}) w.u64(v);
+  }
+  w.u32(static_cast<uint32_t>(a.trace.size()));
+  for (const auto& t : a.trace) {
+    w.u32(t.lcore);
+    w.u64(t.at_us);
+    w.u16(t.in_port);
+    w.u8(t.steered);
+    for (const std::string* s : {&t.packet, &t.kind, &t.flow, &t.backend, &t.state, &t.verdict,
+                                 &t.reason, &t.out})
+      w.str(*s);
+    w.u16(t.out_port);
+  }
+  w.u32(static_cast<uint32_t>(a.drops.size()));
+  for (const auto& d : a.drops) {
+    w.u32(d.lcore);
+    w.str(d.reason);
+    w.u64(d.ago_ms);
+    w.u16(d.in_port);
+    w.u32(d.len);
+    w.str(d.packet);
+    w.str(d.hex);
+  }
+  return w.take();
+}
+
+std::optional<InspectReply> decode_inspect_reply(std::span<const uint8_t> p, std::string* err) {
+  Reader r(p);
+  InspectReply a;
+  uint32_t n;
+  if (!r.u64(&a.next_cursor) || !r.u64(&a.scanned) || !r.u64(&a.deleted) || !r.boolean(&a.armed))
+    return fail<InspectReply>(err, "inspect reply: truncated header");
+  if (!r.count(&n, 4 + 1 + 16 + 8 + 8 + 4 + 16 + 1 + 32)) return fail<InspectReply>(err, "inspect reply: bad flow count");
+  a.flows.resize(n);
+  for (auto& f : a.flows) {
+    bool ok = r.u32(&f.lcore) && r.u8(&f.proto);
+    for (uint32_t* ip : {&f.client_ip, &f.vip_ip, &f.backend_ip, &f.local_ip}) ok = ok && r.u32(ip);
+    for (uint16_t* port : {&f.client_port, &f.vip_port, &f.backend_port, &f.local_port})
+      ok = ok && r.u16(port);
+    ok = ok && r.u32(&f.backend_id) && r.u32(&f.vip_id) && r.str(&f.state) && r.u64(&f.age_ms) &&
+         r.u64(&f.expires_ms) && r.boolean(&f.metered);
+    for (uint64_t* v : {&f.packets_in, &f.bytes_in, &f.packets_out, &f.bytes_out}) ok = ok && r.u64(v);
+    if (!ok) return fail<InspectReply>(err, "inspect reply: truncated flow");
+  }
+  if (!r.count(&n, 4 + 8 + 2 + 1 + 8 * 4 + 2)) return fail<InspectReply>(err, "inspect reply: bad trace count");
+  a.trace.resize(n);
+  for (auto& t : a.trace) {
+    bool ok = r.u32(&t.lcore) && r.u64(&t.at_us) && r.u16(&t.in_port) && r.boolean(&t.steered);
+    for (std::string* s : {&t.packet, &t.kind, &t.flow, &t.backend, &t.state, &t.verdict, &t.reason,
+                           &t.out})
+      ok = ok && r.str(s);
+    if (!ok || !r.u16(&t.out_port)) return fail<InspectReply>(err, "inspect reply: truncated trace record");
+  }
+  if (!r.count(&n, 4 + 4 + 8 + 2 + 4 + 4 + 4)) return fail<InspectReply>(err, "inspect reply: bad drop count");
+  a.drops.resize(n);
+  for (auto& d : a.drops)
+    if (!r.u32(&d.lcore) || !r.str(&d.reason) || !r.u64(&d.ago_ms) || !r.u16(&d.in_port) ||
+        !r.u32(&d.len) || !r.str(&d.packet) || !r.str(&d.hex))
+      return fail<InspectReply>(err, "inspect reply: truncated drop sample");
+  if (!r.done()) return fail<InspectReply>(err, "inspect reply: trailing bytes");
   return a;
 }
 

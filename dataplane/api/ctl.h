@@ -21,8 +21,8 @@ namespace rondo::api {
 
 inline constexpr uint32_t kMagic = 0x4f444e52;  // "RNDO" read as little-endian bytes
 // 2: consumed/steered counters; 3: originated; 4: lcore counters described on the wire;
-// 7: per-VIP syncookies
-inline constexpr uint16_t kVersion = 7;
+// 7: per-VIP syncookies; 8: inspect (flows, trace, drop samples)
+inline constexpr uint16_t kVersion = 8;
 inline constexpr uint32_t kMaxPayload = 16u << 20;
 inline constexpr uint32_t kMaxBackendId = 65535;  // ids index per-lcore counter arrays
 inline constexpr uint32_t kMaxVipId = 4095;
@@ -35,6 +35,8 @@ enum class MsgType : uint16_t {
   kGetStats = 5,    // cp -> dp: empty body
   kStatsReply = 6,  // dp -> cp: Stats
   kError = 7,       // dp -> cp: Ack with ok = false
+  kInspect = 8,     // cp -> dp: InspectRequest (flows, trace, drop samples)
+  kInspectReply = 9,  // dp -> cp: InspectReply
 };
 
 #pragma pack(push, 1)
@@ -198,6 +200,107 @@ struct Stats {
   /// The value of lcore counter `name` in `l`; 0 if this dataplane has no such counter.
   uint64_t value(const LcoreStats& l, std::string_view name) const;
 };
+
+// ---- Inspection (docs/operations.md, "Debugging a flow"): what the workers hold and do.
+
+enum class InspectOp : uint8_t {
+  kFlows = 1,       // list the flows matching `filter`, a page from `cursor`
+  kFlowDelete = 2,  // remove the flows matching `filter` (a page's worth from `cursor`)
+  kTraceStart = 3,  // arm a trace in every worker: the next `limit` packets matching
+  kTraceRead = 4,   // take the trace records collected so far (and whether it is still armed)
+  kTraceStop = 5,   // disarm, and take what is left
+  kDrops = 6,       // the recent dropped packets the workers sampled (all reasons, or `reason`)
+};
+inline constexpr uint32_t kMaxFlowPage = 1000;
+inline constexpr uint32_t kMaxTracePackets = 10000;
+inline constexpr uint32_t kMaxTraceSeconds = 3600;
+
+/// Which flows (or traced packets) a request is about: every non-zero field must match;
+/// zero means any. Client and vip are the client side's key (client -> vip), backend and
+/// local the backend side's (backend -> local ip:port). Host order.
+struct FlowFilter {
+  uint32_t client_ip = 0;
+  uint16_t client_port = 0;
+  uint32_t vip_ip = 0;
+  uint16_t vip_port = 0;
+  uint8_t proto = 0;  // 6, 17, or 0
+  uint32_t backend_ip = 0;
+  uint16_t backend_port = 0;
+  uint32_t local_ip = 0;
+  uint16_t local_port = 0;
+  bool operator==(const FlowFilter&) const = default;
+};
+
+struct InspectRequest {
+  InspectOp op = InspectOp::kFlows;
+  FlowFilter filter;
+  uint32_t limit = 100;  // flows: page size; trace: packets; drops: samples per reason
+  uint64_t cursor = 0;   // flows: 0 at first, then InspectReply::next_cursor
+  uint32_t seconds = 0;  // trace: how long it stays armed
+  uint32_t reason = UINT32_MAX;  // drops: a drop reason index, or UINT32_MAX for all
+  bool operator==(const InspectRequest&) const = default;
+};
+
+struct FlowInfo {
+  uint32_t lcore = 0;  // the worker that owns it
+  uint8_t proto = 0;
+  uint32_t client_ip = 0, vip_ip = 0, backend_ip = 0, local_ip = 0;
+  uint16_t client_port = 0, vip_port = 0, backend_port = 0, local_port = 0;
+  uint32_t backend_id = 0, vip_id = 0;
+  std::string state;         // "established", "syn_sent", ...
+  uint64_t age_ms = 0;       // since it was created (0 without flow meters)
+  uint64_t expires_ms = 0;   // until it expires unless traffic keeps it
+  bool metered = false;      // the counts below are kept (--flow-meters)
+  uint64_t packets_in = 0, bytes_in = 0;    // client -> backend
+  uint64_t packets_out = 0, bytes_out = 0;  // backend -> client
+  bool operator==(const FlowInfo&) const = default;
+};
+
+/// One traced packet: what it was, and what each step made of it.
+struct TraceRecord {
+  uint32_t lcore = 0;
+  uint64_t at_us = 0;  // since the trace was armed
+  uint16_t in_port = 0;
+  bool steered = false;  // handed over by another worker
+  std::string packet;    // the frame as received, one line
+  std::string kind;      // client, reply, arp, icmp, other
+  std::string flow;      // new, hit, miss, "" (not a flow packet)
+  std::string backend;   // the flow's backend ip:port (new: the scheduler's choice), or ""
+  std::string state;     // the flow's state after the packet, or ""
+  std::string verdict;   // tx, drop, steer, to_main, consumed
+  std::string reason;    // drop: the named reason
+  std::string out;       // tx: the frame as sent (rewritten), one line
+  uint16_t out_port = 0;  // tx: port; steer: the owning worker
+  bool operator==(const TraceRecord&) const = default;
+};
+
+/// One dropped packet a worker kept as an example of its reason.
+struct DropSample {
+  uint32_t lcore = 0;
+  std::string reason;
+  uint64_t ago_ms = 0;
+  uint16_t in_port = 0;
+  uint32_t len = 0;
+  std::string packet;  // one line
+  std::string hex;     // the first bytes kept (up to 128), hex
+  bool operator==(const DropSample&) const = default;
+};
+
+struct InspectReply {
+  std::vector<FlowInfo> flows;
+  uint64_t next_cursor = 0;  // flows/delete: where the next page starts; 0: nothing after
+  uint64_t scanned = 0;      // flow records looked at
+  uint64_t deleted = 0;
+  bool armed = false;        // trace: still armed in some worker
+  std::vector<TraceRecord> trace;
+  std::vector<DropSample> drops;
+  bool operator==(const InspectReply&) const = default;
+};
+
+std::vector<uint8_t> encode_inspect_request(const InspectRequest& r);
+std::optional<InspectRequest> decode_inspect_request(std::span<const uint8_t> p, std::string* err);
+std::vector<uint8_t> encode_inspect_reply(const InspectReply& r);
+std::optional<InspectReply> decode_inspect_reply(std::span<const uint8_t> p, std::string* err);
 
 /// Build a frame: header (with magic, version, type, seq) followed by the payload.
 std::vector<uint8_t> frame(MsgType type, uint32_t seq, std::span<const uint8_t> payload);

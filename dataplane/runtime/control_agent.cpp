@@ -101,6 +101,18 @@ api::MsgType ControlAgent::handle(const api::MsgHeader& h, const std::vector<uin
     case api::MsgType::kGetStats:
       *reply = api::encode_stats(collect_stats());
       return api::MsgType::kStatsReply;
+    case api::MsgType::kInspect: {
+      std::string err;
+      auto req = api::decode_inspect_request(payload, &err);
+      api::InspectReply out;
+      if (req && !inspector_) err = "inspection is not available in this dataplane";
+      if (!req || !inspector_ || !inspector_->handle(*req, &out, &err)) {
+        *reply = api::encode_ack(error_ack(err, generation_));
+        return api::MsgType::kError;
+      }
+      *reply = api::encode_inspect_reply(out);
+      return api::MsgType::kInspectReply;
+    }
     default:
       *reply = api::encode_ack(error_ack("unexpected message type " + std::to_string(h.type), generation_));
       return api::MsgType::kError;

@@ -14,6 +14,7 @@
 #include "dataplane/port/steering.h"
 #include "dataplane/port/xdp_filter.h"
 #include "dataplane/runtime/control_server.h"
+#include "dataplane/runtime/inspect_agent.h"
 #include "dataplane/runtime/worker.h"
 #include "dataplane/stats/counters.h"
 #include "dataplane/state/publisher.h"
@@ -39,6 +40,9 @@ class ControlAgent {
     main_counters_ = c;
     main_lcore_ = lcore;
   }
+
+  /// Answer inspection requests (flows, trace, drop samples) through the workers' query rings.
+  void use_inspector(std::unique_ptr<InspectAgent> inspector) { inspector_ = std::move(inspector); }
 
   /// Handle one request; returns the reply frame's type and fills *reply. Public for tests.
   api::MsgType handle(const api::MsgHeader& h, const std::vector<uint8_t>& payload,
@@ -68,6 +72,7 @@ class ControlAgent {
   std::vector<std::unique_ptr<XdpAddressFilter>> xdp_filters_;
   const LcoreCounters* main_counters_ = nullptr;
   uint32_t main_lcore_ = 0;
+  std::unique_ptr<InspectAgent> inspector_;
   ControlServer server_;  // last: its handler calls handle()
 };
 

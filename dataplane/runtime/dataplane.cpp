@@ -159,6 +159,22 @@ bool Dataplane::init(std::string* err) {
         rings_.push_back(r);
       }
   }
+  // Query rings (inspect/query.h): one each way per worker; one query in flight at a time,
+  // plus one a worker may still owe from a request that timed out.
+  std::vector<InspectedWorker> inspected;
+  for (uint16_t i = 0; i < n_workers; ++i) {
+    InspectedWorker iw{worker_lcores_[i], nullptr, nullptr};
+    for (rte_ring** r : {&iw.to_worker, &iw.from_worker}) {
+      const std::string name = std::string(r == &iw.to_worker ? "rondo_q_in_" : "rondo_q_out_") + std::to_string(i);
+      *r = rte_ring_create(name.c_str(), 4, static_cast<int>(rte_socket_id()), RING_F_SP_ENQ | RING_F_SC_DEQ);
+      if (!*r) {
+        *err = "cannot create query ring " + name + ": " + rte_strerror(rte_errno);
+        return false;
+      }
+      rings_.push_back(*r);
+    }
+    inspected.push_back(iw);
+  }
   std::vector<Worker*> raw;
   for (uint16_t i = 0; i < n_workers; ++i) {
     WorkerSetup ws;
@@ -171,12 +187,15 @@ bool Dataplane::init(std::string* err) {
     ws.ask_to_main = neigh_->ask_ring(i);
     ws.from_main = neigh_->tx_ring(i);
     ws.next_hops = neigh_->next_hops();
+    ws.query_in = inspected[i].to_worker;
+    ws.query_out = inspected[i].from_worker;
     ws.idle_sleep_us = opts_.idle_sleep_us;
     if (n_workers > 1) {
       ws.steer_out = rings[i];
       for (uint16_t from = 0; from < n_workers; ++from) ws.steer_in.push_back(rings[from][i]);
     }
     ws.pipeline.flow_capacity = opts_.flows_per_worker;
+    ws.pipeline.flow_meters = opts_.flow_meters;
     ws.pipeline.hz = rte_get_tsc_hz();
     ws.pipeline.lport_lo = opts_.lport_lo;
     ws.pipeline.lport_hi = opts_.lport_hi;
@@ -203,10 +222,11 @@ bool Dataplane::init(std::string* err) {
     workers_.push_back(std::move(args.worker));
     raw.push_back(workers_.back().get());
     RTE_LOG(NOTICE, USER1,
-            "worker %u on lcore %u: %u flows (%zu MiB, 128 B each), local ports %u-%u with (port & %u) "
+            "worker %u on lcore %u: %u flows (%zu MiB, %u B each), local ports %u-%u with (port & %u) "
             "owned: %u per (local ip, backend); port quarantine %u tuples\n",
             i, worker_lcores_[i], opts_.flows_per_worker,
-            workers_.back()->pipeline.flows().memory_bytes() >> 20, ws.pipeline.lport_lo,
+            workers_.back()->pipeline.flows().memory_bytes() >> 20, opts_.flow_meters ? 160u : 128u,
+            ws.pipeline.lport_lo,
             ws.pipeline.lport_hi, PortOwnership(n_workers).mask(), workers_.back()->pipeline.port_share(),
             workers_.back()->pipeline.quarantine().capacity());
   }
@@ -226,6 +246,7 @@ bool Dataplane::init(std::string* err) {
   }
   agent_ = std::make_unique<ControlAgent>(opts_.ctl_socket, publisher_.get(), raw, ports_);
   agent_->use_main_counters(&neigh_->counters(), rte_get_main_lcore());
+  agent_->use_inspector(std::make_unique<InspectAgent>(std::move(inspected), rte_get_tsc_hz()));
   // AF_XDP ports running bpf/rondo_xdp.bpf.o share the interface with the host kernel.
   std::vector<std::unique_ptr<XdpAddressFilter>> filters;
   for (const auto& p : ports_) {

@@ -1,5 +1,6 @@
 #include "dataplane/runtime/worker.h"
 
+#include "dataplane/inspect/query.h"
 #include "dataplane/neigh/service.h"
 
 #include <rte_cycles.h>
@@ -77,7 +78,7 @@ inline void enqueue_steer(Worker* w, uint32_t target, rte_mbuf* m) {
 
 static_assert(RTE_MBUF_DEFAULT_DATAROOM >= SynProxy::kMaxHandshakeFrame);
 
-void dispatch(Worker* w, rte_mbuf* m, const Action& a, uint16_t in_port) {
+void dispatch(Worker* w, rte_mbuf* m, const Action& a, uint16_t in_port, uint64_t now) {
   if (a.kind == Action::Kind::kTx && a.port < w->setup.n_ports) {
     // A SYN cookie handshake rewrote the frame into another segment (Action::len); the
     // pool's buffers (RTE_MBUF_DEFAULT_BUF_SIZE) always have room for one.
@@ -93,6 +94,8 @@ void dispatch(Worker* w, rte_mbuf* m, const Action& a, uint16_t in_port) {
   } else if (a.kind == Action::Kind::kToMain) {
     to_main(w, m, in_port);
   } else {
+    if (a.kind == Action::Kind::kDrop)
+      w->drops.offer(a.reason, rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), in_port, now);
     rte_pktmbuf_free(m);
   }
 }
@@ -110,6 +113,8 @@ void run_burst(Worker* w, rte_mbuf** pkts, uint16_t n, uint16_t in_port, uint64_
     if (m->nb_segs != 1) {
       if (!steered) w->pipeline.counters().rx_packets++;
       w->pipeline.count_drop(DropReason::kMultiSegment);
+      w->drops.offer(DropReason::kMultiSegment, rte_pktmbuf_mtod(m, const uint8_t*),
+                     rte_pktmbuf_data_len(m), in_port, now);
       rte_pktmbuf_free(m);
       continue;
     }
@@ -117,8 +122,13 @@ void run_burst(Worker* w, rte_mbuf** pkts, uint16_t n, uint16_t in_port, uint64_
     lens[k] = rte_pktmbuf_data_len(m);
     ok[k++] = m;
   }
+  // Tracing (inspect/trace.h): while off, this one branch per burst is all it costs.
+  const bool tracing = w->tracer.armed();
+  if (__builtin_expect(tracing, 0))
+    w->tracer.before(w->pipeline, w->snapshot, frames, lens, k, in_port, steered, now);
   w->pipeline.process_burst(w->snapshot, frames, lens, k, in_port, now, steered, actions);
-  for (uint16_t i = 0; i < k; ++i) dispatch(w, ok[i], actions[i], in_port);
+  if (__builtin_expect(tracing, 0)) w->tracer.after(w->pipeline, frames, lens, actions, k);
+  for (uint16_t i = 0; i < k; ++i) dispatch(w, ok[i], actions[i], in_port, now);
   if (steering) flush_steer(w);
 }
 
@@ -163,9 +173,20 @@ void drain_from_main(Worker* w) {
   }
 }
 
+// Operators' questions, between bursts (inspect/query.h). At most one is in flight.
+void serve_queries(Worker* w, uint64_t now) {
+  void* q;
+  if (rte_ring_sc_dequeue(w->setup.query_in, &q) != 0) return;
+  serve_query(Inspected{&w->pipeline, &w->tracer, &w->drops, w->setup.lcore, w->setup.pipeline.hz},
+              static_cast<WorkerQuery*>(q), now);
+  // The ring has room for every query the main lcore may have out (it waits for each).
+  (void)rte_ring_sp_enqueue(w->setup.query_out, q);
+}
+
 }  // namespace
 
-Worker::Worker(const WorkerSetup& s) : setup(s), pipeline(s.pipeline) {
+Worker::Worker(const WorkerSetup& s)
+    : setup(s), pipeline(s.pipeline), drops(s.pipeline.hz) {
   steer.resize(s.steer_out.size());
   steer_len.assign(s.steer_out.size(), 0);
   drain_tsc = (rte_get_tsc_hz() + 999'999) / 1'000'000 * kDrainUs;
@@ -214,6 +235,7 @@ uint32_t worker_poll(Worker* w) {
   if (end - w->last_drain >= w->drain_tsc) {
     worker_flush(w);
     w->last_drain = end;
+    if (w->setup.query_in) serve_queries(w, end);
   }
   // The snapshot pointer is not used past this point in this iteration.
   w->snapshot = nullptr;

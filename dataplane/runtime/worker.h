@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "dataplane/fwd/pipeline.h"
+#include "dataplane/inspect/drop_sampler.h"
+#include "dataplane/inspect/trace.h"
 #include "dataplane/neigh/next_hops.h"
 #include "dataplane/state/publisher.h"
 #include "dataplane/state/rcu_slot.h"
@@ -49,6 +51,10 @@ struct WorkerSetup {
   rte_ring* ask_to_main = nullptr;
   rte_ring* from_main = nullptr;
   const RcuSlot<NextHopMap>* next_hops = nullptr;
+  // Operators' questions (inspect/query.h: flows, trace, drop samples) from the main lcore,
+  // and the answers back; single-producer/single-consumer. Null: none.
+  rte_ring* query_in = nullptr;
+  rte_ring* query_out = nullptr;
 };
 
 /// Per-lcore state, one cache-aligned object per worker, passed by pointer.
@@ -68,6 +74,8 @@ struct alignas(64) Worker {
   std::vector<std::array<rte_mbuf*, kBurst>> steer;  // per target worker, flushed per burst
   std::vector<uint16_t> steer_len;
   std::atomic<bool>* stop = nullptr;  // read once per loop, relaxed
+  Tracer tracer;        // armed by a query; asked once per burst
+  DropSampler drops;    // recent dropped frames per reason
 };
 
 /// Register w as an RCU reader (call on the worker's own thread before polling).

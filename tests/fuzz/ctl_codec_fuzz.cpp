@@ -5,7 +5,8 @@
 //   0: a frame: MsgHeader (check_header), then its payload decoded as the header's type says,
 //      as the two ends do after recv_msg;
 //   1: a State payload (decode_state, then check_state and validate_state);
-//   2: a DataplaneInfo payload;  3: an Ack payload;  4: a Stats payload.
+//   2: a DataplaneInfo payload;  3: an Ack payload;  4: a Stats payload;
+//   5: an InspectRequest payload;  6: an InspectReply payload.
 // Besides "no crash, no out-of-bounds access, no huge allocation", it checks that whatever
 // decodes encodes back to the very same bytes, and that those bytes decode to the same value
 // (every field is read, booleans are 0 or 1, and nothing may trail).
@@ -59,6 +60,12 @@ void payload(MsgType type, std::span<const uint8_t> p) {
     case MsgType::kSetStateReply:
     case MsgType::kError: round_trip<Ack>(p, decode_ack, encode_ack); break;
     case MsgType::kStatsReply: round_trip<Stats>(p, decode_stats, encode_stats); break;
+    case MsgType::kInspect:
+      round_trip<InspectRequest>(p, decode_inspect_request, encode_inspect_request);
+      break;
+    case MsgType::kInspectReply:
+      round_trip<InspectReply>(p, decode_inspect_reply, encode_inspect_reply);
+      break;
     case MsgType::kHello:
     case MsgType::kGetStats: break;  // no body
   }
@@ -69,7 +76,7 @@ void payload(MsgType type, std::span<const uint8_t> p) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   const std::span<const uint8_t> rest(data + 1, size - 1);
-  switch (data[0] % 5) {
+  switch (data[0] % 7) {
     case 0: {
       MsgHeader h;
       if (rest.size() < sizeof h) return 0;
@@ -90,6 +97,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 2: round_trip<DataplaneInfo>(rest, decode_info, encode_info); break;
     case 3: round_trip<Ack>(rest, decode_ack, encode_ack); break;
     case 4: round_trip<Stats>(rest, decode_stats, encode_stats); break;
+    case 5: round_trip<InspectRequest>(rest, decode_inspect_request, encode_inspect_request); break;
+    case 6: round_trip<InspectReply>(rest, decode_inspect_reply, encode_inspect_reply); break;
   }
   return 0;
 }

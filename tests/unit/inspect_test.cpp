@@ -1,0 +1,387 @@
+// Inspection (dataplane/inspect): frame descriptions, flow filters and the flow reader's
+// paging, the tracer (filters, its count and deadline, what it derives around the
+// pipeline), drop samples (rate limit, bounds), and the inspect messages' codec.
+// Plain bytes, no EAL: hz = 1000, so `now` is in milliseconds.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <set>
+#include <vector>
+
+#include "dataplane/api/ctl.h"
+#include "dataplane/fwd/pipeline.h"
+#include "dataplane/inspect/describe.h"
+#include "dataplane/inspect/drop_sampler.h"
+#include "dataplane/inspect/flows.h"
+#include "dataplane/inspect/query.h"
+#include "dataplane/inspect/trace.h"
+#include "dataplane/neigh/manager.h"
+#include "tests/common/packet_builder.h"
+#include "tests/common/seed_topology.h"
+
+namespace rondo::dp {
+namespace {
+
+using test::Frame;
+using test::Mac;
+using test::Pkt;
+using test::ip4;
+
+const Mac kOurMac{0x02, 0, 0, 0, 0, 0x01};
+using test::seed::kBackend;
+using test::seed::kClient;
+using test::seed::kLocal;
+using test::seed::kVip;
+
+Pkt client_syn(uint16_t cport) {
+  Pkt p;
+  p.src_ip = kClient;
+  p.dst_ip = kVip;
+  p.sport = cport;
+  p.dport = 80;
+  p.tcp_flags = kTcpSyn;
+  return p;
+}
+
+// ---- describe_frame ----
+
+TEST(Describe, SaysWhatAnOperatorNeeds) {
+  Pkt syn = client_syn(41234);
+  syn.seq = 7;
+  syn.window = 64240;
+  const Frame f = test::build(syn);
+  EXPECT_EQ(describe_frame(f.data(), static_cast<uint32_t>(f.size())),
+            "198.51.100.2:41234 > 203.0.113.10:80 tcp [S] seq 7 ack 0 win 64240 len 0");
+  Pkt udp = client_syn(5353);
+  udp.proto = 17;
+  udp.dport = 53;
+  udp.payload = "abcd";
+  udp.vlan = 42;
+  const Frame u = test::build(udp);
+  EXPECT_EQ(describe_frame(u.data(), static_cast<uint32_t>(u.size())),
+            "vlan 42 198.51.100.2:5353 > 203.0.113.10:53 udp len 4");
+  test::Arp arp;
+  arp.sip = kClient;
+  arp.tip = kVip;
+  const Frame a = test::build(arp);
+  EXPECT_EQ(describe_frame(a.data(), static_cast<uint32_t>(a.size())),
+            "arp who-has 203.0.113.10 tell 198.51.100.2");
+  EXPECT_EQ(hex_bytes(f.data(), 3), "020000");
+  EXPECT_EQ(hex_bytes(f.data(), static_cast<uint32_t>(f.size()), 4).size(), 8u);
+}
+
+TEST(Describe, EveryTruncationIsDescribedWithoutReadingPastTheEnd) {
+  const Frame f = test::build(client_syn(1));
+  for (size_t n = 0; n < f.size(); ++n) {
+    const std::vector<uint8_t> prefix(f.begin(), f.begin() + static_cast<std::ptrdiff_t>(n));
+    EXPECT_FALSE(describe_frame(prefix.data(), static_cast<uint32_t>(n)).empty()) << n;
+  }
+  const std::vector<uint8_t> six(14, 0x86);
+  EXPECT_EQ(describe_frame(six.data(), 14), "ethertype 0x8686, 14 bytes");
+}
+
+// ---- the pipeline under inspection ----
+
+class Inspect : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    PipelineParams pp;
+    pp.flow_capacity = 512;
+    pp.lport_lo = 40000;
+    pp.lport_hi = 40999;
+    pp.hz = 1000;
+    pp.port_macs = {kOurMac};
+    pp.flow_meters = true;
+    pl_ = std::make_unique<Pipeline>(pp);
+    NeighManagerParams np;
+    np.hz = 1000;
+    np.port_macs = {kOurMac};
+    nm_ = std::make_unique<NeighManager>(np);
+    snap_ = build_snapshot(test::seed::state());
+    pl_->on_snapshot(*snap_, 0);
+    nm_->on_snapshot(*snap_, 0);
+    map_ = nm_->next_hops_if_changed();
+    pl_->set_next_hops(map_.get());
+  }
+
+  // A burst through the tracer and the pipeline, as the worker runs it.
+  std::vector<Action> burst(std::vector<Frame>& frames, uint64_t now) {
+    std::vector<uint8_t*> ptrs;
+    std::vector<uint32_t> lens;
+    for (auto& f : frames) {
+      ptrs.push_back(f.data());
+      lens.push_back(static_cast<uint32_t>(f.size()));
+    }
+    std::vector<Action> out(frames.size());
+    const auto n = static_cast<uint32_t>(frames.size());
+    const bool tracing = tracer_.armed();
+    if (tracing) tracer_.before(*pl_, snap_.get(), ptrs.data(), lens.data(), n, 0, false, now);
+    pl_->process_burst(snap_.get(), ptrs.data(), lens.data(), n, 0, now, false, out.data());
+    if (tracing) tracer_.after(*pl_, ptrs.data(), lens.data(), out.data(), n);
+    return out;
+  }
+  Action one(const Pkt& p, uint64_t now) {
+    std::vector<Frame> f{test::build(p)};
+    return burst(f, now)[0];
+  }
+
+  WorkerQuery ask(api::InspectOp op, const api::FlowFilter& filter, uint64_t now, uint32_t limit = 100,
+                  uint32_t from = 0) {
+    WorkerQuery q;
+    q.req.op = op;
+    q.req.filter = filter;
+    q.limit = limit;
+    q.from = from;
+    serve_query(Inspected{pl_.get(), &tracer_, &drops_, 7, 1000}, &q, now);
+    return q;
+  }
+
+  std::unique_ptr<Pipeline> pl_;
+  std::unique_ptr<NeighManager> nm_;
+  std::unique_ptr<Snapshot> snap_;
+  std::unique_ptr<NextHopMap> map_;
+  Tracer tracer_;
+  DropSampler drops_{1000};
+};
+
+TEST_F(Inspect, FlowShowByEitherSideWithItsTraffic) {
+  ASSERT_EQ(one(client_syn(50000), 100).kind, Action::Kind::kTx);
+  api::FlowFilter client{.client_ip = kClient, .client_port = 50000, .vip_ip = kVip, .vip_port = 80, .proto = 6};
+  ASSERT_TRUE(exact_key(client));
+  WorkerQuery q = ask(api::InspectOp::kFlows, client, 350);
+  ASSERT_EQ(q.flows.size(), 1u);
+  const api::FlowInfo& f = q.flows[0];
+  EXPECT_EQ(q.scan.scanned, 1u);  // found by hash, not by a scan
+  EXPECT_EQ(f.lcore, 7u);
+  EXPECT_EQ(f.state, "syn_sent");
+  EXPECT_EQ(f.backend_ip, kBackend);
+  EXPECT_EQ(f.backend_port, 3000);
+  EXPECT_EQ(f.local_ip, kLocal);
+  EXPECT_GE(f.local_port, 40000);
+  EXPECT_TRUE(f.metered);
+  EXPECT_EQ(f.age_ms, 250u);
+  EXPECT_EQ(f.packets_in, 1u);
+  EXPECT_EQ(f.bytes_in, test::build(client_syn(50000)).size());
+  EXPECT_EQ(f.packets_out, 0u);
+  EXPECT_GT(f.expires_ms, 0u);
+  // The backend side names the same flow.
+  api::FlowFilter backend{.proto = 6, .backend_ip = kBackend, .backend_port = 3000, .local_ip = kLocal,
+                          .local_port = f.local_port};
+  ASSERT_TRUE(exact_key(backend));
+  q = ask(api::InspectOp::kFlows, backend, 350);
+  ASSERT_EQ(q.flows.size(), 1u);
+  EXPECT_EQ(q.flows[0].client_port, 50000);
+  // A different port is another flow: none.
+  client.client_port = 50001;
+  EXPECT_TRUE(ask(api::InspectOp::kFlows, client, 350).flows.empty());
+  // Without meters the traffic is not kept, and says so.
+  PipelineParams pp;
+  pp.flow_capacity = 64;
+  EXPECT_EQ(Pipeline(pp).flows().meter(0), nullptr);
+}
+
+TEST_F(Inspect, ListingPagesThroughEveryFlowOnceAndIsBounded) {
+  for (uint16_t p = 0; p < 200; ++p) ASSERT_EQ(one(client_syn(static_cast<uint16_t>(20000 + p)), 10).kind, Action::Kind::kTx);
+  std::set<uint16_t> seen;
+  uint32_t from = 0, pages = 0;
+  for (;;) {
+    WorkerQuery q = ask(api::InspectOp::kFlows, api::FlowFilter{.vip_ip = kVip}, 20, 64, from);
+    EXPECT_LE(q.flows.size(), 64u);
+    for (const auto& f : q.flows) EXPECT_TRUE(seen.insert(f.client_port).second) << f.client_port;
+    ++pages;
+    if (q.scan.next >= q.capacity) break;
+    from = q.scan.next;
+  }
+  EXPECT_EQ(seen.size(), 200u);
+  EXPECT_GE(pages, 4u);
+  // The scan budget bounds one request whatever the limit.
+  FlowScan s = scan_flows(pl_->flows(), api::FlowFilter{}, 0, 1000, 20, [](uint32_t) {}, 50);
+  EXPECT_EQ(s.scanned, 50u);
+  EXPECT_EQ(s.next, 50u);
+  // Expired flows are not listed.
+  EXPECT_TRUE(ask(api::InspectOp::kFlows, api::FlowFilter{}, 1'000'000).flows.empty());
+}
+
+TEST_F(Inspect, DeleteRemovesAFlowAndItsPort) {
+  ASSERT_EQ(one(client_syn(50000), 10).kind, Action::Kind::kTx);
+  ASSERT_EQ(one(client_syn(50001), 10).kind, Action::Kind::kTx);
+  ASSERT_EQ(pl_->flows().size(), 2u);
+  WorkerQuery q = ask(api::InspectOp::kFlowDelete, api::FlowFilter{.client_port = 50000}, 20);
+  EXPECT_EQ(q.deleted, 1u);
+  ASSERT_EQ(q.flows.size(), 1u);
+  EXPECT_EQ(q.flows[0].client_port, 50000);
+  EXPECT_EQ(pl_->flows().size(), 1u);
+  // The deleted connection's next segment has no flow.
+  Pkt ack = client_syn(50000);
+  ack.tcp_flags = kTcpAck;
+  const Action a = one(ack, 30);
+  EXPECT_EQ(a.kind, Action::Kind::kDrop);
+  EXPECT_EQ(a.reason, DropReason::kTcpNoFlow);
+  // The backend's active-flow count went down with it.
+  EXPECT_EQ(pl_->backend_counters()[0].active_flows, 0u);
+}
+
+TEST_F(Inspect, TraceRecordsOnlyWhatMatchesUpToItsCount) {
+  tracer_.arm(api::FlowFilter{.client_port = 50000}, 2, 0, 10'000);
+  std::vector<Frame> frames{test::build(client_syn(50001)), test::build(client_syn(50000))};
+  burst(frames, 5);
+  std::vector<TraceRaw> r = tracer_.take();
+  ASSERT_EQ(r.size(), 1u);  // only the filter's client port
+  EXPECT_EQ(r[0].kind, TraceKind::kClient);
+  EXPECT_EQ(r[0].flow, TraceFlow::kNew);
+  EXPECT_EQ(r[0].action.kind, Action::Kind::kTx);
+  EXPECT_TRUE(r[0].has_flow);
+  EXPECT_EQ(r[0].state, FlowState::kSynSent);
+  EXPECT_EQ(ntohs(r[0].backend_port), 3001);  // 50001 took :3000
+  EXPECT_EQ(describe_frame(r[0].post, r[0].out_len).rfind("198.51.100.100:", 0), 0u);
+  EXPECT_TRUE(tracer_.armed());
+  // Its SYN-ACK is matched through the flow (the reply has no client address in it).
+  const Frame out(r[0].post, r[0].post + r[0].out_len);
+  Pkt synack;
+  synack.src_ip = kBackend;
+  synack.dst_ip = kLocal;
+  synack.sport = 3001;
+  synack.dport = static_cast<uint16_t>(out[34] << 8 | out[35]);
+  synack.tcp_flags = kTcpSyn | kTcpAck;
+  synack.ack = 1001;
+  EXPECT_EQ(one(synack, 6).kind, Action::Kind::kTx);
+  r = tracer_.take();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].kind, TraceKind::kReply);
+  EXPECT_EQ(r[0].flow, TraceFlow::kHit);
+  EXPECT_EQ(r[0].state, FlowState::kSynRecv);
+  // The count is spent: disarmed, nothing more recorded.
+  EXPECT_FALSE(tracer_.armed());
+  one(client_syn(50000), 7);
+  EXPECT_TRUE(tracer_.take().empty());
+}
+
+TEST_F(Inspect, TraceStopsAtItsDeadlineAndNamesDrops) {
+  tracer_.arm(api::FlowFilter{}, 100, 0, 50);
+  Pkt nosvc = client_syn(50000);
+  nosvc.dport = 81;
+  EXPECT_EQ(one(nosvc, 10).reason, DropReason::kNoService);
+  std::vector<TraceRaw> r = tracer_.take();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].action.kind, Action::Kind::kDrop);
+  EXPECT_EQ(r[0].action.reason, DropReason::kNoService);
+  EXPECT_FALSE(r[0].has_flow);
+  EXPECT_TRUE(tracer_.live(49));
+  one(client_syn(50000), 50);  // at the deadline
+  EXPECT_TRUE(tracer_.take().empty());
+  EXPECT_FALSE(tracer_.armed());
+}
+
+TEST(DropSampler, KeepsTheNewestFewPerReasonAtItsRate) {
+  DropSampler d(1000);  // one sample per reason per 100 ms
+  const Frame f = test::build(client_syn(1));
+  for (uint64_t t = 0; t < 100; ++t) d.offer(DropReason::kNoService, f.data(), static_cast<uint32_t>(f.size()), 0, t);
+  EXPECT_EQ(d.samples().size(), 1u);  // a flood within 100 ms: one
+  for (uint64_t t = 100; t <= 1000; t += 100)
+    d.offer(DropReason::kNoService, f.data(), static_cast<uint32_t>(f.size()), 0, t);
+  d.offer(DropReason::kTcpNoFlow, f.data(), 10, 3, 1000);
+  auto all = d.samples();
+  EXPECT_EQ(all.size(), DropSampler::kPerReason + 1);
+  auto one = d.samples(static_cast<uint32_t>(DropReason::kNoService));
+  ASSERT_EQ(one.size(), DropSampler::kPerReason);
+  EXPECT_EQ(one[0].at, 1000u);  // newest first
+  EXPECT_EQ(one[3].at, 700u);
+  auto nf = d.samples(static_cast<uint32_t>(DropReason::kTcpNoFlow));
+  ASSERT_EQ(nf.size(), 1u);
+  EXPECT_EQ(nf[0].len, 10u);
+  EXPECT_EQ(nf[0].in_port, 3);
+}
+
+// ---- codec ----
+
+api::InspectReply sample_reply() {
+  api::InspectReply r;
+  r.next_cursor = uint64_t{1} << 32 | 77;
+  r.scanned = 65536;
+  r.deleted = 2;
+  r.armed = true;
+  api::FlowInfo f;
+  f.lcore = 3;
+  f.proto = 6;
+  f.client_ip = kClient;
+  f.client_port = 1;
+  f.state = "established";
+  f.metered = true;
+  f.bytes_out = 12345;
+  r.flows = {f, f};
+  api::TraceRecord t;
+  t.packet = "198.51.100.2:1 > 203.0.113.10:80 tcp [S]";
+  t.kind = "client";
+  t.verdict = "drop";
+  t.reason = "no_service";
+  r.trace = {t};
+  api::DropSample d;
+  d.reason = "no_service";
+  d.hex = "00ff";
+  r.drops = {d};
+  return r;
+}
+
+TEST(InspectCodec, RoundTripsAndRefusesEveryTruncation) {
+  api::InspectRequest q;
+  q.op = api::InspectOp::kTraceStart;
+  q.filter.client_ip = kClient;
+  q.filter.proto = 17;
+  q.limit = 10;
+  q.seconds = 5;
+  std::string err;
+  auto back = api::decode_inspect_request(api::encode_inspect_request(q), &err);
+  ASSERT_TRUE(back) << err;
+  EXPECT_EQ(*back, q);
+  const auto bytes = api::encode_inspect_reply(sample_reply());
+  auto r = api::decode_inspect_reply(bytes, &err);
+  ASSERT_TRUE(r) << err;
+  EXPECT_EQ(*r, sample_reply());
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    const std::vector<uint8_t> prefix(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n));
+    EXPECT_FALSE(api::decode_inspect_reply(prefix, &err)) << n;
+  }
+  const auto qb = api::encode_inspect_request(q);
+  for (size_t n = 0; n < qb.size(); ++n) {
+    const std::vector<uint8_t> prefix(qb.begin(), qb.begin() + static_cast<std::ptrdiff_t>(n));
+    EXPECT_FALSE(api::decode_inspect_request(prefix, &err)) << n;
+  }
+}
+
+TEST(InspectCodec, RefusesWhatNoOperatorCouldHaveAsked) {
+  auto refused = [](api::InspectRequest q) {
+    std::string err;
+    return !api::decode_inspect_request(api::encode_inspect_request(q), &err) && !err.empty();
+  };
+  api::InspectRequest ok;
+  EXPECT_FALSE(refused(ok));
+  api::InspectRequest q = ok;
+  q.op = static_cast<api::InspectOp>(0);
+  EXPECT_TRUE(refused(q));
+  q = ok;
+  q.op = static_cast<api::InspectOp>(7);
+  EXPECT_TRUE(refused(q));
+  q = ok;
+  q.filter.proto = 1;
+  EXPECT_TRUE(refused(q));
+  q = ok;
+  q.limit = api::kMaxFlowPage + 1;
+  EXPECT_TRUE(refused(q));
+  q = ok;
+  q.limit = 0;
+  EXPECT_TRUE(refused(q));
+  q = ok;
+  q.op = api::InspectOp::kTraceStart;
+  q.limit = 10;
+  q.seconds = 0;
+  EXPECT_TRUE(refused(q));
+  q.seconds = api::kMaxTraceSeconds + 1;
+  EXPECT_TRUE(refused(q));
+  q.seconds = 1;
+  q.limit = api::kMaxTracePackets + 1;
+  EXPECT_TRUE(refused(q));
+}
+
+}  // namespace
+}  // namespace rondo::dp
