@@ -122,6 +122,9 @@ int main(int argc, char** argv) {
   cpo.state_path = opt.state_file;
   cpo.sync_interval = std::chrono::milliseconds(opt.sync_interval_ms);
   cpo.apply_timeout = std::chrono::milliseconds(opt.apply_timeout_ms);
+  cpo.inspect_client = [path = opt.dataplane_socket] {
+    return std::make_unique<cp::UnixDataplaneClient>(path);
+  };
   cp::ControlPlane control(std::make_unique<cp::UnixDataplaneClient>(opt.dataplane_socket), cpo);
   if (auto started = control.start(); !started.ok) {
     for (const auto& e : started.errors) cp::log_error(e);

@@ -1,11 +1,15 @@
 #include "controlplane/api/rpc.h"
 
+#include <algorithm>
+#include <cctype>
 #include <functional>
 #include <map>
+#include <tuple>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "controlplane/json_input.h"
+#include "controlplane/log.h"
 #include "controlplane/state/diff.h"
 
 namespace rondo::cp {
@@ -387,6 +391,201 @@ json cmd_stats(ControlPlane& cp, Args& a, const std::string& /*origin*/) {
           {"ports", ports}};
 }
 
+// ---- Inspection: flows, trace, drop samples (the dataplane's InspectRequest).
+
+// "ADDRESS" or "ADDRESS:PORT" (port 0: any).
+std::pair<uint32_t, uint16_t> ip_or_endpoint(const std::string& s) {
+  std::string why;
+  if (s.find(':') == std::string::npos) {
+    auto ip = parse_host_address(s, &why);
+    if (!ip) throw Refused{Status::kInvalid, why};
+    return {*ip, 0};
+  }
+  auto ep = parse_endpoint(s, &why);
+  if (!ep) throw Refused{Status::kInvalid, why};
+  return *ep;
+}
+
+// The flow filter of a request: client, vip (an address[:port] or a vip's name), backend,
+// local (address[:port]) and protocol, each optional.
+api::FlowFilter flow_filter(const ControlPlaneView& v, Args& a) {
+  api::FlowFilter f;
+  if (auto c = a.str_opt("client")) std::tie(f.client_ip, f.client_port) = ip_or_endpoint(*c);
+  if (auto b = a.str_opt("backend")) std::tie(f.backend_ip, f.backend_port) = ip_or_endpoint(*b);
+  if (auto l = a.str_opt("local")) std::tie(f.local_ip, f.local_port) = ip_or_endpoint(*l);
+  if (auto p = a.str_opt("protocol")) {
+    auto proto = parse_proto(*p);
+    if (!proto) throw Refused{Status::kInvalid, *p + " is not a supported protocol (tcp, udp)"};
+    f.proto = static_cast<uint8_t>(*proto);
+  }
+  if (auto vip = a.str_opt("vip")) {
+    if (const VipSpec* named = v.desired.find_vip(*vip)) {
+      f.vip_ip = named->ip;
+      f.vip_port = named->port;
+      if (f.proto != 0 && f.proto != static_cast<uint8_t>(named->proto))
+        throw Refused{Status::kInvalid, "vip " + *vip + " is " + std::string(proto_name(named->proto))};
+      f.proto = static_cast<uint8_t>(named->proto);
+    } else if (std::isdigit(static_cast<unsigned char>(vip->empty() ? 'x' : (*vip)[0]))) {
+      std::tie(f.vip_ip, f.vip_port) = ip_or_endpoint(*vip);
+    } else {
+      throw Refused{Status::kNotFound, "no vip named " + *vip};
+    }
+  }
+  return f;
+}
+
+api::InspectReply inspect(const ControlPlane& cp, const api::InspectRequest& req) {
+  std::string err;
+  auto out = cp.inspect(req, &err);
+  if (!out) throw Refused{Status::kUnavailable, err};
+  return std::move(*out);
+}
+
+json flow_json(const ControlPlaneView& v, const api::FlowInfo& f) {
+  std::string vip_name;
+  std::string backend_vip;
+  for (const auto& vip : v.desired.vips)
+    if (vip.id == f.vip_id) vip_name = vip.name;
+  const auto proto = f.proto == 6 ? "tcp" : f.proto == 17 ? "udp" : "other";
+  json row = {{"lcore", f.lcore},
+              {"protocol", proto},
+              {"client", format_endpoint(f.client_ip, f.client_port)},
+              {"vip", format_endpoint(f.vip_ip, f.vip_port)},
+              {"vip_name", vip_name.empty() ? json(nullptr) : json(vip_name)},
+              {"backend", format_endpoint(f.backend_ip, f.backend_port)},
+              {"backend_id", f.backend_id},
+              {"local", format_endpoint(f.local_ip, f.local_port)},
+              {"state", f.state},
+              {"expires_in_s", f.expires_ms / 1000.0},
+              {"metered", f.metered}};
+  if (f.metered) {
+    row["age_s"] = f.age_ms / 1000.0;
+    row["packets_in"] = f.packets_in;
+    row["bytes_in"] = f.bytes_in;
+    row["packets_out"] = f.packets_out;
+    row["bytes_out"] = f.bytes_out;
+  } else {
+    for (const char* k : {"age_s", "packets_in", "bytes_in", "packets_out", "bytes_out"}) row[k] = nullptr;
+  }
+  return row;
+}
+
+json flows_answer(const ControlPlaneView& v, const api::InspectReply& r) {
+  json flows = json::array();
+  for (const auto& f : r.flows) flows.push_back(flow_json(v, f));
+  return {{"ok", true},
+          {"flows", flows},
+          {"next_cursor", r.next_cursor ? json(r.next_cursor) : json(nullptr)},
+          {"scanned", r.scanned}};
+}
+
+json cmd_flow_list(ControlPlane& cp, Args& a, const std::string& /*origin*/) {
+  const auto v = cp.view();
+  api::InspectRequest req;
+  req.op = api::InspectOp::kFlows;
+  req.filter = flow_filter(v, a);
+  req.limit = static_cast<uint32_t>(a.uint_or("limit", 1, api::kMaxFlowPage, "a page size (1-1000)", 100));
+  req.cursor = a.uint_or("cursor", 0, UINT64_MAX, "a cursor", 0);
+  a.done();
+  return flows_answer(v, inspect(cp, req));
+}
+
+json cmd_flow_delete(ControlPlane& cp, Args& a, const std::string& origin) {
+  const auto v = cp.view();
+  api::InspectRequest req;
+  req.op = api::InspectOp::kFlowDelete;
+  req.filter = flow_filter(v, a);
+  req.limit = static_cast<uint32_t>(a.uint_or("limit", 1, api::kMaxFlowPage, "a page size (1-1000)", 1000));
+  req.cursor = a.uint_or("cursor", 0, UINT64_MAX, "a cursor", 0);
+  a.done();
+  if (req.filter == api::FlowFilter{})
+    throw Refused{Status::kInvalid, "flow.delete: name the flows (client, vip, backend, local or protocol)"};
+  const api::InspectReply r = inspect(cp, req);
+  json out = flows_answer(v, r);
+  out["deleted"] = r.deleted;
+  if (r.deleted)
+    log_info("api: " + origin + ": deleted " + std::to_string(r.deleted) + " flows");
+  return out;
+}
+
+json trace_answer(const api::InspectReply& r) {
+  json records = json::array();
+  for (const auto& t : r.trace)
+    records.push_back({{"lcore", t.lcore},
+                       {"at_us", t.at_us},
+                       {"in_port", t.in_port},
+                       {"steered", t.steered},
+                       {"packet", t.packet},
+                       {"kind", t.kind},
+                       {"flow", t.flow.empty() ? json(nullptr) : json(t.flow)},
+                       {"backend", t.backend.empty() ? json(nullptr) : json(t.backend)},
+                       {"state", t.state.empty() ? json(nullptr) : json(t.state)},
+                       {"verdict", t.verdict},
+                       {"reason", t.reason.empty() ? json(nullptr) : json(t.reason)},
+                       {"out", t.out.empty() ? json(nullptr) : json(t.out)},
+                       {"out_port", t.verdict == "tx" || t.verdict == "steer" ? json(t.out_port) : json(nullptr)}});
+  return {{"ok", true}, {"armed", r.armed}, {"packets", records}};
+}
+
+json cmd_trace_start(ControlPlane& cp, Args& a, const std::string& origin) {
+  const auto v = cp.view();
+  api::InspectRequest req;
+  req.op = api::InspectOp::kTraceStart;
+  req.filter = flow_filter(v, a);
+  req.limit = static_cast<uint32_t>(a.uint_or("count", 1, api::kMaxTracePackets, "a packet count (1-10000)", 10));
+  req.seconds = static_cast<uint32_t>(a.uint_or("seconds", 1, api::kMaxTraceSeconds, "a duration (1-3600 s)", 10));
+  a.done();
+  const api::InspectReply r = inspect(cp, req);
+  log_info("api: " + origin + ": trace armed for " + std::to_string(req.limit) + " packets, " +
+           std::to_string(req.seconds) + " s");
+  return {{"ok", true}, {"armed", r.armed}, {"count", req.limit}, {"seconds", req.seconds}};
+}
+
+json cmd_trace_read(ControlPlane& cp, Args& a, const std::string& /*origin*/) {
+  a.done();
+  api::InspectRequest req;
+  req.op = api::InspectOp::kTraceRead;
+  return trace_answer(inspect(cp, req));
+}
+
+json cmd_trace_stop(ControlPlane& cp, Args& a, const std::string& /*origin*/) {
+  a.done();
+  api::InspectRequest req;
+  req.op = api::InspectOp::kTraceStop;
+  return trace_answer(inspect(cp, req));
+}
+
+json cmd_drops(ControlPlane& cp, Args& a, const std::string& /*origin*/) {
+  const auto reason = a.str_opt("reason");
+  a.done();
+  api::InspectRequest req;
+  req.op = api::InspectOp::kDrops;
+  if (reason) {
+    const auto v = cp.view();
+    if (!v.stats || !v.dataplane_connected)
+      throw Refused{Status::kUnavailable, "no dataplane counters yet: the dataplane is not connected"};
+    const auto& names = v.stats->drop_names;
+    auto it = std::find(names.begin(), names.end(), *reason);
+    if (it == names.end()) {
+      std::string all;
+      for (const auto& n : names) all += (all.empty() ? "" : ", ") + n;
+      throw Refused{Status::kInvalid, "\"" + *reason + "\" is not a drop reason (" + all + ")"};
+    }
+    req.reason = static_cast<uint32_t>(it - names.begin());
+  }
+  const api::InspectReply r = inspect(cp, req);
+  json samples = json::array();
+  for (const auto& d : r.drops)
+    samples.push_back({{"lcore", d.lcore},
+                       {"reason", d.reason},
+                       {"ago_s", d.ago_ms / 1000.0},
+                       {"in_port", d.in_port},
+                       {"len", d.len},
+                       {"packet", d.packet},
+                       {"hex", d.hex}});
+  return {{"ok", true}, {"drops", samples}};
+}
+
 json cmd_reload(ControlPlane& cp, Args& a, const std::string& origin) {
   a.done();
   return result_json(cp.reload(origin));
@@ -413,6 +612,12 @@ constexpr Command kCommands[] = {
     {"status", cmd_status},
     {"stats", cmd_stats},
     {"reload", cmd_reload},
+    {"flow.list", cmd_flow_list},
+    {"flow.delete", cmd_flow_delete},
+    {"trace.start", cmd_trace_start},
+    {"trace.read", cmd_trace_read},
+    {"trace.stop", cmd_trace_stop},
+    {"drops", cmd_drops},
 };
 
 const Command* find_command(std::string_view name) {

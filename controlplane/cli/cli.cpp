@@ -40,6 +40,22 @@ Commands:
   stats          dataplane counters: per lcore, drops by reason, per backend, per port
   status         control plane: generation, dataplane connection, last push
   reload         re-read the config file and apply it as a diff (a bad file changes nothing)
+  flow show CLIENT:PORT VIP:PORT/PROTO
+  flow show --backend-side BACKEND:PORT LOCAL:PORT/PROTO
+                 one flow: owning lcore, state, backend, local ip:port, age, expiry,
+                 packets and bytes each way
+  flow list [FILTER] [--limit N]
+                 flows matching FILTER (default limit 100)
+  flow delete CLIENT:PORT VIP:PORT/PROTO | flow delete FILTER
+                 remove one flow, or every flow matching FILTER (e.g. --backend A:P)
+  trace [--vip V] [--client ADDRESS[:PORT]] [--count N] [--seconds S]
+                 the next N packets matching (default 10, within 10 s), step by step:
+                 class, flow hit/new/miss, backend, rewrite, output, or drop reason
+  drops [--reason R]
+                 recent dropped packets the workers kept, per reason
+
+FILTER (flow list, flow delete): --vip NAME|ADDRESS[:PORT] --client ADDRESS[:PORT]
+  --backend ADDRESS[:PORT] --local ADDRESS[:PORT] --proto tcp|udp
 
 Options (anywhere on the line):
   --socket PATH  the control plane's API socket (default /run/rondo/controlplane.sock)
@@ -77,6 +93,15 @@ double parse_seconds(const std::string& s) {
   auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (s.empty() || ec != std::errc{} || end != s.data() + s.size() || !(v > 0) || !std::isfinite(v))
     usage_error("--timeout: " + s + " is not a number of seconds (> 0)");
+  return v;
+}
+
+uint64_t parse_count(const std::string& s, const char* what, uint64_t lo, uint64_t hi) {
+  uint64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc{} || end != s.data() + s.size() || v < lo || v > hi)
+    usage_error(std::string(what) + ": " + s + " is not a number from " + std::to_string(lo) + " to " +
+                std::to_string(hi));
   return v;
 }
 
@@ -266,6 +291,80 @@ int wait_drained(ApiClient& client, const CliInvocation& inv, std::ostream& out,
   }
 }
 
+// flow list / show / delete: fetch further pages (list: up to max_flows; delete: until
+// every matching flow is gone), then print.
+int finish_flows(ApiClient& client, const CliInvocation& inv, json answer, std::ostream& out,
+                 std::ostream& err) {
+  json flows = answer["flows"];
+  uint64_t deleted = answer.value("deleted", uint64_t{0});
+  const bool list = inv.command == "flow list", del = inv.command == "flow delete";
+  while ((list || del) && !answer["next_cursor"].is_null() && (del || flows.size() < inv.max_flows)) {
+    json next = inv.request;
+    next["cursor"] = answer["next_cursor"];
+    if (list) next["limit"] = std::min<uint64_t>(inv.max_flows - flows.size(), 1000);
+    auto a = client.call(next);
+    if (!a) {
+      err << "rondoctl: " << inv.command << ": " << client.error() << "\n";
+      return kExitFailed;
+    }
+    if (!a->value("ok", false)) {
+      print_failure(*a, inv, out, err);
+      return exit_code_for(*a);
+    }
+    answer = *a;
+    deleted += answer.value("deleted", uint64_t{0});
+    for (auto& f : answer["flows"]) flows.push_back(f);
+  }
+  const bool more = list && !answer["next_cursor"].is_null();
+  if (inv.json) {
+    json o = {{"ok", true}, {"flows", flows}, {"more", more}};
+    if (del) o["deleted"] = deleted;
+    out << o.dump() << "\n";
+  } else if (inv.command == "flow show") {
+    if (flows.empty()) {
+      err << "rondoctl: flow show: no such flow\n";
+      return kExitFailed;
+    }
+    out << format_flow(flows[0]);
+  } else if (del) {
+    out << "deleted " << deleted << (deleted == 1 ? " flow\n" : " flows\n");
+  } else {
+    out << format_flows(flows);
+    if (more) out << "(more flows match: --limit N shows more)\n";
+  }
+  if (inv.command == "flow show" && flows.empty()) return kExitFailed;
+  return kExitOk;
+}
+
+// trace: the trace is armed; read what the workers recorded until `count` packets came,
+// the time is up, or no worker is armed any more; then disarm and print.
+int finish_trace(ApiClient& client, const CliInvocation& inv, std::ostream& out, std::ostream& err,
+                 std::chrono::milliseconds poll) {
+  using Clock = std::chrono::steady_clock;
+  const auto end = Clock::now() + std::chrono::seconds(inv.trace_seconds) + std::chrono::milliseconds(300);
+  json packets = json::array();
+  bool armed = true;
+  while (armed && packets.size() < inv.trace_count && Clock::now() < end) {
+    std::this_thread::sleep_for(poll);
+    auto a = client.call({{"cmd", "trace.read"}});
+    if (!a || !a->value("ok", false)) {
+      if (a) print_failure(*a, inv, out, err);
+      else err << "rondoctl: trace: " << client.error() << "\n";
+      return kExitFailed;
+    }
+    armed = (*a)["armed"].get<bool>();
+    for (auto& p : (*a)["packets"]) packets.push_back(p);
+  }
+  auto a = client.call({{"cmd", "trace.stop"}});
+  if (a && a->value("ok", false))
+    for (auto& p : (*a)["packets"]) packets.push_back(p);
+  // Every worker traces up to `count`: keep the first `count` of all of them.
+  if (packets.size() > inv.trace_count) packets.erase(packets.begin() + inv.trace_count, packets.end());
+  if (inv.json) out << json{{"ok", true}, {"packets", packets}}.dump() << "\n";
+  else out << format_trace(packets);
+  return kExitOk;
+}
+
 }  // namespace
 
 std::string cli_usage() { return kUsage; }
@@ -318,10 +417,13 @@ std::variant<CliInvocation, CliExit> parse_cli(const std::vector<std::string>& a
     if (i == args.size()) usage_error("missing command (rondoctl --help lists them)");
 
     std::string word = args[i++];
-    if (word == "vip" || word == "backend") {
+    if (word == "vip" || word == "backend" || word == "flow") {
       if (i == args.size())
         usage_error(word + ": missing subcommand (" +
-                    (word == "vip" ? "add, remove, list" : "add, remove, drain, undrain, weight") + ")");
+                    (word == "vip"       ? "add, remove, list"
+                     : word == "backend" ? "add, remove, drain, undrain, weight"
+                                         : "show, list, delete") +
+                    ")");
       word += " " + args[i++];
     }
     inv.command = word;
@@ -338,6 +440,20 @@ std::variant<CliInvocation, CliExit> parse_cli(const std::vector<std::string>& a
     if (word == "backend add") own.add_options()("weight", po::value(&weight), "");
     if (word == "backend drain")
       own.add_options()("wait", po::bool_switch(&inv.wait), "")("timeout", po::value(&timeout), "");
+    // Inspection: filters, and what each command takes besides.
+    std::string f_vip, f_client, f_backend, f_local, f_proto, limit, count, seconds, reason;
+    bool backend_side = false;
+    const bool is_flow = word == "flow show" || word == "flow list" || word == "flow delete";
+    if (word == "flow list" || word == "flow delete" || word == "trace")
+      own.add_options()("vip", po::value(&f_vip), "")("client", po::value(&f_client), "");
+    if (word == "flow list" || word == "flow delete")
+      own.add_options()("backend", po::value(&f_backend), "")("local", po::value(&f_local), "")(
+          "proto", po::value(&f_proto), "");
+    if (word == "flow list") own.add_options()("limit", po::value(&limit), "");
+    if (word == "flow show" || word == "flow delete")
+      own.add_options()("backend-side", po::bool_switch(&backend_side), "");
+    if (word == "trace") own.add_options()("count", po::value(&count), "")("seconds", po::value(&seconds), "");
+    if (word == "drops") own.add_options()("reason", po::value(&reason), "");
     own.add_options()("arg", po::value<std::vector<std::string>>(), "");
     po::positional_options_description pos;
     pos.add("arg", -1);
@@ -394,6 +510,56 @@ std::variant<CliInvocation, CliExit> parse_cli(const std::vector<std::string>& a
         auto a = positionals(vm, 0, 1, "[VIP]");
         inv.request = {{"cmd", "show"}};
         if (!a.empty()) inv.request["vip"] = checked_name(a[0], "vip name");
+      } else if (is_flow) {
+        inv.request = {{"cmd", word == "flow delete" ? "flow.delete" : "flow.list"}};
+        auto a = positionals(vm, 0, 2, word == "flow show" ? "CLIENT:PORT VIP:PORT/PROTO" : "[A:P B:P/PROTO]");
+        if (word == "flow show" && a.size() != 2)
+          usage_error("expected CLIENT:PORT VIP:PORT/PROTO (or --backend-side BACKEND:PORT LOCAL:PORT/PROTO)");
+        if (a.size() == 1) usage_error("expected two endpoints, the second with /PROTO");
+        if (a.size() == 2) {
+          // One whole flow key: either side's.
+          const auto slash = a[1].rfind('/');
+          if (slash == std::string::npos) usage_error(a[1] + ": expected ADDRESS:PORT/PROTO (e.g. 203.0.113.10:80/tcp)");
+          const std::string proto_s = a[1].substr(slash + 1);
+          if (!parse_proto(proto_s)) usage_error(proto_s + " is not a protocol (tcp, udp)");
+          const auto [ip1, port1] = checked_endpoint(a[0]);
+          const auto [ip2, port2] = checked_endpoint(a[1].substr(0, slash));
+          inv.request[backend_side ? "backend" : "client"] = format_endpoint(ip1, port1);
+          inv.request[backend_side ? "local" : "vip"] = format_endpoint(ip2, port2);
+          inv.request["protocol"] = proto_s;
+        } else if (backend_side) {
+          usage_error("--backend-side goes with two endpoints");
+        }
+        auto put = [&](const char* key, const std::string& v) {
+          if (v.empty()) return;
+          if (inv.request.contains(key)) usage_error(std::string("--") + key + " and the endpoints name the same thing");
+          inv.request[key] = v;
+        };
+        put("vip", f_vip);
+        put("client", f_client);
+        put("backend", f_backend);
+        put("local", f_local);
+        if (!f_proto.empty()) {
+          if (!parse_proto(f_proto)) usage_error("--proto: " + f_proto + " is not a protocol (tcp, udp)");
+          put("protocol", f_proto);
+        }
+        if (word == "flow delete" && inv.request.size() == 1)
+          usage_error("name the flows to delete (endpoints, or a filter such as --backend ADDRESS:PORT)");
+        if (!limit.empty()) inv.max_flows = parse_count(limit, "--limit", 1, 1'000'000);
+        if (word == "flow list") inv.request["limit"] = std::min<uint64_t>(inv.max_flows, 1000);
+      } else if (word == "trace") {
+        positionals(vm, 0, 0, "no arguments");
+        inv.request = {{"cmd", "trace.start"}};
+        if (!f_vip.empty()) inv.request["vip"] = f_vip;
+        if (!f_client.empty()) inv.request["client"] = f_client;
+        if (!count.empty()) inv.trace_count = static_cast<uint32_t>(parse_count(count, "--count", 1, 10000));
+        if (!seconds.empty()) inv.trace_seconds = static_cast<uint32_t>(parse_count(seconds, "--seconds", 1, 3600));
+        inv.request["count"] = inv.trace_count;
+        inv.request["seconds"] = inv.trace_seconds;
+      } else if (word == "drops") {
+        positionals(vm, 0, 0, "no arguments");
+        inv.request = {{"cmd", "drops"}};
+        if (!reason.empty()) inv.request["reason"] = reason;
       } else if (word == "stats" || word == "status" || word == "reload") {
         positionals(vm, 0, 0, "no arguments");
         inv.request = {{"cmd", word}};
@@ -646,12 +812,15 @@ int run_cli(const CliInvocation& inv, std::ostream& out, std::ostream& err,
     return exit_code_for(*answer);
   }
   try {
+    const std::string& c = inv.command;
+    if (c.rfind("flow ", 0) == 0) return finish_flows(client, inv, *answer, out, err);
+    if (c == "trace") return finish_trace(client, inv, out, err, poll_interval);
     if (inv.json && !inv.wait) {
       out << answer->dump() << "\n";
       return kExitOk;
     }
-    const std::string& c = inv.command;
-    if (c == "show") out << format_show(*answer);
+    if (c == "drops") out << format_drops(*answer);
+    else if (c == "show") out << format_show(*answer);
     else if (c == "vip list") out << format_vip_list(*answer);
     else if (c == "stats") out << format_stats(*answer);
     else if (c == "status") out << format_status(*answer);
@@ -664,6 +833,87 @@ int run_cli(const CliInvocation& inv, std::ostream& out, std::ostream& err,
     return kExitFailed;
   }
   return kExitOk;
+}
+
+namespace {
+
+std::string num_or_dash(const json& v) {
+  if (v.is_null()) return "-";
+  if (v.is_number_float()) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.1f", v.get<double>());
+    return b;
+  }
+  return v.dump();
+}
+
+}  // namespace
+
+std::string format_flows(const json& flows) {
+  Table t({"PROTO", "CLIENT", "VIP", "BACKEND", "LOCAL", "STATE", "LCORE", "AGE_S", "EXPIRES_S",
+           "PKTS_IN", "PKTS_OUT"},
+          {false, false, false, false, false, false, true, true, true, true, true});
+  for (const auto& f : flows)
+    t.add({f["protocol"].get<std::string>(), f["client"].get<std::string>(), f["vip"].get<std::string>(),
+           f["backend"].get<std::string>(), f["local"].get<std::string>(), f["state"].get<std::string>(),
+           num_or_dash(f["lcore"]), num_or_dash(f["age_s"]), num_or_dash(f["expires_in_s"]),
+           num_or_dash(f["packets_in"]), num_or_dash(f["packets_out"])});
+  return t.str() + std::to_string(flows.size()) + (flows.size() == 1 ? " flow\n" : " flows\n");
+}
+
+std::string format_flow(const json& f) {
+  std::ostringstream o;
+  o << f["protocol"].get<std::string>() << " " << f["client"].get<std::string>() << " -> "
+    << f["vip"].get<std::string>();
+  if (f["vip_name"].is_string()) o << " (vip " << f["vip_name"].get<std::string>() << ")";
+  o << "\n  lcore:    " << num_or_dash(f["lcore"]) << "\n  state:    " << f["state"].get<std::string>()
+    << "\n  backend:  " << f["backend"].get<std::string>() << " (id " << num_or_dash(f["backend_id"]) << ")"
+    << "\n  local:    " << f["local"].get<std::string>() << "\n  age:      " << num_or_dash(f["age_s"])
+    << " s\n  expires:  in " << num_or_dash(f["expires_in_s"]) << " s unless traffic keeps it\n";
+  if (f["metered"].get<bool>()) {
+    o << "  to backend: " << num_or_dash(f["packets_in"]) << " packets, "
+      << format_bytes(f["bytes_in"].get<double>()) << "\n  to client:  " << num_or_dash(f["packets_out"])
+      << " packets, " << format_bytes(f["bytes_out"].get<double>()) << "\n";
+  } else {
+    o << "  traffic:  not kept (the dataplane runs with --flow-meters off)\n";
+  }
+  return o.str();
+}
+
+std::string format_trace(const json& packets) {
+  std::ostringstream o;
+  for (const auto& p : packets) {
+    char at[32];
+    std::snprintf(at, sizeof at, "%10.6f", p["at_us"].get<double>() / 1e6);
+    o << at << " lcore " << p["lcore"].dump() << " port " << p["in_port"].dump()
+      << (p["steered"].get<bool>() ? " (steered)" : "") << "  " << p["packet"].get<std::string>() << "\n";
+    o << "           " << p["kind"].get<std::string>();
+    if (p["flow"].is_string()) o << ", flow " << p["flow"].get<std::string>();
+    if (p["backend"].is_string()) o << ", backend " << p["backend"].get<std::string>();
+    if (p["state"].is_string()) o << ", " << p["state"].get<std::string>();
+    o << " -> " << p["verdict"].get<std::string>();
+    if (p["reason"].is_string()) o << " " << p["reason"].get<std::string>();
+    if (p["out_port"].is_number())
+      o << (p["verdict"] == "steer" ? " to worker " : " on port ") << p["out_port"].dump();
+    o << "\n";
+    if (p["out"].is_string()) o << "           out: " << p["out"].get<std::string>() << "\n";
+  }
+  o << packets.size() << (packets.size() == 1 ? " packet traced\n" : " packets traced\n");
+  return o.str();
+}
+
+std::string format_drops(const json& answer) {
+  std::ostringstream o;
+  const auto& drops = answer["drops"];
+  for (const auto& d : drops) {
+    char ago[32];
+    std::snprintf(ago, sizeof ago, "%.1f", d["ago_s"].get<double>());
+    o << d["reason"].get<std::string>() << "  lcore " << d["lcore"].dump() << " port "
+      << d["in_port"].dump() << ", " << ago << " s ago, " << d["len"].dump() << " bytes\n  "
+      << d["packet"].get<std::string>() << "\n";
+  }
+  if (drops.empty()) o << "no dropped packets kept\n";
+  return o.str();
 }
 
 }  // namespace rondo::cp

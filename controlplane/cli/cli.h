@@ -34,6 +34,11 @@ struct CliInvocation {
   // backend drain --wait
   bool wait = false;
   std::optional<double> timeout_s;  // nullopt: wait as long as it takes
+  // flow list: flows to print at most (pages of up to 1000 are fetched until then)
+  uint64_t max_flows = 100;
+  // trace: packets and seconds asked for (the dataplane's trace is read until either)
+  uint32_t trace_count = 10;
+  uint32_t trace_seconds = 10;
 };
 
 /// Parsing ended without a command to run: help (code 0, text for stdout) or a usage
@@ -81,6 +86,11 @@ std::string format_show(const nlohmann::json& answer);
 std::string format_vip_list(const nlohmann::json& answer);
 std::string format_stats(const nlohmann::json& answer);
 std::string format_status(const nlohmann::json& answer);
+/// flow list / flow show / trace / drops answers.
+std::string format_flows(const nlohmann::json& flows);
+std::string format_flow(const nlohmann::json& flow);
+std::string format_trace(const nlohmann::json& packets);
+std::string format_drops(const nlohmann::json& answer);
 /// "12.3 MiB"-style byte counts.
 std::string format_bytes(double bytes);
 

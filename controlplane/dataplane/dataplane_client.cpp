@@ -22,6 +22,8 @@ const char* type_name(api::MsgType t) {
     case api::MsgType::kGetStats: return "get-stats";
     case api::MsgType::kStatsReply: return "stats reply";
     case api::MsgType::kError: return "error";
+    case api::MsgType::kInspect: return "inspect";
+    case api::MsgType::kInspectReply: return "inspect reply";
   }
   return "unknown";
 }
@@ -176,6 +178,26 @@ std::optional<api::Stats> UnixDataplaneClient::stats() {
   auto stats = api::decode_stats(reply, &err);
   if (!stats) broken("get-stats: " + err);
   return stats;
+}
+
+std::optional<api::InspectReply> UnixDataplaneClient::inspect(const api::InspectRequest& req) {
+  const auto body = api::encode_inspect_request(req);
+  api::MsgType type;
+  std::vector<uint8_t> reply;
+  if (!call(api::MsgType::kInspect, body, &type, &reply)) return std::nullopt;
+  std::string err;
+  if (type == api::MsgType::kError) {
+    auto ack = api::decode_ack(reply, &err);
+    error_ = ack ? ack->message : "inspect refused: " + err;
+    return std::nullopt;
+  }
+  if (type != api::MsgType::kInspectReply) {
+    broken(std::string("inspect: unexpected ") + type_name(type) + " reply");
+    return std::nullopt;
+  }
+  auto out = api::decode_inspect_reply(reply, &err);
+  if (!out) broken("inspect: " + err);
+  return out;
 }
 
 }  // namespace rondo::cp

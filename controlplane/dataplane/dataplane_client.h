@@ -35,6 +35,12 @@ class DataplaneClient {
   /// Fetch the dataplane's counters. nullopt on failure, as hello().
   virtual std::optional<api::Stats> stats() = 0;
 
+  /// Ask about flows, traces or drop samples (api::InspectRequest). nullopt on failure, with
+  /// last_error() saying why (the dataplane's refusal, or the transport's).
+  virtual std::optional<api::InspectReply> inspect(const api::InspectRequest& /*req*/) {
+    return std::nullopt;
+  }
+
   /// What the last failed call ran into, for logs.
   virtual std::string last_error() const = 0;
 };
@@ -57,6 +63,7 @@ class UnixDataplaneClient final : public DataplaneClient {
   std::optional<api::DataplaneInfo> hello() override;
   api::Ack push(const api::State& s) override;
   std::optional<api::Stats> stats() override;
+  std::optional<api::InspectReply> inspect(const api::InspectRequest& req) override;
   std::string last_error() const override { return error_; }
 
  private:

@@ -650,4 +650,20 @@ OpResult ControlPlane::reload(const std::string& origin) {
   return r;
 }
 
+std::optional<api::InspectReply> ControlPlane::inspect(const api::InspectRequest& req,
+                                                       std::string* err) const {
+  if (!options_.inspect_client) {
+    *err = "inspection is not available (no dataplane connection for it)";
+    return std::nullopt;
+  }
+  std::unique_ptr<DataplaneClient> c = options_.inspect_client();
+  if (!c->connect()) {
+    *err = "the dataplane cannot be reached: " + c->last_error();
+    return std::nullopt;
+  }
+  auto out = c->inspect(req);
+  if (!out) *err = "the dataplane did not answer: " + c->last_error();
+  return out;
+}
+
 }  // namespace rondo::cp

@@ -83,6 +83,10 @@ struct ControlPlaneOptions {
   /// (0: answer at once). Not waited when the dataplane is not connected.
   std::chrono::milliseconds apply_timeout{3000};
   ControllerOptions controller;
+  /// Opens a connection of its own to the dataplane for inspection requests (flows, trace,
+  /// drop samples), so that they never wait behind, or hold up, the controller's. Null:
+  /// inspection is unavailable.
+  std::function<std::unique_ptr<DataplaneClient>()> inspect_client;
 };
 
 struct StartResult {
@@ -127,6 +131,10 @@ class ControlPlane final : public ControlPlaneHandle {
                       const std::string& origin);
   /// Re-read the config file and apply it as a diff; a bad file changes nothing.
   OpResult reload(const std::string& origin);
+
+  /// Pass an inspection request to the dataplane (on a connection of its own). nullopt with
+  /// *err (and *status: kUnavailable when the dataplane cannot be reached or refuses).
+  std::optional<api::InspectReply> inspect(const api::InspectRequest& req, std::string* err) const;
 
   /// Called after every installed change of the desired state (API, reload; not health),
   /// with the new state, outside the lock, on the thread that made the change. Set it

@@ -16,6 +16,8 @@ Scenarios, in order:
   f. rondo-dpstat --json counted the connections per backend
   g. connections one after the other from the same client port (the kernel reuses a
      port at once when the server closed first) are each a new connection
+  h-k. inspection: a packet trace, flow show/list/delete, recent drops, rondoctl trace
+     (inspect_checks.py)
 
 Needs root (exit 77 = skipped otherwise). Env: RONDO_BUILD (build dir), RONDO_SRC
 (source dir). Everything it creates is removed at the end (see harness.py).
@@ -28,6 +30,7 @@ import time
 from collections import Counter
 
 import harness
+import inspect_checks
 from harness import (HTTP_BACKENDS, UDP_BACKENDS, check_balanced, check_no_errors, fmt_counts,
                      reuse_note)
 
@@ -217,8 +220,10 @@ SCENARIOS = [
     ("e", "control plane kill -9/restart", scenario_e_controlplane_restart),
     ("f", "dataplane counters", scenario_f_dpstat),
     ("g", "new connection on a just-used client port", scenario_g_port_reuse),
+    *inspect_checks.SCENARIOS,
 ]
 # In order: (e) restarts the control plane, (f) counts what (a)-(e) did.
 
 if __name__ == "__main__":
-    sys.exit(harness.run("seed", __file__, SCENARIOS, lambda env: env.start_seed()))
+    sys.exit(harness.run("seed", __file__, SCENARIOS, lambda env: env.start_seed(),
+                         client_modes=inspect_checks.CLIENT_MODES))

@@ -88,6 +88,21 @@ const UsageCase kUsageCases[] = {
     {"show web dns", "rondoctl: show: unexpected argument \"dns\" (expected [VIP])"},
     {"stats now", "rondoctl: stats: unexpected argument \"now\" (expected no arguments)"},
     {"reload --force", "rondoctl: reload: unrecognised option '--force'"},
+    {"flow", "rondoctl: flow: missing subcommand (show, list, delete)"},
+    {"flow show 198.51.100.2:40000", "rondoctl: flow show: expected CLIENT:PORT VIP:PORT/PROTO (or --backend-side BACKEND:PORT LOCAL:PORT/PROTO)"},
+    {"flow show 198.51.100.2:40000 203.0.113.10:80", "rondoctl: flow show: 203.0.113.10:80: expected ADDRESS:PORT/PROTO (e.g. 203.0.113.10:80/tcp)"},
+    {"flow show 198.51.100.2:40000 203.0.113.10:80/sctp", "rondoctl: flow show: sctp is not a protocol (tcp, udp)"},
+    {"flow show 198.51.100.2 203.0.113.10:80/tcp", "rondoctl: flow show: 198.51.100.2 is not ADDRESS:PORT (e.g. 198.51.100.3:3000)"},
+    {"flow show 198.51.100.2:1 203.0.113.10:80/tcp --vip web", "rondoctl: flow show: unrecognised option '--vip'"},
+    {"flow delete", "rondoctl: flow delete: name the flows to delete (endpoints, or a filter such as --backend ADDRESS:PORT)"},
+    {"flow delete --backend-side", "rondoctl: flow delete: --backend-side goes with two endpoints"},
+    {"flow list --limit 0", "rondoctl: flow list: --limit: 0 is not a number from 1 to 1000000"},
+    {"flow list --proto icmp", "rondoctl: flow list: --proto: icmp is not a protocol (tcp, udp)"},
+    {"flow list --client 198.51.100.2:40000 198.51.100.2:40000 203.0.113.10:80/tcp", "rondoctl: flow list: --client and the endpoints name the same thing"},
+    {"trace --count 0", "rondoctl: trace: --count: 0 is not a number from 1 to 10000"},
+    {"trace --seconds 3601", "rondoctl: trace: --seconds: 3601 is not a number from 1 to 3600"},
+    {"trace now", "rondoctl: trace: unexpected argument \"now\" (expected no arguments)"},
+    {"drops --limit 3", "rondoctl: drops: unrecognised option '--limit'"},
 };
 
 INSTANTIATE_TEST_SUITE_P(Cases, CliUsage, ::testing::ValuesIn(kUsageCases),
@@ -138,6 +153,28 @@ TEST(Cli, GoodLinesBecomeExactRequests) {
   EXPECT_EQ(parsed("--socket=/s reload").socket, "/s");
   EXPECT_EQ(parsed("vip list").request, json::parse(R"({"cmd": "vip.list"})"));
   EXPECT_FALSE(parsed("backend drain web 198.51.100.3:3001").timeout_s);
+}
+
+TEST(Cli, InspectionLinesBecomeExactRequests) {
+  EXPECT_EQ(parsed("flow show 198.51.100.2:40000 203.0.113.10:80/tcp").request,
+            json::parse(R"({"cmd": "flow.list", "client": "198.51.100.2:40000",
+                "vip": "203.0.113.10:80", "protocol": "tcp"})"));
+  EXPECT_EQ(parsed("flow show --backend-side 198.51.100.3:3000 198.51.100.100:41000/udp").request,
+            json::parse(R"({"cmd": "flow.list", "backend": "198.51.100.3:3000",
+                "local": "198.51.100.100:41000", "protocol": "udp"})"));
+  auto i = parsed("flow list --vip web --backend 198.51.100.3 --limit 2500");
+  EXPECT_EQ(i.request, json::parse(R"({"cmd": "flow.list", "vip": "web",
+      "backend": "198.51.100.3", "limit": 1000})"));
+  EXPECT_EQ(i.max_flows, 2500u);
+  EXPECT_EQ(parsed("flow list").request, json::parse(R"({"cmd": "flow.list", "limit": 100})"));
+  EXPECT_EQ(parsed("flow delete --backend 198.51.100.3:3001").request,
+            json::parse(R"({"cmd": "flow.delete", "backend": "198.51.100.3:3001"})"));
+  i = parsed("trace --vip 203.0.113.10:80 --client 198.51.100.2 --count 5 --seconds 2");
+  EXPECT_EQ(i.request, json::parse(R"({"cmd": "trace.start", "vip": "203.0.113.10:80",
+      "client": "198.51.100.2", "count": 5, "seconds": 2})"));
+  EXPECT_EQ(i.trace_count, 5u);
+  EXPECT_EQ(parsed("drops --reason no_service").request,
+            json::parse(R"({"cmd": "drops", "reason": "no_service"})"));
 }
 
 TEST(Cli, HelpExitsZero) {
