@@ -39,6 +39,7 @@ int build_worker(void* arg) {
 Dataplane::~Dataplane() {
   agent_.reset();
   workers_.clear();
+  capture_.reset();  // before the ports: no new dumpcap request may find them closed
   port_stop_all(ports_);
   neigh_.reset();
   for (rte_ring* r : rings_) rte_ring_free(r);
@@ -127,6 +128,16 @@ bool Dataplane::init(std::string* err) {
             info.mac[3], info.mac[4], info.mac[5], info.n_queues,
             info.rss ? "RSS" : "no RSS");
     ports_.push_back(info);
+  }
+  // After the ports: dumpcap names a port and its queues, which must exist by then.
+  {
+    std::string why;
+    capture_ = CaptureServer::start(&why);
+    if (capture_)
+      RTE_LOG(NOTICE, USER1, "capture: dpdk-dumpcap --file-prefix=%s can attach (docs/operations.md)\n",
+              capture_->file_prefix().c_str());
+    else
+      RTE_LOG(NOTICE, USER1, "capture: unavailable (%s)\n", why.c_str());
   }
 
   publisher_ = std::make_unique<Publisher>(n_workers);

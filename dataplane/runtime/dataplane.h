@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "dataplane/neigh/service.h"
+#include "dataplane/port/capture.h"
 #include "dataplane/port/port.h"
 #include "dataplane/runtime/control_agent.h"
 #include "dataplane/runtime/options.h"
@@ -31,6 +32,7 @@ class Dataplane {
   Options opts_;
   rte_mempool* pool_ = nullptr;
   std::vector<PortInfo> ports_;
+  std::unique_ptr<CaptureServer> capture_;  // dpdk-dumpcap's server, if one can attach
   std::unique_ptr<Publisher> publisher_;
   std::unique_ptr<NeighService> neigh_;  // before the workers: they hold its rings
   std::vector<std::unique_ptr<Worker>> workers_;

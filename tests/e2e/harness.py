@@ -20,9 +20,11 @@ Client traffic runs inside a namespace: the test file re-runs itself there with
 
 Needs root (run() returns 77 = skipped otherwise). Env: RONDO_BUILD (build dir),
 RONDO_SRC (source dir). Everything a run creates (namespaces and what runs in them, its
-processes, its temp dir, hugepage files) is removed at the end: try/finally, atexit and
-SIGTERM/SIGHUP handlers all lead to Env.stop(); namespaces and temp dirs left by a run
-that was killed -9 are swept at the next start of any e2e test.
+processes, its temp dir, DPDK's hugepage files and runtime dir, a hugepage reservation
+and hugetlbfs mount) is removed or restored at the end: try/finally, atexit and
+SIGTERM/SIGHUP handlers all lead to Env.stop(); namespaces, temp dirs and DPDK files
+left by a run that was killed -9 are swept at the next start of any e2e test (not its
+hugepage reservation: the count it replaced died with it).
 """
 
 import argparse
@@ -447,6 +449,24 @@ def sweep_stale(topo):
         m = re.match(r"rondo-e2e(\d+)\.", name)
         if m and not os.path.exists(f"/proc/{m.group(1)}"):
             shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
+    for name in os.listdir(DPDK_RUN_DIR) if os.path.isdir(DPDK_RUN_DIR) else ():
+        m = re.fullmatch(r"rondo-e2e(\d+)", name)
+        if m and not os.path.exists(f"/proc/{m.group(1)}"):
+            remove_dpdk_files(name)
+
+
+def remove_dpdk_files(prefix):
+    """Remove what DPDK processes with this --file-prefix leave behind: hugepage files
+    (kept after exit so that a restart could reuse them) and the runtime dir (config,
+    memory maps, sockets)."""
+    if os.path.isdir(HUGEPAGE_MOUNT):
+        for f in os.listdir(HUGEPAGE_MOUNT):
+            if f.startswith(f"{prefix}map_"):
+                try:
+                    os.unlink(os.path.join(HUGEPAGE_MOUNT, f))
+                except OSError:
+                    pass
+    shutil.rmtree(os.path.join(DPDK_RUN_DIR, prefix), ignore_errors=True)
 
 
 def yaml_config(vips, local_ips=(LOCAL_IP,), timeouts=None, comment="e2e topology"):
@@ -481,6 +501,10 @@ SEED_VIPS = [
 # One worker lcore (main lcore 0 serves the control socket, worker on lcore 1).
 ONE_WORKER_EAL = ["-l", "0,1", "--main-lcore", "0"]
 
+HUGEPAGE_MOUNT = "/dev/hugepages"
+NR_HUGEPAGES = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
+DPDK_RUN_DIR = "/var/run/dpdk"  # EAL's runtime dirs (root), one per --file-prefix
+
 
 class Env:
     """One test run's topology and processes. Its tag (e2e<pid>) names the namespaces,
@@ -510,6 +534,8 @@ class Env:
         self.cp_args = []  # extra rondo-controlplane options
         self.tcp_closing_s = 10  # the config's timeouts.tcp_closing
         self.topo_up = False
+        self.hugepages_restore = None  # nr_hugepages to write back, if this run raised it
+        self.hugetlbfs_mounted = False  # this run mounted HUGEPAGE_MOUNT
         self.stopped = False
         self.failed = False
         self.src_last = {}  # client source port -> when a connection last used it
@@ -517,6 +543,32 @@ class Env:
     @property
     def reuse_window_s(self):
         return self.tcp_closing_s + 5
+
+    @property
+    def file_prefix(self):
+        """DPDK's --file-prefix of this run's dataplane (dpdk-dumpcap needs it too)."""
+        return f"rondo-{self.tag}"
+
+    def reserve_hugepages(self, pages):
+        """At least `pages` 2 MiB hugepages and hugetlbfs on HUGEPAGE_MOUNT; stop() puts
+        back the count and the mount as they were."""
+        os.makedirs(HUGEPAGE_MOUNT, exist_ok=True)
+        if subprocess.run(["mountpoint", "-q", HUGEPAGE_MOUNT]).returncode != 0:
+            subprocess.run(["mount", "-t", "hugetlbfs", "nodev", HUGEPAGE_MOUNT], check=True)
+            self.hugetlbfs_mounted = True
+        with open(NR_HUGEPAGES) as f:
+            now = int(f.read())
+        if now >= pages:
+            return
+        if self.hugepages_restore is None:
+            self.hugepages_restore = now
+        with open(NR_HUGEPAGES, "w") as f:
+            f.write(str(pages))
+        with open(NR_HUGEPAGES) as f:
+            got = int(f.read())
+        if got < pages:
+            raise AssertionError(f"could reserve only {got} of {pages} hugepages of 2 MiB")
+        log(f"hugepages: {now} -> {pages} (2 MiB; restored at the end)")
 
     # ---- processes ----
     def spawn(self, name, ns, argv):
@@ -644,11 +696,19 @@ class Env:
         for h, u in pairs:
             self.wait_backend(h, u)
 
-    def start_dataplane(self, eal=ONE_WORKER_EAL, qpairs=1, idle_sleep_us=50, extra=()):
-        log(f"dataplane ({' '.join(eal)}, {qpairs} queue pair(s) on dp0)")
+    def start_dataplane(self, eal=ONE_WORKER_EAL, qpairs=1, idle_sleep_us=50, extra=(),
+                        hugepages=0):
+        """hugepages: 0 runs the dataplane on --no-huge memory (private to it); N reserves
+        N hugepages and runs it on them, so that DPDK secondary processes (dpdk-dumpcap)
+        can attach."""
+        if hugepages:
+            self.reserve_hugepages(hugepages)
+            memory = []  # EAL takes hugepages as it needs them
+        else:
+            memory = ["--no-huge", "-m", "512"]
+        log(f"dataplane ({' '.join(eal + memory)}, {qpairs} queue pair(s) on dp0)")
         dp = self.spawn("dataplane", self.ns_lb, [
-            self.dataplane, *eal, "--no-huge", "-m", "512", "--no-pci",
-            "--file-prefix", f"rondo-{self.tag}",
+            self.dataplane, *eal, *memory, "--no-pci", "--file-prefix", self.file_prefix,
             f"--vdev=net_af_packet0,iface=dp0,qpairs={qpairs}", "--log-level=*:notice",
             "--", "--ctl-socket", self.sock, "--state-dir", os.path.join(self.tmp, "state"),
             "--idle-sleep-us", str(idle_sleep_us), *extra])
@@ -691,12 +751,12 @@ class Env:
         log(f"VIP answers (after {probe['attempts']} tries)")
         return probe
 
-    def start_seed(self, eal=ONE_WORKER_EAL, qpairs=1):
+    def start_seed(self, eal=ONE_WORKER_EAL, qpairs=1, hugepages=0):
         """The seed set-up: four backends (HTTP :3000-3003, UDP :4000-4003), the
         dataplane, the control plane with vips web (tcp/80) and dns (udp/53)."""
         self.topology_up()
         self.start_backends()
-        self.start_dataplane(eal=eal, qpairs=qpairs)
+        self.start_dataplane(eal=eal, qpairs=qpairs, hugepages=hugepages)
         self.write_config()
         log("control plane")
         self.start_controlplane()
@@ -739,13 +799,15 @@ class Env:
         if self.topo_up:
             # Also ends anything still running in the namespaces (a client helper).
             subprocess.run([self.topo, "down", self.tag], check=False)
-        if os.path.isdir("/dev/hugepages"):
-            for f in os.listdir("/dev/hugepages"):
-                if f.startswith(f"rondo-{self.tag}map_"):
-                    try:
-                        os.unlink(os.path.join("/dev/hugepages", f))
-                    except OSError:
-                        pass
+        remove_dpdk_files(self.file_prefix)
+        if self.hugepages_restore is not None:
+            try:
+                with open(NR_HUGEPAGES, "w") as f:
+                    f.write(str(self.hugepages_restore))
+            except OSError as e:
+                log_err(f"restoring nr_hugepages to {self.hugepages_restore}: {e}\n")
+        if self.hugetlbfs_mounted:
+            subprocess.run(["umount", HUGEPAGE_MOUNT], check=False)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 

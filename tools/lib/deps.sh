@@ -19,6 +19,8 @@ packages=(
 	dpdk-dev linux-perf
 	# e2e tests and the demo: namespaces, veth offloads, clients, backends
 	iproute2 ethtool procps curl python3 nodejs
+	# e2e capture: dpdk-dumpcap comes with "dpdk" (above), tcpdump reads its pcapng
+	tcpdump
 	# promtool, to check the metrics exposition (Debian ships it in "prometheus")
 	prometheus
 )
