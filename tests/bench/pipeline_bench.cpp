@@ -6,6 +6,13 @@
 //                     embryonic flow and recycles its local port): the new-connection path.
 //   BM_Copy:          the frame copy alone, which both include (subtract it).
 //   BM_FlowMemory/N:  bytes of flow state per flow for an N-flow table (no packets).
+//   BM_Meters/M:      BM_Established/1000 with flow meters off (M=0) and on (M=1).
+//   BM_Traced/T:      a burst as the worker runs it (runtime/worker.cpp: the tracer's check,
+//                     then before/after around the pipeline): T=0 no trace armed, T=1 a trace
+//                     armed whose filter matches nothing, T=2 one that records every packet;
+//                     T=3 the pipeline alone (no tracer: the loop as it was before tracing).
+//                     run_burst_as_worker and run_burst_untraced are not inlined, for
+//                     callgrind's --toggle-collect (docs/benchmarks.md, "Tracing").
 #include <benchmark/benchmark.h>
 #include <x86intrin.h>
 
@@ -14,10 +21,12 @@
 #include <vector>
 
 #include "dataplane/fwd/pipeline.h"
+#include "dataplane/inspect/trace.h"
 #include "dataplane/neigh/manager.h"
 #include "tests/common/packet_builder.h"
 
 namespace rondo::dp {
+uint64_t bursts_as_worker = 0;
 namespace {
 
 using test::Frame;
@@ -59,9 +68,10 @@ struct Bench {
   std::unique_ptr<Pipeline> pipe;
   std::unique_ptr<NextHopMap> next_hops;  // as the main lcore's manager publishes them
 
-  Bench(uint32_t capacity, uint32_t n_local_ips) {
+  Bench(uint32_t capacity, uint32_t n_local_ips, bool meters = false) {
     PipelineParams p;
     p.flow_capacity = capacity;
+    p.flow_meters = meters;
     p.hz = kHz;
     p.port_macs = {kOurMac};
     snap = build_snapshot(bench_state(n_local_ips));
@@ -202,6 +212,83 @@ void BM_Copy(benchmark::State& state) {
 }
 BENCHMARK(BM_Copy)->Unit(benchmark::kNanosecond);
 
+// Established traffic over 1k flows, each burst through `run` (the pipeline, or the worker's
+// sequence around it).
+template <typename Run>
+void established_1k(benchmark::State& state, Bench& b, Run&& run) {
+  const uint32_t n = 1000;
+  for (uint32_t i = 0; i < n; ++i) establish(b, i);
+  std::vector<Frame> templates;
+  std::mt19937 rng(1);
+  for (uint32_t t = 0; t < n; ++t) templates.push_back(test::build(client(rng() % n, 0x18)));
+  std::vector<std::array<uint8_t, 64>> burst(kBurst);
+  std::vector<uint8_t*> ptrs;
+  for (auto& f : burst) ptrs.push_back(f.data());
+  std::vector<uint32_t> lens(kBurst, 60);
+  std::vector<Action> actions(kBurst);
+  uint64_t cycles = 0, packets = 0, next = 0;
+  for (auto _ : state) {
+    for (uint32_t k = 0; k < kBurst; ++k, ++next)
+      std::memcpy(burst[k].data(), templates[next % n].data(), 60);
+    const uint64_t t0 = __rdtsc();
+    run(ptrs.data(), lens.data(), actions.data());
+    benchmark::DoNotOptimize(actions.data());
+    cycles += __rdtsc() - t0;
+    packets += kBurst;
+  }
+  for (auto d : b.pipe->counters().drops)
+    if (d) state.SkipWithError("drops during the run");
+  report(state, cycles, packets);
+}
+
+void BM_Meters(benchmark::State& state) {
+  Bench b(1125, 1, state.range(0) != 0);
+  established_1k(state, b, [&](uint8_t* const* f, const uint32_t* l, Action* a) {
+    b.pipe->process_burst(b.snap.get(), f, l, kBurst, 0, 5, false, a);
+  });
+}
+BENCHMARK(BM_Meters)->Arg(0)->Arg(1)->Unit(benchmark::kNanosecond);
+
+// Bursts run through run_burst_as_worker in this process (every run of every benchmark),
+// printed at exit: callgrind's instruction count over it, divided by 32 per burst, is the
+// instruction count per packet.
+
+// What runtime/worker.cpp's run_burst does around the pipeline.
+__attribute__((noinline)) void run_burst_as_worker(Bench& b, Tracer& tracer, uint8_t* const* f,
+                                                   const uint32_t* l, Action* a) {
+  const bool tracing = tracer.armed();
+  if (__builtin_expect(tracing, 0)) tracer.before(*b.pipe, b.snap.get(), f, l, kBurst, 0, false, 5);
+  b.pipe->process_burst(b.snap.get(), f, l, kBurst, 0, 5, false, a);
+  if (__builtin_expect(tracing, 0)) tracer.after(*b.pipe, f, l, a, kBurst);
+  ++bursts_as_worker;
+}
+
+// The same without the tracer (the loop before tracing existed): the baseline of mode 0.
+__attribute__((noinline)) void run_burst_untraced(Bench& b, uint8_t* const* f, const uint32_t* l,
+                                                  Action* a) {
+  b.pipe->process_burst(b.snap.get(), f, l, kBurst, 0, 5, false, a);
+  ++bursts_as_worker;
+}
+
+void BM_Traced(benchmark::State& state) {
+  const auto mode = state.range(0);
+  Bench b(1125, 1, true);
+  Tracer tracer;
+  // Armed for as long as the run lasts; mode 1's filter (a client port no flow has) never
+  // matches, mode 2's (none) matches everything: the records are dropped every burst.
+  api::FlowFilter nothing;
+  nothing.client_port = 1;
+  if (mode == 1) tracer.arm(nothing, 1, 0, UINT64_MAX);
+  established_1k(state, b, [&](uint8_t* const* f, const uint32_t* l, Action* a) {
+    if (mode == 2) tracer.arm(api::FlowFilter{}, kBurst, 0, UINT64_MAX);
+    if (mode == 3)
+      run_burst_untraced(b, f, l, a);
+    else
+      run_burst_as_worker(b, tracer, f, l, a);
+  });
+}
+BENCHMARK(BM_Traced)->Arg(0)->Arg(1)->Arg(2)->Arg(3)->Unit(benchmark::kNanosecond);
+
 void BM_FlowMemory(benchmark::State& state) {
   const auto n = static_cast<uint32_t>(state.range(0));
   for (auto _ : state) {
@@ -215,4 +302,13 @@ BENCHMARK(BM_FlowMemory)->Arg(1'000'000)->Arg(10'000'000)->Iterations(1)->Unit(b
 }  // namespace
 }  // namespace rondo::dp
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  if (rondo::dp::bursts_as_worker)
+    std::fprintf(stderr, "bursts through run_burst_as_worker: %lu\n",
+                 static_cast<unsigned long>(rondo::dp::bursts_as_worker));
+  return 0;
+}
