@@ -48,7 +48,7 @@ Commands:
                  flows matching FILTER (default limit 100)
   flow delete CLIENT:PORT VIP:PORT/PROTO | flow delete FILTER
                  remove one flow, or every flow matching FILTER (e.g. --backend A:P)
-  trace [--vip V] [--client ADDRESS[:PORT]] [--count N] [--seconds S]
+  trace [--vip V] [--client ADDRESS[:PORT]] [--backend ADDRESS[:PORT]] [--count N] [--seconds S]
                  the next N packets matching (default 10, within 10 s), step by step:
                  class, flow hit/new/miss, backend, rewrite, output, or drop reason
   drops [--reason R]
@@ -447,8 +447,9 @@ std::variant<CliInvocation, CliExit> parse_cli(const std::vector<std::string>& a
     if (word == "flow list" || word == "flow delete" || word == "trace")
       own.add_options()("vip", po::value(&f_vip), "")("client", po::value(&f_client), "");
     if (word == "flow list" || word == "flow delete")
-      own.add_options()("backend", po::value(&f_backend), "")("local", po::value(&f_local), "")(
-          "proto", po::value(&f_proto), "");
+      own.add_options()("local", po::value(&f_local), "")("proto", po::value(&f_proto), "");
+    if (word == "flow list" || word == "flow delete" || word == "trace")
+      own.add_options()("backend", po::value(&f_backend), "");
     if (word == "flow list") own.add_options()("limit", po::value(&limit), "");
     if (word == "flow show" || word == "flow delete")
       own.add_options()("backend-side", po::bool_switch(&backend_side), "");
@@ -552,6 +553,7 @@ std::variant<CliInvocation, CliExit> parse_cli(const std::vector<std::string>& a
         inv.request = {{"cmd", "trace.start"}};
         if (!f_vip.empty()) inv.request["vip"] = f_vip;
         if (!f_client.empty()) inv.request["client"] = f_client;
+        if (!f_backend.empty()) inv.request["backend"] = f_backend;
         if (!count.empty()) inv.trace_count = static_cast<uint32_t>(parse_count(count, "--count", 1, 10000));
         if (!seconds.empty()) inv.trace_seconds = static_cast<uint32_t>(parse_count(seconds, "--seconds", 1, 3600));
         inv.request["count"] = inv.trace_count;

@@ -20,6 +20,9 @@ Scenarios, in order:
   g. connections one after the other from one client port are each a new connection
   f. counters: both workers received packets, replies were steered between them, and
      every packet is accounted for (see scenario_f_counters)
+  i. inspection across workers: `flow list` pages through both workers' tables, and a
+     trace by backend address shows replies handed over (`steer`) and traced again on
+     their owner (after f: its requests are not in f's accounting)
 
 "Balanced per worker": round-robin cursors are per worker (and per vip), so each worker
 gives every backend floor(n_w/4) or ceil(n_w/4) of its n_w connections; summed over
@@ -268,6 +271,36 @@ def scenario_f_counters(env, totals):
             f"clients, udp flows {udp}")
 
 
+def scenario_i_inspect(env, totals):
+    import inspect_checks
+    # By the backend's address: a reply that lands on the worker that does not own its flow
+    # carries it (the client's address is only in the flow, on the owner).
+    inspect_checks.api(env, {"cmd": "trace.start", "backend": harness.BACKEND_IP, "count": 400,
+                             "seconds": 30})
+    recs = []
+
+    def steered_seen():
+        res = env.in_client("seq", "--count", 10)
+        check_no_errors(res, "requests during the trace")
+        recs.extend(inspect_checks.api(env, {"cmd": "trace.read"})["packets"])
+        return any(r["verdict"] == "steer" for r in recs) and any(r["steered"] for r in recs)
+
+    harness.wait_until("a steered reply in the trace", 20, steered_seen, interval=0.2)
+    recs.extend(inspect_checks.api(env, {"cmd": "trace.stop"})["packets"])
+    lcores = {r["lcore"] for r in recs}
+    handed = [r for r in recs if r["verdict"] == "steer"]
+    taken = [r for r in recs if r["steered"]]
+    assert all(r["kind"] == "reply" for r in handed + taken), "a steered packet that is not a reply"
+    assert len(lcores) == 2, f"the trace saw lcores {sorted(lcores)}, not both workers"
+    listed = env.rondoctl_json("flow", "list", "--vip", "web", "--limit", 100000)
+    owners = {f["lcore"] for f in listed["flows"]}
+    assert len(owners) == 2 and not listed["more"], \
+        f"flow list --vip web: {len(listed['flows'])} flows on lcores {sorted(owners)}"
+    return (f"trace: {len(recs)} packets on lcores {sorted(lcores)}, {len(handed)} replies "
+            f"steered and {len(taken)} traced again on their owner; flow list: "
+            f"{len(listed['flows'])} flows on lcores {sorted(owners)}")
+
+
 SCENARIOS = [
     ("s", "two workers, software steering", scenario_s_startup),
     ("a", "sequential connections", scenario_a_sequential),
@@ -276,7 +309,8 @@ SCENARIOS = [
     ("d", "udp", scenario_d_udp),
     ("e", "control plane kill -9/restart", scenario_e_controlplane_restart),
     ("g", "new connection on a just-used client port", scenario_g_port_reuse),
-    ("f", "counters and steering", scenario_f_counters),  # last: it counts all of the above
+    ("f", "counters and steering", scenario_f_counters),  # it counts all of the above
+    ("i", "inspection across workers", scenario_i_inspect),
 ]
 
 if __name__ == "__main__":
