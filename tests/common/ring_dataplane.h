@@ -26,6 +26,7 @@
 #include "dataplane/neigh/service.h"
 #include "dataplane/port/port.h"
 #include "dataplane/runtime/control_agent.h"
+#include "dataplane/runtime/inspect_agent.h"
 #include "dataplane/runtime/worker.h"
 #include "dataplane/state/publisher.h"
 #include "tests/common/packet_builder.h"
@@ -87,9 +88,22 @@ class RingDataplane {
             steer[a][b] = steer_rings_.emplace_back(rte_ring_create(
                 (name + "_s" + std::to_string(a) + std::to_string(b)).c_str(), 1024, 0,
                 RING_F_SP_ENQ | RING_F_SC_DEQ));
+    // Query rings, as the dataplane makes them (runtime/dataplane.cpp).
+    std::vector<dp::InspectedWorker> inspected;
+    for (uint16_t i = 0; i < n_; ++i) {
+      dp::InspectedWorker iw{i, nullptr, nullptr};
+      iw.to_worker = query_rings_.emplace_back(rte_ring_create(
+          (name + "_qi" + std::to_string(i)).c_str(), 4, 0, RING_F_SP_ENQ | RING_F_SC_DEQ));
+      iw.from_worker = query_rings_.emplace_back(rte_ring_create(
+          (name + "_qo" + std::to_string(i)).c_str(), 4, 0, RING_F_SP_ENQ | RING_F_SC_DEQ));
+      inspected.push_back(iw);
+    }
     std::vector<dp::Worker*> raw;
     for (uint16_t i = 0; i < n_; ++i) {
       dp::WorkerSetup ws;
+      ws.lcore = i;
+      ws.query_in = inspected[i].to_worker;
+      ws.query_out = inspected[i].from_worker;
       ws.index = i;
       ws.n_ports = 1;
       ws.rx.push_back({info_.id, i});
@@ -116,6 +130,7 @@ class RingDataplane {
     agent_ = std::make_unique<dp::ControlAgent>("/tmp/" + name + "-" + std::to_string(getpid()) + ".sock",
                                                 publisher_.get(), raw, std::vector<dp::PortInfo>{info_});
     agent_->use_main_counters(&neigh_->counters(), rte_get_main_lcore());
+    agent_->use_inspector(std::make_unique<dp::InspectAgent>(std::move(inspected), rte_get_tsc_hz()));
   }
 
   ~RingDataplane() {
@@ -125,6 +140,7 @@ class RingDataplane {
     dp::port_stop_all({info_});
     neigh_.reset();
     for (auto* r : steer_rings_) rte_ring_free(r);
+    for (auto* r : query_rings_) rte_ring_free(r);
     for (auto* r : rx_) rte_ring_free(r);
     for (auto* r : tx_) rte_ring_free(r);
     publisher_.reset();
@@ -205,7 +221,7 @@ class RingDataplane {
  private:
   uint16_t n_;
   rte_mempool* pool_ = nullptr;
-  std::vector<rte_ring*> rx_, tx_, steer_rings_;
+  std::vector<rte_ring*> rx_, tx_, steer_rings_, query_rings_;
   dp::PortInfo info_;
   std::unique_ptr<dp::Publisher> publisher_;
   std::unique_ptr<dp::NeighService> neigh_;
