@@ -7,12 +7,15 @@
 
 #include <boost/program_options.hpp>
 #include <iostream>
+#include <mutex>
+#include <condition_variable>
 #include <memory>
 #include <string>
 #include <thread>
 #include <variant>
 
 #include "controlplane/api/api_server.h"
+#include "controlplane/bgp/announcer.h"
 #include "controlplane/cli/cli.h"
 #include "controlplane/config/config.h"
 #include "controlplane/state/control_plane.h"
@@ -40,6 +43,11 @@ struct Options {
   bool check = false;
   int sync_interval_ms = 500;
   int apply_timeout_ms = 3000;
+  // BGP through BIRD (bgp/announcer.h): off unless --bird-include is given.
+  std::string bird_include;
+  std::string birdc = "birdc";
+  std::string bird_socket;
+  int withdraw_wait_ms = 2000;
 };
 
 // Returns the exit code to stop with, or -1 to run.
@@ -65,7 +73,16 @@ int parse_options(int argc, char** argv, Options* o) {
       ("sync-interval-ms", po::value(&o->sync_interval_ms)->default_value(500)->value_name("MS"),
        "how often to check on the dataplane and poll its counters")
       ("apply-timeout-ms", po::value(&o->apply_timeout_ms)->default_value(3000)->value_name("MS"),
-       "how long an API change waits for the dataplane's acknowledgement before answering");
+       "how long an API change waits for the dataplane's acknowledgement before answering")
+      ("bird-include", po::value(&o->bird_include)->value_name("PATH"),
+       "announce VIPs by BGP through BIRD: write their routes to this file (BIRD's config "
+       "includes it) and run `birdc configure` when they change (docs/deploy.md, \"BGP\")")
+      ("birdc", po::value(&o->birdc)->default_value(o->birdc)->value_name("PATH"), "the BIRD client")
+      ("bird-socket", po::value(&o->bird_socket)->value_name("PATH"),
+       "BIRD's control socket (default: birdc's)")
+      ("bgp-withdraw-wait-ms", po::value(&o->withdraw_wait_ms)->default_value(2000)->value_name("MS"),
+       "on shutdown, how long to wait after withdrawing the VIPs before exiting (for the "
+       "routers to move traffic away while the dataplane still forwards)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -82,9 +99,9 @@ int parse_options(int argc, char** argv, Options* o) {
     std::cerr << "rondo-controlplane: --config is required\n";
     return 2;
   }
-  if (o->sync_interval_ms <= 0 || o->apply_timeout_ms < 0) {
+  if (o->sync_interval_ms <= 0 || o->apply_timeout_ms < 0 || o->withdraw_wait_ms < 0) {
     std::cerr << "rondo-controlplane: --sync-interval-ms must be positive, --apply-timeout-ms "
-                 "not negative\n";
+                 "and --bgp-withdraw-wait-ms not negative\n";
     return 2;
   }
   return -1;
@@ -176,6 +193,25 @@ int main(int argc, char** argv) {
 
   std::jthread controller([&](std::stop_token stop) { control.run(stop); });
 
+  // BGP: the announced set follows the view (a sync interval behind at most).
+  std::unique_ptr<cp::Announcer> announcer;
+  std::jthread announcing;
+  if (!opt.bird_include.empty()) {
+    announcer = std::make_unique<cp::Announcer>(cp::AnnouncerOptions{
+        .include_path = opt.bird_include, .birdc = opt.birdc, .bird_socket = opt.bird_socket});
+    announcing = std::jthread([&](std::stop_token stop) {
+      std::mutex m;
+      std::condition_variable_any cv;
+      while (!stop.stop_requested()) {
+        announcer->apply(cp::vips_to_announce(control.view()));
+        std::unique_lock lk(m);
+        cv.wait_for(lk, stop, std::chrono::milliseconds(opt.sync_interval_ms), [] { return false; });
+      }
+    });
+    cp::log_info("bgp: VIP routes in " + opt.bird_include + ", applied with " + opt.birdc +
+                 " configure");
+  }
+
   for (;;) {
     int sig = 0;
     if (sigwait(&sigs, &sig) != 0) continue;
@@ -192,6 +228,17 @@ int main(int argc, char** argv) {
   api.stop();
   health->stop();
   metrics.reset();
+  // Withdraw before going: the routers move traffic away while the dataplane, still
+  // running, forwards what is in flight.
+  if (announcer) {
+    announcing.request_stop();
+    announcing.join();
+    if (announcer->apply({}) && opt.withdraw_wait_ms > 0) {
+      cp::log_info("bgp: withdrawn; waiting " + std::to_string(opt.withdraw_wait_ms) +
+                   " ms for the routers");
+      std::this_thread::sleep_for(std::chrono::milliseconds(opt.withdraw_wait_ms));
+    }
+  }
   controller.request_stop();
   controller.join();
   return 0;

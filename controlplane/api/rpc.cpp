@@ -145,6 +145,7 @@ json vip_json(const VipSpec& v) {
           {"mode", mode_name(v.mode)},
           {"scheduler", sched_name(v.sched)},
           {"health_check", format_health_check(v.health_check)},
+          {"drained", v.drained},
           {"backends", v.backends.size()}};
 }
 
@@ -240,6 +241,18 @@ json cmd_vip_remove(ControlPlane& cp, Args& a, const std::string& origin) {
   const bool force = a.flag("force");
   a.done();
   return result_json(cp.remove_vip(name, force, origin));
+}
+
+json cmd_vip_drain(ControlPlane& cp, Args& a, const std::string& origin) {
+  const auto name = a.str("name");
+  a.done();
+  return result_json(cp.set_vip_drained(name, true, origin));
+}
+
+json cmd_vip_undrain(ControlPlane& cp, Args& a, const std::string& origin) {
+  const auto name = a.str("name");
+  a.done();
+  return result_json(cp.set_vip_drained(name, false, origin));
 }
 
 json cmd_vip_list(ControlPlane& cp, Args& a, const std::string& /*origin*/) {
@@ -602,6 +615,8 @@ constexpr Command kCommands[] = {
     {"vip.add", cmd_vip_add},
     {"vip.remove", cmd_vip_remove},
     {"vip.list", cmd_vip_list},
+    {"vip.drain", cmd_vip_drain},
+    {"vip.undrain", cmd_vip_undrain},
     {"backend.add", cmd_backend_add},
     {"backend.remove", cmd_backend_remove},
     {"backend.drain", cmd_backend_drain},

@@ -30,6 +30,8 @@ Commands:
   vip add NAME ADDRESS:PORT [--proto tcp|udp] [--scheduler rr]
   vip remove NAME [--force]
   vip list
+  vip drain NAME  stop announcing the VIP by BGP (the dataplane still serves what arrives)
+  vip undrain NAME
   backend add VIP ADDRESS:PORT [--weight N]
   backend remove VIP ADDRESS:PORT [--force]
   backend drain VIP ADDRESS:PORT [--wait] [--timeout SECONDS]
@@ -420,7 +422,7 @@ std::variant<CliInvocation, CliExit> parse_cli(const std::vector<std::string>& a
     if (word == "vip" || word == "backend" || word == "flow") {
       if (i == args.size())
         usage_error(word + ": missing subcommand (" +
-                    (word == "vip"       ? "add, remove, list"
+                    (word == "vip"       ? "add, remove, list, drain, undrain"
                      : word == "backend" ? "add, remove, drain, undrain, weight"
                                          : "show, list, delete") +
                     ")");
@@ -484,6 +486,10 @@ std::variant<CliInvocation, CliExit> parse_cli(const std::vector<std::string>& a
         auto a = positionals(vm, 1, 1, "NAME");
         inv.request = {{"cmd", "vip.remove"}, {"name", checked_name(a[0], "vip name")},
                        {"force", force}};
+      } else if (word == "vip drain" || word == "vip undrain") {
+        auto a = positionals(vm, 1, 1, "NAME");
+        inv.request = {{"cmd", word == "vip drain" ? "vip.drain" : "vip.undrain"},
+                       {"name", checked_name(a[0], "vip name")}};
       } else if (word == "vip list") {
         positionals(vm, 0, 0, "no arguments");
         inv.request = {{"cmd", "vip.list"}};

@@ -575,6 +575,19 @@ OpResult ControlPlane::set_drained(const std::string& vip, uint32_t ip, uint16_t
       "change by " + origin);
 }
 
+OpResult ControlPlane::set_vip_drained(const std::string& vip, bool drained, const std::string& origin) {
+  return change(
+      [&](PersistedState& s, IdAllocator::Seconds) {
+        VipSpec* v = s.desired.find_vip(vip);
+        if (!v) return OpResult::fail(Status::kNotFound, "no vip named " + vip);
+        OpResult r;
+        if (v->drained == drained) r.note = "vip " + vip + (drained ? " is already drained" : " is not drained");
+        v->drained = drained;
+        return r;
+      },
+      "change by " + origin);
+}
+
 OpResult ControlPlane::set_weight(const std::string& vip, uint32_t ip, uint16_t port,
                                   uint16_t weight, const std::string& origin) {
   return change(

@@ -127,6 +127,8 @@ class ControlPlane final : public ControlPlaneHandle {
                           const std::string& origin);
   OpResult set_drained(const std::string& vip, uint32_t ip, uint16_t port, bool drained,
                        const std::string& origin);
+  /// vip drain / undrain: stop (or resume) announcing the VIP (bgp/announcer.h).
+  OpResult set_vip_drained(const std::string& vip, bool drained, const std::string& origin);
   OpResult set_weight(const std::string& vip, uint32_t ip, uint16_t port, uint16_t weight,
                       const std::string& origin);
   /// Re-read the config file and apply it as a diff; a bad file changes nothing.

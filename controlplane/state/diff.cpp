@@ -53,6 +53,7 @@ void diff_vip(const VipSpec& a, const VipSpec& b, std::vector<std::string>* out)
   if (a.syncookies != b.syncookies)
     out->push_back(head + "syncookies " + std::string(syncookies_name(a.syncookies)) + " -> " +
                    std::string(syncookies_name(b.syncookies)));
+  if (a.drained != b.drained) out->push_back(head + (b.drained ? "drained" : "undrained"));
   if (a.health_check != b.health_check)
     out->push_back(head + "health_check " + format_health_check(a.health_check) + " -> " +
                    format_health_check(b.health_check));
@@ -133,7 +134,10 @@ std::string adopt_identity(const DesiredState& current, DesiredState* next,
   // out new ones (the callers' in-use sets are built from `current`).
   for (auto& v : next->vips) {
     const VipSpec* old = current.find_vip(v.name);
-    if (old) v.id = old->id;
+    if (old) {
+      v.id = old->id;
+      v.drained = old->drained;
+    }
     for (auto& b : v.backends) {
       const BackendSpec* ob = old ? old->find_backend(b.ip, b.port) : nullptr;
       if (!ob) continue;

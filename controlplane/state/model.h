@@ -67,6 +67,9 @@ struct VipSpec {
   api::SynCookies syncookies = api::SynCookies::kOff;
   HealthCheck health_check;
   std::vector<BackendSpec> backends;
+  // rondoctl vip drain: the VIP's address is no longer announced by BGP for this VIP (the
+  // dataplane still serves what reaches it). The control plane's alone, like health.
+  bool drained = false;
   bool operator==(const VipSpec&) const = default;
 
   BackendSpec* find_backend(uint32_t ip, uint16_t port);

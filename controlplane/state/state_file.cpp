@@ -176,6 +176,8 @@ PersistedState decode(const json& root) {
       v.syncookies = *c;
     }
     v.health_check = read_health_check(field(jv, "health_check", w), w + ".health_check");
+    // Absent in state files written before `vip drain`: not drained.
+    if (jv.is_object() && jv.contains("drained")) v.drained = bool_of(jv.at("drained"), w + ".drained");
     for (const auto& jb : array_of(field(jv, "backends", w), w + ".backends")) {
       BackendSpec b;
       const std::string bw = w + ".backends[" + std::to_string(v.backends.size()) + "]";
@@ -252,6 +254,7 @@ std::string encode_state_file(const PersistedState& s) {
                     {"mode", mode_name(v.mode)},
                     {"scheduler", sched_name(v.sched)},
                     {"syncookies", syncookies_name(v.syncookies)},
+                    {"drained", v.drained},
                     {"health_check",
                      {{"type", health_check_type_name(hc.type)},
                       {"port", hc.port},

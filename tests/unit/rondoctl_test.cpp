@@ -51,7 +51,8 @@ TEST_P(CliUsage, IsOneLineAndExitTwo) {
 const UsageCase kUsageCases[] = {
     {"", "rondoctl: missing command (rondoctl --help lists them)"},
     {"frobnicate", "rondoctl: frobnicate: unknown command \"frobnicate\" (rondoctl --help lists them)"},
-    {"vip", "rondoctl: vip: missing subcommand (add, remove, list)"},
+    {"vip", "rondoctl: vip: missing subcommand (add, remove, list, drain, undrain)"},
+    {"vip drain", "rondoctl: vip drain: missing arguments: expected NAME"},
     {"backend", "rondoctl: backend: missing subcommand (add, remove, drain, undrain, weight)"},
     {"vip explode web", "rondoctl: vip explode: unknown command \"vip explode\" (rondoctl --help lists them)"},
     {"--bogus show", "rondoctl: unrecognised option '--bogus'"},

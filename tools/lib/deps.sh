@@ -23,6 +23,8 @@ packages=(
 	tcpdump
 	# promtool, to check the metrics exposition (Debian ships it in "prometheus")
 	prometheus
+	# e2e bgp: BIRD 2 as rondo's BGP speaker and as the router
+	bird2
 )
 
 installed() {
@@ -51,7 +53,7 @@ fi
 
 echo "deps.sh: installing ${missing[*]}" >&2
 
-# Installing "prometheus" must not start a Prometheus server on this machine: a
+# Installing "prometheus" or "bird2" must not start a server on this machine: a
 # policy-rc.d that answers 101 ("action forbidden") keeps invoke-rc.d from starting
 # any service. Put one in place only for the install, if the machine has none.
 policy=/usr/sbin/policy-rc.d

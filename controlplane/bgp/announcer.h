@@ -1,0 +1,67 @@
+// BGP announcement of VIPs through BIRD 2 (docs/deploy.md, "BGP").
+//
+// rondo does not speak BGP: BIRD does, to the routers. The control plane decides which VIP
+// addresses this host may be sent traffic for, writes them into a file BIRD includes (a
+// static protocol, `rondo_vips`, one /32 blackhole route per address; BIRD's BGP export
+// filter picks them up), and asks BIRD to re-read its configuration (`birdc configure`),
+// the way BIRD supports being driven from outside. Kernel routes are never touched.
+//
+// An address is announced while the dataplane is connected and forwarding with a state from
+// this control plane (a change still in flight does not count against it), and at least one
+// VIP on it is not drained (`rondoctl vip drain`) and has a backend that may take new
+// connections (weight > 0, not drained, health not down). It is withdrawn when that stops
+// being true, and on shutdown, before the control plane exits (the dataplane, ordered
+// after it by systemd, keeps forwarding meanwhile).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "controlplane/state/view.h"
+
+namespace rondo::cp {
+
+/// The VIP addresses (host order, sorted, unique) that may be announced now.
+std::vector<uint32_t> vips_to_announce(const ControlPlaneView& v);
+
+/// The file BIRD includes for `ips`: a static protocol `rondo_vips` with one route each.
+std::string bird_include(const std::vector<uint32_t>& ips);
+
+struct AnnouncerOptions {
+  std::string include_path;              // the file BIRD's config includes
+  std::string birdc = "birdc";           // the BIRD client
+  std::string bird_socket;               // BIRD's control socket ("": birdc's default)
+  std::chrono::milliseconds timeout{5000};  // for one birdc call
+};
+
+class Announcer {
+ public:
+  /// Runs argv, returns its exit status (or -1 if it could not run or timed out) and
+  /// what it printed. Injected so tests need no BIRD.
+  using Runner = std::function<int(const std::vector<std::string>& argv, std::string* output)>;
+
+  explicit Announcer(AnnouncerOptions options, Runner run = {});
+
+  /// Make BIRD announce exactly `ips`: rewrite the include file and reconfigure when they
+  /// differ from what was last applied (or the last attempt failed). false on failure
+  /// (logged once per change of reason); the next call tries again.
+  bool apply(const std::vector<uint32_t>& ips);
+
+  const std::vector<uint32_t>& announced() const { return applied_; }
+
+ private:
+  AnnouncerOptions options_;
+  Runner run_;
+  std::vector<uint32_t> applied_;
+  bool synced_ = false;  // applied_ is what BIRD runs with
+  std::string last_error_;
+};
+
+/// Run a command with a timeout (fork/exec, output captured); the default Runner.
+int run_command(const std::vector<std::string>& argv, std::string* output,
+                std::chrono::milliseconds timeout);
+
+}  // namespace rondo::cp

@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""End-to-end: BGP announcement of the VIP through BIRD (issue 12, item 3).
+
+The seed topology with one VIP (web, tcp/80, TCP health checks every 200 ms). BIRD runs
+twice: in the lb namespace as rondo's speaker (AS 65001, 198.51.100.1, the config of
+deploy/bird/bird.conf with the include file the control plane writes), and in the client
+namespace as the router (AS 65000, 198.51.100.2; learned routes go to kernel table 100, so
+the client's own traffic to the VIP is not rerouted). The control plane runs with
+--bird-include. Checked, each by waiting for the router's view (BIRD and kernel) to change:
+
+  a. the VIP /32 is announced once the dataplane forwards with the state
+  b. `rondoctl vip drain web` withdraws it, `vip undrain` announces it again
+  c. every backend down (health checks fail) withdraws it; back up, announced again
+  d. the control plane's SIGTERM withdraws it before the process exits (the dataplane keeps
+     forwarding meanwhile), and a restarted control plane announces it again
+  e. kill -9 of the dataplane withdraws it
+Each prints how long the change took to reach the router's kernel table.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import harness
+from harness import VIP
+
+AS_LB, AS_ROUTER = 65001, 65000
+ROUTE = f"{VIP}/32"
+
+
+def bird_conf(router_id, local_as, peer, peer_as, body):
+    return f"""log stderr all;
+router id {router_id};
+protocol device {{ scan time 1; }}
+{body}
+protocol bgp peer {{
+  local {router_id} as {local_as};
+  neighbor {peer} as {peer_as};
+  hold time 3;
+  connect retry time 1;
+  error wait time 1, 2;
+  ipv4 {{ {"import none; export filter rondo_export;" if local_as == AS_LB else "import all; export none;"} }};
+}}
+"""
+
+
+def setup(env):
+    env.topology_up()
+    env.start_backends(udp_ports=None)
+    env.start_dataplane()
+    env.write_config(vips=[{"name": "web", "port": harness.HTTP_PORT, "protocol": "tcp",
+                            "backends": harness.HTTP_BACKENDS,
+                            "health_check": {"type": "tcp", "interval_ms": 200, "timeout_ms": 100,
+                                             "rise": 1, "fall": 1}}])
+    env.bird_include = os.path.join(env.tmp, "bird-vips.conf")
+    env.bird_lb = os.path.join(env.tmp, "bird-lb.ctl")
+    env.bird_router = os.path.join(env.tmp, "bird-router.ctl")
+    with open(env.bird_include, "w") as f:
+        f.write("protocol static rondo_vips { ipv4; }\n")
+    lb_conf = os.path.join(env.tmp, "bird-lb.conf")
+    with open(lb_conf, "w") as f:
+        f.write(bird_conf(harness.LB_IP, AS_LB, harness.CLIENT_IP, AS_ROUTER,
+                          f'include "{env.bird_include}";\n'
+                          'filter rondo_export { if proto = "rondo_vips" && net.len = 32 then accept; reject; }'))
+    router_conf = os.path.join(env.tmp, "bird-router.conf")
+    with open(router_conf, "w") as f:
+        f.write(bird_conf(harness.CLIENT_IP, AS_ROUTER, harness.LB_IP, AS_LB,
+                          "protocol kernel { kernel table 100; ipv4 { export all; import none; }; }"))
+    for name, ns, conf, sock in (("bird-lb", env.ns_lb, lb_conf, env.bird_lb),
+                                 ("bird-router", env.ns_cl, router_conf, env.bird_router)):
+        env.spawn(name, ns, ["bird", "-f", "-c", conf, "-s", sock,
+                             "-P", os.path.join(env.tmp, name + ".pid")])
+    harness.wait_until("both BIRDs to take commands", 10,
+                       lambda: all(birdc(s, "show status").returncode == 0
+                                   for s in (env.bird_lb, env.bird_router)))
+    env.cp_args = ["--bird-include", env.bird_include, "--birdc", "birdc",
+                   "--bird-socket", env.bird_lb, "--bgp-withdraw-wait-ms", "1500"]
+    env.start_controlplane()
+    env.wait_vip()
+
+
+def birdc(sock, *cmd):
+    return subprocess.run(["birdc", "-s", sock, *cmd], capture_output=True, text=True, timeout=10)
+
+
+def router_has_route(env):
+    """The VIP /32 in the router's kernel table 100 (where its BIRD installs what it learns)."""
+    r = subprocess.run(["ip", "-n", env.ns_cl, "route", "show", "table", "100", ROUTE],
+                       capture_output=True, text=True)
+    return ROUTE.split("/")[0] in r.stdout
+
+
+def wait_route(env, present, what, deadline_s=15):
+    t0 = time.monotonic()
+    harness.wait_until(f"the router to {'learn' if present else 'lose'} {ROUTE} ({what})",
+                       deadline_s, lambda: router_has_route(env) == present, interval=0.05)
+    took = time.monotonic() - t0
+    if present:  # BIRD's view agrees with the kernel's
+        shown = birdc(env.bird_router, "show", "route", ROUTE).stdout
+        assert ROUTE in shown and harness.LB_IP in shown, f"router BIRD: {shown}"
+    return took
+
+
+def scenario_a_announced(env, totals):
+    took = wait_route(env, True, "control plane up")
+    proto = birdc(env.bird_lb, "show", "protocols").stdout
+    assert "Established" in proto, f"lb BIRD's BGP session is not established:\n{proto}"
+    return f"{ROUTE} in the router's BIRD and kernel table 100 ({took:.2f}s after the VIP answered)"
+
+
+def scenario_b_vip_drain(env, totals):
+    env.rondoctl_ok("vip", "drain", "web")
+    gone = wait_route(env, False, "vip drain")
+    probe = env.in_client("probe", "--deadline", 5)
+    assert probe["ok"], "the dataplane stopped serving the drained VIP's traffic"
+    env.rondoctl_ok("vip", "undrain", "web")
+    back = wait_route(env, True, "vip undrain")
+    show = env.rondoctl_json("vip", "list")
+    assert show["vips"][0]["drained"] is False, show
+    return f"vip drain: withdrawn in {gone:.2f}s (the VIP still answers); undrain: announced in {back:.2f}s"
+
+
+def scenario_c_health(env, totals):
+    for p in harness.HTTP_BACKENDS:
+        env.terminate(f"backend-{p}")
+    gone = wait_route(env, False, "every backend down")
+    for p in harness.HTTP_BACKENDS:
+        env.start_backend(p)
+    for p in harness.HTTP_BACKENDS:
+        env.wait_backend(p)
+    back = wait_route(env, True, "backends up again")
+    env.wait_vip()
+    return f"all 4 backends stopped: withdrawn in {gone:.2f}s; restarted: announced in {back:.2f}s"
+
+
+def scenario_d_shutdown(env, totals):
+    cp = env.procs["controlplane"]
+    t0 = time.monotonic()
+    cp.send_signal(signal.SIGTERM)
+    gone = wait_route(env, False, "control plane SIGTERM")
+    assert cp.poll() is None, "the control plane exited before the route was withdrawn"
+    probe = env.in_client("probe", "--deadline", 3)
+    assert probe["ok"], "the dataplane stopped forwarding during the control plane's shutdown"
+    cp.wait(10)
+    exited = time.monotonic() - t0
+    env.procs.pop("controlplane", None)
+    env.start_controlplane()
+    back = wait_route(env, True, "control plane restarted")
+    return (f"SIGTERM: withdrawn in {gone:.2f}s, the process exited at {exited:.2f}s "
+            f"(--bgp-withdraw-wait-ms 1500), the VIP answered meanwhile; restarted: announced in {back:.2f}s")
+
+
+def scenario_e_dataplane_killed(env, totals):
+    env.terminate("dataplane", sig=signal.SIGKILL)
+    gone = wait_route(env, False, "dataplane killed")
+    return f"dataplane kill -9: withdrawn in {gone:.2f}s"
+
+
+SCENARIOS = [
+    ("a", "VIP announced", scenario_a_announced),
+    ("b", "vip drain withdraws", scenario_b_vip_drain),
+    ("c", "all backends down withdraws", scenario_c_health),
+    ("d", "control plane stop withdraws first", scenario_d_shutdown),
+    ("e", "dataplane gone withdraws", scenario_e_dataplane_killed),
+]
+
+if __name__ == "__main__":
+    sys.exit(harness.run("bgp", __file__, SCENARIOS, setup))

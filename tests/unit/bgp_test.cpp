@@ -1,0 +1,140 @@
+// BGP announcement through BIRD (controlplane/bgp/announcer.h): which VIP addresses may be
+// announced, the file BIRD includes, and how the announcer drives birdc (a fake runner).
+#include "controlplane/bgp/announcer.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace rondo::cp {
+namespace {
+
+const uint32_t kVip = 0xcb00710a;   // 203.0.113.10
+const uint32_t kVip2 = 0xcb007114;  // 203.0.113.20
+
+ControlPlaneView serving_view() {
+  ControlPlaneView v;
+  v.dataplane_connected = true;
+  v.dataplane = api::DataplaneInfo{.generation = 3};
+  VipSpec web;
+  web.name = "web";
+  web.ip = kVip;
+  web.port = 80;
+  BackendSpec a, b;
+  a.ip = b.ip = 0xc6336403;
+  a.port = 3000;
+  b.port = 3001;
+  web.backends = {a, b};
+  VipSpec dns = web;
+  dns.name = "dns";
+  dns.port = 53;
+  dns.proto = api::Proto::kUdp;
+  VipSpec api = web;
+  api.name = "api";
+  api.ip = kVip2;
+  v.desired.vips = {web, dns, api};
+  return v;
+}
+
+TEST(Bgp, AnnouncesAnAddressWhileOneOfItsVipsCanTakeConnections) {
+  ControlPlaneView v = serving_view();
+  EXPECT_EQ(vips_to_announce(v), (std::vector<uint32_t>{kVip, kVip2}));  // sorted, unique
+  // All of api's backends down, drained or at weight 0: its address goes.
+  v.desired.vips[2].backends[0].health = Health::kDown;
+  v.desired.vips[2].backends[1].drained = true;
+  EXPECT_EQ(vips_to_announce(v), (std::vector<uint32_t>{kVip}));
+  v.desired.vips[2].backends[1].drained = false;
+  v.desired.vips[2].backends[1].weight = 0;
+  EXPECT_EQ(vips_to_announce(v), (std::vector<uint32_t>{kVip}));
+  // web drained, dns still serving on the same address: still announced; both drained: not.
+  v.desired.vips[0].drained = true;
+  EXPECT_EQ(vips_to_announce(v), (std::vector<uint32_t>{kVip}));
+  v.desired.vips[1].drained = true;
+  EXPECT_TRUE(vips_to_announce(v).empty());
+  // No dataplane, or one that forwards with no state of ours: nothing.
+  v = serving_view();
+  v.dataplane_connected = false;
+  EXPECT_TRUE(vips_to_announce(v).empty());
+  v = serving_view();
+  v.dataplane->generation = 0;
+  EXPECT_TRUE(vips_to_announce(v).empty());
+  // Health unknown (no check configured) counts as able to serve.
+  v = serving_view();
+  EXPECT_EQ(v.desired.vips[0].backends[0].health, Health::kUnknown);
+  EXPECT_FALSE(vips_to_announce(v).empty());
+}
+
+TEST(Bgp, IncludeFileIsOneStaticProtocol) {
+  EXPECT_EQ(bird_include({kVip, kVip2}).substr(bird_include({}).size() - 2),
+            "  route 203.0.113.10/32 blackhole;\n  route 203.0.113.20/32 blackhole;\n}\n");
+  const std::string empty = bird_include({});
+  EXPECT_NE(empty.find("protocol static rondo_vips {\n  ipv4;\n}\n"), std::string::npos);
+}
+
+class Announce : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("rondo-bgp-test-" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::string read(const std::string& name) {
+    std::ifstream f(dir_ / name);
+    std::stringstream s;
+    s << f.rdbuf();
+    return s.str();
+  }
+  std::filesystem::path dir_;
+};
+
+TEST_F(Announce, RewritesTheFileAndReconfiguresOnlyOnChange) {
+  std::vector<std::vector<std::string>> calls;
+  std::string answer = "BIRD 2.0.12 ready.\nReading configuration from /etc/bird/bird.conf\nReconfigured\n";
+  int rc = 0;
+  Announcer a({.include_path = (dir_ / "vips.conf").string(), .birdc = "/usr/sbin/birdc",
+               .bird_socket = "/run/x.ctl"},
+              [&](const std::vector<std::string>& argv, std::string* out) {
+                calls.push_back(argv);
+                *out = answer;
+                return rc;
+              });
+  ASSERT_TRUE(a.apply({kVip}));
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0], (std::vector<std::string>{"/usr/sbin/birdc", "-s", "/run/x.ctl", "configure"}));
+  EXPECT_EQ(read("vips.conf"), bird_include({kVip}));
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "vips.conf.tmp"));
+  ASSERT_TRUE(a.apply({kVip}));  // unchanged: BIRD is not bothered
+  EXPECT_EQ(calls.size(), 1u);
+  // BIRD refuses the configuration (exit 0, says so): not applied, tried again next time.
+  answer = "BIRD 2.0.12 ready.\n/etc/bird/bird.conf:12:3 syntax error\n";
+  EXPECT_FALSE(a.apply({}));
+  EXPECT_EQ(a.announced(), (std::vector<uint32_t>{kVip}));
+  EXPECT_FALSE(a.apply({}));
+  EXPECT_EQ(calls.size(), 3u);
+  // birdc cannot reach BIRD.
+  answer = "Unable to connect to server control socket (/run/x.ctl): No such file or directory\n";
+  rc = 1;
+  EXPECT_FALSE(a.apply({}));
+  answer = "Reconfigured\n";
+  rc = 0;
+  EXPECT_TRUE(a.apply({}));
+  EXPECT_TRUE(a.announced().empty());
+  EXPECT_EQ(read("vips.conf"), bird_include({}));
+}
+
+TEST(Bgp, RunCommandCapturesOutputAndKillsWhatHangs) {
+  std::string out;
+  EXPECT_EQ(run_command({"sh", "-c", "echo Reconfigured; exit 3"}, &out, std::chrono::seconds(5)), 3);
+  EXPECT_EQ(out, "Reconfigured\n");
+  out.clear();
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(run_command({"sleep", "10"}, &out, std::chrono::milliseconds(200)), -1);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+  EXPECT_EQ(run_command({"/nonexistent/birdc"}, &out, std::chrono::seconds(5)), 127);
+}
+
+}  // namespace
+}  // namespace rondo::cp
