@@ -57,6 +57,10 @@ bool parse_frame(const uint8_t* f, uint32_t len, Parsed* p, DropReason* why) {
   const uint8_t version = ip[0] >> 4;
   const uint32_t ihl = (ip[0] & 0x0f) * 4u;
   const uint16_t total = load_be16(ip + 2);
+  // A datagram longer than an Ethernet MTU of which the frame holds less is what an
+  // af_packet reader gets of a GSO/GRO super-frame (segmentation offloads left on at the
+  // interface): named, so that the operator sees why (docs/deploy.md, "Host preparation").
+  if (version == 4 && total > kEthernetMtu && off + total > len) return fail(why, DropReason::kGsoFrame);
   // The frame may carry Ethernet padding after the datagram, never less than it claims.
   if (version != 4 || ihl < sizeof(rte_ipv4_hdr) || total < ihl || off + total > len)
     return fail(why, DropReason::kMalformedL3);

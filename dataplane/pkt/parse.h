@@ -33,6 +33,9 @@ struct Parsed {
   uint32_t l4_len() const { return ip_len - (l4_off - l3_off); }
 };
 
+/// The largest IPv4 datagram a standard Ethernet frame carries (no jumbo frames yet).
+inline constexpr uint32_t kEthernetMtu = 1500;
+
 // TCP flag bits (RFC 9293 3.1).
 inline constexpr uint8_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kTcpAck = 0x10;
 

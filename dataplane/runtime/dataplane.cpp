@@ -12,6 +12,7 @@
 #include <random>
 
 #include "dataplane/flow/port_pool.h"
+#include "dataplane/port/offloads.h"
 #include "dataplane/runtime/state_dir.h"
 
 namespace rondo::dp {
@@ -32,6 +33,27 @@ int build_worker(void* arg) {
                " (lower --flows-per-worker)";
   }
   return 0;
+}
+
+// An af_packet or AF_XDP port whose interface keeps its offloads forwards nothing of a
+// kernel peer's TCP (super-frames, partial checksums): say so at start, with the fix.
+void warn_offloads(const PortInfo& p) {
+  if (p.if_index == 0 || (p.driver != "net_af_packet" && p.driver != "net_af_xdp")) return;
+  std::string ifname, err;
+  std::vector<std::string> on;
+  if (!offloads_on(p.if_index, &ifname, &on, &err)) {
+    RTE_LOG(WARNING, USER1, "port %u: cannot read its interface's offloads: %s\n", p.id, err.c_str());
+    return;
+  }
+  if (on.empty()) return;
+  std::string list;
+  for (const auto& o : on) list += (list.empty() ? "" : ", ") + o;
+  RTE_LOG(WARNING, USER1,
+          "port %u (%s): offloads on: %s. The kernel will hand this port GSO/GRO super-frames and "
+          "segments with partial checksums, dropped as gso_frame and bad_l4_checksum. Turn them "
+          "off: ethtool -K %s rx off tx off tso off gso off gro off lro off (and on a veth's peer "
+          "end too), or deploy/rondo-host-prep --iface %s --apply\n",
+          p.id, ifname.c_str(), list.c_str(), ifname.c_str(), ifname.c_str());
 }
 
 }  // namespace
@@ -128,6 +150,7 @@ bool Dataplane::init(std::string* err) {
             info.mac[3], info.mac[4], info.mac[5], info.n_queues,
             info.rss ? "RSS" : "no RSS");
     ports_.push_back(info);
+    warn_offloads(info);
   }
   // After the ports: dumpcap names a port and its queues, which must exist by then.
   {

@@ -46,6 +46,8 @@ enum class DropReason : uint8_t {
   kVlanMismatch,      // 802.1Q tag on a port configured without one, or another port's tag
   kSynCookieInvalid,  // an ACK with no flow whose SYN cookie does not verify (cookies on)
   kArpQueueFull,      // an ARP frame between a worker and the main lcore found its ring full
+  kGsoFrame,          // IPv4 datagram longer than 1500 bytes of which the frame holds less: a
+                      // GSO/GRO super-frame cut short by an af_packet reader (offloads on)
   kCount
 };
 

@@ -323,13 +323,34 @@ TEST(ParseTest, TotalLengthLargerThanTheFrame) {
   ASSERT_FALSE(r.ok);
   EXPECT_EQ(r.why, DropReason::kMalformedL3);
 
-  put16(f, 16, 0xffff);
+  put16(f, 16, 1500);  // as long as an Ethernet MTU allows, and cut: malformed
   r = parse(f);
   ASSERT_FALSE(r.ok);
   EXPECT_EQ(r.why, DropReason::kMalformedL3);
 
+  // Longer than an MTU allows and cut: what an af_packet reader gets of a GSO super-frame.
+  put16(f, 16, 1501);
+  r = parse(f);
+  ASSERT_FALSE(r.ok);
+  EXPECT_EQ(r.why, DropReason::kGsoFrame);
+  put16(f, 16, 0xffff);
+  r = parse(f);
+  ASSERT_FALSE(r.ok);
+  EXPECT_EQ(r.why, DropReason::kGsoFrame);
+
   put16(f, 16, static_cast<uint16_t>(f.size() - 14));  // exactly the frame: fine
   EXPECT_TRUE(parse(f).ok);
+}
+
+TEST(ParseTest, GsoSuperFrameCutByTheReaderIsNamed) {
+  // Two MSS-sized segments merged (2,948 bytes of TCP payload), cut at 2,048 bytes as an
+  // af_packet ring with 2 KiB frames keeps it.
+  Frame f = test::build(tcp(std::string(2 * 1448 + 52, 'x')));
+  ASSERT_GT(f.size(), 2048u);
+  Result r = parse(f, 2048);
+  ASSERT_FALSE(r.ok);
+  EXPECT_EQ(r.why, DropReason::kGsoFrame);
+  EXPECT_TRUE(parse(f).ok);  // whole, it is a (jumbo) datagram like any other
 }
 
 TEST(ParseTest, TotalLengthSmallerThanTheHeader) {
