@@ -178,6 +178,10 @@ std::vector<MetricFamily> MetricsCollector::collect(const ControlPlaneView& view
       "rondo_backend_local_ports_free",
       "(local ip, local port) pairs the backend can still get: capacity minus its flows and "
       "its quarantined tuples. Near 0, new connections to it are refused (no_local_port).");
+  auto& be_ports = fams.gauge(
+      "rondo_backend_local_ports",
+      "(local ip, local port) pairs the backend may hold at once, all workers together; "
+      "local-port fill = 1 - rondo_backend_local_ports_free / rondo_backend_local_ports.");
   auto& be_up = fams.gauge("rondo_backend_up",
                            "0 when health checks took the backend down (no new flows), else 1 "
                            "(up, or not checked yet or at all).");
@@ -229,6 +233,7 @@ std::vector<MetricFamily> MetricsCollector::collect(const ControlPlaneView& view
         if (s.port_capacity) {
           const uint64_t used = s.active_flows + s.quarantined;
           sample(be_ports_free, labels, num(used < s.port_capacity ? s.port_capacity - used : 0));
+          sample(be_ports, labels, num(s.port_capacity));
         }
         vip_active += s.active_flows;
       }

@@ -21,6 +21,8 @@ Scenarios, in order (each builds on the one before):
      (added :3004, removed :3001, drained :3000, ids) is what it was
   5. stop the traffic: /metrics passes `promtool check metrics`, and
      rondo_backend_connections_total matches the connections the client made, per backend
+  6. every metric and label the alert rules (deploy/prometheus) and the Grafana dashboard
+     (deploy/grafana) query is in this live /metrics (tests/common/monitoring.py)
 
 Needs root (exit 77 = skipped otherwise). Env: RONDO_BUILD, RONDO_SRC.
 """
@@ -34,6 +36,9 @@ import sys
 import threading
 import time
 from collections import Counter
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+import monitoring  # noqa: E402
 
 import harness
 from harness import (BACKEND_IP, HTTP_BACKENDS, HTTP_PORT, connect_vip, err_text, fmt_counts,
@@ -580,12 +585,29 @@ def scenario_5_metrics(env, totals):
             f"{len(failures(kas))} failed")
 
 
+def scenario_6_alerts_and_dashboard(env, totals):
+    # After scenarios 1-5 every family is there: connected and in sync, stats fetched,
+    # fullnat backends (local ports), drops by reason, the ports.
+    fams = monitoring.parse_exposition(scrape(env))
+    queries = monitoring.all_queries()
+    found = monitoring.problems(queries, fams)
+    assert not found, (f"{len(found)} name(s) the rules or the dashboard query are not in "
+                       f"/metrics: " + "; ".join(found))
+    names = set().union(*(m for _, m, _ in queries))
+    labels = set().union(*(lbl for _, _, lbl in queries))
+    return (f"{len(queries)} queries (alert rules and dashboard) name {len(names)} metrics "
+            f"({len(names & monitoring.PROMETHEUS_SERIES)} of them Prometheus' own: "
+            f"{', '.join(sorted(names & monitoring.PROMETHEUS_SERIES))}) and {len(labels)} labels; "
+            f"all in the live /metrics ({len(fams)} names)")
+
+
 SCENARIOS = [
     ("1", "add a backend", scenario_1_add),
     ("2", "drain and remove a backend", scenario_2_drain),
     ("3", "health checks: a backend dies and comes back", scenario_3_health),
     ("4", "control plane kill -9/restart keeps the state", scenario_4_controlplane_restart),
     ("5", "metrics", scenario_5_metrics),
+    ("6", "alert rules and dashboard query only exported metrics", scenario_6_alerts_and_dashboard),
 ]
 
 if __name__ == "__main__":

@@ -84,6 +84,7 @@ ControlPlaneView sample_view() {
   s->backends = {
       {.id = 0, .packets = 1500, .bytes = 1ull << 40, .connections = 10, .active_flows = 2},
       {.id = 1, .packets = 200, .bytes = 9000, .connections = 100, .active_flows = 0},
+      {.id = 2, .quarantined = 5, .port_capacity = 100},
   };
   s->ports = {{.port_id = 0,
                .name = "0000:01:00.0",
@@ -154,6 +155,13 @@ TEST(Metrics, BackendSeries) {
   EXPECT_LINE(t, R"(rondo_backend_drained{backend="198.51.100.3:3000",vip="web"} 0)");
   EXPECT_LINE(t, R"(rondo_backend_weight{backend="198.51.100.3:3001",vip="web"} 2)");
   EXPECT_LINE(t, R"(rondo_backend_weight{backend="198.51.100.5:53",vip="dns"} 0)");
+
+  // Local ports: capacity, and what is left of it after the flows and the quarantine.
+  EXPECT_LINE(t, R"(rondo_backend_local_ports{backend="198.51.100.4:3000",vip="web"} 100)");
+  EXPECT_LINE(t, R"(rondo_backend_local_ports_free{backend="198.51.100.4:3000",vip="web"} 95)");
+  // No capacity known (not seen by the dataplane, or no local ports): no series.
+  EXPECT_FALSE(contains(t, R"(rondo_backend_local_ports{backend="198.51.100.3:3001")"));
+  EXPECT_FALSE(contains(t, R"(rondo_backend_local_ports_free{backend="198.51.100.5:53")"));
 }
 
 TEST(Metrics, VipSeries) {

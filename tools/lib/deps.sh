@@ -21,8 +21,9 @@ packages=(
 	iproute2 ethtool procps curl python3 nodejs
 	# e2e capture: dpdk-dumpcap comes with "dpdk" (above), tcpdump reads its pcapng
 	tcpdump
-	# promtool, to check the metrics exposition (Debian ships it in "prometheus")
-	prometheus
+	# promtool, to check the metrics exposition and the alert rules (Debian ships it in
+	# "prometheus"); python3-yaml reads the rules for the metric-name checks
+	prometheus python3-yaml
 	# e2e bgp: BIRD 2 as rondo's BGP speaker and as the router
 	bird2
 )
