@@ -1,11 +1,14 @@
 // rondo-controlplane: own the desired state (state file, seeded from the config file),
 // serve the local API (rondoctl), and keep the dataplane in sync with the state until
-// SIGINT/SIGTERM; SIGHUP reloads the config file. The dataplane being absent or
-// restarting is normal, never fatal; when this process stops, the dataplane keeps
-// forwarding with the last state it was given.
+// SIGINT/SIGTERM; SIGHUP reloads the config file; under systemd it speaks sd_notify
+// (service/systemd.h). The dataplane being absent or restarting is normal, never fatal;
+// when this process stops, the dataplane keeps forwarding with the last state it was given.
 #include <signal.h>
 
 #include <boost/program_options.hpp>
+#include <algorithm>
+#include <chrono>
+#include <ctime>
 #include <iostream>
 #include <mutex>
 #include <condition_variable>
@@ -24,6 +27,7 @@
 #include "controlplane/log.h"
 #include "controlplane/metrics/metrics.h"
 #include "controlplane/api/rpc.h"
+#include "controlplane/service/systemd.h"
 
 namespace po = boost::program_options;
 using namespace rondo;
@@ -192,6 +196,9 @@ int main(int argc, char** argv) {
                opt.dataplane_socket + "; state file " + opt.state_file);
 
   std::jthread controller([&](std::stop_token stop) { control.run(stop); });
+  cp::SystemdNotifier systemd([&] { return control.loops(); },
+                              std::chrono::milliseconds(opt.sync_interval_ms));
+  systemd.ready("serving the API on " + opt.api_socket + "; dataplane socket " + opt.dataplane_socket);
 
   // BGP: the announced set follows the view (a sync interval behind at most).
   std::unique_ptr<cp::Announcer> announcer;
@@ -214,15 +221,29 @@ int main(int argc, char** argv) {
 
   for (;;) {
     int sig = 0;
-    if (sigwait(&sigs, &sig) != 0) continue;
+    if (systemd.watchdog()) {
+      // Wait for a signal no longer than until the next watchdog check.
+      const auto wait = std::max(systemd.next_tick() - cp::SystemdNotifier::Clock::now(),
+                                 cp::SystemdNotifier::Clock::duration::zero());
+      const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count();
+      const timespec ts{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+      sig = sigtimedwait(&sigs, nullptr, &ts);
+      systemd.tick(cp::SystemdNotifier::Clock::now());
+      if (sig < 0) continue;  // the timeout (EAGAIN) or EINTR
+    } else if (sigwait(&sigs, &sig) != 0) {
+      continue;
+    }
     if (sig == SIGHUP) {
+      systemd.reloading();
       control.reload("SIGHUP");
+      systemd.reloaded("serving the API on " + opt.api_socket + "; dataplane socket " + opt.dataplane_socket);
       continue;
     }
     cp::log_info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
                  ", exiting (the dataplane keeps forwarding with its last state)");
     break;
   }
+  systemd.stopping();
   // Stop the sources of changes first, then the controller; nothing is sent to the
   // dataplane on the way out, so it keeps forwarding with the last state.
   api.stop();

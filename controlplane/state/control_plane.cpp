@@ -258,6 +258,7 @@ void ControlPlane::run(std::stop_token stop) {
   });
   while (!stop.stop_requested()) {
     sync(Clock::now());
+    loops_.fetch_add(1, std::memory_order_relaxed);
     std::unique_lock lk(mu_);
     wake_.wait_for(lk, options_.sync_interval,
                    [&] { return stop.stop_requested() || generation_ != picked_generation_; });

@@ -19,6 +19,7 @@
 //     cannot be saved is refused.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -113,6 +114,9 @@ class ControlPlane final : public ControlPlaneHandle {
   void sync(Clock::time_point now = Clock::now());
   /// sync() every sync_interval, and at once after a change, until `stop`.
   void run(std::stop_token stop);
+  /// Iterations of run()'s loop so far (any thread): the systemd watchdog pings only while
+  /// it moves, so a controller stuck in a sync gets the daemon restarted.
+  uint64_t loops() const { return loops_.load(std::memory_order_relaxed); }
 
   // ---- operations (any thread). `origin` names who asked, for the log. ----
 
@@ -204,6 +208,8 @@ class ControlPlane final : public ControlPlaneHandle {
   Clock::time_point rate_base_time_{};
   uint64_t rate_base_instance_ = 0;
   std::map<uint32_t, Rates> rates_;
+  // Written by the controller thread once per loop; only seen to move, no ordering needed.
+  std::atomic<uint64_t> loops_{0};
 };
 
 }  // namespace rondo::cp

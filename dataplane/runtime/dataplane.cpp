@@ -9,11 +9,13 @@
 #include <rte_ring.h>
 #include <rte_errno.h>
 
+#include <algorithm>
 #include <random>
 
 #include "dataplane/flow/port_pool.h"
 #include "dataplane/port/offloads.h"
 #include "dataplane/runtime/state_dir.h"
+#include "dataplane/runtime/watchdog.h"
 
 namespace rondo::dp {
 namespace {
@@ -75,6 +77,11 @@ bool Dataplane::init(std::string* err) {
   const auto n_workers = static_cast<uint16_t>(worker_lcores_.size());
   if (n_workers == 0) {
     *err = "no worker lcore: give at least two lcores (e.g. -l 0,1); the main lcore only serves control";
+    return false;
+  }
+  if (opts_.test_stall_worker >= 0 && static_cast<size_t>(opts_.test_stall_worker) >= n_workers) {
+    *err = "--test-stall-worker: no worker " + std::to_string(opts_.test_stall_worker) + " (there are " +
+           std::to_string(n_workers) + ")";
     return false;
   }
   // A virtual device the driver refused leaves no port behind (EAL goes on without it):
@@ -224,6 +231,11 @@ bool Dataplane::init(std::string* err) {
     ws.query_in = inspected[i].to_worker;
     ws.query_out = inspected[i].from_worker;
     ws.idle_sleep_us = opts_.idle_sleep_us;
+    if (opts_.test_stall_worker == static_cast<int>(i)) {
+      ws.test_stall_after_tsc = std::max<uint64_t>(1, rte_get_tsc_hz() / 1000 * opts_.test_stall_after_ms);
+      RTE_LOG(WARNING, USER1, "worker %u: --test-stall-worker: its loop stops %u ms after it starts (tests only)\n",
+              i, opts_.test_stall_after_ms);
+    }
     if (n_workers > 1) {
       ws.steer_out = rings[i];
       for (uint16_t from = 0; from < n_workers; ++from) ws.steer_in.push_back(rings[from][i]);
@@ -320,12 +332,18 @@ bool Dataplane::init(std::string* err) {
 }
 
 void Dataplane::run(std::atomic<bool>* stop) {
+  std::vector<const Worker*> watched;
+  for (const auto& w : workers_) watched.push_back(w.get());
+  Watchdog watchdog(std::move(watched), rte_get_tsc_hz(), opts_.idle_sleep_us);
   for (size_t i = 0; i < workers_.size(); ++i) {
     workers_[i]->stop = stop;
     rte_eal_remote_launch(worker_main, workers_[i].get(), worker_lcores_[i]);
   }
   RTE_LOG(NOTICE, USER1, "ready: %zu ports, %zu workers, control socket %s\n", ports_.size(),
           workers_.size(), opts_.ctl_socket.c_str());
+  watchdog.ready("forwarding: " + std::to_string(ports_.size()) + " ports, " +
+                     std::to_string(workers_.size()) + " workers, control socket " + opts_.ctl_socket,
+                 rte_rdtsc());
   // The main lcore's loop: control requests, and the neighbour manager at least every
   // millisecond (ARP answers and next hops wait no longer than that).
   while (!stop->load(std::memory_order_relaxed)) {
@@ -334,7 +352,10 @@ void Dataplane::run(std::atomic<bool>* stop) {
     LcoreCounters& mc = neigh_->counters();
     mc.mbufs_in_use = rte_mempool_in_use_count(pool_);
     mc.mbufs_total = pool_->size;
+    // Pings only while this loop runs and every worker's does: a stuck lcore stops them.
+    watchdog.poll(rte_rdtsc());
   }
+  watchdog.stopping();
   rte_eal_mp_wait_lcore();
   // The workers are stopped: their port searches can be read and kept for the next process.
   PortOrder order{opts_.lport_lo, opts_.lport_hi, {}};

@@ -26,6 +26,7 @@ std::optional<Options> parse_options(int argc, char** argv, int* exit_code) {
   Options o;
   std::string lports = "1024-65535";
   std::string meters = "on";
+  std::string stall;
   po::options_description desc(
       "Usage: rondo-dataplane [EAL options] -- [options]\n"
       "Ports are every ethdev the EAL options create (PCI devices, --vdev=net_af_packet0,...);\n"
@@ -55,7 +56,10 @@ std::optional<Options> parse_options(int argc, char** argv, int* exit_code) {
       ("local-ports", po::value(&lports)->default_value(lports),
        "range of full-NAT local ports, split between workers")
       ("rx-desc", po::value(&o.rx_desc)->default_value(o.rx_desc), "RX descriptors per queue")
-      ("tx-desc", po::value(&o.tx_desc)->default_value(o.tx_desc), "TX descriptors per queue");
+      ("tx-desc", po::value(&o.tx_desc)->default_value(o.tx_desc), "TX descriptors per queue")
+      ("test-stall-worker", po::value(&stall)->value_name("INDEX:MS"),
+       "tests only: worker INDEX stops advancing its loop MS ms after it starts, as a stuck "
+       "worker would (the systemd watchdog test); never in production");
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(argc, argv).options(desc).run(), vm);
@@ -84,6 +88,18 @@ std::optional<Options> parse_options(int argc, char** argv, int* exit_code) {
     return std::nullopt;
   }
   o.flow_meters = meters == "on";
+  if (!stall.empty()) {
+    unsigned index = 0, ms = 0;
+    char colon = 0;
+    std::istringstream st(stall);
+    if (!(st >> index >> colon >> ms) || colon != ':' || !st.eof() || index > 1023) {
+      std::cerr << "rondo-dataplane: --test-stall-worker: '" << stall << "' is not INDEX:MS\n";
+      *exit_code = 2;
+      return std::nullopt;
+    }
+    o.test_stall_worker = static_cast<int>(index);
+    o.test_stall_after_ms = ms;
+  }
   o.lport_lo = static_cast<uint16_t>(lo);
   o.lport_hi = static_cast<uint16_t>(hi);
   if (o.flows_per_worker < 64) {

@@ -20,6 +20,10 @@ struct Options {
   uint16_t lport_hi = 65535;
   uint16_t rx_desc = 1024;
   uint16_t tx_desc = 1024;
+  // Tests only (--test-stall-worker INDEX:MS): worker INDEX stops advancing its loop MS ms
+  // after it starts, so that a test can watch the systemd watchdog stop pinging. -1: off.
+  int test_stall_worker = -1;
+  uint32_t test_stall_after_ms = 0;
   std::vector<std::string> vdevs;  // the EAL --vdev arguments, to name a device that failed
 };
 

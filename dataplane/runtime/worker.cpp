@@ -5,6 +5,7 @@
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
+#include <rte_log.h>
 #include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
 
@@ -183,6 +184,15 @@ void serve_queries(Worker* w, uint64_t now) {
   (void)rte_ring_sp_enqueue(w->setup.query_out, q);
 }
 
+// --test-stall-worker: stop advancing the loop (no polls, no quiescent reports: a publish
+// waits for this worker, as it would for a really stuck one) until asked to stop, sleeping
+// rather than spinning so that a test on a shared machine does not lose a CPU to it.
+void test_stall(Worker* w) {
+  RTE_LOG(WARNING, USER1, "worker %u (lcore %u): --test-stall-worker: stuck on purpose (tests only)\n",
+          w->setup.index, w->setup.lcore);
+  while (!w->stop->load(std::memory_order_relaxed)) rte_delay_us_sleep(1000);
+}
+
 }  // namespace
 
 Worker::Worker(const WorkerSetup& s)
@@ -257,8 +267,13 @@ int worker_main(void* arg) {
   auto* w = static_cast<Worker*>(arg);
   worker_online(w);
   rte_rcu_qsbr* qs = w->setup.publisher->qsbr();
+  const uint64_t stall_at = w->setup.test_stall_after_tsc ? rte_rdtsc() + w->setup.test_stall_after_tsc : 0;
   while (!w->stop->load(std::memory_order_relaxed)) {
     worker_poll(w);
+    // Once per loop, a plain relaxed store (this worker is the only writer, so no atomic
+    // read-modify-write): the watchdog's relaxed load only needs to see the count move.
+    __atomic_store_n(&w->loops, w->loops + 1, __ATOMIC_RELAXED);
+    if (__builtin_expect(stall_at != 0, 0) && rte_rdtsc() >= stall_at) test_stall(w);
     if (w->setup.idle_sleep_us && w->idle_polls > kIdleBeforeSleep) {
       // Offline while asleep, so a config publish does not wait for us to wake up.
       const uint64_t t0 = rte_rdtsc();

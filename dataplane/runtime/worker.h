@@ -55,6 +55,9 @@ struct WorkerSetup {
   // and the answers back; single-producer/single-consumer. Null: none.
   rte_ring* query_in = nullptr;
   rte_ring* query_out = nullptr;
+  // Tests only (--test-stall-worker): this many TSC ticks after its loop starts, the worker
+  // stops advancing it, as a stuck worker would (runtime/watchdog.h must notice). 0: never.
+  uint64_t test_stall_after_tsc = 0;
 };
 
 /// Per-lcore state, one cache-aligned object per worker, passed by pointer.
@@ -69,6 +72,9 @@ struct alignas(64) Worker {
   uint64_t last_drain = 0;
   uint32_t idle_polls = 0;
   uint64_t loop_tsc = 0;
+  // Iterations of worker_main's loop: the main lcore's watchdog (runtime/watchdog.h) reads it
+  // to tell a worker that loops from one that is stuck. Written by this worker only.
+  uint64_t loops = 0;
   std::array<std::array<rte_mbuf*, kBurst>, kMaxPorts> tx{};
   std::array<uint16_t, kMaxPorts> tx_len{};
   std::vector<std::array<rte_mbuf*, kBurst>> steer;  // per target worker, flushed per burst

@@ -13,6 +13,8 @@ packages=(
 	libdpdk-dev dpdk libbpf-dev libxdp-dev clang llvm
 	prometheus-cpp-dev libboost-program-options-dev libyaml-cpp-dev nlohmann-json3-dev
 	libgtest-dev libbenchmark-dev
+	# sd_notify for the systemd units (deploy/), and systemd-analyze to verify them
+	libsystemd-dev systemd
 	# tools/fuzz: clang's libFuzzer and sanitizer runtimes (tools/test --sanitize uses g++'s)
 	libclang-rt-14-dev
 	# tools/bench: dpdk-testpmd (the io-forwarding ceiling) and perf (profiles)
