@@ -12,6 +12,10 @@ the client's own traffic to the VIP is not rerouted). The control plane runs wit
   a. the VIP /32 is announced once the dataplane forwards with the state
   b. `rondoctl vip drain web` withdraws it, `vip undrain` announces it again
   c. every backend down (health checks fail) withdraws it; back up, announced again
+  f. a SYN flood at the VIP (30 s, 20,000/s, spoofed sources) while the session runs with
+     a 3 s hold time: the session is not reset (its "since" time unchanged), the route
+     stays, and the VIP answers afterwards. The host's BGP speaks through the lb host's
+     own address (br0), not through rondo's port: what is shared is the 2 cores.
   d. the control plane's SIGTERM withdraws it before the process exits (the dataplane keeps
      forwarding meanwhile), and a restarted control plane announces it again
   e. kill -9 of the dataplane withdraws it
@@ -25,6 +29,7 @@ import sys
 import time
 
 import harness
+import hostile_test
 from harness import VIP
 
 AS_LB, AS_ROUTER = 65001, 65000
@@ -136,6 +141,33 @@ def scenario_c_health(env, totals):
     return f"all 4 backends stopped: withdrawn in {gone:.2f}s; restarted: announced in {back:.2f}s"
 
 
+def session_since(env):
+    """The router's BGP session: (state, since) from `birdc show protocols`."""
+    for line in birdc(env.bird_router, "show", "protocols").stdout.splitlines():
+        cols = line.split()
+        if cols and cols[0] == "peer":
+            return cols[3], " ".join(cols[4:6])
+    return None, None
+
+
+def scenario_f_flood(env, totals):
+    state, since = session_since(env)
+    assert state == "up", f"the router's session is {state} before the flood"
+    env.rondo_mac = hostile_test.rondo_mac(env)
+    res = hostile_test.attack(env, "synflood", 30)
+    state2, since2 = session_since(env)
+    assert (state2, since2) == (state, since), \
+        f"the BGP session was reset during the flood: {state} since {since} -> {state2} since {since2}"
+    assert router_has_route(env), "the VIP route went away during the flood"
+    probe = env.in_client("probe", "--deadline", 10)
+    assert probe["ok"], "the VIP does not answer after the flood"
+    stats = env.dpstat_json()
+    reclaimed = sum(lc.get("reclaimed_embryonic", 0) for lc in stats["lcores"])
+    return (f"{res['sent']} SYNs in {res['seconds']:.0f}s ({res['rate']:.0f}/s): the session stayed "
+            f"up since {since} (hold time 3 s), the route stayed, the VIP answers; "
+            f"reclaimed_embryonic {reclaimed}")
+
+
 def scenario_d_shutdown(env, totals):
     cp = env.procs["controlplane"]
     t0 = time.monotonic()
@@ -163,9 +195,11 @@ SCENARIOS = [
     ("a", "VIP announced", scenario_a_announced),
     ("b", "vip drain withdraws", scenario_b_vip_drain),
     ("c", "all backends down withdraws", scenario_c_health),
+    ("f", "BGP session survives a SYN flood", scenario_f_flood),
     ("d", "control plane stop withdraws first", scenario_d_shutdown),
     ("e", "dataplane gone withdraws", scenario_e_dataplane_killed),
 ]
 
 if __name__ == "__main__":
-    sys.exit(harness.run("bgp", __file__, SCENARIOS, setup))
+    sys.exit(harness.run("bgp", __file__, SCENARIOS, setup,
+                         client_modes={"attack": (hostile_test.client_attack, hostile_test._args_attack)}))
