@@ -444,15 +444,39 @@ def sweep_stale(topo):
     for tag in sorted(tags):
         log(f"removing a stale topology {tag}")
         subprocess.run([topo, "down", tag], check=False)
+    # Namespaces of their own that tests made (Env.extra_namespaces).
+    for line in out.splitlines():
+        m = re.match(r"(rd-e2e(\d+)-\S+)", line)
+        if m and not os.path.exists(f"/proc/{m.group(2)}") and \
+                not re.match(r"rd-e2e\d+-(lb|cl|be)$", m.group(1)):
+            log(f"removing a stale namespace {m.group(1)}")
+            delete_namespace(m.group(1))
     tmp = tempfile.gettempdir()
     for name in os.listdir(tmp):
         m = re.match(r"rondo-e2e(\d+)\.", name)
         if m and not os.path.exists(f"/proc/{m.group(1)}"):
             shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
     for name in os.listdir(DPDK_RUN_DIR) if os.path.isdir(DPDK_RUN_DIR) else ():
-        m = re.fullmatch(r"rondo-e2e(\d+)", name)
+        m = re.fullmatch(r"rondo-e2e(\d+)(-\w+)?", name)
         if m and not os.path.exists(f"/proc/{m.group(1)}"):
             remove_dpdk_files(name)
+
+
+def delete_namespace(ns):
+    """End what runs in namespace ns (TERM, then KILL after 5 s), then delete it."""
+    def pids():
+        r = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
+        return [int(p) for p in r.stdout.split()] if r.returncode == 0 else []
+    for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 2.0)):
+        for p in pids():
+            try:
+                os.kill(p, sig)
+            except OSError:
+                pass
+        deadline = time.monotonic() + wait
+        while pids() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    subprocess.run(["ip", "netns", "del", ns], check=False, stderr=subprocess.DEVNULL)
 
 
 def remove_dpdk_files(prefix):
@@ -534,6 +558,10 @@ class Env:
         self.cp_args = []  # extra rondo-controlplane options
         self.tcp_closing_s = 10  # the config's timeouts.tcp_closing
         self.topo_up = False
+        # Namespaces a test makes beyond topo.sh's three (named rd-TAG-*), and extra DPDK file
+        # prefixes: stop() ends what runs in them and removes them.
+        self.extra_namespaces = []
+        self.extra_prefixes = []
         self.hugepages_restore = None  # nr_hugepages to write back, if this run raised it
         self.hugetlbfs_mounted = False  # this run mounted HUGEPAGE_MOUNT
         self.stopped = False
@@ -799,7 +827,11 @@ class Env:
         if self.topo_up:
             # Also ends anything still running in the namespaces (a client helper).
             subprocess.run([self.topo, "down", self.tag], check=False)
+        for ns in self.extra_namespaces:
+            delete_namespace(ns)
         remove_dpdk_files(self.file_prefix)
+        for prefix in self.extra_prefixes:
+            remove_dpdk_files(prefix)
         if self.hugepages_restore is not None:
             try:
                 with open(NR_HUGEPAGES, "w") as f:
