@@ -16,10 +16,22 @@ std::atomic<bool> g_stop{false};  // set from the signal handler only
 
 void on_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
 
+// "rondo-dataplane --help" is answered by the EAL, which exits after its own options: this
+// hook adds rondo's (the same text as "-- --help"), so one --help (and its man page) has both.
+void print_rondo_usage(const char* prgname) {
+  char help[] = "--help";
+  char* argv[] = {const_cast<char*>(prgname), help, nullptr};
+  int code = 0;
+  std::printf("\n");
+  std::fflush(stdout);
+  rondo::dp::parse_options(2, argv, &code);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const auto vdevs = rondo::dp::vdev_args(argc, argv);
+  rte_set_application_usage_hook(print_rondo_usage);
   const int eal_args = rte_eal_init(argc, argv);
   if (eal_args < 0) {
     std::fprintf(stderr, "rondo-dataplane: EAL init failed: %s\n", rte_strerror(rte_errno));
