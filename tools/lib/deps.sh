@@ -28,6 +28,8 @@ packages=(
 	prometheus python3-yaml
 	# e2e bgp: BIRD 2 as rondo's BGP speaker and as the router
 	bird2
+	# tools/package: dpkg-buildpackage with debhelper, man pages from --help
+	dpkg-dev debhelper help2man
 )
 
 installed() {
