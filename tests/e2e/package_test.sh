@@ -135,6 +135,7 @@ grep -q 'udp from backend' "$tmp/demo.log" || fail "no UDP answer in the demo"
 step "demo: 12 HTTP answers, 3 per backend, and a UDP answer, in $((SECONDS - start)) s"
 
 step "dpkg --purge rondo"
+start=$SECONDS
 dpkg --purge rondo >"$tmp/purge.log" 2>&1 || { cat "$tmp/purge.log"; fail "dpkg --purge failed"; }
 installed=false
 dpkg-query -W -f='${db:Status-Status}' rondo 2>/dev/null | grep -qv '^not-installed$' &&
@@ -142,5 +143,5 @@ dpkg-query -W -f='${db:Status-Status}' rondo 2>/dev/null | grep -qv '^not-instal
 for f in "${expect[@]}" /etc/rondo /var/lib/rondo /usr/share/rondo; do
 	[ -e "$f" ] && fail "$f is still there after dpkg --purge"
 done
-step "purged: no file of the package is left, nor /etc/rondo or /var/lib/rondo"
+step "purged in $((SECONDS - start)) s: no file of the package is left, nor /etc/rondo or /var/lib/rondo"
 echo "package_test: OK (build ${build_s} s)"
