@@ -12,12 +12,15 @@ and installs one route with three next hops; each next hop's MAC is the host's i
 which is rondo's port: the kernel of the host ignores the VIP's packets, rondo takes them.
 
   a. new connections spread over all three instances (each takes some), none fails
-  b. stopping one instance (its control plane withdraws, then its dataplane stops): R's
-     route drops to two next hops; every new connection succeeds; established connections
-     on the two others are not disturbed (their next request is answered)
-  c. adding it back: R rehashes over three next hops, and an established connection whose
-     hash now points at the new instance breaks there (it has no state for it): counted
-     and reported, the known cost of plain ECMP (docs/deploy.md, "ECMP")
+  b. plain ECMP (BIRD's multipath route, hash-threshold): an instance leaving (its control
+     plane withdraws, then its dataplane stops) and coming back; every new connection
+     succeeds; the established connections the router rehashes onto another instance break
+     there (it has no state for them): counted and reported, the known cost of plain ECMP
+  c. the fix the fabric offers: R's BIRD stops programming the main table; its routes (kept
+     in table 100) are copied there by deploy/bird/resilient-vip-routes as a resilient
+     next-hop group (idle timer 3 s). Instance 3 leaves: established connections on the
+     other two all still answer; it comes back while 30 established connections keep making
+     requests: none breaks, and new connections reach instance 3 once idle buckets moved
 """
 
 import json
@@ -112,7 +115,10 @@ def bird_router():
     return f"""log stderr all;
 router id 10.8.0.254;
 protocol device {{ scan time 1; }}
-protocol kernel {{ merge paths on; ipv4 {{ export all; import none; }}; }}
+protocol kernel kmain {{ merge paths on; ipv4 {{ export all; import none; }}; }}
+ipv4 table t100;
+protocol pipe {{ table master4; peer table t100; export all; import none; }}
+protocol kernel k100 {{ kernel table 100; merge paths on; ipv4 {{ table t100; export all; import none; }}; }}
 {peers}"""
 
 
@@ -256,59 +262,130 @@ def scenario_a_spread(env, totals):
     return f"90 new connections, none failed: {got[0]} / {got[1]} / {got[2]} over instances 1 / 2 / 3"
 
 
-def scenario_b_stop_one(env, totals):
-    p, ports = hold(env, 24)
-    owner = owner_of(env, set(ports))
-    assert len(owner) == len(ports), f"only {len(owner)} of {len(ports)} held connections found by flow list"
-    on3 = [pt for pt in ports if owner[pt] == 3]
+def stop_instance3(env, what):
+    """SIGTERM instance 3's control plane (it withdraws, then exits), wait for the router to
+    drop it (by `what`), stop its dataplane. Returns the seconds to withdraw."""
     t0 = time.monotonic()
-    env.procs["controlplane3"].send_signal(signal.SIGTERM)  # withdraws first, then exits
-    want = ["10.0.1.1", "10.0.2.1"]
-    harness.wait_until("the router to drop instance 3's next hop", 15, lambda: next_hops(env) == want,
-                       interval=0.05)
+    env.procs["controlplane3"].send_signal(signal.SIGTERM)
+    harness.wait_until("the router to drop instance 3", 15, what, interval=0.05)
     took = time.monotonic() - t0
     env.terminate("controlplane3")
     env.terminate("dataplane3")
+    return took
+
+
+def scenario_b_plain(env, totals):
+    # Stop instance 3 with 30 connections held over the three.
+    p, ports = hold(env, 30)
+    owner = owner_of(env, set(ports))
+    assert len(owner) == len(ports), f"only {len(owner)} of {len(ports)} held connections found by flow list"
+    took = stop_instance3(env, lambda: next_hops(env) == ["10.0.1.1", "10.0.2.1"])
     res = seq(env, 60)
     harness.check_no_errors(res, "new connections after instance 3 stopped")
     ok = ask(p)
-    survivors = [ok[k] for k, pt in enumerate(ports) if owner[pt] != 3]
-    lost = [ok[k] for k, pt in enumerate(ports) if owner[pt] == 3]
     p.stdin.close()
     p.wait(10)
-    assert all(survivors), (f"{survivors.count(False)} of {len(survivors)} established connections "
-                            f"on instances 1 and 2 failed after instance 3 stopped")
-    return (f"instance 3 withdrawn from the router in {took:.2f}s; 60/60 new connections answered; "
-            f"{len(survivors)}/{len(survivors)} established connections on instances 1-2 still answer; "
-            f"{lost.count(False)} of the {len(on3)} that were on instance 3 are gone with it")
-
-
-def scenario_c_add_back(env, totals):
+    on = {i: [k for k, pt in enumerate(ports) if owner[pt] == i] for i in (1, 2, 3)}
+    moved = sum(1 for i in (1, 2) for k in on[i] if not ok[k])
+    # Add it back with 30 connections held over the two.
     p, ports = hold(env, 30)
-    owner = owner_of(env, set(ports))
     t0 = time.monotonic()
     start_instance(env, 3)
     want = [f"10.0.{i}.1" for i in range(1, N + 1)]
-    harness.wait_until("the router to add instance 3 back", 30, lambda: next_hops(env) == want,
-                       interval=0.05)
-    took = time.monotonic() - t0
+    harness.wait_until("the router to add instance 3 back", 30, lambda: next_hops(env) == want, interval=0.05)
+    back = time.monotonic() - t0
+    ok2 = ask(p)
+    p.stdin.close()
+    p.wait(10)
+    res = seq(env, 60)
+    harness.check_no_errors(res, "new connections after instance 3 came back")
+    totals["plain_removed"] = moved
+    totals["plain_added"] = ok2.count(False)
+    return (f"plain ECMP: instance 3 withdrawn in {took:.2f}s, 60/60 new connections answered; of the "
+            f"{len(on[1]) + len(on[2])} established connections on instances 1-2, {moved} broke (the router "
+            f"rehashed them between the survivors), the {len(on[3])} on instance 3 went with it; instance 3 "
+            f"back in {back:.2f}s: {ok2.count(False)} of 30 established connections broke; 60/60 new answered")
+
+
+def group_members(env):
+    """The members of the resilient group the VIP's main-table route uses ([] if none)."""
+    out = subprocess.run(["ip", "-n", env.ns_r, "route", "show", ROUTE], capture_output=True,
+                         text=True).stdout
+    if "nhid" not in out:
+        return []
+    gid = out.split("nhid", 1)[1].split()[0]
+    g = subprocess.run(["ip", "-n", env.ns_r, "nexthop", "show", "id", gid], capture_output=True,
+                       text=True).stdout
+    if "resilient" not in g or "group" not in g:
+        return []
+    return g.split("group", 1)[1].split()[0].split("/")
+
+
+def scenario_c_resilient(env, totals):
+    import threading
+    r = subprocess.run(["birdc", "-s", f"{env.tmp}/bird-r.ctl", "disable", "kmain"],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 0 and "disabled" in r.stdout, f"birdc disable kmain: {r.stdout}{r.stderr}"
+    env.spawn("resilient", env.ns_r, [os.path.join(env.src, "deploy", "bird", "resilient-vip-routes"),
+                                      "--watch", "0.2", "--idle-timer", "3"])
+    harness.wait_until("the VIP route as a resilient group of 3", 15, lambda: len(group_members(env)) == 3,
+                       interval=0.1)
+    # One instance leaves: only its connections go.
+    p, ports = hold(env, 30)
+    owner = owner_of(env, set(ports))
+    assert len(owner) == len(ports), f"only {len(owner)} of {len(ports)} held connections found by flow list"
+    took = stop_instance3(env, lambda: len(group_members(env)) == 2)
+    res = seq(env, 60)
+    harness.check_no_errors(res, "new connections after instance 3 stopped")
     ok = ask(p)
     p.stdin.close()
     p.wait(10)
-    broken = ok.count(False)
-    res = seq(env, 60)
-    harness.check_no_errors(res, "new connections after instance 3 came back")
-    spread = [sum(1 for pt in ports if owner.get(pt) == i) for i in (1, 2)]
-    totals["ecmp_broken"] = broken
-    return (f"instance 3 back in the route in {took:.2f}s; of {len(ports)} established connections "
-            f"(held by instances 1/2: {spread[0]}/{spread[1]}), {broken} broke when the router "
-            f"rehashed them onto instance 3 (plain ECMP); 60/60 new connections answered")
+    survivors = [ok[k] for k, pt in enumerate(ports) if owner[pt] != 3]
+    gone = sum(1 for pt in ports if owner[pt] == 3)
+    assert all(survivors), (f"{survivors.count(False)} of {len(survivors)} established connections on "
+                            f"instances 1-2 broke when instance 3 left, with a resilient group")
+    # It comes back while 30 established connections keep making requests.
+    before3 = new_connections(env, 3) or 0
+    p, ports = hold(env, 30)
+    results, stop = [], threading.Event()
+
+    def busy():  # every held connection makes a request about every 0.3 s
+        while not stop.is_set():
+            results.append(ask(p))
+            time.sleep(0.3)
+
+    t = threading.Thread(target=busy)
+    t.start()
+    try:
+        start_instance(env, 3)
+        harness.wait_until("the group to take instance 3 back", 30, lambda: len(group_members(env)) == 3,
+                           interval=0.05)
+        # Past the idle timer, unused buckets move to instance 3: new connections reach it.
+        def reaches_3():
+            res = seq(env, 10)
+            harness.check_no_errors(res, "new connections with the resilient group")
+            return (new_connections(env, 3) or 0) > before3
+        harness.wait_until("new connections to reach instance 3", 30, reaches_3, interval=0.5)
+    finally:
+        stop.set()
+        t.join(30)
+    results.append(ask(p))
+    p.stdin.close()
+    p.wait(10)
+    broken = sum(1 for k in range(len(ports)) if not all(rd[k] for rd in results))
+    assert broken == 0, (f"{broken} of {len(ports)} established connections broke while instance 3 "
+                         f"came back, with a resilient group")
+    return (f"resilient group (64 buckets, idle timer 3 s): instance 3 left in {took:.2f}s: "
+            f"{len(survivors)}/{len(survivors)} established connections on instances 1-2 still answer "
+            f"(plain ECMP broke {totals['plain_removed']}), the {gone} on instance 3 went with it, 60/60 new "
+            f"answered; it came back while 30 established connections made {len(results)} rounds of "
+            f"requests: 0 broke (plain ECMP: {totals['plain_added']} of 30); new connections reach instance 3")
 
 
 SCENARIOS = [
     ("a", "connections spread over three instances", scenario_a_spread),
-    ("b", "one instance stops", scenario_b_stop_one),
-    ("c", "an instance is added (ECMP rehash)", scenario_c_add_back),
+    ("b", "plain ECMP: an instance leaves and comes back", scenario_b_plain),
+    ("c", "resilient next-hop group: an instance leaves and comes back", scenario_c_resilient),
 ]
 
 if __name__ == "__main__":
