@@ -25,6 +25,8 @@ hugepages_before=$(cat "$nr")
 dp_pid=""
 cleanup() {
 	[ -n "$dp_pid" ] && kill -9 "$dp_pid" 2>/dev/null
+	# Any dataplane of ours still running (dataplane_warns runs in $(...): its dp_pid is not ours).
+	pkill -9 -f -- "--file-prefix $prefix-" 2>/dev/null
 	ip netns del "$ns" 2>/dev/null
 	echo "$hugepages_before" >"$nr"
 	rm -rf -- "$tmp" "/var/run/dpdk/$prefix-1" "/var/run/dpdk/$prefix-2"
@@ -54,7 +56,9 @@ offloads_on() { in_ns ethtool -k "$1" | grep -cE '^(rx-checksumming|tx-checksumm
 # The dataplane on hp1 until it says "ready"; prints whether it warned about offloads.
 dataplane_warns() {
 	local log=$tmp/dp-$1.log
-	in_ns "$build/dataplane/rondo-dataplane" -l 0,1 --no-huge -m 512 --no-pci --file-prefix "$prefix-$1" \
+	# ip netns exec, not in_ns: a function run with & is a subshell, and $! would be the
+	# subshell's pid, whose kill leaves the dataplane running.
+	ip netns exec "$ns" "$build/dataplane/rondo-dataplane" -l 0,1 --no-huge -m 512 --no-pci --file-prefix "$prefix-$1" \
 		--vdev=net_af_packet0,iface=hp1 --log-level='*:notice' -- --ctl-socket "$tmp/dp.sock" \
 		--state-dir "$tmp/state" --idle-sleep-us 200 >"$log" 2>&1 &
 	dp_pid=$!
