@@ -41,7 +41,7 @@ if dpkg-query -W -f='${db:Status-Status}' rondo 2>/dev/null | grep -qv '^not-ins
 	fail "a rondo package is already on this machine ($(dpkg-query -W -f='${Version} ${db:Status-Status}' rondo)): dpkg --purge rondo first"
 fi
 for p in /etc/rondo /var/lib/rondo /usr/share/rondo /usr/bin/rondo-dataplane /usr/bin/rondo-controlplane \
-	/usr/bin/rondoctl /usr/bin/rondo-dpstat; do
+	/usr/bin/rondoctl /usr/bin/rondo-dpstat /usr/sbin/rondo-host-prep; do
 	[ -e "$p" ] && fail "$p exists (rondo installed by hand?): the package would overwrite it and purge it"
 done
 getent group rondo >/dev/null || group_made=true
@@ -71,6 +71,13 @@ expect=(
 	/usr/share/rondo/rondo_xdp.bpf.o
 	/etc/rondo/rondo.yaml
 	/usr/share/doc/rondo/examples/bird/bird.conf
+	/usr/share/doc/rondo/examples/bird/resilient-vip-routes
+	/usr/sbin/rondo-host-prep
+	/usr/share/man/man8/rondo-host-prep.8.gz
+	/usr/share/rondo/prometheus/rondo-alerts.yml
+	/usr/share/rondo/prometheus/rondo-alerts.test.yml
+	/usr/share/rondo/prometheus/prometheus.yml
+	/usr/share/rondo/grafana/rondo-dashboard.json
 	/usr/lib/tmpfiles.d/rondo.conf
 	/usr/share/doc/rondo/copyright
 )
@@ -115,6 +122,8 @@ grep -q -- '-l CORELIST' "$tmp/help" && grep -q -- '--ctl-socket' "$tmp/help" ||
 for b in rondo-dataplane rondo-controlplane rondoctl rondo-dpstat; do
 	zcat "/usr/share/man/man1/$b.1.gz" | grep -q '^\.SH' || fail "man page of $b is empty"
 done
+zcat /usr/share/man/man8/rondo-host-prep.8.gz | grep -q 'apply' || fail "man page of rondo-host-prep lacks --apply"
+/usr/sbin/rondo-host-prep --help | grep -q -- '--apply' || fail "rondo-host-prep --help prints no --apply"
 step "--help and man page of each binary"
 
 /usr/bin/rondo-controlplane --config /etc/rondo/rondo.yaml --check >"$tmp/check" 2>&1 ||
