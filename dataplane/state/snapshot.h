@@ -34,6 +34,9 @@ struct VipConf {
   // into Snapshot::backends: [eligible_first, eligible_first + eligible_count).
   uint32_t eligible_first = 0;
   uint32_t eligible_count = 0;
+  // Identifies the eligible set (ids and weights, in order; never 0): per-lcore scheduler
+  // state built for another set is reset (wrr's current values).
+  uint64_t pool_sig = 0;
 };
 
 struct RouteConf {
