@@ -53,7 +53,7 @@ static_assert(sizeof(MsgHeader) == 16);
 enum class Proto : uint8_t { kTcp = 6, kUdp = 17 };
 enum class Mode : uint8_t { kFullNat = 1 };
 // Wire values; a new scheduler takes the next one (docs/controlplane.md, "Schedulers").
-enum class Sched : uint8_t { kRoundRobin = 1, kWeightedRoundRobin = 2 };
+enum class Sched : uint8_t { kRoundRobin = 1, kWeightedRoundRobin = 2, kMaglev = 3, kSourceHash = 4 };
 // SYN cookies for a TCP VIP (docs/security.md, "SYN cookies"): never, always, or when the
 // worker sees a SYN flood.
 enum class SynCookies : uint8_t { kOff = 0, kOn = 1, kAuto = 2 };

@@ -1,5 +1,6 @@
 #include "dataplane/sched/sched.h"
 
+#include "dataplane/sched/maglev.h"
 #include "dataplane/sched/rr.h"
 #include "dataplane/sched/wrr.h"
 
@@ -21,7 +22,7 @@ uint32_t pick_wrr(const Snapshot& s, const VipConf& v, SchedState* st) {
 
 }  // namespace
 
-uint32_t sched_pick(const Snapshot& s, const VipConf& v, SchedState* st, const FlowKey& /*k*/,
+uint32_t sched_pick(const Snapshot& s, const VipConf& v, SchedState* st, const FlowKey& k,
                     uint32_t /*hash*/) {
   if (v.eligible_count == 0) return kNoPick;
   switch (v.sched) {
@@ -29,6 +30,12 @@ uint32_t sched_pick(const Snapshot& s, const VipConf& v, SchedState* st, const F
       return RoundRobin::pick(&st->rr_cursor[v.id], v.eligible_count);
     case api::Sched::kWeightedRoundRobin:
       return pick_wrr(s, v, st);
+    // Not `hash` (the flow table's, keyed with this host's secret): the seed's hashes, which
+    // every host with the same seed computes alike.
+    case api::Sched::kMaglev:
+      return s.maglev[v.table_first + maglev_flow_hash(k, s.sched_key) % s.maglev_size];
+    case api::Sched::kSourceHash:
+      return s.maglev[v.table_first + maglev_source_hash(k.src_ip, s.sched_key) % s.maglev_size];
   }
   return kNoPick;
 }

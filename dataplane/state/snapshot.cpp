@@ -64,8 +64,11 @@ bool Snapshot::route(uint32_t dst, uint16_t* port_id, uint32_t* nexthop) const {
   return false;
 }
 
-std::unique_ptr<Snapshot> build_snapshot(const api::State& s) {
+std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotParams& p) {
   auto snap = std::make_unique<Snapshot>();
+  snap->maglev_size = p.maglev_size;
+  snap->sched_key = maglev_key(p.maglev_seed);
+  std::vector<MaglevBackend> pool;
   snap->generation = s.generation;
   snap->timeouts = s.timeouts;
   for (const auto& v : s.vips) {
@@ -86,6 +89,17 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s) {
     }
     vc.eligible_count = static_cast<uint32_t>(snap->eligible.size()) - vc.eligible_first;
     vc.pool_sig = pool_signature(*snap, vc.eligible_first, vc.eligible_count);
+    if ((v.sched == api::Sched::kMaglev || v.sched == api::Sched::kSourceHash) &&
+        vc.eligible_count > 0) {
+      pool.clear();
+      for (uint32_t i = 0; i < vc.eligible_count; ++i) {
+        const BackendConf& b = snap->eligible_backend(vc, i);
+        pool.push_back({b.ip, b.port, b.weight});
+      }
+      vc.table_first = static_cast<uint32_t>(snap->maglev.size());
+      snap->maglev.resize(snap->maglev.size() + p.maglev_size);
+      maglev_build(pool, snap->sched_key, p.maglev_size, snap->maglev.data() + vc.table_first);
+    }
     snap->vips.push_back(vc);
     snap->vip_ips.push_back(vc.ip);
   }
