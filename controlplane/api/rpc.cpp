@@ -224,7 +224,7 @@ json cmd_vip_add(ControlPlane& cp, Args& a, const std::string& origin) {
   }
   if (auto s = a.str_opt("scheduler")) {
     auto sched = parse_sched(*s);
-    if (!sched) throw Refused{Status::kInvalid, *s + " is not a supported scheduler (rr)"};
+    if (!sched) throw Refused{Status::kInvalid, *s + " is not a supported scheduler (" + sched_choices() + ")"};
     v.sched = *sched;
   }
   if (auto m = a.str_opt("mode")) {

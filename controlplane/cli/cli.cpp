@@ -27,7 +27,7 @@ using json = nlohmann::json;
 constexpr const char* kUsage = R"(Usage: rondoctl [--socket PATH] [--json] COMMAND [ARGS] [OPTIONS]
 
 Commands:
-  vip add NAME ADDRESS:PORT [--proto tcp|udp] [--scheduler rr]
+  vip add NAME ADDRESS:PORT [--proto tcp|udp] [--scheduler rr|wrr|maglev|sh]
   vip remove NAME [--force]
   vip list
   vip drain NAME  stop announcing the VIP by BGP (the dataplane still serves what arrives)
@@ -70,7 +70,8 @@ Options (anywhere on the line):
   --timeout S    with --wait: give up after S seconds (exit 1)
   --weight N     backend add: weight 0-65535 (default 1; 0 takes no new connections)
   --proto P      vip add: tcp (default) or udp
-  --scheduler S  vip add: rr (default)
+  --scheduler S  vip add: rr (round-robin, the default), wrr (weighted round-robin),
+                 maglev (consistent hash of the connection), sh (hash of the client address)
 
 Exit codes: 0 done; 1 failed or refused (unknown vip or backend, exists already,
 needs --force, bad config file, timeout, control plane unreachable); 2 usage error.
@@ -478,7 +479,8 @@ std::variant<CliInvocation, CliExit> parse_cli(const std::vector<std::string>& a
         auto a = positionals(vm, 2, 2, "NAME ADDRESS:PORT");
         const auto [ip, port] = checked_endpoint(a[1]);
         if (!parse_proto(proto)) usage_error("--proto: " + proto + " is not a protocol (tcp, udp)");
-        if (!parse_sched(sched)) usage_error("--scheduler: " + sched + " is not a scheduler (rr)");
+        if (!parse_sched(sched))
+          usage_error("--scheduler: " + sched + " is not a scheduler (" + sched_choices() + ")");
         inv.request = {{"cmd", "vip.add"}, {"name", checked_name(a[0], "vip name")},
                        {"address", api::format_ipv4(ip)}, {"port", port},
                        {"protocol", proto}, {"scheduler", sched}};
@@ -674,19 +676,21 @@ std::optional<json> ApiClient::call(const json& request) {
 
 std::string format_show(const json& a) {
   std::string out = status_line(a["status"]);
-  Table t({"VIP", "BACKEND", "WEIGHT", "HEALTH", "STATE", "FLOWS", "CONN/S", "PACKETS", "BYTES"},
-          {false, false, true, false, false, true, true, true, true});
+  Table t({"VIP", "SCHED", "BACKEND", "WEIGHT", "HEALTH", "STATE", "FLOWS", "CONN/S", "PACKETS",
+           "BYTES"},
+          {false, false, false, true, false, false, true, true, true, true});
   for (const auto& v : a["vips"]) {
     const std::string vip = v["name"].get<std::string>() + " " + v["address"].get<std::string>() +
                             ":" + num(v["port"]) + "/" + v["protocol"].get<std::string>();
-    if (v["backends"].empty()) t.add({vip, "(no backends)", "", "", "", "", "", "", ""});
+    const std::string sched = v.value("scheduler", "");
+    if (v["backends"].empty()) t.add({vip, sched, "(no backends)", "", "", "", "", "", "", ""});
     for (const auto& b : v["backends"]) {
       std::string state = "active";
       if (b["drained"].get<bool>()) {
         const auto& f = b["active_flows"];
         state = f.is_null() ? "drained" : f.get<uint64_t>() > 0 ? "draining" : "drained";
       }
-      t.add({vip, b["address"].get<std::string>() + ":" + num(b["port"]), num(b["weight"]),
+      t.add({vip, sched, b["address"].get<std::string>() + ":" + num(b["port"]), num(b["weight"]),
              b["health"].get<std::string>(), state, num(b["active_flows"]),
              rate(b["connections_per_s"]), num(b["packets"]), bytes_cell(b["bytes"])});
     }

@@ -473,7 +473,9 @@ class Parser {
         v.mode = p.value_or(api::Mode::kFullNat);
       }
       if (auto* f = m->get("scheduler")) {
-        auto p = one_of<api::Sched>(*f, "scheduler", {{"rr", api::Sched::kRoundRobin}});
+        auto s = scalar(*f, "scheduler");
+        auto p = s ? parse_sched(*s) : std::nullopt;
+        if (s && !p) error(*f, *s + " is not a supported scheduler (" + sched_choices() + ")");
         ok &= p.has_value();
         v.sched = p.value_or(api::Sched::kRoundRobin);
       }

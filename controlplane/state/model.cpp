@@ -90,11 +90,22 @@ std::optional<api::Proto> parse_proto(std::string_view s) {
   return std::nullopt;
 }
 
-std::string_view sched_name(api::Sched) { return "rr"; }
+std::string_view sched_name(api::Sched s) {
+  for (const auto& n : api::kSchedNames)
+    if (n.sched == s) return n.name;
+  return "unknown";
+}
 
 std::optional<api::Sched> parse_sched(std::string_view s) {
-  if (s == "rr") return api::Sched::kRoundRobin;
+  for (const auto& n : api::kSchedNames)
+    if (s == n.name) return n.sched;
   return std::nullopt;
+}
+
+std::string sched_choices() {
+  std::string out;
+  for (const auto& n : api::kSchedNames) out += (out.empty() ? "" : ", ") + std::string(n.name);
+  return out;
 }
 
 std::string_view mode_name(api::Mode) { return "fullnat"; }

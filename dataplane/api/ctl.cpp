@@ -159,8 +159,8 @@ std::optional<State> decode_state(std::span<const uint8_t> p, std::string* err) 
       return fail<State>(err, "state: truncated vip");
     if (proto != 6 && proto != 17) return fail<State>(err, "state: vip protocol must be tcp or udp");
     if (mode != static_cast<uint8_t>(Mode::kFullNat)) return fail<State>(err, "state: unknown vip mode");
-    if (sched != static_cast<uint8_t>(Sched::kRoundRobin))
-      return fail<State>(err, "state: unknown scheduler");
+    if (!known_sched(sched))
+      return fail<State>(err, ("state: unknown scheduler " + std::to_string(sched)).c_str());
     v.proto = static_cast<Proto>(proto);
     v.mode = static_cast<Mode>(mode);
     if (cookies > static_cast<uint8_t>(SynCookies::kAuto))

@@ -52,7 +52,28 @@ static_assert(sizeof(MsgHeader) == 16);
 
 enum class Proto : uint8_t { kTcp = 6, kUdp = 17 };
 enum class Mode : uint8_t { kFullNat = 1 };
-enum class Sched : uint8_t { kRoundRobin = 1 };
+// Wire values; a new scheduler takes the next one (docs/controlplane.md, "Schedulers").
+enum class Sched : uint8_t { kRoundRobin = 1, kWeightedRoundRobin = 2, kMaglev = 3, kSourceHash = 4 };
+// A new value changes no byte of the format (kVersion stays): a dataplane that does not know
+// it refuses the state naming it ("state: unknown scheduler N") and keeps the one it has.
+/// Every scheduler by its config name: the one list the codec, validation, the config file,
+/// the state file, the API and rondoctl walk. A new scheduler is a value above and a row here.
+struct SchedName {
+  Sched sched;
+  const char* name;
+};
+inline constexpr SchedName kSchedNames[] = {
+    {Sched::kRoundRobin, "rr"},
+    {Sched::kWeightedRoundRobin, "wrr"},
+    {Sched::kMaglev, "maglev"},
+    {Sched::kSourceHash, "sh"},
+};
+/// Whether v is the wire value of a scheduler this build knows.
+inline bool known_sched(uint8_t v) {
+  for (const auto& s : kSchedNames)
+    if (static_cast<uint8_t>(s.sched) == v) return true;
+  return false;
+}
 // SYN cookies for a TCP VIP (docs/security.md, "SYN cookies"): never, always, or when the
 // worker sees a SYN flood.
 enum class SynCookies : uint8_t { kOff = 0, kOn = 1, kAuto = 2 };

@@ -143,6 +143,8 @@ class Checker {
         if (auto [first, fresh] = keys.emplace(std::tuple{v.ip, v.port, v.proto}, f + ".address"); !fresh)
           add(f + ".address", text + " is already served by another vip", first->second);
       }
+      if (!known_sched(static_cast<uint8_t>(v.sched)))
+        add(f + ".scheduler", std::to_string(static_cast<int>(v.sched)) + " is not a scheduler");
       // A SYN cookie answers a TCP handshake; UDP has none.
       if (v.proto == Proto::kUdp && v.syncookies != SynCookies::kOff)
         add(f + ".syncookies", "SYN cookies apply to tcp vips only");

@@ -31,6 +31,7 @@ enum class HashUse : uint64_t {
   kNeighbours = 2,
   kSynCookie = 3,  // reserved: SYN cookies
   kLocalPort = 4,  // reserved: local port choice
+  kMaglev = 5,     // not from the secret: maglev_key derives it from the public seed
 };
 
 namespace sip {

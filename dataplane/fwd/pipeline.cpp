@@ -403,7 +403,7 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
       a.len = n;
       return a;
     }
-    const uint32_t pick = sched_pick(vip, &sched_, p.key, probe.hash);
+    const uint32_t pick = sched_pick(s, vip, &sched_, p.key, probe.hash);
     if (pick == kNoPick) return drop(counters_, DropReason::kNoBackend);
     const BackendConf& b = s.eligible_backend(vip, pick);
     FlowKey rev;

@@ -89,7 +89,9 @@ api::MsgType ControlAgent::handle(const api::MsgHeader& h, const std::vector<uin
             RTE_LOG(WARNING, USER1, "control: XDP address filter: %s\n", xdp_err.c_str());
         }
       }
-      publisher_->publish(build_snapshot(*state));
+      // The Maglev tables of the maglev and sh VIPs are built here, on the main lcore,
+      // while the workers forward with the previous snapshot.
+      publisher_->publish(build_snapshot(*state, snapshot_params_));
       generation_ = state->generation;
       size_t n_backends = 0;
       for (const auto& v : state->vips) n_backends += v.backends.size();

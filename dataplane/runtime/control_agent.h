@@ -41,6 +41,9 @@ class ControlAgent {
     main_lcore_ = lcore;
   }
 
+  /// Build snapshots with these settings (the Maglev seed).
+  void use_snapshot_params(const SnapshotParams& p) { snapshot_params_ = p; }
+
   /// Answer inspection requests (flows, trace, drop samples) through the workers' query rings.
   void use_inspector(std::unique_ptr<InspectAgent> inspector) { inspector_ = std::move(inspector); }
 
@@ -72,6 +75,7 @@ class ControlAgent {
   std::vector<std::unique_ptr<XdpAddressFilter>> xdp_filters_;
   const LcoreCounters* main_counters_ = nullptr;
   uint32_t main_lcore_ = 0;
+  SnapshotParams snapshot_params_;
   std::unique_ptr<InspectAgent> inspector_;
   ControlServer server_;  // last: its handler calls handle()
 };

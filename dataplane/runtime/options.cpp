@@ -57,6 +57,10 @@ std::optional<Options> parse_options(int argc, char** argv, int* exit_code) {
        "range of full-NAT local ports, split between workers")
       ("rx-desc", po::value(&o.rx_desc)->default_value(o.rx_desc), "RX descriptors per queue")
       ("tx-desc", po::value(&o.tx_desc)->default_value(o.tx_desc), "TX descriptors per queue")
+      ("maglev-seed", po::value(&o.maglev_seed)->default_value(o.maglev_seed),
+       "seed of the maglev tables and of the maglev and sh VIPs' packet hashes: rondo hosts "
+       "behind the same ECMP route must share it (and the pool) to choose the same backend for "
+       "a flow; not a secret, unlike hash.key")
       ("test-stall-worker", po::value(&stall)->value_name("INDEX:MS"),
        "tests only: worker INDEX stops advancing its loop MS ms after it starts, as a stuck "
        "worker would (the systemd watchdog test); never in production");

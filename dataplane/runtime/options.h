@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/sched/maglev.h"
+
 namespace rondo::dp {
 
 struct Options {
@@ -20,6 +22,9 @@ struct Options {
   uint16_t lport_hi = 65535;
   uint16_t rx_desc = 1024;
   uint16_t tx_desc = 1024;
+  // Keys the maglev tables and the maglev/sh packet hashes (not a secret): hosts behind
+  // the same ECMP route need the same one to choose the same backends.
+  uint64_t maglev_seed = kDefaultMaglevSeed;
   // Tests only (--test-stall-worker INDEX:MS): worker INDEX stops advancing its loop MS ms
   // after it starts, so that a test can watch the systemd watchdog stop pinging. -1: off.
   int test_stall_worker = -1;

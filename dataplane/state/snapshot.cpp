@@ -8,6 +8,20 @@
 namespace rondo::dp {
 namespace {
 
+// FNV-1a over the eligible backends' ids and weights.
+uint64_t pool_signature(const Snapshot& s, uint32_t first, uint32_t count) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  auto mix = [&h](uint64_t x) {
+    for (int i = 0; i < 8; ++i, x >>= 8) h = (h ^ (x & 0xff)) * 0x100000001b3ull;
+  };
+  mix(count);
+  for (uint32_t i = first; i < first + count; ++i) {
+    const BackendConf& b = s.backends[s.eligible[i]];
+    mix(uint64_t{b.id} << 16 | b.weight);
+  }
+  return h ? h : 1;
+}
+
 inline uint32_t vip_slot(uint32_t ip, uint16_t port, uint8_t proto, uint32_t mask) {
   uint32_t h = ip * 0x9e3779b1u ^ (static_cast<uint32_t>(port) << 8 | proto) * 0x85ebca6bu;
   return (h ^ (h >> 15)) & mask;
@@ -50,8 +64,11 @@ bool Snapshot::route(uint32_t dst, uint16_t* port_id, uint32_t* nexthop) const {
   return false;
 }
 
-std::unique_ptr<Snapshot> build_snapshot(const api::State& s) {
+std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotParams& p) {
   auto snap = std::make_unique<Snapshot>();
+  snap->maglev_size = p.maglev_size;
+  snap->sched_key = maglev_key(p.maglev_seed);
+  std::vector<MaglevBackend> pool;
   snap->generation = s.generation;
   snap->timeouts = s.timeouts;
   for (const auto& v : s.vips) {
@@ -71,6 +88,18 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s) {
       snap->backends.push_back(bc);
     }
     vc.eligible_count = static_cast<uint32_t>(snap->eligible.size()) - vc.eligible_first;
+    vc.pool_sig = pool_signature(*snap, vc.eligible_first, vc.eligible_count);
+    if ((v.sched == api::Sched::kMaglev || v.sched == api::Sched::kSourceHash) &&
+        vc.eligible_count > 0) {
+      pool.clear();
+      for (uint32_t i = 0; i < vc.eligible_count; ++i) {
+        const BackendConf& b = snap->eligible_backend(vc, i);
+        pool.push_back({b.ip, b.port, b.weight});
+      }
+      vc.table_first = static_cast<uint32_t>(snap->maglev.size());
+      snap->maglev.resize(snap->maglev.size() + p.maglev_size);
+      maglev_build(pool, snap->sched_key, p.maglev_size, snap->maglev.data() + vc.table_first);
+    }
     snap->vips.push_back(vc);
     snap->vip_ips.push_back(vc.ip);
   }

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "dataplane/api/ctl.h"
+#include "dataplane/flow/siphash.h"
+#include "dataplane/sched/maglev.h"
 
 namespace rondo::dp {
 
@@ -34,6 +36,11 @@ struct VipConf {
   // into Snapshot::backends: [eligible_first, eligible_first + eligible_count).
   uint32_t eligible_first = 0;
   uint32_t eligible_count = 0;
+  // Identifies the eligible set (ids and weights, in order; never 0): per-lcore scheduler
+  // state built for another set is reset (wrr's current values).
+  uint64_t pool_sig = 0;
+  // maglev and sh: the VIP's lookup table is Snapshot::maglev[table_first, + maglev_size).
+  uint32_t table_first = 0;
 };
 
 struct RouteConf {
@@ -61,6 +68,11 @@ struct Snapshot {
   std::vector<RouteConf> routes;    // longest prefix first
   std::vector<NeighConf> neighbours;
   api::Timeouts timeouts;
+  // Lookup tables of the maglev and sh VIPs, maglev_size entries each: eligible-backend
+  // indices. Keyed, like the per-packet hashes of those VIPs, by sched_key (from the seed).
+  std::vector<uint16_t> maglev;
+  uint32_t maglev_size = kMaglevSize;
+  HashKey sched_key;
 
   /// The VIP for (dst ip, dst port, proto), all in network order; nullptr if none.
   const VipConf* find_vip(uint32_t ip, uint16_t port, uint8_t proto) const;
@@ -76,7 +88,14 @@ struct Snapshot {
   std::vector<int32_t> vip_index;
 };
 
-/// Build a snapshot from a validated state (see api::validate_state).
-std::unique_ptr<Snapshot> build_snapshot(const api::State& s);
+/// What a snapshot is built with besides the state: the dataplane's own settings.
+struct SnapshotParams {
+  uint64_t maglev_seed = kDefaultMaglevSeed;  // --maglev-seed
+  uint32_t maglev_size = kMaglevSize;         // prime, larger than any VIP's pool
+};
+
+/// Build a snapshot from a validated state (see api::validate_state). Builds the Maglev
+/// table of each maglev and sh VIP (about 2 ms for 65537 entries): call it off the fast path.
+std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotParams& p = {});
 
 }  // namespace rondo::dp

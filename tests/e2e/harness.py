@@ -109,8 +109,12 @@ def read_response(sock):
 CONNECTS = []
 
 
+# The VIP port the client modes connect to (--vip-port; the seed's web VIP by default).
+TARGET_PORT = HTTP_PORT
+
+
 def connect_vip(timeout):
-    s = socket.create_connection((VIP, HTTP_PORT), timeout=timeout)
+    s = socket.create_connection((VIP, TARGET_PORT), timeout=timeout)
     CONNECTS.append((time.time(), s.getsockname()[1]))
     return s
 
@@ -338,10 +342,12 @@ def client_loop(args):
 
 def _args_count(p):
     p.add_argument("--count", type=int, required=True)
+    p.add_argument("--vip-port", type=int, default=HTTP_PORT)
 
 
 def _args_probe(p):
     p.add_argument("--deadline", type=float, default=20)
+    p.add_argument("--vip-port", type=int, default=HTTP_PORT)
 
 
 def _args_longlived(p):
@@ -379,6 +385,8 @@ def client_main(prog, argv, extra_modes=None):
     for name, (_, add_args) in modes.items():
         add_args(sub.add_parser(name))
     args = ap.parse_args(argv)
+    global TARGET_PORT
+    TARGET_PORT = getattr(args, "vip_port", HTTP_PORT)
     result = modes[args.mode][0](args)
     result["connects"] = CONNECTS
     print(json.dumps(result), flush=True)

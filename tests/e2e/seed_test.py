@@ -18,6 +18,10 @@ Scenarios, in order:
      port at once when the server closed first) are each a new connection
   h-k. inspection: a packet trace, flow show/list/delete, recent drops, rondoctl trace
      (inspect_checks.py)
+  w. weighted round-robin: a second VIP (tcp/81, added with rondoctl, scheduler wrr) over
+     :3000 weight 3 and :3001 weight 1: 400 sequential connections give exactly 300:100,
+     interleaved (:3001 every 4th connection, the cycle being :3000 :3000 :3001 :3000); last,
+     so that it changes nothing the others count
 
 Needs root (exit 77 = skipped otherwise). Env: RONDO_BUILD (build dir), RONDO_SRC
 (source dir). Everything it creates is removed at the end (see harness.py).
@@ -212,6 +216,35 @@ def scenario_g_port_reuse(env, totals):
             f"{' '.join(f':{p}' for p in res['ports'])}; dataplane counted {counted} new")
 
 
+WRR_PORT = 81  # after (j), which needs :81 to be a port no VIP serves
+
+
+def scenario_w_weighted(env, totals):
+    vip = f"{harness.VIP}:{WRR_PORT}"
+    env.rondoctl_ok("vip", "add", "weighted", vip, "--scheduler", "wrr")
+    env.rondoctl_ok("backend", "add", "weighted", f"{harness.BACKEND_IP}:3000", "--weight", "3")
+    env.rondoctl_ok("backend", "add", "weighted", f"{harness.BACKEND_IP}:3001", "--weight", "1")
+    shown = env.rondoctl_json("show", "weighted")["vips"][0]
+    assert shown["scheduler"] == "wrr", f"rondoctl show: scheduler {shown['scheduler']}"
+    assert " wrr " in env.rondoctl_ok("show", "weighted").stdout
+    # The dataplane has it once a connection is answered (the probe retries, 20 s deadline).
+    probe = env.in_client("probe", "--vip-port", WRR_PORT)
+    assert probe["ok"], f"vip {vip} never answered: {probe.get('error')}"
+    res = env.in_client("seq", "--count", 400, "--vip-port", WRR_PORT)
+    check_no_errors(res, "wrr connections")
+    note = reuse_note(env, res, totals)
+    c = Counter(res["ports"])
+    assert len(res["ports"]) == 400, f"{len(res['ports'])} answers for 400 connections"
+    assert c[3000] == 300 and c[3001] == 100 and len(c) == 2, \
+        f"wrr 3:1 is not exact: {fmt_counts(res['ports'])} (want :3000 300, :3001 100){note}"
+    # Smooth: the cycle is :3000 :3000 :3001 :3000, so :3001 comes every 4th connection.
+    order = res["ports"]
+    b_at = [k for k, p in enumerate(order) if p == 3001]
+    gaps = {j - i for i, j in zip(b_at, b_at[1:])}
+    assert gaps == {4}, f":3001 every {sorted(gaps)} connections, want every 4th{note}"
+    return f"400/400 connections to {vip} (wrr 3:1): {fmt_counts(order)}, :3001 every 4th{note}"
+
+
 SCENARIOS = [
     ("a", "sequential round robin", scenario_a_sequential),
     ("b", "concurrent connections", scenario_b_concurrent),
@@ -221,6 +254,7 @@ SCENARIOS = [
     ("f", "dataplane counters", scenario_f_dpstat),
     ("g", "new connection on a just-used client port", scenario_g_port_reuse),
     *inspect_checks.SCENARIOS,
+    ("w", "weighted round-robin 3:1", scenario_w_weighted),
 ]
 # In order: (e) restarts the control plane, (f) counts what (a)-(e) did.
 

@@ -97,6 +97,22 @@ vips:
   EXPECT_EQ(s.vips[0].backends[0].weight, 1);
 }
 
+TEST(Config, SchedulerPerVip) {
+  for (const auto& n : api::kSchedNames) {
+    const auto s = state_of(std::string(R"(local_ips: [198.51.100.100]
+vips:
+  - name: web
+    address: 203.0.113.10
+    port: 80
+    scheduler: )") + n.name + R"(
+    backends:
+      - {address: 198.51.100.3, port: 3000, weight: 3}
+)");
+    ASSERT_EQ(s.vips.size(), 1u) << n.name;
+    EXPECT_EQ(s.vips[0].sched, n.sched) << n.name;
+  }
+}
+
 TEST(Config, SynCookiesPerVip) {
   for (auto [text, want] : {std::pair{"off", api::SynCookies::kOff}, {"on", api::SynCookies::kOn},
                             {"auto", api::SynCookies::kAuto}}) {
@@ -315,13 +331,13 @@ vips:
     port: 80
     protocol: sctp
     mode: dsr
-    scheduler: maglev
+    scheduler: lc
     syncookies: always
     backends: []
 )",
      {"rondo.yaml:6: vips[0].protocol: sctp is not a supported protocol (tcp, udp)",
       "rondo.yaml:7: vips[0].mode: dsr is not a supported mode (fullnat)",
-      "rondo.yaml:8: vips[0].scheduler: maglev is not a supported scheduler (rr)",
+      "rondo.yaml:8: vips[0].scheduler: lc is not a supported scheduler (rr, wrr, maglev, sh)",
       "rondo.yaml:9: vips[0].syncookies: always is not a supported syncookies (off, on, auto)"}},
 
     {"bad names", R"(local_ips: [198.51.100.100]

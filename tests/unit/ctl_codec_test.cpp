@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "dataplane/api/ctl.h"
@@ -31,6 +32,9 @@ State sample_state() {
   dns.backends = {{.id = 3, .ip = ip("198.51.100.5"), .port = 53}};
   Vip empty{.id = 2, .ip = ip("203.0.113.11"), .port = 443};
   web.syncookies = SynCookies::kAuto;
+  web.sched = Sched::kWeightedRoundRobin;
+  dns.sched = Sched::kSourceHash;
+  empty.sched = Sched::kMaglev;
   s.vips = {web, dns, empty};
   s.local_ips = {ip("198.51.100.100"), ip("198.51.100.101")};
   s.routes = {{.prefix = 0, .prefix_len = 0, .port_id = 0, .via = ip("198.51.100.1")},
@@ -217,6 +221,29 @@ TEST(CtlCodec, BadEnumsAndBoolsAreRejected) {
   auto ack = encode_ack(Ack{});
   ack[0] = 2;
   EXPECT_FALSE(decode_ack(ack, nullptr));
+
+  // Every scheduler decodes; the value after the last one does not, and says which.
+  uint8_t last = 0;
+  for (const auto& n : kSchedNames) {
+    auto b = good;
+    b[proto_off + 2] = static_cast<uint8_t>(n.sched);
+    auto d = decode_state(b, nullptr);
+    ASSERT_TRUE(d) << n.name;
+    EXPECT_EQ(d->vips[0].sched, n.sched);
+    last = std::max(last, static_cast<uint8_t>(n.sched));
+  }
+  auto bad = good;
+  bad[proto_off + 2] = static_cast<uint8_t>(last + 1);
+  std::string err;
+  EXPECT_FALSE(decode_state(bad, &err));
+  EXPECT_EQ(err, "state: unknown scheduler " + std::to_string(last + 1));
+}
+
+TEST(CtlCodec, ValidationRefusesAnUnknownScheduler) {
+  State s = sample_state();
+  EXPECT_EQ(validate_state(s), "");
+  s.vips[1].sched = static_cast<Sched>(99);
+  EXPECT_EQ(validate_state(s), "vips[1].scheduler: 99 is not a scheduler");
 }
 
 TEST(CtlCodec, FrameCarriesHeaderAndPayload) {

@@ -67,7 +67,9 @@ const UsageCase kUsageCases[] = {
     {"vip add web 2001:db8::1:80", "rondoctl: vip add: 2001:db8::1:80 is not an IPv4 ADDRESS:PORT (IPv6 is not supported yet)"},
     {"vip add we/b 203.0.113.10:80", "rondoctl: vip add: vip name \"we/b\" is not a valid name (1-64 characters from A-Z a-z 0-9 _ - .)"},
     {"vip add web 203.0.113.10:80 --proto sctp", "rondoctl: vip add: --proto: sctp is not a protocol (tcp, udp)"},
-    {"vip add web 203.0.113.10:80 --scheduler maglev", "rondoctl: vip add: --scheduler: maglev is not a scheduler (rr)"},
+    {"vip add web 203.0.113.10:80 --scheduler lc", "rondoctl: vip add: --scheduler: lc is not a scheduler (rr, wrr, maglev, sh)"},
+    {"vip add web 203.0.113.10:80 --scheduler RR", "rondoctl: vip add: --scheduler: RR is not a scheduler (rr, wrr, maglev, sh)"},
+    {"vip add web 203.0.113.10:80 --scheduler", "rondoctl: vip add: the required argument for option '--scheduler' is missing"},
     {"vip add web 203.0.113.10:80 extra", "rondoctl: vip add: unexpected argument \"extra\" (expected NAME ADDRESS:PORT)"},
     {"vip remove", "rondoctl: vip remove: missing arguments: expected NAME"},
     {"vip list web", "rondoctl: vip list: unexpected argument \"web\" (expected no arguments)"},
@@ -129,6 +131,10 @@ TEST(Cli, GoodLinesBecomeExactRequests) {
       "port": 80, "protocol": "udp", "scheduler": "rr"})"));
   EXPECT_EQ(i.socket, kDefaultApiSocket);
   EXPECT_FALSE(i.json);
+  for (const char* s : {"rr", "wrr", "maglev", "sh"}) {
+    i = parsed(std::string("vip add web 203.0.113.10:80 --scheduler ") + s);
+    EXPECT_EQ(i.request["scheduler"], s);
+  }
 
   i = parsed("--socket /tmp/x.sock backend add web 198.51.100.3:3004 --weight 0 --json");
   EXPECT_EQ(i.request, json::parse(R"({"cmd": "backend.add", "vip": "web",
@@ -318,10 +324,10 @@ TEST_F(CliEndToEnd, ShowIsATable) {
   EXPECT_EQ(run("show"), kExitOk);
   const std::string text = out_.str();
   EXPECT_NE(text.find("generation 2, dataplane connected (pid 42, 2 workers), in sync"), std::string::npos) << text;
-  EXPECT_NE(text.find("VIP                      BACKEND            WEIGHT  HEALTH   STATE    FLOWS  CONN/S  PACKETS    BYTES"),
+  EXPECT_NE(text.find("VIP                      SCHED  BACKEND            WEIGHT  HEALTH   STATE    FLOWS  CONN/S  PACKETS    BYTES"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("web 203.0.113.10:80/tcp  198.51.100.3:3000       1  unknown  active       3"),
+  EXPECT_NE(text.find("web 203.0.113.10:80/tcp  rr     198.51.100.3:3000       1  unknown  active       3"),
             std::string::npos)
       << text;
   EXPECT_NE(text.find("198.51.100.3:3001       1  unknown  drained      0"), std::string::npos) << text;
