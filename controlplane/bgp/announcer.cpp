@@ -77,15 +77,20 @@ bool Announcer::apply(const std::vector<uint32_t>& ips) {
   std::string out;
   const int rc = run_(argv, &out);
   // birdc exits 0 even when BIRD refuses the configuration: it says so in its output.
-  if (rc != 0 || out.find("Reconfigured") == std::string::npos &&
-                     out.find("Reconfiguration in progress") == std::string::npos &&
-                     out.find("Reconfiguration confirmed") == std::string::npos) {
+  const bool accepted = out.find("Reconfigured") != std::string::npos ||
+                        out.find("Reconfiguration in progress") != std::string::npos ||
+                        out.find("Reconfiguration confirmed") != std::string::npos;
+  if (rc != 0 || !accepted) {
     std::string first = out.substr(0, out.find('\n', out.find('\n') + 1));
     std::replace(first.begin(), first.end(), '\n', ' ');
     return fail("birdc configure failed (exit " + std::to_string(rc) + "): " + first);
   }
   std::string list;
-  for (uint32_t ip : ips) list += (list.empty() ? "" : " ") + api::format_ipv4(ip) + "/32";
+  for (uint32_t ip : ips) {
+    if (!list.empty()) list += ' ';
+    list += api::format_ipv4(ip);
+    list += "/32";
+  }
   log_info("bgp: announcing " + (list.empty() ? std::string("nothing") : list));
   applied_ = ips;
   synced_ = true;
