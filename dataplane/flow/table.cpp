@@ -247,6 +247,20 @@ FlowTable::InsertResult FlowTable::insert(const FlowKey& fwd, const Probe& fwd_p
   return place(fwd, hf, rev, hr, state, expires, now);
 }
 
+FlowTable::InsertResult FlowTable::insert_new(const FlowKey& fwd, const Probe& fwd_probe,
+                                              const FlowKey& rev, const Probe& rev_probe,
+                                              FlowState state, uint64_t expires, uint64_t now) {
+  assert(state != FlowState::kFree);
+  if (fwd == rev) return {InsertStatus::kExists, kNone};
+#ifndef NDEBUG
+  // The caller's word: not even an expired holder of either key is left in the buckets.
+  uint32_t ref;
+  assert(!bucket_find(fwd, fwd_probe, &ref) && "insert_new: forward key present");
+  assert(!bucket_find(rev, rev_probe, &ref) && "insert_new: reverse key present");
+#endif
+  return place(fwd, fwd_probe, rev, rev_probe, state, expires, now);
+}
+
 FlowTable::InsertResult FlowTable::place(const FlowKey& fwd, const Probe& hf, const FlowKey& rev,
                                          const Probe& hr, FlowState state, uint64_t expires,
                                          uint64_t now) {

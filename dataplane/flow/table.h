@@ -214,6 +214,13 @@ class FlowTable {
   /// a keyed hash per key is not free, so a new flow is not hashed twice).
   InsertResult insert(const FlowKey& fwd, const Probe& fwd_probe, const FlowKey& rev,
                       FlowState state, uint64_t expires, uint64_t now);
+  /// The same for two keys the caller knows are absent, expired holders included: its
+  /// lookup() of `fwd` just missed, and `rev` holds a local port the caller checked was free
+  /// with lookup() (both probes are the ones those lookups used). So neither key is looked up
+  /// again (debug builds assert it); never kExists. The new-connection path.
+  InsertResult insert_new(const FlowKey& fwd, const Probe& fwd_probe, const FlowKey& rev,
+                          const Probe& rev_probe, FlowState state, uint64_t expires,
+                          uint64_t now);
 
   Flow& at(uint32_t idx) { return flows_[idx]; }
   const Flow& at(uint32_t idx) const { return flows_[idx]; }

@@ -782,6 +782,68 @@ TEST(FlowTable, ChurnKeepsEveryKeyWhereTheModelSays) {
   }
 }
 
+// insert_new: the new-connection path's insert, for keys the caller has just looked up and
+// missed. It places both keys without looking them up again, and otherwise behaves as
+// insert(): reclaims the oldest embryonic flow when the table is full, and undoes itself when
+// a bucket pair is full.
+TEST(FlowTable, InsertNewPlacesBothKeysWithoutALookup) {
+  Released rel;
+  FlowTable t(4, kKey, Released::hook, &rel);
+  auto add_new = [&t](uint32_t i, FlowState st, uint64_t now) {
+    const FlowKey f = client_key(i), b = backend_key(i);
+    const FlowTable::Probe pf = t.probe(f), pb = t.probe(b);
+    // What the pipeline does first: both lookups miss.
+    EXPECT_FALSE(t.lookup(f, pf, now).found());
+    EXPECT_FALSE(t.lookup(b, pb, now).found());
+    return t.insert_new(f, pf, b, pb, st, 100 + i, now);
+  };
+  std::vector<uint32_t> idx;
+  for (uint32_t i = 0; i < 4; i++) {
+    auto r = add_new(i, FlowState::kSynSent, i);
+    ASSERT_EQ(r.status, Status::kOk) << i;
+    EXPECT_EQ(r.reclaimed, Reclaim::kNone);
+    idx.push_back(r.idx);
+  }
+  for (uint32_t i = 0; i < 4; i++) {
+    auto f = find(t, client_key(i), 5), b = find(t, backend_key(i), 5);
+    EXPECT_EQ(f.idx, idx[i]);
+    EXPECT_EQ(f.dir, FlowDir::kForward);
+    EXPECT_EQ(b.idx, idx[i]);
+    EXPECT_EQ(b.dir, FlowDir::kReverse);
+    EXPECT_EQ(t.at(idx[i]).expires, 100 + i);
+  }
+  // Full: the oldest half-open flow makes room, as with insert().
+  auto r = add_new(4, FlowState::kSynSent, 5);
+  ASSERT_EQ(r.status, Status::kOk);
+  EXPECT_EQ(r.reclaimed, Reclaim::kEmbryonic);
+  ASSERT_EQ(rel.fwd.size(), 1u);
+  EXPECT_EQ(rel.fwd[0], client_key(0));
+  EXPECT_FALSE(find(t, backend_key(0), 5).found());
+  EXPECT_EQ(find(t, backend_key(4), 5).idx, r.idx);
+  EXPECT_EQ(t.size(), 4u);
+  // Equal keys are still refused (a flow's direction could not be told).
+  const FlowKey k = client_key(9);
+  EXPECT_EQ(t.insert_new(k, t.probe(k), k, t.probe(k), FlowState::kUdp, 10, 5).status,
+            Status::kExists);
+}
+
+TEST(FlowTable, InsertNewUndoesOnAFullBucketPair) {
+  Released rel;
+  FlowTable t(64, kKey, Released::hook, &rel);
+  auto same = same_pair_keys(t, client_key(5), 17);
+  ASSERT_EQ(same.size(), 17u);
+  const auto others = keys_outside(t, pair_of(t, same[0]), 17, backend_key);
+  for (uint32_t i = 0; i < 16; i++)
+    ASSERT_EQ(t.insert(same[i], others[i], FlowState::kEstablished, 100, 0).status, Status::kOk);
+  // The forward key fits elsewhere; the reverse key's pair is full of live keys.
+  const FlowKey f = others[16], b = same[16];
+  EXPECT_EQ(t.insert_new(f, t.probe(f), b, t.probe(b), FlowState::kSynSent, 100, 1).status,
+            Status::kFull);
+  EXPECT_FALSE(t.find(f, 1).found());
+  EXPECT_EQ(t.size(), 16u);
+  EXPECT_TRUE(rel.fwd.empty());
+}
+
 // seq_delta lives in the two directions' spare halves: it round-trips, leaves the tracker's
 // fields alone, and a fresh tracker has none.
 TEST(TcpTrack, SeqDeltaUsesTheSpareHalves) {
