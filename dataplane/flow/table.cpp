@@ -20,8 +20,9 @@ namespace {
 
 constexpr uint32_t kSlots = 8;
 constexpr uint32_t kEmpty = 0;  // signature of an unused slot; probe_of() never makes it
-// A slot ref is idx * 2 + dir, so it must fit 32 bits.
-constexpr uint32_t kMaxCapacity = UINT32_MAX / 2;
+// A slot ref is idx * 2 + dir, and a key's location (Flow::loc) is bucket * kSlots + slot,
+// both 32 bits: with capacity / 2 buckets the location is the tighter bound.
+constexpr uint32_t kMaxCapacity = uint32_t{1} << 30;
 
 constexpr size_t kHugePage = size_t{2} << 20;
 
@@ -170,10 +171,12 @@ bool FlowTable::bucket_add(const Probe& p, uint32_t ref, uint64_t now) {
     if (e1 != 0 || e2 != 0) {
       // The emptier bucket; ties go to the first choice so lookups usually stop early.
       bool first = std::popcount(e1) >= std::popcount(e2);
-      Bucket& bk = buckets_[first ? b1 : b2];
+      const uint32_t bi = first ? b1 : b2;
+      Bucket& bk = buckets_[bi];
       uint32_t s = std::countr_zero(first ? e1 : e2);
       bk.sig[s] = p.hash;
       bk.ref[s] = ref;
+      flows_[ref >> 1].loc[ref & 1] = bi * kSlots + s;
       return true;
     }
     // Both full: make room from flows that are dead but not yet reclaimed. Never the record
@@ -185,20 +188,14 @@ bool FlowTable::bucket_add(const Probe& p, uint32_t ref, uint64_t now) {
   return false;
 }
 
-void FlowTable::bucket_del(const Probe& p, uint32_t ref) {
-  const uint32_t b[2] = {p.b1, p.b2};
-  for (uint32_t bi : b) {
-    Bucket& bk = buckets_[bi];
-    for (uint32_t m = sig_match(bk, p.hash); m != 0; m &= m - 1) {
-      uint32_t s = std::countr_zero(m);
-      if (bk.ref[s] == ref) {
-        bk.sig[s] = kEmpty;
-        bk.ref[s] = 0;
-        return;
-      }
-    }
-  }
-  assert(!"flow key missing from its buckets");
+void FlowTable::bucket_del(uint32_t ref) {
+  // The key's slot, as bucket_add left it: one line, no hash and no probe.
+  const uint32_t loc = flows_[ref >> 1].loc[ref & 1];
+  Bucket& bk = buckets_[loc / kSlots];
+  const uint32_t s = loc % kSlots;
+  assert(bk.sig[s] != kEmpty && bk.ref[s] == ref && "a flow key's location is stale");
+  bk.sig[s] = kEmpty;
+  bk.ref[s] = 0;
 }
 
 void FlowTable::lru_push(Reclaim c, uint32_t idx) {
@@ -247,7 +244,26 @@ FlowTable::InsertResult FlowTable::insert(const FlowKey& fwd, const Probe& fwd_p
   // lookup() also clears out an expired holder of either key, so the key can be reused.
   if (lookup(fwd, hf, now).found() || lookup(rev, hr, now).found())
     return {InsertStatus::kExists, kNone};
+  return place(fwd, hf, rev, hr, state, expires, now);
+}
 
+FlowTable::InsertResult FlowTable::insert_new(const FlowKey& fwd, const Probe& fwd_probe,
+                                              const FlowKey& rev, const Probe& rev_probe,
+                                              FlowState state, uint64_t expires, uint64_t now) {
+  assert(state != FlowState::kFree);
+  if (fwd == rev) return {InsertStatus::kExists, kNone};
+#ifndef NDEBUG
+  // The caller's word: not even an expired holder of either key is left in the buckets.
+  uint32_t ref;
+  assert(!bucket_find(fwd, fwd_probe, &ref) && "insert_new: forward key present");
+  assert(!bucket_find(rev, rev_probe, &ref) && "insert_new: reverse key present");
+#endif
+  return place(fwd, fwd_probe, rev, rev_probe, state, expires, now);
+}
+
+FlowTable::InsertResult FlowTable::place(const FlowKey& fwd, const Probe& hf, const FlowKey& rev,
+                                         const Probe& hr, FlowState state, uint64_t expires,
+                                         uint64_t now) {
   Reclaim reclaimed = Reclaim::kNone;
   // If the buckets then turn out full too, this victim went for nothing; at our load that
   // needs 16 live keys in one bucket pair, which is not worth checking for up front.
@@ -267,7 +283,7 @@ FlowTable::InsertResult FlowTable::insert(const FlowKey& fwd, const Probe& fwd_p
     return {InsertStatus::kFull, kNone, reclaimed};
   }
   if (!bucket_add(hr, idx * 2 + uint32_t(FlowDir::kReverse), now)) {
-    bucket_del(hf, idx * 2 + uint32_t(FlowDir::kForward));
+    bucket_del(idx * 2 + uint32_t(FlowDir::kForward));
     push_free(idx);
     return {InsertStatus::kFull, kNone, reclaimed};
   }
@@ -361,8 +377,8 @@ void FlowTable::erase(uint32_t idx) {
     assert(!"erase of a free flow");
     return;
   }
-  bucket_del(probe(f.fwd), idx * 2 + uint32_t(FlowDir::kForward));
-  bucket_del(probe(f.rev), idx * 2 + uint32_t(FlowDir::kReverse));
+  bucket_del(idx * 2 + uint32_t(FlowDir::kForward));
+  bucket_del(idx * 2 + uint32_t(FlowDir::kReverse));
   lru_unlink(flow_reclaim_class(f.state), idx);
   push_free(idx);
   used_--;

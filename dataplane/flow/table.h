@@ -86,13 +86,10 @@ struct alignas(64) Flow {
   // Links of the reclaim list of the flow's class (internal): a flow is on at most one.
   uint32_t lru_prev = 0;
   uint32_t lru_next = 0;
-  // Sequence translation (SYN cookies, and later anything that inserts bytes at the start of
-  // a stream; fwd/seq_xlate.h): backend ISN - the ISN the client was given. Taken from the
-  // backend's sequence numbers on the way to the client, added to the client's
-  // acknowledgements (and SACK blocks) on the way to the backend. 0: none.
-  uint32_t seq_delta = 0;
-  // Reserved for hot restart: a consistency word that lets a new process adopt the record.
-  uint32_t reserved = 0;
+  // Where each key sits in the bucket index (internal), [FlowDir]: bucket * 8 + slot. Set
+  // when the key is placed and whenever it moves, so erasing a flow goes straight to its two
+  // slots: no hash, no probe. Indices, not pointers: valid in any process that maps the table.
+  uint32_t loc[2] = {};
 };
 static_assert(sizeof(Flow) == 64);
 
@@ -103,7 +100,7 @@ struct TcpDir {
   uint32_t maxwin = 0;  // largest window this side advertised, scaled; 0: nothing seen yet
   uint8_t scale = 0;    // shift applied to this side's windows (0 unless both SYNs offered it)
   uint8_t flags = 0;    // kFin, kFinAcked, kWscale
-  uint16_t pad = 0;
+  uint16_t aux = 0;     // half of TcpTrack's seq_delta (no room elsewhere)
   static constexpr uint8_t kFin = 0x01;       // this side sent a FIN
   static constexpr uint8_t kFinAcked = 0x02;  // and the peer acknowledged it
   static constexpr uint8_t kWscale = 0x04;    // this side's SYN offered window scaling
@@ -115,11 +112,24 @@ struct TcpDir {
 ///
 /// Memory per flow, all in: the record (64) + this entry (32) + its share of the buckets (two
 /// keys, 8-byte slots, buckets sized for half load: 32) = 128 bytes, 1.25 GiB for 10M flows.
-/// Free records are chained through the record itself, so there is no free stack. Room left
-/// for later work: Flow::reserved (hot restart's consistency word) and Flow::user; IPv6 keys
-/// do not fit 16-byte FlowKeys and will live in a key arena the keys point into.
+/// Free records are chained through the record itself, so there is no free stack. The record
+/// is full (its last 8 bytes locate its two keys); room left for later work: Flow::user. Hot
+/// restart's consistency check will need a table header (or a side table) rather than a
+/// word in every record; IPv6 keys do not fit 16-byte FlowKeys and will live in a key arena
+/// the keys point into.
 struct alignas(32) TcpTrack {
   TcpDir dir[2];
+  // Sequence translation (SYN cookies, and later anything that inserts bytes at the start of
+  // a stream; fwd/seq_xlate.h): backend ISN - the ISN the client was given. Taken from the
+  // backend's sequence numbers on the way to the client, added to the client's
+  // acknowledgements (and SACK blocks) on the way to the backend. 0: none (tcp_track_syn
+  // clears it). Kept in the two directions' spare halves: the Flow record's last 8 bytes
+  // locate its keys, and a flow with a seq_delta is always TCP.
+  uint32_t seq_delta() const { return dir[0].aux | uint32_t{dir[1].aux} << 16; }
+  void set_seq_delta(uint32_t d) {
+    dir[0].aux = static_cast<uint16_t>(d);
+    dir[1].aux = static_cast<uint16_t>(d >> 16);
+  }
 };
 static_assert(sizeof(TcpTrack) == 32);
 
@@ -204,6 +214,13 @@ class FlowTable {
   /// a keyed hash per key is not free, so a new flow is not hashed twice).
   InsertResult insert(const FlowKey& fwd, const Probe& fwd_probe, const FlowKey& rev,
                       FlowState state, uint64_t expires, uint64_t now);
+  /// The same for two keys the caller knows are absent, expired holders included: its
+  /// lookup() of `fwd` just missed, and `rev` holds a local port the caller checked was free
+  /// with lookup() (both probes are the ones those lookups used). So neither key is looked up
+  /// again (debug builds assert it); never kExists. The new-connection path.
+  InsertResult insert_new(const FlowKey& fwd, const Probe& fwd_probe, const FlowKey& rev,
+                          const Probe& rev_probe, FlowState state, uint64_t expires,
+                          uint64_t now);
 
   Flow& at(uint32_t idx) { return flows_[idx]; }
   const Flow& at(uint32_t idx) const { return flows_[idx]; }
@@ -303,7 +320,9 @@ class FlowTable {
   }
   bool bucket_find(const FlowKey& k, const Probe& p, uint32_t* slot_ref) const;
   bool bucket_add(const Probe& p, uint32_t ref, uint64_t now);
-  void bucket_del(const Probe& p, uint32_t ref);
+  void bucket_del(uint32_t ref);
+  InsertResult place(const FlowKey& fwd, const Probe& hf, const FlowKey& rev, const Probe& hr,
+                     FlowState state, uint64_t expires, uint64_t now);
   uint32_t reclaim_expired(uint32_t bucket, uint64_t now, uint32_t keep);
   // One reclaim list per class, oldest at the head.
   struct List {

@@ -308,17 +308,21 @@ Action Pipeline::handle_icmp(const Snapshot&, uint8_t* f, const Parsed& p, uint1
   return Action{Action::Kind::kTx, DropReason::kCount, in_port};
 }
 
-bool Pipeline::alloc_local(const Snapshot& s, FlowKey* rev, uint64_t now) {
+bool Pipeline::alloc_local(const Snapshot& s, FlowKey* rev, FlowTable::Probe* rev_probe,
+                           uint64_t now) {
   const uint32_t n = static_cast<uint32_t>(s.local_ips.size());
   const bool tcp = rev->proto == IPPROTO_TCP;
   for (uint32_t i = 0; i < n; ++i) {
     const uint32_t lip = s.local_ips[(local_cursor_ + i) % n];
     // Taken: a live flow has the tuple (its reverse key), or (TCP) it is quarantined.
+    // The last candidate looked up is the port picked: its probe goes to insert_new, and its
+    // lookup (which also released an expired holder) is the check that the key is new.
     auto taken = [&](uint16_t lport) {
       FlowKey k = *rev;
       k.dst_ip = lip;
       k.dst_port = lport;
-      if (flows_.lookup(k, now).found()) return true;
+      *rev_probe = flows_.probe(k);
+      if (flows_.lookup(k, *rev_probe, now).found()) return true;
       return tcp && quarantine_.holds(PortTuple{lip, rev->src_ip, lport, rev->src_port}, now);
     };
     uint16_t lport;
@@ -415,7 +419,8 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
     // flood nor spoofed SYN+FIN pairs nor random-port UDP lock out real clients. A flow
     // whose connection had completed is passed over: its tuple would go to the quarantine,
     // never to a new client.
-    bool have_port = alloc_local(s, &rev, now);
+    FlowTable::Probe rev_probe;
+    bool have_port = alloc_local(s, &rev, &rev_probe, now);
     Reclaim freed = Reclaim::kNone;
     // A half-open flow gives its tuple up only after a quiet second: a real handshake takes
     // a round trip, and reusing a tuple the backend still has in SYN_RECV or ESTABLISHED is
@@ -425,11 +430,13 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
     flows_.set_embryonic_bound(quiet);  // for the port shortage here and a full table below
     if (!have_port && flows_.reclaim_matching(rev, kReclaimScan, &quarantined_after, &freed)) {
       count_reclaim(freed);
-      have_port = alloc_local(s, &rev, now);
+      have_port = alloc_local(s, &rev, &rev_probe, now);
     }
     if (!have_port) return drop(counters_, DropReason::kNoLocalPort);
     const FlowState st = tcp ? FlowState::kSynSent : FlowState::kUdp;
-    auto r = flows_.insert(p.key, probe, rev, st, now + (tcp ? t_syn_ : t_udp_), now);
+    // Both keys are new: the lookup above missed p.key, and alloc_local's missed rev.
+    auto r = flows_.insert_new(p.key, probe, rev, rev_probe, st, now + (tcp ? t_syn_ : t_udp_),
+                               now);
     count_reclaim(r.reclaimed);
     if (r.status != FlowTable::InsertStatus::kOk) return drop(counters_, DropReason::kTableFull);
     Flow& fl = flows_.at(r.idx);

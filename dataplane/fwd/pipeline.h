@@ -151,7 +151,7 @@ class Pipeline {
   bool track_tcp(uint32_t idx, FlowDir dir, const uint8_t* f, const Parsed& p, uint64_t now);
   uint64_t tcp_timeout(FlowState st) const;
   // A local ip and port for a connection to backend b (addresses and ports in rev).
-  bool alloc_local(const Snapshot& s, FlowKey* rev, uint64_t now);
+  bool alloc_local(const Snapshot& s, FlowKey* rev, FlowTable::Probe* rev_probe, uint64_t now);
   static void on_quarantine_leave(void* ctx, uint32_t backend_id);
   void ask_neigh(uint32_t ip, uint16_t port, uint64_t now);
   static void on_release(void* ctx, const Flow& f);

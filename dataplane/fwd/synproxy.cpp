@@ -185,7 +185,7 @@ SynProxy::Absorb SynProxy::absorb(uint8_t* f, const Parsed& p, Flow& fl, TcpTrac
     return Absorb::kReset;
   }
   if (!(seg.flags & kTcpSyn)) return Absorb::kDrop;
-  fl.seq_delta = seg.seq - (cookie1 - 1);
+  t.set_seq_delta(seg.seq - (cookie1 - 1));
   t.dir[0].flags |= TcpDir::kEstablished;
   const bool fin = (fl.user & kFinPending) != 0;
   fl.user = kProxied;
@@ -215,14 +215,14 @@ SynProxy::Absorb SynProxy::absorb(uint8_t* f, const Parsed& p, Flow& fl, TcpTrac
 
 void SynProxy::to_client(uint8_t* f, const Parsed& p, const Flow& fl, const TcpTrack& t) {
   uint8_t* tcp = f + p.l4_off;
-  if (fl.seq_delta != 0) tcp_seq_shift(tcp, tcp_hlen(tcp), 0u - fl.seq_delta, 0);
+  if (const uint32_t d = t.seq_delta(); d != 0) tcp_seq_shift(tcp, tcp_hlen(tcp), 0u - d, 0);
   const uint8_t from = backend_scale(fl), to = t.dir[1].scale;
   if (from != to && !(tcp[13] & kTcpSyn)) tcp_set_window(tcp, rescale(tcp_rd16(tcp + 14), from, to));
 }
 
 void SynProxy::to_backend(uint8_t* f, const Parsed& p, const Flow& fl, const TcpTrack& t) {
   uint8_t* tcp = f + p.l4_off;
-  if (fl.seq_delta != 0) tcp_seq_shift(tcp, tcp_hlen(tcp), 0, fl.seq_delta);
+  if (const uint32_t d = t.seq_delta(); d != 0) tcp_seq_shift(tcp, tcp_hlen(tcp), 0, d);
   // The backend reads the client's windows with the client's scale, unless it refused scaling.
   const uint8_t from = t.dir[0].scale, to = (fl.user & kBackendWs) ? from : 0;
   if (from != to && !(tcp[13] & kTcpSyn)) tcp_set_window(tcp, rescale(tcp_rd16(tcp + 14), from, to));

@@ -104,7 +104,7 @@ struct SynProxy {
     kReset,  // its RST (refused): sequence number set to what the client expects; forward
     kDrop,   // anything else
   };
-  /// The backend's answer on a proxied flow still in kSynSent. kAck sets fl.seq_delta and the
+  /// The backend's answer on a proxied flow still in kSynSent. kAck sets t.seq_delta() and the
   /// backend's window scale in fl.user, and *len.
   static Absorb absorb(uint8_t* f, const Parsed& p, Flow& fl, TcpTrack& t, uint32_t* len);
 

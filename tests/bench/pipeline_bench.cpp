@@ -2,8 +2,9 @@
 // a burst of frames, in TSC cycles per packet.
 //   BM_Established/N: client data packets of N live, established flows, in random order
 //                     (N = 1k stays in cache; 1M is the DRAM-bound case).
-//   BM_NewFlow:       SYNs of new flows into a full table (every insert evicts the oldest
-//                     embryonic flow and recycles its local port): the new-connection path.
+//   BM_NewFlow:       SYNs of new flows into a full table (filled before the measure; every
+//                     insert evicts the oldest embryonic flow and recycles its local port):
+//                     the new-connection path.
 //   BM_Copy:          the frame copy alone, which both include (subtract it).
 //   BM_FlowMemory/N:  bytes of flow state per flow for an N-flow table (no packets).
 //   BM_Meters/M:      BM_Established/1000 with flow meters off (M=0) and on (M=1).
@@ -27,6 +28,7 @@
 
 namespace rondo::dp {
 uint64_t bursts_as_worker = 0;
+uint64_t bursts_run = 0;
 namespace {
 
 using test::Frame;
@@ -130,6 +132,14 @@ void establish(Bench& b, uint32_t i) {
     std::abort();
 }
 
+// One burst of BM_Established or BM_NewFlow. Not inlined, and counted (printed at exit), for
+// callgrind's --toggle-collect: its instructions / (bursts * 32) is the instruction count per
+// packet (docs/benchmarks.md, "The new-connection path").
+__attribute__((noinline)) void run_burst(Bench& b, uint8_t* const* f, const uint32_t* l, Action* a) {
+  b.pipe->process_burst(b.snap.get(), f, l, kBurst, 0, 5, false, a);
+  ++bursts_run;
+}
+
 void report(benchmark::State& state, uint64_t cycles, uint64_t packets) {
   state.SetItemsProcessed(static_cast<int64_t>(packets));
   state.counters["cycles_per_pkt"] = packets ? static_cast<double>(cycles) / static_cast<double>(packets) : 0;
@@ -154,7 +164,7 @@ void BM_Established(benchmark::State& state) {
     for (uint32_t k = 0; k < kBurst; ++k, ++next)
       std::memcpy(burst[k].data(), templates[next % n_templates].data(), 60);
     const uint64_t t0 = __rdtsc();
-    b.pipe->process_burst(b.snap.get(), ptrs.data(), lens.data(), kBurst, 0, 5, false, actions.data());
+    run_burst(b, ptrs.data(), lens.data(), actions.data());
     benchmark::DoNotOptimize(actions.data());
     cycles += __rdtsc() - t0;
     packets += kBurst;
@@ -176,6 +186,12 @@ void BM_NewFlow(benchmark::State& state) {
   std::vector<Action> actions(kBurst);
   // 256 clients × 64k ports: unique 5-tuples for the whole run.
   uint32_t next = 0;
+  // Fill the table first (not measured), so that every measured burst evicts: the same work
+  // per packet however many iterations the run takes (callgrind's counts stay comparable).
+  for (; next < capacity; ++next) {
+    Frame f = test::build(client(next, 0x02));
+    b.pipe->process(b.snap.get(), f.data(), static_cast<uint32_t>(f.size()), 0, 5);
+  }
   uint64_t cycles = 0, packets = 0;
   for (auto _ : state) {
     for (uint32_t k = 0; k < kBurst; ++k) {
@@ -183,7 +199,7 @@ void BM_NewFlow(benchmark::State& state) {
       std::memcpy(burst[k].data(), f.data(), 60);
     }
     const uint64_t t0 = __rdtsc();
-    b.pipe->process_burst(b.snap.get(), ptrs.data(), lens.data(), kBurst, 0, 5, false, actions.data());
+    run_burst(b, ptrs.data(), lens.data(), actions.data());
     benchmark::DoNotOptimize(actions.data());
     cycles += __rdtsc() - t0;
     packets += kBurst;
@@ -307,6 +323,9 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
+  if (rondo::dp::bursts_run)
+    std::fprintf(stderr, "bursts through run_burst: %lu\n",
+                 static_cast<unsigned long>(rondo::dp::bursts_run));
   if (rondo::dp::bursts_as_worker)
     std::fprintf(stderr, "bursts through run_burst_as_worker: %lu\n",
                  static_cast<unsigned long>(rondo::dp::bursts_as_worker));

@@ -310,7 +310,7 @@ test::Frame make_template(uint8_t kind, Reader& in, const Pipeline& pl, uint64_t
         // In the backend's sequence space: what the tracker saw, shifted by the flow's delta
         // (a proxied flow in syn_sent: the ack its SYN-ACK must carry).
         const TcpTrack& t = pl.flows().tcp(static_cast<uint32_t>(&fl - &pl.flows().at(0)));
-        p.seq = t.dir[1].end + fl.seq_delta;
+        p.seq = t.dir[1].end + t.seq_delta();
         p.ack = t.dir[0].end;
       }
       p.src_ip = ntohl(k.src_ip);

@@ -653,6 +653,212 @@ TEST(FlowTable, RandomizedFillEraseRefill) {
   EXPECT_TRUE(rel.fwd.empty());
 }
 
+// Erasing goes to the slots a flow's keys were placed in (Flow::loc), not through their
+// hashes: in a bucket pair crowded with keys, each erase takes out exactly its own two keys,
+// in any order, and slots freed that way are reused correctly.
+TEST(FlowTable, EraseInACrowdedBucketPairTakesOnlyItsOwnKeys) {
+  Released rel;
+  FlowTable t(64, kKey, Released::hook, &rel);
+  auto same = same_pair_keys(t, client_key(7), 24);
+  ASSERT_EQ(same.size(), 24u);
+  const auto others = keys_outside(t, pair_of(t, same[0]), 24, backend_key);
+  std::vector<uint32_t> idx(16);
+  // All 16 slots of the pair hold forward keys; the reverse keys are elsewhere.
+  for (uint32_t i = 0; i < 16; i++) {
+    auto r = t.insert(same[i], others[i], FlowState::kEstablished, 100, 0);
+    ASSERT_EQ(r.status, Status::kOk) << i;
+    idx[i] = r.idx;
+  }
+  std::vector<uint32_t> order(16);
+  for (uint32_t i = 0; i < 16; i++) order[i] = i;
+  std::shuffle(order.begin(), order.end(), std::mt19937(3));
+  std::vector<bool> live(16, true);
+  for (uint32_t n = 0; n < 10; n++) {
+    const uint32_t e = order[n];
+    t.erase(idx[e]);
+    live[e] = false;
+    for (uint32_t i = 0; i < 16; i++) {
+      auto f = find(t, same[i], 1), b = find(t, others[i], 1);
+      ASSERT_EQ(f.found(), live[i]) << "after erasing " << e << ": " << i;
+      ASSERT_EQ(b.found(), live[i]) << "after erasing " << e << ": " << i;
+      if (live[i]) {
+        EXPECT_EQ(f.idx, idx[i]);
+        EXPECT_EQ(f.dir, FlowDir::kForward);
+        EXPECT_EQ(b.idx, idx[i]);
+        EXPECT_EQ(b.dir, FlowDir::kReverse);
+      }
+    }
+  }
+  // Refill the 10 freed slots with new flows (reverse keys in the pair this time), then
+  // erase every flow: the table ends empty and every key is gone.
+  std::vector<uint32_t> fresh;
+  for (uint32_t i = 16; i < 24; i++) {
+    auto r = t.insert(others[i], same[i], FlowState::kEstablished, 100, 1);
+    ASSERT_EQ(r.status, Status::kOk) << i;
+    fresh.push_back(r.idx);
+    EXPECT_EQ(find(t, same[i], 1).dir, FlowDir::kReverse);
+  }
+  EXPECT_EQ(t.size(), 6u + 8u);
+  for (uint32_t i = 0; i < 16; i++)
+    if (live[i]) t.erase(idx[i]);
+  for (uint32_t i : fresh) t.erase(i);
+  EXPECT_EQ(t.size(), 0u);
+  for (uint32_t i = 0; i < 24; i++) {
+    EXPECT_FALSE(find(t, same[i], 1).found()) << i;
+    EXPECT_FALSE(find(t, others[i], 1).found()) << i;
+  }
+  EXPECT_TRUE(rel.fwd.empty());
+}
+
+// Every way a flow leaves (erase, expiry found by lookup, age(), eviction by a full table,
+// reclaim_one) against a model of what is live, on a small table under churn: the keys
+// that remain are found at their records, the ones that left are not, and the count agrees.
+TEST(FlowTable, ChurnKeepsEveryKeyWhereTheModelSays) {
+  constexpr uint32_t kCap = 96;
+  struct Model {
+    std::vector<std::pair<FlowKey, FlowKey>> by_idx;  // live flows' keys by record
+    std::vector<bool> live;
+    static void hook(void* ctx, const Flow& f) {
+      auto* m = static_cast<Model*>(ctx);
+      for (size_t i = 0; i < m->live.size(); i++)
+        if (m->live[i] && m->by_idx[i].first == f.fwd) {
+          m->live[i] = false;
+          return;
+        }
+      ADD_FAILURE() << "released a flow the model does not have";
+    }
+  } m;
+  m.by_idx.resize(kCap);
+  m.live.assign(kCap, false);
+  FlowTable t(kCap, kKey, Model::hook, &m);
+  std::mt19937 rng(99);
+  uint32_t next = 0;
+  uint64_t now = 10;
+  for (uint32_t step = 0; step < 30000; step++) {
+    const uint32_t op = rng() % 8;
+    if (op <= 3) {
+      const uint32_t i = next++;
+      // Embryonic or established, so a full table evicts some and refuses others.
+      const FlowState st = rng() % 2 ? FlowState::kSynSent : FlowState::kEstablished;
+      auto r = t.insert(client_key(i), backend_key(i), st, now + 1 + rng() % 40, now);
+      if (r.status == Status::kOk) {
+        ASSERT_FALSE(m.live[r.idx]);
+        m.by_idx[r.idx] = {client_key(i), backend_key(i)};
+        m.live[r.idx] = true;
+      }
+    } else if (op == 4) {
+      const uint32_t i = rng() % kCap;
+      if (m.live[i]) {
+        t.erase(i);
+        m.live[i] = false;
+      }
+    } else if (op == 5) {
+      t.age(now, rng() % 16);
+    } else if (op == 6) {
+      t.reclaim_one();
+    } else {
+      now += rng() % 3;
+    }
+    if (step % 64 == 0 || step > 29900) {
+      uint32_t n = 0;
+      for (uint32_t i = 0; i < kCap; i++) {
+        if (!m.live[i]) continue;
+        ++n;
+        // find() leaves expired flows in place, so the model stays exact.
+        const auto f = t.find(m.by_idx[i].first, 0), b = t.find(m.by_idx[i].second, 0);
+        ASSERT_EQ(f.idx, i) << "step " << step;
+        ASSERT_EQ(b.idx, i) << "step " << step;
+        ASSERT_EQ(b.dir, FlowDir::kReverse);
+      }
+      ASSERT_EQ(t.size(), n) << "step " << step;
+    }
+  }
+  // Keys that left are gone from the buckets, not only from the model.
+  for (uint32_t i = 0; i < next; i++) {
+    bool is_live = false;
+    for (uint32_t j = 0; j < kCap; j++) is_live |= m.live[j] && m.by_idx[j].first == client_key(i);
+    ASSERT_EQ(t.find(client_key(i), 0).found(), is_live) << i;
+    ASSERT_EQ(t.find(backend_key(i), 0).found(), is_live) << i;
+  }
+}
+
+// insert_new: the new-connection path's insert, for keys the caller has just looked up and
+// missed. It places both keys without looking them up again, and otherwise behaves as
+// insert(): reclaims the oldest embryonic flow when the table is full, and undoes itself when
+// a bucket pair is full.
+TEST(FlowTable, InsertNewPlacesBothKeysWithoutALookup) {
+  Released rel;
+  FlowTable t(4, kKey, Released::hook, &rel);
+  auto add_new = [&t](uint32_t i, FlowState st, uint64_t now) {
+    const FlowKey f = client_key(i), b = backend_key(i);
+    const FlowTable::Probe pf = t.probe(f), pb = t.probe(b);
+    // What the pipeline does first: both lookups miss.
+    EXPECT_FALSE(t.lookup(f, pf, now).found());
+    EXPECT_FALSE(t.lookup(b, pb, now).found());
+    return t.insert_new(f, pf, b, pb, st, 100 + i, now);
+  };
+  std::vector<uint32_t> idx;
+  for (uint32_t i = 0; i < 4; i++) {
+    auto r = add_new(i, FlowState::kSynSent, i);
+    ASSERT_EQ(r.status, Status::kOk) << i;
+    EXPECT_EQ(r.reclaimed, Reclaim::kNone);
+    idx.push_back(r.idx);
+  }
+  for (uint32_t i = 0; i < 4; i++) {
+    auto f = find(t, client_key(i), 5), b = find(t, backend_key(i), 5);
+    EXPECT_EQ(f.idx, idx[i]);
+    EXPECT_EQ(f.dir, FlowDir::kForward);
+    EXPECT_EQ(b.idx, idx[i]);
+    EXPECT_EQ(b.dir, FlowDir::kReverse);
+    EXPECT_EQ(t.at(idx[i]).expires, 100 + i);
+  }
+  // Full: the oldest half-open flow makes room, as with insert().
+  auto r = add_new(4, FlowState::kSynSent, 5);
+  ASSERT_EQ(r.status, Status::kOk);
+  EXPECT_EQ(r.reclaimed, Reclaim::kEmbryonic);
+  ASSERT_EQ(rel.fwd.size(), 1u);
+  EXPECT_EQ(rel.fwd[0], client_key(0));
+  EXPECT_FALSE(find(t, backend_key(0), 5).found());
+  EXPECT_EQ(find(t, backend_key(4), 5).idx, r.idx);
+  EXPECT_EQ(t.size(), 4u);
+  // Equal keys are still refused (a flow's direction could not be told).
+  const FlowKey k = client_key(9);
+  EXPECT_EQ(t.insert_new(k, t.probe(k), k, t.probe(k), FlowState::kUdp, 10, 5).status,
+            Status::kExists);
+}
+
+TEST(FlowTable, InsertNewUndoesOnAFullBucketPair) {
+  Released rel;
+  FlowTable t(64, kKey, Released::hook, &rel);
+  auto same = same_pair_keys(t, client_key(5), 17);
+  ASSERT_EQ(same.size(), 17u);
+  const auto others = keys_outside(t, pair_of(t, same[0]), 17, backend_key);
+  for (uint32_t i = 0; i < 16; i++)
+    ASSERT_EQ(t.insert(same[i], others[i], FlowState::kEstablished, 100, 0).status, Status::kOk);
+  // The forward key fits elsewhere; the reverse key's pair is full of live keys.
+  const FlowKey f = others[16], b = same[16];
+  EXPECT_EQ(t.insert_new(f, t.probe(f), b, t.probe(b), FlowState::kSynSent, 100, 1).status,
+            Status::kFull);
+  EXPECT_FALSE(t.find(f, 1).found());
+  EXPECT_EQ(t.size(), 16u);
+  EXPECT_TRUE(rel.fwd.empty());
+}
+
+// seq_delta lives in the two directions' spare halves: it round-trips, leaves the tracker's
+// fields alone, and a fresh tracker has none.
+TEST(TcpTrack, SeqDeltaUsesTheSpareHalves) {
+  TcpTrack t;
+  t.dir[0].end = 1;
+  t.dir[1].maxwin = 2;
+  t.dir[1].flags = TcpDir::kFin;
+  t.set_seq_delta(0xdeadbeef);
+  EXPECT_EQ(t.seq_delta(), 0xdeadbeefu);
+  EXPECT_EQ(t.dir[0].end, 1u);
+  EXPECT_EQ(t.dir[1].maxwin, 2u);
+  EXPECT_EQ(t.dir[1].flags, TcpDir::kFin);
+  EXPECT_EQ(TcpTrack{}.seq_delta(), 0u);
+}
+
 TEST(FlowTable, MemoryIsFixedAndModest) {
   constexpr uint32_t kCap = 100000;
   FlowTable t(kCap, kKey, nullptr, nullptr);

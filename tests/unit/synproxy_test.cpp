@@ -356,7 +356,7 @@ TEST_F(SynProxyTest, HandshakeAndTranslationByteForByte) {
   {
     const FlowTable::Hit h = pl_->flows().lookup(key_of(kClient, cport, kVip, 80), 300);
     EXPECT_EQ(pl_->flows().at(h.idx).state, FlowState::kEstablished);
-    EXPECT_EQ(pl_->flows().at(h.idx).seq_delta, bisn - cookie);
+    EXPECT_EQ(pl_->flows().tcp(h.idx).seq_delta(), bisn - cookie);
   }
 
   // Client data: ack translated into the backend's space (window untouched: the backend
