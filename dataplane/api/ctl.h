@@ -53,7 +53,13 @@ static_assert(sizeof(MsgHeader) == 16);
 enum class Proto : uint8_t { kTcp = 6, kUdp = 17 };
 enum class Mode : uint8_t { kFullNat = 1 };
 // Wire values; a new scheduler takes the next one (docs/controlplane.md, "Schedulers").
-enum class Sched : uint8_t { kRoundRobin = 1, kWeightedRoundRobin = 2, kMaglev = 3, kSourceHash = 4 };
+enum class Sched : uint8_t {
+  kRoundRobin = 1,
+  kWeightedRoundRobin = 2,
+  kMaglev = 3,
+  kSourceHash = 4,
+  kLeastConn = 5,
+};
 // A new value changes no byte of the format (kVersion stays): a dataplane that does not know
 // it refuses the state naming it ("state: unknown scheduler N") and keeps the one it has.
 /// Every scheduler by its config name: the one list the codec, validation, the config file,
@@ -67,6 +73,7 @@ inline constexpr SchedName kSchedNames[] = {
     {Sched::kWeightedRoundRobin, "wrr"},
     {Sched::kMaglev, "maglev"},
     {Sched::kSourceHash, "sh"},
+    {Sched::kLeastConn, "lc"},
 };
 /// Whether v is the wire value of a scheduler this build knows.
 inline bool known_sched(uint8_t v) {

@@ -67,8 +67,8 @@ const UsageCase kUsageCases[] = {
     {"vip add web 2001:db8::1:80", "rondoctl: vip add: 2001:db8::1:80 is not an IPv4 ADDRESS:PORT (IPv6 is not supported yet)"},
     {"vip add we/b 203.0.113.10:80", "rondoctl: vip add: vip name \"we/b\" is not a valid name (1-64 characters from A-Z a-z 0-9 _ - .)"},
     {"vip add web 203.0.113.10:80 --proto sctp", "rondoctl: vip add: --proto: sctp is not a protocol (tcp, udp)"},
-    {"vip add web 203.0.113.10:80 --scheduler lc", "rondoctl: vip add: --scheduler: lc is not a scheduler (rr, wrr, maglev, sh)"},
-    {"vip add web 203.0.113.10:80 --scheduler RR", "rondoctl: vip add: --scheduler: RR is not a scheduler (rr, wrr, maglev, sh)"},
+    {"vip add web 203.0.113.10:80 --scheduler lcx", "rondoctl: vip add: --scheduler: lcx is not a scheduler (rr, wrr, maglev, sh, lc)"},
+    {"vip add web 203.0.113.10:80 --scheduler RR", "rondoctl: vip add: --scheduler: RR is not a scheduler (rr, wrr, maglev, sh, lc)"},
     {"vip add web 203.0.113.10:80 --scheduler", "rondoctl: vip add: the required argument for option '--scheduler' is missing"},
     {"vip add web 203.0.113.10:80 extra", "rondoctl: vip add: unexpected argument \"extra\" (expected NAME ADDRESS:PORT)"},
     {"vip remove", "rondoctl: vip remove: missing arguments: expected NAME"},
@@ -131,7 +131,7 @@ TEST(Cli, GoodLinesBecomeExactRequests) {
       "port": 80, "protocol": "udp", "scheduler": "rr"})"));
   EXPECT_EQ(i.socket, kDefaultApiSocket);
   EXPECT_FALSE(i.json);
-  for (const char* s : {"rr", "wrr", "maglev", "sh"}) {
+  for (const char* s : {"rr", "wrr", "maglev", "sh", "lc"}) {
     i = parsed(std::string("vip add web 203.0.113.10:80 --scheduler ") + s);
     EXPECT_EQ(i.request["scheduler"], s);
   }
