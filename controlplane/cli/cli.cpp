@@ -27,7 +27,7 @@ using json = nlohmann::json;
 constexpr const char* kUsage = R"(Usage: rondoctl [--socket PATH] [--json] COMMAND [ARGS] [OPTIONS]
 
 Commands:
-  vip add NAME ADDRESS:PORT [--proto tcp|udp] [--scheduler rr|wrr|maglev|sh]
+  vip add NAME ADDRESS:PORT [--proto tcp|udp] [--scheduler rr|wrr|maglev|sh|lc]
   vip remove NAME [--force]
   vip list
   vip drain NAME  stop announcing the VIP by BGP (the dataplane still serves what arrives)
@@ -71,7 +71,8 @@ Options (anywhere on the line):
   --weight N     backend add: weight 0-65535 (default 1; 0 takes no new connections)
   --proto P      vip add: tcp (default) or udp
   --scheduler S  vip add: rr (round-robin, the default), wrr (weighted round-robin),
-                 maglev (consistent hash of the connection), sh (hash of the client address)
+                 maglev (consistent hash of the connection), sh (hash of the client address),
+                 lc (fewest active flows per unit of weight)
 
 Exit codes: 0 done; 1 failed or refused (unknown vip or backend, exists already,
 needs --force, bad config file, timeout, control plane unreachable); 2 usage error.
