@@ -184,6 +184,11 @@ json backend_json(const ControlPlaneView& v, const std::map<uint32_t, Rates>& ra
     row["local_ports_free"] = nullptr;
     row["local_ports"] = nullptr;
   }
+  // maglev and sh: the entries of the VIP's lookup table the backend owns, as the dataplane
+  // counted them when it built the table (with its --maglev-seed); null without a table.
+  const bool table = s && s->table_size;
+  row["table_entries"] = table ? json(s->table_entries) : json(nullptr);
+  row["table_size"] = table ? json(s->table_size) : json(nullptr);
   row["connections"] = s ? json(s->connections) : json(nullptr);
   row["packets"] = s ? json(s->packets) : json(nullptr);
   row["bytes"] = s ? json(s->bytes) : json(nullptr);

@@ -27,7 +27,7 @@ using json = nlohmann::json;
 constexpr const char* kUsage = R"(Usage: rondoctl [--socket PATH] [--json] COMMAND [ARGS] [OPTIONS]
 
 Commands:
-  vip add NAME ADDRESS:PORT [--proto tcp|udp] [--scheduler rr|wrr|maglev|sh]
+  vip add NAME ADDRESS:PORT [--proto tcp|udp] [--scheduler rr|wrr|maglev|sh|lc]
   vip remove NAME [--force]
   vip list
   vip drain NAME  stop announcing the VIP by BGP (the dataplane still serves what arrives)
@@ -38,7 +38,8 @@ Commands:
   backend undrain VIP ADDRESS:PORT
   backend weight VIP ADDRESS:PORT N
   show [VIP]     vips and backends: weight, health, drain state, active flows,
-                 new connections/s, packets, bytes
+                 new connections/s, packets, bytes; TABLE%: a maglev or sh backend's
+                 share of its VIP's lookup table (entries it owns / 65537)
   stats          dataplane counters: per lcore, drops by reason, per backend, per port
   status         control plane: generation, dataplane connection, last push
   reload         re-read the config file and apply it as a diff (a bad file changes nothing)
@@ -71,7 +72,8 @@ Options (anywhere on the line):
   --weight N     backend add: weight 0-65535 (default 1; 0 takes no new connections)
   --proto P      vip add: tcp (default) or udp
   --scheduler S  vip add: rr (round-robin, the default), wrr (weighted round-robin),
-                 maglev (consistent hash of the connection), sh (hash of the client address)
+                 maglev (consistent hash of the connection), sh (hash of the client address),
+                 lc (fewest active flows per unit of weight)
 
 Exit codes: 0 done; 1 failed or refused (unknown vip or backend, exists already,
 needs --force, bad config file, timeout, control plane unreachable); 2 usage error.
@@ -674,16 +676,25 @@ std::optional<json> ApiClient::call(const json& request) {
 // ---------------------------------------------------------------------------------------
 // Output
 
+// A backend's share of its VIP's Maglev table (maglev, sh), in percent with two decimals
+// (one entry of 65537 is 0.0015%); "-" when its VIP has no table or it is unknown.
+std::string table_share(const json& entries, const json& size) {
+  if (!entries.is_number() || !size.is_number() || size.get<double>() <= 0) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f", 100.0 * entries.get<double>() / size.get<double>());
+  return buf;
+}
+
 std::string format_show(const json& a) {
   std::string out = status_line(a["status"]);
   Table t({"VIP", "SCHED", "BACKEND", "WEIGHT", "HEALTH", "STATE", "FLOWS", "CONN/S", "PACKETS",
-           "BYTES"},
-          {false, false, false, true, false, false, true, true, true, true});
+           "BYTES", "TABLE%"},
+          {false, false, false, true, false, false, true, true, true, true, true});
   for (const auto& v : a["vips"]) {
     const std::string vip = v["name"].get<std::string>() + " " + v["address"].get<std::string>() +
                             ":" + num(v["port"]) + "/" + v["protocol"].get<std::string>();
     const std::string sched = v.value("scheduler", "");
-    if (v["backends"].empty()) t.add({vip, sched, "(no backends)", "", "", "", "", "", "", ""});
+    if (v["backends"].empty()) t.add({vip, sched, "(no backends)", "", "", "", "", "", "", "", ""});
     for (const auto& b : v["backends"]) {
       std::string state = "active";
       if (b["drained"].get<bool>()) {
@@ -692,7 +703,8 @@ std::string format_show(const json& a) {
       }
       t.add({vip, sched, b["address"].get<std::string>() + ":" + num(b["port"]), num(b["weight"]),
              b["health"].get<std::string>(), state, num(b["active_flows"]),
-             rate(b["connections_per_s"]), num(b["packets"]), bytes_cell(b["bytes"])});
+             rate(b["connections_per_s"]), num(b["packets"]), bytes_cell(b["bytes"]),
+             table_share(b.value("table_entries", json()), b.value("table_size", json()))});
     }
   }
   if (a["vips"].empty()) return out + "no vips\n";

@@ -104,10 +104,10 @@ void assign_fresh_ids(DesiredState* d);
 /// "tcp" / "udp".
 std::string_view proto_name(api::Proto p);
 std::optional<api::Proto> parse_proto(std::string_view s);
-/// "rr", "wrr", "maglev", "sh" (api::kSchedNames).
+/// "rr", "wrr", "maglev", "sh", "lc" (api::kSchedNames).
 std::string_view sched_name(api::Sched s);
 std::optional<api::Sched> parse_sched(std::string_view s);
-/// The scheduler names for an error message: "rr, wrr, maglev, sh".
+/// The scheduler names for an error message: "rr, wrr, maglev, sh, lc".
 std::string sched_choices();
 /// "fullnat".
 std::string_view mode_name(api::Mode m);

@@ -393,7 +393,8 @@ std::vector<uint8_t> encode_stats(const Stats& s) {
   w.u32(static_cast<uint32_t>(s.backends.size()));
   for (const auto& b : s.backends) {
     w.u32(b.id);
-    for (uint64_t v : {b.packets, b.bytes, b.connections, b.active_flows, b.quarantined, b.port_capacity})
+    for (uint64_t v : {b.packets, b.bytes, b.connections, b.active_flows, b.quarantined, b.port_capacity,
+                       b.table_entries, b.table_size})
       w.u64(v);
   }
   w.u32(static_cast<uint32_t>(s.ports.size()));
@@ -437,12 +438,12 @@ std::optional<Stats> decode_stats(std::span<const uint8_t> p, std::string* err) 
     for (auto& d : l.drops)
       if (!r.u64(&d)) return fail<Stats>(err, "stats: truncated drops");
   }
-  if (!r.count(&n, 4 + 6 * 8)) return fail<Stats>(err, "stats: bad backend count");
+  if (!r.count(&n, 4 + 8 * 8)) return fail<Stats>(err, "stats: bad backend count");
   s.backends.resize(n);
   for (auto& b : s.backends) {
     if (!r.u32(&b.id)) return fail<Stats>(err, "stats: truncated backend");
     for (uint64_t* v : {&b.packets, &b.bytes, &b.connections, &b.active_flows, &b.quarantined,
-                        &b.port_capacity})
+                        &b.port_capacity, &b.table_entries, &b.table_size})
       if (!r.u64(v)) return fail<Stats>(err, "stats: truncated backend");
   }
   if (!r.count(&n, 2 + 4 + 8 * 8)) return fail<Stats>(err, "stats: bad port count");

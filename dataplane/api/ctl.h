@@ -21,8 +21,9 @@ namespace rondo::api {
 
 inline constexpr uint32_t kMagic = 0x4f444e52;  // "RNDO" read as little-endian bytes
 // 2: consumed/steered counters; 3: originated; 4: lcore counters described on the wire;
-// 7: per-VIP syncookies; 8: inspect (flows, trace, drop samples)
-inline constexpr uint16_t kVersion = 8;
+// 7: per-VIP syncookies; 8: inspect (flows, trace, drop samples); 9: backends' Maglev table
+// entries in the stats
+inline constexpr uint16_t kVersion = 9;
 inline constexpr uint32_t kMaxPayload = 16u << 20;
 inline constexpr uint32_t kMaxBackendId = 65535;  // ids index per-lcore counter arrays
 inline constexpr uint32_t kMaxVipId = 4095;
@@ -53,7 +54,13 @@ static_assert(sizeof(MsgHeader) == 16);
 enum class Proto : uint8_t { kTcp = 6, kUdp = 17 };
 enum class Mode : uint8_t { kFullNat = 1 };
 // Wire values; a new scheduler takes the next one (docs/controlplane.md, "Schedulers").
-enum class Sched : uint8_t { kRoundRobin = 1, kWeightedRoundRobin = 2, kMaglev = 3, kSourceHash = 4 };
+enum class Sched : uint8_t {
+  kRoundRobin = 1,
+  kWeightedRoundRobin = 2,
+  kMaglev = 3,
+  kSourceHash = 4,
+  kLeastConn = 5,
+};
 // A new value changes no byte of the format (kVersion stays): a dataplane that does not know
 // it refuses the state naming it ("state: unknown scheduler N") and keeps the one it has.
 /// Every scheduler by its config name: the one list the codec, validation, the config file,
@@ -67,6 +74,7 @@ inline constexpr SchedName kSchedNames[] = {
     {Sched::kWeightedRoundRobin, "wrr"},
     {Sched::kMaglev, "maglev"},
     {Sched::kSourceHash, "sh"},
+    {Sched::kLeastConn, "lc"},
 };
 /// Whether v is the wire value of a scheduler this build knows.
 inline bool known_sched(uint8_t v) {
@@ -198,6 +206,10 @@ struct BackendStats {
   uint64_t active_flows = 0;
   uint64_t quarantined = 0;    // tuples of its ended connections not reusable yet
   uint64_t port_capacity = 0;  // (local ip, local port) pairs it may have at once, all workers
+  // maglev and sh VIPs: entries of the VIP's lookup table the backend owns in the snapshot in
+  // force, and the table's size (0: the backend's VIP has no table).
+  uint64_t table_entries = 0;
+  uint64_t table_size = 0;
   bool operator==(const BackendStats&) const = default;
 };
 
@@ -214,7 +226,8 @@ struct Stats {
   std::vector<CounterDesc> counters;    // what LcoreStats::counters hold, in order
   std::vector<std::string> drop_names;  // names of LcoreStats::drops, in order
   std::vector<LcoreStats> lcores;
-  std::vector<BackendStats> backends;  // summed over lcores, only ids that were seen
+  // Summed over lcores; only ids that were seen or that own entries of a Maglev table.
+  std::vector<BackendStats> backends;
   std::vector<PortStats> ports;
   bool operator==(const Stats&) const = default;
 

@@ -92,6 +92,10 @@ class Pipeline {
   /// null: nothing is resolved.
   void set_next_hops(const NextHopMap* m) { next_hops_ = m; }
 
+  /// The lc scheduler's counts to use from now on (the main lcore's BackendLoad, read once
+  /// per loop); null: none published (lc then counts this worker's own new flows only).
+  void set_backend_load(const BackendLoad* l) { sched_.load = l; }
+
   /// The worker that owns a full-NAT local port (host order).
   uint32_t port_owner(uint16_t lport) const { return ownership_.owner(lport); }
 

@@ -155,8 +155,16 @@ api::Stats ControlAgent::collect_stats() const {
   }
   // The main lcore's row last (the workers' come first, in worker order).
   if (main_counters_) row(*main_counters_, main_lcore_);
+  // Each backend's share of its VIP's Maglev table, counted when the snapshot was built.
+  if (snap) {
+    for (size_t i = 0; i < snap->backends.size(); ++i) {
+      api::BackendStats& b = sum[snap->backends[i].id];
+      b.table_entries = snap->table_shares[i].entries;
+      b.table_size = snap->table_shares[i].size;
+    }
+  }
   for (uint32_t id = 0; id < kBackendSlots; ++id) {
-    if (sum[id].connections == 0 && sum[id].packets == 0) continue;
+    if (sum[id].connections == 0 && sum[id].packets == 0 && sum[id].table_size == 0) continue;
     sum[id].id = id;
     sum[id].port_capacity = capacity;
     s.backends.push_back(sum[id]);

@@ -66,6 +66,7 @@ Dataplane::~Dataplane() {
   capture_.reset();  // before the ports: no new dumpcap request may find them closed
   port_stop_all(ports_);
   neigh_.reset();
+  load_.reset();
   for (rte_ring* r : rings_) rte_ring_free(r);
   publisher_.reset();
   if (pool_) rte_mempool_free(pool_);
@@ -171,6 +172,7 @@ bool Dataplane::init(std::string* err) {
   }
 
   publisher_ = std::make_unique<Publisher>(n_workers);
+  load_ = std::make_unique<LoadPublisher>(publisher_->qsbr(), rte_get_tsc_hz());
   {
     NeighManagerParams np;
     np.hz = rte_get_tsc_hz();
@@ -228,6 +230,7 @@ bool Dataplane::init(std::string* err) {
     ws.ask_to_main = neigh_->ask_ring(i);
     ws.from_main = neigh_->tx_ring(i);
     ws.next_hops = neigh_->next_hops();
+    ws.backend_load = load_->slot();
     ws.query_in = inspected[i].to_worker;
     ws.query_out = inspected[i].from_worker;
     ws.idle_sleep_us = opts_.idle_sleep_us;
@@ -290,6 +293,9 @@ bool Dataplane::init(std::string* err) {
               "starting at random\n", opts_.state_dir.c_str(), kPortOrderFile);
     }
   }
+  std::vector<const BackendCounters*> counts;
+  for (const Worker* w : raw) counts.push_back(w->pipeline.backend_counters());
+  load_->set_workers(std::move(counts));
   agent_ = std::make_unique<ControlAgent>(opts_.ctl_socket, publisher_.get(), raw, ports_);
   agent_->use_main_counters(&neigh_->counters(), rte_get_main_lcore());
   agent_->use_snapshot_params(SnapshotParams{.maglev_seed = opts_.maglev_seed});
@@ -346,10 +352,12 @@ void Dataplane::run(std::atomic<bool>* stop) {
                      std::to_string(workers_.size()) + " workers, control socket " + opts_.ctl_socket,
                  rte_rdtsc());
   // The main lcore's loop: control requests, and the neighbour manager at least every
-  // millisecond (ARP answers and next hops wait no longer than that).
+  // millisecond (ARP answers and next hops wait no longer than that); the lc counts every
+  // kLoadRefreshMs.
   while (!stop->load(std::memory_order_relaxed)) {
     agent_->poll_once(std::chrono::milliseconds(1));
     neigh_->poll(publisher_->current(), rte_rdtsc());
+    load_->poll(publisher_->current(), rte_rdtsc());
     LcoreCounters& mc = neigh_->counters();
     mc.mbufs_in_use = rte_mempool_in_use_count(pool_);
     mc.mbufs_total = pool_->size;

@@ -12,6 +12,7 @@
 #include "dataplane/port/capture.h"
 #include "dataplane/port/port.h"
 #include "dataplane/runtime/control_agent.h"
+#include "dataplane/runtime/load_publisher.h"
 #include "dataplane/runtime/options.h"
 #include "dataplane/runtime/worker.h"
 #include "dataplane/state/publisher.h"
@@ -35,6 +36,7 @@ class Dataplane {
   std::unique_ptr<CaptureServer> capture_;  // dpdk-dumpcap's server, if one can attach
   std::unique_ptr<Publisher> publisher_;
   std::unique_ptr<NeighService> neigh_;  // before the workers: they hold its rings
+  std::unique_ptr<LoadPublisher> load_;  // the lc counts; before the workers, likewise
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<unsigned> worker_lcores_;
   std::vector<rte_ring*> rings_;

@@ -18,6 +18,7 @@
 #include "dataplane/inspect/drop_sampler.h"
 #include "dataplane/inspect/trace.h"
 #include "dataplane/neigh/next_hops.h"
+#include "dataplane/sched/lc.h"
 #include "dataplane/state/publisher.h"
 #include "dataplane/state/rcu_slot.h"
 
@@ -51,6 +52,9 @@ struct WorkerSetup {
   rte_ring* ask_to_main = nullptr;
   rte_ring* from_main = nullptr;
   const RcuSlot<NextHopMap>* next_hops = nullptr;
+  // The lc scheduler's counts, published by the main lcore (runtime/load_publisher.h).
+  // Null: none (tests of the worker alone).
+  const RcuSlot<BackendLoad>* backend_load = nullptr;
   // Operators' questions (inspect/query.h: flows, trace, drop samples) from the main lcore,
   // and the answers back; single-producer/single-consumer. Null: none.
   rte_ring* query_in = nullptr;

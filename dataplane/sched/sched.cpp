@@ -1,5 +1,6 @@
 #include "dataplane/sched/sched.h"
 
+#include "dataplane/sched/lc.h"
 #include "dataplane/sched/maglev.h"
 #include "dataplane/sched/rr.h"
 #include "dataplane/sched/wrr.h"
@@ -20,6 +21,25 @@ uint32_t pick_wrr(const Snapshot& s, const VipConf& v, SchedState* st) {
       [&](uint32_t i) -> int64_t& { return current[s.eligible_backend(v, i).id]; });
 }
 
+// Counted when picked, before the flow is inserted: a pick the pipeline then drops (no local
+// port, table full) still counts until the next publication, which errs towards others.
+uint32_t pick_lc(const Snapshot& s, const VipConf& v, SchedState* st) {
+  const BackendLoad* load = st->load;
+  const auto epoch = static_cast<uint32_t>(load ? load->epoch : 0);
+  LcDelta* delta = st->lc_delta.data();
+  const uint32_t best = LeastConn::pick(
+      v.eligible_count, [&](uint32_t i) { return s.eligible_backend(v, i).weight; },
+      [&](uint32_t i) -> uint64_t {
+        const uint32_t id = s.eligible_backend(v, i).id;
+        const uint64_t published = load ? load->at(id) : 0;
+        return published + (delta[id].epoch == epoch ? delta[id].flows : 0);
+      });
+  LcDelta& d = delta[s.eligible_backend(v, best).id];
+  if (d.epoch != epoch) d = LcDelta{epoch, 0};
+  ++d.flows;
+  return best;
+}
+
 }  // namespace
 
 uint32_t sched_pick(const Snapshot& s, const VipConf& v, SchedState* st, const FlowKey& k,
@@ -30,6 +50,8 @@ uint32_t sched_pick(const Snapshot& s, const VipConf& v, SchedState* st, const F
       return RoundRobin::pick(&st->rr_cursor[v.id], v.eligible_count);
     case api::Sched::kWeightedRoundRobin:
       return pick_wrr(s, v, st);
+    case api::Sched::kLeastConn:
+      return pick_lc(s, v, st);
     // Not `hash` (the flow table's, keyed with this host's secret): the seed's hashes, which
     // every host with the same seed computes alike.
     case api::Sched::kMaglev:

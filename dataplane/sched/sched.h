@@ -8,6 +8,7 @@
 
 #include "dataplane/api/ctl.h"
 #include "dataplane/flow/key.h"
+#include "dataplane/sched/lc.h"
 #include "dataplane/state/snapshot.h"
 
 namespace rondo::dp {
@@ -20,6 +21,10 @@ struct SchedState {
   // (VipConf::pool_sig; 0: none yet). Sized once: a pool change allocates nothing.
   std::vector<int64_t> wrr_current = std::vector<int64_t>(api::kMaxBackendId + 1, 0);
   std::vector<uint64_t> wrr_pool = std::vector<uint64_t>(api::kMaxVipId + 1, 0);
+  // lc: the counts the main lcore published last (null: none yet; valid for one loop, like
+  // the snapshot), and this lcore's own new flows per backend id since then.
+  const BackendLoad* load = nullptr;
+  std::vector<LcDelta> lc_delta = std::vector<LcDelta>(api::kMaxBackendId + 1);
 };
 
 /// The eligible-backend index (see Snapshot::eligible_backend) for a new flow of VIP v of

@@ -81,6 +81,7 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotPara
     vc.sched = v.sched;
     vc.syncookies = v.syncookies;
     vc.eligible_first = static_cast<uint32_t>(snap->eligible.size());
+    const size_t first_backend = snap->backends.size();
     for (const auto& b : v.backends) {
       BackendConf bc{b.id, htonl(b.ip), htons(b.port), b.weight, b.drained, b.down};
       if (b.weight > 0 && !b.drained && !b.down)
@@ -99,10 +100,16 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotPara
       vc.table_first = static_cast<uint32_t>(snap->maglev.size());
       snap->maglev.resize(snap->maglev.size() + p.maglev_size);
       maglev_build(pool, snap->sched_key, p.maglev_size, snap->maglev.data() + vc.table_first);
+      // Counted here, once per build, so that the stats can say who owns how much.
+      snap->table_shares.resize(snap->backends.size());
+      for (size_t i = first_backend; i < snap->backends.size(); ++i) snap->table_shares[i].size = p.maglev_size;
+      for (uint32_t j = 0; j < p.maglev_size; ++j)
+        ++snap->table_shares[snap->eligible[vc.eligible_first + snap->maglev[vc.table_first + j]]].entries;
     }
     snap->vips.push_back(vc);
     snap->vip_ips.push_back(vc.ip);
   }
+  snap->table_shares.resize(snap->backends.size());
   std::sort(snap->vip_ips.begin(), snap->vip_ips.end());
   snap->vip_ips.erase(std::unique(snap->vip_ips.begin(), snap->vip_ips.end()), snap->vip_ips.end());
 

@@ -62,6 +62,13 @@ struct Snapshot {
   uint64_t epoch = 0;       // set by the Publisher: distinct for every published snapshot
   std::vector<VipConf> vips;
   std::vector<BackendConf> backends;
+  // Each backend's share of its VIP's Maglev table, indexed like backends: for `rondoctl
+  // show`, never read on the fast path.
+  struct TableShare {
+    uint32_t entries = 0;
+    uint32_t size = 0;  // 0: the VIP has no table (not maglev or sh, or nothing eligible)
+  };
+  std::vector<TableShare> table_shares;
   std::vector<uint32_t> eligible;   // indices into backends, grouped per VIP
   std::vector<uint32_t> vip_ips;    // distinct VIP addresses (network order), sorted
   std::vector<uint32_t> local_ips;  // network order, in configured order

@@ -478,6 +478,30 @@ TEST_F(Fixture, RejectsBadStateAndKeepsForwarding) {
   EXPECT_EQ(st->value(st->lcores[0], "rx_packets"), dp_->worker(0).pipeline.counters().rx_packets);
   ASSERT_EQ(st->ports.size(), 1u);
   EXPECT_GT(st->ports[0].ipackets, 0u);
+  for (const auto& b : st->backends) EXPECT_EQ(b.table_size, 0u) << b.id;  // rr: no table
+
+  // A maglev VIP: every backend of it is in the stats with its share of the table, counted
+  // when the snapshot was built, whether it has had traffic or not.
+  api::State hashed = seed_state();
+  hashed.generation = 2;
+  hashed.vips[0].sched = api::Sched::kMaglev;
+  EXPECT_EQ(control(api::MsgType::kSetState, api::encode_state(hashed), &reply),
+            api::MsgType::kSetStateReply);
+  EXPECT_EQ(control(api::MsgType::kGetStats, {}, &reply), api::MsgType::kStatsReply);
+  st = api::decode_stats(reply, &err);
+  ASSERT_TRUE(st.has_value()) << err;
+  uint64_t entries = 0;
+  size_t seen = 0;
+  for (const auto& vb : hashed.vips[0].backends)
+    for (const auto& b : st->backends)
+      if (b.id == vb.id) {
+        ++seen;
+        EXPECT_EQ(b.table_size, dp::kMaglevSize) << b.id;
+        EXPECT_GT(b.table_entries, 0u) << b.id;
+        entries += b.table_entries;
+      }
+  EXPECT_EQ(seen, hashed.vips[0].backends.size());
+  EXPECT_EQ(entries, dp::kMaglevSize);
 }
 
 }  // namespace

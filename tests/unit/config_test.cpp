@@ -331,13 +331,13 @@ vips:
     port: 80
     protocol: sctp
     mode: dsr
-    scheduler: lc
+    scheduler: lcx
     syncookies: always
     backends: []
 )",
      {"rondo.yaml:6: vips[0].protocol: sctp is not a supported protocol (tcp, udp)",
       "rondo.yaml:7: vips[0].mode: dsr is not a supported mode (fullnat)",
-      "rondo.yaml:8: vips[0].scheduler: lc is not a supported scheduler (rr, wrr, maglev, sh)",
+      "rondo.yaml:8: vips[0].scheduler: lcx is not a supported scheduler (rr, wrr, maglev, sh, lc)",
       "rondo.yaml:9: vips[0].syncookies: always is not a supported syncookies (off, on, auto)"}},
 
     {"bad names", R"(local_ips: [198.51.100.100]

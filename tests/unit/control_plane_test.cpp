@@ -624,6 +624,16 @@ TEST_F(RpcTest, ChangesAndReads) {
   EXPECT_EQ(row["packets"], 100);
   EXPECT_EQ(row["health"], "unknown");
   EXPECT_EQ(a["vips"][0]["backends"][3]["active_flows"], 0);  // not reported: none
+  // No Maglev table reported for it: null, not 0.
+  EXPECT_TRUE(row["table_entries"].is_null());
+  EXPECT_TRUE(row["table_size"].is_null());
+  // The dataplane's count of a backend's table entries is passed on as it came.
+  for (auto& b : dp_->stats.backends)
+    if (b.id == 0) b.table_entries = 16384, b.table_size = 65537;
+  sync(*cp);
+  a = call(*cp, R"({"cmd": "show"})");
+  EXPECT_EQ(a["vips"][0]["backends"][0]["table_entries"], 16384);
+  EXPECT_EQ(a["vips"][0]["backends"][0]["table_size"], 65537);
 
   a = call(*cp, R"({"cmd": "backend.get", "vip": "web", "address": "198.51.100.3", "port": 3000})");
   EXPECT_EQ(a["backend"]["active_flows"], 7);

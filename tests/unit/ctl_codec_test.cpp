@@ -55,7 +55,8 @@ Stats sample_stats() {
                                 {1, 0, 0}),
               test::lcore_stats(2, {{"flow_capacity", 1024}}, {0, 0, 5})};
   s.backends = {{.id = 0, .packets = 5, .bytes = 500, .connections = 1, .active_flows = 1},
-                {.id = 65535, .packets = UINT64_MAX}};
+                {.id = 65535, .packets = UINT64_MAX},
+                {.id = 7, .table_entries = 21846, .table_size = 65537}};
   s.ports = {{.port_id = 0, .name = "net_ring0", .ipackets = 1, .opackets = 2, .ibytes = 3,
               .obytes = 4, .imissed = 5, .ierrors = 6, .oerrors = 7, .rx_nombuf = 8},
              {.port_id = 1, .name = ""}};

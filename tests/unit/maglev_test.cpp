@@ -267,3 +267,53 @@ TEST(SourceHashTest, ClientsOfARemovedBackendMoveOthersStay) {
 
 }  // namespace
 }  // namespace rondo::dp
+
+namespace rondo::dp {
+namespace {
+
+// What `rondoctl show` prints as TABLE%: each backend's entries, counted when the snapshot is
+// built, agree with the table itself; drained backends own none; other VIPs have no table.
+TEST(MaglevTableSharesTest, CountedWithTheSnapshot) {
+  auto st = pool_state(api::Sched::kSourceHash, 4);
+  st.vips[0].backends[0].weight = 2;
+  st.vips[0].backends[3].drained = true;
+  api::Vip rr;
+  rr.id = 4;
+  rr.ip = 0xcb00710a;
+  rr.port = 81;
+  api::Backend b;
+  b.id = 200;
+  b.ip = 0xc6336409;
+  b.port = 3000;
+  rr.backends = {b};
+  st.vips.push_back(rr);
+  auto s = build_snapshot(st);
+  ASSERT_EQ(s->table_shares.size(), s->backends.size());
+  const VipConf& v = s->vips.at(0);
+  std::map<uint32_t, uint32_t> direct;  // backend id -> entries, from the table itself
+  for (uint32_t j = 0; j < s->maglev_size; ++j)
+    ++direct[s->eligible_backend(v, s->maglev[v.table_first + j]).id];
+  uint64_t total = 0;
+  std::map<uint32_t, uint32_t> shares;
+  for (size_t i = 0; i < s->backends.size(); ++i) {
+    const auto& sh = s->table_shares[i];
+    if (s->backends[i].id == 200) {
+      EXPECT_EQ(sh.size, 0u);  // rr: no table
+      EXPECT_EQ(sh.entries, 0u);
+      continue;
+    }
+    EXPECT_EQ(sh.size, kMaglevSize);
+    total += sh.entries;
+    if (sh.entries) shares[s->backends[i].id] = sh.entries;
+  }
+  EXPECT_EQ(total, kMaglevSize);
+  EXPECT_EQ(shares, direct);
+  EXPECT_EQ(shares.count(103), 0u);  // drained: no entry
+  // Weight 2 of 1+1+2: about half the table.
+  std::printf("weights 2:1:1 (and one drained): %u %u %u of %u entries\n", shares[100], shares[101],
+              shares[102], kMaglevSize);
+  EXPECT_NEAR(shares[100] / double(kMaglevSize), 0.5, 0.01);
+}
+
+}  // namespace
+}  // namespace rondo::dp

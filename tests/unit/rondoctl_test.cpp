@@ -67,8 +67,8 @@ const UsageCase kUsageCases[] = {
     {"vip add web 2001:db8::1:80", "rondoctl: vip add: 2001:db8::1:80 is not an IPv4 ADDRESS:PORT (IPv6 is not supported yet)"},
     {"vip add we/b 203.0.113.10:80", "rondoctl: vip add: vip name \"we/b\" is not a valid name (1-64 characters from A-Z a-z 0-9 _ - .)"},
     {"vip add web 203.0.113.10:80 --proto sctp", "rondoctl: vip add: --proto: sctp is not a protocol (tcp, udp)"},
-    {"vip add web 203.0.113.10:80 --scheduler lc", "rondoctl: vip add: --scheduler: lc is not a scheduler (rr, wrr, maglev, sh)"},
-    {"vip add web 203.0.113.10:80 --scheduler RR", "rondoctl: vip add: --scheduler: RR is not a scheduler (rr, wrr, maglev, sh)"},
+    {"vip add web 203.0.113.10:80 --scheduler lcx", "rondoctl: vip add: --scheduler: lcx is not a scheduler (rr, wrr, maglev, sh, lc)"},
+    {"vip add web 203.0.113.10:80 --scheduler RR", "rondoctl: vip add: --scheduler: RR is not a scheduler (rr, wrr, maglev, sh, lc)"},
     {"vip add web 203.0.113.10:80 --scheduler", "rondoctl: vip add: the required argument for option '--scheduler' is missing"},
     {"vip add web 203.0.113.10:80 extra", "rondoctl: vip add: unexpected argument \"extra\" (expected NAME ADDRESS:PORT)"},
     {"vip remove", "rondoctl: vip remove: missing arguments: expected NAME"},
@@ -131,7 +131,7 @@ TEST(Cli, GoodLinesBecomeExactRequests) {
       "port": 80, "protocol": "udp", "scheduler": "rr"})"));
   EXPECT_EQ(i.socket, kDefaultApiSocket);
   EXPECT_FALSE(i.json);
-  for (const char* s : {"rr", "wrr", "maglev", "sh"}) {
+  for (const char* s : {"rr", "wrr", "maglev", "sh", "lc"}) {
     i = parsed(std::string("vip add web 203.0.113.10:80 --scheduler ") + s);
     EXPECT_EQ(i.request["scheduler"], s);
   }
@@ -422,6 +422,45 @@ TEST(Cli, ShowWarnsWhenABackendRunsShortOfLocalPorts) {
             std::string::npos)
       << low;
   EXPECT_EQ(format_show(answer(6452, 64512)).find("warning"), std::string::npos);
+}
+
+// `rondoctl show` gives each backend of a maglev or sh VIP its share of the table (TABLE%), as
+// the dataplane counted it, and "-" for a VIP without a table.
+TEST(Cli, ShowHasEachBackendsShareOfTheMaglevTable) {
+  auto backend = [](int port, nlohmann::json entries, nlohmann::json size) {
+    return nlohmann::json{{"address", "198.51.100.3"}, {"port", port},  {"weight", 1},
+                          {"health", "up"},             {"drained", false}, {"active_flows", 0},
+                          {"connections_per_s", 0.0},   {"packets", 0},     {"bytes", 0},
+                          {"table_entries", entries},   {"table_size", size}};
+  };
+  auto vip = [](const char* name, const char* sched, int port, nlohmann::json backends) {
+    return nlohmann::json{{"name", name},     {"address", "203.0.113.10"}, {"port", port},
+                          {"protocol", "tcp"}, {"scheduler", sched},       {"backends", backends}};
+  };
+  const nlohmann::json a = {
+      {"status", {{"generation", 1}, {"dataplane_connected", false}}},
+      {"vips",
+       {vip("hash", "maglev", 80,
+            nlohmann::json::array({backend(3000, 43691, 65537), backend(3001, 21846, 65537),
+                                   backend(3002, 0, 65537)})),
+        vip("web", "rr", 81, nlohmann::json::array({backend(3000, nullptr, nullptr)}))}}};
+  const std::string out = format_show(a);
+  std::istringstream lines(out);
+  std::string line;
+  std::vector<std::string> rows;
+  while (std::getline(lines, line)) rows.push_back(line);
+  auto last_cell = [](const std::string& l) { return l.substr(l.find_last_of(' ') + 1); };
+  auto row_of = [&](const std::string& what) {
+    for (const auto& l : rows)
+      if (l.find(what) != std::string::npos) return l;
+    ADD_FAILURE() << what << " not in\n" << out;
+    return std::string();
+  };
+  EXPECT_EQ(last_cell(row_of("BACKEND")), "TABLE%") << out;
+  EXPECT_EQ(last_cell(row_of("198.51.100.3:3000 ")), "66.67") << out;  // the maglev VIP's, first
+  EXPECT_EQ(last_cell(row_of("198.51.100.3:3001")), "33.33") << out;
+  EXPECT_EQ(last_cell(row_of("198.51.100.3:3002")), "0.00") << out;
+  EXPECT_EQ(last_cell(row_of("web ")), "-") << out;
 }
 
 }  // namespace
