@@ -14,7 +14,10 @@
 // pair; with a linear hash (CRC32-C, even with a secret seed) it can.
 //
 // Ageing: every record carries an expiry time (caller-defined ticks). An expired record is
-// treated as absent by lookup() and reclaimed by lookup() or age().
+// treated as absent by lookup() and reclaimed by lookup() or by the sweep: a hand walks the
+// records in index order, paced by time (sweep()), so every record is looked at once per
+// sweep interval however often the owner calls, and a flow is reclaimed no later than its
+// expiry + one interval (while the loop keeps pace: see sweep()).
 //
 // Reclaim under pressure (docs/security.md): when no record is free, insert() takes the
 // place of one reclaimable flow (reclaim_one()), and the owner does the same for one
@@ -282,8 +285,25 @@ class FlowTable {
   void remove(uint32_t idx) { release(idx); }
 
   /// Examine up to `budget` records from a rotating hand; release and erase expired ones.
-  /// Returns how many were reclaimed.
+  /// Returns how many were reclaimed. A fixed count, whatever the time: tests, and sweep().
   uint32_t age(uint64_t now, uint32_t budget);
+
+  /// Pace sweep(): the hand goes round all `capacity` records once per `interval` ticks, at
+  /// most `max_per_call` records per call. Throws std::invalid_argument for 0 in either.
+  /// Default: interval 1000 ticks, 256 per call (the owner sets it from its clock rate).
+  void set_sweep(uint64_t interval, uint32_t max_per_call);
+  /// Time-budgeted ageing, called about once per loop: age() as many records as are due
+  /// since the last call, capacity x elapsed / interval (the remainder carried exactly, so
+  /// over any span the hand moves floor(capacity x span / interval) whatever the calls), at
+  /// most max_per_call now; what the cap holds back is done by the next calls, and at most
+  /// one whole round is ever owed (a call later than an interval owes one round, not more).
+  /// Expiry bound: a flow whose expiry is E is reclaimed by the first call at or after
+  /// E + interval, as long as the cap never holds anything back (the loop runs at least
+  /// every max_per_call x interval / capacity ticks on average). The first call only starts
+  /// the clock; an empty table owes nothing. Returns how many were reclaimed.
+  uint32_t sweep(uint64_t now);
+  /// Records looked at by age() and sweep() since the table was made (tests, benchmarks).
+  uint64_t swept() const { return swept_; }
 
   uint32_t size() const { return used_; }
   uint32_t capacity() const { return capacity_; }
@@ -347,6 +367,15 @@ class FlowTable {
   uint32_t used_ = 0;
   List lists_[kReclaimClasses];
   uint32_t hand_ = 0;
+  // sweep()'s pace: records owed (at most capacity_) and the carried remainder of
+  // capacity_ x elapsed / sweep_interval_ (< sweep_interval_), since sweep_last_.
+  uint64_t sweep_interval_ = 1000;
+  uint32_t sweep_max_ = 256;
+  bool sweep_started_ = false;
+  uint64_t sweep_last_ = 0;
+  uint64_t sweep_frac_ = 0;
+  uint32_t sweep_owed_ = 0;
+  uint64_t swept_ = 0;
   ReleaseFn release_fn_;
   void* release_ctx_;
 };

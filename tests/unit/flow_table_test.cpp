@@ -256,6 +256,135 @@ TEST(FlowTable, AgeExaminesOnlyItsBudgetAndRotates) {
   EXPECT_EQ(rel.fwd.size(), kCap);
 }
 
+// sweep(): time-budgeted ageing. Tables full of flows that never expire, so only the pace
+// is seen: swept() counts the records the hand looked at, and the hand moves one record at a
+// time, so swept() == k x capacity means each record was looked at exactly k times.
+void fill_forever(FlowTable& t) {
+  for (uint32_t i = 0; i < t.capacity(); i++)
+    ASSERT_EQ(add(t, i, FlowState::kEstablished, UINT64_MAX).status, Status::kOk);
+}
+
+TEST(FlowTableSweep, EveryRecordOncePerIntervalWhateverTheCalls) {
+  // 777 records over 1000 ticks: a call's share is never a whole number, so the carried
+  // remainder is what keeps the count exact.
+  constexpr uint32_t kCap = 777;
+  constexpr uint64_t kInterval = 1000;
+  std::mt19937 rng(7);
+  // Calls every tick, every 250 ticks (one big step each), and at random steps of 0-300.
+  const std::vector<std::pair<const char*, uint64_t>> patterns = {
+      {"every tick", 1}, {"every 250", 250}, {"random", 0}};
+  for (const auto& [name, step] : patterns) {
+    SCOPED_TRACE(name);
+    FlowTable t(kCap, kKey, nullptr, nullptr);
+    t.set_sweep(kInterval, kCap);  // no cap in the way: this is about the pace
+    fill_forever(t);
+    const uint64_t t0 = 5000;
+    EXPECT_EQ(t.sweep(t0), 0u);  // the first call starts the clock
+    EXPECT_EQ(t.swept(), 0u);
+    uint64_t now = t0;
+    while (now < t0 + 10 * kInterval) {
+      now = std::min(now + (step != 0 ? step : rng() % 301), t0 + 10 * kInterval);
+      t.sweep(now);
+      // Over any span from the start: floor(capacity x span / interval), exactly.
+      ASSERT_EQ(t.swept(), kCap * (now - t0) / kInterval) << "at " << now;
+    }
+    EXPECT_EQ(t.swept(), 10u * kCap);  // ten intervals, ten rounds
+  }
+}
+
+TEST(FlowTableSweep, CapPerCallHoldsAndTheRestFollows) {
+  constexpr uint32_t kCap = 10000, kMax = 64;
+  constexpr uint64_t kInterval = 1000;
+  FlowTable t(kCap, kKey, nullptr, nullptr);
+  t.set_sweep(kInterval, kMax);
+  fill_forever(t);
+  t.sweep(0);
+  // Half an interval late: 5000 records are due, 64 are looked at now.
+  t.sweep(500);
+  EXPECT_EQ(t.swept(), kMax);
+  // The backlog is done by the next calls, 64 at a time, even with no time passing.
+  uint64_t before = t.swept();
+  for (int i = 0; i < 200; i++) {
+    t.sweep(500);
+    ASSERT_LE(t.swept() - before, kMax);
+    before = t.swept();
+  }
+  EXPECT_EQ(t.swept(), 5000u);
+  // Five intervals late: one round is owed, not five (a second look finds nothing new).
+  t.sweep(500 + 5 * kInterval);
+  EXPECT_EQ(t.swept(), 5000u + kMax);
+  for (int i = 0; i < 1000; i++) t.sweep(500 + 5 * kInterval);
+  EXPECT_EQ(t.swept(), 5000u + kCap);
+}
+
+// Records each release with the time of the call that made it.
+struct ReleasedAt {
+  uint64_t now = 0;
+  std::vector<std::pair<uint32_t, uint64_t>> at;  // flow number, time
+  static void hook(void* ctx, const Flow& f) {
+    auto* self = static_cast<ReleasedAt*>(ctx);
+    self->at.emplace_back(f.fwd.src_ip - 0x0a000000, self->now);
+  }
+};
+
+TEST(FlowTableSweep, ExpiredFlowsGoWithinTimeoutPlusOneInterval) {
+  // The bound (table.h): a flow that expires at E is reclaimed by the first call at or after
+  // E + interval, and never before E. Calls at random steps of 1-9 ticks; expiries spread
+  // over 20 intervals; the hand starts wherever it is.
+  constexpr uint32_t kCap = 512;
+  constexpr uint64_t kInterval = 100;
+  ReleasedAt rel;
+  FlowTable t(kCap, kKey, ReleasedAt::hook, &rel);
+  t.set_sweep(kInterval, kCap);
+  std::mt19937 rng(11);
+  std::vector<uint64_t> expires(kCap);
+  for (uint32_t i = 0; i < kCap; i++) {
+    expires[i] = 1 + rng() % (20 * kInterval);
+    ASSERT_EQ(add(t, i, FlowState::kEstablished, expires[i]).status, Status::kOk);
+  }
+  t.age(0, 123);  // move the hand off record 0 (nothing is due at 0)
+  std::vector<uint64_t> calls;
+  for (uint64_t now = 0; now <= 22 * kInterval; now += 1 + rng() % 9) {
+    rel.now = now;
+    t.sweep(now);
+    calls.push_back(now);
+  }
+  ASSERT_EQ(rel.at.size(), kCap);  // every flow went, by the sweep alone (no lookups)
+  EXPECT_EQ(t.size(), 0u);
+  uint64_t worst = 0;
+  for (const auto& [i, when] : rel.at) {
+    const uint64_t e = expires[i];
+    EXPECT_GE(when, e) << "flow " << i << " reclaimed before it expired";
+    const uint64_t bound = *std::lower_bound(calls.begin(), calls.end(), e + kInterval);
+    EXPECT_LE(when, bound) << "flow " << i << " expired at " << e;
+    worst = std::max(worst, when - e);
+  }
+  // The bound is tight enough to be worth stating: some flow waited most of an interval.
+  EXPECT_GT(worst, kInterval / 2);
+}
+
+TEST(FlowTableSweep, AnEmptyTableOwesNothing) {
+  ReleasedAt rel;
+  FlowTable t(1000, kKey, ReleasedAt::hook, &rel);
+  t.set_sweep(100, 1000);
+  for (uint64_t now = 0; now <= 1000; now += 10) t.sweep(now);
+  EXPECT_EQ(t.swept(), 0u);
+  // A flow placed later is still reached within one interval of its expiry.
+  ASSERT_EQ(add(t, 1, FlowState::kEstablished, 1050, 1000).status, Status::kOk);
+  for (uint64_t now = 1010; now <= 1150 && rel.at.empty(); now += 10) {
+    rel.now = now;
+    t.sweep(now);
+  }
+  ASSERT_EQ(rel.at.size(), 1u);
+  EXPECT_LE(rel.at[0].second, 1050u + 100u);
+}
+
+TEST(FlowTableSweep, RefusesAZeroPace) {
+  FlowTable t(16, kKey, nullptr, nullptr);
+  EXPECT_THROW(t.set_sweep(0, 64), std::invalid_argument);
+  EXPECT_THROW(t.set_sweep(1000, 0), std::invalid_argument);
+}
+
 TEST(FlowTable, FullOfEstablishedFlowsRejectsAndEvictsNothing) {
   Released rel;
   constexpr uint32_t kCap = 64;
