@@ -58,6 +58,8 @@ Pipeline::Pipeline(const PipelineParams& p)
       cookie_key_(derive_hash_key(p.hash_key, HashUse::kSynCookie)),
       syn_guard_(p.syncookie_embryonic_on, p.syncookie_syn_rate_on, p.hz) {
   asks_.reserve(kAsksMax);
+  flows_.set_sweep(std::max<uint64_t>(ms_to_ticks(p.age_sweep_ms, p.hz), 1),
+                   std::max<uint32_t>(p.age_max_per_loop, 1));
   counters_.flow_capacity = flows_.capacity();
 }
 
@@ -114,9 +116,19 @@ void Pipeline::on_snapshot(const Snapshot& s, uint64_t /*now*/) {
   }
 }
 
-void Pipeline::tick(const Snapshot*, uint64_t now, uint32_t budget) {
+void Pipeline::tick(const Snapshot* s, uint64_t now) {
+  now_ = now;
+  flows_.sweep(now);
+  housekeep(s, now);
+}
+
+void Pipeline::tick(const Snapshot* s, uint64_t now, uint32_t budget) {
   now_ = now;
   flows_.age(now, budget);
+  housekeep(s, now);
+}
+
+void Pipeline::housekeep(const Snapshot*, uint64_t now) {
   quarantine_.expire(now);
   counters_.quarantined_tuples = quarantine_.size();
   counters_.quarantine_released_early = quarantine_.released_early();

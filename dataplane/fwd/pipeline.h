@@ -52,6 +52,11 @@ struct PipelineParams {
   // this many SYNs a second, and off below half of both (SynGuard, docs/security.md).
   uint32_t syncookie_embryonic_on = 8192;
   uint32_t syncookie_syn_rate_on = 100000;
+  // Flow ageing (FlowTable::sweep): every record looked at once per sweep, so a flow is
+  // reclaimed at most this long after it expires, and at most this many records per loop
+  // (a late loop's backlog is spread over the next ones rather than stalling one burst).
+  uint32_t age_sweep_ms = 1000;
+  uint32_t age_max_per_loop = 256;
 };
 
 struct Action {
@@ -99,8 +104,11 @@ class Pipeline {
   /// The worker that owns a full-NAT local port (host order).
   uint32_t port_owner(uint16_t lport) const { return ownership_.owner(lport); }
 
-  /// Housekeeping, called about once per loop: ages `budget` flow records.
-  void tick(const Snapshot* s, uint64_t now, uint32_t budget = 64);
+  /// Housekeeping, called about once per loop: ages the flow records due since the last
+  /// call (one sweep of the table per PipelineParams::age_sweep_ms, FlowTable::sweep).
+  void tick(const Snapshot* s, uint64_t now);
+  /// The same, ageing exactly `budget` records whatever the time (tests, fuzzing).
+  void tick(const Snapshot* s, uint64_t now, uint32_t budget);
 
   /// Next hops to ask the main lcore for (each at most once a second, as far as this
   /// worker remembers); the caller passes them on and clears the list.
@@ -165,6 +173,8 @@ class Pipeline {
   bool cookies_checked(const VipConf& vip, uint64_t now) const;
   // Count a flow reclaimed to make room for a new one (FlowTable::reclaim_one), by class.
   void count_reclaim(Reclaim kind);
+  // tick()'s work after ageing: the quarantine, the gauges, the SYN-cookie switch.
+  void housekeep(const Snapshot* s, uint64_t now);
 
   PipelineParams params_;
   PortOwnership ownership_;

@@ -52,6 +52,9 @@ std::optional<Options> parse_options(int argc, char** argv, int* exit_code) {
        "requests beyond it are dropped as rate_limited")
       ("idle-sleep-us", po::value(&o.idle_sleep_us)->default_value(o.idle_sleep_us),
        "sleep this long when a worker finds no packets (0: busy-poll, for dedicated cores)")
+      ("age-sweep-ms", po::value(&o.age_sweep_ms)->default_value(o.age_sweep_ms),
+       "each worker looks at every flow record once per this many ms, in small steps every "
+       "loop, and reclaims the expired ones: a flow goes at most this long after its timeout")
       ("mbufs", po::value(&o.mbufs)->default_value(o.mbufs), "mbufs in the pool (0: automatic)")
       ("local-ports", po::value(&lports)->default_value(lports),
        "range of full-NAT local ports, split between workers")
@@ -106,6 +109,11 @@ std::optional<Options> parse_options(int argc, char** argv, int* exit_code) {
   }
   o.lport_lo = static_cast<uint16_t>(lo);
   o.lport_hi = static_cast<uint16_t>(hi);
+  if (o.age_sweep_ms == 0) {
+    std::cerr << "rondo-dataplane: --age-sweep-ms must be at least 1\n";
+    *exit_code = 2;
+    return std::nullopt;
+  }
   if (o.flows_per_worker < 64) {
     std::cerr << "rondo-dataplane: --flows-per-worker must be at least 64\n";
     *exit_code = 2;

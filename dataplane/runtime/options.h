@@ -16,6 +16,9 @@ struct Options {
   uint32_t flows_per_worker = 1u << 20;
   bool flow_meters = true;  // per-flow age, packets and bytes (32 bytes more a flow)
   uint32_t idle_sleep_us = 0;
+  // One sweep of each worker's flow table per this many ms: a flow is reclaimed at most this
+  // long after it expires (FlowTable::sweep).
+  uint32_t age_sweep_ms = 1000;
   uint32_t reply_rate = 1000;  // ARP replies per second (main lcore); ICMP echo, per worker
   uint32_t mbufs = 0;  // 0: sized from ports, queues and descriptors
   uint16_t lport_lo = 1024;
