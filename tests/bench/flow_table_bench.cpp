@@ -5,6 +5,7 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <random>
 #include <vector>
 
@@ -189,13 +190,56 @@ void BM_UdpTouch(benchmark::State& state) {
   report(state, t);
 }
 
+// The worker loop's ageing, once per loop (Pipeline::tick), with est-1m's table: 1M
+// established flows in a 2M table (tools/bench sizes it 2 x flows), none due. Argument 0:
+// 0 = a fixed 64 records per loop (FlowTable::age, the worker before the sweep), 1 = the
+// time-budgeted sweep (FlowTable::sweep: one round per second, at most 256 a loop).
+// Argument 1: the loop's length in TSC ticks at 2.6 GHz, 10000 for a busy loop (a burst of
+// 32 at about 300 cycles a packet: about 7.7 records a loop), 500 for an idle poll (0.4).
+// age_step is not inlined and counts its calls, for callgrind's --toggle-collect: its
+// instructions / calls (printed at exit) is the cost of one loop's ageing.
+uint64_t age_steps = 0;
+constexpr uint64_t kTscHz = 2'600'000'000;
+
+__attribute__((noinline)) uint32_t age_step(FlowTable& t, uint64_t now, bool paced) {
+  ++age_steps;
+  return paced ? t.sweep(now) : t.age(now, 64);
+}
+
+void BM_AgeLoop(benchmark::State& state) {
+  const bool paced = state.range(0) != 0;
+  const auto loop_ticks = static_cast<uint64_t>(state.range(1));
+  constexpr uint32_t kFlows = 1 << 20;
+  FlowTable t(2 * kFlows, kKey, nullptr, nullptr);
+  t.set_sweep(kTscHz, 256);
+  fill(t, make_keys(kFlows, 1), kFlows);
+  uint64_t now = kTscHz;
+  t.sweep(now);
+  const uint64_t swept0 = t.swept();
+  for (auto _ : state) {
+    now += loop_ticks;
+    benchmark::DoNotOptimize(age_step(t, now, paced));
+  }
+  state.counters["records/loop"] =
+      static_cast<double>(t.swept() - swept0) / static_cast<double>(state.iterations());
+}
+
 BENCHMARK(BM_LookupHit)->Arg(1 << 10)->Arg(1 << 14)->Arg(1 << 20);
 BENCHMARK(BM_LookupMiss)->Arg(1 << 10)->Arg(1 << 14)->Arg(1 << 20);
 BENCHMARK(BM_LookupHitBurst32)->Arg(1 << 10)->Arg(1 << 14)->Arg(1 << 20);
 BENCHMARK(BM_InsertErase)->Arg(1 << 10)->Arg(1 << 14)->Arg(1 << 20);
 BENCHMARK(BM_UdpTouch)->ArgsProduct({{1 << 10, 1 << 14, 1 << 20}, {0, 1}});
+BENCHMARK(BM_AgeLoop)->ArgsProduct({{0, 1}, {10000, 500}});
 
 }  // namespace
 }  // namespace rondo::dp
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  if (rondo::dp::age_steps)
+    std::fprintf(stderr, "calls of age_step: %lu\n", static_cast<unsigned long>(rondo::dp::age_steps));
+  return 0;
+}
