@@ -144,6 +144,7 @@ json vip_json(const VipSpec& v) {
           {"protocol", proto_name(v.proto)},
           {"mode", mode_name(v.mode)},
           {"scheduler", sched_name(v.sched)},
+          {"proxy_protocol", proxy_protocol_name(v.proxy_protocol)},
           {"health_check", format_health_check(v.health_check)},
           {"drained", v.drained},
           {"backends", v.backends.size()}};
@@ -231,6 +232,11 @@ json cmd_vip_add(ControlPlane& cp, Args& a, const std::string& origin) {
     auto sched = parse_sched(*s);
     if (!sched) throw Refused{Status::kInvalid, *s + " is not a supported scheduler (" + sched_choices() + ")"};
     v.sched = *sched;
+  }
+  if (auto pp = a.str_opt("proxy_protocol")) {
+    auto p = parse_proxy_protocol(*pp);
+    if (!p) throw Refused{Status::kInvalid, *pp + " is not a PROXY protocol setting (off, v2)"};
+    v.proxy_protocol = *p;
   }
   if (auto m = a.str_opt("mode")) {
     auto mode = parse_mode(*m);

@@ -28,6 +28,7 @@ constexpr const char* kUsage = R"(Usage: rondoctl [--socket PATH] [--json] COMMA
 
 Commands:
   vip add NAME ADDRESS:PORT [--proto tcp|udp] [--scheduler rr|wrr|maglev|sh|lc]
+          [--proxy-protocol off|v2]
   vip remove NAME [--force]
   vip list
   vip drain NAME  stop announcing the VIP by BGP (the dataplane still serves what arrives)
@@ -74,6 +75,8 @@ Options (anywhere on the line):
   --scheduler S  vip add: rr (round-robin, the default), wrr (weighted round-robin),
                  maglev (consistent hash of the connection), sh (hash of the client address),
                  lc (fewest active flows per unit of weight)
+  --proxy-protocol P  vip add: v2 sends each backend a PROXY protocol v2 header with the
+                 client's address (tcp only; off by default)
 
 Exit codes: 0 done; 1 failed or refused (unknown vip or backend, exists already,
 needs --force, bad config file, timeout, control plane unreachable); 2 usage error.
@@ -434,14 +437,15 @@ std::variant<CliInvocation, CliExit> parse_cli(const std::vector<std::string>& a
     inv.command = word;
 
     // The command's own options, then its positional arguments.
-    std::string proto = "tcp", sched = "rr", weight = "1", timeout;
+    std::string proto = "tcp", sched = "rr", weight = "1", timeout, proxy_protocol = "off";
     bool force = false;
     po::options_description own;
     own.add(common);
     const bool is_remove = word == "vip remove" || word == "backend remove";
     if (is_remove) own.add_options()("force", po::bool_switch(&force), "");
     if (word == "vip add")
-      own.add_options()("proto", po::value(&proto), "")("scheduler", po::value(&sched), "");
+      own.add_options()("proto", po::value(&proto), "")("scheduler", po::value(&sched), "")(
+          "proxy-protocol", po::value(&proxy_protocol), "");
     if (word == "backend add") own.add_options()("weight", po::value(&weight), "");
     if (word == "backend drain")
       own.add_options()("wait", po::bool_switch(&inv.wait), "")("timeout", po::value(&timeout), "");
@@ -483,9 +487,12 @@ std::variant<CliInvocation, CliExit> parse_cli(const std::vector<std::string>& a
         if (!parse_proto(proto)) usage_error("--proto: " + proto + " is not a protocol (tcp, udp)");
         if (!parse_sched(sched))
           usage_error("--scheduler: " + sched + " is not a scheduler (" + sched_choices() + ")");
+        if (!parse_proxy_protocol(proxy_protocol))
+          usage_error("--proxy-protocol: " + proxy_protocol + " is not off or v2");
         inv.request = {{"cmd", "vip.add"}, {"name", checked_name(a[0], "vip name")},
                        {"address", api::format_ipv4(ip)}, {"port", port},
                        {"protocol", proto}, {"scheduler", sched}};
+        if (proxy_protocol != "off") inv.request["proxy_protocol"] = proxy_protocol;
       } else if (word == "vip remove") {
         auto a = positionals(vm, 1, 1, "NAME");
         inv.request = {{"cmd", "vip.remove"}, {"name", checked_name(a[0], "vip name")},

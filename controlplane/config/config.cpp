@@ -433,7 +433,7 @@ class Parser {
         reported_too_many = true;
       }
       auto m = map(e, {"name", "address", "port", "protocol", "mode", "scheduler",
-                       "syncookies", "health_check", "backends"});
+                       "syncookies", "proxy_protocol", "health_check", "backends"});
       if (!m) {
         state_.vips.emplace_back();
         continue;
@@ -486,6 +486,12 @@ class Parser {
                                           {"auto", api::SynCookies::kAuto}});
         ok &= p.has_value();
         v.syncookies = p.value_or(api::SynCookies::kOff);
+      }
+      if (auto* f = m->get("proxy_protocol")) {
+        auto p = one_of<api::ProxyProtocol>(
+            *f, "proxy_protocol", {{"off", api::ProxyProtocol::kOff}, {"v2", api::ProxyProtocol::kV2}});
+        ok &= p.has_value();
+        v.proxy_protocol = p.value_or(api::ProxyProtocol::kOff);
       }
       if (auto* f = m->get("health_check")) ok &= parse_health_check(*f, &v.health_check);
       if (auto* f = required(*m, "backends")) {

@@ -50,6 +50,9 @@ void diff_vip(const VipSpec& a, const VipSpec& b, std::vector<std::string>* out)
   if (a.sched != b.sched)
     out->push_back(head + "scheduler " + std::string(sched_name(a.sched)) + " -> " +
                    std::string(sched_name(b.sched)));
+  if (a.proxy_protocol != b.proxy_protocol)
+    out->push_back(head + "proxy_protocol " + std::string(proxy_protocol_name(a.proxy_protocol)) +
+                   " -> " + std::string(proxy_protocol_name(b.proxy_protocol)));
   if (a.syncookies != b.syncookies)
     out->push_back(head + "syncookies " + std::string(syncookies_name(a.syncookies)) + " -> " +
                    std::string(syncookies_name(b.syncookies)));

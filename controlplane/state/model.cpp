@@ -64,7 +64,7 @@ api::State to_api(const DesiredState& d) {
   s.vips.reserve(d.vips.size());
   for (const auto& v : d.vips) {
     api::Vip av{.id = v.id, .ip = v.ip, .port = v.port, .proto = v.proto, .mode = v.mode,
-                .sched = v.sched, .syncookies = v.syncookies};
+                .sched = v.sched, .syncookies = v.syncookies, .proxy_protocol = v.proxy_protocol};
     av.backends.reserve(v.backends.size());
     for (const auto& b : v.backends)
       av.backends.push_back({.id = b.id, .ip = b.ip, .port = b.port, .weight = b.weight,
@@ -117,6 +117,16 @@ std::string_view syncookies_name(api::SynCookies c) {
     case api::SynCookies::kOff: break;
   }
   return "off";
+}
+
+std::string_view proxy_protocol_name(api::ProxyProtocol p) {
+  return p == api::ProxyProtocol::kV2 ? "v2" : "off";
+}
+
+std::optional<api::ProxyProtocol> parse_proxy_protocol(std::string_view s) {
+  if (s == "off") return api::ProxyProtocol::kOff;
+  if (s == "v2") return api::ProxyProtocol::kV2;
+  return std::nullopt;
 }
 
 std::optional<api::SynCookies> parse_syncookies(std::string_view s) {

@@ -65,6 +65,7 @@ struct VipSpec {
   api::Mode mode = api::Mode::kFullNat;
   api::Sched sched = api::Sched::kRoundRobin;
   api::SynCookies syncookies = api::SynCookies::kOff;
+  api::ProxyProtocol proxy_protocol = api::ProxyProtocol::kOff;
   HealthCheck health_check;
   std::vector<BackendSpec> backends;
   // rondoctl vip drain: the VIP's address is no longer announced by BGP for this VIP (the
@@ -115,6 +116,9 @@ std::optional<api::Mode> parse_mode(std::string_view s);
 /// "off" / "on" / "auto".
 std::string_view syncookies_name(api::SynCookies c);
 std::optional<api::SynCookies> parse_syncookies(std::string_view s);
+/// "off" or "v2", as in the config file, the API and the state file.
+std::string_view proxy_protocol_name(api::ProxyProtocol p);
+std::optional<api::ProxyProtocol> parse_proxy_protocol(std::string_view s);
 
 /// Why `name` cannot name a vip, or "" if it can.
 std::string check_name(std::string_view name);

@@ -175,6 +175,12 @@ PersistedState decode(const json& root) {
       if (!c) throw Bad{w + ".syncookies: not off, on or auto"};
       v.syncookies = *c;
     }
+    // Absent in state files written before PROXY protocol: off.
+    if (jv.is_object() && jv.contains("proxy_protocol")) {
+      auto c = parse_proxy_protocol(string_of(jv.at("proxy_protocol"), w + ".proxy_protocol"));
+      if (!c) throw Bad{w + ".proxy_protocol: not off or v2"};
+      v.proxy_protocol = *c;
+    }
     v.health_check = read_health_check(field(jv, "health_check", w), w + ".health_check");
     // Absent in state files written before `vip drain`: not drained.
     if (jv.is_object() && jv.contains("drained")) v.drained = bool_of(jv.at("drained"), w + ".drained");
@@ -254,6 +260,7 @@ std::string encode_state_file(const PersistedState& s) {
                     {"mode", mode_name(v.mode)},
                     {"scheduler", sched_name(v.sched)},
                     {"syncookies", syncookies_name(v.syncookies)},
+                    {"proxy_protocol", proxy_protocol_name(v.proxy_protocol)},
                     {"drained", v.drained},
                     {"health_check",
                      {{"type", health_check_type_name(hc.type)},

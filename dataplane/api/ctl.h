@@ -22,8 +22,8 @@ namespace rondo::api {
 inline constexpr uint32_t kMagic = 0x4f444e52;  // "RNDO" read as little-endian bytes
 // 2: consumed/steered counters; 3: originated; 4: lcore counters described on the wire;
 // 7: per-VIP syncookies; 8: inspect (flows, trace, drop samples); 9: backends' Maglev table
-// entries in the stats
-inline constexpr uint16_t kVersion = 9;
+// entries in the stats; 10: per-VIP proxy_protocol
+inline constexpr uint16_t kVersion = 10;
 inline constexpr uint32_t kMaxPayload = 16u << 20;
 inline constexpr uint32_t kMaxBackendId = 65535;  // ids index per-lcore counter arrays
 inline constexpr uint32_t kMaxVipId = 4095;
@@ -85,6 +85,9 @@ inline bool known_sched(uint8_t v) {
 // SYN cookies for a TCP VIP (docs/security.md, "SYN cookies"): never, always, or when the
 // worker sees a SYN flood.
 enum class SynCookies : uint8_t { kOff = 0, kOn = 1, kAuto = 2 };
+// PROXY protocol for a full-NAT TCP VIP (dataplane/fwd/proxy_v2.h): none, or a v2 header at the
+// start of every backend-bound stream.
+enum class ProxyProtocol : uint8_t { kOff = 0, kV2 = 1 };
 
 // Addresses are IPv4 in host byte order in this model; ports in host order.
 struct Backend {
@@ -105,6 +108,7 @@ struct Vip {
   Mode mode = Mode::kFullNat;
   Sched sched = Sched::kRoundRobin;
   SynCookies syncookies = SynCookies::kOff;
+  ProxyProtocol proxy_protocol = ProxyProtocol::kOff;
   std::vector<Backend> backends;
   bool operator==(const Vip&) const = default;
 };

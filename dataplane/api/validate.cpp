@@ -148,6 +148,9 @@ class Checker {
       // A SYN cookie answers a TCP handshake; UDP has none.
       if (v.proto == Proto::kUdp && v.syncookies != SynCookies::kOff)
         add(f + ".syncookies", "SYN cookies apply to tcp vips only");
+      // The header is the start of a TCP stream; a datagram has none.
+      if (v.proto == Proto::kUdp && v.proxy_protocol != ProxyProtocol::kOff)
+        add(f + ".proxy_protocol", "PROXY protocol applies to tcp vips only");
       std::map<std::pair<uint32_t, uint16_t>, std::string> seen;
       for (size_t j = 0; j < v.backends.size(); ++j) {
         const Backend& b = v.backends[j];

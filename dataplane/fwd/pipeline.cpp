@@ -8,10 +8,12 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 #include "dataplane/flow/tcp_state.h"
 #include "dataplane/fwd/fullnat.h"
 #include "dataplane/pkt/csum.h"
+#include "dataplane/pkt/tcp_opts.h"
 
 namespace rondo::dp {
 namespace {
@@ -60,6 +62,7 @@ Pipeline::Pipeline(const PipelineParams& p)
   asks_.reserve(kAsksMax);
   flows_.set_sweep(std::max<uint64_t>(ms_to_ticks(p.age_sweep_ms, p.hz), 1),
                    std::max<uint32_t>(p.age_max_per_loop, 1));
+  ms_div_ = std::max<uint64_t>(p.hz / 1000, 1);
   counters_.flow_capacity = flows_.capacity();
 }
 
@@ -100,6 +103,9 @@ void Pipeline::on_snapshot(const Snapshot& s, uint64_t /*now*/) {
   for (const VipConf& v : s.vips) {
     vip_cookies_on_ |= v.syncookies == api::SynCookies::kOn;
     vip_cookies_auto_ |= v.syncookies == api::SynCookies::kAuto;
+    // Once, on the worker (the first snapshot with such a VIP): 16 bytes per flow record.
+    if (v.proxy_protocol == api::ProxyProtocol::kV2 && !proxy_)
+      proxy_.reset(new ProxyHdr[flows_.capacity()]());
   }
 
   // An id the control plane hands to another backend (after its own quarantine) starts
@@ -118,12 +124,14 @@ void Pipeline::on_snapshot(const Snapshot& s, uint64_t /*now*/) {
 
 void Pipeline::tick(const Snapshot* s, uint64_t now) {
   now_ = now;
+  if (proxy_ && s) proxy_sweep(*s, now, kProxySweepPerLoop);
   flows_.sweep(now);
   housekeep(s, now);
 }
 
 void Pipeline::tick(const Snapshot* s, uint64_t now, uint32_t budget) {
   now_ = now;
+  if (proxy_ && s) proxy_sweep(*s, now, budget * 4);
   flows_.age(now, budget);
   housekeep(s, now);
 }
@@ -459,6 +467,14 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
     } else if (tcp) {
       tcp_track_syn(flows_.tcp(r.idx), read_tcp_segment(f + p.l4_off, p.l4_len()));
     }
+    if (tcp && vip.proxy_protocol == api::ProxyProtocol::kV2 && proxy_) {
+      // The header goes at the client's ISN + 1: the SYN's seq + 1, or the cookie ACK's seq.
+      fl.user |= ProxyV2::kFlowBit;
+      ProxyHdr h;
+      h.seq = tcp_rd32(f + p.l4_off + 4) + (cookie_ack ? 0 : 1);
+      h.phase = ProxyHdr::kAwait;
+      proxy_[r.idx] = h;
+    }
     fl.backend_id = b.id;
     fl.vip_id = static_cast<uint16_t>(vip.id);
     BackendCounters& bc = backends_[b.id];
@@ -483,6 +499,33 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
     if (!track_tcp(hit.idx, FlowDir::kForward, f, p, now))
       return drop(counters_, DropReason::kTcpOutOfWindow);
     if (proxied) SynProxy::to_backend(f, p, flows_.at(hit.idx), flows_.tcp(hit.idx));
+    if (flows_.at(hit.idx).user & ProxyV2::kFlowBit) {
+      ProxyHdr& h = proxy_[hit.idx];
+      uint8_t* tcph = f + p.l4_off;
+      if (h.phase != ProxyHdr::kAcked) ProxyV2::note_client(h, tcph);
+      if (h.phase == ProxyHdr::kAwait) {
+        // The client's handshake is complete: the header goes now, and takes the place of
+        // a pure ACK (proxy_v2.h).
+        const FlowState st = flows_.at(hit.idx).state;
+        if ((p.tcp_flags & (kTcpAck | kTcpRst)) == kTcpAck && st != FlowState::kSynSent &&
+            st != FlowState::kSynRecv) {
+          proxy_send(s, hit.idx, now);
+          if (p.l4_len() == tcp_hlen(tcph) && !(p.tcp_flags & kTcpFin)) {
+            ++counters_.consumed;
+            return Action{Action::Kind::kConsumed, DropReason::kCount, 0};
+          }
+        }
+      } else if (h.phase == ProxyHdr::kSent) {
+        switch (ProxyV2::resend_due(h, ms(now))) {
+          case ProxyV2::Resend::kWait: break;
+          case ProxyV2::Resend::kResend: proxy_send(s, hit.idx, now); break;
+          case ProxyV2::Resend::kGiveUp:
+            proxy_give_up(s, hit.idx, now);
+            return drop(counters_, DropReason::kProxyHeaderLost);
+        }
+      }
+      ProxyV2::to_backend(tcph);
+    }
   } else {
     flows_.touch_idle(hit.idx, now, t_udp_);
   }
@@ -516,6 +559,14 @@ Action Pipeline::handle_reply(const Snapshot& s, uint8_t* f, uint32_t len, const
             const bool fin = (flows_.tcp(hit.idx).dir[0].flags & TcpDir::kFin) != 0;
             flows_.update(hit.idx, fin ? FlowState::kHalfClosed : FlowState::kEstablished,
                           now + t_est_);
+            if (pf.user & ProxyV2::kFlowBit) {
+              // The client's ACK came first (the cookie's): the header follows this ACK. A
+              // FIN held since the cookie ACK sits after the header in the backend's space.
+              uint8_t* t = f + p.l3_off + 20;  // absorb wrote a 20-byte IPv4 header
+              if (fin) ProxyV2::to_backend(t);
+              ProxyV2::note_client(proxy_[hit.idx], t);
+              proxy_send(s, hit.idx, now);
+            }
             Action a = output(s, f, pf.rev.src_ip, now);
             a.len = n;
             return a;
@@ -526,6 +577,7 @@ Action Pipeline::handle_reply(const Snapshot& s, uint8_t* f, uint32_t len, const
         SynProxy::to_client(f, p, pf, flows_.tcp(hit.idx));
       }
     }
+    if (pf.user & ProxyV2::kFlowBit) ProxyV2::to_client(f + p.l4_off, proxy_[hit.idx]);
     if (!track_tcp(hit.idx, FlowDir::kReverse, f, p, now))
       return drop(counters_, DropReason::kTcpOutOfWindow);
   } else
@@ -555,6 +607,117 @@ Action Pipeline::output(const Snapshot& s, uint8_t* f, uint32_t dst_ip, uint64_t
   std::memcpy(eth->dst_addr.addr_bytes, n->mac, 6);
   std::memcpy(eth->src_addr.addr_bytes, params_.port_macs[port].data(), 6);
   return Action{Action::Kind::kTx, DropReason::kCount, port};
+}
+
+OutFrame* Pipeline::out_frame() {
+  ++counters_.originated;
+  if (out_len_ == kOutMax) {  // the worker drains it every burst: this is a burst of 64 sends
+    counters_.drop(DropReason::kTxFull);
+    return nullptr;
+  }
+  return &out_[out_len_++];
+}
+
+void Pipeline::proxy_send(const Snapshot& s, uint32_t idx, uint64_t now) {
+  ProxyHdr& h = proxy_[idx];
+  const Flow& fl = flows_.at(idx);
+  h.phase = ProxyHdr::kSent;
+  h.sent_ms = ms(now);
+  ++h.tries;
+  OutFrame* o = out_frame();
+  if (!o) return;  // the RTO brings it back
+  uint8_t hdr[ProxyV2::kLen];
+  ProxyV2::write(hdr, fl.fwd.src_ip, fl.fwd.dst_ip, fl.fwd.src_port, fl.fwd.dst_port);
+  SynProxy::Segment seg;
+  seg.src_ip = fl.rev.dst_ip;
+  seg.dst_ip = fl.rev.src_ip;
+  seg.src_port = fl.rev.dst_port;
+  seg.dst_port = fl.rev.src_port;
+  seg.seq = h.seq;
+  seg.ack = h.ack;
+  seg.flags = kTcpAck | 0x08;  // PSH: the backend's stack hands it over at once
+  seg.win = h.win;
+  seg.payload = hdr;
+  seg.payload_len = ProxyV2::kLen;
+  o->data[12] = 0x08;  // IPv4
+  o->data[13] = 0x00;
+  const uint32_t len = SynProxy::write(o->data, 14, seg);
+  const Action a = output(s, o->data, fl.rev.src_ip, now);  // counts its own drop
+  if (a.kind != Action::Kind::kTx) {
+    --out_len_;
+    return;
+  }
+  o->port = a.port;
+  o->len = static_cast<uint16_t>(len);
+}
+
+void Pipeline::proxy_give_up(const Snapshot& s, uint32_t idx, uint64_t now) {
+  ProxyHdr& h = proxy_[idx];
+  const Flow& fl = flows_.at(idx);
+  const TcpTrack& t = flows_.tcp(idx);
+  h.phase = ProxyHdr::kNone;
+  // Both ends learn that the connection is gone: the backend at the header's place, the
+  // client at the backend's next sequence number in its view (in window for both).
+  SynProxy::Segment b;
+  b.src_ip = fl.rev.dst_ip;
+  b.dst_ip = fl.rev.src_ip;
+  b.src_port = fl.rev.dst_port;
+  b.dst_port = fl.rev.src_port;
+  b.seq = h.seq;
+  b.ack = h.ack;
+  b.flags = kTcpRst | kTcpAck;
+  SynProxy::Segment c;
+  c.src_ip = fl.fwd.dst_ip;
+  c.dst_ip = fl.fwd.src_ip;
+  c.src_port = fl.fwd.dst_port;
+  c.dst_port = fl.fwd.src_port;
+  c.seq = t.dir[1].end;
+  c.ack = t.dir[0].end;
+  c.flags = kTcpRst | kTcpAck;
+  for (const auto& [seg, to] : {std::pair{b, fl.rev.src_ip}, std::pair{c, fl.fwd.src_ip}}) {
+    OutFrame* o = out_frame();
+    if (!o) continue;
+    o->data[12] = 0x08;
+    o->data[13] = 0x00;
+    const uint32_t len = SynProxy::write(o->data, 14, seg);
+    const Action a = output(s, o->data, to, now);
+    if (a.kind != Action::Kind::kTx) {
+      --out_len_;
+      continue;
+    }
+    o->port = a.port;
+    o->len = static_cast<uint16_t>(len);
+  }
+  flows_.update(idx, FlowState::kReset, now + t_reset_);
+}
+
+void Pipeline::proxy_sweep(const Snapshot& s, uint64_t now, uint32_t budget) {
+  // A walk over the records like the ageing's: a lost header is noticed within an RTO plus
+  // one walk (capacity / budget ticks) when no client segment comes first.
+  const uint32_t cap = flows_.capacity();
+  const uint32_t now_ms = ms(now);
+  for (uint32_t i = 0; i < budget && i < cap; ++i) {
+    const uint32_t idx = proxy_cursor_;
+    proxy_cursor_ = proxy_cursor_ + 1 == cap ? 0 : proxy_cursor_ + 1;
+    ProxyHdr& h = proxy_[idx];
+    if (h.phase != ProxyHdr::kSent) continue;
+    const Flow& fl = flows_.at(idx);
+    if (!(fl.user & ProxyV2::kFlowBit) ||
+        (fl.state != FlowState::kEstablished && fl.state != FlowState::kHalfClosed)) {
+      h.phase = ProxyHdr::kNone;  // the flow ended (or the record holds another one now)
+      continue;
+    }
+    switch (ProxyV2::resend_due(h, now_ms)) {
+      case ProxyV2::Resend::kWait: break;
+      case ProxyV2::Resend::kResend: proxy_send(s, idx, now); break;
+      case ProxyV2::Resend::kGiveUp:
+        // Counted as the header segment that is not sent again.
+        ++counters_.originated;
+        counters_.drop(DropReason::kProxyHeaderLost);
+        proxy_give_up(s, idx, now);
+        break;
+    }
+  }
 }
 
 void Pipeline::ask_neigh(uint32_t ip, uint16_t port, uint64_t now) {

@@ -13,6 +13,7 @@
 
 #include "dataplane/flow/port_pool.h"
 #include "dataplane/flow/table.h"
+#include "dataplane/fwd/proxy_v2.h"
 #include "dataplane/fwd/synproxy.h"
 #include "dataplane/fwd/token_bucket.h"
 #include "dataplane/neigh/next_hops.h"
@@ -57,6 +58,14 @@ struct PipelineParams {
   // (a late loop's backlog is spread over the next ones rather than stalling one burst).
   uint32_t age_sweep_ms = 1000;
   uint32_t age_max_per_loop = 256;
+};
+
+/// A frame the pipeline made itself (a PROXY v2 header segment, an RST when its flow gives
+/// up), ready to send on `port`; the worker copies it into an mbuf (Pipeline::outbox).
+struct OutFrame {
+  uint16_t port = 0;
+  uint16_t len = 0;
+  uint8_t data[ProxyV2::kFrameLen + 6];
 };
 
 struct Action {
@@ -127,6 +136,13 @@ class Pipeline {
     flows_.remove(idx);
   }
 
+  /// Frames made since the last clear_outbox() (counted as originated), to send.
+  const OutFrame* outbox() const { return out_.data(); }
+  uint32_t outbox_size() const { return out_len_; }
+  void clear_outbox() { out_len_ = 0; }
+  /// The PROXY v2 state of flow idx (null unless a VIP has used PROXY v2).
+  const ProxyHdr* proxy_hdr(uint32_t idx) const { return proxy_ ? &proxy_[idx] : nullptr; }
+
   const LcoreCounters& counters() const { return counters_; }
   LcoreCounters& counters() { return counters_; }
   const BackendCounters* backend_counters() const { return backends_.get(); }
@@ -171,6 +187,15 @@ class Pipeline {
   // whether an ACK without a flow may carry one.
   bool cookies_for_syn(const VipConf& vip, uint64_t now);
   bool cookies_checked(const VipConf& vip, uint64_t now) const;
+  // PROXY v2 (proxy_v2.h): send flow idx's header segment to its backend (into the outbox);
+  // reset the flow both ways when the header is never acknowledged; the timer's sweep.
+  void proxy_send(const Snapshot& s, uint32_t idx, uint64_t now);
+  void proxy_give_up(const Snapshot& s, uint32_t idx, uint64_t now);
+  // Flows of PROXY v2 VIPs whose header's resend timer is looked at per loop (tick(s, now)).
+  static constexpr uint32_t kProxySweepPerLoop = 256;
+  void proxy_sweep(const Snapshot& s, uint64_t now, uint32_t budget);
+  OutFrame* out_frame();
+  uint32_t ms(uint64_t now) const { return static_cast<uint32_t>(now / ms_div_); }
   // Count a flow reclaimed to make room for a new one (FlowTable::reclaim_one), by class.
   void count_reclaim(Reclaim kind);
   // tick()'s work after ageing: the quarantine, the gauges, the SYN-cookie switch.
@@ -208,6 +233,14 @@ class Pipeline {
   bool sent_cookie_ = false;  // only while cookies it sent may still come back)
   bool vip_cookies_on_ = false;    // the snapshot has a VIP with `syncookies: on`
   bool vip_cookies_auto_ = false;  // ... with `auto` (syncookies_active: either answers now)
+  // PROXY v2: one ProxyHdr per flow record, allocated when a snapshot first has a VIP with
+  // PROXY v2 (and kept: flows outlive the VIP's setting); the sweep's position.
+  std::unique_ptr<ProxyHdr[]> proxy_;
+  uint32_t proxy_cursor_ = 0;
+  uint64_t ms_div_ = 1;  // ticks per millisecond (at least 1)
+  static constexpr uint32_t kOutMax = 64;
+  std::array<OutFrame, kOutMax> out_;
+  uint32_t out_len_ = 0;
 };
 
 }  // namespace rondo::dp

@@ -37,8 +37,10 @@ inline uint32_t be_add(uint32_t stored, uint32_t add) {
 
 /// Shift a TCP segment's sequence space in place. tcp points at the header, hlen is its length
 /// (the data offset in bytes, checked by the parser). ack_add applies only when ACK is set
-/// (otherwise the field means nothing and is left alone).
-inline void tcp_seq_shift(uint8_t* tcp, uint32_t hlen, uint32_t seq_add, uint32_t ack_add) {
+/// (otherwise the field means nothing and is left alone). SACK edges move by sack_add (the
+/// same as ack_add but where the ack is clamped: ProxyV2::to_client).
+inline void tcp_seq_shift(uint8_t* tcp, uint32_t hlen, uint32_t seq_add, uint32_t ack_add,
+                          uint32_t sack_add) {
   constexpr uint8_t kAckFlag = 0x10;
   uint64_t d = 0;
   if (seq_add != 0) {
@@ -50,11 +52,13 @@ inline void tcp_seq_shift(uint8_t* tcp, uint32_t hlen, uint32_t seq_add, uint32_
     const uint32_t o = seqx::ld32(tcp + 8), n = seqx::be_add(o, ack_add);
     std::memcpy(tcp + 8, &n, 4);
     d += csum_delta32(o, n);
+  }
+  if (sack_add != 0 && (tcp[13] & kAckFlag)) {
     // SACK blocks: pairs of 32-bit edges.
     tcp_for_each_option(tcp, hlen, [&](uint8_t kind, uint32_t i, uint8_t len) {
       if (kind != kTcpOptSack || len < 10 || (len - 2) % 8 != 0) return;
       for (uint32_t e = i + 2; e + 4 <= i + len; e += 4) {
-        const uint32_t eo = seqx::ld32(tcp + e), en = seqx::be_add(eo, ack_add);
+        const uint32_t eo = seqx::ld32(tcp + e), en = seqx::be_add(eo, sack_add);
         std::memcpy(tcp + e, &en, 4);
         d += csum_delta32(eo, en);
       }
@@ -65,6 +69,11 @@ inline void tcp_seq_shift(uint8_t* tcp, uint32_t hlen, uint32_t seq_add, uint32_
   std::memcpy(&c, tcp + 16, 2);
   c = csum_apply(c, d);
   std::memcpy(tcp + 16, &c, 2);
+}
+
+/// The same with SACK edges moving with the ack.
+inline void tcp_seq_shift(uint8_t* tcp, uint32_t hlen, uint32_t seq_add, uint32_t ack_add) {
+  tcp_seq_shift(tcp, hlen, seq_add, ack_add, ack_add);
 }
 
 /// Set a TCP segment's window field (host order value) with its checksum.

@@ -64,7 +64,7 @@ uint32_t SynProxy::write(uint8_t* frame, uint32_t l3_off, const Segment& s) {
   uint8_t* ip = frame + l3_off;
   ip[0] = 0x45;
   ip[1] = 0;
-  wr16(ip + 2, static_cast<uint16_t>(20 + thl));
+  wr16(ip + 2, static_cast<uint16_t>(20 + thl + s.payload_len));
   wr16(ip + 4, 0);       // ID: DF is set, nothing will be reassembled (RFC 6864)
   wr16(ip + 6, 0x4000);  // DF
   ip[8] = kTtl;
@@ -85,9 +85,11 @@ uint32_t SynProxy::write(uint8_t* frame, uint32_t l3_off, const Segment& s) {
   wr16(t + 16, 0);
   wr16(t + 18, 0);
   std::memcpy(t + 20, opt, ol);
-  const uint64_t sum = csum_sum(ip + 12, 8) + 6 + thl + csum_sum(t, thl);
+  if (s.payload_len != 0) std::memcpy(t + thl, s.payload, s.payload_len);
+  const uint32_t tl = thl + s.payload_len;
+  const uint64_t sum = csum_sum(ip + 12, 8) + 6 + tl + csum_sum(t, tl);
   wr16(t + 16, static_cast<uint16_t>(~csum_fold64(sum)));
-  return l3_off + 20 + thl;
+  return l3_off + 20 + tl;
 }
 
 }  // namespace rondo::dp
@@ -188,7 +190,7 @@ SynProxy::Absorb SynProxy::absorb(uint8_t* f, const Parsed& p, Flow& fl, TcpTrac
   t.set_seq_delta(seg.seq - (cookie1 - 1));
   t.dir[0].flags |= TcpDir::kEstablished;
   const bool fin = (fl.user & kFinPending) != 0;
-  fl.user = kProxied;
+  fl.user = static_cast<uint8_t>(kProxied | (fl.user & kOtherBits));
   if (seg.wscale != TcpSegment::kNoWscale)
     fl.user |= kBackendWs | (seg.wscale > 14 ? 14 : seg.wscale);
   Segment s;

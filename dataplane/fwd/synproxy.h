@@ -48,6 +48,8 @@ struct SynProxy {
   // backend's handshake carries it on, so the connection does not wait for a retransmission.
   static constexpr uint8_t kFinPending = 0x20;
   static bool proxied(uint8_t user) { return (user & kProxied) != 0; }
+  // Bits of Flow::user that are not the SYN proxy's (ProxyV2::kFlowBit): kept as they are.
+  static constexpr uint8_t kOtherBits = 0x10;
 
   /// Flow::user of the flow a cookie ACK opens: kProxied, and kFinPending when the ACK
   /// carried a FIN and no data. A FIN behind data sits after that data in sequence space;
@@ -67,14 +69,17 @@ struct SynProxy {
     uint16_t mss = 0;
     uint8_t wscale = SynOpts::kNoWscale;
     bool sack = false;
+    // Data after the header (a PROXY v2 header segment, proxy_v2.h), copied in.
+    const uint8_t* payload = nullptr;
+    uint32_t payload_len = 0;
   };
 
   /// The options of a SYN rondo keeps in a cookie (MSS, window scale, SACK-permitted).
   /// tcp points at the header, hlen is its length. Malformed options end the walk.
   static SynOpts read_options(const uint8_t* tcp, uint32_t hlen);
 
-  /// Write `s` as IPv4 + TCP at frame + l3_off (the Ethernet header is the caller's).
-  /// Returns the new frame length.
+  /// Write `s` as IPv4 + TCP (+ payload) at frame + l3_off (the Ethernet header is the
+  /// caller's), with full checksums. Returns the new frame length.
   static uint32_t write(uint8_t* frame, uint32_t l3_off, const Segment& s);
 
   // The steps, in the order a connection takes them. Frames are parsed (p) and, for TCP,

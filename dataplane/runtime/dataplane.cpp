@@ -234,6 +234,7 @@ bool Dataplane::init(std::string* err) {
     ws.query_in = inspected[i].to_worker;
     ws.query_out = inspected[i].from_worker;
     ws.idle_sleep_us = opts_.idle_sleep_us;
+    ws.pool = pool_;
     if (opts_.test_stall_worker == static_cast<int>(i)) {
       ws.test_stall_after_tsc = std::max<uint64_t>(1, rte_get_tsc_hz() / 1000 * opts_.test_stall_after_ms);
       RTE_LOG(WARNING, USER1, "worker %u: --test-stall-worker: its loop stops %u ms after it starts (tests only)\n",

@@ -1,9 +1,12 @@
 #include "dataplane/runtime/worker.h"
 
+#include <cstring>
+
 #include "dataplane/inspect/query.h"
 #include "dataplane/neigh/service.h"
 
 #include <rte_cycles.h>
+#include <rte_mbuf.h>
 #include <rte_ethdev.h>
 #include <rte_log.h>
 #include <rte_prefetch.h>
@@ -78,6 +81,7 @@ inline void enqueue_steer(Worker* w, uint32_t target, rte_mbuf* m) {
 }
 
 static_assert(RTE_MBUF_DEFAULT_DATAROOM >= SynProxy::kMaxHandshakeFrame);
+static_assert(RTE_MBUF_DEFAULT_DATAROOM >= ProxyV2::kFrameLen);
 
 void dispatch(Worker* w, rte_mbuf* m, const Action& a, uint16_t in_port, uint64_t now) {
   if (a.kind == Action::Kind::kTx && a.port < w->setup.n_ports) {
@@ -99,6 +103,25 @@ void dispatch(Worker* w, rte_mbuf* m, const Action& a, uint16_t in_port, uint64_
       w->drops.offer(a.reason, rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), in_port, now);
     rte_pktmbuf_free(m);
   }
+}
+
+// Frames the pipeline made (Pipeline::outbox, counted there as originated): into mbufs, to TX.
+void drain_outbox(Worker* w) {
+  Pipeline& pl = w->pipeline;
+  const uint32_t n = pl.outbox_size();
+  if (n == 0) return;
+  const OutFrame* o = pl.outbox();
+  for (uint32_t i = 0; i < n; ++i) {
+    rte_mbuf* m = w->setup.pool ? rte_pktmbuf_alloc(w->setup.pool) : nullptr;
+    if (!m || o[i].port >= w->setup.n_ports) {
+      if (m) rte_pktmbuf_free(m);
+      pl.count_drop(m ? DropReason::kNoRoute : DropReason::kNoMbuf);
+      continue;
+    }
+    std::memcpy(rte_pktmbuf_append(m, o[i].len), o[i].data, o[i].len);
+    enqueue_tx(w, o[i].port, m);
+  }
+  pl.clear_outbox();
 }
 
 // Run a burst through the pipeline and send each frame where its action says.
@@ -130,6 +153,7 @@ void run_burst(Worker* w, rte_mbuf** pkts, uint16_t n, uint16_t in_port, uint64_
   w->pipeline.process_burst(w->snapshot, frames, lens, k, in_port, now, steered, actions);
   if (__builtin_expect(tracing, 0)) w->tracer.after(w->pipeline, frames, lens, actions, k);
   for (uint16_t i = 0; i < k; ++i) dispatch(w, ok[i], actions[i], in_port, now);
+  drain_outbox(w);
   if (steering) flush_steer(w);
 }
 
@@ -240,6 +264,7 @@ uint32_t worker_poll(Worker* w) {
   if (!w->setup.steer_in.empty()) received += drain_steered(w, start);
   if (w->setup.from_main) drain_from_main(w);
   w->pipeline.tick(w->snapshot, start);
+  drain_outbox(w);
   if (!w->pipeline.neigh_asks().empty()) send_asks(w);
 
   const uint64_t end = rte_rdtsc();

@@ -62,6 +62,9 @@ struct WorkerSetup {
   // Tests only (--test-stall-worker): this many TSC ticks after its loop starts, the worker
   // stops advancing it, as a stuck worker would (runtime/watchdog.h must notice). 0: never.
   uint64_t test_stall_after_tsc = 0;
+  // Buffers for frames the pipeline makes itself (Pipeline::outbox: PROXY v2 header segments,
+  // their RSTs). Null: such frames are dropped as no_mbuf (tests of the worker alone).
+  rte_mempool* pool = nullptr;
 };
 
 /// Per-lcore state, one cache-aligned object per worker, passed by pointer.

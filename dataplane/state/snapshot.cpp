@@ -80,6 +80,7 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotPara
     vc.mode = v.mode;
     vc.sched = v.sched;
     vc.syncookies = v.syncookies;
+    vc.proxy_protocol = v.proxy_protocol;
     vc.eligible_first = static_cast<uint32_t>(snap->eligible.size());
     const size_t first_backend = snap->backends.size();
     for (const auto& b : v.backends) {

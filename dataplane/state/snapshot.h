@@ -32,6 +32,7 @@ struct VipConf {
   api::Mode mode = api::Mode::kFullNat;
   api::Sched sched = api::Sched::kRoundRobin;
   api::SynCookies syncookies = api::SynCookies::kOff;  // TCP VIPs only (validated)
+  api::ProxyProtocol proxy_protocol = api::ProxyProtocol::kOff;  // TCP VIPs only (validated)
   // Backends that may take new flows (weight > 0, not drained, not down), as indices
   // into Snapshot::backends: [eligible_first, eligible_first + eligible_count).
   uint32_t eligible_first = 0;

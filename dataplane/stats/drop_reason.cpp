@@ -14,7 +14,7 @@ constexpr std::array<std::string_view, kDropReasonCount> kNames = {
     "steer_full",       "bad_ip_checksum",  "martian_source", "port_zero",
     "bad_tcp_flags",    "bad_l4_checksum",  "bad_source_mac", "rate_limited",
     "arp_bad_sender",   "tcp_out_of_window", "vlan_mismatch", "syncookie_invalid",
-    "arp_queue_full",   "gso_frame",
+    "arp_queue_full",   "gso_frame",        "proxy_header_lost", "no_mbuf",
 };
 
 }  // namespace

@@ -48,6 +48,9 @@ enum class DropReason : uint8_t {
   kArpQueueFull,      // an ARP frame between a worker and the main lcore found its ring full
   kGsoFrame,          // IPv4 datagram longer than 1500 bytes of which the frame holds less: a
                       // GSO/GRO super-frame cut short by an af_packet reader (offloads on)
+  kProxyHeaderLost,   // a PROXY v2 header the backend never acknowledged (fwd/proxy_v2.h):
+                      // the client's segment that found the flow given up (the flow is reset)
+  kNoMbuf,            // a frame the worker made (PROXY v2 header, RST) found no free mbuf
   kCount
 };
 

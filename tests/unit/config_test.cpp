@@ -131,6 +131,23 @@ vips:
   }
 }
 
+TEST(Config, ProxyProtocolPerVip) {
+  for (auto [text, want] : {std::pair{"off", api::ProxyProtocol::kOff}, {"v2", api::ProxyProtocol::kV2}}) {
+    const auto s = state_of(std::string(R"(local_ips: [198.51.100.100]
+vips:
+  - name: web
+    address: 203.0.113.10
+    port: 80
+    proxy_protocol: )") + text + R"(
+    backends:
+      - address: 198.51.100.3
+        port: 3000
+)");
+    ASSERT_EQ(s.vips.size(), 1u);
+    EXPECT_EQ(s.vips[0].proxy_protocol, want) << text;
+  }
+}
+
 TEST(Config, NoVipsNeedsNoLocalIp) {
   const auto s = state_of("vips: []\n");
   EXPECT_TRUE(s.vips.empty());
@@ -214,7 +231,7 @@ vips:
     backends: []
 )",
      {"rondo.yaml:6: vips[0].protcol: unknown field (expected one of: name, address, port, "
-      "protocol, mode, scheduler, syncookies, health_check, backends)"}},
+      "protocol, mode, scheduler, syncookies, proxy_protocol, health_check, backends)"}},
 
     {"unknown backend key", R"(local_ips: [198.51.100.100]
 vips:

@@ -32,6 +32,7 @@ State sample_state() {
   dns.backends = {{.id = 3, .ip = ip("198.51.100.5"), .port = 53}};
   Vip empty{.id = 2, .ip = ip("203.0.113.11"), .port = 443};
   web.syncookies = SynCookies::kAuto;
+  web.proxy_protocol = ProxyProtocol::kV2;
   web.sched = Sched::kWeightedRoundRobin;
   dns.sched = Sched::kSourceHash;
   empty.sched = Sched::kMaglev;
@@ -176,8 +177,9 @@ TEST(CtlCodec, HugeBackendCountInsideAVipIsRejected) {
   State s;
   s.vips = {Vip{.id = 0, .ip = 1, .port = 1}};
   auto bytes = encode_state(s);
-  // vip count, then id, ip, port, proto, mode, sched, syncookies, then the backend count.
-  put_u32(&bytes, kStateHead + 4 + 4 + 4 + 2 + 4, 1u << 30);
+  // vip count, then id, ip, port, proto, mode, sched, syncookies, proxy_protocol, then the
+  // backend count.
+  put_u32(&bytes, kStateHead + 4 + 4 + 4 + 2 + 5, 1u << 30);
   std::string err;
   EXPECT_FALSE(decode_state(bytes, &err));
 }
@@ -206,14 +208,14 @@ TEST(CtlCodec, BadEnumsAndBoolsAreRejected) {
   s.vips[0].backends = {Backend{.id = 0, .ip = 2, .port = 2}};
   const auto good = encode_state(s);
   const size_t proto_off = kStateHead + 4 + 4 + 4 + 2;
-  const size_t drained_off = proto_off + 4 + 4 + 4 + 4 + 2 + 2;
+  const size_t drained_off = proto_off + 5 + 4 + 4 + 4 + 2 + 2;
   ASSERT_TRUE(decode_state(good, nullptr));
   struct Case {
     size_t off;
     uint8_t value;
   };
   for (auto [off, value] : {Case{proto_off, 1}, Case{proto_off + 1, 2}, Case{proto_off + 2, 0},
-                            Case{proto_off + 3, 3},
+                            Case{proto_off + 3, 3}, Case{proto_off + 4, 2},
                             Case{drained_off, 2}, Case{drained_off + 1, 0xff}}) {
     auto bad = good;
     bad[off] = value;
@@ -385,6 +387,14 @@ TEST(ValidateState, CatchesSynCookiesOnUdp) {
   s.vips[1].syncookies = SynCookies::kOn;
   EXPECT_EQ(validate_state(s), "vips[1].syncookies: SYN cookies apply to tcp vips only");
   s.vips[1].syncookies = SynCookies::kOff;
+  EXPECT_EQ(validate_state(s), "");
+}
+
+TEST(ValidateState, CatchesProxyProtocolOnUdp) {
+  auto s = sample_state();
+  s.vips[1].proxy_protocol = ProxyProtocol::kV2;
+  EXPECT_EQ(validate_state(s), "vips[1].proxy_protocol: PROXY protocol applies to tcp vips only");
+  s.vips[1].proxy_protocol = ProxyProtocol::kOff;
   EXPECT_EQ(validate_state(s), "");
 }
 
