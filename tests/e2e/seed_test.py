@@ -22,6 +22,12 @@ Scenarios, in order:
      :3000 weight 3 and :3001 weight 1: 400 sequential connections give exactly 300:100,
      interleaved (:3001 every 4th connection, the cycle being :3000 :3000 :3001 :3000); last,
      so that it changes nothing the others count
+  x. PROXY protocol v2: a third VIP (tcp/82, --proxy-protocol v2) over a backend that reads
+     the header before anything else and then speaks first (a banner, as SMTP does): the
+     client reads the banner without sending a byte, and the backend saw the client's own
+     address and port and the VIP in the header; 20 connections. Then the first header
+     segment is dropped once by an nftables rule in the backends' namespace: rondo resends it
+     and the connection works
 
 Needs root (exit 77 = skipped otherwise). Env: RONDO_BUILD (build dir), RONDO_SRC
 (source dir). Everything it creates is removed at the end (see harness.py).
@@ -245,6 +251,138 @@ def scenario_w_weighted(env, totals):
     return f"400/400 connections to {vip} (wrr 3:1): {fmt_counts(order)}, :3001 every 4th{note}"
 
 
+PROXY_PORT = 82         # the VIP port of scenario x
+PROXY_BACKEND = 3010   # its backend's port
+PP2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def client_proxy_server(args):
+    """Backend side of scenario x (runs until killed): for each connection, read the
+    PROXY v2 header (before anything else: it arrives without the client sending), send a
+    banner, read one line, answer with the addresses the header carried, close."""
+    import socket
+    import struct
+    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("0.0.0.0", args.port))
+    srv.listen(64)
+
+    def read_exact(c, n):
+        b = b""
+        while len(b) < n:
+            chunk = c.recv(n - len(b))
+            if not chunk:
+                raise OSError("closed")
+            b += chunk
+        return b
+
+    while True:
+        c, _ = srv.accept()
+        try:
+            c.settimeout(10)
+            head = read_exact(c, 16)
+            if head[:12] != PP2_SIG or head[12] != 0x21 or head[13] != 0x11:
+                c.sendall(b"500 no PROXY v2 header: " + head.hex().encode() + b"\r\n")
+                continue
+            body = read_exact(c, struct.unpack("!H", head[14:16])[0])
+            src, dst = socket.inet_ntoa(body[0:4]), socket.inet_ntoa(body[4:8])
+            sport, dport = struct.unpack("!HH", body[8:12])
+            c.sendall(b"220 banner first\r\n")
+            line = b""
+            while not line.endswith(b"\n"):
+                chunk = c.recv(100)
+                if not chunk:
+                    break
+                line += chunk
+            c.sendall(f"250 {src}:{sport} {dst}:{dport}\r\n".encode())
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+
+def _args_proxy_server(p):
+    p.add_argument("--port", type=int, default=PROXY_BACKEND)
+
+
+def client_proxy_talk(args):
+    """Client side of scenario x: --count connections; on each, read the banner without
+    sending anything, send one line, read the answer."""
+    import socket
+    out = []
+    for _ in range(args.count):
+        s = socket.create_connection((harness.VIP, PROXY_PORT), timeout=args.timeout)
+        try:
+            f = s.makefile("rb")
+            banner = f.readline().decode().strip()
+            s.sendall(b"WHO\r\n")
+            answer = f.readline().decode().strip()
+            out.append({"port": s.getsockname()[1], "banner": banner, "answer": answer})
+        except OSError as e:
+            out.append({"port": s.getsockname()[1], "error": str(e)})
+        finally:
+            s.close()
+    return {"conns": out}
+
+
+def _args_proxy_talk(p):
+    p.add_argument("--count", type=int, default=1)
+    p.add_argument("--timeout", type=float, default=5.0)
+
+
+def nft_be(env, *args):
+    import subprocess
+    r = subprocess.run(["ip", "netns", "exec", env.ns_be, "nft", *args], capture_output=True, text=True)
+    assert r.returncode == 0, f"nft {' '.join(args)}: {r.stderr.strip()}"
+    return r.stdout
+
+
+def scenario_x_proxy_v2(env, totals):
+    env.spawn("proxy-backend", env.ns_be, [sys.executable, env.script, "--client", "proxyserver"])
+    harness.wait_until("the PROXY v2 backend to listen", 10, lambda: env.ns_has_listener("tcp", PROXY_BACKEND))
+    vip = f"{harness.VIP}:{PROXY_PORT}"
+    env.rondoctl_ok("vip", "add", "proxied", vip, "--proxy-protocol", "v2")
+    env.rondoctl_ok("backend", "add", "proxied", f"{harness.BACKEND_IP}:{PROXY_BACKEND}")
+
+    def answered():  # the dataplane has the VIP once a connection is answered
+        try:
+            c = env.in_client("proxytalk", "--timeout", 2)["conns"][0]
+        except AssertionError:
+            return None
+        return c if "answer" in c else None
+    harness.wait_until(f"vip {vip} to answer", 20, answered)
+    conns = env.in_client("proxytalk", "--count", 20)["conns"]
+    for c in conns:
+        assert "error" not in c, f"connection from :{c['port']} failed: {c['error']}"
+        assert c["banner"] == "220 banner first", f"banner {c['banner']!r} (from :{c['port']})"
+        want = f"250 {harness.CLIENT_IP}:{c['port']} {vip}"
+        assert c["answer"] == want, f"the backend saw {c['answer']!r}, want {want!r}"
+    # Lose the first header segment once: rondo resends it.
+    nft_be(env, "add", "table", "inet", "rondo_x")
+    nft_be(env, "add", "chain", "inet", "rondo_x", "in", "{ type filter hook input priority 0 ; }")
+    nft_be(env, "add", "set", "inet", "rondo_x", "seen", "{ type inet_service ; flags dynamic ; }")
+    # The first PROXY v2 segment from each client port is dropped (its port goes in the set).
+    nft_be(env, "add", "rule", "inet", "rondo_x", "in", "tcp", "dport", str(PROXY_BACKEND),
+           "@ih,0,32", "0x0d0a0d0a", "tcp", "sport", "!=", "@seen",
+           "add", "@seen", "{", "tcp", "sport", "}", "counter", "drop")
+    try:
+        t0 = time.monotonic()
+        lost = env.in_client("proxytalk", "--count", 3, "--timeout", 10)["conns"]
+        took = time.monotonic() - t0
+        dropped = nft_be(env, "list", "chain", "inet", "rondo_x", "in")
+    finally:
+        nft_be(env, "delete", "table", "inet", "rondo_x")
+    assert "counter packets 3 " in dropped, f"the nftables rule did not drop 3 header segments:\n{dropped}"
+    for c in lost:
+        assert "error" not in c, f"connection from :{c['port']} failed after its header was dropped: {c['error']}"
+        want = f"250 {harness.CLIENT_IP}:{c['port']} {vip}"
+        assert c["banner"] == "220 banner first" and c["answer"] == want, f"after a lost header: {c}"
+    env.terminate("proxy-backend")
+    return (f"20/20 connections: banner read before the client sent anything, the backend saw "
+            f"{harness.CLIENT_IP}:<client port> and {vip} in the header; 3 connections whose first "
+            f"header segment was dropped (nftables) worked through rondo's resend in {took:.1f}s")
+
+
 SCENARIOS = [
     ("a", "sequential round robin", scenario_a_sequential),
     ("b", "concurrent connections", scenario_b_concurrent),
@@ -255,9 +393,12 @@ SCENARIOS = [
     ("g", "new connection on a just-used client port", scenario_g_port_reuse),
     *inspect_checks.SCENARIOS,
     ("w", "weighted round-robin 3:1", scenario_w_weighted),
+    ("x", "PROXY protocol v2", scenario_x_proxy_v2),
 ]
 # In order: (e) restarts the control plane, (f) counts what (a)-(e) did.
 
 if __name__ == "__main__":
     sys.exit(harness.run("seed", __file__, SCENARIOS, lambda env: env.start_seed(),
-                         client_modes=inspect_checks.CLIENT_MODES))
+                         client_modes=dict(inspect_checks.CLIENT_MODES,
+                         proxyserver=(client_proxy_server, _args_proxy_server),
+                         proxytalk=(client_proxy_talk, _args_proxy_talk))))

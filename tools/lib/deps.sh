@@ -21,6 +21,8 @@ packages=(
 	dpdk-dev linux-perf
 	# e2e tests and the demo: namespaces, veth offloads, clients, backends
 	iproute2 ethtool procps curl python3 nodejs
+	# e2e seed x: nft drops one PROXY v2 header segment in the backends' namespace
+	nftables
 	# e2e capture: dpdk-dumpcap comes with "dpdk" (above), tcpdump reads its pcapng
 	tcpdump
 	# promtool, to check the metrics exposition and the alert rules (Debian ships it in
