@@ -2,6 +2,9 @@
 // a burst of frames, in TSC cycles per packet.
 //   BM_Established/N: client data packets of N live, established flows, in random order
 //                     (N = 1k stays in cache; 1M is the DRAM-bound case).
+//   BM_Routed/R:      BM_Established/1000 with R configured routes: R - 2 /24s that no packet
+//                     matches, the backends' /16 on-link and a default route (R = 0: no
+//                     routes, everything on-link, as in BM_Established).
 //   BM_NewFlow:       SYNs of new flows into a full table (filled before the measure; every
 //                     insert evicts the oldest embryonic flow and recycles its local port):
 //                     the new-connection path.
@@ -41,7 +44,7 @@ const Mac kGenMac{0x02, 0, 0, 0, 0, 0x02};
 constexpr uint32_t kBurst = 32;
 constexpr uint64_t kHz = 1'000'000'000;  // `now` in ns; nothing ages during a run
 
-api::State bench_state(uint32_t n_local_ips) {
+api::State bench_state(uint32_t n_local_ips, uint32_t n_routes = 0) {
   api::State s;
   s.generation = 1;
   api::Vip v;
@@ -61,6 +64,12 @@ api::State bench_state(uint32_t n_local_ips) {
     std::memcpy(n.mac, kGenMac.data(), 6);
     s.neighbours.push_back(n);
   }
+  if (n_routes >= 2) {
+    for (uint32_t i = 0; i + 2 < n_routes; ++i)
+      s.routes.push_back({ip4("10.0.0.0") + (i << 8), 24, 0, 0});
+    s.routes.push_back({ip4("198.18.0.0"), 16, 0, 0});
+    s.routes.push_back({0, 0, 0, ip4("198.18.1.1")});
+  }
   s.timeouts.tcp_syn_ms = s.timeouts.tcp_established_ms = 3'600'000;
   return s;
 }
@@ -70,13 +79,13 @@ struct Bench {
   std::unique_ptr<Pipeline> pipe;
   std::unique_ptr<NextHopMap> next_hops;  // as the main lcore's manager publishes them
 
-  Bench(uint32_t capacity, uint32_t n_local_ips, bool meters = false) {
+  Bench(uint32_t capacity, uint32_t n_local_ips, bool meters = false, uint32_t n_routes = 0) {
     PipelineParams p;
     p.flow_capacity = capacity;
     p.flow_meters = meters;
     p.hz = kHz;
     p.port_macs = {kOurMac};
-    snap = build_snapshot(bench_state(n_local_ips));
+    snap = build_snapshot(bench_state(n_local_ips, n_routes));
     pipe = std::make_unique<Pipeline>(p);
     pipe->on_snapshot(*snap, 1);
     NeighManagerParams np;
@@ -145,9 +154,8 @@ void report(benchmark::State& state, uint64_t cycles, uint64_t packets) {
   state.counters["cycles_per_pkt"] = packets ? static_cast<double>(cycles) / static_cast<double>(packets) : 0;
 }
 
-void BM_Established(benchmark::State& state) {
-  const auto n = static_cast<uint32_t>(state.range(0));
-  Bench b(n + n / 8, (n * 2) / 60000 + 1);
+void established(benchmark::State& state, uint32_t n, uint32_t n_routes) {
+  Bench b(n + n / 8, (n * 2) / 60000 + 1, false, n_routes);
   for (uint32_t i = 0; i < n; ++i) establish(b, i);
   // Random flow order, templates prebuilt; a burst is copied in, then processed.
   std::vector<Frame> templates;
@@ -174,7 +182,16 @@ void BM_Established(benchmark::State& state) {
     if (d) state.SkipWithError("drops during the run");
   report(state, cycles, packets);
 }
+
+void BM_Established(benchmark::State& state) {
+  established(state, static_cast<uint32_t>(state.range(0)), 0);
+}
 BENCHMARK(BM_Established)->Arg(1000)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kNanosecond);
+
+void BM_Routed(benchmark::State& state) {
+  established(state, 1000, static_cast<uint32_t>(state.range(0)));
+}
+BENCHMARK(BM_Routed)->Arg(0)->Arg(16)->Arg(256)->Unit(benchmark::kNanosecond);
 
 void BM_NewFlow(benchmark::State& state) {
   const uint32_t capacity = 1u << 16;
