@@ -4,7 +4,8 @@
 //                     (N = 1k stays in cache; 1M is the DRAM-bound case).
 //   BM_Routed/R:      BM_Established/1000 with R configured routes: R - 2 /24s that no packet
 //                     matches, the backends' /16 on-link and a default route (R = 0: no
-//                     routes, everything on-link, as in BM_Established).
+//                     routes, everything on-link, as in BM_Established). The routes are in an
+//                     rte_lpm as in the dataplane, so main() starts an EAL (--no-huge).
 //   BM_NewFlow:       SYNs of new flows into a full table (filled before the measure; every
 //                     insert evicts the oldest embryonic flow and recycles its local port):
 //                     the new-connection path.
@@ -18,7 +19,13 @@
 //                     run_burst_as_worker and run_burst_untraced are not inlined, for
 //                     callgrind's --toggle-collect (docs/benchmarks.md, "Tracing").
 #include <benchmark/benchmark.h>
+#include <rte_eal.h>
+#include <unistd.h>
 #include <x86intrin.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
 
 #include <memory>
 #include <random>
@@ -32,6 +39,7 @@
 namespace rondo::dp {
 uint64_t bursts_as_worker = 0;
 uint64_t bursts_run = 0;
+bool eal_running = false;  // set by main(): routes go into an rte_lpm
 namespace {
 
 using test::Frame;
@@ -85,7 +93,9 @@ struct Bench {
     p.flow_meters = meters;
     p.hz = kHz;
     p.port_macs = {kOurMac};
-    snap = build_snapshot(bench_state(n_local_ips, n_routes));
+    SnapshotParams sp;
+    sp.route_lpm = eal_running;
+    snap = build_snapshot(bench_state(n_local_ips, n_routes), sp);
     pipe = std::make_unique<Pipeline>(p);
     pipe->on_snapshot(*snap, 1);
     NeighManagerParams np;
@@ -156,6 +166,7 @@ void report(benchmark::State& state, uint64_t cycles, uint64_t packets) {
 
 void established(benchmark::State& state, uint32_t n, uint32_t n_routes) {
   Bench b(n + n / 8, (n * 2) / 60000 + 1, false, n_routes);
+  if (n_routes) state.SetLabel(b.snap->routes.uses_lpm() ? "rte_lpm" : "scan");
   for (uint32_t i = 0; i < n; ++i) establish(b, i);
   // Random flow order, templates prebuilt; a burst is copied in, then processed.
   std::vector<Frame> templates;
@@ -336,6 +347,18 @@ BENCHMARK(BM_FlowMemory)->Arg(1'000'000)->Arg(10'000'000)->Iterations(1)->Unit(b
 }  // namespace rondo::dp
 
 int main(int argc, char** argv) {
+  // rte_lpm needs EAL memory: a small EAL of its own, no hugepages, nothing shared.
+  const std::string prefix = "rondo-bench-" + std::to_string(getpid());
+  std::vector<std::string> eal = {"pipeline_bench", "--no-huge", "-m", "256", "--no-pci",
+                                  "--no-shconf", "-l", "0", "--file-prefix", prefix,
+                                  "--log-level", "*:error"};
+  std::vector<char*> eal_argv;
+  for (auto& a : eal) eal_argv.push_back(a.data());
+  rondo::dp::eal_running = rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) >= 0;
+  if (!rondo::dp::eal_running) std::fprintf(stderr, "no EAL: routes are scanned, not in an rte_lpm\n");
+  std::atexit([] {
+    std::filesystem::remove_all("/var/run/dpdk/rondo-bench-" + std::to_string(getpid()));
+  });
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
