@@ -17,14 +17,13 @@
 #include "dataplane/fwd/synproxy.h"
 #include "dataplane/fwd/token_bucket.h"
 #include "dataplane/neigh/next_hops.h"
+#include "dataplane/pkt/mac.h"
 #include "dataplane/pkt/parse.h"
 #include "dataplane/sched/sched.h"
 #include "dataplane/state/snapshot.h"
 #include "dataplane/stats/counters.h"
 
 namespace rondo::dp {
-
-using MacAddr = std::array<uint8_t, 6>;
 
 struct PipelineParams {
   uint32_t flow_capacity = 1u << 20;

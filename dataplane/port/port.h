@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "dataplane/api/ctl.h"
-#include "dataplane/fwd/pipeline.h"
+#include "dataplane/pkt/mac.h"
 
 struct rte_mempool;
 

@@ -91,7 +91,12 @@ api::MsgType ControlAgent::handle(const api::MsgHeader& h, const std::vector<uin
       }
       // The Maglev tables of the maglev and sh VIPs are built here, on the main lcore,
       // while the workers forward with the previous snapshot.
-      publisher_->publish(build_snapshot(*state, snapshot_params_));
+      // So are the routes' rte_lpm (when some prefix is longer than /0).
+      auto snap = build_snapshot(*state, snapshot_params_);
+      if (!snap->routes.lpm_error().empty())
+        RTE_LOG(WARNING, USER1, "control: %zu routes are scanned per packet, not in an rte_lpm: %s\n",
+                snap->routes.size(), snap->routes.lpm_error().c_str());
+      publisher_->publish(std::move(snap));
       generation_ = state->generation;
       size_t n_backends = 0;
       for (const auto& v : state->vips) n_backends += v.backends.size();

@@ -75,7 +75,7 @@ class ControlAgent {
   std::vector<std::unique_ptr<XdpAddressFilter>> xdp_filters_;
   const LcoreCounters* main_counters_ = nullptr;
   uint32_t main_lcore_ = 0;
-  SnapshotParams snapshot_params_;
+  SnapshotParams snapshot_params_{.route_lpm = true};  // the agent runs on an EAL lcore
   std::unique_ptr<InspectAgent> inspector_;
   ControlServer server_;  // last: its handler calls handle()
 };

@@ -300,7 +300,7 @@ bool Dataplane::init(std::string* err) {
   load_->set_workers(std::move(counts));
   agent_ = std::make_unique<ControlAgent>(opts_.ctl_socket, publisher_.get(), raw, ports_);
   agent_->use_main_counters(&neigh_->counters(), rte_get_main_lcore());
-  agent_->use_snapshot_params(SnapshotParams{.maglev_seed = opts_.maglev_seed});
+  agent_->use_snapshot_params(SnapshotParams{.maglev_seed = opts_.maglev_seed, .route_lpm = true});
   agent_->use_inspector(std::make_unique<InspectAgent>(std::move(inspected), rte_get_tsc_hz()));
   // AF_XDP ports running bpf/rondo_xdp.bpf.o share the interface with the host kernel.
   std::vector<std::unique_ptr<XdpAddressFilter>> filters;

@@ -54,14 +54,8 @@ bool Snapshot::route(uint32_t dst, uint16_t* port_id, uint32_t* nexthop) const {
     *nexthop = dst;
     return true;
   }
-  for (const auto& r : routes) {  // sorted longest prefix first
-    if ((dst & r.mask) == r.prefix) {
-      *port_id = r.port_id;
-      *nexthop = r.via ? r.via : dst;
-      return true;
-    }
-  }
-  return false;
+  // A tail call: the on-link case above stays free of the lookup's register saves.
+  return routes.next_hop(dst, port_id, nexthop);
 }
 
 std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotParams& p) {
@@ -126,6 +120,7 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotPara
   }
 
   for (auto ip : s.local_ips) snap->local_ips.push_back(htonl(ip));
+  std::vector<RouteConf> routes;
   for (const auto& r : s.routes) {
     RouteConf rc;
     rc.len = r.prefix_len;
@@ -133,10 +128,9 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotPara
     rc.prefix = htonl(r.prefix) & rc.mask;
     rc.port_id = r.port_id;
     rc.via = htonl(r.via);
-    snap->routes.push_back(rc);
+    routes.push_back(rc);
   }
-  std::stable_sort(snap->routes.begin(), snap->routes.end(),
-                   [](const RouteConf& a, const RouteConf& b) { return a.len > b.len; });
+  snap->routes.build(std::move(routes), p.route_lpm);
   for (const auto& n : s.neighbours) {
     NeighConf nc;
     nc.ip = htonl(n.ip);

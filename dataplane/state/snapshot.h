@@ -11,6 +11,7 @@
 
 #include "dataplane/api/ctl.h"
 #include "dataplane/flow/siphash.h"
+#include "dataplane/route/route4.h"
 #include "dataplane/sched/maglev.h"
 
 namespace rondo::dp {
@@ -44,14 +45,6 @@ struct VipConf {
   uint32_t table_first = 0;
 };
 
-struct RouteConf {
-  uint32_t prefix = 0;  // network order
-  uint32_t mask = 0;    // network order
-  uint8_t len = 0;
-  uint16_t port_id = 0;
-  uint32_t via = 0;  // network order, 0 = on-link
-};
-
 struct NeighConf {
   uint32_t ip = 0;  // network order
   uint8_t mac[6] = {};
@@ -73,7 +66,7 @@ struct Snapshot {
   std::vector<uint32_t> eligible;   // indices into backends, grouped per VIP
   std::vector<uint32_t> vip_ips;    // distinct VIP addresses (network order), sorted
   std::vector<uint32_t> local_ips;  // network order, in configured order
-  std::vector<RouteConf> routes;    // longest prefix first
+  Route4Table routes;               // longest prefix first; empty: everything on-link
   std::vector<NeighConf> neighbours;
   api::Timeouts timeouts;
   // Lookup tables of the maglev and sh VIPs, maglev_size entries each: eligible-backend
@@ -100,10 +93,15 @@ struct Snapshot {
 struct SnapshotParams {
   uint64_t maglev_seed = kDefaultMaglevSeed;  // --maglev-seed
   uint32_t maglev_size = kMaglevSize;         // prime, larger than any VIP's pool
+  // Routes in an rte_lpm (route/route4.h): needs a running EAL, so the dataplane's control
+  // agent sets it; unit tests and fuzzers build snapshots without EAL, and their routes are
+  // scanned (same answers).
+  bool route_lpm = false;
 };
 
 /// Build a snapshot from a validated state (see api::validate_state). Builds the Maglev
-/// table of each maglev and sh VIP (about 2 ms for 65537 entries): call it off the fast path.
+/// table of each maglev and sh VIP (about 2 ms for 65537 entries) and the routes' rte_lpm:
+/// call it off the fast path.
 std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotParams& p = {});
 
 }  // namespace rondo::dp

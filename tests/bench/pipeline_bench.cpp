@@ -2,6 +2,10 @@
 // a burst of frames, in TSC cycles per packet.
 //   BM_Established/N: client data packets of N live, established flows, in random order
 //                     (N = 1k stays in cache; 1M is the DRAM-bound case).
+//   BM_Routed/R:      BM_Established/1000 with R configured routes: R - 2 /24s that no packet
+//                     matches, the backends' /16 on-link and a default route (R = 0: no
+//                     routes, everything on-link, as in BM_Established). The routes are in an
+//                     rte_lpm as in the dataplane, so main() starts an EAL (--no-huge).
 //   BM_NewFlow:       SYNs of new flows into a full table (filled before the measure; every
 //                     insert evicts the oldest embryonic flow and recycles its local port):
 //                     the new-connection path.
@@ -15,7 +19,13 @@
 //                     run_burst_as_worker and run_burst_untraced are not inlined, for
 //                     callgrind's --toggle-collect (docs/benchmarks.md, "Tracing").
 #include <benchmark/benchmark.h>
+#include <rte_eal.h>
+#include <unistd.h>
 #include <x86intrin.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
 
 #include <memory>
 #include <random>
@@ -29,6 +39,7 @@
 namespace rondo::dp {
 uint64_t bursts_as_worker = 0;
 uint64_t bursts_run = 0;
+bool eal_running = false;  // set by main(): routes go into an rte_lpm
 namespace {
 
 using test::Frame;
@@ -41,7 +52,7 @@ const Mac kGenMac{0x02, 0, 0, 0, 0, 0x02};
 constexpr uint32_t kBurst = 32;
 constexpr uint64_t kHz = 1'000'000'000;  // `now` in ns; nothing ages during a run
 
-api::State bench_state(uint32_t n_local_ips) {
+api::State bench_state(uint32_t n_local_ips, uint32_t n_routes = 0) {
   api::State s;
   s.generation = 1;
   api::Vip v;
@@ -61,6 +72,12 @@ api::State bench_state(uint32_t n_local_ips) {
     std::memcpy(n.mac, kGenMac.data(), 6);
     s.neighbours.push_back(n);
   }
+  if (n_routes >= 2) {
+    for (uint32_t i = 0; i + 2 < n_routes; ++i)
+      s.routes.push_back({ip4("10.0.0.0") + (i << 8), 24, 0, 0});
+    s.routes.push_back({ip4("198.18.0.0"), 16, 0, 0});
+    s.routes.push_back({0, 0, 0, ip4("198.18.1.1")});
+  }
   s.timeouts.tcp_syn_ms = s.timeouts.tcp_established_ms = 3'600'000;
   return s;
 }
@@ -70,13 +87,15 @@ struct Bench {
   std::unique_ptr<Pipeline> pipe;
   std::unique_ptr<NextHopMap> next_hops;  // as the main lcore's manager publishes them
 
-  Bench(uint32_t capacity, uint32_t n_local_ips, bool meters = false) {
+  Bench(uint32_t capacity, uint32_t n_local_ips, bool meters = false, uint32_t n_routes = 0) {
     PipelineParams p;
     p.flow_capacity = capacity;
     p.flow_meters = meters;
     p.hz = kHz;
     p.port_macs = {kOurMac};
-    snap = build_snapshot(bench_state(n_local_ips));
+    SnapshotParams sp;
+    sp.route_lpm = eal_running;
+    snap = build_snapshot(bench_state(n_local_ips, n_routes), sp);
     pipe = std::make_unique<Pipeline>(p);
     pipe->on_snapshot(*snap, 1);
     NeighManagerParams np;
@@ -145,9 +164,9 @@ void report(benchmark::State& state, uint64_t cycles, uint64_t packets) {
   state.counters["cycles_per_pkt"] = packets ? static_cast<double>(cycles) / static_cast<double>(packets) : 0;
 }
 
-void BM_Established(benchmark::State& state) {
-  const auto n = static_cast<uint32_t>(state.range(0));
-  Bench b(n + n / 8, (n * 2) / 60000 + 1);
+void established(benchmark::State& state, uint32_t n, uint32_t n_routes) {
+  Bench b(n + n / 8, (n * 2) / 60000 + 1, false, n_routes);
+  if (n_routes) state.SetLabel(b.snap->routes.uses_lpm() ? "rte_lpm" : "scan");
   for (uint32_t i = 0; i < n; ++i) establish(b, i);
   // Random flow order, templates prebuilt; a burst is copied in, then processed.
   std::vector<Frame> templates;
@@ -174,7 +193,16 @@ void BM_Established(benchmark::State& state) {
     if (d) state.SkipWithError("drops during the run");
   report(state, cycles, packets);
 }
+
+void BM_Established(benchmark::State& state) {
+  established(state, static_cast<uint32_t>(state.range(0)), 0);
+}
 BENCHMARK(BM_Established)->Arg(1000)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kNanosecond);
+
+void BM_Routed(benchmark::State& state) {
+  established(state, 1000, static_cast<uint32_t>(state.range(0)));
+}
+BENCHMARK(BM_Routed)->Arg(0)->Arg(16)->Arg(256)->Unit(benchmark::kNanosecond);
 
 void BM_NewFlow(benchmark::State& state) {
   const uint32_t capacity = 1u << 16;
@@ -319,6 +347,18 @@ BENCHMARK(BM_FlowMemory)->Arg(1'000'000)->Arg(10'000'000)->Iterations(1)->Unit(b
 }  // namespace rondo::dp
 
 int main(int argc, char** argv) {
+  // rte_lpm needs EAL memory: a small EAL of its own, no hugepages, nothing shared.
+  const std::string prefix = "rondo-bench-" + std::to_string(getpid());
+  std::vector<std::string> eal = {"pipeline_bench", "--no-huge", "-m", "256", "--no-pci",
+                                  "--no-shconf", "-l", "0", "--file-prefix", prefix,
+                                  "--log-level", "*:error"};
+  std::vector<char*> eal_argv;
+  for (auto& a : eal) eal_argv.push_back(a.data());
+  rondo::dp::eal_running = rte_eal_init(static_cast<int>(eal_argv.size()), eal_argv.data()) >= 0;
+  if (!rondo::dp::eal_running) std::fprintf(stderr, "no EAL: routes are scanned, not in an rte_lpm\n");
+  std::atexit([] {
+    std::filesystem::remove_all("/var/run/dpdk/rondo-bench-" + std::to_string(getpid()));
+  });
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
