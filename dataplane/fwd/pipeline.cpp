@@ -515,14 +515,8 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
             return Action{Action::Kind::kConsumed, DropReason::kCount, 0};
           }
         }
-      } else if (h.phase == ProxyHdr::kSent) {
-        switch (ProxyV2::resend_due(h, ms(now))) {
-          case ProxyV2::Resend::kWait: break;
-          case ProxyV2::Resend::kResend: proxy_send(s, hit.idx, now); break;
-          case ProxyV2::Resend::kGiveUp:
-            proxy_give_up(s, hit.idx, now);
-            return drop(counters_, DropReason::kProxyHeaderLost);
-        }
+      } else if (h.phase == ProxyHdr::kSent && proxy_timer(s, hit.idx, now)) {
+        return drop(counters_, DropReason::kProxyHeaderLost);
       }
       ProxyV2::to_backend(tcph);
     }
@@ -618,37 +612,39 @@ OutFrame* Pipeline::out_frame() {
   return &out_[out_len_++];
 }
 
+bool Pipeline::emit(const Snapshot& s, const SynProxy::Segment& seg, uint32_t dst_ip,
+                    uint64_t now) {
+  OutFrame* o = out_frame();
+  if (!o) return false;
+  o->data[12] = 0x08;  // IPv4
+  o->data[13] = 0x00;
+  const uint32_t len = SynProxy::write(o->data, 14, seg);
+  const Action a = output(s, o->data, dst_ip, now);  // counts its own drop
+  if (a.kind != Action::Kind::kTx) {
+    --out_len_;
+    return false;
+  }
+  o->port = a.port;
+  o->len = static_cast<uint16_t>(len);
+  return true;
+}
+
 void Pipeline::proxy_send(const Snapshot& s, uint32_t idx, uint64_t now) {
   ProxyHdr& h = proxy_[idx];
   const Flow& fl = flows_.at(idx);
   h.phase = ProxyHdr::kSent;
   h.sent_ms = ms(now);
   ++h.tries;
-  OutFrame* o = out_frame();
-  if (!o) return;  // the RTO brings it back
   uint8_t hdr[ProxyV2::kLen];
   ProxyV2::write(hdr, fl.fwd.src_ip, fl.fwd.dst_ip, fl.fwd.src_port, fl.fwd.dst_port);
-  SynProxy::Segment seg;
-  seg.src_ip = fl.rev.dst_ip;
-  seg.dst_ip = fl.rev.src_ip;
-  seg.src_port = fl.rev.dst_port;
-  seg.dst_port = fl.rev.src_port;
+  SynProxy::Segment seg = SynProxy::Segment::to_backend(fl);
   seg.seq = h.seq;
   seg.ack = h.ack;
-  seg.flags = kTcpAck | 0x08;  // PSH: the backend's stack hands it over at once
+  seg.flags = kTcpAck | kTcpPsh;  // PSH: the backend's stack hands it over at once
   seg.win = h.win;
   seg.payload = hdr;
   seg.payload_len = ProxyV2::kLen;
-  o->data[12] = 0x08;  // IPv4
-  o->data[13] = 0x00;
-  const uint32_t len = SynProxy::write(o->data, 14, seg);
-  const Action a = output(s, o->data, fl.rev.src_ip, now);  // counts its own drop
-  if (a.kind != Action::Kind::kTx) {
-    --out_len_;
-    return;
-  }
-  o->port = a.port;
-  o->len = static_cast<uint16_t>(len);
+  emit(s, seg, fl.rev.src_ip, now);  // not sent: the RTO brings it back
 }
 
 void Pipeline::proxy_give_up(const Snapshot& s, uint32_t idx, uint64_t now) {
@@ -658,44 +654,32 @@ void Pipeline::proxy_give_up(const Snapshot& s, uint32_t idx, uint64_t now) {
   h.phase = ProxyHdr::kNone;
   // Both ends learn that the connection is gone: the backend at the header's place, the
   // client at the backend's next sequence number in its view (in window for both).
-  SynProxy::Segment b;
-  b.src_ip = fl.rev.dst_ip;
-  b.dst_ip = fl.rev.src_ip;
-  b.src_port = fl.rev.dst_port;
-  b.dst_port = fl.rev.src_port;
+  SynProxy::Segment b = SynProxy::Segment::to_backend(fl);
   b.seq = h.seq;
   b.ack = h.ack;
   b.flags = kTcpRst | kTcpAck;
-  SynProxy::Segment c;
-  c.src_ip = fl.fwd.dst_ip;
-  c.dst_ip = fl.fwd.src_ip;
-  c.src_port = fl.fwd.dst_port;
-  c.dst_port = fl.fwd.src_port;
+  SynProxy::Segment c = SynProxy::Segment::to_client(fl);
   c.seq = t.dir[1].end;
   c.ack = t.dir[0].end;
   c.flags = kTcpRst | kTcpAck;
-  for (const auto& [seg, to] : {std::pair{b, fl.rev.src_ip}, std::pair{c, fl.fwd.src_ip}}) {
-    OutFrame* o = out_frame();
-    if (!o) continue;
-    o->data[12] = 0x08;
-    o->data[13] = 0x00;
-    const uint32_t len = SynProxy::write(o->data, 14, seg);
-    const Action a = output(s, o->data, to, now);
-    if (a.kind != Action::Kind::kTx) {
-      --out_len_;
-      continue;
-    }
-    o->port = a.port;
-    o->len = static_cast<uint16_t>(len);
-  }
+  emit(s, b, fl.rev.src_ip, now);
+  emit(s, c, fl.fwd.src_ip, now);
   flows_.update(idx, FlowState::kReset, now + t_reset_);
+}
+
+bool Pipeline::proxy_timer(const Snapshot& s, uint32_t idx, uint64_t now) {
+  switch (ProxyV2::resend_due(proxy_[idx], ms(now))) {
+    case ProxyV2::Resend::kWait: return false;
+    case ProxyV2::Resend::kResend: proxy_send(s, idx, now); return false;
+    case ProxyV2::Resend::kGiveUp: proxy_give_up(s, idx, now); return true;
+  }
+  return false;
 }
 
 void Pipeline::proxy_sweep(const Snapshot& s, uint64_t now, uint32_t budget) {
   // A walk over the records like the ageing's: a lost header is noticed within an RTO plus
   // one walk (capacity / budget ticks) when no client segment comes first.
   const uint32_t cap = flows_.capacity();
-  const uint32_t now_ms = ms(now);
   for (uint32_t i = 0; i < budget && i < cap; ++i) {
     const uint32_t idx = proxy_cursor_;
     proxy_cursor_ = proxy_cursor_ + 1 == cap ? 0 : proxy_cursor_ + 1;
@@ -707,15 +691,10 @@ void Pipeline::proxy_sweep(const Snapshot& s, uint64_t now, uint32_t budget) {
       h.phase = ProxyHdr::kNone;  // the flow ended (or the record holds another one now)
       continue;
     }
-    switch (ProxyV2::resend_due(h, now_ms)) {
-      case ProxyV2::Resend::kWait: break;
-      case ProxyV2::Resend::kResend: proxy_send(s, idx, now); break;
-      case ProxyV2::Resend::kGiveUp:
-        // Counted as the header segment that is not sent again.
-        ++counters_.originated;
-        counters_.drop(DropReason::kProxyHeaderLost);
-        proxy_give_up(s, idx, now);
-        break;
+    if (proxy_timer(s, idx, now)) {
+      // Counted as the header segment that is not sent again.
+      ++counters_.originated;
+      counters_.drop(DropReason::kProxyHeaderLost);
     }
   }
 }

@@ -190,6 +190,11 @@ class Pipeline {
   // reset the flow both ways when the header is never acknowledged; the timer's sweep.
   void proxy_send(const Snapshot& s, uint32_t idx, uint64_t now);
   void proxy_give_up(const Snapshot& s, uint32_t idx, uint64_t now);
+  // A sent header's timer: resend when due; true when it gave up (the flow is reset).
+  bool proxy_timer(const Snapshot& s, uint32_t idx, uint64_t now);
+  // Write seg into the outbox as a frame towards dst_ip; false if it could not go (outbox
+  // full, or no route or neighbour: counted).
+  bool emit(const Snapshot& s, const SynProxy::Segment& seg, uint32_t dst_ip, uint64_t now);
   // Flows of PROXY v2 VIPs whose header's resend timer is looked at per loop (tick(s, now)).
   static constexpr uint32_t kProxySweepPerLoop = 256;
   void proxy_sweep(const Snapshot& s, uint64_t now, uint32_t budget);

@@ -44,6 +44,7 @@
 
 #include "dataplane/flow/tcp_state.h"
 #include "dataplane/fwd/seq_xlate.h"
+#include "dataplane/pkt/parse.h"
 #include "dataplane/pkt/tcp_opts.h"
 
 namespace rondo::dp {
@@ -90,7 +91,7 @@ struct ProxyV2 {
 
   /// Translate a client -> backend segment (after tracking): seq + kLen, except on a SYN.
   static void to_backend(uint8_t* tcp) {
-    if (!(tcp[13] & 0x02)) tcp_seq_shift(tcp, tcp_hlen(tcp), kLen, 0, 0);
+    if (!(tcp[13] & kTcpSyn)) tcp_seq_shift(tcp, tcp_hlen(tcp), kLen, 0, 0);
   }
 
   /// The acknowledgement the client gets for the backend's `ack` (host order).
@@ -103,7 +104,7 @@ struct ProxyV2 {
   /// Translate a backend -> client segment (before tracking): ack and SACK edges. Notes an
   /// ack that covers the header (phase kSent -> kAcked).
   static void to_client(uint8_t* tcp, ProxyHdr& h) {
-    if (!(tcp[13] & 0x10)) return;
+    if (!(tcp[13] & kTcpAck)) return;
     const uint32_t ack = tcp_rd32(tcp + 8);
     if (h.phase == ProxyHdr::kSent && seq_geq(ack, h.seq + kLen)) h.phase = ProxyHdr::kAcked;
     tcp_seq_shift(tcp, tcp_hlen(tcp), 0, ack_to_client(ack, h.seq) - ack, 0u - kLen);
@@ -112,7 +113,7 @@ struct ProxyV2 {
   /// Remember what a header (re)send acknowledges and advertises: the client's segment as
   /// it leaves for the backend (after every translation).
   static void note_client(ProxyHdr& h, const uint8_t* tcp) {
-    if (!(tcp[13] & 0x10)) return;
+    if (!(tcp[13] & kTcpAck)) return;
     h.ack = tcp_rd32(tcp + 8);
     h.win = tcp_rd16(tcp + 14);
   }

@@ -158,11 +158,7 @@ void SynProxy::track_init(TcpTrack& t, const uint8_t* f, const Parsed& p, const 
 uint32_t SynProxy::open_backend(uint8_t* f, const Parsed& p, const Flow& fl, const TcpTrack& t,
                                 const SynOpts& o) {
   const uint8_t* tcp = f + p.l4_off;
-  Segment s;
-  s.src_ip = fl.rev.dst_ip;
-  s.dst_ip = fl.rev.src_ip;
-  s.src_port = fl.rev.dst_port;
-  s.dst_port = fl.rev.src_port;
+  Segment s = Segment::to_backend(fl);
   s.seq = tcp_rd32(tcp + 4) - 1;
   s.flags = kTcpSyn;
   // A SYN's window is never scaled: the client's window in bytes, as far as 16 bits go.
@@ -193,11 +189,7 @@ SynProxy::Absorb SynProxy::absorb(uint8_t* f, const Parsed& p, Flow& fl, TcpTrac
   fl.user = static_cast<uint8_t>(kProxied | (fl.user & kOtherBits));
   if (seg.wscale != TcpSegment::kNoWscale)
     fl.user |= kBackendWs | (seg.wscale > 14 ? 14 : seg.wscale);
-  Segment s;
-  s.src_ip = fl.rev.dst_ip;
-  s.dst_ip = fl.rev.src_ip;
-  s.src_port = fl.rev.dst_port;
-  s.dst_port = fl.rev.src_port;
+  Segment s = Segment::to_backend(fl);
   s.seq = isn1;
   s.ack = seg.seq + 1;
   s.flags = kTcpAck;

@@ -72,6 +72,17 @@ struct SynProxy {
     // Data after the header (a PROXY v2 header segment, proxy_v2.h), copied in.
     const uint8_t* payload = nullptr;
     uint32_t payload_len = 0;
+
+    /// A segment rondo sends on flow fl's backend side (local ip:port -> backend), or on its
+    /// client side (VIP -> client); the rest is the caller's.
+    static Segment to_backend(const Flow& fl) {
+      return Segment{.src_ip = fl.rev.dst_ip, .dst_ip = fl.rev.src_ip,
+                     .src_port = fl.rev.dst_port, .dst_port = fl.rev.src_port};
+    }
+    static Segment to_client(const Flow& fl) {
+      return Segment{.src_ip = fl.fwd.dst_ip, .dst_ip = fl.fwd.src_ip,
+                     .src_port = fl.fwd.dst_port, .dst_port = fl.fwd.src_port};
+    }
   };
 
   /// The options of a SYN rondo keeps in a cookie (MSS, window scale, SACK-permitted).

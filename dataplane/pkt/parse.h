@@ -37,7 +37,8 @@ struct Parsed {
 inline constexpr uint32_t kEthernetMtu = 1500;
 
 // TCP flag bits (RFC 9293 3.1).
-inline constexpr uint8_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kTcpAck = 0x10;
+inline constexpr uint8_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kTcpPsh = 0x08,
+                         kTcpAck = 0x10;
 
 /// False for flag sets no conforming stack sends: SYN with FIN or RST, and segments with
 /// none of SYN, ACK or RST (null and FIN/PSH/URG scans: after the SYN every segment

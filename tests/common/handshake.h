@@ -42,7 +42,7 @@ inline const uint32_t kLocal = ip4("198.51.100.100");
 constexpr uint16_t kLportLo = 40000, kLportHi = 40009;
 constexpr uint16_t kBport = 3000;
 constexpr uint64_t kSynMs = 1000;
-constexpr uint8_t kSynAck = kTcpSyn | kTcpAck, kPshAck = 0x08 | kTcpAck;
+constexpr uint8_t kSynAck = kTcpSyn | kTcpAck, kPshAck = kTcpPsh | kTcpAck;
 
 // The options of a Linux client SYN: MSS 1460, SACK-permitted, timestamps, NOP, WS 7.
 inline const std::vector<uint8_t> kLinuxSynOpts = {2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1,
