@@ -114,6 +114,7 @@ std::vector<uint8_t> encode_state(const State& s) {
     w.u8(static_cast<uint8_t>(v.sched));
     w.u8(static_cast<uint8_t>(v.syncookies));
     w.u8(static_cast<uint8_t>(v.proxy_protocol));
+    w.u8(static_cast<uint8_t>(v.on_all_down));
     w.u32(static_cast<uint32_t>(v.backends.size()));
     for (const auto& b : v.backends) {
       w.u32(b.id);
@@ -149,17 +150,18 @@ std::optional<State> decode_state(std::span<const uint8_t> p, std::string* err) 
   if (!r.u64(&s.generation)) return fail<State>(err, "state: truncated header");
   for (const auto& t : kTimeoutFields)
     if (!r.u32(&(s.timeouts.*t.ms))) return fail<State>(err, "state: truncated header");
-  constexpr size_t kVipWire = 4 + 4 + 2 + 5 + 4, kBackendWire = 4 + 4 + 2 + 2 + 2;
+  constexpr size_t kVipWire = 4 + 4 + 2 + 6 + 4, kBackendWire = 4 + 4 + 2 + 2 + 2;
   if (!r.count(&n, kVipWire)) return fail<State>(err, "state: bad vip count");
   s.vips.resize(n);
   for (auto& v : s.vips) {
-    uint8_t proto, mode, sched, cookies, proxy;
+    uint8_t proto, mode, sched, cookies, proxy, all_down;
     uint32_t nb;
     if (!r.u32(&v.id) || !r.u32(&v.ip) || !r.u16(&v.port) || !r.u8(&proto) || !r.u8(&mode) ||
-        !r.u8(&sched) || !r.u8(&cookies) || !r.u8(&proxy) || !r.count(&nb, kBackendWire))
+        !r.u8(&sched) || !r.u8(&cookies) || !r.u8(&proxy) || !r.u8(&all_down) || !r.count(&nb, kBackendWire))
       return fail<State>(err, "state: truncated vip");
     if (proto != 6 && proto != 17) return fail<State>(err, "state: vip protocol must be tcp or udp");
-    if (mode != static_cast<uint8_t>(Mode::kFullNat)) return fail<State>(err, "state: unknown vip mode");
+    if (!known_mode(mode))
+      return fail<State>(err, ("state: unknown vip mode " + std::to_string(mode)).c_str());
     if (!known_sched(sched))
       return fail<State>(err, ("state: unknown scheduler " + std::to_string(sched)).c_str());
     v.proto = static_cast<Proto>(proto);
@@ -171,6 +173,9 @@ std::optional<State> decode_state(std::span<const uint8_t> p, std::string* err) 
     if (proxy > static_cast<uint8_t>(ProxyProtocol::kV2))
       return fail<State>(err, "state: unknown proxy_protocol");
     v.proxy_protocol = static_cast<ProxyProtocol>(proxy);
+    if (all_down > static_cast<uint8_t>(OnAllDown::kOpen))
+      return fail<State>(err, "state: unknown on_all_down");
+    v.on_all_down = static_cast<OnAllDown>(all_down);
     v.backends.resize(nb);
     for (auto& b : v.backends) {
       if (!r.u32(&b.id) || !r.u32(&b.ip) || !r.u16(&b.port) || !r.u16(&b.weight) ||

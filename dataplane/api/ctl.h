@@ -22,8 +22,8 @@ namespace rondo::api {
 inline constexpr uint32_t kMagic = 0x4f444e52;  // "RNDO" read as little-endian bytes
 // 2: consumed/steered counters; 3: originated; 4: lcore counters described on the wire;
 // 7: per-VIP syncookies; 8: inspect (flows, trace, drop samples); 9: backends' Maglev table
-// entries in the stats; 10: per-VIP proxy_protocol
-inline constexpr uint16_t kVersion = 10;
+// entries in the stats; 10: per-VIP proxy_protocol; 11: DSR modes and per-VIP on_all_down
+inline constexpr uint16_t kVersion = 11;
 inline constexpr uint32_t kMaxPayload = 16u << 20;
 inline constexpr uint32_t kMaxBackendId = 65535;  // ids index per-lcore counter arrays
 inline constexpr uint32_t kMaxVipId = 4095;
@@ -52,7 +52,38 @@ struct MsgHeader {
 static_assert(sizeof(MsgHeader) == 16);
 
 enum class Proto : uint8_t { kTcp = 6, kUdp = 17 };
-enum class Mode : uint8_t { kFullNat = 1 };
+// Forwarding modes (docs/modes.md). Wire values; a new mode takes the next one.
+//   fullnat: DNAT to the backend + SNAT to a local ip:port; replies come back through rondo.
+//   ipip:    the client's packet in an outer IPv4 header to the backend (IPPROTO_IPIP);
+//            the backend decapsulates and answers the client directly from the VIP.
+//   gue:     the same in UDP + a GUE header (variant 0, proto 4) to port 6080 (Linux fou).
+//   l2dsr:   the client's packet unchanged but for the destination MAC (the backend's, which
+//            must be on-link); the backend has the VIP on its loopback.
+enum class Mode : uint8_t { kFullNat = 1, kIpip = 2, kGue = 3, kL2Dsr = 4 };
+/// Every mode by its config name (the one list config, state file, API and rondoctl walk).
+struct ModeName {
+  Mode mode;
+  const char* name;
+};
+inline constexpr ModeName kModeNames[] = {
+    {Mode::kFullNat, "fullnat"},
+    {Mode::kIpip, "ipip"},
+    {Mode::kGue, "gue"},
+    {Mode::kL2Dsr, "l2dsr"},
+};
+inline bool known_mode(uint8_t v) {
+  for (const auto& m : kModeNames)
+    if (static_cast<uint8_t>(m.mode) == v) return true;
+  return false;
+}
+/// Direct server return: replies do not cross rondo (every mode but full-NAT).
+inline bool is_dsr(Mode m) { return m != Mode::kFullNat; }
+/// The UDP port GUE packets are sent to (Linux: `ip fou add port 6080 gue`).
+inline constexpr uint16_t kGuePort = 6080;
+// What a VIP does with a new connection when none of its backends is eligible because all
+// are down (failed health checks): drop it (no_backend), or fail open: schedule it over the
+// backends that are down (not the drained ones, nor weight 0), counted (fail_open_flows).
+enum class OnAllDown : uint8_t { kDrop = 0, kOpen = 1 };
 // Wire values; a new scheduler takes the next one (docs/controlplane.md, "Schedulers").
 enum class Sched : uint8_t {
   kRoundRobin = 1,
@@ -109,6 +140,7 @@ struct Vip {
   Sched sched = Sched::kRoundRobin;
   SynCookies syncookies = SynCookies::kOff;
   ProxyProtocol proxy_protocol = ProxyProtocol::kOff;
+  OnAllDown on_all_down = OnAllDown::kDrop;
   std::vector<Backend> backends;
   bool operator==(const Vip&) const = default;
 };

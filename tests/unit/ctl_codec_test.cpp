@@ -177,9 +177,9 @@ TEST(CtlCodec, HugeBackendCountInsideAVipIsRejected) {
   State s;
   s.vips = {Vip{.id = 0, .ip = 1, .port = 1}};
   auto bytes = encode_state(s);
-  // vip count, then id, ip, port, proto, mode, sched, syncookies, proxy_protocol, then the
-  // backend count.
-  put_u32(&bytes, kStateHead + 4 + 4 + 4 + 2 + 5, 1u << 30);
+  // vip count, then id, ip, port, proto, mode, sched, syncookies, proxy_protocol,
+  // on_all_down, then the backend count.
+  put_u32(&bytes, kStateHead + 4 + 4 + 4 + 2 + 6, 1u << 30);
   std::string err;
   EXPECT_FALSE(decode_state(bytes, &err));
 }
@@ -208,14 +208,15 @@ TEST(CtlCodec, BadEnumsAndBoolsAreRejected) {
   s.vips[0].backends = {Backend{.id = 0, .ip = 2, .port = 2}};
   const auto good = encode_state(s);
   const size_t proto_off = kStateHead + 4 + 4 + 4 + 2;
-  const size_t drained_off = proto_off + 5 + 4 + 4 + 4 + 2 + 2;
+  const size_t drained_off = proto_off + 6 + 4 + 4 + 4 + 2 + 2;
   ASSERT_TRUE(decode_state(good, nullptr));
   struct Case {
     size_t off;
     uint8_t value;
   };
-  for (auto [off, value] : {Case{proto_off, 1}, Case{proto_off + 1, 2}, Case{proto_off + 2, 0},
-                            Case{proto_off + 3, 3}, Case{proto_off + 4, 2},
+  for (auto [off, value] : {Case{proto_off, 1}, Case{proto_off + 1, 0}, Case{proto_off + 1, 5},
+                            Case{proto_off + 2, 0}, Case{proto_off + 3, 3}, Case{proto_off + 4, 2},
+                            Case{proto_off + 5, 2},
                             Case{drained_off, 2}, Case{drained_off + 1, 0xff}}) {
     auto bad = good;
     bad[off] = value;
@@ -240,6 +241,26 @@ TEST(CtlCodec, BadEnumsAndBoolsAreRejected) {
   std::string err;
   EXPECT_FALSE(decode_state(bad, &err));
   EXPECT_EQ(err, "state: unknown scheduler " + std::to_string(last + 1));
+
+  // The same for modes, and on_all_down's two values.
+  last = 0;
+  for (const auto& n : kModeNames) {
+    auto b = good;
+    b[proto_off + 1] = static_cast<uint8_t>(n.mode);
+    auto d = decode_state(b, nullptr);
+    ASSERT_TRUE(d) << n.name;
+    EXPECT_EQ(d->vips[0].mode, n.mode);
+    last = std::max(last, static_cast<uint8_t>(n.mode));
+  }
+  bad = good;
+  bad[proto_off + 1] = static_cast<uint8_t>(last + 1);
+  EXPECT_FALSE(decode_state(bad, &err));
+  EXPECT_EQ(err, "state: unknown vip mode " + std::to_string(last + 1));
+  bad = good;
+  bad[proto_off + 5] = 1;
+  auto open = decode_state(bad, nullptr);
+  ASSERT_TRUE(open);
+  EXPECT_EQ(open->vips[0].on_all_down, OnAllDown::kOpen);
 }
 
 TEST(CtlCodec, ValidationRefusesAnUnknownScheduler) {
