@@ -686,6 +686,20 @@ TEST_F(RpcTest, VipAddTakesEveryModeAndOnAllDown) {
   a = call(*cp, R"({"cmd": "show", "vip": "v-gue"})");
   EXPECT_EQ(a["vips"][0]["mode"], "gue");
   EXPECT_EQ(a["vips"][0]["on_all_down"], "open");
+  // A DSR backend takes the vip's port (validate_test has every rule from every source).
+  const auto before = cp->view().desired;
+  a = call(*cp, R"({"cmd": "backend.add", "vip": "v-ipip", "address": "198.51.100.3", "port": 3000})");
+  EXPECT_EQ(a["code"], "invalid");
+  EXPECT_EQ(a["error"].get<std::string>().rfind(
+                "vips[3].backends[0].port: 3000 is not the vip's port 8002: with direct server "
+                "return the backend receives the client's packet addressed to 203.0.113.11:8002 "
+                "unchanged",
+                0),
+            0u)
+      << a;
+  EXPECT_EQ(cp->view().desired, before);
+  a = call(*cp, R"({"cmd": "backend.add", "vip": "v-ipip", "address": "198.51.100.3", "port": 8002})");
+  EXPECT_TRUE(a["ok"].get<bool>()) << a;
 }
 
 TEST_F(RpcTest, StatsNeedADataplane) {
