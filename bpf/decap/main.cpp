@@ -33,14 +33,15 @@ constexpr const char* kObjectName = "rondo_decap.bpf.o";
 
 constexpr const char* kHelp =
     "Usage: rondo-decap attach DEV [--gue-port N] [--object PATH]\n"
-    "       rondo-decap detach DEV\n"
-    "       rondo-decap stats DEV\n"
+    "  or:  rondo-decap detach DEV\n"
+    "  or:  rondo-decap stats DEV\n"
     "\n"
     "Decapsulate what rondo sends to a backend in its direct-server-return modes: IPIP\n"
     "(protocol 4, and 41 for IPv6 inside) and GUE over UDP (variant 0, and variant 1: IP right\n"
     "after UDP), with a tc BPF program on DEV's ingress. The client's packet then reaches\n"
     "the stack unchanged (its source the client, its destination the VIP, which the backend\n"
-    "holds on lo), and the backend answers the client directly. docs/modes.md has the setup.\n"
+    "holds on lo), and the backend answers the client directly. The backend's setup, with\n"
+    "and without rondo-decap: docs/modes.md (/usr/share/doc/rondo/ once packaged).\n"
     "\n"
     "Commands:\n"
     "  attach DEV        load the program and attach it to DEV's tc ingress (clsact qdisc,\n"
