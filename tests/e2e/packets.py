@@ -57,7 +57,9 @@ def _l4(src, dst, proto, seg, csum_at):
         pseudo = src + dst + struct.pack("!BBH", 0, proto, len(seg))
     else:
         pseudo = src + dst + struct.pack("!IxxxB", len(seg), proto)
-    c = csum(pseudo + seg) or 0xffff
+    c = csum(pseudo + seg)
+    if proto == IPPROTO_UDP and c == 0:
+        c = 0xffff  # a UDP checksum of 0 means "none" (RFC 768): send its other form
     return seg[:csum_at] + struct.pack("!H", c) + seg[csum_at + 2:]
 
 
