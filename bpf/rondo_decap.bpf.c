@@ -66,7 +66,8 @@ enum { PASS = TC_ACT_UNSPEC };
 enum { ECN_NOT_ECT = 0, ECN_ECT_1 = 1, ECN_ECT_0 = 2, ECN_CE = 3 };
 
 // The UDP port GUE arrives on (host order). rondo-decap writes it before loading
-// (--gue-port); 6080 is what rondo sends to.
+// (--gue-port, by default rondo's api::kGuePort); 6080, the same port, is for loaders that
+// do not (tc filter add ... bpf obj rondo_decap.bpf.o).
 const volatile __u16 gue_port = 6080;
 
 struct {

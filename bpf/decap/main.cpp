@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "bpf/decap/decap.h"
+#include "dataplane/api/ctl.h"
 
 namespace {
 
@@ -31,6 +32,7 @@ using namespace rondo::decap;
 
 constexpr const char* kObjectName = "rondo_decap.bpf.o";
 
+// printf format: %u is the default GUE port.
 constexpr const char* kHelp =
     "Usage: rondo-decap attach DEV [--gue-port N] [--object PATH]\n"
     "  or:  rondo-decap detach DEV\n"
@@ -52,7 +54,7 @@ constexpr const char* kHelp =
     "  stats DEV         print the program's GUE port and counters (summed over the CPUs)\n"
     "\n"
     "Options of attach:\n"
-    "  --gue-port N      UDP port GUE arrives on (default 6080, the port rondo sends to)\n"
+    "  --gue-port N      UDP port GUE arrives on (default %u, the port rondo sends to)\n"
     "  --object PATH     the BPF object; default: rondo_decap.bpf.o beside this binary (a\n"
     "                    build tree), else " RONDO_DATADIR "\n"
     "  -h, --help        print this help\n"
@@ -63,7 +65,7 @@ constexpr const char* kHelp =
 struct Args {
   std::string dev;
   int ifindex = 0;
-  uint16_t gue_port = 6080;
+  uint16_t gue_port = rondo::api::kGuePort;  // what rondo's dataplane sends to
   std::string object;  // empty: look for it (find_object)
 };
 
@@ -222,7 +224,7 @@ int main(int argc, char** argv) {
   std::vector<std::string_view> args(argv + 1, argv + argc);
   for (const std::string_view a : args) {
     if (a == "-h" || a == "--help") {
-      std::fputs(kHelp, stdout);
+      std::printf(kHelp, static_cast<unsigned>(rondo::api::kGuePort));
       return 0;
     }
   }
