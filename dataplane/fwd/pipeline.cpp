@@ -13,6 +13,7 @@
 
 #include "dataplane/flow/tcp_state.h"
 #include "dataplane/fwd/fullnat.h"
+#include "dataplane/fwd/icmp_error.h"
 #include "dataplane/pkt/csum.h"
 #include "dataplane/pkt/tcp_opts.h"
 
@@ -261,6 +262,18 @@ void Pipeline::classify(const Snapshot* s, const uint8_t* f, uint32_t len, uint1
   }
   if (p.kind == PktKind::kIpv4Icmp) {
     pd->cls = Pending::Cls::kIcmp;
+    // An error about a full-NAT flow's backend side quotes the local port: its owner has
+    // the flow (as for the flow's own replies).
+    IcmpError::Quote q;
+    uint8_t* icmp = const_cast<uint8_t*>(f) + p.l4_off;
+    if (s->is_local_ip(dst) && IcmpError::is_error(icmp[0]) &&
+        IcmpError::quote(icmp, p.l4_len(), &q)) {
+      const uint32_t owner = ownership_.owner(rte_be_to_cpu_16(q.answer.dst_port));
+      if (owner != params_.worker && !steered) {
+        pd->cls = Pending::Cls::kSteer;
+        pd->steer_to = static_cast<uint16_t>(owner);
+      }
+    }
     return;
   }
   pd->why = DropReason::kUnsupportedL4;
@@ -306,9 +319,10 @@ void Pipeline::process_burst(const Snapshot* s, uint8_t* const* frames, const ui
   }
 }
 
-Action Pipeline::handle_icmp(const Snapshot&, uint8_t* f, const Parsed& p, uint16_t in_port,
+Action Pipeline::handle_icmp(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t in_port,
                              uint64_t now) {
   uint8_t* icmp = f + p.l4_off;
+  if (IcmpError::is_error(icmp[0])) return handle_icmp_error(s, f, p, now);
   if (icmp[0] != kIcmpEchoRequest || icmp[1] != 0)
     return drop(counters_, DropReason::kIcmpUnsupported);
   if (!replies_.take(now)) return drop(counters_, DropReason::kRateLimited);
@@ -336,6 +350,68 @@ Action Pipeline::handle_icmp(const Snapshot&, uint8_t* f, const Parsed& p, uint1
   std::memcpy(eth->dst_addr.addr_bytes, eth->src_addr.addr_bytes, 6);
   std::memcpy(eth->src_addr.addr_bytes, params_.port_macs[in_port].data(), 6);
   return Action{Action::Kind::kTx, DropReason::kCount, in_port};
+}
+
+Action Pipeline::handle_icmp_error(const Snapshot& s, uint8_t* f, const Parsed& p, uint64_t now) {
+  uint8_t* icmp = f + p.l4_off;
+  IcmpError::Quote q;
+  if (!IcmpError::quote(icmp, p.l4_len(), &q)) return drop(counters_, DropReason::kIcmpUnsupported);
+  // The error goes to the quoted packet's sender: an error about a packet that was not ours
+  // (its source is not the address the error came to) names no flow of ours.
+  if (q.answer.dst_ip != p.key.dst_ip) return drop(counters_, DropReason::kIcmpNoFlow);
+  if (p.ttl <= 1) return drop(counters_, DropReason::kTtlExceeded);
+  const FlowTable::Hit hit = flows_.lookup(q.answer, now);
+  if (!hit.found()) return drop(counters_, DropReason::kIcmpNoFlow);
+  const Flow& fl = flows_.at(hit.idx);
+  ++counters_.icmp_errors_forwarded;
+  if (flows_.one_key(hit.idx)) {
+    // DSR: the backend sent the quoted packet (from the VIP); the error goes to it as the
+    // client's packets do, in the VIP's encapsulation.
+    const VipConf* vip = s.find_vip(fl.fwd.dst_ip, fl.fwd.dst_port, fl.fwd.proto);
+    if (!vip) return drop(counters_, DropReason::kIcmpNoFlow);  // the VIP is gone
+    switch (vip->mode) {
+      case api::Mode::kIpip: return relay_dsr<IpipEncap>(s, f, p, fl, now);
+      case api::Mode::kGue: return relay_dsr<GueEncap>(s, f, p, fl, now);
+      case api::Mode::kL2Dsr: return relay_dsr<L2Encap>(s, f, p, fl, now);
+      case api::Mode::kFullNat: break;
+    }
+    return drop(counters_, DropReason::kIcmpNoFlow);
+  }
+  if (hit.dir == FlowDir::kForward) {
+    // From the client's side, about a packet rondo sent the client (VIP -> client): to the
+    // backend, about the packet the backend sent (backend -> local ip:port).
+    IcmpError::translate(f + p.l3_off, icmp, p.l4_len(), q, fl.rev.dst_ip, fl.rev.src_ip,
+                         fl.rev.src_ip, fl.rev.dst_ip, fl.rev.src_port, fl.rev.dst_port);
+    return output(s, f, fl.rev.src_ip, now);
+  }
+  // From the backend's side, about a packet rondo sent the backend: to the client, about
+  // the packet the client sent (client -> VIP).
+  IcmpError::translate(f + p.l3_off, icmp, p.l4_len(), q, fl.fwd.dst_ip, fl.fwd.src_ip,
+                       fl.fwd.src_ip, fl.fwd.dst_ip, fl.fwd.src_port, fl.fwd.dst_port);
+  return output(s, f, fl.fwd.src_ip, now);
+}
+
+template <class Encap>
+Action Pipeline::relay_dsr(const Snapshot& s, uint8_t* f, const Parsed& p, const Flow& fl,
+                           uint64_t now) {
+  if constexpr (Encap::kOverhead == 0) {
+    return output(s, f, fl.rev.src_ip, now);
+  } else {
+    // Cut to what fits once encapsulated: the quote is what matters, not its length.
+    const uint32_t len = std::min<uint32_t>(p.ip_len, params_.mtu - Encap::kOverhead);
+    uint8_t* inner = f + p.l3_off;
+    if (len < p.ip_len) {
+      inner[2] = static_cast<uint8_t>(len >> 8);
+      inner[3] = static_cast<uint8_t>(len);
+      inner[10] = inner[11] = 0;
+      encap::put_csum(inner + 10, csum_sum(inner, (inner[0] & 0x0fu) * 4));
+      uint8_t* icmp = f + p.l4_off;
+      const uint32_t icmp_len = len - (p.l4_off - p.l3_off);
+      icmp[2] = icmp[3] = 0;
+      encap::put_csum(icmp + 2, csum_sum(icmp, icmp_len));
+    }
+    return encapsulate<Encap>(s, f, p.l3_off, len, fl, now);
+  }
 }
 
 bool Pipeline::alloc_local(const Snapshot& s, FlowKey* rev, FlowTable::Probe* rev_probe,
@@ -669,6 +745,30 @@ void Pipeline::track_dsr(uint32_t idx, uint8_t flags, uint64_t now) {
 }
 
 template <class Encap>
+Action Pipeline::encapsulate(const Snapshot& s, uint8_t* f, uint32_t l3_off, uint32_t ip_len,
+                             const Flow& fl, uint64_t now) {
+  // The outer headers go in front of the inner IPv4 packet, over the old Ethernet header
+  // and into the headroom; what followed the IPv4 datagram (Ethernet padding) is cut.
+  // output() first: it writes only the new MAC addresses, which lie in the headroom, so a
+  // frame that cannot go (no route, neighbour unresolved) is dropped as it came (the drop
+  // capture shows it) and its action says nothing about a new start or length.
+  uint8_t* inner = f + l3_off;
+  uint8_t* start = inner - Encap::kOverhead - 14;
+  EncapArgs args;
+  args.src = fl.rev.dst_ip;
+  args.dst = fl.rev.src_ip;
+  args.sport = fl.rev.dst_port;
+  Action a = output(s, start, args.dst, now);
+  if (a.kind != Action::Kind::kTx) return a;
+  Encap::write(inner - Encap::kOverhead, inner, ip_len, args);
+  start[12] = 0x08;
+  start[13] = 0x00;
+  a.prepend = static_cast<uint8_t>(f - start);
+  a.len = 14 + Encap::kOverhead + ip_len;
+  return a;
+}
+
+template <class Encap>
 Action Pipeline::handle_dsr(const Snapshot& s, const VipConf& vip, uint8_t* f, uint32_t len,
                             const Parsed& p, const FlowTable::Probe& probe, uint64_t now) {
   if (p.ttl <= 1) return drop(counters_, DropReason::kTtlExceeded);
@@ -751,25 +851,7 @@ Action Pipeline::handle_dsr(const Snapshot& s, const VipConf& vip, uint8_t* f, u
   if constexpr (Encap::kOverhead == 0) {
     return output(s, f, fl.rev.src_ip, now);
   } else {
-    // The outer headers go in front of the inner IPv4 packet, over the old Ethernet header
-    // and into the headroom; what followed the IPv4 datagram (Ethernet padding) is cut.
-    // output() first: it writes only the new MAC addresses, which lie in the headroom, so a
-    // frame that cannot go (no route, neighbour unresolved) is dropped as it came (the drop
-    // capture shows it) and its action says nothing about a new start or length.
-    uint8_t* inner = f + p.l3_off;
-    uint8_t* start = inner - Encap::kOverhead - 14;
-    EncapArgs args;
-    args.src = fl.rev.dst_ip;
-    args.dst = fl.rev.src_ip;
-    args.sport = fl.rev.dst_port;
-    Action a = output(s, start, args.dst, now);
-    if (a.kind != Action::Kind::kTx) return a;
-    Encap::write(inner - Encap::kOverhead, inner, p.ip_len, args);
-    start[12] = 0x08;
-    start[13] = 0x00;
-    a.prepend = static_cast<uint8_t>(f - start);
-    a.len = 14 + Encap::kOverhead + p.ip_len;
-    return a;
+    return encapsulate<Encap>(s, f, p.l3_off, p.ip_len, fl, now);
   }
 }
 

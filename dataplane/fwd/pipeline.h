@@ -192,6 +192,16 @@ class Pipeline {
   using ClientFn = Action (Pipeline::*)(const Snapshot&, const VipConf&, uint8_t*, uint32_t,
                                         const Parsed&, const FlowTable::Probe&, uint64_t);
   static const ClientFn kClientFns[4];
+  // Put the mode's outer headers in front of the IPv4 packet at f + l3_off (ip_len bytes)
+  // and send it to flow fl's backend (ipip, gue).
+  template <class Encap>
+  Action encapsulate(const Snapshot& s, uint8_t* f, uint32_t l3_off, uint32_t ip_len,
+                     const Flow& fl, uint64_t now);
+  // ICMP errors (fwd/icmp_error.h): found by the flow they quote, sent on to its other end;
+  // a DSR flow's go to the backend in the VIP's encapsulation (relay_dsr).
+  Action handle_icmp_error(const Snapshot& s, uint8_t* f, const Parsed& p, uint64_t now);
+  template <class Encap>
+  Action relay_dsr(const Snapshot& s, uint8_t* f, const Parsed& p, const Flow& fl, uint64_t now);
   // A DSR flow's TCP state from the client's segments alone (docs/modes.md).
   void track_dsr(uint32_t idx, uint8_t flags, uint64_t now);
   // ICMP fragmentation-needed to the client of a packet that does not fit the egress MTU

@@ -62,6 +62,8 @@ struct alignas(64) LcoreCounters {
   // made from a mid-connection segment by a hashing scheduler (docs/modes.md).
   uint64_t fail_open_flows = 0;
   uint64_t midflow_flows = 0;
+  // ICMP errors about a flow, translated and sent on to its other end (fwd/icmp_error.h).
+  uint64_t icmp_errors_forwarded = 0;
   std::array<uint64_t, kDropReasonCount> drops{};
 
   void drop(DropReason r) { ++drops[static_cast<uint32_t>(r)]; }
@@ -182,6 +184,11 @@ inline constexpr LcoreCounterDef kLcoreCounterTable[] = {
      "DSR flows made from a mid-connection TCP segment by a maglev or sh VIP (the connection "
      "came from another host or before a restart; docs/modes.md).",
      false, &LcoreCounters::midflow_flows},
+    {"icmp_errors_forwarded", "rondo_lcore_icmp_errors_forwarded_total",
+     "ICMP errors (destination unreachable, fragmentation needed, time exceeded) about a flow, "
+     "sent on to the flow's other end: translated in full-NAT, encapsulated to the backend in "
+     "DSR.",
+     false, &LcoreCounters::icmp_errors_forwarded},
 };
 
 // Every member before `drops` has its row: a counter without one is counted and never seen

@@ -18,7 +18,7 @@ enum class DropReason : uint8_t {
   kTtlExceeded,
   kNotForVip,         // destination is neither a VIP nor a local address
   kNoService,         // VIP address, but no VIP on that port/protocol
-  kIcmpUnsupported,   // ICMP other than echo request
+  kIcmpUnsupported,   // ICMP other than echo request and the errors rondo forwards
   kArpNotForUs,       // ARP for an address we do not own
   kNoState,           // no configuration received yet
   kNoBackend,         // VIP has no eligible backend
@@ -54,6 +54,7 @@ enum class DropReason : uint8_t {
   kEncapTooBig,       // longer than the egress MTU once encapsulated (ipip, gue): the client
                       // is sent ICMP fragmentation-needed with the MTU that fits
   kNoHeadroom,        // an mbuf with less headroom than an encapsulation needs (a PMD's pool)
+  kIcmpNoFlow,        // an ICMP error (unreachable, time exceeded) that quotes no flow of ours
   kCount
 };
 

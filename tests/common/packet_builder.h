@@ -46,6 +46,7 @@ struct Pkt {
   uint8_t tcp_flags = 0x02;
   uint32_t seq = 1000, ack = 0;
   uint8_t icmp_type = 8;
+  uint8_t icmp_code = 0;
   uint16_t icmp_id = 7, icmp_seq = 1;
   bool udp_zero_csum = false;
   std::string payload;
@@ -129,7 +130,7 @@ inline Frame build(const Pkt& p) {
     put16(f, l4 + 6, p.udp_zero_csum ? 0 : (c == 0 ? 0xffff : c));
   } else if (p.proto == 1) {
     f[l4] = p.icmp_type;
-    f[l4 + 1] = 0;
+    f[l4 + 1] = p.icmp_code;
     put16(f, l4 + 4, p.icmp_id);
     put16(f, l4 + 6, p.icmp_seq);
     put16(f, l4 + 2, fold(sum16(&f[l4], seglen)));
