@@ -343,11 +343,13 @@ def client_loop(args):
 def _args_count(p):
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--vip-port", type=int, default=HTTP_PORT)
+    p.add_argument("--vip", default=VIP)
 
 
 def _args_probe(p):
     p.add_argument("--deadline", type=float, default=20)
     p.add_argument("--vip-port", type=int, default=HTTP_PORT)
+    p.add_argument("--vip", default=VIP)
 
 
 def _args_longlived(p):
@@ -385,8 +387,9 @@ def client_main(prog, argv, extra_modes=None):
     for name, (_, add_args) in modes.items():
         add_args(sub.add_parser(name))
     args = ap.parse_args(argv)
-    global TARGET_PORT
+    global TARGET_PORT, VIP
     TARGET_PORT = getattr(args, "vip_port", HTTP_PORT)
+    VIP = getattr(args, "vip", VIP)  # --vip: another VIP address (this client process only)
     result = modes[args.mode][0](args)
     result["connects"] = CONNECTS
     print(json.dumps(result), flush=True)
