@@ -191,6 +191,7 @@ bool FlowTable::bucket_add(const Probe& p, uint32_t ref, uint64_t now) {
 void FlowTable::bucket_del(uint32_t ref) {
   // The key's slot, as bucket_add left it: one line, no hash and no probe.
   const uint32_t loc = flows_[ref >> 1].loc[ref & 1];
+  if (loc == kNoLoc) return;  // a one-key flow's reverse side
   Bucket& bk = buckets_[loc / kSlots];
   const uint32_t s = loc % kSlots;
   assert(bk.sig[s] != kEmpty && bk.ref[s] == ref && "a flow key's location is stale");
@@ -244,7 +245,7 @@ FlowTable::InsertResult FlowTable::insert(const FlowKey& fwd, const Probe& fwd_p
   // lookup() also clears out an expired holder of either key, so the key can be reused.
   if (lookup(fwd, hf, now).found() || lookup(rev, hr, now).found())
     return {InsertStatus::kExists, kNone};
-  return place(fwd, hf, rev, hr, state, expires, now);
+  return place(fwd, hf, rev, &hr, state, expires, now);
 }
 
 FlowTable::InsertResult FlowTable::insert_new(const FlowKey& fwd, const Probe& fwd_probe,
@@ -258,11 +259,22 @@ FlowTable::InsertResult FlowTable::insert_new(const FlowKey& fwd, const Probe& f
   assert(!bucket_find(fwd, fwd_probe, &ref) && "insert_new: forward key present");
   assert(!bucket_find(rev, rev_probe, &ref) && "insert_new: reverse key present");
 #endif
-  return place(fwd, fwd_probe, rev, rev_probe, state, expires, now);
+  return place(fwd, fwd_probe, rev, &rev_probe, state, expires, now);
+}
+
+FlowTable::InsertResult FlowTable::insert_one(const FlowKey& fwd, const Probe& fwd_probe,
+                                              const FlowKey& rev, FlowState state,
+                                              uint64_t expires, uint64_t now) {
+  assert(state != FlowState::kFree);
+#ifndef NDEBUG
+  uint32_t ref;
+  assert(!bucket_find(fwd, fwd_probe, &ref) && "insert_one: key present");
+#endif
+  return place(fwd, fwd_probe, rev, nullptr, state, expires, now);
 }
 
 FlowTable::InsertResult FlowTable::place(const FlowKey& fwd, const Probe& hf, const FlowKey& rev,
-                                         const Probe& hr, FlowState state, uint64_t expires,
+                                         const Probe* hr, FlowState state, uint64_t expires,
                                          uint64_t now) {
   Reclaim reclaimed = Reclaim::kNone;
   // If the buckets then turn out full too, this victim went for nothing; at our load that
@@ -282,7 +294,8 @@ FlowTable::InsertResult FlowTable::place(const FlowKey& fwd, const Probe& hf, co
     push_free(idx);
     return {InsertStatus::kFull, kNone, reclaimed};
   }
-  if (!bucket_add(hr, idx * 2 + uint32_t(FlowDir::kReverse), now)) {
+  f.loc[1] = kNoLoc;  // until (unless) the reverse key is placed
+  if (hr != nullptr && !bucket_add(*hr, idx * 2 + uint32_t(FlowDir::kReverse), now)) {
     bucket_del(idx * 2 + uint32_t(FlowDir::kForward));
     push_free(idx);
     return {InsertStatus::kFull, kNone, reclaimed};

@@ -149,6 +149,7 @@ static_assert(sizeof(FlowMeter) == 32);
 class FlowTable {
  public:
   static constexpr uint32_t kNone = UINT32_MAX;
+  static constexpr uint32_t kNoLoc = UINT32_MAX;  // Flow::loc of a key that is not indexed
 
   /// Called for every record the table removes by itself (expiry, eviction), before the
   /// record is reused, so the owner can free the local port and fix counters. It must not
@@ -224,6 +225,13 @@ class FlowTable {
   InsertResult insert_new(const FlowKey& fwd, const Probe& fwd_probe, const FlowKey& rev,
                           const Probe& rev_probe, FlowState state, uint64_t expires,
                           uint64_t now);
+  /// A flow found by its client key only (the DSR modes: replies do not come back through
+  /// rondo, so there is no reverse key). `rev` is kept in the record, not indexed: the
+  /// owner's notes (the backend's address). fwd must be absent, as for insert_new.
+  InsertResult insert_one(const FlowKey& fwd, const Probe& fwd_probe, const FlowKey& rev,
+                          FlowState state, uint64_t expires, uint64_t now);
+  /// Whether flow idx has a client key only (insert_one).
+  bool one_key(uint32_t idx) const { return flows_[idx].loc[1] == kNoLoc; }
 
   Flow& at(uint32_t idx) { return flows_[idx]; }
   const Flow& at(uint32_t idx) const { return flows_[idx]; }
@@ -341,7 +349,8 @@ class FlowTable {
   bool bucket_find(const FlowKey& k, const Probe& p, uint32_t* slot_ref) const;
   bool bucket_add(const Probe& p, uint32_t ref, uint64_t now);
   void bucket_del(uint32_t ref);
-  InsertResult place(const FlowKey& fwd, const Probe& hf, const FlowKey& rev, const Probe& hr,
+  // hr null: the reverse key is not indexed (insert_one).
+  InsertResult place(const FlowKey& fwd, const Probe& hf, const FlowKey& rev, const Probe* hr,
                      FlowState state, uint64_t expires, uint64_t now);
   uint32_t reclaim_expired(uint32_t bucket, uint64_t now, uint32_t keep);
   // One reclaim list per class, oldest at the head.

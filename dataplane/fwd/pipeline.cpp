@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <utility>
 
 #include "dataplane/flow/tcp_state.h"
@@ -35,7 +36,11 @@ inline Action drop(LcoreCounters& c, DropReason r) {
 // never completed is free at once (so reclaiming half-open flows gives their tuples to real
 // clients); reclaiming one that did would free nothing usable (handle_client).
 inline bool quarantined_after(const FlowTable& t, uint32_t idx) {
-  return t.at(idx).rev.proto == IPPROTO_TCP && tcp_was_established(t.tcp(idx));
+  return !t.one_key(idx) && t.at(idx).rev.proto == IPPROTO_TCP && tcp_was_established(t.tcp(idx));
+}
+// A flow whose end frees no local-port tuple: quarantined, or a DSR flow (which has none).
+inline bool frees_no_tuple(const FlowTable& t, uint32_t idx) {
+  return t.one_key(idx) || quarantined_after(t, idx);
 }
 
 // Whole seconds first: ms * hz overflows 64 bits for long timeouts on fast TSCs.
@@ -59,6 +64,10 @@ Pipeline::Pipeline(const PipelineParams& p)
       replies_(p.reply_rate, p.reply_burst, p.hz),
       cookie_key_(derive_hash_key(p.hash_key, HashUse::kSynCookie)),
       syn_guard_(p.syncookie_embryonic_on, p.syncookie_syn_rate_on, p.hz) {
+  static_assert(std::size(kClientFns) == std::size(api::kModeNames) &&
+                    IpipEncap::kMode == api::Mode::kIpip && GueEncap::kMode == api::Mode::kGue &&
+                    L2Encap::kMode == api::Mode::kL2Dsr,
+                "one client handler per mode, at the mode's wire value - 1");
   asks_.reserve(kAsksMax);
   flows_.set_sweep(std::max<uint64_t>(ms_to_ticks(p.age_sweep_ms, p.hz), 1),
                    std::max<uint32_t>(p.age_max_per_loop, 1));
@@ -284,7 +293,8 @@ void Pipeline::process_burst(const Snapshot* s, uint8_t* const* frames, const ui
           break;
         case Pending::Cls::kIcmp: a = handle_icmp(*s, f, pd[i].p, in_port, now); break;
         case Pending::Cls::kClient:
-          a = handle_client(*s, *pd[i].vip, f, len, pd[i].p, pd[i].probe, now);
+          a = (this->*kClientFns[pd[i].vip->handler])(*s, *pd[i].vip, f, len, pd[i].p,
+                                                      pd[i].probe, now);
           break;
         case Pending::Cls::kReply: a = handle_reply(*s, f, len, pd[i].p, pd[i].probe, now); break;
         case Pending::Cls::kSteer:
@@ -429,6 +439,7 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
     }
     const uint32_t pick = sched_pick(s, vip, &sched_, p.key, probe.hash);
     if (pick == kNoPick) return drop(counters_, DropReason::kNoBackend);
+    counters_.fail_open_flows += vip.failing_open;
     const BackendConf& b = s.eligible_backend(vip, pick);
     FlowKey rev;
     rev.src_ip = b.ip;
@@ -448,7 +459,7 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
     // backend's SYN-ACK retransmissions.
     const uint64_t quiet = now + t_syn_ > params_.hz ? now + t_syn_ - params_.hz : 0;
     flows_.set_embryonic_bound(quiet);  // for the port shortage here and a full table below
-    if (!have_port && flows_.reclaim_matching(rev, kReclaimScan, &quarantined_after, &freed)) {
+    if (!have_port && flows_.reclaim_matching(rev, kReclaimScan, &frees_no_tuple, &freed)) {
       count_reclaim(freed);
       have_port = alloc_local(s, &rev, &rev_probe, now);
     }
@@ -612,13 +623,10 @@ OutFrame* Pipeline::out_frame() {
   return &out_[out_len_++];
 }
 
-bool Pipeline::emit(const Snapshot& s, const SynProxy::Segment& seg, uint32_t dst_ip,
-                    uint64_t now) {
-  OutFrame* o = out_frame();
-  if (!o) return false;
+bool Pipeline::send_frame(const Snapshot& s, OutFrame* o, uint32_t len, uint32_t dst_ip,
+                          uint64_t now) {
   o->data[12] = 0x08;  // IPv4
   o->data[13] = 0x00;
-  const uint32_t len = SynProxy::write(o->data, 14, seg);
   const Action a = output(s, o->data, dst_ip, now);  // counts its own drop
   if (a.kind != Action::Kind::kTx) {
     --out_len_;
@@ -628,6 +636,146 @@ bool Pipeline::emit(const Snapshot& s, const SynProxy::Segment& seg, uint32_t ds
   o->len = static_cast<uint16_t>(len);
   return true;
 }
+
+bool Pipeline::emit(const Snapshot& s, const SynProxy::Segment& seg, uint32_t dst_ip,
+                    uint64_t now) {
+  OutFrame* o = out_frame();
+  return o && send_frame(s, o, SynProxy::write(o->data, 14, seg), dst_ip, now);
+}
+
+void Pipeline::send_too_big(const Snapshot& s, const uint8_t* f, const Parsed& p, uint16_t mtu,
+                            uint64_t now) {
+  if (!replies_.take(now)) return;  // the echo replies' budget: no amplification either
+  OutFrame* o = out_frame();
+  if (!o) return;
+  // From the VIP, which the client's stack and firewall relate to its connection.
+  const uint32_t n = write_frag_needed(o->data + 14, f + p.l3_off, p.ip_len, p.key.dst_ip, mtu);
+  send_frame(s, o, 14 + n, p.key.src_ip, now);
+}
+
+void Pipeline::track_dsr(uint32_t idx, uint8_t flags, uint64_t now) {
+  // Only the client's segments are seen: no windows, no sequence checks (an in-window RST
+  // cannot be told from a forged one), so the states only say how long to keep the flow.
+  // A FIN leaves it closing, kept as long as the client still sends (it acknowledges the
+  // backend's data after its own FIN).
+  FlowState st = flows_.at(idx).state;
+  if (flags & kTcpRst)
+    st = FlowState::kReset;
+  else if (flags & kTcpFin)
+    st = FlowState::kClosing;
+  else if (st == FlowState::kSynSent && !(flags & kTcpSyn))
+    st = FlowState::kEstablished;
+  flows_.update(idx, st, now + tcp_timeout(st));
+}
+
+template <class Encap>
+Action Pipeline::handle_dsr(const Snapshot& s, const VipConf& vip, uint8_t* f, uint32_t len,
+                            const Parsed& p, const FlowTable::Probe& probe, uint64_t now) {
+  if (p.ttl <= 1) return drop(counters_, DropReason::kTtlExceeded);
+  if constexpr (Encap::kOverhead > 0) {
+    // Never fragmented and never sent over the MTU: the client learns what fits.
+    if (p.ip_len + Encap::kOverhead > params_.mtu) {
+      send_too_big(s, f, p, static_cast<uint16_t>(params_.mtu - Encap::kOverhead), now);
+      return drop(counters_, DropReason::kEncapTooBig);
+    }
+  }
+  const bool tcp = p.kind == PktKind::kIpv4Tcp;
+  const bool syn = (p.tcp_flags & (kTcpSyn | kTcpAck)) == kTcpSyn;
+  FlowTable::Hit hit = flows_.lookup(p.key, probe, now);
+  if (hit.found() && hit.dir != FlowDir::kForward) return drop(counters_, DropReason::kReplyNoFlow);
+  // A SYN on a flow that is over is the client reusing its port: scheduled afresh.
+  if (hit.found() && tcp && syn) {
+    const FlowState st = flows_.at(hit.idx).state;
+    if (st == FlowState::kReset || st == FlowState::kClosing || st == FlowState::kTimeWait) {
+      on_release(this, flows_.at(hit.idx));
+      flows_.erase(hit.idx);
+      hit = FlowTable::Hit{};
+    }
+  }
+  if (!hit.found()) {
+    // A segment of a connection this host has no state for: another rondo host had it
+    // before an ECMP change, or this one restarted. A hashing scheduler picks the backend
+    // every host picks for the tuple, so it is forwarded; any other would pick at random.
+    const bool midflow = tcp && !syn;
+    if (midflow && vip.sched != api::Sched::kMaglev && vip.sched != api::Sched::kSourceHash)
+      return drop(counters_, DropReason::kTcpNoFlow);
+    if (s.is_vip_ip(p.key.src_ip) || s.is_local_ip(p.key.src_ip))
+      return drop(counters_, DropReason::kMartianSource);
+    if (!l4_csum_ok(f + p.l3_off, f + p.l4_off, p.l4_len(), p.key.proto))
+      return drop(counters_, DropReason::kBadL4Checksum);
+    const uint32_t pick = sched_pick(s, vip, &sched_, p.key, probe.hash);
+    if (pick == kNoPick) return drop(counters_, DropReason::kNoBackend);
+    counters_.fail_open_flows += vip.failing_open;
+    counters_.midflow_flows += midflow;
+    const BackendConf& b = s.eligible_backend(vip, pick);
+    // The record's notes, not a key (never looked up): the backend, and the outer source
+    // address and (gue) port. Those come from the deployment's seeded hash of the tuple, not
+    // this host's secret: every rondo host sends a flow with the same outer header, so the
+    // backend's RSS keeps it on one queue whichever host forwards it.
+    FlowKey to;
+    to.src_ip = b.ip;
+    to.src_port = b.port;
+    to.proto = p.key.proto;
+    if constexpr (Encap::kOverhead > 0) {
+      const uint64_t h = maglev_flow_hash(p.key, s.sched_key);
+      const uint32_t n = static_cast<uint32_t>(s.local_ips.size());
+      if (n == 0) return drop(counters_, DropReason::kNoLocalPort);  // validated: never
+      to.dst_ip = s.local_ips[(h >> 32) % n];
+      to.dst_port = htons(static_cast<uint16_t>(0xc000 | (h & 0x3fff)));
+    }
+    const FlowState st = !tcp ? FlowState::kUdp : syn ? FlowState::kSynSent : FlowState::kEstablished;
+    const uint64_t timeout = !tcp ? t_udp_ : syn ? t_syn_ : t_est_;
+    auto r = flows_.insert_one(p.key, probe, to, st, now + timeout, now);
+    count_reclaim(r.reclaimed);
+    if (r.status != FlowTable::InsertStatus::kOk) return drop(counters_, DropReason::kTableFull);
+    Flow& fl = flows_.at(r.idx);
+    fl.backend_id = b.id;
+    fl.vip_id = static_cast<uint16_t>(vip.id);
+    if (tcp) flows_.tcp(r.idx) = TcpTrack{};
+    BackendCounters& bc = backends_[b.id];
+    ++bc.connections;
+    ++bc.active_flows;
+    hit.idx = r.idx;
+    if (midflow) track_dsr(r.idx, p.tcp_flags, now);
+  } else if (tcp) {
+    track_dsr(hit.idx, p.tcp_flags, now);
+  } else {
+    flows_.touch_idle(hit.idx, now, t_udp_);
+  }
+
+  const Flow& fl = flows_.at(hit.idx);
+  BackendCounters& bc = backends_[fl.backend_id];
+  ++bc.packets;
+  bc.bytes += len;
+  flows_.count(hit.idx, FlowDir::kForward, len);
+  if constexpr (Encap::kOverhead == 0) {
+    return output(s, f, fl.rev.src_ip, now);
+  } else {
+    // The outer headers go in front of the inner IPv4 packet, over the old Ethernet header
+    // and into the headroom; what followed the IPv4 datagram (Ethernet padding) is cut.
+    uint8_t* inner = f + p.l3_off;
+    uint8_t* start = inner - Encap::kOverhead - 14;
+    EncapArgs args;
+    args.src = fl.rev.dst_ip;
+    args.dst = fl.rev.src_ip;
+    args.sport = fl.rev.dst_port;
+    Encap::write(inner - Encap::kOverhead, inner, p.ip_len, args);
+    start[12] = 0x08;
+    start[13] = 0x00;
+    Action a = output(s, start, args.dst, now);
+    a.prepend = static_cast<uint8_t>(Encap::kOverhead + p.l3_off - 14);
+    a.len = 14 + Encap::kOverhead + p.ip_len;
+    return a;
+  }
+}
+
+const Pipeline::ClientFn Pipeline::kClientFns[] = {
+    &Pipeline::handle_client,  // fullnat
+    &Pipeline::handle_dsr<IpipEncap>,
+    &Pipeline::handle_dsr<GueEncap>,
+    &Pipeline::handle_dsr<L2Encap>,
+};
+
 
 void Pipeline::proxy_send(const Snapshot& s, uint32_t idx, uint64_t now) {
   ProxyHdr& h = proxy_[idx];

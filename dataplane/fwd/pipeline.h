@@ -13,6 +13,7 @@
 
 #include "dataplane/flow/port_pool.h"
 #include "dataplane/flow/table.h"
+#include "dataplane/fwd/encap.h"
 #include "dataplane/fwd/proxy_v2.h"
 #include "dataplane/fwd/synproxy.h"
 #include "dataplane/fwd/token_bucket.h"
@@ -57,6 +58,9 @@ struct PipelineParams {
   // (a late loop's backlog is spread over the next ones rather than stalling one burst).
   uint32_t age_sweep_ms = 1000;
   uint32_t age_max_per_loop = 256;
+  // The IPv4 MTU of the egress (--mtu): an encapsulated packet (ipip, gue) longer than this
+  // is not sent; the client gets ICMP fragmentation-needed with the MTU that fits.
+  uint32_t mtu = kEthernetMtu;
 };
 
 /// A frame the pipeline made itself (a PROXY v2 header segment, an RST when its flow gives
@@ -64,7 +68,7 @@ struct PipelineParams {
 struct OutFrame {
   uint16_t port = 0;
   uint16_t len = 0;
-  uint8_t data[ProxyV2::kFrameLen + 6];
+  uint8_t data[std::max<uint32_t>(ProxyV2::kFrameLen + 6, 14 + kIcmpErrMax)];
 };
 
 struct Action {
@@ -79,10 +83,18 @@ struct Action {
   // rewrites SYNs and ACKs into other segments), 0: unchanged. It never grows a frame past
   // SynProxy::kMaxHandshakeFrame bytes: every frame buffer must have room for that many.
   uint32_t len = 0;
+  // kTx: bytes the frame grew by at its front (a DSR encapsulation wrote its outer headers
+  // there); the frame now starts that much before the buffer given to process(). Every frame
+  // buffer has Pipeline::kHeadroom writable bytes before it.
+  uint8_t prepend = 0;
 };
 
 class Pipeline {
  public:
+  /// Bytes before every frame the pipeline may write into (the worker checks the mbuf's
+  /// headroom, which is 128 bytes for DPDK's default pools).
+  static constexpr uint32_t kHeadroom = 64;
+
   explicit Pipeline(const PipelineParams& p);
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
@@ -170,6 +182,22 @@ class Pipeline {
                 Pending* pd);
   Action handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f, uint32_t len,
                        const Parsed& p, const FlowTable::Probe& probe, uint64_t now);
+  // A client packet of a DSR VIP (encap.h: the mode's rewrite). One-sided flow state: the
+  // client key only, the backend's answers never come this way (docs/modes.md).
+  template <class Encap>
+  Action handle_dsr(const Snapshot& s, const VipConf& vip, uint8_t* f, uint32_t len,
+                    const Parsed& p, const FlowTable::Probe& probe, uint64_t now);
+  // The client handler of each mode, indexed by VipConf::handler (the mode's wire value - 1,
+  // set when the snapshot is built): one indirect call per packet, no switch on the mode.
+  using ClientFn = Action (Pipeline::*)(const Snapshot&, const VipConf&, uint8_t*, uint32_t,
+                                        const Parsed&, const FlowTable::Probe&, uint64_t);
+  static const ClientFn kClientFns[4];
+  // A DSR flow's TCP state from the client's segments alone (docs/modes.md).
+  void track_dsr(uint32_t idx, uint8_t flags, uint64_t now);
+  // ICMP fragmentation-needed to the client of a packet that does not fit the egress MTU
+  // once encapsulated (`mtu`: what fits before encapsulation).
+  void send_too_big(const Snapshot& s, const uint8_t* f, const Parsed& p, uint16_t mtu,
+                    uint64_t now);
   Action handle_reply(const Snapshot& s, uint8_t* f, uint32_t len, const Parsed& p,
                       const FlowTable::Probe& probe, uint64_t now);
   Action output(const Snapshot& s, uint8_t* f, uint32_t dst_ip, uint64_t now);
@@ -199,6 +227,9 @@ class Pipeline {
   static constexpr uint32_t kProxySweepPerLoop = 256;
   void proxy_sweep(const Snapshot& s, uint64_t now, uint32_t budget);
   OutFrame* out_frame();
+  // Route frame o (IPv4 at data + 14, `len` bytes in all) towards dst_ip and keep it in the
+  // outbox; false (and taken back) when it cannot go.
+  bool send_frame(const Snapshot& s, OutFrame* o, uint32_t len, uint32_t dst_ip, uint64_t now);
   uint32_t ms(uint64_t now) const { return static_cast<uint32_t>(now / ms_div_); }
   // Count a flow reclaimed to make room for a new one (FlowTable::reclaim_one), by class.
   void count_reclaim(Reclaim kind);

@@ -247,6 +247,7 @@ bool Dataplane::init(std::string* err) {
     ws.pipeline.flow_capacity = opts_.flows_per_worker;
     ws.pipeline.flow_meters = opts_.flow_meters;
     ws.pipeline.age_sweep_ms = opts_.age_sweep_ms;
+    ws.pipeline.mtu = opts_.mtu;
     ws.pipeline.hz = rte_get_tsc_hz();
     ws.pipeline.lport_lo = opts_.lport_lo;
     ws.pipeline.lport_hi = opts_.lport_hi;

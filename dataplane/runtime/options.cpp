@@ -55,6 +55,10 @@ std::optional<Options> parse_options(int argc, char** argv, int* exit_code) {
       ("age-sweep-ms", po::value(&o.age_sweep_ms)->default_value(o.age_sweep_ms),
        "each worker looks at every flow record once per this many ms, in small steps every "
        "loop, and reclaims the expired ones: a flow goes at most this long after its timeout")
+      ("mtu", po::value(&o.mtu)->default_value(o.mtu),
+       "IPv4 MTU of the links towards the backends (576-9000): an ipip or gue packet longer "
+       "than this once encapsulated is dropped (encap_too_big) and its sender told the MTU "
+       "that fits with ICMP fragmentation-needed")
       ("mbufs", po::value(&o.mbufs)->default_value(o.mbufs), "mbufs in the pool (0: automatic)")
       ("local-ports", po::value(&lports)->default_value(lports),
        "range of full-NAT local ports, split between workers")
@@ -109,6 +113,11 @@ std::optional<Options> parse_options(int argc, char** argv, int* exit_code) {
   }
   o.lport_lo = static_cast<uint16_t>(lo);
   o.lport_hi = static_cast<uint16_t>(hi);
+  if (o.mtu < 576 || o.mtu > 9000) {
+    std::cerr << "rondo-dataplane: --mtu must be 576-9000 (got " << o.mtu << ")\n";
+    *exit_code = 2;
+    return std::nullopt;
+  }
   if (o.age_sweep_ms == 0) {
     std::cerr << "rondo-dataplane: --age-sweep-ms must be at least 1\n";
     *exit_code = 2;

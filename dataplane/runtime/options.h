@@ -19,6 +19,7 @@ struct Options {
   // One sweep of each worker's flow table per this many ms: a flow is reclaimed at most this
   // long after it expires (FlowTable::sweep).
   uint32_t age_sweep_ms = 1000;
+  uint32_t mtu = 1500;  // towards the backends: encapsulated packets must fit (--mtu)
   uint32_t reply_rate = 1000;  // ARP replies per second (main lcore); ICMP echo, per worker
   uint32_t mbufs = 0;  // 0: sized from ports, queues and descriptors
   uint16_t lport_lo = 1024;

@@ -86,7 +86,9 @@ static_assert(RTE_MBUF_DEFAULT_DATAROOM >= ProxyV2::kFrameLen);
 void dispatch(Worker* w, rte_mbuf* m, const Action& a, uint16_t in_port, uint64_t now) {
   if (a.kind == Action::Kind::kTx && a.port < w->setup.n_ports) {
     // A SYN cookie handshake rewrote the frame into another segment (Action::len); the
-    // pool's buffers (RTE_MBUF_DEFAULT_BUF_SIZE) always have room for one.
+    // pool's buffers (RTE_MBUF_DEFAULT_BUF_SIZE) always have room for one. An encapsulation
+    // wrote its headers in front of it (Action::prepend, within the headroom run_burst checked).
+    m->data_off = static_cast<uint16_t>(m->data_off - a.prepend);
     if (a.len != 0) {
       m->data_len = static_cast<uint16_t>(a.len);
       m->pkt_len = a.len;
@@ -134,11 +136,14 @@ void run_burst(Worker* w, rte_mbuf** pkts, uint16_t n, uint16_t in_port, uint64_
   const bool steering = !w->setup.steer_out.empty();
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
-    if (m->nb_segs != 1) {
+    // The pipeline may write Pipeline::kHeadroom bytes in front of a frame (encapsulation):
+    // DPDK's pools leave 128, so only a PMD with a pool of its own can fail this.
+    if (m->nb_segs != 1 || rte_pktmbuf_headroom(m) < Pipeline::kHeadroom) {
+      const DropReason why = m->nb_segs != 1 ? DropReason::kMultiSegment : DropReason::kNoHeadroom;
       if (!steered) w->pipeline.counters().rx_packets++;
-      w->pipeline.count_drop(DropReason::kMultiSegment);
-      w->drops.offer(DropReason::kMultiSegment, rte_pktmbuf_mtod(m, const uint8_t*),
-                     rte_pktmbuf_data_len(m), in_port, now);
+      w->pipeline.count_drop(why);
+      w->drops.offer(why, rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), in_port,
+                     now);
       rte_pktmbuf_free(m);
       continue;
     }

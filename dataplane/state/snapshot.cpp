@@ -75,6 +75,7 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotPara
     vc.sched = v.sched;
     vc.syncookies = v.syncookies;
     vc.proxy_protocol = v.proxy_protocol;
+    vc.handler = static_cast<uint8_t>(static_cast<uint8_t>(v.mode) - 1);
     vc.eligible_first = static_cast<uint32_t>(snap->eligible.size());
     const size_t first_backend = snap->backends.size();
     for (const auto& b : v.backends) {
@@ -84,6 +85,15 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotPara
       snap->backends.push_back(bc);
     }
     vc.eligible_count = static_cast<uint32_t>(snap->eligible.size()) - vc.eligible_first;
+    if (vc.eligible_count == 0 && v.on_all_down == api::OnAllDown::kOpen) {
+      // Fail open: health checks say every backend is down, the operator said to try them
+      // anyway (a checker that fails is likelier than a whole pool that does).
+      for (size_t i = first_backend; i < snap->backends.size(); ++i)
+        if (snap->backends[i].weight > 0 && !snap->backends[i].drained)
+          snap->eligible.push_back(static_cast<uint32_t>(i));
+      vc.eligible_count = static_cast<uint32_t>(snap->eligible.size()) - vc.eligible_first;
+      vc.failing_open = vc.eligible_count > 0;
+    }
     vc.pool_sig = pool_signature(*snap, vc.eligible_first, vc.eligible_count);
     if ((v.sched == api::Sched::kMaglev || v.sched == api::Sched::kSourceHash) &&
         vc.eligible_count > 0) {

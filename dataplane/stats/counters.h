@@ -58,6 +58,10 @@ struct alignas(64) LcoreCounters {
   uint64_t syncookies_sent = 0;
   uint64_t syncookies_ok = 0;
   uint64_t syncookies_active = 0;
+  // New flows of a VIP failing open (every backend down, on_all_down: open), and DSR flows
+  // made from a mid-connection segment by a hashing scheduler (docs/modes.md).
+  uint64_t fail_open_flows = 0;
+  uint64_t midflow_flows = 0;
   std::array<uint64_t, kDropReasonCount> drops{};
 
   void drop(DropReason r) { ++drops[static_cast<uint32_t>(r)]; }
@@ -170,6 +174,14 @@ inline constexpr LcoreCounterDef kLcoreCounterTable[] = {
      "the worker's switch on), else 0.",
      true,
      &LcoreCounters::syncookies_active},
+    {"fail_open_flows", "rondo_lcore_fail_open_flows_total",
+     "New flows of VIPs failing open: every backend down by health check and on_all_down: "
+     "open, so scheduled over the down backends (docs/modes.md).",
+     false, &LcoreCounters::fail_open_flows},
+    {"midflow_flows", "rondo_lcore_midflow_flows_total",
+     "DSR flows made from a mid-connection TCP segment by a maglev or sh VIP (the connection "
+     "came from another host or before a restart; docs/modes.md).",
+     false, &LcoreCounters::midflow_flows},
 };
 
 // Every member before `drops` has its row: a counter without one is counted and never seen

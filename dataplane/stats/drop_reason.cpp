@@ -15,6 +15,7 @@ constexpr std::array<std::string_view, kDropReasonCount> kNames = {
     "bad_tcp_flags",    "bad_l4_checksum",  "bad_source_mac", "rate_limited",
     "arp_bad_sender",   "tcp_out_of_window", "vlan_mismatch", "syncookie_invalid",
     "arp_queue_full",   "gso_frame",        "proxy_header_lost", "no_mbuf",
+    "encap_too_big",    "no_headroom",
 };
 
 }  // namespace

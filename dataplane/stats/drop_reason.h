@@ -51,6 +51,9 @@ enum class DropReason : uint8_t {
   kProxyHeaderLost,   // a PROXY v2 header the backend never acknowledged (fwd/proxy_v2.h):
                       // the client's segment that found the flow given up (the flow is reset)
   kNoMbuf,            // a frame the worker made (PROXY v2 header, RST) found no free mbuf
+  kEncapTooBig,       // longer than the egress MTU once encapsulated (ipip, gue): the client
+                      // is sent ICMP fragmentation-needed with the MTU that fits
+  kNoHeadroom,        // an mbuf with less headroom than an encapsulation needs (a PMD's pool)
   kCount
 };
 

@@ -106,6 +106,7 @@ class RingDataplane {
       ws.query_out = inspected[i].from_worker;
       ws.index = i;
       ws.n_ports = 1;
+      ws.pool = pool_;  // for the frames the pipeline makes (ICMP errors, PROXY v2 headers)
       ws.rx.push_back({info_.id, i});
       ws.publisher = publisher_.get();
       ws.arp_to_main = neigh_->arp_ring(i);

@@ -56,4 +56,52 @@ inline api::State state(bool with_dns = true) {
   return s;
 }
 
+/// The DSR VIPs (docs/modes.md) on VIP:8080-8087, each with one backend on the backend host
+/// at the VIP's port (ids 20-27): 8080 ipip, 8081 gue, 8082 l2dsr (tcp); 8083 ipip (udp);
+/// 8084 ipip with maglev (mid-flow packets are forwarded); 8085 ipip whose backend is down
+/// with on_all_down open, 8086 the same with drop; 8087 gue (udp).
+constexpr uint16_t kIpipPort = 8080, kGuePort = 8081, kL2Port = 8082, kIpipUdpPort = 8083,
+                   kMaglevPort = 8084, kOpenPort = 8085, kDropPort = 8086, kGueUdpPort = 8087;
+inline api::State with_dsr(api::State s) {
+  struct Row {
+    uint16_t port;
+    api::Mode mode;
+    api::Proto proto;
+    api::Sched sched;
+    bool down;
+    api::OnAllDown all_down;
+  };
+  using M = api::Mode;
+  using P = api::Proto;
+  using S = api::Sched;
+  using D = api::OnAllDown;
+  const Row rows[] = {
+      {kIpipPort, M::kIpip, P::kTcp, S::kRoundRobin, false, D::kDrop},
+      {kGuePort, M::kGue, P::kTcp, S::kRoundRobin, false, D::kDrop},
+      {kL2Port, M::kL2Dsr, P::kTcp, S::kRoundRobin, false, D::kDrop},
+      {kIpipUdpPort, M::kIpip, P::kUdp, S::kRoundRobin, false, D::kDrop},
+      {kMaglevPort, M::kIpip, P::kTcp, S::kMaglev, false, D::kDrop},
+      {kOpenPort, M::kIpip, P::kTcp, S::kRoundRobin, true, D::kOpen},
+      {kDropPort, M::kIpip, P::kTcp, S::kRoundRobin, true, D::kDrop},
+      {kGueUdpPort, M::kGue, P::kUdp, S::kRoundRobin, false, D::kDrop},
+  };
+  uint32_t id = 3;
+  for (const Row& r : rows) {
+    api::Vip v;
+    v.id = id;
+    v.ip = kVip;
+    v.port = r.port;
+    v.proto = r.proto;
+    v.mode = r.mode;
+    v.sched = r.sched;
+    v.on_all_down = r.all_down;
+    api::Backend b{17 + id, kBackend, r.port, 1};
+    b.down = r.down;
+    v.backends.push_back(b);
+    s.vips.push_back(v);
+    ++id;
+  }
+  return s;
+}
+
 }  // namespace rondo::test::seed

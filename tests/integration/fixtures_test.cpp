@@ -34,6 +34,7 @@ const Feature kFeatures[] = {
     {"arp", arp_cases},         {"icmp", icmp_cases},         {"nat", nat_cases},
     {"udp", udp_cases},         {"neigh", neigh_cases},       {"tcp_state", tcp_state_cases},
     {"drops", drops_cases},     {"malformed", malformed_cases}, {"sanity", sanity_cases},
+    {"dsr", dsr_cases},
 };
 
 // One dataplane with the seed scenario's state, and the ARP request its snapshot makes for
@@ -41,7 +42,7 @@ const Feature kFeatures[] = {
 class SeedDataplane {
  public:
   explicit SeedDataplane(const std::string& name) : dp_(name, 1, kLportLo, 1) {
-    dp_.push(test::seed::state());
+    dp_.push(test::seed::with_dsr(test::seed::state()));
     dp_.main_poll();
     dp_.poll(0);
     first_sent_ = dp_.sent(0);
@@ -104,7 +105,7 @@ void check(SeedDataplane& s, const Case& c) {
                 before.drops[static_cast<uint32_t>(c.reason)] + 1)
           << "expected drop reason " << dp::drop_reason_name(c.reason) << ", counted "
           << counted_reasons(before, after);
-      EXPECT_EQ(dropped, 1u);
+      EXPECT_EQ(dropped, 1u) << "counted " << counted_reasons(before, after);
       break;
     case Verdict::kConsumed:
       EXPECT_EQ(after.consumed, before.consumed + 1);

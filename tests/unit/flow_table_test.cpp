@@ -164,6 +164,43 @@ TEST(FlowTable, InsertThenLookupBothDirections) {
   EXPECT_EQ(flow.expires, 100u);
 }
 
+// A DSR flow: found by its client key only; its notes (rev) are kept but never indexed, and
+// erasing it leaves every other key where it was.
+TEST(FlowTable, OneKeyFlowIsFoundByItsClientKeyOnly) {
+  Released rel;
+  FlowTable t(16, kKey, Released::hook, &rel);
+  ASSERT_EQ(add(t, 2, FlowState::kEstablished, 100).status, Status::kOk);
+  const FlowKey c = client_key(1);
+  auto r = t.insert_one(c, t.probe(c), backend_key(1), FlowState::kSynSent, 100, 0);
+  ASSERT_EQ(r.status, Status::kOk);
+  EXPECT_TRUE(t.one_key(r.idx));
+  EXPECT_EQ(t.size(), 2u);
+  auto f = find(t, c, 0);
+  ASSERT_TRUE(f.found());
+  EXPECT_EQ(f.idx, r.idx);
+  EXPECT_EQ(f.dir, FlowDir::kForward);
+  EXPECT_EQ(t.at(r.idx).rev, backend_key(1));  // the notes
+  EXPECT_FALSE(find(t, backend_key(1), 0).found());
+  // Expiry releases it like any flow; the two-key flow is untouched.
+  EXPECT_FALSE(find(t, c, 100).found());
+  ASSERT_EQ(rel.fwd.size(), 1u);
+  EXPECT_EQ(rel.fwd[0], c);
+  EXPECT_TRUE(find(t, client_key(2), 99).found());
+  EXPECT_TRUE(find(t, backend_key(2), 99).found());
+  EXPECT_FALSE(t.one_key(find(t, client_key(2), 99).idx));
+  // Many of them churn without leaking a slot: the table fills to capacity and empties.
+  for (uint32_t round = 0; round < 3; ++round) {
+    for (uint32_t i = 10; i < 25; ++i) {
+      const FlowKey k = client_key(i);
+      ASSERT_EQ(t.insert_one(k, t.probe(k), backend_key(i), FlowState::kUdp, 1000, 0).status,
+                Status::kOk);
+    }
+    EXPECT_EQ(t.size(), 16u);
+    for (uint32_t i = 10; i < 25; ++i) t.erase(find(t, client_key(i), 0).idx);
+    EXPECT_EQ(t.size(), 1u);
+  }
+}
+
 TEST(FlowTable, UnknownKeyMisses) {
   FlowTable t(16, kKey, nullptr, nullptr);
   EXPECT_FALSE(find(t, client_key(1), 0).found());
