@@ -7,12 +7,12 @@ client themselves, over a link rondo is not on.
 Namespaces rd-TAG-{cl,lb,b1,b2,b3} (one topology for every scenario; the harness's topo.sh
 is not used):
 
-  cl (client)                       lb (the rondo host)                    bN (backend N = 1, 2, 3)
-  eth0 198.51.100.2/24 ── clp ─┐                                     ┌─ bNp ── eth0 198.51.100.1N/24
-  203.0.113.0/24 dev eth0      ├─ br0 198.51.100.1/24 ─ dp0p ─ dp0   │        tc ingress: rondo-decap
-                               └─────────────────────────────────────┘        lo: the VIPs 203.0.113.9-15
-  ret (bridge) 10.9.0.1/24 ── rN ─────────────────────────────────────────── ret 10.9.0.1N/24
-                                                        198.51.100.2/32 via 10.9.0.1 src 203.0.113.10
+  cl (client)                     lb (the rondo host)                 bN (backend N = 1, 2, 3)
+  eth0 198.51.100.2/24 ── clp ─┐                                  ┌─ bNp ── eth0 198.51.100.1N/24
+  203.0.113.0/24 dev eth0      ├─ br0 198.51.100.1/24 ─ dp0p ─ dp0 │     tc ingress: rondo-decap
+                               └──────────────────────────────────┘     lo: 203.0.113.9-15 (VIPs)
+  ret (bridge) 10.9.0.1/24 ── rN ───────────────────────────────────────── ret 10.9.0.1N/24
+                                                   198.51.100.2/32 via 10.9.0.1 src 203.0.113.10
 
 The client reaches the VIPs on-link on eth0: rondo answers ARP for them (the backends,
 arp_ignore=1 and arp_announce=2, do not), and its dataplane (net_af_packet on dp0, idle
@@ -32,17 +32,18 @@ number N (--id 1N), as in DSR a backend's port is the VIP's port.
   a. full-NAT control (50 connections): the answers come back through rondo (its port and
      the client's eth0 count them)
   b-d. ipip, gue, l2dsr: a VIP added with `rondoctl vip add --mode M` over the three
-     backends, round robin: 400 sequential connections, 134/133/133 in strict rotation,
-     counted by rondo per backend as the backends answered; rondo's port received about
-     what the client sent on eth0 and sent that on, the answers all came over ret
-     (l2dsr: the client's ARP entry for the VIP is rondo's MAC)
+     backends, round robin; curl gets an answer, then 400 sequential connections go
+     134/133/133 in strict rotation, as rondo counted them per backend (rondoctl show);
+     rondo's port received what the client sent on eth0 and sent it on, all of it
+     encapsulated as the mode says (rondo-decap's ipip or gue count; l2dsr: neither), and
+     the answers all came over ret (l2dsr: the client's ARP entry for the VIP is rondo's)
   e. wrr on a gue VIP, weights 3:1 over two backends: 400 connections give 300:100
   f. udp on an ipip VIP (:53): 30 datagrams from 30 source ports, 10 per backend, each
      answered from the VIP's address and port, over ret
   g. on_all_down: two ipip VIPs from the config file whose health check (tcp :9, where
      nothing listens) fails on every backend: `drop` answers no connection and counts
-     no_backend drops; `open` serves 30 connections over the down backends and counts
-     fail_open_flows
+     no_backend drops; `open` serves 30 connections over the down backends, counted as
+     fail_open_flows, their answers over ret
 
 Needs root (exit 77 = skipped otherwise). Env: RONDO_BUILD, RONDO_SRC (harness.py).
 Everything it makes (namespaces with their links, tc filters and processes, the temp dir,
@@ -67,7 +68,7 @@ RET_IP = "10.9.0.1"          # the client's end of the return path
 PORT = 80
 UDP_PORT = harness.UDP_PORT  # 53: the harness's udp client mode sends there
 GUE_PORT = 6080
-CONNS = 400                  # per mode (the count; ~3 s each here)
+CONNS = 400                  # per mode (the count; ~0.5 s each here)
 # VIP addresses (all on every backend's lo; port 80, udp 53 on ipip's).
 V_FULL, V_IPIP, V_GUE, V_L2, V_WRR, V_DROP, V_OPEN = (f"203.0.113.{i}" for i in range(9, 16))
 HEALTH_DOWN = ("{type: tcp, port: 9, interval_ms: 200, timeout_ms: 100, rise: 1, fall: 1}")
@@ -91,6 +92,12 @@ def sh(*args):
 
 def ns_sysctl(ns, *kv):
     sh("ip", "netns", "exec", ns, "sysctl", "-qw", *kv)
+
+
+def bridge(ns, name, addr):
+    sh("ip", "-n", ns, "link", "add", name, "type", "bridge", "stp_state", 0, "forward_delay", 0)
+    sh("ip", "-n", ns, "addr", "add", addr, "dev", name)
+    sh("ip", "-n", ns, "link", "set", name, "up")
 
 
 def veth(ns_a, a, ns_b, b, addr_b=None, master_a=None):
@@ -131,15 +138,11 @@ def setup(env):
     harness.log(f"topology: client {env.ns_cl}, rondo host {env.ns_lb}, backends "
                 f"{' '.join(env.ns_b.values())}")
     lb, cl = env.ns_lb, env.ns_cl
-    sh("ip", "-n", lb, "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0")
-    sh("ip", "-n", lb, "addr", "add", f"{LB_IP}/24", "dev", "br0")
-    sh("ip", "-n", lb, "link", "set", "br0", "up")
+    bridge(lb, "br0", f"{LB_IP}/24")
     veth(lb, "dp0p", lb, "dp0", master_a="br0")
     veth(lb, "clp", cl, "eth0", f"{CLIENT}/24", master_a="br0")
     sh("ip", "-n", cl, "route", "add", "203.0.113.0/24", "dev", "eth0")
-    sh("ip", "-n", cl, "link", "add", "ret", "type", "bridge", "stp_state", "0", "forward_delay", "0")
-    sh("ip", "-n", cl, "addr", "add", f"{RET_IP}/24", "dev", "ret")
-    sh("ip", "-n", cl, "link", "set", "ret", "up")
+    bridge(cl, "ret", f"{RET_IP}/24")
     vips = [V_FULL, V_IPIP, V_GUE, V_L2, V_WRR, V_DROP, V_OPEN]
     for i, (n, ns) in enumerate(env.ns_b.items()):
         # arp_ignore=1: answer ARP only for addresses on the interface asked (not the VIPs
@@ -173,7 +176,8 @@ def setup(env):
     r = subprocess.run([env.controlplane, "--config", env.config, "--check"], capture_output=True,
                        text=True, timeout=30)
     if r.returncode != 0:
-        raise AssertionError(f"rondo-controlplane --check rejected the config:\n{r.stdout}{r.stderr}")
+        raise AssertionError(f"rondo-controlplane --check rejected the config:\n"
+                             f"{r.stdout}{r.stderr}")
     harness.log("control plane")
     env.start_controlplane()
     wait_until("the control plane to be in sync with the dataplane", 20, lambda: in_sync(env),
@@ -242,13 +246,12 @@ def paths(before, after, mode, answers):
     text = (f"client eth0 sent {d['eth0_tx']}, rondo's port received {d['dp_rx']} and sent "
             f"{d['dp_tx']}; the client received {d['eth0_rx']} on eth0, {d['ret_rx']} on ret; "
             f"the backends decapsulated {d['decap_ipip']} ipip, {d['decap_gue']} gue")
-    dsr = mode != "fullnat"
     # Every packet rondo sent (but its ARP) was encapsulated as the mode says, or not at all.
     for kind in ("ipip", "gue"):
         n = d[f"decap_{kind}"]
         assert (abs(n - d["dp_tx"]) <= SLACK if kind == mode else n == 0), \
             f"{mode} VIP, {n} packets decapsulated from {kind}: {text}"
-    if dsr:
+    if mode != "fullnat":
         assert d["dp_rx"] <= d["eth0_tx"] + SLACK and d["eth0_rx"] <= SLACK, \
             f"answers went through rondo: {text}"
         assert abs(d["dp_tx"] - d["dp_rx"]) <= SLACK, f"rondo did not pass on what it got: {text}"
@@ -285,6 +288,8 @@ def add_vip(env, name, vip, mode, backends=BACKENDS, weights=None, sched=None, p
     for n in backends:
         env.rondoctl_ok("backend", "add", name, f"{be_ip(n)}:{port}",
                         *(["--weight", weights[n]] if weights else []))
+    shown = env.rondoctl_json("show", name)["vips"][0]["mode"]
+    assert shown == (mode or "fullnat"), f"rondoctl show {name}: mode {shown}"
     if proto != "tcp":
         return None
 
@@ -323,7 +328,8 @@ def dsr_mode(mode, vip):
         assert set(c) == set(BACKENDS) and max(c.values()) - min(c.values()) <= 1, \
             f"round robin is not even: {fmt_counts(order)}"
         bad = [i for i in range(3, len(order)) if order[i] != order[i - 3]]
-        assert not bad, f"rotation broken at connection {bad[0]}: {order[max(0, bad[0] - 4):bad[0] + 4]}"
+        assert not bad, (f"rotation broken at connection {bad[0]}: "
+                         f"{order[max(0, bad[0] - 4):bad[0] + 4]}")
         text = paths(before, after, mode, 3 * CONNS)
         want = Counter(order)
         want[first] += 1  # curl's connection
@@ -340,7 +346,8 @@ def arp_check(env, vip):
     mac = json.loads(sh("ip", "-n", env.ns_lb, "-j", "link", "show", "dp0"))[0]["address"]
     out = sh("ip", "-n", env.ns_cl, "neigh", "show", vip, "dev", "eth0").split()
     got = out[out.index("lladdr") + 1] if "lladdr" in out else None
-    assert got == mac, f"the client's ARP entry for {vip} is {got}, not rondo's dp0 {mac}: a backend answered ARP for the VIP"
+    assert got == mac, (f"the client's ARP entry for {vip} is {got}, not rondo's dp0 {mac}: "
+                        f"a backend answered ARP for the VIP")
     return f"the client's ARP entry for {vip} is rondo's MAC {mac}"
 
 
@@ -359,7 +366,6 @@ def scenario_wrr(env, totals):
 def scenario_udp(env, totals):
     add_vip(env, "dns", V_IPIP, "ipip", proto="udp")
     before = snapshot(env)
-    # The dataplane has the VIP once a datagram is answered (the client retries 3 times).
     res = env.in_client("udp", "--count", 30, "--vip", V_IPIP)
     after = snapshot(env)
     check_no_errors(res, "UDP datagrams")
@@ -386,14 +392,17 @@ def scenario_all_down(env, totals):
     assert drops >= probe["attempts"], \
         f"{probe['attempts']} connection attempts to down-drop, {drops} no_backend drops"
     assert lcore_sum(st, "fail_open_flows") == open0, "fail_open_flows grew for a drop VIP"
+    before = snapshot(env)
     order = sequential(env, V_OPEN, 30)
+    text = paths(before, snapshot(env), "ipip", 3 * 30)
     opened = lcore_sum(env.dpstat_json(), "fail_open_flows") - open0
     c = Counter(order)
-    assert all(c[n] == 10 for n in BACKENDS), f"fail open over the down backends: {fmt_counts(order)}"
+    assert all(c[n] == 10 for n in BACKENDS), \
+        f"fail open over the down backends: {fmt_counts(order)}"
     assert opened == 30, f"30 connections failed open, fail_open_flows grew by {opened}"
     return (f"all 6 backends down (health check :9): down-drop refused {probe['attempts']} "
             f"connection attempts ({drops} SYNs counted no_backend); down-open served 30/30 "
-            f"{fmt_counts(order)}, fail_open_flows +{opened}")
+            f"{fmt_counts(order)}, fail_open_flows +{opened}; {text}")
 
 
 SCENARIOS = [
