@@ -60,6 +60,17 @@ class Args {
     if (!v->is_string()) throw Refused{Status::kInvalid, field(key) + " must be a string"};
     return v->get<std::string>();
   }
+  /// An optional named setting: absent leaves *out as it is; a name `parse` does not know is
+  /// refused as "NAME is not a supported WHAT (CHOICES)".
+  template <class T>
+  void setting(const char* key, std::optional<T> (*parse)(std::string_view), const char* what,
+               const std::string& choices, T* out) {
+    auto s = str_opt(key);
+    if (!s) return;
+    auto v = parse(*s);
+    if (!v) throw Refused{Status::kInvalid, *s + " is not a supported " + what + " (" + choices + ")"};
+    *out = *v;
+  }
   uint32_t address(const char* key) {
     std::string why;
     auto ip = parse_host_address(str(key), &why);
@@ -145,6 +156,7 @@ json vip_json(const VipSpec& v) {
           {"mode", mode_name(v.mode)},
           {"scheduler", sched_name(v.sched)},
           {"proxy_protocol", proxy_protocol_name(v.proxy_protocol)},
+          {"on_all_down", on_all_down_name(v.on_all_down)},
           {"health_check", format_health_check(v.health_check)},
           {"drained", v.drained},
           {"backends", v.backends.size()}};
@@ -223,26 +235,12 @@ json cmd_vip_add(ControlPlane& cp, Args& a, const std::string& origin) {
   if (auto why = check_name(v.name); !why.empty()) throw Refused{Status::kInvalid, why};
   v.ip = a.address("address");
   v.port = static_cast<uint16_t>(a.uint("port", 1, 65535, "a port (1-65535)"));
-  if (auto p = a.str_opt("protocol")) {
-    auto proto = parse_proto(*p);
-    if (!proto) throw Refused{Status::kInvalid, *p + " is not a supported protocol (tcp, udp)"};
-    v.proto = *proto;
-  }
-  if (auto s = a.str_opt("scheduler")) {
-    auto sched = parse_sched(*s);
-    if (!sched) throw Refused{Status::kInvalid, *s + " is not a supported scheduler (" + sched_choices() + ")"};
-    v.sched = *sched;
-  }
-  if (auto pp = a.str_opt("proxy_protocol")) {
-    auto p = parse_proxy_protocol(*pp);
-    if (!p) throw Refused{Status::kInvalid, *pp + " is not a PROXY protocol setting (off, v2)"};
-    v.proxy_protocol = *p;
-  }
-  if (auto m = a.str_opt("mode")) {
-    auto mode = parse_mode(*m);
-    if (!mode) throw Refused{Status::kInvalid, *m + " is not a supported mode (fullnat)"};
-    v.mode = *mode;
-  }
+  a.setting("protocol", parse_proto, "protocol", "tcp, udp", &v.proto);
+  a.setting("scheduler", parse_sched, "scheduler", sched_choices(), &v.sched);
+  a.setting("proxy_protocol", parse_proxy_protocol, "PROXY protocol setting", "off, v2",
+            &v.proxy_protocol);
+  a.setting("mode", parse_mode, "mode", mode_choices(), &v.mode);
+  a.setting("on_all_down", parse_on_all_down, "on_all_down", "drop, open", &v.on_all_down);
   a.done();
   return result_json(cp.add_vip(std::move(v), origin));
 }

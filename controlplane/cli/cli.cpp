@@ -28,7 +28,7 @@ constexpr const char* kUsage = R"(Usage: rondoctl [--socket PATH] [--json] COMMA
 
 Commands:
   vip add NAME ADDRESS:PORT [--proto tcp|udp] [--scheduler rr|wrr|maglev|sh|lc]
-          [--proxy-protocol off|v2]
+          [--proxy-protocol off|v2] [--mode fullnat|ipip|gue|l2dsr] [--on-all-down drop|open]
   vip remove NAME [--force]
   vip list
   vip drain NAME  stop announcing the VIP by BGP (the dataplane still serves what arrives)
@@ -38,9 +38,10 @@ Commands:
   backend drain VIP ADDRESS:PORT [--wait] [--timeout SECONDS]
   backend undrain VIP ADDRESS:PORT
   backend weight VIP ADDRESS:PORT N
-  show [VIP]     vips and backends: weight, health, drain state, active flows,
-                 new connections/s, packets, bytes; TABLE%: a maglev or sh backend's
-                 share of its VIP's lookup table (entries it owns / 65537)
+  show [VIP]     vips (mode, scheduler) and backends: weight, health, drain state, active
+                 flows, new connections/s, packets, bytes; TABLE%: a maglev or sh backend's
+                 share of its VIP's lookup table (entries it owns / 65537); a warning for a
+                 VIP whose backends are all down, saying what its --on-all-down does
   stats          dataplane counters: per lcore, drops by reason, per backend, per port
   status         control plane: generation, dataplane connection, last push
   reload         re-read the config file and apply it as a diff (a bad file changes nothing)
@@ -76,7 +77,13 @@ Options (anywhere on the line):
                  maglev (consistent hash of the connection), sh (hash of the client address),
                  lc (fewest active flows per unit of weight)
   --proxy-protocol P  vip add: v2 sends each backend a PROXY protocol v2 header with the
-                 client's address (tcp only; off by default)
+                 client's address (tcp, fullnat only; off by default)
+  --mode M       vip add: fullnat (the default: replies come back through rondo), or direct
+                 server return, the backend answering the client itself: ipip (IP-in-IP),
+                 gue (UDP-encapsulated, port 6080) or l2dsr (the backend's MAC, on-link
+                 backends); in DSR modes backends use the VIP's port (docs/modes.md)
+  --on-all-down A  vip add: when health checks have every backend down, drop new
+                 connections (the default) or open: send them to the down backends anyway
 
 Exit codes: 0 done; 1 failed or refused (unknown vip or backend, exists already,
 needs --force, bad config file, timeout, control plane unreachable); 2 usage error.
@@ -438,6 +445,7 @@ std::variant<CliInvocation, CliExit> parse_cli(const std::vector<std::string>& a
 
     // The command's own options, then its positional arguments.
     std::string proto = "tcp", sched = "rr", weight = "1", timeout, proxy_protocol = "off";
+    std::string mode = "fullnat", on_all_down = "drop";
     bool force = false;
     po::options_description own;
     own.add(common);
@@ -445,7 +453,8 @@ std::variant<CliInvocation, CliExit> parse_cli(const std::vector<std::string>& a
     if (is_remove) own.add_options()("force", po::bool_switch(&force), "");
     if (word == "vip add")
       own.add_options()("proto", po::value(&proto), "")("scheduler", po::value(&sched), "")(
-          "proxy-protocol", po::value(&proxy_protocol), "");
+          "proxy-protocol", po::value(&proxy_protocol), "")("mode", po::value(&mode), "")(
+          "on-all-down", po::value(&on_all_down), "");
     if (word == "backend add") own.add_options()("weight", po::value(&weight), "");
     if (word == "backend drain")
       own.add_options()("wait", po::bool_switch(&inv.wait), "")("timeout", po::value(&timeout), "");
@@ -484,15 +493,35 @@ std::variant<CliInvocation, CliExit> parse_cli(const std::vector<std::string>& a
       if (word == "vip add") {
         auto a = positionals(vm, 2, 2, "NAME ADDRESS:PORT");
         const auto [ip, port] = checked_endpoint(a[1]);
-        if (!parse_proto(proto)) usage_error("--proto: " + proto + " is not a protocol (tcp, udp)");
-        if (!parse_sched(sched))
-          usage_error("--scheduler: " + sched + " is not a scheduler (" + sched_choices() + ")");
-        if (!parse_proxy_protocol(proxy_protocol))
-          usage_error("--proxy-protocol: " + proxy_protocol + " is not off or v2");
+        // Each named setting, checked here so that a typo is a usage error (exit 2).
+        struct Named {
+          const char* option;
+          const std::string& value;
+          bool known;
+          const char* what;
+          std::string names;
+        };
+        for (const Named& n : {
+                 Named{"proto", proto, parse_proto(proto).has_value(), "a protocol", "tcp, udp"},
+                 Named{"scheduler", sched, parse_sched(sched).has_value(), "a scheduler",
+                       sched_choices()},
+                 Named{"proxy-protocol", proxy_protocol,
+                       parse_proxy_protocol(proxy_protocol).has_value(),
+                       "a PROXY protocol setting", "off, v2"},
+                 Named{"mode", mode, parse_mode(mode).has_value(), "a mode", mode_choices()},
+                 Named{"on-all-down", on_all_down, parse_on_all_down(on_all_down).has_value(),
+                       "an on-all-down setting", "drop, open"},
+             })
+          if (!n.known)
+            usage_error("--" + std::string(n.option) + ": " + n.value + " is not " + n.what +
+                        " (" + n.names + ")");
         inv.request = {{"cmd", "vip.add"}, {"name", checked_name(a[0], "vip name")},
                        {"address", api::format_ipv4(ip)}, {"port", port},
                        {"protocol", proto}, {"scheduler", sched}};
+        // The rest only when not the default, as the config file would leave them out.
         if (proxy_protocol != "off") inv.request["proxy_protocol"] = proxy_protocol;
+        if (mode != "fullnat") inv.request["mode"] = mode;
+        if (on_all_down != "drop") inv.request["on_all_down"] = on_all_down;
       } else if (word == "vip remove") {
         auto a = positionals(vm, 1, 1, "NAME");
         inv.request = {{"cmd", "vip.remove"}, {"name", checked_name(a[0], "vip name")},
@@ -692,23 +721,41 @@ std::string table_share(const json& entries, const json& size) {
   return buf;
 }
 
+// Health checks have every backend that could take a new connection (not drained, weight
+// above 0) down: say what the VIP does with new connections (its on_all_down), or "".
+std::string all_down_warning(const json& v) {
+  size_t down = 0;
+  for (const auto& b : v["backends"]) {
+    if (b["drained"].get<bool>() || b["weight"].get<uint64_t>() == 0) continue;
+    if (b["health"] != "down") return "";
+    ++down;
+  }
+  if (down == 0) return "";
+  const bool open = v.value("on_all_down", "drop") == "open";
+  return "warning: " + v["name"].get<std::string>() + ": every backend is down (health checks): " +
+         (open ? "new connections still go to them (on_all_down: open)\n"
+               : "new connections are dropped (on_all_down: drop)\n");
+}
+
 std::string format_show(const json& a) {
   std::string out = status_line(a["status"]);
-  Table t({"VIP", "SCHED", "BACKEND", "WEIGHT", "HEALTH", "STATE", "FLOWS", "CONN/S", "PACKETS",
-           "BYTES", "TABLE%"},
-          {false, false, false, true, false, false, true, true, true, true, true});
+  Table t({"VIP", "MODE", "SCHED", "BACKEND", "WEIGHT", "HEALTH", "STATE", "FLOWS", "CONN/S",
+           "PACKETS", "BYTES", "TABLE%"},
+          {false, false, false, false, true, false, false, true, true, true, true, true});
   for (const auto& v : a["vips"]) {
     const std::string vip = v["name"].get<std::string>() + " " + v["address"].get<std::string>() +
                             ":" + num(v["port"]) + "/" + v["protocol"].get<std::string>();
-    const std::string sched = v.value("scheduler", "");
-    if (v["backends"].empty()) t.add({vip, sched, "(no backends)", "", "", "", "", "", "", "", ""});
+    const std::string mode = v.value("mode", ""), sched = v.value("scheduler", "");
+    if (v["backends"].empty())
+      t.add({vip, mode, sched, "(no backends)", "", "", "", "", "", "", "", ""});
     for (const auto& b : v["backends"]) {
       std::string state = "active";
       if (b["drained"].get<bool>()) {
         const auto& f = b["active_flows"];
         state = f.is_null() ? "drained" : f.get<uint64_t>() > 0 ? "draining" : "drained";
       }
-      t.add({vip, sched, b["address"].get<std::string>() + ":" + num(b["port"]), num(b["weight"]),
+      t.add({vip, mode, sched, b["address"].get<std::string>() + ":" + num(b["port"]),
+             num(b["weight"]),
              b["health"].get<std::string>(), state, num(b["active_flows"]),
              rate(b["connections_per_s"]), num(b["packets"]), bytes_cell(b["bytes"]),
              table_share(b.value("table_entries", json()), b.value("table_size", json()))});
@@ -718,7 +765,8 @@ std::string format_show(const json& a) {
   // A backend short of local ports refuses new connections (no_local_port): say so before
   // it happens (docs/security.md, "Local ports").
   std::string warnings;
-  for (const auto& v : a["vips"])
+  for (const auto& v : a["vips"]) {
+    warnings += all_down_warning(v);
     for (const auto& b : v["backends"]) {
       const auto& free = b.value("local_ports_free", json());
       const auto& all = b.value("local_ports", json());
@@ -730,18 +778,20 @@ std::string format_show(const json& a) {
                   " local ports free (in use or quarantined); add local ips, widen the port "
                   "range or shorten port_quarantine\n";
     }
+  }
   return out + t.str() + warnings;
 }
 
 std::string format_vip_list(const json& a) {
   if (a["vips"].empty()) return "no vips\n";
-  Table t({"NAME", "ADDRESS", "PROTO", "SCHED", "MODE", "BACKENDS", "HEALTH_CHECK", "ID"},
-          {false, false, false, false, false, true, false, true});
+  Table t({"NAME", "ADDRESS", "PROTO", "SCHED", "MODE", "BACKENDS", "HEALTH_CHECK", "ALL_DOWN",
+           "ID"},
+          {false, false, false, false, false, true, false, false, true});
   for (const auto& v : a["vips"])
     t.add({v["name"].get<std::string>(), v["address"].get<std::string>() + ":" + num(v["port"]),
            v["protocol"].get<std::string>(), v["scheduler"].get<std::string>(),
            v["mode"].get<std::string>(), num(v["backends"]), v["health_check"].get<std::string>(),
-           num(v["id"])});
+           v.value("on_all_down", "drop"), num(v["id"])});
   return t.str();
 }
 

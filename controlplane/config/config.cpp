@@ -291,6 +291,17 @@ class Parser {
     return std::nullopt;
   }
 
+  // A name from one of the wire's lists (api::kSchedNames, api::kModeNames): `parse` walks
+  // it, `choices` names every entry for the error.
+  template <typename T>
+  std::optional<T> named(const Item& it, std::string_view what,
+                         std::optional<T> (*parse)(std::string_view), const std::string& choices) {
+    auto s = scalar(it, what);
+    auto p = s ? parse(*s) : std::nullopt;
+    if (s && !p) error(it, *s + " is not a supported " + std::string(what) + " (" + choices + ")");
+    return p;
+  }
+
   void parse_root(const YAML::Node& root) {
     if (root.IsNull()) {
       error(0, "", "the file is empty (expected at least a vips: list)");
@@ -433,7 +444,8 @@ class Parser {
         reported_too_many = true;
       }
       auto m = map(e, {"name", "address", "port", "protocol", "mode", "scheduler",
-                       "syncookies", "proxy_protocol", "health_check", "backends"});
+                       "syncookies", "proxy_protocol", "on_all_down", "health_check",
+                       "backends"});
       if (!m) {
         state_.vips.emplace_back();
         continue;
@@ -468,14 +480,12 @@ class Parser {
         v.proto = p.value_or(api::Proto::kTcp);
       }
       if (auto* f = m->get("mode")) {
-        auto p = one_of<api::Mode>(*f, "mode", {{"fullnat", api::Mode::kFullNat}});
+        auto p = named(*f, "mode", parse_mode, mode_choices());
         ok &= p.has_value();
         v.mode = p.value_or(api::Mode::kFullNat);
       }
       if (auto* f = m->get("scheduler")) {
-        auto s = scalar(*f, "scheduler");
-        auto p = s ? parse_sched(*s) : std::nullopt;
-        if (s && !p) error(*f, *s + " is not a supported scheduler (" + sched_choices() + ")");
+        auto p = named(*f, "scheduler", parse_sched, sched_choices());
         ok &= p.has_value();
         v.sched = p.value_or(api::Sched::kRoundRobin);
       }
@@ -492,6 +502,12 @@ class Parser {
             *f, "proxy_protocol", {{"off", api::ProxyProtocol::kOff}, {"v2", api::ProxyProtocol::kV2}});
         ok &= p.has_value();
         v.proxy_protocol = p.value_or(api::ProxyProtocol::kOff);
+      }
+      if (auto* f = m->get("on_all_down")) {
+        auto p = one_of<api::OnAllDown>(
+            *f, "on_all_down", {{"drop", api::OnAllDown::kDrop}, {"open", api::OnAllDown::kOpen}});
+        ok &= p.has_value();
+        v.on_all_down = p.value_or(api::OnAllDown::kDrop);
       }
       if (auto* f = m->get("health_check")) ok &= parse_health_check(*f, &v.health_check);
       if (auto* f = required(*m, "backends")) {

@@ -205,6 +205,7 @@ std::vector<MetricFamily> MetricsCollector::collect(const ControlPlaneView& view
     sample(vip_info,
            {{"address", vip_address(v)},
             {"mode", std::string(mode_name(v.mode))},
+            {"on_all_down", std::string(on_all_down_name(v.on_all_down))},
             {"scheduler", std::string(sched_name(v.sched))},
             vip},
            1);

@@ -8,7 +8,8 @@
 //   rondo_controlplane_config_generation, _dataplane_connected, _dataplane_in_sync,
 //     _last_push_timestamp_seconds, _pushes_total, _push_failures_total, _reloads_total,
 //     _reload_failures_total, _stats_timestamp_seconds*; rondo_dataplane_config_generation*
-//   {vip}          rondo_vip_info (address, mode, scheduler labels), rondo_vip_backends,
+//   {vip}          rondo_vip_info (address, mode, on_all_down, scheduler labels),
+//                  rondo_vip_backends,
 //                  _backends_available, _packets_total*, _bytes_total*, _connections_total*,
 //                  _active_flows*
 //   {backend,vip}  rondo_backend_packets_total*, _bytes_total*, _connections_total*,

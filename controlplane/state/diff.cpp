@@ -44,18 +44,17 @@ void diff_vip(const VipSpec& a, const VipSpec& b, std::vector<std::string>* out)
   const std::string head = "~ vip " + b.name + " ";
   if (a.ip != b.ip || a.port != b.port || a.proto != b.proto)
     out->push_back(head + "address " + format_vip_address(a) + " -> " + format_vip_address(b));
-  if (a.mode != b.mode)
-    out->push_back(head + "mode " + std::string(mode_name(a.mode)) + " -> " +
-                   std::string(mode_name(b.mode)));
-  if (a.sched != b.sched)
-    out->push_back(head + "scheduler " + std::string(sched_name(a.sched)) + " -> " +
-                   std::string(sched_name(b.sched)));
-  if (a.proxy_protocol != b.proxy_protocol)
-    out->push_back(head + "proxy_protocol " + std::string(proxy_protocol_name(a.proxy_protocol)) +
-                   " -> " + std::string(proxy_protocol_name(b.proxy_protocol)));
-  if (a.syncookies != b.syncookies)
-    out->push_back(head + "syncookies " + std::string(syncookies_name(a.syncookies)) + " -> " +
-                   std::string(syncookies_name(b.syncookies)));
+  // A named setting: "~ vip web mode fullnat -> ipip".
+  auto setting = [&](const char* key, auto name, auto VipSpec::*member) {
+    if (a.*member != b.*member)
+      out->push_back(head + key + " " + std::string(name(a.*member)) + " -> " +
+                     std::string(name(b.*member)));
+  };
+  setting("mode", mode_name, &VipSpec::mode);
+  setting("scheduler", sched_name, &VipSpec::sched);
+  setting("proxy_protocol", proxy_protocol_name, &VipSpec::proxy_protocol);
+  setting("on_all_down", on_all_down_name, &VipSpec::on_all_down);
+  setting("syncookies", syncookies_name, &VipSpec::syncookies);
   if (a.drained != b.drained) out->push_back(head + (b.drained ? "drained" : "undrained"));
   if (a.health_check != b.health_check)
     out->push_back(head + "health_check " + format_health_check(a.health_check) + " -> " +

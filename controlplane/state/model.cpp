@@ -64,7 +64,8 @@ api::State to_api(const DesiredState& d) {
   s.vips.reserve(d.vips.size());
   for (const auto& v : d.vips) {
     api::Vip av{.id = v.id, .ip = v.ip, .port = v.port, .proto = v.proto, .mode = v.mode,
-                .sched = v.sched, .syncookies = v.syncookies, .proxy_protocol = v.proxy_protocol};
+                .sched = v.sched, .syncookies = v.syncookies, .proxy_protocol = v.proxy_protocol,
+                .on_all_down = v.on_all_down};
     av.backends.reserve(v.backends.size());
     for (const auto& b : v.backends)
       av.backends.push_back({.id = b.id, .ip = b.ip, .port = b.port, .weight = b.weight,
@@ -90,25 +91,51 @@ std::optional<api::Proto> parse_proto(std::string_view s) {
   return std::nullopt;
 }
 
-std::string_view sched_name(api::Sched s) {
-  for (const auto& n : api::kSchedNames)
-    if (n.sched == s) return n.name;
+namespace {
+
+// The wire's name lists (api::kSchedNames, api::kModeNames), walked by value or by name.
+template <class Row, size_t N, class E>
+std::string_view name_in(const Row (&rows)[N], E Row::*value, E v) {
+  for (const auto& r : rows)
+    if (r.*value == v) return r.name;
   return "unknown";
 }
 
-std::optional<api::Sched> parse_sched(std::string_view s) {
-  for (const auto& n : api::kSchedNames)
-    if (s == n.name) return n.sched;
+template <class Row, size_t N, class E>
+std::optional<E> value_in(const Row (&rows)[N], E Row::*value, std::string_view name) {
+  for (const auto& r : rows)
+    if (name == r.name) return r.*value;
   return std::nullopt;
 }
 
-std::string sched_choices() {
+template <class Row, size_t N>
+std::string names_in(const Row (&rows)[N]) {
   std::string out;
-  for (const auto& n : api::kSchedNames) out += (out.empty() ? "" : ", ") + std::string(n.name);
+  for (const auto& r : rows) out += (out.empty() ? "" : ", ") + std::string(r.name);
   return out;
 }
 
-std::string_view mode_name(api::Mode) { return "fullnat"; }
+}  // namespace
+
+std::string_view sched_name(api::Sched s) {
+  return name_in(api::kSchedNames, &api::SchedName::sched, s);
+}
+
+std::optional<api::Sched> parse_sched(std::string_view s) {
+  return value_in(api::kSchedNames, &api::SchedName::sched, s);
+}
+
+std::string sched_choices() { return names_in(api::kSchedNames); }
+
+std::string_view mode_name(api::Mode m) {
+  return name_in(api::kModeNames, &api::ModeName::mode, m);
+}
+
+std::optional<api::Mode> parse_mode(std::string_view s) {
+  return value_in(api::kModeNames, &api::ModeName::mode, s);
+}
+
+std::string mode_choices() { return names_in(api::kModeNames); }
 
 std::string_view syncookies_name(api::SynCookies c) {
   switch (c) {
@@ -129,15 +156,20 @@ std::optional<api::ProxyProtocol> parse_proxy_protocol(std::string_view s) {
   return std::nullopt;
 }
 
+std::string_view on_all_down_name(api::OnAllDown o) {
+  return o == api::OnAllDown::kOpen ? "open" : "drop";
+}
+
+std::optional<api::OnAllDown> parse_on_all_down(std::string_view s) {
+  if (s == "drop") return api::OnAllDown::kDrop;
+  if (s == "open") return api::OnAllDown::kOpen;
+  return std::nullopt;
+}
+
 std::optional<api::SynCookies> parse_syncookies(std::string_view s) {
   if (s == "off") return api::SynCookies::kOff;
   if (s == "on") return api::SynCookies::kOn;
   if (s == "auto") return api::SynCookies::kAuto;
-  return std::nullopt;
-}
-
-std::optional<api::Mode> parse_mode(std::string_view s) {
-  if (s == "fullnat") return api::Mode::kFullNat;
   return std::nullopt;
 }
 

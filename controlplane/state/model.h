@@ -66,6 +66,7 @@ struct VipSpec {
   api::Sched sched = api::Sched::kRoundRobin;
   api::SynCookies syncookies = api::SynCookies::kOff;
   api::ProxyProtocol proxy_protocol = api::ProxyProtocol::kOff;
+  api::OnAllDown on_all_down = api::OnAllDown::kDrop;
   HealthCheck health_check;
   std::vector<BackendSpec> backends;
   // rondoctl vip drain: the VIP's address is no longer announced by BGP for this VIP (the
@@ -110,15 +111,20 @@ std::string_view sched_name(api::Sched s);
 std::optional<api::Sched> parse_sched(std::string_view s);
 /// The scheduler names for an error message: "rr, wrr, maglev, sh, lc".
 std::string sched_choices();
-/// "fullnat".
+/// "fullnat", "ipip", "gue", "l2dsr" (api::kModeNames).
 std::string_view mode_name(api::Mode m);
 std::optional<api::Mode> parse_mode(std::string_view s);
+/// The mode names for an error message: "fullnat, ipip, gue, l2dsr".
+std::string mode_choices();
 /// "off" / "on" / "auto".
 std::string_view syncookies_name(api::SynCookies c);
 std::optional<api::SynCookies> parse_syncookies(std::string_view s);
 /// "off" or "v2", as in the config file, the API and the state file.
 std::string_view proxy_protocol_name(api::ProxyProtocol p);
 std::optional<api::ProxyProtocol> parse_proxy_protocol(std::string_view s);
+/// "drop" or "open": what a vip does with new connections when all its backends are down.
+std::string_view on_all_down_name(api::OnAllDown o);
+std::optional<api::OnAllDown> parse_on_all_down(std::string_view s);
 
 /// Why `name` cannot name a vip, or "" if it can.
 std::string check_name(std::string_view name);

@@ -94,6 +94,17 @@ void read_ids(const json& o, const std::string& where, IdAllocator* a) {
   a->restore(next, std::move(retired));
 }
 
+// A named setting that may be absent (then *out keeps its default); `choices` for the error.
+template <class T>
+void optional_setting(const json& o, const char* key, const std::string& w,
+                      std::optional<T> (*parse)(std::string_view), const char* choices, T* out) {
+  if (!o.is_object() || !o.contains(key)) return;
+  const std::string where = w + "." + key;
+  auto v = parse(string_of(o.at(key), where));
+  if (!v) throw Bad{where + ": not " + choices};
+  *out = *v;
+}
+
 HealthCheck read_health_check(const json& o, const std::string& w) {
   HealthCheck hc;
   const std::string type = string_of(field(o, "type", w), w + ".type");
@@ -169,18 +180,11 @@ PersistedState decode(const json& root) {
     v.proto = *proto;
     v.mode = *mode;
     v.sched = *sched;
-    // Absent in state files written before SYN cookies: off, as they ran.
-    if (jv.is_object() && jv.contains("syncookies")) {
-      auto c = parse_syncookies(string_of(jv.at("syncookies"), w + ".syncookies"));
-      if (!c) throw Bad{w + ".syncookies: not off, on or auto"};
-      v.syncookies = *c;
-    }
-    // Absent in state files written before PROXY protocol: off.
-    if (jv.is_object() && jv.contains("proxy_protocol")) {
-      auto c = parse_proxy_protocol(string_of(jv.at("proxy_protocol"), w + ".proxy_protocol"));
-      if (!c) throw Bad{w + ".proxy_protocol: not off or v2"};
-      v.proxy_protocol = *c;
-    }
+    // Settings added after the first format: absent in older state files, which ran with
+    // the default (SYN cookies off, PROXY protocol off, on_all_down drop).
+    optional_setting(jv, "syncookies", w, parse_syncookies, "off, on or auto", &v.syncookies);
+    optional_setting(jv, "proxy_protocol", w, parse_proxy_protocol, "off or v2", &v.proxy_protocol);
+    optional_setting(jv, "on_all_down", w, parse_on_all_down, "drop or open", &v.on_all_down);
     v.health_check = read_health_check(field(jv, "health_check", w), w + ".health_check");
     // Absent in state files written before `vip drain`: not drained.
     if (jv.is_object() && jv.contains("drained")) v.drained = bool_of(jv.at("drained"), w + ".drained");
@@ -261,6 +265,7 @@ std::string encode_state_file(const PersistedState& s) {
                     {"scheduler", sched_name(v.sched)},
                     {"syncookies", syncookies_name(v.syncookies)},
                     {"proxy_protocol", proxy_protocol_name(v.proxy_protocol)},
+                    {"on_all_down", on_all_down_name(v.on_all_down)},
                     {"drained", v.drained},
                     {"health_check",
                      {{"type", health_check_type_name(hc.type)},

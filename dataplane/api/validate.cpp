@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <set>
 #include <tuple>
 
@@ -23,6 +24,26 @@ std::string format_mac(const uint8_t mac[6]) {
 std::string endpoint(uint32_t ip, uint16_t port) {
   return format_ipv4(ip) + ":" + std::to_string(port);
 }
+
+uint32_t prefix_mask(uint8_t len) { return len == 0 ? 0 : ~uint32_t{0} << (32 - len); }
+
+// What a vip of each mode uses a local ip for.
+const char* local_ip_use(Mode m) {
+  switch (m) {
+    case Mode::kFullNat: return "full-NAT uses it as the source address";
+    case Mode::kIpip: return "ipip uses it as the outer source address";
+    case Mode::kGue: return "gue uses it as the outer source address";
+    case Mode::kL2Dsr: return "l2dsr uses it as the sender of its ARP requests for the backends";
+  }
+  return "vips use it as their source address";
+}
+
+// Why a setting cannot be on with direct server return: the backend answers the client
+// itself, so rondo sees the client's packets only (no handshake to answer, no stream to
+// prefix).
+constexpr const char* kOneDirection =
+    " (with direct server return the backend answers the client itself: rondo sees one "
+    "direction only)";
 
 class Checker {
  public:
@@ -56,8 +77,12 @@ class Checker {
       if (auto [first, fresh] = local_.emplace(ip, f); !fresh)
         add(f, format_ipv4(ip) + " is listed twice", first->second);
     }
-    if (!s_.vips.empty() && s_.local_ips.empty())
-      add("local_ips", "at least one local ip is needed: full-NAT uses it as the source address");
+    // Every mode sends from one; the first vip says what for.
+    if (!s_.vips.empty() && s_.local_ips.empty()) {
+      const Mode m = s_.vips[0].mode;
+      add("local_ips", std::string("at least one local ip is needed: ") + local_ip_use(m),
+          is_dsr(m) ? "vips[0].mode" : "");
+    }
   }
 
   void timeouts() {
@@ -83,7 +108,7 @@ class Checker {
         add(f + ".prefix", text + ": prefix length must be 0-32");
         continue;
       }
-      const uint32_t mask = r.prefix_len == 0 ? 0 : ~uint32_t{0} << (32 - r.prefix_len);
+      const uint32_t mask = prefix_mask(r.prefix_len);
       if ((r.prefix & ~mask) != 0) {
         add(f + ".prefix", text + " has host bits set (did you mean " +
                                format_ipv4(r.prefix & mask) + "/" + std::to_string(r.prefix_len) +
@@ -143,14 +168,23 @@ class Checker {
         if (auto [first, fresh] = keys.emplace(std::tuple{v.ip, v.port, v.proto}, f + ".address"); !fresh)
           add(f + ".address", text + " is already served by another vip", first->second);
       }
+      const bool known = known_mode(static_cast<uint8_t>(v.mode));
+      if (!known) add(f + ".mode", std::to_string(static_cast<int>(v.mode)) + " is not a mode");
+      const bool dsr = known && is_dsr(v.mode);
       if (!known_sched(static_cast<uint8_t>(v.sched)))
         add(f + ".scheduler", std::to_string(static_cast<int>(v.sched)) + " is not a scheduler");
       // A SYN cookie answers a TCP handshake; UDP has none.
       if (v.proto == Proto::kUdp && v.syncookies != SynCookies::kOff)
         add(f + ".syncookies", "SYN cookies apply to tcp vips only");
+      else if (dsr && v.syncookies != SynCookies::kOff)
+        add(f + ".syncookies", std::string("SYN cookies apply to fullnat vips only") + kOneDirection,
+            f + ".mode");
       // The header is the start of a TCP stream; a datagram has none.
       if (v.proto == Proto::kUdp && v.proxy_protocol != ProxyProtocol::kOff)
         add(f + ".proxy_protocol", "PROXY protocol applies to tcp vips only");
+      else if (dsr && v.proxy_protocol != ProxyProtocol::kOff)
+        add(f + ".proxy_protocol",
+            std::string("PROXY protocol applies to fullnat vips only") + kOneDirection, f + ".mode");
       std::map<std::pair<uint32_t, uint16_t>, std::string> seen;
       for (size_t j = 0; j < v.backends.size(); ++j) {
         const Backend& b = v.backends[j];
@@ -170,8 +204,18 @@ class Checker {
               format_ipv4(b.ip) + " is a local ip: rondo would forward to itself", local_.at(b.ip));
           ok = false;
         }
+        if (ok && v.mode == Mode::kL2Dsr) ok = on_link(b.ip, bf + ".address");
         if (b.port == 0) {
           add(bf + ".port", "0 is not a port (1-65535)");
+          ok = false;
+        } else if (dsr && v.port != 0 && b.port != v.port) {
+          // Nothing rewrites the destination: the backend answers for the vip itself.
+          add(bf + ".port",
+              std::to_string(b.port) + " is not the vip's port " + std::to_string(v.port) +
+                  ": with direct server return the backend receives the client's packet "
+                  "addressed to " + endpoint(v.ip, v.port) +
+                  " unchanged, so it must listen on that port",
+              f + ".port");
           ok = false;
         }
         if (ok) {
@@ -184,6 +228,33 @@ class Checker {
     if (n_backends > kMaxBackendId + 1)
       add("vips", "too many backends (at most " + std::to_string(kMaxBackendId + 1) +
                       " over all vips)");
+  }
+
+  // l2dsr rewrites only the destination MAC: the backend must be on a directly connected
+  // network. With no routes everything is on-link; otherwise the longest prefix holding the
+  // address decides, as in the dataplane (a route without via is on-link).
+  bool on_link(uint32_t ip, const std::string& field) {
+    if (s_.routes.empty()) return true;
+    std::optional<size_t> best;
+    for (size_t i = 0; i < s_.routes.size(); ++i) {
+      const Route& r = s_.routes[i];
+      if (r.prefix_len > 32 || (ip & prefix_mask(r.prefix_len)) != r.prefix) continue;
+      if (!best || r.prefix_len > s_.routes[*best].prefix_len) best = i;
+    }
+    const std::string why =
+        ": l2dsr only rewrites the destination MAC, so a backend must be on a directly "
+        "connected network (a route without via)";
+    if (!best) {
+      add(field, format_ipv4(ip) + " is not on-link (no route holds it)" + why);
+      return false;
+    }
+    const Route& r = s_.routes[*best];
+    if (r.via == 0) return true;
+    add(field,
+        format_ipv4(ip) + " is not on-link (its route " + format_ipv4(r.prefix) + "/" +
+            std::to_string(r.prefix_len) + " goes via " + format_ipv4(r.via) + ")" + why,
+        at("routes", *best) + ".prefix");
+    return false;
   }
 
   const State& s_;

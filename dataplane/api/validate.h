@@ -35,7 +35,9 @@ std::string unusable_address_reason(uint32_t ip);
 /// Every problem of `s`, in field order: addresses usable and not shared between roles (a
 /// vip is not a local ip, a backend is neither), uniqueness (local ips, vips by address,
 /// port and protocol, backends per vip, routes, neighbours), ids unique and in range, ports
-/// non-zero, timeouts in range, routes without host bits, neighbour MACs unicast.
+/// non-zero, timeouts in range, routes without host bits, neighbour MACs unicast; direct
+/// server return (api::is_dsr): no SYN cookies nor PROXY protocol, backends on the vip's
+/// port, and for l2dsr backends on-link by the routes.
 std::vector<Problem> check_state(const State& s);
 
 /// The first problem of check_state as text, or "" if there is none.

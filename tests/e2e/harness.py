@@ -507,7 +507,9 @@ def remove_dpdk_files(prefix):
 def yaml_config(vips, local_ips=(LOCAL_IP,), timeouts=None, comment="e2e topology"):
     """A control-plane config file (deploy/rondo.yaml's format). vips: dicts with name,
     port, protocol, backends (ports on BACKEND_IP) and optionally health_check (a dict
-    of the health_check keys) and syncookies (off | on | auto). timeouts: seconds, overriding the defaults below."""
+    of the health_check keys), mode (fullnat | ipip | gue | l2dsr), scheduler, syncookies
+    (off | on | auto), proxy_protocol (off | v2) and on_all_down (drop | open). timeouts:
+    seconds, overriding the defaults below."""
     t = {"tcp_syn": 10, "tcp_established": 900, "tcp_closing": 10, "udp": 30}
     t.update(timeouts or {})
     out = [f"# {comment} (tools/lib/topo.sh): everything on-link on dp0.", "timeouts:"]
@@ -516,10 +518,11 @@ def yaml_config(vips, local_ips=(LOCAL_IP,), timeouts=None, comment="e2e topolog
     out.append("vips:")
     for v in vips:
         out += [f"  - name: {v['name']}", f"    address: {VIP}", f"    port: {v['port']}",
-                f"    protocol: {v.get('protocol', 'tcp')}", "    mode: fullnat",
-                "    scheduler: rr"]
-        if v.get("syncookies"):
-            out.append(f"    syncookies: {v['syncookies']}")
+                f"    protocol: {v.get('protocol', 'tcp')}", f"    mode: {v.get('mode', 'fullnat')}",
+                f"    scheduler: {v.get('scheduler', 'rr')}"]
+        for key in ("syncookies", "proxy_protocol", "on_all_down"):
+            if v.get(key):
+                out.append(f"    {key}: {v[key]}")
         if v.get("health_check"):
             out.append("    health_check:")
             out += [f"      {k}: {val}" for k, val in v["health_check"].items()]

@@ -50,13 +50,16 @@ TEST(Config, GoodFileGivesExactState) {
   want.neighbours = {{.ip = ip("198.51.100.3"), .mac = {0x02, 0, 0, 0, 0, 0x03}, .port_id = 0},
                      {.ip = ip("10.1.2.3"), .mac = {0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee}, .port_id = 1}};
   api::Vip web{.id = 0, .ip = ip("203.0.113.10"), .port = 80, .proto = api::Proto::kTcp,
-               .mode = api::Mode::kFullNat, .sched = api::Sched::kRoundRobin};
+               .mode = api::Mode::kFullNat, .sched = api::Sched::kRoundRobin,
+               .on_all_down = api::OnAllDown::kOpen};
   web.backends = {{.id = 0, .ip = ip("198.51.100.3"), .port = 3000, .weight = 1},
                   {.id = 1, .ip = ip("198.51.100.3"), .port = 3001, .weight = 0},
                   {.id = 2, .ip = ip("198.51.100.4"), .port = 3000, .weight = 65535}};
-  api::Vip dns{.id = 1, .ip = ip("203.0.113.10"), .port = 53, .proto = api::Proto::kUdp};
+  api::Vip dns{.id = 1, .ip = ip("203.0.113.10"), .port = 53, .proto = api::Proto::kUdp,
+               .mode = api::Mode::kGue};
   dns.backends = {{.id = 3, .ip = ip("198.51.100.5"), .port = 53, .weight = 1}};
-  api::Vip web_udp{.id = 2, .ip = ip("203.0.113.10"), .port = 80, .proto = api::Proto::kUdp};
+  api::Vip web_udp{.id = 2, .ip = ip("203.0.113.10"), .port = 80, .proto = api::Proto::kUdp,
+                   .mode = api::Mode::kL2Dsr};
   want.vips = {web, dns, web_udp};
 
   EXPECT_EQ(s, want);
@@ -93,59 +96,52 @@ vips:
   EXPECT_EQ(s.vips[0].mode, api::Mode::kFullNat);
   EXPECT_EQ(s.vips[0].sched, api::Sched::kRoundRobin);
   EXPECT_EQ(s.vips[0].syncookies, api::SynCookies::kOff);
+  EXPECT_EQ(s.vips[0].on_all_down, api::OnAllDown::kDrop);
   ASSERT_EQ(s.vips[0].backends.size(), 1u);
   EXPECT_EQ(s.vips[0].backends[0].weight, 1);
 }
 
-TEST(Config, SchedulerPerVip) {
-  for (const auto& n : api::kSchedNames) {
-    const auto s = state_of(std::string(R"(local_ips: [198.51.100.100]
+// The one vip of a config, web on 203.0.113.10:80 with `setting` (a "key: value" line)
+// and a backend on `backend_port`.
+api::Vip vip_with(const std::string& setting, uint16_t backend_port = 3000) {
+  const auto s = state_of(R"(local_ips: [198.51.100.100]
 vips:
   - name: web
     address: 203.0.113.10
     port: 80
-    scheduler: )") + n.name + R"(
+    )" + setting + R"(
     backends:
-      - {address: 198.51.100.3, port: 3000, weight: 3}
-)");
-    ASSERT_EQ(s.vips.size(), 1u) << n.name;
-    EXPECT_EQ(s.vips[0].sched, n.sched) << n.name;
-  }
+      - {address: 198.51.100.3, port: )" + std::to_string(backend_port) + "}\n");
+  EXPECT_EQ(s.vips.size(), 1u) << setting;
+  return s.vips.empty() ? api::Vip{} : s.vips[0];
+}
+
+TEST(Config, SchedulerPerVip) {
+  for (const auto& n : api::kSchedNames)
+    EXPECT_EQ(vip_with(std::string("scheduler: ") + n.name).sched, n.sched) << n.name;
 }
 
 TEST(Config, SynCookiesPerVip) {
   for (auto [text, want] : {std::pair{"off", api::SynCookies::kOff}, {"on", api::SynCookies::kOn},
-                            {"auto", api::SynCookies::kAuto}}) {
-    const auto s = state_of(std::string(R"(local_ips: [198.51.100.100]
-vips:
-  - name: web
-    address: 203.0.113.10
-    port: 80
-    syncookies: )") + text + R"(
-    backends:
-      - address: 198.51.100.3
-        port: 3000
-)");
-    ASSERT_EQ(s.vips.size(), 1u);
-    EXPECT_EQ(s.vips[0].syncookies, want) << text;
-  }
+                            {"auto", api::SynCookies::kAuto}})
+    EXPECT_EQ(vip_with(std::string("syncookies: ") + text).syncookies, want) << text;
 }
 
 TEST(Config, ProxyProtocolPerVip) {
-  for (auto [text, want] : {std::pair{"off", api::ProxyProtocol::kOff}, {"v2", api::ProxyProtocol::kV2}}) {
-    const auto s = state_of(std::string(R"(local_ips: [198.51.100.100]
-vips:
-  - name: web
-    address: 203.0.113.10
-    port: 80
-    proxy_protocol: )") + text + R"(
-    backends:
-      - address: 198.51.100.3
-        port: 3000
-)");
-    ASSERT_EQ(s.vips.size(), 1u);
-    EXPECT_EQ(s.vips[0].proxy_protocol, want) << text;
-  }
+  for (auto [text, want] : {std::pair{"off", api::ProxyProtocol::kOff}, {"v2", api::ProxyProtocol::kV2}})
+    EXPECT_EQ(vip_with(std::string("proxy_protocol: ") + text).proxy_protocol, want) << text;
+}
+
+TEST(Config, ModePerVip) {
+  // Every mode by its name in api::kModeNames; the backend on the vip's port, as direct
+  // server return needs.
+  for (const auto& n : api::kModeNames)
+    EXPECT_EQ(vip_with(std::string("mode: ") + n.name, 80).mode, n.mode) << n.name;
+}
+
+TEST(Config, OnAllDownPerVip) {
+  for (auto [text, want] : {std::pair{"drop", api::OnAllDown::kDrop}, {"open", api::OnAllDown::kOpen}})
+    EXPECT_EQ(vip_with(std::string("on_all_down: ") + text).on_all_down, want) << text;
 }
 
 TEST(Config, NoVipsNeedsNoLocalIp) {
@@ -231,7 +227,8 @@ vips:
     backends: []
 )",
      {"rondo.yaml:6: vips[0].protcol: unknown field (expected one of: name, address, port, "
-      "protocol, mode, scheduler, syncookies, proxy_protocol, health_check, backends)"}},
+      "protocol, mode, scheduler, syncookies, proxy_protocol, on_all_down, health_check, "
+      "backends)"}},
 
     {"unknown backend key", R"(local_ips: [198.51.100.100]
 vips:
@@ -341,7 +338,7 @@ vips:
       "rondo.yaml:8: vips[0].backends: expected a list, got a map",
       "rondo.yaml:9: vips[1]: expected a map, got \"web\""}},
 
-    {"unsupported protocol, mode, scheduler", R"(local_ips: [198.51.100.100]
+    {"unsupported protocol, mode, scheduler, on_all_down", R"(local_ips: [198.51.100.100]
 vips:
   - name: web
     address: 203.0.113.10
@@ -350,12 +347,20 @@ vips:
     mode: dsr
     scheduler: lcx
     syncookies: always
+    on_all_down: fail
+    backends: []
+  - name: web2
+    address: 203.0.113.10
+    port: 81
+    mode: IPIP
     backends: []
 )",
      {"rondo.yaml:6: vips[0].protocol: sctp is not a supported protocol (tcp, udp)",
-      "rondo.yaml:7: vips[0].mode: dsr is not a supported mode (fullnat)",
+      "rondo.yaml:7: vips[0].mode: dsr is not a supported mode (fullnat, ipip, gue, l2dsr)",
       "rondo.yaml:8: vips[0].scheduler: lcx is not a supported scheduler (rr, wrr, maglev, sh, lc)",
-      "rondo.yaml:9: vips[0].syncookies: always is not a supported syncookies (off, on, auto)"}},
+      "rondo.yaml:9: vips[0].syncookies: always is not a supported syncookies (off, on, auto)",
+      "rondo.yaml:10: vips[0].on_all_down: fail is not a supported on_all_down (drop, open)",
+      "rondo.yaml:15: vips[1].mode: IPIP is not a supported mode (fullnat, ipip, gue, l2dsr)"}},
 
     {"bad names", R"(local_ips: [198.51.100.100]
 vips:

@@ -594,6 +594,12 @@ TEST_F(RpcTest, MalformedRequestsGetAnErrorAndChangeNothing) {
        "sctp is not a supported protocol (tcp, udp)"},
       {R"({"cmd": "vip.add", "name": 5, "address": "203.0.113.11", "port": 80})",
        "vip.add: field \"name\" must be a string"},
+      {R"({"cmd": "vip.add", "name": "x", "address": "203.0.113.11", "port": 80, "mode": "dsr"})",
+       "dsr is not a supported mode (fullnat, ipip, gue, l2dsr)"},
+      {R"({"cmd": "vip.add", "name": "x", "address": "203.0.113.11", "port": 80, "mode": 2})",
+       "vip.add: field \"mode\" must be a string"},
+      {R"({"cmd": "vip.add", "name": "x", "address": "203.0.113.11", "port": 80, "on_all_down": "fail"})",
+       "fail is not a supported on_all_down (drop, open)"},
   };
   for (const auto& [line, error] : cases) {
     const auto a = call(*cp, line);
@@ -650,6 +656,50 @@ TEST_F(RpcTest, ChangesAndReads) {
   a = call(*cp, R"({"cmd": "reload"})");
   EXPECT_TRUE(a["ok"].get<bool>());
   EXPECT_EQ(a["changes"], json::array({"- backend web 198.51.100.3:3004"}));
+}
+
+TEST_F(RpcTest, VipAddTakesEveryModeAndOnAllDown) {
+  auto cp = make();
+  sync(*cp);
+  uint16_t port = 8000;
+  for (const auto& n : api::kModeNames) {
+    const std::string name = std::string("v-") + n.name;
+    auto a = call(*cp, R"({"cmd": "vip.add", "name": ")" + name +
+                           R"(", "address": "203.0.113.11", "port": )" + std::to_string(++port) +
+                           R"(, "mode": ")" + n.name + R"(", "on_all_down": "open"})");
+    ASSERT_TRUE(a["ok"].get<bool>()) << a;
+    const VipSpec* v = cp->view().desired.find_vip(name);
+    ASSERT_NE(v, nullptr);
+    EXPECT_EQ(v->mode, n.mode);
+    EXPECT_EQ(v->on_all_down, api::OnAllDown::kOpen);
+    sync(*cp);
+    EXPECT_EQ(dp_->last().vips.back().mode, n.mode);
+    EXPECT_EQ(dp_->last().vips.back().on_all_down, api::OnAllDown::kOpen);
+  }
+  // vip rows carry both; absent, they are fullnat and drop.
+  auto a = call(*cp, R"({"cmd": "vip.list"})");
+  EXPECT_EQ(a["vips"][0]["mode"], "fullnat");
+  EXPECT_EQ(a["vips"][0]["on_all_down"], "drop");
+  EXPECT_EQ(a["vips"][2]["mode"], "fullnat");
+  EXPECT_EQ(a["vips"][5]["mode"], "l2dsr");
+  EXPECT_EQ(a["vips"][5]["on_all_down"], "open");
+  a = call(*cp, R"({"cmd": "show", "vip": "v-gue"})");
+  EXPECT_EQ(a["vips"][0]["mode"], "gue");
+  EXPECT_EQ(a["vips"][0]["on_all_down"], "open");
+  // A DSR backend takes the vip's port (validate_test has every rule from every source).
+  const auto before = cp->view().desired;
+  a = call(*cp, R"({"cmd": "backend.add", "vip": "v-ipip", "address": "198.51.100.3", "port": 3000})");
+  EXPECT_EQ(a["code"], "invalid");
+  EXPECT_EQ(a["error"].get<std::string>().rfind(
+                "vips[3].backends[0].port: 3000 is not the vip's port 8002: with direct server "
+                "return the backend receives the client's packet addressed to 203.0.113.11:8002 "
+                "unchanged",
+                0),
+            0u)
+      << a;
+  EXPECT_EQ(cp->view().desired, before);
+  a = call(*cp, R"({"cmd": "backend.add", "vip": "v-ipip", "address": "198.51.100.3", "port": 8002})");
+  EXPECT_TRUE(a["ok"].get<bool>()) << a;
 }
 
 TEST_F(RpcTest, StatsNeedADataplane) {

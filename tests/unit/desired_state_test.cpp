@@ -274,6 +274,8 @@ TEST(Diff, ListsAddedChangedAndRemovedEntries) {
   web.port = 8080;
   web.health_check = {.type = HealthCheck::Type::kTcp};
   web.syncookies = api::SynCookies::kOn;
+  web.mode = api::Mode::kIpip;
+  web.on_all_down = api::OnAllDown::kOpen;
   b.vips.erase(b.vips.begin() + 1);  // dns
   b.vips.push_back(vip("api", 5, "203.0.113.11", 443));
   b.vips.back().backends = {{.id = 10, .ip = ip("198.51.100.9"), .port = 8443, .weight = 2}};
@@ -282,6 +284,8 @@ TEST(Diff, ListsAddedChangedAndRemovedEntries) {
   EXPECT_EQ(diff_states(a, b),
             (std::vector<std::string>{
                 "~ vip web address 203.0.113.10:80/tcp -> 203.0.113.10:8080/tcp",
+                "~ vip web mode fullnat -> ipip",
+                "~ vip web on_all_down drop -> open",
                 "~ vip web syncookies off -> on",
                 "~ vip web health_check none -> tcp every 2000 ms timeout 1000 ms rise 2 fall 3",
                 "~ backend web 198.51.100.3:3001 weight 1 -> 3",
@@ -357,6 +361,7 @@ PersistedState sample_state() {
 local_ips: [198.51.100.100]
 routes:
   - {prefix: 0.0.0.0/0, via: 198.51.100.1}
+  - {prefix: 198.51.100.0/24}
 neighbours:
   - {ip: 198.51.100.3, mac: "02:00:00:00:00:03", port: 0}
 vips:
@@ -367,12 +372,21 @@ vips:
     backends:
       - {address: 198.51.100.3, port: 3000, weight: 4}
       - {address: 198.51.100.3, port: 3001}
+  - name: dsr
+    address: 203.0.113.10
+    port: 443
+    mode: ipip
+    on_all_down: open
+    backends:
+      - {address: 198.51.100.4, port: 443}
 )");
   s.desired.vips[0].id = 7;
   s.desired.vips[0].backends[0].id = 12;
   s.desired.vips[0].backends[1].id = 40;
   s.desired.vips[0].backends[1].drained = true;
   s.desired.vips[0].syncookies = api::SynCookies::kAuto;
+  s.desired.vips[1].id = 3;
+  s.desired.vips[1].backends[0].id = 20;
   s.vip_ids.restore(8, {{2, 1700000000}});
   s.backend_ids.restore(41, {{13, 1700000001}, {14, 1700000002}});
   s.config_digest = "fnv1a64:0123456789abcdef";
@@ -386,16 +400,52 @@ TEST(StateFile, RoundTrips) {
   EXPECT_EQ(std::get<PersistedState>(back), s);
 }
 
-TEST(StateFile, WithoutSyncookiesTheyAreOff) {
-  // A state file written before SYN cookies existed has no "syncookies": off, as it ran.
+TEST(StateFile, ModesAndOnAllDownRoundTrip) {
   auto s = sample_state();
-  auto j = nlohmann::json::parse(encode_state_file(s));
-  j["vips"][0].erase("syncookies");
-  auto back = decode_state_file(j.dump());
-  ASSERT_TRUE(std::holds_alternative<PersistedState>(back)) << std::get<std::string>(back);
-  EXPECT_EQ(std::get<PersistedState>(back).desired.vips[0].syncookies, api::SynCookies::kOff);
-  j["vips"][0]["syncookies"] = "sometimes";
-  EXPECT_TRUE(std::holds_alternative<std::string>(decode_state_file(j.dump())));
+  EXPECT_EQ(s.desired.vips[1].mode, api::Mode::kIpip);
+  EXPECT_EQ(s.desired.vips[1].on_all_down, api::OnAllDown::kOpen);
+  for (const auto& n : api::kModeNames) {
+    s.desired.vips[1].mode = n.mode;
+    const auto text = encode_state_file(s);
+    EXPECT_EQ(nlohmann::json::parse(text)["vips"][1]["mode"], n.name);
+    auto back = decode_state_file(text);
+    ASSERT_TRUE(std::holds_alternative<PersistedState>(back)) << std::get<std::string>(back);
+    EXPECT_EQ(std::get<PersistedState>(back), s) << n.name;
+  }
+}
+
+TEST(StateFile, SettingsAbsentFromOlderFilesTakeTheirDefaults) {
+  // A state file written before a setting existed has no such field: the default, as it ran.
+  // A value that is not one of the setting's names is refused.
+  struct Case {
+    const char* key;
+    void (*reset)(VipSpec&);
+    const char* error;
+  };
+  const Case cases[] = {
+      {"syncookies", [](VipSpec& v) { v.syncookies = api::SynCookies::kOff; },
+       "vips[0].syncookies: not off, on or auto"},
+      {"proxy_protocol", [](VipSpec& v) { v.proxy_protocol = api::ProxyProtocol::kOff; },
+       "vips[0].proxy_protocol: not off or v2"},
+      {"on_all_down", [](VipSpec& v) { v.on_all_down = api::OnAllDown::kDrop; },
+       "vips[0].on_all_down: not drop or open"},
+  };
+  auto s = sample_state();
+  s.desired.vips[0].proxy_protocol = api::ProxyProtocol::kV2;
+  s.desired.vips[0].on_all_down = api::OnAllDown::kOpen;
+  for (const auto& c : cases) {
+    auto j = nlohmann::json::parse(encode_state_file(s));
+    j["vips"][0].erase(c.key);
+    auto back = decode_state_file(j.dump());
+    ASSERT_TRUE(std::holds_alternative<PersistedState>(back)) << std::get<std::string>(back);
+    VipSpec want = s.desired.vips[0];
+    c.reset(want);
+    EXPECT_EQ(std::get<PersistedState>(back).desired.vips[0], want) << c.key;
+    j["vips"][0][c.key] = "sometimes";
+    auto bad = decode_state_file(j.dump());
+    ASSERT_TRUE(std::holds_alternative<std::string>(bad)) << c.key;
+    EXPECT_EQ(std::get<std::string>(bad), c.error);
+  }
 }
 
 TEST(StateFile, HealthIsNotPersisted) {

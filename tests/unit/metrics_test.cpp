@@ -45,6 +45,8 @@ ControlPlaneView sample_view() {
   };
   VipSpec dns{
       .name = "dns", .id = 1, .ip = ip("203.0.113.53"), .port = 53, .proto = api::Proto::kUdp};
+  dns.mode = api::Mode::kGue;
+  dns.on_all_down = api::OnAllDown::kOpen;
   dns.backends = {{.id = 3, .ip = ip("198.51.100.5"), .port = 53, .weight = 0}};
   v.desired.vips = {web, dns};
 
@@ -167,12 +169,12 @@ TEST(Metrics, BackendSeries) {
 TEST(Metrics, VipSeries) {
   MetricsCollector c([] { return sample_view(); });
   const std::string t = text(c.Collect());
-  EXPECT_LINE(
-      t,
-      R"(rondo_vip_info{address="203.0.113.10:80/tcp",mode="fullnat",scheduler="rr",vip="web"} 1)");
-  EXPECT_LINE(
-      t,
-      R"(rondo_vip_info{address="203.0.113.53:53/udp",mode="fullnat",scheduler="rr",vip="dns"} 1)");
+  EXPECT_LINE(t,
+              R"(rondo_vip_info{address="203.0.113.10:80/tcp",mode="fullnat",on_all_down="drop",)"
+              R"(scheduler="rr",vip="web"} 1)");
+  EXPECT_LINE(t,
+              R"(rondo_vip_info{address="203.0.113.53:53/udp",mode="gue",on_all_down="open",)"
+              R"(scheduler="rr",vip="dns"} 1)");
   EXPECT_LINE(t, R"(rondo_vip_packets_total{vip="web"} 1700)");
   EXPECT_LINE(t, R"(rondo_vip_bytes_total{vip="web"} 1099511636776)");
   EXPECT_LINE(t, R"(rondo_vip_connections_total{vip="web"} 110)");

@@ -68,6 +68,10 @@ const UsageCase kUsageCases[] = {
     {"vip add we/b 203.0.113.10:80", "rondoctl: vip add: vip name \"we/b\" is not a valid name (1-64 characters from A-Z a-z 0-9 _ - .)"},
     {"vip add web 203.0.113.10:80 --proto sctp", "rondoctl: vip add: --proto: sctp is not a protocol (tcp, udp)"},
     {"vip add web 203.0.113.10:80 --scheduler lcx", "rondoctl: vip add: --scheduler: lcx is not a scheduler (rr, wrr, maglev, sh, lc)"},
+    {"vip add web 203.0.113.10:80 --proxy-protocol v1", "rondoctl: vip add: --proxy-protocol: v1 is not a PROXY protocol setting (off, v2)"},
+    {"vip add web 203.0.113.10:80 --mode dsr", "rondoctl: vip add: --mode: dsr is not a mode (fullnat, ipip, gue, l2dsr)"},
+    {"vip add web 203.0.113.10:80 --on-all-down fail", "rondoctl: vip add: --on-all-down: fail is not an on-all-down setting (drop, open)"},
+    {"backend add web 198.51.100.3:80 --mode ipip", "rondoctl: backend add: unrecognised option '--mode'"},
     {"vip add web 203.0.113.10:80 --scheduler RR", "rondoctl: vip add: --scheduler: RR is not a scheduler (rr, wrr, maglev, sh, lc)"},
     {"vip add web 203.0.113.10:80 --scheduler", "rondoctl: vip add: the required argument for option '--scheduler' is missing"},
     {"vip add web 203.0.113.10:80 extra", "rondoctl: vip add: unexpected argument \"extra\" (expected NAME ADDRESS:PORT)"},
@@ -135,6 +139,16 @@ TEST(Cli, GoodLinesBecomeExactRequests) {
     i = parsed(std::string("vip add web 203.0.113.10:80 --scheduler ") + s);
     EXPECT_EQ(i.request["scheduler"], s);
   }
+  // Modes and on_all_down go out only when not the default, as proxy_protocol.
+  for (const auto& n : api::kModeNames) {
+    i = parsed(std::string("vip add web 203.0.113.10:80 --mode ") + n.name);
+    EXPECT_EQ(i.request.value("mode", "fullnat"), n.name);
+  }
+  EXPECT_FALSE(parsed("vip add web 203.0.113.10:80 --mode fullnat").request.contains("mode"));
+  i = parsed("vip add web 203.0.113.10:80 --mode l2dsr --on-all-down open --proxy-protocol off");
+  EXPECT_EQ(i.request, json::parse(R"({"cmd": "vip.add", "name": "web", "address": "203.0.113.10",
+      "port": 80, "protocol": "tcp", "scheduler": "rr", "mode": "l2dsr", "on_all_down": "open"})"));
+  EXPECT_FALSE(parsed("vip add web 203.0.113.10:80 --on-all-down drop").request.contains("on_all_down"));
 
   i = parsed("--socket /tmp/x.sock backend add web 198.51.100.3:3004 --weight 0 --json");
   EXPECT_EQ(i.request, json::parse(R"({"cmd": "backend.add", "vip": "web",
@@ -324,10 +338,10 @@ TEST_F(CliEndToEnd, ShowIsATable) {
   EXPECT_EQ(run("show"), kExitOk);
   const std::string text = out_.str();
   EXPECT_NE(text.find("generation 2, dataplane connected (pid 42, 2 workers), in sync"), std::string::npos) << text;
-  EXPECT_NE(text.find("VIP                      SCHED  BACKEND            WEIGHT  HEALTH   STATE    FLOWS  CONN/S  PACKETS    BYTES"),
+  EXPECT_NE(text.find("VIP                      MODE     SCHED  BACKEND            WEIGHT  HEALTH   STATE    FLOWS  CONN/S  PACKETS    BYTES"),
             std::string::npos)
       << text;
-  EXPECT_NE(text.find("web 203.0.113.10:80/tcp  rr     198.51.100.3:3000       1  unknown  active       3"),
+  EXPECT_NE(text.find("web 203.0.113.10:80/tcp  fullnat  rr     198.51.100.3:3000       1  unknown  active       3"),
             std::string::npos)
       << text;
   EXPECT_NE(text.find("198.51.100.3:3001       1  unknown  drained      0"), std::string::npos) << text;
@@ -401,21 +415,35 @@ TEST_F(CliEndToEnd, GarbageOnTheSocketGetsAnErrorLine) {
 namespace rondo::cp {
 namespace {
 
+// One backend row of `show`'s answer (198.51.100.3:port, idle), with `extra` fields.
+json backend_row(int port, json extra = json::object()) {
+  json b = {{"address", "198.51.100.3"}, {"port", port},    {"weight", 1},
+            {"health", "up"},             {"drained", false}, {"active_flows", 0},
+            {"connections_per_s", 0.0},   {"packets", 0},     {"bytes", 0}};
+  b.update(extra);
+  return b;
+}
+
+// One vip row of `show`'s answer (`name` on 203.0.113.10:port/tcp), with `extra` fields.
+json vip_row(const char* name, int port, json backends, json extra = json::object()) {
+  json v = {{"name", name},       {"address", "203.0.113.10"}, {"port", port},
+            {"protocol", "tcp"}, {"backends", backends}};
+  v.update(extra);
+  return v;
+}
+
+// `show`'s answer with these vips, the dataplane not connected.
+json show_answer(json vips) {
+  return {{"status", {{"generation", 1}, {"dataplane_connected", false}}}, {"vips", vips}};
+}
+
 // `rondoctl show` warns when a backend is short of local ports (issue 8: under 10% free), and
 // only then.
 TEST(Cli, ShowWarnsWhenABackendRunsShortOfLocalPorts) {
   auto answer = [](uint64_t free, uint64_t all) {
-    nlohmann::json b = {{"address", "198.51.100.3"}, {"port", 3000},     {"weight", 1},
-                        {"health", "up"},             {"drained", false}, {"active_flows", all - free},
-                        {"connections_per_s", 0.0},   {"packets", 0},     {"bytes", 0},
-                        {"local_ports_free", free},   {"local_ports", all}};
-    return nlohmann::json{{"status", {{"generation", 1}, {"dataplane_connected", false}}},
-                          {"vips",
-                           {{{"name", "web"},
-                             {"address", "203.0.113.10"},
-                             {"port", 80},
-                             {"protocol", "tcp"},
-                             {"backends", {b}}}}}};
+    const json b = backend_row(
+        3000, {{"active_flows", all - free}, {"local_ports_free", free}, {"local_ports", all}});
+    return show_answer(json::array({vip_row("web", 80, json::array({b}))}));
   };
   const std::string low = format_show(answer(6000, 64512));
   EXPECT_NE(low.find("warning: web backend 198.51.100.3:3000: 6000 of 64512 local ports free"),
@@ -424,26 +452,68 @@ TEST(Cli, ShowWarnsWhenABackendRunsShortOfLocalPorts) {
   EXPECT_EQ(format_show(answer(6452, 64512)).find("warning"), std::string::npos);
 }
 
+// `rondoctl show` warns when health checks have every backend of a VIP that could take a new
+// connection down, saying what the VIP does then (on_all_down); drained and weight-0
+// backends do not count; one backend up or unknown is enough for no warning. `vip list`
+// has the setting in ALL_DOWN.
+TEST(Cli, ShowSaysWhatAVipDoesWhenEveryBackendIsDown) {
+  auto answer = [](const char* on_all_down, json backends) {
+    return show_answer(json::array({vip_row(
+        "web", 80, backends, {{"mode", "l2dsr"}, {"scheduler", "rr"}, {"on_all_down", on_all_down}})}));
+  };
+  const auto down = json::array({backend_row(80, {{"health", "down"}}),
+                                 backend_row(81, {{"drained", true}}),
+                                 backend_row(82, {{"health", "unknown"}, {"weight", 0}})});
+  std::string out = format_show(answer("drop", down));
+  EXPECT_NE(out.find("web 203.0.113.10:80/tcp  l2dsr  rr"), std::string::npos) << out;
+  EXPECT_NE(out.find("warning: web: every backend is down (health checks): new connections are "
+                     "dropped (on_all_down: drop)\n"),
+            std::string::npos)
+      << out;
+  out = format_show(answer("open", down));
+  EXPECT_NE(out.find("warning: web: every backend is down (health checks): new connections "
+                     "still go to them (on_all_down: open)\n"),
+            std::string::npos)
+      << out;
+  for (const char* other : {"up", "unknown"}) {
+    auto some = down;
+    some.push_back(backend_row(83, {{"health", other}}));
+    EXPECT_EQ(format_show(answer("open", some)).find("warning"), std::string::npos) << other;
+  }
+  EXPECT_EQ(format_show(answer("drop", json::array())).find("warning"), std::string::npos);
+
+  const json list = {{"vips",
+                      {{{"name", "web"},
+                        {"address", "203.0.113.10"},
+                        {"port", 80},
+                        {"protocol", "tcp"},
+                        {"scheduler", "rr"},
+                        {"mode", "ipip"},
+                        {"on_all_down", "open"},
+                        {"backends", 2},
+                        {"health_check", "none"},
+                        {"id", 0}}}}};
+  out = format_vip_list(list);
+  EXPECT_NE(out.find("NAME  ADDRESS          PROTO  SCHED  MODE  BACKENDS  HEALTH_CHECK  ALL_DOWN  ID"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("web   203.0.113.10:80  tcp    rr     ipip         2  none          open       0"),
+            std::string::npos)
+      << out;
+}
+
 // `rondoctl show` gives each backend of a maglev or sh VIP its share of the table (TABLE%), as
 // the dataplane counted it, and "-" for a VIP without a table.
 TEST(Cli, ShowHasEachBackendsShareOfTheMaglevTable) {
-  auto backend = [](int port, nlohmann::json entries, nlohmann::json size) {
-    return nlohmann::json{{"address", "198.51.100.3"}, {"port", port},  {"weight", 1},
-                          {"health", "up"},             {"drained", false}, {"active_flows", 0},
-                          {"connections_per_s", 0.0},   {"packets", 0},     {"bytes", 0},
-                          {"table_entries", entries},   {"table_size", size}};
+  auto backend = [](int port, json entries, json size) {
+    return backend_row(port, {{"table_entries", entries}, {"table_size", size}});
   };
-  auto vip = [](const char* name, const char* sched, int port, nlohmann::json backends) {
-    return nlohmann::json{{"name", name},     {"address", "203.0.113.10"}, {"port", port},
-                          {"protocol", "tcp"}, {"scheduler", sched},       {"backends", backends}};
-  };
-  const nlohmann::json a = {
-      {"status", {{"generation", 1}, {"dataplane_connected", false}}},
-      {"vips",
-       {vip("hash", "maglev", 80,
-            nlohmann::json::array({backend(3000, 43691, 65537), backend(3001, 21846, 65537),
-                                   backend(3002, 0, 65537)})),
-        vip("web", "rr", 81, nlohmann::json::array({backend(3000, nullptr, nullptr)}))}}};
+  const json a = show_answer(json::array(
+      {vip_row("hash", 80,
+               json::array({backend(3000, 43691, 65537), backend(3001, 21846, 65537),
+                            backend(3002, 0, 65537)}),
+               {{"scheduler", "maglev"}}),
+       vip_row("web", 81, json::array({backend(3000, nullptr, nullptr)}), {{"scheduler", "rr"}})}));
   const std::string out = format_show(a);
   std::istringstream lines(out);
   std::string line;

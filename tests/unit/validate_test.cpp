@@ -51,6 +51,36 @@ struct Hole {
 };
 
 const std::string kWebPort = "    port: 80\n    backends:\n";
+// The last line of the good file: what is added after it comes last.
+const std::string kDnsBackend = "      - {address: 198.51.100.5, port: 53}\n";
+const std::string kOneDirection =
+    " (with direct server return the backend answers the client itself: rondo sees one "
+    "direction only)";
+
+// A third vip, x on 203.0.113.11:80, in `mode`: in the config file (after the last line,
+// with more of its lines and then any top-level keys in `rest`), and in the state.
+std::string x_yaml(const char* mode, const std::string& rest) {
+  return kDnsBackend + "  - name: x\n    address: 203.0.113.11\n    port: 80\n    mode: " + mode +
+         "\n" + rest;
+}
+VipSpec vip_x(api::Mode mode) {
+  VipSpec v;
+  v.name = "x";
+  v.ip = ip("203.0.113.11");
+  v.port = 80;
+  v.mode = mode;
+  return v;
+}
+// x in l2dsr with one backend, 192.0.2.7:80, and these routes.
+void l2dsr_x(DesiredState& d, std::vector<api::Route> routes) {
+  d.routes = std::move(routes);
+  d.vips.push_back(vip_x(api::Mode::kL2Dsr));
+  d.vips.back().backends = {{.ip = ip("192.0.2.7"), .port = 80}};
+}
+const std::string kL2DsrX = "    backends:\n      - {address: 192.0.2.7, port: 80}\nroutes:\n";
+const std::string kNotOnLink =
+    ": l2dsr only rewrites the destination MAC, so a backend must be on a directly connected "
+    "network (a route without via)";
 
 const Hole kHoles[] = {
     {"health check interval 0 (a connect loop)", "vips[0].health_check.interval_ms",
@@ -111,6 +141,53 @@ const Hole kHoles[] = {
      "      - {address: 198.51.100.4, port: 3000}\n      - {address: 198.51.100.100, port: 3009}\n",
      [](DesiredState& d) { d.vips[0].backends.push_back({.ip = ip("198.51.100.100"), .port = 3009}); },
      R"({"cmd": "backend.add", "vip": "web", "address": "198.51.100.100", "port": 3009})", true},
+    {"SYN cookies on a DSR vip (no handshake to answer)", "vips[2].syncookies",
+     "SYN cookies apply to fullnat vips only" + kOneDirection, kDnsBackend,
+     x_yaml("ipip", "    syncookies: on\n    backends: []\n"),
+     [](DesiredState& d) {
+       d.vips.push_back(vip_x(api::Mode::kIpip));
+       d.vips.back().syncookies = api::SynCookies::kOn;
+     },
+     "", true},
+    {"PROXY protocol on a DSR vip (no stream to prefix)", "vips[2].proxy_protocol",
+     "PROXY protocol applies to fullnat vips only" + kOneDirection, kDnsBackend,
+     x_yaml("gue", "    proxy_protocol: v2\n    backends: []\n"),
+     [](DesiredState& d) {
+       d.vips.push_back(vip_x(api::Mode::kGue));
+       d.vips.back().proxy_protocol = api::ProxyProtocol::kV2;
+     },
+     R"({"cmd": "vip.add", "name": "x", "address": "203.0.113.11", "port": 80, "mode": "gue", "proxy_protocol": "v2"})",
+     true},
+    {"DSR backend on another port than the vip's", "vips[0].backends[0].port",
+     "3000 is not the vip's port 80: with direct server return the backend receives the "
+     "client's packet addressed to 203.0.113.10:80 unchanged, so it must listen on that port",
+     kWebPort, "    port: 80\n    mode: l2dsr\n    backends:\n",
+     [](DesiredState& d) { d.vips[0].mode = api::Mode::kL2Dsr; }, "", true},
+    {"ipip without a local ip (the outer source)", "local_ips",
+     "at least one local ip is needed: gue uses it as the outer source address",
+     "local_ips: [198.51.100.100]\nvips:\n",
+     "local_ips: []\nvips:\n  - name: x\n    address: 203.0.113.11\n    port: 80\n"
+     "    mode: gue\n    backends: []\n",
+     [](DesiredState& d) {
+       d.local_ips.clear();
+       d.vips.insert(d.vips.begin(), vip_x(api::Mode::kGue));
+     },
+     "", true},
+    {"l2dsr backend behind a gateway", "vips[2].backends[0].address",
+     "192.0.2.7 is not on-link (its route 0.0.0.0/0 goes via 198.51.100.1)" + kNotOnLink,
+     kDnsBackend,
+     x_yaml("l2dsr", kL2DsrX + "  - {prefix: 0.0.0.0/0, via: 198.51.100.1}\n"
+                               "  - {prefix: 198.51.100.0/24}\n"),
+     [](DesiredState& d) {
+       l2dsr_x(d, {{.prefix = 0, .prefix_len = 0, .via = ip("198.51.100.1")},
+                   {.prefix = ip("198.51.100.0"), .prefix_len = 24}});
+     },
+     "", true},
+    {"l2dsr backend no route holds", "vips[2].backends[0].address",
+     "192.0.2.7 is not on-link (no route holds it)" + kNotOnLink, kDnsBackend,
+     x_yaml("l2dsr", kL2DsrX + "  - {prefix: 198.51.100.0/24}\n"),
+     [](DesiredState& d) { l2dsr_x(d, {{.prefix = ip("198.51.100.0"), .prefix_len = 24}}); }, "",
+     true},
 };
 
 class Holes : public ::testing::TestWithParam<Hole> {};
@@ -194,6 +271,61 @@ TEST_P(Holes, ApiRefusesItWithTheSameMessageAndChangesNothing) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Item2, Holes, ::testing::ValuesIn(kHoles));
+
+// ---- direct server return ----
+
+// l2dsr reaches a backend by its MAC alone: the route the dataplane would take to it, the
+// longest prefix holding it, must be on-link (no via). No routes: everything is on-link.
+TEST(Dsr, L2DsrBackendsAreOnLinkByTheLongestMatchingRoute) {
+  api::State s;
+  s.local_ips = {ip("198.51.100.100")};
+  api::Vip v{.id = 0, .ip = ip("203.0.113.10"), .port = 80, .mode = api::Mode::kL2Dsr};
+  v.backends = {{.id = 0, .ip = ip("10.1.2.3"), .port = 80}};
+  s.vips = {v};
+  auto first = [&] { return api::validate_state(s); };
+  EXPECT_EQ(first(), "");  // no routes
+  s.routes = {{.prefix = 0, .prefix_len = 0, .via = ip("198.51.100.1")},
+              {.prefix = ip("10.1.0.0"), .prefix_len = 16}};
+  EXPECT_EQ(first(), "");  // the /16 is on-link and longer than the default
+  s.routes.push_back({.prefix = ip("10.1.2.0"), .prefix_len = 24, .via = ip("10.1.0.1")});
+  EXPECT_EQ(first(),
+            "vips[0].backends[0].address: 10.1.2.3 is not on-link (its route 10.1.2.0/24 goes via "
+            "10.1.0.1)" + kNotOnLink + " (see routes[2].prefix)");
+  s.routes.push_back({.prefix = ip("10.1.2.3"), .prefix_len = 32});
+  EXPECT_EQ(first(), "");  // a host route, on-link
+  // ipip and gue route as they like; only the port is theirs to match.
+  s.routes = {{.prefix = 0, .prefix_len = 0, .via = ip("198.51.100.1")}};
+  for (auto m : {api::Mode::kIpip, api::Mode::kGue}) {
+    s.vips[0].mode = m;
+    EXPECT_EQ(first(), "");
+  }
+  s.vips[0].mode = api::Mode::kFullNat;
+  s.vips[0].backends[0].port = 3000;
+  EXPECT_EQ(first(), "");  // full-NAT translates ports
+}
+
+TEST(Dsr, EveryRuleIsOneProblemOnItsField) {
+  // One state breaking every DSR rule at once: each problem once, in field order.
+  api::State s;
+  s.routes = {{.prefix = ip("198.51.100.0"), .prefix_len = 24}};
+  api::Vip v{.id = 0, .ip = ip("203.0.113.10"), .port = 443, .mode = api::Mode::kL2Dsr,
+             .syncookies = api::SynCookies::kAuto, .proxy_protocol = api::ProxyProtocol::kV2};
+  v.backends = {{.id = 0, .ip = ip("198.51.100.3"), .port = 443},
+                {.id = 1, .ip = ip("198.51.100.4"), .port = 8443},
+                {.id = 2, .ip = ip("192.0.2.1"), .port = 443}};
+  s.vips = {v};
+  std::vector<std::string> fields;
+  for (const auto& p : api::check_state(s)) fields.push_back(p.field);
+  EXPECT_EQ(fields, (std::vector<std::string>{"local_ips", "vips[0].syncookies",
+                                              "vips[0].proxy_protocol", "vips[0].backends[1].port",
+                                              "vips[0].backends[2].address"}));
+  // An unknown mode (a newer peer's) is named as such, and no DSR rule is guessed at.
+  s.local_ips = {ip("198.51.100.100")};
+  s.vips[0].mode = static_cast<api::Mode>(9);
+  fields.clear();
+  for (const auto& p : api::check_state(s)) fields.push_back(p.field);
+  EXPECT_EQ(fields, std::vector<std::string>{"vips[0].mode"});
+}
 
 // ---- hostile JSON ----
 
