@@ -71,7 +71,6 @@ GUE_PORT = 6080
 CONNS = 400                  # per mode (the issue's count; ~0.5 s each here)
 # VIP addresses (all on every backend's lo; port 80, udp 53 on ipip's).
 V_FULL, V_IPIP, V_GUE, V_L2, V_WRR, V_DROP, V_OPEN = (f"203.0.113.{i}" for i in range(9, 16))
-HEALTH_DOWN = ("{type: tcp, port: 9, interval_ms: 200, timeout_ms: 100, rise: 1, fall: 1}")
 # Packets that may cross rondo's port or the client's eth0 besides the client's own
 # (ARP requests and replies, a late FIN or ACK of the connection before the count).
 SLACK = 20
@@ -171,13 +170,7 @@ def setup(env):
     for ns in env.ns_b.values():
         sh("ip", "netns", "exec", ns, env.decap, "attach", "eth0", "--gue-port", GUE_PORT)
     env.start_dataplane()
-    with open(env.config, "w") as f:
-        f.write(config())
-    r = subprocess.run([env.controlplane, "--config", env.config, "--check"], capture_output=True,
-                       text=True, timeout=30)
-    if r.returncode != 0:
-        raise AssertionError(f"rondo-controlplane --check rejected the config:\n"
-                             f"{r.stdout}{r.stderr}")
+    env.write_config(config())  # (checked with rondo-controlplane --check)
     harness.log("control plane")
     env.start_controlplane()
     wait_until("the control plane to be in sync with the dataplane", 20, lambda: in_sync(env),
@@ -190,16 +183,14 @@ def in_sync(env):
 
 
 def config():
-    """rondo.yaml: the on_all_down VIPs (scenario g; health checks are config-only); every
+    """The config file's VIPs: those of scenario g (health checks are config-only); every
     other VIP comes with rondoctl in its scenario."""
-    out = ["# dsr_test: everything on-link on dp0",
-           "timeouts: {tcp_syn: 10, tcp_established: 900, tcp_closing: 10, udp: 30}",
-           f"local_ips: [{LOCAL_IP}]", "vips:"]
-    for name, vip, on in (("down-drop", V_DROP, "drop"), ("down-open", V_OPEN, "open")):
-        out += [f"  - name: {name}", f"    address: {vip}", f"    port: {PORT}", "    mode: ipip",
-                f"    on_all_down: {on}", f"    health_check: {HEALTH_DOWN}", "    backends:"]
-        out += [f"      - {{address: {be_ip(n)}, port: {PORT}}}" for n in BACKENDS]
-    return "\n".join(out) + "\n"
+    health = {"type": "tcp", "port": 9, "interval_ms": 200, "timeout_ms": 100, "rise": 1,
+              "fall": 1}
+    return [{"name": f"down-{on}", "address": vip, "port": PORT, "mode": "ipip",
+             "on_all_down": on, "health_check": health,
+             "backends": [(be_ip(n), PORT) for n in BACKENDS]}
+            for on, vip in (("drop", V_DROP), ("open", V_OPEN))]
 
 
 # ---- measurements ----
