@@ -753,17 +753,21 @@ Action Pipeline::handle_dsr(const Snapshot& s, const VipConf& vip, uint8_t* f, u
   } else {
     // The outer headers go in front of the inner IPv4 packet, over the old Ethernet header
     // and into the headroom; what followed the IPv4 datagram (Ethernet padding) is cut.
+    // output() first: it writes only the new MAC addresses, which lie in the headroom, so a
+    // frame that cannot go (no route, neighbour unresolved) is dropped as it came (the drop
+    // capture shows it) and its action says nothing about a new start or length.
     uint8_t* inner = f + p.l3_off;
     uint8_t* start = inner - Encap::kOverhead - 14;
     EncapArgs args;
     args.src = fl.rev.dst_ip;
     args.dst = fl.rev.src_ip;
     args.sport = fl.rev.dst_port;
+    Action a = output(s, start, args.dst, now);
+    if (a.kind != Action::Kind::kTx) return a;
     Encap::write(inner - Encap::kOverhead, inner, p.ip_len, args);
     start[12] = 0x08;
     start[13] = 0x00;
-    Action a = output(s, start, args.dst, now);
-    a.prepend = static_cast<uint8_t>(Encap::kOverhead + p.l3_off - 14);
+    a.prepend = static_cast<uint8_t>(f - start);
     a.len = 14 + Encap::kOverhead + p.ip_len;
     return a;
   }

@@ -84,7 +84,8 @@ void Tracer::after(const Pipeline& pl, uint8_t* const* frames, const uint32_t* l
     r.action = actions[i];
     if (actions[i].kind == Action::Kind::kTx) {
       r.out_len = actions[i].len ? actions[i].len : lens[i];
-      std::memcpy(r.post, frames[i], std::min(r.out_len, TraceRaw::kKeep));
+      // An encapsulated frame starts before the buffer it came in (Action::prepend).
+      std::memcpy(r.post, frames[i] - actions[i].prepend, std::min(r.out_len, TraceRaw::kKeep));
     }
     if (r.flow == TraceFlow::kNone) continue;
     const FlowTable::Hit h = t.find(key_[i], r.at);

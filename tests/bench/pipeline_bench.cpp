@@ -11,6 +11,11 @@
 //                     the new-connection path.
 //   BM_Copy:          the frame copy alone, which both include (subtract it).
 //   BM_FlowMemory/N:  bytes of flow state per flow for an N-flow table (no packets).
+//   BM_Modes/M:       BM_Established/1000 on a VIP of forwarding mode M (api::Mode's wire
+//                     value: 1 fullnat, 2 ipip, 3 gue, 4 l2dsr). A DSR flow is established
+//                     by the client's SYN and ACK alone (the backend answers the client
+//                     directly); ipip and gue write their outer headers into the headroom.
+// Every frame buffer has Pipeline::kHeadroom bytes in front of the frame, as an mbuf has.
 //   BM_Meters/M:      BM_Established/1000 with flow meters off (M=0) and on (M=1).
 //   BM_Traced/T:      a burst as the worker runs it (runtime/worker.cpp: the tracer's check,
 //                     then before/after around the pipeline): T=0 no trace armed, T=1 a trace
@@ -52,13 +57,17 @@ const Mac kGenMac{0x02, 0, 0, 0, 0, 0x02};
 constexpr uint32_t kBurst = 32;
 constexpr uint64_t kHz = 1'000'000'000;  // `now` in ns; nothing ages during a run
 
-api::State bench_state(uint32_t n_local_ips, uint32_t n_routes = 0) {
+api::State bench_state(uint32_t n_local_ips, uint32_t n_routes = 0,
+                       api::Mode mode = api::Mode::kFullNat) {
   api::State s;
   s.generation = 1;
   api::Vip v;
   v.ip = ip4("203.0.113.10");
   v.port = 80;
-  for (uint16_t i = 0; i < 4; ++i) v.backends.push_back({i, ip4("198.18.1.1") + i, 8080, 1});
+  v.mode = mode;
+  // DSR does not translate the client's packet: its backends listen on the VIP's port.
+  const uint16_t bport = mode == api::Mode::kFullNat ? 8080 : 80;
+  for (uint16_t i = 0; i < 4; ++i) v.backends.push_back({i, ip4("198.18.1.1") + i, bport, 1});
   s.vips = {v};
   for (uint32_t i = 0; i < n_local_ips; ++i) s.local_ips.push_back(ip4("198.18.100.1") + i);
   // Everything on-link; one static neighbour entry per backend and per client /24 host.
@@ -87,7 +96,8 @@ struct Bench {
   std::unique_ptr<Pipeline> pipe;
   std::unique_ptr<NextHopMap> next_hops;  // as the main lcore's manager publishes them
 
-  Bench(uint32_t capacity, uint32_t n_local_ips, bool meters = false, uint32_t n_routes = 0) {
+  Bench(uint32_t capacity, uint32_t n_local_ips, bool meters = false, uint32_t n_routes = 0,
+        api::Mode mode = api::Mode::kFullNat) {
     PipelineParams p;
     p.flow_capacity = capacity;
     p.flow_meters = meters;
@@ -95,7 +105,7 @@ struct Bench {
     p.port_macs = {kOurMac};
     SnapshotParams sp;
     sp.route_lpm = eal_running;
-    snap = build_snapshot(bench_state(n_local_ips, n_routes), sp);
+    snap = build_snapshot(bench_state(n_local_ips, n_routes, mode), sp);
     pipe = std::make_unique<Pipeline>(p);
     pipe->on_snapshot(*snap, 1);
     NeighManagerParams np;
@@ -151,7 +161,27 @@ void establish(Bench& b, uint32_t i) {
     std::abort();
 }
 
-// One burst of BM_Established or BM_NewFlow. Not inlined, and counted (printed at exit), for
+// A frame's buffer: the headroom the pipeline may write in front of it (an encapsulation's
+// outer headers, Action::prepend), then a 64-byte frame, cache-line aligned.
+struct alignas(64) Slot {
+  uint8_t head[Pipeline::kHeadroom];
+  uint8_t frame[64];
+};
+
+// Bring DSR flow i to established: the client's SYN, then its ACK (the backend answers the
+// client directly, never through rondo).
+void establish_dsr(Bench& b, uint32_t i) {
+  Slot slot;
+  for (uint8_t flags : {uint8_t{0x02}, uint8_t{0x10}}) {
+    const Frame f = test::build(client(i, flags));
+    std::memcpy(slot.frame, f.data(), f.size());
+    if (b.pipe->process(b.snap.get(), slot.frame, static_cast<uint32_t>(f.size()), 0, 2).kind !=
+        Action::Kind::kTx)
+      std::abort();
+  }
+}
+
+// One burst of BM_Established, BM_Modes or BM_NewFlow. Not inlined, and counted (printed at exit), for
 // callgrind's --toggle-collect: its instructions / (bursts * 32) is the instruction count per
 // packet (docs/benchmarks.md, "The new-connection path").
 __attribute__((noinline)) void run_burst(Bench& b, uint8_t* const* f, const uint32_t* l, Action* a) {
@@ -164,24 +194,30 @@ void report(benchmark::State& state, uint64_t cycles, uint64_t packets) {
   state.counters["cycles_per_pkt"] = packets ? static_cast<double>(cycles) / static_cast<double>(packets) : 0;
 }
 
-void established(benchmark::State& state, uint32_t n, uint32_t n_routes) {
-  Bench b(n + n / 8, (n * 2) / 60000 + 1, false, n_routes);
+void established(benchmark::State& state, uint32_t n, uint32_t n_routes,
+                 api::Mode mode = api::Mode::kFullNat) {
+  Bench b(n + n / 8, (n * 2) / 60000 + 1, false, n_routes, mode);
   if (n_routes) state.SetLabel(b.snap->routes.uses_lpm() ? "rte_lpm" : "scan");
-  for (uint32_t i = 0; i < n; ++i) establish(b, i);
+  for (uint32_t i = 0; i < n; ++i) {
+    if (mode == api::Mode::kFullNat)
+      establish(b, i);
+    else
+      establish_dsr(b, i);
+  }
   // Random flow order, templates prebuilt; a burst is copied in, then processed.
   std::vector<Frame> templates;
   std::mt19937 rng(1);
   const uint32_t n_templates = std::min<uint32_t>(n, 1u << 16);
   for (uint32_t t = 0; t < n_templates; ++t) templates.push_back(test::build(client(rng() % n, 0x18)));
-  std::vector<std::array<uint8_t, 64>> burst(kBurst);
+  std::vector<Slot> burst(kBurst);
   std::vector<uint8_t*> ptrs;
-  for (auto& f : burst) ptrs.push_back(f.data());
+  for (auto& f : burst) ptrs.push_back(f.frame);
   std::vector<uint32_t> lens(kBurst, 60);
   std::vector<Action> actions(kBurst);
   uint64_t cycles = 0, packets = 0, next = 0;
   for (auto _ : state) {
     for (uint32_t k = 0; k < kBurst; ++k, ++next)
-      std::memcpy(burst[k].data(), templates[next % n_templates].data(), 60);
+      std::memcpy(burst[k].frame, templates[next % n_templates].data(), 60);
     const uint64_t t0 = __rdtsc();
     run_burst(b, ptrs.data(), lens.data(), actions.data());
     benchmark::DoNotOptimize(actions.data());
@@ -204,12 +240,20 @@ void BM_Routed(benchmark::State& state) {
 }
 BENCHMARK(BM_Routed)->Arg(0)->Arg(16)->Arg(256)->Unit(benchmark::kNanosecond);
 
+void BM_Modes(benchmark::State& state) {
+  const auto mode = static_cast<api::Mode>(state.range(0));
+  for (const api::ModeName& m : api::kModeNames)
+    if (m.mode == mode) state.SetLabel(m.name);
+  established(state, 1000, 0, mode);
+}
+BENCHMARK(BM_Modes)->DenseRange(1, 4)->Unit(benchmark::kNanosecond);
+
 void BM_NewFlow(benchmark::State& state) {
   const uint32_t capacity = 1u << 16;
   Bench b(capacity, 2);
-  std::vector<std::array<uint8_t, 64>> burst(kBurst);
+  std::vector<Slot> burst(kBurst);
   std::vector<uint8_t*> ptrs;
-  for (auto& f : burst) ptrs.push_back(f.data());
+  for (auto& f : burst) ptrs.push_back(f.frame);
   std::vector<uint32_t> lens(kBurst, 60);
   std::vector<Action> actions(kBurst);
   // 256 clients × 64k ports: unique 5-tuples for the whole run.
@@ -224,7 +268,7 @@ void BM_NewFlow(benchmark::State& state) {
   for (auto _ : state) {
     for (uint32_t k = 0; k < kBurst; ++k) {
       Frame f = test::build(client(next++ % (256u * 64000u), 0x02));
-      std::memcpy(burst[k].data(), f.data(), 60);
+      std::memcpy(burst[k].frame, f.data(), 60);
     }
     const uint64_t t0 = __rdtsc();
     run_burst(b, ptrs.data(), lens.data(), actions.data());
@@ -242,12 +286,12 @@ BENCHMARK(BM_NewFlow)->Unit(benchmark::kNanosecond);
 void BM_Copy(benchmark::State& state) {
   std::vector<Frame> templates;
   for (uint32_t t = 0; t < 1024; ++t) templates.push_back(test::build(client(t, 0x18)));
-  std::vector<std::array<uint8_t, 64>> burst(kBurst);
+  std::vector<Slot> burst(kBurst);
   uint64_t cycles = 0, packets = 0, next = 0;
   for (auto _ : state) {
     const uint64_t t0 = __rdtsc();
     for (uint32_t k = 0; k < kBurst; ++k, ++next)
-      std::memcpy(burst[k].data(), templates[next % 1024].data(), 60);
+      std::memcpy(burst[k].frame, templates[next % 1024].data(), 60);
     benchmark::DoNotOptimize(burst.data());
     cycles += __rdtsc() - t0;
     packets += kBurst;
@@ -265,15 +309,15 @@ void established_1k(benchmark::State& state, Bench& b, Run&& run) {
   std::vector<Frame> templates;
   std::mt19937 rng(1);
   for (uint32_t t = 0; t < n; ++t) templates.push_back(test::build(client(rng() % n, 0x18)));
-  std::vector<std::array<uint8_t, 64>> burst(kBurst);
+  std::vector<Slot> burst(kBurst);
   std::vector<uint8_t*> ptrs;
-  for (auto& f : burst) ptrs.push_back(f.data());
+  for (auto& f : burst) ptrs.push_back(f.frame);
   std::vector<uint32_t> lens(kBurst, 60);
   std::vector<Action> actions(kBurst);
   uint64_t cycles = 0, packets = 0, next = 0;
   for (auto _ : state) {
     for (uint32_t k = 0; k < kBurst; ++k, ++next)
-      std::memcpy(burst[k].data(), templates[next % n].data(), 60);
+      std::memcpy(burst[k].frame, templates[next % n].data(), 60);
     const uint64_t t0 = __rdtsc();
     run(ptrs.data(), lens.data(), actions.data());
     benchmark::DoNotOptimize(actions.data());

@@ -34,62 +34,21 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import packets as P  # noqa: E402
 
 FLOWS = 4096
 
 
 # ---- frames ----
 
-def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
-
-
-def ip4(a):
-    return socket.inet_aton(a)
-
-
-def ipv4(src, dst, proto, payload):
-    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 0x1234, 0x4000, 64, proto, 0,
-                      src, dst)
-    hdr = hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:]
-    return hdr + payload
-
-
-def tcp(src, dst, sport, dport, seq, ack, flags, payload=b""):
-    h = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0)
-    pseudo = src + dst + struct.pack("!BBH", 0, 6, len(h) + len(payload))
-    c = csum(pseudo + h + payload)
-    return ipv4(src, dst, 6, h[:16] + struct.pack("!H", c) + h[18:] + payload)
-
-
-def udp(src, dst, sport, dport, payload):
-    h = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0)
-    pseudo = src + dst + struct.pack("!BBH", 0, 17, len(h) + len(payload))
-    c = csum(pseudo + h + payload) or 0xffff
-    return ipv4(src, dst, 17, h[:6] + struct.pack("!H", c) + payload)
-
-
-def eth(dst_mac, src_mac, ethertype, payload):
-    return dst_mac + src_mac + struct.pack("!H", ethertype) + payload
-
-
 def arp(op, sha, spa, tha, tpa):
     return struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, op, sha, spa, tha, tpa)
 
 
-def mac_bytes(text):
-    return bytes(int(x, 16) for x in text.split(":"))
-
-
 def spoofed_ip(rng):
     if rng.random() < 0.5:
-        return ip4(f"192.0.2.{rng.randrange(1, 255)}")
-    return ip4(f"198.{rng.randrange(18, 20)}.{rng.randrange(256)}.{rng.randrange(1, 255)}")
+        return P.addr(f"192.0.2.{rng.randrange(1, 255)}")
+    return P.addr(f"198.{rng.randrange(18, 20)}.{rng.randrange(256)}.{rng.randrange(1, 255)}")
 
 
 # ---- attacker (runs in the client namespace) ----
@@ -100,8 +59,8 @@ def client_attack(args):
     s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
     s.bind(("eth0", 0))
     me = s.getsockname()[4][:6]
-    rondo = mac_bytes(args.rondo_mac)
-    vip = ip4(harness.VIP)
+    rondo = P.mac(args.rondo_mac)
+    vip = P.addr(harness.VIP)
     sent = 0
     start = time.monotonic()
 
@@ -126,44 +85,45 @@ def client_attack(args):
             sport = rng.randrange(1024, 65536)
             seq = rng.getrandbits(32)
             if kind == "udpspray":
-                send(eth(rondo, me, 0x0800, udp(src, vip, sport, harness.UDP_PORT, b"x" * 8)))
+                send(P.eth(rondo, me, 0x0800, P.udp(src, vip, sport, harness.UDP_PORT, b"x" * 8)))
                 continue
-            send(eth(rondo, me, 0x0800, tcp(src, vip, sport, harness.HTTP_PORT, seq, 0, 0x02)))
+            send(P.eth(rondo, me, 0x0800, P.tcp(src, vip, sport, harness.HTTP_PORT, seq, 0, 0x02)))
             if kind == "synfin":
-                send(eth(rondo, me, 0x0800, tcp(src, vip, sport, harness.HTTP_PORT, seq + 1, 0, 0x01)))
+                send(P.eth(rondo, me, 0x0800, P.tcp(src, vip, sport, harness.HTTP_PORT, seq + 1, 0, 0x01)))
     elif kind == "arpstorm":
         while time.monotonic() < deadline:
             fake = bytes([0x02, 0x66]) + rng.getrandbits(32).to_bytes(4, "big")
             # Senders outside the segment's hosts: a sender claiming a host's address would
             # poison the host kernels on the bridge (rondo's peers), which is not rondo's to
             # prevent.
-            sender = ip4(f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}")
-            frame = eth(b"\xff" * 6, fake, 0x0806, arp(1, fake, sender, b"\0" * 6, vip))
+            sender = P.addr(f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}")
+            frame = P.eth(b"\xff" * 6, fake, 0x0806, arp(1, fake, sender, b"\0" * 6, vip))
             send(frame)
     elif kind == "poison":
         # Unicast to rondo only: broadcast, it would poison the lb host's kernel too (its
         # health checks), which is not rondo's to prevent.
         for _ in range(20):
-            frame = eth(rondo, me, 0x0806,
-                        arp(2, me, ip4(harness.BACKEND_IP), b"\xff" * 6, ip4(harness.BACKEND_IP)))
+            frame = P.eth(rondo, me, 0x0806,
+                          arp(2, me, P.addr(harness.BACKEND_IP), b"\xff" * 6,
+                              P.addr(harness.BACKEND_IP)))
             send(frame)
-            frame = eth(rondo, me, 0x0806,
-                        arp(2, me, ip4(harness.BACKEND_IP), rondo, ip4(harness.LOCAL_IP)))
+            frame = P.eth(rondo, me, 0x0806,
+                          arp(2, me, P.addr(harness.BACKEND_IP), rondo, P.addr(harness.LOCAL_IP)))
             send(frame)
             time.sleep(0.05)
     elif kind == "forge":
-        cl = ip4(harness.CLIENT_IP)
-        be, local = ip4(harness.BACKEND_IP), ip4(harness.LOCAL_IP)
+        cl = P.addr(harness.CLIENT_IP)
+        be, local = P.addr(harness.BACKEND_IP), P.addr(harness.LOCAL_IP)
         while time.monotonic() < deadline:
             for flags in (0x04, 0x14, 0x11):  # RST, RST+ACK, FIN+ACK
                 seq, ack = rng.getrandbits(32), rng.getrandbits(32)
-                send(eth(rondo, me, 0x0800, tcp(cl, vip, args.ka_port, harness.HTTP_PORT, seq, ack, flags)))
+                send(P.eth(rondo, me, 0x0800, P.tcp(cl, vip, args.ka_port, harness.HTTP_PORT, seq, ack, flags)))
                 for lport, bport in args.backend_tuples:
-                    send(eth(rondo, me, 0x0800, tcp(be, local, bport, lport, seq, ack, flags)))
+                    send(P.eth(rondo, me, 0x0800, P.tcp(be, local, bport, lport, seq, ack, flags)))
             # Nonsense flags on the live tuple: SYN+FIN, none.
             for flags in (0x03, 0x00):
-                send(eth(rondo, me, 0x0800, tcp(cl, vip, args.ka_port, harness.HTTP_PORT,
-                                                rng.getrandbits(32), 0, flags)))
+                send(P.eth(rondo, me, 0x0800, P.tcp(cl, vip, args.ka_port, harness.HTTP_PORT,
+                                                    rng.getrandbits(32), 0, flags)))
             time.sleep(0.0005)
     elapsed = time.monotonic() - start
     return {"kind": kind, "sent": sent, "seconds": elapsed, "rate": sent / max(elapsed, 1e-6)}

@@ -41,7 +41,7 @@ if dpkg-query -W -f='${db:Status-Status}' rondo 2>/dev/null | grep -qv '^not-ins
 	fail "a rondo package is already on this machine ($(dpkg-query -W -f='${Version} ${db:Status-Status}' rondo)): dpkg --purge rondo first"
 fi
 for p in /etc/rondo /var/lib/rondo /usr/share/rondo /usr/bin/rondo-dataplane /usr/bin/rondo-controlplane \
-	/usr/bin/rondoctl /usr/bin/rondo-dpstat /usr/sbin/rondo-host-prep; do
+	/usr/bin/rondoctl /usr/bin/rondo-dpstat /usr/bin/rondo-decap /usr/sbin/rondo-host-prep; do
 	[ -e "$p" ] && fail "$p exists (rondo installed by hand?): the package would overwrite it and purge it"
 done
 getent group rondo >/dev/null || group_made=true
@@ -68,7 +68,8 @@ step "installed in $((SECONDS - start)) s"
 dpkg -L rondo >"$tmp/files"
 expect=(
 	/usr/bin/rondo-dataplane /usr/bin/rondo-controlplane /usr/bin/rondoctl /usr/bin/rondo-dpstat
-	/usr/share/rondo/rondo_xdp.bpf.o
+	/usr/bin/rondo-decap
+	/usr/share/rondo/rondo_xdp.bpf.o /usr/share/rondo/rondo_decap.bpf.o
 	/etc/rondo/rondo.yaml
 	/usr/share/doc/rondo/examples/bird/bird.conf
 	/usr/share/doc/rondo/examples/bird/resilient-vip-routes
@@ -81,7 +82,7 @@ expect=(
 	/usr/lib/tmpfiles.d/rondo.conf
 	/usr/share/doc/rondo/copyright
 )
-for b in rondo-dataplane rondo-controlplane rondoctl rondo-dpstat; do
+for b in rondo-dataplane rondo-controlplane rondoctl rondo-dpstat rondo-decap; do
 	expect+=("/usr/share/man/man1/$b.1.gz")
 done
 for u in "${units[@]}"; do
@@ -111,7 +112,7 @@ getent group rondo >/dev/null || fail "no group rondo after install"
 [ -d /run/rondo ] && [ -d /var/lib/rondo ] || fail "/run/rondo or /var/lib/rondo missing after install"
 step "group rondo ($(getent group rondo | cut -d: -f3)), /run/rondo and /var/lib/rondo exist"
 
-for b in rondo-controlplane rondoctl rondo-dpstat; do
+for b in rondo-controlplane rondoctl rondo-dpstat rondo-decap; do
 	"/usr/bin/$b" --help >"$tmp/help" 2>&1 || { cat "$tmp/help"; fail "$b --help failed"; }
 	grep -q '^Usage: ' "$tmp/help" || fail "$b --help prints no usage"
 done
@@ -119,9 +120,11 @@ done
 /usr/bin/rondo-dataplane --help >"$tmp/help" 2>/dev/null || fail "rondo-dataplane --help failed"
 grep -q -- '-l CORELIST' "$tmp/help" && grep -q -- '--ctl-socket' "$tmp/help" ||
 	fail "rondo-dataplane --help lacks the EAL's or rondo's options"
-for b in rondo-dataplane rondo-controlplane rondoctl rondo-dpstat; do
+for b in rondo-dataplane rondo-controlplane rondoctl rondo-dpstat rondo-decap; do
 	zcat "/usr/share/man/man1/$b.1.gz" | grep -q '^\.SH' || fail "man page of $b is empty"
 done
+# rondo-decap finds its object where the package put it (meson's datadir, built in).
+/usr/bin/rondo-decap --help | grep -q '/usr/share/rondo' || fail "rondo-decap does not look in /usr/share/rondo"
 zcat /usr/share/man/man8/rondo-host-prep.8.gz | grep -q 'apply' || fail "man page of rondo-host-prep lacks --apply"
 /usr/sbin/rondo-host-prep --help | grep -q -- '--apply' || fail "rondo-host-prep --help prints no --apply"
 step "--help and man page of each binary"

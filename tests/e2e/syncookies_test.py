@@ -33,6 +33,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+import packets as P  # noqa: E402
 
 COOKIE_PORT = 81
 ECHO_PORT = 82
@@ -148,15 +149,6 @@ def _args_echo(p):
     p.add_argument("--seed", type=int, default=8)
 
 
-def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
-
-
 def client_forge(args):
     """Bare ACKs to VIP:port from ports no connection uses, with random ack numbers: what
     a blind attacker guessing cookies sends. The kernel adds the IP header."""
@@ -167,7 +159,7 @@ def client_forge(args):
         sport = 20000 + i
         h = struct.pack("!HHIIBBHHH", sport, args.port, rng.getrandbits(32),
                         rng.getrandbits(32), 5 << 4, 0x10, 65535, 0, 0)
-        c = csum(src + dst + struct.pack("!BBH", 0, 6, len(h)) + h)
+        c = P.csum(src + dst + struct.pack("!BBH", 0, 6, len(h)) + h)
         s.sendto(h[:16] + struct.pack("!H", c) + h[18:], (harness.VIP, 0))
     s.close()
     return {"sent": args.count}
