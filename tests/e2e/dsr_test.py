@@ -12,7 +12,7 @@ is not used):
   203.0.113.0/24 dev eth0      ├─ br0 198.51.100.1/24 ─ dp0p ─ dp0 │     tc ingress: rondo-decap
                                └──────────────────────────────────┘     lo: 203.0.113.9-15 (VIPs)
   ret (bridge) 10.9.0.1/24 ── rN ───────────────────────────────────────── ret 10.9.0.1N/24
-                                                   198.51.100.2/32 via 10.9.0.1 src 203.0.113.10
+                                                                 198.51.100.2/32 via 10.9.0.1
 
 The client reaches the VIPs on-link on eth0: rondo answers ARP for them (the backends,
 arp_ignore=1 and arp_announce=2, do not), and its dataplane (net_af_packet on dp0, idle
@@ -26,8 +26,8 @@ and the client gets its answers on ret and nothing but ARP on eth0: every DSR sc
 checks both, against the client's interface counters. A full-NAT VIP over the same
 backends is the control: there the same counters see the answers pass through rondo.
 
-Backends: Node.js (tools/lib/backend.js) on :80 (tcp) and :53 (udp), each saying its
-number N (--id 1N), as in DSR a backend's port is the VIP's port.
+Backends: Node.js (tools/lib/backend.js) on :80 (tcp, any address) and 203.0.113.10:53
+(udp), each saying its number N (--id 1N), as in DSR a backend's port is the VIP's port.
 
   a. full-NAT control (50 connections): the answers come back through rondo (its port and
      the client's eth0 count them)
@@ -151,21 +151,22 @@ def setup(env):
         veth(cl, f"r{i + 1}", ns, "ret", f"10.9.0.{n}/24", master_a="ret")
         for v in vips:
             sh("ip", "-n", ns, "addr", "add", f"{v}/32", "dev", "lo")
-        # Answers to the client leave over ret. src: what a socket bound to 0.0.0.0 answers
-        # from (the udp service); tcp answers from the address its connection was made to.
-        sh("ip", "-n", ns, "route", "add", f"{CLIENT}/32", "via", RET_IP, "dev", "ret",
-           "src", V_IPIP)
+        # Answers to the client leave over ret.
+        sh("ip", "-n", ns, "route", "add", f"{CLIENT}/32", "via", RET_IP, "dev", "ret")
     # Backends, then the decapsulation on each one's eth0.
     harness.log(f"backends: {' '.join(f'{be_ip(n)}:{PORT}' for n in BACKENDS)} "
                 f"(tcp :{PORT}, udp :{UDP_PORT}), each saying its number")
+    # tcp on 0.0.0.0 (a connection answers from the VIP it was made to); udp bound to its VIP,
+    # as docs/modes.md says (a socket on 0.0.0.0 would answer from the route's source).
     for n, ns in env.ns_b.items():
-        env.spawn(f"backend-{n}", ns, [env.node, env.backend_js, "--http-port", str(PORT),
-                                       "--udp-port", str(UDP_PORT), "--id", str(n)])
+        js = [env.node, env.backend_js, "--id", str(n)]
+        env.spawn(f"backend-{n}", ns, [*js, "--http-port", str(PORT)])
+        env.spawn(f"backend-{n}-udp", ns, [*js, "--udp-port", str(UDP_PORT), "--host", V_IPIP])
     for n, ns in env.ns_b.items():
-        name = f"backend-{n}"
-        wait_until(f"{name} to listen", 15,
+        wait_until(f"backend {n} to listen", 15,
                    lambda: env.ns_has_listener("tcp", PORT, ns) and
-                   env.ns_has_listener("udp", UDP_PORT, ns), alive=[(name, env.procs[name])])
+                   env.ns_has_listener("udp", UDP_PORT, ns),
+                   alive=[(name, env.procs[name]) for name in (f"backend-{n}", f"backend-{n}-udp")])
     env.decap = find_decap(env)
     for ns in env.ns_b.values():
         sh("ip", "netns", "exec", ns, env.decap, "attach", "eth0", "--gue-port", GUE_PORT)
