@@ -343,11 +343,13 @@ def client_loop(args):
 def _args_count(p):
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--vip-port", type=int, default=HTTP_PORT)
+    p.add_argument("--vip", default=VIP)
 
 
 def _args_probe(p):
     p.add_argument("--deadline", type=float, default=20)
     p.add_argument("--vip-port", type=int, default=HTTP_PORT)
+    p.add_argument("--vip", default=VIP)
 
 
 def _args_longlived(p):
@@ -385,8 +387,9 @@ def client_main(prog, argv, extra_modes=None):
     for name, (_, add_args) in modes.items():
         add_args(sub.add_parser(name))
     args = ap.parse_args(argv)
-    global TARGET_PORT
+    global TARGET_PORT, VIP
     TARGET_PORT = getattr(args, "vip_port", HTTP_PORT)
+    VIP = getattr(args, "vip", VIP)  # --vip: another VIP address (this client process only)
     result = modes[args.mode][0](args)
     result["connects"] = CONNECTS
     print(json.dumps(result), flush=True)
@@ -503,10 +506,10 @@ def remove_dpdk_files(prefix):
 
 def yaml_config(vips, local_ips=(LOCAL_IP,), timeouts=None, comment="e2e topology"):
     """A control-plane config file (deploy/rondo.yaml's format). vips: dicts with name,
-    port, protocol, backends (ports on BACKEND_IP) and optionally health_check (a dict
-    of the health_check keys), mode (fullnat | ipip | gue | l2dsr), scheduler, syncookies
-    (off | on | auto), proxy_protocol (off | v2) and on_all_down (drop | open). timeouts:
-    seconds, overriding the defaults below."""
+    port, protocol, backends (ports on BACKEND_IP, or (address, port) pairs) and optionally
+    address (default VIP), health_check (a dict of the health_check keys), mode (fullnat |
+    ipip | gue | l2dsr), scheduler, syncookies (off | on | auto), proxy_protocol (off | v2)
+    and on_all_down (drop | open). timeouts: seconds, overriding the defaults below."""
     t = {"tcp_syn": 10, "tcp_established": 900, "tcp_closing": 10, "udp": 30}
     t.update(timeouts or {})
     out = [f"# {comment} (tools/lib/topo.sh): everything on-link on dp0.", "timeouts:"]
@@ -514,7 +517,8 @@ def yaml_config(vips, local_ips=(LOCAL_IP,), timeouts=None, comment="e2e topolog
     out.append(f"local_ips: [{', '.join(local_ips)}]")
     out.append("vips:")
     for v in vips:
-        out += [f"  - name: {v['name']}", f"    address: {VIP}", f"    port: {v['port']}",
+        out += [f"  - name: {v['name']}", f"    address: {v.get('address', VIP)}",
+                f"    port: {v['port']}",
                 f"    protocol: {v.get('protocol', 'tcp')}", f"    mode: {v.get('mode', 'fullnat')}",
                 f"    scheduler: {v.get('scheduler', 'rr')}"]
         for key in ("syncookies", "proxy_protocol", "on_all_down"):
@@ -524,7 +528,8 @@ def yaml_config(vips, local_ips=(LOCAL_IP,), timeouts=None, comment="e2e topolog
             out.append("    health_check:")
             out += [f"      {k}: {val}" for k, val in v["health_check"].items()]
         out.append("    backends:")
-        out += [f"      - {{address: {BACKEND_IP}, port: {p}, weight: 1}}" for p in v["backends"]]
+        out += [f"      - {{address: {a}, port: {p}, weight: 1}}"
+                for a, p in ((BACKEND_IP, b) if isinstance(b, int) else b for b in v["backends"])]
     return "\n".join(out) + "\n"
 
 

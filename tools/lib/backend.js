@@ -4,11 +4,13 @@
 // A test backend for the demo and the e2e tests: the "Node.js instance on port 300x"
 // that rondo balances over. Node's standard library only (Node >= 18).
 //
-//   node backend.js [--http-port 3001] [--udp-port 4001] [--host 0.0.0.0]
+//   node backend.js [--http-port 3001] [--udp-port 4001] [--host 0.0.0.0] [--id N]
 //
 // HTTP: any GET answers "hello from backend :<http-port>\n" (keep-alive capable);
 //       GET /slow?ms=N waits N ms first (a connection held open for N ms).
 // UDP:  each datagram is answered with "udp from backend :<udp-port> <payload>".
+// --id N: say N instead of the port, in both answers: backends that share a port, each on
+// its own address (direct server return: every backend listens on the VIP's port).
 // Prints "listening http :PORT" / "listening udp :PORT" once bound; exits 0 on
 // SIGTERM/SIGINT.
 'use strict';
@@ -19,21 +21,22 @@ const dgram = require('dgram');
 const kMaxSlowMs = 600000;
 
 function parseArgs(argv) {
-  const opts = { httpPort: 0, udpPort: 0, host: '0.0.0.0' };
+  const opts = { httpPort: 0, udpPort: 0, host: '0.0.0.0', id: 0 };
   for (let i = 0; i < argv.length; i++) {
     const value = argv[i + 1];
     switch (argv[i]) {
       case '--http-port': opts.httpPort = Number(value); i++; break;
       case '--udp-port': opts.udpPort = Number(value); i++; break;
       case '--host': opts.host = value; i++; break;
+      case '--id': opts.id = Number(value); i++; break;
       default:
-        console.error(`usage: backend.js [--http-port N] [--udp-port N] [--host ADDR] (got ${argv[i]})`);
+        console.error(`usage: backend.js [--http-port N] [--udp-port N] [--host ADDR] [--id N] (got ${argv[i]})`);
         process.exit(2);
     }
   }
-  for (const p of [opts.httpPort, opts.udpPort]) {
+  for (const p of [opts.httpPort, opts.udpPort, opts.id]) {
     if (!Number.isInteger(p) || p < 0 || p > 65535) {
-      console.error(`backend.js: bad port ${p}`);
+      console.error(`backend.js: bad port or id ${p}`);
       process.exit(2);
     }
   }
@@ -44,8 +47,8 @@ function parseArgs(argv) {
   return opts;
 }
 
-function startHttp(port, host) {
-  const body = `hello from backend :${port}\n`;
+function startHttp(port, host, id) {
+  const body = `hello from backend :${id || port}\n`;
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://backend');
     let delay = 0;
@@ -76,10 +79,10 @@ function startHttp(port, host) {
   return server;
 }
 
-function startUdp(port, host) {
+function startUdp(port, host, id) {
   const sock = dgram.createSocket('udp4');
   sock.on('message', (msg, rinfo) => {
-    const reply = Buffer.concat([Buffer.from(`udp from backend :${port} `), msg]);
+    const reply = Buffer.concat([Buffer.from(`udp from backend :${id || port} `), msg]);
     sock.send(reply, rinfo.port, rinfo.address);
   });
   sock.on('error', (err) => {
@@ -93,8 +96,8 @@ function startUdp(port, host) {
 function main() {
   const opts = parseArgs(process.argv.slice(2));
   const servers = [];
-  if (opts.httpPort) servers.push(startHttp(opts.httpPort, opts.host));
-  if (opts.udpPort) servers.push(startUdp(opts.udpPort, opts.host));
+  if (opts.httpPort) servers.push(startHttp(opts.httpPort, opts.host, opts.id));
+  if (opts.udpPort) servers.push(startUdp(opts.udpPort, opts.host, opts.id));
   const stop = () => {
     for (const s of servers) {
       if (s.closeAllConnections) s.closeAllConnections();
