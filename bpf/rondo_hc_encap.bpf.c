@@ -11,7 +11,7 @@
 //     header) from `src` (or the inner source) to the backend;
 //   - gue: inside IPv4 + UDP (source port 49152-65535 from the flow's hash, destination
 //     `gue_port`, checksum 0) + a 4-byte GUE header (variant 0, proto 4);
-//   - l2dsr: unchanged;
+//   - l2dsr: unchanged (the backend must be on-link from this host too);
 // then, in every mode, to the backend's next hop: bpf_fib_lookup on the backend's address
 // gives the interface and MACs, bpf_redirect sends it there; when the next hop's MAC is not
 // known yet, bpf_redirect_neigh lets the kernel resolve it. The reply comes from the VIP
@@ -19,9 +19,9 @@
 //
 // Which packets: skb->mark in rondo's range ((mark & HC_MARK_MASK) == mark_base). A mark in
 // the range with no entry in `hc_backends`, a packet that is not IPv4, a backend with no
-// route: dropped and counted, never sent on unencapsulated (to the VIP, it would reach some
-// backend through the load balancer and pass whatever this backend's state). Other
-// packets: untouched. The mark is cleared once the packet is handled, so that a packet
+// route, an l2dsr backend behind a gateway: dropped and counted, never sent on as it is
+// (to the VIP, it would reach some backend through the load balancer and pass whatever this
+// backend's state). Other packets: untouched. The mark is cleared once the packet is handled, so that a packet
 // redirected out of the interface it came from is not taken a second time.
 //
 // Where it runs: on the egress hook of the interface the kernel routes marked packets to
@@ -163,6 +163,10 @@ int rondo_hc_encap(struct __sk_buff *skb)
 	const long rc = bpf_fib_lookup(skb, &fib, sizeof fib, 0);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH)
 		return count(HC_DROP_NO_ROUTE, TC_ACT_SHOT);
+
+	// l2dsr sends the packet as it is, to the VIP: only the backend's own MAC gets it there.
+	if (b.mode == HC_MODE_L2DSR && fib.ipv4_dst != b.addr)
+		return count(HC_DROP_NOT_ON_LINK, TC_ACT_SHOT);
 
 	enum hc_counter sent = HC_SENT_L2DSR;
 	if (b.mode == HC_MODE_IPIP || b.mode == HC_MODE_GUE) {

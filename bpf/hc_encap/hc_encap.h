@@ -38,6 +38,8 @@ enum hc_counter {
 	HC_DROP_NOT_IPV4,	// dropped: a marked packet that is not IPv4
 	HC_DROP_NO_ROUTE,	// dropped: bpf_fib_lookup found no way to the backend
 	HC_DROP_ADJUST_FAILED,	// dropped: bpf_skb_adjust_room refused the packet
+	HC_DROP_NOT_ON_LINK,	// dropped: an l2dsr backend reached through a gateway (the
+				// gateway would route the VIP: to the load balancer, not to it)
 	HC_COUNTERS,
 };
 
@@ -46,6 +48,7 @@ enum hc_counter {
 inline constexpr const char* kHcCounterNames[] = {
     "encap_ipip",       "encap_gue",       "sent_l2dsr",      "neigh_pending",
     "drop_no_entry",    "drop_not_ipv4",   "drop_no_route",   "drop_adjust_failed",
+    "drop_not_on_link",
 };
 static_assert(sizeof kHcCounterNames / sizeof kHcCounterNames[0] == HC_COUNTERS,
               "one name per counter");
