@@ -22,7 +22,8 @@
 // target, so either form maps onto it.
 //
 // Checks leave from the control plane host through the kernel stack (not through the
-// dataplane), so backends must be reachable from that host.
+// dataplane), so backends must be reachable from that host. A target with a mark is a DSR
+// backend checked at VIP:port through its tunnel (dsr_checks.h, docs/modes.md).
 #pragma once
 
 #include <cstdint>
