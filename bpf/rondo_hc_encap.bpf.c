@@ -39,6 +39,7 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
+#include "common/count.bpf.h"
 #include "hc_encap/hc_encap.h"
 
 #ifndef AF_INET
@@ -68,14 +69,10 @@ struct {
 	__type(value, __u64);
 } hc_stats SEC(".maps");
 
-// Count one packet under `c` and return `verdict`. A per-CPU slot has one writer.
+// Count one packet under `c` and return `verdict`.
 static __always_inline int count(enum hc_counter c, int verdict)
 {
-	__u32 key = c;
-	__u64 *v = bpf_map_lookup_elem(&hc_stats, &key);
-
-	if (v)
-		*v += 1;
+	count_in(&hc_stats, c);
 	return verdict;
 }
 

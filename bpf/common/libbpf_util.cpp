@@ -1,7 +1,10 @@
 #include "bpf/common/libbpf_util.h"
 
+#include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+
+#include <cerrno>
 
 #include <cstdarg>
 #include <cstdio>
@@ -70,6 +73,66 @@ int load_with_warnings(bpf_object* obj) {
   const int r = bpf_object__load(obj);
   libbpf_set_print(before);
   return r;
+}
+
+bpf_tc_hook TcPlace::tc_hook() const {
+  bpf_tc_hook h{};
+  h.sz = sizeof h;
+  h.ifindex = ifindex;
+  h.attach_point = hook;
+  return h;
+}
+
+bpf_tc_opts TcPlace::tc_opts() const {
+  bpf_tc_opts o{};
+  o.sz = sizeof o;
+  o.handle = handle;
+  o.priority = priority;
+  return o;
+}
+
+bool tc_attach(const TcPlace& place, int prog_fd, std::string* err) {
+  bpf_tc_hook hook = place.tc_hook();
+  if (const int r = bpf_tc_hook_create(&hook); r != 0 && r != -EEXIST) {
+    *err = "creating the clsact qdisc: " + errstr(r);
+    return false;
+  }
+  bpf_tc_opts opts = place.tc_opts();
+  opts.prog_fd = prog_fd;
+  opts.flags = BPF_TC_F_REPLACE;
+  if (const int r = bpf_tc_attach(&hook, &opts); r != 0) {
+    *err = std::string("tc filter attach") +
+           (place.hook == BPF_TC_EGRESS ? " (egress): " : ": ") + errstr(r);
+    return false;
+  }
+  return true;
+}
+
+bool tc_detach(const TcPlace& place, std::string* err) {
+  const bpf_tc_hook hook = place.tc_hook();
+  const bpf_tc_opts opts = place.tc_opts();
+  if (const int r = bpf_tc_detach(&hook, &opts); r != 0) {
+    *err = "tc filter detach: " + errstr(r);
+    return false;
+  }
+  return true;
+}
+
+bool sum_percpu(int map_fd, uint32_t n, uint64_t* out, std::string* err) {
+  const int ncpu = libbpf_num_possible_cpus();
+  if (ncpu <= 0) {
+    *err = "cannot count the CPUs: " + errstr(ncpu);
+    return false;
+  }
+  std::vector<uint64_t> per_cpu(ncpu);
+  for (uint32_t key = 0; key < n; ++key) {
+    if (bpf_map_lookup_elem(map_fd, &key, per_cpu.data()) != 0) {
+      *err = std::strerror(errno);
+      return false;
+    }
+    for (uint64_t v : per_cpu) out[key] += v;
+  }
+  return true;
 }
 
 }  // namespace rondo::bpf

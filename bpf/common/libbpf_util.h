@@ -3,7 +3,10 @@
 // the verifier's log on stderr.
 #pragma once
 
+#include <bpf/libbpf.h>
+
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 struct bpf_object;
@@ -30,5 +33,28 @@ bool is_rodata(const char* map_name);
 /// bpf_object__load, with libbpf's warnings on stderr meanwhile: when the kernel refuses
 /// the program, they hold the verifier's log, the one thing that says why.
 int load_with_warnings(bpf_object* obj);
+
+/// A loader's fixed place on an interface's tc hook: how a later run finds its filter again,
+/// and what it replaces or removes (never another one's).
+struct TcPlace {
+  int ifindex = 0;
+  bpf_tc_attach_point hook = BPF_TC_INGRESS;
+  uint32_t priority = 0;
+  uint32_t handle = 0;
+  bpf_tc_hook tc_hook() const;
+  bpf_tc_opts tc_opts() const;
+};
+
+/// Put program `prog_fd` at `place` (creating the clsact qdisc if missing), replacing what
+/// was there. False with *err.
+bool tc_attach(const TcPlace& place, int prog_fd, std::string* err);
+
+/// Remove the filter at `place`; the clsact qdisc stays (others may share it). False with
+/// *err.
+bool tc_detach(const TcPlace& place, std::string* err);
+
+/// Sum per-CPU array `map_fd`'s slots 0 .. n-1 over the CPUs into out[0 .. n-1] (added to
+/// what is there). False with *err.
+bool sum_percpu(int map_fd, uint32_t n, uint64_t* out, std::string* err);
 
 }  // namespace rondo::bpf

@@ -35,27 +35,17 @@ class Fd {
 using Object = std::unique_ptr<bpf_object, decltype(&bpf_object__close)>;
 using Btf = std::unique_ptr<btf, decltype(&btf__free)>;
 
-bpf_tc_hook ingress_hook(int ifindex) {
-  bpf_tc_hook h{};
-  h.sz = sizeof h;
-  h.ifindex = ifindex;
-  h.attach_point = BPF_TC_INGRESS;
-  return h;
-}
-
-bpf_tc_opts our_place() {
-  bpf_tc_opts o{};
-  o.sz = sizeof o;
-  o.handle = kHandle;
-  o.priority = kPriority;
-  return o;
+// rondo-decap's place on `ifindex`'s ingress hook.
+bpf::TcPlace our_place(int ifindex) {
+  return {.ifindex = ifindex, .hook = BPF_TC_INGRESS, .priority = kPriority, .handle = kHandle};
 }
 
 // The program at rondo-decap's place on the hook, 0 when the place (or the whole clsact
 // qdisc) is empty. False with *err when the place holds a program that is not rondo_decap:
 // rondo-decap never replaces or removes what someone else put there.
-bool query(const bpf_tc_hook& hook, uint32_t* prog_id, std::string* err) {
-  bpf_tc_opts opts = our_place();
+bool query(const bpf::TcPlace& place, uint32_t* prog_id, std::string* err) {
+  const bpf_tc_hook hook = place.tc_hook();
+  bpf_tc_opts opts = place.tc_opts();
   const int r = bpf_tc_query(&hook, &opts);
   // ENOENT: nothing at the place; EINVAL: the kernel found no clsact qdisc ("Parent Qdisc
   // doesn't exists") or no filter at all on the hook ("Cannot find specified filter chain").
@@ -101,20 +91,9 @@ std::vector<__u32> map_ids(int prog_fd) {
 }
 
 bool read_counters(int map_fd, Stats* out, std::string* err) {
-  const int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0) {
-    *err = "cannot count the CPUs: " + bpf::errstr(ncpu);
-    return false;
-  }
-  std::vector<uint64_t> per_cpu(ncpu);
-  for (__u32 key = 0; key < DECAP_COUNTERS; ++key) {
-    if (bpf_map_lookup_elem(map_fd, &key, per_cpu.data()) != 0) {
-      *err = std::string("decap_stats: ") + std::strerror(errno);
-      return false;
-    }
-    for (uint64_t v : per_cpu) out->counters[key] += v;
-  }
-  return true;
+  if (bpf::sum_percpu(map_fd, DECAP_COUNTERS, out->counters.data(), err)) return true;
+  *err = "decap_stats: " + *err;
+  return false;
 }
 
 // The GUE port the loaded program compares with: its .rodata map, laid out by the map's BTF.
@@ -156,41 +135,24 @@ bool attach(int ifindex, const std::string& object, uint16_t gue_port, std::stri
     *err = object + ": no program named " + kProgName;
     return false;
   }
-  bpf_tc_hook hook = ingress_hook(ifindex);
+  const bpf::TcPlace place = our_place(ifindex);
   uint32_t old = 0;
-  if (!query(hook, &old, err)) return false;
-  if (const int r = bpf_tc_hook_create(&hook); r != 0 && r != -EEXIST) {
-    *err = "creating the clsact qdisc: " + bpf::errstr(r);
-    return false;
-  }
-  bpf_tc_opts opts = our_place();
-  opts.prog_fd = bpf_program__fd(prog);
-  opts.flags = BPF_TC_F_REPLACE;
-  if (const int r = bpf_tc_attach(&hook, &opts); r != 0) {
-    *err = "tc filter attach: " + bpf::errstr(r);
-    return false;
-  }
-  return true;
+  return query(place, &old, err) && bpf::tc_attach(place, bpf_program__fd(prog), err);
 }
 
 bool detach(int ifindex, bool* removed, std::string* err) {
-  const bpf_tc_hook hook = ingress_hook(ifindex);
+  const bpf::TcPlace place = our_place(ifindex);
   uint32_t id = 0;
   *removed = false;
-  if (!query(hook, &id, err)) return false;
+  if (!query(place, &id, err)) return false;
   if (id == 0) return true;
-  const bpf_tc_opts opts = our_place();
-  if (const int r = bpf_tc_detach(&hook, &opts); r != 0) {
-    *err = "tc filter detach: " + bpf::errstr(r);
-    return false;
-  }
+  if (!bpf::tc_detach(place, err)) return false;
   *removed = true;
   return true;
 }
 
 bool read_stats(int ifindex, Stats* out, std::string* err) {
-  const bpf_tc_hook hook = ingress_hook(ifindex);
-  if (!query(hook, &out->prog_id, err)) return false;
+  if (!query(our_place(ifindex), &out->prog_id, err)) return false;
   if (out->prog_id == 0) {
     *err = "rondo-decap is not attached";
     return false;

@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
-#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <net/if.h>
 
@@ -19,20 +18,11 @@ namespace {
 
 constexpr const char* kProgName = "rondo_hc_encap";
 
-bpf_tc_hook egress_hook(int ifindex) {
-  bpf_tc_hook h{};
-  h.sz = sizeof h;
-  h.ifindex = ifindex;
-  h.attach_point = BPF_TC_EGRESS;
-  return h;
-}
-
-bpf_tc_opts our_place() {
-  bpf_tc_opts o{};
-  o.sz = sizeof o;
-  o.handle = BpfTunnel::kHandle;
-  o.priority = BpfTunnel::kPriority;
-  return o;
+bpf::TcPlace our_place(int ifindex) {
+  return {.ifindex = ifindex,
+          .hook = BPF_TC_EGRESS,
+          .priority = BpfTunnel::kPriority,
+          .handle = BpfTunnel::kHandle};
 }
 
 std::string read_line(const std::string& path) {
@@ -94,16 +84,8 @@ std::unique_ptr<BpfTunnel> BpfTunnel::attach(const std::string& ifname, const st
     *err = object + ": no program " + kProgName + " with maps hc_backends and hc_stats";
     return nullptr;
   }
-  bpf_tc_hook hook = egress_hook(ifindex);
-  if (const int r = bpf_tc_hook_create(&hook); r != 0 && r != -EEXIST) {
-    *err = ifname + ": creating the clsact qdisc: " + bpf::errstr(r);
-    return nullptr;
-  }
-  bpf_tc_opts opts = our_place();
-  opts.prog_fd = bpf_program__fd(prog);
-  opts.flags = BPF_TC_F_REPLACE;
-  if (const int r = bpf_tc_attach(&hook, &opts); r != 0) {
-    *err = ifname + ": tc filter attach (egress): " + bpf::errstr(r);
+  if (!bpf::tc_attach(our_place(ifindex), bpf_program__fd(prog), err)) {
+    *err = ifname + ": " + *err;
     return nullptr;
   }
   return t;
@@ -114,9 +96,8 @@ BpfTunnel::~BpfTunnel() {
   if (stats_fd_ >= 0) {
     // Attached only once every fd was found: remove exactly our filter, not the qdisc
     // (others may share it).
-    const bpf_tc_hook hook = egress_hook(ifindex_);
-    const bpf_tc_opts opts = our_place();
-    bpf_tc_detach(&hook, &opts);
+    std::string err;
+    bpf::tc_detach(our_place(ifindex_), &err);
   }
   bpf_object__close(obj_);
 }
@@ -152,13 +133,8 @@ bool BpfTunnel::sync(const std::vector<TunnelEntry>& entries, std::string* err) 
 
 std::array<uint64_t, HC_COUNTERS> BpfTunnel::counters() const {
   std::array<uint64_t, HC_COUNTERS> out{};
-  const int ncpu = libbpf_num_possible_cpus();
-  if (ncpu <= 0) return out;
-  std::vector<uint64_t> per_cpu(ncpu);
-  for (uint32_t key = 0; key < HC_COUNTERS; ++key) {
-    if (bpf_map_lookup_elem(stats_fd_, &key, per_cpu.data()) != 0) continue;
-    for (uint64_t v : per_cpu) out[key] += v;
-  }
+  std::string err;
+  if (!bpf::sum_percpu(stats_fd_, HC_COUNTERS, out.data(), &err)) out.fill(0);
   return out;
 }
 
