@@ -191,6 +191,7 @@ int main(int argc, char** argv) {
   cpo.state_path = opt.state_file;
   cpo.sync_interval = std::chrono::milliseconds(opt.sync_interval_ms);
   cpo.apply_timeout = std::chrono::milliseconds(opt.apply_timeout_ms);
+  cpo.dsr_checks_tunnel = !opt.dsr_check_interface.empty();
   cpo.inspect_client = [path = opt.dataplane_socket] {
     return std::make_unique<cp::UnixDataplaneClient>(path);
   };

@@ -19,7 +19,7 @@ checks and the tc program need none.
      back: up
   d. the control plane stops: its filter is gone from rhc0
   e. without --dsr-check-interface: checked on their own address (up with the VIP still
-     off lo), said once in the log
+     off lo), said once in the log and by rondoctl show
 """
 
 import os
@@ -134,6 +134,8 @@ def scenario_a(env, totals):
     assert "rondo_hc_encap" in filter_on_rhc0(env), filter_on_rhc0(env)
     stats = decap_stats(env)
     assert stats["decap_ipip"] > 0 and stats["decap_gue"] > 0, f"rondo-decap stats: {stats}"
+    show = env.rondoctl_ok("show").stdout
+    assert "note:" not in show, show
     r = ns_run(env.ns_lb, "ip", "route", "get", VIP, check=False)
     assert r.returncode != 0, f"the lb namespace has a route to the VIP: {r.stdout}"
     return "ipip, gue and l2dsr backends up; the lb host has no route to the VIP"
@@ -182,8 +184,11 @@ def scenario_e(env, totals):
         f.seek(start)
         notes = [line for line in f if "checked on their own address" in line]
     assert len(notes) == 1, f"expected one note in the log, got {notes}"
+    show = env.rondoctl_ok("show").stdout
+    assert "note: ipip, gue, l2dsr: DSR backends are health-checked on their own address" \
+        in show, show
     return "without --dsr-check-interface: up on their own address with the VIP gone; " \
-        "logged once"
+        "logged once, noted by rondoctl show"
 
 
 SCENARIOS = [
