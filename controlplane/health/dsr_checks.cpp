@@ -48,8 +48,8 @@ std::map<uint32_t, uint32_t> MarkAllocator::assign(const std::vector<uint32_t>& 
 std::string validate_mark_base(uint32_t base) {
   if (base == 0) return "the mark base must not be 0 (every unmarked packet has mark 0)";
   if (base & ~HC_MARK_MASK)
-    return "the mark base must have its low 16 bits clear (" + hex(base & HC_MARK_MASK) +
-           " would do): the range is base .. base + 0xffff";
+    return "the mark base must have its low 16 bits clear (the marks are base .. base + "
+           "0xffff), e.g. " + hex(HC_MARK_BASE_DEFAULT);
   return {};
 }
 
@@ -108,14 +108,15 @@ std::vector<HealthChecker::Target> DsrChecks::apply(const DesiredState& desired)
     return std::move(p.targets);
   }
   if (!told_unconfigured_) {
-    for (const auto& vip : desired.vips) {
-      if (!api::is_dsr(vip.mode) || vip.health_check.type == HealthCheck::Type::kNone) continue;
-      log_warn("health: VIP " + vip.name + " (" + std::string(mode_name(vip.mode)) +
-               ") and every DSR VIP: backends checked on their own address, not through "
-               "their tunnel to the VIP (no --dsr-check-interface; docs/modes.md, \"Health "
-               "checks in the DSR modes\")");
+    std::string names;
+    for (const auto& vip : desired.vips)
+      if (api::is_dsr(vip.mode) && vip.health_check.type != HealthCheck::Type::kNone)
+        names += (names.empty() ? "" : ", ") + vip.name;
+    if (!names.empty()) {
+      log_warn("health: the backends of DSR VIPs (" + names +
+               ") are checked on their own address, not through their tunnel to the VIP (no "
+               "--dsr-check-interface; docs/modes.md, \"Health checks in the DSR modes\")");
       told_unconfigured_ = true;
-      break;
     }
   }
   return std::move(p.targets);
