@@ -47,6 +47,7 @@
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
 
+#include "common/count.bpf.h"
 #include "decap/counters.h"
 
 // bpf_skb_adjust_room's BPF_F_ADJ_ROOM_DECAP_L3_IPV6 (Linux 6.3): the packet left after
@@ -77,14 +78,10 @@ struct {
 	__type(value, __u64);
 } decap_stats SEC(".maps");
 
-// Count one packet under `c` and return `verdict`. A per-CPU slot has one writer.
+// Count one packet under `c` and return `verdict`.
 static __always_inline int count(enum decap_counter c, int verdict)
 {
-	__u32 key = c;
-	__u64 *v = bpf_map_lookup_elem(&decap_stats, &key);
-
-	if (v)
-		*v += 1;
+	count_in(&decap_stats, c);
 	return verdict;
 }
 

@@ -7,6 +7,7 @@
 
 #include <boost/program_options.hpp>
 #include <algorithm>
+#include <filesystem>
 #include <chrono>
 #include <ctime>
 #include <iostream>
@@ -23,6 +24,8 @@
 #include "controlplane/config/config.h"
 #include "controlplane/state/control_plane.h"
 #include "controlplane/dataplane/dataplane_client.h"
+#include "controlplane/health/dsr_checks.h"
+#include "controlplane/health/dsr_tunnel.h"
 #include "controlplane/health/health.h"
 #include "controlplane/log.h"
 #include "controlplane/metrics/metrics.h"
@@ -52,7 +55,27 @@ struct Options {
   std::string birdc = "birdc";
   std::string bird_socket;
   int withdraw_wait_ms = 2000;
+  // Health checks of DSR backends through their tunnel (health/dsr_checks.h): off unless
+  // --dsr-check-interface is given.
+  std::string dsr_check_interface;
+  std::string dsr_check_mark_base = "0x52440000";
+  std::string dsr_check_object;  // empty: find_hc_object()
 };
+
+constexpr const char* kHcObjectName = "rondo_hc_encap.bpf.o";
+
+// Without --dsr-check-object: in the build tree (build/controlplane/../bpf/), else where
+// meson installs it.
+std::string find_hc_object() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    const fs::path built = exe.parent_path().parent_path() / "bpf" / kHcObjectName;
+    if (fs::exists(built, ec)) return built;
+  }
+  return (fs::path(RONDO_DATADIR) / kHcObjectName).string();
+}
 
 // Returns the exit code to stop with, or -1 to run.
 int parse_options(int argc, char** argv, Options* o) {
@@ -86,7 +109,16 @@ int parse_options(int argc, char** argv, Options* o) {
        "BIRD's control socket (default: birdc's)")
       ("bgp-withdraw-wait-ms", po::value(&o->withdraw_wait_ms)->default_value(2000)->value_name("MS"),
        "on shutdown, how long to wait after withdrawing the VIPs before exiting (for the "
-       "routers to move traffic away while the dataplane still forwards)");
+       "routers to move traffic away while the dataplane still forwards)")
+      ("dsr-check-interface", po::value(&o->dsr_check_interface)->value_name("IFACE"),
+       "check backends of ipip, gue and l2dsr VIPs through their tunnel, at VIP:port: attach "
+       "rondo_hc_encap.bpf.o to IFACE's tc egress, where a fwmark rule routes the checks "
+       "(docs/modes.md, \"Health checks in the DSR modes\"); without it they are checked on "
+       "their own address")
+      ("dsr-check-mark-base", po::value(&o->dsr_check_mark_base)->default_value(o->dsr_check_mark_base)->value_name("MARK"),
+       "the checks' socket marks are MARK .. MARK+0xffff, one per backend (low 16 bits clear)")
+      ("dsr-check-object", po::value(&o->dsr_check_object)->value_name("PATH"),
+       "the BPF object (default: rondo_hc_encap.bpf.o in the build tree, else " RONDO_DATADIR ")");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -107,6 +139,22 @@ int parse_options(int argc, char** argv, Options* o) {
     std::cerr << "rondo-controlplane: --sync-interval-ms must be positive, --apply-timeout-ms "
                  "and --bgp-withdraw-wait-ms not negative\n";
     return 2;
+  }
+  if (!o->dsr_check_mark_base.empty()) {
+    std::string err;
+    try {
+      size_t used = 0;
+      const unsigned long v = std::stoul(o->dsr_check_mark_base, &used, 0);
+      if (used != o->dsr_check_mark_base.size() || v > 0xffffffffUL) throw std::out_of_range("");
+      err = cp::validate_mark_base(static_cast<uint32_t>(v));
+    } catch (const std::exception&) {
+      err = "not a 32-bit number";
+    }
+    if (!err.empty()) {
+      std::cerr << "rondo-controlplane: --dsr-check-mark-base " << o->dsr_check_mark_base << ": "
+                << err << "\n";
+      return 2;
+    }
   }
   return -1;
 }
@@ -143,6 +191,7 @@ int main(int argc, char** argv) {
   cpo.state_path = opt.state_file;
   cpo.sync_interval = std::chrono::milliseconds(opt.sync_interval_ms);
   cpo.apply_timeout = std::chrono::milliseconds(opt.apply_timeout_ms);
+  cpo.dsr_checks_tunnel = !opt.dsr_check_interface.empty();
   cpo.inspect_client = [path = opt.dataplane_socket] {
     return std::make_unique<cp::UnixDataplaneClient>(path);
   };
@@ -155,6 +204,23 @@ int main(int argc, char** argv) {
 
   // Health checks: each change of a backend's health goes into the desired state (and to
   // the dataplane as `down`); each change of the desired state retargets the checks.
+  std::unique_ptr<cp::BpfTunnel> tunnel;
+  const cp::BpfTunnel* tunnel_stats = nullptr;  // owned by dsr below
+  const auto mark_base = static_cast<uint32_t>(std::stoul(opt.dsr_check_mark_base, nullptr, 0));
+  if (!opt.dsr_check_interface.empty()) {
+    const std::string object =
+        opt.dsr_check_object.empty() ? find_hc_object() : opt.dsr_check_object;
+    std::string err;
+    tunnel = cp::BpfTunnel::attach(opt.dsr_check_interface, object, mark_base, &err);
+    if (!tunnel) {
+      cp::log_error("--dsr-check-interface " + err);
+      return 1;
+    }
+    cp::log_info("health: DSR backends checked through their tunnel: " + object + " on " +
+                 opt.dsr_check_interface + " egress, marks " + opt.dsr_check_mark_base + "+");
+    tunnel_stats = tunnel.get();
+  }
+  cp::DsrChecks dsr(std::move(tunnel), mark_base);
   std::unique_ptr<cp::HealthChecker> health;
   try {
     health = std::make_unique<cp::HealthChecker>(
@@ -162,9 +228,8 @@ int main(int argc, char** argv) {
         [&](uint32_t backend_id, bool up, const std::string&) {
           control.set_health(backend_id, up ? cp::Health::kUp : cp::Health::kDown);
         });
-    health->set_targets(cp::health_targets(control.view().desired));
-    control.set_observer(
-        [&](const cp::DesiredState& d) { health->set_targets(cp::health_targets(d)); });
+    health->set_targets(dsr.apply(control.view().desired));
+    control.set_observer([&](const cp::DesiredState& d) { health->set_targets(dsr.apply(d)); });
     health->start();
   } catch (const std::exception& e) {
     cp::log_error(std::string("health checker: ") + e.what());
@@ -248,6 +313,14 @@ int main(int argc, char** argv) {
   // dataplane on the way out, so it keeps forwarding with the last state.
   api.stop();
   health->stop();
+  if (tunnel_stats != nullptr) {
+    // What the program did with the checks' packets, for the record (hc_encap.h).
+    std::string line = "health: DSR check packets:";
+    const auto counters = tunnel_stats->counters();
+    for (size_t i = 0; i < counters.size(); ++i)
+      line += std::string(" ") + kHcCounterNames[i] + " " + std::to_string(counters[i]);
+    cp::log_info(line);
+  }
   metrics.reset();
   // Withdraw before going: the routers move traffic away while the dataplane, still
   // running, forwards what is in flight.

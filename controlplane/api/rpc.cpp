@@ -141,6 +141,7 @@ json status_json(const ControlPlaneView& v, const ControlPlane& cp) {
           {"push_failures", v.push_failures},
           {"reloads", v.reloads},
           {"reload_failures", v.reload_failures},
+          {"dsr_checks", cp.options().dsr_checks_tunnel ? "tunnel" : "own_address"},
           {"config", cp.options().config_path},
           {"state_file", cp.options().state_path},
           {"vips", v.desired.vips.size()},

@@ -737,6 +737,22 @@ std::string all_down_warning(const json& v) {
                : "new connections are dropped (on_all_down: drop)\n");
 }
 
+// Without --dsr-check-interface, the backends of DSR VIPs with health checks are checked on
+// their own address: a broken tunnel or VIP on lo goes unseen. One line naming them, or "".
+std::string dsr_checks_note(const json& a) {
+  if (a["status"].value("dsr_checks", "") != "own_address") return "";
+  std::string names;
+  for (const auto& v : a["vips"]) {
+    if (v.value("mode", "fullnat") == "fullnat" || v.value("health_check", "none") == "none")
+      continue;
+    names += (names.empty() ? "" : ", ") + v["name"].get<std::string>();
+  }
+  if (names.empty()) return "";
+  return "note: " + names +
+         ": DSR backends are health-checked on their own address, not through their tunnel "
+         "to the VIP (rondo-controlplane --dsr-check-interface; docs/modes.md)\n";
+}
+
 std::string format_show(const json& a) {
   std::string out = status_line(a["status"]);
   Table t({"VIP", "MODE", "SCHED", "BACKEND", "WEIGHT", "HEALTH", "STATE", "FLOWS", "CONN/S",
@@ -779,7 +795,7 @@ std::string format_show(const json& a) {
                   "range or shorten port_quarantine\n";
     }
   }
-  return out + t.str() + warnings;
+  return out + t.str() + warnings + dsr_checks_note(a);
 }
 
 std::string format_vip_list(const json& a) {

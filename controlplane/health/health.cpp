@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <mutex>
@@ -73,6 +74,18 @@ std::string errno_text(int e) { return std::strerror(e); }
 
 std::string endpoint(uint32_t ip, uint16_t port) {
   return api::format_ipv4(ip) + ":" + std::to_string(port);
+}
+
+// What a target checks, for the logs: "10.0.0.3:80", or through a DSR backend's tunnel
+// "203.0.113.10:80 via 10.0.0.3 (mark 0x52440001)".
+std::string describe(const HealthChecker::Target& t) {
+  std::string s = endpoint(t.ip, t.port);
+  if (t.mark != 0) {
+    char mark[16];
+    std::snprintf(mark, sizeof mark, "0x%08x", t.mark);
+    s += " via " + api::format_ipv4(t.via) + " (mark " + mark + ")";
+  }
+  return s;
 }
 
 // Errors that say this host is short of something (descriptors, ephemeral ports, memory),
@@ -177,7 +190,7 @@ void HealthChecker::Impl::local_failure(Entry& e, const std::string& what, Clock
   e.next_due = now + std::chrono::milliseconds(e.target.spec.interval_ms);
   if (!e.local_error_logged) {
     log_warn("health: cannot check backend " + std::to_string(e.target.backend_id) + " " +
-             endpoint(e.target.ip, e.target.port) + ": " + what + " (status kept)");
+             describe(e.target) + ": " + what + " (status kept)");
     e.local_error_logged = true;
   }
 }
@@ -196,7 +209,7 @@ void HealthChecker::Impl::finish_probe(Entry& e, bool ok, const std::string& res
   if (e.state.report(ok)) {
     const bool up = e.state.status() == Health::kUp;
     std::string line = "health: backend " + std::to_string(e.target.backend_id) + " " +
-                       endpoint(e.target.ip, e.target.port) + " " +
+                       describe(e.target) + " " +
                        std::string(health_name(e.state.status()));
     if (before == Health::kUnknown)
       line += " (first check: " + result + ")";
@@ -219,6 +232,15 @@ void HealthChecker::Impl::begin_probe(Entry& e, Clock::time_point now,
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     local_failure(e, "socket: " + errno_text(errno), now);
+    return;
+  }
+  // The mark routes the check to bpf/rondo_hc_encap.bpf.c, which sends it through the
+  // backend's tunnel (needs CAP_NET_ADMIN).
+  if (e.target.mark != 0 &&
+      ::setsockopt(fd, SOL_SOCKET, SO_MARK, &e.target.mark, sizeof e.target.mark) != 0) {
+    const int err = errno;
+    ::close(fd);
+    local_failure(e, "SO_MARK: " + errno_text(err), now);
     return;
   }
   // Not emplace(): clang 14 decides whether a nested class with default member initializers
@@ -477,7 +499,8 @@ void HealthChecker::set_targets(std::vector<Target> targets) {
   }
   for (auto& [id, t] : wanted) {
     auto it = m.entries.find(id);
-    if (it != m.entries.end() && it->second.target.ip == t.ip && it->second.target.port == t.port) {
+    if (it != m.entries.end() && it->second.target.ip == t.ip && it->second.target.port == t.port &&
+        it->second.target.mark == t.mark && it->second.target.via == t.via) {
       Impl::Entry& e = it->second;
       const HealthCheckSpec& old = e.target.spec;
       const bool check_changed = old.kind != t.spec.kind || old.http_path != t.spec.http_path ||
@@ -554,19 +577,25 @@ std::map<uint32_t, Health> HealthChecker::statuses() const {
   return out;
 }
 
+HealthCheckSpec spec_of(const HealthCheck& hc) {
+  using Kind = HealthCheckSpec::Kind;
+  return {.kind = hc.type == HealthCheck::Type::kNone   ? Kind::kNone
+                  : hc.type == HealthCheck::Type::kHttp ? Kind::kHttp
+                                                        : Kind::kTcp,
+          .http_path = hc.path,
+          .http_status = hc.http_status,
+          .interval_ms = hc.interval_ms,
+          .timeout_ms = hc.timeout_ms,
+          .rise = hc.rise,
+          .fall = hc.fall};
+}
+
 std::vector<HealthChecker::Target> health_targets(const DesiredState& desired) {
   std::vector<HealthChecker::Target> out;
   for (const auto& vip : desired.vips) {
     const HealthCheck& hc = vip.health_check;
     if (hc.type == HealthCheck::Type::kNone) continue;
-    HealthCheckSpec spec{.kind = hc.type == HealthCheck::Type::kHttp ? HealthCheckSpec::Kind::kHttp
-                                                                     : HealthCheckSpec::Kind::kTcp,
-                         .http_path = hc.path,
-                         .http_status = hc.http_status,
-                         .interval_ms = hc.interval_ms,
-                         .timeout_ms = hc.timeout_ms,
-                         .rise = hc.rise,
-                         .fall = hc.fall};
+    const HealthCheckSpec spec = spec_of(hc);
     for (const auto& b : vip.backends)
       out.push_back(
           {.backend_id = b.id, .ip = b.ip, .port = hc.port ? hc.port : b.port, .spec = spec});

@@ -22,7 +22,8 @@
 // target, so either form maps onto it.
 //
 // Checks leave from the control plane host through the kernel stack (not through the
-// dataplane), so backends must be reachable from that host.
+// dataplane), so backends must be reachable from that host. A target with a mark is a DSR
+// backend checked at VIP:port through its tunnel (dsr_checks.h, docs/modes.md).
 #pragma once
 
 #include <cstdint>
@@ -106,9 +107,14 @@ class HealthChecker {
  public:
   struct Target {
     uint32_t backend_id = 0;  // unique among targets; a later duplicate replaces an earlier one
-    uint32_t ip = 0;          // IPv4, host byte order
+    uint32_t ip = 0;          // IPv4, host byte order: where to connect
     uint16_t port = 0;        // host byte order
     HealthCheckSpec spec;
+    // A DSR backend checked through its tunnel (dsr_checks.h): ip:port is the VIP's, the
+    // socket carries SO_MARK `mark`, and `via` is the backend's address (for the logs).
+    // 0, 0: a plain check of ip:port.
+    uint32_t mark = 0;
+    uint32_t via = 0;
     bool operator==(const Target&) const = default;
   };
 
@@ -157,9 +163,12 @@ class HealthChecker {
   std::unique_ptr<Impl> impl_;
 };
 
+/// The spec of a vip's health_check (kind kNone for type none).
+HealthCheckSpec spec_of(const HealthCheck& hc);
+
 /// The checks `desired` asks for: one target per backend of every vip whose health_check
-/// type is not kNone, connecting to the check's port (or the backend's own), expecting
-/// HTTP status 200.
+/// type is not kNone, connecting to the backend's address and the check's port (or the
+/// backend's own). DsrChecks::plan() sends DSR backends' checks through their tunnel.
 std::vector<HealthChecker::Target> health_targets(const DesiredState& desired);
 
 }  // namespace rondo::cp

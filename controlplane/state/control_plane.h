@@ -88,6 +88,9 @@ struct ControlPlaneOptions {
   /// drop samples), so that they never wait behind, or hold up, the controller's. Null:
   /// inspection is unavailable.
   std::function<std::unique_ptr<DataplaneClient>()> inspect_client;
+  /// Whether DSR backends are health-checked through their tunnel (--dsr-check-interface,
+  /// health/dsr_checks.h) or on their own address; reported by `show`.
+  bool dsr_checks_tunnel = false;
 };
 
 struct StartResult {

@@ -70,6 +70,7 @@ expect=(
 	/usr/bin/rondo-dataplane /usr/bin/rondo-controlplane /usr/bin/rondoctl /usr/bin/rondo-dpstat
 	/usr/bin/rondo-decap
 	/usr/share/rondo/rondo_xdp.bpf.o /usr/share/rondo/rondo_decap.bpf.o
+	/usr/share/rondo/rondo_hc_encap.bpf.o
 	/etc/rondo/rondo.yaml
 	/usr/share/doc/rondo/examples/bird/bird.conf
 	/usr/share/doc/rondo/examples/bird/resilient-vip-routes

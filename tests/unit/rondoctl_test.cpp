@@ -502,6 +502,32 @@ TEST(Cli, ShowSaysWhatAVipDoesWhenEveryBackendIsDown) {
       << out;
 }
 
+// `rondoctl show` says, in one line naming them, when DSR VIPs with health checks have their
+// backends checked on their own address (no --dsr-check-interface); not with the tunnel, not
+// for fullnat VIPs or VIPs without checks.
+TEST(Cli, ShowSaysWhenDsrBackendsAreCheckedOnTheirOwnAddress) {
+  auto answer = [](const char* dsr_checks) {
+    json a = show_answer(json::array(
+        {vip_row("web", 80, json::array({backend_row(80)}),
+                 {{"mode", "ipip"}, {"health_check", "http / expect 200 every 2000 ms"}}),
+         vip_row("l2", 81, json::array({backend_row(81)}),
+                 {{"mode", "l2dsr"}, {"health_check", "tcp every 2000 ms"}}),
+         vip_row("nat", 82, json::array({backend_row(82)}),
+                 {{"mode", "fullnat"}, {"health_check", "tcp every 2000 ms"}}),
+         vip_row("quiet", 83, json::array({backend_row(83)}),
+                 {{"mode", "gue"}, {"health_check", "none"}})}));
+    a["status"]["dsr_checks"] = dsr_checks;
+    return format_show(a);
+  };
+  const std::string out = answer("own_address");
+  EXPECT_NE(out.find("note: web, l2: DSR backends are health-checked on their own address, not "
+                     "through their tunnel to the VIP (rondo-controlplane --dsr-check-interface; "
+                     "docs/modes.md)\n"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(answer("tunnel").find("note:"), std::string::npos);
+}
+
 // `rondoctl show` gives each backend of a maglev or sh VIP its share of the table (TABLE%), as
 // the dataplane counted it, and "-" for a VIP without a table.
 TEST(Cli, ShowHasEachBackendsShareOfTheMaglevTable) {
