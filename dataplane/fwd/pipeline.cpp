@@ -611,11 +611,7 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
     flows_.touch_idle(hit.idx, now, t_udp_);
   }
 
-  const Flow& fl = flows_.at(hit.idx);
-  BackendCounters& bc = backends_[fl.backend_id];
-  ++bc.packets;
-  bc.bytes += len;
-  flows_.count(hit.idx, FlowDir::kForward, len);
+  const Flow& fl = count_packet(hit.idx, FlowDir::kForward, len);
   FullNat::rewrite(f + p.l3_off, f + p.l4_off, p.key.proto, fl.rev.dst_ip, fl.rev.src_ip,
                    fl.rev.dst_port, fl.rev.src_port);
   return output(s, f, fl.rev.src_ip, now);
@@ -664,11 +660,7 @@ Action Pipeline::handle_reply(const Snapshot& s, uint8_t* f, uint32_t len, const
   } else
     flows_.touch_idle(hit.idx, now, t_udp_);
 
-  const Flow& fl = flows_.at(hit.idx);
-  BackendCounters& bc = backends_[fl.backend_id];
-  ++bc.packets;
-  bc.bytes += len;
-  flows_.count(hit.idx, FlowDir::kReverse, len);
+  const Flow& fl = count_packet(hit.idx, FlowDir::kReverse, len);
   FullNat::rewrite(f + p.l3_off, f + p.l4_off, p.key.proto, fl.fwd.dst_ip, fl.fwd.src_ip,
                    fl.fwd.dst_port, fl.fwd.src_port);
   return output(s, f, fl.fwd.src_ip, now);
@@ -843,11 +835,7 @@ Action Pipeline::handle_dsr(const Snapshot& s, const VipConf& vip, uint8_t* f, u
     flows_.touch_idle(hit.idx, now, t_udp_);
   }
 
-  const Flow& fl = flows_.at(hit.idx);
-  BackendCounters& bc = backends_[fl.backend_id];
-  ++bc.packets;
-  bc.bytes += len;
-  flows_.count(hit.idx, FlowDir::kForward, len);
+  const Flow& fl = count_packet(hit.idx, FlowDir::kForward, len);
   if constexpr (Encap::kOverhead == 0) {
     return output(s, f, fl.rev.src_ip, now);
   } else {

@@ -241,6 +241,15 @@ class Pipeline {
   // outbox; false (and taken back) when it cannot go.
   bool send_frame(const Snapshot& s, OutFrame* o, uint32_t len, uint32_t dst_ip, uint64_t now);
   uint32_t ms(uint64_t now) const { return static_cast<uint32_t>(now / ms_div_); }
+  // Count one packet of `len` bytes of flow idx, its backend's and the flow's meter.
+  const Flow& count_packet(uint32_t idx, FlowDir d, uint32_t len) {
+    const Flow& fl = flows_.at(idx);
+    BackendCounters& bc = backends_[fl.backend_id];
+    ++bc.packets;
+    bc.bytes += len;
+    flows_.count(idx, d, len);
+    return fl;
+  }
   // Count a flow reclaimed to make room for a new one (FlowTable::reclaim_one), by class.
   void count_reclaim(Reclaim kind);
   // tick()'s work after ageing: the quarantine, the gauges, the SYN-cookie switch.
