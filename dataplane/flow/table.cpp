@@ -200,10 +200,8 @@ void FlowTable::map_store(const FlowStore& store, bool meters, uint64_t now) {
   // Does the file hold this table? Each refusal names the first field that differs.
   std::string why;
   FlowStoreHeader h{};
-  if (st.st_size == 0) {
-    why = "";  // a new file: created, not refused
-  } else if (!store.adopt) {
-    why = "";
+  if (st.st_size == 0 || !store.adopt) {
+    // A new file, or adoption off: created, not refused.
   } else if (static_cast<size_t>(st.st_size) < sizeof h ||
              ::pread(fd, &h, sizeof h, 0) != static_cast<ssize_t>(sizeof h)) {
     why = "file shorter than its header";
