@@ -1,14 +1,26 @@
 // Per-lcore flow table; see table.h for the layout and the ageing rules.
 #include "dataplane/flow/table.h"
 
+#include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cassert>
+#include <cerrno>
+#include <chrono>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 #include <stdexcept>
+#include <system_error>
+#include <utility>
+#include <vector>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -44,6 +56,60 @@ T* alloc_lines(size_t n) {
   return static_cast<T*>(p);
 }
 
+// The file format (FlowStoreHeader): any change to these layouts bumps kVersion.
+static_assert(sizeof(FlowKey) == 16 && offsetof(FlowKey, proto) == 12);
+static_assert(sizeof(Flow) == 64 && offsetof(Flow, fwd) == 0 && offsetof(Flow, rev) == 16 &&
+                  offsetof(Flow, expires) == 32 && offsetof(Flow, backend_id) == 40 &&
+                  offsetof(Flow, vip_id) == 44 && offsetof(Flow, state) == 46 &&
+                  offsetof(Flow, user) == 47 && offsetof(Flow, lru_prev) == 48 &&
+                  offsetof(Flow, lru_next) == 52 && offsetof(Flow, loc) == 56,
+              "Flow layout changed: bump FlowStoreHeader::kVersion");
+static_assert(sizeof(TcpDir) == 16 && offsetof(TcpDir, maxend) == 4 &&
+                  offsetof(TcpDir, maxwin) == 8 && offsetof(TcpDir, scale) == 12 &&
+                  offsetof(TcpDir, flags) == 13 && offsetof(TcpDir, aux) == 14 &&
+                  sizeof(TcpTrack) == 32,
+              "TcpTrack layout changed: bump FlowStoreHeader::kVersion");
+static_assert(sizeof(FlowMeter) == 32 && offsetof(FlowMeter, packets) == 8 &&
+                  offsetof(FlowMeter, bytes) == 16,
+              "FlowMeter layout changed: bump FlowStoreHeader::kVersion");
+static_assert(static_cast<uint8_t>(kLastState) == 8,
+              "FlowState gained a value: bump FlowStoreHeader::kVersion");
+static_assert(sizeof(FlowStoreHeader) == 80 && offsetof(FlowStoreHeader, clock) == 32 &&
+              offsetof(FlowStoreHeader, bytes) == 72);
+
+constexpr size_t kPage = 4096;
+
+// Byte offsets of the arrays in a store file, a pure function of the geometry.
+struct StoreLayout {
+  size_t flows = 0, buckets = 0, tcp = 0, meters = 0, bytes = 0;
+};
+StoreLayout store_layout(uint32_t capacity, uint32_t n_buckets, bool meters) {
+  StoreLayout l;
+  size_t off = kPage;  // the header's page
+  auto place = [&off](size_t bytes) {
+    const size_t align = bytes >= kHugePage ? kHugePage : kPage;
+    off = (off + align - 1) & ~(align - 1);
+    const size_t at = off;
+    off += bytes;
+    return at;
+  };
+  l.flows = place(size_t{capacity} * sizeof(Flow));
+  l.buckets = place(size_t{n_buckets} * 64);
+  l.tcp = place(size_t{capacity} * sizeof(TcpTrack));
+  if (meters) l.meters = place(size_t{capacity} * sizeof(FlowMeter));
+  l.bytes = (off + kHugePage - 1) & ~(kHugePage - 1);
+  return l;
+}
+
+uint64_t key_fingerprint(const HashKey& key) {
+  static constexpr char kWhat[] = "rondo flow table key fingerprint";
+  return siphash<2, 4>(key, kWhat, sizeof kWhat - 1);
+}
+
+[[noreturn]] void store_error(const std::string& path, const char* what) {
+  throw std::system_error(errno, std::generic_category(), "flow store " + path + ": " + what);
+}
+
 }  // namespace
 
 namespace {
@@ -67,19 +133,26 @@ uint32_t sig_match(const B& b, uint32_t sig) {
 
 }  // namespace
 
-FlowTable::FlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release, void* release_ctx,
-                     bool meters)
-    : capacity_(capacity), key_(key), release_fn_(release), release_ctx_(release_ctx) {
-  static_assert(sizeof(Bucket) == 64);
+namespace {
+
+// Two keys per flow over 8-slot buckets: aim for a mean of at most 4 used slots per bucket
+// when full, where two-choice placement makes a full bucket pair practically impossible.
+// Any count, not a power of two: buckets are picked by multiply-shift (fastrange), so a
+// 10M-flow table takes 5M buckets, not 8M (the difference is 190 MB).
+uint32_t bucket_count(uint32_t capacity) {
   if (capacity == 0 || capacity > kMaxCapacity)
     throw std::invalid_argument("flow table capacity out of range");
-  // Two keys per flow over 8-slot buckets: aim for a mean of at most 4 used slots per bucket
-  // when full, where two-choice placement makes a full bucket pair practically impossible.
-  uint64_t want = (uint64_t{capacity} * 2 + 3) / 4;
-  // Any count, not a power of two: buckets are picked by multiply-shift (fastrange), so a
-  // 10M-flow table takes 5M buckets, not 8M (the difference is 190 MB).
-  n_buckets_ = static_cast<uint32_t>(want < 2 ? uint64_t{2} : want);
+  const uint64_t want = (uint64_t{capacity} * 2 + 3) / 4;
+  return static_cast<uint32_t>(want < 2 ? uint64_t{2} : want);
+}
 
+}  // namespace
+
+FlowTable::FlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release, void* release_ctx,
+                     bool meters)
+    : capacity_(capacity), n_buckets_(bucket_count(capacity)), key_(key), release_fn_(release),
+      release_ctx_(release_ctx) {
+  static_assert(sizeof(Bucket) == 64);
   flows_ = alloc_lines<Flow>(capacity_);
   try {
     buckets_ = alloc_lines<Bucket>(n_buckets_);
@@ -91,13 +164,223 @@ FlowTable::FlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release, v
     std::free(flows_);
     throw;
   }
-  // Free records are chained through lru_next (a free record is on no reclaim list), lowest
-  // index first, so a lightly loaded table stays in the first few pages.
+  chain_free();
+}
+
+// Free records are chained through lru_next (a free record is on no reclaim list), lowest
+// index first, so a lightly loaded table stays in the first few pages.
+void FlowTable::chain_free() {
   for (uint32_t i = 0; i < capacity_; i++) flows_[i].lru_next = i + 1 < capacity_ ? i + 1 : kNone;
   free_head_ = 0;
 }
 
+FlowTable::FlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release, void* release_ctx,
+                     bool meters, const FlowStore& store, uint64_t now)
+    : capacity_(capacity), n_buckets_(bucket_count(capacity)), key_(key), release_fn_(release),
+      release_ctx_(release_ctx) {
+  map_store(store, meters, now);
+}
+
+void FlowTable::map_store(const FlowStore& store, bool meters, uint64_t now) {
+  const StoreLayout l = store_layout(capacity_, n_buckets_, meters);
+  const int fd = ::open(store.path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) store_error(store.path, "open");
+  // One writer per file: a second live table on it would corrupt both. The lock goes with
+  // the process, kill -9 included.
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int e = errno;
+    ::close(fd);
+    errno = e;
+    store_error(store.path, e == EWOULDBLOCK ? "in use by another flow table" : "flock");
+  }
+  fd_ = fd;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) store_error(store.path, "fstat");
+
+  // Does the file hold this table? Each refusal names the first field that differs.
+  std::string why;
+  FlowStoreHeader h{};
+  if (st.st_size == 0 || !store.adopt) {
+    // A new file, or adoption off: created, not refused.
+  } else if (static_cast<size_t>(st.st_size) < sizeof h ||
+             ::pread(fd, &h, sizeof h, 0) != static_cast<ssize_t>(sizeof h)) {
+    why = "file shorter than its header";
+  } else if (std::memcmp(h.magic, FlowStoreHeader::kMagic, sizeof h.magic) != 0) {
+    why = "not a flow table (bad magic, or its writer died making it)";
+  } else if (h.version != FlowStoreHeader::kVersion) {
+    why = "layout version " + std::to_string(h.version) + ", this build reads " +
+          std::to_string(FlowStoreHeader::kVersion);
+  } else if (h.capacity != capacity_) {
+    why = "capacity " + std::to_string(h.capacity) + ", this table's is " +
+          std::to_string(capacity_);
+  } else if (h.n_buckets != n_buckets_) {
+    why = "bucket count " + std::to_string(h.n_buckets) + ", this table's is " +
+          std::to_string(n_buckets_);
+  } else if ((h.meters != 0) != meters) {
+    why = std::string("flow meters ") + (h.meters ? "on" : "off") + ", this table's " +
+          (meters ? "on" : "off");
+  } else if (h.key_fingerprint != key_fingerprint(key_)) {
+    why = "a different flow hash key (fingerprint differs)";
+  } else if (h.flows_off != l.flows || h.buckets_off != l.buckets || h.tcp_off != l.tcp ||
+             h.meters_off != l.meters || h.bytes != l.bytes ||
+             static_cast<uint64_t>(st.st_size) != l.bytes) {
+    why = "file layout or size differs from the header's geometry";
+  } else {
+    why = "match";
+  }
+  const bool adopting = why == "match";
+  if (!adopting) {
+    // Start from zeroes: truncating to 0 drops the old contents (and the old magic) at once.
+    if (::ftruncate(fd, 0) != 0 || ::ftruncate(fd, static_cast<off_t>(l.bytes)) != 0)
+      store_error(store.path, "ftruncate");
+  }
+  void* p = ::mmap(nullptr, l.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) store_error(store.path, "mmap");
+  map_ = p;
+  map_bytes_ = l.bytes;
+  // Advice only (shmem THP may be off; hugetlbfs has huge pages anyway).
+  (void)::madvise(p, l.bytes, MADV_HUGEPAGE);
+  auto* base = static_cast<char*>(p);
+  hdr_ = reinterpret_cast<FlowStoreHeader*>(base);
+  flows_ = reinterpret_cast<Flow*>(base + l.flows);
+  buckets_ = reinterpret_cast<Bucket*>(base + l.buckets);
+  tcp_ = reinterpret_cast<TcpTrack*>(base + l.tcp);
+  meters_ = meters ? reinterpret_cast<FlowMeter*>(base + l.meters) : nullptr;
+
+  if (adopting) {
+    adoption_ = adopt(now);
+    return;
+  }
+  // Touch every page now, as alloc_lines does: no first-touch fault on the fast path.
+  std::memset(base + kPage, 0, l.bytes - kPage);
+  chain_free();
+  FlowStoreHeader nh{};
+  nh.version = FlowStoreHeader::kVersion;
+  nh.capacity = capacity_;
+  nh.n_buckets = n_buckets_;
+  nh.meters = meters ? 1 : 0;
+  nh.key_fingerprint = key_fingerprint(key_);
+  nh.clock = now;
+  nh.flows_off = l.flows;
+  nh.buckets_off = l.buckets;
+  nh.tcp_off = l.tcp;
+  nh.meters_off = l.meters;
+  nh.bytes = l.bytes;
+  *hdr_ = nh;  // magic still zero
+  // The magic last: a writer killed before this line leaves a file the next one refuses.
+  // Program order is enough against kill -9 (the kernel drains the store buffer when it
+  // stops the thread); the fence stops the compiler from moving the stores.
+  std::atomic_signal_fence(std::memory_order_release);
+  std::memcpy(hdr_->magic, FlowStoreHeader::kMagic, sizeof hdr_->magic);
+  adoption_.outcome = why.empty() ? FlowAdoption::Outcome::kCreated : FlowAdoption::Outcome::kRefused;
+  adoption_.reason = why;
+}
+
+bool FlowTable::key_in_place(const FlowKey& k, uint32_t ref, uint32_t loc) const {
+  if (loc >= n_buckets_ * uint64_t{kSlots}) return false;
+  const uint32_t b = loc / kSlots, s = loc % kSlots;
+  const Probe p = probe(k);
+  const Bucket& bk = buckets_[b];
+  return (b == p.b1 || b == p.b2) && bk.sig[s] == p.hash && bk.ref[s] == ref;
+}
+
+// Trust nothing but the records and the buckets: the free chain, the reclaim lists, the
+// counts and the hand are rebuilt. A record in a live state is kept only if each of its keys
+// sits at its recorded location, in one of the key's two buckets, under the signature the key
+// hashes to, with a ref naming it back (a one-key flow's loc[1] is kNoLoc); then every slot
+// that names no kept record is cleared. place() writes the state byte last and erase() clears
+// it last, so an insert or erase cut short by kill -9 leaves either a free record that a slot
+// still names (half_done) or a live record with a key out of place (discarded): both caught
+// here, with no sequence word and no extra store on the fast path.
+FlowAdoption FlowTable::adopt(uint64_t now) {
+  const auto t0 = std::chrono::steady_clock::now();
+  // Marks a record step 1 or 2 has counted: no record index (kMaxCapacity is 2^30).
+  constexpr uint32_t kCounted = kNone - 1;
+  FlowAdoption r;
+  r.outcome = FlowAdoption::Outcome::kAdopted;
+  const uint64_t writer_clock = hdr_->clock;
+  r.expiry_shift = now >= writer_clock ? 0 : -static_cast<int64_t>(writer_clock - now);
+
+  // 1. Records.
+  for (uint32_t i = 0; i < capacity_; i++) {
+    Flow& f = flows_[i];
+    const auto st = static_cast<uint8_t>(f.state);
+    if (st == static_cast<uint8_t>(FlowState::kFree)) continue;
+    const bool ok = st <= static_cast<uint8_t>(kLastState) &&
+                    key_in_place(f.fwd, i * 2 + uint32_t(FlowDir::kForward), f.loc[0]) &&
+                    (f.loc[1] == kNoLoc ||
+                     key_in_place(f.rev, i * 2 + uint32_t(FlowDir::kReverse), f.loc[1]));
+    if (!ok) {
+      f.state = FlowState::kFree;
+      f.lru_prev = kCounted;
+      r.discarded++;
+    }
+  }
+  // 2. Slots. A free record named by a slot counts once, as half_done unless step 1 counted
+  // it (kCounted in lru_prev: free records' links are rewritten in step 3).
+  for (uint32_t b = 0; b < n_buckets_; b++) {
+    Bucket& bk = buckets_[b];
+    for (uint32_t s = 0; s < kSlots; s++) {
+      if (bk.sig[s] == kEmpty) {
+        bk.ref[s] = 0;
+        continue;
+      }
+      const uint32_t ref = bk.ref[s], idx = ref >> 1;
+      if (idx < capacity_ && flows_[idx].state != FlowState::kFree &&
+          flows_[idx].loc[ref & 1] == b * kSlots + s)
+        continue;
+      if (idx < capacity_ && flows_[idx].lru_prev != kCounted) {
+        flows_[idx].lru_prev = kCounted;
+        r.half_done++;
+      }
+      bk.sig[s] = kEmpty;
+      bk.ref[s] = 0;
+      r.slots_cleared++;
+    }
+  }
+  // 3. Free chain (lowest index first), reclaim lists (each by expiry: for embryonic and
+  // closed flows that is the order of handshake start or close, for UDP that of the last
+  // move, as long as the timeouts were the same), counts.
+  free_head_ = kNone;
+  used_ = 0;
+  for (List& l : lists_) l = List{};
+  std::vector<std::pair<uint64_t, uint32_t>> by_class[kReclaimClasses];
+  for (uint32_t i = capacity_; i-- > 0;) {
+    Flow& f = flows_[i];
+    if (f.state == FlowState::kFree) {
+      f.lru_prev = kNone;
+      f.lru_next = free_head_;
+      free_head_ = i;
+      continue;
+    }
+    if (r.expiry_shift < 0) {
+      const auto back = static_cast<uint64_t>(-r.expiry_shift);
+      f.expires = f.expires > back ? f.expires - back : 0;
+    }
+    used_++;
+    f.lru_prev = f.lru_next = kNone;
+    const Reclaim c = flow_reclaim_class(f.state);
+    if (c != Reclaim::kNone) by_class[static_cast<uint32_t>(c)].emplace_back(f.expires, i);
+  }
+  for (uint32_t c = 0; c < kReclaimClasses; c++) {
+    std::sort(by_class[c].begin(), by_class[c].end());
+    for (const auto& [expires, idx] : by_class[c]) lru_push(static_cast<Reclaim>(c), idx);
+  }
+  hand_ = 0;
+  hdr_->clock = now;
+  r.adopted = used_;
+  r.micros = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                       std::chrono::steady_clock::now() - t0)
+                                       .count());
+  return r;
+}
+
 FlowTable::~FlowTable() {
+  if (map_ != nullptr) {
+    ::munmap(map_, map_bytes_);
+    ::close(fd_);  // and with it the lock; the file stays for the next process
+    return;
+  }
   std::free(meters_);
   std::free(tcp_);
   std::free(buckets_);
@@ -287,7 +570,6 @@ FlowTable::InsertResult FlowTable::place(const FlowKey& fwd, const Probe& hf, co
   f.fwd = fwd;
   f.rev = rev;
   f.expires = expires;
-  f.state = state;
   f.lru_prev = f.lru_next = kNone;
 
   if (!bucket_add(hf, idx * 2 + uint32_t(FlowDir::kForward), now)) {
@@ -300,6 +582,13 @@ FlowTable::InsertResult FlowTable::place(const FlowKey& fwd, const Probe& hf, co
     push_free(idx);
     return {InsertStatus::kFull, kNone, reclaimed};
   }
+  // The state byte last, after both keys and their locations (erase clears it last): a
+  // store file's adopter (adopt()) then finds an insert cut short by kill -9 as a free record
+  // that a slot names, never as a live one-key flow. Program order suffices against a kill
+  // (the kernel drains the store buffer as it stops the thread); the fence only stops the
+  // compiler moving stores across it, and costs no instruction.
+  std::atomic_signal_fence(std::memory_order_release);
+  f.state = state;
   used_++;
   lru_push(flow_reclaim_class(state), idx);
   if (meters_ != nullptr) meters_[idx] = FlowMeter{.created = now};
@@ -398,6 +687,7 @@ void FlowTable::erase(uint32_t idx) {
 }
 
 uint32_t FlowTable::age(uint64_t now, uint32_t budget) {
+  if (hdr_ != nullptr) hdr_->clock = now;  // for an adopter (FlowStoreHeader::clock)
   if (budget > capacity_) budget = capacity_;
   swept_ += budget;
   uint32_t reclaimed = 0;
@@ -429,6 +719,7 @@ void FlowTable::set_sweep(uint64_t interval, uint32_t max_per_call) {
 }
 
 uint32_t FlowTable::sweep(uint64_t now) {
+  if (hdr_ != nullptr) hdr_->clock = now;
   if (!sweep_started_ || now < sweep_last_) {
     // Nothing is owed for the time before the first call (or across a clock that went back).
     sweep_started_ = true;

@@ -28,11 +28,16 @@
 //   2. closed (kClosing, kTimeWait, kReset): by when they closed;
 //   3. idle UDP (kUdp): the one idle longest, within the bound given at touch_idle().
 // An established TCP flow is never reclaimed to make room: it only leaves by expiry.
+//
+// Outliving the process (docs/hot-restart.md): given a FlowStore, the arrays live in a file
+// mapped MAP_SHARED instead of private memory, behind a FlowStoreHeader, and a new process
+// that opens the same file adopts the flows that are consistent (FlowAdoption).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "dataplane/flow/key.h"
 
@@ -49,7 +54,10 @@ enum class FlowState : uint8_t {
   kHalfClosed,   // established, then a FIN from one side: the other may still send (alive)
   kTimeWait,     // both FINs sent and acknowledged: kept for late retransmissions
   kReset,        // an RST with exactly the expected sequence number
+  // A new state goes here and bumps FlowStoreHeader::kVersion: adoption drops a record
+  // whose state is past kLastState as garbage.
 };
+inline constexpr FlowState kLastState = FlowState::kReset;
 
 /// Classes of flows that may be reclaimed to make room for a new one, in reclaim order.
 enum class Reclaim : uint8_t {
@@ -117,8 +125,8 @@ struct TcpDir {
 /// keys, 8-byte slots, buckets sized for half load: 32) = 128 bytes, 1.25 GiB for 10M flows.
 /// Free records are chained through the record itself, so there is no free stack. The record
 /// is full (its last 8 bytes locate its two keys); room left for later work: Flow::user. Hot
-/// restart's consistency check will need a table header (or a side table) rather than a
-/// word in every record; IPv6 keys do not fit 16-byte FlowKeys and will live in a key arena
+/// restart checks a record against the buckets (Flow::loc) and the file's header
+/// (FlowStoreHeader), not a word in every record; IPv6 keys do not fit 16-byte FlowKeys and will live in a key arena
 /// the keys point into.
 struct alignas(32) TcpTrack {
   TcpDir dir[2];
@@ -145,6 +153,56 @@ struct alignas(32) FlowMeter {
   uint64_t bytes[2] = {};
 };
 static_assert(sizeof(FlowMeter) == 32);
+
+/// Where a FlowTable keeps its arrays when they must outlive the process. A plain file,
+/// not a memfd: a file survives kill -9 with no other process holding it. Put it on tmpfs
+/// (/dev/shm, or a state dir on tmpfs) or hugetlbfs (/dev/hugepages): memory, gone at
+/// reboot, which is right for flows (a TSC clock restarts there too). The table holds an
+/// exclusive flock on it while it lives, so two processes never write one table.
+struct FlowStore {
+  std::string path;
+  bool adopt = true;  // false: always start empty (the file is reinitialised)
+};
+
+/// The file's first page (its format): the table's arrays follow at the offsets given, each
+/// one the in-memory array byte for byte (Flow, Bucket {uint32 sig[8]; uint32 ref[8]},
+/// TcpTrack, FlowMeter), 4 KiB aligned, 2 MiB aligned when 2 MiB or more; the file's size
+/// is a multiple of 2 MiB (hugetlbfs).
+struct FlowStoreHeader {
+  static constexpr char kMagic[8] = {'R', 'O', 'N', 'D', 'O', 'F', 'T', '1'};
+  /// Bumped whenever Flow, FlowKey, TcpTrack, FlowMeter, the bucket or this header change
+  /// layout, or FlowState gains a value (static_asserts in table.cpp pin them).
+  static constexpr uint32_t kVersion = 1;
+  char magic[8];  // written last when the file is made, so a half-made file is refused
+  uint32_t version;
+  uint32_t capacity;
+  uint32_t n_buckets;
+  uint32_t meters;           // 1: the FlowMeter array is present
+  uint64_t key_fingerprint;  // SipHash-2-4 of a fixed string under the hash key: never the key
+  // The writer's `now` at its last age()/sweep(), so an adopter can tell whether its clock
+  // goes on from the writer's (same boot's TSC: expiries kept as they are) or restarted.
+  uint64_t clock;
+  uint64_t flows_off, buckets_off, tcp_off, meters_off;  // byte offsets; meters_off 0: none
+  uint64_t bytes;                                         // the file's size
+};
+
+/// What opening a FlowStore did (FlowTable::adoption()).
+struct FlowAdoption {
+  enum class Outcome : uint8_t {
+    kCreated,  // no file, an empty one, or FlowStore::adopt off: started empty
+    kAdopted,  // the header matched: consistent flows kept
+    kRefused,  // a file that does not match (reason): reinitialised, started empty
+  };
+  Outcome outcome = Outcome::kCreated;
+  std::string reason;          // kRefused: why, one loggable phrase
+  uint32_t adopted = 0;        // flows kept
+  uint32_t discarded = 0;      // records in a live state that failed the check: dropped
+  uint32_t half_done = 0;      // free records a bucket slot still named (an insert or erase
+                               // cut short): their slots cleared
+  uint32_t slots_cleared = 0;  // bucket slots naming no consistent record, all causes
+  int64_t expiry_shift = 0;    // added to every adopted expiry (see FlowTable's store ctor)
+  uint64_t micros = 0;         // time adoption took
+};
 
 class FlowTable {
  public:
@@ -176,6 +234,18 @@ class FlowTable {
   /// `meters`: keep a FlowMeter per flow (32 bytes more each; count() does nothing without).
   FlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release, void* release_ctx,
             bool meters = false);
+  /// The same, the arrays in `store`'s file. A file whose header matches (magic, version,
+  /// capacity, buckets, meters, key fingerprint, layout, size) is adopted: its records and
+  /// buckets are checked, nothing else trusted (adopt() in table.cpp); anything else starts
+  /// empty, with the reason in adoption(). `now`: the adopter's clock. Expiries are in the
+  /// caller's ticks: if `now` is at or past the writer's last clock (header.clock) the clock
+  /// is taken to go on (the same boot's TSC) and expiries are kept; if it is behind, the
+  /// clock restarted and every expiry is shifted by now - header.clock, so a flow keeps the
+  /// time it had left at the writer's last sweep (the time down is not charged).
+  /// Throws std::system_error if the file cannot be opened, locked (another live table has
+  /// it), sized or mapped.
+  FlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release, void* release_ctx,
+            bool meters, const FlowStore& store, uint64_t now);
   ~FlowTable();
   FlowTable(const FlowTable&) = delete;
   FlowTable& operator=(const FlowTable&) = delete;
@@ -321,6 +391,8 @@ class FlowTable {
   /// Bytes allocated for this table (records, TCP side table, buckets, meters): 128 per
   /// flow, 160 with meters.
   size_t memory_bytes() const;
+  /// What the FlowStore constructor found (kCreated for a table without a store).
+  const FlowAdoption& adoption() const { return adoption_; }
 
  private:
   // One cache line: signatures first so a probe reads a single 32-byte run, then the refs.
@@ -363,6 +435,10 @@ class FlowTable {
   void lru_unlink(Reclaim c, uint32_t idx);
   void release(uint32_t idx);
   void push_free(uint32_t idx);
+  void map_store(const FlowStore& store, bool meters, uint64_t now);
+  FlowAdoption adopt(uint64_t now);
+  bool key_in_place(const FlowKey& k, uint32_t ref, uint32_t loc) const;
+  void chain_free();
 
   uint32_t capacity_;
   uint32_t n_buckets_;
@@ -387,6 +463,12 @@ class FlowTable {
   uint64_t swept_ = 0;
   ReleaseFn release_fn_;
   void* release_ctx_;
+  // With a FlowStore: the mapping (the arrays point into it), its header, the locked fd.
+  FlowStoreHeader* hdr_ = nullptr;
+  void* map_ = nullptr;
+  size_t map_bytes_ = 0;
+  int fd_ = -1;
+  FlowAdoption adoption_;
 };
 
 }  // namespace rondo::dp
