@@ -306,8 +306,8 @@ void Pipeline::process_burst(const Snapshot* s, uint8_t* const* frames, const ui
           break;
         case Pending::Cls::kIcmp: a = handle_icmp(*s, f, pd[i].p, in_port, now); break;
         case Pending::Cls::kClient:
-          a = (this->*kClientFns[pd[i].vip->handler])(*s, *pd[i].vip, f, len, pd[i].p,
-                                                      pd[i].probe, now);
+          a = kClientFns[pd[i].vip->handler](*this, *s, *pd[i].vip, f, len, pd[i].p,
+                                             pd[i].probe, now);
           break;
         case Pending::Cls::kReply: a = handle_reply(*s, f, len, pd[i].p, pd[i].probe, now); break;
         case Pending::Cls::kSteer:
@@ -844,10 +844,10 @@ Action Pipeline::handle_dsr(const Snapshot& s, const VipConf& vip, uint8_t* f, u
 }
 
 const Pipeline::ClientFn Pipeline::kClientFns[] = {
-    &Pipeline::handle_client,  // fullnat
-    &Pipeline::handle_dsr<IpipEncap>,
-    &Pipeline::handle_dsr<GueEncap>,
-    &Pipeline::handle_dsr<L2Encap>,
+    &Pipeline::client_fullnat,
+    &Pipeline::client_dsr<IpipEncap>,
+    &Pipeline::client_dsr<GueEncap>,
+    &Pipeline::client_dsr<L2Encap>,
 };
 
 

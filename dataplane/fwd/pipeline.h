@@ -189,9 +189,22 @@ class Pipeline {
                     const Parsed& p, const FlowTable::Probe& probe, uint64_t now);
   // The client handler of each mode, indexed by VipConf::handler (the mode's wire value - 1,
   // set when the snapshot is built): one indirect call per packet, no switch on the mode.
-  using ClientFn = Action (Pipeline::*)(const Snapshot&, const VipConf&, uint8_t*, uint32_t,
-                                        const Parsed&, const FlowTable::Probe&, uint64_t);
+  // (Plain function pointers, not pointers to members: GCC's UBSan mis-instruments a call
+  // through a member-pointer array, and they cost the same.)
+  using ClientFn = Action (*)(Pipeline&, const Snapshot&, const VipConf&, uint8_t*, uint32_t,
+                              const Parsed&, const FlowTable::Probe&, uint64_t);
   static const ClientFn kClientFns[4];
+  static Action client_fullnat(Pipeline& pl, const Snapshot& s, const VipConf& vip, uint8_t* f,
+                               uint32_t len, const Parsed& p, const FlowTable::Probe& probe,
+                               uint64_t now) {
+    return pl.handle_client(s, vip, f, len, p, probe, now);
+  }
+  template <class Encap>
+  static Action client_dsr(Pipeline& pl, const Snapshot& s, const VipConf& vip, uint8_t* f,
+                           uint32_t len, const Parsed& p, const FlowTable::Probe& probe,
+                           uint64_t now) {
+    return pl.handle_dsr<Encap>(s, vip, f, len, p, probe, now);
+  }
   // Put the mode's outer headers in front of the IPv4 packet at f + l3_off (ip_len bytes)
   // and send it to flow fl's backend (ipip, gue).
   template <class Encap>

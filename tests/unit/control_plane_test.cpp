@@ -668,7 +668,8 @@ TEST_F(RpcTest, VipAddTakesEveryModeAndOnAllDown) {
                            R"(", "address": "203.0.113.11", "port": )" + std::to_string(++port) +
                            R"(, "mode": ")" + n.name + R"(", "on_all_down": "open"})");
     ASSERT_TRUE(a["ok"].get<bool>()) << a;
-    const VipSpec* v = cp->view().desired.find_vip(name);
+    const auto view = cp->view();  // the vip below points into it: keep it alive
+    const VipSpec* v = view.desired.find_vip(name);
     ASSERT_NE(v, nullptr);
     EXPECT_EQ(v->mode, n.mode);
     EXPECT_EQ(v->on_all_down, api::OnAllDown::kOpen);
