@@ -30,33 +30,21 @@ namespace encap {
 
 inline constexpr uint8_t kOuterTtl = 64;
 
-// Store the checksum of a csum_sum (host-order words) at p, in network order.
-inline void put_csum(uint8_t* p, uint64_t sum) {
-  const auto c = static_cast<uint16_t>(~csum_fold64(sum));
-  p[0] = static_cast<uint8_t>(c >> 8);
-  p[1] = static_cast<uint8_t>(c);
-}
-
 // An outer IPv4 header at `o` for `payload` bytes of protocol `proto`: ToS (DSCP, ECN), the
 // DF bit and the id copied from the inner header (so a DF packet stays DF and path MTU
 // discovery keeps working through the tunnel; the id only matters for fragments).
 inline void write_ipv4(uint8_t* o, const uint8_t* inner, uint32_t payload, uint8_t proto,
                        const EncapArgs& a) {
-  const uint16_t total = static_cast<uint16_t>(20 + payload);
-  o[0] = 0x45;
-  o[1] = inner[1];
-  o[2] = static_cast<uint8_t>(total >> 8);
-  o[3] = static_cast<uint8_t>(total);
-  o[4] = inner[4];
-  o[5] = inner[5];
-  o[6] = inner[6] & 0x40;  // DF only: the outer packet is not a fragment
-  o[7] = 0;
-  o[8] = kOuterTtl;
-  o[9] = proto;
-  o[10] = o[11] = 0;
-  std::memcpy(o + 12, &a.src, 4);
-  std::memcpy(o + 16, &a.dst, 4);
-  put_csum(o + 10, csum_sum(o, 20));
+  Ipv4Fields h;
+  h.tos = inner[1];
+  h.id[0] = inner[4];
+  h.id[1] = inner[5];
+  h.df = (inner[6] & 0x40) != 0;  // DF only: the outer packet is not a fragment
+  h.ttl = kOuterTtl;
+  h.proto = proto;
+  h.src = a.src;
+  h.dst = a.dst;
+  write_ipv4_header(o, static_cast<uint16_t>(20 + payload), h);
 }
 
 }  // namespace encap
@@ -123,12 +111,12 @@ inline uint32_t write_frag_needed(uint8_t* out, const uint8_t* orig, uint32_t or
   icmp[6] = static_cast<uint8_t>(mtu >> 8);
   icmp[7] = static_cast<uint8_t>(mtu);
   std::memcpy(icmp + 8, orig, quote);
-  encap::put_csum(icmp + 2, csum_sum(icmp, icmp_len));
-  EncapArgs a;
-  a.src = src;
-  std::memcpy(&a.dst, orig + 12, 4);  // back to the sender
-  uint8_t hdr[20] = {};               // a template inner header: ToS 0, id 0, DF clear
-  encap::write_ipv4(out, hdr, icmp_len, 1, a);
+  csum_put(icmp + 2, csum_sum(icmp, icmp_len));
+  Ipv4Fields h;  // ToS 0, id 0, DF clear, TTL 64
+  h.proto = 1;
+  h.src = src;
+  std::memcpy(&h.dst, orig + 12, 4);  // back to the sender
+  write_ipv4_header(out, static_cast<uint16_t>(20 + icmp_len), h);
   return 20 + icmp_len;
 }
 

@@ -75,9 +75,7 @@ struct IcmpError {
       apply(q.l4 + csum_off, dp);
     // The ICMP checksum covers the whole message: computed again.
     icmp[2] = icmp[3] = 0;
-    const auto c = static_cast<uint16_t>(~csum_fold64(csum_sum(icmp, icmp_len)));
-    icmp[2] = static_cast<uint8_t>(c >> 8);
-    icmp[3] = static_cast<uint8_t>(c);
+    csum_put(icmp + 2, csum_sum(icmp, icmp_len));
   }
 
  private:

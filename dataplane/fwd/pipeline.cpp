@@ -306,8 +306,8 @@ void Pipeline::process_burst(const Snapshot* s, uint8_t* const* frames, const ui
           break;
         case Pending::Cls::kIcmp: a = handle_icmp(*s, f, pd[i].p, in_port, now); break;
         case Pending::Cls::kClient:
-          a = kClientFns[pd[i].vip->handler](*this, *s, *pd[i].vip, f, len, pd[i].p,
-                                             pd[i].probe, now);
+          a = kClientFns[static_cast<uint8_t>(pd[i].vip->mode) - 1](*this, *s, *pd[i].vip, f, len,
+                                                                    pd[i].p, pd[i].probe, now);
           break;
         case Pending::Cls::kReply: a = handle_reply(*s, f, len, pd[i].p, pd[i].probe, now); break;
         case Pending::Cls::kSteer:
@@ -404,11 +404,11 @@ Action Pipeline::relay_dsr(const Snapshot& s, uint8_t* f, const Parsed& p, const
       inner[2] = static_cast<uint8_t>(len >> 8);
       inner[3] = static_cast<uint8_t>(len);
       inner[10] = inner[11] = 0;
-      encap::put_csum(inner + 10, csum_sum(inner, (inner[0] & 0x0fu) * 4));
+      csum_put(inner + 10, csum_sum(inner, (inner[0] & 0x0fu) * 4));
       uint8_t* icmp = f + p.l4_off;
       const uint32_t icmp_len = len - (p.l4_off - p.l3_off);
       icmp[2] = icmp[3] = 0;
-      encap::put_csum(icmp + 2, csum_sum(icmp, icmp_len));
+      csum_put(icmp + 2, csum_sum(icmp, icmp_len));
     }
     return encapsulate<Encap>(s, f, p.l3_off, len, fl, now);
   }

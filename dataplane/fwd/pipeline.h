@@ -187,8 +187,8 @@ class Pipeline {
   template <class Encap>
   Action handle_dsr(const Snapshot& s, const VipConf& vip, uint8_t* f, uint32_t len,
                     const Parsed& p, const FlowTable::Probe& probe, uint64_t now);
-  // The client handler of each mode, indexed by VipConf::handler (the mode's wire value - 1,
-  // set when the snapshot is built): one indirect call per packet, no switch on the mode.
+  // The client handler of each mode, indexed by the VIP's mode (its wire value - 1; the
+  // snapshot holds only valid modes): one indirect call per packet, no switch on the mode.
   // (Plain function pointers, not pointers to members: GCC's UBSan mis-instruments a call
   // through a member-pointer array, and they cost the same.)
   using ClientFn = Action (*)(Pipeline&, const Snapshot&, const VipConf&, uint8_t*, uint32_t,

@@ -62,17 +62,13 @@ uint32_t SynProxy::write(uint8_t* frame, uint32_t l3_off, const Segment& s) {
   const uint32_t thl = 20 + ol;
 
   uint8_t* ip = frame + l3_off;
-  ip[0] = 0x45;
-  ip[1] = 0;
-  wr16(ip + 2, static_cast<uint16_t>(20 + thl + s.payload_len));
-  wr16(ip + 4, 0);       // ID: DF is set, nothing will be reassembled (RFC 6864)
-  wr16(ip + 6, 0x4000);  // DF
-  ip[8] = kTtl;
-  ip[9] = 6;
-  wr16(ip + 10, 0);
-  std::memcpy(ip + 12, &s.src_ip, 4);
-  std::memcpy(ip + 16, &s.dst_ip, 4);
-  wr16(ip + 10, static_cast<uint16_t>(~csum_fold64(csum_sum(ip, 20))));
+  Ipv4Fields h;  // ID 0: DF is set, nothing will be reassembled (RFC 6864)
+  h.df = true;
+  h.ttl = kTtl;
+  h.proto = 6;
+  h.src = s.src_ip;
+  h.dst = s.dst_ip;
+  write_ipv4_header(ip, static_cast<uint16_t>(20 + thl + s.payload_len), h);
 
   uint8_t* t = ip + 20;
   std::memcpy(t, &s.src_port, 2);
@@ -88,7 +84,7 @@ uint32_t SynProxy::write(uint8_t* frame, uint32_t l3_off, const Segment& s) {
   if (s.payload_len != 0) std::memcpy(t + thl, s.payload, s.payload_len);
   const uint32_t tl = thl + s.payload_len;
   const uint64_t sum = csum_sum(ip + 12, 8) + 6 + tl + csum_sum(t, tl);
-  wr16(t + 16, static_cast<uint16_t>(~csum_fold64(sum)));
+  csum_put(t + 16, sum);
   return l3_off + 20 + tl;
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 namespace rondo::dp {
 
@@ -55,6 +56,42 @@ inline uint64_t csum_sum(const uint8_t* p, uint32_t len) {
   for (; len >= 2; p += 2, len -= 2) sum += static_cast<uint32_t>(p[0] << 8 | p[1]);
   if (len) sum += static_cast<uint32_t>(p[0] << 8);
   return sum;
+}
+
+/// Store the checksum of a csum_sum (with the field zeroed) at p, in network order.
+inline void csum_put(uint8_t* p, uint64_t sum) {
+  const auto c = static_cast<uint16_t>(~csum_fold64(sum));
+  p[0] = static_cast<uint8_t>(c >> 8);
+  p[1] = static_cast<uint8_t>(c);
+}
+
+/// The fields of an IPv4 header rondo writes itself (no options). Addresses network order.
+struct Ipv4Fields {
+  uint8_t tos = 0;
+  uint8_t id[2] = {};  // as on the wire
+  bool df = false;
+  uint8_t ttl = 64;
+  uint8_t proto = 0;
+  uint32_t src = 0, dst = 0;
+};
+
+/// Write a 20-byte IPv4 header for `total` bytes (header included), its checksum computed:
+/// the one writer of the headers rondo makes (SYN proxy segments, encapsulation, ICMP).
+inline void write_ipv4_header(uint8_t* ip, uint16_t total, const Ipv4Fields& f) {
+  ip[0] = 0x45;
+  ip[1] = f.tos;
+  ip[2] = static_cast<uint8_t>(total >> 8);
+  ip[3] = static_cast<uint8_t>(total);
+  ip[4] = f.id[0];
+  ip[5] = f.id[1];
+  ip[6] = f.df ? 0x40 : 0;
+  ip[7] = 0;
+  ip[8] = f.ttl;
+  ip[9] = f.proto;
+  ip[10] = ip[11] = 0;
+  std::memcpy(ip + 12, &f.src, 4);
+  std::memcpy(ip + 16, &f.dst, 4);
+  csum_put(ip + 10, csum_sum(ip, 20));
 }
 
 /// True if an IPv4 header of `ihl` bytes (checksum field included) verifies.

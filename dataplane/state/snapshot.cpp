@@ -75,7 +75,6 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotPara
     vc.sched = v.sched;
     vc.syncookies = v.syncookies;
     vc.proxy_protocol = v.proxy_protocol;
-    vc.handler = static_cast<uint8_t>(static_cast<uint8_t>(v.mode) - 1);
     vc.eligible_first = static_cast<uint32_t>(snap->eligible.size());
     const size_t first_backend = snap->backends.size();
     for (const auto& b : v.backends) {

@@ -34,8 +34,6 @@ struct VipConf {
   api::Sched sched = api::Sched::kRoundRobin;
   api::SynCookies syncookies = api::SynCookies::kOff;  // TCP VIPs only (validated)
   api::ProxyProtocol proxy_protocol = api::ProxyProtocol::kOff;  // TCP VIPs only (validated)
-  // The pipeline's client handler for the mode (Pipeline::kClientFns): the mode's wire value - 1.
-  uint8_t handler = 0;
   // on_all_down open, and every backend is down: the eligible set is the down backends
   // (weight > 0, not drained), and each new flow counts as fail_open_flows.
   bool failing_open = false;
