@@ -24,6 +24,8 @@ const char* type_name(api::MsgType t) {
     case api::MsgType::kError: return "error";
     case api::MsgType::kInspect: return "inspect";
     case api::MsgType::kInspectReply: return "inspect reply";
+    case api::MsgType::kRestart: return "restart";
+    case api::MsgType::kRestartReply: return "restart reply";
   }
   return "unknown";
 }

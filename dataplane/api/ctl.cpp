@@ -95,7 +95,7 @@ std::string check_header(const MsgHeader& h) {
            std::to_string(kVersion) + ")";
   if (h.length > kMaxPayload) return "payload too large: " + std::to_string(h.length);
   if (h.type < static_cast<uint16_t>(MsgType::kHello) ||
-      h.type > static_cast<uint16_t>(MsgType::kInspectReply))
+      h.type > static_cast<uint16_t>(MsgType::kRestartReply))
     return "unknown message type " + std::to_string(h.type);
   return {};
 }
@@ -209,6 +209,10 @@ std::vector<uint8_t> encode_info(const DataplaneInfo& i) {
   w.u32(i.n_drop_reasons);
   w.u64(i.instance);
   w.u64(i.generation);
+  w.u64(i.adopted_flows);
+  w.u64(i.discarded_flows);
+  w.u8(i.start_kind);
+  w.u32(i.gap_ms);
   return w.take();
 }
 
@@ -216,8 +220,10 @@ std::optional<DataplaneInfo> decode_info(std::span<const uint8_t> p, std::string
   Reader r(p);
   DataplaneInfo i;
   if (!r.u32(&i.pid) || !r.u32(&i.n_workers) || !r.u32(&i.n_ports) || !r.u32(&i.n_drop_reasons) ||
-      !r.u64(&i.instance) || !r.u64(&i.generation) || !r.done())
+      !r.u64(&i.instance) || !r.u64(&i.generation) || !r.u64(&i.adopted_flows) ||
+      !r.u64(&i.discarded_flows) || !r.u8(&i.start_kind) || !r.u32(&i.gap_ms) || !r.done())
     return fail<DataplaneInfo>(err, "info: bad length");
+  if (i.start_kind > 2) return fail<DataplaneInfo>(err, "info: unknown start kind");
   return i;
 }
 

@@ -23,7 +23,7 @@ inline constexpr uint32_t kMagic = 0x4f444e52;  // "RNDO" read as little-endian 
 // 2: consumed/steered counters; 3: originated; 4: lcore counters described on the wire;
 // 7: per-VIP syncookies; 8: inspect (flows, trace, drop samples); 9: backends' Maglev table
 // entries in the stats; 10: per-VIP proxy_protocol; 11: DSR modes and per-VIP on_all_down
-inline constexpr uint16_t kVersion = 11;
+inline constexpr uint16_t kVersion = 12;
 inline constexpr uint32_t kMaxPayload = 16u << 20;
 inline constexpr uint32_t kMaxBackendId = 65535;  // ids index per-lcore counter arrays
 inline constexpr uint32_t kMaxVipId = 4095;
@@ -38,6 +38,9 @@ enum class MsgType : uint16_t {
   kError = 7,       // dp -> cp: Ack with ok = false
   kInspect = 8,     // cp -> dp: InspectRequest (flows, trace, drop samples)
   kInspectReply = 9,  // dp -> cp: InspectReply
+  kRestart = 10,    // cp -> dp: empty body. Stop forwarding, keep the flows (--flow-dir), exec
+                    // the binary again (docs/operations.md, "Restart and upgrade")
+  kRestartReply = 11,  // dp -> cp: Ack, sent before the process stops
 };
 
 #pragma pack(push, 1)
@@ -207,6 +210,17 @@ struct DataplaneInfo {
   uint32_t n_drop_reasons = 0;
   uint64_t instance = 0;  // random per process start: a new value means the dataplane restarted
   uint64_t generation = 0;  // generation of the state it forwards with (0: none yet)
+  // What this process took over at start from the one before it (--flow-dir,
+  // docs/operations.md "Restart and upgrade"): flows adopted and discarded over all workers,
+  // and how it started: 0 fresh (no files, or files refused), 1 after a planned restart
+  // (`rondoctl dataplane restart`), 2 after a crash (the previous process did not stop cleanly).
+  uint64_t adopted_flows = 0;
+  uint64_t discarded_flows = 0;
+  uint8_t start_kind = 0;
+  // Time without forwarding, from the previous process's last forwarding to this one's
+  // first (planned restart: measured; crash: an upper bound from the previous process's last
+  // ageing sweep). 0 on a fresh start.
+  uint32_t gap_ms = 0;
   bool operator==(const DataplaneInfo&) const = default;
 };
 

@@ -96,11 +96,18 @@ TEST(CtlCodec, EmptyStateRoundTrips) {
 
 TEST(CtlCodec, InfoRoundTrips) {
   const DataplaneInfo i{.pid = 1234, .n_workers = 2, .n_ports = 3, .n_drop_reasons = 9,
-                        .instance = 0xfeedfacecafebeefull, .generation = 17};
+                        .instance = 0xfeedfacecafebeefull, .generation = 17,
+                        .adopted_flows = 1'000'000, .discarded_flows = 3, .start_kind = 2,
+                        .gap_ms = 412};
   std::string err;
   auto d = decode_info(encode_info(i), &err);
   ASSERT_TRUE(d) << err;
   EXPECT_EQ(*d, i);
+  // A start kind this build does not know is refused, not shown as something else.
+  auto bad = encode_info(i);
+  bad[bad.size() - 5] = 3;
+  EXPECT_FALSE(decode_info(bad, &err));
+  EXPECT_EQ(err, "info: unknown start kind");
 }
 
 TEST(CtlCodec, AckRoundTrips) {
