@@ -307,8 +307,8 @@ TEST(CtlCodec, CheckHeaderRejectsBadHeaders) {
   h = good;
   h.type = 0;
   EXPECT_EQ(check_header(h), "unknown message type 0");
-  h.type = static_cast<uint16_t>(MsgType::kInspectReply) + 1;
-  EXPECT_EQ(check_header(h), "unknown message type 10");
+  h.type = static_cast<uint16_t>(MsgType::kRestartReply) + 1;
+  EXPECT_EQ(check_header(h), "unknown message type 12");
   h = good;
   h.length = kMaxPayload;
   EXPECT_EQ(check_header(h), "");
