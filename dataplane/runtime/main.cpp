@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/port/xdp_filter.h"
 #include "dataplane/runtime/dataplane.h"
 #include "dataplane/runtime/options.h"
 
@@ -73,6 +74,12 @@ int main(int argc, char** argv) {
   std::string exe;
   if (char buf[PATH_MAX]; ::realpath("/proc/self/exe", buf) != nullptr) exe = buf;
   const auto vdevs = rondo::dp::vdev_args(argc, argv);
+  {
+    // Before the EAL probes the af_xdp ports: a kill -9 left their XDP program attached.
+    std::vector<std::string> lines;
+    rondo::dp::detach_stale_xdp(vdevs, &lines);
+    for (const auto& l : lines) std::fprintf(stderr, "rondo-dataplane: af_xdp %s\n", l.c_str());
+  }
   rte_set_application_usage_hook(print_rondo_usage);
   const int eal_args = rte_eal_init(argc, argv);
   if (eal_args < 0) {
