@@ -207,7 +207,7 @@ api::Ack UnixDataplaneClient::restart() {
   std::vector<uint8_t> reply;
   if (!call(api::MsgType::kRestart, {}, &type, &reply)) return {.ok = false, .message = error_};
   if (type != api::MsgType::kRestartReply && type != api::MsgType::kError) {
-    broken(std::string("restart: unexpected ") + type_name(type) + " reply");
+    broken(std::string("restart: unexpected ") + type_name(type));
     return {.ok = false, .message = error_};
   }
   std::string err;
