@@ -43,6 +43,8 @@
 
 namespace rondo::dp {
 
+class MappedStore;  // store_file.h
+
 enum class FlowState : uint8_t {
   kFree = 0,
   kSynSent,      // client SYN forwarded (embryonic)
@@ -463,11 +465,9 @@ class FlowTable {
   uint64_t swept_ = 0;
   ReleaseFn release_fn_;
   void* release_ctx_;
-  // With a FlowStore: the mapping (the arrays point into it), its header, the locked fd.
+  // With a FlowStore: the locked, mapped file (the arrays point into it) and its header.
+  std::unique_ptr<MappedStore> store_;
   FlowStoreHeader* hdr_ = nullptr;
-  void* map_ = nullptr;
-  size_t map_bytes_ = 0;
-  int fd_ = -1;
   FlowAdoption adoption_;
 };
 
