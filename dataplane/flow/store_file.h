@@ -13,6 +13,13 @@
 
 namespace rondo::dp {
 
+/// What opening a store file did (FlowAdoption, QuarantineAdoption).
+enum class StoreOutcome : uint8_t {
+  kCreated,  // no file, an empty one, or adoption off: started empty
+  kAdopted,  // the header matched: the consistent contents kept
+  kRefused,  // a file that does not match (reason): reinitialised, started empty
+};
+
 class MappedStore {
  public:
   /// Opens (creating, mode 0600) `path` and takes the lock. `who` names the owner in
@@ -25,14 +32,27 @@ class MappedStore {
 
   /// The file's size when it was opened.
   size_t size() const { return size_; }
-  /// Read the file's first `n` bytes into `dst` (a header); false if it is shorter.
-  bool read_front(void* dst, size_t n) const;
+  /// Whether the file holds what its owner can adopt. false, *why left empty, for a new
+  /// (empty) file or with `adopt` off: created. false, with *why, when the file is shorter
+  /// than a header or `mismatch(*h)` names the field that differs: refused. The header is
+  /// read into *h.
+  template <typename Header, typename Mismatch>
+  bool adoptable(bool adopt, Header* h, Mismatch&& mismatch, std::string* why) const {
+    if (size_ == 0 || !adopt) return false;
+    if (!read_front(h, sizeof *h)) {
+      *why = "file shorter than its header";
+      return false;
+    }
+    *why = mismatch(*h);
+    return why->empty();
+  }
   /// Map the file's first `bytes`, MAP_SHARED. `reset`: first cut the file to 0 and grow it
   /// to `bytes`, so it holds only zeroes (the old contents, magic included, gone at once).
   /// Throws std::system_error.
   char* map(size_t bytes, bool reset);
 
  private:
+  bool read_front(void* dst, size_t n) const;
   [[noreturn]] void fail(const char* what) const;
   std::string path_;
   const char* who_;

@@ -202,16 +202,13 @@ void FlowTable::map_store(const FlowStore& store, bool meters, uint64_t now) {
 
   // Does the file hold this table? A refusal names the first field that differs.
   std::string why;
-  bool adopting = false;
   FlowStoreHeader h{};
-  if (store_->size() == 0 || !store.adopt) {
-    // A new file, or adoption off: created, not refused.
-  } else if (!store_->read_front(&h, sizeof h)) {
-    why = "file shorter than its header";
-  } else {
-    why = table_mismatch(h, l, store_->size(), capacity_, n_buckets_, meters, key_);
-    adopting = why.empty();
-  }
+  const bool adopting = store_->adoptable(
+      store.adopt, &h,
+      [&](const FlowStoreHeader& fh) {
+        return table_mismatch(fh, l, store_->size(), capacity_, n_buckets_, meters, key_);
+      },
+      &why);
   // Not adopting: start from zeroes (the file is cut to 0 first).
   char* base = store_->map(l.bytes, !adopting);
   hdr_ = reinterpret_cast<FlowStoreHeader*>(base);

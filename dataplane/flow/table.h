@@ -40,10 +40,9 @@
 #include <string>
 
 #include "dataplane/flow/key.h"
+#include "dataplane/flow/store_file.h"
 
 namespace rondo::dp {
-
-class MappedStore;  // store_file.h
 
 enum class FlowState : uint8_t {
   kFree = 0,
@@ -190,11 +189,7 @@ struct FlowStoreHeader {
 
 /// What opening a FlowStore did (FlowTable::adoption()).
 struct FlowAdoption {
-  enum class Outcome : uint8_t {
-    kCreated,  // no file, an empty one, or FlowStore::adopt off: started empty
-    kAdopted,  // the header matched: consistent flows kept
-    kRefused,  // a file that does not match (reason): reinitialised, started empty
-  };
+  using Outcome = StoreOutcome;  // kCreated also when FlowStore::adopt is off
   Outcome outcome = Outcome::kCreated;
   std::string reason;          // kRefused: why, one loggable phrase
   uint32_t adopted = 0;        // flows kept
