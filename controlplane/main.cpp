@@ -55,6 +55,7 @@ struct Options {
   std::string birdc = "birdc";
   std::string bird_socket;
   int withdraw_wait_ms = 2000;
+  int restart_hold_down_ms = 10000;
   // Health checks of DSR backends through their tunnel (health/dsr_checks.h): off unless
   // --dsr-check-interface is given.
   std::string dsr_check_interface;
@@ -110,6 +111,9 @@ int parse_options(int argc, char** argv, Options* o) {
       ("bgp-withdraw-wait-ms", po::value(&o->withdraw_wait_ms)->default_value(2000)->value_name("MS"),
        "on shutdown, how long to wait after withdrawing the VIPs before exiting (for the "
        "routers to move traffic away while the dataplane still forwards)")
+      ("restart-hold-down", po::value(&o->restart_hold_down_ms)->default_value(10000)->value_name("MS"),
+       "when the dataplane goes away (restart, crash), keep announcing the VIPs for up to MS "
+       "for it to come back in sync; then withdraw (0: withdraw at once)")
       ("dsr-check-interface", po::value(&o->dsr_check_interface)->value_name("IFACE"),
        "check backends of ipip, gue and l2dsr VIPs through their tunnel, at VIP:port: attach "
        "rondo_hc_encap.bpf.o to IFACE's tc egress, where a fwmark rule routes the checks "
@@ -135,9 +139,10 @@ int parse_options(int argc, char** argv, Options* o) {
     std::cerr << "rondo-controlplane: --config is required\n";
     return 2;
   }
-  if (o->sync_interval_ms <= 0 || o->apply_timeout_ms < 0 || o->withdraw_wait_ms < 0) {
-    std::cerr << "rondo-controlplane: --sync-interval-ms must be positive, --apply-timeout-ms "
-                 "and --bgp-withdraw-wait-ms not negative\n";
+  if (o->sync_interval_ms <= 0 || o->apply_timeout_ms < 0 || o->withdraw_wait_ms < 0 ||
+      o->restart_hold_down_ms < 0) {
+    std::cerr << "rondo-controlplane: --sync-interval-ms must be positive, --apply-timeout-ms, "
+                 "--bgp-withdraw-wait-ms and --restart-hold-down not negative\n";
     return 2;
   }
   if (!o->dsr_check_mark_base.empty()) {
@@ -274,14 +279,16 @@ int main(int argc, char** argv) {
     announcing = std::jthread([&](std::stop_token stop) {
       std::mutex m;
       std::condition_variable_any cv;
+      cp::RestartHoldDown hold(std::chrono::milliseconds(opt.restart_hold_down_ms));
       while (!stop.stop_requested()) {
-        announcer->apply(cp::vips_to_announce(control.view()));
+        announcer->apply(hold.filter(control.view(), cp::RestartHoldDown::Clock::now()));
         std::unique_lock lk(m);
         cv.wait_for(lk, stop, std::chrono::milliseconds(opt.sync_interval_ms), [] { return false; });
       }
     });
     cp::log_info("bgp: VIP routes in " + opt.bird_include + ", applied with " + opt.birdc +
-                 " configure");
+                 " configure; held " + std::to_string(opt.restart_hold_down_ms) +
+                 " ms when the dataplane goes away");
   }
 
   for (;;) {

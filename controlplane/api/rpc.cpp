@@ -123,18 +123,39 @@ json result_json(const OpResult& r) {
   return out;
 }
 
+// api::DataplaneInfo::start_kind as the API names it.
+const char* start_kind_name(uint8_t kind) {
+  switch (kind) {
+    case 1: return "planned";
+    case 2: return "crash";
+    default: return "fresh";
+  }
+}
+
+json dataplane_json(const api::DataplaneInfo& d, const ControlPlaneView& v) {
+  return {{"pid", d.pid},
+          {"instance", d.instance},
+          {"workers", d.n_workers},
+          {"ports", d.n_ports},
+          {"generation", d.generation},
+          {"since", optional_time(v.dataplane_since)},
+          {"start_kind", start_kind_name(d.start_kind)},
+          {"adopted_flows", d.adopted_flows},
+          {"discarded_flows", d.discarded_flows},
+          {"gap_ms", d.gap_ms}};
+}
+
 json status_json(const ControlPlaneView& v, const ControlPlane& cp) {
-  json dp = nullptr;
-  if (v.dataplane)
-    dp = {{"pid", v.dataplane->pid},
-          {"instance", v.dataplane->instance},
-          {"workers", v.dataplane->n_workers},
-          {"ports", v.dataplane->n_ports},
-          {"generation", v.dataplane->generation}};
+  json dp = v.dataplane ? dataplane_json(*v.dataplane, v) : json(nullptr);
+  json restarts = json::object();
+  for (uint8_t k = 0; k < v.dataplane_restarts.size(); ++k)
+    restarts[start_kind_name(k)] = v.dataplane_restarts[k];
   return {{"generation", v.generation},
           {"dataplane_connected", v.dataplane_connected},
           {"in_sync", v.in_sync},
           {"dataplane", dp},
+          {"dataplane_restarts", restarts},
+          {"restart_expected", v.restart_expected},
           {"last_push", optional_time(v.last_push)},
           {"stats_time", optional_time(v.stats_time)},
           {"pushes", v.pushes},
@@ -614,6 +635,22 @@ json cmd_reload(ControlPlane& cp, Args& a, const std::string& origin) {
   return result_json(cp.reload(origin));
 }
 
+// How long dataplane.restart waits for the dataplane's answer: the controller thread may be
+// in the middle of a step (each call bounded by the client's 3 s timeout) before it asks.
+constexpr std::chrono::milliseconds kRestartAnswerTimeout{10'000};
+
+json cmd_dataplane_restart(ControlPlane& cp, Args& a, const std::string& origin) {
+  a.done();
+  const RestartResult r = cp.restart_dataplane(origin, kRestartAnswerTimeout);
+  if (!r.ok()) {
+    const bool refused = r.status == Status::kFailed && r.before;
+    throw Refused{r.status, refused ? "the dataplane refused to restart: " + r.error : r.error};
+  }
+  json before = nullptr;
+  if (r.before) before = {{"pid", r.before->pid}, {"instance", r.before->instance}};
+  return {{"ok", true}, {"message", r.message}, {"before", before}};
+}
+
 // The API's commands: name -> handler. A handler reads its fields through Args (typed,
 // each at most once, leftovers refused by a.done()) and returns the reply object.
 using Handler = json (*)(ControlPlane& cp, Args& a, const std::string& origin);
@@ -637,6 +674,7 @@ constexpr Command kCommands[] = {
     {"status", cmd_status},
     {"stats", cmd_stats},
     {"reload", cmd_reload},
+    {"dataplane.restart", cmd_dataplane_restart},
     {"flow.list", cmd_flow_list},
     {"flow.delete", cmd_flow_delete},
     {"trace.start", cmd_trace_start},

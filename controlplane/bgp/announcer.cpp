@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <set>
 
 #include "controlplane/log.h"
@@ -18,12 +19,19 @@
 
 namespace rondo::cp {
 
-std::vector<uint32_t> vips_to_announce(const ControlPlaneView& v) {
+bool dataplane_forwarding(const ControlPlaneView& v) {
   // Forwarding with some state of ours (not necessarily the newest: a change in flight must
   // not withdraw and re-announce every address).
-  if (!v.dataplane_connected || !v.dataplane || v.dataplane->generation == 0) return {};
+  return v.dataplane_connected && v.dataplane && v.dataplane->generation != 0;
+}
+
+std::vector<uint32_t> vips_to_announce(const ControlPlaneView& v) {
+  return dataplane_forwarding(v) ? vips_serving(v.desired) : std::vector<uint32_t>{};
+}
+
+std::vector<uint32_t> vips_serving(const DesiredState& d) {
   std::set<uint32_t> out;
-  for (const auto& vip : v.desired.vips) {
+  for (const auto& vip : d.vips) {
     if (vip.drained) continue;
     const bool serving = std::any_of(vip.backends.begin(), vip.backends.end(), [](const BackendSpec& b) {
       return b.weight > 0 && !b.drained && b.health != Health::kDown;
@@ -31,6 +39,40 @@ std::vector<uint32_t> vips_to_announce(const ControlPlaneView& v) {
     if (serving) out.insert(vip.ip);
   }
   return {out.begin(), out.end()};
+}
+
+std::vector<uint32_t> RestartHoldDown::filter(const ControlPlaneView& v, Clock::time_point now) {
+  using std::chrono::duration_cast;
+  using std::chrono::milliseconds;
+  if (dataplane_forwarding(v)) {
+    if (away_since_ && !held_.empty()) {
+      const auto ms = duration_cast<milliseconds>(now - *away_since_).count();
+      log_info("bgp: dataplane back after " + std::to_string(ms) + " ms: " +
+               (expired_ ? "announcing again" : "announcement held"));
+    }
+    away_since_.reset();
+    expired_ = false;
+    held_ = vips_serving(v.desired);
+    return held_;
+  }
+  if (!away_since_) {
+    away_since_ = now;
+    if (!held_.empty() && hold_down_.count() > 0)
+      log_info("bgp: dataplane away: holding the announcement for up to " +
+               std::to_string(hold_down_.count()) + " ms (--restart-hold-down)");
+  }
+  if (held_.empty()) return {};
+  if (!expired_ && now - *away_since_ >= hold_down_) {
+    expired_ = true;
+    if (hold_down_.count() > 0) log_warn("bgp: hold-down expired: withdrawing");
+  }
+  if (expired_) return {};
+  // What the desired state stopped serving meanwhile (a VIP drained) goes all the same.
+  const auto serving = vips_serving(v.desired);
+  std::vector<uint32_t> out;
+  std::set_intersection(held_.begin(), held_.end(), serving.begin(), serving.end(),
+                        std::back_inserter(out));
+  return out;
 }
 
 std::string bird_include(const std::vector<uint32_t>& ips) {

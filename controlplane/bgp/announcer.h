@@ -11,12 +11,15 @@
 // VIP on it is not drained (`rondoctl vip drain`) and has a backend that may take new
 // connections (weight > 0, not drained, health not down). It is withdrawn when that stops
 // being true, and on shutdown, before the control plane exits (the dataplane, ordered
-// after it by systemd, keeps forwarding meanwhile).
+// after it by systemd, keeps forwarding meanwhile). When the dataplane goes away (a
+// restart, a crash), RestartHoldDown keeps what was announced for a while: a new process
+// that takes over the flows (docs/operations.md, "Restart and upgrade") is back within it.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +29,33 @@ namespace rondo::cp {
 
 /// The VIP addresses (host order, sorted, unique) that may be announced now.
 std::vector<uint32_t> vips_to_announce(const ControlPlaneView& v);
+/// True when the dataplane is connected and forwards with a state of this control plane.
+bool dataplane_forwarding(const ControlPlaneView& v);
+/// The VIP addresses the desired state would have announced with a forwarding dataplane.
+std::vector<uint32_t> vips_serving(const DesiredState& d);
+
+/// Hold-down across dataplane restarts: while the dataplane is away, keep announcing what
+/// was announced when it left (less what the desired state no longer serves: a VIP drained
+/// meanwhile still goes) for up to `hold_down`; withdraw when it expires without the
+/// dataplane back. 0: withdraw at once. Logs the start and the end of each hold-down.
+/// Single-threaded (the announcing thread); the clock is a parameter, for tests.
+class RestartHoldDown {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  explicit RestartHoldDown(std::chrono::milliseconds hold_down) : hold_down_(hold_down) {}
+
+  /// What to announce now.
+  std::vector<uint32_t> filter(const ControlPlaneView& v, Clock::time_point now);
+  /// True while holding an announcement for a dataplane that is away.
+  bool holding() const { return away_since_.has_value() && !expired_ && !held_.empty(); }
+
+ private:
+  std::chrono::milliseconds hold_down_;
+  std::vector<uint32_t> held_;  // announced the last time the dataplane was forwarding
+  std::optional<Clock::time_point> away_since_;
+  bool expired_ = false;
+};
 
 /// The file BIRD includes for `ips`: a static protocol `rondo_vips` with one route each.
 std::string bird_include(const std::vector<uint32_t>& ips);

@@ -45,6 +45,10 @@ Commands:
   stats          dataplane counters: per lcore, drops by reason, per backend, per port
   status         control plane: generation, dataplane connection, last push
   reload         re-read the config file and apply it as a diff (a bad file changes nothing)
+  dataplane restart [--no-wait] [--timeout SECONDS]
+                 restart rondo-dataplane in place, keeping its flows (it needs --flow-dir):
+                 prints its answer, then waits (default 30 s) for the new process to be in
+                 sync and prints what it took over: flows adopted, forwarding gap
   flow show CLIENT:PORT VIP:PORT/PROTO
   flow show --backend-side BACKEND:PORT LOCAL:PORT/PROTO
                  one flow: owning lcore, state, backend, local ip:port, age, expiry,
@@ -70,7 +74,9 @@ Options (anywhere on the line):
   --force        vip/backend remove: remove even with active flows
   --wait         backend drain: return once the backend has no active flows,
                  printing the count as it falls
-  --timeout S    with --wait: give up after S seconds (exit 1)
+  --timeout S    with --wait: give up after S seconds (exit 1); dataplane restart: how
+                 long to wait for the new process (default 30)
+  --no-wait      dataplane restart: return once the dataplane accepted
   --weight N     backend add: weight 0-65535 (default 1; 0 takes no new connections)
   --proto P      vip add: tcp (default) or udp
   --scheduler S  vip add: rr (round-robin, the default), wrr (weighted round-robin),
@@ -86,7 +92,8 @@ Options (anywhere on the line):
                  connections (the default) or open: send them to the down backends anyway
 
 Exit codes: 0 done; 1 failed or refused (unknown vip or backend, exists already,
-needs --force, bad config file, timeout, control plane unreachable); 2 usage error.
+needs --force, bad config file, timeout, control plane unreachable, restart refused or
+the dataplane came back without its flows); 2 usage error.
 )";
 
 struct Usage {
@@ -245,6 +252,22 @@ void print_changes(const json& answer, std::ostream& out, std::ostream& err) {
   }
 }
 
+// Between two polls of a wait that started at `start`: false once `timeout_s` has passed
+// (give up), else sleep one `poll`, or less so as to wake at the deadline.
+bool pause(std::chrono::steady_clock::time_point start, std::optional<double> timeout_s,
+           std::chrono::milliseconds poll) {
+  const double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (timeout_s && waited >= *timeout_s) return false;
+  if (timeout_s) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::duration<double>(*timeout_s - waited));
+    poll = std::min(poll, std::max(left, std::chrono::milliseconds(1)));
+  }
+  std::this_thread::sleep_for(poll);
+  return true;
+}
+
 int wait_drained(ApiClient& client, const CliInvocation& inv, std::ostream& out,
                  std::ostream& err, std::chrono::milliseconds poll) {
   using Clock = std::chrono::steady_clock;
@@ -288,21 +311,13 @@ int wait_drained(ApiClient& client, const CliInvocation& inv, std::ostream& out,
         return kExitOk;
       }
     }
-    const double waited = std::chrono::duration<double>(Clock::now() - start).count();
-    if (inv.timeout_s && waited >= *inv.timeout_s) {
+    if (!pause(start, inv.timeout_s, poll)) {
       err << "rondoctl: backend drain: timeout after " << *inv.timeout_s << " s: " << who
           << (last ? " still has " + std::to_string(*last) + (*last == 1 ? " active flow" : " active flows")
                    : ": active flows unknown")
           << "\n";
       return kExitFailed;
     }
-    auto sleep = poll;
-    if (inv.timeout_s) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          std::chrono::duration<double>(*inv.timeout_s - waited));
-      sleep = std::min(sleep, std::max(left, std::chrono::milliseconds(1)));
-    }
-    std::this_thread::sleep_for(sleep);
   }
 }
 
@@ -380,6 +395,64 @@ int finish_trace(ApiClient& client, const CliInvocation& inv, std::ostream& out,
   return kExitOk;
 }
 
+// dataplane restart: the dataplane accepted; say so, then (unless --no-wait) wait for a new
+// instance in sync and say what it took over.
+int finish_restart(ApiClient& client, const CliInvocation& inv, const json& answer,
+                   std::ostream& out, std::ostream& err, std::chrono::milliseconds poll) {
+  using Clock = std::chrono::steady_clock;
+  const json& before = answer["before"];
+  const std::string message = answer.value("message", "");
+  if (inv.json) {
+    out << answer.dump() << "\n";
+  } else {
+    out << "dataplane" << (before.is_object() ? " pid " + num(before["pid"]) : std::string())
+        << " is restarting" << (message.empty() ? "" : ": " + message) << "\n";
+  }
+  out.flush();
+  if (!inv.wait) return kExitOk;
+  // No instance known (the controller had no hello): any instance in sync will do.
+  const bool known = before.is_object();
+  const uint64_t old_instance = known ? before["instance"].get<uint64_t>() : 0;
+  const auto start = Clock::now();
+  std::string seen = "the dataplane has not reconnected";
+  for (;;) {
+    auto a = client.call({{"cmd", "status"}});
+    if (!a) {
+      err << "rondoctl: dataplane restart: lost the control plane while waiting: " << client.error()
+          << "\n";
+      return kExitFailed;
+    }
+    if (!a->value("ok", false)) {
+      print_failure(*a, inv, out, err);
+      return kExitFailed;
+    }
+    const json& s = (*a)["status"];
+    const json& dp = s["dataplane"];
+    if (dp.is_object() && s["dataplane_connected"].get<bool>()) {
+      const bool new_instance = !known || dp["instance"].get<uint64_t>() != old_instance;
+      if (!new_instance) seen = "the same dataplane instance still answers";
+      else if (!s["in_sync"].get<bool>()) seen = "the new dataplane is not in sync yet";
+      if (new_instance && s["in_sync"].get<bool>()) {
+        if (inv.json) out << json{{"ok", true}, {"dataplane", dp}}.dump() << "\n";
+        else out << format_restarted(dp);
+        if (dp.value("start_kind", "") == "fresh") {
+          err << "rondoctl: dataplane restart: the new dataplane started fresh: it kept no flows "
+                 "(see its log for why), so connections through this host were reset\n";
+          return kExitFailed;
+        }
+        return kExitOk;
+      }
+    } else {
+      seen = "the dataplane has not reconnected";
+    }
+    if (!pause(start, inv.timeout_s, poll)) {
+      err << "rondoctl: dataplane restart: timeout after " << *inv.timeout_s << " s: " << seen
+          << " (rondoctl status; journalctl -u rondo-dataplane)\n";
+      return kExitFailed;
+    }
+  }
+}
+
 }  // namespace
 
 std::string cli_usage() { return kUsage; }
@@ -432,12 +505,13 @@ std::variant<CliInvocation, CliExit> parse_cli(const std::vector<std::string>& a
     if (i == args.size()) usage_error("missing command (rondoctl --help lists them)");
 
     std::string word = args[i++];
-    if (word == "vip" || word == "backend" || word == "flow") {
+    if (word == "vip" || word == "backend" || word == "flow" || word == "dataplane") {
       if (i == args.size())
         usage_error(word + ": missing subcommand (" +
-                    (word == "vip"       ? "add, remove, list, drain, undrain"
-                     : word == "backend" ? "add, remove, drain, undrain, weight"
-                                         : "show, list, delete") +
+                    (word == "vip"         ? "add, remove, list, drain, undrain"
+                     : word == "backend"   ? "add, remove, drain, undrain, weight"
+                     : word == "dataplane" ? "restart"
+                                           : "show, list, delete") +
                     ")");
       word += " " + args[i++];
     }
@@ -458,6 +532,9 @@ std::variant<CliInvocation, CliExit> parse_cli(const std::vector<std::string>& a
     if (word == "backend add") own.add_options()("weight", po::value(&weight), "");
     if (word == "backend drain")
       own.add_options()("wait", po::bool_switch(&inv.wait), "")("timeout", po::value(&timeout), "");
+    bool no_wait = false;
+    if (word == "dataplane restart")
+      own.add_options()("no-wait", po::bool_switch(&no_wait), "")("timeout", po::value(&timeout), "");
     // Inspection: filters, and what each command takes besides.
     std::string f_vip, f_client, f_backend, f_local, f_proto, limit, count, seconds, reason;
     bool backend_side = false;
@@ -608,6 +685,16 @@ std::variant<CliInvocation, CliExit> parse_cli(const std::vector<std::string>& a
         positionals(vm, 0, 0, "no arguments");
         inv.request = {{"cmd", "drops"}};
         if (!reason.empty()) inv.request["reason"] = reason;
+      } else if (word == "dataplane restart") {
+        positionals(vm, 0, 0, "no arguments");
+        inv.request = {{"cmd", "dataplane.restart"}};
+        inv.wait = !no_wait;
+        if (!timeout.empty()) {
+          if (no_wait) usage_error("--timeout does not apply with --no-wait");
+          inv.timeout_s = parse_seconds(timeout);
+        } else {
+          inv.timeout_s = 30;
+        }
       } else if (word == "stats" || word == "status" || word == "reload") {
         positionals(vm, 0, 0, "no arguments");
         inv.request = {{"cmd", word}};
@@ -753,8 +840,45 @@ std::string dsr_checks_note(const json& a) {
          "to the VIP (rondo-controlplane --dsr-check-interface; docs/modes.md)\n";
 }
 
+// "2026-12-06 12:45:29 UTC" in local time, for a unix time in seconds.
+static std::string local_time(double unix_s) {
+  const time_t t = static_cast<time_t>(unix_s);
+  tm tm{};
+  localtime_r(&t, &tm);
+  char buf[64];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S %Z", &tm);
+  return buf;
+}
+
+static std::string flows_taken_over(const json& dp) {
+  return num(dp["adopted_flows"]) + " flows adopted, " + num(dp["discarded_flows"]) +
+         " discarded, gap " + num(dp["gap_ms"]) + " ms";
+}
+
+std::string format_dataplane_start(const json& s) {
+  const json& dp = s.value("dataplane", json());
+  if (!dp.is_object() || !dp.contains("start_kind")) return "";
+  std::string out = "dataplane: pid " + num(dp["pid"]);
+  if (dp["since"].is_number()) out += ", up since " + local_time(dp["since"].get<double>());
+  const std::string kind = dp["start_kind"].get<std::string>();
+  if (kind == "planned") out += ", after a planned restart: " + flows_taken_over(dp);
+  else if (kind == "crash") out += ", after a crash: " + flows_taken_over(dp);
+  // A fresh start that found flows it could not take says so; otherwise there is nothing.
+  else if (dp["discarded_flows"].get<uint64_t>() > 0) out += ", started fresh: " + flows_taken_over(dp);
+  else out += ", started fresh";
+  return out + "\n";
+}
+
+std::string format_restarted(const json& dp) {
+  const std::string kind = dp.value("start_kind", "fresh");
+  return "dataplane restarted: pid " + num(dp["pid"]) + ", " +
+         (kind == "planned" ? "planned restart" : kind == "crash" ? "after a crash" : "fresh start") +
+         ", " + num(dp["adopted_flows"]) + " flows adopted (" + num(dp["discarded_flows"]) +
+         " discarded), forwarding resumed after " + num(dp["gap_ms"]) + " ms\n";
+}
+
 std::string format_show(const json& a) {
-  std::string out = status_line(a["status"]);
+  std::string out = status_line(a["status"]) + format_dataplane_start(a["status"]);
   Table t({"VIP", "MODE", "SCHED", "BACKEND", "WEIGHT", "HEALTH", "STATE", "FLOWS", "CONN/S",
            "PACKETS", "BYTES", "TABLE%"},
           {false, false, false, false, true, false, false, true, true, true, true, true});
@@ -882,7 +1006,7 @@ std::string format_stats(const json& a) {
 std::string format_status(const json& a) {
   const json& s = a["status"];
   std::ostringstream o;
-  o << status_line(s);
+  o << status_line(s) << format_dataplane_start(s);
   o << "config file:   " << (s["config"].get<std::string>().empty() ? "-" : s["config"].get<std::string>()) << "\n";
   o << "state file:    " << (s["state_file"].get<std::string>().empty() ? "-" : s["state_file"].get<std::string>()) << "\n";
   o << "vips:          " << num(s["vips"]) << ", backends: " << num(s["backends"]) << "\n";
@@ -912,6 +1036,7 @@ int run_cli(const CliInvocation& inv, std::ostream& out, std::ostream& err,
     const std::string& c = inv.command;
     if (c.rfind("flow ", 0) == 0) return finish_flows(client, inv, *answer, out, err);
     if (c == "trace") return finish_trace(client, inv, out, err, poll_interval);
+    if (c == "dataplane restart") return finish_restart(client, inv, *answer, out, err, poll_interval);
     if (inv.json && !inv.wait) {
       out << answer->dump() << "\n";
       return kExitOk;

@@ -4,7 +4,9 @@
 // Exit codes:
 //   0  done
 //   1  the operation failed or was refused (unknown vip/backend, already exists, needs
-//      --force, bad config file on reload, drain timeout, control plane unreachable)
+//      --force, bad config file on reload, drain timeout, control plane unreachable, the
+//      dataplane refused to restart or did not come back in time, or came back without
+//      its flows)
 //   2  usage error: bad command, option or argument (bad address, port out of range, ...);
 //      nothing was sent to the control plane
 #pragma once
@@ -31,7 +33,7 @@ struct CliInvocation {
   bool json = false;
   std::string command;      // "vip add", "backend drain", "show", ...
   nlohmann::json request;   // the API request
-  // backend drain --wait
+  // backend drain --wait; dataplane restart waits unless --no-wait
   bool wait = false;
   std::optional<double> timeout_s;  // nullopt: wait as long as it takes
   // flow list: flows to print at most (pages of up to 1000 are fetched until then)
@@ -86,6 +88,12 @@ std::string format_show(const nlohmann::json& answer);
 std::string format_vip_list(const nlohmann::json& answer);
 std::string format_stats(const nlohmann::json& answer);
 std::string format_status(const nlohmann::json& answer);
+/// "dataplane: pid P, up since ..., after a planned restart: N flows adopted, ..." for a
+/// status object's dataplane, or "" when there is none.
+std::string format_dataplane_start(const nlohmann::json& status);
+/// "dataplane restarted: pid P, planned restart, N flows adopted (K discarded), forwarding
+/// resumed after G ms" for the new instance's dataplane object.
+std::string format_restarted(const nlohmann::json& dataplane);
 /// flow list / flow show / trace / drops answers.
 std::string format_flows(const nlohmann::json& flows);
 std::string format_flow(const nlohmann::json& flow);

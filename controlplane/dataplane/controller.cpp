@@ -44,8 +44,20 @@ void Controller::fail(Clock::time_point now, const std::string& why, bool is_err
   need_push_ = true;
   // A refused push keeps the same dataplane: no need to announce it again on retry.
   if (!is_error) announced_ = false;
-  next_attempt_ = now + backoff_;
-  backoff_ = std::min(backoff_ * 2, options_.max_backoff);
+  if (restart_until_ && now >= *restart_until_) {
+    log_warn("no new dataplane within " + std::to_string(options_.restart_window.count()) +
+             " ms of the restart it accepted; retrying with backoff");
+    restart_until_.reset();
+    restart_asked_.reset();
+    backoff_ = options_.min_backoff;
+  }
+  if (restart_until_) {
+    // The new process is on its way: look for it often, without doubling.
+    next_attempt_ = now + options_.restart_retry;
+  } else {
+    next_attempt_ = now + backoff_;
+    backoff_ = std::min(backoff_ * 2, options_.max_backoff);
+  }
   // A dataplane that is absent for an hour must not write a line every tick.
   if (link_ != Link::kDown || why != last_failure_) {
     const std::string line = why + "; retrying (forwarding continues with its last state)";
@@ -79,9 +91,21 @@ void Controller::tick(Clock::time_point now) {
              std::to_string(info->generation) + ")");
   }
   if (instance_ && *instance_ != info->instance) {
+    static constexpr const char* kKinds[] = {"fresh, no flows kept", "planned restart",
+                                             "after a crash"};
     log_info("dataplane restarted (instance " + hex(*instance_) + " -> " + hex(info->instance) +
-             ")");
+             ", " + kKinds[info->start_kind % 3] + ": " + std::to_string(info->adopted_flows) +
+             " flows adopted, " + std::to_string(info->discarded_flows) + " discarded, gap " +
+             std::to_string(info->gap_ms) + " ms)");
+    ++restarts_[info->start_kind % 3];
     need_push_ = true;
+    if (restart_asked_) {
+      const auto ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(now - *restart_asked_).count();
+      log_info("dataplane back " + std::to_string(ms) + " ms after the restart was asked");
+    }
+    restart_asked_.reset();
+    restart_until_.reset();
   }
   instance_ = info->instance;
   info_ = info;
@@ -92,6 +116,45 @@ void Controller::tick(Clock::time_point now) {
   link_ = Link::kUp;
   last_failure_.clear();
   backoff_ = options_.min_backoff;
+}
+
+void Controller::expect_restart(Clock::time_point now) {
+  restart_asked_ = now;
+  restart_until_ = now + options_.restart_window;
+  backoff_ = options_.min_backoff;
+}
+
+api::Ack Controller::restart(Clock::time_point now) {
+  if (!client_->connected())
+    return {.ok = false, .generation = 0, .message = "the dataplane is not connected"};
+  const std::string who = info_ ? "dataplane pid " + std::to_string(info_->pid) : "dataplane";
+  api::Ack ack = client_->restart();
+  if (!client_->connected()) {
+    // Lost on the way: it may have got the request and be restarting now.
+    ack = {.ok = false, .generation = 0,
+           .message = "no answer to the restart request (" + client_->last_error() +
+                      "); the dataplane may be restarting"};
+    expect_restart(now);
+    fail(now, who + ": restart: " + client_->last_error(), false);
+    return ack;
+  }
+  if (!ack.ok) {
+    log_warn(who + " refused to restart: " + ack.message);
+    return ack;
+  }
+  log_info(who + " restarting in place" + (ack.message.empty() ? "" : ": " + ack.message) +
+           "; reconnecting every " + std::to_string(options_.restart_retry.count()) + " ms");
+  expect_restart(now);
+  // The process execs: this connection ends with it. Not a failure, so not logged as one.
+  client_->close();
+  info_.reset();
+  acked_generation_ = 0;
+  need_push_ = true;
+  announced_ = false;
+  link_ = Link::kDown;
+  last_failure_.clear();
+  next_attempt_ = now + options_.restart_retry;
+  return ack;
 }
 
 std::optional<api::Stats> Controller::fetch_stats(Clock::time_point now) {

@@ -202,4 +202,24 @@ std::optional<api::InspectReply> UnixDataplaneClient::inspect(const api::Inspect
   return out;
 }
 
+api::Ack UnixDataplaneClient::restart() {
+  api::MsgType type;
+  std::vector<uint8_t> reply;
+  if (!call(api::MsgType::kRestart, {}, &type, &reply)) return {.ok = false, .message = error_};
+  if (type != api::MsgType::kRestartReply && type != api::MsgType::kError) {
+    broken(std::string("restart: unexpected ") + type_name(type));
+    return {.ok = false, .message = error_};
+  }
+  std::string err;
+  auto ack = api::decode_ack(reply, &err);
+  if (!ack) {
+    broken("restart: " + err);
+    return {.ok = false, .message = error_};
+  }
+  // A kError body is an Ack with ok=false; trust the type over the flag.
+  if (type == api::MsgType::kError) ack->ok = false;
+  if (!ack->ok) error_ = "restart refused: " + ack->message;
+  return *ack;
+}
+
 }  // namespace rondo::cp

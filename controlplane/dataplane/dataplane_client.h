@@ -41,6 +41,12 @@ class DataplaneClient {
     return std::nullopt;
   }
 
+  /// Ask the dataplane to restart in place (api::MsgType::kRestart): it answers, stops
+  /// forwarding, keeps its flows and execs itself again; this connection is then dead.
+  /// ok=false with the dataplane's reason when it refuses (e.g. it runs without
+  /// --flow-dir), or on a transport failure (see connected()).
+  virtual api::Ack restart() { return {.ok = false, .message = "restart is not supported"}; }
+
   /// What the last failed call ran into, for logs.
   virtual std::string last_error() const = 0;
 };
@@ -64,6 +70,7 @@ class UnixDataplaneClient final : public DataplaneClient {
   api::Ack push(const api::State& s) override;
   std::optional<api::Stats> stats() override;
   std::optional<api::InspectReply> inspect(const api::InspectRequest& req) override;
+  api::Ack restart() override;
   std::string last_error() const override { return error_; }
 
  private:

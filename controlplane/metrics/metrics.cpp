@@ -140,6 +140,31 @@ std::vector<MetricFamily> MetricsCollector::collect(const ControlPlaneView& view
   sample(fams.counter("rondo_controlplane_reload_failures_total",
                       "Config file reloads refused (the file had errors; nothing was applied)."),
          {}, num(view.reload_failures));
+  {
+    // Counted by the control plane: they survive dataplane restarts, unlike the
+    // dataplane's own counters, which start again at 0 in each new process.
+    auto& restarts = fams.counter(
+        "rondo_dataplane_restarts_total",
+        "New dataplane processes the control plane saw since it started, by how each started: "
+        "planned (rondoctl dataplane restart), crash (took over after a crash), fresh (kept no "
+        "flows).");
+    static constexpr const char* kKinds[] = {"fresh", "planned", "crash"};
+    for (size_t k = 0; k < view.dataplane_restarts.size(); ++k)
+      sample(restarts, {{"kind", kKinds[k]}}, num(view.dataplane_restarts[k]));
+  }
+  if (view.dataplane) {
+    const api::DataplaneInfo& d = *view.dataplane;
+    sample(fams.gauge("rondo_dataplane_adopted_flows",
+                      "Flows the running dataplane process took over from the one before it."),
+           {}, num(d.adopted_flows));
+    sample(fams.gauge("rondo_dataplane_discarded_flows",
+                      "Flows the running dataplane process found but could not take over."),
+           {}, num(d.discarded_flows));
+    sample(fams.gauge("rondo_dataplane_restart_gap_seconds",
+                      "Time without forwarding before the running dataplane process started "
+                      "forwarding (0 on a fresh start)."),
+           {}, d.gap_ms / 1000.0);
+  }
   if (stats) {
     if (view.stats_time)
       sample(fams.gauge("rondo_controlplane_stats_timestamp_seconds",

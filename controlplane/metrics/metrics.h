@@ -7,7 +7,9 @@
 //
 //   rondo_controlplane_config_generation, _dataplane_connected, _dataplane_in_sync,
 //     _last_push_timestamp_seconds, _pushes_total, _push_failures_total, _reloads_total,
-//     _reload_failures_total, _stats_timestamp_seconds*; rondo_dataplane_config_generation*
+//     _reload_failures_total, _stats_timestamp_seconds*; rondo_dataplane_config_generation*,
+//     rondo_dataplane_restarts_total{kind} (the control plane's count: it survives dataplane
+//     restarts), _adopted_flows**, _discarded_flows**, _restart_gap_seconds**
 //   {vip}          rondo_vip_info (address, mode, on_all_down, scheduler labels),
 //                  rondo_vip_backends,
 //                  _backends_available, _packets_total*, _bytes_total*, _connections_total*,
@@ -23,7 +25,9 @@
 // Label values: vip="<vip name>", backend="<address>:<port>", lcore="<lcore id>",
 // reason="<drop reason name>", port="<port id>", name="<device name>".
 // * dataplane series: exported only while the dataplane is connected and its counters were
-// fetched (no stale values from a dataplane that may be gone); the rest always.
+// fetched (no stale values from a dataplane that may be gone); ** while connected (from
+// its hello); the rest always. The dataplane's counters start again at 0 in each new process
+// (a restart, planned or not): Prometheus' rate() and increase() read that as a reset.
 #pragma once
 
 #include <cstdint>

@@ -221,14 +221,27 @@ void ControlPlane::sync(Clock::time_point now) {
   // is rebuilt or compared when nothing changed.
   std::shared_ptr<const api::State> changed;
   uint64_t generation;
+  uint64_t restart_ticket = 0;
   {
     std::lock_guard lk(mu_);
     generation = generation_;
     if (picked_generation_ != generation) changed = published_;
     picked_generation_ = generation;
+    if (restart_asked_ != restart_answered_) restart_ticket = restart_asked_;
   }
   if (changed) controller_->set_state(*changed);
   controller_->tick(now);
+  RestartResult restarted;
+  if (restart_ticket) {
+    restarted.before = controller_->dataplane();
+    const api::Ack ack = controller_->restart(now);
+    restarted.message = ack.message;
+    if (!ack.ok) {
+      restarted.status = restarted.before && controller_->connected() ? Status::kFailed
+                                                                        : Status::kUnavailable;
+      restarted.error = ack.message;
+    }
+  }
   std::shared_ptr<const api::Stats> stats;
   if (controller_->in_sync()) {
     if (auto s = controller_->fetch_stats(now)) stats = std::make_shared<const api::Stats>(std::move(*s));
@@ -237,7 +250,17 @@ void ControlPlane::sync(Clock::time_point now) {
   std::lock_guard lk(mu_);
   connected_ = controller_->connected();
   in_sync_ = controller_->in_sync();
+  if (const auto& dp = controller_->dataplane(); dp && dp->instance != since_instance_) {
+    since_instance_ = dp->instance;
+    dataplane_since_ = WallClock::now();
+  }
   info_ = controller_->dataplane();
+  restarts_ = controller_->restarts();
+  restart_expected_ = controller_->restart_expected();
+  if (restart_ticket) {
+    restart_answered_ = restart_ticket;
+    restart_answer_ = std::move(restarted);
+  }
   if (controller_->pushes() != pushes_) last_push_ = WallClock::now();
   pushes_ = controller_->pushes();
   push_failures_ = controller_->push_failures();
@@ -259,9 +282,17 @@ void ControlPlane::run(std::stop_token stop) {
   while (!stop.stop_requested()) {
     sync(Clock::now());
     loops_.fetch_add(1, std::memory_order_relaxed);
+    // A retry due before the next interval (backoff, or a restart under way) is not delayed.
+    auto wait = options_.sync_interval;
+    if (auto next = controller_->next_attempt()) {
+      const auto until = std::chrono::ceil<std::chrono::milliseconds>(*next - Clock::now());
+      wait = std::clamp(until, std::chrono::milliseconds(1), wait);
+    }
     std::unique_lock lk(mu_);
-    wake_.wait_for(lk, options_.sync_interval,
-                   [&] { return stop.stop_requested() || generation_ != picked_generation_; });
+    wake_.wait_for(lk, wait, [&] {
+      return stop.stop_requested() || generation_ != picked_generation_ ||
+             restart_asked_ != restart_answered_;
+    });
   }
 }
 
@@ -317,6 +348,9 @@ ControlPlaneView ControlPlane::view() const {
   v.reload_failures = reload_failures_;
   v.stats = stats_;
   v.stats_time = stats_time_;
+  v.dataplane_since = dataplane_since_;
+  v.dataplane_restarts = restarts_;
+  v.restart_expected = restart_expected_;
   return v;
 }
 
@@ -662,6 +696,23 @@ OpResult ControlPlane::reload(const std::string& origin) {
     log_error("reload by " + origin + " refused: " + r.error);
   }
   return r;
+}
+
+RestartResult ControlPlane::restart_dataplane(const std::string& origin,
+                                              std::chrono::milliseconds timeout) {
+  std::unique_lock lk(mu_);
+  if (!controller_) return {.status = Status::kFailed, .error = "the control plane is not started"};
+  if (!connected_)
+    return {.status = Status::kUnavailable,
+            .error = "the dataplane is not connected (nothing to restart)"};
+  log_info("dataplane restart asked by " + origin);
+  const uint64_t ticket = ++restart_asked_;
+  wake_.notify_all();
+  if (!applied_.wait_for(lk, timeout, [&] { return restart_answered_ >= ticket; }))
+    return {.status = Status::kUnavailable,
+            .error = "no answer from the dataplane within " + std::to_string(timeout.count()) +
+                     " ms"};
+  return restart_answer_;
 }
 
 std::optional<api::InspectReply> ControlPlane::inspect(const api::InspectRequest& req,

@@ -19,6 +19,7 @@
 //     cannot be saved is refused.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -93,6 +94,15 @@ struct ControlPlaneOptions {
   bool dsr_checks_tunnel = false;
 };
 
+/// The answer to restart_dataplane().
+struct RestartResult {
+  Status status = Status::kOk;  // kOk: the dataplane accepted and is restarting
+  std::string error;            // when not ok: the dataplane's refusal, or why it was not asked
+  std::string message;          // the dataplane's own words (its Ack), when it answered
+  std::optional<api::DataplaneInfo> before;  // the instance that was asked
+  bool ok() const { return status == Status::kOk; }
+};
+
 struct StartResult {
   bool ok = false;
   std::vector<std::string> errors;  // why the daemon cannot start (config or state file)
@@ -144,6 +154,12 @@ class ControlPlane final : public ControlPlaneHandle {
   /// Pass an inspection request to the dataplane (on a connection of its own). nullopt with
   /// *err (and *status: kUnavailable when the dataplane cannot be reached or refuses).
   std::optional<api::InspectReply> inspect(const api::InspectRequest& req, std::string* err) const;
+
+  /// Ask the dataplane to restart in place (api::MsgType::kRestart), on the controller's
+  /// connection: the controller thread sends it at its next step and then reconnects fast
+  /// and pushes the state to the new instance. Waits for the dataplane's answer at most
+  /// `timeout`. kUnavailable when not connected or no answer came; kFailed when refused.
+  RestartResult restart_dataplane(const std::string& origin, std::chrono::milliseconds timeout);
 
   /// Called after every installed change of the desired state (API, reload; not health),
   /// with the new state, outside the lock, on the thread that made the change. Set it
@@ -206,6 +222,16 @@ class ControlPlane final : public ControlPlaneHandle {
   uint64_t pushes_ = 0, push_failures_ = 0, reloads_ = 0, reload_failures_ = 0;
   std::shared_ptr<const api::Stats> stats_;
   std::optional<WallClock::time_point> stats_time_;
+  std::optional<WallClock::time_point> dataplane_since_;  // first sight of since_instance_
+  uint64_t since_instance_ = 0;
+  std::array<uint64_t, 3> restarts_{};
+  bool restart_expected_ = false;
+  // Restart requests: API threads take a ticket (++restart_asked_) and wait on applied_ for
+  // restart_answered_ to reach it; the controller thread serves every ticket up to the
+  // newest with one request to the dataplane (two operators asking at once get one restart).
+  uint64_t restart_asked_ = 0;
+  uint64_t restart_answered_ = 0;
+  RestartResult restart_answer_;
   // Rate computation: the sample rates were last computed from.
   std::shared_ptr<const api::Stats> rate_base_;
   Clock::time_point rate_base_time_{};

@@ -10,6 +10,7 @@
 // controller thread every sync interval.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -35,6 +36,15 @@ struct ControlPlaneView {
   bool in_sync = false;
   /// The dataplane's last hello (pid, instance, workers, ports); nullopt while not connected.
   std::optional<api::DataplaneInfo> dataplane;
+  /// When the control plane first saw the current dataplane instance (within a sync
+  /// interval of its start if the control plane was running then); nullopt while none.
+  std::optional<WallClock::time_point> dataplane_since;
+  /// New dataplane instances seen since the control plane started (the first one not
+  /// counted), by how each said it started: [0] fresh (no flows kept), [1] planned restart,
+  /// [2] after a crash (api::DataplaneInfo::start_kind).
+  std::array<uint64_t, 3> dataplane_restarts{};
+  /// True from a restart the dataplane accepted until its new instance answers.
+  bool restart_expected = false;
   /// When a push was last acknowledged by the dataplane; nullopt if never.
   std::optional<WallClock::time_point> last_push;
   /// Pushes acknowledged / failed (rejected or transport error) since start.

@@ -17,9 +17,10 @@
 #include <bit>
 #include <cstdint>
 #include <memory>
-#include <vector>
+#include <string>
 
 #include "dataplane/flow/siphash.h"
+#include "dataplane/flow/store_file.h"
 
 namespace rondo::dp {
 
@@ -50,18 +51,94 @@ struct PortTuple {
   bool operator==(const PortTuple&) const = default;
 };
 
+/// Where a Quarantine keeps its ring when it must outlive the process (docs/hot-restart.md):
+/// a plain file, on tmpfs or hugetlbfs, as FlowStore. Locked (flock) while the quarantine
+/// lives.
+struct QuarantineStore {
+  std::string path;
+  bool adopt = true;  // false: always start empty (the file is reinitialised)
+};
+
+/// Where the ring stands: written by one 8-byte store, so a kill never separates the two.
+struct alignas(8) QuarantineCursor {
+  uint32_t head;   // ring position of the oldest entry
+  uint32_t count;  // entries from head on, wrapping
+};
+
+/// The file's first page (its format). The ring follows at ring_off: `capacity` entries of
+/// 32 bytes {PortTuple t (12, network order); uint32 backend_id; uint32 hash; uint32 0;
+/// uint64 until}, the in-memory array byte for byte. The file's size is a multiple of 2 MiB
+/// (hugetlbfs). The index over the ring is not in the file: an adopter rebuilds it.
+struct QuarantineStoreHeader {
+  static constexpr char kMagic[8] = {'R', 'O', 'N', 'D', 'O', 'P', 'Q', '1'};
+  /// Bumped whenever the entry or this header change layout (static_asserts in
+  /// port_pool.cpp pin them).
+  static constexpr uint32_t kVersion = 1;
+  char magic[8];  // written last when the file is made, so a half-made file is refused
+  uint32_t version;
+  uint32_t capacity;
+  uint64_t key_fingerprint;  // SipHash-2-4 of a fixed string under the hash key: never the key
+  // The writer's `now` at its last add() or expire() that let an entry go: an adopter tells
+  // from it whether its clock goes on from the writer's or restarted (Quarantine's store
+  // constructor).
+  uint64_t clock;
+  QuarantineCursor cursor;
+  uint64_t ring_off;  // byte offset of the ring
+  uint64_t bytes;     // the file's size
+};
+
+/// What opening a QuarantineStore did (Quarantine::adoption()).
+struct QuarantineAdoption {
+  using Outcome = StoreOutcome;
+  Outcome outcome = Outcome::kCreated;
+  std::string reason;      // kRefused: why, one loggable phrase naming the field
+  uint32_t adopted = 0;    // entries kept: still held
+  uint32_t discarded = 0;  // entries with impossible values (a backend id past
+                           // api::kMaxBackendId, a hash that is not the tuple's): dropped
+  uint32_t expired = 0;    // entries whose deadline had passed at adoption: dropped
+  int64_t expiry_shift = 0;  // added to every adopted deadline (see the store constructor)
+  uint64_t micros = 0;       // time adoption took
+};
+
 /// Tuples that must not be used again before a deadline: a FIFO ring (every entry gets the
 /// same quarantine, so deadlines come in order) and an open-addressing index over it
 /// (linear probing, backward-shift deletion). Fixed capacity, allocated at construction;
 /// O(1) per add and per look-up. When it is full of live entries, the oldest is released
 /// early and counted: the bound on memory wins over the quarantine.
+///
+/// Given a QuarantineStore, the ring and where it stands (QuarantineCursor) live in a file
+/// mapped MAP_SHARED, so a new process adopts the tuples a killed one still held (the index
+/// stays in private memory and is rebuilt). Crash consistency: add() writes the entry, then
+/// the cursor that takes it in (a compiler fence between: kill -9 stops a thread between two
+/// instructions and the kernel drains the store buffer, so program order is what the file
+/// holds). A process killed between the two loses that one entry: the quarantine errs
+/// towards letting a tuple go early, never towards holding a torn entry.
 class Quarantine {
  public:
   /// Called for each entry that leaves (expired or released early), with the backend id
-  /// given to add(), so the owner can keep per-backend counts.
+  /// given to add(), so the owner can keep per-backend counts. Not called for entries an
+  /// adoption drops (the owner never counted them): the owner counts the adopted ones with
+  /// for_each().
   using LeaveFn = void (*)(void* ctx, uint32_t backend_id);
 
+  /// In private memory. Throws std::invalid_argument for capacity 0 or past 2^30.
   Quarantine(uint32_t capacity, const HashKey& key, LeaveFn leave, void* ctx);
+  /// The same, the ring in `store`'s file. A file whose header matches (magic, version,
+  /// capacity, key fingerprint, cursor in range, layout, size) is adopted: each entry in the
+  /// ring is checked (its backend id in range, its hash the tuple's), its deadline moved by
+  /// the clock rule, and kept if still in the future; anything else starts empty, with the
+  /// reason in adoption(). `now`: the adopter's clock, in the caller's ticks. If `now` is at
+  /// or past the writer's clock (header.clock), the clock goes on (the same boot's TSC) and
+  /// deadlines are kept; if it is behind, the clock restarted and every deadline is shifted
+  /// by now - header.clock. The writer's clock is the time of its last add or expiry, so a
+  /// writer that then ran idle for a while left an older clock: the shift is then smaller
+  /// and tuples are held longer, not shorter. Throws std::system_error if the file cannot be
+  /// opened, locked (another live quarantine has it), sized or mapped.
+  Quarantine(uint32_t capacity, const HashKey& key, LeaveFn leave, void* ctx,
+             const QuarantineStore& store, uint64_t now);
+  ~Quarantine();
+  Quarantine(const Quarantine&) = delete;
+  Quarantine& operator=(const Quarantine&) = delete;
 
   /// Hold t until `until` (caller's ticks).
   void add(const PortTuple& t, uint32_t backend_id, uint64_t until, uint64_t now);
@@ -70,29 +147,51 @@ class Quarantine {
   /// Let go of every entry whose deadline has passed.
   void expire(uint64_t now);
 
+  /// Call f(tuple, backend_id, until) for every entry held, oldest first: after adoption,
+  /// the owner rebuilds the per-backend counts it keeps through LeaveFn.
+  template <typename F>
+  void for_each(F&& f) const {
+    for (uint32_t k = 0, pos = head_; k < count_; ++k, pos = pos + 1 == cap_ ? 0 : pos + 1)
+      f(ring_[pos].t, ring_[pos].backend_id, ring_[pos].until);
+  }
+
   uint32_t size() const { return count_; }
   uint32_t capacity() const { return cap_; }
   uint64_t released_early() const { return released_early_; }
+  /// What the QuarantineStore constructor found (kCreated without a store).
+  const QuarantineAdoption& adoption() const { return adoption_; }
 
  private:
   struct Entry {
     PortTuple t;
     uint32_t backend_id;
     uint32_t hash;
+    uint32_t zero;  // explicit padding: the file holds no uninitialised bytes
     uint64_t until;
   };
   uint32_t hash_of(const PortTuple& t) const;
+  void alloc_index();
+  void index_put(uint32_t pos);
   void pop_head();
+  void publish();
+  void map_store(const QuarantineStore& store, uint64_t now);
+  QuarantineAdoption adopt(uint64_t now);
 
   uint32_t cap_;
   HashKey key_;
-  std::vector<Entry> ring_;
-  std::vector<uint32_t> index_;  // ring position + 1; 0 = empty
-  uint32_t index_mask_;
+  Entry* ring_ = nullptr;      // the file's, or own_ring_'s
+  uint32_t* index_ = nullptr;  // ring position + 1; 0 = empty (always private memory)
+  uint32_t index_mask_ = 0;
   uint32_t head_ = 0, count_ = 0;
+  QuarantineStoreHeader* hdr_;  // the file's, or own_hdr_ (cursor and clock go there)
   uint64_t released_early_ = 0;
   LeaveFn leave_;
   void* ctx_;
+  std::unique_ptr<Entry[]> own_ring_;
+  std::unique_ptr<uint32_t[]> own_index_;
+  QuarantineStoreHeader own_hdr_{};
+  std::unique_ptr<MappedStore> store_;
+  QuarantineAdoption adoption_;
 };
 
 /// The keyed search order of local ports for one worker.

@@ -1,26 +1,22 @@
 // Per-lcore flow table; see table.h for the layout and the ageing rules.
 #include "dataplane/flow/table.h"
 
+#include "dataplane/flow/store_file.h"
+
 #include <algorithm>
 #include <atomic>
 #include <bit>
 #include <cassert>
-#include <cerrno>
 #include <chrono>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <new>
 #include <stdexcept>
-#include <system_error>
 #include <utility>
 #include <vector>
 
-#include <fcntl.h>
-#include <sys/file.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -101,13 +97,32 @@ StoreLayout store_layout(uint32_t capacity, uint32_t n_buckets, bool meters) {
   return l;
 }
 
-uint64_t key_fingerprint(const HashKey& key) {
-  static constexpr char kWhat[] = "rondo flow table key fingerprint";
-  return siphash<2, 4>(key, kWhat, sizeof kWhat - 1);
+// Never the key itself (store_file.h). The string is part of the file format.
+uint64_t table_key_fingerprint(const HashKey& key) {
+  return key_fingerprint(key, "rondo flow table key fingerprint");
 }
 
-[[noreturn]] void store_error(const std::string& path, const char* what) {
-  throw std::system_error(errno, std::generic_category(), "flow store " + path + ": " + what);
+// Why a file's header does not describe this table: the first field that differs, "" if none.
+std::string table_mismatch(const FlowStoreHeader& h, const StoreLayout& l, size_t file_bytes,
+                           uint32_t capacity, uint32_t n_buckets, bool meters,
+                           const HashKey& key) {
+  if (std::string why = header_mismatch(h.magic, FlowStoreHeader::kMagic, "a flow table",
+                                        h.version, FlowStoreHeader::kVersion, h.capacity,
+                                        capacity, "this table's");
+      !why.empty())
+    return why;
+  if (h.n_buckets != n_buckets)
+    return "bucket count " + std::to_string(h.n_buckets) + ", this table's is " +
+           std::to_string(n_buckets);
+  if ((h.meters != 0) != meters)
+    return std::string("flow meters ") + (h.meters ? "on" : "off") + ", this table's " +
+           (meters ? "on" : "off");
+  if (h.key_fingerprint != table_key_fingerprint(key))
+    return "a different flow hash key (fingerprint differs)";
+  if (h.flows_off != l.flows || h.buckets_off != l.buckets || h.tcp_off != l.tcp ||
+      h.meters_off != l.meters || h.bytes != l.bytes || file_bytes != l.bytes)
+    return "file layout or size differs from the header's geometry";
+  return {};
 }
 
 }  // namespace
@@ -183,64 +198,19 @@ FlowTable::FlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release, v
 
 void FlowTable::map_store(const FlowStore& store, bool meters, uint64_t now) {
   const StoreLayout l = store_layout(capacity_, n_buckets_, meters);
-  const int fd = ::open(store.path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) store_error(store.path, "open");
-  // One writer per file: a second live table on it would corrupt both. The lock goes with
-  // the process, kill -9 included.
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    const int e = errno;
-    ::close(fd);
-    errno = e;
-    store_error(store.path, e == EWOULDBLOCK ? "in use by another flow table" : "flock");
-  }
-  fd_ = fd;
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) store_error(store.path, "fstat");
+  store_ = std::make_unique<MappedStore>(store.path, "flow table");
 
-  // Does the file hold this table? Each refusal names the first field that differs.
+  // Does the file hold this table? A refusal names the first field that differs.
   std::string why;
   FlowStoreHeader h{};
-  if (st.st_size == 0 || !store.adopt) {
-    // A new file, or adoption off: created, not refused.
-  } else if (static_cast<size_t>(st.st_size) < sizeof h ||
-             ::pread(fd, &h, sizeof h, 0) != static_cast<ssize_t>(sizeof h)) {
-    why = "file shorter than its header";
-  } else if (std::memcmp(h.magic, FlowStoreHeader::kMagic, sizeof h.magic) != 0) {
-    why = "not a flow table (bad magic, or its writer died making it)";
-  } else if (h.version != FlowStoreHeader::kVersion) {
-    why = "layout version " + std::to_string(h.version) + ", this build reads " +
-          std::to_string(FlowStoreHeader::kVersion);
-  } else if (h.capacity != capacity_) {
-    why = "capacity " + std::to_string(h.capacity) + ", this table's is " +
-          std::to_string(capacity_);
-  } else if (h.n_buckets != n_buckets_) {
-    why = "bucket count " + std::to_string(h.n_buckets) + ", this table's is " +
-          std::to_string(n_buckets_);
-  } else if ((h.meters != 0) != meters) {
-    why = std::string("flow meters ") + (h.meters ? "on" : "off") + ", this table's " +
-          (meters ? "on" : "off");
-  } else if (h.key_fingerprint != key_fingerprint(key_)) {
-    why = "a different flow hash key (fingerprint differs)";
-  } else if (h.flows_off != l.flows || h.buckets_off != l.buckets || h.tcp_off != l.tcp ||
-             h.meters_off != l.meters || h.bytes != l.bytes ||
-             static_cast<uint64_t>(st.st_size) != l.bytes) {
-    why = "file layout or size differs from the header's geometry";
-  } else {
-    why = "match";
-  }
-  const bool adopting = why == "match";
-  if (!adopting) {
-    // Start from zeroes: truncating to 0 drops the old contents (and the old magic) at once.
-    if (::ftruncate(fd, 0) != 0 || ::ftruncate(fd, static_cast<off_t>(l.bytes)) != 0)
-      store_error(store.path, "ftruncate");
-  }
-  void* p = ::mmap(nullptr, l.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (p == MAP_FAILED) store_error(store.path, "mmap");
-  map_ = p;
-  map_bytes_ = l.bytes;
-  // Advice only (shmem THP may be off; hugetlbfs has huge pages anyway).
-  (void)::madvise(p, l.bytes, MADV_HUGEPAGE);
-  auto* base = static_cast<char*>(p);
+  const bool adopting = store_->adoptable(
+      store.adopt, &h,
+      [&](const FlowStoreHeader& fh) {
+        return table_mismatch(fh, l, store_->size(), capacity_, n_buckets_, meters, key_);
+      },
+      &why);
+  // Not adopting: start from zeroes (the file is cut to 0 first).
+  char* base = store_->map(l.bytes, !adopting);
   hdr_ = reinterpret_cast<FlowStoreHeader*>(base);
   flows_ = reinterpret_cast<Flow*>(base + l.flows);
   buckets_ = reinterpret_cast<Bucket*>(base + l.buckets);
@@ -259,7 +229,7 @@ void FlowTable::map_store(const FlowStore& store, bool meters, uint64_t now) {
   nh.capacity = capacity_;
   nh.n_buckets = n_buckets_;
   nh.meters = meters ? 1 : 0;
-  nh.key_fingerprint = key_fingerprint(key_);
+  nh.key_fingerprint = table_key_fingerprint(key_);
   nh.clock = now;
   nh.flows_off = l.flows;
   nh.buckets_off = l.buckets;
@@ -267,11 +237,7 @@ void FlowTable::map_store(const FlowStore& store, bool meters, uint64_t now) {
   nh.meters_off = l.meters;
   nh.bytes = l.bytes;
   *hdr_ = nh;  // magic still zero
-  // The magic last: a writer killed before this line leaves a file the next one refuses.
-  // Program order is enough against kill -9 (the kernel drains the store buffer when it
-  // stops the thread); the fence stops the compiler from moving the stores.
-  std::atomic_signal_fence(std::memory_order_release);
-  std::memcpy(hdr_->magic, FlowStoreHeader::kMagic, sizeof hdr_->magic);
+  seal_magic(hdr_->magic, FlowStoreHeader::kMagic);
   adoption_.outcome = why.empty() ? FlowAdoption::Outcome::kCreated : FlowAdoption::Outcome::kRefused;
   adoption_.reason = why;
 }
@@ -299,7 +265,7 @@ FlowAdoption FlowTable::adopt(uint64_t now) {
   FlowAdoption r;
   r.outcome = FlowAdoption::Outcome::kAdopted;
   const uint64_t writer_clock = hdr_->clock;
-  r.expiry_shift = now >= writer_clock ? 0 : -static_cast<int64_t>(writer_clock - now);
+  r.expiry_shift = clock_shift(writer_clock, now);
 
   // 1. Records.
   for (uint32_t i = 0; i < capacity_; i++) {
@@ -353,10 +319,7 @@ FlowAdoption FlowTable::adopt(uint64_t now) {
       free_head_ = i;
       continue;
     }
-    if (r.expiry_shift < 0) {
-      const auto back = static_cast<uint64_t>(-r.expiry_shift);
-      f.expires = f.expires > back ? f.expires - back : 0;
-    }
+    f.expires = shifted(f.expires, r.expiry_shift);
     used_++;
     f.lru_prev = f.lru_next = kNone;
     const Reclaim c = flow_reclaim_class(f.state);
@@ -376,11 +339,7 @@ FlowAdoption FlowTable::adopt(uint64_t now) {
 }
 
 FlowTable::~FlowTable() {
-  if (map_ != nullptr) {
-    ::munmap(map_, map_bytes_);
-    ::close(fd_);  // and with it the lock; the file stays for the next process
-    return;
-  }
+  if (store_ != nullptr) return;  // the mapping goes with store_
   std::free(meters_);
   std::free(tcp_);
   std::free(buckets_);

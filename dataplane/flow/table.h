@@ -40,6 +40,7 @@
 #include <string>
 
 #include "dataplane/flow/key.h"
+#include "dataplane/flow/store_file.h"
 
 namespace rondo::dp {
 
@@ -188,11 +189,7 @@ struct FlowStoreHeader {
 
 /// What opening a FlowStore did (FlowTable::adoption()).
 struct FlowAdoption {
-  enum class Outcome : uint8_t {
-    kCreated,  // no file, an empty one, or FlowStore::adopt off: started empty
-    kAdopted,  // the header matched: consistent flows kept
-    kRefused,  // a file that does not match (reason): reinitialised, started empty
-  };
+  using Outcome = StoreOutcome;  // kCreated also when FlowStore::adopt is off
   Outcome outcome = Outcome::kCreated;
   std::string reason;          // kRefused: why, one loggable phrase
   uint32_t adopted = 0;        // flows kept
@@ -463,11 +460,9 @@ class FlowTable {
   uint64_t swept_ = 0;
   ReleaseFn release_fn_;
   void* release_ctx_;
-  // With a FlowStore: the mapping (the arrays point into it), its header, the locked fd.
+  // With a FlowStore: the locked, mapped file (the arrays point into it) and its header.
+  std::unique_ptr<MappedStore> store_;
   FlowStoreHeader* hdr_ = nullptr;
-  void* map_ = nullptr;
-  size_t map_bytes_ = 0;
-  int fd_ = -1;
   FlowAdoption adoption_;
 };
 

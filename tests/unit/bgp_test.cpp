@@ -67,6 +67,74 @@ TEST(Bgp, AnnouncesAnAddressWhileOneOfItsVipsCanTakeConnections) {
   EXPECT_FALSE(vips_to_announce(v).empty());
 }
 
+// ---- hold-down across dataplane restarts (a fake clock) ----
+
+using namespace std::chrono_literals;
+
+TEST(HoldDown, KeepsTheAnnouncementWhileTheDataplaneRestarts) {
+  RestartHoldDown hold(10'000ms);
+  RestartHoldDown::Clock::time_point t{};
+  ControlPlaneView v = serving_view();
+  EXPECT_EQ(hold.filter(v, t), (std::vector<uint32_t>{kVip, kVip2}));
+  // The dataplane goes (restart or crash): held for up to 10 s.
+  ControlPlaneView away = v;
+  away.dataplane_connected = false;
+  away.dataplane.reset();
+  EXPECT_EQ(hold.filter(away, t + 1ms), (std::vector<uint32_t>{kVip, kVip2}));
+  EXPECT_TRUE(hold.holding());
+  EXPECT_EQ(hold.filter(away, t + 9'000ms), (std::vector<uint32_t>{kVip, kVip2}));
+  // Back, connected but before the push (generation 0) still counts as away.
+  ControlPlaneView back = v;
+  back.dataplane->generation = 0;
+  EXPECT_EQ(hold.filter(back, t + 9'500ms), (std::vector<uint32_t>{kVip, kVip2}));
+  EXPECT_EQ(hold.filter(v, t + 9'600ms), (std::vector<uint32_t>{kVip, kVip2}));
+  EXPECT_FALSE(hold.holding());
+  // A second absence gets a fresh hold-down.
+  EXPECT_EQ(hold.filter(away, t + 20'000ms), (std::vector<uint32_t>{kVip, kVip2}));
+  EXPECT_EQ(hold.filter(away, t + 29'999ms), (std::vector<uint32_t>{kVip, kVip2}));
+}
+
+TEST(HoldDown, WithdrawsWhenItExpiresAndAnnouncesAgainWhenBack) {
+  RestartHoldDown hold(10'000ms);
+  RestartHoldDown::Clock::time_point t{};
+  ControlPlaneView v = serving_view();
+  hold.filter(v, t);
+  ControlPlaneView away = v;
+  away.dataplane_connected = false;
+  EXPECT_FALSE(hold.filter(away, t + 100ms).empty());
+  EXPECT_TRUE(hold.filter(away, t + 10'100ms).empty());
+  EXPECT_FALSE(hold.holding());
+  EXPECT_TRUE(hold.filter(away, t + 60'000ms).empty());
+  EXPECT_EQ(hold.filter(v, t + 61'000ms), (std::vector<uint32_t>{kVip, kVip2}));
+}
+
+TEST(HoldDown, ZeroWithdrawsAtOnce) {
+  RestartHoldDown hold(0ms);
+  RestartHoldDown::Clock::time_point t{};
+  ControlPlaneView v = serving_view();
+  EXPECT_EQ(hold.filter(v, t), (std::vector<uint32_t>{kVip, kVip2}));
+  v.dataplane_connected = false;
+  EXPECT_TRUE(hold.filter(v, t).empty());
+}
+
+TEST(HoldDown, HoldsOnlyWhatWasAnnouncedAndStillServes) {
+  RestartHoldDown hold(10'000ms);
+  RestartHoldDown::Clock::time_point t{};
+  // Never forwarding since the control plane started: nothing to hold.
+  ControlPlaneView away = serving_view();
+  away.dataplane_connected = false;
+  EXPECT_TRUE(hold.filter(away, t).empty());
+  EXPECT_FALSE(hold.holding());
+  // Announced, then away; the operator drains api meanwhile: its address goes now.
+  ControlPlaneView v = serving_view();
+  hold.filter(v, t + 1s);
+  away = v;
+  away.dataplane_connected = false;
+  EXPECT_EQ(hold.filter(away, t + 2s), (std::vector<uint32_t>{kVip, kVip2}));
+  away.desired.vips[2].drained = true;
+  EXPECT_EQ(hold.filter(away, t + 3s), (std::vector<uint32_t>{kVip}));
+}
+
 TEST(Bgp, IncludeFileIsOneStaticProtocol) {
   EXPECT_EQ(bird_include({kVip, kVip2}).substr(bird_include({}).size() - 2),
             "  route 203.0.113.10/32 blackhole;\n  route 203.0.113.20/32 blackhole;\n}\n");

@@ -546,6 +546,33 @@ TEST_F(ControlPlaneTest, ChangesWaitForTheDataplaneWhenAControllerRuns) {
   controller.request_stop();
 }
 
+TEST_F(ControlPlaneTest, ARestartIsAskedByTheControllerThreadWhichReconnectsAtOnce) {
+  options_.sync_interval = 2000ms;  // retries must not wait for it
+  auto cp = make();
+  std::jthread controller([&](std::stop_token stop) { cp->run(stop); });
+  for (int i = 0; i < 200 && !cp->view().in_sync; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(cp->view().in_sync);
+  const auto asked = std::chrono::steady_clock::now();
+  const RestartResult r = cp->restart_dataplane("t", 5000ms);
+  ASSERT_TRUE(r.ok()) << r.error;
+  ASSERT_TRUE(r.before);
+  EXPECT_EQ(r.before->instance, 1u);
+  ControlPlaneView v;
+  for (int i = 0; i < 300; ++i) {
+    v = cp->view();
+    if (v.in_sync && v.dataplane && v.dataplane->instance == 2) break;
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_TRUE(v.in_sync);
+  EXPECT_LT(std::chrono::steady_clock::now() - asked, 1000ms);
+  EXPECT_EQ(v.dataplane->start_kind, 1);
+  EXPECT_EQ(v.dataplane_restarts, (std::array<uint64_t, 3>{0, 1, 0}));
+  EXPECT_FALSE(v.restart_expected);
+  controller.request_stop();
+  controller.join();
+  EXPECT_EQ(dp_->pushes.size(), 2u);  // the new instance got the whole state
+}
+
 TEST_F(ControlPlaneTest, ChangesWhileDisconnectedSaySo) {
   dp_->listening = false;
   auto cp = make();

@@ -3,8 +3,14 @@
 #include "controlplane/dataplane/controller.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include <cstring>
+#include <filesystem>
 #include <memory>
+#include <thread>
 #include <vector>
 
 namespace rondo::cp {
@@ -24,6 +30,12 @@ struct FakeDataplane {
   int connects = 0;
   int hellos = 0;
   std::vector<api::State> pushes;
+  // kRestart: refused with this reason if set; `restart_lost`: the request is sent but the
+  // connection breaks before the answer.
+  std::string refuse_restart;
+  bool restart_lost = false;
+  int restarts_asked = 0;
+  uint8_t start_kind = 0;
 
   // The process restarted: new instance, no state, existing connections broken.
   void restart() {
@@ -55,7 +67,26 @@ class FakeDataplaneClient : public DataplaneClient {
     if (!alive()) return std::nullopt;
     ++dp_->hellos;
     return api::DataplaneInfo{.pid = 100, .n_workers = 2, .n_ports = 1, .n_drop_reasons = 3,
-                              .instance = dp_->instance, .generation = dp_->generation};
+                              .instance = dp_->instance, .generation = dp_->generation,
+                              .start_kind = dp_->start_kind};
+  }
+  api::Ack restart() override {
+    if (!alive()) return {false, 0, error_};
+    ++dp_->restarts_asked;
+    if (dp_->restart_lost) {
+      connected_ = false;
+      error_ = "restart: no reply within 3000 ms";
+      return {false, 0, error_};
+    }
+    if (!dp_->refuse_restart.empty()) {
+      error_ = "restart refused: " + dp_->refuse_restart;
+      return {false, dp_->generation, dp_->refuse_restart};
+    }
+    // It execs: gone for a while, then a new instance that says it was a planned restart.
+    dp_->restart();
+    dp_->listening = false;
+    dp_->start_kind = 1;
+    return {true, 0, "restarting"};
   }
   api::Ack push(const api::State& s) override {
     if (!alive()) return {false, s.generation, error_};
@@ -290,6 +321,188 @@ TEST_F(ControllerTest, NeverGivesUp) {
   tick(1000ms);
   EXPECT_TRUE(controller_.in_sync());
   EXPECT_EQ(dp_->pushes.size(), 2u);
+}
+
+// ---- restart in place (api::MsgType::kRestart) ----
+
+TEST_F(ControllerTest, RestartRefusedIsRelayedAndKeepsTheConnection) {
+  tick();
+  dp_->refuse_restart = "no --flow-dir: flows cannot be kept";
+  const api::Ack ack = controller_.restart(now_);
+  EXPECT_FALSE(ack.ok);
+  EXPECT_EQ(ack.message, "no --flow-dir: flows cannot be kept");
+  EXPECT_TRUE(controller_.connected());
+  EXPECT_TRUE(controller_.in_sync());
+  EXPECT_FALSE(controller_.restart_expected());
+  tick();
+  EXPECT_EQ(dp_->connects, 1);
+  EXPECT_EQ(dp_->pushes.size(), 1u);
+}
+
+TEST_F(ControllerTest, RestartWithoutADataplaneIsNotSent) {
+  dp_->listening = false;
+  tick();
+  const api::Ack ack = controller_.restart(now_);
+  EXPECT_FALSE(ack.ok);
+  EXPECT_EQ(ack.message, "the dataplane is not connected");
+  EXPECT_EQ(dp_->restarts_asked, 0);
+}
+
+TEST_F(ControllerTest, AcceptedRestartReconnectsEveryRetryNotWithBackoff) {
+  tick();
+  ASSERT_TRUE(controller_.restart(now_).ok);
+  EXPECT_EQ(dp_->restarts_asked, 1);
+  EXPECT_FALSE(controller_.connected());
+  EXPECT_TRUE(controller_.restart_expected());
+  EXPECT_EQ(controller_.next_attempt(), now_ + 50ms);
+  // The new process is not there yet: retried every 50 ms, never doubled.
+  for (int i = 0; i < 10; ++i) {
+    tick(50ms);
+    EXPECT_EQ(controller_.next_attempt(), now_ + 50ms) << i;
+  }
+  dp_->listening = true;
+  tick(50ms);
+  EXPECT_TRUE(controller_.in_sync());
+  EXPECT_FALSE(controller_.restart_expected());
+  ASSERT_EQ(dp_->pushes.size(), 2u);  // the new instance gets the whole state
+  EXPECT_EQ(controller_.dataplane()->instance, 2u);
+  EXPECT_EQ(controller_.restarts(), (std::array<uint64_t, 3>{0, 1, 0}));
+  EXPECT_EQ(controller_.backoff(), 100ms);
+}
+
+TEST_F(ControllerTest, ARestartThatNeverComesBackEndsInTheUsualBackoff) {
+  tick();
+  ASSERT_TRUE(controller_.restart(now_).ok);
+  for (int i = 0; i < 600; ++i) tick(50ms);  // the 30 s window
+  EXPECT_FALSE(controller_.restart_expected());
+  tick(50ms);
+  tick(200ms);
+  // Doubling again from the minimum.
+  EXPECT_GT(*controller_.next_attempt() - now_, 100ms);
+}
+
+TEST_F(ControllerTest, ARestartWhoseAnswerIsLostIsExpectedAllTheSame) {
+  tick();
+  dp_->restart_lost = true;
+  const api::Ack ack = controller_.restart(now_);
+  EXPECT_FALSE(ack.ok);
+  EXPECT_NE(ack.message.find("the dataplane may be restarting"), std::string::npos) << ack.message;
+  EXPECT_FALSE(controller_.connected());
+  EXPECT_TRUE(controller_.restart_expected());
+  EXPECT_EQ(controller_.next_attempt(), now_ + 50ms);
+}
+
+TEST_F(ControllerTest, RestartsAreCountedByHowTheNewInstanceStarted) {
+  tick();
+  dp_->restart();
+  dp_->start_kind = 2;  // took over after a crash
+  tick();
+  tick();
+  dp_->restart();
+  dp_->start_kind = 0;  // kept nothing
+  tick();
+  tick();
+  EXPECT_TRUE(controller_.in_sync());
+  EXPECT_EQ(controller_.restarts(), (std::array<uint64_t, 3>{1, 0, 1}));
+}
+
+// ---- UnixDataplaneClient::restart over a socket, against a scripted dataplane ----
+
+// Answers the first message on one connection with (type, body), seq echoed.
+class ScriptedDataplane {
+ public:
+  ScriptedDataplane(api::MsgType type, std::vector<uint8_t> body)
+      : path_(std::filesystem::temp_directory_path() /
+              ("rondo-restart-" + std::to_string(getpid()) + ".sock")) {
+    std::filesystem::remove(path_);
+    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::strncpy(a.sun_path, path_.c_str(), sizeof a.sun_path - 1);
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(::listen(fd_, 1), 0);
+    thread_ = std::thread([this, type, body = std::move(body)] {
+      const int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      api::MsgHeader h{};
+      std::vector<uint8_t> req;
+      std::string err;
+      if (api::recv_msg(c, &h, &req, &err)) {
+        asked_ = static_cast<api::MsgType>(h.type);
+        api::send_msg(c, type, h.seq, body);
+      }
+      char x;
+      (void)::recv(c, &x, 1, 0);  // until the client closes
+      ::close(c);
+    });
+  }
+  ~ScriptedDataplane() {
+    thread_.join();
+    ::close(fd_);
+    std::filesystem::remove(path_);
+  }
+  const std::string& path() const { return path_; }
+  api::MsgType asked() const { return asked_; }
+
+ private:
+  std::string path_;
+  int fd_ = -1;
+  std::thread thread_;
+  api::MsgType asked_{};
+};
+
+api::Ack restart_against(ScriptedDataplane& dp, bool* still_connected) {
+  UnixDataplaneClient c(dp.path(), 2000ms);
+  EXPECT_TRUE(c.connect()) << c.last_error();
+  api::Ack ack = c.restart();
+  *still_connected = c.connected();
+  return ack;
+}
+
+TEST(UnixDataplaneClientRestart, AcceptedAndRefusedAnswersAreRelayed) {
+  bool connected = false;
+  {
+    ScriptedDataplane dp(api::MsgType::kRestartReply,
+                         api::encode_ack({.ok = true, .generation = 4, .message = "restarting"}));
+    const api::Ack ack = restart_against(dp, &connected);
+    EXPECT_EQ(dp.asked(), api::MsgType::kRestart);
+    EXPECT_TRUE(ack.ok);
+    EXPECT_EQ(ack.message, "restarting");
+  }
+  {
+    ScriptedDataplane dp(api::MsgType::kRestartReply,
+                         api::encode_ack({.ok = false, .message = "started without --flow-dir"}));
+    const api::Ack ack = restart_against(dp, &connected);
+    EXPECT_FALSE(ack.ok);
+    EXPECT_EQ(ack.message, "started without --flow-dir");
+    EXPECT_TRUE(connected);  // a refusal leaves the stream usable
+  }
+  {
+    // kError (e.g. a dataplane that does not know kRestart): a refusal, whatever its flag.
+    ScriptedDataplane dp(api::MsgType::kError,
+                         api::encode_ack({.ok = true, .message = "unknown message type 10"}));
+    const api::Ack ack = restart_against(dp, &connected);
+    EXPECT_FALSE(ack.ok);
+    EXPECT_EQ(ack.message, "unknown message type 10");
+  }
+}
+
+TEST(UnixDataplaneClientRestart, MalformedOrUnexpectedRepliesBreakTheConnection) {
+  bool connected = true;
+  {
+    ScriptedDataplane dp(api::MsgType::kRestartReply, {1, 2});
+    const api::Ack ack = restart_against(dp, &connected);
+    EXPECT_FALSE(ack.ok);
+    EXPECT_FALSE(connected);
+    EXPECT_EQ(ack.message.rfind("restart: ", 0), 0u) << ack.message;
+  }
+  {
+    ScriptedDataplane dp(api::MsgType::kStatsReply, {});
+    const api::Ack ack = restart_against(dp, &connected);
+    EXPECT_FALSE(ack.ok);
+    EXPECT_FALSE(connected);
+    EXPECT_EQ(ack.message, "restart: unexpected stats reply");
+  }
 }
 
 }  // namespace

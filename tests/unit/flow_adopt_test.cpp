@@ -3,6 +3,7 @@
 // exactly; a header that does not match is refused with its reason; the adopted table works
 // as a fresh one. Adoption time for 1M flows is printed (not asserted).
 #include "dataplane/flow/table.h"
+#include "tests/unit/store_test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -22,6 +23,7 @@ namespace rondo::dp {
 namespace {
 
 using Outcome = FlowAdoption::Outcome;
+using store_test::write_and_kill;
 using Status = FlowTable::InsertStatus;
 
 constexpr HashKey kKey{0x0123456789abcdefull, 0xfedcba9876543210ull};
@@ -134,13 +136,8 @@ void expect_no_leak(FlowTable& t, uint32_t first_new) {
   EXPECT_EQ(t.size(), t.capacity());
 }
 
-struct StoreFile {
-  std::string path;
-  explicit StoreFile(const char* name)
-      : path("/dev/shm/rondo-adopt-" + std::to_string(getpid()) + "-" + name) {
-    ::unlink(path.c_str());
-  }
-  ~StoreFile() { ::unlink(path.c_str()); }
+struct StoreFile : store_test::StoreFile {
+  explicit StoreFile(const char* name) : store_test::StoreFile("rondo-adopt-", name) {}
 };
 
 FlowTable open_table(const StoreFile& s, uint32_t cap, uint64_t now = kNow,
@@ -159,28 +156,12 @@ TEST(FlowAdopt, NewFileStartsEmpty) {
 TEST(FlowAdopt, AdoptsWhatAKilledProcessWrote) {
   StoreFile s("kill9");
   constexpr uint32_t kCap = 8192, kN = 6000;
-  int ready[2];
-  ASSERT_EQ(pipe(ready), 0);
-  const pid_t child = fork();
-  ASSERT_GE(child, 0);
-  if (child == 0) {
+  ASSERT_NO_FATAL_FAILURE(write_and_kill([&] {
     FlowTable t(kCap, kKey, nullptr, nullptr, true, FlowStore{s.path}, kNow);
     fill(t, kN);
     // A half-made flow too: inserted and erased before the kill leaves nothing behind.
     t.erase(t.insert(client_key(kN), backend_key(kN), FlowState::kSynSent, kNow + 5, kNow).idx);
-    const char c = 1;
-    (void)!write(ready[1], &c, 1);
-    pause();  // killed here, the table never destroyed
-    _exit(0);
-  }
-  char c;
-  ASSERT_EQ(read(ready[0], &c, 1), 1);
-  ASSERT_EQ(kill(child, SIGKILL), 0);
-  int status = 0;
-  ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFSIGNALED(status));
-  close(ready[0]);
-  close(ready[1]);
+  }));
 
   FlowTable t = open_table(s, kCap, kNow + 10);  // a clock that went on: expiries kept
   const FlowAdoption& a = t.adoption();

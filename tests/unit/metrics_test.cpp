@@ -251,6 +251,30 @@ TEST(Metrics, ControlPlaneSeries) {
   EXPECT_LINE(t, "rondo_dataplane_config_generation 7");
 }
 
+TEST(Metrics, DataplaneStartSeries) {
+  ControlPlaneView v = sample_view();
+  v.dataplane->adopted_flows = 12345;
+  v.dataplane->discarded_flows = 6;
+  v.dataplane->start_kind = 1;
+  v.dataplane->gap_ms = 180;
+  v.dataplane_restarts = {0, 2, 1};
+  MetricsCollector c([&] { return v; });
+  std::string t = text(c.Collect());
+  EXPECT_LINE(t, "rondo_dataplane_adopted_flows 12345");
+  EXPECT_LINE(t, "rondo_dataplane_discarded_flows 6");
+  EXPECT_LINE(t, "rondo_dataplane_restart_gap_seconds 0.18");
+  EXPECT_LINE(t, R"(rondo_dataplane_restarts_total{kind="planned"} 2)");
+  EXPECT_LINE(t, R"(rondo_dataplane_restarts_total{kind="crash"} 1)");
+  EXPECT_LINE(t, R"(rondo_dataplane_restarts_total{kind="fresh"} 0)");
+  // The control plane's count outlives the connection; the hello's figures do not.
+  v.dataplane_connected = false;
+  v.dataplane.reset();
+  t = text(c.Collect());
+  EXPECT_LINE(t, R"(rondo_dataplane_restarts_total{kind="planned"} 2)");
+  EXPECT_EQ(t.find("rondo_dataplane_adopted_flows"), std::string::npos);
+  EXPECT_EQ(t.find("rondo_dataplane_restart_gap_seconds"), std::string::npos);
+}
+
 // Every sample belongs to a family with HELP and TYPE; names follow the conventions.
 TEST(Metrics, EveryFamilyHasHelpAndTypeAndConventionalNames) {
   MetricsCollector c([] { return sample_view(); });

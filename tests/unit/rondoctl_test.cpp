@@ -52,6 +52,12 @@ const UsageCase kUsageCases[] = {
     {"", "rondoctl: missing command (rondoctl --help lists them)"},
     {"frobnicate", "rondoctl: frobnicate: unknown command \"frobnicate\" (rondoctl --help lists them)"},
     {"vip", "rondoctl: vip: missing subcommand (add, remove, list, drain, undrain)"},
+    {"dataplane", "rondoctl: dataplane: missing subcommand (restart)"},
+    {"dataplane restart now", "rondoctl: dataplane restart: unexpected argument \"now\" (expected no arguments)"},
+    {"dataplane restart --no-wait --timeout 3",
+     "rondoctl: dataplane restart: --timeout does not apply with --no-wait"},
+    {"dataplane restart --timeout 0",
+     "rondoctl: dataplane restart: --timeout: 0 is not a number of seconds (> 0)"},
     {"vip drain", "rondoctl: vip drain: missing arguments: expected NAME"},
     {"backend", "rondoctl: backend: missing subcommand (add, remove, drain, undrain, weight)"},
     {"vip explode web", "rondoctl: vip explode: unknown command \"vip explode\" (rondoctl --help lists them)"},
@@ -174,6 +180,35 @@ TEST(Cli, GoodLinesBecomeExactRequests) {
   EXPECT_EQ(parsed("--socket=/s reload").socket, "/s");
   EXPECT_EQ(parsed("vip list").request, json::parse(R"({"cmd": "vip.list"})"));
   EXPECT_FALSE(parsed("backend drain web 198.51.100.3:3001").timeout_s);
+}
+
+TEST(Cli, DataplaneRestartWaitsThirtySecondsUnlessTold) {
+  auto i = parsed("dataplane restart");
+  EXPECT_EQ(i.request, json::parse(R"({"cmd": "dataplane.restart"})"));
+  EXPECT_TRUE(i.wait);
+  EXPECT_EQ(i.timeout_s, 30.0);
+  i = parsed("dataplane restart --timeout 5");
+  EXPECT_EQ(i.timeout_s, 5.0);
+  i = parsed("dataplane restart --no-wait");
+  EXPECT_FALSE(i.wait);
+}
+
+TEST(Cli, ShowSaysHowTheDataplaneStarted) {
+  setenv("TZ", "UTC", 1);
+  tzset();
+  json s = json::parse(R"({"dataplane": {"pid": 7, "since": 1700000000.5, "start_kind": "crash",
+      "adopted_flows": 900, "discarded_flows": 3, "gap_ms": 2400}})");
+  EXPECT_EQ(format_dataplane_start(s),
+            "dataplane: pid 7, up since 2023-11-14 22:13:20 UTC, after a crash: 900 flows "
+            "adopted, 3 discarded, gap 2400 ms\n");
+  s["dataplane"]["start_kind"] = "fresh";
+  EXPECT_EQ(format_dataplane_start(s),
+            "dataplane: pid 7, up since 2023-11-14 22:13:20 UTC, started fresh: 900 flows "
+            "adopted, 3 discarded, gap 2400 ms\n");
+  s["dataplane"]["discarded_flows"] = 0;
+  s["dataplane"]["since"] = nullptr;
+  EXPECT_EQ(format_dataplane_start(s), "dataplane: pid 7, started fresh\n");
+  EXPECT_EQ(format_dataplane_start(json::parse(R"({"dataplane": null})")), "");
 }
 
 TEST(Cli, InspectionLinesBecomeExactRequests) {
@@ -385,6 +420,86 @@ TEST_F(CliEndToEnd, DrainWaitTimesOut) {
   EXPECT_EQ(err_.str(),
             "rondoctl: backend drain: timeout after 0.2 s: backend web 198.51.100.3:3001 still "
             "has 4 active flows\n");
+}
+
+class CliRestart : public CliEndToEnd {
+ protected:
+  // The controller thread, on a fake clock: 50 ms per step, so that every step is a retry.
+  void run_controller() {
+    dataplane_ = std::thread([this] {
+      auto t = now_;
+      while (!stop_) {
+        std::this_thread::sleep_for(10ms);
+        cp_->sync(t += 50ms);
+      }
+    });
+  }
+};
+
+TEST_F(CliRestart, WaitsForTheNewInstanceAndSaysWhatItTookOver) {
+  run_controller();
+  EXPECT_EQ(run("dataplane restart"), kExitOk) << err_.str();
+  EXPECT_EQ(out_.str(),
+            "dataplane pid 42 is restarting: restarting: 1000 flows kept in /fake/flows\n"
+            "dataplane restarted: pid 42, planned restart, 1000 flows adopted (0 discarded), "
+            "forwarding resumed after 120 ms\n");
+  EXPECT_EQ(dp_->restarts_asked, 1);
+  EXPECT_EQ(dp_->instance, 2u);
+  EXPECT_EQ(run("show"), kExitOk);
+  EXPECT_NE(out_.str().find(", after a planned restart: 1000 flows adopted, 0 discarded, gap 120 ms\n"),
+            std::string::npos)
+      << out_.str();
+  EXPECT_EQ(run("--json show"), kExitOk);
+  const json st = json::parse(out_.str())["status"];
+  EXPECT_EQ(st["dataplane"]["start_kind"], "planned");
+  EXPECT_EQ(st["dataplane"]["adopted_flows"], 1000);
+  EXPECT_EQ(st["dataplane"]["gap_ms"], 120);
+  EXPECT_TRUE(st["dataplane"]["since"].is_number());
+  EXPECT_EQ(st["dataplane_restarts"], json::parse(R"({"fresh": 0, "planned": 1, "crash": 0})"));
+}
+
+TEST_F(CliRestart, NoWaitReturnsOnceAccepted) {
+  run_controller();
+  EXPECT_EQ(run("dataplane restart --no-wait"), kExitOk) << err_.str();
+  EXPECT_EQ(out_.str(), "dataplane pid 42 is restarting: restarting: 1000 flows kept in /fake/flows\n");
+}
+
+TEST_F(CliRestart, RefusalIsRelayed) {
+  dp_->refuse_restart = "started without --flow-dir: its flows would be lost";
+  run_controller();
+  EXPECT_EQ(run("dataplane restart"), kExitFailed);
+  EXPECT_EQ(out_.str(), "");
+  EXPECT_EQ(err_.str(),
+            "rondoctl: dataplane restart: the dataplane refused to restart: started without "
+            "--flow-dir: its flows would be lost\n");
+  EXPECT_EQ(dp_->instance, 1u);
+}
+
+TEST_F(CliRestart, ANewProcessThatDoesNotComeBackTimesOut) {
+  dp_->comes_back = false;
+  run_controller();
+  EXPECT_EQ(run("dataplane restart --timeout 0.3"), kExitFailed);
+  EXPECT_EQ(err_.str(),
+            "rondoctl: dataplane restart: timeout after 0.3 s: the dataplane has not reconnected "
+            "(rondoctl status; journalctl -u rondo-dataplane)\n");
+}
+
+TEST_F(CliRestart, AnUnreadableAnswerIsAFailure) {
+  dp_->garbled_restart_reply = true;
+  run_controller();
+  EXPECT_EQ(run("dataplane restart"), kExitFailed);
+  EXPECT_EQ(err_.str(),
+            "rondoctl: dataplane restart: no answer to the restart request (restart: ack: "
+            "truncated); the dataplane may be restarting\n");
+}
+
+TEST_F(CliRestart, NothingToRestartWithoutADataplane) {
+  dp_->listening = false;
+  cp_->sync(now_ += 500ms);
+  EXPECT_EQ(run("dataplane restart"), kExitFailed);
+  EXPECT_EQ(err_.str(),
+            "rondoctl: dataplane restart: the dataplane is not connected (nothing to restart)\n");
+  EXPECT_EQ(dp_->restarts_asked, 0);
 }
 
 TEST_F(CliEndToEnd, SocketIsGroupOnly) {
