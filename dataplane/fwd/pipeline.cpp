@@ -56,10 +56,7 @@ Pipeline::Pipeline(const PipelineParams& p)
       backends_(new BackendCounters[kBackendSlots]()),
       ports_(p.lport_lo, p.lport_hi, ownership_, p.worker,
              derive_hash_key(p.hash_key, HashUse::kLocalPort), p.port_seed),
-      quarantine_(p.quarantine_capacity ? p.quarantine_capacity
-                                        : std::max<uint32_t>(p.flow_capacity / 4, 1024),
-                  derive_hash_key(p.hash_key, HashUse::kLocalPort), &Pipeline::on_quarantine_leave,
-                  this),
+      quarantine_(make_quarantine(p, this)),
       backend_ident_(new uint64_t[kBackendSlots]()),
       replies_(p.reply_rate, p.reply_burst, p.hz),
       cookie_key_(derive_hash_key(p.hash_key, HashUse::kSynCookie)),
@@ -84,6 +81,15 @@ FlowTable Pipeline::make_flows(const PipelineParams& p, Pipeline* self) {
                    FlowStore{p.flow_store}, p.start_now);
 }
 
+Quarantine Pipeline::make_quarantine(const PipelineParams& p, Pipeline* self) {
+  const uint32_t cap = p.quarantine_capacity ? p.quarantine_capacity
+                                             : std::max<uint32_t>(p.flow_capacity / 4, 1024);
+  const HashKey key = derive_hash_key(p.hash_key, HashUse::kLocalPort);
+  if (p.quarantine_store.empty()) return Quarantine(cap, key, &Pipeline::on_quarantine_leave, self);
+  return Quarantine(cap, key, &Pipeline::on_quarantine_leave, self,
+                    QuarantineStore{p.quarantine_store}, p.start_now);
+}
+
 // The table adopted its records and buckets and nothing else (table.cpp, adopt()); what the
 // previous process kept beside them, privately, is rebuilt here from the flows themselves:
 //   - each backend's active_flows (lc's load, the stats): one per live flow;
@@ -98,11 +104,13 @@ FlowTable Pipeline::make_flows(const PipelineParams& p, Pipeline* self) {
 //     would corrupt the stream, so it is dropped (its client's next segment is tcp_no_flow);
 //   - a record naming a backend id out of range (a corrupted word the table does not
 //     check) is dropped too.
-// QUARANTINE-STORE: the local-port quarantine is still private memory, so a restarted
-// process may hand out a tuple a backend holds in TIME_WAIT. Once Quarantine takes a
-// QuarantineStore (port_pool.h, another branch), give it DIR/quarantine.<worker> beside the
-// flow file and rebuild backends_[id].quarantined from its adoption report here.
+//   - each backend's quarantined count: one per tuple the adopted quarantine holds (its
+//     file, PipelineParams::quarantine_store; the entries it dropped were never counted).
 void Pipeline::adopt_flows() {
+  if (quarantine_.adoption().outcome == QuarantineAdoption::Outcome::kAdopted)
+    quarantine_.for_each([this](const PortTuple&, uint32_t backend_id, uint64_t) {
+      if (backend_id < kBackendSlots) ++backends_[backend_id].quarantined;
+    });
   if (flows_.adoption().outcome != FlowAdoption::Outcome::kAdopted) return;
   for (uint32_t i = 0; i < flows_.capacity(); ++i) {
     const Flow& f = flows_.at(i);

@@ -34,6 +34,8 @@ struct PipelineParams {
   // construction, the adopter's `now` (FlowTable's store constructor).
   std::string flow_store;
   uint64_t start_now = 0;
+  // The local-port quarantine's file (QuarantineStore), adopted likewise. Empty: anonymous.
+  std::string quarantine_store;
   bool flow_meters = false;  // keep each flow's age and traffic (FlowMeter)
   uint16_t lport_lo = 1024;  // local port range (host order, inclusive), shared by all workers;
   uint16_t lport_hi = 65535;  // this worker uses the ports PortOwnership gives it
@@ -247,6 +249,7 @@ class Pipeline {
   void ask_neigh(uint32_t ip, uint16_t port, uint64_t now);
   static void on_release(void* ctx, const Flow& f);
   static FlowTable make_flows(const PipelineParams& p, Pipeline* self);
+  static Quarantine make_quarantine(const PipelineParams& p, Pipeline* self);
   // After adoption: rebuild what this process derives from its flows (adopt_flows in .cpp).
   void adopt_flows();
   // SYN cookies (synproxy.h): whether a SYN to `vip` is answered with a cookie now, and

@@ -273,6 +273,7 @@ bool Dataplane::init(std::string* err) {
     ws.pipeline.hash_key = secret;
     if (!opts_.flow_dir.empty()) {
       ws.pipeline.flow_store = flow_file(opts_.flow_dir, i);
+      ws.pipeline.quarantine_store = quarantine_file(opts_.flow_dir, i);
       ws.pipeline.start_now = rte_rdtsc();
     }
     // A fresh start of the local-port search order in every process (port_pool.h).
@@ -313,6 +314,13 @@ bool Dataplane::init(std::string* err) {
               a.reason.empty() ? "" : ": ", a.reason.c_str(), pl.adopted(), a.discarded,
               a.half_done, pl.adopt_dropped(), static_cast<unsigned long>(a.micros),
               a.expiry_shift ? " (the clock restarted: expiries shifted)" : "");
+      const QuarantineAdoption& q = pl.quarantine().adoption();
+      RTE_LOG(NOTICE, USER1,
+              "worker %u: port quarantine %s: %s%s%s; %u tuples still held, %u discarded, %u "
+              "expired, %lu us\n",
+              i, ws.pipeline.quarantine_store.c_str(), kOutcome[static_cast<int>(q.outcome)],
+              q.reason.empty() ? "" : ": ", q.reason.c_str(), q.adopted, q.discarded, q.expired,
+              static_cast<unsigned long>(q.micros));
       any_adopted_ |= a.outcome == FlowAdoption::Outcome::kAdopted;
       adopted_ += pl.adopted();
       discarded_ += a.discarded + pl.adopt_dropped();

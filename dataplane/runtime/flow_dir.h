@@ -1,6 +1,7 @@
 // The dataplane's flow directory (--flow-dir, docs/hot-restart.md): what one process leaves
 // for the next so that no connection drops across a restart, an upgrade or a crash.
 //   flows.<worker>  worker's flow table (FlowStore, flow/table.h), mapped shared
+//   quarantine.<worker>  worker's local-port quarantine (QuarantineStore, flow/port_pool.h)
 //   state           the last desired state applied (api::encode_state), re-applied at start
 //   stopped         written by a planned restart once the workers stopped: "<realtime ns> <tsc>"
 // Flow files without a `stopped` file mean the previous process did not stop cleanly (a crash).
@@ -14,6 +15,7 @@
 namespace rondo::dp {
 
 inline constexpr const char* kFlowFilePrefix = "flows.";
+inline constexpr const char* kQuarantineFilePrefix = "quarantine.";
 inline constexpr const char* kStateFile = "state";
 inline constexpr const char* kStoppedFile = "stopped";
 
@@ -44,6 +46,11 @@ std::optional<uint64_t> flow_file_clock(const std::string& path);
 /// dir/flows.<worker>.
 inline std::string flow_file(const std::string& dir, unsigned worker) {
   return dir + "/" + kFlowFilePrefix + std::to_string(worker);
+}
+
+/// dir/quarantine.<worker>.
+inline std::string quarantine_file(const std::string& dir, unsigned worker) {
+  return dir + "/" + kQuarantineFilePrefix + std::to_string(worker);
 }
 
 }  // namespace rondo::dp

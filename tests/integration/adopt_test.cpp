@@ -5,7 +5,7 @@
 // same local port, byte for byte what A would have sent (a replica of A in anonymous memory,
 // fed the same packets, says what that is), and each backend's active_flows is its share of
 // the flows. One record corrupted in the file is discarded and counted, and its local port is
-// free again. Then the state file: a state the control agent applied is kept and applied again
+// free again; the tuple of a flow A ended is still in the (adopted) local-port quarantine. Then the state file: a state the control agent applied is kept and applied again
 // by the next agent; a damaged one is ignored. And kRestart is refused without --flow-dir.
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -75,6 +75,7 @@ struct Worker {
     pp.port_macs = {kOurMac};
     pp.port_seed = 7;  // the same order in A and its replica
     pp.flow_store = store;
+    pp.quarantine_store = store.empty() ? "" : store + ".quarantine";
     pp.start_now = now;
     pl = std::make_unique<Pipeline>(pp);
     snap = dp::build_snapshot(state(false));
@@ -148,6 +149,11 @@ TEST(Adopt, FlowsForwardAsBeforeAfterKill9) {
       const Conn c = open(a, static_cast<uint16_t>(kFirstClientPort + i), 1000 + i);
       if (::write(pipefd[1], &c, sizeof c) != sizeof c) ::_exit(2);
     }
+    // The first connection ends (an operator's delete): its tuple goes to the quarantine.
+    const dp::FlowTable::Hit h =
+        a.pl->flows().find(dp::handshake::key_of(kClient, kFirstClientPort, kVip, 80), 1000 + kFlows);
+    if (!h.found()) ::_exit(3);
+    a.pl->remove_flow(h.idx, 1000 + kFlows);
     ::close(pipefd[1]);
     for (;;) ::pause();
   }
@@ -169,6 +175,7 @@ TEST(Adopt, FlowsForwardAsBeforeAfterKill9) {
     ASSERT_EQ(open(replica, conns[i].cport, 1000 + i), conns[i]) << "flow " << i;
     ASSERT_NE(conns[i].lport, 0);
   }
+  const Conn& removed = conns[0];
 
   // Damage one record in the file: a state byte no build knows.
   dp::FlowStoreHeader hdr{};
@@ -194,14 +201,20 @@ TEST(Adopt, FlowsForwardAsBeforeAfterKill9) {
   Worker b(store, now);
   const dp::FlowAdoption& ad = b.pl->adoption();
   ASSERT_EQ(ad.outcome, dp::FlowAdoption::Outcome::kAdopted) << ad.reason;
-  EXPECT_EQ(ad.adopted, kFlows - 1);
+  EXPECT_EQ(ad.adopted, kFlows - 2);
   EXPECT_EQ(ad.discarded, 1u);
-  EXPECT_EQ(b.pl->adopted(), kFlows - 1);
-  EXPECT_EQ(b.pl->flows().size(), kFlows - 1);
+  EXPECT_EQ(b.pl->adopted(), kFlows - 2);
+  EXPECT_EQ(b.pl->flows().size(), kFlows - 2);
+  // The removed flow's tuple is still held (its backend may have it in TIME_WAIT).
+  const dp::QuarantineAdoption& qa = b.pl->quarantine().adoption();
+  ASSERT_EQ(qa.outcome, dp::QuarantineAdoption::Outcome::kAdopted) << qa.reason;
+  EXPECT_EQ(qa.adopted, 1u);
+  EXPECT_EQ(b.pl->quarantine().size(), 1u);
 
   std::map<uint32_t, uint32_t> per_backend;
   const Conn* damaged = nullptr;
   for (const Conn& k : conns) {
+    if (k.cport == removed.cport) continue;
     if (k.cport == damaged_cport) {
       damaged = &k;
       EXPECT_TRUE(b.run(next_client(k), now).empty()) << "the discarded flow must not forward";
@@ -216,12 +229,15 @@ TEST(Adopt, FlowsForwardAsBeforeAfterKill9) {
     EXPECT_EQ(b.run(next_backend(k), now), want_rev) << "client " << k.cport;
   }
   ASSERT_NE(damaged, nullptr);
-  // Round-robin: kFlows / 4 each, less the discarded flow on its backend.
+  // Round-robin: kFlows / 4 each, less the discarded and the removed flows on theirs; the
+  // removed flow's backend has its tuple quarantined.
   const dp::BackendCounters* bc = b.pl->backend_counters();
   for (uint32_t id = 0; id < 4; ++id) {
-    const uint32_t want = kFlows / 4 - (damaged->bport - 3000u == id ? 1 : 0);
+    const uint32_t want = kFlows / 4 - (damaged->bport - 3000u == id ? 1 : 0) -
+                          (removed.bport - 3000u == id ? 1 : 0);
     EXPECT_EQ(per_backend[id], want);
     EXPECT_EQ(bc[id].active_flows, want) << "backend " << id;
+    EXPECT_EQ(bc[id].quarantined, removed.bport - 3000u == id ? 1u : 0u) << "backend " << id;
   }
   // The discarded flow's tuple is nobody's now: the local port is free again, since the flow
   // table is the in-use index (a lookup of the reverse key finds nothing).
