@@ -52,15 +52,11 @@ inline uint64_t ms_to_ticks(uint32_t ms, uint64_t hz) { return ms / 1000 * hz + 
 Pipeline::Pipeline(const PipelineParams& p)
     : params_(p),
       ownership_(p.n_workers),
-      flows_(p.flow_capacity, derive_hash_key(p.hash_key, HashUse::kFlowTable),
-             &Pipeline::on_release, this, p.flow_meters),
+      flows_(make_flows(p, this)),
       backends_(new BackendCounters[kBackendSlots]()),
       ports_(p.lport_lo, p.lport_hi, ownership_, p.worker,
              derive_hash_key(p.hash_key, HashUse::kLocalPort), p.port_seed),
-      quarantine_(p.quarantine_capacity ? p.quarantine_capacity
-                                        : std::max<uint32_t>(p.flow_capacity / 4, 1024),
-                  derive_hash_key(p.hash_key, HashUse::kLocalPort), &Pipeline::on_quarantine_leave,
-                  this),
+      quarantine_(make_quarantine(p, this)),
       backend_ident_(new uint64_t[kBackendSlots]()),
       replies_(p.reply_rate, p.reply_burst, p.hz),
       cookie_key_(derive_hash_key(p.hash_key, HashUse::kSynCookie)),
@@ -74,6 +70,58 @@ Pipeline::Pipeline(const PipelineParams& p)
                    std::max<uint32_t>(p.age_max_per_loop, 1));
   ms_div_ = std::max<uint64_t>(p.hz / 1000, 1);
   counters_.flow_capacity = flows_.capacity();
+  adopt_flows();
+}
+
+FlowTable Pipeline::make_flows(const PipelineParams& p, Pipeline* self) {
+  const HashKey key = derive_hash_key(p.hash_key, HashUse::kFlowTable);
+  if (p.flow_store.empty())
+    return FlowTable(p.flow_capacity, key, &Pipeline::on_release, self, p.flow_meters);
+  return FlowTable(p.flow_capacity, key, &Pipeline::on_release, self, p.flow_meters,
+                   FlowStore{p.flow_store}, p.start_now);
+}
+
+Quarantine Pipeline::make_quarantine(const PipelineParams& p, Pipeline* self) {
+  const uint32_t cap = p.quarantine_capacity ? p.quarantine_capacity
+                                             : std::max<uint32_t>(p.flow_capacity / 4, 1024);
+  const HashKey key = derive_hash_key(p.hash_key, HashUse::kLocalPort);
+  if (p.quarantine_store.empty()) return Quarantine(cap, key, &Pipeline::on_quarantine_leave, self);
+  return Quarantine(cap, key, &Pipeline::on_quarantine_leave, self,
+                    QuarantineStore{p.quarantine_store}, p.start_now);
+}
+
+// The table adopted its records and buckets and nothing else (table.cpp, adopt()); what the
+// previous process kept beside them, privately, is rebuilt here from the flows themselves:
+//   - each backend's active_flows (lc's load, the stats): one per live flow;
+//   - backend_ident_ starts unknown, so the first snapshot records every id without
+//     resetting a counter; packets, bytes and connections restart at 0 (docs/operations.md);
+//   - the local ports in use need nothing: alloc_local() takes a port as taken when a live
+//     flow holds its tuple (a lookup of the reverse key in this very table) or the quarantine
+//     does, so the adopted flows are the in-use index, and a discarded flow, gone from the
+//     buckets, frees its port by being gone;
+//   - a PROXY v2 flow's header state (proxy_, where its header sits in the stream) lived in
+//     private memory and cannot be recovered: translating its sequence numbers wrongly
+//     would corrupt the stream, so it is dropped (its client's next segment is tcp_no_flow);
+//   - a record naming a backend id out of range (a corrupted word the table does not
+//     check) is dropped too.
+//   - each backend's quarantined count: one per tuple the adopted quarantine holds (its
+//     file, PipelineParams::quarantine_store; the entries it dropped were never counted).
+void Pipeline::adopt_flows() {
+  if (quarantine_.adoption().outcome == QuarantineAdoption::Outcome::kAdopted)
+    quarantine_.for_each([this](const PortTuple&, uint32_t backend_id, uint64_t) {
+      if (backend_id < kBackendSlots) ++backends_[backend_id].quarantined;
+    });
+  if (flows_.adoption().outcome != FlowAdoption::Outcome::kAdopted) return;
+  for (uint32_t i = 0; i < flows_.capacity(); ++i) {
+    const Flow& f = flows_.at(i);
+    if (f.state == FlowState::kFree) continue;
+    if (f.backend_id >= kBackendSlots || (f.user & ProxyV2::kFlowBit)) {
+      flows_.erase(i);
+      ++adopt_dropped_;
+      continue;
+    }
+    ++backends_[f.backend_id].active_flows;
+  }
 }
 
 void Pipeline::on_release(void* ctx, const Flow& f) {

@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "dataplane/flow/port_pool.h"
@@ -28,6 +29,13 @@ namespace rondo::dp {
 
 struct PipelineParams {
   uint32_t flow_capacity = 1u << 20;
+  // The flow table's file (FlowStore, docs/hot-restart.md): a table left there by a previous
+  // process is adopted. Empty: anonymous memory. `start_now`: the clock (ticks of `hz`) at
+  // construction, the adopter's `now` (FlowTable's store constructor).
+  std::string flow_store;
+  uint64_t start_now = 0;
+  // The local-port quarantine's file (QuarantineStore), adopted likewise. Empty: anonymous.
+  std::string quarantine_store;
   bool flow_meters = false;  // keep each flow's age and traffic (FlowMeter)
   uint16_t lport_lo = 1024;  // local port range (host order, inclusive), shared by all workers;
   uint16_t lport_hi = 65535;  // this worker uses the ports PortOwnership gives it
@@ -160,6 +168,13 @@ class Pipeline {
   FlowTable& flows() { return flows_; }
   const FlowTable& flows() const { return flows_; }
   const Quarantine& quarantine() const { return quarantine_; }
+  /// What the flow table found in its file (PipelineParams::flow_store).
+  const FlowAdoption& adoption() const { return flows_.adoption(); }
+  /// Flows the table adopted that the pipeline dropped at once (adopt_flows): counted in
+  /// neither adoption().adopted's survivors nor its discarded.
+  uint32_t adopt_dropped() const { return adopt_dropped_; }
+  /// Flows kept after adoption: adoption().adopted - adopt_dropped().
+  uint32_t adopted() const { return adoption().adopted - adopt_dropped_; }
   /// Local ports this worker may hand out per (local ip, backend).
   uint32_t port_share() const { return ports_.share(); }
   PortPicker& ports() { return ports_; }
@@ -233,6 +248,10 @@ class Pipeline {
   static void on_quarantine_leave(void* ctx, uint32_t backend_id);
   void ask_neigh(uint32_t ip, uint16_t port, uint64_t now);
   static void on_release(void* ctx, const Flow& f);
+  static FlowTable make_flows(const PipelineParams& p, Pipeline* self);
+  static Quarantine make_quarantine(const PipelineParams& p, Pipeline* self);
+  // After adoption: rebuild what this process derives from its flows (adopt_flows in .cpp).
+  void adopt_flows();
   // SYN cookies (synproxy.h): whether a SYN to `vip` is answered with a cookie now, and
   // whether an ACK without a flow may carry one.
   bool cookies_for_syn(const VipConf& vip, uint64_t now);
@@ -308,6 +327,7 @@ class Pipeline {
   static constexpr uint32_t kOutMax = 64;
   std::array<OutFrame, kOutMax> out_;
   uint32_t out_len_ = 0;
+  uint32_t adopt_dropped_ = 0;
 };
 
 }  // namespace rondo::dp

@@ -2,6 +2,8 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/if_link.h>
+#include <net/if.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -72,6 +74,39 @@ bool XdpAddressFilter::apply(const std::vector<uint32_t>& addrs, std::string* er
     it = current_.erase(it);
   }
   return true;
+}
+
+void detach_stale_xdp(const std::vector<std::string>& vdevs, std::vector<std::string>* log) {
+  for (const std::string& v : vdevs) {
+    if (v.rfind("net_af_xdp", 0) != 0) continue;
+    const size_t at = v.find(",iface=");
+    if (at == std::string::npos) continue;
+    const std::string iface = v.substr(at + 7, v.find(',', at + 7) - (at + 7));
+    const int ifindex = static_cast<int>(if_nametoindex(iface.c_str()));
+    if (ifindex == 0) continue;  // the PMD will say what is wrong with it
+    bpf_xdp_query_opts q{};
+    q.sz = sizeof q;
+    if (bpf_xdp_query(ifindex, 0, &q) != 0 || q.prog_id == 0) continue;  // nothing attached
+    std::string name = "?";
+    if (const int fd = bpf_prog_get_fd_by_id(q.prog_id); fd >= 0) {
+      bpf_prog_info info{};
+      uint32_t len = sizeof info;
+      if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0) name = info.name;
+      ::close(fd);
+    }
+    const std::string what = iface + ": XDP program " + std::to_string(q.prog_id) + " (" + name + ")";
+    if (name != "rondo_xdp") {
+      log->push_back(what + " is attached and is not rondo's: left alone (the port may fail to start)");
+      continue;
+    }
+    const uint32_t mode = q.attach_mode == XDP_ATTACHED_SKB ? XDP_FLAGS_SKB_MODE
+                          : q.attach_mode == XDP_ATTACHED_HW ? XDP_FLAGS_HW_MODE
+                                                             : XDP_FLAGS_DRV_MODE;
+    const int rc = bpf_xdp_detach(ifindex, mode, nullptr);
+    log->push_back(what + (rc == 0 ? " left by a previous process that did not stop cleanly: detached"
+                                   : " left by a previous process: cannot detach it: " +
+                                         std::string(std::strerror(-rc))));
+  }
 }
 
 }  // namespace rondo::dp

@@ -32,4 +32,13 @@ class XdpAddressFilter {
   std::set<uint32_t> current_;
 };
 
+/// After a kill -9 the XDP program a net_af_xdp port attached stays on its interface (the
+/// kernel detaches it only when the socket's owner closes the port cleanly), and the PMD of
+/// the next process refuses to attach its own over it ("XDP program already attached": the
+/// port fails, the start fails). Call before the EAL probes the vdevs: for every
+/// `net_af_xdp...,iface=NAME` argument, detach the program on NAME if it is rondo's
+/// (named rondo_xdp: a program someone else attached is left alone). One line per interface
+/// touched or left alone goes to *log.
+void detach_stale_xdp(const std::vector<std::string>& vdevs, std::vector<std::string>* log);
+
 }  // namespace rondo::dp

@@ -1,15 +1,19 @@
 #include "dataplane/runtime/control_agent.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <rte_lcore.h>
 #include <rte_log.h>
 
+#include <cerrno>
 #include <cstring>
 #include <random>
 
 #include "dataplane/api/validate.h"
+#include "dataplane/runtime/flow_dir.h"
 #include "dataplane/stats/counters.h"
 
 namespace rondo::dp {
@@ -52,59 +56,34 @@ api::MsgType ControlAgent::handle(const api::MsgHeader& h, const std::vector<uin
       info.n_drop_reasons = kDropReasonCount;
       info.instance = instance_;
       info.generation = generation_;
+      info.adopted_flows = start_.adopted;
+      info.discarded_flows = start_.discarded;
+      info.start_kind = start_.kind;
+      info.gap_ms = start_.gap_ms;
       *reply = api::encode_info(info);
       return api::MsgType::kHelloReply;
     }
     case api::MsgType::kSetState: {
       std::string err;
-      auto state = api::decode_state(payload, &err);
-      if (state && (err = api::validate_state(*state)).empty()) {
-        for (const auto& r : state->routes)
-          if (r.port_id >= ports_.size()) err = "route uses port " + std::to_string(r.port_id) + ", which does not exist";
-        for (const auto& n : state->neighbours)
-          if (n.port_id >= ports_.size()) err = "neighbour uses port " + std::to_string(n.port_id) + ", which does not exist";
-      }
-      if (!state || !err.empty()) {
-        RTE_LOG(WARNING, USER1, "control: rejected state: %s\n", err.c_str());
+      if (!apply_state(payload, false, &err)) {
         *reply = api::encode_ack(error_ack(err, generation_));
         return api::MsgType::kError;
       }
-      // Rules first: a reply that arrives before its worker sees the new snapshot is
-      // still handled (the software path covers the gap).
-      for (auto& nic : nic_steering_) {
-        std::vector<uint32_t> ips;
-        for (uint32_t ip : state->local_ips) ips.push_back(htonl(ip));
-        std::string rule_err;
-        if (!nic->apply(ips, PortOwnership(n_workers_), &rule_err))
-          RTE_LOG(WARNING, USER1, "control: NIC steering rules: %s (software steering covers it)\n",
-                  rule_err.c_str());
-      }
-      if (!xdp_filters_.empty()) {
-        std::vector<uint32_t> ours;
-        for (uint32_t ip : state->local_ips) ours.push_back(htonl(ip));
-        for (const auto& v : state->vips) ours.push_back(htonl(v.ip));
-        for (auto& f : xdp_filters_) {
-          std::string xdp_err;
-          if (!f->apply(ours, &xdp_err))
-            RTE_LOG(WARNING, USER1, "control: XDP address filter: %s\n", xdp_err.c_str());
-        }
-      }
-      // The Maglev tables of the maglev and sh VIPs are built here, on the main lcore,
-      // while the workers forward with the previous snapshot.
-      // So are the routes' rte_lpm (when some prefix is longer than /0).
-      auto snap = build_snapshot(*state, snapshot_params_);
-      if (!snap->routes.lpm_error().empty())
-        RTE_LOG(WARNING, USER1, "control: %zu routes are scanned per packet, not in an rte_lpm: %s\n",
-                snap->routes.size(), snap->routes.lpm_error().c_str());
-      publisher_->publish(std::move(snap));
-      generation_ = state->generation;
-      size_t n_backends = 0;
-      for (const auto& v : state->vips) n_backends += v.backends.size();
-      RTE_LOG(INFO, USER1, "control: applied generation %lu (%zu vips, %zu backends)\n",
-              static_cast<unsigned long>(generation_), state->vips.size(), n_backends);
       *reply = api::encode_ack(api::Ack{true, generation_, "applied"});
       return api::MsgType::kSetStateReply;
     }
+    case api::MsgType::kRestart:
+      if (!restart_) {
+        RTE_LOG(WARNING, USER1, "control: restart refused: %s\n", restart_refusal_.c_str());
+        *reply = api::encode_ack(error_ack(restart_refusal_, generation_));
+        return api::MsgType::kError;
+      }
+      // The reply is queued (and, a few bytes on a unix socket, written) when this returns;
+      // the main loop stops after this round of requests.
+      RTE_LOG(NOTICE, USER1, "control: restart asked for: stopping the workers, then exec\n");
+      restart_();
+      *reply = api::encode_ack(api::Ack{true, generation_, "restarting"});
+      return api::MsgType::kRestartReply;
     case api::MsgType::kGetStats:
       *reply = api::encode_stats(collect_stats());
       return api::MsgType::kStatsReply;
@@ -124,6 +103,97 @@ api::MsgType ControlAgent::handle(const api::MsgHeader& h, const std::vector<uin
       *reply = api::encode_ack(error_ack("unexpected message type " + std::to_string(h.type), generation_));
       return api::MsgType::kError;
   }
+}
+
+bool ControlAgent::apply_state(std::span<const uint8_t> bytes, bool from_file, std::string* err) {
+  auto state = api::decode_state(bytes, err);
+  if (state && (*err = api::validate_state(*state)).empty()) {
+    for (const auto& r : state->routes)
+      if (r.port_id >= ports_.size()) *err = "route uses port " + std::to_string(r.port_id) + ", which does not exist";
+    for (const auto& n : state->neighbours)
+      if (n.port_id >= ports_.size()) *err = "neighbour uses port " + std::to_string(n.port_id) + ", which does not exist";
+  }
+  if (!state || !err->empty()) {
+    RTE_LOG(WARNING, USER1, "control: rejected state%s: %s\n", from_file ? " file" : "", err->c_str());
+    return false;
+  }
+  // Rules first: a reply that arrives before its worker sees the new snapshot is
+  // still handled (the software path covers the gap).
+  for (auto& nic : nic_steering_) {
+    std::vector<uint32_t> ips;
+    for (uint32_t ip : state->local_ips) ips.push_back(htonl(ip));
+    std::string rule_err;
+    if (!nic->apply(ips, PortOwnership(n_workers_), &rule_err))
+      RTE_LOG(WARNING, USER1, "control: NIC steering rules: %s (software steering covers it)\n",
+              rule_err.c_str());
+  }
+  if (!xdp_filters_.empty()) {
+    std::vector<uint32_t> ours;
+    for (uint32_t ip : state->local_ips) ours.push_back(htonl(ip));
+    for (const auto& v : state->vips) ours.push_back(htonl(v.ip));
+    for (auto& f : xdp_filters_) {
+      std::string xdp_err;
+      if (!f->apply(ours, &xdp_err))
+        RTE_LOG(WARNING, USER1, "control: XDP address filter: %s\n", xdp_err.c_str());
+    }
+  }
+  // The Maglev tables of the maglev and sh VIPs are built here, on the main lcore,
+  // while the workers forward with the previous snapshot.
+  // So are the routes' rte_lpm (when some prefix is longer than /0).
+  auto snap = build_snapshot(*state, snapshot_params_);
+  if (!snap->routes.lpm_error().empty())
+    RTE_LOG(WARNING, USER1, "control: %zu routes are scanned per packet, not in an rte_lpm: %s\n",
+            snap->routes.size(), snap->routes.lpm_error().c_str());
+  publisher_->publish(std::move(snap));
+  generation_ = state->generation;
+  size_t n_backends = 0;
+  for (const auto& v : state->vips) n_backends += v.backends.size();
+  RTE_LOG(INFO, USER1, "control: applied generation %lu (%zu vips, %zu backends)%s\n",
+          static_cast<unsigned long>(generation_), state->vips.size(), n_backends,
+          from_file ? ", from the state file" : "");
+  if (!from_file) save_state(bytes);
+  return true;
+}
+
+// On the main lcore, after the snapshot is published: the workers forward with it already;
+// a state of a few hundred KB costs a write and a rename here (flow_dir.h), never a packet.
+void ControlAgent::save_state(std::span<const uint8_t> bytes) {
+  std::string why;
+  if (!state_file_.empty() && !replace_file(state_file_, bytes, &why))
+    RTE_LOG(WARNING, USER1, "control: cannot keep the state (%s): a restart waits for the "
+            "control plane\n", why.c_str());
+}
+
+bool ControlAgent::apply_state_file() {
+  if (state_file_.empty()) return false;
+  const int fd = ::open(state_file_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) {
+    if (errno != ENOENT)
+      RTE_LOG(WARNING, USER1, "control: state file %s: %s; waiting for the control plane\n",
+              state_file_.c_str(), std::strerror(errno));
+    return false;
+  }
+  std::vector<uint8_t> bytes;
+  struct stat st{};
+  std::string why;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    why = "not a regular file";
+  } else if (st.st_size > static_cast<off_t>(api::kMaxPayload)) {
+    why = std::to_string(st.st_size) + " bytes, more than a state may be";
+  } else {
+    bytes.resize(static_cast<size_t>(st.st_size));
+    const ssize_t n = ::pread(fd, bytes.data(), bytes.size(), 0);
+    if (n != static_cast<ssize_t>(bytes.size())) why = "short read";
+  }
+  ::close(fd);
+  if (why.empty() && apply_state(bytes, true, &why)) {
+    RTE_LOG(NOTICE, USER1, "state: applied generation %lu from %s: forwarding before the control "
+            "plane reconnects\n", static_cast<unsigned long>(generation_), state_file_.c_str());
+    return true;
+  }
+  RTE_LOG(WARNING, USER1, "state: ignoring %s (%s); waiting for the control plane\n",
+          state_file_.c_str(), why.c_str());
+  return false;
 }
 
 api::Stats ControlAgent::collect_stats() const {

@@ -5,7 +5,9 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -47,6 +49,29 @@ class ControlAgent {
   /// Answer inspection requests (flows, trace, drop samples) through the workers' query rings.
   void use_inspector(std::unique_ptr<InspectAgent> inspector) { inspector_ = std::move(inspector); }
 
+  /// Keep every state applied in `path` (--flow-dir's state file: written to a temporary
+  /// file, then renamed), so that the next process forwards with it before the control
+  /// plane reconnects (apply_state_file).
+  void use_state_file(std::string path) { state_file_ = std::move(path); }
+  /// Apply the state kept in the state file, as a kSetState would. true if one was applied;
+  /// a missing file is false quietly, one that does not decode or validate is logged and
+  /// ignored (the dataplane then waits for the control plane, as on a fresh start).
+  bool apply_state_file();
+
+  /// What kRestart does: `restart` is called (the main loop stops, and the process execs
+  /// itself again) after the reply is queued. Without one (no --flow-dir), kRestart is
+  /// refused with `refusal`.
+  void use_restart(std::function<void()> restart, std::string refusal) {
+    restart_ = std::move(restart);
+    restart_refusal_ = std::move(refusal);
+  }
+
+  /// What this process took over at start (DataplaneInfo's adopted_flows, discarded_flows,
+  /// start_kind, gap_ms), told in every hello reply.
+  void set_start_info(uint64_t adopted, uint64_t discarded, uint8_t kind, uint32_t gap_ms) {
+    start_ = {adopted, discarded, kind, gap_ms};
+  }
+
   /// Handle one request; returns the reply frame's type and fills *reply. Public for tests.
   api::MsgType handle(const api::MsgHeader& h, const std::vector<uint8_t>& payload,
                       std::vector<uint8_t>* reply);
@@ -65,6 +90,11 @@ class ControlAgent {
   }
 
  private:
+  // Decode, validate and apply a kSetState body (bytes: kept in the state file when it
+  // applies, unless `from_file`). false with *err.
+  bool apply_state(std::span<const uint8_t> bytes, bool from_file, std::string* err);
+  void save_state(std::span<const uint8_t> bytes);
+
   Publisher* publisher_;
   std::vector<Worker*> workers_;
   std::vector<PortInfo> ports_;
@@ -77,6 +107,14 @@ class ControlAgent {
   uint32_t main_lcore_ = 0;
   SnapshotParams snapshot_params_{.route_lpm = true};  // the agent runs on an EAL lcore
   std::unique_ptr<InspectAgent> inspector_;
+  std::string state_file_;
+  std::function<void()> restart_;
+  std::string restart_refusal_ = "restart needs --flow-dir";
+  struct {
+    uint64_t adopted = 0, discarded = 0;
+    uint8_t kind = 0;
+    uint32_t gap_ms = 0;
+  } start_;
   ControlServer server_;  // last: its handler calls handle()
 };
 

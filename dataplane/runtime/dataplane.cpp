@@ -9,6 +9,8 @@
 #include <rte_ring.h>
 #include <rte_errno.h>
 
+#include <time.h>
+
 #include <algorithm>
 #include <random>
 
@@ -32,7 +34,7 @@ int build_worker(void* arg) {
     a->worker = std::make_unique<Worker>(*a->setup);
   } catch (const std::exception& e) {
     a->error = std::string("cannot allocate its flow table: ") + e.what() +
-               " (lower --flows-per-worker)";
+               (a->setup->pipeline.flow_store.empty() ? " (lower --flows-per-worker)" : "");
   }
   return 0;
 }
@@ -105,6 +107,20 @@ bool Dataplane::init(std::string* err) {
   } catch (const StateDirError& e) {
     *err = std::string("--state-dir: ") + e.what();
     return false;
+  }
+  if (!opts_.flow_dir.empty()) {
+    std::string warning;
+    if (!prepare_flow_dir(opts_.flow_dir, err, &warning)) {
+      *err = "--flow-dir: " + *err;
+      return false;
+    }
+    if (!warning.empty()) RTE_LOG(WARNING, USER1, "--flow-dir: %s\n", warning.c_str());
+    // Read before the tables open their files: a planned restart left its stop time; a crash
+    // left only the flow files, whose headers say when their writer last swept.
+    stop_mark_ = take_stop_mark(opts_.flow_dir);
+    for (uint16_t i = 0; i < n_workers; ++i)
+      if (auto c = flow_file_clock(flow_file(opts_.flow_dir, i)))
+        writer_clock_ = std::max(writer_clock_.value_or(0), *c);
   }
   const uint16_t n_ports = rte_eth_dev_count_avail();
   if (n_ports == 0) {
@@ -255,6 +271,11 @@ bool Dataplane::init(std::string* err) {
     ws.pipeline.reply_rate = opts_.reply_rate;  // ICMP echo, per worker
     ws.pipeline.n_workers = n_workers;
     ws.pipeline.hash_key = secret;
+    if (!opts_.flow_dir.empty()) {
+      ws.pipeline.flow_store = flow_file(opts_.flow_dir, i);
+      ws.pipeline.quarantine_store = quarantine_file(opts_.flow_dir, i);
+      ws.pipeline.start_now = rte_rdtsc();
+    }
     // A fresh start of the local-port search order in every process (port_pool.h).
     ws.pipeline.port_seed = std::random_device{}() ^ uint64_t{std::random_device{}()} << 32 ^ rte_rdtsc();
     // Indexed by port id, which need not be dense (a port may have failed to probe).
@@ -281,6 +302,29 @@ bool Dataplane::init(std::string* err) {
             ws.pipeline.lport_lo,
             ws.pipeline.lport_hi, PortOwnership(n_workers).mask(), workers_.back()->pipeline.port_share(),
             workers_.back()->pipeline.quarantine().capacity());
+    if (!opts_.flow_dir.empty()) {
+      const Pipeline& pl = workers_.back()->pipeline;
+      const FlowAdoption& a = pl.adoption();
+      static constexpr const char* kOutcome[] = {"created", "adopted", "refused"};
+      RTE_LOG(NOTICE, USER1,
+              "worker %u: flow table %s: %s%s%s; %u flows adopted, %u discarded, %u half-done "
+              "inserts or erases, %u dropped by the pipeline (PROXY v2 state or bad backend "
+              "id), %lu us%s\n",
+              i, ws.pipeline.flow_store.c_str(), kOutcome[static_cast<int>(a.outcome)],
+              a.reason.empty() ? "" : ": ", a.reason.c_str(), pl.adopted(), a.discarded,
+              a.half_done, pl.adopt_dropped(), static_cast<unsigned long>(a.micros),
+              a.expiry_shift ? " (the clock restarted: expiries shifted)" : "");
+      const QuarantineAdoption& q = pl.quarantine().adoption();
+      RTE_LOG(NOTICE, USER1,
+              "worker %u: port quarantine %s: %s%s%s; %u tuples still held, %u discarded, %u "
+              "expired, %lu us\n",
+              i, ws.pipeline.quarantine_store.c_str(), kOutcome[static_cast<int>(q.outcome)],
+              q.reason.empty() ? "" : ": ", q.reason.c_str(), q.adopted, q.discarded, q.expired,
+              static_cast<unsigned long>(q.micros));
+      any_adopted_ |= a.outcome == FlowAdoption::Outcome::kAdopted;
+      adopted_ += pl.adopted();
+      discarded_ += a.discarded + pl.adopt_dropped();
+    }
   }
   // A clean stop of the previous process left where its port searches stood: go on from
   // there (its recent ports are behind, possibly in the backends' TIME_WAIT).
@@ -303,6 +347,7 @@ bool Dataplane::init(std::string* err) {
   agent_->use_main_counters(&neigh_->counters(), rte_get_main_lcore());
   agent_->use_snapshot_params(SnapshotParams{.maglev_seed = opts_.maglev_seed, .route_lpm = true});
   agent_->use_inspector(std::make_unique<InspectAgent>(std::move(inspected), rte_get_tsc_hz()));
+  if (!opts_.flow_dir.empty()) agent_->use_state_file(opts_.flow_dir + "/" + kStateFile);
   // AF_XDP ports running bpf/rondo_xdp.bpf.o share the interface with the host kernel.
   std::vector<std::unique_ptr<XdpAddressFilter>> filters;
   for (const auto& p : ports_) {
@@ -338,10 +383,24 @@ bool Dataplane::init(std::string* err) {
               why.c_str());
     }
   }
+  // The last state the control plane applied, before the workers start: adopted flows
+  // forward at once, not after the control plane's reconnect backoff (seconds).
+  if (!opts_.flow_dir.empty()) agent_->apply_state_file();
   return agent_->listen(err);
 }
 
-void Dataplane::run(std::atomic<bool>* stop) {
+bool Dataplane::run(std::atomic<bool>* stop) {
+  if (!opts_.flow_dir.empty())
+    agent_->use_restart([this, stop] {
+      restart_ = true;
+      stop->store(true, std::memory_order_relaxed);
+    }, "");
+  else
+    agent_->use_restart(nullptr,
+                        "restart needs --flow-dir: without it the flow tables are in anonymous "
+                        "memory and a new process would start with none (every connection "
+                        "through this host dropped); start the dataplane with --flow-dir on "
+                        "tmpfs, or restart the service");
   std::vector<const Worker*> watched;
   for (const auto& w : workers_) watched.push_back(w.get());
   Watchdog watchdog(std::move(watched), rte_get_tsc_hz(), opts_.idle_sleep_us);
@@ -349,8 +408,14 @@ void Dataplane::run(std::atomic<bool>* stop) {
     workers_[i]->stop = stop;
     rte_eal_remote_launch(worker_main, workers_[i].get(), worker_lcores_[i]);
   }
-  RTE_LOG(NOTICE, USER1, "ready: %zu ports, %zu workers, control socket %s\n", ports_.size(),
-          workers_.size(), opts_.ctl_socket.c_str());
+  timespec launched{};
+  clock_gettime(CLOCK_REALTIME, &launched);
+  const uint64_t launched_tsc = rte_rdtsc();
+  const int64_t launched_ns = launched.tv_sec * int64_t{1000000000} + launched.tv_nsec;
+  report_start(launched_ns, launched_tsc);
+  RTE_LOG(NOTICE, USER1, "ready: %zu ports, %zu workers, control socket %s (%.1f ms after main() began)\n",
+          ports_.size(), workers_.size(), opts_.ctl_socket.c_str(),
+          static_cast<double>(launched_ns - opts_.main_entered_ns) / 1e6);
   watchdog.ready("forwarding: " + std::to_string(ports_.size()) + " ports, " +
                      std::to_string(workers_.size()) + " workers, control socket " + opts_.ctl_socket,
                  rte_rdtsc());
@@ -367,14 +432,64 @@ void Dataplane::run(std::atomic<bool>* stop) {
     // Pings only while this loop runs and every worker's does: a stuck lcore stops them.
     watchdog.poll(rte_rdtsc());
   }
-  watchdog.stopping();
+  if (restart_)
+    watchdog.restarting();
+  else
+    watchdog.stopping();
   rte_eal_mp_wait_lcore();
+  // The moment forwarding stopped, for the next process's gap (planned restart).
+  timespec stopped{};
+  clock_gettime(CLOCK_REALTIME, &stopped);
+  const uint64_t stopped_tsc = rte_rdtsc();
   // The workers are stopped: their port searches can be read and kept for the next process.
   PortOrder order{opts_.lport_lo, opts_.lport_hi, {}};
   for (const auto& w : workers_) order.workers.push_back(w->pipeline.ports().counters());
   std::string err;
   if (!save_port_order(opts_.state_dir, order, &err))
     RTE_LOG(WARNING, USER1, "local ports: %s (the next process starts at random)\n", err.c_str());
+  if (!restart_) return false;
+  // Written last: its presence tells the next process the tables were left consistent by a
+  // planned stop (start kind 1), not by a crash.
+  if (!write_stop_mark(opts_.flow_dir,
+                       StopMark{stopped.tv_sec * int64_t{1000000000} + stopped.tv_nsec, stopped_tsc},
+                       &err))
+    RTE_LOG(WARNING, USER1, "restart: %s (the next process will take it for a crash)\n", err.c_str());
+  return true;
+}
+
+// How this process started, now that forwarding resumes: into the hello reply and the log.
+void Dataplane::report_start(int64_t now_ns, uint64_t now_tsc) {
+  if (opts_.flow_dir.empty()) return;
+  uint8_t kind = 0;
+  uint64_t gap_ns = 0;
+  // Fresh unless some table was adopted (DataplaneInfo::start_kind): files refused (another
+  // capacity, layout or key) start empty, whatever stopped the process before.
+  if (any_adopted_) {
+    if (stop_mark_) {
+      kind = 1;
+      gap_ns = now_ns > stop_mark_->realtime_ns ? static_cast<uint64_t>(now_ns - stop_mark_->realtime_ns) : 0;
+    } else if (writer_clock_) {
+      // An upper bound: the dead process forwarded until some time after its last sweep
+      // (a loop, at most, while it was alive), and the TSC goes on across processes of one
+      // boot (a clock behind the writer's means a reboot: no estimate).
+      kind = 2;
+      if (now_tsc >= *writer_clock_)
+        gap_ns = static_cast<uint64_t>(static_cast<double>(now_tsc - *writer_clock_) * 1e9 /
+                                       static_cast<double>(rte_get_tsc_hz()));
+    }
+  }
+  const auto gap_ms = static_cast<uint32_t>(std::min<uint64_t>(gap_ns / 1000000, UINT32_MAX));
+  agent_->set_start_info(adopted_, discarded_, kind, gap_ms);
+  if (kind == 0) {
+    RTE_LOG(NOTICE, USER1, "start: fresh (nothing adopted from %s)\n", opts_.flow_dir.c_str());
+    return;
+  }
+  RTE_LOG(NOTICE, USER1,
+          "forwarding resumed %.1f ms after the previous process stopped (%s), %lu flows "
+          "adopted, %lu discarded\n",
+          static_cast<double>(gap_ns) / 1e6,
+          kind == 1 ? "planned restart" : "crash; an upper bound, from its last ageing sweep",
+          static_cast<unsigned long>(adopted_), static_cast<unsigned long>(discarded_));
 }
 
 }  // namespace rondo::dp

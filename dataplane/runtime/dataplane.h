@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -12,6 +13,7 @@
 #include "dataplane/port/capture.h"
 #include "dataplane/port/port.h"
 #include "dataplane/runtime/control_agent.h"
+#include "dataplane/runtime/flow_dir.h"
 #include "dataplane/runtime/load_publisher.h"
 #include "dataplane/runtime/options.h"
 #include "dataplane/runtime/worker.h"
@@ -26,10 +28,14 @@ class Dataplane {
 
   /// Set everything up; false with *err (naming the device or resource) on failure.
   bool init(std::string* err);
-  /// Launch the workers and serve control requests until stop is set.
-  void run(std::atomic<bool>* stop);
+  /// Launch the workers and serve control requests until stop is set. true: the stop was a
+  /// planned restart (kRestart): the workers are stopped, the flow tables consistent and
+  /// dir/stopped written; the caller tears down and execs the binary again.
+  bool run(std::atomic<bool>* stop);
 
  private:
+  void report_start(int64_t now_ns, uint64_t now_tsc);
+
   Options opts_;
   rte_mempool* pool_ = nullptr;
   std::vector<PortInfo> ports_;
@@ -43,6 +49,12 @@ class Dataplane {
   static constexpr unsigned kSteerRingSize = 4096;
   static constexpr unsigned kMbufCache = 256;  // per-lcore mempool cache
   std::unique_ptr<ControlAgent> agent_;
+  // --flow-dir: what the previous process left (flow_dir.h), and what was adopted.
+  std::optional<StopMark> stop_mark_;     // a planned restart's stop time
+  std::optional<uint64_t> writer_clock_;  // the latest flow file's writer clock (TSC)
+  uint64_t adopted_ = 0, discarded_ = 0;
+  bool any_adopted_ = false;  // some worker's table was adopted (not created or refused)
+  bool restart_ = false;
 };
 
 }  // namespace rondo::dp

@@ -3,10 +3,21 @@
 #include <rte_errno.h>
 #include <rte_log.h>
 
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
 
+#include "dataplane/port/xdp_filter.h"
 #include "dataplane/runtime/dataplane.h"
 #include "dataplane/runtime/options.h"
 
@@ -27,10 +38,48 @@ void print_rondo_usage(const char* prgname) {
   rondo::dp::parse_options(2, argv, &code);
 }
 
+// A planned restart (kRestart): run the binary again in this process, same pid, so a
+// supervisor sees no exit. `exe` was resolved at start: an upgrade that put a new binary at
+// that path (rename over it) is what runs now; /proc/self/exe would name the old, deleted one.
+// Returns only if exec failed.
+void exec_again(const std::string& exe, const std::vector<std::string>& args) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  // Whatever EAL or a driver left open (and not close-on-exec) must not reach the new image:
+  // a leaked lock or socket would make it refuse its own files or ports.
+  (void)::close_range(3, ~0u, CLOSE_RANGE_CLOEXEC);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  std::fprintf(stderr, "rondo-dataplane: restart: exec %s\n", exe.c_str());
+  std::fflush(stderr);
+  ::execv(exe.c_str(), argv.data());
+  std::fprintf(stderr, "rondo-dataplane: restart: cannot exec %s: %s (the flows stay in --flow-dir "
+               "for the next start)\n", exe.c_str(), std::strerror(errno));
+}
+
+int64_t realtime_ns() {
+  timespec t{};
+  clock_gettime(CLOCK_REALTIME, &t);
+  return t.tv_sec * int64_t{1000000000} + t.tv_nsec;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  const int64_t entered = realtime_ns();
+  // For a planned restart: the arguments before EAL reorders them, and the binary's path.
+  const std::vector<std::string> args(argv, argv + argc);
+  std::string exe;
+  if (char buf[PATH_MAX]; ::realpath("/proc/self/exe", buf) != nullptr) exe = buf;
   const auto vdevs = rondo::dp::vdev_args(argc, argv);
+  {
+    // Before the EAL probes the af_xdp ports: a kill -9 left their XDP program attached.
+    std::vector<std::string> lines;
+    rondo::dp::detach_stale_xdp(vdevs, &lines);
+    for (const auto& l : lines) std::fprintf(stderr, "rondo-dataplane: af_xdp %s\n", l.c_str());
+  }
   rte_set_application_usage_hook(print_rondo_usage);
   const int eal_args = rte_eal_init(argc, argv);
   if (eal_args < 0) {
@@ -45,6 +94,7 @@ int main(int argc, char** argv) {
     return code;
   }
   opts->vdevs = vdevs;
+  opts->main_entered_ns = entered;
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   // The dataplane reads no configuration file (only its hash secret, once at start): there
@@ -53,6 +103,7 @@ int main(int argc, char** argv) {
   std::signal(SIGHUP, SIG_IGN);
 
   int rc = 0;
+  bool restart = false;
   {
     rondo::dp::Dataplane dp(*opts);
     std::string err;
@@ -60,10 +111,19 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "rondo-dataplane: %s\n", err.c_str());
       rc = 1;
     } else {
-      dp.run(&g_stop);
-      RTE_LOG(NOTICE, USER1, "stopping\n");
+      restart = dp.run(&g_stop);
+      RTE_LOG(NOTICE, USER1, "%s\n", restart ? "restarting: tearing down" : "stopping");
     }
   }
+  // The workers, their flow tables (unmapped, their flocks released) and the ports are gone.
   rte_eal_cleanup();
+  if (restart) {
+    if (exe.empty()) {
+      std::fprintf(stderr, "rondo-dataplane: restart: the binary's path was not known at start\n");
+      return 1;
+    }
+    exec_again(exe, args);
+    return 1;
+  }
   return rc;
 }

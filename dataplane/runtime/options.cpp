@@ -41,6 +41,14 @@ std::optional<Options> parse_options(int argc, char** argv, int* exit_code) {
        "directory kept across restarts: hash.key, the secret keying the flow and neighbour "
        "hashes (made at first start, mode 0600; a restarted dataplane needs the same one to "
        "find its flows; a file that is damaged or readable by others stops the start)")
+      ("flow-dir", po::value(&o.flow_dir)->value_name("DIR"),
+       "keep each worker's flow table in DIR/flows.<worker>, mapped shared, so that the next "
+       "process adopts the flows after a restart, an upgrade or a crash (docs/hot-restart.md); "
+       "also DIR/state, the last state the control plane applied, applied again at start before "
+       "the control plane reconnects. Put DIR on tmpfs or hugetlbfs (e.g. /dev/shm/rondo or "
+       "/run/rondo/flows: memory, gone at reboot); created 0700 if missing. Needed by a planned "
+       "restart (the control plane's kRestart: the process execs its binary again, same pid). "
+       "Unset: flows in anonymous memory, lost at every restart")
       ("flows-per-worker", po::value(&o.flows_per_worker)->default_value(o.flows_per_worker),
        "flow table capacity of each worker (allocated at start)")
       ("flow-meters", po::value(&meters)->default_value(meters),

@@ -13,6 +13,10 @@ namespace rondo::dp {
 struct Options {
   std::string ctl_socket = "/run/rondo/dataplane.sock";
   std::string state_dir = "/var/lib/rondo";  // hash.key: the secret of the keyed hashes
+  // Where the flow tables live so that the next process adopts them (flows.<worker>), with
+  // the last applied state (state) and a planned restart's stop time (stopped): docs/
+  // hot-restart.md. Empty: anonymous memory, every restart starts empty (and kRestart is refused).
+  std::string flow_dir;
   uint32_t flows_per_worker = 1u << 20;
   bool flow_meters = true;  // per-flow age, packets and bytes (32 bytes more a flow)
   uint32_t idle_sleep_us = 0;
@@ -34,6 +38,7 @@ struct Options {
   int test_stall_worker = -1;
   uint32_t test_stall_after_ms = 0;
   std::vector<std::string> vdevs;  // the EAL --vdev arguments, to name a device that failed
+  int64_t main_entered_ns = 0;     // CLOCK_REALTIME when main() began (start-up time in the log)
 };
 
 /// The --vdev arguments among the EAL arguments (call before rte_eal_init reorders argv).

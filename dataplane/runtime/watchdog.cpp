@@ -79,5 +79,8 @@ void Watchdog::poll(uint64_t now_tsc) {
 }
 
 void Watchdog::stopping() { sd_notify(0, "STOPPING=1\nSTATUS=stopping"); }
+void Watchdog::restarting() {
+  sd_notify(0, "RELOADING=1\nSTATUS=restarting: the same process runs its binary again");
+}
 
 }  // namespace rondo::dp

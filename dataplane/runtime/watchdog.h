@@ -50,6 +50,8 @@ class Watchdog {
   void poll(uint64_t now_tsc);
   /// STOPPING=1: systemd then expects no more pings.
   void stopping();
+  /// RELOADING=1: a planned restart; the same pid sends READY=1 again after it execs itself.
+  void restarting();
 
   /// Half of WatchdogSec in TSC ticks; 0 when systemd asked for no watchdog.
   uint64_t period_tsc() const { return period_tsc_; }

@@ -1,0 +1,102 @@
+#include "dataplane/runtime/flow_dir.h"
+
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+
+#include "dataplane/flow/table.h"
+
+namespace rondo::dp {
+
+bool prepare_flow_dir(const std::string& dir, std::string* err, std::string* warning) {
+  warning->clear();
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    *err = "cannot create " + dir + ": " + std::strerror(errno);
+    return false;
+  }
+  struct stat st{};
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    *err = dir + " is not a directory";
+    return false;
+  }
+  struct statfs fs{};
+  if (::statfs(dir.c_str(), &fs) == 0 && fs.f_type != TMPFS_MAGIC &&
+      fs.f_type != HUGETLBFS_MAGIC)
+    *warning = dir + " is not on tmpfs or hugetlbfs (f_type 0x" +
+               [&] {
+                 char b[20];
+                 std::snprintf(b, sizeof b, "%lx", static_cast<unsigned long>(fs.f_type));
+                 return std::string(b);
+               }() +
+               "): the flow tables are mapped shared, so every flow update becomes disk "
+               "writeback; use /dev/shm or a tmpfs mount";
+  return true;
+}
+
+bool replace_file(const std::string& path, std::span<const uint8_t> bytes, std::string* err) {
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    *err = "cannot create " + tmp + ": " + std::strerror(errno);
+    return false;
+  }
+  size_t done = 0;
+  int e = 0;
+  while (done < bytes.size() && e == 0) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n > 0)
+      done += static_cast<size_t>(n);
+    else if (n < 0 && errno != EINTR)
+      e = errno;
+    else if (n == 0)
+      e = EIO;
+  }
+  if (::close(fd) != 0 && e == 0) e = errno;
+  if (e == 0 && ::rename(tmp.c_str(), path.c_str()) != 0) e = errno;
+  if (e != 0) {
+    ::unlink(tmp.c_str());
+    *err = "cannot write " + path + ": " + std::strerror(e);
+    return false;
+  }
+  return true;
+}
+
+bool write_stop_mark(const std::string& dir, const StopMark& m, std::string* err) {
+  char line[64];
+  const int n = std::snprintf(line, sizeof line, "%" PRId64 " %" PRIu64 "\n", m.realtime_ns, m.tsc);
+  return replace_file(dir + "/" + kStoppedFile,
+                      std::span(reinterpret_cast<const uint8_t*>(line), static_cast<size_t>(n)), err);
+}
+
+std::optional<StopMark> take_stop_mark(const std::string& dir) {
+  const std::string path = dir + "/" + kStoppedFile;
+  FILE* f = std::fopen(path.c_str(), "re");
+  if (!f) return std::nullopt;
+  StopMark m;
+  const bool ok = std::fscanf(f, "%" SCNd64 " %" SCNu64, &m.realtime_ns, &m.tsc) == 2;
+  std::fclose(f);
+  ::unlink(path.c_str());
+  if (!ok) return std::nullopt;
+  return m;
+}
+
+std::optional<uint64_t> flow_file_clock(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0) return std::nullopt;
+  FlowStoreHeader h{};
+  const ssize_t n = ::pread(fd, &h, sizeof h, 0);
+  ::close(fd);
+  if (n != static_cast<ssize_t>(sizeof h) ||
+      std::memcmp(h.magic, FlowStoreHeader::kMagic, sizeof h.magic) != 0)
+    return std::nullopt;
+  return h.clock;
+}
+
+}  // namespace rondo::dp

@@ -1,0 +1,56 @@
+// The dataplane's flow directory (--flow-dir, docs/hot-restart.md): what one process leaves
+// for the next so that no connection drops across a restart, an upgrade or a crash.
+//   flows.<worker>  worker's flow table (FlowStore, flow/table.h), mapped shared
+//   quarantine.<worker>  worker's local-port quarantine (QuarantineStore, flow/port_pool.h)
+//   state           the last desired state applied (api::encode_state), re-applied at start
+//   stopped         written by a planned restart once the workers stopped: "<realtime ns> <tsc>"
+// Flow files without a `stopped` file mean the previous process did not stop cleanly (a crash).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+
+namespace rondo::dp {
+
+inline constexpr const char* kFlowFilePrefix = "flows.";
+inline constexpr const char* kQuarantineFilePrefix = "quarantine.";
+inline constexpr const char* kStateFile = "state";
+inline constexpr const char* kStoppedFile = "stopped";
+
+/// Create dir (mode 0700) if missing. false with *err if it cannot be, or is not a directory.
+/// *warning (empty if none): dir is not on tmpfs or hugetlbfs, so every write to a flow
+/// record becomes disk writeback.
+bool prepare_flow_dir(const std::string& dir, std::string* err, std::string* warning);
+
+/// Write `bytes` to path + ".tmp" (mode 0600), then rename it over path: a reader sees the
+/// old file or the new one, never half of one. No fsync: the flow directory is memory (tmpfs)
+/// and matters only as long as the flow files beside it. false with *err.
+bool replace_file(const std::string& path, std::span<const uint8_t> bytes, std::string* err);
+
+/// When a planned restart's workers stopped.
+struct StopMark {
+  int64_t realtime_ns = 0;  // CLOCK_REALTIME
+  uint64_t tsc = 0;
+};
+/// Write dir/stopped (temporary file, then rename). false with *err.
+bool write_stop_mark(const std::string& dir, const StopMark& m, std::string* err);
+/// Read dir/stopped and remove it (it describes one stop). nullopt if absent or unreadable.
+std::optional<StopMark> take_stop_mark(const std::string& dir);
+
+/// The writer's clock in a flow file's header (FlowStoreHeader::clock: its last ageing
+/// sweep), if the file exists and has a complete header. nullopt otherwise.
+std::optional<uint64_t> flow_file_clock(const std::string& path);
+
+/// dir/flows.<worker>.
+inline std::string flow_file(const std::string& dir, unsigned worker) {
+  return dir + "/" + kFlowFilePrefix + std::to_string(worker);
+}
+
+/// dir/quarantine.<worker>.
+inline std::string quarantine_file(const std::string& dir, unsigned worker) {
+  return dir + "/" + kQuarantineFilePrefix + std::to_string(worker);
+}
+
+}  // namespace rondo::dp
