@@ -73,8 +73,9 @@ def http_exchange(sock, path, close):
     return read_response(sock)
 
 
-def read_response(sock):
-    """Read one HTTP/1.1 response (Content-Length framed); return the backend port."""
+def read_head(sock):
+    """Read an HTTP/1.1 200 response's head; return (its Content-Length, its headers
+    {lower-case name: value} as bytes, the body bytes read with the head)."""
     buf = b""
     while b"\r\n\r\n" not in buf:
         chunk = sock.recv(4096)
@@ -85,13 +86,18 @@ def read_response(sock):
     lines = head.split(b"\r\n")
     if not lines[0].startswith(b"HTTP/1.1 200"):
         raise ConnectionError(f"unexpected status line {lines[0]!r}")
-    length = None
+    headers = {}
     for line in lines[1:]:
         name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    if length is None:
+        headers[name.strip().lower()] = value.strip()
+    if b"content-length" not in headers:
         raise ConnectionError("response without Content-Length")
+    return int(headers[b"content-length"]), headers, body
+
+
+def read_response(sock):
+    """Read one HTTP/1.1 response (Content-Length framed); return the backend port."""
+    length, _, body = read_head(sock)
     while len(body) < length:
         chunk = sock.recv(4096)
         if not chunk:
