@@ -385,18 +385,15 @@ def scenario_crash(env, totals):
     return restart_under_traffic(env, "b", "crash")
 
 
-def scenario_crash_afxdp(env, totals):
-    xdp_prog = os.path.join(env.build, "bpf", "rondo_xdp.bpf.o")
-    if not os.path.exists(xdp_prog):
-        return "skipped: no bpf/rondo_xdp.bpf.o (clang missing?)"
-    # The same dataplane on net_af_xdp: stop the af_packet one, start it again with the XDP
-    # vdev and a flow dir of its own (its first start adopts nothing).
+def switch_to_afxdp(env, xdp_prog):
+    """Stop the af_packet dataplane and start it again on net_af_xdp (same dp0, same
+    options, a flow dir of its own: its first start adopts nothing); wait for the VIP."""
     argv = list(env.procs["dataplane"].args)
     env.terminate("dataplane")
     vdev = f"--vdev=net_af_xdp0,iface=dp0,start_queue=0,queue_count=1,xdp_prog={xdp_prog}"
     argv = [vdev if a.startswith("--vdev=") else a for a in argv]
-    i = argv.index(FLOW_DIR_OPT)
-    argv[i + 1] = os.path.join(env.tmp, "flows-xdp")
+    if FLOW_DIR_OPT in argv:
+        argv[argv.index(FLOW_DIR_OPT) + 1] = os.path.join(env.tmp, "flows-xdp")
     # libxdp would load its dispatcher; the PMD attaches rondo's program itself.
     argv[4:4] = ["env", "LIBXDP_SKIP_DISPATCHER=1"]
     offset = log_size(env)
@@ -408,7 +405,15 @@ def scenario_crash_afxdp(env, totals):
     env.wait_vip()
     xdp = subprocess.run(["ip", "-n", env.ns_lb, "-d", "link", "show", "dp0"],
                          capture_output=True, text=True).stdout
-    log("c: dp0: " + " ".join(ln.strip() for ln in xdp.splitlines() if "xdp" in ln))
+    log("dp0: " + " ".join(ln.strip() for ln in xdp.splitlines() if "xdp" in ln))
+
+
+def scenario_crash_afxdp(env, totals):
+    xdp_prog = os.path.join(env.build, "bpf", "rondo_xdp.bpf.o")
+    if not os.path.exists(xdp_prog):
+        return "skipped: no bpf/rondo_xdp.bpf.o (clang missing?)"
+    switch_to_afxdp(env, xdp_prog)
+    # After the kill the XDP program stays attached; the new process must cope with it.
     return restart_under_traffic(env, "c", "crash")
 
 
