@@ -42,12 +42,13 @@ from harness import log, wait_until  # noqa: E402
 # ---- what the dataplane and the control plane say (issue 11's interface, in one place) ----
 FLOW_DIR_OPT = "--flow-dir"
 RESTART_CMD = ("dataplane", "restart", "--timeout", "15")
-# rondo-dataplane, on every start.
-RESUMED_RE = re.compile(r"forwarding resumed (\d+) ms after the previous process stopped "
-                        r"\((planned restart|crash)\), (\d+) flows adopted, (\d+) discarded")
+# rondo-dataplane, on every start but a fresh one (gap in ms, with a decimal; a crash's
+# kind goes on: "crash; an upper bound, ...").
+RESUMED_RE = re.compile(r"forwarding resumed ([\d.]+) ms after the previous process stopped "
+                        r"\((planned restart|crash)[^)]*\), (\d+) flows adopted, (\d+) discarded")
 # rondoctl dataplane restart, once the new instance is up.
-RESTARTED_RE = re.compile(r"dataplane restarted: pid (\d+), (planned restart|crash), (\d+) flows "
-                          r"adopted \((\d+) discarded\), forwarding resumed after (\d+) ms")
+RESTARTED_RE = re.compile(r"dataplane restarted: pid (\d+), (planned restart|after a crash|fresh start), "
+                          r"(\d+) flows adopted \((\d+) discarded\), forwarding resumed after (\d+) ms")
 # rondoctl show: somewhere it says how many flows the running dataplane adopted.
 SHOW_ADOPTED_RE = re.compile(r"(\d+) flows? adopted|adopted[ :=]+(\d+)")
 START_KIND = {"planned": "planned restart", "crash": "crash"}
@@ -314,7 +315,7 @@ def resumed_line(env, offset, kind, deadline_s=20):
     m = wait_until(f"the dataplane's 'forwarding resumed' line ({kind})", deadline_s,
                    lambda: RESUMED_RE.search(log_since(env, offset)), interval=0.1)
     assert m.group(2) == START_KIND[kind], f"the dataplane says {m.group(2)!r}, not {START_KIND[kind]!r}: {m.group(0)}"
-    return int(m.group(1)), int(m.group(3)), int(m.group(4))
+    return float(m.group(1)), int(m.group(3)), int(m.group(4))
 
 
 def restart_under_traffic(env, key, kind):
