@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import struct
@@ -304,9 +305,13 @@ def respawn_dataplane(env):
     assert argv[:3] == ["ip", "netns", "exec"], argv
     offset = log_size(env)
     dp = env.spawn("dataplane", argv[3], argv[4:])
-    wait_until("the new dataplane to be ready", 30,
-               lambda: READY in log_since(env, offset), interval=0.05,
-               alive=[("rondo-dataplane", dp)])
+    try:
+        wait_until("the new dataplane to be ready", 30,
+                   lambda: READY in log_since(env, offset), interval=0.05,
+                   alive=[("rondo-dataplane", dp)])
+    except AssertionError as e:
+        last = log_since(env, offset).strip().splitlines()[-1:]
+        raise AssertionError(f"{e}; its last line: {last[0] if last else '(none)'}") from None
     return offset
 
 
@@ -388,13 +393,16 @@ def scenario_crash(env, totals):
 
 def switch_to_afxdp(env, xdp_prog):
     """Stop the af_packet dataplane and start it again on net_af_xdp (same dp0, same
-    options, a flow dir of its own: its first start adopts nothing); wait for the VIP."""
+    options, its flow dir emptied: its first start adopts nothing); wait for the VIP."""
     argv = list(env.procs["dataplane"].args)
     env.terminate("dataplane")
     vdev = f"--vdev=net_af_xdp0,iface=dp0,start_queue=0,queue_count=1,xdp_prog={xdp_prog}"
     argv = [vdev if a.startswith("--vdev=") else a for a in argv]
     if FLOW_DIR_OPT in argv:
-        argv[argv.index(FLOW_DIR_OPT) + 1] = os.path.join(env.tmp, "flows-xdp")
+        flow_dir = argv[argv.index(FLOW_DIR_OPT) + 1]
+        for name in os.listdir(flow_dir):
+            path = os.path.join(flow_dir, name)
+            shutil.rmtree(path) if os.path.isdir(path) else os.unlink(path)
     # libxdp would load its dispatcher; the PMD attaches rondo's program itself.
     argv[4:4] = ["env", "LIBXDP_SKIP_DISPATCHER=1"]
     offset = log_size(env)
@@ -421,7 +429,8 @@ def scenario_crash_afxdp(env, totals):
 def setup(env):
     env.topology_up()
     env.start_backends()
-    env.start_dataplane(extra=(FLOW_DIR_OPT, os.path.join(env.tmp, "flows")))
+    # On tmpfs: the flow tables are files mapped shared (on disk every update is writeback).
+    env.start_dataplane(extra=(FLOW_DIR_OPT, env.shm_dir("flows")))
     env.write_config()
     log("control plane")
     env.start_controlplane()
