@@ -3,7 +3,8 @@
 """Issue 11: restart, upgrade or crash the dataplane without dropping a connection.
 
 The seed topology (4 HTTP backends, VIP web tcp/80, full-NAT) with the dataplane keeping its
-flows in files (--flow-dir). In each scenario three clients run through the restart:
+flows in files (--flow-dir, on /dev/shm). One topology for all scenarios; in each, three
+clients run through the restart:
 
   - keep-alive: one TCP connection, a request every 50 ms; it must keep its backend and see
     no error (the longest time without an answer is the gap measured from outside);
@@ -15,8 +16,10 @@ flows in files (--flow-dir). In each scenario three clients run through the rest
   a. planned: `rondoctl dataplane restart` (the dataplane execs itself: same pid);
   b. crash: kill -9, then the test (standing in for systemd) starts it again with the same
      arguments (a new pid);
-  c. b on net_af_xdp (bpf/rondo_xdp.bpf.o): the XDP program and its XSK map outlive the
-     killed process (see the notes of issue 11), the new process must cope.
+  c. b on net_af_xdp (bpf/rondo_xdp.bpf.o), same dp0: after kill -9 the XDP program stays
+     attached (its XSK socket is gone, so VIP frames fall back to the kernel, which drops
+     them), and the af_xdp PMD refuses to attach over it ("XDP program already attached",
+     rx queue setup fails): the new process must cope, e.g. detach a stale rondo_xdp.
 
 Each asserts 0 failures, an intact download, one backend on the keep-alive connection, and
 flows adopted (> 0) with a gap in the dataplane's log line (and rondoctl's report for a);
