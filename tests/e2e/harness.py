@@ -73,8 +73,9 @@ def http_exchange(sock, path, close):
     return read_response(sock)
 
 
-def read_response(sock):
-    """Read one HTTP/1.1 response (Content-Length framed); return the backend port."""
+def read_head(sock):
+    """Read an HTTP/1.1 200 response's head; return (its Content-Length, its headers
+    {lower-case name: value} as bytes, the body bytes read with the head)."""
     buf = b""
     while b"\r\n\r\n" not in buf:
         chunk = sock.recv(4096)
@@ -85,13 +86,18 @@ def read_response(sock):
     lines = head.split(b"\r\n")
     if not lines[0].startswith(b"HTTP/1.1 200"):
         raise ConnectionError(f"unexpected status line {lines[0]!r}")
-    length = None
+    headers = {}
     for line in lines[1:]:
         name, _, value = line.partition(b":")
-        if name.strip().lower() == b"content-length":
-            length = int(value)
-    if length is None:
+        headers[name.strip().lower()] = value.strip()
+    if b"content-length" not in headers:
         raise ConnectionError("response without Content-Length")
+    return int(headers[b"content-length"]), headers, body
+
+
+def read_response(sock):
+    """Read one HTTP/1.1 response (Content-Length framed); return the backend port."""
+    length, _, body = read_head(sock)
     while len(body) < length:
         chunk = sock.recv(4096)
         if not chunk:
@@ -462,11 +468,11 @@ def sweep_stale(topo):
                 not re.match(r"rd-e2e\d+-(lb|cl|be)$", m.group(1)):
             log(f"removing a stale namespace {m.group(1)}")
             delete_namespace(m.group(1))
-    tmp = tempfile.gettempdir()
-    for name in os.listdir(tmp):
-        m = re.match(r"rondo-e2e(\d+)\.", name)
-        if m and not os.path.exists(f"/proc/{m.group(1)}"):
-            shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
+    for tmp in (tempfile.gettempdir(), SHM_DIR):
+        for name in os.listdir(tmp) if os.path.isdir(tmp) else ():
+            m = re.match(r"rondo-e2e(\d+)\.", name)
+            if m and not os.path.exists(f"/proc/{m.group(1)}"):
+                shutil.rmtree(os.path.join(tmp, name), ignore_errors=True)
     for name in os.listdir(DPDK_RUN_DIR) if os.path.isdir(DPDK_RUN_DIR) else ():
         m = re.fullmatch(r"rondo-e2e(\d+)(-\w+)?", name)
         if m and not os.path.exists(f"/proc/{m.group(1)}"):
@@ -543,6 +549,7 @@ ONE_WORKER_EAL = ["-l", "0,1", "--main-lcore", "0"]
 
 HUGEPAGE_MOUNT = "/dev/hugepages"
 NR_HUGEPAGES = "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
+SHM_DIR = "/dev/shm"
 DPDK_RUN_DIR = "/var/run/dpdk"  # EAL's runtime dirs (root), one per --file-prefix
 
 
@@ -578,6 +585,9 @@ class Env:
         # prefixes: stop() ends what runs in them and removes them.
         self.extra_namespaces = []
         self.extra_prefixes = []
+        # Directories outside self.tmp that stop() removes: name them shm_dir(...) (tmpfs, and
+        # swept like the temp dir after a run killed -9).
+        self.extra_dirs = []
         self.hugepages_restore = None  # nr_hugepages to write back, if this run raised it
         self.hugetlbfs_mounted = False  # this run mounted HUGEPAGE_MOUNT
         self.stopped = False
@@ -613,6 +623,14 @@ class Env:
         if got < pages:
             raise AssertionError(f"could reserve only {got} of {pages} hugepages of 2 MiB")
         log(f"hugepages: {now} -> {pages} (2 MiB; restored at the end)")
+
+    def shm_dir(self, name):
+        """A new directory on /dev/shm (tmpfs: e.g. the dataplane's --flow-dir, whose files
+        are mapped shared), removed by stop()."""
+        path = os.path.join(SHM_DIR, f"rondo-{self.tag}.{name}")
+        os.makedirs(path, mode=0o700)
+        self.extra_dirs.append(path)
+        return path
 
     # ---- processes ----
     def spawn(self, name, ns, argv):
@@ -856,6 +874,8 @@ class Env:
                 log_err(f"restoring nr_hugepages to {self.hugepages_restore}: {e}\n")
         if self.hugetlbfs_mounted:
             subprocess.run(["umount", HUGEPAGE_MOUNT], check=False)
+        for d in self.extra_dirs:
+            shutil.rmtree(d, ignore_errors=True)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 

@@ -8,6 +8,10 @@
 //
 // HTTP: any GET answers "hello from backend :<http-port>\n" (keep-alive capable);
 //       GET /slow?ms=N waits N ms first (a connection held open for N ms).
+//       GET /bytes?n=N answers N deterministic bytes (application/octet-stream, header
+//       X-Backend: <http-port>): 4096-byte blocks, block k = k as a little-endian uint64
+//       then bytes 8..4095 of a fixed xorshift32 stream (seed 0x2545f491, one byte per
+//       step: the low byte), sent as fast as the reader takes them (a long download).
 // UDP:  each datagram is answered with "udp from backend :<udp-port> <payload>".
 // --id N: say N instead of the port, in both answers: backends that share a port, each on
 // its own address (direct server return: every backend listens on the VIP's port).
@@ -19,6 +23,48 @@ const http = require('http');
 const dgram = require('dgram');
 
 const kMaxSlowMs = 600000;
+const kBlock = 4096;
+const kMaxBytes = 4 * 1024 * 1024 * 1024;
+
+// Bytes 8..4095 of every block of /bytes (the first 8 are the block's index).
+const kPattern = (() => {
+  const b = Buffer.alloc(kBlock);
+  let x = 0x2545f491;
+  for (let i = 0; i < kBlock; i++) {
+    x ^= x << 13; x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5; x >>>= 0;
+    b[i] = x & 0xff;
+  }
+  return b;
+})();
+
+// Stream n bytes of the /bytes pattern to res, waiting for 'drain' when the socket is full.
+function sendBytes(res, n, port) {
+  res.writeHead(200, {
+    'Content-Type': 'application/octet-stream',
+    'Content-Length': n,
+    'X-Backend': String(port),
+  });
+  let sent = 0;
+  let block = 0;
+  const more = () => {
+    while (sent < n) {
+      const chunk = Buffer.from(kPattern);
+      chunk.writeBigUInt64LE(BigInt(block++), 0);
+      const part = n - sent < kBlock ? chunk.subarray(0, n - sent) : chunk;
+      sent += part.length;
+      if (!res.write(part)) {
+        if (sent < n) res.once('drain', more);
+        else res.end();
+        return;
+      }
+    }
+    res.end();
+  };
+  res.on('close', () => { sent = n; });
+  more();
+}
 
 function parseArgs(argv) {
   const opts = { httpPort: 0, udpPort: 0, host: '0.0.0.0', id: 0 };
@@ -52,6 +98,12 @@ function startHttp(port, host, id) {
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://backend');
     let delay = 0;
+    if (url.pathname === '/bytes') {
+      const n = Math.min(Math.max(Math.floor(Number(url.searchParams.get('n'))) || 0, 0), kMaxBytes);
+      req.resume();
+      req.on('end', () => sendBytes(res, n, id || port));
+      return;
+    }
     if (url.pathname === '/slow') {
       delay = Math.min(Math.max(Number(url.searchParams.get('ms')) || 0, 0), kMaxSlowMs);
     }
