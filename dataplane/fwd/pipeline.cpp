@@ -78,7 +78,7 @@ FlowTable Pipeline::make_flows(const PipelineParams& p, Pipeline* self) {
   if (p.flow_store.empty())
     return FlowTable(p.flow_capacity, key, &Pipeline::on_release, self, p.flow_meters);
   return FlowTable(p.flow_capacity, key, &Pipeline::on_release, self, p.flow_meters,
-                   FlowStore{p.flow_store}, p.start_now);
+                   FlowStore{p.flow_store, p.store_adopt}, p.start_now);
 }
 
 Quarantine Pipeline::make_quarantine(const PipelineParams& p, Pipeline* self) {
@@ -87,7 +87,7 @@ Quarantine Pipeline::make_quarantine(const PipelineParams& p, Pipeline* self) {
   const HashKey key = derive_hash_key(p.hash_key, HashUse::kLocalPort);
   if (p.quarantine_store.empty()) return Quarantine(cap, key, &Pipeline::on_quarantine_leave, self);
   return Quarantine(cap, key, &Pipeline::on_quarantine_leave, self,
-                    QuarantineStore{p.quarantine_store}, p.start_now);
+                    QuarantineStore{p.quarantine_store, p.store_adopt}, p.start_now);
 }
 
 // The table adopted its records and buckets and nothing else (table.cpp, adopt()); what the

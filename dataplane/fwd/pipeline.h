@@ -34,6 +34,9 @@ struct PipelineParams {
   // construction, the adopter's `now` (FlowTable's store constructor).
   std::string flow_store;
   uint64_t start_now = 0;
+  // false: the files (flow table and quarantine) are reinitialised, not adopted (a flow dir
+  // written by a process with another worker count, runtime/flow_dir.h).
+  bool store_adopt = true;
   // The local-port quarantine's file (QuarantineStore), adopted likewise. Empty: anonymous.
   std::string quarantine_store;
   bool flow_meters = false;  // keep each flow's age and traffic (FlowMeter)

@@ -118,9 +118,29 @@ bool Dataplane::init(std::string* err) {
     // Read before the tables open their files: a planned restart left its stop time; a crash
     // left only the flow files, whose headers say when their writer last swept.
     stop_mark_ = take_stop_mark(opts_.flow_dir);
-    for (uint16_t i = 0; i < n_workers; ++i)
-      if (auto c = flow_file_clock(flow_file(opts_.flow_dir, i)))
-        writer_clock_ = std::max(writer_clock_.value_or(0), *c);
+    // A local port's worker is decided by the worker count (PortOwnership): flows written
+    // by a process with another count would be steered to workers that do not hold them.
+    // Refused as a whole, with a fresh start: not re-hashed (docs/hot-restart.md).
+    if (const auto prev = read_worker_count(opts_.flow_dir); prev && *prev != n_workers) {
+      store_adopt_ = false;
+      stop_mark_.reset();
+      const unsigned removed = remove_worker_files(opts_.flow_dir, n_workers);
+      RTE_LOG(WARNING, USER1,
+              "--flow-dir %s: written by a dataplane with %u workers, this one has %u: a local "
+              "port's worker depends on the worker count, so its flows and port quarantine are "
+              "not adopted (connections through rondo reset); starting fresh%s\n",
+              opts_.flow_dir.c_str(), *prev, n_workers,
+              removed ? (" (" + std::to_string(removed) + " files of workers beyond " +
+                         std::to_string(n_workers - 1) + " removed)").c_str() : "");
+    }
+    if (!write_worker_count(opts_.flow_dir, n_workers, err)) {
+      *err = "--flow-dir: " + *err;
+      return false;
+    }
+    if (store_adopt_)
+      for (uint16_t i = 0; i < n_workers; ++i)
+        if (auto c = flow_file_clock(flow_file(opts_.flow_dir, i)))
+          writer_clock_ = std::max(writer_clock_.value_or(0), *c);
   }
   const uint16_t n_ports = rte_eth_dev_count_avail();
   if (n_ports == 0) {
@@ -275,6 +295,7 @@ bool Dataplane::init(std::string* err) {
       ws.pipeline.flow_store = flow_file(opts_.flow_dir, i);
       ws.pipeline.quarantine_store = quarantine_file(opts_.flow_dir, i);
       ws.pipeline.start_now = rte_rdtsc();
+      ws.pipeline.store_adopt = store_adopt_;
     }
     // A fresh start of the local-port search order in every process (port_pool.h).
     ws.pipeline.port_seed = std::random_device{}() ^ uint64_t{std::random_device{}()} << 32 ^ rte_rdtsc();

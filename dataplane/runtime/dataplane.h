@@ -52,6 +52,7 @@ class Dataplane {
   // --flow-dir: what the previous process left (flow_dir.h), and what was adopted.
   std::optional<StopMark> stop_mark_;     // a planned restart's stop time
   std::optional<uint64_t> writer_clock_;  // the latest flow file's writer clock (TSC)
+  bool store_adopt_ = true;  // false: the flow dir is for another worker count (fresh start)
   uint64_t adopted_ = 0, discarded_ = 0;
   bool any_adopted_ = false;  // some worker's table was adopted (not created or refused)
   bool restart_ = false;

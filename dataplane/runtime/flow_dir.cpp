@@ -87,6 +87,34 @@ std::optional<StopMark> take_stop_mark(const std::string& dir) {
   return m;
 }
 
+std::optional<unsigned> read_worker_count(const std::string& dir) {
+  FILE* f = std::fopen((dir + "/" + kWorkersFile).c_str(), "re");
+  if (!f) return std::nullopt;
+  unsigned n = 0;
+  const bool ok = std::fscanf(f, "%u", &n) == 1 && n > 0;
+  std::fclose(f);
+  if (!ok) return std::nullopt;
+  return n;
+}
+
+bool write_worker_count(const std::string& dir, unsigned n, std::string* err) {
+  const std::string line = std::to_string(n) + "\n";
+  return replace_file(dir + "/" + kWorkersFile,
+                      std::span(reinterpret_cast<const uint8_t*>(line.data()), line.size()), err);
+}
+
+unsigned remove_worker_files(const std::string& dir, unsigned from) {
+  unsigned removed = 0;
+  // Worker indices are dense: stop at the first index with neither file.
+  for (unsigned i = from;; ++i) {
+    const bool f = ::unlink(flow_file(dir, i).c_str()) == 0;
+    const bool q = ::unlink(quarantine_file(dir, i).c_str()) == 0;
+    if (!f && !q) break;
+    removed += f + q;
+  }
+  return removed;
+}
+
 std::optional<uint64_t> flow_file_clock(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (fd < 0) return std::nullopt;

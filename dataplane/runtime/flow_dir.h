@@ -4,6 +4,7 @@
 //   quarantine.<worker>  worker's local-port quarantine (QuarantineStore, flow/port_pool.h)
 //   state           the last desired state applied (api::encode_state), re-applied at start
 //   stopped         written by a planned restart once the workers stopped: "<realtime ns> <tsc>"
+//   workers         the number of workers of the process that wrote the files
 // Flow files without a `stopped` file mean the previous process did not stop cleanly (a crash).
 #pragma once
 
@@ -18,6 +19,7 @@ inline constexpr const char* kFlowFilePrefix = "flows.";
 inline constexpr const char* kQuarantineFilePrefix = "quarantine.";
 inline constexpr const char* kStateFile = "state";
 inline constexpr const char* kStoppedFile = "stopped";
+inline constexpr const char* kWorkersFile = "workers";
 
 /// Create dir (mode 0700) if missing. false with *err if it cannot be, or is not a directory.
 /// *warning (empty if none): dir is not on tmpfs or hugetlbfs, so every write to a flow
@@ -38,6 +40,15 @@ struct StopMark {
 bool write_stop_mark(const std::string& dir, const StopMark& m, std::string* err);
 /// Read dir/stopped and remove it (it describes one stop). nullopt if absent or unreadable.
 std::optional<StopMark> take_stop_mark(const std::string& dir);
+
+/// The worker count in dir/workers. nullopt if absent or unreadable (files from before it
+/// existed are taken as matching).
+std::optional<unsigned> read_worker_count(const std::string& dir);
+/// Write dir/workers (temporary file, then rename). false with *err.
+bool write_worker_count(const std::string& dir, unsigned n, std::string* err);
+/// Remove dir/flows.<i> and dir/quarantine.<i> for every i >= from (a smaller worker count's
+/// leftovers). How many files went.
+unsigned remove_worker_files(const std::string& dir, unsigned from);
 
 /// The writer's clock in a flow file's header (FlowStoreHeader::clock: its last ageing
 /// sweep), if the file exists and has a complete header. nullopt otherwise.

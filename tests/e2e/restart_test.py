@@ -429,6 +429,38 @@ def scenario_crash_afxdp(env, totals):
     return restart_under_traffic(env, "c", "crash")
 
 
+TWO_WORKER_EAL = ["--lcores", "0@0,1@1,2@1", "--main-lcore", "0"]  # as two_workers_test
+OTHER_WORKERS_RE = re.compile(r"written by a dataplane with (\d+) workers, this one has (\d+)")
+
+
+def scenario_other_workers(env, totals):
+    """A flow dir written by one worker, a new process with two: refused as a whole and a
+    fresh start said so (the flows' local ports would be steered to a worker that does not
+    hold them), not adopted half-wrong; the VIP answers again."""
+    argv = list(env.procs["dataplane"].args)
+    env.terminate("dataplane")
+    i = argv.index("-l") if "-l" in argv else argv.index("--lcores")
+    argv[i:i + 2] = TWO_WORKER_EAL[:2]
+    argv = [a for a in argv if a != "env" and not a.startswith("LIBXDP_")]
+    # Two queue pairs on af_packet (the af_xdp port of c has one queue).
+    argv = ["--vdev=net_af_packet0,iface=dp0,qpairs=2" if a.startswith("--vdev=") else a for a in argv]
+    offset = log_size(env)
+    dp = env.spawn("dataplane", argv[3], argv[4:])
+    wait_until("the two-worker dataplane to be ready", 30, lambda: READY in log_since(env, offset),
+               interval=0.1, alive=[("rondo-dataplane", dp)])
+    lines = log_since(env, offset)
+    m = OTHER_WORKERS_RE.search(lines)
+    assert m and (m.group(1), m.group(2)) == ("1", "2"), \
+        f"no refusal of the one-worker flow dir in the two-worker dataplane's log:\n{lines[-2000:]}"
+    assert "start: fresh" in lines and not RESUMED_RE.search(lines), \
+        "the two-worker dataplane did not start fresh"
+    probe = env.wait_vip()
+    show = wait_until("rondoctl show to say the dataplane started fresh", 20,
+                      lambda: (lambda out: out if "started fresh" in out else None)(env.rondoctl_ok("show").stdout))
+    log("d: " + next(ln.strip() for ln in show.splitlines() if "started fresh" in ln))
+    return f"refused ({m.group(0)}), started fresh, VIP answers after {probe['attempts']} tries"
+
+
 def setup(env):
     env.topology_up()
     env.start_backends()
@@ -444,6 +476,7 @@ SCENARIOS = [
     ("a", "planned restart (rondoctl dataplane restart) under traffic", scenario_planned),
     ("b", "kill -9 and a new process under traffic (af_packet)", scenario_crash),
     ("c", "kill -9 and a new process under traffic (af_xdp)", scenario_crash_afxdp),
+    ("d", "a flow dir of another worker count is refused: fresh start", scenario_other_workers),
 ]
 
 if __name__ == "__main__":
