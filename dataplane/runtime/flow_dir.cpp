@@ -21,9 +21,25 @@ bool prepare_flow_dir(const std::string& dir, std::string* err, std::string* war
     *err = "cannot create " + dir + ": " + std::strerror(errno);
     return false;
   }
+  // What is in DIR is trusted at start (the state file is a whole configuration, a flow file
+  // names backends): only this user may have put it there. lstat: a symbolic link planted
+  // under the name (in /dev/shm, say) is refused, not followed.
   struct stat st{};
-  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    *err = dir + " is not a directory";
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    *err = dir + " is not a directory" + (S_ISLNK(st.st_mode) ? " (a symbolic link)" : "");
+    return false;
+  }
+  if (st.st_uid != ::geteuid()) {
+    *err = dir + ": owned by uid " + std::to_string(st.st_uid) + ", not by this process (uid " +
+           std::to_string(::geteuid()) + "); its files are adopted at start, so only the " +
+           "dataplane's user may write them";
+    return false;
+  }
+  if ((st.st_mode & 022) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+    *err = dir + ": mode " + mode + " lets group or others write it; its files are adopted at " +
+           "start (chmod 700 it)";
     return false;
   }
   struct statfs fs{};

@@ -1,6 +1,8 @@
 // The state directory's hash secret: made once (mode 0600), read back on every later start,
-// and refused with a message naming the file when it is damaged or others can read it.
+// and refused with a message naming the file when it is damaged or others can read it; the flow
+// directory (--flow-dir) refused when another user could have planted what it adopts.
 #include "dataplane/runtime/state_dir.h"
+#include "dataplane/runtime/flow_dir.h"
 
 #include <gtest/gtest.h>
 
@@ -171,6 +173,68 @@ TEST(StateDir, StateDirThatIsAFileIsRefused) {
   const std::string f = d.path() + "/file";
   write_file(f, "x", 0600);
   EXPECT_NE(refusal(f).find("is not a directory"), std::string::npos);
+}
+
+// ---- The flow directory (--flow-dir, runtime/flow_dir.h): what is in it is adopted at
+// start, so only the dataplane's user may write it.
+
+
+std::string flow_dir_refusal(const std::string& dir) {
+  std::string err, warning;
+  return prepare_flow_dir(dir, &err, &warning) ? "" : err;
+}
+
+TEST(FlowDir, CreatedPrivateThenAccepted) {
+  TempDir t;
+  const std::string dir = t.path() + "/flows";
+  EXPECT_EQ(flow_dir_refusal(dir), "");
+  struct stat st{};
+  ASSERT_EQ(::stat(dir.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  EXPECT_EQ(flow_dir_refusal(dir), "");  // exists: accepted as it is
+}
+
+TEST(FlowDir, RefusesWhatOthersCouldHavePlanted) {
+  TempDir t;
+  const std::string dir = t.path() + "/flows";
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  ASSERT_EQ(::chmod(dir.c_str(), 0770), 0);
+  EXPECT_EQ(flow_dir_refusal(dir),
+            dir + ": mode 0770 lets group or others write it; its files are adopted at start (chmod 700 it)");
+  ASSERT_EQ(::chmod(dir.c_str(), 0700), 0);
+  // A symbolic link under the name is not followed.
+  const std::string link = t.path() + "/link";
+  ASSERT_EQ(::symlink(dir.c_str(), link.c_str()), 0);
+  EXPECT_EQ(flow_dir_refusal(link), link + " is not a directory (a symbolic link)");
+  // A file is not a directory.
+  write_file(t.path() + "/file", "x", 0600);
+  EXPECT_EQ(flow_dir_refusal(t.path() + "/file"), t.path() + "/file is not a directory");
+  // Another user's directory (only root can make one to test with).
+  if (::geteuid() == 0) {
+    ASSERT_EQ(::chown(dir.c_str(), 65534, 65534), 0);
+    EXPECT_NE(flow_dir_refusal(dir).find("owned by uid 65534, not by this process"), std::string::npos);
+  }
+}
+
+TEST(FlowDir, WorkerCountAndLeftovers) {
+  TempDir t;
+  std::string err;
+  EXPECT_FALSE(read_worker_count(t.path()));
+  ASSERT_TRUE(write_worker_count(t.path(), 3, &err)) << err;
+  EXPECT_EQ(read_worker_count(t.path()), 3u);
+  write_file(t.path() + "/workers", "0\n", 0600);
+  EXPECT_FALSE(read_worker_count(t.path())) << "0 workers is no count";
+  // Three workers' files; a process with one removes those of workers 1 and 2, not 0's.
+  for (unsigned i = 0; i < 3; ++i) {
+    write_file(flow_file(t.path(), i), "f", 0600);
+    write_file(quarantine_file(t.path(), i), "q", 0600);
+  }
+  EXPECT_EQ(remove_worker_files(t.path(), 1), 4u);
+  EXPECT_TRUE(std::filesystem::exists(flow_file(t.path(), 0)));
+  EXPECT_TRUE(std::filesystem::exists(quarantine_file(t.path(), 0)));
+  EXPECT_FALSE(std::filesystem::exists(flow_file(t.path(), 1)));
+  EXPECT_FALSE(std::filesystem::exists(quarantine_file(t.path(), 2)));
+  EXPECT_EQ(remove_worker_files(t.path(), 1), 0u);
 }
 
 }  // namespace
