@@ -350,6 +350,10 @@ def restart_under_traffic(env, key, kind):
         respawn_dataplane(env)
         assert env.procs["dataplane"].pid != pid_before
     gap_ms, adopted, discarded = resumed_line(env, offset, kind)
+    # What adoption itself took, per worker (the table's capacity is the default, 2^20).
+    for ln in log_since(env, offset).splitlines():
+        if re.search(r"worker \d+: (flow table|port quarantine) ", ln):
+            log(f"{key}: {ln.split('USER1: ', 1)[-1].strip()}")
     t_resumed = time.time()
     base = {n: t.answers(n) for n in ("keepalive", "newconns")}
     t.wait_answers("traffic after the restart",
