@@ -18,14 +18,19 @@ the client's own traffic to the VIP is not rerouted). The control plane runs wit
      own address (br0), not through rondo's port: what is shared is the 2 cores.
   d. the control plane's SIGTERM withdraws it before the process exits (the dataplane keeps
      forwarding meanwhile), and a restarted control plane announces it again
-  e. kill -9 of the dataplane withdraws it
+  g. `rondoctl dataplane restart` (the dataplane runs with --flow-dir): the control plane
+     loses the dataplane for a moment and holds the announcement (--restart-hold-down 3 s)
+     instead of withdrawing it: the router never loses the route (watched every 20 ms)
+  e. kill -9 of the dataplane, not restarted: held for the hold-down, then withdrawn
 Each prints how long the change took to reach the router's kernel table.
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import harness
@@ -34,6 +39,7 @@ from harness import VIP
 
 AS_LB, AS_ROUTER = 65001, 65000
 ROUTE = f"{VIP}/32"
+HOLD_DOWN_MS = 3000  # --restart-hold-down: short, so that e sees it expire
 
 
 def bird_conf(router_id, local_as, peer, peer_as, body):
@@ -55,7 +61,8 @@ protocol bgp peer {{
 def setup(env):
     env.topology_up()
     env.start_backends(udp_ports=None)
-    env.start_dataplane()
+    # --flow-dir: `rondoctl dataplane restart` (scenario g) needs it.
+    env.start_dataplane(extra=("--flow-dir", env.shm_dir("flows")))
     env.write_config(vips=[{"name": "web", "port": harness.HTTP_PORT, "protocol": "tcp",
                             "backends": harness.HTTP_BACKENDS,
                             "health_check": {"type": "tcp", "interval_ms": 200, "timeout_ms": 100,
@@ -82,7 +89,8 @@ def setup(env):
                        lambda: all(birdc(s, "show status").returncode == 0
                                    for s in (env.bird_lb, env.bird_router)))
     env.cp_args = ["--bird-include", env.bird_include, "--birdc", "birdc",
-                   "--bird-socket", env.bird_lb, "--bgp-withdraw-wait-ms", "1500"]
+                   "--bird-socket", env.bird_lb, "--bgp-withdraw-wait-ms", "1500",
+                   "--restart-hold-down", str(HOLD_DOWN_MS)]
     env.start_controlplane()
     env.wait_vip()
 
@@ -185,10 +193,53 @@ def scenario_d_shutdown(env, totals):
             f"(--bgp-withdraw-wait-ms 1500), the VIP answered meanwhile; restarted: announced in {back:.2f}s")
 
 
+def cp_log(env):
+    with open(env.logs["controlplane"], errors="replace") as f:
+        return f.read()
+
+
+def scenario_g_restart_held(env, totals):
+    """A planned restart of the dataplane: the control plane loses it for a moment and holds
+    the announcement (--restart-hold-down) instead of withdrawing: the router never loses
+    the route, watched every 20 ms throughout."""
+    assert router_has_route(env), "no route before the restart"
+    offset = len(cp_log(env))
+    missing, stop = [], threading.Event()
+
+    def watch():
+        while not stop.is_set():
+            if not router_has_route(env):
+                missing.append(time.monotonic())
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        r = env.rondoctl_ok("dataplane", "restart", "--timeout", "20", timeout=40)
+        held = harness.wait_until("the control plane to log the hold-down's end", 15,
+                                  lambda: re.search(r"bgp: dataplane back after (\d+) ms: announcement held",
+                                                    cp_log(env)[offset:]))
+        probe = env.in_client("probe", "--deadline", 10)
+    finally:
+        stop.set()
+        watcher.join()
+    assert not missing, f"the router lost the route {len(missing)} times during a planned restart"
+    assert "holding the announcement" in cp_log(env)[offset:], "no hold-down logged"
+    assert probe["ok"], "the VIP does not answer after the restart"
+    return (f"{r.stdout.strip().splitlines()[-1]}; the route stayed at the router throughout "
+            f"(watched every 20 ms); control plane: dataplane back after {held.group(1)} ms, held")
+
+
 def scenario_e_dataplane_killed(env, totals):
+    """The dataplane killed and not back: the announcement is held for the hold-down, then
+    withdrawn."""
+    offset = len(cp_log(env))
     env.terminate("dataplane", sig=signal.SIGKILL)
-    gone = wait_route(env, False, "dataplane killed")
-    return f"dataplane kill -9: withdrawn in {gone:.2f}s"
+    gone = wait_route(env, False, "dataplane killed", deadline_s=HOLD_DOWN_MS / 1000 + 15)
+    log_text = cp_log(env)[offset:]
+    assert "holding the announcement" in log_text and "hold-down expired: withdrawing" in log_text, \
+        f"no hold-down then expiry in the control plane's log:\n{log_text[-1500:]}"
+    return f"dataplane kill -9: held, then withdrawn {gone:.2f}s after the kill (hold-down {HOLD_DOWN_MS} ms)"
 
 
 SCENARIOS = [
@@ -197,7 +248,8 @@ SCENARIOS = [
     ("c", "all backends down withdraws", scenario_c_health),
     ("f", "BGP session survives a SYN flood", scenario_f_flood),
     ("d", "control plane stop withdraws first", scenario_d_shutdown),
-    ("e", "dataplane gone withdraws", scenario_e_dataplane_killed),
+    ("g", "dataplane restart: announcement held", scenario_g_restart_held),
+    ("e", "dataplane gone: held, then withdrawn", scenario_e_dataplane_killed),
 ]
 
 if __name__ == "__main__":
