@@ -29,7 +29,7 @@ PROM_DIR = os.path.dirname(monitoring.RULES)
 TESTS = os.path.join(PROM_DIR, "rondo-alerts.test.yml")
 
 ALERTS = {"RondoControlPlaneDown", "RondoDataplaneDown", "RondoDataplaneOutOfSync",
-          "RondoBackendDown", "RondoVipAllBackendsDown", "RondoDropsRising",
+          "RondoDataplaneRestartedUnplanned", "RondoBackendDown", "RondoVipAllBackendsDown", "RondoDropsRising",
           "RondoSynCookiesActive", "RondoFlowTableNearFull", "RondoLocalPortsNearFull"}
 PANELS = {"New connections/s per VIP", "New connections/s per backend", "Backend health",
           "Drops/s by reason", "Worker busy share", "Flow table fill per worker",
