@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
@@ -39,8 +40,9 @@ void print_rondo_usage(const char* prgname) {
 }
 
 // A planned restart (kRestart): run the binary again in this process, same pid, so a
-// supervisor sees no exit. `exe` was resolved at start: an upgrade that put a new binary at
-// that path (rename over it) is what runs now; /proc/self/exe would name the old, deleted one.
+// supervisor sees no exit. `exe` was found at start (exe_path): an upgrade that put a new
+// binary at that path (rename over it, or a link pointed elsewhere) is what runs now;
+// /proc/self/exe would name the old, deleted one.
 // Returns only if exec failed.
 void exec_again(const std::string& exe, const std::vector<std::string>& args) {
   std::vector<char*> argv;
@@ -59,6 +61,33 @@ void exec_again(const std::string& exe, const std::vector<std::string>& args) {
                "for the next start)\n", exe.c_str(), std::strerror(errno));
 }
 
+// The path a planned restart execs: argv[0] as the binary was started (made absolute, or
+// found on PATH as the shell did), symbolic links NOT resolved, so that an upgrade which
+// points a link (/usr/local/bin/rondo-dataplane -> /opt/rondo/<version>/...) at a new
+// version runs the new one. /proc/self/exe only when argv[0] says nothing usable.
+std::string exe_path(const char* argv0) {
+  std::string a = argv0 ? argv0 : "";
+  if (!a.empty() && a.find('/') == std::string::npos) {
+    const char* path = std::getenv("PATH");
+    std::string dirs = path ? path : "";
+    std::string found;
+    for (size_t i = 0; found.empty() && i <= dirs.size();) {
+      const size_t j = std::min(dirs.find(':', i), dirs.size());
+      const std::string c = (j > i ? dirs.substr(i, j - i) : std::string(".")) + "/" + a;
+      if (::access(c.c_str(), X_OK) == 0) found = c;
+      i = j + 1;
+    }
+    a = found;
+  }
+  if (!a.empty() && a[0] != '/') {
+    if (char cwd[PATH_MAX]; ::getcwd(cwd, sizeof cwd) != nullptr) a = std::string(cwd) + "/" + a;
+    else a.clear();
+  }
+  if (!a.empty() && ::access(a.c_str(), X_OK) == 0) return a;
+  if (char buf[PATH_MAX]; ::realpath("/proc/self/exe", buf) != nullptr) return buf;
+  return {};
+}
+
 int64_t realtime_ns() {
   timespec t{};
   clock_gettime(CLOCK_REALTIME, &t);
@@ -71,8 +100,7 @@ int main(int argc, char** argv) {
   const int64_t entered = realtime_ns();
   // For a planned restart: the arguments before EAL reorders them, and the binary's path.
   const std::vector<std::string> args(argv, argv + argc);
-  std::string exe;
-  if (char buf[PATH_MAX]; ::realpath("/proc/self/exe", buf) != nullptr) exe = buf;
+  const std::string exe = exe_path(argc > 0 ? argv[0] : nullptr);
   const auto vdevs = rondo::dp::vdev_args(argc, argv);
   {
     // Before the EAL probes the af_xdp ports: a kill -9 left their XDP program attached.

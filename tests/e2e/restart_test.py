@@ -13,15 +13,19 @@ clients run through the restart:
   - new connections: one request each, 5 s timeout (TCP's retransmissions may hide a blip;
     a reset, a refused or a timed-out request is a failure), counted.
 
-  a. planned: `rondoctl dataplane restart` (the dataplane execs itself: same pid);
+  a. planned, as an upgrade: the dataplane was started through a link, the link is pointed
+     at a new copy of the binary, then `rondoctl dataplane restart` (the dataplane execs
+     itself: same pid, and /proc/<pid>/exe must be the new copy);
   b. crash: kill -9, then the test (standing in for systemd) starts it again with the same
      arguments (a new pid);
   c. b on net_af_xdp (bpf/rondo_xdp.bpf.o), same dp0: after kill -9 the XDP program stays
      attached (its XSK socket is gone, so VIP frames fall back to the kernel, which drops
      them), and the af_xdp PMD refuses to attach over it ("XDP program already attached",
      rx queue setup fails): the new process must cope, e.g. detach a stale rondo_xdp.
+  d. a dataplane with 2 workers on the 1-worker flow dir: refused as a whole (a local
+     port's worker depends on the count), a fresh start said so, the VIP answers.
 
-Each asserts 0 failures, an intact download, one backend on the keep-alive connection, and
+a-c each assert 0 failures, an intact download, one backend on the keep-alive connection, and
 flows adopted (> 0) with a gap in the dataplane's log line (and rondoctl's report for a);
 the gap is logged from inside (the dataplane) and from outside (the clients), and asserted
 only as a sanity bound (GAP_SANITY_S).
@@ -391,7 +395,20 @@ def restart_under_traffic(env, key, kind):
 
 
 def scenario_planned(env, totals):
-    return restart_under_traffic(env, "a", "planned")
+    """An upgrade: the dataplane was started through a link (as a package's
+    /usr/local/bin/rondo-dataplane -> /opt/rondo/<version>/ might be); the link is pointed at
+    a new copy of the binary, then `rondoctl dataplane restart`: the process (same pid) runs
+    the new copy."""
+    link = env.dataplane
+    new_bin = os.path.join(env.tmp, "v2", "rondo-dataplane")
+    os.makedirs(os.path.dirname(new_bin), exist_ok=True)
+    shutil.copy2(os.path.realpath(link), new_bin)
+    os.symlink(new_bin, link + ".new")
+    os.replace(link + ".new", link)  # atomic, as an installer flips it
+    summary = restart_under_traffic(env, "a", "planned")
+    running = os.readlink(f"/proc/{env.procs['dataplane'].pid}/exe")
+    assert running == new_bin, f"after the restart the dataplane runs {running}, not the upgrade {new_bin}"
+    return summary + f"; upgraded: runs {os.path.relpath(new_bin, env.tmp)} (the link's new target)"
 
 
 def scenario_crash(env, totals):
@@ -466,6 +483,10 @@ def scenario_other_workers(env, totals):
 
 
 def setup(env):
+    # Started through a link (scenario a upgrades by pointing it at a new binary).
+    link = os.path.join(env.tmp, "rondo-dataplane")
+    os.symlink(env.dataplane, link)
+    env.dataplane = link
     env.topology_up()
     env.start_backends()
     # On tmpfs: the flow tables are files mapped shared (on disk every update is writeback).
