@@ -31,6 +31,10 @@ for s in r["scenarios"]:
             continue  # dpdk-testpmd not installed: no ceiling, not a failure
         if not v or not v.get("mpps", 0) > 0:
             bad.append(f"{s['scenario']}/{side}")
+        # rondo's port counters (dpstat, rondoctl stats, rondo_port_*) must see the traffic
+        # too: on net_memif they once stayed 0 while the peer counted every packet.
+        if side == "rondo" and v and not (v.get("port_ipackets", 0) > 0 and v.get("port_opackets", 0) > 0):
+            bad.append(f"{s['scenario']}/rondo port counters")
 if not r["scenarios"]:
     bad.append("no scenario ran")
 if bad:
