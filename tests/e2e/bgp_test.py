@@ -90,7 +90,12 @@ def setup(env):
                                    for s in (env.bird_lb, env.bird_router)))
     env.cp_args = ["--bird-include", env.bird_include, "--birdc", "birdc",
                    "--bird-socket", env.bird_lb, "--bgp-withdraw-wait-ms", "1500",
-                   "--restart-hold-down", str(HOLD_DOWN_MS)]
+                   "--restart-hold-down", str(HOLD_DOWN_MS),
+                   # The announcer looks at the dataplane every sync interval (500 ms by
+                   # default); a planned restart is away ~0.3-0.45 s here, which a 500 ms look
+                   # may miss altogether (then nothing is withdrawn, hold-down or not, and g
+                   # would prove nothing). At 100 ms it sees every restart.
+                   "--sync-interval-ms", "100"]
     env.start_controlplane()
     env.wait_vip()
 
