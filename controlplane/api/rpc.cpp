@@ -123,13 +123,9 @@ json result_json(const OpResult& r) {
   return out;
 }
 
-// api::DataplaneInfo::start_kind as the API names it.
+// api::DataplaneInfo::start_kind as the API names it (decode_info refuses unknown values).
 const char* start_kind_name(uint8_t kind) {
-  switch (kind) {
-    case 1: return "planned";
-    case 2: return "crash";
-    default: return "fresh";
-  }
+  return kind < std::size(api::kStartKindNames) ? api::kStartKindNames[kind] : "fresh";
 }
 
 json dataplane_json(const api::DataplaneInfo& d, const ControlPlaneView& v) {

@@ -91,13 +91,12 @@ void Controller::tick(Clock::time_point now) {
              std::to_string(info->generation) + ")");
   }
   if (instance_ && *instance_ != info->instance) {
-    static constexpr const char* kKinds[] = {"fresh, no flows kept", "planned restart",
-                                             "after a crash"};
+    // decode_info refused a start kind past api::kStartKindNames.
     log_info("dataplane restarted (instance " + hex(*instance_) + " -> " + hex(info->instance) +
-             ", " + kKinds[info->start_kind % 3] + ": " + std::to_string(info->adopted_flows) +
+             ", " + api::kStartKindNames[info->start_kind] + ": " + std::to_string(info->adopted_flows) +
              " flows adopted, " + std::to_string(info->discarded_flows) + " discarded, gap " +
              std::to_string(info->gap_ms) + " ms)");
-    ++restarts_[info->start_kind % 3];
+    ++restarts_[info->start_kind];
     need_push_ = true;
     if (restart_asked_) {
       const auto ms =

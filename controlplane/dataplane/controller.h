@@ -84,7 +84,7 @@ class Controller {
   }
   /// New dataplane instances seen after the first, by the start kind each reported
   /// (api::DataplaneInfo::start_kind: 0 fresh, 1 planned restart, 2 after a crash).
-  const std::array<uint64_t, 3>& restarts() const { return restarts_; }
+  const std::array<uint64_t, std::size(api::kStartKindNames)>& restarts() const { return restarts_; }
 
   /// Pushes acknowledged, and pushes that failed (refused, or the connection broke).
   uint64_t pushes() const { return pushes_; }
@@ -116,7 +116,7 @@ class Controller {
   uint64_t push_failures_ = 0;
   std::optional<Clock::time_point> restart_asked_;  // when restart() was accepted
   std::optional<Clock::time_point> restart_until_;  // retry fast until then
-  std::array<uint64_t, 3> restarts_{};
+  std::array<uint64_t, std::size(api::kStartKindNames)> restarts_{};
 };
 
 }  // namespace rondo::cp

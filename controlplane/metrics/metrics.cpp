@@ -148,9 +148,8 @@ std::vector<MetricFamily> MetricsCollector::collect(const ControlPlaneView& view
         "New dataplane processes the control plane saw since it started, by how each started: "
         "planned (rondoctl dataplane restart), crash (took over after a crash), fresh (kept no "
         "flows).");
-    static constexpr const char* kKinds[] = {"fresh", "planned", "crash"};
     for (size_t k = 0; k < view.dataplane_restarts.size(); ++k)
-      sample(restarts, {{"kind", kKinds[k]}}, num(view.dataplane_restarts[k]));
+      sample(restarts, {{"kind", api::kStartKindNames[k]}}, num(view.dataplane_restarts[k]));
   }
   if (view.dataplane) {
     const api::DataplaneInfo& d = *view.dataplane;

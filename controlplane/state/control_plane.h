@@ -224,7 +224,7 @@ class ControlPlane final : public ControlPlaneHandle {
   std::optional<WallClock::time_point> stats_time_;
   std::optional<WallClock::time_point> dataplane_since_;  // first sight of since_instance_
   uint64_t since_instance_ = 0;
-  std::array<uint64_t, 3> restarts_{};
+  std::array<uint64_t, std::size(api::kStartKindNames)> restarts_{};
   bool restart_expected_ = false;
   // Restart requests: API threads take a ticket (++restart_asked_) and wait on applied_ for
   // restart_answered_ to reach it; the controller thread serves every ticket up to the

@@ -42,7 +42,7 @@ struct ControlPlaneView {
   /// New dataplane instances seen since the control plane started (the first one not
   /// counted), by how each said it started: [0] fresh (no flows kept), [1] planned restart,
   /// [2] after a crash (api::DataplaneInfo::start_kind).
-  std::array<uint64_t, 3> dataplane_restarts{};
+  std::array<uint64_t, std::size(api::kStartKindNames)> dataplane_restarts{};
   /// True from a restart the dataplane accepted until its new instance answers.
   bool restart_expected = false;
   /// When a push was last acknowledged by the dataplane; nullopt if never.

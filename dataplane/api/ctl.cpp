@@ -223,7 +223,7 @@ std::optional<DataplaneInfo> decode_info(std::span<const uint8_t> p, std::string
       !r.u64(&i.instance) || !r.u64(&i.generation) || !r.u64(&i.adopted_flows) ||
       !r.u64(&i.discarded_flows) || !r.u8(&i.start_kind) || !r.u32(&i.gap_ms) || !r.done())
     return fail<DataplaneInfo>(err, "info: bad length");
-  if (i.start_kind > 2) return fail<DataplaneInfo>(err, "info: unknown start kind");
+  if (i.start_kind >= std::size(kStartKindNames)) return fail<DataplaneInfo>(err, "info: unknown start kind");
   return i;
 }
 

@@ -203,6 +203,11 @@ struct State {
   bool operator==(const State&) const = default;
 };
 
+/// DataplaneInfo::start_kind by value, as the API, the metrics' `kind` label and the logs
+/// name it: the one list (the codec refuses a value past it).
+inline constexpr const char* kStartKindNames[] = {"fresh", "planned", "crash"};
+inline constexpr uint8_t kStartFresh = 0, kStartPlanned = 1, kStartCrash = 2;
+
 struct DataplaneInfo {
   uint32_t pid = 0;
   uint32_t n_workers = 0;
@@ -216,7 +221,7 @@ struct DataplaneInfo {
   // (`rondoctl dataplane restart`), 2 after a crash (the previous process did not stop cleanly).
   uint64_t adopted_flows = 0;
   uint64_t discarded_flows = 0;
-  uint8_t start_kind = 0;
+  uint8_t start_kind = 0;  // index of kStartKindNames
   // Time without forwarding, from the previous process's last forwarding to this one's
   // first (planned restart: measured; crash: an upper bound from the previous process's last
   // ageing sweep). 0 on a fresh start.

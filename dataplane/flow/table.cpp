@@ -264,8 +264,8 @@ FlowAdoption FlowTable::adopt(uint64_t now) {
   constexpr uint32_t kCounted = kNone - 1;
   FlowAdoption r;
   r.outcome = FlowAdoption::Outcome::kAdopted;
-  const uint64_t writer_clock = hdr_->clock;
-  r.expiry_shift = clock_shift(writer_clock, now);
+  r.writer_clock = hdr_->clock;
+  r.expiry_shift = clock_shift(r.writer_clock, now);
 
   // 1. Records.
   for (uint32_t i = 0; i < capacity_; i++) {

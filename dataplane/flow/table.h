@@ -198,6 +198,7 @@ struct FlowAdoption {
                                // cut short): their slots cleared
   uint32_t slots_cleared = 0;  // bucket slots naming no consistent record, all causes
   int64_t expiry_shift = 0;    // added to every adopted expiry (see FlowTable's store ctor)
+  uint64_t writer_clock = 0;   // kAdopted: the writer's clock at its last age()/sweep()
   uint64_t micros = 0;         // time adoption took
 };
 

@@ -137,10 +137,6 @@ bool Dataplane::init(std::string* err) {
       *err = "--flow-dir: " + *err;
       return false;
     }
-    if (store_adopt_)
-      for (uint16_t i = 0; i < n_workers; ++i)
-        if (auto c = flow_file_clock(flow_file(opts_.flow_dir, i)))
-          writer_clock_ = std::max(writer_clock_.value_or(0), *c);
   }
   const uint16_t n_ports = rte_eth_dev_count_avail();
   if (n_ports == 0) {
@@ -342,7 +338,10 @@ bool Dataplane::init(std::string* err) {
               i, ws.pipeline.quarantine_store.c_str(), kOutcome[static_cast<int>(q.outcome)],
               q.reason.empty() ? "" : ": ", q.reason.c_str(), q.adopted, q.discarded, q.expired,
               static_cast<unsigned long>(q.micros));
-      any_adopted_ |= a.outcome == FlowAdoption::Outcome::kAdopted;
+      if (a.outcome == FlowAdoption::Outcome::kAdopted) {
+        any_adopted_ = true;
+        writer_clock_ = std::max(writer_clock_.value_or(0), a.writer_clock);
+      }
       adopted_ += pl.adopted();
       discarded_ += a.discarded + pl.adopt_dropped();
     }
@@ -481,19 +480,19 @@ bool Dataplane::run(std::atomic<bool>* stop) {
 // How this process started, now that forwarding resumes: into the hello reply and the log.
 void Dataplane::report_start(int64_t now_ns, uint64_t now_tsc) {
   if (opts_.flow_dir.empty()) return;
-  uint8_t kind = 0;
+  uint8_t kind = api::kStartFresh;
   uint64_t gap_ns = 0;
   // Fresh unless some table was adopted (DataplaneInfo::start_kind): files refused (another
   // capacity, layout or key) start empty, whatever stopped the process before.
   if (any_adopted_) {
     if (stop_mark_) {
-      kind = 1;
+      kind = api::kStartPlanned;
       gap_ns = now_ns > stop_mark_->realtime_ns ? static_cast<uint64_t>(now_ns - stop_mark_->realtime_ns) : 0;
     } else if (writer_clock_) {
       // An upper bound: the dead process forwarded until some time after its last sweep
       // (a loop, at most, while it was alive), and the TSC goes on across processes of one
       // boot (a clock behind the writer's means a reboot: no estimate).
-      kind = 2;
+      kind = api::kStartCrash;
       if (now_tsc >= *writer_clock_)
         gap_ns = static_cast<uint64_t>(static_cast<double>(now_tsc - *writer_clock_) * 1e9 /
                                        static_cast<double>(rte_get_tsc_hz()));
@@ -501,7 +500,7 @@ void Dataplane::report_start(int64_t now_ns, uint64_t now_tsc) {
   }
   const auto gap_ms = static_cast<uint32_t>(std::min<uint64_t>(gap_ns / 1000000, UINT32_MAX));
   agent_->set_start_info(adopted_, discarded_, kind, gap_ms);
-  if (kind == 0) {
+  if (kind == api::kStartFresh) {
     RTE_LOG(NOTICE, USER1, "start: fresh (nothing adopted from %s)\n", opts_.flow_dir.c_str());
     return;
   }
@@ -509,7 +508,7 @@ void Dataplane::report_start(int64_t now_ns, uint64_t now_tsc) {
           "forwarding resumed %.1f ms after the previous process stopped (%s), %lu flows "
           "adopted, %lu discarded\n",
           static_cast<double>(gap_ns) / 1e6,
-          kind == 1 ? "planned restart" : "crash; an upper bound, from its last ageing sweep",
+          kind == api::kStartPlanned ? "planned restart" : "crash; an upper bound, from its last ageing sweep",
           static_cast<unsigned long>(adopted_), static_cast<unsigned long>(discarded_));
 }
 

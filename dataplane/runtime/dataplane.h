@@ -51,7 +51,7 @@ class Dataplane {
   std::unique_ptr<ControlAgent> agent_;
   // --flow-dir: what the previous process left (flow_dir.h), and what was adopted.
   std::optional<StopMark> stop_mark_;     // a planned restart's stop time
-  std::optional<uint64_t> writer_clock_;  // the latest flow file's writer clock (TSC)
+  std::optional<uint64_t> writer_clock_;  // the latest adopted table's writer clock (TSC)
   bool store_adopt_ = true;  // false: the flow dir is for another worker count (fresh start)
   uint64_t adopted_ = 0, discarded_ = 0;
   bool any_adopted_ = false;  // some worker's table was adopted (not created or refused)

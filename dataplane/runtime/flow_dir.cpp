@@ -11,7 +11,6 @@
 #include <cstdio>
 #include <cstring>
 
-#include "dataplane/flow/table.h"
 
 namespace rondo::dp {
 
@@ -129,18 +128,6 @@ unsigned remove_worker_files(const std::string& dir, unsigned from) {
     removed += f + q;
   }
   return removed;
-}
-
-std::optional<uint64_t> flow_file_clock(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-  if (fd < 0) return std::nullopt;
-  FlowStoreHeader h{};
-  const ssize_t n = ::pread(fd, &h, sizeof h, 0);
-  ::close(fd);
-  if (n != static_cast<ssize_t>(sizeof h) ||
-      std::memcmp(h.magic, FlowStoreHeader::kMagic, sizeof h.magic) != 0)
-    return std::nullopt;
-  return h.clock;
 }
 
 }  // namespace rondo::dp

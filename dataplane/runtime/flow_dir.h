@@ -50,9 +50,6 @@ bool write_worker_count(const std::string& dir, unsigned n, std::string* err);
 /// leftovers). How many files went.
 unsigned remove_worker_files(const std::string& dir, unsigned from);
 
-/// The writer's clock in a flow file's header (FlowStoreHeader::clock: its last ageing
-/// sweep), if the file exists and has a complete header. nullopt otherwise.
-std::optional<uint64_t> flow_file_clock(const std::string& path);
 
 /// dir/flows.<worker>.
 inline std::string flow_file(const std::string& dir, unsigned worker) {

@@ -356,7 +356,6 @@ TEST(FlowDir, StopMarkIsTakenOnce) {
   EXPECT_EQ(m->realtime_ns, 123456789012345);
   EXPECT_EQ(m->tsc, 42u);
   EXPECT_FALSE(dp::take_stop_mark(dir.path));
-  EXPECT_FALSE(dp::flow_file_clock(dp::flow_file(dir.path, 0)));
 }
 
 }  // namespace

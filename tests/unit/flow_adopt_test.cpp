@@ -149,6 +149,7 @@ TEST(FlowAdopt, NewFileStartsEmpty) {
   StoreFile s("new");
   FlowTable t = open_table(s, 1024);
   EXPECT_EQ(t.adoption().outcome, Outcome::kCreated);
+  EXPECT_EQ(t.adoption().writer_clock, 0u);  // nothing adopted: no writer
   EXPECT_EQ(t.size(), 0u);
   expect_no_leak(t, 0);
 }
@@ -171,6 +172,7 @@ TEST(FlowAdopt, AdoptsWhatAKilledProcessWrote) {
   EXPECT_EQ(a.half_done, 0u);
   EXPECT_EQ(a.slots_cleared, 0u);
   EXPECT_EQ(a.expiry_shift, 0);
+  EXPECT_EQ(a.writer_clock, kNow);  // the crash's gap estimate starts there (runtime/dataplane.cpp)
   EXPECT_EQ(t.size(), kN);
   for (uint32_t i = 0; i < kN; i++) expect_flow(t, i);
   EXPECT_EQ(t.embryonic(), kN / 4);
