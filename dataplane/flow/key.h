@@ -43,4 +43,37 @@ inline uint64_t flow_hash(const FlowKey& k, const HashKey& key) {
   return sip::finish<3>(s);
 }
 
+/// The 5-tuple of an IPv6 packet (and of a NAT46/NAT64 flow, its v4 side written
+/// IPv4-mapped), network order. v6 flows live in a table of their own (FlowTable6), so the
+/// v4 key and record keep their size.
+struct FlowKey6 {
+  uint8_t src_ip[16] = {};
+  uint8_t dst_ip[16] = {};
+  uint16_t src_port = 0;  // network order
+  uint16_t dst_port = 0;
+  uint8_t proto = 0;
+  uint8_t pad[3] = {};  // always zero, so keys compare as 40 plain bytes
+
+  bool operator==(const FlowKey6& o) const { return std::memcmp(this, &o, sizeof o) == 0; }
+};
+static_assert(sizeof(FlowKey6) == 40);
+
+/// Bytes of a FlowKey6 that carry the tuple.
+inline constexpr size_t kFlowKey6Bytes = 37;
+
+/// 64-bit keyed hash of a v6 flow key: SipHash-1-3 of its 37 tuple bytes under the same
+/// secret as flow_hash (equal to siphash<1, 3>(key, &k, 37)).
+inline uint64_t flow_hash6(const FlowKey6& k, const HashKey& key) {
+  uint64_t w[5];
+  std::memcpy(w, &k, sizeof w);
+  if constexpr (std::endian::native == std::endian::big) {
+    for (auto& x : w) x = __builtin_bswap64(x);
+  }
+  sip::State s = sip::init(key);
+  for (int i = 0; i < 4; ++i) sip::absorb<1>(s, w[i]);
+  // Bytes 37-39 are padding: masked off, then the length byte.
+  sip::absorb<1>(s, (w[4] & 0x000000ffffffffffull) | uint64_t{kFlowKey6Bytes} << 56);
+  return sip::finish<3>(s);
+}
+
 }  // namespace rondo::dp

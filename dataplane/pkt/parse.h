@@ -1,4 +1,5 @@
-// Frame parser: Ethernet (+ one 802.1Q tag), ARP, IPv4, TCP, UDP, ICMP.
+// Frame parser: Ethernet (+ one 802.1Q tag), ARP, IPv4, IPv6 (+ extension headers), TCP,
+// UDP, ICMP, ICMPv6.
 // Works on plain bytes so that it runs the same in unit tests, fuzzers and the worker.
 // Every length is checked before it is read; a frame that fails a check is reported with
 // the DropReason to count.
@@ -17,7 +18,13 @@ enum class PktKind : uint8_t {
   kIpv4Udp,
   kIpv4Icmp,
   kIpv4Other,  // well-formed IPv4 with another protocol
+  kIpv6Tcp,
+  kIpv6Udp,
+  kIpv6Icmp,   // ICMPv6 (NDP included: the pipeline tells it apart by type)
+  kIpv6Other,  // well-formed IPv6 with another upper-layer protocol
 };
+
+inline bool is_ipv6(PktKind k) { return k >= PktKind::kIpv6Tcp; }
 
 struct Parsed {
   PktKind kind = PktKind::kIpv4Other;
@@ -28,8 +35,13 @@ struct Parsed {
   uint8_t tcp_flags = 0;
   uint8_t ttl = 0;
   FlowKey key;             // 5-tuple (network order); ports 0 for ICMP
+  // IPv6 only (kIpv6*): `ip_len` is 40 + payload length, `l4_off` is past every extension
+  // header, `ttl` is the hop limit, `key` stays zero.
+  uint16_t ext_len = 0;    // bytes of extension headers between the fixed header and L4
+  FlowKey6 key6;           // 5-tuple (network order); ports 0 for ICMPv6
 
-  /// Bytes from the L4 header to the end of the IPv4 payload (TCP header + data).
+  /// Bytes from the L4 header to the end of the IP payload (TCP header + data); for IPv6
+  /// the upper-layer length of the pseudo-header (RFC 8200 8.1), extension headers excluded.
   uint32_t l4_len() const { return ip_len - (l4_off - l3_off); }
 };
 

@@ -64,6 +64,11 @@ struct alignas(64) LcoreCounters {
   uint64_t midflow_flows = 0;
   // ICMP errors about a flow, translated and sent on to its other end (fwd/icmp_error.h).
   uint64_t icmp_errors_forwarded = 0;
+  // IPv6: the worker's v6 flow table (FlowTable6), and NDP on the main lcore.
+  uint64_t flows6_active = 0;
+  uint64_t flow6_capacity = 0;
+  uint64_t ndp_solicits = 0;
+  uint64_t ndp_adverts = 0;
   std::array<uint64_t, kDropReasonCount> drops{};
 
   void drop(DropReason r) { ++drops[static_cast<uint32_t>(r)]; }
@@ -189,6 +194,17 @@ inline constexpr LcoreCounterDef kLcoreCounterTable[] = {
      "sent on to the flow's other end: translated in full-NAT, encapsulated to the backend in "
      "DSR.",
      false, &LcoreCounters::icmp_errors_forwarded},
+    {"flows6_active", "rondo_lcore_active_flows6",
+     "Flows in the worker's IPv6 flow table (v6 and NAT46/NAT64 flows).", true,
+     &LcoreCounters::flows6_active},
+    {"flow6_capacity", "rondo_lcore_flow6_capacity",
+     "Size of the worker's IPv6 flow table, in flows.", true, &LcoreCounters::flow6_capacity},
+    {"ndp_solicits", "rondo_lcore_ndp_solicits_total",
+     "Neighbour solicitations the dataplane sent for IPv6 next hops (main lcore).", false,
+     &LcoreCounters::ndp_solicits},
+    {"ndp_adverts", "rondo_lcore_ndp_adverts_total",
+     "Neighbour advertisements the dataplane sent for its IPv6 VIPs and local ips (main lcore).",
+     false, &LcoreCounters::ndp_adverts},
 };
 
 // Every member before `drops` has its row: a counter without one is counted and never seen

@@ -16,6 +16,9 @@ constexpr std::array<std::string_view, kDropReasonCount> kNames = {
     "arp_bad_sender",   "tcp_out_of_window", "vlan_mismatch", "syncookie_invalid",
     "arp_queue_full",   "gso_frame",        "proxy_header_lost", "no_mbuf",
     "encap_too_big",    "no_headroom",      "icmp_no_flow",
+    "ipv6_ext_chain",   "ipv6_bad_option",  "ipv6_routing_type0", "ipv6_routing_header",
+    "ndp_invalid",      "ndp_not_for_us",   "ndp_ignored",  "icmp_untranslatable",
+    "egress_too_big",
 };
 
 }  // namespace

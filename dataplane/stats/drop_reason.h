@@ -12,7 +12,7 @@ enum class DropReason : uint8_t {
   kMalformedArp,      // truncated ARP, or not Ethernet/IPv4 ARP
   kMalformedL3,       // truncated IPv4 header, bad version, IHL < 5, bad total length
   kMalformedL4,       // truncated TCP/UDP/ICMP header, TCP data offset < 5, bad UDP length
-  kUnsupportedL3,     // not IPv4 or ARP (IPv6 is not handled yet)
+  kUnsupportedL3,     // not IPv4, IPv6 or ARP
   kUnsupportedL4,     // IP protocol other than TCP/UDP/ICMP towards a VIP
   kIpFragment,        // fragments are not reassembled
   kTtlExceeded,
@@ -55,6 +55,16 @@ enum class DropReason : uint8_t {
                       // is sent ICMP fragmentation-needed with the MTU that fits
   kNoHeadroom,        // an mbuf with less headroom than an encapsulation needs (a PMD's pool)
   kIcmpNoFlow,        // an ICMP error (unreachable, time exceeded) that quotes no flow of ours
+  // IPv6 (docs/security.md, "IPv6").
+  kIpv6ExtChain,      // more than 8 extension headers, or L4 past the first 256 bytes
+  kIpv6BadOption,     // a hop-by-hop/destination option rondo must not skip (action bits)
+  kIpv6RoutingType0,  // a type 0 routing header (deprecated, RFC 5095)
+  kIpv6RoutingHeader, // a routing header with segments left: rondo is not the last hop
+  kNdpInvalid,        // NS/NA failing RFC 4861 7.1 (hop limit 255, code 0, lengths, options)
+  kNdpNotForUs,       // an NS for an address we do not own
+  kNdpIgnored,        // RS, RA, redirect, MLD: rondo is no router and joins no group by MLD
+  kIcmpUntranslatable,// an ICMP message with no equivalent in the other family (RFC 7915)
+  kEgressTooBig,      // a full-NAT DF packet over the egress MTU (the client gets the error)
   kCount
 };
 
