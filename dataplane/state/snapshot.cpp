@@ -27,6 +27,35 @@ inline uint32_t vip_slot(uint32_t ip, uint16_t port, uint8_t proto, uint32_t mas
   return (h ^ (h >> 15)) & mask;
 }
 
+// The 16 bytes folded to 32 bits: the v6 index's slot, and an IPv6 backend's stand-in where
+// a 32-bit address is hashed (its Maglev permutation, its counters' identity).
+inline uint32_t fold6(const Ip6& a) {
+  uint32_t w[4];
+  std::memcpy(w, a.b, 16);
+  return w[0] ^ w[1] ^ w[2] ^ w[3];
+}
+
+inline uint32_t net4(const api::Addr& a) { return htonl(a.v4()); }
+inline Ip6 ip6_of(const api::Addr& a) { return Ip6::from(a.b.data()); }
+
+// The families of a VIP: its own, and its backends' (validation allows one family per VIP's
+// backends; a VIP without backends takes its own).
+Families families_of(const api::Vip& v) {
+  const bool vip4 = v.ip.is_v4();
+  const bool be4 = v.backends.empty() ? vip4 : v.backends.front().ip.is_v4();
+  if (vip4) return be4 ? Families::k44 : Families::k46;
+  return be4 ? Families::k64 : Families::k66;
+}
+
+// Prefix bytes of a v6 address beyond `len` bits cleared.
+Ip6 mask6(Ip6 a, uint8_t len) {
+  for (uint32_t i = 0; i < 16; ++i) {
+    const uint32_t bits = len > i * 8 ? len - i * 8 : 0;
+    if (bits < 8) a.b[i] &= static_cast<uint8_t>(0xff00u >> bits);
+  }
+  return a;
+}
+
 }  // namespace
 
 const VipConf* Snapshot::find_vip(uint32_t ip, uint16_t port, uint8_t proto) const {
@@ -46,6 +75,34 @@ bool Snapshot::is_vip_ip(uint32_t ip) const {
 
 bool Snapshot::is_local_ip(uint32_t ip) const {
   return std::find(local_ips.begin(), local_ips.end(), ip) != local_ips.end();
+}
+
+const VipConf* Snapshot::find_vip6(const Ip6& ip, uint16_t port, uint8_t proto) const {
+  if (vip_index6.empty()) return nullptr;
+  const uint32_t mask = static_cast<uint32_t>(vip_index6.size() - 1);
+  for (uint32_t i = vip_slot(fold6(ip), port, proto, mask);; i = (i + 1) & mask) {
+    const int32_t v = vip_index6[i];
+    if (v < 0) return nullptr;
+    const VipConf& c = vips[static_cast<uint32_t>(v)];
+    if (c.ip6 == ip && c.port == port && c.proto == proto) return &c;
+  }
+}
+
+bool Snapshot::is_vip_ip6(const Ip6& ip) const {
+  return std::binary_search(vip_ips6.begin(), vip_ips6.end(), ip);
+}
+
+bool Snapshot::is_local_ip6(const Ip6& ip) const {
+  return std::find(local_ips6.begin(), local_ips6.end(), ip) != local_ips6.end();
+}
+
+bool Snapshot::route6(const Ip6& dst, uint16_t* port_id, Ip6* nexthop) const {
+  if (routes6.empty()) {  // no v6 routes configured: everything is on-link on port 0
+    *port_id = 0;
+    *nexthop = dst;
+    return true;
+  }
+  return routes6.next_hop(dst, port_id, nexthop);
 }
 
 bool Snapshot::route(uint32_t dst, uint16_t* port_id, uint32_t* nexthop) const {
@@ -68,7 +125,14 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotPara
   for (const auto& v : s.vips) {
     VipConf vc;
     vc.id = v.id;
-    vc.ip = htonl(v.ip);
+    vc.families = families_of(v);
+    if (v.ip.is_v4())
+      vc.ip = net4(v.ip);
+    else
+      vc.ip6 = ip6_of(v.ip);
+    vc.handler = client_handler(v.mode, vc.families);
+    snap->nat46 |= vc.families == Families::k46;
+    snap->nat64 |= vc.families == Families::k64;
     vc.port = htons(v.port);
     vc.proto = static_cast<uint8_t>(v.proto);
     vc.mode = v.mode;
@@ -78,7 +142,11 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotPara
     vc.eligible_first = static_cast<uint32_t>(snap->eligible.size());
     const size_t first_backend = snap->backends.size();
     for (const auto& b : v.backends) {
-      BackendConf bc{b.id, htonl(b.ip), htons(b.port), b.weight, b.drained, b.down};
+      BackendConf bc{b.id, 0, htons(b.port), b.weight, b.drained, b.down};
+      if (b.ip.is_v4())
+        bc.ip = net4(b.ip);
+      else
+        bc.ip6 = ip6_of(b.ip);
       if (b.weight > 0 && !b.drained && !b.down)
         snap->eligible.push_back(static_cast<uint32_t>(snap->backends.size()));
       snap->backends.push_back(bc);
@@ -99,7 +167,7 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotPara
       pool.clear();
       for (uint32_t i = 0; i < vc.eligible_count; ++i) {
         const BackendConf& b = snap->eligible_backend(vc, i);
-        pool.push_back({b.ip, b.port, b.weight});
+        pool.push_back({b.ip ? b.ip : fold6(b.ip6), b.port, b.weight});
       }
       vc.table_first = static_cast<uint32_t>(snap->maglev.size());
       snap->maglev.resize(snap->maglev.size() + p.maglev_size);
@@ -111,38 +179,76 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotPara
         ++snap->table_shares[snap->eligible[vc.eligible_first + snap->maglev[vc.table_first + j]]].entries;
     }
     snap->vips.push_back(vc);
-    snap->vip_ips.push_back(vc.ip);
+    if (v.ip.is_v4())
+      snap->vip_ips.push_back(vc.ip);
+    else
+      snap->vip_ips6.push_back(vc.ip6);
   }
   snap->table_shares.resize(snap->backends.size());
   std::sort(snap->vip_ips.begin(), snap->vip_ips.end());
   snap->vip_ips.erase(std::unique(snap->vip_ips.begin(), snap->vip_ips.end()), snap->vip_ips.end());
+  std::sort(snap->vip_ips6.begin(), snap->vip_ips6.end());
+  snap->vip_ips6.erase(std::unique(snap->vip_ips6.begin(), snap->vip_ips6.end()),
+                       snap->vip_ips6.end());
 
-  size_t size = 8;
-  while (size < snap->vips.size() * 2) size <<= 1;
-  snap->vip_index.assign(size, -1);
-  const uint32_t mask = static_cast<uint32_t>(size - 1);
-  for (size_t i = 0; i < snap->vips.size(); ++i) {
-    const auto& v = snap->vips[i];
-    uint32_t slot = vip_slot(v.ip, v.port, v.proto, mask);
-    while (snap->vip_index[slot] >= 0) slot = (slot + 1) & mask;
-    snap->vip_index[slot] = static_cast<int32_t>(i);
+  // One index per family, each sized for its own VIPs.
+  size_t n6 = 0;
+  for (const auto& v : s.vips) n6 += !v.ip.is_v4();
+  auto index = [&](std::vector<int32_t>* idx, size_t n, bool v6) {
+    size_t size = 8;
+    while (size < n * 2) size <<= 1;
+    idx->assign(size, -1);
+    const uint32_t mask = static_cast<uint32_t>(size - 1);
+    for (size_t i = 0; i < snap->vips.size(); ++i) {
+      const auto& v = snap->vips[i];
+      if (s.vips[i].ip.is_v4() == v6) continue;
+      uint32_t slot = vip_slot(v6 ? fold6(v.ip6) : v.ip, v.port, v.proto, mask);
+      while ((*idx)[slot] >= 0) slot = (slot + 1) & mask;
+      (*idx)[slot] = static_cast<int32_t>(i);
+    }
+  };
+  index(&snap->vip_index, s.vips.size() - n6, false);
+  index(&snap->vip_index6, n6, true);
+
+  for (const auto& ip : s.local_ips) {
+    if (ip.is_v4())
+      snap->local_ips.push_back(net4(ip));
+    else
+      snap->local_ips6.push_back(ip6_of(ip));
   }
-
-  for (auto ip : s.local_ips) snap->local_ips.push_back(htonl(ip));
   std::vector<RouteConf> routes;
+  std::vector<RouteConf6> routes6;
   for (const auto& r : s.routes) {
+    if (!r.prefix.is_v4()) {
+      RouteConf6 rc;
+      rc.len = r.prefix_len;
+      rc.prefix = mask6(ip6_of(r.prefix), r.prefix_len);
+      rc.port_id = r.port_id;
+      rc.via = ip6_of(r.via);  // zero (unset): on-link
+      routes6.push_back(rc);
+      continue;
+    }
     RouteConf rc;
     rc.len = r.prefix_len;
     rc.mask = r.prefix_len ? htonl(~0u << (32 - r.prefix_len)) : 0;
-    rc.prefix = htonl(r.prefix) & rc.mask;
+    rc.prefix = net4(r.prefix) & rc.mask;
     rc.port_id = r.port_id;
-    rc.via = htonl(r.via);
+    rc.via = net4(r.via);  // the unset Addr gives 0: on-link
     routes.push_back(rc);
   }
   snap->routes.build(std::move(routes), p.route_lpm);
+  snap->routes6.build(std::move(routes6), p.route_lpm);
   for (const auto& n : s.neighbours) {
+    if (!n.ip.is_v4()) {
+      NeighConf6 nc;
+      nc.ip = ip6_of(n.ip);
+      std::memcpy(nc.mac, n.mac, 6);
+      nc.port_id = n.port_id;
+      snap->neighbours6.push_back(nc);
+      continue;
+    }
     NeighConf nc;
-    nc.ip = htonl(n.ip);
+    nc.ip = net4(n.ip);
     std::memcpy(nc.mac, n.mac, 6);
     nc.port_id = n.port_id;
     snap->neighbours.push_back(nc);

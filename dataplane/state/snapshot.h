@@ -2,6 +2,8 @@
 // control agent from an api::State and published by pointer (see publisher.h). Workers
 // never see a half-applied change: they see the old snapshot or the new one.
 // Addresses and ports are kept in network order, as they are compared with packet bytes.
+// IPv4 stays a uint32_t (the v4 fast path is not touched by v6); IPv6 is an Ip6 beside it,
+// with lookups of its own (find_vip6, is_local_ip6, route6).
 #pragma once
 
 #include <cstdint>
@@ -11,23 +13,34 @@
 
 #include "dataplane/api/ctl.h"
 #include "dataplane/flow/siphash.h"
+#include "dataplane/pkt/ip6.h"
 #include "dataplane/route/route4.h"
+#include "dataplane/route/route6.h"
 #include "dataplane/sched/maglev.h"
 
 namespace rondo::dp {
 
 struct BackendConf {
   uint32_t id = 0;
-  uint32_t ip = 0;    // network order
+  uint32_t ip = 0;    // network order; 0 for an IPv6 backend
   uint16_t port = 0;  // network order
   uint16_t weight = 1;
   bool drained = false;
   bool down = false;
+  Ip6 ip6;  // an IPv6 backend's address (zero for IPv4)
 };
+
+/// Address families of a VIP and its backends (VipConf::handler): client side, backend side.
+enum class Families : uint8_t { k44 = 0, k66 = 1, k46 = 2, k64 = 3 };
+inline constexpr uint32_t kFamilies = 4;
+/// The client handler of a mode and families: Pipeline's kClientFns index.
+inline constexpr uint8_t client_handler(api::Mode m, Families f) {
+  return static_cast<uint8_t>((static_cast<uint32_t>(m) - 1) * kFamilies + static_cast<uint32_t>(f));
+}
 
 struct VipConf {
   uint32_t id = 0;
-  uint32_t ip = 0;    // network order
+  uint32_t ip = 0;    // network order; 0 for an IPv6 VIP
   uint16_t port = 0;  // network order
   uint8_t proto = 0;
   api::Mode mode = api::Mode::kFullNat;
@@ -46,10 +59,21 @@ struct VipConf {
   uint64_t pool_sig = 0;
   // maglev and sh: the VIP's lookup table is Snapshot::maglev[table_first, + maglev_size).
   uint32_t table_first = 0;
+  Ip6 ip6;  // an IPv6 VIP's address (zero for IPv4)
+  Families families = Families::k44;
+  // The client handler (client_handler(mode, families)), chosen here once, so the worker
+  // makes one indexed call per packet and tests neither mode nor family.
+  uint8_t handler = 0;
 };
 
 struct NeighConf {
   uint32_t ip = 0;  // network order
+  uint8_t mac[6] = {};
+  uint16_t port_id = 0;
+};
+
+struct NeighConf6 {
+  Ip6 ip;
   uint8_t mac[6] = {};
   uint16_t port_id = 0;
 };
@@ -71,6 +95,16 @@ struct Snapshot {
   std::vector<uint32_t> local_ips;  // network order, in configured order
   Route4Table routes;               // longest prefix first; empty: everything on-link
   std::vector<NeighConf> neighbours;
+  // IPv6: VIP addresses (sorted, distinct), local ips (configured order), routes (empty:
+  // everything on-link on port 0), static neighbours. The neighbour manager answers NS for
+  // vip_ips6 and local_ips6 (and each port's link-local address, from its MAC).
+  std::vector<Ip6> vip_ips6;
+  std::vector<Ip6> local_ips6;
+  Route6Table routes6;
+  std::vector<NeighConf6> neighbours6;
+  // A VIP translates between families (NAT46 or NAT64, decision 4 of the v6 plan).
+  bool nat46 = false;
+  bool nat64 = false;
   api::Timeouts timeouts;
   // Lookup tables of the maglev and sh VIPs, maglev_size entries each: eligible-backend
   // indices. Keyed, like the per-packet hashes of those VIPs, by sched_key (from the seed).
@@ -88,8 +122,17 @@ struct Snapshot {
     return backends[eligible[v.eligible_first + i]];
   }
 
-  // Open-addressed index over vips (built once; power-of-two size, linear probing).
+  /// The IPv6 VIP for (dst, dst port, proto), port in network order; nullptr if none.
+  const VipConf* find_vip6(const Ip6& ip, uint16_t port, uint8_t proto) const;
+  bool is_vip_ip6(const Ip6& ip) const;
+  bool is_local_ip6(const Ip6& ip) const;
+  /// Next hop for an IPv6 dst: the port and the address to resolve (gateway or dst).
+  bool route6(const Ip6& dst, uint16_t* port_id, Ip6* nexthop) const;
+
+  // Open-addressed index over vips (built once; power-of-two size, linear probing): the
+  // IPv4 VIPs in vip_index, the IPv6 ones in vip_index6.
   std::vector<int32_t> vip_index;
+  std::vector<int32_t> vip_index6;
 };
 
 /// What a snapshot is built with besides the state: the dataplane's own settings.
