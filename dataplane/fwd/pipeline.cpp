@@ -13,7 +13,9 @@
 
 #include "dataplane/flow/tcp_state.h"
 #include "dataplane/fwd/fullnat.h"
+#include "dataplane/fwd/fullnat6.h"
 #include "dataplane/fwd/icmp_error.h"
+#include "dataplane/fwd/icmp_error6.h"
 #include "dataplane/pkt/csum.h"
 #include "dataplane/pkt/tcp_opts.h"
 
@@ -22,6 +24,12 @@ namespace {
 
 constexpr uint8_t kIcmpEchoReply = 0, kIcmpEchoRequest = 8;
 constexpr uint8_t kDefaultTtl = 64;
+// ICMPv6 types (RFC 4443, RFC 4861, RFC 2710/3810).
+constexpr uint8_t kIcmp6EchoRequest = 128, kIcmp6EchoReply = 129;
+constexpr uint8_t kIcmp6MldQuery = 130, kIcmp6MldReport = 131, kIcmp6MldDone = 132;
+constexpr uint8_t kIcmp6RouterSolicit = 133, kIcmp6RouterAdvert = 134;
+constexpr uint8_t kIcmp6NeighSolicit = 135, kIcmp6NeighAdvert = 136, kIcmp6Redirect = 137;
+constexpr uint8_t kIcmp6Mld2Report = 143;
 constexpr uint32_t kAsksMax = 64;  // next hops asked for per loop at most
 // Flows looked at per reclaim class when a backend's local ports run out (the one freed must
 // be that backend's): a bound on the work per refused connection.
@@ -36,12 +44,35 @@ inline Action drop(LcoreCounters& c, DropReason r) {
 // accepted, which may leave the tuple in the backend's TIME_WAIT (or LAST_ACK). One that
 // never completed is free at once (so reclaiming half-open flows gives their tuples to real
 // clients); reclaiming one that did would free nothing usable (handle_client).
-inline bool quarantined_after(const FlowTable& t, uint32_t idx) {
+template <class Table>
+inline bool quarantined_after(const Table& t, uint32_t idx) {
   return !t.one_key(idx) && t.at(idx).rev.proto == IPPROTO_TCP && tcp_was_established(t.tcp(idx));
 }
 // A flow whose end frees no local-port tuple: quarantined, or a DSR flow (which has none).
-inline bool frees_no_tuple(const FlowTable& t, uint32_t idx) {
+template <class Table>
+inline bool frees_no_tuple(const Table& t, uint32_t idx) {
   return t.one_key(idx) || quarantined_after(t, idx);
+}
+
+// A v6 address folded to 32 bits (a backend's identity for its counters).
+inline uint32_t fold6(const Ip6& a) {
+  uint32_t w[4];
+  std::memcpy(w, a.b, 16);
+  return w[0] ^ w[1] ^ w[2] ^ w[3];
+}
+
+inline PortTuple6 port_tuple6(const uint8_t* local_ip, const uint8_t* backend_ip, uint16_t lport,
+                              uint16_t bport) {
+  PortTuple6 t;
+  std::memcpy(t.local_ip, local_ip, 16);
+  std::memcpy(t.backend_ip, backend_ip, 16);
+  t.local_port = lport;
+  t.backend_port = bport;
+  return t;
+}
+
+inline uint32_t flow6_capacity(const PipelineParams& p) {
+  return p.flow6_capacity ? p.flow6_capacity : std::max<uint32_t>(p.flow_capacity / 4, 1024);
 }
 
 // Whole seconds first: ms * hz overflows 64 bits for long timeouts on fast TSCs.
@@ -57,19 +88,24 @@ Pipeline::Pipeline(const PipelineParams& p)
       ports_(p.lport_lo, p.lport_hi, ownership_, p.worker,
              derive_hash_key(p.hash_key, HashUse::kLocalPort), p.port_seed),
       quarantine_(make_quarantine(p, this)),
+      flows6_(make_flows6(p, this)),
+      quarantine6_(make_quarantine6(p, this)),
       backend_ident_(new uint64_t[kBackendSlots]()),
       replies_(p.reply_rate, p.reply_burst, p.hz),
       cookie_key_(derive_hash_key(p.hash_key, HashUse::kSynCookie)),
       syn_guard_(p.syncookie_embryonic_on, p.syncookie_syn_rate_on, p.hz) {
-  static_assert(std::size(kClientFns) == std::size(api::kModeNames) &&
-                    IpipEncap::kMode == api::Mode::kIpip && GueEncap::kMode == api::Mode::kGue &&
+  static_assert(IpipEncap::kMode == api::Mode::kIpip && GueEncap::kMode == api::Mode::kGue &&
                     L2Encap::kMode == api::Mode::kL2Dsr,
-                "one client handler per mode, at the mode's wire value - 1");
+                "one row of client handlers per mode, at the mode's wire value - 1");
   asks_.reserve(kAsksMax);
   flows_.set_sweep(std::max<uint64_t>(ms_to_ticks(p.age_sweep_ms, p.hz), 1),
                    std::max<uint32_t>(p.age_max_per_loop, 1));
+  flows6_.set_sweep(std::max<uint64_t>(ms_to_ticks(p.age_sweep_ms, p.hz), 1),
+                    std::max<uint32_t>(p.age_max_per_loop, 1));
   ms_div_ = std::max<uint64_t>(p.hz / 1000, 1);
   counters_.flow_capacity = flows_.capacity();
+  counters_.flow6_capacity = flows6_.capacity();
+  for (const MacAddr& m : p.port_macs) link_local6_.push_back(eui64_link_local(m));
   adopt_flows();
 }
 
@@ -79,6 +115,23 @@ FlowTable Pipeline::make_flows(const PipelineParams& p, Pipeline* self) {
     return FlowTable(p.flow_capacity, key, &Pipeline::on_release, self, p.flow_meters);
   return FlowTable(p.flow_capacity, key, &Pipeline::on_release, self, p.flow_meters,
                    FlowStore{p.flow_store, p.store_adopt}, p.start_now);
+}
+
+FlowTable6 Pipeline::make_flows6(const PipelineParams& p, Pipeline* self) {
+  const HashKey key = derive_hash_key(p.hash_key, HashUse::kFlowTable);
+  if (p.flow6_store.empty())
+    return FlowTable6(flow6_capacity(p), key, &Pipeline::on_release6, self, p.flow_meters);
+  return FlowTable6(flow6_capacity(p), key, &Pipeline::on_release6, self, p.flow_meters,
+                    FlowStore{p.flow6_store, p.store_adopt}, p.start_now);
+}
+
+Quarantine6 Pipeline::make_quarantine6(const PipelineParams& p, Pipeline* self) {
+  const uint32_t cap = std::max<uint32_t>(flow6_capacity(p) / 4, 1024);
+  const HashKey key = derive_hash_key(p.hash_key, HashUse::kLocalPort);
+  if (p.quarantine6_store.empty())
+    return Quarantine6(cap, key, &Pipeline::on_quarantine_leave, self);
+  return Quarantine6(cap, key, &Pipeline::on_quarantine_leave, self,
+                     QuarantineStore{p.quarantine6_store, p.store_adopt}, p.start_now);
 }
 
 Quarantine Pipeline::make_quarantine(const PipelineParams& p, Pipeline* self) {
@@ -106,22 +159,30 @@ Quarantine Pipeline::make_quarantine(const PipelineParams& p, Pipeline* self) {
 //     check) is dropped too.
 //   - each backend's quarantined count: one per tuple the adopted quarantine holds (its
 //     file, PipelineParams::quarantine_store; the entries it dropped were never counted).
+// The IPv6 table and quarantine likewise (no v6 flow has PROXY v2 state).
 void Pipeline::adopt_flows() {
+  auto count_quarantined = [this](const auto&, uint32_t backend_id, uint64_t) {
+    if (backend_id < kBackendSlots) ++backends_[backend_id].quarantined;
+  };
   if (quarantine_.adoption().outcome == QuarantineAdoption::Outcome::kAdopted)
-    quarantine_.for_each([this](const PortTuple&, uint32_t backend_id, uint64_t) {
-      if (backend_id < kBackendSlots) ++backends_[backend_id].quarantined;
-    });
-  if (flows_.adoption().outcome != FlowAdoption::Outcome::kAdopted) return;
-  for (uint32_t i = 0; i < flows_.capacity(); ++i) {
-    const Flow& f = flows_.at(i);
-    if (f.state == FlowState::kFree) continue;
-    if (f.backend_id >= kBackendSlots || (f.user & ProxyV2::kFlowBit)) {
-      flows_.erase(i);
-      ++adopt_dropped_;
-      continue;
+    quarantine_.for_each(count_quarantined);
+  if (quarantine6_.adoption().outcome == QuarantineAdoption::Outcome::kAdopted)
+    quarantine6_.for_each(count_quarantined);
+  auto adopt = [this](auto& table) {
+    if (table.adoption().outcome != FlowAdoption::Outcome::kAdopted) return;
+    for (uint32_t i = 0; i < table.capacity(); ++i) {
+      const auto& f = table.at(i);
+      if (f.state == FlowState::kFree) continue;
+      if (f.backend_id >= kBackendSlots || (f.user & ProxyV2::kFlowBit)) {
+        table.erase(i);
+        ++adopt_dropped_;
+        continue;
+      }
+      ++backends_[f.backend_id].active_flows;
     }
-    ++backends_[f.backend_id].active_flows;
-  }
+  };
+  adopt(flows_);
+  adopt(flows6_);
 }
 
 void Pipeline::on_release(void* ctx, const Flow& f) {
@@ -133,6 +194,17 @@ void Pipeline::on_release(void* ctx, const Flow& f) {
     ++self->backends_[f.backend_id].quarantined;
     self->quarantine_.add(PortTuple{f.rev.dst_ip, f.rev.src_ip, f.rev.dst_port, f.rev.src_port},
                           f.backend_id, self->now_ + self->t_quarantine_, self->now_);
+  }
+}
+
+void Pipeline::on_release6(void* ctx, const Flow6& f) {
+  auto* self = static_cast<Pipeline*>(ctx);
+  --self->backends_[f.backend_id].active_flows;
+  const auto idx = static_cast<uint32_t>(&f - &self->flows6_.at(0));
+  if (quarantined_after(self->flows6_, idx)) {
+    ++self->backends_[f.backend_id].quarantined;
+    self->quarantine6_.add(port_tuple6(f.rev.dst_ip, f.rev.src_ip, f.rev.dst_port, f.rev.src_port),
+                           f.backend_id, self->now_ + self->t_quarantine_, self->now_);
   }
 }
 
@@ -170,7 +242,8 @@ void Pipeline::on_snapshot(const Snapshot& s, uint64_t /*now*/) {
   // with fresh counters; flows and quarantined tuples of the old one are long gone, and the
   // gauges that track live state stay as they are.
   for (const auto& b : s.backends) {
-    const uint64_t ident = uint64_t{1} << 48 | uint64_t{b.ip} << 16 | b.port;
+    const uint32_t ip = b.ip ? b.ip : fold6(b.ip6);
+    const uint64_t ident = uint64_t{1} << 48 | uint64_t{ip} << 16 | b.port;
     uint64_t& known = backend_ident_[b.id];
     if (known != ident && known != 0) {
       BackendCounters& c = backends_[b.id];
@@ -184,6 +257,7 @@ void Pipeline::tick(const Snapshot* s, uint64_t now) {
   now_ = now;
   if (proxy_ && s) proxy_sweep(*s, now, kProxySweepPerLoop);
   flows_.sweep(now);
+  flows6_.sweep(now);
   housekeep(s, now);
 }
 
@@ -191,14 +265,17 @@ void Pipeline::tick(const Snapshot* s, uint64_t now, uint32_t budget) {
   now_ = now;
   if (proxy_ && s) proxy_sweep(*s, now, budget * 4);
   flows_.age(now, budget);
+  flows6_.age(now, budget);
   housekeep(s, now);
 }
 
 void Pipeline::housekeep(const Snapshot*, uint64_t now) {
   quarantine_.expire(now);
-  counters_.quarantined_tuples = quarantine_.size();
-  counters_.quarantine_released_early = quarantine_.released_early();
+  quarantine6_.expire(now);
+  counters_.quarantined_tuples = quarantine_.size() + quarantine6_.size();
+  counters_.quarantine_released_early = quarantine_.released_early() + quarantine6_.released_early();
   counters_.flows_active = flows_.size();
+  counters_.flows6_active = flows6_.size();
   syn_guard_.update(now, flows_.embryonic());
   // 1 while SYNs to some VIP are answered with cookies: an `on` VIP, or an `auto` one with
   // the switch on (the switch alone says nothing when no VIP follows it).
@@ -277,7 +354,7 @@ void Pipeline::classify(const Snapshot* s, const uint8_t* f, uint32_t len, uint1
     const auto* arp = reinterpret_cast<const rte_arp_hdr*>(f + p.l3_off);
     const uint32_t tip = arp->arp_data.arp_tip;
     if (s->is_vip_ip(tip) || s->is_local_ip(tip))
-      pd->cls = Pending::Cls::kArp;
+      pd->cls = Pending::Cls::kToMain;
     else
       pd->why = DropReason::kArpNotForUs;
     return;
@@ -304,6 +381,10 @@ void Pipeline::classify(const Snapshot* s, const uint8_t* f, uint32_t len, uint1
     flows_.prefetch(pd->probe);
     return;
   }
+  if (is_ipv6(p.kind)) {
+    classify6(*s, f, in_port, steered, pd);
+    return;
+  }
   if (!s->is_vip_ip(dst) && !s->is_local_ip(dst)) {
     pd->why = DropReason::kNotForVip;
     return;
@@ -327,6 +408,87 @@ void Pipeline::classify(const Snapshot* s, const uint8_t* f, uint32_t len, uint1
   pd->why = DropReason::kUnsupportedL4;
 }
 
+void Pipeline::classify6(const Snapshot& s, const uint8_t* f, uint16_t in_port, bool steered,
+                         Pending* pd) {
+  const Parsed& p = pd->p;
+  const Ip6 dst = Ip6::from(p.key6.dst_ip);
+  if (p.kind == PktKind::kIpv6Tcp || p.kind == PktKind::kIpv6Udp) {
+    if ((pd->vip = s.find_vip6(dst, p.key6.dst_port, p.key6.proto))) {
+      pd->cls = Pending::Cls::kClient6;
+    } else if (s.is_local_ip6(dst)) {
+      // As for IPv4: the local port's owner has the flow.
+      const uint32_t owner = ownership_.owner(rte_be_to_cpu_16(p.key6.dst_port));
+      if (owner != params_.worker && !steered) {
+        pd->cls = Pending::Cls::kSteer;
+        pd->steer_to = static_cast<uint16_t>(owner);
+        return;
+      }
+      pd->cls = Pending::Cls::kReply6;
+    } else {
+      pd->why = s.is_vip_ip6(dst) ? DropReason::kNoService : DropReason::kNotForVip;
+      return;
+    }
+    pd->probe6 = flows6_.probe(p.key6);
+    flows6_.prefetch(pd->probe6);
+    return;
+  }
+  const bool ours = s.is_vip_ip6(dst) || s.is_local_ip6(dst);
+  if (p.kind == PktKind::kIpv6Icmp) {
+    uint8_t* icmp = const_cast<uint8_t*>(f) + p.l4_off;
+    switch (icmp[0]) {
+      case kIcmp6NeighSolicit: {
+        // The main lcore answers solicitations for our addresses, the port's link-local
+        // one included (neigh/manager.h); it checks the rest (RFC 4861 7.1.1).
+        if (p.l4_len() < 24) {
+          pd->why = DropReason::kNdpInvalid;
+          return;
+        }
+        const Ip6 target = Ip6::from(icmp + 8);
+        if (s.is_vip_ip6(target) || s.is_local_ip6(target) || target == link_local6_[in_port])
+          pd->cls = Pending::Cls::kToMain;
+        else
+          pd->why = DropReason::kNdpNotForUs;
+        return;
+      }
+      case kIcmp6NeighAdvert:
+        // An answer to one of our solicitations (to an address of ours), or unsolicited to
+        // all nodes: the manager learns or refuses it.
+        if (ours || dst == link_local6_[in_port] || is_multicast6(dst))
+          pd->cls = Pending::Cls::kToMain;
+        else
+          pd->why = DropReason::kNdpNotForUs;
+        return;
+      case kIcmp6RouterSolicit:
+      case kIcmp6RouterAdvert:
+      case kIcmp6Redirect:
+      case kIcmp6MldQuery:
+      case kIcmp6MldReport:
+      case kIcmp6MldDone:
+      case kIcmp6Mld2Report:
+        pd->why = DropReason::kNdpIgnored;
+        return;
+      default: break;
+    }
+    if (!ours) {
+      pd->why = DropReason::kNotForVip;
+      return;
+    }
+    pd->cls = Pending::Cls::kIcmp6;
+    // An error about a flow's backend side quotes the local port: its owner has the flow.
+    IcmpError6::Quote q;
+    if (s.is_local_ip6(dst) && IcmpError6::is_error(icmp[0]) &&
+        IcmpError6::quote(icmp, p.l4_len(), &q)) {
+      const uint32_t owner = ownership_.owner(rte_be_to_cpu_16(q.answer.dst_port));
+      if (owner != params_.worker && !steered) {
+        pd->cls = Pending::Cls::kSteer;
+        pd->steer_to = static_cast<uint16_t>(owner);
+      }
+    }
+    return;
+  }
+  pd->why = ours ? DropReason::kUnsupportedL4 : DropReason::kNotForVip;
+}
+
 void Pipeline::process_burst(const Snapshot* s, uint8_t* const* frames, const uint32_t* lens,
                              uint32_t n, uint16_t in_port, uint64_t now, bool steered, Action* out) {
   now_ = now;
@@ -339,25 +501,30 @@ void Pipeline::process_burst(const Snapshot* s, uint8_t* const* frames, const ui
       if (i + 1 < m) __builtin_prefetch(frames[base + i + 1], 1, 3);
       classify(s, frames[base + i], lens[base + i], in_port, steered, &pd[i]);
     }
-    for (uint32_t i = 0; i < m; ++i)
+    for (uint32_t i = 0; i < m; ++i) {
       if (pd[i].cls == Pending::Cls::kClient || pd[i].cls == Pending::Cls::kReply)
         flows_.prefetch_record(pd[i].probe, pd[i].p.kind == PktKind::kIpv4Tcp);
+      else if (pd[i].cls == Pending::Cls::kClient6 || pd[i].cls == Pending::Cls::kReply6)
+        flows6_.prefetch_record(pd[i].probe6, pd[i].p.kind == PktKind::kIpv6Tcp);
+    }
     for (uint32_t i = 0; i < m; ++i) {
       uint8_t* f = frames[base + i];
       const uint32_t len = lens[base + i];
       Action& a = out[base + i];
       switch (pd[i].cls) {
         case Pending::Cls::kDrop: a = drop(counters_, pd[i].why); break;
-        case Pending::Cls::kArp:
+        case Pending::Cls::kToMain:
           ++counters_.steered_out;
           a = Action{Action::Kind::kToMain, DropReason::kCount, 0};
           break;
         case Pending::Cls::kIcmp: a = handle_icmp(*s, f, pd[i].p, in_port, now); break;
         case Pending::Cls::kClient:
-          a = kClientFns[static_cast<uint8_t>(pd[i].vip->mode) - 1](*this, *s, *pd[i].vip, f, len,
-                                                                    pd[i].p, pd[i].probe, now);
+        case Pending::Cls::kClient6:
+          a = kClientFns[pd[i].vip->handler](*this, *s, f, len, pd[i], now);
           break;
         case Pending::Cls::kReply: a = handle_reply(*s, f, len, pd[i].p, pd[i].probe, now); break;
+        case Pending::Cls::kReply6: a = handle_reply6(*s, f, len, pd[i].p, pd[i].probe6, now); break;
+        case Pending::Cls::kIcmp6: a = handle_icmp6(*s, f, pd[i].p, in_port, now); break;
         case Pending::Cls::kSteer:
           ++counters_.steered_out;
           a = Action{Action::Kind::kSteer, DropReason::kCount, pd[i].steer_to};
@@ -502,16 +669,17 @@ uint64_t Pipeline::tcp_timeout(FlowState st) const {
   }
 }
 
-bool Pipeline::track_tcp(uint32_t idx, FlowDir dir, const uint8_t* f, const Parsed& p,
-                         uint64_t now) {
+template <class Table>
+bool Pipeline::track_tcp_in(Table& t, uint32_t idx, FlowDir dir, const uint8_t* f,
+                            const Parsed& p, uint64_t now) {
   const TcpSegment seg = read_tcp_segment(f + p.l4_off, p.l4_len());
-  FlowState st = flows_.at(idx).state;
-  switch (tcp_track(flows_.tcp(idx), &st, dir, seg)) {
+  FlowState st = t.at(idx).state;
+  switch (tcp_track(t.tcp(idx), &st, dir, seg)) {
     case TcpVerdict::kDrop: return false;
     case TcpVerdict::kPass: return true;  // forwarded, but it moves nothing (not even expiry)
     case TcpVerdict::kOk: break;
   }
-  flows_.update(idx, st, now + tcp_timeout(st));
+  t.update(idx, st, now + tcp_timeout(st));
   return true;
 }
 
@@ -891,12 +1059,23 @@ Action Pipeline::handle_dsr(const Snapshot& s, const VipConf& vip, uint8_t* f, u
   }
 }
 
+// [mode - 1][families]: families 44, 66, 46, 64 (state/snapshot.h, client_handler).
 const Pipeline::ClientFn Pipeline::kClientFns[] = {
-    &Pipeline::client_fullnat,
-    &Pipeline::client_dsr<IpipEncap>,
-    &Pipeline::client_dsr<GueEncap>,
-    &Pipeline::client_dsr<L2Encap>,
+    &Pipeline::client_fullnat,         &Pipeline::client_fullnat6,
+    &Pipeline::client_refused,         &Pipeline::client_refused,
+    &Pipeline::client_dsr<IpipEncap>,  &Pipeline::client_refused,
+    &Pipeline::client_refused,         &Pipeline::client_refused,
+    &Pipeline::client_dsr<GueEncap>,   &Pipeline::client_refused,
+    &Pipeline::client_refused,         &Pipeline::client_refused,
+    &Pipeline::client_dsr<L2Encap>,    &Pipeline::client_refused,
+    &Pipeline::client_refused,         &Pipeline::client_refused,
 };
+static_assert(client_handler(api::Mode::kFullNat, Families::k66) == 1 &&
+              client_handler(api::Mode::kL2Dsr, Families::k44) == 12);
+
+// A VIP whose mode and families have no handler: validation refuses it, so this is never
+// reached with a state that went through api::validate_state.
+Action Pipeline::drop_refused() { return drop(counters_, DropReason::kNoService); }
 
 
 void Pipeline::proxy_send(const Snapshot& s, uint32_t idx, uint64_t now) {
@@ -976,6 +1155,198 @@ void Pipeline::ask_neigh(uint32_t ip, uint16_t port, uint64_t now) {
   a.ip = ip;
   a.at = now;
   asks_.push_back(NeighAsk{ip, port});
+}
+
+// ---- IPv6 (full-NAT v6 -> v6). The TCP tracker, the timeouts, the reclaim order and the
+// counters are those of IPv4; the flows live in flows6_.
+
+Action Pipeline::handle_fullnat6(const Snapshot& s, const VipConf& vip, uint8_t* f, uint32_t len,
+                                 const Parsed& p, const FlowTable6::Probe& probe, uint64_t now) {
+  if (p.ttl <= 1) return drop(counters_, DropReason::kTtlExceeded);
+  FlowTable6::Hit hit = flows6_.lookup(p.key6, probe, now);
+  const bool tcp = p.kind == PktKind::kIpv6Tcp;
+  if (hit.found() && hit.dir != FlowDir::kForward) return drop(counters_, DropReason::kReplyNoFlow);
+  // A SYN reusing the port of a flow that is over is a new connection (handle_client).
+  if (hit.found() && tcp && (p.tcp_flags & (kTcpSyn | kTcpAck)) == kTcpSyn &&
+      tcp_syn_reopens(flows6_.tcp(hit.idx), flows6_.at(hit.idx).state)) {
+    on_release6(this, flows6_.at(hit.idx));
+    flows6_.erase(hit.idx);
+    hit = FlowTable6::Hit{};
+  }
+
+  if (!hit.found()) {
+    if (tcp && (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) != kTcpSyn)
+      return drop(counters_, DropReason::kTcpNoFlow);
+    const Ip6 src = Ip6::from(p.key6.src_ip);
+    if (s.is_vip_ip6(src) || s.is_local_ip6(src)) return drop(counters_, DropReason::kMartianSource);
+    // The upper-layer length of the pseudo-header is L4's, extension headers excluded.
+    if (!l4_csum_ok6(f + p.l3_off, f + p.l4_off, p.l4_len(), p.key6.proto))
+      return drop(counters_, DropReason::kBadL4Checksum);
+    const uint32_t pick = sched_pick6(s, vip, &sched_, p.key6);
+    if (pick == kNoPick) return drop(counters_, DropReason::kNoBackend);
+    counters_.fail_open_flows += vip.failing_open;
+    const BackendConf& b = s.eligible_backend(vip, pick);
+    FlowKey6 rev;
+    std::memcpy(rev.src_ip, b.ip6.b, 16);
+    rev.src_port = b.port;
+    rev.proto = p.key6.proto;
+    // Out of local ports: one flow of that backend gives its tuple up (handle_client).
+    FlowTable6::Probe rev_probe;
+    bool have_port = alloc_local6(s, &rev, &rev_probe, now);
+    Reclaim freed = Reclaim::kNone;
+    const uint64_t quiet = now + t_syn_ > params_.hz ? now + t_syn_ - params_.hz : 0;
+    flows6_.set_embryonic_bound(quiet);
+    if (!have_port &&
+        flows6_.reclaim_matching(rev, kReclaimScan, &frees_no_tuple<FlowTable6>, &freed)) {
+      count_reclaim(freed);
+      have_port = alloc_local6(s, &rev, &rev_probe, now);
+    }
+    if (!have_port) return drop(counters_, DropReason::kNoLocalPort);
+    const FlowState st = tcp ? FlowState::kSynSent : FlowState::kUdp;
+    auto r = flows6_.insert_new(p.key6, probe, rev, rev_probe, st,
+                                now + (tcp ? t_syn_ : t_udp_), now);
+    count_reclaim(r.reclaimed);
+    if (r.status != FlowTable6::InsertStatus::kOk) return drop(counters_, DropReason::kTableFull);
+    Flow6& fl = flows6_.at(r.idx);
+    fl.user = 0;
+    if (tcp) tcp_track_syn(flows6_.tcp(r.idx), read_tcp_segment(f + p.l4_off, p.l4_len()));
+    fl.backend_id = b.id;
+    fl.vip_id = static_cast<uint16_t>(vip.id);
+    BackendCounters& bc = backends_[b.id];
+    ++bc.connections;
+    ++bc.active_flows;
+    hit.idx = r.idx;
+  } else if (tcp) {
+    if (!track_tcp_in(flows6_, hit.idx, FlowDir::kForward, f, p, now))
+      return drop(counters_, DropReason::kTcpOutOfWindow);
+  } else {
+    flows6_.touch_idle(hit.idx, now, t_udp_);
+  }
+
+  const Flow6& fl = count_in(flows6_, hit.idx, FlowDir::kForward, len);
+  const Ip6 to = Ip6::from(fl.rev.src_ip);
+  FullNat6::rewrite(f + p.l3_off, f + p.l4_off, p.key6.proto, Ip6::from(fl.rev.dst_ip), to,
+                    fl.rev.dst_port, fl.rev.src_port);
+  return output6(s, f, to, now);
+}
+
+Action Pipeline::handle_reply6(const Snapshot& s, uint8_t* f, uint32_t len, const Parsed& p,
+                               const FlowTable6::Probe& probe, uint64_t now) {
+  if (p.ttl <= 1) return drop(counters_, DropReason::kTtlExceeded);
+  FlowTable6::Hit hit = flows6_.lookup(p.key6, probe, now);
+  if (!hit.found() || hit.dir != FlowDir::kReverse) return drop(counters_, DropReason::kReplyNoFlow);
+  if (p.kind == PktKind::kIpv6Tcp) {
+    if (!track_tcp_in(flows6_, hit.idx, FlowDir::kReverse, f, p, now))
+      return drop(counters_, DropReason::kTcpOutOfWindow);
+  } else {
+    flows6_.touch_idle(hit.idx, now, t_udp_);
+  }
+  const Flow6& fl = count_in(flows6_, hit.idx, FlowDir::kReverse, len);
+  const Ip6 to = Ip6::from(fl.fwd.src_ip);
+  FullNat6::rewrite(f + p.l3_off, f + p.l4_off, p.key6.proto, Ip6::from(fl.fwd.dst_ip), to,
+                    fl.fwd.dst_port, fl.fwd.src_port);
+  return output6(s, f, to, now);
+}
+
+Action Pipeline::handle_icmp6(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t in_port,
+                              uint64_t now) {
+  uint8_t* icmp = f + p.l4_off;
+  if (IcmpError6::is_error(icmp[0])) return handle_icmp_error6(s, f, p, now);
+  if (icmp[0] != kIcmp6EchoRequest || icmp[1] != 0)
+    return drop(counters_, DropReason::kIcmpUnsupported);
+  if (!replies_.take(now)) return drop(counters_, DropReason::kRateLimited);
+  // Echo reply straight back: swap the addresses (the pseudo-header's sum does not change
+  // when they swap places), a fresh hop limit (in no checksum), flip the type.
+  uint8_t* ip = f + p.l3_off;
+  uint8_t a[16];
+  std::memcpy(a, ip + 8, 16);
+  std::memcpy(ip + 8, ip + 24, 16);
+  std::memcpy(ip + 24, a, 16);
+  ip[7] = kDefaultTtl;
+  uint16_t old_word, new_word, c;
+  std::memcpy(&old_word, icmp, 2);
+  icmp[0] = kIcmp6EchoReply;
+  std::memcpy(&new_word, icmp, 2);
+  std::memcpy(&c, icmp + 2, 2);
+  c = csum_replace16(c, old_word, new_word);
+  std::memcpy(icmp + 2, &c, 2);
+  auto* eth = reinterpret_cast<rte_ether_hdr*>(f);
+  std::memcpy(eth->dst_addr.addr_bytes, eth->src_addr.addr_bytes, 6);
+  std::memcpy(eth->src_addr.addr_bytes, params_.port_macs[in_port].data(), 6);
+  return Action{Action::Kind::kTx, DropReason::kCount, in_port};
+}
+
+Action Pipeline::handle_icmp_error6(const Snapshot& s, uint8_t* f, const Parsed& p, uint64_t now) {
+  uint8_t* icmp = f + p.l4_off;
+  IcmpError6::Quote q;
+  if (!IcmpError6::quote(icmp, p.l4_len(), &q)) return drop(counters_, DropReason::kIcmpUnsupported);
+  // About a packet we did not send from the address the error came to: no flow of ours.
+  if (std::memcmp(q.answer.dst_ip, p.key6.dst_ip, 16) != 0)
+    return drop(counters_, DropReason::kIcmpNoFlow);
+  if (p.ttl <= 1) return drop(counters_, DropReason::kTtlExceeded);
+  const FlowTable6::Hit hit = flows6_.lookup(q.answer, now);
+  if (!hit.found()) return drop(counters_, DropReason::kIcmpNoFlow);
+  const Flow6& fl = flows6_.at(hit.idx);
+  ++counters_.icmp_errors_forwarded;
+  const FlowKey6& k = hit.dir == FlowDir::kForward ? fl.rev : fl.fwd;
+  // From the client's side (about rondo's packet to the client) it goes to the backend about
+  // the backend's packet; from the backend's side, to the client about the client's.
+  const Ip6 to = Ip6::from(k.src_ip), from = Ip6::from(k.dst_ip);
+  IcmpError6::translate(f + p.l3_off, icmp, p.l4_len(), q, from, to, to, from, k.src_port,
+                        k.dst_port);
+  return output6(s, f, to, now);
+}
+
+Action Pipeline::output6(const Snapshot& s, uint8_t* f, const Ip6& dst, uint64_t now) {
+  uint16_t port;
+  Ip6 nh;
+  if (!s.route6(dst, &port, &nh) || port >= params_.port_macs.size())
+    return drop(counters_, DropReason::kNoRoute);
+  const NextHop6* n = next_hops6_ ? next_hops6_->find(nh) : nullptr;
+  if (!n) {
+    ask_neigh6(nh, port, now);
+    return drop(counters_, DropReason::kNeighUnresolved);
+  }
+  auto* eth = reinterpret_cast<rte_ether_hdr*>(f);
+  std::memcpy(eth->dst_addr.addr_bytes, n->mac, 6);
+  std::memcpy(eth->src_addr.addr_bytes, params_.port_macs[port].data(), 6);
+  return Action{Action::Kind::kTx, DropReason::kCount, port};
+}
+
+bool Pipeline::alloc_local6(const Snapshot& s, FlowKey6* rev, FlowTable6::Probe* rev_probe,
+                            uint64_t now) {
+  const uint32_t n = static_cast<uint32_t>(s.local_ips6.size());
+  const bool tcp = rev->proto == IPPROTO_TCP;
+  for (uint32_t i = 0; i < n; ++i) {
+    const Ip6& lip = s.local_ips6[(local_cursor6_ + i) % n];
+    // As alloc_local: taken by a live flow's reverse key or (TCP) the quarantine; the last
+    // candidate's probe goes to insert_new.
+    auto taken = [&](uint16_t lport) {
+      FlowKey6 k = *rev;
+      std::memcpy(k.dst_ip, lip.b, 16);
+      k.dst_port = lport;
+      *rev_probe = flows6_.probe(k);
+      if (flows6_.lookup(k, *rev_probe, now).found()) return true;
+      return tcp && quarantine6_.holds(port_tuple6(lip.b, rev->src_ip, lport, rev->src_port), now);
+    };
+    uint16_t lport;
+    if (ports_.pick6(lip.b, rev->src_ip, rev->src_port, taken, &lport)) {
+      local_cursor6_ = (local_cursor6_ + i + 1) % n;
+      std::memcpy(rev->dst_ip, lip.b, 16);
+      rev->dst_port = lport;
+      return true;
+    }
+  }
+  return false;
+}
+
+void Pipeline::ask_neigh6(const Ip6& ip, uint16_t port, uint64_t now) {
+  Asked6& a = asked6_[fold6(ip) * 0x9e3779b1u >> 26];
+  if (a.ip == ip && now - a.at < params_.hz) return;
+  if (asks_.size() >= kAsksMax) return;
+  a.ip = ip;
+  a.at = now;
+  asks_.push_back(NeighAsk::v6(ip, port));
 }
 
 }  // namespace rondo::dp

@@ -19,6 +19,7 @@
 #include "dataplane/fwd/synproxy.h"
 #include "dataplane/fwd/token_bucket.h"
 #include "dataplane/neigh/next_hops.h"
+#include "dataplane/pkt/ip6.h"
 #include "dataplane/pkt/mac.h"
 #include "dataplane/pkt/parse.h"
 #include "dataplane/sched/sched.h"
@@ -45,6 +46,12 @@ struct PipelineParams {
   // Tuples held in the local-port quarantine at most (0: a quarter of the flows, at least
   // 1024): beyond it the oldest is released early (counted). Each takes 40 bytes.
   uint32_t quarantine_capacity = 0;
+  // The IPv6 flow table (FlowTable6: v6 flows, 192 bytes each) and its local-port
+  // quarantine: capacity 0 is a quarter of flow_capacity, at least 1024 (--flows6); files
+  // as flow_store and quarantine_store (empty: anonymous memory).
+  uint32_t flow6_capacity = 0;
+  std::string flow6_store;
+  std::string quarantine6_store;
   // Where the local-port search order starts (port_pool.h). The dataplane draws it at random
   // at every start, so a restarted process does not replay its predecessor's ports.
   uint64_t port_seed = 0;
@@ -127,6 +134,8 @@ class Pipeline {
   /// The next hops to use from now on (the main lcore's NextHopMap, read once per loop);
   /// null: nothing is resolved.
   void set_next_hops(const NextHopMap* m) { next_hops_ = m; }
+  /// The same for IPv6 next hops (the main lcore's NextHopMap6).
+  void set_next_hops6(const NextHopMap6* m) { next_hops6_ = m; }
 
   /// The lc scheduler's counts to use from now on (the main lcore's BackendLoad, read once
   /// per loop); null: none published (lc then counts this worker's own new flows only).
@@ -157,6 +166,11 @@ class Pipeline {
     now_ = now;
     flows_.remove(idx);
   }
+  /// The same for a flow of the IPv6 table.
+  void remove_flow6(uint32_t idx, uint64_t now) {
+    now_ = now;
+    flows6_.remove(idx);
+  }
 
   /// Frames made since the last clear_outbox() (counted as originated), to send.
   const OutFrame* outbox() const { return out_.data(); }
@@ -171,6 +185,12 @@ class Pipeline {
   FlowTable& flows() { return flows_; }
   const FlowTable& flows() const { return flows_; }
   const Quarantine& quarantine() const { return quarantine_; }
+  /// The IPv6 flow table and its quarantine (PipelineParams::flow6_capacity).
+  FlowTable6& flows6() { return flows6_; }
+  const FlowTable6& flows6() const { return flows6_; }
+  const Quarantine6& quarantine6() const { return quarantine6_; }
+  /// What the IPv6 flow table found in its file (PipelineParams::flow6_store).
+  const FlowAdoption& adoption6() const { return flows6_.adoption(); }
   /// What the flow table found in its file (PipelineParams::flow_store).
   const FlowAdoption& adoption() const { return flows_.adoption(); }
   /// Flows the table adopted that the pipeline dropped at once (adopt_flows): counted in
@@ -184,13 +204,18 @@ class Pipeline {
 
  private:
   Action handle_icmp(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t in_port, uint64_t now);
-  // What stage 1 of process_burst learned about one frame.
+  // What stage 1 of process_burst learned about one frame. kToMain: ARP or NDP for one of
+  // our addresses (the neighbour manager's). The *6 classes are IPv6 frames: their flows are
+  // in flows6_ (probe6).
   struct Pending {
-    enum class Cls : uint8_t { kDrop, kArp, kIcmp, kClient, kReply, kSteer };
+    enum class Cls : uint8_t {
+      kDrop, kToMain, kIcmp, kClient, kReply, kSteer, kIcmp6, kClient6, kReply6
+    };
     Cls cls;
     DropReason why;
     uint16_t steer_to;
     FlowTable::Probe probe;
+    FlowTable6::Probe probe6;
     const VipConf* vip;
     Parsed p;
   };
@@ -198,6 +223,9 @@ class Pipeline {
 
   void classify(const Snapshot* s, const uint8_t* f, uint32_t len, uint16_t in_port, bool steered,
                 Pending* pd);
+  // The IPv6 part of classify (out of line: the v4 path pays one kind test for it, after its
+  // own VIP lookup).
+  void classify6(const Snapshot& s, const uint8_t* f, uint16_t in_port, bool steered, Pending* pd);
   Action handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f, uint32_t len,
                        const Parsed& p, const FlowTable::Probe& probe, uint64_t now);
   // A client packet of a DSR VIP (encap.h: the mode's rewrite). One-sided flow state: the
@@ -205,24 +233,50 @@ class Pipeline {
   template <class Encap>
   Action handle_dsr(const Snapshot& s, const VipConf& vip, uint8_t* f, uint32_t len,
                     const Parsed& p, const FlowTable::Probe& probe, uint64_t now);
-  // The client handler of each mode, indexed by the VIP's mode (its wire value - 1; the
-  // snapshot holds only valid modes): one indirect call per packet, no switch on the mode.
+  // The client handler of each mode and address families, indexed by VipConf::handler
+  // (client_handler(mode, families), chosen when the snapshot is built): one indirect call
+  // per packet, no switch on the mode or the family. Combinations validation refuses (DSR
+  // with IPv6, NAT46/NAT64 until they are written) have client_refused.
   // (Plain function pointers, not pointers to members: GCC's UBSan mis-instruments a call
   // through a member-pointer array, and they cost the same.)
-  using ClientFn = Action (*)(Pipeline&, const Snapshot&, const VipConf&, uint8_t*, uint32_t,
-                              const Parsed&, const FlowTable::Probe&, uint64_t);
-  static const ClientFn kClientFns[4];
-  static Action client_fullnat(Pipeline& pl, const Snapshot& s, const VipConf& vip, uint8_t* f,
-                               uint32_t len, const Parsed& p, const FlowTable::Probe& probe,
-                               uint64_t now) {
-    return pl.handle_client(s, vip, f, len, p, probe, now);
+  using ClientFn = Action (*)(Pipeline&, const Snapshot&, uint8_t*, uint32_t, const Pending&,
+                              uint64_t);
+  static const ClientFn kClientFns[std::size(api::kModeNames) * kFamilies];
+  static Action client_fullnat(Pipeline& pl, const Snapshot& s, uint8_t* f, uint32_t len,
+                               const Pending& pd, uint64_t now) {
+    return pl.handle_client(s, *pd.vip, f, len, pd.p, pd.probe, now);
+  }
+  static Action client_fullnat6(Pipeline& pl, const Snapshot& s, uint8_t* f, uint32_t len,
+                                const Pending& pd, uint64_t now) {
+    return pl.handle_fullnat6(s, *pd.vip, f, len, pd.p, pd.probe6, now);
   }
   template <class Encap>
-  static Action client_dsr(Pipeline& pl, const Snapshot& s, const VipConf& vip, uint8_t* f,
-                           uint32_t len, const Parsed& p, const FlowTable::Probe& probe,
-                           uint64_t now) {
-    return pl.handle_dsr<Encap>(s, vip, f, len, p, probe, now);
+  static Action client_dsr(Pipeline& pl, const Snapshot& s, uint8_t* f, uint32_t len,
+                           const Pending& pd, uint64_t now) {
+    return pl.handle_dsr<Encap>(s, *pd.vip, f, len, pd.p, pd.probe, now);
   }
+  static Action client_refused(Pipeline& pl, const Snapshot&, uint8_t*, uint32_t, const Pending&,
+                               uint64_t) {
+    return pl.drop_refused();
+  }
+  Action drop_refused();
+  // Full-NAT between IPv6 client and IPv6 backends: the client's packets and the backend's
+  // replies (no SYN cookies, no PROXY v2: validation keeps them to IPv4 VIPs).
+  Action handle_fullnat6(const Snapshot& s, const VipConf& vip, uint8_t* f, uint32_t len,
+                         const Parsed& p, const FlowTable6::Probe& probe, uint64_t now);
+  Action handle_reply6(const Snapshot& s, uint8_t* f, uint32_t len, const Parsed& p,
+                       const FlowTable6::Probe& probe, uint64_t now);
+  // ICMPv6 to a VIP or local ip: echo answered (the replies_ budget), errors about a flow
+  // (fwd/icmp_error6.h) translated and sent to its other end.
+  Action handle_icmp6(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t in_port,
+                      uint64_t now);
+  Action handle_icmp_error6(const Snapshot& s, uint8_t* f, const Parsed& p, uint64_t now);
+  Action output6(const Snapshot& s, uint8_t* f, const Ip6& dst, uint64_t now);
+  bool alloc_local6(const Snapshot& s, FlowKey6* rev, FlowTable6::Probe* rev_probe, uint64_t now);
+  void ask_neigh6(const Ip6& ip, uint16_t port, uint64_t now);
+  static void on_release6(void* ctx, const Flow6& f);
+  static FlowTable6 make_flows6(const PipelineParams& p, Pipeline* self);
+  static Quarantine6 make_quarantine6(const PipelineParams& p, Pipeline* self);
   // Put the mode's outer headers in front of the IPv4 packet at f + l3_off (ip_len bytes)
   // and send it to flow fl's backend (ipip, gue).
   template <class Encap>
@@ -244,7 +298,12 @@ class Pipeline {
   Action output(const Snapshot& s, uint8_t* f, uint32_t dst_ip, uint64_t now);
   // Run a segment of an existing TCP flow through its tracker (flow/tcp_state.h) and move
   // the flow's state and expiry. false: the segment is out of the window, drop it.
-  bool track_tcp(uint32_t idx, FlowDir dir, const uint8_t* f, const Parsed& p, uint64_t now);
+  bool track_tcp(uint32_t idx, FlowDir dir, const uint8_t* f, const Parsed& p, uint64_t now) {
+    return track_tcp_in(flows_, idx, dir, f, p, now);
+  }
+  template <class Table>
+  bool track_tcp_in(Table& t, uint32_t idx, FlowDir dir, const uint8_t* f, const Parsed& p,
+                    uint64_t now);
   uint64_t tcp_timeout(FlowState st) const;
   // A local ip and port for a connection to backend b (addresses and ports in rev).
   bool alloc_local(const Snapshot& s, FlowKey* rev, FlowTable::Probe* rev_probe, uint64_t now);
@@ -277,12 +336,14 @@ class Pipeline {
   bool send_frame(const Snapshot& s, OutFrame* o, uint32_t len, uint32_t dst_ip, uint64_t now);
   uint32_t ms(uint64_t now) const { return static_cast<uint32_t>(now / ms_div_); }
   // Count one packet of `len` bytes of flow idx, its backend's and the flow's meter.
-  const Flow& count_packet(uint32_t idx, FlowDir d, uint32_t len) {
-    const Flow& fl = flows_.at(idx);
+  const Flow& count_packet(uint32_t idx, FlowDir d, uint32_t len) { return count_in(flows_, idx, d, len); }
+  template <class Table>
+  const typename Table::Record& count_in(Table& t, uint32_t idx, FlowDir d, uint32_t len) {
+    const auto& fl = t.at(idx);
     BackendCounters& bc = backends_[fl.backend_id];
     ++bc.packets;
     bc.bytes += len;
-    flows_.count(idx, d, len);
+    t.count(idx, d, len);
     return fl;
   }
   // Count a flow reclaimed to make room for a new one (FlowTable::reclaim_one), by class.
@@ -299,11 +360,18 @@ class Pipeline {
   PortPicker ports_;
   Quarantine quarantine_;
   uint32_t local_cursor_ = 0;
+  // IPv6 flows, their local-port quarantine and cursor (the port picker is shared: a v6
+  // tuple never equals a v4 one).
+  FlowTable6 flows6_;
+  Quarantine6 quarantine6_;
+  uint32_t local_cursor6_ = 0;
+  std::vector<Ip6> link_local6_;  // each port's EUI-64 link-local address (NDP targets)
   uint64_t now_ = 0;  // of the frame or tick being handled (release hooks have no clock)
   // What each backend id stood for (ip << 16 | port, with bit 48 set once known): an id the
   // control plane reuses for another backend starts with fresh counters.
   std::unique_ptr<uint64_t[]> backend_ident_;
   const NextHopMap* next_hops_ = nullptr;
+  const NextHopMap6* next_hops6_ = nullptr;
   std::vector<NeighAsk> asks_;
   // Next hops asked for lately (direct-mapped; a collision only costs one more ask, which
   // the manager deduplicates): a flood towards an unresolved next hop asks once a second.
@@ -312,6 +380,11 @@ class Pipeline {
     uint64_t at = 0;
   };
   std::array<Asked, 256> asked_{};
+  struct Asked6 {
+    Ip6 ip;
+    uint64_t at = 0;
+  };
+  std::array<Asked6, 64> asked6_{};
   // Timeouts of the current snapshot, in ticks.
   uint64_t t_syn_ = 0, t_est_ = 0, t_closing_ = 0, t_time_wait_ = 0, t_reset_ = 0, t_udp_ = 0;
   uint64_t t_quarantine_ = 0;

@@ -62,4 +62,17 @@ uint32_t sched_pick(const Snapshot& s, const VipConf& v, SchedState* st, const F
   return kNoPick;
 }
 
+uint32_t sched_pick6(const Snapshot& s, const VipConf& v, SchedState* st, const FlowKey6& k) {
+  if (v.eligible_count == 0) return kNoPick;
+  switch (v.sched) {
+    case api::Sched::kMaglev:
+      return s.maglev[v.table_first + flow_hash6(k, s.sched_key) % s.maglev_size];
+    case api::Sched::kSourceHash:
+      return s.maglev[v.table_first + siphash<1, 3>(s.sched_key, k.src_ip, 16) % s.maglev_size];
+    default:
+      // The others do not look at the packet.
+      return sched_pick(s, v, st, FlowKey{}, 0);
+  }
+}
+
 }  // namespace rondo::dp

@@ -31,5 +31,8 @@ struct SchedState {
 /// snapshot s, or kNoPick when the VIP has no eligible backend.
 uint32_t sched_pick(const Snapshot& s, const VipConf& v, SchedState* st, const FlowKey& k,
                     uint32_t hash);
+/// The same for a new IPv6 flow (maglev hashes its 5-tuple, sh its source address, under
+/// the seed's key as for IPv4).
+uint32_t sched_pick6(const Snapshot& s, const VipConf& v, SchedState* st, const FlowKey6& k);
 
 }  // namespace rondo::dp
