@@ -168,21 +168,21 @@ void Pipeline::adopt_flows() {
     quarantine_.for_each(count_quarantined);
   if (quarantine6_.adoption().outcome == QuarantineAdoption::Outcome::kAdopted)
     quarantine6_.for_each(count_quarantined);
-  auto adopt = [this](auto& table) {
+  auto adopt = [this](auto& table, uint32_t& dropped) {
     if (table.adoption().outcome != FlowAdoption::Outcome::kAdopted) return;
     for (uint32_t i = 0; i < table.capacity(); ++i) {
       const auto& f = table.at(i);
       if (f.state == FlowState::kFree) continue;
       if (f.backend_id >= kBackendSlots || (f.user & ProxyV2::kFlowBit)) {
         table.erase(i);
-        ++adopt_dropped_;
+        ++dropped;
         continue;
       }
       ++backends_[f.backend_id].active_flows;
     }
   };
-  adopt(flows_);
-  adopt(flows6_);
+  adopt(flows_, adopt_dropped_);
+  adopt(flows6_, adopt_dropped6_);
 }
 
 void Pipeline::on_release(void* ctx, const Flow& f) {

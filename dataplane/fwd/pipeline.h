@@ -198,6 +198,8 @@ class Pipeline {
   uint32_t adopt_dropped() const { return adopt_dropped_; }
   /// Flows kept after adoption: adoption().adopted - adopt_dropped().
   uint32_t adopted() const { return adoption().adopted - adopt_dropped_; }
+  /// The same for the IPv6 table.
+  uint32_t adopt_dropped6() const { return adopt_dropped6_; }
   /// Local ports this worker may hand out per (local ip, backend).
   uint32_t port_share() const { return ports_.share(); }
   PortPicker& ports() { return ports_; }
@@ -404,6 +406,7 @@ class Pipeline {
   std::array<OutFrame, kOutMax> out_;
   uint32_t out_len_ = 0;
   uint32_t adopt_dropped_ = 0;
+  uint32_t adopt_dropped6_ = 0;
 };
 
 }  // namespace rondo::dp

@@ -75,11 +75,15 @@ Ip6 all_nodes() {
 
 }  // namespace
 
-NdpConf ndp_conf(const Snapshot&) {
-  // The snapshot has no IPv6 part yet (state/snapshot.h, piece v6-pipe): until it does,
-  // the manager answers for the ports' link-local addresses only. To be filled from the
-  // snapshot's VIP and local IPv6 addresses, v6 routes, v6 backends, v6 static neighbours.
-  return NdpConf{};
+NdpConf ndp_conf(const Snapshot& s) {
+  NdpConf c;
+  c.own = s.vip_ips6;
+  c.own.insert(c.own.end(), s.local_ips6.begin(), s.local_ips6.end());
+  c.routes.assign(s.routes6.begin(), s.routes6.end());
+  for (const BackendConf& b : s.backends)
+    if (!b.ip6.is_zero()) c.backends.push_back(b.ip6);
+  c.neighbours = s.neighbours6;
+  return c;
 }
 
 NeighManager::NeighManager(const NeighManagerParams& p)

@@ -62,11 +62,7 @@ struct ArpRequest {
   uint32_t sender_ip;  // network order
 };
 
-struct NeighConf6 {
-  Ip6 ip;
-  uint8_t mac[6] = {};
-  uint16_t port_id = 0;
-};
+// NeighConf6 (a static v6 entry) is the snapshot's (state/snapshot.h).
 
 /// What the manager needs of the IPv6 configuration. NeighService makes it from each new
 /// snapshot (ndp_conf()); the ports' link-local addresses are the manager's own.

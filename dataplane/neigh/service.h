@@ -26,7 +26,7 @@ namespace rondo::dp {
 /// Put a next-hop question on a worker's ask ring (its elements are NeighAsks, 24 bytes:
 /// either family). False if the ring is full.
 inline bool send_ask(rte_ring* r, const NeighAsk& a) {
-  return rte_ring_sp_enqueue_elem(r, &a, sizeof a) == 0;
+  return rte_ring_sp_enqueue_elem(r, const_cast<NeighAsk*>(&a), sizeof a) == 0;
 }
 
 class NeighService {

@@ -262,6 +262,7 @@ bool Dataplane::init(std::string* err) {
     ws.ask_to_main = neigh_->ask_ring(i);
     ws.from_main = neigh_->tx_ring(i);
     ws.next_hops = neigh_->next_hops();
+    ws.next_hops6 = neigh_->next_hops6();
     ws.backend_load = load_->slot();
     ws.query_in = inspected[i].to_worker;
     ws.query_out = inspected[i].from_worker;
@@ -277,6 +278,7 @@ bool Dataplane::init(std::string* err) {
       for (uint16_t from = 0; from < n_workers; ++from) ws.steer_in.push_back(rings[from][i]);
     }
     ws.pipeline.flow_capacity = opts_.flows_per_worker;
+    ws.pipeline.flow6_capacity = opts_.flows6_per_worker;
     ws.pipeline.flow_meters = opts_.flow_meters;
     ws.pipeline.age_sweep_ms = opts_.age_sweep_ms;
     ws.pipeline.mtu = opts_.mtu;
@@ -290,6 +292,8 @@ bool Dataplane::init(std::string* err) {
     if (!opts_.flow_dir.empty()) {
       ws.pipeline.flow_store = flow_file(opts_.flow_dir, i);
       ws.pipeline.quarantine_store = quarantine_file(opts_.flow_dir, i);
+      ws.pipeline.flow6_store = flow6_file(opts_.flow_dir, i);
+      ws.pipeline.quarantine6_store = quarantine6_file(opts_.flow_dir, i);
       ws.pipeline.start_now = rte_rdtsc();
       ws.pipeline.store_adopt = store_adopt_;
     }
@@ -331,6 +335,13 @@ bool Dataplane::init(std::string* err) {
               a.reason.empty() ? "" : ": ", a.reason.c_str(), pl.adopted(), a.discarded,
               a.half_done, pl.adopt_dropped(), static_cast<unsigned long>(a.micros),
               a.expiry_shift ? " (the clock restarted: expiries shifted)" : "");
+      const FlowAdoption& a6 = pl.adoption6();
+      RTE_LOG(NOTICE, USER1,
+              "worker %u: v6 flow table %s: %s%s%s; %u flows adopted, %u discarded, %u dropped "
+              "by the pipeline (bad backend id), %lu us\n",
+              i, ws.pipeline.flow6_store.c_str(), kOutcome[static_cast<int>(a6.outcome)],
+              a6.reason.empty() ? "" : ": ", a6.reason.c_str(), a6.adopted - pl.adopt_dropped6(),
+              a6.discarded, pl.adopt_dropped6(), static_cast<unsigned long>(a6.micros));
       const QuarantineAdoption& q = pl.quarantine().adoption();
       RTE_LOG(NOTICE, USER1,
               "worker %u: port quarantine %s: %s%s%s; %u tuples still held, %u discarded, %u "

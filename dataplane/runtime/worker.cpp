@@ -252,6 +252,7 @@ uint32_t worker_poll(Worker* w) {
   w->snapshot = w->setup.publisher->current();
   // Read once per loop, like the snapshot; no longer used after the quiescent report.
   if (w->setup.next_hops) w->pipeline.set_next_hops(w->setup.next_hops->current());
+  if (w->setup.next_hops6) w->pipeline.set_next_hops6(w->setup.next_hops6->current());
   if (w->setup.backend_load) w->pipeline.set_backend_load(w->setup.backend_load->current());
   if (w->snapshot && w->snapshot->epoch != w->applied_epoch) {
     w->pipeline.on_snapshot(*w->snapshot, start);
@@ -281,6 +282,7 @@ uint32_t worker_poll(Worker* w) {
   // The snapshot pointer is not used past this point in this iteration.
   w->snapshot = nullptr;
   w->pipeline.set_next_hops(nullptr);
+  w->pipeline.set_next_hops6(nullptr);
   w->pipeline.set_backend_load(nullptr);
   rte_rcu_qsbr_quiescent(w->setup.publisher->qsbr(), w->setup.index);
 

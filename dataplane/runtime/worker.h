@@ -52,6 +52,7 @@ struct WorkerSetup {
   rte_ring* ask_to_main = nullptr;
   rte_ring* from_main = nullptr;
   const RcuSlot<NextHopMap>* next_hops = nullptr;
+  const RcuSlot<NextHopMap6>* next_hops6 = nullptr;
   // The lc scheduler's counts, published by the main lcore (runtime/load_publisher.h).
   // Null: none (tests of the worker alone).
   const RcuSlot<BackendLoad>* backend_load = nullptr;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 namespace rondo::dp {
 namespace {
@@ -35,14 +36,26 @@ inline uint32_t fold6(const Ip6& a) {
   return w[0] ^ w[1] ^ w[2] ^ w[3];
 }
 
-inline uint32_t net4(const api::Addr& a) { return htonl(a.v4()); }
-inline Ip6 ip6_of(const api::Addr& a) { return Ip6::from(a.b.data()); }
+// api::Addr's family and bytes. (Templates while the wire model moves from uint32_t to
+// api::Addr: a uint32_t is a host-order IPv4 address.)
+template <class A>
+bool addr_v4(const A& a) {
+  if constexpr (std::is_integral_v<A>) return true; else return a.is_v4();
+}
+template <class A>
+uint32_t net4(const A& a) {
+  if constexpr (std::is_integral_v<A>) return htonl(a); else return htonl(a.v4());
+}
+template <class A>
+Ip6 ip6_of(const A& a) {
+  if constexpr (std::is_integral_v<A>) return Ip6{}; else return Ip6::from(a.b.data());
+}
 
 // The families of a VIP: its own, and its backends' (validation allows one family per VIP's
 // backends; a VIP without backends takes its own).
 Families families_of(const api::Vip& v) {
-  const bool vip4 = v.ip.is_v4();
-  const bool be4 = v.backends.empty() ? vip4 : v.backends.front().ip.is_v4();
+  const bool vip4 = addr_v4(v.ip);
+  const bool be4 = v.backends.empty() ? vip4 : addr_v4(v.backends.front().ip);
   if (vip4) return be4 ? Families::k44 : Families::k46;
   return be4 ? Families::k64 : Families::k66;
 }
@@ -126,7 +139,7 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotPara
     VipConf vc;
     vc.id = v.id;
     vc.families = families_of(v);
-    if (v.ip.is_v4())
+    if (addr_v4(v.ip))
       vc.ip = net4(v.ip);
     else
       vc.ip6 = ip6_of(v.ip);
@@ -143,7 +156,7 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotPara
     const size_t first_backend = snap->backends.size();
     for (const auto& b : v.backends) {
       BackendConf bc{b.id, 0, htons(b.port), b.weight, b.drained, b.down};
-      if (b.ip.is_v4())
+      if (addr_v4(b.ip))
         bc.ip = net4(b.ip);
       else
         bc.ip6 = ip6_of(b.ip);
@@ -179,7 +192,7 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotPara
         ++snap->table_shares[snap->eligible[vc.eligible_first + snap->maglev[vc.table_first + j]]].entries;
     }
     snap->vips.push_back(vc);
-    if (v.ip.is_v4())
+    if (addr_v4(v.ip))
       snap->vip_ips.push_back(vc.ip);
     else
       snap->vip_ips6.push_back(vc.ip6);
@@ -193,7 +206,7 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotPara
 
   // One index per family, each sized for its own VIPs.
   size_t n6 = 0;
-  for (const auto& v : s.vips) n6 += !v.ip.is_v4();
+  for (const auto& v : s.vips) n6 += !addr_v4(v.ip);
   auto index = [&](std::vector<int32_t>* idx, size_t n, bool v6) {
     size_t size = 8;
     while (size < n * 2) size <<= 1;
@@ -201,7 +214,7 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotPara
     const uint32_t mask = static_cast<uint32_t>(size - 1);
     for (size_t i = 0; i < snap->vips.size(); ++i) {
       const auto& v = snap->vips[i];
-      if (s.vips[i].ip.is_v4() == v6) continue;
+      if (addr_v4(s.vips[i].ip) == v6) continue;
       uint32_t slot = vip_slot(v6 ? fold6(v.ip6) : v.ip, v.port, v.proto, mask);
       while ((*idx)[slot] >= 0) slot = (slot + 1) & mask;
       (*idx)[slot] = static_cast<int32_t>(i);
@@ -211,7 +224,7 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotPara
   index(&snap->vip_index6, n6, true);
 
   for (const auto& ip : s.local_ips) {
-    if (ip.is_v4())
+    if (addr_v4(ip))
       snap->local_ips.push_back(net4(ip));
     else
       snap->local_ips6.push_back(ip6_of(ip));
@@ -219,7 +232,7 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotPara
   std::vector<RouteConf> routes;
   std::vector<RouteConf6> routes6;
   for (const auto& r : s.routes) {
-    if (!r.prefix.is_v4()) {
+    if (!addr_v4(r.prefix)) {
       RouteConf6 rc;
       rc.len = r.prefix_len;
       rc.prefix = mask6(ip6_of(r.prefix), r.prefix_len);
@@ -239,7 +252,7 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotPara
   snap->routes.build(std::move(routes), p.route_lpm);
   snap->routes6.build(std::move(routes6), p.route_lpm);
   for (const auto& n : s.neighbours) {
-    if (!n.ip.is_v4()) {
+    if (!addr_v4(n.ip)) {
       NeighConf6 nc;
       nc.ip = ip6_of(n.ip);
       std::memcpy(nc.mac, n.mac, 6);

@@ -113,6 +113,7 @@ class RingDataplane {
       ws.ask_to_main = neigh_->ask_ring(i);
       ws.from_main = neigh_->tx_ring(i);
       ws.next_hops = neigh_->next_hops();
+      ws.next_hops6 = neigh_->next_hops6();
       ws.pipeline.flow_capacity = flows;
       ws.pipeline.lport_lo = lport_lo;
       ws.pipeline.lport_hi = static_cast<uint16_t>(lport_lo + n_lports - 1);
