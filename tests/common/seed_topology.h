@@ -104,4 +104,46 @@ inline api::State with_dsr(api::State s) {
   return s;
 }
 
+// The seed scenario over IPv6: the same hosts with v6 addresses (the client's and the
+// backend host's MACs are those of their v4 selves).
+inline const Ip16 kClient6 = ip6("2001:db8:100::2");
+inline const Ip16 kBackend6 = ip6("2001:db8:100::3");
+inline const Ip16 kLocal6 = ip6("2001:db8:100::100");
+inline const Ip16 kVip6 = ip6("2001:db8::10");
+
+inline api::Addr addr6(const Ip16& a) {
+  api::Addr x;
+  std::memcpy(x.b.data(), a.data(), 16);
+  return x;
+}
+
+/// state() (without the DSR VIPs) and, beside it: web6 [VIP6]:80/tcp -> backend6 :3000-3003
+/// (ids 30-33), dns6 [VIP6]:53/udp -> :4000-4003 (ids 34-37), the v6 local ip and the v6
+/// static neighbours (client6, backend6).
+inline api::State state6() {
+  api::State s = state();
+  api::Vip web;
+  web.id = 10;
+  web.ip = addr6(kVip6);
+  web.port = 80;
+  for (uint16_t i = 0; i < 4; ++i)
+    web.backends.push_back({uint32_t(30 + i), addr6(kBackend6), uint16_t(3000 + i), 1});
+  s.vips.push_back(web);
+  api::Vip dns;
+  dns.id = 11;
+  dns.ip = addr6(kVip6);
+  dns.port = 53;
+  dns.proto = api::Proto::kUdp;
+  for (uint16_t i = 0; i < 4; ++i)
+    dns.backends.push_back({uint32_t(34 + i), addr6(kBackend6), uint16_t(4000 + i), 1});
+  s.vips.push_back(dns);
+  s.local_ips.push_back(addr6(kLocal6));
+  api::Neighbour c{addr6(kClient6), {}, 0}, b{addr6(kBackend6), {}, 0};
+  std::memcpy(c.mac, kClientMac.data(), 6);
+  std::memcpy(b.mac, kBackendMac.data(), 6);
+  s.neighbours.push_back(c);
+  s.neighbours.push_back(b);
+  return s;
+}
+
 }  // namespace rondo::test::seed

@@ -476,6 +476,7 @@ constexpr uint64_t kAdvance[8] = {0, 1, 10, 100, 999, 1000, 20000, 3600000};
 PipelineParams fuzz_params() {
   PipelineParams pp;
   pp.flow_capacity = 6;  // below the 8 local ports worker 0 owns, so the table can fill
+  pp.flow6_capacity = 6;  // the v6 table likewise
   pp.lport_lo = kLportLo;
   pp.lport_hi = kLportHi;
   pp.hz = 1000;

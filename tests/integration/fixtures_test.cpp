@@ -23,9 +23,13 @@ using test::Mac;
 using test::Pkt;
 using namespace test::fixtures;
 
+api::State seed_v4() { return test::seed::with_dsr(test::seed::state()); }
+api::State seed_v6() { return test::seed::state6(); }
+
 struct Feature {
   const char* name;
   std::vector<Case> (*cases)(const Env&);
+  api::State (*state)() = seed_v4;  // what the fresh dataplane of each case is given
 };
 
 void PrintTo(const Feature& f, std::ostream* os) { *os << f.name; }
@@ -35,14 +39,17 @@ const Feature kFeatures[] = {
     {"udp", udp_cases},         {"neigh", neigh_cases},       {"tcp_state", tcp_state_cases},
     {"drops", drops_cases},     {"malformed", malformed_cases}, {"sanity", sanity_cases},
     {"dsr", dsr_cases},
+    {"nat6", nat6_cases, seed_v6},       {"icmp6", icmp6_cases, seed_v6},
+    {"ndp", ndp_cases, seed_v6},         {"ext6", ext6_cases, seed_v6},
 };
 
 // One dataplane with the seed scenario's state, and the ARP request its snapshot makes for
 // the late backend already sent (so a case starts with nothing pending).
 class SeedDataplane {
  public:
-  explicit SeedDataplane(const std::string& name) : dp_(name, 1, kLportLo, 1) {
-    dp_.push(test::seed::with_dsr(test::seed::state()));
+  explicit SeedDataplane(const std::string& name, const api::State& state = seed_v4())
+      : dp_(name, 1, kLportLo, 1) {
+    dp_.push(state);
     dp_.main_poll();
     dp_.poll(0);
     first_sent_ = dp_.sent(0);
@@ -131,7 +138,7 @@ TEST_P(Fixtures, Feature) {
   static int made = 0;
   size_t n = 1;
   for (size_t i = 0; i < n; ++i) {
-    SeedDataplane s("fx" + std::to_string(made++));
+    SeedDataplane s("fx" + std::to_string(made++), f.state());
     const auto cases = f.cases(Env{s.dp().mac()});
     n = cases.size();
     ASSERT_GT(n, 0u);
