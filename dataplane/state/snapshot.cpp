@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <type_traits>
 
 namespace rondo::dp {
 namespace {
@@ -36,20 +35,9 @@ inline uint32_t fold6(const Ip6& a) {
   return w[0] ^ w[1] ^ w[2] ^ w[3];
 }
 
-// api::Addr's family and bytes. (Templates while the wire model moves from uint32_t to
-// api::Addr: a uint32_t is a host-order IPv4 address.)
-template <class A>
-bool addr_v4(const A& a) {
-  if constexpr (std::is_integral_v<A>) return true; else return a.is_v4();
-}
-template <class A>
-uint32_t net4(const A& a) {
-  if constexpr (std::is_integral_v<A>) return htonl(a); else return htonl(a.v4());
-}
-template <class A>
-Ip6 ip6_of(const A& a) {
-  if constexpr (std::is_integral_v<A>) return Ip6{}; else return Ip6::from(a.b.data());
-}
+inline bool addr_v4(const api::Addr& a) { return a.is_v4(); }
+inline uint32_t net4(const api::Addr& a) { return htonl(a.v4()); }
+inline Ip6 ip6_of(const api::Addr& a) { return Ip6::from(a.b.data()); }
 
 // The families of a VIP: its own, and its backends' (validation allows one family per VIP's
 // backends; a VIP without backends takes its own).
