@@ -202,6 +202,28 @@ TEST_P(IcmpError6Test, PacketTooBigFromBackendSide) {
   EXPECT_EQ(test::hex(f), test::hex(want));
 }
 
+// A packet-too-big from a router on the client's side, about a packet rondo sent the client
+// (VIP:vport -> client:cport, with a destination-options header it forwarded): to the
+// backend, about the packet the backend sent (backend:bport -> local:lport), from the local
+// address.
+TEST_P(IcmpError6Test, PacketTooBigFromClientSide) {
+  const uint8_t proto = GetParam();
+  const std::string sent = l3_bytes(v6pkt(proto, kVip, kVport, kClient, kCport, 63));
+  const Pkt in = icmp6_error(2, 0, 1280, kRouter, kVip, 60, sent);
+  Frame f = test::build(in);
+  Icmp6Run r = quote(f, in);
+  ASSERT_TRUE(r.quoted);
+  EXPECT_EQ(r.q.answer, key6(kClient, kCport, kVip, kVport, proto));
+
+  uint8_t* ip = f.data() + kEth;
+  IcmpError6::translate(ip, ip + 40, static_cast<uint32_t>(f.size() - kEth - 40), r.q,
+                        a6(kLocal), a6(kBackend), a6(kBackend), a6(kLocal), be16(kBport),
+                        be16(kLport));
+  const std::string backend_sent = l3_bytes(v6pkt(proto, kBackend, kBport, kLocal, kLport, 63));
+  const Frame want = test::build(icmp6_error(2, 0, 1280, kLocal, kBackend, 59, backend_sent));
+  EXPECT_EQ(test::hex(f), test::hex(want));
+}
+
 // Time exceeded from a router on the client's side, about a packet rondo sent the client
 // (VIP:vport -> client:cport): to the backend, about the packet the backend sent
 // (backend:bport -> local:lport), from the local address.
