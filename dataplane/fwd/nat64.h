@@ -34,11 +34,13 @@ namespace xlate_detail {
 /// Sum of the 16-bit words of `n` bytes at `p` (n even), for checksum deltas.
 inline uint64_t words(const uint8_t* p, uint32_t n) { return csum_sum(p, n); }
 
-/// Fold `delta` (a sum of added words minus removed ones, as one's complement terms) into
-/// the checksum at `at` (network order). `removed` is a plain word sum of what went away.
+/// Update the checksum at `at` (network order) for words that went away (`removed`, their
+/// plain sum) and words that came in (`added`): the pseudo-header's addresses change width
+/// across families, so this takes sums rather than pairs of equal-width fields. A UDP result
+/// of 0 is written 0xffff (0 means "no checksum" in v4 and is illegal in v6).
 inline void csum_update(uint8_t* at, uint64_t added, uint64_t removed, bool udp) {
-  // ~m + m' (RFC 1624 eqn. 3), with the removed words folded first so the complement is
-  // taken of a 16-bit value.
+  // HC' = ~(~HC + ~m + m') (RFC 1624 eqn. 3), m folded first so that its complement is
+  // taken of one 16-bit value.
   const uint16_t c = static_cast<uint16_t>(at[0] << 8 | at[1]);
   const uint16_t r = csum_fold64(removed);
   uint64_t sum = static_cast<uint16_t>(~c);
