@@ -69,7 +69,9 @@ void rewrite(Frame& f, const Pkt& in, const Ip16& src, uint16_t sport, const Ip1
                     be16(dport));
 }
 
-uint16_t csum_at(const Frame& f, size_t off) { return static_cast<uint16_t>(f[off] << 8 | f[off + 1]); }
+uint16_t csum_at(const Frame& f, size_t off) {
+  return static_cast<uint16_t>(f[off] << 8 | f[off + 1]);
+}
 
 // --- FullNat6::rewrite ---------------------------------------------------------------------
 
