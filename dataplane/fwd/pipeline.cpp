@@ -16,6 +16,7 @@
 #include "dataplane/fwd/fullnat6.h"
 #include "dataplane/fwd/icmp_error.h"
 #include "dataplane/fwd/icmp_error6.h"
+#include "dataplane/fwd/nat64.h"
 #include "dataplane/pkt/csum.h"
 #include "dataplane/pkt/tcp_opts.h"
 
@@ -644,7 +645,13 @@ bool Pipeline::alloc_local(const Snapshot& s, FlowKey* rev, FlowTable::Probe* re
       k.dst_port = lport;
       *rev_probe = flows_.probe(k);
       if (flows_.lookup(k, *rev_probe, now).found()) return true;
-      return tcp && quarantine_.holds(PortTuple{lip, rev->src_ip, lport, rev->src_port}, now);
+      if (tcp && quarantine_.holds(PortTuple{lip, rev->src_ip, lport, rev->src_port}, now))
+        return true;
+      // NAT64 flows hold v4 tuples in flows6_ (IPv4-mapped): a tuple is unique across both.
+      if (!s.nat64) return false;
+      FlowKey6 m = mapped_key(k);
+      if (flows6_.lookup(m, now).found()) return true;
+      return tcp && quarantine6_.holds(port_tuple6(m.dst_ip, m.src_ip, lport, rev->src_port), now);
     };
     uint16_t lport;
     if (ports_.pick(lip, rev->src_ip, rev->src_port, taken, &lport)) {
@@ -837,7 +844,12 @@ Action Pipeline::handle_reply(const Snapshot& s, uint8_t* f, uint32_t len, const
                               const FlowTable::Probe& probe, uint64_t now) {
   if (p.ttl <= 1) return drop(counters_, DropReason::kTtlExceeded);
   FlowTable::Hit hit = flows_.lookup(p.key, probe, now);
-  if (!hit.found() || hit.dir != FlowDir::kReverse) return drop(counters_, DropReason::kReplyNoFlow);
+  if (!hit.found() || hit.dir != FlowDir::kReverse) {
+    // A NAT64 flow's backend answers a v4 local ip too: its flow is in flows6_ (decision 4
+    // of the IPv6 plan: looked for only on a miss, and only with a NAT64 VIP configured).
+    if (!hit.found() && s.nat64) return handle_reply64(s, f, len, p, now);
+    return drop(counters_, DropReason::kReplyNoFlow);
+  }
   if (p.kind == PktKind::kIpv4Tcp) {
     // SYN proxy hook: the backend's answer to the proxy's SYN is absorbed; later segments
     // are translated into the client's sequence space before they are tracked.
@@ -1062,7 +1074,7 @@ Action Pipeline::handle_dsr(const Snapshot& s, const VipConf& vip, uint8_t* f, u
 // [mode - 1][families]: families 44, 66, 46, 64 (state/snapshot.h, client_handler).
 const Pipeline::ClientFn Pipeline::kClientFns[] = {
     &Pipeline::client_fullnat,         &Pipeline::client_fullnat6,
-    &Pipeline::client_refused,         &Pipeline::client_refused,
+    &Pipeline::client_fullnat46,       &Pipeline::client_fullnat64,
     &Pipeline::client_dsr<IpipEncap>,  &Pipeline::client_refused,
     &Pipeline::client_refused,         &Pipeline::client_refused,
     &Pipeline::client_dsr<GueEncap>,   &Pipeline::client_refused,
@@ -1160,11 +1172,38 @@ void Pipeline::ask_neigh(uint32_t ip, uint16_t port, uint64_t now) {
 // ---- IPv6 (full-NAT v6 -> v6). The TCP tracker, the timeouts, the reclaim order and the
 // counters are those of IPv4; the flows live in flows6_.
 
+namespace {
+
+inline void put_mapped(uint8_t* a, uint32_t ip) {
+  std::memset(a, 0, 10);
+  a[10] = a[11] = 0xff;
+  std::memcpy(a + 12, &ip, 4);
+}
+inline uint32_t mapped_v4(const uint8_t* a) {
+  uint32_t ip;
+  std::memcpy(&ip, a + 12, 4);
+  return ip;
+}
+
+}  // namespace
+
+FlowKey6 Pipeline::mapped_key(const FlowKey& k) {
+  FlowKey6 m;
+  put_mapped(m.src_ip, k.src_ip);
+  put_mapped(m.dst_ip, k.dst_ip);
+  m.src_port = k.src_port;
+  m.dst_port = k.dst_port;
+  m.proto = k.proto;
+  return m;
+}
+
+template <bool kCli6, bool kBe6>
 Action Pipeline::handle_fullnat6(const Snapshot& s, const VipConf& vip, uint8_t* f, uint32_t len,
-                                 const Parsed& p, const FlowTable6::Probe& probe, uint64_t now) {
+                                 const Parsed& p, const FlowKey6& key,
+                                 const FlowTable6::Probe& probe, uint64_t now) {
   if (p.ttl <= 1) return drop(counters_, DropReason::kTtlExceeded);
-  FlowTable6::Hit hit = flows6_.lookup(p.key6, probe, now);
-  const bool tcp = p.kind == PktKind::kIpv6Tcp;
+  FlowTable6::Hit hit = flows6_.lookup(key, probe, now);
+  const bool tcp = p.kind == (kCli6 ? PktKind::kIpv6Tcp : PktKind::kIpv4Tcp);
   if (hit.found() && hit.dir != FlowDir::kForward) return drop(counters_, DropReason::kReplyNoFlow);
   // A SYN reusing the port of a flow that is over is a new connection (handle_client).
   if (hit.found() && tcp && (p.tcp_flags & (kTcpSyn | kTcpAck)) == kTcpSyn &&
@@ -1177,34 +1216,52 @@ Action Pipeline::handle_fullnat6(const Snapshot& s, const VipConf& vip, uint8_t*
   if (!hit.found()) {
     if (tcp && (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) != kTcpSyn)
       return drop(counters_, DropReason::kTcpNoFlow);
-    const Ip6 src = Ip6::from(p.key6.src_ip);
-    if (s.is_vip_ip6(src) || s.is_local_ip6(src)) return drop(counters_, DropReason::kMartianSource);
-    // The upper-layer length of the pseudo-header is L4's, extension headers excluded.
-    if (!l4_csum_ok6(f + p.l3_off, f + p.l4_off, p.l4_len(), p.key6.proto))
-      return drop(counters_, DropReason::kBadL4Checksum);
-    const uint32_t pick = sched_pick6(s, vip, &sched_, p.key6);
+    uint32_t pick;
+    if constexpr (kCli6) {
+      const Ip6 src = Ip6::from(p.key6.src_ip);
+      if (s.is_vip_ip6(src) || s.is_local_ip6(src))
+        return drop(counters_, DropReason::kMartianSource);
+      // The upper-layer length of the pseudo-header is L4's, extension headers excluded.
+      if (!l4_csum_ok6(f + p.l3_off, f + p.l4_off, p.l4_len(), p.key6.proto))
+        return drop(counters_, DropReason::kBadL4Checksum);
+      pick = sched_pick6(s, vip, &sched_, p.key6);
+    } else {
+      if (s.is_vip_ip(p.key.src_ip) || s.is_local_ip(p.key.src_ip))
+        return drop(counters_, DropReason::kMartianSource);
+      if (!l4_csum_ok(f + p.l3_off, f + p.l4_off, p.l4_len(), p.key.proto))
+        return drop(counters_, DropReason::kBadL4Checksum);
+      pick = sched_pick(s, vip, &sched_, p.key, probe.hash);
+    }
     if (pick == kNoPick) return drop(counters_, DropReason::kNoBackend);
     counters_.fail_open_flows += vip.failing_open;
     const BackendConf& b = s.eligible_backend(vip, pick);
     FlowKey6 rev;
-    std::memcpy(rev.src_ip, b.ip6.b, 16);
+    if constexpr (kBe6)
+      std::memcpy(rev.src_ip, b.ip6.b, 16);
+    else
+      put_mapped(rev.src_ip, b.ip);
     rev.src_port = b.port;
-    rev.proto = p.key6.proto;
+    rev.proto = key.proto;
     // Out of local ports: one flow of that backend gives its tuple up (handle_client).
+    auto alloc = [&](FlowTable6::Probe* rp) {
+      if constexpr (kBe6)
+        return alloc_local6(s, &rev, rp, now);
+      else
+        return alloc_local64(s, &rev, rp, now);
+    };
     FlowTable6::Probe rev_probe;
-    bool have_port = alloc_local6(s, &rev, &rev_probe, now);
+    bool have_port = alloc(&rev_probe);
     Reclaim freed = Reclaim::kNone;
     const uint64_t quiet = now + t_syn_ > params_.hz ? now + t_syn_ - params_.hz : 0;
     flows6_.set_embryonic_bound(quiet);
     if (!have_port &&
         flows6_.reclaim_matching(rev, kReclaimScan, &frees_no_tuple<FlowTable6>, &freed)) {
       count_reclaim(freed);
-      have_port = alloc_local6(s, &rev, &rev_probe, now);
+      have_port = alloc(&rev_probe);
     }
     if (!have_port) return drop(counters_, DropReason::kNoLocalPort);
     const FlowState st = tcp ? FlowState::kSynSent : FlowState::kUdp;
-    auto r = flows6_.insert_new(p.key6, probe, rev, rev_probe, st,
-                                now + (tcp ? t_syn_ : t_udp_), now);
+    auto r = flows6_.insert_new(key, probe, rev, rev_probe, st, now + (tcp ? t_syn_ : t_udp_), now);
     count_reclaim(r.reclaimed);
     if (r.status != FlowTable6::InsertStatus::kOk) return drop(counters_, DropReason::kTableFull);
     Flow6& fl = flows6_.at(r.idx);
@@ -1222,30 +1279,83 @@ Action Pipeline::handle_fullnat6(const Snapshot& s, const VipConf& vip, uint8_t*
   } else {
     flows6_.touch_idle(hit.idx, now, t_udp_);
   }
-
-  const Flow6& fl = count_in(flows6_, hit.idx, FlowDir::kForward, len);
-  const Ip6 to = Ip6::from(fl.rev.src_ip);
-  FullNat6::rewrite(f + p.l3_off, f + p.l4_off, p.key6.proto, Ip6::from(fl.rev.dst_ip), to,
-                    fl.rev.dst_port, fl.rev.src_port);
-  return output6(s, f, to, now);
+  return nat_out<kCli6>(s, f, p, count_in(flows6_, hit.idx, FlowDir::kForward, len), false, now);
 }
 
-Action Pipeline::handle_reply6(const Snapshot& s, uint8_t* f, uint32_t len, const Parsed& p,
-                               const FlowTable6::Probe& probe, uint64_t now) {
+template <bool kFrom6>
+Action Pipeline::nat_out(const Snapshot& s, uint8_t* f, const Parsed& p, const Flow6& fl,
+                         bool to_client, uint64_t now) {
+  // The flow's other end as it sees the packet: from `src`:sport to `dst`:dport.
+  const FlowKey6& k = to_client ? fl.fwd : fl.rev;
+  const uint8_t* src = k.dst_ip;
+  const uint8_t* dst = k.src_ip;
+  const bool to6 = !is_v4_mapped6(Ip6::from(dst));
+  const uint8_t proto = kFrom6 ? p.key6.proto : p.key.proto;
+  if constexpr (kFrom6) {
+    if (to6) {
+      FullNat6::rewrite(f + p.l3_off, f + p.l4_off, proto, Ip6::from(src), Ip6::from(dst),
+                        k.dst_port, k.src_port);
+      return output6(s, f, Ip6::from(dst), now);
+    }
+    // NAT64 (RFC 7915 5.1): the frame shrinks to a 20-byte IPv4 header.
+    ip_id_ = static_cast<uint16_t>(ip_id_ + 1);
+    const Xlated x = Xlate64::header(f, p.l3_off, p.l4_off, p.l4_len(), proto, mapped_v4(src),
+                                     mapped_v4(dst), k.dst_port, k.src_port, htons(ip_id_));
+    Action a = output(s, x.frame, mapped_v4(dst), now);
+    if (a.kind == Action::Kind::kTx) {
+      a.trim = static_cast<uint16_t>(x.frame - f);
+      a.len = x.len;
+    }
+    return a;
+  } else {
+    // NAT46 (RFC 7915 4.1): the frame grows by 20 bytes, which must fit the egress; a DF
+    // packet that does not tells its sender what fits (as the DSR encapsulations do).
+    if (p.ip_len + 20 > params_.mtu) {
+      if (f[p.l3_off + 6] & 0x40)
+        send_too_big(s, f, p, static_cast<uint16_t>(params_.mtu - 20), now);
+      return drop(counters_, DropReason::kEgressTooBig);
+    }
+    const Xlated x = Xlate46::header(f, p.l3_off, p.l4_len(), Ip6::from(src), Ip6::from(dst),
+                                     k.dst_port, k.src_port);
+    Action a = output6(s, x.frame, Ip6::from(dst), now);
+    if (a.kind == Action::Kind::kTx) {
+      a.prepend = static_cast<uint8_t>(f - x.frame);
+      a.len = x.len;
+    }
+    return a;
+  }
+}
+
+template <bool kBe6>
+Action Pipeline::reply6(const Snapshot& s, uint8_t* f, uint32_t len, const Parsed& p,
+                        const FlowKey6& key, const FlowTable6::Probe& probe, uint64_t now) {
   if (p.ttl <= 1) return drop(counters_, DropReason::kTtlExceeded);
-  FlowTable6::Hit hit = flows6_.lookup(p.key6, probe, now);
+  FlowTable6::Hit hit = flows6_.lookup(key, probe, now);
   if (!hit.found() || hit.dir != FlowDir::kReverse) return drop(counters_, DropReason::kReplyNoFlow);
-  if (p.kind == PktKind::kIpv6Tcp) {
+  if (p.kind == (kBe6 ? PktKind::kIpv6Tcp : PktKind::kIpv4Tcp)) {
     if (!track_tcp_in(flows6_, hit.idx, FlowDir::kReverse, f, p, now))
       return drop(counters_, DropReason::kTcpOutOfWindow);
   } else {
     flows6_.touch_idle(hit.idx, now, t_udp_);
   }
-  const Flow6& fl = count_in(flows6_, hit.idx, FlowDir::kReverse, len);
-  const Ip6 to = Ip6::from(fl.fwd.src_ip);
-  FullNat6::rewrite(f + p.l3_off, f + p.l4_off, p.key6.proto, Ip6::from(fl.fwd.dst_ip), to,
-                    fl.fwd.dst_port, fl.fwd.src_port);
-  return output6(s, f, to, now);
+  return nat_out<kBe6>(s, f, p, count_in(flows6_, hit.idx, FlowDir::kReverse, len), true, now);
+}
+
+Action Pipeline::handle_reply6(const Snapshot& s, uint8_t* f, uint32_t len, const Parsed& p,
+                               const FlowTable6::Probe& probe, uint64_t now) {
+  return reply6<true>(s, f, len, p, p.key6, probe, now);
+}
+
+Action Pipeline::handle_reply64(const Snapshot& s, uint8_t* f, uint32_t len, const Parsed& p,
+                                uint64_t now) {
+  // Growing by 20 bytes towards the v6 client: a DF packet over the egress MTU is refused
+  // and its sender (the backend) told what fits.
+  if (p.ip_len + 20 > params_.mtu) {
+    if (f[p.l3_off + 6] & 0x40) send_too_big(s, f, p, static_cast<uint16_t>(params_.mtu - 20), now);
+    return drop(counters_, DropReason::kEgressTooBig);
+  }
+  const FlowKey6 key = mapped_key(p.key);
+  return reply6<false>(s, f, len, p, key, flows6_.probe(key), now);
 }
 
 Action Pipeline::handle_icmp6(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t in_port,
@@ -1333,6 +1443,42 @@ bool Pipeline::alloc_local6(const Snapshot& s, FlowKey6* rev, FlowTable6::Probe*
     if (ports_.pick6(lip.b, rev->src_ip, rev->src_port, taken, &lport)) {
       local_cursor6_ = (local_cursor6_ + i + 1) % n;
       std::memcpy(rev->dst_ip, lip.b, 16);
+      rev->dst_port = lport;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool Pipeline::alloc_local64(const Snapshot& s, FlowKey6* rev, FlowTable6::Probe* rev_probe,
+                             uint64_t now) {
+  const uint32_t n = static_cast<uint32_t>(s.local_ips.size());
+  const bool tcp = rev->proto == IPPROTO_TCP;
+  const uint32_t backend = mapped_v4(rev->src_ip);
+  for (uint32_t i = 0; i < n; ++i) {
+    const uint32_t lip = s.local_ips[(local_cursor_ + i) % n];
+    // The tuple is a v4 one on the wire: free in the v4 table and quarantine (v4 flows) and
+    // in flows6_ and its quarantine (NAT64 flows); the last probe is flows6_'s.
+    auto taken = [&](uint16_t lport) {
+      FlowKey k4;
+      k4.src_ip = backend;
+      k4.dst_ip = lip;
+      k4.src_port = rev->src_port;
+      k4.dst_port = lport;
+      k4.proto = rev->proto;
+      if (flows_.lookup(k4, now).found()) return true;
+      if (tcp && quarantine_.holds(PortTuple{lip, backend, lport, rev->src_port}, now)) return true;
+      FlowKey6 k = *rev;
+      put_mapped(k.dst_ip, lip);
+      k.dst_port = lport;
+      *rev_probe = flows6_.probe(k);
+      if (flows6_.lookup(k, *rev_probe, now).found()) return true;
+      return tcp && quarantine6_.holds(port_tuple6(k.dst_ip, k.src_ip, lport, rev->src_port), now);
+    };
+    uint16_t lport;
+    if (ports_.pick(lip, backend, rev->src_port, taken, &lport)) {
+      local_cursor_ = (local_cursor_ + i + 1) % n;
+      put_mapped(rev->dst_ip, lip);
       rev->dst_port = lport;
       return true;
     }

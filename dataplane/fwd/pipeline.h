@@ -105,6 +105,9 @@ struct Action {
   // there); the frame now starts that much before the buffer given to process(). Every frame
   // buffer has Pipeline::kHeadroom writable bytes before it.
   uint8_t prepend = 0;
+  // kTx: bytes the frame lost at its front (NAT64: an IPv6 header and its extension headers
+  // became a 20-byte IPv4 one); the frame now starts that much after the buffer. `len` is set.
+  uint16_t trim = 0;
 };
 
 class Pipeline {
@@ -250,8 +253,23 @@ class Pipeline {
   }
   static Action client_fullnat6(Pipeline& pl, const Snapshot& s, uint8_t* f, uint32_t len,
                                 const Pending& pd, uint64_t now) {
-    return pl.handle_fullnat6(s, *pd.vip, f, len, pd.p, pd.probe6, now);
+    return pl.handle_fullnat6<true, true>(s, *pd.vip, f, len, pd.p, pd.p.key6, pd.probe6, now);
   }
+  // NAT46: an IPv4 client's packet (classified as IPv4, its v4 probe unused), its flow in
+  // flows6_ under the IPv4-mapped key. NAT64: an IPv6 client's packet to IPv4 backends.
+  static Action client_fullnat46(Pipeline& pl, const Snapshot& s, uint8_t* f, uint32_t len,
+                                 const Pending& pd, uint64_t now) {
+    const FlowKey6 key = mapped_key(pd.p.key);
+    return pl.handle_fullnat6<false, true>(s, *pd.vip, f, len, pd.p, key, pl.flows6_.probe(key),
+                                           now);
+  }
+  static Action client_fullnat64(Pipeline& pl, const Snapshot& s, uint8_t* f, uint32_t len,
+                                 const Pending& pd, uint64_t now) {
+    return pl.handle_fullnat6<true, false>(s, *pd.vip, f, len, pd.p, pd.p.key6, pd.probe6, now);
+  }
+  /// A v4 flow key written IPv4-mapped (the key of a NAT46 flow's client side or a NAT64
+  /// flow's backend side in flows6_).
+  static FlowKey6 mapped_key(const FlowKey& k);
   template <class Encap>
   static Action client_dsr(Pipeline& pl, const Snapshot& s, uint8_t* f, uint32_t len,
                            const Pending& pd, uint64_t now) {
@@ -262,12 +280,29 @@ class Pipeline {
     return pl.drop_refused();
   }
   Action drop_refused();
-  // Full-NAT between IPv6 client and IPv6 backends: the client's packets and the backend's
-  // replies (no SYN cookies, no PROXY v2: validation keeps them to IPv4 VIPs).
+  // Full-NAT of the flows kept in flows6_, a client's packet: v6 -> v6 (kCli6, kBe6), NAT46
+  // (v4 client, v6 backends) and NAT64 (v6 client, v4 backends); `key` is the client's key in
+  // the table (IPv4-mapped for a v4 client). No SYN cookies, no PROXY v2 (validation).
+  template <bool kCli6, bool kBe6>
   Action handle_fullnat6(const Snapshot& s, const VipConf& vip, uint8_t* f, uint32_t len,
-                         const Parsed& p, const FlowTable6::Probe& probe, uint64_t now);
+                         const Parsed& p, const FlowKey6& key, const FlowTable6::Probe& probe,
+                         uint64_t now);
+  // A backend's reply of a flow in flows6_: from a v6 backend (handle_reply6), or from a v4
+  // one (NAT64: handle_reply64, when the v4 table has no flow and the snapshot has NAT64).
   Action handle_reply6(const Snapshot& s, uint8_t* f, uint32_t len, const Parsed& p,
                        const FlowTable6::Probe& probe, uint64_t now);
+  Action handle_reply64(const Snapshot& s, uint8_t* f, uint32_t len, const Parsed& p, uint64_t now);
+  template <bool kBe6>
+  Action reply6(const Snapshot& s, uint8_t* f, uint32_t len, const Parsed& p, const FlowKey6& key,
+                const FlowTable6::Probe& probe, uint64_t now);
+  // The packet of flow fl at f (TCP/UDP of family kFrom6) rewritten towards the flow's
+  // client (to_client) or backend, in that end's family, and routed.
+  template <bool kFrom6>
+  Action nat_out(const Snapshot& s, uint8_t* f, const Parsed& p, const Flow6& fl, bool to_client,
+                 uint64_t now);
+  // A v4 local ip and port for a NAT64 flow to backend rev->src (IPv4-mapped in rev): free in
+  // both tables and both quarantines.
+  bool alloc_local64(const Snapshot& s, FlowKey6* rev, FlowTable6::Probe* rev_probe, uint64_t now);
   // ICMPv6 to a VIP or local ip: echo answered (the replies_ budget), errors about a flow
   // (fwd/icmp_error6.h) translated and sent to its other end.
   Action handle_icmp6(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t in_port,
@@ -407,6 +442,7 @@ class Pipeline {
   uint32_t out_len_ = 0;
   uint32_t adopt_dropped_ = 0;
   uint32_t adopt_dropped6_ = 0;
+  uint16_t ip_id_ = 0;  // identification of the IPv4 packets NAT64 makes (RFC 7915 5.1)
 };
 
 }  // namespace rondo::dp

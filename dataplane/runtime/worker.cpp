@@ -87,8 +87,9 @@ void dispatch(Worker* w, rte_mbuf* m, const Action& a, uint16_t in_port, uint64_
   if (a.kind == Action::Kind::kTx && a.port < w->setup.n_ports) {
     // A SYN cookie handshake rewrote the frame into another segment (Action::len); the
     // pool's buffers (RTE_MBUF_DEFAULT_BUF_SIZE) always have room for one. An encapsulation
-    // wrote its headers in front of it (Action::prepend, within the headroom run_burst checked).
-    m->data_off = static_cast<uint16_t>(m->data_off - a.prepend);
+    // wrote its headers in front of it (Action::prepend, within the headroom run_burst checked);
+    // NAT64 made its start later (Action::trim, with the new length in Action::len).
+    m->data_off = static_cast<uint16_t>(m->data_off - a.prepend + a.trim);
     if (a.len != 0) {
       m->data_len = static_cast<uint16_t>(a.len);
       m->pkt_len = a.len;

@@ -492,7 +492,7 @@ PipelineParams fuzz_params() {
 
 bool same(const Action& x, const Action& y) {
   return x.kind == y.kind && x.reason == y.reason && x.port == y.port && x.len == y.len &&
-         x.prepend == y.prepend;
+         x.prepend == y.prepend && x.trim == y.trim;
 }
 
 // Bytes a frame's buffer holds: the frame, and for TCP to the cookie VIP the room a SYN
@@ -528,7 +528,7 @@ struct FrameBuf {
     if (!f.empty()) std::memcpy(frame, f.data(), f.size());
   }
   // Where the frame starts after `a` (check_action: only a transmitted frame moves).
-  uint8_t* start(const Action& a) const { return frame - a.prepend; }
+  uint8_t* start(const Action& a) const { return frame - a.prepend + a.trim; }
 };
 
 // An encapsulated frame (ipip, gue) for the DSR VIP d: Ethernet from the output port's MAC,
