@@ -71,7 +71,7 @@ class Args {
     if (!v) throw Refused{Status::kInvalid, *s + " is not a supported " + what + " (" + choices + ")"};
     *out = *v;
   }
-  uint32_t address(const char* key) {
+  api::Addr address(const char* key) {
     std::string why;
     auto ip = parse_host_address(str(key), &why);
     if (!ip) throw Refused{Status::kInvalid, why};
@@ -168,7 +168,7 @@ json status_json(const ControlPlaneView& v, const ControlPlane& cp) {
 json vip_json(const VipSpec& v) {
   return {{"name", v.name},
           {"id", v.id},
-          {"address", api::format_ipv4(v.ip)},
+          {"address", api::format_addr(v.ip)},
           {"port", v.port},
           {"protocol", proto_name(v.proto)},
           {"mode", mode_name(v.mode)},
@@ -192,7 +192,7 @@ json backend_json(const ControlPlaneView& v, const std::map<uint32_t, Rates>& ra
                   const VipSpec& vip, const BackendSpec& b) {
   json row = {{"vip", vip.name},
               {"id", b.id},
-              {"address", api::format_ipv4(b.ip)},
+              {"address", api::format_addr(b.ip)},
               {"port", b.port},
               {"weight", b.weight},
               {"health", health_name(b.health)},
@@ -235,7 +235,7 @@ json backend_json(const ControlPlaneView& v, const std::map<uint32_t, Rates>& ra
 
 struct BackendRef {
   std::string vip;
-  uint32_t ip;
+  api::Addr ip;
   uint16_t port;
 };
 
@@ -434,7 +434,7 @@ json cmd_stats(ControlPlane& cp, Args& a, const std::string& /*origin*/) {
 // ---- Inspection: flows, trace, drop samples (the dataplane's InspectRequest).
 
 // "ADDRESS" or "ADDRESS:PORT" (port 0: any).
-std::pair<uint32_t, uint16_t> ip_or_endpoint(const std::string& s) {
+std::pair<api::Addr, uint16_t> ip_or_endpoint(const std::string& s) {
   std::string why;
   if (s.find(':') == std::string::npos) {
     auto ip = parse_host_address(s, &why);

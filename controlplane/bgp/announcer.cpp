@@ -36,7 +36,7 @@ std::vector<uint32_t> vips_serving(const DesiredState& d) {
     const bool serving = std::any_of(vip.backends.begin(), vip.backends.end(), [](const BackendSpec& b) {
       return b.weight > 0 && !b.drained && b.health != Health::kDown;
     });
-    if (serving) out.insert(vip.ip);
+    if (serving && vip.ip.is_v4()) out.insert(vip.ip.v4());  // IPv6 VIPs: not announced yet
   }
   return {out.begin(), out.end()};
 }

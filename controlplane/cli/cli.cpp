@@ -132,7 +132,7 @@ std::string checked_name(const std::string& s, const char* what) {
   return s;
 }
 
-std::pair<uint32_t, uint16_t> checked_endpoint(const std::string& s) {
+std::pair<api::Addr, uint16_t> checked_endpoint(const std::string& s) {
   std::string why;
   auto ep = parse_endpoint(s, &why);
   if (!ep) usage_error(why);
@@ -151,7 +151,7 @@ std::vector<std::string> positionals(const po::variables_map& vm, size_t min, si
 
 json backend_request(const char* cmd, const std::string& vip, const std::string& endpoint) {
   const auto [ip, port] = checked_endpoint(endpoint);
-  return {{"cmd", cmd}, {"vip", checked_name(vip, "vip name")}, {"address", api::format_ipv4(ip)},
+  return {{"cmd", cmd}, {"vip", checked_name(vip, "vip name")}, {"address", api::format_addr(ip)},
           {"port", port}};
 }
 
@@ -593,7 +593,7 @@ std::variant<CliInvocation, CliExit> parse_cli(const std::vector<std::string>& a
             usage_error("--" + std::string(n.option) + ": " + n.value + " is not " + n.what +
                         " (" + n.names + ")");
         inv.request = {{"cmd", "vip.add"}, {"name", checked_name(a[0], "vip name")},
-                       {"address", api::format_ipv4(ip)}, {"port", port},
+                       {"address", api::format_addr(ip)}, {"port", port},
                        {"protocol", proto}, {"scheduler", sched}};
         // The rest only when not the default, as the config file would leave them out.
         if (proxy_protocol != "off") inv.request["proxy_protocol"] = proxy_protocol;

@@ -23,6 +23,10 @@
 namespace rondo::cp {
 namespace {
 
+// What an entry that failed to parse holds in place (see parse()): 0.0.0.0, as when
+// addresses were 32-bit, so that its family (v4) and the rules it meets stay as they were.
+const api::Addr kUnparsed = api::Addr::from_v4(0);
+
 using api::kMaxTimeoutSeconds;
 
 // A value in the document and where it is: its path for messages and its line.
@@ -263,7 +267,7 @@ class Parser {
   }
 
   // A host address: a unicast IPv4 address a packet can be sent to or from.
-  std::optional<uint32_t> address(const Item& it) {
+  std::optional<api::Addr> address(const Item& it) {
     auto s = scalar(it, "an IPv4 address");
     if (!s) return std::nullopt;
     uint32_t ip = 0;
@@ -273,7 +277,7 @@ class Parser {
                           : " is not an IPv4 address"));
       return std::nullopt;
     }
-    return ip;
+    return api::Addr::from_v4(ip);
   }
 
   template <typename T>
@@ -335,7 +339,7 @@ class Parser {
     auto items = list(it);
     if (!items) return;
     for (const auto& e : *items)
-      state_.local_ips.push_back(address(e).value_or(0));  // kept in place, see parse()
+      state_.local_ips.push_back(address(e).value_or(kUnparsed));  // kept in place, see parse()
   }
 
   void parse_routes(const Item& it) {
@@ -344,10 +348,10 @@ class Parser {
     for (const auto& e : *items) {
       auto m = map(e, {"prefix", "via", "port"});
       if (!m) {
-        state_.routes.emplace_back();
+        state_.routes.push_back(api::Route{.prefix = kUnparsed});
         continue;
       }
-      api::Route r;
+      api::Route r{.prefix = kUnparsed};
       bool ok = true;
       if (auto* p = required(*m, "prefix")) {
         ok &= parse_prefix(*p, &r);
@@ -357,7 +361,7 @@ class Parser {
       if (auto* v = m->get("via")) {
         auto ip = address(*v);
         ok &= ip.has_value();
-        r.via = ip.value_or(0);
+        r.via = ip.value_or(api::Addr{});
       }
       if (auto* p = m->get("port")) {
         auto id = number(*p, 0, UINT16_MAX, "a port id (0-65535)");
@@ -385,7 +389,7 @@ class Parser {
       error(it, *s + ": prefix length must be 0-32");
       return false;
     }
-    r->prefix = ip;
+    r->prefix = api::Addr::from_v4(ip);
     r->prefix_len = static_cast<uint8_t>(len);
     return true;
   }
@@ -396,16 +400,16 @@ class Parser {
     for (const auto& e : *items) {
       auto m = map(e, {"ip", "mac", "port"});
       if (!m) {
-        state_.neighbours.emplace_back();
+        state_.neighbours.push_back(api::Neighbour{.ip = kUnparsed});
         continue;
       }
-      api::Neighbour n;
+      api::Neighbour n{.ip = kUnparsed};
       bool ok = true;
       const Item* ip_item = required(*m, "ip");
       if (ip_item) {
         auto ip = address(*ip_item);
         ok &= ip.has_value();
-        n.ip = ip.value_or(0);
+        n.ip = ip.value_or(kUnparsed);
       } else {
         ok = false;
       }
@@ -447,10 +451,11 @@ class Parser {
                        "syncookies", "proxy_protocol", "on_all_down", "health_check",
                        "backends"});
       if (!m) {
-        state_.vips.emplace_back();
+        state_.vips.emplace_back().ip = kUnparsed;
         continue;
       }
       VipSpec v;
+      v.ip = kUnparsed;
       bool ok = true;
 
       if (auto* f = required(*m, "name")) {
@@ -463,7 +468,7 @@ class Parser {
       if (auto* addr = required(*m, "address")) {
         auto ip = address(*addr);
         ok &= ip.has_value();
-        v.ip = ip.value_or(0);
+        v.ip = ip.value_or(kUnparsed);
       } else {
         ok = false;
       }
@@ -593,15 +598,16 @@ class Parser {
       auto m = map(e, {"address", "port", "weight"});
       if (!m) {
         all_ok = false;
-        v->backends.emplace_back();
+        v->backends.emplace_back().ip = kUnparsed;
         continue;
       }
       BackendSpec b;
+      b.ip = kUnparsed;
       bool ok = index <= api::kMaxBackendId;
       if (auto* addr = required(*m, "address")) {
         auto ip = address(*addr);
         ok &= ip.has_value();
-        b.ip = ip.value_or(0);
+        b.ip = ip.value_or(kUnparsed);
       } else {
         ok = false;
       }

@@ -597,8 +597,9 @@ std::vector<HealthChecker::Target> health_targets(const DesiredState& desired) {
     if (hc.type == HealthCheck::Type::kNone) continue;
     const HealthCheckSpec spec = spec_of(hc);
     for (const auto& b : vip.backends)
-      out.push_back(
-          {.backend_id = b.id, .ip = b.ip, .port = hc.port ? hc.port : b.port, .spec = spec});
+      if (b.ip.is_v4())  // IPv6 backends are not checked yet (they stay "unknown": forwarded)
+        out.push_back(
+          {.backend_id = b.id, .ip = b.ip.v4(), .port = hc.port ? hc.port : b.port, .spec = spec});
   }
   return out;
 }

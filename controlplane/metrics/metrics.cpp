@@ -235,7 +235,7 @@ std::vector<MetricFamily> MetricsCollector::collect(const ControlPlaneView& view
            1);
     size_t available = 0;
     uint64_t vip_active = 0;
-    std::set<std::pair<uint32_t, uint16_t>> seen;
+    std::set<std::pair<api::Addr, uint16_t>> seen;
     for (const auto& b : v.backends) {
       if (!seen.insert({b.ip, b.port}).second) continue;
       const Labels labels{{"backend", format_endpoint(b.ip, b.port)}, vip};

@@ -55,7 +55,7 @@ std::string ensure_parent_dir(const std::string& path) {
   return "cannot create " + dir + ": " + std::strerror(errno);
 }
 
-std::string backend_name(const std::string& vip, uint32_t ip, uint16_t port) {
+std::string backend_name(const std::string& vip, const api::Addr& ip, uint16_t port) {
   return "backend " + vip + " " + format_endpoint(ip, port);
 }
 
@@ -476,7 +476,7 @@ OpResult ControlPlane::wait_applied(OpResult r, uint64_t generation) {
   return r;
 }
 
-OpResult ControlPlane::find_backend(const PersistedState& s, const std::string& vip, uint32_t ip,
+OpResult ControlPlane::find_backend(const PersistedState& s, const std::string& vip, const api::Addr& ip,
                                     uint16_t port, BackendSpec** out) const {
   auto* v = const_cast<PersistedState&>(s).desired.find_vip(vip);
   if (!v) return OpResult::fail(Status::kNotFound, "no vip named " + vip);
@@ -545,7 +545,7 @@ OpResult ControlPlane::remove_vip(const std::string& name, bool force, const std
       "change by " + origin);
 }
 
-OpResult ControlPlane::add_backend(const std::string& vip, uint32_t ip, uint16_t port,
+OpResult ControlPlane::add_backend(const std::string& vip, const api::Addr& ip, uint16_t port,
                                    uint16_t weight, const std::string& origin) {
   return change(
       [&](PersistedState& s, IdAllocator::Seconds now) {
@@ -567,7 +567,7 @@ OpResult ControlPlane::add_backend(const std::string& vip, uint32_t ip, uint16_t
       "change by " + origin);
 }
 
-OpResult ControlPlane::remove_backend(const std::string& vip, uint32_t ip, uint16_t port,
+OpResult ControlPlane::remove_backend(const std::string& vip, const api::Addr& ip, uint16_t port,
                                       bool force, const std::string& origin) {
   return change(
       [&](PersistedState& s, IdAllocator::Seconds) {
@@ -595,7 +595,7 @@ OpResult ControlPlane::remove_backend(const std::string& vip, uint32_t ip, uint1
       "change by " + origin);
 }
 
-OpResult ControlPlane::set_drained(const std::string& vip, uint32_t ip, uint16_t port,
+OpResult ControlPlane::set_drained(const std::string& vip, const api::Addr& ip, uint16_t port,
                                    bool drained, const std::string& origin) {
   return change(
       [&](PersistedState& s, IdAllocator::Seconds) {
@@ -623,7 +623,7 @@ OpResult ControlPlane::set_vip_drained(const std::string& vip, bool drained, con
       "change by " + origin);
 }
 
-OpResult ControlPlane::set_weight(const std::string& vip, uint32_t ip, uint16_t port,
+OpResult ControlPlane::set_weight(const std::string& vip, const api::Addr& ip, uint16_t port,
                                   uint16_t weight, const std::string& origin) {
   return change(
       [&](PersistedState& s, IdAllocator::Seconds) {

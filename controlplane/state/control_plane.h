@@ -137,16 +137,16 @@ class ControlPlane final : public ControlPlaneHandle {
   OpResult add_vip(VipSpec spec, const std::string& origin);
   /// Remove a vip and its backends; refused without `force` while they have active flows.
   OpResult remove_vip(const std::string& name, bool force, const std::string& origin);
-  OpResult add_backend(const std::string& vip, uint32_t ip, uint16_t port, uint16_t weight,
+  OpResult add_backend(const std::string& vip, const api::Addr& ip, uint16_t port, uint16_t weight,
                        const std::string& origin);
   /// Refused without `force` while the backend has active flows (or they are unknown).
-  OpResult remove_backend(const std::string& vip, uint32_t ip, uint16_t port, bool force,
+  OpResult remove_backend(const std::string& vip, const api::Addr& ip, uint16_t port, bool force,
                           const std::string& origin);
-  OpResult set_drained(const std::string& vip, uint32_t ip, uint16_t port, bool drained,
+  OpResult set_drained(const std::string& vip, const api::Addr& ip, uint16_t port, bool drained,
                        const std::string& origin);
   /// vip drain / undrain: stop (or resume) announcing the VIP (bgp/announcer.h).
   OpResult set_vip_drained(const std::string& vip, bool drained, const std::string& origin);
-  OpResult set_weight(const std::string& vip, uint32_t ip, uint16_t port, uint16_t weight,
+  OpResult set_weight(const std::string& vip, const api::Addr& ip, uint16_t port, uint16_t weight,
                       const std::string& origin);
   /// Re-read the config file and apply it as a diff; a bad file changes nothing.
   OpResult reload(const std::string& origin);
@@ -187,7 +187,7 @@ class ControlPlane final : public ControlPlaneHandle {
   OpResult change(const Edit& edit, const std::string& origin);
   OpResult wait_applied(OpResult r, uint64_t generation);
   // Lookups that produce the error text the API returns.
-  OpResult find_backend(const PersistedState& s, const std::string& vip, uint32_t ip,
+  OpResult find_backend(const PersistedState& s, const std::string& vip, const api::Addr& ip,
                         uint16_t port, BackendSpec** out) const;
   // Callers hold mu_.
   std::optional<uint64_t> active_flows_locked(uint32_t backend_id) const;

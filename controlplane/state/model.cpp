@@ -23,13 +23,13 @@ std::string_view health_check_type_name(HealthCheck::Type t) {
   return "none";
 }
 
-BackendSpec* VipSpec::find_backend(uint32_t ip, uint16_t port) {
+BackendSpec* VipSpec::find_backend(const api::Addr& ip, uint16_t port) {
   auto it = std::find_if(backends.begin(), backends.end(),
                          [&](const BackendSpec& b) { return b.ip == ip && b.port == port; });
   return it == backends.end() ? nullptr : &*it;
 }
 
-const BackendSpec* VipSpec::find_backend(uint32_t ip, uint16_t port) const {
+const BackendSpec* VipSpec::find_backend(const api::Addr& ip, uint16_t port) const {
   return const_cast<VipSpec*>(this)->find_backend(ip, port);
 }
 
@@ -42,7 +42,7 @@ const VipSpec* DesiredState::find_vip(std::string_view name) const {
   return const_cast<DesiredState*>(this)->find_vip(name);
 }
 
-const VipSpec* DesiredState::find_vip(uint32_t ip, uint16_t port, api::Proto proto) const {
+const VipSpec* DesiredState::find_vip(const api::Addr& ip, uint16_t port, api::Proto proto) const {
   auto it = std::find_if(vips.begin(), vips.end(), [&](const VipSpec& v) {
     return v.ip == ip && v.port == port && v.proto == proto;
   });
@@ -186,7 +186,7 @@ std::string check_name(std::string_view s) {
   return why;
 }
 
-std::optional<uint32_t> parse_host_address(std::string_view s, std::string* why) {
+std::optional<api::Addr> parse_host_address(std::string_view s, std::string* why) {
   uint32_t ip = 0;
   if (!api::parse_ipv4(std::string(s), &ip)) {
     *why = std::string(s) + (s.find(':') != std::string_view::npos
@@ -198,7 +198,7 @@ std::optional<uint32_t> parse_host_address(std::string_view s, std::string* why)
     *why = std::string(s) + " " + r;
     return std::nullopt;
   }
-  return ip;
+  return api::Addr::from_v4(ip);
 }
 
 std::optional<uint16_t> parse_port(std::string_view s, std::string* why) {
@@ -211,7 +211,7 @@ std::optional<uint16_t> parse_port(std::string_view s, std::string* why) {
   return static_cast<uint16_t>(v);
 }
 
-std::optional<std::pair<uint32_t, uint16_t>> parse_endpoint(std::string_view s, std::string* why) {
+std::optional<std::pair<api::Addr, uint16_t>> parse_endpoint(std::string_view s, std::string* why) {
   const auto colon = s.rfind(':');
   if (colon == std::string_view::npos) {
     *why = std::string(s) + " is not ADDRESS:PORT (e.g. 198.51.100.3:3000)";
@@ -229,8 +229,5 @@ std::optional<std::pair<uint32_t, uint16_t>> parse_endpoint(std::string_view s, 
   return std::pair{*ip, *port};
 }
 
-std::string format_endpoint(uint32_t ip, uint16_t port) {
-  return api::format_ipv4(ip) + ":" + std::to_string(port);
-}
 
 }  // namespace rondo::cp

@@ -48,7 +48,7 @@ std::string_view health_check_type_name(HealthCheck::Type t);
 
 struct BackendSpec {
   uint32_t id = 0;  // stable; <= api::kMaxBackendId
-  uint32_t ip = 0;  // IPv4, host order
+  api::Addr ip;
   uint16_t port = 0;
   uint16_t weight = 1;
   bool drained = false;  // operator's drain: no new flows, existing flows continue
@@ -59,7 +59,7 @@ struct BackendSpec {
 struct VipSpec {
   std::string name;  // unique; 1-64 characters from A-Z a-z 0-9 _ - .
   uint32_t id = 0;   // stable; <= api::kMaxVipId
-  uint32_t ip = 0;
+  api::Addr ip;
   uint16_t port = 0;
   api::Proto proto = api::Proto::kTcp;
   api::Mode mode = api::Mode::kFullNat;
@@ -74,13 +74,13 @@ struct VipSpec {
   bool drained = false;
   bool operator==(const VipSpec&) const = default;
 
-  BackendSpec* find_backend(uint32_t ip, uint16_t port);
-  const BackendSpec* find_backend(uint32_t ip, uint16_t port) const;
+  BackendSpec* find_backend(const api::Addr& ip, uint16_t port);
+  const BackendSpec* find_backend(const api::Addr& ip, uint16_t port) const;
 };
 
 struct DesiredState {
   std::vector<VipSpec> vips;
-  std::vector<uint32_t> local_ips;
+  std::vector<api::Addr> local_ips;
   std::vector<api::Route> routes;
   std::vector<api::Neighbour> neighbours;
   api::Timeouts timeouts;
@@ -89,7 +89,7 @@ struct DesiredState {
   VipSpec* find_vip(std::string_view name);
   const VipSpec* find_vip(std::string_view name) const;
   /// The vip serving ip:port/proto, if any.
-  const VipSpec* find_vip(uint32_t ip, uint16_t port, api::Proto proto) const;
+  const VipSpec* find_vip(const api::Addr& ip, uint16_t port, api::Proto proto) const;
   size_t backend_count() const;
 };
 
@@ -131,13 +131,13 @@ std::string check_name(std::string_view name);
 /// Why a host-order IPv4 address cannot be a vip, backend or local address, or "".
 using api::unusable_address_reason;
 /// Parse "a.b.c.d" into a usable host address; on failure *why says what is wrong.
-std::optional<uint32_t> parse_host_address(std::string_view s, std::string* why);
+std::optional<api::Addr> parse_host_address(std::string_view s, std::string* why);
 /// Parse a decimal port 1-65535; on failure *why says what is wrong.
 std::optional<uint16_t> parse_port(std::string_view s, std::string* why);
 /// Parse "a.b.c.d:port" (both parts checked as above).
-std::optional<std::pair<uint32_t, uint16_t>> parse_endpoint(std::string_view s, std::string* why);
-/// "a.b.c.d:port".
-std::string format_endpoint(uint32_t ip, uint16_t port);
+std::optional<std::pair<api::Addr, uint16_t>> parse_endpoint(std::string_view s, std::string* why);
+/// "a.b.c.d:port", "[v6]:port".
+using api::format_endpoint;
 
 inline constexpr size_t kMaxNameLength = 64;
 

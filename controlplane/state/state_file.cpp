@@ -72,11 +72,21 @@ const json& array_of(const json& v, const std::string& where) {
   return v;
 }
 
-uint32_t ip_of(const json& v, const std::string& where) {
-  uint32_t ip = 0;
-  if (!v.is_string() || !api::parse_ipv4(v.get<std::string>(), &ip))
-    throw Bad{where + ": expected an IPv4 address"};
-  return ip;
+api::Addr ip_of(const json& v, const std::string& where) {
+  std::optional<api::Addr> ip;
+  if (v.is_string()) ip = api::parse_addr(v.get<std::string>());
+  if (!ip) throw Bad{where + ": expected an IP address"};
+  return *ip;
+}
+
+// A route's next hop: "0.0.0.0" or "::" when it has none (on-link).
+api::Addr via_of(const json& v, const std::string& where) {
+  const api::Addr ip = ip_of(v, where);
+  return ip == api::Addr::from_v4(0) ? api::Addr{} : ip;
+}
+std::string via_text(const api::Route& r) {
+  if (!r.via.is_zero()) return api::format_addr(r.via);
+  return r.prefix.is_v4() ? "0.0.0.0" : "::";
 }
 
 uint64_t uint_field(const json& o, const char* key, const std::string& where, uint64_t max) {
@@ -147,7 +157,7 @@ PersistedState decode(const json& root) {
     api::Route rt;
     rt.prefix = ip_of(field(r, "prefix", "routes[]"), "routes[].prefix");
     rt.prefix_len = static_cast<uint8_t>(uint_field(r, "prefix_len", "routes[]", 32));
-    rt.via = ip_of(field(r, "via", "routes[]"), "routes[].via");
+    rt.via = via_of(field(r, "via", "routes[]"), "routes[].via");
     rt.port_id = static_cast<uint16_t>(uint_field(r, "port", "routes[]", UINT16_MAX));
     d.routes.push_back(rt);
   }
@@ -233,32 +243,32 @@ std::string encode_state_file(const PersistedState& s) {
   for (const auto& f : api::kTimeoutFields) timeouts[std::string(f.name) + "_ms"] = d.timeouts.*f.ms;
   root["timeouts"] = timeouts;
   json ips = json::array();
-  for (auto ip : d.local_ips) ips.push_back(api::format_ipv4(ip));
+  for (const auto& ip : d.local_ips) ips.push_back(api::format_addr(ip));
   root["local_ips"] = ips;
   json routes = json::array();
   for (const auto& r : d.routes)
-    routes.push_back({{"prefix", api::format_ipv4(r.prefix)},
+    routes.push_back({{"prefix", api::format_addr(r.prefix)},
                       {"prefix_len", r.prefix_len},
-                      {"via", api::format_ipv4(r.via)},
+                      {"via", via_text(r)},
                       {"port", r.port_id}});
   root["routes"] = routes;
   json neigh = json::array();
   for (const auto& n : d.neighbours)
-    neigh.push_back({{"ip", api::format_ipv4(n.ip)}, {"mac", mac_text(n.mac)}, {"port", n.port_id}});
+    neigh.push_back({{"ip", api::format_addr(n.ip)}, {"mac", mac_text(n.mac)}, {"port", n.port_id}});
   root["neighbours"] = neigh;
   json vips = json::array();
   for (const auto& v : d.vips) {
     json backends = json::array();
     for (const auto& b : v.backends)
       backends.push_back({{"id", b.id},
-                          {"address", api::format_ipv4(b.ip)},
+                          {"address", api::format_addr(b.ip)},
                           {"port", b.port},
                           {"weight", b.weight},
                           {"drained", b.drained}});
     const auto& hc = v.health_check;
     vips.push_back({{"name", v.name},
                     {"id", v.id},
-                    {"address", api::format_ipv4(v.ip)},
+                    {"address", api::format_addr(v.ip)},
                     {"port", v.port},
                     {"protocol", proto_name(v.proto)},
                     {"mode", mode_name(v.mode)},

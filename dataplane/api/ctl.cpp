@@ -18,6 +18,7 @@ class Writer {
   void u16(uint16_t v) { raw(&v, 2); }
   void u32(uint32_t v) { raw(&v, 4); }
   void u64(uint64_t v) { raw(&v, 8); }
+  void addr(const Addr& a) { raw(a.b.data(), a.b.size()); }
   void str(const std::string& s) {
     u32(static_cast<uint32_t>(s.size()));
     raw(s.data(), s.size());
@@ -39,6 +40,7 @@ class Reader {
   bool u16(uint16_t* v) { return raw(v, 2); }
   bool u32(uint32_t* v) { return raw(v, 4); }
   bool u64(uint64_t* v) { return raw(v, 8); }
+  bool addr(Addr* a) { return raw(a->b.data(), a->b.size()); }
   bool boolean(bool* v) {
     uint8_t b;
     if (!u8(&b) || b > 1) return false;
@@ -107,7 +109,7 @@ std::vector<uint8_t> encode_state(const State& s) {
   w.u32(static_cast<uint32_t>(s.vips.size()));
   for (const auto& v : s.vips) {
     w.u32(v.id);
-    w.u32(v.ip);
+    w.addr(v.ip);
     w.u16(v.port);
     w.u8(static_cast<uint8_t>(v.proto));
     w.u8(static_cast<uint8_t>(v.mode));
@@ -118,7 +120,7 @@ std::vector<uint8_t> encode_state(const State& s) {
     w.u32(static_cast<uint32_t>(v.backends.size()));
     for (const auto& b : v.backends) {
       w.u32(b.id);
-      w.u32(b.ip);
+      w.addr(b.ip);
       w.u16(b.port);
       w.u16(b.weight);
       w.u8(b.drained);
@@ -126,17 +128,17 @@ std::vector<uint8_t> encode_state(const State& s) {
     }
   }
   w.u32(static_cast<uint32_t>(s.local_ips.size()));
-  for (auto ip : s.local_ips) w.u32(ip);
+  for (const auto& ip : s.local_ips) w.addr(ip);
   w.u32(static_cast<uint32_t>(s.routes.size()));
   for (const auto& r : s.routes) {
-    w.u32(r.prefix);
+    w.addr(r.prefix);
     w.u8(r.prefix_len);
     w.u16(r.port_id);
-    w.u32(r.via);
+    w.addr(r.via);
   }
   w.u32(static_cast<uint32_t>(s.neighbours.size()));
   for (const auto& n : s.neighbours) {
-    w.u32(n.ip);
+    w.addr(n.ip);
     w.raw(n.mac, 6);
     w.u16(n.port_id);
   }
@@ -150,13 +152,13 @@ std::optional<State> decode_state(std::span<const uint8_t> p, std::string* err) 
   if (!r.u64(&s.generation)) return fail<State>(err, "state: truncated header");
   for (const auto& t : kTimeoutFields)
     if (!r.u32(&(s.timeouts.*t.ms))) return fail<State>(err, "state: truncated header");
-  constexpr size_t kVipWire = 4 + 4 + 2 + 6 + 4, kBackendWire = 4 + 4 + 2 + 2 + 2;
+  constexpr size_t kVipWire = 4 + 16 + 2 + 6 + 4, kBackendWire = 4 + 16 + 2 + 2 + 2;
   if (!r.count(&n, kVipWire)) return fail<State>(err, "state: bad vip count");
   s.vips.resize(n);
   for (auto& v : s.vips) {
     uint8_t proto, mode, sched, cookies, proxy, all_down;
     uint32_t nb;
-    if (!r.u32(&v.id) || !r.u32(&v.ip) || !r.u16(&v.port) || !r.u8(&proto) || !r.u8(&mode) ||
+    if (!r.u32(&v.id) || !r.addr(&v.ip) || !r.u16(&v.port) || !r.u8(&proto) || !r.u8(&mode) ||
         !r.u8(&sched) || !r.u8(&cookies) || !r.u8(&proxy) || !r.u8(&all_down) || !r.count(&nb, kBackendWire))
       return fail<State>(err, "state: truncated vip");
     if (proto != 6 && proto != 17) return fail<State>(err, "state: vip protocol must be tcp or udp");
@@ -178,24 +180,24 @@ std::optional<State> decode_state(std::span<const uint8_t> p, std::string* err) 
     v.on_all_down = static_cast<OnAllDown>(all_down);
     v.backends.resize(nb);
     for (auto& b : v.backends) {
-      if (!r.u32(&b.id) || !r.u32(&b.ip) || !r.u16(&b.port) || !r.u16(&b.weight) ||
+      if (!r.u32(&b.id) || !r.addr(&b.ip) || !r.u16(&b.port) || !r.u16(&b.weight) ||
           !r.boolean(&b.drained) || !r.boolean(&b.down))
         return fail<State>(err, "state: truncated backend");
     }
   }
-  if (!r.count(&n, 4)) return fail<State>(err, "state: bad local ip count");
+  if (!r.count(&n, 16)) return fail<State>(err, "state: bad local ip count");
   s.local_ips.resize(n);
   for (auto& ip : s.local_ips)
-    if (!r.u32(&ip)) return fail<State>(err, "state: truncated local ip");
-  if (!r.count(&n, 11)) return fail<State>(err, "state: bad route count");
+    if (!r.addr(&ip)) return fail<State>(err, "state: truncated local ip");
+  if (!r.count(&n, 16 + 1 + 2 + 16)) return fail<State>(err, "state: bad route count");
   s.routes.resize(n);
   for (auto& rt : s.routes)
-    if (!r.u32(&rt.prefix) || !r.u8(&rt.prefix_len) || !r.u16(&rt.port_id) || !r.u32(&rt.via))
+    if (!r.addr(&rt.prefix) || !r.u8(&rt.prefix_len) || !r.u16(&rt.port_id) || !r.addr(&rt.via))
       return fail<State>(err, "state: truncated route");
-  if (!r.count(&n, 12)) return fail<State>(err, "state: bad neighbour count");
+  if (!r.count(&n, 16 + 6 + 2)) return fail<State>(err, "state: bad neighbour count");
   s.neighbours.resize(n);
   for (auto& nb : s.neighbours)
-    if (!r.u32(&nb.ip) || !r.raw(nb.mac, 6) || !r.u16(&nb.port_id))
+    if (!r.addr(&nb.ip) || !r.raw(nb.mac, 6) || !r.u16(&nb.port_id))
       return fail<State>(err, "state: truncated neighbour");
   if (!r.done()) return fail<State>(err, "state: trailing bytes");
   return s;
@@ -246,21 +248,21 @@ std::optional<Ack> decode_ack(std::span<const uint8_t> p, std::string* err) {
 namespace {
 
 void put_filter(Writer& w, const FlowFilter& f) {
-  w.u32(f.client_ip);
+  w.addr(f.client_ip);
   w.u16(f.client_port);
-  w.u32(f.vip_ip);
+  w.addr(f.vip_ip);
   w.u16(f.vip_port);
   w.u8(f.proto);
-  w.u32(f.backend_ip);
+  w.addr(f.backend_ip);
   w.u16(f.backend_port);
-  w.u32(f.local_ip);
+  w.addr(f.local_ip);
   w.u16(f.local_port);
 }
 
 bool get_filter(Reader& r, FlowFilter* f) {
-  return r.u32(&f->client_ip) && r.u16(&f->client_port) && r.u32(&f->vip_ip) &&
-         r.u16(&f->vip_port) && r.u8(&f->proto) && r.u32(&f->backend_ip) &&
-         r.u16(&f->backend_port) && r.u32(&f->local_ip) && r.u16(&f->local_port);
+  return r.addr(&f->client_ip) && r.u16(&f->client_port) && r.addr(&f->vip_ip) &&
+         r.u16(&f->vip_port) && r.u8(&f->proto) && r.addr(&f->backend_ip) &&
+         r.u16(&f->backend_port) && r.addr(&f->local_ip) && r.u16(&f->local_port);
 }
 
 }  // namespace
@@ -308,7 +310,7 @@ std::vector<uint8_t> encode_inspect_reply(const InspectReply& a) {
   for (const auto& f : a.flows) {
     w.u32(f.lcore);
     w.u8(f.proto);
-    for (uint32_t ip : {f.client_ip, f.vip_ip, f.backend_ip, f.local_ip}) w.u32(ip);
+    for (const Addr* ip : {&f.client_ip, &f.vip_ip, &f.backend_ip, &f.local_ip}) w.addr(*ip);
     for (uint16_t port : {f.client_port, f.vip_port, f.backend_port, f.local_port}) w.u16(port);
     w.u32(f.backend_id);
     w.u32(f.vip_id);
@@ -348,11 +350,11 @@ std::optional<InspectReply> decode_inspect_reply(std::span<const uint8_t> p, std
   uint32_t n;
   if (!r.u64(&a.next_cursor) || !r.u64(&a.scanned) || !r.u64(&a.deleted) || !r.boolean(&a.armed))
     return fail<InspectReply>(err, "inspect reply: truncated header");
-  if (!r.count(&n, 4 + 1 + 16 + 8 + 8 + 4 + 16 + 1 + 32)) return fail<InspectReply>(err, "inspect reply: bad flow count");
+  if (!r.count(&n, 4 + 1 + 64 + 8 + 8 + 4 + 16 + 1 + 32)) return fail<InspectReply>(err, "inspect reply: bad flow count");
   a.flows.resize(n);
   for (auto& f : a.flows) {
     bool ok = r.u32(&f.lcore) && r.u8(&f.proto);
-    for (uint32_t* ip : {&f.client_ip, &f.vip_ip, &f.backend_ip, &f.local_ip}) ok = ok && r.u32(ip);
+    for (Addr* ip : {&f.client_ip, &f.vip_ip, &f.backend_ip, &f.local_ip}) ok = ok && r.addr(ip);
     for (uint16_t* port : {&f.client_port, &f.vip_port, &f.backend_port, &f.local_port})
       ok = ok && r.u16(port);
     ok = ok && r.u32(&f.backend_id) && r.u32(&f.vip_id) && r.str(&f.state) && r.u64(&f.age_ms) &&
@@ -533,6 +535,49 @@ bool parse_ipv4(const std::string& s, uint32_t* ip) {
   if (inet_pton(AF_INET, s.c_str(), &a) != 1) return false;
   *ip = ntohl(a.s_addr);
   return true;
+}
+
+std::string format_addr(const Addr& a) {
+  if (a.is_v4()) return format_ipv4(a.v4());
+  char buf[INET6_ADDRSTRLEN];
+  inet_ntop(AF_INET6, a.b.data(), buf, sizeof buf);
+  return buf;
+}
+
+std::optional<Addr> parse_addr(std::string_view s) {
+  if (s.empty() || s.size() >= INET6_ADDRSTRLEN) return std::nullopt;
+  const std::string z(s);  // inet_pton wants a terminated string
+  in_addr a4{};
+  if (inet_pton(AF_INET, z.c_str(), &a4) == 1) return Addr::from_v4(ntohl(a4.s_addr));
+  Addr a;
+  if (inet_pton(AF_INET6, z.c_str(), a.b.data()) != 1) return std::nullopt;
+  // ::ffff:a.b.c.d is how an IPv4 address is held: as v6 text it would silently become v4.
+  if (a.is_v4()) return std::nullopt;
+  return a;
+}
+
+std::string format_endpoint(const Addr& a, uint16_t port) {
+  if (a.is_v4()) return format_addr(a) + ":" + std::to_string(port);
+  return "[" + format_addr(a) + "]:" + std::to_string(port);
+}
+
+std::optional<Endpoint> parse_endpoint(std::string_view s) {
+  const size_t colon = s.rfind(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  std::string_view host = s.substr(0, colon), port = s.substr(colon + 1);
+  if (port.empty() || port.size() > 5) return std::nullopt;
+  uint32_t p = 0;
+  for (char c : port) {
+    if (c < '0' || c > '9') return std::nullopt;
+    p = p * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (p > 65535) return std::nullopt;
+  const bool bracketed = host.size() >= 2 && host.front() == '[' && host.back() == ']';
+  if (bracketed) host = host.substr(1, host.size() - 2);
+  auto a = parse_addr(host);
+  // v4 without brackets, v6 only within them.
+  if (!a || a->is_v4() == bracketed) return std::nullopt;
+  return Endpoint{*a, static_cast<uint16_t>(p)};
 }
 
 }  // namespace rondo::api

@@ -9,6 +9,8 @@
 // message is answered with kError and changes nothing.
 #pragma once
 
+#include <array>
+#include <compare>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -22,8 +24,9 @@ namespace rondo::api {
 inline constexpr uint32_t kMagic = 0x4f444e52;  // "RNDO" read as little-endian bytes
 // 2: consumed/steered counters; 3: originated; 4: lcore counters described on the wire;
 // 7: per-VIP syncookies; 8: inspect (flows, trace, drop samples); 9: backends' Maglev table
-// entries in the stats; 10: per-VIP proxy_protocol; 11: DSR modes and per-VIP on_all_down
-inline constexpr uint16_t kVersion = 12;
+// entries in the stats; 10: per-VIP proxy_protocol; 11: DSR modes and per-VIP on_all_down;
+// 13: every address is 16 bytes (api::Addr), IPv6 in the state, the filter and flow listings
+inline constexpr uint16_t kVersion = 13;
 inline constexpr uint32_t kMaxPayload = 16u << 20;
 inline constexpr uint32_t kMaxBackendId = 65535;  // ids index per-lcore counter arrays
 inline constexpr uint32_t kMaxVipId = 4095;
@@ -123,10 +126,73 @@ enum class SynCookies : uint8_t { kOff = 0, kOn = 1, kAuto = 2 };
 // start of every backend-bound stream.
 enum class ProxyProtocol : uint8_t { kOff = 0, kV2 = 1 };
 
-// Addresses are IPv4 in host byte order in this model; ports in host order.
+/// Address family of an Addr.
+enum class Family : uint8_t { kV4 = 4, kV6 = 6 };
+
+/// An IPv4 or IPv6 address: 16 bytes in network order, IPv4 written IPv4-mapped
+/// (::ffff:a.b.c.d, RFC 4291 2.5.5.2). The mapped range therefore *is* IPv4 here: an IPv6
+/// address inside ::ffff:0:0/96 cannot be expressed (parse_addr refuses it written as v6).
+/// All zero (::, the default) means "none" where a field allows it (Route::via, FlowFilter).
+/// On the wire: the 16 bytes as they are.
+struct Addr {
+  std::array<uint8_t, 16> b{};
+
+  // Not an aggregate on purpose: `Addr a = {some_uint32}` would brace-elide into b[0].
+  constexpr Addr() = default;
+  explicit constexpr Addr(const std::array<uint8_t, 16>& bytes) : b(bytes) {}
+
+  /// The IPv4-mapped address of `host` (host byte order).
+  static constexpr Addr from_v4(uint32_t host) {
+    Addr a;
+    a.b[10] = a.b[11] = 0xff;
+    a.b[12] = static_cast<uint8_t>(host >> 24);
+    a.b[13] = static_cast<uint8_t>(host >> 16);
+    a.b[14] = static_cast<uint8_t>(host >> 8);
+    a.b[15] = static_cast<uint8_t>(host);
+    return a;
+  }
+  /// Whether this is an IPv4 address (::ffff:0:0/96).
+  constexpr bool is_v4() const {
+    for (int i = 0; i < 10; ++i)
+      if (b[i] != 0) return false;
+    return b[10] == 0xff && b[11] == 0xff;
+  }
+  constexpr Family family() const { return is_v4() ? Family::kV4 : Family::kV6; }
+  /// The last 4 bytes in host order: the IPv4 address if is_v4(); 0 for the unset address.
+  constexpr uint32_t v4() const {
+    return uint32_t{b[12]} << 24 | uint32_t{b[13]} << 16 | uint32_t{b[14]} << 8 | b[15];
+  }
+  /// All zero (::): "none" (no next hop, any address in a filter).
+  constexpr bool is_zero() const {
+    for (uint8_t x : b)
+      if (x != 0) return false;
+    return true;
+  }
+  constexpr auto operator<=>(const Addr&) const = default;
+  constexpr bool operator==(const Addr&) const = default;
+};
+static_assert(sizeof(Addr) == 16);
+
+/// Text form: dotted quad for IPv4, RFC 5952 for IPv6 (inet_ntop), "::" for the unset address.
+std::string format_addr(const Addr& a);
+/// Either family's text form. IPv6 text inside ::ffff:0:0/96 is refused (write it as IPv4);
+/// nullopt on anything that is not an address.
+std::optional<Addr> parse_addr(std::string_view s);
+/// "10.0.0.1:80", "[2001:db8::10]:80" (RFC 5952 section 6).
+std::string format_endpoint(const Addr& a, uint16_t port);
+struct Endpoint {
+  Addr ip;
+  uint16_t port = 0;
+  bool operator==(const Endpoint&) const = default;
+};
+/// "a.b.c.d:port" or "[v6]:port", port 0-65535; nullopt on anything else (a bare v6 address
+/// with a port is ambiguous and refused).
+std::optional<Endpoint> parse_endpoint(std::string_view s);
+
+// Addresses are api::Addr (either family); ports in host order.
 struct Backend {
   uint32_t id = 0;  // stable across snapshots; flows and counters refer to it
-  uint32_t ip = 0;
+  Addr ip;
   uint16_t port = 0;
   uint16_t weight = 1;
   bool drained = false;  // no new flows; existing flows keep going
@@ -136,7 +202,7 @@ struct Backend {
 
 struct Vip {
   uint32_t id = 0;  // stable across snapshots; per-lcore scheduler state refers to it
-  uint32_t ip = 0;
+  Addr ip;
   uint16_t port = 0;
   Proto proto = Proto::kTcp;
   Mode mode = Mode::kFullNat;
@@ -149,15 +215,15 @@ struct Vip {
 };
 
 struct Route {
-  uint32_t prefix = 0;
-  uint8_t prefix_len = 0;
+  Addr prefix;             // its family is the route's
+  uint8_t prefix_len = 0;  // 0-32 (IPv4), 0-128 (IPv6)
   uint16_t port_id = 0;
-  uint32_t via = 0;  // 0: destinations are on-link
+  Addr via;  // unset (::): destinations are on-link; else the prefix's family (v6: may be fe80::/10)
   bool operator==(const Route&) const = default;
 };
 
 struct Neighbour {
-  uint32_t ip = 0;
+  Addr ip;
   uint8_t mac[6] = {};
   uint16_t port_id = 0;
   bool operator==(const Neighbour&) const = default;
@@ -196,7 +262,7 @@ inline constexpr TimeoutField kTimeoutFields[] = {
 struct State {
   uint64_t generation = 0;
   std::vector<Vip> vips;
-  std::vector<uint32_t> local_ips;  // full-NAT source addresses owned by the dataplane
+  std::vector<Addr> local_ips;  // full-NAT source addresses owned by the dataplane
   std::vector<Route> routes;        // empty: everything is on-link on port 0
   std::vector<Neighbour> neighbours;  // static entries; the rest is learned by ARP
   Timeouts timeouts;
@@ -305,17 +371,17 @@ inline constexpr uint32_t kMaxTracePackets = 10000;
 inline constexpr uint32_t kMaxTraceSeconds = 3600;
 
 /// Which flows (or traced packets) a request is about: every non-zero field must match;
-/// zero means any. Client and vip are the client side's key (client -> vip), backend and
-/// local the backend side's (backend -> local ip:port). Host order.
+/// zero (an unset Addr) means any. Client and vip are the client side's key (client -> vip),
+/// backend and local the backend side's (backend -> local ip:port). Ports in host order.
 struct FlowFilter {
-  uint32_t client_ip = 0;
+  Addr client_ip;
   uint16_t client_port = 0;
-  uint32_t vip_ip = 0;
+  Addr vip_ip;
   uint16_t vip_port = 0;
   uint8_t proto = 0;  // 6, 17, or 0
-  uint32_t backend_ip = 0;
+  Addr backend_ip;
   uint16_t backend_port = 0;
-  uint32_t local_ip = 0;
+  Addr local_ip;
   uint16_t local_port = 0;
   bool operator==(const FlowFilter&) const = default;
 };
@@ -333,7 +399,7 @@ struct InspectRequest {
 struct FlowInfo {
   uint32_t lcore = 0;  // the worker that owns it
   uint8_t proto = 0;
-  uint32_t client_ip = 0, vip_ip = 0, backend_ip = 0, local_ip = 0;
+  Addr client_ip, vip_ip, backend_ip, local_ip;
   uint16_t client_port = 0, vip_port = 0, backend_port = 0, local_port = 0;
   uint32_t backend_id = 0, vip_id = 0;
   std::string state;         // "established", "syn_sent", ...

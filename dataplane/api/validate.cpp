@@ -21,11 +21,31 @@ std::string format_mac(const uint8_t mac[6]) {
   return buf;
 }
 
-std::string endpoint(uint32_t ip, uint16_t port) {
-  return format_ipv4(ip) + ":" + std::to_string(port);
+std::string endpoint(const Addr& ip, uint16_t port) { return format_endpoint(ip, port); }
+
+const char* family_name(const Addr& a) { return a.is_v4() ? "IPv4" : "IPv6"; }
+
+// Longest prefix length of a's family: 32 or 128.
+uint8_t max_prefix_len(const Addr& a) { return a.is_v4() ? 32 : 128; }
+
+// `a` with every bit past the first `len` of its family cleared (len <= max_prefix_len(a)).
+// A v4 prefix keeps its ::ffff: part: the family is in the first 96 bits.
+Addr masked(const Addr& a, uint8_t len) {
+  Addr m = a;
+  const unsigned keep = (a.is_v4() ? 96u : 0u) + len;  // bits of the 128 kept
+  for (unsigned i = 0; i < 16; ++i) {
+    const unsigned from = i * 8;
+    if (keep >= from + 8) continue;
+    m.b[i] = keep <= from ? 0 : static_cast<uint8_t>(m.b[i] & (0xff00u >> (keep - from)));
+  }
+  return m;
 }
 
-uint32_t prefix_mask(uint8_t len) { return len == 0 ? 0 : ~uint32_t{0} << (32 - len); }
+// fe80::/10: only meaningful on one link, so never a vip, backend or local ip (a next hop
+// may be one: routers announce themselves from fe80::).
+bool is_link_local(const Addr& a) { return !a.is_v4() && a.b[0] == 0xfe && (a.b[1] & 0xc0) == 0x80; }
+
+std::string prefix_text(const Addr& a, uint8_t len) { return format_addr(a) + "/" + std::to_string(len); }
 
 // What a vip of each mode uses a local ip for.
 const char* local_ip_use(Mode m) {
@@ -63,19 +83,24 @@ class Checker {
     problems_.push_back({std::move(field), std::move(message), std::move(related)});
   }
 
-  bool usable(const std::string& field, uint32_t ip) {
+  // `what` names the role refused a link-local address ("a vip"), or nullptr if it may be one.
+  bool usable(const std::string& field, const Addr& ip, const char* what = nullptr) {
     auto why = unusable_address_reason(ip);
-    if (!why.empty()) add(field, format_ipv4(ip) + " " + why);
+    if (why.empty() && what && is_link_local(ip))
+      why = std::string("is a link-local address (fe80::/10), which cannot be ") + what;
+    if (!why.empty()) add(field, format_addr(ip) + " " + why);
     return why.empty();
   }
 
   void local_ips() {
     for (size_t i = 0; i < s_.local_ips.size(); ++i) {
-      const uint32_t ip = s_.local_ips[i];
+      const Addr& ip = s_.local_ips[i];
       const std::string f = at("local_ips", i);
-      if (!usable(f, ip)) continue;
+      if (!usable(f, ip, "a local ip")) continue;
       if (auto [first, fresh] = local_.emplace(ip, f); !fresh)
-        add(f, format_ipv4(ip) + " is listed twice", first->second);
+        add(f, format_addr(ip) + " is listed twice", first->second);
+      else if (ip.is_v4() ? local4_.empty() : local6_.empty())
+        (ip.is_v4() ? local4_ : local6_) = f;
     }
     // Every mode sends from one; the first vip says what for.
     if (!s_.vips.empty() && s_.local_ips.empty()) {
@@ -99,36 +124,42 @@ class Checker {
   }
 
   void routes() {
-    std::map<std::pair<uint32_t, uint8_t>, std::string> seen;
+    std::map<std::pair<Addr, uint8_t>, std::string> seen;
     for (size_t i = 0; i < s_.routes.size(); ++i) {
       const Route& r = s_.routes[i];
       const std::string f = at("routes", i);
-      const std::string text = format_ipv4(r.prefix) + "/" + std::to_string(r.prefix_len);
-      if (r.prefix_len > 32) {
-        add(f + ".prefix", text + ": prefix length must be 0-32");
+      const std::string text = prefix_text(r.prefix, r.prefix_len);
+      const uint8_t max_len = max_prefix_len(r.prefix);
+      if (r.prefix_len > max_len) {
+        add(f + ".prefix", text + ": prefix length must be 0-" + std::to_string(max_len));
         continue;
       }
-      const uint32_t mask = prefix_mask(r.prefix_len);
-      if ((r.prefix & ~mask) != 0) {
+      if (const Addr net = masked(r.prefix, r.prefix_len); net != r.prefix) {
         add(f + ".prefix", text + " has host bits set (did you mean " +
-                               format_ipv4(r.prefix & mask) + "/" + std::to_string(r.prefix_len) +
-                               "?)");
+                               prefix_text(net, r.prefix_len) + "?)");
         continue;
       }
-      if (r.via != 0) usable(f + ".via", r.via);
+      if (!r.via.is_zero()) {
+        if (r.via.is_v4() != r.prefix.is_v4())
+          add(f + ".via", format_addr(r.via) + " is " + family_name(r.via) + " but the prefix " +
+                              text + " is " + family_name(r.prefix) + ": a next hop has the route's family",
+              f + ".prefix");
+        else
+          usable(f + ".via", r.via);
+      }
       if (auto [first, fresh] = seen.emplace(std::pair{r.prefix, r.prefix_len}, f + ".prefix"); !fresh)
         add(f + ".prefix", text + " is a duplicate route", first->second);
     }
   }
 
   void neighbours() {
-    std::map<uint32_t, std::string> seen;
+    std::map<Addr, std::string> seen;
     for (size_t i = 0; i < s_.neighbours.size(); ++i) {
       const Neighbour& n = s_.neighbours[i];
       const std::string f = at("neighbours", i);
       if (usable(f + ".ip", n.ip)) {
         if (auto [first, fresh] = seen.emplace(n.ip, f + ".ip"); !fresh)
-          add(f + ".ip", format_ipv4(n.ip) + " already has an entry", first->second);
+          add(f + ".ip", format_addr(n.ip) + " already has an entry", first->second);
       }
       if (n.mac[0] & 1)
         add(f + ".mac", format_mac(n.mac) + " is a multicast address, not a host's");
@@ -140,10 +171,10 @@ class Checker {
   void vips() {
     if (s_.vips.size() > kMaxVipId + 1)
       add("vips", "too many vips (at most " + std::to_string(kMaxVipId + 1) + ")");
-    std::set<uint32_t> vip_ips;
+    std::set<Addr> vip_ips;
     for (const auto& v : s_.vips) vip_ips.insert(v.ip);
     std::map<uint32_t, std::string> vip_ids, backend_ids;
-    std::map<std::tuple<uint32_t, uint16_t, Proto>, std::string> keys;
+    std::map<std::tuple<Addr, uint16_t, Proto>, std::string> keys;
     size_t n_backends = 0;
     for (size_t i = 0; i < s_.vips.size(); ++i) {
       const Vip& v = s_.vips[i];
@@ -152,10 +183,10 @@ class Checker {
         add(f + ".id", std::to_string(v.id) + " is not a vip id (0-" + std::to_string(kMaxVipId) + ")");
       else if (auto [first, fresh] = vip_ids.emplace(v.id, f + ".id"); !fresh)
         add(f + ".id", "vip id " + std::to_string(v.id) + " is used twice", first->second);
-      bool addressed = usable(f + ".address", v.ip);
+      bool addressed = usable(f + ".address", v.ip, "a vip");
       if (addressed && local_.count(v.ip)) {
         add(f + ".address",
-            format_ipv4(v.ip) + " is also a local ip: return traffic and vip traffic would collide",
+            format_addr(v.ip) + " is also a local ip: return traffic and vip traffic would collide",
             local_.at(v.ip));
         addressed = false;
       }
@@ -185,7 +216,8 @@ class Checker {
       else if (dsr && v.proxy_protocol != ProxyProtocol::kOff)
         add(f + ".proxy_protocol",
             std::string("PROXY protocol applies to fullnat vips only") + kOneDirection, f + ".mode");
-      std::map<std::pair<uint32_t, uint16_t>, std::string> seen;
+      family_rules(v, f, known);
+      std::map<std::pair<Addr, uint16_t>, std::string> seen;
       for (size_t j = 0; j < v.backends.size(); ++j) {
         const Backend& b = v.backends[j];
         const std::string bf = f + "." + at("backends", j);
@@ -195,16 +227,16 @@ class Checker {
                               std::to_string(kMaxBackendId) + ")");
         else if (auto [first, fresh] = backend_ids.emplace(b.id, bf + ".id"); !fresh)
           add(bf + ".id", "backend id " + std::to_string(b.id) + " is used twice", first->second);
-        bool ok = usable(bf + ".address", b.ip);
+        bool ok = usable(bf + ".address", b.ip, "a backend");
         if (ok && vip_ips.count(b.ip)) {
-          add(bf + ".address", format_ipv4(b.ip) + " is a vip address: rondo would forward to itself");
+          add(bf + ".address", format_addr(b.ip) + " is a vip address: rondo would forward to itself");
           ok = false;
         } else if (ok && local_.count(b.ip)) {
           add(bf + ".address",
-              format_ipv4(b.ip) + " is a local ip: rondo would forward to itself", local_.at(b.ip));
+              format_addr(b.ip) + " is a local ip: rondo would forward to itself", local_.at(b.ip));
           ok = false;
         }
-        if (ok && v.mode == Mode::kL2Dsr) ok = on_link(b.ip, bf + ".address");
+        if (ok && v.mode == Mode::kL2Dsr && b.ip.is_v4()) ok = on_link(b.ip, bf + ".address");
         if (b.port == 0) {
           add(bf + ".port", "0 is not a port (1-65535)");
           ok = false;
@@ -230,35 +262,80 @@ class Checker {
                       " over all vips)");
   }
 
+  // The first cut of IPv6 (docs/modes.md): one family of backends per vip; full-NAT to a
+  // family needs a local ip of it; direct server return, SYN cookies and the PROXY protocol
+  // are IPv4 only for now (their packet writers are).
+  void family_rules(const Vip& v, const std::string& f, bool known_mode) {
+    std::optional<size_t> first_v6;  // the first IPv6 backend, if any
+    for (size_t j = 0; j < v.backends.size(); ++j) {
+      const Addr& ip = v.backends[j].ip;
+      const std::string bf = f + "." + at("backends", j);
+      if (j > 0 && ip.is_v4() != v.backends[0].ip.is_v4())
+        add(bf + ".address",
+            format_addr(ip) + " is " + family_name(ip) + " but the vip's first backend is " +
+                family_name(v.backends[0].ip) + ": the backends of a vip are all of one family",
+            f + ".backends[0].address");
+      if (!ip.is_v4() && !first_v6) first_v6 = j;
+    }
+    const bool v6_vip = !v.ip.is_v4();
+    // `what` says what, with its verb ("SYN cookies are").
+    const auto refuse = [&](const std::string& field, const std::string& what) {
+      // Name the address that makes it IPv6: the vip's, else its first IPv6 backend.
+      const std::string addr_field = v6_vip ? f + ".address" : f + "." + at("backends", *first_v6) + ".address";
+      add(field, what + " not supported for IPv6 yet", addr_field);
+    };
+    if (v6_vip || first_v6) {
+      if (known_mode && is_dsr(v.mode)) {
+        const char* name = "this mode";
+        for (const auto& m : kModeNames)
+          if (m.mode == v.mode) name = m.name;
+        refuse(f + ".mode", std::string("mode ") + name + " is");
+      }
+      if (v.syncookies != SynCookies::kOff) refuse(f + ".syncookies", "SYN cookies are");
+      if (v.proxy_protocol != ProxyProtocol::kOff) refuse(f + ".proxy_protocol", "the PROXY protocol is");
+    }
+    if (v.mode == Mode::kFullNat && !v.backends.empty() && !s_.local_ips.empty()) {
+      const Addr& be = v.backends[0].ip;
+      if ((be.is_v4() ? local4_ : local6_).empty())
+        add(f + ".backends[0].address",
+            format_addr(be) + " is " + family_name(be) + " but no local ip is: full-NAT sends to a "
+                "backend from a local ip of its family",
+            "local_ips");
+    }
+  }
+
   // l2dsr rewrites only the destination MAC: the backend must be on a directly connected
-  // network. With no routes everything is on-link; otherwise the longest prefix holding the
-  // address decides, as in the dataplane (a route without via is on-link).
-  bool on_link(uint32_t ip, const std::string& field) {
+  // network. With no routes everything is on-link; otherwise the longest prefix of its family
+  // holding the address decides, as in the dataplane (a route without via is on-link).
+  bool on_link(const Addr& ip, const std::string& field) {
     if (s_.routes.empty()) return true;
     std::optional<size_t> best;
     for (size_t i = 0; i < s_.routes.size(); ++i) {
       const Route& r = s_.routes[i];
-      if (r.prefix_len > 32 || (ip & prefix_mask(r.prefix_len)) != r.prefix) continue;
+      if (r.prefix.is_v4() != ip.is_v4() || r.prefix_len > max_prefix_len(r.prefix) ||
+          masked(ip, r.prefix_len) != r.prefix)
+        continue;
       if (!best || r.prefix_len > s_.routes[*best].prefix_len) best = i;
     }
     const std::string why =
         ": l2dsr only rewrites the destination MAC, so a backend must be on a directly "
         "connected network (a route without via)";
     if (!best) {
-      add(field, format_ipv4(ip) + " is not on-link (no route holds it)" + why);
+      add(field, format_addr(ip) + " is not on-link (no route holds it)" + why);
       return false;
     }
     const Route& r = s_.routes[*best];
-    if (r.via == 0) return true;
+    if (r.via.is_zero()) return true;
     add(field,
-        format_ipv4(ip) + " is not on-link (its route " + format_ipv4(r.prefix) + "/" +
-            std::to_string(r.prefix_len) + " goes via " + format_ipv4(r.via) + ")" + why,
+        format_addr(ip) + " is not on-link (its route " + prefix_text(r.prefix, r.prefix_len) +
+            " goes via " + format_addr(r.via) + ")" + why,
         at("routes", *best) + ".prefix");
     return false;
   }
 
   const State& s_;
-  std::map<uint32_t, std::string> local_;  // local ip -> its field
+  std::map<Addr, std::string> local_;  // local ip -> its field
+  std::string local4_, local6_;        // the field of the first local ip of each family, or ""
   std::vector<Problem> problems_;
 };
 
@@ -268,6 +345,15 @@ std::string Problem::to_string() const {
   std::string out = field.empty() ? message : field + ": " + message;
   if (!related.empty()) out += " (see " + related + ")";
   return out;
+}
+
+std::string unusable_address_reason(const Addr& a) {
+  if (a.is_v4()) return unusable_address_reason(a.v4());
+  // The IPv4-mapped range ::ffff:0:0/96 needs no rule: an Addr there is IPv4 (ctl.h).
+  if (a.is_zero()) return "is the unspecified address (::), not a host address";
+  if (a == Addr{{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}}) return "is the loopback address";
+  if (a.b[0] == 0xff) return "is a multicast address (ff00::/8)";
+  return {};
 }
 
 std::string unusable_address_reason(uint32_t ip) {

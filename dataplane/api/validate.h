@@ -31,13 +31,20 @@ inline constexpr uint32_t kMaxTimeoutSeconds = UINT32_MAX / 1000;
 
 /// Why a host-order IPv4 address cannot be a vip, backend, local address or next hop, or "".
 std::string unusable_address_reason(uint32_t ip);
+/// The same for either family. IPv6: the unspecified address, ::1 and ff00::/8. Link-local
+/// (fe80::/10) is not refused here: a next hop or neighbour may be one, check_state refuses it
+/// for vips, backends and local ips. Nothing in ::ffff:0:0/96 is IPv6 (see Addr).
+std::string unusable_address_reason(const Addr& ip);
 
 /// Every problem of `s`, in field order: addresses usable and not shared between roles (a
 /// vip is not a local ip, a backend is neither), uniqueness (local ips, vips by address,
 /// port and protocol, backends per vip, routes, neighbours), ids unique and in range, ports
 /// non-zero, timeouts in range, routes without host bits, neighbour MACs unicast; direct
 /// server return (api::is_dsr): no SYN cookies nor PROXY protocol, backends on the vip's
-/// port, and for l2dsr backends on-link by the routes.
+/// port, and for l2dsr backends on-link by the routes. Families: a vip's backends are of one
+/// family; full-NAT needs a local ip of its backends' family; route prefix lengths per family
+/// and next hops of the prefix's family; IPv6 vips and backends not yet with direct server
+/// return, SYN cookies or the PROXY protocol.
 std::vector<Problem> check_state(const State& s);
 
 /// The first problem of check_state as text, or "" if there is none.

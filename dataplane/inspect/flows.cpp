@@ -5,7 +5,11 @@
 namespace rondo::dp {
 namespace {
 
-bool field(uint32_t want, uint32_t net) { return want == 0 || want == ntohl(net); }
+// An IPv6 address in the filter matches no flow of this (IPv4) table.
+bool field(const api::Addr& want, uint32_t net) {
+  return want.is_zero() || (want.is_v4() && want.v4() == ntohl(net));
+}
+bool set_v4(const api::Addr& a) { return a.is_v4(); }
 bool field(uint16_t want, uint16_t net) { return want == 0 || want == ntohs(net); }
 
 uint64_t ms(uint64_t ticks, uint64_t hz) { return hz ? ticks * 1000 / hz : 0; }
@@ -39,17 +43,17 @@ std::optional<FlowKey> exact_key(const api::FlowFilter& q) {
   if (q.proto == 0) return std::nullopt;
   FlowKey k;
   k.proto = q.proto;
-  if (q.client_ip && q.client_port && q.vip_ip && q.vip_port) {
-    k.src_ip = htonl(q.client_ip);
+  if (set_v4(q.client_ip) && q.client_port && set_v4(q.vip_ip) && q.vip_port) {
+    k.src_ip = htonl(q.client_ip.v4());
     k.src_port = htons(q.client_port);
-    k.dst_ip = htonl(q.vip_ip);
+    k.dst_ip = htonl(q.vip_ip.v4());
     k.dst_port = htons(q.vip_port);
     return k;
   }
-  if (q.backend_ip && q.backend_port && q.local_ip && q.local_port) {
-    k.src_ip = htonl(q.backend_ip);
+  if (set_v4(q.backend_ip) && q.backend_port && set_v4(q.local_ip) && q.local_port) {
+    k.src_ip = htonl(q.backend_ip.v4());
     k.src_port = htons(q.backend_port);
-    k.dst_ip = htonl(q.local_ip);
+    k.dst_ip = htonl(q.local_ip.v4());
     k.dst_port = htons(q.local_port);
     return k;
   }
@@ -61,13 +65,13 @@ api::FlowInfo flow_info(const FlowTable& t, uint32_t idx, uint64_t now, uint64_t
   api::FlowInfo i;
   i.lcore = lcore;
   i.proto = f.fwd.proto;
-  i.client_ip = ntohl(f.fwd.src_ip);
+  i.client_ip = api::Addr::from_v4(ntohl(f.fwd.src_ip));
   i.client_port = ntohs(f.fwd.src_port);
-  i.vip_ip = ntohl(f.fwd.dst_ip);
+  i.vip_ip = api::Addr::from_v4(ntohl(f.fwd.dst_ip));
   i.vip_port = ntohs(f.fwd.dst_port);
-  i.backend_ip = ntohl(f.rev.src_ip);
+  i.backend_ip = api::Addr::from_v4(ntohl(f.rev.src_ip));
   i.backend_port = ntohs(f.rev.src_port);
-  i.local_ip = ntohl(f.rev.dst_ip);
+  i.local_ip = api::Addr::from_v4(ntohl(f.rev.dst_ip));
   i.local_port = ntohs(f.rev.dst_port);
   i.backend_id = f.backend_id;
   i.vip_id = f.vip_id;

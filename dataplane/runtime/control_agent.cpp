@@ -121,7 +121,8 @@ bool ControlAgent::apply_state(std::span<const uint8_t> bytes, bool from_file, s
   // still handled (the software path covers the gap).
   for (auto& nic : nic_steering_) {
     std::vector<uint32_t> ips;
-    for (uint32_t ip : state->local_ips) ips.push_back(htonl(ip));
+    for (const api::Addr& ip : state->local_ips)  // IPv6 local ips: software steering only
+      if (ip.is_v4()) ips.push_back(htonl(ip.v4()));
     std::string rule_err;
     if (!nic->apply(ips, PortOwnership(n_workers_), &rule_err))
       RTE_LOG(WARNING, USER1, "control: NIC steering rules: %s (software steering covers it)\n",
@@ -129,8 +130,10 @@ bool ControlAgent::apply_state(std::span<const uint8_t> bytes, bool from_file, s
   }
   if (!xdp_filters_.empty()) {
     std::vector<uint32_t> ours;
-    for (uint32_t ip : state->local_ips) ours.push_back(htonl(ip));
-    for (const auto& v : state->vips) ours.push_back(htonl(v.ip));
+    for (const api::Addr& ip : state->local_ips)  // the XDP filter is IPv4 only for now
+      if (ip.is_v4()) ours.push_back(htonl(ip.v4()));
+    for (const auto& v : state->vips)
+      if (v.ip.is_v4()) ours.push_back(htonl(v.ip.v4()));
     for (auto& f : xdp_filters_) {
       std::string xdp_err;
       if (!f->apply(ours, &xdp_err))

@@ -65,10 +65,17 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotPara
   std::vector<MaglevBackend> pool;
   snap->generation = s.generation;
   snap->timeouts = s.timeouts;
+  // IPv4 only here: a vip with an IPv6 address or backends is left out until the v6 side of
+  // the snapshot is built (as are IPv6 local ips, routes and neighbours below).
+  const auto all_v4 = [](const api::Vip& v) {
+    return v.ip.is_v4() &&
+           std::all_of(v.backends.begin(), v.backends.end(), [](const api::Backend& b) { return b.ip.is_v4(); });
+  };
   for (const auto& v : s.vips) {
+    if (!all_v4(v)) continue;
     VipConf vc;
     vc.id = v.id;
-    vc.ip = htonl(v.ip);
+    vc.ip = htonl(v.ip.v4());
     vc.port = htons(v.port);
     vc.proto = static_cast<uint8_t>(v.proto);
     vc.mode = v.mode;
@@ -78,7 +85,7 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotPara
     vc.eligible_first = static_cast<uint32_t>(snap->eligible.size());
     const size_t first_backend = snap->backends.size();
     for (const auto& b : v.backends) {
-      BackendConf bc{b.id, htonl(b.ip), htons(b.port), b.weight, b.drained, b.down};
+      BackendConf bc{b.id, htonl(b.ip.v4()), htons(b.port), b.weight, b.drained, b.down};
       if (b.weight > 0 && !b.drained && !b.down)
         snap->eligible.push_back(static_cast<uint32_t>(snap->backends.size()));
       snap->backends.push_back(bc);
@@ -128,21 +135,24 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotPara
     snap->vip_index[slot] = static_cast<int32_t>(i);
   }
 
-  for (auto ip : s.local_ips) snap->local_ips.push_back(htonl(ip));
+  for (const auto& ip : s.local_ips)
+    if (ip.is_v4()) snap->local_ips.push_back(htonl(ip.v4()));
   std::vector<RouteConf> routes;
   for (const auto& r : s.routes) {
+    if (!r.prefix.is_v4()) continue;
     RouteConf rc;
     rc.len = r.prefix_len;
     rc.mask = r.prefix_len ? htonl(~0u << (32 - r.prefix_len)) : 0;
-    rc.prefix = htonl(r.prefix) & rc.mask;
+    rc.prefix = htonl(r.prefix.v4()) & rc.mask;
     rc.port_id = r.port_id;
-    rc.via = htonl(r.via);
+    rc.via = htonl(r.via.v4());  // 0 when unset
     routes.push_back(rc);
   }
   snap->routes.build(std::move(routes), p.route_lpm);
   for (const auto& n : s.neighbours) {
+    if (!n.ip.is_v4()) continue;
     NeighConf nc;
-    nc.ip = htonl(n.ip);
+    nc.ip = htonl(n.ip.v4());
     std::memcpy(nc.mac, n.mac, 6);
     nc.port_id = n.port_id;
     snap->neighbours.push_back(nc);

@@ -62,30 +62,30 @@ api::State bench_state(uint32_t n_local_ips, uint32_t n_routes = 0,
   api::State s;
   s.generation = 1;
   api::Vip v;
-  v.ip = ip4("203.0.113.10");
+  v.ip = api::Addr::from_v4(ip4("203.0.113.10"));
   v.port = 80;
   v.mode = mode;
   // DSR does not translate the client's packet: its backends listen on the VIP's port.
   const uint16_t bport = mode == api::Mode::kFullNat ? 8080 : 80;
-  for (uint16_t i = 0; i < 4; ++i) v.backends.push_back({i, ip4("198.18.1.1") + i, bport, 1});
+  for (uint16_t i = 0; i < 4; ++i) v.backends.push_back({i, api::Addr::from_v4(ip4("198.18.1.1") + i), bport, 1});
   s.vips = {v};
-  for (uint32_t i = 0; i < n_local_ips; ++i) s.local_ips.push_back(ip4("198.18.100.1") + i);
+  for (uint32_t i = 0; i < n_local_ips; ++i) s.local_ips.push_back(api::Addr::from_v4(ip4("198.18.100.1") + i));
   // Everything on-link; one static neighbour entry per backend and per client /24 host.
   for (uint16_t i = 0; i < 4; ++i) {
-    api::Neighbour n{ip4("198.18.1.1") + i, {}, 0};
+    api::Neighbour n{api::Addr::from_v4(ip4("198.18.1.1") + i), {}, 0};
     std::memcpy(n.mac, kGenMac.data(), 6);
     s.neighbours.push_back(n);
   }
   for (uint32_t i = 0; i < 256; ++i) {
-    api::Neighbour n{ip4("198.19.0.0") + i, {}, 0};
+    api::Neighbour n{api::Addr::from_v4(ip4("198.19.0.0") + i), {}, 0};
     std::memcpy(n.mac, kGenMac.data(), 6);
     s.neighbours.push_back(n);
   }
   if (n_routes >= 2) {
     for (uint32_t i = 0; i + 2 < n_routes; ++i)
-      s.routes.push_back({ip4("10.0.0.0") + (i << 8), 24, 0, 0});
-    s.routes.push_back({ip4("198.18.0.0"), 16, 0, 0});
-    s.routes.push_back({0, 0, 0, ip4("198.18.1.1")});
+      s.routes.push_back({api::Addr::from_v4(ip4("10.0.0.0") + (i << 8)), 24, 0, {}});
+    s.routes.push_back({api::Addr::from_v4(ip4("198.18.0.0")), 16, 0, {}});
+    s.routes.push_back({api::Addr::from_v4(0), 0, 0, api::Addr::from_v4(ip4("198.18.1.1"))});
   }
   s.timeouts.tcp_syn_ms = s.timeouts.tcp_established_ms = 3'600'000;
   return s;

@@ -29,27 +29,27 @@ inline api::State state(bool with_dns = true) {
   s.generation = 1;
   api::Vip web;
   web.id = 0;
-  web.ip = kVip;
+  web.ip = api::Addr::from_v4(kVip);
   web.port = 80;
-  for (uint16_t i = 0; i < 4; ++i) web.backends.push_back({i, kBackend, uint16_t(3000 + i), 1});
+  for (uint16_t i = 0; i < 4; ++i) web.backends.push_back({i, api::Addr::from_v4(kBackend), uint16_t(3000 + i), 1});
   s.vips.push_back(web);
   if (with_dns) {
     api::Vip dns;
     dns.id = 1;
-    dns.ip = kVip;
+    dns.ip = api::Addr::from_v4(kVip);
     dns.port = 53;
     dns.proto = api::Proto::kUdp;
-    for (uint16_t i = 0; i < 4; ++i) dns.backends.push_back({uint32_t(4 + i), kBackend, uint16_t(4000 + i), 1});
+    for (uint16_t i = 0; i < 4; ++i) dns.backends.push_back({uint32_t(4 + i), api::Addr::from_v4(kBackend), uint16_t(4000 + i), 1});
     s.vips.push_back(dns);
   }
   api::Vip late;
   late.id = 2;
-  late.ip = kVip2;
+  late.ip = api::Addr::from_v4(kVip2);
   late.port = 80;
-  late.backends.push_back({9, kLateBackend, 8080, 1});
+  late.backends.push_back({9, api::Addr::from_v4(kLateBackend), 8080, 1});
   s.vips.push_back(late);
-  s.local_ips = {kLocal};
-  api::Neighbour c{kClient, {}, 0}, b{kBackend, {}, 0};
+  s.local_ips = {api::Addr::from_v4(kLocal)};
+  api::Neighbour c{api::Addr::from_v4(kClient), {}, 0}, b{api::Addr::from_v4(kBackend), {}, 0};
   std::memcpy(c.mac, kClientMac.data(), 6);
   std::memcpy(b.mac, kBackendMac.data(), 6);
   s.neighbours = {c, b};
@@ -89,13 +89,13 @@ inline api::State with_dsr(api::State s) {
   for (const Row& r : rows) {
     api::Vip v;
     v.id = id;
-    v.ip = kVip;
+    v.ip = api::Addr::from_v4(kVip);
     v.port = r.port;
     v.proto = r.proto;
     v.mode = r.mode;
     v.sched = r.sched;
     v.on_all_down = r.all_down;
-    api::Backend b{17 + id, kBackend, r.port, 1};
+    api::Backend b{17 + id, api::Addr::from_v4(kBackend), r.port, 1};
     b.down = r.down;
     v.backends.push_back(b);
     s.vips.push_back(v);

@@ -141,12 +141,12 @@ rondo::api::State make_state(bool variant) {
   st.timeouts.udp_ms = 5000;
   rondo::api::Vip web;
   web.id = 1;
-  web.ip = kVip;
+  web.ip = rondo::api::Addr::from_v4(kVip);
   web.port = 80;
   for (uint16_t i = 0; i < 4; ++i) {
     rondo::api::Backend b;
     b.id = 10 + i;
-    b.ip = kBackend;
+    b.ip = rondo::api::Addr::from_v4(kBackend);
     b.port = static_cast<uint16_t>(3000 + i);
     if (variant) {  // a pool in trouble: drained, down, weight 0
       b.drained = i == 0;
@@ -157,22 +157,22 @@ rondo::api::State make_state(bool variant) {
   }
   rondo::api::Backend far;  // reached through ARP only
   far.id = 40;
-  far.ip = kBackend4;
+  far.ip = rondo::api::Addr::from_v4(kBackend4);
   far.port = 3000;
   web.backends.push_back(far);
   rondo::api::Vip dns;
   dns.id = 2;
-  dns.ip = kVip;
+  dns.ip = rondo::api::Addr::from_v4(kVip);
   dns.port = 53;
   dns.proto = rondo::api::Proto::kUdp;
   rondo::api::Backend d;
   d.id = 20;
-  d.ip = kBackend;
+  d.ip = rondo::api::Addr::from_v4(kBackend);
   d.port = 5353;
   dns.backends.push_back(d);
   rondo::api::Vip far_vip;
   far_vip.id = 3;
-  far_vip.ip = kVip2;
+  far_vip.ip = rondo::api::Addr::from_v4(kVip2);
   far_vip.port = 80;
   far.id = 41;
   far_vip.backends.push_back(far);
@@ -180,12 +180,12 @@ rondo::api::State make_state(bool variant) {
   // template ACK returning the cookie opens a proxied flow.
   rondo::api::Vip cookie_vip;
   cookie_vip.id = 4;
-  cookie_vip.ip = kVip;
+  cookie_vip.ip = rondo::api::Addr::from_v4(kVip);
   cookie_vip.port = 81;
   cookie_vip.syncookies = variant ? rondo::api::SynCookies::kAuto : rondo::api::SynCookies::kOn;
   rondo::api::Backend cb;
   cb.id = 50;
-  cb.ip = kBackend;
+  cb.ip = rondo::api::Addr::from_v4(kBackend);
   cb.port = 3004;
   cookie_vip.backends.push_back(cb);
   st.vips = {web, dns, far_vip, cookie_vip};
@@ -194,7 +194,7 @@ rondo::api::State make_state(bool variant) {
     for (const DsrVip& d : kDsrVips[udp]) {
       rondo::api::Vip v;
       v.id = vip_id++;
-      v.ip = kVip;
+      v.ip = rondo::api::Addr::from_v4(kVip);
       v.port = d.port;
       v.proto = udp ? rondo::api::Proto::kUdp : rondo::api::Proto::kTcp;
       v.mode = d.mode;
@@ -203,7 +203,7 @@ rondo::api::State make_state(bool variant) {
       for (uint8_t i = 0; i < d.n_backends; ++i) {
         rondo::api::Backend b;
         b.id = d.backend_id + i;
-        b.ip = d.backend_ip + i;  // the second one (maglev) has no static neighbour
+        b.ip = rondo::api::Addr::from_v4(d.backend_ip + i);  // the second one (maglev) has no static neighbour
         b.port = d.port;
         b.down = d.down;
         b.drained = variant && d.all_down == AllDown::kOpen;
@@ -212,24 +212,26 @@ rondo::api::State make_state(bool variant) {
       st.vips.push_back(v);
     }
   }
-  st.local_ips = variant ? std::vector<uint32_t>{kLocal2, kLocal} : std::vector<uint32_t>{kLocal};
+  using rondo::api::Addr;
+  st.local_ips = variant ? std::vector<Addr>{Addr::from_v4(kLocal2), Addr::from_v4(kLocal)}
+                         : std::vector<Addr>{Addr::from_v4(kLocal)};
   rondo::api::Neighbour nc, nb;
-  nc.ip = kClient;
+  nc.ip = rondo::api::Addr::from_v4(kClient);
   std::memcpy(nc.mac, kClientMac.data(), 6);
-  nb.ip = kBackend;
+  nb.ip = rondo::api::Addr::from_v4(kBackend);
   std::memcpy(nb.mac, kBackendMac.data(), 6);
   st.neighbours = {nc, nb};
   if (variant) {
     // 198.51.100.0/25 on port 0, 192.0.2.0/24 on a port that does not exist, everything
     // else through a gateway on port 1 (unresolved).
     rondo::api::Route r0, r1, r2;
-    r0.prefix = test::ip4("198.51.100.0");
+    r0.prefix = rondo::api::Addr::from_v4(test::ip4("198.51.100.0"));
     r0.prefix_len = 25;
-    r1.prefix = 0;
+    r1.prefix = rondo::api::Addr::from_v4(0);
     r1.prefix_len = 0;
     r1.port_id = 1;
-    r1.via = kGateway;
-    r2.prefix = test::ip4("192.0.2.0");
+    r1.via = rondo::api::Addr::from_v4(kGateway);
+    r2.prefix = rondo::api::Addr::from_v4(test::ip4("192.0.2.0"));
     r2.prefix_len = 24;
     r2.port_id = 7;
     st.routes = {r0, r1, r2};

@@ -70,7 +70,7 @@ TEST_F(Inspect, FlowsOfEveryWorkerArePagedThroughTheirRings) {
   // Pages of 3 across both workers: every flow exactly once, each with its owner.
   api::InspectRequest req;
   req.op = api::InspectOp::kFlows;
-  req.filter.vip_ip = kVip;
+  req.filter.vip_ip = api::Addr::from_v4(kVip);
   req.limit = 3;
   std::set<uint16_t> ports;
   std::set<uint32_t> owners;

@@ -127,15 +127,15 @@ TEST_F(Routes, SnapshotRouteSemantics) {
   EXPECT_EQ(port, 0);
   EXPECT_EQ(nh, htonl(ip4("203.0.113.7")));
   // Only a default route: no table to look up either (rte_lpm takes depths 1-32).
-  s.routes = {{0, 0, 1, ip4("198.51.100.1")}};
+  s.routes = {{api::Addr::from_v4(0), 0, 1, api::Addr::from_v4(ip4("198.51.100.1"))}};
   snap = dp::build_snapshot(s, p);
   EXPECT_FALSE(snap->routes.uses_lpm());
   ASSERT_TRUE(snap->route(htonl(ip4("203.0.113.7")), &port, &nh));
   EXPECT_EQ(port, 1);
   EXPECT_EQ(nh, htonl(ip4("198.51.100.1")));
   // An on-link /24, a /25 via a gateway inside it and the default.
-  s.routes.push_back({ip4("192.0.2.0"), 24, 2, 0});
-  s.routes.push_back({ip4("192.0.2.128"), 25, 3, ip4("192.0.2.1")});
+  s.routes.push_back({api::Addr::from_v4(ip4("192.0.2.0")), 24, 2, {}});
+  s.routes.push_back({api::Addr::from_v4(ip4("192.0.2.128")), 25, 3, api::Addr::from_v4(ip4("192.0.2.1"))});
   snap = dp::build_snapshot(s, p);
   ASSERT_TRUE(snap->routes.uses_lpm()) << snap->routes.lpm_error();
   ASSERT_TRUE(snap->route(htonl(ip4("192.0.2.5")), &port, &nh));
@@ -158,7 +158,7 @@ TEST_F(Routes, SnapshotRouteSemantics) {
 // 512 MB only if every one is freed.
 TEST_F(Routes, EveryLiveTableHasItsOwnLpmAndIsFreed) {
   api::State s;
-  s.routes = {{ip4("10.0.0.0"), 8, 0, 0}};
+  s.routes = {{api::Addr::from_v4(ip4("10.0.0.0")), 8, 0, {}}};
   dp::SnapshotParams p;
   p.route_lpm = true;
   auto old = dp::build_snapshot(s, p);

@@ -21,10 +21,10 @@ ControlPlaneView serving_view() {
   v.dataplane = api::DataplaneInfo{.generation = 3};
   VipSpec web;
   web.name = "web";
-  web.ip = kVip;
+  web.ip = api::Addr::from_v4(kVip);
   web.port = 80;
   BackendSpec a, b;
-  a.ip = b.ip = 0xc6336403;
+  a.ip = b.ip = api::Addr::from_v4(0xc6336403);
   a.port = 3000;
   b.port = 3001;
   web.backends = {a, b};
@@ -34,7 +34,7 @@ ControlPlaneView serving_view() {
   dns.proto = api::Proto::kUdp;
   VipSpec api = web;
   api.name = "api";
-  api.ip = kVip2;
+  api.ip = api::Addr::from_v4(kVip2);
   v.desired.vips = {web, dns, api};
   return v;
 }

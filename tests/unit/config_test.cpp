@@ -11,10 +11,10 @@
 namespace rondo::cp {
 namespace {
 
-uint32_t ip(const char* s) {
-  uint32_t v = 0;
-  EXPECT_TRUE(api::parse_ipv4(s, &v)) << s;
-  return v;
+api::Addr ip(const char* s) {
+  auto a = api::parse_addr(s);
+  EXPECT_TRUE(a) << s;
+  return a.value_or(api::Addr{});
 }
 
 // The errors parse_config reports for `text`, as printed; empty if it loaded.
@@ -45,8 +45,8 @@ TEST(Config, GoodFileGivesExactState) {
   want.generation = 0;
   want.timeouts = {5'000, 3'600'000, 20'000, 60'000};
   want.local_ips = {ip("198.51.100.100"), ip("198.51.100.101")};
-  want.routes = {{.prefix = 0, .prefix_len = 0, .port_id = 0, .via = ip("198.51.100.1")},
-                 {.prefix = ip("10.1.0.0"), .prefix_len = 16, .port_id = 1, .via = 0}};
+  want.routes = {{.prefix = ip("0.0.0.0"), .prefix_len = 0, .port_id = 0, .via = ip("198.51.100.1")},
+                 {.prefix = ip("10.1.0.0"), .prefix_len = 16, .port_id = 1, .via = {}}};
   want.neighbours = {{.ip = ip("198.51.100.3"), .mac = {0x02, 0, 0, 0, 0, 0x03}, .port_id = 0},
                      {.ip = ip("10.1.2.3"), .mac = {0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee}, .port_id = 1}};
   api::Vip web{.id = 0, .ip = ip("203.0.113.10"), .port = 80, .proto = api::Proto::kTcp,

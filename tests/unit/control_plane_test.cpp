@@ -23,10 +23,10 @@ using json = nlohmann::json;
 using testing::FakeDataplane;
 using testing::FakeDataplaneClient;
 
-uint32_t ip(const char* s) {
-  uint32_t v = 0;
-  EXPECT_TRUE(api::parse_ipv4(s, &v)) << s;
-  return v;
+api::Addr ip(const char* s) {
+  auto a = api::parse_addr(s);
+  EXPECT_TRUE(a) << s;
+  return a.value_or(api::Addr{});
 }
 
 // Built field by field: a designated initializer here trips GCC 12's

@@ -124,9 +124,9 @@ class FakeDataplaneClient : public DataplaneClient {
 
 api::State make_state(uint16_t port = 80) {
   api::State s;
-  s.local_ips = {0xc6336464};  // 198.51.100.100
-  api::Vip v{.id = 0, .ip = 0xcb00710a, .port = port};
-  v.backends = {{.id = 0, .ip = 0xc6336403, .port = 3000}, {.id = 1, .ip = 0xc6336403, .port = 3001}};
+  s.local_ips = {api::Addr::from_v4(0xc6336464)};  // 198.51.100.100
+  api::Vip v{.id = 0, .ip = api::Addr::from_v4(0xcb00710a), .port = port};
+  v.backends = {{.id = 0, .ip = api::Addr::from_v4(0xc6336403), .port = 3000}, {.id = 1, .ip = api::Addr::from_v4(0xc6336403), .port = 3001}};
   s.vips = {v};
   return s;
 }

@@ -14,10 +14,10 @@
 namespace rondo::api {
 namespace {
 
-uint32_t ip(const char* s) {
-  uint32_t v = 0;
-  EXPECT_TRUE(parse_ipv4(s, &v)) << s;
-  return v;
+Addr ip(const char* s) {
+  auto a = parse_addr(s);
+  EXPECT_TRUE(a) << s;
+  return a.value_or(Addr{});
 }
 
 State sample_state() {
@@ -38,8 +38,8 @@ State sample_state() {
   empty.sched = Sched::kMaglev;
   s.vips = {web, dns, empty};
   s.local_ips = {ip("198.51.100.100"), ip("198.51.100.101")};
-  s.routes = {{.prefix = 0, .prefix_len = 0, .port_id = 0, .via = ip("198.51.100.1")},
-              {.prefix = ip("10.0.0.0"), .prefix_len = 8, .port_id = 1, .via = 0}};
+  s.routes = {{.prefix = ip("0.0.0.0"), .prefix_len = 0, .port_id = 0, .via = ip("198.51.100.1")},
+              {.prefix = ip("10.0.0.0"), .prefix_len = 8, .port_id = 1, .via = {}}};
   s.neighbours = {{.ip = ip("198.51.100.3"), .mac = {2, 0, 0, 0, 0, 3}, .port_id = 0}};
   return s;
 }
@@ -84,6 +84,154 @@ TEST(CtlCodec, StateRoundTrips) {
   auto d = decode_state(encode_state(s), &err);
   ASSERT_TRUE(d) << err;
   EXPECT_EQ(*d, s);
+}
+
+// Protocol 13: every address field carries 16 bytes, so an IPv6 value survives the codec
+// wherever an address travels (the state, the inspect filter and the flow listing).
+State v6_state() {
+  State s;
+  s.generation = 13;
+  Vip web6{.id = 0, .ip = ip("2001:db8::10"), .port = 80};
+  web6.backends = {{.id = 0, .ip = ip("2001:db8:100::3"), .port = 3000},
+                   {.id = 1, .ip = ip("2001:db8:100::4"), .port = 3000, .weight = 3}};
+  Vip nat46{.id = 1, .ip = ip("203.0.113.10"), .port = 8090};
+  nat46.backends = {{.id = 2, .ip = ip("2001:db8:100::3"), .port = 3000}};
+  s.vips = {web6, nat46};
+  s.local_ips = {ip("198.51.100.100"), ip("2001:db8:100::100")};
+  s.routes = {{.prefix = ip("::"), .prefix_len = 0, .port_id = 0, .via = ip("fe80::1")},
+              {.prefix = ip("2001:db8:200::"), .prefix_len = 48, .port_id = 1, .via = ip("2001:db8:100::1")},
+              {.prefix = ip("2001:db8:100::"), .prefix_len = 64, .port_id = 0, .via = {}},
+              {.prefix = ip("10.0.0.0"), .prefix_len = 8, .port_id = 1, .via = ip("198.51.100.1")}};
+  s.neighbours = {{.ip = ip("2001:db8:100::3"), .mac = {2, 0, 0, 0, 0, 3}, .port_id = 0},
+                  {.ip = ip("fe80::1"), .mac = {2, 0, 0, 0, 0, 1}, .port_id = 0}};
+  return s;
+}
+
+TEST(CtlCodec, Ipv6StateRoundTrips) {
+  const State s = v6_state();
+  std::string err;
+  auto d = decode_state(encode_state(s), &err);
+  ASSERT_TRUE(d) << err;
+  EXPECT_EQ(*d, s);
+  EXPECT_EQ(format_addr(d->vips[0].ip), "2001:db8::10");
+  EXPECT_FALSE(d->vips[0].ip.is_v4());
+  EXPECT_TRUE(d->vips[1].ip.is_v4());
+  EXPECT_EQ(d->vips[1].ip.v4(), 0xcb00710au);
+  EXPECT_TRUE(d->routes[2].via.is_zero());
+  EXPECT_EQ(validate_state(s), "");
+}
+
+TEST(CtlCodec, AddressesAreSixteenRawBytesInNetworkOrder) {
+  State s;
+  s.local_ips = {ip("2001:db8::1"), ip("192.0.2.1")};
+  const auto body = encode_state(s);
+  // generation 8 + timeouts + vip count 4 + local ip count 4, then the addresses as they are.
+  const size_t at = 8 + 4 * std::size(kTimeoutFields) + 4 + 4;
+  ASSERT_EQ(body.size(), at + 2 * 16 + 4 + 4);
+  const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  const uint8_t v4[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1};
+  EXPECT_EQ(std::memcmp(body.data() + at, v6, 16), 0);
+  EXPECT_EQ(std::memcmp(body.data() + at + 16, v4, 16), 0);
+}
+
+TEST(CtlCodec, Ipv6FilterAndFlowInfoRoundTrip) {
+  InspectRequest q;
+  q.op = InspectOp::kFlows;
+  q.filter = {.client_ip = ip("2001:db8:1::2"), .client_port = 40000, .vip_ip = ip("2001:db8::10"),
+              .vip_port = 80, .proto = 6, .backend_ip = ip("2001:db8:100::3"), .backend_port = 3000,
+              .local_ip = ip("2001:db8:100::100"), .local_port = 1025};
+  std::string err;
+  auto dq = decode_inspect_request(encode_inspect_request(q), &err);
+  ASSERT_TRUE(dq) << err;
+  EXPECT_EQ(*dq, q);
+
+  InspectReply r;
+  FlowInfo f;
+  f.lcore = 1;
+  f.proto = 6;
+  f.client_ip = ip("2001:db8:1::2");
+  f.vip_ip = ip("2001:db8::10");
+  f.backend_ip = ip("198.51.100.3");  // NAT64: the backend side is IPv4
+  f.local_ip = ip("198.51.100.100");
+  f.client_port = 40000;
+  f.vip_port = 80;
+  f.backend_port = 3000;
+  f.local_port = 1025;
+  f.state = "established";
+  r.flows = {f};
+  auto dr = decode_inspect_reply(encode_inspect_reply(r), &err);
+  ASSERT_TRUE(dr) << err;
+  EXPECT_EQ(*dr, r);
+  // Every truncation of the 16-byte addresses is refused.
+  const auto bytes = encode_inspect_reply(r);
+  for (size_t n = 0; n < bytes.size(); ++n)
+    EXPECT_FALSE(decode_inspect_reply(std::span(bytes.data(), n), &err)) << n;
+}
+
+// A peer still on protocol 12 (4-byte addresses) is refused at the header, before its
+// payload is read as 16-byte addresses.
+TEST(CtlCodec, Protocol12FrameIsRefused) {
+  EXPECT_EQ(kVersion, 13);
+  auto f = frame(MsgType::kSetState, 1, encode_state(sample_state()));
+  MsgHeader h;
+  std::memcpy(&h, f.data(), sizeof h);
+  h.version = 12;
+  EXPECT_EQ(check_header(h), "unsupported protocol version 12 (want 13)");
+}
+
+TEST(Addr, Ipv4IsMappedAndKeepsHostOrderAccess) {
+  const Addr a = Addr::from_v4(0xcb00710a);
+  EXPECT_TRUE(a.is_v4());
+  EXPECT_EQ(a.family(), Family::kV4);
+  EXPECT_EQ(a.v4(), 0xcb00710au);
+  EXPECT_EQ(a, ip("203.0.113.10"));
+  const std::array<uint8_t, 16> want{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 203, 0, 113, 10};
+  EXPECT_EQ(a.b, want);
+  EXPECT_TRUE(Addr::from_v4(0).is_v4());  // 0.0.0.0 is not the unset address
+  EXPECT_FALSE(Addr::from_v4(0).is_zero());
+  EXPECT_FALSE(Addr{}.is_v4());
+  EXPECT_EQ(Addr{}.v4(), 0u);
+  EXPECT_EQ(ip("2001:db8::1").family(), Family::kV6);
+  // Ordered as the bytes: every v4 address sorts inside ::ffff:0:0/96.
+  EXPECT_LT(ip("::1"), ip("0.0.0.1"));
+  EXPECT_LT(ip("10.0.0.1"), ip("10.0.0.2"));
+  EXPECT_LT(ip("255.255.255.255"), ip("2001:db8::"));
+}
+
+TEST(Addr, FormatsAndParsesBothFamilies) {
+  struct Case {
+    const char* in;
+    const char* out;  // RFC 5952: lower case, longest zero run compressed, no 1-field ::
+  };
+  for (const Case& c : {Case{"203.0.113.10", "203.0.113.10"}, Case{"2001:DB8::10", "2001:db8::10"},
+                        Case{"2001:db8:0:0:0:0:2:1", "2001:db8::2:1"},
+                        Case{"2001:0db8:0000:0000:0001:0000:0000:0001", "2001:db8::1:0:0:1"},
+                        Case{"2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1"},
+                        Case{"fe80::1", "fe80::1"}, Case{"::", "::"}, Case{"::1", "::1"}}) {
+    auto a = parse_addr(c.in);
+    ASSERT_TRUE(a) << c.in;
+    EXPECT_EQ(format_addr(*a), c.out) << c.in;
+  }
+  // The mapped range is how v4 is held: written as v6 it is refused, never silently v4.
+  for (const char* bad : {"", "1.2.3", "256.1.1.1", "2001:db8::g", "2001:db8::1 ", "1:2:3:4:5:6:7:8:9",
+                          "::ffff:192.0.2.1", "::ffff:c000:201", "[2001:db8::1]", "10.0.0.1/8"})
+    EXPECT_FALSE(parse_addr(bad)) << bad;
+}
+
+TEST(Addr, EndpointsBracketIpv6) {
+  EXPECT_EQ(format_endpoint(ip("2001:db8::10"), 80), "[2001:db8::10]:80");
+  EXPECT_EQ(format_endpoint(ip("203.0.113.10"), 80), "203.0.113.10:80");
+  auto e = parse_endpoint("[2001:db8::10]:8080");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->ip, ip("2001:db8::10"));
+  EXPECT_EQ(e->port, 8080);
+  e = parse_endpoint("198.51.100.3:0");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(*e, (Endpoint{ip("198.51.100.3"), 0}));
+  for (const char* bad : {"2001:db8::10:80", "[203.0.113.10]:80", "[2001:db8::10]", "[2001:db8::10]:",
+                          "[2001:db8::10]:65536", "203.0.113.10", "203.0.113.10:8o", ":80",
+                          "[::ffff:1.2.3.4]:80", "[2001:db8::10]:-1"})
+    EXPECT_FALSE(parse_endpoint(bad)) << bad;
 }
 
 TEST(CtlCodec, EmptyStateRoundTrips) {
@@ -182,11 +330,11 @@ TEST(CtlCodec, HugeCountIsRejectedWithoutAllocating) {
 
 TEST(CtlCodec, HugeBackendCountInsideAVipIsRejected) {
   State s;
-  s.vips = {Vip{.id = 0, .ip = 1, .port = 1}};
+  s.vips = {Vip{.id = 0, .ip = Addr::from_v4(1), .port = 1}};
   auto bytes = encode_state(s);
-  // vip count, then id, ip, port, proto, mode, sched, syncookies, proxy_protocol,
+  // vip count, then id, ip (16 bytes), port, proto, mode, sched, syncookies, proxy_protocol,
   // on_all_down, then the backend count.
-  put_u32(&bytes, kStateHead + 4 + 4 + 4 + 2 + 6, 1u << 30);
+  put_u32(&bytes, kStateHead + 4 + 4 + 16 + 2 + 6, 1u << 30);
   std::string err;
   EXPECT_FALSE(decode_state(bytes, &err));
 }
@@ -211,11 +359,11 @@ TEST(CtlCodec, TrailingBytesAreRejected) {
 
 TEST(CtlCodec, BadEnumsAndBoolsAreRejected) {
   State s;
-  s.vips = {Vip{.id = 0, .ip = 1, .port = 1}};
-  s.vips[0].backends = {Backend{.id = 0, .ip = 2, .port = 2}};
+  s.vips = {Vip{.id = 0, .ip = Addr::from_v4(1), .port = 1}};
+  s.vips[0].backends = {Backend{.id = 0, .ip = Addr::from_v4(2), .port = 2}};
   const auto good = encode_state(s);
-  const size_t proto_off = kStateHead + 4 + 4 + 4 + 2;
-  const size_t drained_off = proto_off + 6 + 4 + 4 + 4 + 2 + 2;
+  const size_t proto_off = kStateHead + 4 + 4 + 16 + 2;  // addresses: 16 bytes
+  const size_t drained_off = proto_off + 6 + 4 + 4 + 16 + 2 + 2;
   ASSERT_TRUE(decode_state(good, nullptr));
   struct Case {
     size_t off;
@@ -393,7 +541,7 @@ TEST(ValidateState, CatchesZeroPortsAndAddresses) {
   s.vips[0].port = 0;
   EXPECT_EQ(validate_state(s), "vips[0].port: 0 is not a port (1-65535)");
   s = sample_state();
-  s.vips[0].ip = 0;
+  s.vips[0].ip = ip("0.0.0.0");
   EXPECT_EQ(validate_state(s), "vips[0].address: 0.0.0.0 is in 0.0.0.0/8, not a host address");
   s = sample_state();
   s.vips[0].backends[1].port = 0;

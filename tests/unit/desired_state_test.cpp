@@ -21,10 +21,10 @@
 namespace rondo::cp {
 namespace {
 
-uint32_t ip(const char* s) {
-  uint32_t v = 0;
-  EXPECT_TRUE(api::parse_ipv4(s, &v)) << s;
-  return v;
+api::Addr ip(const char* s) {
+  auto a = api::parse_addr(s);
+  EXPECT_TRUE(a) << s;
+  return a.value_or(api::Addr{});
 }
 
 // Built field by field: a designated initializer of VipSpec trips GCC 12's
@@ -270,7 +270,7 @@ TEST(Diff, ListsAddedChangedAndRemovedEntries) {
   web.backends.push_back({.id = 9, .ip = ip("198.51.100.3"), .port = 3004});
   web.backends[1].weight = 3;
   web.backends[2].drained = true;
-  std::erase_if(web.backends, [](const BackendSpec& x) { return x.port == 3000 && x.ip == 0xc6336403; });
+  std::erase_if(web.backends, [](const BackendSpec& x) { return x.port == 3000 && x.ip == api::Addr::from_v4(0xc6336403); });
   web.port = 8080;
   web.health_check = {.type = HealthCheck::Type::kTcp};
   web.syncookies = api::SynCookies::kOn;
@@ -492,7 +492,7 @@ TEST(StateFile, CorruptFilesAreRefusedWithAReason) {
       {"id out of range", "\"id\": 40", "\"id\": 70000", "vips[0].backends[1].id: expected an integer 0-65535"},
       {"duplicate backend id", "\"id\": 40", "\"id\": 12", "vips[0].backends[1].id: backend id 12 is used twice (see vips[0].backends[0].id)"},
       {"bad address", "\"address\": \"198.51.100.3\"", "\"address\": \"198.51.100.333\"",
-       "vips[0].backends[0].address: expected an IPv4 address"},
+       "vips[0].backends[0].address: expected an IP address"},
       {"bad name", "\"web\"", "\"we b\"", "vips[0].name: \"we b\" is not a valid name"},
       {"missing field", "\"drained\": true", "\"draind\": true", "vips[0].backends[1].drained: missing"},
       {"wrong type", "\"weight\": 4", "\"weight\": \"4\"", "vips[0].backends[0].weight: expected an integer"},

@@ -50,7 +50,7 @@ VipSpec vip(std::string name, api::Mode mode, uint16_t port, std::vector<Backend
             HealthCheck::Type type = HealthCheck::Type::kHttp, uint16_t check_port = 0) {
   VipSpec v;
   v.name = std::move(name);
-  v.ip = kVip;
+  v.ip = api::Addr::from_v4(kVip);
   v.port = port;
   v.mode = mode;
   v.health_check.type = type;
@@ -62,7 +62,7 @@ VipSpec vip(std::string name, api::Mode mode, uint16_t port, std::vector<Backend
 BackendSpec backend(uint32_t id, uint32_t ip, uint16_t port) {
   BackendSpec b;
   b.id = id;
-  b.ip = ip;
+  b.ip = api::Addr::from_v4(ip);
   b.port = port;
   return b;
 }

@@ -217,20 +217,20 @@ TEST(HttpStatusLine, ParsesVersionAndThreeDigits) {
 
 TEST(HealthTargets, FromDesiredState) {
   DesiredState d;
-  VipSpec web{.name = "web", .id = 0, .ip = 0xcb00710a, .port = 80};
+  VipSpec web{.name = "web", .id = 0, .ip = api::Addr::from_v4(0xcb00710a), .port = 80};
   web.health_check = {.type = HealthCheck::Type::kHttp,
                       .path = "/ready",
                       .interval_ms = 500,
                       .timeout_ms = 200,
                       .rise = 3,
                       .fall = 4};
-  web.backends = {{.id = 5, .ip = 0xc6336403, .port = 3000},
-                  {.id = 6, .ip = 0xc6336404, .port = 3001}};
-  VipSpec dns{.name = "dns", .id = 1, .ip = 0xcb007135, .port = 53};  // no checks
-  dns.backends = {{.id = 7, .ip = 0xc6336405, .port = 53}};
-  VipSpec db{.name = "db", .id = 2, .ip = 0xcb007136, .port = 5432};
+  web.backends = {{.id = 5, .ip = api::Addr::from_v4(0xc6336403), .port = 3000},
+                  {.id = 6, .ip = api::Addr::from_v4(0xc6336404), .port = 3001}};
+  VipSpec dns{.name = "dns", .id = 1, .ip = api::Addr::from_v4(0xcb007135), .port = 53};  // no checks
+  dns.backends = {{.id = 7, .ip = api::Addr::from_v4(0xc6336405), .port = 53}};
+  VipSpec db{.name = "db", .id = 2, .ip = api::Addr::from_v4(0xcb007136), .port = 5432};
   db.health_check = {.type = HealthCheck::Type::kTcp, .port = 9000};  // a separate check port
-  db.backends = {{.id = 8, .ip = 0xc6336406, .port = 5432}};
+  db.backends = {{.id = 8, .ip = api::Addr::from_v4(0xc6336406), .port = 5432}};
   d.vips = {web, dns, db};
 
   const auto t = health_targets(d);

@@ -147,7 +147,7 @@ class Inspect : public ::testing::Test {
 
 TEST_F(Inspect, FlowShowByEitherSideWithItsTraffic) {
   ASSERT_EQ(one(client_syn(50000), 100).kind, Action::Kind::kTx);
-  api::FlowFilter client{.client_ip = kClient, .client_port = 50000, .vip_ip = kVip, .vip_port = 80, .proto = 6};
+  api::FlowFilter client{.client_ip = api::Addr::from_v4(kClient), .client_port = 50000, .vip_ip = api::Addr::from_v4(kVip), .vip_port = 80, .proto = 6};
   ASSERT_TRUE(exact_key(client));
   WorkerQuery q = ask(api::InspectOp::kFlows, client, 350);
   ASSERT_EQ(q.flows.size(), 1u);
@@ -155,9 +155,9 @@ TEST_F(Inspect, FlowShowByEitherSideWithItsTraffic) {
   EXPECT_EQ(q.scan.scanned, 1u);  // found by hash, not by a scan
   EXPECT_EQ(f.lcore, 7u);
   EXPECT_EQ(f.state, "syn_sent");
-  EXPECT_EQ(f.backend_ip, kBackend);
+  EXPECT_EQ(f.backend_ip, api::Addr::from_v4(kBackend));
   EXPECT_EQ(f.backend_port, 3000);
-  EXPECT_EQ(f.local_ip, kLocal);
+  EXPECT_EQ(f.local_ip, api::Addr::from_v4(kLocal));
   EXPECT_GE(f.local_port, 40000);
   EXPECT_TRUE(f.metered);
   EXPECT_EQ(f.age_ms, 250u);
@@ -166,7 +166,7 @@ TEST_F(Inspect, FlowShowByEitherSideWithItsTraffic) {
   EXPECT_EQ(f.packets_out, 0u);
   EXPECT_GT(f.expires_ms, 0u);
   // The backend side names the same flow.
-  api::FlowFilter backend{.proto = 6, .backend_ip = kBackend, .backend_port = 3000, .local_ip = kLocal,
+  api::FlowFilter backend{.proto = 6, .backend_ip = api::Addr::from_v4(kBackend), .backend_port = 3000, .local_ip = api::Addr::from_v4(kLocal),
                           .local_port = f.local_port};
   ASSERT_TRUE(exact_key(backend));
   q = ask(api::InspectOp::kFlows, backend, 350);
@@ -181,12 +181,27 @@ TEST_F(Inspect, FlowShowByEitherSideWithItsTraffic) {
   EXPECT_EQ(Pipeline(pp).flows().meter(0), nullptr);
 }
 
+// Protocol 13 filters carry either family; these v4 flows match no IPv6 address, not even
+// one whose last 32 bits are the v4 address (2001:db8::c633:6402 ends in 198.51.100.2).
+TEST_F(Inspect, AnIpv6FilterMatchesNoIpv4Flow) {
+  ASSERT_EQ(one(client_syn(50000), 100).kind, Action::Kind::kTx);
+  api::Addr v6 = *api::parse_addr("2001:db8::c633:6402");
+  ASSERT_EQ(v6.v4(), kClient);
+  api::FlowFilter f{.client_ip = v6, .client_port = 50000, .vip_ip = api::Addr::from_v4(kVip), .vip_port = 80, .proto = 6};
+  EXPECT_FALSE(exact_key(f));
+  EXPECT_TRUE(ask(api::InspectOp::kFlows, f, 350).flows.empty());
+  f.client_ip = api::Addr::from_v4(kClient);
+  EXPECT_EQ(ask(api::InspectOp::kFlows, f, 350).flows.size(), 1u);
+  EXPECT_TRUE(ask(api::InspectOp::kFlows, api::FlowFilter{.local_ip = *api::parse_addr("2001:db8:100::100")}, 350)
+                  .flows.empty());
+}
+
 TEST_F(Inspect, ListingPagesThroughEveryFlowOnceAndIsBounded) {
   for (uint16_t p = 0; p < 200; ++p) ASSERT_EQ(one(client_syn(static_cast<uint16_t>(20000 + p)), 10).kind, Action::Kind::kTx);
   std::set<uint16_t> seen;
   uint32_t from = 0, pages = 0;
   for (;;) {
-    WorkerQuery q = ask(api::InspectOp::kFlows, api::FlowFilter{.vip_ip = kVip}, 20, 64, from);
+    WorkerQuery q = ask(api::InspectOp::kFlows, api::FlowFilter{.vip_ip = api::Addr::from_v4(kVip)}, 20, 64, from);
     EXPECT_LE(q.flows.size(), 64u);
     for (const auto& f : q.flows) EXPECT_TRUE(seen.insert(f.client_port).second) << f.client_port;
     ++pages;
@@ -304,7 +319,7 @@ api::InspectReply sample_reply() {
   api::FlowInfo f;
   f.lcore = 3;
   f.proto = 6;
-  f.client_ip = kClient;
+  f.client_ip = api::Addr::from_v4(kClient);
   f.client_port = 1;
   f.state = "established";
   f.metered = true;
@@ -326,7 +341,7 @@ api::InspectReply sample_reply() {
 TEST(InspectCodec, RoundTripsAndRefusesEveryTruncation) {
   api::InspectRequest q;
   q.op = api::InspectOp::kTraceStart;
-  q.filter.client_ip = kClient;
+  q.filter.client_ip = api::Addr::from_v4(kClient);
   q.filter.proto = 17;
   q.limit = 10;
   q.seconds = 5;

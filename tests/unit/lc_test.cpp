@@ -56,7 +56,7 @@ TEST(LeastConnTest, NoOverflowAtTheLimits) {
 api::Backend backend(uint32_t id, uint16_t port, uint16_t weight = 1) {
   api::Backend b;
   b.id = id;
-  b.ip = 0xc6336403;  // 198.51.100.3
+  b.ip = api::Addr::from_v4(0xc6336403);  // 198.51.100.3
   b.port = port;
   b.weight = weight;
   return b;
@@ -66,7 +66,7 @@ api::State lc_state(std::vector<api::Backend> bs) {
   api::State st;
   api::Vip v;
   v.id = 1;
-  v.ip = 0xcb00710a;  // 203.0.113.10
+  v.ip = api::Addr::from_v4(0xcb00710a);  // 203.0.113.10
   v.port = 80;
   v.sched = api::Sched::kLeastConn;
   v.backends = std::move(bs);
@@ -178,7 +178,7 @@ TEST(SumBackendLoadTest, SumsTheWorkersCountsOfLcBackends) {
   st.vips[0].backends[2].drained = true;  // takes no new flow: not counted
   api::Vip rr;
   rr.id = 2;
-  rr.ip = 0xcb00710a;
+  rr.ip = api::Addr::from_v4(0xcb00710a);
   rr.port = 81;
   rr.backends = {backend(20, 3000)};
   st.vips.push_back(rr);

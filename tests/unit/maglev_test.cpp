@@ -161,13 +161,13 @@ api::State pool_state(api::Sched sched, uint32_t n) {
   api::State st;
   api::Vip v;
   v.id = 3;
-  v.ip = 0xcb00710a;  // 203.0.113.10
+  v.ip = api::Addr::from_v4(0xcb00710a);  // 203.0.113.10
   v.port = 80;
   v.sched = sched;
   for (uint32_t i = 0; i < n; ++i) {
     api::Backend b;
     b.id = 100 + i;
-    b.ip = 0xc6336400 + i + 1;  // 198.51.100.x
+    b.ip = api::Addr::from_v4(0xc6336400 + i + 1);  // 198.51.100.x
     b.port = static_cast<uint16_t>(3000 + i);
     v.backends.push_back(b);
   }
@@ -279,11 +279,11 @@ TEST(MaglevTableSharesTest, CountedWithTheSnapshot) {
   st.vips[0].backends[3].drained = true;
   api::Vip rr;
   rr.id = 4;
-  rr.ip = 0xcb00710a;
+  rr.ip = api::Addr::from_v4(0xcb00710a);
   rr.port = 81;
   api::Backend b;
   b.id = 200;
-  b.ip = 0xc6336409;
+  b.ip = api::Addr::from_v4(0xc6336409);
   b.port = 3000;
   rr.backends = {b};
   st.vips.push_back(rr);

@@ -27,10 +27,10 @@
 namespace rondo::cp {
 namespace {
 
-uint32_t ip(const char* s) {
-  uint32_t v = 0;
-  EXPECT_TRUE(api::parse_ipv4(s, &v)) << s;
-  return v;
+api::Addr ip(const char* s) {
+  auto a = api::parse_addr(s);
+  EXPECT_TRUE(a) << s;
+  return a.value_or(api::Addr{});
 }
 
 // Two vips, four backends (one drained, one down, one never seen by the dataplane), two

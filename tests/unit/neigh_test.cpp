@@ -135,19 +135,20 @@ std::unique_ptr<Snapshot> snapshot() {
   st.generation = 1;
   api::Vip v;
   v.id = 1;
-  v.ip = kVip;
+  v.ip = api::Addr::from_v4(kVip);
   v.port = 80;
   api::Backend b;
   b.id = 1;
-  b.ip = kBackend;
+  b.ip = api::Addr::from_v4(kBackend);
   b.port = 3000;
   v.backends = {b};
   st.vips = {v};
-  st.local_ips = {kLocal};
+  st.local_ips = {api::Addr::from_v4(kLocal)};
   api::Route link, dflt;
-  link.prefix = ip4("198.51.100.0");
+  link.prefix = api::Addr::from_v4(ip4("198.51.100.0"));
   link.prefix_len = 24;
-  dflt.via = kGateway;
+  dflt.prefix = api::Addr::from_v4(0);  // 0.0.0.0/0 (a default api::Route is ::/0)
+  dflt.via = api::Addr::from_v4(kGateway);
   st.routes = {link, dflt};
   return build_snapshot(st);
 }

@@ -108,7 +108,7 @@ TEST(SmoothWrrTest, LargeWeightsDoNotOverflow) {
 api::Backend backend(uint32_t id, uint16_t port) {
   api::Backend b;
   b.id = id;
-  b.ip = 0xc6336403;  // 198.51.100.3
+  b.ip = api::Addr::from_v4(0xc6336403);  // 198.51.100.3
   b.port = port;
   return b;
 }
@@ -116,7 +116,7 @@ api::Backend backend(uint32_t id, uint16_t port) {
 api::Vip vip(uint32_t id, uint16_t port, std::vector<api::Backend> bs) {
   api::Vip v;
   v.id = id;
-  v.ip = 0xcb00710a;  // 203.0.113.10
+  v.ip = api::Addr::from_v4(0xcb00710a);  // 203.0.113.10
   v.port = port;
   v.backends = std::move(bs);
   return v;

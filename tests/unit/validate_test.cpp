@@ -23,10 +23,10 @@ namespace {
 
 using json = nlohmann::json;
 
-uint32_t ip(const char* s) {
-  uint32_t v = 0;
-  EXPECT_TRUE(api::parse_ipv4(s, &v)) << s;
-  return v;
+api::Addr ip(const char* s) {
+  auto a = api::parse_addr(s);
+  EXPECT_TRUE(a) << s;
+  return a.value_or(api::Addr{});
 }
 
 DesiredState good_state() {
@@ -128,7 +128,7 @@ const Hole kHoles[] = {
      [](DesiredState& d) { d.local_ips.push_back(ip("198.51.100.100")); }, "", true},
     {"0.0.0.0 as a local ip", "local_ips[0]", "0.0.0.0 is in 0.0.0.0/8, not a host address",
      "local_ips: [198.51.100.100]", "local_ips: [0.0.0.0]",
-     [](DesiredState& d) { d.local_ips[0] = 0; }, "", true},
+     [](DesiredState& d) { d.local_ips[0] = ip("0.0.0.0"); }, "", true},
     {"backend equal to a vip", "vips[0].backends[3].address",
      "203.0.113.10 is a vip address: rondo would forward to itself",
      "      - {address: 198.51.100.4, port: 3000}\n",
@@ -179,7 +179,7 @@ const Hole kHoles[] = {
      x_yaml("l2dsr", kL2DsrX + "  - {prefix: 0.0.0.0/0, via: 198.51.100.1}\n"
                                "  - {prefix: 198.51.100.0/24}\n"),
      [](DesiredState& d) {
-       l2dsr_x(d, {{.prefix = 0, .prefix_len = 0, .via = ip("198.51.100.1")},
+       l2dsr_x(d, {{.prefix = ip("0.0.0.0"), .prefix_len = 0, .via = ip("198.51.100.1")},
                    {.prefix = ip("198.51.100.0"), .prefix_len = 24}});
      },
      "", true},
@@ -284,7 +284,7 @@ TEST(Dsr, L2DsrBackendsAreOnLinkByTheLongestMatchingRoute) {
   s.vips = {v};
   auto first = [&] { return api::validate_state(s); };
   EXPECT_EQ(first(), "");  // no routes
-  s.routes = {{.prefix = 0, .prefix_len = 0, .via = ip("198.51.100.1")},
+  s.routes = {{.prefix = ip("0.0.0.0"), .prefix_len = 0, .via = ip("198.51.100.1")},
               {.prefix = ip("10.1.0.0"), .prefix_len = 16}};
   EXPECT_EQ(first(), "");  // the /16 is on-link and longer than the default
   s.routes.push_back({.prefix = ip("10.1.2.0"), .prefix_len = 24, .via = ip("10.1.0.1")});
@@ -294,7 +294,7 @@ TEST(Dsr, L2DsrBackendsAreOnLinkByTheLongestMatchingRoute) {
   s.routes.push_back({.prefix = ip("10.1.2.3"), .prefix_len = 32});
   EXPECT_EQ(first(), "");  // a host route, on-link
   // ipip and gue route as they like; only the port is theirs to match.
-  s.routes = {{.prefix = 0, .prefix_len = 0, .via = ip("198.51.100.1")}};
+  s.routes = {{.prefix = ip("0.0.0.0"), .prefix_len = 0, .via = ip("198.51.100.1")}};
   for (auto m : {api::Mode::kIpip, api::Mode::kGue}) {
     s.vips[0].mode = m;
     EXPECT_EQ(first(), "");
@@ -325,6 +325,164 @@ TEST(Dsr, EveryRuleIsOneProblemOnItsField) {
   fields.clear();
   for (const auto& p : api::check_state(s)) fields.push_back(p.field);
   EXPECT_EQ(fields, std::vector<std::string>{"vips[0].mode"});
+}
+
+// ---- IPv6 (the first cut: docs/modes.md) ----
+
+// A dual-stack state every rule accepts: a v6 full-NAT vip, a NAT46 one (v4 vip, v6
+// backends) and a v4 one, local ips of both families, v6 routes (one via a link-local router).
+api::State dual_stack() {
+  api::State s;
+  s.local_ips = {ip("198.51.100.100"), ip("2001:db8:100::100")};
+  api::Vip web6{.id = 0, .ip = ip("2001:db8::10"), .port = 80};
+  web6.backends = {{.id = 0, .ip = ip("2001:db8:100::3"), .port = 3000},
+                   {.id = 1, .ip = ip("2001:db8:100::4"), .port = 3000}};
+  api::Vip nat46{.id = 1, .ip = ip("203.0.113.10"), .port = 8090};
+  nat46.backends = {{.id = 2, .ip = ip("2001:db8:100::3"), .port = 3000}};
+  api::Vip web4{.id = 2, .ip = ip("203.0.113.10"), .port = 80};
+  web4.backends = {{.id = 3, .ip = ip("198.51.100.3"), .port = 3000}};
+  s.vips = {web6, nat46, web4};
+  s.routes = {{.prefix = ip("::"), .prefix_len = 0, .port_id = 0, .via = ip("fe80::1")},
+              {.prefix = ip("2001:db8:100::"), .prefix_len = 64},
+              {.prefix = ip("0.0.0.0"), .prefix_len = 0, .via = ip("198.51.100.1")}};
+  s.neighbours = {{.ip = ip("fe80::1"), .mac = {2, 0, 0, 0, 0, 1}}};
+  return s;
+}
+
+struct V6Case {
+  const char* what;
+  std::function<void(api::State&)> change;
+  std::string problem;  // the first problem, as validate_state says it
+};
+
+const std::string kNotYet = " not supported for IPv6 yet";
+
+const V6Case kV6Cases[] = {
+    {"mixed backend families in one vip",
+     [](api::State& s) { s.vips[0].backends.push_back({.id = 9, .ip = ip("198.51.100.3"), .port = 3000}); },
+     "vips[0].backends[2].address: 198.51.100.3 is IPv4 but the vip's first backend is IPv6: the "
+     "backends of a vip are all of one family (see vips[0].backends[0].address)"},
+    {"full-NAT to v6 backends without a v6 local ip",
+     [](api::State& s) { s.local_ips = {ip("198.51.100.100")}; },
+     "vips[0].backends[0].address: 2001:db8:100::3 is IPv6 but no local ip is: full-NAT sends to "
+     "a backend from a local ip of its family (see local_ips)"},
+    {"full-NAT to v4 backends without a v4 local ip",
+     [](api::State& s) { s.local_ips = {ip("2001:db8:100::100")}; },
+     "vips[2].backends[0].address: 198.51.100.3 is IPv4 but no local ip is: full-NAT sends to "
+     "a backend from a local ip of its family (see local_ips)"},
+    {"ipip with a v6 vip",
+     [](api::State& s) {
+       s.vips[0].mode = api::Mode::kIpip;
+       for (auto& b : s.vips[0].backends) b.port = 80;
+     },
+     "vips[0].mode: mode ipip is" + kNotYet + " (see vips[0].address)"},
+    {"gue with a v4 vip and v6 backends",
+     [](api::State& s) {
+       s.vips[1].mode = api::Mode::kGue;
+       s.vips[1].backends[0].port = 8090;
+     },
+     "vips[1].mode: mode gue is" + kNotYet + " (see vips[1].backends[0].address)"},
+    {"l2dsr with a v6 vip",
+     [](api::State& s) {
+       s.vips[0].mode = api::Mode::kL2Dsr;
+       for (auto& b : s.vips[0].backends) b.port = 80;
+     },
+     "vips[0].mode: mode l2dsr is" + kNotYet + " (see vips[0].address)"},
+    {"SYN cookies on a v6 vip",
+     [](api::State& s) { s.vips[0].syncookies = api::SynCookies::kAuto; },
+     "vips[0].syncookies: SYN cookies are" + kNotYet + " (see vips[0].address)"},
+    {"PROXY protocol towards v6 backends",
+     [](api::State& s) { s.vips[1].proxy_protocol = api::ProxyProtocol::kV2; },
+     "vips[1].proxy_protocol: the PROXY protocol is" + kNotYet + " (see vips[1].backends[0].address)"},
+    {"route via of the other family",
+     [](api::State& s) { s.routes[0].via = ip("198.51.100.1"); },
+     "routes[0].via: 198.51.100.1 is IPv4 but the prefix ::/0 is IPv6: a next hop has the route's "
+     "family (see routes[0].prefix)"},
+    {"v4 route via a v6 router",
+     [](api::State& s) { s.routes[2].via = ip("2001:db8:100::1"); },
+     "routes[2].via: 2001:db8:100::1 is IPv6 but the prefix 0.0.0.0/0 is IPv4: a next hop has the "
+     "route's family (see routes[2].prefix)"},
+    {"v6 prefix longer than 128",
+     [](api::State& s) { s.routes[1].prefix_len = 129; },
+     "routes[1].prefix: 2001:db8:100::/129: prefix length must be 0-128"},
+    {"v4 prefix longer than 32",
+     [](api::State& s) { s.routes.push_back({.prefix = ip("10.0.0.0"), .prefix_len = 33}); },
+     "routes[3].prefix: 10.0.0.0/33: prefix length must be 0-32"},
+    {"v6 prefix with host bits",
+     [](api::State& s) { s.routes[1].prefix = ip("2001:db8:100::1"); },
+     "routes[1].prefix: 2001:db8:100::1/64 has host bits set (did you mean 2001:db8:100::/64?)"},
+    {"v6 prefix with host bits inside a byte",
+     [](api::State& s) { s.routes[1] = {.prefix = ip("2001:db8:1ff::"), .prefix_len = 39}; },
+     "routes[1].prefix: 2001:db8:1ff::/39 has host bits set (did you mean 2001:db8::/39?)"},
+    {"multicast v6 vip", [](api::State& s) { s.vips[0].ip = ip("ff02::1"); },
+     "vips[0].address: ff02::1 is a multicast address (ff00::/8)"},
+    {"unspecified v6 backend", [](api::State& s) { s.vips[0].backends[1].ip = ip("::"); },
+     "vips[0].backends[1].address: :: is the unspecified address (::), not a host address"},
+    {"loopback v6 local ip", [](api::State& s) { s.local_ips[1] = ip("::1"); },
+     "local_ips[1]: ::1 is the loopback address"},
+    {"link-local local ip", [](api::State& s) { s.local_ips.push_back(ip("fe80::100")); },
+     "local_ips[2]: fe80::100 is a link-local address (fe80::/10), which cannot be a local ip"},
+    {"link-local vip", [](api::State& s) { s.vips[0].ip = ip("fe80::10"); },
+     "vips[0].address: fe80::10 is a link-local address (fe80::/10), which cannot be a vip"},
+    {"link-local backend", [](api::State& s) { s.vips[0].backends[0].ip = ip("febf::3"); },
+     "vips[0].backends[0].address: febf::3 is a link-local address (fe80::/10), which cannot be a "
+     "backend"},
+    {"multicast v6 next hop", [](api::State& s) { s.routes[0].via = ip("ff02::2"); },
+     "routes[0].via: ff02::2 is a multicast address (ff00::/8)"},
+    {"v6 vip is a local ip", [](api::State& s) { s.vips[0].ip = ip("2001:db8:100::100"); },
+     "vips[0].address: 2001:db8:100::100 is also a local ip: return traffic and vip traffic would "
+     "collide (see local_ips[1])"},
+    {"duplicate v6 backend", [](api::State& s) { s.vips[0].backends[1].ip = ip("2001:db8:100::3"); },
+     "vips[0].backends[1].address: [2001:db8:100::3]:3000 is already a backend of this vip (see "
+     "vips[0].backends[0].address)"},
+    {"duplicate v6 vip",
+     [](api::State& s) {
+       s.vips[2].ip = ip("2001:db8::10");
+       s.vips[2].backends[0].ip = ip("2001:db8:100::5");
+     },
+     "vips[2].address: [2001:db8::10]:80/tcp is already served by another vip (see vips[0].address)"},
+    {"duplicate v6 route", [](api::State& s) { s.routes.push_back(s.routes[1]); },
+     "routes[3].prefix: 2001:db8:100::/64 is a duplicate route (see routes[1].prefix)"},
+};
+
+class V6 : public ::testing::TestWithParam<V6Case> {};
+void PrintTo(const V6Case& c, std::ostream* os) { *os << c.what; }
+
+TEST(Ipv6, DualStackStateIsValid) { EXPECT_EQ(api::validate_state(dual_stack()), ""); }
+
+TEST_P(V6, DataplaneRefusesWithTheFieldNamed) {
+  api::State s = dual_stack();
+  GetParam().change(s);
+  EXPECT_EQ(api::validate_state(s), GetParam().problem);
+}
+
+INSTANTIATE_TEST_SUITE_P(Ipv6, V6, ::testing::ValuesIn(kV6Cases));
+
+TEST(Ipv6, LinkLocalIsFineForNextHopsAndNeighbours) {
+  api::State s = dual_stack();
+  s.routes.push_back({.prefix = ip("2001:db8:300::"), .prefix_len = 48, .port_id = 1, .via = ip("fe80::2")});
+  s.neighbours.push_back({.ip = ip("fe80::2"), .mac = {2, 0, 0, 0, 0, 2}, .port_id = 1});
+  EXPECT_EQ(api::validate_state(s), "");
+}
+
+TEST(Ipv6, PrefixLengthsUpToTheFamilysWidth) {
+  api::State s = dual_stack();
+  s.routes.push_back({.prefix = ip("2001:db8::10"), .prefix_len = 128});
+  s.routes.push_back({.prefix = ip("2001:db8:8000::"), .prefix_len = 33});
+  s.routes.push_back({.prefix = ip("10.1.2.3"), .prefix_len = 32});
+  EXPECT_EQ(api::validate_state(s), "");
+}
+
+// Only vips, backends, local ips and next hops are addresses a packet is sent to or from;
+// ::ffff:a.b.c.d cannot even be written as v6 (it is how v4 is held: parse_addr refuses it).
+TEST(Ipv6, UnusableAddresses) {
+  EXPECT_EQ(api::unusable_address_reason(ip("2001:db8::1")), "");
+  EXPECT_EQ(api::unusable_address_reason(ip("fe80::1")), "");  // refused per role, not here
+  EXPECT_NE(api::unusable_address_reason(api::Addr{}), "");
+  EXPECT_NE(api::unusable_address_reason(ip("::1")), "");
+  EXPECT_NE(api::unusable_address_reason(ip("ff05::2")), "");
+  EXPECT_EQ(api::unusable_address_reason(ip("127.0.0.1")), "is a loopback address");
+  EXPECT_FALSE(api::parse_addr("::ffff:203.0.113.10"));
 }
 
 // ---- hostile JSON ----
