@@ -17,12 +17,6 @@
 
 namespace rondo::dp {
 
-/// The sum of the IPv6 pseudo-header (RFC 8200 8.1) of the fixed header at `ip6`: its
-/// addresses, the upper-layer length `len` (extension headers excluded) and `next_header`.
-inline uint64_t csum_pseudo6_at(const uint8_t* ip6, uint32_t len, uint8_t next_header) {
-  return csum_sum(ip6 + 8, 32) + (len >> 16) + (len & 0xffff) + next_header;
-}
-
 struct IcmpError6 {
   static constexpr uint8_t kUnreachable = 1, kPacketTooBig = 2, kTimeExceeded = 3,
                            kParamProblem = 4;
@@ -101,7 +95,7 @@ struct IcmpError6 {
       std::memcpy(q.l4 + csum_off, &c, 2);
     }
     icmp[2] = icmp[3] = 0;
-    csum_put(icmp + 2, csum_pseudo6_at(ip, icmp_len, 58) + csum_sum(icmp, icmp_len));
+    csum_put(icmp + 2, csum_pseudo6(ip + 8, ip + 24, icmp_len, 58) + csum_sum(icmp, icmp_len));
   }
 
  private:

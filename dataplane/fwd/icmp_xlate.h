@@ -198,7 +198,7 @@ struct IcmpXlate {
     std::memmove(ip6 + 40, s.b, m);
     write_ipv6_header(ip6, tos, static_cast<uint16_t>(m), 58, static_cast<uint8_t>(ttl - 1), src,
                       dst);
-    csum_put(ip6 + 40 + 2, csum_pseudo6_at(ip6, m, 58) + csum_sum(ip6 + 40, m));
+    csum_put(ip6 + 40 + 2, csum_pseudo6(ip6 + 8, ip6 + 24, m, 58) + csum_sum(ip6 + 40, m));
     return {put_l2(ip6, l2, l3_off, 0x86, 0xdd), l3_off + 40 + m};
   }
 

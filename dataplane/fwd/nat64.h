@@ -110,7 +110,7 @@ struct Xlate46 {
       std::memcpy(l4 + 2, &dport, 2);
       if (udp && csum[0] == 0 && csum[1] == 0) {
         // No checksum on the v4 side: v6 requires one (RFC 7915 4.5), computed in full.
-        const uint64_t sum = csum_pseudo6_at(ip6, l4_len, 17) + words(l4, l4_len);
+        const uint64_t sum = csum_pseudo6(ip6 + 8, ip6 + 24, l4_len, 17) + words(l4, l4_len);
         const auto c = static_cast<uint16_t>(~csum_fold64(sum));
         csum[0] = static_cast<uint8_t>((c ? c : 0xffff) >> 8);
         csum[1] = static_cast<uint8_t>(c ? c : 0xffff);

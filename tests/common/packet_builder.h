@@ -41,14 +41,14 @@ struct Ext6 {
 /// with PadN/Pad1 to a multiple of 8 bytes.
 inline Ext6 ext_options(uint8_t type, std::vector<uint8_t> options = {}) {
   Ext6 e{type, {0, 0}};
-  e.bytes.insert(e.bytes.end(), options.begin(), options.end());
+  for (uint8_t b : options) e.bytes.push_back(b);  // (insert() trips GCC 12's -Warray-bounds)
   const size_t pad = (8 - e.bytes.size() % 8) % 8;
   if (pad == 1) {
     e.bytes.push_back(0);  // Pad1
   } else if (pad > 1) {
     e.bytes.push_back(1);  // PadN
     e.bytes.push_back(static_cast<uint8_t>(pad - 2));
-    e.bytes.insert(e.bytes.end(), pad - 2, 0);
+    e.bytes.resize(e.bytes.size() + pad - 2, 0);
   }
   e.bytes[1] = static_cast<uint8_t>(e.bytes.size() / 8 - 1);
   return e;

@@ -22,6 +22,19 @@ inline const uint32_t kLocal = ip4("198.51.100.100");
 inline const uint32_t kVip = ip4("203.0.113.10");
 inline const uint32_t kVip2 = ip4("203.0.113.20");
 
+// IPv6 (the e2e topology's addresses, tools/lib/topo.sh --v6): client and backend host on
+// 2001:db8:100::/64 with rondo's local ip, the VIPs on 2001:db8::/64 (on-link for the client).
+inline const Ip16 kClient6 = ip6("2001:db8:100::2");
+inline const Ip16 kBackend6 = ip6("2001:db8:100::3");
+inline const Ip16 kLocal6 = ip6("2001:db8:100::100");
+inline const Ip16 kVip6 = ip6("2001:db8::10");
+
+inline api::Addr addr6(const Ip16& a) {
+  api::Addr x;
+  std::memcpy(x.b.data(), a.data(), 16);
+  return x;
+}
+
 /// web: VIP:80/tcp -> backend :3000-3003 (ids 0-3); dns: VIP:53/udp -> :4000-4003 (ids
 /// 4-7), unless `with_dns` is false; late: VIP2:80/tcp -> late backend :8080 (id 9).
 inline api::State state(bool with_dns = true) {
@@ -53,6 +66,51 @@ inline api::State state(bool with_dns = true) {
   std::memcpy(c.mac, kClientMac.data(), 6);
   std::memcpy(b.mac, kBackendMac.data(), 6);
   s.neighbours = {c, b};
+  return s;
+}
+
+/// The seed state plus IPv6: web6 [VIP6]:80/tcp -> backend6 :3000-3003 (ids 30-33), dns6
+/// [VIP6]:53/udp -> :4000-4003 (ids 34-37), nat46 VIP:8090/tcp -> backend6 :3000 (id 40),
+/// nat64 [VIP6]:8091/tcp -> backend :3000 (id 41) (the last two only when `with_nat64`: the
+/// first cut's validation refuses mixed families), local ips of both families and static
+/// neighbours for the v6 client and backend host.
+inline api::State state6(bool with_nat64 = false) {
+  api::State s = state();
+  api::Vip web6;
+  web6.id = 10;
+  web6.ip = addr6(kVip6);
+  web6.port = 80;
+  for (uint16_t i = 0; i < 4; ++i)
+    web6.backends.push_back({uint32_t(30 + i), addr6(kBackend6), uint16_t(3000 + i), 1});
+  s.vips.push_back(web6);
+  api::Vip dns6;
+  dns6.id = 11;
+  dns6.ip = addr6(kVip6);
+  dns6.port = 53;
+  dns6.proto = api::Proto::kUdp;
+  for (uint16_t i = 0; i < 4; ++i)
+    dns6.backends.push_back({uint32_t(34 + i), addr6(kBackend6), uint16_t(4000 + i), 1});
+  s.vips.push_back(dns6);
+  if (with_nat64) {
+    api::Vip n46;
+    n46.id = 12;
+    n46.ip = api::Addr::from_v4(kVip);
+    n46.port = 8090;
+    n46.backends.push_back({40, addr6(kBackend6), 3000, 1});
+    s.vips.push_back(n46);
+    api::Vip n64;
+    n64.id = 13;
+    n64.ip = addr6(kVip6);
+    n64.port = 8091;
+    n64.backends.push_back({41, api::Addr::from_v4(kBackend), 3000, 1});
+    s.vips.push_back(n64);
+  }
+  s.local_ips.push_back(addr6(kLocal6));
+  api::Neighbour c{addr6(kClient6), {}, 0}, b{addr6(kBackend6), {}, 0};
+  std::memcpy(c.mac, kClientMac.data(), 6);
+  std::memcpy(b.mac, kBackendMac.data(), 6);
+  s.neighbours.push_back(c);
+  s.neighbours.push_back(b);
   return s;
 }
 
@@ -101,48 +159,6 @@ inline api::State with_dsr(api::State s) {
     s.vips.push_back(v);
     ++id;
   }
-  return s;
-}
-
-// The seed scenario over IPv6: the same hosts with v6 addresses (the client's and the
-// backend host's MACs are those of their v4 selves).
-inline const Ip16 kClient6 = ip6("2001:db8:100::2");
-inline const Ip16 kBackend6 = ip6("2001:db8:100::3");
-inline const Ip16 kLocal6 = ip6("2001:db8:100::100");
-inline const Ip16 kVip6 = ip6("2001:db8::10");
-
-inline api::Addr addr6(const Ip16& a) {
-  api::Addr x;
-  std::memcpy(x.b.data(), a.data(), 16);
-  return x;
-}
-
-/// state() (without the DSR VIPs) and, beside it: web6 [VIP6]:80/tcp -> backend6 :3000-3003
-/// (ids 30-33), dns6 [VIP6]:53/udp -> :4000-4003 (ids 34-37), the v6 local ip and the v6
-/// static neighbours (client6, backend6).
-inline api::State state6() {
-  api::State s = state();
-  api::Vip web;
-  web.id = 10;
-  web.ip = addr6(kVip6);
-  web.port = 80;
-  for (uint16_t i = 0; i < 4; ++i)
-    web.backends.push_back({uint32_t(30 + i), addr6(kBackend6), uint16_t(3000 + i), 1});
-  s.vips.push_back(web);
-  api::Vip dns;
-  dns.id = 11;
-  dns.ip = addr6(kVip6);
-  dns.port = 53;
-  dns.proto = api::Proto::kUdp;
-  for (uint16_t i = 0; i < 4; ++i)
-    dns.backends.push_back({uint32_t(34 + i), addr6(kBackend6), uint16_t(4000 + i), 1});
-  s.vips.push_back(dns);
-  s.local_ips.push_back(addr6(kLocal6));
-  api::Neighbour c{addr6(kClient6), {}, 0}, b{addr6(kBackend6), {}, 0};
-  std::memcpy(c.mac, kClientMac.data(), 6);
-  std::memcpy(b.mac, kBackendMac.data(), 6);
-  s.neighbours.push_back(c);
-  s.neighbours.push_back(b);
   return s;
 }
 

@@ -181,6 +181,21 @@ TEST_F(Inspect, FlowShowByEitherSideWithItsTraffic) {
   EXPECT_EQ(Pipeline(pp).flows().meter(0), nullptr);
 }
 
+// Protocol 13 filters carry either family; these v4 flows match no IPv6 address, not even
+// one whose last 32 bits are the v4 address (2001:db8::c633:6402 ends in 198.51.100.2).
+TEST_F(Inspect, AnIpv6FilterMatchesNoIpv4Flow) {
+  ASSERT_EQ(one(client_syn(50000), 100).kind, Action::Kind::kTx);
+  api::Addr v6 = *api::parse_addr("2001:db8::c633:6402");
+  ASSERT_EQ(v6.v4(), kClient);
+  api::FlowFilter f{.client_ip = v6, .client_port = 50000, .vip_ip = api::Addr::from_v4(kVip), .vip_port = 80, .proto = 6};
+  EXPECT_FALSE(exact_key(f));
+  EXPECT_TRUE(ask(api::InspectOp::kFlows, f, 350).flows.empty());
+  f.client_ip = api::Addr::from_v4(kClient);
+  EXPECT_EQ(ask(api::InspectOp::kFlows, f, 350).flows.size(), 1u);
+  EXPECT_TRUE(ask(api::InspectOp::kFlows, api::FlowFilter{.local_ip = *api::parse_addr("2001:db8:100::100")}, 350)
+                  .flows.empty());
+}
+
 TEST_F(Inspect, ListingPagesThroughEveryFlowOnceAndIsBounded) {
   for (uint16_t p = 0; p < 200; ++p) ASSERT_EQ(one(client_syn(static_cast<uint16_t>(20000 + p)), 10).kind, Action::Kind::kTx);
   std::set<uint16_t> seen;

@@ -1289,6 +1289,57 @@ TEST(Parse6, UdpChecksumZeroIsRefused) {
   EXPECT_EQ(why6(pk), DropReason::kBadL4Checksum);
 }
 
+// The shared test builder's IPv6 frames (what fixtures feed the pipeline) parse as built.
+TEST(Parse6, SharedBuilderFrames) {
+  Pkt pk;
+  pk.v6 = true;
+  pk.src6 = kClient6;
+  pk.dst6 = kVip6;
+  pk.proto = 6;
+  pk.sport = 41000;
+  pk.dport = 80;
+  pk.tcp_flags = kTcpSyn;
+  pk.ttl = 33;
+  pk.payload = "abc";
+  pk.ext = {test::ext_options(0), test::ext_options(60, {0x1e, 0x00}), test::ext_routing(4, 0)};
+  Frame f = test::build(pk);
+  Result r = parse(f);
+  ASSERT_TRUE(r.ok) << static_cast<int>(r.why);
+  EXPECT_EQ(r.p.kind, PktKind::kIpv6Tcp);
+  EXPECT_EQ(r.p.ext_len, 8 + 8 + 24);
+  EXPECT_EQ(r.p.l4_off, 14 + 40 + 40);
+  EXPECT_EQ(r.p.l4_len(), 23u);
+  EXPECT_EQ(r.p.ttl, 33);
+  EXPECT_EQ(0, std::memcmp(r.p.key6.dst_ip, kVip6.data(), 16));
+  EXPECT_EQ(r.p.key6.dst_port, htons(80));
+  EXPECT_TRUE(l4_csum_ok6(&f[14], &f[r.p.l4_off], r.p.l4_len(), 6));
+
+  pk.ext = {test::ext_fragment(0, true)};
+  EXPECT_EQ(parse(test::build(pk)).why, DropReason::kIpFragment);
+
+  // DAD: an NS from :: to the solicited-node group, no SLLAO; and one from a link-local
+  // address with SLLAO.
+  test::Ndp ns;
+  ns.eth_src = {0x02, 0, 0, 0, 0, 0x02};
+  ns.target = kVip6;
+  f = test::build(ns);
+  r = parse(f);
+  ASSERT_TRUE(r.ok) << static_cast<int>(r.why);
+  EXPECT_EQ(r.p.kind, PktKind::kIpv6Icmp);
+  EXPECT_EQ(r.p.l4_len(), 24u);
+  EXPECT_TRUE(l4_csum_ok6(&f[14], &f[54], r.p.l4_len(), 58));
+  ns.src6 = ip6("fe80::2");
+  ns.lladdr = ns.eth_src;
+  r = parse(test::build(ns));
+  ASSERT_TRUE(r.ok) << static_cast<int>(r.why);
+  EXPECT_EQ(r.p.l4_len(), 32u);
+  // An NA from :: is no DAD message.
+  ns.type = 136;
+  ns.src6 = Ip16{};
+  ns.dst6 = ip6("ff02::1");
+  EXPECT_EQ(parse(test::build(ns)).why, DropReason::kMartianSource);
+}
+
 // ---- checksums ----
 
 TEST(Csum6, PseudoHeaderSum) {
