@@ -25,6 +25,7 @@ using namespace test::fixtures;
 
 api::State seed_v4() { return test::seed::with_dsr(test::seed::state()); }
 api::State seed_v6() { return test::seed::state6(); }
+api::State seed_nat64() { return test::seed::state6(true); }
 
 struct Feature {
   const char* name;
@@ -41,6 +42,7 @@ const Feature kFeatures[] = {
     {"dsr", dsr_cases},
     {"nat6", nat6_cases, seed_v6},       {"icmp6", icmp6_cases, seed_v6},
     {"ndp", ndp_cases, seed_v6},         {"ext6", ext6_cases, seed_v6},
+    {"nat64", nat64_cases, seed_nat64},
 };
 
 // One dataplane with the seed scenario's state, and the ARP request its snapshot makes for
