@@ -328,7 +328,7 @@ void Pipeline::classify(const Snapshot* s, const uint8_t* f, uint32_t len, uint1
   }
   pd->cls = Pending::Cls::kDrop;
   Parsed& p = pd->p;
-  if (!parse_frame(f, len, &p, &pd->why)) return;
+  if (!parse_frame(f, len, &p, &pd->why, params_.mtu)) return;
   // No port is configured with a VLAN: a tagged frame is for a network rondo is not on, and
   // forwarding it would carry the client's tag to the backend (and answer ARP untagged).
   if (p.vlan) {
@@ -693,6 +693,7 @@ bool Pipeline::track_tcp_in(Table& t, uint32_t idx, FlowDir dir, const uint8_t* 
 Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f, uint32_t len,
                                const Parsed& p, const FlowTable::Probe& probe, uint64_t now) {
   if (p.ttl <= 1) return drop(counters_, DropReason::kTtlExceeded);
+  if (p.ip_len > params_.mtu) return too_big4(s, f, p, now);  // full-NAT keeps the length
   FlowTable::Hit hit = flows_.lookup(p.key, probe, now);
   const bool tcp = p.kind == PktKind::kIpv4Tcp;
   if (hit.found() && hit.dir != FlowDir::kForward) return drop(counters_, DropReason::kReplyNoFlow);
@@ -843,6 +844,7 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
 Action Pipeline::handle_reply(const Snapshot& s, uint8_t* f, uint32_t len, const Parsed& p,
                               const FlowTable::Probe& probe, uint64_t now) {
   if (p.ttl <= 1) return drop(counters_, DropReason::kTtlExceeded);
+  if (p.ip_len > params_.mtu) return too_big4(s, f, p, now);
   FlowTable::Hit hit = flows_.lookup(p.key, probe, now);
   if (!hit.found() || hit.dir != FlowDir::kReverse) {
     // A NAT64 flow's backend answers a v4 local ip too: its flow is in flows6_ (decision 4
@@ -1292,6 +1294,10 @@ Action Pipeline::nat_out(const Snapshot& s, uint8_t* f, const Parsed& p, const F
   const bool to6 = !is_v4_mapped6(Ip6::from(dst));
   const uint8_t proto = kFrom6 ? p.key6.proto : p.key.proto;
   if constexpr (kFrom6) {
+    // Longer than the egress once in the other end's family (NAT64 loses the IPv6 header and
+    // its extension headers, gains 20 bytes): the sender learns what fits (egress_mtu.cpp).
+    if ((to6 ? p.ip_len : p.l4_len() + 20) > params_.mtu)
+      return too_big6(s, f, p, to6 ? params_.mtu : params_.mtu + 20, now);
     if (to6) {
       FullNat6::rewrite(f + p.l3_off, f + p.l4_off, proto, Ip6::from(src), Ip6::from(dst),
                         k.dst_port, k.src_port);

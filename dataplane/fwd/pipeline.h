@@ -18,6 +18,7 @@
 #include "dataplane/fwd/proxy_v2.h"
 #include "dataplane/fwd/synproxy.h"
 #include "dataplane/fwd/token_bucket.h"
+#include "dataplane/fwd/too_big.h"
 #include "dataplane/neigh/next_hops.h"
 #include "dataplane/pkt/ip6.h"
 #include "dataplane/pkt/mac.h"
@@ -76,8 +77,10 @@ struct PipelineParams {
   // (a late loop's backlog is spread over the next ones rather than stalling one burst).
   uint32_t age_sweep_ms = 1000;
   uint32_t age_max_per_loop = 256;
-  // The IPv4 MTU of the egress (--mtu): an encapsulated packet (ipip, gue) longer than this
-  // is not sent; the client gets ICMP fragmentation-needed with the MTU that fits.
+  // The IP MTU of the egress (--mtu): a packet longer than this once rewritten (full-NAT,
+  // NAT46/64, an ipip or gue encapsulation) is not sent; its sender gets ICMP
+  // fragmentation-needed (DF set) or ICMPv6 packet too big with the MTU that fits
+  // (fwd/egress_mtu.cpp). Frames are parsed against it too (kGsoFrame).
   uint32_t mtu = kEthernetMtu;
 };
 
@@ -86,7 +89,7 @@ struct PipelineParams {
 struct OutFrame {
   uint16_t port = 0;
   uint16_t len = 0;
-  uint8_t data[std::max<uint32_t>(ProxyV2::kFrameLen + 6, 14 + kIcmpErrMax)];
+  uint8_t data[std::max({ProxyV2::kFrameLen + 6, 14 + kIcmpErrMax, 14 + kTooBigMax6})];
 };
 
 struct Action {
@@ -330,6 +333,12 @@ class Pipeline {
   // once encapsulated (`mtu`: what fits before encapsulation).
   void send_too_big(const Snapshot& s, const uint8_t* f, const Parsed& p, uint16_t mtu,
                     uint64_t now);
+  // A packet longer than the egress MTU (fwd/egress_mtu.cpp): dropped as egress_too_big;
+  // an IPv4 one with DF set gets fragmentation-needed back (too_big4), an IPv6 one packet
+  // too big reporting `mtu` (too_big6), within the replies_ budget.
+  Action too_big4(const Snapshot& s, const uint8_t* f, const Parsed& p, uint64_t now);
+  Action too_big6(const Snapshot& s, const uint8_t* f, const Parsed& p, uint32_t mtu,
+                  uint64_t now);
   Action handle_reply(const Snapshot& s, uint8_t* f, uint32_t len, const Parsed& p,
                       const FlowTable::Probe& probe, uint64_t now);
   Action output(const Snapshot& s, uint8_t* f, uint32_t dst_ip, uint64_t now);

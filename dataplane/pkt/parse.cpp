@@ -99,12 +99,12 @@ bool walk_ext6(const uint8_t* ip, uint32_t dgram, uint8_t* nh, uint32_t* l4, Dro
 // The IPv6 half of parse_frame, from the fixed header at f + off. Kept out of line so that
 // the IPv4 path stays as it was.
 [[gnu::noinline]] bool parse_ipv6(const uint8_t* f, uint32_t len, uint32_t off, Parsed* p,
-                                  DropReason* why) {
+                                  DropReason* why, uint32_t mtu) {
   if (len < off + kIpv6Hdr) return fail(why, DropReason::kMalformedL3);
   const uint8_t* ip = f + off;
   const uint32_t dgram = kIpv6Hdr + load_be16(ip + 4);
   // As for IPv4: a GSO/GRO super-frame cut by an af_packet reader is named.
-  if ((ip[0] >> 4) == 6 && dgram > kEthernetMtu && off + dgram > len)
+  if ((ip[0] >> 4) == 6 && dgram > mtu && off + dgram > len)
     return fail(why, DropReason::kGsoFrame);
   // Ethernet padding after the datagram is fine, a datagram cut short is not. (A datagram
   // over 64 KiB cannot come in one Ethernet frame and does not fit ip_len.)
@@ -182,7 +182,7 @@ bool walk_ext6(const uint8_t* ip, uint32_t dgram, uint8_t* nh, uint32_t* l4, Dro
 
 }  // namespace
 
-bool parse_frame(const uint8_t* f, uint32_t len, Parsed* p, DropReason* why) {
+bool parse_frame(const uint8_t* f, uint32_t len, Parsed* p, DropReason* why, uint32_t mtu) {
   if (len < sizeof(rte_ether_hdr)) return fail(why, DropReason::kMalformedL2);
   // No station sends from a group address: answering one would broadcast the answer.
   if (f[6] & 1) return fail(why, DropReason::kBadSourceMac);
@@ -209,7 +209,7 @@ bool parse_frame(const uint8_t* f, uint32_t len, Parsed* p, DropReason* why) {
     return true;
   }
   if (ethertype != RTE_ETHER_TYPE_IPV4) {
-    if (ethertype == RTE_ETHER_TYPE_IPV6) return parse_ipv6(f, len, off, p, why);
+    if (ethertype == RTE_ETHER_TYPE_IPV6) return parse_ipv6(f, len, off, p, why, mtu);
     return fail(why, DropReason::kUnsupportedL3);
   }
 
@@ -218,10 +218,11 @@ bool parse_frame(const uint8_t* f, uint32_t len, Parsed* p, DropReason* why) {
   const uint8_t version = ip[0] >> 4;
   const uint32_t ihl = (ip[0] & 0x0f) * 4u;
   const uint16_t total = load_be16(ip + 2);
-  // A datagram longer than an Ethernet MTU of which the frame holds less is what an
-  // af_packet reader gets of a GSO/GRO super-frame (segmentation offloads left on at the
-  // interface): named, so that the operator sees why (docs/deploy.md, "Host preparation").
-  if (version == 4 && total > kEthernetMtu && off + total > len) return fail(why, DropReason::kGsoFrame);
+  // A datagram longer than the MTU of which the frame holds less is what an af_packet reader
+  // gets of a GSO/GRO super-frame (segmentation offloads left on at the interface), or of a
+  // jumbo frame longer than its ring's frames (framesz): named, so that the operator sees
+  // why (docs/deploy.md, "Host preparation"; docs/operations.md, "MTU and jumbo frames").
+  if (version == 4 && total > mtu && off + total > len) return fail(why, DropReason::kGsoFrame);
   // The frame may carry Ethernet padding after the datagram, never less than it claims.
   if (version != 4 || ihl < sizeof(rte_ipv4_hdr) || total < ihl || off + total > len)
     return fail(why, DropReason::kMalformedL3);

@@ -45,7 +45,7 @@ struct Parsed {
   uint32_t l4_len() const { return ip_len - (l4_off - l3_off); }
 };
 
-/// The largest IPv4 datagram a standard Ethernet frame carries (no jumbo frames yet).
+/// The largest IP datagram a standard Ethernet frame carries: the default MTU (--mtu).
 inline constexpr uint32_t kEthernetMtu = 1500;
 
 // TCP flag bits (RFC 9293 3.1).
@@ -63,6 +63,12 @@ inline bool tcp_flags_sane(uint8_t f) {
 /// Parse a frame of `len` bytes. Returns true and fills `*p`, or false with `*why` set.
 /// Besides lengths it checks what must hold before any lookup: the IPv4 header checksum,
 /// a source that can be a host's, TCP/UDP ports non-zero, TCP flags that make sense.
-bool parse_frame(const uint8_t* frame, uint32_t len, Parsed* p, DropReason* why);
+/// `mtu` is the link's (--mtu): a datagram claiming more than it of which the frame holds
+/// less is named kGsoFrame (a GSO/GRO super-frame, or a frame cut by a receive buffer too
+/// small for it), one claiming no more is kMalformedL3. A frame longer than `mtu` that holds
+/// all of its datagram is parsed as any other: what leaves is checked against the egress
+/// MTU by the pipeline.
+bool parse_frame(const uint8_t* frame, uint32_t len, Parsed* p, DropReason* why,
+                 uint32_t mtu = kEthernetMtu);
 
 }  // namespace rondo::dp

@@ -18,6 +18,10 @@ struct PortSetup {
   uint16_t rx_desc = 1024;
   uint16_t tx_desc = 1024;
   rte_mempool* pool = nullptr;
+  // The MTU the port is set to when above 1500 (rte_eth_dev_set_mtu; a device that cannot
+  // set it, ENOTSUP, is logged and kept as it is: its link must carry such frames already).
+  // At 1500 or below the device keeps its own (a port may receive more than rondo sends).
+  uint32_t mtu = 1500;
 };
 
 struct PortInfo {

@@ -15,6 +15,7 @@
 #include <random>
 
 #include "dataplane/flow/port_pool.h"
+#include "dataplane/port/frame_size.h"
 #include "dataplane/port/offloads.h"
 #include "dataplane/runtime/state_dir.h"
 #include "dataplane/runtime/watchdog.h"
@@ -168,19 +169,37 @@ bool Dataplane::init(std::string* err) {
   if (opts_.mbufs && opts_.mbufs < in_rings + in_bursts + in_steering + in_neigh + in_caches)
     RTE_LOG(WARNING, USER1, "mbufs: --mbufs %u is below what can be held at once (%u): RX may starve\n",
             opts_.mbufs, in_rings + in_bursts + in_steering + in_neigh + in_caches);
-  pool_ = rte_pktmbuf_pool_create("rondo_mbufs", mbufs, kMbufCache, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+  // Every mbuf holds a whole frame of the MTU (port/frame_size.h): no chained mbufs.
+  FrameSizing fs;
+  {
+    std::vector<std::string> notes;
+    if (!size_frames(opts_.mtu, opts_.vdevs, RTE_PKTMBUF_HEADROOM, &fs, err, &notes)) {
+      *err = "--mtu " + std::to_string(opts_.mtu) + ": " + *err;
+      return false;
+    }
+    for (const auto& n : notes) RTE_LOG(WARNING, USER1, "--mtu %u: %s\n", opts_.mtu, n.c_str());
+  }
+  pool_ = rte_pktmbuf_pool_create("rondo_mbufs", mbufs, kMbufCache, 0,
+                                  static_cast<uint16_t>(fs.data_room),
                                   static_cast<int>(rte_socket_id()));
   if (!pool_) {
-    *err = "cannot create mbuf pool of " + std::to_string(mbufs) + " mbufs: " + rte_strerror(rte_errno) +
-           " (more memory: -m or hugepages)";
+    *err = "cannot create mbuf pool of " + std::to_string(mbufs) + " mbufs of " +
+           std::to_string(fs.data_room) + " bytes: " + rte_strerror(rte_errno) +
+           " (more memory: -m or hugepages; a smaller --mtu or --mbufs)";
     return false;
   }
+  RTE_LOG(NOTICE, USER1,
+          "mbuf pool: %u mbufs of %u bytes (MTU %u, frames up to %u bytes): %.1f MiB\n", mbufs,
+          fs.data_room, opts_.mtu, fs.frame,
+          static_cast<double>(rte_mempool_calc_obj_size(pool_->elt_size, 0, nullptr)) *
+              mbufs / (1024.0 * 1024.0));
 
   PortSetup ps;
   ps.n_queues = n_workers;
   ps.rx_desc = opts_.rx_desc;
   ps.tx_desc = opts_.tx_desc;
   ps.pool = pool_;
+  ps.mtu = opts_.mtu;
   uint16_t pid;
   RTE_ETH_FOREACH_DEV(pid) {
     PortInfo info;

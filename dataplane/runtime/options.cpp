@@ -70,9 +70,12 @@ std::optional<Options> parse_options(int argc, char** argv, int* exit_code) {
        "each worker looks at every flow record once per this many ms, in small steps every "
        "loop, and reclaims the expired ones: a flow goes at most this long after its timeout")
       ("mtu", po::value(&o.mtu)->default_value(o.mtu),
-       "IPv4 MTU of the links towards the backends (576-9000): an ipip or gue packet longer "
-       "than this once encapsulated is dropped (encap_too_big) and its sender told the MTU "
-       "that fits with ICMP fragmentation-needed")
+       "IP MTU of rondo's links (576-9000; above 1500: jumbo frames, docs/operations.md \"MTU "
+       "and jumbo frames\"): the ports are set to it and every mbuf holds a whole frame of it "
+       "(af_packet: framesz must too). A packet longer than this once rewritten is dropped "
+       "(egress_too_big; encap_too_big for ipip and gue) and its sender told the MTU that "
+       "fits: ICMP fragmentation-needed when DF is set, ICMPv6 packet too big; an IPv4 "
+       "packet without DF is not fragmented")
       ("mbufs", po::value(&o.mbufs)->default_value(o.mbufs), "mbufs in the pool (0: automatic)")
       ("local-ports", po::value(&lports)->default_value(lports),
        "range of full-NAT local ports, split between workers")
