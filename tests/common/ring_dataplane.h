@@ -24,6 +24,7 @@
 
 #include "dataplane/api/ctl.h"
 #include "dataplane/neigh/service.h"
+#include "dataplane/port/frame_size.h"
 #include "dataplane/port/port.h"
 #include "dataplane/runtime/control_agent.h"
 #include "dataplane/runtime/inspect_agent.h"
@@ -53,10 +54,16 @@ inline bool init_eal() {
 class RingDataplane {
  public:
   // lport range [lo, lo + n_ports - 1], shared by the workers by port ownership.
+  // `mtu`: the dataplane's --mtu (the pipeline's egress MTU, mbufs that hold a whole frame).
   RingDataplane(const std::string& name, uint16_t n_workers, uint16_t lport_lo, uint16_t n_lports,
-                uint32_t flows = 1024)
+                uint32_t flows = 1024, uint32_t mtu = 1500)
       : n_(n_workers) {
-    pool_ = rte_pktmbuf_pool_create((name + "_pool").c_str(), 4095, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+    dp::FrameSizing fs;
+    std::string ferr;
+    std::vector<std::string> notes;
+    EXPECT_TRUE(dp::size_frames(mtu, {}, RTE_PKTMBUF_HEADROOM, &fs, &ferr, &notes)) << ferr;
+    pool_ = rte_pktmbuf_pool_create((name + "_pool").c_str(), 4095, 0, 0,
+                                    static_cast<uint16_t>(fs.data_room), 0);
     EXPECT_NE(pool_, nullptr);
     for (uint16_t q = 0; q < n_; ++q) {
       rx_.push_back(rte_ring_create((name + "_rx" + std::to_string(q)).c_str(), 1024, 0,
@@ -70,6 +77,7 @@ class RingDataplane {
     ps.pool = pool_;
     ps.n_queues = n_;
     ps.rx_desc = ps.tx_desc = 128;
+    ps.mtu = mtu;  // net_ring cannot set one (ENOTSUP): logged and kept
     std::string err;
     EXPECT_TRUE(dp::port_start(static_cast<uint16_t>(port), ps, &info_, &err)) << err;
 
@@ -121,6 +129,7 @@ class RingDataplane {
       ws.pipeline.n_workers = n_;
       ws.pipeline.hz = rte_get_tsc_hz();
       ws.pipeline.port_macs.push_back(info_.mac);
+      ws.pipeline.mtu = mtu;
       if (n_ > 1) {
         ws.steer_out = steer[i];
         for (uint16_t a = 0; a < n_; ++a) ws.steer_in.push_back(steer[a][i]);
@@ -168,7 +177,10 @@ class RingDataplane {
   void inject(uint16_t q, const Frame& f) {
     rte_mbuf* m = rte_pktmbuf_alloc(pool_);
     ASSERT_NE(m, nullptr);
-    std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(f.size())), f.data(), f.size());
+    char* d = rte_pktmbuf_append(m, static_cast<uint16_t>(f.size()));
+    ASSERT_NE(d, nullptr) << "a frame of " << f.size() << " bytes in an mbuf of "
+                          << rte_pktmbuf_tailroom(m) << " (the dataplane's mtu)";
+    std::memcpy(d, f.data(), f.size());
     ASSERT_EQ(rte_ring_enqueue(rx_[q], m), 0);
   }
 

@@ -821,10 +821,10 @@ class Env:
             self.wait_backend(h, u)
 
     def start_dataplane(self, eal=ONE_WORKER_EAL, qpairs=1, idle_sleep_us=50, extra=(),
-                        hugepages=0):
+                        hugepages=0, vdev_args=""):
         """hugepages: 0 runs the dataplane on --no-huge memory (private to it); N reserves
         N hugepages and runs it on them, so that DPDK secondary processes (dpdk-dumpcap)
-        can attach."""
+        can attach. vdev_args: more net_af_packet arguments (",framesz=...")."""
         if hugepages:
             self.reserve_hugepages(hugepages)
             memory = []  # EAL takes hugepages as it needs them
@@ -833,7 +833,7 @@ class Env:
         log(f"dataplane ({' '.join(eal + memory)}, {qpairs} queue pair(s) on dp0)")
         dp = self.spawn("dataplane", self.ns_lb, [
             self.dataplane, *eal, *memory, "--no-pci", "--file-prefix", self.file_prefix,
-            f"--vdev=net_af_packet0,iface=dp0,qpairs={qpairs}", "--log-level=*:notice",
+            f"--vdev=net_af_packet0,iface=dp0,qpairs={qpairs}{vdev_args}", "--log-level=*:notice",
             "--", "--ctl-socket", self.sock, "--state-dir", os.path.join(self.tmp, "state"),
             "--idle-sleep-us", str(idle_sleep_us), *extra])
         wait_until("the dataplane to print 'ready'", 30,

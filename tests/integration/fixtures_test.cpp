@@ -31,6 +31,7 @@ struct Feature {
   const char* name;
   std::vector<Case> (*cases)(const Env&);
   api::State (*state)() = seed_v4;  // what the fresh dataplane of each case is given
+  uint32_t mtu = 1500;              // its --mtu
 };
 
 void PrintTo(const Feature& f, std::ostream* os) { *os << f.name; }
@@ -43,14 +44,16 @@ const Feature kFeatures[] = {
     {"nat6", nat6_cases, seed_v6},       {"icmp6", icmp6_cases, seed_v6},
     {"ndp", ndp_cases, seed_v6},         {"ext6", ext6_cases, seed_v6},
     {"nat64", nat64_cases, seed_nat64},
+    {"mtu", mtu_cases, seed_v6},         {"jumbo", jumbo_cases, seed_v6, 9000},
 };
 
 // One dataplane with the seed scenario's state, and the ARP request its snapshot makes for
 // the late backend already sent (so a case starts with nothing pending).
 class SeedDataplane {
  public:
-  explicit SeedDataplane(const std::string& name, const api::State& state = seed_v4())
-      : dp_(name, 1, kLportLo, 1) {
+  explicit SeedDataplane(const std::string& name, const api::State& state = seed_v4(),
+                         uint32_t mtu = 1500)
+      : dp_(name, 1, kLportLo, 1, 1024, mtu) {
     dp_.push(state);
     dp_.main_poll();
     dp_.poll(0);
@@ -140,7 +143,7 @@ TEST_P(Fixtures, Feature) {
   static int made = 0;
   size_t n = 1;
   for (size_t i = 0; i < n; ++i) {
-    SeedDataplane s("fx" + std::to_string(made++), f.state());
+    SeedDataplane s("fx" + std::to_string(made++), f.state(), f.mtu);
     const auto cases = f.cases(Env{s.dp().mac()});
     n = cases.size();
     ASSERT_GT(n, 0u);
