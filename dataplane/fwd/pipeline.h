@@ -308,6 +308,10 @@ class Pipeline {
   Action handle_icmp6(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t in_port,
                       uint64_t now);
   Action handle_icmp_error6(const Snapshot& s, uint8_t* f, const Parsed& p, uint64_t now);
+  // An ICMPv4 error about a flow in flows6_ (NAT46's client side, NAT64's backend side; `key`
+  // its quoted packet's answer, IPv4-mapped): translated to ICMPv6 for the other end.
+  Action icmp_error46(const Snapshot& s, uint8_t* f, const Parsed& p, const FlowKey6& key,
+                      uint64_t now);
   Action output6(const Snapshot& s, uint8_t* f, const Ip6& dst, uint64_t now);
   bool alloc_local6(const Snapshot& s, FlowKey6* rev, FlowTable6::Probe* rev_probe, uint64_t now);
   void ask_neigh6(const Ip6& ip, uint16_t port, uint64_t now);
