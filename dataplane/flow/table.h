@@ -12,9 +12,9 @@
 // lookup touches at most two lines and overflow is vanishingly rare at the default load.
 //
 // Hashing (docs/security.md, "Keyed hashing"): flow_hash() (flow_hash6() for v6 keys) is
-// SipHash-1-3 under a secret key given at construction, 64 bits. Bucket 1 comes from the low 32 bits, bucket 2 from
-// the high 32 (two independent choices, not one 32-bit value hashed again), and the
-// signature is their XOR. Without the key a sender cannot find tuples that share a bucket
+// SipHash-1-3 under a secret key given at construction, 64 bits. Bucket 1 comes from the low
+// 32 bits, bucket 2 from the high 32 (two independent choices, not one 32-bit value hashed
+// again), and the signature is their XOR. Without the key a sender cannot find tuples that share a bucket
 // pair; with a linear hash (CRC32-C, even with a secret seed) it can.
 //
 // Ageing: every record carries an expiry time (caller-defined ticks). An expired record is
@@ -289,7 +289,7 @@ class BasicFlowTable {
   /// worker's NUMA node. Throws std::invalid_argument for capacity 0.
   /// `meters`: keep a FlowMeter per flow (32 bytes more each; count() does nothing without).
   BasicFlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release, void* release_ctx,
-            bool meters = false);
+                 bool meters = false);
   /// The same, the arrays in `store`'s file. A file whose header matches (magic, version,
   /// capacity, buckets, meters, key fingerprint, layout, size) is adopted: its records and
   /// buckets are checked, nothing else trusted (adopt() in table.cpp); anything else starts
@@ -301,7 +301,7 @@ class BasicFlowTable {
   /// Throws std::system_error if the file cannot be opened, locked (another live table has
   /// it), sized or mapped.
   BasicFlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release, void* release_ctx,
-            bool meters, const FlowStore& store, uint64_t now);
+                 bool meters, const FlowStore& store, uint64_t now);
   ~BasicFlowTable();
   BasicFlowTable(const BasicFlowTable&) = delete;
   BasicFlowTable& operator=(const BasicFlowTable&) = delete;
