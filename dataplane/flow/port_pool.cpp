@@ -40,10 +40,10 @@ uint64_t quarantine_key_fingerprint(const HashKey& key) {
 
 // Why a file's header does not describe this quarantine: the first field that differs, ""
 // if none.
-std::string quarantine_mismatch(const QuarantineStoreHeader& h, uint32_t capacity,
-                                const HashKey& key, size_t bytes, size_t file_bytes) {
-  if (std::string why = header_mismatch(h.magic, QuarantineStoreHeader::kMagic,
-                                        "a local-port quarantine", h.version,
+std::string quarantine_mismatch(const QuarantineStoreHeader& h, const char (&magic)[8],
+                                const char* kind, uint32_t capacity, const HashKey& key,
+                                size_t bytes, size_t file_bytes) {
+  if (std::string why = header_mismatch(h.magic, magic, kind, h.version,
                                         QuarantineStoreHeader::kVersion, h.capacity, capacity,
                                         "this quarantine's");
       !why.empty())
@@ -64,6 +64,10 @@ std::string quarantine_mismatch(const QuarantineStoreHeader& h, uint32_t capacit
 static_assert(sizeof(PortTuple) == 12 && offsetof(PortTuple, backend_ip) == 4 &&
                   offsetof(PortTuple, local_port) == 8 && offsetof(PortTuple, backend_port) == 10,
               "PortTuple layout changed: bump QuarantineStoreHeader::kVersion");
+static_assert(sizeof(PortTuple6) == 36 && offsetof(PortTuple6, backend_ip) == 16 &&
+                  offsetof(PortTuple6, local_port) == 32 &&
+                  offsetof(PortTuple6, backend_port) == 34,
+              "PortTuple6 layout changed: bump QuarantineStoreHeader::kVersion");
 static_assert(sizeof(QuarantineStoreHeader) == 56 && offsetof(QuarantineStoreHeader, clock) == 24 &&
                   offsetof(QuarantineStoreHeader, cursor) == 32 &&
                   offsetof(QuarantineStoreHeader, ring_off) == 40 &&
@@ -72,23 +76,28 @@ static_assert(sizeof(QuarantineStoreHeader) == 56 && offsetof(QuarantineStoreHea
 // One 8-byte store moves the cursor (publish()).
 static_assert(std::atomic_ref<QuarantineCursor>::is_always_lock_free);
 
-Quarantine::Quarantine(uint32_t capacity, const HashKey& key, LeaveFn leave, void* ctx)
+template <typename Tuple>
+BasicQuarantine<Tuple>::BasicQuarantine(uint32_t capacity, const HashKey& key, LeaveFn leave,
+                                        void* ctx)
     : cap_(capacity), key_(key), hdr_(&own_hdr_), leave_(leave), ctx_(ctx) {
   alloc_index();
   own_ring_ = std::make_unique<Entry[]>(capacity);
   ring_ = own_ring_.get();
 }
 
-Quarantine::Quarantine(uint32_t capacity, const HashKey& key, LeaveFn leave, void* ctx,
-                       const QuarantineStore& store, uint64_t now)
+template <typename Tuple>
+BasicQuarantine<Tuple>::BasicQuarantine(uint32_t capacity, const HashKey& key, LeaveFn leave,
+                                        void* ctx, const QuarantineStore& store, uint64_t now)
     : cap_(capacity), key_(key), hdr_(&own_hdr_), leave_(leave), ctx_(ctx) {
   alloc_index();
   map_store(store, now);
 }
 
-Quarantine::~Quarantine() = default;  // the mapping goes with store_
+template <typename Tuple>
+BasicQuarantine<Tuple>::~BasicQuarantine() = default;  // the mapping goes with store_
 
-void Quarantine::alloc_index() {
+template <typename Tuple>
+void BasicQuarantine<Tuple>::alloc_index() {
   if (cap_ == 0 || cap_ > (1u << 30)) throw std::invalid_argument("quarantine capacity out of range");
   uint32_t n = 2;
   while (n < 2 * cap_) n <<= 1;  // at most half full: short probe runs
@@ -97,9 +106,12 @@ void Quarantine::alloc_index() {
   index_mask_ = n - 1;
 }
 
-void Quarantine::map_store(const QuarantineStore& store, uint64_t now) {
-  static_assert(sizeof(Entry) == 32 && offsetof(Entry, backend_id) == 12 &&
-                    offsetof(Entry, hash) == 16 && offsetof(Entry, until) == 24,
+template <typename Tuple>
+void BasicQuarantine<Tuple>::map_store(const QuarantineStore& store, uint64_t now) {
+  constexpr size_t kTuple = sizeof(Tuple);  // 12 or 36; the entry's other fields follow
+  static_assert(sizeof(Entry) == (kTuple == 12 ? 32 : 56) &&
+                    offsetof(Entry, backend_id) == kTuple && offsetof(Entry, hash) == kTuple + 4 &&
+                    offsetof(Entry, until) == kTuple + 12,
                 "Quarantine entry layout changed: bump QuarantineStoreHeader::kVersion");
   const size_t bytes = store_bytes(size_t{cap_} * sizeof(Entry));
   store_ = std::make_unique<MappedStore>(store.path, "quarantine");
@@ -110,7 +122,9 @@ void Quarantine::map_store(const QuarantineStore& store, uint64_t now) {
   const bool adopting = store_->adoptable(
       store.adopt, &h,
       [&](const QuarantineStoreHeader& qh) {
-        return quarantine_mismatch(qh, cap_, key_, bytes, store_->size());
+        return quarantine_mismatch(qh, QuarantineTraits<Tuple>::kStoreMagic,
+                                   QuarantineTraits<Tuple>::kKind, cap_, key_, bytes,
+                                   store_->size());
       },
       &why);
   // Not adopting: start from zeroes (the file is cut to 0 first).
@@ -132,7 +146,7 @@ void Quarantine::map_store(const QuarantineStore& store, uint64_t now) {
   nh.ring_off = kRingOff;
   nh.bytes = bytes;
   *hdr_ = nh;  // magic still zero
-  seal_magic(hdr_->magic, QuarantineStoreHeader::kMagic);
+  seal_magic(hdr_->magic, QuarantineTraits<Tuple>::kStoreMagic);
   adoption_.outcome = why.empty() ? StoreOutcome::kCreated : StoreOutcome::kRefused;
   adoption_.reason = why;
 }
@@ -140,7 +154,8 @@ void Quarantine::map_store(const QuarantineStore& store, uint64_t now) {
 // Trust only the ring's entries between the cursor's head and count: each must have values
 // an add() could have written, and a deadline still ahead. The kept ones are written again
 // from position 0 and the index is built over them.
-QuarantineAdoption Quarantine::adopt(uint64_t now) {
+template <typename Tuple>
+QuarantineAdoption BasicQuarantine<Tuple>::adopt(uint64_t now) {
   const auto t0 = std::chrono::steady_clock::now();
   QuarantineAdoption r;
   r.outcome = StoreOutcome::kAdopted;
@@ -180,7 +195,8 @@ QuarantineAdoption Quarantine::adopt(uint64_t now) {
   return r;
 }
 
-uint32_t Quarantine::hash_of(const PortTuple& t) const {
+template <typename Tuple>
+uint32_t BasicQuarantine<Tuple>::hash_of(const Tuple& t) const {
   return static_cast<uint32_t>(siphash<1, 3>(key_, &t, sizeof t));
 }
 
@@ -188,19 +204,22 @@ uint32_t Quarantine::hash_of(const PortTuple& t) const {
 // relaxed, as the only reader is a later process (after this one died: the flock), and
 // kill -9 leaves program order in the file. The fence is compiler-only (no instruction): it
 // keeps the entry's stores ahead of the cursor's.
-void Quarantine::publish() {
+template <typename Tuple>
+void BasicQuarantine<Tuple>::publish() {
   std::atomic_signal_fence(std::memory_order_release);
   std::atomic_ref<QuarantineCursor>(hdr_->cursor)
       .store(QuarantineCursor{head_, count_}, std::memory_order_relaxed);
 }
 
-void Quarantine::index_put(uint32_t pos) {
+template <typename Tuple>
+void BasicQuarantine<Tuple>::index_put(uint32_t pos) {
   uint32_t i = ring_[pos].hash & index_mask_;
   while (index_[i] != 0) i = (i + 1) & index_mask_;
   index_[i] = pos + 1;
 }
 
-void Quarantine::pop_head() {
+template <typename Tuple>
+void BasicQuarantine<Tuple>::pop_head() {
   const Entry& e = ring_[head_];
   // Find the head's index slot, then close the gap (backward shift): every later entry of
   // the run that may move into the gap without passing its home slot moves up.
@@ -223,14 +242,17 @@ void Quarantine::pop_head() {
   if (leave_) leave_(ctx_, id);
 }
 
-void Quarantine::expire(uint64_t now) {
+template <typename Tuple>
+void BasicQuarantine<Tuple>::expire(uint64_t now) {
   if (count_ == 0 || ring_[head_].until > now) return;
   do pop_head();
   while (count_ && ring_[head_].until <= now);
   hdr_->clock = now;
 }
 
-void Quarantine::add(const PortTuple& t, uint32_t backend_id, uint64_t until, uint64_t now) {
+template <typename Tuple>
+void BasicQuarantine<Tuple>::add(const Tuple& t, uint32_t backend_id, uint64_t until,
+                                 uint64_t now) {
   expire(now);
   if (count_ == cap_) {
     pop_head();
@@ -245,13 +267,17 @@ void Quarantine::add(const PortTuple& t, uint32_t backend_id, uint64_t until, ui
   publish();  // after the entry: killed before this line, the entry is lost, not torn
 }
 
-bool Quarantine::holds(const PortTuple& t, uint64_t now) {
+template <typename Tuple>
+bool BasicQuarantine<Tuple>::holds(const Tuple& t, uint64_t now) {
   expire(now);
   if (count_ == 0) return false;
   for (uint32_t i = hash_of(t) & index_mask_; index_[i] != 0; i = (i + 1) & index_mask_)
     if (ring_[index_[i] - 1].t == t) return true;
   return false;
 }
+
+template class BasicQuarantine<PortTuple>;
+template class BasicQuarantine<PortTuple6>;
 
 // ---- PortPicker ----
 

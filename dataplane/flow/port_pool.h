@@ -16,6 +16,7 @@
 #include <array>
 #include <bit>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -51,6 +52,16 @@ struct PortTuple {
   bool operator==(const PortTuple&) const = default;
 };
 
+/// The same for a v6 connection (and a NAT46 one: local and backend addresses are v6), 36
+/// bytes. Addresses and ports in network order.
+struct PortTuple6 {
+  uint8_t local_ip[16] = {};
+  uint8_t backend_ip[16] = {};
+  uint16_t local_port = 0;
+  uint16_t backend_port = 0;
+  bool operator==(const PortTuple6&) const = default;
+};
+
 /// Where a Quarantine keeps its ring when it must outlive the process (docs/hot-restart.md):
 /// a plain file, on tmpfs or hugetlbfs, as FlowStore. Locked (flock) while the quarantine
 /// lives.
@@ -66,11 +77,14 @@ struct alignas(8) QuarantineCursor {
 };
 
 /// The file's first page (its format). The ring follows at ring_off: `capacity` entries of
-/// 32 bytes {PortTuple t (12, network order); uint32 backend_id; uint32 hash; uint32 0;
-/// uint64 until}, the in-memory array byte for byte. The file's size is a multiple of 2 MiB
-/// (hugetlbfs). The index over the ring is not in the file: an adopter rebuilds it.
+/// {tuple (network order); uint32 backend_id; uint32 hash; uint32 0; uint64 until}, the
+/// in-memory array byte for byte: 32 bytes with a PortTuple (12), 56 with a PortTuple6 (36).
+/// The magic names the tuple type, so a v4 quarantine's file is never adopted as a v6 one.
+/// The file's size is a multiple of 2 MiB (hugetlbfs). The index over the ring is not in the
+/// file: an adopter rebuilds it.
 struct QuarantineStoreHeader {
-  static constexpr char kMagic[8] = {'R', 'O', 'N', 'D', 'O', 'P', 'Q', '1'};
+  static constexpr char kMagic[8] = {'R', 'O', 'N', 'D', 'O', 'P', 'Q', '1'};   // PortTuple
+  static constexpr char kMagic6[8] = {'R', 'O', 'N', 'D', 'O', 'P', 'Q', '6'};  // PortTuple6
   /// Bumped whenever the entry or this header change layout (static_asserts in
   /// port_pool.cpp pin them).
   static constexpr uint32_t kVersion = 1;
@@ -100,6 +114,20 @@ struct QuarantineAdoption {
   uint64_t micros = 0;       // time adoption took
 };
 
+/// The quarantine's store magic and name for a tuple type.
+template <typename Tuple>
+struct QuarantineTraits;
+template <>
+struct QuarantineTraits<PortTuple> {
+  static constexpr const char (&kStoreMagic)[8] = QuarantineStoreHeader::kMagic;
+  static constexpr const char* kKind = "a local-port quarantine";
+};
+template <>
+struct QuarantineTraits<PortTuple6> {
+  static constexpr const char (&kStoreMagic)[8] = QuarantineStoreHeader::kMagic6;
+  static constexpr const char* kKind = "a v6 local-port quarantine";
+};
+
 /// Tuples that must not be used again before a deadline: a FIFO ring (every entry gets the
 /// same quarantine, so deadlines come in order) and an open-addressing index over it
 /// (linear probing, backward-shift deletion). Fixed capacity, allocated at construction;
@@ -113,7 +141,11 @@ struct QuarantineAdoption {
 /// instructions and the kernel drains the store buffer, so program order is what the file
 /// holds). A process killed between the two loses that one entry: the quarantine errs
 /// towards letting a tuple go early, never towards holding a torn entry.
-class Quarantine {
+///
+/// One class template over the tuple type: Quarantine (PortTuple) and Quarantine6
+/// (PortTuple6), both instantiated in port_pool.cpp only.
+template <typename Tuple>
+class BasicQuarantine {
  public:
   /// Called for each entry that leaves (expired or released early), with the backend id
   /// given to add(), so the owner can keep per-backend counts. Not called for entries an
@@ -122,7 +154,7 @@ class Quarantine {
   using LeaveFn = void (*)(void* ctx, uint32_t backend_id);
 
   /// In private memory. Throws std::invalid_argument for capacity 0 or past 2^30.
-  Quarantine(uint32_t capacity, const HashKey& key, LeaveFn leave, void* ctx);
+  BasicQuarantine(uint32_t capacity, const HashKey& key, LeaveFn leave, void* ctx);
   /// The same, the ring in `store`'s file. A file whose header matches (magic, version,
   /// capacity, key fingerprint, cursor in range, layout, size) is adopted: each entry in the
   /// ring is checked (its backend id in range, its hash the tuple's), its deadline moved by
@@ -134,16 +166,16 @@ class Quarantine {
   /// writer that then ran idle for a while left an older clock: the shift is then smaller
   /// and tuples are held longer, not shorter. Throws std::system_error if the file cannot be
   /// opened, locked (another live quarantine has it), sized or mapped.
-  Quarantine(uint32_t capacity, const HashKey& key, LeaveFn leave, void* ctx,
+  BasicQuarantine(uint32_t capacity, const HashKey& key, LeaveFn leave, void* ctx,
              const QuarantineStore& store, uint64_t now);
-  ~Quarantine();
-  Quarantine(const Quarantine&) = delete;
-  Quarantine& operator=(const Quarantine&) = delete;
+  ~BasicQuarantine();
+  BasicQuarantine(const BasicQuarantine&) = delete;
+  BasicQuarantine& operator=(const BasicQuarantine&) = delete;
 
   /// Hold t until `until` (caller's ticks).
-  void add(const PortTuple& t, uint32_t backend_id, uint64_t until, uint64_t now);
+  void add(const Tuple& t, uint32_t backend_id, uint64_t until, uint64_t now);
   /// True if t is held at `now`.
-  bool holds(const PortTuple& t, uint64_t now);
+  bool holds(const Tuple& t, uint64_t now);
   /// Let go of every entry whose deadline has passed.
   void expire(uint64_t now);
 
@@ -162,14 +194,16 @@ class Quarantine {
   const QuarantineAdoption& adoption() const { return adoption_; }
 
  private:
+  // 32 bytes with a PortTuple, 56 with a PortTuple6 (the file's entry: static_asserts in
+  // port_pool.cpp).
   struct Entry {
-    PortTuple t;
+    Tuple t;
     uint32_t backend_id;
     uint32_t hash;
     uint32_t zero;  // explicit padding: the file holds no uninitialised bytes
     uint64_t until;
   };
-  uint32_t hash_of(const PortTuple& t) const;
+  uint32_t hash_of(const Tuple& t) const;
   void alloc_index();
   void index_put(uint32_t pos);
   void pop_head();
@@ -194,6 +228,11 @@ class Quarantine {
   QuarantineAdoption adoption_;
 };
 
+using Quarantine = BasicQuarantine<PortTuple>;
+using Quarantine6 = BasicQuarantine<PortTuple6>;
+extern template class BasicQuarantine<PortTuple>;
+extern template class BasicQuarantine<PortTuple6>;
+
 /// The keyed search order of local ports for one worker.
 class PortPicker {
  public:
@@ -211,7 +250,23 @@ class PortPicker {
   /// (network-order port in *port). false after kMaxTries candidates.
   template <typename Taken>
   bool pick(uint32_t local_ip, uint32_t backend_ip, uint16_t backend_port, Taken&& taken,
-            uint16_t* port);
+            uint16_t* port) {
+    // The hash input is 10 bytes, {local ip, backend ip, the low 2 bytes of the port word}:
+    // kept as it is, so v4's order of ports does not change.
+    const uint32_t in[3] = {local_ip, backend_ip, backend_port};
+    return pick_from(siphash<1, 3>(key_, in, 10), taken, port);
+  }
+  /// The same for a v6 (local ip, backend) pair (network order), its keyed order from the
+  /// 34 bytes {local ip, backend ip, backend port}. The counters are shared with v4's.
+  template <typename Taken>
+  bool pick6(const uint8_t (&local_ip)[16], const uint8_t (&backend_ip)[16],
+             uint16_t backend_port, Taken&& taken, uint16_t* port) {
+    uint8_t in[34];
+    std::memcpy(in, local_ip, 16);
+    std::memcpy(in + 16, backend_ip, 16);
+    std::memcpy(in + 32, &backend_port, 2);
+    return pick_from(siphash<1, 3>(key_, in, sizeof in), taken, port);
+  }
 
   /// Ports this worker may hand out per (local ip, backend).
   uint32_t share() const { return share_; }
@@ -222,6 +277,9 @@ class PortPicker {
   }
 
  private:
+  template <typename Taken>
+  bool pick_from(uint64_t h, Taken&& taken, uint16_t* port);
+
   uint16_t lo_;
   uint32_t range_;
   uint32_t share_ = 0;
@@ -235,11 +293,8 @@ class PortPicker {
 };
 
 template <typename Taken>
-bool PortPicker::pick(uint32_t local_ip, uint32_t backend_ip, uint16_t backend_port, Taken&& taken,
-                      uint16_t* port) {
+bool PortPicker::pick_from(uint64_t h, Taken&& taken, uint16_t* port) {
   if (share_ == 0) return false;
-  const uint32_t in[3] = {local_ip, backend_ip, backend_port};
-  const uint64_t h = siphash<1, 3>(key_, in, 10);
   uint32_t& ctr = perturb_[(h >> 32) & 0xff];
   const uint32_t base = static_cast<uint32_t>(h) % range_ + ctr;  // < 2 * range_
   // Consecutive candidates of the pair: the whole range in a keyed rotation. Ports of other

@@ -60,6 +60,15 @@ static_assert(sizeof(Flow) == 64 && offsetof(Flow, fwd) == 0 && offsetof(Flow, r
                   offsetof(Flow, user) == 47 && offsetof(Flow, lru_prev) == 48 &&
                   offsetof(Flow, lru_next) == 52 && offsetof(Flow, loc) == 56,
               "Flow layout changed: bump FlowStoreHeader::kVersion");
+static_assert(sizeof(FlowKey6) == 40 && offsetof(FlowKey6, dst_ip) == 16 &&
+                  offsetof(FlowKey6, src_port) == 32 && offsetof(FlowKey6, proto) == 36,
+              "FlowKey6 layout changed: bump FlowStoreHeader::kVersion");
+static_assert(sizeof(Flow6) == 128 && offsetof(Flow6, fwd) == 0 && offsetof(Flow6, rev) == 40 &&
+                  offsetof(Flow6, expires) == 80 && offsetof(Flow6, backend_id) == 88 &&
+                  offsetof(Flow6, vip_id) == 92 && offsetof(Flow6, state) == 94 &&
+                  offsetof(Flow6, user) == 95 && offsetof(Flow6, lru_prev) == 96 &&
+                  offsetof(Flow6, lru_next) == 100 && offsetof(Flow6, loc) == 104,
+              "Flow6 layout changed: bump FlowStoreHeader::kVersion");
 static_assert(sizeof(TcpDir) == 16 && offsetof(TcpDir, maxend) == 4 &&
                   offsetof(TcpDir, maxwin) == 8 && offsetof(TcpDir, scale) == 12 &&
                   offsetof(TcpDir, flags) == 13 && offsetof(TcpDir, aux) == 14 &&
@@ -79,7 +88,7 @@ constexpr size_t kPage = 4096;
 struct StoreLayout {
   size_t flows = 0, buckets = 0, tcp = 0, meters = 0, bytes = 0;
 };
-StoreLayout store_layout(uint32_t capacity, uint32_t n_buckets, bool meters) {
+StoreLayout store_layout(size_t record_bytes, uint32_t capacity, uint32_t n_buckets, bool meters) {
   StoreLayout l;
   size_t off = kPage;  // the header's page
   auto place = [&off](size_t bytes) {
@@ -89,7 +98,7 @@ StoreLayout store_layout(uint32_t capacity, uint32_t n_buckets, bool meters) {
     off += bytes;
     return at;
   };
-  l.flows = place(size_t{capacity} * sizeof(Flow));
+  l.flows = place(size_t{capacity} * record_bytes);
   l.buckets = place(size_t{n_buckets} * 64);
   l.tcp = place(size_t{capacity} * sizeof(TcpTrack));
   if (meters) l.meters = place(size_t{capacity} * sizeof(FlowMeter));
@@ -103,10 +112,10 @@ uint64_t table_key_fingerprint(const HashKey& key) {
 }
 
 // Why a file's header does not describe this table: the first field that differs, "" if none.
-std::string table_mismatch(const FlowStoreHeader& h, const StoreLayout& l, size_t file_bytes,
-                           uint32_t capacity, uint32_t n_buckets, bool meters,
-                           const HashKey& key) {
-  if (std::string why = header_mismatch(h.magic, FlowStoreHeader::kMagic, "a flow table",
+std::string table_mismatch(const FlowStoreHeader& h, const char (&magic)[8], const char* kind,
+                           const StoreLayout& l, size_t file_bytes, uint32_t capacity,
+                           uint32_t n_buckets, bool meters, const HashKey& key) {
+  if (std::string why = header_mismatch(h.magic, magic, kind,
                                         h.version, FlowStoreHeader::kVersion, h.capacity,
                                         capacity, "this table's");
       !why.empty())
@@ -163,12 +172,13 @@ uint32_t bucket_count(uint32_t capacity) {
 
 }  // namespace
 
-FlowTable::FlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release, void* release_ctx,
-                     bool meters)
+template <typename Key>
+BasicFlowTable<Key>::BasicFlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release,
+                                    void* release_ctx, bool meters)
     : capacity_(capacity), n_buckets_(bucket_count(capacity)), key_(key), release_fn_(release),
       release_ctx_(release_ctx) {
   static_assert(sizeof(Bucket) == 64);
-  flows_ = alloc_lines<Flow>(capacity_);
+  flows_ = alloc_lines<Record>(capacity_);
   try {
     buckets_ = alloc_lines<Bucket>(n_buckets_);
     tcp_ = alloc_lines<TcpTrack>(capacity_);
@@ -184,21 +194,25 @@ FlowTable::FlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release, v
 
 // Free records are chained through lru_next (a free record is on no reclaim list), lowest
 // index first, so a lightly loaded table stays in the first few pages.
-void FlowTable::chain_free() {
+template <typename Key>
+void BasicFlowTable<Key>::chain_free() {
   for (uint32_t i = 0; i < capacity_; i++) flows_[i].lru_next = i + 1 < capacity_ ? i + 1 : kNone;
   free_head_ = 0;
 }
 
-FlowTable::FlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release, void* release_ctx,
-                     bool meters, const FlowStore& store, uint64_t now)
+template <typename Key>
+BasicFlowTable<Key>::BasicFlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release,
+                                    void* release_ctx, bool meters, const FlowStore& store,
+                                    uint64_t now)
     : capacity_(capacity), n_buckets_(bucket_count(capacity)), key_(key), release_fn_(release),
       release_ctx_(release_ctx) {
   map_store(store, meters, now);
 }
 
-void FlowTable::map_store(const FlowStore& store, bool meters, uint64_t now) {
-  const StoreLayout l = store_layout(capacity_, n_buckets_, meters);
-  store_ = std::make_unique<MappedStore>(store.path, "flow table");
+template <typename Key>
+void BasicFlowTable<Key>::map_store(const FlowStore& store, bool meters, uint64_t now) {
+  const StoreLayout l = store_layout(sizeof(Record), capacity_, n_buckets_, meters);
+  store_ = std::make_unique<MappedStore>(store.path, FlowKeyTraits<Key>::kName);
 
   // Does the file hold this table? A refusal names the first field that differs.
   std::string why;
@@ -206,13 +220,14 @@ void FlowTable::map_store(const FlowStore& store, bool meters, uint64_t now) {
   const bool adopting = store_->adoptable(
       store.adopt, &h,
       [&](const FlowStoreHeader& fh) {
-        return table_mismatch(fh, l, store_->size(), capacity_, n_buckets_, meters, key_);
+        return table_mismatch(fh, FlowKeyTraits<Key>::kStoreMagic, FlowKeyTraits<Key>::kKind, l,
+                              store_->size(), capacity_, n_buckets_, meters, key_);
       },
       &why);
   // Not adopting: start from zeroes (the file is cut to 0 first).
   char* base = store_->map(l.bytes, !adopting);
   hdr_ = reinterpret_cast<FlowStoreHeader*>(base);
-  flows_ = reinterpret_cast<Flow*>(base + l.flows);
+  flows_ = reinterpret_cast<Record*>(base + l.flows);
   buckets_ = reinterpret_cast<Bucket*>(base + l.buckets);
   tcp_ = reinterpret_cast<TcpTrack*>(base + l.tcp);
   meters_ = meters ? reinterpret_cast<FlowMeter*>(base + l.meters) : nullptr;
@@ -237,12 +252,13 @@ void FlowTable::map_store(const FlowStore& store, bool meters, uint64_t now) {
   nh.meters_off = l.meters;
   nh.bytes = l.bytes;
   *hdr_ = nh;  // magic still zero
-  seal_magic(hdr_->magic, FlowStoreHeader::kMagic);
+  seal_magic(hdr_->magic, FlowKeyTraits<Key>::kStoreMagic);
   adoption_.outcome = why.empty() ? FlowAdoption::Outcome::kCreated : FlowAdoption::Outcome::kRefused;
   adoption_.reason = why;
 }
 
-bool FlowTable::key_in_place(const FlowKey& k, uint32_t ref, uint32_t loc) const {
+template <typename Key>
+bool BasicFlowTable<Key>::key_in_place(const Key& k, uint32_t ref, uint32_t loc) const {
   if (loc >= n_buckets_ * uint64_t{kSlots}) return false;
   const uint32_t b = loc / kSlots, s = loc % kSlots;
   const Probe p = probe(k);
@@ -258,7 +274,8 @@ bool FlowTable::key_in_place(const FlowKey& k, uint32_t ref, uint32_t loc) const
 // it last, so an insert or erase cut short by kill -9 leaves either a free record that a slot
 // still names (half_done) or a live record with a key out of place (discarded): both caught
 // here, with no sequence word and no extra store on the fast path.
-FlowAdoption FlowTable::adopt(uint64_t now) {
+template <typename Key>
+FlowAdoption BasicFlowTable<Key>::adopt(uint64_t now) {
   const auto t0 = std::chrono::steady_clock::now();
   // Marks a record step 1 or 2 has counted: no record index (kMaxCapacity is 2^30).
   constexpr uint32_t kCounted = kNone - 1;
@@ -269,7 +286,7 @@ FlowAdoption FlowTable::adopt(uint64_t now) {
 
   // 1. Records.
   for (uint32_t i = 0; i < capacity_; i++) {
-    Flow& f = flows_[i];
+    Record& f = flows_[i];
     const auto st = static_cast<uint8_t>(f.state);
     if (st == static_cast<uint8_t>(FlowState::kFree)) continue;
     const bool ok = st <= static_cast<uint8_t>(kLastState) &&
@@ -312,7 +329,7 @@ FlowAdoption FlowTable::adopt(uint64_t now) {
   for (List& l : lists_) l = List{};
   std::vector<std::pair<uint64_t, uint32_t>> by_class[kReclaimClasses];
   for (uint32_t i = capacity_; i-- > 0;) {
-    Flow& f = flows_[i];
+    Record& f = flows_[i];
     if (f.state == FlowState::kFree) {
       f.lru_prev = kNone;
       f.lru_next = free_head_;
@@ -338,7 +355,8 @@ FlowAdoption FlowTable::adopt(uint64_t now) {
   return r;
 }
 
-FlowTable::~FlowTable() {
+template <typename Key>
+BasicFlowTable<Key>::~BasicFlowTable() {
   if (store_ != nullptr) return;  // the mapping goes with store_
   std::free(meters_);
   std::free(tcp_);
@@ -346,25 +364,29 @@ FlowTable::~FlowTable() {
   std::free(flows_);
 }
 
-void FlowTable::prefetch_record(const Probe& p, bool tcp) const {
+template <typename Key>
+void BasicFlowTable<Key>::prefetch_record(const Probe& p, bool tcp) const {
   for (uint32_t bi : {p.b1, p.b2}) {
     const Bucket& bk = buckets_[bi];
     for (uint32_t m = sig_match(bk, p.hash); m != 0; m &= m - 1) {
       const uint32_t idx = bk.ref[std::countr_zero(m)] >> 1;
       __builtin_prefetch(&flows_[idx], 0, 3);
+      // A v6 record is two lines: its reverse key and its expiry are in the second.
+      if constexpr (sizeof(Record) > 64) __builtin_prefetch(&flows_[idx].expires, 0, 3);
       if (tcp) __builtin_prefetch(&tcp_[idx], 1, 3);
     }
   }
 }
 
-bool FlowTable::bucket_find(const FlowKey& k, const Probe& p, uint32_t* slot_ref) const {
+template <typename Key>
+bool BasicFlowTable<Key>::bucket_find(const Key& k, const Probe& p, uint32_t* slot_ref) const {
   const uint32_t hash = p.hash;
   const uint32_t b[2] = {p.b1, p.b2};
   for (uint32_t bi : b) {
     const Bucket& bk = buckets_[bi];
     for (uint32_t m = sig_match(bk, hash); m != 0; m &= m - 1) {
       uint32_t ref = bk.ref[std::countr_zero(m)];
-      const Flow& f = flows_[ref >> 1];
+      const Record& f = flows_[ref >> 1];
       if ((ref & 1 ? f.rev : f.fwd) == k) {
         *slot_ref = ref;
         return true;
@@ -374,7 +396,9 @@ bool FlowTable::bucket_find(const FlowKey& k, const Probe& p, uint32_t* slot_ref
   return false;
 }
 
-FlowTable::Hit FlowTable::lookup(const FlowKey& k, const Probe& p, uint64_t now) {
+template <typename Key>
+typename BasicFlowTable<Key>::Hit BasicFlowTable<Key>::lookup(const Key& k, const Probe& p,
+                                                              uint64_t now) {
   uint32_t ref;
   if (!bucket_find(k, p, &ref)) return {};
   uint32_t idx = ref >> 1;
@@ -385,13 +409,15 @@ FlowTable::Hit FlowTable::lookup(const FlowKey& k, const Probe& p, uint64_t now)
   return {idx, static_cast<FlowDir>(ref & 1)};
 }
 
-FlowTable::Hit FlowTable::find(const FlowKey& k, uint64_t now) const {
+template <typename Key>
+typename BasicFlowTable<Key>::Hit BasicFlowTable<Key>::find(const Key& k, uint64_t now) const {
   uint32_t ref;
   if (!bucket_find(k, probe(k), &ref) || flows_[ref >> 1].expires <= now) return {};
   return {ref >> 1, static_cast<FlowDir>(ref & 1)};
 }
 
-uint32_t FlowTable::reclaim_expired(uint32_t bucket, uint64_t now, uint32_t keep) {
+template <typename Key>
+uint32_t BasicFlowTable<Key>::reclaim_expired(uint32_t bucket, uint64_t now, uint32_t keep) {
   Bucket& bk = buckets_[bucket];
   uint32_t n = 0;
   for (uint32_t s = 0; s < kSlots; s++) {
@@ -405,7 +431,8 @@ uint32_t FlowTable::reclaim_expired(uint32_t bucket, uint64_t now, uint32_t keep
   return n;
 }
 
-bool FlowTable::bucket_add(const Probe& p, uint32_t ref, uint64_t now) {
+template <typename Key>
+bool BasicFlowTable<Key>::bucket_add(const Probe& p, uint32_t ref, uint64_t now) {
   const uint32_t b1 = p.b1, b2 = p.b2;
   for (int attempt = 0; attempt < 2; attempt++) {
     uint32_t e1 = sig_match(buckets_[b1], kEmpty);
@@ -430,7 +457,8 @@ bool FlowTable::bucket_add(const Probe& p, uint32_t ref, uint64_t now) {
   return false;
 }
 
-void FlowTable::bucket_del(uint32_t ref) {
+template <typename Key>
+void BasicFlowTable<Key>::bucket_del(uint32_t ref) {
   // The key's slot, as bucket_add left it: one line, no hash and no probe.
   const uint32_t loc = flows_[ref >> 1].loc[ref & 1];
   if (loc == kNoLoc) return;  // a one-key flow's reverse side
@@ -441,10 +469,11 @@ void FlowTable::bucket_del(uint32_t ref) {
   bk.ref[s] = 0;
 }
 
-void FlowTable::lru_push(Reclaim c, uint32_t idx) {
+template <typename Key>
+void BasicFlowTable<Key>::lru_push(Reclaim c, uint32_t idx) {
   if (c == Reclaim::kNone) return;
   List& l = lists_[static_cast<uint32_t>(c)];
-  Flow& f = flows_[idx];
+  Record& f = flows_[idx];
   f.lru_prev = l.tail;
   f.lru_next = kNone;
   if (l.tail != kNone)
@@ -455,10 +484,11 @@ void FlowTable::lru_push(Reclaim c, uint32_t idx) {
   l.count++;
 }
 
-void FlowTable::lru_unlink(Reclaim c, uint32_t idx) {
+template <typename Key>
+void BasicFlowTable<Key>::lru_unlink(Reclaim c, uint32_t idx) {
   if (c == Reclaim::kNone) return;
   List& l = lists_[static_cast<uint32_t>(c)];
-  Flow& f = flows_[idx];
+  Record& f = flows_[idx];
   if (f.lru_prev != kNone)
     flows_[f.lru_prev].lru_next = f.lru_next;
   else
@@ -471,14 +501,16 @@ void FlowTable::lru_unlink(Reclaim c, uint32_t idx) {
   l.count--;
 }
 
-void FlowTable::release(uint32_t idx) {
+template <typename Key>
+void BasicFlowTable<Key>::release(uint32_t idx) {
   if (release_fn_ != nullptr) release_fn_(release_ctx_, flows_[idx]);
   erase(idx);
 }
 
-FlowTable::InsertResult FlowTable::insert(const FlowKey& fwd, const Probe& fwd_probe,
-                                          const FlowKey& rev, FlowState state, uint64_t expires,
-                                          uint64_t now) {
+template <typename Key>
+typename BasicFlowTable<Key>::InsertResult
+BasicFlowTable<Key>::insert(const Key& fwd, const Probe& fwd_probe, const Key& rev, FlowState state,
+                            uint64_t expires, uint64_t now) {
   assert(state != FlowState::kFree);
   // A flow whose two keys are equal could never be told apart by direction.
   if (fwd == rev) return {InsertStatus::kExists, kNone};
@@ -490,9 +522,11 @@ FlowTable::InsertResult FlowTable::insert(const FlowKey& fwd, const Probe& fwd_p
   return place(fwd, hf, rev, &hr, state, expires, now);
 }
 
-FlowTable::InsertResult FlowTable::insert_new(const FlowKey& fwd, const Probe& fwd_probe,
-                                              const FlowKey& rev, const Probe& rev_probe,
-                                              FlowState state, uint64_t expires, uint64_t now) {
+template <typename Key>
+typename BasicFlowTable<Key>::InsertResult
+BasicFlowTable<Key>::insert_new(const Key& fwd, const Probe& fwd_probe, const Key& rev,
+                                const Probe& rev_probe, FlowState state, uint64_t expires,
+                                uint64_t now) {
   assert(state != FlowState::kFree);
   if (fwd == rev) return {InsertStatus::kExists, kNone};
 #ifndef NDEBUG
@@ -504,9 +538,10 @@ FlowTable::InsertResult FlowTable::insert_new(const FlowKey& fwd, const Probe& f
   return place(fwd, fwd_probe, rev, &rev_probe, state, expires, now);
 }
 
-FlowTable::InsertResult FlowTable::insert_one(const FlowKey& fwd, const Probe& fwd_probe,
-                                              const FlowKey& rev, FlowState state,
-                                              uint64_t expires, uint64_t now) {
+template <typename Key>
+typename BasicFlowTable<Key>::InsertResult
+BasicFlowTable<Key>::insert_one(const Key& fwd, const Probe& fwd_probe, const Key& rev,
+                                FlowState state, uint64_t expires, uint64_t now) {
   assert(state != FlowState::kFree);
 #ifndef NDEBUG
   uint32_t ref;
@@ -515,17 +550,18 @@ FlowTable::InsertResult FlowTable::insert_one(const FlowKey& fwd, const Probe& f
   return place(fwd, fwd_probe, rev, nullptr, state, expires, now);
 }
 
-FlowTable::InsertResult FlowTable::place(const FlowKey& fwd, const Probe& hf, const FlowKey& rev,
-                                         const Probe* hr, FlowState state, uint64_t expires,
-                                         uint64_t now) {
+template <typename Key>
+typename BasicFlowTable<Key>::InsertResult
+BasicFlowTable<Key>::place(const Key& fwd, const Probe& hf, const Key& rev, const Probe* hr,
+                           FlowState state, uint64_t expires, uint64_t now) {
   Reclaim reclaimed = Reclaim::kNone;
   // If the buckets then turn out full too, this victim went for nothing; at our load that
   // needs 16 live keys in one bucket pair, which is not worth checking for up front.
   if (free_head_ == kNone && !reclaim_one(&reclaimed)) return {InsertStatus::kFull, kNone};
   const uint32_t idx = free_head_;
   free_head_ = flows_[idx].lru_next;
-  Flow& f = flows_[idx];
-  f = Flow{};
+  Record& f = flows_[idx];
+  f = Record{};
   f.fwd = fwd;
   f.rev = rev;
   f.expires = expires;
@@ -554,7 +590,8 @@ FlowTable::InsertResult FlowTable::place(const FlowKey& fwd, const Probe& hf, co
   return {InsertStatus::kOk, idx, reclaimed};
 }
 
-bool FlowTable::reclaim_one(Reclaim* kind) {
+template <typename Key>
+bool BasicFlowTable<Key>::reclaim_one(Reclaim* kind) {
   for (uint32_t c = 0; c < kReclaimClasses; c++) {
     if (lists_[c].head == kNone) continue;
     // The oldest handshake is still in progress (not quiet): more likely a real client's
@@ -575,13 +612,15 @@ bool FlowTable::reclaim_one(Reclaim* kind) {
   return true;
 }
 
-bool FlowTable::reclaim_matching(const FlowKey& rev_like, uint32_t scan, HeldAfterFn held_after,
-                                 Reclaim* kind) {
+template <typename Key>
+bool BasicFlowTable<Key>::reclaim_matching(const Key& rev_like, uint32_t scan,
+                                           HeldAfterFn held_after, Reclaim* kind) {
   for (uint32_t c = 0; c < kReclaimClasses; c++) {
     uint32_t idx = lists_[c].head;
     for (uint32_t n = 0; idx != kNone && n < scan; ++n, idx = flows_[idx].lru_next) {
-      const FlowKey& r = flows_[idx].rev;
-      if (r.src_ip != rev_like.src_ip || r.src_port != rev_like.src_port || r.proto != rev_like.proto)
+      const Key& r = flows_[idx].rev;
+      if (std::memcmp(&r.src_ip, &rev_like.src_ip, sizeof r.src_ip) != 0 ||
+          r.src_port != rev_like.src_port || r.proto != rev_like.proto)
         continue;
       // A handshake in progress holds a tuple live at the backend: never reused for it.
       if (c == static_cast<uint32_t>(Reclaim::kEmbryonic) && flows_[idx].expires > embryonic_bound_)
@@ -595,8 +634,9 @@ bool FlowTable::reclaim_matching(const FlowKey& rev_like, uint32_t scan, HeldAft
   return false;
 }
 
-void FlowTable::update(uint32_t idx, FlowState state, uint64_t expires) {
-  Flow& f = flows_[idx];
+template <typename Key>
+void BasicFlowTable<Key>::update(uint32_t idx, FlowState state, uint64_t expires) {
+  Record& f = flows_[idx];
   assert(f.state != FlowState::kFree && state != FlowState::kFree);
   const Reclaim was = flow_reclaim_class(f.state), now_in = flow_reclaim_class(state);
   // Within a class a flow keeps its place (SynSent -> SynRecv: eviction order is by when
@@ -618,8 +658,9 @@ void FlowTable::update(uint32_t idx, FlowState state, uint64_t expires) {
 // than a second for the same reason). Error bound: a flow last moved at P saw its last
 // packet in [P, P + slack]; the head has the smallest P, so its last packet is at most
 // `slack` later than that of the flow truly idle longest.
-void FlowTable::touch_idle(uint32_t idx, uint64_t now, uint64_t timeout) {
-  Flow& f = flows_[idx];
+template <typename Key>
+void BasicFlowTable<Key>::touch_idle(uint32_t idx, uint64_t now, uint64_t timeout) {
+  Record& f = flows_[idx];
   const uint64_t want = now + timeout;
   if (f.expires >= want) return;
   f.expires = want + timeout / kIdleSlackDiv;
@@ -630,8 +671,9 @@ void FlowTable::touch_idle(uint32_t idx, uint64_t now, uint64_t timeout) {
   lru_push(c, idx);
 }
 
-void FlowTable::erase(uint32_t idx) {
-  Flow& f = flows_[idx];
+template <typename Key>
+void BasicFlowTable<Key>::erase(uint32_t idx) {
+  Record& f = flows_[idx];
   // A second erase would push the index twice onto the free stack and hand one record to two
   // flows; refuse it even in release builds.
   if (f.state == FlowState::kFree) {
@@ -645,7 +687,8 @@ void FlowTable::erase(uint32_t idx) {
   used_--;
 }
 
-uint32_t FlowTable::age(uint64_t now, uint32_t budget) {
+template <typename Key>
+uint32_t BasicFlowTable<Key>::age(uint64_t now, uint32_t budget) {
   if (hdr_ != nullptr) hdr_->clock = now;  // for an adopter (FlowStoreHeader::clock)
   if (budget > capacity_) budget = capacity_;
   swept_ += budget;
@@ -657,11 +700,12 @@ uint32_t FlowTable::age(uint64_t now, uint32_t budget) {
   uint32_t ahead = hand_ + kSweepAhead;
   if (ahead >= capacity_) ahead %= capacity_;
   for (uint32_t i = 0; i < budget; i++) {
-    __builtin_prefetch(&flows_[ahead], 0, 3);
+    // The line the visit reads (state and expiry: the second line of a v6 record).
+    __builtin_prefetch(&flows_[ahead].expires, 0, 3);
     ahead = ahead + 1 == capacity_ ? 0 : ahead + 1;
     uint32_t idx = hand_;
     hand_ = hand_ + 1 == capacity_ ? 0 : hand_ + 1;
-    const Flow& f = flows_[idx];
+    const Record& f = flows_[idx];
     if (f.state != FlowState::kFree && f.expires <= now) {
       release(idx);
       reclaimed++;
@@ -670,14 +714,16 @@ uint32_t FlowTable::age(uint64_t now, uint32_t budget) {
   return reclaimed;
 }
 
-void FlowTable::set_sweep(uint64_t interval, uint32_t max_per_call) {
+template <typename Key>
+void BasicFlowTable<Key>::set_sweep(uint64_t interval, uint32_t max_per_call) {
   if (interval == 0 || max_per_call == 0) throw std::invalid_argument("flow table sweep pace");
   sweep_interval_ = interval;
   sweep_max_ = max_per_call;
   sweep_frac_ = 0;
 }
 
-uint32_t FlowTable::sweep(uint64_t now) {
+template <typename Key>
+uint32_t BasicFlowTable<Key>::sweep(uint64_t now) {
   if (hdr_ != nullptr) hdr_->clock = now;
   if (!sweep_started_ || now < sweep_last_) {
     // Nothing is owed for the time before the first call (or across a clock that went back).
@@ -718,16 +764,22 @@ uint32_t FlowTable::sweep(uint64_t now) {
   return now_budget == 0 ? 0 : age(now, now_budget);
 }
 
-size_t FlowTable::memory_bytes() const {
-  return size_t{capacity_} * (sizeof(Flow) + sizeof(TcpTrack) + (meters_ ? sizeof(FlowMeter) : 0)) +
+template <typename Key>
+size_t BasicFlowTable<Key>::memory_bytes() const {
+  return size_t{capacity_} *
+             (sizeof(Record) + sizeof(TcpTrack) + (meters_ ? sizeof(FlowMeter) : 0)) +
          size_t{n_buckets_} * sizeof(Bucket);
 }
 
-void FlowTable::push_free(uint32_t idx) {
-  Flow& f = flows_[idx];
+template <typename Key>
+void BasicFlowTable<Key>::push_free(uint32_t idx) {
+  Record& f = flows_[idx];
   f.state = FlowState::kFree;
   f.lru_next = free_head_;
   free_head_ = idx;
 }
+
+template class BasicFlowTable<FlowKey>;
+template class BasicFlowTable<FlowKey6>;
 
 }  // namespace rondo::dp

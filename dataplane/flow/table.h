@@ -1,16 +1,20 @@
 // Per-lcore flow table: fixed capacity chosen at start, no allocation afterwards, no locks.
 //
-// Layout: an array of Flow records (one cache line each) and a bucket index. A full-NAT
-// flow is found by two keys, the client side (client -> VIP, "forward") and the backend
+// One class template over the key type (decision 3 of the IPv6 plan): FlowTable holds v4
+// flows (16-byte FlowKey, 64-byte Flow), FlowTable6 v6 ones (40-byte FlowKey6, 128-byte Flow6),
+// so the v4 record keeps its size and v4 lookups their cost.
+//
+// Layout: an array of Flow records (one cache line each; Flow6: two) and a bucket index. A
+// full-NAT flow is found by two keys, the client side (client -> VIP, "forward") and the backend
 // side (backend -> local ip:port, "reverse"); both point at the same record. Buckets are
 // one 64-byte line: 8 signatures then 8 slot references. Each key may live in either of
 // two buckets chosen from its hash ("two choices"), inserted into the emptier one, so a
 // lookup touches at most two lines and overflow is vanishingly rare at the default load.
 //
-// Hashing (docs/security.md, "Keyed hashing"): flow_hash() is SipHash-1-3 under a secret
-// key given at construction, 64 bits. Bucket 1 comes from the low 32 bits, bucket 2 from
-// the high 32 (two independent choices, not one 32-bit value hashed again), and the
-// signature is their XOR. Without the key a sender cannot find tuples that share a bucket
+// Hashing (docs/security.md, "Keyed hashing"): flow_hash() (flow_hash6() for v6 keys) is
+// SipHash-1-3 under a secret key given at construction, 64 bits. Bucket 1 comes from the low
+// 32 bits, bucket 2 from the high 32 (two independent choices, not one 32-bit value hashed
+// again), and the signature is their XOR. Without the key a sender cannot find tuples that share a bucket
 // pair; with a linear hash (CRC32-C, even with a secret seed) it can.
 //
 // Ageing: every record carries an expiry time (caller-defined ticks). An expired record is
@@ -87,9 +91,12 @@ inline bool flow_embryonic(FlowState s) { return flow_reclaim_class(s) == Reclai
 
 enum class FlowDir : uint8_t { kForward = 0, kReverse = 1 };
 
-struct alignas(64) Flow {
-  FlowKey fwd;  // as received from the client: client -> vip
-  FlowKey rev;  // as received from the backend: backend -> local ip:port
+/// A flow's record, one per flow, over the key type of its table: Flow (v4, FlowKey, one
+/// 64-byte line) or Flow6 (v6, FlowKey6, 112 bytes used of two lines).
+template <typename Key>
+struct alignas(64) BasicFlow {
+  Key fwd;  // as received from the client: client -> vip
+  Key rev;  // as received from the backend: backend -> local ip:port
   uint64_t expires = 0;
   uint32_t backend_id = 0;
   uint16_t vip_id = 0;
@@ -103,7 +110,11 @@ struct alignas(64) Flow {
   // slots: no hash, no probe. Indices, not pointers: valid in any process that maps the table.
   uint32_t loc[2] = {};
 };
+using Flow = BasicFlow<FlowKey>;
+using Flow6 = BasicFlow<FlowKey6>;
 static_assert(sizeof(Flow) == 64);
+// 40 + 40 + 8 + 4 + 2 + 1 + 1 + 8 + 8 = 112 bytes, padded to two lines (16 spare).
+static_assert(sizeof(Flow6) == 128);
 
 /// One direction of a tracked connection.
 struct TcpDir {
@@ -124,11 +135,10 @@ struct TcpDir {
 ///
 /// Memory per flow, all in: the record (64) + this entry (32) + its share of the buckets (two
 /// keys, 8-byte slots, buckets sized for half load: 32) = 128 bytes, 1.25 GiB for 10M flows.
-/// Free records are chained through the record itself, so there is no free stack. The record
-/// is full (its last 8 bytes locate its two keys); room left for later work: Flow::user. Hot
-/// restart checks a record against the buckets (Flow::loc) and the file's header
-/// (FlowStoreHeader), not a word in every record; IPv6 keys do not fit 16-byte FlowKeys and will live in a key arena
-/// the keys point into.
+/// A v6 flow (FlowTable6) takes 128 + 32 + 32 = 192. Free records are chained through the
+/// record itself, so there is no free stack. The v4 record is full (its last 8 bytes locate
+/// its two keys); room left for later work: Flow::user. Hot restart checks a record against
+/// the buckets (Flow::loc) and the file's header (FlowStoreHeader), not a word in every record.
 struct alignas(32) TcpTrack {
   TcpDir dir[2];
   // Sequence translation (SYN cookies, and later anything that inserts bytes at the start of
@@ -169,10 +179,13 @@ struct FlowStore {
 /// one the in-memory array byte for byte (Flow, Bucket {uint32 sig[8]; uint32 ref[8]},
 /// TcpTrack, FlowMeter), 4 KiB aligned, 2 MiB aligned when 2 MiB or more; the file's size
 /// is a multiple of 2 MiB (hugetlbfs).
+/// The magic names the key type (FlowKeyTraits::kStoreMagic): a v4 table's file is never
+/// adopted as a v6 one, nor the other way round.
 struct FlowStoreHeader {
-  static constexpr char kMagic[8] = {'R', 'O', 'N', 'D', 'O', 'F', 'T', '1'};
-  /// Bumped whenever Flow, FlowKey, TcpTrack, FlowMeter, the bucket or this header change
-  /// layout, or FlowState gains a value (static_asserts in table.cpp pin them).
+  static constexpr char kMagic[8] = {'R', 'O', 'N', 'D', 'O', 'F', 'T', '1'};   // FlowTable
+  static constexpr char kMagic6[8] = {'R', 'O', 'N', 'D', 'O', 'F', 'T', '6'};  // FlowTable6
+  /// Bumped whenever Flow (Flow6), FlowKey (FlowKey6), TcpTrack, FlowMeter, the bucket or this
+  /// header change layout, or FlowState gains a value (static_asserts in table.cpp pin them).
   static constexpr uint32_t kVersion = 1;
   char magic[8];  // written last when the file is made, so a half-made file is refused
   uint32_t version;
@@ -202,36 +215,81 @@ struct FlowAdoption {
   uint64_t micros = 0;         // time adoption took
 };
 
-class FlowTable {
+/// A worker's v6 flow capacity when none is given (--flows6-per-worker): a quarter of its v4
+/// capacity, at least 1024.
+inline uint32_t default_flow6_capacity(uint32_t flow_capacity) {
+  return flow_capacity / 4 > 1024 ? flow_capacity / 4 : 1024;
+}
+
+/// What the table needs to know about a key type: its record, its keyed hash and its store
+/// file's magic.
+template <typename Key>
+struct FlowKeyTraits;
+template <>
+struct FlowKeyTraits<FlowKey> {
+  using Record = Flow;
+  static uint64_t hash(const FlowKey& k, const HashKey& key) { return flow_hash(k, key); }
+  static constexpr const char (&kStoreMagic)[8] = FlowStoreHeader::kMagic;
+  static constexpr const char* kName = "flow table";  // the store's owner, in errors
+  static constexpr const char* kKind = "a flow table";  // what the magic marks
+};
+template <>
+struct FlowKeyTraits<FlowKey6> {
+  using Record = Flow6;
+  static uint64_t hash(const FlowKey6& k, const HashKey& key) { return flow_hash6(k, key); }
+  static constexpr const char (&kStoreMagic)[8] = FlowStoreHeader::kMagic6;
+  static constexpr const char* kName = "v6 flow table";
+  static constexpr const char* kKind = "a v6 flow table";
+};
+
+// What the table's operations return, the same types for every key type (code templated on
+// the family handles both tables' results alike).
+
+/// A key's signature and its two buckets (BasicFlowTable::probe).
+struct FlowProbe {
+  uint32_t hash;  // the signature kept in the bucket: never 0 (0 marks an empty slot)
+  uint32_t b1, b2;
+};
+
+/// Where a lookup found a key: its record and the direction the key is.
+struct FlowHit {
+  uint32_t idx = UINT32_MAX;  // BasicFlowTable::kNone: not found
+  FlowDir dir = FlowDir::kForward;
+  bool found() const { return idx != UINT32_MAX; }
+};
+
+enum class FlowInsertStatus : uint8_t { kOk, kFull, kExists };
+struct FlowInsertResult {
+  FlowInsertStatus status;
+  uint32_t idx;  // valid when kOk
+  Reclaim reclaimed = Reclaim::kNone;  // the class of the flow that made room, if one did
+};
+
+/// The flow table over one key type: FlowTable (v4) and FlowTable6 (v6, and NAT46/NAT64
+/// flows with their v4 side IPv4-mapped). Both are instantiated in table.cpp only.
+template <typename Key>
+class BasicFlowTable {
  public:
+  using Record = typename FlowKeyTraits<Key>::Record;
   static constexpr uint32_t kNone = UINT32_MAX;
   static constexpr uint32_t kNoLoc = UINT32_MAX;  // Flow::loc of a key that is not indexed
 
   /// Called for every record the table removes by itself (expiry, eviction), before the
   /// record is reused, so the owner can free the local port and fix counters. It must not
   /// call back into the table.
-  using ReleaseFn = void (*)(void* ctx, const Flow& f);
+  using ReleaseFn = void (*)(void* ctx, const Record& f);
 
-  struct Hit {
-    uint32_t idx = kNone;
-    FlowDir dir = FlowDir::kForward;
-    bool found() const { return idx != kNone; }
-  };
-
-  enum class InsertStatus : uint8_t { kOk, kFull, kExists };
-  struct InsertResult {
-    InsertStatus status;
-    uint32_t idx;  // valid when kOk
-    Reclaim reclaimed = Reclaim::kNone;  // the class of the flow that made room, if one did
-  };
+  using Hit = FlowHit;
+  using InsertStatus = FlowInsertStatus;
+  using InsertResult = FlowInsertResult;
 
   /// capacity: number of flows (each flow has two keys). key: the hash key (the dataplane
   /// derives it from its secret, HashUse::kFlowTable; a restarted process needs the same key
   /// to find flows it adopts). Allocates and touches everything now, so construct it on the
   /// worker's NUMA node. Throws std::invalid_argument for capacity 0.
   /// `meters`: keep a FlowMeter per flow (32 bytes more each; count() does nothing without).
-  FlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release, void* release_ctx,
-            bool meters = false);
+  BasicFlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release, void* release_ctx,
+                 bool meters = false);
   /// The same, the arrays in `store`'s file. A file whose header matches (magic, version,
   /// capacity, buckets, meters, key fingerprint, layout, size) is adopted: its records and
   /// buckets are checked, nothing else trusted (adopt() in table.cpp); anything else starts
@@ -242,20 +300,17 @@ class FlowTable {
   /// time it had left at the writer's last sweep (the time down is not charged).
   /// Throws std::system_error if the file cannot be opened, locked (another live table has
   /// it), sized or mapped.
-  FlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release, void* release_ctx,
-            bool meters, const FlowStore& store, uint64_t now);
-  ~FlowTable();
-  FlowTable(const FlowTable&) = delete;
-  FlowTable& operator=(const FlowTable&) = delete;
+  BasicFlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release, void* release_ctx,
+                 bool meters, const FlowStore& store, uint64_t now);
+  ~BasicFlowTable();
+  BasicFlowTable(const BasicFlowTable&) = delete;
+  BasicFlowTable& operator=(const BasicFlowTable&) = delete;
 
   /// A key's signature and its two buckets, computed once (one hash) and reused by the
   /// burst stages.
-  struct Probe {
-    uint32_t hash;  // the signature kept in the bucket: never 0 (0 marks an empty slot)
-    uint32_t b1, b2;
-  };
+  using Probe = FlowProbe;
   /// Hash a key under the table's key.
-  Probe probe(const FlowKey& k) const { return probe_of(flow_hash(k, key_)); }
+  Probe probe(const Key& k) const { return probe_of(FlowKeyTraits<Key>::hash(k, key_)); }
 
   /// Prefetch the buckets that lookup() will read.
   void prefetch(const Probe& p) const {
@@ -268,41 +323,41 @@ class FlowTable {
 
   /// Find a key (either direction). p must be probe(k).
   /// An expired record is released and reported as not found.
-  Hit lookup(const FlowKey& k, const Probe& p, uint64_t now);
-  Hit lookup(const FlowKey& k, uint64_t now) { return lookup(k, probe(k), now); }
+  Hit lookup(const Key& k, const Probe& p, uint64_t now);
+  Hit lookup(const Key& k, uint64_t now) { return lookup(k, probe(k), now); }
   /// The same without touching anything: an expired record is reported as not found and
   /// left in place (for readers beside the fast path: inspection, tracing).
-  Hit find(const FlowKey& k, uint64_t now) const;
+  Hit find(const Key& k, uint64_t now) const;
 
   /// Create a flow reachable by both keys, in state `state`, expiring at `expires`. With no
   /// record free, one flow is reclaimed first (reclaim_one; its class in `reclaimed`).
   /// kFull: no free record and nothing reclaimable, or a key's buckets are full.
   /// kExists: one of the keys is already present (and not expired).
-  InsertResult insert(const FlowKey& fwd, const FlowKey& rev, FlowState state, uint64_t expires,
+  InsertResult insert(const Key& fwd, const Key& rev, FlowState state, uint64_t expires,
                       uint64_t now) {
     return insert(fwd, probe(fwd), rev, state, expires, now);
   }
   /// The same, with fwd's probe already computed (the pipeline hashed it for its lookup:
   /// a keyed hash per key is not free, so a new flow is not hashed twice).
-  InsertResult insert(const FlowKey& fwd, const Probe& fwd_probe, const FlowKey& rev,
+  InsertResult insert(const Key& fwd, const Probe& fwd_probe, const Key& rev,
                       FlowState state, uint64_t expires, uint64_t now);
   /// The same for two keys the caller knows are absent, expired holders included: its
   /// lookup() of `fwd` just missed, and `rev` holds a local port the caller checked was free
   /// with lookup() (both probes are the ones those lookups used). So neither key is looked up
   /// again (debug builds assert it); never kExists. The new-connection path.
-  InsertResult insert_new(const FlowKey& fwd, const Probe& fwd_probe, const FlowKey& rev,
+  InsertResult insert_new(const Key& fwd, const Probe& fwd_probe, const Key& rev,
                           const Probe& rev_probe, FlowState state, uint64_t expires,
                           uint64_t now);
   /// A flow found by its client key only (the DSR modes: replies do not come back through
   /// rondo, so there is no reverse key). `rev` is kept in the record, not indexed: the
   /// owner's notes (the backend's address). fwd must be absent, as for insert_new.
-  InsertResult insert_one(const FlowKey& fwd, const Probe& fwd_probe, const FlowKey& rev,
+  InsertResult insert_one(const Key& fwd, const Probe& fwd_probe, const Key& rev,
                           FlowState state, uint64_t expires, uint64_t now);
   /// Whether flow idx has a client key only (insert_one).
   bool one_key(uint32_t idx) const { return flows_[idx].loc[1] == kNoLoc; }
 
-  Flow& at(uint32_t idx) { return flows_[idx]; }
-  const Flow& at(uint32_t idx) const { return flows_[idx]; }
+  Record& at(uint32_t idx) { return flows_[idx]; }
+  const Record& at(uint32_t idx) const { return flows_[idx]; }
   /// The TCP tracker of a flow (side table; meaningful for TCP flows only, and only after the
   /// owner has initialised it with tcp_track_syn: insert() does not clear it).
   TcpTrack& tcp(uint32_t idx) { return tcp_[idx]; }
@@ -351,8 +406,8 @@ class FlowTable {
   /// never qualifies here: its tuple is live at the backend. A flow for which
   /// `held_after(table, idx)` is true (the owner keeps its tuple out of use once it ends:
   /// the local-port quarantine) frees nothing usable and is passed over.
-  using HeldAfterFn = bool (*)(const FlowTable& table, uint32_t idx);
-  bool reclaim_matching(const FlowKey& rev_like, uint32_t scan, HeldAfterFn held_after,
+  using HeldAfterFn = bool (*)(const BasicFlowTable& table, uint32_t idx);
+  bool reclaim_matching(const Key& rev_like, uint32_t scan, HeldAfterFn held_after,
                         Reclaim* kind = nullptr);
 
   /// Remove a flow (both keys). Does not call the release hook: the caller owns it.
@@ -416,11 +471,11 @@ class FlowTable {
     const uint32_t sig = lo ^ hi;
     return Probe{sig != 0 ? sig : 1, b1, b2};
   }
-  bool bucket_find(const FlowKey& k, const Probe& p, uint32_t* slot_ref) const;
+  bool bucket_find(const Key& k, const Probe& p, uint32_t* slot_ref) const;
   bool bucket_add(const Probe& p, uint32_t ref, uint64_t now);
   void bucket_del(uint32_t ref);
   // hr null: the reverse key is not indexed (insert_one).
-  InsertResult place(const FlowKey& fwd, const Probe& hf, const FlowKey& rev, const Probe* hr,
+  InsertResult place(const Key& fwd, const Probe& hf, const Key& rev, const Probe* hr,
                      FlowState state, uint64_t expires, uint64_t now);
   uint32_t reclaim_expired(uint32_t bucket, uint64_t now, uint32_t keep);
   // One reclaim list per class, oldest at the head.
@@ -435,13 +490,13 @@ class FlowTable {
   void push_free(uint32_t idx);
   void map_store(const FlowStore& store, bool meters, uint64_t now);
   FlowAdoption adopt(uint64_t now);
-  bool key_in_place(const FlowKey& k, uint32_t ref, uint32_t loc) const;
+  bool key_in_place(const Key& k, uint32_t ref, uint32_t loc) const;
   void chain_free();
 
   uint32_t capacity_;
   uint32_t n_buckets_;
   HashKey key_;
-  Flow* flows_ = nullptr;
+  Record* flows_ = nullptr;
   Bucket* buckets_ = nullptr;
   TcpTrack* tcp_ = nullptr;       // side table, indexed like flows_
   FlowMeter* meters_ = nullptr;    // side table, indexed like flows_; null: no meters
@@ -466,5 +521,10 @@ class FlowTable {
   FlowStoreHeader* hdr_ = nullptr;
   FlowAdoption adoption_;
 };
+
+using FlowTable = BasicFlowTable<FlowKey>;
+using FlowTable6 = BasicFlowTable<FlowKey6>;
+extern template class BasicFlowTable<FlowKey>;
+extern template class BasicFlowTable<FlowKey6>;
 
 }  // namespace rondo::dp

@@ -120,12 +120,14 @@ bool write_worker_count(const std::string& dir, unsigned n, std::string* err) {
 
 unsigned remove_worker_files(const std::string& dir, unsigned from) {
   unsigned removed = 0;
-  // Worker indices are dense: stop at the first index with neither file.
+  // Worker indices are dense: stop at the first index with none of the files.
   for (unsigned i = from;; ++i) {
-    const bool f = ::unlink(flow_file(dir, i).c_str()) == 0;
-    const bool q = ::unlink(quarantine_file(dir, i).c_str()) == 0;
-    if (!f && !q) break;
-    removed += f + q;
+    unsigned here = 0;
+    for (const std::string& path : {flow_file(dir, i), quarantine_file(dir, i),
+                                    flow6_file(dir, i), quarantine6_file(dir, i)})
+      here += ::unlink(path.c_str()) == 0;
+    if (here == 0) break;
+    removed += here;
   }
   return removed;
 }

@@ -2,6 +2,8 @@
 // for the next so that no connection drops across a restart, an upgrade or a crash.
 //   flows.<worker>  worker's flow table (FlowStore, flow/table.h), mapped shared
 //   quarantine.<worker>  worker's local-port quarantine (QuarantineStore, flow/port_pool.h)
+//   flows6.<worker>, quarantine6.<worker>  the same for v6 flows (FlowTable6, Quarantine6): a
+//                   file of each kind per worker, told apart by their magic as well as by name
 //   state           the last desired state applied (api::encode_state), re-applied at start
 //   stopped         written by a planned restart once the workers stopped: "<realtime ns> <tsc>"
 //   workers         the number of workers of the process that wrote the files
@@ -17,6 +19,8 @@ namespace rondo::dp {
 
 inline constexpr const char* kFlowFilePrefix = "flows.";
 inline constexpr const char* kQuarantineFilePrefix = "quarantine.";
+inline constexpr const char* kFlow6FilePrefix = "flows6.";
+inline constexpr const char* kQuarantine6FilePrefix = "quarantine6.";
 inline constexpr const char* kStateFile = "state";
 inline constexpr const char* kStoppedFile = "stopped";
 inline constexpr const char* kWorkersFile = "workers";
@@ -46,8 +50,8 @@ std::optional<StopMark> take_stop_mark(const std::string& dir);
 std::optional<unsigned> read_worker_count(const std::string& dir);
 /// Write dir/workers (temporary file, then rename). false with *err.
 bool write_worker_count(const std::string& dir, unsigned n, std::string* err);
-/// Remove dir/flows.<i> and dir/quarantine.<i> for every i >= from (a smaller worker count's
-/// leftovers). How many files went.
+/// Remove dir/flows.<i>, dir/quarantine.<i>, dir/flows6.<i> and dir/quarantine6.<i> for
+/// every i >= from (a smaller worker count's leftovers). How many files went.
 unsigned remove_worker_files(const std::string& dir, unsigned from);
 
 
@@ -59,6 +63,16 @@ inline std::string flow_file(const std::string& dir, unsigned worker) {
 /// dir/quarantine.<worker>.
 inline std::string quarantine_file(const std::string& dir, unsigned worker) {
   return dir + "/" + kQuarantineFilePrefix + std::to_string(worker);
+}
+
+/// dir/flows6.<worker>: the worker's v6 flow table (FlowTable6).
+inline std::string flow6_file(const std::string& dir, unsigned worker) {
+  return dir + "/" + kFlow6FilePrefix + std::to_string(worker);
+}
+
+/// dir/quarantine6.<worker>: the worker's v6 local-port quarantine (Quarantine6).
+inline std::string quarantine6_file(const std::string& dir, unsigned worker) {
+  return dir + "/" + kQuarantine6FilePrefix + std::to_string(worker);
 }
 
 }  // namespace rondo::dp

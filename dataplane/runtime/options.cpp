@@ -1,5 +1,7 @@
 #include "dataplane/runtime/options.h"
 
+#include "dataplane/flow/table.h"
+
 #include <boost/program_options.hpp>
 
 #include <iostream>
@@ -51,6 +53,10 @@ std::optional<Options> parse_options(int argc, char** argv, int* exit_code) {
        "Unset: flows in anonymous memory, lost at every restart")
       ("flows-per-worker", po::value(&o.flows_per_worker)->default_value(o.flows_per_worker),
        "flow table capacity of each worker (allocated at start)")
+      ("flows6-per-worker", po::value(&o.flows6_per_worker)->value_name("N"),
+       "IPv6 flow table capacity of each worker (allocated at start; IPv6 flows and NAT46/NAT64 "
+       "flows live there, 192 bytes a flow, 224 with flow meters; kept in DIR/flows6.<worker> "
+       "with --flow-dir). Default: a quarter of --flows-per-worker, at least 1024")
       ("flow-meters", po::value(&meters)->default_value(meters),
        "on: every flow keeps its age and packets and bytes each way, for `rondoctl flow show` "
        "(160 bytes a flow); off: 128 bytes a flow, and flow show reports no traffic")
@@ -133,6 +139,13 @@ std::optional<Options> parse_options(int argc, char** argv, int* exit_code) {
   }
   if (o.flows_per_worker < 64) {
     std::cerr << "rondo-dataplane: --flows-per-worker must be at least 64\n";
+    *exit_code = 2;
+    return std::nullopt;
+  }
+  if (!vm.count("flows6-per-worker")) {
+    o.flows6_per_worker = default_flow6_capacity(o.flows_per_worker);
+  } else if (o.flows6_per_worker < 64) {
+    std::cerr << "rondo-dataplane: --flows6-per-worker must be at least 64\n";
     *exit_code = 2;
     return std::nullopt;
   }

@@ -18,6 +18,9 @@ struct Options {
   // hot-restart.md. Empty: anonymous memory, every restart starts empty (and kRestart is refused).
   std::string flow_dir;
   uint32_t flows_per_worker = 1u << 20;
+  // The v6 flow table's (FlowTable6, in DIR/flows6.<worker>): 192 bytes a flow (224 with
+  // meters). Unset: default_flow6_capacity(flows_per_worker), filled in by parse_options.
+  uint32_t flows6_per_worker = 0;
   bool flow_meters = true;  // per-flow age, packets and bytes (32 bytes more a flow)
   uint32_t idle_sleep_us = 0;
   // One sweep of each worker's flow table per this many ms: a flow is reclaimed at most this
