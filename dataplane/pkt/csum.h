@@ -108,4 +108,24 @@ inline bool l4_csum_ok(const uint8_t* ip, const uint8_t* l4, uint32_t l4_len, ui
   return csum_fold64(sum) == 0xffff;
 }
 
+/// The IPv6 pseudo-header's sum (RFC 8200 8.1), unfolded: source and destination address,
+/// the upper-layer length as 32 bits and the next header. `upper_len` is the length of the
+/// TCP/UDP/ICMPv6 packet itself, which is the payload length less any extension headers.
+inline uint64_t csum_pseudo6(const uint8_t* src, const uint8_t* dst, uint32_t upper_len,
+                             uint8_t next_header) {
+  return csum_sum(src, 16) + csum_sum(dst, 16) + (upper_len >> 16) + (upper_len & 0xffff) +
+         next_header;
+}
+
+/// True if the TCP, UDP or ICMPv6 checksum of an upper-layer packet in the IPv6 datagram at
+/// `ip6` verifies: the pseudo-header plus the packet, checksum field included. `l4_len` is
+/// the upper-layer length (Parsed::l4_len()). A UDP checksum of 0 fails: IPv6 has no
+/// "none sent" (RFC 8200 8.1).
+inline bool l4_csum_ok6(const uint8_t* ip6, const uint8_t* l4, uint32_t l4_len,
+                        uint8_t next_header) {
+  if (next_header == 17 && l4_len >= 8 && l4[6] == 0 && l4[7] == 0) return false;
+  const uint64_t sum = csum_pseudo6(ip6 + 8, ip6 + 24, l4_len, next_header) + csum_sum(l4, l4_len);
+  return csum_fold64(sum) == 0xffff;
+}
+
 }  // namespace rondo::dp

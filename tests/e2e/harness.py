@@ -5,6 +5,9 @@ Topology (tools/lib/topo.sh, in network namespaces rd-TAG-{cl,lb,be}): a client
 198.51.100.2, rondo's dataplane on veth dp0 in the lb namespace (net_af_packet,
 full-NAT source 198.51.100.100), the lb host's own kernel address 198.51.100.1 on br0
 (the control plane and its health checks run there), backends on 198.51.100.3.
+With env.v6 set before topology_up() (topo.sh --v6) the client and the backends are dual
+stack too: client 2001:db8:100::2, backends 2001:db8:100::3, rondo's v6 VIP 2001:db8::10
+and local ip6 2001:db8:100::100 (the lb host's kernel has no IPv6).
 
 A test file is a list of scenarios plus a setup function, handed to run():
 
@@ -53,11 +56,34 @@ LOCAL_IP = "198.51.100.100"  # rondo's full-NAT source address
 # The fixed client port of the "sameport" mode: below the kernel's ephemeral range
 # (32768-60999 by default), so that no earlier connection's TIME_WAIT holds it.
 SAME_PORT = 31313
+# IPv6 (topo.sh --v6; tests/common/seed_topology.h's kClient6, kBackend6, kLocal6, kVip6).
+VIP6 = "2001:db8::10"
+CLIENT_IP6 = "2001:db8:100::2"
+BACKEND_IP6 = "2001:db8:100::3"
+LOCAL_IP6 = "2001:db8:100::100"
 HTTP_BACKENDS = [3000, 3001, 3002, 3003]
 UDP_BACKENDS = [4000, 4001, 4002, 4003]
 
 HTTP_BODY_RE = re.compile(rb"^hello from backend :(\d+)\n$")
 UDP_REPLY_RE = re.compile(rb"^udp from backend :(\d+) (.*)$", re.S)
+
+
+def is_v6(addr):
+    return ":" in addr
+
+
+def family(addr):
+    return socket.AF_INET6 if is_v6(addr) else socket.AF_INET
+
+
+def url_host(addr):
+    """An address as a URL or Host header writes it: v6 in brackets."""
+    return f"[{addr}]" if is_v6(addr) else addr
+
+
+def endpoint(addr, port):
+    """addr:port, [v6]:port: how rondoctl and the config's endpoints write a service."""
+    return f"{url_host(addr)}:{port}"
 
 
 # --------------------------------------------------------------------------------------
@@ -66,7 +92,7 @@ UDP_REPLY_RE = re.compile(rb"^udp from backend :(\d+) (.*)$", re.S)
 
 def http_exchange(sock, path, close):
     """Send one GET on a connected socket, read its response; return the backend port."""
-    req = f"GET {path} HTTP/1.1\r\nHost: {VIP}\r\n"
+    req = f"GET {path} HTTP/1.1\r\nHost: {url_host(VIP)}\r\n"
     if close:
         req += "Connection: close\r\n"
     sock.sendall((req + "\r\n").encode())
@@ -120,6 +146,7 @@ TARGET_PORT = HTTP_PORT
 
 
 def connect_vip(timeout):
+    """A TCP connection to VIP:TARGET_PORT (either family: VIP may be a v6 address)."""
     s = socket.create_connection((VIP, TARGET_PORT), timeout=timeout)
     CONNECTS.append((time.time(), s.getsockname()[1]))
     return s
@@ -225,7 +252,7 @@ def client_longlived(args):
     # A second long-lived connection: a request that the backend answers only after
     # slow_ms, i.e. a flow idle while the short connections come and go.
     slow = connect_vip(args.slow_ms / 1000 + 10)
-    slow.sendall(f"GET /slow?ms={args.slow_ms} HTTP/1.1\r\nHost: {VIP}\r\n\r\n".encode())
+    slow.sendall(f"GET /slow?ms={args.slow_ms} HTTP/1.1\r\nHost: {url_host(VIP)}\r\n\r\n".encode())
 
     def slow_reader():
         try:
@@ -258,21 +285,24 @@ def client_udp(args):
     results = []  # (backend port, client source port)
     errors = []
     retries = 0
+    port = getattr(args, "udp_port", UDP_PORT)
     for i in range(args.count):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s = socket.socket(family(VIP), socket.SOCK_DGRAM)
         s.settimeout(1.0)
-        s.bind(("0.0.0.0", 0))  # a new source port for each datagram: a new flow
+        # A new source port for each datagram: a new flow.
+        s.bind(("::" if is_v6(VIP) else "0.0.0.0", 0))
         payload = f"seed {i} {os.getpid()}".encode()
         try:
             for attempt in range(3):
-                s.sendto(payload, (VIP, UDP_PORT))
+                s.sendto(payload, (VIP, port))
                 try:
                     data, peer = s.recvfrom(2048)
                 except socket.timeout:
                     retries += 1
                     continue
                 m = UDP_REPLY_RE.match(data)
-                if peer != (VIP, UDP_PORT):
+                # (v6 peers are (address, port, flow info, scope id))
+                if peer[:2] != (VIP, port):
                     errors.append(f"datagram {i}: reply from {peer}, not the VIP")
                 elif not m or m.group(2) != payload:
                     errors.append(f"datagram {i}: unexpected reply {data!r}")
@@ -304,11 +334,11 @@ def client_sameport(args):
             # the 4-tuple is taken (EADDRNOTAVAIL). Poll for that, briefly.
             deadline = time.monotonic() + 3.0
             while True:
-                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s = socket.socket(family(VIP), socket.SOCK_STREAM)
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 s.settimeout(3.0)
                 try:
-                    s.bind(("0.0.0.0", args.port))
+                    s.bind(("::" if is_v6(VIP) else "0.0.0.0", args.port))
                     s.connect((VIP, HTTP_PORT))
                     break
                 except OSError as e:
@@ -359,12 +389,19 @@ def _args_probe(p):
 
 
 def _args_longlived(p):
+    p.add_argument("--vip", default=VIP)
     p.add_argument("--short", type=int, default=100)
     p.add_argument("--every", type=int, default=10)
     p.add_argument("--slow-ms", type=int, default=1500)
 
 
+def _args_udp(p):
+    _args_count(p)
+    p.add_argument("--udp-port", type=int, default=UDP_PORT)
+
+
 def _args_sameport(p):
+    p.add_argument("--vip", default=VIP)
     p.add_argument("--count", type=int, default=4)
     p.add_argument("--port", type=int, default=SAME_PORT)
 
@@ -380,7 +417,7 @@ CLIENT_MODES = {
     "seq": (client_seq, _args_count),
     "concurrent": (client_concurrent, _args_count),
     "longlived": (client_longlived, _args_longlived),
-    "udp": (client_udp, _args_count),
+    "udp": (client_udp, _args_udp),
     "sameport": (client_sameport, _args_sameport),
     "loop": (client_loop, _args_loop),
 }
@@ -510,20 +547,43 @@ def remove_dpdk_files(prefix):
     shutil.rmtree(os.path.join(DPDK_RUN_DIR, prefix), ignore_errors=True)
 
 
-def yaml_config(vips, local_ips=(LOCAL_IP,), timeouts=None, comment="e2e topology"):
+def yaml_addr(addr):
+    """An address (or prefix) as the config writes it: v6 quoted, so that no YAML reader
+    takes its colons for syntax; v4 as it always was."""
+    return f'"{addr}"' if is_v6(addr) else addr
+
+
+def yaml_config(vips, local_ips=(LOCAL_IP,), timeouts=None, comment="e2e topology",
+                routes=(), neighbours=()):
     """A control-plane config file (deploy/rondo.yaml's format). vips: dicts with name,
     port, protocol, backends (ports on BACKEND_IP, or (address, port) pairs) and optionally
     address (default VIP), health_check (a dict of the health_check keys), mode (fullnat |
     ipip | gue | l2dsr), scheduler, syncookies (off | on | auto), proxy_protocol (off | v2)
-    and on_all_down (drop | open). timeouts: seconds, overriding the defaults below."""
+    and on_all_down (drop | open). timeouts: seconds, overriding the defaults below.
+    routes: dicts with prefix and optionally via, port; neighbours: dicts with ip, mac and
+    optionally port (none: everything on-link, neighbours resolved by ARP/NDP).
+    Any address may be IPv6 (a VIP's address, a backend's, a local ip, a route's prefix
+    "2001:db8::/64" or via, a neighbour's ip): written as a plain address, quoted."""
     t = {"tcp_syn": 10, "tcp_established": 900, "tcp_closing": 10, "udp": 30}
     t.update(timeouts or {})
-    out = [f"# {comment} (tools/lib/topo.sh): everything on-link on dp0.", "timeouts:"]
+    out = [f"# {comment} (tools/lib/topo.sh): "
+           f"{'routes below' if routes else 'everything on-link on dp0'}.", "timeouts:"]
     out += [f"  {k}: {v}" for k, v in t.items()]
-    out.append(f"local_ips: [{', '.join(local_ips)}]")
+    out.append(f"local_ips: [{', '.join(map(yaml_addr, local_ips))}]")
+    if routes:
+        out.append("routes:")
+        for r in routes:
+            out.append(f"  - prefix: {yaml_addr(r['prefix'])}")
+            if r.get("via"):
+                out.append(f"    via: {yaml_addr(r['via'])}")
+            out.append(f"    port: {r.get('port', 0)}")
+    if neighbours:
+        out.append("neighbours:")
+        out += [f"  - {{ip: {yaml_addr(n['ip'])}, mac: \"{n['mac']}\", port: {n.get('port', 0)}}}"
+                for n in neighbours]
     out.append("vips:")
     for v in vips:
-        out += [f"  - name: {v['name']}", f"    address: {v.get('address', VIP)}",
+        out += [f"  - name: {v['name']}", f"    address: {yaml_addr(v.get('address', VIP))}",
                 f"    port: {v['port']}",
                 f"    protocol: {v.get('protocol', 'tcp')}", f"    mode: {v.get('mode', 'fullnat')}",
                 f"    scheduler: {v.get('scheduler', 'rr')}"]
@@ -534,7 +594,7 @@ def yaml_config(vips, local_ips=(LOCAL_IP,), timeouts=None, comment="e2e topolog
             out.append("    health_check:")
             out += [f"      {k}: {val}" for k, val in v["health_check"].items()]
         out.append("    backends:")
-        out += [f"      - {{address: {a}, port: {p}, weight: 1}}"
+        out += [f"      - {{address: {yaml_addr(a)}, port: {p}, weight: 1}}"
                 for a, p in ((BACKEND_IP, b) if isinstance(b, int) else b for b in v["backends"])]
     return "\n".join(out) + "\n"
 
@@ -581,6 +641,7 @@ class Env:
         self.cp_args = []  # extra rondo-controlplane options
         self.tcp_closing_s = 10  # the config's timeouts.tcp_closing
         self.topo_up = False
+        self.v6 = False  # topology_up() with topo.sh --v6 (dual-stack client and backends)
         # Namespaces a test makes beyond topo.sh's three (named rd-TAG-*), and extra DPDK file
         # prefixes: stop() ends what runs in them and removes them.
         self.extra_namespaces = []
@@ -728,9 +789,10 @@ class Env:
         for binary in (self.dataplane, self.controlplane, self.dpstat, self.rondoctl_bin):
             if not os.access(binary, os.X_OK):
                 raise AssertionError(f"{binary} is missing")
-        log(f"topology {self.tag} (tools/lib/topo.sh up {self.tag})")
+        v6 = ["--v6"] if self.v6 else []
+        log(f"topology {self.tag} (tools/lib/topo.sh up {' '.join([self.tag, *v6])})")
         self.topo_up = True
-        subprocess.run([self.topo, "up", self.tag], check=True)
+        subprocess.run([self.topo, "up", self.tag, *v6], check=True)
 
     def start_backend(self, http_port, udp_port=None):
         """Start (or restart) the Node.js backend serving http_port (and udp_port) in
@@ -779,11 +841,12 @@ class Env:
                    alive=[("rondo-dataplane", dp)])
         return dp
 
-    def write_config(self, vips=SEED_VIPS, timeouts=None):
+    def write_config(self, vips=SEED_VIPS, timeouts=None, **more):
+        """Write and --check the config; more: yaml_config's local_ips, routes, neighbours."""
         if timeouts and "tcp_closing" in timeouts:
             self.tcp_closing_s = timeouts["tcp_closing"]
         with open(self.config, "w") as f:
-            f.write(yaml_config(vips, timeouts=timeouts))
+            f.write(yaml_config(vips, timeouts=timeouts, **more))
         r = subprocess.run([self.controlplane, "--config", self.config, "--check"],
                            capture_output=True, text=True, timeout=30)
         if r.returncode != 0:
@@ -801,12 +864,14 @@ class Env:
                            "--state-file", self.state_file,
                            "--api-socket", self.api_sock, *self.cp_args])
 
-    def wait_vip(self):
-        log("waiting for the VIP to answer")
-        probe = self.in_client("probe", "--deadline", 20)
+    def wait_vip(self, vip=None, port=HTTP_PORT):
+        """Wait (20 s) for vip:port (default: the seed's VIP) to answer HTTP."""
+        vip = vip or VIP
+        log(f"waiting for {endpoint(vip, port)} to answer")
+        probe = self.in_client("probe", "--deadline", 20, "--vip", vip, "--vip-port", port)
         if not probe["ok"]:
-            raise AssertionError(f"no HTTP answer through the VIP within 20s "
-                                 f"({probe['attempts']} tries, last: {probe['error']})")
+            raise AssertionError(f"no HTTP answer through the VIP {endpoint(vip, port)} within "
+                                 f"20s ({probe['attempts']} tries, last: {probe['error']})")
         for name in ("dataplane", "controlplane"):
             if self.procs[name].poll() is not None:
                 raise AssertionError(f"{name} exited with {self.procs[name].returncode}")

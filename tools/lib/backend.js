@@ -4,8 +4,11 @@
 // A test backend for the demo and the e2e tests: the "Node.js instance on port 300x"
 // that rondo balances over. Node's standard library only (Node >= 18).
 //
-//   node backend.js [--http-port 3001] [--udp-port 4001] [--host 0.0.0.0] [--id N]
+//   node backend.js [--http-port 3001] [--udp-port 4001] [--host ::] [--id N]
 //
+// --host: the address to listen on, default :: (every address of both families: a v4
+// client is seen as ::ffff:a.b.c.d, which changes nothing in the answers). A v4 address
+// (e.g. a DSR VIP on lo) makes the UDP socket udp4, a v6 one udp6.
 // HTTP: any GET answers "hello from backend :<http-port>\n" (keep-alive capable);
 //       GET /slow?ms=N waits N ms first (a connection held open for N ms).
 //       GET /bytes?n=N answers N deterministic bytes (application/octet-stream, header
@@ -67,7 +70,7 @@ function sendBytes(res, n, port) {
 }
 
 function parseArgs(argv) {
-  const opts = { httpPort: 0, udpPort: 0, host: '0.0.0.0', id: 0 };
+  const opts = { httpPort: 0, udpPort: 0, host: '::', id: 0 };
   for (let i = 0; i < argv.length; i++) {
     const value = argv[i + 1];
     switch (argv[i]) {
@@ -132,7 +135,9 @@ function startHttp(port, host, id) {
 }
 
 function startUdp(port, host, id) {
-  const sock = dgram.createSocket('udp4');
+  // udp6 on :: takes v4 datagrams too (IPV6_V6ONLY off): a v4 client's address arrives
+  // v4-mapped and the answer goes back to it the same way.
+  const sock = dgram.createSocket(host.includes(':') ? { type: 'udp6', ipv6Only: false } : 'udp4');
   sock.on('message', (msg, rinfo) => {
     const reply = Buffer.concat([Buffer.from(`udp from backend :${id || port} `), msg]);
     sock.send(reply, rinfo.port, rinfo.address);

@@ -3,8 +3,10 @@
 #
 # The network-namespace topology of the demo and the e2e tests.
 #
-#   topo.sh up TAG     build it (a leftover with the same TAG is removed first;
-#                      a failure part-way removes what was built)
+#   topo.sh up TAG [--v6]
+#                      build it (a leftover with the same TAG is removed first;
+#                      a failure part-way removes what was built); --v6: dual stack
+#                      on the client and the backends (below)
 #   topo.sh down TAG   remove everything with that TAG; idempotent, also after a
 #                      half-built "up"
 #
@@ -20,6 +22,17 @@
 # br0's address stands for the LB host's own kernel address (health checks,
 # management); rondo never uses it.
 #
+# --v6 adds IPv6 to the client and backend namespaces only (dp0 and br0 stay without it):
+#   client eth0 2001:db8:100::2/64, route 2001:db8::/64 dev eth0 (the v6 VIP 2001:db8::10 is
+#   on-link: the client's neighbour solicitation for it reaches rondo, which answers);
+#   backends eth0 2001:db8:100::3/64; rondo's local ip6 2001:db8:100::100 is on-link for
+#   them, as is the client (the same /64: they reach each other over the bridge, without
+#   rondo). Addresses are "nodad" and DAD is off (usable at once, no DAD probes on the
+#   wire); no router advertisements are accepted and no solicitations sent. br0 gets
+#   mcast_snooping 0: rondo sends no MLD reports, and a snooping bridge that has seen
+#   the kernels' reports may stop flooding solicited-node groups to dp0p. Without --v6
+#   every namespace has IPv6 off and br0 is as it always was.
+#
 # Nothing is created in the caller's namespace: every link lives in one of the three
 # namespaces, so deleting them removes all of it.
 #
@@ -29,13 +42,18 @@
 set -euo pipefail
 
 usage() {
-	echo "usage: $0 up|down TAG   (TAG: 1-12 of [a-z0-9])" >&2
+	echo "usage: $0 up TAG [--v6] | down TAG   (TAG: 1-12 of [a-z0-9])" >&2
 	exit 2
 }
 
-[ $# -eq 2 ] || usage
+[ $# -eq 2 ] || [ $# -eq 3 ] || usage
 cmd=$1
 tag=$2
+v6=false
+if [ $# -eq 3 ]; then
+	if [ "$cmd" != up ] || [ "$3" != --v6 ]; then usage; fi
+	v6=true
+fi
 [[ $tag =~ ^[a-z0-9]{1,12}$ ]] || usage
 if [ "$(id -u)" -ne 0 ]; then
 	echo "topo.sh: must run as root" >&2
@@ -60,27 +78,49 @@ netns_add() {
 	ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
 }
 
+# v6_on NS: IPv6 on in NS for what is created after (the "default" settings) and for lo,
+# a host that takes no router advertisements, sends no solicitations and does no DAD.
+v6_on() {
+	local ns=$1 conf
+	for conf in all default; do
+		ip netns exec "$ns" sysctl -qw \
+			"net.ipv6.conf.$conf.accept_ra=0" \
+			"net.ipv6.conf.$conf.router_solicitations=0" \
+			"net.ipv6.conf.$conf.accept_dad=0" \
+			"net.ipv6.conf.$conf.disable_ipv6=0"
+	done
+}
+
 offloads_off() {
 	local ns=$1 ifname=$2
 	ip netns exec "$ns" ethtool -K "$ifname" tx off rx off tso off gso off gro off >/dev/null
 }
 
-# host_add NS ADDR/LEN PEER: a host namespace whose eth0 is cabled to br0 in the lb
-# namespace through PEER.
+# host_add NS ADDR/LEN PEER [ADDR6/LEN]: a host namespace whose eth0 is cabled to br0 in
+# the lb namespace through PEER; with ADDR6, IPv6 on and that address on eth0 too.
 host_add() {
-	local ns=$1 addr=$2 peer=$3
+	local ns=$1 addr=$2 peer=$3 addr6=${4:-}
 	netns_add "$ns"
+	# Before eth0 exists: a new interface takes the namespace's "default" settings.
+	[ -z "$addr6" ] || v6_on "$ns"
 	ip -n "$ns_lb" link add name "$peer" type veth peer name eth0 netns "$ns"
 	offloads_off "$ns_lb" "$peer"
 	offloads_off "$ns" eth0
 	ip -n "$ns_lb" link set "$peer" master br0 up
 	ip -n "$ns" addr add "$addr" dev eth0
+	[ -z "$addr6" ] || ip -n "$ns" addr add "$addr6" dev eth0 nodad
 	ip -n "$ns" link set eth0 up
 }
 
 topo_up() {
+	local snoop=() cl6=() be6=()
+	if $v6; then
+		snoop=(mcast_snooping 0)
+		cl6=(2001:db8:100::2/64)
+		be6=(2001:db8:100::3/64)
+	fi
 	netns_add "$ns_lb"
-	ip -n "$ns_lb" link add name br0 type bridge stp_state 0 forward_delay 0
+	ip -n "$ns_lb" link add name br0 type bridge stp_state 0 forward_delay 0 "${snoop[@]}"
 	ip -n "$ns_lb" addr add 198.51.100.1/24 dev br0
 	ip -n "$ns_lb" link set br0 up
 
@@ -90,11 +130,13 @@ topo_up() {
 	ip -n "$ns_lb" link set dp0p master br0 up
 	ip -n "$ns_lb" link set dp0 up
 
-	host_add "$ns_cl" 198.51.100.2/24 clp
+	host_add "$ns_cl" 198.51.100.2/24 clp "${cl6[@]}"
 	# The VIP prefix is on-link for the client: it ARPs for 203.0.113.10 itself.
 	ip -n "$ns_cl" route add 203.0.113.0/24 dev eth0
+	# And the v6 VIP prefix: it solicits 2001:db8::10 itself.
+	! $v6 || ip -n "$ns_cl" -6 route add 2001:db8::/64 dev eth0
 
-	host_add "$ns_be" 198.51.100.3/24 bep
+	host_add "$ns_be" 198.51.100.3/24 bep "${be6[@]}"
 }
 
 # kill_ns_pids NS: end what still runs inside one of this tag's namespaces (the
