@@ -427,6 +427,17 @@ TEST_F(Ndp, SolicitationForOurAddressGetsTheAdvertisement) {
     na.lla_mac = kOurMac;
     EXPECT_EQ(last_, build_nd(na)) << test::hex(last_);
     EXPECT_EQ(v.len, 86u);
+    // The shared test builder's frame is the same.
+    test::Ndp shared;
+    shared.type = 136;
+    shared.eth_src = kOurMac;
+    shared.eth_dst = kHostMac;
+    std::memcpy(shared.src6.data(), target.b, 16);
+    std::memcpy(shared.target.data(), target.b, 16);
+    shared.dst6 = test::ip6("2001:db8:100::2");
+    shared.solicited = shared.override_flag = true;
+    shared.lladdr = kOurMac;
+    EXPECT_EQ(last_, test::build(shared));
   }
   EXPECT_EQ(m_->counters().ndp_adverts, 3u);
   // A solicitation for our address creates no entry for its sender (not asked for).
@@ -564,6 +575,12 @@ TEST_F(Ndp, ResolvingSendsASolicitationToTheSolicitedNodeGroup) {
   ns.target = kBackend6;
   ns.lla_mac = kOurMac;
   EXPECT_EQ(f, build_nd(ns)) << test::hex(f);
+  test::Ndp shared;  // the shared test builder's frame: the same
+  shared.eth_src = kOurMac;
+  shared.src6 = test::ip6("fe80::ff:fe00:1");
+  shared.target = test::ip6("2001:db8:100::3");
+  shared.lladdr = kOurMac;
+  EXPECT_EQ(f, test::build(shared));
   // The checksum field verifies from scratch.
   std::vector<uint8_t> msg(f.begin() + 54, f.end());
   const uint16_t stored = static_cast<uint16_t>(msg[2] << 8 | msg[3]);
