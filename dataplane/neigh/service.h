@@ -25,8 +25,8 @@ namespace rondo::dp {
 
 /// Put a next-hop question on a worker's ask ring (its elements are NeighAsks, 24 bytes:
 /// either family). False if the ring is full.
-inline bool send_ask(rte_ring* r, NeighAsk a) {  // a copy: DPDK 22.11 takes a non-const pointer
-  return rte_ring_sp_enqueue_elem(r, &a, sizeof a) == 0;
+inline bool send_ask(rte_ring* r, const NeighAsk& a) {
+  return rte_ring_sp_enqueue_elem(r, const_cast<NeighAsk*>(&a), sizeof a) == 0;
 }
 
 class NeighService {
