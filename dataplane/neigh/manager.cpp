@@ -4,8 +4,10 @@
 #include <rte_byteorder.h>
 #include <rte_ether.h>
 
+#include <algorithm>
 #include <cstring>
 
+#include "dataplane/pkt/csum.h"
 #include "dataplane/pkt/parse.h"
 
 namespace rondo::dp {
@@ -25,15 +27,65 @@ bool arp_sender_ok(const uint8_t* f, const Parsed& p) {
   return !(sha[0] & 1) && std::memcmp(sha, kZero, 6) != 0 && std::memcmp(sha, f + 6, 6) == 0;
 }
 
+// NDP (RFC 4861 4.3, 4.4, 4.6.1).
+constexpr uint32_t kEthLen = 14;
+constexpr uint32_t kIp6Len = 40;
+constexpr uint8_t kIcmp6 = 58;
+constexpr uint8_t kNdpHopLimit = 255;
+constexpr uint32_t kNdpMinLen = 24;  // type, code, checksum, 4 bytes, target
+constexpr uint8_t kTypeNs = 135, kTypeNa = 136;
+constexpr uint8_t kOptSll = 1, kOptTll = 2;
+constexpr uint8_t kNaSolicited = 0x40, kNaOverride = 0x20;
+
+// Write the IPv6 header and the checksum of an ICMPv6 message of icmp_len bytes at ip + 40.
+void finish_icmp6(uint8_t* ip, const Ip6& src, const Ip6& dst, uint32_t icmp_len) {
+  ip[0] = 0x60;  // version 6, traffic class 0, flow label 0
+  ip[1] = ip[2] = ip[3] = 0;
+  ip[4] = static_cast<uint8_t>(icmp_len >> 8);
+  ip[5] = static_cast<uint8_t>(icmp_len);
+  ip[6] = kIcmp6;
+  ip[7] = kNdpHopLimit;
+  std::memcpy(ip + 8, src.b, 16);
+  std::memcpy(ip + 24, dst.b, 16);
+  uint8_t* icmp = ip + kIp6Len;
+  icmp[2] = icmp[3] = 0;
+  csum_put(icmp + 2, csum_pseudo6(src.b, dst.b, icmp_len, kIcmp6) + csum_sum(icmp, icmp_len));
+}
+
+// A link-layer address option that can be a host's and names the frame's own source (as
+// ARP's sender must, arp_sender_ok).
+bool lla_ok(const uint8_t* lla, const uint8_t* f) {
+  static constexpr uint8_t kZero[6] = {};
+  return !(lla[0] & 1) && std::memcmp(lla, kZero, 6) != 0 && std::memcmp(lla, f + 6, 6) == 0;
+}
+
+Ip6 all_nodes() {
+  Ip6 a;
+  a.b[0] = 0xff;
+  a.b[1] = 0x02;
+  a.b[15] = 0x01;
+  return a;
+}
+
 }  // namespace
+
+NdpConf ndp_conf(const Snapshot&) {
+  // The snapshot has no IPv6 part yet (state/snapshot.h, piece v6-pipe): until it does,
+  // the manager answers for the ports' link-local addresses only. To be filled from the
+  // snapshot's VIP and local IPv6 addresses, v6 routes, v6 backends, v6 static neighbours.
+  return NdpConf{};
+}
 
 NeighManager::NeighManager(const NeighManagerParams& p)
     : params_(p),
       key_(derive_hash_key(p.hash_key, HashUse::kNeighbours)),
       table_(p.capacity, kIncompleteS * p.hz, 2 * kRefreshS * p.hz, key_),
-      replies_(p.reply_rate, p.reply_burst, p.hz) {
+      replies_(p.reply_rate, p.reply_burst, p.hz),
+      table6_(p.capacity, kIncompleteS * p.hz, 2 * kRefreshS * p.hz, key_) {
   requests_.reserve(kRequestsMax);
-  counters_.neigh_capacity = table_.capacity();
+  ns_requests_.reserve(kRequestsMax);
+  counters_.neigh_capacity = table_.capacity();  // per family
+  for (const auto& mac : p.port_macs) link_local_.push_back(eui64_link_local(mac));
 }
 
 NeighManager::Verdict NeighManager::drop(DropReason r) {
@@ -89,12 +141,199 @@ void NeighManager::want(const Snapshot* s, uint32_t ip, uint16_t port, uint64_t 
 }
 
 void NeighManager::tick(const Snapshot* s, uint64_t now) {
-  if (s && now >= next_resolve_) {
+  if ((s || conf6_) && now >= next_resolve_) {
     next_resolve_ = now + params_.hz;
-    resolve_configured(*s, now);
+    if (s) resolve_configured(*s, now);
+    if (conf6_) resolve_configured6(now);
   }
-  counters_.neigh_entries = table_.size();
-  counters_.neigh_evictions = table_.evictions();
+  counters_.neigh_entries = table_.size() + table6_.size();
+  counters_.neigh_evictions = table_.evictions() + table6_.evictions();
+}
+
+void NeighManager::on_conf6(const NdpConf& c, uint64_t now) {
+  own6_ = c.own;
+  std::sort(own6_.begin(), own6_.end());
+  routes6_.build(c.routes, false);
+  vias6_.clear();
+  for (const auto& r : c.routes)
+    if (!r.via.is_zero()) vias6_.emplace_back(r.via, r.port_id);
+  backends6_ = c.backends;
+  std::vector<std::pair<Ip6, Neigh6>> statics;
+  for (const auto& n : c.neighbours) {
+    Neigh6 e;
+    std::memcpy(e.mac, n.mac, 6);
+    e.port_id = n.port_id;
+    statics.emplace_back(n.ip, e);
+  }
+  table6_.set_static(statics);
+  conf6_ = true;
+  resolve_configured6(now);
+}
+
+bool NeighManager::is_own6(const Ip6& a, uint16_t in_port) const {
+  if (in_port < link_local_.size() && a == link_local_[in_port]) return true;
+  return std::binary_search(own6_.begin(), own6_.end(), a);
+}
+
+bool NeighManager::route6(const Ip6& dst, uint16_t* port, Ip6* nh) const {
+  if (routes6_.empty()) {  // as Snapshot::route: everything on-link on port 0
+    *port = 0;
+    *nh = dst;
+    return true;
+  }
+  return routes6_.next_hop(dst, port, nh);
+}
+
+void NeighManager::request6(const Ip6& ip, uint16_t port, uint64_t now) {
+  if (port >= link_local_.size() || ns_requests_.size() >= kRequestsMax) return;
+  if (table6_.want_request(ip, port, now, params_.hz)) ns_requests_.push_back(NsRequest{port, ip});
+}
+
+void NeighManager::resolve_configured6(uint64_t now) {
+  auto maybe = [&](const Ip6& nh, uint16_t port) {
+    const Neigh6* n = table6_.find(nh);
+    const bool stale = n && n->state == Neigh::State::kReachable &&
+                       now - n->updated > kRefreshS * params_.hz;
+    if (!(n && n->has_mac() && !stale)) request6(nh, port, now);
+  };
+  for (const auto& [via, port] : vias6_) maybe(via, port);
+  for (const Ip6& b : backends6_) {
+    uint16_t port;
+    Ip6 nh;
+    if (route6(b, &port, &nh)) maybe(nh, port);
+  }
+}
+
+void NeighManager::want6(const Ip6& ip, uint16_t port, uint64_t now) {
+  if (ip.is_zero() || is_multicast6(ip)) return;
+  // Only an address forwarding would send to on that port: on-link by a route, or a
+  // configured gateway (link-local gateways match no route).
+  uint16_t rport;
+  Ip6 nh;
+  bool ok = route6(ip, &rport, &nh) && nh == ip && rport == port;
+  for (const auto& [via, vport] : vias6_) ok = ok || (via == ip && vport == port);
+  if (!ok) return;
+  const Neigh6* n = table6_.find(ip);
+  if (n && n->has_mac()) return;  // resolved meanwhile: the worker sees it once published
+  request6(ip, port, now);
+}
+
+NeighManager::Verdict NeighManager::handle_frame(const Snapshot* s, uint8_t* f, uint32_t len,
+                                                 uint32_t cap, uint16_t in_port, uint64_t now) {
+  if (len >= kEthLen && f[12] == 0x86 && f[13] == 0xdd)
+    return handle_ndp(s, f, len, cap, in_port, now);
+  return handle_arp(s, f, len, in_port, now);
+}
+
+NeighManager::Verdict NeighManager::handle_ndp(const Snapshot* s, uint8_t* f, uint32_t len,
+                                               uint32_t cap, uint16_t in_port, uint64_t now) {
+  ++counters_.steered_in;
+  // Parsed here, whoever handed it over: Ethernet (untagged), IPv6, ICMPv6 right after.
+  if (len < kEthLen) return drop(DropReason::kMalformedL2);
+  if (f[12] != 0x86 || f[13] != 0xdd) return drop(DropReason::kVlanMismatch);
+  if (f[6] & 1) return drop(DropReason::kBadSourceMac);
+  if (len < kEthLen + kIp6Len) return drop(DropReason::kMalformedL3);
+  const uint8_t* ip = f + kEthLen;
+  const uint32_t plen = static_cast<uint32_t>(ip[4] << 8 | ip[5]);
+  if ((ip[0] >> 4) != 6 || kEthLen + kIp6Len + plen > len) return drop(DropReason::kMalformedL3);
+  if (ip[6] != kIcmp6) return drop(DropReason::kNdpInvalid);  // no extension headers taken
+  const uint8_t* icmp = ip + kIp6Len;
+  if (plen < 4) return drop(DropReason::kMalformedL4);
+  const uint8_t type = icmp[0];
+  if (type != kTypeNs && type != kTypeNa) return drop(DropReason::kNdpIgnored);
+  if (!s) return drop(DropReason::kNoState);
+  if (in_port >= link_local_.size()) return drop(DropReason::kNoRoute);
+
+  // RFC 4861 7.1.1 and 7.1.2.
+  const Ip6 src = Ip6::from(ip + 8);
+  const Ip6 dst = Ip6::from(ip + 24);
+  if (ip[7] != kNdpHopLimit || icmp[1] != 0 || plen < kNdpMinLen)
+    return drop(DropReason::kNdpInvalid);
+  if (!l4_csum_ok6(ip, icmp, plen, kIcmp6)) return drop(DropReason::kNdpInvalid);
+  const Ip6 target = Ip6::from(icmp + 8);
+  if (is_multicast6(target)) return drop(DropReason::kNdpInvalid);
+  // The source (NS) or target (NA) link-layer address; other options are skipped (4.3, 4.4).
+  const uint8_t* lla = nullptr;
+  for (uint32_t off = kNdpMinLen; off < plen;) {
+    if (off + 2 > plen) return drop(DropReason::kNdpInvalid);
+    const uint32_t olen = icmp[off + 1] * 8u;
+    if (olen == 0 || off + olen > plen) return drop(DropReason::kNdpInvalid);
+    const uint8_t want = type == kTypeNs ? kOptSll : kOptTll;
+    if (icmp[off] == want && olen == 8) lla = icmp + off + 2;
+    off += olen;
+  }
+  if (lla && !lla_ok(lla, f)) return drop(DropReason::kNdpInvalid);
+
+  if (type == kTypeNa) {
+    // 7.1.2: a multicast destination carries S = 0; the source is a unicast address.
+    if (martian_source6(src)) return drop(DropReason::kNdpInvalid);
+    if (is_multicast6(dst) && (icmp[4] & kNaSolicited)) return drop(DropReason::kNdpInvalid);
+    // Only entries rondo asked for are filled; unsolicited, a known MAC never changes.
+    if (lla) table6_.learn(target, lla, in_port, now);
+    ++counters_.consumed;
+    return Verdict{Verdict::Kind::kConsumed, DropReason::kCount, 0, 0};
+  }
+
+  // A solicitation. From `::` (duplicate address detection): only to the target's
+  // solicited-node group, and without a source link-layer option (7.1.1).
+  const bool dad = src.is_zero();
+  if (dad && (dst != solicited_node(target) || lla)) return drop(DropReason::kNdpInvalid);
+  if (!dad && martian_source6(src)) return drop(DropReason::kNdpInvalid);
+  if (!is_own6(target, in_port)) return drop(DropReason::kNdpNotForUs);
+  if (!dad && lla) table6_.learn(src, lla, in_port, now);
+  if (cap < kNdpFrameLen) return drop(DropReason::kNoMbuf);
+  if (!replies_.take(now)) return drop(DropReason::kRateLimited);
+
+  // The advertisement (7.2.4), written over the solicitation: to the solicitation's source
+  // with S = 1, or to all nodes with S = 0 when that was `::`; O = 1; our MAC as the target
+  // link-layer address.
+  uint8_t eth_dst[6];
+  if (dad) {
+    const MacAddr m = multicast_mac6(all_nodes());
+    std::memcpy(eth_dst, m.data(), 6);
+  } else {
+    std::memcpy(eth_dst, lla ? lla : f + 6, 6);
+  }
+  const Ip6 na_dst = dad ? all_nodes() : src;
+  const auto& mine = params_.port_macs[in_port];
+  std::memset(f, 0, kNdpFrameLen);
+  std::memcpy(f, eth_dst, 6);
+  std::memcpy(f + 6, mine.data(), 6);
+  f[12] = 0x86;
+  f[13] = 0xdd;
+  uint8_t* na = f + kEthLen + kIp6Len;
+  na[0] = kTypeNa;
+  na[4] = static_cast<uint8_t>((dad ? 0 : kNaSolicited) | kNaOverride);
+  std::memcpy(na + 8, target.b, 16);
+  na[24] = kOptTll;
+  na[25] = 1;
+  std::memcpy(na + 26, mine.data(), 6);
+  finish_icmp6(f + kEthLen, target, na_dst, kNdpMinLen + 8);
+  ++counters_.ndp_adverts;
+  ++counters_.steered_out;
+  return Verdict{Verdict::Kind::kReply, DropReason::kCount, in_port, kNdpFrameLen};
+}
+
+uint32_t NeighManager::build_ns(const NsRequest& r, uint8_t* buf) {
+  const auto& mine = params_.port_macs.at(r.port_id);
+  const Ip6 group = solicited_node(r.target);
+  const MacAddr gmac = multicast_mac6(group);
+  std::memset(buf, 0, kNdpFrameLen);
+  std::memcpy(buf, gmac.data(), 6);
+  std::memcpy(buf + 6, mine.data(), 6);
+  buf[12] = 0x86;
+  buf[13] = 0xdd;
+  uint8_t* ns = buf + kEthLen + kIp6Len;
+  ns[0] = kTypeNs;
+  std::memcpy(ns + 8, r.target.b, 16);
+  ns[24] = kOptSll;
+  ns[25] = 1;
+  std::memcpy(ns + 26, mine.data(), 6);
+  finish_icmp6(buf + kEthLen, link_local_.at(r.port_id), group, kNdpMinLen + 8);
+  ++counters_.originated;
+  ++counters_.ndp_solicits;
+  ++counters_.steered_out;
+  return kNdpFrameLen;
 }
 
 NeighManager::Verdict NeighManager::handle_arp(const Snapshot* s, uint8_t* f, uint32_t len,
@@ -168,6 +407,13 @@ std::unique_ptr<NextHopMap> NeighManager::next_hops_if_changed() {
   published_once_ = true;
   published_ = table_.version();
   return std::make_unique<NextHopMap>(table_, key_);
+}
+
+std::unique_ptr<NextHopMap6> NeighManager::next_hops6_if_changed() {
+  if (published6_once_ && table6_.version() == published6_) return nullptr;
+  published6_once_ = true;
+  published6_ = table6_.version();
+  return std::make_unique<NextHopMap6>(table6_, key_);
 }
 
 }  // namespace rondo::dp

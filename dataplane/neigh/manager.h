@@ -1,19 +1,34 @@
-// The neighbour manager: ARP and the one neighbour table, on the main lcore (as grout
-// keeps its nexthops on the control thread). Workers never parse or learn ARP: they hand
-// every ARP frame aimed at one of rondo's addresses to the manager, and ask it for next
-// hops they could not find in the published NextHopMap. The manager answers ARP requests
-// for VIPs and local ips (rate-limited), learns what its own requests bring back (rules in
-// neigh.h), asks for configured next hops (routes' `via`, backends' on-link next hops) and
-// for the next hops workers ask about, and republishes the NextHopMap when an entry changes.
+// The neighbour manager: ARP, NDP and the neighbour tables (one per family), on the main
+// lcore (as grout keeps its nexthops on the control thread). Workers never parse or learn
+// ARP or NDP: they hand every ARP frame and every neighbour solicitation/advertisement aimed
+// at one of rondo's addresses (or its solicited-node groups) to the manager, and ask it for
+// next hops they could not find in the published NextHopMap/NextHopMap6. The manager answers
+// ARP requests and neighbour solicitations for VIPs and local ips (rate-limited, one budget),
+// and solicitations for each port's link-local address (EUI-64 from the port's MAC: routers
+// use fe80:: next hops); learns what its own requests bring back (rules in neigh.h); asks for
+// configured next hops (routes' `via`, backends' on-link next hops) and for the next hops
+// workers ask about, and republishes a map when an entry of its table changes.
+//
+// NDP (RFC 4861): solicitations and advertisements are checked as 7.1 says (hop limit 255,
+// code 0, ICMPv6 length, checksum, target not multicast, option lengths non-zero, an `::`
+// source only towards a solicited-node group and without a source link-layer option); a
+// link-layer option must name the Ethernet source (as ARP's sender must). Anything else
+// (router solicitation/advertisement, redirect, MLD) is dropped as ndp_ignored: rondo is no
+// router and joins no group by MLD. Extension headers in front of NDP are not taken
+// (ndp_invalid). rondo does no duplicate address detection of its own (docs/security.md).
+// Its solicitations go to the target's solicited-node group from the port's link-local
+// address, with a source link-layer option.
 //
 // It works on plain bytes and a clock passed in, like the Pipeline, so unit tests drive it
 // without DPDK running; runtime/neigh_service.cpp moves the frames (rings, mbufs, RCU).
 //
-// Its counters are a row of their own (the main lcore's): steered_in (ARP frames taken
-// from workers), consumed (answers to our requests), drops by reason, originated (ARP
-// requests made), steered_out (frames handed to a worker for TX: replies and requests),
-// so rx + steered_in + originated == tx + drops + consumed + steered_out still holds over
-// all rows. The frame of an answered ARP request is turned into the reply in place.
+// Its counters are a row of their own (the main lcore's): steered_in (ARP and NDP frames
+// taken from workers), consumed (answers to our requests), drops by reason, originated (ARP
+// requests and neighbour solicitations made), steered_out (frames handed to a worker for TX:
+// replies and requests), so rx + steered_in + originated == tx + drops + consumed +
+// steered_out still holds over all rows; arp_replies/arp_requests and
+// ndp_adverts/ndp_solicits count what was sent. The frame of an answered ARP request or
+// neighbour solicitation is turned into the reply in place.
 #pragma once
 
 #include <array>
@@ -25,6 +40,8 @@
 #include "dataplane/fwd/token_bucket.h"
 #include "dataplane/neigh/neigh.h"
 #include "dataplane/neigh/next_hops.h"
+#include "dataplane/pkt/ip6.h"
+#include "dataplane/route/route6.h"
 #include "dataplane/state/snapshot.h"
 #include "dataplane/stats/counters.h"
 
@@ -47,14 +64,42 @@ struct ArpRequest {
   uint32_t sender_ip;  // network order
 };
 
+struct NeighConf6 {
+  Ip6 ip;
+  uint8_t mac[6] = {};
+  uint16_t port_id = 0;
+};
+
+/// What the manager needs of the IPv6 configuration. NeighService makes it from each new
+/// snapshot (ndp_conf()); the ports' link-local addresses are the manager's own.
+struct NdpConf {
+  std::vector<Ip6> own;  // VIPs and local ips: solicitations for them are answered
+  std::vector<RouteConf6> routes;  // empty: everything on-link on port 0 (as for IPv4)
+  std::vector<Ip6> backends;       // their next hops are resolved ahead of traffic
+  std::vector<NeighConf6> neighbours;  // static entries
+};
+
+/// The IPv6 part of a snapshot as the manager takes it.
+NdpConf ndp_conf(const Snapshot& s);
+
+struct NsRequest {
+  uint16_t port_id;
+  Ip6 target;
+};
+
 class NeighManager {
  public:
-  /// What became of an ARP frame.
+  /// Frame lengths of what the manager writes for IPv6 (Ethernet + 40 + 24 + an 8-byte
+  /// link-layer option): a buffer given to handle_ndp must hold at least kNdpFrameLen.
+  static constexpr uint32_t kNdpFrameLen = 14 + 40 + 24 + 8;
+
+  /// What became of an ARP or NDP frame.
   struct Verdict {
     enum class Kind : uint8_t { kReply, kConsumed, kDrop };
     Kind kind = Kind::kDrop;
     DropReason reason = DropReason::kCount;
     uint16_t port = 0;  // kReply: send the rewritten frame out of this port
+    uint32_t len = 0;   // kReply: the frame's new length (0: unchanged, as for ARP)
   };
 
   explicit NeighManager(const NeighManagerParams& p);
@@ -71,6 +116,31 @@ class NeighManager {
   /// address, only for an address a route makes on-link).
   void want(const Snapshot* s, uint32_t ip, uint16_t port, uint64_t now);
 
+  /// The IPv6 configuration changed: own addresses, static entries, and solicitations for
+  /// configured next hops.
+  void on_conf6(const NdpConf& c, uint64_t now);
+
+  /// A frame a worker handed over: ARP or IPv6 (handle_arp or handle_ndp). cap: the bytes
+  /// the buffer at f holds (an NDP reply may be longer than the solicitation).
+  Verdict handle_frame(const Snapshot* s, uint8_t* f, uint32_t len, uint32_t cap,
+                       uint16_t in_port, uint64_t now);
+
+  /// A neighbour solicitation or advertisement (or another ICMPv6 message) a worker received
+  /// on in_port. A solicitation for one of our addresses is rewritten into the advertisement
+  /// in place (kReply, Verdict::len bytes; cap >= kNdpFrameLen); an advertisement is learned
+  /// from (kConsumed).
+  Verdict handle_ndp(const Snapshot* s, uint8_t* f, uint32_t len, uint32_t cap, uint16_t in_port,
+                     uint64_t now);
+
+  /// The IPv6 want(): only for an address a v6 route makes on-link on that port, or a
+  /// configured gateway (a link-local one included) on that port.
+  void want6(const Ip6& ip, uint16_t port, uint64_t now);
+
+  /// Is a one of ours on in_port (VIP, local ip, the port's link-local address)?
+  bool is_own6(const Ip6& a, uint16_t in_port) const;
+  /// The port's link-local address (EUI-64 from its MAC).
+  const Ip6& link_local(uint16_t port) const { return link_local_.at(port); }
+
   /// Housekeeping, about once per main-loop turn: once a second, re-request configured next
   /// hops that are unresolved or not confirmed for a minute; refresh the gauges.
   void tick(const Snapshot* s, uint64_t now);
@@ -80,20 +150,32 @@ class NeighManager {
   /// Build a broadcast ARP request (60 bytes, zero padded) into buf; counts it as
   /// originated and handed to a worker. Returns its length.
   uint32_t build_request(const ArpRequest& r, uint8_t* buf);
+  /// Neighbour solicitations to send; the caller builds them (build_ns) and clears the list.
+  std::vector<NsRequest>& ns_requests() { return ns_requests_; }
+  /// Build a neighbour solicitation (kNdpFrameLen bytes) into buf: to the target's
+  /// solicited-node group, from the port's link-local address, with a source link-layer
+  /// option. Counts it as originated and handed to a worker. Returns its length.
+  uint32_t build_ns(const NsRequest& r, uint8_t* buf);
   /// A frame counted as handed to a worker did not fit in the ring: count it dropped.
   void handover_failed();
 
   /// A new NextHopMap if the table changed since the last one (the first call always gives
   /// one), else nullptr.
   std::unique_ptr<NextHopMap> next_hops_if_changed();
+  /// The same for IPv6.
+  std::unique_ptr<NextHopMap6> next_hops6_if_changed();
 
   const NeighTable& table() const { return table_; }
+  const NeighTable6& table6() const { return table6_; }
   const LcoreCounters& counters() const { return counters_; }
   LcoreCounters& counters() { return counters_; }
 
  private:
   void resolve_configured(const Snapshot& s, uint64_t now);
   void request(const Snapshot& s, uint32_t ip, uint16_t port, uint64_t now);
+  void resolve_configured6(uint64_t now);
+  void request6(const Ip6& ip, uint16_t port, uint64_t now);
+  bool route6(const Ip6& dst, uint16_t* port, Ip6* nh) const;
   Verdict drop(DropReason r);
 
   NeighManagerParams params_;
@@ -105,6 +187,17 @@ class NeighManager {
   uint64_t published_ = 0;
   bool published_once_ = false;
   uint64_t next_resolve_ = 0;
+
+  NeighTable6 table6_;
+  std::vector<Ip6> link_local_;  // per port
+  std::vector<Ip6> own6_;        // VIPs and local ips, sorted
+  Route6Table routes6_;          // scanned (no rte_lpm6): the main lcore asks rarely
+  std::vector<std::pair<Ip6, uint16_t>> vias6_;  // configured gateways and their ports
+  std::vector<Ip6> backends6_;
+  bool conf6_ = false;
+  std::vector<NsRequest> ns_requests_;
+  uint64_t published6_ = 0;
+  bool published6_once_ = false;
 };
 
 }  // namespace rondo::dp

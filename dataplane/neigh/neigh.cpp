@@ -11,7 +11,8 @@ constexpr uint32_t kEvictScan = 64;
 
 }  // namespace
 
-NeighTable::NeighTable(uint32_t capacity, uint64_t stale_incomplete, uint64_t stale_reachable,
+template <class A>
+BasicNeighTable<A>::BasicNeighTable(uint32_t capacity, uint64_t stale_incomplete, uint64_t stale_reachable,
                        const HashKey& key)
     : capacity_(capacity), stale_incomplete_(stale_incomplete), stale_reachable_(stale_reachable),
       key_(key) {
@@ -21,38 +22,43 @@ NeighTable::NeighTable(uint32_t capacity, uint64_t stale_incomplete, uint64_t st
   mask_ = size - 1;
 }
 
-Neigh* NeighTable::find_slot(uint32_t ip) {
+template <class A>
+typename BasicNeighTable<A>::Entry* BasicNeighTable<A>::find_slot(const A& ip) {
   for (uint32_t i = home(ip);; i = (i + 1) & mask_) {
-    Neigh& n = slots_[i];
+    Entry& n = slots_[i];
     if (n.state == Neigh::State::kEmpty) return nullptr;
     if (n.ip == ip) return &n;
   }
 }
 
-const Neigh* NeighTable::find(uint32_t ip) const {
-  return const_cast<NeighTable*>(this)->find_slot(ip);
+template <class A>
+const typename BasicNeighTable<A>::Entry* BasicNeighTable<A>::find(const A& ip) const {
+  return const_cast<BasicNeighTable*>(this)->find_slot(ip);
 }
 
-Neigh* NeighTable::insert(uint32_t ip, uint64_t now, bool may_evict) {
-  if (Neigh* n = find_slot(ip)) return n;
+template <class A>
+typename BasicNeighTable<A>::Entry* BasicNeighTable<A>::insert(const A& ip, uint64_t now,
+                                                               bool may_evict) {
+  if (Entry* n = find_slot(ip)) return n;
   if (used_ >= capacity_ && !(may_evict && evict_one(now))) return nullptr;
   for (uint32_t i = home(ip);; i = (i + 1) & mask_) {
-    Neigh& n = slots_[i];
+    Entry& n = slots_[i];
     if (n.state != Neigh::State::kEmpty) continue;
     ++used_;
-    n = Neigh{};
+    n = Entry{};
     n.ip = ip;
     n.state = Neigh::State::kIncomplete;
     return &n;
   }
 }
 
-bool NeighTable::evict_one(uint64_t now) {
+template <class A>
+bool BasicNeighTable<A>::evict_one(uint64_t now) {
   uint32_t victim = UINT32_MAX;
   uint64_t oldest = UINT64_MAX;
   for (uint32_t k = 0; k < kEvictScan; ++k) {
     const uint32_t i = (hand_ + k) & mask_;
-    const Neigh& n = slots_[i];
+    const Entry& n = slots_[i];
     if (n.state == Neigh::State::kEmpty || n.state == Neigh::State::kStatic) continue;
     // The last time this entry was of use: confirmed, or asked for.
     const uint64_t seen = n.updated > n.last_request ? n.updated : n.last_request;
@@ -70,9 +76,10 @@ bool NeighTable::evict_one(uint64_t now) {
 
 // Linear probing without tombstones: close the gap by moving back every later entry of the
 // run whose home is not between the gap and itself (Knuth 6.4, algorithm R).
-void NeighTable::erase(uint32_t i) {
+template <class A>
+void BasicNeighTable<A>::erase(uint32_t i) {
   if (slots_[i].has_mac()) ++version_;
-  slots_[i] = Neigh{};
+  slots_[i] = Entry{};
   --used_;
   for (uint32_t j = (i + 1) & mask_; slots_[j].state != Neigh::State::kEmpty; j = (j + 1) & mask_) {
     const uint32_t h = home(slots_[j].ip);
@@ -80,14 +87,15 @@ void NeighTable::erase(uint32_t i) {
     const bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
     if (stays) continue;
     slots_[i] = slots_[j];
-    slots_[j] = Neigh{};
+    slots_[j] = Entry{};
     i = j;
   }
 }
 
-NeighTable::Learned NeighTable::learn(uint32_t ip, const uint8_t mac[6], uint16_t port_id,
-                                      uint64_t now) {
-  Neigh* n = find_slot(ip);
+template <class A>
+NeighLearned BasicNeighTable<A>::learn(const A& ip, const uint8_t mac[6], uint16_t port_id,
+                                       uint64_t now) {
+  Entry* n = find_slot(ip);
   if (!n || n->state == Neigh::State::kStatic) return Learned::kIgnored;
   const bool same = n->state == Neigh::State::kReachable && std::memcmp(n->mac, mac, 6) == 0;
   if (!same && !n->requested && n->state == Neigh::State::kReachable) return Learned::kRefused;
@@ -101,14 +109,15 @@ NeighTable::Learned NeighTable::learn(uint32_t ip, const uint8_t mac[6], uint16_
   return same ? Learned::kRefreshed : Learned::kFilled;
 }
 
-void NeighTable::set_static(const std::vector<std::pair<uint32_t, Neigh>>& entries) {
+template <class A>
+void BasicNeighTable<A>::set_static(const std::vector<std::pair<A, Entry>>& entries) {
   // A static entry that left the configuration becomes an incomplete one and is resolved
   // by ARP again.
   ++version_;
   for (auto& n : slots_)
     if (n.state == Neigh::State::kStatic) n.state = Neigh::State::kIncomplete;
   for (const auto& [ip, e] : entries) {
-    Neigh* n = insert(ip, 0, false);
+    Entry* n = insert(ip, 0, false);
     if (!n) return;
     std::memcpy(n->mac, e.mac, 6);
     n->port_id = e.port_id;
@@ -116,8 +125,10 @@ void NeighTable::set_static(const std::vector<std::pair<uint32_t, Neigh>>& entri
   }
 }
 
-bool NeighTable::want_request(uint32_t ip, uint16_t port_id, uint64_t now, uint64_t interval) {
-  Neigh* n = insert(ip, now, true);
+template <class A>
+bool BasicNeighTable<A>::want_request(const A& ip, uint16_t port_id, uint64_t now,
+                                      uint64_t interval) {
+  Entry* n = insert(ip, now, true);
   if (!n || n->state == Neigh::State::kStatic) return false;
   if (n->requested && now - n->last_request < interval) return false;
   n->requested = true;
@@ -125,5 +136,8 @@ bool NeighTable::want_request(uint32_t ip, uint16_t port_id, uint64_t now, uint6
   if (n->state == Neigh::State::kIncomplete) n->port_id = port_id;
   return true;
 }
+
+template class BasicNeighTable<uint32_t>;
+template class BasicNeighTable<Ip6>;
 
 }  // namespace rondo::dp

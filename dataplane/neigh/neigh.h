@@ -1,8 +1,10 @@
-// The neighbour (ARP) table: IPv4 next hop -> MAC and port. There is one, owned by the
-// neighbour manager on the main lcore (manager.h); workers read a copy of its resolved
-// entries published with RCU (next_hops.h).
+// The neighbour tables: next hop -> MAC and port, one for IPv4 (ARP) and one for IPv6 (NDP),
+// the same code over a 4- or 16-byte key. Both are owned by the neighbour manager on the main
+// lcore (manager.h); workers read a copy of their resolved entries published with RCU
+// (next_hops.h).
 //
-// What it learns, and from whom (docs/security.md):
+// What it learns, and from whom (docs/security.md; for IPv6 read "ARP" as "neighbour
+// advertisement" and "request" as "neighbour solicitation"):
 //   - Entries are created only for addresses rondo is about to send to (want_request: a
 //     backend's next hop, a client on the link) or from the configuration (static). An ARP
 //     frame never creates an entry: a flood of requests from random senders cannot fill it.
@@ -19,12 +21,28 @@
 #include <vector>
 
 #include "dataplane/flow/siphash.h"
+#include "dataplane/pkt/ip6.h"
 
 namespace rondo::dp {
 
-struct Neigh {
-  enum class State : uint8_t { kEmpty = 0, kIncomplete, kReachable, kStatic };
-  uint32_t ip = 0;  // network order
+enum class NeighState : uint8_t { kEmpty = 0, kIncomplete, kReachable, kStatic };
+
+enum class NeighLearned : uint8_t {
+  kFilled,     // an entry we asked for got its MAC (or a changed one)
+  kRefreshed,  // same MAC, confirmed again
+  kIgnored,    // no entry for it, or a static one
+  kRefused,    // unsolicited, and it would change a known MAC
+};
+
+/// The slot hash of a next hop: SipHash-1-3 of its bytes as stored (network order).
+inline uint64_t neigh_hash(const HashKey& key, uint32_t ip) { return siphash13_u32(key, ip); }
+inline uint64_t neigh_hash(const HashKey& key, const Ip6& ip) { return siphash<1, 3>(key, ip.b, 16); }
+
+/// A: uint32_t (IPv4, network order) or Ip6.
+template <class A>
+struct BasicNeigh {
+  using State = NeighState;
+  A ip{};  // network order
   uint8_t mac[6] = {};
   uint16_t port_id = 0;
   State state = State::kEmpty;
@@ -33,43 +51,43 @@ struct Neigh {
   bool requested = false;     // a request is outstanding: the next answer is solicited
   bool has_mac() const { return state == State::kReachable || state == State::kStatic; }
 };
+using Neigh = BasicNeigh<uint32_t>;
+using Neigh6 = BasicNeigh<Ip6>;
 
-class NeighTable {
+template <class A>
+class BasicNeighTable {
  public:
-  enum class Learned : uint8_t {
-    kFilled,     // an entry we asked for got its MAC (or a changed one)
-    kRefreshed,  // same MAC, confirmed again
-    kIgnored,    // no entry for it, or a static one
-    kRefused,    // unsolicited, and it would change a known MAC
-  };
+  using Entry = BasicNeigh<A>;
+  using Learned = NeighLearned;
 
   /// capacity: entries at most. When the table is full, an incomplete entry whose request
   /// went unanswered for `stale_incomplete` ticks, or a reachable one not confirmed for
   /// `stale_reachable` ticks, may be evicted (the oldest of those looked at). key keys the
   /// slot hash (the dataplane derives it from its secret, HashUse::kNeighbours), so nobody
   /// can pick addresses that pile onto one probing chain.
-  explicit NeighTable(uint32_t capacity = 4096, uint64_t stale_incomplete = 0,
+  explicit BasicNeighTable(uint32_t capacity = 4096, uint64_t stale_incomplete = 0,
                       uint64_t stale_reachable = 0, const HashKey& key = {});
 
   /// The entry for ip (network order), or nullptr.
-  const Neigh* find(uint32_t ip) const;
+  const Entry* find(const A& ip) const;
 
-  /// An ARP frame says ip is at mac (see the file comment for what is taken).
-  Learned learn(uint32_t ip, const uint8_t mac[6], uint16_t port_id, uint64_t now);
+  /// An ARP frame (or neighbour advertisement) says ip is at mac (see the file comment for
+  /// what is taken).
+  Learned learn(const A& ip, const uint8_t mac[6], uint16_t port_id, uint64_t now);
 
   /// Replace all static entries (configuration change). Learned entries are kept.
-  void set_static(const std::vector<std::pair<uint32_t, Neigh>>& entries);
+  void set_static(const std::vector<std::pair<A, Entry>>& entries);
 
   /// Should a request for ip go out now? True at most once per `interval` per address;
   /// creates an incomplete entry to remember the request (evicting a stale one if the
   /// table is full). False when nothing can be evicted.
-  bool want_request(uint32_t ip, uint16_t port_id, uint64_t now, uint64_t interval);
+  bool want_request(const A& ip, uint16_t port_id, uint64_t now, uint64_t interval);
 
   /// Visit every entry (any state) in slot order.
   template <class F>
   void for_each(F&& f) const {
-    for (const Neigh& n : slots_)
-      if (n.state != Neigh::State::kEmpty) f(n);
+    for (const Entry& n : slots_)
+      if (n.state != NeighState::kEmpty) f(n);
   }
 
   /// Grows whenever what a resolved entry says changes (filled, MAC or port moved, static
@@ -82,13 +100,13 @@ class NeighTable {
   uint64_t evictions() const { return evictions_; }
 
  private:
-  uint32_t home(uint32_t ip) const { return static_cast<uint32_t>(siphash13_u32(key_, ip)) & mask_; }
-  Neigh* find_slot(uint32_t ip);
-  Neigh* insert(uint32_t ip, uint64_t now, bool may_evict);
+  uint32_t home(const A& ip) const { return static_cast<uint32_t>(neigh_hash(key_, ip)) & mask_; }
+  Entry* find_slot(const A& ip);
+  Entry* insert(const A& ip, uint64_t now, bool may_evict);
   bool evict_one(uint64_t now);
   void erase(uint32_t i);
 
-  std::vector<Neigh> slots_;  // open addressing (linear probing), power-of-two size
+  std::vector<Entry> slots_;  // open addressing (linear probing), power-of-two size
   uint32_t mask_;
   uint32_t used_ = 0;
   uint32_t capacity_;
@@ -99,5 +117,10 @@ class NeighTable {
   uint64_t evictions_ = 0;
   uint64_t version_ = 0;
 };
+
+extern template class BasicNeighTable<uint32_t>;
+extern template class BasicNeighTable<Ip6>;
+using NeighTable = BasicNeighTable<uint32_t>;
+using NeighTable6 = BasicNeighTable<Ip6>;
 
 }  // namespace rondo::dp

@@ -7,20 +7,24 @@ namespace rondo::dp {
 
 NeighService::NeighService(const std::string& name, uint32_t n_workers, rte_mempool* pool,
                            rte_rcu_qsbr* qsbr, const NeighManagerParams& params)
-    : mgr_(params), pool_(pool), slot_(qsbr) {
-  auto make = [&](const std::string& n, unsigned size) -> rte_ring* {
-    rte_ring* r = rte_ring_create(n.c_str(), size, static_cast<int>(rte_socket_id()),
-                                  RING_F_SP_ENQ | RING_F_SC_DEQ);
+    : mgr_(params), pool_(pool), slot_(qsbr), slot6_(qsbr) {
+  // esize 0: a ring of pointers (mbufs); else of esize-byte elements.
+  auto make = [&](const std::string& n, unsigned size, unsigned esize = 0) -> rte_ring* {
+    const int socket = static_cast<int>(rte_socket_id());
+    const unsigned flags = RING_F_SP_ENQ | RING_F_SC_DEQ;
+    rte_ring* r = esize ? rte_ring_create_elem(n.c_str(), esize, size, socket, flags)
+                        : rte_ring_create(n.c_str(), size, socket, flags);
     if (!r && error_.empty()) error_ = "cannot create ring " + n + ": " + rte_strerror(rte_errno);
     return r;
   };
   for (uint32_t w = 0; w < n_workers; ++w) {
     arp_.push_back(make(name + "_arp_" + std::to_string(w), kArpRingSize));
-    ask_.push_back(make(name + "_ask_" + std::to_string(w), kAskRingSize));
+    ask_.push_back(make(name + "_ask_" + std::to_string(w), kAskRingSize, sizeof(NeighAsk)));
   }
   tx_ = make(name + "_arp_tx", kTxRingSize);
   // Workers start with an empty map rather than none.
   slot_.publish(mgr_.next_hops_if_changed());
+  slot6_.publish(mgr_.next_hops6_if_changed());
 }
 
 NeighService::~NeighService() {
@@ -31,7 +35,7 @@ NeighService::~NeighService() {
     rte_ring_free(r);
   };
   for (rte_ring* r : arp_) drain(r);
-  for (rte_ring* r : ask_) rte_ring_free(r);  // words, not mbufs
+  for (rte_ring* r : ask_) rte_ring_free(r);  // NeighAsks, not mbufs
   drain(tx_);
 }
 
@@ -52,6 +56,7 @@ void NeighService::hand_to_worker(rte_mbuf* m, uint16_t port) {
 void NeighService::poll(const Snapshot* s, uint64_t now) {
   if (s && s->epoch != applied_epoch_) {
     mgr_.on_snapshot(*s, now);
+    mgr_.on_conf6(ndp_conf(*s), now);
     applied_epoch_ = s->epoch;
   }
   rte_mbuf* pkts[kBurst];
@@ -59,20 +64,24 @@ void NeighService::poll(const Snapshot* s, uint64_t now) {
     const unsigned n = rte_ring_sc_dequeue_burst(r, reinterpret_cast<void**>(pkts), kBurst, nullptr);
     for (unsigned i = 0; i < n; ++i) {
       rte_mbuf* m = pkts[i];
-      const auto v = mgr_.handle_arp(s, rte_pktmbuf_mtod(m, uint8_t*), rte_pktmbuf_data_len(m),
-                                     m->port, now);
-      if (v.kind == NeighManager::Verdict::Kind::kReply)
+      const uint32_t len = rte_pktmbuf_data_len(m);
+      const auto v = mgr_.handle_frame(s, rte_pktmbuf_mtod(m, uint8_t*), len,
+                                       len + rte_pktmbuf_tailroom(m), m->port, now);
+      if (v.kind == NeighManager::Verdict::Kind::kReply) {
+        if (v.len) m->data_len = m->pkt_len = v.len;  // within the tailroom (cap above)
         hand_to_worker(m, v.port);
-      else
+      } else
         rte_pktmbuf_free(m);
     }
   }
-  void* asks[kBurst];
+  NeighAsk asks[kBurst];
   for (rte_ring* r : ask_) {
-    const unsigned n = rte_ring_sc_dequeue_burst(r, asks, kBurst, nullptr);
+    const unsigned n = rte_ring_sc_dequeue_burst_elem(r, asks, sizeof(NeighAsk), kBurst, nullptr);
     for (unsigned i = 0; i < n; ++i) {
-      const NeighAsk a = decode_ask(asks[i]);
-      mgr_.want(s, a.ip, a.port_id, now);
+      if (asks[i].family == 6)
+        mgr_.want6(asks[i].ip6, asks[i].port_id, now);
+      else
+        mgr_.want(s, asks[i].ip, asks[i].port_id, now);
     }
   }
   mgr_.tick(s, now);
@@ -84,7 +93,16 @@ void NeighService::poll(const Snapshot* s, uint64_t now) {
     hand_to_worker(m, req.port_id);
   }
   mgr_.requests().clear();
+  for (const NsRequest& req : mgr_.ns_requests()) {
+    rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+    if (!m) break;  // asked again within a second
+    auto* data = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, NeighManager::kNdpFrameLen));
+    mgr_.build_ns(req, data);
+    hand_to_worker(m, req.port_id);
+  }
+  mgr_.ns_requests().clear();
   if (auto map = mgr_.next_hops_if_changed()) slot_.publish(std::move(map));
+  if (auto map = mgr_.next_hops6_if_changed()) slot6_.publish(std::move(map));
 }
 
 }  // namespace rondo::dp

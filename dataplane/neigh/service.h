@@ -1,7 +1,8 @@
-// The neighbour manager at work on the main lcore: the rings that carry ARP frames and
-// next-hop questions from the workers to it, the ring that carries its frames (ARP replies
-// and requests) to worker 0 for TX (workers own the TX queues; af_xdp has one per device),
-// and the RCU slot that publishes its NextHopMap. Owned by the Dataplane; poll() is called
+// The neighbour manager at work on the main lcore: the rings that carry ARP and NDP frames
+// and next-hop questions (both families) from the workers to it, the ring that carries its
+// frames (ARP replies and requests, neighbour advertisements and solicitations) to worker 0
+// for TX (workers own the TX queues; af_xdp has one per device), and the RCU slots that
+// publish its NextHopMap and NextHopMap6. Owned by the Dataplane; poll() is called
 // from the main lcore's loop, between control requests.
 //
 // Every ring is single-producer/single-consumer and bounded: a full ring drops the frame as
@@ -11,6 +12,7 @@
 
 #include <rte_mbuf.h>
 #include <rte_ring.h>
+#include <rte_ring_elem.h>
 
 #include <memory>
 #include <string>
@@ -21,18 +23,15 @@
 
 namespace rondo::dp {
 
-/// A next-hop question as it travels in a ring (one pointer-sized word: ip, port).
-inline void* encode_ask(const NeighAsk& a) {
-  return reinterpret_cast<void*>(static_cast<uintptr_t>(a.ip) << 16 | a.port_id);
-}
-inline NeighAsk decode_ask(void* p) {
-  const auto v = reinterpret_cast<uintptr_t>(p);
-  return NeighAsk{static_cast<uint32_t>(v >> 16), static_cast<uint16_t>(v & 0xffff)};
+/// Put a next-hop question on a worker's ask ring (its elements are NeighAsks, 24 bytes:
+/// either family). False if the ring is full.
+inline bool send_ask(rte_ring* r, const NeighAsk& a) {
+  return rte_ring_sp_enqueue_elem(r, const_cast<NeighAsk*>(&a), sizeof a) == 0;
 }
 
 class NeighService {
  public:
-  static constexpr unsigned kArpRingSize = 512;   // ARP frames, per worker
+  static constexpr unsigned kArpRingSize = 512;   // ARP and NDP frames, per worker
   static constexpr unsigned kAskRingSize = 256;   // next-hop questions, per worker
   static constexpr unsigned kTxRingSize = 512;    // the manager's frames, to worker 0
   static constexpr unsigned kBurst = 32;
@@ -52,6 +51,7 @@ class NeighService {
   /// Frames for worker `worker` to send (only worker 0 has one; null for the others).
   rte_ring* tx_ring(uint32_t worker) const { return worker == 0 ? tx_ : nullptr; }
   const RcuSlot<NextHopMap>* next_hops() const { return &slot_; }
+  const RcuSlot<NextHopMap6>* next_hops6() const { return &slot6_; }
 
   /// One turn on the main lcore: take in a new snapshot, the workers' ARP frames and
   /// questions, send what the manager made, publish the next hops if they changed (this
@@ -70,6 +70,7 @@ class NeighService {
   std::vector<rte_ring*> arp_, ask_;
   rte_ring* tx_ = nullptr;
   RcuSlot<NextHopMap> slot_;
+  RcuSlot<NextHopMap6> slot6_;
   uint64_t applied_epoch_ = 0;
   std::string error_;
 };

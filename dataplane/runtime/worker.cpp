@@ -44,7 +44,7 @@ void send_asks(Worker* w) {
   auto& asks = w->pipeline.neigh_asks();
   if (w->setup.ask_to_main)
     for (const NeighAsk& a : asks)
-      if (rte_ring_sp_enqueue(w->setup.ask_to_main, encode_ask(a)) != 0) break;
+      if (!send_ask(w->setup.ask_to_main, a)) break;
   asks.clear();
 }
 
