@@ -142,11 +142,11 @@ bool port_bond_watch(PortInfo* p) {
   const int primary = rte_eth_bond_primary_get(p->id);
   std::vector<uint16_t> dist;
   if (b.mode == BONDING_MODE_8023AD) dist = distributing(b, p->id);
-  const uint16_t prim = primary < 0 ? RTE_MAX_ETHPORTS : static_cast<uint16_t>(primary);
+  const uint16_t prim = primary < 0 ? BondInfo::kNone : static_cast<uint16_t>(primary);
   if (active == b.active && prim == b.primary && dist == b.distributing) return false;
   std::string what = "members active: " + member_list(active) + " (were " + member_list(b.active) + ")";
   if (b.mode == BONDING_MODE_ACTIVE_BACKUP)
-    what += "; sends on " + (prim == RTE_MAX_ETHPORTS ? std::string("none") : member_list({prim}));
+    what += "; sends on " + (prim == BondInfo::kNone ? std::string("none") : member_list({prim}));
   if (b.mode == BONDING_MODE_8023AD)
     what += "; distributing: " + member_list(dist) + " (were " + member_list(b.distributing) + ")";
   RTE_LOG(NOTICE, USER1, "port %u (%s): bond %s: %s\n", p->id, p->name.c_str(), mode_name(b.mode),
@@ -206,11 +206,9 @@ bool port_start(uint16_t port_id, const PortSetup& setup, PortInfo* info, std::s
     return fail(err, info->name, "cannot read MAC address", rc);
   std::memcpy(info->mac.data(), mac.addr_bytes, 6);
   info->n_queues = setup.n_queues;
-  if (info->bond) {
+  if (info->bond)
     RTE_LOG(NOTICE, USER1, "port %u (%s): bond %s of %s\n", port_id, info->name.c_str(),
             mode_name(info->bond->mode), member_list(info->bond->members).c_str());
-    info->bond->primary = RTE_MAX_ETHPORTS;  // so that the first watch logs where it stands
-  }
   return true;
 }
 

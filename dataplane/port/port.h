@@ -29,9 +29,10 @@ struct BondInfo {
   // 802.3ad without dedicated queues: the bonding PMD sends LACPDUs only from inside a TX
   // burst on the bond, so every worker bursts on it (empty if need be) at least every 100 ms.
   bool lacp_in_bursts = false;
+  static constexpr uint16_t kNone = UINT16_MAX;
   // As last seen by port_bond_watch:
   std::vector<uint16_t> active;        // members the bond uses (link up)
-  uint16_t primary = 0;                // the member active-backup sends on
+  uint16_t primary = kNone;            // the member active-backup sends on
   std::vector<uint16_t> distributing;  // 802.3ad: members LACP lets carry traffic
 };
 
@@ -54,7 +55,8 @@ void bond_prepare_members();
 std::vector<uint16_t> port_start_order();
 /// The bond port that `port_id` is a member of, if any (known once the bonds are configured).
 std::optional<uint16_t> port_bond_of(uint16_t port_id);
-/// Log a bond's change of active members since the last call; true if it changed.
+/// Log a change of a bond's active members, of the member it sends on (active-backup) or
+/// of those distributing (802.3ad) since the last call; true if there was one.
 bool port_bond_watch(PortInfo* bond);
 
 /// Configure and start one port; false with *err naming the device and the reason.
