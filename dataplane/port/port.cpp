@@ -68,6 +68,8 @@ std::vector<uint16_t> distributing(const BondInfo& b, uint16_t bond_id) {
   return out;
 }
 
+void lacp_in_bursts(uint16_t port_id, const std::string& name, BondInfo* b, const char* why);
+
 // After the bond's configure (which added its members), before its queues: the bond's
 // shape, and for 802.3ad where its LACPDUs go.
 bool bond_configured(uint16_t port_id, PortInfo* info, std::string* err) {
@@ -84,16 +86,19 @@ bool bond_configured(uint16_t port_id, PortInfo* info, std::string* err) {
     // Dedicated queues: a queue pair per member with an rte_flow rule for the slow
     // protocol frames, which the PMD serves itself. Only where every member can filter
     // (real NICs); otherwise LACPDUs ride in the workers' bursts on the bond.
-    if (rte_eth_bond_8023ad_dedicated_queues_enable(port_id) != 0) {
-      b.lacp_in_bursts = true;
-      RTE_LOG(NOTICE, USER1,
-              "port %u (%s): 802.3ad without dedicated queues (a member cannot filter slow "
-              "frames): LACPDUs go through the workers' bursts, at least every 100 ms\n",
-              port_id, info->name.c_str());
-    }
+    if (rte_eth_bond_8023ad_dedicated_queues_enable(port_id) != 0)
+      lacp_in_bursts(port_id, info->name, &b, "a member cannot filter slow frames");
   }
   info->bond = std::move(b);
   return true;
+}
+
+// A bond whose LACPDUs go through the workers' bursts (BondInfo::lacp_in_bursts).
+void lacp_in_bursts(uint16_t port_id, const std::string& name, BondInfo* b, const char* why) {
+  b->lacp_in_bursts = true;
+  RTE_LOG(NOTICE, USER1,
+          "port %u (%s): 802.3ad without dedicated queues (%s): LACPDUs go through the workers' "
+          "bursts, at least every 100 ms\n", port_id, name.c_str(), why);
 }
 
 }  // namespace
@@ -197,7 +202,16 @@ bool port_start(uint16_t port_id, const PortSetup& setup, PortInfo* info, std::s
     if (int rc = rte_eth_tx_queue_setup(port_id, q, tx_desc, socket, nullptr); rc != 0)
       return fail(err, info->name, "tx queue setup failed", rc);
   }
-  if (int rc = rte_eth_dev_start(port_id); rc != 0) return fail(err, info->name, "start failed", rc);
+  if (int rc = rte_eth_dev_start(port_id); rc != 0) {
+    // 802.3ad with dedicated queues: a member whose rte_flow validated the slow-frame rule
+    // may still refuse to create it (net_tap on a kernel without the flower classifier),
+    // and the bond does not start. Once more without them (the members are reconfigured).
+    if (!info->bond || info->bond->mode != BONDING_MODE_8023AD || info->bond->lacp_in_bursts ||
+        rte_eth_bond_8023ad_dedicated_queues_disable(port_id) != 0 ||
+        (rc = rte_eth_dev_start(port_id)) != 0)
+      return fail(err, info->name, "start failed", rc);
+    lacp_in_bursts(port_id, info->name, &*info->bond, "a member refused the slow-frame rule at start");
+  }
   // Not promiscuous: VIP traffic and ARP replies are addressed to our MAC. Devices that
   // see every frame anyway (af_packet) are covered by the pipeline's own MAC check.
 

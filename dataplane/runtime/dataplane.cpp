@@ -464,23 +464,16 @@ bool Dataplane::run(std::atomic<bool>* stop) {
   watchdog.ready("forwarding: " + std::to_string(ports_.size()) + " ports, " +
                      std::to_string(workers_.size()) + " workers, control socket " + opts_.ctl_socket,
                  rte_rdtsc());
-  // Bonds: their active members, looked at every 10 ms (the bonding PMD's own link polling
-  // period), logged when they change and announced (gratuitous ARP): DPDK's bonding PMD
-  // sends none, and a switch would go on sending our MAC's frames to the member the bond
-  // no longer listens on (after a failback, until we happen to send on the new one).
-  const uint64_t bond_watch_tsc = rte_get_tsc_hz() / 100;
-  uint64_t bond_watched = 0;
   // The main lcore's loop: control requests, and the neighbour manager at least every
   // millisecond (ARP answers and next hops wait no longer than that); the lc counts every
-  // kLoadRefreshMs.
+  // kLoadRefreshMs. Bonds: their members, looked at every turn too (a few reads of the
+  // bonding PMD's state), logged when they change and announced (gratuitous ARP): DPDK's
+  // bonding PMD sends none, and a switch would go on sending our MAC's frames to the member
+  // the bond no longer listens on (after a failback, until we happen to send on the new one).
   while (!stop->load(std::memory_order_relaxed)) {
     agent_->poll_once(std::chrono::milliseconds(1));
-    if (const uint64_t now = rte_rdtsc(); now - bond_watched >= bond_watch_tsc) {
-      for (auto& p : ports_)
-        if (port_bond_watch(&p) && !p.bond->active.empty())
-          neigh_->announce(publisher_->current(), p.id);
-      bond_watched = now;
-    }
+    for (auto& p : ports_)
+      if (port_bond_watch(&p) && !p.bond->active.empty()) neigh_->announce(publisher_->current(), p.id);
     neigh_->poll(publisher_->current(), rte_rdtsc());
     load_->poll(publisher_->current(), rte_rdtsc());
     LcoreCounters& mc = neigh_->counters();
