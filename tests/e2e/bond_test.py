@@ -212,10 +212,10 @@ def sends_on(line):
     return m.group(2) if m else None
 
 
-def wait_sends_on(env, member, since, deadline_s):
+def wait_sends_on(env, member, since, deadline_s, t0=None):
     """Wait for the dataplane to log that the bond sends on `member` (after log offset
-    since); return how long it took, as seen from here (10 ms polls)."""
-    t0 = time.monotonic()
+    since); return how long it took since t0 (default: now), as seen from here (10 ms polls)."""
+    t0 = time.monotonic() if t0 is None else t0
     wait_until(f"the bond to send on {member}", deadline_s,
                lambda: any(sends_on(l) == member for l in bond_lines(env, since)),
                interval=0.01, alive=[("rondo-dataplane", env.procs["dataplane"])])
@@ -281,12 +281,13 @@ def scenario_b_failover(env, totals):
         t_cut = time.monotonic()
         events = [("cut", time.time())]
         cable(env, 0, up=False)
-        phases.append(f"failover {wait_sends_on(env, MEMBERS[1], since, 5) * 1000:.0f} ms")
+        phases.append(f"failover {wait_sends_on(env, MEMBERS[1], since, 5, t_cut) * 1000:.0f} ms")
         more_requests(30, f"on {MEMBERS[1]}")
         since = os.path.getsize(env.logs["dataplane"])
         events.append(("mend", time.time()))
+        t_mend = time.monotonic()
         cable(env, 0, up=True)
-        phases.append(f"failback {wait_sends_on(env, MEMBERS[0], since, 5) * 1000:.0f} ms")
+        phases.append(f"failback {wait_sends_on(env, MEMBERS[0], since, 5, t_mend) * 1000:.0f} ms")
         more_requests(30, f"back on {MEMBERS[0]}")
         cut_s = time.monotonic() - t_cut
     finally:
@@ -308,7 +309,7 @@ def scenario_b_failover(env, totals):
     totals["tcp"] += len(res["ports"]) + len(res["ka_ports"])
     return (f"{len(res['ports'])} new-connection and {len(res['ka_ports'])} keep-alive requests, "
             f"0 failed, over {res['seconds']:.1f}s ({cut_s:.1f}s from the cut to the end); "
-            f"{', '.join(phases)} (detection, seen in the log); longest request "
+            f"{', '.join(phases)} (from the cable's first command to the bond's log line); longest request "
             f"{worst_new[0] * 1000:.0f} ms, keep-alive {worst_ka[0] * 1000:.0f} ms; requests "
             f"over 100 ms: {slow}; {fmt_counts(res['ports'])}{note}")
 
