@@ -147,6 +147,9 @@ TEST_F(Lacp, TwoBondsDistributeOnBothMembersAndCarryAFrame) {
   EXPECT_TRUE(arrived) << "the frame sent into bond A never came out of bond B";
 
   dp::port_stop_all({ia, ib});
+  // Closed, a bond still has its virtual device (made by rte_eth_bond_create): remove it.
+  EXPECT_EQ(rte_eth_bond_free("net_bonding_lacp_a"), 0);
+  EXPECT_EQ(rte_eth_bond_free("net_bonding_lacp_b"), 0);
   for (int i = 0; i < 2; ++i) {
     for (uint16_t p : {a[i], b[i]}) {
       rte_eth_dev_stop(p);
