@@ -31,6 +31,10 @@ Scenarios, in order:
      bonding PMD sends none; a switch port going down only makes br0 forget the MAC)
   d. a second dataplane, 802.3ad over a tap (no dedicated queues), with --idle-sleep-us 60000:
      refused at start (its LACPDUs need a burst on the bond at least every 100 ms)
+  e. two more dataplanes, each on an 802.3ad bond over two taps wired member to member: LACP
+     reaches "distributing" on both members of both (the LACPDUs ride in the workers' bursts),
+     and a member whose link goes down leaves the aggregate (no Linux LACP partner here: the
+     kernel has no bonding module, so rondo is its own partner)
 
 Needs root (exit 77 = skipped otherwise). Env: RONDO_BUILD, RONDO_SRC.
 """
@@ -364,11 +368,76 @@ def scenario_d_lacp_needs_bursts(env, totals):
     return f"exit {r.returncode}: {m.group(0)}"
 
 
+def lacp_state(env, name, bond):
+    """(active members, distributing members) of 802.3ad bond `bond` as dataplane `name`
+    last logged them, by device name; None before its first line."""
+    lines = [l for l in tail(env.logs[name], 2000).splitlines() if f"({bond}): bond 802.3ad:" in l]
+    if not lines:
+        return None
+    m = re.search(r"members active: (.*?) \(were .*\); distributing: (.*?) \(were ", lines[-1])
+    assert m, f"unexpected line: {lines[-1]}"
+    return tuple(frozenset(re.findall(r"\((\S+)\)", g)) for g in m.groups())
+
+
+def scenario_e_lacp(env, totals):
+    # Two more dataplanes, each on an 802.3ad bond over two taps, the taps wired pairwise
+    # (rtapaI to rtapbI): each is the other's LACP partner, through the real worker loop
+    # (no dedicated queues on taps here: LACPDUs in the workers' bursts).
+    sides = {}
+    for side in "ab":
+        name, bond = f"lacp-{side}", f"net_bonding_{side}"
+        members = [f"net_tap_{side}{i}" for i in range(2)]
+        prefix = f"{env.file_prefix}-{side}"
+        env.extra_prefixes.append(prefix)
+        env.spawn(name, env.ns_lb, [
+            env.dataplane, *ONE_WORKER_EAL, "--no-huge", "-m", "512", "--no-pci", "--file-prefix",
+            prefix, f"--vdev={bond},mode=4," + ",".join(f"slave={m}" for m in members),
+            *[f"--vdev={m},iface=rtap{side}{i}" for i, m in enumerate(members)],
+            "--log-level=*:notice", "--", "--ctl-socket", os.path.join(env.tmp, f"{name}.sock"),
+            "--state-dir", os.path.join(env.tmp, f"{name}-state"), "--idle-sleep-us", "50"])
+        sides[side] = (name, bond, frozenset(members))
+    try:
+        for name, _, _ in sides.values():
+            wait_until(f"{name} to print 'ready'", 30, lambda: "ready" in tail(env.logs[name], 1000),
+                       interval=0.1, alive=[(name, env.procs[name])])
+            assert "802.3ad without dedicated queues (" in tail(env.logs[name], 1000), \
+                f"{name}: no word of where its LACPDUs go"
+        t0 = time.monotonic()
+        for i in range(2):
+            for a, b in ((f"rtapa{i}", f"rtapb{i}"), (f"rtapb{i}", f"rtapa{i}")):
+                sh("ip", "netns", "exec", env.ns_lb, "tc", "qdisc", "add", "dev", a, "clsact")
+                sh("ip", "netns", "exec", env.ns_lb, "tc", "filter", "add", "dev", a, "ingress",
+                   "protocol", "all", "u32", "match", "u32", "0", "0", "action", "mirred", "egress",
+                   "redirect", "dev", b)
+        alive = [(n, env.procs[n]) for n, _, _ in sides.values()]
+        # LACP's timers (a 2 s aggregation wait among them) bound this; 20 s is a deadline.
+        for name, bond, members in sides.values():
+            wait_until(f"{name}: LACP distributing on both members", 20,
+                       lambda: (lacp_state(env, name, bond) or (None, None))[1] == members,
+                       interval=0.05, alive=alive)
+        converged = time.monotonic() - t0
+        # A's second member loses its link: A takes it out at once (its link is polled).
+        name, bond, members = sides["a"]
+        t1 = time.monotonic()
+        sh("ip", "-n", env.ns_lb, "link", "set", "rtapa1", "down")
+        wait_until(f"{name}: net_tap_a1 out of the aggregate", 5,
+                   lambda: lacp_state(env, name, bond) == ({"net_tap_a0"}, {"net_tap_a0"}),
+                   interval=0.01, alive=alive)
+        out = time.monotonic() - t1
+    finally:
+        for name, _, _ in sides.values():
+            env.terminate(name)
+    return (f"two dataplanes on 802.3ad bonds, wired member to member: both distributing on both "
+            f"members {converged:.1f}s after the wiring; a member's link down: out of the "
+            f"aggregate after {out * 1000:.0f} ms")
+
+
 SCENARIOS = [
     ("a", "the bond: one port of two members, active-backup on net_tap0", scenario_a_bond),
     ("b", "requests while net_tap0's cable is cut and mended", scenario_b_failover),
     ("c", "the switch learns where our MAC went from the dataplane's announcements", scenario_c_announced),
     ("d", "802.3ad over a tap with a 60 ms idle sleep is refused", scenario_d_lacp_needs_bursts),
+    ("e", "LACP between two dataplanes on 802.3ad bonds", scenario_e_lacp),
 ]
 
 if __name__ == "__main__":
