@@ -262,8 +262,8 @@ bool Dataplane::init(std::string* err) {
     inspected.push_back(iw);
   }
   // 802.3ad bonds whose LACPDUs leave only inside a TX burst on the bond: every worker
-  // bursts on them at each drain, empty if need be; the partner gives up on a member after
-  // 3 s of silence, the bonding PMD asks for a burst at least every 100 ms.
+  // bursts on them at each drain, empty if need be (without, an idle bond never agrees with
+  // its partner); the bonding PMD asks for a burst at least every 100 ms.
   uint32_t empty_burst_ports = 0;
   for (const auto& p : ports_) {
     if (!p.bond || !p.bond->lacp_in_bursts) continue;
