@@ -802,6 +802,63 @@ vips:
   EXPECT_EQ(a["changes"], json::array({"~ backend web6 [2001:db8:100::4]:3000 drained"}));
 }
 
+// An inspection connection that records what it was asked and answers one IPv6 flow.
+class InspectRecorder final : public DataplaneClient {
+ public:
+  explicit InspectRecorder(std::shared_ptr<std::vector<api::InspectRequest>> asked)
+      : asked_(std::move(asked)) {}
+  bool connect() override { return true; }
+  void close() override {}
+  bool connected() const override { return true; }
+  std::optional<api::DataplaneInfo> hello() override { return api::DataplaneInfo{}; }
+  api::Ack push(const api::State& s) override { return {true, s.generation, ""}; }
+  std::optional<api::Stats> stats() override { return api::Stats{}; }
+  std::optional<api::InspectReply> inspect(const api::InspectRequest& req) override {
+    asked_->push_back(req);
+    api::InspectReply r;
+    r.flows.push_back({.lcore = 1, .proto = 6,
+                       .client_ip = ip("2001:db8:100::2"), .vip_ip = ip("2001:db8::10"),
+                       .backend_ip = ip("2001:db8:100::3"), .local_ip = ip("2001:db8:100::100"),
+                       .client_port = 40554, .vip_port = 80, .backend_port = 3000,
+                       .local_port = 41000, .state = "established"});
+    return r;
+  }
+  std::string last_error() const override { return ""; }
+
+ private:
+  std::shared_ptr<std::vector<api::InspectRequest>> asked_;
+};
+
+// Flow filters take IPv6 addresses, bare or as [v6]:port, and flows come back as [v6]:port.
+TEST_F(RpcTest, FlowFiltersAndListingsCarryIpv6) {
+  auto asked = std::make_shared<std::vector<api::InspectRequest>>();
+  options_.inspect_client = [asked] { return std::make_unique<InspectRecorder>(asked); };
+  auto cp = make();
+  sync(*cp);
+  auto a = call(*cp, R"({"cmd": "flow.list", "client": "[2001:db8:100::2]:40554",
+                         "vip": "[2001:db8::10]:80", "backend": "2001:DB8:100::3",
+                         "local": "2001:db8:100::100", "protocol": "tcp"})");
+  ASSERT_TRUE(a["ok"].get<bool>()) << a;
+  ASSERT_EQ(asked->size(), 1u);
+  const api::FlowFilter& f = asked->back().filter;
+  EXPECT_EQ(f.client_ip, ip("2001:db8:100::2"));
+  EXPECT_EQ(f.client_port, 40554);
+  EXPECT_EQ(f.vip_ip, ip("2001:db8::10"));
+  EXPECT_EQ(f.vip_port, 80);
+  EXPECT_EQ(f.backend_ip, ip("2001:db8:100::3"));
+  EXPECT_EQ(f.backend_port, 0);  // a bare address: any port
+  EXPECT_EQ(f.local_ip, ip("2001:db8:100::100"));
+  ASSERT_EQ(a["flows"].size(), 1u) << a;
+  EXPECT_EQ(a["flows"][0]["client"], "[2001:db8:100::2]:40554");
+  EXPECT_EQ(a["flows"][0]["vip"], "[2001:db8::10]:80");
+  EXPECT_EQ(a["flows"][0]["backend"], "[2001:db8:100::3]:3000");
+  EXPECT_EQ(a["flows"][0]["local"], "[2001:db8:100::100]:41000");
+  // A vip filter that is an IPv6 address starting with a letter is an address, not a name.
+  a = call(*cp, R"({"cmd": "flow.list", "vip": "fd00::10"})");
+  ASSERT_TRUE(a["ok"].get<bool>()) << a;
+  EXPECT_EQ(asked->back().filter.vip_ip, ip("fd00::10"));
+}
+
 TEST_F(RpcTest, StatsNeedADataplane) {
   dp_->listening = false;
   auto cp = make();
