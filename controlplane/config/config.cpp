@@ -360,6 +360,12 @@ class Parser {
       }
       if (auto* v = m->get("via")) {
         auto ip = address(*v);
+        // :: is how the state holds "no next hop": written here it would silently mean
+        // on-link.
+        if (ip && ip->is_zero()) {
+          error(*v, ":: is the unspecified address, not a next hop (leave via out for on-link)");
+          ip.reset();
+        }
         ok &= ip.has_value();
         r.via = ip.value_or(api::Addr{});
       }

@@ -597,6 +597,14 @@ vips:
       "rondo.yaml:32: vips[2].proxy_protocol: the PROXY protocol is not supported for IPv6 yet "
       "(line 30)"}},
 
+    {"unspecified next hop", R"(routes:
+  - prefix: "2001:db8:200::/48"
+    via: "::"
+vips: []
+)",
+     {"rondo.yaml:3: routes[0].via: :: is the unspecified address, not a next hop (leave via out "
+      "for on-link)"}},
+
     {"bad neighbours", R"(neighbours:
   - ip: 198.51.100.3
     mac: 02:00:00:00:00
