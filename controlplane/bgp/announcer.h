@@ -3,8 +3,9 @@
 // rondo does not speak BGP: BIRD does, to the routers. The control plane decides which VIP
 // addresses this host may be sent traffic for, writes them into a file BIRD includes (static
 // protocols: `rondo_vips` with one /32 blackhole route per IPv4 address, `rondo_vips6` with
-// one /128 per IPv6 address; BIRD's BGP export filter picks them up), and asks BIRD to re-read its configuration (`birdc configure`),
-// the way BIRD supports being driven from outside. Kernel routes are never touched.
+// one /128 per IPv6 address; BIRD's BGP export filter picks them up), and asks BIRD to
+// re-read its configuration (`birdc configure`), the way BIRD supports being driven from
+// outside. Kernel routes are never touched.
 //
 // An address is announced while the dataplane is connected and forwarding with a state from
 // this control plane (a change still in flight does not count against it), and at least one

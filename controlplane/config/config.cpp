@@ -378,16 +378,17 @@ class Parser {
     }
   }
 
-  // "198.51.100.0/24" or "2001:db8:100::/64". The length is checked against the family
-  // and host bits by validate().
+  // "198.51.100.0/24" or "2001:db8:100::/64": the length up to the family's (32, 128).
+  // Host bits set are validate()'s.
   bool parse_prefix(const Item& it, api::Route* r) {
     auto s = scalar(it, "a prefix (ADDRESS/LENGTH)");
     if (!s) return false;
     const auto slash = s->find('/');
+    const std::string_view net = std::string_view(*s).substr(0, slash);
     std::optional<api::Addr> ip;
-    if (slash != std::string::npos) ip = api::parse_addr(std::string_view(*s).substr(0, slash));
+    if (slash != std::string::npos) ip = api::parse_addr(net);
     if (!ip) {
-      error(it, *s + (slash != std::string::npos && looks_v4_mapped(std::string_view(*s).substr(0, slash))
+      error(it, *s + (slash != std::string::npos && looks_v4_mapped(net)
                           ? " is an IPv4-mapped IPv6 prefix: write it as IPv4"
                           : " is not an IP prefix (e.g. 198.51.100.0/24 or 2001:db8:100::/64)"));
       return false;

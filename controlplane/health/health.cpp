@@ -609,7 +609,8 @@ std::vector<HealthChecker::Target> health_targets(const DesiredState& desired) {
     if (hc.type == HealthCheck::Type::kNone) continue;
     const HealthCheckSpec spec = spec_of(hc);
     for (const auto& b : vip.backends)
-      out.push_back({.backend_id = b.id, .ip = b.ip, .port = hc.port ? hc.port : b.port, .spec = spec});
+      out.push_back(
+          {.backend_id = b.id, .ip = b.ip, .port = hc.port ? hc.port : b.port, .spec = spec});
   }
   return out;
 }

@@ -76,7 +76,7 @@ std::string describe_ipv6(const uint8_t* f, uint32_t len, uint32_t off) {
     const uint32_t hlen = nh == 44 ? 8u : (f[l4 + 1] + 1u) * 8u;
     nh = f[l4];
     l4 += hlen;
-    if (!frag.empty()) break;  // a later fragment's L4 header is not here
+    if (!frag.empty()) break;  // a fragment is described as one, as for IPv4: no L4
   }
   const std::string ext_text = ext ? " ext " + std::to_string(ext) : "";
   std::snprintf(b, sizeof b, " hlim %u len %u", ip[7], payload);
