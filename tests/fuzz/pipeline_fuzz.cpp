@@ -79,7 +79,8 @@ const uint32_t kFarClient = test::ip4("192.0.2.77");   // no neighbour; no route
 const uint32_t kGateway = test::ip4("192.0.2.254");
 constexpr uint16_t kLportLo = 40000, kLportHi = 40015;
 // An egress MTU (PipelineParams::mtu) that most DSR templates fit and some do not once
-// encapsulated; below any real one (576 at least), to reach encap_too_big without big frames.
+// encapsulated; below any real one (576 at least), to reach encap_too_big without big frames
+// (and egress_too_big: full-NAT packets longer than it).
 constexpr uint32_t kSmallMtu = 72;
 
 // The DSR VIPs (docs/modes.md), on kVip, each backend on the VIP's port (the inner packet is
@@ -595,24 +596,47 @@ void check_encap(const Action& a, const test::Frame& orig, const uint8_t* out, u
   FUZZ_CHECK(std::memcmp(out + 14 + outer, inner, in.ip_len) == 0);
 }
 
-// A frame the pipeline made about the frame `orig` it dropped as too big to encapsulate
-// (`a`): ICMP fragmentation-needed (RFC 1191) from the VIP to the client, with the MTU that
-// fits before encapsulation and the datagram's header and first 8 bytes quoted. (No VIP here
-// has PROXY v2, the other maker of frames.)
+// A frame the pipeline made about the frame `orig` it dropped as too big: to encapsulate
+// (`a`: encap_too_big, the MTU that fits before encapsulation) or for the egress in full-NAT
+// (egress_too_big, the MTU itself; fwd/egress_mtu.cpp). IPv4: ICMP fragmentation-needed (RFC
+// 1191) from the address it was sent to back to its sender, the datagram's header and first
+// 8 bytes quoted; IPv6: packet too big, its first 128 bytes quoted. (No VIP here has PROXY
+// v2, the other maker of frames.)
 void check_frag_needed(const OutFrame& o, const test::Frame& orig, const Parsed& in,
                        const Action& a, uint32_t mtu) {
-  const DsrVip* d = dsr_vip_of(in);
-  FUZZ_CHECK(a.kind == Action::Kind::kDrop && a.reason == DropReason::kEncapTooBig);
-  FUZZ_CHECK(d && outer_len(d->mode) > 0 && in.ip_len + outer_len(d->mode) > mtu);
+  FUZZ_CHECK(a.kind == Action::Kind::kDrop);
+  uint32_t fits = mtu;
+  const bool egress = a.reason == DropReason::kEgressTooBig;
+  if (!egress) {
+    const DsrVip* d = dsr_vip_of(in);
+    FUZZ_CHECK(d && outer_len(d->mode) > 0 && in.ip_len + outer_len(d->mode) > mtu);
+    fits = mtu - outer_len(d->mode);
+  } else {
+    FUZZ_CHECK(in.ip_len > mtu);
+  }
   Parsed p;
   DropReason why;
   FUZZ_CHECK(o.port < 2 && o.len <= sizeof o.data);
-  FUZZ_CHECK(parse_frame(o.data, o.len, &p, &why) && p.kind == PktKind::kIpv4Icmp);
+  FUZZ_CHECK(parse_frame(o.data, o.len, &p, &why));
+  const uint8_t* ip = orig.data() + in.l3_off;
+  const uint8_t* icmp = o.data + p.l4_off;
+  if (is_ipv6(in.kind)) {
+    FUZZ_CHECK(p.kind == PktKind::kIpv6Icmp && o.len == 14u + p.ip_len);
+    FUZZ_CHECK(std::memcmp(p.key6.src_ip, in.key6.dst_ip, 16) == 0 &&
+               std::memcmp(p.key6.dst_ip, in.key6.src_ip, 16) == 0);
+    FUZZ_CHECK(icmp[0] == 2 && icmp[1] == 0 &&
+               (uint32_t{be16(icmp + 4)} << 16 | be16(icmp + 6)) == fits);
+    const uint32_t quote = std::min<uint32_t>(in.ip_len, 128);
+    FUZZ_CHECK(p.ip_len == 40 + 8 + quote && std::memcmp(icmp + 8, ip, quote) == 0);
+    return;
+  }
+  FUZZ_CHECK(p.kind == PktKind::kIpv4Icmp);
   FUZZ_CHECK(o.len == 14u + p.ip_len && l4_csum_state(o.data, p) == 1);
   FUZZ_CHECK(p.key.src_ip == in.key.dst_ip && p.key.dst_ip == in.key.src_ip);
-  const uint8_t* icmp = o.data + p.l4_off;
-  FUZZ_CHECK(icmp[0] == 3 && icmp[1] == 4 && be16(icmp + 6) == mtu - outer_len(d->mode));
-  const uint8_t* ip = orig.data() + in.l3_off;
+  FUZZ_CHECK(icmp[0] == 3 && icmp[1] == 4 && be16(icmp + 6) == fits);
+  // Full-NAT tells only a sender that asked not to be fragmented (DF); the encapsulations
+  // tell every sender.
+  FUZZ_CHECK(!egress || (ip[6] & 0x40));
   const uint32_t quote = std::min<uint32_t>(in.ip_len, (ip[0] & 0x0f) * 4u + 8);
   FUZZ_CHECK(p.ip_len == 20 + 8 + quote && std::memcmp(icmp + 8, ip, quote) == 0);
 }
