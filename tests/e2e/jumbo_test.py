@@ -2,21 +2,24 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """End-to-end jumbo frames and rondo's own path MTU discovery answers (issue 9, item 3).
 
-Topology: tools/lib/topo.sh up TAG (harness.py), then MTU 9000 on every link (the client's
-and the backends' eth0, their bridge ports, br0, dp0 and its peer): the hosts' kernels send
-9000-byte frames and advertise an MSS of 8960. rondo runs on dp0 (net_af_packet with
-framesz=9216,blocksz=36864: ring frames that hold a 9014-byte frame), one worker, the seed
-VIPs (web 203.0.113.10:80 -> 198.51.100.3:3000-3003).
+Topology: tools/lib/topo.sh up TAG --v6 (harness.py), then MTU 9000 on every link (the
+client's and the backends' eth0, their bridge ports, br0, dp0 and its peer): the hosts'
+kernels send 9000-byte frames and advertise an MSS of 8960 (8940 over IPv6). rondo runs on
+dp0 (net_af_packet with framesz=9216,blocksz=36864: ring frames that hold a 9014-byte
+frame), one worker, the seed VIPs (web 203.0.113.10:80 -> 198.51.100.3:3000-3003) and web6
+([2001:db8::10]:80 -> [2001:db8:100::3]:3000-3003), full-NAT from 198.51.100.100 and
+2001:db8:100::100.
 
 Scenarios, in order (b after a: b leaves a path MTU of 1500 in the backend's route cache):
-  a. rondo --mtu 9000: a 1 MB download through the VIP arrives whole (length, and every
-     4 KiB block's index), and the frames crossed at jumbo size: the port's bytes per frame
-     received and sent during the download are above 1514 (the largest standard frame), and
-     nothing was dropped as egress_too_big.
+  a. rondo --mtu 9000: a 1 MB download through each VIP (v4, then v6) arrives whole (length,
+     and every 4 KiB block's index), and the frames crossed at jumbo size: the port's bytes
+     per frame received and sent during each download are above 1514 (the largest standard
+     frame), and nothing was dropped as egress_too_big.
   b. rondo --mtu 1500, the hosts still at 9000: the backend's first 9000-byte segments do not
-     fit rondo's egress; rondo drops them (egress_too_big) and sends the backend ICMP
-     fragmentation-needed 1500 (they carry DF), the backend's kernel lowers its path MTU to
-     rondo's local ip (ip route get shows mtu 1500) and the same 1 MB download completes.
+     fit rondo's egress; rondo drops them (egress_too_big) and tells the backend: ICMP
+     fragmentation-needed 1500 over IPv4 (they carry DF), ICMPv6 packet too big 1500 over
+     IPv6. The backend's kernel lowers its path MTU to rondo's local ip (ip route get shows
+     mtu 1500) and the same 1 MB downloads complete, v4 and v6.
 
 Needs root (exit 77 = skipped otherwise). Env: RONDO_BUILD (build dir), RONDO_SRC
 (source dir). Everything it creates is removed at the end (see harness.py).
@@ -30,13 +33,16 @@ import sys
 import time
 
 import harness
-from harness import LOCAL_IP, log
+from harness import (BACKEND_IP6, HTTP_BACKENDS, HTTP_PORT, LOCAL_IP, LOCAL_IP6, SEED_VIPS, VIP,
+                     VIP6)
 
 MTU = 9000
 DOWNLOAD = 1 << 20
 BLOCK = 4096  # backend.js /bytes: every 4 KiB block starts with its index (8 bytes, LE)
 AF_PACKET_JUMBO = ",framesz=9216,blocksz=36864"
 STANDARD_FRAME = 1514  # the largest untagged frame of MTU 1500
+WEB6 = {"name": "web6", "address": VIP6, "port": HTTP_PORT, "protocol": "tcp",
+        "backends": [(BACKEND_IP6, p) for p in HTTP_BACKENDS]}
 
 
 # --------------------------------------------------------------------------------------
@@ -49,7 +55,7 @@ def client_download(args):
     got, error = 0, None
     try:
         with socket.create_connection((harness.VIP, harness.HTTP_PORT), timeout=10) as s:
-            s.sendall(f"GET /bytes?n={args.bytes} HTTP/1.1\r\nHost: {harness.VIP}\r\n"
+            s.sendall(f"GET /bytes?n={args.bytes} HTTP/1.1\r\nHost: {harness.url_host(harness.VIP)}\r\n"
                       f"Connection: close\r\n\r\n".encode())
             length, _, body = harness.read_head(s)
             data = bytearray(body)
@@ -72,6 +78,7 @@ def client_download(args):
 
 def _args_download(p):
     p.add_argument("--bytes", type=int, default=DOWNLOAD)
+    p.add_argument("--vip", default=VIP)
 
 
 CLIENT_MODES = {"download": (client_download, _args_download)}
@@ -107,6 +114,7 @@ def start_rondo(env, mtu):
     env.start_dataplane(extra=["--mtu", str(mtu)], vdev_args=AF_PACKET_JUMBO)
     env.start_controlplane()
     env.wait_vip()
+    env.wait_vip(VIP6)
 
 
 def stop_rondo(env):
@@ -114,55 +122,65 @@ def stop_rondo(env):
     env.terminate("dataplane")
 
 
-def download(env):
-    res = env.in_client("download", "--bytes", DOWNLOAD, timeout=60)
-    assert res["ok"], f"the 1 MB download failed: {res['error']} ({res['bytes']} bytes)"
+def download(env, vip):
+    res = env.in_client("download", "--bytes", DOWNLOAD, "--vip", vip, timeout=60)
+    assert res["ok"], f"the 1 MB download from {vip} failed: {res['error']} ({res['bytes']} bytes)"
     return res
 
 
 def setup(env):
+    env.v6 = True
     env.topology_up()
     set_mtus(env, MTU)
     env.start_backends()
-    env.write_config()
+    env.write_config(SEED_VIPS + [WEB6], local_ips=(LOCAL_IP, LOCAL_IP6))
 
 
-def scenario_a_jumbo(env, totals):
-    start_rondo(env, MTU)
-    pool = [l for l in harness.tail(env.logs["dataplane"], 200).splitlines() if "mbuf pool" in l]
+def jumbo_download(env, vip):
+    """A download through vip whose frames must cross at jumbo size; a summary."""
     before, tb0 = port_totals(env), drop_count(env, "egress_too_big")
-    res = download(env)
+    res = download(env, vip)
     after, tb1 = port_totals(env), drop_count(env, "egress_too_big")
     ip, ib, op, ob = (a - b for a, b in zip(after, before))
     rx_avg, tx_avg = ib / max(ip, 1), ob / max(op, 1)
     # The download's data crossed twice (in from the backend, out to the client): with frames
     # of at most 1514 bytes neither average could be above 1514.
     assert rx_avg > STANDARD_FRAME and tx_avg > STANDARD_FRAME, (
-        f"no jumbo frames: {ib} bytes in {ip} frames received ({rx_avg:.0f} per frame), "
+        f"{vip}: no jumbo frames: {ib} bytes in {ip} frames received ({rx_avg:.0f} per frame), "
         f"{ob} in {op} sent ({tx_avg:.0f})")
-    assert tb1 == tb0, f"egress_too_big moved by {tb1 - tb0} at --mtu {MTU}"
-    return (f"1 MB in {res['seconds']}s; dp0 received {ip} frames / {ib} bytes "
-            f"({rx_avg:.0f} per frame), sent {op} / {ob} ({tx_avg:.0f}); "
-            f"{pool[-1].split('USER1: ')[-1] if pool else 'no pool line'}")
+    assert tb1 == tb0, f"{vip}: egress_too_big moved by {tb1 - tb0} at --mtu {MTU}"
+    return (f"{vip}: 1 MB in {res['seconds']}s, dp0 received {ip} frames / {ib} bytes "
+            f"({rx_avg:.0f} per frame), sent {op} / {ob} ({tx_avg:.0f})")
+
+
+def scenario_a_jumbo(env, totals):
+    start_rondo(env, MTU)
+    pool = [l for l in harness.tail(env.logs["dataplane"], 200).splitlines() if "mbuf pool" in l]
+    v4, v6 = jumbo_download(env, VIP), jumbo_download(env, VIP6)
+    return f"{v4}; {v6}; {pool[-1].split('USER1: ')[-1] if pool else 'no pool line'}"
+
+
+def pmtud_download(env, vip, local):
+    """A download through vip that needs rondo's ICMP error to the backend; a summary."""
+    tb0 = drop_count(env, "egress_too_big")
+    res = download(env, vip)
+    tb1 = drop_count(env, "egress_too_big")
+    assert tb1 > tb0, f"{vip}: egress_too_big did not move: the backend never sent a jumbo frame"
+    route = sh("ip", "-n", env.ns_be, "route", "get", local)
+    m = re.search(r"\bmtu (\d+)", route)
+    assert m and int(m.group(1)) == 1500, (
+        f"the backend did not learn rondo's MTU: ip route get {local}: {route.strip()}")
+    return (f"{vip}: 1 MB in {res['seconds']}s, egress_too_big +{tb1 - tb0}, the backend's "
+            f"route to {local}: mtu {m.group(1)}")
 
 
 def scenario_b_mismatch(env, totals):
     stop_rondo(env)
     # Whatever the hosts learnt before (nothing, after a): start from the links' MTU.
     sh("ip", "-n", env.ns_be, "route", "flush", "cache")
+    sh("ip", "-n", env.ns_be, "-6", "route", "flush", "cache")
     start_rondo(env, 1500)
-    before, tb0 = port_totals(env), drop_count(env, "egress_too_big")
-    res = download(env)
-    after, tb1 = port_totals(env), drop_count(env, "egress_too_big")
-    op, ob = after[2] - before[2], after[3] - before[3]
-    assert tb1 > tb0, "egress_too_big did not move: the backend never sent rondo a jumbo frame"
-    route = sh("ip", "-n", env.ns_be, "route", "get", LOCAL_IP)
-    m = re.search(r"\bmtu (\d+)", route)
-    assert m and int(m.group(1)) == 1500, (
-        f"the backend did not learn rondo's MTU: ip route get {LOCAL_IP}: {route.strip()}")
-    return (f"1 MB in {res['seconds']}s; egress_too_big +{tb1 - tb0} (fragmentation-needed "
-            f"sent); backend's route to {LOCAL_IP}: mtu {m.group(1)}; dp0 sent {op} frames / "
-            f"{ob} bytes ({ob / max(op, 1):.0f} per frame)")
+    return f"{pmtud_download(env, VIP, LOCAL_IP)}; {pmtud_download(env, VIP6, LOCAL_IP6)}"
 
 
 SCENARIOS = [
