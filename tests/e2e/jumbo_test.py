@@ -55,7 +55,8 @@ def client_download(args):
     got, error = 0, None
     try:
         with socket.create_connection((harness.VIP, harness.HTTP_PORT), timeout=10) as s:
-            s.sendall(f"GET /bytes?n={args.bytes} HTTP/1.1\r\nHost: {harness.url_host(harness.VIP)}\r\n"
+            host = harness.url_host(harness.VIP)
+            s.sendall(f"GET /bytes?n={args.bytes} HTTP/1.1\r\nHost: {host}\r\n"
                       f"Connection: close\r\n\r\n".encode())
             length, _, body = harness.read_head(s)
             data = bytearray(body)
