@@ -43,6 +43,7 @@ const Feature kFeatures[] = {
     {"nat6", nat6_cases, seed_v6},       {"icmp6", icmp6_cases, seed_v6},
     {"ndp", ndp_cases, seed_v6},         {"ext6", ext6_cases, seed_v6},
     {"nat64", nat64_cases, seed_nat64},
+    {"dsr6", dsr6_cases, dsr6_state},
 };
 
 // One dataplane with the seed scenario's state, and the ARP request its snapshot makes for
