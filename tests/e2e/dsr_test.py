@@ -49,6 +49,10 @@ Backends: Node.js (tools/lib/backend.js) on :80 (tcp, any address) and 203.0.113
      VIP (the backend's MAC by NDP): V6_CONNS connections each in strict rotation, rondo-decap
      counting the outer-IPv6 decapsulations (decap_ipip6_out6, decap_gue_out6,
      decap_ipip_out6; l2dsr none), the answers over ret, rondo's port seeing one direction
+  l. packet too big: a 64 KB POST to an ipip VIP with IPv6 backends: the client's full-size
+     segments (1500 bytes) do not fit once encapsulated (1540), rondo answers ICMPv6
+     packet-too-big with 1460 (counted encap_too_big), the client's kernel lowers its path
+     MTU to the VIP to 1460 and the POST completes
 
 IPv6 (for h-k): the client's eth0 2001:db8:100::2/64 with the v6 VIPs 2001:db8::/64 on-link
 (rondo answers their neighbour solicitations), each backend's eth0 2001:db8:100::N/64 (rondo
@@ -88,6 +92,7 @@ LOCAL_IP6 = "2001:db8:100::100"
 RET_IP6 = "2001:db8:9::1"
 V6_IPIP, V6_GUE, V6_L2 = (f"2001:db8::{i}" for i in (11, 12, 13))
 V_IPIP46 = "203.0.113.16"    # an IPv4 VIP over IPv6 backends (ipip: IPv4 in IPv6)
+V6_PMTU = "2001:db8::14"     # l: an ipip VIP that gets segments too big to encapsulate
 V6_CONNS = 60                # per v6 scenario: 20 per backend
 # Packets that may cross rondo's port or the client's eth0 besides the client's own
 # (ARP requests and replies, a late FIN or ACK of the connection before the count).
@@ -191,7 +196,7 @@ def setup(env):
              addr6_b=f"2001:db8:9::{n}/64")
         for v in vips:
             sh("ip", "-n", ns, "addr", "add", f"{v}/32", "dev", "lo")
-        for v in (V6_IPIP, V6_GUE, V6_L2):
+        for v in (V6_IPIP, V6_GUE, V6_L2, V6_PMTU):
             sh("ip", "-n", ns, "addr", "add", f"{v}/128", "dev", "lo")
         # Answers to the client leave over ret.
         sh("ip", "-n", ns, "route", "add", f"{CLIENT}/32", "via", RET_IP, "dev", "ret")
@@ -489,6 +494,35 @@ def dsr6_mode(mode, vip, decap):
     return scenario
 
 
+def scenario_pmtu(env, totals):
+    name = "pmtu-v6"
+    env.rondoctl_ok("vip", "add", name, harness.endpoint(V6_PMTU, PORT), "--mode", "ipip")
+    for n in BACKENDS:
+        env.rondoctl_ok("backend", "add", name, harness.endpoint(be_ip6(n), PORT))
+    body = os.path.join(env.tmp, "post.bin")
+    with open(body, "wb") as f:
+        f.write(b"x" * 65536)
+    sh("ip", "netns", "exec", env.ns_cl, "ip", "-6", "route", "flush", "cache")
+    too_big0 = drop_sum(env.dpstat_json(), "encap_too_big")
+
+    def post():
+        r = subprocess.run(["ip", "netns", "exec", env.ns_cl, "curl", "-sS", "-g", "--max-time",
+                            "5", "--data-binary", f"@{body}",
+                            f"http://{harness.url_host(V6_PMTU)}/"],
+                           capture_output=True, text=True)
+        m = harness.HTTP_BODY_RE.match(r.stdout.encode())
+        return int(m.group(1)) if r.returncode == 0 and m else None
+    served = wait_until(f"a 64 KB POST to {V6_PMTU} to be answered", 30, post)
+    too_big = drop_sum(env.dpstat_json(), "encap_too_big") - too_big0
+    route = sh("ip", "netns", "exec", env.ns_cl, "ip", "-6", "route", "get", V6_PMTU)
+    assert too_big >= 1, f"no encap_too_big drop: did the segments fit? ({route.strip()})"
+    assert re.search(r"\bmtu 1460\b", route), \
+        f"the client's path MTU to {V6_PMTU} is not 1460: {route.strip()}"
+    return (f"a 64 KB POST answered by :{served}; rondo dropped {too_big} segments as "
+            f"encap_too_big and the client's kernel took the packet-too-big: "
+            f"{' '.join(route.split())}")
+
+
 SCENARIOS = [
     ("a", "full-NAT control: answers through rondo", scenario_fullnat),
     ("b", "ipip: round robin, answers bypass rondo", dsr_mode("ipip", V_IPIP)),
@@ -501,6 +535,7 @@ SCENARIOS = [
     ("i", "gue over IPv6 (IPv6 inside)", dsr6_mode("gue", V6_GUE, "decap_gue_out6")),
     ("j", "ipip, IPv4 in IPv6", dsr6_mode("ipip", V_IPIP46, "decap_ipip_out6")),
     ("k", "l2dsr, IPv6", dsr6_mode("l2dsr", V6_L2, None)),
+    ("l", "packet too big (ipip, IPv6)", scenario_pmtu),
 ]
 
 if __name__ == "__main__":
