@@ -1,12 +1,16 @@
 // Direct server return to IPv6 backends (docs/modes.md): ipip (IPv6 in IPv6, IPv4 in IPv6),
 // gue over IPv6 and l2dsr for a v6 vip. handle_dsr's twin: the same one-sided flow state, kept
 // in flows6_ (a v4 vip's client key IPv4-mapped, as NAT46's), the same mid-flow rule for the
-// hashing schedulers, and an IPv6 outer header instead of an IPv4 one (encap.h).
+// hashing schedulers, and an IPv6 outer header instead of an IPv4 one (encap.h); ICMP errors
+// about such a flow go to the backend the same way (relay_dsr6).
 #include <rte_byteorder.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "dataplane/fwd/pipeline.h"
+#include "dataplane/pkt/csum.h"
+#include "dataplane/pkt/ip6.h"
 #include "dataplane/sched/maglev.h"
 
 namespace rondo::dp {
@@ -150,6 +154,60 @@ Action Pipeline::encapsulate6(const Snapshot& s, uint8_t* f, uint32_t l3_off, ui
   a.prepend = static_cast<uint8_t>(f - start);
   a.len = 14 + Encap::kOverhead + ip_len;
   return a;
+}
+
+Action Pipeline::relay_dsr6(const Snapshot& s, uint8_t* f, const Parsed& p, uint32_t idx,
+                            uint64_t now) {
+  // The flow's VIP says the encapsulation; its client key says the family (a v4 vip's is
+  // IPv4-mapped, and so is the error about it: ICMP, not ICMPv6).
+  const Flow6& fl = flows6_.at(idx);
+  const Ip6 vip_ip = Ip6::from(fl.fwd.dst_ip);
+  const bool cli6 = !is_v4_mapped6(vip_ip);
+  uint32_t vip4;
+  std::memcpy(&vip4, fl.fwd.dst_ip + 12, 4);
+  const VipConf* vip = cli6 ? s.find_vip6(vip_ip, fl.fwd.dst_port, fl.fwd.proto)
+                            : s.find_vip(vip4, fl.fwd.dst_port, fl.fwd.proto);
+  if (!vip) return drop(counters_, DropReason::kIcmpNoFlow);  // the VIP is gone
+  ++counters_.icmp_errors_forwarded;
+  switch (vip->mode) {
+    case api::Mode::kIpip:
+      return cli6 ? relay_dsr6_in<Ipip6Encap<true>>(s, f, p, fl, now)
+                  : relay_dsr6_in<Ipip6Encap<false>>(s, f, p, fl, now);
+    case api::Mode::kGue:
+      return cli6 ? relay_dsr6_in<Gue6Encap<true>>(s, f, p, fl, now)
+                  : relay_dsr6_in<Gue6Encap<false>>(s, f, p, fl, now);
+    case api::Mode::kL2Dsr:
+      if (cli6) return output6(s, f, Ip6::from(fl.rev.src_ip), now);
+      break;
+    case api::Mode::kFullNat: break;
+  }
+  return drop(counters_, DropReason::kIcmpNoFlow);  // the VIP changed mode under the flow
+}
+
+template <class Encap>
+Action Pipeline::relay_dsr6_in(const Snapshot& s, uint8_t* f, const Parsed& p, const Flow6& fl,
+                               uint64_t now) {
+  // Cut to what fits once encapsulated (as relay_dsr): the quote is what matters.
+  const uint32_t len = std::min<uint32_t>(p.ip_len, params_.mtu - Encap::kOverhead);
+  if (len < p.ip_len) {
+    uint8_t* ip = f + p.l3_off;
+    uint8_t* icmp = f + p.l4_off;
+    const uint32_t icmp_len = len - (p.l4_off - p.l3_off);
+    icmp[2] = icmp[3] = 0;
+    if ((ip[0] >> 4) == 6) {
+      const uint32_t payload = len - 40;
+      ip[4] = static_cast<uint8_t>(payload >> 8);
+      ip[5] = static_cast<uint8_t>(payload);
+      csum_put(icmp + 2, csum_pseudo6(ip + 8, ip + 24, icmp_len, 58) + csum_sum(icmp, icmp_len));
+    } else {
+      ip[2] = static_cast<uint8_t>(len >> 8);
+      ip[3] = static_cast<uint8_t>(len);
+      ip[10] = ip[11] = 0;
+      csum_put(ip + 10, csum_sum(ip, (ip[0] & 0x0fu) * 4));
+      csum_put(icmp + 2, csum_sum(icmp, icmp_len));
+    }
+  }
+  return encapsulate6<Encap>(s, f, p.l3_off, len, fl, now);
 }
 
 void Pipeline::send_too_big6(const Snapshot& s, const uint8_t* f, const Parsed& p, uint32_t mtu,

@@ -1409,8 +1409,8 @@ Action Pipeline::handle_icmp_error6(const Snapshot& s, uint8_t* f, const Parsed&
     return drop(counters_, DropReason::kIcmpNoFlow);
   if (p.ttl <= 1) return drop(counters_, DropReason::kTtlExceeded);
   const FlowTable6::Hit hit = flows6_.lookup(q.answer, now);
-  // A DSR flow's (one key): not relayed to the backend yet (docs/modes.md, IPv6).
-  if (!hit.found() || flows6_.one_key(hit.idx)) return drop(counters_, DropReason::kIcmpNoFlow);
+  if (!hit.found()) return drop(counters_, DropReason::kIcmpNoFlow);
+  if (flows6_.one_key(hit.idx)) return relay_dsr6(s, f, p, hit.idx, now);  // DSR (fwd/dsr6.cpp)
   const Flow6& fl = flows6_.at(hit.idx);
   ++counters_.icmp_errors_forwarded;
   const FlowKey6& k = hit.dir == FlowDir::kForward ? fl.rev : fl.fwd;
@@ -1437,6 +1437,7 @@ Action Pipeline::icmp_error46(const Snapshot& s, uint8_t* f, const Parsed& p, co
                               uint64_t now) {
   const FlowTable6::Hit hit = flows6_.lookup(key, now);
   if (!hit.found()) return drop(counters_, DropReason::kIcmpNoFlow);
+  if (flows6_.one_key(hit.idx)) return relay_dsr6(s, f, p, hit.idx, now);  // IPv4 in IPv6
   const Flow6& fl = flows6_.at(hit.idx);
   const FlowKey6& k = hit.dir == FlowDir::kForward ? fl.rev : fl.fwd;
   // The other end is IPv6 (both ends v4 would be a v4 flow): ICMPv6 (RFC 7915 4.2).

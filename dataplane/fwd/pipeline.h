@@ -352,6 +352,12 @@ class Pipeline {
   template <class Encap>
   Action encapsulate6(const Snapshot& s, uint8_t* f, uint32_t l3_off, uint32_t ip_len,
                       const Flow6& fl, uint64_t now);
+  // An ICMP or ICMPv6 error about DSR flow idx of flows6_ (it quotes the backend's packet to
+  // the client): to the backend unchanged, in the VIP's encapsulation, as relay_dsr does.
+  Action relay_dsr6(const Snapshot& s, uint8_t* f, const Parsed& p, uint32_t idx, uint64_t now);
+  template <class Encap>
+  Action relay_dsr6_in(const Snapshot& s, uint8_t* f, const Parsed& p, const Flow6& fl,
+                       uint64_t now);
   // ICMPv6 packet-too-big to the IPv6 client of a packet that does not fit the egress MTU once
   // encapsulated (`mtu`: what fits before encapsulation); send_frame's twin.
   void send_too_big6(const Snapshot& s, const uint8_t* f, const Parsed& p, uint32_t mtu,
