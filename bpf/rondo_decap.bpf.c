@@ -7,12 +7,15 @@
 // destination: the VIP on lo) and answers the client directly. It does what Linux's ipip
 // and fou modules do, for hosts that lack them or would rather not create tunnel devices.
 //
-// What is decapsulated (outer IPv4 only, Ethernet devices only, frames addressed to this
+// What is decapsulated (outer IPv4 or IPv6, Ethernet devices only, frames addressed to this
 // host; rondo-decap refuses other device types):
-//   - IPIP: protocol 4 (inner IPv4) and 41 (inner IPv6);
+//   - IPIP: protocol / next header 4 (inner IPv4) and 41 (inner IPv6), RFC 2003 and 2473;
 //   - GUE (draft-ietf-intarea-gue-09) over UDP to `gue_port`: variant 0 (version bits 00,
 //     C=0, Hlen extension words skipped whatever the flags say, proto 4 or 41) and variant
 //     1 (version bits 01: the IPv4 or IPv6 header follows the UDP header directly).
+//
+// An outer IPv6 header is the fixed header alone (rondo adds no extension headers; a packet
+// with some is not rondo's and is passed untouched): its payload length must fit the frame.
 //
 // The rule for the rest, counted in `decap_stats` (bpf/decap/counters.h):
 //   - not IPIP and not UDP to gue_port: passed untouched, not counted (passed: on to the
@@ -50,10 +53,12 @@
 #include "common/count.bpf.h"
 #include "decap/counters.h"
 
-// bpf_skb_adjust_room's BPF_F_ADJ_ROOM_DECAP_L3_IPV6 (Linux 6.3): the packet left after
-// the shrink is IPv6, so skb->protocol becomes ETH_P_IPV6. Debian 12's uapi headers
-// (Linux 6.1) do not name it yet.
+// bpf_skb_adjust_room's BPF_F_ADJ_ROOM_DECAP_L3_IPV4/IPV6 (Linux 6.3): the packet left after
+// the shrink is IPv4 / IPv6, so skb->protocol becomes ETH_P_IP / ETH_P_IPV6. Debian 12's uapi
+// headers (Linux 6.1) do not name them yet.
+#define ADJ_ROOM_DECAP_L3_IPV4 (1ULL << 7)
 #define ADJ_ROOM_DECAP_L3_IPV6 (1ULL << 8)
+#define IPV6_FRAGMENT 44
 
 #define IP_MF 0x2000
 #define IP_OFFSET 0x1fff
@@ -195,6 +200,92 @@ static __always_inline bool inner_ok(struct __sk_buff *skb, struct inner *in)
 	return ip6.version == 6 && in->off + sizeof ip6 + bpf_ntohs(ip6.payload_len) <= in->end;
 }
 
+// Strip everything between the Ethernet header and the inner packet `in` (checked), carry the
+// outer ECN field `outer_ecn` over, and count in->kind. `outer6`: the outer header is IPv6.
+static __always_inline int strip(struct __sk_buff *skb, struct inner *in, bool outer6,
+				 __u8 outer_ecn)
+{
+	const int ecn = ecn_decap(outer_ecn, in->ecn);
+	if (ecn < 0)
+		return count(DROP_ECN, TC_ACT_SHOT);
+
+	// FIXED_GSO: a GRO'd packet keeps its segment size (the inner payload per segment is
+	// unchanged). The L3 flag says what skb->protocol becomes: needed whenever the family
+	// changes; an IPv4-in-IPv4 packet needs none, so that case also works on kernels before
+	// 6.3.
+	const bool v6 = in->proto == IPPROTO_IPV6;
+	__u64 flags = BPF_F_ADJ_ROOM_FIXED_GSO;
+	if (v6)
+		flags |= ADJ_ROOM_DECAP_L3_IPV6;
+	else if (outer6)
+		flags |= ADJ_ROOM_DECAP_L3_IPV4;
+	if (bpf_skb_adjust_room(skb, -(__s32)(in->off - ETH_HLEN), BPF_ADJ_ROOM_MAC, flags) < 0)
+		return count(DROP_ADJUST_FAILED, TC_ACT_SHOT);
+	if (v6 != outer6) {
+		// skb->protocol changed; the Ethernet header says so too, so the frame stays
+		// consistent for whatever reads its MAC header later.
+		__be16 proto = bpf_htons(v6 ? ETH_P_IPV6 : ETH_P_IP);
+		bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &proto, sizeof proto, 0);
+	}
+	if (ecn != in->ecn)
+		set_ecn(skb, v6, ecn);
+	return count(in->kind, PASS);
+}
+
+// An outer IPv6 header: IPIP (next header 4 or 41) or GUE over UDP, as for IPv4.
+static __always_inline int decap6(struct __sk_buff *skb)
+{
+	struct ipv6hdr ip6;
+	struct udphdr udp;
+	struct inner in = {};
+	const __u32 off = ETH_HLEN + sizeof ip6;
+
+	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip6, sizeof ip6) < 0 || ip6.version != 6)
+		return PASS;
+	switch (ip6.nexthdr) {
+	case IPPROTO_IPIP:
+	case IPPROTO_IPV6:
+		break;
+	case IPPROTO_UDP:
+		if (bpf_skb_load_bytes(skb, off, &udp, sizeof udp) < 0 ||
+		    udp.dest != bpf_htons(gue_port))
+			return PASS;
+		break;
+	case IPV6_FRAGMENT: {
+		// Counted when the fragment would have been a tunnel's (its next header says).
+		__u8 next;
+		if (bpf_skb_load_bytes(skb, off, &next, 1) < 0)
+			return PASS;
+		if (next == IPPROTO_IPIP || next == IPPROTO_IPV6 || next == IPPROTO_UDP)
+			return count(PASS_OUTER_FRAGMENT, PASS);
+		return PASS;
+	}
+	default:
+		return PASS;
+	}
+	in.off = off;
+	in.end = off + bpf_ntohs(ip6.payload_len);
+	if (in.end > skb->len || in.end == off)
+		return count(MALFORMED_OUTER, TC_ACT_SHOT);
+	if (ip6.nexthdr == IPPROTO_UDP) {
+		// The UDP checksum (mandatory over IPv6) is not verified here: the inner packet's
+		// own checksums are, by the stack.
+		__u32 ulen = bpf_ntohs(udp.len);
+		if (ulen <= sizeof udp || in.off + ulen > in.end)
+			return count(MALFORMED_OUTER, TC_ACT_SHOT);
+		in.end = in.off + ulen;
+		if (!parse_gue(skb, in.off + sizeof udp, &in))
+			return count(MALFORMED_GUE, TC_ACT_SHOT);
+		in.kind = DECAP_GUE_OUT6;
+	} else {
+		in.proto = ip6.nexthdr;
+		in.kind = ip6.nexthdr == IPPROTO_IPIP ? DECAP_IPIP_OUT6 : DECAP_IPIP6_OUT6;
+	}
+	if (!inner_ok(skb, &in))
+		return count(MALFORMED_INNER, TC_ACT_SHOT);
+	return strip(skb, &in, true, (ip6.flow_lbl[0] >> 4) & 3);
+}
+
 SEC("tc")
 int rondo_decap(struct __sk_buff *skb)
 {
@@ -203,7 +294,11 @@ int rondo_decap(struct __sk_buff *skb)
 	struct inner in = {};
 
 	// PACKET_HOST: unicast to this host; a host that routes does not decapsulate transit.
-	if (skb->protocol != bpf_htons(ETH_P_IP) || skb->pkt_type != PACKET_HOST)
+	if (skb->pkt_type != PACKET_HOST)
+		return PASS;
+	if (skb->protocol == bpf_htons(ETH_P_IPV6))
+		return decap6(skb);
+	if (skb->protocol != bpf_htons(ETH_P_IP))
 		return PASS;
 	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof ip) < 0 || ip.version != 4)
 		return PASS;
@@ -241,27 +336,7 @@ int rondo_decap(struct __sk_buff *skb)
 	}
 	if (!inner_ok(skb, &in))
 		return count(MALFORMED_INNER, TC_ACT_SHOT);
-	const int ecn = ecn_decap(ip.tos & 3, in.ecn);
-	if (ecn < 0)
-		return count(DROP_ECN, TC_ACT_SHOT);
-
-	// Remove everything between the Ethernet header and the inner IP header. FIXED_GSO:
-	// a GRO'd packet keeps its segment size (the inner payload per segment is unchanged).
-	// Inner IPv4 needs no flag (skb->protocol stays ETH_P_IP), so that case also works on
-	// kernels before 6.3.
-	const bool v6 = in.proto == IPPROTO_IPV6;
-	__u64 flags = BPF_F_ADJ_ROOM_FIXED_GSO | (v6 ? ADJ_ROOM_DECAP_L3_IPV6 : 0);
-	if (bpf_skb_adjust_room(skb, -(__s32)(in.off - ETH_HLEN), BPF_ADJ_ROOM_MAC, flags) < 0)
-		return count(DROP_ADJUST_FAILED, TC_ACT_SHOT);
-	if (v6) {
-		// skb->protocol is IPv6 now; the Ethernet header says so too, so the frame stays
-		// consistent for whatever reads its MAC header later.
-		__be16 proto = bpf_htons(ETH_P_IPV6);
-		bpf_skb_store_bytes(skb, offsetof(struct ethhdr, h_proto), &proto, sizeof proto, 0);
-	}
-	if (ecn != in.ecn)
-		set_ecn(skb, v6, ecn);
-	return count(in.kind, PASS);
+	return strip(skb, &in, false, ip.tos & 3);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -16,6 +16,9 @@ enum decap_counter {
 	MALFORMED_INNER,	// dropped: inner header truncated, wrong version, longer than its outer
 	DROP_ECN,		// dropped: outer CE over a Not-ECT inner packet (RFC 6040 section 4.2)
 	DROP_ADJUST_FAILED,	// dropped: bpf_skb_adjust_room refused the packet
+	DECAP_IPIP_OUT6,	// IPv4 in IPv6 (next header 4), decapsulated
+	DECAP_IPIP6_OUT6,	// IPv6 in IPv6 (next header 41), decapsulated
+	DECAP_GUE_OUT6,		// GUE (either variant) over UDP/IPv6, decapsulated
 	DECAP_COUNTERS,
 };
 
@@ -24,7 +27,8 @@ enum decap_counter {
 inline constexpr const char* kDecapCounterNames[] = {
     "decap_ipip",       "decap_ipip6",     "decap_gue",       "decap_gue_direct",
     "pass_outer_fragment", "malformed_outer", "malformed_gue", "malformed_inner",
-    "drop_ecn",         "drop_adjust_failed",
+    "drop_ecn",         "drop_adjust_failed", "decap_ipip_out6", "decap_ipip6_out6",
+    "decap_gue_out6",
 };
 static_assert(sizeof kDecapCounterNames / sizeof kDecapCounterNames[0] == DECAP_COUNTERS,
               "one name per counter");

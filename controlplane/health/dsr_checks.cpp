@@ -76,8 +76,8 @@ CheckPlan DsrChecks::plan(const DesiredState& desired, bool tunnel, MarkAllocato
     for (const auto& b : vip.backends) {
       const uint16_t port = hc.port ? hc.port : b.port;
       auto it = mark_of.find(b.id);
-      // The tunnels are IPv4 (validate_state refuses DSR with IPv6 for now): an IPv6 backend
-      // is checked on its own address.
+      // The tunnels are IPv4 (rondo_hc_encap writes IPv4 outer headers only): an IPv6
+      // backend, DSR or not, is checked on its own address.
       if (!api::is_dsr(vip.mode) || it == mark_of.end() || !b.ip.is_v4()) {
         out.targets.push_back({.backend_id = b.id, .ip = b.ip, .port = port, .spec = spec});
         continue;

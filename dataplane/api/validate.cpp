@@ -236,7 +236,7 @@ class Checker {
               format_addr(b.ip) + " is a local ip: rondo would forward to itself", local_.at(b.ip));
           ok = false;
         }
-        if (ok && v.mode == Mode::kL2Dsr && b.ip.is_v4()) ok = on_link(b.ip, bf + ".address");
+        if (ok && v.mode == Mode::kL2Dsr) ok = on_link(b.ip, bf + ".address");
         if (b.port == 0) {
           add(bf + ".port", "0 is not a port (1-65535)");
           ok = false;
@@ -262,9 +262,11 @@ class Checker {
                       " over all vips)");
   }
 
-  // The first cut of IPv6 (docs/modes.md): one family of backends per vip; full-NAT to a
-  // family needs a local ip of it; direct server return, SYN cookies and the PROXY protocol
-  // are IPv4 only for now (their packet writers are).
+  // IPv6 (docs/modes.md): one family of backends per vip; full-NAT, ipip and gue to a family
+  // need a local ip of it (the source, the outer source); direct server return carries a v6
+  // vip's packets to v6 backends only, and l2dsr (nothing but the MAC rewritten) stays in the
+  // vip's family; SYN cookies and the PROXY protocol are IPv4 only for now (their packet
+  // writers are).
   void family_rules(const Vip& v, const std::string& f, bool known_mode) {
     std::optional<size_t> first_v6;  // the first IPv6 backend, if any
     for (size_t j = 0; j < v.backends.size(); ++j) {
@@ -284,31 +286,50 @@ class Checker {
       const std::string addr_field = v6_vip ? f + ".address" : f + "." + at("backends", *first_v6) + ".address";
       add(field, what + " not supported for IPv6 yet", addr_field);
     };
+    if (known_mode && is_dsr(v.mode) && !v.backends.empty()) {
+      const Addr& be = v.backends[0].ip;
+      const char* name = "this mode";
+      for (const auto& m : kModeNames)
+        if (m.mode == v.mode) name = m.name;
+      if (v6_vip && be.is_v4())
+        add(f + ".mode",
+            std::string("mode ") + name + " cannot carry an IPv6 vip's packets to IPv4 backends: "
+                "with direct server return the backend answers from the vip itself, so it needs "
+                "the vip's family (use IPv6 backends, or fullnat for NAT64)",
+            f + ".backends[0].address");
+      else if (!v6_vip && !be.is_v4() && v.mode == Mode::kL2Dsr)
+        add(f + ".mode",
+            "mode l2dsr cannot send an IPv4 vip's packets to IPv6 backends: it rewrites only the "
+            "destination MAC (use ipip or gue, which carry IPv4 in IPv6)",
+            f + ".backends[0].address");
+    }
     if (v6_vip || first_v6) {
-      if (known_mode && is_dsr(v.mode)) {
-        const char* name = "this mode";
-        for (const auto& m : kModeNames)
-          if (m.mode == v.mode) name = m.name;
-        refuse(f + ".mode", std::string("mode ") + name + " is");
-      }
       if (v.syncookies != SynCookies::kOff) refuse(f + ".syncookies", "SYN cookies are");
       if (v.proxy_protocol != ProxyProtocol::kOff) refuse(f + ".proxy_protocol", "the PROXY protocol is");
     }
-    if (v.mode == Mode::kFullNat && !v.backends.empty() && !s_.local_ips.empty()) {
+    const bool sends_from_local = v.mode == Mode::kFullNat || v.mode == Mode::kIpip ||
+                                  v.mode == Mode::kGue;
+    if (sends_from_local && !v.backends.empty() && !s_.local_ips.empty()) {
       const Addr& be = v.backends[0].ip;
       if ((be.is_v4() ? local4_ : local6_).empty())
         add(f + ".backends[0].address",
-            format_addr(be) + " is " + family_name(be) + " but no local ip is: full-NAT sends to a "
-                "backend from a local ip of its family",
+            format_addr(be) + " is " + family_name(be) + " but no local ip is: " +
+                (v.mode == Mode::kFullNat ? "full-NAT sends to a backend from a local ip of its "
+                                            "family"
+                                          : std::string(v.mode == Mode::kIpip ? "ipip" : "gue") +
+                                                " sends to a backend from a local ip of its "
+                                                "family (the outer source)"),
             "local_ips");
     }
   }
 
   // l2dsr rewrites only the destination MAC: the backend must be on a directly connected
-  // network. With no routes everything is on-link; otherwise the longest prefix of its family
+  // network. With no routes of its family everything is on-link; otherwise the longest prefix of its family
   // holding the address decides, as in the dataplane (a route without via is on-link).
   bool on_link(const Addr& ip, const std::string& field) {
-    if (s_.routes.empty()) return true;
+    const bool any = std::any_of(s_.routes.begin(), s_.routes.end(),
+                                 [&](const Route& r) { return r.prefix.is_v4() == ip.is_v4(); });
+    if (!any) return true;
     std::optional<size_t> best;
     for (size_t i = 0; i < s_.routes.size(); ++i) {
       const Route& r = s_.routes[i];

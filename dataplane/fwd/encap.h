@@ -6,7 +6,10 @@
 // Each mode is a type with the same shape, used as the template argument of the pipeline's
 // DSR handler (one instantiation per mode, chosen per VIP when the snapshot is built):
 //   kOverhead        bytes the frame grows by (written before it: the caller has the room);
-//   write(...)       the outer headers, in front of the inner IPv4 packet at `inner`.
+//   write(...)       the outer headers, in front of the inner packet at `inner`.
+// To a v4 backend (IpipEncap, GueEncap, L2Encap) the inner packet is IPv4 and the outer header
+// IPv4 (EncapArgs); to a v6 backend (Ipip6Encap, Gue6Encap, L2Encap6) the outer header is IPv6
+// (EncapArgs6) and the inner packet IPv6 or, for a v4 vip, IPv4.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +18,7 @@
 
 #include "dataplane/api/ctl.h"
 #include "dataplane/pkt/csum.h"
+#include "dataplane/pkt/ip6.h"
 
 namespace rondo::dp {
 
@@ -24,6 +28,14 @@ struct EncapArgs {
   uint32_t dst = 0;      // outer destination: the backend
   uint16_t sport = 0;    // gue: the UDP source port (network order), per flow: it spreads the
                          // flows over the backend's RSS queues
+};
+
+/// The same for an IPv6 outer header (a v6 backend): addresses, and the flow label.
+struct EncapArgs6 {
+  Ip6 src;             // outer source: one of rondo's v6 local ips, chosen per flow
+  Ip6 dst;             // the backend
+  uint16_t sport = 0;  // gue: the UDP source port (network order), per flow
+  uint32_t label = 0;  // the flow label (20 bits, host order), per flow: RSS on the backend
 };
 
 namespace encap {
@@ -45,6 +57,47 @@ inline void write_ipv4(uint8_t* o, const uint8_t* inner, uint32_t payload, uint8
   h.src = a.src;
   h.dst = a.dst;
   write_ipv4_header(o, static_cast<uint16_t>(20 + payload), h);
+}
+
+// An outer IPv6 header at `o` for `payload` bytes of next header `next` (RFC 8200 3): the
+// traffic class copied from the inner packet (its IPv4 ToS or IPv6 traffic class: DSCP and
+// ECN, RFC 6040's normal mode), the flow label the caller chose for the flow (RFC 6437: the
+// same for every packet of a flow, so a backend's RSS, which hashes it with the addresses,
+// keeps the flow on one queue), hop limit 64. IPv6 has no DF: nothing is fragmented, an outer
+// packet over the MTU is never written (the caller answers packet-too-big).
+inline void write_ipv6(uint8_t* o, const uint8_t* inner, uint32_t payload, uint8_t next,
+                       const EncapArgs6& a) {
+  const uint8_t tc = (inner[0] >> 4) == 6 ? static_cast<uint8_t>(inner[0] << 4 | inner[1] >> 4)
+                                          : inner[1];
+  o[0] = static_cast<uint8_t>(0x60 | tc >> 4);
+  o[1] = static_cast<uint8_t>(tc << 4 | ((a.label >> 16) & 0x0f));
+  o[2] = static_cast<uint8_t>(a.label >> 8);
+  o[3] = static_cast<uint8_t>(a.label);
+  o[4] = static_cast<uint8_t>(payload >> 8);
+  o[5] = static_cast<uint8_t>(payload);
+  o[6] = next;
+  o[7] = kOuterTtl;
+  std::memcpy(o + 8, a.src.b, 16);
+  std::memcpy(o + 24, a.dst.b, 16);
+}
+
+// The IP protocol / next header that says what the inner packet is: 4 (IPv4) or 41 (IPv6).
+inline constexpr uint8_t inner_proto(bool inner6) { return inner6 ? 41 : 4; }
+
+// UDP to kGuePort and the 4-byte GUE header (variant 0, no extension words) at `u`, for an
+// inner packet of `inner_len` bytes of family `proto` (inner_proto). Checksum field 0.
+inline void write_udp_gue(uint8_t* u, uint16_t sport, uint32_t inner_len, uint8_t proto) {
+  const uint32_t udp_len = 8 + 4 + inner_len;
+  std::memcpy(u, &sport, 2);
+  u[2] = static_cast<uint8_t>(api::kGuePort >> 8);
+  u[3] = static_cast<uint8_t>(api::kGuePort & 0xff);
+  u[4] = static_cast<uint8_t>(udp_len >> 8);
+  u[5] = static_cast<uint8_t>(udp_len);
+  u[6] = u[7] = 0;
+  uint8_t* g = u + 8;
+  g[0] = 0;  // version 0, C 0, hlen 0
+  g[1] = proto;
+  g[2] = g[3] = 0;
 }
 
 }  // namespace encap
@@ -69,19 +122,8 @@ struct GueEncap {
   static constexpr uint32_t kGueLen = 4;
   static constexpr uint32_t kOverhead = 20 + 8 + kGueLen;
   static void write(uint8_t* outer, const uint8_t* inner, uint32_t inner_len, const EncapArgs& a) {
-    const uint32_t udp_len = 8 + kGueLen + inner_len;
-    encap::write_ipv4(outer, inner, udp_len, 17, a);
-    uint8_t* u = outer + 20;
-    std::memcpy(u, &a.sport, 2);
-    u[2] = static_cast<uint8_t>(api::kGuePort >> 8);
-    u[3] = static_cast<uint8_t>(api::kGuePort & 0xff);
-    u[4] = static_cast<uint8_t>(udp_len >> 8);
-    u[5] = static_cast<uint8_t>(udp_len);
-    u[6] = u[7] = 0;
-    uint8_t* g = u + 8;
-    g[0] = 0;  // version 0, C 0, hlen 0
-    g[1] = 4;  // IPv4 inside
-    g[2] = g[3] = 0;
+    encap::write_ipv4(outer, inner, 8 + kGueLen + inner_len, 17, a);
+    encap::write_udp_gue(outer + 20, a.sport, inner_len, 4);
   }
 };
 
@@ -91,6 +133,47 @@ struct L2Encap {
   static constexpr api::Mode kMode = api::Mode::kL2Dsr;
   static constexpr uint32_t kOverhead = 0;
   static void write(uint8_t*, const uint8_t*, uint32_t, const EncapArgs&) {}
+};
+
+/// ipip to an IPv6 backend (RFC 2473): IPv6 in IPv6 (next header 41) when the vip is IPv6,
+/// IPv4 in IPv6 (next header 4) when it is IPv4 (`kInner6`). Decapsulated by Linux's
+/// `ip6_tunnel` (`ip -6 tunnel add ... mode any`, or ip6tnl0) or rondo-decap.
+template <bool kInner6>
+struct Ipip6Encap {
+  static constexpr api::Mode kMode = api::Mode::kIpip;
+  static constexpr uint32_t kOverhead = 40;
+  static void write(uint8_t* outer, const uint8_t* inner, uint32_t inner_len, const EncapArgs6& a) {
+    encap::write_ipv6(outer, inner, inner_len, encap::inner_proto(kInner6), a);
+  }
+};
+
+/// gue to an IPv6 backend: IPv6 + UDP to kGuePort + GUE (proto/ctype 41 or 4 for the inner
+/// packet). Unlike IPv4, IPv6 makes the UDP checksum mandatory (RFC 8200 8.1; a zero one is
+/// dropped by a receiver that does not opt in to RFC 6935's exception, Linux's fou among
+/// them), so it is computed over the pseudo-header, UDP, GUE and the whole inner packet.
+template <bool kInner6>
+struct Gue6Encap {
+  static constexpr api::Mode kMode = api::Mode::kGue;
+  static constexpr uint32_t kOverhead = 40 + 8 + GueEncap::kGueLen;
+  static void write(uint8_t* outer, const uint8_t* inner, uint32_t inner_len, const EncapArgs6& a) {
+    const uint32_t udp_len = 8 + GueEncap::kGueLen + inner_len;
+    encap::write_ipv6(outer, inner, udp_len, 17, a);
+    uint8_t* u = outer + 40;
+    encap::write_udp_gue(u, a.sport, inner_len, encap::inner_proto(kInner6));
+    const uint64_t sum = csum_pseudo6(a.src.b, a.dst.b, udp_len, 17) +
+                         csum_sum(u, 8 + GueEncap::kGueLen) + csum_sum(inner, inner_len);
+    uint16_t c = static_cast<uint16_t>(~csum_fold64(sum));
+    if (c == 0) c = 0xffff;  // 0 would mean "no checksum" (RFC 768), which IPv6 forbids
+    u[6] = static_cast<uint8_t>(c >> 8);
+    u[7] = static_cast<uint8_t>(c);
+  }
+};
+
+/// l2dsr to an IPv6 backend: as L2Encap (the backend's MAC comes from NDP).
+struct L2Encap6 {
+  static constexpr api::Mode kMode = api::Mode::kL2Dsr;
+  static constexpr uint32_t kOverhead = 0;
+  static void write(uint8_t*, const uint8_t*, uint32_t, const EncapArgs6&) {}
 };
 
 /// ICMP destination unreachable / fragmentation needed (type 3 code 4, RFC 1191) about the
@@ -118,6 +201,37 @@ inline uint32_t write_frag_needed(uint8_t* out, const uint8_t* orig, uint32_t or
   std::memcpy(&h.dst, orig + 12, 4);  // back to the sender
   write_ipv4_header(out, static_cast<uint16_t>(20 + icmp_len), h);
   return 20 + icmp_len;
+}
+
+/// ICMPv6 packet too big (RFC 4443 3.2) about the IPv6 packet at `orig`, from `src` to its
+/// source, into `out` at the IPv6 header, announcing `mtu`. The quote is the packet's start,
+/// at most kIcmp6QuoteMax bytes (RFC 4443 asks for as much as fits in 1280; the sender's stack
+/// needs the headers up to the ports to find its socket). Returns the IPv6 length.
+inline constexpr uint32_t kIcmp6QuoteMax = 40 + 64 + 20;
+inline constexpr uint32_t kIcmp6ErrMax = 40 + 8 + kIcmp6QuoteMax;
+inline uint32_t write_packet_too_big6(uint8_t* out, const uint8_t* orig, uint32_t orig_len,
+                                      const Ip6& src, uint32_t mtu) {
+  const uint32_t quote = std::min(orig_len, kIcmp6QuoteMax);
+  const uint32_t icmp_len = 8 + quote;
+  uint8_t* icmp = out + 40;
+  icmp[0] = 2;  // packet too big
+  icmp[1] = 0;
+  icmp[2] = icmp[3] = 0;
+  icmp[4] = static_cast<uint8_t>(mtu >> 24);
+  icmp[5] = static_cast<uint8_t>(mtu >> 16);
+  icmp[6] = static_cast<uint8_t>(mtu >> 8);
+  icmp[7] = static_cast<uint8_t>(mtu);
+  std::memcpy(icmp + 8, orig, quote);
+  out[0] = 0x60;  // traffic class 0, flow label 0
+  out[1] = out[2] = out[3] = 0;
+  out[4] = static_cast<uint8_t>(icmp_len >> 8);
+  out[5] = static_cast<uint8_t>(icmp_len);
+  out[6] = 58;
+  out[7] = 64;
+  std::memcpy(out + 8, src.b, 16);
+  std::memcpy(out + 24, orig + 8, 16);  // back to the sender
+  csum_put(icmp + 2, csum_pseudo6(out + 8, out + 24, icmp_len, 58) + csum_sum(icmp, icmp_len));
+  return 40 + icmp_len;
 }
 
 }  // namespace rondo::dp

@@ -968,20 +968,23 @@ void Pipeline::send_too_big(const Snapshot& s, const uint8_t* f, const Parsed& p
   send_frame(s, o, 14 + n, p.key.src_ip, now);
 }
 
-void Pipeline::track_dsr(uint32_t idx, uint8_t flags, uint64_t now) {
+template <class Table>
+void Pipeline::track_dsr_in(Table& t, uint32_t idx, uint8_t flags, uint64_t now) {
   // Only the client's segments are seen: no windows, no sequence checks (an in-window RST
   // cannot be told from a forged one), so the states only say how long to keep the flow.
   // A FIN leaves it closing, kept as long as the client still sends (it acknowledges the
   // backend's data after its own FIN).
-  FlowState st = flows_.at(idx).state;
+  FlowState st = t.at(idx).state;
   if (flags & kTcpRst)
     st = FlowState::kReset;
   else if (flags & kTcpFin)
     st = FlowState::kClosing;
   else if (st == FlowState::kSynSent && !(flags & kTcpSyn))
     st = FlowState::kEstablished;
-  flows_.update(idx, st, now + tcp_timeout(st));
+  t.update(idx, st, now + tcp_timeout(st));
 }
+// The v6 DSR flows' (fwd/dsr6.cpp).
+template void Pipeline::track_dsr_in(FlowTable6&, uint32_t, uint8_t, uint64_t);
 
 template <class Encap>
 Action Pipeline::encapsulate(const Snapshot& s, uint8_t* f, uint32_t l3_off, uint32_t ip_len,
@@ -1094,11 +1097,11 @@ Action Pipeline::handle_dsr(const Snapshot& s, const VipConf& vip, uint8_t* f, u
 const Pipeline::ClientFn Pipeline::kClientFns[] = {
     &Pipeline::client_fullnat,         &Pipeline::client_fullnat6,
     &Pipeline::client_fullnat46,       &Pipeline::client_fullnat64,
-    &Pipeline::client_dsr<IpipEncap>,  &Pipeline::client_refused,
-    &Pipeline::client_refused,         &Pipeline::client_refused,
-    &Pipeline::client_dsr<GueEncap>,   &Pipeline::client_refused,
-    &Pipeline::client_refused,         &Pipeline::client_refused,
-    &Pipeline::client_dsr<L2Encap>,    &Pipeline::client_refused,
+    &Pipeline::client_dsr<IpipEncap>,  &Pipeline::client_dsr6<Ipip6Encap<true>, true>,
+    &Pipeline::client_dsr6<Ipip6Encap<false>, false>,  &Pipeline::client_refused,
+    &Pipeline::client_dsr<GueEncap>,   &Pipeline::client_dsr6<Gue6Encap<true>, true>,
+    &Pipeline::client_dsr6<Gue6Encap<false>, false>,   &Pipeline::client_refused,
+    &Pipeline::client_dsr<L2Encap>,    &Pipeline::client_dsr6<L2Encap6, true>,
     &Pipeline::client_refused,         &Pipeline::client_refused,
 };
 static_assert(client_handler(api::Mode::kFullNat, Families::k66) == 1 &&
@@ -1413,6 +1416,7 @@ Action Pipeline::handle_icmp_error6(const Snapshot& s, uint8_t* f, const Parsed&
   if (p.ttl <= 1) return drop(counters_, DropReason::kTtlExceeded);
   const FlowTable6::Hit hit = flows6_.lookup(q.answer, now);
   if (!hit.found()) return drop(counters_, DropReason::kIcmpNoFlow);
+  if (flows6_.one_key(hit.idx)) return relay_dsr6(s, f, p, hit.idx, now);  // DSR (fwd/dsr6.cpp)
   const Flow6& fl = flows6_.at(hit.idx);
   ++counters_.icmp_errors_forwarded;
   const FlowKey6& k = hit.dir == FlowDir::kForward ? fl.rev : fl.fwd;
@@ -1439,6 +1443,7 @@ Action Pipeline::icmp_error46(const Snapshot& s, uint8_t* f, const Parsed& p, co
                               uint64_t now) {
   const FlowTable6::Hit hit = flows6_.lookup(key, now);
   if (!hit.found()) return drop(counters_, DropReason::kIcmpNoFlow);
+  if (flows6_.one_key(hit.idx)) return relay_dsr6(s, f, p, hit.idx, now);  // IPv4 in IPv6
   const Flow6& fl = flows6_.at(hit.idx);
   const FlowKey6& k = hit.dir == FlowDir::kForward ? fl.rev : fl.fwd;
   // The other end is IPv6 (both ends v4 would be a v4 flow): ICMPv6 (RFC 7915 4.2).

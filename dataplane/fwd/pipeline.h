@@ -10,6 +10,7 @@
 // DPDK running; the worker loop (runtime/worker.cpp) feeds it mbufs.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -93,7 +94,8 @@ struct PipelineParams {
 struct OutFrame {
   uint16_t port = 0;
   uint16_t len = 0;
-  uint8_t data[std::max({ProxyV2::kFrameLen + 6, 14 + kIcmpErrMax, 14 + kTooBigMax6})];
+  uint8_t data[std::max({ProxyV2::kFrameLen + 6, 14 + kIcmpErrMax, 14 + kTooBigMax6,
+                        14 + kIcmp6ErrMax})];
 };
 
 struct Action {
@@ -247,8 +249,8 @@ class Pipeline {
                     const Parsed& p, const FlowTable::Probe& probe, uint64_t now);
   // The client handler of each mode and address families, indexed by VipConf::handler
   // (client_handler(mode, families), chosen when the snapshot is built): one indirect call
-  // per packet, no switch on the mode or the family. Combinations validation refuses (DSR
-  // with IPv6, NAT46/NAT64 until they are written) have client_refused.
+  // per packet, no switch on the mode or the family. Combinations validation refuses (a v6
+  // vip's DSR to v4 backends, l2dsr from a v4 vip to v6 backends) have client_refused.
   // (Plain function pointers, not pointers to members: GCC's UBSan mis-instruments a call
   // through a member-pointer array, and they cost the same.)
   using ClientFn = Action (*)(Pipeline&, const Snapshot&, uint8_t*, uint32_t, const Pending&,
@@ -282,6 +284,11 @@ class Pipeline {
                            const Pending& pd, uint64_t now) {
     return pl.handle_dsr<Encap>(s, *pd.vip, f, len, pd.p, pd.probe, now);
   }
+  // DSR to IPv6 backends (fwd/dsr6.cpp): an IPv6 client's packet (kCli6) or a v4 vip's, in
+  // an IPv6 outer header (Ipip6Encap, Gue6Encap) or with the backend's MAC (L2Encap6).
+  template <class Encap, bool kCli6>
+  static Action client_dsr6(Pipeline& pl, const Snapshot& s, uint8_t* f, uint32_t len,
+                            const Pending& pd, uint64_t now);
   static Action client_refused(Pipeline& pl, const Snapshot&, uint8_t*, uint32_t, const Pending&,
                                uint64_t) {
     return pl.drop_refused();
@@ -336,7 +343,30 @@ class Pipeline {
   template <class Encap>
   Action relay_dsr(const Snapshot& s, uint8_t* f, const Parsed& p, const Flow& fl, uint64_t now);
   // A DSR flow's TCP state from the client's segments alone (docs/modes.md).
-  void track_dsr(uint32_t idx, uint8_t flags, uint64_t now);
+  void track_dsr(uint32_t idx, uint8_t flags, uint64_t now) { track_dsr_in(flows_, idx, flags, now); }
+  template <class Table>
+  void track_dsr_in(Table& t, uint32_t idx, uint8_t flags, uint64_t now);
+  // handle_dsr's twin for a v6 backend (fwd/dsr6.cpp): the flow in flows6_ under `key` (the
+  // client's, IPv4-mapped for a v4 vip), one-sided; the packet encapsulated in IPv6
+  // (encapsulate6) or sent to the backend's MAC.
+  template <class Encap, bool kCli6>
+  Action handle_dsr6(const Snapshot& s, const VipConf& vip, uint8_t* f, uint32_t len,
+                     const Parsed& p, const FlowKey6& key, const FlowTable6::Probe& probe,
+                     uint64_t now);
+  template <class Encap>
+  Action encapsulate6(const Snapshot& s, uint8_t* f, uint32_t l3_off, uint32_t ip_len,
+                      const Flow6& fl, uint64_t now);
+  // An ICMP or ICMPv6 error about DSR flow idx of flows6_ (it quotes the backend's packet to
+  // the client): to the backend unchanged, in the VIP's encapsulation, as relay_dsr does.
+  Action relay_dsr6(const Snapshot& s, uint8_t* f, const Parsed& p, uint32_t idx, uint64_t now);
+  template <class Encap>
+  Action relay_dsr6_in(const Snapshot& s, uint8_t* f, const Parsed& p, const Flow6& fl,
+                       uint64_t now);
+  // ICMPv6 packet-too-big to the IPv6 client of a packet that does not fit the egress MTU once
+  // encapsulated (`mtu`: what fits before encapsulation); send_frame's twin.
+  void send_too_big6(const Snapshot& s, const uint8_t* f, const Parsed& p, uint32_t mtu,
+                     uint64_t now);
+  bool send_frame6(const Snapshot& s, OutFrame* o, uint32_t len, const Ip6& dst, uint64_t now);
   // ICMP fragmentation-needed to the client of a packet that does not fit the egress MTU
   // once encapsulated (`mtu`: what fits before encapsulation).
   void send_too_big(const Snapshot& s, const uint8_t* f, const Parsed& p, uint16_t mtu,

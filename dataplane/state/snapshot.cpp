@@ -132,8 +132,10 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotPara
     else
       vc.ip6 = ip6_of(v.ip);
     vc.handler = client_handler(v.mode, vc.families);
+    // nat46: a v4 vip's flows to v6 backends are in flows6_, NAT46's and (IPv4 in IPv6) its
+    // DSR modes'; nat64 is full-NAT's only (DSR from a v6 vip to v4 backends is refused).
     snap->nat46 |= vc.families == Families::k46;
-    snap->nat64 |= vc.families == Families::k64;
+    snap->nat64 |= vc.families == Families::k64 && v.mode == api::Mode::kFullNat;
     vc.port = htons(v.port);
     vc.proto = static_cast<uint8_t>(v.proto);
     vc.mode = v.mode;

@@ -102,7 +102,8 @@ struct Snapshot {
   std::vector<Ip6> local_ips6;
   Route6Table routes6;
   std::vector<NeighConf6> neighbours6;
-  // A VIP translates between families (NAT46 or NAT64, decision 4 of the v6 plan).
+  // A VIP translates between families (NAT46 or NAT64, decision 4 of the v6 plan); nat46 is
+  // also set by a v4 VIP's DSR to v6 backends (IPv4 in IPv6): its flows are in flows6_ too.
   bool nat46 = false;
   bool nat64 = false;
   api::Timeouts timeouts;

@@ -42,19 +42,24 @@ def gue0(proto, ext_words=0):
     return struct.pack("!BBH", ext_words, proto, 0) + b"\0" * (4 * ext_words)
 
 
-# CASE: (transport, inner family, GUE header or None). ipip: a raw socket of protocol 4
-# (inner IPv4) or 41 (inner IPv6) to the backend; gue: a UDP socket to backend:gue_port;
-# plain: no encapsulation, the datagram straight to the VIP.
+# CASE: (transport, inner family, GUE header or None, outer family). ipip: a raw socket of
+# protocol 4 (inner IPv4) or 41 (inner IPv6) to the backend; gue: a UDP socket to
+# backend:gue_port (over IPv6 the kernel computes the UDP checksum, as rondo does); plain: no
+# encapsulation, the datagram straight to the VIP. Outer 6: to --backend6 over IPv6.
 CASES = {
-    "plain": ("plain", 4, None),
-    "plain6": ("plain", 6, None),
-    "ipip": ("ipip", 4, None),
-    "ipip6": ("ipip", 6, None),
-    "gue": ("gue", 4, gue0(P.IPPROTO_IPIP)),
-    "gue-ext": ("gue", 4, gue0(P.IPPROTO_IPIP, ext_words=2)),
-    "gue6": ("gue", 6, gue0(P.IPPROTO_IPV6)),
-    "gue-direct": ("gue", 4, b""),
-    "gue-direct6": ("gue", 6, b""),
+    "plain": ("plain", 4, None, 4),
+    "plain6": ("plain", 6, None, 4),
+    "ipip": ("ipip", 4, None, 4),
+    "ipip6": ("ipip", 6, None, 4),
+    "gue": ("gue", 4, gue0(P.IPPROTO_IPIP), 4),
+    "gue-ext": ("gue", 4, gue0(P.IPPROTO_IPIP, ext_words=2), 4),
+    "gue6": ("gue", 6, gue0(P.IPPROTO_IPV6), 4),
+    "gue-direct": ("gue", 4, b"", 4),
+    "gue-direct6": ("gue", 6, b"", 4),
+    "ipip-out6": ("ipip", 4, None, 6),
+    "ipip6-out6": ("ipip", 6, None, 6),
+    "gue-out6": ("gue", 4, gue0(P.IPPROTO_IPIP), 6),
+    "gue6-out6": ("gue", 6, gue0(P.IPPROTO_IPV6), 6),
 }
 
 
@@ -83,7 +88,8 @@ def serve(a):
 
 
 def send(a):
-    transport, fam, gue = CASES[a.case]
+    transport, fam, gue, outer = CASES[a.case]
+    ofam, backend = (socket.AF_INET6, a.backend6) if outer == 6 else (socket.AF_INET, a.backend)
     v6 = fam == 6
     client, vip = (a.client6, a.vip6) if v6 else (a.client, a.vip)
     data = b"decap %s %d" % (a.case.encode(), os.getpid())
@@ -94,12 +100,15 @@ def send(a):
     if transport == "plain":
         rx.sendto(data, (vip, a.port))
     elif transport == "ipip":
-        tx = socket.socket(socket.AF_INET, socket.SOCK_RAW, P.IPPROTO_IPV6 if v6 else P.IPPROTO_IPIP)
-        tx.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, a.outer_tos)
-        tx.sendto(inner, (a.backend, 0))
+        tx = socket.socket(ofam, socket.SOCK_RAW, P.IPPROTO_IPV6 if v6 else P.IPPROTO_IPIP)
+        if outer == 6:
+            tx.setsockopt(socket.IPPROTO_IPV6, IPV6_TCLASS, a.outer_tos)
+        else:
+            tx.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, a.outer_tos)
+        tx.sendto(inner, (backend, 0))
     else:
-        tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        tx.sendto(gue + inner, (a.backend, a.gue_port))
+        tx = socket.socket(ofam, socket.SOCK_DGRAM)
+        tx.sendto(gue + inner, (backend, a.gue_port))
     rx.settimeout(a.wait)
     try:
         reply, peer = rx.recvfrom(2048)
@@ -194,6 +203,7 @@ def main():
     p.add_argument("--client")
     p.add_argument("--client6")
     p.add_argument("--backend")
+    p.add_argument("--backend6")
     p.add_argument("--gue-port", type=int, default=6080)
     p.add_argument("--outer-tos", type=int, default=0)
     p.add_argument("--inner-tos", type=int, default=0)

@@ -15,7 +15,8 @@
 #   b. before attach, an IPIP packet gets no answer (this kernel cannot decapsulate it)
 #   c. attach, attach again: one filter, a new program
 #   d. IPIP (inner IPv4 and IPv6), GUE variant 0 (inner IPv4, with extension words, inner
-#      IPv6) and variant 1 (IPv4, IPv6): each echoed by the backend from the VIP
+#      IPv6) and variant 1 (IPv4, IPv6): each echoed by the backend from the VIP; the same
+#      under an outer IPv6 header (IPIP 4 and 41 in IPv6, GUE with IPv4 and IPv6 inside)
 #   e. ECN (RFC 6040): outer CE marks an ECT inner packet, outer ECT(1) over ECT(0) becomes
 #      ECT(1), outer CE over Not-ECT is dropped
 #   f. TCP: a SYN inside IPIP gets the backend's SYN-ACK straight from the VIP
@@ -85,7 +86,7 @@ in_cl() { ip netns exec "$cl" "$@"; }
 in_be() { ip netns exec "$be" "$@"; }
 peer() {
 	in_cl python3 "$here/decap_peer.py" "$@" --vip "$VIP" --vip6 "$VIP6" --port "$PORT" \
-		--client "$CLIENT" --client6 "$CLIENT6" --backend "$BACKEND"
+		--client "$CLIENT" --client6 "$CLIENT6" --backend "$BACKEND" --backend6 "$BACKEND6"
 }
 
 # ---- topology ----
@@ -183,7 +184,7 @@ else
 fi
 
 # ---- d. every encapsulation ----
-for c in ipip ipip6 gue gue-ext gue6 gue-direct gue-direct6; do
+for c in ipip ipip6 gue gue-ext gue6 gue-direct gue-direct6 ipip-out6 ipip6-out6 gue-out6 gue6-out6; do
 	if out=$(peer send "$c"); then pass "d. $c: $out"; else failed "d. $c: $out"; fi
 done
 
@@ -203,6 +204,12 @@ if out=$(peer send ipip --outer-tos 3 --inner-tos 0 --no-reply --wait 1); then
 	pass "e. outer CE over Not-ECT: dropped: $out"
 else
 	failed "e. outer CE over Not-ECT was delivered: $out"
+fi
+
+if out=$(peer send ipip-out6 --outer-tos 3 --inner-tos 2 --inner-tos-expected 3); then
+	pass "e. outer IPv6 CE over ECT(0): the backend saw CE: $out"
+else
+	failed "e. outer IPv6 CE over ECT(0): $out"
 fi
 
 # ---- f. TCP ----
@@ -238,8 +245,10 @@ counters_are() {
 }
 show_counters() { in_be "$decap" stats eth0 | tail -n +2 | awk '$2 != 0 {printf "%s=%s ", $1, $2}'; }
 
-# d: ipip ipip6 gue gue-ext gue6 gue-direct gue-direct6; e: 2 delivered + 1 dropped; f: 1.
-expected=(decap_ipip=4 decap_ipip6=1 decap_gue=3 decap_gue_direct=2 drop_ecn=1)
+# d: ipip ipip6 gue gue-ext gue6 gue-direct gue-direct6, and over IPv6 ipip-out6 ipip6-out6
+# gue-out6 gue6-out6 (one each); e: 2 delivered + 1 dropped + 1 over IPv6; f: 1.
+expected=(decap_ipip=4 decap_ipip6=1 decap_gue=3 decap_gue_direct=2 drop_ecn=1
+	decap_ipip_out6=2 decap_ipip6_out6=1 decap_gue_out6=2)
 if wait_for 5 counters_are "${expected[@]}"; then
 	pass "h. counters after d-g: $(show_counters)"
 else

@@ -44,6 +44,21 @@ Backends: Node.js (tools/lib/backend.js) on :80 (tcp, any address) and 203.0.113
      nothing listens) fails on every backend: `drop` answers no connection and counts
      no_backend drops; `open` serves 30 connections over the down backends, counted as
      fail_open_flows, their answers over ret
+  h-k. IPv6 backends (docs/modes.md): ipip with an IPv6 VIP (IPv6 in IPv6), gue with an IPv6
+     VIP (UDP/IPv6, checksummed), ipip with an IPv4 VIP (IPv4 in IPv6), l2dsr with an IPv6
+     VIP (the backend's MAC by NDP): V6_CONNS connections each in strict rotation, rondo-decap
+     counting the outer-IPv6 decapsulations (decap_ipip6_out6, decap_gue_out6,
+     decap_ipip_out6; l2dsr none), the answers over ret, rondo's port seeing one direction
+  l. packet too big: a 64 KB POST to an ipip VIP with IPv6 backends: the client's full-size
+     segments (1500 bytes) do not fit once encapsulated (1540), rondo answers ICMPv6
+     packet-too-big with 1460 (counted encap_too_big), the client's kernel lowers its path
+     MTU to the VIP to 1460 and the POST completes
+
+IPv6 (for h-k): the client's eth0 2001:db8:100::2/64 with the v6 VIPs 2001:db8::/64 on-link
+(rondo answers their neighbour solicitations), each backend's eth0 2001:db8:100::N/64 (rondo
+solicits it), its ret 2001:db8:9::N/64 and the route to the client over ret, the v6 VIPs on
+every backend's lo; br0 without multicast snooping (rondo sends no MLD reports). The lb
+namespace's kernel keeps IPv6 off; rondo's v6 local ip is 2001:db8:100::100.
 
 Needs root (exit 77 = skipped otherwise). Env: RONDO_BUILD, RONDO_SRC (harness.py).
 Everything it makes (namespaces with their links, tc filters and processes, the temp dir,
@@ -71,6 +86,14 @@ GUE_PORT = 6080
 CONNS = 400                  # per mode (the issue's count; ~0.5 s each here)
 # VIP addresses (all on every backend's lo; port 80, udp 53 on ipip's).
 V_FULL, V_IPIP, V_GUE, V_L2, V_WRR, V_DROP, V_OPEN = (f"203.0.113.{i}" for i in range(9, 16))
+# IPv6 (h-k): the client, rondo's v6 local ip (the outer source), the return link, the VIPs.
+CLIENT6 = "2001:db8:100::2"
+LOCAL_IP6 = "2001:db8:100::100"
+RET_IP6 = "2001:db8:9::1"
+V6_IPIP, V6_GUE, V6_L2 = (f"2001:db8::{i}" for i in (11, 12, 13))
+V_IPIP46 = "203.0.113.16"    # an IPv4 VIP over IPv6 backends (ipip: IPv4 in IPv6)
+V6_PMTU = "2001:db8::14"     # l: an ipip VIP that gets segments too big to encapsulate
+V6_CONNS = 60                # per v6 scenario: 20 per backend
 # Packets that may cross rondo's port or the client's eth0 besides the client's own
 # (ARP requests and replies, a late FIN or ACK of the connection before the count).
 SLACK = 20
@@ -78,6 +101,10 @@ SLACK = 20
 
 def be_ip(n):
     return f"198.51.100.{n}"
+
+
+def be_ip6(n):
+    return f"2001:db8:100::{n}"
 
 
 # ---- topology ----
@@ -93,13 +120,18 @@ def ns_sysctl(ns, *kv):
     sh("ip", "netns", "exec", ns, "sysctl", "-qw", *kv)
 
 
-def bridge(ns, name, addr):
-    sh("ip", "-n", ns, "link", "add", name, "type", "bridge", "stp_state", 0, "forward_delay", 0)
+def bridge(ns, name, addr, addr6=None):
+    # No multicast snooping: rondo sends no MLD reports, and a snooping bridge that has seen
+    # the kernels' could stop flooding solicited-node groups to rondo's port.
+    sh("ip", "-n", ns, "link", "add", name, "type", "bridge", "stp_state", 0, "forward_delay", 0,
+       "mcast_snooping", 0)
     sh("ip", "-n", ns, "addr", "add", addr, "dev", name)
+    if addr6:
+        sh("ip", "-n", ns, "addr", "add", addr6, "dev", name, "nodad")
     sh("ip", "-n", ns, "link", "set", name, "up")
 
 
-def veth(ns_a, a, ns_b, b, addr_b=None, master_a=None):
+def veth(ns_a, a, ns_b, b, addr_b=None, master_a=None, addr6_b=None):
     """A veth pair a (in ns_a, enslaved to bridge master_a) -- b (in ns_b, addr_b), up,
     offloads off (an af_packet reader must not see partial checksums or GSO frames)."""
     sh("ip", "-n", ns_a, "link", "add", a, "type", "veth", "peer", "name", b, "netns", ns_b)
@@ -110,6 +142,8 @@ def veth(ns_a, a, ns_b, b, addr_b=None, master_a=None):
         sh("ip", "-n", ns_a, "link", "set", a, "master", master_a)
     if addr_b:
         sh("ip", "-n", ns_b, "addr", "add", addr_b, "dev", b)
+    if addr6_b:
+        sh("ip", "-n", ns_b, "addr", "add", addr6_b, "dev", b, "nodad")
     sh("ip", "-n", ns_a, "link", "set", a, "up")
     sh("ip", "-n", ns_b, "link", "set", b, "up")
 
@@ -130,29 +164,43 @@ def setup(env):
     for ns in env.extra_namespaces:
         sh("ip", "netns", "add", ns)
         sh("ip", "-n", ns, "link", "set", "lo", "up")
-        # Nothing here speaks IPv6: no router solicitations or MLD on rondo's port. The
-        # paths are asymmetric by design: no reverse-path filter anywhere.
-        ns_sysctl(ns, "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1",
-                  "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0")
+        # The paths are asymmetric by design: no reverse-path filter anywhere. IPv6 only on
+        # the client and the backends (h-k), quiet: no router solicitations, no DAD.
+        ns_sysctl(ns, "net.ipv4.conf.all.rp_filter=0", "net.ipv4.conf.default.rp_filter=0")
+        if ns == env.ns_lb:
+            ns_sysctl(ns, "net.ipv6.conf.all.disable_ipv6=1",
+                      "net.ipv6.conf.default.disable_ipv6=1")
+        else:
+            for conf in ("all", "default", "lo"):
+                ns_sysctl(ns, f"net.ipv6.conf.{conf}.accept_ra=0",
+                          f"net.ipv6.conf.{conf}.router_solicitations=0",
+                          f"net.ipv6.conf.{conf}.accept_dad=0",
+                          f"net.ipv6.conf.{conf}.disable_ipv6=0")
     harness.log(f"topology: client {env.ns_cl}, rondo host {env.ns_lb}, backends "
                 f"{' '.join(env.ns_b.values())}")
     lb, cl = env.ns_lb, env.ns_cl
     bridge(lb, "br0", f"{LB_IP}/24")
     veth(lb, "dp0p", lb, "dp0", master_a="br0")
-    veth(lb, "clp", cl, "eth0", f"{CLIENT}/24", master_a="br0")
+    veth(lb, "clp", cl, "eth0", f"{CLIENT}/24", master_a="br0", addr6_b=f"{CLIENT6}/64")
     sh("ip", "-n", cl, "route", "add", "203.0.113.0/24", "dev", "eth0")
-    bridge(cl, "ret", f"{RET_IP}/24")
-    vips = [V_FULL, V_IPIP, V_GUE, V_L2, V_WRR, V_DROP, V_OPEN]
+    sh("ip", "-n", cl, "-6", "route", "add", "2001:db8::/64", "dev", "eth0")
+    bridge(cl, "ret", f"{RET_IP}/24", f"{RET_IP6}/64")
+    vips = [V_FULL, V_IPIP, V_GUE, V_L2, V_WRR, V_DROP, V_OPEN, V_IPIP46]
     for i, (n, ns) in enumerate(env.ns_b.items()):
         # arp_ignore=1: answer ARP only for addresses on the interface asked (not the VIPs
         # on lo); arp_announce=2: never use a VIP as the source of an ARP request.
         ns_sysctl(ns, "net.ipv4.conf.all.arp_ignore=1", "net.ipv4.conf.all.arp_announce=2")
-        veth(lb, f"b{i + 1}p", ns, "eth0", f"{be_ip(n)}/24", master_a="br0")
-        veth(cl, f"r{i + 1}", ns, "ret", f"10.9.0.{n}/24", master_a="ret")
+        veth(lb, f"b{i + 1}p", ns, "eth0", f"{be_ip(n)}/24", master_a="br0",
+             addr6_b=f"{be_ip6(n)}/64")
+        veth(cl, f"r{i + 1}", ns, "ret", f"10.9.0.{n}/24", master_a="ret",
+             addr6_b=f"2001:db8:9::{n}/64")
         for v in vips:
             sh("ip", "-n", ns, "addr", "add", f"{v}/32", "dev", "lo")
+        for v in (V6_IPIP, V6_GUE, V6_L2, V6_PMTU):
+            sh("ip", "-n", ns, "addr", "add", f"{v}/128", "dev", "lo")
         # Answers to the client leave over ret.
         sh("ip", "-n", ns, "route", "add", f"{CLIENT}/32", "via", RET_IP, "dev", "ret")
+        sh("ip", "-n", ns, "-6", "route", "add", f"{CLIENT6}/128", "via", RET_IP6, "dev", "ret")
     # Backends, then the decapsulation on each one's eth0.
     harness.log(f"backends: {' '.join(f'{be_ip(n)}:{PORT}' for n in BACKENDS)} "
                 f"(tcp :{PORT}, udp :{UDP_PORT}), each saying its number")
@@ -171,7 +219,7 @@ def setup(env):
     for ns in env.ns_b.values():
         sh("ip", "netns", "exec", ns, env.decap, "attach", "eth0", "--gue-port", GUE_PORT)
     env.start_dataplane()
-    env.write_config(config())  # (checked with rondo-controlplane --check)
+    env.write_config(config(), local_ips=(LOCAL_IP, LOCAL_IP6))  # (checked: --check)
     harness.log("control plane")
     env.start_controlplane()
     wait_until("the control plane to be in sync with the dataplane", 20, lambda: in_sync(env),
@@ -222,27 +270,36 @@ def snapshot(env):
     cl = link_packets(env, env.ns_cl)
     port = st["ports"][0]
     snap = {"dp_rx": int(port["ipackets"]), "dp_tx": int(port["opackets"]),
-            "eth0_rx": cl["eth0"][0], "eth0_tx": cl["eth0"][1], "ret_rx": cl["ret"][0],
-            "decap_ipip": 0, "decap_gue": 0}
+            "eth0_rx": cl["eth0"][0], "eth0_tx": cl["eth0"][1], "ret_rx": cl["ret"][0]}
+    for kind in DECAP_KINDS:
+        snap[kind] = 0
     for ns in env.ns_b.values():
         d = decap_stats(env, ns)
-        snap["decap_ipip"] += d["decap_ipip"]
-        snap["decap_gue"] += d["decap_gue"]
+        for kind in DECAP_KINDS:
+            snap[kind] += d[kind]
     return snap
 
 
-def paths(before, after, mode, answers):
+# rondo-decap's counters of what it stripped: ipip and gue under IPv4, and under IPv6 (IPv6
+# in IPv6, IPv4 in IPv6, GUE over IPv6).
+DECAP_KINDS = ("decap_ipip", "decap_gue", "decap_ipip6_out6", "decap_ipip_out6", "decap_gue_out6")
+
+
+def paths(before, after, mode, answers, decap=None):
     """Check which way the packets to a `mode` VIP and the at least `answers` packets back
-    went, and how they reached the backends (what rondo-decap stripped); return the summary."""
+    went, and how they reached the backends (what rondo-decap stripped: its counter `decap`,
+    by default decap_ipip or decap_gue for those modes); return the summary."""
     d = {k: after[k] - before[k] for k in before}
+    decap = decap or (f"decap_{mode}" if mode in ("ipip", "gue") else None)
     text = (f"client eth0 sent {d['eth0_tx']}, rondo's port received {d['dp_rx']} and sent "
             f"{d['dp_tx']}; the client received {d['eth0_rx']} on eth0, {d['ret_rx']} on ret; "
-            f"the backends decapsulated {d['decap_ipip']} ipip, {d['decap_gue']} gue")
-    # Every packet rondo sent (but its ARP) was encapsulated as the mode says, or not at all.
-    for kind in ("ipip", "gue"):
-        n = d[f"decap_{kind}"]
-        assert (abs(n - d["dp_tx"]) <= SLACK if kind == mode else n == 0), \
-            f"{mode} VIP, {n} packets decapsulated from {kind}: {text}"
+            f"the backends decapsulated " +
+            ", ".join(f"{d[k]} {k[len('decap_'):]}" for k in DECAP_KINDS))
+    # Every packet rondo sent (but its ARP/NDP) was encapsulated as the mode says, or not at all.
+    for kind in DECAP_KINDS:
+        n = d[kind]
+        assert (abs(n - d["dp_tx"]) <= SLACK if kind == decap else n == 0), \
+            f"{mode} VIP, {n} packets counted {kind}: {text}"
     if mode != "fullnat":
         assert d["dp_rx"] <= d["eth0_tx"] + SLACK and d["eth0_rx"] <= SLACK, \
             f"answers went through rondo: {text}"
@@ -397,6 +454,75 @@ def scenario_all_down(env, totals):
             f"{fmt_counts(order)}, fail_open_flows +{opened}; {text}")
 
 
+def dsr6_mode(mode, vip, decap):
+    """h-k: `mode` to the IPv6 backends from `vip` (IPv6, or IPv4 for IPv4 in IPv6)."""
+    def scenario(env, totals):
+        name = f"{mode}-{'v6' if harness.is_v6(vip) else '46'}"
+        env.rondoctl_ok("vip", "add", name, harness.endpoint(vip, PORT), "--mode", mode)
+        for n in BACKENDS:
+            env.rondoctl_ok("backend", "add", name, harness.endpoint(be_ip6(n), PORT))
+
+        def curl():
+            r = subprocess.run(["ip", "netns", "exec", env.ns_cl, "curl", "-sS", "-g",
+                                "--max-time", "2", f"http://{harness.url_host(vip)}/"],
+                               capture_output=True, text=True)
+            m = harness.HTTP_BODY_RE.match(r.stdout.encode())
+            return int(m.group(1)) if r.returncode == 0 and m else None
+        first = wait_until(f"curl http://{harness.url_host(vip)}/ to get an answer", 20, curl)
+        before = snapshot(env)
+        order = sequential(env, vip, V6_CONNS)
+        after = snapshot(env)
+        c = Counter(order)
+        assert set(c) == set(BACKENDS) and max(c.values()) - min(c.values()) <= 1, \
+            f"round robin is not even: {fmt_counts(order)}"
+        bad = [i for i in range(3, len(order)) if order[i] != order[i - 3]]
+        assert not bad, f"rotation broken at connection {bad[0]}"
+        text = paths(before, after, mode, 3 * V6_CONNS, decap)
+        # rondo's counts (rondoctl show, as the control plane last polled them) by address.
+        want = {be_ip6(n): c[n] + (n == first) for n in BACKENDS}
+
+        def got():
+            rows = env.rondoctl_json("show", name)["vips"][0]["backends"]
+            return {r["address"]: int(r["connections"] or 0) for r in rows}
+        try:
+            wait_until(f"rondo's counts for {name} to be {want}", 10, lambda: got() == want)
+        except AssertionError:
+            raise AssertionError(f"rondo counted {got()} connections per backend, the backends "
+                                 f"answered {want}")
+        return (f"{V6_CONNS}/{V6_CONNS} connections (first curl from :{first}) "
+                f"{fmt_counts(order)}, strict rotation, as rondo counted them per backend; {text}")
+    return scenario
+
+
+def scenario_pmtu(env, totals):
+    name = "pmtu-v6"
+    env.rondoctl_ok("vip", "add", name, harness.endpoint(V6_PMTU, PORT), "--mode", "ipip")
+    for n in BACKENDS:
+        env.rondoctl_ok("backend", "add", name, harness.endpoint(be_ip6(n), PORT))
+    body = os.path.join(env.tmp, "post.bin")
+    with open(body, "wb") as f:
+        f.write(b"x" * 65536)
+    sh("ip", "netns", "exec", env.ns_cl, "ip", "-6", "route", "flush", "cache")
+    too_big0 = drop_sum(env.dpstat_json(), "encap_too_big")
+
+    def post():
+        r = subprocess.run(["ip", "netns", "exec", env.ns_cl, "curl", "-sS", "-g", "--max-time",
+                            "5", "--data-binary", f"@{body}",
+                            f"http://{harness.url_host(V6_PMTU)}/"],
+                           capture_output=True, text=True)
+        m = harness.HTTP_BODY_RE.match(r.stdout.encode())
+        return int(m.group(1)) if r.returncode == 0 and m else None
+    served = wait_until(f"a 64 KB POST to {V6_PMTU} to be answered", 30, post)
+    too_big = drop_sum(env.dpstat_json(), "encap_too_big") - too_big0
+    route = sh("ip", "netns", "exec", env.ns_cl, "ip", "-6", "route", "get", V6_PMTU)
+    assert too_big >= 1, f"no encap_too_big drop: did the segments fit? ({route.strip()})"
+    assert re.search(r"\bmtu 1460\b", route), \
+        f"the client's path MTU to {V6_PMTU} is not 1460: {route.strip()}"
+    return (f"a 64 KB POST answered by :{served}; rondo dropped {too_big} segments as "
+            f"encap_too_big and the client's kernel took the packet-too-big: "
+            f"{' '.join(route.split())}")
+
+
 SCENARIOS = [
     ("a", "full-NAT control: answers through rondo", scenario_fullnat),
     ("b", "ipip: round robin, answers bypass rondo", dsr_mode("ipip", V_IPIP)),
@@ -405,6 +531,11 @@ SCENARIOS = [
     ("e", "wrr 3:1 (gue)", scenario_wrr),
     ("f", "udp (ipip)", scenario_udp),
     ("g", "on_all_down drop and open", scenario_all_down),
+    ("h", "ipip, IPv6 in IPv6", dsr6_mode("ipip", V6_IPIP, "decap_ipip6_out6")),
+    ("i", "gue over IPv6 (IPv6 inside)", dsr6_mode("gue", V6_GUE, "decap_gue_out6")),
+    ("j", "ipip, IPv4 in IPv6", dsr6_mode("ipip", V_IPIP46, "decap_ipip_out6")),
+    ("k", "l2dsr, IPv6", dsr6_mode("l2dsr", V6_L2, None)),
+    ("l", "packet too big (ipip, IPv6)", scenario_pmtu),
 ]
 
 if __name__ == "__main__":

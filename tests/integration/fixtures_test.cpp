@@ -45,6 +45,7 @@ const Feature kFeatures[] = {
     {"ndp", ndp_cases, seed_v6},         {"ext6", ext6_cases, seed_v6},
     {"nat64", nat64_cases, seed_nat64},
     {"mtu", mtu_cases, seed_v6},         {"jumbo", jumbo_cases, seed_v6, 9000},
+    {"dsr6", dsr6_cases, dsr6_state},
 };
 
 // One dataplane with the seed scenario's state, and the ARP request its snapshot makes for

@@ -567,7 +567,7 @@ vips:
     port: 80
     mode: ipip
     backends:
-      - {address: 2001:db8:100::3, port: 80}
+      - {address: 198.51.100.3, port: 80}
   - name: pp6
     address: "2001:db8::12"
     port: 80
@@ -593,7 +593,9 @@ vips:
       "rondo.yaml:21: vips[0].backends[3].address: 2001:db8:100::gg is not an IP address",
       "rondo.yaml:22: vips[0].backends[4].address: fe80::3 is a link-local address (fe80::/10), "
       "which cannot be a backend",
-      "rondo.yaml:26: vips[1].mode: mode ipip is not supported for IPv6 yet (line 24)",
+      "rondo.yaml:26: vips[1].mode: mode ipip cannot carry an IPv6 vip's packets to IPv4 "
+      "backends: with direct server return the backend answers from the vip itself, so it needs "
+      "the vip's family (use IPv6 backends, or fullnat for NAT64) (line 28)",
       "rondo.yaml:32: vips[2].proxy_protocol: the PROXY protocol is not supported for IPv6 yet "
       "(line 30)"}},
 

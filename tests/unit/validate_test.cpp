@@ -370,24 +370,39 @@ const V6Case kV6Cases[] = {
      [](api::State& s) { s.local_ips = {ip("2001:db8:100::100")}; },
      "vips[2].backends[0].address: 198.51.100.3 is IPv4 but no local ip is: full-NAT sends to "
      "a backend from a local ip of its family (see local_ips)"},
-    {"ipip with a v6 vip",
+    {"ipip from a v6 vip to v4 backends",
      [](api::State& s) {
        s.vips[0].mode = api::Mode::kIpip;
-       for (auto& b : s.vips[0].backends) b.port = 80;
+       s.vips[0].backends = {{.id = 9, .ip = ip("198.51.100.3"), .port = 80}};
      },
-     "vips[0].mode: mode ipip is" + kNotYet + " (see vips[0].address)"},
-    {"gue with a v4 vip and v6 backends",
+     "vips[0].mode: mode ipip cannot carry an IPv6 vip's packets to IPv4 backends: with direct "
+     "server return the backend answers from the vip itself, so it needs the vip's family (use "
+     "IPv6 backends, or fullnat for NAT64) (see vips[0].backends[0].address)"},
+    {"l2dsr from a v4 vip to v6 backends",
      [](api::State& s) {
-       s.vips[1].mode = api::Mode::kGue;
+       s.vips[1].mode = api::Mode::kL2Dsr;
        s.vips[1].backends[0].port = 8090;
      },
-     "vips[1].mode: mode gue is" + kNotYet + " (see vips[1].backends[0].address)"},
-    {"l2dsr with a v6 vip",
+     "vips[1].mode: mode l2dsr cannot send an IPv4 vip's packets to IPv6 backends: it rewrites "
+     "only the destination MAC (use ipip or gue, which carry IPv4 in IPv6) (see "
+     "vips[1].backends[0].address)"},
+    {"gue to v6 backends without a v6 local ip",
+     [](api::State& s) {
+       s.local_ips = {ip("198.51.100.100")};
+       s.vips[0].mode = api::Mode::kGue;
+       for (auto& b : s.vips[0].backends) b.port = 80;
+     },
+     "vips[0].backends[0].address: 2001:db8:100::3 is IPv6 but no local ip is: gue sends to a "
+     "backend from a local ip of its family (the outer source) (see local_ips)"},
+    {"l2dsr to a v6 backend off-link",
      [](api::State& s) {
        s.vips[0].mode = api::Mode::kL2Dsr;
        for (auto& b : s.vips[0].backends) b.port = 80;
+       s.vips[0].backends[0].ip = ip("2001:db8:200::3");
      },
-     "vips[0].mode: mode l2dsr is" + kNotYet + " (see vips[0].address)"},
+     "vips[0].backends[0].address: 2001:db8:200::3 is not on-link (its route ::/0 goes via "
+     "fe80::1): l2dsr only rewrites the destination MAC, so a backend must be on a directly "
+     "connected network (a route without via) (see routes[0].prefix)"},
     {"SYN cookies on a v6 vip",
      [](api::State& s) { s.vips[0].syncookies = api::SynCookies::kAuto; },
      "vips[0].syncookies: SYN cookies are" + kNotYet + " (see vips[0].address)"},
@@ -449,6 +464,21 @@ class V6 : public ::testing::TestWithParam<V6Case> {};
 void PrintTo(const V6Case& c, std::ostream* os) { *os << c.what; }
 
 TEST(Ipv6, DualStackStateIsValid) { EXPECT_EQ(api::validate_state(dual_stack()), ""); }
+
+// Direct server return to IPv6 backends (docs/modes.md): ipip, gue and l2dsr from a v6 vip,
+// ipip and gue from a v4 vip (IPv4 in IPv6).
+TEST(Ipv6, DsrToV6BackendsIsValid) {
+  for (api::Mode m : {api::Mode::kIpip, api::Mode::kGue, api::Mode::kL2Dsr}) {
+    api::State s = dual_stack();
+    s.vips[0].mode = m;
+    for (auto& b : s.vips[0].backends) b.port = 80;
+    if (m != api::Mode::kL2Dsr) {
+      s.vips[1].mode = m;
+      s.vips[1].backends[0].port = 8090;
+    }
+    EXPECT_EQ(api::validate_state(s), "") << static_cast<int>(m);
+  }
+}
 
 TEST_P(V6, DataplaneRefusesWithTheFieldNamed) {
   api::State s = dual_stack();
