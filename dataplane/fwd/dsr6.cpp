@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "dataplane/fwd/pipeline.h"
+#include "dataplane/fwd/too_big.h"
 #include "dataplane/pkt/csum.h"
 #include "dataplane/pkt/ip6.h"
 #include "dataplane/sched/maglev.h"
@@ -217,7 +218,7 @@ void Pipeline::send_too_big6(const Snapshot& s, const uint8_t* f, const Parsed& 
   if (!o) return;
   // From the VIP, which the client relates to its connection.
   const uint32_t n = write_packet_too_big6(o->data + 14, f + p.l3_off, p.ip_len,
-                                           Ip6::from(p.key6.dst_ip), mtu);
+                                           Ip6::from(p.key6.dst_ip), mtu, kIcmp6QuoteMax);
   send_frame6(s, o, 14 + n, Ip6::from(p.key6.src_ip), now);
 }
 

@@ -203,35 +203,10 @@ inline uint32_t write_frag_needed(uint8_t* out, const uint8_t* orig, uint32_t or
   return 20 + icmp_len;
 }
 
-/// ICMPv6 packet too big (RFC 4443 3.2) about the IPv6 packet at `orig`, from `src` to its
-/// source, into `out` at the IPv6 header, announcing `mtu`. The quote is the packet's start,
-/// at most kIcmp6QuoteMax bytes (RFC 4443 asks for as much as fits in 1280; the sender's stack
-/// needs the headers up to the ports to find its socket). Returns the IPv6 length.
+/// ICMPv6 packet too big for a DSR client (write_packet_too_big6, fwd/too_big.h): the quote
+/// is the packet's start, at most kIcmp6QuoteMax bytes (RFC 4443 asks for as much as fits in
+/// 1280; the sender's stack needs the headers up to the ports to find its socket).
 inline constexpr uint32_t kIcmp6QuoteMax = 40 + 64 + 20;
 inline constexpr uint32_t kIcmp6ErrMax = 40 + 8 + kIcmp6QuoteMax;
-inline uint32_t write_packet_too_big6(uint8_t* out, const uint8_t* orig, uint32_t orig_len,
-                                      const Ip6& src, uint32_t mtu) {
-  const uint32_t quote = std::min(orig_len, kIcmp6QuoteMax);
-  const uint32_t icmp_len = 8 + quote;
-  uint8_t* icmp = out + 40;
-  icmp[0] = 2;  // packet too big
-  icmp[1] = 0;
-  icmp[2] = icmp[3] = 0;
-  icmp[4] = static_cast<uint8_t>(mtu >> 24);
-  icmp[5] = static_cast<uint8_t>(mtu >> 16);
-  icmp[6] = static_cast<uint8_t>(mtu >> 8);
-  icmp[7] = static_cast<uint8_t>(mtu);
-  std::memcpy(icmp + 8, orig, quote);
-  out[0] = 0x60;  // traffic class 0, flow label 0
-  out[1] = out[2] = out[3] = 0;
-  out[4] = static_cast<uint8_t>(icmp_len >> 8);
-  out[5] = static_cast<uint8_t>(icmp_len);
-  out[6] = 58;
-  out[7] = 64;
-  std::memcpy(out + 8, src.b, 16);
-  std::memcpy(out + 24, orig + 8, 16);  // back to the sender
-  csum_put(icmp + 2, csum_pseudo6(out + 8, out + 24, icmp_len, 58) + csum_sum(icmp, icmp_len));
-  return 40 + icmp_len;
-}
 
 }  // namespace rondo::dp

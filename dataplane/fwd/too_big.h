@@ -24,10 +24,12 @@ inline constexpr uint32_t kTooBigMax6 = 40 + 8 + kTooBigQuote6;
 
 /// ICMPv6 packet too big (type 2, code 0) about the IPv6 packet at `orig` (`orig_len` bytes,
 /// its fixed header first), from `src` to the packet's source, reporting `mtu`; written
-/// into `out` at the IPv6 header. Returns the IPv6 length (at most kTooBigMax6).
+/// into `out` at the IPv6 header, quoting at most `quote_max` bytes. Returns the IPv6 length
+/// (at most 48 + quote_max).
 inline uint32_t write_packet_too_big6(uint8_t* out, const uint8_t* orig, uint32_t orig_len,
-                                      const Ip6& src, uint32_t mtu) {
-  const uint32_t quote = std::min(orig_len, kTooBigQuote6);
+                                      const Ip6& src, uint32_t mtu,
+                                      uint32_t quote_max = kTooBigQuote6) {
+  const uint32_t quote = std::min(orig_len, quote_max);
   const uint32_t icmp_len = 8 + quote;
   const Ip6 dst = Ip6::from(orig + 8);  // back to the sender
   // Hop limit 64, as the echo replies; traffic class 0.
