@@ -53,7 +53,14 @@ V6_VIPS = [
      "backends": [(BACKEND_IP6, p) for p in HTTP_BACKENDS]},
     {"name": "dns6", "address": VIP6, "port": UDP_PORT, "protocol": "udp",
      "backends": [(BACKEND_IP6, p) for p in UDP_BACKENDS]},
+    # Health checks over IPv6 (from br0's 2001:db8:100::1): a backend that listens and one
+    # that does not (nothing on 3009).
+    {"name": "hc6", "address": VIP6, "port": 8081, "protocol": "tcp",
+     "health_check": {"type": "tcp", "interval_ms": 200, "timeout_ms": 100, "rise": 1,
+                      "fall": 1},
+     "backends": [(BACKEND_IP6, HTTP_BACKENDS[0]), (BACKEND_IP6, 3009)]},
 ]
+HC_DEADLINE_S = 20
 
 ICMP6_ECHO_REQUEST = 128
 ICMP6_ECHO_REPLY = 129
@@ -314,6 +321,18 @@ def scenario_f_icmp6_ndp(env, totals):
             f"drops: {drops_text(c)}")
 
 
+def scenario_g_health6(env, totals):
+    def seen():
+        h = {}
+        for v in env.rondoctl_json("show")["vips"]:
+            if v["name"] == "hc6":
+                h = {b["port"]: b["health"] for b in v["backends"]}
+        return h if h == {HTTP_BACKENDS[0]: "up", 3009: "down"} else None
+    h = harness.wait_until("hc6's backends checked over IPv6", HC_DEADLINE_S, seen,
+                           interval=0.2, alive=[("controlplane", env.procs["controlplane"])])
+    return f"hc6 over IPv6: {h}"
+
+
 SCENARIOS = [
     ("a", "v6 sequential round robin", scenario_a_sequential),
     ("b", "v6 concurrent connections", scenario_b_concurrent),
@@ -321,6 +340,7 @@ SCENARIOS = [
     ("d", "v6 udp", scenario_d_udp),
     ("e", "dual stack", scenario_e_dual_stack),
     ("f", "ICMPv6 echo and NDP", scenario_f_icmp6_ndp),
+    ("g", "health checks over IPv6", scenario_g_health6),
 ]
 # In order: (f) reads counters after everything else ran.
 
