@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "dataplane/flow/tcp_state.h"
+#include "dataplane/frag/steer.h"
 #include "dataplane/fwd/fullnat.h"
 #include "dataplane/fwd/fullnat6.h"
 #include "dataplane/fwd/icmp_error.h"
@@ -107,6 +108,7 @@ Pipeline::Pipeline(const PipelineParams& p)
   counters_.flow_capacity = flows_.capacity();
   counters_.flow6_capacity = flows6_.capacity();
   for (const MacAddr& m : p.port_macs) link_local6_.push_back(eui64_link_local(m));
+  frag_key_ = derive_hash_key(p.hash_key, HashUse::kFlowTable);
   adopt_flows();
 }
 
@@ -386,6 +388,10 @@ void Pipeline::classify(const Snapshot* s, const uint8_t* f, uint32_t len, uint1
     classify6(*s, f, in_port, steered, pd);
     return;
   }
+  if (p.kind == PktKind::kIpv4Frag) {
+    classify_frag(s->is_vip_ip(dst) || s->is_local_ip(dst), steered, pd);
+    return;
+  }
   if (!s->is_vip_ip(dst) && !s->is_local_ip(dst)) {
     pd->why = DropReason::kNotForVip;
     return;
@@ -434,6 +440,12 @@ void Pipeline::classify6(const Snapshot& s, const uint8_t* f, uint16_t in_port, 
     return;
   }
   const bool ours = s.is_vip_ip6(dst) || s.is_local_ip6(dst);
+  if (p.kind == PktKind::kIpv6Frag) {
+    // rte_ip_frag finds the fragment header right after the fixed one only: a fragment with
+    // other extension headers before it is refused (docs/architecture.md, "Fragments").
+    classify_frag(ours && p.ext_len == 8, steered, pd);
+    return;
+  }
   if (p.kind == PktKind::kIpv6Icmp) {
     uint8_t* icmp = const_cast<uint8_t*>(f) + p.l4_off;
     switch (icmp[0]) {
@@ -490,6 +502,20 @@ void Pipeline::classify6(const Snapshot& s, const uint8_t* f, uint16_t in_port, 
   pd->why = ours ? DropReason::kUnsupportedL4 : DropReason::kNotForVip;
 }
 
+void Pipeline::classify_frag(bool ours, bool steered, Pending* pd) {
+  if (!ours) {
+    pd->why = DropReason::kIpFragment;
+    return;
+  }
+  const uint32_t owner = frag_owner(pd->p, params_.n_workers, frag_key_);
+  if (owner != params_.worker && !steered) {
+    pd->cls = Pending::Cls::kSteer;
+    pd->steer_to = static_cast<uint16_t>(owner);
+    return;
+  }
+  pd->cls = Pending::Cls::kFrag;
+}
+
 void Pipeline::process_burst(const Snapshot* s, uint8_t* const* frames, const uint32_t* lens,
                              uint32_t n, uint16_t in_port, uint64_t now, bool steered, Action* out) {
   now_ = now;
@@ -529,6 +555,10 @@ void Pipeline::process_burst(const Snapshot* s, uint8_t* const* frames, const ui
         case Pending::Cls::kSteer:
           ++counters_.steered_out;
           a = Action{Action::Kind::kSteer, DropReason::kCount, pd[i].steer_to};
+          break;
+        case Pending::Cls::kFrag:
+          ++counters_.consumed;
+          a = Action{Action::Kind::kFragment, DropReason::kCount, 0};
           break;
       }
     }

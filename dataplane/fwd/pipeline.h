@@ -93,7 +93,9 @@ struct Action {
   // kSteer: the frame belongs to a flow another worker owns (a full-NAT reply whose
   // local port is in that worker's share); hand it over untouched. kToMain: an ARP frame
   // for one of our addresses; hand it to the main lcore (neighbour manager) untouched.
-  enum class Kind : uint8_t { kDrop, kTx, kConsumed, kSteer, kToMain };
+  // kFragment: a fragment to a VIP or local ip that this worker reassembles (frag/
+  // reassembly.h); counted consumed here, the worker counts what becomes of it.
+  enum class Kind : uint8_t { kDrop, kTx, kConsumed, kSteer, kToMain, kFragment };
   Kind kind = Kind::kDrop;
   DropReason reason = DropReason::kCount;
   uint16_t port = 0;  // kTx: output port; kSteer: the owning worker
@@ -214,7 +216,7 @@ class Pipeline {
   // in flows6_ (probe6).
   struct Pending {
     enum class Cls : uint8_t {
-      kDrop, kToMain, kIcmp, kClient, kReply, kSteer, kIcmp6, kClient6, kReply6
+      kDrop, kToMain, kIcmp, kClient, kReply, kSteer, kIcmp6, kClient6, kReply6, kFrag
     };
     Cls cls;
     DropReason why;
@@ -231,6 +233,9 @@ class Pipeline {
   // The IPv6 part of classify (out of line: the v4 path pays one kind test for it, after its
   // own VIP lookup).
   void classify6(const Snapshot& s, const uint8_t* f, uint16_t in_port, bool steered, Pending* pd);
+  // A fragment (kIpv4Frag, kIpv6Frag) to one of our addresses: reassembled here, or handed to
+  // the worker frag_owner() names (frag/steer.h).
+  void classify_frag(bool ours, bool steered, Pending* pd);
   Action handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f, uint32_t len,
                        const Parsed& p, const FlowTable::Probe& probe, uint64_t now);
   // A client packet of a DSR VIP (encap.h: the mode's rewrite). One-sided flow state: the
@@ -443,6 +448,7 @@ class Pipeline {
   uint32_t adopt_dropped_ = 0;
   uint32_t adopt_dropped6_ = 0;
   uint16_t ip_id_ = 0;  // identification of the IPv4 packets NAT64 makes (RFC 7915 5.1)
+  HashKey frag_key_;    // frag_owner()'s (the flow table's use of the secret)
 };
 
 }  // namespace rondo::dp

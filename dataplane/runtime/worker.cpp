@@ -1,6 +1,8 @@
 #include "dataplane/runtime/worker.h"
 
+#include <algorithm>
 #include <cstring>
+#include <iterator>
 
 #include "dataplane/inspect/query.h"
 #include "dataplane/neigh/service.h"
@@ -83,6 +85,43 @@ inline void enqueue_steer(Worker* w, uint32_t target, rte_mbuf* m) {
 static_assert(RTE_MBUF_DEFAULT_DATAROOM >= SynProxy::kMaxHandshakeFrame);
 static_assert(RTE_MBUF_DEFAULT_DATAROOM >= ProxyV2::kFrameLen);
 
+// A datagram this worker reassembled that is longer than the egress MTU once the pipeline
+// is done with it: sent as fragments (rte_ip_frag), the extra frames counted as originated.
+[[gnu::noinline]] void send_fragmented(Worker* w, rte_mbuf* m, uint16_t port) {
+  rte_mbuf* out[Reassembly::kMaxFrame / 512];
+  const uint32_t n =
+      w->setup.pool ? w->frag.fragment(m, w->setup.pipeline.mtu, w->setup.pool, out, std::size(out)) : 0;
+  rte_pktmbuf_free(m);
+  if (n == 0) {
+    w->pipeline.count_drop(DropReason::kNoMbuf);
+    return;
+  }
+  ++w->pipeline.counters().frag_refragmented;
+  w->pipeline.counters().originated += n - 1;
+  for (uint32_t i = 0; i < n; ++i) enqueue_tx(w, port, out[i]);
+}
+
+// A fragment for this worker's reassembly (counted consumed by the pipeline). A datagram it
+// completes is run through the pipeline after the burst (run_burst).
+[[gnu::noinline]] void reassemble(Worker* w, rte_mbuf* m, uint16_t in_port, uint64_t now) {
+  m->port = in_port;
+  DropReason why;
+  rte_mbuf* d = w->frag.add(m, now, &why);
+  if (why != DropReason::kCount) {  // refused, and freed
+    --w->pipeline.counters().consumed;
+    w->pipeline.count_drop(why);
+    return;
+  }
+  if (!d) return;
+  if (w->whole_len == w->whole.size()) {  // cannot happen: a burst's fragments make fewer
+    --w->pipeline.counters().consumed;
+    w->pipeline.count_drop(DropReason::kNoMbuf);
+    rte_pktmbuf_free(d);
+    return;
+  }
+  w->whole[w->whole_len++] = d;
+}
+
 void dispatch(Worker* w, rte_mbuf* m, const Action& a, uint16_t in_port, uint64_t now) {
   if (a.kind == Action::Kind::kTx && a.port < w->setup.n_ports) {
     // A SYN cookie handshake rewrote the frame into another segment (Action::len); the
@@ -94,6 +133,12 @@ void dispatch(Worker* w, rte_mbuf* m, const Action& a, uint16_t in_port, uint64_
       m->data_len = static_cast<uint16_t>(a.len);
       m->pkt_len = a.len;
     }
+    // Only a reassembled datagram can be longer than the MTU here (received frames are not).
+    if (__builtin_expect(m->pkt_len > w->setup.pipeline.mtu + sizeof(rte_ether_hdr), 0) &&
+        Reassembly::reassembled(m)) {
+      send_fragmented(w, m, a.port);
+      return;
+    }
     enqueue_tx(w, a.port, m);
   } else if (a.kind == Action::Kind::kSteer && a.port < w->setup.steer_out.size() &&
              w->setup.steer_out[a.port]) {
@@ -101,6 +146,8 @@ void dispatch(Worker* w, rte_mbuf* m, const Action& a, uint16_t in_port, uint64_
     enqueue_steer(w, a.port, m);
   } else if (a.kind == Action::Kind::kToMain) {
     to_main(w, m, in_port);
+  } else if (a.kind == Action::Kind::kFragment) {
+    reassemble(w, m, in_port, now);
   } else {
     if (a.kind == Action::Kind::kDrop)
       w->drops.offer(a.reason, rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), in_port, now);
@@ -159,6 +206,21 @@ void run_burst(Worker* w, rte_mbuf** pkts, uint16_t n, uint16_t in_port, uint64_
   w->pipeline.process_burst(w->snapshot, frames, lens, k, in_port, now, steered, actions);
   if (__builtin_expect(tracing, 0)) w->tracer.after(w->pipeline, frames, lens, actions, k);
   for (uint16_t i = 0; i < k; ++i) dispatch(w, ok[i], actions[i], in_port, now);
+  if (__builtin_expect(w->whole_len != 0, 0)) {
+    // Reassembled datagrams, classified like received packets (they may be handed to their
+    // flow's owner), counted as made here rather than received: their fragments were.
+    rte_mbuf* whole[kBurst];
+    const uint16_t nw = w->whole_len;
+    std::copy_n(w->whole.begin(), nw, whole);
+    w->whole_len = 0;
+    uint64_t bytes = 0;
+    for (uint16_t i = 0; i < nw; ++i) bytes += rte_pktmbuf_data_len(whole[i]);
+    run_burst(w, whole, nw, in_port, now, false);
+    LcoreCounters& c = w->pipeline.counters();
+    c.rx_packets -= nw;
+    c.rx_bytes -= bytes;
+    c.originated += nw;
+  }
   drain_outbox(w);
   if (steering) flush_steer(w);
 }
@@ -225,8 +287,17 @@ void test_stall(Worker* w) {
 
 }  // namespace
 
+namespace {
+ReassemblyParams frag_params(const WorkerSetup& s) {
+  ReassemblyParams p = s.frag;
+  p.hz = s.pipeline.hz;
+  return p;
+}
+}  // namespace
+
 Worker::Worker(const WorkerSetup& s)
-    : setup(s), pipeline(s.pipeline), drops(s.pipeline.hz) {
+    : setup(s), pipeline(s.pipeline), drops(s.pipeline.hz),
+      frag(frag_params(s), &pipeline.counters()) {
   steer.resize(s.steer_out.size());
   steer_len.assign(s.steer_out.size(), 0);
   drain_tsc = (rte_get_tsc_hz() + 999'999) / 1'000'000 * kDrainUs;
@@ -271,6 +342,7 @@ uint32_t worker_poll(Worker* w) {
   if (!w->setup.steer_in.empty()) received += drain_steered(w, start);
   if (w->setup.from_main) drain_from_main(w);
   w->pipeline.tick(w->snapshot, start);
+  w->frag.expire(start);
   drain_outbox(w);
   if (!w->pipeline.neigh_asks().empty()) send_asks(w);
 

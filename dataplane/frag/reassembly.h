@@ -1,0 +1,86 @@
+// Per-worker reassembly of IPv4 and IPv6 fragments to a VIP or a local ip (rte_ip_frag), and
+// the re-fragmentation of such a datagram when it leaves over a smaller egress MTU.
+//
+// The choice (docs/architecture.md, "Fragments"): fragments are reassembled, not forwarded
+// one by one. Every fragment of a datagram reaches one worker (frag/steer.h); the completed
+// datagram is copied into one mbuf of this worker's reassembly pool (at most kMaxFrame bytes)
+// and run through the pipeline like any received packet, so it may be handed to its flow's
+// owner from there. The pipeline therefore never sees a chained mbuf.
+//
+// Bounds: at most `max_datagrams` datagrams in progress per worker (each holding up to
+// RTE_LIBRTE_IP_FRAG_MAX_FRAG = 8 fragments), each given `timeout_ms` to complete; then its
+// fragments are freed and counted (frag_timeouts).
+#pragma once
+
+#include <rte_ip_frag.h>
+#include <rte_mbuf.h>
+
+#include <cstdint>
+
+#include "dataplane/stats/counters.h"
+#include "dataplane/stats/drop_reason.h"
+
+namespace rondo::dp {
+
+struct ReassemblyParams {
+  uint32_t max_datagrams = 128;  // in progress at once, per worker
+  uint32_t timeout_ms = 2000;    // from a datagram's first fragment to its last
+  uint32_t buffers = 128;        // reassembly buffers (kMaxFrame bytes each), per worker
+  uint64_t hz = 0;               // ticks per second of the `now` values passed in (TSC)
+  int socket = SOCKET_ID_ANY;
+};
+
+class Reassembly {
+ public:
+  /// The longest frame a reassembled datagram may be (Ethernet header included); longer ones
+  /// are dropped as frag_too_big. A buffer of this size is one mbuf of the reassembly pool.
+  static constexpr uint32_t kMaxFrame = 16384;
+  /// Fragments one datagram may have (rte_ip_frag's compile-time limit).
+  static constexpr uint32_t kMaxFragments = RTE_LIBRTE_IP_FRAG_MAX_FRAG;
+
+  /// `counters`: the worker's (frag_* rows). ok() is false when the table or the pool could
+  /// not be made (memory): every fragment is then refused as no_mbuf.
+  Reassembly(const ReassemblyParams& p, LcoreCounters* counters);
+  ~Reassembly();
+  Reassembly(const Reassembly&) = delete;
+  Reassembly& operator=(const Reassembly&) = delete;
+
+  bool ok() const { return tbl_ && pool_; }
+
+  /// Take fragment m (an untagged Ethernet frame the pipeline classified as a fragment to
+  /// one of our addresses; for IPv6 its fragment header right after the fixed one). Returns
+  /// the reassembled frame when m completed a datagram (one mbuf), else null: m is held, or
+  /// it was refused (freed; *why set: frag_table_full, frag_invalid, frag_too_big, no_mbuf).
+  rte_mbuf* add(rte_mbuf* m, uint64_t now, DropReason* why);
+
+  /// Free the fragments of datagrams past their timeout (counted). Once per loop.
+  void expire(uint64_t now);
+
+  /// Whether m is a reassembled datagram, this worker's or one handed over by another: an
+  /// mbuf of a reassembly pool (only those have kMaxFrame bytes of data room).
+  static bool reassembled(const rte_mbuf* m) {
+    return rte_pktmbuf_data_room_size(m->pool) == RTE_PKTMBUF_HEADROOM + kMaxFrame;
+  }
+
+  /// Cut the reassembled frame m (Ethernet + IPv4 or IPv6) into fragments of at most `mtu`
+  /// bytes of IP each, single-segment mbufs of `pool`, each with m's Ethernet header, into
+  /// out[0..n). Returns n, or 0 (nothing made) when out has too little room or pool is empty.
+  /// m is left to the caller.
+  uint32_t fragment(rte_mbuf* m, uint32_t mtu, rte_mempool* pool, rte_mbuf** out, uint32_t room);
+
+  /// Mbufs of the reassembly pool out now (tests: back to 0 once everything is sent).
+  uint32_t buffers_in_use() const;
+
+ private:
+  // Count what rte_ip_frag put on the death row since `before`, apart from `m` (when it is
+  // there: refused), free it all; true when m was among it.
+  bool settle(uint32_t before, const rte_mbuf* m, uint64_t* others);
+
+  rte_ip_frag_tbl* tbl_ = nullptr;
+  rte_mempool* pool_ = nullptr;
+  LcoreCounters* c_;
+  uint32_t v6_id_ = 0;  // identification of the IPv6 fragments this worker makes
+  rte_ip_frag_death_row dr_{};
+};
+
+}  // namespace rondo::dp
