@@ -10,6 +10,7 @@
 #include <rte_ip.h>
 #include <rte_lcore.h>
 #include <rte_log.h>
+#include <rte_random.h>
 
 #include <algorithm>
 #include <atomic>
@@ -31,14 +32,15 @@ bool is_v6(const uint8_t* frame) { return frame[12] == 0x86 && frame[13] == 0xdd
 
 }  // namespace
 
-Reassembly::Reassembly(const ReassemblyParams& p, LcoreCounters* counters) : c_(counters) {
+Reassembly::Reassembly(const ReassemblyParams& p, LcoreCounters* counters)
+    : seen_(new Seen[kSeen]()), seen_key_{rte_rand(), rte_rand()}, c_(counters) {
   static std::atomic<uint32_t> made{0};
   const uint32_t n = made.fetch_add(1, std::memory_order_relaxed);
   const std::string name = "rondo_frag" + std::to_string(n);
   const uint32_t buckets = rte_align32pow2(std::max<uint32_t>(p.max_datagrams * 2 / kBucketEntries, 1));
   // max_cycles: rte_ip_frag compares it with the `now` values we pass (TSC ticks).
-  const uint64_t ttl = p.hz / 1000 * p.timeout_ms;
-  tbl_ = rte_ip_frag_table_create(buckets, kBucketEntries, p.max_datagrams, ttl, p.socket);
+  ttl_ = p.hz / 1000 * p.timeout_ms;
+  tbl_ = rte_ip_frag_table_create(buckets, kBucketEntries, p.max_datagrams, ttl_, p.socket);
   pool_ = rte_pktmbuf_pool_create(name.c_str(), p.buffers, 0, 0,
                                   static_cast<uint16_t>(RTE_PKTMBUF_HEADROOM + kMaxFrame), p.socket);
   if (!ok())
@@ -69,6 +71,33 @@ bool Reassembly::settle(uint32_t before, const rte_mbuf* m, uint64_t* others) {
   return refused;
 }
 
+bool Reassembly::duplicate(const uint8_t* ip, bool v6, uint64_t now) {
+  // What tells one fragment from another: addresses, protocol (IPv4) or next header (IPv6),
+  // identification, offset and M, and the length.
+  uint8_t k[16 + 16 + 1 + 4 + 2 + 2];
+  size_t n;
+  if (v6) {
+    std::memcpy(k, ip + 8, 32);             // source, destination
+    k[32] = ip[kIp6];                       // the fragment header's next header
+    std::memcpy(k + 33, ip + kIp6 + 4, 4);  // identification
+    std::memcpy(k + 37, ip + kIp6 + 2, 2);  // offset, M
+    std::memcpy(k + 39, ip + 4, 2);         // payload length
+    n = 41;
+  } else {
+    std::memcpy(k, ip + 12, 8);             // source, destination
+    k[8] = ip[9];
+    std::memcpy(k + 9, ip + 4, 4);          // identification, flags and offset
+    std::memcpy(k + 13, ip + 2, 2);         // total length
+    n = 15;
+  }
+  const uint64_t sig = siphash<1, 3>(seen_key_, k, n) | 1;  // never the empty slot's 0
+  Seen& s = seen_[sig % kSeen];
+  if (s.sig == sig && now - s.at <= ttl_) return true;
+  s.sig = sig;
+  s.at = now;
+  return false;
+}
+
 rte_mbuf* Reassembly::add(rte_mbuf* m, uint64_t now, DropReason* why) {
   *why = DropReason::kCount;
   if (!ok()) {
@@ -84,6 +113,11 @@ rte_mbuf* Reassembly::add(rte_mbuf* m, uint64_t now, DropReason* why) {
   // frame to its IP length first (the parser checked that the frame holds it).
   const uint32_t ip_len = v6 ? kIp6 + (uint32_t{ip[4]} << 8 | ip[5]) : (uint32_t{ip[2]} << 8 | ip[3]);
   if (rte_pktmbuf_data_len(m) > kEth + ip_len) rte_pktmbuf_trim(m, rte_pktmbuf_data_len(m) - kEth - ip_len);
+  if (duplicate(ip, v6, now)) {
+    *why = DropReason::kFragDuplicate;
+    rte_pktmbuf_free(m);
+    return nullptr;
+  }
   m->l2_len = kEth;
   const uint32_t before = dr_.cnt;
   rte_mbuf* d;

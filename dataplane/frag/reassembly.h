@@ -16,7 +16,9 @@
 #include <rte_mbuf.h>
 
 #include <cstdint>
+#include <memory>
 
+#include "dataplane/flow/siphash.h"
 #include "dataplane/stats/counters.h"
 #include "dataplane/stats/drop_reason.h"
 
@@ -50,7 +52,8 @@ class Reassembly {
   /// Take fragment m (an untagged Ethernet frame the pipeline classified as a fragment to
   /// one of our addresses; for IPv6 its fragment header right after the fixed one). Returns
   /// the reassembled frame when m completed a datagram (one mbuf), else null: m is held, or
-  /// it was refused (freed; *why set: frag_table_full, frag_invalid, frag_too_big, no_mbuf).
+  /// it was refused (freed; *why set: frag_table_full, frag_invalid, frag_too_big,
+  /// frag_duplicate, no_mbuf).
   rte_mbuf* add(rte_mbuf* m, uint64_t now, DropReason* why);
 
   /// Free the fragments of datagrams past their timeout (counted). Once per loop.
@@ -75,6 +78,20 @@ class Reassembly {
   // Count what rte_ip_frag put on the death row since `before`, apart from `m` (when it is
   // there: refused), free it all; true when m was among it.
   bool settle(uint32_t before, const rte_mbuf* m, uint64_t* others);
+
+  // Whether fragment f (at ip) is an exact copy of one taken lately, and if not remember it.
+  // rte_ip_frag counts bytes, so a copy would break its datagram: RFC 8200 4.5 lets a
+  // receiver drop exact duplicates alone. Direct-mapped signatures (a 64-bit keyed hash of
+  // the reassembly key, offset, M and length), each good for one timeout.
+  bool duplicate(const uint8_t* ip, bool v6, uint64_t now);
+  struct Seen {
+    uint64_t sig = 0;
+    uint64_t at = 0;
+  };
+  static constexpr uint32_t kSeen = 2048;
+  std::unique_ptr<Seen[]> seen_;
+  HashKey seen_key_;
+  uint64_t ttl_ = 0;
 
   rte_ip_frag_tbl* tbl_ = nullptr;
   rte_mempool* pool_ = nullptr;

@@ -71,6 +71,7 @@ enum class DropReason : uint8_t {
   kFragInvalid,       // a fragment that breaks its datagram: overlap, duplicate, more than 8
                       // fragments, a length that is not a multiple of 8, past 65535 bytes
   kFragTooBig,        // a reassembled datagram longer than the reassembly buffer (16 KB)
+  kFragDuplicate,     // an exact copy of a fragment seen lately (RFC 8200 4.5: dropped alone)
   kCount
 };
 
