@@ -433,10 +433,14 @@ json cmd_stats(ControlPlane& cp, Args& a, const std::string& /*origin*/) {
 
 // ---- Inspection: flows, trace, drop samples (the dataplane's InspectRequest).
 
-// "ADDRESS" or "ADDRESS:PORT" (port 0: any).
+// "ADDRESS" or "ADDRESS:PORT", either family ("2001:db8::3", "[2001:db8::3]:3000"; port 0:
+// any).
 std::pair<api::Addr, uint16_t> ip_or_endpoint(const std::string& s) {
   std::string why;
-  if (s.find(':') == std::string::npos) {
+  // A bare IPv6 address has colons too: an endpoint has a port after the last one, and
+  // either no other colon (IPv4) or brackets (IPv6).
+  const bool endpoint = !s.empty() && (s.front() == '[' || std::count(s.begin(), s.end(), ':') == 1);
+  if (!endpoint) {
     auto ip = parse_host_address(s, &why);
     if (!ip) throw Refused{Status::kInvalid, why};
     return {*ip, 0};
@@ -465,7 +469,9 @@ api::FlowFilter flow_filter(const ControlPlaneView& v, Args& a) {
       if (f.proto != 0 && f.proto != static_cast<uint8_t>(named->proto))
         throw Refused{Status::kInvalid, "vip " + *vip + " is " + std::string(proto_name(named->proto))};
       f.proto = static_cast<uint8_t>(named->proto);
-    } else if (std::isdigit(static_cast<unsigned char>(vip->empty() ? 'x' : (*vip)[0]))) {
+    } else if (std::isdigit(static_cast<unsigned char>(vip->empty() ? 'x' : (*vip)[0])) ||
+               vip->find_first_of(":[") != std::string::npos) {
+      // An address (a name has neither ':' nor '['; an IPv6 address may start with a letter).
       std::tie(f.vip_ip, f.vip_port) = ip_or_endpoint(*vip);
     } else {
       throw Refused{Status::kNotFound, "no vip named " + *vip};

@@ -25,23 +25,23 @@ bool dataplane_forwarding(const ControlPlaneView& v) {
   return v.dataplane_connected && v.dataplane && v.dataplane->generation != 0;
 }
 
-std::vector<uint32_t> vips_to_announce(const ControlPlaneView& v) {
-  return dataplane_forwarding(v) ? vips_serving(v.desired) : std::vector<uint32_t>{};
+std::vector<api::Addr> vips_to_announce(const ControlPlaneView& v) {
+  return dataplane_forwarding(v) ? vips_serving(v.desired) : std::vector<api::Addr>{};
 }
 
-std::vector<uint32_t> vips_serving(const DesiredState& d) {
-  std::set<uint32_t> out;
+std::vector<api::Addr> vips_serving(const DesiredState& d) {
+  std::set<api::Addr> out;
   for (const auto& vip : d.vips) {
     if (vip.drained) continue;
     const bool serving = std::any_of(vip.backends.begin(), vip.backends.end(), [](const BackendSpec& b) {
       return b.weight > 0 && !b.drained && b.health != Health::kDown;
     });
-    if (serving && vip.ip.is_v4()) out.insert(vip.ip.v4());  // IPv6 VIPs: not announced yet
+    if (serving) out.insert(vip.ip);
   }
   return {out.begin(), out.end()};
 }
 
-std::vector<uint32_t> RestartHoldDown::filter(const ControlPlaneView& v, Clock::time_point now) {
+std::vector<api::Addr> RestartHoldDown::filter(const ControlPlaneView& v, Clock::time_point now) {
   using std::chrono::duration_cast;
   using std::chrono::milliseconds;
   if (dataplane_forwarding(v)) {
@@ -69,19 +69,34 @@ std::vector<uint32_t> RestartHoldDown::filter(const ControlPlaneView& v, Clock::
   if (expired_) return {};
   // What the desired state stopped serving meanwhile (a VIP drained) goes all the same.
   const auto serving = vips_serving(v.desired);
-  std::vector<uint32_t> out;
+  std::vector<api::Addr> out;
   std::set_intersection(held_.begin(), held_.end(), serving.begin(), serving.end(),
                         std::back_inserter(out));
   return out;
 }
 
-std::string bird_include(const std::vector<uint32_t>& ips) {
+namespace {
+
+// "203.0.113.10/32", "2001:db8::10/128": a host route of the address's family.
+std::string host_route(const api::Addr& ip) {
+  return api::format_addr(ip) + (ip.is_v4() ? "/32" : "/128");
+}
+
+}  // namespace
+
+std::string bird_include(const std::vector<api::Addr>& ips) {
   std::string s =
       "# Written by rondo-controlplane: the VIP addresses this host announces. Do not edit;\n"
       "# included by bird.conf (deploy/bird/bird.conf), re-read on `birdc configure`.\n"
       "protocol static rondo_vips {\n"
       "  ipv4;\n";
-  for (uint32_t ip : ips) s += "  route " + api::format_ipv4(ip) + "/32 blackhole;\n";
+  for (const auto& ip : ips)
+    if (ip.is_v4()) s += "  route " + host_route(ip) + " blackhole;\n";
+  s += "}\n"
+       "protocol static rondo_vips6 {\n"
+       "  ipv6;\n";
+  for (const auto& ip : ips)
+    if (!ip.is_v4()) s += "  route " + host_route(ip) + " blackhole;\n";
   return s + "}\n";
 }
 
@@ -95,7 +110,7 @@ Announcer::Announcer(AnnouncerOptions options, Runner run)
   }
 }
 
-bool Announcer::apply(const std::vector<uint32_t>& ips) {
+bool Announcer::apply(const std::vector<api::Addr>& ips) {
   if (synced_ && ips == applied_) return true;
   auto fail = [&](const std::string& why) {
     if (why != last_error_) log_error("bgp: " + why + " (retrying)");
@@ -128,10 +143,9 @@ bool Announcer::apply(const std::vector<uint32_t>& ips) {
     return fail("birdc configure failed (exit " + std::to_string(rc) + "): " + first);
   }
   std::string list;
-  for (uint32_t ip : ips) {
+  for (const auto& ip : ips) {
     if (!list.empty()) list += ' ';
-    list += api::format_ipv4(ip);
-    list += "/32";
+    list += host_route(ip);
   }
   log_info("bgp: announcing " + (list.empty() ? std::string("nothing") : list));
   applied_ = ips;

@@ -1,10 +1,11 @@
 // BGP announcement of VIPs through BIRD 2 (docs/deploy.md, "BGP").
 //
 // rondo does not speak BGP: BIRD does, to the routers. The control plane decides which VIP
-// addresses this host may be sent traffic for, writes them into a file BIRD includes (a
-// static protocol, `rondo_vips`, one /32 blackhole route per address; BIRD's BGP export
-// filter picks them up), and asks BIRD to re-read its configuration (`birdc configure`),
-// the way BIRD supports being driven from outside. Kernel routes are never touched.
+// addresses this host may be sent traffic for, writes them into a file BIRD includes (static
+// protocols: `rondo_vips` with one /32 blackhole route per IPv4 address, `rondo_vips6` with
+// one /128 per IPv6 address; BIRD's BGP export filter picks them up), and asks BIRD to
+// re-read its configuration (`birdc configure`), the way BIRD supports being driven from
+// outside. Kernel routes are never touched.
 //
 // An address is announced while the dataplane is connected and forwarding with a state from
 // this control plane (a change still in flight does not count against it), and at least one
@@ -24,15 +25,16 @@
 #include <vector>
 
 #include "controlplane/state/view.h"
+#include "dataplane/api/ctl.h"
 
 namespace rondo::cp {
 
-/// The VIP addresses (host order, sorted, unique) that may be announced now.
-std::vector<uint32_t> vips_to_announce(const ControlPlaneView& v);
+/// The VIP addresses (either family; sorted, unique: IPv4 first) that may be announced now.
+std::vector<api::Addr> vips_to_announce(const ControlPlaneView& v);
 /// True when the dataplane is connected and forwards with a state of this control plane.
 bool dataplane_forwarding(const ControlPlaneView& v);
 /// The VIP addresses the desired state would have announced with a forwarding dataplane.
-std::vector<uint32_t> vips_serving(const DesiredState& d);
+std::vector<api::Addr> vips_serving(const DesiredState& d);
 
 /// Hold-down across dataplane restarts: while the dataplane is away, keep announcing what
 /// was announced when it left (less what the desired state no longer serves: a VIP drained
@@ -46,19 +48,20 @@ class RestartHoldDown {
   explicit RestartHoldDown(std::chrono::milliseconds hold_down) : hold_down_(hold_down) {}
 
   /// What to announce now.
-  std::vector<uint32_t> filter(const ControlPlaneView& v, Clock::time_point now);
+  std::vector<api::Addr> filter(const ControlPlaneView& v, Clock::time_point now);
   /// True while holding an announcement for a dataplane that is away.
   bool holding() const { return away_since_.has_value() && !expired_ && !held_.empty(); }
 
  private:
   std::chrono::milliseconds hold_down_;
-  std::vector<uint32_t> held_;  // announced the last time the dataplane was forwarding
+  std::vector<api::Addr> held_;  // announced the last time the dataplane was forwarding
   std::optional<Clock::time_point> away_since_;
   bool expired_ = false;
 };
 
-/// The file BIRD includes for `ips`: a static protocol `rondo_vips` with one route each.
-std::string bird_include(const std::vector<uint32_t>& ips);
+/// The file BIRD includes for `ips`: static protocols `rondo_vips` (ipv4, a /32 each) and
+/// `rondo_vips6` (ipv6, a /128 each), both always present (a filter may name either).
+std::string bird_include(const std::vector<api::Addr>& ips);
 
 struct AnnouncerOptions {
   std::string include_path;              // the file BIRD's config includes
@@ -78,14 +81,14 @@ class Announcer {
   /// Make BIRD announce exactly `ips`: rewrite the include file and reconfigure when they
   /// differ from what was last applied (or the last attempt failed). false on failure
   /// (logged once per change of reason); the next call tries again.
-  bool apply(const std::vector<uint32_t>& ips);
+  bool apply(const std::vector<api::Addr>& ips);
 
-  const std::vector<uint32_t>& announced() const { return applied_; }
+  const std::vector<api::Addr>& announced() const { return applied_; }
 
  private:
   AnnouncerOptions options_;
   Runner run_;
-  std::vector<uint32_t> applied_;
+  std::vector<api::Addr> applied_;
   bool synced_ = false;  // applied_ is what BIRD runs with
   std::string last_error_;
 };

@@ -66,6 +66,8 @@ Commands:
 FILTER (flow list, flow delete): --vip NAME|ADDRESS[:PORT] --client ADDRESS[:PORT]
   --backend ADDRESS[:PORT] --local ADDRESS[:PORT] --proto tcp|udp
 
+ADDRESS:PORT is 198.51.100.3:3000 for IPv4, [2001:db8:100::3]:3000 for IPv6 (brackets).
+
 Options (anywhere on the line):
   --socket PATH  the control plane's API socket (default /run/rondo/controlplane.sock)
   --json         print the control plane's answer as JSON
@@ -196,6 +198,13 @@ std::string num(const json& v) {
   return v.dump();
 }
 
+// "ADDRESS:PORT" of an answer's address and port fields: "[v6]:port" for IPv6 (RFC 5952
+// section 6), as the control plane writes endpoints itself.
+std::string endpoint_of(const json& address, const json& port) {
+  const std::string a = address.get<std::string>();
+  return (a.find(':') != std::string::npos ? "[" + a + "]" : a) + ":" + num(port);
+}
+
 std::string rate(const json& v) {
   if (v.is_null()) return "-";
   char buf[32];
@@ -274,8 +283,7 @@ int wait_drained(ApiClient& client, const CliInvocation& inv, std::ostream& out,
   json get = inv.request;
   get["cmd"] = "backend.get";
   const std::string who = "backend " + inv.request["vip"].get<std::string>() + " " +
-                          inv.request["address"].get<std::string>() + ":" +
-                          std::to_string(inv.request["port"].get<int>());
+                          endpoint_of(inv.request["address"], inv.request["port"]);
   const auto start = Clock::now();
   std::optional<uint64_t> last;
   bool said_unknown = false;
@@ -883,8 +891,8 @@ std::string format_show(const json& a) {
            "PACKETS", "BYTES", "TABLE%"},
           {false, false, false, false, true, false, false, true, true, true, true, true});
   for (const auto& v : a["vips"]) {
-    const std::string vip = v["name"].get<std::string>() + " " + v["address"].get<std::string>() +
-                            ":" + num(v["port"]) + "/" + v["protocol"].get<std::string>();
+    const std::string vip = v["name"].get<std::string>() + " " + endpoint_of(v["address"], v["port"]) +
+                            "/" + v["protocol"].get<std::string>();
     const std::string mode = v.value("mode", ""), sched = v.value("scheduler", "");
     if (v["backends"].empty())
       t.add({vip, mode, sched, "(no backends)", "", "", "", "", "", "", "", ""});
@@ -894,7 +902,7 @@ std::string format_show(const json& a) {
         const auto& f = b["active_flows"];
         state = f.is_null() ? "drained" : f.get<uint64_t>() > 0 ? "draining" : "drained";
       }
-      t.add({vip, mode, sched, b["address"].get<std::string>() + ":" + num(b["port"]),
+      t.add({vip, mode, sched, endpoint_of(b["address"], b["port"]),
              num(b["weight"]),
              b["health"].get<std::string>(), state, num(b["active_flows"]),
              rate(b["connections_per_s"]), num(b["packets"]), bytes_cell(b["bytes"]),
@@ -913,7 +921,7 @@ std::string format_show(const json& a) {
       if (!free.is_number() || !all.is_number() || all.get<uint64_t>() == 0) continue;
       if (free.get<uint64_t>() * 10 >= all.get<uint64_t>()) continue;
       warnings += "warning: " + v["name"].get<std::string>() + " backend " +
-                  b["address"].get<std::string>() + ":" + num(b["port"]) + ": " +
+                  endpoint_of(b["address"], b["port"]) + ": " +
                   num(free) + " of " + num(all) +
                   " local ports free (in use or quarantined); add local ips, widen the port "
                   "range or shorten port_quarantine\n";
@@ -928,7 +936,7 @@ std::string format_vip_list(const json& a) {
            "ID"},
           {false, false, false, false, false, true, false, false, true});
   for (const auto& v : a["vips"])
-    t.add({v["name"].get<std::string>(), v["address"].get<std::string>() + ":" + num(v["port"]),
+    t.add({v["name"].get<std::string>(), endpoint_of(v["address"], v["port"]),
            v["protocol"].get<std::string>(), v["scheduler"].get<std::string>(),
            v["mode"].get<std::string>(), num(v["backends"]), v["health_check"].get<std::string>(),
            v.value("on_all_down", "drop"), num(v["id"])});

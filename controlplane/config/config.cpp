@@ -266,18 +266,18 @@ class Parser {
     return v;
   }
 
-  // A host address: a unicast IPv4 address a packet can be sent to or from.
+  // A host address of either family: "198.51.100.3", "2001:db8::3" (quoted or not: YAML
+  // reads both as a string). Whether it suits its role is validate()'s.
   std::optional<api::Addr> address(const Item& it) {
-    auto s = scalar(it, "an IPv4 address");
+    auto s = scalar(it, "an IP address");
     if (!s) return std::nullopt;
-    uint32_t ip = 0;
-    if (!api::parse_ipv4(*s, &ip)) {
-      error(it, *s + (s->find(':') != std::string::npos
-                          ? " is not an IPv4 address (IPv6 is not supported yet)"
-                          : " is not an IPv4 address"));
+    auto ip = api::parse_addr(*s);
+    if (!ip) {
+      error(it, *s + (looks_v4_mapped(*s) ? " is an IPv4-mapped IPv6 address: write it as IPv4"
+                                          : " is not an IP address"));
       return std::nullopt;
     }
-    return api::Addr::from_v4(ip);
+    return ip;
   }
 
   template <typename T>
@@ -360,6 +360,12 @@ class Parser {
       }
       if (auto* v = m->get("via")) {
         auto ip = address(*v);
+        // :: is how the state holds "no next hop": written here it would silently mean
+        // on-link.
+        if (ip && ip->is_zero()) {
+          error(*v, ":: is the unspecified address, not a next hop (leave via out for on-link)");
+          ip.reset();
+        }
         ok &= ip.has_value();
         r.via = ip.value_or(api::Addr{});
       }
@@ -372,24 +378,31 @@ class Parser {
     }
   }
 
+  // "198.51.100.0/24" or "2001:db8:100::/64": the length up to the family's (32, 128).
+  // Host bits set are validate()'s.
   bool parse_prefix(const Item& it, api::Route* r) {
-    auto s = scalar(it, "a prefix (a.b.c.d/len)");
+    auto s = scalar(it, "a prefix (ADDRESS/LENGTH)");
     if (!s) return false;
     const auto slash = s->find('/');
-    uint32_t ip = 0;
-    uint64_t len = 0;
-    if (slash == std::string::npos || !api::parse_ipv4(s->substr(0, slash), &ip)) {
-      error(it, *s + " is not an IPv4 prefix (a.b.c.d/len)");
+    const std::string_view net = std::string_view(*s).substr(0, slash);
+    std::optional<api::Addr> ip;
+    if (slash != std::string::npos) ip = api::parse_addr(net);
+    if (!ip) {
+      error(it, *s + (slash != std::string::npos && looks_v4_mapped(net)
+                          ? " is an IPv4-mapped IPv6 prefix: write it as IPv4"
+                          : " is not an IP prefix (e.g. 198.51.100.0/24 or 2001:db8:100::/64)"));
       return false;
     }
+    const uint64_t max_len = ip->is_v4() ? 32 : 128;
+    uint64_t len = 0;
     const char* b = s->data() + slash + 1;
     const char* e = s->data() + s->size();
     auto [end, ec] = std::from_chars(b, e, len);
-    if (b == e || ec != std::errc{} || end != e || len > 32) {
-      error(it, *s + ": prefix length must be 0-32");
+    if (b == e || ec != std::errc{} || end != e || len > max_len) {
+      error(it, *s + ": prefix length must be 0-" + std::to_string(max_len));
       return false;
     }
-    r->prefix = api::Addr::from_v4(ip);
+    r->prefix = *ip;
     r->prefix_len = static_cast<uint8_t>(len);
     return true;
   }

@@ -74,20 +74,21 @@ CheckPlan DsrChecks::plan(const DesiredState& desired, bool tunnel, MarkAllocato
     if (hc.type == HealthCheck::Type::kNone) continue;
     const HealthCheckSpec spec = spec_of(hc);
     for (const auto& b : vip.backends) {
-      if (!b.ip.is_v4()) continue;  // IPv6 backends are not checked yet (they stay "unknown")
       const uint16_t port = hc.port ? hc.port : b.port;
       auto it = mark_of.find(b.id);
-      if (!api::is_dsr(vip.mode) || it == mark_of.end()) {
-        out.targets.push_back({.backend_id = b.id, .ip = b.ip.v4(), .port = port, .spec = spec});
+      // The tunnels are IPv4 (validate_state refuses DSR with IPv6 for now): an IPv6 backend
+      // is checked on its own address.
+      if (!api::is_dsr(vip.mode) || it == mark_of.end() || !b.ip.is_v4()) {
+        out.targets.push_back({.backend_id = b.id, .ip = b.ip, .port = port, .spec = spec});
         continue;
       }
       // VIP:port, as a client connects; the backend answers from the VIP on its lo.
       out.targets.push_back({.backend_id = b.id,
-                             .ip = vip.ip.v4(),
+                             .ip = vip.ip,
                              .port = hc.port ? hc.port : vip.port,
                              .spec = spec,
                              .mark = it->second,
-                             .via = b.ip.v4()});
+                             .via = b.ip});
       out.entries.push_back({.mark = it->second, .backend_ip = b.ip.v4(), .mode = vip.mode});
     }
   }

@@ -72,9 +72,7 @@ using Clock = std::chrono::steady_clock;
 
 std::string errno_text(int e) { return std::strerror(e); }
 
-std::string endpoint(uint32_t ip, uint16_t port) {
-  return api::format_ipv4(ip) + ":" + std::to_string(port);
-}
+std::string endpoint(const api::Addr& ip, uint16_t port) { return api::format_endpoint(ip, port); }
 
 // What a target checks, for the logs: "10.0.0.3:80", or through a DSR backend's tunnel
 // "203.0.113.10:80 via 10.0.0.3 (mark 0x52440001)".
@@ -83,7 +81,7 @@ std::string describe(const HealthChecker::Target& t) {
   if (t.mark != 0) {
     char mark[16];
     std::snprintf(mark, sizeof mark, "0x%08x", t.mark);
-    s += " via " + api::format_ipv4(t.via) + " (mark " + mark + ")";
+    s += " via " + api::format_addr(t.via) + " (mark " + mark + ")";
   }
   return s;
 }
@@ -229,7 +227,8 @@ void HealthChecker::Impl::finish_probe(Entry& e, bool ok, const std::string& res
 void HealthChecker::Impl::begin_probe(Entry& e, Clock::time_point now,
                                       std::vector<Change>* changes) {
   const HealthCheckSpec& spec = e.target.spec;
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const bool v6 = !e.target.ip.is_v4();
+  const int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     local_failure(e, "socket: " + errno_text(errno), now);
     return;
@@ -259,17 +258,30 @@ void HealthChecker::Impl::begin_probe(Entry& e, Clock::time_point now,
     // HTTP/1.0 with "Connection: close": the server ends the response by closing and
     // never expects keep-alive. Host carries the port unless it is the default (RFC 9110
     // section 7.2).
-    const std::string host =
-        e.target.port == 80 ? api::format_ipv4(e.target.ip) : endpoint(e.target.ip, e.target.port);
+    // An IPv6 host is bracketed, with or without the port (RFC 3986 section 3.2.2).
+    const std::string host = e.target.port != 80 ? endpoint(e.target.ip, e.target.port)
+                             : v6                ? "[" + api::format_addr(e.target.ip) + "]"
+                                                 : api::format_addr(e.target.ip);
     p.request.append("GET ").append(spec.http_path).append(" HTTP/1.0\r\nHost: ").append(host);
     p.request.append("\r\nUser-Agent: rondo-health-check\r\nConnection: close\r\n\r\n");
   }
 
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(e.target.ip);
-  addr.sin_port = htons(e.target.port);
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0) {
+  sockaddr_storage addr{};
+  socklen_t addr_len = 0;
+  if (v6) {
+    auto* a6 = reinterpret_cast<sockaddr_in6*>(&addr);
+    a6->sin6_family = AF_INET6;
+    std::memcpy(&a6->sin6_addr, e.target.ip.b.data(), 16);
+    a6->sin6_port = htons(e.target.port);
+    addr_len = sizeof *a6;
+  } else {
+    auto* a4 = reinterpret_cast<sockaddr_in*>(&addr);
+    a4->sin_family = AF_INET;
+    a4->sin_addr.s_addr = htonl(e.target.ip.v4());
+    a4->sin_port = htons(e.target.port);
+    addr_len = sizeof *a4;
+  }
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), addr_len) == 0) {
     // Loopback may connect at once.
     if (spec.kind == HealthCheckSpec::Kind::kTcp) {
       finish_probe(e, true, "connect ok", changes);
@@ -597,9 +609,8 @@ std::vector<HealthChecker::Target> health_targets(const DesiredState& desired) {
     if (hc.type == HealthCheck::Type::kNone) continue;
     const HealthCheckSpec spec = spec_of(hc);
     for (const auto& b : vip.backends)
-      if (b.ip.is_v4())  // IPv6 backends are not checked yet (they stay "unknown": forwarded)
-        out.push_back(
-          {.backend_id = b.id, .ip = b.ip.v4(), .port = hc.port ? hc.port : b.port, .spec = spec});
+      out.push_back(
+          {.backend_id = b.id, .ip = b.ip, .port = hc.port ? hc.port : b.port, .spec = spec});
   }
   return out;
 }

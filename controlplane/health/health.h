@@ -107,20 +107,20 @@ class HealthChecker {
  public:
   struct Target {
     uint32_t backend_id = 0;  // unique among targets; a later duplicate replaces an earlier one
-    uint32_t ip = 0;          // IPv4, host byte order: where to connect
+    api::Addr ip;             // where to connect (IPv4 or IPv6)
     uint16_t port = 0;        // host byte order
     HealthCheckSpec spec;
     // A DSR backend checked through its tunnel (dsr_checks.h): ip:port is the VIP's, the
     // socket carries SO_MARK `mark`, and `via` is the backend's address (for the logs).
     // 0, 0: a plain check of ip:port.
     uint32_t mark = 0;
-    uint32_t via = 0;
+    api::Addr via;
     bool operator==(const Target&) const = default;
   };
 
   struct TargetHealth {
     uint32_t backend_id = 0;
-    uint32_t ip = 0;
+    api::Addr ip;
     uint16_t port = 0;
     Health status = Health::kUnknown;
     std::string last_error;  // why the latest failed check failed; "" if none failed yet

@@ -22,8 +22,8 @@
 //   {name,port}    rondo_port_rx_packets_total*, _tx_packets_total*, _rx_bytes_total*,
 //                  _tx_bytes_total*, _rx_missed_packets_total*, _rx_errors_total*,
 //                  _tx_errors_total*, _rx_mbuf_allocation_failures_total*
-// Label values: vip="<vip name>", backend="<address>:<port>", lcore="<lcore id>",
-// reason="<drop reason name>", port="<port id>", name="<device name>".
+// Label values: vip="<vip name>", backend="<address>:<port>" (IPv6: "[<RFC 5952>]:<port>"),
+// lcore="<lcore id>", reason="<drop reason name>", port="<port id>", name="<device name>".
 // * dataplane series: exported only while the dataplane is connected and its counters were
 // fetched (no stale values from a dataplane that may be gone); ** while connected (from
 // its hello); the rest always. The dataplane's counters start again at 0 in each new process

@@ -128,16 +128,22 @@ std::optional<api::OnAllDown> parse_on_all_down(std::string_view s);
 
 /// Why `name` cannot name a vip, or "" if it can.
 std::string check_name(std::string_view name);
-/// Why a host-order IPv4 address cannot be a vip, backend or local address, or "".
+/// Why an address (either family) cannot be a vip, backend or local address, or "".
+/// Role rules (link-local, families of a vip) are validate()'s.
 using api::unusable_address_reason;
-/// Parse "a.b.c.d" into a usable host address; on failure *why says what is wrong.
+/// Parse "a.b.c.d" or an IPv6 address (RFC 4291 text) into a usable host address; on
+/// failure *why says what is wrong ("... is not an IP address").
 std::optional<api::Addr> parse_host_address(std::string_view s, std::string* why);
 /// Parse a decimal port 1-65535; on failure *why says what is wrong.
 std::optional<uint16_t> parse_port(std::string_view s, std::string* why);
-/// Parse "a.b.c.d:port" (both parts checked as above).
+/// Parse "a.b.c.d:port" or "[v6]:port" (api::parse_endpoint; both parts checked as above).
 std::optional<std::pair<api::Addr, uint16_t>> parse_endpoint(std::string_view s, std::string* why);
 /// "a.b.c.d:port", "[v6]:port".
 using api::format_endpoint;
+using api::format_addr;
+/// Whether `s` is IPv6 text for an address in ::ffff:0:0/96 (which api::parse_addr refuses:
+/// such an address is written as IPv4), for a clearer error.
+bool looks_v4_mapped(std::string_view s);
 
 inline constexpr size_t kMaxNameLength = 64;
 

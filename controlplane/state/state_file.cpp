@@ -156,7 +156,8 @@ PersistedState decode(const json& root) {
   for (const auto& r : array_of(field(root, "routes", ""), "routes")) {
     api::Route rt;
     rt.prefix = ip_of(field(r, "prefix", "routes[]"), "routes[].prefix");
-    rt.prefix_len = static_cast<uint8_t>(uint_field(r, "prefix_len", "routes[]", 32));
+    // 0-128 fits the field; the family's bound (32 for IPv4) is validate()'s.
+    rt.prefix_len = static_cast<uint8_t>(uint_field(r, "prefix_len", "routes[]", 128));
     rt.via = via_of(field(r, "via", "routes[]"), "routes[].via");
     rt.port_id = static_cast<uint16_t>(uint_field(r, "port", "routes[]", UINT16_MAX));
     d.routes.push_back(rt);

@@ -65,7 +65,8 @@ static_assert(sizeof(PortTuple) == 12 && offsetof(PortTuple, backend_ip) == 4 &&
                   offsetof(PortTuple, local_port) == 8 && offsetof(PortTuple, backend_port) == 10,
               "PortTuple layout changed: bump QuarantineStoreHeader::kVersion");
 static_assert(sizeof(PortTuple6) == 36 && offsetof(PortTuple6, backend_ip) == 16 &&
-                  offsetof(PortTuple6, local_port) == 32 && offsetof(PortTuple6, backend_port) == 34,
+                  offsetof(PortTuple6, local_port) == 32 &&
+                  offsetof(PortTuple6, backend_port) == 34,
               "PortTuple6 layout changed: bump QuarantineStoreHeader::kVersion");
 static_assert(sizeof(QuarantineStoreHeader) == 56 && offsetof(QuarantineStoreHeader, clock) == 24 &&
                   offsetof(QuarantineStoreHeader, cursor) == 32 &&
@@ -76,7 +77,8 @@ static_assert(sizeof(QuarantineStoreHeader) == 56 && offsetof(QuarantineStoreHea
 static_assert(std::atomic_ref<QuarantineCursor>::is_always_lock_free);
 
 template <typename Tuple>
-BasicQuarantine<Tuple>::BasicQuarantine(uint32_t capacity, const HashKey& key, LeaveFn leave, void* ctx)
+BasicQuarantine<Tuple>::BasicQuarantine(uint32_t capacity, const HashKey& key, LeaveFn leave,
+                                        void* ctx)
     : cap_(capacity), key_(key), hdr_(&own_hdr_), leave_(leave), ctx_(ctx) {
   alloc_index();
   own_ring_ = std::make_unique<Entry[]>(capacity);
@@ -84,8 +86,8 @@ BasicQuarantine<Tuple>::BasicQuarantine(uint32_t capacity, const HashKey& key, L
 }
 
 template <typename Tuple>
-BasicQuarantine<Tuple>::BasicQuarantine(uint32_t capacity, const HashKey& key, LeaveFn leave, void* ctx,
-                       const QuarantineStore& store, uint64_t now)
+BasicQuarantine<Tuple>::BasicQuarantine(uint32_t capacity, const HashKey& key, LeaveFn leave,
+                                        void* ctx, const QuarantineStore& store, uint64_t now)
     : cap_(capacity), key_(key), hdr_(&own_hdr_), leave_(leave), ctx_(ctx) {
   alloc_index();
   map_store(store, now);
@@ -107,8 +109,9 @@ void BasicQuarantine<Tuple>::alloc_index() {
 template <typename Tuple>
 void BasicQuarantine<Tuple>::map_store(const QuarantineStore& store, uint64_t now) {
   constexpr size_t kTuple = sizeof(Tuple);  // 12 or 36; the entry's other fields follow
-  static_assert(sizeof(Entry) == (kTuple == 12 ? 32 : 56) && offsetof(Entry, backend_id) == kTuple &&
-                    offsetof(Entry, hash) == kTuple + 4 && offsetof(Entry, until) == kTuple + 12,
+  static_assert(sizeof(Entry) == (kTuple == 12 ? 32 : 56) &&
+                    offsetof(Entry, backend_id) == kTuple && offsetof(Entry, hash) == kTuple + 4 &&
+                    offsetof(Entry, until) == kTuple + 12,
                 "Quarantine entry layout changed: bump QuarantineStoreHeader::kVersion");
   const size_t bytes = store_bytes(size_t{cap_} * sizeof(Entry));
   store_ = std::make_unique<MappedStore>(store.path, "quarantine");
@@ -248,7 +251,8 @@ void BasicQuarantine<Tuple>::expire(uint64_t now) {
 }
 
 template <typename Tuple>
-void BasicQuarantine<Tuple>::add(const Tuple& t, uint32_t backend_id, uint64_t until, uint64_t now) {
+void BasicQuarantine<Tuple>::add(const Tuple& t, uint32_t backend_id, uint64_t until,
+                                 uint64_t now) {
   expire(now);
   if (count_ == cap_) {
     pop_head();

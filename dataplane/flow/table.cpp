@@ -173,8 +173,8 @@ uint32_t bucket_count(uint32_t capacity) {
 }  // namespace
 
 template <typename Key>
-BasicFlowTable<Key>::BasicFlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release, void* release_ctx,
-                     bool meters)
+BasicFlowTable<Key>::BasicFlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release,
+                                    void* release_ctx, bool meters)
     : capacity_(capacity), n_buckets_(bucket_count(capacity)), key_(key), release_fn_(release),
       release_ctx_(release_ctx) {
   static_assert(sizeof(Bucket) == 64);
@@ -201,8 +201,9 @@ void BasicFlowTable<Key>::chain_free() {
 }
 
 template <typename Key>
-BasicFlowTable<Key>::BasicFlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release, void* release_ctx,
-                     bool meters, const FlowStore& store, uint64_t now)
+BasicFlowTable<Key>::BasicFlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release,
+                                    void* release_ctx, bool meters, const FlowStore& store,
+                                    uint64_t now)
     : capacity_(capacity), n_buckets_(bucket_count(capacity)), key_(key), release_fn_(release),
       release_ctx_(release_ctx) {
   map_store(store, meters, now);
@@ -219,9 +220,8 @@ void BasicFlowTable<Key>::map_store(const FlowStore& store, bool meters, uint64_
   const bool adopting = store_->adoptable(
       store.adopt, &h,
       [&](const FlowStoreHeader& fh) {
-        return table_mismatch(fh, FlowKeyTraits<Key>::kStoreMagic,
-                              FlowKeyTraits<Key>::kKind, l, store_->size(), capacity_, n_buckets_, meters,
-                              key_);
+        return table_mismatch(fh, FlowKeyTraits<Key>::kStoreMagic, FlowKeyTraits<Key>::kKind, l,
+                              store_->size(), capacity_, n_buckets_, meters, key_);
       },
       &why);
   // Not adopting: start from zeroes (the file is cut to 0 first).
@@ -397,7 +397,8 @@ bool BasicFlowTable<Key>::bucket_find(const Key& k, const Probe& p, uint32_t* sl
 }
 
 template <typename Key>
-typename BasicFlowTable<Key>::Hit BasicFlowTable<Key>::lookup(const Key& k, const Probe& p, uint64_t now) {
+typename BasicFlowTable<Key>::Hit BasicFlowTable<Key>::lookup(const Key& k, const Probe& p,
+                                                              uint64_t now) {
   uint32_t ref;
   if (!bucket_find(k, p, &ref)) return {};
   uint32_t idx = ref >> 1;
@@ -507,9 +508,9 @@ void BasicFlowTable<Key>::release(uint32_t idx) {
 }
 
 template <typename Key>
-typename BasicFlowTable<Key>::InsertResult BasicFlowTable<Key>::insert(const Key& fwd, const Probe& fwd_probe,
-                                          const Key& rev, FlowState state, uint64_t expires,
-                                          uint64_t now) {
+typename BasicFlowTable<Key>::InsertResult
+BasicFlowTable<Key>::insert(const Key& fwd, const Probe& fwd_probe, const Key& rev, FlowState state,
+                            uint64_t expires, uint64_t now) {
   assert(state != FlowState::kFree);
   // A flow whose two keys are equal could never be told apart by direction.
   if (fwd == rev) return {InsertStatus::kExists, kNone};
@@ -522,9 +523,10 @@ typename BasicFlowTable<Key>::InsertResult BasicFlowTable<Key>::insert(const Key
 }
 
 template <typename Key>
-typename BasicFlowTable<Key>::InsertResult BasicFlowTable<Key>::insert_new(const Key& fwd, const Probe& fwd_probe,
-                                              const Key& rev, const Probe& rev_probe,
-                                              FlowState state, uint64_t expires, uint64_t now) {
+typename BasicFlowTable<Key>::InsertResult
+BasicFlowTable<Key>::insert_new(const Key& fwd, const Probe& fwd_probe, const Key& rev,
+                                const Probe& rev_probe, FlowState state, uint64_t expires,
+                                uint64_t now) {
   assert(state != FlowState::kFree);
   if (fwd == rev) return {InsertStatus::kExists, kNone};
 #ifndef NDEBUG
@@ -537,9 +539,9 @@ typename BasicFlowTable<Key>::InsertResult BasicFlowTable<Key>::insert_new(const
 }
 
 template <typename Key>
-typename BasicFlowTable<Key>::InsertResult BasicFlowTable<Key>::insert_one(const Key& fwd, const Probe& fwd_probe,
-                                              const Key& rev, FlowState state,
-                                              uint64_t expires, uint64_t now) {
+typename BasicFlowTable<Key>::InsertResult
+BasicFlowTable<Key>::insert_one(const Key& fwd, const Probe& fwd_probe, const Key& rev,
+                                FlowState state, uint64_t expires, uint64_t now) {
   assert(state != FlowState::kFree);
 #ifndef NDEBUG
   uint32_t ref;
@@ -549,9 +551,9 @@ typename BasicFlowTable<Key>::InsertResult BasicFlowTable<Key>::insert_one(const
 }
 
 template <typename Key>
-typename BasicFlowTable<Key>::InsertResult BasicFlowTable<Key>::place(const Key& fwd, const Probe& hf, const Key& rev,
-                                         const Probe* hr, FlowState state, uint64_t expires,
-                                         uint64_t now) {
+typename BasicFlowTable<Key>::InsertResult
+BasicFlowTable<Key>::place(const Key& fwd, const Probe& hf, const Key& rev, const Probe* hr,
+                           FlowState state, uint64_t expires, uint64_t now) {
   Reclaim reclaimed = Reclaim::kNone;
   // If the buckets then turn out full too, this victim went for nothing; at our load that
   // needs 16 live keys in one bucket pair, which is not worth checking for up front.
@@ -611,8 +613,8 @@ bool BasicFlowTable<Key>::reclaim_one(Reclaim* kind) {
 }
 
 template <typename Key>
-bool BasicFlowTable<Key>::reclaim_matching(const Key& rev_like, uint32_t scan, HeldAfterFn held_after,
-                                 Reclaim* kind) {
+bool BasicFlowTable<Key>::reclaim_matching(const Key& rev_like, uint32_t scan,
+                                           HeldAfterFn held_after, Reclaim* kind) {
   for (uint32_t c = 0; c < kReclaimClasses; c++) {
     uint32_t idx = lists_[c].head;
     for (uint32_t n = 0; idx != kNone && n < scan; ++n, idx = flows_[idx].lru_next) {
@@ -764,7 +766,8 @@ uint32_t BasicFlowTable<Key>::sweep(uint64_t now) {
 
 template <typename Key>
 size_t BasicFlowTable<Key>::memory_bytes() const {
-  return size_t{capacity_} * (sizeof(Record) + sizeof(TcpTrack) + (meters_ ? sizeof(FlowMeter) : 0)) +
+  return size_t{capacity_} *
+             (sizeof(Record) + sizeof(TcpTrack) + (meters_ ? sizeof(FlowMeter) : 0)) +
          size_t{n_buckets_} * sizeof(Bucket);
 }
 

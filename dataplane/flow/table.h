@@ -12,9 +12,9 @@
 // lookup touches at most two lines and overflow is vanishingly rare at the default load.
 //
 // Hashing (docs/security.md, "Keyed hashing"): flow_hash() (flow_hash6() for v6 keys) is
-// SipHash-1-3 under a secret key given at construction, 64 bits. Bucket 1 comes from the low 32 bits, bucket 2 from
-// the high 32 (two independent choices, not one 32-bit value hashed again), and the
-// signature is their XOR. Without the key a sender cannot find tuples that share a bucket
+// SipHash-1-3 under a secret key given at construction, 64 bits. Bucket 1 comes from the low
+// 32 bits, bucket 2 from the high 32 (two independent choices, not one 32-bit value hashed
+// again), and the signature is their XOR. Without the key a sender cannot find tuples that share a bucket
 // pair; with a linear hash (CRC32-C, even with a secret seed) it can.
 //
 // Ageing: every record carries an expiry time (caller-defined ticks). An expired record is
@@ -242,6 +242,29 @@ struct FlowKeyTraits<FlowKey6> {
   static constexpr const char* kKind = "a v6 flow table";
 };
 
+// What the table's operations return, the same types for every key type (code templated on
+// the family handles both tables' results alike).
+
+/// A key's signature and its two buckets (BasicFlowTable::probe).
+struct FlowProbe {
+  uint32_t hash;  // the signature kept in the bucket: never 0 (0 marks an empty slot)
+  uint32_t b1, b2;
+};
+
+/// Where a lookup found a key: its record and the direction the key is.
+struct FlowHit {
+  uint32_t idx = UINT32_MAX;  // BasicFlowTable::kNone: not found
+  FlowDir dir = FlowDir::kForward;
+  bool found() const { return idx != UINT32_MAX; }
+};
+
+enum class FlowInsertStatus : uint8_t { kOk, kFull, kExists };
+struct FlowInsertResult {
+  FlowInsertStatus status;
+  uint32_t idx;  // valid when kOk
+  Reclaim reclaimed = Reclaim::kNone;  // the class of the flow that made room, if one did
+};
+
 /// The flow table over one key type: FlowTable (v4) and FlowTable6 (v6, and NAT46/NAT64
 /// flows with their v4 side IPv4-mapped). Both are instantiated in table.cpp only.
 template <typename Key>
@@ -256,18 +279,9 @@ class BasicFlowTable {
   /// call back into the table.
   using ReleaseFn = void (*)(void* ctx, const Record& f);
 
-  struct Hit {
-    uint32_t idx = kNone;
-    FlowDir dir = FlowDir::kForward;
-    bool found() const { return idx != kNone; }
-  };
-
-  enum class InsertStatus : uint8_t { kOk, kFull, kExists };
-  struct InsertResult {
-    InsertStatus status;
-    uint32_t idx;  // valid when kOk
-    Reclaim reclaimed = Reclaim::kNone;  // the class of the flow that made room, if one did
-  };
+  using Hit = FlowHit;
+  using InsertStatus = FlowInsertStatus;
+  using InsertResult = FlowInsertResult;
 
   /// capacity: number of flows (each flow has two keys). key: the hash key (the dataplane
   /// derives it from its secret, HashUse::kFlowTable; a restarted process needs the same key
@@ -275,7 +289,7 @@ class BasicFlowTable {
   /// worker's NUMA node. Throws std::invalid_argument for capacity 0.
   /// `meters`: keep a FlowMeter per flow (32 bytes more each; count() does nothing without).
   BasicFlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release, void* release_ctx,
-            bool meters = false);
+                 bool meters = false);
   /// The same, the arrays in `store`'s file. A file whose header matches (magic, version,
   /// capacity, buckets, meters, key fingerprint, layout, size) is adopted: its records and
   /// buckets are checked, nothing else trusted (adopt() in table.cpp); anything else starts
@@ -287,17 +301,14 @@ class BasicFlowTable {
   /// Throws std::system_error if the file cannot be opened, locked (another live table has
   /// it), sized or mapped.
   BasicFlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release, void* release_ctx,
-            bool meters, const FlowStore& store, uint64_t now);
+                 bool meters, const FlowStore& store, uint64_t now);
   ~BasicFlowTable();
   BasicFlowTable(const BasicFlowTable&) = delete;
   BasicFlowTable& operator=(const BasicFlowTable&) = delete;
 
   /// A key's signature and its two buckets, computed once (one hash) and reused by the
   /// burst stages.
-  struct Probe {
-    uint32_t hash;  // the signature kept in the bucket: never 0 (0 marks an empty slot)
-    uint32_t b1, b2;
-  };
+  using Probe = FlowProbe;
   /// Hash a key under the table's key.
   Probe probe(const Key& k) const { return probe_of(FlowKeyTraits<Key>::hash(k, key_)); }
 

@@ -17,6 +17,7 @@
 #include "dataplane/fwd/fullnat6.h"
 #include "dataplane/fwd/icmp_error.h"
 #include "dataplane/fwd/icmp_error6.h"
+#include "dataplane/fwd/icmp_xlate.h"
 #include "dataplane/fwd/nat64.h"
 #include "dataplane/pkt/csum.h"
 #include "dataplane/pkt/tcp_opts.h"
@@ -71,6 +72,17 @@ inline PortTuple6 port_tuple6(const uint8_t* local_ip, const uint8_t* backend_ip
   t.local_port = lport;
   t.backend_port = bport;
   return t;
+}
+
+// A frame translated to the other family (fwd/nat64.h, icmp_xlate.h) starts at x.frame:
+// before f (it grew: Action::prepend) or after it (it shrank: Action::trim).
+inline void moved(Action* a, const uint8_t* f, const Xlated& x) {
+  if (a->kind != Action::Kind::kTx) return;
+  if (x.frame < f)
+    a->prepend = static_cast<uint8_t>(f - x.frame);
+  else
+    a->trim = static_cast<uint16_t>(x.frame - f);
+  a->len = x.len;
 }
 
 inline uint32_t flow6_capacity(const PipelineParams& p) {
@@ -607,7 +619,12 @@ Action Pipeline::handle_icmp_error(const Snapshot& s, uint8_t* f, const Parsed& 
   if (q.answer.dst_ip != p.key.dst_ip) return drop(counters_, DropReason::kIcmpNoFlow);
   if (p.ttl <= 1) return drop(counters_, DropReason::kTtlExceeded);
   const FlowTable::Hit hit = flows_.lookup(q.answer, now);
-  if (!hit.found()) return drop(counters_, DropReason::kIcmpNoFlow);
+  if (!hit.found()) {
+    // About a NAT46 flow's client side or a NAT64 flow's backend side: in flows6_, the other
+    // end is IPv6 (looked for only when the snapshot has such VIPs).
+    if (s.nat46 || s.nat64) return icmp_error46(s, f, p, mapped_key(q.answer), now);
+    return drop(counters_, DropReason::kIcmpNoFlow);
+  }
   const Flow& fl = flows_.at(hit.idx);
   ++counters_.icmp_errors_forwarded;
   if (flows_.one_key(hit.idx)) {
@@ -1332,10 +1349,7 @@ Action Pipeline::nat_out(const Snapshot& s, uint8_t* f, const Parsed& p, const F
     const Xlated x = Xlate64::header(f, p.l3_off, p.l4_off, p.l4_len(), proto, mapped_v4(src),
                                      mapped_v4(dst), k.dst_port, k.src_port, htons(ip_id_));
     Action a = output(s, x.frame, mapped_v4(dst), now);
-    if (a.kind == Action::Kind::kTx) {
-      a.trim = static_cast<uint16_t>(x.frame - f);
-      a.len = x.len;
-    }
+    moved(&a, f, x);
     return a;
   } else {
     // NAT46 (RFC 7915 4.1): the frame grows by 20 bytes, which must fit the egress; a DF
@@ -1348,10 +1362,7 @@ Action Pipeline::nat_out(const Snapshot& s, uint8_t* f, const Parsed& p, const F
     const Xlated x = Xlate46::header(f, p.l3_off, p.l4_len(), Ip6::from(src), Ip6::from(dst),
                                      k.dst_port, k.src_port);
     Action a = output6(s, x.frame, Ip6::from(dst), now);
-    if (a.kind == Action::Kind::kTx) {
-      a.prepend = static_cast<uint8_t>(f - x.frame);
-      a.len = x.len;
-    }
+    moved(&a, f, x);
     return a;
   }
 }
@@ -1432,9 +1443,37 @@ Action Pipeline::handle_icmp_error6(const Snapshot& s, uint8_t* f, const Parsed&
   // From the client's side (about rondo's packet to the client) it goes to the backend about
   // the backend's packet; from the backend's side, to the client about the client's.
   const Ip6 to = Ip6::from(k.src_ip), from = Ip6::from(k.dst_ip);
+  if (is_v4_mapped6(to)) {
+    // A NAT46 flow's client or a NAT64 flow's backend: ICMPv4 (RFC 7915 5.2).
+    ip_id_ = static_cast<uint16_t>(ip_id_ + 1);
+    const Xlated x = IcmpXlate::to_v4(f, p.l3_off, p.l4_off, p.l4_len(), mapped_v4(k.dst_ip),
+                                      mapped_v4(k.src_ip), mapped_v4(k.src_ip),
+                                      mapped_v4(k.dst_ip), k.src_port, k.dst_port, htons(ip_id_));
+    if (!x.frame) return drop(counters_, DropReason::kIcmpUntranslatable);
+    Action a = output(s, x.frame, mapped_v4(k.src_ip), now);
+    moved(&a, f, x);
+    return a;
+  }
   IcmpError6::translate(f + p.l3_off, icmp, p.l4_len(), q, from, to, to, from, k.src_port,
                         k.dst_port);
   return output6(s, f, to, now);
+}
+
+Action Pipeline::icmp_error46(const Snapshot& s, uint8_t* f, const Parsed& p, const FlowKey6& key,
+                              uint64_t now) {
+  const FlowTable6::Hit hit = flows6_.lookup(key, now);
+  if (!hit.found()) return drop(counters_, DropReason::kIcmpNoFlow);
+  const Flow6& fl = flows6_.at(hit.idx);
+  const FlowKey6& k = hit.dir == FlowDir::kForward ? fl.rev : fl.fwd;
+  // The other end is IPv6 (both ends v4 would be a v4 flow): ICMPv6 (RFC 7915 4.2).
+  const Ip6 to = Ip6::from(k.src_ip), from = Ip6::from(k.dst_ip);
+  const Xlated x = IcmpXlate::to_v6(f, p.l3_off, p.l4_len(), from, to, to, from, k.src_port,
+                                    k.dst_port);
+  if (!x.frame) return drop(counters_, DropReason::kIcmpUntranslatable);
+  ++counters_.icmp_errors_forwarded;
+  Action a = output6(s, x.frame, to, now);
+  moved(&a, f, x);
+  return a;
 }
 
 Action Pipeline::output6(const Snapshot& s, uint8_t* f, const Ip6& dst, uint64_t now) {

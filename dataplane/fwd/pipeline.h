@@ -1,6 +1,10 @@
 // The per-packet pipeline of one worker lcore: parse -> ICMP echo / VIP lookup ->
 // flow lookup or schedule+insert -> rewrite -> next hop. It owns everything the lcore
-// keeps between packets (flow table, local ports, scheduler cursors, counters). ARP and
+// keeps between packets (flow tables, local ports, scheduler cursors, counters).
+// IPv6 (docs: the v6 plan's decisions 2-5): v6 flows, and NAT46/NAT64 flows with their v4
+// side IPv4-mapped, live in a table of their own (flows6_, FlowTable6), so the v4 key, record
+// and lookups are as they were; the parser's branch is the only family test a v4 packet
+// pays before its VIP lookup. The client handler is chosen per VIP (mode x families). ARP and
 // the neighbour table are the main lcore's (neigh/manager.h): ARP frames are handed to it
 // (kToMain), next hops are looked up in the NextHopMap it publishes, read-only and works on plain frame bytes, so unit tests and fuzzers drive it without
 // DPDK running; the worker loop (runtime/worker.cpp) feeds it mbufs.
@@ -313,6 +317,10 @@ class Pipeline {
   Action handle_icmp6(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t in_port,
                       uint64_t now);
   Action handle_icmp_error6(const Snapshot& s, uint8_t* f, const Parsed& p, uint64_t now);
+  // An ICMPv4 error about a flow in flows6_ (NAT46's client side, NAT64's backend side; `key`
+  // its quoted packet's answer, IPv4-mapped): translated to ICMPv6 for the other end.
+  Action icmp_error46(const Snapshot& s, uint8_t* f, const Parsed& p, const FlowKey6& key,
+                      uint64_t now);
   Action output6(const Snapshot& s, uint8_t* f, const Ip6& dst, uint64_t now);
   bool alloc_local6(const Snapshot& s, FlowKey6* rev, FlowTable6::Probe* rev_probe, uint64_t now);
   void ask_neigh6(const Ip6& ip, uint16_t port, uint64_t now);

@@ -1,5 +1,7 @@
 #include "dataplane/inspect/describe.h"
 
+#include <arpa/inet.h>
+
 #include <cstdio>
 
 namespace rondo::dp {
@@ -16,6 +18,12 @@ std::string ip4(const uint8_t* p) {
   return b;
 }
 
+std::string ip6(const uint8_t* p) {
+  char b[INET6_ADDRSTRLEN];
+  inet_ntop(AF_INET6, p, b, sizeof b);
+  return b;
+}
+
 std::string tcp_flags(uint8_t f) {
   std::string s;
   static constexpr struct {
@@ -25,6 +33,81 @@ std::string tcp_flags(uint8_t f) {
   for (const auto& x : kFlags)
     if (f & x.bit) s += x.c;
   return s.empty() ? "none" : s;
+}
+
+const char* icmp6_name(uint8_t type) {
+  switch (type) {
+    case 1: return "unreachable";
+    case 2: return "packet too big";
+    case 3: return "time exceeded";
+    case 4: return "parameter problem";
+    case 128: return "echo request";
+    case 129: return "echo reply";
+    case 133: return "router solicitation";
+    case 134: return "router advertisement";
+    case 135: return "neighbor solicitation";
+    case 136: return "neighbor advertisement";
+    case 143: return "mld report";
+    default: return "type";
+  }
+}
+
+// "[2001:db8::2]:40000 > [2001:db8::10]:80 tcp [S] ... len 0 ext 1": like IPv4's line,
+// with the extension headers counted (RFC 8200 section 4: HBH, routing, fragment,
+// destination options; the walk stops at anything else or at the end of the frame).
+std::string describe_ipv6(const uint8_t* f, uint32_t len, uint32_t off) {
+  char b[200];
+  if (len < off + 40) return "ipv6, truncated (" + std::to_string(len) + " bytes)";
+  const uint8_t* ip = f + off;
+  const uint16_t payload = be16(ip + 4);
+  const std::string src = ip6(ip + 8), dst = ip6(ip + 24);
+  uint8_t nh = ip[6];
+  uint32_t l4 = off + 40;
+  unsigned ext = 0;
+  std::string frag;
+  while ((nh == 0 || nh == 43 || nh == 44 || nh == 60) && ext < 16) {
+    if (len < l4 + 8) return src + " > " + dst + " ipv6, truncated extension header";
+    ++ext;
+    if (nh == 44) {
+      const uint16_t fo = be16(f + l4 + 2);
+      std::snprintf(b, sizeof b, " fragment off %u%s", (fo & 0xfff8u), fo & 1 ? " +" : "");
+      frag = b;
+    }
+    const uint32_t hlen = nh == 44 ? 8u : (f[l4 + 1] + 1u) * 8u;
+    nh = f[l4];
+    l4 += hlen;
+    if (!frag.empty()) break;  // a fragment is described as one, as for IPv4: no L4
+  }
+  const std::string ext_text = ext ? " ext " + std::to_string(ext) : "";
+  std::snprintf(b, sizeof b, " hlim %u len %u", ip[7], payload);
+  const std::string ip_tail = ext_text + b;
+  if ((ip[0] >> 4) != 6) return src + " > " + dst + " ipv6, bad header" + ip_tail;
+  if (!frag.empty()) return src + " > " + dst + " proto " + std::to_string(nh) + frag + ip_tail;
+  const uint32_t l4_avail = len > l4 ? len - l4 : 0;
+  const uint32_t l4_len = off + 40 + payload > l4 ? off + 40 + payload - l4 : 0;
+  if (nh == 6) {
+    if (l4_avail < 20) return src + " > " + dst + " tcp, truncated" + ip_tail;
+    const uint8_t* t = f + l4;
+    const uint32_t hlen = (t[12] >> 4) * 4u;
+    std::snprintf(b, sizeof b, "]:%u > [%s]:%u tcp [%s] seq %u ack %u win %u len %u", be16(t),
+                  dst.c_str(), be16(t + 2), tcp_flags(t[13]).c_str(), be32(t + 4), be32(t + 8),
+                  be16(t + 14), l4_len > hlen ? l4_len - hlen : 0u);
+    return "[" + src + b + ext_text;
+  }
+  if (nh == 17) {
+    if (l4_avail < 8) return src + " > " + dst + " udp, truncated" + ip_tail;
+    const uint8_t* u = f + l4;
+    std::snprintf(b, sizeof b, "]:%u > [%s]:%u udp len %u", be16(u), dst.c_str(), be16(u + 2),
+                  be16(u + 4) >= 8 ? be16(u + 4) - 8u : 0u);
+    return "[" + src + b + ext_text;
+  }
+  if (nh == 58) {
+    if (l4_avail < 4) return src + " > " + dst + " icmp6, truncated" + ip_tail;
+    const uint8_t type6 = f[l4], code = f[l4 + 1];
+    std::snprintf(b, sizeof b, " icmp6 %s (%u/%u)", icmp6_name(type6), type6, code);
+    return src + " > " + dst + b + ip_tail;
+  }
+  return src + " > " + dst + " proto " + std::to_string(nh) + ip_tail;
 }
 
 }  // namespace
@@ -54,6 +137,7 @@ std::string describe_frame(const uint8_t* f, uint32_t len) {
     }
     return out + "arp op " + std::to_string(op);
   }
+  if (type == 0x86dd) return out + describe_ipv6(f, len, off);
   if (type != 0x0800) {
     std::snprintf(b, sizeof b, "ethertype 0x%04x, %u bytes", type, len);
     return out + b;

@@ -37,12 +37,6 @@ constexpr uint8_t kTypeNs = 135, kTypeNa = 136;
 constexpr uint8_t kOptSll = 1, kOptTll = 2;
 constexpr uint8_t kNaSolicited = 0x40, kNaOverride = 0x20;
 
-// The ICMPv6 pseudo-header (RFC 8200 8.1): source, destination, upper-layer length (32
-// bits), next header; as a one's complement sum to add to the message's.
-uint64_t pseudo_sum6(const uint8_t* src, const uint8_t* dst, uint32_t len, uint8_t nh) {
-  return csum_sum(src, 16) + csum_sum(dst, 16) + (len >> 16) + (len & 0xffff) + nh;
-}
-
 // Write the IPv6 header and the checksum of an ICMPv6 message of icmp_len bytes at ip + 40.
 void finish_icmp6(uint8_t* ip, const Ip6& src, const Ip6& dst, uint32_t icmp_len) {
   ip[0] = 0x60;  // version 6, traffic class 0, flow label 0
@@ -55,7 +49,7 @@ void finish_icmp6(uint8_t* ip, const Ip6& src, const Ip6& dst, uint32_t icmp_len
   std::memcpy(ip + 24, dst.b, 16);
   uint8_t* icmp = ip + kIp6Len;
   icmp[2] = icmp[3] = 0;
-  csum_put(icmp + 2, pseudo_sum6(src.b, dst.b, icmp_len, kIcmp6) + csum_sum(icmp, icmp_len));
+  csum_put(icmp + 2, csum_pseudo6(src.b, dst.b, icmp_len, kIcmp6) + csum_sum(icmp, icmp_len));
 }
 
 // A link-layer address option that can be a host's and names the frame's own source (as
@@ -259,8 +253,7 @@ NeighManager::Verdict NeighManager::handle_ndp(const Snapshot* s, uint8_t* f, ui
   const Ip6 dst = Ip6::from(ip + 24);
   if (ip[7] != kNdpHopLimit || icmp[1] != 0 || plen < kNdpMinLen)
     return drop(DropReason::kNdpInvalid);
-  if (csum_fold64(pseudo_sum6(src.b, dst.b, plen, kIcmp6) + csum_sum(icmp, plen)) != 0xffff)
-    return drop(DropReason::kNdpInvalid);
+  if (!l4_csum_ok6(ip, icmp, plen, kIcmp6)) return drop(DropReason::kNdpInvalid);
   const Ip6 target = Ip6::from(icmp + 8);
   if (is_multicast6(target)) return drop(DropReason::kNdpInvalid);
   // The source (NS) or target (NA) link-layer address; other options are skipped (4.3, 4.4).

@@ -22,11 +22,13 @@
 // It works on plain bytes and a clock passed in, like the Pipeline, so unit tests drive it
 // without DPDK running; runtime/neigh_service.cpp moves the frames (rings, mbufs, RCU).
 //
-// Its counters are a row of their own (the main lcore's): steered_in (ARP frames taken
-// from workers), consumed (answers to our requests), drops by reason, originated (ARP
-// requests made), steered_out (frames handed to a worker for TX: replies and requests),
-// so rx + steered_in + originated == tx + drops + consumed + steered_out still holds over
-// all rows. The frame of an answered ARP request is turned into the reply in place.
+// Its counters are a row of their own (the main lcore's): steered_in (ARP and NDP frames
+// taken from workers), consumed (answers to our requests), drops by reason, originated (ARP
+// requests and neighbour solicitations made), steered_out (frames handed to a worker for TX:
+// replies and requests), so rx + steered_in + originated == tx + drops + consumed +
+// steered_out still holds over all rows; arp_replies/arp_requests and
+// ndp_adverts/ndp_solicits count what was sent. The frame of an answered ARP request or
+// neighbour solicitation is turned into the reply in place.
 #pragma once
 
 #include <array>

@@ -53,6 +53,18 @@ void NeighService::hand_to_worker(rte_mbuf* m, uint16_t port) {
   }
 }
 
+void NeighService::announce(const Snapshot* s, uint16_t port) {
+  if (!s) return;
+  size_t n = 0;
+  for (const auto* ips : {&s->vip_ips, &s->local_ips})
+    for (uint32_t ip : *ips) {
+      if (n++ == kAnnounceMax) return;
+      // Sender and target both ours: a gratuitous request, which every host and switch on
+      // the segment takes in (RFC 5227 section 3: "ARP Announcement").
+      mgr_.requests().push_back(ArpRequest{port, ip, ip});
+    }
+}
+
 void NeighService::poll(const Snapshot* s, uint64_t now) {
   if (s && s->epoch != applied_epoch_) {
     mgr_.on_snapshot(*s, now);

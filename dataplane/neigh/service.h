@@ -58,6 +58,12 @@ class NeighService {
   /// waits for the workers' quiescent states). s: the current snapshot (writer's view).
   void poll(const Snapshot* s, uint64_t now);
 
+  /// Gratuitous ARP out of `port` for our addresses (VIPs, then local IPs; at most
+  /// kAnnounceMax), sent at the next poll(): after a bond changed the member it sends on, so
+  /// that switches learn where our MAC went. s: the current snapshot.
+  void announce(const Snapshot* s, uint16_t port);
+  static constexpr size_t kAnnounceMax = 256;
+
   const NeighManager& manager() const { return mgr_; }
   const LcoreCounters& counters() const { return mgr_.counters(); }
   LcoreCounters& counters() { return mgr_.counters(); }

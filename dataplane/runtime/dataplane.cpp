@@ -183,8 +183,19 @@ bool Dataplane::init(std::string* err) {
   ps.rx_desc = opts_.rx_desc;
   ps.tx_desc = opts_.tx_desc;
   ps.pool = pool_;
-  uint16_t pid;
-  RTE_ETH_FOREACH_DEV(pid) {
+  bond_prepare_members();
+  for (const uint16_t pid : port_start_order()) {
+    // A bond's member is driven by the bonding PMD: no queues or workers of its own.
+    if (const auto bond = port_bond_of(pid)) {
+      RTE_LOG(NOTICE, USER1, "port %u: member of bond port %u\n", pid, *bond);
+      // The config's routes and neighbours name ports by id, port 0 when they name none.
+      if (pid == 0)
+        RTE_LOG(WARNING, USER1,
+                "port 0 is a member of bond port %u: what the config sends on port 0 (all of it "
+                "without routes) would bypass the bond; give the bond's --vdev first, or port: %u "
+                "in its routes and neighbours\n", *bond, *bond);
+      continue;
+    }
     PortInfo info;
     if (!port_start(pid, ps, &info, err)) return false;
     RTE_LOG(NOTICE, USER1, "port %u: %s (%s) mac %02x:%02x:%02x:%02x:%02x:%02x, %u queues, %s\n",
@@ -252,6 +263,19 @@ bool Dataplane::init(std::string* err) {
     }
     inspected.push_back(iw);
   }
+  // 802.3ad bonds whose LACPDUs leave only inside a TX burst on the bond: every worker
+  // bursts on them at each drain, empty if need be (without, an idle bond never agrees with
+  // its partner); the bonding PMD asks for a burst at least every 100 ms.
+  uint32_t empty_burst_ports = 0;
+  for (const auto& p : ports_) {
+    if (!p.bond || !p.bond->lacp_in_bursts) continue;
+    empty_burst_ports |= 1u << p.id;
+    if (opts_.idle_sleep_us >= 50'000) {
+      *err = "port " + p.name + ": 802.3ad without dedicated queues needs the workers to burst on "
+             "it at least every 100 ms: --idle-sleep-us must be below 50000";
+      return false;
+    }
+  }
   std::vector<Worker*> raw;
   for (uint16_t i = 0; i < n_workers; ++i) {
     WorkerSetup ws;
@@ -269,6 +293,7 @@ bool Dataplane::init(std::string* err) {
     ws.query_in = inspected[i].to_worker;
     ws.query_out = inspected[i].from_worker;
     ws.idle_sleep_us = opts_.idle_sleep_us;
+    ws.empty_burst_ports = empty_burst_ports;
     ws.pool = pool_;
     if (opts_.test_stall_worker == static_cast<int>(i)) {
       ws.test_stall_after_tsc = std::max<uint64_t>(1, rte_get_tsc_hz() / 1000 * opts_.test_stall_after_ms);
@@ -454,9 +479,14 @@ bool Dataplane::run(std::atomic<bool>* stop) {
                  rte_rdtsc());
   // The main lcore's loop: control requests, and the neighbour manager at least every
   // millisecond (ARP answers and next hops wait no longer than that); the lc counts every
-  // kLoadRefreshMs.
+  // kLoadRefreshMs. Bonds: their members, looked at every turn too (a few reads of the
+  // bonding PMD's state), logged when they change and announced (gratuitous ARP): DPDK's
+  // bonding PMD sends none, and a switch would go on sending our MAC's frames to the member
+  // the bond no longer listens on (after a failback, until we happen to send on the new one).
   while (!stop->load(std::memory_order_relaxed)) {
     agent_->poll_once(std::chrono::milliseconds(1));
+    for (auto& p : ports_)
+      if (port_bond_watch(&p) && !p.bond->active.empty()) neigh_->announce(publisher_->current(), p.id);
     neigh_->poll(publisher_->current(), rte_rdtsc());
     load_->poll(publisher_->current(), rte_rdtsc());
     LcoreCounters& mc = neigh_->counters();

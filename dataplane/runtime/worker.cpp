@@ -22,8 +22,12 @@ constexpr uint32_t kIdleBeforeSleep = 16;  // empty polls before the idle backof
 
 void flush_port(Worker* w, uint16_t port) {
   const uint16_t n = w->tx_len[port];
-  if (n == 0) return;
   auto& buf = w->tx[port];
+  if (n == 0) {
+    if (w->setup.empty_burst_ports >> port & 1u)
+      rte_eth_tx_burst(port, static_cast<uint16_t>(w->setup.index), buf.data(), 0);
+    return;
+  }
   uint32_t bytes[kBurst];
   for (uint16_t i = 0; i < n; ++i) bytes[i] = rte_pktmbuf_pkt_len(buf[i]);
   const uint16_t sent = rte_eth_tx_burst(port, static_cast<uint16_t>(w->setup.index), buf.data(), n);

@@ -17,6 +17,8 @@
 //                     directly); ipip and gue write their outer headers into the headroom.
 // Every frame buffer has Pipeline::kHeadroom bytes in front of the frame, as an mbuf has.
 //   BM_Meters/M:      BM_Established/1000 with flow meters off (M=0) and on (M=1).
+//   BM_Established6/N: BM_Established for IPv6 clients of an IPv6 VIP with IPv6 backends
+//                     (FlowTable6, FullNat6; 86-byte frames: 40-byte header, 6 data bytes).
 //   BM_Traced/T:      a burst as the worker runs it (runtime/worker.cpp: the tracer's check,
 //                     then before/after around the pipeline): T=0 no trace armed, T=1 a trace
 //                     armed whose filter matches nothing, T=2 one that records every packet;
@@ -234,6 +236,125 @@ void BM_Established(benchmark::State& state) {
   established(state, static_cast<uint32_t>(state.range(0)), 0);
 }
 BENCHMARK(BM_Established)->Arg(1000)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kNanosecond);
+
+// ---- IPv6: the same scenario with v6 addresses (2001:db8::/32).
+test::Ip16 v6_of(uint32_t v4) {
+  test::Ip16 a = test::ip6("2001:db8::");
+  a[12] = static_cast<uint8_t>(v4 >> 24);
+  a[13] = static_cast<uint8_t>(v4 >> 16);
+  a[14] = static_cast<uint8_t>(v4 >> 8);
+  a[15] = static_cast<uint8_t>(v4);
+  return a;
+}
+api::Addr addr_of(const test::Ip16& a) {
+  api::Addr x;
+  std::memcpy(x.b.data(), a.data(), 16);
+  return x;
+}
+
+// bench_state's with every address mapped into 2001:db8::/96.
+api::State bench_state6(uint32_t n_local_ips) {
+  api::State s = bench_state(n_local_ips);
+  auto to6 = [](api::Addr& a) { a = addr_of(v6_of(a.v4())); };
+  for (auto& v : s.vips) {
+    to6(v.ip);
+    for (auto& b : v.backends) to6(b.ip);
+  }
+  for (auto& l : s.local_ips) to6(l);
+  for (auto& n : s.neighbours) to6(n.ip);
+  return s;
+}
+
+struct Bench6 {
+  std::unique_ptr<Snapshot> snap;
+  std::unique_ptr<Pipeline> pipe;
+  std::unique_ptr<NextHopMap6> next_hops;
+
+  Bench6(uint32_t capacity, uint32_t n_local_ips) {
+    PipelineParams p;
+    p.flow_capacity = 64;
+    p.flow6_capacity = capacity;
+    p.hz = kHz;
+    p.port_macs = {kOurMac};
+    snap = build_snapshot(bench_state6(n_local_ips));
+    pipe = std::make_unique<Pipeline>(p);
+    pipe->on_snapshot(*snap, 1);
+    NeighManagerParams np;
+    np.hz = kHz;
+    np.port_macs = {kOurMac};
+    NeighManager nm(np);
+    nm.on_conf6(ndp_conf(*snap), 1);
+    next_hops = nm.next_hops6_if_changed();
+    pipe->set_next_hops6(next_hops.get());
+  }
+};
+
+Pkt client6(uint32_t i, uint8_t flags) {
+  Pkt p = client(i, flags);
+  p.v6 = true;
+  p.src6 = v6_of(p.src_ip);
+  p.dst6 = v6_of(p.dst_ip);
+  return p;
+}
+
+constexpr uint32_t kFrame6 = 14 + 40 + 20 + 6;
+
+void establish6(Bench6& b, uint32_t i) {
+  Frame syn = test::build(client6(i, 0x02));
+  if (b.pipe->process(b.snap.get(), syn.data(), kFrame6, 0, 2).kind != Action::Kind::kTx)
+    std::abort();
+  Pkt sa = client6(i, 0x12);  // the answer, from where the rewritten SYN went
+  std::memcpy(sa.src6.data(), &syn[14 + 24], 16);
+  std::memcpy(sa.dst6.data(), &syn[14 + 8], 16);
+  sa.sport = static_cast<uint16_t>(syn[56] << 8 | syn[57]);
+  sa.dport = static_cast<uint16_t>(syn[54] << 8 | syn[55]);
+  sa.payload.clear();
+  sa.seq = 5000;
+  sa.ack = 1000 + 1 + 6;
+  Frame f = test::build(sa);
+  if (b.pipe->process(b.snap.get(), f.data(), static_cast<uint32_t>(f.size()), 0, 3).kind !=
+      Action::Kind::kTx)
+    std::abort();
+  Frame ack = test::build(client6(i, 0x10));
+  if (b.pipe->process(b.snap.get(), ack.data(), kFrame6, 0, 4).kind != Action::Kind::kTx)
+    std::abort();
+}
+
+struct alignas(64) Slot6 {
+  uint8_t head[Pipeline::kHeadroom];
+  uint8_t frame[128];
+};
+
+void BM_Established6(benchmark::State& state) {
+  const auto n = static_cast<uint32_t>(state.range(0));
+  Bench6 b(n + n / 8, (n * 2) / 60000 + 1);
+  for (uint32_t i = 0; i < n; ++i) establish6(b, i);
+  std::vector<Frame> templates;
+  std::mt19937 rng(1);
+  const uint32_t n_templates = std::min<uint32_t>(n, 1u << 16);
+  for (uint32_t t = 0; t < n_templates; ++t) templates.push_back(test::build(client6(rng() % n, 0x18)));
+  std::vector<Slot6> burst(kBurst);
+  std::vector<uint8_t*> ptrs;
+  for (auto& f : burst) ptrs.push_back(f.frame);
+  std::vector<uint32_t> lens(kBurst, kFrame6);
+  std::vector<Action> actions(kBurst);
+  uint64_t cycles = 0, packets = 0, next = 0;
+  for (auto _ : state) {
+    for (uint32_t k = 0; k < kBurst; ++k, ++next)
+      std::memcpy(burst[k].frame, templates[next % n_templates].data(), kFrame6);
+    const uint64_t t0 = __rdtsc();
+    b.pipe->process_burst(b.snap.get(), ptrs.data(), lens.data(), kBurst, 0, 5, false,
+                          actions.data());
+    benchmark::DoNotOptimize(actions.data());
+    cycles += __rdtsc() - t0;
+    packets += kBurst;
+  }
+  if (b.pipe->flows6().size() != n) state.SkipWithError("flows lost");
+  for (auto d : b.pipe->counters().drops)
+    if (d) state.SkipWithError("drops during the run");
+  report(state, cycles, packets);
+}
+BENCHMARK(BM_Established6)->Arg(1000)->Arg(100'000)->Unit(benchmark::kNanosecond);
 
 void BM_Routed(benchmark::State& state) {
   established(state, 1000, static_cast<uint32_t>(state.range(0)));

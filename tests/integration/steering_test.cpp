@@ -144,6 +144,81 @@ TEST_F(Steering, EveryReplyReachesTheWorkerThatOwnsItsFlow) {
   EXPECT_EQ(rte_mempool_in_use_count(dp.pool()), baseline) << "mbuf leak";
 }
 
+// The same for IPv6 full-NAT (seed::state6()): v6 replies land on the worker that does not
+// own their local port and are handed over to the one that does.
+TEST_F(Steering, EveryV6ReplyReachesTheWorkerThatOwnsItsFlow) {
+  test::RingDataplane dp("steer6", 2, kLportLo, 64);
+  const Mac me = dp.mac();
+  dp.push(test::seed::state6());
+  dp.settle();
+  for (uint16_t w = 0; w < 2; ++w) dp.sent(w);  // the late (v4) backend's ARP request
+  const unsigned baseline = rte_mempool_in_use_count(dp.pool());
+  constexpr size_t kL4 = 14 + 40;
+
+  std::map<uint32_t, FlowSeen> flows;  // by local port << 16 | backend port
+  for (int k = 0; k < kFlows; ++k) {
+    Pkt syn;
+    syn.v6 = true;
+    syn.src_mac = kClientMac;
+    syn.dst_mac = me;
+    syn.src6 = kClient6;
+    syn.dst6 = kVip6;
+    syn.sport = static_cast<uint16_t>(50000 + k);
+    syn.dport = 80;
+    syn.tcp_flags = 0x02;
+    dp.inject(static_cast<uint16_t>(k % 2), test::build(syn));
+  }
+  dp.settle();
+  for (uint16_t w = 0; w < 2; ++w) {
+    for (const Frame& f : dp.sent(w)) {
+      ASSERT_EQ(f.size(), kL4 + 20);
+      EXPECT_TRUE(std::equal(kLocal6.begin(), kLocal6.end(), f.begin() + 14 + 8));
+      EXPECT_TRUE(std::equal(kBackend6.begin(), kBackend6.end(), f.begin() + 14 + 24));
+      const uint16_t lport = be16_at(f, kL4), bport = be16_at(f, kL4 + 2);
+      EXPECT_EQ(dp.worker(w).pipeline.port_owner(lport), w) << lport;
+      flows[uint32_t{lport} << 16 | bport] = FlowSeen{w, lport, bport};
+    }
+  }
+  ASSERT_EQ(flows.size(), static_cast<size_t>(kFlows));
+
+  for (const auto& [key, fs] : flows) {
+    Pkt sa;
+    sa.v6 = true;
+    sa.src_mac = kBackendMac;
+    sa.dst_mac = me;
+    sa.src6 = kBackend6;
+    sa.dst6 = kLocal6;
+    sa.sport = fs.bport;
+    sa.dport = fs.lport;
+    sa.tcp_flags = 0x12;
+    sa.seq = key;
+    sa.ack = 1000 + 1;
+    dp.inject(static_cast<uint16_t>(1 - fs.owner), test::build(sa));
+  }
+  dp.settle();
+  std::set<uint16_t> client_ports_seen;
+  for (uint16_t w = 0; w < 2; ++w) {
+    for (const Frame& f : dp.sent(w)) {
+      ASSERT_EQ(f.size(), kL4 + 20);
+      const uint32_t key = be32_at(f, kL4 + 4);
+      ASSERT_TRUE(flows.count(key));
+      EXPECT_EQ(flows[key].owner, w);
+      EXPECT_TRUE(std::equal(kVip6.begin(), kVip6.end(), f.begin() + 14 + 8));
+      EXPECT_TRUE(std::equal(kClient6.begin(), kClient6.end(), f.begin() + 14 + 24));
+      EXPECT_EQ(be16_at(f, kL4), 80);
+      client_ports_seen.insert(be16_at(f, kL4 + 2));
+    }
+  }
+  EXPECT_EQ(client_ports_seen.size(), static_cast<size_t>(kFlows));
+  for (uint16_t w = 0; w < 2; ++w) {
+    const dp::LcoreCounters& c = dp.worker(w).pipeline.counters();
+    EXPECT_EQ(c.steered_out, static_cast<uint64_t>(kFlows / 2)) << "worker " << w;
+    EXPECT_EQ(c.flows6_active, static_cast<uint64_t>(kFlows / 2)) << "worker " << w;
+    for (auto d : c.drops) EXPECT_EQ(d, 0u);
+  }
+  EXPECT_EQ(rte_mempool_in_use_count(dp.pool()), baseline) << "mbuf leak";
+}
+
 // ARP frames go to the main lcore whichever worker receives them; the next hops it learns
 // are published to every worker.
 TEST_F(Steering, WhatOneWorkerLearnsByArpEveryWorkerKnows) {

@@ -12,8 +12,9 @@
 namespace rondo::cp {
 namespace {
 
-const uint32_t kVip = 0xcb00710a;   // 203.0.113.10
-const uint32_t kVip2 = 0xcb007114;  // 203.0.113.20
+const api::Addr kVip = api::Addr::from_v4(0xcb00710a);   // 203.0.113.10
+const api::Addr kVip2 = api::Addr::from_v4(0xcb007114);  // 203.0.113.20
+const api::Addr kVip6 = *api::parse_addr("2001:db8::10");
 
 ControlPlaneView serving_view() {
   ControlPlaneView v;
@@ -21,7 +22,7 @@ ControlPlaneView serving_view() {
   v.dataplane = api::DataplaneInfo{.generation = 3};
   VipSpec web;
   web.name = "web";
-  web.ip = api::Addr::from_v4(kVip);
+  web.ip = kVip;
   web.port = 80;
   BackendSpec a, b;
   a.ip = b.ip = api::Addr::from_v4(0xc6336403);
@@ -34,24 +35,24 @@ ControlPlaneView serving_view() {
   dns.proto = api::Proto::kUdp;
   VipSpec api = web;
   api.name = "api";
-  api.ip = api::Addr::from_v4(kVip2);
+  api.ip = kVip2;
   v.desired.vips = {web, dns, api};
   return v;
 }
 
 TEST(Bgp, AnnouncesAnAddressWhileOneOfItsVipsCanTakeConnections) {
   ControlPlaneView v = serving_view();
-  EXPECT_EQ(vips_to_announce(v), (std::vector<uint32_t>{kVip, kVip2}));  // sorted, unique
+  EXPECT_EQ(vips_to_announce(v), (std::vector<api::Addr>{kVip, kVip2}));  // sorted, unique
   // All of api's backends down, drained or at weight 0: its address goes.
   v.desired.vips[2].backends[0].health = Health::kDown;
   v.desired.vips[2].backends[1].drained = true;
-  EXPECT_EQ(vips_to_announce(v), (std::vector<uint32_t>{kVip}));
+  EXPECT_EQ(vips_to_announce(v), (std::vector<api::Addr>{kVip}));
   v.desired.vips[2].backends[1].drained = false;
   v.desired.vips[2].backends[1].weight = 0;
-  EXPECT_EQ(vips_to_announce(v), (std::vector<uint32_t>{kVip}));
+  EXPECT_EQ(vips_to_announce(v), (std::vector<api::Addr>{kVip}));
   // web drained, dns still serving on the same address: still announced; both drained: not.
   v.desired.vips[0].drained = true;
-  EXPECT_EQ(vips_to_announce(v), (std::vector<uint32_t>{kVip}));
+  EXPECT_EQ(vips_to_announce(v), (std::vector<api::Addr>{kVip}));
   v.desired.vips[1].drained = true;
   EXPECT_TRUE(vips_to_announce(v).empty());
   // No dataplane, or one that forwards with no state of ours: nothing.
@@ -75,23 +76,23 @@ TEST(HoldDown, KeepsTheAnnouncementWhileTheDataplaneRestarts) {
   RestartHoldDown hold(10'000ms);
   RestartHoldDown::Clock::time_point t{};
   ControlPlaneView v = serving_view();
-  EXPECT_EQ(hold.filter(v, t), (std::vector<uint32_t>{kVip, kVip2}));
+  EXPECT_EQ(hold.filter(v, t), (std::vector<api::Addr>{kVip, kVip2}));
   // The dataplane goes (restart or crash): held for up to 10 s.
   ControlPlaneView away = v;
   away.dataplane_connected = false;
   away.dataplane.reset();
-  EXPECT_EQ(hold.filter(away, t + 1ms), (std::vector<uint32_t>{kVip, kVip2}));
+  EXPECT_EQ(hold.filter(away, t + 1ms), (std::vector<api::Addr>{kVip, kVip2}));
   EXPECT_TRUE(hold.holding());
-  EXPECT_EQ(hold.filter(away, t + 9'000ms), (std::vector<uint32_t>{kVip, kVip2}));
+  EXPECT_EQ(hold.filter(away, t + 9'000ms), (std::vector<api::Addr>{kVip, kVip2}));
   // Back, connected but before the push (generation 0) still counts as away.
   ControlPlaneView back = v;
   back.dataplane->generation = 0;
-  EXPECT_EQ(hold.filter(back, t + 9'500ms), (std::vector<uint32_t>{kVip, kVip2}));
-  EXPECT_EQ(hold.filter(v, t + 9'600ms), (std::vector<uint32_t>{kVip, kVip2}));
+  EXPECT_EQ(hold.filter(back, t + 9'500ms), (std::vector<api::Addr>{kVip, kVip2}));
+  EXPECT_EQ(hold.filter(v, t + 9'600ms), (std::vector<api::Addr>{kVip, kVip2}));
   EXPECT_FALSE(hold.holding());
   // A second absence gets a fresh hold-down.
-  EXPECT_EQ(hold.filter(away, t + 20'000ms), (std::vector<uint32_t>{kVip, kVip2}));
-  EXPECT_EQ(hold.filter(away, t + 29'999ms), (std::vector<uint32_t>{kVip, kVip2}));
+  EXPECT_EQ(hold.filter(away, t + 20'000ms), (std::vector<api::Addr>{kVip, kVip2}));
+  EXPECT_EQ(hold.filter(away, t + 29'999ms), (std::vector<api::Addr>{kVip, kVip2}));
 }
 
 TEST(HoldDown, WithdrawsWhenItExpiresAndAnnouncesAgainWhenBack) {
@@ -105,14 +106,14 @@ TEST(HoldDown, WithdrawsWhenItExpiresAndAnnouncesAgainWhenBack) {
   EXPECT_TRUE(hold.filter(away, t + 10'100ms).empty());
   EXPECT_FALSE(hold.holding());
   EXPECT_TRUE(hold.filter(away, t + 60'000ms).empty());
-  EXPECT_EQ(hold.filter(v, t + 61'000ms), (std::vector<uint32_t>{kVip, kVip2}));
+  EXPECT_EQ(hold.filter(v, t + 61'000ms), (std::vector<api::Addr>{kVip, kVip2}));
 }
 
 TEST(HoldDown, ZeroWithdrawsAtOnce) {
   RestartHoldDown hold(0ms);
   RestartHoldDown::Clock::time_point t{};
   ControlPlaneView v = serving_view();
-  EXPECT_EQ(hold.filter(v, t), (std::vector<uint32_t>{kVip, kVip2}));
+  EXPECT_EQ(hold.filter(v, t), (std::vector<api::Addr>{kVip, kVip2}));
   v.dataplane_connected = false;
   EXPECT_TRUE(hold.filter(v, t).empty());
 }
@@ -130,16 +131,63 @@ TEST(HoldDown, HoldsOnlyWhatWasAnnouncedAndStillServes) {
   hold.filter(v, t + 1s);
   away = v;
   away.dataplane_connected = false;
-  EXPECT_EQ(hold.filter(away, t + 2s), (std::vector<uint32_t>{kVip, kVip2}));
+  EXPECT_EQ(hold.filter(away, t + 2s), (std::vector<api::Addr>{kVip, kVip2}));
   away.desired.vips[2].drained = true;
-  EXPECT_EQ(hold.filter(away, t + 3s), (std::vector<uint32_t>{kVip}));
+  EXPECT_EQ(hold.filter(away, t + 3s), (std::vector<api::Addr>{kVip}));
 }
 
-TEST(Bgp, IncludeFileIsOneStaticProtocol) {
-  EXPECT_EQ(bird_include({kVip, kVip2}).substr(bird_include({}).size() - 2),
-            "  route 203.0.113.10/32 blackhole;\n  route 203.0.113.20/32 blackhole;\n}\n");
+TEST(Bgp, IncludeFileIsOneStaticProtocolPerFamily) {
+  const std::string text = bird_include({kVip, kVip2});
+  EXPECT_NE(text.find("protocol static rondo_vips {\n  ipv4;\n  route 203.0.113.10/32 blackhole;\n"
+                      "  route 203.0.113.20/32 blackhole;\n}\n"),
+            std::string::npos)
+      << text;
+  // Both protocols always, empty or not: bird.conf's filter may name either.
   const std::string empty = bird_include({});
   EXPECT_NE(empty.find("protocol static rondo_vips {\n  ipv4;\n}\n"), std::string::npos);
+  EXPECT_NE(empty.find("protocol static rondo_vips6 {\n  ipv6;\n}\n"), std::string::npos);
+}
+
+// IPv6 VIPs: announced by the same rules, as /128 routes in a static protocol of their
+// own (rondo_vips6, channel ipv6) beside the IPv4 one; IPv4 sorts first.
+TEST(Bgp, Ipv6VipsAreAnnouncedAsSlash128InTheirOwnProtocol) {
+  ControlPlaneView v = serving_view();
+  VipSpec web6 = v.desired.vips[0];
+  web6.name = "web6";
+  web6.ip = kVip6;
+  for (auto& b : web6.backends) b.ip = *api::parse_addr("2001:db8:100::3");
+  v.desired.vips.push_back(web6);
+  EXPECT_EQ(vips_to_announce(v), (std::vector<api::Addr>{kVip, kVip2, kVip6}));
+  v.desired.vips[3].backends[0].health = Health::kDown;
+  v.desired.vips[3].backends[1].weight = 0;
+  EXPECT_EQ(vips_to_announce(v), (std::vector<api::Addr>{kVip, kVip2}));
+
+  const std::string text = bird_include({kVip, kVip6, *api::parse_addr("2001:db8::20")});
+  const std::string header = bird_include({}).substr(0, bird_include({}).find("protocol"));
+  EXPECT_EQ(text.substr(header.size()),
+            "protocol static rondo_vips {\n"
+            "  ipv4;\n"
+            "  route 203.0.113.10/32 blackhole;\n"
+            "}\n"
+            "protocol static rondo_vips6 {\n"
+            "  ipv6;\n"
+            "  route 2001:db8::10/128 blackhole;\n"
+            "  route 2001:db8::20/128 blackhole;\n"
+            "}\n");
+}
+
+// BIRD itself reads the file (parse only, `bird -p`), when installed.
+TEST(Bgp, BirdParsesTheIncludeFile) {
+  if (::access("/usr/sbin/bird", X_OK) != 0) GTEST_SKIP() << "/usr/sbin/bird not installed";
+  const std::string dir = std::filesystem::temp_directory_path() / ("rondo-bird-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/vips.conf") << bird_include({kVip, kVip6});
+  std::ofstream(dir + "/bird.conf") << "router id 192.0.2.10;\nprotocol device { }\ninclude \"" << dir
+                                    << "/vips.conf\";\n";
+  std::string out;
+  const int rc = run_command({"/usr/sbin/bird", "-p", "-c", dir + "/bird.conf"}, &out, std::chrono::seconds(10));
+  EXPECT_EQ(rc, 0) << out;
+  std::filesystem::remove_all(dir);
 }
 
 class Announce : public ::testing::Test {
@@ -179,7 +227,7 @@ TEST_F(Announce, RewritesTheFileAndReconfiguresOnlyOnChange) {
   // BIRD refuses the configuration (exit 0, says so): not applied, tried again next time.
   answer = "BIRD 2.0.12 ready.\n/etc/bird/bird.conf:12:3 syntax error\n";
   EXPECT_FALSE(a.apply({}));
-  EXPECT_EQ(a.announced(), (std::vector<uint32_t>{kVip}));
+  EXPECT_EQ(a.announced(), (std::vector<api::Addr>{kVip}));
   EXPECT_FALSE(a.apply({}));
   EXPECT_EQ(calls.size(), 3u);
   // birdc cannot reach BIRD.

@@ -71,8 +71,8 @@ TEST(Config, DeployExampleLoads) {
   ASSERT_TRUE(std::holds_alternative<api::State>(r))
       << std::get<std::vector<ConfigError>>(r)[0].to_string();
   const auto& s = std::get<api::State>(r);
-  EXPECT_EQ(s.vips.size(), 2u);
-  EXPECT_EQ(count_backends(s), 6u);
+  EXPECT_EQ(s.vips.size(), 3u);  // web and dns on IPv4, web6 on IPv6
+  EXPECT_EQ(count_backends(s), 8u);
   EXPECT_EQ(s.timeouts, api::Timeouts{});  // the example documents the defaults
 }
 
@@ -99,6 +99,61 @@ vips:
   EXPECT_EQ(s.vips[0].on_all_down, api::OnAllDown::kDrop);
   ASSERT_EQ(s.vips[0].backends.size(), 1u);
   EXPECT_EQ(s.vips[0].backends[0].weight, 1);
+}
+
+// IPv6 in every address field, written as tests/e2e/harness.py's yaml_config writes it
+// (quoted) and bare, beside the IPv4 seed: each lands in the State as the address it names.
+TEST(Config, DualStackAddressesQuotedOrNot) {
+  const auto s = state_of(R"(local_ips: [198.51.100.100, "2001:db8:100::100", 2001:db8:100::101]
+routes:
+  - prefix: "2001:db8:100::/64"
+    port: 0
+  - prefix: ::/0
+    via: "2001:db8:100::1"
+  - prefix: 2001:db8:200::/48
+    via: fe80::1
+  - prefix: 0.0.0.0/0
+    via: 198.51.100.1
+neighbours:
+  - {ip: "2001:db8:100::1", mac: "02:00:00:00:00:01", port: 0}
+  - {ip: 2001:db8:100::3, mac: "02:00:00:00:00:03", port: 1}
+vips:
+  - name: web
+    address: 203.0.113.10
+    port: 80
+    backends:
+      - {address: 198.51.100.3, port: 3000, weight: 1}
+  - name: web6
+    address: "2001:db8::10"
+    port: 80
+    protocol: tcp
+    mode: fullnat
+    scheduler: rr
+    backends:
+      - {address: "2001:db8:100::3", port: 3000, weight: 1}
+      - {address: 2001:DB8:100:0:0:0:0:4, port: 3001, weight: 2}
+)");
+  EXPECT_EQ(s.local_ips,
+            (std::vector<api::Addr>{ip("198.51.100.100"), ip("2001:db8:100::100"), ip("2001:db8:100::101")}));
+  ASSERT_EQ(s.routes.size(), 4u);
+  EXPECT_EQ(s.routes[0], (api::Route{.prefix = ip("2001:db8:100::"), .prefix_len = 64, .port_id = 0, .via = {}}));
+  EXPECT_EQ(s.routes[1], (api::Route{.prefix = api::Addr{}, .prefix_len = 0, .port_id = 0, .via = ip("2001:db8:100::1")}));
+  EXPECT_EQ(s.routes[2].via, ip("fe80::1"));  // a v6 next hop may be link-local
+  EXPECT_EQ(s.routes[2].prefix_len, 48);
+  EXPECT_TRUE(s.routes[3].prefix.is_v4());
+  ASSERT_EQ(s.neighbours.size(), 2u);
+  EXPECT_EQ(s.neighbours[0].ip, ip("2001:db8:100::1"));
+  EXPECT_EQ(s.neighbours[1].ip, ip("2001:db8:100::3"));
+  EXPECT_EQ(s.neighbours[1].port_id, 1);
+  ASSERT_EQ(s.vips.size(), 2u);
+  EXPECT_EQ(s.vips[1].ip, ip("2001:db8::10"));
+  EXPECT_EQ(s.vips[1].ip.family(), api::Family::kV6);
+  ASSERT_EQ(s.vips[1].backends.size(), 2u);
+  EXPECT_EQ(s.vips[1].backends[0].ip, ip("2001:db8:100::3"));
+  EXPECT_EQ(s.vips[1].backends[1].ip, ip("2001:db8:100::4"));  // any spelling, one address
+  EXPECT_EQ(s.vips[1].backends[1].weight, 2);
+  // The seed's v4 vip is untouched by the v6 one beside it.
+  EXPECT_EQ(s.vips[0].ip, api::Addr::from_v4(0xcb00710a));
 }
 
 // The one vip of a config, web on 203.0.113.10:80 with `setting` (a "key: value" line)
@@ -270,12 +325,12 @@ vips:
     port: 80
     backends: []
 )",
-     {"rondo.yaml:4: vips[0].address: expected an IPv4 address, got nothing"}},
+     {"rondo.yaml:4: vips[0].address: expected an IP address, got nothing"}},
 
     {"bad addresses", R"(local_ips: [198.51.100.256]
 vips:
   - name: web
-    address: 2001:db8::10
+    address: 2001:db8::zz
     port: 80
     backends:
       - address: backend-1.example
@@ -289,10 +344,9 @@ vips:
       - address: 255.255.255.255
         port: 3000
 )",
-     {"rondo.yaml:1: local_ips[0]: 198.51.100.256 is not an IPv4 address",
-      "rondo.yaml:4: vips[0].address: 2001:db8::10 is not an IPv4 address (IPv6 is not "
-      "supported yet)",
-      "rondo.yaml:7: vips[0].backends[0].address: backend-1.example is not an IPv4 address",
+     {"rondo.yaml:1: local_ips[0]: 198.51.100.256 is not an IP address",
+      "rondo.yaml:4: vips[0].address: 2001:db8::zz is not an IP address",
+      "rondo.yaml:7: vips[0].backends[0].address: backend-1.example is not an IP address",
       "rondo.yaml:9: vips[0].backends[1].address: 127.0.0.1 is a loopback address",
       "rondo.yaml:11: vips[0].backends[2].address: 224.0.0.1 is a multicast address",
       "rondo.yaml:13: vips[0].backends[3].address: 0.0.0.0 is in 0.0.0.0/8, not a host address",
@@ -333,7 +387,7 @@ vips:
      {"rondo.yaml:1: timeouts: expected a map, got a list",
       "rondo.yaml:2: local_ips: expected a list, got \"198.51.100.100\"",
       "rondo.yaml:4: vips[0].name: expected a name, got a list",
-      "rondo.yaml:5: vips[0].address: expected an IPv4 address, got a map",
+      "rondo.yaml:5: vips[0].address: expected an IP address, got a map",
       "rondo.yaml:6: vips[0].port: expected a port (1-65535), got a list",
       "rondo.yaml:8: vips[0].backends: expected a list, got a map",
       "rondo.yaml:9: vips[1]: expected a map, got \"web\""}},
@@ -479,11 +533,77 @@ vips: []
 )",
      {"rondo.yaml:2: routes[0].prefix: 10.0.0.0/33: prefix length must be 0-32",
       "rondo.yaml:3: routes[1].prefix: 10.0.0.1/8 has host bits set (did you mean 10.0.0.0/8?)",
-      "rondo.yaml:4: routes[2].prefix: 10.0.0.0 is not an IPv4 prefix (a.b.c.d/len)",
-      "rondo.yaml:7: routes[3].via: 10.0.0.256 is not an IPv4 address",
+      "rondo.yaml:4: routes[2].prefix: 10.0.0.0 is not an IP prefix (e.g. 198.51.100.0/24 or "
+      "2001:db8:100::/64)",
+      "rondo.yaml:7: routes[3].via: 10.0.0.256 is not an IP address",
       "rondo.yaml:8: routes[3].port: 65536 is not a port id (0-65535)",
       "rondo.yaml:10: routes[5].prefix: required field is missing",
       "rondo.yaml:12: routes[6].gateway: unknown field (expected one of: prefix, via, port)"}},
+
+    {"bad IPv6", R"(local_ips: [198.51.100.100, "2001:db8:100::100", "::ffff:198.51.100.7", fe80::1]
+routes:
+  - prefix: 2001:db8::/129
+  - prefix: "2001:db8::1/32"
+  - prefix: 2001:db8:100::/64
+    via: 198.51.100.1
+  - prefix: "::ffff:10.0.0.0/104"
+  - prefix: 2001:db8:200::/48
+    via: fe80::1
+neighbours:
+  - {ip: "2001:db8:100::3", mac: "02:00:00:00:00:03", port: 0}
+  - {ip: "ff02::1", mac: "02:00:00:00:00:04"}
+vips:
+  - name: web6
+    address: "2001:db8::10"
+    port: 80
+    backends:
+      - {address: "2001:db8:100::3", port: 3000}
+      - {address: 198.51.100.3, port: 3000}
+      - {address: "::1", port: 3000}
+      - {address: "2001:db8:100::gg", port: 3000}
+      - {address: "fe80::3", port: 3000}
+  - name: dsr6
+    address: 2001:db8::11
+    port: 80
+    mode: ipip
+    backends:
+      - {address: 2001:db8:100::3, port: 80}
+  - name: pp6
+    address: "2001:db8::12"
+    port: 80
+    proxy_protocol: v2
+    backends:
+      - {address: "2001:db8:100::4", port: 3000}
+)",
+     {"rondo.yaml:1: local_ips[2]: ::ffff:198.51.100.7 is an IPv4-mapped IPv6 address: write it "
+      "as IPv4",
+      "rondo.yaml:1: local_ips[3]: fe80::1 is a link-local address (fe80::/10), which cannot be a "
+      "local ip",
+      "rondo.yaml:3: routes[0].prefix: 2001:db8::/129: prefix length must be 0-128",
+      "rondo.yaml:4: routes[1].prefix: 2001:db8::1/32 has host bits set (did you mean "
+      "2001:db8::/32?)",
+      "rondo.yaml:6: routes[2].via: 198.51.100.1 is IPv4 but the prefix 2001:db8:100::/64 is IPv6: "
+      "a next hop has the route's family (line 5)",
+      "rondo.yaml:7: routes[3].prefix: ::ffff:10.0.0.0/104 is an IPv4-mapped IPv6 prefix: write it "
+      "as IPv4",
+      "rondo.yaml:12: neighbours[1].ip: ff02::1 is a multicast address (ff00::/8)",
+      "rondo.yaml:19: vips[0].backends[1].address: 198.51.100.3 is IPv4 but the vip's first "
+      "backend is IPv6: the backends of a vip are all of one family (line 18)",
+      "rondo.yaml:20: vips[0].backends[2].address: ::1 is the loopback address",
+      "rondo.yaml:21: vips[0].backends[3].address: 2001:db8:100::gg is not an IP address",
+      "rondo.yaml:22: vips[0].backends[4].address: fe80::3 is a link-local address (fe80::/10), "
+      "which cannot be a backend",
+      "rondo.yaml:26: vips[1].mode: mode ipip is not supported for IPv6 yet (line 24)",
+      "rondo.yaml:32: vips[2].proxy_protocol: the PROXY protocol is not supported for IPv6 yet "
+      "(line 30)"}},
+
+    {"unspecified next hop", R"(routes:
+  - prefix: "2001:db8:200::/48"
+    via: "::"
+vips: []
+)",
+     {"rondo.yaml:3: routes[0].via: :: is the unspecified address, not a next hop (leave via out "
+      "for on-link)"}},
 
     {"bad neighbours", R"(neighbours:
   - ip: 198.51.100.3

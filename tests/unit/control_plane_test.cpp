@@ -610,7 +610,20 @@ TEST_F(RpcTest, MalformedRequestsGetAnErrorAndChangeNothing) {
       {R"({"cmd": "backend.add", "vip": "web", "address": "198.51.100.3", "port": -1})",
        "-1 is not a port (1-65535) (backend.add: field \"port\")"},
       {R"({"cmd": "backend.add", "vip": "web", "address": "198.51.100.300", "port": 80})",
-       "198.51.100.300 is not an IPv4 address"},
+       "198.51.100.300 is not an IP address"},
+      {R"({"cmd": "backend.add", "vip": "web", "address": "2001:db8:100::zz", "port": 80})",
+       "2001:db8:100::zz is not an IP address"},
+      {R"({"cmd": "vip.add", "name": "x", "address": "::ffff:203.0.113.11", "port": 80})",
+       "::ffff:203.0.113.11 is an IPv4-mapped IPv6 address: write it as IPv4"},
+      {R"({"cmd": "vip.add", "name": "x", "address": "[2001:db8::11]", "port": 80})",
+       "[2001:db8::11] is not an IP address"},
+      // A role rule of validate_state's, reached through the API.
+      {R"({"cmd": "vip.add", "name": "x", "address": "fe80::11", "port": 80})",
+       "vips[2].address: fe80::11 is a link-local address (fe80::/10), which cannot be a vip"},
+      // Bare IPv6 text is an address (no port can be told from it): 40000 is no group.
+      {R"({"cmd": "flow.list", "client": "2001:db8:100::2:40000"})",
+       "2001:db8:100::2:40000 is not an IP address"},
+      {R"({"cmd": "flow.list", "vip": "[2001:db8::10]:0"})", "0 is not a port (1-65535)"},
       {R"({"cmd": "backend.add", "vip": "web", "address": "198.51.100.3", "port": 80, "weight": 65536})",
        "65536 is not a weight (0-65535) (backend.add: field \"weight\")"},
       {R"({"cmd": "backend.add", "vip": "web", "address": "198.51.100.3", "port": 80, "wieght": 2})",
@@ -728,6 +741,122 @@ TEST_F(RpcTest, VipAddTakesEveryModeAndOnAllDown) {
   EXPECT_EQ(cp->view().desired, before);
   a = call(*cp, R"({"cmd": "backend.add", "vip": "v-ipip", "address": "198.51.100.3", "port": 8002})");
   EXPECT_TRUE(a["ok"].get<bool>()) << a;
+}
+
+// IPv6 through the API: a vip and backends added, refused by validate_state's family rule
+// until a local ip of the backends' family exists; reads print RFC 5952 and [v6]:port.
+TEST_F(RpcTest, Ipv6VipsAndBackends) {
+  auto cp = make();
+  sync(*cp);
+  auto a = call(*cp, R"({"cmd": "vip.add", "name": "web6", "address": "2001:DB8::10", "port": 80})");
+  ASSERT_TRUE(a["ok"].get<bool>()) << a;
+  EXPECT_EQ(a["changes"], json::array({"+ vip web6 [2001:db8::10]:80/tcp"}));
+  const auto before = cp->view().desired;
+  a = call(*cp, R"({"cmd": "backend.add", "vip": "web6", "address": "2001:db8:100::3", "port": 3000})");
+  EXPECT_EQ(a["code"], "invalid") << a;
+  EXPECT_EQ(a["error"].get<std::string>().rfind(
+                "vips[2].backends[0].address: 2001:db8:100::3 is IPv6 but no local ip is: full-NAT "
+                "sends to a backend from a local ip of its family",
+                0),
+            0u)
+      << a;
+  EXPECT_EQ(cp->view().desired, before);
+  // The file gains an IPv6 local ip (and keeps web6 out: a reload applies the file).
+  dir_.write("rondo.yaml", std::string(R"(local_ips: [198.51.100.100, "2001:db8:100::100"]
+vips:
+  - name: web6
+    address: "2001:db8::10"
+    port: 80
+    backends:
+      - {address: "2001:db8:100::3", port: 3000}
+)"));
+  a = call(*cp, R"({"cmd": "reload"})");
+  ASSERT_TRUE(a["ok"].get<bool>()) << a;
+  a = call(*cp, R"({"cmd": "backend.add", "vip": "web6", "address": "2001:db8:100::4", "port": 3000, "weight": 3})");
+  ASSERT_TRUE(a["ok"].get<bool>()) << a;
+  EXPECT_EQ(a["changes"], json::array({"+ backend web6 [2001:db8:100::4]:3000 weight 3"}));
+  sync(*cp);
+  const auto& pushed = dp_->last();
+  ASSERT_EQ(pushed.local_ips.size(), 2u);
+  EXPECT_EQ(pushed.local_ips[1], ip("2001:db8:100::100"));
+  ASSERT_EQ(pushed.vips.size(), 1u);
+  EXPECT_EQ(pushed.vips[0].ip, ip("2001:db8::10"));
+  ASSERT_EQ(pushed.vips[0].backends.size(), 2u);
+  EXPECT_EQ(pushed.vips[0].backends[1].ip, ip("2001:db8:100::4"));
+  const uint32_t id = pushed.vips[0].backends[1].id;
+  dp_->set_backend(id, 2, 1, 10, 100);
+  sync(*cp);
+  a = call(*cp, R"({"cmd": "show", "vip": "web6"})");
+  EXPECT_EQ(a["vips"][0]["address"], "2001:db8::10");
+  EXPECT_EQ(a["vips"][0]["backends"][1]["address"], "2001:db8:100::4");
+  a = call(*cp, R"({"cmd": "stats"})");
+  ASSERT_TRUE(a["ok"].get<bool>()) << a;
+  bool found = false;
+  for (const auto& row : a["backends"])
+    if (row["id"] == id) found = row["backend"] == "[2001:db8:100::4]:3000";
+  EXPECT_TRUE(found) << a["backends"];
+  a = call(*cp, R"({"cmd": "backend.get", "vip": "web6", "address": "2001:db8:100:0::4", "port": 3000})");
+  EXPECT_EQ(a["backend"]["active_flows"], 2) << a;
+  a = call(*cp, R"({"cmd": "backend.drain", "vip": "web6", "address": "2001:db8:100::4", "port": 3000})");
+  EXPECT_TRUE(a["ok"].get<bool>()) << a;
+  EXPECT_EQ(a["changes"], json::array({"~ backend web6 [2001:db8:100::4]:3000 drained"}));
+}
+
+// An inspection connection that records what it was asked and answers one IPv6 flow.
+class InspectRecorder final : public DataplaneClient {
+ public:
+  explicit InspectRecorder(std::shared_ptr<std::vector<api::InspectRequest>> asked)
+      : asked_(std::move(asked)) {}
+  bool connect() override { return true; }
+  void close() override {}
+  bool connected() const override { return true; }
+  std::optional<api::DataplaneInfo> hello() override { return api::DataplaneInfo{}; }
+  api::Ack push(const api::State& s) override { return {true, s.generation, ""}; }
+  std::optional<api::Stats> stats() override { return api::Stats{}; }
+  std::optional<api::InspectReply> inspect(const api::InspectRequest& req) override {
+    asked_->push_back(req);
+    api::InspectReply r;
+    r.flows.push_back({.lcore = 1, .proto = 6,
+                       .client_ip = ip("2001:db8:100::2"), .vip_ip = ip("2001:db8::10"),
+                       .backend_ip = ip("2001:db8:100::3"), .local_ip = ip("2001:db8:100::100"),
+                       .client_port = 40554, .vip_port = 80, .backend_port = 3000,
+                       .local_port = 41000, .state = "established"});
+    return r;
+  }
+  std::string last_error() const override { return ""; }
+
+ private:
+  std::shared_ptr<std::vector<api::InspectRequest>> asked_;
+};
+
+// Flow filters take IPv6 addresses, bare or as [v6]:port, and flows come back as [v6]:port.
+TEST_F(RpcTest, FlowFiltersAndListingsCarryIpv6) {
+  auto asked = std::make_shared<std::vector<api::InspectRequest>>();
+  options_.inspect_client = [asked] { return std::make_unique<InspectRecorder>(asked); };
+  auto cp = make();
+  sync(*cp);
+  auto a = call(*cp, R"({"cmd": "flow.list", "client": "[2001:db8:100::2]:40554",
+                         "vip": "[2001:db8::10]:80", "backend": "2001:DB8:100::3",
+                         "local": "2001:db8:100::100", "protocol": "tcp"})");
+  ASSERT_TRUE(a["ok"].get<bool>()) << a;
+  ASSERT_EQ(asked->size(), 1u);
+  const api::FlowFilter& f = asked->back().filter;
+  EXPECT_EQ(f.client_ip, ip("2001:db8:100::2"));
+  EXPECT_EQ(f.client_port, 40554);
+  EXPECT_EQ(f.vip_ip, ip("2001:db8::10"));
+  EXPECT_EQ(f.vip_port, 80);
+  EXPECT_EQ(f.backend_ip, ip("2001:db8:100::3"));
+  EXPECT_EQ(f.backend_port, 0);  // a bare address: any port
+  EXPECT_EQ(f.local_ip, ip("2001:db8:100::100"));
+  ASSERT_EQ(a["flows"].size(), 1u) << a;
+  EXPECT_EQ(a["flows"][0]["client"], "[2001:db8:100::2]:40554");
+  EXPECT_EQ(a["flows"][0]["vip"], "[2001:db8::10]:80");
+  EXPECT_EQ(a["flows"][0]["backend"], "[2001:db8:100::3]:3000");
+  EXPECT_EQ(a["flows"][0]["local"], "[2001:db8:100::100]:41000");
+  // A vip filter that is an IPv6 address starting with a letter is an address, not a name.
+  a = call(*cp, R"({"cmd": "flow.list", "vip": "fd00::10"})");
+  ASSERT_TRUE(a["ok"].get<bool>()) << a;
+  EXPECT_EQ(asked->back().filter.vip_ip, ip("fd00::10"));
 }
 
 TEST_F(RpcTest, StatsNeedADataplane) {

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -301,6 +302,28 @@ TEST(Diff, ListsAddedChangedAndRemovedEntries) {
             }));
 }
 
+TEST(Diff, Ipv6EntriesReadAsRfc5952WithBracketedEndpoints) {
+  DesiredState a = model_of(kWeb);
+  DesiredState b = a;
+  b.local_ips.push_back(ip("2001:db8:100::100"));
+  b.routes.push_back({.prefix = ip("2001:db8:200::"), .prefix_len = 48, .via = ip("fe80::1")});
+  b.neighbours.push_back({.ip = ip("2001:db8:100::3"), .mac = {2, 0, 0, 0, 0, 0x13}});
+  b.vips.push_back(vip("web6", 9, "2001:0db8:0:0::10", 80));
+  b.vips.back().backends = {{.id = 11, .ip = ip("2001:db8:100:0::3"), .port = 3000}};
+  const auto d = diff_states(a, b);
+  auto has = [&](const std::string& line) { return std::find(d.begin(), d.end(), line) != d.end(); };
+  EXPECT_TRUE(has("+ vip web6 [2001:db8::10]:80/tcp")) << ::testing::PrintToString(d);
+  EXPECT_TRUE(has("+ backend web6 [2001:db8:100::3]:3000 weight 1")) << ::testing::PrintToString(d);
+  EXPECT_TRUE(has("~ local_ips [198.51.100.100] -> [198.51.100.100, 2001:db8:100::100]"))
+      << ::testing::PrintToString(d);
+  auto line_with = [&](const std::string& part) {
+    return std::any_of(d.begin(), d.end(), [&](const std::string& l) { return l.find(part) != std::string::npos; });
+  };
+  EXPECT_TRUE(line_with("2001:db8:200::/48 via fe80::1 port 0]")) << ::testing::PrintToString(d);
+  EXPECT_TRUE(line_with("2001:db8:100::3 02:00:00:00:00:13 port 0]")) << ::testing::PrintToString(d);
+  EXPECT_EQ(d.size(), 5u) << ::testing::PrintToString(d);  // + the routes and neighbours lines
+}
+
 TEST(Diff, HealthAndOrderAreNotChanges) {
   DesiredState a = model_of(kWeb);
   DesiredState b = a;
@@ -396,6 +419,30 @@ vips:
 TEST(StateFile, RoundTrips) {
   const auto s = sample_state();
   auto back = decode_state_file(encode_state_file(s));
+  ASSERT_TRUE(std::holds_alternative<PersistedState>(back)) << std::get<std::string>(back);
+  EXPECT_EQ(std::get<PersistedState>(back), s);
+}
+
+// Every address field with IPv6 in it comes back as it went, RFC 5952 text in the file.
+TEST(StateFile, Ipv6RoundTrips) {
+  PersistedState s = sample_state();
+  s.desired.local_ips.push_back(ip("2001:db8:100::100"));
+  s.desired.routes.push_back({.prefix = ip("2001:db8:100::"), .prefix_len = 64});
+  s.desired.routes.push_back({.prefix = api::Addr{}, .prefix_len = 0, .via = ip("fe80::1")});
+  s.desired.neighbours.push_back({.ip = ip("2001:db8:100::3"), .mac = {2, 0, 0, 0, 0, 0x13}});
+  VipSpec v6 = vip("web6", 4, "2001:db8::10", 80);
+  v6.backends = {{.id = 30, .ip = ip("2001:db8:100::3"), .port = 3000},
+                 {.id = 31, .ip = ip("2001:db8:100::4"), .port = 3000, .weight = 5}};
+  s.desired.vips.push_back(v6);
+  const std::string text = encode_state_file(s);
+  const auto j = nlohmann::json::parse(text);
+  EXPECT_EQ(j["vips"][2]["address"], "2001:db8::10");
+  EXPECT_EQ(j["vips"][2]["backends"][1]["address"], "2001:db8:100::4");
+  EXPECT_EQ(j["routes"][2]["prefix"], "2001:db8:100::");
+  EXPECT_EQ(j["routes"][2]["prefix_len"], 64);
+  EXPECT_EQ(j["routes"][3]["prefix"], "::");
+  EXPECT_EQ(j["routes"][2]["via"], "::");  // no next hop, in the route's family
+  auto back = decode_state_file(text);
   ASSERT_TRUE(std::holds_alternative<PersistedState>(back)) << std::get<std::string>(back);
   EXPECT_EQ(std::get<PersistedState>(back), s);
 }
@@ -496,6 +543,18 @@ TEST(StateFile, CorruptFilesAreRefusedWithAReason) {
       {"bad name", "\"web\"", "\"we b\"", "vips[0].name: \"we b\" is not a valid name"},
       {"missing field", "\"drained\": true", "\"draind\": true", "vips[0].backends[1].drained: missing"},
       {"wrong type", "\"weight\": 4", "\"weight\": \"4\"", "vips[0].backends[0].weight: expected an integer"},
+      // IPv6: text that is no address, the IPv4-mapped spelling of an IPv4 address, a
+      // backend of the other family than its vip's others, a prefix length past 32 for IPv4.
+      {"bad v6 address", "\"address\": \"198.51.100.3\"", "\"address\": \"2001:db8::g\"",
+       "vips[0].backends[0].address: expected an IP address"},
+      {"v4-mapped v6", "\"address\": \"198.51.100.3\"", "\"address\": \"::ffff:198.51.100.3\"",
+       "vips[0].backends[0].address: expected an IP address"},
+      {"mixed families", "\"address\": \"198.51.100.3\"", "\"address\": \"2001:db8:100::3\"",
+       "vips[0].backends[1].address: 198.51.100.3 is IPv4 but the vip's first backend is IPv6"},
+      {"v4 prefix length 33", "\"prefix_len\": 24", "\"prefix_len\": 33",
+       "routes[1].prefix: 198.51.100.0/33: prefix length must be 0-32"},
+      {"prefix length 129", "\"prefix_len\": 24", "\"prefix_len\": 129",
+       "routes[].prefix_len: expected an integer 0-128"},
   };
   for (const auto& c : cases) {
     std::string text = good;
@@ -522,15 +581,37 @@ TEST(Helpers, EndpointsAndNames) {
   std::string why;
   EXPECT_EQ(parse_endpoint("198.51.100.3:3000", &why), (std::pair{ip("198.51.100.3"), uint16_t{3000}}));
   EXPECT_FALSE(parse_endpoint("198.51.100.3", &why));
-  EXPECT_EQ(why, "198.51.100.3 is not ADDRESS:PORT (e.g. 198.51.100.3:3000)");
+  EXPECT_EQ(why, "198.51.100.3 is not ADDRESS:PORT (e.g. 198.51.100.3:3000 or [2001:db8::3]:3000)");
   EXPECT_FALSE(parse_endpoint("198.51.100.3:0", &why));
   EXPECT_EQ(why, "0 is not a port (1-65535)");
   EXPECT_FALSE(parse_endpoint("198.51.100.3:65536", &why));
   EXPECT_EQ(why, "65536 is not a port (1-65535)");
   EXPECT_FALSE(parse_endpoint("127.0.0.1:80", &why));
   EXPECT_EQ(why, "127.0.0.1 is a loopback address");
+  // IPv6: in brackets, any spelling, printed back in RFC 5952 form.
+  EXPECT_EQ(parse_endpoint("[2001:db8:100::3]:3000", &why), (std::pair{ip("2001:db8:100::3"), uint16_t{3000}}));
+  EXPECT_EQ(parse_endpoint("[2001:DB8:100:0:0:0:0:3]:3000", &why),
+            (std::pair{ip("2001:db8:100::3"), uint16_t{3000}}));
+  EXPECT_EQ(format_endpoint(ip("2001:DB8:100:0:0:0:0:3"), 3000), "[2001:db8:100::3]:3000");
   EXPECT_FALSE(parse_endpoint("2001:db8::1:80", &why));
-  EXPECT_EQ(why, "2001:db8::1:80 is not an IPv4 ADDRESS:PORT (IPv6 is not supported yet)");
+  EXPECT_EQ(why, "2001:db8::1:80: an IPv6 endpoint is written [ADDRESS]:PORT (e.g. [2001:db8::3]:3000)");
+  EXPECT_FALSE(parse_endpoint("[2001:db8::1]", &why));
+  EXPECT_EQ(why, "[2001:db8::1] is not ADDRESS:PORT (e.g. 198.51.100.3:3000 or [2001:db8::3]:3000)");
+  EXPECT_FALSE(parse_endpoint("[2001:db8::g]:80", &why));
+  EXPECT_EQ(why, "2001:db8::g is not an IP address");
+  EXPECT_FALSE(parse_endpoint("[::ffff:198.51.100.3]:80", &why));
+  EXPECT_EQ(why, "::ffff:198.51.100.3 is an IPv4-mapped IPv6 address: write it as IPv4");
+  EXPECT_FALSE(parse_endpoint("[198.51.100.3]:80", &why));
+  EXPECT_EQ(why, "[198.51.100.3]:80: brackets are for IPv6 addresses (write 198.51.100.3:PORT)");
+  EXPECT_FALSE(parse_endpoint("[::1]:80", &why));
+  EXPECT_EQ(why, "::1 is the loopback address");
+  EXPECT_FALSE(parse_endpoint("[2001:db8::1]:0", &why));
+  EXPECT_EQ(why, "0 is not a port (1-65535)");
+  EXPECT_EQ(parse_host_address("2001:db8::1", &why), ip("2001:db8::1"));
+  EXPECT_FALSE(parse_host_address("ff02::1", &why));
+  EXPECT_EQ(why, "ff02::1 is a multicast address (ff00::/8)");
+  EXPECT_FALSE(parse_host_address("web", &why));
+  EXPECT_EQ(why, "web is not an IP address");
   EXPECT_EQ(check_name("web-1.a_b"), "");
   EXPECT_NE(check_name("web site"), "");
   EXPECT_NE(check_name(std::string(65, 'a')), "");

@@ -84,7 +84,9 @@ std::vector<std::string> lines(const std::vector<HealthChecker::Target>& ts) {
   std::vector<std::string> out;
   for (const auto& t : ts) {
     char buf[96];
-    std::snprintf(buf, sizeof buf, "%u %08x:%u %08x %08x", t.backend_id, t.ip, t.port, t.mark, t.via);
+    // IPv4 as 8 hex digits (the plan is all IPv4: DSR is, for now); "0" for no via.
+    std::snprintf(buf, sizeof buf, "%u %08x:%u %08x %08x", t.backend_id, t.ip.v4(), t.port, t.mark,
+                  t.via.v4());
     out.push_back(buf);
   }
   return out;

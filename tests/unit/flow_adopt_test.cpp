@@ -1,4 +1,5 @@
-// FlowTable in a FlowStore file: a table written by a process killed with SIGKILL is adopted
+// FlowTable and FlowTable6 (typed tests over both key types) in a FlowStore file: a table
+// written by a process killed with SIGKILL is adopted
 // by another, byte for byte; corrupt records and stray bucket slots are dropped and counted,
 // exactly; a header that does not match is refused with its reason; the adopted table works
 // as a fresh one. Adoption time for 1M flows is printed (not asserted).
@@ -12,6 +13,7 @@
 #include <cstring>
 #include <string>
 #include <system_error>
+#include <type_traits>
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -24,7 +26,7 @@ namespace {
 
 using Outcome = FlowAdoption::Outcome;
 using store_test::write_and_kill;
-using Status = FlowTable::InsertStatus;
+using Status = FlowInsertStatus;
 
 constexpr HashKey kKey{0x0123456789abcdefull, 0xfedcba9876543210ull};
 constexpr HashKey kOtherKey{0x1111111111111111ull, 0x2222222222222222ull};
@@ -37,10 +39,31 @@ enum Kind { kTcpEst, kTcpSyn, kUdp, kDsr };
 Kind kind(uint32_t i) { return static_cast<Kind>(i % 4); }
 uint8_t proto(uint32_t i) { return kind(i) == kUdp ? 17 : 6; }
 
-FlowKey client_key(uint32_t i) {
-  FlowKey k;
-  k.src_ip = 0x0a000000 + i;
-  k.dst_ip = 0xc0000201;
+// Every test runs over both key types (FlowTable, FlowTable6): the keys of flow i differ
+// only in their address width.
+template <typename K>
+constexpr bool kV6 = std::is_same_v<K, FlowKey6>;
+
+// v4: the number itself; v6: 2001:db8:<net>::<the number in the low 32 bits>.
+template <typename K>
+void set_ip(K& k, bool src, uint16_t net, uint32_t v) {
+  if constexpr (kV6<K>) {
+    uint8_t(&a)[16] = src ? k.src_ip : k.dst_ip;
+    const uint8_t prefix[6] = {0x20, 0x01, 0x0d, 0xb8, static_cast<uint8_t>(net >> 8),
+                               static_cast<uint8_t>(net)};
+    std::memset(a, 0, 16);
+    std::memcpy(a, prefix, sizeof prefix);
+    std::memcpy(a + 12, &v, 4);
+  } else {
+    (src ? k.src_ip : k.dst_ip) = v;
+  }
+}
+
+template <typename K>
+K client_key(uint32_t i) {
+  K k;
+  set_ip(k, true, 0x100, 0x0a000000 + i);
+  set_ip(k, false, 0, 0xc0000201);
   k.src_port = static_cast<uint16_t>(1024 + i % 60000);
   k.dst_port = 80;
   k.proto = proto(i);
@@ -48,10 +71,11 @@ FlowKey client_key(uint32_t i) {
 }
 
 // backend:80 -> local ip:port: the rev key is the local ip:port that must survive.
-FlowKey backend_key(uint32_t i) {
-  FlowKey k;
-  k.src_ip = 0x0a010001 + i % 7;
-  k.dst_ip = 0x0a020000 + (i >> 16);
+template <typename K>
+K backend_key(uint32_t i) {
+  K k;
+  set_ip(k, true, 0x200, 0x0a010001 + i % 7);
+  set_ip(k, false, 0x300, 0x0a020000 + (i >> 16));
   k.src_port = 80;
   k.dst_port = static_cast<uint16_t>(i);
   k.proto = proto(i);
@@ -74,14 +98,16 @@ TcpTrack track_of(uint32_t i) {
   return t;
 }
 
-void fill(FlowTable& t, uint32_t n) {
+template <typename K>
+void fill(BasicFlowTable<K>& t, uint32_t n) {
+  using Key = K;
   for (uint32_t i = 0; i < n; i++) {
-    const FlowKey f = client_key(i), r = backend_key(i);
-    const FlowTable::InsertResult res =
+    const Key f = client_key<Key>(i), r = backend_key<Key>(i);
+    const FlowInsertResult res =
         kind(i) == kDsr ? t.insert_one(f, t.probe(f), r, state_of(i), kNow + kLife + i, kNow)
                         : t.insert(f, r, state_of(i), kNow + kLife + i, kNow);
     ASSERT_EQ(res.status, Status::kOk) << i;
-    Flow& fl = t.at(res.idx);
+    auto& fl = t.at(res.idx);
     fl.backend_id = i % 7 + 1;
     fl.vip_id = static_cast<uint16_t>(i % 3);
     fl.user = static_cast<uint8_t>(i);
@@ -93,19 +119,21 @@ void fill(FlowTable& t, uint32_t n) {
 
 // Flow i is found by its client key (and its backend key unless one-key) with the contents
 // fill() gave it, expiry shifted by `shift`.
-void expect_flow(const FlowTable& t, uint32_t i, int64_t shift = 0) {
-  const FlowTable::Hit h = t.find(client_key(i), 0);
+template <typename K>
+void expect_flow(const BasicFlowTable<K>& t, uint32_t i, int64_t shift = 0) {
+  using Key = K;
+  const FlowHit h = t.find(client_key<Key>(i), 0);
   ASSERT_TRUE(h.found()) << i;
   EXPECT_EQ(h.dir, FlowDir::kForward);
-  const Flow& f = t.at(h.idx);
-  EXPECT_EQ(f.fwd, client_key(i));
-  EXPECT_EQ(f.rev, backend_key(i)) << i;  // the local ip:port
+  const auto& f = t.at(h.idx);
+  EXPECT_EQ(f.fwd, client_key<Key>(i));
+  EXPECT_EQ(f.rev, backend_key<Key>(i)) << i;  // the local ip:port
   EXPECT_EQ(f.state, state_of(i));
   EXPECT_EQ(f.backend_id, i % 7 + 1);
   EXPECT_EQ(f.vip_id, i % 3);
   EXPECT_EQ(f.user, static_cast<uint8_t>(i));
   EXPECT_EQ(f.expires, static_cast<uint64_t>(static_cast<int64_t>(kNow + kLife + i) + shift));
-  const FlowTable::Hit r = t.find(backend_key(i), 0);
+  const FlowHit r = t.find(backend_key<Key>(i), 0);
   if (kind(i) == kDsr) {
     EXPECT_TRUE(t.one_key(h.idx));
     EXPECT_FALSE(r.found());
@@ -123,13 +151,15 @@ void expect_flow(const FlowTable& t, uint32_t i, int64_t shift = 0) {
 }
 
 // Free records: exactly capacity - size() new flows fit without making room.
-void expect_no_leak(FlowTable& t, uint32_t first_new) {
+template <typename K>
+void expect_no_leak(BasicFlowTable<K>& t, uint32_t first_new) {
+  using Key = K;
   const uint32_t free_n = t.capacity() - t.size();
   for (uint32_t j = 0; j < free_n; j++) {
-    FlowKey f = client_key(first_new + j), r = backend_key(first_new + j);
+    Key f = client_key<Key>(first_new + j), r = backend_key<Key>(first_new + j);
     f.dst_port = 443;  // never one of fill()'s keys
     r.src_port = 443;
-    const FlowTable::InsertResult res = t.insert(f, r, FlowState::kEstablished, kNow + 1, kNow);
+    const FlowInsertResult res = t.insert(f, r, FlowState::kEstablished, kNow + 1, kNow);
     ASSERT_EQ(res.status, Status::kOk) << j;
     ASSERT_EQ(res.reclaimed, Reclaim::kNone) << j;
   }
@@ -140,31 +170,47 @@ struct StoreFile : store_test::StoreFile {
   explicit StoreFile(const char* name) : store_test::StoreFile("rondo-adopt-", name) {}
 };
 
-FlowTable open_table(const StoreFile& s, uint32_t cap, uint64_t now = kNow,
-                     const HashKey& key = kKey, bool meters = true) {
-  return FlowTable(cap, key, nullptr, nullptr, meters, FlowStore{s.path}, now);
+template <typename K>
+BasicFlowTable<K> open_table(const StoreFile& s, uint32_t cap, uint64_t now = kNow,
+                             const HashKey& key = kKey, bool meters = true) {
+  return BasicFlowTable<K>(cap, key, nullptr, nullptr, meters, FlowStore{s.path}, now);
 }
 
-TEST(FlowAdopt, NewFileStartsEmpty) {
+template <typename K>
+class FlowAdoptTest : public testing::Test {};
+struct KeyTypeNames {
+  template <typename K>
+  static std::string GetName(int) {
+    return kV6<K> ? "v6" : "v4";
+  }
+};
+using KeyTypes = testing::Types<FlowKey, FlowKey6>;
+TYPED_TEST_SUITE(FlowAdoptTest, KeyTypes, KeyTypeNames);
+
+TYPED_TEST(FlowAdoptTest, NewFileStartsEmpty) {
+  using Key = TypeParam;
+  using Table = BasicFlowTable<Key>;
   StoreFile s("new");
-  FlowTable t = open_table(s, 1024);
+  Table t = open_table<Key>(s, 1024);
   EXPECT_EQ(t.adoption().outcome, Outcome::kCreated);
   EXPECT_EQ(t.adoption().writer_clock, 0u);  // nothing adopted: no writer
   EXPECT_EQ(t.size(), 0u);
   expect_no_leak(t, 0);
 }
 
-TEST(FlowAdopt, AdoptsWhatAKilledProcessWrote) {
+TYPED_TEST(FlowAdoptTest, AdoptsWhatAKilledProcessWrote) {
+  using Key = TypeParam;
+  using Table = BasicFlowTable<Key>;
   StoreFile s("kill9");
   constexpr uint32_t kCap = 8192, kN = 6000;
   ASSERT_NO_FATAL_FAILURE(write_and_kill([&] {
-    FlowTable t(kCap, kKey, nullptr, nullptr, true, FlowStore{s.path}, kNow);
+    Table t(kCap, kKey, nullptr, nullptr, true, FlowStore{s.path}, kNow);
     fill(t, kN);
     // A half-made flow too: inserted and erased before the kill leaves nothing behind.
-    t.erase(t.insert(client_key(kN), backend_key(kN), FlowState::kSynSent, kNow + 5, kNow).idx);
+    t.erase(t.insert(client_key<Key>(kN), backend_key<Key>(kN), FlowState::kSynSent, kNow + 5, kNow).idx);
   }));
 
-  FlowTable t = open_table(s, kCap, kNow + 10);  // a clock that went on: expiries kept
+  Table t = open_table<Key>(s, kCap, kNow + 10);  // a clock that went on: expiries kept
   const FlowAdoption& a = t.adoption();
   EXPECT_EQ(a.outcome, Outcome::kAdopted) << a.reason;
   EXPECT_EQ(a.adopted, kN);
@@ -185,6 +231,7 @@ struct BucketView {
   uint32_t sig[8];
   uint32_t ref[8];
 };
+template <typename Key>
 struct Mapped {
   int fd;
   size_t bytes;
@@ -201,7 +248,8 @@ struct Mapped {
     ::close(fd);
   }
   FlowStoreHeader& hdr() { return *reinterpret_cast<FlowStoreHeader*>(base); }
-  Flow& flow(uint32_t idx) { return reinterpret_cast<Flow*>(base + hdr().flows_off)[idx]; }
+  using Rec = typename BasicFlowTable<Key>::Record;
+  Rec& flow(uint32_t idx) { return reinterpret_cast<Rec*>(base + hdr().flows_off)[idx]; }
   BucketView& bucket(uint32_t b) {
     return reinterpret_cast<BucketView*>(base + hdr().buckets_off)[b];
   }
@@ -218,18 +266,20 @@ struct Mapped {
   }
 };
 
-TEST(FlowAdopt, DropsExactlyTheInconsistentRecords) {
+TYPED_TEST(FlowAdoptTest, DropsExactlyTheInconsistentRecords) {
+  using Key = TypeParam;
+  using Table = BasicFlowTable<Key>;
   StoreFile s("corrupt");
   constexpr uint32_t kCap = 4096, kN = 2000;
   uint32_t idx[kN];
   {
-    FlowTable t = open_table(s, kCap);
+    Table t = open_table<Key>(s, kCap);
     fill(t, kN);
-    for (uint32_t i = 0; i < kN; i++) idx[i] = t.find(client_key(i), 0).idx;
+    for (uint32_t i = 0; i < kN; i++) idx[i] = t.find(client_key<Key>(i), 0).idx;
   }
   // Flows 0, 4, 8, 12, 16 are two-key TCP established; 3 is one-key.
   {
-    Mapped m(s.path);
+    Mapped<Key> m(s.path);
     // A key's bucket slot cleared: the record goes (1), its other slot is stray (1).
     m.clear_slot(m.flow(idx[0]).loc[0]);
     // A loc pointing elsewhere: the record goes (1), both its slots are stray (2).
@@ -239,7 +289,7 @@ TEST(FlowAdopt, DropsExactlyTheInconsistentRecords) {
     // An insert cut short after its first key (state is written last, so the record is still
     // free): half done (1), its one slot stray (1).
     m.clear_slot(m.flow(idx[12]).loc[1]);
-    m.flow(idx[12]).loc[1] = FlowTable::kNoLoc;
+    m.flow(idx[12]).loc[1] = Table::kNoLoc;
     m.flow(idx[12]).state = FlowState::kFree;
     // A slot with the wrong signature: the record goes (1), both slots stray (2).
     m.bucket(m.flow(idx[16]).loc[0] / 8).sig[m.flow(idx[16]).loc[0] % 8] ^= 0x5a5a;
@@ -255,7 +305,7 @@ TEST(FlowAdopt, DropsExactlyTheInconsistentRecords) {
     // one slot stray (1).
     m.flow(idx[3]).loc[1] = 0;
   }
-  FlowTable t = open_table(s, kCap);
+  Table t = open_table<Key>(s, kCap);
   const FlowAdoption& a = t.adoption();
   ASSERT_EQ(a.outcome, Outcome::kAdopted) << a.reason;
   EXPECT_EQ(a.discarded, 5u);  // 0, 4, 8, 16, 3
@@ -265,28 +315,30 @@ TEST(FlowAdopt, DropsExactlyTheInconsistentRecords) {
   EXPECT_EQ(t.size(), kN - 6);
   for (uint32_t i = 0; i < kN; i++) {
     if (i == 0 || i == 3 || i == 4 || i == 8 || i == 12 || i == 16) {
-      EXPECT_FALSE(t.find(client_key(i), 0).found()) << i;
-      EXPECT_FALSE(t.find(backend_key(i), 0).found()) << i;
+      EXPECT_FALSE(t.find(client_key<Key>(i), 0).found()) << i;
+      EXPECT_FALSE(t.find(backend_key<Key>(i), 0).found()) << i;
     } else {
       expect_flow(t, i);
     }
   }
   // The dropped flows' keys can be inserted again.
-  EXPECT_EQ(t.insert(client_key(0), backend_key(0), FlowState::kSynSent, kNow + 9, kNow).status,
+  EXPECT_EQ(t.insert(client_key<Key>(0), backend_key<Key>(0), FlowState::kSynSent, kNow + 9, kNow).status,
             Status::kOk);
-  EXPECT_EQ(t.insert(client_key(12), backend_key(12), FlowState::kSynSent, kNow + 9, kNow).status,
+  EXPECT_EQ(t.insert(client_key<Key>(12), backend_key<Key>(12), FlowState::kSynSent, kNow + 9, kNow).status,
             Status::kOk);
   expect_no_leak(t, kN + 1);
 }
 
-TEST(FlowAdopt, RefusesAHeaderThatDoesNotMatch) {
+TYPED_TEST(FlowAdoptTest, RefusesAHeaderThatDoesNotMatch) {
+  using Key = TypeParam;
+  using Table = BasicFlowTable<Key>;
   StoreFile s("refuse");
   auto write_and = [&](auto&& change) {
     {
-      FlowTable t(1024, kKey, nullptr, nullptr, true, FlowStore{s.path, false}, kNow);
+      Table t(1024, kKey, nullptr, nullptr, true, FlowStore{s.path, false}, kNow);
       fill(t, 100);
     }
-    Mapped m(s.path);
+    Mapped<Key> m(s.path);
     change(m.hdr());
   };
   struct Case {
@@ -306,7 +358,7 @@ TEST(FlowAdopt, RefusesAHeaderThatDoesNotMatch) {
   };
   for (const Case& c : cases) {
     write_and(c.change);
-    FlowTable t = open_table(s, c.cap, kNow, c.key, c.meters);
+    Table t = open_table<Key>(s, c.cap, kNow, c.key, c.meters);
     EXPECT_EQ(t.adoption().outcome, Outcome::kRefused) << c.what;
     EXPECT_NE(t.adoption().reason.find(c.what), std::string::npos)
         << c.what << " / " << t.adoption().reason;
@@ -315,33 +367,40 @@ TEST(FlowAdopt, RefusesAHeaderThatDoesNotMatch) {
   }
   // adopt off: started empty, not refused.
   write_and([](FlowStoreHeader&) {});
-  FlowTable t(1024, kKey, nullptr, nullptr, true, FlowStore{s.path, false}, kNow);
+  Table t(1024, kKey, nullptr, nullptr, true, FlowStore{s.path, false}, kNow);
   EXPECT_EQ(t.adoption().outcome, Outcome::kCreated);
   EXPECT_EQ(t.size(), 0u);
 }
 
-TEST(FlowAdopt, OneLiveTablePerFile) {
+TYPED_TEST(FlowAdoptTest, OneLiveTablePerFile) {
+  using Key = TypeParam;
+  using Table = BasicFlowTable<Key>;
   StoreFile s("lock");
-  FlowTable a = open_table(s, 1024);
-  EXPECT_THROW(open_table(s, 1024), std::system_error);
+  Table a = open_table<Key>(s, 1024);
+  EXPECT_THROW(open_table<Key>(s, 1024), std::system_error);
 }
 
 struct Released {
   uint32_t n = 0;
-  static void hook(void* ctx, const Flow&) { static_cast<Released*>(ctx)->n++; }
+  template <typename Rec>
+  static void hook(void* ctx, const Rec&) {
+    static_cast<Released*>(ctx)->n++;
+  }
 };
 
-TEST(FlowAdopt, AdoptedTableWorksAsAnyOther) {
+TYPED_TEST(FlowAdoptTest, AdoptedTableWorksAsAnyOther) {
+  using Key = TypeParam;
+  using Table = BasicFlowTable<Key>;
   StoreFile s("works");
   constexpr uint32_t kCap = 1024, kN = 800;
   {
-    FlowTable t = open_table(s, kCap);
+    Table t = open_table<Key>(s, kCap);
     fill(t, kN);
   }
   // The adopter's clock restarted (behind the writer's): expiries are re-based on it.
   constexpr uint64_t kNew = 10;
   Released rel;
-  FlowTable t(kCap, kKey, &Released::hook, &rel, true, FlowStore{s.path}, kNew);
+  Table t(kCap, kKey, &Released::hook<typename Table::Record>, &rel, true, FlowStore{s.path}, kNew);
   ASSERT_EQ(t.adoption().outcome, Outcome::kAdopted);
   const int64_t shift = -static_cast<int64_t>(kNow - kNew);
   EXPECT_EQ(t.adoption().expiry_shift, shift);
@@ -351,16 +410,16 @@ TEST(FlowAdopt, AdoptedTableWorksAsAnyOther) {
   Reclaim kind;
   ASSERT_TRUE(t.reclaim_one(&kind));
   EXPECT_EQ(kind, Reclaim::kEmbryonic);
-  EXPECT_FALSE(t.find(client_key(1), 0).found());
-  EXPECT_TRUE(t.find(client_key(5), 0).found());
+  EXPECT_FALSE(t.find(client_key<Key>(1), 0).found());
+  EXPECT_TRUE(t.find(client_key<Key>(5), 0).found());
   ASSERT_TRUE(t.reclaim_one(&kind));
-  EXPECT_FALSE(t.find(client_key(5), 0).found());
+  EXPECT_FALSE(t.find(client_key<Key>(5), 0).found());
   EXPECT_EQ(rel.n, 2u);
 
   // Erase, insert, update.
-  t.erase(t.find(client_key(0), 0).idx);
-  EXPECT_FALSE(t.find(backend_key(0), 0).found());
-  const auto r = t.insert(client_key(0), backend_key(0), FlowState::kSynSent, kNew + 100, kNew);
+  t.erase(t.find(client_key<Key>(0), 0).idx);
+  EXPECT_FALSE(t.find(backend_key<Key>(0), 0).found());
+  const auto r = t.insert(client_key<Key>(0), backend_key<Key>(0), FlowState::kSynSent, kNew + 100, kNew);
   ASSERT_EQ(r.status, Status::kOk);
   t.update(r.idx, FlowState::kEstablished, kNew + kLife + kN + 100);
   EXPECT_EQ(t.size(), kN - 2);
@@ -375,19 +434,72 @@ TEST(FlowAdopt, AdoptedTableWorksAsAnyOther) {
 }
 
 // Not a timing assertion: the figure for docs/hot-restart.md.
-TEST(FlowAdopt, AdoptionTimeFor1MFlows) {
+TYPED_TEST(FlowAdoptTest, AdoptionTimeFor1MFlows) {
+  using Key = TypeParam;
+  using Table = BasicFlowTable<Key>;
   StoreFile s("1m");
   constexpr uint32_t kCap = 1u << 20, kN = 1'000'000;
   {
-    FlowTable t = open_table(s, kCap);
+    Table t = open_table<Key>(s, kCap);
     fill(t, kN);
   }
-  FlowTable t = open_table(s, kCap);
+  Table t = open_table<Key>(s, kCap);
   ASSERT_EQ(t.adoption().outcome, Outcome::kAdopted);
   EXPECT_EQ(t.adoption().adopted, kN);
   std::printf("adoption of %u flows (capacity %u, %zu MiB file): %.1f ms\n", kN, kCap,
               t.memory_bytes() >> 20, t.adoption().micros / 1000.0);
   for (uint32_t i = 0; i < kN; i += 997) expect_flow(t, i);
+}
+
+// The two tables' files differ in their magic only where the geometry could match: a v4
+// file is never adopted as v6 and the other way round, whatever the capacity.
+TEST(FlowAdoptFamilies, AV4FileIsNeverAdoptedAsV6NorTheOtherWay) {
+  StoreFile s("family");
+  {
+    FlowTable t(1024, kKey, nullptr, nullptr, true, FlowStore{s.path}, kNow);
+    fill(t, 100);
+  }
+  {
+    FlowTable6 t6(1024, kKey, nullptr, nullptr, true, FlowStore{s.path}, kNow);
+    EXPECT_EQ(t6.adoption().outcome, Outcome::kRefused);
+    EXPECT_NE(t6.adoption().reason.find("not a v6 flow table (bad magic"), std::string::npos)
+        << t6.adoption().reason;
+    EXPECT_EQ(t6.size(), 0u);
+    fill(t6, 100);
+  }
+  FlowTable t(1024, kKey, nullptr, nullptr, true, FlowStore{s.path}, kNow);
+  EXPECT_EQ(t.adoption().outcome, Outcome::kRefused);
+  EXPECT_NE(t.adoption().reason.find("not a flow table (bad magic"), std::string::npos)
+      << t.adoption().reason;
+  EXPECT_EQ(t.size(), 0u);
+}
+
+// The v4 file keeps the format main wrote before FlowTable6 existed (an upgrade adopts v4
+// flows): magic RONDOFT1, version 1, the arrays where that version put them. The v6 file is
+// marked RONDOFT6, its records 128 bytes.
+TEST(FlowAdoptFamilies, HeadersNameTheirFamily) {
+  StoreFile s4("hdr4"), s6("hdr6");
+  constexpr uint32_t kCap = 1u << 16;  // arrays of 2 MiB or more are 2 MiB aligned
+  { FlowTable t(kCap, kKey, nullptr, nullptr, false, FlowStore{s4.path}, kNow); }
+  { FlowTable6 t(kCap, kKey, nullptr, nullptr, false, FlowStore{s6.path}, kNow); }
+  Mapped<FlowKey> m4(s4.path);
+  Mapped<FlowKey6> m6(s6.path);
+  EXPECT_EQ(std::string(m4.hdr().magic, 8), "RONDOFT1");
+  EXPECT_EQ(std::string(m6.hdr().magic, 8), "RONDOFT6");
+  EXPECT_EQ(m4.hdr().version, 1u);
+  EXPECT_EQ(m6.hdr().version, 1u);
+  constexpr uint64_t kMiB2 = 2u << 20;
+  // v4: header page, then 64 x 2^16 = 4 MiB of records from 2 MiB, 2 MiB of buckets, 2 MiB
+  // of trackers.
+  EXPECT_EQ(m4.hdr().flows_off, kMiB2);
+  EXPECT_EQ(m4.hdr().buckets_off, kMiB2 + 64 * kCap);
+  EXPECT_EQ(m4.hdr().tcp_off, m4.hdr().buckets_off + 64 * (kCap / 2));
+  EXPECT_EQ(m4.hdr().bytes, m4.hdr().tcp_off + 32 * kCap);
+  // v6: 128 x 2^16 = 8 MiB of records.
+  EXPECT_EQ(m6.hdr().flows_off, kMiB2);
+  EXPECT_EQ(m6.hdr().buckets_off, kMiB2 + 128 * kCap);
+  EXPECT_EQ(m6.hdr().tcp_off, m6.hdr().buckets_off + 64 * (kCap / 2));
+  EXPECT_EQ(m6.hdr().bytes, m6.hdr().tcp_off + 32 * kCap);
 }
 
 }  // namespace

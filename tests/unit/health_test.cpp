@@ -28,7 +28,9 @@ namespace {
 using namespace std::chrono_literals;
 using Kind = HealthCheckSpec::Kind;
 
-constexpr uint32_t kLoopback = 0x7f000001;
+constexpr uint32_t kLoopbackHost = 0x7f000001;
+constexpr api::Addr kLoopback = api::Addr::from_v4(kLoopbackHost);
+const api::Addr kLoopback6 = *api::parse_addr("::1");
 
 // ---- state machine ----------------------------------------------------------------------
 
@@ -231,12 +233,19 @@ TEST(HealthTargets, FromDesiredState) {
   VipSpec db{.name = "db", .id = 2, .ip = api::Addr::from_v4(0xcb007136), .port = 5432};
   db.health_check = {.type = HealthCheck::Type::kTcp, .port = 9000};  // a separate check port
   db.backends = {{.id = 8, .ip = api::Addr::from_v4(0xc6336406), .port = 5432}};
-  d.vips = {web, dns, db};
+  // An IPv6 backend is checked like the others, on its own address.
+  VipSpec web6{.name = "web6", .id = 3, .ip = *api::parse_addr("2001:db8::10"), .port = 80};
+  web6.health_check = {.type = HealthCheck::Type::kTcp};
+  web6.backends = {{.id = 30, .ip = *api::parse_addr("2001:db8:100::3"), .port = 3000}};
+  d.vips = {web, dns, db, web6};
 
   const auto t = health_targets(d);
-  ASSERT_EQ(t.size(), 3u);
+  ASSERT_EQ(t.size(), 4u);
+  EXPECT_EQ(t[3].backend_id, 30u);
+  EXPECT_EQ(t[3].ip, *api::parse_addr("2001:db8:100::3"));
+  EXPECT_EQ(t[3].port, 3000);
   EXPECT_EQ(t[0], (HealthChecker::Target{5,
-                                         0xc6336403,
+                                         api::Addr::from_v4(0xc6336403),
                                          3000,
                                          {.kind = Kind::kHttp,
                                           .http_path = "/ready",
@@ -254,21 +263,31 @@ TEST(HealthTargets, FromDesiredState) {
 
 // ---- loopback servers -------------------------------------------------------------------
 
-// A listening socket on 127.0.0.1 with an ephemeral port.
+// A listening socket on 127.0.0.1 (or ::1) with an ephemeral port.
 class Listener {
  public:
-  Listener() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  explicit Listener(bool v6 = false) {
+    fd_ = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     EXPECT_GE(fd_, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(kLoopback);
-    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    if (v6) {
+      sockaddr_in6 a{};
+      a.sin6_family = AF_INET6;
+      a.sin6_addr = in6addr_loopback;
+      EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+      socklen_t len = sizeof a;
+      EXPECT_EQ(::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len), 0);
+      port_ = ntohs(a.sin6_port);
+    } else {
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(kLoopbackHost);
+      EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+      socklen_t len = sizeof a;
+      EXPECT_EQ(::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len), 0);
+      port_ = ntohs(a.sin_port);
+    }
     // A deep backlog: TCP checks connect without ever being accepted.
     EXPECT_EQ(::listen(fd_, SOMAXCONN), 0);
-    socklen_t len = sizeof a;
-    EXPECT_EQ(::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len), 0);
-    port_ = ntohs(a.sin_port);
   }
   ~Listener() { close(); }
   void close() {
@@ -298,7 +317,7 @@ uint16_t closed_port() {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(kLoopback);
+    a.sin_addr.s_addr = htonl(kLoopbackHost);
     a.sin_port = htons(static_cast<uint16_t>(p));
     const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
     ::close(fd);
@@ -313,8 +332,8 @@ uint16_t closed_port() {
 // is held open until the server stops).
 class HttpServer {
  public:
-  explicit HttpServer(std::function<std::string(const std::string&)> reply)
-      : reply_(std::move(reply)), thread_([this] { serve(); }) {}
+  explicit HttpServer(std::function<std::string(const std::string&)> reply, bool v6 = false)
+      : listener_(v6), reply_(std::move(reply)), thread_([this] { serve(); }) {}
   ~HttpServer() {
     stop_ = true;
     thread_.join();
@@ -476,7 +495,7 @@ TEST(HealthChecker, TcpGoesDownAfterFallAndBackAfterRise) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(kLoopback);
+  a.sin_addr.s_addr = htonl(kLoopbackHost);
   a.sin_port = htons(port);
   const int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -513,6 +532,36 @@ TEST(HealthChecker, HttpExpectedStatusIsUpOtherIsDown) {
             std::string::npos)
       << req;
   EXPECT_NE(req.find("\r\nConnection: close\r\n"), std::string::npos) << req;
+}
+
+// IPv6 backends are checked over AF_INET6: a listener on ::1 is up, a port nothing listens
+// on is down (the v4 closed port, taken on ::1 too: nothing binds it there either).
+TEST(HealthChecker, Ipv6BackendsAreCheckedOverIpv6) {
+  Listener open(/*v6=*/true);
+  Listener open4;  // the same port number on 127.0.0.1 would not make ::1 up
+  const uint16_t closed = closed_port();
+  HttpServer http([](const std::string&) { return http_reply(200); }, /*v6=*/true);
+  Events ev;
+  HealthChecker c(ev.callback());
+  HealthCheckSpec spec = fast(Kind::kHttp);
+  spec.http_path = "/v6";
+  c.set_targets({{1, kLoopback6, open.port(), fast(Kind::kTcp)},
+                 {2, kLoopback6, closed, fast(Kind::kTcp)},
+                 {3, kLoopback6, http.port(), spec},
+                 {4, kLoopback6, open4.port(), fast(Kind::kTcp)}});
+  c.start();
+  ASSERT_TRUE(eventually([&] { return status_of(c, 1) == Health::kUp; }));
+  ASSERT_TRUE(eventually([&] { return status_of(c, 2) == Health::kDown; }));
+  ASSERT_TRUE(eventually([&] { return status_of(c, 3) == Health::kUp; }));
+  // A port open on 127.0.0.1 only: ::1 refuses it (the check went over IPv6).
+  ASSERT_TRUE(eventually([&] { return status_of(c, 4) == Health::kDown; }));
+  c.stop();
+  EXPECT_NE(health_of(c, 2).last_error.find("refused"), std::string::npos) << health_of(c, 2).last_error;
+  EXPECT_EQ(health_of(c, 1).ip, kLoopback6);
+  // An IPv6 Host header is bracketed (RFC 3986 3.2.2), with its port.
+  const std::string req = http.last_request();
+  EXPECT_EQ(req.rfind("GET /v6 HTTP/1.0\r\n", 0), 0u) << req;
+  EXPECT_NE(req.find("\r\nHost: [::1]:" + std::to_string(http.port()) + "\r\n"), std::string::npos) << req;
 }
 
 TEST(HealthChecker, HttpExpectedStatusCanBeOtherThan200) {

@@ -81,6 +81,55 @@ TEST(Describe, EveryTruncationIsDescribedWithoutReadingPastTheEnd) {
   EXPECT_EQ(describe_frame(six.data(), 14), "ethertype 0x8686, 14 bytes");
 }
 
+// IPv6 frames: addresses in RFC 5952 form, endpoints bracketed, extension headers counted,
+// ICMPv6 by name; and never a read past the end.
+TEST(Describe, Ipv6FramesInOneLine) {
+  Pkt syn;
+  syn.v6 = true;
+  syn.src6 = test::ip6("2001:db8:100::2");
+  syn.dst6 = test::ip6("2001:db8::10");
+  syn.sport = 41234;
+  syn.dport = 80;
+  syn.seq = 7;
+  syn.window = 64240;
+  const Frame f = test::build(syn);
+  EXPECT_EQ(describe_frame(f.data(), static_cast<uint32_t>(f.size())),
+            "[2001:db8:100::2]:41234 > [2001:db8::10]:80 tcp [S] seq 7 ack 0 win 64240 len 0");
+
+  Pkt udp = syn;
+  udp.proto = 17;
+  udp.dport = 53;
+  udp.payload = "abcd";
+  udp.ext = {test::ext_options(0), test::ext_options(60)};  // hop-by-hop, destination options
+  udp.vlan = 42;
+  const Frame u = test::build(udp);
+  EXPECT_EQ(describe_frame(u.data(), static_cast<uint32_t>(u.size())),
+            "vlan 42 [2001:db8:100::2]:41234 > [2001:db8::10]:53 udp len 4 ext 2");
+
+  Pkt echo = syn;
+  echo.proto = 58;
+  echo.icmp_type = 128;
+  echo.ttl = 63;
+  const Frame e = test::build(echo);
+  EXPECT_EQ(describe_frame(e.data(), static_cast<uint32_t>(e.size())),
+            "2001:db8:100::2 > 2001:db8::10 icmp6 echo request (128/0) hlim 63 len " +
+                std::to_string(e.size() - 14 - 40));
+
+  Pkt frag = udp;
+  frag.vlan.reset();
+  frag.ext = {test::ext_fragment(185, true)};
+  const Frame g = test::build(frag);
+  EXPECT_EQ(describe_frame(g.data(), static_cast<uint32_t>(g.size())),
+            "2001:db8:100::2 > 2001:db8::10 proto 17 fragment off 1480 + ext 1 hlim 64 len " +
+                std::to_string(g.size() - 14 - 40));
+
+  for (const Frame* fr : {&f, &u, &e, &g})
+    for (size_t n = 0; n < fr->size(); ++n) {
+      const std::vector<uint8_t> prefix(fr->begin(), fr->begin() + static_cast<std::ptrdiff_t>(n));
+      EXPECT_FALSE(describe_frame(prefix.data(), static_cast<uint32_t>(n)).empty()) << n;
+    }
+}
+
 // ---- the pipeline under inspection ----
 
 class Inspect : public ::testing::Test {

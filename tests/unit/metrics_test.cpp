@@ -186,6 +186,33 @@ TEST(Metrics, VipSeries) {
   EXPECT_LINE(t, R"(rondo_vip_backends_available{vip="dns"} 0)");  // weight 0
 }
 
+// An IPv6 vip and backend: labels carry RFC 5952 text, endpoints in brackets
+// (api::format_endpoint), whatever spelling the address was given in.
+ControlPlaneView dual_stack_view() {
+  ControlPlaneView v = sample_view();
+  VipSpec web6{.name = "web6", .id = 2, .ip = ip("2001:0db8:0000::0010"), .port = 80};
+  web6.backends = {{.id = 30, .ip = ip("2001:db8:100:0:0:0:0:3"), .port = 3000, .weight = 1,
+                    .health = Health::kUp}};
+  v.desired.vips.push_back(web6);
+  auto s = std::make_shared<api::Stats>(*v.stats);
+  s->backends.push_back({.id = 30, .packets = 7, .bytes = 700, .connections = 1, .active_flows = 1});
+  v.stats = s;
+  return v;
+}
+
+TEST(Metrics, Ipv6LabelsAreRfc5952Endpoints) {
+  MetricsCollector c([] { return dual_stack_view(); });
+  const std::string t = text(c.Collect());
+  EXPECT_LINE(t,
+              R"(rondo_vip_info{address="[2001:db8::10]:80/tcp",mode="fullnat",on_all_down="drop",)"
+              R"(scheduler="rr",vip="web6"} 1)");
+  EXPECT_LINE(t, R"(rondo_backend_packets_total{backend="[2001:db8:100::3]:3000",vip="web6"} 7)");
+  EXPECT_LINE(t, R"(rondo_backend_up{backend="[2001:db8:100::3]:3000",vip="web6"} 1)");
+  EXPECT_LINE(t, R"(rondo_vip_active_flows{vip="web6"} 1)");
+  // The v4 vips beside it are as they were.
+  EXPECT_LINE(t, R"(rondo_backend_packets_total{backend="198.51.100.3:3000",vip="web"} 1500)");
+}
+
 TEST(Metrics, LcoreAndPortSeries) {
   MetricsCollector c([] { return sample_view(); });
   const std::string t = text(c.Collect());
@@ -409,6 +436,12 @@ TEST(Metrics, PromtoolCheckMetricsIsClean) {
   const auto [rc, output] = promtool_check(text(c.Collect()));
   EXPECT_EQ(rc, 0) << output;
   EXPECT_EQ(output, "");
+
+  // IPv6 labels ([, ], : inside label values) are valid exposition too.
+  MetricsCollector c6([] { return dual_stack_view(); });
+  const auto [rc6, output6] = promtool_check(text(c6.Collect()));
+  EXPECT_EQ(rc6, 0) << output6;
+  EXPECT_EQ(output6, "");
 
   // And with no dataplane (the other set of families).
   ControlPlaneView v = sample_view();

@@ -307,5 +307,329 @@ TEST_F(Manager, CountsRequestsItBuilds) {
   EXPECT_EQ(m_->counters().neigh_capacity, 16u);
 }
 
+// ---- NDP (RFC 4861) ----
+//
+// Frames are built here, byte by byte, with the checksum computed from scratch over a
+// pseudo-header assembled as bytes: nothing is taken from the code under test.
+
+Ip6 ip6(const char* s) {
+  Ip6 a;
+  EXPECT_EQ(inet_pton(AF_INET6, s, a.b), 1) << s;
+  return a;
+}
+
+const Ip6 kVip6 = ip6("2001:db8::10");
+const Ip6 kLocal6 = ip6("2001:db8:100::100");
+const Ip6 kClient6 = ip6("2001:db8:100::2");
+const Ip6 kBackend6 = ip6("2001:db8:100::3");
+// kOurMac 02:00:00:00:00:01 -> modified EUI-64 0000:00ff:fe00:0001 (U/L bit flipped).
+const Ip6 kOurLinkLocal = ip6("fe80::ff:fe00:1");
+const Ip6 kAllNodes = ip6("ff02::1");
+
+uint16_t ref_icmp6_csum(const Ip6& src, const Ip6& dst, const std::vector<uint8_t>& msg) {
+  std::vector<uint8_t> b(src.b, src.b + 16);
+  b.insert(b.end(), dst.b, dst.b + 16);
+  const uint32_t len = static_cast<uint32_t>(msg.size());
+  for (int sh : {24, 16, 8, 0}) b.push_back(static_cast<uint8_t>(len >> sh));
+  b.insert(b.end(), {0, 0, 0, 58});
+  b.insert(b.end(), msg.begin(), msg.end());
+  if (b.size() % 2) b.push_back(0);
+  uint32_t sum = 0;
+  for (size_t i = 0; i < b.size(); i += 2) sum += static_cast<uint32_t>(b[i] << 8 | b[i + 1]);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+struct Nd {
+  Mac eth_src = kHostMac;
+  Mac eth_dst = {0x33, 0x33, 0xff, 0, 0, 0x10};
+  Ip6 src = kClient6, dst = ip6("ff02::1:ff00:10");
+  uint8_t hop = 255;
+  uint8_t type = 135;
+  uint8_t code = 0;
+  uint8_t flags = 0;  // NA: R S O in the top bits
+  Ip6 target = kVip6;
+  bool lla = true;    // NS: source link-layer option; NA: target link-layer option
+  Mac lla_mac = kHostMac;
+  std::vector<uint8_t> extra_opts;  // appended as is
+  int csum_fix = 0;                 // added to the checksum (a wrong one)
+};
+
+Frame build_nd(const Nd& n) {
+  std::vector<uint8_t> m = {n.type, n.code, 0, 0, n.flags, 0, 0, 0};
+  m.insert(m.end(), n.target.b, n.target.b + 16);
+  if (n.lla) {
+    m.push_back(n.type == 135 ? 1 : 2);
+    m.push_back(1);
+    m.insert(m.end(), n.lla_mac.begin(), n.lla_mac.end());
+  }
+  m.insert(m.end(), n.extra_opts.begin(), n.extra_opts.end());
+  const auto c = static_cast<uint16_t>(ref_icmp6_csum(n.src, n.dst, m) + n.csum_fix);
+  m[2] = static_cast<uint8_t>(c >> 8);
+  m[3] = static_cast<uint8_t>(c);
+  Frame f(n.eth_dst.begin(), n.eth_dst.end());
+  f.insert(f.end(), n.eth_src.begin(), n.eth_src.end());
+  f.insert(f.end(), {0x86, 0xdd, 0x60, 0, 0, 0, static_cast<uint8_t>(m.size() >> 8),
+                     static_cast<uint8_t>(m.size()), 58, n.hop});
+  f.insert(f.end(), n.src.b, n.src.b + 16);
+  f.insert(f.end(), n.dst.b, n.dst.b + 16);
+  f.insert(f.end(), m.begin(), m.end());
+  return f;
+}
+
+class Ndp : public Manager {
+ protected:
+  Ndp() {
+    m_->on_snapshot(*snap_, 0);
+    requested();
+    NdpConf c;
+    c.own = {kVip6, kLocal6};
+    c.backends = {kBackend6};  // no v6 routes: on-link on port 0
+    m_->on_conf6(c, 0);
+  }
+  NeighManager::Verdict feed6(const Nd& n, uint64_t now) {
+    Frame f = build_nd(n);
+    const auto in_len = static_cast<uint32_t>(f.size());
+    f.resize(256);  // room for the advertisement, as an mbuf has
+    auto v = m_->handle_frame(snap_.get(), f.data(), in_len, static_cast<uint32_t>(f.size()), 0, now);
+    f.resize(v.len ? v.len : in_len);
+    last_ = f;
+    return v;
+  }
+  std::vector<Ip6> solicited() {
+    std::vector<Ip6> out;
+    for (const auto& r : m_->ns_requests()) out.push_back(r.target);
+    m_->ns_requests().clear();
+    return out;
+  }
+  uint64_t drops(DropReason r) { return m_->counters().drops[static_cast<uint32_t>(r)]; }
+};
+
+TEST_F(Ndp, SolicitationForOurAddressGetsTheAdvertisement) {
+  solicited();
+  for (const Ip6& target : {kVip6, kLocal6, kOurLinkLocal}) {
+    Nd ns;
+    ns.target = target;
+    ns.dst = ip6("ff02::1:ff00:0");
+    std::memcpy(ns.dst.b + 13, target.b + 13, 3);
+    ns.eth_dst = {0x33, 0x33, 0xff, target.b[13], target.b[14], target.b[15]};
+    const auto v = feed6(ns, 1);
+    ASSERT_EQ(v.kind, V::kReply) << drop_reason_name(v.reason);
+    EXPECT_EQ(v.port, 0);
+    // To the solicitation's source, from the target, S=1 O=1, our MAC as the target's.
+    Nd na;
+    na.type = 136;
+    na.eth_src = kOurMac;
+    na.eth_dst = kHostMac;
+    na.src = target;
+    na.dst = kClient6;
+    na.flags = 0x60;
+    na.target = target;
+    na.lla_mac = kOurMac;
+    EXPECT_EQ(last_, build_nd(na)) << test::hex(last_);
+    EXPECT_EQ(v.len, 86u);
+    // The shared test builder's frame is the same.
+    test::Ndp shared;
+    shared.type = 136;
+    shared.eth_src = kOurMac;
+    shared.eth_dst = kHostMac;
+    std::memcpy(shared.src6.data(), target.b, 16);
+    std::memcpy(shared.target.data(), target.b, 16);
+    shared.dst6 = test::ip6("2001:db8:100::2");
+    shared.solicited = shared.override_flag = true;
+    shared.lladdr = kOurMac;
+    EXPECT_EQ(last_, test::build(shared));
+  }
+  EXPECT_EQ(m_->counters().ndp_adverts, 3u);
+  // A solicitation for our address creates no entry for its sender (not asked for).
+  EXPECT_EQ(m_->table6().find(kClient6), nullptr);
+}
+
+TEST_F(Ndp, DuplicateAddressDetectionIsAnsweredToAllNodes) {
+  Nd ns;
+  ns.src = Ip6{};
+  ns.lla = false;
+  ASSERT_EQ(feed6(ns, 1).kind, V::kReply);
+  Nd na;
+  na.type = 136;
+  na.eth_src = kOurMac;
+  na.eth_dst = {0x33, 0x33, 0, 0, 0, 1};
+  na.src = kVip6;
+  na.dst = kAllNodes;
+  na.flags = 0x20;  // S=0, O=1
+  na.lla_mac = kOurMac;
+  EXPECT_EQ(last_, build_nd(na)) << test::hex(last_);
+}
+
+TEST_F(Ndp, InvalidMessagesAreDropped) {
+  struct C {
+    const char* what;
+    Nd nd;
+  };
+  std::vector<C> cases;
+  auto add = [&](const char* what, auto edit) {
+    Nd n;
+    edit(n);
+    cases.push_back({what, n});
+  };
+  add("hop limit 254", [](Nd& n) { n.hop = 254; });
+  add("code 1", [](Nd& n) { n.code = 1; });
+  add("bad checksum", [](Nd& n) { n.csum_fix = 1; });
+  add("multicast target", [](Nd& n) { n.target = ip6("ff02::1"); });
+  add("option of length 0", [](Nd& n) { n.extra_opts = {14, 0, 0, 0, 0, 0, 0, 0}; });
+  add("option past the end", [](Nd& n) { n.extra_opts = {14, 2, 0, 0, 0, 0, 0, 0}; });
+  add("DAD with a source link-layer option", [](Nd& n) { n.src = Ip6{}; });
+  add("DAD to a unicast address", [](Nd& n) {
+    n.src = Ip6{};
+    n.lla = false;
+    n.dst = kVip6;
+  });
+  add("multicast source", [](Nd& n) { n.src = ip6("ff02::2"); });
+  add("link-layer option not the Ethernet source", [](Nd& n) { n.lla_mac = kEvilMac; });
+  add("NA to a multicast group with S=1", [](Nd& n) {
+    n.type = 136;
+    n.flags = 0x40;
+    n.dst = kAllNodes;
+    n.target = kClient6;
+  });
+  for (const auto& c : cases) {
+    const auto v = feed6(c.nd, 1);
+    EXPECT_EQ(v.kind, V::kDrop) << c.what;
+    EXPECT_EQ(v.reason, DropReason::kNdpInvalid) << c.what << ": " << drop_reason_name(v.reason);
+  }
+  EXPECT_EQ(drops(DropReason::kNdpInvalid), cases.size());
+  // An ICMPv6 message of 23 bytes (the target cut short).
+  Frame f = build_nd(Nd{});
+  f[14 + 5] = 23;
+  f.resize(14 + 40 + 23);
+  f.resize(256);
+  const auto v = m_->handle_frame(snap_.get(), f.data(), 14 + 40 + 23, 256, 0, 1);
+  EXPECT_EQ(v.reason, DropReason::kNdpInvalid);
+  EXPECT_EQ(m_->counters().ndp_adverts, 0u);
+}
+
+TEST_F(Ndp, SolicitationForAnotherAddressIsNotAnswered) {
+  Nd ns;
+  ns.target = ip6("2001:db8::11");
+  ns.dst = ip6("ff02::1:ff00:11");
+  const auto v = feed6(ns, 1);
+  EXPECT_EQ(v.kind, V::kDrop);
+  EXPECT_EQ(v.reason, DropReason::kNdpNotForUs);
+  // Another port's link-local address is not ours on this link either.
+  ns.target = ip6("fe80::ff:fe00:2");
+  EXPECT_EQ(feed6(ns, 2).reason, DropReason::kNdpNotForUs);
+}
+
+TEST_F(Ndp, RouterAndMulticastListenerMessagesAreIgnored) {
+  for (uint8_t type : {133, 134, 137, 130, 131, 132, 143}) {
+    Nd n;
+    n.type = type;
+    n.lla = false;
+    const auto v = feed6(n, 1);
+    EXPECT_EQ(v.reason, DropReason::kNdpIgnored) << int{type};
+  }
+  EXPECT_EQ(drops(DropReason::kNdpIgnored), 7u);
+}
+
+TEST_F(Ndp, SolicitedAdvertisementFillsUnsolicitedNeverChangesAMac) {
+  // The backend was asked for (on_conf6): its advertisement fills the entry.
+  EXPECT_EQ(solicited(), std::vector<Ip6>{kBackend6});
+  Nd na;
+  na.type = 136;
+  na.eth_dst = kOurMac;
+  na.src = kBackend6;
+  na.dst = kOurLinkLocal;
+  na.flags = 0x60;
+  na.target = kBackend6;
+  EXPECT_EQ(feed6(na, 5).kind, V::kConsumed);
+  const Neigh6* n = m_->table6().find(kBackend6);
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(0, std::memcmp(n->mac, kHostMac.data(), 6));
+  auto map = m_->next_hops6_if_changed();
+  ASSERT_NE(map, nullptr);
+  const NextHop6* h = map->find(kBackend6);
+  ASSERT_NE(h, nullptr);
+  EXPECT_EQ(0, std::memcmp(h->mac, kHostMac.data(), 6));
+  EXPECT_EQ(map->find(kClient6), nullptr);
+  // Unsolicited (override set, even "solicited" claimed), another MAC: refused.
+  na.eth_src = kEvilMac;
+  na.lla_mac = kEvilMac;
+  EXPECT_EQ(feed6(na, 6).kind, V::kConsumed);
+  EXPECT_EQ(0, std::memcmp(m_->table6().find(kBackend6)->mac, kHostMac.data(), 6));
+  EXPECT_EQ(m_->next_hops6_if_changed(), nullptr);
+  // An advertisement for an address nobody asked for creates nothing.
+  na.src = na.target = kClient6;
+  feed6(na, 7);
+  EXPECT_EQ(m_->table6().find(kClient6), nullptr);
+}
+
+TEST_F(Ndp, ResolvingSendsASolicitationToTheSolicitedNodeGroup) {
+  const auto asked = solicited();
+  ASSERT_EQ(asked, std::vector<Ip6>{kBackend6});
+  Frame f(NeighManager::kNdpFrameLen);
+  ASSERT_EQ(m_->build_ns(NsRequest{0, kBackend6}, f.data()), 86u);
+  Nd ns;
+  ns.eth_src = kOurMac;
+  ns.eth_dst = {0x33, 0x33, 0xff, 0x00, 0x00, 0x03};
+  ns.src = kOurLinkLocal;
+  ns.dst = ip6("ff02::1:ff00:3");
+  ns.target = kBackend6;
+  ns.lla_mac = kOurMac;
+  EXPECT_EQ(f, build_nd(ns)) << test::hex(f);
+  test::Ndp shared;  // the shared test builder's frame: the same
+  shared.eth_src = kOurMac;
+  shared.src6 = test::ip6("fe80::ff:fe00:1");
+  shared.target = test::ip6("2001:db8:100::3");
+  shared.lladdr = kOurMac;
+  EXPECT_EQ(f, test::build(shared));
+  // The checksum field verifies from scratch.
+  std::vector<uint8_t> msg(f.begin() + 54, f.end());
+  const uint16_t stored = static_cast<uint16_t>(msg[2] << 8 | msg[3]);
+  msg[2] = msg[3] = 0;
+  EXPECT_EQ(stored, ref_icmp6_csum(kOurLinkLocal, ip6("ff02::1:ff00:3"), msg));
+  EXPECT_EQ(m_->counters().ndp_solicits, 1u);
+  EXPECT_EQ(m_->counters().originated, 1u);
+}
+
+TEST_F(Ndp, WorkersQuestionsOnlyForOnLinkAddressesOrGateways) {
+  solicited();
+  m_->want6(kClient6, 0, 10);  // on-link (no routes: everything on port 0)
+  EXPECT_EQ(solicited(), std::vector<Ip6>{kClient6});
+  m_->want6(kClient6, 0, 20);  // within a second: not again
+  m_->want6(kClient6, 1, 2000);  // another port
+  m_->want6(ip6("ff02::1"), 0, 2000);
+  m_->want6(Ip6{}, 0, 2000);
+  EXPECT_TRUE(solicited().empty());
+  // With routes: a /64 on-link on port 0, the rest via a link-local gateway on port 0.
+  NdpConf c;
+  c.own = {kVip6};
+  RouteConf6 link, dflt;
+  link.prefix = ip6("2001:db8:100::");
+  link.len = 64;
+  dflt.via = ip6("fe80::1");
+  c.routes = {link, dflt};
+  m_->on_conf6(c, 3000);
+  EXPECT_EQ(solicited(), std::vector<Ip6>{ip6("fe80::1")});
+  m_->want6(ip6("2001:db8:200::9"), 0, 5000);  // behind the gateway: never asked for
+  EXPECT_TRUE(solicited().empty());
+  m_->want6(ip6("2001:db8:100::9"), 0, 5000);
+  EXPECT_EQ(solicited(), std::vector<Ip6>{ip6("2001:db8:100::9")});
+  m_->want6(ip6("fe80::1"), 0, 9000);  // the gateway, unanswered for a while
+  EXPECT_EQ(solicited(), std::vector<Ip6>{ip6("fe80::1")});
+}
+
+TEST(NeighTable6, SameRulesAsArp) {
+  NeighTable6 t(16, 3, 100);
+  const Ip6 a = ip6("2001:db8::7");
+  EXPECT_EQ(t.learn(a, kMacA, 0, 1), L::kIgnored);  // never created by a frame
+  ASSERT_TRUE(t.want_request(a, 0, 1, 1));
+  EXPECT_EQ(t.learn(a, kMacA, 0, 2), L::kFilled);
+  EXPECT_EQ(t.learn(a, kMacB, 0, 3), L::kRefused);
+  EXPECT_EQ(t.learn(a, kMacA, 0, 4), L::kRefreshed);
+  // Addresses differing only in their high bytes are different entries.
+  const Ip6 b = ip6("2001:db9::7");
+  EXPECT_EQ(t.find(b), nullptr);
+}
+
 }  // namespace
 }  // namespace rondo::dp

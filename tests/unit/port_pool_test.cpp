@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <set>
 #include <vector>
 
@@ -199,6 +200,158 @@ TEST(PortPicker, LongRunsNeverRevisitRecentPorts) {
       held[ntohs(port)] = 1;
     }
   }
+}
+
+// v4's order of local ports must not change with the v6 variant beside it (a restarted
+// process and the seed aside, an upgrade keeps handing out ports as before). These numbers
+// were printed by main's PortPicker at 4f6fddd, before pick6 existed, for these inputs.
+TEST(PortPicker, V4OrderIsTheOneBeforeV6) {
+  struct Case {
+    uint32_t workers, worker;
+    uint64_t seed;
+    std::vector<uint16_t> want;
+  };
+  const Case cases[] = {
+      {1, 0, 1, {50074, 50075, 50076, 50077, 50078, 50079, 50080, 50081, 50082, 50083, 50084, 50085}},
+      {4, 2, 0xfeed,
+       {18166, 18170, 18174, 18178, 18182, 18186, 18190, 18194, 18198, 18202, 18206, 18210}},
+  };
+  for (const Case& c : cases) {
+    PortOwnership own(c.workers);
+    PortPicker p(1024, 65535, own, c.worker, kKey, c.seed);
+    std::set<uint16_t> used;
+    std::vector<uint16_t> got;
+    for (size_t i = 0; i < c.want.size(); ++i) {
+      uint16_t port = 0;
+      ASSERT_TRUE(p.pick(kLip, kB1, kBport, [&](uint16_t x) { return used.count(x) > 0; }, &port));
+      used.insert(port);
+      got.push_back(ntohs(port));
+    }
+    EXPECT_EQ(got, c.want) << "workers " << c.workers;
+  }
+  // The first port for eight backends: eight hashes of the 10-byte input.
+  const std::vector<uint16_t> want_first = {50074, 3490, 35418, 6530, 9592, 9005, 43674, 41418};
+  std::vector<uint16_t> first;
+  for (uint32_t b = 0; b < 8; ++b) {
+    PortPicker p(1024, 65535, PortOwnership(1), 0, kKey, 1);
+    uint16_t port = 0;
+    ASSERT_TRUE(p.pick(kLip, htonl(0xc6336403 + b), htons(static_cast<uint16_t>(3000 + b)),
+                       [](uint16_t) { return false; }, &port));
+    first.push_back(ntohs(port));
+  }
+  EXPECT_EQ(first, want_first);
+}
+
+// ---- v6 (pick6, Quarantine6) ----
+
+const uint8_t kLip6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x00};
+const uint8_t kB61[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x03};
+const uint8_t kB62[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x04};
+
+std::vector<uint16_t> drain6(PortPicker& p, const uint8_t (&lip)[16], const uint8_t (&bip)[16],
+                             uint16_t bport, std::set<uint16_t>& used) {
+  std::vector<uint16_t> out;
+  uint16_t port;
+  while (p.pick6(lip, bip, bport, [&](uint16_t c) { return used.count(ntohs(c)) > 0; }, &port)) {
+    used.insert(ntohs(port));
+    out.push_back(ntohs(port));
+  }
+  return out;
+}
+
+// As for v4: each worker hands out exactly its own ports, every port of the range once.
+TEST(PortPicker6, PickersPartitionTheRange) {
+  for (uint32_t n : {1u, 3u, 4u}) {
+    SCOPED_TRACE(testing::Message() << "n=" << n);
+    PortOwnership own(n);
+    std::vector<int> seen(65536, 0);
+    for (uint32_t w = 0; w < n; w++) {
+      PortPicker picker(50000, 50999, own, w, kKey, w + 10);
+      std::set<uint16_t> used;
+      for (int round = 0; round < 64; ++round)
+        for (uint16_t p : drain6(picker, kLip6, kB61, kBport, used)) {
+          EXPECT_EQ(own.owner(p), w) << p;
+          seen[p]++;
+        }
+    }
+    for (uint32_t p = 50000; p <= 50999; p++) ASSERT_EQ(seen[p], 1) << p;
+  }
+}
+
+// The order is keyed by every byte of the pair: the backend's last byte, its port, the local
+// ip's first byte, the secret and the process's seed each give another order.
+TEST(PortPicker6, OrderIsKeyedByTheWholePair) {
+  PortOwnership own(1);
+  auto first = [&](const HashKey& key, uint64_t seed, const uint8_t (&lip)[16],
+                   const uint8_t (&bip)[16], uint16_t bport) {
+    PortPicker p(1024, 65535, own, 0, key, seed);
+    std::set<uint16_t> used;
+    std::vector<uint16_t> out;
+    for (int i = 0; i < 16; ++i) {
+      uint16_t port = 0;
+      EXPECT_TRUE(p.pick6(lip, bip, bport, [&](uint16_t c) { return used.count(c) > 0; }, &port));
+      used.insert(port);
+      out.push_back(ntohs(port));
+    }
+    return out;
+  };
+  uint8_t other_lip[16];
+  std::memcpy(other_lip, kLip6, 16);
+  other_lip[0] ^= 0x80;
+  const auto a = first(kKey, 1, kLip6, kB61, kBport);
+  EXPECT_EQ(a, first(kKey, 1, kLip6, kB61, kBport));
+  EXPECT_NE(a, first(kOtherKey, 1, kLip6, kB61, kBport));
+  EXPECT_NE(a, first(kKey, 2, kLip6, kB61, kBport));
+  EXPECT_NE(a, first(kKey, 1, kLip6, kB62, kBport));
+  EXPECT_NE(a, first(kKey, 1, kLip6, kB61, htons(3001)));
+  EXPECT_NE(a, first(kKey, 1, other_lip, kB61, kBport));
+}
+
+// Each v6 backend has the whole range too, and the search is bounded as v4's.
+TEST(PortPicker6, EachBackendHasTheWholeRangeAndTheSearchIsBounded) {
+  PortOwnership own(1);
+  PortPicker p(40000, 40009, own, 0, kKey, 7);
+  std::set<uint16_t> used1, used2;
+  std::vector<uint16_t> b1, b2;
+  for (int round = 0; round < 4; ++round) {
+    for (uint16_t x : drain6(p, kLip6, kB61, kBport, used1)) b1.push_back(x);
+    for (uint16_t x : drain6(p, kLip6, kB62, kBport, used2)) b2.push_back(x);
+  }
+  EXPECT_EQ(b1.size(), 10u);
+  EXPECT_EQ(std::set<uint16_t>(b1.begin(), b1.end()), std::set<uint16_t>(b2.begin(), b2.end()));
+  PortPicker wide(1024, 65535, own, 0, kKey, 1);
+  uint32_t asked = 0;
+  uint16_t port = 0;
+  EXPECT_FALSE(wide.pick6(kLip6, kB61, kBport, [&](uint16_t) { return ++asked, true; }, &port));
+  EXPECT_EQ(asked, PortPicker::kMaxTries);
+}
+
+PortTuple6 tuple6(uint16_t lport, const uint8_t (&bip)[16] = kB61) {
+  PortTuple6 t;
+  std::memcpy(t.local_ip, kLip6, 16);
+  std::memcpy(t.backend_ip, bip, 16);
+  t.local_port = htons(lport);
+  t.backend_port = kBport;
+  return t;
+}
+
+TEST(Quarantine6, HoldsUntilTheDeadlineThenLetsGo) {
+  static_assert(sizeof(PortTuple6) == 36);
+  Left left;
+  Quarantine6 q(4, kKey, &Left::fn, &left);
+  q.add(tuple6(1000), 5, 60, 0);
+  q.add(tuple6(1001), 6, 61, 1);
+  EXPECT_TRUE(q.holds(tuple6(1000), 59));
+  EXPECT_FALSE(q.holds(tuple6(1000, kB62), 59));  // the same port for another backend
+  EXPECT_FALSE(q.holds(tuple6(1002), 59));
+  EXPECT_FALSE(q.holds(tuple6(1000), 60));
+  EXPECT_EQ(left.ids, std::vector<uint32_t>{5});
+  // Full: the oldest goes early, counted.
+  for (uint16_t i = 0; i < 5; ++i) q.add(tuple6(2000 + i), 7, 100 + i, 2 + i);
+  EXPECT_EQ(q.size(), 4u);
+  EXPECT_EQ(q.released_early(), 2u);  // 1001, then 2000
+  EXPECT_FALSE(q.holds(tuple6(2000), 10));
+  for (uint16_t i = 1; i < 5; ++i) EXPECT_TRUE(q.holds(tuple6(2000 + i), 10)) << i;
 }
 
 }  // namespace

@@ -64,13 +64,21 @@ const UsageCase kUsageCases[] = {
     {"--bogus show", "rondoctl: unrecognised option '--bogus'"},
     {"--socket", "rondoctl: the required argument for option '--socket' is missing"},
     {"vip add web", "rondoctl: vip add: missing arguments: expected NAME ADDRESS:PORT"},
-    {"vip add web 203.0.113.10", "rondoctl: vip add: 203.0.113.10 is not ADDRESS:PORT (e.g. 198.51.100.3:3000)"},
-    {"vip add web 203.0.113.300:80", "rondoctl: vip add: 203.0.113.300 is not an IPv4 address"},
+    {"vip add web 203.0.113.10", "rondoctl: vip add: 203.0.113.10 is not ADDRESS:PORT (e.g. 198.51.100.3:3000 or [2001:db8::3]:3000)"},
+    {"vip add web 203.0.113.300:80", "rondoctl: vip add: 203.0.113.300 is not an IP address"},
     {"vip add web 203.0.113.10:0", "rondoctl: vip add: 0 is not a port (1-65535)"},
     {"vip add web 203.0.113.10:65536", "rondoctl: vip add: 65536 is not a port (1-65535)"},
     {"vip add web 203.0.113.10:http", "rondoctl: vip add: http is not a port (1-65535)"},
     {"vip add web 127.0.0.1:80", "rondoctl: vip add: 127.0.0.1 is a loopback address"},
-    {"vip add web 2001:db8::1:80", "rondoctl: vip add: 2001:db8::1:80 is not an IPv4 ADDRESS:PORT (IPv6 is not supported yet)"},
+    {"vip add web 2001:db8::1:80", "rondoctl: vip add: 2001:db8::1:80: an IPv6 endpoint is written [ADDRESS]:PORT (e.g. [2001:db8::3]:3000)"},
+    {"vip add web6 [2001:db8::10]", "rondoctl: vip add: [2001:db8::10] is not ADDRESS:PORT (e.g. 198.51.100.3:3000 or [2001:db8::3]:3000)"},
+    {"vip add web6 [2001:db8::1x]:80", "rondoctl: vip add: 2001:db8::1x is not an IP address"},
+    {"vip add web6 [::ffff:203.0.113.10]:80", "rondoctl: vip add: ::ffff:203.0.113.10 is an IPv4-mapped IPv6 address: write it as IPv4"},
+    {"vip add web6 [ff02::1]:80", "rondoctl: vip add: ff02::1 is a multicast address (ff00::/8)"},
+    {"vip add web6 [::]:80", "rondoctl: vip add: :: is the unspecified address (::), not a host address"},
+    {"vip add web6 [2001:db8::10]:65536", "rondoctl: vip add: 65536 is not a port (1-65535)"},
+    {"vip add web [203.0.113.10]:80", "rondoctl: vip add: [203.0.113.10]:80: brackets are for IPv6 addresses (write 203.0.113.10:PORT)"},
+    {"backend add web6 2001:db8:100::3", "rondoctl: backend add: 2001:db8:100::3: an IPv6 endpoint is written [ADDRESS]:PORT (e.g. [2001:db8::3]:3000)"},
     {"vip add we/b 203.0.113.10:80", "rondoctl: vip add: vip name \"we/b\" is not a valid name (1-64 characters from A-Z a-z 0-9 _ - .)"},
     {"vip add web 203.0.113.10:80 --proto sctp", "rondoctl: vip add: --proto: sctp is not a protocol (tcp, udp)"},
     {"vip add web 203.0.113.10:80 --scheduler lcx", "rondoctl: vip add: --scheduler: lcx is not a scheduler (rr, wrr, maglev, sh, lc)"},
@@ -97,7 +105,7 @@ const UsageCase kUsageCases[] = {
     {"backend weight web 198.51.100.3:3001", "rondoctl: backend weight: missing arguments: expected VIP ADDRESS:PORT WEIGHT"},
     {"backend weight web 198.51.100.3:3001 3 4", "rondoctl: backend weight: unexpected argument \"4\" (expected VIP ADDRESS:PORT WEIGHT)"},
     {"backend weight web 198.51.100.3:3001 heavy", "rondoctl: backend weight: heavy is not a weight (0-65535)"},
-    {"backend remove web 198.51.100.3.1:3001", "rondoctl: backend remove: 198.51.100.3.1 is not an IPv4 address"},
+    {"backend remove web 198.51.100.3.1:3001", "rondoctl: backend remove: 198.51.100.3.1 is not an IP address"},
     {"show web dns", "rondoctl: show: unexpected argument \"dns\" (expected [VIP])"},
     {"stats now", "rondoctl: stats: unexpected argument \"now\" (expected no arguments)"},
     {"reload --force", "rondoctl: reload: unrecognised option '--force'"},
@@ -105,7 +113,7 @@ const UsageCase kUsageCases[] = {
     {"flow show 198.51.100.2:40000", "rondoctl: flow show: expected CLIENT:PORT VIP:PORT/PROTO (or --backend-side BACKEND:PORT LOCAL:PORT/PROTO)"},
     {"flow show 198.51.100.2:40000 203.0.113.10:80", "rondoctl: flow show: 203.0.113.10:80: expected ADDRESS:PORT/PROTO (e.g. 203.0.113.10:80/tcp)"},
     {"flow show 198.51.100.2:40000 203.0.113.10:80/sctp", "rondoctl: flow show: sctp is not a protocol (tcp, udp)"},
-    {"flow show 198.51.100.2 203.0.113.10:80/tcp", "rondoctl: flow show: 198.51.100.2 is not ADDRESS:PORT (e.g. 198.51.100.3:3000)"},
+    {"flow show 198.51.100.2 203.0.113.10:80/tcp", "rondoctl: flow show: 198.51.100.2 is not ADDRESS:PORT (e.g. 198.51.100.3:3000 or [2001:db8::3]:3000)"},
     {"flow show 198.51.100.2:1 203.0.113.10:80/tcp --vip web", "rondoctl: flow show: unrecognised option '--vip'"},
     {"flow delete", "rondoctl: flow delete: name the flows to delete (endpoints, or a filter such as --backend ADDRESS:PORT)"},
     {"flow delete --backend-side", "rondoctl: flow delete: --backend-side goes with two endpoints"},
@@ -179,6 +187,14 @@ TEST(Cli, GoodLinesBecomeExactRequests) {
   EXPECT_EQ(parsed("stats").request, json::parse(R"({"cmd": "stats"})"));
   EXPECT_EQ(parsed("--socket=/s reload").socket, "/s");
   EXPECT_EQ(parsed("vip list").request, json::parse(R"({"cmd": "vip.list"})"));
+  // IPv6 endpoints in brackets; the request carries the address in RFC 5952 form.
+  EXPECT_EQ(parsed("vip add web6 [2001:DB8:0::10]:80").request,
+            json::parse(R"({"cmd": "vip.add", "name": "web6", "address": "2001:db8::10",
+                "port": 80, "protocol": "tcp", "scheduler": "rr"})"));
+  EXPECT_EQ(parsed("backend add web6 [2001:db8:100::3]:3000").request,
+            json::parse(R"({"cmd": "backend.add", "vip": "web6", "address": "2001:db8:100::3",
+                "port": 3000, "weight": 1})"));
+  EXPECT_EQ(parsed("backend drain web6 [2001:db8:100::3]:3000").request["address"], "2001:db8:100::3");
   EXPECT_FALSE(parsed("backend drain web 198.51.100.3:3001").timeout_s);
 }
 
@@ -229,6 +245,10 @@ TEST(Cli, InspectionLinesBecomeExactRequests) {
   EXPECT_EQ(i.request, json::parse(R"({"cmd": "trace.start", "vip": "203.0.113.10:80",
       "client": "198.51.100.2", "count": 5, "seconds": 2})"));
   EXPECT_EQ(i.trace_count, 5u);
+  EXPECT_EQ(parsed("flow show [2001:db8:100::2]:40000 [2001:0db8::10]:80/tcp").request,
+            json::parse(R"({"cmd": "flow.list", "client": "[2001:db8:100::2]:40000",
+                "vip": "[2001:db8::10]:80", "protocol": "tcp"})"));
+  EXPECT_EQ(parsed("flow list --backend 2001:db8:100::3").request["backend"], "2001:db8:100::3");
   EXPECT_EQ(parsed("drops --reason no_service").request,
             json::parse(R"({"cmd": "drops", "reason": "no_service"})"));
 }
@@ -260,7 +280,7 @@ TEST(Cli, UnreachableControlPlaneExitsOne) {
 
 // ---- the whole path, over a real socket ----
 
-constexpr const char* kConfig = R"(local_ips: [198.51.100.100]
+constexpr const char* kConfig = R"(local_ips: [198.51.100.100, "2001:db8:100::100"]
 vips:
   - name: web
     address: 203.0.113.10
@@ -333,6 +353,44 @@ TEST_F(CliEndToEnd, ChangesPrintTheirDiffAndExitZero) {
   EXPECT_EQ(run("--json vip list"), kExitOk);
   auto j = json::parse(out_.str());
   EXPECT_EQ(j["vips"].size(), 2u);
+}
+
+// An IPv6 vip and backends through rondoctl, the API and the control plane: diffs, the
+// table and the vip list print [v6]:port; validation's family rules come back as refusals.
+TEST_F(CliEndToEnd, Ipv6VipAndBackends) {
+  EXPECT_EQ(run("vip add web6 [2001:db8::10]:80"), kExitOk) << err_.str();
+  EXPECT_EQ(out_.str(), "+ vip web6 [2001:db8::10]:80/tcp\n");
+  EXPECT_EQ(run("backend add web6 [2001:db8:100::3]:3000"), kExitOk) << err_.str();
+  EXPECT_EQ(out_.str(), "+ backend web6 [2001:db8:100::3]:3000 weight 1\n");
+  EXPECT_EQ(run("backend add web6 [2001:db8:100:0:0:0:0:3]:3000"), kExitFailed);
+  EXPECT_EQ(err_.str(), "rondoctl: backend add: [2001:db8:100::3]:3000 is already a backend of vip web6\n");
+  // One family of backends per vip (validate_state's rule, not rondoctl's: an invalid
+  // request, exit 2).
+  EXPECT_EQ(run("backend add web6 198.51.100.3:3000"), kExitUsage);
+  EXPECT_NE(err_.str().find("198.51.100.3 is IPv4 but the vip's first backend is IPv6"), std::string::npos)
+      << err_.str();
+  EXPECT_EQ(run("backend weight web6 [2001:db8:100::3]:3000 4"), kExitOk) << err_.str();
+  EXPECT_EQ(out_.str(), "~ backend web6 [2001:db8:100::3]:3000 weight 1 -> 4\n");
+  cp_->sync(now_ += 500ms);
+  EXPECT_EQ(run("vip list"), kExitOk);
+  EXPECT_NE(out_.str().find("web6  [2001:db8::10]:80"), std::string::npos) << out_.str();
+  EXPECT_EQ(run("show web6"), kExitOk);
+  EXPECT_NE(out_.str().find("web6 [2001:db8::10]:80/tcp  fullnat  rr     [2001:db8:100::3]:3000"),
+            std::string::npos)
+      << out_.str();
+  EXPECT_EQ(run("--json vip list"), kExitOk);
+  const auto j = json::parse(out_.str());
+  ASSERT_EQ(j["vips"].size(), 2u);
+  EXPECT_EQ(j["vips"][1]["address"], "2001:db8::10");
+  // What the dataplane is told: the 16 bytes of the address.
+  const api::State pushed = dp_->last();
+  ASSERT_EQ(pushed.vips.size(), 2u);
+  EXPECT_EQ(pushed.vips[1].ip, api::parse_addr("2001:db8::10"));
+  ASSERT_EQ(pushed.vips[1].backends.size(), 1u);
+  EXPECT_EQ(pushed.vips[1].backends[0].ip, api::parse_addr("2001:db8:100::3"));
+  EXPECT_EQ(pushed.vips[1].backends[0].weight, 4);
+  EXPECT_EQ(run("backend remove web6 [2001:db8:100::3]:3000"), kExitOk) << err_.str();
+  EXPECT_EQ(out_.str(), "- backend web6 [2001:db8:100::3]:3000\n");
 }
 
 TEST_F(CliEndToEnd, RefusalsExitOneWithOneLine) {

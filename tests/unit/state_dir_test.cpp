@@ -237,5 +237,28 @@ TEST(FlowDir, WorkerCountAndLeftovers) {
   EXPECT_EQ(remove_worker_files(t.path(), 1), 0u);
 }
 
+// The v6 files (flows6.<i>, quarantine6.<i>) go with the rest, also for a worker that has
+// only those (a gap in the v4 files does not stop the walk).
+TEST(FlowDir, RemovesTheV6FilesOfWorkersPastTheCount) {
+  TempDir t;
+  EXPECT_EQ(flow6_file(t.path(), 2), t.path() + "/flows6.2");
+  EXPECT_EQ(quarantine6_file(t.path(), 2), t.path() + "/quarantine6.2");
+  for (unsigned i = 0; i < 3; ++i) {
+    write_file(flow6_file(t.path(), i), "f6", 0600);
+    write_file(quarantine6_file(t.path(), i), "q6", 0600);
+  }
+  write_file(flow_file(t.path(), 0), "f", 0600);
+  write_file(flow_file(t.path(), 2), "f", 0600);
+  EXPECT_EQ(remove_worker_files(t.path(), 1), 5u);
+  EXPECT_TRUE(std::filesystem::exists(flow6_file(t.path(), 0)));
+  EXPECT_TRUE(std::filesystem::exists(quarantine6_file(t.path(), 0)));
+  EXPECT_TRUE(std::filesystem::exists(flow_file(t.path(), 0)));
+  for (unsigned i = 1; i < 3; ++i) {
+    EXPECT_FALSE(std::filesystem::exists(flow6_file(t.path(), i))) << i;
+    EXPECT_FALSE(std::filesystem::exists(quarantine6_file(t.path(), i))) << i;
+  }
+  EXPECT_FALSE(std::filesystem::exists(flow_file(t.path(), 2)));
+}
+
 }  // namespace
 }  // namespace rondo::dp

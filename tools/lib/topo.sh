@@ -22,7 +22,8 @@
 # br0's address stands for the LB host's own kernel address (health checks,
 # management); rondo never uses it.
 #
-# --v6 adds IPv6 to the client and backend namespaces only (dp0 and br0 stay without it):
+# --v6 adds IPv6 to the client and backend namespaces and to br0 (2001:db8:100::1/64, the LB
+# host's address for health checks; dp0 stays without it):
 #   client eth0 2001:db8:100::2/64, route 2001:db8::/64 dev eth0 (the v6 VIP 2001:db8::10 is
 #   on-link: the client's neighbour solicitation for it reaches rondo, which answers);
 #   backends eth0 2001:db8:100::3/64; rondo's local ip6 2001:db8:100::100 is on-link for
@@ -122,6 +123,14 @@ topo_up() {
 	netns_add "$ns_lb"
 	ip -n "$ns_lb" link add name br0 type bridge stp_state 0 forward_delay 0 "${snoop[@]}"
 	ip -n "$ns_lb" addr add 198.51.100.1/24 dev br0
+	if $v6; then
+		# The LB host's own kernel address in v6 too (health checks of v6 backends), on br0
+		# only: dp0 keeps IPv6 off.
+		ip netns exec "$ns_lb" sysctl -qw net.ipv6.conf.br0.accept_ra=0 \
+			net.ipv6.conf.br0.router_solicitations=0 net.ipv6.conf.br0.accept_dad=0 \
+			net.ipv6.conf.br0.disable_ipv6=0
+		ip -n "$ns_lb" addr add 2001:db8:100::1/64 dev br0 nodad
+	fi
 	ip -n "$ns_lb" link set br0 up
 
 	ip -n "$ns_lb" link add name dp0 type veth peer name dp0p

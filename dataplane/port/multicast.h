@@ -1,0 +1,27 @@
+// The multicast groups a port must receive for IPv6 neighbour discovery: all-nodes
+// (ff02::1, 33:33:00:00:00:01) and the solicited-node group of each address rondo answers
+// for on it (RFC 4861 7.2.1), the port's own EUI-64 link-local address included. rondo sends
+// no MLD reports (it is no router, and the groups are link-scoped): a switch that snoops MLD
+// may not flood these groups to it (docs/operations.md).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "dataplane/pkt/ip6.h"
+#include "dataplane/pkt/mac.h"
+
+namespace rondo::dp {
+
+/// The Ethernet addresses of those groups (RFC 2464 7), all-nodes first, without
+/// duplicates (addresses with the same low 24 bits share a group). Empty when addrs is.
+std::vector<MacAddr> ndp_multicast_macs(const MacAddr& port_mac, const std::vector<Ip6>& addrs);
+
+/// Program the port's multicast filter with ndp_multicast_macs (rte_eth_dev_set_mc_addr_list;
+/// no IPv6 address: the list is emptied). A PMD that cannot filter by list (-ENOTSUP, or a
+/// list longer than it takes) gets all-multicast instead (rte_eth_allmulticast_enable): the
+/// manager checks every NDP frame anyway. False with *err if neither worked.
+bool apply_mc_list(uint16_t port_id, const std::vector<Ip6>& addrs, std::string* err);
+
+}  // namespace rondo::dp
