@@ -109,22 +109,11 @@ def setup(env):
     env.topology_up()
     env.start_backends()
     start_dataplane_afxdp(env)
-    # A control plane without IPv6 yet (before the v6 config work is merged) refuses the v6
-    # VIPs: then scenario b says so and the rest runs on IPv4.
-    env.frag_v6 = True
-    try:
-        env.write_config(SEED_VIPS + V6_VIPS, local_ips=(LOCAL_IP, LOCAL_IP6))
-    except AssertionError as e:
-        if "IPv6 is not supported" not in str(e):
-            raise
-        env.frag_v6 = False
-        log("the control plane refuses IPv6 VIPs: IPv4 only")
-        env.write_config(SEED_VIPS)
+    env.write_config(SEED_VIPS + V6_VIPS, local_ips=(LOCAL_IP, LOCAL_IP6))
     harness.log("control plane")
     env.start_controlplane()
     env.wait_vip()
-    if env.frag_v6:
-        env.wait_vip(VIP6)
+    env.wait_vip(VIP6)
 
 
 def big_udp(env, totals, vip):
@@ -140,8 +129,6 @@ def scenario_a_v4(env, totals):
 
 
 def scenario_b_v6(env, totals):
-    if not env.frag_v6:
-        return "NOT RUN: this control plane refuses IPv6 VIPs (IPv6 is not supported yet)"
     totals["v6"] = 1
     return big_udp(env, totals, VIP6)
 
