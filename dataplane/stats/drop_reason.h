@@ -68,8 +68,8 @@ enum class DropReason : uint8_t {
   kEgressTooBig,      // a full-NAT DF packet over the egress MTU (the client gets the error)
   // Fragments (dataplane/frag/reassembly.h, docs/architecture.md "Fragments").
   kFragTableFull,     // a fragment of a new datagram when the worker's reassembly table is full
-  kFragInvalid,       // a fragment that breaks its datagram: overlap, duplicate, more than 8
-                      // fragments, a length that is not a multiple of 8, past 65535 bytes
+  kFragInvalid,       // a fragment that breaks its datagram (overlap, more than 8 fragments),
+                      // or a length that is not a multiple of 8 or reaches past 65535 bytes
   kFragTooBig,        // a reassembled datagram longer than the reassembly buffer (16 KB)
   kFragDuplicate,     // an exact copy of a fragment seen lately (RFC 8200 4.5: dropped alone)
   kCount
