@@ -24,6 +24,8 @@ namespace {
 constexpr uint32_t kEth = sizeof(rte_ether_hdr);
 constexpr uint32_t kIp6 = sizeof(rte_ipv6_hdr);
 constexpr uint32_t kFragHdr = sizeof(rte_ipv6_fragment_ext);
+static_assert(RTE_MBUF_DEFAULT_BUF_SIZE != Reassembly::kBufLen,
+              "reassembled() tells reassembly buffers from the packet pool's by their size");
 // Buckets of 4 entries (rte_ip_frag looks a key up in two buckets): half full when
 // max_datagrams are in progress, so a new datagram rarely finds both of its buckets full.
 constexpr uint32_t kBucketEntries = 4;
@@ -42,7 +44,7 @@ Reassembly::Reassembly(const ReassemblyParams& p, LcoreCounters* counters)
   ttl_ = p.hz / 1000 * p.timeout_ms;
   tbl_ = rte_ip_frag_table_create(buckets, kBucketEntries, p.max_datagrams, ttl_, p.socket);
   pool_ = rte_pktmbuf_pool_create(name.c_str(), p.buffers, 0, 0,
-                                  static_cast<uint16_t>(RTE_PKTMBUF_HEADROOM + kMaxFrame), p.socket);
+                                  kBufLen, p.socket);
   if (!ok())
     RTE_LOG(ERR, USER1, "reassembly: cannot make the table (%u datagrams) or %u buffers: %s\n",
             p.max_datagrams, p.buffers, rte_strerror(rte_errno));

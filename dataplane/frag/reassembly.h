@@ -39,6 +39,8 @@ class Reassembly {
   static constexpr uint32_t kMaxFrame = 16384;
   /// Fragments one datagram may have (rte_ip_frag's compile-time limit).
   static constexpr uint32_t kMaxFragments = RTE_LIBRTE_IP_FRAG_MAX_FRAG;
+  /// The buffer size of a reassembly mbuf.
+  static constexpr uint16_t kBufLen = RTE_PKTMBUF_HEADROOM + kMaxFrame;
 
   /// `counters`: the worker's (frag_* rows). ok() is false when the table or the pool could
   /// not be made (memory): every fragment is then refused as no_mbuf.
@@ -60,10 +62,9 @@ class Reassembly {
   void expire(uint64_t now);
 
   /// Whether m is a reassembled datagram, this worker's or one handed over by another: an
-  /// mbuf of a reassembly pool (only those have kMaxFrame bytes of data room).
-  static bool reassembled(const rte_mbuf* m) {
-    return rte_pktmbuf_data_room_size(m->pool) == RTE_PKTMBUF_HEADROOM + kMaxFrame;
-  }
+  /// mbuf of a reassembly pool (only those have a buffer of this size; the field is in the
+  /// mbuf's first cache line, which the worker reads anyway).
+  static bool reassembled(const rte_mbuf* m) { return m->buf_len == kBufLen; }
 
   /// Cut the reassembled frame m (Ethernet + IPv4 or IPv6) into fragments of at most `mtu`
   /// bytes of IP each, single-segment mbufs of `pool`, each with m's Ethernet header, into

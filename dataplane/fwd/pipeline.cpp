@@ -1353,8 +1353,9 @@ Action Pipeline::nat_out(const Snapshot& s, uint8_t* f, const Parsed& p, const F
     return a;
   } else {
     // NAT46 (RFC 7915 4.1): the frame grows by 20 bytes, which must fit the egress; a DF
-    // packet that does not tells its sender what fits (as the DSR encapsulations do).
-    if (p.ip_len + 20 > params_.mtu) {
+    // packet that does not tells its sender what fits (as the DSR encapsulations do). A
+    // reassembled datagram leaves in fragments (set_reassembled).
+    if (p.ip_len + 20 > params_.mtu && !reassembled_) {
       if (f[p.l3_off + 6] & 0x40)
         send_too_big(s, f, p, static_cast<uint16_t>(params_.mtu - 20), now);
       return drop(counters_, DropReason::kEgressTooBig);
@@ -1390,8 +1391,8 @@ Action Pipeline::handle_reply6(const Snapshot& s, uint8_t* f, uint32_t len, cons
 Action Pipeline::handle_reply64(const Snapshot& s, uint8_t* f, uint32_t len, const Parsed& p,
                                 uint64_t now) {
   // Growing by 20 bytes towards the v6 client: a DF packet over the egress MTU is refused
-  // and its sender (the backend) told what fits.
-  if (p.ip_len + 20 > params_.mtu) {
+  // and its sender (the backend) told what fits; a reassembled one leaves in fragments.
+  if (p.ip_len + 20 > params_.mtu && !reassembled_) {
     if (f[p.l3_off + 6] & 0x40) send_too_big(s, f, p, static_cast<uint16_t>(params_.mtu - 20), now);
     return drop(counters_, DropReason::kEgressTooBig);
   }

@@ -146,6 +146,11 @@ class Pipeline {
   /// The same for IPv6 next hops (the main lcore's NextHopMap6).
   void set_next_hops6(const NextHopMap6* m) { next_hops6_ = m; }
 
+  /// Whether the frames of the bursts to come are datagrams reassembled from fragments
+  /// (frag/reassembly.h): one longer than the egress MTU is not refused (egress_too_big),
+  /// the worker sends it in fragments.
+  void set_reassembled(bool on) { reassembled_ = on; }
+
   /// The lc scheduler's counts to use from now on (the main lcore's BackendLoad, read once
   /// per loop); null: none published (lc then counts this worker's own new flows only).
   void set_backend_load(const BackendLoad* l) { sched_.load = l; }
@@ -457,6 +462,7 @@ class Pipeline {
   uint32_t adopt_dropped6_ = 0;
   uint16_t ip_id_ = 0;  // identification of the IPv4 packets NAT64 makes (RFC 7915 5.1)
   HashKey frag_key_;    // frag_owner()'s (the flow table's use of the secret)
+  bool reassembled_ = false;  // set_reassembled()
 };
 
 }  // namespace rondo::dp

@@ -137,7 +137,8 @@ void dispatch(Worker* w, rte_mbuf* m, const Action& a, uint16_t in_port, uint64_
       m->data_len = static_cast<uint16_t>(a.len);
       m->pkt_len = a.len;
     }
-    // Only a reassembled datagram can be longer than the MTU here (received frames are not).
+    // A reassembled datagram longer than the MTU leaves in fragments (the pipeline lets only
+    // those through over the MTU: Pipeline::set_reassembled).
     if (__builtin_expect(m->pkt_len > w->setup.pipeline.mtu + sizeof(rte_ether_hdr), 0) &&
         Reassembly::reassembled(m)) {
       send_fragmented(w, m, a.port);
@@ -178,13 +179,28 @@ void drain_outbox(Worker* w) {
   pl.clear_outbox();
 }
 
+void run_burst(Worker* w, rte_mbuf** pkts, uint16_t n, uint16_t in_port, uint64_t now, bool steered);
+
+// Reassembled datagrams (this worker's, or handed over by the worker that reassembled them)
+// in a burst of their own: the pipeline lets them be longer than the egress MTU, dispatch
+// sends those in fragments.
+void run_reassembled(Worker* w, rte_mbuf** pkts, uint16_t n, uint16_t in_port, uint64_t now,
+                     bool steered) {
+  w->reassembled_run = true;
+  w->pipeline.set_reassembled(true);
+  run_burst(w, pkts, n, in_port, now, steered);
+  w->pipeline.set_reassembled(false);
+  w->reassembled_run = false;
+}
+
 // Run a burst through the pipeline and send each frame where its action says.
 void run_burst(Worker* w, rte_mbuf** pkts, uint16_t n, uint16_t in_port, uint64_t now, bool steered) {
   uint8_t* frames[kBurst];
   uint32_t lens[kBurst];
   Action actions[kBurst];
   rte_mbuf* ok[kBurst];
-  uint16_t k = 0;
+  rte_mbuf* aside[kBurst];
+  uint16_t k = 0, n_aside = 0;
   const bool steering = !w->setup.steer_out.empty();
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
@@ -197,6 +213,11 @@ void run_burst(Worker* w, rte_mbuf** pkts, uint16_t n, uint16_t in_port, uint64_
       w->drops.offer(why, rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), in_port,
                      now);
       rte_pktmbuf_free(m);
+      continue;
+    }
+    // A reassembled datagram another worker handed over: in a burst of its own, after.
+    if (__builtin_expect(Reassembly::reassembled(m), 0) && !w->reassembled_run) {
+      aside[n_aside++] = m;
       continue;
     }
     frames[k] = rte_pktmbuf_mtod(m, uint8_t*);
@@ -219,12 +240,13 @@ void run_burst(Worker* w, rte_mbuf** pkts, uint16_t n, uint16_t in_port, uint64_
     w->whole_len = 0;
     uint64_t bytes = 0;
     for (uint16_t i = 0; i < nw; ++i) bytes += rte_pktmbuf_data_len(whole[i]);
-    run_burst(w, whole, nw, in_port, now, false);
+    run_reassembled(w, whole, nw, in_port, now, false);
     LcoreCounters& c = w->pipeline.counters();
     c.rx_packets -= nw;
     c.rx_bytes -= bytes;
     c.originated += nw;
   }
+  if (__builtin_expect(n_aside != 0, 0)) run_reassembled(w, aside, n_aside, in_port, now, steered);
   drain_outbox(w);
   if (steering) flush_steer(w);
 }

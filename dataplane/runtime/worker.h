@@ -100,6 +100,7 @@ struct alignas(64) Worker {
   // Datagrams reassembled during a burst, run through the pipeline after it.
   std::array<rte_mbuf*, kBurst> whole{};
   uint16_t whole_len = 0;
+  bool reassembled_run = false;  // running a burst of reassembled datagrams (worker.cpp)
 };
 
 /// Register w as an RCU reader (call on the worker's own thread before polling).
