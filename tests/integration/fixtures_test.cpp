@@ -44,6 +44,7 @@ const Feature kFeatures[] = {
     {"ndp", ndp_cases, seed_v6},         {"ext6", ext6_cases, seed_v6},
     {"nat64", nat64_cases, seed_nat64},
     {"frag", frag_cases},                {"frag6", frag6_cases, seed_v6},
+    {"frag46", frag46_cases, seed_nat64},
 };
 
 // One dataplane with the seed scenario's state, and the ARP request its snapshot makes for
