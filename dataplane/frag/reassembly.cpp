@@ -107,7 +107,6 @@ rte_mbuf* Reassembly::add(rte_mbuf* m, uint64_t now, DropReason* why) {
     rte_pktmbuf_free(m);
     return nullptr;
   }
-  ++c_->frag_received;
   uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
   const bool v6 = is_v6(f);
   uint8_t* ip = f + kEth;
@@ -144,6 +143,7 @@ rte_mbuf* Reassembly::add(rte_mbuf* m, uint64_t now, DropReason* why) {
     }
     return nullptr;
   }
+  ++c_->frag_received;  // taken in (a refused one is its drop reason only)
   // Otherwise what went to the row was a stale datagram whose entry was taken over.
   c_->frag_timeouts += others;
   if (!d) return nullptr;  // held

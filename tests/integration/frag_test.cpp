@@ -103,6 +103,7 @@ TEST_F(FragTest, FullTableRefusesANewDatagramUntilTheOldOnesExpire) {
   }
   EXPECT_EQ(r.add(mbuf(fragment(3, 0, 16, true)), t0, &why), nullptr);
   EXPECT_EQ(why, DropReason::kFragTableFull);
+  EXPECT_EQ(c.frag_received, 2u);  // a refused fragment is its drop reason only
   EXPECT_EQ(rte_mempool_in_use_count(pool_), baseline + 2);  // the refused one is freed
   // A fragment of a datagram in progress still finds its entry, and completes it.
   rte_mbuf* d = r.add(mbuf(fragment(2, 16, 16, false)), t0, &why);
