@@ -63,13 +63,10 @@ uint32_t Reassembly::buffers_in_use() const {
   return pool_ ? rte_mempool_in_use_count(pool_) : 0;
 }
 
-bool Reassembly::settle(uint32_t before, const rte_mbuf* m, uint64_t* others) {
+bool Reassembly::on_death_row(uint32_t before, const rte_mbuf* m, uint64_t* others) const {
   bool refused = false;
   for (uint32_t i = before; i < dr_.cnt; ++i) refused |= dr_.row[i] == m;
   *others = dr_.cnt - before - (refused ? 1 : 0);
-  // Freed at once: a call may put up to 2 * (kMaxFragments + 1) mbufs on the row (a stale
-  // datagram reclaimed and a broken one), and rte_ip_frag does not check the row's room.
-  rte_ip_frag_free_death_row(&dr_, 0);
   return refused;
 }
 
@@ -100,10 +97,15 @@ bool Reassembly::duplicate(const uint8_t* ip, bool v6, uint64_t now) {
   return false;
 }
 
-rte_mbuf* Reassembly::add(rte_mbuf* m, uint64_t now, DropReason* why) {
+rte_mbuf* Reassembly::add(rte_mbuf* m, uint64_t now, DropReason* why, DropSampler* drops) {
+  auto refuse = [&](DropReason r) {
+    *why = r;
+    if (drops)
+      drops->offer(r, rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), m->port, now);
+  };
   *why = DropReason::kCount;
   if (!ok()) {
-    *why = DropReason::kNoMbuf;
+    refuse(DropReason::kNoMbuf);
     rte_pktmbuf_free(m);
     return nullptr;
   }
@@ -115,7 +117,7 @@ rte_mbuf* Reassembly::add(rte_mbuf* m, uint64_t now, DropReason* why) {
   const uint32_t ip_len = v6 ? kIp6 + (uint32_t{ip[4]} << 8 | ip[5]) : (uint32_t{ip[2]} << 8 | ip[3]);
   if (rte_pktmbuf_data_len(m) > kEth + ip_len) rte_pktmbuf_trim(m, rte_pktmbuf_data_len(m) - kEth - ip_len);
   if (duplicate(ip, v6, now)) {
-    *why = DropReason::kFragDuplicate;
+    refuse(DropReason::kFragDuplicate);
     rte_pktmbuf_free(m);
     return nullptr;
   }
@@ -131,18 +133,21 @@ rte_mbuf* Reassembly::add(rte_mbuf* m, uint64_t now, DropReason* why) {
     d = rte_ipv4_frag_reassemble_packet(tbl_, &dr_, m, now, reinterpret_cast<rte_ipv4_hdr*>(ip));
   }
   uint64_t others;
-  const bool refused = settle(before, m, &others);
+  const bool refused = on_death_row(before, m, &others);
   if (refused) {
     // Alone on the row: no entry could be had for a new datagram (table full). With others:
-    // the datagram broke (overlap, duplicate, a ninth fragment) and went with it.
+    // the datagram broke (overlap, a ninth fragment) and went with it.
     if (others == 0) {
-      *why = DropReason::kFragTableFull;
+      refuse(DropReason::kFragTableFull);
     } else {
-      *why = DropReason::kFragInvalid;
+      refuse(DropReason::kFragInvalid);
       c_->frag_discarded += others;
     }
-    return nullptr;
   }
+  // Freed at once: a call may put up to 2 * (kMaxFragments + 1) mbufs on the row (a stale
+  // datagram reclaimed and a broken one), and rte_ip_frag does not check the row's room.
+  rte_ip_frag_free_death_row(&dr_, 0);
+  if (refused) return nullptr;
   ++c_->frag_received;  // taken in (a refused one is its drop reason only)
   // Otherwise what went to the row was a stale datagram whose entry was taken over.
   c_->frag_timeouts += others;

@@ -19,6 +19,7 @@
 #include <memory>
 
 #include "dataplane/flow/siphash.h"
+#include "dataplane/inspect/drop_sampler.h"
 #include "dataplane/stats/counters.h"
 #include "dataplane/stats/drop_reason.h"
 
@@ -55,8 +56,8 @@ class Reassembly {
   /// one of our addresses; for IPv6 its fragment header right after the fixed one). Returns
   /// the reassembled frame when m completed a datagram (one mbuf), else null: m is held, or
   /// it was refused (freed; *why set: frag_table_full, frag_invalid, frag_too_big,
-  /// frag_duplicate, no_mbuf).
-  rte_mbuf* add(rte_mbuf* m, uint64_t now, DropReason* why);
+  /// frag_duplicate, no_mbuf). A refused fragment is offered to `drops` (when given) first.
+  rte_mbuf* add(rte_mbuf* m, uint64_t now, DropReason* why, DropSampler* drops = nullptr);
 
   /// Free the fragments of datagrams past their timeout (counted). Once per loop.
   void expire(uint64_t now);
@@ -76,9 +77,9 @@ class Reassembly {
   uint32_t buffers_in_use() const;
 
  private:
-  // Count what rte_ip_frag put on the death row since `before`, apart from `m` (when it is
-  // there: refused), free it all; true when m was among it.
-  bool settle(uint32_t before, const rte_mbuf* m, uint64_t* others);
+  // Whether rte_ip_frag put `m` on the death row since `before` (refused), and how many
+  // other mbufs it put there.
+  bool on_death_row(uint32_t before, const rte_mbuf* m, uint64_t* others) const;
 
   // Whether fragment f (at ip) is an exact copy of one taken lately, and if not remember it.
   // rte_ip_frag counts bytes, so a copy would break its datagram: RFC 8200 4.5 lets a

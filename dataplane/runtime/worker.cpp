@@ -110,8 +110,8 @@ static_assert(RTE_MBUF_DEFAULT_DATAROOM >= ProxyV2::kFrameLen);
 [[gnu::noinline]] void reassemble(Worker* w, rte_mbuf* m, uint16_t in_port, uint64_t now) {
   m->port = in_port;
   DropReason why;
-  rte_mbuf* d = w->frag.add(m, now, &why);
-  if (why != DropReason::kCount) {  // refused, and freed
+  rte_mbuf* d = w->frag.add(m, now, &why, &w->drops);
+  if (why != DropReason::kCount) {  // refused (offered to the drop sampler), and freed
     --w->pipeline.counters().consumed;
     w->pipeline.count_drop(why);
     return;
