@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "dataplane/flow/tcp_state.h"
+#include "dataplane/frag/steer.h"
 #include "dataplane/fwd/fullnat.h"
 #include "dataplane/fwd/fullnat6.h"
 #include "dataplane/fwd/icmp_error.h"
@@ -119,6 +120,7 @@ Pipeline::Pipeline(const PipelineParams& p)
   counters_.flow_capacity = flows_.capacity();
   counters_.flow6_capacity = flows6_.capacity();
   for (const MacAddr& m : p.port_macs) link_local6_.push_back(eui64_link_local(m));
+  frag_key_ = derive_hash_key(p.hash_key, HashUse::kFlowTable);
   adopt_flows();
 }
 
@@ -398,6 +400,10 @@ void Pipeline::classify(const Snapshot* s, const uint8_t* f, uint32_t len, uint1
     classify6(*s, f, in_port, steered, pd);
     return;
   }
+  if (p.kind == PktKind::kIpv4Frag) {
+    classify_frag(s->is_vip_ip(dst) || s->is_local_ip(dst), steered, pd);
+    return;
+  }
   if (!s->is_vip_ip(dst) && !s->is_local_ip(dst)) {
     pd->why = DropReason::kNotForVip;
     return;
@@ -446,6 +452,12 @@ void Pipeline::classify6(const Snapshot& s, const uint8_t* f, uint16_t in_port, 
     return;
   }
   const bool ours = s.is_vip_ip6(dst) || s.is_local_ip6(dst);
+  if (p.kind == PktKind::kIpv6Frag) {
+    // rte_ip_frag finds the fragment header right after the fixed one only: a fragment with
+    // other extension headers before it is refused (docs/architecture.md, "Fragments").
+    classify_frag(ours && p.ext_len == 8, steered, pd);
+    return;
+  }
   if (p.kind == PktKind::kIpv6Icmp) {
     uint8_t* icmp = const_cast<uint8_t*>(f) + p.l4_off;
     switch (icmp[0]) {
@@ -502,6 +514,20 @@ void Pipeline::classify6(const Snapshot& s, const uint8_t* f, uint16_t in_port, 
   pd->why = ours ? DropReason::kUnsupportedL4 : DropReason::kNotForVip;
 }
 
+void Pipeline::classify_frag(bool ours, bool steered, Pending* pd) {
+  if (!ours) {
+    pd->why = DropReason::kIpFragment;
+    return;
+  }
+  const uint32_t owner = frag_owner(pd->p, params_.n_workers, frag_key_);
+  if (owner != params_.worker && !steered) {
+    pd->cls = Pending::Cls::kSteer;
+    pd->steer_to = static_cast<uint16_t>(owner);
+    return;
+  }
+  pd->cls = Pending::Cls::kFrag;
+}
+
 void Pipeline::process_burst(const Snapshot* s, uint8_t* const* frames, const uint32_t* lens,
                              uint32_t n, uint16_t in_port, uint64_t now, bool steered, Action* out) {
   now_ = now;
@@ -541,6 +567,10 @@ void Pipeline::process_burst(const Snapshot* s, uint8_t* const* frames, const ui
         case Pending::Cls::kSteer:
           ++counters_.steered_out;
           a = Action{Action::Kind::kSteer, DropReason::kCount, pd[i].steer_to};
+          break;
+        case Pending::Cls::kFrag:
+          ++counters_.consumed;
+          a = Action{Action::Kind::kFragment, DropReason::kCount, 0};
           break;
       }
     }
@@ -710,7 +740,7 @@ bool Pipeline::track_tcp_in(Table& t, uint32_t idx, FlowDir dir, const uint8_t* 
 Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f, uint32_t len,
                                const Parsed& p, const FlowTable::Probe& probe, uint64_t now) {
   if (p.ttl <= 1) return drop(counters_, DropReason::kTtlExceeded);
-  if (p.ip_len > params_.mtu) return too_big4(s, f, p, now);  // full-NAT keeps the length
+  if (p.ip_len > params_.mtu && !reassembled_) return too_big4(s, f, p, now);  // full-NAT keeps the length
   FlowTable::Hit hit = flows_.lookup(p.key, probe, now);
   const bool tcp = p.kind == PktKind::kIpv4Tcp;
   if (hit.found() && hit.dir != FlowDir::kForward) return drop(counters_, DropReason::kReplyNoFlow);
@@ -861,7 +891,7 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
 Action Pipeline::handle_reply(const Snapshot& s, uint8_t* f, uint32_t len, const Parsed& p,
                               const FlowTable::Probe& probe, uint64_t now) {
   if (p.ttl <= 1) return drop(counters_, DropReason::kTtlExceeded);
-  if (p.ip_len > params_.mtu) return too_big4(s, f, p, now);
+  if (p.ip_len > params_.mtu && !reassembled_) return too_big4(s, f, p, now);
   FlowTable::Hit hit = flows_.lookup(p.key, probe, now);
   if (!hit.found() || hit.dir != FlowDir::kReverse) {
     // A NAT64 flow's backend answers a v4 local ip too: its flow is in flows6_ (decision 4
@@ -1316,7 +1346,7 @@ Action Pipeline::nat_out(const Snapshot& s, uint8_t* f, const Parsed& p, const F
   if constexpr (kFrom6) {
     // Longer than the egress once in the other end's family (NAT64 loses the IPv6 header and
     // its extension headers, gains 20 bytes): the sender learns what fits (egress_mtu.cpp).
-    if ((to6 ? p.ip_len : p.l4_len() + 20) > params_.mtu)
+    if ((to6 ? p.ip_len : p.l4_len() + 20) > params_.mtu && !reassembled_)
       return too_big6(s, f, p, to6 ? params_.mtu : params_.mtu + 20, now);
     if (to6) {
       FullNat6::rewrite(f + p.l3_off, f + p.l4_off, proto, Ip6::from(src), Ip6::from(dst),
@@ -1332,8 +1362,9 @@ Action Pipeline::nat_out(const Snapshot& s, uint8_t* f, const Parsed& p, const F
     return a;
   } else {
     // NAT46 (RFC 7915 4.1): the frame grows by 20 bytes, which must fit the egress; a DF
-    // packet that does not tells its sender what fits (as the DSR encapsulations do).
-    if (p.ip_len + 20 > params_.mtu) {
+    // packet that does not tells its sender what fits (as the DSR encapsulations do). A
+    // reassembled datagram leaves in fragments (set_reassembled).
+    if (p.ip_len + 20 > params_.mtu && !reassembled_) {
       if (f[p.l3_off + 6] & 0x40)
         send_too_big(s, f, p, static_cast<uint16_t>(params_.mtu - 20), now);
       return drop(counters_, DropReason::kEgressTooBig);
@@ -1369,8 +1400,8 @@ Action Pipeline::handle_reply6(const Snapshot& s, uint8_t* f, uint32_t len, cons
 Action Pipeline::handle_reply64(const Snapshot& s, uint8_t* f, uint32_t len, const Parsed& p,
                                 uint64_t now) {
   // Growing by 20 bytes towards the v6 client: a DF packet over the egress MTU is refused
-  // and its sender (the backend) told what fits.
-  if (p.ip_len + 20 > params_.mtu) {
+  // and its sender (the backend) told what fits; a reassembled one leaves in fragments.
+  if (p.ip_len + 20 > params_.mtu && !reassembled_) {
     if (f[p.l3_off + 6] & 0x40) send_too_big(s, f, p, static_cast<uint16_t>(params_.mtu - 20), now);
     return drop(counters_, DropReason::kEgressTooBig);
   }

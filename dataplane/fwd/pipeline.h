@@ -102,7 +102,9 @@ struct Action {
   // kSteer: the frame belongs to a flow another worker owns (a full-NAT reply whose
   // local port is in that worker's share); hand it over untouched. kToMain: an ARP frame
   // for one of our addresses; hand it to the main lcore (neighbour manager) untouched.
-  enum class Kind : uint8_t { kDrop, kTx, kConsumed, kSteer, kToMain };
+  // kFragment: a fragment to a VIP or local ip that this worker reassembles (frag/
+  // reassembly.h); counted consumed here, the worker counts what becomes of it.
+  enum class Kind : uint8_t { kDrop, kTx, kConsumed, kSteer, kToMain, kFragment };
   Kind kind = Kind::kDrop;
   DropReason reason = DropReason::kCount;
   uint16_t port = 0;  // kTx: output port; kSteer: the owning worker
@@ -148,6 +150,11 @@ class Pipeline {
   void set_next_hops(const NextHopMap* m) { next_hops_ = m; }
   /// The same for IPv6 next hops (the main lcore's NextHopMap6).
   void set_next_hops6(const NextHopMap6* m) { next_hops6_ = m; }
+
+  /// Whether the frames of the bursts to come are datagrams reassembled from fragments
+  /// (frag/reassembly.h): one longer than the egress MTU is not refused (egress_too_big),
+  /// the worker sends it in fragments.
+  void set_reassembled(bool on) { reassembled_ = on; }
 
   /// The lc scheduler's counts to use from now on (the main lcore's BackendLoad, read once
   /// per loop); null: none published (lc then counts this worker's own new flows only).
@@ -223,7 +230,7 @@ class Pipeline {
   // in flows6_ (probe6).
   struct Pending {
     enum class Cls : uint8_t {
-      kDrop, kToMain, kIcmp, kClient, kReply, kSteer, kIcmp6, kClient6, kReply6
+      kDrop, kToMain, kIcmp, kClient, kReply, kSteer, kIcmp6, kClient6, kReply6, kFrag
     };
     Cls cls;
     DropReason why;
@@ -240,6 +247,9 @@ class Pipeline {
   // The IPv6 part of classify (out of line: the v4 path pays one kind test for it, after its
   // own VIP lookup).
   void classify6(const Snapshot& s, const uint8_t* f, uint16_t in_port, bool steered, Pending* pd);
+  // A fragment (kIpv4Frag, kIpv6Frag) to one of our addresses: reassembled here, or handed to
+  // the worker frag_owner() names (frag/steer.h).
+  void classify_frag(bool ours, bool steered, Pending* pd);
   Action handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f, uint32_t len,
                        const Parsed& p, const FlowTable::Probe& probe, uint64_t now);
   // A client packet of a DSR VIP (encap.h: the mode's rewrite). One-sided flow state: the
@@ -490,6 +500,8 @@ class Pipeline {
   uint32_t adopt_dropped_ = 0;
   uint32_t adopt_dropped6_ = 0;
   uint16_t ip_id_ = 0;  // identification of the IPv4 packets NAT64 makes (RFC 7915 5.1)
+  HashKey frag_key_;    // frag_owner()'s (the flow table's use of the secret)
+  bool reassembled_ = false;  // set_reassembled()
 };
 
 }  // namespace rondo::dp

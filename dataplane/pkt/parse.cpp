@@ -57,8 +57,10 @@ bool walk_options6(const uint8_t* q, const uint8_t* end, DropReason* why) {
 // Walk the extension headers of the IPv6 datagram at `ip`, `dgram` bytes long (fixed header
 // included), starting from the fixed header's next-header field (RFC 8200 4.1). On success
 // `*nh` is the upper-layer protocol (or one rondo does not walk: AH, ESP, no next header,
-// anything unknown) and `*l4` its offset from `ip`.
-bool walk_ext6(const uint8_t* ip, uint32_t dgram, uint8_t* nh, uint32_t* l4, DropReason* why) {
+// anything unknown) and `*l4` its offset from `ip`; for a fragment, `*frag` is the offset of
+// its fragment header (else 0), `*nh` the header's next header and `*l4` the fragment's data.
+bool walk_ext6(const uint8_t* ip, uint32_t dgram, uint8_t* nh, uint32_t* l4, uint32_t* frag,
+               DropReason* why) {
   uint8_t next = ip[6];
   uint32_t pos = kIpv6Hdr;
   for (uint32_t n = 0;; ++n) {
@@ -70,8 +72,28 @@ bool walk_ext6(const uint8_t* ip, uint32_t dgram, uint8_t* nh, uint32_t* l4, Dro
       case kNhDestOpts:
       case kNhRouting:
         break;
-      case kNhFragment:
-        return fail(why, DropReason::kIpFragment);  // no reassembly (yet)
+      case kNhFragment: {
+        if (n == kMaxExtHeaders) return fail(why, DropReason::kIpv6ExtChain);
+        if (dgram - pos < 8) return fail(why, DropReason::kMalformedL3);
+        const uint8_t* h = ip + pos;
+        const uint16_t w = load_be16(h + 2);  // offset (13 bits), 2 reserved, M
+        if ((w & 0xfff9) == 0) {
+          // An atomic fragment (offset 0, M 0; RFC 6946): the whole datagram, the header is
+          // skipped like an empty option header.
+          next = h[0];
+          pos += 8;
+          continue;
+        }
+        // The fragmentable part of every fragment but the last is a multiple of 8 bytes, and
+        // no fragment reaches past 65535 bytes of it (RFC 8200 4.5).
+        const uint32_t data = dgram - pos - 8;
+        if (data == 0 || ((w & 1) && data % 8 != 0) || (w & 0xfff8) + data > 0xffff)
+          return fail(why, DropReason::kFragInvalid);
+        *frag = pos;
+        *nh = h[0];
+        *l4 = pos + 8;
+        return true;
+      }
       default:
         *nh = next;
         *l4 = pos;
@@ -116,8 +138,8 @@ bool walk_ext6(const uint8_t* ip, uint32_t dgram, uint8_t* nh, uint32_t* l4, Dro
   if (!unspecified && martian_source6(src)) return fail(why, DropReason::kMartianSource);
 
   uint8_t nh;
-  uint32_t l4_rel;
-  if (!walk_ext6(ip, dgram, &nh, &l4_rel, why)) return false;
+  uint32_t l4_rel, frag = 0;
+  if (!walk_ext6(ip, dgram, &nh, &l4_rel, &frag, why)) return false;
 
   p->ip_len = static_cast<uint16_t>(dgram);
   p->ttl = ip[7];
@@ -129,6 +151,14 @@ bool walk_ext6(const uint8_t* ip, uint32_t dgram, uint8_t* nh, uint32_t* l4, Dro
   std::memcpy(p->key6.src_ip, ip + 8, 16);
   std::memcpy(p->key6.dst_ip, ip + 24, 16);
   p->key6.proto = nh;
+  if (frag != 0) {
+    // Fragments carry no L4 header to check (only the first has one): the reassembled
+    // datagram is parsed again. Their sources follow the non-ICMPv6 rule below.
+    if (unspecified || is_link_local6(src)) return fail(why, DropReason::kMartianSource);
+    std::memcpy(&p->frag_id, ip + frag + 4, 4);
+    p->kind = PktKind::kIpv6Frag;
+    return true;
+  }
   const uint8_t* l4 = ip + l4_rel;
   const uint32_t l4_len = dgram - l4_rel;
 
@@ -178,6 +208,31 @@ bool walk_ext6(const uint8_t* ip, uint32_t dgram, uint8_t* nh, uint32_t* l4, Dro
       p->kind = PktKind::kIpv6Other;
       return true;
   }
+}
+
+// An IPv4 fragment, its header checked by parse_frame: described for the reassembly (the
+// key's addresses and protocol, the identification), its data not looked at. Out of line:
+// the path of whole datagrams stays as it was.
+[[gnu::noinline]] bool parse_frag4(const uint8_t* ip, uint32_t off, uint32_t ihl, uint32_t total,
+                                   uint16_t frag, Parsed* p, DropReason* why) {
+  // Every fragment but the last carries a multiple of 8 bytes, none reaches past 65535
+  // bytes of datagram (RFC 791: a fragment offset counts 8-byte units).
+  const uint32_t data = total - ihl;
+  const uint32_t at = (frag & RTE_IPV4_HDR_OFFSET_MASK) * 8u;
+  if (data == 0 || ((frag & RTE_IPV4_HDR_MF_FLAG) && data % 8 != 0) || at + data + ihl > 0xffff)
+    return fail(why, DropReason::kFragInvalid);
+  p->ip_len = static_cast<uint16_t>(total);
+  p->ttl = ip[8];
+  p->l4_off = static_cast<uint16_t>(off + ihl);
+  p->tcp_flags = 0;
+  p->key = FlowKey{};
+  std::memcpy(&p->key.src_ip, ip + 12, 4);
+  std::memcpy(&p->key.dst_ip, ip + 16, 4);
+  p->key.proto = ip[9];
+  p->frag_id = 0;
+  std::memcpy(reinterpret_cast<uint8_t*>(&p->frag_id) + 2, ip + 4, 2);
+  p->kind = PktKind::kIpv4Frag;
+  return true;
 }
 
 }  // namespace
@@ -232,7 +287,7 @@ bool parse_frame(const uint8_t* f, uint32_t len, Parsed* p, DropReason* why, uin
   if (src_net == 0 || src_net == 127 || src_net >= 224) return fail(why, DropReason::kMartianSource);
   const uint16_t frag = load_be16(ip + 6);
   if (frag & (RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK))
-    return fail(why, DropReason::kIpFragment);
+    return parse_frag4(ip, off, ihl, total, frag, p, why);
 
   p->ip_len = total;
   p->ttl = ip[8];

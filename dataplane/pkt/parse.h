@@ -18,10 +18,12 @@ enum class PktKind : uint8_t {
   kIpv4Udp,
   kIpv4Icmp,
   kIpv4Other,  // well-formed IPv4 with another protocol
+  kIpv4Frag,   // an IPv4 fragment (MF or an offset): no L4 header is looked at
   kIpv6Tcp,
   kIpv6Udp,
   kIpv6Icmp,   // ICMPv6 (NDP included: the pipeline tells it apart by type)
   kIpv6Other,  // well-formed IPv6 with another upper-layer protocol
+  kIpv6Frag,   // an IPv6 fragment (a fragment header with an offset or M): no L4 looked at
 };
 
 inline bool is_ipv6(PktKind k) { return k >= PktKind::kIpv6Tcp; }
@@ -39,6 +41,11 @@ struct Parsed {
   // header, `ttl` is the hop limit, `key` stays zero.
   uint16_t ext_len = 0;    // bytes of extension headers between the fixed header and L4
   FlowKey6 key6;           // 5-tuple (network order); ports 0 for ICMPv6
+  // Fragments (kIpv4Frag, kIpv6Frag): the key's addresses and protocol (the fragment
+  // header's next header for IPv6) are set, its ports are 0; `l4_off` is where the fragment's
+  // data starts (past the fragment header for IPv6, `ext_len` counts it); the identification
+  // (network order; IPv4's 16 bits in the low half). Only the reassembly reads it.
+  uint32_t frag_id = 0;
 
   /// Bytes from the L4 header to the end of the IP payload (TCP header + data); for IPv6
   /// the upper-layer length of the pseudo-header (RFC 8200 8.1), extension headers excluded.

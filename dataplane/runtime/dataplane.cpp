@@ -159,13 +159,15 @@ bool Dataplane::init(std::string* err) {
   const uint32_t in_caches = n_lcores * kMbufCache;
   // The neighbour manager's rings: ARP frames from each worker, its frames to worker 0.
   const uint32_t in_neigh = n_workers * (NeighService::kArpRingSize - 1u) + NeighService::kTxRingSize - 1u;
+  // Fragments each worker's reassembly table may hold at most (frag/reassembly.h).
+  const uint32_t in_frag = n_workers * ReassemblyParams{}.max_datagrams * Reassembly::kMaxFragments;
   uint32_t mbufs = opts_.mbufs;
-  if (mbufs == 0) mbufs = in_rings + in_bursts + in_steering + in_neigh + in_caches + 4096;
+  if (mbufs == 0) mbufs = in_rings + in_bursts + in_steering + in_neigh + in_caches + 4096 + in_frag;
   RTE_LOG(NOTICE, USER1,
           "mbufs: %u (%s; descriptor rings %u, bursts %u, steering rings %u, neighbour rings %u, "
-          "lcore caches %u, slack 4096)\n",
+          "lcore caches %u, reassembly %u, slack 4096)\n",
           mbufs, opts_.mbufs ? "--mbufs" : "sized", in_rings, in_bursts, in_steering, in_neigh,
-          in_caches);
+          in_caches, in_frag);
   if (opts_.mbufs && opts_.mbufs < in_rings + in_bursts + in_steering + in_neigh + in_caches)
     RTE_LOG(WARNING, USER1, "mbufs: --mbufs %u is below what can be held at once (%u): RX may starve\n",
             opts_.mbufs, in_rings + in_bursts + in_steering + in_neigh + in_caches);

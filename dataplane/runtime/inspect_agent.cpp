@@ -38,6 +38,7 @@ std::string_view verdict_name(Action::Kind k) {
     case Action::Kind::kSteer: return "steer";
     case Action::Kind::kToMain: return "to_main";
     case Action::Kind::kConsumed: return "consumed";
+    case Action::Kind::kFragment: return "reassembly";
     case Action::Kind::kDrop: break;
   }
   return "drop";

@@ -1,6 +1,8 @@
 #include "dataplane/runtime/worker.h"
 
+#include <algorithm>
 #include <cstring>
+#include <iterator>
 
 #include "dataplane/inspect/query.h"
 #include "dataplane/neigh/service.h"
@@ -87,6 +89,43 @@ inline void enqueue_steer(Worker* w, uint32_t target, rte_mbuf* m) {
 static_assert(RTE_MBUF_DEFAULT_DATAROOM >= SynProxy::kMaxHandshakeFrame);
 static_assert(RTE_MBUF_DEFAULT_DATAROOM >= ProxyV2::kFrameLen);
 
+// A datagram this worker reassembled that is longer than the egress MTU once the pipeline
+// is done with it: sent as fragments (rte_ip_frag), the extra frames counted as originated.
+[[gnu::noinline]] void send_fragmented(Worker* w, rte_mbuf* m, uint16_t port) {
+  rte_mbuf* out[Reassembly::kMaxFrame / 512];
+  const uint32_t n =
+      w->setup.pool ? w->frag.fragment(m, w->setup.pipeline.mtu, w->setup.pool, out, std::size(out)) : 0;
+  rte_pktmbuf_free(m);
+  if (n == 0) {
+    w->pipeline.count_drop(DropReason::kNoMbuf);
+    return;
+  }
+  ++w->pipeline.counters().frag_refragmented;
+  w->pipeline.counters().originated += n - 1;
+  for (uint32_t i = 0; i < n; ++i) enqueue_tx(w, port, out[i]);
+}
+
+// A fragment for this worker's reassembly (counted consumed by the pipeline). A datagram it
+// completes is run through the pipeline after the burst (run_burst).
+[[gnu::noinline]] void reassemble(Worker* w, rte_mbuf* m, uint16_t in_port, uint64_t now) {
+  m->port = in_port;
+  DropReason why;
+  rte_mbuf* d = w->frag.add(m, now, &why, &w->drops);
+  if (why != DropReason::kCount) {  // refused (offered to the drop sampler), and freed
+    --w->pipeline.counters().consumed;
+    w->pipeline.count_drop(why);
+    return;
+  }
+  if (!d) return;
+  if (w->whole_len == w->whole.size()) {  // cannot happen: a burst's fragments make fewer
+    --w->pipeline.counters().consumed;
+    w->pipeline.count_drop(DropReason::kNoMbuf);
+    rte_pktmbuf_free(d);
+    return;
+  }
+  w->whole[w->whole_len++] = d;
+}
+
 void dispatch(Worker* w, rte_mbuf* m, const Action& a, uint16_t in_port, uint64_t now) {
   if (a.kind == Action::Kind::kTx && a.port < w->setup.n_ports) {
     // A SYN cookie handshake rewrote the frame into another segment (Action::len); the
@@ -98,6 +137,13 @@ void dispatch(Worker* w, rte_mbuf* m, const Action& a, uint16_t in_port, uint64_
       m->data_len = static_cast<uint16_t>(a.len);
       m->pkt_len = a.len;
     }
+    // A reassembled datagram longer than the MTU leaves in fragments (the pipeline lets only
+    // those through over the MTU: Pipeline::set_reassembled).
+    if (__builtin_expect(m->pkt_len > w->setup.pipeline.mtu + sizeof(rte_ether_hdr), 0) &&
+        Reassembly::reassembled(m)) {
+      send_fragmented(w, m, a.port);
+      return;
+    }
     enqueue_tx(w, a.port, m);
   } else if (a.kind == Action::Kind::kSteer && a.port < w->setup.steer_out.size() &&
              w->setup.steer_out[a.port]) {
@@ -105,6 +151,8 @@ void dispatch(Worker* w, rte_mbuf* m, const Action& a, uint16_t in_port, uint64_
     enqueue_steer(w, a.port, m);
   } else if (a.kind == Action::Kind::kToMain) {
     to_main(w, m, in_port);
+  } else if (a.kind == Action::Kind::kFragment) {
+    reassemble(w, m, in_port, now);
   } else {
     if (a.kind == Action::Kind::kDrop)
       w->drops.offer(a.reason, rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), in_port, now);
@@ -131,13 +179,28 @@ void drain_outbox(Worker* w) {
   pl.clear_outbox();
 }
 
+void run_burst(Worker* w, rte_mbuf** pkts, uint16_t n, uint16_t in_port, uint64_t now, bool steered);
+
+// Reassembled datagrams (this worker's, or handed over by the worker that reassembled them)
+// in a burst of their own: the pipeline lets them be longer than the egress MTU, dispatch
+// sends those in fragments.
+void run_reassembled(Worker* w, rte_mbuf** pkts, uint16_t n, uint16_t in_port, uint64_t now,
+                     bool steered) {
+  w->reassembled_run = true;
+  w->pipeline.set_reassembled(true);
+  run_burst(w, pkts, n, in_port, now, steered);
+  w->pipeline.set_reassembled(false);
+  w->reassembled_run = false;
+}
+
 // Run a burst through the pipeline and send each frame where its action says.
 void run_burst(Worker* w, rte_mbuf** pkts, uint16_t n, uint16_t in_port, uint64_t now, bool steered) {
   uint8_t* frames[kBurst];
   uint32_t lens[kBurst];
   Action actions[kBurst];
   rte_mbuf* ok[kBurst];
-  uint16_t k = 0;
+  rte_mbuf* aside[kBurst];
+  uint16_t k = 0, n_aside = 0;
   const bool steering = !w->setup.steer_out.empty();
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
@@ -152,6 +215,11 @@ void run_burst(Worker* w, rte_mbuf** pkts, uint16_t n, uint16_t in_port, uint64_
       rte_pktmbuf_free(m);
       continue;
     }
+    // A reassembled datagram another worker handed over: in a burst of its own, after.
+    if (__builtin_expect(Reassembly::reassembled(m), 0) && !w->reassembled_run) {
+      aside[n_aside++] = m;
+      continue;
+    }
     frames[k] = rte_pktmbuf_mtod(m, uint8_t*);
     lens[k] = rte_pktmbuf_data_len(m);
     ok[k++] = m;
@@ -163,6 +231,22 @@ void run_burst(Worker* w, rte_mbuf** pkts, uint16_t n, uint16_t in_port, uint64_
   w->pipeline.process_burst(w->snapshot, frames, lens, k, in_port, now, steered, actions);
   if (__builtin_expect(tracing, 0)) w->tracer.after(w->pipeline, frames, lens, actions, k);
   for (uint16_t i = 0; i < k; ++i) dispatch(w, ok[i], actions[i], in_port, now);
+  if (__builtin_expect(w->whole_len != 0, 0)) {
+    // Reassembled datagrams, classified like received packets (they may be handed to their
+    // flow's owner), counted as made here rather than received: their fragments were.
+    rte_mbuf* whole[kBurst];
+    const uint16_t nw = w->whole_len;
+    std::copy_n(w->whole.begin(), nw, whole);
+    w->whole_len = 0;
+    uint64_t bytes = 0;
+    for (uint16_t i = 0; i < nw; ++i) bytes += rte_pktmbuf_data_len(whole[i]);
+    run_reassembled(w, whole, nw, in_port, now, false);
+    LcoreCounters& c = w->pipeline.counters();
+    c.rx_packets -= nw;
+    c.rx_bytes -= bytes;
+    c.originated += nw;
+  }
+  if (__builtin_expect(n_aside != 0, 0)) run_reassembled(w, aside, n_aside, in_port, now, steered);
   drain_outbox(w);
   if (steering) flush_steer(w);
 }
@@ -229,8 +313,17 @@ void test_stall(Worker* w) {
 
 }  // namespace
 
+namespace {
+ReassemblyParams frag_params(const WorkerSetup& s) {
+  ReassemblyParams p = s.frag;
+  p.hz = s.pipeline.hz;
+  return p;
+}
+}  // namespace
+
 Worker::Worker(const WorkerSetup& s)
-    : setup(s), pipeline(s.pipeline), drops(s.pipeline.hz) {
+    : setup(s), pipeline(s.pipeline), drops(s.pipeline.hz),
+      frag(frag_params(s), &pipeline.counters()) {
   steer.resize(s.steer_out.size());
   steer_len.assign(s.steer_out.size(), 0);
   drain_tsc = (rte_get_tsc_hz() + 999'999) / 1'000'000 * kDrainUs;
@@ -275,6 +368,7 @@ uint32_t worker_poll(Worker* w) {
   if (!w->setup.steer_in.empty()) received += drain_steered(w, start);
   if (w->setup.from_main) drain_from_main(w);
   w->pipeline.tick(w->snapshot, start);
+  w->frag.expire(start);
   drain_outbox(w);
   if (!w->pipeline.neigh_asks().empty()) send_asks(w);
 

@@ -14,6 +14,7 @@
 #include <memory>
 #include <vector>
 
+#include "dataplane/frag/reassembly.h"
 #include "dataplane/fwd/pipeline.h"
 #include "dataplane/inspect/drop_sampler.h"
 #include "dataplane/inspect/trace.h"
@@ -69,6 +70,8 @@ struct WorkerSetup {
   // Buffers for frames the pipeline makes itself (Pipeline::outbox: PROXY v2 header segments,
   // their RSTs). Null: such frames are dropped as no_mbuf (tests of the worker alone).
   rte_mempool* pool = nullptr;
+  // Fragments to our addresses (frag/reassembly.h); `hz` is taken from `pipeline`.
+  ReassemblyParams frag;
 };
 
 /// Per-lcore state, one cache-aligned object per worker, passed by pointer.
@@ -93,6 +96,11 @@ struct alignas(64) Worker {
   std::atomic<bool>* stop = nullptr;  // read once per loop, relaxed
   Tracer tracer;        // armed by a query; asked once per burst
   DropSampler drops;    // recent dropped frames per reason
+  Reassembly frag;      // this worker's fragments (the datagrams steered to it)
+  // Datagrams reassembled during a burst, run through the pipeline after it.
+  std::array<rte_mbuf*, kBurst> whole{};
+  uint16_t whole_len = 0;
+  bool reassembled_run = false;  // running a burst of reassembled datagrams (worker.cpp)
 };
 
 /// Register w as an RCU reader (call on the worker's own thread before polling).

@@ -69,6 +69,13 @@ struct alignas(64) LcoreCounters {
   uint64_t flow6_capacity = 0;
   uint64_t ndp_solicits = 0;
   uint64_t ndp_adverts = 0;
+  // Reassembly (frag/reassembly.h): fragments taken in, datagrams completed, fragments let
+  // go unfinished (timeout) or with a datagram found broken, datagrams re-fragmented on output.
+  uint64_t frag_received = 0;
+  uint64_t frag_reassembled = 0;
+  uint64_t frag_timeouts = 0;
+  uint64_t frag_discarded = 0;
+  uint64_t frag_refragmented = 0;
   std::array<uint64_t, kDropReasonCount> drops{};
 
   void drop(DropReason r) { ++drops[static_cast<uint32_t>(r)]; }
@@ -205,6 +212,22 @@ inline constexpr LcoreCounterDef kLcoreCounterTable[] = {
     {"ndp_adverts", "rondo_lcore_ndp_adverts_total",
      "Neighbour advertisements the dataplane sent for its IPv6 VIPs and local ips (main lcore).",
      false, &LcoreCounters::ndp_adverts},
+    {"frag_received", "rondo_lcore_frag_received_total",
+     "IPv4/IPv6 fragments to a VIP or local ip taken into the worker's reassembly table.", false,
+     &LcoreCounters::frag_received},
+    {"frag_reassembled", "rondo_lcore_frag_reassembled_total",
+     "Datagrams reassembled from fragments and put through the pipeline like any packet.", false,
+     &LcoreCounters::frag_reassembled},
+    {"frag_timeouts", "rondo_lcore_frag_timeouts_total",
+     "Fragments freed because their datagram was not complete within the reassembly timeout.",
+     false, &LcoreCounters::frag_timeouts},
+    {"frag_discarded", "rondo_lcore_frag_discarded_total",
+     "Fragments freed with a datagram found broken (overlap, duplicate, too many fragments); "
+     "the fragment that broke it is also the drop frag_invalid.",
+     false, &LcoreCounters::frag_discarded},
+    {"frag_refragmented", "rondo_lcore_frag_refragmented_total",
+     "Reassembled datagrams longer than the egress MTU, sent as fragments again.", false,
+     &LcoreCounters::frag_refragmented},
 };
 
 // Every member before `drops` has its row: a counter without one is counted and never seen

@@ -19,6 +19,7 @@ constexpr std::array<std::string_view, kDropReasonCount> kNames = {
     "ipv6_ext_chain",   "ipv6_bad_option",  "ipv6_routing_type0", "ipv6_routing_header",
     "ndp_invalid",      "ndp_not_for_us",   "ndp_ignored",  "icmp_untranslatable",
     "egress_too_big",
+    "frag_table_full",  "frag_invalid",     "frag_too_big",  "frag_duplicate",
 };
 
 }  // namespace

@@ -14,7 +14,8 @@ enum class DropReason : uint8_t {
   kMalformedL4,       // truncated TCP/UDP/ICMP header, TCP data offset < 5, bad UDP length
   kUnsupportedL3,     // not IPv4, IPv6 or ARP
   kUnsupportedL4,     // IP protocol other than TCP/UDP/ICMP towards a VIP
-  kIpFragment,        // fragments are not reassembled
+  kIpFragment,        // a fragment to an address that is neither a VIP nor a local ip, or one
+                      // rondo does not reassemble (docs/architecture.md, "Fragments")
   kTtlExceeded,
   kNotForVip,         // destination is neither a VIP nor a local address
   kNoService,         // VIP address, but no VIP on that port/protocol
@@ -65,6 +66,12 @@ enum class DropReason : uint8_t {
   kNdpIgnored,        // RS, RA, redirect, MLD: rondo is no router and joins no group by MLD
   kIcmpUntranslatable,// an ICMP message with no equivalent in the other family (RFC 7915)
   kEgressTooBig,      // a full-NAT DF packet over the egress MTU (the client gets the error)
+  // Fragments (dataplane/frag/reassembly.h, docs/architecture.md "Fragments").
+  kFragTableFull,     // a fragment of a new datagram when the worker's reassembly table is full
+  kFragInvalid,       // a fragment that breaks its datagram (overlap, more than 8 fragments),
+                      // or a length that is not a multiple of 8 or reaches past 65535 bytes
+  kFragTooBig,        // a reassembled datagram longer than the reassembly buffer (16 KB)
+  kFragDuplicate,     // an exact copy of a fragment seen lately (RFC 8200 4.5: dropped alone)
   kCount
 };
 

@@ -711,6 +711,10 @@ void check_action(const Action& a, const test::Frame& orig, const uint8_t* out,
         FUZZ_CHECK(len == orig.size() && (len == 0 || std::memcmp(out, orig.data(), len) == 0));
       break;
     case Action::Kind::kConsumed: FUZZ_CHECK(parsed && before.kind == PktKind::kArp); break;
+    case Action::Kind::kFragment:
+      FUZZ_CHECK(parsed && (before.kind == PktKind::kIpv4Frag || before.kind == PktKind::kIpv6Frag));
+      FUZZ_CHECK(len == orig.size() && (len == 0 || std::memcmp(out, orig.data(), len) == 0));
+      break;
   }
 }
 

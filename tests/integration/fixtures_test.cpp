@@ -46,6 +46,8 @@ const Feature kFeatures[] = {
     {"nat64", nat64_cases, seed_nat64},
     {"mtu", mtu_cases, seed_v6},         {"jumbo", jumbo_cases, seed_v6, 9000},
     {"dsr6", dsr6_cases, dsr6_state},
+    {"frag", frag_cases},                {"frag6", frag6_cases, seed_v6},
+    {"frag46", frag46_cases, seed_nat64},
 };
 
 // One dataplane with the seed scenario's state, and the ARP request its snapshot makes for
@@ -100,9 +102,11 @@ std::string counted_reasons(const dp::LcoreCounters& before, const dp::LcoreCoun
 
 void check(SeedDataplane& s, const Case& c) {
   SCOPED_TRACE(c.description);
+  // Taken before the history: frames it leaves held (fragments waiting for the rest of their
+  // datagram) must be let go by the input too.
+  const unsigned baseline = rte_mempool_in_use_count(s.dp().pool());
   for (const auto& g : c.given) s.run(g);
   const auto before = s.counters();
-  const unsigned baseline = rte_mempool_in_use_count(s.dp().pool());
   const auto out = s.run(c.input);
   const auto after = s.counters();
 

@@ -374,19 +374,47 @@ TEST(ParseTest, TotalLengthSmallerThanTheHeader) {
   }
 }
 
-TEST(ParseTest, FragmentsAreRejected) {
-  // MF alone (first fragment), an offset alone (last fragment), both (middle), with DF noise.
-  for (uint16_t frag : {uint16_t{0x2000}, uint16_t{0x0001}, uint16_t{0x1fff}, uint16_t{0x2001},
+TEST(ParseTest, FragmentsAreDescribed) {
+  // MF alone (first fragment), an offset alone (last fragment), both (middle), with DF noise:
+  // reported as fragments for the reassembly, addresses, protocol and identification set,
+  // ports zero, the data not looked at (a TCP header of 20 bytes + 4 bytes of data: 24, a
+  // multiple of 8 as every fragment but the last must carry).
+  for (uint16_t frag : {uint16_t{0x2000}, uint16_t{0x0001}, uint16_t{0x1ffa}, uint16_t{0x2001},
                         uint16_t{0x00b9}, uint16_t{0x6000}, uint16_t{0x4001}}) {
     for (uint8_t proto : {uint8_t{6}, uint8_t{17}, uint8_t{1}}) {
-      Pkt pk = tcp();
-      pk.proto = proto;
+      Pkt pk = tcp("abcd");
+      pk.proto = 6;
       pk.frag = frag;
-      const Result r = parse(test::build(pk));
-      ASSERT_FALSE(r.ok) << std::hex << frag;
-      EXPECT_EQ(r.why, DropReason::kIpFragment) << std::hex << frag;
+      Frame f = test::build(pk);
+      f[14 + 9] = proto;  // the first fragment's header says what the datagram carries
+      fix_ip_csum(f);
+      const Result r = parse(f);
+      ASSERT_TRUE(r.ok) << std::hex << frag << " " << static_cast<int>(r.why);
+      EXPECT_EQ(r.p.kind, PktKind::kIpv4Frag);
+      EXPECT_FALSE(is_ipv6(r.p.kind));
+      EXPECT_EQ(r.p.key.src_ip, htonl(kClient));
+      EXPECT_EQ(r.p.key.dst_ip, htonl(kVip));
+      EXPECT_EQ(r.p.key.proto, proto);
+      EXPECT_EQ(r.p.key.src_port, 0);
+      EXPECT_EQ(r.p.key.dst_port, 0);
+      EXPECT_EQ(r.p.frag_id, htonl(0x1234));
+      EXPECT_EQ(r.p.l4_off, 14 + 20);
+      EXPECT_EQ(r.p.ip_len, 20 + 24);
     }
   }
+  // Not a multiple of 8 with more to come; past 65535 bytes of datagram; no data at all.
+  Pkt pk = tcp("abc");
+  pk.frag = 0x2000;
+  EXPECT_EQ(parse(test::build(pk)).why, DropReason::kFragInvalid);
+  pk.frag = 0x0001;  // the last fragment may be any length
+  EXPECT_TRUE(parse(test::build(pk)).ok);
+  pk = tcp("abcd");
+  pk.frag = 0x1fff;  // 65528 + 24 > 65535 - 20
+  EXPECT_EQ(parse(test::build(pk)).why, DropReason::kFragInvalid);
+  pk.frag = 0x1ffc;  // 65504 + 24 + 20 = 65548
+  EXPECT_EQ(parse(test::build(pk)).why, DropReason::kFragInvalid);
+  pk.frag = 0x1ffa;  // 65488 + 24 + 20 = 65532
+  EXPECT_TRUE(parse(test::build(pk)).ok);
 }
 
 // ---- bad L4 headers ----
@@ -1159,14 +1187,38 @@ TEST(Parse6, RoutingHeaders) {
   }
 }
 
-TEST(Parse6, FragmentsAreRejected) {
-  for (uint16_t om : {uint16_t{0x0001}, uint16_t{0x0008}, uint16_t{0x0009}, uint16_t{0x0000}}) {
-    Pkt6 pk = udp6("f");
-    pk.ext = {fragment(om)};
-    EXPECT_EQ(why6(pk), DropReason::kIpFragment) << om;
-    pk.ext = {hbh(), dest_opts(), fragment(om)};
-    EXPECT_EQ(why6(pk), DropReason::kIpFragment) << om;
+TEST(Parse6, FragmentsAreDescribed) {
+  // M with offset 0 (first), offset alone (last), both (middle): a fragment, its next header
+  // the key's protocol, l4_off past the fragment header; "f" + UDP header = 9 bytes is fine
+  // for a last fragment only.
+  for (uint16_t om : {uint16_t{0x0001}, uint16_t{0x0008}, uint16_t{0x0009}}) {
+    for (bool before : {false, true}) {
+      Pkt6 pk = udp6((om & 1) ? "fragment" : "f");
+      pk.ext = before ? std::vector<Hdr6>{hbh(), dest_opts(), fragment(om)}
+                      : std::vector<Hdr6>{fragment(om)};
+      const uint16_t ext = before ? 8 + 8 + 8 : 8;
+      const Result r = parse(build6(pk));
+      ASSERT_TRUE(r.ok) << om << " " << static_cast<int>(r.why);
+      EXPECT_EQ(r.p.kind, PktKind::kIpv6Frag);
+      EXPECT_TRUE(is_ipv6(r.p.kind));
+      EXPECT_EQ(r.p.ext_len, ext);
+      EXPECT_EQ(r.p.l4_off, 14 + 40 + ext);
+      EXPECT_EQ(r.p.key6.proto, 17);
+      EXPECT_EQ(r.p.key6.src_port, 0);
+      EXPECT_EQ(0, std::memcmp(r.p.key6.dst_ip, kVip6.data(), 16));
+      EXPECT_EQ(r.p.frag_id, htonl(0x01020304));
+    }
   }
+  // An atomic fragment (offset 0, no M; RFC 6946) is the whole datagram.
+  Pkt6 pk = udp6("f");
+  pk.ext = {fragment(0)};
+  Result r = parse(build6(pk));
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.p.kind, PktKind::kIpv6Udp);
+  EXPECT_EQ(r.p.l4_off, 14 + 40 + 8);
+  // More to come but not a multiple of 8 bytes.
+  pk.ext = {fragment(0x0001)};
+  EXPECT_EQ(why6(pk), DropReason::kFragInvalid);
 }
 
 TEST(Parse6, ExtensionChainLimits) {
@@ -1314,8 +1366,11 @@ TEST(Parse6, SharedBuilderFrames) {
   EXPECT_EQ(r.p.key6.dst_port, htons(80));
   EXPECT_TRUE(l4_csum_ok6(&f[14], &f[r.p.l4_off], r.p.l4_len(), 6));
 
+  pk.ext = {test::ext_fragment(0, true)};  // a first fragment of 23 bytes: not a multiple of 8
+  EXPECT_EQ(parse(test::build(pk)).why, DropReason::kFragInvalid);
+  pk.payload = "abcd";  // 24
   pk.ext = {test::ext_fragment(0, true)};
-  EXPECT_EQ(parse(test::build(pk)).why, DropReason::kIpFragment);
+  EXPECT_EQ(parse(test::build(pk)).p.kind, PktKind::kIpv6Frag);
 
   // DAD: an NS from :: to the solicited-node group, no SLLAO; and one from a link-local
   // address with SLLAO.

@@ -234,7 +234,8 @@ class PipelineTest : public ::testing::Test {
     rx_bytes_ += f.size();
     switch (a.kind) {
       case Action::Kind::kTx: ++tx_; break;
-      case Action::Kind::kConsumed: ++consumed_; break;
+      case Action::Kind::kConsumed:
+      case Action::Kind::kFragment: ++consumed_; break;  // both counted consumed
       case Action::Kind::kSteer:
       case Action::Kind::kToMain: ++steered_; break;
       case Action::Kind::kDrop: ++drops_.at(static_cast<uint32_t>(a.reason)); break;
@@ -1378,8 +1379,11 @@ TEST_F(PipelineTest, OtherDropReasons) {
   Frame cut = test::build(client_pkt(65000, kSyn));
   cut.resize(40);
   expect_drop(cut, 1, DropReason::kMalformedL3);
+  // A fragment to an address that is not ours (fragments to a VIP are reassembled).
   p = client_pkt(65000, kSyn);
   p.frag = 0x2000;
+  p.payload = "abcd";  // 24 bytes of data: a fragment as it may be
+  p.dst_ip = 0x0a0000fe;
   expect_drop(test::build(p), 1, DropReason::kIpFragment);
   // A backend reply with TTL 1 is dropped too, and the flow stays.
   const Conn c = open(65001, 2);
