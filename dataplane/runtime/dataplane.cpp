@@ -409,8 +409,9 @@ bool Dataplane::init(std::string* err) {
   for (const auto& p : ports_) {
     if (p.driver != "net_af_xdp") continue;
     std::string why;
-    if (auto f = XdpAddressFilter::attach(p.if_index, &why)) {
+    if (auto f = XdpAddressFilter::attach(p.if_index, eui64_link_local(p.mac), &why)) {
       RTE_LOG(NOTICE, USER1, "port %u: XDP program shares the interface: rondo's addresses to AF_XDP, the rest to the kernel\n", p.id);
+      if (!why.empty()) RTE_LOG(WARNING, USER1, "port %u: %s\n", p.id, why.c_str());
       filters.push_back(std::move(f));
     } else {
       RTE_LOG(NOTICE, USER1, "port %u: %s\n", p.id, why.c_str());
