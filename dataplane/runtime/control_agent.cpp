@@ -123,10 +123,15 @@ bool ControlAgent::apply_state(std::span<const uint8_t> bytes, bool from_file, s
   // still handled (the software path covers the gap).
   for (auto& nic : nic_steering_) {
     std::vector<uint32_t> ips;
-    for (const api::Addr& ip : state->local_ips)  // IPv6 local ips: software steering only
-      if (ip.is_v4()) ips.push_back(htonl(ip.v4()));
+    std::vector<Ip6> ips6;  // rules only where the device takes IPv6 patterns (probe)
+    for (const api::Addr& ip : state->local_ips) {
+      if (ip.is_v4())
+        ips.push_back(htonl(ip.v4()));
+      else
+        ips6.push_back(Ip6::from(ip.b.data()));
+    }
     std::string rule_err;
-    if (!nic->apply(ips, PortOwnership(n_workers_), &rule_err))
+    if (!nic->apply(ips, PortOwnership(n_workers_), &rule_err, ips6))
       RTE_LOG(WARNING, USER1, "control: NIC steering rules: %s (software steering covers it)\n",
               rule_err.c_str());
   }

@@ -432,8 +432,10 @@ bool Dataplane::init(std::string* err) {
       nic.push_back(std::move(s));
     }
     if (!nic.empty()) {
+      const bool v6 = std::all_of(nic.begin(), nic.end(), [](const auto& s) { return s->v6(); });
       agent_->use_nic_steering(std::move(nic), n_workers);
-      RTE_LOG(NOTICE, USER1, "steering: NIC (rte_flow rules per local ip and port residue)\n");
+      RTE_LOG(NOTICE, USER1, "steering: NIC (rte_flow rules per local ip and port residue; IPv6 %s)\n",
+              v6 ? "too" : "local ips in software");
     } else {
       RTE_LOG(NOTICE, USER1,
               "steering: software (replies handed to the owning worker over rings; %s)\n",
