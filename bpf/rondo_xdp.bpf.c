@@ -36,8 +36,11 @@ struct {
 
 // IPv6 addresses rondo owns (16 bytes, as on the wire). The value says what goes to rondo:
 // RONDO_ALL everything (VIPs, local ips); RONDO_NDP only neighbour solicitations and
-// advertisements (the port's link-local address: the host derives the same one from the
-// same MAC, and the advertisements answering rondo's own solicitations come to it).
+// advertisements (the port's link-local address, while rondo has IPv6 addresses: the host
+// derives the same one from the same MAC, and the advertisements answering rondo's own
+// solicitations come to it; those answering the host's solicitations from that address go
+// to rondo too, so on a shared NIC the host should reach its IPv6 neighbours from a global
+// address).
 enum { RONDO_ALL = 1, RONDO_NDP = 2 };
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

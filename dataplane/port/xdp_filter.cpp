@@ -115,7 +115,10 @@ bool XdpAddressFilter::apply(const std::vector<uint32_t>& addrs, const std::vect
     want6.emplace(a, kAll);
     all.insert(a);
   }
-  if (!link_local_.is_zero() && !all.count(link_local_)) want6.emplace(link_local_, kNdpOnly);
+  // The link-local address only while rondo has IPv6 addresses: the host derives the same
+  // one from the same MAC, and the advertisements to it then go to rondo, not the host.
+  if (!addrs6.empty() && !link_local_.is_zero() && !all.count(link_local_))
+    want6.emplace(link_local_, kNdpOnly);
   return sync_map(map6_fd_, want6, &current6_, "rondo_addrs6", err);
 }
 

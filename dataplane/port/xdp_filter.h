@@ -35,7 +35,7 @@ class XdpAddressFilter {
   XdpAddressFilter& operator=(const XdpAddressFilter&) = delete;
 
   /// Make the maps hold exactly these addresses (IPv4 network order; IPv6 as on the wire),
-  /// and the link-local address for NDP.
+  /// and, when addrs6 is not empty, the link-local address for NDP.
   bool apply(const std::vector<uint32_t>& addrs, const std::vector<Ip6>& addrs6, std::string* err);
   size_t size() const { return current_.size(); }
   size_t size6() const { return current6_.size(); }

@@ -211,9 +211,14 @@ TEST_F(XdpFilter, MapsFollowTheConfiguration) {
   ASSERT_TRUE(filter_->apply({}, {ip6(kLinkLocal)}, &err)) << err;
   EXPECT_EQ(run(test::build(tcp6("fe80::1", kLinkLocal))), kToRondo);
   EXPECT_EQ(filter_->size6(), 1u);
-  ASSERT_TRUE(filter_->apply({}, {}, &err)) << err;
+  ASSERT_TRUE(filter_->apply({}, {ip6(kLocal6)}, &err)) << err;
   EXPECT_EQ(run(test::build(tcp6("fe80::1", kLinkLocal))), kToHost);
   EXPECT_EQ(run(test::build(ns(kLinkLocal))), kToRondo);  // NDP for it still
+  // No IPv6 address at all: the link-local address is the host's alone, NDP included.
+  ASSERT_TRUE(filter_->apply({ip4_net(kVip)}, {}, &err)) << err;
+  EXPECT_EQ(filter_->size6(), 0u);
+  EXPECT_EQ(run(test::build(ns(kLinkLocal))), kToHost);
+  EXPECT_EQ(run(test::build(ns(kLocal6))), kToHost);
 }
 
 }  // namespace
