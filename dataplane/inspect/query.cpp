@@ -4,22 +4,28 @@ namespace rondo::dp {
 
 void serve_query(const Inspected& w, WorkerQuery* q, uint64_t now) {
   q->now = now;
-  q->capacity = w.pipeline->flows().capacity();
+  Pipeline& pl = *w.pipeline;
+  const uint32_t cap4 = pl.flows().capacity();
+  q->capacity = cap4 + pl.flows6().capacity();
+  auto info = [&](FlowRef r) {
+    return r.v6 ? flow_info(pl.flows6(), r.idx, now, w.hz, w.lcore)
+                : flow_info(pl.flows(), r.idx, now, w.hz, w.lcore);
+  };
   switch (q->req.op) {
-    case api::InspectOp::kFlows: {
-      const FlowTable& t = w.pipeline->flows();
-      q->scan = scan_flows(t, q->req.filter, q->from, q->limit, now, [&](uint32_t idx) {
-        q->flows.push_back(flow_info(t, idx, now, w.hz, w.lcore));
-      });
+    case api::InspectOp::kFlows:
+      q->scan = scan_both(pl.flows(), pl.flows6(), q->req.filter, q->from, q->limit, now,
+                          [&](FlowRef r) { q->flows.push_back(info(r)); });
       break;
-    }
     case api::InspectOp::kFlowDelete: {
-      std::vector<uint32_t> doomed;
-      q->scan = scan_flows(w.pipeline->flows(), q->req.filter, q->from, q->limit, now,
-                           [&](uint32_t idx) { doomed.push_back(idx); });
-      for (uint32_t idx : doomed) {
-        q->flows.push_back(flow_info(w.pipeline->flows(), idx, now, w.hz, w.lcore));
-        w.pipeline->remove_flow(idx, now);
+      std::vector<FlowRef> doomed;
+      q->scan = scan_both(pl.flows(), pl.flows6(), q->req.filter, q->from, q->limit, now,
+                          [&](FlowRef r) { doomed.push_back(r); });
+      for (FlowRef r : doomed) {
+        q->flows.push_back(info(r));
+        if (r.v6)
+          pl.remove_flow6(r.idx, now);
+        else
+          pl.remove_flow(r.idx, now);
       }
       q->deleted = doomed.size();
       break;

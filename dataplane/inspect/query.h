@@ -17,14 +17,14 @@ namespace rondo::dp {
 
 struct WorkerQuery {
   api::InspectRequest req;
-  uint32_t from = 0;   // flows: the record index this worker starts at
+  uint32_t from = 0;   // flows: where this worker starts (FlowRef: v4 records, then v6)
   uint32_t limit = 0;  // flows: at most this many from this worker
   uint64_t until = 0;  // trace start: the deadline, in the worker's ticks
   // The answer.
   uint64_t now = 0;  // the worker's clock when it answered
   std::vector<api::FlowInfo> flows;
   FlowScan scan;
-  uint32_t capacity = 0;  // flows: the table's (scan.next == capacity: done)
+  uint32_t capacity = 0;  // flows: both tables' (scan.next == capacity: done)
   uint64_t deleted = 0;
   bool armed = false;
   uint64_t trace_started = 0;

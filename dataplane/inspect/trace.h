@@ -32,8 +32,8 @@ struct TraceRaw {
   TraceFlow flow = TraceFlow::kNone;
   bool has_flow = false;  // after the packet: the flow below
   FlowState state = FlowState::kFree;
-  uint32_t backend_ip = 0;  // network order
-  uint16_t backend_port = 0;
+  api::Addr backend_ip;      // either family (a NAT46 flow's backend is IPv6)
+  uint16_t backend_port = 0;  // network order
   Action action;
   uint32_t len = 0, out_len = 0;
   uint8_t pre[kKeep] = {}, post[kKeep] = {};
@@ -69,9 +69,13 @@ class Tracer {
   uint64_t until_ = 0;
   uint64_t started_ = 0;
   std::vector<TraceRaw> records_;
-  // Per frame of the burst in progress: its record (or -1) and the key it was looked up by.
+  // Per frame of the burst in progress: its record (or -1) and the key it was looked up by,
+  // in the v4 table (FlowKey) or the v6 one (FlowKey6: v6 frames, and v4 frames of NAT46
+  // and NAT64 flows, IPv4-mapped).
   int32_t slot_[kMaxBurst];
+  bool in6_[kMaxBurst];
   FlowKey key_[kMaxBurst];
+  FlowKey6 key6_[kMaxBurst];
 };
 
 }  // namespace rondo::dp

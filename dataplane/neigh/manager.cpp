@@ -67,6 +67,26 @@ Ip6 all_nodes() {
   return a;
 }
 
+// A neighbour advertisement (kNdpFrameLen bytes at f) for `target`, from it to `dst`
+// (eth_dst) with `flags` (R, S, O), our MAC `mine` as the frame's source and the target
+// link-layer option (RFC 4861 4.4).
+void put_na(uint8_t* f, const uint8_t* eth_dst, const uint8_t* mine, const Ip6& target,
+            const Ip6& dst, uint8_t flags) {
+  std::memset(f, 0, NeighManager::kNdpFrameLen);
+  std::memcpy(f, eth_dst, 6);
+  std::memcpy(f + 6, mine, 6);
+  f[12] = 0x86;
+  f[13] = 0xdd;
+  uint8_t* na = f + kEthLen + kIp6Len;
+  na[0] = kTypeNa;
+  na[4] = flags;
+  std::memcpy(na + 8, target.b, 16);
+  na[24] = kOptTll;
+  na[25] = 1;
+  std::memcpy(na + 26, mine, 6);
+  finish_icmp6(f + kEthLen, target, dst, kNdpMinLen + 8);
+}
+
 }  // namespace
 
 NdpConf ndp_conf(const Snapshot& s) {
@@ -299,20 +319,8 @@ NeighManager::Verdict NeighManager::handle_ndp(const Snapshot* s, uint8_t* f, ui
     std::memcpy(eth_dst, lla ? lla : f + 6, 6);
   }
   const Ip6 na_dst = dad ? all_nodes() : src;
-  const auto& mine = params_.port_macs[in_port];
-  std::memset(f, 0, kNdpFrameLen);
-  std::memcpy(f, eth_dst, 6);
-  std::memcpy(f + 6, mine.data(), 6);
-  f[12] = 0x86;
-  f[13] = 0xdd;
-  uint8_t* na = f + kEthLen + kIp6Len;
-  na[0] = kTypeNa;
-  na[4] = static_cast<uint8_t>((dad ? 0 : kNaSolicited) | kNaOverride);
-  std::memcpy(na + 8, target.b, 16);
-  na[24] = kOptTll;
-  na[25] = 1;
-  std::memcpy(na + 26, mine.data(), 6);
-  finish_icmp6(f + kEthLen, target, na_dst, kNdpMinLen + 8);
+  put_na(f, eth_dst, params_.port_macs[in_port].data(), target, na_dst,
+         static_cast<uint8_t>((dad ? 0 : kNaSolicited) | kNaOverride));
   ++counters_.ndp_adverts;
   ++counters_.steered_out;
   return Verdict{Verdict::Kind::kReply, DropReason::kCount, in_port, kNdpFrameLen};
@@ -336,6 +344,18 @@ uint32_t NeighManager::build_ns(const NsRequest& r, uint8_t* buf) {
   finish_icmp6(buf + kEthLen, link_local_.at(r.port_id), group, kNdpMinLen + 8);
   ++counters_.originated;
   ++counters_.ndp_solicits;
+  ++counters_.steered_out;
+  return kNdpFrameLen;
+}
+
+uint32_t NeighManager::build_unsolicited_na(const NsRequest& r, uint8_t* buf) {
+  // RFC 4861 7.2.6: to all nodes, S = 0 (nobody asked), O = 1 (replace what caches hold:
+  // the point is to move our address to this port), the target link-layer option.
+  const MacAddr all = multicast_mac6(all_nodes());
+  put_na(buf, all.data(), params_.port_macs.at(r.port_id).data(), r.target, all_nodes(),
+         kNaOverride);
+  ++counters_.originated;
+  ++counters_.ndp_adverts;
   ++counters_.steered_out;
   return kNdpFrameLen;
 }

@@ -152,6 +152,14 @@ class NeighManager {
   /// solicited-node group, from the port's link-local address, with a source link-layer
   /// option. Counts it as originated and handed to a worker. Returns its length.
   uint32_t build_ns(const NsRequest& r, uint8_t* buf);
+  /// Unsolicited neighbour advertisements to send (announcements of our own addresses, e.g.
+  /// after a bond's failover: NeighService::announce); the caller builds them
+  /// (build_unsolicited_na) and clears the list. NsRequest::target is the address announced.
+  std::vector<NsRequest>& adverts() { return adverts_; }
+  /// Build an unsolicited neighbour advertisement (RFC 4861 7.2.6; kNdpFrameLen bytes) into
+  /// buf: from the target to all nodes (ff02::1), S = 0, O = 1, with the port's MAC as the
+  /// target link-layer address. Counts it as originated and handed to a worker.
+  uint32_t build_unsolicited_na(const NsRequest& r, uint8_t* buf);
   /// A frame counted as handed to a worker did not fit in the ring: count it dropped.
   void handover_failed();
 
@@ -192,6 +200,7 @@ class NeighManager {
   std::vector<Ip6> backends6_;
   bool conf6_ = false;
   std::vector<NsRequest> ns_requests_;
+  std::vector<NsRequest> adverts_;
   uint64_t published6_ = 0;
   bool published6_once_ = false;
 };

@@ -63,6 +63,14 @@ void NeighService::announce(const Snapshot* s, uint16_t port) {
       // the segment takes in (RFC 5227 section 3: "ARP Announcement").
       mgr_.requests().push_back(ArpRequest{port, ip, ip});
     }
+  // IPv6: an unsolicited advertisement per address (RFC 4861 7.2.6), with the override flag
+  // so that neighbours' caches take the new port's MAC at once.
+  n = 0;
+  for (const auto* ips : {&s->vip_ips6, &s->local_ips6})
+    for (const Ip6& ip : *ips) {
+      if (n++ == kAnnounceMax) return;
+      mgr_.adverts().push_back(NsRequest{port, ip});
+    }
 }
 
 void NeighService::poll(const Snapshot* s, uint64_t now) {
@@ -113,6 +121,14 @@ void NeighService::poll(const Snapshot* s, uint64_t now) {
     hand_to_worker(m, req.port_id);
   }
   mgr_.ns_requests().clear();
+  for (const NsRequest& a : mgr_.adverts()) {
+    rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+    if (!m) break;  // an announcement is best effort, as the ARP ones
+    auto* data = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, NeighManager::kNdpFrameLen));
+    mgr_.build_unsolicited_na(a, data);
+    hand_to_worker(m, a.port_id);
+  }
+  mgr_.adverts().clear();
   if (auto map = mgr_.next_hops_if_changed()) slot_.publish(std::move(map));
   if (auto map = mgr_.next_hops6_if_changed()) slot6_.publish(std::move(map));
 }

@@ -58,9 +58,10 @@ class NeighService {
   /// waits for the workers' quiescent states). s: the current snapshot (writer's view).
   void poll(const Snapshot* s, uint64_t now);
 
-  /// Gratuitous ARP out of `port` for our addresses (VIPs, then local IPs; at most
-  /// kAnnounceMax), sent at the next poll(): after a bond changed the member it sends on, so
-  /// that switches learn where our MAC went. s: the current snapshot.
+  /// Gratuitous ARP out of `port` for our IPv4 addresses and unsolicited neighbour
+  /// advertisements for our IPv6 ones (VIPs, then local IPs; at most kAnnounceMax of each
+  /// family), sent at the next poll(): after a bond changed the member it sends on, so that
+  /// switches learn where our MAC went. s: the current snapshot.
   void announce(const Snapshot* s, uint16_t port);
   static constexpr size_t kAnnounceMax = 256;
 

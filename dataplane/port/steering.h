@@ -2,7 +2,10 @@
 // the worker that owns a local port is given by its low bits (PortOwnership). One rte_flow
 // rule per (local ip, protocol, residue of the port mask) sends those replies straight to
 // the owner's RX queue:  eth / ipv4 dst is <local ip> / tcp|udp dst port & mask is r  ->
-// queue owner(r). Client traffic to the VIPs keeps flowing by RSS.
+// queue owner(r); for an IPv6 local ip  eth / ipv6 dst is <local ip> / tcp|udp ...  the same
+// way, when the device takes such a pattern (probe()). Client traffic to the VIPs keeps
+// flowing by RSS. A reply that no rule catches (IPv6 with extension headers, a device
+// without IPv6 patterns) is steered in software, as on every virtual device.
 // Devices without rte_flow (all virtual ones) fall back to software steering
 // (runtime/worker.cpp); the choice is made once at start.
 #pragma once
@@ -13,6 +16,7 @@
 #include <vector>
 
 #include "dataplane/flow/port_pool.h"
+#include "dataplane/pkt/ip6.h"
 
 struct rte_flow;
 
@@ -20,7 +24,9 @@ namespace rondo::dp {
 
 /// One rule, before it becomes an rte_flow (kept separate so it can be checked in tests).
 struct SteeringRule {
-  uint32_t local_ip = 0;  // network order
+  uint32_t local_ip = 0;  // network order (IPv4)
+  bool v6 = false;        // local_ip6 instead of local_ip
+  Ip6 local_ip6{};
   uint8_t proto = 0;      // IPPROTO_TCP or IPPROTO_UDP
   uint16_t port_spec = 0;  // host order: residue
   uint16_t port_mask = 0;  // host order: PortOwnership::mask()
@@ -28,9 +34,11 @@ struct SteeringRule {
   bool operator==(const SteeringRule&) const = default;
 };
 
-/// The rules that steer every reply for these local ips to its owner's queue.
+/// The rules that steer every reply for these local ips to its owner's queue (IPv4 ones
+/// first).
 std::vector<SteeringRule> steering_rules(const std::vector<uint32_t>& local_ips,
-                                         const PortOwnership& own);
+                                         const PortOwnership& own,
+                                         const std::vector<Ip6>& local_ips6 = {});
 
 class NicSteering {
  public:
@@ -39,15 +47,21 @@ class NicSteering {
   NicSteering(const NicSteering&) = delete;
   NicSteering& operator=(const NicSteering&) = delete;
 
-  /// Whether the device accepts such a rule (rte_flow_validate); *why says why not.
-  bool probe(uint16_t n_queues, std::string* why) const;
+  /// Whether the device accepts such a rule (rte_flow_validate); *why says why not. The
+  /// IPv6 pattern is asked about too: without it, IPv6 local ips get no rules (v6()).
+  bool probe(uint16_t n_queues, std::string* why);
   /// Make the installed rules match these local ips: create what is missing, destroy what
-  /// is no longer wanted. false with *err if a rule could not be created.
-  bool apply(const std::vector<uint32_t>& local_ips, const PortOwnership& own, std::string* err);
+  /// is no longer wanted. false with *err if a rule could not be created. `local_ips6` are
+  /// left to software steering unless probe() found the IPv6 pattern accepted.
+  bool apply(const std::vector<uint32_t>& local_ips, const PortOwnership& own, std::string* err,
+             const std::vector<Ip6>& local_ips6 = {});
   size_t installed() const { return rules_.size(); }
+  /// Whether the device takes IPv6 rules (probe()).
+  bool v6() const { return v6_; }
 
  private:
   uint16_t port_id_;
+  bool v6_ = false;
   std::vector<std::pair<SteeringRule, rte_flow*>> rules_;
 };
 

@@ -8,10 +8,12 @@
 
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 
 namespace rondo::dp {
 
-std::unique_ptr<XdpAddressFilter> XdpAddressFilter::attach(uint32_t ifindex, std::string* why) {
+std::unique_ptr<XdpAddressFilter> XdpAddressFilter::attach(uint32_t ifindex, const Ip6& link_local,
+                                                         std::string* why) {
   __u32 prog_id = 0;
   if (ifindex == 0 || bpf_xdp_query_id(static_cast<int>(ifindex), 0, &prog_id) != 0 || prog_id == 0) {
     *why = "no XDP program on the interface";
@@ -36,44 +38,88 @@ std::unique_ptr<XdpAddressFilter> XdpAddressFilter::attach(uint32_t ifindex, std
     if (bpf_obj_get_info_by_fd(prog_fd, &info, &len) != 0) ids.clear();
   }
   close(prog_fd);
+  int fd4 = -1, fd6 = -1;
   for (__u32 id : ids) {
     const int fd = bpf_map_get_fd_by_id(id);
     if (fd < 0) continue;
     bpf_map_info m{};
     __u32 mlen = sizeof m;
-    if (bpf_obj_get_info_by_fd(fd, &m, &mlen) == 0 && std::strcmp(m.name, "rondo_addrs") == 0 &&
-        m.key_size == 4)
-      return std::unique_ptr<XdpAddressFilter>(new XdpAddressFilter(fd));
-    close(fd);
+    const bool got = bpf_obj_get_info_by_fd(fd, &m, &mlen) == 0;
+    if (got && fd4 < 0 && std::strcmp(m.name, "rondo_addrs") == 0 && m.key_size == 4) {
+      fd4 = fd;
+    } else if (got && fd6 < 0 && std::strcmp(m.name, "rondo_addrs6") == 0 && m.key_size == 16) {
+      fd6 = fd;
+    } else {
+      close(fd);
+    }
   }
-  *why = "the XDP program has no rondo_addrs map (not bpf/rondo_xdp.bpf.o): every frame goes to rondo";
-  return nullptr;
+  if (fd4 < 0) {
+    if (fd6 >= 0) close(fd6);
+    *why = "the XDP program has no rondo_addrs map (not bpf/rondo_xdp.bpf.o): every frame goes to rondo";
+    return nullptr;
+  }
+  if (fd6 < 0) *why = "the XDP program has no rondo_addrs6 map (an older bpf/rondo_xdp.bpf.o): IPv6 goes to the kernel";
+  return over(fd4, fd6, link_local);
 }
 
-XdpAddressFilter::~XdpAddressFilter() { close(map_fd_); }
+std::unique_ptr<XdpAddressFilter> XdpAddressFilter::over(int map_fd, int map6_fd, const Ip6& link_local) {
+  return std::unique_ptr<XdpAddressFilter>(new XdpAddressFilter(map_fd, map6_fd, link_local));
+}
 
-bool XdpAddressFilter::apply(const std::vector<uint32_t>& addrs, std::string* err) {
-  const std::set<uint32_t> want(addrs.begin(), addrs.end());
-  const uint8_t one = 1;
-  // Add before removing, so an address that stays is never missing for a moment.
-  for (uint32_t a : want) {
-    if (current_.count(a)) continue;
-    if (bpf_map_update_elem(map_fd_, &a, &one, BPF_ANY) != 0) {
-      *err = std::string("rondo_addrs update: ") + std::strerror(errno);
+XdpAddressFilter::~XdpAddressFilter() {
+  close(map_fd_);
+  if (map6_fd_ >= 0) close(map6_fd_);
+}
+
+namespace {
+
+// Make one map hold exactly `want` (key -> value), adding before removing so that an
+// address that stays is never missing for a moment. Keys are Key; values one byte.
+template <typename Key>
+bool sync_map(int fd, const std::set<std::pair<Key, uint8_t>>& want,
+              std::set<std::pair<Key, uint8_t>>* current, const char* name, std::string* err) {
+  for (const auto& kv : want) {
+    if (current->count(kv)) continue;
+    if (bpf_map_update_elem(fd, &kv.first, &kv.second, BPF_ANY) != 0) {
+      *err = std::string(name) + " update: " + std::strerror(errno);
       return false;
     }
-    current_.insert(a);
+    // The same key with another value was overwritten: forget the old pair.
+    for (auto it = current->begin(); it != current->end();)
+      it = it->first == kv.first ? current->erase(it) : std::next(it);
+    current->insert(kv);
   }
-  for (auto it = current_.begin(); it != current_.end();) {
+  for (auto it = current->begin(); it != current->end();) {
     if (want.count(*it)) {
       ++it;
       continue;
     }
-    uint32_t a = *it;
-    bpf_map_delete_elem(map_fd_, &a);
-    it = current_.erase(it);
+    Key k = it->first;
+    bpf_map_delete_elem(fd, &k);
+    it = current->erase(it);
   }
   return true;
+}
+
+}  // namespace
+
+bool XdpAddressFilter::apply(const std::vector<uint32_t>& addrs, const std::vector<Ip6>& addrs6,
+                             std::string* err) {
+  std::set<std::pair<uint32_t, uint8_t>> want;
+  for (uint32_t a : addrs) want.emplace(a, uint8_t{1});  // the value is unused
+  if (!sync_map(map_fd_, want, &current_, "rondo_addrs", err)) return false;
+  if (map6_fd_ < 0) return true;
+  std::set<std::pair<Ip6, uint8_t>> want6;
+  std::set<Ip6> all;
+  for (const Ip6& a : addrs6) {
+    want6.emplace(a, kAll);
+    all.insert(a);
+  }
+  // The link-local address only while rondo has IPv6 addresses: the host derives the same
+  // one from the same MAC, and the advertisements to it then go to rondo, not the host.
+  if (!addrs6.empty() && !link_local_.is_zero() && !all.count(link_local_))
+    want6.emplace(link_local_, kNdpOnly);
+  return sync_map(map6_fd_, want6, &current6_, "rondo_addrs6", err);
 }
 
 void detach_stale_xdp(const std::vector<std::string>& vdevs, std::vector<std::string>* log) {

@@ -1,7 +1,8 @@
 // Sharing a NIC with the host (AF_XDP ports): the XDP program in bpf/rondo_xdp.bpf.c sends
-// to rondo only the frames for rondo's own addresses, listed in its `rondo_addrs` map, and
-// passes the rest to the kernel. This keeps that map equal to the VIPs and local ips of
-// the configuration being applied.
+// to rondo only the frames for rondo's own addresses, listed in its `rondo_addrs` (IPv4)
+// and `rondo_addrs6` (IPv6) maps, and passes the rest to the kernel. This keeps those maps
+// equal to the VIPs and local ips of the configuration being applied, plus the port's
+// link-local address for NDP only (the value kNdpOnly, see the program).
 #pragma once
 
 #include <cstdint>
@@ -10,26 +11,44 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/pkt/ip6.h"
+
 namespace rondo::dp {
 
 class XdpAddressFilter {
  public:
+  /// rondo_addrs6's values (bpf/rondo_xdp.bpf.c): every frame to the address, or only
+  /// neighbour solicitations and advertisements.
+  static constexpr uint8_t kAll = 1, kNdpOnly = 2;
+
   /// The filter of the XDP program attached to interface `ifindex`; nullptr with *why when
   /// there is none, or the program has no `rondo_addrs` map (the PMD's default program
-  /// sends every frame to the dataplane).
-  static std::unique_ptr<XdpAddressFilter> attach(uint32_t ifindex, std::string* why);
+  /// sends every frame to the dataplane). `link_local`: the port's own link-local address
+  /// (NDP only). A program without `rondo_addrs6` (an older object) passes IPv6 to the
+  /// kernel: *why then says so and the filter is returned all the same.
+  static std::unique_ptr<XdpAddressFilter> attach(uint32_t ifindex, const Ip6& link_local,
+                                                  std::string* why);
+  /// The same over maps already open (tests: a program loaded by hand); fd6 -1: none.
+  static std::unique_ptr<XdpAddressFilter> over(int map_fd, int map6_fd, const Ip6& link_local);
   ~XdpAddressFilter();
   XdpAddressFilter(const XdpAddressFilter&) = delete;
   XdpAddressFilter& operator=(const XdpAddressFilter&) = delete;
 
-  /// Make the map hold exactly these addresses (network order).
-  bool apply(const std::vector<uint32_t>& addrs, std::string* err);
+  /// Make the maps hold exactly these addresses (IPv4 network order; IPv6 as on the wire),
+  /// and, when addrs6 is not empty, the link-local address for NDP.
+  bool apply(const std::vector<uint32_t>& addrs, const std::vector<Ip6>& addrs6, std::string* err);
   size_t size() const { return current_.size(); }
+  size_t size6() const { return current6_.size(); }
+  bool has_v6() const { return map6_fd_ >= 0; }
 
  private:
-  explicit XdpAddressFilter(int map_fd) : map_fd_(map_fd) {}
+  XdpAddressFilter(int map_fd, int map6_fd, const Ip6& link_local)
+      : map_fd_(map_fd), map6_fd_(map6_fd), link_local_(link_local) {}
   int map_fd_;
-  std::set<uint32_t> current_;
+  int map6_fd_;  // -1: the program has no rondo_addrs6
+  Ip6 link_local_;
+  std::set<std::pair<uint32_t, uint8_t>> current_;  // what the maps hold: key, value
+  std::set<std::pair<Ip6, uint8_t>> current6_;
 };
 
 /// After a kill -9 the XDP program a net_af_xdp port attached stays on its interface (the

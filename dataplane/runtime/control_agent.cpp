@@ -123,22 +123,32 @@ bool ControlAgent::apply_state(std::span<const uint8_t> bytes, bool from_file, s
   // still handled (the software path covers the gap).
   for (auto& nic : nic_steering_) {
     std::vector<uint32_t> ips;
-    for (const api::Addr& ip : state->local_ips)  // IPv6 local ips: software steering only
-      if (ip.is_v4()) ips.push_back(htonl(ip.v4()));
+    std::vector<Ip6> ips6;  // rules only where the device takes IPv6 patterns (probe)
+    for (const api::Addr& ip : state->local_ips) {
+      if (ip.is_v4())
+        ips.push_back(htonl(ip.v4()));
+      else
+        ips6.push_back(Ip6::from(ip.b.data()));
+    }
     std::string rule_err;
-    if (!nic->apply(ips, PortOwnership(n_workers_), &rule_err))
+    if (!nic->apply(ips, PortOwnership(n_workers_), &rule_err, ips6))
       RTE_LOG(WARNING, USER1, "control: NIC steering rules: %s (software steering covers it)\n",
               rule_err.c_str());
   }
   if (!xdp_filters_.empty()) {
     std::vector<uint32_t> ours;
-    for (const api::Addr& ip : state->local_ips)  // the XDP filter is IPv4 only for now
-      if (ip.is_v4()) ours.push_back(htonl(ip.v4()));
-    for (const auto& v : state->vips)
-      if (v.ip.is_v4()) ours.push_back(htonl(v.ip.v4()));
+    std::vector<Ip6> ours6;
+    auto add = [&](const api::Addr& ip) {
+      if (ip.is_v4())
+        ours.push_back(htonl(ip.v4()));
+      else
+        ours6.push_back(Ip6::from(ip.b.data()));
+    };
+    for (const api::Addr& ip : state->local_ips) add(ip);
+    for (const auto& v : state->vips) add(v.ip);
     for (auto& f : xdp_filters_) {
       std::string xdp_err;
-      if (!f->apply(ours, &xdp_err))
+      if (!f->apply(ours, ours6, &xdp_err))
         RTE_LOG(WARNING, USER1, "control: XDP address filter: %s\n", xdp_err.c_str());
     }
   }

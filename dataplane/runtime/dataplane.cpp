@@ -430,8 +430,9 @@ bool Dataplane::init(std::string* err) {
   for (const auto& p : ports_) {
     if (p.driver != "net_af_xdp") continue;
     std::string why;
-    if (auto f = XdpAddressFilter::attach(p.if_index, &why)) {
+    if (auto f = XdpAddressFilter::attach(p.if_index, eui64_link_local(p.mac), &why)) {
       RTE_LOG(NOTICE, USER1, "port %u: XDP program shares the interface: rondo's addresses to AF_XDP, the rest to the kernel\n", p.id);
+      if (!why.empty()) RTE_LOG(WARNING, USER1, "port %u: %s\n", p.id, why.c_str());
       filters.push_back(std::move(f));
     } else {
       RTE_LOG(NOTICE, USER1, "port %u: %s\n", p.id, why.c_str());
@@ -452,8 +453,10 @@ bool Dataplane::init(std::string* err) {
       nic.push_back(std::move(s));
     }
     if (!nic.empty()) {
+      const bool v6 = std::all_of(nic.begin(), nic.end(), [](const auto& s) { return s->v6(); });
       agent_->use_nic_steering(std::move(nic), n_workers);
-      RTE_LOG(NOTICE, USER1, "steering: NIC (rte_flow rules per local ip and port residue)\n");
+      RTE_LOG(NOTICE, USER1, "steering: NIC (rte_flow rules per local ip and port residue; IPv6 %s)\n",
+              v6 ? "too" : "local ips in software");
     } else {
       RTE_LOG(NOTICE, USER1,
               "steering: software (replies handed to the owning worker over rings; %s)\n",

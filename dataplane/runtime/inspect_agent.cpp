@@ -44,8 +44,8 @@ std::string_view verdict_name(Action::Kind k) {
   return "drop";
 }
 
-std::string endpoint(uint32_t ip_net, uint16_t port_net) {
-  return api::format_ipv4(ntohl(ip_net)) + ":" + std::to_string(ntohs(port_net));
+std::string endpoint(const api::Addr& ip, uint16_t port_net) {
+  return api::format_endpoint(ip, ntohs(port_net));
 }
 
 }  // namespace

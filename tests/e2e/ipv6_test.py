@@ -44,8 +44,8 @@ import time
 from collections import Counter
 
 import harness
-from harness import (BACKEND_IP6, HTTP_BACKENDS, HTTP_PORT, LOCAL_IP, LOCAL_IP6, SEED_VIPS,
-                     UDP_BACKENDS, UDP_PORT, VIP, VIP6, check_balanced, check_no_errors,
+from harness import (BACKEND_IP6, CLIENT_IP6, HTTP_BACKENDS, HTTP_PORT, LOCAL_IP, LOCAL_IP6,
+                     SEED_VIPS, UDP_BACKENDS, UDP_PORT, VIP, VIP6, check_balanced, check_no_errors,
                      endpoint, fmt_counts, reuse_note)
 
 V6_VIPS = [
@@ -293,6 +293,28 @@ def scenario_e_dual_stack(env, totals):
             f"v6 {fmt_counts(res['v6']['ports'])}; dataplane counted {shown}")
 
 
+def scenario_g_flow_list(env, totals):
+    """`rondoctl flow list` and `flow show` reach the v6 flow table: 4 fresh UDP flows."""
+    res = env.in_client(*v6("udp", "--count", 4))
+    check_no_errors(res, "v6 UDP datagrams for flow list")
+    listed = env.rondoctl_json("flow", "list", "--vip", "dns6", "--limit", 100000)["flows"]
+    assert listed, "flow list --vip dns6 found no flow (the v6 table is not walked?)"
+    f = listed[0]
+    assert f["client"].startswith(f"[{CLIENT_IP6}]:") and \
+        f["backend"].startswith(f"[{BACKEND_IP6}]:") and \
+        f["local"].startswith(f"[{LOCAL_IP6}]:") and f["vip_name"] == "dns6", f"flow list: {f}"
+    by_client = env.rondoctl_json("flow", "list", "--client", CLIENT_IP6, "--limit", 100000)["flows"]
+    assert len(by_client) >= len(listed), \
+        f"flow list --client {CLIENT_IP6}: {len(by_client)} flows, --vip dns6 {len(listed)}"
+    key = [f["client"], f"[{VIP6}]:{UDP_PORT}/udp"]
+    shown = env.rondoctl_json("flow", "show", *key)["flows"]
+    assert len(shown) == 1 and shown[0]["backend"] == f["backend"], \
+        f"flow show {' '.join(key)}: {shown}"
+    return (f"flow list --vip dns6: {len(listed)} v6 flows ({f['client']} -> {f['backend']} via "
+            f"{f['local']}, {f['state']}); --client {CLIENT_IP6}: {len(by_client)}; flow show "
+            f"by its key finds it")
+
+
 def scenario_f_icmp6_ndp(env, totals):
     answered = {}
     for dst in (VIP6, LOCAL_IP6):
@@ -339,6 +361,7 @@ SCENARIOS = [
     ("c", "v6 keep-alive connection", scenario_c_keepalive),
     ("d", "v6 udp", scenario_d_udp),
     ("e", "dual stack", scenario_e_dual_stack),
+    ("g", "rondoctl flow list of v6 flows", scenario_g_flow_list),
     ("f", "ICMPv6 echo and NDP", scenario_f_icmp6_ndp),
     ("g", "health checks over IPv6", scenario_g_health6),
 ]

@@ -147,21 +147,30 @@ class Inspect : public ::testing::Test {
     np.hz = 1000;
     np.port_macs = {kOurMac};
     nm_ = std::make_unique<NeighManager>(np);
-    snap_ = build_snapshot(test::seed::state());
+    snap_ = build_snapshot(state_);
     pl_->on_snapshot(*snap_, 0);
     nm_->on_snapshot(*snap_, 0);
+    nm_->on_conf6(ndp_conf(*snap_), 0);  // the v6 static neighbours (Inspect6)
     map_ = nm_->next_hops_if_changed();
     pl_->set_next_hops(map_.get());
+    map6_ = nm_->next_hops6_if_changed();
+    pl_->set_next_hops6(map6_.get());
   }
 
   // A burst through the tracer and the pipeline, as the worker runs it.
   std::vector<Action> burst(std::vector<Frame>& frames, uint64_t now) {
+    // Room around each frame as an mbuf has: NAT46 grows a frame by 20 bytes in front
+    // (Action::prepend).
+    constexpr size_t kRoom = 128;
+    std::vector<std::vector<uint8_t>> bufs;
     std::vector<uint8_t*> ptrs;
     std::vector<uint32_t> lens;
     for (auto& f : frames) {
-      ptrs.push_back(f.data());
+      bufs.emplace_back(kRoom + f.size() + kRoom);
+      std::copy(f.begin(), f.end(), bufs.back().begin() + kRoom);
       lens.push_back(static_cast<uint32_t>(f.size()));
     }
+    for (auto& b : bufs) ptrs.push_back(b.data() + kRoom);
     std::vector<Action> out(frames.size());
     const auto n = static_cast<uint32_t>(frames.size());
     const bool tracing = tracer_.armed();
@@ -186,10 +195,12 @@ class Inspect : public ::testing::Test {
     return q;
   }
 
+  api::State state_ = test::seed::state();
   std::unique_ptr<Pipeline> pl_;
   std::unique_ptr<NeighManager> nm_;
   std::unique_ptr<Snapshot> snap_;
   std::unique_ptr<NextHopMap> map_;
+  std::unique_ptr<NextHopMap6> map6_;
   Tracer tracer_;
   DropSampler drops_{1000};
 };
@@ -201,7 +212,8 @@ TEST_F(Inspect, FlowShowByEitherSideWithItsTraffic) {
   WorkerQuery q = ask(api::InspectOp::kFlows, client, 350);
   ASSERT_EQ(q.flows.size(), 1u);
   const api::FlowInfo& f = q.flows[0];
-  EXPECT_EQ(q.scan.scanned, 1u);  // found by hash, not by a scan
+  // Found by hash, not by a scan: in each table (a NAT46 flow has a v4 client too).
+  EXPECT_EQ(q.scan.scanned, 2u);
   EXPECT_EQ(f.lcore, 7u);
   EXPECT_EQ(f.state, "syn_sent");
   EXPECT_EQ(f.backend_ip, api::Addr::from_v4(kBackend));
@@ -335,6 +347,207 @@ TEST_F(Inspect, TraceStopsAtItsDeadlineAndNamesDrops) {
   one(client_syn(50000), 50);  // at the deadline
   EXPECT_TRUE(tracer_.take().empty());
   EXPECT_FALSE(tracer_.armed());
+}
+
+// ---- IPv6: the v6 table (flows6_), with NAT46 and NAT64 flows whose v4 side is kept
+// IPv4-mapped there and reads as IPv4 ----
+
+using test::seed::addr6;
+using test::seed::kBackend6;
+using test::seed::kClient6;
+using test::seed::kLocal6;
+using test::seed::kVip6;
+
+class Inspect6 : public Inspect {
+ protected:
+  Inspect6() { state_ = test::seed::state6(/*with_nat64=*/true); }
+
+  // web6: [client6]:cport > [vip6]:80; NAT64: the same to [vip6]:8091.
+  static Pkt syn6(uint16_t cport, uint16_t vport = 80) {
+    Pkt p = client_syn(cport);
+    p.v6 = true;
+    p.src6 = kClient6;
+    p.dst6 = kVip6;
+    p.dport = vport;
+    return p;
+  }
+  // NAT46: client:cport > VIP:8090 (v4), to backend6.
+  static Pkt syn46(uint16_t cport) {
+    Pkt p = client_syn(cport);
+    p.dport = 8090;
+    return p;
+  }
+  static api::Addr v4(uint32_t host) { return api::Addr::from_v4(host); }
+};
+
+TEST_F(Inspect6, V6AndTranslatedFlowsAreListedShownAndRemoved) {
+  ASSERT_EQ(one(syn6(50000), 100).kind, Action::Kind::kTx);
+  ASSERT_EQ(one(syn46(50001), 100).kind, Action::Kind::kTx);
+  ASSERT_EQ(one(syn6(50002, 8091), 100).kind, Action::Kind::kTx);  // NAT64
+  ASSERT_EQ(one(client_syn(50003), 100).kind, Action::Kind::kTx);  // plain v4
+  ASSERT_EQ(pl_->flows6().size(), 3u);
+  ASSERT_EQ(pl_->flows().size(), 1u);
+
+  // Everything, both tables, in one answer.
+  WorkerQuery q = ask(api::InspectOp::kFlows, api::FlowFilter{}, 200);
+  EXPECT_EQ(q.flows.size(), 4u);
+  EXPECT_EQ(q.scan.next, q.capacity);
+  EXPECT_EQ(q.capacity, pl_->flows().capacity() + pl_->flows6().capacity());
+
+  // A v6 flow by its whole client side: one hash lookup in the v6 table, none in the v4 one.
+  const api::FlowFilter web6{.client_ip = addr6(kClient6), .client_port = 50000,
+                             .vip_ip = addr6(kVip6), .vip_port = 80, .proto = 6};
+  ASSERT_FALSE(exact_key(web6));
+  ASSERT_TRUE(exact_key6(web6));
+  q = ask(api::InspectOp::kFlows, web6, 350);
+  ASSERT_EQ(q.flows.size(), 1u);
+  EXPECT_EQ(q.scan.scanned, 1u);
+  const api::FlowInfo f = q.flows[0];
+  EXPECT_EQ(f.state, "syn_sent");
+  EXPECT_EQ(api::format_addr(f.client_ip), "2001:db8:100::2");
+  EXPECT_EQ(f.backend_ip, addr6(kBackend6));
+  EXPECT_GE(f.backend_port, 3000);
+  EXPECT_LE(f.backend_port, 3003);
+  EXPECT_EQ(f.local_ip, addr6(kLocal6));
+  EXPECT_TRUE(f.metered);
+  EXPECT_EQ(f.age_ms, 250u);
+  EXPECT_EQ(f.bytes_in, test::build(syn6(50000)).size());
+  // ... and by its backend side.
+  const api::FlowFilter back6{.proto = 6, .backend_ip = addr6(kBackend6), .backend_port = f.backend_port,
+                              .local_ip = addr6(kLocal6), .local_port = f.local_port};
+  q = ask(api::InspectOp::kFlows, back6, 350);
+  ASSERT_EQ(q.flows.size(), 1u);
+  EXPECT_EQ(q.flows[0].client_port, 50000);
+
+  // NAT46: an IPv4 filter finds its v4 side, which reads as IPv4; by hash, in both tables.
+  const api::FlowFilter n46{.client_ip = v4(kClient), .client_port = 50001, .vip_ip = v4(kVip),
+                            .vip_port = 8090, .proto = 6};
+  q = ask(api::InspectOp::kFlows, n46, 350);
+  ASSERT_EQ(q.flows.size(), 1u);
+  EXPECT_EQ(q.scan.scanned, 2u);
+  EXPECT_EQ(api::format_addr(q.flows[0].client_ip), "198.51.100.2");
+  EXPECT_EQ(q.flows[0].vip_ip, v4(kVip));
+  EXPECT_EQ(q.flows[0].backend_ip, addr6(kBackend6));
+  EXPECT_EQ(q.flows[0].backend_port, 3000);
+  EXPECT_EQ(q.flows[0].local_ip, addr6(kLocal6));
+  q = ask(api::InspectOp::kFlows, api::FlowFilter{.vip_port = 8090}, 350);  // by a scan
+  ASSERT_EQ(q.flows.size(), 1u);
+  EXPECT_EQ(q.flows[0].client_port, 50001);
+
+  // The v4 backend: the plain v4 flow and the NAT64 one (its backend side is IPv4).
+  q = ask(api::InspectOp::kFlows, api::FlowFilter{.backend_ip = v4(kBackend)}, 350);
+  ASSERT_EQ(q.flows.size(), 2u);
+  std::set<uint16_t> ports{q.flows[0].client_port, q.flows[1].client_port};
+  EXPECT_EQ(ports, (std::set<uint16_t>{50002, 50003}));
+  for (const auto& x : q.flows) {
+    if (x.client_port != 50002) continue;
+    EXPECT_EQ(x.client_ip, addr6(kClient6));
+    EXPECT_EQ(x.vip_port, 8091);
+    EXPECT_EQ(x.backend_ip, v4(kBackend));
+    EXPECT_EQ(x.local_ip, v4(kLocal));  // a v4 local ip, as NAT64 takes
+  }
+
+  // Remove by the v6 client: web6's and NAT64's flows go, the others stay.
+  q = ask(api::InspectOp::kFlowDelete, api::FlowFilter{.client_ip = addr6(kClient6)}, 400);
+  EXPECT_EQ(q.deleted, 2u);
+  EXPECT_EQ(q.flows.size(), 2u);
+  EXPECT_EQ(pl_->flows6().size(), 1u);
+  EXPECT_EQ(pl_->flows().size(), 1u);
+  EXPECT_TRUE(ask(api::InspectOp::kFlows, web6, 410).flows.empty());
+  // The removed connection's next segment finds no flow.
+  Pkt ack = syn6(50000);
+  ack.tcp_flags = kTcpAck;
+  const Action a = one(ack, 420);
+  EXPECT_EQ(a.kind, Action::Kind::kDrop);
+  EXPECT_EQ(a.reason, DropReason::kTcpNoFlow);
+  // NAT46's by its v4 side.
+  q = ask(api::InspectOp::kFlowDelete, n46, 430);
+  EXPECT_EQ(q.deleted, 1u);
+  EXPECT_EQ(pl_->flows6().size(), 0u);
+}
+
+TEST_F(Inspect6, ListingPagesThroughBothTablesOnce) {
+  for (uint16_t p = 0; p < 30; ++p) {
+    ASSERT_EQ(one(client_syn(static_cast<uint16_t>(20000 + p)), 10).kind, Action::Kind::kTx);
+    ASSERT_EQ(one(syn6(static_cast<uint16_t>(30000 + p)), 10).kind, Action::Kind::kTx);
+  }
+  std::set<uint16_t> seen;
+  uint32_t from = 0, pages = 0;
+  for (;;) {
+    WorkerQuery q = ask(api::InspectOp::kFlows, api::FlowFilter{}, 20, 7, from);
+    EXPECT_LE(q.flows.size(), 7u);
+    for (const auto& f : q.flows) {
+      EXPECT_EQ(f.client_ip.is_v4(), f.client_port < 30000) << f.client_port;
+      EXPECT_TRUE(seen.insert(f.client_port).second) << f.client_port;
+    }
+    ++pages;
+    ASSERT_LT(pages, 100u);
+    if (q.scan.next >= q.capacity) break;
+    from = q.scan.next;
+  }
+  EXPECT_EQ(seen.size(), 60u);
+  EXPECT_GE(pages, 9u);
+  // The budget is shared: spent in the v4 table, the v6 one is not begun.
+  const uint32_t cap4 = pl_->flows().capacity();
+  FlowScan s = scan_both(pl_->flows(), pl_->flows6(), api::FlowFilter{}, 0, 1000, 20,
+                         [](FlowRef) {}, 50);
+  EXPECT_EQ(s.scanned, 50u);
+  EXPECT_EQ(s.next, 50u);
+  s = scan_both(pl_->flows(), pl_->flows6(), api::FlowFilter{}, cap4 - 10, 1000, 20,
+                [](FlowRef) {}, 50);
+  EXPECT_EQ(s.scanned, 50u);
+  EXPECT_EQ(s.next, cap4 + 40);
+  // A v6 filter skips the v4 table.
+  s = scan_both(pl_->flows(), pl_->flows6(), api::FlowFilter{.client_ip = addr6(kClient6)}, 0,
+                1000, 20, [](FlowRef r) { EXPECT_TRUE(r.v6); }, 50);
+  EXPECT_EQ(s.next, cap4 + 50);
+}
+
+TEST_F(Inspect6, TraceFollowsV6AndNat46Flows) {
+  tracer_.arm(api::FlowFilter{.client_ip = addr6(kClient6)}, 10, 0, 10'000);
+  std::vector<Frame> frames{test::build(client_syn(50001)), test::build(syn6(50000))};
+  burst(frames, 5);
+  std::vector<TraceRaw> r = tracer_.take();
+  ASSERT_EQ(r.size(), 1u);  // only the v6 client's
+  EXPECT_EQ(r[0].kind, TraceKind::kClient);
+  EXPECT_EQ(r[0].flow, TraceFlow::kNew);
+  ASSERT_TRUE(r[0].has_flow);
+  EXPECT_EQ(r[0].state, FlowState::kSynSent);
+  EXPECT_EQ(r[0].backend_ip, addr6(kBackend6));
+  EXPECT_EQ(describe_frame(r[0].pre, r[0].len).rfind("[2001:db8:100::2]:50000 > [2001:db8::10]:80", 0), 0u);
+  EXPECT_EQ(describe_frame(r[0].post, r[0].out_len).rfind("[2001:db8:100::100]:", 0), 0u);
+  // backend6's SYN-ACK to [local6]:port: a reply, matched through its flow.
+  const Frame out(r[0].post, r[0].post + r[0].out_len);
+  Pkt synack;
+  synack.v6 = true;
+  synack.src6 = kBackend6;
+  synack.dst6 = kLocal6;
+  synack.sport = static_cast<uint16_t>(out[14 + 42] << 8 | out[14 + 43]);  // the SYN's dport
+  synack.dport = static_cast<uint16_t>(out[14 + 40] << 8 | out[14 + 41]);  // and its sport
+  synack.tcp_flags = kTcpSyn | kTcpAck;
+  synack.ack = 1001;
+  EXPECT_EQ(one(synack, 6).kind, Action::Kind::kTx);
+  r = tracer_.take();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].kind, TraceKind::kReply);
+  EXPECT_EQ(r[0].flow, TraceFlow::kHit);
+  EXPECT_EQ(r[0].state, FlowState::kSynRecv);
+
+  // NAT46 under a v4 filter: the v4 client's SYN makes a flow in the v6 table.
+  tracer_.arm(api::FlowFilter{.client_ip = v4(kClient), .vip_port = 8090}, 10, 10, 10'000);
+  one(syn46(50005), 11);
+  Pkt ack = syn46(50005);
+  ack.tcp_flags = kTcpAck;
+  one(ack, 12);
+  one(client_syn(50006), 13);  // another VIP port: not traced
+  r = tracer_.take();
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].kind, TraceKind::kClient);
+  EXPECT_EQ(r[0].flow, TraceFlow::kNew);
+  ASSERT_TRUE(r[0].has_flow);
+  EXPECT_EQ(r[0].backend_ip, addr6(kBackend6));
+  EXPECT_EQ(ntohs(r[0].backend_port), 3000);
+  EXPECT_EQ(r[1].flow, TraceFlow::kHit);  // found IPv4-mapped in the v6 table
 }
 
 TEST(DropSampler, KeepsTheNewestFewPerReasonAtItsRate) {

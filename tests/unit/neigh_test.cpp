@@ -591,6 +591,60 @@ TEST_F(Ndp, ResolvingSendsASolicitationToTheSolicitedNodeGroup) {
   EXPECT_EQ(m_->counters().originated, 1u);
 }
 
+// After a bond's failover, NeighService::announce queues one per v6 address: an
+// unsolicited advertisement (RFC 4861 7.2.6) to all nodes, S=0 O=1, hop limit 255, the
+// target link-layer option, the checksum over the whole message.
+TEST_F(Ndp, UnsolicitedAdvertisementAnnouncesOurAddressToAllNodes) {
+  Frame f(NeighManager::kNdpFrameLen, 0xee);  // every byte written
+  ASSERT_EQ(m_->build_unsolicited_na(NsRequest{0, kVip6}, f.data()), 86u);
+  const Frame want = {
+      0x33, 0x33, 0x00, 0x00, 0x00, 0x01,  // all-nodes MAC (RFC 2464 7)
+      0x02, 0x00, 0x00, 0x00, 0x00, 0x01,  // ours
+      0x86, 0xdd,
+      0x60, 0x00, 0x00, 0x00, 0x00, 32, 58, 255,  // payload 32, ICMPv6, hop limit 255
+      0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,  // from the VIP
+      0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01,        // to ff02::1
+      136, 0, 0x00, 0x00,  // NA, code 0, checksum (below)
+      0x20, 0, 0, 0,       // R=0 S=0 O=1
+      0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,  // target
+      2, 1, 0x02, 0x00, 0x00, 0x00, 0x00, 0x01,                       // TLLAO: our MAC
+  };
+  ASSERT_EQ(f.size(), want.size());
+  // Everything but the checksum, byte for byte.
+  Frame got = f;
+  got[56] = got[57] = 0;
+  EXPECT_EQ(got, want) << test::hex(f);
+  // The checksum from scratch: pseudo-header (src, dst, length 32, next header 58) + message.
+  const std::vector<uint8_t> msg(want.begin() + 54, want.end());
+  const uint16_t stored = static_cast<uint16_t>(f[56] << 8 | f[57]);
+  EXPECT_EQ(stored, ref_icmp6_csum(kVip6, kAllNodes, msg));
+  EXPECT_NE(stored, 0);
+  // The test builders agree.
+  Nd na;
+  na.type = 136;
+  na.eth_src = kOurMac;
+  na.eth_dst = {0x33, 0x33, 0, 0, 0, 1};
+  na.src = kVip6;
+  na.dst = kAllNodes;
+  na.flags = 0x20;
+  na.lla_mac = kOurMac;
+  EXPECT_EQ(f, build_nd(na));
+  test::Ndp shared;
+  shared.type = 136;
+  shared.eth_src = kOurMac;
+  shared.src6 = shared.target = test::ip6("2001:db8::10");
+  shared.dst6 = test::ip6("ff02::1");
+  shared.override_flag = true;
+  shared.lladdr = kOurMac;
+  EXPECT_EQ(f, test::build(shared));
+  // The local ip the same way.
+  ASSERT_EQ(m_->build_unsolicited_na(NsRequest{0, kLocal6}, f.data()), 86u);
+  na.src = na.target = kLocal6;
+  EXPECT_EQ(f, build_nd(na)) << test::hex(f);
+  EXPECT_EQ(m_->counters().ndp_adverts, 2u);
+  EXPECT_EQ(m_->counters().originated, 2u);
+}
+
 TEST_F(Ndp, WorkersQuestionsOnlyForOnLinkAddressesOrGateways) {
   solicited();
   m_->want6(kClient6, 0, 10);  // on-link (no routes: everything on port 0)

@@ -6,6 +6,8 @@
 #include <rte_byteorder.h>
 #include <rte_flow.h>
 
+#include <array>
+#include <cstring>
 #include <vector>
 
 #include "dataplane/port/steering.h"
@@ -15,8 +17,10 @@ namespace {
 
 struct Created {
   uint16_t port;
-  uint32_t ip;         // network order
+  bool v6;
+  uint32_t ip;         // network order (IPv4)
   uint32_t ip_mask;
+  std::array<uint8_t, 16> ip6, ip6_mask;
   int l4;              // RTE_FLOW_ITEM_TYPE_TCP/UDP
   uint16_t dport;      // host order
   uint16_t dport_mask;
@@ -26,8 +30,10 @@ struct Created {
 
 struct Mock {
   bool validate_ok = true;
+  bool validate_v6_ok = true;  // the device takes the IPv6 pattern
   bool create_ok = true;
   int validates = 0;
+  bool last_v6 = false;  // the pattern last validated
   std::vector<Created> created;
   std::vector<rte_flow*> destroyed;
   uintptr_t next = 1;
@@ -40,11 +46,23 @@ Created decode(uint16_t port, const rte_flow_attr* attr, const rte_flow_item* p,
   c.port = port;
   c.ingress = attr->ingress;
   EXPECT_EQ(p[0].type, RTE_FLOW_ITEM_TYPE_ETH);
-  EXPECT_EQ(p[1].type, RTE_FLOW_ITEM_TYPE_IPV4);
-  auto* ips = static_cast<const rte_flow_item_ipv4*>(p[1].spec);
-  auto* ipm = static_cast<const rte_flow_item_ipv4*>(p[1].mask);
-  c.ip = ips->hdr.dst_addr;
-  c.ip_mask = ipm->hdr.dst_addr;
+  c.v6 = p[1].type == RTE_FLOW_ITEM_TYPE_IPV6;
+  if (c.v6) {
+    auto* ips = static_cast<const rte_flow_item_ipv6*>(p[1].spec);
+    auto* ipm = static_cast<const rte_flow_item_ipv6*>(p[1].mask);
+    std::memcpy(c.ip6.data(), ips->hdr.dst_addr, 16);
+    std::memcpy(c.ip6_mask.data(), ipm->hdr.dst_addr, 16);
+    // Nothing else of the header is matched (no next header: extension headers aside, the
+    // L4 item says it).
+    EXPECT_EQ(ipm->hdr.proto, 0);
+    EXPECT_EQ(ipm->hdr.src_addr[0], 0);
+  } else {
+    EXPECT_EQ(p[1].type, RTE_FLOW_ITEM_TYPE_IPV4);
+    auto* ips = static_cast<const rte_flow_item_ipv4*>(p[1].spec);
+    auto* ipm = static_cast<const rte_flow_item_ipv4*>(p[1].mask);
+    c.ip = ips->hdr.dst_addr;
+    c.ip_mask = ipm->hdr.dst_addr;
+  }
   c.l4 = p[2].type;
   if (p[2].type == RTE_FLOW_ITEM_TYPE_TCP) {
     c.dport = rte_be_to_cpu_16(static_cast<const rte_flow_item_tcp*>(p[2].spec)->hdr.dst_port);
@@ -66,8 +84,8 @@ extern "C" {
 int __wrap_rte_flow_validate(uint16_t port, const rte_flow_attr* attr, const rte_flow_item* p,
                              const rte_flow_action* a, rte_flow_error* e) {
   ++mock->validates;
-  decode(port, attr, p, a);
-  if (mock->validate_ok) return 0;
+  mock->last_v6 = decode(port, attr, p, a).v6;
+  if (mock->validate_ok && (!mock->last_v6 || mock->validate_v6_ok)) return 0;
   e->message = "mock: no flow support";
   return -ENOTSUP;
 }
@@ -103,10 +121,60 @@ TEST_F(NicSteeringTest, ProbeReportsTheDevicesAnswer) {
   NicSteering s(3);
   std::string why;
   EXPECT_TRUE(s.probe(2, &why));
+  EXPECT_TRUE(s.v6());
+  EXPECT_EQ(m.validates, 2);  // the IPv4 pattern, then the IPv6 one
+  EXPECT_TRUE(m.last_v6);
+  m.validate_v6_ok = false;
+  EXPECT_TRUE(s.probe(2, &why));  // IPv4 rules all the same
+  EXPECT_FALSE(s.v6());
   m.validate_ok = false;
   EXPECT_FALSE(s.probe(2, &why));
   EXPECT_EQ(why, "mock: no flow support");
-  EXPECT_EQ(m.validates, 2);
+  EXPECT_EQ(m.validates, 5);  // not asked about IPv6 once IPv4 is refused
+}
+
+// IPv6 local ips: the same rules over an IPv6 pattern (the whole destination address), once
+// probe() found the device takes it; without that, none (software steering).
+TEST_F(NicSteeringTest, Ipv6LocalIpsGetRulesWhenTheDeviceTakesThem) {
+  const rondo::dp::Ip6 local6 = [] {
+    const auto a = test::ip6("2001:db8:100::100");
+    return rondo::dp::Ip6::from(a.data());
+  }();
+  PortOwnership own(2);  // mask 1: residues 0, 1 -> workers 0, 1
+  std::string err, why;
+  {
+    NicSteering s(4);
+    ASSERT_TRUE(s.probe(2, &why));
+    ASSERT_TRUE(s.apply({kLocalA}, own, &err, {local6})) << err;
+    ASSERT_EQ(m.created.size(), 2u * 2u * 2u);  // 2 ips x 2 protocols x 2 residues
+    int v6 = 0;
+    for (const auto& c : m.created) {
+      if (!c.v6) {
+        EXPECT_EQ(c.ip, kLocalA);
+        continue;
+      }
+      ++v6;
+      EXPECT_EQ(std::memcmp(c.ip6.data(), local6.b, 16), 0);
+      EXPECT_EQ(c.ip6_mask, (std::array<uint8_t, 16>{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                                     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}));
+      EXPECT_EQ(c.dport_mask, 1);
+      EXPECT_EQ(c.queue, own.owner(c.dport));
+      EXPECT_EQ(c.port, 4);
+    }
+    EXPECT_EQ(v6, 4);
+    // The v6 local ip goes: its 4 rules, and only they, are destroyed.
+    ASSERT_TRUE(s.apply({kLocalA}, own, &err, {})) << err;
+    EXPECT_EQ(m.destroyed.size(), 4u);
+    EXPECT_EQ(s.installed(), 4u);
+  }
+  // A device without the IPv6 pattern: the v6 local ip is left to software steering.
+  m = Mock{};
+  m.validate_v6_ok = false;
+  NicSteering s(5);
+  ASSERT_TRUE(s.probe(2, &why));
+  ASSERT_TRUE(s.apply({kLocalA}, own, &err, {local6})) << err;
+  EXPECT_EQ(m.created.size(), 4u);
+  for (const auto& c : m.created) EXPECT_FALSE(c.v6);
 }
 
 TEST_F(NicSteeringTest, OneRulePerLocalIpProtocolAndResidue) {
