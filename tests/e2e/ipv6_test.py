@@ -29,6 +29,9 @@ Scenarios, in order:
      dataplane counted its advertisements (ndp_adverts) and solicitations (ndp_solicits),
      and dropped nothing as malformed_*, ndp_invalid or unsupported_l3 (kernel MLD reports
      show as ndp_ignored: allowed, reported)
+  g. `rondoctl flow list` shows the v6 flows (by VIP, by client), `flow show` by key
+  h. health checks over IPv6 (from br0's 2001:db8:100::1): a listening backend up, a closed
+     port down
 
 Needs root (exit 77 = skipped otherwise). Env: RONDO_BUILD (build dir), RONDO_SRC
 (source dir). Everything it creates is removed at the end (see harness.py).
@@ -343,7 +346,7 @@ def scenario_f_icmp6_ndp(env, totals):
             f"drops: {drops_text(c)}")
 
 
-def scenario_g_health6(env, totals):
+def scenario_h_health6(env, totals):
     def seen():
         h = {}
         for v in env.rondoctl_json("show")["vips"]:
@@ -363,7 +366,7 @@ SCENARIOS = [
     ("e", "dual stack", scenario_e_dual_stack),
     ("g", "rondoctl flow list of v6 flows", scenario_g_flow_list),
     ("f", "ICMPv6 echo and NDP", scenario_f_icmp6_ndp),
-    ("g", "health checks over IPv6", scenario_g_health6),
+    ("h", "health checks over IPv6", scenario_h_health6),
 ]
 # In order: (f) reads counters after everything else ran.
 
