@@ -185,7 +185,9 @@ def backend_tuples(env):
         parts = line.split()
         if len(parts) < 4:
             continue
-        local, peer = parts[-2], parts[-1]
+        # The backends listen on :: (tools/lib/backend.js), so ss writes a v4 peer mapped:
+        # [::ffff:198.51.100.100]:port.
+        local, peer = (p.replace("[::ffff:", "").replace("]:", ":") for p in parts[-2:])
         if peer.startswith(harness.LOCAL_IP + ":"):
             out.append((int(peer.rsplit(":", 1)[1]), int(local.rsplit(":", 1)[1])))
     return out
