@@ -1330,7 +1330,7 @@ Action Pipeline::nat_out(const Snapshot& s, uint8_t* f, const Parsed& p, const F
   } else {
     // NAT46 (RFC 7915 4.1): the frame grows by 20 bytes, which must fit the egress; a DF
     // packet that does not tells its sender what fits (as the DSR encapsulations do).
-    if (p.ip_len + 20 > params_.mtu) {
+    if (p.ip_len + 20u > params_.mtu) {
       if (f[p.l3_off + 6] & 0x40)
         send_too_big(s, f, p, static_cast<uint16_t>(params_.mtu - 20), now);
       return drop(counters_, DropReason::kEgressTooBig);
@@ -1367,7 +1367,7 @@ Action Pipeline::handle_reply64(const Snapshot& s, uint8_t* f, uint32_t len, con
                                 uint64_t now) {
   // Growing by 20 bytes towards the v6 client: a DF packet over the egress MTU is refused
   // and its sender (the backend) told what fits.
-  if (p.ip_len + 20 > params_.mtu) {
+  if (p.ip_len + 20u > params_.mtu) {
     if (f[p.l3_off + 6] & 0x40) send_too_big(s, f, p, static_cast<uint16_t>(params_.mtu - 20), now);
     return drop(counters_, DropReason::kEgressTooBig);
   }

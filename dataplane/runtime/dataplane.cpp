@@ -367,6 +367,12 @@ bool Dataplane::init(std::string* err) {
             ws.pipeline.lport_lo,
             ws.pipeline.lport_hi, PortOwnership(n_workers).mask(), workers_.back()->pipeline.port_share(),
             workers_.back()->pipeline.quarantine().capacity());
+    RTE_LOG(NOTICE, USER1,
+            "worker %u: IPv6 flows (v6, NAT46, NAT64): %u flows (%zu MiB, %u B each); port "
+            "quarantine %u tuples\n",
+            i, workers_.back()->pipeline.flows6().capacity(),
+            workers_.back()->pipeline.flows6().memory_bytes() >> 20, opts_.flow_meters ? 224u : 192u,
+            workers_.back()->pipeline.quarantine6().capacity());
     if (!opts_.flow_dir.empty()) {
       const Pipeline& pl = workers_.back()->pipeline;
       const FlowAdoption& a = pl.adoption();
@@ -399,6 +405,19 @@ bool Dataplane::init(std::string* err) {
       }
       adopted_ += pl.adopted();
       discarded_ += a.discarded + pl.adopt_dropped();
+      const QuarantineAdoption& q6 = pl.quarantine6().adoption();
+      RTE_LOG(NOTICE, USER1,
+              "worker %u: v6 port quarantine %s: %s%s%s; %u tuples still held, %u discarded, "
+              "%u expired, %lu us\n",
+              i, ws.pipeline.quarantine6_store.c_str(), kOutcome[static_cast<int>(q6.outcome)],
+              q6.reason.empty() ? "" : ": ", q6.reason.c_str(), q6.adopted, q6.discarded,
+              q6.expired, static_cast<unsigned long>(q6.micros));
+      if (a6.outcome == FlowAdoption::Outcome::kAdopted) {
+        any_adopted_ = true;
+        writer_clock_ = std::max(writer_clock_.value_or(0), a6.writer_clock);
+      }
+      adopted_ += a6.adopted - pl.adopt_dropped6();
+      discarded_ += a6.discarded + pl.adopt_dropped6();
     }
   }
   // A clean stop of the previous process left where its port searches stood: go on from
