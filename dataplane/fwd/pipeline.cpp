@@ -861,7 +861,6 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
 Action Pipeline::handle_reply(const Snapshot& s, uint8_t* f, uint32_t len, const Parsed& p,
                               const FlowTable::Probe& probe, uint64_t now) {
   if (p.ttl <= 1) return drop(counters_, DropReason::kTtlExceeded);
-  if (p.ip_len > params_.mtu) return too_big4(s, f, p, now);
   FlowTable::Hit hit = flows_.lookup(p.key, probe, now);
   if (!hit.found() || hit.dir != FlowDir::kReverse) {
     // A NAT64 flow's backend answers a v4 local ip too: its flow is in flows6_ (decision 4
@@ -869,6 +868,8 @@ Action Pipeline::handle_reply(const Snapshot& s, uint8_t* f, uint32_t len, const
     if (!hit.found() && s.nat64) return handle_reply64(s, f, len, p, now);
     return drop(counters_, DropReason::kReplyNoFlow);
   }
+  // After the lookup: a packet of no flow (a spoofed source) is never answered with ICMP.
+  if (p.ip_len > params_.mtu) return too_big4(s, f, p, now);
   if (p.kind == PktKind::kIpv4Tcp) {
     // SYN proxy hook: the backend's answer to the proxy's SYN is absorbed; later segments
     // are translated into the client's sequence space before they are tracked.
@@ -1365,12 +1366,7 @@ Action Pipeline::handle_reply6(const Snapshot& s, uint8_t* f, uint32_t len, cons
 
 Action Pipeline::handle_reply64(const Snapshot& s, uint8_t* f, uint32_t len, const Parsed& p,
                                 uint64_t now) {
-  // Growing by 20 bytes towards the v6 client: a DF packet over the egress MTU is refused
-  // and its sender (the backend) told what fits.
-  if (p.ip_len + 20u > params_.mtu) {
-    if (f[p.l3_off + 6] & 0x40) send_too_big(s, f, p, static_cast<uint16_t>(params_.mtu - 20), now);
-    return drop(counters_, DropReason::kEgressTooBig);
-  }
+  // The size towards the v6 client is checked once the flow is found (nat_out<false>).
   const FlowKey6 key = mapped_key(p.key);
   return reply6<false>(s, f, len, p, key, flows6_.probe(key), now);
 }
