@@ -1329,9 +1329,10 @@ Action Pipeline::nat_out(const Snapshot& s, uint8_t* f, const Parsed& p, const F
     moved(&a, f, x);
     return a;
   } else {
-    // NAT46 (RFC 7915 4.1): the frame grows by 20 bytes, which must fit the egress; a DF
-    // packet that does not tells its sender what fits (as the DSR encapsulations do).
-    if (p.ip_len + 20u > params_.mtu) {
+    // NAT46 (RFC 7915 4.1): the IPv4 header and its options become a 40-byte IPv6 header,
+    // which must fit the egress; a DF packet that does not tells its sender what fits (as
+    // the DSR encapsulations do).
+    if (p.l4_len() + 40u > params_.mtu) {
       if (f[p.l3_off + 6] & 0x40)
         send_too_big(s, f, p, static_cast<uint16_t>(params_.mtu - 20), now);
       return drop(counters_, DropReason::kEgressTooBig);
