@@ -419,6 +419,14 @@ class Pipeline {
   FlowTable6 flows6_;
   Quarantine6 quarantine6_;
   uint32_t local_cursor6_ = 0;
+  // NAT64 flows (a v4-mapped reverse key) in flows6_, and until when a tuple of one may sit
+  // in quarantine6_: while either holds, v4 replies and local ports are looked for in the v6
+  // table too, whether or not the snapshot still has a NAT64 VIP (nat64_live).
+  uint32_t mapped6_ = 0;
+  uint64_t mapped_q6_until_ = 0;
+  bool nat64_live(const Snapshot& s, uint64_t now) const {
+    return s.nat64 || mapped6_ != 0 || now < mapped_q6_until_;
+  }
   std::vector<Ip6> link_local6_;  // each port's EUI-64 link-local address (NDP targets)
   uint64_t now_ = 0;  // of the frame or tick being handled (release hooks have no clock)
   // What each backend id stood for (ip << 16 | port, with bit 48 set once known): an id the
