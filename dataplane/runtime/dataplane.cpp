@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <bitset>
 #include <random>
 
 #include "dataplane/flow/port_pool.h"
@@ -283,10 +284,10 @@ bool Dataplane::init(std::string* err) {
   // 802.3ad bonds whose LACPDUs leave only inside a TX burst on the bond: every worker
   // bursts on them at each drain, empty if need be (without, an idle bond never agrees with
   // its partner); the bonding PMD asks for a burst at least every 100 ms.
-  uint32_t empty_burst_ports = 0;
+  std::bitset<RTE_MAX_ETHPORTS> empty_burst_ports;  // port ids go up to RTE_MAX_ETHPORTS - 1
   for (const auto& p : ports_) {
     if (!p.bond || !p.bond->lacp_in_bursts) continue;
-    empty_burst_ports |= 1u << p.id;
+    empty_burst_ports.set(p.id);
     if (opts_.idle_sleep_us >= 50'000) {
       *err = "port " + p.name + ": 802.3ad without dedicated queues needs the workers to burst on "
              "it at least every 100 ms: --idle-sleep-us must be below 50000";
