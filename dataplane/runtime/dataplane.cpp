@@ -179,6 +179,10 @@ bool Dataplane::init(std::string* err) {
       return false;
     }
     for (const auto& n : notes) RTE_LOG(WARNING, USER1, "--mtu %u: %s\n", opts_.mtu, n.c_str());
+    // RFC 8201 senders ignore a packet too big below 1280: IPv6 through rondo would blackhole.
+    if (opts_.mtu < 1280)
+      RTE_LOG(WARNING, USER1, "--mtu %u: IPv6 needs 1280; IPv6 senders ignore packet too big "
+              "below it (docs/operations.md, MTU)\n", opts_.mtu);
   }
   pool_ = rte_pktmbuf_pool_create("rondo_mbufs", mbufs, kMbufCache, 0,
                                   static_cast<uint16_t>(fs.data_room),
