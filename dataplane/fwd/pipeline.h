@@ -11,6 +11,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -226,11 +227,20 @@ class Pipeline {
     Cls cls;
     DropReason why;
     uint16_t steer_to;
-    FlowTable::Probe probe;
-    FlowTable6::Probe probe6;
+    // One packet has one: classify writes probe for kClient/kReply (IPv4), classify6 probe6
+    // for kClient6/kReply6, and each class's handlers read only its own.
+    union {
+      FlowTable::Probe probe;
+      FlowTable6::Probe probe6;
+    };
     const VipConf* vip;
     Parsed p;
   };
+  // The v4 fast path's part of a Pending (its class, probe, vip and Parsed up to the v4 key)
+  // fits in its first 64 bytes; the IPv6 fields of Parsed come after.
+  static_assert(offsetof(Pending, p) + offsetof(Parsed, key) + sizeof(FlowKey) <= 64);
+  static_assert(offsetof(Parsed, key) + sizeof(FlowKey) <= offsetof(Parsed, ext_len));
+  static_assert(offsetof(Parsed, ext_len) < offsetof(Parsed, key6));
   static constexpr uint32_t kMaxBurst = 64;
 
   void classify(const Snapshot* s, const uint8_t* f, uint32_t len, uint16_t in_port, bool steered,
