@@ -92,6 +92,18 @@ class Checker {
     return why.empty();
   }
 
+  // The dataplane keys link-local neighbours by address alone (its neighbour table and
+  // next hops): the same link-local next hop or neighbour on two ports would be one entry.
+  void one_port_link_local(const std::string& field, const Addr& ip, uint16_t port) {
+    if (!is_link_local(ip)) return;
+    const auto [first, fresh] = link_local_.emplace(ip, std::pair{port, field});
+    if (!fresh && first->second.first != port)
+      add(field, format_addr(ip) + " on port " + std::to_string(port) + " is also on port " +
+                     std::to_string(first->second.first) +
+                     ": one link-local address on two ports is not supported yet",
+          first->second.second);
+  }
+
   void local_ips() {
     for (size_t i = 0; i < s_.local_ips.size(); ++i) {
       const Addr& ip = s_.local_ips[i];
@@ -144,8 +156,8 @@ class Checker {
           add(f + ".via", format_addr(r.via) + " is " + family_name(r.via) + " but the prefix " +
                               text + " is " + family_name(r.prefix) + ": a next hop has the route's family",
               f + ".prefix");
-        else
-          usable(f + ".via", r.via);
+        else if (usable(f + ".via", r.via))
+          one_port_link_local(f + ".via", r.via, r.port_id);
       }
       if (auto [first, fresh] = seen.emplace(std::pair{r.prefix, r.prefix_len}, f + ".prefix"); !fresh)
         add(f + ".prefix", text + " is a duplicate route", first->second);
@@ -160,6 +172,8 @@ class Checker {
       if (usable(f + ".ip", n.ip)) {
         if (auto [first, fresh] = seen.emplace(n.ip, f + ".ip"); !fresh)
           add(f + ".ip", format_addr(n.ip) + " already has an entry", first->second);
+        else
+          one_port_link_local(f + ".ip", n.ip, n.port_id);
       }
       if (n.mac[0] & 1)
         add(f + ".mac", format_mac(n.mac) + " is a multicast address, not a host's");
@@ -356,6 +370,7 @@ class Checker {
 
   const State& s_;
   std::map<Addr, std::string> local_;  // local ip -> its field
+  std::map<Addr, std::pair<uint16_t, std::string>> link_local_;  // -> its port and field
   std::string local4_, local6_;        // the field of the first local ip of each family, or ""
   std::vector<Problem> problems_;
 };

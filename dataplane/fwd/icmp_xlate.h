@@ -177,6 +177,7 @@ struct IcmpXlate {
     if (error) {
       const uint32_t qihl = (q.ip[0] & 0x0fu) * 4;
       const uint32_t qtotal = static_cast<uint32_t>(q.ip[2] << 8 | q.ip[3]);
+      if (qtotal < qihl) return {};  // shorter than its own header: no length to write
       uint8_t* qip6 = s.b + 8;
       write_ipv6_header(qip6, q.ip[1], static_cast<uint16_t>(qtotal - qihl), q.ip[9], q.ip[8],
                         qsrc, qdst);
@@ -227,7 +228,9 @@ struct IcmpXlate {
     uint32_t m = 8;
     if (IcmpError6::is_error(in.type)) {
       const uint32_t qext = static_cast<uint32_t>(q.l4 - q.ip) - 40;
-      const uint32_t qtotal = 20 + static_cast<uint32_t>(q.ip[4] << 8 | q.ip[5]) - qext;
+      const uint32_t qpayload = static_cast<uint32_t>(q.ip[4] << 8 | q.ip[5]);
+      if (qpayload < qext) return {};  // shorter than its extension headers
+      const uint32_t qtotal = 20 + qpayload - qext;
       uint8_t* qip = s.b + 8;
       Ipv4Fields qh;
       qh.tos = static_cast<uint8_t>(q.ip[0] << 4 | q.ip[1] >> 4);

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 #include <iterator>
+#include <type_traits>
 #include <utility>
 
 #include "dataplane/flow/tcp_state.h"
@@ -183,6 +184,11 @@ void Pipeline::adopt_flows() {
     quarantine_.for_each(count_quarantined);
   if (quarantine6_.adoption().outcome == QuarantineAdoption::Outcome::kAdopted)
     quarantine6_.for_each(count_quarantined);
+  if (quarantine6_.adoption().outcome == QuarantineAdoption::Outcome::kAdopted)
+    quarantine6_.for_each([this](const PortTuple6& t, uint32_t, uint64_t until) {
+      if (is_v4_mapped6(Ip6::from(t.local_ip)))
+        mapped_q6_until_ = std::max(mapped_q6_until_, until);
+    });
   auto adopt = [this](auto& table, uint32_t& dropped) {
     if (table.adoption().outcome != FlowAdoption::Outcome::kAdopted) return;
     for (uint32_t i = 0; i < table.capacity(); ++i) {
@@ -194,6 +200,8 @@ void Pipeline::adopt_flows() {
         continue;
       }
       ++backends_[f.backend_id].active_flows;
+      if constexpr (std::is_same_v<std::decay_t<decltype(f)>, Flow6>)
+        mapped6_ += is_v4_mapped6(Ip6::from(f.rev.dst_ip)) ? 1 : 0;
     }
   };
   adopt(flows_, adopt_dropped_);
@@ -215,11 +223,15 @@ void Pipeline::on_release(void* ctx, const Flow& f) {
 void Pipeline::on_release6(void* ctx, const Flow6& f) {
   auto* self = static_cast<Pipeline*>(ctx);
   --self->backends_[f.backend_id].active_flows;
+  const bool mapped = is_v4_mapped6(Ip6::from(f.rev.dst_ip));  // a NAT64 flow
+  self->mapped6_ -= mapped ? 1 : 0;
   const auto idx = static_cast<uint32_t>(&f - &self->flows6_.at(0));
   if (quarantined_after(self->flows6_, idx)) {
     ++self->backends_[f.backend_id].quarantined;
     self->quarantine6_.add(port_tuple6(f.rev.dst_ip, f.rev.src_ip, f.rev.dst_port, f.rev.src_port),
                            f.backend_id, self->now_ + self->t_quarantine_, self->now_);
+    if (mapped)
+      self->mapped_q6_until_ = std::max(self->mapped_q6_until_, self->now_ + self->t_quarantine_);
   }
 }
 
@@ -622,7 +634,7 @@ Action Pipeline::handle_icmp_error(const Snapshot& s, uint8_t* f, const Parsed& 
   if (!hit.found()) {
     // About a NAT46 flow's client side or a NAT64 flow's backend side: in flows6_, the other
     // end is IPv6 (looked for only when the snapshot has such VIPs).
-    if (s.nat46 || s.nat64) return icmp_error46(s, f, p, mapped_key(q.answer), now);
+    if (s.nat46 || nat64_live(s, now)) return icmp_error46(s, f, p, mapped_key(q.answer), now);
     return drop(counters_, DropReason::kIcmpNoFlow);
   }
   const Flow& fl = flows_.at(hit.idx);
@@ -695,7 +707,7 @@ bool Pipeline::alloc_local(const Snapshot& s, FlowKey* rev, FlowTable::Probe* re
       if (tcp && quarantine_.holds(PortTuple{lip, rev->src_ip, lport, rev->src_port}, now))
         return true;
       // NAT64 flows hold v4 tuples in flows6_ (IPv4-mapped): a tuple is unique across both.
-      if (!s.nat64) return false;
+      if (!nat64_live(s, now)) return false;
       FlowKey6 m = mapped_key(k);
       if (flows6_.lookup(m, now).found()) return true;
       return tcp && quarantine6_.holds(port_tuple6(m.dst_ip, m.src_ip, lport, rev->src_port), now);
@@ -891,14 +903,15 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
 Action Pipeline::handle_reply(const Snapshot& s, uint8_t* f, uint32_t len, const Parsed& p,
                               const FlowTable::Probe& probe, uint64_t now) {
   if (p.ttl <= 1) return drop(counters_, DropReason::kTtlExceeded);
-  if (p.ip_len > params_.mtu && !reassembled_) return too_big4(s, f, p, now);
   FlowTable::Hit hit = flows_.lookup(p.key, probe, now);
   if (!hit.found() || hit.dir != FlowDir::kReverse) {
     // A NAT64 flow's backend answers a v4 local ip too: its flow is in flows6_ (decision 4
-    // of the IPv6 plan: looked for only on a miss, and only with a NAT64 VIP configured).
-    if (!hit.found() && s.nat64) return handle_reply64(s, f, len, p, now);
+    // of the IPv6 plan: looked for only on a miss, and only while NAT64 flows may live).
+    if (!hit.found() && nat64_live(s, now)) return handle_reply64(s, f, len, p, now);
     return drop(counters_, DropReason::kReplyNoFlow);
   }
+  // After the lookup: a packet of no flow (a spoofed source) is never answered with ICMP.
+  if (p.ip_len > params_.mtu && !reassembled_) return too_big4(s, f, p, now);
   if (p.kind == PktKind::kIpv4Tcp) {
     // SYN proxy hook: the backend's answer to the proxy's SYN is absorbed; later segments
     // are translated into the client's sequence space before they are tracked.
@@ -1318,6 +1331,7 @@ Action Pipeline::handle_fullnat6(const Snapshot& s, const VipConf& vip, uint8_t*
     if (r.status != FlowTable6::InsertStatus::kOk) return drop(counters_, DropReason::kTableFull);
     Flow6& fl = flows6_.at(r.idx);
     fl.user = 0;
+    mapped6_ += is_v4_mapped6(Ip6::from(rev.dst_ip)) ? 1 : 0;
     if (tcp) tcp_track_syn(flows6_.tcp(r.idx), read_tcp_segment(f + p.l4_off, p.l4_len()));
     fl.backend_id = b.id;
     fl.vip_id = static_cast<uint16_t>(vip.id);
@@ -1361,10 +1375,10 @@ Action Pipeline::nat_out(const Snapshot& s, uint8_t* f, const Parsed& p, const F
     moved(&a, f, x);
     return a;
   } else {
-    // NAT46 (RFC 7915 4.1): the frame grows by 20 bytes, which must fit the egress; a DF
-    // packet that does not tells its sender what fits (as the DSR encapsulations do). A
-    // reassembled datagram leaves in fragments (set_reassembled).
-    if (p.ip_len + 20 > params_.mtu && !reassembled_) {
+    // NAT46 (RFC 7915 4.1): the IPv4 header and its options become a 40-byte IPv6 header,
+    // which must fit the egress; a DF packet that does not tells its sender what fits (as
+    // the DSR encapsulations do). A reassembled datagram leaves in fragments (set_reassembled).
+    if (p.l4_len() + 40u > params_.mtu && !reassembled_) {
       if (f[p.l3_off + 6] & 0x40)
         send_too_big(s, f, p, static_cast<uint16_t>(params_.mtu - 20), now);
       return drop(counters_, DropReason::kEgressTooBig);
@@ -1399,12 +1413,7 @@ Action Pipeline::handle_reply6(const Snapshot& s, uint8_t* f, uint32_t len, cons
 
 Action Pipeline::handle_reply64(const Snapshot& s, uint8_t* f, uint32_t len, const Parsed& p,
                                 uint64_t now) {
-  // Growing by 20 bytes towards the v6 client: a DF packet over the egress MTU is refused
-  // and its sender (the backend) told what fits; a reassembled one leaves in fragments.
-  if (p.ip_len + 20 > params_.mtu && !reassembled_) {
-    if (f[p.l3_off + 6] & 0x40) send_too_big(s, f, p, static_cast<uint16_t>(params_.mtu - 20), now);
-    return drop(counters_, DropReason::kEgressTooBig);
-  }
+  // The size towards the v6 client is checked once the flow is found (nat_out<false>).
   const FlowKey6 key = mapped_key(p.key);
   return reply6<false>(s, f, len, p, key, flows6_.probe(key), now);
 }

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -235,11 +236,20 @@ class Pipeline {
     Cls cls;
     DropReason why;
     uint16_t steer_to;
-    FlowTable::Probe probe;
-    FlowTable6::Probe probe6;
+    // One packet has one: classify writes probe for kClient/kReply (IPv4), classify6 probe6
+    // for kClient6/kReply6, and each class's handlers read only its own.
+    union {
+      FlowTable::Probe probe;
+      FlowTable6::Probe probe6;
+    };
     const VipConf* vip;
     Parsed p;
   };
+  // The v4 fast path's part of a Pending (its class, probe, vip and Parsed up to the v4 key)
+  // fits in its first 64 bytes; the IPv6 fields of Parsed come after.
+  static_assert(offsetof(Pending, p) + offsetof(Parsed, key) + sizeof(FlowKey) <= 64);
+  static_assert(offsetof(Parsed, key) + sizeof(FlowKey) <= offsetof(Parsed, ext_len));
+  static_assert(offsetof(Parsed, ext_len) < offsetof(Parsed, key6));
   static constexpr uint32_t kMaxBurst = 64;
 
   void classify(const Snapshot* s, const uint8_t* f, uint32_t len, uint16_t in_port, bool steered,
@@ -459,6 +469,14 @@ class Pipeline {
   FlowTable6 flows6_;
   Quarantine6 quarantine6_;
   uint32_t local_cursor6_ = 0;
+  // NAT64 flows (a v4-mapped reverse key) in flows6_, and until when a tuple of one may sit
+  // in quarantine6_: while either holds, v4 replies and local ports are looked for in the v6
+  // table too, whether or not the snapshot still has a NAT64 VIP (nat64_live).
+  uint32_t mapped6_ = 0;
+  uint64_t mapped_q6_until_ = 0;
+  bool nat64_live(const Snapshot& s, uint64_t now) const {
+    return s.nat64 || mapped6_ != 0 || now < mapped_q6_until_;
+  }
   std::vector<Ip6> link_local6_;  // each port's EUI-64 link-local address (NDP targets)
   uint64_t now_ = 0;  // of the frame or tick being handled (release hooks have no clock)
   // What each backend id stood for (ip << 16 | port, with bit 48 set once known): an id the

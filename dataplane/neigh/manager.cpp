@@ -148,6 +148,7 @@ void NeighManager::resolve_configured(const Snapshot& s, uint64_t now) {
   for (const auto& b : s.backends) {
     uint16_t port;
     uint32_t nh;
+    if (b.ip == 0) continue;  // an IPv6 backend: resolve_configured6's
     if (s.route(b.ip, &port, &nh)) maybe(nh, port);
   }
 }

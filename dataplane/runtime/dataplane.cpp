@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <bitset>
 #include <random>
 
 #include "dataplane/flow/port_pool.h"
@@ -180,6 +181,10 @@ bool Dataplane::init(std::string* err) {
       return false;
     }
     for (const auto& n : notes) RTE_LOG(WARNING, USER1, "--mtu %u: %s\n", opts_.mtu, n.c_str());
+    // RFC 8201 senders ignore a packet too big below 1280: IPv6 through rondo would blackhole.
+    if (opts_.mtu < 1280)
+      RTE_LOG(WARNING, USER1, "--mtu %u: IPv6 needs 1280; IPv6 senders ignore packet too big "
+              "below it (docs/operations.md, MTU)\n", opts_.mtu);
   }
   pool_ = rte_pktmbuf_pool_create("rondo_mbufs", mbufs, kMbufCache, 0,
                                   static_cast<uint16_t>(fs.data_room),
@@ -285,10 +290,10 @@ bool Dataplane::init(std::string* err) {
   // 802.3ad bonds whose LACPDUs leave only inside a TX burst on the bond: every worker
   // bursts on them at each drain, empty if need be (without, an idle bond never agrees with
   // its partner); the bonding PMD asks for a burst at least every 100 ms.
-  uint32_t empty_burst_ports = 0;
+  std::bitset<RTE_MAX_ETHPORTS> empty_burst_ports;  // port ids go up to RTE_MAX_ETHPORTS - 1
   for (const auto& p : ports_) {
     if (!p.bond || !p.bond->lacp_in_bursts) continue;
-    empty_burst_ports |= 1u << p.id;
+    empty_burst_ports.set(p.id);
     if (opts_.idle_sleep_us >= 50'000) {
       *err = "port " + p.name + ": 802.3ad without dedicated queues needs the workers to burst on "
              "it at least every 100 ms: --idle-sleep-us must be below 50000";
@@ -369,6 +374,12 @@ bool Dataplane::init(std::string* err) {
             ws.pipeline.lport_lo,
             ws.pipeline.lport_hi, PortOwnership(n_workers).mask(), workers_.back()->pipeline.port_share(),
             workers_.back()->pipeline.quarantine().capacity());
+    RTE_LOG(NOTICE, USER1,
+            "worker %u: IPv6 flows (v6, NAT46, NAT64): %u flows (%zu MiB, %u B each); port "
+            "quarantine %u tuples\n",
+            i, workers_.back()->pipeline.flows6().capacity(),
+            workers_.back()->pipeline.flows6().memory_bytes() >> 20, opts_.flow_meters ? 224u : 192u,
+            workers_.back()->pipeline.quarantine6().capacity());
     if (!opts_.flow_dir.empty()) {
       const Pipeline& pl = workers_.back()->pipeline;
       const FlowAdoption& a = pl.adoption();
@@ -401,6 +412,19 @@ bool Dataplane::init(std::string* err) {
       }
       adopted_ += pl.adopted();
       discarded_ += a.discarded + pl.adopt_dropped();
+      const QuarantineAdoption& q6 = pl.quarantine6().adoption();
+      RTE_LOG(NOTICE, USER1,
+              "worker %u: v6 port quarantine %s: %s%s%s; %u tuples still held, %u discarded, "
+              "%u expired, %lu us\n",
+              i, ws.pipeline.quarantine6_store.c_str(), kOutcome[static_cast<int>(q6.outcome)],
+              q6.reason.empty() ? "" : ": ", q6.reason.c_str(), q6.adopted, q6.discarded,
+              q6.expired, static_cast<unsigned long>(q6.micros));
+      if (a6.outcome == FlowAdoption::Outcome::kAdopted) {
+        any_adopted_ = true;
+        writer_clock_ = std::max(writer_clock_.value_or(0), a6.writer_clock);
+      }
+      adopted_ += a6.adopted - pl.adopt_dropped6();
+      discarded_ += a6.discarded + pl.adopt_dropped6();
     }
   }
   // A clean stop of the previous process left where its port searches stood: go on from

@@ -24,7 +24,7 @@ void flush_port(Worker* w, uint16_t port) {
   const uint16_t n = w->tx_len[port];
   auto& buf = w->tx[port];
   if (n == 0) {
-    if (w->setup.empty_burst_ports >> port & 1u)
+    if (w->setup.empty_burst_ports[port])
       rte_eth_tx_burst(port, static_cast<uint16_t>(w->setup.index), buf.data(), 0);
     return;
   }

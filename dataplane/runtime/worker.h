@@ -10,6 +10,7 @@
 
 #include <array>
 #include <atomic>
+#include <bitset>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -42,7 +43,7 @@ struct WorkerSetup {
   uint32_t idle_sleep_us = 0;   // 0: busy-poll (production); >0: sleep when idle
   // Bit p: a TX burst on port p at every drain even with nothing to send (an 802.3ad bond
   // sends its LACPDUs only from inside a burst; port/port.h BondInfo::lacp_in_bursts).
-  uint32_t empty_burst_ports = 0;
+  std::bitset<RTE_MAX_ETHPORTS> empty_burst_ports;
   PipelineParams pipeline;
   // Software steering: one single-producer/single-consumer ring per (from, to) pair of
   // workers, so a hand-over costs no atomic read-modify-write. Indexed by worker; the

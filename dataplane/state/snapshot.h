@@ -6,6 +6,7 @@
 // with lookups of its own (find_vip6, is_local_ip6, route6).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -59,12 +60,16 @@ struct VipConf {
   uint64_t pool_sig = 0;
   // maglev and sh: the VIP's lookup table is Snapshot::maglev[table_first, + maglev_size).
   uint32_t table_first = 0;
-  Ip6 ip6;  // an IPv6 VIP's address (zero for IPv4)
   Families families = Families::k44;
   // The client handler (client_handler(mode, families)), chosen here once, so the worker
   // makes one indexed call per packet and tests neither mode nor family.
   uint8_t handler = 0;
+  Ip6 ip6;  // an IPv6 VIP's address (zero for IPv4): last, the v4 path never reads it
 };
+// What every packet of a VIP reads (ip, port, mode, handler, ...) is in its first 40 bytes,
+// in the padding before ip6 (8-aligned): 56 bytes in all.
+static_assert(offsetof(VipConf, handler) < offsetof(VipConf, ip6) &&
+              offsetof(VipConf, ip6) == 40 && sizeof(VipConf) == 56);
 
 struct NeighConf {
   uint32_t ip = 0;  // network order

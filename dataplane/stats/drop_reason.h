@@ -65,7 +65,8 @@ enum class DropReason : uint8_t {
   kNdpNotForUs,       // an NS for an address we do not own
   kNdpIgnored,        // RS, RA, redirect, MLD: rondo is no router and joins no group by MLD
   kIcmpUntranslatable,// an ICMP message with no equivalent in the other family (RFC 7915)
-  kEgressTooBig,      // a full-NAT DF packet over the egress MTU (the client gets the error)
+  kEgressTooBig,      // a full-NAT packet over the egress MTU (--mtu): with DF, or IPv6, the
+                      // sender gets fragmentation-needed / packet-too-big; without DF, dropped
   // Fragments (dataplane/frag/reassembly.h, docs/architecture.md "Fragments").
   kFragTableFull,     // a fragment of a new datagram when the worker's reassembly table is full
   kFragInvalid,       // a fragment that breaks its datagram (overlap, more than 8 fragments),

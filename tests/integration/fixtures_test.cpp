@@ -178,6 +178,33 @@ TEST(SeedSnapshot, AsksForTheLateBackend) {
   EXPECT_TRUE(s.first_sent()[0] == test::build(want)) << test::hex(s.first_sent()[0]);
 }
 
+// NAT64 flows outlive their VIP: with the last NAT64 VIP removed (a second snapshot), the v4
+// backend's reply of a live flow is still looked for in the v6 table and goes to the client.
+TEST(Nat64Removed, ALiveFlowsRepliesStillGoThrough) {
+  ASSERT_TRUE(test::init_eal());
+  SeedDataplane s("fxnat64gone", seed_nat64());
+  const Env env{s.dp().mac()};
+  constexpr uint16_t kNat64Port = 8091;
+  auto conn = connection6(env, 50000, 3000);
+  for (Pkt& p : conn) {
+    if (p.src6 == kClient6) p.dport = kNat64Port;
+    else p.v6 = false;  // the backend's: IPv4, to the v4 local ip
+  }
+  for (size_t i = 0; i < 3; ++i) ASSERT_EQ(s.run(test::build(conn[i])).size(), 1u) << i;
+  api::State gone = test::seed::state6(true);
+  gone.generation = 2;
+  ASSERT_EQ(gone.vips.back().port, kNat64Port);
+  gone.vips.pop_back();
+  s.dp().push(gone);
+  s.dp().main_poll();
+  s.dp().poll(0);
+  s.dp().sent(0);
+  const auto out = s.run(test::build(conn[3]));
+  ASSERT_EQ(out.size(), 1u) << "counted " << counted_reasons({}, s.counters());
+  EXPECT_TRUE(out[0] == Rewrite::to_client6(kNat64Port, 50000).apply(conn[3], env))
+      << test::hex(out[0]);
+}
+
 class Fixture : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {

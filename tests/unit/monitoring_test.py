@@ -30,7 +30,8 @@ TESTS = os.path.join(PROM_DIR, "rondo-alerts.test.yml")
 
 ALERTS = {"RondoControlPlaneDown", "RondoDataplaneDown", "RondoDataplaneOutOfSync",
           "RondoDataplaneRestartedUnplanned", "RondoBackendDown", "RondoVipAllBackendsDown", "RondoDropsRising",
-          "RondoSynCookiesActive", "RondoFlowTableNearFull", "RondoLocalPortsNearFull"}
+          "RondoSynCookiesActive", "RondoFlowTableNearFull", "RondoFlowTable6NearFull",
+          "RondoLocalPortsNearFull"}
 PANELS = {"New connections/s per VIP", "New connections/s per backend", "Backend health",
           "Drops/s by reason", "Worker busy share", "Flow table fill per worker",
           "Local-port fill per backend", "Control-plane sync over time"}

@@ -672,6 +672,33 @@ TEST_F(Ndp, WorkersQuestionsOnlyForOnLinkAddressesOrGateways) {
   EXPECT_EQ(solicited(), std::vector<Ip6>{ip6("fe80::1")});
 }
 
+// An IPv6 backend has no IPv4 address (BackendConf::ip 0): it is NDP's, never an ARP for
+// 0.0.0.0 (which an on-link default route would otherwise give it).
+TEST_F(Manager, AsksNothingForAnIpv6Backend) {
+  api::State st;
+  st.generation = 1;
+  api::Vip v;
+  v.id = 1;
+  v.ip = api::Addr::from_v4(kVip);
+  v.port = 80;
+  api::Backend b;
+  b.id = 1;
+  std::memcpy(b.ip.b.data(), kBackend6.b, 16);
+  b.port = 3000;
+  v.backends = {b};
+  st.vips = {v};
+  st.local_ips = {api::Addr::from_v4(kLocal)};
+  api::Route dflt;
+  dflt.prefix = api::Addr::from_v4(0);  // 0.0.0.0/0 on-link
+  st.routes = {dflt};
+  const auto snap = build_snapshot(st);
+  ASSERT_EQ(snap->backends.size(), 1u);
+  m_->on_snapshot(*snap, 0);
+  EXPECT_EQ(requested(), std::vector<uint32_t>{});
+  m_->tick(snap.get(), 1600);
+  EXPECT_EQ(requested(), std::vector<uint32_t>{});
+}
+
 TEST(NeighTable6, SameRulesAsArp) {
   NeighTable6 t(16, 3, 100);
   const Ip6 a = ip6("2001:db8::7");

@@ -458,6 +458,18 @@ const V6Case kV6Cases[] = {
      "vips[2].address: [2001:db8::10]:80/tcp is already served by another vip (see vips[0].address)"},
     {"duplicate v6 route", [](api::State& s) { s.routes.push_back(s.routes[1]); },
      "routes[3].prefix: 2001:db8:100::/64 is a duplicate route (see routes[1].prefix)"},
+    // Link-local next hops are keyed by address alone (the neighbour table, NextHopMap6).
+    {"one link-local via on two ports",
+     [](api::State& s) {
+       s.routes.push_back({.prefix = ip("2001:db8:300::"), .prefix_len = 48, .port_id = 1,
+                           .via = ip("fe80::1")});
+     },
+     "routes[3].via: fe80::1 on port 1 is also on port 0: one link-local address on two ports "
+     "is not supported yet (see routes[0].via)"},
+    {"a link-local static neighbour on another port than its route",
+     [](api::State& s) { s.neighbours[0].port_id = 1; },
+     "neighbours[0].ip: fe80::1 on port 1 is also on port 0: one link-local address on two "
+     "ports is not supported yet (see routes[0].via)"},
 };
 
 class V6 : public ::testing::TestWithParam<V6Case> {};

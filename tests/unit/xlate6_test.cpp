@@ -806,6 +806,19 @@ TEST(IcmpXlateMsg, Untranslatable) {
   EXPECT_TRUE(v6_refused(icmp6_error(4, 2, 40, kRouter, kLocal, 64, q6)));
   EXPECT_TRUE(v6_refused(icmp6_error(135, 0, 0, kRouter, kLocal, 64, q6)));
   EXPECT_TRUE(v6_refused(icmp6_error(1, 4, 0, kRouter, kLocal, 64, q6.substr(0, 40 + 7))));
+  // A quote whose length field is shorter than its own headers: no wrapped length written.
+  std::string short4 = q4;
+  short4[2] = 0;
+  short4[3] = 19;  // total 19 < its 20-byte header
+  EXPECT_TRUE(v4_refused(icmp4(3, 3, 0, kRouter4, kLocal4, 64, short4)));
+  const Pkt with_ext = v6pkt(6, kLocal, kLport, kBackend, kBport, 63, true);
+  std::string ext6 = l3_bytes(with_ext);
+  const auto ext_len = static_cast<uint32_t>(ext_bytes(with_ext));
+  ASSERT_EQ(ext_len, 8u);
+  EXPECT_FALSE(v6_refused(icmp6_error(1, 4, 0, kRouter, kLocal, 64, ext6)));  // the control
+  ext6[4] = 0;
+  ext6[5] = static_cast<char>(ext_len - 1);  // payload shorter than its extension headers
+  EXPECT_TRUE(v6_refused(icmp6_error(1, 4, 0, kRouter, kLocal, 64, ext6)));
 }
 
 }  // namespace
