@@ -109,16 +109,26 @@ def check_gue6(ip6):
 
 def capture_gue6_main():
     """In the backends' namespace: the first GUE-over-IPv6 packets of each inner family
-    (GUE proto 41 and 4) arriving on eth0 (an AF_PACKET socket sees them before rondo-decap,
-    at tc ingress, strips them), checked by check_gue6; one JSON object {proto: result}."""
-    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x86dd))
+    (GUE proto 41 and 4) arriving on eth0 (before rondo-decap, at tc ingress, strips them),
+    checked by check_gue6; one JSON object {proto: result}, exit 1 if not both in 5 s."""
+    # ETH_P_ALL: a tap, which sees frames before tc ingress (a socket of one EtherType gets
+    # them after, decapsulated).
+    s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))
     s.bind(("eth0", 0))
-    s.settimeout(5)
+    s.settimeout(1)
     seen = {}
+    deadline = time.monotonic() + 5
     while len(seen) < 2:
-        frame = s.recv(65535)
+        if time.monotonic() > deadline:
+            print(json.dumps(seen))
+            return 1
+        try:
+            frame = s.recv(65535)
+        except socket.timeout:
+            continue
         ip6 = frame[14:]
-        if len(ip6) < 52 or ip6[6] != 17 or struct.unpack("!H", ip6[42:44])[0] != 6080:
+        if frame[12:14] != b"\x86\xdd" or len(ip6) < 52 or ip6[6] != 17 or \
+                struct.unpack("!H", ip6[42:44])[0] != 6080:
             continue
         r = check_gue6(ip6)
         seen.setdefault(str(r["proto"]), r)
