@@ -76,9 +76,7 @@ CheckPlan DsrChecks::plan(const DesiredState& desired, bool tunnel, MarkAllocato
     for (const auto& b : vip.backends) {
       const uint16_t port = hc.port ? hc.port : b.port;
       auto it = mark_of.find(b.id);
-      // The tunnels are IPv4 (rondo_hc_encap writes IPv4 outer headers only): an IPv6
-      // backend, DSR or not, is checked on its own address.
-      if (!api::is_dsr(vip.mode) || it == mark_of.end() || !b.ip.is_v4()) {
+      if (!api::is_dsr(vip.mode) || it == mark_of.end()) {
         out.targets.push_back({.backend_id = b.id, .ip = b.ip, .port = port, .spec = spec});
         continue;
       }
@@ -89,7 +87,7 @@ CheckPlan DsrChecks::plan(const DesiredState& desired, bool tunnel, MarkAllocato
                              .spec = spec,
                              .mark = it->second,
                              .via = b.ip});
-      out.entries.push_back({.mark = it->second, .backend_ip = b.ip.v4(), .mode = vip.mode});
+      out.entries.push_back({.mark = it->second, .backend_ip = b.ip, .mode = vip.mode});
     }
   }
   std::sort(out.entries.begin(), out.entries.end(),

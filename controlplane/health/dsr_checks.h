@@ -6,7 +6,8 @@
 // encapsulated to it (or sent to its MAC); a check of its own address:port would pass with
 // the tunnel or the VIP on its lo broken. With DSR checks configured, its check connects to
 // VIP:port (the check's port when it names one) from a socket marked with a mark of its own,
-// and the program sends those packets the way the dataplane would.
+// and the program sends those packets the way the dataplane would, to IPv4 and IPv6
+// backends alike (an IPv6 VIP's check is an IPv6 socket's).
 #pragma once
 
 #include <cstdint>
@@ -23,13 +24,15 @@
 
 namespace rondo::cp {
 
-/// One entry of the program's map `hc_backends` (addresses and port host order here; the
-/// map holds them in network order).
+/// One entry of the program's map `hc_backends` (the port host order here; the map holds it
+/// in network order). The backend's family is its address's: IPv4 or IPv6 outer headers.
 struct TunnelEntry {
   uint32_t mark = 0;
-  uint32_t backend_ip = 0;
+  api::Addr backend_ip;
   api::Mode mode = api::Mode::kIpip;
-  uint32_t src = 0;  // outer source; 0: the checker's own address (the inner source)
+  // Outer source; unset (::): the checker's own address (the inner source), or for an IPv4
+  // VIP's check to an IPv6 backend the kernel's source for the route to the backend.
+  api::Addr src;
   uint16_t gue_port = api::kGuePort;
   bool operator==(const TunnelEntry&) const = default;
 };

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "bpf/common/libbpf_util.h"
+#include "controlplane/log.h"
 
 namespace rondo::cp {
 
@@ -32,16 +33,25 @@ std::string read_line(const std::string& path) {
   return s;
 }
 
-hc_backend to_value(const TunnelEntry& e) {
-  hc_backend v{};
-  v.addr = htonl(e.backend_ip);
-  v.src = htonl(e.src);
-  v.gue_port = htons(e.gue_port);
-  v.mode = static_cast<uint8_t>(e.mode);
-  return v;
+// An address as the map holds it: IPv4 in the first word (network order), IPv6 whole.
+void to_words(const api::Addr& a, __u32 (&out)[4]) {
+  if (a.is_v4())
+    std::memcpy(out, a.b.data() + 12, 4);
+  else
+    std::memcpy(out, a.b.data(), 16);
 }
 
 }  // namespace
+
+hc_backend to_value(const TunnelEntry& e) {
+  hc_backend v{};
+  to_words(e.backend_ip, v.addr);
+  if (!e.src.is_zero()) to_words(e.src, v.src);
+  v.gue_port = htons(e.gue_port);
+  v.mode = static_cast<uint8_t>(e.mode);
+  v.family = e.backend_ip.is_v4() ? HC_FAMILY_V4 : HC_FAMILY_V6;
+  return v;
+}
 
 std::unique_ptr<BpfTunnel> BpfTunnel::attach(const std::string& ifname, const std::string& object,
                                              uint32_t mark_base, std::string* err) {
@@ -62,6 +72,13 @@ std::unique_ptr<BpfTunnel> BpfTunnel::attach(const std::string& ifname, const st
            ifname + ".forwarding=1";
     return nullptr;
   }
+  // The IPv6 lookups (checks of IPv6 backends) need the same of IPv6; a host without IPv6
+  // backends need not turn it on, so it is said, not refused.
+  if (read_line("/proc/sys/net/ipv6/conf/" + ifname + "/forwarding") != "1")
+    log_warn("health: net.ipv6.conf." + ifname +
+             ".forwarding is 0: the checks of IPv6 DSR backends will fail (bpf_fib_lookup "
+             "only routes from an interface that forwards): sysctl -w net.ipv6.conf." +
+             ifname + ".forwarding=1");
   std::unique_ptr<BpfTunnel> t(new BpfTunnel);
   t->ifindex_ = ifindex;
   t->obj_ = bpf_object__open_file(object.c_str(), nullptr);

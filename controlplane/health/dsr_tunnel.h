@@ -18,6 +18,9 @@ struct bpf_object;
 
 namespace rondo::cp {
 
+/// The map's value for `e` (addresses and port in network order).
+hc_backend to_value(const TunnelEntry& e);
+
 class BpfTunnel : public TunnelMap {
  public:
   /// The program's place on the egress hook: priority 1 (before tc's defaults), a handle
@@ -27,7 +30,8 @@ class BpfTunnel : public TunnelMap {
 
   /// Load `object` with `mark_base` and attach it on `ifname`'s egress hook. Null with *err
   /// when the interface is missing or not Ethernet, when its net.ipv4.conf.IF.forwarding
-  /// is 0 (bpf_fib_lookup refuses to route from it), or when the kernel refuses.
+  /// is 0 (bpf_fib_lookup refuses to route from it), or when the kernel refuses. Its
+  /// net.ipv6.conf.IF.forwarding at 0 is logged (IPv6 backends' checks would fail).
   static std::unique_ptr<BpfTunnel> attach(const std::string& ifname, const std::string& object,
                                            uint32_t mark_base, std::string* err);
   ~BpfTunnel() override;  // detaches the program
