@@ -6,9 +6,19 @@
 #include <rte_memory.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 
 namespace rondo::dp {
+namespace {
+
+// A name for each rte_lpm: unique in the process for its whole life (see route6.cpp).
+uint32_t next_lpm_id() {
+  static std::atomic<uint32_t> id{0};  // control path only: snapshots are built off the workers
+  return id.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace
 
 Route4Table::~Route4Table() {
   // The snapshot that owns this table is deleted only after rte_rcu_qsbr_synchronize (see
@@ -36,7 +46,7 @@ void Route4Table::build(std::vector<RouteConf> routes, bool use_lpm) {
     return;
   }
   char name[RTE_LPM_NAMESIZE];
-  std::snprintf(name, sizeof name, "rondo_rt4_%p", static_cast<const void*>(this));
+  std::snprintf(name, sizeof name, "rondo_rt4_%u", next_lpm_id());
   rte_lpm_config cfg{};
   cfg.max_rules = static_cast<uint32_t>(routes_.size());
   cfg.number_tbl8s = std::max<uint32_t>(deep, 1);

@@ -5,10 +5,19 @@
 #include <rte_memory.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 
 namespace rondo::dp {
 namespace {
+
+// A name for each rte_lpm: unique in the process for its whole life. (The table's address
+// was used once: rte_lpm6 derives longer names from it (its rule hash's ring, "HT_LRH_..."),
+// which DPDK cuts to 29 bytes, so two tables a few bytes apart collided: EEXIST.)
+uint32_t next_lpm_id() {
+  static std::atomic<uint32_t> id{0};  // control path only: snapshots are built off the workers
+  return id.fetch_add(1, std::memory_order_relaxed);
+}
 
 // rte_lpm6 keeps a next hop in 21 bits.
 constexpr size_t kMaxRoutes = size_t{1} << 21;
@@ -50,7 +59,7 @@ void Route6Table::build(std::vector<RouteConf6> routes, bool use_lpm) {
     return;
   }
   char name[RTE_LPM6_NAMESIZE];
-  std::snprintf(name, sizeof name, "rondo_rt6_%p", static_cast<const void*>(this));
+  std::snprintf(name, sizeof name, "rondo_rt6_%u", next_lpm_id());
   rte_lpm6_config cfg{};
   cfg.max_rules = static_cast<uint32_t>(routes_.size());
   cfg.number_tbl8s = kTbl8PerRoute * static_cast<uint32_t>(routes_.size()) + 16;
