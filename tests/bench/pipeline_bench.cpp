@@ -19,6 +19,9 @@
 //   BM_Meters/M:      BM_Established/1000 with flow meters off (M=0) and on (M=1).
 //   BM_Established6/N: BM_Established for IPv6 clients of an IPv6 VIP with IPv6 backends
 //                     (FlowTable6, FullNat6; 86-byte frames: 40-byte header, 6 data bytes).
+//   BM_Modes6/M:      BM_Established6/1000 on an IPv6 VIP of mode M (as BM_Modes): ipip is
+//                     IPv6 in IPv6, gue GUE over UDP/IPv6 with its checksum over the whole
+//                     packet, l2dsr the MAC rewrite.
 //   BM_Traced/T:      a burst as the worker runs it (runtime/worker.cpp: the tracer's check,
 //                     then before/after around the pipeline): T=0 no trace armed, T=1 a trace
 //                     armed whose filter matches nothing, T=2 one that records every packet;
@@ -253,8 +256,8 @@ api::Addr addr_of(const test::Ip16& a) {
 }
 
 // bench_state's with every address mapped into 2001:db8::/96.
-api::State bench_state6(uint32_t n_local_ips) {
-  api::State s = bench_state(n_local_ips);
+api::State bench_state6(uint32_t n_local_ips, api::Mode mode = api::Mode::kFullNat) {
+  api::State s = bench_state(n_local_ips, 0, mode);
   auto to6 = [](api::Addr& a) { a = addr_of(v6_of(a.v4())); };
   for (auto& v : s.vips) {
     to6(v.ip);
@@ -270,13 +273,13 @@ struct Bench6 {
   std::unique_ptr<Pipeline> pipe;
   std::unique_ptr<NextHopMap6> next_hops;
 
-  Bench6(uint32_t capacity, uint32_t n_local_ips) {
+  Bench6(uint32_t capacity, uint32_t n_local_ips, api::Mode mode = api::Mode::kFullNat) {
     PipelineParams p;
     p.flow_capacity = 64;
     p.flow6_capacity = capacity;
     p.hz = kHz;
     p.port_macs = {kOurMac};
-    snap = build_snapshot(bench_state6(n_local_ips));
+    snap = build_snapshot(bench_state6(n_local_ips, mode));
     pipe = std::make_unique<Pipeline>(p);
     pipe->on_snapshot(*snap, 1);
     NeighManagerParams np;
@@ -325,10 +328,26 @@ struct alignas(64) Slot6 {
   uint8_t frame[128];
 };
 
-void BM_Established6(benchmark::State& state) {
-  const auto n = static_cast<uint32_t>(state.range(0));
-  Bench6 b(n + n / 8, (n * 2) / 60000 + 1);
-  for (uint32_t i = 0; i < n; ++i) establish6(b, i);
+// Bring IPv6 DSR flow i to established: the client's SYN, then its ACK.
+void establish_dsr6(Bench6& b, uint32_t i) {
+  Slot6 slot;
+  for (uint8_t flags : {uint8_t{0x02}, uint8_t{0x10}}) {
+    const Frame f = test::build(client6(i, flags));
+    std::memcpy(slot.frame, f.data(), f.size());
+    if (b.pipe->process(b.snap.get(), slot.frame, static_cast<uint32_t>(f.size()), 0, 2).kind !=
+        Action::Kind::kTx)
+      std::abort();
+  }
+}
+
+void established6(benchmark::State& state, uint32_t n, api::Mode mode) {
+  Bench6 b(n + n / 8, (n * 2) / 60000 + 1, mode);
+  for (uint32_t i = 0; i < n; ++i) {
+    if (mode == api::Mode::kFullNat)
+      establish6(b, i);
+    else
+      establish_dsr6(b, i);
+  }
   std::vector<Frame> templates;
   std::mt19937 rng(1);
   const uint32_t n_templates = std::min<uint32_t>(n, 1u << 16);
@@ -354,7 +373,19 @@ void BM_Established6(benchmark::State& state) {
     if (d) state.SkipWithError("drops during the run");
   report(state, cycles, packets);
 }
+
+void BM_Established6(benchmark::State& state) {
+  established6(state, static_cast<uint32_t>(state.range(0)), api::Mode::kFullNat);
+}
 BENCHMARK(BM_Established6)->Arg(1000)->Arg(100'000)->Unit(benchmark::kNanosecond);
+
+void BM_Modes6(benchmark::State& state) {
+  const auto mode = static_cast<api::Mode>(state.range(0));
+  for (const api::ModeName& m : api::kModeNames)
+    if (m.mode == mode) state.SetLabel(m.name);
+  established6(state, 1000, mode);
+}
+BENCHMARK(BM_Modes6)->DenseRange(1, 4)->Unit(benchmark::kNanosecond);
 
 void BM_Routed(benchmark::State& state) {
   established(state, 1000, static_cast<uint32_t>(state.range(0)));
