@@ -608,14 +608,19 @@ Action Pipeline::handle_icmp(const Snapshot& s, uint8_t* f, const Parsed& p, uin
   std::memcpy(&new_word, &ip->time_to_live, 2);
   ip->hdr_checksum = csum_replace16(ip->hdr_checksum, old_word, new_word);
 
+  return echo_back(f, icmp, kIcmpEchoReply, in_port);
+}
+
+// The end of an echo reply in either family: the type flipped (its checksum updated; both
+// checksums cover the type word), the Ethernet addresses swapped, out of the port it came in.
+Action Pipeline::echo_back(uint8_t* f, uint8_t* icmp, uint8_t reply_type, uint16_t in_port) {
+  uint16_t old_word, new_word, c;
   std::memcpy(&old_word, icmp, 2);
-  icmp[0] = kIcmpEchoReply;
+  icmp[0] = reply_type;
   std::memcpy(&new_word, icmp, 2);
-  uint16_t c;
   std::memcpy(&c, icmp + 2, 2);
   c = csum_replace16(c, old_word, new_word);
   std::memcpy(icmp + 2, &c, 2);
-
   auto* eth = reinterpret_cast<rte_ether_hdr*>(f);
   std::memcpy(eth->dst_addr.addr_bytes, eth->src_addr.addr_bytes, 6);
   std::memcpy(eth->src_addr.addr_bytes, params_.port_macs[in_port].data(), 6);
@@ -1433,17 +1438,7 @@ Action Pipeline::handle_icmp6(const Snapshot& s, uint8_t* f, const Parsed& p, ui
   std::memcpy(ip + 8, ip + 24, 16);
   std::memcpy(ip + 24, a, 16);
   ip[7] = kDefaultTtl;
-  uint16_t old_word, new_word, c;
-  std::memcpy(&old_word, icmp, 2);
-  icmp[0] = kIcmp6EchoReply;
-  std::memcpy(&new_word, icmp, 2);
-  std::memcpy(&c, icmp + 2, 2);
-  c = csum_replace16(c, old_word, new_word);
-  std::memcpy(icmp + 2, &c, 2);
-  auto* eth = reinterpret_cast<rte_ether_hdr*>(f);
-  std::memcpy(eth->dst_addr.addr_bytes, eth->src_addr.addr_bytes, 6);
-  std::memcpy(eth->src_addr.addr_bytes, params_.port_macs[in_port].data(), 6);
-  return Action{Action::Kind::kTx, DropReason::kCount, in_port};
+  return echo_back(f, icmp, kIcmp6EchoReply, in_port);
 }
 
 Action Pipeline::handle_icmp_error6(const Snapshot& s, uint8_t* f, const Parsed& p, uint64_t now) {

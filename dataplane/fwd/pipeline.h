@@ -339,6 +339,7 @@ class Pipeline {
   bool alloc_local64(const Snapshot& s, FlowKey6* rev, FlowTable6::Probe* rev_probe, uint64_t now);
   // ICMPv6 to a VIP or local ip: echo answered (the replies_ budget), errors about a flow
   // (fwd/icmp_error6.h) translated and sent to its other end.
+  Action echo_back(uint8_t* f, uint8_t* icmp, uint8_t reply_type, uint16_t in_port);
   Action handle_icmp6(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t in_port,
                       uint64_t now);
   Action handle_icmp_error6(const Snapshot& s, uint8_t* f, const Parsed& p, uint64_t now);

@@ -21,6 +21,23 @@ inline bool fail(DropReason* why, DropReason r) {
   return false;
 }
 
+// The TCP header of either family: its length and data offset, ports non-zero, flags a
+// conforming stack sends. Fills the ports of the family's key, the flags and the kind.
+[[gnu::always_inline]] inline bool parse_tcp(const uint8_t* l4, uint32_t l4_len,
+                                             uint16_t* sport, uint16_t* dport, PktKind kind,
+                                             Parsed* p, DropReason* why) {
+  if (l4_len < sizeof(rte_tcp_hdr)) return fail(why, DropReason::kMalformedL4);
+  const uint32_t doff = (l4[12] >> 4) * 4u;
+  if (doff < sizeof(rte_tcp_hdr) || doff > l4_len) return fail(why, DropReason::kMalformedL4);
+  std::memcpy(sport, l4, 2);
+  std::memcpy(dport, l4 + 2, 2);
+  if (!*sport || !*dport) return fail(why, DropReason::kPortZero);
+  p->tcp_flags = l4[13];
+  if (!tcp_flags_sane(p->tcp_flags)) return fail(why, DropReason::kBadTcpFlags);
+  p->kind = kind;
+  return true;
+}
+
 inline uint16_t load_be16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 
 // IPv6 next-header values (IANA "Assigned Internet Protocol Numbers").
@@ -179,16 +196,7 @@ bool walk_ext6(const uint8_t* ip, uint32_t dgram, uint8_t* nh, uint32_t* l4, uin
 
   switch (nh) {
     case IPPROTO_TCP: {
-      if (l4_len < sizeof(rte_tcp_hdr)) return fail(why, DropReason::kMalformedL4);
-      const uint32_t doff = (l4[12] >> 4) * 4u;
-      if (doff < sizeof(rte_tcp_hdr) || doff > l4_len) return fail(why, DropReason::kMalformedL4);
-      std::memcpy(&p->key6.src_port, l4, 2);
-      std::memcpy(&p->key6.dst_port, l4 + 2, 2);
-      if (!p->key6.src_port || !p->key6.dst_port) return fail(why, DropReason::kPortZero);
-      p->tcp_flags = l4[13];
-      if (!tcp_flags_sane(p->tcp_flags)) return fail(why, DropReason::kBadTcpFlags);
-      p->kind = PktKind::kIpv6Tcp;
-      return true;
+      return parse_tcp(l4, l4_len, &p->key6.src_port, &p->key6.dst_port, PktKind::kIpv6Tcp, p, why);
     }
     case IPPROTO_UDP: {
       // The UDP length is the upper-layer length (RFC 8200 8.1): no padding inside it.
@@ -302,16 +310,7 @@ bool parse_frame(const uint8_t* f, uint32_t len, Parsed* p, DropReason* why, uin
 
   switch (ip[9]) {
     case IPPROTO_TCP: {
-      if (l4_len < sizeof(rte_tcp_hdr)) return fail(why, DropReason::kMalformedL4);
-      const uint32_t doff = (l4[12] >> 4) * 4u;
-      if (doff < sizeof(rte_tcp_hdr) || doff > l4_len) return fail(why, DropReason::kMalformedL4);
-      std::memcpy(&p->key.src_port, l4, 2);
-      std::memcpy(&p->key.dst_port, l4 + 2, 2);
-      if (!p->key.src_port || !p->key.dst_port) return fail(why, DropReason::kPortZero);
-      p->tcp_flags = l4[13];
-      if (!tcp_flags_sane(p->tcp_flags)) return fail(why, DropReason::kBadTcpFlags);
-      p->kind = PktKind::kIpv4Tcp;
-      return true;
+      return parse_tcp(l4, l4_len, &p->key.src_port, &p->key.dst_port, PktKind::kIpv4Tcp, p, why);
     }
     case IPPROTO_UDP: {
       if (l4_len < sizeof(rte_udp_hdr)) return fail(why, DropReason::kMalformedL4);
