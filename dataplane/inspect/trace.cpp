@@ -138,9 +138,10 @@ void Tracer::after(const Pipeline& pl, uint8_t* const* frames, const uint32_t* l
     TraceRaw& r = records_[static_cast<uint32_t>(slot_[i])];
     r.action = actions[i];
     if (actions[i].kind == Action::Kind::kTx) {
-      r.out_len = actions[i].len ? actions[i].len : lens[i];
-      // An encapsulated frame starts before the buffer it came in (Action::prepend).
-      std::memcpy(r.post, frames[i] - actions[i].prepend, std::min(r.out_len, TraceRaw::kKeep));
+      r.out_len = out_len(actions[i], lens[i]);
+      // An encapsulated (or newly tagged) frame starts before the buffer it came in, a NAT64
+      // (or untagged) one after it.
+      std::memcpy(r.post, out_start(actions[i], frames[i]), std::min(r.out_len, TraceRaw::kKeep));
     }
     if (r.flow == TraceFlow::kNone) continue;
     // A v4 client's miss may have made a NAT46 flow: look in the v6 table too.

@@ -252,9 +252,11 @@ bool parse_frame(const uint8_t* f, uint32_t len, Parsed* p, DropReason* why, uin
   uint32_t off = sizeof(rte_ether_hdr);
   uint16_t ethertype = load_be16(f + 12);
   p->vlan = false;
+  p->vid = 0;
   if (ethertype == RTE_ETHER_TYPE_VLAN) {
     if (len < off + sizeof(rte_vlan_hdr)) return fail(why, DropReason::kMalformedL2);
     p->vlan = true;
+    p->vid = load_be16(f + off) & 0xfff;  // PCP and DEI are not the interface's
     ethertype = load_be16(f + off + 2);
     off += sizeof(rte_vlan_hdr);
   }

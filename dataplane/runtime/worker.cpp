@@ -132,11 +132,10 @@ void dispatch(Worker* w, rte_mbuf* m, const Action& a, uint16_t in_port, uint64_
     // pool's buffers (RTE_MBUF_DEFAULT_BUF_SIZE) always have room for one. An encapsulation
     // wrote its headers in front of it (Action::prepend, within the headroom run_burst checked);
     // NAT64 made its start later (Action::trim, with the new length in Action::len).
+    const uint32_t len = out_len(a, rte_pktmbuf_data_len(m));
     m->data_off = static_cast<uint16_t>(m->data_off - a.prepend + a.trim);
-    if (a.len != 0) {
-      m->data_len = static_cast<uint16_t>(a.len);
-      m->pkt_len = a.len;
-    }
+    m->data_len = static_cast<uint16_t>(len);
+    m->pkt_len = len;
     // A reassembled datagram longer than the MTU leaves in fragments (the pipeline lets only
     // those through over the MTU: Pipeline::set_reassembled).
     if (__builtin_expect(m->pkt_len > w->setup.pipeline.mtu + sizeof(rte_ether_hdr), 0) &&
@@ -173,7 +172,7 @@ void drain_outbox(Worker* w) {
       pl.count_drop(m ? DropReason::kNoRoute : DropReason::kNoMbuf);
       continue;
     }
-    std::memcpy(rte_pktmbuf_append(m, o[i].len), o[i].data, o[i].len);
+    std::memcpy(rte_pktmbuf_append(m, o[i].len), o[i].frame(), o[i].len);
     enqueue_tx(w, o[i].port, m);
   }
   pl.clear_outbox();

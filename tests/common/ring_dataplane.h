@@ -141,6 +141,7 @@ class RingDataplane {
     agent_ = std::make_unique<dp::ControlAgent>("/tmp/" + name + "-" + std::to_string(getpid()) + ".sock",
                                                 publisher_.get(), raw, std::vector<dp::PortInfo>{info_});
     agent_->use_main_counters(&neigh_->counters(), rte_get_main_lcore());
+    agent_->use_snapshot_params(dp::SnapshotParams{.route_lpm = true, .n_ports = 1, .default_mtu = mtu});
     agent_->use_inspector(std::make_unique<dp::InspectAgent>(std::move(inspected), rte_get_tsc_hz()));
   }
 
