@@ -372,7 +372,7 @@ class Parser {
       if (auto* p = m->get("port")) {
         auto id = number(*p, 0, UINT16_MAX, "a port id (0-65535)");
         ok &= id.has_value();
-        r.port_id = static_cast<uint16_t>(id.value_or(0));
+        r.iface = static_cast<uint16_t>(id.value_or(0));
       }
       state_.routes.push_back(r);
     }
@@ -434,7 +434,7 @@ class Parser {
       if (auto* p = m->get("port")) {
         auto id = number(*p, 0, UINT16_MAX, "a port id (0-65535)");
         ok &= id.has_value();
-        n.port_id = static_cast<uint16_t>(id.value_or(0));
+        n.iface = static_cast<uint16_t>(id.value_or(0));
       }
       state_.neighbours.push_back(n);
     }

@@ -14,14 +14,14 @@ std::string join_ips(const std::vector<api::Addr>& ips) {
 std::string format_route(const api::Route& r) {
   std::string out = api::format_addr(r.prefix) + "/" + std::to_string(r.prefix_len);
   out += !r.via.is_zero() ? " via " + api::format_addr(r.via) : " on-link";
-  return out + " port " + std::to_string(r.port_id);
+  return out + " port " + std::to_string(r.iface);
 }
 
 std::string format_neighbour(const api::Neighbour& n) {
   char mac[18];
   std::snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", n.mac[0], n.mac[1], n.mac[2],
                 n.mac[3], n.mac[4], n.mac[5]);
-  return api::format_addr(n.ip) + " " + mac + " port " + std::to_string(n.port_id);
+  return api::format_addr(n.ip) + " " + mac + " port " + std::to_string(n.iface);
 }
 
 template <typename T, typename F>

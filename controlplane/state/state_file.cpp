@@ -159,7 +159,7 @@ PersistedState decode(const json& root) {
     // 0-128 fits the field; the family's bound (32 for IPv4) is validate()'s.
     rt.prefix_len = static_cast<uint8_t>(uint_field(r, "prefix_len", "routes[]", 128));
     rt.via = via_of(field(r, "via", "routes[]"), "routes[].via");
-    rt.port_id = static_cast<uint16_t>(uint_field(r, "port", "routes[]", UINT16_MAX));
+    rt.iface = static_cast<uint16_t>(uint_field(r, "port", "routes[]", UINT16_MAX));
     d.routes.push_back(rt);
   }
   for (const auto& n : array_of(field(root, "neighbours", ""), "neighbours")) {
@@ -172,7 +172,7 @@ PersistedState decode(const json& root) {
                     &m[5], &tail) != 6)
       throw Bad{"neighbours[].mac: " + mac + " is not a MAC address"};
     for (int i = 0; i < 6; ++i) nb.mac[i] = static_cast<uint8_t>(m[i]);
-    nb.port_id = static_cast<uint16_t>(uint_field(n, "port", "neighbours[]", UINT16_MAX));
+    nb.iface = static_cast<uint16_t>(uint_field(n, "port", "neighbours[]", UINT16_MAX));
     d.neighbours.push_back(nb);
   }
 
@@ -251,11 +251,11 @@ std::string encode_state_file(const PersistedState& s) {
     routes.push_back({{"prefix", api::format_addr(r.prefix)},
                       {"prefix_len", r.prefix_len},
                       {"via", via_text(r)},
-                      {"port", r.port_id}});
+                      {"port", r.iface}});
   root["routes"] = routes;
   json neigh = json::array();
   for (const auto& n : d.neighbours)
-    neigh.push_back({{"ip", api::format_addr(n.ip)}, {"mac", mac_text(n.mac)}, {"port", n.port_id}});
+    neigh.push_back({{"ip", api::format_addr(n.ip)}, {"mac", mac_text(n.mac)}, {"port", n.iface}});
   root["neighbours"] = neigh;
   json vips = json::array();
   for (const auto& v : d.vips) {

@@ -122,7 +122,7 @@ void NeighManager::on_snapshot(const Snapshot& s, uint64_t now) {
   for (const auto& n : s.neighbours) {
     Neigh e;
     std::memcpy(e.mac, n.mac, 6);
-    e.port_id = n.port_id;
+    e.iface = n.iface;
     statics.emplace_back(n.ip, e);
   }
   table_.set_static(statics);
@@ -131,20 +131,20 @@ void NeighManager::on_snapshot(const Snapshot& s, uint64_t now) {
 
 void NeighManager::request(const Snapshot& s, uint32_t ip, uint16_t port, uint64_t now) {
   if (s.local_ips.empty() || requests_.size() >= kRequestsMax) return;
-  if (table_.want_request(ip, port, now, params_.hz))
+  if (table_.want_request(port, ip, now, params_.hz))
     requests_.push_back(ArpRequest{port, ip, s.local_ips.front()});
 }
 
 // What forwarding needs and nothing else: the routes' gateways and the backends' next hops.
 void NeighManager::resolve_configured(const Snapshot& s, uint64_t now) {
   auto maybe = [&](uint32_t nh, uint16_t port) {
-    const Neigh* n = table_.find(nh);
+    const Neigh* n = table_.find(port, nh);
     const bool stale = n && n->state == Neigh::State::kReachable &&
                        now - n->updated > kRefreshS * params_.hz;
     if (!(n && n->has_mac() && !stale)) request(s, nh, port, now);
   };
   for (const auto& r : s.routes)
-    if (r.via) maybe(r.via, r.port_id);
+    if (r.via) maybe(r.via, r.iface);
   for (const auto& b : s.backends) {
     uint16_t port;
     uint32_t nh;
@@ -160,7 +160,7 @@ void NeighManager::want(const Snapshot* s, uint32_t ip, uint16_t port, uint64_t 
   uint16_t rport;
   uint32_t nh;
   if (!s->route(ip, &rport, &nh) || nh != ip || rport != port) return;
-  const Neigh* n = table_.find(ip);
+  const Neigh* n = table_.find(port, ip);
   if (n && n->has_mac()) return;  // resolved meanwhile: the worker sees it once published
   request(*s, ip, port, now);
 }
@@ -181,13 +181,13 @@ void NeighManager::on_conf6(const NdpConf& c, uint64_t now) {
   routes6_.build(c.routes, false);
   vias6_.clear();
   for (const auto& r : c.routes)
-    if (!r.via.is_zero()) vias6_.emplace_back(r.via, r.port_id);
+    if (!r.via.is_zero()) vias6_.emplace_back(r.via, r.iface);
   backends6_ = c.backends;
   std::vector<std::pair<Ip6, Neigh6>> statics;
   for (const auto& n : c.neighbours) {
     Neigh6 e;
     std::memcpy(e.mac, n.mac, 6);
-    e.port_id = n.port_id;
+    e.iface = n.iface;
     statics.emplace_back(n.ip, e);
   }
   table6_.set_static(statics);
@@ -211,12 +211,12 @@ bool NeighManager::route6(const Ip6& dst, uint16_t* port, Ip6* nh) const {
 
 void NeighManager::request6(const Ip6& ip, uint16_t port, uint64_t now) {
   if (port >= link_local_.size() || ns_requests_.size() >= kRequestsMax) return;
-  if (table6_.want_request(ip, port, now, params_.hz)) ns_requests_.push_back(NsRequest{port, ip});
+  if (table6_.want_request(port, ip, now, params_.hz)) ns_requests_.push_back(NsRequest{port, ip});
 }
 
 void NeighManager::resolve_configured6(uint64_t now) {
   auto maybe = [&](const Ip6& nh, uint16_t port) {
-    const Neigh6* n = table6_.find(nh);
+    const Neigh6* n = table6_.find(port, nh);
     const bool stale = n && n->state == Neigh::State::kReachable &&
                        now - n->updated > kRefreshS * params_.hz;
     if (!(n && n->has_mac() && !stale)) request6(nh, port, now);
@@ -238,7 +238,7 @@ void NeighManager::want6(const Ip6& ip, uint16_t port, uint64_t now) {
   bool ok = route6(ip, &rport, &nh) && nh == ip && rport == port;
   for (const auto& [via, vport] : vias6_) ok = ok || (via == ip && vport == port);
   if (!ok) return;
-  const Neigh6* n = table6_.find(ip);
+  const Neigh6* n = table6_.find(port, ip);
   if (n && n->has_mac()) return;  // resolved meanwhile: the worker sees it once published
   request6(ip, port, now);
 }
@@ -294,7 +294,7 @@ NeighManager::Verdict NeighManager::handle_ndp(const Snapshot* s, uint8_t* f, ui
     if (martian_source6(src)) return drop(DropReason::kNdpInvalid);
     if (is_multicast6(dst) && (icmp[4] & kNaSolicited)) return drop(DropReason::kNdpInvalid);
     // Only entries rondo asked for are filled; unsolicited, a known MAC never changes.
-    if (lla) table6_.learn(target, lla, in_port, now);
+    if (lla) table6_.learn(in_port, target, lla, now);  // TODO(P3): the frame's interface
     ++counters_.consumed;
     return Verdict{Verdict::Kind::kConsumed, DropReason::kCount, 0, 0};
   }
@@ -305,7 +305,7 @@ NeighManager::Verdict NeighManager::handle_ndp(const Snapshot* s, uint8_t* f, ui
   if (dad && (dst != solicited_node(target) || lla)) return drop(DropReason::kNdpInvalid);
   if (!dad && martian_source6(src)) return drop(DropReason::kNdpInvalid);
   if (!is_own6(target, in_port)) return drop(DropReason::kNdpNotForUs);
-  if (!dad && lla) table6_.learn(src, lla, in_port, now);
+  if (!dad && lla) table6_.learn(in_port, src, lla, now);
   if (cap < kNdpFrameLen) return drop(DropReason::kNoMbuf);
   if (!replies_.take(now)) return drop(DropReason::kRateLimited);
 
@@ -328,7 +328,7 @@ NeighManager::Verdict NeighManager::handle_ndp(const Snapshot* s, uint8_t* f, ui
 }
 
 uint32_t NeighManager::build_ns(const NsRequest& r, uint8_t* buf) {
-  const auto& mine = params_.port_macs.at(r.port_id);
+  const auto& mine = params_.port_macs.at(r.iface);
   const Ip6 group = solicited_node(r.target);
   const MacAddr gmac = multicast_mac6(group);
   std::memset(buf, 0, kNdpFrameLen);
@@ -342,7 +342,7 @@ uint32_t NeighManager::build_ns(const NsRequest& r, uint8_t* buf) {
   ns[24] = kOptSll;
   ns[25] = 1;
   std::memcpy(ns + 26, mine.data(), 6);
-  finish_icmp6(buf + kEthLen, link_local_.at(r.port_id), group, kNdpMinLen + 8);
+  finish_icmp6(buf + kEthLen, link_local_.at(r.iface), group, kNdpMinLen + 8);
   ++counters_.originated;
   ++counters_.ndp_solicits;
   ++counters_.steered_out;
@@ -353,7 +353,7 @@ uint32_t NeighManager::build_unsolicited_na(const NsRequest& r, uint8_t* buf) {
   // RFC 4861 7.2.6: to all nodes, S = 0 (nobody asked), O = 1 (replace what caches hold:
   // the point is to move our address to this port), the target link-layer option.
   const MacAddr all = multicast_mac6(all_nodes());
-  put_na(buf, all.data(), params_.port_macs.at(r.port_id).data(), r.target, all_nodes(),
+  put_na(buf, all.data(), params_.port_macs.at(r.iface).data(), r.target, all_nodes(),
          kNaOverride);
   ++counters_.originated;
   ++counters_.ndp_adverts;
@@ -378,7 +378,7 @@ NeighManager::Verdict NeighManager::handle_arp(const Snapshot* s, uint8_t* f, ui
   if (!s->is_vip_ip(tip) && !s->is_local_ip(tip)) return drop(DropReason::kArpNotForUs);
   // Only entries rondo asked for are filled, and an unsolicited frame never changes a
   // known MAC (neigh.h); a request for our address answered here creates nothing.
-  if (sip) table_.learn(sip, arp->arp_data.arp_sha.addr_bytes, in_port, now);
+  if (sip) table_.learn(in_port, sip, arp->arp_data.arp_sha.addr_bytes, now);  // TODO(P3): the frame's interface
   if (arp->arp_opcode != RTE_BE16(RTE_ARP_OP_REQUEST)) {
     ++counters_.consumed;
     return Verdict{Verdict::Kind::kConsumed, DropReason::kCount, 0};
@@ -403,7 +403,7 @@ NeighManager::Verdict NeighManager::handle_arp(const Snapshot* s, uint8_t* f, ui
 uint32_t NeighManager::build_request(const ArpRequest& r, uint8_t* buf) {
   std::memset(buf, 0, kArpFrameLen);
   auto* eth = reinterpret_cast<rte_ether_hdr*>(buf);
-  const auto& mine = params_.port_macs.at(r.port_id);
+  const auto& mine = params_.port_macs.at(r.iface);
   std::memset(eth->dst_addr.addr_bytes, 0xff, 6);
   std::memcpy(eth->src_addr.addr_bytes, mine.data(), 6);
   eth->ether_type = RTE_BE16(RTE_ETHER_TYPE_ARP);

@@ -59,7 +59,7 @@ struct NeighManagerParams {
 };
 
 struct ArpRequest {
-  uint16_t port_id;
+  uint16_t iface;
   uint32_t target_ip;  // network order
   uint32_t sender_ip;  // network order
 };
@@ -79,7 +79,7 @@ struct NdpConf {
 NdpConf ndp_conf(const Snapshot& s);
 
 struct NsRequest {
-  uint16_t port_id;
+  uint16_t iface;
   Ip6 target;
 };
 

@@ -32,7 +32,9 @@ typename BasicNeighTable<A>::Entry* BasicNeighTable<A>::find_slot(const A& ip) {
 }
 
 template <class A>
-const typename BasicNeighTable<A>::Entry* BasicNeighTable<A>::find(const A& ip) const {
+const typename BasicNeighTable<A>::Entry* BasicNeighTable<A>::find([[maybe_unused]] uint16_t iface,
+                                                                    const A& ip) const {
+  // TODO(P3): the (iface, ip) key; today one entry per address, as before interfaces.
   return const_cast<BasicNeighTable*>(this)->find_slot(ip);
 }
 
@@ -93,16 +95,17 @@ void BasicNeighTable<A>::erase(uint32_t i) {
 }
 
 template <class A>
-NeighLearned BasicNeighTable<A>::learn(const A& ip, const uint8_t mac[6], uint16_t port_id,
+NeighLearned BasicNeighTable<A>::learn(uint16_t iface, const A& ip, const uint8_t mac[6],
                                        uint64_t now) {
+  // TODO(P3): never move an entry between interfaces (decision 7); today it follows the answer.
   Entry* n = find_slot(ip);
   if (!n || n->state == Neigh::State::kStatic) return Learned::kIgnored;
   const bool same = n->state == Neigh::State::kReachable && std::memcmp(n->mac, mac, 6) == 0;
   if (!same && !n->requested && n->state == Neigh::State::kReachable) return Learned::kRefused;
   if (!same && n->state == Neigh::State::kIncomplete && !n->requested) return Learned::kIgnored;
-  if (!same || n->port_id != port_id) ++version_;
+  if (!same || n->iface != iface) ++version_;
   std::memcpy(n->mac, mac, 6);
-  n->port_id = port_id;
+  n->iface = iface;
   n->state = Neigh::State::kReachable;
   n->updated = now;
   n->requested = false;
@@ -120,20 +123,20 @@ void BasicNeighTable<A>::set_static(const std::vector<std::pair<A, Entry>>& entr
     Entry* n = insert(ip, 0, false);
     if (!n) return;
     std::memcpy(n->mac, e.mac, 6);
-    n->port_id = e.port_id;
+    n->iface = e.iface;
     n->state = Neigh::State::kStatic;
   }
 }
 
 template <class A>
-bool BasicNeighTable<A>::want_request(const A& ip, uint16_t port_id, uint64_t now,
+bool BasicNeighTable<A>::want_request(uint16_t iface, const A& ip, uint64_t now,
                                       uint64_t interval) {
   Entry* n = insert(ip, now, true);
   if (!n || n->state == Neigh::State::kStatic) return false;
   if (n->requested && now - n->last_request < interval) return false;
   n->requested = true;
   n->last_request = now;
-  if (n->state == Neigh::State::kIncomplete) n->port_id = port_id;
+  if (n->state == Neigh::State::kIncomplete) n->iface = iface;
   return true;
 }
 

@@ -1,4 +1,4 @@
-// The neighbour tables: next hop -> MAC and port, one for IPv4 (ARP) and one for IPv6 (NDP),
+// The neighbour tables: (interface, next hop) -> MAC, one for IPv4 (ARP) and one for IPv6 (NDP),
 // the same code over a 4- or 16-byte key. Both are owned by the neighbour manager on the main
 // lcore (manager.h); workers read a copy of their resolved entries published with RCU
 // (next_hops.h).
@@ -44,7 +44,7 @@ struct BasicNeigh {
   using State = NeighState;
   A ip{};  // network order
   uint8_t mac[6] = {};
-  uint16_t port_id = 0;
+  uint16_t iface = 0;  // the interface it is on (IfaceConf index)
   State state = State::kEmpty;
   uint64_t updated = 0;       // when the MAC was last confirmed
   uint64_t last_request = 0;  // when we last sent a request for it
@@ -68,12 +68,13 @@ class BasicNeighTable {
   explicit BasicNeighTable(uint32_t capacity = 4096, uint64_t stale_incomplete = 0,
                       uint64_t stale_reachable = 0, const HashKey& key = {});
 
-  /// The entry for ip (network order), or nullptr.
-  const Entry* find(const A& ip) const;
+  /// The entry for (iface, ip) (ip in network order), or nullptr.
+  /// TODO(P3): keyed by (iface, ip) (decision 7); today by ip alone, iface not compared.
+  const Entry* find(uint16_t iface, const A& ip) const;
 
   /// An ARP frame (or neighbour advertisement) says ip is at mac (see the file comment for
   /// what is taken).
-  Learned learn(const A& ip, const uint8_t mac[6], uint16_t port_id, uint64_t now);
+  Learned learn(uint16_t iface, const A& ip, const uint8_t mac[6], uint64_t now);
 
   /// Replace all static entries (configuration change). Learned entries are kept.
   void set_static(const std::vector<std::pair<A, Entry>>& entries);
@@ -81,7 +82,7 @@ class BasicNeighTable {
   /// Should a request for ip go out now? True at most once per `interval` per address;
   /// creates an incomplete entry to remember the request (evicting a stale one if the
   /// table is full). False when nothing can be evicted.
-  bool want_request(const A& ip, uint16_t port_id, uint64_t now, uint64_t interval);
+  bool want_request(uint16_t iface, const A& ip, uint64_t now, uint64_t interval);
 
   /// Visit every entry (any state) in slot order.
   template <class F>

@@ -19,7 +19,7 @@ BasicNextHopMap<A>::BasicNextHopMap(const BasicNeighTable<A>& t, const HashKey& 
     while (!neigh_ip_zero(slots_[i].ip)) i = (i + 1) & mask_;
     slots_[i].ip = e.ip;
     std::memcpy(slots_[i].mac, e.mac, 6);
-    slots_[i].port_id = e.port_id;
+    slots_[i].iface = e.iface;
     ++used_;
   });
 }

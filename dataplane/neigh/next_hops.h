@@ -22,8 +22,8 @@ inline bool neigh_ip_zero(const Ip6& ip) { return ip.is_zero(); }
 template <class A>
 struct BasicNextHop {
   A ip{};
+  uint16_t iface = 0;  // IfaceConf index
   uint8_t mac[6] = {};
-  uint16_t port_id = 0;
 };
 using NextHop = BasicNextHop<uint32_t>;
 using NextHop6 = BasicNextHop<Ip6>;
@@ -32,16 +32,16 @@ using NextHop6 = BasicNextHop<Ip6>;
 // both families, so that one ring per worker carries them (NeighService).
 struct NeighAsk {
   uint32_t ip = 0;  // family 4: network order
-  uint16_t port_id = 0;
+  uint16_t iface = 0;  // the route's interface
   uint8_t family = 4;  // 4 or 6
   uint8_t pad = 0;
   Ip6 ip6;  // family 6
 
-  static NeighAsk v6(const Ip6& a, uint16_t port) {
+  static NeighAsk v6(const Ip6& a, uint16_t iface) {
     NeighAsk k;
     k.family = 6;
     k.ip6 = a;
-    k.port_id = port;
+    k.iface = iface;
     return k;
   }
 };
@@ -53,8 +53,9 @@ class BasicNextHopMap {
   /// Copy the entries of t that have a MAC. key keys the slot hash (as the table's).
   BasicNextHopMap(const BasicNeighTable<A>& t, const HashKey& key);
 
-  /// The next hop for ip (network order), or nullptr if it is not resolved.
-  const BasicNextHop<A>* find(const A& ip) const {
+  /// The next hop for ip (network order) on iface, or nullptr if it is not resolved.
+  /// TODO(P3): keyed by (iface, ip) (decision 7); today by ip alone, iface not compared.
+  const BasicNextHop<A>* find([[maybe_unused]] uint16_t iface, const A& ip) const {
     for (uint32_t i = home(ip);; i = (i + 1) & mask_) {
       const BasicNextHop<A>& h = slots_[i];
       if (h.ip == ip) return &h;

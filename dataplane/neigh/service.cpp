@@ -99,9 +99,9 @@ void NeighService::poll(const Snapshot* s, uint64_t now) {
     const unsigned n = rte_ring_sc_dequeue_burst_elem(r, asks, sizeof(NeighAsk), kBurst, nullptr);
     for (unsigned i = 0; i < n; ++i) {
       if (asks[i].family == 6)
-        mgr_.want6(asks[i].ip6, asks[i].port_id, now);
+        mgr_.want6(asks[i].ip6, asks[i].iface, now);
       else
-        mgr_.want(s, asks[i].ip, asks[i].port_id, now);
+        mgr_.want(s, asks[i].ip, asks[i].iface, now);
     }
   }
   mgr_.tick(s, now);
@@ -110,7 +110,7 @@ void NeighService::poll(const Snapshot* s, uint64_t now) {
     if (!m) break;  // asked again within a second
     auto* data = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, 60));
     mgr_.build_request(req, data);
-    hand_to_worker(m, req.port_id);
+    hand_to_worker(m, req.iface);
   }
   mgr_.requests().clear();
   for (const NsRequest& req : mgr_.ns_requests()) {
@@ -118,7 +118,7 @@ void NeighService::poll(const Snapshot* s, uint64_t now) {
     if (!m) break;  // asked again within a second
     auto* data = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, NeighManager::kNdpFrameLen));
     mgr_.build_ns(req, data);
-    hand_to_worker(m, req.port_id);
+    hand_to_worker(m, req.iface);
   }
   mgr_.ns_requests().clear();
   for (const NsRequest& a : mgr_.adverts()) {
@@ -126,7 +126,7 @@ void NeighService::poll(const Snapshot* s, uint64_t now) {
     if (!m) break;  // an announcement is best effort, as the ARP ones
     auto* data = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, NeighManager::kNdpFrameLen));
     mgr_.build_unsolicited_na(a, data);
-    hand_to_worker(m, a.port_id);
+    hand_to_worker(m, a.iface);
   }
   mgr_.adverts().clear();
   if (auto map = mgr_.next_hops_if_changed()) slot_.publish(std::move(map));

@@ -446,7 +446,9 @@ bool Dataplane::init(std::string* err) {
   load_->set_workers(std::move(counts));
   agent_ = std::make_unique<ControlAgent>(opts_.ctl_socket, publisher_.get(), raw, ports_);
   agent_->use_main_counters(&neigh_->counters(), rte_get_main_lcore());
-  agent_->use_snapshot_params(SnapshotParams{.maglev_seed = opts_.maglev_seed, .route_lpm = true});
+  agent_->use_snapshot_params(SnapshotParams{.maglev_seed = opts_.maglev_seed, .route_lpm = true,
+                                             .n_ports = static_cast<uint16_t>(ports_.size()),
+                                             .default_mtu = opts_.mtu});
   agent_->use_inspector(std::make_unique<InspectAgent>(std::move(inspected), rte_get_tsc_hz()));
   if (!opts_.flow_dir.empty()) agent_->use_state_file(opts_.flow_dir + "/" + kStateFile);
   // AF_XDP ports running bpf/rondo_xdp.bpf.o share the interface with the host kernel.

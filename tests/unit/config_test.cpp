@@ -45,10 +45,10 @@ TEST(Config, GoodFileGivesExactState) {
   want.generation = 0;
   want.timeouts = {5'000, 3'600'000, 20'000, 60'000};
   want.local_ips = {ip("198.51.100.100"), ip("198.51.100.101")};
-  want.routes = {{.prefix = ip("0.0.0.0"), .prefix_len = 0, .port_id = 0, .via = ip("198.51.100.1")},
-                 {.prefix = ip("10.1.0.0"), .prefix_len = 16, .port_id = 1, .via = {}}};
-  want.neighbours = {{.ip = ip("198.51.100.3"), .mac = {0x02, 0, 0, 0, 0, 0x03}, .port_id = 0},
-                     {.ip = ip("10.1.2.3"), .mac = {0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee}, .port_id = 1}};
+  want.routes = {{.prefix = ip("0.0.0.0"), .prefix_len = 0, .iface = 0, .via = ip("198.51.100.1")},
+                 {.prefix = ip("10.1.0.0"), .prefix_len = 16, .iface = 1, .via = {}}};
+  want.neighbours = {{.ip = ip("198.51.100.3"), .mac = {0x02, 0, 0, 0, 0, 0x03}, .iface = 0},
+                     {.ip = ip("10.1.2.3"), .mac = {0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee}, .iface = 1}};
   api::Vip web{.id = 0, .ip = ip("203.0.113.10"), .port = 80, .proto = api::Proto::kTcp,
                .mode = api::Mode::kFullNat, .sched = api::Sched::kRoundRobin,
                .on_all_down = api::OnAllDown::kOpen};
@@ -136,15 +136,15 @@ vips:
   EXPECT_EQ(s.local_ips,
             (std::vector<api::Addr>{ip("198.51.100.100"), ip("2001:db8:100::100"), ip("2001:db8:100::101")}));
   ASSERT_EQ(s.routes.size(), 4u);
-  EXPECT_EQ(s.routes[0], (api::Route{.prefix = ip("2001:db8:100::"), .prefix_len = 64, .port_id = 0, .via = {}}));
-  EXPECT_EQ(s.routes[1], (api::Route{.prefix = api::Addr{}, .prefix_len = 0, .port_id = 0, .via = ip("2001:db8:100::1")}));
+  EXPECT_EQ(s.routes[0], (api::Route{.prefix = ip("2001:db8:100::"), .prefix_len = 64, .iface = 0, .via = {}}));
+  EXPECT_EQ(s.routes[1], (api::Route{.prefix = api::Addr{}, .prefix_len = 0, .iface = 0, .via = ip("2001:db8:100::1")}));
   EXPECT_EQ(s.routes[2].via, ip("fe80::1"));  // a v6 next hop may be link-local
   EXPECT_EQ(s.routes[2].prefix_len, 48);
   EXPECT_TRUE(s.routes[3].prefix.is_v4());
   ASSERT_EQ(s.neighbours.size(), 2u);
   EXPECT_EQ(s.neighbours[0].ip, ip("2001:db8:100::1"));
   EXPECT_EQ(s.neighbours[1].ip, ip("2001:db8:100::3"));
-  EXPECT_EQ(s.neighbours[1].port_id, 1);
+  EXPECT_EQ(s.neighbours[1].iface, 1);
   ASSERT_EQ(s.vips.size(), 2u);
   EXPECT_EQ(s.vips[1].ip, ip("2001:db8::10"));
   EXPECT_EQ(s.vips[1].ip.family(), api::Family::kV6);

@@ -24,27 +24,27 @@ bool mac_is(const Neigh* n, const uint8_t mac[6]) { return n && std::memcmp(n->m
 
 TEST(NeighTable, ArpNeverCreatesAnEntry) {
   NeighTable t(16, 3, 100);
-  EXPECT_EQ(t.learn(7, kMacA, 0, 1), L::kIgnored);
-  EXPECT_EQ(t.find(7), nullptr);
+  EXPECT_EQ(t.learn(0, 7, kMacA, 1), L::kIgnored);
+  EXPECT_EQ(t.find(0, 7), nullptr);
   EXPECT_EQ(t.size(), 0u);
 }
 
 TEST(NeighTable, AskedForIsFilledUnsolicitedNeverChangesAMac) {
   NeighTable t(16, 3, 100);
-  ASSERT_TRUE(t.want_request(7, 0, 1, 1));
-  EXPECT_EQ(t.learn(7, kMacA, 0, 2), L::kFilled);
-  EXPECT_TRUE(mac_is(t.find(7), kMacA));
+  ASSERT_TRUE(t.want_request(0, 7, 1, 1));
+  EXPECT_EQ(t.learn(0, 7, kMacA, 2), L::kFilled);
+  EXPECT_TRUE(mac_is(t.find(0, 7), kMacA));
   // Gratuitous, another MAC: refused. The same MAC: a refresh.
-  EXPECT_EQ(t.learn(7, kMacB, 0, 3), L::kRefused);
-  EXPECT_TRUE(mac_is(t.find(7), kMacA));
-  EXPECT_EQ(t.learn(7, kMacA, 0, 4), L::kRefreshed);
-  EXPECT_EQ(t.find(7)->updated, 4u);
+  EXPECT_EQ(t.learn(0, 7, kMacB, 3), L::kRefused);
+  EXPECT_TRUE(mac_is(t.find(0, 7), kMacA));
+  EXPECT_EQ(t.learn(0, 7, kMacA, 4), L::kRefreshed);
+  EXPECT_EQ(t.find(0, 7)->updated, 4u);
   // Re-checked (a request outstanding): the answer may move it.
-  ASSERT_TRUE(t.want_request(7, 0, 10, 1));
-  EXPECT_EQ(t.learn(7, kMacB, 0, 11), L::kFilled);
-  EXPECT_TRUE(mac_is(t.find(7), kMacB));
+  ASSERT_TRUE(t.want_request(0, 7, 10, 1));
+  EXPECT_EQ(t.learn(0, 7, kMacB, 11), L::kFilled);
+  EXPECT_TRUE(mac_is(t.find(0, 7), kMacB));
   // ...once: the request is answered.
-  EXPECT_EQ(t.learn(7, kMacA, 0, 12), L::kRefused);
+  EXPECT_EQ(t.learn(0, 7, kMacA, 12), L::kRefused);
 }
 
 TEST(NeighTable, StaticEntriesAreNeverLearnedOver) {
@@ -52,9 +52,9 @@ TEST(NeighTable, StaticEntriesAreNeverLearnedOver) {
   Neigh e;
   std::memcpy(e.mac, kMacA, 6);
   t.set_static({{9, e}});
-  EXPECT_EQ(t.learn(9, kMacB, 0, 1), L::kIgnored);
-  EXPECT_TRUE(mac_is(t.find(9), kMacA));
-  EXPECT_FALSE(t.want_request(9, 0, 2, 1));
+  EXPECT_EQ(t.learn(0, 9, kMacB, 1), L::kIgnored);
+  EXPECT_TRUE(mac_is(t.find(0, 9), kMacA));
+  EXPECT_FALSE(t.want_request(0, 9, 2, 1));
 }
 
 // Issue 8, item 3: 4096 requests from random senders filled main's table for good. Now only
@@ -64,25 +64,25 @@ TEST(NeighTable, FullTableEvictsStaleEntriesNeverStaticOrFresh) {
   Neigh e;
   std::memcpy(e.mac, kMacA, 6);
   t.set_static({{1000, e}});
-  for (uint32_t ip = 1; ip <= 7; ++ip) ASSERT_TRUE(t.want_request(ip, 0, 10, 1));
+  for (uint32_t ip = 1; ip <= 7; ++ip) ASSERT_TRUE(t.want_request(0, ip, 10, 1));
   ASSERT_EQ(t.size(), 8u);
   // Full, and every request is fresh: nothing may go.
-  EXPECT_FALSE(t.want_request(50, 0, 11, 1));
-  EXPECT_EQ(t.find(50), nullptr);
+  EXPECT_FALSE(t.want_request(0, 50, 11, 1));
+  EXPECT_EQ(t.find(0, 50), nullptr);
   // Entry 3 answered and stays in use; the other requests went unanswered for 3 ticks.
-  ASSERT_EQ(t.learn(3, kMacB, 0, 12), L::kFilled);
-  EXPECT_TRUE(t.want_request(50, 0, 14, 1));
-  EXPECT_NE(t.find(50), nullptr);
+  ASSERT_EQ(t.learn(0, 3, kMacB, 12), L::kFilled);
+  EXPECT_TRUE(t.want_request(0, 50, 14, 1));
+  EXPECT_NE(t.find(0, 50), nullptr);
   EXPECT_EQ(t.size(), 8u);
   EXPECT_EQ(t.evictions(), 1u);
-  EXPECT_NE(t.find(1000), nullptr);
-  EXPECT_TRUE(mac_is(t.find(3), kMacB));
+  EXPECT_NE(t.find(0, 1000), nullptr);
+  EXPECT_TRUE(mac_is(t.find(0, 3), kMacB));
   // A reachable entry goes only once it was not confirmed for 100 ticks.
-  for (uint32_t ip = 60; ip < 70; ++ip) t.want_request(ip, 0, 20, 1);
-  EXPECT_TRUE(mac_is(t.find(3), kMacB));
-  for (uint32_t ip = 70; ip < 80; ++ip) t.want_request(ip, 0, 200, 1);
-  EXPECT_EQ(t.find(3), nullptr);
-  EXPECT_NE(t.find(1000), nullptr);
+  for (uint32_t ip = 60; ip < 70; ++ip) t.want_request(0, ip, 20, 1);
+  EXPECT_TRUE(mac_is(t.find(0, 3), kMacB));
+  for (uint32_t ip = 70; ip < 80; ++ip) t.want_request(0, ip, 200, 1);
+  EXPECT_EQ(t.find(0, 3), nullptr);
+  EXPECT_NE(t.find(0, 1000), nullptr);
   EXPECT_LE(t.size(), 8u);
 }
 
@@ -97,10 +97,10 @@ TEST_P(NeighKeyed, EvictionKeepsEveryOtherEntryFindable) {
   std::mt19937 rng(7);
   for (uint64_t now = 10; now < 5000; ++now) {
     const uint32_t ip = rng() % 512 + 1;
-    if (t.want_request(ip, 0, now, 1000000)) model[ip] = now;
+    if (t.want_request(0, ip, now, 1000000)) model[ip] = now;
     uint32_t present = 0;
     for (const auto& [k, v] : model) {
-      const Neigh* n = t.find(k);
+      const Neigh* n = t.find(0, k);
       if (n) {
         ++present;
         EXPECT_EQ(n->ip, k);
@@ -238,7 +238,7 @@ TEST_F(Manager, RefusesBadSendersAndUnsolicitedChanges) {
   requested();
   // Answer for the backend: learned.
   EXPECT_EQ(feed(arp(2, kBackend, kHostMac, kLocal), 1).kind, V::kConsumed);
-  ASSERT_TRUE(mac_is(m_->table().find(htonl(kBackend)), kHostMac.data()));
+  ASSERT_TRUE(mac_is(m_->table().find(0, htonl(kBackend)), kHostMac.data()));
   // Sender MAC broadcast, zero, or not the Ethernet source: dropped, nothing learned.
   for (const Mac& sha : {Mac{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, Mac{}, kEvilMac}) {
     Arp a = arp(2, kBackend, kHostMac, kLocal);
@@ -250,7 +250,7 @@ TEST_F(Manager, RefusesBadSendersAndUnsolicitedChanges) {
   // A well-formed gratuitous ARP from another MAC: taken in, but the entry stays.
   feed(arp(2, kBackend, kEvilMac, kLocal), 3);
   feed(arp(1, kBackend, kEvilMac, kBackend), 4);
-  EXPECT_TRUE(mac_is(m_->table().find(htonl(kBackend)), kHostMac.data()));
+  EXPECT_TRUE(mac_is(m_->table().find(0, htonl(kBackend)), kHostMac.data()));
 }
 
 TEST_F(Manager, PublishesWhenAnEntryChangesOnly) {
@@ -264,10 +264,10 @@ TEST_F(Manager, PublishesWhenAnEntryChangesOnly) {
   feed(arp(2, kBackend, kHostMac, kLocal), 1);
   auto map = m_->next_hops_if_changed();
   ASSERT_NE(map, nullptr);
-  const NextHop* h = map->find(htonl(kBackend));
+  const NextHop* h = map->find(0, htonl(kBackend));
   ASSERT_NE(h, nullptr);
   EXPECT_EQ(0, std::memcmp(h->mac, kHostMac.data(), 6));
-  EXPECT_EQ(map->find(htonl(kGateway)), nullptr);  // asked, not answered: not published
+  EXPECT_EQ(map->find(0, htonl(kGateway)), nullptr);  // asked, not answered: not published
   // The same MAC confirmed again changes nothing a worker sees.
   feed(arp(2, kBackend, kHostMac, kLocal), 2);
   EXPECT_EQ(m_->next_hops_if_changed(), nullptr);
@@ -442,7 +442,7 @@ TEST_F(Ndp, SolicitationForOurAddressGetsTheAdvertisement) {
   }
   EXPECT_EQ(m_->counters().ndp_adverts, 3u);
   // A solicitation for our address creates no entry for its sender (not asked for).
-  EXPECT_EQ(m_->table6().find(kClient6), nullptr);
+  EXPECT_EQ(m_->table6().find(0, kClient6), nullptr);
 }
 
 TEST_F(Ndp, DuplicateAddressDetectionIsAnsweredToAllNodes) {
@@ -542,25 +542,25 @@ TEST_F(Ndp, SolicitedAdvertisementFillsUnsolicitedNeverChangesAMac) {
   na.flags = 0x60;
   na.target = kBackend6;
   EXPECT_EQ(feed6(na, 5).kind, V::kConsumed);
-  const Neigh6* n = m_->table6().find(kBackend6);
+  const Neigh6* n = m_->table6().find(0, kBackend6);
   ASSERT_NE(n, nullptr);
   EXPECT_EQ(0, std::memcmp(n->mac, kHostMac.data(), 6));
   auto map = m_->next_hops6_if_changed();
   ASSERT_NE(map, nullptr);
-  const NextHop6* h = map->find(kBackend6);
+  const NextHop6* h = map->find(0, kBackend6);
   ASSERT_NE(h, nullptr);
   EXPECT_EQ(0, std::memcmp(h->mac, kHostMac.data(), 6));
-  EXPECT_EQ(map->find(kClient6), nullptr);
+  EXPECT_EQ(map->find(0, kClient6), nullptr);
   // Unsolicited (override set, even "solicited" claimed), another MAC: refused.
   na.eth_src = kEvilMac;
   na.lla_mac = kEvilMac;
   EXPECT_EQ(feed6(na, 6).kind, V::kConsumed);
-  EXPECT_EQ(0, std::memcmp(m_->table6().find(kBackend6)->mac, kHostMac.data(), 6));
+  EXPECT_EQ(0, std::memcmp(m_->table6().find(0, kBackend6)->mac, kHostMac.data(), 6));
   EXPECT_EQ(m_->next_hops6_if_changed(), nullptr);
   // An advertisement for an address nobody asked for creates nothing.
   na.src = na.target = kClient6;
   feed6(na, 7);
-  EXPECT_EQ(m_->table6().find(kClient6), nullptr);
+  EXPECT_EQ(m_->table6().find(0, kClient6), nullptr);
 }
 
 TEST_F(Ndp, ResolvingSendsASolicitationToTheSolicitedNodeGroup) {
@@ -702,14 +702,14 @@ TEST_F(Manager, AsksNothingForAnIpv6Backend) {
 TEST(NeighTable6, SameRulesAsArp) {
   NeighTable6 t(16, 3, 100);
   const Ip6 a = ip6("2001:db8::7");
-  EXPECT_EQ(t.learn(a, kMacA, 0, 1), L::kIgnored);  // never created by a frame
-  ASSERT_TRUE(t.want_request(a, 0, 1, 1));
-  EXPECT_EQ(t.learn(a, kMacA, 0, 2), L::kFilled);
-  EXPECT_EQ(t.learn(a, kMacB, 0, 3), L::kRefused);
-  EXPECT_EQ(t.learn(a, kMacA, 0, 4), L::kRefreshed);
+  EXPECT_EQ(t.learn(0, a, kMacA, 1), L::kIgnored);  // never created by a frame
+  ASSERT_TRUE(t.want_request(0, a, 1, 1));
+  EXPECT_EQ(t.learn(0, a, kMacA, 2), L::kFilled);
+  EXPECT_EQ(t.learn(0, a, kMacB, 3), L::kRefused);
+  EXPECT_EQ(t.learn(0, a, kMacA, 4), L::kRefreshed);
   // Addresses differing only in their high bytes are different entries.
   const Ip6 b = ip6("2001:db9::7");
-  EXPECT_EQ(t.find(b), nullptr);
+  EXPECT_EQ(t.find(0, b), nullptr);
 }
 
 }  // namespace
