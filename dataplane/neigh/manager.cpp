@@ -141,21 +141,21 @@ const IfaceConf* NeighManager::iface(uint16_t id) const {
   return &ifaces_[id];
 }
 
-uint16_t NeighManager::classify(const Snapshot* s, const uint8_t* f, uint32_t len,
-                                uint16_t in_port, uint32_t* l2, DropReason* why) const {
-  if (in_port >= s->port_ifaces.size() || in_port >= params_.port_macs.size()) {
+uint16_t NeighManager::classify(const Snapshot& s, const uint8_t* f, uint16_t in_port,
+                                DropReason* why) const {
+  if (in_port >= s.port_ifaces.size() || in_port >= params_.port_macs.size()) {
     *why = DropReason::kNoRoute;  // not a port the dataplane drives
     return kNoIface;
   }
-  uint16_t vid = 0;
-  *l2 = kEthLen;
-  if (len >= kEthLen + kTagLen && f[12] == 0x81 && f[13] == 0x00) {
-    vid = static_cast<uint16_t>((f[14] << 8 | f[15]) & 0xfff);
-    *l2 = kEthLen + kTagLen;
+  // The callers checked the header's length (14, or 18 with the tag).
+  const bool tagged = f[12] == 0x81 && f[13] == 0x00;
+  const uint16_t vid = tagged ? static_cast<uint16_t>((f[14] << 8 | f[15]) & 0xfff) : 0;
+  const uint16_t id = s.iface_of(in_port, vid);
+  if (id >= s.ifaces.size()) {  // kNoIface among them
+    *why = DropReason::kVlanMismatch;
+    return kNoIface;
   }
-  const uint16_t id = s->iface_of(in_port, vid);
-  if (id == kNoIface || id >= s->ifaces.size()) *why = DropReason::kVlanMismatch;
-  return id >= s->ifaces.size() ? kNoIface : id;
+  return id;
 }
 
 void NeighManager::on_snapshot(const Snapshot& s, uint64_t now) {
@@ -325,9 +325,8 @@ NeighManager::Verdict NeighManager::handle_ndp(const Snapshot* s, uint8_t* f, ui
   const uint8_t type = icmp[0];
   if (type != kTypeNs && type != kTypeNa) return drop(DropReason::kNdpIgnored);
   if (!s) return drop(DropReason::kNoState);
-  uint32_t l2_again;
   DropReason why = DropReason::kCount;
-  const uint16_t id = classify(s, f, len, in_port, &l2_again, &why);
+  const uint16_t id = classify(*s, f, in_port, &why);
   if (id == kNoIface) return drop(why);
 
   // RFC 4861 7.1.1 and 7.1.2.
@@ -433,8 +432,7 @@ NeighManager::Verdict NeighManager::handle_arp(const Snapshot* s, uint8_t* f, ui
   if (!parse_frame(f, len, &p, &why)) return drop(why);
   if (p.kind != PktKind::kArp) return drop(DropReason::kMalformedArp);
   if (!s) return drop(DropReason::kNoState);
-  uint32_t l2;
-  const uint16_t id = classify(s, f, len, in_port, &l2, &why);
+  const uint16_t id = classify(*s, f, in_port, &why);
   if (id == kNoIface) return drop(why);
   if (!arp_sender_ok(f, p)) return drop(DropReason::kArpBadSender);
   auto* arp = reinterpret_cast<rte_arp_hdr*>(f + p.l3_off);
@@ -467,9 +465,10 @@ NeighManager::Verdict NeighManager::handle_arp(const Snapshot* s, uint8_t* f, ui
   // priority-tagged request (VID 0) on an untagged interface gets an untagged reply.
   uint32_t out_len = 0;
   const IfaceConf& ifc = s->ifaces[id];
-  if (l2 > kEthLen && ifc.tagged) {
+  const bool tagged_in = p.l3_off > kEthLen;
+  if (tagged_in && ifc.tagged) {
     std::memcpy(f + 14, &ifc.tci, 2);
-  } else if (l2 > kEthLen) {
+  } else if (tagged_in) {
     std::memmove(f + 12, f + 16, len - 16);
     out_len = len - kTagLen;
   }

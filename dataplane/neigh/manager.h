@@ -209,10 +209,9 @@ class NeighManager {
   void resolve_configured6(uint64_t now);
   void request6(const Ip6& ip, uint16_t iface, uint64_t now);
   bool route6(const Ip6& dst, uint16_t* iface, Ip6* nh) const;
-  /// The interface of a frame received on in_port (its tag, if any, at f + 12; *l2: 14 or
-  /// 18), or kNoIface with *why.
-  uint16_t classify(const Snapshot* s, const uint8_t* f, uint32_t len, uint16_t in_port,
-                    uint32_t* l2, DropReason* why) const;
+  /// The interface of a frame received on in_port (its tag, if any, at f + 12: one VLAN
+  /// header, VID 0 untagged), or kNoIface with *why.
+  uint16_t classify(const Snapshot& s, const uint8_t* f, uint16_t in_port, DropReason* why) const;
   /// The last snapshot's interface iface, or nullptr.
   const IfaceConf* iface(uint16_t iface) const;
   Verdict drop(DropReason r);
