@@ -1,7 +1,8 @@
 // The resolved next hops as the workers see them: an immutable copy of a neighbour table's
 // entries that have a MAC (reachable or static), built by the neighbour manager on the main
 // lcore and published by pointer with RCU (state/rcu_slot.h), like the config snapshot. One
-// map per family (NextHopMap for IPv4, NextHopMap6 for IPv6). A worker looks a next hop up
+// map per family (NextHopMap for IPv4, NextHopMap6 for IPv6), keyed like the table by
+// (interface, address). A worker looks a next hop up (the route's interface and next hop)
 // once per forwarded packet: one keyed hash, a short linear probe, no writes, no locks.
 #pragma once
 

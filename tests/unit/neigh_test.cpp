@@ -1,6 +1,7 @@
 // NeighTable: what an ARP frame may change, and a bound that an attacker cannot turn into
 // a table full for good. NeighManager (the main lcore's): what it answers, learns, asks
-// for and publishes.
+// for and publishes. Interfaces (VLANs): entries keyed by (interface, address), frames in
+// and out with the interface's tag, answers on the wrong VLAN filling nothing.
 #include "dataplane/neigh/neigh.h"
 
 #include <arpa/inet.h>
