@@ -161,11 +161,11 @@ bool ControlAgent::apply_state(std::span<const uint8_t> bytes, bool from_file, s
     RTE_LOG(WARNING, USER1, "control: %zu routes are scanned per packet, not in an rte_lpm: %s\n",
             snap->routes.size(), snap->routes.lpm_error().c_str());
   // Before the snapshot goes out: the solicited-node groups of its IPv6 addresses reach the
-  // ports by the time the neighbour manager answers for them (port/multicast.h).
-  const std::vector<Ip6> own6 = ndp_conf(*snap).own;
+  // ports by the time the neighbour manager answers for them (port/multicast.h): on each
+  // port those of the addresses answered there (the union over its interfaces).
   for (const auto& port : ports_) {
     std::string mc_err;
-    if (!apply_mc_list(port.id, own6, &mc_err))
+    if (!apply_mc_list(port.id, port_addrs(*snap, port.id).v6, &mc_err))
       RTE_LOG(WARNING, USER1, "control: %s (IPv6 neighbours may not reach rondo)\n",
               mc_err.c_str());
   }
