@@ -412,8 +412,6 @@ void Pipeline::classify(const Burst& b, const uint8_t* f, uint32_t len, Pending*
     return;
   }
   const Snapshot* s = b.s;
-  const uint16_t in_port = b.in_port;
-  const bool steered = b.steered;
   pd->iface = iface;
   if (b.count_rx) {
     IfaceCounters& ic = ifc_[iface];
@@ -440,7 +438,7 @@ void Pipeline::classify(const Burst& b, const uint8_t* f, uint32_t len, Pending*
       // Replies come back to the worker that owns the local port; one that lands
       // elsewhere (no NIC steering) is handed over.
       const uint32_t owner = ownership_.owner(rte_be_to_cpu_16(p.key.dst_port));
-      if (owner != params_.worker && !steered) {
+      if (owner != params_.worker && !b.steered) {
         pd->cls = Pending::Cls::kSteer;
         pd->steer_to = static_cast<uint16_t>(owner);
         return;
@@ -455,11 +453,11 @@ void Pipeline::classify(const Burst& b, const uint8_t* f, uint32_t len, Pending*
     return;
   }
   if (is_ipv6(p.kind)) {
-    classify6(*s, f, in_port, steered, pd);
+    classify6(*s, f, b.in_port, b.steered, pd);
     return;
   }
   if (p.kind == PktKind::kIpv4Frag) {
-    classify_frag(s->is_vip_ip(dst) || s->is_local_ip(dst), steered, pd);
+    classify_frag(s->is_vip_ip(dst) || s->is_local_ip(dst), b.steered, pd);
     return;
   }
   if (!s->is_vip_ip(dst) && !s->is_local_ip(dst)) {
@@ -480,7 +478,7 @@ void Pipeline::classify(const Burst& b, const uint8_t* f, uint32_t len, Pending*
     if (s->is_local_ip(dst) && IcmpError::is_error(icmp[0]) &&
         IcmpError::quote(icmp, p.l4_len(), &q)) {
       const uint32_t owner = ownership_.owner(rte_be_to_cpu_16(q.answer.dst_port));
-      if (owner != params_.worker && !steered) {
+      if (owner != params_.worker && !b.steered) {
         pd->cls = Pending::Cls::kSteer;
         pd->steer_to = static_cast<uint16_t>(owner);
       }
