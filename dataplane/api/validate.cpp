@@ -550,6 +550,16 @@ std::vector<Problem> check_dataplane(const State& s, uint32_t n_ports, uint32_t 
       out.push_back({f + ".port", std::to_string(itf.port_id) + " is not a port of the dataplane (" + ports + ")", ""});
     if (itf.mtu > mtu)
       out.push_back({f + ".mtu", std::to_string(itf.mtu) + " is above the dataplane's --mtu " + std::to_string(mtu), ""});
+    if (itf.mtu != 0 || mtu >= kMinMtu6) continue;
+    // The default MTU, --mtu, is below IPv6's minimum: refused where the interface carries IPv6.
+    std::string v6_use;
+    for (size_t j = 0; j < itf.addresses.size() && v6_use.empty(); ++j)
+      if (!itf.addresses[j].addr.is_v4()) v6_use = f + "." + at("addresses", j);
+    for (size_t r = 0; r < s.routes.size() && v6_use.empty(); ++r)
+      if (!s.routes[r].prefix.is_v4() && s.routes[r].iface == itf.id) v6_use = at("routes", r) + ".interface";
+    if (!v6_use.empty())
+      out.push_back({f + ".mtu", "0 (the dataplane's --mtu " + std::to_string(mtu) + ") is below IPv6's minimum MTU " +
+                                     std::to_string(kMinMtu6) + " and the interface carries IPv6", v6_use});
   }
   if (s.interfaces.empty()) {
     // The implicit interfaces: one per port, id = port id.

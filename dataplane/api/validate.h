@@ -60,7 +60,8 @@ std::vector<Problem> check_state(const State& s);
 
 /// What only the dataplane can check, knowing its port count and --mtu: interfaces on ports
 /// it has (without declared interfaces, routes and neighbours name a port: its implicit
-/// untagged interface), interface MTUs at most --mtu (the ports' MTU).
+/// untagged interface), interface MTUs at most --mtu (the ports' MTU), and an interface
+/// without an MTU of its own (--mtu) that carries IPv6 only when --mtu is at least 1280.
 std::vector<Problem> check_dataplane(const State& s, uint32_t n_ports, uint32_t mtu);
 
 /// The first problem of check_state as text, or "" if there is none.

@@ -702,6 +702,20 @@ TEST(Interfaces, DataplaneChecksPortsAndItsMtu) {
   s.interfaces[1].port_id = 2;
   EXPECT_EQ(first(s, 2, 9000), "interfaces[1].port: 2 is not a port of the dataplane (its ports are 0-1)");
   EXPECT_EQ(first(s, 1, 9000), "interfaces[1].port: 2 is not a port of the dataplane (it has port 0)");
+  // Without an mtu of its own an interface has --mtu: below 1280 only without IPv6.
+  s = with_ifaces();
+  s.interfaces[1].mtu = 0;
+  EXPECT_EQ(first(s, 1, 1000),
+            "interfaces[0].mtu: 0 (the dataplane's --mtu 1000) is below IPv6's minimum MTU 1280 and "
+            "the interface carries IPv6 (see interfaces[0].addresses[1])");
+  s.interfaces[0].addresses.pop_back();
+  EXPECT_EQ(first(s, 1, 1000),
+            "interfaces[0].mtu: 0 (the dataplane's --mtu 1000) is below IPv6's minimum MTU 1280 and "
+            "the interface carries IPv6 (see routes[0].interface)");
+  s.interfaces[0].mtu = 1000;
+  s.routes.erase(s.routes.begin(), s.routes.begin() + 2);  // the v6 routes, on backends
+  s.interfaces[1].addresses.pop_back();
+  EXPECT_EQ(first(s, 1, 1000), "");  // IPv4 only
   // Without interfaces, routes and neighbours name ports (the implicit interfaces).
   s = dual_stack();
   EXPECT_EQ(first(s, 1, 1500), "");
