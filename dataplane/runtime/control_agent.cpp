@@ -151,25 +151,6 @@ bool ControlAgent::apply_state(std::span<const uint8_t> bytes, bool from_file, s
       RTE_LOG(WARNING, USER1, "control: NIC steering rules: %s (software steering covers it)\n",
               rule_err.c_str());
   }
-  if (!xdp_filters_.empty()) {
-    std::vector<uint32_t> ours;
-    std::vector<Ip6> ours6;
-    auto add = [&](const api::Addr& ip) {
-      if (ip.is_v4())
-        ours.push_back(htonl(ip.v4()));
-      else
-        ours6.push_back(Ip6::from(ip.b.data()));
-    };
-    for (const api::Addr& ip : state->local_ips) add(ip);
-    for (const auto& v : state->vips) add(v.ip);
-    for (const auto& itf : state->interfaces)  // ARP, NS and echo to them are rondo's
-      for (const auto& a : itf.addresses) add(a.addr);
-    for (auto& f : xdp_filters_) {
-      std::string xdp_err;
-      if (!f->apply(ours, ours6, &xdp_err))
-        RTE_LOG(WARNING, USER1, "control: XDP address filter: %s\n", xdp_err.c_str());
-    }
-  }
   // The Maglev tables of the maglev and sh VIPs are built here, on the main lcore,
   // while the workers forward with the previous snapshot.
   // So are the routes' rte_lpm (when some prefix is longer than /0).
@@ -179,12 +160,20 @@ bool ControlAgent::apply_state(std::span<const uint8_t> bytes, bool from_file, s
   if (!snap->routes.lpm_error().empty())
     RTE_LOG(WARNING, USER1, "control: %zu routes are scanned per packet, not in an rte_lpm: %s\n",
             snap->routes.size(), snap->routes.lpm_error().c_str());
+  // Before the snapshot goes out: each AF_XDP port's program passes what is answered on that
+  // port (VIPs, local ips, the own addresses of its interfaces) to rondo.
+  for (auto& f : xdp_filters_) {
+    const PortAddrs ours = port_addrs(*snap, f->port());
+    std::string xdp_err;
+    if (!f->apply(ours.v4, ours.v6, &xdp_err))
+      RTE_LOG(WARNING, USER1, "control: XDP address filter: %s\n", xdp_err.c_str());
+  }
   // Before the snapshot goes out: the solicited-node groups of its IPv6 addresses reach the
-  // ports by the time the neighbour manager answers for them (port/multicast.h).
-  const std::vector<Ip6> own6 = ndp_conf(*snap).own;
+  // ports by the time the neighbour manager answers for them (port/multicast.h): on each
+  // port those of the addresses answered there (the union over its interfaces).
   for (const auto& port : ports_) {
     std::string mc_err;
-    if (!apply_mc_list(port.id, own6, &mc_err))
+    if (!apply_mc_list(port.id, port_addrs(*snap, port.id).v6, &mc_err))
       RTE_LOG(WARNING, USER1, "control: %s (IPv6 neighbours may not reach rondo)\n",
               mc_err.c_str());
   }
