@@ -47,21 +47,6 @@ bool is_link_local(const Addr& a) { return !a.is_v4() && a.b[0] == 0xfe && (a.b[
 
 std::string prefix_text(const Addr& a, uint8_t len) { return format_addr(a) + "/" + std::to_string(len); }
 
-// 1-15 of [a-z0-9._-]: fits a Linux interface name, a metrics label and a YAML scalar as it is.
-bool iface_name_ok(const std::string& n) {
-  return !n.empty() && n.size() <= 15 && std::all_of(n.begin(), n.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
-  });
-}
-
-// `s` in quotes for a message: at most 32 bytes, bytes outside printable ASCII as '?'.
-std::string quoted(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s.substr(0, 32)) out += c < 0x20 || c > 0x7e ? '?' : c;
-  out += s.size() > 32 ? "...\"" : "\"";
-  return out;
-}
-
 // What a vip of each mode uses a local ip for.
 const char* local_ip_use(Mode m) {
   switch (m) {
@@ -185,14 +170,13 @@ class Checker {
                            std::to_string(kMaxInterfaces - 1) + ")");
       else if (auto [first, fresh] = iface_field_.emplace(itf.id, f); !fresh)
         add(f + ".id", "interface id " + std::to_string(itf.id) + " is used twice", first->second + ".id");
-      if (!iface_name_ok(itf.name))
-        add(f + ".name", quoted(itf.name) + " is not an interface name (1-15 of a-z, 0-9, "
-                         "'.', '_', '-')");
+      if (auto why = interface_name_problem(itf.name); !why.empty())
+        add(f + ".name", why);
       else if (auto [first, fresh] = names.emplace(itf.name, f + ".name"); !fresh)
-        add(f + ".name", quoted(itf.name) + " is the name of another interface", first->second);
+        add(f + ".name", itf.name + " is already the name of another interface", first->second);
       if (itf.vlan > kMaxVlan) {
         add(f + ".vlan", std::to_string(itf.vlan) + " is not a VLAN id (1-" + std::to_string(kMaxVlan) +
-                             "; 0: untagged)");
+                             "; 0 or absent: untagged)");
       } else if (auto [first, fresh] = links.emplace(std::pair{itf.port_id, itf.vlan}, f + ".vlan"); !fresh) {
         add(f + ".vlan",
             "port " + std::to_string(itf.port_id) + " already has " +
@@ -203,7 +187,7 @@ class Checker {
       const bool mtu_ok = itf.mtu == 0 || (itf.mtu >= kMinMtu && itf.mtu <= kMaxMtu);
       if (!mtu_ok)
         add(f + ".mtu", std::to_string(itf.mtu) + " is not an MTU (" + std::to_string(kMinMtu) + "-" +
-                            std::to_string(kMaxMtu) + "; 0: the dataplane's --mtu)");
+                            std::to_string(kMaxMtu) + ")");
       std::string v6_use;  // the first field that makes the interface carry IPv6
       for (size_t j = 0; j < itf.addresses.size(); ++j) {
         const Prefix& a = itf.addresses[j];
@@ -526,6 +510,21 @@ std::string unusable_address_reason(const Addr& a) {
   if (a == Addr{{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}}) return "is the loopback address";
   if (a.b[0] == 0xff) return "is a multicast address (ff00::/8)";
   return {};
+}
+
+std::string interface_name_problem(std::string_view name) {
+  const bool valid = !name.empty() && name.size() <= kMaxInterfaceName &&
+                     std::all_of(name.begin(), name.end(), [](char c) {
+                       return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+                              c == '_' || c == '-';
+                     });
+  if (valid) return {};
+  // Quoted, at most 64 bytes of it, control bytes as '?'.
+  std::string out = "\"";
+  for (char c : name.substr(0, 64)) out += static_cast<unsigned char>(c) < ' ' || c == 0x7f ? '?' : c;
+  out += name.size() > 64 ? "...\"" : "\"";
+  return out + " is not a valid interface name (1-" + std::to_string(kMaxInterfaceName) +
+         " characters from a-z 0-9 . _ -)";
 }
 
 std::string unusable_address_reason(uint32_t ip) {

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dataplane/api/ctl.h"
@@ -28,6 +29,12 @@ struct Problem {
 
 /// Timeouts travel as u32 milliseconds and are set in whole seconds.
 inline constexpr uint32_t kMaxTimeoutSeconds = UINT32_MAX / 1000;
+
+/// An interface's name: 1-15 characters from a-z 0-9 . _ - (a metrics label, a Linux
+/// interface name's length).
+inline constexpr size_t kMaxInterfaceName = 15;
+/// Why `name` cannot name an interface ("\"Eth0\" is not a valid interface name (...)"), or "".
+std::string interface_name_problem(std::string_view name);
 
 /// An interface's VLAN: 1-kMaxVlan tagged (4095 is reserved by 802.1Q), 0 untagged.
 inline constexpr uint16_t kMaxVlan = 4094;

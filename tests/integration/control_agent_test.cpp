@@ -96,7 +96,7 @@ TEST_F(Agent, PortsAndMtuAboveTheDataplanesAreRefused) {
   s = good;
   s.generation = 9;
   s.interfaces[kIfClients].vlan = 4095;
-  EXPECT_EQ(set(dp, s), "interfaces[1].vlan: 4095 is not a VLAN id (1-4094; 0: untagged)");
+  EXPECT_EQ(set(dp, s), "interfaces[1].vlan: 4095 is not a VLAN id (1-4094; 0 or absent: untagged)");
 
   EXPECT_EQ(dp.publisher().current(), before);
   EXPECT_EQ(stats(dp).generation, 5u);

@@ -531,7 +531,7 @@ api::State with_ifaces() {
 
 using IfaceCase = V6Case;  // what, change, the first problem
 
-const std::string kNameRule = " is not an interface name (1-15 of a-z, 0-9, '.', '_', '-')";
+const std::string kNameRule = " is not a valid interface name (1-15 characters from a-z 0-9 . _ -)";
 
 const IfaceCase kIfaceCases[] = {
     {"empty name", [](api::State& s) { s.interfaces[1].name = ""; },
@@ -543,13 +543,13 @@ const IfaceCase kIfaceCases[] = {
     {"control byte in a name", [](api::State& s) { s.interfaces[1].name = "a\nb"; },
      "interfaces[1].name: \"a?b\"" + kNameRule},
     {"name used twice", [](api::State& s) { s.interfaces[1].name = "backends"; },
-     "interfaces[1].name: \"backends\" is the name of another interface (see interfaces[0].name)"},
+     "interfaces[1].name: backends is already the name of another interface (see interfaces[0].name)"},
     {"id used twice", [](api::State& s) { s.interfaces[1].id = 0; },
      "interfaces[1].id: interface id 0 is used twice (see interfaces[0].id)"},
     {"id out of range", [](api::State& s) { s.interfaces[1].id = 256; },
      "interfaces[1].id: 256 is not an interface id (0-255)"},
     {"VLAN 4095 (reserved)", [](api::State& s) { s.interfaces[1].vlan = 4095; },
-     "interfaces[1].vlan: 4095 is not a VLAN id (1-4094; 0: untagged)"},
+     "interfaces[1].vlan: 4095 is not a VLAN id (1-4094; 0 or absent: untagged)"},
     {"two untagged interfaces on one port", [](api::State& s) { s.interfaces[1].vlan = 0; },
      "interfaces[1].vlan: port 0 already has an untagged interface: a frame would belong to two "
      "interfaces (see interfaces[0].vlan)"},
@@ -558,9 +558,9 @@ const IfaceCase kIfaceCases[] = {
      "interfaces[2].vlan: port 0 already has an interface on VLAN 100: a frame would belong to two "
      "interfaces (see interfaces[1].vlan)"},
     {"MTU below 576", [](api::State& s) { s.interfaces[1].mtu = 575; },
-     "interfaces[1].mtu: 575 is not an MTU (576-9000; 0: the dataplane's --mtu)"},
+     "interfaces[1].mtu: 575 is not an MTU (576-9000)"},
     {"MTU above 9000", [](api::State& s) { s.interfaces[0].mtu = 9001; },
-     "interfaces[0].mtu: 9001 is not an MTU (576-9000; 0: the dataplane's --mtu)"},
+     "interfaces[0].mtu: 9001 is not an MTU (576-9000)"},
     {"MTU below 1280 with an IPv6 address", [](api::State& s) { s.interfaces[1].mtu = 1000; },
      "interfaces[1].mtu: 1000 is below IPv6's minimum MTU 1280 and the interface carries IPv6 "
      "(see interfaces[1].addresses[1])"},
