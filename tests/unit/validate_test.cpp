@@ -188,6 +188,48 @@ const Hole kHoles[] = {
      x_yaml("l2dsr", kL2DsrX + "  - {prefix: 198.51.100.0/24}\n"),
      [](DesiredState& d) { l2dsr_x(d, {{.prefix = ip("198.51.100.0"), .prefix_len = 24}}); }, "",
      true},
+    // Interfaces: the config file, the state file and the dataplane say the same.
+    {"interface address equal to a local ip", "interfaces[0].addresses[0]",
+     "198.51.100.100 is also a local ip: local ips are answered on every interface already",
+     "local_ips: [198.51.100.100]\nvips:\n",
+     "local_ips: [198.51.100.100]\ninterfaces:\n  - {name: lan, port: 0, addresses: "
+     "[198.51.100.100/24]}\nvips:\n",
+     [](DesiredState& d) {
+       d.interfaces = {{.id = 0, .name = "lan", .port_id = 0}};
+       d.interfaces[0].addresses = {{ip("198.51.100.100"), 24}};
+     },
+     "", true},
+    {"two untagged interfaces on one port", "interfaces[1].vlan",
+     "port 0 already has an untagged interface: a frame would belong to two interfaces",
+     "local_ips: [198.51.100.100]\nvips:\n",
+     "local_ips: [198.51.100.100]\ninterfaces:\n  - {name: lan, port: 0}\n  - {name: wan, port: "
+     "0, vlan: 0}\nvips:\n",
+     [](DesiredState& d) {
+       d.interfaces = {{.id = 0, .name = "lan", .port_id = 0}, {.id = 1, .name = "wan", .port_id = 0}};
+     },
+     "", true},
+    {"one address on two interfaces", "interfaces[1].addresses[0]",
+     "192.0.2.1 is already an address of another interface",
+     "local_ips: [198.51.100.100]\nvips:\n",
+     "local_ips: [198.51.100.100]\ninterfaces:\n  - {name: lan, port: 0, addresses: [192.0.2.1/24]}\n"
+     "  - {name: wan, port: 0, vlan: 7, addresses: [192.0.2.1/25]}\nvips:\n",
+     [](DesiredState& d) {
+       d.interfaces = {{.id = 0, .name = "lan", .port_id = 0},
+                       {.id = 1, .name = "wan", .port_id = 0, .vlan = 7}};
+       d.interfaces[0].addresses = {{ip("192.0.2.1"), 24}};
+       d.interfaces[1].addresses = {{ip("192.0.2.1"), 25}};
+     },
+     "", true},
+    {"an IPv6 interface below 1280", "interfaces[0].mtu",
+     "1000 is below IPv6's minimum MTU 1280 and the interface carries IPv6",
+     "local_ips: [198.51.100.100]\nvips:\n",
+     "local_ips: [198.51.100.100]\ninterfaces:\n  - {name: lan, port: 0, mtu: 1000, addresses: "
+     "[\"2001:db8::1/64\"]}\nvips:\n",
+     [](DesiredState& d) {
+       d.interfaces = {{.id = 0, .name = "lan", .port_id = 0, .mtu = 1000}};
+       d.interfaces[0].addresses = {{ip("2001:db8::1"), 64}};
+     },
+     "", true},
 };
 
 class Holes : public ::testing::TestWithParam<Hole> {};
