@@ -114,6 +114,9 @@ TEST_F(Agent, TrafficIsCountedPerInterface) {
   } else {
     test::RingDataplane dp("agent3", 1, 40000, 1000, 1024, 9000);
     ASSERT_EQ(set(dp, state_vlan()), "");
+    dp.main_poll();  // the static neighbours published (and whatever the manager asks, sent)
+    dp.poll(0);
+    dp.sent(0);
     // A SYN from a client on VLAN 100 to the web VIP: in on clients, out to a backend on backends.
     test::Pkt p;
     p.dst_mac = dp.mac();
