@@ -98,13 +98,13 @@ inline uint8_t* put_l2(uint8_t* l3, const IfaceConf& ifc, const uint8_t* dmac,
 
 // The frame given at f, now starting at `start`, goes out of interface `iface` (on `port`):
 // it starts before f (it grew: Action::prepend), after it (it shrank: Action::trim) or at f.
-// (Each case one whole Action: GCC builds one changed field by field through the stack.)
+// (One whole Action: GCC builds one changed field by field through the stack.)
 inline Action sent(uint16_t port, uint16_t iface, const uint8_t* f, const uint8_t* start) {
   const auto i = static_cast<uint8_t>(iface);
   if (__builtin_expect(start == f, 1)) return Action{Action::Kind::kTx, DropReason::kCount, port, 0, 0, i, 0};
-  if (start < f)
-    return Action{Action::Kind::kTx, DropReason::kCount, port, 0, static_cast<uint8_t>(f - start), i, 0};
-  return Action{Action::Kind::kTx, DropReason::kCount, port, 0, 0, i, static_cast<uint16_t>(start - f)};
+  const ptrdiff_t d = f - start;
+  return Action{Action::Kind::kTx, DropReason::kCount, port, 0,
+                static_cast<uint8_t>(d > 0 ? d : 0), i, static_cast<uint16_t>(d < 0 ? -d : 0)};
 }
 
 // A frame whose end moved (a rewrite into another segment, a translation, an encapsulation)
