@@ -590,6 +590,31 @@ BasicFlowTable<Key>::place(const Key& fwd, const Probe& hf, const Key& rev, cons
   return {InsertStatus::kOk, idx, reclaimed};
 }
 
+// A full table reclaims a flow for every new one, and the victim is cold: its record (read
+// by the release hook, its lru_next rewritten), its tracker entry (the hook reads it) and
+// the two bucket lines its keys sit in (erase clears them) were last touched when it was
+// made, a whole table of flows ago. The next victim is, most likely, the one after this one
+// in its list, so each reclaim fetches for the reclaims after it, two deep: the buckets of
+// the next victim (its record, and so its Flow::loc, was fetched by the previous reclaim and
+// is in cache by now) and the record and tracker of the one after that. By the time they
+// are used, one new flow's work (a packet, in a SYN burst) has hidden the misses. A guess
+// that turns out wrong (another class goes first, or the flow went meanwhile) costs a few
+// useless prefetches, nothing else.
+template <typename Key>
+inline void BasicFlowTable<Key>::prefetch_next_victim(uint32_t victim) const {
+  const uint32_t next = flows_[victim].lru_next;
+  if (next == kNone) return;
+  const Record& n = flows_[next];
+  for (uint32_t loc : n.loc)
+    if (loc != kNoLoc) __builtin_prefetch(&buckets_[loc / kSlots], 1, 3);
+  const uint32_t after = n.lru_next;
+  if (after == kNone) return;
+  __builtin_prefetch(&flows_[after], 1, 3);
+  // A v6 record is two lines: its links and key locations are in the second.
+  if constexpr (sizeof(Record) > 64) __builtin_prefetch(&flows_[after].expires, 1, 3);
+  __builtin_prefetch(&tcp_[after], 0, 3);
+}
+
 template <typename Key>
 bool BasicFlowTable<Key>::reclaim_one(Reclaim* kind) {
   for (uint32_t c = 0; c < kReclaimClasses; c++) {
@@ -599,6 +624,7 @@ bool BasicFlowTable<Key>::reclaim_one(Reclaim* kind) {
     if (c == static_cast<uint32_t>(Reclaim::kEmbryonic) &&
         flows_[lists_[c].head].expires > embryonic_bound_)
       continue;
+    prefetch_next_victim(lists_[c].head);
     release(lists_[c].head);
     if (kind != nullptr) *kind = static_cast<Reclaim>(c);
     return true;
@@ -607,6 +633,7 @@ bool BasicFlowTable<Key>::reclaim_one(Reclaim* kind) {
   // The oldest goes, so a real handshake (the newest) still has table / flood rate seconds.
   const uint32_t e = lists_[static_cast<uint32_t>(Reclaim::kEmbryonic)].head;
   if (e == kNone) return false;
+  prefetch_next_victim(e);
   release(e);
   if (kind != nullptr) *kind = Reclaim::kEmbryonic;
   return true;

@@ -486,6 +486,9 @@ class BasicFlowTable {
   };
   void lru_push(Reclaim c, uint32_t idx);
   void lru_unlink(Reclaim c, uint32_t idx);
+  // Always inlined: out of line, GCC finds it pure (loads and prefetches only) and drops
+  // the call, prefetches and all.
+  [[gnu::always_inline]] inline void prefetch_next_victim(uint32_t victim) const;
   void release(uint32_t idx);
   void push_free(uint32_t idx);
   void map_store(const FlowStore& store, bool meters, uint64_t now);
