@@ -29,7 +29,7 @@ namespace {
 constexpr uint32_t kSlots = 8;
 constexpr uint32_t kEmpty = 0;  // signature of an unused slot; probe_of() never makes it
 // A slot ref is idx * 2 + dir, and a key's location (Flow::loc) is bucket * kSlots + slot,
-// both 32 bits: with capacity / 2 buckets the location is the tighter bound.
+// both 32 bits: the ref is the tighter bound (fewer slots than keys' worth of refs).
 constexpr uint32_t kMaxCapacity = uint32_t{1} << 30;
 
 constexpr size_t kHugePage = size_t{2} << 20;
@@ -159,14 +159,23 @@ uint32_t sig_match(const B& b, uint32_t sig) {
 
 namespace {
 
-// Two keys per flow over 8-slot buckets: aim for a mean of at most 4 used slots per bucket
-// when full, where two-choice placement makes a full bucket pair practically impossible.
-// Any count, not a power of two: buckets are picked by multiply-shift (fastrange), so a
-// 10M-flow table takes 5M buckets, not 8M (the difference is 190 MB).
+// Two keys per flow over 8-slot buckets, sized so that a full table fills kLoadNum /
+// kLoadDen of the slots. Two choices alone overflow a bucket pair before that: the fullest
+// of n buckets holds about mean + ln ln n / ln 2 keys, and the first overflow comes at about
+// 0.69 of the slots for 1M-10M flows (flow_table_bench BM_FillLoad), so without moves the
+// buckets had to be sized for twice the keys. With displacement (displace()) the table
+// fills to any load below about 0.95, but a full table's churn (every new flow reclaims one)
+// then moves keys on many inserts: 0.60 moves a new flow at 7/8, 0.10 at 4/5, 0.025 at 3/4
+// (BM_NewFlowChurn), each a cold record, a hash and a cold bucket line, for 117.3 bytes a
+// flow at 3/4 against 114.3 at 7/8. Any count, not a power of two: buckets are picked by
+// multiply-shift (fastrange).
+constexpr uint64_t kLoadNum = 3, kLoadDen = 4;
+
 uint32_t bucket_count(uint32_t capacity) {
   if (capacity == 0 || capacity > kMaxCapacity)
     throw std::invalid_argument("flow table capacity out of range");
-  const uint64_t want = (uint64_t{capacity} * 2 + 3) / 4;
+  const uint64_t slots = uint64_t{capacity} * 2;
+  const uint64_t want = (slots * kLoadDen + kSlots * kLoadNum - 1) / (kSlots * kLoadNum);
   return static_cast<uint32_t>(want < 2 ? uint64_t{2} : want);
 }
 
@@ -448,13 +457,90 @@ bool BasicFlowTable<Key>::bucket_add(const Probe& p, uint32_t ref, uint64_t now)
       flows_[ref >> 1].loc[ref & 1] = bi * kSlots + s;
       return true;
     }
-    // Both full: make room from flows that are dead but not yet reclaimed. Never the record
-    // being inserted: its first key may sit here, and the caller may have made it due already.
-    if (attempt == 0 &&
-        reclaim_expired(b1, now, ref >> 1) + reclaim_expired(b2, now, ref >> 1) == 0)
-      break;
+    if (attempt == 1) break;
+    // Both full. First move keys to their other buckets: a walk is usually a key long (one
+    // record and one bucket line). Only if that finds no room, make room from flows that are
+    // dead but not yet reclaimed (the sweep would get them within an interval), which reads
+    // all 16 slots' records. Never the record being inserted: its first key may sit here, and
+    // the caller may have made it due already.
+    if (displace(p, ref)) return true;
+    if (reclaim_expired(b1, now, ref >> 1) + reclaim_expired(b2, now, ref >> 1) == 0) break;
   }
   return false;
+}
+
+// Cuckoo displacement for a key whose two buckets are full. First a random walk finds a
+// path, touching nothing: a slot in one of the key's buckets, the key there goes to its other
+// bucket, and if that is full too a slot there, and so on, until a bucket with a free slot,
+// at most max_moves_ keys (a slot is never on the path twice). Then the keys move from the
+// far end back, each into the slot the one after it left, so at every step each key sits in
+// one of its two buckets under its signature, at the location its Flow::loc gives or about to
+// (for adopt() after kill -9: a copy that the record's loc does not name is a cleared slot,
+// never a lost key). Finding a key's other bucket means reading its record and hashing it
+// again; at the table's load a walk is usually a key or two long, and most inserts take none.
+template <typename Key>
+bool BasicFlowTable<Key>::displace(const Probe& p, uint32_t ref) {
+  struct Step {
+    uint32_t bucket, slot;
+  };
+  Step path[kMaxMoves];
+  uint32_t n = 0;
+  Step to{};
+  auto rnd = [this] {  // xorshift32: where to step next; no need for more
+    walk_ ^= walk_ << 13;
+    walk_ ^= walk_ >> 17;
+    walk_ ^= walk_ << 5;
+    return walk_;
+  };
+  uint32_t b = rnd() & 1 ? p.b1 : p.b2;
+  for (;;) {
+    if (n == max_moves_) return false;
+    uint32_t s = rnd() % kSlots;
+    for (uint32_t tries = 0;; s = (s + 1) % kSlots) {
+      bool on_path = false;
+      for (uint32_t i = 0; i < n; i++) on_path |= path[i].bucket == b && path[i].slot == s;
+      if (!on_path) break;
+      if (++tries == kSlots) return false;  // every slot of b is on the path already
+    }
+    path[n++] = {b, s};
+    const uint32_t r = buckets_[b].ref[s];
+    const Record& f = flows_[r >> 1];
+    const Probe q = probe(r & 1 ? f.rev : f.fwd);
+    assert(q.hash == buckets_[b].sig[s] && (q.b1 == b || q.b2 == b));
+    const uint32_t alt = q.b1 == b ? q.b2 : q.b1;
+    if (const uint32_t free = sig_match(buckets_[alt], kEmpty); free != 0) {
+      to = {alt, static_cast<uint32_t>(std::countr_zero(free))};
+      break;
+    }
+    b = alt;
+  }
+  for (uint32_t i = n; i-- > 0;) {
+    Bucket& src = buckets_[path[i].bucket];
+    Bucket& dst = buckets_[to.bucket];
+    const uint32_t r = src.ref[path[i].slot];
+    // Copy, point the record at the copy, then clear the original, in that order (see
+    // place() on program order against kill -9; the fences only hold the compiler to it).
+    dst.sig[to.slot] = src.sig[path[i].slot];
+    dst.ref[to.slot] = r;
+    std::atomic_signal_fence(std::memory_order_release);
+    flows_[r >> 1].loc[r & 1] = to.bucket * kSlots + to.slot;
+    std::atomic_signal_fence(std::memory_order_release);
+    src.sig[path[i].slot] = kEmpty;
+    src.ref[path[i].slot] = 0;
+    to = path[i];
+  }
+  moved_ += n;
+  Bucket& bk = buckets_[to.bucket];
+  bk.sig[to.slot] = p.hash;
+  bk.ref[to.slot] = ref;
+  flows_[ref >> 1].loc[ref & 1] = to.bucket * kSlots + to.slot;
+  return true;
+}
+
+template <typename Key>
+void BasicFlowTable<Key>::set_displacement(uint32_t max_moves) {
+  if (max_moves > kMaxMoves) throw std::invalid_argument("flow table displacement bound");
+  max_moves_ = max_moves;
 }
 
 template <typename Key>
