@@ -253,11 +253,11 @@ void BM_NewFlowChurn(benchmark::State& state) {
   constexpr uint32_t kCap = 1 << 16;
   FlowTable t(kCap, kKey, nullptr, nullptr);
   uint64_t i = 0;
-  for (; i < kCap; i++) {
+  for (; i < kCap; i++) {  // not through churn_step: callgrind counts the churn only
     auto [f, b] = flow_keys(i);
-    if (churn_step(t, f, b).status != FlowInsertStatus::kOk) std::abort();
+    if (t.insert(f, b, FlowState::kSynSent, UINT64_MAX, 0).status != FlowInsertStatus::kOk)
+      std::abort();
   }
-  churn_steps = 0;
   const uint64_t moved0 = t.moved();
   for (auto _ : state) {
     auto [f, b] = flow_keys(i++);
