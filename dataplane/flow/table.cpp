@@ -220,31 +220,63 @@ BasicFlowTable<Key>::BasicFlowTable(uint32_t capacity, const HashKey& key, Relea
 
 template <typename Key>
 void BasicFlowTable<Key>::map_store(const FlowStore& store, bool meters, uint64_t now) {
-  const StoreLayout l = store_layout(sizeof(Record), capacity_, n_buckets_, meters);
+  const uint32_t n_buckets = n_buckets_;
+  const StoreLayout l = store_layout(sizeof(Record), capacity_, n_buckets, meters);
   store_ = std::make_unique<MappedStore>(store.path, FlowKeyTraits<Key>::kName);
 
-  // Does the file hold this table? A refusal names the first field that differs.
+  // Does the file hold this table? Its bucket count may be another build's sizing: the file
+  // is then checked against the layout of its own count, and its index rebuilt at ours
+  // (below). A refusal names the first field that differs.
   std::string why;
   FlowStoreHeader h{};
+  StoreLayout fl = l;  // the file's layout
   const bool adopting = store_->adoptable(
       store.adopt, &h,
       [&](const FlowStoreHeader& fh) {
-        return table_mismatch(fh, FlowKeyTraits<Key>::kStoreMagic, FlowKeyTraits<Key>::kKind, l,
-                              store_->size(), capacity_, n_buckets_, meters, key_);
+        // A count that could not index this capacity's records (locations are 32 bits) is
+        // refused as a mismatch, not rebuilt from.
+        const uint32_t nb =
+            fh.n_buckets >= 2 && fh.n_buckets <= UINT32_MAX / kSlots ? fh.n_buckets : n_buckets;
+        fl = store_layout(sizeof(Record), capacity_, nb, meters);
+        return table_mismatch(fh, FlowKeyTraits<Key>::kStoreMagic, FlowKeyTraits<Key>::kKind, fl,
+                              store_->size(), capacity_, nb, meters, key_);
       },
       &why);
-  // Not adopting: start from zeroes (the file is cut to 0 first).
-  char* base = store_->map(l.bytes, !adopting);
+  const bool rebuild = adopting && h.n_buckets != n_buckets;
+  // A file that grows is grown before it is mapped: the arrays move into the new part.
+  if (rebuild && l.bytes > fl.bytes) store_->resize(l.bytes);
+  // Not adopting: start from zeroes (the file is cut to 0 first), at this table's size.
+  char* base = store_->map(adopting ? std::max(l.bytes, fl.bytes) : l.bytes, !adopting);
   hdr_ = reinterpret_cast<FlowStoreHeader*>(base);
+
+  if (adopting) {
+    flows_ = reinterpret_cast<Record*>(base + fl.flows);
+    buckets_ = reinterpret_cast<Bucket*>(base + fl.buckets);
+    tcp_ = reinterpret_cast<TcpTrack*>(base + fl.tcp);
+    meters_ = meters ? reinterpret_cast<FlowMeter*>(base + fl.meters) : nullptr;
+    if (!rebuild) {
+      adoption_ = adopt(now);
+      return;
+    }
+    // Unsealed first: a process killed while the arrays move or the keys are placed again
+    // leaves a file the next one refuses ("bad magic"), never a half-rebuilt one adopted.
+    std::memset(hdr_->magic, 0, sizeof hdr_->magic);
+    std::atomic_signal_fence(std::memory_order_release);
+    n_buckets_ = h.n_buckets;  // adopt() checks the keys against the file's own index
+    adoption_ = adopt(now);
+    rebuild_index(l.buckets, l.tcp, l.meters, n_buckets, adoption_);
+    hdr_->n_buckets = n_buckets_;
+    hdr_->tcp_off = l.tcp;
+    hdr_->meters_off = l.meters;
+    hdr_->bytes = l.bytes;
+    if (l.bytes < fl.bytes) store_->resize(l.bytes);
+    seal_magic(hdr_->magic, FlowKeyTraits<Key>::kStoreMagic);
+    return;
+  }
   flows_ = reinterpret_cast<Record*>(base + l.flows);
   buckets_ = reinterpret_cast<Bucket*>(base + l.buckets);
   tcp_ = reinterpret_cast<TcpTrack*>(base + l.tcp);
   meters_ = meters ? reinterpret_cast<FlowMeter*>(base + l.meters) : nullptr;
-
-  if (adopting) {
-    adoption_ = adopt(now);
-    return;
-  }
   // Touch every page now, as alloc_lines does: no first-touch fault on the fast path.
   std::memset(base + kPage, 0, l.bytes - kPage);
   chain_free();
@@ -264,6 +296,67 @@ void BasicFlowTable<Key>::map_store(const FlowStore& store, bool meters, uint64_
   seal_magic(hdr_->magic, FlowKeyTraits<Key>::kStoreMagic);
   adoption_.outcome = why.empty() ? FlowAdoption::Outcome::kCreated : FlowAdoption::Outcome::kRefused;
   adoption_.reason = why;
+}
+
+// A file from a build that sized the buckets otherwise (docs/hot-restart.md: an upgrade
+// across the change to capacity / 3 lines). adopt() has checked it at the file's own bucket
+// count and kept what is consistent; now the key index goes to this table's count and the
+// file to this table's layout. The records stay where they are: a flow's index is what its
+// tracker and meter, and the owner's state, go by. The tracker and meter arrays move whole to
+// their new offsets, in the order that never overwrites what is still to be read (both move
+// the same way: each offset grows with the bucket array). Then the buckets are cleared at
+// the new count and the kept flows' keys placed again, in index order, with displacement,
+// Flow::loc following. A flow with a key that finds no slot is dropped (no_room; at this
+// table's sizing a full table fits, so none should).
+template <typename Key>
+void BasicFlowTable<Key>::rebuild_index(size_t buckets_off, size_t tcp_off, size_t meters_off,
+                                        uint32_t n_buckets, FlowAdoption& r) {
+  const auto t0 = std::chrono::steady_clock::now();
+  char* base = reinterpret_cast<char*>(hdr_);
+  r.rebuilt_from = n_buckets_;
+  auto* tcp = reinterpret_cast<TcpTrack*>(base + tcp_off);
+  FlowMeter* meters = meters_ != nullptr ? reinterpret_cast<FlowMeter*>(base + meters_off) : nullptr;
+  auto move_tcp = [&] { std::memmove(tcp, tcp_, size_t{capacity_} * sizeof(TcpTrack)); };
+  auto move_meters = [&] {
+    if (meters != nullptr) std::memmove(meters, meters_, size_t{capacity_} * sizeof(FlowMeter));
+  };
+  if (tcp > tcp_) {
+    move_meters();
+    move_tcp();
+  } else {
+    move_tcp();
+    move_meters();
+  }
+  tcp_ = tcp;
+  meters_ = meters;
+  n_buckets_ = n_buckets;
+  buckets_ = reinterpret_cast<Bucket*>(base + buckets_off);
+  std::memset(buckets_, 0, size_t{n_buckets_} * sizeof(Bucket));
+  for (uint32_t i = 0; i < capacity_; i++) {
+    Record& f = flows_[i];
+    if (f.state == FlowState::kFree) continue;
+    const bool two_keys = f.loc[1] != kNoLoc;
+    f.loc[0] = f.loc[1] = kNoLoc;
+    auto put = [this](const Key& k, uint32_t ref) {
+      const Probe p = probe(k);
+      return bucket_put(p, ref) || displace(p, ref);
+    };
+    const uint32_t ref = i * 2;
+    if (put(f.fwd, ref + uint32_t(FlowDir::kForward)) &&
+        (!two_keys || put(f.rev, ref + uint32_t(FlowDir::kReverse))))
+      continue;
+    erase(i);  // with the key placed, if one was (the other's loc is kNoLoc)
+    r.no_room++;
+  }
+  r.discarded += r.no_room;
+  r.adopted = used_;
+  r.reason = "key index rebuilt (bucket count " + std::to_string(r.rebuilt_from) +
+             " in the file, " + std::to_string(n_buckets_) + " in this table): " +
+             std::to_string(used_) + " flows placed again, " + std::to_string(r.no_room) +
+             " without a slot";
+  r.micros += static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                        std::chrono::steady_clock::now() - t0)
+                                        .count());
 }
 
 template <typename Key>
@@ -441,32 +534,33 @@ uint32_t BasicFlowTable<Key>::reclaim_expired(uint32_t bucket, uint64_t now, uin
 }
 
 template <typename Key>
+inline bool BasicFlowTable<Key>::bucket_put(const Probe& p, uint32_t ref) {
+  const uint32_t e1 = sig_match(buckets_[p.b1], kEmpty);
+  const uint32_t e2 = sig_match(buckets_[p.b2], kEmpty);
+  if (e1 == 0 && e2 == 0) return false;
+  // The emptier bucket; ties go to the first choice so lookups usually stop early.
+  const bool first = std::popcount(e1) >= std::popcount(e2);
+  const uint32_t bi = first ? p.b1 : p.b2;
+  Bucket& bk = buckets_[bi];
+  const uint32_t s = std::countr_zero(first ? e1 : e2);
+  bk.sig[s] = p.hash;
+  bk.ref[s] = ref;
+  flows_[ref >> 1].loc[ref & 1] = bi * kSlots + s;
+  return true;
+}
+
+template <typename Key>
 bool BasicFlowTable<Key>::bucket_add(const Probe& p, uint32_t ref, uint64_t now) {
-  const uint32_t b1 = p.b1, b2 = p.b2;
-  for (int attempt = 0; attempt < 2; attempt++) {
-    uint32_t e1 = sig_match(buckets_[b1], kEmpty);
-    uint32_t e2 = sig_match(buckets_[b2], kEmpty);
-    if (e1 != 0 || e2 != 0) {
-      // The emptier bucket; ties go to the first choice so lookups usually stop early.
-      bool first = std::popcount(e1) >= std::popcount(e2);
-      const uint32_t bi = first ? b1 : b2;
-      Bucket& bk = buckets_[bi];
-      uint32_t s = std::countr_zero(first ? e1 : e2);
-      bk.sig[s] = p.hash;
-      bk.ref[s] = ref;
-      flows_[ref >> 1].loc[ref & 1] = bi * kSlots + s;
-      return true;
-    }
-    if (attempt == 1) break;
-    // Both full. First move keys to their other buckets: a walk is usually a key long (one
-    // record and one bucket line). Only if that finds no room, make room from flows that are
-    // dead but not yet reclaimed (the sweep would get them within an interval), which reads
-    // all 16 slots' records. Never the record being inserted: its first key may sit here, and
-    // the caller may have made it due already.
-    if (displace(p, ref)) return true;
-    if (reclaim_expired(b1, now, ref >> 1) + reclaim_expired(b2, now, ref >> 1) == 0) break;
-  }
-  return false;
+  if (bucket_put(p, ref)) return true;
+  // Both full. First move keys to their other buckets: a walk is usually a key long (one
+  // record and one bucket line). Only if that finds no room, make room from flows that are
+  // dead but not yet reclaimed (the sweep would get them within an interval), which reads
+  // all 16 slots' records. Never the record being inserted: its first key may sit here, and
+  // the caller may have made it due already.
+  if (displace(p, ref)) return true;
+  if (reclaim_expired(p.b1, now, ref >> 1) + reclaim_expired(p.b2, now, ref >> 1) == 0)
+    return false;
+  return bucket_put(p, ref);
 }
 
 // Cuckoo displacement for a key whose two buckets are full. First a random walk finds a

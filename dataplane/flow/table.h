@@ -207,13 +207,18 @@ struct FlowStoreHeader {
 struct FlowAdoption {
   using Outcome = StoreOutcome;  // kCreated also when FlowStore::adopt is off
   Outcome outcome = Outcome::kCreated;
-  std::string reason;          // kRefused: why, one loggable phrase
+  std::string reason;          // kRefused: why, one loggable phrase; kAdopted with the key
+                               // index rebuilt: that it was, and for how many flows
   uint32_t adopted = 0;        // flows kept
-  uint32_t discarded = 0;      // records in a live state that failed the check: dropped
+  uint32_t discarded = 0;      // records in a live state that failed the check, or found no
+                               // slot in a rebuilt index (no_room): dropped
   uint32_t half_done = 0;      // free records a bucket slot still named (an insert or erase
                                // cut short): their slots cleared
   uint32_t slots_cleared = 0;  // bucket slots naming no consistent record, all causes
   int64_t expiry_shift = 0;    // added to every adopted expiry (see FlowTable's store ctor)
+  uint32_t rebuilt_from = 0;   // the file's bucket count when it was not this table's (another
+                               // sizing: the key index was rebuilt at this one), else 0
+  uint32_t no_room = 0;        // of discarded: flows a rebuilt index had no slot for
   uint64_t writer_clock = 0;   // kAdopted: the writer's clock at its last age()/sweep()
   uint64_t micros = 0;         // time adoption took
 };
@@ -294,9 +299,12 @@ class BasicFlowTable {
   BasicFlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release, void* release_ctx,
                  bool meters = false);
   /// The same, the arrays in `store`'s file. A file whose header matches (magic, version,
-  /// capacity, buckets, meters, key fingerprint, layout, size) is adopted: its records and
-  /// buckets are checked, nothing else trusted (adopt() in table.cpp); anything else starts
-  /// empty, with the reason in adoption(). `now`: the adopter's clock. Expiries are in the
+  /// capacity, meters, key fingerprint, layout and size for its bucket count) is adopted:
+  /// its records and buckets are checked, nothing else trusted (adopt() in table.cpp). One
+  /// whose bucket count is not this table's (a build that sized the buckets otherwise) is
+  /// checked at its own count, then its key index is rebuilt at this table's: the records
+  /// keep their indices, the file takes this table's layout (rebuild_index()). Anything else
+  /// starts empty, with the reason in adoption(). `now`: the adopter's clock. Expiries are in the
   /// caller's ticks: if `now` is at or past the writer's last clock (header.clock) the clock
   /// is taken to go on (the same boot's TSC) and expiries are kept; if it is behind, the
   /// clock restarted and every expiry is shifted by now - header.clock, so a flow keeps the
@@ -484,6 +492,9 @@ class BasicFlowTable {
     return Probe{sig != 0 ? sig : 1, b1, b2};
   }
   bool bucket_find(const Key& k, const Probe& p, uint32_t* slot_ref) const;
+  // The emptier of the key's two buckets, if either has a free slot (bucket_add's first
+  // step, and rebuild_index()'s, which must not reclaim). Inlined: it is the fast path's.
+  [[gnu::always_inline]] inline bool bucket_put(const Probe& p, uint32_t ref);
   bool bucket_add(const Probe& p, uint32_t ref, uint64_t now);
   bool displace(const Probe& p, uint32_t ref);
   void bucket_del(uint32_t ref);
@@ -506,6 +517,8 @@ class BasicFlowTable {
   void push_free(uint32_t idx);
   void map_store(const FlowStore& store, bool meters, uint64_t now);
   FlowAdoption adopt(uint64_t now);
+  void rebuild_index(size_t buckets_off, size_t tcp_off, size_t meters_off, uint32_t n_buckets,
+                     FlowAdoption& r);
   bool key_in_place(const Key& k, uint32_t ref, uint32_t loc) const;
   void chain_free();
 

@@ -4,13 +4,9 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/unit/store_test_util.h"
-
 #include <algorithm>
 #include <array>
-#include <cstddef>
 #include <cstring>
-#include <fstream>
 #include <deque>
 #include <random>
 #include <string>
@@ -1375,34 +1371,6 @@ TYPED_TEST(FlowTableTest, EraseAfterAMoveClearsTheRightSlot) {
   }
   EXPECT_GT(erased_after_move, 10u) << "too few moves: the test shows little";
   std::printf("%u flows erased after their keys moved\n", erased_after_move);
-}
-
-// Hot restart across the change of bucket sizing: the file format (layouts, version 1) is
-// the same, but a table of the same capacity now has fewer buckets, so a file written with
-// the old sizing (capacity / 2 buckets) is refused by its bucket count, with that reason,
-// and the table starts empty rather than misreading it. (The header is patched here: the
-// new code cannot write an old file; the refusal comes before the size is looked at.)
-TEST(FlowTableStore, AFileWithTheOldBucketCountIsRefused) {
-  store_test::StoreFile s("rondo-buckets-", "old");
-  constexpr uint32_t kCap = 3000;
-  {
-    FlowTable t(kCap, kKey, nullptr, nullptr, false, FlowStore{s.path}, 1);
-    ASSERT_EQ(t.insert(client_key<FlowKey>(1), backend_key<FlowKey>(1), FlowState::kEstablished,
-                       100, 1).status,
-              Status::kOk);
-  }
-  const uint32_t old_buckets = (kCap * 2 + 3) / 4;  // main's sizing: two keys, 4 a bucket
-  {
-    std::fstream f(s.path, std::ios::in | std::ios::out | std::ios::binary);
-    f.seekp(offsetof(FlowStoreHeader, n_buckets));
-    f.write(reinterpret_cast<const char*>(&old_buckets), sizeof old_buckets);
-    ASSERT_TRUE(f.good());
-  }
-  FlowTable t(kCap, kKey, nullptr, nullptr, false, FlowStore{s.path}, 1);
-  EXPECT_EQ(t.adoption().outcome, FlowAdoption::Outcome::kRefused);
-  EXPECT_NE(t.adoption().reason.find("bucket count 1500, this table's is 1000"), std::string::npos)
-      << t.adoption().reason;
-  EXPECT_EQ(t.size(), 0u);
 }
 
 TYPED_TEST(FlowTableTest, RejectsZeroCapacity) {
