@@ -115,6 +115,12 @@ void Tracer::before(const Pipeline& pl, const Snapshot* s, uint8_t* const* frame
     TraceRaw r;
     r.at = now;
     r.in_port = in_port;
+    // The interface classify finds for it (tags are in the bytes: the worker put back any a
+    // device stripped); none for a port the snapshot has no entry for.
+    const uint16_t vid = lens[i] >= 18 && frames[i][12] == 0x81 && frames[i][13] == 0x00
+                             ? static_cast<uint16_t>((frames[i][14] & 0x0f) << 8 | frames[i][15])
+                             : 0;
+    if (s && in_port < s->port_ifaces.size()) r.iface = s->iface_of(in_port, vid);
     r.steered = steered;
     r.kind = kind;
     r.flow = kind == TraceKind::kClient || kind == TraceKind::kReply

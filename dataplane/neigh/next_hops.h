@@ -1,7 +1,8 @@
 // The resolved next hops as the workers see them: an immutable copy of a neighbour table's
 // entries that have a MAC (reachable or static), built by the neighbour manager on the main
 // lcore and published by pointer with RCU (state/rcu_slot.h), like the config snapshot. One
-// map per family (NextHopMap for IPv4, NextHopMap6 for IPv6). A worker looks a next hop up
+// map per family (NextHopMap for IPv4, NextHopMap6 for IPv6), keyed like the table by
+// (interface, address). A worker looks a next hop up (the route's interface and next hop)
 // once per forwarded packet: one keyed hash, a short linear probe, no writes, no locks.
 #pragma once
 
@@ -54,11 +55,10 @@ class BasicNextHopMap {
   BasicNextHopMap(const BasicNeighTable<A>& t, const HashKey& key);
 
   /// The next hop for ip (network order) on iface, or nullptr if it is not resolved.
-  /// TODO(P3): keyed by (iface, ip) (decision 7); today by ip alone, iface not compared.
-  const BasicNextHop<A>* find([[maybe_unused]] uint16_t iface, const A& ip) const {
-    for (uint32_t i = home(ip);; i = (i + 1) & mask_) {
+  const BasicNextHop<A>* find(uint16_t iface, const A& ip) const {
+    for (uint32_t i = home(iface, ip);; i = (i + 1) & mask_) {
       const BasicNextHop<A>& h = slots_[i];
-      if (h.ip == ip) return &h;
+      if (h.ip == ip && h.iface == iface) return &h;
       if (neigh_ip_zero(h.ip)) return nullptr;
     }
   }
@@ -67,7 +67,9 @@ class BasicNextHopMap {
   uint64_t version() const { return version_; }
 
  private:
-  uint32_t home(const A& ip) const { return static_cast<uint32_t>(neigh_hash(key_, ip)) & mask_; }
+  uint32_t home(uint16_t iface, const A& ip) const {
+    return static_cast<uint32_t>(neigh_hash(key_, iface, ip)) & mask_;
+  }
 
   std::vector<BasicNextHop<A>> slots_;  // power-of-two size, at most half full
   uint32_t mask_ = 0;

@@ -185,6 +185,10 @@ class RingDataplane {
     ASSERT_EQ(rte_ring_enqueue(rx_[q], m), 0);
   }
 
+  /// Put an mbuf made by the test (from pool(): flags, headroom as a PMD would leave them)
+  /// on RX queue q.
+  void inject_mbuf(uint16_t q, rte_mbuf* m) { ASSERT_EQ(rte_ring_enqueue(rx_[q], m), 0); }
+
   /// Poll worker i once and flush its TX buffers.
   void poll(uint16_t i) {
     dp::worker_poll(workers_[i].get());
