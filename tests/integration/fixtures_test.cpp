@@ -52,6 +52,7 @@ const Feature kFeatures[] = {
     {"dsr6", dsr6_cases, dsr6_state},
     {"frag", frag_cases},                {"frag6", frag6_cases, seed_v6},
     {"frag46", frag46_cases, seed_nat64},
+    {"vlan", vlan_cases, vlan_state, 9000},  {"vlan_trunk", vlan_trunk_cases, vlan_trunk_state},
 };
 
 // One dataplane with the seed scenario's state, and the ARP request its snapshot makes for
