@@ -7,7 +7,8 @@ full-NAT source 198.51.100.100), the lb host's own kernel address 198.51.100.1 o
 (the control plane and its health checks run there), backends on 198.51.100.3.
 With env.v6 set before topology_up() (topo.sh --v6) the client and the backends are dual
 stack too: client 2001:db8:100::2, backends 2001:db8:100::3, rondo's v6 VIP 2001:db8::10
-and local ip6 2001:db8:100::100 (the lb host's kernel has no IPv6).
+and local ip6 2001:db8:100::100 (the lb host's kernel has no IPv6). With env.router
+(topo.sh --router) the client is 198.18.0.2 (2001:db8:300::2) behind a router, rd-TAG-rt.
 
 A test file is a list of scenarios plus a setup function, handed to run():
 
@@ -281,16 +282,33 @@ def client_longlived(args):
             "slow_port": slow_result.get("port")}
 
 
+def new_udp_port_socket(used):
+    """A UDP socket bound to a source port not in `used` (then added to it). The kernel picks
+    ports at random: one of 20 repeats in about 0.7% of runs, and a repeated port is the
+    earlier datagram's flow, not a new one."""
+    held = []  # kept bound while we ask again, so the kernel picks another port
+    while True:
+        s = socket.socket(family(VIP), socket.SOCK_DGRAM)
+        s.bind(("::" if is_v6(VIP) else "0.0.0.0", 0))
+        if s.getsockname()[1] not in used:
+            break
+        held.append(s)
+    for h in held:
+        h.close()
+    used.add(s.getsockname()[1])
+    return s
+
+
 def client_udp(args):
     results = []  # (backend port, client source port)
     errors = []
     retries = 0
     port = getattr(args, "udp_port", UDP_PORT)
+    used = set()
     for i in range(args.count):
-        s = socket.socket(family(VIP), socket.SOCK_DGRAM)
-        s.settimeout(1.0)
         # A new source port for each datagram: a new flow.
-        s.bind(("::" if is_v6(VIP) else "0.0.0.0", 0))
+        s = new_udp_port_socket(used)
+        s.settimeout(1.0)
         payload = f"seed {i} {os.getpid()}".encode()
         try:
             for attempt in range(3):
@@ -492,7 +510,7 @@ def sweep_stale(topo):
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     tags = set()
     for line in out.splitlines():
-        m = re.match(r"rd-(e2e(\d+))-(lb|cl|be)\b", line)
+        m = re.match(r"rd-(e2e(\d+))-(lb|cl|be|rt)\b", line)
         if m and not os.path.exists(f"/proc/{m.group(2)}"):
             tags.add(m.group(1))
     for tag in sorted(tags):
@@ -502,7 +520,7 @@ def sweep_stale(topo):
     for line in out.splitlines():
         m = re.match(r"(rd-e2e(\d+)-\S+)", line)
         if m and not os.path.exists(f"/proc/{m.group(2)}") and \
-                not re.match(r"rd-e2e\d+-(lb|cl|be)$", m.group(1)):
+                not re.match(r"rd-e2e\d+-(lb|cl|be|rt)$", m.group(1)):
             log(f"removing a stale namespace {m.group(1)}")
             delete_namespace(m.group(1))
     for tmp in (tempfile.gettempdir(), SHM_DIR):
@@ -661,6 +679,7 @@ class Env:
         self.tcp_closing_s = 10  # the config's timeouts.tcp_closing
         self.topo_up = False
         self.v6 = False  # topology_up() with topo.sh --v6 (dual-stack client and backends)
+        self.router = False  # topology_up() with topo.sh --router (the client behind a router)
         # topology_up() with topo.sh --vlan OBJ: the client on a VLAN (192.0.2.2, and
         # 2001:db8:200::2 with v6), every frame tagged by OBJ (build/tests/e2e/vlan_tag_*.bpf.o).
         self.vlan_obj = None
@@ -821,7 +840,8 @@ class Env:
         for binary in (self.dataplane, self.controlplane, self.dpstat, self.rondoctl_bin):
             if not os.access(binary, os.X_OK):
                 raise AssertionError(f"{binary} is missing")
-        opts = (["--v6"] if self.v6 else []) + (["--vlan", self.vlan_obj] if self.vlan_obj else [])
+        opts = ((["--v6"] if self.v6 else []) + (["--router"] if self.router else []) +
+                (["--vlan", self.vlan_obj] if self.vlan_obj else []))
         log(f"topology {self.tag} (tools/lib/topo.sh up {' '.join([self.tag, *opts])})")
         self.topo_up = True
         subprocess.run([self.topo, "up", self.tag, *opts], check=True)

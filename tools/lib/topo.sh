@@ -3,11 +3,12 @@
 #
 # The network-namespace topology of the demo and the e2e tests.
 #
-#   topo.sh up TAG [--v6] [--vlan OBJ]
+#   topo.sh up TAG [--v6] [--router | --vlan OBJ]
 #                      build it (a leftover with the same TAG is removed first;
 #                      a failure part-way removes what was built); --v6: dual stack
-#                      on the client and the backends (below); --vlan: the client
-#                      on a VLAN of its own (below)
+#                      on the client and the backends (below); --router: the client
+#                      behind a router hop (below); --vlan: the client on a VLAN of
+#                      its own (below)
 #   topo.sh down TAG   remove everything with that TAG; idempotent, also after a
 #                      half-built "up"
 #
@@ -35,6 +36,24 @@
 #   the kernels' reports may stop flooding solicited-node groups to dp0p. Without --v6
 #   every namespace has IPv6 off and br0 is as it always was.
 #
+# --router moves the client behind a router, rd-TAG-rt, for path MTU discovery through a
+# hop rondo does not own (tests/e2e/pmtu_test.py):
+#
+#   rd-TAG-cl (client)          rd-TAG-rt (router)                        rd-TAG-lb
+#   eth0 198.18.0.2/24 ──── eth1 198.18.0.1/24   eth0 198.51.100.4/24 ── rtp ── br0
+#
+# The client's eth0 is 198.18.0.2/24 (2001:db8:300::2/64 with --v6), default route via
+# the router's eth1 198.18.0.1 (2001:db8:300::1); the router forwards both families, its
+# eth0 198.51.100.4/24 (2001:db8:100::4/64) is a port of br0 and the VIP prefixes are
+# on-link there (it ARPs and solicits the VIPs, rondo answers). Every link is 1500, but
+# the router's routes to the client's subnet carry mtu 1400 (IPv4) and 1280 (IPv6): a
+# narrower hop past the router, as a tunnel would be. The client's own link is 1500, so it
+# advertises an MSS of 1460 (1440); the backends' full-size segments reach the router,
+# which answers the VIP with ICMP fragmentation-needed 1400 / packet-too-big 1280.
+# rondo needs routes to 198.18.0.0/24 and 2001:db8:300::/64 via 198.51.100.4 and
+# 2001:db8:100::4 (its config's routes:). Without --router the client is on br0 as drawn
+# above and there is no rd-TAG-rt.
+#
 # --vlan OBJ puts the client on a VLAN and a subnet of its own, as a router port facing
 # clients would be: OBJ is tests/e2e/vlan_tag.bpf.c built for a VID (build/tests/e2e/
 # vlan_tag_<VID>.bpf.o), attached with clsact to the client's eth0 (egress tags every frame
@@ -48,7 +67,7 @@
 # off: it writes the tag into the bytes, so a reader of dp0 that sees only bytes (AF_XDP)
 # sees it too (net_af_packet gets it either way, from PACKET_AUXDATA).
 #
-# Nothing is created in the caller's namespace: every link lives in one of the three
+# Nothing is created in the caller's namespace: every link lives in one of the
 # namespaces, so deleting them removes all of it.
 #
 # Offloads are off on every veth end: kernel TCP over veth otherwise leaves partial
@@ -57,7 +76,7 @@
 set -euo pipefail
 
 usage() {
-	echo "usage: $0 up TAG [--v6] [--vlan OBJ] | down TAG   (TAG: 1-12 of [a-z0-9])" >&2
+	echo "usage: $0 up TAG [--v6] [--router | --vlan OBJ] | down TAG   (TAG: 1-12 of [a-z0-9])" >&2
 	exit 2
 }
 
@@ -66,11 +85,13 @@ cmd=$1
 tag=$2
 shift 2
 v6=false
+router=false
 vlan_obj=
 while [ $# -gt 0 ]; do
 	[ "$cmd" = up ] || usage
 	case $1 in
 	--v6) v6=true ;;
+	--router) router=true ;;
 	--vlan)
 		[ $# -ge 2 ] || usage
 		vlan_obj=$2
@@ -81,6 +102,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 [[ $tag =~ ^[a-z0-9]{1,12}$ ]] || usage
+if $router && [ -n "$vlan_obj" ]; then usage; fi
 if [ -n "$vlan_obj" ] && [ ! -f "$vlan_obj" ]; then
 	echo "topo.sh: --vlan $vlan_obj: no such file" >&2
 	exit 2
@@ -93,6 +115,7 @@ fi
 ns_lb=rd-$tag-lb
 ns_cl=rd-$tag-cl
 ns_be=rd-$tag-be
+ns_rt=rd-$tag-rt
 
 ns_exists() {
 	ip netns list | awk '{print $1}' | grep -qxF -- "$1"
@@ -179,17 +202,57 @@ topo_up() {
 	ip -n "$ns_lb" link set dp0p master br0 up
 	ip -n "$ns_lb" link set dp0 up
 
-	if [ -n "$vlan_obj" ]; then
-		client_vlan_add
+	if $router; then
+		router_add
 	else
-		host_add "$ns_cl" 198.51.100.2/24 clp "${cl6[@]}"
+		if [ -n "$vlan_obj" ]; then
+			client_vlan_add
+		else
+			host_add "$ns_cl" 198.51.100.2/24 clp "${cl6[@]}"
+		fi
+		# The VIP prefix is on-link for the client: it ARPs for 203.0.113.10 itself.
+		ip -n "$ns_cl" route add 203.0.113.0/24 dev eth0
+		# And the v6 VIP prefix: it solicits 2001:db8::10 itself.
+		! $v6 || ip -n "$ns_cl" -6 route add 2001:db8::/64 dev eth0
 	fi
-	# The VIP prefix is on-link for the client: it ARPs for 203.0.113.10 itself.
-	ip -n "$ns_cl" route add 203.0.113.0/24 dev eth0
-	# And the v6 VIP prefix: it solicits 2001:db8::10 itself.
-	! $v6 || ip -n "$ns_cl" -6 route add 2001:db8::/64 dev eth0
 
 	host_add "$ns_be" 198.51.100.3/24 bep "${be6[@]}"
+}
+
+# router_add: --router's router (on br0 through rtp) and the client behind it (above).
+router_add() {
+	local rt6=() cl6=()
+	if $v6; then
+		rt6=(2001:db8:100::4/64)
+		cl6=(2001:db8:300::2/64)
+	fi
+	host_add "$ns_rt" 198.51.100.4/24 rtp "${rt6[@]}"
+	ip netns exec "$ns_rt" sysctl -qw net.ipv4.ip_forward=1
+	! $v6 || ip netns exec "$ns_rt" sysctl -qw net.ipv6.conf.all.forwarding=1
+	ip -n "$ns_rt" route add 203.0.113.0/24 dev eth0
+	! $v6 || ip -n "$ns_rt" -6 route add 2001:db8::/64 dev eth0
+
+	netns_add "$ns_cl"
+	! $v6 || v6_on "$ns_cl"
+	ip -n "$ns_rt" link add name eth1 type veth peer name eth0 netns "$ns_cl"
+	offloads_off "$ns_rt" eth1
+	offloads_off "$ns_cl" eth0
+	# The client's subnet without its connected route: the route below carries the MTU
+	# of the narrower hop (a forwarded packet is checked against its route's mtu).
+	ip -n "$ns_rt" addr add 198.18.0.1/24 dev eth1 noprefixroute
+	ip -n "$ns_cl" addr add 198.18.0.2/24 dev eth0
+	if $v6; then
+		ip -n "$ns_rt" addr add 2001:db8:300::1/64 dev eth1 nodad noprefixroute
+		ip -n "$ns_cl" addr add "${cl6[0]}" dev eth0 nodad
+	fi
+	ip -n "$ns_rt" link set eth1 up
+	ip -n "$ns_cl" link set eth0 up
+	ip -n "$ns_rt" route add 198.18.0.0/24 dev eth1 src 198.18.0.1 mtu 1400
+	ip -n "$ns_cl" route add default via 198.18.0.1
+	if $v6; then
+		ip -n "$ns_rt" -6 route add 2001:db8:300::/64 dev eth1 mtu 1280
+		ip -n "$ns_cl" -6 route add default via 2001:db8:300::1
+	fi
 }
 
 # kill_ns_pids NS: end what still runs inside one of this tag's namespaces (the
@@ -212,7 +275,7 @@ kill_ns_pids() {
 
 topo_down() {
 	local ns
-	for ns in "$ns_cl" "$ns_be" "$ns_lb"; do
+	for ns in "$ns_cl" "$ns_rt" "$ns_be" "$ns_lb"; do
 		ns_exists "$ns" || continue
 		kill_ns_pids "$ns"
 		# Deleting the namespace destroys its links; a veth pair dies with either end.
