@@ -138,7 +138,8 @@ json dataplane_json(const api::DataplaneInfo& d, const ControlPlaneView& v) {
           {"start_kind", start_kind_name(d.start_kind)},
           {"adopted_flows", d.adopted_flows},
           {"discarded_flows", d.discarded_flows},
-          {"gap_ms", d.gap_ms}};
+          {"gap_ms", d.gap_ms},
+          {"mtu", d.mtu}};
 }
 
 json status_json(const ControlPlaneView& v, const ControlPlane& cp) {
@@ -162,7 +163,33 @@ json status_json(const ControlPlaneView& v, const ControlPlane& cp) {
           {"config", cp.options().config_path},
           {"state_file", cp.options().state_path},
           {"vips", v.desired.vips.size()},
-          {"backends", v.desired.backend_count()}};
+          {"backends", v.desired.backend_count()},
+          {"interfaces", v.desired.interfaces.size()}};
+}
+
+// The interfaces (declared, else the implicit ones) with their counters: null while the
+// dataplane's are not known.
+json interfaces_json(const ControlPlaneView& v) {
+  json out = json::array();
+  for (const auto& r : interface_rows(v)) {
+    const api::IfaceStats& i = r.iface;
+    json addresses = json::array();
+    for (const auto& a : r.addresses) addresses.push_back(format_prefix(a));
+    auto counter = [&](uint64_t n) { return r.counted ? json(n) : json(nullptr); };
+    out.push_back({{"name", i.name},
+                   {"id", i.id},
+                   {"port", i.port_id},
+                   {"device", r.device.empty() ? json(nullptr) : json(r.device)},
+                   {"vlan", i.vlan},
+                   {"mtu", i.mtu ? json(i.mtu) : json(nullptr)},
+                   {"addresses", addresses},
+                   {"implicit", r.implicit},
+                   {"rx_packets", counter(i.rx_packets)},
+                   {"rx_bytes", counter(i.rx_bytes)},
+                   {"tx_packets", counter(i.tx_packets)},
+                   {"tx_bytes", counter(i.tx_bytes)}});
+  }
+  return out;
 }
 
 json vip_json(const VipSpec& v) {
@@ -351,7 +378,10 @@ json cmd_show(ControlPlane& cp, Args& a, const std::string& /*origin*/) {
     row["backends"] = backends;
     vips.push_back(row);
   }
-  return {{"ok", true}, {"status", status_json(v, cp)}, {"vips", vips}};
+  return {{"ok", true},
+          {"status", status_json(v, cp)},
+          {"interfaces", interfaces_json(v)},
+          {"vips", vips}};
 }
 
 json cmd_status(ControlPlane& cp, Args& a, const std::string& /*origin*/) {
@@ -428,7 +458,8 @@ json cmd_stats(ControlPlane& cp, Args& a, const std::string& /*origin*/) {
           {"drops", drop_totals},
           {"lcores", lcores},
           {"backends", backends},
-          {"ports", ports}};
+          {"ports", ports},
+          {"interfaces", interfaces_json(v)}};
 }
 
 // ---- Inspection: flows, trace, drop samples (the dataplane's InspectRequest).

@@ -38,11 +38,13 @@ Commands:
   backend drain VIP ADDRESS:PORT [--wait] [--timeout SECONDS]
   backend undrain VIP ADDRESS:PORT
   backend weight VIP ADDRESS:PORT N
-  show [VIP]     vips (mode, scheduler) and backends: weight, health, drain state, active
+  show [VIP]     interfaces (port, VLAN, MTU, addresses, packets and bytes in and out), then
+                 vips (mode, scheduler) and backends: weight, health, drain state, active
                  flows, new connections/s, packets, bytes; TABLE%: a maglev or sh backend's
                  share of its VIP's lookup table (entries it owns / 65537); a warning for a
                  VIP whose backends are all down, saying what its --on-all-down does
-  stats          dataplane counters: per lcore, drops by reason, per backend, per port
+  stats          dataplane counters: per lcore, drops by reason, per backend, per port, per
+                 interface
   status         control plane: generation, dataplane connection, last push
   reload         re-read the config file and apply it as a diff (a bad file changes nothing)
   dataplane restart [--no-wait] [--timeout SECONDS]
@@ -885,8 +887,31 @@ std::string format_restarted(const json& dp) {
          " discarded), forwarding resumed after " + num(dp["gap_ms"]) + " ms\n";
 }
 
+// The interfaces of `show` and `stats` (one row each: port and device, VLAN, MTU,
+// addresses, traffic), or "" when the answer has none.
+std::string interfaces_table(const json& a) {
+  const json rows = a.value("interfaces", json::array());
+  if (rows.empty()) return "";
+  Table t({"INTERFACE", "PORT", "VLAN", "MTU", "ADDRESSES", "RX_PACKETS", "RX_BYTES",
+           "TX_PACKETS", "TX_BYTES"},
+          {false, false, true, true, false, true, true, true, true});
+  for (const auto& i : rows) {
+    std::string port = num(i["port"]);
+    if (i.value("device", json()).is_string()) port += " (" + i["device"].get<std::string>() + ")";
+    std::string addresses;
+    for (const auto& p : i.value("addresses", json::array()))
+      addresses += (addresses.empty() ? "" : ",") + p.get<std::string>();
+    const uint64_t vlan = i.value("vlan", 0);
+    t.add({i["name"].get<std::string>(), port, vlan ? std::to_string(vlan) : "-", num(i["mtu"]),
+           addresses.empty() ? "-" : addresses, num(i["rx_packets"]), bytes_cell(i["rx_bytes"]),
+           num(i["tx_packets"]), bytes_cell(i["tx_bytes"])});
+  }
+  return t.str();
+}
+
 std::string format_show(const json& a) {
   std::string out = status_line(a["status"]) + format_dataplane_start(a["status"]);
+  if (auto t = interfaces_table(a); !t.empty()) out += t + "\n";
   Table t({"VIP", "MODE", "SCHED", "BACKEND", "WEIGHT", "HEALTH", "STATE", "FLOWS", "CONN/S",
            "PACKETS", "BYTES", "TABLE%"},
           {false, false, false, false, true, false, false, true, true, true, true, true});
@@ -1008,6 +1033,7 @@ std::string format_stats(const json& a) {
             format_bytes(p["obytes"].get<double>()), num(p["imissed"]), num(p["ierrors"]),
             num(p["oerrors"]), num(p["rx_nombuf"])});
   out += "\n" + pt.str();
+  if (auto t = interfaces_table(a); !t.empty()) out += "\n" + t;
   return out;
 }
 

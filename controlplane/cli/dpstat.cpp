@@ -40,8 +40,8 @@ std::string heading(const std::string& name) {
 
 void print_text(const api::DataplaneInfo& info, const api::Stats& s) {
   std::printf("dataplane pid %" PRIu32 ", instance %016" PRIx64 ", generation %" PRIu64
-              ", %" PRIu32 " workers, %" PRIu32 " ports\n",
-              info.pid, info.instance, s.generation, info.n_workers, info.n_ports);
+              ", %" PRIu32 " workers, %" PRIu32 " ports, mtu %" PRIu32 "\n",
+              info.pid, info.instance, s.generation, info.n_workers, info.n_ports, info.mtu);
 
   // One column per counter the dataplane describes, in its order; BUSY% after them.
   std::printf("\n%-6s", "LCORE");
@@ -83,6 +83,15 @@ void print_text(const api::DataplaneInfo& info, const api::Stats& s) {
                 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64 "\n",
                 p.port_id, p.name.c_str(), p.ipackets, p.opackets, p.ibytes, p.obytes, p.imissed,
                 p.ierrors, p.oerrors, p.rx_nombuf);
+
+  // Interfaces: the declared ones, or the implicit one per port (vlan 0: untagged).
+  std::printf("\n%-5s %-15s %4s %4s %5s %14s %16s %14s %16s\n", "IFACE", "NAME", "PORT", "VLAN",
+              "MTU", "RX_PACKETS", "RX_BYTES", "TX_PACKETS", "TX_BYTES");
+  for (const auto& i : s.interfaces)
+    std::printf("%-5" PRIu16 " %-15s %4" PRIu16 " %4" PRIu16 " %5" PRIu32 " %14" PRIu64 " %16" PRIu64
+                " %14" PRIu64 " %16" PRIu64 "\n",
+                i.id, i.name.c_str(), i.port_id, i.vlan, i.mtu, i.rx_packets, i.rx_bytes,
+                i.tx_packets, i.tx_bytes);
 }
 
 // ---- JSON, by hand: a handful of flat objects does not justify a library ----
@@ -136,7 +145,7 @@ std::string json_array(const std::vector<std::string>& items) {
 }
 
 void print_json(const api::DataplaneInfo& info, const api::Stats& s) {
-  std::vector<std::string> lcores, backends, ports;
+  std::vector<std::string> lcores, backends, ports, interfaces;
   for (const auto& l : s.lcores) {
     JsonObject drops;
     for (size_t i = 0; i < l.drops.size(); ++i)
@@ -171,17 +180,32 @@ void print_json(const api::DataplaneInfo& info, const api::Stats& s) {
                         .field("rx_nombuf", p.rx_nombuf)
                         .str());
   }
+  for (const auto& i : s.interfaces) {
+    interfaces.push_back(JsonObject()
+                             .field("id", i.id)
+                             .field("name", i.name)
+                             .field("port_id", i.port_id)
+                             .field("vlan", i.vlan)
+                             .field("mtu", i.mtu)
+                             .field("rx_packets", i.rx_packets)
+                             .field("rx_bytes", i.rx_bytes)
+                             .field("tx_packets", i.tx_packets)
+                             .field("tx_bytes", i.tx_bytes)
+                             .str());
+  }
   JsonObject dp;
   dp.field("pid", info.pid)
       .field("instance", info.instance)
       .field("workers", info.n_workers)
-      .field("ports", info.n_ports);
+      .field("ports", info.n_ports)
+      .field("mtu", info.mtu);
   JsonObject root;
   root.field("generation", s.generation)
       .raw("dataplane", dp.str())
       .raw("lcores", json_array(lcores))
       .raw("backends", json_array(backends))
-      .raw("ports", json_array(ports));
+      .raw("ports", json_array(ports))
+      .raw("interfaces", json_array(interfaces));
   std::printf("%s\n", root.str().c_str());
 }
 

@@ -29,6 +29,9 @@ const api::Addr kUnparsed = api::Addr::from_v4(0);
 
 using api::kMaxTimeoutSeconds;
 
+// An interface's MTU: the range of the dataplane's --mtu (dataplane/runtime/options.cpp).
+constexpr uint64_t kMinMtu = 576, kMaxMtu = 9000;
+
 // A value in the document and where it is: its path for messages and its line.
 struct Item {
   YAML::Node node;
@@ -91,6 +94,19 @@ bool parse_mac(const std::string& s, uint8_t mac[6]) {
   return true;
 }
 
+// A field path of api::check_state as the file spells it: a route's or neighbour's iface is
+// its interface (or port) line, an interface's port_id its port.
+std::string config_field(std::string path) {
+  for (auto [name, key] : {std::pair<std::string_view, std::string_view>{".iface", ".interface"},
+                           {".port_id", ".port"}}) {
+    if (path.ends_with(name)) {
+      path.resize(path.size() - name.size());
+      path += key;
+    }
+  }
+  return path;
+}
+
 class Parser {
  public:
   explicit Parser(std::string_view file) : file_(file) {}
@@ -126,11 +142,12 @@ class Parser {
     };
     for (const auto& p : validate(numbered)) {
       // Ids are given here, not written in the file; "too many" is reported while reading.
-      if (p.field == "vips" || p.field.ends_with(".id")) continue;
-      if (unread_at(p.field) || unread_at(p.related)) continue;
+      if (p.field == "vips" || p.field == "interfaces" || p.field.ends_with(".id")) continue;
+      const std::string field = config_field(p.field), related = config_field(p.related);
+      if (unread_at(field) || unread_at(related)) continue;
       std::string message = p.message;
-      if (!p.related.empty()) message += " (line " + std::to_string(line_of_field(p.related)) + ")";
-      error(line_of_field(p.field), p.field, std::move(message));
+      if (!related.empty()) message += " (line " + std::to_string(line_of_field(related)) + ")";
+      error(line_of_field(field), field, std::move(message));
     }
     if (!errors_.empty()) {
       std::stable_sort(errors_.begin(), errors_.end(),
@@ -312,10 +329,12 @@ class Parser {
       return;
     }
     auto m = map(Item{root, "", line_of(root, 1)},
-                 {"timeouts", "local_ips", "routes", "neighbours", "vips"});
+                 {"timeouts", "local_ips", "interfaces", "routes", "neighbours", "vips"});
     if (!m) return;
     if (auto* t = m->get("timeouts")) parse_timeouts(*t);
     if (auto* l = m->get("local_ips")) parse_local_ips(*l);
+    // Before routes and neighbours, which name them.
+    if (auto* i = m->get("interfaces")) parse_interfaces(*i);
     if (auto* r = m->get("routes")) parse_routes(*r);
     if (auto* n = m->get("neighbours")) parse_neighbours(*n);
     if (auto* v = required(*m, "vips")) parse_vips(*v);
@@ -346,7 +365,7 @@ class Parser {
     auto items = list(it);
     if (!items) return;
     for (const auto& e : *items) {
-      auto m = map(e, {"prefix", "via", "port"});
+      auto m = map(e, {"prefix", "via", "interface", "port"});
       if (!m) {
         state_.routes.push_back(api::Route{.prefix = kUnparsed});
         continue;
@@ -354,7 +373,12 @@ class Parser {
       api::Route r{.prefix = kUnparsed};
       bool ok = true;
       if (auto* p = required(*m, "prefix")) {
-        ok &= parse_prefix(*p, &r);
+        auto pf = prefix(*p, "an IP prefix (e.g. 198.51.100.0/24 or 2001:db8:100::/64)");
+        ok &= pf.has_value();
+        if (pf) {
+          r.prefix = pf->addr;
+          r.prefix_len = pf->len;
+        }
       } else {
         ok = false;
       }
@@ -369,20 +393,17 @@ class Parser {
         ok &= ip.has_value();
         r.via = ip.value_or(api::Addr{});
       }
-      if (auto* p = m->get("port")) {
-        auto id = number(*p, 0, UINT16_MAX, "a port id (0-65535)");
-        ok &= id.has_value();
-        r.port_id = static_cast<uint16_t>(id.value_or(0));
-      }
+      ok &= resolve_interface(*m, &r.iface);
       state_.routes.push_back(r);
     }
   }
 
   // "198.51.100.0/24" or "2001:db8:100::/64": the length up to the family's (32, 128).
-  // Host bits set are validate()'s.
-  bool parse_prefix(const Item& it, api::Route* r) {
-    auto s = scalar(it, "a prefix (ADDRESS/LENGTH)");
-    if (!s) return false;
+  // Host bits set are validate()'s (an interface address has them). `what` names the
+  // expected form in the error: "an IP prefix (e.g. ...)".
+  std::optional<api::Prefix> prefix(const Item& it, const std::string& what) {
+    auto s = scalar(it, what);
+    if (!s) return std::nullopt;
     const auto slash = s->find('/');
     const std::string_view net = std::string_view(*s).substr(0, slash);
     std::optional<api::Addr> ip;
@@ -390,8 +411,8 @@ class Parser {
     if (!ip) {
       error(it, *s + (slash != std::string::npos && looks_v4_mapped(net)
                           ? " is an IPv4-mapped IPv6 prefix: write it as IPv4"
-                          : " is not an IP prefix (e.g. 198.51.100.0/24 or 2001:db8:100::/64)"));
-      return false;
+                          : " is not " + what));
+      return std::nullopt;
     }
     const uint64_t max_len = ip->is_v4() ? 32 : 128;
     uint64_t len = 0;
@@ -400,18 +421,144 @@ class Parser {
     auto [end, ec] = std::from_chars(b, e, len);
     if (b == e || ec != std::errc{} || end != e || len > max_len) {
       error(it, *s + ": prefix length must be 0-" + std::to_string(max_len));
+      return std::nullopt;
+    }
+    return api::Prefix{.addr = *ip, .len = static_cast<uint8_t>(len)};
+  }
+
+  // interfaces: each {name, port, vlan, mtu, addresses}; ids in file order (the store gives
+  // the lasting ones by name, as for vips). Cross-field rules ((port, vlan) unique, addresses
+  // owned once, mtu with IPv6) are validate()'s.
+  void parse_interfaces(const Item& it) {
+    auto items = list(it);
+    if (!items) return;
+    for (size_t k = 0; k < items->size(); ++k) {
+      const Item& e = (*items)[k];
+      if (k == api::kMaxInterfaces)
+        error(e, "too many interfaces (at most " + std::to_string(api::kMaxInterfaces) + ")");
+      api::Interface i{.id = static_cast<uint16_t>(k)};
+      auto m = map(e, {"name", "port", "vlan", "mtu", "addresses"});
+      if (!m) {
+        ifaces_unread_ = true;
+        state_.interfaces.push_back(std::move(i));
+        continue;
+      }
+      bool ok = true;
+      if (auto* f = required(*m, "name")) {
+        auto name = scalar(*f, "an interface name");
+        if (name) {
+          if (auto why = check_interface_name(*name); !why.empty()) {
+            error(*f, why);
+            name.reset();
+          } else if (auto [first, fresh] = iface_lines_.emplace(*name, f->line); !fresh) {
+            error(*f, *name + " is already the name of another interface (line " +
+                          std::to_string(first->second) + ")");
+            name.reset();
+          }
+        }
+        ok &= name.has_value();
+        i.name = name.value_or("");
+      } else {
+        ok = false;
+      }
+      if (auto* f = required(*m, "port")) {
+        auto port = number(*f, 0, UINT16_MAX, "a port id (0-65535)");
+        ok &= port.has_value();
+        i.port_id = static_cast<uint16_t>(port.value_or(0));
+      } else {
+        ok = false;
+      }
+      if (auto* f = m->get("vlan")) {
+        auto vlan = number(*f, 0, 4094, "a VLAN id (1-4094; 0 or absent: untagged)");
+        ok &= vlan.has_value();
+        i.vlan = static_cast<uint16_t>(vlan.value_or(0));
+      }
+      if (auto* f = m->get("mtu")) {
+        auto mtu = number(*f, kMinMtu, kMaxMtu,
+                          "an MTU (" + std::to_string(kMinMtu) + "-" +
+                              std::to_string(kMaxMtu) + ")");
+        ok &= mtu.has_value();
+        i.mtu = static_cast<uint32_t>(mtu.value_or(0));
+      }
+      if (auto* f = m->get("addresses")) {
+        if (auto addrs = list(*f)) {
+          for (const auto& a : *addrs) {
+            auto p = prefix(a, "an interface address (ADDRESS/LENGTH, e.g. 192.0.2.1/24 or "
+                               "2001:db8:200::1/64)");
+            ok &= p.has_value();
+            if (p) i.addresses.push_back(*p);
+          }
+        } else {
+          ok = false;
+        }
+      }
+      if (!ok) ifaces_unread_ = true;
+      state_.interfaces.push_back(std::move(i));
+    }
+  }
+
+  // The declared interfaces' names for an error: "clients, backends" (at most 8, then ...).
+  std::string declared_interfaces() const {
+    std::string out;
+    size_t n = 0;
+    for (const auto& i : state_.interfaces) {
+      if (i.name.empty()) continue;
+      if (n++ == 8) return out + ", ...";
+      out += (out.empty() ? "" : ", ") + i.name;
+    }
+    return out;
+  }
+
+  // The interface of a route or neighbour entry: `interface: NAME`, or `port: N` (the
+  // implicit interface N when none are declared, else the declared untagged one on port N),
+  // or neither (port 0, as before interfaces). False when it names none (reported here,
+  // unless an interface entry is itself unreadable: its own error says enough).
+  bool resolve_interface(const MapView& m, uint16_t* iface) {
+    const Item* name = m.get("interface");
+    const Item* port = m.get("port");
+    if (name && port) {
+      error(*port, "give interface or port, not both");
       return false;
     }
-    r->prefix = *ip;
-    r->prefix_len = static_cast<uint8_t>(len);
-    return true;
+    if (name) {
+      auto n = scalar(*name, "an interface name");
+      if (!n) return false;
+      if (const api::Interface* i = state_.find_interface(*n); i && !n->empty()) {
+        *iface = i->id;
+        return true;
+      }
+      if (state_.interfaces.empty())
+        error(*name, *n + " is not declared (no interfaces: list; or write port: N)");
+      else if (!ifaces_unread_)
+        error(*name, "no interface named " + *n + " (declared: " + declared_interfaces() + ")");
+      return false;
+    }
+    uint16_t p = 0;
+    if (port) {
+      auto id = number(*port, 0, UINT16_MAX, "a port id (0-65535)");
+      if (!id) return false;
+      p = static_cast<uint16_t>(*id);
+    }
+    if (auto id = state_.interface_of_port(p)) {
+      *iface = *id;
+      return true;
+    }
+    if (ifaces_unread_) return false;
+    const std::string why = "port " + std::to_string(p) +
+                            " has no untagged interface (declared: " + declared_interfaces() +
+                            "): name one with interface: NAME";
+    if (port)
+      error(*port, why);
+    else
+      error(m.line, child_path(m.path, "interface"), "required field is missing: " + why);
+    return false;
   }
 
   void parse_neighbours(const Item& it) {
     auto items = list(it);
     if (!items) return;
     for (const auto& e : *items) {
-      auto m = map(e, {"ip", "mac", "port"});
+      auto m = map(e, {"ip", "mac", "interface", "port"});
       if (!m) {
         state_.neighbours.push_back(api::Neighbour{.ip = kUnparsed});
         continue;
@@ -431,11 +578,7 @@ class Parser {
       } else {
         ok = false;
       }
-      if (auto* p = m->get("port")) {
-        auto id = number(*p, 0, UINT16_MAX, "a port id (0-65535)");
-        ok &= id.has_value();
-        n.port_id = static_cast<uint16_t>(id.value_or(0));
-      }
+      ok &= resolve_interface(*m, &n.iface);
       state_.neighbours.push_back(n);
     }
   }
@@ -648,6 +791,8 @@ class Parser {
   std::map<std::string, int, std::less<>> lines_;  // field path -> its line
   std::set<std::string> bad_;  // field paths with an error of their own
   uint32_t backend_count_ = 0;
+  std::map<std::string, int, std::less<>> iface_lines_;  // interface name -> its line
+  bool ifaces_unread_ = false;  // an interface entry had an error of its own
 };
 
 }  // namespace

@@ -4,8 +4,9 @@
 // nothing: any problem yields the list of errors and no state, so a bad file can never be
 // partially applied.
 //
-// The file names vips and lists backends; it carries no ids. The daemon's StateStore gives
-// ids by key (vip name, backend address:port), so reordering the file renumbers nothing.
+// The file names vips, interfaces and lists backends; it carries no ids. The daemon's
+// StateStore gives ids by key (vip name, backend address:port, interface name), so
+// reordering the file renumbers nothing.
 #pragma once
 
 #include <cstddef>
@@ -32,8 +33,9 @@ struct ConfigError {
   bool operator==(const ConfigError&) const = default;
 };
 
-/// Either the desired state described by the file (ids all 0, health unknown, nothing
-/// drained) or every error found, ordered by line.
+/// Either the desired state described by the file (vip and backend ids all 0; interfaces
+/// numbered in file order, the routes and neighbours naming one holding that id; health
+/// unknown, nothing drained) or every error found, ordered by line.
 using ModelResult = std::variant<DesiredState, std::vector<ConfigError>>;
 
 /// Parse config text. `name` stands for the file in error messages.

@@ -328,6 +328,43 @@ std::vector<MetricFamily> MetricsCollector::collect(const ControlPlaneView& view
     }
   }
 
+  // ---- interfaces ------------------------------------------------------------------------
+  // The declared ones (from the desired state, so also without a dataplane), else the
+  // dataplane's implicit one per port; counters while the dataplane's are live.
+  auto& if_info = fams.gauge(
+      "rondo_interface_info",
+      "Always 1; labels describe the interface: its port, vlan (0: untagged) and the MTU in "
+      "force (0 while the dataplane's default is not known).");
+  struct IfaceCounter {
+    const char* name;
+    const char* help;
+    uint64_t api::IfaceStats::*field;
+  };
+  static constexpr IfaceCounter kIfaceCounters[] = {
+      {"rondo_interface_rx_packets_total", "Packets received on the interface (its port and VLAN).",
+       &api::IfaceStats::rx_packets},
+      {"rondo_interface_rx_bytes_total", "Bytes received on the interface (its port and VLAN).",
+       &api::IfaceStats::rx_bytes},
+      {"rondo_interface_tx_packets_total", "Packets queued for sending on the interface.",
+       &api::IfaceStats::tx_packets},
+      {"rondo_interface_tx_bytes_total", "Bytes queued for sending on the interface.",
+       &api::IfaceStats::tx_bytes},
+  };
+  std::vector<MetricFamily*> if_counters;
+  for (const auto& c : kIfaceCounters) if_counters.push_back(&fams.counter(c.name, c.help));
+  std::set<std::string> iface_names_seen;
+  for (const auto& r : interface_rows(view)) {
+    const api::IfaceStats& i = r.iface;
+    if (!iface_names_seen.insert(i.name).second) continue;  // unique labels, as for vips
+    const std::string port = std::to_string(i.port_id), vlan = std::to_string(i.vlan);
+    sample(if_info,
+           {{"interface", i.name}, {"mtu", std::to_string(i.mtu)}, {"port", port}, {"vlan", vlan}}, 1);
+    if (!r.counted) continue;
+    for (size_t k = 0; k < std::size(kIfaceCounters); ++k)
+      sample(*if_counters[k], {{"interface", i.name}, {"port", port}, {"vlan", vlan}},
+             num(i.*kIfaceCounters[k].field));
+  }
+
   return fams.take();
 }
 

@@ -33,16 +33,46 @@ std::set<uint32_t> backend_ids(const DesiredState& d) {
   return ids;
 }
 
+std::set<uint32_t> interface_ids(const DesiredState& d) {
+  std::set<uint32_t> ids;
+  for (const auto& i : d.interfaces) ids.insert(i.id);
+  return ids;
+}
+
 // Retire every id of `from` that `to` no longer uses.
 void retire_removed(const DesiredState& from, const DesiredState& to, PersistedState* s,
                     IdAllocator::Seconds now) {
   const auto vips = vip_ids(to);
   const auto backends = backend_ids(to);
+  const auto ifaces = interface_ids(to);
   for (const auto& v : from.vips) {
     if (!vips.count(v.id)) s->vip_ids.retire(v.id, now);
     for (const auto& b : v.backends)
       if (!backends.count(b.id)) s->backend_ids.retire(b.id, now);
   }
+  // An interface id indexes the dataplane's per-interface counters: a retired one is not
+  // given to another name at once, so that one series never counts two interfaces.
+  for (const auto& i : from.interfaces)
+    if (!ifaces.count(i.id)) s->interface_ids.retire(i.id, now);
+}
+
+// Give `next` (a config file's state) the identity s->desired has (adopt_identity), new ids
+// from s's allocators. `busy` says whether a retired backend id may still have flows.
+std::string adopt_file(PersistedState* s, DesiredState* next, IdAllocator::Seconds now,
+                       IdAllocator::Seconds quarantine, const std::function<bool(uint32_t)>& busy) {
+  auto in_vips = vip_ids(s->desired);
+  auto in_backends = backend_ids(s->desired);
+  auto in_ifaces = interface_ids(s->desired);
+  auto from = [&](IdAllocator& ids, std::set<uint32_t>& in_use, std::function<bool(uint32_t)> flows) {
+    return [&ids, &in_use, flows = std::move(flows), now, quarantine] {
+      auto id = ids.allocate(in_use, now, quarantine, flows);
+      if (id) in_use.insert(*id);
+      return id;
+    };
+  };
+  return adopt_identity(s->desired, next, from(s->vip_ids, in_vips, nullptr),
+                        from(s->backend_ids, in_backends, busy),
+                        from(s->interface_ids, in_ifaces, nullptr));
 }
 
 // Create the state file's directory if it is missing (one level, like systemd's
@@ -142,21 +172,7 @@ StartResult ControlPlane::start_impl() {
     } else if (file && digest != state.config_digest) {
       // Edited while the control plane was stopped: apply it as `reload` would.
       DesiredState next = std::move(*file);
-      auto in_vips = vip_ids(state.desired);
-      auto in_backends = backend_ids(state.desired);
-      const auto q = quarantine_locked(state.desired);
-      auto err = adopt_identity(
-          state.desired, &next,
-          [&] {
-            auto id = state.vip_ids.allocate(in_vips, now, q, nullptr);
-            if (id) in_vips.insert(*id);
-            return id;
-          },
-          [&] {
-            auto id = state.backend_ids.allocate(in_backends, now, q, nullptr);
-            if (id) in_backends.insert(*id);
-            return id;
-          });
+      auto err = adopt_file(&state, &next, now, quarantine_locked(state.desired), nullptr);
       if (!err.empty()) {
         result.errors.push_back(options_.config_path + ": " + err);
         return result;
@@ -183,6 +199,7 @@ StartResult ControlPlane::start_impl() {
       state.vip_ids.reserve(v.id);
       for (const auto& b : v.backends) state.backend_ids.reserve(b.id);
     }
+    for (const auto& i : state.desired.interfaces) state.interface_ids.reserve(i.id);
     state.config_digest = digest;
     save = true;
     log_info("loaded " + options_.config_path + ": " + std::to_string(state.desired.vips.size()) +
@@ -661,23 +678,9 @@ OpResult ControlPlane::reload(const std::string& origin) {
   auto file = std::move(std::get<DesiredState>(loaded));
   OpResult r = change(
       [&](PersistedState& s, IdAllocator::Seconds now) {
-        auto in_vips = vip_ids(s.desired);
-        auto in_backends = backend_ids(s.desired);
         const auto q = std::max(quarantine_locked(s.desired), quarantine_locked(file));
-        const auto busy = may_have_flows_locked();
         DesiredState next = file;
-        auto err = adopt_identity(
-            s.desired, &next,
-            [&] {
-              auto id = s.vip_ids.allocate(in_vips, now, q, nullptr);
-              if (id) in_vips.insert(*id);
-              return id;
-            },
-            [&] {
-              auto id = s.backend_ids.allocate(in_backends, now, q, busy);
-              if (id) in_backends.insert(*id);
-              return id;
-            });
+        auto err = adopt_file(&s, &next, now, q, may_have_flows_locked());
         if (!err.empty()) return OpResult::fail(Status::kFailed, err + "; nothing changed");
         s.desired = std::move(next);
         s.config_digest = digest;
@@ -729,6 +732,46 @@ std::optional<api::InspectReply> ControlPlane::inspect(const api::InspectRequest
   auto out = c->inspect(req);
   if (!out) *err = "the dataplane did not answer: " + c->last_error();
   return out;
+}
+
+// ---------------------------------------------------------------------------------------
+
+std::vector<InterfaceRow> interface_rows(const ControlPlaneView& v) {
+  const api::Stats* stats = v.dataplane_connected && v.stats ? v.stats.get() : nullptr;
+  const uint32_t default_mtu = v.dataplane ? v.dataplane->mtu : 0;
+  std::vector<InterfaceRow> rows;
+  if (!v.desired.interfaces.empty()) {
+    for (const auto& i : v.desired.interfaces) {
+      InterfaceRow r;
+      r.iface = {.id = i.id, .name = i.name, .port_id = i.port_id, .vlan = i.vlan,
+                 .mtu = i.mtu ? i.mtu : default_mtu};
+      r.addresses = i.addresses;
+      rows.push_back(std::move(r));
+    }
+  } else if (stats && !stats->interfaces.empty()) {
+    for (const auto& s : stats->interfaces) rows.push_back({.iface = s, .implicit = true});
+  } else if (v.dataplane) {
+    for (uint32_t p = 0; p < v.dataplane->n_ports && p <= UINT16_MAX; ++p) {
+      const auto port = static_cast<uint16_t>(p);
+      rows.push_back({.iface = {.id = port, .name = implicit_interface_name(port), .port_id = port,
+                                .mtu = default_mtu},
+                      .implicit = true});
+    }
+  }
+  if (!stats) return rows;
+  for (auto& r : rows) {
+    r.counted = true;
+    for (const auto& s : stats->interfaces) {
+      if (s.id != r.iface.id || s.name != r.iface.name) continue;
+      r.iface.rx_packets = s.rx_packets;
+      r.iface.rx_bytes = s.rx_bytes;
+      r.iface.tx_packets = s.tx_packets;
+      r.iface.tx_bytes = s.tx_bytes;
+    }
+    for (const auto& p : stats->ports)
+      if (p.port_id == r.iface.port_id) r.device = p.name;
+  }
+  return rows;
 }
 
 }  // namespace rondo::cp

@@ -11,17 +11,53 @@ std::string join_ips(const std::vector<api::Addr>& ips) {
   return out + "]";
 }
 
-std::string format_route(const api::Route& r) {
-  std::string out = api::format_addr(r.prefix) + "/" + std::to_string(r.prefix_len);
-  out += !r.via.is_zero() ? " via " + api::format_addr(r.via) : " on-link";
-  return out + " port " + std::to_string(r.port_id);
+// " port N" with implicit interfaces (as before interfaces existed), " interface NAME" else.
+std::string where(const DesiredState& d, uint16_t iface) {
+  return d.interfaces.empty() ? " port " + std::to_string(iface) : " interface " + d.interface_name(iface);
 }
 
-std::string format_neighbour(const api::Neighbour& n) {
+std::string format_route(const DesiredState& d, const api::Route& r) {
+  std::string out = api::format_addr(r.prefix) + "/" + std::to_string(r.prefix_len);
+  out += !r.via.is_zero() ? " via " + api::format_addr(r.via) : " on-link";
+  return out + where(d, r.iface);
+}
+
+std::string format_neighbour(const DesiredState& d, const api::Neighbour& n) {
   char mac[18];
   std::snprintf(mac, sizeof mac, "%02x:%02x:%02x:%02x:%02x:%02x", n.mac[0], n.mac[1], n.mac[2],
                 n.mac[3], n.mac[4], n.mac[5]);
-  return api::format_addr(n.ip) + " " + mac + " port " + std::to_string(n.port_id);
+  return api::format_addr(n.ip) + " " + mac + where(d, n.iface);
+}
+
+// The fields of an interface as a diff line shows them; `what` picks one.
+std::string vlan_text(const api::Interface& i) { return i.vlan ? std::to_string(i.vlan) : "untagged"; }
+std::string mtu_text(const api::Interface& i) { return i.mtu ? std::to_string(i.mtu) : "default"; }
+std::string addresses_text(const api::Interface& i) {
+  std::string out = "[";
+  for (size_t k = 0; k < i.addresses.size(); ++k) out += (k ? ", " : "") + format_prefix(i.addresses[k]);
+  return out + "]";
+}
+
+void diff_interfaces(const DesiredState& from, const DesiredState& to, std::vector<std::string>* out) {
+  for (const auto& i : to.interfaces) {
+    const api::Interface* old = from.find_interface(std::string_view(i.name));
+    if (!old) {
+      out->push_back("+ interface " + i.name + " port " + std::to_string(i.port_id) + " vlan " +
+                     vlan_text(i) + " mtu " + mtu_text(i) + " addresses " + addresses_text(i));
+      continue;
+    }
+    const std::string head = "~ interface " + i.name + " ";
+    if (old->port_id != i.port_id)
+      out->push_back(head + "port " + std::to_string(old->port_id) + " -> " + std::to_string(i.port_id));
+    if (old->vlan != i.vlan) out->push_back(head + "vlan " + vlan_text(*old) + " -> " + vlan_text(i));
+    if (old->mtu != i.mtu) out->push_back(head + "mtu " + mtu_text(*old) + " -> " + mtu_text(i));
+    if (old->addresses != i.addresses)
+      out->push_back(head + "addresses " + addresses_text(*old) + " -> " + addresses_text(i));
+  }
+  for (const auto& i : from.interfaces)
+    if (!to.find_interface(std::string_view(i.name)))
+      out->push_back("- interface " + i.name + " port " + std::to_string(i.port_id) + " vlan " +
+                     vlan_text(i));
 }
 
 template <typename T, typename F>
@@ -109,14 +145,21 @@ std::vector<std::string> diff_states(const DesiredState& from, const DesiredStat
     out.push_back("- vip " + v.name + " " + format_vip_address(v));
     for (const auto& b : v.backends) out.push_back(backend_line('-', v, b));
   }
+  diff_interfaces(from, to, &out);
   if (from.local_ips != to.local_ips)
     out.push_back("~ local_ips " + join_ips(from.local_ips) + " -> " + join_ips(to.local_ips));
-  if (from.routes != to.routes)
-    out.push_back("~ routes " + join(from.routes, format_route) + " -> " +
-                  join(to.routes, format_route));
-  if (from.neighbours != to.neighbours)
-    out.push_back("~ neighbours " + join(from.neighbours, format_neighbour) + " -> " +
-                  join(to.neighbours, format_neighbour));
+  // Routes and neighbours hold interface ids; compared by what they name, so that only a
+  // renamed or moved interface's own line shows a change of interface.
+  auto routes_of = [](const DesiredState& d) {
+    return join(d.routes, [&](const api::Route& r) { return format_route(d, r); });
+  };
+  auto neighbours_of = [](const DesiredState& d) {
+    return join(d.neighbours, [&](const api::Neighbour& n) { return format_neighbour(d, n); });
+  };
+  if (const auto a = routes_of(from), b = routes_of(to); a != b)
+    out.push_back("~ routes " + a + " -> " + b);
+  if (const auto a = neighbours_of(from), b = neighbours_of(to); a != b)
+    out.push_back("~ neighbours " + a + " -> " + b);
   const auto& ta = from.timeouts;
   const auto& tb = to.timeouts;
   for (const auto& f : api::kTimeoutFields) {
@@ -131,7 +174,22 @@ std::vector<std::string> diff_states(const DesiredState& from, const DesiredStat
 
 std::string adopt_identity(const DesiredState& current, DesiredState* next,
                            const std::function<std::optional<uint32_t>()>& new_vip_id,
-                           const std::function<std::optional<uint32_t>()>& new_backend_id) {
+                           const std::function<std::optional<uint32_t>()>& new_backend_id,
+                           const std::function<std::optional<uint32_t>()>& new_interface_id) {
+  // Interfaces by name; routes and neighbours follow their interface's id.
+  std::vector<uint16_t> iface_ids(next->interfaces.size());
+  for (size_t k = 0; k < iface_ids.size(); ++k) {
+    const api::Interface* old = current.find_interface(std::string_view(next->interfaces[k].name));
+    if (old) iface_ids[k] = old->id;
+  }
+  for (size_t k = 0; k < iface_ids.size(); ++k) {
+    if (current.find_interface(std::string_view(next->interfaces[k].name))) continue;
+    auto id = new_interface_id();
+    if (!id)
+      return "no free interface id (at most " + std::to_string(api::kMaxInterfaces) + " interfaces)";
+    iface_ids[k] = static_cast<uint16_t>(*id);
+  }
+  renumber_interfaces(next, iface_ids);
   // Kept ids first, so that the allocators know every id the result uses before handing
   // out new ones (the callers' in-use sets are built from `current`).
   for (auto& v : next->vips) {

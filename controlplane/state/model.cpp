@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <map>
 
 namespace rondo::cp {
 
@@ -52,6 +53,31 @@ const VipSpec* DesiredState::find_vip(const api::Addr& ip, uint16_t port, api::P
   return it == vips.end() ? nullptr : &*it;
 }
 
+const api::Interface* DesiredState::find_interface(std::string_view name) const {
+  auto it = std::find_if(interfaces.begin(), interfaces.end(),
+                         [&](const api::Interface& i) { return i.name == name; });
+  return it == interfaces.end() ? nullptr : &*it;
+}
+
+const api::Interface* DesiredState::find_interface(uint16_t id) const {
+  auto it = std::find_if(interfaces.begin(), interfaces.end(),
+                         [&](const api::Interface& i) { return i.id == id; });
+  return it == interfaces.end() ? nullptr : &*it;
+}
+
+std::optional<uint16_t> DesiredState::interface_of_port(uint16_t port) const {
+  if (interfaces.empty()) return port;
+  for (const auto& i : interfaces)
+    if (i.port_id == port && i.vlan == 0) return i.id;
+  return std::nullopt;
+}
+
+std::string DesiredState::interface_name(uint16_t id) const {
+  if (interfaces.empty()) return implicit_interface_name(id);
+  const api::Interface* i = find_interface(id);
+  return i ? i->name : "(interface " + std::to_string(id) + ")";
+}
+
 size_t DesiredState::backend_count() const {
   size_t n = 0;
   for (const auto& v : vips) n += v.backends.size();
@@ -61,6 +87,7 @@ size_t DesiredState::backend_count() const {
 api::State to_api(const DesiredState& d) {
   api::State s;
   s.local_ips = d.local_ips;
+  s.interfaces = d.interfaces;
   s.routes = d.routes;
   s.neighbours = d.neighbours;
   s.timeouts = d.timeouts;
@@ -84,6 +111,57 @@ void assign_fresh_ids(DesiredState* d) {
     v.id = vip_id++;
     for (auto& b : v.backends) b.id = backend_id++;
   }
+  std::vector<uint16_t> ids(d->interfaces.size());
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<uint16_t>(i);
+  renumber_interfaces(d, ids);
+}
+
+void renumber_interfaces(DesiredState* d, const std::vector<uint16_t>& ids) {
+  if (d->interfaces.empty()) return;
+  // Old id -> new id, from the ids as they are before any is changed.
+  std::map<uint16_t, uint16_t> to;
+  for (size_t i = 0; i < d->interfaces.size() && i < ids.size(); ++i)
+    to.emplace(d->interfaces[i].id, ids[i]);
+  auto follow = [&](uint16_t* iface) {
+    if (auto it = to.find(*iface); it != to.end()) *iface = it->second;
+  };
+  for (auto& r : d->routes) follow(&r.iface);
+  for (auto& n : d->neighbours) follow(&n.iface);
+  for (size_t i = 0; i < d->interfaces.size() && i < ids.size(); ++i) d->interfaces[i].id = ids[i];
+}
+
+std::string implicit_interface_name(uint16_t port) { return "port" + std::to_string(port); }
+
+std::string check_interface_name(std::string_view s) {
+  const bool valid = !s.empty() && s.size() <= kMaxInterfaceNameLength &&
+                     std::all_of(s.begin(), s.end(), [](char c) {
+                       return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+                              c == '-' || c == '.';
+                     });
+  if (valid) return {};
+  std::string shown(s.substr(0, 64));
+  for (char& c : shown)
+    if (static_cast<unsigned char>(c) < ' ' || c == 0x7f) c = '?';
+  return "\"" + shown + (s.size() > 64 ? "...\"" : "\"") + " is not a valid interface name (1-" +
+         std::to_string(kMaxInterfaceNameLength) + " characters from a-z 0-9 . _ -)";
+}
+
+std::string format_prefix(const api::Prefix& p) {
+  return api::format_addr(p.addr) + "/" + std::to_string(p.len);
+}
+
+std::optional<api::Prefix> parse_prefix(std::string_view s) {
+  const auto slash = s.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  auto ip = api::parse_addr(s.substr(0, slash));
+  if (!ip) return std::nullopt;
+  const std::string_view len_text = s.substr(slash + 1);
+  unsigned len = 0;
+  auto [end, ec] = std::from_chars(len_text.data(), len_text.data() + len_text.size(), len);
+  if (len_text.empty() || ec != std::errc{} || end != len_text.data() + len_text.size() ||
+      len > (ip->is_v4() ? 32u : 128u))
+    return std::nullopt;
+  return api::Prefix{.addr = *ip, .len = static_cast<uint8_t>(len)};
 }
 
 std::string_view proto_name(api::Proto p) { return p == api::Proto::kUdp ? "udp" : "tcp"; }

@@ -81,10 +81,23 @@ struct VipSpec {
 struct DesiredState {
   std::vector<VipSpec> vips;
   std::vector<api::Addr> local_ips;
+  // Declared interfaces (a port plus an optional VLAN), each with a stable id given by name
+  // like a vip's. Empty: the dataplane's implicit ones, one untagged interface per port whose
+  // id is the port id. Routes and neighbours hold an interface id (api::Route::iface), kept
+  // in step with these ids by assign_fresh_ids and adopt_identity.
+  std::vector<api::Interface> interfaces;
   std::vector<api::Route> routes;
   std::vector<api::Neighbour> neighbours;
   api::Timeouts timeouts;
   bool operator==(const DesiredState&) const = default;
+
+  const api::Interface* find_interface(std::string_view name) const;
+  const api::Interface* find_interface(uint16_t id) const;
+  /// What `port: N` means in a route or neighbour: the implicit interface N when none are
+  /// declared, else the declared untagged interface on port N; nullopt when there is none.
+  std::optional<uint16_t> interface_of_port(uint16_t port) const;
+  /// The name of interface `id`: a declared one's, or the implicit "port<N>".
+  std::string interface_name(uint16_t id) const;
 
   VipSpec* find_vip(std::string_view name);
   const VipSpec* find_vip(std::string_view name) const;
@@ -97,9 +110,26 @@ struct DesiredState {
 /// health is kDown (kUnknown forwards, so a vip without checks works).
 api::State to_api(const DesiredState& d);
 
-/// Give ids in order of appearance (vips 0, 1, ...; backends 0, 1, ... over all vips), as
-/// a first start does. Used for a state with no history.
+/// Give ids in order of appearance (vips 0, 1, ...; backends 0, 1, ... over all vips;
+/// interfaces 0, 1, ..., routes and neighbours following theirs), as a first start does.
+/// Used for a state with no history.
 void assign_fresh_ids(DesiredState* d);
+
+/// Give the declared interfaces new ids: `ids[i]` for interfaces[i], the routes and
+/// neighbours naming one following it. A no-op without declared interfaces (routes then
+/// name ports).
+void renumber_interfaces(DesiredState* d, const std::vector<uint16_t>& ids);
+
+/// The implicit interface of port N: "port<N>" (the dataplane's name for it).
+std::string implicit_interface_name(uint16_t port);
+/// Why `name` cannot name an interface, or "" if it can: 1-15 characters from a-z 0-9 . _ -
+/// (it becomes a metrics label and fits a Linux interface name).
+std::string check_interface_name(std::string_view name);
+/// "192.0.2.1/24", "2001:db8:200::1/64".
+std::string format_prefix(const api::Prefix& p);
+/// "ADDRESS/LEN" of either family, length up to the family's; host bits may be set (an
+/// interface address). nullopt when it is not one.
+std::optional<api::Prefix> parse_prefix(std::string_view s);
 
 // ---- small shared helpers (config loader, API server and rondoctl agree on them) ----
 
@@ -146,5 +176,6 @@ using api::format_addr;
 bool looks_v4_mapped(std::string_view s);
 
 inline constexpr size_t kMaxNameLength = 64;
+inline constexpr size_t kMaxInterfaceNameLength = 15;
 
 }  // namespace rondo::cp

@@ -132,6 +132,29 @@ HealthCheck read_health_check(const json& o, const std::string& w) {
   return hc;
 }
 
+// The interface a route or neighbour names: "interface": NAME (a declared one), or, as
+// files written before interfaces have it, "port": N (see DesiredState::interface_of_port).
+uint16_t iface_of(const json& o, const std::string& w, const DesiredState& d) {
+  if (o.is_object() && o.contains("interface")) {
+    const std::string name = string_of(o.at("interface"), w + ".interface");
+    const api::Interface* i = d.find_interface(name);
+    if (!i) throw Bad{w + ".interface: no interface named " + name};
+    return i->id;
+  }
+  const auto port = static_cast<uint16_t>(uint_field(o, "port", w, UINT16_MAX));
+  auto id = d.interface_of_port(port);
+  if (!id) throw Bad{w + ".port: port " + std::to_string(port) + " has no untagged interface"};
+  return *id;
+}
+
+// What encode writes for a route's or neighbour's interface (see iface_of).
+void put_iface(json* o, uint16_t iface, const DesiredState& d) {
+  if (d.interfaces.empty())
+    (*o)["port"] = iface;
+  else
+    (*o)["interface"] = d.interface_name(iface);
+}
+
 PersistedState decode(const json& root) {
   if (!root.is_object()) throw Bad{"expected a JSON object"};
   const std::string format = string_of(field(root, "format", ""), "format");
@@ -153,13 +176,38 @@ PersistedState decode(const json& root) {
 
   for (const auto& ip : array_of(field(root, "local_ips", ""), "local_ips"))
     d.local_ips.push_back(ip_of(ip, "local_ips[]"));
+  // Both absent in state files written before interfaces: none declared.
+  if (root.contains("interface_ids")) read_ids(root.at("interface_ids"), "interface_ids", &s.interface_ids);
+  if (root.contains("interfaces")) {
+    std::set<uint16_t> ids;
+    for (const auto& ji : array_of(root.at("interfaces"), "interfaces")) {
+      const std::string w = "interfaces[" + std::to_string(d.interfaces.size()) + "]";
+      api::Interface i;
+      i.name = string_of(field(ji, "name", w), w + ".name");
+      i.id = static_cast<uint16_t>(uint_field(ji, "id", w, api::kMaxInterfaces - 1));
+      i.port_id = static_cast<uint16_t>(uint_field(ji, "port", w, UINT16_MAX));
+      i.vlan = static_cast<uint16_t>(uint_field(ji, "vlan", w, 4094));
+      i.mtu = static_cast<uint32_t>(uint_field(ji, "mtu", w, UINT32_MAX));  // 0: --mtu
+      for (const auto& a : array_of(field(ji, "addresses", w), w + ".addresses")) {
+        std::optional<api::Prefix> p;
+        if (a.is_string()) p = parse_prefix(a.get<std::string>());
+        if (!p) throw Bad{w + ".addresses[]: expected ADDRESS/LENGTH"};
+        i.addresses.push_back(*p);
+      }
+      // Routes and neighbours are read by these names, and counters by these ids.
+      if (d.find_interface(i.name)) throw Bad{w + ".name: " + i.name + " is declared twice"};
+      if (!ids.insert(i.id).second) throw Bad{w + ".id: " + std::to_string(i.id) + " is used twice"};
+      s.interface_ids.reserve(i.id);
+      d.interfaces.push_back(std::move(i));
+    }
+  }
   for (const auto& r : array_of(field(root, "routes", ""), "routes")) {
     api::Route rt;
     rt.prefix = ip_of(field(r, "prefix", "routes[]"), "routes[].prefix");
     // 0-128 fits the field; the family's bound (32 for IPv4) is validate()'s.
     rt.prefix_len = static_cast<uint8_t>(uint_field(r, "prefix_len", "routes[]", 128));
     rt.via = via_of(field(r, "via", "routes[]"), "routes[].via");
-    rt.port_id = static_cast<uint16_t>(uint_field(r, "port", "routes[]", UINT16_MAX));
+    rt.iface = iface_of(r, "routes[]", d);
     d.routes.push_back(rt);
   }
   for (const auto& n : array_of(field(root, "neighbours", ""), "neighbours")) {
@@ -172,7 +220,7 @@ PersistedState decode(const json& root) {
                     &m[5], &tail) != 6)
       throw Bad{"neighbours[].mac: " + mac + " is not a MAC address"};
     for (int i = 0; i < 6; ++i) nb.mac[i] = static_cast<uint8_t>(m[i]);
-    nb.port_id = static_cast<uint16_t>(uint_field(n, "port", "neighbours[]", UINT16_MAX));
+    nb.iface = iface_of(n, "neighbours[]", d);
     d.neighbours.push_back(nb);
   }
 
@@ -240,22 +288,38 @@ std::string encode_state_file(const PersistedState& s) {
   root["config_digest"] = s.config_digest;
   root["vip_ids"] = encode_ids(s.vip_ids);
   root["backend_ids"] = encode_ids(s.backend_ids);
+  root["interface_ids"] = encode_ids(s.interface_ids);
   json timeouts = json::object();
   for (const auto& f : api::kTimeoutFields) timeouts[std::string(f.name) + "_ms"] = d.timeouts.*f.ms;
   root["timeouts"] = timeouts;
   json ips = json::array();
   for (const auto& ip : d.local_ips) ips.push_back(api::format_addr(ip));
   root["local_ips"] = ips;
+  json interfaces = json::array();
+  for (const auto& i : d.interfaces) {
+    json addresses = json::array();
+    for (const auto& a : i.addresses) addresses.push_back(format_prefix(a));
+    interfaces.push_back({{"name", i.name},
+                          {"id", i.id},
+                          {"port", i.port_id},
+                          {"vlan", i.vlan},
+                          {"mtu", i.mtu},
+                          {"addresses", addresses}});
+  }
+  root["interfaces"] = interfaces;
   json routes = json::array();
-  for (const auto& r : d.routes)
-    routes.push_back({{"prefix", api::format_addr(r.prefix)},
-                      {"prefix_len", r.prefix_len},
-                      {"via", via_text(r)},
-                      {"port", r.port_id}});
+  for (const auto& r : d.routes) {
+    json jr = {{"prefix", api::format_addr(r.prefix)}, {"prefix_len", r.prefix_len}, {"via", via_text(r)}};
+    put_iface(&jr, r.iface, d);
+    routes.push_back(std::move(jr));
+  }
   root["routes"] = routes;
   json neigh = json::array();
-  for (const auto& n : d.neighbours)
-    neigh.push_back({{"ip", api::format_addr(n.ip)}, {"mac", mac_text(n.mac)}, {"port", n.port_id}});
+  for (const auto& n : d.neighbours) {
+    json jn = {{"ip", api::format_addr(n.ip)}, {"mac", mac_text(n.mac)}};
+    put_iface(&jn, n.iface, d);
+    neigh.push_back(std::move(jn));
+  }
   root["neighbours"] = neigh;
   json vips = json::array();
   for (const auto& v : d.vips) {

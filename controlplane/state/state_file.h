@@ -5,9 +5,14 @@
 //
 // Format (docs/controlplane.md has an example):
 //   {"format": "rondo-state/1", "config_digest": "...", "vip_ids": {...}, "backend_ids":
-//    {...}, "timeouts": {...}, "local_ips": [...], "routes": [...], "neighbours": [...],
+//    {...}, "interface_ids": {...}, "timeouts": {...}, "local_ips": [...],
+//    "interfaces": [{"name", "id", "port", "vlan", "mtu", "addresses": ["192.0.2.1/24"]}],
+//    "routes": [...], "neighbours": [...],
 //    "vips": [{"name", "id", "address", "port", "protocol", "mode", "scheduler", "syncookies",
 //              "health_check", "backends": [{"id", "address", "port", "weight", "drained"}]}]}
+// Routes and neighbours name their interface ("interface": NAME) when interfaces are
+// declared, else their port ("port": N, the implicit interface), as files written before
+// interfaces did; such a file still loads ("interfaces" and "interface_ids" absent: none).
 // Health is runtime only and not stored.
 #pragma once
 
@@ -26,6 +31,7 @@ struct PersistedState {
   DesiredState desired;
   IdAllocator vip_ids{api::kMaxVipId};
   IdAllocator backend_ids{api::kMaxBackendId};
+  IdAllocator interface_ids{api::kMaxInterfaces - 1};
   /// config_digest() of the config file last applied (seed or reload); "" if none.
   std::string config_digest;
   bool operator==(const PersistedState&) const = default;

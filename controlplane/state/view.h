@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "controlplane/state/model.h"
 #include "dataplane/api/ctl.h"
@@ -60,6 +62,22 @@ struct ControlPlaneView {
   std::shared_ptr<const api::Stats> stats;
   std::optional<WallClock::time_point> stats_time;
 };
+
+/// One interface as `rondoctl show`, `stats` and the metrics present it.
+struct InterfaceRow {
+  /// Id, name, port, vlan; mtu in force (its own, else the dataplane's --mtu; 0 while that
+  /// is unknown); rx/tx counters (0 unless `counted`).
+  api::IfaceStats iface;
+  std::vector<api::Prefix> addresses;
+  bool implicit = false;  // no interfaces declared: the dataplane's one per port
+  bool counted = false;   // counters come from a connected dataplane's latest stats
+  std::string device;     // the port's device name from the stats ("" unknown)
+};
+
+/// The declared interfaces, or without any the dataplane's implicit ones (from its stats,
+/// else one per port it said it has), with their counters from the latest stats (matched
+/// by id and name: a state the dataplane has not taken yet counts nothing).
+std::vector<InterfaceRow> interface_rows(const ControlPlaneView& v);
 
 /// The daemon's side of the interface (implemented by ControlPlane; fakes in tests).
 class ControlPlaneHandle {

@@ -73,6 +73,22 @@ class Reader {
   size_t off_ = 0;
 };
 
+// An interface's identity, as State::interfaces (Interface) and Stats::interfaces
+// (IfaceStats) both carry it.
+template <class I>
+void put_iface(Writer& w, const I& i) {
+  w.u16(i.id);
+  w.str(i.name);
+  w.u16(i.port_id);
+  w.u16(i.vlan);
+  w.u32(i.mtu);
+}
+template <class I>
+bool get_iface(Reader& r, I* i) {
+  return r.u16(&i->id) && r.str(&i->name) && r.u16(&i->port_id) && r.u16(&i->vlan) && r.u32(&i->mtu);
+}
+constexpr size_t kIfaceWire = 2 + 4 + 2 + 2 + 4;  // put_iface with an empty name
+
 template <typename T>
 std::optional<T> fail(std::string* err, const char* what) {
   if (err) *err = what;
@@ -129,18 +145,27 @@ std::vector<uint8_t> encode_state(const State& s) {
   }
   w.u32(static_cast<uint32_t>(s.local_ips.size()));
   for (const auto& ip : s.local_ips) w.addr(ip);
+  w.u32(static_cast<uint32_t>(s.interfaces.size()));
+  for (const auto& i : s.interfaces) {
+    put_iface(w, i);
+    w.u32(static_cast<uint32_t>(i.addresses.size()));
+    for (const auto& a : i.addresses) {
+      w.addr(a.addr);
+      w.u8(a.len);
+    }
+  }
   w.u32(static_cast<uint32_t>(s.routes.size()));
   for (const auto& r : s.routes) {
     w.addr(r.prefix);
     w.u8(r.prefix_len);
-    w.u16(r.port_id);
+    w.u16(r.iface);
     w.addr(r.via);
   }
   w.u32(static_cast<uint32_t>(s.neighbours.size()));
   for (const auto& n : s.neighbours) {
     w.addr(n.ip);
     w.raw(n.mac, 6);
-    w.u16(n.port_id);
+    w.u16(n.iface);
   }
   return w.take();
 }
@@ -189,15 +214,26 @@ std::optional<State> decode_state(std::span<const uint8_t> p, std::string* err) 
   s.local_ips.resize(n);
   for (auto& ip : s.local_ips)
     if (!r.addr(&ip)) return fail<State>(err, "state: truncated local ip");
+  if (!r.count(&n, kIfaceWire + 4)) return fail<State>(err, "state: bad interface count");
+  if (n > kMaxInterfaces) return fail<State>(err, "state: more than 256 interfaces");
+  s.interfaces.resize(n);
+  for (auto& i : s.interfaces) {
+    uint32_t na;
+    if (!get_iface(r, &i) || !r.count(&na, 16 + 1))
+      return fail<State>(err, "state: truncated interface");
+    i.addresses.resize(na);
+    for (auto& a : i.addresses)
+      if (!r.addr(&a.addr) || !r.u8(&a.len)) return fail<State>(err, "state: truncated interface");
+  }
   if (!r.count(&n, 16 + 1 + 2 + 16)) return fail<State>(err, "state: bad route count");
   s.routes.resize(n);
   for (auto& rt : s.routes)
-    if (!r.addr(&rt.prefix) || !r.u8(&rt.prefix_len) || !r.u16(&rt.port_id) || !r.addr(&rt.via))
+    if (!r.addr(&rt.prefix) || !r.u8(&rt.prefix_len) || !r.u16(&rt.iface) || !r.addr(&rt.via))
       return fail<State>(err, "state: truncated route");
   if (!r.count(&n, 16 + 6 + 2)) return fail<State>(err, "state: bad neighbour count");
   s.neighbours.resize(n);
   for (auto& nb : s.neighbours)
-    if (!r.addr(&nb.ip) || !r.raw(nb.mac, 6) || !r.u16(&nb.port_id))
+    if (!r.addr(&nb.ip) || !r.raw(nb.mac, 6) || !r.u16(&nb.iface))
       return fail<State>(err, "state: truncated neighbour");
   if (!r.done()) return fail<State>(err, "state: trailing bytes");
   return s;
@@ -215,6 +251,7 @@ std::vector<uint8_t> encode_info(const DataplaneInfo& i) {
   w.u64(i.discarded_flows);
   w.u8(i.start_kind);
   w.u32(i.gap_ms);
+  w.u32(i.mtu);
   return w.take();
 }
 
@@ -223,7 +260,7 @@ std::optional<DataplaneInfo> decode_info(std::span<const uint8_t> p, std::string
   DataplaneInfo i;
   if (!r.u32(&i.pid) || !r.u32(&i.n_workers) || !r.u32(&i.n_ports) || !r.u32(&i.n_drop_reasons) ||
       !r.u64(&i.instance) || !r.u64(&i.generation) || !r.u64(&i.adopted_flows) ||
-      !r.u64(&i.discarded_flows) || !r.u8(&i.start_kind) || !r.u32(&i.gap_ms) || !r.done())
+      !r.u64(&i.discarded_flows) || !r.u8(&i.start_kind) || !r.u32(&i.gap_ms) || !r.u32(&i.mtu) || !r.done())
     return fail<DataplaneInfo>(err, "info: bad length");
   if (i.start_kind >= std::size(kStartKindNames)) return fail<DataplaneInfo>(err, "info: unknown start kind");
   return i;
@@ -330,6 +367,7 @@ std::vector<uint8_t> encode_inspect_reply(const InspectReply& a) {
                                  &t.reason, &t.out})
       w.str(*s);
     w.u16(t.out_port);
+    w.u16(t.iface);
   }
   w.u32(static_cast<uint32_t>(a.drops.size()));
   for (const auto& d : a.drops) {
@@ -362,14 +400,14 @@ std::optional<InspectReply> decode_inspect_reply(std::span<const uint8_t> p, std
     for (uint64_t* v : {&f.packets_in, &f.bytes_in, &f.packets_out, &f.bytes_out}) ok = ok && r.u64(v);
     if (!ok) return fail<InspectReply>(err, "inspect reply: truncated flow");
   }
-  if (!r.count(&n, 4 + 8 + 2 + 1 + 8 * 4 + 2)) return fail<InspectReply>(err, "inspect reply: bad trace count");
+  if (!r.count(&n, 4 + 8 + 2 + 1 + 8 * 4 + 2 + 2)) return fail<InspectReply>(err, "inspect reply: bad trace count");
   a.trace.resize(n);
   for (auto& t : a.trace) {
     bool ok = r.u32(&t.lcore) && r.u64(&t.at_us) && r.u16(&t.in_port) && r.boolean(&t.steered);
     for (std::string* s : {&t.packet, &t.kind, &t.flow, &t.backend, &t.state, &t.verdict, &t.reason,
                            &t.out})
       ok = ok && r.str(s);
-    if (!ok || !r.u16(&t.out_port)) return fail<InspectReply>(err, "inspect reply: truncated trace record");
+    if (!ok || !r.u16(&t.out_port) || !r.u16(&t.iface)) return fail<InspectReply>(err, "inspect reply: truncated trace record");
   }
   if (!r.count(&n, 4 + 4 + 8 + 2 + 4 + 4 + 4)) return fail<InspectReply>(err, "inspect reply: bad drop count");
   a.drops.resize(n);
@@ -422,6 +460,11 @@ std::vector<uint8_t> encode_stats(const Stats& s) {
                        p.oerrors, p.rx_nombuf})
       w.u64(v);
   }
+  w.u32(static_cast<uint32_t>(s.interfaces.size()));
+  for (const auto& i : s.interfaces) {
+    put_iface(w, i);
+    for (uint64_t v : {i.rx_packets, i.rx_bytes, i.tx_packets, i.tx_bytes}) w.u64(v);
+  }
   return w.take();
 }
 
@@ -470,6 +513,14 @@ std::optional<Stats> decode_stats(std::span<const uint8_t> p, std::string* err) 
     for (uint64_t* v : {&pt.ipackets, &pt.opackets, &pt.ibytes, &pt.obytes, &pt.imissed,
                         &pt.ierrors, &pt.oerrors, &pt.rx_nombuf})
       if (!r.u64(v)) return fail<Stats>(err, "stats: truncated port");
+  }
+  if (!r.count(&n, kIfaceWire + 8 * 4)) return fail<Stats>(err, "stats: bad interface count");
+  s.interfaces.resize(n);
+  for (auto& i : s.interfaces) {
+    if (!get_iface(r, &i))
+      return fail<Stats>(err, "stats: truncated interface");
+    for (uint64_t* v : {&i.rx_packets, &i.rx_bytes, &i.tx_packets, &i.tx_bytes})
+      if (!r.u64(v)) return fail<Stats>(err, "stats: truncated interface");
   }
   if (!r.done()) return fail<Stats>(err, "stats: trailing bytes");
   return s;

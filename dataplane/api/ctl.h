@@ -25,11 +25,14 @@ inline constexpr uint32_t kMagic = 0x4f444e52;  // "RNDO" read as little-endian 
 // 2: consumed/steered counters; 3: originated; 4: lcore counters described on the wire;
 // 7: per-VIP syncookies; 8: inspect (flows, trace, drop samples); 9: backends' Maglev table
 // entries in the stats; 10: per-VIP proxy_protocol; 11: DSR modes and per-VIP on_all_down;
-// 13: every address is 16 bytes (api::Addr), IPv6 in the state, the filter and flow listings
-inline constexpr uint16_t kVersion = 13;
+// 13: every address is 16 bytes (api::Addr), IPv6 in the state, the filter and flow listings;
+// 14: interfaces (a port + an optional VLAN): State::interfaces, routes and neighbours name an
+// interface, Stats::interfaces, DataplaneInfo::mtu, TraceRecord::iface
+inline constexpr uint16_t kVersion = 14;
 inline constexpr uint32_t kMaxPayload = 16u << 20;
 inline constexpr uint32_t kMaxBackendId = 65535;  // ids index per-lcore counter arrays
 inline constexpr uint32_t kMaxVipId = 4095;
+inline constexpr uint32_t kMaxInterfaces = 256;  // ids 0-255 index per-lcore counter arrays
 
 enum class MsgType : uint16_t {
   kHello = 1,       // cp -> dp: empty body
@@ -214,10 +217,29 @@ struct Vip {
   bool operator==(const Vip&) const = default;
 };
 
+/// An address with a prefix length (an interface's address and its subnet).
+struct Prefix {
+  Addr addr;
+  uint8_t len = 0;  // 0-32 (IPv4), 0-128 (IPv6)
+  bool operator==(const Prefix&) const = default;
+};
+
+/// A port plus an optional 802.1Q VLAN: what routes and neighbours name. No interfaces in the
+/// state = the implicit ones: one untagged interface per port, id = port id, mtu --mtu.
+struct Interface {
+  uint16_t id = 0;  // 0 to kMaxInterfaces - 1, stable by name (per-interface counters)
+  std::string name;
+  uint16_t port_id = 0;
+  uint16_t vlan = 0;  // 0: untagged; 1-4094: the VID
+  uint32_t mtu = 0;   // 0: the dataplane's --mtu
+  std::vector<Prefix> addresses;
+  bool operator==(const Interface&) const = default;
+};
+
 struct Route {
   Addr prefix;             // its family is the route's
   uint8_t prefix_len = 0;  // 0-32 (IPv4), 0-128 (IPv6)
-  uint16_t port_id = 0;
+  uint16_t iface = 0;      // Interface::id (implicit interfaces: the port id)
   Addr via;  // unset (::): destinations are on-link; else the prefix's family (v6: may be fe80::/10)
   bool operator==(const Route&) const = default;
 };
@@ -225,7 +247,7 @@ struct Route {
 struct Neighbour {
   Addr ip;
   uint8_t mac[6] = {};
-  uint16_t port_id = 0;
+  uint16_t iface = 0;  // Interface::id (implicit interfaces: the port id)
   bool operator==(const Neighbour&) const = default;
 };
 
@@ -263,7 +285,8 @@ struct State {
   uint64_t generation = 0;
   std::vector<Vip> vips;
   std::vector<Addr> local_ips;  // full-NAT source addresses owned by the dataplane
-  std::vector<Route> routes;        // empty: everything is on-link on port 0
+  std::vector<Interface> interfaces;  // empty: one untagged interface per port (id = port)
+  std::vector<Route> routes;        // empty: everything is on-link on the first interface
   std::vector<Neighbour> neighbours;  // static entries; the rest is learned by ARP
   Timeouts timeouts;
   bool operator==(const State&) const = default;
@@ -292,6 +315,7 @@ struct DataplaneInfo {
   // first (planned restart: measured; crash: an upper bound from the previous process's last
   // ageing sweep). 0 on a fresh start.
   uint32_t gap_ms = 0;
+  uint32_t mtu = 0;  // --mtu: the ports' MTU and every interface's default
   bool operator==(const DataplaneInfo&) const = default;
 };
 
@@ -342,6 +366,17 @@ struct PortStats {
   bool operator==(const PortStats&) const = default;
 };
 
+/// One interface's traffic, summed over lcores (rx: classified to it; tx: queued on it).
+struct IfaceStats {
+  uint16_t id = 0;
+  std::string name;
+  uint16_t port_id = 0;
+  uint16_t vlan = 0;
+  uint32_t mtu = 0;
+  uint64_t rx_packets = 0, rx_bytes = 0, tx_packets = 0, tx_bytes = 0;
+  bool operator==(const IfaceStats&) const = default;
+};
+
 struct Stats {
   uint64_t generation = 0;
   std::vector<CounterDesc> counters;    // what LcoreStats::counters hold, in order
@@ -350,6 +385,7 @@ struct Stats {
   // Summed over lcores; only ids that were seen or that own entries of a Maglev table.
   std::vector<BackendStats> backends;
   std::vector<PortStats> ports;
+  std::vector<IfaceStats> interfaces;
   bool operator==(const Stats&) const = default;
 
   /// The value of lcore counter `name` in `l`; 0 if this dataplane has no such counter.
@@ -426,6 +462,7 @@ struct TraceRecord {
   std::string reason;    // drop: the named reason
   std::string out;       // tx: the frame as sent (rewritten), one line
   uint16_t out_port = 0;  // tx: port; steer: the owning worker
+  uint16_t iface = 0;     // the interface the packet came in on (classify's answer)
   bool operator==(const TraceRecord&) const = default;
 };
 

@@ -157,7 +157,7 @@ class Checker {
                               text + " is " + family_name(r.prefix) + ": a next hop has the route's family",
               f + ".prefix");
         else if (usable(f + ".via", r.via))
-          one_port_link_local(f + ".via", r.via, r.port_id);
+          one_port_link_local(f + ".via", r.via, r.iface);
       }
       if (auto [first, fresh] = seen.emplace(std::pair{r.prefix, r.prefix_len}, f + ".prefix"); !fresh)
         add(f + ".prefix", text + " is a duplicate route", first->second);
@@ -173,7 +173,7 @@ class Checker {
         if (auto [first, fresh] = seen.emplace(n.ip, f + ".ip"); !fresh)
           add(f + ".ip", format_addr(n.ip) + " already has an entry", first->second);
         else
-          one_port_link_local(f + ".ip", n.ip, n.port_id);
+          one_port_link_local(f + ".ip", n.ip, n.iface);
       }
       if (n.mac[0] & 1)
         add(f + ".mac", format_mac(n.mac) + " is a multicast address, not a host's");

@@ -217,22 +217,23 @@ void Pipeline::send_too_big6(const Snapshot& s, const uint8_t* f, const Parsed& 
   OutFrame* o = out_frame();
   if (!o) return;
   // From the VIP, which the client relates to its connection.
-  const uint32_t n = write_packet_too_big6(o->data + 14, f + p.l3_off, p.ip_len,
+  const uint32_t n = write_packet_too_big6(o->data() + 14, f + p.l3_off, p.ip_len,
                                            Ip6::from(p.key6.dst_ip), mtu, kIcmp6QuoteMax);
   send_frame6(s, o, 14 + n, Ip6::from(p.key6.src_ip), now);
 }
 
 bool Pipeline::send_frame6(const Snapshot& s, OutFrame* o, uint32_t len, const Ip6& dst,
                            uint64_t now) {
-  o->data[12] = 0x86;  // IPv6
-  o->data[13] = 0xdd;
-  const Action a = output6(s, o->data, dst, now);  // counts its own drop
+  o->data()[12] = 0x86;  // IPv6
+  o->data()[13] = 0xdd;
+  const Action a = output6(s, o->data(), dst, now);  // counts its own drop
   if (a.kind != Action::Kind::kTx) {
     --out_len_;
     return false;
   }
   o->port = a.port;
-  o->len = static_cast<uint16_t>(len);
+  o->off = static_cast<uint8_t>(OutFrame::kSpare - a.prepend + a.trim);
+  o->len = static_cast<uint16_t>(out_len(a, len));
   return true;
 }
 

@@ -25,16 +25,17 @@ Action Pipeline::too_big6(const Snapshot& s, const uint8_t* f, const Parsed& p, 
   // From the address the packet went to (a VIP or a local ip), which the sender relates to
   // its connection.
   const Ip6 from = Ip6::from(p.key6.dst_ip);
-  const uint32_t n = write_packet_too_big6(o->data + 14, f + p.l3_off, p.ip_len, from, mtu);
-  o->data[12] = 0x86;  // IPv6
-  o->data[13] = 0xdd;
-  const Action a = output6(s, o->data, Ip6::from(p.key6.src_ip), now);  // counts its own drop
+  const uint32_t n = write_packet_too_big6(o->data() + 14, f + p.l3_off, p.ip_len, from, mtu);
+  o->data()[12] = 0x86;  // IPv6
+  o->data()[13] = 0xdd;
+  const Action a = output6(s, o->data(), Ip6::from(p.key6.src_ip), now);  // counts its own drop
   if (a.kind != Action::Kind::kTx) {
     --out_len_;
     return dropped;
   }
   o->port = a.port;
-  o->len = static_cast<uint16_t>(14 + n);
+  o->off = static_cast<uint8_t>(OutFrame::kSpare - a.prepend + a.trim);
+  o->len = static_cast<uint16_t>(out_len(a, 14 + n));
   return dropped;
 }
 

@@ -966,7 +966,7 @@ Action Pipeline::output(const Snapshot& s, uint8_t* f, uint32_t dst_ip, uint64_t
   uint32_t nh;
   if (!s.route(dst_ip, &port, &nh) || port >= params_.port_macs.size())
     return drop(counters_, DropReason::kNoRoute);
-  const NextHop* n = next_hops_ ? next_hops_->find(nh) : nullptr;
+  const NextHop* n = next_hops_ ? next_hops_->find(port, nh) : nullptr;
   if (!n) {
     ask_neigh(nh, port, now);
     return drop(counters_, DropReason::kNeighUnresolved);
@@ -983,27 +983,30 @@ OutFrame* Pipeline::out_frame() {
     counters_.drop(DropReason::kTxFull);
     return nullptr;
   }
-  return &out_[out_len_++];
+  OutFrame* o = &out_[out_len_++];
+  o->off = OutFrame::kSpare;
+  return o;
 }
 
 bool Pipeline::send_frame(const Snapshot& s, OutFrame* o, uint32_t len, uint32_t dst_ip,
                           uint64_t now) {
-  o->data[12] = 0x08;  // IPv4
-  o->data[13] = 0x00;
-  const Action a = output(s, o->data, dst_ip, now);  // counts its own drop
+  o->data()[12] = 0x08;  // IPv4
+  o->data()[13] = 0x00;
+  const Action a = output(s, o->data(), dst_ip, now);  // counts its own drop
   if (a.kind != Action::Kind::kTx) {
     --out_len_;
     return false;
   }
   o->port = a.port;
-  o->len = static_cast<uint16_t>(len);
+  o->off = static_cast<uint8_t>(OutFrame::kSpare - a.prepend + a.trim);
+  o->len = static_cast<uint16_t>(out_len(a, len));
   return true;
 }
 
 bool Pipeline::emit(const Snapshot& s, const SynProxy::Segment& seg, uint32_t dst_ip,
                     uint64_t now) {
   OutFrame* o = out_frame();
-  return o && send_frame(s, o, SynProxy::write(o->data, 14, seg), dst_ip, now);
+  return o && send_frame(s, o, SynProxy::write(o->data(), 14, seg), dst_ip, now);
 }
 
 void Pipeline::send_too_big(const Snapshot& s, const uint8_t* f, const Parsed& p, uint16_t mtu,
@@ -1012,7 +1015,7 @@ void Pipeline::send_too_big(const Snapshot& s, const uint8_t* f, const Parsed& p
   OutFrame* o = out_frame();
   if (!o) return;
   // From the VIP, which the client's stack and firewall relate to its connection.
-  const uint32_t n = write_frag_needed(o->data + 14, f + p.l3_off, p.ip_len, p.key.dst_ip, mtu);
+  const uint32_t n = write_frag_needed(o->data() + 14, f + p.l3_off, p.ip_len, p.key.dst_ip, mtu);
   send_frame(s, o, 14 + n, p.key.src_ip, now);
 }
 
@@ -1497,7 +1500,7 @@ Action Pipeline::output6(const Snapshot& s, uint8_t* f, const Ip6& dst, uint64_t
   Ip6 nh;
   if (!s.route6(dst, &port, &nh) || port >= params_.port_macs.size())
     return drop(counters_, DropReason::kNoRoute);
-  const NextHop6* n = next_hops6_ ? next_hops6_->find(nh) : nullptr;
+  const NextHop6* n = next_hops6_ ? next_hops6_->find(port, nh) : nullptr;
   if (!n) {
     ask_neigh6(nh, port, now);
     return drop(counters_, DropReason::kNeighUnresolved);

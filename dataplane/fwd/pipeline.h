@@ -92,11 +92,21 @@ struct PipelineParams {
 
 /// A frame the pipeline made itself (a PROXY v2 header segment, an RST when its flow gives
 /// up), ready to send on `port`; the worker copies it into an mbuf (Pipeline::outbox).
+/// Writers put the untagged frame at data() (L3 at data() + 14); writing the egress
+/// interface's L2 may move its start 4 bytes earlier (a VLAN tag): the frame is then `len`
+/// bytes from frame().
 struct OutFrame {
+  static constexpr uint32_t kSpare = 4;  // room for an 802.1Q tag in front of data()
+  static constexpr uint32_t kCap = std::max({ProxyV2::kFrameLen + 6, 14 + kIcmpErrMax,
+                                             14 + kTooBigMax6, 14 + kIcmp6ErrMax});
   uint16_t port = 0;
-  uint16_t len = 0;
-  uint8_t data[std::max({ProxyV2::kFrameLen + 6, 14 + kIcmpErrMax, 14 + kTooBigMax6,
-                        14 + kIcmp6ErrMax})];
+  uint16_t len = 0;       // bytes from frame()
+  uint8_t off = kSpare;   // where the frame starts in buf: kSpare, or 0 when tagged
+  uint8_t buf[kSpare + kCap];
+
+  uint8_t* data() { return buf + kSpare; }
+  const uint8_t* data() const { return buf + kSpare; }
+  const uint8_t* frame() const { return buf + off; }
 };
 
 struct Action {
@@ -121,6 +131,19 @@ struct Action {
   // became a 20-byte IPv4 one); the frame now starts that much after the buffer. `len` is set.
   uint16_t trim = 0;
 };
+
+/// The length of a frame of `in_len` bytes after `a`: Action::len when the pipeline set it,
+/// else in_len changed by what the start moved (writing the egress interface's L2 adds or
+/// removes a 4-byte VLAN tag in front: prepend 4 or trim 4, len 0). Every consumer of an
+/// Action (worker, fixtures, fuzzer, bench, tracer) takes the length from here.
+inline uint32_t out_len(const Action& a, uint32_t in_len) {
+  return a.len != 0 ? a.len : in_len + a.prepend - a.trim;
+}
+/// Where a frame given at `frame` starts after `a`.
+inline uint8_t* out_start(const Action& a, uint8_t* frame) { return frame - a.prepend + a.trim; }
+inline const uint8_t* out_start(const Action& a, const uint8_t* frame) {
+  return frame - a.prepend + a.trim;
+}
 
 class Pipeline {
  public:
@@ -236,6 +259,7 @@ class Pipeline {
     Cls cls;
     DropReason why;
     uint16_t steer_to;
+    uint16_t iface;  // the interface it came in on (Snapshot::iface_of)
     // One packet has one: classify writes probe for kClient/kReply (IPv4), classify6 probe6
     // for kClient6/kReply6, and each class's handlers read only its own.
     union {

@@ -118,12 +118,16 @@ std::string describe_frame(const uint8_t* f, uint32_t len) {
   uint32_t off = 14;
   uint16_t type = be16(f + 12);
   std::string out;
-  if (type == 0x8100) {
-    if (len < 18) return "truncated 802.1Q tag (" + std::to_string(len) + " bytes)";
-    std::snprintf(b, sizeof b, "vlan %u ", be16(f + 14) & 0x0fff);
-    out = b;
-    type = be16(f + 16);
-    off = 18;
+  // Tags as the interface sees them: the VID, and the priority when a sender set one. QinQ
+  // (an 802.1ad S-tag, or two 802.1Q tags: refused by the parser) shows both, outer first.
+  for (int tags = 0; tags < 2 && (type == 0x8100 || type == 0x88a8); ++tags) {
+    if (len < off + 4) return out + "truncated 802.1Q tag (" + std::to_string(len) + " bytes)";
+    const uint16_t tci = be16(f + off);
+    std::snprintf(b, sizeof b, "%svlan %u ", type == 0x88a8 ? "s-" : "", tci & 0x0fffu);
+    out += b;
+    if (tci >> 13) out += "pcp " + std::to_string(tci >> 13) + " ";
+    type = be16(f + off + 2);
+    off += 4;
   }
   if (type == 0x0806) {
     if (len < off + 28) return out + "arp, truncated (" + std::to_string(len) + " bytes)";

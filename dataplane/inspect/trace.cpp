@@ -115,6 +115,12 @@ void Tracer::before(const Pipeline& pl, const Snapshot* s, uint8_t* const* frame
     TraceRaw r;
     r.at = now;
     r.in_port = in_port;
+    // The interface classify finds for it (tags are in the bytes: the worker put back any a
+    // device stripped); none for a port the snapshot has no entry for.
+    const uint16_t vid = lens[i] >= 18 && frames[i][12] == 0x81 && frames[i][13] == 0x00
+                             ? static_cast<uint16_t>((frames[i][14] & 0x0f) << 8 | frames[i][15])
+                             : 0;
+    if (s && in_port < s->port_ifaces.size()) r.iface = s->iface_of(in_port, vid);
     r.steered = steered;
     r.kind = kind;
     r.flow = kind == TraceKind::kClient || kind == TraceKind::kReply
@@ -138,9 +144,10 @@ void Tracer::after(const Pipeline& pl, uint8_t* const* frames, const uint32_t* l
     TraceRaw& r = records_[static_cast<uint32_t>(slot_[i])];
     r.action = actions[i];
     if (actions[i].kind == Action::Kind::kTx) {
-      r.out_len = actions[i].len ? actions[i].len : lens[i];
-      // An encapsulated frame starts before the buffer it came in (Action::prepend).
-      std::memcpy(r.post, frames[i] - actions[i].prepend, std::min(r.out_len, TraceRaw::kKeep));
+      r.out_len = out_len(actions[i], lens[i]);
+      // An encapsulated (or newly tagged) frame starts before the buffer it came in, a NAT64
+      // (or untagged) one after it.
+      std::memcpy(r.post, out_start(actions[i], frames[i]), std::min(r.out_len, TraceRaw::kKeep));
     }
     if (r.flow == TraceFlow::kNone) continue;
     // A v4 client's miss may have made a NAT46 flow: look in the v6 table too.

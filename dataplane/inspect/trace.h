@@ -27,6 +27,7 @@ struct TraceRaw {
   static constexpr uint32_t kKeep = 128;  // bytes of each frame kept (headers)
   uint64_t at = 0;  // the burst's `now`
   uint16_t in_port = 0;
+  uint16_t iface = kNoIface;  // the interface of (in_port, VID) in the snapshot
   bool steered = false;
   TraceKind kind = TraceKind::kOther;
   TraceFlow flow = TraceFlow::kNone;

@@ -23,30 +23,32 @@ BasicNeighTable<A>::BasicNeighTable(uint32_t capacity, uint64_t stale_incomplete
 }
 
 template <class A>
-typename BasicNeighTable<A>::Entry* BasicNeighTable<A>::find_slot(const A& ip) {
-  for (uint32_t i = home(ip);; i = (i + 1) & mask_) {
+typename BasicNeighTable<A>::Entry* BasicNeighTable<A>::find_slot(uint16_t iface, const A& ip) {
+  for (uint32_t i = home(iface, ip);; i = (i + 1) & mask_) {
     Entry& n = slots_[i];
     if (n.state == Neigh::State::kEmpty) return nullptr;
-    if (n.ip == ip) return &n;
+    if (n.ip == ip && n.iface == iface) return &n;
   }
 }
 
 template <class A>
-const typename BasicNeighTable<A>::Entry* BasicNeighTable<A>::find(const A& ip) const {
-  return const_cast<BasicNeighTable*>(this)->find_slot(ip);
+const typename BasicNeighTable<A>::Entry* BasicNeighTable<A>::find(uint16_t iface,
+                                                                    const A& ip) const {
+  return const_cast<BasicNeighTable*>(this)->find_slot(iface, ip);
 }
 
 template <class A>
-typename BasicNeighTable<A>::Entry* BasicNeighTable<A>::insert(const A& ip, uint64_t now,
-                                                               bool may_evict) {
-  if (Entry* n = find_slot(ip)) return n;
+typename BasicNeighTable<A>::Entry* BasicNeighTable<A>::insert(uint16_t iface, const A& ip,
+                                                               uint64_t now, bool may_evict) {
+  if (Entry* n = find_slot(iface, ip)) return n;
   if (used_ >= capacity_ && !(may_evict && evict_one(now))) return nullptr;
-  for (uint32_t i = home(ip);; i = (i + 1) & mask_) {
+  for (uint32_t i = home(iface, ip);; i = (i + 1) & mask_) {
     Entry& n = slots_[i];
     if (n.state != Neigh::State::kEmpty) continue;
     ++used_;
     n = Entry{};
     n.ip = ip;
+    n.iface = iface;
     n.state = Neigh::State::kIncomplete;
     return &n;
   }
@@ -82,7 +84,7 @@ void BasicNeighTable<A>::erase(uint32_t i) {
   slots_[i] = Entry{};
   --used_;
   for (uint32_t j = (i + 1) & mask_; slots_[j].state != Neigh::State::kEmpty; j = (j + 1) & mask_) {
-    const uint32_t h = home(slots_[j].ip);
+    const uint32_t h = home(slots_[j].iface, slots_[j].ip);
     // Does h lie cyclically in (i, j]? Then j stays.
     const bool stays = i <= j ? (i < h && h <= j) : (i < h || h <= j);
     if (stays) continue;
@@ -93,16 +95,17 @@ void BasicNeighTable<A>::erase(uint32_t i) {
 }
 
 template <class A>
-NeighLearned BasicNeighTable<A>::learn(const A& ip, const uint8_t mac[6], uint16_t port_id,
+NeighLearned BasicNeighTable<A>::learn(uint16_t iface, const A& ip, const uint8_t mac[6],
                                        uint64_t now) {
-  Entry* n = find_slot(ip);
+  // Keyed by (iface, ip): the answer fills the entry of the interface it came in on, if
+  // rondo asked there, and nothing on any other interface.
+  Entry* n = find_slot(iface, ip);
   if (!n || n->state == Neigh::State::kStatic) return Learned::kIgnored;
   const bool same = n->state == Neigh::State::kReachable && std::memcmp(n->mac, mac, 6) == 0;
   if (!same && !n->requested && n->state == Neigh::State::kReachable) return Learned::kRefused;
   if (!same && n->state == Neigh::State::kIncomplete && !n->requested) return Learned::kIgnored;
-  if (!same || n->port_id != port_id) ++version_;
+  if (!same) ++version_;
   std::memcpy(n->mac, mac, 6);
-  n->port_id = port_id;
   n->state = Neigh::State::kReachable;
   n->updated = now;
   n->requested = false;
@@ -117,23 +120,21 @@ void BasicNeighTable<A>::set_static(const std::vector<std::pair<A, Entry>>& entr
   for (auto& n : slots_)
     if (n.state == Neigh::State::kStatic) n.state = Neigh::State::kIncomplete;
   for (const auto& [ip, e] : entries) {
-    Entry* n = insert(ip, 0, false);
+    Entry* n = insert(e.iface, ip, 0, false);
     if (!n) return;
     std::memcpy(n->mac, e.mac, 6);
-    n->port_id = e.port_id;
     n->state = Neigh::State::kStatic;
   }
 }
 
 template <class A>
-bool BasicNeighTable<A>::want_request(const A& ip, uint16_t port_id, uint64_t now,
+bool BasicNeighTable<A>::want_request(uint16_t iface, const A& ip, uint64_t now,
                                       uint64_t interval) {
-  Entry* n = insert(ip, now, true);
+  Entry* n = insert(iface, ip, now, true);
   if (!n || n->state == Neigh::State::kStatic) return false;
   if (n->requested && now - n->last_request < interval) return false;
   n->requested = true;
   n->last_request = now;
-  if (n->state == Neigh::State::kIncomplete) n->port_id = port_id;
   return true;
 }
 

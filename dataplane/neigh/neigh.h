@@ -1,4 +1,4 @@
-// The neighbour tables: next hop -> MAC and port, one for IPv4 (ARP) and one for IPv6 (NDP),
+// The neighbour tables: (interface, next hop) -> MAC, one for IPv4 (ARP) and one for IPv6 (NDP),
 // the same code over a 4- or 16-byte key. Both are owned by the neighbour manager on the main
 // lcore (manager.h); workers read a copy of their resolved entries published with RCU
 // (next_hops.h).
@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "dataplane/flow/siphash.h"
@@ -34,9 +35,21 @@ enum class NeighLearned : uint8_t {
   kRefused,    // unsolicited, and it would change a known MAC
 };
 
-/// The slot hash of a next hop: SipHash-1-3 of its bytes as stored (network order).
-inline uint64_t neigh_hash(const HashKey& key, uint32_t ip) { return siphash13_u32(key, ip); }
-inline uint64_t neigh_hash(const HashKey& key, const Ip6& ip) { return siphash<1, 3>(key, ip.b, 16); }
+/// The slot hash of a next hop on an interface: SipHash-1-3 of the address's bytes as stored
+/// (network order) followed by the interface id (little-endian): 6 or 18 bytes. The v4 form
+/// is one block, as the address alone was (siphash13_u32): the key costs no extra round.
+inline uint64_t neigh_hash(const HashKey& key, uint16_t iface, uint32_t ip) {
+  sip::State s = sip::init(key);
+  sip::absorb<1>(s, sip::load_le(&ip, 4) | uint64_t{iface} << 32 | uint64_t{6} << 56);
+  return sip::finish<3>(s);
+}
+inline uint64_t neigh_hash(const HashKey& key, uint16_t iface, const Ip6& ip) {
+  uint8_t b[18];
+  std::memcpy(b, ip.b, 16);
+  b[16] = static_cast<uint8_t>(iface);
+  b[17] = static_cast<uint8_t>(iface >> 8);
+  return siphash<1, 3>(key, b, sizeof b);
+}
 
 /// A: uint32_t (IPv4, network order) or Ip6.
 template <class A>
@@ -44,7 +57,7 @@ struct BasicNeigh {
   using State = NeighState;
   A ip{};  // network order
   uint8_t mac[6] = {};
-  uint16_t port_id = 0;
+  uint16_t iface = 0;  // the interface it is on (IfaceConf index)
   State state = State::kEmpty;
   uint64_t updated = 0;       // when the MAC was last confirmed
   uint64_t last_request = 0;  // when we last sent a request for it
@@ -68,20 +81,23 @@ class BasicNeighTable {
   explicit BasicNeighTable(uint32_t capacity = 4096, uint64_t stale_incomplete = 0,
                       uint64_t stale_reachable = 0, const HashKey& key = {});
 
-  /// The entry for ip (network order), or nullptr.
-  const Entry* find(const A& ip) const;
+  /// The entry for (iface, ip) (ip in network order), or nullptr. The same address on two
+  /// interfaces (fe80::1 behind two VLANs) is two entries.
+  const Entry* find(uint16_t iface, const A& ip) const;
 
-  /// An ARP frame (or neighbour advertisement) says ip is at mac (see the file comment for
-  /// what is taken).
-  Learned learn(const A& ip, const uint8_t mac[6], uint16_t port_id, uint64_t now);
+  /// An ARP frame (or neighbour advertisement) that came in on iface says ip is at mac (see
+  /// the file comment for what is taken). Only (iface, ip) is looked at: an answer on
+  /// another interface (the wrong VLAN) fills nothing, and no entry ever moves between
+  /// interfaces.
+  Learned learn(uint16_t iface, const A& ip, const uint8_t mac[6], uint64_t now);
 
   /// Replace all static entries (configuration change). Learned entries are kept.
   void set_static(const std::vector<std::pair<A, Entry>>& entries);
 
-  /// Should a request for ip go out now? True at most once per `interval` per address;
+  /// Should a request for ip on iface go out now? True at most once per `interval` per entry;
   /// creates an incomplete entry to remember the request (evicting a stale one if the
   /// table is full). False when nothing can be evicted.
-  bool want_request(const A& ip, uint16_t port_id, uint64_t now, uint64_t interval);
+  bool want_request(uint16_t iface, const A& ip, uint64_t now, uint64_t interval);
 
   /// Visit every entry (any state) in slot order.
   template <class F>
@@ -90,7 +106,7 @@ class BasicNeighTable {
       if (n.state != NeighState::kEmpty) f(n);
   }
 
-  /// Grows whenever what a resolved entry says changes (filled, MAC or port moved, static
+  /// Grows whenever what a resolved entry says changes (filled, MAC changed, static
   /// entries replaced, one evicted): the manager republishes when it moved.
   uint64_t version() const { return version_; }
 
@@ -100,9 +116,11 @@ class BasicNeighTable {
   uint64_t evictions() const { return evictions_; }
 
  private:
-  uint32_t home(const A& ip) const { return static_cast<uint32_t>(neigh_hash(key_, ip)) & mask_; }
-  Entry* find_slot(const A& ip);
-  Entry* insert(const A& ip, uint64_t now, bool may_evict);
+  uint32_t home(uint16_t iface, const A& ip) const {
+    return static_cast<uint32_t>(neigh_hash(key_, iface, ip)) & mask_;
+  }
+  Entry* find_slot(uint16_t iface, const A& ip);
+  Entry* insert(uint16_t iface, const A& ip, uint64_t now, bool may_evict);
   bool evict_one(uint64_t now);
   void erase(uint32_t i);
 

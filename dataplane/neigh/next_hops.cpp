@@ -15,11 +15,11 @@ BasicNextHopMap<A>::BasicNextHopMap(const BasicNeighTable<A>& t, const HashKey& 
   mask_ = size - 1;
   t.for_each([&](const BasicNeigh<A>& e) {
     if (!e.has_mac() || neigh_ip_zero(e.ip)) return;
-    uint32_t i = home(e.ip);
+    uint32_t i = home(e.iface, e.ip);
     while (!neigh_ip_zero(slots_[i].ip)) i = (i + 1) & mask_;
     slots_[i].ip = e.ip;
     std::memcpy(slots_[i].mac, e.mac, 6);
-    slots_[i].port_id = e.port_id;
+    slots_[i].iface = e.iface;
     ++used_;
   });
 }

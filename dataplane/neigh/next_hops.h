@@ -1,7 +1,8 @@
 // The resolved next hops as the workers see them: an immutable copy of a neighbour table's
 // entries that have a MAC (reachable or static), built by the neighbour manager on the main
 // lcore and published by pointer with RCU (state/rcu_slot.h), like the config snapshot. One
-// map per family (NextHopMap for IPv4, NextHopMap6 for IPv6). A worker looks a next hop up
+// map per family (NextHopMap for IPv4, NextHopMap6 for IPv6), keyed like the table by
+// (interface, address). A worker looks a next hop up (the route's interface and next hop)
 // once per forwarded packet: one keyed hash, a short linear probe, no writes, no locks.
 #pragma once
 
@@ -22,8 +23,8 @@ inline bool neigh_ip_zero(const Ip6& ip) { return ip.is_zero(); }
 template <class A>
 struct BasicNextHop {
   A ip{};
+  uint16_t iface = 0;  // IfaceConf index
   uint8_t mac[6] = {};
-  uint16_t port_id = 0;
 };
 using NextHop = BasicNextHop<uint32_t>;
 using NextHop6 = BasicNextHop<Ip6>;
@@ -32,16 +33,16 @@ using NextHop6 = BasicNextHop<Ip6>;
 // both families, so that one ring per worker carries them (NeighService).
 struct NeighAsk {
   uint32_t ip = 0;  // family 4: network order
-  uint16_t port_id = 0;
+  uint16_t iface = 0;  // the route's interface
   uint8_t family = 4;  // 4 or 6
   uint8_t pad = 0;
   Ip6 ip6;  // family 6
 
-  static NeighAsk v6(const Ip6& a, uint16_t port) {
+  static NeighAsk v6(const Ip6& a, uint16_t iface) {
     NeighAsk k;
     k.family = 6;
     k.ip6 = a;
-    k.port_id = port;
+    k.iface = iface;
     return k;
   }
 };
@@ -53,11 +54,11 @@ class BasicNextHopMap {
   /// Copy the entries of t that have a MAC. key keys the slot hash (as the table's).
   BasicNextHopMap(const BasicNeighTable<A>& t, const HashKey& key);
 
-  /// The next hop for ip (network order), or nullptr if it is not resolved.
-  const BasicNextHop<A>* find(const A& ip) const {
-    for (uint32_t i = home(ip);; i = (i + 1) & mask_) {
+  /// The next hop for ip (network order) on iface, or nullptr if it is not resolved.
+  const BasicNextHop<A>* find(uint16_t iface, const A& ip) const {
+    for (uint32_t i = home(iface, ip);; i = (i + 1) & mask_) {
       const BasicNextHop<A>& h = slots_[i];
-      if (h.ip == ip) return &h;
+      if (h.ip == ip && h.iface == iface) return &h;
       if (neigh_ip_zero(h.ip)) return nullptr;
     }
   }
@@ -66,7 +67,9 @@ class BasicNextHopMap {
   uint64_t version() const { return version_; }
 
  private:
-  uint32_t home(const A& ip) const { return static_cast<uint32_t>(neigh_hash(key_, ip)) & mask_; }
+  uint32_t home(uint16_t iface, const A& ip) const {
+    return static_cast<uint32_t>(neigh_hash(key_, iface, ip)) & mask_;
+  }
 
   std::vector<BasicNextHop<A>> slots_;  // power-of-two size, at most half full
   uint32_t mask_ = 0;

@@ -55,26 +55,35 @@ void NeighService::hand_to_worker(rte_mbuf* m, uint16_t port) {
 
 void NeighService::announce(const Snapshot* s, uint16_t port) {
   if (!s) return;
-  size_t n = 0;
-  for (const auto* ips : {&s->vip_ips, &s->local_ips})
-    for (uint32_t ip : *ips) {
-      if (n++ == kAnnounceMax) return;
-      // Sender and target both ours: a gratuitous request, which every host and switch on
-      // the segment takes in (RFC 5227 section 3: "ARP Announcement").
-      mgr_.requests().push_back(ArpRequest{port, ip, ip});
-    }
-  // IPv6: an unsolicited advertisement per address (RFC 4861 7.2.6), with the override flag
-  // so that neighbours' caches take the new port's MAC at once.
-  n = 0;
-  for (const auto* ips : {&s->vip_ips6, &s->local_ips6})
-    for (const Ip6& ip : *ips) {
-      if (n++ == kAnnounceMax) return;
-      mgr_.adverts().push_back(NsRequest{port, ip});
-    }
+  // Each interface of the port is a link of its own (a VLAN): the announcements go out on
+  // every one, tagged as it is, for the addresses answered there (VIPs, local ips, its own).
+  for (uint16_t id = 0; id < s->ifaces.size(); ++id) {
+    const IfaceConf& ifc = s->ifaces[id];
+    if (!ifc.in_use || ifc.port != port) continue;
+    size_t n = 0;
+    for (const auto* ips : {&s->vip_ips, &s->local_ips, &ifc.addrs})
+      for (uint32_t ip : *ips) {
+        if (n++ >= kAnnounceMax) break;
+        // Sender and target both ours: a gratuitous request, which every host and switch
+        // on the segment takes in (RFC 5227 section 3: "ARP Announcement").
+        mgr_.requests().push_back(ArpRequest{id, ip, ip});
+      }
+    // IPv6: an unsolicited advertisement per address (RFC 4861 7.2.6), with the override
+    // flag so that neighbours' caches take the new port's MAC at once.
+    n = 0;
+    for (const auto* ips : {&s->vip_ips6, &s->local_ips6, &ifc.addrs6})
+      for (const Ip6& ip : *ips) {
+        if (n++ >= kAnnounceMax) break;
+        mgr_.adverts().push_back(NsRequest{id, ip});
+      }
+  }
 }
 
 void NeighService::poll(const Snapshot* s, uint64_t now) {
-  if (s && s->epoch != applied_epoch_) {
+  // The first snapshot seen is taken in whatever its epoch (0 when nobody published it:
+  // tests); then every new one.
+  if (s && (s->epoch != applied_epoch_ || !applied_any_)) {
+    applied_any_ = true;
     mgr_.on_snapshot(*s, now);
     mgr_.on_conf6(ndp_conf(*s), now);
     applied_epoch_ = s->epoch;
@@ -99,35 +108,40 @@ void NeighService::poll(const Snapshot* s, uint64_t now) {
     const unsigned n = rte_ring_sc_dequeue_burst_elem(r, asks, sizeof(NeighAsk), kBurst, nullptr);
     for (unsigned i = 0; i < n; ++i) {
       if (asks[i].family == 6)
-        mgr_.want6(asks[i].ip6, asks[i].port_id, now);
+        mgr_.want6(asks[i].ip6, asks[i].iface, now);
       else
-        mgr_.want(s, asks[i].ip, asks[i].port_id, now);
+        mgr_.want(s, asks[i].ip, asks[i].iface, now);
     }
   }
   mgr_.tick(s, now);
-  for (const ArpRequest& req : mgr_.requests()) {
+  // What the manager built, each in an mbuf of its own, out of its interface's port. A
+  // request whose interface left the configuration builds nothing (length 0).
+  auto send = [&](uint16_t iface, uint32_t room, auto build) {
     rte_mbuf* m = rte_pktmbuf_alloc(pool_);
-    if (!m) break;  // asked again within a second
-    auto* data = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, 60));
-    mgr_.build_request(req, data);
-    hand_to_worker(m, req.port_id);
-  }
+    if (!m) return false;  // asked again within a second; an announcement is best effort
+    auto* data = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, static_cast<uint16_t>(room)));
+    const uint32_t len = data ? build(data) : 0;
+    if (len == 0) {
+      rte_pktmbuf_free(m);
+      return true;
+    }
+    m->data_len = static_cast<uint16_t>(len);
+    m->pkt_len = len;
+    hand_to_worker(m, mgr_.port_of(iface));
+    return true;
+  };
+  for (const ArpRequest& req : mgr_.requests())
+    if (!send(req.iface, NeighManager::kArpFrameMax, [&](uint8_t* d) { return mgr_.build_request(req, d); }))
+      break;
   mgr_.requests().clear();
-  for (const NsRequest& req : mgr_.ns_requests()) {
-    rte_mbuf* m = rte_pktmbuf_alloc(pool_);
-    if (!m) break;  // asked again within a second
-    auto* data = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, NeighManager::kNdpFrameLen));
-    mgr_.build_ns(req, data);
-    hand_to_worker(m, req.port_id);
-  }
+  for (const NsRequest& req : mgr_.ns_requests())
+    if (!send(req.iface, NeighManager::kNdpFrameMax, [&](uint8_t* d) { return mgr_.build_ns(req, d); }))
+      break;
   mgr_.ns_requests().clear();
-  for (const NsRequest& a : mgr_.adverts()) {
-    rte_mbuf* m = rte_pktmbuf_alloc(pool_);
-    if (!m) break;  // an announcement is best effort, as the ARP ones
-    auto* data = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(m, NeighManager::kNdpFrameLen));
-    mgr_.build_unsolicited_na(a, data);
-    hand_to_worker(m, a.port_id);
-  }
+  for (const NsRequest& a : mgr_.adverts())
+    if (!send(a.iface, NeighManager::kNdpFrameMax,
+              [&](uint8_t* d) { return mgr_.build_unsolicited_na(a, d); }))
+      break;
   mgr_.adverts().clear();
   if (auto map = mgr_.next_hops_if_changed()) slot_.publish(std::move(map));
   if (auto map = mgr_.next_hops6_if_changed()) slot6_.publish(std::move(map));

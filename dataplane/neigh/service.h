@@ -58,10 +58,11 @@ class NeighService {
   /// waits for the workers' quiescent states). s: the current snapshot (writer's view).
   void poll(const Snapshot* s, uint64_t now);
 
-  /// Gratuitous ARP out of `port` for our IPv4 addresses and unsolicited neighbour
-  /// advertisements for our IPv6 ones (VIPs, then local IPs; at most kAnnounceMax of each
-  /// family), sent at the next poll(): after a bond changed the member it sends on, so that
-  /// switches learn where our MAC went. s: the current snapshot.
+  /// Gratuitous ARP out of every interface of `port` (each with its tag) for our IPv4
+  /// addresses and unsolicited neighbour advertisements for our IPv6 ones (VIPs, local IPs,
+  /// then the interface's own addresses; at most kAnnounceMax of each family per
+  /// interface), sent at the next poll(): after a bond changed the member it sends on, so
+  /// that switches learn where our MAC went (on every VLAN). s: the current snapshot.
   void announce(const Snapshot* s, uint16_t port);
   static constexpr size_t kAnnounceMax = 256;
 
@@ -79,6 +80,7 @@ class NeighService {
   RcuSlot<NextHopMap> slot_;
   RcuSlot<NextHopMap6> slot6_;
   uint64_t applied_epoch_ = 0;
+  bool applied_any_ = false;
   std::string error_;
 };
 

@@ -252,12 +252,19 @@ bool parse_frame(const uint8_t* f, uint32_t len, Parsed* p, DropReason* why, uin
   uint32_t off = sizeof(rte_ether_hdr);
   uint16_t ethertype = load_be16(f + 12);
   p->vlan = false;
+  p->vid = 0;
   if (ethertype == RTE_ETHER_TYPE_VLAN) {
     if (len < off + sizeof(rte_vlan_hdr)) return fail(why, DropReason::kMalformedL2);
     p->vlan = true;
+    // The VLAN id names the interface; priority (PCP) and DEI do not. VID 0 is a priority
+    // tag (802.1Q): the frame belongs to the port's untagged interface.
+    p->vid = load_be16(f + off) & 0xfff;
     ethertype = load_be16(f + off + 2);
     off += sizeof(rte_vlan_hdr);
   }
+  // One tag at most: QinQ (an 802.1ad S-tag, or a second C-tag) is not supported.
+  if (ethertype == RTE_ETHER_TYPE_VLAN || ethertype == RTE_ETHER_TYPE_QINQ)
+    return fail(why, DropReason::kUnsupportedL3);
   p->l3_off = static_cast<uint16_t>(off);
 
   if (ethertype == RTE_ETHER_TYPE_ARP) {

@@ -30,7 +30,8 @@ inline bool is_ipv6(PktKind k) { return k >= PktKind::kIpv6Tcp; }
 
 struct Parsed {
   PktKind kind = PktKind::kIpv4Other;
-  bool vlan = false;
+  bool vlan = false;       // one 802.1Q tag (its bytes stay in the frame)
+  uint16_t vid = 0;        // its VLAN id (TCI & 0xfff); 0: no tag, or a priority tag
   uint16_t l3_off = 0;     // offset of the ARP or IPv4 header
   uint16_t l4_off = 0;     // offset of the TCP/UDP/ICMP header
   uint16_t ip_len = 0;     // IPv4 total length (host order)

@@ -49,9 +49,11 @@ bool size_frames(uint32_t mtu, const std::vector<std::string>& vdevs, uint32_t h
   uint32_t room = std::max(kDefaultDataRoom, out->frame);
   for (const std::string& v : vdevs) {
     if (const auto framesz = af_packet_framesz(v)) {
-      // An untagged frame of the MTU must fit the ring's frames whole; the kernel cuts
-      // what does not (parsed as gso_frame).
-      if (af_packet_max_frame(*framesz) < mtu + 14) {
+      // An untagged frame of the MTU must fit the ring's frames whole (the kernel cuts what
+      // does not: parsed as gso_frame; a tag arrives as metadata, the PMD puts it back in the
+      // mbuf), and a tagged one must fit them on TX (the PMD drops what does not). The RX
+      // condition is the stricter (66 bytes in front against 32): checking both says so.
+      if (af_packet_max_frame(*framesz) < mtu + 14 || af_packet_tx_max_frame(*framesz) < max_frame(mtu)) {
         // A multiple of 16 (TPACKET_ALIGNMENT) holding mtu + 14 at offset 66.
         const uint32_t need = (mtu + 14 + 66 + 15) / 16 * 16;
         *err = device_name(v) + ": framesz=" + std::to_string(*framesz) + " holds frames of " +

@@ -26,6 +26,12 @@ inline uint32_t af_packet_max_frame(uint32_t framesz) { return framesz > 66 ? fr
 /// The mbuf room net_af_packet's RX queue setup asks for: framesz less the 32 bytes of
 /// TPACKET_V2 header it never copies (rte_eth_af_packet.c: a smaller mbuf fails with ENOMEM).
 inline uint32_t af_packet_mbuf_need(uint32_t framesz) { return framesz > 32 ? framesz - 32 : 0; }
+/// The longest frame net_af_packet sends from a ring frame of `framesz` bytes: framesz less
+/// the TPACKET_V2 header in front of the data (32 bytes, rte_eth_af_packet.c
+/// frame_data_size); it frees a longer mbuf unsent. What rondo sends carries its VLAN tag
+/// in the bytes (the kernel received it untagged: the tag was metadata), so TX must hold
+/// max_frame(mtu), RX mtu + 14.
+inline uint32_t af_packet_tx_max_frame(uint32_t framesz) { return framesz > 32 ? framesz - 32 : 0; }
 
 struct FrameSizing {
   uint32_t frame = 0;      // max_frame(mtu)

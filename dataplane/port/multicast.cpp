@@ -8,6 +8,27 @@
 
 namespace rondo::dp {
 
+PortAddrs port_addrs(const Snapshot& s, uint16_t port) {
+  PortAddrs out;
+  bool any = false;
+  for (const IfaceConf& ifc : s.ifaces) any = any || (ifc.in_use && ifc.port == port);
+  if (!any) return out;  // no interface: every frame on it is vlan_mismatch, nothing answered
+  out.v4 = s.vip_ips;
+  out.v4.insert(out.v4.end(), s.local_ips.begin(), s.local_ips.end());
+  out.v6 = s.vip_ips6;
+  out.v6.insert(out.v6.end(), s.local_ips6.begin(), s.local_ips6.end());
+  for (const IfaceConf& ifc : s.ifaces) {
+    if (!ifc.in_use || ifc.port != port) continue;
+    out.v4.insert(out.v4.end(), ifc.addrs.begin(), ifc.addrs.end());
+    out.v6.insert(out.v6.end(), ifc.addrs6.begin(), ifc.addrs6.end());
+  }
+  std::sort(out.v4.begin(), out.v4.end());
+  out.v4.erase(std::unique(out.v4.begin(), out.v4.end()), out.v4.end());
+  std::sort(out.v6.begin(), out.v6.end());
+  out.v6.erase(std::unique(out.v6.begin(), out.v6.end()), out.v6.end());
+  return out;
+}
+
 std::vector<MacAddr> ndp_multicast_macs(const MacAddr& port_mac, const std::vector<Ip6>& addrs) {
   std::vector<MacAddr> out;
   if (addrs.empty()) return out;

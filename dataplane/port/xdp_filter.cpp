@@ -12,8 +12,8 @@
 
 namespace rondo::dp {
 
-std::unique_ptr<XdpAddressFilter> XdpAddressFilter::attach(uint32_t ifindex, const Ip6& link_local,
-                                                         std::string* why) {
+std::unique_ptr<XdpAddressFilter> XdpAddressFilter::attach(uint32_t ifindex, uint16_t port,
+                                                           const Ip6& link_local, std::string* why) {
   __u32 prog_id = 0;
   if (ifindex == 0 || bpf_xdp_query_id(static_cast<int>(ifindex), 0, &prog_id) != 0 || prog_id == 0) {
     *why = "no XDP program on the interface";
@@ -59,11 +59,12 @@ std::unique_ptr<XdpAddressFilter> XdpAddressFilter::attach(uint32_t ifindex, con
     return nullptr;
   }
   if (fd6 < 0) *why = "the XDP program has no rondo_addrs6 map (an older bpf/rondo_xdp.bpf.o): IPv6 goes to the kernel";
-  return over(fd4, fd6, link_local);
+  return over(fd4, fd6, link_local, port);
 }
 
-std::unique_ptr<XdpAddressFilter> XdpAddressFilter::over(int map_fd, int map6_fd, const Ip6& link_local) {
-  return std::unique_ptr<XdpAddressFilter>(new XdpAddressFilter(map_fd, map6_fd, link_local));
+std::unique_ptr<XdpAddressFilter> XdpAddressFilter::over(int map_fd, int map6_fd, const Ip6& link_local,
+                                                         uint16_t port) {
+  return std::unique_ptr<XdpAddressFilter>(new XdpAddressFilter(map_fd, map6_fd, link_local, port));
 }
 
 XdpAddressFilter::~XdpAddressFilter() {

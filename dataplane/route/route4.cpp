@@ -76,10 +76,10 @@ const RouteConf* Route4Table::lookup(uint32_t dst) const {
   return scan(dst);
 }
 
-bool Route4Table::next_hop(uint32_t dst, uint16_t* port_id, uint32_t* nexthop) const {
+bool Route4Table::next_hop(uint32_t dst, uint16_t* iface, uint32_t* nexthop) const {
   const RouteConf* r = lookup(dst);
   if (!r) return false;
-  *port_id = r->port_id;
+  *iface = r->iface;
   *nexthop = r->via ? r->via : dst;
   return true;
 }

@@ -17,7 +17,7 @@ struct RouteConf {
   uint32_t prefix = 0;  // network order
   uint32_t mask = 0;    // network order
   uint8_t len = 0;
-  uint16_t port_id = 0;
+  uint16_t iface = 0;  // IfaceConf index
   uint32_t via = 0;  // network order, 0 = on-link
 };
 
@@ -37,8 +37,8 @@ class Route4Table {
 
   /// The longest prefix that covers dst (network order); nullptr if none does.
   const RouteConf* lookup(uint32_t dst) const;
-  /// The same as the port and the address to resolve (the gateway, or dst when on-link).
-  bool next_hop(uint32_t dst, uint16_t* port_id, uint32_t* nexthop) const;
+  /// The same as the interface and the address to resolve (the gateway, or dst when on-link).
+  bool next_hop(uint32_t dst, uint16_t* iface, uint32_t* nexthop) const;
 
   bool empty() const { return routes_.empty(); }
   size_t size() const { return routes_.size(); }

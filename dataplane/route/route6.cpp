@@ -88,10 +88,10 @@ const RouteConf6* Route6Table::lookup(const Ip6& dst) const {
   return scan(dst);
 }
 
-bool Route6Table::next_hop(const Ip6& dst, uint16_t* port_id, Ip6* nexthop) const {
+bool Route6Table::next_hop(const Ip6& dst, uint16_t* iface, Ip6* nexthop) const {
   const RouteConf6* r = lookup(dst);
   if (!r) return false;
-  *port_id = r->port_id;
+  *iface = r->iface;
   *nexthop = r->via.is_zero() ? dst : r->via;
   return true;
 }

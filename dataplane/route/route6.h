@@ -18,8 +18,8 @@ namespace rondo::dp {
 struct RouteConf6 {
   Ip6 prefix;  // network order, no host bits (api::validate_state)
   uint8_t len = 0;
-  uint16_t port_id = 0;
-  Ip6 via;  // zero = on-link; may be link-local (fe80::/10): resolved on port_id
+  uint16_t iface = 0;  // IfaceConf index
+  Ip6 via;  // zero = on-link; may be link-local (fe80::/10): resolved on iface
 };
 
 /// True if the first `len` bits of a and prefix are equal.
@@ -42,8 +42,8 @@ class Route6Table {
 
   /// The longest prefix that covers dst; nullptr if none does.
   const RouteConf6* lookup(const Ip6& dst) const;
-  /// The same as the port and the address to resolve (the gateway, or dst when on-link).
-  bool next_hop(const Ip6& dst, uint16_t* port_id, Ip6* nexthop) const;
+  /// The same as the interface and the address to resolve (the gateway, or dst when on-link).
+  bool next_hop(const Ip6& dst, uint16_t* iface, Ip6* nexthop) const;
 
   bool empty() const { return routes_.empty(); }
   size_t size() const { return routes_.size(); }

@@ -56,6 +56,7 @@ api::MsgType ControlAgent::handle(const api::MsgHeader& h, const std::vector<uin
       info.n_workers = static_cast<uint32_t>(workers_.size());
       info.n_ports = static_cast<uint32_t>(ports_.size());
       info.n_drop_reasons = kDropReasonCount;
+      info.mtu = snapshot_params_.default_mtu;
       info.instance = instance_;
       info.generation = generation_;
       info.adopted_flows = start_.adopted;
@@ -111,9 +112,9 @@ bool ControlAgent::apply_state(std::span<const uint8_t> bytes, bool from_file, s
   auto state = api::decode_state(bytes, err);
   if (state && (*err = api::validate_state(*state)).empty()) {
     for (const auto& r : state->routes)
-      if (r.port_id >= ports_.size()) *err = "route uses port " + std::to_string(r.port_id) + ", which does not exist";
+      if (r.iface >= ports_.size()) *err = "route uses port " + std::to_string(r.iface) + ", which does not exist";
     for (const auto& n : state->neighbours)
-      if (n.port_id >= ports_.size()) *err = "neighbour uses port " + std::to_string(n.port_id) + ", which does not exist";
+      if (n.iface >= ports_.size()) *err = "neighbour uses port " + std::to_string(n.iface) + ", which does not exist";
   }
   if (!state || !err->empty()) {
     RTE_LOG(WARNING, USER1, "control: rejected state%s: %s\n", from_file ? " file" : "", err->c_str());
@@ -160,11 +161,11 @@ bool ControlAgent::apply_state(std::span<const uint8_t> bytes, bool from_file, s
     RTE_LOG(WARNING, USER1, "control: %zu routes are scanned per packet, not in an rte_lpm: %s\n",
             snap->routes.size(), snap->routes.lpm_error().c_str());
   // Before the snapshot goes out: the solicited-node groups of its IPv6 addresses reach the
-  // ports by the time the neighbour manager answers for them (port/multicast.h).
-  const std::vector<Ip6> own6 = ndp_conf(*snap).own;
+  // ports by the time the neighbour manager answers for them (port/multicast.h): on each
+  // port those of the addresses answered there (the union over its interfaces).
   for (const auto& port : ports_) {
     std::string mc_err;
-    if (!apply_mc_list(port.id, own6, &mc_err))
+    if (!apply_mc_list(port.id, port_addrs(*snap, port.id).v6, &mc_err))
       RTE_LOG(WARNING, USER1, "control: %s (IPv6 neighbours may not reach rondo)\n",
               mc_err.c_str());
   }

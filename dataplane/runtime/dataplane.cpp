@@ -446,7 +446,9 @@ bool Dataplane::init(std::string* err) {
   load_->set_workers(std::move(counts));
   agent_ = std::make_unique<ControlAgent>(opts_.ctl_socket, publisher_.get(), raw, ports_);
   agent_->use_main_counters(&neigh_->counters(), rte_get_main_lcore());
-  agent_->use_snapshot_params(SnapshotParams{.maglev_seed = opts_.maglev_seed, .route_lpm = true});
+  agent_->use_snapshot_params(SnapshotParams{.maglev_seed = opts_.maglev_seed, .route_lpm = true,
+                                             .n_ports = static_cast<uint16_t>(ports_.size()),
+                                             .default_mtu = opts_.mtu});
   agent_->use_inspector(std::make_unique<InspectAgent>(std::move(inspected), rte_get_tsc_hz()));
   if (!opts_.flow_dir.empty()) agent_->use_state_file(opts_.flow_dir + "/" + kStateFile);
   // AF_XDP ports running bpf/rondo_xdp.bpf.o share the interface with the host kernel.
@@ -454,7 +456,7 @@ bool Dataplane::init(std::string* err) {
   for (const auto& p : ports_) {
     if (p.driver != "net_af_xdp") continue;
     std::string why;
-    if (auto f = XdpAddressFilter::attach(p.if_index, eui64_link_local(p.mac), &why)) {
+    if (auto f = XdpAddressFilter::attach(p.if_index, p.id, eui64_link_local(p.mac), &why)) {
       RTE_LOG(NOTICE, USER1, "port %u: XDP program shares the interface: rondo's addresses to AF_XDP, the rest to the kernel\n", p.id);
       if (!why.empty()) RTE_LOG(WARNING, USER1, "port %u: %s\n", p.id, why.c_str());
       filters.push_back(std::move(f));
@@ -526,7 +528,8 @@ bool Dataplane::run(std::atomic<bool>* stop) {
   // The main lcore's loop: control requests, and the neighbour manager at least every
   // millisecond (ARP answers and next hops wait no longer than that); the lc counts every
   // kLoadRefreshMs. Bonds: their members, looked at every turn too (a few reads of the
-  // bonding PMD's state), logged when they change and announced (gratuitous ARP): DPDK's
+  // bonding PMD's state), logged when they change and announced on every interface (VLAN) of
+  // the bond, tagged as it is (gratuitous ARP, unsolicited NA: NeighService::announce): DPDK's
   // bonding PMD sends none, and a switch would go on sending our MAC's frames to the member
   // the bond no longer listens on (after a failback, until we happen to send on the new one).
   while (!stop->load(std::memory_order_relaxed)) {

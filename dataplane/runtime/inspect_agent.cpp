@@ -85,6 +85,7 @@ api::TraceRecord InspectAgent::format(const TraceRaw& r, uint32_t lcore, uint64_
   t.lcore = lcore;
   t.at_us = r.at > started && hz_ ? (r.at - started) * 1'000'000 / hz_ : 0;
   t.in_port = r.in_port;
+  t.iface = r.iface;
   t.steered = r.steered;
   t.packet = describe_frame(r.pre, std::min(r.len, TraceRaw::kKeep));
   t.kind = kind_name(r.kind);

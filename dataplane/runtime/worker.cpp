@@ -10,6 +10,7 @@
 #include <rte_cycles.h>
 #include <rte_mbuf.h>
 #include <rte_ethdev.h>
+#include <rte_ether.h>
 #include <rte_log.h>
 #include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
@@ -132,11 +133,10 @@ void dispatch(Worker* w, rte_mbuf* m, const Action& a, uint16_t in_port, uint64_
     // pool's buffers (RTE_MBUF_DEFAULT_BUF_SIZE) always have room for one. An encapsulation
     // wrote its headers in front of it (Action::prepend, within the headroom run_burst checked);
     // NAT64 made its start later (Action::trim, with the new length in Action::len).
+    const uint32_t len = out_len(a, rte_pktmbuf_data_len(m));
     m->data_off = static_cast<uint16_t>(m->data_off - a.prepend + a.trim);
-    if (a.len != 0) {
-      m->data_len = static_cast<uint16_t>(a.len);
-      m->pkt_len = a.len;
-    }
+    m->data_len = static_cast<uint16_t>(len);
+    m->pkt_len = len;
     // A reassembled datagram longer than the MTU leaves in fragments (the pipeline lets only
     // those through over the MTU: Pipeline::set_reassembled).
     if (__builtin_expect(m->pkt_len > w->setup.pipeline.mtu + sizeof(rte_ether_hdr), 0) &&
@@ -173,7 +173,7 @@ void drain_outbox(Worker* w) {
       pl.count_drop(m ? DropReason::kNoRoute : DropReason::kNoMbuf);
       continue;
     }
-    std::memcpy(rte_pktmbuf_append(m, o[i].len), o[i].data, o[i].len);
+    std::memcpy(rte_pktmbuf_append(m, o[i].len), o[i].frame(), o[i].len);
     enqueue_tx(w, o[i].port, m);
   }
   pl.clear_outbox();
@@ -193,6 +193,20 @@ void run_reassembled(Worker* w, rte_mbuf** pkts, uint16_t n, uint16_t in_port, u
   w->reassembled_run = false;
 }
 
+// Tags are in the bytes (docs/architecture.md, "Interfaces"): rondo never asks a device to
+// strip them, but a PMD may anyway (net_af_packet strips when its own re-insertion is off; a
+// NIC with VLAN stripping on by default). The tag goes back in front of the ethertype from
+// vlan_tci, using 4 bytes of headroom (rte_vlan_insert clears the flag). A frame that had two
+// tags stripped (QinQ) is refused as the parser refuses QinQ. Returns kCount when the frame
+// is fine, else why it is dropped.
+DropReason put_tag_back(Worker* w, rte_mbuf* m) {
+  if (m->ol_flags & RTE_MBUF_F_RX_QINQ_STRIPPED) return DropReason::kUnsupportedL3;
+  if (rte_pktmbuf_data_len(m) < 2 * RTE_ETHER_ADDR_LEN) return DropReason::kMalformedL2;
+  if (rte_vlan_insert(&m) != 0) return DropReason::kNoHeadroom;  // no room, or not ours to write
+  ++w->pipeline.counters().vlan_reinserted;
+  return DropReason::kCount;
+}
+
 // Run a burst through the pipeline and send each frame where its action says.
 void run_burst(Worker* w, rte_mbuf** pkts, uint16_t n, uint16_t in_port, uint64_t now, bool steered) {
   uint8_t* frames[kBurst];
@@ -204,10 +218,15 @@ void run_burst(Worker* w, rte_mbuf** pkts, uint16_t n, uint16_t in_port, uint64_
   const bool steering = !w->setup.steer_out.empty();
   for (uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = pkts[i];
+    DropReason why = DropReason::kCount;
+    if (__builtin_expect((m->ol_flags & (RTE_MBUF_F_RX_VLAN_STRIPPED | RTE_MBUF_F_RX_QINQ_STRIPPED)) != 0, 0))
+      why = put_tag_back(w, m);
     // The pipeline may write Pipeline::kHeadroom bytes in front of a frame (encapsulation):
-    // DPDK's pools leave 128, so only a PMD with a pool of its own can fail this.
-    if (m->nb_segs != 1 || rte_pktmbuf_headroom(m) < Pipeline::kHeadroom) {
-      const DropReason why = m->nb_segs != 1 ? DropReason::kMultiSegment : DropReason::kNoHeadroom;
+    // DPDK's pools leave 128 (124 after a tag put back), so only a PMD with a pool of its own
+    // can fail this.
+    if (why == DropReason::kCount && (m->nb_segs != 1 || rte_pktmbuf_headroom(m) < Pipeline::kHeadroom))
+      why = m->nb_segs != 1 ? DropReason::kMultiSegment : DropReason::kNoHeadroom;
+    if (__builtin_expect(why != DropReason::kCount, 0)) {
       if (!steered) w->pipeline.counters().rx_packets++;
       w->pipeline.count_drop(why);
       w->drops.offer(why, rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), in_port,

@@ -97,25 +97,6 @@ bool Snapshot::is_local_ip6(const Ip6& ip) const {
   return std::find(local_ips6.begin(), local_ips6.end(), ip) != local_ips6.end();
 }
 
-bool Snapshot::route6(const Ip6& dst, uint16_t* port_id, Ip6* nexthop) const {
-  if (routes6.empty()) {  // no v6 routes configured: everything is on-link on port 0
-    *port_id = 0;
-    *nexthop = dst;
-    return true;
-  }
-  return routes6.next_hop(dst, port_id, nexthop);
-}
-
-bool Snapshot::route(uint32_t dst, uint16_t* port_id, uint32_t* nexthop) const {
-  if (routes.empty()) {  // no routes configured: everything is on-link on port 0
-    *port_id = 0;
-    *nexthop = dst;
-    return true;
-  }
-  // A tail call: the on-link case above stays free of the lookup's register saves.
-  return routes.next_hop(dst, port_id, nexthop);
-}
-
 std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotParams& p) {
   auto snap = std::make_unique<Snapshot>();
   snap->maglev_size = p.maglev_size;
@@ -123,6 +104,17 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotPara
   std::vector<MaglevBackend> pool;
   snap->generation = s.generation;
   snap->timeouts = s.timeouts;
+  // The implicit interfaces: one untagged interface per port, id = port id, mtu --mtu.
+  // TODO(P2): declared interfaces (s.interfaces), by_vid tables, connected routes.
+  snap->ifaces.resize(p.n_ports);
+  snap->port_ifaces.resize(p.n_ports);
+  for (uint16_t port = 0; port < p.n_ports; ++port) {
+    snap->ifaces[port].port = port;
+    snap->ifaces[port].in_use = true;
+    snap->ifaces[port].mtu = p.default_mtu;
+    snap->port_ifaces[port].untagged = port;
+  }
+  snap->min_mtu = p.default_mtu;
   for (const auto& v : s.vips) {
     VipConf vc;
     vc.id = v.id;
@@ -226,7 +218,7 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotPara
       RouteConf6 rc;
       rc.len = r.prefix_len;
       rc.prefix = mask6(ip6_of(r.prefix), r.prefix_len);
-      rc.port_id = r.port_id;
+      rc.iface = r.iface;
       rc.via = ip6_of(r.via);  // zero (unset): on-link
       routes6.push_back(rc);
       continue;
@@ -235,7 +227,7 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotPara
     rc.len = r.prefix_len;
     rc.mask = r.prefix_len ? htonl(~0u << (32 - r.prefix_len)) : 0;
     rc.prefix = net4(r.prefix) & rc.mask;
-    rc.port_id = r.port_id;
+    rc.iface = r.iface;
     rc.via = net4(r.via);  // the unset Addr gives 0: on-link
     routes.push_back(rc);
   }
@@ -246,14 +238,14 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotPara
       NeighConf6 nc;
       nc.ip = ip6_of(n.ip);
       std::memcpy(nc.mac, n.mac, 6);
-      nc.port_id = n.port_id;
+      nc.iface = n.iface;
       snap->neighbours6.push_back(nc);
       continue;
     }
     NeighConf nc;
     nc.ip = net4(n.ip);
     std::memcpy(nc.mac, n.mac, 6);
-    nc.port_id = n.port_id;
+    nc.iface = n.iface;
     snap->neighbours.push_back(nc);
   }
   return snap;

@@ -74,13 +74,36 @@ static_assert(offsetof(VipConf, handler) < offsetof(VipConf, ip6) &&
 struct NeighConf {
   uint32_t ip = 0;  // network order
   uint8_t mac[6] = {};
-  uint16_t port_id = 0;
+  uint16_t iface = 0;  // IfaceConf index
 };
 
 struct NeighConf6 {
   Ip6 ip;
   uint8_t mac[6] = {};
-  uint16_t port_id = 0;
+  uint16_t iface = 0;
+};
+
+/// "No interface": what iface_of answers for a (port, VID) that names none (vlan_mismatch).
+inline constexpr uint16_t kNoIface = 0xffff;
+
+/// An interface as the workers see it (api::Interface), indexed by its id in Snapshot::ifaces.
+struct IfaceConf {
+  uint16_t port = 0;
+  uint16_t tci = 0;     // network order, PCP 0, DEI 0: the tag written on output when tagged
+  bool tagged = false;  // VID 1-4094; false: untagged
+  bool in_use = false;  // an interface has this id (ids may have holes)
+  uint32_t mtu = 0;     // this interface's MTU (its own, or --mtu)
+  std::vector<uint32_t> addrs;     // its IPv4 addresses, network order
+  std::vector<uint8_t> addr_lens;  // their prefix lengths, like addrs
+  std::vector<Ip6> addrs6;         // its IPv6 addresses
+  std::vector<uint8_t> addr_lens6;
+};
+
+/// Classify's table for one port: (port, VID) -> interface id. VID 0 (priority tag) is
+/// untagged (802.1Q); by_vid exists only on ports with tagged interfaces (4096 entries, 8 KB).
+struct PortIfaces {
+  uint16_t untagged = kNoIface;
+  std::unique_ptr<uint16_t[]> by_vid;  // kNoIface where no interface has the VID
 };
 
 struct Snapshot {
@@ -122,8 +145,16 @@ struct Snapshot {
   const VipConf* find_vip(uint32_t ip, uint16_t port, uint8_t proto) const;
   bool is_vip_ip(uint32_t ip) const;
   bool is_local_ip(uint32_t ip) const;
-  /// Next hop for dst (network order): fills port and the on-link address to resolve.
-  bool route(uint32_t dst, uint16_t* port_id, uint32_t* nexthop) const;
+  /// Next hop for dst (network order): fills the interface and the on-link address to resolve.
+  bool route(uint32_t dst, uint16_t* iface, uint32_t* nexthop) const {
+    if (routes.empty()) {  // no routes configured: everything is on-link on the first interface
+      *iface = first_iface;
+      *nexthop = dst;
+      return true;
+    }
+    // A tail call: the on-link case above stays free of the lookup's register saves.
+    return routes.next_hop(dst, iface, nexthop);
+  }
   const BackendConf& eligible_backend(const VipConf& v, uint32_t i) const {
     return backends[eligible[v.eligible_first + i]];
   }
@@ -132,8 +163,43 @@ struct Snapshot {
   const VipConf* find_vip6(const Ip6& ip, uint16_t port, uint8_t proto) const;
   bool is_vip_ip6(const Ip6& ip) const;
   bool is_local_ip6(const Ip6& ip) const;
-  /// Next hop for an IPv6 dst: the port and the address to resolve (gateway or dst).
-  bool route6(const Ip6& dst, uint16_t* port_id, Ip6* nexthop) const;
+  /// Next hop for an IPv6 dst: the interface and the address to resolve (gateway or dst).
+  bool route6(const Ip6& dst, uint16_t* iface, Ip6* nexthop) const {
+    if (routes6.empty()) {  // no v6 routes configured: everything is on-link on the first interface
+      *iface = first_iface;
+      *nexthop = dst;
+      return true;
+    }
+    return routes6.next_hop(dst, iface, nexthop);
+  }
+
+  /// The interface a frame that came in on `port` with VID `vid` (0: untagged or priority
+  /// tagged) belongs to; kNoIface if none (vlan_mismatch). port < port_ifaces.size().
+  uint16_t iface_of(uint16_t port, uint16_t vid) const {
+    const PortIfaces& p = port_ifaces[port];
+    if (vid == 0) return p.untagged;
+    return p.by_vid ? p.by_vid[vid] : kNoIface;
+  }
+  /// Whether ip (network order) is one of interface `iface`'s own addresses.
+  bool is_iface_ip(uint16_t iface, uint32_t ip) const {
+    for (uint32_t a : ifaces[iface].addrs)
+      if (a == ip) return true;
+    return false;
+  }
+  bool is_iface_ip6(uint16_t iface, const Ip6& ip) const {
+    for (const Ip6& a : ifaces[iface].addrs6)
+      if (a == ip) return true;
+    return false;
+  }
+
+  // Interfaces (decision 1 of the VLAN plan): ifaces indexed by id (in_use marks the ids
+  // that exist), port_ifaces indexed by port id (SnapshotParams::n_ports entries), the
+  // interface routes fall back to without routes, and the smallest MTU of all interfaces
+  // (an egress check at or below it needs no route lookup).
+  std::vector<IfaceConf> ifaces;
+  std::vector<PortIfaces> port_ifaces;
+  uint16_t first_iface = 0;
+  uint32_t min_mtu = 1500;
 
   // Open-addressed index over vips (built once; power-of-two size, linear probing): the
   // IPv4 VIPs in vip_index, the IPv6 ones in vip_index6.
@@ -149,6 +215,11 @@ struct SnapshotParams {
   // agent sets it; unit tests and fuzzers build snapshots without EAL, and their routes are
   // scanned (same answers).
   bool route_lpm = false;
+  // Ports the dataplane drives (the implicit interfaces: one per port; the default, for
+  // tests and fuzzers, is every port a worker may have: runtime/worker.h kMaxPorts) and
+  // --mtu (every interface's default MTU).
+  uint16_t n_ports = 8;
+  uint32_t default_mtu = 1500;
 };
 
 /// Build a snapshot from a validated state (see api::validate_state). Builds the Maglev

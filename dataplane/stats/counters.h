@@ -76,6 +76,9 @@ struct alignas(64) LcoreCounters {
   uint64_t frag_timeouts = 0;
   uint64_t frag_discarded = 0;
   uint64_t frag_refragmented = 0;
+  // Frames a PMD handed over with their 802.1Q tag stripped into the mbuf (it should not:
+  // rondo never asks for it), the tag put back into the bytes by the worker.
+  uint64_t vlan_reinserted = 0;
   std::array<uint64_t, kDropReasonCount> drops{};
 
   void drop(DropReason r) { ++drops[static_cast<uint32_t>(r)]; }
@@ -228,6 +231,10 @@ inline constexpr LcoreCounterDef kLcoreCounterTable[] = {
     {"frag_refragmented", "rondo_lcore_frag_refragmented_total",
      "Reassembled datagrams longer than the egress MTU, sent as fragments again.", false,
      &LcoreCounters::frag_refragmented},
+    {"vlan_reinserted", "rondo_lcore_vlan_reinserted_total",
+     "Frames received with their VLAN tag stripped by the device, the tag put back into the "
+     "frame by the worker.",
+     false, &LcoreCounters::vlan_reinserted},
 };
 
 // Every member before `drops` has its row: a counter without one is counted and never seen

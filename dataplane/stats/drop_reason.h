@@ -44,7 +44,7 @@ enum class DropReason : uint8_t {
   kRateLimited,       // an ARP or ICMP echo reply over the worker's reply budget
   kArpBadSender,      // ARP sender MAC multicast, zero, or not the Ethernet source
   kTcpOutOfWindow,    // a TCP segment (RST, FIN, data) outside the tracked window of its flow
-  kVlanMismatch,      // 802.1Q tag on a port configured without one, or another port's tag
+  kVlanMismatch,      // a tag, or none, that names no interface of the port (VID 0 = none)
   kSynCookieInvalid,  // an ACK with no flow whose SYN cookie does not verify (cookies on)
   kArpQueueFull,      // an ARP frame between a worker and the main lcore found its ring full
   kGsoFrame,          // IPv4 datagram longer than 1500 bytes of which the frame holds less: a

@@ -141,6 +141,7 @@ class RingDataplane {
     agent_ = std::make_unique<dp::ControlAgent>("/tmp/" + name + "-" + std::to_string(getpid()) + ".sock",
                                                 publisher_.get(), raw, std::vector<dp::PortInfo>{info_});
     agent_->use_main_counters(&neigh_->counters(), rte_get_main_lcore());
+    agent_->use_snapshot_params(dp::SnapshotParams{.route_lpm = true, .n_ports = 1, .default_mtu = mtu});
     agent_->use_inspector(std::make_unique<dp::InspectAgent>(std::move(inspected), rte_get_tsc_hz()));
   }
 
@@ -183,6 +184,10 @@ class RingDataplane {
     std::memcpy(d, f.data(), f.size());
     ASSERT_EQ(rte_ring_enqueue(rx_[q], m), 0);
   }
+
+  /// Put an mbuf made by the test (from pool(): flags, headroom as a PMD would leave them)
+  /// on RX queue q.
+  void inject_mbuf(uint16_t q, rte_mbuf* m) { ASSERT_EQ(rte_ring_enqueue(rx_[q], m), 0); }
 
   /// Poll worker i once and flush its TX buffers.
   void poll(uint16_t i) {

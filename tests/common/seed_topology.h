@@ -114,6 +114,17 @@ inline api::State state6(bool with_nat64 = false) {
   return s;
 }
 
+// Interfaces (a port + an optional VLAN): the clients on VLAN 100 of port 0, in
+// 192.0.2.0/24 and 2001:db8:200::/64, the backend hosts untagged on port 0 (jumbo frames).
+inline const uint32_t kClientV4 = ip4("192.0.2.2");
+inline const Ip16 kClientV6 = ip6("2001:db8:200::2");
+inline const uint32_t kClientsAddr = ip4("192.0.2.1");       // rondo's on the clients VLAN
+inline const Ip16 kClientsAddr6 = ip6("2001:db8:200::1");
+inline const uint32_t kBackendsAddr = ip4("198.51.100.254");  // rondo's on the backends link
+constexpr uint16_t kClientsVid = 100;
+constexpr uint16_t kIfBackends = 0, kIfClients = 1;  // interface ids
+constexpr uint32_t kClientsMtu = 1500, kBackendsMtu = 9000;
+
 /// The DSR VIPs (docs/modes.md) on VIP:8080-8087, each with one backend on the backend host
 /// at the VIP's port (ids 20-27): 8080 ipip, 8081 gue, 8082 l2dsr (tcp); 8083 ipip (udp);
 /// 8084 ipip with maglev (mid-flow packets are forwarded); 8085 ipip whose backend is down
@@ -159,6 +170,54 @@ inline api::State with_dsr(api::State s) {
     s.vips.push_back(v);
     ++id;
   }
+  return s;
+}
+
+/// The dual-stack seed (state6(true): NAT46/64 too) and its DSR VIPs, over two interfaces:
+/// backends (id 0: port 0 untagged, 198.51.100.254/24, mtu 9000) and clients (id 1: port 0
+/// VLAN 100, 192.0.2.1/24 and 2001:db8:200::1/64, mtu 1500). Routes name them (the clients'
+/// subnets on clients, the backends' on backends); the static neighbours are the clients
+/// (kClientV4, kClientV6) on clients and the backend host (both families) and the old seed
+/// client (kClient) on backends. Runs with --mtu 9000.
+inline api::State state_vlan() {
+  api::State s = with_dsr(state6(true));
+  api::Interface backends;
+  backends.id = kIfBackends;
+  backends.name = "backends";
+  backends.port_id = 0;
+  backends.mtu = kBackendsMtu;
+  backends.addresses = {{api::Addr::from_v4(kBackendsAddr), 24}};
+  api::Interface clients;
+  clients.id = kIfClients;
+  clients.name = "clients";
+  clients.port_id = 0;
+  clients.vlan = kClientsVid;
+  clients.mtu = kClientsMtu;
+  clients.addresses = {{api::Addr::from_v4(kClientsAddr), 24}, {addr6(kClientsAddr6), 64}};
+  s.interfaces = {backends, clients};
+  auto route = [](api::Addr prefix, uint8_t len, uint16_t iface) {
+    api::Route r;
+    r.prefix = prefix;
+    r.prefix_len = len;
+    r.iface = iface;
+    return r;
+  };
+  s.routes = {route(api::Addr::from_v4(ip4("192.0.2.0")), 24, kIfClients),
+              route(api::Addr::from_v4(ip4("198.51.100.0")), 24, kIfBackends),
+              route(addr6(ip6("2001:db8:200::")), 64, kIfClients),
+              route(addr6(ip6("2001:db8:100::")), 64, kIfBackends)};
+  auto neighbour = [](api::Addr ip, const Mac& mac, uint16_t iface) {
+    api::Neighbour n;
+    n.ip = ip;
+    std::memcpy(n.mac, mac.data(), 6);
+    n.iface = iface;
+    return n;
+  };
+  s.neighbours = {neighbour(api::Addr::from_v4(kClientV4), kClientMac, kIfClients),
+                  neighbour(addr6(kClientV6), kClientMac, kIfClients),
+                  neighbour(api::Addr::from_v4(kBackend), kBackendMac, kIfBackends),
+                  neighbour(addr6(kBackend6), kBackendMac, kIfBackends),
+                  neighbour(api::Addr::from_v4(kClient), kClientMac, kIfBackends)};
   return s;
 }
 

@@ -230,11 +230,11 @@ rondo::api::State make_state(bool variant) {
     r0.prefix_len = 25;
     r1.prefix = rondo::api::Addr::from_v4(0);
     r1.prefix_len = 0;
-    r1.port_id = 1;
+    r1.iface = 1;
     r1.via = rondo::api::Addr::from_v4(kGateway);
     r2.prefix = rondo::api::Addr::from_v4(test::ip4("192.0.2.0"));
     r2.prefix_len = 24;
-    r2.port_id = 7;
+    r2.iface = 7;
     st.routes = {r0, r1, r2};
   }
   return st;
@@ -539,9 +539,10 @@ uint32_t room_for(const test::Frame& f) {
 }
 
 // The frame's length after the action (a SYN proxy rewrite or an encapsulation sets a new
-// one, the latter counted from the frame's new start: FrameBuf::start).
-uint32_t out_len(const Action& a, uint32_t len) {
-  return a.kind == Action::Kind::kTx && a.len != 0 ? a.len : len;
+// one, the latter counted from the frame's new start: FrameBuf::start; an L2 rewrite that
+// moved the start changes it by as much): the worker's rule, dp::out_len.
+uint32_t frame_len(const Action& a, uint32_t len) {
+  return a.kind == Action::Kind::kTx ? rondo::dp::out_len(a, len) : len;
 }
 
 // A frame's buffer as the worker's mbufs have it: Pipeline::kHeadroom bytes in front, which
@@ -558,7 +559,7 @@ struct FrameBuf {
     if (!f.empty()) std::memcpy(frame, f.data(), f.size());
   }
   // Where the frame starts after `a` (check_action: only a transmitted frame moves).
-  uint8_t* start(const Action& a) const { return frame - a.prepend + a.trim; }
+  uint8_t* start(const Action& a) const { return rondo::dp::out_start(a, frame); }
 };
 
 // An encapsulated frame (ipip, gue) for the DSR VIP d: Ethernet from the output port's MAC,
@@ -616,10 +617,10 @@ void check_frag_needed(const OutFrame& o, const test::Frame& orig, const Parsed&
   }
   Parsed p;
   DropReason why;
-  FUZZ_CHECK(o.port < 2 && o.len <= sizeof o.data);
-  FUZZ_CHECK(parse_frame(o.data, o.len, &p, &why));
+  FUZZ_CHECK(o.port < 2 && o.off + o.len <= sizeof o.buf);
+  FUZZ_CHECK(parse_frame(o.frame(), o.len, &p, &why));
   const uint8_t* ip = orig.data() + in.l3_off;
-  const uint8_t* icmp = o.data + p.l4_off;
+  const uint8_t* icmp = o.frame() + p.l4_off;
   if (is_ipv6(in.kind)) {
     FUZZ_CHECK(p.kind == PktKind::kIpv6Icmp && o.len == 14u + p.ip_len);
     FUZZ_CHECK(std::memcmp(p.key6.src_ip, in.key6.dst_ip, 16) == 0 &&
@@ -631,7 +632,7 @@ void check_frag_needed(const OutFrame& o, const test::Frame& orig, const Parsed&
     return;
   }
   FUZZ_CHECK(p.kind == PktKind::kIpv4Icmp);
-  FUZZ_CHECK(o.len == 14u + p.ip_len && l4_csum_state(o.data, p) == 1);
+  FUZZ_CHECK(o.len == 14u + p.ip_len && l4_csum_state(o.frame(), p) == 1);
   FUZZ_CHECK(p.key.src_ip == in.key.dst_ip && p.key.dst_ip == in.key.src_ip);
   FUZZ_CHECK(icmp[0] == 3 && icmp[1] == 4 && be16(icmp + 6) == fits);
   // Full-NAT tells only a sender that asked not to be fragmented (DF); the encapsulations
@@ -652,7 +653,7 @@ bool same(const LcoreCounters& x, const LcoreCounters& y) {
 bool same(const std::vector<NeighAsk>& x, const std::vector<NeighAsk>& y) {
   if (x.size() != y.size()) return false;
   for (size_t i = 0; i < x.size(); ++i)
-    if (x[i].port_id != y[i].port_id || x[i].ip != y[i].ip) return false;
+    if (x[i].iface != y[i].iface || x[i].ip != y[i].ip) return false;
   return true;
 }
 
@@ -774,7 +775,7 @@ void run_session(const uint8_t* data, size_t size) {
                        burst_port, now, burst_steered, out.data());
       for (size_t i = 0; i < burst.size(); ++i) {
         FUZZ_CHECK(same(out[i], burst[i].a));
-        const uint32_t n = out_len(out[i], lens[i]);
+        const uint32_t n = frame_len(out[i], lens[i]);
         FUZZ_CHECK(n == burst[i].out.size());
         FUZZ_CHECK(n == 0 || std::memcmp(bufs[i].start(out[i]), burst[i].out.data(), n) == 0);
         if (out[i].kind == Action::Kind::kTx) pb.count_tx(n);
@@ -786,14 +787,14 @@ void run_session(const uint8_t* data, size_t size) {
       for (uint32_t i = 0; i < pb.outbox_size(); ++i) {
         const OutFrame& o = pb.outbox()[i];
         FUZZ_CHECK(o.port == made[i].port && o.len == made[i].frame.size() &&
-                   std::memcmp(o.data, made[i].frame.data(), o.len) == 0);
+                   std::memcmp(o.frame(), made[i].frame.data(), o.len) == 0);
         pb.count_tx(o.len);
       }
       pb.clear_outbox();
       made.clear();
     }
     FUZZ_CHECK(same(pa.neigh_asks(), pb.neigh_asks()));
-    for (const NeighAsk& k : pa.neigh_asks()) nm.want(s, k.ip, k.port_id, now);
+    for (const NeighAsk& k : pa.neigh_asks()) nm.want(s, k.ip, k.iface, now);
     pa.neigh_asks().clear();
     pb.neigh_asks().clear();
     FUZZ_CHECK(same(pa.counters(), pb.counters()));
@@ -839,7 +840,7 @@ void run_session(const uint8_t* data, size_t size) {
       }
       nm.tick(s, now);
       for (const ArpRequest& r : nm.requests()) {
-        FUZZ_CHECK(r.port_id < pp.port_macs.size());
+        FUZZ_CHECK(r.iface < pp.port_macs.size());
         const uint32_t n = nm.build_request(r, arp_buf.data());
         Parsed ap;
         DropReason why;
@@ -884,7 +885,7 @@ void run_session(const uint8_t* data, size_t size) {
     }
 
     const Action a = pa.process(s, buf, len, in_port, now, steered);
-    const uint32_t n = out_len(a, len);
+    const uint32_t n = frame_len(a, len);
     check_action(a, f, fb.start(a), n, steered, parsed, before, ip_ok, l4_ok);
     if (a.kind == Action::Kind::kTx) {
       ++tx;
@@ -896,7 +897,7 @@ void run_session(const uint8_t* data, size_t size) {
       const OutFrame& o = pa.outbox()[i];
       FUZZ_CHECK(parsed);
       check_frag_needed(o, f, before, a, pp.mtu);
-      made.push_back(Made{o.port, test::Frame(o.data, o.data + o.len)});
+      made.push_back(Made{o.port, test::Frame(o.frame(), o.frame() + o.len)});
       ++tx;
       pa.count_tx(o.len);
     }

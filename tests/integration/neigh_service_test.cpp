@@ -2,13 +2,18 @@
 // next-hop question travels the ask ring (NeighAsk elements, both families on one ring) and
 // the manager's solicitation comes back on worker 0's TX ring as an mbuf; a solicitation
 // handed over on the frame ring is answered in its own mbuf, grown to the advertisement.
+// With interfaces (VLANs): tagged frames in, tagged frames out of the interface's port, and
+// a bond's failover announced on every interface of the bond.
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "dataplane/neigh/service.h"
 #include "dataplane/state/publisher.h"
+#include "tests/common/iface_setup.h"
 #include "tests/common/packet_builder.h"
 #include "tests/common/ring_dataplane.h"
 
@@ -89,6 +94,157 @@ TEST(NeighService6, QuestionsAndSolicitationsThroughTheRings) {
   na.lladdr = kOurMac;
   EXPECT_EQ(got, test::build(na)) << test::hex(got);
   EXPECT_EQ(svc.counters().ndp_adverts, 1u);
+  rte_mempool_free(pool);
+}
+
+// Everything on the TX ring, in order: (port, bytes).
+std::vector<std::pair<uint16_t, test::Frame>> drain_tx(dp::NeighService& svc) {
+  std::vector<std::pair<uint16_t, test::Frame>> out;
+  rte_mbuf* m;
+  while (rte_ring_dequeue(svc.tx_ring(0), reinterpret_cast<void**>(&m)) == 0) {
+    EXPECT_EQ(rte_pktmbuf_pkt_len(m), rte_pktmbuf_data_len(m));
+    const auto* d = rte_pktmbuf_mtod(m, const uint8_t*);
+    out.emplace_back(m->port, test::Frame(d, d + rte_pktmbuf_data_len(m)));
+    rte_pktmbuf_free(m);
+  }
+  return out;
+}
+
+// Port 0 (a bond, say) carries clients (id 0, VLAN 100, 192.0.2.1, 2001:db8:200::1) and
+// backends (id 1, untagged, 198.51.100.254); port 1 spare (id 2, untagged). VIPs
+// 203.0.113.10 and 2001:db8::10, local ip 198.51.100.100; 192.0.2.0/24 on clients.
+std::unique_ptr<dp::Snapshot> vlan_snapshot() {
+  api::State st;
+  st.generation = 1;
+  api::Vip v4, v6;
+  v4.id = 1;
+  v4.ip = api::Addr::from_v4(test::ip4("203.0.113.10"));
+  v4.port = 80;
+  v6.id = 2;
+  const auto vip6 = test::ip6("2001:db8::10");
+  std::memcpy(v6.ip.b.data(), vip6.data(), 16);
+  v6.port = 80;
+  st.vips = {v4, v6};
+  st.local_ips = {api::Addr::from_v4(test::ip4("198.51.100.100"))};
+  api::Route clients;
+  clients.prefix = api::Addr::from_v4(test::ip4("192.0.2.0"));
+  clients.prefix_len = 24;
+  clients.iface = 0;
+  api::Route rest;
+  rest.prefix = api::Addr::from_v4(0);
+  rest.iface = 1;
+  st.routes = {clients, rest};
+  dp::SnapshotParams sp;
+  sp.n_ports = 2;
+  auto s = dp::build_snapshot(st, sp);
+  // The interfaces, set by hand (their builder is the control side's, state/snapshot.cpp).
+  dp::Ip6 a6;
+  const auto clients6 = test::ip6("2001:db8:200::1");
+  std::memcpy(a6.b, clients6.data(), 16);
+  test::set_iface(*s, 0, 0, 100, {htonl(test::ip4("192.0.2.1"))}, {a6});
+  test::set_iface(*s, 1, 0, 0, {htonl(test::ip4("198.51.100.254"))});
+  test::set_iface(*s, 2, 1, 0);
+  s->first_iface = 1;
+  return s;
+}
+
+TEST(NeighServiceVlan, TaggedInTaggedOutAndABondAnnouncedOnEveryInterface) {
+  ASSERT_TRUE(test::init_eal());
+  rte_mempool* pool = rte_pktmbuf_pool_create("ndv_pool", 255, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+  ASSERT_NE(pool, nullptr);
+  dp::Publisher pub(1);
+  dp::NeighManagerParams p;
+  const test::Mac kOurMac2{0x02, 0, 0, 0, 0, 0x11};
+  p.port_macs = {kOurMac, kOurMac2};
+  dp::NeighService svc("ndv", 1, pool, pub.qsbr(), p);
+  std::string err;
+  ASSERT_TRUE(svc.ok(&err)) << err;
+  auto snap = vlan_snapshot();
+
+  // A worker asks for a client on the clients interface: the ARP request leaves port 0
+  // tagged 100, 64 bytes, from the interface's address.
+  dp::NeighAsk ask;
+  ask.ip = htonl(test::ip4("192.0.2.2"));
+  ask.iface = 0;
+  ASSERT_TRUE(dp::send_ask(svc.ask_ring(0), ask));
+  svc.poll(snap.get(), 1);
+  auto out = drain_tx(svc);
+  ASSERT_EQ(out.size(), 1u);
+  test::Arp req;
+  req.vlan = 100;
+  req.eth_src = req.sha = kOurMac;
+  req.sip = test::ip4("192.0.2.1");
+  req.tip = test::ip4("192.0.2.2");
+  req.pad_to = 64;
+  EXPECT_EQ(out[0].first, 0);
+  EXPECT_EQ(out[0].second, test::build(req)) << test::hex(out[0].second);
+
+  // A tagged solicitation for the VIP (PCP 5) handed over raw: answered in its mbuf, grown
+  // to the tagged advertisement (90 bytes), PCP 0.
+  test::Ndp q;
+  q.vlan = 0xa064;
+  q.eth_src = kHostMac;
+  q.src6 = test::ip6("2001:db8:200::2");
+  q.target = test::ip6("2001:db8::10");
+  q.lladdr = kHostMac;
+  const test::Frame qf = test::build(q);
+  rte_mbuf* m = rte_pktmbuf_alloc(pool);
+  ASSERT_NE(m, nullptr);
+  std::memcpy(rte_pktmbuf_append(m, static_cast<uint16_t>(qf.size())), qf.data(), qf.size());
+  m->port = 0;
+  ASSERT_EQ(rte_ring_enqueue(svc.arp_ring(0), m), 0);
+  svc.poll(snap.get(), 2);
+  out = drain_tx(svc);
+  ASSERT_EQ(out.size(), 1u);
+  test::Ndp na;
+  na.type = 136;
+  na.vlan = 0x0064;
+  na.eth_src = kOurMac;
+  na.eth_dst = kHostMac;
+  na.src6 = na.target = q.target;
+  na.dst6 = q.src6;
+  na.solicited = na.override_flag = true;
+  na.lladdr = kOurMac;
+  EXPECT_EQ(out[0].first, 0);
+  EXPECT_EQ(out[0].second, test::build(na)) << test::hex(out[0].second);
+
+  // Port 0's bond failed over: every interface of port 0 announces, each with its tag, its
+  // own addresses on it alone; port 1's interface does not.
+  svc.announce(snap.get(), 0);
+  svc.poll(snap.get(), 3);
+  out = drain_tx(svc);
+  auto garp = [&](std::optional<uint16_t> tci, const char* ip) {
+    test::Arp a;
+    a.vlan = tci;
+    a.eth_src = a.sha = kOurMac;
+    a.sip = a.tip = test::ip4(ip);
+    a.pad_to = tci ? 64 : 60;
+    return test::build(a);
+  };
+  auto unsolicited = [&](std::optional<uint16_t> tci, const char* ip) {
+    test::Ndp a;
+    a.type = 136;
+    a.vlan = tci;
+    a.eth_src = kOurMac;
+    a.src6 = a.target = test::ip6(ip);
+    a.dst6 = test::ip6("ff02::1");
+    a.override_flag = true;
+    a.lladdr = kOurMac;
+    return test::build(a);
+  };
+  const std::vector<test::Frame> want = {
+      // ARP first (VIPs, local ips, the interface's), clients then backends; then IPv6.
+      garp(0x0064, "203.0.113.10"), garp(0x0064, "198.51.100.100"), garp(0x0064, "192.0.2.1"),
+      garp(std::nullopt, "203.0.113.10"), garp(std::nullopt, "198.51.100.100"),
+      garp(std::nullopt, "198.51.100.254"),
+      unsolicited(0x0064, "2001:db8::10"), unsolicited(0x0064, "2001:db8:200::1"),
+      unsolicited(std::nullopt, "2001:db8::10"),
+  };
+  ASSERT_EQ(out.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(out[i].first, 0) << i;
+    EXPECT_EQ(out[i].second, want[i]) << i << ": " << test::hex(out[i].second);
+  }
   rte_mempool_free(pool);
 }
 

@@ -48,7 +48,7 @@ std::vector<RouteConf6> overlapping(std::mt19937& rng, bool with_default, int n)
     RouteConf6 r;
     r.prefix = p;
     r.len = len;
-    r.port_id = static_cast<uint16_t>(out.size() % 4);
+    r.iface = static_cast<uint16_t>(out.size() % 4);
     if (rng() % 2) {
       r.via.b[0] = 0xfe;
       r.via.b[1] = 0x80;
@@ -127,7 +127,7 @@ TEST_F(Routes6, LpmAnswersAsTheLinearScan) {
       ASSERT_NE(scanned, nullptr);
       EXPECT_EQ(got->prefix, want->prefix);
       EXPECT_EQ(got->len, want->len);
-      EXPECT_EQ(got->port_id, want->port_id);
+      EXPECT_EQ(got->iface, want->iface);
       EXPECT_EQ(got->via, want->via);
       EXPECT_EQ(scanned->prefix, want->prefix);
       EXPECT_EQ(scanned->len, want->len);
@@ -146,13 +146,13 @@ TEST_F(Routes6, DefaultAndHostRoutesInTheLpm) {
   host.b[1] = 0x01;
   host.b[15] = 5;
   RouteConf6 dflt, h;
-  dflt.port_id = 1;
+  dflt.iface = 1;
   dflt.via.b[0] = 0xfe;
   dflt.via.b[1] = 0x80;
   dflt.via.b[15] = 1;
   h.prefix = host;
   h.len = 128;
-  h.port_id = 2;
+  h.iface = 2;
   Route6Table t;
   t.build({dflt}, true);
   EXPECT_FALSE(t.uses_lpm());  // /0 only: no 64 MB table for it

@@ -23,7 +23,7 @@ RouteConf route(uint32_t prefix, uint8_t len, uint16_t port, uint32_t via = 0) {
   r.len = len;
   r.mask = len ? htonl(~0u << (32 - len)) : 0;
   r.prefix = htonl(prefix) & r.mask;
-  r.port_id = port;
+  r.iface = port;
   r.via = htonl(via);
   return r;
 }
@@ -101,7 +101,7 @@ TEST_F(Routes, LpmAnswersAsTheLinearScan) {
       ASSERT_NE(scanned, nullptr);
       EXPECT_EQ(got->prefix, want->prefix);
       EXPECT_EQ(got->len, want->len);
-      EXPECT_EQ(got->port_id, want->port_id);
+      EXPECT_EQ(got->iface, want->iface);
       EXPECT_EQ(got->via, want->via);
       EXPECT_EQ(scanned->prefix, want->prefix);
       EXPECT_EQ(scanned->len, want->len);

@@ -45,10 +45,10 @@ TEST(Config, GoodFileGivesExactState) {
   want.generation = 0;
   want.timeouts = {5'000, 3'600'000, 20'000, 60'000};
   want.local_ips = {ip("198.51.100.100"), ip("198.51.100.101")};
-  want.routes = {{.prefix = ip("0.0.0.0"), .prefix_len = 0, .port_id = 0, .via = ip("198.51.100.1")},
-                 {.prefix = ip("10.1.0.0"), .prefix_len = 16, .port_id = 1, .via = {}}};
-  want.neighbours = {{.ip = ip("198.51.100.3"), .mac = {0x02, 0, 0, 0, 0, 0x03}, .port_id = 0},
-                     {.ip = ip("10.1.2.3"), .mac = {0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee}, .port_id = 1}};
+  want.routes = {{.prefix = ip("0.0.0.0"), .prefix_len = 0, .iface = 0, .via = ip("198.51.100.1")},
+                 {.prefix = ip("10.1.0.0"), .prefix_len = 16, .iface = 1, .via = {}}};
+  want.neighbours = {{.ip = ip("198.51.100.3"), .mac = {0x02, 0, 0, 0, 0, 0x03}, .iface = 0},
+                     {.ip = ip("10.1.2.3"), .mac = {0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee}, .iface = 1}};
   api::Vip web{.id = 0, .ip = ip("203.0.113.10"), .port = 80, .proto = api::Proto::kTcp,
                .mode = api::Mode::kFullNat, .sched = api::Sched::kRoundRobin,
                .on_all_down = api::OnAllDown::kOpen};
@@ -63,6 +63,7 @@ TEST(Config, GoodFileGivesExactState) {
   want.vips = {web, dns, web_udp};
 
   EXPECT_EQ(s, want);
+  EXPECT_TRUE(s.interfaces.empty());  // none declared: the dataplane's implicit ones
   EXPECT_EQ(count_backends(s), 4u);
 }
 
@@ -136,15 +137,15 @@ vips:
   EXPECT_EQ(s.local_ips,
             (std::vector<api::Addr>{ip("198.51.100.100"), ip("2001:db8:100::100"), ip("2001:db8:100::101")}));
   ASSERT_EQ(s.routes.size(), 4u);
-  EXPECT_EQ(s.routes[0], (api::Route{.prefix = ip("2001:db8:100::"), .prefix_len = 64, .port_id = 0, .via = {}}));
-  EXPECT_EQ(s.routes[1], (api::Route{.prefix = api::Addr{}, .prefix_len = 0, .port_id = 0, .via = ip("2001:db8:100::1")}));
+  EXPECT_EQ(s.routes[0], (api::Route{.prefix = ip("2001:db8:100::"), .prefix_len = 64, .iface = 0, .via = {}}));
+  EXPECT_EQ(s.routes[1], (api::Route{.prefix = api::Addr{}, .prefix_len = 0, .iface = 0, .via = ip("2001:db8:100::1")}));
   EXPECT_EQ(s.routes[2].via, ip("fe80::1"));  // a v6 next hop may be link-local
   EXPECT_EQ(s.routes[2].prefix_len, 48);
   EXPECT_TRUE(s.routes[3].prefix.is_v4());
   ASSERT_EQ(s.neighbours.size(), 2u);
   EXPECT_EQ(s.neighbours[0].ip, ip("2001:db8:100::1"));
   EXPECT_EQ(s.neighbours[1].ip, ip("2001:db8:100::3"));
-  EXPECT_EQ(s.neighbours[1].port_id, 1);
+  EXPECT_EQ(s.neighbours[1].iface, 1);
   ASSERT_EQ(s.vips.size(), 2u);
   EXPECT_EQ(s.vips[1].ip, ip("2001:db8::10"));
   EXPECT_EQ(s.vips[1].ip.family(), api::Family::kV6);
@@ -219,6 +220,73 @@ TEST(Config, DirectoryIsAnError) {
             "data: cannot read: Is a directory");
 }
 
+// Interfaces as written, ids in file order; routes and neighbours name one by name, by port
+// (the untagged interface of the port) or not at all (port 0).
+TEST(Config, InterfacesAndWhatNamesThem) {
+  const auto s = state_of(R"(local_ips: [198.51.100.100]
+interfaces:
+  - name: clients
+    port: 0
+    vlan: 100
+    mtu: 1500
+    addresses: [192.0.2.1/24, "2001:db8:200::1/64"]
+  - name: backends
+    port: 0
+    vlan: 0
+    addresses: [198.51.100.254/24]
+  - {name: uplink.2, port: 1, vlan: 4094}
+routes:
+  - {prefix: 0.0.0.0/0, via: 192.0.2.254, interface: clients}
+  - {prefix: 10.1.0.0/16, port: 0}
+  - {prefix: 10.2.0.0/16}
+  - {prefix: 10.3.0.0/16, interface: uplink.2}
+neighbours:
+  - {ip: 192.0.2.9, mac: "02:00:00:00:00:09", interface: clients}
+  - {ip: 198.51.100.3, mac: "02:00:00:00:00:03", port: 0}
+vips: []
+)");
+  const std::vector<api::Interface> want = {
+      {.id = 0, .name = "clients", .port_id = 0, .vlan = 100, .mtu = 1500,
+       .addresses = {{.addr = ip("192.0.2.1"), .len = 24}, {.addr = ip("2001:db8:200::1"), .len = 64}}},
+      {.id = 1, .name = "backends", .port_id = 0, .vlan = 0, .mtu = 0,
+       .addresses = {{.addr = ip("198.51.100.254"), .len = 24}}},
+      {.id = 2, .name = "uplink.2", .port_id = 1, .vlan = 4094, .mtu = 0, .addresses = {}},
+  };
+  EXPECT_EQ(s.interfaces, want);
+  ASSERT_EQ(s.routes.size(), 4u);
+  EXPECT_EQ(s.routes[0].iface, 0u);
+  EXPECT_EQ(s.routes[1].iface, 1u);  // port 0: its untagged interface
+  EXPECT_EQ(s.routes[2].iface, 1u);  // neither: port 0, as before interfaces
+  EXPECT_EQ(s.routes[3].iface, 2u);
+  ASSERT_EQ(s.neighbours.size(), 2u);
+  EXPECT_EQ(s.neighbours[0].iface, 0u);
+  EXPECT_EQ(s.neighbours[1].iface, 1u);
+}
+
+// Without an interfaces: list, `port: N` is the implicit interface N, as before.
+TEST(Config, PortWithoutInterfacesIsTheImplicitInterface) {
+  const auto s = state_of(R"(routes:
+  - {prefix: 10.1.0.0/16, port: 3}
+neighbours:
+  - {ip: 10.1.2.3, mac: "02:00:00:00:00:03", port: 2}
+vips: []
+)");
+  EXPECT_TRUE(s.interfaces.empty());
+  EXPECT_EQ(s.routes.at(0).iface, 3u);
+  EXPECT_EQ(s.neighbours.at(0).iface, 2u);
+}
+
+TEST(Config, TooManyInterfaces) {
+  std::string text = "interfaces:\n";
+  for (uint32_t i = 0; i <= api::kMaxInterfaces; ++i)
+    text += "  - {name: v" + std::to_string(i) + ", port: 0, vlan: " + std::to_string(i + 1) + "}\n";
+  text += "vips: []\n";
+  // Line 2 is interfaces[0]; interfaces[256] is the first that does not fit.
+  EXPECT_EQ(errors_of(text),
+            std::vector<std::string>{"rondo.yaml:" + std::to_string(2 + api::kMaxInterfaces) +
+                                     ": interfaces[256]: too many interfaces (at most 256)"});
+}
+
 struct BadCase {
   const char* what;
   const char* text;
@@ -270,8 +338,8 @@ vips:
 vip: []
 )",
      {"rondo.yaml:1: vips: required field is missing",
-      "rondo.yaml:2: vip: unknown field (expected one of: timeouts, local_ips, routes, "
-      "neighbours, vips)"}},
+      "rondo.yaml:2: vip: unknown field (expected one of: timeouts, local_ips, interfaces, "
+      "routes, neighbours, vips)"}},
 
     {"unknown vip key", R"(local_ips: [198.51.100.100]
 vips:
@@ -538,7 +606,8 @@ vips: []
       "rondo.yaml:7: routes[3].via: 10.0.0.256 is not an IP address",
       "rondo.yaml:8: routes[3].port: 65536 is not a port id (0-65535)",
       "rondo.yaml:10: routes[5].prefix: required field is missing",
-      "rondo.yaml:12: routes[6].gateway: unknown field (expected one of: prefix, via, port)"}},
+      "rondo.yaml:12: routes[6].gateway: unknown field (expected one of: prefix, via, "
+      "interface, port)"}},
 
     {"bad IPv6", R"(local_ips: [198.51.100.100, "2001:db8:100::100", "::ffff:198.51.100.7", fe80::1]
 routes:
@@ -630,6 +699,80 @@ vips: []
       "(xx:xx:xx:xx:xx:xx)",
       "rondo.yaml:12: neighbours[5].ip: 198.51.100.7 already has an entry (line 10)",
       "rondo.yaml:14: neighbours[6].ip: required field is missing"}},
+
+    {"bad interfaces", R"(interfaces:
+  - name: Clients
+    port: 0
+    vlan: 10
+  - name: averyveryverylongname
+    port: 70000
+    vlan: 4095
+    mtu: 575
+    addresses: [192.0.2.1, 2001:db8::1/129, 192.0.2.300/24]
+  - name: clients
+    port: 1
+    mtu: 9001
+    speed: 10
+  - port: 2
+  - name: clients
+    port: 3
+  - [clients]
+  - {name: nic, vlan: 5}
+vips: []
+)",
+     {"rondo.yaml:2: interfaces[0].name: \"Clients\" is not a valid interface name (1-15 "
+      "characters from a-z 0-9 . _ -)",
+      "rondo.yaml:5: interfaces[1].name: \"averyveryverylongname\" is not a valid interface name "
+      "(1-15 characters from a-z 0-9 . _ -)",
+      "rondo.yaml:6: interfaces[1].port: 70000 is not a port id (0-65535)",
+      "rondo.yaml:7: interfaces[1].vlan: 4095 is not a VLAN id (1-4094; 0 or absent: untagged)",
+      "rondo.yaml:8: interfaces[1].mtu: 575 is not an MTU (576-9000)",
+      "rondo.yaml:9: interfaces[1].addresses[0]: 192.0.2.1 is not an interface address "
+      "(ADDRESS/LENGTH, e.g. 192.0.2.1/24 or 2001:db8:200::1/64)",
+      "rondo.yaml:9: interfaces[1].addresses[1]: 2001:db8::1/129: prefix length must be 0-128",
+      "rondo.yaml:9: interfaces[1].addresses[2]: 192.0.2.300/24 is not an interface address "
+      "(ADDRESS/LENGTH, e.g. 192.0.2.1/24 or 2001:db8:200::1/64)",
+      "rondo.yaml:12: interfaces[2].mtu: 9001 is not an MTU (576-9000)",
+      "rondo.yaml:13: interfaces[2].speed: unknown field (expected one of: name, port, vlan, mtu, "
+      "addresses)",
+      "rondo.yaml:14: interfaces[3].name: required field is missing",
+      "rondo.yaml:15: interfaces[4].name: clients is already the name of another interface (line "
+      "10)",
+      "rondo.yaml:17: interfaces[5]: expected a map, got a list",
+      "rondo.yaml:18: interfaces[6].port: required field is missing"}},
+
+    // With interfaces declared, `port: N` is the untagged interface of port N: none here on
+    // port 1 (tagged only) nor on port 0 for an entry that names nothing.
+    {"what routes and neighbours name", R"(interfaces:
+  - {name: clients, port: 1, vlan: 100}
+  - {name: backends, port: 2}
+routes:
+  - {prefix: 10.1.0.0/16, port: 1}
+  - {prefix: 10.2.0.0/16, interface: nope}
+  - {prefix: 10.3.0.0/16, interface: clients, port: 1}
+  - prefix: 10.4.0.0/16
+  - {prefix: 10.5.0.0/16, interface: [clients]}
+neighbours:
+  - {ip: 10.1.2.3, mac: "02:00:00:00:00:03", port: 1}
+  - {ip: 10.1.2.4, mac: "02:00:00:00:00:04", port: 2}
+vips: []
+)",
+     {"rondo.yaml:5: routes[0].port: port 1 has no untagged interface (declared: clients, "
+      "backends): name one with interface: NAME",
+      "rondo.yaml:6: routes[1].interface: no interface named nope (declared: clients, backends)",
+      "rondo.yaml:7: routes[2].port: give interface or port, not both",
+      "rondo.yaml:8: routes[3].interface: required field is missing: port 0 has no untagged "
+      "interface (declared: clients, backends): name one with interface: NAME",
+      "rondo.yaml:9: routes[4].interface: expected an interface name, got a list",
+      "rondo.yaml:11: neighbours[0].port: port 1 has no untagged interface (declared: clients, "
+      "backends): name one with interface: NAME"}},
+
+    {"interface without interfaces", R"(routes:
+  - {prefix: 10.1.0.0/16, interface: clients}
+vips: []
+)",
+     {"rondo.yaml:2: routes[0].interface: clients is not declared (no interfaces: list; or write "
+      "port: N)"}},
 
     {"bad timeouts", R"(timeouts:
   tcp_syn: 0

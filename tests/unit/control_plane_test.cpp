@@ -310,6 +310,122 @@ vips:
   EXPECT_EQ(s.vips[1].backends[2].id, 0u);
 }
 
+// ---- interfaces ----
+
+constexpr const char* kVlanConfig = test::kVlanConfig;
+
+TEST_F(ControlPlaneTest, InterfacesKeepTheirIdsAcrossReloadsAndRestarts) {
+  dir_.write("rondo.yaml", kVlanConfig);
+  {
+    auto cp = make();
+    sync(*cp);
+    const auto& s = dp_->last();
+    ASSERT_EQ(s.interfaces.size(), 2u);
+    EXPECT_EQ(s.interfaces[0], (api::Interface{.id = 0, .name = "clients", .port_id = 0, .vlan = 100,
+                                               .addresses = {{.addr = ip("192.0.2.1"), .len = 24}}}));
+    EXPECT_EQ(s.interfaces[1].id, 1u);
+    EXPECT_EQ(s.interfaces[1].mtu, 9000u);
+    EXPECT_EQ(s.routes.at(0).iface, 0u);
+    EXPECT_EQ(s.routes.at(1).iface, 1u);  // port 0: its untagged interface, backends
+    EXPECT_EQ(s.neighbours.at(1).iface, 1u);
+
+    // clients goes, uplink comes, backends moves to the front: backends keeps 1; uplink
+    // gets 2, not clients' 0 (retired: one counter never names two interfaces at once).
+    dir_.write("rondo.yaml", R"(local_ips: [198.51.100.100]
+interfaces:
+  - {name: backends, port: 0, mtu: 9000, addresses: [198.51.100.254/24]}
+  - {name: uplink, port: 1, vlan: 7, addresses: [10.9.0.1/24]}
+routes:
+  - {prefix: 0.0.0.0/0, via: 10.9.0.254, interface: uplink}
+neighbours:
+  - {ip: 198.51.100.3, mac: "02:00:00:00:00:03", interface: backends}
+vips:
+  - name: web
+    address: 203.0.113.10
+    port: 80
+    backends:
+      - {address: 198.51.100.3, port: 3000}
+)");
+    auto r = cp->reload("test");
+    ASSERT_TRUE(r.ok()) << r.error << (r.details.empty() ? "" : r.details[0]);
+    EXPECT_EQ(r.changes, (std::vector<std::string>{
+                             "+ interface uplink port 1 vlan 7 mtu default addresses [10.9.0.1/24]",
+                             "- interface clients port 0 vlan 100",
+                             "~ routes [0.0.0.0/0 via 192.0.2.254 interface clients, 10.0.0.0/8 "
+                             "via 198.51.100.1 interface backends] -> [0.0.0.0/0 via 10.9.0.254 "
+                             "interface uplink]",
+                             "~ neighbours [192.0.2.254 02:00:00:00:00:fe interface clients, "
+                             "198.51.100.3 02:00:00:00:00:03 interface backends] -> [198.51.100.3 "
+                             "02:00:00:00:00:03 interface backends]",
+                         }));
+    sync(*cp);
+    const auto& t = dp_->last();
+    ASSERT_EQ(t.interfaces.size(), 2u);
+    EXPECT_EQ(t.interfaces[0].name, "backends");
+    EXPECT_EQ(t.interfaces[0].id, 1u);
+    EXPECT_EQ(t.interfaces[1].id, 2u);
+    EXPECT_EQ(t.routes.at(0).iface, 2u);
+    EXPECT_EQ(t.neighbours.at(0).iface, 1u);
+  }
+  // A restart reads them back from the state file, ids and all.
+  auto cp = make();
+  const auto v = cp->view();
+  EXPECT_EQ(v.desired.find_interface(std::string_view("backends"))->id, 1u);
+  EXPECT_EQ(v.desired.find_interface(std::string_view("uplink"))->id, 2u);
+  EXPECT_EQ(v.desired.routes.at(0).iface, 2u);
+  sync(*cp);
+  EXPECT_EQ(dp_->last().interfaces, cp->view().desired.interfaces);
+}
+
+TEST_F(ControlPlaneTest, ADeclaredInterfaceRowHasItsCountersAndTheDefaultMtu) {
+  dir_.write("rondo.yaml", kVlanConfig);
+  auto cp = make();
+  // Before any stats: rows from the desired state, counters unknown.
+  auto rows = interface_rows(cp->view());
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_FALSE(rows[0].counted);
+  EXPECT_EQ(rows[0].iface.mtu, 0u);  // no dataplane yet: its --mtu is unknown
+  dp_->stats.ports = {{.port_id = 0, .name = "net_af_packet0"}};
+  dp_->stats.interfaces = {
+      {.id = 0, .name = "clients", .port_id = 0, .vlan = 100, .mtu = 1500, .rx_packets = 5,
+       .rx_bytes = 500, .tx_packets = 3, .tx_bytes = 300},
+      // An id the dataplane still counts under another name (a state it has not taken):
+      // not backends' counters.
+      {.id = 1, .name = "old", .port_id = 0, .rx_packets = 99},
+  };
+  sync(*cp);
+  rows = interface_rows(cp->view());
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_TRUE(rows[0].counted);
+  EXPECT_FALSE(rows[0].implicit);
+  EXPECT_EQ(rows[0].device, "net_af_packet0");
+  EXPECT_EQ(rows[0].iface.mtu, 1500u);  // the dataplane's --mtu
+  EXPECT_EQ(rows[0].iface.rx_packets, 5u);
+  EXPECT_EQ(rows[0].iface.tx_bytes, 300u);
+  EXPECT_EQ(rows[0].addresses.size(), 1u);
+  EXPECT_EQ(rows[1].iface.mtu, 9000u);  // its own
+  EXPECT_EQ(rows[1].iface.rx_packets, 0u);
+}
+
+TEST_F(ControlPlaneTest, WithoutDeclaredInterfacesTheRowsAreTheDataplanesOnePerPort) {
+  auto cp = make();
+  sync(*cp);
+  // The dataplane reports nothing per interface (yet): one implicit row per port it has.
+  auto rows = interface_rows(cp->view());
+  ASSERT_EQ(rows.size(), 1u);  // FakeDataplane: 1 port
+  EXPECT_EQ(rows[0].iface.name, "port0");
+  EXPECT_TRUE(rows[0].implicit);
+  EXPECT_EQ(rows[0].iface.mtu, 1500u);
+  dp_->stats.interfaces = {{.id = 0, .name = "port0", .port_id = 0, .mtu = 1500, .rx_packets = 8},
+                           {.id = 1, .name = "port1", .port_id = 1, .mtu = 1500, .tx_packets = 2}};
+  sync(*cp);
+  rows = interface_rows(cp->view());
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].iface.rx_packets, 8u);
+  EXPECT_EQ(rows[1].iface.tx_packets, 2u);
+  EXPECT_TRUE(rows[1].implicit);
+}
+
 // ---- API changes ----
 
 TEST_F(ControlPlaneTest, ChangesArePushedWithANewGeneration) {
@@ -693,6 +809,7 @@ TEST_F(RpcTest, ChangesAndReads) {
   EXPECT_EQ(a["backends"][0]["backend"], "198.51.100.3:3000");
   a = call(*cp, R"({"cmd": "status"})");
   EXPECT_EQ(a["status"]["vips"], 2);
+  EXPECT_EQ(a["status"]["interfaces"], 0);
   a = call(*cp, R"({"cmd": "reload"})");
   EXPECT_TRUE(a["ok"].get<bool>());
   EXPECT_EQ(a["changes"], json::array({"- backend web 198.51.100.3:3004"}));
@@ -857,6 +974,33 @@ TEST_F(RpcTest, FlowFiltersAndListingsCarryIpv6) {
   a = call(*cp, R"({"cmd": "flow.list", "vip": "fd00::10"})");
   ASSERT_TRUE(a["ok"].get<bool>()) << a;
   EXPECT_EQ(asked->back().filter.vip_ip, ip("fd00::10"));
+}
+
+TEST_F(RpcTest, ShowAndStatsListTheInterfaces) {
+  dir_.write("rondo.yaml", kVlanConfig);
+  auto cp = make();
+  auto a = call(*cp, R"({"cmd": "show"})");
+  ASSERT_TRUE(a["ok"].get<bool>()) << a;
+  // No dataplane yet: the declared interfaces, counters and the default MTU unknown.
+  EXPECT_EQ(a["interfaces"][0], json::parse(R"({"name": "clients", "id": 0, "port": 0,
+      "device": null, "vlan": 100, "mtu": null, "addresses": ["192.0.2.1/24"], "implicit": false,
+      "rx_packets": null, "rx_bytes": null, "tx_packets": null, "tx_bytes": null})"));
+  dp_->stats.ports = {{.port_id = 0, .name = "net_af_packet0"}};
+  dp_->stats.interfaces = {{.id = 1, .name = "backends", .port_id = 0, .mtu = 9000, .rx_packets = 4,
+                            .rx_bytes = 400, .tx_packets = 6, .tx_bytes = 600}};
+  sync(*cp);
+  a = call(*cp, R"({"cmd": "show"})");
+  EXPECT_EQ(a["interfaces"][0]["mtu"], 1500);
+  EXPECT_EQ(a["interfaces"][0]["rx_packets"], 0);
+  EXPECT_EQ(a["interfaces"][1], json::parse(R"({"name": "backends", "id": 1, "port": 0,
+      "device": "net_af_packet0", "vlan": 0, "mtu": 9000, "addresses": ["198.51.100.254/24"],
+      "implicit": false, "rx_packets": 4, "rx_bytes": 400, "tx_packets": 6, "tx_bytes": 600})"));
+  a = call(*cp, R"({"cmd": "stats"})");
+  ASSERT_TRUE(a["ok"].get<bool>()) << a;
+  EXPECT_EQ(a["interfaces"][1]["tx_packets"], 6);
+  a = call(*cp, R"({"cmd": "status"})");
+  EXPECT_EQ(a["status"]["interfaces"], 2);
+  EXPECT_EQ(a["status"]["dataplane"]["mtu"], 1500);
 }
 
 TEST_F(RpcTest, StatsNeedADataplane) {

@@ -38,9 +38,9 @@ State sample_state() {
   empty.sched = Sched::kMaglev;
   s.vips = {web, dns, empty};
   s.local_ips = {ip("198.51.100.100"), ip("198.51.100.101")};
-  s.routes = {{.prefix = ip("0.0.0.0"), .prefix_len = 0, .port_id = 0, .via = ip("198.51.100.1")},
-              {.prefix = ip("10.0.0.0"), .prefix_len = 8, .port_id = 1, .via = {}}};
-  s.neighbours = {{.ip = ip("198.51.100.3"), .mac = {2, 0, 0, 0, 0, 3}, .port_id = 0}};
+  s.routes = {{.prefix = ip("0.0.0.0"), .prefix_len = 0, .iface = 0, .via = ip("198.51.100.1")},
+              {.prefix = ip("10.0.0.0"), .prefix_len = 8, .iface = 1, .via = {}}};
+  s.neighbours = {{.ip = ip("198.51.100.3"), .mac = {2, 0, 0, 0, 0, 3}, .iface = 0}};
   return s;
 }
 
@@ -98,12 +98,12 @@ State v6_state() {
   nat46.backends = {{.id = 2, .ip = ip("2001:db8:100::3"), .port = 3000}};
   s.vips = {web6, nat46};
   s.local_ips = {ip("198.51.100.100"), ip("2001:db8:100::100")};
-  s.routes = {{.prefix = ip("::"), .prefix_len = 0, .port_id = 0, .via = ip("fe80::1")},
-              {.prefix = ip("2001:db8:200::"), .prefix_len = 48, .port_id = 1, .via = ip("2001:db8:100::1")},
-              {.prefix = ip("2001:db8:100::"), .prefix_len = 64, .port_id = 0, .via = {}},
-              {.prefix = ip("10.0.0.0"), .prefix_len = 8, .port_id = 1, .via = ip("198.51.100.1")}};
-  s.neighbours = {{.ip = ip("2001:db8:100::3"), .mac = {2, 0, 0, 0, 0, 3}, .port_id = 0},
-                  {.ip = ip("fe80::1"), .mac = {2, 0, 0, 0, 0, 1}, .port_id = 0}};
+  s.routes = {{.prefix = ip("::"), .prefix_len = 0, .iface = 0, .via = ip("fe80::1")},
+              {.prefix = ip("2001:db8:200::"), .prefix_len = 48, .iface = 1, .via = ip("2001:db8:100::1")},
+              {.prefix = ip("2001:db8:100::"), .prefix_len = 64, .iface = 0, .via = {}},
+              {.prefix = ip("10.0.0.0"), .prefix_len = 8, .iface = 1, .via = ip("198.51.100.1")}};
+  s.neighbours = {{.ip = ip("2001:db8:100::3"), .mac = {2, 0, 0, 0, 0, 3}, .iface = 0},
+                  {.ip = ip("fe80::1"), .mac = {2, 0, 0, 0, 0, 1}, .iface = 0}};
   return s;
 }
 
@@ -127,7 +127,7 @@ TEST(CtlCodec, AddressesAreSixteenRawBytesInNetworkOrder) {
   const auto body = encode_state(s);
   // generation 8 + timeouts + vip count 4 + local ip count 4, then the addresses as they are.
   const size_t at = 8 + 4 * std::size(kTimeoutFields) + 4 + 4;
-  ASSERT_EQ(body.size(), at + 2 * 16 + 4 + 4);
+  ASSERT_EQ(body.size(), at + 2 * 16 + 4 + 4 + 4);  // then interface, route, neighbour counts
   const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
   const uint8_t v4[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 192, 0, 2, 1};
   EXPECT_EQ(std::memcmp(body.data() + at, v6, 16), 0);
@@ -171,12 +171,12 @@ TEST(CtlCodec, Ipv6FilterAndFlowInfoRoundTrip) {
 // A peer still on protocol 12 (4-byte addresses) is refused at the header, before its
 // payload is read as 16-byte addresses.
 TEST(CtlCodec, Protocol12FrameIsRefused) {
-  EXPECT_EQ(kVersion, 13);
+  EXPECT_EQ(kVersion, 14);
   auto f = frame(MsgType::kSetState, 1, encode_state(sample_state()));
   MsgHeader h;
   std::memcpy(&h, f.data(), sizeof h);
   h.version = 12;
-  EXPECT_EQ(check_header(h), "unsupported protocol version 12 (want 13)");
+  EXPECT_EQ(check_header(h), "unsupported protocol version 12 (want 14)");
 }
 
 TEST(Addr, Ipv4IsMappedAndKeepsHostOrderAccess) {
@@ -246,14 +246,14 @@ TEST(CtlCodec, InfoRoundTrips) {
   const DataplaneInfo i{.pid = 1234, .n_workers = 2, .n_ports = 3, .n_drop_reasons = 9,
                         .instance = 0xfeedfacecafebeefull, .generation = 17,
                         .adopted_flows = 1'000'000, .discarded_flows = 3, .start_kind = 2,
-                        .gap_ms = 412};
+                        .gap_ms = 412, .mtu = 9000};
   std::string err;
   auto d = decode_info(encode_info(i), &err);
   ASSERT_TRUE(d) << err;
   EXPECT_EQ(*d, i);
   // A start kind this build does not know is refused, not shown as something else.
   auto bad = encode_info(i);
-  bad[bad.size() - 5] = 3;
+  bad[bad.size() - 9] = 3;  // start_kind, before gap_ms and mtu
   EXPECT_FALSE(decode_info(bad, &err));
   EXPECT_EQ(err, "info: unknown start kind");
 }

@@ -191,12 +191,120 @@ TEST(ConfigModel, DeployExampleLoadsWithHealthChecks) {
 
 // adopt_identity with counters as allocators, as the store does on a reload.
 DesiredState adopt(const DesiredState& current, DesiredState next, uint32_t* vip_next,
-                   uint32_t* backend_next) {
+                   uint32_t* backend_next, uint32_t* iface_next = nullptr) {
+  uint32_t unused = 200;
+  if (!iface_next) iface_next = &unused;
   auto err = adopt_identity(
       current, &next, [&]() -> std::optional<uint32_t> { return (*vip_next)++; },
-      [&]() -> std::optional<uint32_t> { return (*backend_next)++; });
+      [&]() -> std::optional<uint32_t> { return (*backend_next)++; },
+      [&]() -> std::optional<uint32_t> { return (*iface_next)++; });
   EXPECT_EQ(err, "");
   return next;
+}
+
+constexpr const char* kInterfaces = test::kVlanConfig;
+
+TEST(ConfigModel, InterfacesGetFileOrderIdsAndRoutesFollowThem) {
+  const auto d = model_of(kInterfaces);
+  ASSERT_EQ(d.interfaces.size(), 2u);
+  EXPECT_EQ(d.interfaces[0].id, 0u);
+  EXPECT_EQ(d.interfaces[1].id, 1u);
+  ASSERT_EQ(d.routes.size(), 2u);
+  EXPECT_EQ(d.routes[0].iface, 0u);  // interface: clients
+  EXPECT_EQ(d.routes[1].iface, 1u);  // port: 0 is backends, the untagged one
+  EXPECT_EQ(d.neighbours[0].iface, 0u);
+  EXPECT_EQ(d.neighbours[1].iface, 1u);
+  EXPECT_EQ(d.interface_name(1), "backends");
+  EXPECT_EQ(DesiredState{}.interface_name(3), "port3");  // implicit
+}
+
+TEST(Identity, InterfacesKeepTheirIdsByNameAndRoutesFollow) {
+  DesiredState current = model_of(kInterfaces);
+  assign_fresh_ids(&current);
+  // Reordered, one new interface first: ids by name, the new one from the allocator, and
+  // every route and neighbour on the interface it names.
+  const auto file = model_of(R"(local_ips: [198.51.100.100]
+interfaces:
+  - {name: mgmt, port: 1}
+  - {name: backends, port: 0, mtu: 9000, addresses: [198.51.100.254/24]}
+  - {name: clients, port: 0, vlan: 100, addresses: [192.0.2.1/24]}
+routes:
+  - {prefix: 0.0.0.0/0, via: 192.0.2.254, interface: clients}
+  - {prefix: 10.0.0.0/8, via: 198.51.100.1, port: 0}
+  - {prefix: 172.16.0.0/12, interface: mgmt}
+neighbours:
+  - {ip: 192.0.2.254, mac: "02:00:00:00:00:fe", interface: clients}
+  - {ip: 198.51.100.3, mac: "02:00:00:00:00:03", port: 0}
+vips:
+  - name: web
+    address: 203.0.113.10
+    port: 80
+    backends:
+      - {address: 198.51.100.3, port: 3000}
+)");
+  uint32_t vn = 0, bn = 0, in = 7;
+  const auto next = adopt(current, file, &vn, &bn, &in);
+  EXPECT_EQ(in, 8u);  // one new id
+  EXPECT_EQ(next.find_interface(std::string_view("clients"))->id, 0u);
+  EXPECT_EQ(next.find_interface(std::string_view("backends"))->id, 1u);
+  EXPECT_EQ(next.find_interface(std::string_view("mgmt"))->id, 7u);
+  ASSERT_EQ(next.routes.size(), 3u);
+  EXPECT_EQ(next.routes[0].iface, 0u);
+  EXPECT_EQ(next.routes[1].iface, 1u);
+  EXPECT_EQ(next.routes[2].iface, 7u);
+  EXPECT_EQ(next.neighbours[0].iface, 0u);
+  EXPECT_EQ(next.neighbours[1].iface, 1u);
+  EXPECT_EQ(diff_states(current, next),
+            (std::vector<std::string>{
+                "+ interface mgmt port 1 vlan untagged mtu default addresses []",
+                "~ routes [0.0.0.0/0 via 192.0.2.254 interface clients, 10.0.0.0/8 via "
+                "198.51.100.1 interface backends] -> [0.0.0.0/0 via 192.0.2.254 interface "
+                "clients, 10.0.0.0/8 via 198.51.100.1 interface backends, 172.16.0.0/12 on-link "
+                "interface mgmt]",
+            }));
+}
+
+TEST(Identity, RunningOutOfInterfaceIdsIsAnError) {
+  DesiredState next = model_of(kInterfaces);
+  auto err = adopt_identity(
+      DesiredState{}, &next, []() -> std::optional<uint32_t> { return 0; },
+      []() -> std::optional<uint32_t> { return 0; },
+      []() -> std::optional<uint32_t> { return std::nullopt; });
+  EXPECT_EQ(err, "no free interface id (at most 256 interfaces)");
+}
+
+TEST(Diff, InterfacesByNameAndWhatTheirRoutesName) {
+  DesiredState a = model_of(kInterfaces);
+  assign_fresh_ids(&a);
+  DesiredState b = a;
+  b.interfaces[0].vlan = 200;
+  b.interfaces[0].mtu = 1400;
+  b.interfaces[0].addresses.push_back({.addr = ip("2001:db8:200::1"), .len = 64});
+  b.interfaces[1].port_id = 1;
+  b.interfaces.push_back({.id = 2, .name = "mgmt", .port_id = 2, .vlan = 7});
+  EXPECT_EQ(diff_states(a, b),
+            (std::vector<std::string>{
+                "~ interface clients vlan 100 -> 200",
+                "~ interface clients mtu default -> 1400",
+                "~ interface clients addresses [192.0.2.1/24] -> [192.0.2.1/24, "
+                "2001:db8:200::1/64]",
+                "~ interface backends port 0 -> 1",
+                "+ interface mgmt port 2 vlan 7 mtu default addresses []",
+            }));
+  // Removing one: its line, and the routes that named it now name what is left.
+  DesiredState c = a;
+  c.interfaces.erase(c.interfaces.begin());
+  c.routes.erase(c.routes.begin());
+  c.neighbours.erase(c.neighbours.begin());
+  const auto d = diff_states(a, c);
+  ASSERT_EQ(d.size(), 3u) << ::testing::PrintToString(d);
+  EXPECT_EQ(d[0], "- interface clients port 0 vlan 100");
+  EXPECT_EQ(d[1], "~ routes [0.0.0.0/0 via 192.0.2.254 interface clients, 10.0.0.0/8 via "
+                  "198.51.100.1 interface backends] -> [10.0.0.0/8 via 198.51.100.1 interface "
+                  "backends]");
+  EXPECT_EQ(d[2], "~ neighbours [192.0.2.254 02:00:00:00:00:fe interface clients, 198.51.100.3 "
+                  "02:00:00:00:00:03 interface backends] -> [198.51.100.3 02:00:00:00:00:03 "
+                  "interface backends]");
 }
 
 TEST(Identity, ReorderingTheFileRenumbersNothing) {
@@ -257,7 +365,8 @@ TEST(Identity, RunningOutOfIdsIsAnError) {
   DesiredState next = model_of(kWeb);
   auto err = adopt_identity(
       current, &next, []() -> std::optional<uint32_t> { return 0; },
-      []() -> std::optional<uint32_t> { return std::nullopt; });
+      []() -> std::optional<uint32_t> { return std::nullopt; },
+      []() -> std::optional<uint32_t> { return 0; });
   EXPECT_NE(err.find("no free backend id"), std::string::npos) << err;
 }
 
@@ -566,6 +675,106 @@ TEST(StateFile, CorruptFilesAreRefusedWithAReason) {
     EXPECT_EQ(std::get<std::string>(r).rfind(c.error, 0), 0u)
         << c.what << ": " << std::get<std::string>(r);
   }
+}
+
+// Interfaces and their allocator round-trip; routes and neighbours are stored by the name of
+// their interface, so that the file reads as the config does.
+TEST(StateFile, InterfacesRoundTripAndRoutesNameThem) {
+  PersistedState s;
+  s.desired = model_of(kInterfaces);
+  s.desired.interfaces[0].addresses.push_back({.addr = ip("2001:db8:200::1"), .len = 64});
+  // Ids the store gave (not file order): clients 5, backends 2.
+  renumber_interfaces(&s.desired, {5, 2});
+  s.interface_ids.restore(6, {{1, 1700000000}});
+  s.vip_ids.restore(1, {});  // past the ids in use, as decoding makes them
+  s.backend_ids.restore(1, {});
+  const std::string text = encode_state_file(s);
+  const auto j = nlohmann::json::parse(text);
+  EXPECT_EQ(j["interfaces"][0],
+            nlohmann::json::parse(R"({"name": "clients", "id": 5, "port": 0, "vlan": 100, "mtu": 0,
+                                     "addresses": ["192.0.2.1/24", "2001:db8:200::1/64"]})"));
+  EXPECT_EQ(j["interfaces"][1]["mtu"], 9000);
+  EXPECT_EQ(j["routes"][0]["interface"], "clients");
+  EXPECT_EQ(j["routes"][1]["interface"], "backends");
+  EXPECT_FALSE(j["routes"][1].contains("port"));
+  EXPECT_EQ(j["neighbours"][0]["interface"], "clients");
+  EXPECT_EQ(j["interface_ids"]["next"], 6);
+  auto back = decode_state_file(text);
+  ASSERT_TRUE(std::holds_alternative<PersistedState>(back)) << std::get<std::string>(back);
+  EXPECT_EQ(std::get<PersistedState>(back), s);
+  EXPECT_EQ(std::get<PersistedState>(back).desired.routes[0].iface, 5u);
+
+  // Without declared interfaces a route keeps "port", as files always had it.
+  const auto plain = nlohmann::json::parse(encode_state_file(sample_state()));
+  EXPECT_EQ(plain["routes"][0]["port"], 0);
+  EXPECT_TRUE(plain["interfaces"].empty());
+}
+
+// A file written before interfaces: no "interfaces", no "interface_ids", routes and
+// neighbours with "port". It loads as it ran: implicit interfaces, iface = port.
+TEST(StateFile, FilesFromBeforeInterfacesLoad) {
+  auto s = sample_state();
+  s.desired.routes[1].iface = 3;
+  s.desired.neighbours[0].iface = 2;
+  auto j = nlohmann::json::parse(encode_state_file(s));
+  j.erase("interfaces");
+  j.erase("interface_ids");
+  ASSERT_EQ(j["routes"][1]["port"], 3);
+  auto back = decode_state_file(j.dump());
+  ASSERT_TRUE(std::holds_alternative<PersistedState>(back)) << std::get<std::string>(back);
+  const auto& got = std::get<PersistedState>(back);
+  EXPECT_TRUE(got.desired.interfaces.empty());
+  EXPECT_EQ(got.desired.routes[1].iface, 3u);
+  EXPECT_EQ(got.desired.neighbours[0].iface, 2u);
+  EXPECT_EQ(got.interface_ids.next(), 0u);
+  EXPECT_EQ(got, s);
+}
+
+TEST(StateFile, InterfaceReferencesAreChecked) {
+  PersistedState s;
+  s.desired = model_of(kInterfaces);
+  const auto good = nlohmann::json::parse(encode_state_file(s));
+  struct Case {
+    const char* what;
+    void (*edit)(nlohmann::json&);
+    std::string error;
+  };
+  const Case cases[] = {
+      {"unknown name", [](nlohmann::json& j) { j["routes"][0]["interface"] = "uplink"; },
+       "routes[].interface: no interface named uplink"},
+      // "port" still reads, as the untagged interface of the port: port 0 has one (backends),
+      // port 1 none.
+      {"port without an untagged interface",
+       [](nlohmann::json& j) {
+         j["neighbours"][1].erase("interface");
+         j["neighbours"][1]["port"] = 1;
+       },
+       "neighbours[].port: port 1 has no untagged interface"},
+      {"name twice", [](nlohmann::json& j) { j["interfaces"][1]["name"] = "clients"; },
+       "interfaces[1].name: clients is declared twice"},
+      {"id twice", [](nlohmann::json& j) { j["interfaces"][1]["id"] = 0; },
+       "interfaces[1].id: 0 is used twice"},
+      {"id out of range", [](nlohmann::json& j) { j["interfaces"][1]["id"] = 256; },
+       "interfaces[1].id: expected an integer 0-255"},
+      {"vlan out of range", [](nlohmann::json& j) { j["interfaces"][0]["vlan"] = 4095; },
+       "interfaces[0].vlan: expected an integer 0-4094"},
+      {"address without a length",
+       [](nlohmann::json& j) { j["interfaces"][0]["addresses"][0] = "192.0.2.1"; },
+       "interfaces[0].addresses[]: expected ADDRESS/LENGTH"},
+  };
+  for (const auto& c : cases) {
+    auto j = good;
+    c.edit(j);
+    auto r = decode_state_file(j.dump());
+    ASSERT_TRUE(std::holds_alternative<std::string>(r)) << c.what;
+    EXPECT_EQ(std::get<std::string>(r), c.error) << c.what;
+  }
+  auto j = good;
+  j["neighbours"][1].erase("interface");
+  j["neighbours"][1]["port"] = 0;
+  auto r = decode_state_file(j.dump());
+  ASSERT_TRUE(std::holds_alternative<PersistedState>(r)) << std::get<std::string>(r);
+  EXPECT_EQ(std::get<PersistedState>(r).desired.neighbours[1].iface, 1u);  // backends
 }
 
 TEST(StateFile, AllocatorsArePushedPastIdsInUse) {

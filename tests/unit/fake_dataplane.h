@@ -22,6 +22,7 @@ struct FakeDataplane {
   uint64_t adopted_flows = 0, discarded_flows = 0;
   uint8_t start_kind = 0;
   uint32_t gap_ms = 0;
+  uint32_t mtu = 1500;  // its --mtu (api::DataplaneInfo::mtu)
   // kRestart: refused with this reason if set; otherwise the process execs again (a new
   // instance, every connection broken) and comes back unless `comes_back` is false.
   std::string refuse_restart;
@@ -81,7 +82,8 @@ class FakeDataplaneClient final : public DataplaneClient {
                               .instance = dp_->instance, .generation = dp_->generation,
                               .adopted_flows = dp_->adopted_flows,
                               .discarded_flows = dp_->discarded_flows,
-                              .start_kind = dp_->start_kind, .gap_ms = dp_->gap_ms};
+                              .start_kind = dp_->start_kind, .gap_ms = dp_->gap_ms,
+                              .mtu = dp_->mtu};
   }
   api::Ack restart() override {
     if (!alive()) return {false, 0, error_};

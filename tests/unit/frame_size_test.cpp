@@ -51,6 +51,27 @@ TEST(FrameSize, AfPacketFramesTooSmallForTheMtuAreRefused) {
                           &notes));
 }
 
+// Tagged frames leave with their tag in the bytes (mtu + 18) while the kernel hands them in
+// untagged (mtu + 14, the tag as metadata): every framesz the RX check takes sends a tagged
+// frame of that MTU whole, and the default 2048 does at the default MTU.
+TEST(FrameSize, AfPacketTxHoldsATaggedFrameWheneverRxTakesTheMtu) {
+  EXPECT_EQ(af_packet_tx_max_frame(2048), 2016u);
+  EXPECT_GE(af_packet_tx_max_frame(2048), max_frame(1500));
+  for (uint32_t mtu : {576u, 1500u, 1982u, 4000u, 9000u}) {
+    const uint32_t need = (mtu + 14 + 66 + 15) / 16 * 16;  // the framesz the RX check names
+    ASSERT_GE(af_packet_max_frame(need), mtu + 14) << mtu;
+    EXPECT_GE(af_packet_tx_max_frame(need), max_frame(mtu)) << mtu;
+    EXPECT_GE(af_packet_tx_max_frame(need) - max_frame(mtu), 30u) << mtu;  // 66 - 32 - 4, rounding
+  }
+  // The largest MTU the default framesz takes: 2048 - 66 - 14 = 1968, and its tagged frame.
+  FrameSizing fs;
+  std::string err;
+  std::vector<std::string> notes;
+  EXPECT_TRUE(size_frames(1968, {"net_af_packet0,iface=dp0"}, kHeadroom, &fs, &err, &notes)) << err;
+  EXPECT_LE(max_frame(1968), af_packet_tx_max_frame(2048));
+  EXPECT_FALSE(size_frames(1969, {"net_af_packet0,iface=dp0"}, kHeadroom, &fs, &err, &notes));
+}
+
 TEST(FrameSize, FrameszIsReadFromTheVdevArguments) {
   EXPECT_EQ(af_packet_framesz("net_af_packet0,iface=dp0"), 2048u);
   EXPECT_EQ(af_packet_framesz("net_af_packet1,framesz=4096,iface=x"), 4096u);

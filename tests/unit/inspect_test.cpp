@@ -71,6 +71,27 @@ TEST(Describe, SaysWhatAnOperatorNeeds) {
   EXPECT_EQ(hex_bytes(f.data(), static_cast<uint32_t>(f.size()), 4).size(), 8u);
 }
 
+// A tag shows its VID, and its priority when the sender set one (PCP 0 says nothing); QinQ
+// (refused by the parser) shows both tags, the 802.1ad one as s-vlan; a priority tag is VID 0.
+TEST(Describe, TagsShowTheirVidAndPriority) {
+  Pkt syn = client_syn(41234);
+  syn.vlan = 0x6064;  // PCP 3, VID 100
+  Frame f = test::build(syn);
+  EXPECT_EQ(describe_frame(f.data(), static_cast<uint32_t>(f.size())),
+            "vlan 100 pcp 3 198.51.100.2:41234 > 203.0.113.10:80 tcp [S] seq 1000 ack 0 win 65535 len 0");
+  syn.vlan = 0xa000;  // a priority tag
+  f = test::build(syn);
+  EXPECT_EQ(describe_frame(f.data(), static_cast<uint32_t>(f.size())).substr(0, 16), "vlan 0 pcp 5 198");
+  syn.vlan = 0x0064;
+  Frame q = test::build(syn);
+  const uint8_t s_tag[4] = {0x88, 0xa8, 0x00, 0xc8};
+  q.insert(q.begin() + 12, s_tag, s_tag + 4);
+  EXPECT_EQ(describe_frame(q.data(), static_cast<uint32_t>(q.size())).substr(0, 33),
+            "s-vlan 200 vlan 100 198.51.100.2:");
+  // Cut inside the second tag: said so, nothing read past the end.
+  EXPECT_EQ(describe_frame(q.data(), 19), "s-vlan 200 truncated 802.1Q tag (19 bytes)");
+}
+
 TEST(Describe, EveryTruncationIsDescribedWithoutReadingPastTheEnd) {
   const Frame f = test::build(client_syn(1));
   for (size_t n = 0; n < f.size(); ++n) {
@@ -331,6 +352,24 @@ TEST_F(Inspect, TraceRecordsOnlyWhatMatchesUpToItsCount) {
   EXPECT_FALSE(tracer_.armed());
   one(client_syn(50000), 7);
   EXPECT_TRUE(tracer_.take().empty());
+}
+
+// Each record names the interface the packet came in on: the seed state declares none, so
+// port 0's implicit one (id 0) for untagged and priority-tagged frames, none for a VID.
+TEST_F(Inspect, TraceNamesTheInterface) {
+  tracer_.arm(api::FlowFilter{}, 10, 0, 10'000);
+  Pkt tagged = client_syn(50001);
+  tagged.vlan = 0x0064;
+  Pkt priority = client_syn(50002);
+  priority.vlan = 0xa000;
+  std::vector<Frame> frames{test::build(client_syn(50000)), test::build(tagged), test::build(priority)};
+  burst(frames, 5);
+  const std::vector<TraceRaw> r = tracer_.take();
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(r[0].iface, 0);
+  EXPECT_EQ(r[1].iface, kNoIface);
+  EXPECT_EQ(r[1].action.reason, DropReason::kVlanMismatch);
+  EXPECT_EQ(r[2].iface, 0);
 }
 
 TEST_F(Inspect, TraceStopsAtItsDeadlineAndNamesDrops) {

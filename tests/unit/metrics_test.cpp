@@ -103,6 +103,27 @@ ControlPlaneView sample_view() {
   return v;
 }
 
+// sample_view() with two declared interfaces on port 0 (clients tagged 100 with the
+// dataplane's MTU, backends untagged with its own) and their counters.
+ControlPlaneView vlan_view() {
+  ControlPlaneView v = sample_view();
+  v.desired.interfaces = {
+      {.id = 0, .name = "clients", .port_id = 0, .vlan = 100,
+       .addresses = {{.addr = ip("192.0.2.1"), .len = 24}}},
+      {.id = 3, .name = "backends", .port_id = 0, .mtu = 9000},
+  };
+  v.dataplane->mtu = 1500;
+  auto s = std::make_shared<api::Stats>(*v.stats);
+  s->interfaces = {
+      {.id = 0, .name = "clients", .port_id = 0, .vlan = 100, .mtu = 1500, .rx_packets = 10,
+       .rx_bytes = 1000, .tx_packets = 20, .tx_bytes = 2000},
+      {.id = 3, .name = "backends", .port_id = 0, .mtu = 9000, .rx_packets = 30, .rx_bytes = 3000,
+       .tx_packets = 40, .tx_bytes = 4000},
+  };
+  v.stats = s;
+  return v;
+}
+
 std::string text(const std::vector<prometheus::MetricFamily>& families) {
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, families);
@@ -239,6 +260,42 @@ TEST(Metrics, LcoreAndPortSeries) {
   EXPECT_LINE(t, "rondo_port_rx_mbuf_allocation_failures_total" + port + " 3");
 }
 
+TEST(Metrics, InterfaceSeries) {
+  ControlPlaneView v = vlan_view();
+  MetricsCollector c([&] { return v; });
+  std::string t = text(c.Collect());
+  EXPECT_LINE(t, R"(rondo_interface_info{interface="clients",mtu="1500",port="0",vlan="100"} 1)");
+  EXPECT_LINE(t, R"(rondo_interface_info{interface="backends",mtu="9000",port="0",vlan="0"} 1)");
+  const std::string clients = R"({interface="clients",port="0",vlan="100"})";
+  const std::string backends = R"({interface="backends",port="0",vlan="0"})";
+  EXPECT_LINE(t, "rondo_interface_rx_packets_total" + clients + " 10");
+  EXPECT_LINE(t, "rondo_interface_rx_bytes_total" + clients + " 1000");
+  EXPECT_LINE(t, "rondo_interface_tx_packets_total" + clients + " 20");
+  EXPECT_LINE(t, "rondo_interface_tx_bytes_total" + clients + " 2000");
+  EXPECT_LINE(t, "rondo_interface_rx_packets_total" + backends + " 30");
+  EXPECT_LINE(t, "rondo_interface_tx_bytes_total" + backends + " 4000");
+
+  // No dataplane: the declared interfaces are still described (the default MTU unknown:
+  // 0), their counters are not exported.
+  v.dataplane_connected = false;
+  v.dataplane.reset();
+  t = text(c.Collect());
+  EXPECT_LINE(t, R"(rondo_interface_info{interface="clients",mtu="0",port="0",vlan="100"} 1)");
+  EXPECT_LINE(t, R"(rondo_interface_info{interface="backends",mtu="9000",port="0",vlan="0"} 1)");
+  EXPECT_FALSE(contains(t, "rondo_interface_rx_packets_total")) << t;
+
+  // None declared: the dataplane's implicit one per port, as it reports them.
+  ControlPlaneView plain = sample_view();
+  auto s = std::make_shared<api::Stats>(*plain.stats);
+  s->interfaces = {{.id = 0, .name = "port0", .port_id = 0, .mtu = 1500, .rx_packets = 12345}};
+  plain.stats = s;
+  MetricsCollector p([&] { return plain; });
+  t = text(p.Collect());
+  EXPECT_LINE(t, R"(rondo_interface_info{interface="port0",mtu="1500",port="0",vlan="0"} 1)");
+  EXPECT_LINE(t, R"(rondo_interface_rx_packets_total{interface="port0",port="0",vlan="0"} 12345)");
+  EXPECT_LINE(t, R"(rondo_interface_tx_packets_total{interface="port0",port="0",vlan="0"} 0)");
+}
+
 // The exporter renders whatever lcore counters the dataplane describes: a counter added
 // to the dataplane's table (and so to the wire) is exported with no change here.
 TEST(Metrics, EveryDescribedLcoreCounterIsExported) {
@@ -352,6 +409,7 @@ TEST(Metrics, WithoutDataplaneOnlyConfigAndControlPlaneSeries) {
   EXPECT_LINE(t, R"(rondo_vip_backends{vip="web"} 3)");
   for (const char* gone :
        {"rondo_backend_packets_total", "rondo_vip_packets_total", "rondo_lcore_", "rondo_port_",
+        "rondo_interface_rx_", "rondo_interface_tx_",
         "rondo_dataplane_config_generation", "rondo_controlplane_stats_timestamp_seconds"})
     EXPECT_FALSE(contains(t, gone)) << gone;
 }
@@ -442,6 +500,12 @@ TEST(Metrics, PromtoolCheckMetricsIsClean) {
   const auto [rc6, output6] = promtool_check(text(c6.Collect()));
   EXPECT_EQ(rc6, 0) << output6;
   EXPECT_EQ(output6, "");
+
+  // Interfaces, declared with VLANs.
+  MetricsCollector cv([] { return vlan_view(); });
+  const auto [rcv, outputv] = promtool_check(text(cv.Collect()));
+  EXPECT_EQ(rcv, 0) << outputv;
+  EXPECT_EQ(outputv, "");
 
   // And with no dataplane (the other set of families).
   ControlPlaneView v = sample_view();

@@ -1,16 +1,20 @@
 // NeighTable: what an ARP frame may change, and a bound that an attacker cannot turn into
 // a table full for good. NeighManager (the main lcore's): what it answers, learns, asks
-// for and publishes.
+// for and publishes. Interfaces (VLANs): entries keyed by (interface, address), frames in
+// and out with the interface's tag, answers on the wrong VLAN filling nothing.
 #include "dataplane/neigh/neigh.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
 #include "dataplane/neigh/manager.h"
+#include "tests/common/iface_setup.h"
 #include "tests/common/packet_builder.h"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <random>
 
 namespace rondo::dp {
@@ -24,27 +28,27 @@ bool mac_is(const Neigh* n, const uint8_t mac[6]) { return n && std::memcmp(n->m
 
 TEST(NeighTable, ArpNeverCreatesAnEntry) {
   NeighTable t(16, 3, 100);
-  EXPECT_EQ(t.learn(7, kMacA, 0, 1), L::kIgnored);
-  EXPECT_EQ(t.find(7), nullptr);
+  EXPECT_EQ(t.learn(0, 7, kMacA, 1), L::kIgnored);
+  EXPECT_EQ(t.find(0, 7), nullptr);
   EXPECT_EQ(t.size(), 0u);
 }
 
 TEST(NeighTable, AskedForIsFilledUnsolicitedNeverChangesAMac) {
   NeighTable t(16, 3, 100);
-  ASSERT_TRUE(t.want_request(7, 0, 1, 1));
-  EXPECT_EQ(t.learn(7, kMacA, 0, 2), L::kFilled);
-  EXPECT_TRUE(mac_is(t.find(7), kMacA));
+  ASSERT_TRUE(t.want_request(0, 7, 1, 1));
+  EXPECT_EQ(t.learn(0, 7, kMacA, 2), L::kFilled);
+  EXPECT_TRUE(mac_is(t.find(0, 7), kMacA));
   // Gratuitous, another MAC: refused. The same MAC: a refresh.
-  EXPECT_EQ(t.learn(7, kMacB, 0, 3), L::kRefused);
-  EXPECT_TRUE(mac_is(t.find(7), kMacA));
-  EXPECT_EQ(t.learn(7, kMacA, 0, 4), L::kRefreshed);
-  EXPECT_EQ(t.find(7)->updated, 4u);
+  EXPECT_EQ(t.learn(0, 7, kMacB, 3), L::kRefused);
+  EXPECT_TRUE(mac_is(t.find(0, 7), kMacA));
+  EXPECT_EQ(t.learn(0, 7, kMacA, 4), L::kRefreshed);
+  EXPECT_EQ(t.find(0, 7)->updated, 4u);
   // Re-checked (a request outstanding): the answer may move it.
-  ASSERT_TRUE(t.want_request(7, 0, 10, 1));
-  EXPECT_EQ(t.learn(7, kMacB, 0, 11), L::kFilled);
-  EXPECT_TRUE(mac_is(t.find(7), kMacB));
+  ASSERT_TRUE(t.want_request(0, 7, 10, 1));
+  EXPECT_EQ(t.learn(0, 7, kMacB, 11), L::kFilled);
+  EXPECT_TRUE(mac_is(t.find(0, 7), kMacB));
   // ...once: the request is answered.
-  EXPECT_EQ(t.learn(7, kMacA, 0, 12), L::kRefused);
+  EXPECT_EQ(t.learn(0, 7, kMacA, 12), L::kRefused);
 }
 
 TEST(NeighTable, StaticEntriesAreNeverLearnedOver) {
@@ -52,9 +56,9 @@ TEST(NeighTable, StaticEntriesAreNeverLearnedOver) {
   Neigh e;
   std::memcpy(e.mac, kMacA, 6);
   t.set_static({{9, e}});
-  EXPECT_EQ(t.learn(9, kMacB, 0, 1), L::kIgnored);
-  EXPECT_TRUE(mac_is(t.find(9), kMacA));
-  EXPECT_FALSE(t.want_request(9, 0, 2, 1));
+  EXPECT_EQ(t.learn(0, 9, kMacB, 1), L::kIgnored);
+  EXPECT_TRUE(mac_is(t.find(0, 9), kMacA));
+  EXPECT_FALSE(t.want_request(0, 9, 2, 1));
 }
 
 // Issue 8, item 3: 4096 requests from random senders filled main's table for good. Now only
@@ -64,25 +68,25 @@ TEST(NeighTable, FullTableEvictsStaleEntriesNeverStaticOrFresh) {
   Neigh e;
   std::memcpy(e.mac, kMacA, 6);
   t.set_static({{1000, e}});
-  for (uint32_t ip = 1; ip <= 7; ++ip) ASSERT_TRUE(t.want_request(ip, 0, 10, 1));
+  for (uint32_t ip = 1; ip <= 7; ++ip) ASSERT_TRUE(t.want_request(0, ip, 10, 1));
   ASSERT_EQ(t.size(), 8u);
   // Full, and every request is fresh: nothing may go.
-  EXPECT_FALSE(t.want_request(50, 0, 11, 1));
-  EXPECT_EQ(t.find(50), nullptr);
+  EXPECT_FALSE(t.want_request(0, 50, 11, 1));
+  EXPECT_EQ(t.find(0, 50), nullptr);
   // Entry 3 answered and stays in use; the other requests went unanswered for 3 ticks.
-  ASSERT_EQ(t.learn(3, kMacB, 0, 12), L::kFilled);
-  EXPECT_TRUE(t.want_request(50, 0, 14, 1));
-  EXPECT_NE(t.find(50), nullptr);
+  ASSERT_EQ(t.learn(0, 3, kMacB, 12), L::kFilled);
+  EXPECT_TRUE(t.want_request(0, 50, 14, 1));
+  EXPECT_NE(t.find(0, 50), nullptr);
   EXPECT_EQ(t.size(), 8u);
   EXPECT_EQ(t.evictions(), 1u);
-  EXPECT_NE(t.find(1000), nullptr);
-  EXPECT_TRUE(mac_is(t.find(3), kMacB));
+  EXPECT_NE(t.find(0, 1000), nullptr);
+  EXPECT_TRUE(mac_is(t.find(0, 3), kMacB));
   // A reachable entry goes only once it was not confirmed for 100 ticks.
-  for (uint32_t ip = 60; ip < 70; ++ip) t.want_request(ip, 0, 20, 1);
-  EXPECT_TRUE(mac_is(t.find(3), kMacB));
-  for (uint32_t ip = 70; ip < 80; ++ip) t.want_request(ip, 0, 200, 1);
-  EXPECT_EQ(t.find(3), nullptr);
-  EXPECT_NE(t.find(1000), nullptr);
+  for (uint32_t ip = 60; ip < 70; ++ip) t.want_request(0, ip, 20, 1);
+  EXPECT_TRUE(mac_is(t.find(0, 3), kMacB));
+  for (uint32_t ip = 70; ip < 80; ++ip) t.want_request(0, ip, 200, 1);
+  EXPECT_EQ(t.find(0, 3), nullptr);
+  EXPECT_NE(t.find(0, 1000), nullptr);
   EXPECT_LE(t.size(), 8u);
 }
 
@@ -97,10 +101,10 @@ TEST_P(NeighKeyed, EvictionKeepsEveryOtherEntryFindable) {
   std::mt19937 rng(7);
   for (uint64_t now = 10; now < 5000; ++now) {
     const uint32_t ip = rng() % 512 + 1;
-    if (t.want_request(ip, 0, now, 1000000)) model[ip] = now;
+    if (t.want_request(0, ip, now, 1000000)) model[ip] = now;
     uint32_t present = 0;
     for (const auto& [k, v] : model) {
-      const Neigh* n = t.find(k);
+      const Neigh* n = t.find(0, k);
       if (n) {
         ++present;
         EXPECT_EQ(n->ip, k);
@@ -165,6 +169,13 @@ Arp arp(uint16_t op, uint32_t sip, const Mac& smac, uint32_t tip) {
   return a;
 }
 
+// Every frame the manager took or made ends one way (counters.h).
+void expect_balanced(const LcoreCounters& c) {
+  uint64_t drops = 0;
+  for (auto d : c.drops) drops += d;
+  EXPECT_EQ(c.steered_in + c.originated, c.consumed + drops + c.steered_out);
+}
+
 class Manager : public ::testing::Test {
  protected:
   Manager() {
@@ -175,13 +186,7 @@ class Manager : public ::testing::Test {
     m_ = std::make_unique<NeighManager>(p);
     snap_ = snapshot();
   }
-  ~Manager() override {
-    // Every frame the manager took or made ends one way (counters.h).
-    const LcoreCounters& c = m_->counters();
-    uint64_t drops = 0;
-    for (auto d : c.drops) drops += d;
-    EXPECT_EQ(c.steered_in + c.originated, c.consumed + drops + c.steered_out);
-  }
+  ~Manager() override { expect_balanced(m_->counters()); }
   NeighManager::Verdict feed(const Arp& a, uint64_t now) {
     Frame f = test::build(a);
     last_ = f;
@@ -238,7 +243,7 @@ TEST_F(Manager, RefusesBadSendersAndUnsolicitedChanges) {
   requested();
   // Answer for the backend: learned.
   EXPECT_EQ(feed(arp(2, kBackend, kHostMac, kLocal), 1).kind, V::kConsumed);
-  ASSERT_TRUE(mac_is(m_->table().find(htonl(kBackend)), kHostMac.data()));
+  ASSERT_TRUE(mac_is(m_->table().find(0, htonl(kBackend)), kHostMac.data()));
   // Sender MAC broadcast, zero, or not the Ethernet source: dropped, nothing learned.
   for (const Mac& sha : {Mac{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, Mac{}, kEvilMac}) {
     Arp a = arp(2, kBackend, kHostMac, kLocal);
@@ -250,7 +255,7 @@ TEST_F(Manager, RefusesBadSendersAndUnsolicitedChanges) {
   // A well-formed gratuitous ARP from another MAC: taken in, but the entry stays.
   feed(arp(2, kBackend, kEvilMac, kLocal), 3);
   feed(arp(1, kBackend, kEvilMac, kBackend), 4);
-  EXPECT_TRUE(mac_is(m_->table().find(htonl(kBackend)), kHostMac.data()));
+  EXPECT_TRUE(mac_is(m_->table().find(0, htonl(kBackend)), kHostMac.data()));
 }
 
 TEST_F(Manager, PublishesWhenAnEntryChangesOnly) {
@@ -264,10 +269,10 @@ TEST_F(Manager, PublishesWhenAnEntryChangesOnly) {
   feed(arp(2, kBackend, kHostMac, kLocal), 1);
   auto map = m_->next_hops_if_changed();
   ASSERT_NE(map, nullptr);
-  const NextHop* h = map->find(htonl(kBackend));
+  const NextHop* h = map->find(0, htonl(kBackend));
   ASSERT_NE(h, nullptr);
   EXPECT_EQ(0, std::memcmp(h->mac, kHostMac.data(), 6));
-  EXPECT_EQ(map->find(htonl(kGateway)), nullptr);  // asked, not answered: not published
+  EXPECT_EQ(map->find(0, htonl(kGateway)), nullptr);  // asked, not answered: not published
   // The same MAC confirmed again changes nothing a worker sees.
   feed(arp(2, kBackend, kHostMac, kLocal), 2);
   EXPECT_EQ(m_->next_hops_if_changed(), nullptr);
@@ -442,7 +447,7 @@ TEST_F(Ndp, SolicitationForOurAddressGetsTheAdvertisement) {
   }
   EXPECT_EQ(m_->counters().ndp_adverts, 3u);
   // A solicitation for our address creates no entry for its sender (not asked for).
-  EXPECT_EQ(m_->table6().find(kClient6), nullptr);
+  EXPECT_EQ(m_->table6().find(0, kClient6), nullptr);
 }
 
 TEST_F(Ndp, DuplicateAddressDetectionIsAnsweredToAllNodes) {
@@ -542,25 +547,25 @@ TEST_F(Ndp, SolicitedAdvertisementFillsUnsolicitedNeverChangesAMac) {
   na.flags = 0x60;
   na.target = kBackend6;
   EXPECT_EQ(feed6(na, 5).kind, V::kConsumed);
-  const Neigh6* n = m_->table6().find(kBackend6);
+  const Neigh6* n = m_->table6().find(0, kBackend6);
   ASSERT_NE(n, nullptr);
   EXPECT_EQ(0, std::memcmp(n->mac, kHostMac.data(), 6));
   auto map = m_->next_hops6_if_changed();
   ASSERT_NE(map, nullptr);
-  const NextHop6* h = map->find(kBackend6);
+  const NextHop6* h = map->find(0, kBackend6);
   ASSERT_NE(h, nullptr);
   EXPECT_EQ(0, std::memcmp(h->mac, kHostMac.data(), 6));
-  EXPECT_EQ(map->find(kClient6), nullptr);
+  EXPECT_EQ(map->find(0, kClient6), nullptr);
   // Unsolicited (override set, even "solicited" claimed), another MAC: refused.
   na.eth_src = kEvilMac;
   na.lla_mac = kEvilMac;
   EXPECT_EQ(feed6(na, 6).kind, V::kConsumed);
-  EXPECT_EQ(0, std::memcmp(m_->table6().find(kBackend6)->mac, kHostMac.data(), 6));
+  EXPECT_EQ(0, std::memcmp(m_->table6().find(0, kBackend6)->mac, kHostMac.data(), 6));
   EXPECT_EQ(m_->next_hops6_if_changed(), nullptr);
   // An advertisement for an address nobody asked for creates nothing.
   na.src = na.target = kClient6;
   feed6(na, 7);
-  EXPECT_EQ(m_->table6().find(kClient6), nullptr);
+  EXPECT_EQ(m_->table6().find(0, kClient6), nullptr);
 }
 
 TEST_F(Ndp, ResolvingSendsASolicitationToTheSolicitedNodeGroup) {
@@ -702,14 +707,486 @@ TEST_F(Manager, AsksNothingForAnIpv6Backend) {
 TEST(NeighTable6, SameRulesAsArp) {
   NeighTable6 t(16, 3, 100);
   const Ip6 a = ip6("2001:db8::7");
-  EXPECT_EQ(t.learn(a, kMacA, 0, 1), L::kIgnored);  // never created by a frame
-  ASSERT_TRUE(t.want_request(a, 0, 1, 1));
-  EXPECT_EQ(t.learn(a, kMacA, 0, 2), L::kFilled);
-  EXPECT_EQ(t.learn(a, kMacB, 0, 3), L::kRefused);
-  EXPECT_EQ(t.learn(a, kMacA, 0, 4), L::kRefreshed);
+  EXPECT_EQ(t.learn(0, a, kMacA, 1), L::kIgnored);  // never created by a frame
+  ASSERT_TRUE(t.want_request(0, a, 1, 1));
+  EXPECT_EQ(t.learn(0, a, kMacA, 2), L::kFilled);
+  EXPECT_EQ(t.learn(0, a, kMacB, 3), L::kRefused);
+  EXPECT_EQ(t.learn(0, a, kMacA, 4), L::kRefreshed);
   // Addresses differing only in their high bytes are different entries.
   const Ip6 b = ip6("2001:db9::7");
-  EXPECT_EQ(t.find(b), nullptr);
+  EXPECT_EQ(t.find(0, b), nullptr);
+}
+
+// ---- interfaces (a port and an optional VLAN) ----
+//
+// The table is keyed by (interface, address): the same address on two interfaces is two
+// entries, and an answer fills only the entry of the interface it came in on.
+
+TEST(NeighTable6, TheSameLinkLocalOnTwoInterfacesIsTwoEntries) {
+  NeighTable6 t(16, 3, 100);
+  const Ip6 router = ip6("fe80::1");
+  ASSERT_TRUE(t.want_request(0, router, 1, 1));
+  ASSERT_TRUE(t.want_request(1, router, 1, 1));  // not "asked already": another entry
+  EXPECT_EQ(t.size(), 2u);
+  EXPECT_EQ(t.learn(0, router, kMacA, 2), L::kFilled);
+  EXPECT_EQ(t.find(1, router)->state, NeighState::kIncomplete);  // the other link's untouched
+  EXPECT_EQ(t.learn(1, router, kMacB, 3), L::kFilled);
+  EXPECT_EQ(0, std::memcmp(t.find(0, router)->mac, kMacA, 6));
+  EXPECT_EQ(0, std::memcmp(t.find(1, router)->mac, kMacB, 6));
+  EXPECT_EQ(t.find(2, router), nullptr);
+  // The workers' copy: two next hops, each on its interface.
+  const NextHopMap6 map(t, HashKey{});
+  EXPECT_EQ(map.size(), 2u);
+  ASSERT_NE(map.find(0, router), nullptr);
+  ASSERT_NE(map.find(1, router), nullptr);
+  EXPECT_EQ(0, std::memcmp(map.find(0, router)->mac, kMacA, 6));
+  EXPECT_EQ(0, std::memcmp(map.find(1, router)->mac, kMacB, 6));
+  EXPECT_EQ(map.find(1, router)->iface, 1);
+  EXPECT_EQ(map.find(2, router), nullptr);
+}
+
+TEST(NeighTable, AnAnswerOnAnotherInterfaceFillsNothingAndMovesNothing) {
+  NeighTable t(16, 3, 100);
+  ASSERT_TRUE(t.want_request(3, 7, 1, 1));
+  EXPECT_EQ(t.learn(4, 7, kMacA, 2), L::kIgnored);  // asked on 3, answered on 4
+  EXPECT_EQ(t.find(3, 7)->state, NeighState::kIncomplete);
+  EXPECT_EQ(t.find(4, 7), nullptr);
+  EXPECT_EQ(t.learn(3, 7, kMacB, 3), L::kFilled);
+  // Re-checked on 3; an answer on 4 with another MAC neither fills nor moves it.
+  ASSERT_TRUE(t.want_request(3, 7, 10, 1));
+  EXPECT_EQ(t.learn(4, 7, kMacA, 11), L::kIgnored);
+  EXPECT_TRUE(mac_is(t.find(3, 7), kMacB));
+  EXPECT_EQ(t.find(3, 7)->iface, 3);
+  EXPECT_EQ(t.find(4, 7), nullptr);
+  // Static entries are their interface's too.
+  Neigh e;
+  std::memcpy(e.mac, kMacA, 6);
+  e.iface = 5;
+  t.set_static({{9, e}});
+  EXPECT_TRUE(mac_is(t.find(5, 9), kMacA));
+  EXPECT_EQ(t.find(3, 9), nullptr);
+}
+
+const Mac kOurMac2{0x02, 0, 0, 0, 0, 0x11};  // port 1
+const Mac kClientMac{0x02, 0xc1, 0, 0, 0, 0x02};
+const Mac kRouterA{0x02, 0xaa, 0, 0, 0, 0x01};
+const Mac kRouterB{0x02, 0xbb, 0, 0, 0, 0x01};
+const uint32_t kClientsAddr = ip4("192.0.2.1");     // interface 0's own address
+const uint32_t kBackendsAddr = ip4("198.51.100.254");  // interface 1's
+const uint32_t kClient = ip4("192.0.2.2");
+const Ip6 kClientsAddr6 = ip6("2001:db8:200::1");
+const Ip6 kClientV6 = ip6("2001:db8:200::2");
+const Ip6 kRouter = ip6("fe80::1");
+constexpr uint16_t kVid100 = 100, kVid200 = 200;
+constexpr uint16_t kClients = 0, kBackends = 1, kStorage = 2, kSpare = 3;  // interface ids
+
+api::Addr addr6(const Ip6& a) {
+  api::Addr x;
+  std::memcpy(x.b.data(), a.b, 16);
+  return x;
+}
+
+// Port 0 carries three interfaces: clients (VLAN 100; 192.0.2.1/24, 2001:db8:200::1/64),
+// backends (untagged; 198.51.100.254/24) and storage (VLAN 200, no address); port 1 one:
+// spare (untagged, no address). The VIPs and the local ips are answered on all of them.
+// Routes: 192.0.2.0/24 on clients, 198.51.100.0/24 on backends, 10.0.0.0/8 on storage, the
+// rest via 198.51.100.1 on backends; for IPv6 2001:db8:200::/64 on clients, the rest via fe80::1 on clients and
+// 2001:db8:300::/48 via fe80::1 on backends: two routers with one link-local address.
+std::unique_ptr<Snapshot> vlan_snapshot() {
+  api::State st;
+  st.generation = 1;
+  api::Vip v;
+  v.id = 1;
+  v.ip = api::Addr::from_v4(kVip);
+  v.port = 80;
+  v.backends = {{1, api::Addr::from_v4(kBackend), 3000, 1}};
+  api::Vip v6;
+  v6.id = 2;
+  v6.ip = addr6(kVip6);
+  v6.port = 80;
+  v6.backends = {{2, addr6(kBackend6), 3000, 1}};
+  st.vips = {v, v6};
+  st.local_ips = {api::Addr::from_v4(kLocal), addr6(kLocal6)};
+  auto route = [](api::Addr prefix, uint8_t len, uint16_t iface, api::Addr via = {}) {
+    api::Route r;
+    r.prefix = prefix;
+    r.prefix_len = len;
+    r.iface = iface;
+    r.via = via;
+    return r;
+  };
+  st.routes = {
+      route(api::Addr::from_v4(ip4("192.0.2.0")), 24, kClients),
+      route(api::Addr::from_v4(ip4("198.51.100.0")), 24, kBackends),
+      route(api::Addr::from_v4(ip4("10.0.0.0")), 8, kStorage),
+      route(api::Addr::from_v4(0), 0, kBackends, api::Addr::from_v4(kGateway)),
+      route(addr6(ip6("2001:db8:200::")), 64, kClients),
+      route(addr6(Ip6{}), 0, kClients, addr6(kRouter)),
+      route(addr6(ip6("2001:db8:300::")), 48, kBackends, addr6(kRouter)),
+  };
+  SnapshotParams sp;
+  sp.n_ports = 2;
+  auto s = build_snapshot(st, sp);
+  // The interfaces, set by hand (their builder is the control side's, state/snapshot.cpp).
+  test::set_iface(*s, kClients, 0, kVid100, {htonl(kClientsAddr)}, {kClientsAddr6});
+  test::set_iface(*s, kBackends, 0, 0, {htonl(kBackendsAddr)});
+  test::set_iface(*s, kStorage, 0, kVid200);
+  test::set_iface(*s, kSpare, 1, 0);
+  s->first_iface = kBackends;
+  return s;
+}
+
+class Vlan : public ::testing::Test {
+ protected:
+  Vlan() {
+    NeighManagerParams p;
+    p.hz = 1000;
+    p.port_macs = {kOurMac, kOurMac2};
+    p.capacity = 64;
+    m_ = std::make_unique<NeighManager>(p);
+    snap_ = vlan_snapshot();
+    m_->on_snapshot(*snap_, 0);
+    m_->on_conf6(ndp_conf(*snap_), 0);
+  }
+  ~Vlan() override { expect_balanced(m_->counters()); }
+  // A frame as a worker hands it over (tag and all), in a buffer with an mbuf's room.
+  NeighManager::Verdict feed(const Frame& in, uint16_t port, uint64_t now) {
+    Frame f = in;
+    f.resize(256);
+    const auto len = static_cast<uint32_t>(in.size());
+    const auto v = m_->handle_frame(snap_.get(), f.data(), len, 256, port, now);
+    f.resize(v.len ? v.len : len);
+    last_ = f;
+    return v;
+  }
+  static Arp request_for(uint32_t tip, std::optional<uint16_t> tci, uint32_t sip = kClient) {
+    Arp a;
+    a.eth_src = a.sha = kClientMac;
+    a.vlan = tci;
+    a.sip = sip;
+    a.tip = tip;
+    a.pad_to = tci ? 64 : 60;
+    return a;
+  }
+  static Arp reply_to(const Arp& q, const Mac& mine, std::optional<uint16_t> tci) {
+    Arp r = q;
+    r.eth_dst = q.eth_src;
+    r.eth_src = r.sha = mine;
+    r.tha = q.sha;
+    r.op = 2;
+    r.sip = q.tip;
+    r.tip = q.sip;
+    r.vlan = tci;
+    if (!q.vlan == !tci) return r;
+    r.pad_to = tci ? q.pad_to + 4 : q.pad_to - 4;
+    return r;
+  }
+  std::vector<ArpRequest> take_requests() {
+    auto out = m_->requests();
+    m_->requests().clear();
+    return out;
+  }
+  std::vector<NsRequest> take_solicits() {
+    auto out = m_->ns_requests();
+    m_->ns_requests().clear();
+    return out;
+  }
+  std::unique_ptr<NeighManager> m_;
+  std::unique_ptr<Snapshot> snap_;
+  Frame last_;
+};
+
+TEST_F(Vlan, TaggedRequestGetsATaggedReplyWithPcpZero) {
+  // PCP 3 on the way in (TCI 0x6064); the reply carries VLAN 100 with PCP 0.
+  const Arp q = request_for(kVip, 0x6064);
+  const auto v = feed(test::build(q), 0, 1);
+  ASSERT_EQ(v.kind, V::kReply) << drop_reason_name(v.reason);
+  EXPECT_EQ(v.port, 0);
+  EXPECT_EQ(last_, test::build(reply_to(q, kOurMac, 0x0064))) << test::hex(last_);
+  EXPECT_EQ(last_.size(), 64u);
+  // The same for a local ip (every interface), on VLAN 200 too.
+  const Arp q2 = request_for(kLocal, 0x00c8);
+  ASSERT_EQ(feed(test::build(q2), 0, 2).kind, V::kReply);
+  EXPECT_EQ(last_, test::build(reply_to(q2, kOurMac, 0x00c8))) << test::hex(last_);
+  // Untagged on port 0 is the backends interface: an untagged reply.
+  const Arp q3 = request_for(kVip, std::nullopt, ip4("198.51.100.2"));
+  ASSERT_EQ(feed(test::build(q3), 0, 3).kind, V::kReply);
+  EXPECT_EQ(last_, test::build(reply_to(q3, kOurMac, std::nullopt))) << test::hex(last_);
+  // Port 1's MAC on port 1.
+  const auto v1 = feed(test::build(q3), 1, 4);
+  ASSERT_EQ(v1.kind, V::kReply);
+  EXPECT_EQ(v1.port, 1);
+  EXPECT_EQ(last_, test::build(reply_to(q3, kOurMac2, std::nullopt))) << test::hex(last_);
+  EXPECT_EQ(m_->counters().arp_replies, 4u);
+}
+
+TEST_F(Vlan, AnInterfaceAddressIsAnsweredOnItsInterfaceOnly) {
+  // The clients interface's address on VLAN 100: answered, from that address.
+  const Arp q = request_for(kClientsAddr, 0x0064);
+  ASSERT_EQ(feed(test::build(q), 0, 1).kind, V::kReply);
+  EXPECT_EQ(last_, test::build(reply_to(q, kOurMac, 0x0064))) << test::hex(last_);
+  // Not on the backends interface (untagged), nor on VLAN 200, nor on port 1.
+  EXPECT_EQ(feed(test::build(request_for(kClientsAddr, std::nullopt)), 0, 2).reason,
+            DropReason::kArpNotForUs);
+  EXPECT_EQ(feed(test::build(request_for(kClientsAddr, 0x00c8)), 0, 3).reason,
+            DropReason::kArpNotForUs);
+  EXPECT_EQ(feed(test::build(request_for(kClientsAddr, std::nullopt)), 1, 4).reason,
+            DropReason::kArpNotForUs);
+  // The backends interface's address: untagged on port 0 only.
+  EXPECT_EQ(feed(test::build(request_for(kBackendsAddr, 0x0064)), 0, 5).reason,
+            DropReason::kArpNotForUs);
+  const Arp q2 = request_for(kBackendsAddr, std::nullopt, ip4("198.51.100.2"));
+  ASSERT_EQ(feed(test::build(q2), 0, 6).kind, V::kReply);
+  EXPECT_EQ(last_, test::build(reply_to(q2, kOurMac, std::nullopt))) << test::hex(last_);
+  // A VLAN no interface has: not classified at all.
+  EXPECT_EQ(feed(test::build(request_for(kVip, 0x012c)), 0, 7).reason, DropReason::kVlanMismatch);
+  EXPECT_EQ(feed(test::build(request_for(kVip, 0x0064)), 1, 8).reason, DropReason::kVlanMismatch);
+}
+
+TEST_F(Vlan, PriorityTaggedRequestOnTheUntaggedInterfaceGetsAnUntaggedReply) {
+  // VID 0 (802.1p priority only) is untagged: the backends interface; its reply has no tag
+  // (4 bytes shorter).
+  const Arp q = request_for(kVip, 0xa000, ip4("198.51.100.2"));
+  const auto v = feed(test::build(q), 0, 1);
+  ASSERT_EQ(v.kind, V::kReply) << drop_reason_name(v.reason);
+  EXPECT_EQ(v.len, 60u);
+  EXPECT_EQ(last_, test::build(reply_to(q, kOurMac, std::nullopt))) << test::hex(last_);
+}
+
+TEST_F(Vlan, RequestsComeFromTheInterfaceAddressWithItsTag) {
+  // on_snapshot asked for the configured next hops: the gateway and the backend, both on
+  // the backends interface, from its address.
+  auto asked = take_requests();
+  ASSERT_EQ(asked.size(), 2u);
+  for (const auto& r : asked) {
+    EXPECT_EQ(r.iface, kBackends);
+    EXPECT_EQ(r.sender_ip, htonl(kBackendsAddr));
+  }
+  Frame f(NeighManager::kArpFrameMax, 0xee);
+  ASSERT_EQ(m_->build_request(asked[0], f.data()), 60u);
+  f.resize(60);
+  Arp want;
+  want.eth_src = want.sha = kOurMac;
+  want.sip = kBackendsAddr;
+  want.tip = kGateway;
+  want.pad_to = 60;
+  EXPECT_EQ(f, test::build(want)) << test::hex(f);
+  // A worker's question about a client on the clients interface: a request tagged 100
+  // (64 bytes: the same payload as untagged), from 192.0.2.1.
+  m_->want(snap_.get(), htonl(kClient), kClients, 10);
+  asked = take_requests();
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_EQ(m_->port_of(asked[0].iface), 0);
+  f.assign(NeighManager::kArpFrameMax, 0xee);
+  ASSERT_EQ(m_->build_request(asked[0], f.data()), 64u);
+  want.vlan = 0x0064;
+  want.sip = kClientsAddr;
+  want.tip = kClient;
+  want.pad_to = 64;
+  EXPECT_EQ(f, test::build(want)) << test::hex(f);
+  // The same address asked on another interface: no route puts it there, never asked.
+  m_->want(snap_.get(), htonl(kClient), kBackends, 2000);
+  m_->want(snap_.get(), htonl(kClient), kStorage, 2000);
+  EXPECT_TRUE(take_requests().empty());
+  // An interface without an IPv4 address asks from the first local ip, with its own tag.
+  m_->want(snap_.get(), htonl(ip4("10.0.0.9")), kStorage, 3000);
+  asked = take_requests();
+  ASSERT_EQ(asked.size(), 1u);
+  const ArpRequest storage = asked[0];
+  EXPECT_EQ(storage.sender_ip, htonl(kLocal));
+  f.assign(NeighManager::kArpFrameMax, 0xee);
+  ASSERT_EQ(m_->build_request(storage, f.data()), 64u);
+  want.vlan = 0x00c8;
+  want.sip = kLocal;
+  want.tip = ip4("10.0.0.9");
+  EXPECT_EQ(f, test::build(want)) << test::hex(f);
+  // An interface the snapshot does not have: nothing built, nothing counted.
+  const uint64_t before = m_->counters().originated;
+  EXPECT_EQ(m_->build_request(ArpRequest{77, htonl(kClient), htonl(kLocal)}, f.data()), 0u);
+  EXPECT_EQ(m_->counters().originated, before);
+}
+
+TEST_F(Vlan, AnArpAnswerOnTheWrongVlanFillsNothing) {
+  take_requests();
+  m_->want(snap_.get(), htonl(kClient), kClients, 10);
+  ASSERT_EQ(take_requests().size(), 1u);
+  m_->next_hops_if_changed();
+  // The answer, untagged (the backends interface) and on VLAN 200: to the local ip, so that
+  // it is ours on every interface and reaches the table: nothing filled, nothing published.
+  for (std::optional<uint16_t> tci : {std::optional<uint16_t>{}, std::optional<uint16_t>{0x00c8}}) {
+    Arp a = request_for(kLocal, tci);
+    a.op = 2;
+    a.eth_dst = a.tha = kOurMac;
+    EXPECT_EQ(feed(test::build(a), 0, 11).kind, V::kConsumed);
+  }
+  // To the clients interface's own address from the wrong VLAN: not even ours there.
+  Arp a = request_for(kClientsAddr, std::nullopt);
+  a.op = 2;
+  a.eth_dst = a.tha = kOurMac;
+  EXPECT_EQ(feed(test::build(a), 0, 12).reason, DropReason::kArpNotForUs);
+  const Neigh* n = m_->table().find(kClients, htonl(kClient));
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(n->state, NeighState::kIncomplete);
+  EXPECT_EQ(m_->table().find(kBackends, htonl(kClient)), nullptr);
+  EXPECT_EQ(m_->table().find(kStorage, htonl(kClient)), nullptr);
+  EXPECT_EQ(m_->next_hops_if_changed(), nullptr);
+  // On VLAN 100: filled, published on the clients interface only.
+  a.vlan = 0x0064;
+  EXPECT_EQ(feed(test::build(a), 0, 13).kind, V::kConsumed);
+  auto map = m_->next_hops_if_changed();
+  ASSERT_NE(map, nullptr);
+  ASSERT_NE(map->find(kClients, htonl(kClient)), nullptr);
+  EXPECT_EQ(0, std::memcmp(map->find(kClients, htonl(kClient))->mac, kClientMac.data(), 6));
+  EXPECT_EQ(map->find(kBackends, htonl(kClient)), nullptr);
+}
+
+// The Ndp fixture's frames, with a tag.
+Frame nd_frame(Nd n, std::optional<uint16_t> tci) {
+  Frame f = build_nd(n);
+  if (!tci) return f;
+  const uint8_t tag[4] = {0x81, 0x00, static_cast<uint8_t>(*tci >> 8), static_cast<uint8_t>(*tci)};
+  f.insert(f.begin() + 12, tag, tag + 4);
+  return f;
+}
+
+TEST_F(Vlan, TaggedSolicitationGetsATaggedAdvertisement) {
+  for (const Ip6& target : {kVip6, kLocal6, kClientsAddr6, kOurLinkLocal}) {
+    Nd ns;
+    ns.eth_src = ns.lla_mac = kClientMac;
+    ns.src = kClientV6;
+    ns.target = target;
+    ns.dst = solicited_node(target);
+    const MacAddr g = multicast_mac6(ns.dst);
+    std::copy(g.begin(), g.end(), ns.eth_dst.begin());
+    const auto v = feed(nd_frame(ns, 0x2064), 0, 1);  // PCP 1, VLAN 100
+    ASSERT_EQ(v.kind, V::kReply) << drop_reason_name(v.reason);
+    EXPECT_EQ(v.port, 0);
+    EXPECT_EQ(v.len, 90u);
+    test::Ndp na;  // the shared builder, with the tag (PCP 0)
+    na.type = 136;
+    na.vlan = 0x0064;
+    na.eth_src = kOurMac;
+    na.eth_dst = kClientMac;
+    std::memcpy(na.src6.data(), target.b, 16);
+    std::memcpy(na.target.data(), target.b, 16);
+    std::memcpy(na.dst6.data(), kClientV6.b, 16);
+    na.solicited = na.override_flag = true;
+    na.lladdr = kOurMac;
+    EXPECT_EQ(last_, test::build(na)) << test::hex(last_);
+  }
+  // The clients interface's address, untagged (the backends interface) or on VLAN 200: not
+  // ours there. A VLAN nobody has: vlan_mismatch.
+  Nd ns;
+  ns.eth_src = ns.lla_mac = kClientMac;
+  ns.src = kClientV6;
+  ns.target = kClientsAddr6;
+  ns.dst = solicited_node(kClientsAddr6);
+  EXPECT_EQ(feed(nd_frame(ns, std::nullopt), 0, 2).reason, DropReason::kNdpNotForUs);
+  EXPECT_EQ(feed(nd_frame(ns, 0x00c8), 0, 3).reason, DropReason::kNdpNotForUs);
+  EXPECT_EQ(feed(nd_frame(ns, 0x0065), 0, 4).reason, DropReason::kVlanMismatch);
+  // A buffer too short for the tagged advertisement (86 bytes would do untagged).
+  Frame f = nd_frame(ns, 0x0064);
+  const auto in_len = static_cast<uint32_t>(f.size());
+  f.resize(89);
+  EXPECT_EQ(m_->handle_frame(snap_.get(), f.data(), in_len, 89, 0, 5).reason, DropReason::kNoMbuf);
+}
+
+TEST_F(Vlan, TheSameLinkLocalRouterOnTwoInterfacesIsTwoEntries) {
+  // Both routes' gateway is fe80::1, one on clients (VLAN 100), one on backends: two
+  // solicitations, one per interface, each with its interface's tag.
+  auto asked = take_solicits();
+  std::vector<uint16_t> ifaces;
+  for (const auto& r : asked)
+    if (r.target == kRouter) ifaces.push_back(r.iface);
+  std::sort(ifaces.begin(), ifaces.end());
+  ASSERT_EQ(ifaces, (std::vector<uint16_t>{kClients, kBackends}));
+  Frame f(NeighManager::kNdpFrameMax, 0xee);
+  ASSERT_EQ(m_->build_ns(NsRequest{kClients, kRouter}, f.data()), 90u);
+  test::Ndp ns;
+  ns.vlan = 0x0064;
+  ns.eth_src = kOurMac;
+  ns.src6 = test::ip6("fe80::ff:fe00:1");
+  ns.target = test::ip6("fe80::1");
+  ns.lladdr = kOurMac;
+  EXPECT_EQ(f, test::build(ns)) << test::hex(f);
+  f.assign(NeighManager::kNdpFrameMax, 0xee);
+  ASSERT_EQ(m_->build_ns(NsRequest{kBackends, kRouter}, f.data()), 86u);
+  f.resize(86);
+  ns.vlan.reset();
+  EXPECT_EQ(f, test::build(ns)) << test::hex(f);
+  m_->next_hops6_if_changed();
+  // Router A answers on VLAN 100, router B untagged: each fills its own entry.
+  auto advert = [](const Mac& mac) {
+    Nd na;
+    na.type = 136;
+    na.eth_src = na.lla_mac = mac;
+    na.eth_dst = kOurMac;
+    na.src = na.target = kRouter;
+    na.dst = kOurLinkLocal;
+    na.flags = 0x60;
+    return na;
+  };
+  EXPECT_EQ(feed(nd_frame(advert(kRouterA), 0x0064), 0, 1).kind, V::kConsumed);
+  EXPECT_EQ(feed(nd_frame(advert(kRouterB), std::nullopt), 0, 2).kind, V::kConsumed);
+  auto map = m_->next_hops6_if_changed();
+  ASSERT_NE(map, nullptr);
+  ASSERT_NE(map->find(kClients, kRouter), nullptr);
+  ASSERT_NE(map->find(kBackends, kRouter), nullptr);
+  EXPECT_EQ(0, std::memcmp(map->find(kClients, kRouter)->mac, kRouterA.data(), 6));
+  EXPECT_EQ(0, std::memcmp(map->find(kBackends, kRouter)->mac, kRouterB.data(), 6));
+  // Router A, unsolicited, untagged (override set): B's entry keeps B's MAC.
+  EXPECT_EQ(feed(nd_frame(advert(kRouterA), std::nullopt), 0, 3).kind, V::kConsumed);
+  EXPECT_EQ(m_->next_hops6_if_changed(), nullptr);
+  EXPECT_EQ(0, std::memcmp(m_->table6().find(kBackends, kRouter)->mac, kRouterB.data(), 6));
+}
+
+TEST_F(Vlan, AnAdvertisementOnTheWrongVlanFillsNothing) {
+  take_solicits();
+  m_->want6(kClientV6, kClients, 10);
+  ASSERT_EQ(take_solicits().size(), 1u);
+  m_->next_hops6_if_changed();
+  Nd na;
+  na.type = 136;
+  na.eth_src = na.lla_mac = kClientMac;
+  na.eth_dst = kOurMac;
+  na.src = na.target = kClientV6;
+  na.dst = kOurLinkLocal;
+  na.flags = 0x60;
+  EXPECT_EQ(feed(nd_frame(na, std::nullopt), 0, 11).kind, V::kConsumed);
+  EXPECT_EQ(feed(nd_frame(na, 0x00c8), 0, 12).kind, V::kConsumed);
+  EXPECT_EQ(m_->table6().find(kClients, kClientV6)->state, NeighState::kIncomplete);
+  EXPECT_EQ(m_->table6().find(kBackends, kClientV6), nullptr);
+  EXPECT_EQ(m_->next_hops6_if_changed(), nullptr);
+  EXPECT_EQ(feed(nd_frame(na, 0x0064), 0, 13).kind, V::kConsumed);
+  auto map = m_->next_hops6_if_changed();
+  ASSERT_NE(map, nullptr);
+  EXPECT_NE(map->find(kClients, kClientV6), nullptr);
+  EXPECT_EQ(map->find(kBackends, kClientV6), nullptr);
+}
+
+TEST_F(Vlan, AnnouncementsCarryTheInterfaceTag) {
+  Frame f(NeighManager::kNdpFrameMax, 0xee);
+  ASSERT_EQ(m_->build_unsolicited_na(NsRequest{kClients, kClientsAddr6}, f.data()), 90u);
+  test::Ndp na;
+  na.type = 136;
+  na.vlan = 0x0064;
+  na.eth_src = kOurMac;
+  std::memcpy(na.src6.data(), kClientsAddr6.b, 16);
+  std::memcpy(na.target.data(), kClientsAddr6.b, 16);
+  na.dst6 = test::ip6("ff02::1");
+  na.override_flag = true;
+  na.lladdr = kOurMac;
+  EXPECT_EQ(f, test::build(na)) << test::hex(f);
+  // Port 1's interface: port 1's MAC, untagged.
+  f.assign(NeighManager::kNdpFrameMax, 0xee);
+  ASSERT_EQ(m_->build_unsolicited_na(NsRequest{kSpare, kVip6}, f.data()), 86u);
+  f.resize(86);
+  na.vlan.reset();
+  na.eth_src = kOurMac2;
+  na.lladdr = kOurMac2;
+  std::memcpy(na.src6.data(), kVip6.b, 16);
+  std::memcpy(na.target.data(), kVip6.b, 16);
+  EXPECT_EQ(f, test::build(na)) << test::hex(f);
 }
 
 }  // namespace

@@ -172,11 +172,66 @@ TEST(ParseTest, VlanTaggedTcp) {
   const Result r = parse(test::build(pk));
   ASSERT_TRUE(r.ok) << static_cast<int>(r.why);
   EXPECT_TRUE(r.p.vlan);
+  EXPECT_EQ(r.p.vid, 100);
   EXPECT_EQ(r.p.kind, PktKind::kIpv4Tcp);
   EXPECT_EQ(r.p.l3_off, 18);
   EXPECT_EQ(r.p.l4_off, 38);
   EXPECT_EQ(r.p.ip_len, 41);
   EXPECT_EQ(r.p.key, key_of(pk));
+}
+
+// The VID is the TCI's low 12 bits: the priority (PCP, 3 bits) and DEI (1 bit) above it
+// name no interface. VID 0 is a priority tag: tagged bytes, the untagged interface's frame.
+TEST(ParseTest, VidIsTheTagsLow12Bits) {
+  struct Case {
+    uint16_t tci;
+    uint16_t vid;
+  };
+  for (Case c : {Case{0x0064, 100}, Case{0xe064, 100}, Case{0x1064, 100}, Case{0xffff, 4095},
+                 Case{0x0001, 1}, Case{0xa000, 0}, Case{0x0000, 0}}) {
+    Pkt pk = tcp("x");
+    pk.vlan = c.tci;
+    const Result r = parse(test::build(pk));
+    ASSERT_TRUE(r.ok) << std::hex << c.tci;
+    EXPECT_TRUE(r.p.vlan) << std::hex << c.tci;
+    EXPECT_EQ(r.p.vid, c.vid) << std::hex << c.tci;
+    EXPECT_EQ(r.p.l3_off, 18) << std::hex << c.tci;  // a priority tag is still 4 bytes
+    EXPECT_EQ(r.p.key, key_of(pk));
+  }
+  Arp a;
+  a.sip = kClient;
+  a.tip = kVip;
+  a.vlan = 0x60c8;  // PCP 3, VID 200
+  a.pad_to = 64;
+  Result r = parse(test::build(a));
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.p.vid, 200);
+  // Untagged: no VID, even in a Parsed that held a tagged frame's.
+  const Frame untagged = test::build(tcp("x"));
+  ASSERT_TRUE(parse_frame(untagged.data(), static_cast<uint32_t>(untagged.size()), &r.p, &r.why));
+  EXPECT_FALSE(r.p.vlan);
+  EXPECT_EQ(r.p.vid, 0);
+}
+
+// QinQ (802.1ad: an S-tag 0x88a8 in front of a C-tag, or two 802.1Q tags) is refused whole,
+// as is a lone S-tag: an interface is a port and one VID.
+TEST(ParseTest, QinQIsUnsupported) {
+  Pkt pk = tcp("x");
+  pk.vlan = 0x0064;
+  const Frame c_tagged = test::build(pk);
+  for (uint16_t outer : {uint16_t{0x88a8}, uint16_t{0x8100}}) {
+    Frame f = c_tagged;
+    const uint8_t s_tag[4] = {static_cast<uint8_t>(outer >> 8), static_cast<uint8_t>(outer), 0x00, 0xc8};
+    f.insert(f.begin() + 12, s_tag, s_tag + 4);  // outer tag (VID 200), then the C-tag
+    Result r = parse(f);
+    ASSERT_FALSE(r.ok) << std::hex << outer;
+    EXPECT_EQ(r.why, DropReason::kUnsupportedL3) << std::hex << outer;
+  }
+  Frame s_only = c_tagged;
+  put16(s_only, 12, 0x88a8);
+  const Result r = parse(s_only);
+  ASSERT_FALSE(r.ok);
+  EXPECT_EQ(r.why, DropReason::kUnsupportedL3);
 }
 
 TEST(ParseTest, Ipv4OptionsMoveTheL4Header) {
@@ -978,6 +1033,7 @@ TEST(Parse6, VlanTagged) {
   const Result r = parse(build6(pk));
   ASSERT_TRUE(r.ok) << static_cast<int>(r.why);
   EXPECT_TRUE(r.p.vlan);
+  EXPECT_EQ(r.p.vid, 100);
   EXPECT_EQ(r.p.kind, PktKind::kIpv6Tcp);
   EXPECT_EQ(r.p.l3_off, 18);
   EXPECT_EQ(r.p.l4_off, 18 + 40 + 8);

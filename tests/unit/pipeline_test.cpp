@@ -214,7 +214,7 @@ class PipelineTest : public ::testing::Test {
   // publish the next hops if they changed. Old maps stay alive, as they would until RCU
   // frees them.
   void sync(uint64_t now = 0) {
-    for (const NeighAsk& a : pl_->neigh_asks()) nm_->want(snap_, a.ip, a.port_id, now);
+    for (const NeighAsk& a : pl_->neigh_asks()) nm_->want(snap_, a.ip, a.iface, now);
     pl_->neigh_asks().clear();
     if (auto m = nm_->next_hops_if_changed()) maps_.push_back(std::move(m));
     pl_->set_next_hops(maps_.back().get());
@@ -1071,7 +1071,7 @@ TEST_F(PipelineTest, ArpFramesNeverCreateEntries) {
   Frame f = test::build(arp_request(host7, mac7, kVip));
   run(f, 1);
   ASSERT_EQ(main_.kind, NeighManager::Verdict::Kind::kReply);  // answered...
-  EXPECT_EQ(nm_->table().find(htonl(host7)), nullptr);          // ...not learned
+  EXPECT_EQ(nm_->table().find(0, htonl(host7)), nullptr);          // ...not learned
 
   Pkt syn = client_pkt(61000, kSyn, "", host7);
   syn.src_mac = mac7;
@@ -1087,7 +1087,7 @@ TEST_F(PipelineTest, ArpFramesNeverCreateEntries) {
   const auto reqs = take_requests();
   ASSERT_EQ(reqs.size(), 1u);
   EXPECT_EQ(reqs[0].target_ip, htonl(host7));
-  ASSERT_NE(nm_->table().find(htonl(host7)), nullptr);
+  ASSERT_NE(nm_->table().find(0, htonl(host7)), nullptr);
   // The answer fills the entry, and the retransmitted SYN-ACK goes out.
   Arp rep = arp_request(host7, mac7, kLocal);
   rep.op = 2;
@@ -1107,7 +1107,7 @@ TEST_F(PipelineTest, ArpPoisoningIsRefused) {
   const Mac evil{0x02, 0xee, 0xee, 0xee, 0xee, 0xee};
   const Mac bcast{0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
   // The backend's entry (static in the base state; learned entries: neigh_test).
-  const Neigh* n = nm_->table().find(htonl(kBackend));
+  const Neigh* n = nm_->table().find(0, htonl(kBackend));
   ASSERT_NE(n, nullptr);
   ASSERT_TRUE(n->has_mac());
   const Mac before{n->mac[0], n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5]};
@@ -1129,7 +1129,7 @@ TEST_F(PipelineTest, ArpPoisoningIsRefused) {
     Frame f = test::build(g);
     run(f, 11);
   }
-  n = nm_->table().find(htonl(kBackend));
+  n = nm_->table().find(0, htonl(kBackend));
   ASSERT_NE(n, nullptr);
   EXPECT_EQ(0, std::memcmp(n->mac, before.data(), 6));
   // Traffic still goes to the real backend.
@@ -1155,7 +1155,7 @@ TEST_F(PipelineTest, UnresolvedNextHopIsAskedForOnceThenLearned) {
   // The new snapshot already asks for the backend without a static entry, and only for it.
   auto reqs = take_requests();
   ASSERT_EQ(reqs.size(), 1u);
-  EXPECT_EQ(reqs[0].port_id, 0);
+  EXPECT_EQ(reqs[0].iface, 0);
   EXPECT_EQ(reqs[0].target_ip, htonl(kBackend4));
   EXPECT_EQ(reqs[0].sender_ip, htonl(kLocal));
   std::vector<uint8_t> buf(64, 0xaa);

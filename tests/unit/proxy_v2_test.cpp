@@ -152,7 +152,7 @@ class ProxyV2Pipeline : public ::testing::Test {
   Frame outbox(uint32_t i) {
     EXPECT_LT(i, pl_->outbox_size());
     const OutFrame& o = pl_->outbox()[i];
-    return Frame(o.data, o.data + o.len);
+    return Frame(o.frame(), o.frame() + o.len);
   }
   std::unique_ptr<Pipeline> pl_;
   std::unique_ptr<NeighManager> nm_;

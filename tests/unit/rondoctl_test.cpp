@@ -610,6 +610,45 @@ json show_answer(json vips) {
   return {{"status", {{"generation", 1}, {"dataplane_connected", false}}}, {"vips", vips}};
 }
 
+// `rondoctl show` starts with the interfaces: port and its device, VLAN ("-": untagged),
+// MTU, addresses, packets and bytes each way ("-": not known); `stats` ends with them.
+TEST(Cli, ShowStartsWithTheInterfaces) {
+  json a = show_answer(json::array({vip_row("web", 80, json::array({backend_row(3000)}))}));
+  a["interfaces"] = json::parse(R"([
+      {"name": "clients", "id": 0, "port": 0, "device": "net_af_packet0", "vlan": 100,
+       "mtu": 1500, "addresses": ["192.0.2.1/24", "2001:db8:200::1/64"], "implicit": false,
+       "rx_packets": 12, "rx_bytes": 1234, "tx_packets": 7, "tx_bytes": 2048},
+      {"name": "backends", "id": 1, "port": 0, "device": null, "vlan": 0, "mtu": 9000,
+       "addresses": [], "implicit": false, "rx_packets": null, "rx_bytes": null,
+       "tx_packets": null, "tx_bytes": null}])");
+  const std::string table =
+      "INTERFACE  PORT                VLAN   MTU  ADDRESSES                        RX_PACKETS  "
+      "RX_BYTES  TX_PACKETS  TX_BYTES\n"
+      "clients    0 (net_af_packet0)   100  1500  192.0.2.1/24,2001:db8:200::1/64          12   "
+      "1.2 KiB           7   2.0 KiB\n"
+      "backends   0                      -  9000  -                                         -     "
+      "    -           -         -\n";
+  const std::string out = format_show(a);
+  const auto at = out.find(table);
+  ASSERT_NE(at, std::string::npos) << out;
+  EXPECT_LT(at, out.find("VIP ")) << out;  // first, before the vips
+  // Without interfaces in the answer (an older control plane): no table, nothing else moves.
+  a.erase("interfaces");
+  EXPECT_EQ(format_show(a).find("INTERFACE"), std::string::npos);
+
+  json st = {{"status", {{"generation", 1}, {"dataplane_connected", false}}},
+             {"counters", json::array()}, {"lcores", json::array()}, {"drops", json::object()},
+             {"backends", json::array()}, {"ports", json::array()}};
+  st["interfaces"] = json::parse(R"([{"name": "port0", "id": 0, "port": 0, "device": "net_null0",
+      "vlan": 0, "mtu": 1500, "addresses": [], "implicit": true, "rx_packets": 3, "rx_bytes": 180,
+      "tx_packets": 2, "tx_bytes": 120}])");
+  const std::string stats = format_stats(st);
+  EXPECT_NE(stats.find("port0      0 (net_null0)     -  1500  -                   3     180 B     "
+                       "      2     120 B\n"),
+            std::string::npos)
+      << stats;
+}
+
 // `rondoctl show` warns when a backend is short of local ports (issue 8: under 10% free), and
 // only then.
 TEST(Cli, ShowWarnsWhenABackendRunsShortOfLocalPorts) {

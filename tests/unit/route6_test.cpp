@@ -18,7 +18,7 @@ RouteConf6 route(const char* prefix, uint8_t len, uint16_t port, const char* via
   RouteConf6 r;
   r.prefix = ip6(prefix);
   r.len = len;
-  r.port_id = port;
+  r.iface = port;
   r.via = ip6(via);
   return r;
 }

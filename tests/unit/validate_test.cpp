@@ -342,7 +342,7 @@ api::State dual_stack() {
   api::Vip web4{.id = 2, .ip = ip("203.0.113.10"), .port = 80};
   web4.backends = {{.id = 3, .ip = ip("198.51.100.3"), .port = 3000}};
   s.vips = {web6, nat46, web4};
-  s.routes = {{.prefix = ip("::"), .prefix_len = 0, .port_id = 0, .via = ip("fe80::1")},
+  s.routes = {{.prefix = ip("::"), .prefix_len = 0, .iface = 0, .via = ip("fe80::1")},
               {.prefix = ip("2001:db8:100::"), .prefix_len = 64},
               {.prefix = ip("0.0.0.0"), .prefix_len = 0, .via = ip("198.51.100.1")}};
   s.neighbours = {{.ip = ip("fe80::1"), .mac = {2, 0, 0, 0, 0, 1}}};
@@ -461,13 +461,13 @@ const V6Case kV6Cases[] = {
     // Link-local next hops are keyed by address alone (the neighbour table, NextHopMap6).
     {"one link-local via on two ports",
      [](api::State& s) {
-       s.routes.push_back({.prefix = ip("2001:db8:300::"), .prefix_len = 48, .port_id = 1,
+       s.routes.push_back({.prefix = ip("2001:db8:300::"), .prefix_len = 48, .iface = 1,
                            .via = ip("fe80::1")});
      },
      "routes[3].via: fe80::1 on port 1 is also on port 0: one link-local address on two ports "
      "is not supported yet (see routes[0].via)"},
     {"a link-local static neighbour on another port than its route",
-     [](api::State& s) { s.neighbours[0].port_id = 1; },
+     [](api::State& s) { s.neighbours[0].iface = 1; },
      "neighbours[0].ip: fe80::1 on port 1 is also on port 0: one link-local address on two "
      "ports is not supported yet (see routes[0].via)"},
 };
@@ -502,8 +502,8 @@ INSTANTIATE_TEST_SUITE_P(Ipv6, V6, ::testing::ValuesIn(kV6Cases));
 
 TEST(Ipv6, LinkLocalIsFineForNextHopsAndNeighbours) {
   api::State s = dual_stack();
-  s.routes.push_back({.prefix = ip("2001:db8:300::"), .prefix_len = 48, .port_id = 1, .via = ip("fe80::2")});
-  s.neighbours.push_back({.ip = ip("fe80::2"), .mac = {2, 0, 0, 0, 0, 2}, .port_id = 1});
+  s.routes.push_back({.prefix = ip("2001:db8:300::"), .prefix_len = 48, .iface = 1, .via = ip("fe80::2")});
+  s.neighbours.push_back({.ip = ip("fe80::2"), .mac = {2, 0, 0, 0, 0, 2}, .iface = 1});
   EXPECT_EQ(api::validate_state(s), "");
 }
 

@@ -15,7 +15,9 @@
 #include <cstring>
 #include <string>
 
+#include "dataplane/port/multicast.h"
 #include "dataplane/port/xdp_filter.h"
+#include "tests/common/iface_setup.h"
 #include "tests/common/packet_builder.h"
 
 namespace rondo::dp {
@@ -219,6 +221,68 @@ TEST_F(XdpFilter, MapsFollowTheConfiguration) {
   EXPECT_EQ(filter_->size6(), 0u);
   EXPECT_EQ(run(test::build(ns(kLinkLocal))), kToHost);
   EXPECT_EQ(run(test::build(ns(kLocal6))), kToHost);
+}
+
+// Interfaces: the maps hold what the port answers for (port/multicast.h port_addrs), the
+// own addresses of its interfaces (every VLAN of it) included, another port's not.
+TEST_F(XdpFilter, InterfaceAddressesOfThePortReachRondoOnTheirVlan) {
+  api::State st;
+  st.generation = 1;
+  api::Vip v4, v6;
+  v4.id = 1;
+  v4.ip = api::Addr::from_v4(test::ip4(kVip));
+  v4.port = 80;
+  v6.id = 2;
+  const Ip16 vip6 = test::ip6(kVip6);
+  std::memcpy(v6.ip.b.data(), vip6.data(), 16);
+  v6.port = 80;
+  st.vips = {v4, v6};
+  api::Addr l6;
+  const Ip16 local6 = test::ip6(kLocal6);
+  std::memcpy(l6.b.data(), local6.data(), 16);
+  st.local_ips = {api::Addr::from_v4(test::ip4(kLocal)), l6};
+  SnapshotParams sp;
+  sp.n_ports = 2;
+  auto s = build_snapshot(st, sp);
+  // Port 0: VLAN 100 with 192.0.2.1 and 2001:db8:200::1; port 1: 192.0.2.129, 2001:db8:300::1
+  // (set by hand: the builder of declared interfaces is the control side's).
+  test::set_iface(*s, 0, 0, 100, {ip4_net("192.0.2.1")}, {ip6("2001:db8:200::1")});
+  test::set_iface(*s, 1, 1, 0, {ip4_net("192.0.2.129")}, {ip6("2001:db8:300::1")});
+  const PortAddrs pa = port_addrs(*s, filter_->port());
+  std::string err;
+  ASSERT_TRUE(filter_->apply(pa.v4, pa.v6, &err)) << err;
+  EXPECT_EQ(filter_->size(), 3u);   // VIP, local ip, 192.0.2.1
+  EXPECT_EQ(filter_->size6(), 4u);  // VIP, local ip, 2001:db8:200::1, the link-local (NDP)
+
+  // ARP for the interface's address on VLAN 100; echo (anything) to it; NS for its v6 one.
+  test::Arp a;
+  a.vlan = 100;
+  a.sip = test::ip4("192.0.2.2");
+  a.tip = test::ip4("192.0.2.1");
+  EXPECT_EQ(run(test::build(a)), kToRondo);
+  Pkt p;
+  p.vlan = 100;
+  p.src_ip = test::ip4("192.0.2.2");
+  p.dst_ip = test::ip4("192.0.2.1");
+  p.proto = 1;
+  EXPECT_EQ(run(test::build(p)), kToRondo);
+  test::Ndp n = ns("2001:db8:200::1");
+  n.vlan = 100;
+  EXPECT_EQ(run(test::build(n)), kToRondo);
+  Pkt t6 = tcp6("2001:db8:200::2", "2001:db8:200::1");
+  t6.vlan = 100;
+  EXPECT_EQ(run(test::build(t6)), kToRondo);
+  // Port 1's addresses are not this port's: the host's here.
+  a.tip = test::ip4("192.0.2.129");
+  EXPECT_EQ(run(test::build(a)), kToHost);
+  EXPECT_EQ(run(test::build(ns("2001:db8:300::1"))), kToHost);
+  // The VIP, untagged or on the VLAN, as before.
+  Pkt vip;
+  vip.vlan = 100;
+  vip.src_ip = test::ip4("192.0.2.2");
+  vip.dst_ip = test::ip4(kVip);
+  vip.dport = 80;
+  EXPECT_EQ(run(test::build(vip)), kToRondo);
 }
 
 }  // namespace
