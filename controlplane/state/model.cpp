@@ -7,6 +7,8 @@
 #include <charconv>
 #include <map>
 
+#include "dataplane/api/validate.h"
+
 namespace rondo::cp {
 
 std::string_view health_name(Health h) {
@@ -132,19 +134,8 @@ void renumber_interfaces(DesiredState* d, const std::vector<uint16_t>& ids) {
 
 std::string implicit_interface_name(uint16_t port) { return "port" + std::to_string(port); }
 
-std::string check_interface_name(std::string_view s) {
-  const bool valid = !s.empty() && s.size() <= kMaxInterfaceNameLength &&
-                     std::all_of(s.begin(), s.end(), [](char c) {
-                       return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
-                              c == '-' || c == '.';
-                     });
-  if (valid) return {};
-  std::string shown(s.substr(0, 64));
-  for (char& c : shown)
-    if (static_cast<unsigned char>(c) < ' ' || c == 0x7f) c = '?';
-  return "\"" + shown + (s.size() > 64 ? "...\"" : "\"") + " is not a valid interface name (1-" +
-         std::to_string(kMaxInterfaceNameLength) + " characters from a-z 0-9 . _ -)";
-}
+// The dataplane's rule and words (api/validate.h): one rule for every source.
+std::string check_interface_name(std::string_view s) { return api::interface_name_problem(s); }
 
 std::string format_prefix(const api::Prefix& p) {
   return api::format_addr(p.addr) + "/" + std::to_string(p.len);

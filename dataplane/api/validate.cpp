@@ -72,6 +72,7 @@ class Checker {
   std::vector<Problem> run() {
     local_ips();
     timeouts();
+    interfaces();
     routes();
     neighbours();
     vips();
@@ -92,16 +93,12 @@ class Checker {
     return why.empty();
   }
 
-  // The dataplane keys link-local neighbours by address alone (its neighbour table and
-  // next hops): the same link-local next hop or neighbour on two ports would be one entry.
-  void one_port_link_local(const std::string& field, const Addr& ip, uint16_t port) {
-    if (!is_link_local(ip)) return;
-    const auto [first, fresh] = link_local_.emplace(ip, std::pair{port, field});
-    if (!fresh && first->second.first != port)
-      add(field, format_addr(ip) + " on port " + std::to_string(port) + " is also on port " +
-                     std::to_string(first->second.first) +
-                     ": one link-local address on two ports is not supported yet",
-          first->second.second);
+  // Whether `id` names an interface: a declared one, or with none declared any id (the
+  // implicit interfaces are the ports, which only the dataplane knows: check_dataplane).
+  bool iface_exists(const std::string& field, uint16_t id) {
+    if (s_.interfaces.empty() || iface_field_.count(id)) return true;
+    add(field, std::to_string(id) + " is not the id of an interface of the state");
+    return false;
   }
 
   void local_ips() {
@@ -135,6 +132,108 @@ class Checker {
     }
   }
 
+  // An interface address names a host of its subnet: not the IPv4 network or broadcast
+  // address (prefixes up to /30), not IPv6's subnet-router anycast address (up to /126).
+  bool host_of_subnet(const std::string& field, const Prefix& a) {
+    const uint8_t max = max_prefix_len(a.addr);
+    if (a.len + 2 > max) return true;
+    const std::string text = prefix_text(a.addr, a.len);
+    if (a.addr == masked(a.addr, a.len)) {
+      add(field, text + " is the " + (a.addr.is_v4() ? "network" : "subnet-router anycast") +
+                     " address of its subnet, not a host's");
+      return false;
+    }
+    if (a.addr.is_v4() && (a.addr.v4() | (~0u >> a.len)) == a.addr.v4()) {
+      add(field, text + " is the broadcast address of its subnet, not a host's");
+      return false;
+    }
+    return true;
+  }
+
+  // Interfaces (api::Interface): ids and names unique, one interface per (port, VLAN), MTUs
+  // in range, and addresses that are the interface's own: usable host addresses of their
+  // subnet, on one interface only, neither a vip nor a local ip (those are answered on
+  // every interface already), and one subnet per interface (its connected route).
+  void interfaces() {
+    if (s_.interfaces.size() > kMaxInterfaces)
+      add("interfaces", "too many interfaces (at most " + std::to_string(kMaxInterfaces) + ")");
+    std::map<Addr, std::string> vip_at;
+    for (size_t i = 0; i < s_.vips.size(); ++i) vip_at.emplace(s_.vips[i].ip, at("vips", i) + ".address");
+    std::map<std::string, std::string> names;
+    std::map<std::pair<uint16_t, uint16_t>, std::string> links;  // (port, vlan) -> field
+    std::map<std::pair<Addr, uint8_t>, std::string> subnets;     // connected prefix -> field
+    for (size_t i = 0; i < s_.interfaces.size(); ++i) {
+      const Interface& itf = s_.interfaces[i];
+      const std::string f = at("interfaces", i);
+      if (itf.id >= kMaxInterfaces)
+        add(f + ".id", std::to_string(itf.id) + " is not an interface id (0-" +
+                           std::to_string(kMaxInterfaces - 1) + ")");
+      else if (auto [first, fresh] = iface_field_.emplace(itf.id, f); !fresh)
+        add(f + ".id", "interface id " + std::to_string(itf.id) + " is used twice", first->second + ".id");
+      if (auto why = interface_name_problem(itf.name); !why.empty())
+        add(f + ".name", why);
+      else if (auto [first, fresh] = names.emplace(itf.name, f + ".name"); !fresh)
+        add(f + ".name", itf.name + " is already the name of another interface", first->second);
+      if (itf.vlan > kMaxVlan) {
+        add(f + ".vlan", std::to_string(itf.vlan) + " is not a VLAN id (1-" + std::to_string(kMaxVlan) +
+                             "; 0 or absent: untagged)");
+      } else if (auto [first, fresh] = links.emplace(std::pair{itf.port_id, itf.vlan}, f + ".vlan"); !fresh) {
+        add(f + ".vlan",
+            "port " + std::to_string(itf.port_id) + " already has " +
+                (itf.vlan ? "an interface on VLAN " + std::to_string(itf.vlan) : std::string("an untagged interface")) +
+                ": a frame would belong to two interfaces",
+            first->second);
+      }
+      const bool mtu_ok = itf.mtu == 0 || (itf.mtu >= kMinMtu && itf.mtu <= kMaxMtu);
+      if (!mtu_ok)
+        add(f + ".mtu", std::to_string(itf.mtu) + " is not an MTU (" + std::to_string(kMinMtu) + "-" +
+                            std::to_string(kMaxMtu) + ")");
+      std::string v6_use;  // the first field that makes the interface carry IPv6
+      for (size_t j = 0; j < itf.addresses.size(); ++j) {
+        const Prefix& a = itf.addresses[j];
+        const std::string af = f + "." + at("addresses", j);
+        if (!a.addr.is_v4() && v6_use.empty()) v6_use = af;
+        const std::string text = prefix_text(a.addr, a.len);
+        if (a.len == 0 || a.len > max_prefix_len(a.addr)) {
+          add(af, text + ": prefix length must be 1-" + std::to_string(max_prefix_len(a.addr)));
+          continue;
+        }
+        if (!usable(af, a.addr, "an interface address") || !host_of_subnet(af, a)) continue;
+        if (auto v = vip_at.find(a.addr); v != vip_at.end()) {
+          add(af, format_addr(a.addr) + " is also a vip: vips are answered on every interface already",
+              v->second);
+          continue;
+        }
+        if (auto l = local_.find(a.addr); l != local_.end()) {
+          add(af, format_addr(a.addr) + " is also a local ip: local ips are answered on every "
+                  "interface already", l->second);
+          continue;
+        }
+        if (auto [first, fresh] = iface_addr_.emplace(a.addr, af); !fresh) {
+          add(af, format_addr(a.addr) + " is already an address of " +
+                      (first->second.rfind(f + ".", 0) == 0 ? std::string("this interface") : "another interface"),
+              first->second);
+          continue;
+        }
+        if (a.len == max_prefix_len(a.addr)) continue;  // a host route: no subnet
+        const std::pair net{masked(a.addr, a.len), a.len};
+        if (auto [first, fresh] = subnets.emplace(net, af); !fresh &&
+            first->second.rfind(f + ".", 0) != 0)
+          add(af, prefix_text(net.first, net.second) + " is also the subnet of another interface: one "
+                  "subnet on two interfaces would be two connected routes for one prefix",
+              first->second);
+        connected_.push_back({net.first, net.second});
+      }
+      if (v6_use.empty() && itf.id < kMaxInterfaces)
+        for (size_t r = 0; r < s_.routes.size() && v6_use.empty(); ++r)
+          if (!s_.routes[r].prefix.is_v4() && s_.routes[r].iface == itf.id)
+            v6_use = at("routes", r) + ".interface";
+      if (mtu_ok && itf.mtu != 0 && itf.mtu < kMinMtu6 && !v6_use.empty())
+        add(f + ".mtu", std::to_string(itf.mtu) + " is below IPv6's minimum MTU " + std::to_string(kMinMtu6) +
+                            " and the interface carries IPv6", v6_use);
+    }
+  }
+
   void routes() {
     std::map<std::pair<Addr, uint8_t>, std::string> seen;
     for (size_t i = 0; i < s_.routes.size(); ++i) {
@@ -156,24 +255,25 @@ class Checker {
           add(f + ".via", format_addr(r.via) + " is " + family_name(r.via) + " but the prefix " +
                               text + " is " + family_name(r.prefix) + ": a next hop has the route's family",
               f + ".prefix");
-        else if (usable(f + ".via", r.via))
-          one_port_link_local(f + ".via", r.via, r.iface);
+        else
+          usable(f + ".via", r.via);
       }
+      iface_exists(f + ".interface", r.iface);
       if (auto [first, fresh] = seen.emplace(std::pair{r.prefix, r.prefix_len}, f + ".prefix"); !fresh)
         add(f + ".prefix", text + " is a duplicate route", first->second);
     }
   }
 
+  // Neighbours are keyed by (interface, address): fe80::1 may be a router on two links.
   void neighbours() {
-    std::map<Addr, std::string> seen;
+    std::map<std::pair<uint16_t, Addr>, std::string> seen;
     for (size_t i = 0; i < s_.neighbours.size(); ++i) {
       const Neighbour& n = s_.neighbours[i];
       const std::string f = at("neighbours", i);
-      if (usable(f + ".ip", n.ip)) {
-        if (auto [first, fresh] = seen.emplace(n.ip, f + ".ip"); !fresh)
+      const bool on_iface = iface_exists(f + ".interface", n.iface);
+      if (usable(f + ".ip", n.ip) && on_iface) {
+        if (auto [first, fresh] = seen.emplace(std::pair{n.iface, n.ip}, f + ".ip"); !fresh)
           add(f + ".ip", format_addr(n.ip) + " already has an entry", first->second);
-        else
-          one_port_link_local(f + ".ip", n.ip, n.iface);
       }
       if (n.mac[0] & 1)
         add(f + ".mac", format_mac(n.mac) + " is a multicast address, not a host's");
@@ -248,6 +348,11 @@ class Checker {
         } else if (ok && local_.count(b.ip)) {
           add(bf + ".address",
               format_addr(b.ip) + " is a local ip: rondo would forward to itself", local_.at(b.ip));
+          ok = false;
+        } else if (ok && iface_addr_.count(b.ip)) {
+          add(bf + ".address",
+              format_addr(b.ip) + " is an interface address: rondo would forward to itself",
+              iface_addr_.at(b.ip));
           ok = false;
         }
         if (ok && v.mode == Mode::kL2Dsr) ok = on_link(b.ip, bf + ".address");
@@ -338,8 +443,10 @@ class Checker {
   }
 
   // l2dsr rewrites only the destination MAC: the backend must be on a directly connected
-  // network. With no routes of its family everything is on-link; otherwise the longest prefix of its family
-  // holding the address decides, as in the dataplane (a route without via is on-link).
+  // network. With no explicit routes of its family everything is on-link (the implicit
+  // default, with the interfaces' connected routes on top); otherwise the longest prefix of
+  // its family holding the address decides, as in the dataplane: an explicit route without
+  // via, or a connected one (an interface's subnet), is on-link.
   bool on_link(const Addr& ip, const std::string& field) {
     const bool any = std::any_of(s_.routes.begin(), s_.routes.end(),
                                  [&](const Route& r) { return r.prefix.is_v4() == ip.is_v4(); });
@@ -352,6 +459,11 @@ class Checker {
         continue;
       if (!best || r.prefix_len > s_.routes[*best].prefix_len) best = i;
     }
+    // An explicit route of the same prefix wins over the connected one (snapshot.cpp).
+    for (const Connected& c : connected_)
+      if (c.prefix.is_v4() == ip.is_v4() && masked(ip, c.len) == c.prefix &&
+          (!best || c.len > s_.routes[*best].prefix_len))
+        return true;
     const std::string why =
         ": l2dsr only rewrites the destination MAC, so a backend must be on a directly "
         "connected network (a route without via)";
@@ -370,7 +482,15 @@ class Checker {
 
   const State& s_;
   std::map<Addr, std::string> local_;  // local ip -> its field
-  std::map<Addr, std::pair<uint16_t, std::string>> link_local_;  // -> its port and field
+  std::map<uint16_t, std::string> iface_field_;  // declared interface id -> its field
+  std::map<Addr, std::string> iface_addr_;       // interface address -> its field
+  // The connected routes the interfaces' addresses make (state/snapshot.cpp); one that an
+  // explicit route's prefix overrides is still listed (on_link lets the explicit one decide).
+  struct Connected {
+    Addr prefix;
+    uint8_t len;
+  };
+  std::vector<Connected> connected_;
   std::string local4_, local6_;        // the field of the first local ip of each family, or ""
   std::vector<Problem> problems_;
 };
@@ -392,6 +512,21 @@ std::string unusable_address_reason(const Addr& a) {
   return {};
 }
 
+std::string interface_name_problem(std::string_view name) {
+  const bool valid = !name.empty() && name.size() <= kMaxInterfaceName &&
+                     std::all_of(name.begin(), name.end(), [](char c) {
+                       return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+                              c == '_' || c == '-';
+                     });
+  if (valid) return {};
+  // Quoted, at most 64 bytes of it, control bytes as '?'.
+  std::string out = "\"";
+  for (char c : name.substr(0, 64)) out += static_cast<unsigned char>(c) < ' ' || c == 0x7f ? '?' : c;
+  out += name.size() > 64 ? "...\"" : "\"";
+  return out + " is not a valid interface name (1-" + std::to_string(kMaxInterfaceName) +
+         " characters from a-z 0-9 . _ -)";
+}
+
 std::string unusable_address_reason(uint32_t ip) {
   if ((ip >> 24) == 0) return "is in 0.0.0.0/8, not a host address";
   if ((ip >> 24) == 127) return "is a loopback address";
@@ -401,6 +536,43 @@ std::string unusable_address_reason(uint32_t ip) {
 }
 
 std::vector<Problem> check_state(const State& s) { return Checker(s).run(); }
+
+std::vector<Problem> check_dataplane(const State& s, uint32_t n_ports, uint32_t mtu) {
+  std::vector<Problem> out;
+  const std::string ports = n_ports == 0   ? std::string("it has none")
+                            : n_ports == 1 ? std::string("it has port 0")
+                                           : "its ports are 0-" + std::to_string(n_ports - 1);
+  for (size_t i = 0; i < s.interfaces.size(); ++i) {
+    const Interface& itf = s.interfaces[i];
+    const std::string f = at("interfaces", i);
+    if (itf.port_id >= n_ports)
+      out.push_back({f + ".port", std::to_string(itf.port_id) + " is not a port of the dataplane (" + ports + ")", ""});
+    if (itf.mtu > mtu)
+      out.push_back({f + ".mtu", std::to_string(itf.mtu) + " is above the dataplane's --mtu " + std::to_string(mtu), ""});
+    if (itf.mtu != 0 || mtu >= kMinMtu6) continue;
+    // The default MTU, --mtu, is below IPv6's minimum: refused where the interface carries IPv6.
+    std::string v6_use;
+    for (size_t j = 0; j < itf.addresses.size() && v6_use.empty(); ++j)
+      if (!itf.addresses[j].addr.is_v4()) v6_use = f + "." + at("addresses", j);
+    for (size_t r = 0; r < s.routes.size() && v6_use.empty(); ++r)
+      if (!s.routes[r].prefix.is_v4() && s.routes[r].iface == itf.id) v6_use = at("routes", r) + ".interface";
+    if (!v6_use.empty())
+      out.push_back({f + ".mtu", "0 (the dataplane's --mtu " + std::to_string(mtu) + ") is below IPv6's minimum MTU " +
+                                     std::to_string(kMinMtu6) + " and the interface carries IPv6", v6_use});
+  }
+  if (s.interfaces.empty()) {
+    // The implicit interfaces: one per port, id = port id.
+    const std::string why = " is not a port of the dataplane (" + ports +
+                            "; without interfaces, the interface is the port's untagged one, id = port)";
+    for (size_t i = 0; i < s.routes.size(); ++i)
+      if (s.routes[i].iface >= n_ports)
+        out.push_back({at("routes", i) + ".interface", std::to_string(s.routes[i].iface) + why, ""});
+    for (size_t i = 0; i < s.neighbours.size(); ++i)
+      if (s.neighbours[i].iface >= n_ports)
+        out.push_back({at("neighbours", i) + ".interface", std::to_string(s.neighbours[i].iface) + why, ""});
+  }
+  return out;
+}
 
 std::string validate_state(const State& s) {
   auto problems = check_state(s);

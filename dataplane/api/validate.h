@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dataplane/api/ctl.h"
@@ -29,6 +30,18 @@ struct Problem {
 /// Timeouts travel as u32 milliseconds and are set in whole seconds.
 inline constexpr uint32_t kMaxTimeoutSeconds = UINT32_MAX / 1000;
 
+/// An interface's name: 1-15 characters from a-z 0-9 . _ - (a metrics label, a Linux
+/// interface name's length).
+inline constexpr size_t kMaxInterfaceName = 15;
+/// Why `name` cannot name an interface ("\"Eth0\" is not a valid interface name (...)"), or "".
+std::string interface_name_problem(std::string_view name);
+
+/// An interface's VLAN: 1-kMaxVlan tagged (4095 is reserved by 802.1Q), 0 untagged.
+inline constexpr uint16_t kMaxVlan = 4094;
+/// MTUs, the dataplane's --mtu's range and an interface's: IPv4's minimum datagram a host
+/// must take (RFC 791), 9000-byte jumbo frames; IPv6 needs 1280 on every link (RFC 8200 5).
+inline constexpr uint32_t kMinMtu = 576, kMaxMtu = 9000, kMinMtu6 = 1280;
+
 /// Why a host-order IPv4 address cannot be a vip, backend, local address or next hop, or "".
 std::string unusable_address_reason(uint32_t ip);
 /// The same for either family. IPv6: the unspecified address, ::1 and ff00::/8. Link-local
@@ -44,8 +57,19 @@ std::string unusable_address_reason(const Addr& ip);
 /// port, and for l2dsr backends on-link by the routes. Families: a vip's backends are of one
 /// family; full-NAT needs a local ip of its backends' family; route prefix lengths per family
 /// and next hops of the prefix's family; IPv6 vips and backends not yet with direct server
-/// return, SYN cookies or the PROXY protocol.
+/// return, SYN cookies or the PROXY protocol. Interfaces: ids (0-255) and names (1-15 of
+/// [a-z0-9._-]) unique, VLAN 0-4094, one interface per (port, VLAN), MTU 576-9000 (0: --mtu)
+/// and at least 1280 with an IPv6 address or route, addresses usable host addresses of their
+/// subnet on one interface only and neither a vip nor a local ip, one subnet per interface;
+/// routes and neighbours name a declared interface (any, when none is declared); neighbours
+/// unique per (interface, address); l2dsr's on-link rule counts the interfaces' subnets.
 std::vector<Problem> check_state(const State& s);
+
+/// What only the dataplane can check, knowing its port count and --mtu: interfaces on ports
+/// it has (without declared interfaces, routes and neighbours name a port: its implicit
+/// untagged interface), interface MTUs at most --mtu (the ports' MTU), and an interface
+/// without an MTU of its own (--mtu) that carries IPv6 only when --mtu is at least 1280.
+std::vector<Problem> check_dataplane(const State& s, uint32_t n_ports, uint32_t mtu);
 
 /// The first problem of check_state as text, or "" if there is none.
 std::string validate_state(const State& s);

@@ -63,6 +63,17 @@ char* MappedStore::map(size_t bytes, bool reset) {
   return base_;
 }
 
+void MappedStore::resize(size_t bytes) {
+  if (::ftruncate(fd_, static_cast<off_t>(bytes)) != 0) fail("ftruncate");
+  size_ = bytes;
+  // Pages past the end of the file would fault (SIGBUS): give them back. bytes is a whole
+  // number of pages (the owners' sizes are 2 MiB multiples).
+  if (base_ != nullptr && bytes < bytes_) {
+    (void)::munmap(base_ + bytes, bytes_ - bytes);
+    bytes_ = bytes;
+  }
+}
+
 uint64_t key_fingerprint(const HashKey& key, const char* what) {
   return siphash<2, 4>(key, what, std::strlen(what));
 }

@@ -50,6 +50,10 @@ class MappedStore {
   /// to `bytes`, so it holds only zeroes (the old contents, magic included, gone at once).
   /// Throws std::system_error.
   char* map(size_t bytes, bool reset);
+  /// Set the file's size to `bytes` (a grown file reads zeroes there). Before map() to grow
+  /// it; after, only to shrink it within the mapping, whose tail is then unmapped. Throws
+  /// std::system_error.
+  void resize(size_t bytes);
 
  private:
   bool read_front(void* dst, size_t n) const;

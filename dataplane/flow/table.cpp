@@ -29,7 +29,7 @@ namespace {
 constexpr uint32_t kSlots = 8;
 constexpr uint32_t kEmpty = 0;  // signature of an unused slot; probe_of() never makes it
 // A slot ref is idx * 2 + dir, and a key's location (Flow::loc) is bucket * kSlots + slot,
-// both 32 bits: with capacity / 2 buckets the location is the tighter bound.
+// both 32 bits: the ref is the tighter bound (fewer slots than keys' worth of refs).
 constexpr uint32_t kMaxCapacity = uint32_t{1} << 30;
 
 constexpr size_t kHugePage = size_t{2} << 20;
@@ -159,14 +159,23 @@ uint32_t sig_match(const B& b, uint32_t sig) {
 
 namespace {
 
-// Two keys per flow over 8-slot buckets: aim for a mean of at most 4 used slots per bucket
-// when full, where two-choice placement makes a full bucket pair practically impossible.
-// Any count, not a power of two: buckets are picked by multiply-shift (fastrange), so a
-// 10M-flow table takes 5M buckets, not 8M (the difference is 190 MB).
+// Two keys per flow over 8-slot buckets, sized so that a full table fills kLoadNum /
+// kLoadDen of the slots. Two choices alone overflow a bucket pair before that: the fullest
+// of n buckets holds about mean + ln ln n / ln 2 keys, and the first overflow comes at about
+// 0.69 of the slots for 1M-10M flows (flow_table_bench BM_FillLoad), so without moves the
+// buckets had to be sized for twice the keys. With displacement (displace()) the table
+// fills to any load below about 0.95, but a full table's churn (every new flow reclaims one)
+// then moves keys on many inserts: 0.60 moves a new flow at 7/8, 0.10 at 4/5, 0.025 at 3/4
+// (BM_NewFlowChurn), each a cold record, a hash and a cold bucket line, for 117.3 bytes a
+// flow at 3/4 against 114.3 at 7/8. Any count, not a power of two: buckets are picked by
+// multiply-shift (fastrange).
+constexpr uint64_t kLoadNum = 3, kLoadDen = 4;
+
 uint32_t bucket_count(uint32_t capacity) {
   if (capacity == 0 || capacity > kMaxCapacity)
     throw std::invalid_argument("flow table capacity out of range");
-  const uint64_t want = (uint64_t{capacity} * 2 + 3) / 4;
+  const uint64_t slots = uint64_t{capacity} * 2;
+  const uint64_t want = (slots * kLoadDen + kSlots * kLoadNum - 1) / (kSlots * kLoadNum);
   return static_cast<uint32_t>(want < 2 ? uint64_t{2} : want);
 }
 
@@ -211,31 +220,63 @@ BasicFlowTable<Key>::BasicFlowTable(uint32_t capacity, const HashKey& key, Relea
 
 template <typename Key>
 void BasicFlowTable<Key>::map_store(const FlowStore& store, bool meters, uint64_t now) {
-  const StoreLayout l = store_layout(sizeof(Record), capacity_, n_buckets_, meters);
+  const uint32_t n_buckets = n_buckets_;
+  const StoreLayout l = store_layout(sizeof(Record), capacity_, n_buckets, meters);
   store_ = std::make_unique<MappedStore>(store.path, FlowKeyTraits<Key>::kName);
 
-  // Does the file hold this table? A refusal names the first field that differs.
+  // Does the file hold this table? Its bucket count may be another build's sizing: the file
+  // is then checked against the layout of its own count, and its index rebuilt at ours
+  // (below). A refusal names the first field that differs.
   std::string why;
   FlowStoreHeader h{};
+  StoreLayout fl = l;  // the file's layout
   const bool adopting = store_->adoptable(
       store.adopt, &h,
       [&](const FlowStoreHeader& fh) {
-        return table_mismatch(fh, FlowKeyTraits<Key>::kStoreMagic, FlowKeyTraits<Key>::kKind, l,
-                              store_->size(), capacity_, n_buckets_, meters, key_);
+        // A count that could not index this capacity's records (locations are 32 bits) is
+        // refused as a mismatch, not rebuilt from.
+        const uint32_t nb =
+            fh.n_buckets >= 2 && fh.n_buckets <= UINT32_MAX / kSlots ? fh.n_buckets : n_buckets;
+        fl = store_layout(sizeof(Record), capacity_, nb, meters);
+        return table_mismatch(fh, FlowKeyTraits<Key>::kStoreMagic, FlowKeyTraits<Key>::kKind, fl,
+                              store_->size(), capacity_, nb, meters, key_);
       },
       &why);
-  // Not adopting: start from zeroes (the file is cut to 0 first).
-  char* base = store_->map(l.bytes, !adopting);
+  const bool rebuild = adopting && h.n_buckets != n_buckets;
+  // A file that grows is grown before it is mapped: the arrays move into the new part.
+  if (rebuild && l.bytes > fl.bytes) store_->resize(l.bytes);
+  // Not adopting: start from zeroes (the file is cut to 0 first), at this table's size.
+  char* base = store_->map(adopting ? std::max(l.bytes, fl.bytes) : l.bytes, !adopting);
   hdr_ = reinterpret_cast<FlowStoreHeader*>(base);
+
+  if (adopting) {
+    flows_ = reinterpret_cast<Record*>(base + fl.flows);
+    buckets_ = reinterpret_cast<Bucket*>(base + fl.buckets);
+    tcp_ = reinterpret_cast<TcpTrack*>(base + fl.tcp);
+    meters_ = meters ? reinterpret_cast<FlowMeter*>(base + fl.meters) : nullptr;
+    if (!rebuild) {
+      adoption_ = adopt(now);
+      return;
+    }
+    // Unsealed first: a process killed while the arrays move or the keys are placed again
+    // leaves a file the next one refuses ("bad magic"), never a half-rebuilt one adopted.
+    std::memset(hdr_->magic, 0, sizeof hdr_->magic);
+    std::atomic_signal_fence(std::memory_order_release);
+    n_buckets_ = h.n_buckets;  // adopt() checks the keys against the file's own index
+    adoption_ = adopt(now);
+    rebuild_index(l.buckets, l.tcp, l.meters, n_buckets, adoption_);
+    hdr_->n_buckets = n_buckets_;
+    hdr_->tcp_off = l.tcp;
+    hdr_->meters_off = l.meters;
+    hdr_->bytes = l.bytes;
+    if (l.bytes < fl.bytes) store_->resize(l.bytes);
+    seal_magic(hdr_->magic, FlowKeyTraits<Key>::kStoreMagic);
+    return;
+  }
   flows_ = reinterpret_cast<Record*>(base + l.flows);
   buckets_ = reinterpret_cast<Bucket*>(base + l.buckets);
   tcp_ = reinterpret_cast<TcpTrack*>(base + l.tcp);
   meters_ = meters ? reinterpret_cast<FlowMeter*>(base + l.meters) : nullptr;
-
-  if (adopting) {
-    adoption_ = adopt(now);
-    return;
-  }
   // Touch every page now, as alloc_lines does: no first-touch fault on the fast path.
   std::memset(base + kPage, 0, l.bytes - kPage);
   chain_free();
@@ -255,6 +296,67 @@ void BasicFlowTable<Key>::map_store(const FlowStore& store, bool meters, uint64_
   seal_magic(hdr_->magic, FlowKeyTraits<Key>::kStoreMagic);
   adoption_.outcome = why.empty() ? FlowAdoption::Outcome::kCreated : FlowAdoption::Outcome::kRefused;
   adoption_.reason = why;
+}
+
+// A file from a build that sized the buckets otherwise (docs/hot-restart.md: an upgrade
+// across the change to capacity / 3 lines). adopt() has checked it at the file's own bucket
+// count and kept what is consistent; now the key index goes to this table's count and the
+// file to this table's layout. The records stay where they are: a flow's index is what its
+// tracker and meter, and the owner's state, go by. The tracker and meter arrays move whole to
+// their new offsets, in the order that never overwrites what is still to be read (both move
+// the same way: each offset grows with the bucket array). Then the buckets are cleared at
+// the new count and the kept flows' keys placed again, in index order, with displacement,
+// Flow::loc following. A flow with a key that finds no slot is dropped (no_room; at this
+// table's sizing a full table fits, so none should).
+template <typename Key>
+void BasicFlowTable<Key>::rebuild_index(size_t buckets_off, size_t tcp_off, size_t meters_off,
+                                        uint32_t n_buckets, FlowAdoption& r) {
+  const auto t0 = std::chrono::steady_clock::now();
+  char* base = reinterpret_cast<char*>(hdr_);
+  r.rebuilt_from = n_buckets_;
+  auto* tcp = reinterpret_cast<TcpTrack*>(base + tcp_off);
+  FlowMeter* meters = meters_ != nullptr ? reinterpret_cast<FlowMeter*>(base + meters_off) : nullptr;
+  auto move_tcp = [&] { std::memmove(tcp, tcp_, size_t{capacity_} * sizeof(TcpTrack)); };
+  auto move_meters = [&] {
+    if (meters != nullptr) std::memmove(meters, meters_, size_t{capacity_} * sizeof(FlowMeter));
+  };
+  if (tcp > tcp_) {
+    move_meters();
+    move_tcp();
+  } else {
+    move_tcp();
+    move_meters();
+  }
+  tcp_ = tcp;
+  meters_ = meters;
+  n_buckets_ = n_buckets;
+  buckets_ = reinterpret_cast<Bucket*>(base + buckets_off);
+  std::memset(buckets_, 0, size_t{n_buckets_} * sizeof(Bucket));
+  for (uint32_t i = 0; i < capacity_; i++) {
+    Record& f = flows_[i];
+    if (f.state == FlowState::kFree) continue;
+    const bool two_keys = f.loc[1] != kNoLoc;
+    f.loc[0] = f.loc[1] = kNoLoc;
+    auto put = [this](const Key& k, uint32_t ref) {
+      const Probe p = probe(k);
+      return bucket_put(p, ref) || displace(p, ref);
+    };
+    const uint32_t ref = i * 2;
+    if (put(f.fwd, ref + uint32_t(FlowDir::kForward)) &&
+        (!two_keys || put(f.rev, ref + uint32_t(FlowDir::kReverse))))
+      continue;
+    erase(i);  // with the key placed, if one was (the other's loc is kNoLoc)
+    r.no_room++;
+  }
+  r.discarded += r.no_room;
+  r.adopted = used_;
+  r.reason = "key index rebuilt (bucket count " + std::to_string(r.rebuilt_from) +
+             " in the file, " + std::to_string(n_buckets_) + " in this table): " +
+             std::to_string(used_) + " flows placed again, " + std::to_string(r.no_room) +
+             " without a slot";
+  r.micros += static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                        std::chrono::steady_clock::now() - t0)
+                                        .count());
 }
 
 template <typename Key>
@@ -432,29 +534,107 @@ uint32_t BasicFlowTable<Key>::reclaim_expired(uint32_t bucket, uint64_t now, uin
 }
 
 template <typename Key>
+inline bool BasicFlowTable<Key>::bucket_put(const Probe& p, uint32_t ref) {
+  const uint32_t e1 = sig_match(buckets_[p.b1], kEmpty);
+  const uint32_t e2 = sig_match(buckets_[p.b2], kEmpty);
+  if (e1 == 0 && e2 == 0) return false;
+  // The emptier bucket; ties go to the first choice so lookups usually stop early.
+  const bool first = std::popcount(e1) >= std::popcount(e2);
+  const uint32_t bi = first ? p.b1 : p.b2;
+  Bucket& bk = buckets_[bi];
+  const uint32_t s = std::countr_zero(first ? e1 : e2);
+  bk.sig[s] = p.hash;
+  bk.ref[s] = ref;
+  flows_[ref >> 1].loc[ref & 1] = bi * kSlots + s;
+  return true;
+}
+
+template <typename Key>
 bool BasicFlowTable<Key>::bucket_add(const Probe& p, uint32_t ref, uint64_t now) {
-  const uint32_t b1 = p.b1, b2 = p.b2;
-  for (int attempt = 0; attempt < 2; attempt++) {
-    uint32_t e1 = sig_match(buckets_[b1], kEmpty);
-    uint32_t e2 = sig_match(buckets_[b2], kEmpty);
-    if (e1 != 0 || e2 != 0) {
-      // The emptier bucket; ties go to the first choice so lookups usually stop early.
-      bool first = std::popcount(e1) >= std::popcount(e2);
-      const uint32_t bi = first ? b1 : b2;
-      Bucket& bk = buckets_[bi];
-      uint32_t s = std::countr_zero(first ? e1 : e2);
-      bk.sig[s] = p.hash;
-      bk.ref[s] = ref;
-      flows_[ref >> 1].loc[ref & 1] = bi * kSlots + s;
-      return true;
+  if (bucket_put(p, ref)) return true;
+  // Both full. First move keys to their other buckets: a walk is usually a key long (one
+  // record and one bucket line). Only if that finds no room, make room from flows that are
+  // dead but not yet reclaimed (the sweep would get them within an interval), which reads
+  // all 16 slots' records. Never the record being inserted: its first key may sit here, and
+  // the caller may have made it due already.
+  if (displace(p, ref)) return true;
+  if (reclaim_expired(p.b1, now, ref >> 1) + reclaim_expired(p.b2, now, ref >> 1) == 0)
+    return false;
+  return bucket_put(p, ref);
+}
+
+// Cuckoo displacement for a key whose two buckets are full. First a random walk finds a
+// path, touching nothing: a slot in one of the key's buckets, the key there goes to its other
+// bucket, and if that is full too a slot there, and so on, until a bucket with a free slot,
+// at most max_moves_ keys (a slot is never on the path twice). Then the keys move from the
+// far end back, each into the slot the one after it left, so at every step each key sits in
+// one of its two buckets under its signature, at the location its Flow::loc gives or about to
+// (for adopt() after kill -9: a copy that the record's loc does not name is a cleared slot,
+// never a lost key). Finding a key's other bucket means reading its record and hashing it
+// again; at the table's load a walk is usually a key or two long, and most inserts take none.
+template <typename Key>
+bool BasicFlowTable<Key>::displace(const Probe& p, uint32_t ref) {
+  struct Step {
+    uint32_t bucket, slot;
+  };
+  Step path[kMaxMoves];
+  uint32_t n = 0;
+  Step to{};
+  auto rnd = [this] {  // xorshift32: where to step next; no need for more
+    walk_ ^= walk_ << 13;
+    walk_ ^= walk_ >> 17;
+    walk_ ^= walk_ << 5;
+    return walk_;
+  };
+  uint32_t b = rnd() & 1 ? p.b1 : p.b2;
+  for (;;) {
+    if (n == max_moves_) return false;
+    uint32_t s = rnd() % kSlots;
+    for (uint32_t tries = 0;; s = (s + 1) % kSlots) {
+      bool on_path = false;
+      for (uint32_t i = 0; i < n; i++) on_path |= path[i].bucket == b && path[i].slot == s;
+      if (!on_path) break;
+      if (++tries == kSlots) return false;  // every slot of b is on the path already
     }
-    // Both full: make room from flows that are dead but not yet reclaimed. Never the record
-    // being inserted: its first key may sit here, and the caller may have made it due already.
-    if (attempt == 0 &&
-        reclaim_expired(b1, now, ref >> 1) + reclaim_expired(b2, now, ref >> 1) == 0)
+    path[n++] = {b, s};
+    const uint32_t r = buckets_[b].ref[s];
+    const Record& f = flows_[r >> 1];
+    const Probe q = probe(r & 1 ? f.rev : f.fwd);
+    assert(q.hash == buckets_[b].sig[s] && (q.b1 == b || q.b2 == b));
+    const uint32_t alt = q.b1 == b ? q.b2 : q.b1;
+    if (const uint32_t free = sig_match(buckets_[alt], kEmpty); free != 0) {
+      to = {alt, static_cast<uint32_t>(std::countr_zero(free))};
       break;
+    }
+    b = alt;
   }
-  return false;
+  for (uint32_t i = n; i-- > 0;) {
+    Bucket& src = buckets_[path[i].bucket];
+    Bucket& dst = buckets_[to.bucket];
+    const uint32_t r = src.ref[path[i].slot];
+    // Copy, point the record at the copy, then clear the original, in that order (see
+    // place() on program order against kill -9; the fences only hold the compiler to it).
+    dst.sig[to.slot] = src.sig[path[i].slot];
+    dst.ref[to.slot] = r;
+    std::atomic_signal_fence(std::memory_order_release);
+    flows_[r >> 1].loc[r & 1] = to.bucket * kSlots + to.slot;
+    std::atomic_signal_fence(std::memory_order_release);
+    src.sig[path[i].slot] = kEmpty;
+    src.ref[path[i].slot] = 0;
+    to = path[i];
+  }
+  moved_ += n;
+  Bucket& bk = buckets_[to.bucket];
+  bk.sig[to.slot] = p.hash;
+  bk.ref[to.slot] = ref;
+  flows_[ref >> 1].loc[ref & 1] = to.bucket * kSlots + to.slot;
+  return true;
+}
+
+template <typename Key>
+void BasicFlowTable<Key>::set_displacement(uint32_t max_moves) {
+  if (max_moves > kMaxMoves) throw std::invalid_argument("flow table displacement bound");
+  max_moves_ = max_moves;
 }
 
 template <typename Key>
@@ -590,6 +770,31 @@ BasicFlowTable<Key>::place(const Key& fwd, const Probe& hf, const Key& rev, cons
   return {InsertStatus::kOk, idx, reclaimed};
 }
 
+// A full table reclaims a flow for every new one, and the victim is cold: its record (read
+// by the release hook, its lru_next rewritten), its tracker entry (the hook reads it) and
+// the two bucket lines its keys sit in (erase clears them) were last touched when it was
+// made, a whole table of flows ago. The next victim is, most likely, the one after this one
+// in its list, so each reclaim fetches for the reclaims after it, two deep: the buckets of
+// the next victim (its record, and so its Flow::loc, was fetched by the previous reclaim and
+// is in cache by now) and the record and tracker of the one after that. By the time they
+// are used, one new flow's work (a packet, in a SYN burst) has hidden the misses. A guess
+// that turns out wrong (another class goes first, or the flow went meanwhile) costs a few
+// useless prefetches, nothing else.
+template <typename Key>
+inline void BasicFlowTable<Key>::prefetch_next_victim(uint32_t victim) const {
+  const uint32_t next = flows_[victim].lru_next;
+  if (next == kNone) return;
+  const Record& n = flows_[next];
+  for (uint32_t loc : n.loc)
+    if (loc != kNoLoc) __builtin_prefetch(&buckets_[loc / kSlots], 1, 3);
+  const uint32_t after = n.lru_next;
+  if (after == kNone) return;
+  __builtin_prefetch(&flows_[after], 1, 3);
+  // A v6 record is two lines: its links and key locations are in the second.
+  if constexpr (sizeof(Record) > 64) __builtin_prefetch(&flows_[after].expires, 1, 3);
+  __builtin_prefetch(&tcp_[after], 0, 3);
+}
+
 template <typename Key>
 bool BasicFlowTable<Key>::reclaim_one(Reclaim* kind) {
   for (uint32_t c = 0; c < kReclaimClasses; c++) {
@@ -599,6 +804,7 @@ bool BasicFlowTable<Key>::reclaim_one(Reclaim* kind) {
     if (c == static_cast<uint32_t>(Reclaim::kEmbryonic) &&
         flows_[lists_[c].head].expires > embryonic_bound_)
       continue;
+    prefetch_next_victim(lists_[c].head);
     release(lists_[c].head);
     if (kind != nullptr) *kind = static_cast<Reclaim>(c);
     return true;
@@ -607,6 +813,7 @@ bool BasicFlowTable<Key>::reclaim_one(Reclaim* kind) {
   // The oldest goes, so a real handshake (the newest) still has table / flood rate seconds.
   const uint32_t e = lists_[static_cast<uint32_t>(Reclaim::kEmbryonic)].head;
   if (e == kNone) return false;
+  prefetch_next_victim(e);
   release(e);
   if (kind != nullptr) *kind = Reclaim::kEmbryonic;
   return true;

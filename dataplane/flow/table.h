@@ -9,7 +9,9 @@
 // side (backend -> local ip:port, "reverse"); both point at the same record. Buckets are
 // one 64-byte line: 8 signatures then 8 slot references. Each key may live in either of
 // two buckets chosen from its hash ("two choices"), inserted into the emptier one, so a
-// lookup touches at most two lines and overflow is vanishingly rare at the default load.
+// lookup touches at most two lines. When both are full, keys already in them move to their
+// other buckets to make room (cuckoo displacement, a bounded walk), which lets a full table
+// fill 3/4 of the slots instead of half: a bucket line for every 6 keys, capacity / 3 lines.
 //
 // Hashing (docs/security.md, "Keyed hashing"): flow_hash() (flow_hash6() for v6 keys) is
 // SipHash-1-3 under a secret key given at construction, 64 bits. Bucket 1 comes from the low
@@ -134,8 +136,9 @@ struct TcpDir {
 /// [1] the backend's. 32 bytes, half a cache line.
 ///
 /// Memory per flow, all in: the record (64) + this entry (32) + its share of the buckets (two
-/// keys, 8-byte slots, buckets sized for half load: 32) = 128 bytes, 1.25 GiB for 10M flows.
-/// A v6 flow (FlowTable6) takes 128 + 32 + 32 = 192. Free records are chained through the
+/// keys, 8-byte slots, buckets sized for a 3/4 load when full: 64 / 3 = 21.3) = 117.3
+/// bytes, 1.09 GiB for 10M flows. A v6 flow (FlowTable6) takes 128 + 32 + 21.3 = 181.3.
+/// Free records are chained through the
 /// record itself, so there is no free stack. The v4 record is full (its last 8 bytes locate
 /// its two keys); room left for later work: Flow::user. Hot restart checks a record against
 /// the buckets (Flow::loc) and the file's header (FlowStoreHeader), not a word in every record.
@@ -157,7 +160,7 @@ static_assert(sizeof(TcpTrack) == 32);
 
 /// A flow's age and traffic (side table, only with flow meters on: FlowTable's `meters`):
 /// what `rondoctl flow show` reports. [0] client -> backend, [1] backend -> client. 32 bytes:
-/// with meters on, a flow takes 160 bytes instead of 128.
+/// with meters on, a v4 flow takes 149.3 bytes instead of 117.3.
 struct alignas(32) FlowMeter {
   uint64_t created = 0;        // the `now` of the packet that made the flow
   uint32_t packets[2] = {};    // wrap after 2^32
@@ -204,13 +207,18 @@ struct FlowStoreHeader {
 struct FlowAdoption {
   using Outcome = StoreOutcome;  // kCreated also when FlowStore::adopt is off
   Outcome outcome = Outcome::kCreated;
-  std::string reason;          // kRefused: why, one loggable phrase
+  std::string reason;          // kRefused: why, one loggable phrase; kAdopted with the key
+                               // index rebuilt: that it was, and for how many flows
   uint32_t adopted = 0;        // flows kept
-  uint32_t discarded = 0;      // records in a live state that failed the check: dropped
+  uint32_t discarded = 0;      // records in a live state that failed the check, or found no
+                               // slot in a rebuilt index (no_room): dropped
   uint32_t half_done = 0;      // free records a bucket slot still named (an insert or erase
                                // cut short): their slots cleared
   uint32_t slots_cleared = 0;  // bucket slots naming no consistent record, all causes
   int64_t expiry_shift = 0;    // added to every adopted expiry (see FlowTable's store ctor)
+  uint32_t rebuilt_from = 0;   // the file's bucket count when it was not this table's (another
+                               // sizing: the key index was rebuilt at this one), else 0
+  uint32_t no_room = 0;        // of discarded: flows a rebuilt index had no slot for
   uint64_t writer_clock = 0;   // kAdopted: the writer's clock at its last age()/sweep()
   uint64_t micros = 0;         // time adoption took
 };
@@ -291,9 +299,12 @@ class BasicFlowTable {
   BasicFlowTable(uint32_t capacity, const HashKey& key, ReleaseFn release, void* release_ctx,
                  bool meters = false);
   /// The same, the arrays in `store`'s file. A file whose header matches (magic, version,
-  /// capacity, buckets, meters, key fingerprint, layout, size) is adopted: its records and
-  /// buckets are checked, nothing else trusted (adopt() in table.cpp); anything else starts
-  /// empty, with the reason in adoption(). `now`: the adopter's clock. Expiries are in the
+  /// capacity, meters, key fingerprint, layout and size for its bucket count) is adopted:
+  /// its records and buckets are checked, nothing else trusted (adopt() in table.cpp). One
+  /// whose bucket count is not this table's (a build that sized the buckets otherwise) is
+  /// checked at its own count, then its key index is rebuilt at this table's: the records
+  /// keep their indices, the file takes this table's layout (rebuild_index()). Anything else
+  /// starts empty, with the reason in adoption(). `now`: the adopter's clock. Expiries are in the
   /// caller's ticks: if `now` is at or past the writer's last clock (header.clock) the clock
   /// is taken to go on (the same boot's TSC) and expiries are kept; if it is behind, the
   /// clock restarted and every expiry is shifted by now - header.clock, so a flow keeps the
@@ -436,13 +447,22 @@ class BasicFlowTable {
   /// Records looked at by age() and sweep() since the table was made (tests, benchmarks).
   uint64_t swept() const { return swept_; }
 
+  /// The most keys one insert may move to their other buckets to make room (cuckoo
+  /// displacement, when both of a key's buckets are full), at most kMaxMoves; 0: two choices
+  /// alone, never a move (tests and benchmarks measure the load that reaches). Throws
+  /// std::invalid_argument past kMaxMoves.
+  void set_displacement(uint32_t max_moves);
+  static constexpr uint32_t kMaxMoves = 32;
+  /// Keys moved by displacement since the table was made (tests, benchmarks).
+  uint64_t moved() const { return moved_; }
+
   uint32_t size() const { return used_; }
   uint32_t capacity() const { return capacity_; }
   /// Flows in a reclaim class right now.
   uint32_t reclaimable(Reclaim c) const { return lists_[static_cast<uint32_t>(c)].count; }
   uint32_t embryonic() const { return reclaimable(Reclaim::kEmbryonic); }
-  /// Bytes allocated for this table (records, TCP side table, buckets, meters): 128 per
-  /// flow, 160 with meters.
+  /// Bytes allocated for this table (records, TCP side table, buckets, meters): about 117.3
+  /// per v4 flow, 149.3 with meters (v6: 181.3, 213.3).
   size_t memory_bytes() const;
   /// What the FlowStore constructor found (kCreated for a table without a store).
   const FlowAdoption& adoption() const { return adoption_; }
@@ -472,7 +492,11 @@ class BasicFlowTable {
     return Probe{sig != 0 ? sig : 1, b1, b2};
   }
   bool bucket_find(const Key& k, const Probe& p, uint32_t* slot_ref) const;
+  // The emptier of the key's two buckets, if either has a free slot (bucket_add's first
+  // step, and rebuild_index()'s, which must not reclaim). Inlined: it is the fast path's.
+  [[gnu::always_inline]] inline bool bucket_put(const Probe& p, uint32_t ref);
   bool bucket_add(const Probe& p, uint32_t ref, uint64_t now);
+  bool displace(const Probe& p, uint32_t ref);
   void bucket_del(uint32_t ref);
   // hr null: the reverse key is not indexed (insert_one).
   InsertResult place(const Key& fwd, const Probe& hf, const Key& rev, const Probe* hr,
@@ -486,10 +510,15 @@ class BasicFlowTable {
   };
   void lru_push(Reclaim c, uint32_t idx);
   void lru_unlink(Reclaim c, uint32_t idx);
+  // Always inlined: out of line, GCC finds it pure (loads and prefetches only) and drops
+  // the call, prefetches and all.
+  [[gnu::always_inline]] inline void prefetch_next_victim(uint32_t victim) const;
   void release(uint32_t idx);
   void push_free(uint32_t idx);
   void map_store(const FlowStore& store, bool meters, uint64_t now);
   FlowAdoption adopt(uint64_t now);
+  void rebuild_index(size_t buckets_off, size_t tcp_off, size_t meters_off, uint32_t n_buckets,
+                     FlowAdoption& r);
   bool key_in_place(const Key& k, uint32_t ref, uint32_t loc) const;
   void chain_free();
 
@@ -514,6 +543,9 @@ class BasicFlowTable {
   uint64_t sweep_frac_ = 0;
   uint32_t sweep_owed_ = 0;
   uint64_t swept_ = 0;
+  uint32_t max_moves_ = kMaxMoves;
+  uint32_t walk_ = 0x9e3779b9;  // displace()'s random walk (xorshift32, never 0)
+  uint64_t moved_ = 0;
   ReleaseFn release_fn_;
   void* release_ctx_;
   // With a FlowStore: the locked, mapped file (the arrays point into it) and its header.

@@ -30,7 +30,13 @@ static_assert(RTE_MBUF_DEFAULT_BUF_SIZE != Reassembly::kBufLen,
 // max_datagrams are in progress, so a new datagram rarely finds both of its buckets full.
 constexpr uint32_t kBucketEntries = 4;
 
-bool is_v6(const uint8_t* frame) { return frame[12] == 0x86 && frame[13] == 0xdd; }
+// The Ethernet header's length: 18 with one 802.1Q tag (the parser lets no other through,
+// and tags are always in the bytes: docs/architecture.md, "Interfaces"), else 14. A tagged
+// fragment's datagram keeps its first fragment's tag, and so does every fragment it is cut
+// into again: it leaves on the interface the pipeline's output wrote there.
+uint32_t l2_len(const uint8_t* frame) { return frame[12] == 0x81 && frame[13] == 0x00 ? kEth + 4 : kEth; }
+// Whether the frame (its Ethernet header l2 bytes) carries IPv6.
+bool is_v6(const uint8_t* frame, uint32_t l2) { return frame[l2 - 2] == 0x86 && frame[l2 - 1] == 0xdd; }
 
 }  // namespace
 
@@ -110,18 +116,19 @@ rte_mbuf* Reassembly::add(rte_mbuf* m, uint64_t now, DropReason* why, DropSample
     return nullptr;
   }
   uint8_t* f = rte_pktmbuf_mtod(m, uint8_t*);
-  const bool v6 = is_v6(f);
-  uint8_t* ip = f + kEth;
+  const uint32_t l2 = l2_len(f);
+  const bool v6 = is_v6(f, l2);
+  uint8_t* ip = f + l2;
   // Ethernet padding after a short fragment would be chained into the datagram: cut the
   // frame to its IP length first (the parser checked that the frame holds it).
   const uint32_t ip_len = v6 ? kIp6 + (uint32_t{ip[4]} << 8 | ip[5]) : (uint32_t{ip[2]} << 8 | ip[3]);
-  if (rte_pktmbuf_data_len(m) > kEth + ip_len) rte_pktmbuf_trim(m, rte_pktmbuf_data_len(m) - kEth - ip_len);
+  if (rte_pktmbuf_data_len(m) > l2 + ip_len) rte_pktmbuf_trim(m, rte_pktmbuf_data_len(m) - l2 - ip_len);
   if (duplicate(ip, v6, now)) {
     refuse(DropReason::kFragDuplicate);
     rte_pktmbuf_free(m);
     return nullptr;
   }
-  m->l2_len = kEth;
+  m->l2_len = l2;
   const uint32_t before = dr_.cnt;
   rte_mbuf* d;
   if (v6) {
@@ -171,7 +178,7 @@ rte_mbuf* Reassembly::add(rte_mbuf* m, uint64_t now, DropReason* why, DropSample
   rte_pktmbuf_free(d);
   if (!v6) {
     // rte_ip_frag set the total length and cleared MF and the offset; the checksum is ours.
-    auto* h = rte_pktmbuf_mtod_offset(out, rte_ipv4_hdr*, kEth);
+    auto* h = rte_pktmbuf_mtod_offset(out, rte_ipv4_hdr*, l2);
     h->hdr_checksum = 0;
     h->hdr_checksum = rte_ipv4_cksum(h);
   }
@@ -188,10 +195,11 @@ void Reassembly::expire(uint64_t now) {
 
 uint32_t Reassembly::fragment(rte_mbuf* m, uint32_t mtu, rte_mempool* pool, rte_mbuf** out,
                               uint32_t room) {
-  uint8_t eth[kEth];
-  std::memcpy(eth, rte_pktmbuf_mtod(m, const uint8_t*), kEth);
-  const bool v6 = is_v6(eth);
-  rte_pktmbuf_adj(m, kEth);
+  uint8_t eth[kEth + 4];
+  const uint32_t l2 = l2_len(rte_pktmbuf_mtod(m, const uint8_t*));
+  std::memcpy(eth, rte_pktmbuf_mtod(m, const uint8_t*), l2);
+  const bool v6 = is_v6(eth, l2);
+  rte_pktmbuf_adj(m, static_cast<uint16_t>(l2));
   int32_t n;
   if (v6) {
     n = rte_ipv6_fragment_packet(m, out, static_cast<uint16_t>(room), static_cast<uint16_t>(mtu),
@@ -204,7 +212,7 @@ uint32_t Reassembly::fragment(rte_mbuf* m, uint32_t mtu, rte_mempool* pool, rte_
     n = rte_ipv4_fragment_copy_nonseg_packet(m, out, static_cast<uint16_t>(room),
                                              static_cast<uint16_t>(mtu), pool);
   }
-  rte_pktmbuf_prepend(m, kEth);  // as it was (the caller frees it)
+  rte_pktmbuf_prepend(m, static_cast<uint16_t>(l2));  // as it was (the caller frees it)
   if (n <= 0) return 0;
   const uint32_t id = v6 ? rte_cpu_to_be_32(++v6_id_) : 0;
   for (int32_t i = 0; i < n; ++i) {
@@ -223,7 +231,7 @@ uint32_t Reassembly::fragment(rte_mbuf* m, uint32_t mtu, rte_mempool* pool, rte_
       h->hdr_checksum = 0;
       h->hdr_checksum = rte_ipv4_cksum(h);
     }
-    std::memcpy(rte_pktmbuf_prepend(o, kEth), eth, kEth);
+    std::memcpy(rte_pktmbuf_prepend(o, static_cast<uint16_t>(l2)), eth, l2);
     o->port = m->port;
   }
   return static_cast<uint32_t>(n);

@@ -52,7 +52,7 @@ class Reassembly {
 
   bool ok() const { return tbl_ && pool_; }
 
-  /// Take fragment m (an untagged Ethernet frame the pipeline classified as a fragment to
+  /// Take fragment m (an Ethernet frame, untagged or with one 802.1Q tag, the pipeline classified as a fragment to
   /// one of our addresses; for IPv6 its fragment header right after the fixed one). Returns
   /// the reassembled frame when m completed a datagram (one mbuf), else null: m is held, or
   /// it was refused (freed; *why set: frag_table_full, frag_invalid, frag_too_big,
@@ -68,7 +68,8 @@ class Reassembly {
   static bool reassembled(const rte_mbuf* m) { return m->buf_len == kBufLen; }
 
   /// Cut the reassembled frame m (Ethernet + IPv4 or IPv6) into fragments of at most `mtu`
-  /// bytes of IP each, single-segment mbufs of `pool`, each with m's Ethernet header, into
+  /// bytes of IP each, single-segment mbufs of `pool`, each with m's Ethernet header (and its
+  /// 802.1Q tag), into
   /// out[0..n). Returns n, or 0 (nothing made) when out has too little room or pool is empty.
   /// m is left to the caller.
   uint32_t fragment(rte_mbuf* m, uint32_t mtu, rte_mempool* pool, rte_mbuf** out, uint32_t room);

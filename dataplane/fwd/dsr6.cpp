@@ -42,16 +42,6 @@ Action Pipeline::handle_dsr6(const Snapshot& s, const VipConf& vip, uint8_t* f, 
                              const Parsed& p, const FlowKey6& key, const FlowTable6::Probe& probe,
                              uint64_t now) {
   if (p.ttl <= 1) return drop(counters_, DropReason::kTtlExceeded);
-  if constexpr (Encap::kOverhead > 0) {
-    // Never fragmented, never over the MTU: the client learns what fits, in its family.
-    if (p.ip_len + Encap::kOverhead > params_.mtu) {
-      if constexpr (kCli6)
-        send_too_big6(s, f, p, params_.mtu - Encap::kOverhead, now);
-      else
-        send_too_big(s, f, p, static_cast<uint16_t>(params_.mtu - Encap::kOverhead), now);
-      return drop(counters_, DropReason::kEncapTooBig);
-    }
-  }
   const bool tcp = p.kind == (kCli6 ? PktKind::kIpv6Tcp : PktKind::kIpv4Tcp);
   const bool syn = (p.tcp_flags & (kTcpSyn | kTcpAck)) == kTcpSyn;
   FlowTable6::Hit hit = flows6_.lookup(key, probe, now);
@@ -126,9 +116,21 @@ Action Pipeline::handle_dsr6(const Snapshot& s, const VipConf& vip, uint8_t* f, 
     flows6_.touch_idle(hit.idx, now, t_udp_);
   }
 
+  if constexpr (Encap::kOverhead > 0) {
+    // Never fragmented, never over the backend interface's MTU: the client learns what
+    // fits, in its family (the flow, one-sided, stays, as handle_dsr's).
+    if (const uint32_t mtu = too_long6(s, p.ip_len + Encap::kOverhead,
+                                       Ip6::from(flows6_.at(hit.idx).rev.src_ip))) {
+      if constexpr (kCli6)
+        send_too_big6(s, f, p, mtu - Encap::kOverhead, now);
+      else
+        send_too_big(s, f, p, static_cast<uint16_t>(mtu - Encap::kOverhead), now);
+      return drop(counters_, DropReason::kEncapTooBig);
+    }
+  }
   const Flow6& fl = count_in(flows6_, hit.idx, FlowDir::kForward, len);
   if constexpr (Encap::kOverhead == 0) {
-    return output6(s, f, Ip6::from(fl.rev.src_ip), now);
+    return output6(s, f, f + p.l3_off, Ip6::from(fl.rev.src_ip), now);
   } else {
     return encapsulate6<Encap>(s, f, p.l3_off, p.ip_len, fl, now);
   }
@@ -138,22 +140,24 @@ template <class Encap>
 Action Pipeline::encapsulate6(const Snapshot& s, uint8_t* f, uint32_t l3_off, uint32_t ip_len,
                               const Flow6& fl, uint64_t now) {
   // As encapsulate: the outer headers over the old Ethernet header and into the headroom
-  // (kHeadroom is 64: at most 52 of it used, gue's), output6 first so that a frame that
-  // cannot go is dropped as it came.
+  // (kHeadroom is 64: at most 56 of it used, gue's from an untagged frame to a tagged
+  // interface), the ethertype and output6 first so that a frame that cannot go is dropped as
+  // it came.
+  static_assert(Encap::kOverhead >= 18);
+  static_assert(18 + Encap::kOverhead - 14 <= Pipeline::kHeadroom);
   uint8_t* inner = f + l3_off;
-  uint8_t* start = inner - Encap::kOverhead - 14;
+  uint8_t* outer = inner - Encap::kOverhead;
   EncapArgs6 args;
   args.src = Ip6::from(fl.rev.dst_ip);
   args.dst = Ip6::from(fl.rev.src_ip);
   args.sport = fl.rev.dst_port;
   args.label = rte_be_to_cpu_16(fl.rev.dst_port);
-  Action a = output6(s, start, args.dst, now);
+  outer[-2] = 0x86;  // IPv6
+  outer[-1] = 0xdd;
+  Action a = output6(s, f, outer, args.dst, now);
   if (a.kind != Action::Kind::kTx) return a;
-  Encap::write(inner - Encap::kOverhead, inner, ip_len, args);
-  start[12] = 0x86;
-  start[13] = 0xdd;
-  a.prepend = static_cast<uint8_t>(f - start);
-  a.len = 14 + Encap::kOverhead + ip_len;
+  Encap::write(outer, inner, ip_len, args);
+  a.len = static_cast<uint32_t>(inner + ip_len - out_start(a, f));
   return a;
 }
 
@@ -178,7 +182,7 @@ Action Pipeline::relay_dsr6(const Snapshot& s, uint8_t* f, const Parsed& p, uint
       return cli6 ? relay_dsr6_in<Gue6Encap<true>>(s, f, p, fl, now)
                   : relay_dsr6_in<Gue6Encap<false>>(s, f, p, fl, now);
     case api::Mode::kL2Dsr:
-      if (cli6) return output6(s, f, Ip6::from(fl.rev.src_ip), now);
+      if (cli6) return output6(s, f, f + p.l3_off, Ip6::from(fl.rev.src_ip), now);
       break;
     case api::Mode::kFullNat: break;
   }
@@ -189,7 +193,8 @@ template <class Encap>
 Action Pipeline::relay_dsr6_in(const Snapshot& s, uint8_t* f, const Parsed& p, const Flow6& fl,
                                uint64_t now) {
   // Cut to what fits once encapsulated (as relay_dsr): the quote is what matters.
-  const uint32_t len = std::min<uint32_t>(p.ip_len, params_.mtu - Encap::kOverhead);
+  const uint32_t mtu = std::min(egress_mtu6(s, Ip6::from(fl.rev.src_ip)), params_.mtu);
+  const uint32_t len = std::min<uint32_t>(p.ip_len, mtu - Encap::kOverhead);
   if (len < p.ip_len) {
     uint8_t* ip = f + p.l3_off;
     uint8_t* icmp = f + p.l4_off;
@@ -226,15 +231,8 @@ bool Pipeline::send_frame6(const Snapshot& s, OutFrame* o, uint32_t len, const I
                            uint64_t now) {
   o->data()[12] = 0x86;  // IPv6
   o->data()[13] = 0xdd;
-  const Action a = output6(s, o->data(), dst, now);  // counts its own drop
-  if (a.kind != Action::Kind::kTx) {
-    --out_len_;
-    return false;
-  }
-  o->port = a.port;
-  o->off = static_cast<uint8_t>(OutFrame::kSpare - a.prepend + a.trim);
-  o->len = static_cast<uint16_t>(out_len(a, len));
-  return true;
+  const Action a = output6(s, o->data(), o->data() + 14, dst, now);  // counts its own drop
+  return queue_frame(o, a, len);
 }
 
 // The rows of kClientFns (pipeline.cpp).

@@ -75,15 +75,42 @@ inline PortTuple6 port_tuple6(const uint8_t* local_ip, const uint8_t* backend_ip
   return t;
 }
 
-// A frame translated to the other family (fwd/nat64.h, icmp_xlate.h) starts at x.frame:
-// before f (it grew: Action::prepend) or after it (it shrank: Action::trim).
-inline void moved(Action* a, const uint8_t* f, const Xlated& x) {
-  if (a->kind != Action::Kind::kTx) return;
-  if (x.frame < f)
-    a->prepend = static_cast<uint8_t>(f - x.frame);
-  else
-    a->trim = static_cast<uint16_t>(x.frame - f);
-  a->len = x.len;
+// Interface ifc's Ethernet header in front of the L3 header at l3 (decision 6 of the VLAN
+// plan): destination dmac, source smac (the port's), and an 802.1Q tag with the interface's
+// TCI when it has one, over whatever was there. The ethertype just in front of l3 is kept:
+// the frame's own when forwarded in place, its writer's otherwise (encapsulation, NAT46/64,
+// the outbox). Returns where the frame now starts: 14 or 18 bytes before l3, so a frame that
+// came in tagged and leaves untagged (or the other way round) moves by 4 bytes and nothing
+// else moves. dmac must not lie in the bytes overwritten.
+inline uint8_t* put_l2(uint8_t* l3, const IfaceConf& ifc, const uint8_t* dmac,
+                       const uint8_t* smac) {
+  uint8_t* start = l3 - 14;
+  if (ifc.tagged) {
+    start -= 4;
+    start[12] = 0x81;
+    start[13] = 0x00;
+    std::memcpy(start + 14, &ifc.tci, 2);
+  }
+  std::memcpy(start, dmac, 6);
+  std::memcpy(start + 6, smac, 6);
+  return start;
+}
+
+// The frame given at f, now starting at `start`, goes out of interface `iface` (on `port`):
+// it starts before f (it grew: Action::prepend), after it (it shrank: Action::trim) or at f.
+// (One whole Action: GCC builds one changed field by field through the stack.)
+inline Action sent(uint16_t port, uint16_t iface, const uint8_t* f, const uint8_t* start) {
+  const auto i = static_cast<uint8_t>(iface);
+  if (__builtin_expect(start == f, 1)) return Action{Action::Kind::kTx, DropReason::kCount, port, 0, 0, i, 0};
+  const ptrdiff_t d = f - start;
+  return Action{Action::Kind::kTx, DropReason::kCount, port, 0,
+                static_cast<uint8_t>(d > 0 ? d : 0), i, static_cast<uint16_t>(d < 0 ? -d : 0)};
+}
+
+// A frame whose end moved (a rewrite into another segment, a translation, an encapsulation)
+// ends at `end`: its length counted from its new start.
+inline void ends_at(Action* a, const uint8_t* f, const uint8_t* end) {
+  if (a->kind == Action::Kind::kTx) a->len = static_cast<uint32_t>(end - out_start(*a, f));
 }
 
 inline uint32_t flow6_capacity(const PipelineParams& p) {
@@ -95,8 +122,15 @@ inline uint64_t ms_to_ticks(uint32_t ms, uint64_t hz) { return ms / 1000 * hz + 
 
 }  // namespace
 
+// The most a frame grows at its front (Action::prepend): an untagged frame leaving GUE over
+// IPv6 on a tagged interface (dsr6.cpp, encapsulate6), 56 bytes; NAT46 (20 bytes more of IP
+// header, 4 of tag) and ipip stay below.
+static_assert(18 + Gue6Encap<true>::kOverhead - 14 <= Pipeline::kHeadroom);
+static_assert(18 + 40 - 20 - 14 <= Pipeline::kHeadroom);
+
 Pipeline::Pipeline(const PipelineParams& p)
     : params_(p),
+      n_ports_(static_cast<uint32_t>(p.port_macs.size())),
       ownership_(p.n_workers),
       flows_(make_flows(p, this)),
       backends_(new BackendCounters[kBackendSlots]()),
@@ -344,9 +378,8 @@ Action Pipeline::process(const Snapshot* s, uint8_t* f, uint32_t len, uint16_t i
 
 // Stage 1 for one frame: count it, parse it, decide what it is, and for flow traffic hash
 // its key and start fetching the two buckets it will be looked up in.
-void Pipeline::classify(const Snapshot* s, const uint8_t* f, uint32_t len, uint16_t in_port,
-                        bool steered, Pending* pd) {
-  if (steered) {
+void Pipeline::classify(const Burst& b, const uint8_t* f, uint32_t len, Pending* pd) {
+  if (b.steered) {
     ++counters_.steered_in;
   } else {
     ++counters_.rx_packets;
@@ -355,32 +388,43 @@ void Pipeline::classify(const Snapshot* s, const uint8_t* f, uint32_t len, uint1
   pd->cls = Pending::Cls::kDrop;
   Parsed& p = pd->p;
   if (!parse_frame(f, len, &p, &pd->why, params_.mtu)) return;
-  // No port is configured with a VLAN: a tagged frame is for a network rondo is not on, and
-  // forwarding it would carry the client's tag to the backend (and answer ARP untagged).
-  if (p.vlan) {
+  if (__builtin_expect(!b.pi, 0)) {
+    // No snapshot yet, or a port that is not one of its and this pipeline's.
+    if (!(f[0] & 1) && b.in_port < n_ports_ &&
+        std::memcmp(f, params_.port_macs[b.in_port].data(), 6) != 0)
+      pd->why = DropReason::kNotOurMac;
+    else
+      pd->why = b.s ? DropReason::kNoRoute : DropReason::kNoState;
+    return;
+  }
+  // The interface (decision 4 of the VLAN plan): the port's entry was read once for the
+  // burst, the VID picks from it (0: untagged, or priority-tagged: 802.1Q says untagged). A
+  // tag, or none, that names no interface of the port is a network rondo is not on.
+  const PortIfaces& pi = *b.pi;
+  const uint16_t iface = p.vid == 0 ? pi.untagged : pi.by_vid ? pi.by_vid[p.vid] : kNoIface;
+  if (iface == kNoIface) {
     pd->why = DropReason::kVlanMismatch;
     return;
   }
   // Unicast frames for another MAC reach us on devices that see the whole segment.
-  if (!(f[0] & 1) && in_port < params_.port_macs.size() &&
-      std::memcmp(f, params_.port_macs[in_port].data(), 6) != 0) {
+  if (!(f[0] & 1) && std::memcmp(f, b.mac, 6) != 0) {
     pd->why = DropReason::kNotOurMac;
     return;
   }
-  if (!s) {
-    pd->why = DropReason::kNoState;
-    return;
-  }
-  if (in_port >= params_.port_macs.size()) {  // not a port this pipeline was set up with
-    pd->why = DropReason::kNoRoute;
-    return;
+  const Snapshot* s = b.s;
+  pd->iface = iface;
+  if (b.count_rx) {
+    IfaceCounters& ic = ifc_[iface];
+    ++ic.rx_packets;
+    ic.rx_bytes += len;
   }
   if (p.kind == PktKind::kArp) {
     // Classification only: an ARP frame about one of our addresses goes to the main lcore,
     // which checks the sender, learns and answers (neigh/manager.h). The rest is not ours.
+    // The interface's own addresses are ours on that interface only (decision 3).
     const auto* arp = reinterpret_cast<const rte_arp_hdr*>(f + p.l3_off);
     const uint32_t tip = arp->arp_data.arp_tip;
-    if (s->is_vip_ip(tip) || s->is_local_ip(tip))
+    if (s->is_vip_ip(tip) || s->is_local_ip(tip) || s->is_iface_ip(iface, tip))
       pd->cls = Pending::Cls::kToMain;
     else
       pd->why = DropReason::kArpNotForUs;
@@ -394,7 +438,7 @@ void Pipeline::classify(const Snapshot* s, const uint8_t* f, uint32_t len, uint1
       // Replies come back to the worker that owns the local port; one that lands
       // elsewhere (no NIC steering) is handed over.
       const uint32_t owner = ownership_.owner(rte_be_to_cpu_16(p.key.dst_port));
-      if (owner != params_.worker && !steered) {
+      if (owner != params_.worker && !b.steered) {
         pd->cls = Pending::Cls::kSteer;
         pd->steer_to = static_cast<uint16_t>(owner);
         return;
@@ -409,15 +453,20 @@ void Pipeline::classify(const Snapshot* s, const uint8_t* f, uint32_t len, uint1
     return;
   }
   if (is_ipv6(p.kind)) {
-    classify6(*s, f, in_port, steered, pd);
+    classify6(*s, f, b.in_port, b.steered, pd);
     return;
   }
   if (p.kind == PktKind::kIpv4Frag) {
-    classify_frag(s->is_vip_ip(dst) || s->is_local_ip(dst), steered, pd);
+    classify_frag(s->is_vip_ip(dst) || s->is_local_ip(dst), b.steered, pd);
     return;
   }
   if (!s->is_vip_ip(dst) && !s->is_local_ip(dst)) {
-    pd->why = DropReason::kNotForVip;
+    // An address of the interface it came in on answers echo (handle_icmp; an error about
+    // a flow never comes to it: no flow uses it). TCP and UDP to it are the host's, not ours.
+    if (p.kind == PktKind::kIpv4Icmp && s->is_iface_ip(iface, dst))
+      pd->cls = Pending::Cls::kIcmp;
+    else
+      pd->why = DropReason::kNotForVip;
     return;
   }
   if (p.kind == PktKind::kIpv4Icmp) {
@@ -429,7 +478,7 @@ void Pipeline::classify(const Snapshot* s, const uint8_t* f, uint32_t len, uint1
     if (s->is_local_ip(dst) && IcmpError::is_error(icmp[0]) &&
         IcmpError::quote(icmp, p.l4_len(), &q)) {
       const uint32_t owner = ownership_.owner(rte_be_to_cpu_16(q.answer.dst_port));
-      if (owner != params_.worker && !steered) {
+      if (owner != params_.worker && !b.steered) {
         pd->cls = Pending::Cls::kSteer;
         pd->steer_to = static_cast<uint16_t>(owner);
       }
@@ -481,7 +530,8 @@ void Pipeline::classify6(const Snapshot& s, const uint8_t* f, uint16_t in_port, 
           return;
         }
         const Ip6 target = Ip6::from(icmp + 8);
-        if (s.is_vip_ip6(target) || s.is_local_ip6(target) || target == link_local6_[in_port])
+        if (s.is_vip_ip6(target) || s.is_local_ip6(target) || target == link_local6_[in_port] ||
+            s.is_iface_ip6(pd->iface, target))
           pd->cls = Pending::Cls::kToMain;
         else
           pd->why = DropReason::kNdpNotForUs;
@@ -490,7 +540,8 @@ void Pipeline::classify6(const Snapshot& s, const uint8_t* f, uint16_t in_port, 
       case kIcmp6NeighAdvert:
         // An answer to one of our solicitations (to an address of ours), or unsolicited to
         // all nodes: the manager learns or refuses it.
-        if (ours || dst == link_local6_[in_port] || is_multicast6(dst))
+        if (ours || dst == link_local6_[in_port] || is_multicast6(dst) ||
+            s.is_iface_ip6(pd->iface, dst))
           pd->cls = Pending::Cls::kToMain;
         else
           pd->why = DropReason::kNdpNotForUs;
@@ -507,7 +558,11 @@ void Pipeline::classify6(const Snapshot& s, const uint8_t* f, uint16_t in_port, 
       default: break;
     }
     if (!ours) {
-      pd->why = DropReason::kNotForVip;
+      // Echo to an address of the interface it came in on (as for IPv4).
+      if (s.is_iface_ip6(pd->iface, dst))
+        pd->cls = Pending::Cls::kIcmp6;
+      else
+        pd->why = DropReason::kNotForVip;
       return;
     }
     pd->cls = Pending::Cls::kIcmp6;
@@ -546,11 +601,16 @@ void Pipeline::process_burst(const Snapshot* s, uint8_t* const* frames, const ui
   // Three passes over the burst so that memory latency overlaps: (1) parse, hash, prefetch
   // buckets; (2) read the buckets, prefetch the flow records they point at; (3) do the work.
   Pending pd[kMaxBurst];
+  Burst b{s, nullptr, nullptr, in_port, steered, !(steered || reassembled_)};
+  if (s && in_port < s->port_ifaces.size() && in_port < n_ports_) {
+    b.pi = &s->port_ifaces[in_port];
+    b.mac = params_.port_macs[in_port].data();
+  }
   for (uint32_t base = 0; base < n; base += kMaxBurst) {
     const uint32_t m = std::min(n - base, kMaxBurst);
     for (uint32_t i = 0; i < m; ++i) {
       if (i + 1 < m) __builtin_prefetch(frames[base + i + 1], 1, 3);
-      classify(s, frames[base + i], lens[base + i], in_port, steered, &pd[i]);
+      classify(b, frames[base + i], lens[base + i], &pd[i]);
     }
     for (uint32_t i = 0; i < m; ++i) {
       if (pd[i].cls == Pending::Cls::kClient || pd[i].cls == Pending::Cls::kReply)
@@ -568,14 +628,14 @@ void Pipeline::process_burst(const Snapshot* s, uint8_t* const* frames, const ui
           ++counters_.steered_out;
           a = Action{Action::Kind::kToMain, DropReason::kCount, 0};
           break;
-        case Pending::Cls::kIcmp: a = handle_icmp(*s, f, pd[i].p, in_port, now); break;
+        case Pending::Cls::kIcmp: a = handle_icmp(*s, f, pd[i].p, pd[i].iface, now); break;
         case Pending::Cls::kClient:
         case Pending::Cls::kClient6:
           a = kClientFns[pd[i].vip->handler](*this, *s, f, len, pd[i], now);
           break;
         case Pending::Cls::kReply: a = handle_reply(*s, f, len, pd[i].p, pd[i].probe, now); break;
         case Pending::Cls::kReply6: a = handle_reply6(*s, f, len, pd[i].p, pd[i].probe6, now); break;
-        case Pending::Cls::kIcmp6: a = handle_icmp6(*s, f, pd[i].p, in_port, now); break;
+        case Pending::Cls::kIcmp6: a = handle_icmp6(*s, f, pd[i].p, pd[i].iface, now); break;
         case Pending::Cls::kSteer:
           ++counters_.steered_out;
           a = Action{Action::Kind::kSteer, DropReason::kCount, pd[i].steer_to};
@@ -585,11 +645,16 @@ void Pipeline::process_burst(const Snapshot* s, uint8_t* const* frames, const ui
           a = Action{Action::Kind::kFragment, DropReason::kCount, 0};
           break;
       }
+      if (a.kind == Action::Kind::kTx) {  // queued for TX on its interface
+        IfaceCounters& ic = ifc_[a.iface];
+        ++ic.tx_packets;
+        ic.tx_bytes += out_len(a, len);
+      }
     }
   }
 }
 
-Action Pipeline::handle_icmp(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t in_port,
+Action Pipeline::handle_icmp(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t iface,
                              uint64_t now) {
   uint8_t* icmp = f + p.l4_off;
   if (IcmpError::is_error(icmp[0])) return handle_icmp_error(s, f, p, now);
@@ -608,12 +673,15 @@ Action Pipeline::handle_icmp(const Snapshot& s, uint8_t* f, const Parsed& p, uin
   std::memcpy(&new_word, &ip->time_to_live, 2);
   ip->hdr_checksum = csum_replace16(ip->hdr_checksum, old_word, new_word);
 
-  return echo_back(f, icmp, kIcmpEchoReply, in_port);
+  return echo_back(s, f, p, kIcmpEchoReply, iface);
 }
 
 // The end of an echo reply in either family: the type flipped (its checksum updated; both
-// checksums cover the type word), the Ethernet addresses swapped, out of the port it came in.
-Action Pipeline::echo_back(uint8_t* f, uint8_t* icmp, uint8_t reply_type, uint16_t in_port) {
+// checksums cover the type word), back to the sender's MAC out of the interface it came in
+// on, with that interface's tag (PCP 0; a priority-tagged request is answered untagged).
+Action Pipeline::echo_back(const Snapshot& s, uint8_t* f, const Parsed& p, uint8_t reply_type,
+                           uint16_t iface) {
+  uint8_t* icmp = f + p.l4_off;
   uint16_t old_word, new_word, c;
   std::memcpy(&old_word, icmp, 2);
   icmp[0] = reply_type;
@@ -621,10 +689,11 @@ Action Pipeline::echo_back(uint8_t* f, uint8_t* icmp, uint8_t reply_type, uint16
   std::memcpy(&c, icmp + 2, 2);
   c = csum_replace16(c, old_word, new_word);
   std::memcpy(icmp + 2, &c, 2);
-  auto* eth = reinterpret_cast<rte_ether_hdr*>(f);
-  std::memcpy(eth->dst_addr.addr_bytes, eth->src_addr.addr_bytes, 6);
-  std::memcpy(eth->src_addr.addr_bytes, params_.port_macs[in_port].data(), 6);
-  return Action{Action::Kind::kTx, DropReason::kCount, in_port};
+  const IfaceConf& ifc = s.ifaces[iface];
+  uint8_t sender[6];  // in the bytes put_l2 writes when the tag comes off
+  std::memcpy(sender, f + 6, 6);
+  uint8_t* start = put_l2(f + p.l3_off, ifc, sender, params_.port_macs[ifc.port].data());
+  return sent(ifc.port, iface, f, start);
 }
 
 Action Pipeline::handle_icmp_error(const Snapshot& s, uint8_t* f, const Parsed& p, uint64_t now) {
@@ -662,23 +731,24 @@ Action Pipeline::handle_icmp_error(const Snapshot& s, uint8_t* f, const Parsed& 
     // backend, about the packet the backend sent (backend -> local ip:port).
     IcmpError::translate(f + p.l3_off, icmp, p.l4_len(), q, fl.rev.dst_ip, fl.rev.src_ip,
                          fl.rev.src_ip, fl.rev.dst_ip, fl.rev.src_port, fl.rev.dst_port);
-    return output(s, f, fl.rev.src_ip, now);
+    return output(s, f, f + p.l3_off, fl.rev.src_ip, now);
   }
   // From the backend's side, about a packet rondo sent the backend: to the client, about
   // the packet the client sent (client -> VIP).
   IcmpError::translate(f + p.l3_off, icmp, p.l4_len(), q, fl.fwd.dst_ip, fl.fwd.src_ip,
                        fl.fwd.src_ip, fl.fwd.dst_ip, fl.fwd.src_port, fl.fwd.dst_port);
-  return output(s, f, fl.fwd.src_ip, now);
+  return output(s, f, f + p.l3_off, fl.fwd.src_ip, now);
 }
 
 template <class Encap>
 Action Pipeline::relay_dsr(const Snapshot& s, uint8_t* f, const Parsed& p, const Flow& fl,
                            uint64_t now) {
   if constexpr (Encap::kOverhead == 0) {
-    return output(s, f, fl.rev.src_ip, now);
+    return output(s, f, f + p.l3_off, fl.rev.src_ip, now);
   } else {
     // Cut to what fits once encapsulated: the quote is what matters, not its length.
-    const uint32_t len = std::min<uint32_t>(p.ip_len, params_.mtu - Encap::kOverhead);
+    const uint32_t mtu = std::min(egress_mtu(s, fl.rev.src_ip), params_.mtu);
+    const uint32_t len = std::min<uint32_t>(p.ip_len, mtu - Encap::kOverhead);
     uint8_t* inner = f + p.l3_off;
     if (len < p.ip_len) {
       inner[2] = static_cast<uint8_t>(len >> 8);
@@ -757,10 +827,16 @@ bool Pipeline::track_tcp_in(Table& t, uint32_t idx, FlowDir dir, const uint8_t* 
 Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f, uint32_t len,
                                const Parsed& p, const FlowTable::Probe& probe, uint64_t now) {
   if (p.ttl <= 1) return drop(counters_, DropReason::kTtlExceeded);
-  if (p.ip_len > params_.mtu && !reassembled_) return too_big4(s, f, p, now);  // full-NAT keeps the length
   FlowTable::Hit hit = flows_.lookup(p.key, probe, now);
   const bool tcp = p.kind == PktKind::kIpv4Tcp;
   if (hit.found() && hit.dir != FlowDir::kForward) return drop(counters_, DropReason::kReplyNoFlow);
+  // Full-NAT keeps the length: longer than the backend's interface allows, the packet goes
+  // back as it came (quoted before the tracker or a sequence translation touches it). A new
+  // flow's first packet is looked at once its backend is known, below.
+  if (hit.found()) {
+    if (const uint32_t mtu = too_long(s, p.ip_len, flows_.at(hit.idx).rev.src_ip))
+      return too_big4(s, f, p, mtu, now);
+  }
   // A SYN on a flow that is over (reset, closed, time-wait), or on one the client has
   // half-closed, is the client reusing its port for a new connection: it is scheduled afresh
   // (and counted) like any new connection, not glued to the old backend.
@@ -771,7 +847,8 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
     hit = FlowTable::Hit{};
   }
 
-  if (!hit.found()) {
+  const bool fresh = !hit.found();
+  if (fresh) {
     // SYN proxy hook: on a VIP with SYN cookies a bare ACK without a flow may return one.
     bool cookie_ack = false;
     if (tcp && (p.tcp_flags & (kTcpSyn | kTcpAck | kTcpRst)) != kTcpSyn) {
@@ -797,8 +874,8 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
     } else if (tcp && cookies_for_syn(vip, now)) {
       ++counters_.syncookies_sent;
       const uint32_t n = SynProxy::answer_syn(f, p, cookie_key_, SynCookie::slot(now, params_.hz));
-      Action a = output(s, f, p.key.src_ip, now);
-      a.len = n;
+      Action a = output(s, f, f + p.l3_off, p.key.src_ip, now);
+      ends_at(&a, f, f + n);
       return a;
     }
     const uint32_t pick = sched_pick(s, vip, &sched_, p.key, probe.hash);
@@ -861,8 +938,8 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
       bc.bytes += len;
       flows_.count(r.idx, FlowDir::kForward, len);
       const uint32_t n = SynProxy::open_backend(f, p, fl, flows_.tcp(r.idx), cookie_opts);
-      Action a = output(s, f, fl.rev.src_ip, now);
-      a.len = n;
+      Action a = output(s, f, f + p.l3_off, fl.rev.src_ip, now);
+      ends_at(&a, f, f + n);
       return a;
     }
   } else if (tcp) {
@@ -898,11 +975,17 @@ Action Pipeline::handle_client(const Snapshot& s, const VipConf& vip, uint8_t* f
   } else {
     flows_.touch_idle(hit.idx, now, t_udp_);
   }
+  // A new flow's first packet too long for its backend's interface: the flow stays (it came
+  // through every check); the sender learns what fits and sends again.
+  if (fresh) {
+    if (const uint32_t mtu = too_long(s, p.ip_len, flows_.at(hit.idx).rev.src_ip))
+      return too_big4(s, f, p, mtu, now);
+  }
 
   const Flow& fl = count_packet(hit.idx, FlowDir::kForward, len);
   FullNat::rewrite(f + p.l3_off, f + p.l4_off, p.key.proto, fl.rev.dst_ip, fl.rev.src_ip,
                    fl.rev.dst_port, fl.rev.src_port);
-  return output(s, f, fl.rev.src_ip, now);
+  return output(s, f, f + p.l3_off, fl.rev.src_ip, now);
 }
 
 Action Pipeline::handle_reply(const Snapshot& s, uint8_t* f, uint32_t len, const Parsed& p,
@@ -916,7 +999,8 @@ Action Pipeline::handle_reply(const Snapshot& s, uint8_t* f, uint32_t len, const
     return drop(counters_, DropReason::kReplyNoFlow);
   }
   // After the lookup: a packet of no flow (a spoofed source) is never answered with ICMP.
-  if (p.ip_len > params_.mtu && !reassembled_) return too_big4(s, f, p, now);
+  if (const uint32_t mtu = too_long(s, p.ip_len, flows_.at(hit.idx).fwd.src_ip))
+    return too_big4(s, f, p, mtu, now);
   if (p.kind == PktKind::kIpv4Tcp) {
     // SYN proxy hook: the backend's answer to the proxy's SYN is absorbed; later segments
     // are translated into the client's sequence space before they are tracked.
@@ -939,8 +1023,8 @@ Action Pipeline::handle_reply(const Snapshot& s, uint8_t* f, uint32_t len, const
               ProxyV2::note_client(proxy_[hit.idx], t);
               proxy_send(s, hit.idx, now);
             }
-            Action a = output(s, f, pf.rev.src_ip, now);
-            a.len = n;
+            Action a = output(s, f, f + p.l3_off, pf.rev.src_ip, now);
+            ends_at(&a, f, f + n);
             return a;
           }
           case SynProxy::Absorb::kReset: break;
@@ -958,23 +1042,35 @@ Action Pipeline::handle_reply(const Snapshot& s, uint8_t* f, uint32_t len, const
   const Flow& fl = count_packet(hit.idx, FlowDir::kReverse, len);
   FullNat::rewrite(f + p.l3_off, f + p.l4_off, p.key.proto, fl.fwd.dst_ip, fl.fwd.src_ip,
                    fl.fwd.dst_port, fl.fwd.src_port);
-  return output(s, f, fl.fwd.src_ip, now);
+  return output(s, f, f + p.l3_off, fl.fwd.src_ip, now);
 }
 
-Action Pipeline::output(const Snapshot& s, uint8_t* f, uint32_t dst_ip, uint64_t now) {
-  uint16_t port;
+Action Pipeline::output(const Snapshot& s, uint8_t* f, uint8_t* l3, uint32_t dst_ip,
+                        uint64_t now) {
+  uint16_t iface;
   uint32_t nh;
-  if (!s.route(dst_ip, &port, &nh) || port >= params_.port_macs.size())
-    return drop(counters_, DropReason::kNoRoute);
-  const NextHop* n = next_hops_ ? next_hops_->find(port, nh) : nullptr;
+  if (!s.route(dst_ip, &iface, &nh)) return drop(counters_, DropReason::kNoRoute);
+  const IfaceConf& ifc = s.ifaces[iface];
+  if (ifc.port >= n_ports_) return drop(counters_, DropReason::kNoRoute);
+  const NextHop* n = next_hops_ ? next_hops_->find(iface, nh) : nullptr;
   if (!n) {
-    ask_neigh(nh, port, now);
+    ask_neigh(nh, iface, now);
     return drop(counters_, DropReason::kNeighUnresolved);
   }
-  auto* eth = reinterpret_cast<rte_ether_hdr*>(f);
-  std::memcpy(eth->dst_addr.addr_bytes, n->mac, 6);
-  std::memcpy(eth->src_addr.addr_bytes, params_.port_macs[port].data(), 6);
-  return Action{Action::Kind::kTx, DropReason::kCount, port};
+  uint8_t* start = put_l2(l3, ifc, n->mac, params_.port_macs[ifc.port].data());
+  return sent(ifc.port, iface, f, start);
+}
+
+uint32_t Pipeline::egress_mtu(const Snapshot& s, uint32_t dst) const {
+  uint16_t iface;
+  uint32_t nh;
+  return s.route(dst, &iface, &nh) ? s.ifaces[iface].mtu : UINT32_MAX;
+}
+
+uint32_t Pipeline::egress_mtu6(const Snapshot& s, const Ip6& dst) const {
+  uint16_t iface;
+  Ip6 nh;
+  return s.route6(dst, &iface, &nh) ? s.ifaces[iface].mtu : UINT32_MAX;
 }
 
 OutFrame* Pipeline::out_frame() {
@@ -992,14 +1088,22 @@ bool Pipeline::send_frame(const Snapshot& s, OutFrame* o, uint32_t len, uint32_t
                           uint64_t now) {
   o->data()[12] = 0x08;  // IPv4
   o->data()[13] = 0x00;
-  const Action a = output(s, o->data(), dst_ip, now);  // counts its own drop
+  const Action a = output(s, o->data(), o->data() + 14, dst_ip, now);  // counts its own drop
+  return queue_frame(o, a, len);
+}
+
+bool Pipeline::queue_frame(OutFrame* o, const Action& a, uint32_t len) {
   if (a.kind != Action::Kind::kTx) {
     --out_len_;
     return false;
   }
+  // Its interface's L2 starts it kSpare bytes earlier when tagged.
   o->port = a.port;
   o->off = static_cast<uint8_t>(OutFrame::kSpare - a.prepend + a.trim);
   o->len = static_cast<uint16_t>(out_len(a, len));
+  IfaceCounters& ic = ifc_[a.iface];
+  ++ic.tx_packets;
+  ic.tx_bytes += o->len;
   return true;
 }
 
@@ -1042,22 +1146,23 @@ Action Pipeline::encapsulate(const Snapshot& s, uint8_t* f, uint32_t l3_off, uin
                              const Flow& fl, uint64_t now) {
   // The outer headers go in front of the inner IPv4 packet, over the old Ethernet header
   // and into the headroom; what followed the IPv4 datagram (Ethernet padding) is cut.
-  // output() first: it writes only the new MAC addresses, which lie in the headroom, so a
-  // frame that cannot go (no route, neighbour unresolved) is dropped as it came (the drop
-  // capture shows it) and its action says nothing about a new start or length.
+  // The ethertype and output() first: they write only in front of the outer header, in the
+  // headroom (the outer header is longer than any Ethernet header with its tag), so a frame
+  // that cannot go (no route, neighbour unresolved) is dropped as it came (the drop capture
+  // shows it) and its action says nothing about a new start or length.
+  static_assert(Encap::kOverhead >= 18);
   uint8_t* inner = f + l3_off;
-  uint8_t* start = inner - Encap::kOverhead - 14;
+  uint8_t* outer = inner - Encap::kOverhead;
   EncapArgs args;
   args.src = fl.rev.dst_ip;
   args.dst = fl.rev.src_ip;
   args.sport = fl.rev.dst_port;
-  Action a = output(s, start, args.dst, now);
+  outer[-2] = 0x08;  // IPv4
+  outer[-1] = 0x00;
+  Action a = output(s, f, outer, args.dst, now);
   if (a.kind != Action::Kind::kTx) return a;
-  Encap::write(inner - Encap::kOverhead, inner, ip_len, args);
-  start[12] = 0x08;
-  start[13] = 0x00;
-  a.prepend = static_cast<uint8_t>(f - start);
-  a.len = 14 + Encap::kOverhead + ip_len;
+  Encap::write(outer, inner, ip_len, args);
+  ends_at(&a, f, inner + ip_len);
   return a;
 }
 
@@ -1065,13 +1170,6 @@ template <class Encap>
 Action Pipeline::handle_dsr(const Snapshot& s, const VipConf& vip, uint8_t* f, uint32_t len,
                             const Parsed& p, const FlowTable::Probe& probe, uint64_t now) {
   if (p.ttl <= 1) return drop(counters_, DropReason::kTtlExceeded);
-  if constexpr (Encap::kOverhead > 0) {
-    // Never fragmented and never sent over the MTU: the client learns what fits.
-    if (p.ip_len + Encap::kOverhead > params_.mtu) {
-      send_too_big(s, f, p, static_cast<uint16_t>(params_.mtu - Encap::kOverhead), now);
-      return drop(counters_, DropReason::kEncapTooBig);
-    }
-  }
   const bool tcp = p.kind == PktKind::kIpv4Tcp;
   const bool syn = (p.tcp_flags & (kTcpSyn | kTcpAck)) == kTcpSyn;
   FlowTable::Hit hit = flows_.lookup(p.key, probe, now);
@@ -1136,9 +1234,18 @@ Action Pipeline::handle_dsr(const Snapshot& s, const VipConf& vip, uint8_t* f, u
     flows_.touch_idle(hit.idx, now, t_udp_);
   }
 
+  if constexpr (Encap::kOverhead > 0) {
+    // Never fragmented and never sent over the backend interface's MTU: the client learns
+    // what fits (the flow, one-sided, stays: its next packets are shorter).
+    if (const uint32_t mtu =
+            too_long(s, p.ip_len + Encap::kOverhead, flows_.at(hit.idx).rev.src_ip)) {
+      send_too_big(s, f, p, static_cast<uint16_t>(mtu - Encap::kOverhead), now);
+      return drop(counters_, DropReason::kEncapTooBig);
+    }
+  }
   const Flow& fl = count_packet(hit.idx, FlowDir::kForward, len);
   if constexpr (Encap::kOverhead == 0) {
-    return output(s, f, fl.rev.src_ip, now);
+    return output(s, f, f + p.l3_off, fl.rev.src_ip, now);
   } else {
     return encapsulate<Encap>(s, f, p.l3_off, p.ip_len, fl, now);
   }
@@ -1233,13 +1340,14 @@ void Pipeline::proxy_sweep(const Snapshot& s, uint64_t now, uint32_t budget) {
   }
 }
 
-void Pipeline::ask_neigh(uint32_t ip, uint16_t port, uint64_t now) {
+void Pipeline::ask_neigh(uint32_t ip, uint16_t iface, uint64_t now) {
   Asked& a = asked_[(ip * 0x9e3779b1u) >> 24];
-  if (a.ip == ip && now - a.at < params_.hz) return;
+  if (a.ip == ip && a.iface == iface && now - a.at < params_.hz) return;
   if (asks_.size() >= kAsksMax) return;
   a.ip = ip;
+  a.iface = static_cast<uint8_t>(iface);
   a.at = now;
-  asks_.push_back(NeighAsk{ip, port});
+  asks_.push_back(NeighAsk{ip, iface});
 }
 
 // ---- IPv6 (full-NAT v6 -> v6). The TCP tracker, the timeouts, the reclaim order and the
@@ -1366,35 +1474,36 @@ Action Pipeline::nat_out(const Snapshot& s, uint8_t* f, const Parsed& p, const F
   const bool to6 = !is_v4_mapped6(Ip6::from(dst));
   const uint8_t proto = kFrom6 ? p.key6.proto : p.key.proto;
   if constexpr (kFrom6) {
-    // Longer than the egress once in the other end's family (NAT64 loses the IPv6 header and
-    // its extension headers, gains 20 bytes): the sender learns what fits (egress_mtu.cpp).
-    if ((to6 ? p.ip_len : p.l4_len() + 20) > params_.mtu && !reassembled_)
-      return too_big6(s, f, p, to6 ? params_.mtu : params_.mtu + 20, now);
+    // Longer than the egress interface allows once in the other end's family (NAT64 loses
+    // the IPv6 header and its extension headers, gains 20 bytes): the sender learns what
+    // fits (egress_mtu.cpp).
+    if (const uint32_t mtu = to6 ? too_long6(s, p.ip_len, Ip6::from(dst))
+                                 : too_long(s, p.l4_len() + 20, mapped_v4(dst)))
+      return too_big6(s, f, p, to6 ? mtu : mtu + 20, now);
     if (to6) {
       FullNat6::rewrite(f + p.l3_off, f + p.l4_off, proto, Ip6::from(src), Ip6::from(dst),
                         k.dst_port, k.src_port);
-      return output6(s, f, Ip6::from(dst), now);
+      return output6(s, f, f + p.l3_off, Ip6::from(dst), now);
     }
     // NAT64 (RFC 7915 5.1): the frame shrinks to a 20-byte IPv4 header.
     ip_id_ = static_cast<uint16_t>(ip_id_ + 1);
     const Xlated x = Xlate64::header(f, p.l3_off, p.l4_off, p.l4_len(), proto, mapped_v4(src),
                                      mapped_v4(dst), k.dst_port, k.src_port, htons(ip_id_));
-    Action a = output(s, x.frame, mapped_v4(dst), now);
-    moved(&a, f, x);
+    Action a = output(s, f, x.frame + p.l3_off, mapped_v4(dst), now);
+    ends_at(&a, f, x.frame + x.len);
     return a;
   } else {
     // NAT46 (RFC 7915 4.1): the IPv4 header and its options become a 40-byte IPv6 header,
     // which must fit the egress; a DF packet that does not tells its sender what fits (as
     // the DSR encapsulations do). A reassembled datagram leaves in fragments (set_reassembled).
-    if (p.l4_len() + 40u > params_.mtu && !reassembled_) {
-      if (f[p.l3_off + 6] & 0x40)
-        send_too_big(s, f, p, static_cast<uint16_t>(params_.mtu - 20), now);
+    if (const uint32_t mtu = too_long6(s, p.l4_len() + 40u, Ip6::from(dst))) {
+      if (f[p.l3_off + 6] & 0x40) send_too_big(s, f, p, static_cast<uint16_t>(mtu - 20), now);
       return drop(counters_, DropReason::kEgressTooBig);
     }
     const Xlated x = Xlate46::header(f, p.l3_off, p.l4_len(), Ip6::from(src), Ip6::from(dst),
                                      k.dst_port, k.src_port);
-    Action a = output6(s, x.frame, Ip6::from(dst), now);
-    moved(&a, f, x);
+    Action a = output6(s, f, x.frame + p.l3_off, Ip6::from(dst), now);
+    ends_at(&a, f, x.frame + x.len);
     return a;
   }
 }
@@ -1426,7 +1535,7 @@ Action Pipeline::handle_reply64(const Snapshot& s, uint8_t* f, uint32_t len, con
   return reply6<false>(s, f, len, p, key, flows6_.probe(key), now);
 }
 
-Action Pipeline::handle_icmp6(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t in_port,
+Action Pipeline::handle_icmp6(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t iface,
                               uint64_t now) {
   uint8_t* icmp = f + p.l4_off;
   if (IcmpError6::is_error(icmp[0])) return handle_icmp_error6(s, f, p, now);
@@ -1441,7 +1550,7 @@ Action Pipeline::handle_icmp6(const Snapshot& s, uint8_t* f, const Parsed& p, ui
   std::memcpy(ip + 8, ip + 24, 16);
   std::memcpy(ip + 24, a, 16);
   ip[7] = kDefaultTtl;
-  return echo_back(f, icmp, kIcmp6EchoReply, in_port);
+  return echo_back(s, f, p, kIcmp6EchoReply, iface);
 }
 
 Action Pipeline::handle_icmp_error6(const Snapshot& s, uint8_t* f, const Parsed& p, uint64_t now) {
@@ -1468,13 +1577,13 @@ Action Pipeline::handle_icmp_error6(const Snapshot& s, uint8_t* f, const Parsed&
                                       mapped_v4(k.src_ip), mapped_v4(k.src_ip),
                                       mapped_v4(k.dst_ip), k.src_port, k.dst_port, htons(ip_id_));
     if (!x.frame) return drop(counters_, DropReason::kIcmpUntranslatable);
-    Action a = output(s, x.frame, mapped_v4(k.src_ip), now);
-    moved(&a, f, x);
+    Action a = output(s, f, x.frame + p.l3_off, mapped_v4(k.src_ip), now);
+    ends_at(&a, f, x.frame + x.len);
     return a;
   }
   IcmpError6::translate(f + p.l3_off, icmp, p.l4_len(), q, from, to, to, from, k.src_port,
                         k.dst_port);
-  return output6(s, f, to, now);
+  return output6(s, f, f + p.l3_off, to, now);
 }
 
 Action Pipeline::icmp_error46(const Snapshot& s, uint8_t* f, const Parsed& p, const FlowKey6& key,
@@ -1490,25 +1599,25 @@ Action Pipeline::icmp_error46(const Snapshot& s, uint8_t* f, const Parsed& p, co
                                     k.dst_port);
   if (!x.frame) return drop(counters_, DropReason::kIcmpUntranslatable);
   ++counters_.icmp_errors_forwarded;
-  Action a = output6(s, x.frame, to, now);
-  moved(&a, f, x);
+  Action a = output6(s, f, x.frame + p.l3_off, to, now);
+  ends_at(&a, f, x.frame + x.len);
   return a;
 }
 
-Action Pipeline::output6(const Snapshot& s, uint8_t* f, const Ip6& dst, uint64_t now) {
-  uint16_t port;
+Action Pipeline::output6(const Snapshot& s, uint8_t* f, uint8_t* l3, const Ip6& dst,
+                         uint64_t now) {
+  uint16_t iface;
   Ip6 nh;
-  if (!s.route6(dst, &port, &nh) || port >= params_.port_macs.size())
-    return drop(counters_, DropReason::kNoRoute);
-  const NextHop6* n = next_hops6_ ? next_hops6_->find(port, nh) : nullptr;
+  if (!s.route6(dst, &iface, &nh)) return drop(counters_, DropReason::kNoRoute);
+  const IfaceConf& ifc = s.ifaces[iface];
+  if (ifc.port >= n_ports_) return drop(counters_, DropReason::kNoRoute);
+  const NextHop6* n = next_hops6_ ? next_hops6_->find(iface, nh) : nullptr;
   if (!n) {
-    ask_neigh6(nh, port, now);
+    ask_neigh6(nh, iface, now);
     return drop(counters_, DropReason::kNeighUnresolved);
   }
-  auto* eth = reinterpret_cast<rte_ether_hdr*>(f);
-  std::memcpy(eth->dst_addr.addr_bytes, n->mac, 6);
-  std::memcpy(eth->src_addr.addr_bytes, params_.port_macs[port].data(), 6);
-  return Action{Action::Kind::kTx, DropReason::kCount, port};
+  uint8_t* start = put_l2(l3, ifc, n->mac, params_.port_macs[ifc.port].data());
+  return sent(ifc.port, iface, f, start);
 }
 
 bool Pipeline::alloc_local6(const Snapshot& s, FlowKey6* rev, FlowTable6::Probe* rev_probe,
@@ -1574,13 +1683,14 @@ bool Pipeline::alloc_local64(const Snapshot& s, FlowKey6* rev, FlowTable6::Probe
   return false;
 }
 
-void Pipeline::ask_neigh6(const Ip6& ip, uint16_t port, uint64_t now) {
+void Pipeline::ask_neigh6(const Ip6& ip, uint16_t iface, uint64_t now) {
   Asked6& a = asked6_[fold6(ip) * 0x9e3779b1u >> 26];
-  if (a.ip == ip && now - a.at < params_.hz) return;
+  if (a.ip == ip && a.iface == iface && now - a.at < params_.hz) return;
   if (asks_.size() >= kAsksMax) return;
   a.ip = ip;
+  a.iface = static_cast<uint8_t>(iface);
   a.at = now;
-  asks_.push_back(NeighAsk::v6(ip, port));
+  asks_.push_back(NeighAsk::v6(ip, iface));
 }
 
 }  // namespace rondo::dp

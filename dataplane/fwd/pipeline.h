@@ -32,6 +32,7 @@
 #include "dataplane/sched/sched.h"
 #include "dataplane/state/snapshot.h"
 #include "dataplane/stats/counters.h"
+#include "dataplane/stats/iface_counters.h"
 
 namespace rondo::dp {
 
@@ -124,13 +125,20 @@ struct Action {
   // SynProxy::kMaxHandshakeFrame bytes: every frame buffer must have room for that many.
   uint32_t len = 0;
   // kTx: bytes the frame grew by at its front (a DSR encapsulation wrote its outer headers
-  // there); the frame now starts that much before the buffer given to process(). Every frame
-  // buffer has Pipeline::kHeadroom writable bytes before it.
+  // there, NAT46 a longer header, the egress interface a VLAN tag the frame came without);
+  // the frame now starts that much before the buffer given to process(). Every frame buffer
+  // has Pipeline::kHeadroom writable bytes before it.
   uint8_t prepend = 0;
+  // kTx: the interface it leaves on (Snapshot::ifaces; `port` is that interface's): its
+  // counters, and the MTU a reassembled datagram is cut to again. (A byte, in what was
+  // padding: the action stays 12 bytes, returned in two registers.)
+  uint8_t iface = 0;
   // kTx: bytes the frame lost at its front (NAT64: an IPv6 header and its extension headers
-  // became a 20-byte IPv4 one); the frame now starts that much after the buffer. `len` is set.
+  // became a 20-byte IPv4 one; a VLAN tag the egress interface does not have); the frame now
+  // starts that much after the buffer.
   uint16_t trim = 0;
 };
+static_assert(sizeof(Action) == 12 && api::kMaxInterfaces <= 256);
 
 /// The length of a frame of `in_len` bytes after `a`: Action::len when the pipeline set it,
 /// else in_len changed by what the start moved (writing the egress interface's L2 adds or
@@ -168,6 +176,9 @@ class Pipeline {
   /// fetches of the flow lookups are overlapped across the burst. out[i] is frame i's action.
   void process_burst(const Snapshot* s, uint8_t* const* frames, const uint32_t* lens, uint32_t n,
                      uint16_t in_port, uint64_t now, bool steered, Action* out);
+
+  /// Traffic per interface, indexed by interface id (the control agent sums the workers').
+  const IfaceCounterArray& iface_counters() const { return ifc_; }
 
   /// The next hops to use from now on (the main lcore's NextHopMap, read once per loop);
   /// null: nothing is resolved.
@@ -248,7 +259,7 @@ class Pipeline {
   PortPicker& ports() { return ports_; }
 
  private:
-  Action handle_icmp(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t in_port, uint64_t now);
+  Action handle_icmp(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t iface, uint64_t now);
   // What stage 1 of process_burst learned about one frame. kToMain: ARP or NDP for one of
   // our addresses (the neighbour manager's). The *6 classes are IPv6 frames: their flows are
   // in flows6_ (probe6).
@@ -276,8 +287,20 @@ class Pipeline {
   static_assert(offsetof(Parsed, ext_len) < offsetof(Parsed, key6));
   static constexpr uint32_t kMaxBurst = 64;
 
-  void classify(const Snapshot* s, const uint8_t* f, uint32_t len, uint16_t in_port, bool steered,
-                Pending* pd);
+  // What every frame of a burst shares, worked out once for it.
+  struct Burst {
+    const Snapshot* s;
+    // The port's interfaces (decision 4 of the VLAN plan); null when there is no snapshot or
+    // the port is not one of the snapshot's and this pipeline's (classify's slow path).
+    const PortIfaces* pi;
+    const uint8_t* mac;  // the port's MAC (pi set)
+    uint16_t in_port;
+    bool steered;
+    // Count the frames on their interface (not when another worker handed them over, or
+    // they are datagrams reassembled from fragments: counted when they came in).
+    bool count_rx;
+  };
+  void classify(const Burst& b, const uint8_t* f, uint32_t len, Pending* pd);
   // The IPv6 part of classify (out of line: the v4 path pays one kind test for it, after its
   // own VIP lookup).
   void classify6(const Snapshot& s, const uint8_t* f, uint16_t in_port, bool steered, Pending* pd);
@@ -363,17 +386,19 @@ class Pipeline {
   bool alloc_local64(const Snapshot& s, FlowKey6* rev, FlowTable6::Probe* rev_probe, uint64_t now);
   // ICMPv6 to a VIP or local ip: echo answered (the replies_ budget), errors about a flow
   // (fwd/icmp_error6.h) translated and sent to its other end.
-  Action echo_back(uint8_t* f, uint8_t* icmp, uint8_t reply_type, uint16_t in_port);
-  Action handle_icmp6(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t in_port,
+  Action echo_back(const Snapshot& s, uint8_t* f, const Parsed& p, uint8_t reply_type,
+                   uint16_t iface);
+  Action handle_icmp6(const Snapshot& s, uint8_t* f, const Parsed& p, uint16_t iface,
                       uint64_t now);
   Action handle_icmp_error6(const Snapshot& s, uint8_t* f, const Parsed& p, uint64_t now);
   // An ICMPv4 error about a flow in flows6_ (NAT46's client side, NAT64's backend side; `key`
   // its quoted packet's answer, IPv4-mapped): translated to ICMPv6 for the other end.
   Action icmp_error46(const Snapshot& s, uint8_t* f, const Parsed& p, const FlowKey6& key,
                       uint64_t now);
-  Action output6(const Snapshot& s, uint8_t* f, const Ip6& dst, uint64_t now);
+  // output()'s twin for an IPv6 destination.
+  Action output6(const Snapshot& s, uint8_t* f, uint8_t* l3, const Ip6& dst, uint64_t now);
   bool alloc_local6(const Snapshot& s, FlowKey6* rev, FlowTable6::Probe* rev_probe, uint64_t now);
-  void ask_neigh6(const Ip6& ip, uint16_t port, uint64_t now);
+  void ask_neigh6(const Ip6& ip, uint16_t iface, uint64_t now);
   static void on_release6(void* ctx, const Flow6& f);
   static FlowTable6 make_flows6(const PipelineParams& p, Pipeline* self);
   static Quarantine6 make_quarantine6(const PipelineParams& p, Pipeline* self);
@@ -419,12 +444,36 @@ class Pipeline {
   // A packet longer than the egress MTU (fwd/egress_mtu.cpp): dropped as egress_too_big;
   // an IPv4 one with DF set gets fragmentation-needed back (too_big4), an IPv6 one packet
   // too big reporting `mtu` (too_big6), within the replies_ budget.
-  Action too_big4(const Snapshot& s, const uint8_t* f, const Parsed& p, uint64_t now);
+  Action too_big4(const Snapshot& s, const uint8_t* f, const Parsed& p, uint32_t mtu,
+                  uint64_t now);
+  // The MTU of the interface the route to dst leaves on (UINT32_MAX without a route: output
+  // counts that). Out of line: the fast path asks only for packets longer than the smallest
+  // interface MTU (Snapshot::min_mtu, decision 8 of the VLAN plan).
+  uint32_t egress_mtu(const Snapshot& s, uint32_t dst) const;
+  uint32_t egress_mtu6(const Snapshot& s, const Ip6& dst) const;
+  // Whether an IPv4 packet of n bytes is longer than the egress towards dst allows (and *mtu
+  // that MTU). A reassembled datagram never is: the worker cuts it to the interface's MTU.
+  // Returns that MTU when it is too long, else 0.
+  uint32_t too_long(const Snapshot& s, uint32_t n, uint32_t dst) const {
+    if (__builtin_expect(n <= s.min_mtu || reassembled_, 1)) return 0;
+    const uint32_t mtu = egress_mtu(s, dst);
+    return n > mtu ? mtu : 0;
+  }
+  uint32_t too_long6(const Snapshot& s, uint32_t n, const Ip6& dst) const {
+    if (__builtin_expect(n <= s.min_mtu || reassembled_, 1)) return 0;
+    const uint32_t mtu = egress_mtu6(s, dst);
+    return n > mtu ? mtu : 0;
+  }
   Action too_big6(const Snapshot& s, const uint8_t* f, const Parsed& p, uint32_t mtu,
                   uint64_t now);
   Action handle_reply(const Snapshot& s, uint8_t* f, uint32_t len, const Parsed& p,
                       const FlowTable::Probe& probe, uint64_t now);
-  Action output(const Snapshot& s, uint8_t* f, uint32_t dst_ip, uint64_t now);
+  // Send the packet whose IP header is at l3 towards dst_ip: the route's interface, its next
+  // hop's MAC, and that interface's Ethernet header (with its 802.1Q tag when it has one)
+  // written in front of l3 (put_l2); the ethertype in front of l3 is the caller's. The
+  // action's prepend or trim say where the frame starts from f, the buffer process() was
+  // given; `len` is the caller's (0: the frame keeps its end, out_len).
+  Action output(const Snapshot& s, uint8_t* f, uint8_t* l3, uint32_t dst_ip, uint64_t now);
   // Run a segment of an existing TCP flow through its tracker (flow/tcp_state.h) and move
   // the flow's state and expiry. false: the segment is out of the window, drop it.
   bool track_tcp(uint32_t idx, FlowDir dir, const uint8_t* f, const Parsed& p, uint64_t now) {
@@ -437,7 +486,7 @@ class Pipeline {
   // A local ip and port for a connection to backend b (addresses and ports in rev).
   bool alloc_local(const Snapshot& s, FlowKey* rev, FlowTable::Probe* rev_probe, uint64_t now);
   static void on_quarantine_leave(void* ctx, uint32_t backend_id);
-  void ask_neigh(uint32_t ip, uint16_t port, uint64_t now);
+  void ask_neigh(uint32_t ip, uint16_t iface, uint64_t now);
   static void on_release(void* ctx, const Flow& f);
   static FlowTable make_flows(const PipelineParams& p, Pipeline* self);
   static Quarantine make_quarantine(const PipelineParams& p, Pipeline* self);
@@ -460,6 +509,10 @@ class Pipeline {
   static constexpr uint32_t kProxySweepPerLoop = 256;
   void proxy_sweep(const Snapshot& s, uint64_t now, uint32_t budget);
   OutFrame* out_frame();
+  // Keep frame o (`len` bytes from data()) in the outbox as output's action a says (its port,
+  // its interface's L2 in front of data()), counted on that interface; when a is a drop, take
+  // it back (false).
+  bool queue_frame(OutFrame* o, const Action& a, uint32_t len);
   // Route frame o (IPv4 at data + 14, `len` bytes in all) towards dst_ip and keep it in the
   // outbox; false (and taken back) when it cannot go.
   bool send_frame(const Snapshot& s, OutFrame* o, uint32_t len, uint32_t dst_ip, uint64_t now);
@@ -481,6 +534,7 @@ class Pipeline {
   void housekeep(const Snapshot* s, uint64_t now);
 
   PipelineParams params_;
+  uint32_t n_ports_;  // params_.port_macs.size()
   PortOwnership ownership_;
   LcoreCounters counters_;
   FlowTable flows_;
@@ -514,11 +568,13 @@ class Pipeline {
   // the manager deduplicates): a flood towards an unresolved next hop asks once a second.
   struct Asked {
     uint32_t ip = 0;
+    uint16_t iface = 0;
     uint64_t at = 0;
   };
   std::array<Asked, 256> asked_{};
   struct Asked6 {
     Ip6 ip;
+    uint16_t iface = 0;
     uint64_t at = 0;
   };
   std::array<Asked6, 64> asked6_{};
@@ -545,6 +601,7 @@ class Pipeline {
   uint16_t ip_id_ = 0;  // identification of the IPv4 packets NAT64 makes (RFC 7915 5.1)
   HashKey frag_key_;    // frag_owner()'s (the flow table's use of the secret)
   bool reassembled_ = false;  // set_reassembled()
+  IfaceCounterArray ifc_{};   // per interface id: rx in classify, tx in process_burst
 };
 
 }  // namespace rondo::dp

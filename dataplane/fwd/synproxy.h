@@ -28,8 +28,9 @@
 namespace rondo::dp {
 
 struct SynProxy {
-  /// Largest frame a handshake rewrite produces: Ethernet 14 + IPv4 20 + TCP 20 + options 12.
-  static constexpr uint32_t kMaxHandshakeFrame = 14 + 20 + 32;
+  /// Largest frame a handshake rewrite produces: Ethernet 14 + IPv4 20 + TCP 20 + options 12,
+  /// 4 more when the segment it replaces came with a VLAN tag (its L3 starts 18 bytes in).
+  static constexpr uint32_t kMaxHandshakeFrame = 18 + 20 + 32;
   /// MSS rondo announces to the client in the cookie SYN-ACK. The backend's own MSS is not
   /// known yet (nor is the path MTU towards it); 1460 is Ethernet's.
   static constexpr uint16_t kMss = 1460;

@@ -17,11 +17,26 @@
 #include "dataplane/port/multicast.h"
 #include "dataplane/runtime/flow_dir.h"
 #include "dataplane/stats/counters.h"
+#include "dataplane/stats/iface_counters.h"
 
 namespace rondo::dp {
 namespace {
 
 api::Ack error_ack(const std::string& msg, uint64_t gen) { return api::Ack{false, gen, msg}; }
+
+// Add one worker's counters of interface `id` to *out (relaxed loads: the worker writes them).
+// A template only while the pipeline's counters (Pipeline::iface_counters, the VLAN plan's
+// P4) are not merged: without them the interfaces are listed with zero traffic.
+template <typename P>
+void add_iface_counters(const P& pipeline, uint16_t id, api::IfaceStats* out) {
+  if constexpr (requires { pipeline.iface_counters()[id].rx_packets; }) {
+    const IfaceCounters& c = pipeline.iface_counters()[id];
+    out->rx_packets += read_counter(c.rx_packets);
+    out->rx_bytes += read_counter(c.rx_bytes);
+    out->tx_packets += read_counter(c.tx_packets);
+    out->tx_bytes += read_counter(c.tx_bytes);
+  }
+}
 
 }  // namespace
 
@@ -111,10 +126,10 @@ api::MsgType ControlAgent::handle(const api::MsgHeader& h, const std::vector<uin
 bool ControlAgent::apply_state(std::span<const uint8_t> bytes, bool from_file, std::string* err) {
   auto state = api::decode_state(bytes, err);
   if (state && (*err = api::validate_state(*state)).empty()) {
-    for (const auto& r : state->routes)
-      if (r.iface >= ports_.size()) *err = "route uses port " + std::to_string(r.iface) + ", which does not exist";
-    for (const auto& n : state->neighbours)
-      if (n.iface >= ports_.size()) *err = "neighbour uses port " + std::to_string(n.iface) + ", which does not exist";
+    // The rules only this process can check: its ports and --mtu.
+    const auto problems = api::check_dataplane(*state, static_cast<uint32_t>(ports_.size()),
+                                               snapshot_params_.default_mtu);
+    if (!problems.empty()) *err = problems.front().to_string();
   }
   if (!state || !err->empty()) {
     RTE_LOG(WARNING, USER1, "control: rejected state%s: %s\n", from_file ? " file" : "", err->c_str());
@@ -136,30 +151,23 @@ bool ControlAgent::apply_state(std::span<const uint8_t> bytes, bool from_file, s
       RTE_LOG(WARNING, USER1, "control: NIC steering rules: %s (software steering covers it)\n",
               rule_err.c_str());
   }
-  if (!xdp_filters_.empty()) {
-    std::vector<uint32_t> ours;
-    std::vector<Ip6> ours6;
-    auto add = [&](const api::Addr& ip) {
-      if (ip.is_v4())
-        ours.push_back(htonl(ip.v4()));
-      else
-        ours6.push_back(Ip6::from(ip.b.data()));
-    };
-    for (const api::Addr& ip : state->local_ips) add(ip);
-    for (const auto& v : state->vips) add(v.ip);
-    for (auto& f : xdp_filters_) {
-      std::string xdp_err;
-      if (!f->apply(ours, ours6, &xdp_err))
-        RTE_LOG(WARNING, USER1, "control: XDP address filter: %s\n", xdp_err.c_str());
-    }
-  }
   // The Maglev tables of the maglev and sh VIPs are built here, on the main lcore,
   // while the workers forward with the previous snapshot.
   // So are the routes' rte_lpm (when some prefix is longer than /0).
-  auto snap = build_snapshot(*state, snapshot_params_);
+  SnapshotParams params = snapshot_params_;
+  if (!ports_.empty()) params.n_ports = static_cast<uint16_t>(ports_.size());
+  auto snap = build_snapshot(*state, params);
   if (!snap->routes.lpm_error().empty())
     RTE_LOG(WARNING, USER1, "control: %zu routes are scanned per packet, not in an rte_lpm: %s\n",
             snap->routes.size(), snap->routes.lpm_error().c_str());
+  // Before the snapshot goes out: each AF_XDP port's program passes what is answered on that
+  // port (VIPs, local ips, the own addresses of its interfaces) to rondo.
+  for (auto& f : xdp_filters_) {
+    const PortAddrs ours = port_addrs(*snap, f->port());
+    std::string xdp_err;
+    if (!f->apply(ours.v4, ours.v6, &xdp_err))
+      RTE_LOG(WARNING, USER1, "control: XDP address filter: %s\n", xdp_err.c_str());
+  }
   // Before the snapshot goes out: the solicited-node groups of its IPv6 addresses reach the
   // ports by the time the neighbour manager answers for them (port/multicast.h): on each
   // port those of the addresses answered there (the union over its interfaces).
@@ -169,6 +177,11 @@ bool ControlAgent::apply_state(std::span<const uint8_t> bytes, bool from_file, s
       RTE_LOG(WARNING, USER1, "control: %s (IPv6 neighbours may not reach rondo)\n",
               mc_err.c_str());
   }
+  // Names for the stats: the declared ones, or the implicit interfaces' port<N>.
+  iface_names_.assign(snap->ifaces.size(), std::string());
+  if (state->interfaces.empty())
+    for (size_t id = 0; id < iface_names_.size(); ++id) iface_names_[id] = "port" + std::to_string(id);
+  for (const auto& itf : state->interfaces) iface_names_[itf.id] = itf.name;
   publisher_->publish(std::move(snap));
   generation_ = state->generation;
   size_t n_backends = 0;
@@ -270,6 +283,21 @@ api::Stats ControlAgent::collect_stats() const {
     s.backends.push_back(sum[id]);
   }
   for (const auto& p : ports_) s.ports.push_back(port_stats(p));
+  // Every interface of the state in force, by id, with what the workers counted on it.
+  if (snap) {
+    for (uint16_t id = 0; id < snap->ifaces.size(); ++id) {
+      const IfaceConf& c = snap->ifaces[id];
+      if (!c.in_use) continue;
+      api::IfaceStats i;
+      i.id = id;
+      i.name = id < iface_names_.size() ? iface_names_[id] : std::string();
+      i.port_id = c.port;
+      i.vlan = c.tagged ? static_cast<uint16_t>(ntohs(c.tci) & 0xfff) : 0;
+      i.mtu = c.mtu;
+      for (const Worker* w : workers_) add_iface_counters(w->pipeline, id, &i);
+      s.interfaces.push_back(std::move(i));
+    }
+  }
   return s;
 }
 

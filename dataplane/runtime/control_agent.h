@@ -43,7 +43,8 @@ class ControlAgent {
     main_lcore_ = lcore;
   }
 
-  /// Build snapshots with these settings (the Maglev seed).
+  /// Build snapshots with these settings (the Maglev seed, --mtu; the port count is the
+  /// agent's own ports').
   void use_snapshot_params(const SnapshotParams& p) { snapshot_params_ = p; }
 
   /// Answer inspection requests (flows, trace, drop samples) through the workers' query rings.
@@ -107,6 +108,7 @@ class ControlAgent {
   uint32_t main_lcore_ = 0;
   SnapshotParams snapshot_params_{.route_lpm = true};  // the agent runs on an EAL lcore
   std::unique_ptr<InspectAgent> inspector_;
+  std::vector<std::string> iface_names_;  // by interface id, of the state in force
   std::string state_file_;
   std::function<void()> restart_;
   std::string restart_refusal_ = "restart needs --flow-dir";

@@ -55,11 +55,11 @@ std::optional<Options> parse_options(int argc, char** argv, int* exit_code) {
        "flow table capacity of each worker (allocated at start)")
       ("flows6-per-worker", po::value(&o.flows6_per_worker)->value_name("N"),
        "IPv6 flow table capacity of each worker (allocated at start; IPv6 flows and NAT46/NAT64 "
-       "flows live there, 192 bytes a flow, 224 with flow meters; kept in DIR/flows6.<worker> "
+       "flows live there, about 181 bytes a flow, 213 with flow meters; kept in DIR/flows6.<worker> "
        "with --flow-dir). Default: a quarter of --flows-per-worker, at least 1024")
       ("flow-meters", po::value(&meters)->default_value(meters),
        "on: every flow keeps its age and packets and bytes each way, for `rondoctl flow show` "
-       "(160 bytes a flow); off: 128 bytes a flow, and flow show reports no traffic")
+       "(about 149 bytes a flow); off: about 117 bytes a flow, and flow show reports no traffic")
       ("reply-rate", po::value(&o.reply_rate)->default_value(o.reply_rate),
        "ARP replies the dataplane may send per second (the main lcore answers ARP for "
        "every port), and ICMP echo replies each worker may send per second; bursts of 64; "

@@ -90,12 +90,19 @@ inline void enqueue_steer(Worker* w, uint32_t target, rte_mbuf* m) {
 static_assert(RTE_MBUF_DEFAULT_DATAROOM >= SynProxy::kMaxHandshakeFrame);
 static_assert(RTE_MBUF_DEFAULT_DATAROOM >= ProxyV2::kFrameLen);
 
-// A datagram this worker reassembled that is longer than the egress MTU once the pipeline
-// is done with it: sent as fragments (rte_ip_frag), the extra frames counted as originated.
-[[gnu::noinline]] void send_fragmented(Worker* w, rte_mbuf* m, uint16_t port) {
+// A datagram this worker reassembled that may be longer than the MTU of the interface it
+// leaves on (a.iface) once the pipeline is done with it: sent as fragments (rte_ip_frag) of
+// that MTU, each with the interface's tag, the extra frames counted as originated.
+[[gnu::noinline]] void send_fragmented(Worker* w, rte_mbuf* m, const Action& a) {
+  const uint16_t port = a.port;
+  const IfaceConf& ifc = w->snapshot->ifaces[a.iface];
+  if (m->pkt_len <= ifc.mtu + (ifc.tagged ? 18u : 14u)) {
+    enqueue_tx(w, port, m);
+    return;
+  }
   rte_mbuf* out[Reassembly::kMaxFrame / 512];
   const uint32_t n =
-      w->setup.pool ? w->frag.fragment(m, w->setup.pipeline.mtu, w->setup.pool, out, std::size(out)) : 0;
+      w->setup.pool ? w->frag.fragment(m, ifc.mtu, w->setup.pool, out, std::size(out)) : 0;
   rte_pktmbuf_free(m);
   if (n == 0) {
     w->pipeline.count_drop(DropReason::kNoMbuf);
@@ -137,11 +144,12 @@ void dispatch(Worker* w, rte_mbuf* m, const Action& a, uint16_t in_port, uint64_
     m->data_off = static_cast<uint16_t>(m->data_off - a.prepend + a.trim);
     m->data_len = static_cast<uint16_t>(len);
     m->pkt_len = len;
-    // A reassembled datagram longer than the MTU leaves in fragments (the pipeline lets only
-    // those through over the MTU: Pipeline::set_reassembled).
-    if (__builtin_expect(m->pkt_len > w->setup.pipeline.mtu + sizeof(rte_ether_hdr), 0) &&
+    // A reassembled datagram longer than its interface's MTU leaves in fragments (the
+    // pipeline lets only those through over the MTU: Pipeline::set_reassembled). (A kTx
+    // action comes with a snapshot: the pipeline routed it.)
+    if (__builtin_expect(m->pkt_len > w->snapshot->min_mtu + sizeof(rte_ether_hdr), 0) &&
         Reassembly::reassembled(m)) {
-      send_fragmented(w, m, a.port);
+      send_fragmented(w, m, a);
       return;
     }
     enqueue_tx(w, a.port, m);

@@ -57,6 +57,116 @@ Ip6 mask6(Ip6 a, uint8_t len) {
   return a;
 }
 
+// Entries of a port's by_vid table: every 12-bit VID.
+constexpr size_t kVids = 4096;
+
+// The interfaces (decisions 1 and 4 of the VLAN plan): the declared ones by id, or without
+// any one untagged interface per port (id = port id, --mtu, no addresses: routing as before
+// interfaces existed); each port's classify table; the smallest MTU.
+void build_interfaces(const api::State& s, const SnapshotParams& p, Snapshot* snap) {
+  snap->ifaces.clear();
+  snap->port_ifaces.clear();
+  if (s.interfaces.empty()) {
+    snap->ifaces.resize(p.n_ports);
+    snap->port_ifaces.resize(p.n_ports);
+    for (uint16_t port = 0; port < p.n_ports; ++port) {
+      snap->ifaces[port].port = port;
+      snap->ifaces[port].in_use = true;
+      snap->ifaces[port].mtu = p.default_mtu;
+      snap->port_ifaces[port].untagged = port;
+    }
+    snap->first_iface = 0;
+    snap->min_mtu = p.default_mtu;
+    return;
+  }
+  // Validated (api::check_state, check_dataplane): ids below kMaxInterfaces and unique, one
+  // interface per (port, VID), ports the dataplane has. A port above them still gets a
+  // table, so that nothing here indexes past the end for a state the agent never applies.
+  uint16_t max_id = 0, max_port = 0;
+  for (const auto& i : s.interfaces) {
+    max_id = std::max(max_id, i.id);
+    max_port = std::max(max_port, i.port_id);
+  }
+  snap->ifaces.resize(max_id + 1u);
+  snap->port_ifaces.resize(std::max<size_t>(p.n_ports, max_port + 1u));
+  snap->min_mtu = UINT32_MAX;
+  for (const auto& i : s.interfaces) {
+    IfaceConf& c = snap->ifaces[i.id];
+    c.port = i.port_id;
+    c.tagged = i.vlan != 0;
+    c.tci = htons(i.vlan & 0xfff);
+    c.in_use = true;
+    c.mtu = i.mtu ? i.mtu : p.default_mtu;
+    snap->min_mtu = std::min(snap->min_mtu, c.mtu);
+    for (const auto& a : i.addresses) {
+      if (addr_v4(a.addr)) {
+        c.addrs.push_back(net4(a.addr));
+        c.addr_lens.push_back(a.len);
+      } else {
+        c.addrs6.push_back(ip6_of(a.addr));
+        c.addr_lens6.push_back(a.len);
+      }
+    }
+    PortIfaces& port = snap->port_ifaces[i.port_id];
+    if (!c.tagged) {
+      port.untagged = i.id;
+      continue;
+    }
+    if (!port.by_vid) {
+      port.by_vid = std::make_unique<uint16_t[]>(kVids);
+      std::fill_n(port.by_vid.get(), kVids, kNoIface);
+    }
+    port.by_vid[i.vlan & 0xfff] = i.id;
+  }
+  snap->first_iface = s.interfaces.front().id;
+}
+
+// Decision 2 of the VLAN plan, per family: each interface address shorter than /32 (/128)
+// puts its subnet on-link on its interface (a connected route), unless an explicit route
+// has that prefix (explicit wins); while no explicit route of the family exists, everything
+// else is on-link on the first interface, as before interfaces had addresses (an implicit
+// default, needed in the table only once connected routes are in it).
+void add_connected_routes(const api::State& s, uint16_t first_iface, std::vector<RouteConf>* routes,
+                          std::vector<RouteConf6>* routes6) {
+  const bool explicit4 = !routes->empty(), explicit6 = !routes6->empty();
+  for (const auto& i : s.interfaces) {
+    for (const auto& a : i.addresses) {
+      if (addr_v4(a.addr)) {
+        if (a.len == 0 || a.len >= 32) continue;
+        RouteConf rc;
+        rc.len = a.len;
+        rc.mask = htonl(~0u << (32 - a.len));
+        rc.prefix = net4(a.addr) & rc.mask;
+        rc.iface = i.id;
+        if (std::none_of(routes->begin(), routes->end(), [&](const RouteConf& r) {
+              return r.len == rc.len && r.prefix == rc.prefix;
+            }))
+          routes->push_back(rc);
+      } else {
+        if (a.len == 0 || a.len >= 128) continue;
+        RouteConf6 rc;
+        rc.len = a.len;
+        rc.prefix = mask6(ip6_of(a.addr), a.len);
+        rc.iface = i.id;
+        if (std::none_of(routes6->begin(), routes6->end(), [&](const RouteConf6& r) {
+              return r.len == rc.len && r.prefix == rc.prefix;
+            }))
+          routes6->push_back(rc);
+      }
+    }
+  }
+  if (!explicit4 && !routes->empty()) {
+    RouteConf dflt;
+    dflt.iface = first_iface;
+    routes->push_back(dflt);
+  }
+  if (!explicit6 && !routes6->empty()) {
+    RouteConf6 dflt;
+    dflt.iface = first_iface;
+    routes6->push_back(dflt);
+  }
+}
+
 }  // namespace
 
 const VipConf* Snapshot::find_vip(uint32_t ip, uint16_t port, uint8_t proto) const {
@@ -104,17 +214,7 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotPara
   std::vector<MaglevBackend> pool;
   snap->generation = s.generation;
   snap->timeouts = s.timeouts;
-  // The implicit interfaces: one untagged interface per port, id = port id, mtu --mtu.
-  // TODO(P2): declared interfaces (s.interfaces), by_vid tables, connected routes.
-  snap->ifaces.resize(p.n_ports);
-  snap->port_ifaces.resize(p.n_ports);
-  for (uint16_t port = 0; port < p.n_ports; ++port) {
-    snap->ifaces[port].port = port;
-    snap->ifaces[port].in_use = true;
-    snap->ifaces[port].mtu = p.default_mtu;
-    snap->port_ifaces[port].untagged = port;
-  }
-  snap->min_mtu = p.default_mtu;
+  build_interfaces(s, p, snap.get());
   for (const auto& v : s.vips) {
     VipConf vc;
     vc.id = v.id;
@@ -231,6 +331,7 @@ std::unique_ptr<Snapshot> build_snapshot(const api::State& s, const SnapshotPara
     rc.via = net4(r.via);  // the unset Addr gives 0: on-link
     routes.push_back(rc);
   }
+  add_connected_routes(s, snap->first_iface, &routes, &routes6);
   snap->routes.build(std::move(routes), p.route_lpm);
   snap->routes6.build(std::move(routes6), p.route_lpm);
   for (const auto& n : s.neighbours) {

@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "dataplane/flow/table.h"
@@ -224,6 +226,79 @@ void BM_AgeLoop(benchmark::State& state) {
       static_cast<double>(t.swept() - swept0) / static_cast<double>(state.iterations());
 }
 
+// The table's part of the new-connection path, alone: a full table of half-open flows
+// (capacity 64k, as pipeline_bench's BM_NewFlow), and each step one new flow whose keys were
+// just looked up and missed (insert_new), so the oldest half-open flow is reclaimed to make
+// room: its two slots freed, two keys placed, a key moved when both of a key's buckets are
+// full. churn_step is not inlined and counts its calls (callgrind's --toggle-collect:
+// instructions / calls printed at exit). Counters: keys moved per new flow, bytes per flow.
+uint64_t churn_steps = 0;
+
+__attribute__((noinline)) FlowInsertResult churn_step(FlowTable& t, const FlowKey& f,
+                                                       const FlowKey& b) {
+  ++churn_steps;
+  return t.insert_new(f, t.probe(f), b, t.probe(b), FlowState::kSynSent, UINT64_MAX, 0);
+}
+
+// Flow i's keys, random, made on the fly (no key arrays for 10M flows): unique by i.
+std::pair<FlowKey, FlowKey> flow_keys(uint64_t i) {
+  uint64_t z = (i + 1) * 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 31)) * 0xbf58476d1ce4e5b9ull;
+  const auto r = static_cast<uint32_t>(z >> 32);
+  return {FlowKey{static_cast<uint32_t>(i), r, static_cast<uint16_t>(z), 443, 6},
+          FlowKey{r ^ 0x5a5a5a5a, static_cast<uint32_t>(i), 8080, static_cast<uint16_t>(z >> 16), 6}};
+}
+
+void BM_NewFlowChurn(benchmark::State& state) {
+  constexpr uint32_t kCap = 1 << 16;
+  FlowTable t(kCap, kKey, nullptr, nullptr);
+  uint64_t i = 0;
+  for (; i < kCap; i++) {  // not through churn_step: callgrind counts the churn only
+    auto [f, b] = flow_keys(i);
+    if (t.insert(f, b, FlowState::kSynSent, UINT64_MAX, 0).status != FlowInsertStatus::kOk)
+      std::abort();
+  }
+  const uint64_t moved0 = t.moved();
+  for (auto _ : state) {
+    auto [f, b] = flow_keys(i++);
+    if (churn_step(t, f, b).status != FlowInsertStatus::kOk) {
+      state.SkipWithError("insert failed");
+      break;
+    }
+  }
+  report(state, t);
+  state.counters["moves/flow"] =
+      static_cast<double>(t.moved() - moved0) / static_cast<double>(state.iterations());
+}
+
+// The load two choices reach: a table of range(0) flows filled until the first insert that
+// finds no slot, with displacement off (range(1) = 0) or on (the default bound). Reports the
+// fraction of slots filled then (load; capacity flows fill 3/4 of them) and flows placed.
+void BM_FillLoad(benchmark::State& state) {
+  const auto cap = static_cast<uint32_t>(state.range(0));
+  for (auto _ : state) {
+    FlowTable t(cap, kKey, nullptr, nullptr);
+    if (state.range(1) == 0) t.set_displacement(0);
+    uint64_t i = 0;
+    for (; i < cap; i++) {
+      auto [f, b] = flow_keys(i);
+      if (t.insert(f, b, FlowState::kEstablished, UINT64_MAX, 0).status != FlowInsertStatus::kOk)
+        break;
+    }
+    const double slots = 8.0 * static_cast<double>(t.memory_bytes() - size_t{cap} * 96) / 64;
+    state.counters["load"] = 2.0 * static_cast<double>(t.size()) / slots;
+    state.counters["flows"] = static_cast<double>(t.size());
+    state.counters["moves/flow"] =
+        static_cast<double>(t.moved()) / static_cast<double>(t.size());
+    state.counters["bytes_per_flow"] = static_cast<double>(t.memory_bytes()) / cap;
+  }
+}
+
+BENCHMARK(BM_NewFlowChurn);
+BENCHMARK(BM_FillLoad)
+    ->ArgsProduct({{1 << 16, 1 << 20, 10'000'000}, {0, 1}})
+    ->Iterations(1)
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_LookupHit)->Arg(1 << 10)->Arg(1 << 14)->Arg(1 << 20);
 BENCHMARK(BM_LookupMiss)->Arg(1 << 10)->Arg(1 << 14)->Arg(1 << 20);
 BENCHMARK(BM_LookupHitBurst32)->Arg(1 << 10)->Arg(1 << 14)->Arg(1 << 20);
@@ -239,6 +314,9 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
+  if (rondo::dp::churn_steps)
+    std::fprintf(stderr, "calls of churn_step: %lu\n",
+                 static_cast<unsigned long>(rondo::dp::churn_steps));
   if (rondo::dp::age_steps)
     std::fprintf(stderr, "calls of age_step: %lu\n", static_cast<unsigned long>(rondo::dp::age_steps));
   return 0;

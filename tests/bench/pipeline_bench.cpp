@@ -9,6 +9,10 @@
 //   BM_NewFlow:       SYNs of new flows into a full table (filled before the measure; every
 //                     insert evicts the oldest embryonic flow and recycles its local port):
 //                     the new-connection path.
+//   BM_EstablishedVlan: BM_Established/1000 with interfaces (docs: the VLAN plan): the
+//                     clients on VLAN 100 of the port, the backends untagged on it; every
+//                     client packet comes in tagged (64 bytes) and leaves untagged (the
+//                     frame's start moves 4 bytes: Action::trim).
 //   BM_Copy:          the frame copy alone, which both include (subtract it).
 //   BM_FlowMemory/N:  bytes of flow state per flow for an N-flow table (no packets).
 //   BM_Modes/M:       BM_Established/1000 on a VIP of forwarding mode M (api::Mode's wire
@@ -62,8 +66,10 @@ const Mac kGenMac{0x02, 0, 0, 0, 0, 0x02};
 constexpr uint32_t kBurst = 32;
 constexpr uint64_t kHz = 1'000'000'000;  // `now` in ns; nothing ages during a run
 
+constexpr uint16_t kClientsVid = 100;
+
 api::State bench_state(uint32_t n_local_ips, uint32_t n_routes = 0,
-                       api::Mode mode = api::Mode::kFullNat) {
+                       api::Mode mode = api::Mode::kFullNat, bool vlan = false) {
   api::State s;
   s.generation = 1;
   api::Vip v;
@@ -92,6 +98,22 @@ api::State bench_state(uint32_t n_local_ips, uint32_t n_routes = 0,
     s.routes.push_back({api::Addr::from_v4(ip4("198.18.0.0")), 16, 0, {}});
     s.routes.push_back({api::Addr::from_v4(0), 0, 0, api::Addr::from_v4(ip4("198.18.1.1"))});
   }
+  if (vlan) {
+    // Interface 0: the backends, untagged; interface 1: the clients, on VLAN 100 of the same
+    // port. Each side's addresses are routed (on-link) to its interface, its neighbours
+    // learned there.
+    api::Interface backends, clients;
+    backends.id = 0;
+    backends.name = "backends";
+    clients.id = 1;
+    clients.name = "clients";
+    clients.vlan = kClientsVid;
+    s.interfaces = {backends, clients};
+    s.routes = {{api::Addr::from_v4(ip4("198.19.0.0")), 24, 1, {}},
+                {api::Addr::from_v4(ip4("198.18.0.0")), 16, 0, {}}};
+    for (api::Neighbour& n : s.neighbours)
+      n.iface = (n.ip.v4() >> 8) == (ip4("198.19.0.0") >> 8) ? 1 : 0;
+  }
   s.timeouts.tcp_syn_ms = s.timeouts.tcp_established_ms = 3'600'000;
   return s;
 }
@@ -101,8 +123,11 @@ struct Bench {
   std::unique_ptr<Pipeline> pipe;
   std::unique_ptr<NextHopMap> next_hops;  // as the main lcore's manager publishes them
 
+  bool vlan = false;  // the clients are on VLAN 100 (bench_state)
+
   Bench(uint32_t capacity, uint32_t n_local_ips, bool meters = false, uint32_t n_routes = 0,
-        api::Mode mode = api::Mode::kFullNat) {
+        api::Mode mode = api::Mode::kFullNat, bool vlan = false)
+      : vlan(vlan) {
     PipelineParams p;
     p.flow_capacity = capacity;
     p.flow_meters = meters;
@@ -110,7 +135,7 @@ struct Bench {
     p.port_macs = {kOurMac};
     SnapshotParams sp;
     sp.route_lpm = eal_running;
-    snap = build_snapshot(bench_state(n_local_ips, n_routes, mode), sp);
+    snap = build_snapshot(bench_state(n_local_ips, n_routes, mode, vlan), sp);
     pipe = std::make_unique<Pipeline>(p);
     pipe->on_snapshot(*snap, 1);
     NeighManagerParams np;
@@ -123,8 +148,9 @@ struct Bench {
   }
 };
 
-Pkt client(uint32_t i, uint8_t flags) {
+Pkt client(uint32_t i, uint8_t flags, bool vlan = false) {
   Pkt p;
+  if (vlan) p.vlan = kClientsVid;  // 64 bytes with the tag
   p.src_mac = kGenMac;
   p.dst_mac = kOurMac;
   p.src_ip = ip4("198.19.0.0") + (i & 0xff);  // 256 clients on-link
@@ -140,12 +166,29 @@ Pkt client(uint32_t i, uint8_t flags) {
   return p;
 }
 
+// A frame's buffer: the headroom the pipeline may write in front of it (an encapsulation's
+// outer headers, a VLAN tag: Action::prepend), then a 64-byte frame, cache-line aligned.
+struct alignas(64) Slot {
+  uint8_t head[Pipeline::kHeadroom];
+  uint8_t frame[64];
+};
+
+// Run one frame through the pipeline in `slot`; abort unless it is sent. Returns where the
+// frame starts once sent (out_start).
+const uint8_t* send_one(Bench& b, Slot& slot, const Frame& f, uint64_t now) {
+  std::memcpy(slot.frame, f.data(), f.size());
+  const Action a =
+      b.pipe->process(b.snap.get(), slot.frame, static_cast<uint32_t>(f.size()), 0, now);
+  if (a.kind != Action::Kind::kTx) std::abort();
+  return out_start(a, slot.frame);
+}
+
 // Bring flow i to established: SYN, backend SYN-ACK, client ACK.
 void establish(Bench& b, uint32_t i) {
-  Frame syn = test::build(client(i, 0x02));
-  auto a = b.pipe->process(b.snap.get(), syn.data(), static_cast<uint32_t>(syn.size()), 0, 2);
-  if (a.kind != Action::Kind::kTx) std::abort();
-  // The rewritten SYN tells us the backend and local address: answer from there.
+  Slot slot;
+  // The rewritten SYN (untagged, to the backends) tells us the backend and local address:
+  // answer from there.
+  const uint8_t* syn = send_one(b, slot, test::build(client(i, 0x02, b.vlan)), 2);
   Pkt sa;
   sa.src_mac = kGenMac;
   sa.dst_mac = kOurMac;
@@ -156,22 +199,9 @@ void establish(Bench& b, uint32_t i) {
   sa.tcp_flags = 0x12;
   sa.seq = 5000;
   sa.ack = 1000 + 1 + 6;  // the SYN and its 6 bytes
-  Frame f = test::build(sa);
-  if (b.pipe->process(b.snap.get(), f.data(), static_cast<uint32_t>(f.size()), 0, 3).kind !=
-      Action::Kind::kTx)
-    std::abort();
-  Frame ack = test::build(client(i, 0x10));
-  if (b.pipe->process(b.snap.get(), ack.data(), static_cast<uint32_t>(ack.size()), 0, 4).kind !=
-      Action::Kind::kTx)
-    std::abort();
+  send_one(b, slot, test::build(sa), 3);
+  send_one(b, slot, test::build(client(i, 0x10, b.vlan)), 4);
 }
-
-// A frame's buffer: the headroom the pipeline may write in front of it (an encapsulation's
-// outer headers, Action::prepend), then a 64-byte frame, cache-line aligned.
-struct alignas(64) Slot {
-  uint8_t head[Pipeline::kHeadroom];
-  uint8_t frame[64];
-};
 
 // Bring DSR flow i to established: the client's SYN, then its ACK (the backend answers the
 // client directly, never through rondo).
@@ -200,8 +230,9 @@ void report(benchmark::State& state, uint64_t cycles, uint64_t packets) {
 }
 
 void established(benchmark::State& state, uint32_t n, uint32_t n_routes,
-                 api::Mode mode = api::Mode::kFullNat) {
-  Bench b(n + n / 8, (n * 2) / 60000 + 1, false, n_routes, mode);
+                 api::Mode mode = api::Mode::kFullNat, bool vlan = false) {
+  Bench b(n + n / 8, (n * 2) / 60000 + 1, false, n_routes, mode, vlan);
+  const uint32_t flen = vlan ? 64 : 60;
   if (n_routes) state.SetLabel(b.snap->routes.uses_lpm() ? "rte_lpm" : "scan");
   for (uint32_t i = 0; i < n; ++i) {
     if (mode == api::Mode::kFullNat)
@@ -213,16 +244,17 @@ void established(benchmark::State& state, uint32_t n, uint32_t n_routes,
   std::vector<Frame> templates;
   std::mt19937 rng(1);
   const uint32_t n_templates = std::min<uint32_t>(n, 1u << 16);
-  for (uint32_t t = 0; t < n_templates; ++t) templates.push_back(test::build(client(rng() % n, 0x18)));
+  for (uint32_t t = 0; t < n_templates; ++t)
+    templates.push_back(test::build(client(rng() % n, 0x18, vlan)));
   std::vector<Slot> burst(kBurst);
   std::vector<uint8_t*> ptrs;
   for (auto& f : burst) ptrs.push_back(f.frame);
-  std::vector<uint32_t> lens(kBurst, 60);
+  std::vector<uint32_t> lens(kBurst, flen);
   std::vector<Action> actions(kBurst);
   uint64_t cycles = 0, packets = 0, next = 0;
   for (auto _ : state) {
     for (uint32_t k = 0; k < kBurst; ++k, ++next)
-      std::memcpy(burst[k].frame, templates[next % n_templates].data(), 60);
+      std::memcpy(burst[k].frame, templates[next % n_templates].data(), flen);
     const uint64_t t0 = __rdtsc();
     run_burst(b, ptrs.data(), lens.data(), actions.data());
     benchmark::DoNotOptimize(actions.data());
@@ -239,6 +271,11 @@ void BM_Established(benchmark::State& state) {
   established(state, static_cast<uint32_t>(state.range(0)), 0);
 }
 BENCHMARK(BM_Established)->Arg(1000)->Arg(100'000)->Arg(1'000'000)->Unit(benchmark::kNanosecond);
+
+void BM_EstablishedVlan(benchmark::State& state) {
+  established(state, static_cast<uint32_t>(state.range(0)), 0, api::Mode::kFullNat, true);
+}
+BENCHMARK(BM_EstablishedVlan)->Arg(1000)->Unit(benchmark::kNanosecond);
 
 // ---- IPv6: the same scenario with v6 addresses (2001:db8::/32).
 test::Ip16 v6_of(uint32_t v4) {

@@ -181,6 +181,8 @@ inline api::State with_dsr(api::State s) {
 /// client (kClient) on backends. Runs with --mtu 9000.
 inline api::State state_vlan() {
   api::State s = with_dsr(state6(true));
+  // with_dsr numbers its VIPs 3-10, state6 its own 10-13: one id each, by position.
+  for (size_t i = 0; i < s.vips.size(); ++i) s.vips[i].id = static_cast<uint32_t>(i);
   api::Interface backends;
   backends.id = kIfBackends;
   backends.name = "backends";

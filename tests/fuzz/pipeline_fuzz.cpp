@@ -7,7 +7,9 @@
 // SYN cookies (`on`; `auto` in the second snapshot, with thresholds low enough to cross),
 // DSR VIPs :8080-8087/tcp and :8090-8093/udp (ipip, gue, l2dsr; maglev and source hash,
 // which forward mid-flow segments; all backends down with on_all_down open or drop: kDsrTcp,
-// kDsrUdp), two ports, two workers (so replies for the other worker's local ports are
+// kDsrUdp), two ports with interfaces on them (each port untagged, VLANs 1 and 5 of port 0;
+// templates may be tagged; variant 1 routes the backends' and clients' subnet to VLAN 5),
+// two workers (so replies for the other worker's local ports are
 // steered), and an egress MTU some encapsulated templates exceed when the input's first byte
 // has bit 7 set. Every frame buffer has Pipeline::kHeadroom bytes in front, as an mbuf has:
 // an encapsulation writes its outer headers there (Action::prepend). The input is a
@@ -37,6 +39,9 @@
 //     an l2dsr VIP leaves with new MAC addresses only; one that is dropped, as it came;
 //   - a frame too big to encapsulate is answered with ICMP fragmentation-needed to the
 //     client, right checksums, the MTU that fits, the datagram's start quoted;
+//   - a frame that goes leaves on its interface's port with that interface's tag (the VID,
+//     PCP 0) or none, whatever it came with; both pipelines count the same per interface,
+//     and every frame sent is counted on one;
 //   - a steered frame, or an ARP frame handed to the main lcore, is handed over unchanged;
 //   - ARP requests the manager queues build into valid ARP frames, and every frame the
 //     manager took or made is accounted for.
@@ -47,8 +52,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "dataplane/fwd/pipeline.h"
@@ -78,6 +85,12 @@ const uint32_t kVip2 = test::ip4("203.0.113.20");      // its only backend needs
 const uint32_t kFarClient = test::ip4("192.0.2.77");   // no neighbour; no route in variant 1
 const uint32_t kGateway = test::ip4("192.0.2.254");
 constexpr uint16_t kLportLo = 40000, kLportHi = 40015;
+// The interfaces (a port plus an optional VLAN; ids index these tables): 0 and 1 each port
+// untagged, 2 VLAN 1 and 3 VLAN 5 of port 0, 4 a port the pipelines do not have (variant 1
+// routes a subnet there). Templates tagged with another VID name no interface.
+constexpr uint16_t kIfaceVid[5] = {0, 0, 1, 5, 0};
+constexpr uint16_t kIfacePort[5] = {0, 1, 0, 0, 7};
+const uint32_t kIfaceAddr = test::ip4("198.51.100.126");  // interface 3's (echo is answered)
 // An egress MTU (PipelineParams::mtu) that most DSR templates fit and some do not once
 // encapsulated; below any real one (576 at least), to reach encap_too_big without big frames
 // (and egress_too_big: full-NAT packets longer than it).
@@ -221,30 +234,47 @@ rondo::api::State make_state(bool variant) {
   std::memcpy(nc.mac, kClientMac.data(), 6);
   nb.ip = rondo::api::Addr::from_v4(kBackend);
   std::memcpy(nb.mac, kBackendMac.data(), 6);
-  st.neighbours = {nc, nb};
+  for (uint16_t i = 0; i < std::size(kIfaceVid); ++i) {
+    rondo::api::Interface ifc;
+    ifc.id = i;
+    ifc.name = "if" + std::to_string(i);
+    ifc.port_id = kIfacePort[i];
+    ifc.vlan = kIfaceVid[i];
+    if (i == 3) ifc.addresses = {{Addr::from_v4(kIfaceAddr), 25}};
+    st.interfaces.push_back(ifc);
+  }
   if (variant) {
-    // 198.51.100.0/25 on port 0, 192.0.2.0/24 on a port that does not exist, everything
-    // else through a gateway on port 1 (unresolved).
+    // 198.51.100.0/25 on VLAN 5 of port 0 (the static neighbours are there), 192.0.2.0/24 on
+    // a port that does not exist, everything else through a gateway on port 1 (unresolved).
     rondo::api::Route r0, r1, r2;
     r0.prefix = rondo::api::Addr::from_v4(test::ip4("198.51.100.0"));
     r0.prefix_len = 25;
+    r0.iface = 3;
     r1.prefix = rondo::api::Addr::from_v4(0);
     r1.prefix_len = 0;
     r1.iface = 1;
     r1.via = rondo::api::Addr::from_v4(kGateway);
     r2.prefix = rondo::api::Addr::from_v4(test::ip4("192.0.2.0"));
     r2.prefix_len = 24;
-    r2.iface = 7;
+    r2.iface = 4;
     st.routes = {r0, r1, r2};
+    nc.iface = nb.iface = 3;
   }
+  st.neighbours = {nc, nb};
   return st;
 }
 
+// The snapshots: [variant][small MTU]; every interface has the default MTU, the pipelines'.
 struct Env {
-  std::unique_ptr<Snapshot> snap[2];
+  std::unique_ptr<Snapshot> snap[2][2];
   Env() {
-    snap[0] = build_snapshot(make_state(false));
-    snap[1] = build_snapshot(make_state(true));
+    for (int v = 0; v < 2; ++v)
+      for (int small = 0; small < 2; ++small) {
+        SnapshotParams sp;
+        sp.n_ports = 8;
+        sp.default_mtu = small ? kSmallMtu : kEthernetMtu;
+        snap[v][small] = build_snapshot(make_state(v), sp);
+      }
   }
 };
 
@@ -365,7 +395,7 @@ const HashKey& cookie_key() {
 //      (client TCP/UDP: to a DSR VIP), bits 0-3 payload length;
 //   b: TCP flags (ICMP type);
 //   c: bits 0-3 client or local port index, bit 4 second VIP / other client, bit 5 TTL 1,
-//      bits 6-7 ARP target; TCP to the cookie VIP: bit 6 ack returns the cookie, bit 7
+//      bits 6-7 ARP target, bit 6 ICMP to interface 3's address; TCP to the cookie VIP: bit 6 ack returns the cookie, bit 7
 //      SYN options; backend TCP reply: bit 6 seq and ack where the flow's tracker has them;
 //      client TCP/UDP to a DSR VIP: bits 6-7 and 3 the VIP (kDsrTcp, kDsrUdp).
 test::Frame make_template(uint8_t kind, Reader& in, const Pipeline& pl, uint64_t now) {
@@ -465,10 +495,10 @@ test::Frame make_template(uint8_t kind, Reader& in, const Pipeline& pl, uint64_t
       if (a & 0x40) arp.vlan = 1;
       return test::build(arp);
     }
-    default: {  // ICMP to the VIP or a local address
+    default: {  // ICMP to the VIP, a local address or interface 3's address
       p.src_mac = kClientMac;
       p.src_ip = kClient;
-      p.dst_ip = (c & 0x10) ? kLocal : kVip;
+      p.dst_ip = (c & 0x40) ? kIfaceAddr : (c & 0x10) ? kLocal : kVip;
       p.proto = 1;
       p.icmp_type = (b & 1) ? 8 : b;
       break;
@@ -522,7 +552,7 @@ PipelineParams fuzz_params() {
 
 bool same(const Action& x, const Action& y) {
   return x.kind == y.kind && x.reason == y.reason && x.port == y.port && x.len == y.len &&
-         x.prepend == y.prepend && x.trim == y.trim;
+         x.prepend == y.prepend && x.trim == y.trim && x.iface == y.iface;
 }
 
 // Bytes a frame's buffer holds: the frame, and for TCP to the cookie VIP the room a SYN
@@ -536,13 +566,6 @@ uint32_t room_for(const test::Frame& f) {
       p.kind == PktKind::kIpv4Tcp && p.key.dst_port == htons(81))
     return SynProxy::kMaxHandshakeFrame;
   return len;
-}
-
-// The frame's length after the action (a SYN proxy rewrite or an encapsulation sets a new
-// one, the latter counted from the frame's new start: FrameBuf::start; an L2 rewrite that
-// moved the start changes it by as much): the worker's rule, dp::out_len.
-uint32_t frame_len(const Action& a, uint32_t len) {
-  return a.kind == Action::Kind::kTx ? rondo::dp::out_len(a, len) : len;
 }
 
 // A frame's buffer as the worker's mbufs have it: Pipeline::kHeadroom bytes in front, which
@@ -570,15 +593,16 @@ struct FrameBuf {
 void check_encap(const Action& a, const test::Frame& orig, const uint8_t* out, uint32_t len,
                  const Parsed& in, const DsrVip& d) {
   const uint32_t outer = outer_len(d.mode);
-  FUZZ_CHECK(a.len == 14 + outer + in.ip_len && len == a.len);
   // Within the buffer: the headroom in front, the input frame behind.
   FUZZ_CHECK(a.len <= a.prepend + orig.size());
   Parsed p;
   DropReason why;
   FUZZ_CHECK(parse_frame(out, len, &p, &why));
-  FUZZ_CHECK(!p.vlan && p.ip_len == outer + in.ip_len && p.l4_off == 14 + 20);
+  const uint32_t l2 = p.l3_off;  // the egress interface's Ethernet header (tagged: 18)
+  FUZZ_CHECK(a.len == l2 + outer + in.ip_len && len == a.len);
+  FUZZ_CHECK(p.ip_len == outer + in.ip_len && p.l4_off == l2 + 20);
   FUZZ_CHECK(std::memcmp(out + 6, (a.port ? kMac1 : kMac0).data(), 6) == 0);
-  const uint8_t* o = out + 14;
+  const uint8_t* o = out + l2;
   const uint8_t* inner = orig.data() + in.l3_off;
   FUZZ_CHECK(o[0] == 0x45 && o[1] == inner[1] && o[4] == inner[4] && o[5] == inner[5]);
   FUZZ_CHECK(o[6] == (inner[6] & 0x40) && o[7] == 0 && o[8] == 64);
@@ -594,7 +618,16 @@ void check_encap(const Action& a, const test::Frame& orig, const uint8_t* out, u
     FUZZ_CHECK(be16(u + 4) == 8 + 4 + in.ip_len && be16(u + 6) == 0);
     FUZZ_CHECK(u[8] == 0 && u[9] == 4 && u[10] == 0 && u[11] == 0);
   }
-  FUZZ_CHECK(std::memcmp(out + 14 + outer, inner, in.ip_len) == 0);
+  FUZZ_CHECK(std::memcmp(out + l2 + outer, inner, in.ip_len) == 0);
+}
+
+// A frame that leaves on interface a.iface: on that interface's port, with its tag (TCI = the
+// VID: PCP 0) or without one.
+void check_l2(const Action& a, const uint8_t* out, const Parsed& after) {
+  FUZZ_CHECK(a.iface < std::size(kIfaceVid) && a.port == kIfacePort[a.iface]);
+  const uint16_t vid = kIfaceVid[a.iface];
+  FUZZ_CHECK(after.vlan == (vid != 0));
+  if (vid) FUZZ_CHECK(be16(out + 14) == vid);
 }
 
 // A frame the pipeline made about the frame `orig` it dropped as too big: to encapsulate
@@ -621,8 +654,10 @@ void check_frag_needed(const OutFrame& o, const test::Frame& orig, const Parsed&
   FUZZ_CHECK(parse_frame(o.frame(), o.len, &p, &why));
   const uint8_t* ip = orig.data() + in.l3_off;
   const uint8_t* icmp = o.frame() + p.l4_off;
+  // Tagged (from OutFrame's spare bytes) when its interface is.
+  FUZZ_CHECK(o.off == (p.vlan ? 0 : OutFrame::kSpare));
   if (is_ipv6(in.kind)) {
-    FUZZ_CHECK(p.kind == PktKind::kIpv6Icmp && o.len == 14u + p.ip_len);
+    FUZZ_CHECK(p.kind == PktKind::kIpv6Icmp && o.len == p.l3_off + p.ip_len);
     FUZZ_CHECK(std::memcmp(p.key6.src_ip, in.key6.dst_ip, 16) == 0 &&
                std::memcmp(p.key6.dst_ip, in.key6.src_ip, 16) == 0);
     FUZZ_CHECK(icmp[0] == 2 && icmp[1] == 0 &&
@@ -632,7 +667,7 @@ void check_frag_needed(const OutFrame& o, const test::Frame& orig, const Parsed&
     return;
   }
   FUZZ_CHECK(p.kind == PktKind::kIpv4Icmp);
-  FUZZ_CHECK(o.len == 14u + p.ip_len && l4_csum_state(o.frame(), p) == 1);
+  FUZZ_CHECK(o.len == p.l3_off + p.ip_len && l4_csum_state(o.frame(), p) == 1);
   FUZZ_CHECK(p.key.src_ip == in.key.dst_ip && p.key.dst_ip == in.key.src_ip);
   FUZZ_CHECK(icmp[0] == 3 && icmp[1] == 4 && be16(icmp + 6) == fits);
   // Full-NAT tells only a sender that asked not to be fragmented (DF); the encapsulations
@@ -657,14 +692,23 @@ bool same(const std::vector<NeighAsk>& x, const std::vector<NeighAsk>& y) {
   return true;
 }
 
+bool same(const IfaceCounterArray& x, const IfaceCounterArray& y) {
+  for (size_t i = 0; i < x.size(); ++i)
+    if (x[i].rx_packets != y[i].rx_packets || x[i].rx_bytes != y[i].rx_bytes ||
+        x[i].tx_packets != y[i].tx_packets || x[i].tx_bytes != y[i].tx_bytes)
+      return false;
+  return true;
+}
+
 // Checks on one frame's outcome, against what the frame was before.
 void check_action(const Action& a, const test::Frame& orig, const uint8_t* out,
                   uint32_t len, bool steered, bool parsed, const Parsed& before, bool ip_ok,
                   int l4_ok) {
   DropReason why;
-  // Only an encapsulation moves a frame's start, and only into the headroom.
+  // Only a frame that goes moves its start: an encapsulation into the headroom, a tag the
+  // egress interface adds or drops by 4 bytes.
   FUZZ_CHECK(a.prepend <= Pipeline::kHeadroom);
-  FUZZ_CHECK(a.prepend == 0 || a.kind == Action::Kind::kTx);
+  FUZZ_CHECK((a.prepend == 0 && a.trim == 0) || a.kind == Action::Kind::kTx);
   switch (a.kind) {
     case Action::Kind::kTx: {
       FUZZ_CHECK(parsed);
@@ -672,22 +716,28 @@ void check_action(const Action& a, const test::Frame& orig, const uint8_t* out,
       const DsrVip* dsr = dsr_vip_of(before);
       if (dsr && outer_len(dsr->mode) > 0) {
         check_encap(a, orig, out, len, before, *dsr);
+        Parsed after;
+        FUZZ_CHECK(parse_frame(out, len, &after, &why));
+        check_l2(a, out, after);
         break;
       }
-      FUZZ_CHECK(a.prepend == 0);
-      FUZZ_CHECK(a.len == 0 || (before.kind == PktKind::kIpv4Tcp && a.len <= room_for(orig) &&
-                                a.len <= SynProxy::kMaxHandshakeFrame));
+      FUZZ_CHECK(a.prepend <= 4 && a.trim <= 4);
+      FUZZ_CHECK(a.len == 0 ||
+                 (before.kind == PktKind::kIpv4Tcp && a.len <= room_for(orig) + a.prepend &&
+                  a.len <= SynProxy::kMaxHandshakeFrame));
       Parsed after;
       FUZZ_CHECK(parse_frame(out, len, &after, &why));
       FUZZ_CHECK(after.kind == before.kind);
+      check_l2(a, out, after);
       if (after.kind != PktKind::kArp) {
         if (ip_ok) FUZZ_CHECK(ip_csum_ok(out, after));
         if (l4_ok == 1) FUZZ_CHECK(l4_csum_state(out, after) == 1);
         if (l4_ok == 2) FUZZ_CHECK(l4_csum_state(out, after) == 2);
       }
-      if (dsr) {  // l2dsr: only the MAC addresses change (no NAT, no TTL decrement)
-        FUZZ_CHECK(a.len == 0 && len == orig.size());
-        FUZZ_CHECK(std::memcmp(out + 12, orig.data() + 12, len - 12) == 0);
+      if (dsr) {  // l2dsr: only the Ethernet header changes (no NAT, no TTL decrement)
+        FUZZ_CHECK(a.len == 0 && len - after.l3_off == orig.size() - before.l3_off);
+        FUZZ_CHECK(std::memcmp(out + after.l3_off - 2, orig.data() + before.l3_off - 2,
+                               len - after.l3_off + 2) == 0);
       }
       break;
     }
@@ -727,7 +777,8 @@ void run_session(const uint8_t* data, size_t size) {
   PipelineParams pp = fuzz_params();
   // The input's first byte (also the start time): an egress MTU that some of the DSR
   // templates exceed once encapsulated (encap_too_big), or Ethernet's.
-  pp.mtu = size && (data[0] & 0x80) ? kSmallMtu : kEthernetMtu;
+  const bool small = size && (data[0] & 0x80);
+  pp.mtu = small ? kSmallMtu : kEthernetMtu;
   Pipeline pa(pp), pb(pp);
   NeighManagerParams np;
   np.hz = pp.hz;
@@ -742,7 +793,7 @@ void run_session(const uint8_t* data, size_t size) {
   uint64_t now = in.u8();
   const Snapshot* s = nullptr;  // no configuration until the first control record
   uint64_t tx = 0;
-  std::vector<uint8_t> arp_buf(60);
+  std::vector<uint8_t> arp_buf(NeighManager::kArpFrameMax);
   test::Frame last_arp;
 
   struct Queued {
@@ -775,7 +826,7 @@ void run_session(const uint8_t* data, size_t size) {
                        burst_port, now, burst_steered, out.data());
       for (size_t i = 0; i < burst.size(); ++i) {
         FUZZ_CHECK(same(out[i], burst[i].a));
-        const uint32_t n = frame_len(out[i], lens[i]);
+        const uint32_t n = out_len(out[i], lens[i]);
         FUZZ_CHECK(n == burst[i].out.size());
         FUZZ_CHECK(n == 0 || std::memcmp(bufs[i].start(out[i]), burst[i].out.data(), n) == 0);
         if (out[i].kind == Action::Kind::kTx) pb.count_tx(n);
@@ -798,6 +849,7 @@ void run_session(const uint8_t* data, size_t size) {
     pa.neigh_asks().clear();
     pb.neigh_asks().clear();
     FUZZ_CHECK(same(pa.counters(), pb.counters()));
+    FUZZ_CHECK(same(pa.iface_counters(), pb.iface_counters()));
     FUZZ_CHECK(pa.flows().size() == pb.flows().size());
   };
 
@@ -815,7 +867,7 @@ void run_session(const uint8_t* data, size_t size) {
     if (kind == 7) {
       const uint8_t c = in.u8();
       if (c & 1) {
-        s = e.snap[(c >> 1) & 1].get();
+        s = e.snap[(c >> 1) & 1][small].get();
         pa.on_snapshot(*s, now);
         pb.on_snapshot(*s, now);
         nm.on_snapshot(*s, now);
@@ -840,12 +892,13 @@ void run_session(const uint8_t* data, size_t size) {
       }
       nm.tick(s, now);
       for (const ArpRequest& r : nm.requests()) {
-        FUZZ_CHECK(r.iface < pp.port_macs.size());
+        FUZZ_CHECK(r.iface < std::size(kIfaceVid));
         const uint32_t n = nm.build_request(r, arp_buf.data());
         Parsed ap;
         DropReason why;
         FUZZ_CHECK(n <= arp_buf.size());
         FUZZ_CHECK(parse_frame(arp_buf.data(), n, &ap, &why) && ap.kind == PktKind::kArp);
+        FUZZ_CHECK(ap.vid == kIfaceVid[r.iface]);  // tagged as its interface
       }
       FUZZ_CHECK(nm.requests().size() <= 64);
       nm.requests().clear();
@@ -885,7 +938,7 @@ void run_session(const uint8_t* data, size_t size) {
     }
 
     const Action a = pa.process(s, buf, len, in_port, now, steered);
-    const uint32_t n = frame_len(a, len);
+    const uint32_t n = out_len(a, len);
     check_action(a, f, fb.start(a), n, steered, parsed, before, ip_ok, l4_ok);
     if (a.kind == Action::Kind::kTx) {
       ++tx;
@@ -911,6 +964,13 @@ void run_session(const uint8_t* data, size_t size) {
     FUZZ_CHECK(c.rx_packets + c.steered_in + c.originated ==
                tx + drops + c.consumed + c.steered_out);
     FUZZ_CHECK(c.tx_packets == tx);
+    // Every frame sent was counted on its interface; every one received, at most once.
+    uint64_t ifc_rx = 0, ifc_tx = 0;
+    for (const IfaceCounters& ic : pa.iface_counters()) {
+      ifc_rx += ic.rx_packets;
+      ifc_tx += ic.tx_packets;
+    }
+    FUZZ_CHECK(ifc_tx == tx && ifc_rx <= c.rx_packets);
     FUZZ_CHECK(pa.flows().size() <= pa.flows().capacity());
     FUZZ_CHECK(pa.port_share() == 8);  // worker 0 owns the even half
     FUZZ_CHECK(pa.quarantine().size() <= pa.quarantine().capacity());

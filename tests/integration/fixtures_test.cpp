@@ -5,6 +5,10 @@
 // case declares. After every case the mempool is back at its baseline: nothing leaked.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -48,6 +52,7 @@ const Feature kFeatures[] = {
     {"dsr6", dsr6_cases, dsr6_state},
     {"frag", frag_cases},                {"frag6", frag6_cases, seed_v6},
     {"frag46", frag46_cases, seed_nat64},
+    {"vlan", vlan_cases, vlan_state, 9000},  {"vlan_trunk", vlan_trunk_cases, vlan_trunk_state},
 };
 
 // One dataplane with the seed scenario's state, and the ARP request its snapshot makes for
@@ -203,6 +208,102 @@ TEST(Nat64Removed, ALiveFlowsRepliesStillGoThrough) {
   ASSERT_EQ(out.size(), 1u) << "counted " << counted_reasons({}, s.counters());
   EXPECT_TRUE(out[0] == Rewrite::to_client6(kNat64Port, 50000).apply(conn[3], env))
       << test::hex(out[0]);
+}
+
+// The IP data of `whole` (Ethernet header l2 bytes: 18 when tagged) cut into IPv4 fragments
+// of `piece` bytes (the rest in a last one), each with the whole frame's headers.
+std::vector<Frame> fragments4(const Frame& whole, size_t l2, size_t piece) {
+  const size_t ihl = (whole[l2] & 0x0f) * 4u;
+  const size_t data = whole.size() - l2 - ihl;
+  std::vector<Frame> out;
+  for (size_t at = 0; at < data; at += piece) {
+    const size_t n = std::min(piece, data - at);
+    Frame f(whole.begin(), whole.begin() + static_cast<long>(l2 + ihl));
+    f.insert(f.end(), whole.begin() + static_cast<long>(l2 + ihl + at),
+             whole.begin() + static_cast<long>(l2 + ihl + at + n));
+    test::put16(f, l2 + 2, static_cast<uint16_t>(ihl + n));
+    test::put16(f, l2 + 6, static_cast<uint16_t>((at + n < data ? 0x2000 : 0) | at / 8));
+    test::put16(f, l2 + 10, 0);
+    test::put16(f, l2 + 10, test::fold(test::sum16(&f[l2], ihl)));
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+uint16_t be16(const Frame& f, size_t off) { return static_cast<uint16_t>(f[off] << 8 | f[off + 1]); }
+
+// Interfaces and fragments (seed::state_vlan(): clients on VLAN 100 at MTU 1500, the backends
+// untagged at MTU 9000, --mtu 9000). A client's datagram that came in tagged fragments is
+// reassembled and leaves whole to the backend, untagged (it fits 9000); the backend's
+// 3,000-byte answer, in untagged fragments, is reassembled and leaves for the client cut
+// again at the clients VLAN's MTU, every fragment tagged 100 (PCP 0).
+TEST(VlanFragments, ReassembledAndCutAgainWithTheTag) {
+  ASSERT_TRUE(test::init_eal());
+  SeedDataplane s("fxvlanfrag", test::seed::state_vlan(), 9000);
+  const Env env{s.dp().mac()};
+  Pkt q;
+  q.src_mac = kClientMac;
+  q.dst_mac = env.me;
+  q.vlan = kClientsVid;
+  q.src_ip = kClientV4;
+  q.dst_ip = kVip;
+  q.proto = 17;
+  q.sport = 5353;
+  q.dport = 53;
+  q.frag = 0;
+  q.ip_id = 0x5151;
+  q.payload = std::string(2000, 'q');
+  const auto in = fragments4(test::build(q), 18, 1480);
+  ASSERT_EQ(in.size(), 2u);
+  EXPECT_TRUE(s.run(in[0]).empty());
+  auto out = s.run(in[1]);
+  ASSERT_EQ(out.size(), 1u) << "counted " << counted_reasons({}, s.counters());
+  // Whole and untagged: Ethernet, then IPv4 of 20 + 8 + 2000 bytes to a backend.
+  EXPECT_EQ(be16(out[0], 12), 0x0800);
+  EXPECT_EQ(be16(out[0], 14 + 2), 20u + 8 + 2000);
+  EXPECT_EQ(be16(out[0], 14 + 6) & 0x3fff, 0);  // not a fragment
+  const uint16_t lport = be16(out[0], 14 + 20);  // the local port the flow took
+
+  Pkt r;
+  r.src_mac = kBackendMac;
+  r.dst_mac = env.me;
+  r.src_ip = kBackend;
+  r.dst_ip = kLocal;
+  r.proto = 17;
+  r.sport = be16(out[0], 14 + 22);
+  r.dport = lport;
+  r.frag = 0;
+  r.ip_id = 0x6262;
+  r.payload = std::string(3000, 'r');
+  const auto back = fragments4(test::build(r), 14, 1480);
+  ASSERT_EQ(back.size(), 3u);
+  EXPECT_TRUE(s.run(back[0]).empty());
+  EXPECT_TRUE(s.run(back[1]).empty());
+  const uint64_t refragmented = s.counters().frag_refragmented;
+  out = s.run(back[2]);
+  ASSERT_GE(out.size(), 3u) << "counted " << counted_reasons({}, s.counters());
+  EXPECT_EQ(s.counters().frag_refragmented, refragmented + 1);
+  size_t at = 0;
+  for (size_t i = 0; i < out.size(); ++i) {
+    SCOPED_TRACE(i);
+    const Frame& f = out[i];
+    ASSERT_GE(f.size(), 18u + 20);
+    EXPECT_EQ(be16(f, 12), 0x8100);
+    EXPECT_EQ(be16(f, 14), kClientsVid);  // TCI: VID 100, PCP 0
+    EXPECT_EQ(be16(f, 16), 0x0800);
+    EXPECT_TRUE(std::equal(f.begin(), f.begin() + 6, kClientMac.begin()));
+    const uint16_t ip_len = be16(f, 18 + 2);
+    EXPECT_LE(ip_len, kClientsMtu);
+    EXPECT_EQ(test::fold(test::sum16(&f[18], 20)), 0) << "IPv4 header checksum";
+    uint32_t dst;
+    std::memcpy(&dst, &f[18 + 16], 4);
+    EXPECT_EQ(ntohl(dst), kClientV4);
+    const uint16_t fo = be16(f, 18 + 6);
+    EXPECT_EQ((fo & 0x1fffu) * 8u, at);
+    EXPECT_EQ((fo & 0x2000) != 0, i + 1 < out.size()) << "MF on all but the last";
+    at += ip_len - 20u;
+  }
+  EXPECT_EQ(at, 8u + 3000);  // the UDP datagram, all of it
 }
 
 class Fixture : public ::testing::Test {

@@ -153,6 +153,59 @@ TEST_F(Routes, SnapshotRouteSemantics) {
   EXPECT_FALSE(snap->route(htonl(ip4("8.8.8.8")), &port, &nh));
 }
 
+// Interfaces' connected routes and the implicit default (decision 2 of the VLAN plan) go
+// through the rte_lpm/rte_lpm6 like explicit routes: the same answers as the scan.
+TEST_F(Routes, InterfaceSubnetsInTheLpmAnswerAsTheScan) {
+  api::State s;
+  auto itf = [](uint16_t id, const char* name, uint16_t vlan, std::vector<api::Prefix> a) {
+    api::Interface i;
+    i.id = id;
+    i.name = name;
+    i.vlan = vlan;
+    i.addresses = std::move(a);
+    return i;
+  };
+  const api::Addr v6a = *api::parse_addr("2001:db8:200::1");
+  s.interfaces = {itf(3, "backends", 0, {{api::Addr::from_v4(ip4("198.51.100.254")), 24}}),
+                  itf(8, "clients", 100, {{api::Addr::from_v4(ip4("192.0.2.1")), 25}, {v6a, 64}})};
+  dp::SnapshotParams lpm;
+  lpm.route_lpm = true;
+  const auto with = dp::build_snapshot(s, lpm);
+  const auto without = dp::build_snapshot(s, dp::SnapshotParams{});
+  ASSERT_TRUE(with->routes.uses_lpm()) << with->routes.lpm_error();
+  ASSERT_TRUE(with->routes6.uses_lpm()) << with->routes6.lpm_error();
+  EXPECT_FALSE(without->routes.uses_lpm());
+  std::mt19937 rng(7);
+  for (int i = 0; i < 20000; ++i) {
+    // Around the two subnets and anywhere.
+    uint32_t dst = rng();
+    if (i % 3 == 0) dst = htonl(ip4("192.0.2.0") | (rng() & 0xff));
+    if (i % 3 == 1) dst = htonl(ip4("198.51.100.0") | (rng() & 0x1ff));
+    uint16_t a = 0, b = 0;
+    uint32_t na = 0, nb = 0;
+    ASSERT_TRUE(with->route(dst, &a, &na));  // the implicit default: never a miss
+    ASSERT_TRUE(without->route(dst, &b, &nb));
+    EXPECT_EQ(a, b);
+    EXPECT_EQ(na, nb);
+    EXPECT_EQ(na, dst);  // all on-link
+    const uint32_t host = ntohl(dst);
+    const uint16_t want = (host >> 7) == (ip4("192.0.2.0") >> 7) ? 8 : 3;
+    EXPECT_EQ(a, want) << std::hex << host;
+  }
+  dp::Ip6 d6 = dp::Ip6::from(v6a.b.data());
+  for (int i = 0; i < 2000; ++i) {
+    d6.b[7] = static_cast<uint8_t>(i % 3 ? 0 : rng());  // inside 2001:db8:200::/64, or beside it
+    d6.b[15] = static_cast<uint8_t>(rng());
+    uint16_t a = 0, b = 0;
+    dp::Ip6 na, nb;
+    ASSERT_TRUE(with->route6(d6, &a, &na));
+    ASSERT_TRUE(without->route6(d6, &b, &nb));
+    EXPECT_EQ(a, b);
+    EXPECT_EQ(a, d6.b[7] == 0 ? 8 : 3);
+    EXPECT_EQ(na, d6);
+  }
+}
+
 // Two snapshots live at once (the old one until the workers are quiescent), each with its own
 // rte_lpm, and each table goes with its snapshot: 40 builds of a 64 MB table fit the test's
 // 512 MB only if every one is freed.

@@ -277,6 +277,73 @@ TEST(CtlCodec, StatsRoundTrips) {
   }
 }
 
+// Protocol 14: interfaces in the state (routes and neighbours name one), per-interface
+// traffic in the stats. Every field survives, each truncation is refused, and a peer on 13
+// (no interfaces on the wire) is refused at the header.
+State iface_state() {
+  State s = sample_state();
+  Interface backends{.id = 0, .name = "backends", .port_id = 0, .vlan = 0, .mtu = 9000};
+  backends.addresses = {{ip("198.51.100.254"), 24}};
+  Interface clients{.id = 255, .name = "clients.v100", .port_id = 1, .vlan = 4094, .mtu = 0};
+  clients.addresses = {{ip("192.0.2.1"), 24}, {ip("2001:db8:200::1"), 64}, {ip("192.0.2.9"), 32}};
+  s.interfaces = {backends, clients, Interface{.id = 7, .name = "bare", .port_id = 7}};
+  s.routes[1].iface = 255;
+  s.neighbours[0].iface = 255;
+  return s;
+}
+
+TEST(CtlCodec, InterfacesRoundTrip) {
+  const State s = iface_state();
+  std::string err;
+  auto d = decode_state(encode_state(s), &err);
+  ASSERT_TRUE(d) << err;
+  EXPECT_EQ(*d, s);
+  ASSERT_EQ(d->interfaces.size(), 3u);
+  EXPECT_EQ(d->interfaces[1].name, "clients.v100");
+  EXPECT_EQ(d->interfaces[1].vlan, 4094);
+  EXPECT_EQ(d->interfaces[1].addresses[1].len, 64);
+  EXPECT_EQ(format_addr(d->interfaces[1].addresses[1].addr), "2001:db8:200::1");
+  EXPECT_EQ(d->routes[1].iface, 255);
+  EXPECT_EQ(d->neighbours[0].iface, 255);
+  const auto bytes = encode_state(s);
+  for (size_t n = 0; n < bytes.size(); ++n) {
+    const std::vector<uint8_t> prefix(bytes.begin(), bytes.begin() + n);
+    EXPECT_FALSE(decode_state(prefix, &err)) << "prefix of " << n << " bytes accepted";
+  }
+
+  Stats st = sample_stats();
+  st.interfaces = {{.id = 0, .name = "backends", .port_id = 0, .vlan = 0, .mtu = 9000,
+                    .rx_packets = 1, .rx_bytes = 2, .tx_packets = 3, .tx_bytes = UINT64_MAX},
+                   {.id = 255, .name = "clients.v100", .port_id = 1, .vlan = 4094, .mtu = 1500}};
+  auto ds = decode_stats(encode_stats(st), &err);
+  ASSERT_TRUE(ds) << err;
+  EXPECT_EQ(*ds, st);
+  const auto sbytes = encode_stats(st);
+  for (size_t n = 0; n < sbytes.size(); ++n) {
+    const std::vector<uint8_t> prefix(sbytes.begin(), sbytes.begin() + n);
+    EXPECT_FALSE(decode_stats(prefix, &err)) << "prefix of " << n << " bytes accepted";
+  }
+}
+
+TEST(CtlCodec, MoreThan256InterfacesAreRefused) {
+  State s;
+  for (uint16_t i = 0; i <= kMaxInterfaces; ++i) s.interfaces.push_back({.id = i, .name = "x"});
+  std::string err;
+  EXPECT_FALSE(decode_state(encode_state(s), &err));
+  EXPECT_FALSE(err.empty());
+  s.interfaces.pop_back();
+  EXPECT_TRUE(decode_state(encode_state(s), &err)) << err;
+}
+
+TEST(CtlCodec, Protocol13FrameIsRefused) {
+  auto f = frame(MsgType::kSetState, 1, encode_state(iface_state()));
+  MsgHeader h;
+  std::memcpy(&h, f.data(), sizeof h);
+  EXPECT_EQ(check_header(h), "");
+  h.version = 13;
+  EXPECT_EQ(check_header(h), "unsupported protocol version 13 (want 14)");
+}
+
 TEST(CtlCodec, EveryTruncatedStateIsRejected) {
   const auto bytes = encode_state(sample_state());
   for (size_t n = 0; n < bytes.size(); ++n) {

@@ -188,6 +188,48 @@ const Hole kHoles[] = {
      x_yaml("l2dsr", kL2DsrX + "  - {prefix: 198.51.100.0/24}\n"),
      [](DesiredState& d) { l2dsr_x(d, {{.prefix = ip("198.51.100.0"), .prefix_len = 24}}); }, "",
      true},
+    // Interfaces: the config file, the state file and the dataplane say the same.
+    {"interface address equal to a local ip", "interfaces[0].addresses[0]",
+     "198.51.100.100 is also a local ip: local ips are answered on every interface already",
+     "local_ips: [198.51.100.100]\nvips:\n",
+     "local_ips: [198.51.100.100]\ninterfaces:\n  - {name: lan, port: 0, addresses: "
+     "[198.51.100.100/24]}\nvips:\n",
+     [](DesiredState& d) {
+       d.interfaces = {{.id = 0, .name = "lan", .port_id = 0}};
+       d.interfaces[0].addresses = {{ip("198.51.100.100"), 24}};
+     },
+     "", true},
+    {"two untagged interfaces on one port", "interfaces[1].vlan",
+     "port 0 already has an untagged interface: a frame would belong to two interfaces",
+     "local_ips: [198.51.100.100]\nvips:\n",
+     "local_ips: [198.51.100.100]\ninterfaces:\n  - {name: lan, port: 0}\n  - {name: wan, port: "
+     "0, vlan: 0}\nvips:\n",
+     [](DesiredState& d) {
+       d.interfaces = {{.id = 0, .name = "lan", .port_id = 0}, {.id = 1, .name = "wan", .port_id = 0}};
+     },
+     "", true},
+    {"one address on two interfaces", "interfaces[1].addresses[0]",
+     "192.0.2.1 is already an address of another interface",
+     "local_ips: [198.51.100.100]\nvips:\n",
+     "local_ips: [198.51.100.100]\ninterfaces:\n  - {name: lan, port: 0, addresses: [192.0.2.1/24]}\n"
+     "  - {name: wan, port: 0, vlan: 7, addresses: [192.0.2.1/25]}\nvips:\n",
+     [](DesiredState& d) {
+       d.interfaces = {{.id = 0, .name = "lan", .port_id = 0},
+                       {.id = 1, .name = "wan", .port_id = 0, .vlan = 7}};
+       d.interfaces[0].addresses = {{ip("192.0.2.1"), 24}};
+       d.interfaces[1].addresses = {{ip("192.0.2.1"), 25}};
+     },
+     "", true},
+    {"an IPv6 interface below 1280", "interfaces[0].mtu",
+     "1000 is below IPv6's minimum MTU 1280 and the interface carries IPv6",
+     "local_ips: [198.51.100.100]\nvips:\n",
+     "local_ips: [198.51.100.100]\ninterfaces:\n  - {name: lan, port: 0, mtu: 1000, addresses: "
+     "[\"2001:db8::1/64\"]}\nvips:\n",
+     [](DesiredState& d) {
+       d.interfaces = {{.id = 0, .name = "lan", .port_id = 0, .mtu = 1000}};
+       d.interfaces[0].addresses = {{ip("2001:db8::1"), 64}};
+     },
+     "", true},
 };
 
 class Holes : public ::testing::TestWithParam<Hole> {};
@@ -458,18 +500,6 @@ const V6Case kV6Cases[] = {
      "vips[2].address: [2001:db8::10]:80/tcp is already served by another vip (see vips[0].address)"},
     {"duplicate v6 route", [](api::State& s) { s.routes.push_back(s.routes[1]); },
      "routes[3].prefix: 2001:db8:100::/64 is a duplicate route (see routes[1].prefix)"},
-    // Link-local next hops are keyed by address alone (the neighbour table, NextHopMap6).
-    {"one link-local via on two ports",
-     [](api::State& s) {
-       s.routes.push_back({.prefix = ip("2001:db8:300::"), .prefix_len = 48, .iface = 1,
-                           .via = ip("fe80::1")});
-     },
-     "routes[3].via: fe80::1 on port 1 is also on port 0: one link-local address on two ports "
-     "is not supported yet (see routes[0].via)"},
-    {"a link-local static neighbour on another port than its route",
-     [](api::State& s) { s.neighbours[0].iface = 1; },
-     "neighbours[0].ip: fe80::1 on port 1 is also on port 0: one link-local address on two "
-     "ports is not supported yet (see routes[0].via)"},
 };
 
 class V6 : public ::testing::TestWithParam<V6Case> {};
@@ -525,6 +555,222 @@ TEST(Ipv6, UnusableAddresses) {
   EXPECT_NE(api::unusable_address_reason(ip("ff05::2")), "");
   EXPECT_EQ(api::unusable_address_reason(ip("127.0.0.1")), "is a loopback address");
   EXPECT_FALSE(api::parse_addr("::ffff:203.0.113.10"));
+}
+
+// ---- interfaces (a port plus an optional VLAN) ----
+
+// dual_stack() over two interfaces: backends (id 0, port 0 untagged, --mtu) and clients (id
+// 1, port 0 VLAN 100, mtu 1500), each with an address of both families.
+api::State with_ifaces() {
+  api::State s = dual_stack();
+  api::Interface backends{.id = 0, .name = "backends", .port_id = 0};
+  backends.addresses = {{ip("198.51.100.254"), 24}, {ip("2001:db8:100::1"), 64}};
+  api::Interface clients{.id = 1, .name = "clients", .port_id = 0, .vlan = 100, .mtu = 1500};
+  clients.addresses = {{ip("192.0.2.1"), 24}, {ip("2001:db8:200::1"), 64}};
+  s.interfaces = {backends, clients};
+  return s;
+}
+
+using IfaceCase = V6Case;  // what, change, the first problem
+
+const std::string kNameRule = " is not a valid interface name (1-15 characters from a-z 0-9 . _ -)";
+
+const IfaceCase kIfaceCases[] = {
+    {"empty name", [](api::State& s) { s.interfaces[1].name = ""; },
+     "interfaces[1].name: \"\"" + kNameRule},
+    {"16-character name", [](api::State& s) { s.interfaces[1].name = "clients-vlan-100"; },
+     "interfaces[1].name: \"clients-vlan-100\"" + kNameRule},
+    {"upper case and space", [](api::State& s) { s.interfaces[1].name = "Clients 1"; },
+     "interfaces[1].name: \"Clients 1\"" + kNameRule},
+    {"control byte in a name", [](api::State& s) { s.interfaces[1].name = "a\nb"; },
+     "interfaces[1].name: \"a?b\"" + kNameRule},
+    {"name used twice", [](api::State& s) { s.interfaces[1].name = "backends"; },
+     "interfaces[1].name: backends is already the name of another interface (see interfaces[0].name)"},
+    {"id used twice", [](api::State& s) { s.interfaces[1].id = 0; },
+     "interfaces[1].id: interface id 0 is used twice (see interfaces[0].id)"},
+    {"id out of range", [](api::State& s) { s.interfaces[1].id = 256; },
+     "interfaces[1].id: 256 is not an interface id (0-255)"},
+    {"VLAN 4095 (reserved)", [](api::State& s) { s.interfaces[1].vlan = 4095; },
+     "interfaces[1].vlan: 4095 is not a VLAN id (1-4094; 0 or absent: untagged)"},
+    {"two untagged interfaces on one port", [](api::State& s) { s.interfaces[1].vlan = 0; },
+     "interfaces[1].vlan: port 0 already has an untagged interface: a frame would belong to two "
+     "interfaces (see interfaces[0].vlan)"},
+    {"one VLAN twice on one port",
+     [](api::State& s) { s.interfaces.push_back({.id = 2, .name = "again", .port_id = 0, .vlan = 100}); },
+     "interfaces[2].vlan: port 0 already has an interface on VLAN 100: a frame would belong to two "
+     "interfaces (see interfaces[1].vlan)"},
+    {"MTU below 576", [](api::State& s) { s.interfaces[1].mtu = 575; },
+     "interfaces[1].mtu: 575 is not an MTU (576-9000)"},
+    {"MTU above 9000", [](api::State& s) { s.interfaces[0].mtu = 9001; },
+     "interfaces[0].mtu: 9001 is not an MTU (576-9000)"},
+    {"MTU below 1280 with an IPv6 address", [](api::State& s) { s.interfaces[1].mtu = 1000; },
+     "interfaces[1].mtu: 1000 is below IPv6's minimum MTU 1280 and the interface carries IPv6 "
+     "(see interfaces[1].addresses[1])"},
+    {"MTU below 1280 with an IPv6 route",
+     [](api::State& s) {
+       s.interfaces.push_back({.id = 2, .name = "v4only", .port_id = 1, .mtu = 1000});
+       s.interfaces[2].addresses = {{ip("10.0.0.1"), 24}};
+       s.routes.push_back({.prefix = ip("2001:db8:300::"), .prefix_len = 48, .iface = 2});
+     },
+     "interfaces[2].mtu: 1000 is below IPv6's minimum MTU 1280 and the interface carries IPv6 "
+     "(see routes[3].interface)"},
+    {"prefix length 33", [](api::State& s) { s.interfaces[1].addresses[0].len = 33; },
+     "interfaces[1].addresses[0]: 192.0.2.1/33: prefix length must be 1-32"},
+    {"prefix length 0", [](api::State& s) { s.interfaces[1].addresses[1].len = 0; },
+     "interfaces[1].addresses[1]: 2001:db8:200::1/0: prefix length must be 1-128"},
+    {"the network address", [](api::State& s) { s.interfaces[1].addresses[0].addr = ip("192.0.2.0"); },
+     "interfaces[1].addresses[0]: 192.0.2.0/24 is the network address of its subnet, not a host's"},
+    {"the broadcast address",
+     [](api::State& s) { s.interfaces[1].addresses[0].addr = ip("192.0.2.255"); },
+     "interfaces[1].addresses[0]: 192.0.2.255/24 is the broadcast address of its subnet, not a "
+     "host's"},
+    {"IPv6's subnet-router anycast address",
+     [](api::State& s) { s.interfaces[1].addresses[1].addr = ip("2001:db8:200::"); },
+     "interfaces[1].addresses[1]: 2001:db8:200::/64 is the subnet-router anycast address of its "
+     "subnet, not a host's"},
+    {"a link-local address",
+     [](api::State& s) { s.interfaces[1].addresses[1].addr = ip("fe80::1"); },
+     "interfaces[1].addresses[1]: fe80::1 is a link-local address (fe80::/10), which cannot be an "
+     "interface address"},
+    {"a multicast address",
+     [](api::State& s) { s.interfaces[1].addresses[0].addr = ip("224.0.0.5"); },
+     "interfaces[1].addresses[0]: 224.0.0.5 is a multicast address"},
+    {"a vip's address", [](api::State& s) { s.interfaces[1].addresses[0].addr = ip("203.0.113.10"); },
+     "interfaces[1].addresses[0]: 203.0.113.10 is also a vip: vips are answered on every "
+     "interface already (see vips[1].address)"},
+    {"a local ip", [](api::State& s) { s.interfaces[0].addresses[0].addr = ip("198.51.100.100"); },
+     "interfaces[0].addresses[0]: 198.51.100.100 is also a local ip: local ips are answered on "
+     "every interface already (see local_ips[0])"},
+    {"one address on two interfaces",
+     [](api::State& s) { s.interfaces[1].addresses.push_back({ip("198.51.100.254"), 24}); },
+     "interfaces[1].addresses[2]: 198.51.100.254 is already an address of another interface "
+     "(see interfaces[0].addresses[0])"},
+    {"one address twice on an interface",
+     [](api::State& s) { s.interfaces[1].addresses.push_back({ip("192.0.2.1"), 25}); },
+     "interfaces[1].addresses[2]: 192.0.2.1 is already an address of this interface (see "
+     "interfaces[1].addresses[0])"},
+    {"one subnet on two interfaces",
+     [](api::State& s) { s.interfaces[1].addresses.push_back({ip("2001:db8:100::2"), 64}); },
+     "interfaces[1].addresses[2]: 2001:db8:100::/64 is also the subnet of another interface: one "
+     "subnet on two interfaces would be two connected routes for one prefix (see "
+     "interfaces[0].addresses[1])"},
+    {"a route on an interface that does not exist", [](api::State& s) { s.routes[1].iface = 7; },
+     "routes[1].interface: 7 is not the id of an interface of the state"},
+    {"a neighbour on an interface that does not exist",
+     [](api::State& s) { s.neighbours[0].iface = 2; },
+     "neighbours[0].interface: 2 is not the id of an interface of the state"},
+    {"a backend at an interface address",
+     [](api::State& s) { s.vips[2].backends[0].ip = ip("198.51.100.254"); },
+     "vips[2].backends[0].address: 198.51.100.254 is an interface address: rondo would forward "
+     "to itself (see interfaces[0].addresses[0])"},
+    {"too many interfaces",
+     [](api::State& s) {
+       for (uint16_t i = 2; i <= 256; ++i) {
+         api::Interface more{.id = i, .name = "x", .port_id = 1, .vlan = i};
+         more.name += std::to_string(i);
+         s.interfaces.push_back(more);
+       }
+     },
+     "interfaces: too many interfaces (at most 256)"},
+    {"a static neighbour twice on one interface",
+     [](api::State& s) { s.neighbours.push_back({.ip = ip("fe80::1"), .mac = {2, 0, 0, 0, 0, 9}}); },
+     "neighbours[1].ip: fe80::1 already has an entry (see neighbours[0].ip)"},
+};
+
+class Ifaces : public ::testing::TestWithParam<IfaceCase> {};
+
+TEST(Interfaces, TwoInterfacesAreValid) { EXPECT_EQ(api::validate_state(with_ifaces()), ""); }
+
+TEST_P(Ifaces, DataplaneRefusesWithTheFieldNamed) {
+  api::State s = with_ifaces();
+  GetParam().change(s);
+  EXPECT_EQ(api::validate_state(s), GetParam().problem);
+}
+
+INSTANTIATE_TEST_SUITE_P(Interfaces, Ifaces, ::testing::ValuesIn(kIfaceCases));
+
+// What the rules allow: one VLAN on two ports, a /31 or /32 (/127, /128) address, an IPv4-only
+// interface below 1280, and the same link-local router on two interfaces (neighbours are
+// keyed by interface and address).
+TEST(Interfaces, WhatIsAllowed) {
+  api::State s = with_ifaces();
+  s.interfaces.push_back({.id = 9, .name = "vlan100.p1", .port_id = 1, .vlan = 100, .mtu = 576});
+  s.interfaces.back().addresses = {{ip("10.0.0.0"), 31}, {ip("10.0.1.1"), 32}};
+  s.interfaces.push_back({.id = 255, .name = "v6_p1", .port_id = 1, .mtu = 1280});
+  s.interfaces.back().addresses = {{ip("2001:db8:400::"), 127}, {ip("2001:db8:500::"), 128}};
+  s.routes.push_back({.prefix = ip("2001:db8:300::"), .prefix_len = 48, .iface = 1, .via = ip("fe80::1")});
+  s.neighbours.push_back({.ip = ip("fe80::1"), .mac = {2, 0, 0, 0, 0, 2}, .iface = 1});
+  s.neighbours.push_back({.ip = ip("fe80::1"), .mac = {2, 0, 0, 0, 0, 3}, .iface = 9});
+  EXPECT_EQ(api::validate_state(s), "");
+  // Without interfaces a route may name any port: only the dataplane knows how many it has.
+  s = dual_stack();
+  s.routes[1].iface = 7;
+  EXPECT_EQ(api::validate_state(s), "");
+}
+
+// l2dsr's on-link rule counts the interfaces' subnets (their connected routes), unless an
+// explicit route of the same prefix says otherwise.
+TEST(Interfaces, L2DsrBackendOnAnInterfacesSubnetIsOnLink) {
+  api::State s = with_ifaces();
+  api::Vip l2{.id = 5, .ip = ip("203.0.113.20"), .port = 80, .mode = api::Mode::kL2Dsr};
+  l2.backends = {{.id = 9, .ip = ip("192.0.2.7"), .port = 80}};
+  s.vips.push_back(l2);
+  EXPECT_EQ(api::validate_state(s), "");  // 0.0.0.0/0 goes via a router, 192.0.2.0/24 is the clients'
+  s.interfaces[1].addresses[0] = {ip("192.0.2.1"), 25};
+  EXPECT_EQ(api::validate_state(s), "");  // 192.0.2.0/25 holds .7
+  s.interfaces[1].addresses[0] = {ip("192.0.2.129"), 25};
+  EXPECT_EQ(api::validate_state(s),
+            "vips[3].backends[0].address: 192.0.2.7 is not on-link (its route 0.0.0.0/0 goes via "
+            "198.51.100.1)" + kNotOnLink + " (see routes[2].prefix)");
+  // An explicit route of the subnet's prefix wins over the connected one.
+  s.interfaces[1].addresses[0] = {ip("192.0.2.1"), 24};
+  s.routes.push_back({.prefix = ip("192.0.2.0"), .prefix_len = 24, .iface = 0, .via = ip("198.51.100.1")});
+  EXPECT_EQ(api::validate_state(s),
+            "vips[3].backends[0].address: 192.0.2.7 is not on-link (its route 192.0.2.0/24 goes via "
+            "198.51.100.1)" + kNotOnLink + " (see routes[3].prefix)");
+}
+
+// What only the dataplane knows, its ports and --mtu: checked when a state is applied.
+TEST(Interfaces, DataplaneChecksPortsAndItsMtu) {
+  auto first = [](const api::State& s, uint32_t ports, uint32_t mtu) {
+    const auto p = api::check_dataplane(s, ports, mtu);
+    return p.empty() ? std::string() : p.front().to_string();
+  };
+  api::State s = with_ifaces();
+  EXPECT_EQ(first(s, 1, 1500), "");
+  s.interfaces[0].mtu = 9000;
+  EXPECT_EQ(first(s, 1, 1500), "interfaces[0].mtu: 9000 is above the dataplane's --mtu 1500");
+  EXPECT_EQ(first(s, 1, 9000), "");
+  s.interfaces[1].port_id = 2;
+  EXPECT_EQ(first(s, 2, 9000), "interfaces[1].port: 2 is not a port of the dataplane (its ports are 0-1)");
+  EXPECT_EQ(first(s, 1, 9000), "interfaces[1].port: 2 is not a port of the dataplane (it has port 0)");
+  // Without an mtu of its own an interface has --mtu: below 1280 only without IPv6.
+  s = with_ifaces();
+  s.interfaces[1].mtu = 0;
+  EXPECT_EQ(first(s, 1, 1000),
+            "interfaces[0].mtu: 0 (the dataplane's --mtu 1000) is below IPv6's minimum MTU 1280 and "
+            "the interface carries IPv6 (see interfaces[0].addresses[1])");
+  s.interfaces[0].addresses.pop_back();
+  EXPECT_EQ(first(s, 1, 1000),
+            "interfaces[0].mtu: 0 (the dataplane's --mtu 1000) is below IPv6's minimum MTU 1280 and "
+            "the interface carries IPv6 (see routes[0].interface)");
+  s.interfaces[0].mtu = 1000;
+  s.routes.erase(s.routes.begin(), s.routes.begin() + 2);  // the v6 routes, on backends
+  s.interfaces[1].addresses.pop_back();
+  EXPECT_EQ(first(s, 1, 1000), "");  // IPv4 only
+  // Without interfaces, routes and neighbours name ports (the implicit interfaces).
+  s = dual_stack();
+  EXPECT_EQ(first(s, 1, 1500), "");
+  s.routes[1].iface = 1;
+  EXPECT_EQ(first(s, 2, 1500), "");
+  EXPECT_EQ(first(s, 1, 1500),
+            "routes[1].interface: 1 is not a port of the dataplane (it has port 0; without "
+            "interfaces, the interface is the port's untagged one, id = port)");
+  s.routes[1].iface = 0;
+  s.neighbours[0].iface = 3;
+  EXPECT_EQ(first(s, 2, 1500),
+            "neighbours[0].interface: 3 is not a port of the dataplane (its ports are 0-1; "
+            "without interfaces, the interface is the port's untagged one, id = port)");
 }
 
 // ---- hostile JSON ----
