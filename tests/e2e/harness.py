@@ -571,33 +571,52 @@ def yaml_addr(addr):
     return f'"{addr}"' if is_v6(addr) else addr
 
 
+def link_key(entry):
+    """Where a route or neighbour is, as the config says it: "interface: NAME" if it names
+    one, else "port: N" (default 0: the untagged interface of port 0)."""
+    if entry.get("interface"):
+        return f"interface: {entry['interface']}"
+    return f"port: {entry.get('port', 0)}"
+
+
 def yaml_config(vips, local_ips=(LOCAL_IP,), timeouts=None, comment="e2e topology",
-                routes=(), neighbours=()):
+                routes=(), neighbours=(), interfaces=()):
     """A control-plane config file (deploy/rondo.yaml's format). vips: dicts with name,
     port, protocol, backends (ports on BACKEND_IP, or (address, port) pairs) and optionally
     address (default VIP), health_check (a dict of the health_check keys), mode (fullnat |
     ipip | gue | l2dsr), scheduler, syncookies (off | on | auto), proxy_protocol (off | v2)
     and on_all_down (drop | open). timeouts: seconds, overriding the defaults below.
-    routes: dicts with prefix and optionally via, port; neighbours: dicts with ip, mac and
-    optionally port (none: everything on-link, neighbours resolved by ARP/NDP).
+    routes: dicts with prefix and optionally via, and interface (a name) or port (default 0);
+    neighbours: dicts with ip, mac and optionally interface or port (none: everything
+    on-link, neighbours resolved by ARP/NDP). interfaces: dicts with name, port and
+    optionally vlan, mtu, addresses (prefixes "192.0.2.1/24"); none: one untagged interface
+    per port, as before interfaces existed.
     Any address may be IPv6 (a VIP's address, a backend's, a local ip, a route's prefix
     "2001:db8::/64" or via, a neighbour's ip): written as a plain address, quoted."""
     t = {"tcp_syn": 10, "tcp_established": 900, "tcp_closing": 10, "udp": 30}
     t.update(timeouts or {})
     out = [f"# {comment} (tools/lib/topo.sh): "
-           f"{'routes below' if routes else 'everything on-link on dp0'}.", "timeouts:"]
+           f"{'routes below' if routes else 'interfaces below' if interfaces else 'everything on-link on dp0'}.",
+           "timeouts:"]
     out += [f"  {k}: {v}" for k, v in t.items()]
     out.append(f"local_ips: [{', '.join(map(yaml_addr, local_ips))}]")
+    if interfaces:
+        out.append("interfaces:")
+        for i in interfaces:
+            out += [f"  - name: {i['name']}", f"    port: {i['port']}"]
+            out += [f"    {key}: {i[key]}" for key in ("vlan", "mtu") if i.get(key)]
+            if i.get("addresses"):
+                out.append(f"    addresses: [{', '.join(map(yaml_addr, i['addresses']))}]")
     if routes:
         out.append("routes:")
         for r in routes:
             out.append(f"  - prefix: {yaml_addr(r['prefix'])}")
             if r.get("via"):
                 out.append(f"    via: {yaml_addr(r['via'])}")
-            out.append(f"    port: {r.get('port', 0)}")
+            out.append(f"    {link_key(r)}")
     if neighbours:
         out.append("neighbours:")
-        out += [f"  - {{ip: {yaml_addr(n['ip'])}, mac: \"{n['mac']}\", port: {n.get('port', 0)}}}"
+        out += [f"  - {{ip: {yaml_addr(n['ip'])}, mac: \"{n['mac']}\", {link_key(n)}}}"
                 for n in neighbours]
     out.append("vips:")
     for v in vips:
@@ -661,6 +680,9 @@ class Env:
         self.topo_up = False
         self.v6 = False  # topology_up() with topo.sh --v6 (dual-stack client and backends)
         self.router = False  # topology_up() with topo.sh --router (the client behind a router)
+        # topology_up() with topo.sh --vlan OBJ: the client on a VLAN (192.0.2.2, and
+        # 2001:db8:200::2 with v6), every frame tagged by OBJ (build/tests/e2e/vlan_tag_*.bpf.o).
+        self.vlan_obj = None
         # Namespaces a test makes beyond topo.sh's three (named rd-TAG-*), and extra DPDK file
         # prefixes: stop() ends what runs in them and removes them.
         self.extra_namespaces = []
@@ -781,6 +803,16 @@ class Env:
             raise AssertionError(f"rondo-dpstat --json exited {r.returncode}: {r.stderr.strip()}")
         return json.loads(r.stdout)
 
+    def scrape_metrics(self, listen):
+        """The control plane's /metrics text (its --metrics-listen ADDR:PORT, in the lb
+        namespace)."""
+        r = subprocess.run(["ip", "netns", "exec", self.ns_lb, "curl", "-sS", "-f", "-m", "5",
+                            f"http://{listen}/metrics"], capture_output=True, text=True, timeout=15)
+        if r.returncode != 0:
+            raise AssertionError(f"curl http://{listen}/metrics (lb namespace) exited "
+                                 f"{r.returncode}: {r.stderr.strip()}")
+        return r.stdout
+
     def rondoctl(self, *args, timeout=60):
         """Run rondoctl against this run's control plane; returns the CompletedProcess.
         (The API socket is a file in the temp dir: reachable from any namespace.)"""
@@ -808,7 +840,8 @@ class Env:
         for binary in (self.dataplane, self.controlplane, self.dpstat, self.rondoctl_bin):
             if not os.access(binary, os.X_OK):
                 raise AssertionError(f"{binary} is missing")
-        opts = (["--v6"] if self.v6 else []) + (["--router"] if self.router else [])
+        opts = ((["--v6"] if self.v6 else []) + (["--router"] if self.router else []) +
+                (["--vlan", self.vlan_obj] if self.vlan_obj else []))
         log(f"topology {self.tag} (tools/lib/topo.sh up {' '.join([self.tag, *opts])})")
         self.topo_up = True
         subprocess.run([self.topo, "up", self.tag, *opts], check=True)
@@ -966,6 +999,23 @@ class Env:
 # --------------------------------------------------------------------------------------
 # Checks shared by the scenarios.
 # --------------------------------------------------------------------------------------
+
+def parse_metrics(text):
+    """{(name, frozenset of label pairs): value} of a text exposition (no escapes in
+    our label values)."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        series, _, value = line.rpartition(" ")
+        name, _, labels = series.partition("{")
+        pairs = []
+        for item in filter(None, labels.rstrip("}").split(",")):
+            k, _, v = item.partition("=")
+            pairs.append((k, v.strip('"')))
+        out[(name, frozenset(pairs))] = float(value)
+    return out
+
 
 def fmt_counts(ports):
     c = Counter(ports)

@@ -42,7 +42,7 @@ import monitoring  # noqa: E402
 
 import harness
 from harness import (BACKEND_IP, HTTP_BACKENDS, HTTP_PORT, connect_vip, err_text, fmt_counts,
-                     http_exchange, log, wait_until)
+                     http_exchange, log, parse_metrics, wait_until)
 
 HEALTH = {"type": "http", "path": "/", "interval_ms": 200, "timeout_ms": 200, "rise": 2, "fall": 2}
 TCP_CLOSING_S = 2   # short, so that a drained backend's last flows end soon after the close
@@ -495,32 +495,6 @@ def scenario_4_controlplane_restart(env, totals):
             f"answered {len(ka_drained)} requests")
 
 
-def parse_metrics(text):
-    """{(name, frozenset of label pairs): value} of a text exposition (no escapes in
-    our label values)."""
-    out = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        series, _, value = line.rpartition(" ")
-        name, _, labels = series.partition("{")
-        pairs = []
-        for item in filter(None, labels.rstrip("}").split(",")):
-            k, _, v = item.partition("=")
-            pairs.append((k, v.strip('"')))
-        out[(name, frozenset(pairs))] = float(value)
-    return out
-
-
-def scrape(env):
-    r = subprocess.run(["ip", "netns", "exec", env.ns_lb, "curl", "-sS", "-f", "-m", "5",
-                        f"http://{METRICS}/metrics"], capture_output=True, text=True, timeout=15)
-    if r.returncode != 0:
-        raise AssertionError(f"curl http://{METRICS}/metrics (lb namespace) exited "
-                             f"{r.returncode}: {r.stderr.strip()}")
-    return r.stdout
-
-
 def backend_metric(m, name, port):
     return m.get((name, frozenset({("backend", addr(port)), ("vip", "web")})))
 
@@ -547,7 +521,7 @@ def scenario_5_metrics(env, totals):
     prev = {}
 
     def settled():
-        text = scrape(env)
+        text = env.scrape_metrics(METRICS)
         m = parse_metrics(text)
         conns = {p: backend_metric(m, "rondo_backend_connections_total", p) for p in made}
         when = m.get(("rondo_controlplane_stats_timestamp_seconds", frozenset()))
@@ -588,7 +562,7 @@ def scenario_5_metrics(env, totals):
 def scenario_6_alerts_and_dashboard(env, totals):
     # After scenarios 1-5 every family is there: connected and in sync, stats fetched,
     # fullnat backends (local ports), drops by reason, the ports.
-    fams = monitoring.parse_exposition(scrape(env))
+    fams = monitoring.parse_exposition(env.scrape_metrics(METRICS))
     queries = monitoring.all_queries()
     found = monitoring.problems(queries, fams)
     assert not found, (f"{len(found)} name(s) the rules or the dashboard query are not in "

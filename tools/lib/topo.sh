@@ -3,11 +3,12 @@
 #
 # The network-namespace topology of the demo and the e2e tests.
 #
-#   topo.sh up TAG [--v6] [--router]
+#   topo.sh up TAG [--v6] [--router | --vlan OBJ]
 #                      build it (a leftover with the same TAG is removed first;
 #                      a failure part-way removes what was built); --v6: dual stack
 #                      on the client and the backends (below); --router: the client
-#                      behind a router hop (below)
+#                      behind a router hop (below); --vlan: the client on a VLAN of
+#                      its own (below)
 #   topo.sh down TAG   remove everything with that TAG; idempotent, also after a
 #                      half-built "up"
 #
@@ -53,6 +54,19 @@
 # 2001:db8:100::4 (its config's routes:). Without --router the client is on br0 as drawn
 # above and there is no rd-TAG-rt.
 #
+# --vlan OBJ puts the client on a VLAN and a subnet of its own, as a router port facing
+# clients would be: OBJ is tests/e2e/vlan_tag.bpf.c built for a VID (build/tests/e2e/
+# vlan_tag_<VID>.bpf.o), attached with clsact to the client's eth0 (egress tags every frame
+# with the VID, ingress drops every frame not tagged with it and untags the rest: the kernel
+# here has no 8021q module). The client's eth0 becomes 192.0.2.2/24 (no 198.51.100.2) and,
+# with --v6, 2001:db8:200::2/64 (no 2001:db8:100::2); the VIP prefixes stay on-link. br0 does
+# no VLAN filtering: tagged frames cross it like any other, the backends' and the lb host's
+# kernels drop them (no VLAN device there), the client drops everything untagged. So rondo
+# must answer the client tagged, on the VLAN, from 192.0.2.1/24 or 2001:db8:200::1/64 (its
+# addresses there), and whatever reaches the backends went out untagged. dp0p gets txvlan
+# off: it writes the tag into the bytes, so a reader of dp0 that sees only bytes (AF_XDP)
+# sees it too (net_af_packet gets it either way, from PACKET_AUXDATA).
+#
 # Nothing is created in the caller's namespace: every link lives in one of the
 # namespaces, so deleting them removes all of it.
 #
@@ -62,7 +76,7 @@
 set -euo pipefail
 
 usage() {
-	echo "usage: $0 up TAG [--v6] [--router] | down TAG   (TAG: 1-12 of [a-z0-9])" >&2
+	echo "usage: $0 up TAG [--v6] [--router | --vlan OBJ] | down TAG   (TAG: 1-12 of [a-z0-9])" >&2
 	exit 2
 }
 
@@ -72,16 +86,27 @@ tag=$2
 shift 2
 v6=false
 router=false
+vlan_obj=
 while [ $# -gt 0 ]; do
 	[ "$cmd" = up ] || usage
 	case $1 in
 	--v6) v6=true ;;
 	--router) router=true ;;
+	--vlan)
+		[ $# -ge 2 ] || usage
+		vlan_obj=$2
+		shift
+		;;
 	*) usage ;;
 	esac
 	shift
 done
 [[ $tag =~ ^[a-z0-9]{1,12}$ ]] || usage
+if $router && [ -n "$vlan_obj" ]; then usage; fi
+if [ -n "$vlan_obj" ] && [ ! -f "$vlan_obj" ]; then
+	echo "topo.sh: --vlan $vlan_obj: no such file" >&2
+	exit 2
+fi
 if [ "$(id -u)" -ne 0 ]; then
 	echo "topo.sh: must run as root" >&2
 	exit 1
@@ -140,6 +165,17 @@ host_add() {
 	ip -n "$ns" link set eth0 up
 }
 
+# client_vlan_add: the client of --vlan, on its own subnet, every frame tagged by $vlan_obj.
+client_vlan_add() {
+	local cl6=()
+	! $v6 || cl6=(2001:db8:200::2/64)
+	host_add "$ns_cl" 192.0.2.2/24 clp "${cl6[@]}"
+	ip netns exec "$ns_lb" ethtool -K dp0p txvlan off >/dev/null
+	tc -n "$ns_cl" qdisc add dev eth0 clsact
+	tc -n "$ns_cl" filter add dev eth0 egress bpf direct-action obj "$vlan_obj" sec tc/egress
+	tc -n "$ns_cl" filter add dev eth0 ingress bpf direct-action obj "$vlan_obj" sec tc/ingress
+}
+
 topo_up() {
 	local snoop=() cl6=() be6=()
 	if $v6; then
@@ -169,7 +205,11 @@ topo_up() {
 	if $router; then
 		router_add
 	else
-		host_add "$ns_cl" 198.51.100.2/24 clp "${cl6[@]}"
+		if [ -n "$vlan_obj" ]; then
+			client_vlan_add
+		else
+			host_add "$ns_cl" 198.51.100.2/24 clp "${cl6[@]}"
+		fi
 		# The VIP prefix is on-link for the client: it ARPs for 203.0.113.10 itself.
 		ip -n "$ns_cl" route add 203.0.113.0/24 dev eth0
 		# And the v6 VIP prefix: it solicits 2001:db8::10 itself.
