@@ -37,6 +37,26 @@ constexpr uint32_t kBucketEntries = 4;
 uint32_t l2_len(const uint8_t* frame) { return frame[12] == 0x81 && frame[13] == 0x00 ? kEth + 4 : kEth; }
 // Whether the frame (its Ethernet header l2 bytes) carries IPv6.
 bool is_v6(const uint8_t* frame, uint32_t l2) { return frame[l2 - 2] == 0x86 && frame[l2 - 1] == 0xdd; }
+// The VLAN id of a frame whose Ethernet header is l2 bytes: 0 when untagged, as for a
+// priority tag (VID 0 is the untagged interface's: docs/architecture.md, "Interfaces").
+uint16_t vid_of(const uint8_t* frame, uint32_t l2) {
+  return l2 == kEth ? 0 : static_cast<uint16_t>((frame[14] << 8 | frame[15]) & 0x0fff);
+}
+
+// Whether every fragment of the reassembled datagram d came in on the interface of its head
+// (the offset-0 fragment, whose Ethernet header the datagram keeps and by which it is
+// classified again): the same port and VLAN id. rte_ip_frag keys a datagram by addresses and
+// identification alone, so fragments from two VLANs with the same key would make one. Each
+// later segment still holds its own Ethernet header in front of its data: rte_ip_frag only
+// moved its start past l2_len + l3_len (the values add() set).
+bool one_interface(const rte_mbuf* d) {
+  const uint16_t vid = vid_of(rte_pktmbuf_mtod(d, const uint8_t*), d->l2_len);
+  for (const rte_mbuf* s = d->next; s; s = s->next) {
+    const uint8_t* frame = rte_pktmbuf_mtod(s, const uint8_t*) - s->l2_len - s->l3_len;
+    if (s->port != d->port || vid_of(frame, s->l2_len) != vid) return false;
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -155,9 +175,19 @@ rte_mbuf* Reassembly::add(rte_mbuf* m, uint64_t now, DropReason* why, DropSample
   // datagram reclaimed and a broken one), and rte_ip_frag does not check the row's room.
   rte_ip_frag_free_death_row(&dr_, 0);
   if (refused) return nullptr;
-  ++c_->frag_received;  // taken in (a refused one is its drop reason only)
   // Otherwise what went to the row was a stale datagram whose entry was taken over.
   c_->frag_timeouts += others;
+  if (d && !one_interface(d)) {
+    // Fragments of two interfaces: the datagram is broken, as by an overlap (m refused, the
+    // others discarded; each fragment is one segment: the worker takes no chained mbuf).
+    *why = DropReason::kFragInvalid;
+    if (drops)
+      drops->offer(*why, rte_pktmbuf_mtod(d, const uint8_t*), rte_pktmbuf_data_len(d), d->port, now);
+    c_->frag_discarded += d->nb_segs - 1u;
+    rte_pktmbuf_free(d);
+    return nullptr;
+  }
+  ++c_->frag_received;  // taken in (a refused one is its drop reason only)
   if (!d) return nullptr;  // held
 
   ++c_->frag_reassembled;
@@ -175,10 +205,14 @@ rte_mbuf* Reassembly::add(rte_mbuf* m, uint64_t now, DropReason* why, DropSample
     dst += s->data_len;
   }
   out->port = d->port;
+  // The datagram's Ethernet header is its head's (the offset-0 fragment), which need not be
+  // m: a priority-tagged fragment (18 bytes) and untagged ones (14) are of one interface.
+  const uint32_t head_l2 = d->l2_len;
   rte_pktmbuf_free(d);
   if (!v6) {
-    // rte_ip_frag set the total length and cleared MF and the offset; the checksum is ours.
-    auto* h = rte_pktmbuf_mtod_offset(out, rte_ipv4_hdr*, l2);
+    // rte_ip_frag set the total length and cleared MF and the offset (and the checksum to 0);
+    // the checksum is ours.
+    auto* h = rte_pktmbuf_mtod_offset(out, rte_ipv4_hdr*, head_l2);
     h->hdr_checksum = 0;
     h->hdr_checksum = rte_ipv4_cksum(h);
   }

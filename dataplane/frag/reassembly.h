@@ -55,7 +55,8 @@ class Reassembly {
   /// Take fragment m (an Ethernet frame, untagged or with one 802.1Q tag, the pipeline classified as a fragment to
   /// one of our addresses; for IPv6 its fragment header right after the fixed one). Returns
   /// the reassembled frame when m completed a datagram (one mbuf), else null: m is held, or
-  /// it was refused (freed; *why set: frag_table_full, frag_invalid, frag_too_big,
+  /// it was refused (freed; *why set: frag_table_full, frag_invalid (also when m completes a
+  /// datagram whose fragments came from two interfaces: all of them go), frag_too_big,
   /// frag_duplicate, no_mbuf). A refused fragment is offered to `drops` (when given) first.
   rte_mbuf* add(rte_mbuf* m, uint64_t now, DropReason* why, DropSampler* drops = nullptr);
 

@@ -1,7 +1,9 @@
 // Reassembly (frag/reassembly.h) on its own, with a real EAL and mempool and a clock the test
 // moves: a datagram that never completes is freed at its timeout (counted, every mbuf back in
 // the pool), a full table refuses a new datagram (frag_table_full) and takes one again once
-// the old ones expire, and the reassembled frame is one mbuf holding the datagram.
+// the old ones expire, the reassembled frame is one mbuf holding the datagram (with its
+// offset-0 fragment's Ethernet header, whichever fragment completed it), and fragments of one
+// key from two interfaces make no datagram (frag_invalid).
 #include <gtest/gtest.h>
 #include <rte_mbuf.h>
 
@@ -25,9 +27,8 @@ using test::Pkt;
 constexpr uint64_t kHz = 1'000'000;  // the test's clock: microseconds
 constexpr uint32_t kTimeoutMs = 2000;
 
-// A fragment of a UDP datagram (id `id`) from 198.51.100.2 to 203.0.113.10: `at` bytes in,
-// `len` bytes of data, more to come or not.
-Frame fragment(uint16_t id, uint16_t at, uint16_t len, bool more) {
+// A UDP datagram (id `id`) from 198.51.100.2 to 203.0.113.10.
+Pkt query(uint16_t id) {
   Pkt p;
   p.src_ip = 0xc6336402;
   p.dst_ip = 0xcb00710a;
@@ -35,6 +36,12 @@ Frame fragment(uint16_t id, uint16_t at, uint16_t len, bool more) {
   p.sport = 5353;
   p.dport = 53;
   p.ip_id = id;
+  return p;
+}
+
+// A fragment of query(id): `at` bytes in, `len` bytes of data, more to come or not.
+Frame fragment(uint16_t id, uint16_t at, uint16_t len, bool more) {
+  Pkt p = query(id);
   p.payload = std::string(len - 8, 'q');  // the UDP header is part of the data
   Frame f = test::build(p);
   test::put16(f, 14 + 6, static_cast<uint16_t>((more ? 0x2000 : 0) | at / 8));
@@ -168,6 +175,81 @@ std::vector<Frame> cut4(const Frame& whole, size_t size) {
 uint16_t be16_at(const Frame& f, size_t off) { return static_cast<uint16_t>(f[off] << 8 | f[off + 1]); }
 uint32_t be32_at(const Frame& f, size_t off) {
   return static_cast<uint32_t>(be16_at(f, off)) << 16 | be16_at(f, off + 2);
+}
+
+// The frame with an 802.1Q tag `tci` after its MAC addresses.
+Frame with_tag(Frame f, uint16_t tci) {
+  const uint8_t tag[4] = {0x81, 0x00, static_cast<uint8_t>(tci >> 8), static_cast<uint8_t>(tci)};
+  f.insert(f.begin() + 12, tag, tag + 4);
+  return f;
+}
+
+// A priority-tagged first fragment (VID 0: the untagged interface's) and an untagged last
+// one: the datagram is the first fragment's frame, tag included, whole, its IPv4 header
+// checksum right (at 18 bytes in, whichever fragment completed it). Built here as a whole
+// priority-tagged datagram without DF (the fragments' flags hold MF alone).
+TEST_F(FragTest, PriorityTaggedFirstFragmentMakesTheDatagramsHeader) {
+  dp::LcoreCounters c;
+  dp::Reassembly r(params(4), &c);
+  ASSERT_TRUE(r.ok());
+  for (const bool first_last : {false, true}) {
+    SCOPED_TRACE(first_last ? "first fragment last" : "first fragment first");
+    Pkt p = query(first_last ? 0x1235 : 0x1234);  // another datagram (not a duplicate's key)
+    p.frag = 0;
+    p.payload = std::string(1000, 'z');
+    const std::vector<Frame> f = cut4(test::build(p), 512);
+    ASSERT_EQ(f.size(), 2u);
+    p.vlan = 0xa000;  // PCP 5, VID 0
+    const Frame want = test::build(p);
+    const unsigned baseline = rte_mempool_in_use_count(pool_);
+    DropReason why = DropReason::kCount;
+    const Frame first = with_tag(f[0], 0xa000);
+    EXPECT_EQ(r.add(mbuf(first_last ? f[1] : first), 100, &why), nullptr);
+    rte_mbuf* d = r.add(mbuf(first_last ? first : f[1]), 100, &why);
+    ASSERT_NE(d, nullptr) << dp::drop_reason_name(why);
+    const Frame got(rte_pktmbuf_mtod(d, const uint8_t*),
+                    rte_pktmbuf_mtod(d, const uint8_t*) + rte_pktmbuf_data_len(d));
+    EXPECT_TRUE(got == want) << "got\n" << test::hex(got) << "\nwant\n" << test::hex(want);
+    rte_pktmbuf_free(d);
+    EXPECT_EQ(rte_mempool_in_use_count(pool_), baseline) << "mbuf leak";
+  }
+}
+
+// rte_ip_frag keys a datagram by addresses and identification only: fragments of one key on
+// two VLANs, or on two ports, are not one datagram. The one that completes it is refused
+// (frag_invalid) and the other discarded, every mbuf back.
+TEST_F(FragTest, FragmentsOfTwoInterfacesAreNotOneDatagram) {
+  dp::LcoreCounters c;
+  dp::Reassembly r(params(4), &c);
+  ASSERT_TRUE(r.ok());
+  const unsigned baseline = rte_mempool_in_use_count(pool_);
+  struct Mix {
+    const char* what;
+    uint16_t tci0, tci1, port0, port1;  // tci 0xffff: untagged
+  };
+  const Mix mixes[] = {{"VLAN 100 and VLAN 200", 100, 200, 0, 0},
+                       {"VLAN 100 and untagged", 100, 0xffff, 0, 0},
+                       {"priority tag and VLAN 100", 0x2000, 100, 0, 0},
+                       {"untagged on port 0 and port 1", 0xffff, 0xffff, 0, 1}};
+  uint16_t id = 40;
+  for (const Mix& x : mixes) {
+    SCOPED_TRACE(x.what);
+    const Frame a = fragment(id, 0, 512, true), b = fragment(id, 512, 64, false);
+    ++id;
+    rte_mbuf* ma = mbuf(x.tci0 == 0xffff ? a : with_tag(a, x.tci0));
+    rte_mbuf* mb = mbuf(x.tci1 == 0xffff ? b : with_tag(b, x.tci1));
+    ma->port = x.port0;
+    mb->port = x.port1;
+    const uint64_t discarded = c.frag_discarded;
+    DropReason why = DropReason::kCount;
+    EXPECT_EQ(r.add(ma, 100, &why), nullptr);
+    EXPECT_EQ(why, DropReason::kCount);
+    EXPECT_EQ(r.add(mb, 100, &why), nullptr);
+    EXPECT_EQ(why, DropReason::kFragInvalid);
+    EXPECT_EQ(c.frag_discarded, discarded + 1);
+  }
+  EXPECT_EQ(c.frag_reassembled, 0u);
+  EXPECT_EQ(rte_mempool_in_use_count(pool_), baseline) << "mbuf leak";
 }
 
 // Two workers: the fragments of a query land on both queues (as RSS spreads fragments, which
