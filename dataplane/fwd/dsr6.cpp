@@ -55,6 +55,26 @@ Action Pipeline::handle_dsr6(const Snapshot& s, const VipConf& vip, uint8_t* f, 
       hit = FlowTable6::Hit{};
     }
   }
+  // As handle_dsr: never fragmented, never over the backend interface's MTU, the client
+  // told what fits in its family; looked at before a flow is made or its tracker moves.
+  const auto refuse = [&](uint32_t mtu) -> Action {
+    if constexpr (Encap::kOverhead > 0) {
+      if constexpr (kCli6)
+        send_too_big6(s, f, p, mtu - Encap::kOverhead, now);
+      else
+        send_too_big(s, f, p, static_cast<uint16_t>(mtu - Encap::kOverhead), now);
+      return drop(counters_, DropReason::kEncapTooBig);
+    } else if constexpr (kCli6) {
+      return too_big6(s, f, p, mtu, now);
+    } else {
+      return too_big4(s, f, p, mtu, now);
+    }
+  };
+  if (hit.found()) {
+    if (const uint32_t mtu = too_long6(s, p.ip_len + Encap::kOverhead,
+                                       Ip6::from(flows6_.at(hit.idx).rev.src_ip)))
+      return refuse(mtu);
+  }
   if (!hit.found()) {
     // As handle_dsr: a mid-flow segment is forwarded for a hashing scheduler only.
     const bool midflow = tcp && !syn;
@@ -79,9 +99,10 @@ Action Pipeline::handle_dsr6(const Snapshot& s, const VipConf& vip, uint8_t* f, 
       h = maglev_flow_hash(p.key, s.sched_key);
     }
     if (pick == kNoPick) return drop(counters_, DropReason::kNoBackend);
+    const BackendConf& b = s.eligible_backend(vip, pick);
+    if (const uint32_t mtu = too_long6(s, p.ip_len + Encap::kOverhead, b.ip6)) return refuse(mtu);
     counters_.fail_open_flows += vip.failing_open;
     counters_.midflow_flows += midflow;
-    const BackendConf& b = s.eligible_backend(vip, pick);
     // The record's notes (never looked up): the backend, and the outer source and entropy
     // (the gue source port, whose value is also the flow label), from the seed's hash as
     // for IPv4, so every rondo host sends a flow with the same outer header.
@@ -116,18 +137,6 @@ Action Pipeline::handle_dsr6(const Snapshot& s, const VipConf& vip, uint8_t* f, 
     flows6_.touch_idle(hit.idx, now, t_udp_);
   }
 
-  if constexpr (Encap::kOverhead > 0) {
-    // Never fragmented, never over the backend interface's MTU: the client learns what
-    // fits, in its family (the flow, one-sided, stays, as handle_dsr's).
-    if (const uint32_t mtu = too_long6(s, p.ip_len + Encap::kOverhead,
-                                       Ip6::from(flows6_.at(hit.idx).rev.src_ip))) {
-      if constexpr (kCli6)
-        send_too_big6(s, f, p, mtu - Encap::kOverhead, now);
-      else
-        send_too_big(s, f, p, static_cast<uint16_t>(mtu - Encap::kOverhead), now);
-      return drop(counters_, DropReason::kEncapTooBig);
-    }
-  }
   const Flow6& fl = count_in(flows6_, hit.idx, FlowDir::kForward, len);
   if constexpr (Encap::kOverhead == 0) {
     return output6(s, f, f + p.l3_off, Ip6::from(fl.rev.src_ip), now);

@@ -1183,6 +1183,23 @@ Action Pipeline::handle_dsr(const Snapshot& s, const VipConf& vip, uint8_t* f, u
       hit = FlowTable::Hit{};
     }
   }
+  // Never fragmented and never sent over the backend interface's MTU: encapsulated, the
+  // client learns what fits before encapsulation; as it came (l2), it goes back as
+  // handle_client's (too_big4). Looked at before a flow is made or its tracker moves (a
+  // packet that does not leave changes nothing): a new flow's once its backend is known.
+  const auto refuse = [&](uint32_t mtu) -> Action {
+    if constexpr (Encap::kOverhead > 0) {
+      send_too_big(s, f, p, static_cast<uint16_t>(mtu - Encap::kOverhead), now);
+      return drop(counters_, DropReason::kEncapTooBig);
+    } else {
+      return too_big4(s, f, p, mtu, now);
+    }
+  };
+  if (hit.found()) {
+    if (const uint32_t mtu =
+            too_long(s, p.ip_len + Encap::kOverhead, flows_.at(hit.idx).rev.src_ip))
+      return refuse(mtu);
+  }
   if (!hit.found()) {
     // A segment of a connection this host has no state for: another rondo host had it
     // before an ECMP change, or this one restarted. A hashing scheduler picks the backend
@@ -1196,9 +1213,10 @@ Action Pipeline::handle_dsr(const Snapshot& s, const VipConf& vip, uint8_t* f, u
       return drop(counters_, DropReason::kBadL4Checksum);
     const uint32_t pick = sched_pick(s, vip, &sched_, p.key, probe.hash);
     if (pick == kNoPick) return drop(counters_, DropReason::kNoBackend);
+    const BackendConf& b = s.eligible_backend(vip, pick);
+    if (const uint32_t mtu = too_long(s, p.ip_len + Encap::kOverhead, b.ip)) return refuse(mtu);
     counters_.fail_open_flows += vip.failing_open;
     counters_.midflow_flows += midflow;
-    const BackendConf& b = s.eligible_backend(vip, pick);
     // The record's notes, not a key (never looked up): the backend, and the outer source
     // address and (gue) port. Those come from the deployment's seeded hash of the tuple, not
     // this host's secret: every rondo host sends a flow with the same outer header, so the
@@ -1234,15 +1252,6 @@ Action Pipeline::handle_dsr(const Snapshot& s, const VipConf& vip, uint8_t* f, u
     flows_.touch_idle(hit.idx, now, t_udp_);
   }
 
-  if constexpr (Encap::kOverhead > 0) {
-    // Never fragmented and never sent over the backend interface's MTU: the client learns
-    // what fits (the flow, one-sided, stays: its next packets are shorter).
-    if (const uint32_t mtu =
-            too_long(s, p.ip_len + Encap::kOverhead, flows_.at(hit.idx).rev.src_ip)) {
-      send_too_big(s, f, p, static_cast<uint16_t>(mtu - Encap::kOverhead), now);
-      return drop(counters_, DropReason::kEncapTooBig);
-    }
-  }
   const Flow& fl = count_packet(hit.idx, FlowDir::kForward, len);
   if constexpr (Encap::kOverhead == 0) {
     return output(s, f, f + p.l3_off, fl.rev.src_ip, now);
