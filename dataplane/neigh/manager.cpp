@@ -159,6 +159,19 @@ uint16_t NeighManager::classify(const Snapshot& s, const uint8_t* f, uint16_t in
 }
 
 void NeighManager::on_snapshot(const Snapshot& s, uint64_t now) {
+  // Entries are keyed by (interface id, address): an id whose port, VLAN or use changed is
+  // another link now, and what was learned on it (a MAC on the old VLAN) goes, in both
+  // families; erasing one with a MAC moves the version, so the workers' maps drop it too.
+  const IfaceConf none;
+  for (size_t id = 0; id < std::max(ifaces_.size(), s.ifaces.size()); ++id) {
+    const IfaceConf& a = id < ifaces_.size() ? ifaces_[id] : none;
+    const IfaceConf& b = id < s.ifaces.size() ? s.ifaces[id] : none;
+    if (a.in_use == b.in_use && (!a.in_use || (a.port == b.port && a.tagged == b.tagged &&
+                                               a.tci == b.tci)))
+      continue;
+    table_.erase_iface(static_cast<uint16_t>(id));
+    table6_.erase_iface(static_cast<uint16_t>(id));
+  }
   ifaces_ = s.ifaces;
   std::vector<std::pair<uint32_t, Neigh>> statics;
   for (const auto& n : s.neighbours) {

@@ -128,6 +128,17 @@ void BasicNeighTable<A>::set_static(const std::vector<std::pair<A, Entry>>& entr
 }
 
 template <class A>
+uint32_t BasicNeighTable<A>::erase_iface(uint16_t iface) {
+  // erase() moves later entries back into the gap: collect first, then erase by key.
+  std::vector<A> gone;
+  for (const Entry& n : slots_)
+    if (n.state != Neigh::State::kEmpty && n.state != Neigh::State::kStatic && n.iface == iface)
+      gone.push_back(n.ip);
+  for (const A& ip : gone) erase(static_cast<uint32_t>(find_slot(iface, ip) - slots_.data()));
+  return static_cast<uint32_t>(gone.size());
+}
+
+template <class A>
 bool BasicNeighTable<A>::want_request(uint16_t iface, const A& ip, uint64_t now,
                                       uint64_t interval) {
   Entry* n = insert(iface, ip, now, true);

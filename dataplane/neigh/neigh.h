@@ -94,6 +94,11 @@ class BasicNeighTable {
   /// Replace all static entries (configuration change). Learned entries are kept.
   void set_static(const std::vector<std::pair<A, Entry>>& entries);
 
+  /// Forget every entry on iface but the static ones (its port or VLAN changed, or the id
+  /// went to another interface: what was learned there is another link's). Returns how
+  /// many went; the version grows when one had a MAC.
+  uint32_t erase_iface(uint16_t iface);
+
   /// Should a request for ip on iface go out now? True at most once per `interval` per entry;
   /// creates an incomplete entry to remember the request (evicting a stale one if the
   /// table is full). False when nothing can be evicted.

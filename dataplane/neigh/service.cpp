@@ -57,25 +57,33 @@ void NeighService::announce(const Snapshot* s, uint16_t port) {
   if (!s) return;
   // Each interface of the port is a link of its own (a VLAN): the announcements go out on
   // every one, tagged as it is, for the addresses answered there (VIPs, local ips, its own).
+  // One bond failover sends them all at once: kAnnounceTotalMax in all, whatever the number
+  // of interfaces, so that it cannot drain the mbuf pool or the tx ring.
+  size_t total = 0;
+  auto room = [&](size_t& n) {
+    if (n < kAnnounceMax && total < kAnnounceTotalMax) {
+      ++n;
+      ++total;
+      return true;
+    }
+    ++announce_cut_;
+    return false;
+  };
   for (uint16_t id = 0; id < s->ifaces.size(); ++id) {
     const IfaceConf& ifc = s->ifaces[id];
     if (!ifc.in_use || ifc.port != port) continue;
     size_t n = 0;
     for (const auto* ips : {&s->vip_ips, &s->local_ips, &ifc.addrs})
-      for (uint32_t ip : *ips) {
-        if (n++ >= kAnnounceMax) break;
+      for (uint32_t ip : *ips)
         // Sender and target both ours: a gratuitous request, which every host and switch
         // on the segment takes in (RFC 5227 section 3: "ARP Announcement").
-        mgr_.requests().push_back(ArpRequest{id, ip, ip});
-      }
+        if (room(n)) mgr_.requests().push_back(ArpRequest{id, ip, ip});
     // IPv6: an unsolicited advertisement per address (RFC 4861 7.2.6), with the override
     // flag so that neighbours' caches take the new port's MAC at once.
     n = 0;
     for (const auto* ips : {&s->vip_ips6, &s->local_ips6, &ifc.addrs6})
-      for (const Ip6& ip : *ips) {
-        if (n++ >= kAnnounceMax) break;
-        mgr_.adverts().push_back(NsRequest{id, ip});
-      }
+      for (const Ip6& ip : *ips)
+        if (room(n)) mgr_.adverts().push_back(NsRequest{id, ip});
   }
 }
 

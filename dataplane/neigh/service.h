@@ -61,10 +61,17 @@ class NeighService {
   /// Gratuitous ARP out of every interface of `port` (each with its tag) for our IPv4
   /// addresses and unsolicited neighbour advertisements for our IPv6 ones (VIPs, local IPs,
   /// then the interface's own addresses; at most kAnnounceMax of each family per
-  /// interface), sent at the next poll(): after a bond changed the member it sends on, so
-  /// that switches learn where our MAC went (on every VLAN). s: the current snapshot.
+  /// interface and kAnnounceTotalMax frames in all, the rest cut and counted in
+  /// announce_cut()), sent at the next poll(): after a bond changed the member it sends on,
+  /// so that switches learn where our MAC went (on every VLAN). s: the current snapshot.
   void announce(const Snapshot* s, uint16_t port);
   static constexpr size_t kAnnounceMax = 256;
+  // Per announce, whatever the number of interfaces: bounds the mbufs one failover takes.
+  // More than the tx ring holds at once (kTxRingSize): worker 0 drains it meanwhile, and
+  // what does not fit is freed and counted (kArpQueueFull).
+  static constexpr size_t kAnnounceTotalMax = 1024;
+  /// Announcements left out by kAnnounceMax or kAnnounceTotalMax since start.
+  uint64_t announce_cut() const { return announce_cut_; }
 
   const NeighManager& manager() const { return mgr_; }
   const LcoreCounters& counters() const { return mgr_.counters(); }
@@ -81,6 +88,7 @@ class NeighService {
   RcuSlot<NextHopMap6> slot6_;
   uint64_t applied_epoch_ = 0;
   bool applied_any_ = false;
+  uint64_t announce_cut_ = 0;
   std::string error_;
 };
 

@@ -248,5 +248,45 @@ TEST(NeighServiceVlan, TaggedInTaggedOutAndABondAnnouncedOnEveryInterface) {
   rte_mempool_free(pool);
 }
 
+TEST(NeighServiceVlan, ABondWithManyInterfacesAnnouncesAtMostTheOverallCap) {
+  ASSERT_TRUE(test::init_eal());
+  // Room for every frame the uncapped announcement would make (8 x 200), so that only the
+  // cap can keep it to 1024.
+  rte_mempool* pool = rte_pktmbuf_pool_create("nda_pool", 2047, 0, 0, RTE_MBUF_DEFAULT_BUF_SIZE, 0);
+  ASSERT_NE(pool, nullptr);
+  dp::Publisher pub(1);
+  dp::NeighManagerParams p;
+  p.port_macs = {kOurMac};
+  dp::NeighService svc("nda", 1, pool, pub.qsbr(), p);
+  std::string err;
+  ASSERT_TRUE(svc.ok(&err)) << err;
+  dp::SnapshotParams sp;
+  sp.n_ports = 1;
+  auto snap = dp::build_snapshot(api::State{}, sp);
+  // 200 VIPs, answered on each of 8 VLANs of port 0: 1600 gratuitous ARPs uncapped, each
+  // interface within its own cap (256).
+  for (uint32_t i = 0; i < 200; ++i) snap->vip_ips.push_back(htonl(test::ip4("203.0.113.0") + i));
+  for (uint16_t id = 0; id < 8; ++id) test::set_iface(*snap, id, 0, static_cast<uint16_t>(10 + id));
+  svc.poll(snap.get(), 1);
+  drain_tx(svc);
+  const uint64_t before = svc.counters().originated;
+  svc.announce(snap.get(), 0);
+  EXPECT_EQ(svc.announce_cut(), 1600u - 1024u);
+  // Worker 0 drains the ring while the main lcore fills it; here nobody does: what the ring
+  // cannot hold is dropped (counted), never more than the cap is built.
+  svc.poll(snap.get(), 2);
+  drain_tx(svc);
+  EXPECT_EQ(svc.counters().originated - before, 1024u);
+  // One interface alone: its own cap (256 per family) cuts the rest.
+  auto one = dp::build_snapshot(api::State{}, sp);
+  for (uint32_t i = 0; i < 300; ++i) one->vip_ips.push_back(htonl(test::ip4("203.0.113.0") + i));
+  test::set_iface(*one, 0, 0, 10);
+  svc.announce(one.get(), 0);
+  EXPECT_EQ(svc.announce_cut(), 1600u - 1024u + 44u);
+  svc.poll(one.get(), 3);
+  drain_tx(svc);
+  rte_mempool_free(pool);
+}
+
 }  // namespace
 }  // namespace rondo

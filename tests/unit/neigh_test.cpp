@@ -792,7 +792,7 @@ api::Addr addr6(const Ip6& a) {
 // Routes: 192.0.2.0/24 on clients, 198.51.100.0/24 on backends, 10.0.0.0/8 on storage, the
 // rest via 198.51.100.1 on backends; for IPv6 2001:db8:200::/64 on clients, the rest via fe80::1 on clients and
 // 2001:db8:300::/48 via fe80::1 on backends: two routers with one link-local address.
-std::unique_ptr<Snapshot> vlan_snapshot() {
+std::unique_ptr<Snapshot> vlan_snapshot(uint16_t clients_vid = kVid100) {
   api::State st;
   st.generation = 1;
   api::Vip v;
@@ -828,7 +828,7 @@ std::unique_ptr<Snapshot> vlan_snapshot() {
   sp.n_ports = 2;
   auto s = build_snapshot(st, sp);
   // The interfaces, set by hand (their builder is the control side's, state/snapshot.cpp).
-  test::set_iface(*s, kClients, 0, kVid100, {htonl(kClientsAddr)}, {kClientsAddr6});
+  test::set_iface(*s, kClients, 0, clients_vid, {htonl(kClientsAddr)}, {kClientsAddr6});
   test::set_iface(*s, kBackends, 0, 0, {htonl(kBackendsAddr)});
   test::set_iface(*s, kStorage, 0, kVid200);
   test::set_iface(*s, kSpare, 1, 0);
@@ -1038,6 +1038,102 @@ TEST_F(Vlan, AnArpAnswerOnTheWrongVlanFillsNothing) {
   ASSERT_NE(map->find(kClients, htonl(kClient)), nullptr);
   EXPECT_EQ(0, std::memcmp(map->find(kClients, htonl(kClient))->mac, kClientMac.data(), 6));
   EXPECT_EQ(map->find(kBackends, htonl(kClient)), nullptr);
+}
+
+TEST_F(Vlan, AnInterfaceMovedToAnotherVlanForgetsWhatItLearned) {
+  // The client on the clients interface (VLAN 100) and the gateway on the backends one
+  // (untagged), both asked for and answered.
+  take_requests();
+  m_->want(snap_.get(), htonl(kClient), kClients, 10);
+  ASSERT_EQ(take_requests().size(), 1u);
+  Arp a = request_for(kLocal, 0x0064);
+  a.op = 2;
+  a.eth_dst = a.tha = kOurMac;
+  ASSERT_EQ(feed(test::build(a), 0, 11).kind, V::kConsumed);
+  Arp g;
+  g.op = 2;
+  g.eth_src = g.sha = kRouterA;
+  g.eth_dst = g.tha = kOurMac;
+  g.sip = kGateway;
+  g.tip = kBackendsAddr;
+  g.pad_to = 60;
+  ASSERT_EQ(feed(test::build(g), 0, 12).kind, V::kConsumed);
+  ASSERT_TRUE(mac_is(m_->table().find(kClients, htonl(kClient)), kClientMac.data()));
+  ASSERT_TRUE(mac_is(m_->table().find(kBackends, htonl(kGateway)), kRouterA.data()));
+  auto map = m_->next_hops_if_changed();
+  ASSERT_NE(map, nullptr);
+  ASSERT_NE(map->find(kClients, htonl(kClient)), nullptr);
+  // (IPv6 goes the same way: table6_ is erased alongside; the table's own test below.)
+  // A new snapshot: the clients interface is on VLAN 300 now, and a static neighbour
+  // appears on it.
+  auto next = vlan_snapshot(300);
+  NeighConf st;
+  st.ip = htonl(ip4("192.0.2.9"));
+  std::memcpy(st.mac, kRouterB.data(), 6);
+  st.iface = kClients;
+  next->neighbours = {st};
+  snap_ = std::move(next);
+  m_->on_snapshot(*snap_, 20);
+  m_->on_conf6(ndp_conf(*snap_), 20);
+  take_requests();
+  // What VLAN 100 said is gone, from the table and from the workers' map; the gateway
+  // (its interface unchanged) stays; the static entry is the new snapshot's.
+  EXPECT_EQ(m_->table().find(kClients, htonl(kClient)), nullptr);
+  EXPECT_TRUE(mac_is(m_->table().find(kBackends, htonl(kGateway)), kRouterA.data()));
+  EXPECT_TRUE(mac_is(m_->table().find(kClients, htonl(ip4("192.0.2.9"))), kRouterB.data()));
+  map = m_->next_hops_if_changed();
+  ASSERT_NE(map, nullptr);
+  EXPECT_EQ(map->find(kClients, htonl(kClient)), nullptr);
+  ASSERT_NE(map->find(kBackends, htonl(kGateway)), nullptr);
+  EXPECT_EQ(0, std::memcmp(map->find(kBackends, htonl(kGateway))->mac, kRouterA.data(), 6));
+  ASSERT_NE(map->find(kClients, htonl(ip4("192.0.2.9"))), nullptr);
+  // The next lookup misses: the worker asks, and the request goes out tagged 300.
+  m_->want(snap_.get(), htonl(kClient), kClients, 30);
+  auto asked = take_requests();
+  ASSERT_EQ(asked.size(), 1u);
+  Frame f(NeighManager::kArpFrameMax, 0xee);
+  ASSERT_EQ(m_->build_request(asked[0], f.data()), 64u);
+  f.resize(64);
+  Arp want;
+  want.eth_src = want.sha = kOurMac;
+  want.vlan = 300;
+  want.sip = kClientsAddr;
+  want.tip = kClient;
+  want.pad_to = 64;
+  EXPECT_EQ(f, test::build(want)) << test::hex(f);
+  // A snapshot that changes nothing about the interfaces keeps what was learned.
+  a.vlan = 300;
+  ASSERT_EQ(feed(test::build(a), 0, 31).kind, V::kConsumed);
+  ASSERT_TRUE(mac_is(m_->table().find(kClients, htonl(kClient)), kClientMac.data()));
+  auto same = vlan_snapshot(300);
+  same->neighbours = {st};
+  snap_ = std::move(same);
+  m_->on_snapshot(*snap_, 40);
+  EXPECT_TRUE(mac_is(m_->table().find(kClients, htonl(kClient)), kClientMac.data()));
+  EXPECT_TRUE(mac_is(m_->table().find(kBackends, htonl(kGateway)), kRouterA.data()));
+}
+
+TEST(NeighTable6, EraseIfaceForgetsThatInterfacesLearnedEntriesOnly) {
+  NeighTable6 t(16);
+  const Ip6 r = ip6("fe80::1");
+  const uint8_t mac[6] = {2, 0, 0, 0, 0, 1};
+  ASSERT_TRUE(t.want_request(1, r, 1, 1));
+  ASSERT_TRUE(t.want_request(2, r, 1, 1));
+  ASSERT_EQ(t.learn(1, r, mac, 2), NeighLearned::kFilled);
+  ASSERT_EQ(t.learn(2, r, mac, 2), NeighLearned::kFilled);
+  Neigh6 e;
+  std::memcpy(e.mac, mac, 6);
+  e.iface = 1;
+  t.set_static({{ip6("fe80::2"), e}});
+  const uint64_t v = t.version();
+  EXPECT_EQ(t.erase_iface(1), 1u);
+  EXPECT_GT(t.version(), v);
+  EXPECT_EQ(t.find(1, r), nullptr);
+  ASSERT_NE(t.find(2, r), nullptr);
+  EXPECT_EQ(t.find(2, r)->state, NeighState::kReachable);
+  ASSERT_NE(t.find(1, ip6("fe80::2")), nullptr);
+  EXPECT_EQ(t.find(1, ip6("fe80::2"))->state, NeighState::kStatic);
+  EXPECT_EQ(t.size(), 2u);
 }
 
 // The Ndp fixture's frames, with a tag.
