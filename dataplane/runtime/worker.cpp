@@ -204,13 +204,23 @@ void run_reassembled(Worker* w, rte_mbuf** pkts, uint16_t n, uint16_t in_port, u
 // Tags are in the bytes (docs/architecture.md, "Interfaces"): rondo never asks a device to
 // strip them, but a PMD may anyway (net_af_packet strips when its own re-insertion is off; a
 // NIC with VLAN stripping on by default). The tag goes back in front of the ethertype from
-// vlan_tci, using 4 bytes of headroom (rte_vlan_insert clears the flag). A frame that had two
-// tags stripped (QinQ) is refused as the parser refuses QinQ. Returns kCount when the frame
-// is fine, else why it is dropped.
+// vlan_tci, using 4 bytes of headroom. A frame that had two tags stripped (QinQ) is refused as
+// the parser refuses QinQ. Returns kCount when the frame is fine, else why it is dropped.
+// Byte by byte rather than rte_vlan_insert: DPDK's inline one writes through an rte_ether_hdr*
+// and a frame may start at an odd address (UBSan: misaligned member access).
 DropReason put_tag_back(Worker* w, rte_mbuf* m) {
+  constexpr uint16_t kTagLen = 4;  // TPID 0x8100, then the TCI
   if (m->ol_flags & RTE_MBUF_F_RX_QINQ_STRIPPED) return DropReason::kUnsupportedL3;
   if (rte_pktmbuf_data_len(m) < 2 * RTE_ETHER_ADDR_LEN) return DropReason::kMalformedL2;
-  if (rte_vlan_insert(&m) != 0) return DropReason::kNoHeadroom;  // no room, or not ours to write
+  if (!RTE_MBUF_DIRECT(m) || rte_mbuf_refcnt_read(m) > 1) return DropReason::kNoHeadroom;
+  const uint8_t* old = rte_pktmbuf_mtod(m, const uint8_t*);
+  auto* f = reinterpret_cast<uint8_t*>(rte_pktmbuf_prepend(m, kTagLen));
+  if (f == nullptr) return DropReason::kNoHeadroom;
+  std::memmove(f, old, 2 * RTE_ETHER_ADDR_LEN);
+  const uint8_t tag[kTagLen] = {0x81, 0x00, static_cast<uint8_t>(m->vlan_tci >> 8),
+                                    static_cast<uint8_t>(m->vlan_tci)};
+  std::memcpy(f + 2 * RTE_ETHER_ADDR_LEN, tag, sizeof tag);
+  m->ol_flags &= ~RTE_MBUF_F_RX_VLAN_STRIPPED;
   ++w->pipeline.counters().vlan_reinserted;
   return DropReason::kCount;
 }
