@@ -25,17 +25,12 @@ namespace {
 api::Ack error_ack(const std::string& msg, uint64_t gen) { return api::Ack{false, gen, msg}; }
 
 // Add one worker's counters of interface `id` to *out (relaxed loads: the worker writes them).
-// A template only while the pipeline's counters (Pipeline::iface_counters, the VLAN plan's
-// P4) are not merged: without them the interfaces are listed with zero traffic.
-template <typename P>
-void add_iface_counters(const P& pipeline, uint16_t id, api::IfaceStats* out) {
-  if constexpr (requires { pipeline.iface_counters()[id].rx_packets; }) {
-    const IfaceCounters& c = pipeline.iface_counters()[id];
-    out->rx_packets += read_counter(c.rx_packets);
-    out->rx_bytes += read_counter(c.rx_bytes);
-    out->tx_packets += read_counter(c.tx_packets);
-    out->tx_bytes += read_counter(c.tx_bytes);
-  }
+void add_iface_counters(const Pipeline& pipeline, uint16_t id, api::IfaceStats* out) {
+  const IfaceCounters& c = pipeline.iface_counters()[id];
+  out->rx_packets += read_counter(c.rx_packets);
+  out->rx_bytes += read_counter(c.rx_bytes);
+  out->tx_packets += read_counter(c.tx_packets);
+  out->tx_bytes += read_counter(c.tx_bytes);
 }
 
 }  // namespace
