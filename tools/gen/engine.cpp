@@ -607,7 +607,17 @@ void Engine::run_until(Traffic t, const std::atomic<bool>& stop, uint64_t deadli
       progress(now, phase);
       progress_next_ += hz_;
     }
+    if (slices_ != nullptr && now >= slice_next_) slice(now);
   }
+}
+
+void Engine::slice(uint64_t now) {
+  const uint64_t rx = c_[Ctr::kRxPackets];
+  slices_->push_back(static_cast<double>(rx - slice_base_rx_) * static_cast<double>(hz_) /
+                     static_cast<double>(now - slice_tsc_));
+  slice_base_rx_ = rx;
+  slice_tsc_ = now;
+  slice_next_ = now + hz_ / 2;
 }
 
 void Engine::progress(uint64_t now, const char* phase) {
@@ -673,8 +683,13 @@ RunResult Engine::run(const std::atomic<bool>& stop) {
   const uint64_t m0 = rte_rdtsc();
   primary_pace_.start(opts_.rate, m0, hz_, opts_.window);
   flood_pace_.start(opts_.flood_rate, m0, hz_, opts_.window);
+  slices_ = &r.slices_rx_pps;
+  slice_tsc_ = m0;
+  slice_next_ = m0 + hz_ / 2;
+  slice_base_rx_ = c_[Ctr::kRxPackets];
   if (!stop.load(std::memory_order_relaxed))
     run_until(Traffic::kFull, stop, m0 + ticks(opts_.duration_s), "measure", &Engine::never);
+  slices_ = nullptr;
   const uint64_t m1 = rte_rdtsc();
   if (opts_.progress) progress(m1, "measure");
   const Counters at_end = c_;

@@ -93,6 +93,7 @@ struct RunResult {
   Histograms hist;
   uint64_t hz = 0;
   bool interrupted = false;
+  std::vector<double> slices_rx_pps;  // packets received per second in each half second of the window
   std::vector<std::string> warnings;
 };
 
@@ -200,6 +201,7 @@ class Engine {
   bool drained(uint64_t now) const;
   bool never(uint64_t) const { return false; }
   void progress(uint64_t now, const char* phase);
+  void slice(uint64_t now);  // closes a half second of the measure window
   void run_hook(const std::string& cmd, const char* what, RunResult* r);
 
   Options opts_;
@@ -235,6 +237,12 @@ class Engine {
   uint64_t phase_start_ = 0;
   Counters progress_base_;
   uint64_t progress_tsc_ = 0;
+  // The measure window cut in half seconds (RunResult::slices_rx_pps): whether a run held
+  // one speed throughout (tools/bench retries runs that did not).
+  std::vector<double>* slices_ = nullptr;  // set during the measure phase only
+  uint64_t slice_next_ = 0;
+  uint64_t slice_tsc_ = 0;
+  uint64_t slice_base_rx_ = 0;
   bool tty_ = false;
 };
 

@@ -180,6 +180,12 @@ void print_json(const Options& o, const RunResult& r, const PortSummary& p) {
   out += ",\"established\":" + std::to_string(r.established);
   out += ",\"window_s\":" + num(s.window_s);
   out += ",\"interrupted\":" + std::string(r.interrupted ? "true" : "false");
+  std::string slices;
+  for (double pps : r.slices_rx_pps) {
+    if (!slices.empty()) slices += ',';
+    slices += num(pps);
+  }
+  out += ",\"slices_rx_pps\":[" + slices + "]";
   out += ",\"tx_pps\":" + num(s.tx_pps);
   out += ",\"rx_pps\":" + num(s.rx_pps);
   out += ",\"offered\":" + json_string(s.offered_what);
