@@ -101,7 +101,7 @@ void BasicQuarantine<Tuple>::alloc_index() {
   if (cap_ == 0 || cap_ > (1u << 30)) throw std::invalid_argument("quarantine capacity out of range");
   uint32_t n = 2;
   while (n < 2 * cap_) n <<= 1;  // at most half full: short probe runs
-  own_index_ = std::make_unique<uint32_t[]>(n);
+  own_index_ = std::make_unique<uint64_t[]>(n);
   index_ = own_index_.get();
   index_mask_ = n - 1;
 }
@@ -213,9 +213,10 @@ void BasicQuarantine<Tuple>::publish() {
 
 template <typename Tuple>
 void BasicQuarantine<Tuple>::index_put(uint32_t pos) {
-  uint32_t i = ring_[pos].hash & index_mask_;
+  const uint32_t h = ring_[pos].hash;
+  uint32_t i = h & index_mask_;
   while (index_[i] != 0) i = (i + 1) & index_mask_;
-  index_[i] = pos + 1;
+  index_[i] = uint64_t{h} << 32 | (pos + 1);
 }
 
 template <typename Tuple>
@@ -224,9 +225,9 @@ void BasicQuarantine<Tuple>::pop_head() {
   // Find the head's index slot, then close the gap (backward shift): every later entry of
   // the run that may move into the gap without passing its home slot moves up.
   uint32_t i = e.hash & index_mask_;
-  while (index_[i] != head_ + 1) i = (i + 1) & index_mask_;
+  while (static_cast<uint32_t>(index_[i]) != head_ + 1) i = (i + 1) & index_mask_;
   for (uint32_t j = (i + 1) & index_mask_; index_[j] != 0; j = (j + 1) & index_mask_) {
-    const uint32_t home = ring_[index_[j] - 1].hash & index_mask_;
+    const uint32_t home = static_cast<uint32_t>(index_[j] >> 32) & index_mask_;
     // j's entry may fill i if its home is not cyclically in (i, j].
     const bool home_in = i < j ? (home > i && home <= j) : (home > i || home <= j);
     if (!home_in) {
@@ -271,8 +272,11 @@ template <typename Tuple>
 bool BasicQuarantine<Tuple>::holds(const Tuple& t, uint64_t now) {
   expire(now);
   if (count_ == 0) return false;
-  for (uint32_t i = hash_of(t) & index_mask_; index_[i] != 0; i = (i + 1) & index_mask_)
-    if (ring_[index_[i] - 1].t == t) return true;
+  const uint32_t h = hash_of(t);
+  for (uint32_t i = h & index_mask_; index_[i] != 0; i = (i + 1) & index_mask_)
+    if (static_cast<uint32_t>(index_[i] >> 32) == h &&
+        ring_[static_cast<uint32_t>(index_[i]) - 1].t == t)
+      return true;
   return false;
 }
 

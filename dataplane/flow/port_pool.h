@@ -214,7 +214,11 @@ class BasicQuarantine {
   uint32_t cap_;
   HashKey key_;
   Entry* ring_ = nullptr;      // the file's, or own_ring_'s
-  uint32_t* index_ = nullptr;  // ring position + 1; 0 = empty (always private memory)
+  // An index slot: the entry's hash in the high half, its ring position + 1 in the low
+  // half; 0 = empty (always private memory). With the hash beside the position, a probe
+  // that meets another tuple's slot, and the backward shift of a deletion, read no ring
+  // entry: the ring is as large as the quarantine and cold, the index is the line at hand.
+  uint64_t* index_ = nullptr;
   uint32_t index_mask_ = 0;
   uint32_t head_ = 0, count_ = 0;
   QuarantineStoreHeader* hdr_;  // the file's, or own_hdr_ (cursor and clock go there)
@@ -222,7 +226,7 @@ class BasicQuarantine {
   LeaveFn leave_;
   void* ctx_;
   std::unique_ptr<Entry[]> own_ring_;
-  std::unique_ptr<uint32_t[]> own_index_;
+  std::unique_ptr<uint64_t[]> own_index_;
   QuarantineStoreHeader own_hdr_{};
   std::unique_ptr<MappedStore> store_;
   QuarantineAdoption adoption_;

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "dataplane/flow/port_pool.h"
 #include "dataplane/flow/table.h"
 
 namespace rondo::dp {
@@ -294,7 +295,31 @@ void BM_FillLoad(benchmark::State& state) {
   }
 }
 
+// The local-port quarantine under connection churn, as in cps: full (every add releases
+// the oldest early) with range(0) tuples, each step the look-up alloc_local makes for a
+// fresh port (a miss) and the add of a finished connection's tuple. One step a connection.
+void BM_QuarantineChurn(benchmark::State& state) {
+  const auto cap = static_cast<uint32_t>(state.range(0));
+  Quarantine q(cap, kKey, nullptr, nullptr);
+  auto tuple = [](uint64_t i) {
+    uint64_t z = (i + 1) * 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 31)) * 0xbf58476d1ce4e5b9ull;
+    return PortTuple{0xc6126400u + static_cast<uint32_t>(i % 32), 0xc6120101u + static_cast<uint32_t>(z % 8),
+                     static_cast<uint16_t>(1024 + (z >> 8) % 64512), 8080};
+  };
+  uint64_t i = 0;
+  for (; i < cap; i++) q.add(tuple(i), 0, UINT64_MAX, 1);
+  for (auto _ : state) {
+    const PortTuple t = tuple(i++);
+    benchmark::DoNotOptimize(q.holds(t, 1));
+    q.add(t, 0, UINT64_MAX, 1);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["released_early"] = static_cast<double>(q.released_early());
+}
+
 BENCHMARK(BM_NewFlowChurn);
+BENCHMARK(BM_QuarantineChurn)->Arg(1 << 16)->Arg(1 << 20);
 BENCHMARK(BM_FillLoad)
     ->ArgsProduct({{1 << 16, 1 << 20, 10'000'000}, {0, 1}})
     ->Iterations(1)
