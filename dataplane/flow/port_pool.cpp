@@ -216,7 +216,7 @@ void BasicQuarantine<Tuple>::index_put(uint32_t pos) {
   const uint32_t h = ring_[pos].hash;
   uint32_t i = h & index_mask_;
   while (index_[i] != 0) i = (i + 1) & index_mask_;
-  index_[i] = uint64_t{h} << 32 | (pos + 1);
+  index_[i] = slot(h, pos);
 }
 
 template <typename Tuple>
@@ -225,9 +225,9 @@ void BasicQuarantine<Tuple>::pop_head() {
   // Find the head's index slot, then close the gap (backward shift): every later entry of
   // the run that may move into the gap without passing its home slot moves up.
   uint32_t i = e.hash & index_mask_;
-  while (static_cast<uint32_t>(index_[i]) != head_ + 1) i = (i + 1) & index_mask_;
+  while (index_[i] != slot(e.hash, head_)) i = (i + 1) & index_mask_;
   for (uint32_t j = (i + 1) & index_mask_; index_[j] != 0; j = (j + 1) & index_mask_) {
-    const uint32_t home = static_cast<uint32_t>(index_[j] >> 32) & index_mask_;
+    const uint32_t home = slot_hash(index_[j]) & index_mask_;
     // j's entry may fill i if its home is not cyclically in (i, j].
     const bool home_in = i < j ? (home > i && home <= j) : (home > i || home <= j);
     if (!home_in) {
@@ -274,8 +274,7 @@ bool BasicQuarantine<Tuple>::holds(const Tuple& t, uint64_t now) {
   if (count_ == 0) return false;
   const uint32_t h = hash_of(t);
   for (uint32_t i = h & index_mask_; index_[i] != 0; i = (i + 1) & index_mask_)
-    if (static_cast<uint32_t>(index_[i] >> 32) == h &&
-        ring_[static_cast<uint32_t>(index_[i]) - 1].t == t)
+    if (slot_hash(index_[i]) == h && ring_[slot_pos(index_[i])].t == t)
       return true;
   return false;
 }

@@ -204,6 +204,9 @@ class BasicQuarantine {
     uint64_t until;
   };
   uint32_t hash_of(const Tuple& t) const;
+  static uint64_t slot(uint32_t hash, uint32_t pos) { return uint64_t{hash} << 32 | (pos + 1); }
+  static uint32_t slot_hash(uint64_t s) { return static_cast<uint32_t>(s >> 32); }
+  static uint32_t slot_pos(uint64_t s) { return static_cast<uint32_t>(s) - 1; }
   void alloc_index();
   void index_put(uint32_t pos);
   void pop_head();

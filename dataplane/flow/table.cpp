@@ -335,7 +335,7 @@ void BasicFlowTable<Key>::rebuild_index(size_t buckets_off, size_t tcp_off, size
   for (uint32_t i = 0; i < capacity_; i++) {
     Record& f = flows_[i];
     if (f.state == FlowState::kFree) continue;
-    const bool two_keys = f.loc[1] != kNoLoc;
+    const bool two_keys = !one_key(i);
     f.loc[0] = f.loc[1] = kNoLoc;
     auto put = [this](const Key& k, uint32_t ref) {
       const Probe p = probe(k);

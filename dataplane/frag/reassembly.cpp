@@ -124,14 +124,14 @@ bool Reassembly::duplicate(const uint8_t* ip, bool v6, uint64_t now) {
 }
 
 rte_mbuf* Reassembly::add(rte_mbuf* m, uint64_t now, DropReason* why, DropSampler* drops) {
-  auto refuse = [&](DropReason r) {
+  auto refuse = [&](DropReason r, const rte_mbuf* x) {
     *why = r;
     if (drops)
-      drops->offer(r, rte_pktmbuf_mtod(m, const uint8_t*), rte_pktmbuf_data_len(m), m->port, now);
+      drops->offer(r, rte_pktmbuf_mtod(x, const uint8_t*), rte_pktmbuf_data_len(x), x->port, now);
   };
   *why = DropReason::kCount;
   if (!ok()) {
-    refuse(DropReason::kNoMbuf);
+    refuse(DropReason::kNoMbuf, m);
     rte_pktmbuf_free(m);
     return nullptr;
   }
@@ -144,7 +144,7 @@ rte_mbuf* Reassembly::add(rte_mbuf* m, uint64_t now, DropReason* why, DropSample
   const uint32_t ip_len = v6 ? kIp6 + (uint32_t{ip[4]} << 8 | ip[5]) : (uint32_t{ip[2]} << 8 | ip[3]);
   if (rte_pktmbuf_data_len(m) > l2 + ip_len) rte_pktmbuf_trim(m, rte_pktmbuf_data_len(m) - l2 - ip_len);
   if (duplicate(ip, v6, now)) {
-    refuse(DropReason::kFragDuplicate);
+    refuse(DropReason::kFragDuplicate, m);
     rte_pktmbuf_free(m);
     return nullptr;
   }
@@ -165,9 +165,9 @@ rte_mbuf* Reassembly::add(rte_mbuf* m, uint64_t now, DropReason* why, DropSample
     // Alone on the row: no entry could be had for a new datagram (table full). With others:
     // the datagram broke (overlap, a ninth fragment) and went with it.
     if (others == 0) {
-      refuse(DropReason::kFragTableFull);
+      refuse(DropReason::kFragTableFull, m);
     } else {
-      refuse(DropReason::kFragInvalid);
+      refuse(DropReason::kFragInvalid, m);
       c_->frag_discarded += others;
     }
   }
@@ -180,9 +180,7 @@ rte_mbuf* Reassembly::add(rte_mbuf* m, uint64_t now, DropReason* why, DropSample
   if (d && !one_interface(d)) {
     // Fragments of two interfaces: the datagram is broken, as by an overlap (m refused, the
     // others discarded; each fragment is one segment: the worker takes no chained mbuf).
-    *why = DropReason::kFragInvalid;
-    if (drops)
-      drops->offer(*why, rte_pktmbuf_mtod(d, const uint8_t*), rte_pktmbuf_data_len(d), d->port, now);
+    refuse(DropReason::kFragInvalid, d);
     c_->frag_discarded += d->nb_segs - 1u;
     rte_pktmbuf_free(d);
     return nullptr;

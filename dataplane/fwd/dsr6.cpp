@@ -166,7 +166,7 @@ Action Pipeline::encapsulate6(const Snapshot& s, uint8_t* f, uint32_t l3_off, ui
   Action a = output6(s, f, outer, args.dst, now);
   if (a.kind != Action::Kind::kTx) return a;
   Encap::write(outer, inner, ip_len, args);
-  a.len = static_cast<uint32_t>(inner + ip_len - out_start(a, f));
+  ends_at(&a, f, inner + ip_len);
   return a;
 }
 

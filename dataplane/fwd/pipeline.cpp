@@ -107,12 +107,6 @@ inline Action sent(uint16_t port, uint16_t iface, const uint8_t* f, const uint8_
                 static_cast<uint8_t>(d > 0 ? d : 0), i, static_cast<uint16_t>(d < 0 ? -d : 0)};
 }
 
-// A frame whose end moved (a rewrite into another segment, a translation, an encapsulation)
-// ends at `end`: its length counted from its new start.
-inline void ends_at(Action* a, const uint8_t* f, const uint8_t* end) {
-  if (a->kind == Action::Kind::kTx) a->len = static_cast<uint32_t>(end - out_start(*a, f));
-}
-
 inline uint32_t flow6_capacity(const PipelineParams& p) {
   return p.flow6_capacity ? p.flow6_capacity : std::max<uint32_t>(p.flow_capacity / 4, 1024);
 }
@@ -400,8 +394,7 @@ void Pipeline::classify(const Burst& b, const uint8_t* f, uint32_t len, Pending*
   // The interface (decision 4 of the VLAN plan): the port's entry was read once for the
   // burst, the VID picks from it (0: untagged, or priority-tagged: 802.1Q says untagged). A
   // tag, or none, that names no interface of the port is a network rondo is not on.
-  const PortIfaces& pi = *b.pi;
-  const uint16_t iface = p.vid == 0 ? pi.untagged : pi.by_vid ? pi.by_vid[p.vid] : kNoIface;
+  const uint16_t iface = b.pi->iface_of(p.vid);
   if (iface == kNoIface) {
     pd->why = DropReason::kVlanMismatch;
     return;

@@ -152,6 +152,11 @@ inline uint8_t* out_start(const Action& a, uint8_t* frame) { return frame - a.pr
 inline const uint8_t* out_start(const Action& a, const uint8_t* frame) {
   return frame - a.prepend + a.trim;
 }
+/// A frame whose end moved (a rewrite into another segment, a translation, an
+/// encapsulation) ends at `end`: its length counted from its new start.
+inline void ends_at(Action* a, const uint8_t* f, const uint8_t* end) {
+  if (a->kind == Action::Kind::kTx) a->len = static_cast<uint32_t>(end - out_start(*a, f));
+}
 
 class Pipeline {
  public:
@@ -451,9 +456,9 @@ class Pipeline {
   // interface MTU (Snapshot::min_mtu, decision 8 of the VLAN plan).
   uint32_t egress_mtu(const Snapshot& s, uint32_t dst) const;
   uint32_t egress_mtu6(const Snapshot& s, const Ip6& dst) const;
-  // Whether an IPv4 packet of n bytes is longer than the egress towards dst allows (and *mtu
-  // that MTU). A reassembled datagram never is: the worker cuts it to the interface's MTU.
-  // Returns that MTU when it is too long, else 0.
+  // Whether an IPv4 packet of n bytes is longer than the egress towards dst allows: that
+  // MTU when it is, else 0. A reassembled datagram never is: the worker cuts it to the
+  // interface's MTU.
   uint32_t too_long(const Snapshot& s, uint32_t n, uint32_t dst) const {
     if (__builtin_expect(n <= s.min_mtu || reassembled_, 1)) return 0;
     const uint32_t mtu = egress_mtu(s, dst);

@@ -104,6 +104,13 @@ struct IfaceConf {
 struct PortIfaces {
   uint16_t untagged = kNoIface;
   std::unique_ptr<uint16_t[]> by_vid;  // kNoIface where no interface has the VID
+
+  /// The interface of a frame with VID `vid` (0: untagged or priority tagged); kNoIface if
+  /// none (vlan_mismatch).
+  uint16_t iface_of(uint16_t vid) const {
+    if (vid == 0) return untagged;
+    return by_vid ? by_vid[vid] : kNoIface;
+  }
 };
 
 struct Snapshot {
@@ -175,11 +182,7 @@ struct Snapshot {
 
   /// The interface a frame that came in on `port` with VID `vid` (0: untagged or priority
   /// tagged) belongs to; kNoIface if none (vlan_mismatch). port < port_ifaces.size().
-  uint16_t iface_of(uint16_t port, uint16_t vid) const {
-    const PortIfaces& p = port_ifaces[port];
-    if (vid == 0) return p.untagged;
-    return p.by_vid ? p.by_vid[vid] : kNoIface;
-  }
+  uint16_t iface_of(uint16_t port, uint16_t vid) const { return port_ifaces[port].iface_of(vid); }
   /// Whether ip (network order) is one of interface `iface`'s own addresses.
   bool is_iface_ip(uint16_t iface, uint32_t ip) const {
     for (uint32_t a : ifaces[iface].addrs)

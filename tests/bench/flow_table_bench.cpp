@@ -241,10 +241,15 @@ __attribute__((noinline)) FlowInsertResult churn_step(FlowTable& t, const FlowKe
   return t.insert_new(f, t.probe(f), b, t.probe(b), FlowState::kSynSent, UINT64_MAX, 0);
 }
 
+// i scrambled (SplitMix64's first steps): keys made on the fly, unique by i.
+uint64_t mix(uint64_t i) {
+  const uint64_t z = (i + 1) * 0x9e3779b97f4a7c15ull;
+  return (z ^ (z >> 31)) * 0xbf58476d1ce4e5b9ull;
+}
+
 // Flow i's keys, random, made on the fly (no key arrays for 10M flows): unique by i.
 std::pair<FlowKey, FlowKey> flow_keys(uint64_t i) {
-  uint64_t z = (i + 1) * 0x9e3779b97f4a7c15ull;
-  z = (z ^ (z >> 31)) * 0xbf58476d1ce4e5b9ull;
+  const uint64_t z = mix(i);
   const auto r = static_cast<uint32_t>(z >> 32);
   return {FlowKey{static_cast<uint32_t>(i), r, static_cast<uint16_t>(z), 443, 6},
           FlowKey{r ^ 0x5a5a5a5a, static_cast<uint32_t>(i), 8080, static_cast<uint16_t>(z >> 16), 6}};
@@ -286,7 +291,8 @@ void BM_FillLoad(benchmark::State& state) {
       if (t.insert(f, b, FlowState::kEstablished, UINT64_MAX, 0).status != FlowInsertStatus::kOk)
         break;
     }
-    const double slots = 8.0 * static_cast<double>(t.memory_bytes() - size_t{cap} * 96) / 64;
+    const size_t per_record = sizeof(Flow) + sizeof(TcpTrack);  // the rest is buckets
+    const double slots = 8.0 * static_cast<double>(t.memory_bytes() - size_t{cap} * per_record) / 64;
     state.counters["load"] = 2.0 * static_cast<double>(t.size()) / slots;
     state.counters["flows"] = static_cast<double>(t.size());
     state.counters["moves/flow"] =
@@ -302,8 +308,7 @@ void BM_QuarantineChurn(benchmark::State& state) {
   const auto cap = static_cast<uint32_t>(state.range(0));
   Quarantine q(cap, kKey, nullptr, nullptr);
   auto tuple = [](uint64_t i) {
-    uint64_t z = (i + 1) * 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 31)) * 0xbf58476d1ce4e5b9ull;
+    const uint64_t z = mix(i);
     return PortTuple{0xc6126400u + static_cast<uint32_t>(i % 32), 0xc6120101u + static_cast<uint32_t>(z % 8),
                      static_cast<uint16_t>(1024 + (z >> 8) % 64512), 8080};
   };

@@ -207,13 +207,7 @@ void establish(Bench& b, uint32_t i) {
 // client directly, never through rondo).
 void establish_dsr(Bench& b, uint32_t i) {
   Slot slot;
-  for (uint8_t flags : {uint8_t{0x02}, uint8_t{0x10}}) {
-    const Frame f = test::build(client(i, flags));
-    std::memcpy(slot.frame, f.data(), f.size());
-    if (b.pipe->process(b.snap.get(), slot.frame, static_cast<uint32_t>(f.size()), 0, 2).kind !=
-        Action::Kind::kTx)
-      std::abort();
-  }
+  for (uint8_t flags : {uint8_t{0x02}, uint8_t{0x10}}) send_one(b, slot, test::build(client(i, flags)), 2);
 }
 
 // One burst of BM_Established, BM_Modes or BM_NewFlow. Not inlined, and counted (printed at exit), for
